@@ -1,0 +1,28 @@
+"""geos2vec: S2Vec embeddings of the built environment for GeoPandas.
+
+``import geos2vec`` registers the ``.s2vec`` accessor on GeoDataFrames and
+GeoSeries. Each stage of the pipeline is a public module:
+
+* :mod:`geos2vec.cells` - S2 cell ids (numba, bit-exact with S2),
+* :mod:`geos2vec.normalize` - feature-wise normalization statistics.
+"""
+
+from . import accessor as _accessor  # noqa: F401  (registers .s2vec)
+from . import cells
+from .cells import (
+    cell_polygons,
+    cell_to_boundary,
+    cell_to_children,
+    cell_to_latlng,
+    cell_to_parent,
+    cell_to_rowcol,
+    cell_to_token,
+    get_level,
+    is_valid_cell,
+    latlng_to_cell,
+    rowcol_to_cell,
+    token_to_cell,
+)
+from .normalize import FeatureStats
+
+__version__ = "0.1.0"

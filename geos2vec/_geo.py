@@ -1,0 +1,92 @@
+"""Shared input checks for geometries: CRS, emptiness, coordinates.
+
+Every public function that takes GeoPandas input goes through here so that bad
+input gets the same clear message everywhere.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+_MAX_REPORTED = 10
+
+
+def describe_labels(index: pd.Index, mask: np.ndarray) -> str:
+    """The first offending index labels of ``mask``, for error messages."""
+    labels = list(index[np.asarray(mask)][:_MAX_REPORTED])
+    extra = int(np.count_nonzero(mask)) - len(labels)
+    more = f" and {extra} more" if extra > 0 else ""
+    return f"{labels}{more}"
+
+
+def as_geoseries(data, name: str = "input") -> gpd.GeoSeries:
+    """The active geometry of a GeoDataFrame / GeoSeries, else a clear TypeError."""
+    if isinstance(data, gpd.GeoDataFrame):
+        try:
+            return data.geometry
+        except AttributeError as exc:
+            raise TypeError(f"{name} has no active geometry column; call set_geometry(...) first") from exc
+    if isinstance(data, gpd.GeoSeries):
+        return data
+    raise TypeError(
+        f"{name} must be a GeoDataFrame or GeoSeries, got {type(data).__name__}; build one with "
+        "geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.lon, df.lat), crs='EPSG:4326')"
+    )
+
+
+def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
+    """Geometries in EPSG:4326 (longitude/latitude degrees).
+
+    A missing CRS raises: guessing degrees for projected metres would give
+    silently wrong cells. Any other CRS, projected or geographic, is
+    transformed with pyproj.
+    """
+    if geoms.crs is None:
+        raise ValueError(
+            f"{name} has no CRS. If its coordinates are longitude/latitude degrees, call "
+            ".set_crs('EPSG:4326'); otherwise set_crs(...) with the CRS they are in"
+        )
+    if geoms.crs.equals("EPSG:4326"):
+        return geoms
+    return geoms.to_crs("EPSG:4326")
+
+
+def missing_mask(geoms: gpd.GeoSeries) -> np.ndarray:
+    """True where a geometry is None/NaN or empty."""
+    values = geoms.values
+    return np.asarray(geoms.isna()) | np.asarray(shapely.is_empty(np.asarray(values)))
+
+
+def check_missing(geoms: gpd.GeoSeries, errors: str, name: str = "input") -> np.ndarray:
+    """Raise on missing/empty geometries unless ``errors='coerce'``; return the mask."""
+    if errors not in ("raise", "coerce"):
+        raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
+    missing = missing_mask(geoms)
+    if missing.any() and errors == "raise":
+        raise ValueError(
+            f"{name} has {int(missing.sum())} missing or empty geometries at index "
+            f"{describe_labels(geoms.index, missing)}; drop them, or pass errors='coerce' to get "
+            "<NA> for those rows"
+        )
+    return missing
+
+
+def representative_lnglat(geoms: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude/latitude of each geometry: points as they are, others' representative point.
+
+    Missing or empty geometries give NaN.
+    """
+    arr = np.asarray(geoms.values)
+    out = np.full((arr.size, 2), np.nan)
+    ok = ~missing_mask(geoms)
+    if ok.any():
+        sub = arr[ok]
+        is_point = shapely.get_type_id(sub) == 0
+        pts = np.where(is_point, sub, None)
+        if (~is_point).any():
+            pts[~is_point] = shapely.point_on_surface(sub[~is_point])
+        out[ok] = shapely.get_coordinates(pts.astype(object))
+    return out[:, 0], out[:, 1]

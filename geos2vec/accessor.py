@@ -1,0 +1,96 @@
+"""The ``.s2vec`` accessor on GeoDataFrames and GeoSeries: a thin facade over the stages.
+
+``import geos2vec`` registers it. Every method here only validates and
+delegates to the public function of a stage module, so both spellings behave
+identically.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import _geo, cells as _cells
+
+
+class S2VecAccessor:
+    """geos2vec methods on a GeoDataFrame or GeoSeries (``gdf.s2vec``)."""
+
+    def __init__(self, obj):
+        if not isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
+            raise TypeError(
+                ".s2vec works on GeoDataFrames and GeoSeries, not on a plain "
+                f"{type(obj).__name__}; convert it with geopandas.GeoDataFrame(df, geometry=..., crs=...)"
+            )
+        self._obj = obj
+
+    @property
+    def _geoms(self) -> gpd.GeoSeries:
+        return _geo.as_geoseries(self._obj)
+
+    # ------------------------------------------------------------------ cells
+    def cell_ids(self, level: int = 12, errors: str = "raise") -> pd.Series:
+        """The S2 cell of each row at ``level``, on the frame's index.
+
+        Points give the cell containing them; other geometries the cell of their
+        representative point (``shapely.point_on_surface``). Use
+        :func:`geos2vec.features.count_features` for line/polygon coverings.
+
+        Parameters
+        ----------
+        level : int, default 12
+        errors : {"raise", "coerce"}
+            Missing or empty geometries raise ``ValueError`` (naming their index
+            labels) or, with ``"coerce"``, give ``<NA>`` in a nullable
+            ``UInt64`` series.
+
+        Returns
+        -------
+        pandas.Series
+            dtype ``uint64`` (``UInt64`` when coerced values are missing), named
+            ``s2_cell``.
+        """
+        level = _cells._check_level(level)
+        geoms = _geo.to_wgs84(self._geoms)
+        missing = _geo.check_missing(geoms, errors)
+        lng, lat = _geo.representative_lnglat(geoms)
+        ok = ~missing
+        try:
+            ids = _cells.latlng_to_cell(lat[ok], lng[ok], level)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (positions count rows with a geometry, in order)") from None
+        if missing.any():
+            out = pd.array(np.zeros(len(geoms), dtype=np.uint64), dtype="UInt64")
+            out[ok] = ids
+            out[missing] = pd.NA
+            return pd.Series(out, index=geoms.index, name="s2_cell")
+        return pd.Series(ids, index=geoms.index, name="s2_cell", dtype=np.uint64)
+
+    def tokens(self, level: int = 12, errors: str = "raise") -> pd.Series:
+        """S2 tokens of :meth:`cell_ids` (``None`` where a coerced geometry is missing)."""
+        ids = self.cell_ids(level, errors=errors)
+        ok = ids.notna().to_numpy()
+        out = np.full(len(ids), None, dtype=object)
+        out[ok] = _cells.cell_to_token(ids[ok].to_numpy(dtype=np.uint64))
+        return pd.Series(out, index=ids.index, name="s2_token")
+
+    def cells(self, level: int = 12) -> gpd.GeoDataFrame:
+        """Unique cells of the rows as polygons: a GeoDataFrame with ``cell_id``,
+        ``token``, ``count`` (rows per cell) and geometry, sorted by cell id."""
+        ids = self.cell_ids(level).to_numpy()
+        uniq, counts = np.unique(ids, return_counts=True)
+        return gpd.GeoDataFrame(
+            {"cell_id": uniq, "token": _cells.cell_to_token(uniq), "count": counts},
+            geometry=_cells.cell_polygons(uniq).values,
+            crs="EPSG:4326",
+        )
+
+
+def _register():
+    for register in (pd.api.extensions.register_dataframe_accessor,
+                     pd.api.extensions.register_series_accessor):
+        register("s2vec")(S2VecAccessor)
+
+
+_register()

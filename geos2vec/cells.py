@@ -1,0 +1,416 @@
+"""S2 cells: vectorized, bit-exact with the S2 reference.
+
+Functions are named like h3-py's so that users of one know the other. Every
+function takes and returns NumPy arrays (any shape; scalars give scalars) and
+runs a numba kernel underneath, with no Python loop per element. Cell ids are
+``uint64``; signed 64-bit input (as stored by databases without unsigned
+integers) is reinterpreted bit for bit.
+
+Coordinates are degrees on WGS84 (EPSG:4326), latitude first, like h3-py.
+
+Image rows and columns
+----------------------
+S2Vec rasterizes the children of a coarse "image" cell as a square grid, row by
+row from the top-left to the bottom-right. S2 faces are rotated against each
+other, so :func:`cell_to_rowcol` fixes one convention in each face's own (i, j)
+frame:
+
+* faces 0, 1, 2 (S2 does not swap axes on them): ``col = i`` and
+  ``row = n - 1 - j`` (``n`` cells per side),
+* faces 3, 4, 5 (S2 swaps i and j): ``col = j`` and ``row = i``.
+
+On the four equatorial faces (0, 1, 3, 4) this is north up and east to the
+right, as on a map. On the polar faces 2 and 5 there is no north; the frame
+there is the continuation of the face's own axes. See ``docs/cells.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _s2
+
+__all__ = [
+    "MAX_LEVEL",
+    "latlng_to_cell",
+    "cell_to_latlng",
+    "cell_to_boundary",
+    "cell_polygons",
+    "cell_to_parent",
+    "cell_to_children",
+    "get_level",
+    "is_valid_cell",
+    "cell_to_token",
+    "token_to_cell",
+    "cell_to_face_ij",
+    "face_ij_to_cell",
+    "cell_to_rowcol",
+    "rowcol_to_cell",
+]
+
+MAX_LEVEL = _s2.MAX_LEVEL
+_MAX_REPORTED = 10
+
+
+# --------------------------------------------------------------------------- validation
+def _positions(mask: np.ndarray) -> str:
+    """Human-readable list of the first offending positions of a boolean mask."""
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i) for i in idx[:_MAX_REPORTED])
+    more = f" and {idx.size - _MAX_REPORTED} more" if idx.size > _MAX_REPORTED else ""
+    return f"[{shown}{more}]"
+
+
+def _check_level(level, name: str = "level") -> int:
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer between 0 and {MAX_LEVEL}, got {level!r}")
+    level = int(level)
+    if not 0 <= level <= MAX_LEVEL:
+        raise ValueError(f"{name} must be between 0 and {MAX_LEVEL}, got {level}")
+    return level
+
+
+def _as_float(values, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be numeric (degrees), got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued degrees, got dtype {arr.dtype}")
+    return np.asarray(arr, dtype=np.float64, order="C")
+
+
+def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
+    """Validate latitude/longitude arrays in degrees and return them as float64.
+
+    Raises
+    ------
+    TypeError
+        If either input is not numeric.
+    ValueError
+        If the shapes differ, a value is NaN or infinite, a latitude lies
+        outside [-90, 90] or a longitude outside [-180, 180]. The message names
+        the offending positions.
+    """
+    lat = _as_float(lat, "lat")
+    lng = _as_float(lng, "lng")
+    if lat.shape != lng.shape:
+        raise ValueError(f"lat and lng must have the same shape, got {lat.shape} and {lng.shape}")
+    flat_lat, flat_lng = lat.ravel(), lng.ravel()
+    bad = ~(np.isfinite(flat_lat) & np.isfinite(flat_lng))
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} coordinate(s) are NaN or infinite at positions {_positions(bad)}; "
+            "drop or fill them before assigning cells"
+        )
+    bad = np.abs(flat_lat) > 90.0
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} latitude(s) outside [-90, 90] at positions {_positions(bad)}; "
+            "are latitude and longitude swapped, or is the data projected (not degrees)?"
+        )
+    bad = np.abs(flat_lng) > 180.0
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} longitude(s) outside [-180, 180] at positions {_positions(bad)}; "
+            "wrap them with ((lng + 180) % 360) - 180, or check that the data is not projected"
+        )
+    return lat, lng
+
+
+def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
+    arr = np.asarray(cells)
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.uint64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TypeError("cell ids must be integers (uint64); use token_to_cell for tokens") from exc
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"cell ids must be an integer array (uint64), got dtype {arr.dtype}; "
+            "floats cannot hold 64-bit ids exactly, and strings are tokens (see token_to_cell)"
+        )
+    if arr.dtype != np.uint64:
+        if arr.dtype.itemsize == 8:
+            arr = arr.view(np.uint64)  # signed 64-bit storage of the same bits
+        else:
+            if (arr < 0).any():
+                raise ValueError("cell ids cannot be negative unless stored as 64-bit integers")
+            arr = arr.astype(np.uint64)
+    arr = np.asarray(arr, order="C")
+    if validate and arr.size:
+        ok = np.empty(arr.size, dtype=np.bool_)
+        _s2.is_valid_kernel(arr.ravel(), ok)
+        if not ok.all():
+            raise ValueError(f"invalid S2 cell id(s) at positions {_positions(~ok)}")
+    return arr
+
+
+def _shape_out(result: np.ndarray, like: np.ndarray):
+    """Return a scalar for 0-d input, else an array of the input's shape."""
+    result = result.reshape(like.shape + result.shape[1:])
+    if like.ndim == 0 and result.ndim == 0:
+        return result[()]
+    return result
+
+
+# --------------------------------------------------------------------------- public API
+def latlng_to_cell(lat, lng, level: int = 12):
+    """Cell ids at ``level`` containing the given points.
+
+    Parameters
+    ----------
+    lat, lng : array_like
+        Latitude and longitude in degrees (WGS84), same shape.
+    level : int, default 12
+        S2 level, 0 (faces) to 30 (leaves, about 1 cm).
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+        Same shape as the input (a ``numpy.uint64`` for scalar input).
+
+    Raises
+    ------
+    ValueError
+        NaN/inf coordinates, latitudes beyond ±90 or longitudes beyond ±180
+        (positions are named), or a level outside 0-30.
+
+    Examples
+    --------
+    >>> from geos2vec.cells import latlng_to_cell, cell_to_token
+    >>> cell_to_token(latlng_to_cell(40.7484, -73.9857, 12))
+    '89c259b'
+    """
+    level = _check_level(level)
+    lat, lng = check_latlng(lat, lng)
+    out = np.empty(lat.size, dtype=np.uint64)
+    _s2.latlng_to_cell_kernel(lat.ravel(), lng.ravel(), level, _s2.LOOKUP_POS, out)
+    return _shape_out(out, lat)
+
+
+def cell_to_latlng(cells):
+    """Centers of cells as ``(lat, lng)`` in degrees (S2CellId::ToLatLng)."""
+    cells = _as_cells(cells)
+    flat = cells.ravel()
+    lat = np.empty(flat.size)
+    lng = np.empty(flat.size)
+    _s2.center_kernel(flat, _s2.LOOKUP_IJ, lat, lng)
+    return _shape_out(lat, cells), _shape_out(lng, cells)
+
+
+def cell_to_boundary(cells) -> np.ndarray:
+    """Cell vertices as an array of shape ``cells.shape + (4, 2)`` holding (lat, lng).
+
+    Vertices are in S2's counter-clockwise order (S2Cell::GetVertex, k = 0..3):
+    for faces 0-2 lower-left, lower-right, upper-right, upper-left in (u, v).
+    Edges are geodesics on the sphere; the straight lines between the vertices
+    in degrees differ from them by well under a metre at level 12.
+    """
+    cells = _as_cells(cells)
+    flat = cells.ravel()
+    lat = np.empty((flat.size, 4))
+    lng = np.empty((flat.size, 4))
+    _s2.vertices_kernel(flat, _s2.LOOKUP_IJ, lat, lng)
+    return np.stack([lat, lng], axis=-1).reshape(cells.shape + (4, 2))
+
+
+def cell_polygons(cells):
+    """Cells as a :class:`geopandas.GeoSeries` of polygons in EPSG:4326.
+
+    Cells that straddle the antimeridian get longitudes past 180° (the western
+    vertices are shifted by +360°) so that their polygons stay valid and small;
+    cells containing a pole are returned as their four vertices, as S2 does.
+    """
+    import geopandas as gpd
+    import shapely
+
+    cells = np.atleast_1d(_as_cells(cells)).ravel()
+    bnd = cell_to_boundary(cells)
+    lng = bnd[..., 1].copy()
+    wraps = (lng.max(axis=1) - lng.min(axis=1)) > 180.0
+    lng[wraps] = np.where(lng[wraps] < 0, lng[wraps] + 360.0, lng[wraps])
+    coords = np.stack([lng, bnd[..., 0]], axis=-1)
+    polys = shapely.polygons(coords)
+    return gpd.GeoSeries(polys, crs="EPSG:4326")
+
+
+def cell_to_parent(cells, level: int):
+    """Ancestors of ``cells`` at ``level`` (which must not be finer than any cell)."""
+    level = _check_level(level)
+    cells = _as_cells(cells)
+    flat = cells.ravel()
+    if flat.size:
+        levels = np.empty(flat.size, dtype=np.int64)
+        _s2.level_kernel(flat, levels)
+        bad = levels < level
+        if bad.any():
+            raise ValueError(
+                f"level {level} is finer than the cells at positions {_positions(bad)} "
+                f"(their level: {int(levels[bad][0])}); a parent must be coarser"
+            )
+    out = np.empty(flat.size, dtype=np.uint64)
+    _s2.parent_kernel(flat, level, out)
+    return _shape_out(out, cells)
+
+
+def cell_to_children(cells, level: int) -> np.ndarray:
+    """Descendants of each cell at ``level``, in S2 (Hilbert) order.
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape ``cells.shape + (4 ** (level - cell_level),)``
+        All input cells must share one level.
+    """
+    level = _check_level(level)
+    cells = np.asarray(_as_cells(cells))
+    flat = cells.ravel()
+    if flat.size == 0:
+        return np.empty(cells.shape + (0,), dtype=np.uint64)
+    levels = get_level(flat)
+    if (levels != levels[0]).any():
+        raise ValueError("cell_to_children needs cells of one level; group them by get_level first")
+    gap = level - int(levels[0])
+    if gap < 0:
+        raise ValueError(f"level {level} is coarser than the cells (level {int(levels[0])})")
+    if gap > 12:
+        raise ValueError(f"{4 ** gap} children per cell is too many; ask for at most 12 levels down")
+    out = np.empty((flat.size, 4**gap), dtype=np.uint64)
+    _s2.children_kernel(flat, level, out)
+    return out.reshape(cells.shape + (4**gap,))
+
+
+def get_level(cells):
+    """Level (0-30) of each cell, as int64."""
+    cells = _as_cells(cells)
+    out = np.empty(cells.size, dtype=np.int64)
+    _s2.level_kernel(cells.ravel(), out)
+    return _shape_out(out, cells)
+
+
+def is_valid_cell(cells):
+    """Whether each value is a valid S2 cell id (never raises for integer input)."""
+    cells = _as_cells(cells, validate=False)
+    out = np.empty(cells.size, dtype=np.bool_)
+    _s2.is_valid_kernel(cells.ravel(), out)
+    return _shape_out(out, cells)
+
+
+def cell_to_token(cells):
+    """Compact hex tokens (S2CellId::ToToken), as an object array of str."""
+    cells = _as_cells(cells)
+    out = np.array([format(int(c), "016x").rstrip("0") or "X" for c in cells.ravel()], dtype=object)
+    return _shape_out(out, cells)
+
+
+def token_to_cell(tokens):
+    """Cell ids from hex tokens (S2CellId::FromToken); invalid tokens raise ValueError."""
+    arr = np.asarray(tokens, dtype=object)
+    flat = arr.ravel()
+    out = np.empty(flat.size, dtype=np.uint64)
+    bad = np.zeros(flat.size, dtype=bool)
+    for n, tok in enumerate(flat):
+        if not isinstance(tok, str) or not 1 <= len(tok) <= 16:
+            bad[n] = True
+            continue
+        try:
+            out[n] = int(tok.ljust(16, "0"), 16)
+        except ValueError:
+            bad[n] = True
+    if bad.any():
+        raise ValueError(f"not S2 tokens (1-16 hex digits) at positions {_positions(bad)}")
+    _as_cells(out)  # raises on tokens that decode to invalid ids
+    return _shape_out(out, arr)
+
+
+def cell_to_face_ij(cells):
+    """Face (0-5) and the cell's (i, j) on the face grid of its own level."""
+    cells = _as_cells(cells)
+    flat = cells.ravel()
+    face = np.empty(flat.size, dtype=np.int64)
+    i = np.empty(flat.size, dtype=np.int64)
+    j = np.empty(flat.size, dtype=np.int64)
+    _s2.face_ij_kernel(flat, _s2.LOOKUP_IJ, face, i, j)
+    return _shape_out(face, cells), _shape_out(i, cells), _shape_out(j, cells)
+
+
+def face_ij_to_cell(face, i, j, level: int):
+    """Inverse of :func:`cell_to_face_ij` for cells of one ``level``."""
+    level = _check_level(level)
+    face, i, j = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64) for a in (face, i, j)))
+    n = 1 << level
+    bad = (face < 0) | (face > 5) | (i < 0) | (i >= n) | (j < 0) | (j >= n)
+    if bad.any():
+        raise ValueError(f"face must be 0-5 and i, j in [0, {n}) at level {level}; "
+                         f"out of range at positions {_positions(bad.ravel())}")
+    out = np.empty(face.size, dtype=np.uint64)
+    _s2.face_ij_to_cell_kernel(np.ascontiguousarray(face).ravel(), np.ascontiguousarray(i).ravel(),
+                               np.ascontiguousarray(j).ravel(), level, _s2.LOOKUP_POS, out)
+    return _shape_out(out, face)
+
+
+def _rowcol_from_ij(face, i_rel, j_rel, n):
+    swapped = face >= 3
+    row = np.where(swapped, i_rel, n - 1 - j_rel)
+    col = np.where(swapped, j_rel, i_rel)
+    return row, col
+
+
+def cell_to_rowcol(cells, image_level: int):
+    """Row and column of each cell inside its ancestor at ``image_level``.
+
+    The ancestor is an image of ``2**(level - image_level)`` cells per side;
+    row 0 / col 0 is its top-left pixel (see the module docstring for the
+    convention on each face). All cells must be at least as fine as
+    ``image_level``; they may have different levels.
+
+    Returns
+    -------
+    row, col : numpy.ndarray of int64
+    """
+    image_level = _check_level(image_level, "image_level")
+    cells = _as_cells(cells)
+    face, i, j = cell_to_face_ij(cells)
+    levels = get_level(cells)
+    gap = np.asarray(levels) - image_level
+    if np.any(gap < 0):
+        raise ValueError(f"image_level {image_level} is finer than some cells "
+                         f"(positions {_positions(np.ravel(gap < 0))})")
+    n = np.left_shift(1, gap)
+    row, col = _rowcol_from_ij(np.asarray(face), np.asarray(i) & (n - 1), np.asarray(j) & (n - 1), n)
+    return _shape_out(np.asarray(row).ravel(), cells), _shape_out(np.asarray(col).ravel(), cells)
+
+
+def rowcol_to_cell(image_cells, row, col, level: int):
+    """Inverse of :func:`cell_to_rowcol`: the cell at ``(row, col)`` of each image.
+
+    Parameters
+    ----------
+    image_cells : array_like of uint64
+        Image cells (one level), broadcast against ``row`` and ``col``.
+    row, col : array_like of int
+        Pixel positions, ``0 <= row, col < 2**(level - image_level)``.
+    level : int
+        Level of the pixels (for S2Vec: image level + 4).
+    """
+    level = _check_level(level)
+    image_cells = _as_cells(image_cells)
+    image_cells, row, col = np.broadcast_arrays(image_cells, np.asarray(row, dtype=np.int64),
+                                                np.asarray(col, dtype=np.int64))
+    if image_cells.size == 0:
+        return np.empty(image_cells.shape, dtype=np.uint64)
+    face, i0, j0 = cell_to_face_ij(np.asarray(image_cells, order="C"))
+    ilev = np.asarray(get_level(np.asarray(image_cells, order="C")))
+    if (ilev != ilev.flat[0]).any():
+        raise ValueError("rowcol_to_cell needs image cells of one level")
+    gap = level - int(ilev.flat[0])
+    if gap < 0:
+        raise ValueError(f"level {level} is coarser than the image cells (level {int(ilev.flat[0])})")
+    n = 1 << gap
+    bad = (row < 0) | (row >= n) | (col < 0) | (col >= n)
+    if bad.any():
+        raise ValueError(f"row and col must lie in [0, {n}); out of range at positions {_positions(bad.ravel())}")
+    face = np.asarray(face)
+    swapped = face >= 3
+    i_rel = np.where(swapped, row, col)
+    j_rel = np.where(swapped, col, n - 1 - row)
+    return face_ij_to_cell(face, (np.asarray(i0) << gap) + i_rel, (np.asarray(j0) << gap) + j_rel, level)

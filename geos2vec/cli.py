@@ -1,0 +1,49 @@
+"""The ``geos2vec`` command line.
+
+Sub-commands are registered by the stage modules that own them; each module
+exposes ``add_parser(subparsers)`` which sets ``func`` on its parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module path of each sub-command; imported lazily so that `geos2vec cells`
+# never pays for TensorFlow.
+_COMMANDS = {
+    "cells": "geos2vec.cli_cells",
+    "demo": "geos2vec.demo",
+    "train": "geos2vec.model.cli",
+    "evaluate": "geos2vec.evaluate",
+}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="geos2vec", description="S2Vec embeddings of the built environment")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    available = {}
+    wanted = argv[0] if argv and argv[0] in _COMMANDS else None
+    for name, module in _COMMANDS.items():
+        if wanted is not None and name != wanted:
+            sub.add_parser(name, help="(see `geos2vec %s --help`)" % name)
+            continue
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("geos2vec"):
+                continue  # this stage does not exist yet
+            raise
+        mod.add_parser(sub)
+        available[name] = mod
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

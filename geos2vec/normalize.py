@@ -1,0 +1,184 @@
+"""Feature-wise normalization (the S2Vec paper's global mean/variance scaling).
+
+:class:`FeatureStats` is fitted once on a cell-feature table, saved next to a
+model as JSON, and applied in the training / embedding pipelines. Partial
+statistics of separate chunks (e.g. dask partitions) merge exactly with
+Chan et al.'s parallel update, so the statistics of a data set that never fits
+in memory are the same as those computed in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FeatureStats"]
+
+
+def _as_matrix(table, channels):
+    """(n, F) float64 matrix and channel names from a DataFrame, DataArray or ndarray."""
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is a hard dependency
+        xr = None
+    if xr is not None and isinstance(table, xr.DataArray):
+        if "feature" not in table.dims:
+            raise ValueError("a DataArray needs a 'feature' dimension")
+        names = [str(c) for c in table["feature"].values] if "feature" in table.coords else channels
+        da = table.transpose(..., "feature")
+        if "observed" in table.coords:  # only real cells, never fill pixels
+            mask = np.asarray(table["observed"].transpose(*[d for d in da.dims if d != "feature"]))
+            values = np.asarray(da.values)[mask]
+        else:
+            values = np.asarray(da.values).reshape(-1, da.sizes["feature"])
+        return values.astype(np.float64), names
+    if isinstance(table, pd.DataFrame):
+        cols = list(table.columns) if channels is None else list(channels)
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise ValueError(f"channels {missing} are not columns of the table")
+        sub = table[cols]
+        bad = [c for c in cols if not pd.api.types.is_numeric_dtype(sub[c])]
+        if bad:
+            raise TypeError(f"feature columns must be numeric; not numeric: {bad}")
+        return sub.to_numpy(dtype=np.float64), [str(c) for c in cols]
+    arr = np.asarray(table)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"features must be numeric, got dtype {arr.dtype}")
+    arr = arr.reshape(-1, arr.shape[-1]).astype(np.float64)
+    names = list(channels) if channels is not None else [f"f{i}" for i in range(arr.shape[1])]
+    return arr, names
+
+
+@dataclass
+class FeatureStats:
+    """Per-channel count, mean and sum of squared deviations (``m2``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> stats = FeatureStats.fit(pd.DataFrame({"cafe": [0, 2, 4], "road": [1, 1, 1]}))
+    >>> stats.mean.tolist(), stats.var.tolist()
+    ([2.0, 1.0], [2.6666666666666665, 0.0])
+    """
+
+    channels: list
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+    eps: float = 1e-6
+    meta: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, table, channels=None) -> "FeatureStats":
+        """Statistics of a table (DataFrame, DataArray with ``feature`` dim, or array).
+
+        NaN or infinite values raise ``ValueError``: counts are never missing,
+        and a NaN would poison every later normalized value.
+        """
+        values, names = _as_matrix(table, channels)
+        if not np.isfinite(values).all():
+            raise ValueError("features contain NaN or infinite values; fill them (counts: 0) before fitting")
+        n = values.shape[0]
+        if n == 0:
+            return cls(names, 0, np.zeros(len(names)), np.zeros(len(names)))
+        mean = values.mean(axis=0)
+        m2 = ((values - mean) ** 2).sum(axis=0)
+        return cls(names, int(n), mean, m2)
+
+    def merge(self, other: "FeatureStats") -> "FeatureStats":
+        """Combine the statistics of two disjoint chunks (exact, order-independent up to rounding)."""
+        if list(self.channels) != list(other.channels):
+            raise ValueError(f"cannot merge statistics of different channels: {self.channels} vs {other.channels}")
+        n = self.count + other.count
+        if n == 0:
+            return FeatureStats(list(self.channels), 0, self.mean.copy(), self.m2.copy(), self.eps)
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / n)
+        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / n)
+        return FeatureStats(list(self.channels), n, mean, m2, self.eps, dict(self.meta))
+
+    @classmethod
+    def combine(cls, parts) -> "FeatureStats":
+        """Merge an iterable of partial statistics."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("no partial statistics to combine")
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.merge(p)
+        return out
+
+    # ------------------------------------------------------------------ values
+    @property
+    def var(self) -> np.ndarray:
+        """Population variance per channel."""
+        return self.m2 / max(self.count, 1)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Standard deviation used for scaling (channels with zero variance scale by 1)."""
+        std = np.sqrt(self.var)
+        return np.where(std > self.eps, std, 1.0)
+
+    def _check_width(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64) if not np.issubdtype(np.asarray(x).dtype, np.floating) else np.asarray(x)
+        if x.shape[-1] != len(self.channels):
+            raise ValueError(f"expected {len(self.channels)} channels in the last axis, got {x.shape[-1]}")
+        return x
+
+    def transform(self, x):
+        """``(x - mean) / std`` over the last axis; DataFrames keep index and columns."""
+        if isinstance(x, pd.DataFrame):
+            self._check_columns(x)
+            return pd.DataFrame(self.transform(x[list(self.channels)].to_numpy(np.float64)),
+                                index=x.index, columns=x[list(self.channels)].columns)
+        x = self._check_width(x)
+        return ((x - self.mean) / self.std).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+
+    def inverse_transform(self, z):
+        """Inverse of :meth:`transform`."""
+        if isinstance(z, pd.DataFrame):
+            self._check_columns(z)
+            return pd.DataFrame(self.inverse_transform(z[list(self.channels)].to_numpy(np.float64)),
+                                index=z.index, columns=z[list(self.channels)].columns)
+        z = self._check_width(z)
+        return z * self.std + self.mean
+
+    def _check_columns(self, df: pd.DataFrame):
+        missing = [c for c in self.channels if c not in df.columns]
+        if missing:
+            raise ValueError(f"the table lacks channels the statistics were fitted on: {missing}")
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict:
+        return {"channels": [str(c) for c in self.channels], "count": int(self.count),
+                "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureStats":
+        try:
+            return cls(list(d["channels"]), int(d["count"]), np.asarray(d["mean"], dtype=np.float64),
+                       np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})))
+        except KeyError as exc:
+            raise ValueError(f"not a FeatureStats file: missing key {exc}") from None
+
+    def save(self, path) -> Path:
+        """Write the statistics as JSON (exact: float64 round-trips through repr)."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "FeatureStats":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def __eq__(self, other):
+        return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)
+                and self.count == other.count and np.array_equal(self.mean, other.mean)
+                and np.array_equal(self.m2, other.m2))
