@@ -68,7 +68,7 @@ class S2VecAccessor:
         return pd.Series(ids, index=geoms.index, name="s2_cell", dtype=np.uint64)
 
     def tokens(self, level: int = 12, errors: str = "raise") -> pd.Series:
-        """S2 tokens of :meth:`cell_ids` (``None`` where a coerced geometry is missing)."""
+        """S2 tokens of :meth:`cell_ids` (missing where a coerced geometry is missing)."""
         ids = self.cell_ids(level, errors=errors)
         ok = ids.notna().to_numpy()
         out = np.full(len(ids), None, dtype=object)

@@ -1,0 +1,90 @@
+"""FeatureStats against NumPy reference computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from geos2vec.normalize import FeatureStats
+
+
+def table(rng, n=50, f=4):
+    return pd.DataFrame(rng.poisson(3.0, size=(n, f)), columns=[f"c{i}" for i in range(f)])
+
+
+def test_fit_matches_numpy():
+    df = table(np.random.default_rng(0))
+    s = FeatureStats.fit(df)
+    np.testing.assert_allclose(s.mean, df.to_numpy().mean(axis=0))
+    np.testing.assert_allclose(s.var, df.to_numpy().var(axis=0))
+    assert s.channels == list(df.columns) and s.count == 50
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.int64, st.tuples(st.integers(2, 40), st.just(3)), elements=st.integers(0, 1000)),
+       st.integers(1, 39))
+def test_merge_equals_one_pass(values, cut):
+    cut = min(cut, len(values) - 1)
+    whole = FeatureStats.fit(values)
+    merged = FeatureStats.fit(values[:cut]).merge(FeatureStats.fit(values[cut:]))
+    assert merged.count == whole.count
+    np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(merged.var, whole.var, rtol=1e-9, atol=1e-6)
+
+
+def test_combine_many_parts_and_empty_part():
+    values = np.random.default_rng(1).normal(5, 2, size=(1000, 2))
+    parts = [FeatureStats.fit(c) for c in np.array_split(values, 7)] + [FeatureStats.fit(values[:0])]
+    s = FeatureStats.combine(parts)
+    np.testing.assert_allclose(s.var, values.var(axis=0))
+
+
+def test_transform_inverse_and_zero_variance():
+    df = table(np.random.default_rng(2))
+    df["const"] = 4
+    s = FeatureStats.fit(df)
+    z = s.transform(df)
+    assert z.index.equals(df.index) and list(z.columns) == list(df.columns)
+    np.testing.assert_allclose(z.mean().to_numpy(), 0, atol=1e-12)
+    np.testing.assert_allclose(z["c0"].std(ddof=0), 1.0)
+    assert (z["const"] == 0).all()  # constant channel: centred, scaled by 1
+    np.testing.assert_allclose(s.inverse_transform(z).to_numpy(), df.to_numpy())
+    arr = s.transform(df.to_numpy()[None])  # any leading shape
+    np.testing.assert_allclose(arr[0], z.to_numpy())
+
+
+def test_dataarray_uses_observed_pixels_only():
+    vals = np.arange(2 * 2 * 2 * 3, dtype=float).reshape(2, 2, 2, 3)
+    observed = np.array([[[True, False], [True, True]], [[False, False], [True, False]]])
+    da = xr.DataArray(vals, dims=("image", "row", "col", "feature"),
+                      coords={"feature": ["a", "b", "c"], "observed": (("image", "row", "col"), observed)})
+    s = FeatureStats.fit(da)
+    np.testing.assert_allclose(s.mean, vals[observed].mean(axis=0))
+    assert s.channels == ["a", "b", "c"] and s.count == 4
+
+
+def test_save_load_round_trip(tmp_path):
+    s = FeatureStats.fit(table(np.random.default_rng(3)))
+    path = s.save(tmp_path / "stats.json")
+    assert FeatureStats.load(path) == s
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="NaN"):
+        FeatureStats.fit(np.array([[1.0], [np.nan]]))
+    with pytest.raises(TypeError, match="numeric"):
+        FeatureStats.fit(pd.DataFrame({"a": ["x", "y"]}))
+    s = FeatureStats.fit(pd.DataFrame({"a": [1, 2], "b": [3, 4]}))
+    with pytest.raises(ValueError, match="channels"):
+        s.transform(pd.DataFrame({"a": [1]}))
+    with pytest.raises(ValueError, match="2 channels"):
+        s.transform(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="different channels"):
+        s.merge(FeatureStats.fit(pd.DataFrame({"x": [1]})))
+    with pytest.raises(ValueError, match="not a FeatureStats"):
+        FeatureStats.from_dict({"channels": []})
