@@ -1,0 +1,377 @@
+"""geos2vec.raster: cell tables <-> xarray images, windows, augmentation, zarr, plots."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from geos2vec import cells as C
+from geos2vec import raster as R
+
+NYC = (40.75, -73.98)
+
+
+def table(cells, nchan=3, dtype=np.int64, seed=0, names=None):
+    rng = np.random.default_rng(seed)
+    vals = rng.integers(0, 50, size=(len(cells), nchan)).astype(dtype)
+    names = names or [f"ch{k}" for k in range(nchan)]
+    return pd.DataFrame(vals, index=pd.Index(np.asarray(cells, dtype=np.uint64), name="cell_id"), columns=names)
+
+
+def some_cells(n=40, seed=0, lat=NYC[0], lng=NYC[1], spread=0.4, level=12):
+    rng = np.random.default_rng(seed)
+    c = C.latlng_to_cell(lat + rng.uniform(-spread, spread, n), lng + rng.uniform(-spread, spread, n), level)
+    return np.unique(c)
+
+
+def pandas_reference(features, image_level=8, fill=0):
+    """Straightforward reference: reindex the table on every pixel cell of every image."""
+    imgs = np.unique(C.cell_to_parent(features.index.to_numpy(), image_level))
+    level = int(C.get_level(features.index.to_numpy()[:1])[0])
+    n = 1 << (level - image_level)
+    r, c = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    pix = C.rowcol_to_cell(imgs[:, None, None], r[None], c[None], level)
+    full = features.reindex(pix.ravel(), fill_value=fill)
+    return imgs, pix, full.to_numpy().reshape(len(imgs), n, n, -1)
+
+
+# --------------------------------------------------------------------------- layout
+def test_layout_matches_cells_and_pandas_reference():
+    t = table(some_cells(300), nchan=4)
+    da = R.rasterize(t)
+    assert da.dims == ("image", "row", "col", "feature")
+    assert da.dtype == np.int64
+    imgs, pix, ref = pandas_reference(t)
+    np.testing.assert_array_equal(da["image"].values, imgs)
+    np.testing.assert_array_equal(da["cell_id"].values, pix)
+    np.testing.assert_array_equal(da.values, ref)
+    assert da["image"].dtype == np.uint64 and da["cell_id"].dtype == np.uint64
+    assert list(da["token"].values) == list(C.cell_to_token(imgs))
+    assert list(da["feature"].values) == list(t.columns)
+    np.testing.assert_array_equal(da["observed"].values, np.isin(pix, t.index.to_numpy()))
+    # every pixel: its cell is a child of the image, at the (row, col) cell_to_rowcol gives
+    for k, img in enumerate(imgs):
+        kids = np.sort(C.cell_to_children(np.uint64(img), 12).ravel())
+        np.testing.assert_array_equal(np.sort(da["cell_id"].values[k].ravel()), kids)
+    row, col = C.cell_to_rowcol(da["cell_id"].values, 8)
+    np.testing.assert_array_equal(row, np.broadcast_to(np.arange(16)[:, None], row.shape))
+    np.testing.assert_array_equal(col, np.broadcast_to(np.arange(16)[None, :], col.shape))
+
+
+def test_hand_checked_pixel_and_map_orientation():
+    cell = C.latlng_to_cell(*NYC, 12)
+    t = pd.DataFrame({"a": [7], "b": [3]}, index=pd.Index([cell], name="cell_id"))
+    da = R.rasterize(t)
+    r, c = C.cell_to_rowcol(cell, 8)
+    assert da.shape == (1, 16, 16, 2)
+    assert da.values[0, r, c].tolist() == [7, 3]
+    assert da.values.sum() == 10 and da["observed"].values.sum() == 1
+    # NYC lies on an equatorial face: row 0 is north, col 0 is west
+    lat, lng = C.cell_to_latlng(da["cell_id"].values[0])
+    assert (np.diff(lat, axis=0) < 0).all() and (np.diff(lng, axis=1) > 0).all()
+
+
+@pytest.mark.parametrize("image_level,gap", [(8, 4), (10, 2), (5, 1), (12, 0)])
+def test_other_level_pairs(image_level, gap):
+    patch = image_level + gap
+    t = table(some_cells(60, level=patch, spread=0.05), nchan=2)
+    da = R.rasterize(t, image_level=image_level)
+    assert da.shape[1:3] == (1 << gap, 1 << gap)
+    assert da.attrs["patch_level"] == patch and da.attrs["image_level"] == image_level
+    _, _, ref = pandas_reference(t, image_level)
+    np.testing.assert_array_equal(da.values, ref)
+    pd.testing.assert_frame_equal(R.to_frame(da), t.sort_index())
+
+
+def test_fill_and_float_dtypes():
+    t = table(some_cells(50), nchan=2, dtype=np.float32)
+    da = R.rasterize(t, fill=np.nan)
+    assert da.dtype == np.float32
+    assert np.isnan(da.values[~da["observed"].values]).all()
+    assert not np.isnan(da.values[da["observed"].values]).any()
+    da5 = R.rasterize(t, fill=-5)
+    assert (da5.values[~da5["observed"].values] == -5).all()
+    pd.testing.assert_frame_equal(R.to_frame(da), t.sort_index())
+
+
+def test_mixed_dtypes_use_common_dtype_and_round_trip():
+    cells = some_cells(80)
+    t = pd.DataFrame({"n": np.arange(cells.size, dtype=np.int32), "x": np.linspace(0, 1, cells.size),
+                      "flag": np.arange(cells.size) % 2 == 0,
+                      "nullable": pd.array(np.arange(cells.size), dtype="Int64")},
+                     index=pd.Index(cells, name="cell_id"))
+    da = R.rasterize(t)
+    assert da.dtype == np.float64
+    back = R.to_frame(da)
+    assert back["n"].dtype == np.int32 and back["flag"].dtype == bool and back["x"].dtype == np.float64
+    np.testing.assert_array_equal(back["x"].to_numpy(), t.sort_index()["x"].to_numpy())
+    np.testing.assert_array_equal(back["nullable"].to_numpy(), np.arange(cells.size)[np.argsort(cells)])
+
+
+# --------------------------------------------------------------------------- round trip
+DTYPES = [np.int8, np.int32, np.int64, np.uint16, np.uint64, np.float32, np.float64, np.bool_]
+
+
+@st.composite
+def feature_tables(draw):
+    image_level = draw(st.integers(3, 10))
+    gap = draw(st.integers(0, 4))
+    level = image_level + gap
+    lat = draw(st.floats(-80, 80))
+    lng = draw(st.floats(-179, 179))
+    n = draw(st.integers(1, 60))
+    spread = draw(st.floats(1e-4, 2.0))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    cells = np.unique(C.latlng_to_cell(np.clip(lat + rng.uniform(-spread, spread, n), -90, 90),
+                                       lng + rng.uniform(-spread, spread, n), level))
+    rng.shuffle(cells)
+    ncol = draw(st.integers(1, 4))
+    uniform = draw(st.booleans())
+    dts = [draw(st.sampled_from(DTYPES))] * ncol if uniform else [draw(st.sampled_from(DTYPES)) for _ in range(ncol)]
+    cols = {}
+    for k, dt in enumerate(dts):
+        dt = np.dtype(dt)
+        if dt.kind == "b":
+            v = rng.integers(0, 2, cells.size).astype(bool)
+        elif dt.kind == "f":
+            v = rng.normal(0, 1e3, cells.size).astype(dt)
+        else:
+            info = np.iinfo(dt)
+            v = rng.integers(max(info.min, -1000), min(info.max, 10**6), cells.size, endpoint=True).astype(dt)
+        cols[f"c{k}" if k % 2 else f"road {k}"] = v
+    return pd.DataFrame(cols, index=pd.Index(cells, name="cell_id")), image_level
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(feature_tables())
+def test_round_trip_exact(args):
+    t, image_level = args
+    da = R.rasterize(t, image_level=image_level)
+    back = R.to_frame(da)
+    pd.testing.assert_frame_equal(back, t.sort_index(), check_exact=True)
+    assert back.index.dtype == np.uint64
+    # the observed pixels are exactly the table's cells
+    assert int(da["observed"].values.sum()) == len(t)
+    np.testing.assert_array_equal(np.sort(da["cell_id"].values[da["observed"].values]), np.sort(t.index.to_numpy()))
+
+
+def test_inexact_common_dtype_raises():
+    cells = some_cells(3)
+    t = pd.DataFrame({"big": np.full(cells.size, 2**62 + 1, dtype=np.int64), "x": np.zeros(cells.size)},
+                     index=pd.Index(cells, name="cell_id"))
+    with pytest.raises(ValueError, match="cannot be stored exactly"):
+        R.rasterize(t)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_input():
+    cells = some_cells(10)
+    t = table(cells)
+    with pytest.raises(ValueError, match="duplicate cell id"):
+        R.rasterize(pd.concat([t, t.iloc[:1]]))
+    mixed = t.copy()
+    mixed.index = pd.Index(np.r_[cells[:-1], C.cell_to_parent(cells[-1], 11)], name="cell_id")
+    with pytest.raises(ValueError, match="mixes cell levels"):
+        R.rasterize(mixed)
+    with pytest.raises(TypeError, match="numeric"):
+        R.rasterize(t.assign(name="x"))
+    with pytest.raises(TypeError, match="uint64 S2 cell ids"):
+        R.rasterize(t.reset_index(drop=True).set_axis(C.cell_to_token(cells), axis=0))
+    with pytest.raises(ValueError, match="invalid S2 cell"):
+        R.rasterize(t.set_axis(pd.Index(np.arange(1, 11, dtype=np.uint64) * 2, name="cell_id"), axis=0))
+    with pytest.raises(ValueError, match="empty"):
+        R.rasterize(t.iloc[:0])
+    with pytest.raises(ValueError, match="not patch_level"):
+        R.rasterize(t, patch_level=13)
+    with pytest.raises(ValueError, match="finer than patch_level|finer than"):
+        R.rasterize(t, image_level=13)
+    with pytest.raises(ValueError, match="fill"):
+        R.rasterize(t, fill=np.nan)
+    with pytest.raises(ValueError, match="<NA>"):
+        R.rasterize(pd.DataFrame({"a": pd.array([1, None] + [2] * 8, dtype="Int64")}, index=t.index))
+    with pytest.raises(TypeError, match="to_frame"):
+        R.rasterize(t["ch0"])
+    with pytest.raises(TypeError):
+        R.rasterize(t.to_numpy())
+
+
+def test_explicit_images_and_empty_table():
+    t = table(some_cells(100))
+    data_imgs = np.unique(C.cell_to_parent(t.index.to_numpy(), 8))
+    extra = C.latlng_to_cell(np.array([41.9, 34.05]), np.array([-87.7, -118.3]), 8)  # Chicago, LA: no data
+    order = np.r_[extra[:1], data_imgs[::-1], extra[1:]]
+    da = R.rasterize(t, images=order)
+    np.testing.assert_array_equal(da["image"].values, order)
+    assert not da["observed"].values[0].any() and not da["observed"].values[-1].any()
+    assert (da.values[0] == 0).all()
+    pd.testing.assert_frame_equal(R.to_frame(da), t.sort_index())
+    with pytest.raises(ValueError, match="not in images="):
+        R.rasterize(t, images=data_imgs[1:])
+    with pytest.raises(ValueError, match="image_level"):
+        R.rasterize(t, images=C.cell_to_parent(data_imgs, 7))
+    empty = R.rasterize(t.iloc[:0], images=extra, patch_level=12)
+    assert empty.shape == (2, 16, 16, 3) and not empty["observed"].values.any()
+    assert R.to_frame(empty).shape == (0, 3)
+
+
+def test_area_covering_includes_empty_surroundings():
+    poly = shapely.box(-74.3, 40.45, -73.6, 41.0)
+    cover = R.image_cells(poly, 8)
+    polys = np.asarray(C.cell_polygons(cover).values)
+    assert shapely.intersects(polys, poly).all()
+    # every level-8 cell containing a point of the polygon is in the cover
+    rng = np.random.default_rng(1)
+    lng, lat = rng.uniform(-74.3, -73.6, 3000), rng.uniform(40.45, 41.0, 3000)
+    assert np.isin(C.latlng_to_cell(lat, lng, 8), cover).all()
+    # ... and so is every cell touching a vertex of the polygon's boundary
+    bx, by = shapely.get_coordinates(poly).T
+    assert np.isin(C.latlng_to_cell(by, bx, 8), cover).all()
+    t = table(some_cells(30, spread=0.1))
+    da = R.rasterize(t, area=gpd.GeoSeries([poly], crs="EPSG:4326").to_crs("EPSG:3857"))
+    assert set(da["image"].values) == set(cover) | set(C.cell_to_parent(t.index.to_numpy(), 8))
+    with pytest.raises(ValueError, match="no CRS"):
+        R.rasterize(t, area=gpd.GeoSeries([poly]))
+    with pytest.raises(ValueError, match="not longitude/latitude"):
+        R.image_cells(shapely.box(0, 0, 1e6, 1e6))
+
+
+# --------------------------------------------------------------------------- windows / augmentation
+def test_windows_aligned_equal_images_and_offsets_follow_the_face_grid():
+    # a dense 2x2 block of images so that offset windows exist
+    img = C.latlng_to_cell(*NYC, 8)
+    block = C.cell_to_children(C.cell_to_parent(img, 7), 8).ravel()
+    kids = C.cell_to_children(block, 12).ravel()
+    rng = np.random.default_rng(3)
+    t = table(rng.choice(kids, 300, replace=False), nchan=2)
+    da = R.rasterize(t, images=block)
+    w = R.windows(da, size=16, stride=16, min_observed=0)
+    assert w.sizes["window"] == 4
+    for k in range(4):
+        j = int(np.flatnonzero(da["cell_id"].values[:, 0, 0] == w["cell_id"].values[k, 0, 0])[0])
+        np.testing.assert_array_equal(w.values[k], da.values[j])
+    w4 = R.windows(da, size=16, stride=4, min_observed=0)
+    assert w4.sizes["window"] == 5 * 5  # corners 0, 4, ..., 16 in each direction over a 32x32 block
+    # neighbouring pixels are neighbouring cells on the face grid: rows/cols consecutive
+    face, i, j = C.cell_to_face_ij(w4["cell_id"].values)
+    gr, gc = C._rowcol_from_ij(face, i, j, 1 << 12)
+    np.testing.assert_array_equal(np.diff(gr, axis=1), 1)
+    np.testing.assert_array_equal(np.diff(gc, axis=2), 1)
+    np.testing.assert_array_equal(gr[:, 0, 0], w4["row0"].values)
+    # every window value is its cell's row in the table, or fill where unobserved
+    lookup = t.reindex(w4["cell_id"].values.ravel())
+    obs = w4["observed"].values.ravel()
+    np.testing.assert_array_equal(obs, lookup.notna().all(axis=1).to_numpy())
+    np.testing.assert_array_equal(w4.values.reshape(-1, 2)[obs], lookup.to_numpy()[obs])
+    assert (w4.values.reshape(-1, 2)[~obs] == 0).all()
+    pd.testing.assert_frame_equal(R.to_frame(w4), t.sort_index())
+    # windows must lie fully inside images: drop one image, fewer windows
+    assert R.windows(da.isel(image=[0, 1, 2]), 16, 4, min_observed=0).sizes["window"] < 25
+    assert R.windows(da, 8, 8, min_observed=0).sizes["window"] == 16
+    assert R.windows(da, 16, 4, min_observed=10**6).sizes["window"] == 0
+
+
+def test_augment_dihedral_hand_checked():
+    cell = C.latlng_to_cell(*NYC, 10)
+    img = C.cell_to_parent(cell, 9)
+    kids = C.cell_to_children(img, 10).ravel()
+    t = pd.DataFrame({"v": np.arange(1, 5)}, index=pd.Index(kids, name="cell_id"))
+    da = R.rasterize(t, image_level=9)
+    a = da.values[0, :, :, 0]  # [[p, q], [r, s]]
+    p, q, r, s = a[0, 0], a[0, 1], a[1, 0], a[1, 1]
+    aug = R.augment(da)
+    assert aug.sizes["image"] == 8 and list(aug["transform"].values) == list(range(8))
+    expect = [
+        [[p, q], [r, s]],  # identity
+        [[q, s], [p, r]],  # quarter turn counter-clockwise
+        [[s, r], [q, p]],  # half turn
+        [[r, p], [s, q]],  # three quarter turns
+        [[q, p], [s, r]],  # left-right flip
+        [[s, q], [r, p]],
+        [[r, s], [p, q]],  # up-down flip
+        [[p, r], [q, s]],  # transpose
+    ]
+    for k in range(8):
+        np.testing.assert_array_equal(aug.values[k, :, :, 0], expect[k])
+    # the 8 transforms are distinct and cell ids move with the values
+    assert len({tuple(aug.values[k, :, :, 0].ravel()) for k in range(8)}) == 8
+    pd.testing.assert_frame_equal(R.to_frame(aug), t.sort_index())
+    w = R.windows(da, size=2, stride=1, augment=True)
+    assert w.sizes["window"] == 8 and "transform" in w.coords
+
+
+# --------------------------------------------------------------------------- dask / zarr
+def test_chunks_and_zarr_round_trip(tmp_path):
+    t = table(some_cells(400, spread=1.0), nchan=3, dtype=np.int32)
+    eager = R.rasterize(t)
+    lazy = R.rasterize(t, chunks=3)
+    assert lazy.chunks[0][0] == 3
+    xr.testing.assert_identical(lazy.compute(), eager)
+    R.to_zarr(lazy, tmp_path / "r.zarr")
+    back = R.open_zarr(tmp_path / "r.zarr")
+    assert back.chunks is not None and back.chunks[0][0] == 3  # lazy, stored chunks
+    np.testing.assert_array_equal(back.values, eager.values)
+    np.testing.assert_array_equal(back["cell_id"].values, eager["cell_id"].values)
+    assert back["image"].dtype == np.uint64 and list(back["token"].values) == list(eager["token"].values)
+    assert back.attrs == eager.attrs
+    pd.testing.assert_frame_equal(R.to_frame(back), t.sort_index())
+    with pytest.raises(ValueError, match="positive"):
+        R.rasterize(t, chunks=0)
+
+
+def test_dask_dataframe_input():
+    dd = pytest.importorskip("dask.dataframe")
+    t = table(some_cells(300, spread=1.0), nchan=2).sort_index()
+    ddf = dd.from_pandas(t, npartitions=4)
+    lazy = R.rasterize(ddf, chunks=2)
+    xr.testing.assert_identical(lazy.compute(), R.rasterize(t))
+    with pytest.raises(ValueError, match="known divisions"):
+        R.rasterize(ddf.clear_divisions())
+
+
+# --------------------------------------------------------------------------- real data / plots / accessor
+def test_shared_cities_round_trip_and_plot(shared_data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    g = gpd.read_parquet(shared_data / "pois" / "nyc.parquet")
+    cells = C.latlng_to_cell(g.geometry.y.to_numpy(), g.geometry.x.to_numpy(), 12)
+    t = pd.crosstab(pd.Index(cells, name="cell_id"), g["fclass"].to_numpy())
+    t.columns.name, t.index.name = None, "cell_id"
+    da = R.rasterize(t)
+    assert da.sizes["image"] == 7 and int(da["observed"].values.sum()) == 393  # SOURCES.md
+    assert int(da.values.sum()) == len(g)
+    pd.testing.assert_frame_equal(R.to_frame(da), t)
+    ax = R.plot_image(da, "restaurant")
+    coll = ax.collections[1]  # observed pixels (collection 0: unobserved, grey)
+    np.testing.assert_allclose(np.sort(coll.get_array()),
+                               np.sort(np.log1p(t["restaurant"].to_numpy().astype(float))))
+    ax2 = R.plot_image(da, ["restaurant", "cafe"], image=da["token"].values[0], log=False)
+    img = ax2.images[0].get_array()
+    want = (da.isel(image=0).sel(feature=["restaurant", "cafe"]).sum("feature")).values.astype(float)
+    obs = da["observed"].values[0]
+    np.testing.assert_array_equal(np.ma.getdata(img)[obs], want[obs])
+    assert np.ma.getmaskarray(img)[~obs].all() or np.isnan(np.ma.getdata(img)[~obs]).all()
+    with pytest.raises(ValueError, match="unknown channel"):
+        R.plot_image(da, "nope")
+
+
+def test_accessor_rasterize():
+    rng = np.random.default_rng(0)
+    n = 200
+    g = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "school", "bank"], n)},
+                         geometry=gpd.points_from_xy(NYC[1] + rng.uniform(-.3, .3, n), NYC[0] + rng.uniform(-.3, .3, n)),
+                         crs="EPSG:4326")
+    da = g.s2vec.rasterize(column="fclass")
+    assert int(da.values.sum()) == n
+    cells = C.latlng_to_cell(g.geometry.y.to_numpy(), g.geometry.x.to_numpy(), 12)
+    ref = pd.crosstab(pd.Index(cells, name="cell_id"), g["fclass"].to_numpy())
+    back = R.to_frame(da)
+    for name in ["cafe", "school", "bank"]:
+        np.testing.assert_array_equal(back[name].to_numpy(), ref[name].to_numpy())
