@@ -1,0 +1,460 @@
+"""Built-environment features: per-cell histograms of POI categories and roads.
+
+:func:`count_features` turns POIs (points with a category) and roads (lines)
+into the S2Vec feature table: one row per S2 cell (level 12 by default), one
+integer column per POI channel of the ontology, then ``road`` (the number of
+distinct roads crossing the cell), then any user ``extra`` channels. The table
+is the contract every later stage (rasterization, normalization, the model)
+uses:
+
+* a :class:`pandas.DataFrame` indexed by ``uint64`` cell ids, index named
+  ``cell_id``, sorted ascending;
+* columns: ``ontology.channels`` (int64), ``road`` (int64), extras;
+* ``df.attrs["report"]``: what was counted and what was dropped (unknown or
+  missing categories, non-road highway values, coerced geometries). Anything
+  dropped also raises a :class:`UserWarning`: nothing is lost silently.
+
+Binning is numba: a hash table maps cell ids to dense rows in one pass and a
+scatter-add fills the count matrix; there is no pandas ``groupby`` on the hot
+path. Roads are covered exactly in S2's geometry, see :mod:`geos2vec._cover`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from . import _cover, _geo, _s2
+from . import cells as _cells
+from .ontology import ROAD_CHANNEL, Ontology, load_ontology
+
+__all__ = ["count_features", "combine_counts", "CATEGORY_COLUMNS", "ROAD_COLUMNS"]
+
+CATEGORY_COLUMNS = ("fclass", "category", "osm_value")
+ROAD_COLUMNS = ("highway", "fclass")
+_LON_COLUMNS = ("lon", "lng", "longitude", "x")
+_LAT_COLUMNS = ("lat", "latitude", "y")
+_NUMERIC_AGGS = {"sum": 0, "mean": 1, "min": 2, "max": 3, "count": 4}
+_TOP = 20
+
+
+# --------------------------------------------------------------------------- input helpers
+def _positions_of(frame_index, mask):
+    return _geo.describe_labels(frame_index, mask)
+
+
+def _point_coords(pois, errors):
+    """lat, lng, kept-row mask, number of non-point geometries, number coerced away."""
+    import shapely
+
+    gpd = _gpd()
+    if isinstance(pois, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        geoms = _geo.to_wgs84(_geo.as_geoseries(pois, "pois"), "pois")
+        missing = _geo.check_missing(geoms, errors, "pois")
+        arr = np.asarray(geoms.values)
+        kept = ~missing
+        types = shapely.get_type_id(arr[kept]) if kept.any() else np.empty(0, dtype=np.int32)
+        n_non_point = int(np.count_nonzero(types != 0))
+        if n_non_point == 0:
+            lng = shapely.get_x(arr[kept])
+            lat = shapely.get_y(arr[kept])
+        else:
+            lng_all, lat_all = _geo.representative_lnglat(geoms)
+            lng, lat = lng_all[kept], lat_all[kept]
+        return lat, lng, kept, n_non_point, int(np.count_nonzero(missing))
+    if isinstance(pois, pd.DataFrame):
+        lon_col = next((c for c in _LON_COLUMNS if c in pois.columns), None)
+        lat_col = next((c for c in _LAT_COLUMNS if c in pois.columns), None)
+        if lon_col is None or lat_col is None:
+            raise ValueError(
+                "pois is a plain DataFrame without longitude/latitude columns (looked for "
+                f"{_LON_COLUMNS} and {_LAT_COLUMNS}); pass a GeoDataFrame, or name the columns 'lon' and 'lat' "
+                "(degrees, WGS84)"
+            )
+        lat = pd.to_numeric(pois[lat_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        lng = pd.to_numeric(pois[lon_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(lat) | np.isnan(lng)
+        if missing.any() and errors == "raise":
+            raise ValueError(
+                f"pois has {int(missing.sum())} rows with missing or non-numeric {lat_col}/{lon_col} at index "
+                f"{_positions_of(pois.index, missing)}; drop them or pass errors='coerce' to skip them (reported)"
+            )
+        kept = ~missing
+        return lat[kept], lng[kept], kept, 0, int(np.count_nonzero(missing))
+    raise TypeError(
+        f"pois must be a GeoDataFrame, GeoSeries or a DataFrame with lon/lat columns, got {type(pois).__name__}"
+    )
+
+
+def _gpd():
+    import geopandas
+
+    return geopandas
+
+
+def _check_coords(lat, lng, index, kept, name):
+    bad = ~(np.isfinite(lat) & np.isfinite(lng)) | (np.abs(lat) > 90.0) | (np.abs(lng) > 180.0)
+    if bad.any():
+        where = "index " if index is not None else "vertex positions "
+        labels = pd.Index(index[np.flatnonzero(kept)[bad]] if index is not None else np.flatnonzero(bad))
+        raise ValueError(
+            f"{name} has {int(bad.sum())} coordinate(s) that are NaN/inf or outside lat [-90, 90] / lon "
+            f"[-180, 180] at {where}{_geo.describe_labels(labels, np.ones(len(labels), dtype=bool))}; is the "
+            "CRS right (set_crs vs to_crs), or are longitude and latitude swapped?"
+        )
+
+
+def _categories(frame, kept, column, key_column, ontology: Ontology):
+    """Channel code per kept row (-1 = none) and the dropped-category summary."""
+    values = frame[column]
+    if kept is not None and not kept.all():
+        values = values[kept]
+    if key_column is not None:
+        keys = frame[key_column]
+        if kept is not None and not kept.all():
+            keys = keys[kept]
+        values = keys.astype("string").str.cat(values.astype("string"), sep="=")
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniq = np.asarray(uniques, dtype=object)
+    blank = np.array([not isinstance(u, str) or not u.strip() or u.endswith("=<NA>") for u in uniq], dtype=bool)
+    lut = ontology.lookup(np.where(blank, None, uniq))
+    lut = np.append(lut, -1).astype(np.int32)  # code -1 (missing) -> last entry
+    chan = lut[codes]
+    per_value = np.bincount(codes[codes >= 0], minlength=uniq.size)
+    unknown = (~blank) & (lut[:-1] < 0) & (per_value > 0)
+    order = np.argsort(-per_value[unknown], kind="stable")
+    dropped = {str(uniq[unknown][k]): int(per_value[unknown][k]) for k in order}
+    n_missing = int(np.count_nonzero(codes < 0) + per_value[blank].sum())
+    return chan, dropped, n_missing
+
+
+def _road_lines(roads, errors, road_column, ontology):
+    import shapely
+
+    geoms = _geo.to_wgs84(_geo.as_geoseries(roads, "roads"), "roads")
+    missing = _geo.check_missing(geoms, errors, "roads")
+    arr = np.asarray(geoms.values)
+    types = np.full(arr.size, -1)
+    types[~missing] = shapely.get_type_id(arr[~missing])
+    bad = ~missing & ~np.isin(types, (1, 2, 5))
+    if bad.any():
+        names = sorted(set(shapely.get_type_id(arr[bad]).tolist()))
+        kinds = [["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+                  "MultiPolygon", "GeometryCollection"][t] for t in names]
+        raise ValueError(
+            f"roads must be LineStrings or MultiLineStrings; {int(bad.sum())} rows are {kinds} at index "
+            f"{_geo.describe_labels(geoms.index, bad)}. Drop them, or convert polygons with .boundary"
+        )
+    kept = ~missing
+    dropped = {}
+    column = None
+    if road_column == "auto":
+        if ontology.road_values is not None and isinstance(roads, pd.DataFrame):
+            column = "highway" if "highway" in roads.columns else None
+    elif road_column is not None:
+        if not isinstance(roads, pd.DataFrame) or road_column not in roads.columns:
+            raise ValueError(f"road_column {road_column!r} is not a column of roads")
+        if ontology.road_values is None:
+            raise ValueError("road_column needs an ontology with road classes (road_values); "
+                             "pass road_column=None to count every line")
+        column = road_column
+    if column is not None:
+        hw = roads[column].to_numpy(dtype=object)
+        is_road = np.array([isinstance(v, str) and v in ontology.road_values for v in hw], dtype=bool)
+        drop = kept & ~is_road
+        if drop.any():
+            vc = pd.Series(hw[drop]).fillna("<missing>").value_counts()
+            dropped = {str(k): int(v) for k, v in vc.items()}
+        kept &= is_road
+    return arr[kept], kept, dropped, int(np.count_nonzero(missing)), column
+
+
+def _parse_extra(extra, frame):
+    """[(column, how)], how in 'categories' or a numeric aggregation."""
+    if extra is None:
+        return []
+    if isinstance(extra, str):
+        extra = [extra]
+    if isinstance(extra, dict):
+        items = list(extra.items())
+    elif isinstance(extra, (list, tuple)):
+        items = [(c, "categories") for c in extra]
+    else:
+        raise TypeError("extra must be a column name, a list of category columns or a dict {column: aggregation}")
+    out = []
+    for col, how in items:
+        if frame is None or col not in frame.columns:
+            raise ValueError(f"extra column {col!r} is not a column of pois")
+        if how not in _NUMERIC_AGGS and how != "categories":
+            raise ValueError(f"unknown aggregation {how!r} for extra column {col!r}; use one of "
+                             f"{['categories', *_NUMERIC_AGGS]}")
+        if how != "categories" and not (pd.api.types.is_numeric_dtype(frame[col])
+                                        or pd.api.types.is_bool_dtype(frame[col])):
+            raise TypeError(f"extra column {col!r} must be numeric for {how!r}, got dtype {frame[col].dtype}; "
+                            "use 'categories' to count its values")
+        out.append((col, how))
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+def count_features(pois=None, roads=None, *, level: int = 12, ontology="default", category_column=None,
+                   key_column=None, extra=None, road_column="auto", errors: str = "raise") -> pd.DataFrame:
+    """Per-cell feature histogram: POI counts per category, road count, user channels.
+
+    Parameters
+    ----------
+    pois : GeoDataFrame, GeoSeries or DataFrame, optional
+        Points of interest. Points count in the cell containing them; other
+        geometries at their representative point (``shapely.point_on_surface``,
+        counted in ``report["non_point_pois"]``). A plain DataFrame needs
+        ``lon``/``lat`` columns in WGS84 degrees. A projected CRS is
+        transformed; a missing CRS is an error.
+    roads : GeoDataFrame or GeoSeries of (Multi)LineStrings, optional
+        Each road counts once in every cell its line crosses (S2 geodesic
+        edges; see ``docs/features.md``).
+    level : int, default 12
+        S2 level of the cells.
+    ontology : "default", "v1", Ontology, dict or list
+        Category -> channel mapping (:func:`geos2vec.ontology.load_ontology`):
+        a packaged version, ``{tag: channel}`` with tags ``"key=value"``,
+        ``"key=*"`` or bare values, or a list of channels that are the category
+        values themselves.
+    category_column : str, optional
+        Column of ``pois`` with the category (OSM tag value, or ``key=value``).
+        Default: the first of ``fclass``, ``category``, ``osm_value`` present.
+    key_column : str, optional
+        Column with the OSM key of each category value (e.g. ``osm_key``, as
+        :func:`geos2vec.io.read_osm` returns). Default: ``osm_key`` if present.
+    extra : str, list or dict, optional
+        User channels from columns of ``pois``, placed after ``road``. A list
+        entry (or a dict value ``"categories"``) counts each value of a
+        categorical column as channel ``"<column>=<value>"`` (values sorted);
+        a dict value ``"sum"``, ``"mean"``, ``"min"``, ``"max"`` or ``"count"``
+        aggregates a numeric column per cell into a float64 channel named
+        like the column (NaN skipped; a cell with no values gets 0 for sum and
+        count, NaN for mean/min/max).
+    road_column : "auto", str or None
+        Column of ``roads`` with the ``highway`` class; lines whose class is not
+        a road class of the ontology (e.g. ``proposed``, ``corridor``) are
+        dropped and reported. ``"auto"`` uses ``highway`` when present;
+        ``None`` counts every line.
+    errors : {"raise", "coerce"}
+        Missing/empty geometries (or NaN lon/lat) raise, or with ``"coerce"``
+        are skipped and counted in the report.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cell_id`` (uint64, sorted): every cell holding at least one
+        input POI (of any category, also dropped ones) or road. Columns: the
+        ontology's POI channels and ``road`` (int64), then ``extra`` channels.
+        ``df.attrs["report"]`` is a dict: ``n_pois``, ``n_pois_counted``,
+        ``dropped_categories`` ({value: count}, most frequent first),
+        ``n_missing_category``, ``non_point_pois``, ``n_roads``,
+        ``n_roads_counted``, ``dropped_roads`` ({highway value: count}),
+        ``coerced_pois``, ``coerced_roads``, ``level``, ``ontology``.
+
+    Raises
+    ------
+    ValueError
+        Missing CRS, NaN/out-of-range coordinates (index labels named), missing
+        geometries with ``errors="raise"``, non-line roads, no category column,
+        unknown extra columns, channel name clashes.
+    TypeError
+        Wrong input types; non-numeric columns for numeric aggregations.
+
+    Warns
+    -----
+    UserWarning
+        When POIs or roads were dropped (unknown/missing category, non-road
+        highway class); details in ``df.attrs["report"]``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, geos2vec
+    >>> pois = gpd.read_parquet("../shared/data/pois/nyc.parquet")      # doctest: +SKIP
+    >>> roads = gpd.read_parquet("../shared/data/roads/nyc.parquet")    # doctest: +SKIP
+    >>> table = geos2vec.count_features(pois, roads)                    # doctest: +SKIP
+    >>> table.attrs["report"]["dropped_categories"]                     # doctest: +SKIP
+    """
+    if errors not in ("raise", "coerce"):
+        raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
+    level = _cells._check_level(level)
+    onto = load_ontology(ontology)
+    if pois is None and roads is None:
+        raise ValueError("count_features needs pois and/or roads")
+    report = {"level": level, "ontology": onto.name, "n_pois": 0, "n_pois_counted": 0,
+              "dropped_categories": {}, "n_missing_category": 0, "non_point_pois": 0, "coerced_pois": 0,
+              "n_roads": 0, "n_roads_counted": 0, "dropped_roads": {}, "coerced_roads": 0,
+              "category_column": None, "road_column": None}
+
+    n_poi_ch = len(onto.channels)
+    cell_parts, chan_parts = [], []
+    frame = pois if isinstance(pois, pd.DataFrame) else None
+    if pois is not None and frame is None:
+        raise TypeError(
+            f"pois must be a GeoDataFrame (or a DataFrame with lon/lat columns) with a category column, got "
+            f"{type(pois).__name__}; for a bare GeoSeries use geopandas.GeoDataFrame({{'category': ...}}, "
+            "geometry=series)"
+        )
+    extras = _parse_extra(extra, frame)
+    kept = None
+    poi_cells = np.empty(0, dtype=np.uint64)
+    if pois is not None:
+        lat, lng, kept, report["non_point_pois"], report["coerced_pois"] = _point_coords(pois, errors)
+        report["n_pois"] = int(kept.size)
+        _check_coords(lat, lng, getattr(pois, "index", None), kept, "pois")
+        poi_cells = _cells.latlng_to_cell(lat, lng, level) if lat.size else np.empty(0, dtype=np.uint64)
+        column = category_column
+        if column is None:
+            column = next((c for c in CATEGORY_COLUMNS if c in frame.columns), None)
+            if column is None:
+                raise ValueError(
+                    f"pois has no category column (looked for {list(CATEGORY_COLUMNS)}; columns are "
+                    f"{list(frame.columns)}); pass category_column='...'"
+                )
+        elif column not in frame.columns:
+            raise ValueError(f"category_column {column!r} is not a column of pois ({list(frame.columns)})")
+        if key_column is None and "osm_key" in frame.columns and column != "osm_key":
+            key_column = "osm_key"
+        elif key_column is not None and key_column not in frame.columns:
+            raise ValueError(f"key_column {key_column!r} is not a column of pois")
+        report["category_column"] = column
+        chan, report["dropped_categories"], report["n_missing_category"] = _categories(
+            frame, kept, column, key_column, onto)
+        report["n_pois_counted"] = int(np.count_nonzero(chan >= 0))
+        cell_parts.append(poi_cells)
+        chan_parts.append(chan)
+
+    road_line_cells = np.empty(0, dtype=np.uint64)
+    if roads is not None:
+        lines, rkept, report["dropped_roads"], report["coerced_roads"], report["road_column"] = _road_lines(
+            roads, errors, road_column, onto)
+        report["n_roads"] = int(rkept.size)
+        report["n_roads_counted"] = int(lines.size)
+        if lines.size:
+            lat_r, lng_r, part_start, part_line = _cover.line_arrays(lines)
+            _check_coords(lat_r, lng_r, None, np.ones(lat_r.size, dtype=bool), "roads")
+            _, road_line_cells = _cover.cover_lines_kernel(lat_r, lng_r, part_start, part_line, lines.size,
+                                                           level, _s2.LOOKUP_POS)
+        cell_parts.append(road_line_cells)
+        chan_parts.append(np.full(road_line_cells.size, n_poi_ch, dtype=np.int32))
+
+    # ------------------------------------------------------------ extra channels (pois rows)
+    extra_cat_names, extra_cat_codes, numeric = [], [], []
+    order_spec = []  # ("cat", names) or ("num", name) in user order
+    for col, how in extras:
+        values = frame[col]
+        if kept is not None and not kept.all():
+            values = values[kept]
+        if how == "categories":
+            codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+            names = [f"{col}={u}" for u in uniques]
+            extra_cat_codes.append((codes.astype(np.int32), len(extra_cat_names)))
+            extra_cat_names.extend(names)
+            order_spec.append(("cat", names))
+            n_na = int(np.count_nonzero(codes < 0))
+            if n_na:
+                report.setdefault("extra_missing", {})[col] = n_na
+        else:
+            vals = pd.to_numeric(values).to_numpy(dtype=np.float64, na_value=np.nan)
+            numeric.append((col, _NUMERIC_AGGS[how], vals))
+            if how in ("mean", "min", "max"):
+                report.setdefault("non_additive", []).append(col)
+            order_spec.append(("num", col))
+
+    default_cols = onto.all_channels
+    all_names = default_cols + extra_cat_names + [c for c, _, _ in numeric]
+    dup = sorted({c for c in all_names if all_names.count(c) > 1})
+    if dup:
+        raise ValueError(f"channel names clash: {dup}; rename the extra columns")
+
+    # ------------------------------------------------------------ binning
+    all_cells = np.concatenate(cell_parts) if cell_parts else np.empty(0, dtype=np.uint64)
+    rows, uniq = _cover.dense_rows_kernel(all_cells)
+    order = np.argsort(uniq, kind="stable")
+    remap = np.empty(uniq.size, dtype=np.int64)
+    remap[order] = np.arange(uniq.size)
+    sorted_cells = uniq[order]
+    n_cells = sorted_cells.size
+    n_int = len(default_cols) + len(extra_cat_names)
+    counts = np.zeros((n_cells, n_int), dtype=np.int64)
+    start = 0
+    for part_cells, part_chan in zip(cell_parts, chan_parts):
+        stop = start + part_cells.size
+        _cover.scatter_count_kernel(rows[start:stop], remap, part_chan, 0, counts)
+        start = stop
+    poi_rows = rows[:poi_cells.size]
+    for codes, offset in extra_cat_codes:
+        _cover.scatter_count_kernel(poi_rows, remap, codes, len(default_cols) + offset, counts)
+
+    index = pd.Index(sorted_cells, dtype=np.uint64, name="cell_id")
+    out = pd.DataFrame(counts, index=index, columns=default_cols + extra_cat_names, copy=False)
+    if numeric:
+        num_cols = {}
+        for col, how, vals in numeric:
+            num_cols[col], _ = _cover.reduce_numeric_kernel(poi_rows, remap, vals, n_cells, how)
+        ordered = list(default_cols)
+        for kind, spec in order_spec:
+            ordered.extend(spec if kind == "cat" else [spec])
+        out = pd.concat([out, pd.DataFrame(num_cols, index=index)], axis=1)[ordered]
+    out.columns.name = "feature"
+    out.attrs["report"] = report
+    _warn_dropped(report)
+    return out
+
+
+def _warn_dropped(report):
+    msgs = []
+    n_unknown = sum(report["dropped_categories"].values())
+    if n_unknown:
+        top = list(report["dropped_categories"].items())[:5]
+        msgs.append(f"{n_unknown} POIs with {len(report['dropped_categories'])} categories outside the ontology "
+                    f"(most frequent: {top})")
+    if report["n_missing_category"]:
+        msgs.append(f"{report['n_missing_category']} POIs with a missing/blank category")
+    n_roads = sum(report["dropped_roads"].values())
+    if n_roads:
+        msgs.append(f"{n_roads} lines whose {report['road_column']} is not a road class "
+                    f"({list(report['dropped_roads'].items())[:5]})")
+    for key, what in (("coerced_pois", "POIs"), ("coerced_roads", "roads")):
+        if report[key]:
+            msgs.append(f"{report[key]} {what} without geometry skipped (errors='coerce')")
+    if msgs:
+        warnings.warn("count_features counted these in no channel: " + "; ".join(msgs)
+                      + ". Details: result.attrs['report']", UserWarning, stacklevel=3)
+
+
+def combine_counts(tables) -> pd.DataFrame:
+    """Sum feature tables with the same columns (e.g. of dask partitions or map tiles).
+
+    Cells present in several tables are added up; the result is sorted by
+    cell id. Only additive channels can be combined (counts, ``sum``,
+    ``count``); ``mean``/``min``/``max`` extras cannot and raise.
+    """
+    tables = [t for t in tables]
+    if not tables:
+        raise ValueError("combine_counts needs at least one table")
+    cols = list(tables[0].columns)
+    for t in tables[1:]:
+        if list(t.columns) != cols:
+            raise ValueError("all tables must have the same columns in the same order")
+    for t in tables:
+        rep = t.attrs.get("report", {})
+        if rep.get("non_additive"):
+            raise ValueError(f"columns {rep['non_additive']} are not additive (mean/min/max)")
+    cells = np.concatenate([t.index.to_numpy(dtype=np.uint64) for t in tables])
+    values = np.concatenate([t.to_numpy() for t in tables])
+    rows, uniq = _cover.dense_rows_kernel(cells)
+    order = np.argsort(uniq, kind="stable")
+    remap = np.empty(uniq.size, dtype=np.int64)
+    remap[order] = np.arange(uniq.size)
+    acc = np.zeros((uniq.size, values.shape[1]), dtype=values.dtype)
+    np.add.at(acc, remap[rows], values)
+    out = pd.DataFrame(acc, index=pd.Index(uniq[order], dtype=np.uint64, name="cell_id"), columns=cols)
+    for c in cols:
+        out[c] = out[c].astype(tables[0][c].dtype)
+    out.columns.name = tables[0].columns.name
+    return out

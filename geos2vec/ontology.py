@@ -1,0 +1,247 @@
+"""Feature channels: which OpenStreetMap tags count in which histogram channel.
+
+The default ontology (``"default"`` = ``"v1"``, shipped as
+``geos2vec/data/ontology_v1.csv``) has 115 POI channels and the ``road``
+channel, following the S2Vec paper's 115 POI categories + roads. It is built
+from the Geofabrik "layered GIS" standard (11 POI groups: public, education,
+health, leisure, catering, accommodation, shopping, money, tourism, miscpoi,
+place of worship) plus the amenity values that OSM data actually holds in
+numbers (parking, fuel, bicycle parking, ...); rare tags are merged into a
+related channel. ``docs/features.md`` documents every choice.
+
+An ontology maps OSM ``key=value`` tags to channels. Data often holds only the
+tag *value* (e.g. the ``fclass`` column of Geofabrik shapefiles), so values
+are also matched on their own as long as a value maps to a single channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Ontology", "load_ontology", "ROAD_CHANNEL", "DEFAULT_VERSION"]
+
+ROAD_CHANNEL = "road"
+DEFAULT_VERSION = "v1"
+_VERSIONS = {"v1": "ontology_v1.csv"}
+
+
+@dataclass(frozen=True, eq=False)
+class Ontology:
+    """A mapping from OSM tags (or plain category values) to feature channels.
+
+    Build one with :func:`load_ontology`, :meth:`from_mapping` or
+    :meth:`from_channels`; most users pass ``ontology="default"`` (or a dict /
+    list) to :func:`geos2vec.features.count_features` directly.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per tag: ``channel``, ``group``, ``osm_key`` (``None`` for a
+        bare value), ``osm_value`` (``"*"`` = any value of the key).
+    channels : list of str
+        POI channels in output order (without ``road``).
+    road_values : frozenset of str or None
+        ``highway=*`` values that count as roads; ``None`` counts every line.
+    name : str
+    """
+
+    table: pd.DataFrame
+    channels: list
+    road_values: frozenset | None = None
+    name: str = "custom"
+    _by_kv: dict = field(default_factory=dict, repr=False)
+    _by_key: dict = field(default_factory=dict, repr=False)
+    _by_value: dict = field(default_factory=dict, repr=False)
+    _ambiguous: dict = field(default_factory=dict, repr=False)
+    _keys: set = field(default_factory=set, repr=False)
+
+    def __post_init__(self):
+        index = {c: k for k, c in enumerate(self.channels)}
+        for row in self.table.itertuples(index=False):
+            code = index[row.channel]
+            key, value = row.osm_key, row.osm_value
+            if key is not None:
+                self._keys.add(key)
+            if key is not None and value == "*":
+                self._by_key[key] = code
+                continue
+            if key is not None:
+                self._by_kv[(key, value)] = code
+            prev = self._by_value.get(value)
+            if prev is not None and prev != code:
+                self._ambiguous.setdefault(value, {self.channels[prev]}).add(row.channel)
+            self._by_value.setdefault(value, code)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_mapping(cls, mapping: dict, name: str = "custom") -> "Ontology":
+        """Ontology from ``{tag: channel}``.
+
+        A tag is ``"key=value"``, ``"key=*"`` (any value of the key) or a bare
+        value (matched on values alone). Channels are ordered by first
+        appearance.
+
+        Examples
+        --------
+        >>> onto = Ontology.from_mapping({"amenity=restaurant": "food", "cafe": "food", "shop=*": "shop"})
+        >>> onto.channels
+        ['food', 'shop']
+        """
+        if not isinstance(mapping, dict) or not mapping:
+            raise TypeError("an ontology mapping must be a non-empty dict {tag: channel}")
+        rows = []
+        for tag, channel in mapping.items():
+            if not isinstance(tag, str) or not isinstance(channel, str) or not tag or not channel:
+                raise TypeError(f"ontology tags and channels must be non-empty strings, got {tag!r}: {channel!r}")
+            key, value = _split_tag(tag)
+            rows.append((channel, "custom", key, value))
+        return cls._from_rows(rows, name=name)
+
+    @classmethod
+    def from_channels(cls, channels, name: str = "custom") -> "Ontology":
+        """Ontology for a categorical column whose values are the channels themselves."""
+        channels = list(channels)
+        if not channels or not all(isinstance(c, str) and c for c in channels):
+            raise TypeError("channels must be a non-empty list of non-empty strings")
+        dup = sorted({c for c in channels if channels.count(c) > 1})
+        if dup:
+            raise ValueError(f"duplicate channels: {dup}")
+        return cls._from_rows([(c, "custom", None, c) for c in channels], name=name)
+
+    @classmethod
+    def _from_rows(cls, rows, name, road_values=None):
+        table = pd.DataFrame(rows, columns=["channel", "group", "osm_key", "osm_value"], dtype=object)
+        channels = list(dict.fromkeys(table["channel"]))
+        if ROAD_CHANNEL in channels:
+            raise ValueError(
+                f"{ROAD_CHANNEL!r} is reserved for the road count; name the POI channel differently"
+            )
+        return cls(table=table, channels=channels, road_values=road_values, name=name)
+
+    # ------------------------------------------------------------------ lookup
+    @property
+    def all_channels(self) -> list:
+        """POI channels then ``road``: the default columns of a feature table."""
+        return list(self.channels) + [ROAD_CHANNEL]
+
+    @property
+    def groups(self) -> pd.Series:
+        """Group of each POI channel (e.g. ``catering``), indexed by channel."""
+        first = self.table.drop_duplicates("channel").set_index("channel")["group"]
+        return first.reindex(self.channels)
+
+    def lookup(self, values, keys=None) -> np.ndarray:
+        """Channel number of each tag, ``-1`` where no channel matches.
+
+        Parameters
+        ----------
+        values : array_like of str
+            Tag values (``"restaurant"``) or full tags (``"amenity=restaurant"``).
+            Missing values (None/NaN) give ``-1``.
+        keys : array_like of str, optional
+            The OSM key of each value. With a key, ``key=value`` then ``key=*``
+            are tried; without one, the value alone.
+
+        Raises
+        ------
+        ValueError
+            If a bare value maps to several channels (give its key).
+        """
+        values = np.asarray(values, dtype=object).ravel()
+        keys = None if keys is None else np.asarray(keys, dtype=object).ravel()
+        if keys is not None and keys.shape != values.shape:
+            raise ValueError(f"keys and values differ in length: {keys.size} vs {values.size}")
+        out = np.full(values.size, -1, dtype=np.int64)
+        for n, v in enumerate(values):
+            if not isinstance(v, str):
+                continue
+            k = keys[n] if keys is not None else None
+            if not isinstance(k, str):
+                k = None
+            if k is None and "=" in v:
+                k, v = _split_tag(v)
+            if k is not None:
+                code = self._by_kv.get((k, v), self._by_key.get(k, -1))
+                if code < 0 and k not in self._keys and v in self._by_value and v not in self._ambiguous:
+                    code = self._by_value[v]  # a key the ontology does not use: match the value
+                out[n] = code
+                continue
+            if v in self._ambiguous:
+                raise ValueError(
+                    f"category value {v!r} maps to several channels {sorted(self._ambiguous[v])}; "
+                    "give its key (a key column, or 'key=value' strings)"
+                )
+            out[n] = self._by_value.get(v, -1)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tag table (a copy)."""
+        return self.table.copy()
+
+    def __repr__(self):
+        roads = "all lines" if self.road_values is None else f"{len(self.road_values)} highway values"
+        return f"Ontology({self.name!r}, {len(self.channels)} POI channels + {ROAD_CHANNEL!r}, roads: {roads})"
+
+
+def _split_tag(tag: str):
+    if "=" in tag:
+        key, value = tag.split("=", 1)
+        key, value = key.strip(), value.strip()
+        if not key or not value:
+            raise ValueError(f"malformed tag {tag!r}; use 'key=value', 'key=*' or a bare value")
+        return key, value
+    return None, tag
+
+
+def load_ontology(name="default") -> Ontology:
+    """The packaged ontology ``name`` (``"default"`` is the newest, ``"v1"``), or pass-through.
+
+    Parameters
+    ----------
+    name : str, Ontology, dict or list
+        A packaged version name, an :class:`Ontology`, a ``{tag: channel}``
+        mapping (:meth:`Ontology.from_mapping`) or a list of channels whose
+        names are the category values (:meth:`Ontology.from_channels`).
+
+    Examples
+    --------
+    >>> onto = load_ontology()
+    >>> len(onto.channels), onto.all_channels[-1]
+    (115, 'road')
+    >>> onto.channels[int(onto.lookup(["restaurant"])[0])]
+    'restaurant'
+    """
+    if isinstance(name, Ontology):
+        return name
+    if isinstance(name, dict):
+        return Ontology.from_mapping(name)
+    if isinstance(name, (list, tuple, pd.Index, np.ndarray)):
+        return Ontology.from_channels(name)
+    if not isinstance(name, str):
+        raise TypeError(f"ontology must be a name, Ontology, dict or list, got {type(name).__name__}")
+    version = DEFAULT_VERSION if name == "default" else name
+    if version not in _VERSIONS:
+        raise ValueError(f"unknown ontology {name!r}; packaged versions: {['default', *_VERSIONS]}")
+    return _load_packaged(version)
+
+
+_CACHE: dict = {}
+
+
+def _load_packaged(version: str) -> Ontology:
+    if version not in _CACHE:
+        path = resources.files("geos2vec") / "data" / _VERSIONS[version]
+        with resources.as_file(path) as p:
+            table = pd.read_csv(p, comment="#", dtype=str, keep_default_na=False)
+        roads = table["channel"] == ROAD_CHANNEL
+        road_values = frozenset(table.loc[roads, "osm_value"])
+        pois = table.loc[~roads, ["channel", "group", "osm_key", "osm_value"]].astype(object)
+        onto = Ontology._from_rows(list(pois.itertuples(index=False, name=None)), name=version,
+                                   road_values=road_values)
+        object.__setattr__(onto, "table", table.astype(object))
+        _CACHE[version] = onto
+    return _CACHE[version]
