@@ -5,6 +5,7 @@ GeoSeries. Each stage of the pipeline is a public module:
 
 * :mod:`geos2vec.cells` - S2 cell ids (numba, bit-exact with S2),
 * :mod:`geos2vec.normalize` - feature-wise normalization statistics.
+* :mod:`geos2vec.raster` - cell features as xarray images (and back).
 """
 
 from . import accessor as _accessor  # noqa: F401  (registers .s2vec)
@@ -24,5 +25,7 @@ from .cells import (
     token_to_cell,
 )
 from .normalize import FeatureStats
+from . import raster
+from .raster import rasterize, to_frame
 
 __version__ = "0.1.0"

@@ -86,6 +86,30 @@ class S2VecAccessor:
             crs="EPSG:4326",
         )
 
+    # ------------------------------------------------------------------ raster
+    def rasterize(self, roads=None, *, image_level: int = 8, fill=0, images=None, area=None, chunks=None,
+                  **kwargs):
+        """Count features per cell and rasterize them into images (S2Vec input).
+
+        ``gdf.s2vec.rasterize(roads, **kw)`` is
+        ``geos2vec.raster.rasterize(geos2vec.features.count_features(gdf, roads, **kw), ...)``:
+        keyword arguments of :func:`geos2vec.features.count_features` (``level``,
+        ``ontology``, ``category_column``, ``extra``, ...) go to it; ``image_level``,
+        ``fill``, ``images``, ``area`` and ``chunks`` to
+        :func:`geos2vec.raster.rasterize`.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``("image", "row", "col", "feature")``.
+        """
+        from . import raster
+        from .features import count_features
+
+        table = count_features(self._obj, roads, **kwargs)
+        return raster.rasterize(table, image_level=image_level, fill=fill, images=images, area=area,
+                                chunks=chunks)
+
 
 def _register():
     for register in (pd.api.extensions.register_dataframe_accessor,

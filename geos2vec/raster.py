@@ -546,7 +546,8 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by uint64 ``cell_id``, sorted by cell id, one column per
-        channel with the dtypes the table had before :func:`rasterize` (from
+        channel (column index named ``feature``, as in
+        :func:`geos2vec.features.count_features`) with the dtypes the table had before :func:`rasterize` (from
         ``attrs["channel_dtypes"]``). A cell seen several times (overlapping
         windows) appears once. Dask-backed arrays are read chunk by chunk.
     """
@@ -587,9 +588,11 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     index = pd.Index(cell, name="cell_id", dtype=np.uint64)
     dts = da.attrs.get("channel_dtypes")
     if dts is None or len(dts) != nfeat or all(np.dtype(d) == vals.dtype for d in dts):
-        return pd.DataFrame(vals, index=index, columns=pd.Index(names), copy=False)
-    return pd.DataFrame({name: vals[:, k].astype(np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
-                        index=index)
+        return pd.DataFrame(vals, index=index, columns=pd.Index(names, name="feature"), copy=False)
+    out = pd.DataFrame({name: vals[:, k].astype(np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
+                       index=index)
+    out.columns.name = "feature"
+    return out
 
 
 # --------------------------------------------------------------------------- training views

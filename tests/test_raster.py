@@ -20,7 +20,7 @@ NYC = (40.75, -73.98)
 def table(cells, nchan=3, dtype=np.int64, seed=0, names=None):
     rng = np.random.default_rng(seed)
     vals = rng.integers(0, 50, size=(len(cells), nchan)).astype(dtype)
-    names = names or [f"ch{k}" for k in range(nchan)]
+    names = pd.Index(names or [f"ch{k}" for k in range(nchan)], name="feature")
     return pd.DataFrame(vals, index=pd.Index(np.asarray(cells, dtype=np.uint64), name="cell_id"), columns=names)
 
 
@@ -108,6 +108,7 @@ def test_mixed_dtypes_use_common_dtype_and_round_trip():
                      index=pd.Index(cells, name="cell_id"))
     da = R.rasterize(t)
     assert da.dtype == np.float64
+    assert R.to_frame(da).columns.name == "feature"
     back = R.to_frame(da)
     assert back["n"].dtype == np.int32 and back["flag"].dtype == bool and back["x"].dtype == np.float64
     np.testing.assert_array_equal(back["x"].to_numpy(), t.sort_index()["x"].to_numpy())
@@ -130,7 +131,7 @@ def feature_tables(draw):
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
     cells = np.unique(C.latlng_to_cell(np.clip(lat + rng.uniform(-spread, spread, n), -90, 90),
-                                       lng + rng.uniform(-spread, spread, n), level))
+                                       (lng + rng.uniform(-spread, spread, n) + 180) % 360 - 180, level))
     rng.shuffle(cells)
     ncol = draw(st.integers(1, 4))
     uniform = draw(st.booleans())
@@ -146,7 +147,9 @@ def feature_tables(draw):
             info = np.iinfo(dt)
             v = rng.integers(max(info.min, -1000), min(info.max, 10**6), cells.size, endpoint=True).astype(dt)
         cols[f"c{k}" if k % 2 else f"road {k}"] = v
-    return pd.DataFrame(cols, index=pd.Index(cells, name="cell_id")), image_level
+    t = pd.DataFrame(cols, index=pd.Index(cells, name="cell_id"))
+    t.columns.name = "feature"
+    return t, image_level
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -281,7 +284,7 @@ def test_augment_dihedral_hand_checked():
     cell = C.latlng_to_cell(*NYC, 10)
     img = C.cell_to_parent(cell, 9)
     kids = C.cell_to_children(img, 10).ravel()
-    t = pd.DataFrame({"v": np.arange(1, 5)}, index=pd.Index(kids, name="cell_id"))
+    t = pd.DataFrame({"v": np.arange(1, 5)}, index=pd.Index(kids, name="cell_id")).rename_axis(columns="feature")
     da = R.rasterize(t, image_level=9)
     a = da.values[0, :, :, 0]  # [[p, q], [r, s]]
     p, q, r, s = a[0, 0], a[0, 1], a[1, 0], a[1, 1]
@@ -343,7 +346,7 @@ def test_shared_cities_round_trip_and_plot(shared_data):
     g = gpd.read_parquet(shared_data / "pois" / "nyc.parquet")
     cells = C.latlng_to_cell(g.geometry.y.to_numpy(), g.geometry.x.to_numpy(), 12)
     t = pd.crosstab(pd.Index(cells, name="cell_id"), g["fclass"].to_numpy())
-    t.columns.name, t.index.name = None, "cell_id"
+    t.columns.name, t.index.name = "feature", "cell_id"
     da = R.rasterize(t)
     assert da.sizes["image"] == 7 and int(da["observed"].values.sum()) == 393  # SOURCES.md
     assert int(da.values.sum()) == len(g)
@@ -363,13 +366,17 @@ def test_shared_cities_round_trip_and_plot(shared_data):
 
 
 def test_accessor_rasterize():
+    pytest.importorskip("geos2vec.features")
+    from geos2vec.features import count_features
+
     rng = np.random.default_rng(0)
     n = 200
     g = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "school", "bank"], n)},
                          geometry=gpd.points_from_xy(NYC[1] + rng.uniform(-.3, .3, n), NYC[0] + rng.uniform(-.3, .3, n)),
                          crs="EPSG:4326")
-    da = g.s2vec.rasterize(column="fclass")
-    assert int(da.values.sum()) == n
+    da = g.s2vec.rasterize(ontology=["cafe", "school", "bank"], image_level=7)
+    assert da.attrs["image_level"] == 7
+    xr.testing.assert_identical(da, R.rasterize(count_features(g, ontology=["cafe", "school", "bank"]), image_level=7))
     cells = C.latlng_to_cell(g.geometry.y.to_numpy(), g.geometry.x.to_numpy(), 12)
     ref = pd.crosstab(pd.Index(cells, name="cell_id"), g["fclass"].to_numpy())
     back = R.to_frame(da)
