@@ -59,6 +59,44 @@ def _uv_to_cell_ij(u, shift):
 
 
 @nb.njit(cache=True)
+def _grid_lo(k, shift, n):
+    """Smallest float ``u`` that :func:`_uv_to_cell_ij` puts in column ``k`` or beyond.
+
+    ``st_to_uv(k / n)`` is the grid line in exact arithmetic; here it is moved
+    by the few ulps that make the walk agree bit for bit with the point
+    location of ``latlng_to_cell``. Near ``u = 0`` the quadratic transform
+    rounds every ``|u| < ~4e-17`` to ``s = 0.5``, so that boundary is found by
+    bisection instead.
+    """
+    if k <= 0:
+        return -math.inf
+    if k >= n:
+        return math.inf
+    u = _s2.st_to_uv(k / n)
+    if abs(u) < 1e-9:
+        lo = u - 1e-9
+        hi = u + 1e-9  # invariant: cell(lo) < k <= cell(hi)
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if mid == lo or mid == hi:
+                break
+            if _uv_to_cell_ij(mid, shift) >= k:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+    for _ in range(64):
+        if _uv_to_cell_ij(u, shift) >= k:
+            d = np.nextafter(u, -math.inf)
+            if _uv_to_cell_ij(d, shift) < k:
+                return u
+            u = d
+        else:
+            u = np.nextafter(u, math.inf)
+    return u
+
+
+@nb.njit(cache=True)
 def _walk_face(face, u0, v0, u1, v1, level, lookup_pos, buf, nbuf):
     """Append to ``buf`` the cells of the straight (u, v) segment on ``face``; return new length."""
     shift = _s2.MAX_LEVEL - level
@@ -76,14 +114,13 @@ def _walk_face(face, u0, v0, u1, v1, level, lookup_pos, buf, nbuf):
     steps = 0
     while (i != ie or j != je) and steps < limit:
         steps += 1
+        # leaving column i: forwards at the first u of column i + 1, backwards below the first u of i
         if du != 0.0:
-            ub = _s2.st_to_uv((i + (1 if di > 0 else 0)) / n)
-            su = (ub - u0) / du
+            su = (_grid_lo(i + 1 if di > 0 else i, shift, n) - u0) / du
         else:
             su = math.inf
         if dv != 0.0:
-            vb = _s2.st_to_uv((j + (1 if dj > 0 else 0)) / n)
-            sv = (vb - v0) / dv
+            sv = (_grid_lo(j + 1 if dj > 0 else j, shift, n) - v0) / dv
         else:
             sv = math.inf
         s = min(su, sv)

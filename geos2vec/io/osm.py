@@ -1,0 +1,240 @@
+"""OpenStreetMap readers: ``.osm.pbf`` via pyosmium, GeoParquet / GeoDataFrames via GeoPandas."""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .. import _geo
+from ..ontology import load_ontology
+
+__all__ = ["OSMData", "read_osm", "read_pois", "read_roads", "POI_KEYS"]
+
+#: Keys whose every value makes an object a POI (values outside the ontology are kept and later
+#: reported by count_features as unknown categories).
+POI_KEYS = ("amenity", "shop", "tourism", "leisure", "historic", "office", "craft", "healthcare")
+
+
+class OSMData(NamedTuple):
+    """What :func:`read_osm` returns: ``pois`` and ``roads`` GeoDataFrames (EPSG:4326)."""
+
+    pois: "object"
+    roads: "object"
+
+
+def _import_osmium():
+    try:
+        import osmium
+        import osmium.geom  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("read_osm needs pyosmium: pip install 'geos2vec[osm]' (or pip install osmium)") from exc
+    return osmium
+
+
+def _classify(tags, onto, key_order):
+    """(key, value) of the tag that makes the object a POI, or None."""
+    for key in key_order:
+        value = tags.get(key)
+        if value is None:
+            continue
+        if (key, value) in onto._by_kv or key in onto._by_key:
+            return key, value
+    for key in POI_KEYS:
+        value = tags.get(key)
+        if value is not None:
+            return key, value
+    return None
+
+
+def read_osm(path, *, ontology="default", pois: bool = True, roads: bool = True, areas: bool = True,
+             all_highways: bool = False, progress: bool = False) -> OSMData:
+    """Read POIs and roads from an OpenStreetMap file (``.osm.pbf``, ``.osm``, ``.osm.bz2``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    ontology : default "default"
+        Decides which tags make a POI (any tag of the ontology, or any value
+        of the keys in :data:`POI_KEYS`) and which ``highway`` values are roads.
+    pois, roads : bool
+        Which layers to build (the other one comes back empty).
+    areas : bool, default True
+        Also take POIs from tagged areas (closed ways, multipolygon
+        relations) at their representative point (``shapely.point_on_surface``).
+        Open ways with POI tags are not POIs.
+    all_highways : bool, default False
+        Keep every ``highway=*`` way, not just the ontology's road classes
+        (count_features then reports the others as dropped).
+    progress : bool
+        Show a tqdm counter of OSM objects read.
+
+    Returns
+    -------
+    OSMData
+        ``pois``: GeoDataFrame with ``osm_type`` (node/way/relation),
+        ``osm_id``, ``osm_key``, ``fclass`` (the tag value), ``name`` and Point
+        geometry; ``roads``: ``osm_id``, ``highway``, ``name`` and LineString
+        geometry. Both in EPSG:4326, ordered as in the file (nodes, then areas).
+        When an object has several POI tags the first ontology tag wins, in
+        the order of the ontology's keys.
+
+    Raises
+    ------
+    FileNotFoundError, ImportError (pyosmium missing), ValueError (not an OSM file).
+    """
+    import geopandas as gpd
+    import shapely
+
+    osmium = _import_osmium()
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no OSM file at {path!r}")
+    onto = load_ontology(ontology)
+    key_order = list(dict.fromkeys(k for k in onto.table["osm_key"] if isinstance(k, str) and k != "highway"))
+    key_order = [k for k in key_order] + ["highway"]
+    road_values = None if (all_highways or onto.road_values is None) else onto.road_values
+
+    p_type, p_id, p_key, p_val, p_name, p_x, p_y, p_wkb = [], [], [], [], [], [], [], []
+    r_id, r_hw, r_name, r_coords = [], [], [], []
+    wkb = osmium.geom.WKBFactory()
+    fp = osmium.FileProcessor(path).with_locations()
+    if pois and areas:
+        fp = fp.with_areas()
+    it = fp
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(fp, unit=" objects", desc=os.path.basename(path))
+    try:
+        for obj in it:
+            if obj.is_node():
+                if not pois or not len(obj.tags):
+                    continue
+                hit = _classify(obj.tags, onto, key_order)
+                if hit is None or not obj.location.valid():
+                    continue
+                p_type.append("node")
+                p_id.append(obj.id)
+                p_key.append(hit[0])
+                p_val.append(hit[1])
+                p_name.append(obj.tags.get("name", ""))
+                p_x.append(obj.location.lon)
+                p_y.append(obj.location.lat)
+                p_wkb.append(None)
+            elif obj.is_way():
+                if not roads:
+                    continue
+                hw = obj.tags.get("highway")
+                if hw is None or (road_values is not None and hw not in road_values):
+                    continue
+                try:
+                    coords = [(n.lon, n.lat) for n in obj.nodes]
+                except osmium.InvalidLocationError:
+                    continue
+                if len(coords) < 2:
+                    continue
+                r_id.append(obj.id)
+                r_hw.append(hw)
+                r_name.append(obj.tags.get("name", ""))
+                r_coords.append(coords)
+            elif obj.is_area():
+                if not pois:
+                    continue
+                hit = _classify(obj.tags, onto, key_order)
+                if hit is None or hit[0] == "highway":
+                    continue
+                try:
+                    geom = wkb.create_multipolygon(obj)
+                except RuntimeError:  # broken multipolygon geometry in the source
+                    continue
+                p_type.append("way" if obj.from_way() else "relation")
+                p_id.append(obj.orig_id())
+                p_key.append(hit[0])
+                p_val.append(hit[1])
+                p_name.append(obj.tags.get("name", ""))
+                p_x.append(np.nan)
+                p_y.append(np.nan)
+                p_wkb.append(bytes.fromhex(geom) if isinstance(geom, str) else geom)
+    except RuntimeError as exc:
+        if "out of order" in str(exc) and pois and areas:
+            import warnings
+
+            warnings.warn(f"{os.path.basename(path)} is not sorted by id ({exc}), so areas cannot be assembled; "
+                          "reading POI nodes and roads only. Sort it with `osmium sort` to get area POIs.",
+                          UserWarning, stacklevel=2)
+            return read_osm(path, ontology=ontology, pois=pois, roads=roads, areas=False,
+                            all_highways=all_highways, progress=progress)
+        raise ValueError(f"could not read {path!r} as an OpenStreetMap file: {exc}") from exc
+
+    pts = shapely.points(np.asarray(p_x, dtype=np.float64), np.asarray(p_y, dtype=np.float64))
+    is_area = np.array([w is not None for w in p_wkb], dtype=bool)
+    if is_area.any():
+        polys = shapely.from_wkb(np.array([w for w in p_wkb if w is not None], dtype=object))
+        pts[is_area] = shapely.point_on_surface(polys)
+    poi_frame = gpd.GeoDataFrame(
+        {"osm_type": pd.Series(p_type, dtype=object), "osm_id": np.asarray(p_id, dtype=np.int64),
+         "osm_key": pd.Series(p_key, dtype=object), "fclass": pd.Series(p_val, dtype=object),
+         "name": pd.Series(p_name, dtype=object)},
+        geometry=gpd.GeoSeries(pts, crs="EPSG:4326"), crs="EPSG:4326")
+    lines = shapely.linestrings(np.concatenate(r_coords), indices=np.repeat(np.arange(len(r_coords)),
+                                [len(c) for c in r_coords])) if r_coords else np.empty(0, dtype=object)
+    road_frame = gpd.GeoDataFrame(
+        {"osm_id": np.asarray(r_id, dtype=np.int64), "highway": pd.Series(r_hw, dtype=object),
+         "name": pd.Series(r_name, dtype=object)},
+        geometry=gpd.GeoSeries(lines, crs="EPSG:4326"), crs="EPSG:4326")
+    return OSMData(poi_frame, road_frame)
+
+
+def _read_frame(data, name, columns=None):
+    import geopandas as gpd
+
+    if isinstance(data, gpd.GeoDataFrame):
+        frame = data
+    elif isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no {name} file at {path!r}")
+        if path.endswith((".parquet", ".geoparquet", ".pq")):
+            frame = gpd.read_parquet(path, columns=columns)
+        else:
+            frame = gpd.read_file(path, columns=columns)
+    else:
+        raise TypeError(f"{name} must be a path or a GeoDataFrame, got {type(data).__name__}")
+    geoms = _geo.to_wgs84(_geo.as_geoseries(frame, name), name)
+    if geoms is not frame.geometry:
+        frame = frame.set_geometry(geoms)
+    return frame
+
+
+def read_pois(data, *, category_column="fclass", columns=None):
+    """POIs from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
+
+    Returns a GeoDataFrame in EPSG:4326 with the category column present
+    (``ValueError`` naming the columns otherwise). A missing CRS raises; other
+    CRSs are transformed.
+    """
+    frame = _read_frame(data, "pois", columns)
+    if category_column is not None and category_column not in frame.columns:
+        raise ValueError(f"pois have no {category_column!r} column (columns: {list(frame.columns)}); "
+                         "pass category_column=... naming the category column")
+    return frame
+
+
+def read_roads(data, *, columns=None):
+    """Roads from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
+
+    Returns a GeoDataFrame in EPSG:4326; every non-missing geometry must be a
+    (Multi)LineString (``ValueError`` naming the offending rows otherwise).
+    """
+    import shapely
+
+    frame = _read_frame(data, "roads", columns)
+    arr = np.asarray(frame.geometry.values)
+    ok = _geo.missing_mask(frame.geometry) | np.isin(shapely.get_type_id(arr), (1, 2, 5))
+    if not ok.all():
+        raise ValueError(f"roads must be LineStrings or MultiLineStrings; not at index "
+                         f"{_geo.describe_labels(frame.index, ~ok)}")
+    return frame
