@@ -4,6 +4,7 @@
 GeoSeries. Each stage of the pipeline is a public module:
 
 * :mod:`geos2vec.cells` - S2 cell ids (numba, bit-exact with S2),
+* :mod:`geos2vec.features` - per-cell POI/road histograms (:mod:`geos2vec.ontology`, :mod:`geos2vec.io`),
 * :mod:`geos2vec.normalize` - feature-wise normalization statistics.
 * :mod:`geos2vec.raster` - cell features as xarray images (and back).
 """
@@ -25,6 +26,9 @@ from .cells import (
     token_to_cell,
 )
 from .normalize import FeatureStats
+from . import features, ontology
+from .features import count_features
+from .ontology import Ontology, load_ontology
 from . import raster
 from .raster import rasterize, to_frame
 

@@ -86,6 +86,23 @@ class S2VecAccessor:
             crs="EPSG:4326",
         )
 
+    # ------------------------------------------------------------------ features
+    def count_features(self, roads=None, **kwargs) -> pd.DataFrame:
+        """Per-cell feature histogram of these POIs (and ``roads``).
+
+        ``gdf.s2vec.count_features(roads, **kw)`` is
+        ``geos2vec.features.count_features(gdf, roads, **kw)``: see there for
+        ``level``, ``ontology``, ``category_column``, ``extra``, ``errors``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by uint64 ``cell_id``; POI channels, ``road``, extras.
+        """
+        from .features import count_features
+
+        return count_features(self._obj, roads, **kwargs)
+
     # ------------------------------------------------------------------ raster
     def rasterize(self, roads=None, *, image_level: int = 8, fill=0, images=None, area=None, chunks=None,
                   **kwargs):

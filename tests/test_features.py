@@ -1,0 +1,196 @@
+"""count_features: POI/road histograms, extras, reports and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import geos2vec
+from geos2vec.cells import latlng_to_cell
+from geos2vec.features import combine_counts, count_features
+from geos2vec.ontology import load_ontology
+from tests.conftest import CITIES
+
+
+def _pois(lng, lat, cats, **cols):
+    return gpd.GeoDataFrame({"fclass": cats, **cols}, geometry=gpd.points_from_xy(lng, lat), crs="EPSG:4326")
+
+
+def _quiet(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return count_features(*args, **kwargs)
+
+
+@pytest.mark.parametrize("city", CITIES)
+def test_city_totals_equal_pandas(shared_data, city):
+    pois = gpd.read_parquet(shared_data / "pois" / f"{city}.parquet")
+    out = _quiet(pois)
+    onto = load_ontology()
+    # independent computation: python dict of the ontology table, pandas value_counts / crosstab
+    table = onto.table[onto.table["channel"] != "road"]
+    value_to_channel = dict(zip(table["osm_value"], table["channel"]))
+    channel = pois["fclass"].map(value_to_channel)
+    expected = channel.value_counts().reindex(onto.channels, fill_value=0)
+    pd.testing.assert_series_equal(out[onto.channels].sum(), expected, check_names=False)
+    # and per cell
+    cell = latlng_to_cell(pois.geometry.y.to_numpy(), pois.geometry.x.to_numpy(), 12)
+    ref = pd.crosstab(cell[channel.notna().to_numpy()], channel.dropna().to_numpy())
+    got = out.loc[out[onto.channels].sum(axis=1) > 0, ref.columns]
+    np.testing.assert_array_equal(got.index.to_numpy(), ref.index.to_numpy().astype(np.uint64))
+    np.testing.assert_array_equal(got.to_numpy(), ref.to_numpy())
+    rep = out.attrs["report"]
+    assert rep["n_pois_counted"] + sum(rep["dropped_categories"].values()) + rep["n_missing_category"] == len(pois)
+    assert rep["n_missing_category"] == int((pois["fclass"].str.strip() == "").sum())
+
+
+def test_contract_and_roads(shared_data):
+    pois = gpd.read_parquet(shared_data / "pois" / "los_angeles.parquet")
+    roads = gpd.read_parquet(shared_data / "roads" / "los_angeles.parquet")
+    with pytest.warns(UserWarning, match="counted these in no channel"):
+        out = count_features(pois, roads)
+    onto = load_ontology()
+    assert out.index.name == "cell_id" and out.index.dtype == np.uint64
+    assert out.index.is_monotonic_increasing and out.index.is_unique
+    assert list(out.columns) == onto.channels + ["road"]
+    assert all(dt == np.int64 for dt in out.dtypes)
+    # road column: distinct roads per cell, from an independent shapely covering of each road's vertices
+    counted = roads[roads["highway"].isin(onto.road_values)]
+    assert out.attrs["report"]["dropped_roads"] == roads.loc[~roads["highway"].isin(onto.road_values),
+                                                             "highway"].value_counts().to_dict()
+    co, idx = shapely.get_coordinates(counted.geometry.values, return_index=True)
+    vertex_cells = pd.DataFrame({"road": idx, "cell": latlng_to_cell(co[:, 1], co[:, 0], 12)}).drop_duplicates()
+    per_cell = vertex_cells.groupby("cell").size()
+    # every cell holding a vertex of k roads is crossed by at least those k roads
+    assert (out.loc[per_cell.index.to_numpy(np.uint64), "road"].to_numpy() >= per_cell.to_numpy()).all()
+    assert out["road"].sum() >= len(vertex_cells)
+    # cells = union of POI cells and road cells
+    poi_cells = set(latlng_to_cell(pois.geometry.y.to_numpy(), pois.geometry.x.to_numpy(), 12).tolist())
+    assert poi_cells <= set(out.index.tolist())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(40.5, 40.9), st.floats(-74.2, -73.7),
+                          st.sampled_from(["restaurant", "cafe", "bench", "zzz", None])), min_size=1, max_size=60))
+def test_counts_match_groupby_property(rows):
+    lat, lng, cat = map(list, zip(*rows))
+    out = _quiet(_pois(lng, lat, cat))
+    cell = latlng_to_cell(np.array(lat), np.array(lng), 12)
+    ref = pd.DataFrame({"cell": cell, "cat": cat}).dropna().query("cat != 'zzz'")
+    ref = ref.groupby(["cell", "cat"]).size().unstack(fill_value=0)
+    assert set(out.index.tolist()) == set(cell.tolist())  # every input cell, also ones with dropped POIs
+    for c in ref.columns:
+        np.testing.assert_array_equal(out.loc[ref.index.to_numpy(np.uint64), c].to_numpy(), ref[c].to_numpy())
+    assert out.to_numpy().sum() == ref.to_numpy().sum()
+
+
+def test_extra_channels():
+    lng = [2.35, 2.35, 2.351, 13.4]
+    lat = [48.85, 48.85, 48.851, 52.5]
+    pois = _pois(lng, lat, ["cafe", "bar", "cafe", "cafe"], pop=[1.0, 2.0, np.nan, 4.0],
+                 kind=["a", "b", "a", None], rating=[3, 5, 4, 1])
+    out = _quiet(pois, extra={"pop": "sum", "kind": "categories", "rating": "mean"})
+    onto = load_ontology()
+    assert list(out.columns) == onto.all_channels + ["pop", "kind=a", "kind=b", "rating"]
+    paris = latlng_to_cell(48.85, 2.35, 12)
+    berlin = latlng_to_cell(52.5, 13.4, 12)
+    assert latlng_to_cell(48.851, 2.351, 12) == paris
+    assert out.loc[paris, "pop"] == 3.0 and out.loc[berlin, "pop"] == 4.0
+    assert out.loc[paris, "rating"] == 4.0 and out.loc[paris, "cafe"] == 2 and out.loc[paris, "bar"] == 1
+    assert out.loc[paris, "kind=a"] == 2 and out.loc[berlin, "kind=a"] == 0
+    assert out.attrs["report"]["extra_missing"] == {"kind": 1}
+    listed = _quiet(pois, extra=["kind"])
+    assert list(listed.columns[-2:]) == ["kind=a", "kind=b"]
+    with pytest.raises(ValueError, match="not a column"):
+        count_features(pois, extra=["nope"])
+    with pytest.raises(TypeError, match="must be numeric"):
+        count_features(pois, extra={"kind": "sum"})
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        count_features(pois, extra={"pop": "median"})
+    with pytest.raises(ValueError, match="clash"):
+        count_features(pois.rename(columns={"pop": "cafe"}), extra={"cafe": "sum"})
+
+
+def test_custom_ontologies_and_columns():
+    pois = _pois([2.35, 2.35], [48.85, 48.85], ["x", "y"])
+    out = count_features(pois, ontology=["x", "y"])
+    assert list(out.columns) == ["x", "y", "road"] and out.iloc[0].tolist() == [1, 1, 0]
+    pois["key"] = ["amenity", "shop"]
+    out = _quiet(pois, ontology={"amenity=x": "A", "shop=*": "S"}, category_column="fclass", key_column="key")
+    assert out.iloc[0].tolist() == [1, 1, 0]
+    plain = pd.DataFrame({"lon": [2.35], "lat": [48.85], "category": ["cafe"]})
+    assert count_features(plain).loc[latlng_to_cell(48.85, 2.35, 12), "cafe"] == 1
+
+
+def test_reports_unknown_and_missing_categories():
+    pois = _pois([2.35] * 4, [48.85] * 4, ["cafe", "nonsense", None, " "])
+    with pytest.warns(UserWarning, match="1 POIs with 1 categories outside.*2 POIs with a missing"):
+        out = count_features(pois)
+    rep = out.attrs["report"]
+    assert rep["dropped_categories"] == {"nonsense": 1} and rep["n_missing_category"] == 2
+    assert out.to_numpy().sum() == 1
+
+
+def test_projected_and_non_point_input():
+    pois = _pois([2.35, 2.36], [48.85, 48.86], ["cafe", "bar"])
+    ref = count_features(pois)
+    pd.testing.assert_frame_equal(count_features(pois.to_crs(3857)), ref)
+    poly = pois.copy()
+    poly.geometry = pois.to_crs(3857).buffer(5).to_crs(4326)
+    out = count_features(poly)
+    assert out.attrs["report"]["non_point_pois"] == 2
+    np.testing.assert_array_equal(out.to_numpy(), ref.to_numpy())
+
+
+def test_bad_input():
+    pois = _pois([2.35, 2.36], [48.85, 48.86], ["cafe", "bar"])
+    with pytest.raises(ValueError, match="no CRS"):
+        count_features(pois.set_crs(None, allow_override=True))
+    missing = pois.copy()
+    missing.loc[1, "geometry"] = None
+    with pytest.raises(ValueError, match=r"missing or empty geometries at index \[1\]"):
+        count_features(missing)
+    with pytest.warns(UserWarning, match="without geometry skipped"):
+        out = count_features(missing, errors="coerce")
+    assert out.attrs["report"]["coerced_pois"] == 1 and out.to_numpy().sum() == 1
+    swapped = _pois([48.85], [120.0], ["cafe"])
+    with pytest.raises(ValueError, match="outside lat"):
+        count_features(swapped)
+    with pytest.raises(ValueError, match="no category column"):
+        count_features(pois.rename(columns={"fclass": "foo"}))
+    with pytest.raises(ValueError, match="needs pois and/or roads"):
+        count_features()
+    with pytest.raises(TypeError, match="GeoDataFrame"):
+        count_features(pois.geometry)
+    with pytest.raises(ValueError, match="LineStrings or MultiLineStrings"):
+        count_features(roads=pois)
+    with pytest.raises(ValueError, match="longitude/latitude columns"):
+        count_features(pd.DataFrame({"fclass": ["cafe"]}))
+    with pytest.raises(ValueError, match="between 0 and 30"):
+        count_features(pois, level=31)
+
+
+def test_empty_inputs():
+    empty = _pois([], [], pd.Series([], dtype=object))
+    out = count_features(empty)
+    assert out.shape == (0, 116) and out.index.dtype == np.uint64 and out.index.name == "cell_id"
+    roads_only = gpd.GeoDataFrame(geometry=[shapely.LineString([(2.35, 48.85), (2.4, 48.85)])], crs=4326)
+    out = count_features(roads=roads_only)
+    assert out["road"].min() == 1 and out.drop(columns="road").to_numpy().sum() == 0
+
+
+def test_accessor_and_combine():
+    pois = _pois([2.35, 2.36, 13.4], [48.85, 48.86, 52.5], ["cafe", "bar", "cafe"])
+    pd.testing.assert_frame_equal(pois.s2vec.count_features(), count_features(pois))
+    assert geos2vec.count_features is count_features
+    parts = [count_features(pois.iloc[:2]), count_features(pois.iloc[1:])]
+    both = combine_counts(parts)
+    whole = count_features(pd.concat([pois.iloc[:2], pois.iloc[1:]]))
+    pd.testing.assert_frame_equal(both, whole, check_like=False)
