@@ -1,0 +1,30 @@
+"""The S2Vec masked autoencoder (Keras 3, TensorFlow backend).
+
+``import geos2vec.model`` is cheap: TensorFlow is imported only when a model
+is built, trained, embedded, saved or loaded.
+
+* :class:`S2VecConfig` - hyper-parameters (paper's Table 1 defaults),
+* :class:`S2VecModel` - ``build``, ``fit(data, strategy=...)``, ``embed(da, mode=...)``, ``save``, ``load``,
+* :func:`load_model` - load a saved model (directory or ``.zip``).
+"""
+
+from __future__ import annotations
+
+from .config import S2VecConfig
+from .s2vec import S2VecModel
+
+__all__ = ["S2VecConfig", "S2VecModel", "load_model", "embeddings_to_frame"]
+
+
+def load_model(path, channels=None) -> S2VecModel:
+    """Load a model saved by :meth:`S2VecModel.save` (see :func:`geos2vec.model.io.load_model`)."""
+    from .io import load_model as _load
+
+    return _load(path, channels=channels)
+
+
+def embeddings_to_frame(emb):
+    """A ``(cell, dim)`` embedding DataArray as a ``cell_id``-indexed DataFrame ``s2vec_0 ...``."""
+    from .embed import embeddings_to_frame as _f
+
+    return _f(emb)

@@ -1,0 +1,119 @@
+"""Hyper-parameters of the S2Vec masked autoencoder (defaults: the paper's Table 1)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+__all__ = ["S2VecConfig"]
+
+_PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclass
+class S2VecConfig:
+    """Every hyper-parameter of the model and its training, in one place.
+
+    The defaults are Table 1 of the S2Vec paper (Choudhury et al., 2025): a ViT
+    masked autoencoder with 8 heads, a 6-layer encoder of width 256 (= the
+    embedding dimension), a 2-layer decoder of width 128, AdamW (weight decay
+    1e-3, gradient clip-norm 1.0), initial learning rate 5e-4 with cosine decay
+    to 10 %, batch 64, shuffle buffer 1000, 50 epochs, dropout 0.2.
+    Fields not in the paper (mask ratio 0.75, MLP ratio 4, validation split,
+    seed, ...) follow MAE (He et al., 2022).
+
+    Examples
+    --------
+    >>> S2VecConfig().embedding_dim
+    256
+    >>> S2VecConfig(encoder_layers=2, embedding_dim=32).replace(epochs=3).epochs
+    3
+    """
+
+    # architecture
+    embedding_dim: int = 256          # encoder width = embedding dimension
+    encoder_layers: int = 6
+    decoder_dim: int = 128
+    decoder_layers: int = 2
+    num_heads: int = 8
+    mlp_ratio: float = 4.0
+    dropout: float = 0.2
+    # masked autoencoding
+    mask_ratio: float = 0.75
+    ignore_unobserved: bool = False   # leave fill pixels out of the loss
+    # optimisation
+    learning_rate: float = 5e-4
+    cosine_alpha: float = 0.1         # final lr = alpha * initial lr
+    warmup_epochs: float = 0.0
+    weight_decay: float = 1e-3
+    clipnorm: float = 1.0
+    batch_size: int = 64
+    shuffle_buffer: int = 1000
+    epochs: int = 50
+    validation_split: float = 0.1     # fraction of images held out for the validation loss
+    early_stopping_patience: int | None = None
+    mixed_precision: str = "auto"     # "auto": bfloat16 on GPUs, float32 on CPUs
+    seed: int = 0
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "S2VecConfig":
+        """Raise ``ValueError`` for inconsistent values."""
+        for name in ("embedding_dim", "encoder_layers", "decoder_dim", "decoder_layers", "num_heads",
+                     "batch_size", "epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"S2VecConfig.{name} must be a positive integer, got {v!r}")
+        if self.shuffle_buffer < 0:
+            raise ValueError(f"S2VecConfig.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+        for name in ("embedding_dim", "decoder_dim"):
+            if getattr(self, name) % self.num_heads:
+                raise ValueError(f"S2VecConfig.{name}={getattr(self, name)} is not divisible by "
+                                 f"num_heads={self.num_heads}")
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"S2VecConfig.mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"S2VecConfig.dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.validation_split < 1.0:
+            raise ValueError(f"S2VecConfig.validation_split must be in [0, 1), got {self.validation_split}")
+        if not 0.0 <= self.cosine_alpha <= 1.0:
+            raise ValueError(f"S2VecConfig.cosine_alpha must be in [0, 1], got {self.cosine_alpha}")
+        if self.learning_rate <= 0 or self.weight_decay < 0 or self.clipnorm is not None and self.clipnorm <= 0:
+            raise ValueError("learning_rate must be > 0, weight_decay >= 0 and clipnorm > 0 (or None)")
+        if self.mlp_ratio <= 0 or self.warmup_epochs < 0:
+            raise ValueError("mlp_ratio must be > 0 and warmup_epochs >= 0")
+        if self.mixed_precision not in _PRECISIONS:
+            raise ValueError(f"S2VecConfig.mixed_precision must be one of {_PRECISIONS}, "
+                             f"got {self.mixed_precision!r}")
+        return self
+
+    def replace(self, **changes) -> "S2VecConfig":
+        """A copy with some fields changed (unknown names raise ``TypeError``)."""
+        d = asdict(self)
+        unknown = set(changes) - set(d)
+        if unknown:
+            raise TypeError(f"unknown S2VecConfig fields: {sorted(unknown)}")
+        d.update(changes)
+        return S2VecConfig(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "S2VecConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown S2VecConfig fields {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**d)
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "S2VecConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

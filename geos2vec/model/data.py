@@ -1,0 +1,209 @@
+"""Training / embedding input: image DataArrays (or zarr stores) -> ``tf.data`` pipelines.
+
+The input is the rasterization stage's output: an ``xarray.DataArray`` with
+dims ``("image", "row", "col", "feature")``, coordinates ``image`` (uint64
+image cell ids), ``feature`` (channel names), ``cell_id(image, row, col)``
+(uint64 cell of each pixel) and boolean ``observed(image, row, col)``. It may
+live in memory or lazily in a zarr store (dask-backed): lazy data is read in
+blocks of images, never as a whole. Normalization by
+:class:`~geos2vec.normalize.FeatureStats` happens inside the pipeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["IMAGE_DIMS", "open_images", "check_images", "match_channels", "split_images", "make_dataset",
+           "image_levels"]
+
+IMAGE_DIMS = ("image", "row", "col", "feature")
+
+
+def open_images(path):
+    """Open an image DataArray saved by the rasterization stage.
+
+    ``path`` may be a zarr store (directory or ``.zarr``), a netCDF file
+    (``.nc``), or a cell-feature table in Parquet (file or directory), which is
+    rasterized with :func:`geos2vec.raster.rasterize`.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no data at {path}")
+    is_zarr = path.suffix == ".zarr" or (path.is_dir() and any(
+        (path / m).exists() for m in (".zgroup", ".zarray", "zarr.json", ".zmetadata")))
+    if is_zarr:
+        try:
+            from geos2vec.raster import open_zarr
+        except ImportError:  # pragma: no cover - the rasterization stage is part of the package
+            ds = xr.open_zarr(path)
+        else:
+            return open_zarr(path)
+    elif path.suffix in (".nc", ".nc4", ".netcdf"):
+        ds = xr.open_dataset(path)
+    elif path.suffix == ".parquet" or (path.is_dir() and any(path.glob("*.parquet"))):
+        import pandas as pd
+
+        try:
+            from geos2vec.raster import rasterize
+        except ImportError as exc:  # pragma: no cover - depends on the rasterization stage
+            raise ImportError("reading a feature table needs geos2vec.raster.rasterize") from exc
+        table = pd.read_parquet(path)
+        if "cell_id" in table.columns:
+            table = table.set_index("cell_id")
+        return rasterize(table)
+    else:
+        raise ValueError(f"cannot read images from {path}: expected a zarr store, a .nc file or a Parquet "
+                         "feature table")
+    if isinstance(ds, xr.DataArray):
+        return ds
+    names = [v for v in ds.data_vars if set(IMAGE_DIMS) <= set(ds[v].dims)]
+    if len(names) != 1:
+        raise ValueError(f"{path} holds {len(names)} variables with dims {IMAGE_DIMS}: {names}; expected one")
+    return ds[names[0]]
+
+
+def check_images(da):
+    """Validate an image DataArray and return it with dims in ``IMAGE_DIMS`` order.
+
+    Raises ``TypeError`` for a non-DataArray or non-numeric values, and
+    ``ValueError`` for missing dims or coordinates or an empty array.
+    """
+    import xarray as xr
+
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"expected an xarray.DataArray of images (see geos2vec.raster.rasterize), got "
+                        f"{type(da).__name__}")
+    missing = [d for d in IMAGE_DIMS if d not in da.dims]
+    if missing or len(da.dims) != 4:
+        raise ValueError(f"image DataArray needs exactly the dims {IMAGE_DIMS}; got {da.dims}")
+    if not np.issubdtype(da.dtype, np.number) or np.issubdtype(da.dtype, np.complexfloating):
+        raise TypeError(f"image values must be real numbers, got dtype {da.dtype}")
+    if "feature" not in da.coords:
+        raise ValueError("image DataArray needs a 'feature' coordinate with the channel names")
+    if da.sizes["image"] == 0:
+        raise ValueError("the image DataArray holds no images")
+    return da.transpose(*IMAGE_DIMS)
+
+
+def match_channels(da, channels):
+    """``da`` with its features in the order ``channels``.
+
+    The same channels in another order are reordered; missing or extra
+    channels raise ``ValueError`` naming them.
+    """
+    have = [str(c) for c in da["feature"].values]
+    want = [str(c) for c in channels]
+    if have == want:
+        return da
+    missing = [c for c in want if c not in have]
+    extra = [c for c in have if c not in want]
+    if missing or extra or len(set(have)) != len(have):
+        raise ValueError(
+            "the data's channels do not match the model's: "
+            f"missing {missing[:20]}{' ...' if len(missing) > 20 else ''}, "
+            f"unexpected {extra[:20]}{' ...' if len(extra) > 20 else ''} "
+            f"(model: {len(want)} channels, data: {len(have)}). Build the features with the model's channel "
+            "list (model.channels) or train a new model.")
+    return da.sel(feature=want)
+
+
+def image_levels(da) -> tuple[int | None, int | None]:
+    """``(image_level, patch_level)`` from attrs, else from the coordinates' cell ids."""
+    from geos2vec.cells import get_level
+
+    image_level = da.attrs.get("image_level")
+    patch_level = da.attrs.get("patch_level")
+    if image_level is None and "image" in da.coords and da.sizes["image"]:
+        image_level = int(get_level(np.asarray(da["image"].values[:1], dtype=np.uint64))[0])
+    if patch_level is None and "cell_id" in da.coords:
+        ids = np.asarray(da["cell_id"].isel(image=0).values, dtype=np.uint64).ravel()[:1]
+        patch_level = int(get_level(ids)[0])
+    return (None if image_level is None else int(image_level)), (None if patch_level is None else int(patch_level))
+
+
+def split_images(n: int, fraction: float, seed: int = 0):
+    """Seeded split of ``range(n)`` into sorted (train, validation) index arrays.
+
+    At least one image stays in training; a positive ``fraction`` of ``n >= 2``
+    images holds out at least one.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    n_val = int(round(n * fraction))
+    if fraction > 0 and n >= 2:
+        n_val = max(n_val, 1)
+    n_val = min(n_val, n - 1)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _is_lazy(da) -> bool:
+    return not isinstance(da.variable._data, np.ndarray) and not isinstance(da.data, np.ndarray)
+
+
+def _observed(da):
+    if "observed" in da.coords:
+        return da["observed"].transpose("image", "row", "col")
+    return None
+
+
+def iter_blocks(da, indices=None, block: int = 256):
+    """Yield ``(values, observed)`` numpy blocks of at most ``block`` images."""
+    indices = np.arange(da.sizes["image"]) if indices is None else np.asarray(indices)
+    obs = _observed(da)
+    for start in range(0, len(indices), block):
+        idx = indices[start:start + block]
+        sub = da.isel(image=idx)
+        values = np.asarray(sub.values)
+        if obs is not None:
+            mask = np.asarray(obs.isel(image=idx).values, dtype=bool)
+        else:
+            mask = np.ones(values.shape[:3], dtype=bool)
+        yield values, mask
+
+
+def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffer: int = 0, seed: int = 0,
+                 drop_remainder: bool = False, block: int = 256):
+    """A ``tf.data.Dataset`` of normalized image batches.
+
+    Elements are dicts ``{"x": (batch, rows*cols, features) float32,
+    "w": (batch, rows*cols) float32}`` (``w`` = 1 on observed pixels).
+    In-memory data is sliced directly; lazy (dask / zarr) data streams in
+    blocks of ``block`` images. ``shuffle_buffer`` > 0 shuffles images with a
+    seeded buffer that reshuffles every epoch; batches are prefetched.
+    """
+    import tensorflow as tf
+
+    da = check_images(da)
+    if list(stats.channels) != [str(c) for c in da["feature"].values]:
+        da = match_channels(da, stats.channels)
+    _, rows, cols, nfeat = (da.sizes[d] for d in IMAGE_DIMS)
+    n = rows * cols
+    indices = np.arange(da.sizes["image"]) if indices is None else np.asarray(indices)
+    mean = tf.constant(np.asarray(stats.mean, dtype=np.float32))
+    inv_std = tf.constant(1.0 / np.asarray(stats.std, dtype=np.float32))
+    value_dtype = tf.as_dtype(np.dtype(da.dtype)) if np.dtype(da.dtype).kind in "iuf" else tf.float32
+
+    if not _is_lazy(da):
+        values, mask = next(iter_blocks(da, indices, block=max(len(indices), 1)))
+        ds = tf.data.Dataset.from_tensor_slices((values.reshape(len(indices), n, nfeat), mask.reshape(-1, n)))
+    else:
+        def gen():
+            for values, mask in iter_blocks(da, indices, block=block):
+                yield values.reshape(len(values), n, nfeat), mask.reshape(len(values), n)
+
+        ds = tf.data.Dataset.from_generator(gen, output_signature=(
+            tf.TensorSpec((None, n, nfeat), value_dtype), tf.TensorSpec((None, n), tf.bool))).unbatch()
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(indices)))  # Keras then knows the epoch length
+    if shuffle_buffer and shuffle_buffer > 1:
+        ds = ds.shuffle(min(int(shuffle_buffer), max(len(indices), 1)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def normalize(x, w):
+        return {"x": (tf.cast(x, tf.float32) - mean) * inv_std, "w": tf.cast(w, tf.float32)}
+
+    return ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,172 @@
+"""Embeddings from a trained S2Vec model.
+
+Modes
+-----
+``"contextual"`` (default)
+    The encoder runs on the full, unmasked image; each pixel's output token is
+    the vector of that pixel's cell, so it reflects the cell's neighbourhood.
+``"patch"``
+    The paper's literal reading: the trained patch encoder (the linear patch
+    projection, without position embedding) applied to each cell's own
+    normalized feature vector. Works on an image DataArray or directly on a
+    cell-feature table.
+``"image"``
+    The mean of the contextual tokens over all pixels of an image: one vector
+    per image cell (e.g. level 8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data import check_images, iter_blocks, match_channels
+
+__all__ = ["MODES", "embed", "embeddings_to_frame"]
+
+MODES = ("contextual", "patch", "image")
+
+
+def _progress(total, verbose, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not verbose, desc=desc, unit="img")
+
+
+def _encoder_fn(keras_model):
+    """A traced encoder for fixed-shape batches (cached on the model)."""
+    fn = getattr(keras_model, "_geos2vec_encode_fn", None)
+    if fn is None:
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def fn(x):
+            return tf.cast(keras_model.encode(x, training=False), tf.float32)
+
+        keras_model._geos2vec_encode_fn = fn
+    return fn
+
+
+def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int) -> np.ndarray:
+    """Encoder tokens ``(images, rows*cols, dim)`` of raw (unnormalized) image values."""
+    b, r, c, f = values.shape
+    x = stats.transform(values.reshape(b, r * c, f).astype(np.float32)).astype(np.float32)
+    fn = _encoder_fn(keras_model)
+    out = np.empty((b, r * c, keras_model.embedding_dim), dtype=np.float32)
+    for s in range(0, b, batch_size):
+        out[s:s + batch_size] = fn(x[s:s + batch_size]).numpy()
+    return out
+
+
+def patch_vectors(keras_model, stats, values: np.ndarray) -> np.ndarray:
+    """The patch projection of each row of ``values`` (raw features, last axis = channels)."""
+    kernel = np.asarray(keras_model.patch_embed.kernel.numpy(), dtype=np.float32)
+    bias = np.asarray(keras_model.patch_embed.bias.numpy(), dtype=np.float32)
+    # fold the normalization into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W)
+    inv = (1.0 / np.asarray(stats.std, dtype=np.float32))[:, None]
+    w = kernel * inv
+    b0 = bias - (np.asarray(stats.mean, dtype=np.float32)[None, :] * inv.T) @ kernel
+    flat = values.reshape(-1, values.shape[-1]).astype(np.float32, copy=False)
+    return (flat @ w + b0).astype(np.float32, copy=False)
+
+
+def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells: str = "observed",
+          block: int = 1024, as_frame: bool = False, verbose: bool = True):
+    """Embed images (or, for ``mode="patch"``, a cell-feature table) with a trained model.
+
+    Parameters
+    ----------
+    model : S2VecModel
+    data : xarray.DataArray or pandas.DataFrame
+        The rasterization stage's images; ``"patch"`` mode also takes a
+        cell-indexed feature table with the model's channels as columns.
+    mode : {"contextual", "patch", "image"}
+    batch_size : int
+        Images per encoder call.
+    cells : {"observed", "all"}
+        Which pixels get a vector: only cells present in the feature table
+        (``observed``; the default) or every pixel of every image.
+    as_frame : bool
+        Return a DataFrame indexed by ``cell_id`` with columns ``s2vec_0 ...``
+        instead of a DataArray.
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``"s2vec"``, dims ``("cell", "dim")``, coordinate ``cell``
+        (uint64 cell ids: the pixels' cells, or the image cells in ``"image"``
+        mode), float32 values.
+    """
+    import xarray as xr
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if cells not in ("observed", "all"):
+        raise ValueError(f"cells must be 'observed' or 'all', got {cells!r}")
+    if model.keras_model is None:
+        raise ValueError("the model is not built or trained yet: call fit() or load() first")
+    km, stats = model.keras_model, model.stats
+
+    if isinstance(data, pd.DataFrame):
+        if mode != "patch":
+            raise TypeError(f"mode={mode!r} needs images (an xarray.DataArray from geos2vec.raster.rasterize); "
+                            "a feature table can only be embedded with mode='patch'")
+        stats._check_columns(data)
+        vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(np.float32))
+        ids = np.asarray(data.index, dtype=np.uint64)
+        out = _as_dataarray(vec, ids, mode)
+        return embeddings_to_frame(out) if as_frame else out
+
+    da = match_channels(check_images(data), model.channels)
+    rows, cols = da.sizes["row"], da.sizes["col"]
+    if model.grid is not None and (rows, cols) != tuple(model.grid):
+        raise ValueError(f"the model was trained on {model.grid[0]}x{model.grid[1]} images, got {rows}x{cols}")
+    if mode != "image" and "cell_id" not in da.coords:
+        raise ValueError("the image DataArray needs a 'cell_id(image, row, col)' coordinate to name the cells")
+    cell_da = da["cell_id"].transpose("image", "row", "col") if "cell_id" in da.coords else None
+    image_ids = np.asarray(da["image"].values, dtype=np.uint64) if "image" in da.coords else None
+    if mode == "image" and image_ids is None:
+        raise ValueError("mode='image' needs an 'image' coordinate with the image cell ids")
+
+    vecs, ids = [], []
+    n_img = da.sizes["image"]
+    with _progress(n_img, verbose, f"embedding ({mode})") as bar:
+        start = 0
+        for values, observed in iter_blocks(da, block=block):
+            b = len(values)
+            sl = slice(start, start + b)
+            if mode == "image":
+                tok = contextual_tokens(km, stats, values, batch_size)
+                vecs.append(tok.mean(axis=1))
+                ids.append(image_ids[sl])
+            else:
+                keep = observed.reshape(b, -1) if cells == "observed" else np.ones((b, rows * cols), bool)
+                cid = np.asarray(cell_da.isel(image=sl).values, dtype=np.uint64).reshape(b, -1)
+                if mode == "contextual":
+                    tok = contextual_tokens(km, stats, values, batch_size)
+                    vecs.append(tok[keep])
+                else:
+                    vecs.append(patch_vectors(km, stats, values.reshape(b, rows * cols, -1)[keep]))
+                ids.append(cid[keep])
+            start += b
+            bar.update(b)
+    dim = km.embedding_dim
+    vec = np.concatenate(vecs) if vecs else np.empty((0, dim), np.float32)
+    idv = np.concatenate(ids) if ids else np.empty(0, np.uint64)
+    out = _as_dataarray(vec, idv, mode)
+    return embeddings_to_frame(out) if as_frame else out
+
+
+def _as_dataarray(vec, ids, mode):
+    import xarray as xr
+
+    return xr.DataArray(vec.astype(np.float32, copy=False), dims=("cell", "dim"),
+                        coords={"cell": np.asarray(ids, dtype=np.uint64), "dim": np.arange(vec.shape[1])},
+                        name="s2vec", attrs={"mode": mode})
+
+
+def embeddings_to_frame(emb) -> pd.DataFrame:
+    """A ``(cell, dim)`` embedding DataArray as a DataFrame: index ``cell_id`` (uint64), ``s2vec_0 ...``."""
+    values = np.asarray(emb.transpose("cell", "dim").values)
+    index = pd.Index(np.asarray(emb["cell"].values, dtype=np.uint64), name="cell_id")
+    return pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])])

@@ -1,0 +1,140 @@
+"""Keras 3 layers of the S2Vec ViT masked autoencoder (TensorFlow backend).
+
+Each patch is one level-``patch_level`` cell, so a patch is a feature vector,
+not a block of pixels: the patch embedding is a ``Dense`` layer over the
+feature axis, and an image is a sequence of ``rows * cols`` tokens.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+__all__ = ["PositionEmbedding", "Attention", "TransformerBlock", "RandomMasking"]
+
+_PKG = "geos2vec"
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class PositionEmbedding(layers.Layer):
+    """Learned positional embedding added to a ``(batch, length, dim)`` sequence."""
+
+    def __init__(self, length: int, **kwargs):
+        super().__init__(**kwargs)
+        self.length = int(length)
+
+    def build(self, input_shape):
+        self.embedding = self.add_weight(
+            name="embedding", shape=(1, self.length, int(input_shape[-1])),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+
+    def call(self, x):
+        return x + ops.cast(self.embedding, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class Attention(layers.Layer):
+    """Multi-head self-attention with one fused QKV projection (fewer, larger matmuls)."""
+
+    def __init__(self, dim: int, num_heads: int, **kwargs):
+        super().__init__(**kwargs)
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.dim, self.num_heads = int(dim), int(num_heads)
+        self.head_dim = self.dim // self.num_heads
+        self.qkv = layers.Dense(3 * self.dim, name="qkv", dtype=self.dtype_policy)
+        self.proj = layers.Dense(self.dim, name="proj", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        self.qkv.build(input_shape)
+        self.proj.build(tuple(input_shape[:-1]) + (self.dim,))
+
+    def call(self, x):
+        b, n = ops.shape(x)[0], ops.shape(x)[1]
+        qkv = ops.reshape(self.qkv(x), (b, n, 3, self.num_heads, self.head_dim))
+        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))            # (3, b, h, n, d)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        q = q * ops.cast(self.head_dim ** -0.5, q.dtype)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (b, h, n, n)
+        weights = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), v.dtype)
+        out = ops.matmul(weights, v)                          # (b, h, n, d)
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, n, self.dim))
+        return self.proj(out)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class TransformerBlock(layers.Layer):
+    """Pre-norm ViT block: ``x + Attn(LN(x))``, then ``x + MLP(LN(x))`` (GELU), with dropout."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.num_heads = int(dim), int(num_heads)
+        self.mlp_ratio, self.dropout, self.seed = float(mlp_ratio), float(dropout), seed
+        hidden = int(round(self.dim * self.mlp_ratio))
+        p = self.dtype_policy
+        self.norm1 = layers.LayerNormalization(epsilon=1e-6, name="norm1", dtype=p)
+        self.attn = Attention(self.dim, self.num_heads, name="attn", dtype=p)
+        self.norm2 = layers.LayerNormalization(epsilon=1e-6, name="norm2", dtype=p)
+        self.fc1 = layers.Dense(hidden, activation="gelu", name="fc1", dtype=p)
+        self.fc2 = layers.Dense(self.dim, name="fc2", dtype=p)
+        s = None if seed is None else int(seed)
+        self.drop1 = layers.Dropout(self.dropout, seed=s, dtype=p)
+        self.drop2 = layers.Dropout(self.dropout, seed=None if s is None else s + 1, dtype=p)
+        self.drop3 = layers.Dropout(self.dropout, seed=None if s is None else s + 2, dtype=p)
+
+    def build(self, input_shape):
+        for layer in (self.norm1, self.attn, self.norm2, self.fc1):
+            layer.build(input_shape)
+        self.fc2.build(tuple(input_shape[:-1]) + (self.fc1.units,))
+
+    def call(self, x, training=None):
+        x = x + self.drop1(self.attn(self.norm1(x)), training=training)
+        h = self.drop2(self.fc1(self.norm2(x)), training=training)
+        return x + self.drop3(self.fc2(h), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads,
+                "mlp_ratio": self.mlp_ratio, "dropout": self.dropout, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class RandomMasking(layers.Layer):
+    """MAE random masking: a fresh random subset of tokens is kept at every call.
+
+    ``call(x)`` (any tensor whose first axis is the batch) returns ``(ids_keep, ids_restore, mask)``: the indices of
+    the ``num_keep`` kept tokens (in shuffled order), the permutation that
+    restores the original order after ``concat([kept, masked])``, and a float
+    ``mask`` of shape ``(batch, length)``, 1 where a token is masked.
+    """
+
+    def __init__(self, length: int, mask_ratio: float, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.length, self.mask_ratio, self.seed = int(length), float(mask_ratio), seed
+        # at least one token kept and one masked, whatever the ratio and length
+        self.num_keep = min(max(int(round(self.length * (1.0 - self.mask_ratio))), 1), self.length - 1)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x):
+        batch_size = ops.shape(x)[0]
+        noise = keras.random.uniform((batch_size, self.length), seed=self.seed_generator)
+        ids_shuffle = ops.argsort(noise, axis=1)
+        ids_restore = ops.argsort(ids_shuffle, axis=1)
+        ids_keep = ids_shuffle[:, : self.num_keep]
+        mask = ops.cast(ids_restore >= self.num_keep, "float32")
+        return ids_keep, ids_restore, mask
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length, "mask_ratio": self.mask_ratio, "seed": self.seed}
+
+
+def gather_tokens(x, ids):
+    """``x[b, ids[b, i]]`` for a ``(batch, length, dim)`` tensor and ``(batch, k)`` ids."""
+    return tf.gather(x, ids, batch_dims=1)

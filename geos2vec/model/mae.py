@@ -1,0 +1,178 @@
+"""The S2Vec masked autoencoder as a Keras 3 model (TensorFlow backend).
+
+MAE (He et al., 2022) over images whose pixels are cells: every patch (one
+cell's normalized feature vector) is linearly projected, a learned position
+embedding is added, a random ``1 - mask_ratio`` share of the patches is kept
+(a new draw every time an image is seen), the encoder sees only the kept
+patches, and the decoder gets the encoded patches plus mask tokens and
+reconstructs the feature vectors. The loss is the mean squared error over the
+masked patches only (optionally only the observed ones).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens
+
+__all__ = ["MaskedAutoencoder", "build_mae", "masked_mse"]
+
+
+def masked_mse(x, pred, mask, weight=None):
+    """Mean over masked (and, with ``weight``, observed) patches of the per-patch MSE.
+
+    ``x``, ``pred``: ``(batch, length, features)``; ``mask``: ``(batch, length)``,
+    1 where masked; ``weight``: optional ``(batch, length)`` 0/1 (observed pixels).
+    """
+    err = ops.mean(ops.square(ops.cast(pred, "float32") - ops.cast(x, "float32")), axis=-1)
+    w = ops.cast(mask, "float32")
+    if weight is not None:
+        w = w * ops.cast(weight, "float32")
+    return ops.sum(err * w) / ops.maximum(ops.sum(w), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="geos2vec")
+class MaskedAutoencoder(keras.Model):
+    """ViT masked autoencoder over sequences of ``num_patches`` feature vectors.
+
+    ``call(x)`` (``x``: ``(batch, num_patches, num_features)`` normalized
+    features) masks, encodes, decodes and returns ``{"pred", "mask"}``;
+    :meth:`encode` runs the encoder on the full, unmasked sequence (the
+    contextual embeddings). Training data are dicts ``{"x": ..., "w": ...}``
+    where ``w`` is the observed-pixel weight (used when ``ignore_unobserved``).
+    """
+
+    def __init__(self, num_patches: int, num_features: int, embedding_dim: int = 256, encoder_layers: int = 6,
+                 decoder_dim: int = 128, decoder_layers: int = 2, num_heads: int = 8, mlp_ratio: float = 4.0,
+                 dropout: float = 0.2, mask_ratio: float = 0.75, ignore_unobserved: bool = False, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_patches, self.num_features = int(num_patches), int(num_features)
+        self.embedding_dim, self.encoder_layers = int(embedding_dim), int(encoder_layers)
+        self.decoder_dim, self.decoder_layers = int(decoder_dim), int(decoder_layers)
+        self.num_heads, self.mlp_ratio, self.dropout = int(num_heads), float(mlp_ratio), float(dropout)
+        self.mask_ratio, self.ignore_unobserved, self.seed = float(mask_ratio), bool(ignore_unobserved), seed
+        p = self.dtype_policy
+        s = None if seed is None else int(seed)
+
+        def sub(i):
+            return None if s is None else s + 10 * (i + 1)
+
+        self.patch_embed = layers.Dense(self.embedding_dim, name="patch_embed", dtype=p)
+        self.pos_embed = PositionEmbedding(self.num_patches, name="pos_embed", dtype=p)
+        self.masking = RandomMasking(self.num_patches, self.mask_ratio, seed=s, name="masking")
+        self.encoder_blocks = [TransformerBlock(self.embedding_dim, self.num_heads, self.mlp_ratio, self.dropout,
+                                                seed=sub(i), name=f"encoder_block_{i}", dtype=p)
+                               for i in range(self.encoder_layers)]
+        self.encoder_norm = layers.LayerNormalization(epsilon=1e-6, name="encoder_norm", dtype=p)
+        self.decoder_embed = layers.Dense(self.decoder_dim, name="decoder_embed", dtype=p)
+        self.decoder_pos_embed = PositionEmbedding(self.num_patches, name="decoder_pos_embed", dtype=p)
+        self.decoder_blocks = [TransformerBlock(self.decoder_dim, self.num_heads, self.mlp_ratio, self.dropout,
+                                                seed=sub(100 + i), name=f"decoder_block_{i}", dtype=p)
+                               for i in range(self.decoder_layers)]
+        self.decoder_norm = layers.LayerNormalization(epsilon=1e-6, name="decoder_norm", dtype=p)
+        self.decoder_pred = layers.Dense(self.num_features, name="decoder_pred", dtype="float32")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    # ------------------------------------------------------------------ building
+    def build(self, input_shape=None):
+        n, f = self.num_patches, self.num_features
+        self.patch_embed.build((None, n, f))
+        self.pos_embed.build((None, n, self.embedding_dim))
+        for blk in self.encoder_blocks:
+            blk.build((None, None, self.embedding_dim))
+        self.encoder_norm.build((None, None, self.embedding_dim))
+        self.decoder_embed.build((None, None, self.embedding_dim))
+        self.mask_token = self.add_weight(name="mask_token", shape=(1, 1, self.decoder_dim),
+                                          initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+        self.decoder_pos_embed.build((None, n, self.decoder_dim))
+        for blk in self.decoder_blocks:
+            blk.build((None, n, self.decoder_dim))
+        self.decoder_norm.build((None, n, self.decoder_dim))
+        self.decoder_pred.build((None, n, self.decoder_dim))
+        self.built = True
+
+    # ------------------------------------------------------------------ forward
+    def _check(self, x):
+        if x.shape[-1] is not None and x.shape[-1] != self.num_features:
+            raise ValueError(f"the model expects {self.num_features} features per patch, got {x.shape[-1]}")
+        if x.shape[-2] is not None and x.shape[-2] != self.num_patches:
+            raise ValueError(f"the model expects {self.num_patches} patches per image, got {x.shape[-2]}")
+
+    def embed_patches(self, x):
+        """Patch projection + position embedding: ``(b, n, f) -> (b, n, embedding_dim)``."""
+        self._check(x)
+        return self.pos_embed(self.patch_embed(x))
+
+    def encode(self, x, training=False):
+        """Encoder over the full, unmasked sequence: ``(b, n, f) -> (b, n, embedding_dim)`` (contextual)."""
+        h = self.embed_patches(x)
+        for blk in self.encoder_blocks:
+            h = blk(h, training=training)
+        return self.encoder_norm(h)
+
+    def call(self, x, training=None):
+        if isinstance(x, dict):
+            x = x["x"]
+        h = self.embed_patches(x)
+        ids_keep, ids_restore, mask = self.masking(h)
+        h = gather_tokens(h, ids_keep)
+        for blk in self.encoder_blocks:
+            h = blk(h, training=training)
+        h = self.decoder_embed(self.encoder_norm(h))
+        b = ops.shape(h)[0]
+        n_masked = self.num_patches - self.masking.num_keep
+        tokens = ops.broadcast_to(ops.cast(self.mask_token, h.dtype), (b, n_masked, self.decoder_dim))
+        h = gather_tokens(ops.concatenate([h, tokens], axis=1), ids_restore)
+        h = self.decoder_pos_embed(h)
+        for blk in self.decoder_blocks:
+            h = blk(h, training=training)
+        pred = self.decoder_pred(self.decoder_norm(h))
+        return {"pred": pred, "mask": mask}
+
+    # ------------------------------------------------------------------ training
+    def _loss(self, data, training):
+        x = data["x"]
+        out = self(x, training=training)
+        weight = data.get("w") if self.ignore_unobserved else None
+        return masked_mse(x, out["pred"], out["mask"], weight)
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss = self._loss(data, training=True)
+            # gradients are summed over replicas: scale so that their sum is the mean
+            scaled = loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
+            scaled = self.optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.loss_tracker.update_state(loss, sample_weight=tf.shape(data["x"])[0])
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        loss = self._loss(data, training=False)
+        self.loss_tracker.update_state(loss, sample_weight=tf.shape(data["x"])[0])
+        return {"loss": self.loss_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def get_config(self):
+        return {**super().get_config(), "num_patches": self.num_patches, "num_features": self.num_features,
+                "embedding_dim": self.embedding_dim, "encoder_layers": self.encoder_layers,
+                "decoder_dim": self.decoder_dim, "decoder_layers": self.decoder_layers,
+                "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "dropout": self.dropout,
+                "mask_ratio": self.mask_ratio, "ignore_unobserved": self.ignore_unobserved, "seed": self.seed}
+
+
+def build_mae(config, num_patches: int, num_features: int, dtype=None) -> MaskedAutoencoder:
+    """A built :class:`MaskedAutoencoder` from an :class:`~geos2vec.model.S2VecConfig`."""
+    model = MaskedAutoencoder(
+        num_patches, num_features, embedding_dim=config.embedding_dim, encoder_layers=config.encoder_layers,
+        decoder_dim=config.decoder_dim, decoder_layers=config.decoder_layers, num_heads=config.num_heads,
+        mlp_ratio=config.mlp_ratio, dropout=config.dropout, mask_ratio=config.mask_ratio,
+        ignore_unobserved=config.ignore_unobserved, seed=config.seed, dtype=dtype, name="s2vec_mae")
+    model.build((None, num_patches, num_features))
+    return model

@@ -1,0 +1,220 @@
+"""``S2VecModel``: configure, train (any ``tf.distribute`` strategy), embed, save and load."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import S2VecConfig
+from .data import check_images, image_levels, make_dataset, match_channels, split_images
+
+__all__ = ["S2VecModel"]
+
+
+class S2VecModel:
+    """The S2Vec masked autoencoder with its normalization and metadata.
+
+    Parameters
+    ----------
+    config : S2VecConfig, optional
+        Hyper-parameters (default: the paper's Table 1).
+    **overrides
+        Fields of the config to change, e.g. ``S2VecModel(epochs=5)``.
+
+    Examples
+    --------
+    >>> model = S2VecModel(encoder_layers=2, embedding_dim=32, epochs=3)  # doctest: +SKIP
+    >>> model.fit(images)                      # images: geos2vec.raster.rasterize(features)  # doctest: +SKIP
+    >>> emb = model.embed(images)              # DataArray (cell, dim)  # doctest: +SKIP
+    >>> model.save("my_model.zip"); S2VecModel.load("my_model.zip")  # doctest: +SKIP
+    """
+
+    def __init__(self, config: S2VecConfig | None = None, **overrides):
+        config = S2VecConfig() if config is None else config
+        if not isinstance(config, S2VecConfig):
+            raise TypeError(f"config must be an S2VecConfig, got {type(config).__name__}")
+        self.config = config.replace(**overrides) if overrides else config
+        self.keras_model = None
+        self.stats = None
+        self.channels: list[str] | None = None
+        self.grid: tuple[int, int] | None = None
+        self.image_level: int | None = None
+        self.patch_level: int | None = None
+        self.history = None
+        self._strategy = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def embedding_dim(self) -> int:
+        return self.config.embedding_dim
+
+    @property
+    def built(self) -> bool:
+        return self.keras_model is not None
+
+    def count_params(self) -> int:
+        return 0 if self.keras_model is None else int(self.keras_model.count_params())
+
+    def __repr__(self):
+        state = "unbuilt" if self.keras_model is None else (
+            f"{len(self.channels)} channels, {self.grid[0]}x{self.grid[1]} images, {self.count_params():,} params")
+        return f"S2VecModel({state}, embedding_dim={self.embedding_dim})"
+
+    # ------------------------------------------------------------------ building
+    def build(self, data, stats=None, strategy=None) -> "S2VecModel":
+        """Create the Keras model for the shape and channels of ``data`` (an image DataArray).
+
+        ``stats`` (a :class:`~geos2vec.normalize.FeatureStats`) defaults to
+        statistics fitted on the observed pixels of ``data``.
+        """
+        from geos2vec.normalize import FeatureStats
+
+        da = check_images(data)
+        channels = [str(c) for c in da["feature"].values]
+        if stats is None:
+            stats = FeatureStats.fit(da)
+        else:
+            if not isinstance(stats, FeatureStats):
+                raise TypeError(f"stats must be a FeatureStats, got {type(stats).__name__}")
+            da = match_channels(da, stats.channels)
+            channels = list(stats.channels)
+        self.stats, self.channels = stats, channels
+        self.grid = (int(da.sizes["row"]), int(da.sizes["col"]))
+        self.image_level, self.patch_level = image_levels(da)
+        self._build_keras(strategy)
+        return self
+
+    def _build_keras(self, strategy=None, weights=None):
+        from .mae import build_mae
+        from .train import resolve_precision, resolve_strategy
+
+        strategy = resolve_strategy(strategy)
+        policy = resolve_precision(self.config, strategy)
+        with strategy.scope():
+            km = build_mae(self.config, self.grid[0] * self.grid[1], len(self.channels), dtype=policy)
+            if weights is not None:
+                km.set_weights(weights)
+        self.keras_model, self._strategy = km, strategy
+        return km
+
+    # ------------------------------------------------------------------ training
+    def fit(self, data, *, validation_data=None, strategy=None, epochs: int | None = None, callbacks=None,
+            checkpoint_dir=None, log_dir=None, tensorboard: bool = False, verbose="auto"):
+        """Train on an image DataArray (or zarr store path).
+
+        Parameters
+        ----------
+        data : xarray.DataArray or path
+            Images from :func:`geos2vec.raster.rasterize` (in memory or lazy).
+        validation_data : xarray.DataArray, optional
+            Held-out images; default: ``config.validation_split`` of ``data``
+            (a seeded split by image).
+        strategy : tf.distribute.Strategy or str, optional
+            Default: the current (default) strategy; ``"mirrored"`` for all GPUs.
+        epochs : int, optional
+            Overrides ``config.epochs``.
+        checkpoint_dir : path, optional
+            Best/last weights each epoch, and a backup from which an
+            interrupted ``fit`` with the same arguments resumes.
+        log_dir : path, optional
+            ``training.csv`` (and TensorBoard logs with ``tensorboard=True``).
+
+        Returns
+        -------
+        keras.callbacks.History
+        """
+        import keras
+
+        from .data import open_images
+        from .train import make_callbacks, make_optimizer, resolve_strategy, steps_for
+
+        cfg = self.config
+        epochs = cfg.epochs if epochs is None else int(epochs)
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if not hasattr(data, "dims"):
+            data = open_images(data)
+        da = check_images(data)
+        keras.utils.set_random_seed(cfg.seed)
+        if validation_data is None:
+            train_idx, val_idx = split_images(da.sizes["image"], cfg.validation_split, cfg.seed)
+            val_da = da if len(val_idx) else None
+        else:
+            train_idx, val_idx, val_da = np.arange(da.sizes["image"]), None, check_images(validation_data)
+        strategy = resolve_strategy(strategy)
+        if self.keras_model is None:
+            self.build(da.isel(image=train_idx), strategy=strategy)
+        else:
+            da = match_channels(da, self.channels)
+            if val_da is not None:
+                val_da = match_channels(val_da, self.channels)
+            if strategy is not self._strategy:  # variables must live under the strategy's scope
+                self._build_keras(strategy, weights=self.keras_model.get_weights())
+        km = self.keras_model
+        replicas = strategy.num_replicas_in_sync
+        batch = cfg.batch_size
+        train_ds = make_dataset(da, self.stats, train_idx, batch_size=batch, shuffle_buffer=cfg.shuffle_buffer,
+                                seed=cfg.seed)
+        val_ds = None
+        if val_da is not None:
+            val_ds = make_dataset(val_da, self.stats, val_idx, batch_size=batch)
+        steps = steps_for(len(train_idx), batch)
+        with strategy.scope():
+            km.compile(optimizer=make_optimizer(cfg, steps, epochs))
+        cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
+                             log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks)
+        self.history = km.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs, verbose=verbose,
+                              shuffle=False)  # the pipeline shuffles
+        self.history.history.setdefault("replicas", [replicas])
+        return self.history
+
+    def evaluate(self, data, *, batch_size: int | None = None, baseline: bool = False, seed: int | None = None):
+        """Masked-patch reconstruction loss on ``data`` (normalized units).
+
+        With ``baseline=True`` returns ``(loss, mean_baseline)`` where the
+        baseline predicts every masked patch as the training mean (0 after
+        normalization), on the same random masks.
+        """
+        import keras
+        import tensorflow as tf
+
+        from .mae import masked_mse
+
+        if self.keras_model is None:
+            raise ValueError("the model is not built or trained yet")
+        km = self.keras_model
+        da = match_channels(check_images(data), self.channels)
+        ds = make_dataset(da, self.stats, batch_size=batch_size or self.config.batch_size)
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        tot = base = w_sum = 0.0
+        for batch in ds:
+            out = km(batch["x"], training=False)
+            weight = batch["w"] if km.ignore_unobserved else None
+            w = out["mask"] * (weight if weight is not None else 1.0)
+            n = float(tf.reduce_sum(w))
+            tot += float(masked_mse(batch["x"], out["pred"], out["mask"], weight)) * n
+            base += float(masked_mse(batch["x"], tf.zeros_like(out["pred"]), out["mask"], weight)) * n
+            w_sum += n
+        loss, mean_loss = tot / max(w_sum, 1.0), base / max(w_sum, 1.0)
+        return (loss, mean_loss) if baseline else loss
+
+    # ------------------------------------------------------------------ embedding
+    def embed(self, data, mode: str = "contextual", **kwargs):
+        """Embeddings of cells (or images); see :func:`geos2vec.model.embed.embed` for the options."""
+        from .embed import embed
+
+        return embed(self, data, mode, **kwargs)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save to a directory or a ``.zip`` (see :func:`geos2vec.model.io.save_model`)."""
+        from .io import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> "S2VecModel":
+        """Load a model saved with :meth:`save`."""
+        from .io import load_model
+
+        return load_model(path)

@@ -1,0 +1,327 @@
+"""Tests of geos2vec.model: the S2Vec masked autoencoder (tiny configs, CPU)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from geos2vec.cells import cell_to_parent, cell_to_rowcol, get_level, latlng_to_cell, rowcol_to_cell
+from geos2vec.model import S2VecConfig, S2VecModel, load_model
+from geos2vec.normalize import FeatureStats
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from geos2vec.model.data import make_dataset, match_channels, split_images  # noqa: E402
+from geos2vec.model.layers import RandomMasking  # noqa: E402
+from geos2vec.model.mae import build_mae, masked_mse  # noqa: E402
+
+TINY = S2VecConfig(embedding_dim=32, encoder_layers=2, decoder_dim=16, decoder_layers=1, num_heads=4,
+                   dropout=0.0, batch_size=8, epochs=2, shuffle_buffer=64, validation_split=0.2, seed=1)
+
+
+# --------------------------------------------------------------------------- data helpers
+def images_from_table(table: pd.DataFrame, image_level: int) -> xr.DataArray:
+    """Reference rasterization (what geos2vec.raster.rasterize produces) of a cell-indexed table."""
+    cells = np.asarray(table.index, dtype=np.uint64)
+    level = int(get_level(cells[:1])[0])
+    parents = cell_to_parent(cells, image_level)
+    images = np.unique(parents)
+    side = 2 ** (level - image_level)
+    row, col = cell_to_rowcol(cells, image_level)
+    pos = np.searchsorted(images, parents)
+    data = np.zeros((len(images), side, side, table.shape[1]), dtype=table.to_numpy().dtype)
+    data[pos, row, col] = table.to_numpy()
+    observed = np.zeros((len(images), side, side), dtype=bool)
+    observed[pos, row, col] = True
+    rr, cc = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    cell_id = rowcol_to_cell(images[:, None, None], rr[None], cc[None], level).astype(np.uint64)
+    return xr.DataArray(data, dims=("image", "row", "col", "feature"),
+                        coords={"image": images, "feature": [str(c) for c in table.columns],
+                                "cell_id": (("image", "row", "col"), cell_id),
+                                "observed": (("image", "row", "col"), observed)},
+                        attrs={"image_level": image_level, "patch_level": level})
+
+
+def synthetic_images(n_images=12, image_level=10, n_features=5, seed=0) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    lat = rng.uniform(40.0, 41.0, 4000)
+    lng = rng.uniform(-74.5, -73.5, 4000)
+    cells = np.unique(latlng_to_cell(lat, lng, 12))
+    imgs = np.unique(cell_to_parent(cells, image_level))[:n_images]
+    cells = cells[np.isin(cell_to_parent(cells, image_level), imgs)]
+    counts = rng.poisson(rng.uniform(0.5, 5.0, n_features), size=(len(cells), n_features))
+    table = pd.DataFrame(counts, index=pd.Index(cells, name="cell_id"), columns=[f"c{i}" for i in range(n_features)])
+    return images_from_table(table, image_level)
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return synthetic_images()
+
+
+@pytest.fixture(scope="module")
+def real_images(shared_data):
+    """Level-10 images (4x4 level-12 pixels) of POI-category counts of two real cities."""
+    frames = [pd.read_parquet(shared_data / "pois" / f"{c}.parquet", columns=["fclass", "geometry"])
+              for c in ("san_jose", "los_angeles", "chicago")]
+    gdf = pd.concat(frames, ignore_index=True)
+    import shapely
+
+    pts = shapely.from_wkb(gdf["geometry"]) if gdf["geometry"].dtype == object else gdf["geometry"]
+    lng, lat = shapely.get_x(pts), shapely.get_y(pts)
+    top = gdf["fclass"].value_counts().index[:12]
+    cat = gdf["fclass"].where(gdf["fclass"].isin(top), "other")
+    cells = latlng_to_cell(lat, lng, 12)
+    table = pd.crosstab(pd.Index(cells, name="cell_id"), cat)
+    table.index = table.index.astype(np.uint64)
+    return images_from_table(table, 10)
+
+
+@pytest.fixture(scope="module")
+def trained(synth):
+    model = S2VecModel(TINY)
+    model.fit(synth, verbose=0)
+    return model
+
+
+# --------------------------------------------------------------------------- config / import
+def test_config_defaults_are_table_1():
+    c = S2VecConfig()
+    assert (c.num_heads, c.encoder_layers, c.embedding_dim, c.decoder_layers, c.decoder_dim) == (8, 6, 256, 2, 128)
+    assert (c.weight_decay, c.clipnorm, c.learning_rate, c.cosine_alpha) == (1e-3, 1.0, 5e-4, 0.1)
+    assert (c.batch_size, c.shuffle_buffer, c.epochs, c.dropout, c.mask_ratio) == (64, 1000, 50, 0.2, 0.75)
+
+
+def test_config_validation_and_roundtrip(tmp_path):
+    with pytest.raises(ValueError, match="mask_ratio"):
+        S2VecConfig(mask_ratio=1.0)
+    with pytest.raises(ValueError, match="divisible"):
+        S2VecConfig(embedding_dim=30, num_heads=8)
+    with pytest.raises(ValueError, match="encoder_layers"):
+        S2VecConfig(encoder_layers=0)
+    with pytest.raises(TypeError, match="unknown"):
+        TINY.replace(nope=1)
+    assert S2VecConfig.load(TINY.save(tmp_path / "c.json")) == TINY
+    with pytest.raises(ValueError, match="unknown S2VecConfig fields"):
+        S2VecConfig.from_dict({"bogus": 1})
+
+
+def test_import_is_lazy():
+    code = "import sys, geos2vec, geos2vec.model; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# --------------------------------------------------------------------------- layers / model
+@pytest.mark.parametrize("length,ratio", [(16, 0.75), (256, 0.75), (16, 0.5), (10, 0.9)])
+def test_random_masking_kept_and_masked_disjoint(length, ratio):
+    layer = RandomMasking(length, ratio, seed=3)
+    x = tf.zeros((6, length, 2))
+    ids_keep, ids_restore, mask = (np.asarray(t) for t in layer(x))
+    n_keep = max(int(round(length * (1 - ratio))), 1)
+    assert ids_keep.shape == (6, n_keep)
+    assert mask.shape == (6, length)
+    assert (mask.sum(axis=1) == length - n_keep).all()
+    for b in range(6):
+        kept = set(ids_keep[b].tolist())
+        masked = set(np.flatnonzero(mask[b]).tolist())
+        assert len(kept) == n_keep and kept.isdisjoint(masked) and kept | masked == set(range(length))
+        # ids_restore is the inverse of the shuffle whose head is the kept set
+        shuffled = np.argsort(ids_restore[b])
+        np.testing.assert_array_equal(shuffled[:n_keep], ids_keep[b])
+        assert set(shuffled[n_keep:].tolist()) == masked
+    again = np.asarray(layer(x)[2])
+    assert not np.array_equal(again, mask)  # a new mask at every call
+    assert len({tuple(r) for r in mask.astype(int).tolist()}) > 1  # and per image
+
+
+def test_masked_mse_matches_numpy():
+    rng = np.random.default_rng(0)
+    x, pred = rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 5, 4))
+    mask = (rng.random((3, 5)) < 0.6).astype(np.float32)
+    w = (rng.random((3, 5)) < 0.7).astype(np.float32)
+    err = ((x - pred) ** 2).mean(-1)
+    assert float(masked_mse(x, pred, mask)) == pytest.approx((err * mask).sum() / mask.sum(), rel=1e-5)
+    assert float(masked_mse(x, pred, mask, w)) == pytest.approx((err * mask * w).sum() / (mask * w).sum(),
+                                                                rel=1e-5)
+
+
+def test_model_shapes_and_masked_input_independence():
+    km = build_mae(TINY, 16, 5)
+    x = np.random.default_rng(1).normal(size=(3, 16, 5)).astype(np.float32)
+    out = km(x, training=True)
+    assert out["pred"].shape == (3, 16, 5) and out["mask"].shape == (3, 16)
+    assert km.encode(x).shape == (3, 16, 32)
+    # the encoder sees only kept patches: with the masking fixed, changing masked inputs
+    # leaves the decoder input (and so the prediction) unchanged
+    seed_state = km.masking.seed_generator.state.numpy()
+    out1 = km(x, training=False)
+    mask = np.asarray(out1["mask"]).astype(bool)
+    x2 = x.copy()
+    x2[mask] += 100.0
+    km.masking.seed_generator.state.assign(seed_state)
+    out2 = km(x2, training=False)
+    np.testing.assert_array_equal(np.asarray(out2["mask"]), np.asarray(out1["mask"]))
+    np.testing.assert_allclose(np.asarray(out2["pred"]), np.asarray(out1["pred"]), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="features per patch"):
+        km.encode(np.zeros((1, 16, 4), np.float32))
+
+
+# --------------------------------------------------------------------------- data pipeline
+def test_dataset_normalizes_and_streams_lazily(synth):
+    stats = FeatureStats.fit(synth)
+    batches = list(make_dataset(synth, stats, batch_size=5))
+    x = np.concatenate([b["x"].numpy() for b in batches])
+    w = np.concatenate([b["w"].numpy() for b in batches])
+    n, r, c, f = synth.shape
+    np.testing.assert_allclose(x, stats.transform(synth.values.reshape(n, r * c, f).astype(float)), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_array_equal(w, synth["observed"].values.reshape(n, r * c))
+    lazy = synth.chunk({"image": 5})
+    xl = np.concatenate([b["x"].numpy() for b in make_dataset(lazy, stats, batch_size=5, block=4)])
+    np.testing.assert_array_equal(xl, x)
+    # channels in another order are matched by name
+    xs = np.concatenate([b["x"].numpy() for b in make_dataset(synth.isel(feature=[4, 3, 2, 1, 0]), stats)])
+    np.testing.assert_array_equal(xs, x)
+
+
+def test_split_and_channel_errors(synth):
+    tr, va = split_images(20, 0.2, seed=0)
+    assert len(va) == 4 and len(tr) == 16 and not set(tr) & set(va)
+    assert set(tr) | set(va) == set(range(20))
+    np.testing.assert_array_equal(split_images(20, 0.2, seed=0)[1], va)
+    with pytest.raises(ValueError, match=r"missing \['c9'\]"):
+        match_channels(synth, ["c0", "c1", "c2", "c3", "c4", "c9"])
+    with pytest.raises(ValueError, match="dims"):
+        S2VecModel(TINY).build(synth.isel(row=0))
+    with pytest.raises(TypeError, match="DataArray"):
+        S2VecModel(TINY).build(synth.values)
+
+
+# --------------------------------------------------------------------------- training
+def test_fit_is_deterministic_with_a_seed(trained, synth):
+    again = S2VecModel(TINY).fit(synth, verbose=0).history
+    assert len(again["loss"]) == TINY.epochs and np.isfinite(again["loss"] + again["val_loss"]).all()
+    np.testing.assert_array_equal(again["loss"], trained.history.history["loss"])
+    np.testing.assert_array_equal(again["val_loss"], trained.history.history["val_loss"])
+
+
+def test_fit_default_and_mirrored_strategy_agree(synth):
+    # without shuffling (the distributed dataset draws its own shuffle order), a one-replica
+    # MirroredStrategy must take exactly the steps of the default strategy
+    cfg = TINY.replace(shuffle_buffer=0)
+    h1 = S2VecModel(cfg).fit(synth, verbose=0).history
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    model = S2VecModel(cfg)
+    h2 = model.fit(synth, strategy=strategy, verbose=0).history
+    assert model.keras_model.distribute_strategy is strategy
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-6)
+    np.testing.assert_allclose(h2["val_loss"], h1["val_loss"], rtol=1e-6)
+    assert h2["loss"][-1] < h2["loss"][0]
+
+
+def test_loss_falls_on_real_sample(real_images):
+    assert real_images.sizes["image"] > 50
+    cfg = TINY.replace(epochs=6, batch_size=16, learning_rate=2e-3, mask_ratio=0.5)
+    model = S2VecModel(cfg)
+    hist = model.fit(real_images, verbose=0).history
+    assert hist["loss"][-1] < 0.9 * hist["loss"][0]
+    assert hist["val_loss"][-1] < hist["val_loss"][0]
+    loss, mean_loss = model.evaluate(real_images, baseline=True, seed=0)
+    assert loss < mean_loss
+
+
+def test_resume_from_checkpoint(synth, tmp_path):
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:  # interrupted after one finished epoch
+                raise KeyboardInterrupt
+
+    cfg = TINY.replace(epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "ck", log_dir=tmp_path / "log", callbacks=[Stop()],
+                            verbose=0)
+    assert (tmp_path / "ck" / "last.weights.h5").exists()
+    hist = S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "ck", log_dir=tmp_path / "log", verbose=0)
+    assert hist.epoch == [1]  # only the epoch that had not run
+    log = pd.read_csv(tmp_path / "log" / "training.csv")
+    assert log["epoch"].tolist() == [0, 1]
+
+
+# --------------------------------------------------------------------------- embedding
+def test_embed_modes_match_reference(trained, synth):
+    km, stats = trained.keras_model, trained.stats
+    n, r, c, f = synth.shape
+    x = stats.transform(synth.values.reshape(n, r * c, f).astype(np.float32)).astype(np.float32)
+    tokens = km.encode(x).numpy()
+    obs = synth["observed"].values.reshape(n, -1)
+    ids = synth["cell_id"].values.reshape(n, -1)
+
+    emb = trained.embed(synth, verbose=False)
+    assert emb.dims == ("cell", "dim") and emb.shape == (obs.sum(), 32) and emb.dtype == np.float32
+    np.testing.assert_array_equal(emb["cell"].values, ids[obs])
+    np.testing.assert_allclose(emb.values, tokens[obs], rtol=1e-4, atol=1e-5)
+
+    full = trained.embed(synth, cells="all", batch_size=3, verbose=False)
+    assert full.sizes["cell"] == n * r * c
+
+    img = trained.embed(synth, mode="image", verbose=False)
+    np.testing.assert_array_equal(img["cell"].values, synth["image"].values)
+    np.testing.assert_allclose(img.values, tokens.mean(axis=1), rtol=1e-4, atol=1e-5)
+
+    patch = trained.embed(synth, mode="patch", verbose=False)
+    w, b = km.patch_embed.kernel.numpy(), km.patch_embed.bias.numpy()
+    np.testing.assert_allclose(patch.values, x[obs] @ w + b, rtol=1e-4, atol=1e-4)
+    table = pd.DataFrame(synth.values.reshape(n, r * c, f)[obs], index=pd.Index(ids[obs], name="cell_id"),
+                         columns=synth["feature"].values)
+    frame = trained.embed(table, mode="patch", as_frame=True)
+    assert list(frame.columns) == [f"s2vec_{i}" for i in range(32)]
+    assert frame.index.name == "cell_id" and frame.index.dtype == np.uint64
+    np.testing.assert_allclose(frame.to_numpy(), patch.values, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="mode"):
+        trained.embed(synth, mode="pixel")
+
+
+def test_save_load_identical_embeddings(trained, synth, tmp_path):
+    before = trained.embed(synth, verbose=False)
+    for target in (tmp_path / "model_dir", tmp_path / "model.zip"):
+        trained.save(target)
+        loaded = load_model(target)
+        assert loaded.channels == trained.channels and loaded.grid == trained.grid
+        assert (loaded.image_level, loaded.patch_level) == (10, 12)
+        assert loaded.stats == trained.stats and loaded.config == trained.config
+        np.testing.assert_array_equal(loaded.embed(synth, verbose=False).values, before.values)
+    assert zipfile.is_zipfile(tmp_path / "model.zip")
+    meta = json.loads((tmp_path / "model_dir" / "metadata.json").read_text())
+    assert meta["channels"] == ["c0", "c1", "c2", "c3", "c4"] and meta["format_version"] == 1
+    with pytest.raises(ValueError, match="missing"):
+        load_model(tmp_path / "model_dir", channels=["c0", "c1"])
+    renamed = synth.assign_coords(feature=["c0", "c1", "c2", "c3", "x"])
+    with pytest.raises(ValueError, match=r"missing \['c4'\].*unexpected \['x'\]"):
+        loaded.embed(renamed, verbose=False)
+    with pytest.raises(ValueError, match="not a saved S2Vec model"):
+        load_model(tmp_path)
+
+
+def test_cli_train(synth, tmp_path):
+    raster = pytest.importorskip("geos2vec.raster")
+    from geos2vec.cli import main
+
+    store = tmp_path / "images.zarr"
+    raster.to_zarr(synth, store)
+    cfg = tmp_path / "cfg.json"
+    TINY.save(cfg)
+    rc = main(["train", "--data", str(store), "--out", str(tmp_path / "m"), "--epochs", "1", "--config", str(cfg),
+               "--quiet"])
+    assert rc == 0
+    model = load_model(tmp_path / "m")
+    assert model.channels == [str(c) for c in synth["feature"].values]
+    assert len(model.metadata["history"]["loss"]) == 1
