@@ -105,6 +105,8 @@ def _walk_face(face, u0, v0, u1, v1, level, lookup_pos, buf, nbuf):
     j = _uv_to_cell_ij(v0, shift)
     ie = _uv_to_cell_ij(u1, shift)
     je = _uv_to_cell_ij(v1, shift)
+    if i == ie and j == je:  # fast path: the whole segment in one cell
+        return _push(buf, nbuf, _s2.from_face_ij_level(face, i << shift, j << shift, level, lookup_pos))
     du = u1 - u0
     dv = v1 - v0
     di = 1 if du > 0.0 else -1
@@ -143,6 +145,8 @@ def _walk_face(face, u0, v0, u1, v1, level, lookup_pos, buf, nbuf):
 
 @nb.njit(cache=True, inline="always")
 def _push(buf, nbuf, value):
+    if nbuf > 0 and buf[nbuf - 1] == value:  # consecutive segments mostly stay in one cell
+        return buf, nbuf
     if nbuf == buf.shape[0]:
         new = np.empty(2 * buf.shape[0], dtype=buf.dtype)
         new[:nbuf] = buf[:nbuf]
@@ -281,13 +285,14 @@ def dense_rows_kernel(keys):
     no sort; the table doubles when half full.
     """
     cap = 1024
+    bits = 10
     table_keys = np.empty(cap, dtype=np.uint64)
     table_vals = np.full(cap, -1, dtype=np.int64)
     uniq = np.empty(256, dtype=np.uint64)
     nuniq = 0
     rows = np.empty(keys.shape[0], dtype=np.int64)
     mask = np.uint64(cap - 1)
-    mult = np.uint64(0x9E3779B97F4A7C15)
+    mult = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of k * mult
     last_key = np.uint64(0)
     last_row = -1
     for n in range(keys.shape[0]):
@@ -295,7 +300,7 @@ def dense_rows_kernel(keys):
         if last_row >= 0 and k == last_key:  # runs of equal keys are common (sorted/clustered data)
             rows[n] = last_row
             continue
-        h = ((k * mult) >> np.uint64(20)) & mask
+        h = (k * mult) >> np.uint64(64 - bits)
         while True:
             v = table_vals[h]
             if v < 0:
@@ -311,11 +316,12 @@ def dense_rows_kernel(keys):
                 nuniq += 1
                 if 2 * nuniq > cap:  # rehash into a table twice as large
                     cap *= 2
+                    bits += 1
                     mask = np.uint64(cap - 1)
                     table_keys = np.empty(cap, dtype=np.uint64)
                     table_vals = np.full(cap, -1, dtype=np.int64)
                     for r in range(nuniq):
-                        hh = ((uniq[r] * mult) >> np.uint64(20)) & mask
+                        hh = (uniq[r] * mult) >> np.uint64(64 - bits)
                         while table_vals[hh] >= 0:
                             hh = (hh + np.uint64(1)) & mask
                         table_keys[hh] = uniq[r]
@@ -388,7 +394,10 @@ def line_arrays(geoms):
     """
     import shapely
 
-    parts, part_line = shapely.get_parts(geoms, return_index=True)
+    if (shapely.get_type_id(geoms) == 5).any():
+        parts, part_line = shapely.get_parts(geoms, return_index=True)
+    else:  # LineStrings only: each geometry is its one part
+        parts, part_line = geoms, np.arange(len(geoms))
     coords, vert_part = shapely.get_coordinates(parts, return_index=True)
     counts = np.bincount(vert_part, minlength=parts.size)
     part_start = np.zeros(parts.size + 1, dtype=np.int64)
