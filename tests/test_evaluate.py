@@ -1,0 +1,261 @@
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geos2vec import cell_to_latlng, latlng_to_cell
+from geos2vec import evaluate as E
+
+TINY = dict(sweep={"lr": [1e-2], "hidden": [16], "dropout": [0.0]}, max_epochs=400, patience=40, progress=False)
+
+
+def _grid_cells(n_side=12, lat0=37.3, lng0=-121.95, step=0.02):
+    lat, lng = np.meshgrid(lat0 + step * np.arange(n_side), lng0 + step * np.arange(n_side), indexing="ij")
+    return np.unique(latlng_to_cell(lat.ravel(), lng.ravel(), 12))
+
+
+# ------------------------------------------------------------------ labels
+def test_join_labels_median_matches_pandas():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"latitude": rng.uniform(37.3, 37.35, 300), "longitude": rng.uniform(-121.95, -121.9, 300),
+                       "v": rng.normal(size=300)})
+    df.loc[[3, 7], "v"] = np.nan
+    out = E.join_labels(df, "v")
+    ok = df.v.notna()
+    cells = latlng_to_cell(df.latitude[ok].to_numpy(), df.longitude[ok].to_numpy(), 12)
+    ref = df.v[ok].groupby(cells).median()
+    assert out.index.name == "cell_id" and out.index.dtype == np.uint64
+    np.testing.assert_array_equal(out.index.to_numpy(), ref.index.to_numpy().astype(np.uint64))
+    np.testing.assert_allclose(out["v"].to_numpy(), ref.to_numpy())
+    assert out["n_points"].sum() == 298
+    assert out.attrs["n_missing_target"] == 2
+
+
+def test_join_labels_even_count_median_and_geodataframe():
+    # two points in one cell: the median is their mean
+    df = pd.DataFrame({"lat": [37.30001, 37.30002], "lon": [-121.90001, -121.90002], "y": [1.0, 4.0]})
+    out = E.join_labels(df, "y")
+    assert len(out) == 1 and out["y"].iloc[0] == 2.5
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs="EPSG:4326").to_crs("EPSG:3857")
+    out2 = E.join_labels(gdf.drop(columns=["lat", "lon"]), "y")
+    assert list(out2.index) == list(out.index) and out2["y"].iloc[0] == 2.5
+    with pytest.raises(ValueError, match="set_crs"):
+        E.join_labels(gdf.drop(columns=["lat", "lon"]).set_crs(None, allow_override=True), "y")
+
+
+def test_join_labels_errors():
+    df = pd.DataFrame({"lat": [10.0], "lon": [200.0], "y": [1.0], "s": ["a"]})
+    with pytest.raises(ValueError):
+        E.join_labels(df, "y")
+    with pytest.raises(ValueError, match="not found"):
+        E.join_labels(df, "nope")
+    with pytest.raises(TypeError, match="numeric"):
+        E.join_labels(df, "s")
+    with pytest.raises(ValueError, match="latitude"):
+        E.join_labels(pd.DataFrame({"a": [1.0], "y": [1.0]}), "y")
+    with pytest.raises(ValueError, match="empty"):
+        E.join_labels(df.iloc[:0], "y")
+
+
+def test_minmax_scale():
+    z, (lo, hi) = E.minmax_scale([2.0, 4.0, 3.0])
+    np.testing.assert_allclose(z, [0.0, 1.0, 0.5])
+    assert (lo, hi) == (2.0, 4.0)
+    with pytest.raises(ValueError, match="constant"):
+        E.minmax_scale([1.0, 1.0])
+
+
+# ------------------------------------------------------------------ splits
+def test_random_splits_partition():
+    splits = E.random_splits(101, 5, seed=3)
+    assert len(splits) == 5
+    for tr, va, te in splits:
+        allidx = np.concatenate([tr, va, te])
+        assert len(allidx) == 101 and len(np.unique(allidx)) == 101
+        assert (len(tr), len(va)) == (61, 20)
+    assert not np.array_equal(splits[0][2], splits[1][2])
+    again = E.random_splits(101, 5, seed=3)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(splits, again))
+    with pytest.raises(ValueError):
+        E.random_splits(3, 2)
+    with pytest.raises(ValueError, match="fractions"):
+        E.random_splits(100, 2, fractions=(0.5, 0.5, 0.5))
+
+
+def test_holdout_mask_and_splits():
+    cells = _grid_cells(6)
+    lat, lng = cell_to_latlng(cells)
+    east = E.holdout_mask(cells, lon=-121.9)
+    np.testing.assert_array_equal(east, lng >= -121.9)
+    np.testing.assert_array_equal(E.holdout_mask(cells, lon=-121.9, side="west"), lng < -121.9)
+    bbox = (-121.95, 37.3, -121.88, 37.36)
+    inb = E.holdout_mask(cells, bbox=bbox)
+    np.testing.assert_array_equal(inb, (lng >= bbox[0]) & (lng <= bbox[2]) & (lat >= bbox[1]) & (lat <= bbox[3]))
+    poly = shapely.box(*bbox)
+    np.testing.assert_array_equal(E.holdout_mask(cells, polygon=poly), shapely.contains_xy(poly, lng, lat))
+    with pytest.raises(ValueError, match="exactly one"):
+        E.holdout_mask(cells)
+    splits = E.holdout_splits(east, 3, seed=0)
+    for tr, va, te in splits:
+        np.testing.assert_array_equal(te, np.flatnonzero(east))
+        assert not east[tr].any() and not east[va].any()
+        assert len(tr) + len(va) == (~east).sum()
+
+
+# --------------------------------------------------------------- baselines
+def test_normalized_pca_random_projection():
+    rng = np.random.default_rng(0)
+    cells = _grid_cells(5)
+    counts = pd.DataFrame(rng.poisson(2.0, (len(cells), 6)).astype(float), index=pd.Index(cells, name="cell_id"),
+                          columns=list("abcdef"))
+    z = E.normalized_counts(counts)
+    np.testing.assert_allclose(z.mean().to_numpy(), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(ddof=0).to_numpy(), 1, atol=1e-9)
+    p = E.pca_embedding(z, 4)
+    assert p.shape == (len(cells), 4)
+    # component variances are the top eigenvalues of the covariance (numpy reference)
+    eig = np.sort(np.linalg.eigvalsh(np.cov(z.to_numpy(), rowvar=False, bias=True)))[::-1][:4]
+    np.testing.assert_allclose(p.var(ddof=0).to_numpy(), eig, rtol=1e-8)
+    assert E.pca_embedding(z, 256).shape[1] == 6  # capped at the input dims
+    r = E.random_projection(z, 8, seed=1)
+    g = np.random.default_rng(1).standard_normal((6, 8))
+    np.testing.assert_allclose(r.to_numpy(), z.to_numpy() @ g / np.sqrt(8))
+    with pytest.raises(ValueError, match="NaN"):
+        E.pca_embedding(counts.assign(a=np.nan), 2)
+
+
+def test_count_table_from_points(shared_data):
+    pois = gpd.read_parquet(shared_data / "pois" / "los_angeles.parquet")
+    table = E.count_table_from_points(pois)
+    assert table.index.name == "cell_id" and table.index.dtype == np.uint64
+    assert table.to_numpy().sum() == len(pois)
+    cells = latlng_to_cell(pois.geometry.y.to_numpy(), pois.geometry.x.to_numpy(), 12)
+    one = cells[0]
+    expect = pois.fclass[cells == one].value_counts()
+    got = table.loc[one]
+    for k, v in expect.items():
+        assert got[k] == v
+
+
+# ------------------------------------------------------------------ the MLP
+def test_parallel_heads_equal_plain_keras_mlp():
+    rng = np.random.default_rng(0)
+    x1 = rng.standard_normal((9, 3)).astype("float32")
+    x2 = rng.standard_normal((9, 2)).astype("float32")
+    cls = E._parallel_mlp_class()
+    par = cls([3, 2], 3, 5, [0.0, 0.0, 0.0], "concat", 4, seed=0)
+    out = np.asarray(par([x1, x2]))
+    assert out.shape == (3, 9)
+    for m in range(3):
+        model = E.build_mlp([3, 2], hidden=5)
+        model.get_layer("hidden").set_weights([np.asarray(par.w1)[m], np.asarray(par.b1)[m, 0]])
+        model.get_layer("out").set_weights([np.asarray(par.w2)[m], np.asarray(par.b2)[m, 0]])
+        np.testing.assert_allclose(out[m], np.asarray(model([x1, x2]))[:, 0], rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------- protocol
+def _synthetic_task(n_side=14):
+    cells = _grid_cells(n_side)
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((len(cells), 4))
+    y = 100 + 50 * signal[:, 0] - 30 * signal[:, 1] + 10 * signal[:, 0] * signal[:, 1]
+    idx = pd.Index(cells, name="cell_id")
+    target = pd.Series(y, index=idx, name="price")
+    good = pd.DataFrame(signal, index=idx)
+    noise = pd.DataFrame(rng.standard_normal((len(cells), 4)), index=idx)
+    return target, good, noise
+
+
+def test_evaluate_separates_signal_from_noise():
+    target, good, noise = _synthetic_task()
+    res = E.evaluate(target, {"signal": good, "noise": noise, "both": [good, noise]}, n_splits=2, seed=0, **TINY)
+    s = res.summary()
+    assert list(s.index) == ["signal", "noise", "both"]
+    assert s.loc["signal", "r2_mean"] > 0.7
+    assert s.loc["noise", "r2_mean"] < 0.2
+    assert s.loc["both", "r2_mean"] > 0.5
+    # metrics recomputed from the stored predictions (pandas/numpy reference)
+    p = res.predictions[(res.predictions.method == "signal") & (res.predictions.split == 1)]
+    r2 = 1 - ((p.y_true - p.y_pred) ** 2).sum() / ((p.y_true - p.y_true.mean()) ** 2).sum()
+    row = res.scores[(res.scores.method == "signal") & (res.scores.split == 1)].iloc[0]
+    np.testing.assert_allclose(row.r2, r2, rtol=1e-6)
+    np.testing.assert_allclose(row.mae_orig, (p.y_true - p.y_pred).abs().mean(), rtol=1e-6)
+    lo, hi = res.scale
+    assert (lo, hi) == (target.min(), target.max())
+    np.testing.assert_allclose(row.mae, row.mae_orig / (hi - lo), rtol=1e-9)
+    np.testing.assert_allclose(s.loc["signal", "r2_mean"], res.scores[res.scores.method == "signal"].r2.mean())
+    assert len(p) == len(E.random_splits(len(target), 2)[1][2])
+
+
+def test_evaluate_common_cells_holdout_and_fusions():
+    target, good, noise = _synthetic_task(8)
+    partial = good.iloc[:-5]  # five cells lack this table: dropped for every method
+    res = E.evaluate(target, {"a": partial, "w": [good, noise], "p": [good, noise]}, n_splits=1,
+                     holdout={"lon": float(np.median(cell_to_latlng(target.index.to_numpy())[1]))}, **TINY)
+    assert res.config["n_dropped_cells"] == 5 and res.n_cells == len(target) - 5
+    lng = cell_to_latlng(res.predictions.cell_id.to_numpy(np.uint64))[1]
+    assert (lng >= res.config["holdout"]["lon"]).all()
+    for fusion in ("weighted", "project"):
+        r = E.evaluate(target, {"f": [good, noise]}, n_splits=1, fusion=fusion, fusion_units=8, **TINY)
+        assert np.isfinite(r.scores.r2).all()
+    with pytest.raises(ValueError, match="equal feature dims"):
+        E.evaluate(target, {"f": [good, noise.iloc[:, :2]]}, n_splits=1, fusion="weighted", **TINY)
+    with pytest.raises(TypeError, match="indexed by cell_id"):
+        E.evaluate(target.to_numpy(), {"a": good}, **TINY)
+    with pytest.raises(ValueError, match="duplicate"):
+        E.evaluate(target, {"a": pd.concat([good, good])}, **TINY)
+
+
+def test_minibatches_train_too():
+    target, good, _ = _synthetic_task(12)
+    res = E.evaluate(target, {"signal": good}, n_splits=1, batch_size=32, **TINY)
+    assert res.scores.r2.iloc[0] > 0.7
+
+
+def test_standard_methods_and_report(tmp_path):
+    target, good, _ = _synthetic_task(8)
+    cells = target.index.to_numpy()
+    counts = pd.DataFrame(np.random.default_rng(0).poisson(1.0, (len(cells) - 3, 5)).astype(float),
+                          index=pd.Index(cells[3:], name="cell_id"), columns=list("abcde"))
+    methods = E.standard_methods(cells, counts, {"S2Vec": good}, location="sphereC",
+                                 location_params={"frequency_num": 2})
+    assert list(methods) == ["counts", "PCA", "random projection", "location-only", "S2Vec", "S2Vec-Loc", "counts-Loc"]
+    assert methods["location-only"].shape == (len(cells), 6)
+    assert set(methods["counts"].index) >= set(cells)  # cells without counts get zeros
+    res = E.evaluate(target, {k: methods[k] for k in ("counts", "S2Vec-Loc")}, n_splits=2, **TINY)
+    path = E.write_report(res, tmp_path / "rep")
+    text = path.read_text()
+    assert "| counts |" in text and "| S2Vec-Loc |" in text
+    for name in ("bar_r2.png", "scatter.png", "residuals_map.png", "scores.csv", "summary.csv", "config.json"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+    cfg = json.loads((tmp_path / "rep" / "config.json").read_text())
+    assert cfg["n_splits"] == 2 and cfg["target"] == "price"
+
+
+def test_cli_on_shared_data(shared_data, tmp_path):
+    from geos2vec.cli import main
+
+    out = tmp_path / "report"
+    argv = [
+        "evaluate", "--labels", str(shared_data / "labels" / "housing.csv"), "--target", "median_house_value",
+        "--within=-122.080,37.250,-121.840,37.428", "--features", str(shared_data / "pois" / "san_jose.parquet"),
+        "--splits", "2", "--lr", "0.01", "--hidden", "8", "--dropout", "0", "--max-epochs", "40",
+        "--patience", "5", "--location-scales", "4", "--out", str(out), "--quiet",
+    ]
+    assert main(argv) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores.method) == {"counts", "PCA", "random projection", "location-only", "counts-Loc"}
+    cfg = json.loads((out / "config.json").read_text())
+    # labels inside the bbox, one per cell, exactly the cells of the report
+    h = pd.read_csv(shared_data / "labels" / "housing.csv")
+    inside = h[h.longitude.between(-122.080, -121.840) & h.latitude.between(37.250, 37.428)]
+    assert cfg["n_cells"] == len(np.unique(latlng_to_cell(inside.latitude.to_numpy(), inside.longitude.to_numpy(), 12)))
+    # rerun from the saved config reproduces the scores
+    out2 = tmp_path / "again"
+    assert main(["evaluate", "--config", str(out / "config.json"), "--out", str(out2), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(scores, pd.read_csv(out2 / "scores.csv"), rtol=1e-5)
+    with pytest.raises(SystemExit, match="S2Vec"):
+        main(argv[:-3] + ["--model", "default", "--out", str(out2)])
