@@ -112,16 +112,19 @@ def match_channels(da, channels):
 
 
 def image_levels(da) -> tuple[int | None, int | None]:
-    """``(image_level, patch_level)`` from attrs, else from the coordinates' cell ids."""
-    from geos2vec.cells import get_level
+    """``(image_level, patch_level)`` from attrs, else from the coordinates' cell ids (``None`` if unknown)."""
+    from geos2vec.cells import get_level, is_valid_cell
+
+    def level_of(ids):
+        ids = np.asarray(ids, dtype=np.uint64).ravel()[:1]
+        return int(get_level(ids)[0]) if ids.size and bool(is_valid_cell(ids)[0]) else None
 
     image_level = da.attrs.get("image_level")
     patch_level = da.attrs.get("patch_level")
     if image_level is None and "image" in da.coords and da.sizes["image"]:
-        image_level = int(get_level(np.asarray(da["image"].values[:1], dtype=np.uint64))[0])
-    if patch_level is None and "cell_id" in da.coords:
-        ids = np.asarray(da["cell_id"].isel(image=0).values, dtype=np.uint64).ravel()[:1]
-        patch_level = int(get_level(ids)[0])
+        image_level = level_of(da["image"].values[:1])
+    if patch_level is None and "cell_id" in da.coords and da.sizes["image"]:
+        patch_level = level_of(da["cell_id"].isel(image=0).values)
     return (None if image_level is None else int(image_level)), (None if patch_level is None else int(patch_level))
 
 

@@ -65,9 +65,21 @@ def patch_vectors(keras_model, stats, values: np.ndarray) -> np.ndarray:
     # fold the normalization into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W)
     inv = (1.0 / np.asarray(stats.std, dtype=np.float32))[:, None]
     w = kernel * inv
-    b0 = bias - (np.asarray(stats.mean, dtype=np.float32)[None, :] * inv.T) @ kernel
-    flat = values.reshape(-1, values.shape[-1]).astype(np.float32, copy=False)
-    return (flat @ w + b0).astype(np.float32, copy=False)
+    b0 = bias - ((np.asarray(stats.mean, dtype=np.float32)[None, :] * inv.T) @ kernel)[0]
+    flat = values.reshape(-1, values.shape[-1])
+    return _affine(flat, w, b0)
+
+
+def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray, step: int = 1 << 18) -> np.ndarray:
+    """``x @ w + b`` in float32, in chunks, with TensorFlow's multi-threaded matmul."""
+    import tensorflow as tf
+
+    out = np.empty((x.shape[0], w.shape[1]), dtype=np.float32)
+    wt, bt = tf.constant(w), tf.constant(b)
+    for s in range(0, x.shape[0], step):
+        chunk = np.ascontiguousarray(x[s:s + step], dtype=np.float32)
+        out[s:s + step] = tf.nn.bias_add(tf.linalg.matmul(chunk, wt), bt).numpy()
+    return out
 
 
 def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells: str = "observed",

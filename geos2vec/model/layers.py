@@ -71,7 +71,7 @@ class Attention(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PKG)
 class TransformerBlock(layers.Layer):
-    """Pre-norm ViT block: ``x + Attn(LN(x))``, then ``x + MLP(LN(x))`` (GELU), with dropout."""
+    """Pre-norm ViT block: ``x + Drop(Attn(LN(x)))``, then ``x + Drop(MLP(LN(x)))`` (GELU MLP)."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0, seed=None,
                  **kwargs):
@@ -88,7 +88,6 @@ class TransformerBlock(layers.Layer):
         s = None if seed is None else int(seed)
         self.drop1 = layers.Dropout(self.dropout, seed=s, dtype=p)
         self.drop2 = layers.Dropout(self.dropout, seed=None if s is None else s + 1, dtype=p)
-        self.drop3 = layers.Dropout(self.dropout, seed=None if s is None else s + 2, dtype=p)
 
     def build(self, input_shape):
         for layer in (self.norm1, self.attn, self.norm2, self.fc1):
@@ -97,8 +96,7 @@ class TransformerBlock(layers.Layer):
 
     def call(self, x, training=None):
         x = x + self.drop1(self.attn(self.norm1(x)), training=training)
-        h = self.drop2(self.fc1(self.norm2(x)), training=training)
-        return x + self.drop3(self.fc2(h), training=training)
+        return x + self.drop2(self.fc2(self.fc1(self.norm2(x))), training=training)
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads,

@@ -1,0 +1,128 @@
+"""The S2Vec encoder in NumPy: embeddings without importing TensorFlow.
+
+The bundled model is used far more often for embedding than for training, and TensorFlow takes seconds to
+import. This module runs the trained encoder (patch projection, position embedding, pre-norm transformer
+blocks, final layer norm) with NumPy matrix products, from a flat dict of weights that
+:func:`weights_from_keras` extracts and :func:`weights_to_keras` puts back (for fine-tuning). It matches
+the Keras encoder to float32 rounding (tested).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = ["weights_from_keras", "weights_to_keras", "encode", "patch_project", "save_weights", "load_weights"]
+
+_SQRT_HALF = 1.0 / math.sqrt(2.0)
+
+
+@nb.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+def _gelu(x):
+    """Exact GELU, ``0.5 x (1 + erf(x / sqrt 2))`` (Keras' default, ``approximate=False``)."""
+    return 0.5 * x * (1.0 + math.erf(x * _SQRT_HALF))
+
+
+def _layer_norm(x, gamma, beta, eps=1e-6):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = np.square(x - mean).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def _dense(x, w, prefix):
+    return x @ w[prefix + "/kernel"] + w[prefix + "/bias"]
+
+
+def _block(h, w, p, num_heads):
+    b, n, d = h.shape
+    hd = d // num_heads
+    y = _layer_norm(h, w[p + "/norm1/gamma"], w[p + "/norm1/beta"])
+    qkv = _dense(y, w, p + "/attn/qkv").reshape(b, n, 3, num_heads, hd).transpose(2, 0, 3, 1, 4)
+    q, k, v = qkv[0] * np.float32(hd**-0.5), qkv[1], qkv[2]
+    scores = q @ k.transpose(0, 1, 3, 2)
+    scores -= scores.max(axis=-1, keepdims=True)
+    att = np.exp(scores)
+    att /= att.sum(axis=-1, keepdims=True)
+    out = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+    h = h + _dense(out, w, p + "/attn/proj")
+    y = _layer_norm(h, w[p + "/norm2/gamma"], w[p + "/norm2/beta"])
+    return h + _dense(_gelu(_dense(y, w, p + "/fc1")), w, p + "/fc2")
+
+
+def encode(weights: dict, x: np.ndarray, num_heads: int) -> np.ndarray:
+    """Encoder tokens ``(batch, patches, dim)`` of normalized images ``(batch, patches, features)``."""
+    w = weights
+    h = _dense(np.asarray(x, dtype=np.float32), w, "patch_embed") + w["pos_embed"]
+    layers = int(w["encoder_layers"])
+    for i in range(layers):
+        h = _block(h, w, f"encoder_block_{i}", num_heads)
+    return _layer_norm(h, w["encoder_norm/gamma"], w["encoder_norm/beta"]).astype(np.float32)
+
+
+def patch_project(weights: dict, x: np.ndarray) -> np.ndarray:
+    """The linear patch projection alone (the ``"patch"`` embedding mode)."""
+    return _dense(np.asarray(x, dtype=np.float32), weights, "patch_embed").astype(np.float32)
+
+
+# --------------------------------------------------------------------------- Keras <-> dict
+def _named_layers(km):
+    yield "patch_embed", km.patch_embed
+    for i, blk in enumerate(km.encoder_blocks):
+        yield from _block_layers(f"encoder_block_{i}", blk)
+    yield "encoder_norm", km.encoder_norm
+    yield "decoder_embed", km.decoder_embed
+    for i, blk in enumerate(km.decoder_blocks):
+        yield from _block_layers(f"decoder_block_{i}", blk)
+    yield "decoder_norm", km.decoder_norm
+    yield "decoder_pred", km.decoder_pred
+
+
+def _block_layers(prefix, blk):
+    yield prefix + "/norm1", blk.norm1
+    yield prefix + "/attn/qkv", blk.attn.qkv
+    yield prefix + "/attn/proj", blk.attn.proj
+    yield prefix + "/norm2", blk.norm2
+    yield prefix + "/fc1", blk.fc1
+    yield prefix + "/fc2", blk.fc2
+
+
+def _layer_weights(layer):
+    if hasattr(layer, "gamma"):
+        return {"gamma": layer.gamma, "beta": layer.beta}
+    return {"kernel": layer.kernel, "bias": layer.bias}
+
+
+def weights_from_keras(km) -> dict:
+    """Every weight of a :class:`~geos2vec.model.mae.MaskedAutoencoder` as ``{name: float32 array}``."""
+    out = {}
+    for name, layer in _named_layers(km):
+        for key, var in _layer_weights(layer).items():
+            out[f"{name}/{key}"] = np.asarray(var.numpy(), dtype=np.float32)
+    out["pos_embed"] = np.asarray(km.pos_embed.embedding.numpy(), np.float32)
+    out["decoder_pos_embed"] = np.asarray(km.decoder_pos_embed.embedding.numpy(), np.float32)
+    out["mask_token"] = np.asarray(km.mask_token.numpy(), np.float32)
+    out["encoder_layers"] = np.asarray(len(km.encoder_blocks))
+    return out
+
+
+def weights_to_keras(weights: dict, km) -> None:
+    """Assign weights from :func:`weights_from_keras` (or a saved file) to a built model."""
+    for name, layer in _named_layers(km):
+        for key, var in _layer_weights(layer).items():
+            var.assign(np.asarray(weights[f"{name}/{key}"], dtype=np.float32))
+    km.pos_embed.embedding.assign(np.asarray(weights["pos_embed"], np.float32))
+    km.decoder_pos_embed.embedding.assign(np.asarray(weights["decoder_pos_embed"], np.float32))
+    km.mask_token.assign(np.asarray(weights["mask_token"], np.float32))
+
+
+def save_weights(weights: dict, path, dtype=np.float16) -> None:
+    """Write weights as a compressed ``.npz`` (``float16`` by default: half the size)."""
+    np.savez_compressed(path, **{k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in weights.items()})
+
+
+def load_weights(path) -> dict:
+    """Read weights written by :func:`save_weights` as float32."""
+    with np.load(path) as f:
+        return {k: (f[k].astype(np.float32) if f[k].dtype.kind == "f" else f[k]) for k in f.files}
