@@ -255,6 +255,8 @@ def bench_quality(args):
 
     shared = Path(os.environ.get("GEOS2VEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
     da = images_from_table(real_table(shared), 10)
+    if args.log1p:
+        da = np.log1p(da.astype(np.float32))
     print(f"quality: {da.sizes['image']} real level-10 images (4x4 level-12 cells), {da.sizes['feature']} channels, "
           f"{int(da['observed'].sum())} observed cells")
     for ratio in args.mask_ratios:
@@ -287,6 +289,7 @@ def main():
     p.add_argument("--quality-epochs", type=int, default=30)
     p.add_argument("--mask-ratios", type=float, nargs="+", default=[0.5, 0.75])
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--log1p", action="store_true", help="quality on log(1 + count) instead of raw counts")
     args = p.parse_args()
     cfg = S2VecConfig()
     if args.small:
