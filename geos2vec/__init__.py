@@ -7,6 +7,8 @@ GeoSeries. Each stage of the pipeline is a public module:
 * :mod:`geos2vec.features` - per-cell POI/road histograms (:mod:`geos2vec.ontology`, :mod:`geos2vec.io`),
 * :mod:`geos2vec.normalize` - feature-wise normalization statistics.
 * :mod:`geos2vec.raster` - cell features as xarray images (and back).
+* :mod:`geos2vec.model` - the S2Vec masked autoencoder (Keras 3; imported lazily),
+* :mod:`geos2vec.embed` - embeddings joined back onto user rows (``gdf.s2vec.embed``).
 """
 
 from . import accessor as _accessor  # noqa: F401  (registers .s2vec)
@@ -31,5 +33,17 @@ from .features import count_features
 from .ontology import Ontology, load_ontology
 from . import raster
 from .raster import rasterize, to_frame
+from .embed import cell_embeddings, embed, embed_cells
+
+
+def load_model(path="default", channels=None):
+    """Load an S2Vec model: ``"default"`` (the bundled one), a directory or a ``.zip``.
+
+    The bundled model loads without TensorFlow; see :func:`geos2vec.model.load_model`.
+    """
+    from .model import load_model as _load
+
+    return _load(path, channels=channels)
+
 
 __version__ = "0.1.0"

@@ -127,6 +127,25 @@ class S2VecAccessor:
         return raster.rasterize(table, image_level=image_level, fill=fill, images=images, area=area,
                                 chunks=chunks)
 
+    # ------------------------------------------------------------------ embeddings
+    def embed(self, features=None, *, level: int = 12, model="default", mode: str = "contextual",
+              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_"):
+        """A copy of the frame with S2Vec embedding columns ``s2vec_0 ... s2vec_255`` and ``s2_cell``.
+
+        ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embed.embed` ``(homes, osm, ...)``: every row
+        is kept in its order with its index; points take their level-12 cell's vector, lines and polygons
+        the length/area-weighted mean over the cells they cover; rows whose cells have no features get NaN
+        (with a warning that counts them).
+        """
+        from .embed import embed
+
+        if not isinstance(self._obj, gpd.GeoDataFrame):
+            obj = gpd.GeoDataFrame(geometry=self._obj)
+        else:
+            obj = self._obj
+        return embed(obj, features, level=level, model=model, mode=mode, how=how, outside=outside,
+                     prefix=prefix)
+
 
 def _register():
     for register in (pd.api.extensions.register_dataframe_accessor,

@@ -1,5 +1,9 @@
 """Feature-wise normalization (the S2Vec paper's global mean/variance scaling).
 
+Optionally (``log1p=True``) counts are first compressed with ``log(1 + x)``: POI and road counts are
+heavy-tailed, and on the shared cities a masked autoencoder on log counts beats the predict-the-mean
+baseline clearly where one on raw counts barely does (docs/model.md). The bundled model uses it.
+
 :class:`FeatureStats` is fitted once on a cell-feature table, saved next to a
 model as JSON, and applied in the training / embedding pipelines. Partial
 statistics of separate chunks (e.g. dask partitions) merge exactly with
@@ -54,6 +58,13 @@ def _as_matrix(table, channels):
     return arr, names
 
 
+def _log1p_checked(x):
+    x = np.asarray(x)
+    if x.size and np.nanmin(x) <= -1:
+        raise ValueError("log1p normalization needs values > -1 (counts are >= 0)")
+    return np.log1p(x)
+
+
 @dataclass
 class FeatureStats:
     """Per-channel count, mean and sum of squared deviations (``m2``).
@@ -72,11 +83,15 @@ class FeatureStats:
     m2: np.ndarray
     eps: float = 1e-6
     meta: dict = field(default_factory=dict)
+    log1p: bool = False
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, table, channels=None) -> "FeatureStats":
+    def fit(cls, table, channels=None, *, log1p: bool = False) -> "FeatureStats":
         """Statistics of a table (DataFrame, DataArray with ``feature`` dim, or array).
+
+        With ``log1p=True`` the statistics are those of ``log(1 + x)``, and
+        :meth:`transform` applies the same compression first (values must then be > -1).
 
         NaN or infinite values raise ``ValueError``: counts are never missing,
         and a NaN would poison every later normalized value.
@@ -84,24 +99,29 @@ class FeatureStats:
         values, names = _as_matrix(table, channels)
         if not np.isfinite(values).all():
             raise ValueError("features contain NaN or infinite values; fill them (counts: 0) before fitting")
+        if log1p:
+            values = _log1p_checked(values)
         n = values.shape[0]
         if n == 0:
-            return cls(names, 0, np.zeros(len(names)), np.zeros(len(names)))
+            return cls(names, 0, np.zeros(len(names)), np.zeros(len(names)), log1p=bool(log1p))
         mean = values.mean(axis=0)
         m2 = ((values - mean) ** 2).sum(axis=0)
-        return cls(names, int(n), mean, m2)
+        return cls(names, int(n), mean, m2, log1p=bool(log1p))
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
         """Combine the statistics of two disjoint chunks (exact, order-independent up to rounding)."""
         if list(self.channels) != list(other.channels):
             raise ValueError(f"cannot merge statistics of different channels: {self.channels} vs {other.channels}")
+        if self.log1p != other.log1p:
+            raise ValueError("cannot merge statistics fitted with and without log1p")
         n = self.count + other.count
         if n == 0:
-            return FeatureStats(list(self.channels), 0, self.mean.copy(), self.m2.copy(), self.eps)
+            return FeatureStats(list(self.channels), 0, self.mean.copy(), self.m2.copy(), self.eps,
+                                log1p=self.log1p)
         delta = other.mean - self.mean
         mean = self.mean + delta * (other.count / n)
         m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / n)
-        return FeatureStats(list(self.channels), n, mean, m2, self.eps, dict(self.meta))
+        return FeatureStats(list(self.channels), n, mean, m2, self.eps, dict(self.meta), self.log1p)
 
     @classmethod
     def combine(cls, parts) -> "FeatureStats":
@@ -132,14 +152,19 @@ class FeatureStats:
             raise ValueError(f"expected {len(self.channels)} channels in the last axis, got {x.shape[-1]}")
         return x
 
+    def prepare(self, x):
+        """The values the statistics are about: ``log1p(x)`` if fitted with ``log1p=True``, else ``x``."""
+        return _log1p_checked(x) if self.log1p else x
+
     def transform(self, x):
-        """``(x - mean) / std`` over the last axis; DataFrames keep index and columns."""
+        """``(prepare(x) - mean) / std`` over the last axis; DataFrames keep index and columns."""
         if isinstance(x, pd.DataFrame):
             self._check_columns(x)
             return pd.DataFrame(self.transform(x[list(self.channels)].to_numpy(np.float64)),
                                 index=x.index, columns=x[list(self.channels)].columns)
         x = self._check_width(x)
-        return ((x - self.mean) / self.std).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        return ((self.prepare(x) - self.mean) / self.std).astype(dtype)
 
     def inverse_transform(self, z):
         """Inverse of :meth:`transform`."""
@@ -148,7 +173,8 @@ class FeatureStats:
             return pd.DataFrame(self.inverse_transform(z[list(self.channels)].to_numpy(np.float64)),
                                 index=z.index, columns=z[list(self.channels)].columns)
         z = self._check_width(z)
-        return z * self.std + self.mean
+        out = z * self.std + self.mean
+        return np.expm1(out) if self.log1p else out
 
     def _check_columns(self, df: pd.DataFrame):
         missing = [c for c in self.channels if c not in df.columns]
@@ -158,13 +184,15 @@ class FeatureStats:
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
         return {"channels": [str(c) for c in self.channels], "count": int(self.count),
-                "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": self.meta}
+                "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": self.meta,
+                "log1p": bool(self.log1p)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureStats":
         try:
             return cls(list(d["channels"]), int(d["count"]), np.asarray(d["mean"], dtype=np.float64),
-                       np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})))
+                       np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})),
+                       bool(d.get("log1p", False)))
         except KeyError as exc:
             raise ValueError(f"not a FeatureStats file: missing key {exc}") from None
 
@@ -181,4 +209,4 @@ class FeatureStats:
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)
                 and self.count == other.count and np.array_equal(self.mean, other.mean)
-                and np.array_equal(self.m2, other.m2))
+                and np.array_equal(self.m2, other.m2) and self.log1p == other.log1p)

@@ -88,3 +88,19 @@ def test_bad_input():
         s.merge(FeatureStats.fit(pd.DataFrame({"x": [1]})))
     with pytest.raises(ValueError, match="not a FeatureStats"):
         FeatureStats.from_dict({"channels": []})
+
+
+def test_log1p_statistics_and_round_trip(tmp_path):
+    df = pd.DataFrame({"a": [0, 1, 3, 100], "b": [2, 2, 5, 0]})
+    s = FeatureStats.fit(df, log1p=True)
+    logs = np.log1p(df.to_numpy(float))
+    np.testing.assert_allclose(s.mean, logs.mean(axis=0))
+    np.testing.assert_allclose(s.var, logs.var(axis=0))
+    z = s.transform(df)
+    np.testing.assert_allclose(z.to_numpy(), (logs - logs.mean(0)) / logs.std(0))
+    np.testing.assert_allclose(s.inverse_transform(z).to_numpy(), df.to_numpy(), atol=1e-9)
+    assert FeatureStats.load(s.save(tmp_path / "s.json")).log1p
+    with pytest.raises(ValueError, match="log1p"):
+        s.merge(FeatureStats.fit(df))
+    with pytest.raises(ValueError, match="> -1"):
+        FeatureStats.fit(np.array([[-2.0]]), log1p=True)

@@ -42,6 +42,7 @@ class S2VecConfig:
     # masked autoencoding
     mask_ratio: float = 0.75
     ignore_unobserved: bool = False   # leave fill pixels out of the loss
+    log_counts: bool = False          # normalize log(1 + count) instead of raw counts (FeatureStats.log1p)
     # optimisation
     learning_rate: float = 5e-4
     cosine_alpha: float = 0.1         # final lr = alpha * initial lr

@@ -206,7 +206,12 @@ def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffe
         ds = ds.shuffle(min(int(shuffle_buffer), max(len(indices), 1)), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
+    log1p = bool(getattr(stats, "log1p", False))
+
     def normalize(x, w):
-        return {"x": (tf.cast(x, tf.float32) - mean) * inv_std, "w": tf.cast(w, tf.float32)}
+        x = tf.cast(x, tf.float32)
+        if log1p:
+            x = tf.math.log1p(x)
+        return {"x": (x - mean) * inv_std, "w": tf.cast(w, tf.float32)}
 
     return ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

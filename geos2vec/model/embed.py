@@ -47,10 +47,22 @@ def _encoder_fn(keras_model):
     return fn
 
 
-def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int) -> np.ndarray:
-    """Encoder tokens ``(images, rows*cols, dim)`` of raw (unnormalized) image values."""
+def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int, numpy_weights=None,
+                      num_heads: int = 8) -> np.ndarray:
+    """Encoder tokens ``(images, rows*cols, dim)`` of raw (unnormalized) image values.
+
+    With ``keras_model=None`` the encoder runs in NumPy from ``numpy_weights`` (no TensorFlow).
+    """
     b, r, c, f = values.shape
     x = stats.transform(values.reshape(b, r * c, f).astype(np.float32)).astype(np.float32)
+    if keras_model is None:
+        from .numpy_encoder import encode
+
+        dim = numpy_weights["patch_embed/kernel"].shape[1]
+        out = np.empty((b, r * c, dim), dtype=np.float32)
+        for s in range(0, b, batch_size):
+            out[s:s + batch_size] = encode(numpy_weights, x[s:s + batch_size], num_heads)
+        return out
     fn = _encoder_fn(keras_model)
     out = np.empty((b, r * c, keras_model.embedding_dim), dtype=np.float32)
     for s in range(0, b, batch_size):
@@ -58,15 +70,21 @@ def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int) -
     return out
 
 
-def patch_vectors(keras_model, stats, values: np.ndarray) -> np.ndarray:
+def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None) -> np.ndarray:
     """The patch projection of each row of ``values`` (raw features, last axis = channels)."""
-    kernel = np.asarray(keras_model.patch_embed.kernel.numpy(), dtype=np.float32)
-    bias = np.asarray(keras_model.patch_embed.bias.numpy(), dtype=np.float32)
+    if keras_model is None:
+        kernel = np.asarray(numpy_weights["patch_embed/kernel"], dtype=np.float32)
+        bias = np.asarray(numpy_weights["patch_embed/bias"], dtype=np.float32)
+    else:
+        kernel = np.asarray(keras_model.patch_embed.kernel.numpy(), dtype=np.float32)
+        bias = np.asarray(keras_model.patch_embed.bias.numpy(), dtype=np.float32)
     # fold the normalization into the projection: ((x - m) / s) W + b = x (W / s) + (b - (m / s) W)
     inv = (1.0 / np.asarray(stats.std, dtype=np.float32))[:, None]
     w = kernel * inv
     b0 = bias - ((np.asarray(stats.mean, dtype=np.float32)[None, :] * inv.T) @ kernel)[0]
     flat = values.reshape(-1, values.shape[-1])
+    if getattr(stats, "log1p", False):
+        flat = stats.prepare(flat).astype(np.float32)
     return _affine(flat, w, b0)
 
 
@@ -76,6 +94,12 @@ def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     One call, so the result is TensorFlow's own buffer handed over without a
     copy (filling a second freshly allocated array costs more than the matmul).
     """
+    import sys
+
+    if "tensorflow" not in sys.modules:  # a NumPy-only model: do not pay TensorFlow's import for one matmul
+        out = np.ascontiguousarray(x, dtype=np.float32) @ w
+        out += b
+        return out
     import tensorflow as tf
 
     return tf.nn.bias_add(tf.linalg.matmul(np.ascontiguousarray(x, dtype=np.float32), tf.constant(w)),
@@ -115,16 +139,18 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if cells not in ("observed", "all"):
         raise ValueError(f"cells must be 'observed' or 'all', got {cells!r}")
-    if model.keras_model is None:
+    npw = getattr(model, "numpy_weights", None)
+    if model.keras_model is None and npw is None:
         raise ValueError("the model is not built or trained yet: call fit() or load() first")
     km, stats = model.keras_model, model.stats
+    heads = model.config.num_heads
 
     if isinstance(data, pd.DataFrame):
         if mode != "patch":
             raise TypeError(f"mode={mode!r} needs images (an xarray.DataArray from geos2vec.raster.rasterize); "
                             "a feature table can only be embedded with mode='patch'")
         stats._check_columns(data)
-        vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(np.float32))
+        vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(np.float32), npw)
         ids = np.asarray(data.index, dtype=np.uint64)
         out = _as_dataarray(vec, ids, mode)
         return embeddings_to_frame(out) if as_frame else out
@@ -148,21 +174,21 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
             b = len(values)
             sl = slice(start, start + b)
             if mode == "image":
-                tok = contextual_tokens(km, stats, values, batch_size)
+                tok = contextual_tokens(km, stats, values, batch_size, npw, heads)
                 vecs.append(tok.mean(axis=1))
                 ids.append(image_ids[sl])
             else:
                 keep = observed.reshape(b, -1) if cells == "observed" else np.ones((b, rows * cols), bool)
                 cid = np.asarray(cell_da.isel(image=sl).values, dtype=np.uint64).reshape(b, -1)
                 if mode == "contextual":
-                    tok = contextual_tokens(km, stats, values, batch_size)
+                    tok = contextual_tokens(km, stats, values, batch_size, npw, heads)
                     vecs.append(tok[keep])
                 else:
-                    vecs.append(patch_vectors(km, stats, values.reshape(b, rows * cols, -1)[keep]))
+                    vecs.append(patch_vectors(km, stats, values.reshape(b, rows * cols, -1)[keep], npw))
                 ids.append(cid[keep])
             start += b
             bar.update(b)
-    dim = km.embedding_dim
+    dim = model.embedding_dim
     vec = np.concatenate(vecs) if vecs else np.empty((0, dim), np.float32)
     idv = np.concatenate(ids) if ids else np.empty(0, np.uint64)
     out = _as_dataarray(vec, idv, mode)

@@ -6,6 +6,13 @@ Layout (the same inside a zip)::
     config.json          S2VecConfig
     feature_stats.json   FeatureStats (normalization)
     metadata.json        format, geos2vec version, channels, levels, image grid, library versions
+
+The compact layout (``save_model(..., compact=True)``, used for the bundled model) has ``weights.npz``
+(every weight, float16 by default) instead of ``model.keras``: half the size, and loading it needs no
+TensorFlow — embeddings then run in NumPy (:mod:`geos2vec.model.numpy_encoder`), and the Keras model is
+rebuilt from the weights only for ``fit``/``evaluate``/``save``.
+
+``load_model("default")`` loads the model shipped in ``geos2vec/pretrained/``.
 """
 
 from __future__ import annotations
@@ -21,11 +28,23 @@ __all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
 FORMAT = "geos2vec.s2vec"
 FORMAT_VERSION = 1
 _FILES = ("model.keras", "config.json", "feature_stats.json", "metadata.json")
+_COMPACT_FILES = ("weights.npz", "config.json", "feature_stats.json", "metadata.json")
+_EXTRA_FILES = ("MODEL_CARD.md", "training_report.json", "training_curve.png")
 
 
-def save_model(model, path) -> Path:
-    """Write ``model`` to directory ``path`` (created) or, if it ends in ``.zip``, to one zip file."""
+def default_model_path() -> Path:
+    """Directory of the model bundled with geos2vec."""
+    return Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def save_model(model, path, compact: bool = False, dtype="float16") -> Path:
+    """Write ``model`` to directory ``path`` (created) or, if it ends in ``.zip``, to one zip file.
+
+    ``compact=True`` stores the weights as ``weights.npz`` in ``dtype`` (float16: half the size of
+    float32 weights, embeddings change by ~1e-3 relative) instead of a ``.keras`` file.
+    """
     import keras
+    import numpy as np
     import tensorflow as tf
 
     import geos2vec
@@ -38,20 +57,27 @@ def save_model(model, path) -> Path:
             "channels": list(model.channels), "image_level": model.image_level, "patch_level": model.patch_level,
             "grid": list(model.grid), "embedding_dim": model.embedding_dim,
             "history": _jsonable(getattr(model.history, "history", None))}
+    files = _COMPACT_FILES if compact else _FILES
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model.keras_model.save(tmp / "model.keras")
+        if compact:
+            from .numpy_encoder import save_weights, weights_from_keras
+
+            meta["weights_dtype"] = str(np.dtype(dtype))
+            save_weights(weights_from_keras(model.keras_model), tmp / "weights.npz", dtype=np.dtype(dtype))
+        else:
+            model.keras_model.save(tmp / "model.keras")
         model.config.save(tmp / "config.json")
         model.stats.save(tmp / "feature_stats.json")
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=1))
         if path.suffix == ".zip":
             path.parent.mkdir(parents=True, exist_ok=True)
             with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-                for name in _FILES:
+                for name in files:
                     zf.write(tmp / name, name)
         else:
             path.mkdir(parents=True, exist_ok=True)
-            for name in _FILES:
+            for name in files:
                 shutil.copy2(tmp / name, path / name)
     return path
 
@@ -68,6 +94,10 @@ def load_model(path, channels=None):
     ``channels``: optional channel list the data will have; a mismatch with the
     model's channels raises ``ValueError`` naming the differences.
     """
+    if isinstance(path, str) and path == "default":
+        path = default_model_path()
+        if not (path / "metadata.json").exists():
+            raise FileNotFoundError(f"the bundled model is missing from {path}; reinstall geos2vec")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved model at {path}")
@@ -77,27 +107,25 @@ def load_model(path, channels=None):
         with tempfile.TemporaryDirectory() as tmp:
             with zipfile.ZipFile(path) as zf:
                 names = set(zf.namelist())
-                missing = [f for f in _FILES if f not in names]
+                files = _COMPACT_FILES if "weights.npz" in names and "model.keras" not in names else _FILES
+                missing = [f for f in files if f not in names]
                 if missing:
                     raise ValueError(f"{path} is not a saved S2Vec model: missing {missing}")
-                for name in _FILES:
+                for name in files:
                     zf.extract(name, tmp)
             return _load_dir(Path(tmp), channels)
     return _load_dir(path, channels)
 
 
 def _load_dir(path: Path, channels):
-    import keras
-
     from geos2vec.normalize import FeatureStats
 
-    from . import layers as _layers  # noqa: F401  (registers the custom layers)
     from .config import S2VecConfig
     from .data import match_channels
-    from .mae import MaskedAutoencoder
     from .s2vec import S2VecModel
 
-    missing = [f for f in _FILES if not (path / f).exists()]
+    compact = (path / "weights.npz").exists() and not (path / "model.keras").exists()
+    missing = [f for f in (_COMPACT_FILES if compact else _FILES) if not (path / f).exists()]
     if missing:
         raise ValueError(f"{path} is not a saved S2Vec model: missing {missing}")
     meta = json.loads((path / "metadata.json").read_text())
@@ -112,8 +140,18 @@ def _load_dir(path: Path, channels):
         raise ValueError(f"{path}: feature_stats.json and metadata.json disagree on the channels")
     model.grid = tuple(meta["grid"])
     model.image_level, model.patch_level = meta.get("image_level"), meta.get("patch_level")
-    model.keras_model = keras.saving.load_model(path / "model.keras",
-                                                custom_objects={"MaskedAutoencoder": MaskedAutoencoder})
+    if compact:
+        from .numpy_encoder import load_weights
+
+        model.numpy_weights = load_weights(path / "weights.npz")
+    else:
+        import keras
+
+        from . import layers as _layers  # noqa: F401  (registers the custom layers)
+        from .mae import MaskedAutoencoder
+
+        model.keras_model = keras.saving.load_model(path / "model.keras",
+                                                    custom_objects={"MaskedAutoencoder": MaskedAutoencoder})
     model.metadata = meta
     if channels is not None:
         import xarray as xr

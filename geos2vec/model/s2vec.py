@@ -41,6 +41,9 @@ class S2VecModel:
         self.patch_level: int | None = None
         self.history = None
         self._strategy = None
+        # weights of a model loaded from the compact (NumPy) format; the Keras model is built from them
+        # only when needed (fit, evaluate, save), so embedding never imports TensorFlow
+        self.numpy_weights: dict | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -49,10 +52,21 @@ class S2VecModel:
 
     @property
     def built(self) -> bool:
-        return self.keras_model is not None
+        return self.keras_model is not None or self.numpy_weights is not None
 
     def count_params(self) -> int:
+        if self.keras_model is None and self.numpy_weights is not None:
+            return int(sum(v.size for k, v in self.numpy_weights.items() if k != "encoder_layers"))
         return 0 if self.keras_model is None else int(self.keras_model.count_params())
+
+    def ensure_keras(self, strategy=None):
+        """The Keras model, built from NumPy weights first if the model was loaded in compact form."""
+        if self.keras_model is None and self.numpy_weights is not None:
+            from .numpy_encoder import weights_to_keras
+
+            km = self._build_keras(strategy)
+            weights_to_keras(self.numpy_weights, km)
+        return self.keras_model
 
     def __repr__(self):
         state = "unbuilt" if self.keras_model is None else (
@@ -71,7 +85,7 @@ class S2VecModel:
         da = check_images(data)
         channels = [str(c) for c in da["feature"].values]
         if stats is None:
-            stats = FeatureStats.fit(da)
+            stats = FeatureStats.fit(da, log1p=self.config.log_counts)
         else:
             if not isinstance(stats, FeatureStats):
                 raise TypeError(f"stats must be a FeatureStats, got {type(stats).__name__}")
@@ -141,6 +155,7 @@ class S2VecModel:
         else:
             train_idx, val_idx, val_da = np.arange(da.sizes["image"]), None, check_images(validation_data)
         strategy = resolve_strategy(strategy)
+        self.ensure_keras(strategy)
         if self.keras_model is None:
             self.build(da.isel(image=train_idx), strategy=strategy)
         else:
@@ -179,6 +194,7 @@ class S2VecModel:
 
         from .mae import masked_mse
 
+        self.ensure_keras()
         if self.keras_model is None:
             raise ValueError("the model is not built or trained yet")
         km = self.keras_model
@@ -206,11 +222,16 @@ class S2VecModel:
         return embed(self, data, mode, **kwargs)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Save to a directory or a ``.zip`` (see :func:`geos2vec.model.io.save_model`)."""
+    def save(self, path, compact: bool = False):
+        """Save to a directory or a ``.zip`` (see :func:`geos2vec.model.io.save_model`).
+
+        ``compact=True`` writes float16 NumPy weights instead of a ``.keras`` file (loads without
+        TensorFlow; the bundled model's format).
+        """
         from .io import save_model
 
-        return save_model(self, path)
+        self.ensure_keras()
+        return save_model(self, path, compact=compact)
 
     @classmethod
     def load(cls, path) -> "S2VecModel":

@@ -1,0 +1,297 @@
+"""Embeddings joined back onto user rows: ``gdf.s2vec.embed(...)``.
+
+The pipeline for a user's frame:
+
+1. the cells each row needs (points: their cell; lines and polygons: the cells they cover, with length or
+   area weights),
+2. the feature table (``count_features`` of the given POIs/roads, or a prebuilt table),
+3. only the images (level-8 cells) that hold those cells are rasterized and encoded,
+4. each row gets its cell's vector, or the weighted mean over its cells.
+
+Cells without any feature (no POI and no road in the table) have no data to embed: their rows get NaN and a
+warning that counts them (``outside="nan"``, the default), or, with ``outside="embed"``, the model's vector
+for an empty cell in its surroundings.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import _geo, cells as _cells
+
+__all__ = ["embed", "embed_cells", "cell_embeddings", "row_cells"]
+
+# sampling step for line/polygon weights, as a fraction of the cell's edge
+_STEPS_PER_CELL = 8
+
+
+def _edge_degrees(level: int) -> float:
+    """Approximate edge of a cell at ``level`` in degrees of latitude (average S2 cell)."""
+    return 90.0 / (1 << level) * 1.2
+
+
+def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
+    """Cells each geometry needs, with weights that sum to 1 per row.
+
+    Parameters
+    ----------
+    geoms : GeoSeries in EPSG:4326 without missing geometries
+    level : int
+    how : {"auto", "point", "weighted"}
+        ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
+        lines and polygons): every cell the geometry covers, weighted by the length (lines) or area
+        (polygons) inside it, estimated by sampling the geometry every 1/8 of a cell edge. Points always
+        take their own cell.
+
+    Returns
+    -------
+    row : int64 ndarray (position of the row), cell : uint64 ndarray, weight : float64 ndarray
+    """
+    if how not in ("auto", "point", "weighted"):
+        raise ValueError(f"how must be 'auto', 'point' or 'weighted', got {how!r}")
+    arr = np.asarray(geoms.values)
+    kind = shapely.get_type_id(arr)
+    is_point = (kind == 0) | (how == "point")
+    rows, lngs, lats = [], [], []
+    if is_point.any():
+        lng, lat = _geo.representative_lnglat(geoms[is_point])
+        rows.append(np.flatnonzero(is_point))
+        lngs.append(lng)
+        lats.append(lat)
+    others = np.flatnonzero(~is_point)
+    if others.size:
+        step = _edge_degrees(level) / _STEPS_PER_CELL
+        sub = arr[others]
+        is_line = np.isin(shapely.get_type_id(sub), (1, 2, 5))
+        samples = np.empty(sub.size, dtype=object)
+        if is_line.any():
+            samples[is_line] = shapely.segmentize(sub[is_line], step)
+        poly_pos = np.flatnonzero(~is_line)
+        for p in poly_pos:  # polygons: grid points inside (vectorized per polygon)
+            g = sub[p]
+            x0, y0, x1, y1 = g.bounds
+            xs = np.arange(x0 + step / 2, x1, step)
+            ys = np.arange(y0 + step / 2, y1, step)
+            gx, gy = np.meshgrid(xs, ys)
+            inside = shapely.contains_xy(g, gx.ravel(), gy.ravel())
+            pts = np.column_stack([gx.ravel()[inside], gy.ravel()[inside]])
+            if len(pts) == 0:  # smaller than the sampling grid
+                c = shapely.point_on_surface(g)
+                pts = np.array([[c.x, c.y]])
+            samples[p] = shapely.multipoints(pts)
+        coords, owner = shapely.get_coordinates(samples, return_index=True)
+        rows.append(others[owner])
+        lngs.append(coords[:, 0])
+        lats.append(coords[:, 1])
+    row = np.concatenate(rows) if rows else np.empty(0, np.int64)
+    lng = np.concatenate(lngs) if lngs else np.empty(0)
+    lat = np.concatenate(lats) if lats else np.empty(0)
+    lng = np.where(lng > 180.0, lng - 360.0, lng)
+    cell = _cells.latlng_to_cell(lat, lng, level)
+    # weights: share of a row's samples in each cell
+    frame = pd.DataFrame({"row": row, "cell": cell})
+    counts = frame.groupby(["row", "cell"], sort=True).size()
+    r = counts.index.get_level_values(0).to_numpy(np.int64)
+    c = counts.index.get_level_values(1).to_numpy(np.uint64)
+    w = counts.to_numpy(np.float64)
+    w /= np.bincount(r, weights=w, minlength=len(arr))[r]
+    return r, c, w
+
+
+def _resolve_model(model):
+    if isinstance(model, str) or hasattr(model, "__fspath__"):
+        from .model import load_model
+
+        return load_model(model)
+    return model
+
+
+def _feature_table(features, level: int, model) -> pd.DataFrame:
+    """A cell-indexed feature table with the model's channels, in the model's order."""
+    if isinstance(features, gpd.GeoDataFrame):
+        from .features import count_features
+
+        kind = shapely.get_type_id(np.asarray(features.geometry.values))
+        lines = np.isin(kind, (1, 2, 5))
+        pois = features[~lines]
+        roads = features[lines] if lines.any() else None
+        table = count_features(pois, roads, level=level)
+    elif isinstance(features, dict):
+        from .features import count_features
+
+        table = count_features(features.get("pois"), features.get("roads"), level=level)
+    elif isinstance(features, pd.DataFrame):
+        table = features
+    else:
+        raise TypeError(
+            "features must be a GeoDataFrame of POIs (points) and roads (lines), a dict "
+            "{'pois': ..., 'roads': ...}, or a count_features table indexed by cell_id; "
+            f"got {type(features).__name__}"
+        )
+    channels = list(model.channels)
+    missing = [c for c in channels if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"the feature table lacks {len(missing)} channel(s) the model was trained on, e.g. "
+            f"{missing[:5]}; build it with count_features(..., ontology=<the model's ontology>)"
+        )
+    idx = table.index
+    if len(idx) and not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError("the feature table must be indexed by uint64 cell ids (index named cell_id)")
+    levels = _cells.get_level(idx.to_numpy().astype(np.uint64)) if len(idx) else np.array([level])
+    if (levels != level).any():
+        raise ValueError(f"the feature table holds cells of level(s) {sorted(set(levels.tolist()))}, "
+                         f"but embeddings are asked for at level {level}")
+    return table[channels]
+
+
+def _check_level(level: int, model) -> int:
+    level = _cells._check_level(level)
+    if level != model.patch_level:
+        raise ValueError(f"this model embeds level-{model.patch_level} cells only (images at level "
+                         f"{model.image_level}); level {level} was asked for")
+    return level
+
+
+def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: str = "contextual",
+                outside: str = "nan", prefix: str = "s2vec_") -> pd.DataFrame:
+    """Embeddings of the given cells, one row per input cell (order and duplicates kept).
+
+    Parameters
+    ----------
+    cell_ids : array_like of uint64
+        Level-``level`` cells.
+    features : GeoDataFrame, dict or DataFrame
+        POIs/roads to count, or a prebuilt ``count_features`` table.
+    model : str, path or model, default "default"
+        ``"default"`` is the model shipped with geos2vec.
+    mode : {"contextual", "patch", "image"}
+    outside : {"nan", "embed"}
+        What cells without any feature get: NaN (with a warning) or the model's vector for them.
+
+    Returns
+    -------
+    pandas.DataFrame indexed by ``cell_id`` with columns ``prefix0 ... prefix{d-1}``.
+    """
+    from .raster import rasterize
+
+    if outside not in ("nan", "embed"):
+        raise ValueError(f"outside must be 'nan' or 'embed', got {outside!r}")
+    model = _resolve_model(model)
+    level = _check_level(level, model)
+    cell_ids = np.atleast_1d(_cells._as_cells(cell_ids)).ravel()
+    if cell_ids.size and (_cells.get_level(cell_ids) != level).any():
+        raise ValueError(f"all cells must be level {level}")
+    table = _feature_table(features, level, model)
+    wanted = np.unique(cell_ids)
+    images = np.unique(_cells.cell_to_parent(wanted, model.image_level)) if wanted.size else wanted
+    observed = table.index.to_numpy().astype(np.uint64)
+    has_data = np.isin(images, _cells.cell_to_parent(observed, model.image_level)) if observed.size else \
+        np.zeros(images.size, bool)
+    images = images[has_data]
+    dim = model.embedding_dim
+    columns = [f"{prefix}{k}" for k in range(dim)]
+    vectors = pd.DataFrame(np.full((wanted.size, dim), np.nan, dtype=np.float32), index=wanted, columns=columns)
+    if images.size:
+        sub = table[np.isin(_cells.cell_to_parent(observed, model.image_level), images)] if observed.size else table
+        da = rasterize(sub, image_level=model.image_level, images=images)
+        emb = model.embed(da, mode=mode, cells="observed" if outside == "nan" else "all", as_frame=True)
+        emb.columns = columns
+        if mode == "image":  # one vector per image: every cell takes its image's
+            emb = emb.reindex(_cells.cell_to_parent(wanted, model.image_level))
+            emb.index = wanted
+        common = wanted[np.isin(wanted, emb.index.to_numpy().astype(np.uint64))]
+        vectors.loc[common] = emb.loc[common].to_numpy(np.float32)
+    without = ~np.isin(wanted, observed)
+    if outside == "nan" and without.any():
+        vectors.loc[wanted[without]] = np.nan
+    vectors.index.name = "cell_id"
+    out = vectors.reindex(cell_ids)
+    n_missing = int(out.iloc[:, 0].isna().sum()) if len(out) else 0
+    if n_missing:
+        warnings.warn(
+            f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN embeddings; "
+            "pass outside='embed' to embed them as empty cells in their surroundings",
+            stacklevel=2,
+        )
+    return out
+
+
+def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "contextual",
+                    prefix: str = "s2vec_") -> gpd.GeoDataFrame:
+    """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``)."""
+    model = _resolve_model(model)
+    table = _feature_table(features, _check_level(level, model), model)
+    ids = table.index.to_numpy().astype(np.uint64)
+    emb = embed_cells(ids, table, level=level, model=model, mode=mode, prefix=prefix)
+    gdf = gpd.GeoDataFrame(emb.reset_index(drop=True), geometry=_cells.cell_polygons(ids).values, crs=4326)
+    gdf.insert(0, "s2_cell", ids)
+    gdf.insert(1, "token", _cells.cell_to_token(ids))
+    return gdf
+
+
+def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "contextual",
+          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_"):
+    """A copy of ``gdf`` with embedding columns ``prefix0 ... prefix{d-1}`` and ``s2_cell``.
+
+    Every input row is kept, with its index and in its order. Points take the embedding of their cell;
+    lines and polygons the length/area-weighted mean over the cells they cover (``how="auto"``), or the
+    embedding of their representative point's cell (``how="point"``). ``s2_cell`` is the cell of each row's
+    representative point.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The user's rows (any CRS; missing/empty geometries get NaN embeddings and ``<NA>`` cells).
+    features : GeoDataFrame, dict, DataFrame or None
+        POIs (points) and roads (lines) to build features from, a dict ``{"pois", "roads"}``, a prebuilt
+        ``count_features`` table, or None to use ``gdf`` itself as the POI source.
+    level : int
+        Must be the model's patch level (12 for the bundled model).
+    model, mode, outside, prefix
+        See :func:`embed_cells`.
+    """
+    geoms_all = _geo.to_wgs84(_geo.as_geoseries(gdf, "gdf"), "gdf")
+    model = _resolve_model(model)
+    level = _check_level(level, model)
+    table = _feature_table(gdf if features is None else features, level, model)
+    missing = _geo.missing_mask(geoms_all)
+    ok_pos = np.flatnonzero(~missing)
+    geoms = geoms_all.iloc[ok_pos]
+    row, cell, weight = row_cells(geoms, level, how)
+    dim = model.embedding_dim
+    result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
+    if cell.size:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            emb = embed_cells(np.unique(cell), table, level=level, model=model, mode=mode,
+                              outside=outside, prefix=prefix)
+        vec = emb.reindex(cell).to_numpy(np.float64)
+        good = ~np.isnan(vec).any(axis=1)
+        acc = np.zeros((len(geoms), dim))
+        wsum = np.zeros(len(geoms))
+        np.add.at(acc, row[good], vec[good] * weight[good, None])
+        np.add.at(wsum, row[good], weight[good])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result[ok_pos] = (acc / wsum[:, None]).astype(np.float32)
+    n_nan = int(np.isnan(result[:, 0]).sum()) if dim else 0
+    if n_nan:
+        warnings.warn(
+            f"{n_nan} of {len(gdf)} rows got NaN embeddings: their cells have no features in the data given "
+            f"({int(missing.sum())} of them have no geometry). Pass outside='embed' to embed empty cells.",
+            stacklevel=2,
+        )
+    out = gdf.copy()
+    s2 = pd.array(np.zeros(len(gdf), np.uint64), dtype="UInt64")
+    if ok_pos.size:
+        lng, lat = _geo.representative_lnglat(geoms)
+        s2[ok_pos] = _cells.latlng_to_cell(lat, lng, level)
+    s2[missing] = pd.NA
+    out["s2_cell"] = pd.Series(s2, index=gdf.index)
+    emb_frame = pd.DataFrame(result, index=gdf.index, columns=[f"{prefix}{k}" for k in range(dim)])
+    return pd.concat([out, emb_frame], axis=1)

@@ -1,0 +1,174 @@
+"""Embeddings joined onto user rows, the compact (NumPy) model format, and the NumPy encoder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import geos2vec
+from geos2vec import cells as C
+from geos2vec.demo import load_sample
+from geos2vec.embed import embed, embed_cells, row_cells
+from geos2vec.features import count_features
+from geos2vec.normalize import FeatureStats
+from geos2vec.raster import rasterize
+
+pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    pois, roads = load_sample()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = count_features(pois, roads, level=12)
+    return pois, roads, table
+
+
+@pytest.fixture(scope="module")
+def tiny(sample, tmp_path_factory):
+    """A tiny randomly initialised model on the bundled sample, saved in compact form and reloaded."""
+    from geos2vec.model import S2VecModel
+
+    _, _, table = sample
+    da = rasterize(table)
+    model = S2VecModel(encoder_layers=2, embedding_dim=16, decoder_dim=8, decoder_layers=1, num_heads=2,
+                       epochs=1, seed=3)
+    model.build(da, stats=FeatureStats.fit(table, log1p=True))
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    model.save(path, compact=True)
+    return model, path, da
+
+
+def test_compact_model_embeds_like_keras(tiny):
+    model, path, da = tiny
+    loaded = geos2vec.load_model(path)
+    assert loaded.keras_model is None and loaded.numpy_weights is not None
+    assert loaded.stats.log1p and loaded.channels == model.channels
+    np_ctx = loaded.embed(da, mode="contextual", as_frame=True, verbose=False)
+    np_patch = loaded.embed(da, mode="patch", as_frame=True, verbose=False)
+    # the same float16 weights in Keras
+    again = geos2vec.load_model(path)
+    again.ensure_keras()
+    k_ctx = again.embed(da, mode="contextual", as_frame=True, verbose=False)
+    k_patch = again.embed(da, mode="patch", as_frame=True, verbose=False)
+    assert np_ctx.index.equals(k_ctx.index)
+    np.testing.assert_allclose(np_ctx.to_numpy(), k_ctx.to_numpy(), atol=1e-4)
+    np.testing.assert_allclose(np_patch.to_numpy(), k_patch.to_numpy(), atol=1e-4)
+    # and the float32 original agrees up to float16 rounding of the weights
+    orig = model.embed(da, mode="contextual", as_frame=True, verbose=False)
+    np.testing.assert_allclose(np_ctx.to_numpy(), orig.to_numpy(), atol=5e-2)
+
+
+def test_compact_model_loads_and_embeds_without_tensorflow(tiny):
+    _, path, _ = tiny
+    code = (
+        "import sys, geos2vec\n"
+        "from geos2vec.demo import load_sample\n"
+        "pois, roads = load_sample()\n"
+        f"m = geos2vec.load_model({str(path)!r})\n"
+        "out = pois.iloc[:50].s2vec.embed(features={'pois': pois, 'roads': roads}, model=m)\n"
+        "assert out['s2vec_0'].notna().all()\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_points_join_keeps_rows_index_order(tiny, sample):
+    _, path, _ = tiny
+    pois, roads, table = sample
+    model = geos2vec.load_model(path)
+    users = pois.iloc[[5, 2, 900, 17]].copy()
+    users.index = pd.Index(["d", "b", "a", "c"], name="home")
+    far = gpd.GeoDataFrame({"name": ["far"]}, geometry=[shapely.Point(10.0, 50.0)], index=["z"], crs=4326)
+    none = gpd.GeoDataFrame({"name": ["none"]}, geometry=[None], index=["n"], crs=4326)
+    users = pd.concat([users, far, none])
+    with pytest.warns(UserWarning, match="2 of 6 rows got NaN"):
+        out = users.s2vec.embed(features=table, model=model)
+    assert out.index.equals(users.index) and list(out["name"]) == list(users["name"])
+    assert isinstance(out, gpd.GeoDataFrame) and out.crs == users.crs
+    cols = [f"s2vec_{k}" for k in range(16)]
+    assert list(out.columns[-16:]) == cols
+    assert out.loc[["z", "n"], cols].isna().all().all() and pd.isna(out.loc["n", "s2_cell"])
+    ids = C.latlng_to_cell(users.geometry.y.iloc[:4].to_numpy(), users.geometry.x.iloc[:4].to_numpy(), 12)
+    assert out["s2_cell"].iloc[:4].tolist() == ids.tolist()
+    # each point has its cell's vector (the contextual embedding of that pixel)
+    ref = model.embed(rasterize(table), mode="contextual", as_frame=True, verbose=False)
+    np.testing.assert_allclose(out[cols].iloc[:4].to_numpy(), ref.loc[ids].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_embed_cells_order_duplicates_and_outside(tiny, sample):
+    _, path, _ = tiny
+    _, _, table = sample
+    model = geos2vec.load_model(path)
+    observed = table.index.to_numpy()
+    empty = np.setdiff1d(C.cell_to_children(C.cell_to_parent(observed[:1], 8), 12).ravel(), observed)[:1]
+    ask = np.array([observed[3], observed[0], observed[3], empty[0]], dtype=np.uint64)
+    with pytest.warns(UserWarning, match="1 of 4 cells have no features"):
+        emb = embed_cells(ask, table, model=model)
+    assert emb.index.tolist() == ask.tolist()
+    np.testing.assert_array_equal(emb.iloc[0].to_numpy(), emb.iloc[2].to_numpy())
+    assert emb.iloc[3].isna().all() and emb.iloc[:3].notna().all().all()
+    filled = embed_cells(ask, table, model=model, outside="embed")
+    assert filled.notna().all().all()
+    image = embed_cells(ask[:2], table, model=model, mode="image")
+    if C.cell_to_parent(ask[0], 8) == C.cell_to_parent(ask[1], 8):
+        np.testing.assert_array_equal(image.iloc[0].to_numpy(), image.iloc[1].to_numpy())
+
+
+def test_polygon_weights_follow_area(sample):
+    _, _, table = sample
+    cell = table.index.to_numpy()[10]
+    ring = C.cell_polygons(np.array([cell])).iloc[0]
+    # a box straddling the cell's eastern edge: about half inside, half in the neighbour
+    x0, y0, x1, y1 = ring.bounds
+    w = x1 - x0
+    box = shapely.box(x1 - 0.3 * w, y0 + 0.3 * (y1 - y0), x1 + 0.3 * w, y1 - 0.3 * (y1 - y0))
+    row, cells, weight = row_cells(gpd.GeoSeries([box], crs=4326), 12)
+    assert (row == 0).all() and abs(weight.sum() - 1) < 1e-12
+    polys = C.cell_polygons(cells)
+    exact = shapely.area(shapely.intersection(polys.values, box))
+    exact = exact / exact.sum()
+    np.testing.assert_allclose(weight, exact, atol=0.06)
+    line = shapely.LineString([(x0 + 0.5 * w, (y0 + y1) / 2), (x1 + 0.5 * w, (y0 + y1) / 2)])
+    row, cells, weight = row_cells(gpd.GeoSeries([line], crs=4326), 12)
+    assert len(cells) == 2 and np.allclose(weight, 0.5, atol=0.1)
+
+
+def test_polygon_rows_get_weighted_mean(tiny, sample):
+    _, path, _ = tiny
+    _, _, table = sample
+    model = geos2vec.load_model(path)
+    cells = table.index.to_numpy()[:40]
+    polys = C.cell_polygons(cells).values
+    union = shapely.union_all(polys[:2]).buffer(-1e-4)
+    gdf = gpd.GeoDataFrame(geometry=[union], crs=4326)
+    out = gdf.s2vec.embed(features=table, model=model, outside="embed")
+    row, cc, weight = row_cells(gdf.geometry, 12)
+    per_cell = embed_cells(cc, table, model=model, outside="embed").to_numpy()
+    np.testing.assert_allclose(out.filter(like="s2vec_").to_numpy()[0], weight @ per_cell, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_input(tiny, sample):
+    _, path, _ = tiny
+    pois, _, table = sample
+    model = geos2vec.load_model(path)
+    with pytest.raises(ValueError, match="level-12 cells only"):
+        pois.s2vec.embed(features=table, level=13, model=model)
+    with pytest.raises(ValueError, match="lacks"):
+        embed(pois, table.drop(columns=["road"]), model=model)
+    with pytest.raises(TypeError, match="features must be"):
+        embed(pois, [1, 2], model=model)
+    with pytest.raises(ValueError, match="set_crs"):
+        embed(pois.set_crs(None, allow_override=True), table, model=model)
+    with pytest.raises(ValueError, match="outside"):
+        embed_cells(table.index[:2], table, model=model, outside="zero")
