@@ -1,0 +1,141 @@
+"""``geos2vec demo``: embed the bundled Los Angeles sample with the bundled model, write a table and a map.
+
+Runs on a fresh machine with no network and no ``../shared``: the sample (OpenStreetMap POIs and roads,
+© OpenStreetMap contributors, ODbL) and the model ship inside the package.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["load_sample", "pca_rgb", "plot_embedding_map", "run_demo", "add_parser"]
+
+ATTRIBUTION = "Data © OpenStreetMap contributors, ODbL 1.0"
+
+
+def load_sample():
+    """The bundled sample: ``(pois, roads)`` GeoDataFrames of Los Angeles (EPSG:4326)."""
+    import geopandas as gpd
+
+    base = resources.files("geos2vec") / "data" / "sample"
+    with resources.as_file(base / "los_angeles_pois.parquet") as p, \
+            resources.as_file(base / "los_angeles_roads.parquet") as r:
+        return gpd.read_parquet(p), gpd.read_parquet(r)
+
+
+def pca_rgb(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First three principal components of ``values`` (rows x dims), each scaled to [0, 1] as RGB.
+
+    Returns ``(rgb, explained_variance_ratio)``; rows with NaN get NaN colours.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    ok = ~np.isnan(values).any(axis=1)
+    rgb = np.full((len(values), 3), np.nan)
+    if ok.sum() < 2:
+        return rgb, np.zeros(3)
+    x = values[ok] - values[ok].mean(axis=0)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    k = min(3, len(s))
+    pcs = x @ vt[:k].T
+    lo, hi = np.percentile(pcs, 2, axis=0), np.percentile(pcs, 98, axis=0)
+    scaled = np.clip((pcs - lo) / np.where(hi > lo, hi - lo, 1.0), 0, 1)
+    rgb[ok, :k] = scaled
+    if k < 3:
+        rgb[ok, k:] = 0.5
+    explained = (s**2 / (s**2).sum())[:3]
+    return rgb, np.pad(explained, (0, 3 - len(explained)))
+
+
+def plot_embedding_map(cells, path, *, prefix="s2vec_", pois=None, title="S2Vec embeddings"):
+    """Map of cell embeddings: the first three principal components as RGB (matplotlib, PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in cells.columns if str(c).startswith(prefix)]
+    rgb, explained = pca_rgb(cells[cols].to_numpy())
+    fig, ax = plt.subplots(figsize=(8, 6.4), dpi=110)
+    ok = ~np.isnan(rgb).any(axis=1)
+    cells[~ok].plot(ax=ax, facecolor="#eeeeee", edgecolor="white", linewidth=0.3)
+    cells[ok].plot(ax=ax, color=rgb[ok], edgecolor="white", linewidth=0.3)
+    if pois is not None and len(pois):
+        ax.scatter(pois.geometry.x, pois.geometry.y, s=0.6, c="black", alpha=0.35, linewidths=0,
+                   label="POIs")
+        ax.legend(loc="lower right", fontsize=7, markerscale=8)
+    lat0 = float(np.nanmean(cells.geometry.centroid.y)) if len(cells) else 0.0
+    ax.set_aspect(1.0 / max(np.cos(np.radians(lat0)), 1e-6))
+    ax.set_xlabel("longitude (°)")
+    ax.set_ylabel("latitude (°)")
+    ax.set_title(f"{title}\nPCA of {len(cols)}-d embeddings as RGB "
+                 f"(explained variance {explained[0]:.0%} / {explained[1]:.0%} / {explained[2]:.0%})",
+                 fontsize=10)
+    ax.text(0.01, 0.01, ATTRIBUTION, transform=ax.transAxes, fontsize=7, color="#444444")
+    ax.grid(True, linewidth=0.3, alpha=0.5)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def run_demo(out="demo-out", model="default", mode="contextual", quiet=False) -> dict:
+    """Features → embeddings → ``embeddings.parquet`` + ``embeddings.png`` in ``out``."""
+    import warnings
+
+    from tqdm.auto import tqdm
+
+    from .embed import cell_embeddings
+    from .features import count_features
+    from .model import load_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    steps = tqdm(total=4, desc="geos2vec demo", unit="step", disable=quiet)
+    steps.set_postfix_str("reading the bundled sample")
+    pois, roads = load_sample()
+    steps.update()
+    steps.set_postfix_str("counting features")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = count_features(pois, roads, level=12)
+    steps.update()
+    steps.set_postfix_str("loading the model and embedding")
+    mdl = load_model(model)
+    cells = cell_embeddings(table, level=12, model=mdl, mode=mode)
+    steps.update()
+    steps.set_postfix_str("writing the table and the map")
+    parquet = out / "embeddings.parquet"
+    cells.to_parquet(parquet)
+    png = plot_embedding_map(cells, out / "embeddings.png", pois=pois,
+                             title=f"S2Vec embeddings of Los Angeles level-12 cells ({mode})")
+    steps.update()
+    steps.close()
+    summary = {
+        "pois": len(pois), "roads": len(roads), "cells": len(table),
+        "channels": table.shape[1], "embedding_dim": mdl.embedding_dim,
+        "dropped_categories": sum(1 for w in caught if "categor" in str(w.message).lower()),
+        "seconds": round(time.perf_counter() - t0, 2), "parquet": str(parquet), "png": str(png),
+    }
+    if not quiet:
+        print(f"embedded {summary['cells']} level-12 cells ({summary['pois']} POIs, {summary['roads']} road "
+              f"segments, {summary['channels']} channels) into {summary['embedding_dim']}-d vectors "
+              f"in {summary['seconds']} s")
+        print(f"wrote {parquet} (GeoParquet: s2_cell, token, s2vec_0..{mdl.embedding_dim - 1}, geometry)")
+        print(f"wrote {png} (first 3 principal components as RGB)")
+        print(ATTRIBUTION)
+    return summary
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("demo", help="embed the bundled Los Angeles sample; write a table and a map")
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--model", default="default", help="model directory/zip (default: the bundled model)")
+    p.add_argument("--mode", default="contextual", choices=["contextual", "patch"])
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=lambda a: run_demo(a.out, a.model, a.mode, a.quiet) and 0)
+    return p
