@@ -267,18 +267,26 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     dim = model.embedding_dim
     result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
     if cell.size:
+        uniq, inv = np.unique(cell, return_inverse=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            emb = embed_cells(np.unique(cell), table, level=level, model=model, mode=mode,
-                              outside=outside, prefix=prefix)
-        vec = emb.reindex(cell).to_numpy(np.float64)
-        good = ~np.isnan(vec).any(axis=1)
-        acc = np.zeros((len(geoms), dim))
-        wsum = np.zeros(len(geoms))
-        np.add.at(acc, row[good], vec[good] * weight[good, None])
-        np.add.at(wsum, row[good], weight[good])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            result[ok_pos] = (acc / wsum[:, None]).astype(np.float32)
+            emb = embed_cells(uniq, table, level=level, model=model, mode=mode,
+                              outside=outside, prefix=prefix).to_numpy(np.float32)
+        # rows with one cell (points, small polygons): a plain gather of that cell's vector
+        one = np.bincount(row, minlength=len(geoms))[row] == 1
+        result[ok_pos[row[one]]] = emb[inv[one]]
+        if not one.all():  # the weighted mean over the cells that have data (float64 sums)
+            order = np.flatnonzero(~one)
+            order = order[np.argsort(row[order], kind="stable")]
+            r, k = row[order], inv[order]
+            good = ~np.isnan(emb).any(axis=1)[k]
+            w = np.where(good, weight[order], 0.0)
+            vec = np.where(good[:, None], emb[k], 0.0).astype(np.float64)
+            starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+            acc = np.add.reduceat(vec * w[:, None], starts, axis=0)
+            wsum = np.add.reduceat(w, starts)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                result[ok_pos[r[starts]]] = (acc / wsum[:, None]).astype(np.float32)
     n_nan = int(np.isnan(result[:, 0]).sum()) if dim else 0
     if n_nan:
         warnings.warn(
@@ -293,5 +301,5 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
         s2[ok_pos] = _cells.latlng_to_cell(lat, lng, level)
     s2[missing] = pd.NA
     out["s2_cell"] = pd.Series(s2, index=gdf.index)
-    emb_frame = pd.DataFrame(result, index=gdf.index, columns=[f"{prefix}{k}" for k in range(dim)])
+    emb_frame = pd.DataFrame(result, index=gdf.index, columns=[f"{prefix}{k}" for k in range(dim)], copy=False)
     return pd.concat([out, emb_frame], axis=1)
