@@ -44,9 +44,10 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
     level : int
     how : {"auto", "point", "weighted"}
         ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
-        lines and polygons): every cell the geometry covers, weighted by the length (lines) or area
-        (polygons) inside it, estimated by sampling the geometry every 1/8 of a cell edge. Points always
-        take their own cell.
+        lines and polygons): every cell the geometry covers, weighted by the length (lines: the line cut
+        into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: a grid
+        of sample points every 1/8 of a cell edge) inside it. Points always take their own cell;
+        multipoints weight each of their points equally.
 
     Returns
     -------
@@ -57,22 +58,47 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
     arr = np.asarray(geoms.values)
     kind = shapely.get_type_id(arr)
     is_point = (kind == 0) | (how == "point")
-    rows, lngs, lats = [], [], []
-    if is_point.any():
-        lng, lat = _geo.representative_lnglat(geoms[is_point])
-        rows.append(np.flatnonzero(is_point))
+    rows, lngs, lats, wts = [], [], [], []
+
+    def add(row, lng, lat, weight=None):
+        rows.append(row)
         lngs.append(lng)
         lats.append(lat)
+        wts.append(np.ones(len(row)) if weight is None else weight)
+
+    if is_point.any():
+        lng, lat = _geo.representative_lnglat(geoms[is_point])
+        add(np.flatnonzero(is_point), lng, lat)
     others = np.flatnonzero(~is_point)
     if others.size:
         step = _edge_degrees(level) / _STEPS_PER_CELL
         sub = arr[others]
-        is_line = np.isin(shapely.get_type_id(sub), (1, 2, 5))
-        samples = np.empty(sub.size, dtype=object)
+        sub_kind = shapely.get_type_id(sub)
+        is_line = np.isin(sub_kind, (1, 2, 5))
+        is_multipoint = sub_kind == 4
         if is_line.any():
-            samples[is_line] = shapely.segmentize(sub[is_line], step)
-        poly_pos = np.flatnonzero(~is_line)
-        for p in poly_pos:  # polygons: grid points inside (vectorized per polygon)
+            # pieces of at most `step`, each weighted by its length at its midpoint's cell (vertex counts
+            # would over-weight densely digitized stretches)
+            line_pos = np.flatnonzero(is_line)
+            parts, part_owner = shapely.get_parts(shapely.segmentize(sub[is_line], step), return_index=True)
+            xy, part_of = shapely.get_coordinates(parts, return_index=True)
+            same = part_of[1:] == part_of[:-1]
+            a, b = xy[:-1][same], xy[1:][same]
+            mid = (a + b) / 2
+            length = np.hypot((b[:, 0] - a[:, 0]) * np.cos(np.radians(mid[:, 1])), b[:, 1] - a[:, 1])
+            seg_owner = line_pos[part_owner[part_of[:-1][same]]]
+            add(others[seg_owner], mid[:, 0], mid[:, 1], length)
+            total = np.bincount(seg_owner, weights=length, minlength=sub.size)
+            degenerate = line_pos[total[line_pos] <= 0]  # zero-length lines: their representative point
+            if degenerate.size:
+                c = shapely.get_coordinates(shapely.point_on_surface(sub[degenerate]))
+                add(others[degenerate], c[:, 0], c[:, 1])
+        if is_multipoint.any():  # every point counts once
+            c, owner = shapely.get_coordinates(sub[is_multipoint], return_index=True)
+            add(others[np.flatnonzero(is_multipoint)[owner]], c[:, 0], c[:, 1])
+        poly_pos = np.flatnonzero(~is_line & ~is_multipoint)
+        samples = np.empty(poly_pos.size, dtype=object)
+        for i, p in enumerate(poly_pos):  # polygons: grid points inside (vectorized per polygon)
             g = sub[p]
             x0, y0, x1, y1 = g.bounds
             xs = np.arange(x0 + step / 2, x1, step)
@@ -83,22 +109,22 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
             if len(pts) == 0:  # smaller than the sampling grid
                 c = shapely.point_on_surface(g)
                 pts = np.array([[c.x, c.y]])
-            samples[p] = shapely.multipoints(pts)
-        coords, owner = shapely.get_coordinates(samples, return_index=True)
-        rows.append(others[owner])
-        lngs.append(coords[:, 0])
-        lats.append(coords[:, 1])
+            samples[i] = shapely.multipoints(pts)
+        if poly_pos.size:
+            coords, owner = shapely.get_coordinates(samples, return_index=True)
+            add(others[poly_pos[owner]], coords[:, 0], coords[:, 1])
     row = np.concatenate(rows) if rows else np.empty(0, np.int64)
     lng = np.concatenate(lngs) if lngs else np.empty(0)
     lat = np.concatenate(lats) if lats else np.empty(0)
+    wt = np.concatenate(wts) if wts else np.empty(0)
     lng = np.where(lng > 180.0, lng - 360.0, lng)
     cell = _cells.latlng_to_cell(lat, lng, level)
-    # weights: share of a row's samples in each cell
-    frame = pd.DataFrame({"row": row, "cell": cell})
-    counts = frame.groupby(["row", "cell"], sort=True).size()
-    r = counts.index.get_level_values(0).to_numpy(np.int64)
-    c = counts.index.get_level_values(1).to_numpy(np.uint64)
-    w = counts.to_numpy(np.float64)
+    # weights: a row's share of samples (points, polygon grid points) or of length (lines) in each cell
+    frame = pd.DataFrame({"row": row, "cell": cell, "w": wt})
+    sums = frame.groupby(["row", "cell"], sort=True)["w"].sum()
+    r = sums.index.get_level_values(0).to_numpy(np.int64)
+    c = sums.index.get_level_values(1).to_numpy(np.uint64)
+    w = sums.to_numpy(np.float64, copy=True)
     w /= np.bincount(r, weights=w, minlength=len(arr))[r]
     return r, c, w
 

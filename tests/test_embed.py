@@ -172,3 +172,72 @@ def test_bad_input(tiny, sample):
         embed(pois.set_crs(None, allow_override=True), table, model=model)
     with pytest.raises(ValueError, match="outside"):
         embed_cells(table.index[:2], table, model=model, outside="zero")
+
+
+def test_geoseries_and_projected_rows_match_wgs84_frame(tiny, sample):
+    _, path, _ = tiny
+    pois, _, table = sample
+    model = geos2vec.load_model(path)
+    users = pois.iloc[::97].copy()
+    cols = [f"s2vec_{k}" for k in range(16)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = users.s2vec.embed(features=table, model=model)
+        from_series = users.geometry.s2vec.embed(features=table, model=model)
+        projected = users.to_crs(32611).s2vec.embed(features=table, model=model)  # UTM 11N (Los Angeles)
+    assert ref[cols].notna().all().all()
+    assert from_series.index.equals(users.index) and from_series.crs == users.crs
+    np.testing.assert_array_equal(from_series[cols].to_numpy(), ref[cols].to_numpy())
+    # the user's projected rows keep their CRS and geometry; embeddings are those of the WGS84 rows
+    assert projected.crs.to_epsg() == 32611 and projected.geometry.equals(users.to_crs(32611).geometry)
+    assert projected["s2_cell"].tolist() == ref["s2_cell"].tolist()
+    np.testing.assert_array_equal(projected[cols].to_numpy(), ref[cols].to_numpy())
+
+
+def test_how_point_takes_the_representative_points_cell(tiny, sample):
+    _, path, _ = tiny
+    _, _, table = sample
+    model = geos2vec.load_model(path)
+    cells = table.index.to_numpy()[5:25]
+    # a polygon over several observed cells and a line across two
+    poly = shapely.union_all(C.cell_polygons(cells[:3]).values).convex_hull
+    lat, lng = C.cell_to_latlng(cells[3:5])
+    line = shapely.LineString(np.c_[lng, lat])
+    gdf = gpd.GeoDataFrame(geometry=[poly, line], crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = gdf.s2vec.embed(features=table, model=model, how="point", outside="embed")
+        weighted = gdf.s2vec.embed(features=table, model=model, outside="embed")
+    rep = shapely.point_on_surface(gdf.geometry.values)
+    rep_cells = C.latlng_to_cell(shapely.get_y(rep), shapely.get_x(rep), 12)
+    assert out["s2_cell"].tolist() == rep_cells.tolist()
+    want = embed_cells(rep_cells, table, model=model, outside="embed").to_numpy()
+    np.testing.assert_allclose(out.filter(like="s2vec_").to_numpy(), want, rtol=1e-6, atol=1e-7)
+    # the weighted mean over several cells is a different vector
+    assert not np.allclose(weighted.filter(like="s2vec_").to_numpy()[0], want[0])
+
+
+def test_line_weights_follow_length_not_vertices():
+    cell = C.latlng_to_cell(34.05, -118.25, 12)
+    x0, y0, x1, y1 = C.cell_polygons(np.array([cell])).iloc[0].bounds
+    w, ym = x1 - x0, (y0 + y1) / 2
+    # half of the line inside the cell digitized with 200 vertices, the other half (outside) with 2
+    xs = np.r_[np.linspace(x0 + 0.5 * w, x1 - 1e-9, 200), x1 + 0.5 * w]
+    dense = shapely.LineString(np.c_[xs, np.full(xs.size, ym)])
+    rng = np.random.default_rng(1)
+    x = -118.25 + np.cumsum(rng.normal(0, 0.004, 60))
+    y = 34.05 + np.cumsum(rng.normal(0, 0.004, 60))
+    wiggly = shapely.MultiLineString([np.c_[x[:30], y[:30]], np.c_[x[30:], y[30:]]])
+    other = C.latlng_to_cell(34.1, -118.3, 12)
+    plat, plng = C.cell_to_latlng(np.array([cell, cell, other], dtype=np.uint64))
+    pts = shapely.MultiPoint(np.c_[plng, plat])  # a multipoint: each point counts once
+    row, cells, weight = row_cells(gpd.GeoSeries([dense, wiggly, pts], crs=4326), 12)
+    np.testing.assert_allclose(np.bincount(row, weights=weight), 1.0)
+    # exact shares of length per cell (planar, longitude scaled by cos(latitude))
+    k = np.cos(np.radians(34.05))
+    for r, geom in ((0, dense), (1, wiggly)):
+        sel = row == r
+        parts = shapely.intersection(C.cell_polygons(cells[sel]).values, geom)
+        exact = np.array([shapely.length(shapely.transform(p, lambda c: c * [k, 1.0])) for p in parts])
+        np.testing.assert_allclose(weight[sel], exact / exact.sum(), atol=0.03)
+    assert sorted(weight[row == 2].round(6).tolist()) == [round(1 / 3, 6), round(2 / 3, 6)]
