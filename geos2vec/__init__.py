@@ -34,6 +34,7 @@ from .ontology import Ontology, load_ontology
 from . import raster
 from .raster import rasterize, to_frame
 from .embed import cell_embeddings, embed, embed_cells
+from . import demo  # geos2vec.demo.load_sample() (the bundled sample); cheap: numpy only at import
 
 
 def load_model(path="default", channels=None):
