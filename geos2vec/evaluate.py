@@ -246,12 +246,19 @@ def count_table_from_points(points, category: str = "fclass", level: int = LEVEL
     return table
 
 
-def normalized_counts(counts: pd.DataFrame) -> pd.DataFrame:
-    """Counts z-scored per channel with :class:`geos2vec.FeatureStats` (fit on the whole table)."""
+def normalized_counts(counts: pd.DataFrame, log1p: bool = True) -> pd.DataFrame:
+    """Counts standardized per channel with :class:`geos2vec.FeatureStats` (fit on the whole table).
+
+    ``log1p=True`` (default) standardizes ``log(1 + count)``, the normalization the S2Vec model's input uses
+    (``FeatureStats.fit(table, log1p=True)``, ``S2VecConfig.log_counts``); ``log1p=False`` z-scores the raw
+    counts.
+    """
     from .normalize import FeatureStats
 
     counts = _check_table(counts, "counts")
-    z = FeatureStats.fit(counts).transform(counts)
+    if log1p and (counts.to_numpy() < 0).any():
+        raise ValueError("log1p normalization needs counts >= 0; pass log1p=False for signed features")
+    z = FeatureStats.fit(counts, log1p=bool(log1p)).transform(counts)
     return pd.DataFrame(np.asarray(z, dtype=np.float64), index=counts.index, columns=counts.columns)
 
 
@@ -340,72 +347,180 @@ def _parallel_mlp_class():
     return ParallelMLP
 
 
-def _train_group(xs, y, train_w, val_w, *, lr, hidden, dropouts, fusion, fusion_units, max_epochs, patience,
-                 weight_decay, seed, batch_size=512):
-    """Train ``heads = len(dropouts)`` MLPs at once; returns (predictions (heads, n), best val MSE (heads,))."""
-    import keras
+def _adamw_step(variables, grads, moments, velocities, step, lr_heads, weight_decay, beta_1=0.9, beta_2=0.999,
+                epsilon=1e-7):
+    """One Keras-``AdamW`` update with a learning rate per head (leading axis of every variable)."""
     import tensorflow as tf
 
-    heads = len(dropouts)
-    mlp = _parallel_mlp_class()([x.shape[1] for x in xs], heads, hidden, dropouts, fusion, fusion_units, seed)
+    t = tf.cast(step, tf.float32)
+    corr = tf.sqrt(1.0 - tf.pow(beta_2, t)) / (1.0 - tf.pow(beta_1, t))
+    for v, g, m, s in zip(variables, grads, moments, velocities):
+        lr = tf.reshape(lr_heads, [-1] + [1] * (len(v.shape) - 1))
+        v.assign(v - v * weight_decay * lr)  # decoupled weight decay, applied first as keras.optimizers.AdamW does
+        m.assign_add((g - m) * (1.0 - beta_1))
+        s.assign_add((tf.square(g) - s) * (1.0 - beta_2))
+        v.assign_sub(m * (lr * corr) / (tf.sqrt(s) + epsilon))
+
+
+class _GroupTrainer:
+    """Training state of a set of heads, with a TensorFlow graph that runs up to ``k`` epochs."""
+
+    def __init__(self, xs_t, y_t, state, *, lrs, dropouts, train_idx, val_idx, hidden, fusion, fusion_units,
+                 patience, weight_decay, batch_size, seed, step, epoch):
+        import tensorflow as tf
+
+        heads = len(lrs)
+        self.heads = heads
+        self.mlp = _parallel_mlp_class()([x.shape[1] for x in xs_t], heads, hidden, dropouts, fusion, fusion_units,
+                                         seed)
+        self.mlp([x[:2] for x in xs_t])  # build
+        self.variables = list(self.mlp.trainable_variables)
+        for v, w in zip(self.variables, state["weights"]):
+            v.assign(w)
+        self.moments = [tf.Variable(w) for w in state["moments"]]
+        self.velocities = [tf.Variable(w) for w in state["velocities"]]
+        self.best = [tf.Variable(w) for w in state["best"]]
+        self.best_val = tf.Variable(np.asarray(state["best_val"], np.float32))
+        self.wait = tf.Variable(np.asarray(state["wait"], np.int32))
+        self.best_epoch = tf.Variable(np.asarray(state["best_epoch"], np.int32))
+        self.stopped = tf.Variable(tf.zeros([heads], tf.bool))
+        self.step = tf.Variable(int(step), dtype=tf.int64)
+        self.epoch = tf.Variable(int(epoch), dtype=tf.int32)
+        gen = tf.random.Generator.from_seed(seed)
+        lr_t = tf.constant(np.asarray(lrs, np.float32))
+        tr_t = tf.constant(np.asarray(train_idx, np.int32))
+        va_t = tf.constant(np.asarray(val_idx, np.int32))
+        y_va = tf.gather(y_t, va_t)
+        n_tr = tr_t.shape[1]
+        n_steps = max(1, int(round(n_tr / batch_size)))
+        per_step = n_tr // n_steps  # equal batches; the < n_steps left-over rows differ each epoch
+        mlp, variables = self.mlp, self.variables
+
+        def forward(idx, training):  # idx (heads, rows) -> predictions (heads, rows)
+            return mlp([tf.gather(x, idx) for x in xs_t], training=training)
+
+        def train_step(idx):
+            yb = tf.gather(y_t, idx)
+            with tf.GradientTape() as tape:
+                per_head = tf.reduce_mean(tf.square(forward(idx, True) - yb), axis=1)
+                loss = tf.reduce_sum(per_head)  # heads are independent: d loss / d head = d its own MSE
+            grads = tape.gradient(loss, variables)
+            self.step.assign_add(1)
+            _adamw_step(variables, grads, self.moments, self.velocities, self.step, lr_t, weight_decay)
+
+        def one_epoch():
+            if n_steps == 1:
+                train_step(tr_t)
+            else:
+                order = tf.argsort(gen.uniform([heads, n_tr]), axis=1)[:, : n_steps * per_step]
+                batches = tf.reshape(tf.gather(tr_t, order, batch_dims=1), [heads, n_steps, per_step])
+                for s in tf.range(n_steps):
+                    train_step(batches[:, s])
+            self.epoch.assign_add(1)
+            val = tf.reduce_mean(tf.square(forward(va_t, False) - y_va), axis=1)
+            improved = tf.logical_and(val < self.best_val, tf.logical_not(self.stopped))
+            self.best_val.assign(tf.where(improved, val, self.best_val))
+            self.best_epoch.assign(tf.where(improved, self.epoch, self.best_epoch))
+            self.wait.assign(tf.where(improved, 0, self.wait + 1))
+            self.stopped.assign(tf.logical_or(self.stopped, self.wait >= patience))
+            for v, b in zip(variables, self.best):
+                b.assign(tf.where(tf.reshape(improved, [heads] + [1] * (len(v.shape) - 1)), v, b))
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+        def run(n_epochs):
+            done = tf.constant(0)
+            while done < n_epochs and not tf.reduce_all(self.stopped):
+                one_epoch()
+                done += 1
+            return done
+
+        self.run = run
+
+    def state(self):
+        return {
+            "weights": [v.numpy() for v in self.variables], "moments": [v.numpy() for v in self.moments],
+            "velocities": [v.numpy() for v in self.velocities], "best": [v.numpy() for v in self.best],
+            "best_val": self.best_val.numpy(), "wait": self.wait.numpy(), "best_epoch": self.best_epoch.numpy(),
+        }
+
+
+def _train_group(xs, y, train_idx, val_idx, *, lrs, hidden, dropouts, fusion, fusion_units, max_epochs, patience,
+                 weight_decay, seed, batch_size=512, chunk=20, compact=0.7, on_epochs=None):
+    """Train ``heads = len(lrs)`` independent MLPs (:func:`build_mlp` each) at once.
+
+    Head ``i`` trains on the cells ``train_idx[i]`` with learning rate
+    ``lrs[i]`` and dropout ``dropouts[i]`` (AdamW, MSE) and stops early on its
+    mean squared error over ``val_idx[i]``: after ``patience`` epochs without
+    a better one, its best weights are kept. An epoch is one pass over the
+    head's own training cells, shuffled per head, in ``round(n_train /
+    batch_size)`` equal batches (full batch when ``n_train <= 1.5 batch_size``).
+    Epochs run inside a TensorFlow graph, ``chunk`` at a time; when the heads
+    still training fall to ``compact`` of those in the graph, the stopped ones
+    are dropped (a smaller graph is built), so early stopping saves compute.
+
+    Returns
+    -------
+    pred : ndarray (heads, n)
+        Predictions of the restored best weights on all cells.
+    best_val : ndarray (heads,)
+        Best validation MSE.
+    best_epoch : ndarray (heads,)
+        Epoch of the best validation MSE (1-based).
+    """
+    import tensorflow as tf
+
+    heads = len(lrs)
+    lrs = np.asarray(lrs, np.float32)
+    dropouts = np.asarray(dropouts, np.float32)
+    train_idx = np.asarray(train_idx, np.int32)
+    val_idx = np.asarray(val_idx, np.int32)
+    if train_idx.shape[0] != heads or val_idx.shape[0] != heads or len(dropouts) != heads:
+        raise ValueError("train_idx, val_idx, lrs and dropouts need one row/entry per head")
     xs_t = [tf.constant(x, tf.float32) for x in xs]
-    mlp(xs_t)  # build
-    variables = list(mlp.trainable_variables)
-    opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay)
-    opt.build(variables)
-    best = [tf.Variable(v.value) for v in variables]
-    y_t = tf.constant(y[None, :], tf.float32)
-    tw = tf.constant(train_w, tf.float32)
-    vw = tf.constant(val_w, tf.float32)
-    n_va = tf.reduce_sum(vw, axis=1)
-    best_val = tf.Variable(tf.fill([heads], np.inf))
-    wait = tf.Variable(tf.zeros([heads], tf.int32))
-    stopped = tf.Variable(tf.zeros([heads], tf.bool))
-
-    n = y.shape[0]
-    full = n <= batch_size
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
-    def step(idx):
-        xb = xs_t if full else [tf.gather(x, idx) for x in xs_t]
-        yb = y_t if full else tf.gather(y_t, idx, axis=1)
-        wb = tw if full else tf.gather(tw, idx, axis=1)
-        with tf.GradientTape() as tape:
-            pred = mlp(xb, training=True)
-            per_head = tf.reduce_sum(tf.square(pred - yb) * wb, axis=1) / tf.maximum(tf.reduce_sum(wb, axis=1), 1.0)
-            loss = tf.reduce_sum(per_head)
-        grads = tape.gradient(loss, variables)
-        opt.apply_gradients(zip(grads, variables))
-
-    @tf.function
-    def check():
-        pred = mlp(xs_t, training=False)
-        val = tf.reduce_sum(tf.square(pred - y_t) * vw, axis=1) / n_va
-        improved = tf.logical_and(val < best_val, tf.logical_not(stopped))
-        best_val.assign(tf.where(improved, val, best_val))
-        wait.assign(tf.where(improved, 0, wait + 1))
-        stopped.assign(tf.logical_or(stopped, wait >= patience))
-        for v, b in zip(variables, best):
-            mask = tf.reshape(improved, [heads] + [1] * (len(v.shape) - 1))
-            b.assign(tf.where(mask, v, b))
-        return tf.reduce_all(stopped)
-
-    rng = np.random.default_rng(seed)
-    all_rows = tf.range(n)
-    for _ in range(max_epochs):
-        if full:
-            step(all_rows)
-        else:
-            perm = rng.permutation(n)
-            for start in range(0, n - batch_size // 2, batch_size):  # no tiny tail batch: it joins the last
-                stop = start + batch_size if start + batch_size < n - batch_size // 2 else n
-                step(tf.constant(perm[start:stop], tf.int32))
-        if bool(check()):
-            break
-    for v, b in zip(variables, best):
-        v.assign(b)
-    pred = np.asarray(mlp(xs_t, training=False), dtype=np.float64)
-    return pred, best_val.numpy().astype(np.float64)
+    y_t = tf.constant(np.asarray(y, np.float32))
+    full = _parallel_mlp_class()([x.shape[1] for x in xs], heads, hidden, dropouts, fusion, fusion_units, seed)
+    full(xs_t)  # initial weights of every head
+    init = [v.numpy() for v in full.trainable_variables]
+    final = [w.copy() for w in init]
+    final_val = np.full(heads, np.inf)
+    final_epoch = np.zeros(heads, np.int32)
+    state = {"weights": init, "moments": [np.zeros_like(w) for w in init],
+             "velocities": [np.zeros_like(w) for w in init], "best": [w.copy() for w in init],
+             "best_val": np.full(heads, np.inf), "wait": np.zeros(heads, np.int32),
+             "best_epoch": np.zeros(heads, np.int32)}
+    active = np.arange(heads)
+    epochs, step, rebuild = 0, 0, 0
+    while active.size and epochs < max_epochs:
+        trainer = _GroupTrainer(
+            xs_t, y_t, state, lrs=lrs[active], dropouts=dropouts[active], train_idx=train_idx[active],
+            val_idx=val_idx[active], hidden=hidden, fusion=fusion, fusion_units=fusion_units, patience=patience,
+            weight_decay=weight_decay, batch_size=batch_size, seed=seed + 7919 * rebuild, step=step, epoch=epochs,
+        )
+        rebuild += 1
+        while epochs < max_epochs:
+            done = int(trainer.run(tf.constant(min(chunk, max_epochs - epochs), tf.int32)))
+            epochs += done
+            if on_epochs is not None:
+                on_epochs(done)
+            n_stopped = int(tf.reduce_sum(tf.cast(trainer.stopped, tf.int32)))
+            if n_stopped == active.size or active.size - n_stopped <= compact * active.size:
+                break
+        step = int(trainer.step.numpy())
+        state = trainer.state()
+        stopped = trainer.stopped.numpy()
+        if epochs >= max_epochs:
+            stopped[:] = True
+        for f, b in zip(final, state["best"]):
+            f[active[stopped]] = b[stopped]
+        final_val[active[stopped]] = state["best_val"][stopped]
+        final_epoch[active[stopped]] = state["best_epoch"][stopped]
+        keep = ~stopped
+        state = {k: ([w[keep] for w in v] if isinstance(v, list) else v[keep]) for k, v in state.items()}
+        active = active[keep]
+    for v, w in zip(full.trainable_variables, final):
+        v.assign(w)
+    pred = np.asarray(full(xs_t, training=False), dtype=np.float64)
+    return pred, final_val, final_epoch
 
 
 # --------------------------------------------------------------- protocol
@@ -544,39 +659,42 @@ def evaluate(
         splits = holdout_splits(mask, n_splits, seed=seed)
     m = len(splits)
     n = len(cells)
-    train_w = np.zeros((m, n), np.float32)
-    val_w = np.zeros((m, n), np.float32)
-    for k, (tr, va, _) in enumerate(splits):
-        train_w[k, tr] = 1
-        val_w[k, va] = 1
+    train_idx = np.stack([tr for tr, _, _ in splits])  # equal sizes across splits by construction
+    val_idx = np.stack([va for _, va, _ in splits])
+    lrs = [float(v) for v in sweep["lr"]]
     rates = [float(d) for d in sweep["dropout"]]
+    per = len(lrs) * len(rates)  # heads per split in one group: head k*per + i*len(rates) + j = (split k, lr i, rate j)
     keras.utils.set_random_seed(seed)
     rows, preds = [], []
-    groups = [(name, lr, h) for name in blocks for lr in sweep["lr"] for h in sweep["hidden"]]
-    bar = tqdm(total=len(groups), desc="evaluate", disable=not progress)
+    bar = tqdm(total=len(blocks) * len(sweep["hidden"]), desc="evaluate", disable=not progress)
     for gi, name in enumerate(blocks):
         xs = [b.loc[cells].to_numpy(np.float32) for b in blocks[name]]
         best_val = np.full(m, np.inf)
         best_pred = np.zeros((m, n))
         best_cfg = [None] * m
-        for lr in sweep["lr"]:
-            for h in sweep["hidden"]:
-                bar.set_postfix_str(f"{name} lr={lr} hidden={h}")
-                pred, val = _train_group(
-                    xs, y, np.repeat(train_w, len(rates), axis=0), np.repeat(val_w, len(rates), axis=0),
-                    lr=float(lr), hidden=int(h), dropouts=np.tile(rates, m), fusion=fusion,
-                    fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
-                    weight_decay=weight_decay, seed=seed * 1000 + gi, batch_size=batch_size,
-                )
-                pred = pred.reshape(m, len(rates), n)
-                val = val.reshape(m, len(rates))
-                for k in range(m):
-                    j = int(np.argmin(val[k]))
-                    if val[k, j] < best_val[k]:
-                        best_val[k] = val[k, j]
-                        best_pred[k] = pred[k, j]
-                        best_cfg[k] = (float(lr), int(h), rates[j])
-                bar.update(1)
+        for hi_, h in enumerate(sweep["hidden"]):
+            count = [0]
+
+            def tick(done, name=name, h=h, count=count):
+                count[0] += done
+                bar.set_postfix_str(f"{name} hidden={h} epoch {count[0]}")
+
+            tick(0)
+            pred, val, _ = _train_group(
+                xs, y, np.repeat(train_idx, per, axis=0), np.repeat(val_idx, per, axis=0),
+                lrs=np.tile(np.repeat(lrs, len(rates)), m), hidden=int(h), dropouts=np.tile(rates, m * len(lrs)),
+                fusion=fusion, fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
+                weight_decay=weight_decay, seed=seed * 1000 + gi * 10 + hi_, batch_size=batch_size, on_epochs=tick,
+            )
+            pred = pred.reshape(m, per, n)
+            val = val.reshape(m, per)
+            for k in range(m):
+                j = int(np.argmin(val[k]))
+                if val[k, j] < best_val[k]:
+                    best_val[k] = val[k, j]
+                    best_pred[k] = pred[k, j]
+                    best_cfg[k] = (lrs[j // len(rates)], int(h), rates[j % len(rates)])
+            bar.update(1)
         for k, (_, _, te) in enumerate(splits):
             p = best_pred[k, te]
             t = y[te]
@@ -605,7 +723,8 @@ def evaluate(
 
 
 def standard_methods(cells, counts=None, embeddings=None, *, location="theory", location_params=None,
-                     pca_dim: int = 256, rp_dim: int = 256, seed: int = 0) -> dict:
+                     pca_dim: int = 256, rp_dim: int = 256, seed: int = 0, log1p: bool = True,
+                     raw_counts: bool = False) -> dict:
     """The paper's baselines plus user embeddings, as a ``methods`` dict for :func:`evaluate`.
 
     Parameters
@@ -615,7 +734,14 @@ def standard_methods(cells, counts=None, embeddings=None, *, location="theory", 
     counts : DataFrame, optional
         Cell-feature count table (``cell_id`` index, one column per channel).
         Cells of ``cells`` missing from it get zero counts. Gives
-        ``counts`` (z-scored), ``PCA`` and ``random projection`` and ``counts-Loc``.
+        ``counts`` (normalized, see ``log1p``), ``PCA`` and ``random projection``
+        of them, and ``counts-Loc``.
+    log1p : bool, default True
+        Normalize the counts as the S2Vec model normalizes its input:
+        ``log(1 + count)``, then standardized per channel. ``False``: raw counts
+        standardized (the pre-log1p normalization).
+    raw_counts : bool, default False
+        Also add ``counts (raw z)``: raw counts standardized, next to the log1p ones.
     embeddings : dict name -> DataFrame, optional
         E.g. ``{"S2Vec": table}``: gives ``S2Vec`` and ``S2Vec-Loc``.
     location : str
@@ -631,8 +757,10 @@ def standard_methods(cells, counts=None, embeddings=None, *, location="theory", 
         counts = _check_table(counts, "counts")
         full = counts.reindex(counts.index.union(pd.Index(cells)), fill_value=0.0)
         full.index.name = "cell_id"
-        z = normalized_counts(full)
+        z = normalized_counts(full, log1p=log1p)
         methods["counts"] = z
+        if raw_counts and log1p:
+            methods["counts (raw z)"] = normalized_counts(full, log1p=False)
         methods["PCA"] = pca_embedding(z, pca_dim)
         methods["random projection"] = random_projection(z, rp_dim, seed=seed)
     methods["location-only"] = loc
@@ -642,6 +770,34 @@ def standard_methods(cells, counts=None, embeddings=None, *, location="theory", 
     if counts is not None:
         methods["counts-Loc"] = [methods["counts"], loc]
     return methods
+
+
+def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("contextual", "patch"),
+                     name: str = "S2Vec") -> dict:
+    """S2Vec embedding tables of ``cells``, one per mode: ``{"S2Vec (contextual)": table, ...}``.
+
+    ``model`` is ``"default"`` (the bundled pretrained model), a saved model path or a loaded model;
+    ``counts`` the ``count_features`` table the model embeds (it must have the model's channels). Labelled
+    cells without any feature are embedded in their surroundings (``outside="embed"``); cells whose whole
+    image has no features get no row (they are then dropped for every method by :func:`evaluate`).
+    """
+    import warnings
+
+    from .embed import embed_cells
+    from .model import load_model
+
+    if isinstance(model, str) or hasattr(model, "__fspath__"):
+        model = load_model(model)
+    cells = np.unique(_as_cells(cells).ravel())
+    out = {}
+    for mode in modes:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            emb = embed_cells(cells, counts, model=model, mode=mode, outside="embed")
+        emb = emb[np.isfinite(emb.to_numpy(np.float64)).all(axis=1)].astype(np.float64)
+        emb.index = pd.Index(emb.index.to_numpy(np.uint64), name="cell_id")
+        out[f"{name} ({mode})"] = emb
+    return out
 
 
 # ------------------------------------------------------------------ report
@@ -834,7 +990,16 @@ def add_parser(subparsers):
     p.add_argument("--category", default="fclass", help="category column of POI point files (default fclass)")
     p.add_argument("--embedding", action="append", default=[], metavar="NAME=FILE",
                    help="an embedding table to evaluate (cell_id + float columns), e.g. S2Vec=emb.parquet; repeatable")
-    p.add_argument("--model", default="none", help="'default' to embed with the pretrained S2Vec model (needs issue 7)")
+    p.add_argument("--model", default="none",
+                   help="S2Vec model to embed the labelled cells with: 'default' (the bundled pretrained model), "
+                        "a saved model path, or 'none' (default)")
+    p.add_argument("--modes", default="contextual,patch",
+                   help="embedding modes of --model, each a method 'S2Vec (MODE)' (default contextual,patch)")
+    p.add_argument("--log1p", action=argparse.BooleanOptionalAction, default=True,
+                   help="normalize counts as log(1 + count) then standardize, as the S2Vec model does (default); "
+                        "--no-log1p standardizes raw counts")
+    p.add_argument("--raw-counts", action="store_true",
+                   help="also evaluate raw standardized counts as 'counts (raw z)' next to the log1p ones")
     p.add_argument("--within", action="append", default=[], metavar="MINLON,MINLAT,MAXLON,MAXLAT",
                    help="keep only labels inside this bbox (repeatable: union)")
     p.add_argument("--holdout-bbox", default=None, metavar="MINLON,MINLAT,MAXLON,MAXLAT", help="test on this region")
@@ -894,14 +1059,14 @@ def run(args) -> int:
         name, path = spec.split("=", 1)
         embeddings[name] = _as_cell_table(_read_table(path), path)
     if args.model not in (None, "", "none"):
-        raise SystemExit(
-            "error: --model needs the S2Vec embedding stage (geos2vec issue 7), which is not available yet; "
-            "embed the cells yourself and pass --embedding S2Vec=FILE"
-        )
+        if counts is None:
+            raise SystemExit("error: --model needs --features (the POI/road counts the model embeds)")
+        embeddings.update(model_embeddings(joined.index.to_numpy(), counts, args.model,
+                                           [m for m in str(args.modes).split(",") if m.strip()]))
     methods = standard_methods(
         joined.index.to_numpy(), counts, embeddings, location=args.location,
         location_params=dict(frequency_num=args.location_scales, min_radius=args.min_radius, max_radius=args.max_radius),
-        seed=args.seed,
+        seed=args.seed, log1p=args.log1p, raw_counts=args.raw_counts,
     )
     holdout = None
     if args.holdout_bbox:

@@ -111,9 +111,14 @@ def test_normalized_pca_random_projection():
     cells = _grid_cells(5)
     counts = pd.DataFrame(rng.poisson(2.0, (len(cells), 6)).astype(float), index=pd.Index(cells, name="cell_id"),
                           columns=list("abcdef"))
-    z = E.normalized_counts(counts)
+    z = E.normalized_counts(counts, log1p=False)
     np.testing.assert_allclose(z.mean().to_numpy(), 0, atol=1e-12)
     np.testing.assert_allclose(z.std(ddof=0).to_numpy(), 1, atol=1e-9)
+    zl = E.normalized_counts(counts)  # default: log(1 + count), then standardized (the model's input)
+    logc = np.log1p(counts.to_numpy())
+    np.testing.assert_allclose(zl.to_numpy(), (logc - logc.mean(0)) / logc.std(0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="log1p"):
+        E.normalized_counts(counts - 5)
     p = E.pca_embedding(z, 4)
     assert p.shape == (len(cells), 4)
     # component variances are the top eigenvalues of the covariance (numpy reference)
@@ -154,6 +159,46 @@ def test_parallel_heads_equal_plain_keras_mlp():
         model.get_layer("hidden").set_weights([np.asarray(par.w1)[m], np.asarray(par.b1)[m, 0]])
         model.get_layer("out").set_weights([np.asarray(par.w2)[m], np.asarray(par.b2)[m, 0]])
         np.testing.assert_allclose(out[m], np.asarray(model([x1, x2]))[:, 0], rtol=1e-5, atol=1e-5)
+
+
+def test_group_trainer_equals_keras_adamw_fit():
+    """Full-batch epochs of the batched trainer = keras AdamW `fit` of each head's plain MLP."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3)).astype("float32")
+    y = rng.uniform(size=40).astype("float32")
+    tr = [np.arange(30), np.arange(10, 40)]
+    va = [np.arange(30, 40), np.arange(10)]
+    lrs = [1e-2, 3e-3]
+    par = E._parallel_mlp_class()([3], 2, 5, [0.0, 0.0], "concat", 4, seed=0)
+    par([x])
+    init = [v.numpy() for v in par.trainable_variables]
+    zeros = [np.zeros_like(w) for w in init]
+    state = {"weights": init, "moments": zeros, "velocities": zeros, "best": init, "best_val": np.full(2, np.inf),
+             "wait": np.zeros(2, np.int32), "best_epoch": np.zeros(2, np.int32)}
+    trainer = E._GroupTrainer([tf.constant(x)], tf.constant(y), state, lrs=lrs, dropouts=[0.0, 0.0],
+                              train_idx=np.stack(tr), val_idx=np.stack(va), hidden=5, fusion="concat",
+                              fusion_units=4, patience=100, weight_decay=0.004, batch_size=64, seed=0, step=0,
+                              epoch=0)
+    assert int(trainer.run(tf.constant(3))) == 3
+    got = trainer.state()
+    for m in range(2):
+        model = E.build_mlp([3], hidden=5)
+        model.get_layer("hidden").set_weights([init[0][m], init[1][m, 0]])
+        model.get_layer("out").set_weights([init[2][m], init[3][m, 0]])
+        model.compile(optimizer=keras.optimizers.AdamW(lrs[m], weight_decay=0.004), loss="mse")
+        vals = []
+        for _ in range(3):
+            model.fit(x[tr[m]], y[tr[m]], batch_size=30, epochs=1, shuffle=False, verbose=0)
+            vals.append(float(np.mean((model.predict(x[va[m]], verbose=0)[:, 0] - y[va[m]]) ** 2)))
+        kernel, bias = model.get_layer("hidden").get_weights()
+        np.testing.assert_allclose(got["weights"][0][m], kernel, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(got["weights"][1][m, 0], bias, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(got["weights"][2][m], model.get_layer("out").get_weights()[0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(got["best_val"][m], min(vals), rtol=1e-4)
+        assert got["best_epoch"][m] == int(np.argmin(vals)) + 1
 
 
 # --------------------------------------------------------------- protocol
@@ -221,8 +266,13 @@ def test_standard_methods_and_report(tmp_path):
     counts = pd.DataFrame(np.random.default_rng(0).poisson(1.0, (len(cells) - 3, 5)).astype(float),
                           index=pd.Index(cells[3:], name="cell_id"), columns=list("abcde"))
     methods = E.standard_methods(cells, counts, {"S2Vec": good}, location="sphereC",
-                                 location_params={"frequency_num": 2})
-    assert list(methods) == ["counts", "PCA", "random projection", "location-only", "S2Vec", "S2Vec-Loc", "counts-Loc"]
+                                 location_params={"frequency_num": 2}, raw_counts=True)
+    assert list(methods) == ["counts", "counts (raw z)", "PCA", "random projection", "location-only", "S2Vec",
+                             "S2Vec-Loc", "counts-Loc"]
+    full = counts.reindex(np.union1d(counts.index, cells), fill_value=0.0)
+    pd.testing.assert_frame_equal(methods["counts"], E.normalized_counts(full, log1p=True), check_names=False)
+    pd.testing.assert_frame_equal(methods["counts (raw z)"], E.normalized_counts(full, log1p=False),
+                                  check_names=False)
     assert methods["location-only"].shape == (len(cells), 6)
     assert set(methods["counts"].index) >= set(cells)  # cells without counts get zeros
     res = E.evaluate(target, {k: methods[k] for k in ("counts", "S2Vec-Loc")}, n_splits=2, **TINY)
@@ -236,18 +286,42 @@ def test_standard_methods_and_report(tmp_path):
 
 
 def test_cli_on_shared_data(shared_data, tmp_path):
-    from geos2vec.cli import main
+    import warnings
 
+    from geos2vec.cli import main
+    from geos2vec.embed import embed_cells
+    from geos2vec.features import count_features
+    from geos2vec.model import S2VecModel
+    from geos2vec.normalize import FeatureStats
+    from geos2vec.raster import rasterize
+
+    pois_path = shared_data / "pois" / "san_jose.parquet"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = count_features(pois=gpd.read_parquet(pois_path))
+    tiny = S2VecModel(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2, epochs=1,
+                      seed=3)
+    tiny.build(rasterize(table), stats=FeatureStats.fit(table, log1p=True))
+    tiny.save(tmp_path / "tiny", compact=True)
     out = tmp_path / "report"
     argv = [
         "evaluate", "--labels", str(shared_data / "labels" / "housing.csv"), "--target", "median_house_value",
-        "--within=-122.080,37.250,-121.840,37.428", "--features", str(shared_data / "pois" / "san_jose.parquet"),
+        "--within=-122.080,37.250,-121.840,37.428", "--features", str(pois_path),
+        "--model", str(tmp_path / "tiny"), "--modes", "patch",
         "--splits", "2", "--lr", "0.01", "--hidden", "8", "--dropout", "0", "--max-epochs", "40",
         "--patience", "5", "--location-scales", "4", "--out", str(out), "--quiet",
     ]
     assert main(argv) == 0
     scores = pd.read_csv(out / "scores.csv")
-    assert set(scores.method) == {"counts", "PCA", "random projection", "location-only", "counts-Loc"}
+    assert set(scores.method) == {"counts", "PCA", "random projection", "location-only", "S2Vec (patch)",
+                                  "S2Vec (patch)-Loc", "counts-Loc"}
+    # the S2Vec method is the model's embedding of the labelled cells
+    cells = pd.read_csv(out / "predictions.csv").cell_id.astype(np.uint64).unique()
+    emb = E.model_embeddings(cells, table, str(tmp_path / "tiny"), ["patch"])["S2Vec (patch)"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = embed_cells(cells, table, model=str(tmp_path / "tiny"), mode="patch", outside="embed")
+    np.testing.assert_allclose(emb.loc[cells].to_numpy(), ref.to_numpy(np.float64), rtol=1e-6)
     cfg = json.loads((out / "config.json").read_text())
     # labels inside the bbox, one per cell, exactly the cells of the report
     h = pd.read_csv(shared_data / "labels" / "housing.csv")
@@ -257,5 +331,5 @@ def test_cli_on_shared_data(shared_data, tmp_path):
     out2 = tmp_path / "again"
     assert main(["evaluate", "--config", str(out / "config.json"), "--out", str(out2), "--quiet"]) == 0
     pd.testing.assert_frame_equal(scores, pd.read_csv(out2 / "scores.csv"), rtol=1e-5)
-    with pytest.raises(SystemExit, match="S2Vec"):
-        main(argv[:-3] + ["--model", "default", "--out", str(out2)])
+    with pytest.raises(SystemExit, match="--features"):
+        main([a for a in argv if a not in ("--features", str(pois_path))])
