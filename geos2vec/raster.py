@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -390,19 +391,10 @@ def rasterize(features, *, image_level: int = 8, patch_level: int | None = None,
         raise ValueError("the feature table is empty; pass images= or area= to rasterize empty images")
     else:
         level = None
-    patch_level = _resolve_patch_level(patch_level, level, image_level)
-    dtype = _common_dtype(dtypes)
-    fill_value = _check_fill(fill, dtype)
-    parents = _cells.cell_to_parent(cells, image_level)
-    imgs = _resolve_images(parents, images, area, image_level)
-    n = 1 << (patch_level - image_level)
+    lay = _layout(cells, level, patch_level, image_level, images, area, dtypes, fill)
+    patch_level, dtype, fill_value, imgs, n = lay.patch_level, lay.dtype, lay.fill_value, lay.images, lay.n
+    cell_ids, observed, pos, pix = lay.cell_ids, lay.observed, lay.pos, lay.pix
     attrs = _attrs(image_level, patch_level, fill, dtypes)
-    cell_ids = _pixel_cells(imgs, n, patch_level)
-    rows, cols = _cells.cell_to_rowcol(cells, image_level)
-    pos = _image_positions(parents, imgs)
-    pix = (pos * n + rows) * n + cols
-    observed = np.zeros(cell_ids.shape, dtype=bool)
-    observed.reshape(-1)[pix] = True
 
     if chunks is None:
         out = np.full((imgs.size, n, n, len(names)), fill_value, dtype=dtype)
@@ -484,6 +476,35 @@ def _lazy_blocks(block, nimg, step, n, nfeat, dtype, da):
     return da.concatenate(blocks, axis=0)
 
 
+class _Layout(NamedTuple):
+    patch_level: int
+    dtype: np.dtype
+    fill_value: object
+    images: np.ndarray      # image cell ids, in output order
+    n: int                  # pixels per side
+    cell_ids: np.ndarray    # (image, row, col) pixel cells
+    observed: np.ndarray    # (image, row, col) bool
+    pos: np.ndarray         # image position of each table row
+    pix: np.ndarray         # flat pixel index of each table row
+
+
+def _layout(cells, level, patch_level, image_level, images, area, dtypes, fill) -> _Layout:
+    """Where every table row goes: the images, their pixel cells and the observed mask (pandas and dask)."""
+    patch_level = _resolve_patch_level(patch_level, level, image_level)
+    dtype = _common_dtype(dtypes)
+    fill_value = _check_fill(fill, dtype)
+    parents = _cells.cell_to_parent(cells, image_level)
+    imgs = _resolve_images(parents, images, area, image_level)
+    n = 1 << (patch_level - image_level)
+    cell_ids = _pixel_cells(imgs, n, patch_level)
+    rows, cols = _cells.cell_to_rowcol(cells, image_level)
+    pos = _image_positions(parents, imgs)
+    pix = (pos * n + rows) * n + cols
+    observed = np.zeros(cell_ids.shape, dtype=bool)
+    observed.reshape(-1)[pix] = True
+    return _Layout(patch_level, dtype, fill_value, imgs, n, cell_ids, observed, pos, pix)
+
+
 def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks) -> xr.DataArray:
     import dask.array as da
 
@@ -501,17 +522,9 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
     level = _single_level(np.asarray(_cells.get_level(cells)), "feature table") if cells.size else None
     if np.unique(cells).size != cells.size:
         raise ValueError("duplicate cell ids in the feature table; aggregate them first")
-    patch_level = _resolve_patch_level(patch_level, level, image_level)
-    dtype = _common_dtype(dtypes)
-    fill_value = _check_fill(fill, dtype)
-    parents = _cells.cell_to_parent(cells, image_level)
-    imgs = _resolve_images(parents, images, area, image_level)
-    n = 1 << (patch_level - image_level)
-    cell_ids = _pixel_cells(imgs, n, patch_level)
-    rows, cols = _cells.cell_to_rowcol(cells, image_level)
-    pos = _image_positions(parents, imgs)
-    observed = np.zeros(cell_ids.shape, dtype=bool)
-    observed.reshape(-1)[(pos * n + rows) * n + cols] = True
+    lay = _layout(cells, level, patch_level, image_level, images, area, dtypes, fill)
+    patch_level, dtype, fill_value, imgs, n = lay.patch_level, lay.dtype, lay.fill_value, lay.images, lay.n
+    cell_ids, observed = lay.cell_ids, lay.observed
     step = _chunk_size("auto" if chunks is None else chunks, n, len(names), dtype)
     lo_ids, hi_ids = _range(imgs, image_level)
 
