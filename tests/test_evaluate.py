@@ -201,6 +201,27 @@ def test_group_trainer_equals_keras_adamw_fit():
         assert got["best_epoch"][m] == int(np.argmin(vals)) + 1
 
 
+def test_dropping_stopped_heads_changes_nothing():
+    """Compaction (rebuilding the graph without stopped heads) gives the same heads as never compacting."""
+    target, good, _ = _synthetic_task(6)
+    y, _ = E.minmax_scale(target.to_numpy())
+    x = good.to_numpy(np.float32)
+    splits = E.random_splits(len(y), 3, seed=1)
+    tr = np.repeat(np.stack([s[0] for s in splits]), 2, axis=0)
+    va = np.repeat(np.stack([s[1] for s in splits]), 2, axis=0)
+    kw = dict(lrs=np.tile([3e-2, 3e-3], 3), hidden=4, dropouts=np.zeros(6), fusion="concat", fusion_units=4,
+              max_epochs=120, patience=5, weight_decay=0.004, seed=0, chunk=3)
+    p0, v0, e0 = E._train_group([x], y, tr, va, compact=0.0, **kw)
+    p1, v1, e1 = E._train_group([x], y, tr, va, compact=0.9, **kw)
+    assert len(set(e0.tolist())) > 1  # heads stopped at different epochs, so compaction happened
+    np.testing.assert_array_equal(e0, e1)
+    np.testing.assert_allclose(v0, v1, rtol=1e-4)
+    np.testing.assert_allclose(p0, p1, rtol=1e-4, atol=1e-5)
+    # every head's best validation MSE is its own MSE on its validation cells
+    for i in range(6):
+        np.testing.assert_allclose(v1[i], np.mean((p1[i, va[i]] - y[va[i]]) ** 2), rtol=1e-4)
+
+
 # --------------------------------------------------------------- protocol
 def _synthetic_task(n_side=14):
     cells = _grid_cells(n_side)
