@@ -61,13 +61,15 @@ def plot_embedding_map(cells, path, *, prefix="s2vec_", pois=None, title="S2Vec 
     rgb, explained = pca_rgb(cells[cols].to_numpy())
     fig, ax = plt.subplots(figsize=(8, 6.4), dpi=110)
     ok = ~np.isnan(rgb).any(axis=1)
-    cells[~ok].plot(ax=ax, facecolor="#eeeeee", edgecolor="white", linewidth=0.3)
-    cells[ok].plot(ax=ax, color=rgb[ok], edgecolor="white", linewidth=0.3)
+    if (~ok).any():
+        cells[~ok].plot(ax=ax, facecolor="#eeeeee", edgecolor="white", linewidth=0.3)
+    if ok.any():
+        cells[ok].plot(ax=ax, color=rgb[ok], edgecolor="white", linewidth=0.3)
     if pois is not None and len(pois):
         ax.scatter(pois.geometry.x, pois.geometry.y, s=0.6, c="black", alpha=0.35, linewidths=0,
                    label="POIs")
         ax.legend(loc="lower right", fontsize=7, markerscale=8)
-    lat0 = float(np.nanmean(cells.geometry.centroid.y)) if len(cells) else 0.0
+    lat0 = float(np.mean(cells.total_bounds[[1, 3]])) if len(cells) else 0.0
     ax.set_aspect(1.0 / max(np.cos(np.radians(lat0)), 1e-6))
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
