@@ -204,6 +204,11 @@ training: {best_val:.4f}. Training curve: `training_curve.png`.
 * The POI sources differ in coverage and year (2012–2020 snapshots, small test extracts); the Columbus extract
   has almost no POIs. Counts are not comparable across sources the way a single OSM planet snapshot would be.
 * Cells without any POI or road have no embedding by default (`outside="nan"`).
+* Contextual embeddings carry a per-image component: each level-8 image is encoded on its own, so cells on
+  either side of an image edge see different context. Measured on the shared cities, membership in a level-8
+  image explains 15–54 % of the variance of contextual embeddings (San José, Los Angeles, New York) against
+  3–5 % for `mode="patch"`; maps of contextual embeddings show the level-8 grid. Use `mode="patch"` where that
+  matters.
 * {report['epochs']} epochs on CPU, not 50 on accelerators; with log counts rather than the paper's raw counts.
 
 Reproduce: `python scripts/train_pretrained.py --epochs {report['epochs']} --stride {report['stride']} --out geos2vec/pretrained`
