@@ -354,3 +354,10 @@ def test_cli_on_shared_data(shared_data, tmp_path):
     pd.testing.assert_frame_equal(scores, pd.read_csv(out2 / "scores.csv"), rtol=1e-5)
     with pytest.raises(SystemExit, match="--features"):
         main([a for a in argv if a not in ("--features", str(pois_path))])
+
+
+def test_method_result_does_not_depend_on_the_other_methods():
+    target, good, noise = _synthetic_task(8)
+    alone = E.evaluate(target, {"a": good}, n_splits=1, **TINY).scores
+    mixed = E.evaluate(target, {"noise": noise, "a": good}, n_splits=1, **TINY).scores
+    np.testing.assert_allclose(alone.r2.to_numpy(), mixed[mixed.method == "a"].r2.to_numpy(), rtol=1e-6)
