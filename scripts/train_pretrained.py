@@ -132,8 +132,17 @@ def main(argv=None):
     (args.out / "training_report.json").write_text(json.dumps(report, indent=1))
     _plot_history(report["history"], args.out / "training_curve.png")
     write_model_card(report, args.out / "MODEL_CARD.md")
+    copy_card_to_docs(args.out / "MODEL_CARD.md")
     print(json.dumps(report["loss"], indent=1))
     return report
+
+
+def copy_card_to_docs(card: Path, docs: Path = ROOT / "docs" / "model_card.md") -> Path:
+    """The docs copy of the model card (links rewritten for the docs folder)."""
+    text = card.read_text().replace("](../../docs/", "](").replace("`training_curve.png`",
+                                                                    "`geos2vec/pretrained/training_curve.png`")
+    docs.write_text(text)
+    return docs
 
 
 def write_model_card(report: dict, path: Path, evaluation: str | None = None) -> Path:
