@@ -240,11 +240,11 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
     out = vectors.reindex(cell_ids)
     n_missing = int(out.iloc[:, 0].isna().sum()) if len(out) else 0
     if n_missing:
-        warnings.warn(
-            f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN embeddings; "
-            "pass outside='embed' to embed them as empty cells in their surroundings",
-            stacklevel=2,
-        )
+        hint = ("pass outside='embed' to embed them as empty cells in their surroundings" if outside == "nan"
+                else "they lie in level-%d images without any feature, so there is no surrounding data to "
+                     "embed them in" % model.image_level)
+        warnings.warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
+                      f"embeddings; {hint}", stacklevel=2)
     return out
 
 
@@ -317,7 +317,9 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     if n_nan:
         warnings.warn(
             f"{n_nan} of {len(gdf)} rows got NaN embeddings: their cells have no features in the data given "
-            f"({int(missing.sum())} of them have no geometry). Pass outside='embed' to embed empty cells.",
+            f"({int(missing.sum())} of them have no geometry)."
+            + (" Pass outside='embed' to embed empty cells." if outside == "nan" else
+               f" Their level-{model.image_level} images hold no feature at all."),
             stacklevel=2,
         )
     out = gdf.copy()
