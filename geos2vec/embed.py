@@ -285,6 +285,15 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     geoms_all = _geo.to_wgs84(_geo.as_geoseries(gdf, "gdf"), "gdf")
     model = _resolve_model(model)
     level = _check_level(level, model)
+    if isinstance(gdf, gpd.GeoSeries):
+        gdf = gpd.GeoDataFrame(geometry=gdf)
+    added = ["s2_cell"] + [f"{prefix}{k}" for k in range(model.embedding_dim)]
+    clash = [c for c in added if c in gdf.columns]
+    if clash:
+        raise ValueError(
+            f"gdf already has column(s) {clash[:5]}{' ...' if len(clash) > 5 else ''} that embed adds; "
+            f"drop them first (gdf.drop(columns=[...])), or pass another prefix= for the embedding columns"
+        )
     table = _feature_table(gdf if features is None else features, level, model)
     missing = _geo.missing_mask(geoms_all)
     ok_pos = np.flatnonzero(~missing)

@@ -241,3 +241,26 @@ def test_line_weights_follow_length_not_vertices():
         exact = np.array([shapely.length(shapely.transform(p, lambda c: c * [k, 1.0])) for p in parts])
         np.testing.assert_allclose(weight[sel], exact / exact.sum(), atol=0.03)
     assert sorted(weight[row == 2].round(6).tolist()) == [round(1 / 3, 6), round(2 / 3, 6)]
+
+
+def test_existing_output_columns_raise_instead_of_duplicating(tiny, sample):
+    _, path, _ = tiny
+    pois, _, table = sample
+    model = geos2vec.load_model(path)
+    users = pois.iloc[:3][["name", "geometry"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        once = users.s2vec.embed(features=table, model=model)
+        # embedding again with another prefix still clashes on s2_cell; dropping it works
+        with pytest.raises(ValueError, match=r"already has column\(s\) \['s2_cell'\]"):
+            once.s2vec.embed(features=table, model=model, prefix="v2_")
+        again = once.drop(columns="s2_cell").s2vec.embed(features=table, model=model, prefix="v2_")
+        # the function on a GeoSeries returns a frame like the accessor does
+        from_fn = embed(users.geometry, table, model=model)
+    with pytest.raises(ValueError, match="s2vec_0.*prefix="):
+        once.s2vec.embed(features=table, model=model)
+    with pytest.raises(ValueError, match="s2vec_3"):
+        users.assign(s2vec_3=1.0).s2vec.embed(features=table, model=model)
+    assert not again.columns.duplicated().any()
+    np.testing.assert_array_equal(again.filter(like="v2_").to_numpy(), once.filter(like="s2vec_").to_numpy())
+    assert isinstance(from_fn, gpd.GeoDataFrame) and from_fn.columns[:2].tolist() == ["geometry", "s2_cell"]
