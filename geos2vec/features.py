@@ -118,6 +118,13 @@ def _categories(frame, kept, column, key_column, ontology: Ontology):
         values = keys.astype("string").str.cat(values.astype("string"), sep="=")
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     uniq = np.asarray(uniques, dtype=object)
+    not_str = [u for u in uniq if not isinstance(u, str)]
+    if not_str:
+        raise TypeError(
+            f"category column {column!r} must hold strings (OSM tag values such as 'restaurant'), but holds "
+            f"{len(not_str)} non-string value(s), e.g. {not_str[:3]} ({type(not_str[0]).__name__}); map codes to "
+            f"their OSM values, or pass category_column= naming the column that holds them"
+        )
     blank = np.array([not isinstance(u, str) or not u.strip() or u.endswith("=<NA>") for u in uniq], dtype=bool)
     lut = ontology.lookup(np.where(blank, None, uniq))
     lut = np.append(lut, -1).astype(np.int32)  # code -1 (missing) -> last entry

@@ -138,6 +138,16 @@ def test_reports_unknown_and_missing_categories():
     assert out.to_numpy().sum() == 1
 
 
+def test_non_string_categories_raise_type_error():
+    # integer codes are not OSM values: a TypeError, not a report of "missing/blank" categories
+    pois = _pois([2.35, 2.36], [48.85, 48.86], [3, 7])
+    with pytest.raises(TypeError, match=r"'fclass' must hold strings.*\[3, 7\] \(int\)"):
+        count_features(pois)
+    mixed = _pois([2.35, 2.36, 2.37], [48.85, 48.86, 48.87], ["cafe", None, 1.5])
+    with pytest.raises(TypeError, match="1 non-string value"):
+        count_features(mixed)
+
+
 def test_projected_and_non_point_input():
     pois = _pois([2.35, 2.36], [48.85, 48.86], ["cafe", "bar"])
     ref = count_features(pois)
