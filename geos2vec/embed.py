@@ -167,8 +167,10 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
             f"{missing[:5]}; build it with count_features(..., ontology=<the model's ontology>)"
         )
     idx = table.index
-    if len(idx) and not np.issubdtype(idx.dtype, np.integer):
-        raise TypeError("the feature table must be indexed by uint64 cell ids (index named cell_id)")
+    if len(idx) and not pd.api.types.is_integer_dtype(idx.dtype):
+        raise TypeError(f"the feature table must be indexed by uint64 cell ids (index named cell_id), got "
+                        f"index dtype {idx.dtype}; set it with table.set_index('cell_id'), or convert S2 "
+                        "tokens with geos2vec.token_to_cell")
     levels = _cells.get_level(idx.to_numpy().astype(np.uint64)) if len(idx) else np.array([level])
     if (levels != level).any():
         raise ValueError(f"the feature table holds cells of level(s) {sorted(set(levels.tolist()))}, "

@@ -172,6 +172,9 @@ def test_bad_input(tiny, sample):
         embed(pois.set_crs(None, allow_override=True), table, model=model)
     with pytest.raises(ValueError, match="outside"):
         embed_cells(table.index[:2], table, model=model, outside="zero")
+    tokens = table.set_axis(pd.Index(C.cell_to_token(table.index.to_numpy()), name="cell_id"))
+    with pytest.raises(TypeError, match="indexed by uint64 cell ids.*got index dtype.*token_to_cell"):
+        embed(pois.iloc[:2], tokens, model=model)
 
 
 def test_geoseries_and_projected_rows_match_wgs84_frame(tiny, sample):
