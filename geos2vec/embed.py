@@ -300,6 +300,13 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     missing = _geo.missing_mask(geoms_all)
     ok_pos = np.flatnonzero(~missing)
     geoms = geoms_all.iloc[ok_pos]
+    rep_lng, rep_lat = _geo.representative_lnglat(geoms)
+    bad = ~(np.isfinite(rep_lng) & np.isfinite(rep_lat)) | (np.abs(rep_lat) > 90) | (np.abs(rep_lng) > 180)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} row(s) have NaN/infinite or out-of-range coordinates at index "
+            f"{_geo.describe_labels(geoms.index, bad)}; fix or drop them (is the CRS right?)"
+        )
     row, cell, weight = row_cells(geoms, level, how)
     dim = model.embedding_dim
     result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
@@ -336,8 +343,7 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     out = gdf.copy()
     s2 = pd.array(np.zeros(len(gdf), np.uint64), dtype="UInt64")
     if ok_pos.size:
-        lng, lat = _geo.representative_lnglat(geoms)
-        s2[ok_pos] = _cells.latlng_to_cell(lat, lng, level)
+        s2[ok_pos] = _cells.latlng_to_cell(rep_lat, rep_lng, level)
     s2[missing] = pd.NA
     out["s2_cell"] = pd.Series(s2, index=gdf.index)
     emb_frame = pd.DataFrame(result, index=gdf.index, columns=[f"{prefix}{k}" for k in range(dim)], copy=False)

@@ -267,3 +267,13 @@ def test_existing_output_columns_raise_instead_of_duplicating(tiny, sample):
     assert not again.columns.duplicated().any()
     np.testing.assert_array_equal(again.filter(like="v2_").to_numpy(), once.filter(like="s2vec_").to_numpy())
     assert isinstance(from_fn, gpd.GeoDataFrame) and from_fn.columns[:2].tolist() == ["geometry", "s2_cell"]
+
+
+def test_nan_coordinates_name_index_labels(tiny, sample):
+    _, path, _ = tiny
+    pois, _, table = sample
+    users = pois.iloc[:3].copy()
+    users.index = ["a", "b", "c"]
+    users.loc["b", "geometry"] = shapely.Point(np.nan, 34.0)
+    with pytest.raises(ValueError, match=r"index \['b'\]"):
+        users.s2vec.embed(features=table, model=geos2vec.load_model(path))
