@@ -22,6 +22,17 @@ def describe_labels(index: pd.Index, mask: np.ndarray) -> str:
     return f"{labels}{more}"
 
 
+def check_lnglat(lng, lat, labels: pd.Index, name: str = "input", where: str = "index ") -> None:
+    """Raise a ValueError naming ``labels`` of NaN/inf or out-of-range coordinates (degrees)."""
+    bad = ~(np.isfinite(lat) & np.isfinite(lng)) | (np.abs(lat) > 90.0) | (np.abs(lng) > 180.0)
+    if bad.any():
+        raise ValueError(
+            f"{name} has {int(bad.sum())} coordinate(s) that are NaN/inf or outside lat [-90, 90] / lon "
+            f"[-180, 180] at {where}{describe_labels(labels, bad)}; is the CRS right (set_crs vs to_crs), "
+            "or are longitude and latitude swapped?"
+        )
+
+
 def as_geoseries(data, name: str = "input") -> gpd.GeoSeries:
     """The active geometry of a GeoDataFrame / GeoSeries, else a clear TypeError."""
     if isinstance(data, gpd.GeoDataFrame):

@@ -219,14 +219,13 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
     wanted = np.unique(cell_ids)
     images = np.unique(_cells.cell_to_parent(wanted, model.image_level)) if wanted.size else wanted
     observed = table.index.to_numpy().astype(np.uint64)
-    has_data = np.isin(images, _cells.cell_to_parent(observed, model.image_level)) if observed.size else \
-        np.zeros(images.size, bool)
-    images = images[has_data]
+    observed_images = _cells.cell_to_parent(observed, model.image_level)
+    images = images[np.isin(images, observed_images)]
     dim = model.embedding_dim
     columns = [f"{prefix}{k}" for k in range(dim)]
     vectors = pd.DataFrame(np.full((wanted.size, dim), np.nan, dtype=np.float32), index=wanted, columns=columns)
     if images.size:
-        sub = table[np.isin(_cells.cell_to_parent(observed, model.image_level), images)] if observed.size else table
+        sub = table[np.isin(observed_images, images)]
         da = rasterize(sub, image_level=model.image_level, images=images)
         emb = model.embed(da, mode=mode, cells="observed" if outside == "nan" else "all", as_frame=True)
         emb.columns = columns
@@ -301,12 +300,7 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     ok_pos = np.flatnonzero(~missing)
     geoms = geoms_all.iloc[ok_pos]
     rep_lng, rep_lat = _geo.representative_lnglat(geoms)
-    bad = ~(np.isfinite(rep_lng) & np.isfinite(rep_lat)) | (np.abs(rep_lat) > 90) | (np.abs(rep_lng) > 180)
-    if bad.any():
-        raise ValueError(
-            f"{int(bad.sum())} row(s) have NaN/infinite or out-of-range coordinates at index "
-            f"{_geo.describe_labels(geoms.index, bad)}; fix or drop them (is the CRS right?)"
-        )
+    _geo.check_lnglat(rep_lng, rep_lat, geoms.index, "gdf")
     row, cell, weight = row_cells(geoms, level, how)
     dim = model.embedding_dim
     result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)

@@ -95,15 +95,10 @@ def _gpd():
 
 
 def _check_coords(lat, lng, index, kept, name):
-    bad = ~(np.isfinite(lat) & np.isfinite(lng)) | (np.abs(lat) > 90.0) | (np.abs(lng) > 180.0)
-    if bad.any():
-        where = "index " if index is not None else "vertex positions "
-        labels = pd.Index(index[np.flatnonzero(kept)[bad]] if index is not None else np.flatnonzero(bad))
-        raise ValueError(
-            f"{name} has {int(bad.sum())} coordinate(s) that are NaN/inf or outside lat [-90, 90] / lon "
-            f"[-180, 180] at {where}{_geo.describe_labels(labels, np.ones(len(labels), dtype=bool))}; is the "
-            "CRS right (set_crs vs to_crs), or are longitude and latitude swapped?"
-        )
+    if index is not None:
+        _geo.check_lnglat(lng, lat, pd.Index(index[np.flatnonzero(kept)]), name)
+    else:
+        _geo.check_lnglat(lng, lat, pd.RangeIndex(len(lat)), name, where="vertex positions ")
 
 
 def _categories(frame, kept, column, key_column, ontology: Ontology):
