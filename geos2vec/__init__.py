@@ -22,6 +22,7 @@ from .cells import (
     cell_to_rowcol,
     cell_to_token,
     get_level,
+    grid_disk,
     is_valid_cell,
     latlng_to_cell,
     rowcol_to_cell,
