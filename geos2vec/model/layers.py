@@ -1,17 +1,20 @@
-"""Keras 3 layers of the S2Vec ViT masked autoencoder (TensorFlow backend).
+"""Keras 3 layers of the S2Vec ViT masked autoencoder (any Keras 3 backend: TensorFlow, JAX, PyTorch).
 
 Each patch is one level-``patch_level`` cell, so a patch is a feature vector,
 not a block of pixels: the patch embedding is a ``Dense`` layer over the
 feature axis, and an image is a sequence of ``rows * cols`` tokens.
+
+Only ``keras`` (``keras.ops``, ``keras.random``) is used, never a backend directly, and nothing else of
+``geos2vec`` is imported: with :mod:`.mae` this module loads with only ``keras`` and ``numpy`` installed (see
+"Backends" in ``docs/model.md``).
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
-__all__ = ["PositionEmbedding", "Attention", "TransformerBlock", "RandomMasking"]
+__all__ = ["PositionEmbedding", "Attention", "TransformerBlock", "RandomMasking", "gather_tokens"]
 
 _PKG = "geos2vec"
 
@@ -134,5 +137,15 @@ class RandomMasking(layers.Layer):
 
 
 def gather_tokens(x, ids):
-    """``x[b, ids[b, i]]`` for a ``(batch, length, dim)`` tensor and ``(batch, k)`` ids."""
-    return tf.gather(x, ids, batch_dims=1)
+    """``x[b, ids[b, i]]`` for a ``(batch, length, dim)`` tensor and ``(batch, k)`` integer ids.
+
+    Backend-neutral: the rows of ``x`` flattened to ``(batch * length, dim)`` are taken with
+    ``ops.take`` at ``ids + b * length``, the computation of TensorFlow's ``tf.gather(x, ids, batch_dims=1)``
+    (a row gather; PyTorch: an embedding lookup, JAX: ``jnp.take``).
+    """
+    shape = ops.shape(x)
+    b, n, d = shape[0], shape[1], x.shape[-1]
+    ids = ops.cast(ids, "int32")
+    offsets = ops.expand_dims(ops.arange(b, dtype="int32") * ops.cast(n, "int32"), 1)
+    rows = ops.take(ops.reshape(x, (-1, d)), ops.reshape(ids + offsets, (-1,)), axis=0)
+    return ops.reshape(rows, (b, ops.shape(ids)[1], d))

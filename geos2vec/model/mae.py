@@ -1,4 +1,4 @@
-"""The S2Vec masked autoencoder as a Keras 3 model (TensorFlow backend).
+"""The S2Vec masked autoencoder as a Keras 3 model (any Keras 3 backend: TensorFlow, JAX, PyTorch).
 
 MAE (He et al., 2022) over images whose pixels are cells: every patch (one
 cell's normalized feature vector) is linearly projected, a learned position
@@ -7,17 +7,36 @@ embedding is added, a random ``1 - mask_ratio`` share of the patches is kept
 patches, and the decoder gets the encoded patches plus mask tokens and
 reconstructs the feature vectors. The loss is the mean squared error over the
 masked patches only (optionally only the observed ones).
+
+Backend-neutral: the forward pass uses ``keras.ops`` only, and training goes through Keras' own trainer of
+the active backend (:meth:`MaskedAutoencoder.compute_loss`; the backend's trainer takes the gradients and the
+optimizer step). This module and :mod:`.layers` import only ``keras`` (TensorFlow only inside a function,
+when it is the backend), so they load where TensorFlow and the rest of ``geos2vec``'s dependencies are
+missing (see "Backends" in ``docs/model.md``).
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens
 
-__all__ = ["MaskedAutoencoder", "build_mae", "masked_mse"]
+__all__ = ["MaskedAutoencoder", "build_mae", "masked_mse", "masks_from_noise", "per_replica_loss"]
+
+
+def masks_from_noise(noise, num_keep: int):
+    """``(ids_keep, ids_restore, mask)`` of MAE masking from ``(batch, length)`` noise.
+
+    The computation of :class:`~geos2vec.model.layers.RandomMasking` after its draw: the ``num_keep`` patches
+    with the lowest noise are kept (``ids_keep``, in ascending-noise order), ``ids_restore`` undoes the shuffle
+    after ``concat([kept, masked])``, and ``mask`` is float32, 1 where a patch is masked.
+    """
+    ids_shuffle = ops.argsort(noise, axis=1)
+    ids_restore = ops.argsort(ids_shuffle, axis=1)
+    ids_keep = ids_shuffle[:, :num_keep]
+    mask = ops.cast(ids_restore >= num_keep, "float32")
+    return ids_keep, ids_restore, mask
 
 
 def masked_mse(x, pred, mask, weight=None):
@@ -33,15 +52,36 @@ def masked_mse(x, pred, mask, weight=None):
     return ops.sum(err * w) / ops.maximum(ops.sum(w), 1.0)
 
 
+def per_replica_loss(loss):
+    """``loss`` divided by the number of ``tf.distribute`` replicas in sync (TensorFlow backend; else unchanged).
+
+    Keras' TensorFlow trainer sums the replicas' gradients and multiplies the tracked loss back by the
+    replica count, so the loss a replica returns must be its share: the summed gradient is then that of the
+    mean of the replicas' losses (the scaling Keras applies to compiled losses, and what the hand-written
+    ``train_step`` of earlier versions did). JAX and PyTorch train on one global batch.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf  # the active backend: already imported by keras
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        loss = loss * ops.cast(1.0 / replicas, loss.dtype)
+    return loss
+
+
 @keras.saving.register_keras_serializable(package="geos2vec")
 class MaskedAutoencoder(keras.Model):
     """ViT masked autoencoder over sequences of ``num_patches`` feature vectors.
 
     ``call(x)`` (``x``: ``(batch, num_patches, num_features)`` normalized
     features) masks, encodes, decodes and returns ``{"pred", "mask"}``;
+    :meth:`reconstruct` is the same pass with masks given from outside (noise);
     :meth:`encode` runs the encoder on the full, unmasked sequence (the
     contextual embeddings). Training data are dicts ``{"x": ..., "w": ...}``
-    where ``w`` is the observed-pixel weight (used when ``ignore_unobserved``).
+    where ``w`` is the observed-pixel weight (used when ``ignore_unobserved``): a ``tf.data`` dataset of
+    such dicts, or NumPy arrays, ``fit({"x": X, "w": W}, batch_size=...)``, on any backend. The loss is
+    :meth:`compute_loss`; compile with an optimizer only (no ``loss``).
     """
 
     def __init__(self, num_patches: int, num_features: int, embedding_dim: int = 256, encoder_layers: int = 6,
@@ -74,7 +114,6 @@ class MaskedAutoencoder(keras.Model):
                                for i in range(self.decoder_layers)]
         self.decoder_norm = layers.LayerNormalization(epsilon=1e-6, name="decoder_norm", dtype=p)
         self.decoder_pred = layers.Dense(self.num_features, name="decoder_pred", dtype="float32")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     # ------------------------------------------------------------------ building
     def build(self, input_shape=None):
@@ -113,11 +152,32 @@ class MaskedAutoencoder(keras.Model):
             h = blk(h, training=training)
         return self.encoder_norm(h)
 
+    def draw_noise(self, batch_size):
+        """The masking noise of one forward pass: ``(batch, num_patches)`` uniform draws.
+
+        Drawn from the :class:`~geos2vec.model.layers.RandomMasking` layer's own seed generator (a new draw at
+        every call, reproducible from the model's seed), exactly as that layer draws it.
+        """
+        return keras.random.uniform((batch_size, self.masking.length), seed=self.masking.seed_generator)
+
     def call(self, x, training=None):
         if isinstance(x, dict):
             x = x["x"]
+        return self.reconstruct(x, self.draw_noise(ops.shape(x)[0]), training=training)
+
+    def reconstruct(self, x, noise, training=False):
+        """The forward pass of :meth:`call` with the masks given by ``noise``.
+
+        ``noise``: ``(batch, num_patches)``, e.g. uniform; the kept patches are
+        ``argsort(noise, axis=1)[:, :num_keep]`` (the lowest noise), as in
+        :class:`~geos2vec.model.layers.RandomMasking`. Give distinct values per row so that the argsort has no
+        ties. Returns ``{"pred": (batch, num_patches, num_features), "mask": (batch, num_patches)}`` (mask 1
+        where a patch was masked). ``call`` is this method with noise drawn by the masking layer.
+        """
+        if isinstance(x, dict):
+            x = x["x"]
         h = self.embed_patches(x)
-        ids_keep, ids_restore, mask = self.masking(h)
+        ids_keep, ids_restore, mask = masks_from_noise(noise, self.masking.num_keep)
         h = gather_tokens(h, ids_keep)
         for blk in self.encoder_blocks:
             h = blk(h, training=training)
@@ -133,31 +193,19 @@ class MaskedAutoencoder(keras.Model):
         return {"pred": pred, "mask": mask}
 
     # ------------------------------------------------------------------ training
-    def _loss(self, data, training):
-        x = data["x"]
-        out = self(x, training=training)
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The masked MSE of a batch, for Keras' built-in ``train_step`` / ``test_step`` of every backend.
+
+        ``x``: the batch given to ``fit`` / ``evaluate``, a dict ``{"x": ..., "w": ...}`` (``w`` used when
+        ``ignore_unobserved``) or the array of features alone; ``y_pred``: this model's output on it
+        (``{"pred", "mask"}``, drawn masks). ``y`` and ``sample_weight`` are not used. On TensorFlow the
+        loss is divided by the number of replicas in sync (:func:`per_replica_loss`); Keras undoes that
+        scaling for the logged ``loss``.
+        """
+        del y, sample_weight, training
+        data = x if isinstance(x, dict) else {"x": x}
         weight = data.get("w") if self.ignore_unobserved else None
-        return masked_mse(x, out["pred"], out["mask"], weight)
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            loss = self._loss(data, training=True)
-            # gradients are summed over replicas: scale so that their sum is the mean
-            scaled = loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
-            scaled = self.optimizer.scale_loss(scaled)
-        grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        self.loss_tracker.update_state(loss, sample_weight=tf.shape(data["x"])[0])
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        loss = self._loss(data, training=False)
-        self.loss_tracker.update_state(loss, sample_weight=tf.shape(data["x"])[0])
-        return {"loss": self.loss_tracker.result()}
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
+        return per_replica_loss(masked_mse(data["x"], y_pred["pred"], y_pred["mask"], weight))
 
     def get_config(self):
         return {**super().get_config(), "num_patches": self.num_patches, "num_features": self.num_features,

@@ -182,37 +182,84 @@ class S2VecModel:
         self.history.history.setdefault("replicas", [replicas])
         return self.history
 
-    def evaluate(self, data, *, batch_size: int | None = None, baseline: bool = False, seed: int | None = None):
-        """Masked-patch reconstruction loss on ``data`` (normalized units).
+    def evaluate(self, data, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
+                 baseline: bool | None = None):
+        """Masked-patch reconstruction loss on ``data``, next to parameter-free predictors (normalized units).
 
-        With ``baseline=True`` returns ``(loss, mean_baseline)`` where the
-        baseline predicts every masked patch as the training mean (0 after
-        normalization), on the same random masks.
+        Every image is evaluated under ``n_masks`` masks (the model's ``mask_ratio``); mask ``k`` comes from
+        ``numpy.random.default_rng([seed, k])``, so the masks are the same on every call, for every predictor
+        and whatever ``batch_size`` (dropout is off). Predictors of a masked patch (see
+        :mod:`geos2vec.model.reconstruction`): ``model`` (the reconstruction), ``zero`` (the training mean),
+        ``empty`` (the normalized value of a cell with zero counts) and ``visible_mean`` (the mean of the
+        image's visible patches).
+
+        Parameters
+        ----------
+        data : xarray.DataArray
+            Images (as for :meth:`fit`).
+        seed : int or None
+            Seed of the masks; ``None`` draws a fresh one (kept in ``result.attrs["seed"]``).
+        n_masks : int
+            Masks per image; the losses are pooled over all of them.
+        batch_size : int, optional
+            Images per forward pass (default ``config.batch_size``); several masks of a small batch share one
+            pass.
+        baseline : bool, optional
+            Legacy interface: return the model's loss as a float, or with ``True`` the tuple
+            ``(model loss, zero-predictor loss)``, on the loss the model trains on (observed masked patches
+            with ``ignore_unobserved``, else all masked patches).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``predictor`` (``model``, ``zero``, ``empty``, ``visible_mean``); columns ``loss_observed``
+            (masked patches that are observed cells), ``loss_all`` (all masked patches), their standard
+            deviations across masks (``*_sd``) and ``ratio_observed_to_visible_mean`` /
+            ``ratio_all_to_visible_mean``. ``attrs``: seed, n_masks, n_images, masked patches per mask.
         """
-        import keras
         import tensorflow as tf
 
-        from .mae import masked_mse
+        from .reconstruction import LossAccumulator, baseline_predictions, draw_noise
 
+        n_masks = int(n_masks)
+        if n_masks < 1:
+            raise ValueError(f"n_masks must be >= 1, got {n_masks}")
         self.ensure_keras()
         if self.keras_model is None:
             raise ValueError("the model is not built or trained yet")
         km = self.keras_model
         da = match_channels(check_images(data), self.channels)
-        ds = make_dataset(da, self.stats, batch_size=batch_size or self.config.batch_size)
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
-        tot = base = w_sum = 0.0
+        batch_size = int(batch_size or self.config.batch_size)
+        ds = make_dataset(da, self.stats, batch_size=batch_size)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy)
+        rngs = [np.random.default_rng([int(seed), k]) for k in range(n_masks)]
+        empty = self.stats.transform(np.zeros(len(self.channels)))
+        n, nf = km.num_patches, km.num_features
+        acc = LossAccumulator(n_masks)
         for batch in ds:
-            out = km(batch["x"], training=False)
-            weight = batch["w"] if km.ignore_unobserved else None
-            w = out["mask"] * (weight if weight is not None else 1.0)
-            n = float(tf.reduce_sum(w))
-            tot += float(masked_mse(batch["x"], out["pred"], out["mask"], weight)) * n
-            base += float(masked_mse(batch["x"], tf.zeros_like(out["pred"]), out["mask"], weight)) * n
-            w_sum += n
-        loss, mean_loss = tot / max(w_sum, 1.0), base / max(w_sum, 1.0)
-        return (loss, mean_loss) if baseline else loss
+            x, w = batch["x"].numpy(), batch["w"].numpy()
+            b = x.shape[0]
+            noise = np.stack([draw_noise(r, b, n) for r in rngs])          # (n_masks, b, n)
+            per_pass = max(1, batch_size // b)                               # masks sharing a forward pass
+            for k0 in range(0, n_masks, per_pass):
+                m = min(per_pass, n_masks - k0)
+                out = km.reconstruct(tf.tile(batch["x"], (m, 1, 1)), noise[k0:k0 + m].reshape(m * b, n),
+                                     training=False)
+                pred = np.asarray(out["pred"], dtype=np.float32).reshape(m, b, n, nf)
+                mask = np.asarray(out["mask"]).reshape(m, b, n)
+                for i in range(m):
+                    preds = {"model": pred[i], **baseline_predictions(x, mask[i], empty)}
+                    acc.add(k0 + i, x, w, mask[i], preds)
+        table = acc.table()
+        table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
+                           mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),
+                           masked_per_mask=float(acc.counts[:, 1].mean()))
+        if baseline is None:
+            return table
+        col = "loss_observed" if km.ignore_unobserved else "loss_all"
+        loss = float(table.loc["model", col])
+        return (loss, float(table.loc["zero", col])) if baseline else loss
 
     # ------------------------------------------------------------------ embedding
     def embed(self, data, mode: str = "contextual", **kwargs):

@@ -1,0 +1,146 @@
+"""Reconstruction evaluation of the masked autoencoder: the model against parameter-free predictors.
+
+Everything here works on plain NumPy arrays in normalized units (no TensorFlow), so the predictors and the
+loss bookkeeping are testable without a model; :meth:`geos2vec.model.S2VecModel.evaluate` feeds it the model's
+predictions on seeded masks.
+
+Arrays: ``x`` ``(batch, n, features)`` normalized patches, ``w`` ``(batch, n)`` observed weight (1 where the
+pixel is a cell of the feature table, 0 on fill pixels), ``mask`` ``(batch, n)`` (1 where masked).
+
+Predictors of a masked patch:
+
+* ``model``: the autoencoder's reconstruction (given as ``pred``);
+* ``zero``: 0, i.e. the training mean of every feature (normalized units);
+* ``empty``: the normalized value of a cell with zero counts (``stats.transform`` of an all-zero vector): the
+  value of every fill pixel;
+* ``visible_mean``: the mean of the visible (unmasked) patches of the same image, feature by feature (all
+  visible patches, fill pixels included: what the model sees).
+
+Losses (per-patch mean squared error over features, averaged over patches): ``loss_observed`` over the masked
+patches that are observed (``mask * w``), ``loss_all`` over every masked patch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PREDICTORS", "draw_noise", "mask_from_noise", "baseline_predictions", "loss_sums",
+           "reconstruction_losses", "LossAccumulator"]
+
+PREDICTORS = ("model", "zero", "empty", "visible_mean")
+
+
+def draw_noise(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
+    """``(batch, length)`` float32 masking noise: a uniformly random permutation per row, scaled into [0, 1).
+
+    The values of a row are distinct (``(rank + 0.5) / length``), so the argsort that picks the kept patches
+    has no ties and the same mask follows on every backend. Successive calls on one generator continue one
+    stream: drawing 3 rows then 5 rows gives the rows of drawing 8 at once.
+    """
+    u = rng.random((int(batch), int(length)))
+    ranks = np.argsort(np.argsort(u, axis=1, kind="stable"), axis=1, kind="stable")
+    return ((ranks + 0.5) / length).astype(np.float32)
+
+
+def mask_from_noise(noise, num_keep: int) -> np.ndarray:
+    """The ``(batch, n)`` float32 mask (1 = masked) that noise gives: the ``num_keep`` lowest values are kept."""
+    noise = np.asarray(noise)
+    ids_restore = np.argsort(np.argsort(noise, axis=1, kind="stable"), axis=1, kind="stable")
+    return (ids_restore >= int(num_keep)).astype(np.float32)
+
+
+def _check(x, w, mask):
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"x must be (batch, n, features), got shape {x.shape}")
+    w = np.ones(x.shape[:2], np.float64) if w is None else np.asarray(w, dtype=np.float64)
+    mask = np.asarray(mask, dtype=np.float64)
+    if w.shape != x.shape[:2] or mask.shape != x.shape[:2]:
+        raise ValueError(f"w and mask must be {x.shape[:2]}, got {w.shape} and {mask.shape}")
+    return x, w, mask
+
+
+def baseline_predictions(x, mask, empty=None) -> dict[str, np.ndarray]:
+    """The parameter-free predictions, each broadcastable to ``x`` (``(batch, n, features)``).
+
+    ``zero``: 0; ``empty``: the vector ``empty`` (``(features,)``; left out when ``None``); ``visible_mean``:
+    per image, the mean over its unmasked patches (0 for an image with none visible).
+    """
+    x = np.asarray(x)
+    keep = 1.0 - np.asarray(mask, dtype=np.float64)
+    n_vis = keep.sum(axis=1)[:, None]
+    vis_mean = np.einsum("bn,bnf->bf", keep, x.astype(np.float64)) / np.maximum(n_vis, 1.0)
+    out = {"zero": np.zeros((1, 1, x.shape[-1]))}
+    if empty is not None:
+        empty = np.asarray(empty, dtype=np.float64).reshape(1, 1, -1)
+        if empty.shape[-1] != x.shape[-1]:
+            raise ValueError(f"empty has {empty.shape[-1]} features, x has {x.shape[-1]}")
+        out["empty"] = empty
+    out["visible_mean"] = vis_mean[:, None, :]
+    return out
+
+
+def loss_sums(x, w, mask, predictions: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per image: sums of per-patch MSE over masked-and-observed and over masked patches, and the counts.
+
+    Returns ``({name: (batch, 2) [sum_observed, sum_all]}, (batch, 2) [n_observed, n_all])``, float64; the
+    loss of a set of images is ``sums.sum(0) / counts.sum(0)``.
+    """
+    x, w, mask = _check(x, w, mask)
+    xf = x.astype(np.float64)
+    weights = np.stack([mask * w, mask], axis=-1)                        # (b, n, 2)
+    sums = {}
+    for name, pred in predictions.items():
+        err = np.mean(np.square(np.asarray(pred, dtype=np.float64) - xf), axis=-1)  # (b, n)
+        sums[name] = np.einsum("bn,bnk->bk", err, weights)
+    return sums, weights.sum(axis=1)
+
+
+def reconstruction_losses(x, w, mask, *, empty=None, pred=None) -> pd.DataFrame:
+    """Losses of the predictors on arrays: one row per predictor (``model`` only with ``pred``).
+
+    Columns ``loss_observed`` (masked, observed patches) and ``loss_all`` (masked patches); NaN where there is
+    no such patch.
+    """
+    x, w, mask = _check(x, w, mask)
+    preds = ({} if pred is None else {"model": pred}) | baseline_predictions(x, mask, empty)
+    sums, counts = loss_sums(x, w, mask, preds)
+    n = counts.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows = {k: np.where(n > 0, s.sum(axis=0) / n, np.nan) for k, s in sums.items()}
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=["loss_observed", "loss_all"])
+    df.index.name = "predictor"
+    return df
+
+
+class LossAccumulator:
+    """Sums of :func:`loss_sums` over batches, kept per mask, turned into the evaluation table."""
+
+    def __init__(self, n_masks: int, predictors=PREDICTORS):
+        self.predictors = list(predictors)
+        self.sums = np.zeros((int(n_masks), len(self.predictors), 2))
+        self.counts = np.zeros((int(n_masks), 2))
+
+    def add(self, k: int, x, w, mask, predictions: dict):
+        """Add a batch seen under mask number ``k``."""
+        sums, counts = loss_sums(x, w, mask, predictions)
+        for j, name in enumerate(self.predictors):
+            self.sums[k, j] += sums[name].sum(axis=0)
+        self.counts[k] += counts.sum(axis=0)
+
+    def table(self) -> pd.DataFrame:
+        """One row per predictor: losses pooled over every masked patch of every mask, their spread across
+        masks (``*_sd``: standard deviation of the per-mask losses) and the ratios to ``visible_mean``."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pooled = self.sums.sum(axis=0) / self.counts.sum(axis=0)          # (p, 2)
+            per_mask = self.sums / self.counts[:, None, :]                     # (k, p, 2)
+        sd = per_mask.std(axis=0, ddof=1) if len(per_mask) > 1 else np.full_like(pooled, np.nan)
+        df = pd.DataFrame({"loss_observed": pooled[:, 0], "loss_all": pooled[:, 1],
+                           "loss_observed_sd": sd[:, 0], "loss_all_sd": sd[:, 1]},
+                          index=pd.Index(self.predictors, name="predictor"))
+        if "visible_mean" in df.index:
+            ref = df.loc["visible_mean"]
+            df["ratio_observed_to_visible_mean"] = df["loss_observed"] / ref["loss_observed"]
+            df["ratio_all_to_visible_mean"] = df["loss_all"] / ref["loss_all"]
+        return df
