@@ -1,10 +1,13 @@
-"""Readers that turn OpenStreetMap data into POI and road GeoDataFrames.
+"""Readers that turn OpenStreetMap and Who's On First data into POI and road GeoDataFrames.
 
 * :func:`read_osm` - ``.osm.pbf`` / ``.osm`` files via pyosmium (``pip install geos2vec[osm]``),
 * :func:`read_pois`, :func:`read_roads` - GeoParquet (or any file GeoPandas reads) or a GeoDataFrame,
-  checked and ready for :func:`geos2vec.features.count_features`.
+  checked and ready for :func:`geos2vec.features.count_features`,
+* :func:`read_wof` - Who's On First venue files (``us-<state>.parquet``), SimpleGeo categories mapped to
+  the ontology's channels by a shipped crosswalk.
 """
 
 from .osm import OSMData, read_osm, read_pois, read_roads
+from .wof import read_wof
 
-__all__ = ["OSMData", "read_osm", "read_pois", "read_roads"]
+__all__ = ["OSMData", "read_osm", "read_pois", "read_roads", "read_wof"]

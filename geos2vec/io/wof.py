@@ -1,0 +1,506 @@
+"""Who's On First venues: SimpleGeo-classified US venues as POIs for :func:`geos2vec.count_features`.
+
+The venue files (``us-<state>.parquet``, one row per venue with ``wof_id``,
+``name``, ``lon``, ``lat``, ``sg_type``, ``sg_category``, ``sg_subcategory``,
+``is_current``) carry SimpleGeo categories, not OSM tags. The packaged
+crosswalk ``geos2vec/data/crosswalk_simplegeo_v1.csv`` maps each
+(category, subcategory) to the OSM tag it corresponds to and to that tag's
+channel of ontology v1; classes without a channel (offices, trades, wholesale,
+manufacturing, ...) are dropped and reported, never forced into a channel.
+``docs/data.md`` documents the choices. Data from Who's On First (CC0).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..ontology import ROAD_CHANNEL, load_ontology
+
+__all__ = ["read_wof", "load_crosswalk", "REQUIRED_COLUMNS", "CROSSWALK_COLUMNS"]
+
+#: Columns every venue file must have.
+REQUIRED_COLUMNS = ("wof_id", "lon", "lat", "sg_category", "sg_subcategory")
+#: Read when present (``name`` -> "" , ``sg_type`` -> missing, ``is_current`` -> unknown otherwise).
+OPTIONAL_COLUMNS = ("name", "sg_type", "is_current")
+#: Columns a crosswalk must have (``osm_tag``, ``sg_type``, ``n_venues``, ``note`` are optional).
+CROSSWALK_COLUMNS = ("sg_category", "sg_subcategory", "channel")
+_CROSSWALKS = {"default": "crosswalk_simplegeo_v1.csv", "v1": "crosswalk_simplegeo_v1.csv"}
+_FILE_RE = re.compile(r"^us-([a-z]{2})\.parquet$", re.IGNORECASE)
+_TOP = 20
+_SEP = " / "
+
+
+# --------------------------------------------------------------------------- crosswalk
+def _blank_to_empty(values) -> pd.Series:
+    """Strings with missing values, blanks and the literal "None" as "" (factorized: fast on 10^6 rows)."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    clean = np.array([v.strip() if isinstance(v, str) else str(v) for v in uniq] + [""], dtype=object)
+    clean[clean == "None"] = ""  # the venue files spell some missing subcategories "None"
+    return pd.Series(clean[codes], dtype=object)  # code -1 (missing) -> the appended ""
+
+
+def load_crosswalk(crosswalk="default", ontology="default") -> pd.DataFrame:
+    """The SimpleGeo -> ontology crosswalk, checked against the ontology.
+
+    Parameters
+    ----------
+    crosswalk : "default", "v1", path or DataFrame
+        The packaged crosswalk, a CSV file (``#`` comment lines allowed) or a
+        table with columns ``sg_category``, ``sg_subcategory`` (empty = the
+        category's default row) and ``channel`` (empty = no channel). Optional
+        ``osm_tag`` (``key=value``): the OSM tag the class corresponds to; it
+        must map to ``channel`` in the ontology. Where it is empty, the
+        channel's first tag in the ontology is used.
+    ontology : default "default"
+        The ontology whose channels the crosswalk names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (sg_category, sg_subcategory) with the input columns plus
+        ``osm_key`` and ``osm_value`` (empty where ``channel`` is empty).
+
+    Raises
+    ------
+    FileNotFoundError, TypeError, ValueError
+        Missing file; wrong type; missing columns, duplicate rows, channels
+        that the ontology lacks, or an ``osm_tag`` that maps elsewhere.
+    """
+    onto = load_ontology(ontology)
+    if isinstance(crosswalk, str) and crosswalk in _CROSSWALKS:
+        name = crosswalk
+        with resources.as_file(resources.files("geos2vec") / "data" / _CROSSWALKS[crosswalk]) as p:
+            table = pd.read_csv(p, comment="#", dtype=str, keep_default_na=False)
+    elif isinstance(crosswalk, (str, os.PathLike)):
+        name = os.fspath(crosswalk)
+        if not os.path.isfile(name):
+            raise FileNotFoundError(
+                f"no crosswalk file at {name!r}; pass 'default' for the packaged SimpleGeo crosswalk, a CSV path or "
+                f"a DataFrame with columns {list(CROSSWALK_COLUMNS)}")
+        table = pd.read_csv(name, comment="#", dtype=str, keep_default_na=False)
+    elif isinstance(crosswalk, pd.DataFrame):
+        name = "custom"
+        table = crosswalk.copy()
+    else:
+        raise TypeError(f"crosswalk must be 'default', a CSV path or a DataFrame, got {type(crosswalk).__name__}")
+    missing = [c for c in CROSSWALK_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"crosswalk {name!r} lacks column(s) {missing}; expected {list(CROSSWALK_COLUMNS)} (optional: osm_tag, "
+            f"sg_type, n_venues, note), got {list(table.columns)}")
+    table = table.reset_index(drop=True)
+    for col in ("sg_category", "sg_subcategory", "channel", "osm_tag"):
+        if col in table.columns:
+            table[col] = _blank_to_empty(table[col]).to_numpy()
+    if "osm_tag" not in table.columns:
+        table["osm_tag"] = ""
+    no_cat = table["sg_category"] == ""
+    if no_cat.any():
+        raise ValueError(f"crosswalk {name!r} has rows without sg_category at rows {list(np.flatnonzero(no_cat)[:10])}")
+    dup = table.duplicated(["sg_category", "sg_subcategory"], keep=False)
+    if dup.any():
+        pairs = sorted(set(zip(table.loc[dup, "sg_category"], table.loc[dup, "sg_subcategory"])))
+        raise ValueError(f"crosswalk {name!r} has duplicate (sg_category, sg_subcategory) rows: {pairs[:10]}")
+    mapped = table["channel"] != ""
+    unknown = sorted(set(table.loc[mapped, "channel"]) - set(onto.channels))
+    if unknown:
+        hint = f" ({ROAD_CHANNEL!r} counts roads, not POIs)" if ROAD_CHANNEL in unknown else ""
+        raise ValueError(f"crosswalk {name!r} names channel(s) {unknown} that ontology {onto.name!r} does not have"
+                         f"{hint}; use one of its POI channels or leave channel empty")
+    first_tag = {}
+    for row in onto.table.itertuples(index=False):
+        if row.channel != ROAD_CHANNEL and isinstance(row.osm_key, str) and row.osm_value != "*":
+            first_tag.setdefault(row.channel, (row.osm_key, row.osm_value))
+    keys, values = [], []
+    for tag, channel in zip(table["osm_tag"], table["channel"]):
+        if not channel:
+            keys.append("")
+            values.append("")
+            continue
+        if tag:
+            if "=" not in tag:
+                raise ValueError(f"crosswalk {name!r}: osm_tag {tag!r} is not 'key=value'")
+            k, v = (part.strip() for part in tag.split("=", 1))
+        elif channel in first_tag:
+            k, v = first_tag[channel]
+        else:
+            raise ValueError(f"crosswalk {name!r}: channel {channel!r} has no key=value tag in the ontology; "
+                             "give osm_tag")
+        got = onto.lookup([v], keys=[k])[0]
+        if got < 0 or onto.channels[got] != channel:
+            where = "no channel" if got < 0 else f"channel {onto.channels[got]!r}"
+            raise ValueError(f"crosswalk {name!r}: osm_tag {k}={v} maps to {where} in ontology {onto.name!r}, "
+                             f"not to {channel!r}")
+        keys.append(k)
+        values.append(v)
+    table["osm_key"] = keys
+    table["osm_value"] = values
+    table.attrs["name"] = name
+    return table
+
+
+# --------------------------------------------------------------------------- files
+def _state_of(path: Path) -> str:
+    m = _FILE_RE.match(path.name)
+    return m.group(1).lower() if m else path.stem
+
+
+def _find_files(path_or_dir, states):
+    if isinstance(path_or_dir, (str, os.PathLike)):
+        items = [path_or_dir]
+    elif isinstance(path_or_dir, (list, tuple)):
+        items = list(path_or_dir)
+        if not items:
+            raise ValueError("read_wof got an empty list of files; pass us-<state>.parquet files or their directory")
+    else:
+        raise TypeError(f"path_or_dir must be a path, a list of paths or a directory, got {type(path_or_dir).__name__}")
+    files = []
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"read_wof paths must be str or path-like, got {type(item).__name__} ({item!r})")
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.glob("*.parquet") if q.is_file())
+            if not found:
+                raise ValueError(f"no .parquet files in directory {os.fspath(p)!r}; expected Who's On First venue "
+                                 "files named us-<state>.parquet (e.g. us-ri.parquet)")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"no Who's On First venue file or directory at {os.fspath(p)!r}")
+    files = list(dict.fromkeys(files))
+    if states is not None:
+        if isinstance(states, str):
+            states = [states]
+        try:
+            wanted = [str(s).strip().lower().removeprefix("us-") for s in states]
+        except TypeError:
+            raise TypeError(f"states must be a state code or a list of them (e.g. ['ks', 'ia']), got {states!r}")
+        available = {_state_of(f): f for f in files}
+        absent = [s for s in wanted if s not in available]
+        if absent:
+            raise FileNotFoundError(f"no venue file for state(s) {absent}; available: {sorted(available)}")
+        files = [f for f in files if _state_of(f) in set(wanted)]
+    return files
+
+
+_NUMERIC = {"wof_id": "int64", "lon": "float64", "lat": "float64", "is_current": "float64"}
+_STRINGS = ("name", "sg_type", "sg_category", "sg_subcategory")
+
+
+def _read_one(path: Path):
+    """One venue file: ({column: pyarrow ChunkedArray}, number of rows).
+
+    Numeric columns are cast, ``name`` becomes large_string, the SimpleGeo columns stay as stored (usually
+    dictionaries); absent optional columns are all-null.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for non-Parquet files
+        raise ValueError(f"could not read {os.fspath(path)!r} as Parquet ({exc}); expected a Who's On First venue "
+                         "file us-<state>.parquet") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise ValueError(
+            f"{os.fspath(path)!r} lacks column(s) {missing}; a Who's On First venue file needs "
+            f"{list(REQUIRED_COLUMNS)} "
+            f"(wof_id int, lon/lat WGS84 degrees, SimpleGeo sg_category/sg_subcategory strings), optionally "
+            f"{list(OPTIONAL_COLUMNS)}; it has {names}")
+    cols = [c for c in (*_NUMERIC, *_STRINGS) if c in names]
+    table = pq.read_table(path, columns=cols)
+    arrays = {}
+    for col in (*_NUMERIC, *_STRINGS):
+        typ = pa.large_string() if col in _STRINGS else getattr(pa, _NUMERIC[col])()
+        if col not in cols:
+            arrays[col] = pa.chunked_array([pa.nulls(table.num_rows, typ)])
+            continue
+        arr = table.column(col)
+        if col == "name" or (col in _STRINGS and not pa.types.is_dictionary(arr.type)) or col in _NUMERIC:
+            try:
+                arr = arr.cast(typ)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise ValueError(f"{os.fspath(path)!r}: column {col!r} of type {arr.type} cannot be read as {typ} "
+                                 f"({exc})") from exc
+        arrays[col] = arr
+    return arrays, table.num_rows
+
+
+def _clean(value) -> str:
+    value = value.strip() if isinstance(value, str) else ("" if value is None else str(value))
+    return "" if value == "None" else value  # the venue files spell some missing subcategories "None"
+
+
+def _codes(columns):
+    """Integer codes of cleaned strings ("" for missing/blank/"None") over the chunks of several columns.
+
+    Works on the Arrow dictionaries (a few hundred values), never on a Python object per row.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lookup: dict = {}
+    out = []
+    for col in columns:
+        for chunk in col.chunks:
+            if not pa.types.is_dictionary(chunk.type):
+                chunk = pc.dictionary_encode(chunk)
+            idx = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            values = [_clean(v) for v in chunk.dictionary.to_pylist()] + [""]  # index -1 -> ""
+            codes = np.array([lookup.setdefault(v, len(lookup)) for v in values], dtype=np.int64)
+            out.append(codes[idx])
+    lookup.setdefault("", len(lookup))
+    uniq = np.empty(len(lookup), dtype=object)
+    for v, c in lookup.items():
+        uniq[c] = v
+    return (np.concatenate(out) if out else np.empty(0, dtype=np.int64)), uniq
+
+
+def _strings(codes, uniques):
+    """A pandas string Series from codes into ``uniques`` ("" -> missing), decoded in Arrow."""
+    import pyarrow as pa
+
+    values = pa.array([None if u == "" else u for u in uniques], type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int64()), values).cast(pa.string()).to_pandas()
+
+
+def _distinct(codes, space):
+    """Sorted distinct values of non-negative int codes below ``space`` and their counts (dense when small)."""
+    if space <= 1 << 22:
+        counts = np.bincount(codes, minlength=space)
+        values = np.flatnonzero(counts)
+        return values, counts[values]
+    return np.unique(codes, return_counts=True)
+
+
+def _stack_sizes(lon, lat, idx, min_stack):
+    """Exact-coordinate groups among venues ``idx`` (valid coordinates) that may form stacks.
+
+    A 24-bit hash of the coordinate bits finds the candidates (hash buckets holding >= min_stack venues) in
+    one pass; exact lon/lat are compared among those only. Returns (candidate positions into ``idx``, their
+    location ids, venues per location id).
+    """
+    x, y = lon[idx] + 0.0, lat[idx] + 0.0  # -0.0 -> 0.0: equal coordinates, equal bits
+    h = (x.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (y.view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+    bucket = (h >> np.uint64(40)).astype(np.int64)
+    cand = np.flatnonzero(np.bincount(bucket, minlength=1 << 24)[bucket] >= min_stack)
+    loc, _ = pd.factorize(x[cand] + 1j * y[cand])
+    size = np.bincount(loc)
+    return cand, loc, size
+
+
+# --------------------------------------------------------------------------- reader
+def read_wof(path_or_dir, *, min_stack: int | None = 50, crosswalk="default", states=None,
+             drop_unknown_status: bool = False):
+    """Who's On First venues as POIs for :func:`geos2vec.count_features`.
+
+    Parameters
+    ----------
+    path_or_dir : path, list of paths, or directory
+        ``us-<state>.parquet`` file(s), or a directory holding them (every
+        ``*.parquet`` in it is read).
+    min_stack : int or None, default 50
+        Venues sharing one exact lon/lat with at least ``min_stack - 1``
+        others are fallback geocodes (a town or ZIP centroid), not places:
+        dropped and reported. ``None`` keeps them.
+    crosswalk : "default", path or DataFrame
+        SimpleGeo class -> ontology channel, see :func:`load_crosswalk`.
+    states : str or list of str, optional
+        Only these state codes (``["ks", "ia"]``), matched on the file names.
+    drop_unknown_status : bool, default False
+        Who's On First's ``is_current`` is 1 (current), 0 (not current:
+        closed, ceased or superseded) or -1 (unknown); missing is unknown too.
+        Venues with 0 are always dropped; with True those with -1 as well.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326 Points, one row per kept venue: ``wof_id``, ``name``,
+        ``state``, ``sg_type``, ``sg_category``, ``sg_subcategory`` (missing
+        where the source has none or spells it "None"), ``osm_key`` and
+        ``fclass`` (the OSM tag of the venue's class, which count_features maps
+        to its channel). Only venues with a channel are returned, in file
+        order. ``result.attrs["wof_report"]`` is a dict: ``files``,
+        ``n_read``, ``n_returned``, ``dropped`` ({reason: count} for
+        ``invalid_coordinates``, ``stacked``, ``not_current``,
+        ``status_unknown`` (only with ``drop_unknown_status``),
+        ``uncategorised``, ``unmapped_category``; each venue counted once, in
+        that order), ``n_status_unknown_kept``, ``stacks`` (number of stack
+        locations, the largest), ``n_categorised`` / ``n_mapped`` /
+        ``share_mapped`` (venues reaching the category step: those with a
+        category, those with a channel, and their ratio), ``top_unmapped``
+        ({"type / category / subcategory": count}, most frequent first),
+        ``not_in_crosswalk`` (categories without any crosswalk row),
+        ``per_state`` ({state: [read, returned]}), ``min_stack``,
+        ``crosswalk``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path, or a requested state's file, does not exist.
+    ValueError
+        A directory without .parquet files, an unreadable file, missing
+        columns (named), a bad ``min_stack`` or crosswalk.
+    TypeError
+        Paths or states of the wrong type.
+
+    Warns
+    -----
+    UserWarning
+        One warning summarising what was dropped (details in the report).
+
+    Examples
+    --------
+    >>> from geos2vec.io import read_wof
+    >>> pois = read_wof("../shared/data/wof", states=["ri"])            # doctest: +SKIP
+    >>> pois.attrs["wof_report"]["share_mapped"]                         # doctest: +SKIP
+    """
+    import geopandas as gpd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import shapely
+
+    if min_stack is not None:
+        if isinstance(min_stack, bool) or not isinstance(min_stack, (int, np.integer)) or min_stack < 2:
+            raise ValueError(f"min_stack must be an integer >= 2 (venues at one coordinate) or None, got {min_stack!r}")
+    table = load_crosswalk(crosswalk)
+    files = _find_files(path_or_dir, states)
+    parts = [_read_one(f) for f in files]
+    sizes = [m for _, m in parts]
+    n = int(sum(sizes))
+    file_states = [_state_of(f) for f in files]
+    state_uniq = np.array(sorted(set(file_states)), dtype=object)
+    state_code = np.repeat(np.searchsorted(state_uniq, np.array(file_states, dtype=object)), sizes).astype(np.int64)
+
+    def numbers(col, fill):
+        chunks = [c for arrays, _ in parts for c in arrays[col].chunks]
+        if not chunks:
+            return np.empty(0, dtype=np.int64 if col == "wof_id" else np.float64)
+        return np.concatenate([pc.fill_null(c, fill).to_numpy(zero_copy_only=False) for c in chunks])
+
+    lon, lat, status = (numbers(c, np.nan).astype(np.float64) for c in ("lon", "lat", "is_current"))
+    with np.errstate(invalid="ignore"):
+        valid = (np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+                 & ~((lon == 0) & (lat == 0)))
+    reasons = ["invalid_coordinates", "stacked", "not_current", "status_unknown", "uncategorised", "unmapped_category"]
+    reason = np.zeros(n, dtype=np.int8)  # 0 = kept so far, k = reasons[k - 1]
+    reason[~valid] = 1
+
+    stacks = {"n_locations": 0, "largest": []}
+    if min_stack is not None and valid.any():
+        idx = np.flatnonzero(valid)
+        cand, loc, size = _stack_sizes(lon, lat, idx, min_stack)
+        stacked = size[loc] >= min_stack
+        reason[idx[cand[stacked]]] = 2
+        if stacked.any():
+            big = np.flatnonzero(size >= min_stack)
+            where = np.empty(size.size, dtype=np.int64)
+            where[loc] = idx[cand]  # a venue of each location (all share its lon/lat)
+            order = big[np.argsort(-size[big], kind="stable")]
+            stacks = {"n_locations": int(big.size),
+                      "largest": [{"lon": float(lon[where[g]]), "lat": float(lat[where[g]]), "n_venues": int(size[g])}
+                                  for g in order[:5]]}
+
+    reason[(reason == 0) & (status == 0)] = 3
+    unknown = (reason == 0) & (status == -1)
+    if drop_unknown_status:
+        reason[unknown] = 4
+
+    cat, cat_u = _codes([arrays["sg_category"] for arrays, _ in parts])
+    sub, sub_u = _codes([arrays["sg_subcategory"] for arrays, _ in parts])
+    typ, typ_u = _codes([arrays["sg_type"] for arrays, _ in parts])
+    reason[(reason == 0) & (cat == int(np.flatnonzero(cat_u == "")[0]))] = 5
+    at_cat = reason == 0
+    # crosswalk row of each (category, subcategory) pair: subcategory row, else the category row, else -1
+    exact = {(c, s): i for i, (c, s) in enumerate(zip(table["sg_category"], table["sg_subcategory"]))}
+    default = {c: i for (c, s), i in exact.items() if s == ""}
+    pair = cat * len(sub_u) + sub
+    pairs, _ = _distinct(pair[at_cat], len(cat_u) * len(sub_u))
+    lut = np.array([exact.get((cat_u[p // len(sub_u)], sub_u[p % len(sub_u)]), default.get(cat_u[p // len(sub_u)], -1))
+                    for p in pairs], dtype=np.int64)
+    row = np.full(n, -1, dtype=np.int64)
+    if pairs.size:
+        row[at_cat] = lut[np.searchsorted(pairs, pair[at_cat])]
+    channel = table["channel"].to_numpy(dtype=object)
+    has_channel = row >= 0
+    has_channel[has_channel] = channel[row[has_channel]] != ""
+    unmapped = at_cat & ~has_channel
+    reason[unmapped] = 6
+    keep = reason == 0
+
+    # report
+    triple = (typ * len(cat_u) + cat) * len(sub_u) + sub
+    t_uniq, t_count = _distinct(triple[unmapped], len(typ_u) * len(cat_u) * len(sub_u))
+    top = np.argsort(-t_count, kind="stable")[:_TOP]
+    top_unmapped = {}
+    for t, c in zip(t_uniq[top], t_count[top]):
+        ty, rest = divmod(int(t), len(cat_u) * len(sub_u))
+        ca, su = divmod(rest, len(sub_u))
+        label = _SEP.join(x for x in (typ_u[ty] or "(no type)", cat_u[ca], sub_u[su]) if x)
+        top_unmapped[label] = int(c)
+    not_in = sorted({str(cat_u[p // len(sub_u)]) for p, i in zip(pairs, lut) if i < 0})
+    dropped = {name: int(np.count_nonzero(reason == k + 1)) for k, name in enumerate(reasons)}
+    if not drop_unknown_status:
+        del dropped["status_unknown"]
+    n_cat, n_mapped = int(np.count_nonzero(at_cat)), int(np.count_nonzero(keep))
+    read_per = np.bincount(state_code, minlength=state_uniq.size)
+    kept_per = np.bincount(state_code[keep], minlength=state_uniq.size)
+    report = {
+        "files": [f.name for f in files], "n_read": int(n), "n_returned": n_mapped, "dropped": dropped,
+        "n_status_unknown_kept": 0 if drop_unknown_status else int(np.count_nonzero(unknown & keep)),
+        "stacks": stacks, "n_categorised": n_cat, "n_mapped": n_mapped,
+        "share_mapped": (n_mapped / n_cat) if n_cat else float("nan"), "top_unmapped": top_unmapped,
+        "not_in_crosswalk": not_in,
+        "per_state": {str(s): [int(read_per[i]), int(kept_per[i])] for i, s in enumerate(state_uniq)},
+        "min_stack": min_stack, "crosswalk": table.attrs.get("name", "custom"),
+    }
+
+    k = np.flatnonzero(keep)
+    r = row[k]
+    names = pc.fill_null(pa.chunked_array([c for arrays, _ in parts for c in arrays["name"].chunks],
+                                          type=pa.large_string()).take(pa.array(k)), "").to_pandas()
+    key_codes, key_u = pd.factorize(table["osm_key"].to_numpy(dtype=object))  # over crosswalk rows
+    val_codes, val_u = pd.factorize(table["osm_value"].to_numpy(dtype=object))
+    out = gpd.GeoDataFrame(
+        {"wof_id": numbers("wof_id", 0)[k], "name": names,
+         "state": _strings(state_code[k], state_uniq), "sg_type": _strings(typ[k], typ_u),
+         "sg_category": _strings(cat[k], cat_u), "sg_subcategory": _strings(sub[k], sub_u),
+         "osm_key": _strings(key_codes[r], np.asarray(key_u, dtype=object)),
+         "fclass": _strings(val_codes[r], np.asarray(val_u, dtype=object))},
+        geometry=gpd.GeoSeries(shapely.points(lon[k], lat[k]), crs="EPSG:4326"), crs="EPSG:4326")
+    out.attrs["wof_report"] = report
+    _warn(report)
+    return out
+
+
+def _warn(report):
+    d = report["dropped"]
+    parts = []
+    if d["invalid_coordinates"]:
+        parts.append(f"{d['invalid_coordinates']:,} with missing/invalid coordinates")
+    if d["stacked"]:
+        parts.append(f"{d['stacked']:,} in {report['stacks']['n_locations']:,} coordinate stack(s) of "
+                     f">= {report['min_stack']} venues (fallback geocodes)")
+    if d["not_current"]:
+        parts.append(f"{d['not_current']:,} not current (is_current=0: closed)")
+    if d.get("status_unknown"):
+        parts.append(f"{d['status_unknown']:,} with unknown status (is_current=-1)")
+    if d["uncategorised"]:
+        parts.append(f"{d['uncategorised']:,} without a category")
+    if d["unmapped_category"]:
+        top = list(report["top_unmapped"].items())[:3]
+        parts.append(f"{d['unmapped_category']:,} whose category has no ontology channel "
+                     f"({report['share_mapped']:.1%} of categorised venues mapped; most frequent: {top})")
+    if parts:
+        warnings.warn(f"read_wof kept {report['n_returned']:,} of {report['n_read']:,} venues; dropped "
+                      + "; ".join(parts) + ". Details: result.attrs['wof_report']", UserWarning, stacklevel=3)
