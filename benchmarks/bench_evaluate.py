@@ -6,6 +6,12 @@ configurations trained one model at a time with `build_mlp` + `model.fit` + `Ear
 on a sample of (split, configuration) pairs, extrapolated to all of them.
 
     python benchmarks/bench_evaluate.py [--splits 20] [--reference-models 4]
+
+``--suite`` instead times the full default suite of ``geos2vec evaluate --task default`` (three task
+families x random/blocked/region splits x every baseline and control, ridge + MLP, the bundled model) stage by
+stage, and each task with ridge only:
+
+    python benchmarks/bench_evaluate.py --suite [--probes ridge,mlp] [--tasks ca-housing,...]
 """
 
 from __future__ import annotations
@@ -23,11 +29,36 @@ from geos2vec.location import encode_cells
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def suite(args):
+    import os
+    import warnings
+
+    warnings.simplefilter("ignore")
+    tasks = args.tasks.split(",") if args.tasks else list(ev.DEFAULT_TASKS)
+    probes = args.probes.split(",")
+    load = os.getloadavg()
+    t = time.perf_counter()
+    scores, info = ev.run_suite(tasks, probes=probes, data_dir=DATA, n_splits=args.splits, progress=False)
+    total = time.perf_counter() - t
+    print(f"\nload average before: {load[0]:.2f}; after: {os.getloadavg()[0]:.2f}")
+    print(f"| task | samples | features s | embeddings s | " + " | ".join(f"{k} s" for k in ev.SPLITS) + " |")
+    print("|---|---|---|---|" + "---|" * len(ev.SPLITS))
+    for task, d in info.items():
+        print(f"| {task} | {d['samples']} | {d['features_s']} | {d['embed_s']} | "
+              + " | ".join(str(d.get(f"evaluate_{k}_s", "")) for k in ev.SPLITS) + " |")
+    print(f"total wall time ({','.join(probes)}): {total:.0f} s = {total / 60:.1f} min")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--splits", type=int, default=20)
     ap.add_argument("--reference-models", type=int, default=4)
+    ap.add_argument("--suite", action="store_true", help="time the default evaluation suite instead")
+    ap.add_argument("--probes", default="ridge,mlp")
+    ap.add_argument("--tasks", default=None)
     args = ap.parse_args()
+    if args.suite:
+        return suite(args)
     labels = ev.join_labels(pd.read_csv(DATA / "labels" / "housing.csv"), "median_house_value")
     y = labels["median_house_value"]
     loc = encode_cells(labels.index.to_numpy(), "theory")

@@ -16,7 +16,7 @@ _COMMANDS = {
     "cells": "geos2vec.cli_cells",
     "demo": "geos2vec.demo",
     "train": "geos2vec.model.cli",
-    "evaluate": "geos2vec.evaluate",
+    "evaluate": "geos2vec.cli_evaluate",
 }
 
 

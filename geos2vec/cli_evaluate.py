@@ -1,0 +1,258 @@
+"""`geos2vec evaluate`: the command line of :mod:`geos2vec.evaluate`.
+
+Two ways in: named tasks on the shared data (``--task zcta:per_capita_income --task nyc-tracts:medianinco``),
+or your own labelled points (``--labels FILE --target COLUMN --features ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .evaluate import (
+    DEFAULT_SWEEP,
+    DEFAULT_TASKS,
+    PROBES,
+    SPLITS,
+    count_table_from_points,
+    evaluate,
+    join_labels,
+    model_embeddings,
+    run_suite,
+    standard_methods,
+    summary_markdown,
+    write_report,
+)
+from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column
+
+
+def _parse_floats(text):
+    return [float(v) for v in str(text).split(",") if v.strip()]
+
+
+def _parse_ints(text):
+    return [int(v) for v in str(text).split(",") if v.strip()]
+
+
+def _read_table(path):
+    path = Path(path)
+    if not path.exists():
+        raise SystemExit(f"error: file not found: {path}")
+    if path.suffix in (".parquet", ".pq", ".geoparquet"):
+        try:
+            import geopandas as gpd
+
+            return gpd.read_parquet(path)
+        except (ValueError, KeyError):
+            return pd.read_parquet(path)
+    if path.suffix in (".csv", ".txt"):
+        return pd.read_csv(path)
+    import geopandas as gpd
+
+    return gpd.read_file(path)
+
+
+def _as_cell_table(df, name):
+    if "cell_id" in df.columns:
+        df = df.set_index("cell_id")
+    if df.index.name != "cell_id":
+        raise SystemExit(f"error: {name} needs a cell_id column or index (uint64 level-12 cell ids)")
+    df = df.select_dtypes("number")
+    df.index = pd.Index(np.asarray(df.index, dtype=np.uint64), name="cell_id")
+    return df
+
+
+def _load_counts(paths, category):
+    import geopandas as gpd
+
+    tables = []
+    for path in paths:
+        df = _read_table(path)
+        if isinstance(df, gpd.GeoDataFrame):
+            lines = bool(df.geom_type.isin(["LineString", "MultiLineString"]).all())
+            try:
+                from .features import count_features
+            except ImportError:  # the features stage is missing: a plain crosstab of the categories
+                if lines:
+                    raise SystemExit(f"error: {path}: counting roads needs geos2vec.features") from None
+                tables.append(count_table_from_points(df, category))
+                continue
+            tables.append(count_features(roads=df) if lines else count_features(pois=df, category_column=category))
+        else:
+            tables.append(_as_cell_table(df, str(path)))
+    table = pd.concat(tables).fillna(0.0)
+    return table.groupby(level=0).sum()
+
+
+def _kinds(text, allowed, what):
+    kinds = [k.strip() for k in str(text).split(",") if k.strip()]
+    bad = [k for k in kinds if k not in allowed]
+    if bad or not kinds:
+        raise SystemExit(f"error: {what} must be a comma-separated subset of {','.join(allowed)}, got {text!r}")
+    return kinds
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "evaluate",
+        help="downstream evaluation: tasks, spatial splits, strong baselines, ridge + MLP probes, report",
+        description="Evaluate S2Vec (and any cell embedding) against strong baselines on spatially separated "
+                    "splits. Named tasks (--task) read ../shared/data; --labels evaluates your own points.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--config", help="config.json of an earlier run: its options are the defaults")
+    p.add_argument("--task", action="append", default=[], metavar="NAME",
+                   help="a named task, repeatable: ca-housing, ca-tracts:<col>, zcta:<col>, nyc-tracts:<col>, "
+                        "chicago-tracts:<col>; 'default' = " + ",".join(DEFAULT_TASKS))
+    p.add_argument("--data-dir", default=None, help="the shared data folder (default $GEOS2VEC_DATA or ../shared/data)")
+    p.add_argument("--states", default=None, help="zcta tasks: only these Who's On First states, e.g. ks,ia")
+    p.add_argument("--labels", help="your own CSV/Parquet/GeoJSON of labelled points (instead of --task)")
+    p.add_argument("--target", help="numeric label column of --labels")
+    p.add_argument("--lat", default=None, help="latitude column of --labels (default: found by name)")
+    p.add_argument("--lon", default=None, help="longitude column of --labels (default: found by name)")
+    p.add_argument("--features", nargs="*", default=[],
+                   help="with --labels: cell count tables (cell_id + count columns) or POI/road files (GeoParquet)")
+    p.add_argument("--category", default="fclass", help="category column of POI point files")
+    p.add_argument("--embedding", action="append", default=[], metavar="NAME=FILE",
+                   help="with --labels: an embedding table to evaluate (cell_id + float columns); repeatable")
+    p.add_argument("--model", default="default",
+                   help="S2Vec model to embed with: 'default' (the bundled model), a saved model path, or 'none'")
+    p.add_argument("--modes", default="contextual", help="embedding modes of --model, each a method 'S2Vec (MODE)'")
+    p.add_argument("--untrained", action=argparse.BooleanOptionalAction, default=True,
+                   help="also evaluate the same encoder with random weights (a control)")
+    p.add_argument("--splits", default=",".join(SPLITS), help="split kinds: random, blocked, region")
+    p.add_argument("--n-splits", type=int, default=20, help="repetitions of each split kind")
+    p.add_argument("--block-level", type=int, default=None,
+                   help="level of the blocks of blocked splits (default: the task's; 10 with --labels)")
+    p.add_argument("--probes", default=",".join(PROBES), help="probes: ridge, mlp")
+    p.add_argument("--within", action="append", default=[], metavar="MINLON,MINLAT,MAXLON,MAXLAT",
+                   help="with --labels: keep only labels inside this bbox (repeatable: union)")
+    p.add_argument("--holdout-bbox", default=None, metavar="MINLON,MINLAT,MAXLON,MAXLAT",
+                   help="with --labels: test on this region (a 'holdout' split instead of --splits)")
+    p.add_argument("--holdout-lon", type=float, default=None,
+                   help="with --labels: test on cells east (or --holdout-side west) of this longitude")
+    p.add_argument("--holdout-side", default="east", choices=["east", "west"])
+    p.add_argument("--holdout-polygon", default=None, help="GeoJSON/GeoParquet file: test on cells inside its union")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", default=",".join(map(str, DEFAULT_SWEEP["lr"])), help="MLP learning rates")
+    p.add_argument("--hidden", default=",".join(map(str, DEFAULT_SWEEP["hidden"])), help="MLP hidden units")
+    p.add_argument("--dropout", default=",".join(map(str, DEFAULT_SWEEP["dropout"])), help="MLP dropout rates")
+    p.add_argument("--max-epochs", type=int, default=500, help="MLP epochs at most")
+    p.add_argument("--patience", type=int, default=30, help="MLP early-stopping patience (epochs)")
+    p.add_argument("--batch-size", type=int, default=512, help="MLP rows per step")
+    p.add_argument("--fusion", default="concat", choices=["concat", "weighted", "project"],
+                   help="how -Loc methods fuse their blocks in the MLP")
+    p.add_argument("--location", default="theory",
+                   help="location encoder (wrap, sinusoidal, grid, theory, sphereC, sphereM)")
+    p.add_argument("--location-scales", type=int, default=16, help="location encoder scales")
+    p.add_argument("--min-radius", type=float, default=1e-4, help="location encoder smallest scale (radians)")
+    p.add_argument("--max-radius", type=float, default=1.0, help="location encoder largest scale (radians)")
+    p.add_argument("--out", default="report", help="output folder")
+    p.add_argument("--cache", default=None,
+                   help="folder that keeps embedding tables between runs (default: none, embed every time)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def _bbox(text):
+    vals = _parse_floats(text)
+    if len(vals) != 4:
+        raise SystemExit(f"error: a bbox needs 4 numbers MINLON,MINLAT,MAXLON,MAXLAT, got {text!r}")
+    return vals
+
+
+def _command(args) -> str:
+    parts = ["geos2vec evaluate"]
+    for t in args.task:
+        parts.append(f"--task {t}")
+    for key in ("splits", "probes", "n_splits", "model", "modes", "seed", "states"):
+        value = getattr(args, key)
+        if value is not None:
+            parts.append(f"--{key.replace('_', '-')} {value}")
+    if not args.untrained:
+        parts.append("--no-untrained")
+    return " ".join(parts)
+
+
+def run(args) -> int:
+    if args.config:
+        saved = json.loads(Path(args.config).read_text()).get("cli", {})
+        defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+        for key, value in saved.items():
+            if key in defaults and getattr(args, key) == defaults[key]:
+                setattr(args, key, value)
+    splits = _kinds(args.splits, SPLITS, "--splits")
+    probes = _kinds(args.probes, PROBES, "--probes")
+    sweep = {"lr": _parse_floats(args.lr), "hidden": _parse_ints(args.hidden), "dropout": _parse_floats(args.dropout)}
+    modes = [m for m in str(args.modes).split(",") if m.strip()]
+    model = None if args.model in (None, "", "none") else args.model
+    cli = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
+    if args.task:
+        if args.labels:
+            raise SystemExit("error: give either --task or --labels, not both")
+        tasks = [t for name in args.task for t in (DEFAULT_TASKS if name == "default" else [name])]
+        scores, info = run_suite(
+            tasks, splits=splits, probes=probes, model=model, modes=modes, untrained=args.untrained,
+            data_dir=args.data_dir, n_splits=args.n_splits, seed=args.seed, sweep=sweep,
+            states=args.states.split(",") if args.states else None, max_epochs=args.max_epochs,
+            patience=args.patience, cache_dir=args.cache, progress=not args.quiet, log=None if args.quiet else print,
+        )
+        path = write_report(scores, args.out, config={"cli": cli, "tasks": info}, command=_command(args))
+        for task in dict.fromkeys(scores["task"]):
+            print(f"\n## {task}\n" + summary_markdown(scores, task))
+        print(f"\nreport written to {path}")
+        return 0
+    if not args.labels or not args.target:
+        raise SystemExit("error: give --task NAME (see --help), or --labels FILE with --target COLUMN")
+    labels = _read_table(args.labels)
+    if args.within:
+        lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")
+        lng_col = _find_column(labels.columns, args.lon, _LNG_NAMES, "longitude")
+        keep = np.zeros(len(labels), bool)
+        for text in args.within:
+            b = _bbox(text)
+            keep |= labels[lng_col].between(b[0], b[2]).to_numpy() & labels[lat_col].between(b[1], b[3]).to_numpy()
+        labels = labels[keep]
+    joined = join_labels(labels, args.target, lat=args.lat, lng=args.lon)
+    counts = _load_counts(args.features, args.category) if args.features else None
+    embeddings = {}
+    for spec in args.embedding:
+        if "=" not in spec:
+            raise SystemExit(f"error: --embedding needs NAME=FILE, got {spec!r}")
+        name, path = spec.split("=", 1)
+        embeddings[name] = _as_cell_table(_read_table(path), path)
+    if model is not None and counts is not None:
+        embeddings.update(model_embeddings(joined.index.to_numpy(), counts, model, modes))
+    methods = standard_methods(
+        joined.index.to_numpy(), counts, embeddings, location=args.location,
+        location_params=dict(frequency_num=args.location_scales, min_radius=args.min_radius, max_radius=args.max_radius),
+        seed=args.seed,
+    )
+    holdout = None
+    if args.holdout_bbox:
+        holdout = {"bbox": _bbox(args.holdout_bbox)}
+    elif args.holdout_lon is not None:
+        holdout = {"lon": args.holdout_lon, "side": args.holdout_side}
+    elif args.holdout_polygon:
+        import shapely
+
+        holdout = {"polygon": shapely.union_all(_read_table(args.holdout_polygon).to_crs("EPSG:4326").geometry.values)}
+    kinds = ["holdout"] if holdout is not None else [k for k in splits if k != "region"]
+    results = []
+    for kind in kinds:
+        res = evaluate(
+            joined[args.target], methods, split="random" if kind == "holdout" else kind, holdout=holdout,
+            n_splits=args.n_splits, seed=args.seed, block_level=args.block_level or 10, probes=probes,
+            sweep=sweep, fusion=args.fusion, max_epochs=args.max_epochs, patience=args.patience,
+            batch_size=args.batch_size, progress=not args.quiet,
+        )
+        results.append(res)
+    path = write_report(results, args.out, config={"cli": cli, **results[0].config})
+    print(summary_markdown(results))
+    print(f"\nwall time {sum(r.wall_time_s for r in results):.1f} s; report written to {path}")
+    return 0

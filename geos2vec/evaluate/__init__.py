@@ -1,0 +1,60 @@
+"""Downstream evaluation: can an embedding tell more than its trivial baselines?
+
+One module per job:
+
+* :mod:`~geos2vec.evaluate.labels` - point labels to level-12 cells (median), polygons to weighted cells;
+* :mod:`~geos2vec.evaluate.tasks` - named tasks (``ca-housing``, ``ca-tracts:<col>``, ``zcta:<col>``,
+  ``nyc-tracts:<col>``, ``chicago-tracts:<col>``) and their feature sources;
+* :mod:`~geos2vec.evaluate.splits` - ``random``, ``blocked`` and ``region`` splits;
+* :mod:`~geos2vec.evaluate.baselines` - counts, smoothed counts, region one-hot, PCA, random projection,
+  the untrained-encoder control;
+* :mod:`~geos2vec.evaluate.probes` - ridge and the paper's MLP (batched heads);
+* :mod:`~geos2vec.evaluate.protocol` - :func:`evaluate`: every method on the same samples and splits;
+* :mod:`~geos2vec.evaluate.methods` - the standard method set, model embeddings;
+* :mod:`~geos2vec.evaluate.suite` - tasks x splits in one run; :mod:`~geos2vec.evaluate.report` - tables,
+  paired win counts, figures.
+
+The command line is ``geos2vec evaluate`` (:mod:`geos2vec.cli_evaluate`).
+"""
+
+from .baselines import (
+    _check_table,
+    count_table_from_points,
+    covered_mask,
+    log1p_counts,
+    normalized_counts,
+    pca_embedding,
+    random_projection,
+    region_onehot,
+    smoothed_counts,
+    untrained_model,
+)
+from .labels import LEVEL, join_labels, minmax_scale, polygon_pooling
+from .methods import model_embeddings, standard_methods
+from .probes import (
+    RIDGE_ALPHAS,
+    _GroupTrainer,
+    _parallel_mlp_class,
+    _train_group,
+    build_mlp,
+    ridge_onehot_probe,
+    ridge_probe,
+    standardize,
+)
+from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, EvaluationResult, Method, evaluate
+from .report import paired_table, summary_markdown, summary_table, write_report
+from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
+from .suite import DEFAULT_TASKS, run_suite
+from .tasks import TASKS, Task, list_tasks, load_features, load_task
+
+__all__ = [
+    "LEVEL", "DEFAULT_SWEEP", "PROBES", "SPLITS", "RIDGE_ALPHAS", "DEFAULT_TASKS", "TASKS",
+    "join_labels", "minmax_scale", "polygon_pooling",
+    "Task", "list_tasks", "load_task", "load_features",
+    "random_splits", "blocked_splits", "region_splits", "holdout_mask", "holdout_splits",
+    "count_table_from_points", "covered_mask", "log1p_counts", "normalized_counts", "smoothed_counts",
+    "region_onehot", "pca_embedding", "random_projection", "untrained_model",
+    "build_mlp", "ridge_probe", "ridge_onehot_probe", "standardize",
+    "Method", "EvaluationResult", "evaluate", "standard_methods", "model_embeddings", "run_suite",
+    "summary_table", "paired_table", "summary_markdown", "write_report",
+]

@@ -1,0 +1,236 @@
+"""Baselines: what an embedding has to beat.
+
+* :func:`log1p_counts` - the cell's own counts, ``log(1 + count)``;
+* :func:`smoothed_counts` - own counts || their mean over the 3x3 and 5x5 squares of level-12 cells around the
+  cell (across level-8 borders): the cheap "neighbourhood" an image encoder sees;
+* :func:`region_onehot` - the level-8 parent as a one-hot (no POI data at all: a pure "where" code);
+* :func:`pca_embedding`, :func:`random_projection` - the paper's baselines;
+* :func:`untrained_model` - the same encoder with random weights, embedded the same way (a control).
+
+Missing is not empty: cells outside the feature source's ``coverage`` are unknown, not zero
+(:func:`covered_mask`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, latlng_to_cell
+from .labels import LEVEL
+
+
+def _check_table(table, name):
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame indexed by cell_id, got {type(table).__name__}")
+    if table.shape[1] == 0 or len(table) == 0:
+        raise ValueError(f"{name} is empty (shape {table.shape})")
+    if not table.index.is_unique:
+        raise ValueError(f"{name} has duplicate cell ids in its index; aggregate them first")
+    values = table.to_numpy()
+    if not np.issubdtype(values.dtype, np.number):
+        raise TypeError(f"{name} must have numeric columns only, got dtypes {sorted(set(map(str, table.dtypes)))}")
+    if not np.isfinite(values.astype(float)).all():
+        raise ValueError(f"{name} contains NaN or inf; fill or drop those cells first")
+    try:
+        index = pd.Index(np.asarray(table.index, dtype=np.uint64), name="cell_id")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"{name} must be indexed by uint64 cell ids") from exc
+    out = pd.DataFrame(values.astype(np.float64), index=index, columns=[str(c) for c in table.columns])
+    return out
+
+
+def count_table_from_points(points, category: str = "fclass", level: int = LEVEL) -> pd.DataFrame:
+    """Per-cell counts of each value of ``category`` of point geometries (a crosstab).
+
+    A stop-gap for :func:`geos2vec.features.count_features` (used instead when
+    that exists): POIs -> level-``level`` cells -> one count column per category.
+    """
+    from .._geo import as_geoseries, representative_lnglat, to_wgs84
+
+    geoms = to_wgs84(as_geoseries(points, "points"), "points")
+    if category not in points.columns:
+        raise ValueError(f"category column {category!r} not found; columns are {list(points.columns)}")
+    lng, lat = representative_lnglat(geoms)
+    ok = np.isfinite(lat) & np.isfinite(lng)
+    cells = latlng_to_cell(lat[ok], lng[ok], level)
+    cats = points[category].astype(str).to_numpy()[ok]
+    table = pd.crosstab(pd.Index(cells, name="cell_id"), pd.Index(cats, name=None)).astype(np.float64)
+    table.index = pd.Index(table.index.to_numpy(dtype=np.uint64), name="cell_id")
+    table.columns = [str(c) for c in table.columns]
+    return table
+
+
+def normalized_counts(counts: pd.DataFrame, log1p: bool = True) -> pd.DataFrame:
+    """Counts standardized per channel with :class:`geos2vec.FeatureStats` (fit on the whole table).
+
+    ``log1p=True`` (default) standardizes ``log(1 + count)``, the normalization the S2Vec model's input uses
+    (``FeatureStats.fit(table, log1p=True)``, ``S2VecConfig.log_counts``); ``log1p=False`` z-scores the raw
+    counts.
+    """
+    from ..normalize import FeatureStats
+
+    counts = _check_table(counts, "counts")
+    if log1p and (counts.to_numpy() < 0).any():
+        raise ValueError("log1p normalization needs counts >= 0; pass log1p=False for signed features")
+    z = FeatureStats.fit(counts, log1p=bool(log1p)).transform(counts)
+    return pd.DataFrame(np.asarray(z, dtype=np.float64), index=counts.index, columns=counts.columns)
+
+
+def pca_embedding(table: pd.DataFrame, n_components: int = 256) -> pd.DataFrame:
+    """PCA (centred SVD) of ``table`` to ``min(n_components, n_rows, n_cols)`` dims."""
+    table = _check_table(table, "table")
+    x = table.to_numpy()
+    x = x - x.mean(axis=0)
+    k = int(min(n_components, x.shape[0], x.shape[1]))
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    z = u[:, :k] * s[:k]
+    return pd.DataFrame(z, index=table.index, columns=[f"pc{i}" for i in range(k)])
+
+
+def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 0) -> pd.DataFrame:
+    """Gaussian random projection ``x @ G / sqrt(n_components)``, ``G ~ N(0, 1)`` seeded."""
+    table = _check_table(table, "table")
+    g = np.random.default_rng(seed).standard_normal((table.shape[1], n_components))
+    z = table.to_numpy() @ g / np.sqrt(n_components)
+    return pd.DataFrame(z, index=table.index, columns=[f"rp{i}" for i in range(n_components)])
+
+
+
+def covered_mask(cells, coverage=None) -> np.ndarray:
+    """Which ``cells`` lie where the feature source has data.
+
+    ``coverage`` is ``None`` (everywhere), a ``(min_lon, min_lat, max_lon, max_lat)`` box or a list of
+    them (the cell centre inside any), a shapely (Multi)Polygon (the cell centre inside), or an array of
+    cell ids (exactly those cells).
+    """
+    cells = _as_cells(cells).ravel()
+    if coverage is None:
+        return np.ones(len(cells), bool)
+    if isinstance(coverage, (np.ndarray, pd.Index)) and np.asarray(coverage).dtype == np.uint64:
+        return np.isin(cells, np.asarray(coverage, dtype=np.uint64))
+    lat, lng = cell_to_latlng(cells)
+    if hasattr(coverage, "geom_type"):
+        import shapely
+
+        return shapely.contains_xy(coverage, lng, lat)
+    boxes = np.asarray(coverage, dtype=float)
+    boxes = boxes.reshape(-1, 4) if boxes.ndim == 1 else boxes
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got {coverage!r}")
+    out = np.zeros(len(cells), bool)
+    for b in boxes:
+        out |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+    return out
+
+
+def log1p_counts(counts: pd.DataFrame, cells=None, *, coverage=None) -> pd.DataFrame:
+    """``log(1 + count)`` of ``cells`` (default: the table's cells).
+
+    A cell absent from ``counts`` is a cell with no feature (zero counts) when it is covered
+    (:func:`covered_mask`), and unknown otherwise: it gets no row.
+    """
+    counts = _check_table(counts, "counts")
+    if (counts.to_numpy() < 0).any():
+        raise ValueError("log1p_counts needs counts >= 0")
+    cells = counts.index.to_numpy() if cells is None else np.unique(_as_cells(cells).ravel())
+    known = np.isin(cells, counts.index.to_numpy()) | covered_mask(cells, coverage)
+    out = counts.reindex(pd.Index(cells[known], name="cell_id"), fill_value=0.0)
+    return np.log1p(out)
+
+
+def smoothed_counts(counts: pd.DataFrame, cells=None, *, coverage=None, rings=(1, 2)) -> pd.DataFrame:
+    """Own ``log(1 + count)`` || its mean over the ``(2k+1) x (2k+1)`` square of cells around, per ``k``.
+
+    The squares are on the cells' own level grid (:func:`geos2vec.cells.grid_disk`), across level-8
+    borders and cube faces. Unknown neighbours (absent from ``counts`` and outside ``coverage``) are left
+    out of the mean, not counted as empty. Columns: ``<channel>``, then ``<channel>@3x3``,
+    ``<channel>@5x5`` (for the default ``rings=(1, 2)``). Rows: ``cells`` (default the table's cells)
+    whose own counts are known.
+    """
+    from ..cells import grid_disk
+
+    rings = tuple(int(k) for k in rings)
+    if not rings or min(rings) < 1:
+        raise ValueError(f"rings must be positive integers, got {rings}")
+    own = log1p_counts(counts, cells, coverage=coverage)
+    table = np.log1p(_check_table(counts, "counts"))
+    index = table.index.to_numpy()
+    order = np.argsort(index)
+    sorted_ids = index[order]
+    values = np.vstack([table.to_numpy()[order], np.zeros((1, table.shape[1]))])  # last row: a covered empty cell
+    kmax = max(rings)
+    side = 2 * kmax + 1
+    di, dj = np.divmod(np.arange(side * side), side)
+    di, dj = di - kmax, dj - kmax
+    ids = own.index.to_numpy()
+    out = [own.to_numpy()]
+    sums = {k: np.zeros(own.shape) for k in rings}
+    counts_n = {k: np.zeros((len(ids), 1)) for k in rings}
+    chunk = max(1, 2_000_000 // (side * side))
+    for a in range(0, len(ids), chunk):
+        disk = grid_disk(ids[a:a + chunk], kmax)  # (rows, side*side)
+        flat = disk.ravel()
+        pos = np.searchsorted(sorted_ids, flat)
+        pos = np.minimum(pos, len(sorted_ids) - 1)
+        hit = sorted_ids[pos] == flat
+        known = hit | covered_mask(flat, coverage)
+        pos = np.where(hit, pos, len(sorted_ids)).reshape(disk.shape)
+        known = known.reshape(disk.shape)
+        # a cell may appear twice in a square next to a cube corner: count it once
+        dup = np.zeros(disk.shape, bool)
+        srt = np.sort(disk, axis=1)
+        if (srt[:, 1:] == srt[:, :-1]).any():
+            for r in np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1)):
+                _, first = np.unique(disk[r], return_index=True)
+                dup[r] = True
+                dup[r, first] = False
+        for k in rings:
+            sel = (np.abs(di) <= k) & (np.abs(dj) <= k)
+            w = (known & ~dup)[:, sel].astype(float)  # (rows, n_sel)
+            v = values[pos[:, sel]]  # (rows, n_sel, channels)
+            sums[k][a:a + chunk] = np.einsum("rn,rnc->rc", w, v)
+            counts_n[k][a:a + chunk, 0] = w.sum(axis=1)
+    cols = list(own.columns)
+    names = list(cols)
+    for k in rings:
+        out.append(sums[k] / np.maximum(counts_n[k], 1.0))
+        names += [f"{c}@{2 * k + 1}x{2 * k + 1}" for c in cols]
+    return pd.DataFrame(np.hstack(out), index=own.index, columns=names)
+
+
+def region_onehot(cells, level: int = 8) -> pd.DataFrame:
+    """One-hot of each cell's level-``level`` parent (columns: the parents' tokens, sorted).
+
+    No feature data at all: how much a task rewards knowing *which region* a cell is in.
+    """
+    cells = np.unique(_as_cells(cells).ravel())
+    parents = cell_to_parent(cells, level)
+    uniq, inverse = np.unique(parents, return_inverse=True)
+    x = np.zeros((len(cells), len(uniq)))
+    x[np.arange(len(cells)), inverse] = 1.0
+    return pd.DataFrame(x, index=pd.Index(cells, name="cell_id"), columns=[f"L{level}:{t}" for t in cell_to_token(uniq)])
+
+
+def untrained_model(model, seed: int = 0):
+    """A copy of ``model`` (same architecture, channels, normalization) with freshly initialised weights.
+
+    Embedded the same way as the trained model, it says how much of an embedding's score comes from the
+    architecture and the input alone. Needs TensorFlow (the ``model`` extra).
+    """
+    import keras
+
+    from ..model import S2VecModel
+
+    keras.utils.set_random_seed(int(seed))  # the same random weights in every run
+    fresh = S2VecModel(model.config.replace(seed=int(seed)))
+    fresh.stats, fresh.channels, fresh.grid = model.stats, list(model.channels), tuple(model.grid)
+    fresh.image_level, fresh.patch_level = model.image_level, model.patch_level
+    if model.keras_model is None and model.numpy_weights is not None:  # embed through the same NumPy encoder
+        from ..model.numpy_encoder import weights_from_keras
+
+        fresh.numpy_weights = weights_from_keras(fresh._build_keras())
+        fresh.keras_model = None
+    else:
+        fresh._build_keras()
+    return fresh

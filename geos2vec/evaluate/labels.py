@@ -1,0 +1,110 @@
+"""Label sets to samples: point labels aggregated to level-12 cells (median), the min-max scaled target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..cells import check_latlng, latlng_to_cell
+
+LEVEL = 12
+_LAT_NAMES = ("latitude", "lat")
+_LNG_NAMES = ("longitude", "lon", "lng", "long")
+
+
+def _find_column(columns, wanted, candidates, what):
+    if wanted is not None:
+        if wanted not in columns:
+            raise ValueError(f"{what} column {wanted!r} not found; columns are {list(columns)}")
+        return wanted
+    lowered = {str(c).lower(): c for c in columns}
+    for name in candidates:
+        if name in lowered:
+            return lowered[name]
+    raise ValueError(f"no {what} column found (looked for {list(candidates)}); pass it explicitly")
+
+
+def join_labels(labels, target: str, *, lat: str | None = None, lng: str | None = None, level: int = LEVEL):
+    """Aggregate point labels to S2 cells: the median label per cell.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame or geopandas.GeoDataFrame
+        One row per labelled point: either latitude/longitude columns (degrees;
+        found by name - ``latitude``/``lat``, ``longitude``/``lon``/``lng`` -
+        or given with ``lat=``/``lng=``) or point geometries (any CRS; a missing
+        CRS raises).
+    target : str
+        Numeric column to aggregate.
+    level : int
+        Cell level (12, the S2Vec level, by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``cell_id`` (uint64, sorted), columns ``target`` (the median
+        of the points in the cell) and ``n_points``. Rows whose target is
+        missing are not used; their number is in ``result.attrs["n_missing_target"]``.
+    """
+    if not isinstance(labels, pd.DataFrame):
+        raise TypeError(f"labels must be a pandas DataFrame or GeoDataFrame, got {type(labels).__name__}")
+    if len(labels) == 0:
+        raise ValueError("labels is empty")
+    if target not in labels.columns:
+        raise ValueError(f"target column {target!r} not found; columns are {list(labels.columns)}")
+    y = labels[target]
+    if not pd.api.types.is_numeric_dtype(y):
+        raise TypeError(f"target column {target!r} must be numeric, got dtype {y.dtype}")
+    y = y.to_numpy(dtype=float)
+    try:
+        import geopandas as gpd
+    except ImportError:  # pragma: no cover
+        gpd = None
+    if gpd is not None and isinstance(labels, gpd.GeoDataFrame) and lat is None and lng is None:
+        from .._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
+
+        geoms = to_wgs84(as_geoseries(labels, "labels"), "labels")
+        check_missing(geoms, "raise", "labels")
+        lngs, lats = representative_lnglat(geoms)
+    else:
+        lat_col = _find_column(labels.columns, lat, _LAT_NAMES, "latitude")
+        lng_col = _find_column(labels.columns, lng, _LNG_NAMES, "longitude")
+        lats = pd.to_numeric(labels[lat_col], errors="raise").to_numpy(dtype=float)
+        lngs = pd.to_numeric(labels[lng_col], errors="raise").to_numpy(dtype=float)
+    lats, lngs = check_latlng(lats, lngs)
+    ok = np.isfinite(y)
+    cells = latlng_to_cell(lats[ok], lngs[ok], level)
+    frame = pd.DataFrame({"cell_id": cells, "y": y[ok]})
+    agg = frame.groupby("cell_id", sort=True)["y"].agg(["median", "size"])
+    out = pd.DataFrame(
+        {target: agg["median"].to_numpy(), "n_points": agg["size"].to_numpy()},
+        index=pd.Index(agg.index.to_numpy(dtype=np.uint64), name="cell_id"),
+    )
+    out.attrs["n_missing_target"] = int((~ok).sum())
+    return out
+
+
+def minmax_scale(y):
+    """``(y - min) / (max - min)`` and ``(min, max)``; a constant target raises."""
+    y = np.asarray(y, dtype=float)
+    lo, hi = float(np.min(y)), float(np.max(y))
+    if not hi > lo:
+        raise ValueError(f"the target is constant ({lo}); there is nothing to predict")
+    return (y - lo) / (hi - lo), (lo, hi)
+
+
+
+def polygon_pooling(polygons, level: int = LEVEL) -> pd.DataFrame:
+    """The level-``level`` cells each polygon covers, with area weights summing to 1 per polygon.
+
+    The pooling :func:`geos2vec.evaluate.evaluate` uses for polygon samples (the way ``gdf.s2vec.embed``
+    pools lines and polygons: :func:`geos2vec.embed.row_cells`). Returns columns ``sample`` (the
+    polygon's index label), ``cell_id`` and ``weight``.
+    """
+    from .._geo import as_geoseries, check_missing, to_wgs84
+    from ..embed import row_cells
+
+    geoms = to_wgs84(as_geoseries(polygons, "polygons"), "polygons")
+    check_missing(geoms, "raise", "polygons")
+    row, cell, weight = row_cells(geoms, level, how="weighted")
+    return pd.DataFrame({"sample": geoms.index.to_numpy()[row], "cell_id": cell, "weight": weight})

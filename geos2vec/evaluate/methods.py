@@ -1,0 +1,96 @@
+"""The standard method set: baselines, controls and embeddings, as a ``methods`` dict for :func:`evaluate`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..cells import _as_cells
+from .baselines import _check_table, log1p_counts, region_onehot, smoothed_counts
+from .protocol import Method
+
+
+def standard_methods(cells, counts=None, embeddings=None, *, coverage=None, controls=None, location="theory",
+                     location_params=None, pca_dim: int = 256, rp_dim: int = 256, seed: int = 0,
+                     region_level: int = 8, smoothed=True) -> dict:
+    """Baselines, controls and embeddings of ``cells``, as a ``methods`` dict for :func:`evaluate`.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+        Every level-12 cell the samples use (the labelled cells, or all cells the polygons cover).
+    counts : DataFrame, optional
+        Cell x channel counts (:func:`geos2vec.count_features`). Gives ``counts`` (``log(1 + count)``),
+        ``smoothed counts`` (own || 3x3 mean || 5x5 mean, :func:`smoothed_counts`), ``PCA`` and
+        ``random projection`` (of the standardized log counts, fitted per split on training samples),
+        and ``counts-Loc``. Cells absent from ``counts`` are empty where ``coverage`` says the source has
+        data, unknown elsewhere (:func:`geos2vec.evaluate.baselines.covered_mask`).
+    embeddings : dict name -> DataFrame, optional
+        E.g. ``{"S2Vec (contextual)": table}``: gives the embedding, ``<name>-Loc`` (fused with the
+        location encoding) and ``<name> + smoothed counts``.
+    controls : dict name -> DataFrame, optional
+        E.g. ``{"untrained encoder": table}``: gives the control and ``<name> + smoothed counts``.
+    location : str
+        Location encoder of ``location-only`` and the ``-Loc`` fusions (:mod:`geos2vec.location`);
+        ``location_params`` its scales.
+    region_level : int
+        ``region one-hot``: the level of the parent cell one-hot encoded (8: the S2Vec image).
+    """
+    from ..location import encode_cells
+
+    cells = np.unique(_as_cells(cells).ravel())
+    loc = encode_cells(cells, location, **(location_params or {}))
+    methods = {}
+    smooth = None
+    if counts is not None:
+        counts = _check_table(counts, "counts")
+        logc = log1p_counts(counts, cells, coverage=coverage)
+        methods["counts"] = logc
+        if smoothed:
+            smooth = smoothed_counts(counts, cells, coverage=coverage)
+            methods["smoothed counts"] = smooth
+        methods["PCA"] = Method([logc], transform="pca", n_components=pca_dim)
+        methods["random projection"] = Method([logc], transform="random projection", n_components=rp_dim,
+                                              seed=seed)
+    methods["region one-hot"] = Method([region_onehot(cells, region_level)], scale=[False])
+    methods["location-only"] = loc
+    if counts is not None:
+        methods["counts-Loc"] = [methods["counts"], loc]
+    for name, table in (embeddings or {}).items():
+        methods[name] = table
+        methods[f"{name}-Loc"] = [table, loc]
+        if smooth is not None:
+            methods[f"{name} + smoothed counts"] = [table, smooth]
+    for name, table in (controls or {}).items():
+        methods[name] = table
+        if smooth is not None:
+            methods[f"{name} + smoothed counts"] = [table, smooth]
+    return methods
+
+
+def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("contextual", "patch"),
+                     name: str = "S2Vec") -> dict:
+    """S2Vec embedding tables of ``cells``, one per mode: ``{"S2Vec (contextual)": table, ...}``.
+
+    ``model`` is ``"default"`` (the bundled pretrained model), a saved model path or a loaded model;
+    ``counts`` the ``count_features`` table the model embeds (it must have the model's channels). Labelled
+    cells without any feature are embedded in their surroundings (``outside="embed"``); cells whose whole
+    image has no features get no row (they are then dropped for every method by :func:`evaluate`).
+    """
+    import warnings
+
+    from ..embed import embed_cells
+    from ..model import load_model
+
+    if isinstance(model, str) or hasattr(model, "__fspath__"):
+        model = load_model(model)
+    cells = np.unique(_as_cells(cells).ravel())
+    out = {}
+    for mode in modes:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            emb = embed_cells(cells, counts, model=model, mode=mode, outside="embed")
+        emb = emb[np.isfinite(emb.to_numpy(np.float64)).all(axis=1)].astype(np.float64)
+        emb.index = pd.Index(emb.index.to_numpy(np.uint64), name="cell_id")
+        out[f"{name} ({mode})"] = emb
+    return out

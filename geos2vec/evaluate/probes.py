@@ -1,0 +1,358 @@
+"""Probes: the paper's 2-layer MLP (many heads trained at once) and a closed-form ridge."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def build_mlp(input_dims, hidden: int = 64, dropout: float = 0.0, fusion: str = "concat", fusion_units: int = 64):
+    """The downstream 2-layer MLP as a plain Keras model (one configuration).
+
+    ``inputs (one per block) -> fusion -> Dense(hidden, relu) -> Dropout(dropout) -> Dense(1)``.
+    The harness trains many of these at once (see the module docstring); this
+    model is the reference for one of them.
+    """
+    import keras
+
+    from ..fusion import fusion_layer
+
+    inputs = [keras.Input((int(d),), name=f"block{i}") for i, d in enumerate(input_dims)]
+    x = inputs[0] if len(inputs) == 1 else fusion_layer(fusion, units=fusion_units)(inputs)
+    x = keras.layers.Dense(hidden, activation="relu", name="hidden")(x)
+    x = keras.layers.Dropout(dropout)(x)
+    out = keras.layers.Dense(1, name="out")(x)
+    return keras.Model(inputs, out)
+
+
+_PARALLEL = []
+
+
+def _parallel_mlp_class():
+    if _PARALLEL:
+        return _PARALLEL[0]
+    import keras
+    from keras import ops
+
+    from ..fusion import fusion_layer
+
+    class ParallelMLP(keras.layers.Layer):
+        """``heads`` independent copies of :func:`build_mlp`; output (heads, batch)."""
+
+        def __init__(self, input_dims, heads, hidden, dropouts, fusion, fusion_units, seed, **kwargs):
+            super().__init__(**kwargs)
+            self.heads = heads
+            self.hidden = hidden
+            self.rates = np.asarray(dropouts, dtype="float32")
+            self.fuse = None if len(input_dims) == 1 else fusion_layer(fusion, units=fusion_units, heads=heads)
+            d = sum(input_dims) if fusion == "concat" or len(input_dims) == 1 else (
+                fusion_units if fusion == "project" else input_dims[0]
+            )
+            lim1 = math.sqrt(6.0 / (d + hidden))
+            lim2 = math.sqrt(6.0 / (hidden + 1))
+            init = keras.initializers.RandomUniform
+            self.w1 = self.add_weight(shape=(heads, d, hidden), initializer=init(-lim1, lim1, seed=seed), name="w1")
+            self.b1 = self.add_weight(shape=(heads, 1, hidden), initializer="zeros", name="b1")
+            self.w2 = self.add_weight(shape=(heads, hidden, 1), initializer=init(-lim2, lim2, seed=seed + 1), name="w2")
+            self.b2 = self.add_weight(shape=(heads, 1, 1), initializer="zeros", name="b2")
+            self.seed_gen = keras.random.SeedGenerator(seed + 2)
+
+        def call(self, xs, training=False):
+            x = xs[0] if self.fuse is None else self.fuse(list(xs))
+            eq = "nd,mdh->mnh" if len(x.shape) == 2 else "mnd,mdh->mnh"
+            h = ops.relu(ops.einsum(eq, x, self.w1) + self.b1)
+            if training and float(self.rates.max()) > 0:
+                rates = ops.convert_to_tensor(self.rates)[:, None, None]
+                keep = ops.cast(keras.random.uniform(ops.shape(h), seed=self.seed_gen) >= rates, h.dtype)
+                h = h * keep / (1.0 - rates)
+            return ops.squeeze(ops.matmul(h, self.w2) + self.b2, -1)  # (heads, batch)
+
+    _PARALLEL.append(ParallelMLP)
+    return ParallelMLP
+
+
+def _adamw_step(variables, grads, moments, velocities, step, lr_heads, weight_decay, beta_1=0.9, beta_2=0.999,
+                epsilon=1e-7):
+    """One Keras-``AdamW`` update with a learning rate per head (leading axis of every variable)."""
+    import tensorflow as tf
+
+    t = tf.cast(step, tf.float32)
+    corr = tf.sqrt(1.0 - tf.pow(beta_2, t)) / (1.0 - tf.pow(beta_1, t))
+    for v, g, m, s in zip(variables, grads, moments, velocities):
+        lr = tf.reshape(lr_heads, [-1] + [1] * (len(v.shape) - 1))
+        v.assign(v - v * weight_decay * lr)  # decoupled weight decay, applied first as keras.optimizers.AdamW does
+        m.assign_add((g - m) * (1.0 - beta_1))
+        s.assign_add((tf.square(g) - s) * (1.0 - beta_2))
+        v.assign_sub(m * (lr * corr) / (tf.sqrt(s) + epsilon))
+
+
+class _GroupTrainer:
+    """Training state of a set of heads, with a TensorFlow graph that runs up to ``k`` epochs."""
+
+    def __init__(self, xs_t, y_t, state, *, lrs, dropouts, train_idx, val_idx, hidden, fusion, fusion_units,
+                 patience, weight_decay, batch_size, seed, step, epoch, train_w=None, val_w=None):
+        import tensorflow as tf
+
+        heads = len(lrs)
+        self.heads = heads
+        self.mlp = _parallel_mlp_class()([x.shape[1] for x in xs_t], heads, hidden, dropouts, fusion, fusion_units,
+                                         seed)
+        self.mlp([x[:2] for x in xs_t])  # build
+        self.variables = list(self.mlp.trainable_variables)
+        for v, w in zip(self.variables, state["weights"]):
+            v.assign(w)
+        self.moments = [tf.Variable(w) for w in state["moments"]]
+        self.velocities = [tf.Variable(w) for w in state["velocities"]]
+        self.best = [tf.Variable(w) for w in state["best"]]
+        self.best_val = tf.Variable(np.asarray(state["best_val"], np.float32))
+        self.wait = tf.Variable(np.asarray(state["wait"], np.int32))
+        self.best_epoch = tf.Variable(np.asarray(state["best_epoch"], np.int32))
+        self.stopped = tf.Variable(tf.zeros([heads], tf.bool))
+        self.step = tf.Variable(int(step), dtype=tf.int64)
+        self.epoch = tf.Variable(int(epoch), dtype=tf.int32)
+        gen = tf.random.Generator.from_seed(seed)
+        lr_t = tf.constant(np.asarray(lrs, np.float32))
+        tr_t = tf.constant(np.asarray(train_idx, np.int32))
+        va_t = tf.constant(np.asarray(val_idx, np.int32))
+        # 0/1 row weights: padding rows (splits of unequal sizes share one array) weigh 0
+        trw_t = tf.constant(np.ones(tr_t.shape, np.float32) if train_w is None else np.asarray(train_w, np.float32))
+        vaw_t = tf.constant(np.ones(va_t.shape, np.float32) if val_w is None else np.asarray(val_w, np.float32))
+        y_va = tf.gather(y_t, va_t)
+        va_n = tf.maximum(tf.reduce_sum(vaw_t, axis=1), 1.0)
+        n_tr = tr_t.shape[1]
+        n_steps = max(1, int(round(n_tr / batch_size)))
+        per_step = n_tr // n_steps  # equal batches; the < n_steps left-over rows differ each epoch
+        mlp, variables = self.mlp, self.variables
+
+        def forward(idx, training):  # idx (heads, rows) -> predictions (heads, rows)
+            return mlp([tf.gather(x, idx) for x in xs_t], training=training)
+
+        def train_step(idx, wb):
+            yb = tf.gather(y_t, idx)
+            with tf.GradientTape() as tape:
+                sq = tf.square(forward(idx, True) - yb) * wb
+                per_head = tf.reduce_sum(sq, axis=1) / tf.maximum(tf.reduce_sum(wb, axis=1), 1.0)
+                loss = tf.reduce_sum(per_head)  # heads are independent: d loss / d head = d its own MSE
+            grads = tape.gradient(loss, variables)
+            self.step.assign_add(1)
+            _adamw_step(variables, grads, self.moments, self.velocities, self.step, lr_t, weight_decay)
+
+        def one_epoch():
+            if n_steps == 1:
+                train_step(tr_t, trw_t)
+            else:
+                order = tf.argsort(gen.uniform([heads, n_tr]), axis=1)[:, : n_steps * per_step]
+                batches = tf.reshape(tf.gather(tr_t, order, batch_dims=1), [heads, n_steps, per_step])
+                weights = tf.reshape(tf.gather(trw_t, order, batch_dims=1), [heads, n_steps, per_step])
+                for s in tf.range(n_steps):
+                    train_step(batches[:, s], weights[:, s])
+            self.epoch.assign_add(1)
+            val = tf.reduce_sum(tf.square(forward(va_t, False) - y_va) * vaw_t, axis=1) / va_n
+            improved = tf.logical_and(val < self.best_val, tf.logical_not(self.stopped))
+            self.best_val.assign(tf.where(improved, val, self.best_val))
+            self.best_epoch.assign(tf.where(improved, self.epoch, self.best_epoch))
+            self.wait.assign(tf.where(improved, 0, self.wait + 1))
+            self.stopped.assign(tf.logical_or(self.stopped, self.wait >= patience))
+            for v, b in zip(variables, self.best):
+                b.assign(tf.where(tf.reshape(improved, [heads] + [1] * (len(v.shape) - 1)), v, b))
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+        def run(n_epochs):
+            done = tf.constant(0)
+            while done < n_epochs and not tf.reduce_all(self.stopped):
+                one_epoch()
+                done += 1
+            return done
+
+        self.run = run
+
+    def state(self):
+        return {
+            "weights": [v.numpy() for v in self.variables], "moments": [v.numpy() for v in self.moments],
+            "velocities": [v.numpy() for v in self.velocities], "best": [v.numpy() for v in self.best],
+            "best_val": self.best_val.numpy(), "wait": self.wait.numpy(), "best_epoch": self.best_epoch.numpy(),
+        }
+
+
+def _train_group(xs, y, train_idx, val_idx, *, lrs, hidden, dropouts, fusion, fusion_units, max_epochs, patience,
+                 weight_decay, seed, batch_size=512, chunk=20, compact=0.7, on_epochs=None, train_w=None, val_w=None,
+                 eval_idx=None):
+    """Train ``heads = len(lrs)`` independent MLPs (:func:`build_mlp` each) at once.
+
+    Head ``i`` trains on the cells ``train_idx[i]`` with learning rate
+    ``lrs[i]`` and dropout ``dropouts[i]`` (AdamW, MSE) and stops early on its
+    mean squared error over ``val_idx[i]``: after ``patience`` epochs without
+    a better one, its best weights are kept. An epoch is one pass over the
+    head's own training cells, shuffled per head, in ``round(n_train /
+    batch_size)`` equal batches (full batch when ``n_train <= 1.5 batch_size``).
+    Epochs run inside a TensorFlow graph, ``chunk`` at a time; when the heads
+    still training fall to ``compact`` of those in the graph, the stopped ones
+    are dropped (a smaller graph is built), so early stopping saves compute.
+
+    ``train_w`` / ``val_w`` (heads, rows), optional, are 0/1 row weights: rows
+    of weight 0 pad the index arrays of heads with fewer cells (losses are
+    means over the rows of weight 1). ``eval_idx`` (heads, rows), optional:
+    the rows each head predicts at the end (default: all rows of ``xs``).
+
+    Returns
+    -------
+    pred : ndarray (heads, n)
+        Predictions of the restored best weights on all rows (or on ``eval_idx``).
+    best_val : ndarray (heads,)
+        Best validation MSE.
+    best_epoch : ndarray (heads,)
+        Epoch of the best validation MSE (1-based).
+    """
+    import tensorflow as tf
+
+    heads = len(lrs)
+    lrs = np.asarray(lrs, np.float32)
+    dropouts = np.asarray(dropouts, np.float32)
+    train_idx = np.asarray(train_idx, np.int32)
+    val_idx = np.asarray(val_idx, np.int32)
+    if train_idx.shape[0] != heads or val_idx.shape[0] != heads or len(dropouts) != heads:
+        raise ValueError("train_idx, val_idx, lrs and dropouts need one row/entry per head")
+    train_w = np.ones(train_idx.shape, np.float32) if train_w is None else np.asarray(train_w, np.float32)
+    val_w = np.ones(val_idx.shape, np.float32) if val_w is None else np.asarray(val_w, np.float32)
+    if train_w.shape != train_idx.shape or val_w.shape != val_idx.shape:
+        raise ValueError("train_w / val_w must have the shapes of train_idx / val_idx")
+    xs_t = [tf.constant(x, tf.float32) for x in xs]
+    y_t = tf.constant(np.asarray(y, np.float32))
+    full = _parallel_mlp_class()([x.shape[1] for x in xs], heads, hidden, dropouts, fusion, fusion_units, seed)
+    full([x[:2] for x in xs_t])  # initial weights of every head
+    init = [v.numpy() for v in full.trainable_variables]
+    final = [w.copy() for w in init]
+    final_val = np.full(heads, np.inf)
+    final_epoch = np.zeros(heads, np.int32)
+    state = {"weights": init, "moments": [np.zeros_like(w) for w in init],
+             "velocities": [np.zeros_like(w) for w in init], "best": [w.copy() for w in init],
+             "best_val": np.full(heads, np.inf), "wait": np.zeros(heads, np.int32),
+             "best_epoch": np.zeros(heads, np.int32)}
+    active = np.arange(heads)
+    epochs, step, rebuild = 0, 0, 0
+    while active.size and epochs < max_epochs:
+        trainer = _GroupTrainer(
+            xs_t, y_t, state, lrs=lrs[active], dropouts=dropouts[active], train_idx=train_idx[active],
+            val_idx=val_idx[active], hidden=hidden, fusion=fusion, fusion_units=fusion_units, patience=patience,
+            weight_decay=weight_decay, batch_size=batch_size, seed=seed + 7919 * rebuild, step=step, epoch=epochs,
+            train_w=train_w[active], val_w=val_w[active],
+        )
+        rebuild += 1
+        while epochs < max_epochs:
+            done = int(trainer.run(tf.constant(min(chunk, max_epochs - epochs), tf.int32)))
+            epochs += done
+            if on_epochs is not None:
+                on_epochs(done)
+            n_stopped = int(tf.reduce_sum(tf.cast(trainer.stopped, tf.int32)))
+            if n_stopped == active.size or active.size - n_stopped <= compact * active.size:
+                break
+        step = int(trainer.step.numpy())
+        state = trainer.state()
+        stopped = trainer.stopped.numpy()
+        if epochs >= max_epochs:
+            stopped[:] = True
+        for f, b in zip(final, state["best"]):
+            f[active[stopped]] = b[stopped]
+        final_val[active[stopped]] = state["best_val"][stopped]
+        final_epoch[active[stopped]] = state["best_epoch"][stopped]
+        keep = ~stopped
+        state = {k: ([w[keep] for w in v] if isinstance(v, list) else v[keep]) for k, v in state.items()}
+        active = active[keep]
+    for v, w in zip(full.trainable_variables, final):
+        v.assign(w)
+    if eval_idx is None:
+        pred = np.asarray(full(xs_t, training=False), dtype=np.float64)
+    else:  # in row chunks: (heads, rows, features) gathered inputs stay small
+        eval_idx = np.asarray(eval_idx, np.int32)
+        step_rows = max(1, int(2**25 // max(1, heads * sum(x.shape[1] for x in xs))))
+        pred = np.concatenate([
+            np.asarray(full([tf.gather(x, eval_idx[:, a:a + step_rows]) for x in xs_t], training=False), np.float64)
+            for a in range(0, eval_idx.shape[1], step_rows)], axis=1)
+    return pred, final_val, final_epoch
+
+
+
+# ------------------------------------------------------------------ ridge
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 6, 17))
+
+
+def standardize(x, train, *, clip: float | None = 4.0, scale: bool = True):
+    """Standardize the columns of ``x`` with the mean and SD of the ``train`` rows, then clip at ±``clip``.
+
+    Only training rows are used: validation and test rows never take part in the fit. Columns constant
+    on the training rows become 0 (they carry nothing a probe can learn). ``scale=False`` only centres
+    (for one-hot blocks, which must not be rescaled or clipped).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    mu = x[train].mean(axis=0)
+    z = x - mu
+    if scale:
+        sd = x[train].std(axis=0)
+        const = sd <= 1e-12 * np.maximum(1.0, np.abs(mu))
+        z = z / np.where(const, 1.0, sd)
+        z[:, const] = 0.0
+        if clip is not None:
+            np.clip(z, -clip, clip, out=z)
+    return z
+
+
+def ridge_probe(x, y, train, val, test, alphas=RIDGE_ALPHAS):
+    """Closed-form ridge regression with the penalty chosen on validation.
+
+    ``x`` must already be centred on the training rows (:func:`standardize`); the intercept is the
+    training mean of ``y``. Every alpha is solved from one eigendecomposition of the training rows' Gram
+    matrix (``X'X``, or ``XX'`` when there are more features than rows).
+
+    Returns
+    -------
+    pred_test : ndarray, val_mse : float, alpha : float
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    alphas = np.asarray(alphas, dtype=np.float64)
+    mu = y[train].mean()
+    xt, yt = x[train], y[train] - mu
+    # every alpha from one symmetric eigendecomposition (sturdier than an SVD on rank-deficient inputs):
+    # the primal Gram matrix when features <= rows, else the dual (kernel) one
+    if xt.shape[1] <= xt.shape[0]:
+        w, v = np.linalg.eigh(xt.T @ xt)
+        proj_val, proj_test, rhs = x[val] @ v, x[test] @ v, v.T @ (xt.T @ yt)
+    else:
+        w, v = np.linalg.eigh(xt @ xt.T)
+        proj_val, proj_test, rhs = (x[val] @ xt.T) @ v, (x[test] @ xt.T) @ v, v.T @ yt
+    w = np.clip(w, 0.0, None)
+    coef = rhs / (w + alphas[:, None])  # (alphas, rank)
+    pred_val = proj_val @ coef.T + mu  # (n_val, alphas)
+    mse = np.mean((pred_val - y[val][:, None]) ** 2, axis=0)
+    best = int(np.argmin(mse))
+    pred_test = proj_test @ coef[best] + mu
+    return pred_test, float(mse[best]), float(alphas[best])
+
+
+def ridge_onehot_probe(groups, y, train, val, test, alphas=RIDGE_ALPHAS):
+    """:func:`ridge_probe` on a centred one-hot of ``groups``, in O(groups) per penalty.
+
+    The same model as ``ridge_probe(standardize(onehot, train, scale=False), ...)`` — the training Gram
+    matrix of a centred one-hot is diagonal minus rank one, so each penalty is solved with the
+    Sherman-Morrison formula instead of an eigendecomposition of a (groups x groups) matrix.
+    """
+    groups = np.asarray(groups)
+    y = np.asarray(y, dtype=np.float64)
+    alphas = np.asarray(alphas, dtype=np.float64)
+    _, g = np.unique(groups, return_inverse=True)
+    k = int(g.max()) + 1
+    n = len(train)
+    mu = y[train].mean()
+    n_g = np.bincount(g[train], minlength=k).astype(np.float64)
+    b = np.bincount(g[train], weights=y[train] - mu, minlength=k)  # X'y_c = n_g (mean_g - mean)
+    p = n_g / n
+    u = np.sqrt(n) * p
+    e = n_g[None, :] + alphas[:, None]  # (alphas, groups): the diagonal of D + alpha I
+    eb, eu = b / e, u / e
+    beta = eb + eu * ((eu * b).sum(axis=1) / (1.0 - (eu * u).sum(axis=1)))[:, None]
+    offset = mu - beta @ p  # prediction for a row of group h: beta_h - p'beta + mean
+    pred_val = beta[:, g[val]].T + offset
+    mse = np.mean((pred_val - y[val][:, None]) ** 2, axis=0)
+    best = int(np.argmin(mse))
+    return beta[best, g[test]] + offset[best], float(mse[best]), float(alphas[best])

@@ -1,0 +1,415 @@
+"""The downstream protocol: every method on the same samples and splits, probed by ridge and the paper's MLP.
+
+1. A *sample* is a labelled level-12 cell (point labels: the median per cell, :func:`join_labels`) or a
+   polygon (a census tract) pooled over the level-12 cells it covers with area weights (``pooling``).
+2. Every *method* is a list of cell-indexed tables ("blocks"), pooled to samples the same way: a baseline
+   and an embedding always see the same samples. Only samples that every method can represent are kept.
+3. Splits (:mod:`geos2vec.evaluate.splits`): ``random`` (the paper's 20 x 60/20/20), ``blocked`` (whole
+   level-k blocks to train, validation or test) and ``region`` (train on some regions, test on another, each
+   direction). Random splits put a test cell's neighbours in training, so anything that says *where* a cell
+   is scores well there; blocked and region splits are what an embedding must win on.
+4. Per split, everything that is fitted is fitted on the training samples only: the standardization of each
+   block (then clipped at ±4 SD), PCA, the probe, the target's min-max scaling for the MLP.
+5. Probes: ``ridge`` (closed form, penalty chosen on validation) and ``mlp`` (the S2Vec paper's 2-layer MLP
+   with AdamW, a sweep over learning rate x hidden units x dropout chosen on validation, early stopping).
+   All splits and configurations of one method are trained at once as independent heads of one batched
+   Keras model (:func:`geos2vec.evaluate.probes._train_group`); :func:`build_mlp` is the plain Keras
+   equivalent of one head.
+
+``methods={"S2Vec": emb, "S2Vec-Loc": [emb, loc], "PCA": Method([counts], transform="pca")}``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..cells import _as_cells, cell_to_parent
+from .baselines import _check_table
+from .probes import _train_group, ridge_onehot_probe, ridge_probe, standardize
+from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
+
+DEFAULT_SWEEP = {"lr": [3e-3, 1e-2], "hidden": [64, 256], "dropout": [0.0, 0.3]}
+PROBES = ("ridge", "mlp")
+SPLITS = ("random", "blocked", "region")
+
+
+@dataclass
+class Method:
+    """A method to evaluate: cell-indexed tables (blocks) and what is fitted on them per split.
+
+    Parameters
+    ----------
+    blocks : list of DataFrame
+        Indexed by uint64 ``cell_id``, float columns. Several blocks are concatenated (ridge) or fused
+        (MLP, ``fusion=``).
+    transform : {None, "pca", "random projection"}
+        ``"pca"``: PCA of the standardized blocks fitted on the training samples of each split,
+        ``n_components`` kept. ``"random projection"``: a seeded Gaussian projection to ``n_components``.
+    scale : list of bool, optional
+        Per block: standardize (and clip) it (default), or only centre it (one-hot blocks).
+    """
+
+    blocks: list
+    transform: str | None = None
+    n_components: int = 256
+    scale: list | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        self.blocks = [self.blocks] if isinstance(self.blocks, pd.DataFrame) else list(self.blocks)
+        if not self.blocks:
+            raise ValueError("a Method needs at least one table")
+        if self.transform not in (None, "pca", "random projection"):
+            raise ValueError(f"transform must be None, 'pca' or 'random projection', got {self.transform!r}")
+        self.scale = [True] * len(self.blocks) if self.scale is None else [bool(v) for v in self.scale]
+        if len(self.scale) != len(self.blocks):
+            raise ValueError("scale needs one entry per block")
+
+
+def _as_method(spec, name) -> Method:
+    method = spec if isinstance(spec, Method) else Method(spec)
+    method.blocks = [_check_table(b, f"method {name!r} block {i}") for i, b in enumerate(method.blocks)]
+    return method
+
+
+def _group_seed(seed, name, hidden) -> int:
+    """Initialisation seed of one (method, hidden units) group: from the method's name, not its position, so a
+    method gets the same result whichever other methods share the run."""
+    import zlib
+
+    return int(zlib.crc32(f"{seed}/{name}/{int(hidden)}".encode()) & 0x3FFFFFFF)
+
+
+def _r2(y, p):
+    ss = np.sum((y - np.mean(y)) ** 2)
+    return float(1.0 - np.sum((y - p) ** 2) / ss) if ss > 0 else float("nan")
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` measured.
+
+    Attributes
+    ----------
+    scores : DataFrame
+        One row per (split, rep, method, probe): ``r2``, ``mae`` (original units), ``val_mse`` and the
+        chosen ``alpha`` (ridge) or ``lr``, ``hidden``, ``dropout`` (MLP). ``split`` names the kind
+        (``random``, ``blocked``, ``region:A->B``, ``holdout``), ``rep`` the repetition.
+    predictions : DataFrame
+        Test predictions: ``split, rep, method, probe, sample, y_true, y_pred`` (original units).
+    target : str
+    config : dict of the protocol parameters.
+    wall_time_s : float
+    n_cells : int
+        Samples evaluated (cells for point tasks).
+    """
+
+    scores: pd.DataFrame
+    predictions: pd.DataFrame
+    target: str
+    config: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    n_cells: int = 0
+
+    def summary(self) -> pd.DataFrame:
+        """Mean and std of R² and MAE per (split, method, probe), in evaluation order."""
+        keys = ["split", "method", "probe"]
+        g = self.scores.groupby(keys, sort=False)
+        out = g[["r2", "mae"]].agg(["mean", "std"])
+        out.columns = [f"{a}_{b}" for a, b in out.columns]
+        out["n_splits"] = g.size()
+        return out.reset_index()
+
+
+# ----------------------------------------------------------------- pooling
+def _pool(table: pd.DataFrame, pool_sample, pool_cell, pool_weight, n_samples):
+    """Weighted mean of ``table`` rows over each sample's cells, and the known share of its weight."""
+    pos = table.index.get_indexer(pool_cell)
+    ok = pos >= 0
+    w = pool_weight * ok
+    x = np.zeros((n_samples, table.shape[1]))
+    np.add.at(x, pool_sample[ok], table.to_numpy()[pos[ok]] * w[ok, None])
+    known = np.bincount(pool_sample, weights=w, minlength=n_samples)
+    total = np.bincount(pool_sample, weights=pool_weight, minlength=n_samples)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return x / known[:, None], known / total
+
+
+def _features(method: Method, blocks_x, train, seed):
+    """The per-split inputs of one method: standardized (train-only) blocks, then its transform."""
+    xs = [standardize(x, train, scale=sc) for x, sc in zip(blocks_x, method.scale)]
+    if method.transform is None:
+        return xs
+    z = np.hstack(xs)
+    if method.transform == "pca":
+        _, _, vt = np.linalg.svd(z[train], full_matrices=False)  # z is centred on the training rows
+        width = int(min(method.n_components, z.shape[1]))  # the same for every split: zero columns past the rank
+        out = np.zeros((len(z), width))
+        k = min(width, len(vt))
+        out[:, :k] = z @ vt[:k].T
+        return [out]
+    g = np.random.default_rng(method.seed).standard_normal((z.shape[1], method.n_components))
+    return [z @ g / np.sqrt(method.n_components)]
+
+
+def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout_mask_=None):
+    if kind == "random":
+        return {"random": random_splits(n, n_splits, seed=seed)}
+    if kind == "blocked":
+        return {"blocked": blocked_splits(groups, n_splits, seed=seed)}
+    if kind == "region":
+        if regions is None:
+            raise ValueError("split='region' needs regions= (one region label per sample)")
+        return {f"region:{k}": v for k, v in region_splits(regions, n_splits, seed=seed).items()}
+    if kind == "holdout":
+        return {"holdout": holdout_splits(holdout_mask_, n_splits, seed=seed)}
+    raise ValueError(f"unknown split {kind!r}; choose from {list(SPLITS)}")
+
+
+def _pad(parts):
+    """Index arrays of unequal lengths -> (rows, max_len) indices and 0/1 weights."""
+    width = max(len(p) for p in parts)
+    idx = np.zeros((len(parts), width), np.int64)
+    w = np.zeros((len(parts), width), np.float32)
+    for i, p in enumerate(parts):
+        idx[i, : len(p)] = p
+        idx[i, len(p):] = p[0]
+        w[i, : len(p)] = 1.0
+    return idx, w
+
+
+def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units, max_epochs, patience,
+               weight_decay, batch_size, seed, tick):
+    """Best-on-validation MLP predictions (original units) on each split's test samples, with the config."""
+    n = len(y)
+    lrs = [float(v) for v in sweep["lr"]]
+    rates = [float(d) for d in sweep["dropout"]]
+    per = len(lrs) * len(rates)
+    results = [None] * len(splits)
+    # splits in chunks so that the per-split standardized inputs stay under ~256 MB
+    width = sum(x.shape[1] for x in blocks_x) if method.transform is None else method.n_components
+    chunk = max(1, min(len(splits), int(6.4e7 // max(1, n * width))))
+    for a in range(0, len(splits), chunk):
+        part = splits[a:a + chunk]
+        m = len(part)
+        feats = [_features(method, blocks_x, tr, seed) for tr, _, _ in part]
+        xs = [np.concatenate([f[b] for f in feats]).astype(np.float32) for b in range(len(feats[0]))]
+        # the target min-max scaled on each split's training samples (an affine map: R² is unchanged)
+        lo = np.array([y[tr].min() for tr, _, _ in part])
+        hi = np.array([y[tr].max() for tr, _, _ in part])
+        span = np.where(hi > lo, hi - lo, 1.0)
+        ys = np.concatenate([(y - lo[k]) / span[k] for k in range(m)])
+        off = (np.arange(m) * n)[:, None]
+        tr_idx, tr_w = _pad([tr for tr, _, _ in part])
+        va_idx, va_w = _pad([va for _, va, _ in part])
+        te_idx, _ = _pad([te for _, _, te in part])
+        best_val = np.full(m, np.inf)
+        best = [None] * m
+        for h in sweep["hidden"]:
+            pred, val, _ = _train_group(
+                xs, ys, np.repeat(tr_idx + off, per, axis=0), np.repeat(va_idx + off, per, axis=0),
+                train_w=np.repeat(tr_w, per, axis=0), val_w=np.repeat(va_w, per, axis=0),
+                eval_idx=np.repeat(te_idx + off, per, axis=0),
+                lrs=np.tile(np.repeat(lrs, len(rates)), m), hidden=int(h), dropouts=np.tile(rates, m * len(lrs)),
+                fusion=fusion, fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
+                weight_decay=weight_decay, seed=_group_seed(seed, f"{name}/{a}", h), batch_size=batch_size,
+            )
+            pred = pred.reshape(m, per, -1)
+            val = val.reshape(m, per)
+            for k in range(m):
+                j = int(np.argmin(val[k]))
+                if val[k, j] < best_val[k]:
+                    best_val[k] = val[k, j]
+                    n_te = len(part[k][2])
+                    best[k] = (pred[k, j, :n_te] * span[k] + lo[k],
+                               dict(lr=lrs[j // len(rates)], hidden=int(h), dropout=rates[j % len(rates)]))
+            tick()
+        for k in range(m):
+            results[a + k] = (best[k][0], float(best_val[k] * span[k] ** 2), best[k][1])
+    return results
+
+
+def evaluate(
+    target: pd.Series,
+    methods: dict,
+    *,
+    split: str = "random",
+    n_splits: int = 20,
+    seed: int = 0,
+    holdout=None,
+    block_level: int = 10,
+    regions: pd.Series | None = None,
+    pooling: pd.DataFrame | None = None,
+    probes=PROBES,
+    sweep: dict | None = None,
+    fusion: str = "concat",
+    fusion_units: int = 64,
+    max_epochs: int = 500,
+    patience: int = 30,
+    weight_decay: float = 0.004,
+    batch_size: int = 512,
+    min_known: float = 0.5,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Run the downstream protocol for every method on the same samples and splits.
+
+    Parameters
+    ----------
+    target : pandas.Series
+        The label per sample (original units). Without ``pooling`` the index holds uint64 level-12 cell ids
+        (e.g. ``join_labels(...)[col]``); with ``pooling``, any unique sample ids.
+    methods : dict
+        ``name -> DataFrame``, ``name -> [DataFrame, ...]`` or ``name -> Method``; every table indexed by
+        ``cell_id``. Samples that some method cannot represent are dropped for all
+        (``result.config["n_dropped"]``).
+    split : {"random", "blocked", "region"}
+        ``random``: ``n_splits`` x 60/20/20. ``blocked``: whole level-``block_level`` parents of the sample
+        cells go to one part (:func:`~geos2vec.evaluate.splits.blocked_splits`). ``region``: every region of
+        ``regions`` is the test set in turn, the others train and validate. ``holdout=`` (a mask or
+        :func:`holdout_mask` keywords) is the older one-region form.
+    pooling : DataFrame, optional
+        Polygon samples: columns ``sample`` (a label of ``target``'s index), ``cell_id``, ``weight``
+        (e.g. from :func:`geos2vec.embed.row_cells`). A sample is the weighted mean of its cells' rows;
+        samples whose cells with data carry less than ``min_known`` of their weight are dropped. The
+        sample's *representative cell* (for blocks and regions) is its heaviest cell.
+    regions : pandas.Series, optional
+        A region label per sample (index as ``target``), for ``split="region"``.
+    probes : sequence of {"ridge", "mlp"}
+    sweep, fusion, fusion_units, max_epochs, patience, weight_decay, batch_size
+        The MLP probe (:data:`DEFAULT_SWEEP` by default; chosen per split on validation MSE).
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    if not isinstance(target, pd.Series):
+        raise TypeError(f"target must be a pandas Series indexed by sample (cell) id, got {type(target).__name__}")
+    if not isinstance(methods, dict) or not methods:
+        raise ValueError("methods must be a non-empty dict name -> table(s)")
+    probes = [probes] if isinstance(probes, str) else list(probes)
+    bad = [p for p in probes if p not in PROBES]
+    if bad or not probes:
+        raise ValueError(f"probes must be a non-empty subset of {list(PROBES)}, got {probes}")
+    sweep = {**DEFAULT_SWEEP, **(sweep or {})}
+    for key in ("lr", "hidden", "dropout"):
+        if not sweep[key]:
+            raise ValueError(f"sweep[{key!r}] is empty")
+    kind = "holdout" if holdout is not None else split
+    y_all = target.astype(float)
+    y_all = y_all[np.isfinite(y_all.to_numpy())]
+    if not y_all.index.is_unique:
+        raise ValueError("target has duplicate sample ids; aggregate them first (join_labels for point labels)")
+    if pooling is None:
+        y_all.index = pd.Index(_as_cells(np.asarray(y_all.index, dtype=np.uint64)), name="cell_id")
+        samples = y_all.index.to_numpy()
+        pool = pd.DataFrame({"sample": samples, "cell_id": samples, "weight": 1.0})
+    else:
+        missing = {"sample", "cell_id", "weight"} - set(pooling.columns)
+        if missing:
+            raise ValueError(f"pooling needs columns sample, cell_id, weight; missing {sorted(missing)}")
+        pool = pooling[pooling["sample"].isin(y_all.index)]
+        y_all = y_all[y_all.index.isin(pool["sample"].unique())]
+    methods = {name: _as_method(spec, name) for name, spec in methods.items()}
+
+    sample_pos = y_all.index.get_indexer(pool["sample"])
+    pool_cell = _as_cells(pool["cell_id"].to_numpy(np.uint64)).ravel()
+    pool_w = pool["weight"].to_numpy(float)
+    n_all = len(y_all)
+    pooled, ok = {}, np.ones(n_all, bool)
+    for name, method in methods.items():
+        pooled[name] = []
+        for b in method.blocks:
+            x, share = _pool(b, sample_pos, pool_cell, pool_w, n_all)
+            ok &= share >= (1.0 if pooling is None else min_known)
+            pooled[name].append(x)
+    keep = np.flatnonzero(ok)
+    n = len(keep)
+    if n < 10:
+        raise ValueError(f"only {n} samples have a target and data in every method; need at least 10")
+    y = y_all.to_numpy()[keep]
+    sample_ids = y_all.index.to_numpy()[keep]
+    pooled = {k: [x[keep] for x in v] for k, v in pooled.items()}
+    # representative cell of each sample: its heaviest cell
+    heavy = pool.assign(_pos=sample_pos).sort_values("weight", ascending=False).drop_duplicates("_pos")
+    rep_cell = pd.Series(heavy["cell_id"].to_numpy(np.uint64), index=heavy["_pos"].to_numpy()).reindex(keep).to_numpy()
+
+    mask = None
+    if kind == "holdout":
+        if isinstance(holdout, pd.Series):
+            hm = holdout.copy()
+            if pooling is None:
+                hm.index = pd.Index(np.asarray(hm.index, dtype=np.uint64))
+            mask = hm.reindex(sample_ids).fillna(False).to_numpy(dtype=bool)
+        else:
+            mask = holdout_mask(rep_cell, **holdout)
+    reg = None
+    if regions is not None:
+        reg = regions.copy()
+        if pooling is None:
+            reg.index = pd.Index(np.asarray(reg.index, dtype=np.uint64))
+        reg = reg.reindex(sample_ids)
+        if reg.isna().any():
+            raise ValueError(f"regions has no label for {int(reg.isna().sum())} evaluated samples")
+        reg = reg.to_numpy()
+    groups = cell_to_parent(rep_cell, int(block_level)) if kind == "blocked" else None
+    split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg,
+                               holdout_mask_=mask)
+
+    # single-block, unscaled methods whose rows are exact one-hots (region one-hot of point samples)
+    onehot = {}
+    for name, method in methods.items():
+        x = pooled[name][0]
+        if len(method.blocks) == 1 and not method.scale[0] and method.transform is None and (
+                np.isin(x, (0.0, 1.0)).all() and (x.sum(axis=1) == 1).all()):
+            onehot[name] = x.argmax(axis=1)
+    rows, preds = [], []
+    n_ticks = sum(len(s) for s in split_sets.values()) * len(methods) * (("ridge" in probes)
+                                                                          + ("mlp" in probes) * len(sweep["hidden"]))
+    bar = tqdm(total=n_ticks, desc=f"evaluate {target.name} ({kind})", disable=not progress)
+
+    def record(split_name, k, name, probe, te, p, val_mse, extra):
+        t = y[te]
+        rows.append(dict(split=split_name, rep=k, method=name, probe=probe, n_cells=n, n_test=len(te), r2=_r2(t, p),
+                         mae=float(np.mean(np.abs(t - p))), val_mse=val_mse, **extra))
+        preds.append(pd.DataFrame({"split": split_name, "rep": k, "method": name, "probe": probe,
+                                   "sample": sample_ids[te], "y_true": t, "y_pred": p}))
+
+    for split_name, splits in split_sets.items():
+        for name, method in methods.items():
+            if "ridge" in probes:
+                groups = onehot.get(name)
+                for k, (tr, va, te) in enumerate(splits):
+                    if groups is not None:  # a centred one-hot: the same ridge, solved in O(groups)
+                        p, val_mse, alpha = ridge_onehot_probe(groups, y, tr, va, te)
+                    else:
+                        p, val_mse, alpha = ridge_probe(np.hstack(_features(method, pooled[name], tr, seed)),
+                                                        y, tr, va, te)
+                    record(split_name, k, name, "ridge", te, p, val_mse, {"alpha": alpha})
+                    bar.update(1)
+            if "mlp" in probes:
+                bar.set_postfix_str(f"{split_name} {name} mlp")
+                res = _mlp_probe(name, method, pooled[name], y, splits, sweep=sweep, fusion=fusion,
+                                 fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
+                                 weight_decay=weight_decay, batch_size=batch_size, seed=seed,
+                                 tick=lambda: bar.update(len(splits)))
+                for k, ((_, _, te), (p, val_mse, cfg)) in enumerate(zip(splits, res)):
+                    record(split_name, k, name, "mlp", te, p, val_mse, cfg)
+    bar.close()
+    config = dict(
+        split=kind, n_splits=n_splits, seed=seed, block_level=int(block_level) if kind == "blocked" else None,
+        holdout=None if holdout is None else (
+            "mask" if isinstance(holdout, pd.Series) else {k: (v.wkt if hasattr(v, "wkt") else v)
+                                                           for k, v in holdout.items()}),
+        probes=probes, sweep=sweep if "mlp" in probes else None, fusion=fusion, fusion_units=fusion_units,
+        max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, batch_size=batch_size,
+        n_samples=n, n_dropped=int(len(target) - n), pooled=pooling is not None,
+        split_sizes={s: [int(np.mean([len(p[i]) for p in v])) for i in range(3)] for s, v in split_sets.items()},
+        methods={k: [b.shape[1] for b in v.blocks] for k, v in methods.items()},
+    )
+    return EvaluationResult(
+        scores=pd.DataFrame(rows), predictions=pd.concat(preds, ignore_index=True), target=str(target.name),
+        config=config, wall_time_s=time.perf_counter() - t0, n_cells=n,
+    )

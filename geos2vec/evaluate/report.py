@@ -1,0 +1,178 @@
+"""Report: the summary table, paired comparisons, figures and a Markdown report.
+
+* ``summary.csv``: ``task, split, method, probe, n_cells, r2_mean, r2_std, mae_mean, mae_std, n_splits``;
+* ``paired.csv``: per task, split and probe, method A against method B on the same splits: mean ΔR²
+  (A − B), the splits A wins, their number; "A beats B" is written only when A wins at least 3/4 of them
+  (15 of 20);
+* ``scores.csv``: every split's score; ``report.md`` with one figure per task.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["summary_table", "paired_table", "summary_markdown", "write_report", "BEATS_SHARE"]
+
+SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std", "mae_mean", "mae_std",
+                   "n_splits"]
+BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired splits (15 of 20)
+# the baselines an embedding has to beat, in the order the report lists them
+STRONG = ("smoothed counts", "region one-hot", "location-only", "counts", "untrained encoder")
+
+
+def _scores(results) -> pd.DataFrame:
+    if isinstance(results, pd.DataFrame):
+        scores = results
+    else:
+        results = [results] if hasattr(results, "scores") else list(results)
+        scores = pd.concat([r.scores if "task" in r.scores else r.scores.assign(task=r.config.get("task") or r.target)
+                            for r in results], ignore_index=True)
+    if "task" not in scores:
+        scores = scores.assign(task="task")
+    return scores
+
+
+def summary_table(results) -> pd.DataFrame:
+    """Mean ± std over splits per (task, split, method, probe), with exactly :data:`SUMMARY_COLUMNS`."""
+    scores = _scores(results)
+    keys = ["task", "split", "method", "probe"]
+    g = scores.groupby(keys, sort=False)
+    out = pd.DataFrame({
+        "n_cells": g["n_cells"].first(), "r2_mean": g["r2"].mean(), "r2_std": g["r2"].std(),
+        "mae_mean": g["mae"].mean(), "mae_std": g["mae"].std(), "n_splits": g.size(),
+    }).reset_index()
+    return out[SUMMARY_COLUMNS]
+
+
+def paired_table(results, methods=None) -> pd.DataFrame:
+    """Every pair of methods on the same splits: mean ΔR² (A − B), splits A wins, splits, "A beats B".
+
+    ``methods`` (optional) restricts side A to these methods; side B is every other method.
+    """
+    scores = _scores(results)
+    rows = []
+    for (task, split, probe), g in scores.groupby(["task", "split", "probe"], sort=False):
+        wide = g.pivot_table(index="rep", columns="method", values="r2", sort=False)
+        names = list(dict.fromkeys(g["method"]))
+        for a in names if methods is None else [m for m in names if m in methods]:
+            for b in names:
+                if a == b:
+                    continue
+                d = (wide[a] - wide[b]).dropna()
+                wins = int((d > 0).sum())
+                rows.append(dict(task=task, split=split, probe=probe, method_a=a, method_b=b,
+                                 delta_r2_mean=float(d.mean()), delta_r2_std=float(d.std()), wins=wins,
+                                 n_splits=len(d), beats=bool(len(d) and wins >= math.ceil(BEATS_SHARE * len(d)))))
+    return pd.DataFrame(rows)
+
+
+def _fmt(mean, std, digits=3):
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if np.isfinite(std) else f"{mean:.{digits}f}"
+
+
+def summary_markdown(results, task=None) -> str:
+    """The R² table: a row per method, a column per (split, probe), mean ± std over the splits."""
+    s = summary_table(results)
+    if task is not None:
+        s = s[s.task == task]
+    s = s.assign(col=s["split"] + " / " + s["probe"])
+    cols = list(dict.fromkeys(s["col"]))
+    methods = list(dict.fromkeys(s["method"]))
+    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for m in methods:
+        cells = []
+        for c in cols:
+            r = s[(s.method == m) & (s.col == c)]
+            cells.append(_fmt(r.r2_mean.iloc[0], r.r2_std.iloc[0]) if len(r) else "")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
+    p = paired[(paired.task == task) & paired.method_a.isin(embeddings) & paired.method_b.isin(STRONG)]
+    if p.empty:
+        return ""
+    lines = ["| A | B | split / probe | mean ΔR² | A wins | verdict |", "|---|---|---|---|---|---|"]
+    for r in p.itertuples():
+        verdict = "**A beats B**" if r.beats else ("B beats A" if r.wins <= (1 - BEATS_SHARE) * r.n_splits
+                                                   else "no clear winner")
+        lines.append(f"| {r.method_a} | {r.method_b} | {r.split} / {r.probe} | {r.delta_r2_mean:+.3f} | "
+                     f"{r.wins}/{r.n_splits} | {verdict} |")
+    return "\n".join(lines)
+
+
+def plot_task(scores: pd.DataFrame, task: str, path):
+    """R² (mean ± std over splits) of every method, one panel per (split, probe)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = summary_table(scores)
+    s = s[s.task == task]
+    panels = list(dict.fromkeys(zip(s["split"], s["probe"])))
+    methods = list(dict.fromkeys(s["method"]))
+    cols = min(3, len(panels))
+    rows = int(math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.28 * len(methods) * rows + 1.5 * rows),
+                             squeeze=False)
+    for ax, (split, probe) in zip(axes.ravel(), panels):
+        r = s[(s.split == split) & (s.probe == probe)].set_index("method").reindex(methods)
+        colors = ["tab:orange" if m.startswith(("S2Vec", "untrained")) else "tab:blue" for m in methods]
+        y = np.arange(len(methods))
+        ax.barh(y, r["r2_mean"].clip(lower=-0.5), xerr=r["r2_std"].fillna(0), color=colors, alpha=0.85)
+        ax.set_yticks(y, methods if ax in axes[:, 0] else [""] * len(methods), fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_title(f"{split} / {probe}", fontsize=9)
+        ax.set_xlabel("test R² (clipped at -0.5)", fontsize=8)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(task, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(results, out, *, title: str = "geos2vec evaluation", config=None, command: str | None = None,
+                 embeddings=None) -> Path:
+    """Write ``summary.csv``, ``paired.csv``, ``scores.csv``, ``config.json``, one figure per task and
+    ``report.md`` into the folder ``out``; returns the path of ``report.md``.
+
+    ``embeddings``: the methods whose comparisons with the strong baselines the report lists (default:
+    every method whose name starts with ``S2Vec``).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scores = _scores(results)
+    summary = summary_table(scores)
+    paired = paired_table(scores)
+    scores.to_csv(out / "scores.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    paired.to_csv(out / "paired.csv", index=False)
+    (out / "config.json").write_text(json.dumps(config or {}, indent=2, default=str))
+    names = list(dict.fromkeys(scores["method"]))
+    embeddings = [m for m in names if m.startswith("S2Vec")] if embeddings is None else list(embeddings)
+    text = [f"# {title}", ""]
+    if command:
+        text += ["Reproduce with:", "", "```bash", command, "```", ""]
+    text += ["R² on the test samples, mean ± std over the splits. `random`: 60/20/20 at random; `blocked`: whole "
+             "spatial blocks in train, validation or test; `region:A->B`: trained and validated on A, tested on B. "
+             f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits.", ""]
+    for task in dict.fromkeys(scores["task"]):
+        slug = "".join(ch if ch.isalnum() else "_" for ch in task)
+        plot_task(scores, task, out / f"r2_{slug}.png")
+        n = summary[summary.task == task]["n_cells"]
+        text += [f"## {task}", "", f"{int(n.min())}–{int(n.max())} samples.", "", summary_markdown(scores, task), "",
+                 f"![R² per method]({f'r2_{slug}.png'})", ""]
+        pm = _paired_markdown(paired, task, embeddings)
+        if pm:
+            text += ["Paired comparisons with the strong baselines:", "", pm, ""]
+    path = out / "report.md"
+    path.write_text("\n".join(text))
+    return path

@@ -1,0 +1,152 @@
+"""Train / validation / test splits: random, spatially blocked, by region, and the geographic hold-out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..cells import _as_cells, cell_to_latlng
+
+
+def random_splits(n: int, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: int = 0):
+    """``n_splits`` random train/val/test partitions of ``range(n)``.
+
+    Returns a list of ``(train, val, test)`` sorted integer index arrays; split
+    ``k`` uses ``numpy.random.default_rng([seed, k])``.
+    """
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {list(fractions)}")
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    if n_train < 2 or n_val < 1 or n - n_train - n_val < 1:
+        raise ValueError(f"{n} cells are too few for a {list(fractions)} split; need at least a handful per part")
+    out = []
+    for k in range(n_splits):
+        perm = np.random.default_rng([seed, k]).permutation(n)
+        out.append((np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :])))
+    return out
+
+
+def holdout_mask(cells, *, bbox=None, polygon=None, lon=None, side: str = "east"):
+    """Cells whose centroid lies in the hold-out region (the test region).
+
+    Exactly one of:
+
+    bbox : (min_lon, min_lat, max_lon, max_lat)
+    polygon : shapely (Multi)Polygon in EPSG:4326 lon/lat
+    lon : float, with ``side`` "east" (test = centroid longitude >= lon) or "west"
+    """
+    given = [v is not None for v in (bbox, polygon, lon)]
+    if sum(given) != 1:
+        raise ValueError("give exactly one of bbox=, polygon=, lon= for the hold-out region")
+    lat, lng = cell_to_latlng(_as_cells(cells).ravel())
+    if bbox is not None:
+        b = [float(v) for v in bbox]
+        if len(b) != 4 or b[0] > b[2] or b[1] > b[3]:
+            raise ValueError(f"bbox must be (min_lon, min_lat, max_lon, max_lat), got {bbox}")
+        return (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+    if polygon is not None:
+        import shapely
+
+        if not isinstance(polygon, (shapely.Polygon, shapely.MultiPolygon)):
+            raise TypeError(f"polygon must be a shapely Polygon/MultiPolygon, got {type(polygon).__name__}")
+        return shapely.contains_xy(polygon, lng, lat)
+    if side not in ("east", "west"):
+        raise ValueError(f"side must be 'east' or 'west', got {side!r}")
+    return lng >= float(lon) if side == "east" else lng < float(lon)
+
+
+def holdout_splits(test_mask, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0):
+    """Geographic hold-out: test = ``test_mask``; the rest is split train/val at random.
+
+    Returns ``n_splits`` ``(train, val, test)`` index arrays (same test set,
+    different validation sets and MLP initialisations).
+    """
+    test_mask = np.asarray(test_mask, dtype=bool)
+    test = np.flatnonzero(test_mask)
+    rest = np.flatnonzero(~test_mask)
+    n_val = int(round(val_fraction * len(rest)))
+    if len(test) < 1 or n_val < 1 or len(rest) - n_val < 2:
+        raise ValueError(
+            f"hold-out leaves {len(test)} test and {len(rest)} train/val cells; both sides need cells"
+        )
+    out = []
+    for k in range(n_splits):
+        perm = np.random.default_rng([seed, k]).permutation(rest)
+        out.append((np.sort(perm[n_val:]), np.sort(perm[:n_val]), test))
+    return out
+
+
+
+def blocked_splits(groups, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: int = 0):
+    """Spatially blocked splits: whole groups (e.g. level-6 parents) go to train, validation or test.
+
+    Parameters
+    ----------
+    groups : array_like
+        One group label per sample (e.g. ``cell_to_parent(cells, 6)``).
+    n_splits, fractions, seed
+        As :func:`random_splits`: split ``k`` shuffles the groups with
+        ``numpy.random.default_rng([seed, k])`` and fills train, then
+        validation, until each holds its share of the *samples*; the remaining
+        groups are the test set.
+
+    Returns
+    -------
+    list of ``(train, val, test)`` sorted integer index arrays. No group is in
+    two parts of one split, so the sizes vary a little from split to split.
+    """
+    groups = np.asarray(groups)
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {list(fractions)}")
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+    uniq, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    if len(uniq) < 3:
+        raise ValueError(
+            f"blocked splits need at least 3 blocks, the samples fall in {len(uniq)}; use a finer block level"
+        )
+    n = len(groups)
+    out = []
+    for k in range(n_splits):
+        order = np.random.default_rng([seed, k]).permutation(len(uniq))
+        cum = np.cumsum(sizes[order])
+        part = np.full(len(uniq), 2)
+        # a block goes to train while the samples before it fill less than the train share, then to validation
+        start = cum - sizes[order]
+        part[order[start < fractions[0] * n]] = 0
+        in_val = (start >= fractions[0] * n) & (start < (fractions[0] + fractions[1]) * n)
+        part[order[in_val]] = 1
+        if not (part == 1).any():  # tiny inputs: move the first test block to validation
+            part[order[np.flatnonzero(part[order] == 2)[0]]] = 1
+        if not (part == 2).any():
+            part[order[-1]] = 2
+        p = part[inverse]
+        out.append(tuple(np.flatnonzero(p == i) for i in range(3)))
+    return out
+
+
+def region_splits(regions, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0):
+    """Train and validate on some regions, test on another: every region held out in turn.
+
+    ``regions`` gives one label per sample. With two regions this is both
+    directions (A -> B and B -> A). Returns ``{"A->B": splits, ...}`` keyed by
+    ``"<train regions>-><test region>"``; each value is :func:`holdout_splits`
+    of that region (the same test set, ``n_splits`` random train/validation
+    partitions of the other regions).
+    """
+    regions = pd.Series(np.asarray(regions, dtype=object)).astype(str).to_numpy()
+    names = sorted(set(regions))
+    if len(names) < 2:
+        raise ValueError(f"region splits need at least 2 regions, got {names}")
+    out = {}
+    for name in names:
+        others = "+".join(r for r in names if r != name)
+        out[f"{others}->{name}"] = holdout_splits(regions == name, n_splits, val_fraction, seed=seed)
+    return out

@@ -1,0 +1,135 @@
+"""The evaluation suite: named tasks x split kinds x methods x probes in one run, with one report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .methods import model_embeddings, standard_methods
+from .protocol import PROBES, SPLITS, evaluate
+from .tasks import load_features, load_task
+
+__all__ = ["run_suite", "DEFAULT_TASKS"]
+
+# one task of each family the bundled model can be evaluated on (docs/evaluate.md)
+DEFAULT_TASKS = ("ca-housing", "zcta:per_capita_income", "nyc-tracts:medianinco")
+
+
+def _fingerprint(*parts) -> str:
+    h = hashlib.sha1()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, pd.DataFrame):
+            h.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
+            h.update(json.dumps(list(map(str, part.columns))).encode())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def _model_fingerprint(model) -> str:
+    weights = model.numpy_weights
+    arrays = [weights[k] for k in sorted(weights) if isinstance(weights[k], np.ndarray)] if weights is not None \
+        else list(model.keras_model.get_weights())
+    return _fingerprint(model.config.to_dict(), list(model.channels), *arrays)
+
+
+def _embeddings(cells, counts, model, modes, name, cache_dir):
+    """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts, cells, mode)."""
+    if cache_dir is None:
+        return model_embeddings(cells, counts, model, modes, name=name)
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = _fingerprint(_model_fingerprint(model), counts, np.asarray(cells, np.uint64), list(modes), name)
+    path = cache_dir / f"embeddings-{key}.parquet"
+    if path.exists():
+        table = pd.read_parquet(path)
+        return {m: g.drop(columns="method").astype(np.float64) for m, g in table.groupby("method", sort=False)}
+    out = model_embeddings(cells, counts, model, modes, name=name)
+    tmp = path.with_suffix(".tmp")
+    pd.concat([t.assign(method=m) for m, t in out.items()]).to_parquet(tmp)
+    tmp.replace(path)  # an interrupted write never leaves a file that loads
+    return out
+
+
+def run_suite(tasks=DEFAULT_TASKS, *, splits=SPLITS, probes=PROBES, model="default", modes=("contextual",),
+              untrained: bool = True, data_dir=None, n_splits: int = 20, seed: int = 0, states=None,
+              sweep=None, max_epochs: int = 500, patience: int = 30, cache_dir=None, progress: bool = True,
+              log=print):
+    """Evaluate ``model`` (and every baseline) on each task and split kind.
+
+    Parameters
+    ----------
+    tasks : sequence of str
+        Task names (:func:`geos2vec.evaluate.tasks.load_task`), e.g. ``"zcta:housing_unit_density"``.
+    splits : sequence of {"random", "blocked", "region"}
+    probes : sequence of {"ridge", "mlp"}
+    model : "default", a path, a loaded model, or None
+        The S2Vec model embedded in ``modes`` (methods ``S2Vec (<mode>)``, their ``-Loc`` fusions and
+        ``+ smoothed counts``). None: baselines only.
+    untrained : bool
+        Also embed with the same architecture and random weights (``untrained encoder``, a control).
+    states : list of str, optional
+        Restrict ``zcta`` tasks (and their Who's On First features) to these states.
+    cache_dir : path, optional
+        Keep embedding tables here (keyed by the model's weights, the counts, the cells and the mode), so a
+        second run does not encode the images again.
+
+    Returns
+    -------
+    scores : DataFrame
+        Every split's score, with a ``task`` column (:func:`geos2vec.evaluate.report.write_report`).
+    info : dict
+        Per task: samples, feature source, wall times of features, embeddings and evaluation.
+    """
+    from ..model import load_model
+    from .baselines import untrained_model
+
+    if model is not None and (isinstance(model, str) or hasattr(model, "__fspath__")):
+        model = load_model(model)
+    features_cache, emb_cache, all_scores, info = {}, {}, [], {}
+    for name in tasks:
+        t0 = time.perf_counter()
+        task = load_task(name, data_dir, states=states)
+        if task.features not in features_cache:
+            features_cache[task.features] = load_features(task.features, data_dir)
+        counts, coverage = features_cache[task.features]
+        t_feat = time.perf_counter() - t0
+        cells = task.cells
+        embeddings, controls = {}, {}
+        t1 = time.perf_counter()
+        if model is not None:
+            key = (task.features, id(model))
+            cached = emb_cache.get(key)
+            if cached is None or not np.isin(cells, cached[0]).all():
+                wanted = cells if cached is None else np.union1d(cells, cached[0])
+                model_counts = counts.reindex(columns=model.channels, fill_value=0.0)
+                tables = _embeddings(wanted, model_counts, model, modes, "S2Vec", cache_dir)
+                if untrained:
+                    fresh = untrained_model(model, seed=seed)
+                    tables.update({"untrained encoder": t for t in _embeddings(
+                        wanted, model_counts, fresh, modes[:1], "untrained", cache_dir).values()})
+                emb_cache[key] = cached = (wanted, tables)
+            for k, v in cached[1].items():
+                (controls if k == "untrained encoder" else embeddings)[k] = v
+        t_emb = time.perf_counter() - t1
+        methods = standard_methods(cells, counts, embeddings, coverage=coverage, controls=controls, seed=seed)
+        for kind in splits:
+            t2 = time.perf_counter()
+            res = evaluate(task.target, methods, split=kind, n_splits=n_splits, seed=seed,
+                           block_level=task.block_level, regions=task.regions, pooling=task.pooling, probes=probes,
+                           sweep=sweep, max_epochs=max_epochs, patience=patience, progress=progress)
+            all_scores.append(res.scores.assign(task=task.name))
+            info.setdefault(task.name, {}).update({
+                "samples": res.n_cells, "features": task.features, "features_s": round(t_feat, 1),
+                "embed_s": round(t_emb, 1), f"evaluate_{kind}_s": round(time.perf_counter() - t2, 1),
+            })
+            if log:
+                log(f"{task.name} / {kind}: {res.n_cells} samples, {time.perf_counter() - t2:.0f} s")
+    return pd.concat(all_scores, ignore_index=True), info

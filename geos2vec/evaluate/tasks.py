@@ -1,0 +1,256 @@
+"""Named downstream tasks: label sets in ``../shared/data/labels`` turned into samples, with their feature source.
+
+=======================  ==============================================  ==========================  =========
+task                     samples                                         features (coverage)         regions
+=======================  ==============================================  ==========================  =========
+``ca-housing[:col]``     California housing block groups -> level-12     OSM San José + Los Angeles  the two
+                         cells (median), default ``median_house_value``  (the POI boxes)             cities
+``ca-tracts:<col>``      California tract internal points -> cells       same                        same
+``zcta:<col>``           ZIP areas (ZCTA centroids) -> cells, in the     Who's On First venues of    east/west
+                         states the venues cover                         22 states (whole states)    of -100°
+``nyc-tracts:<col>``     NYC tract polygons, area-pooled over cells      OSM New York (POI box)      2 halves
+``chicago-tracts:<col>`` Chicago tract polygons, area-pooled             OSM Chicago (POI box)       N / S
+=======================  ==============================================  ==========================  =========
+
+Only samples where the feature source has data are kept (missing is not empty): point labels inside the
+source's coverage, ZCTAs of the covered states, tracts whose area lies mostly inside the coverage.
+``housing_unit_density`` and ``total_pop`` are log-transformed (``log1p``); every other target is used as is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..cells import cell_to_latlng
+from .baselines import covered_mask
+from .labels import join_labels, polygon_pooling
+
+__all__ = ["Task", "TASKS", "load_task", "load_features", "list_tasks", "data_dir"]
+
+# the POI boxes of the shared OSM city files (SOURCES.md), where their features are known
+CITY_BOXES = {
+    "nyc": (-74.257, 40.503, -73.700, 40.916),
+    "chicago": (-87.898, 41.720, -87.544, 42.147),
+    "san_jose": (-122.080, 37.250, -121.840, 37.428),
+    "los_angeles": (-118.536, 34.043, -118.183, 34.221),
+}
+STATE_FIPS = {
+    "ak": 2, "al": 1, "ar": 5, "de": 10, "ia": 19, "id": 16, "ks": 20, "ky": 21, "me": 23, "ms": 28, "mt": 30,
+    "nd": 38, "nh": 33, "nm": 35, "nv": 32, "ok": 40, "ri": 44, "sc": 45, "sd": 46, "vt": 50, "wv": 54, "wy": 56,
+}
+LOG_TARGETS = {"housing_unit_density", "total_pop"}
+
+
+@dataclass
+class Task:
+    """A downstream task: the target per sample and how samples map to level-12 cells.
+
+    Attributes
+    ----------
+    name : str
+        e.g. ``"zcta:per_capita_income"``.
+    target : pandas.Series
+        One label per sample. Point tasks: indexed by uint64 cell id. Polygon tasks: by tract id.
+    pooling : DataFrame or None
+        Polygon tasks: ``sample, cell_id, weight`` (area weights).
+    regions : pandas.Series
+        A region label per sample, for ``region`` splits.
+    block_level : int
+        Level of the parent cells that make the blocks of ``blocked`` splits.
+    features : str
+        The feature source (:func:`load_features`): ``"osm:<city>,<city>"`` or ``"wof"``.
+    description : str
+    """
+
+    name: str
+    target: pd.Series
+    pooling: pd.DataFrame | None
+    regions: pd.Series
+    block_level: int
+    features: str
+    description: str = ""
+
+    @property
+    def cells(self) -> np.ndarray:
+        """Every level-12 cell the samples use (sorted, unique)."""
+        if self.pooling is None:
+            return np.unique(self.target.index.to_numpy(np.uint64))
+        return np.unique(self.pooling["cell_id"].to_numpy(np.uint64))
+
+    def __repr__(self):
+        kind = "polygons" if self.pooling is not None else "cells"
+        return f"Task({self.name!r}, {len(self.target)} {kind}, features={self.features!r})"
+
+
+def data_dir(path=None) -> Path:
+    """The shared data folder: ``path``, else ``$GEOS2VEC_DATA``, else ``../shared/data`` from here."""
+    path = Path(path or os.environ.get("GEOS2VEC_DATA") or Path("..") / "shared" / "data")
+    if not (path / "labels").is_dir():
+        raise FileNotFoundError(
+            f"no labels/ folder in the data folder {str(path)!r}; pass data_dir= (CLI: --data-dir) or set "
+            "GEOS2VEC_DATA to the folder holding labels/, pois/, roads/ and wof/"
+        )
+    return path
+
+
+def _split_name(name: str, default: str | None):
+    family, _, column = str(name).partition(":")
+    if family not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known task families: {sorted(TASKS)} (e.g. 'zcta:per_capita_income')")
+    column = column or default or TASKS[family][1]
+    if not column:
+        raise ValueError(f"task {family!r} needs a column: '{family}:<column>'")
+    return family, column
+
+
+def _box_regions(cells, boxes: dict) -> pd.Series:
+    out = pd.Series(None, index=pd.Index(cells, name="cell_id"), dtype=object)
+    for name, box in boxes.items():
+        out[covered_mask(cells, box)] = name
+    return out
+
+
+def _target(frame, column, what):
+    if column not in frame.columns:
+        raise ValueError(f"{what} has no column {column!r}; columns are {list(frame.columns)}")
+    y = pd.to_numeric(frame[column], errors="coerce")
+    return np.log1p(y) if column in LOG_TARGETS else y
+
+
+def _ca(path, column, d):
+    labels = pd.read_csv(d / "labels" / path)
+    labels = labels.assign(_y=_target(labels, column, path))
+    joined = join_labels(labels, "_y")
+    boxes = {c: CITY_BOXES[c] for c in ("san_jose", "los_angeles")}
+    regions = _box_regions(joined.index.to_numpy(), boxes)
+    joined = joined[regions.notna().to_numpy()]
+    return dict(target=joined["_y"], pooling=None, regions=regions.dropna(), block_level=10,
+                features="osm:san_jose,los_angeles")
+
+
+def _load_ca_housing(column, d):
+    return _ca("housing.csv", column, d)
+
+
+def _load_ca_tracts(column, d):
+    return _ca("ca_tracts_acs.csv", column, d)
+
+
+def _load_zcta(column, d, states=None):
+    z = pd.read_csv(d / "labels" / "us_zcta_acs2018.csv", dtype={"zcta": str})
+    states = sorted(STATE_FIPS) if states is None else [s.lower() for s in states]
+    unknown = [s for s in states if s not in STATE_FIPS]
+    if unknown:
+        raise ValueError(f"no Who's On First venues for states {unknown}; known: {sorted(STATE_FIPS)}")
+    z = z[z["state_fips"].isin([STATE_FIPS[s] for s in states])]
+    z = z.assign(_y=_target(z, column, "us_zcta_acs2018.csv"))
+    joined = join_labels(z, "_y")
+    _, lng = cell_to_latlng(joined.index.to_numpy())
+    regions = pd.Series(np.where(lng < -100.0, "west", "east"), index=joined.index)
+    return dict(target=joined["_y"], pooling=None, regions=regions, block_level=6,
+                features="wof:" + ",".join(states))
+
+
+def _load_tracts(file, column, d, city, region_of):
+    import geopandas as gpd
+
+    tracts = gpd.read_parquet(d / "labels" / file)
+    y = _target(tracts, column, file)
+    tracts = tracts[np.isfinite(y.to_numpy(float))]
+    pooling = polygon_pooling(tracts)
+    inside = covered_mask(pooling["cell_id"].to_numpy(np.uint64), CITY_BOXES[city])
+    share = pd.Series(pooling["weight"].to_numpy() * inside).groupby(pooling["sample"].to_numpy()).sum()
+    keep = share.index[share.to_numpy() >= 0.5]
+    pooling = pooling[pooling["sample"].isin(keep)].reset_index(drop=True)
+    target = y.loc[keep].astype(float)
+    target.index.name = "sample"
+    regions = region_of(tracts.loc[keep])
+    return dict(target=target, pooling=pooling, regions=regions, block_level=10, features=f"osm:{city}")
+
+
+def _load_nyc(column, d):
+    def regions(t):
+        north = t["boroname"].isin(["Manhattan", "Bronx"])
+        return pd.Series(np.where(north, "manhattan-bronx", "brooklyn-queens-staten"), index=t.index)
+
+    return _load_tracts("nyc_tracts_acs2012.parquet", column, d, "nyc", regions)
+
+
+def _load_chicago(column, d):
+    def regions(t):
+        lat = t.geometry.representative_point().y.to_numpy()
+        return pd.Series(np.where(lat >= 41.8781, "north", "south"), index=t.index)  # Madison Street
+
+    return _load_tracts("chicago_tracts_sdoh.parquet", column, d, "chicago", regions)
+
+
+# family -> (loader(column, data_dir), default column, description)
+TASKS = {
+    "ca-housing": (_load_ca_housing, "median_house_value", "California housing block groups (San José, Los Angeles)"),
+    "ca-tracts": (_load_ca_tracts, "med_household_income", "California census tracts (San José, Los Angeles)"),
+    "zcta": (_load_zcta, "per_capita_income", "US ZIP code areas (ACS 2018) in 22 Who's On First states"),
+    "nyc-tracts": (_load_nyc, "medianinco", "New York City census tract polygons (ACS 2008-12)"),
+    "chicago-tracts": (_load_chicago, "EP_PCI", "Chicago census tract polygons (SDOH)"),
+}
+
+
+def list_tasks() -> list[str]:
+    """The task families, each usable as ``"<family>:<column>"`` (or alone, with its default column)."""
+    return sorted(TASKS)
+
+
+def load_task(name: str, data_dir_=None, *, states=None) -> Task:
+    """Load a named task from the shared data folder (:func:`data_dir`).
+
+    ``states`` restricts ``zcta`` tasks to some Who's On First states (e.g. ``["ks", "ia"]``).
+    """
+    family, column = _split_name(name, None)
+    d = data_dir(data_dir_)
+    loader, _, description = TASKS[family]
+    parts = loader(column, d, states) if family == "zcta" else loader(column, d)
+    target = parts.pop("target").rename(column)
+    return Task(name=f"{family}:{column}", target=target, description=description, **parts)
+
+
+def load_features(source: str, data_dir_=None):
+    """The count table of a task's feature source and where it has data: ``(counts, coverage)``.
+
+    ``"osm:<city>,..."``: :func:`geos2vec.count_features` of the shared OSM POIs and roads of the cities;
+    coverage their POI boxes. ``"wof:<state>,..."``: the Who's On First venues of the states
+    (:func:`geos2vec.io.read_wof`, no roads: the ``road`` channel is 0 and unknown, see ``docs/data.md``);
+    coverage the convex hull of each state's venues.
+    """
+    import geopandas as gpd
+
+    from ..features import count_features
+
+    kind, _, names = str(source).partition(":")
+    d = data_dir(data_dir_)
+    if kind == "osm":
+        tables, boxes = [], []
+        for city in names.split(","):
+            pois = gpd.read_parquet(d / "pois" / f"{city}.parquet")
+            roads = gpd.read_parquet(d / "roads" / f"{city}.parquet")
+            tables.append(count_features(pois=pois, roads=roads))
+            boxes.append(CITY_BOXES[city])
+        counts = pd.concat(tables)
+        counts = counts.groupby(level=0).sum()
+        counts.index = pd.Index(counts.index.to_numpy(np.uint64), name="cell_id")
+        return counts, np.asarray(boxes)
+    if kind == "wof":
+        import shapely
+
+        from ..io import read_wof
+
+        states = names.split(",") if names else sorted(STATE_FIPS)
+        venues = read_wof(d / "wof", states=states)
+        counts = count_features(pois=venues)
+        hulls = [shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
+                 for _, g in venues.groupby("state")]
+        return counts, shapely.union_all(hulls)
+    raise ValueError(f"unknown feature source {source!r}; use 'osm:<city>,...' or 'wof:<state>,...'")
