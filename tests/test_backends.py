@@ -263,3 +263,21 @@ def test_fit_numpy_dict_on_the_active_backend():
     assert loss[-1] < loss[0]
     res = model.evaluate({"x": x, "w": w}, batch_size=8, verbose=0, return_dict=True)
     assert set(res) == {"loss"} and np.isfinite(res["loss"])
+
+
+def test_masked_mse_per_value_weights():
+    """(batch, length, features) weights: the mean over the weighted values of masked patches (NumPy)."""
+    from geos2vec.model.mae import masked_mse
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 6, 4)).astype("float32")
+    pred = rng.standard_normal((3, 6, 4)).astype("float32")
+    mask = (rng.random((3, 6)) < 0.5).astype("float32")
+    w = (rng.random((3, 6, 4)) < 0.6).astype("float32")
+    wv = w * mask[..., None]
+    ref = ((pred - x) ** 2 * wv).sum() / wv.sum()
+    np.testing.assert_allclose(float(masked_mse(x, pred, mask, w)), ref, rtol=1e-5)
+    # all-ones per-value weights = the per-patch form with all-ones patch weights
+    ones = np.ones_like(w)
+    np.testing.assert_allclose(float(masked_mse(x, pred, mask, ones)),
+                               float(masked_mse(x, pred, mask, np.ones((3, 6), "float32"))), rtol=1e-5)

@@ -43,10 +43,16 @@ def masked_mse(x, pred, mask, weight=None):
     """Mean over masked (and, with ``weight``, observed) patches of the per-patch MSE.
 
     ``x``, ``pred``: ``(batch, length, features)``; ``mask``: ``(batch, length)``,
-    1 where masked; ``weight``: optional ``(batch, length)`` 0/1 (observed pixels).
+    1 where masked; ``weight``: optional ``(batch, length)`` 0/1 (observed pixels), or
+    ``(batch, length, features)`` 0/1 per value (covered pixels x channels the source has): then the mean
+    is over the weighted values of the masked patches, so a patch with fewer known channels counts less.
     """
-    err = ops.mean(ops.square(ops.cast(pred, "float32") - ops.cast(x, "float32")), axis=-1)
+    sq = ops.square(ops.cast(pred, "float32") - ops.cast(x, "float32"))
     w = ops.cast(mask, "float32")
+    if weight is not None and len(weight.shape) == 3:
+        wv = ops.cast(weight, "float32") * w[..., None]
+        return ops.sum(sq * wv) / ops.maximum(ops.sum(wv), 1.0)
+    err = ops.mean(sq, axis=-1)
     if weight is not None:
         w = w * ops.cast(weight, "float32")
     return ops.sum(err * w) / ops.maximum(ops.sum(w), 1.0)

@@ -1,0 +1,151 @@
+"""Training images for a coverage-aware S2Vec model, packed for a machine without geos2vec's stack.
+
+Sources (``../shared/data``, read ``SOURCES.md``):
+
+* Who's On First venues of the 22 states (``geos2vec.io.read_wof``; no roads: the ``road`` channel is
+  *unavailable* there, not zero), coverage = the convex hull of each state's venues;
+* the OSM cities (POI/road GeoParquet; coverage = their POI box) and every ``.osm.pbf`` extract (coverage = the
+  file's header box, else the extent of what it holds).
+
+Everything is counted with the default ontology at level 12 and rasterized into level-8 images. Training
+views are 16x16 windows at stride 8 on the level-12 grid (``geos2vec.raster.windows``) of every source but the
+held-out ones; validation views are the plain level-8 images of the held-out states and city.
+
+Per pixel the file records whether the source has data there (``covered``) and whether it has roads
+(``road_ok``): the loss of ``scripts/train_gpu.py`` counts covered pixels and available channels only, so the
+model is no longer taught that places end where a data box ends.
+
+    python scripts/prepare_training_data.py --out gpu/data.npz [--holdout-states ky,nm --holdout-city san_jose]
+
+The output is sparse (non-zero counts only) and small enough to carry to a GPU machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+CITIES = {"nyc": (-74.257, 40.503, -73.700, 40.916), "chicago": (-87.898, 41.720, -87.544, 42.147),
+          "san_jose": (-122.080, 37.250, -121.840, 37.428), "los_angeles": (-118.536, 34.043, -118.183, 34.221)}
+
+
+def _pbf_box(path, osm):
+    import osmium
+
+    try:
+        box = osmium.io.Reader(str(path)).header().box()
+        if box.valid():
+            return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+    except Exception:  # noqa: BLE001 - a header without a box: use what the file holds
+        pass
+    bounds = np.vstack([g.total_bounds for g in (osm.pois, osm.roads) if len(g)])
+    return (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+
+
+def sources(data: Path):
+    """``{name: (count table, coverage, has_roads)}`` for every source."""
+    import geopandas as gpd
+    import shapely
+
+    from geos2vec.features import count_features
+    from geos2vec.io import read_osm, read_wof
+
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # drop reports stay in attrs
+        venues = read_wof(data / "wof")
+        for state, g in venues.groupby("state"):
+            hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
+            out[f"wof:{state}"] = (count_features(pois=g), hull, False)
+        for city, box in CITIES.items():
+            pois = gpd.read_parquet(data / "pois" / f"{city}.parquet")
+            roads = gpd.read_parquet(data / "roads" / f"{city}.parquet")
+            out[f"osm:{city}"] = (count_features(pois, roads), shapely.box(*box), True)
+        for path in sorted((data / "osm").glob("*.pbf")):
+            osm = read_osm(path)
+            name = path.name.split(".")[0]
+            out[f"pbf:{name}"] = (count_features(osm.pois, osm.roads), shapely.box(*_pbf_box(path, osm)), True)
+    return out
+
+
+def pixel_masks(cell_ids: np.ndarray, srcs: dict):
+    """``covered`` and ``road_ok`` (bool, the shape of ``cell_ids``) from every source's coverage."""
+    import shapely
+
+    from geos2vec import cell_to_latlng
+
+    flat = cell_ids.ravel()
+    lat, lng = cell_to_latlng(flat)
+    covered = np.zeros(flat.shape, bool)
+    road_ok = np.zeros(flat.shape, bool)
+    for _, cov, has_roads in srcs.values():
+        shapely.prepare(cov)
+        inside = shapely.contains_xy(cov, lng, lat)
+        covered |= inside
+        if has_roads:
+            road_ok |= inside
+    return covered.reshape(cell_ids.shape), road_ok.reshape(cell_ids.shape)
+
+
+def pack(values: np.ndarray):
+    """Non-zero counts of a (views, pixels, channels) array: flat index and value."""
+    flat = values.reshape(-1)
+    nz = np.flatnonzero(flat)
+    return nz.astype(np.int64), flat[nz].astype(np.float32)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=ROOT / "gpu" / "data.npz")
+    ap.add_argument("--holdout-states", default="ky,nm")
+    ap.add_argument("--holdout-city", default="san_jose")
+    ap.add_argument("--stride", type=int, default=8)
+    args = ap.parse_args(argv)
+
+    from geos2vec import FeatureStats
+    from geos2vec.features import combine_counts
+    from geos2vec.model import load_model
+    from geos2vec.raster import rasterize, windows
+
+    t0 = time.perf_counter()
+    srcs = sources(args.data)
+    held = {f"wof:{s}" for s in args.holdout_states.split(",")} | {f"osm:{args.holdout_city}"}
+    channels = list(load_model("default").channels)  # the ontology's 115 POI channels + road
+    train_table = combine_counts([t for k, (t, _, _) in srcs.items() if k not in held]).reindex(
+        columns=channels, fill_value=0)
+    val_table = combine_counts([t for k, (t, _, _) in srcs.items() if k in held]).reindex(
+        columns=channels, fill_value=0)
+    stats = FeatureStats.fit(train_table, log1p=True)
+    train_win = windows(rasterize(train_table), size=16, stride=args.stride)
+    val_img = rasterize(val_table)
+    packed = {}
+    for name, da, cells in (("train", train_win, train_win["cell_id"].values),
+                            ("val", val_img, val_img["cell_id"].values)):
+        values = np.asarray(da.values, dtype=np.float32).reshape(da.shape[0], -1, da.shape[-1])
+        cov, road = pixel_masks(cells.reshape(da.shape[0], -1), srcs)
+        idx, val = pack(values)
+        packed.update({f"{name}_idx": idx, f"{name}_val": val, f"{name}_shape": np.array(values.shape),
+                       f"{name}_covered": cov, f"{name}_road_ok": road})
+        print(f"{name}: {values.shape[0]} views, {cov.mean():.1%} covered pixels, {road.mean():.1%} with roads, "
+              f"{(values.sum(-1) > 0).mean():.1%} pixels with a feature")
+    meta = {"channels": channels, "stats": stats.to_dict(), "mean": np.asarray(stats.mean).tolist(),
+            "std": np.asarray(stats.std).tolist(), "holdout": sorted(held),
+            "sources": {k: int(len(t)) for k, (t, _, _) in srcs.items()}, "stride": args.stride}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **packed)
+    tmp.replace(args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB) in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

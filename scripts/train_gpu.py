@@ -1,0 +1,160 @@
+"""Train coverage-aware S2Vec models on a GPU machine that has Keras + JAX (or torch) but no TensorFlow.
+
+Reads the packed views of ``scripts/prepare_training_data.py`` and trains each configuration of a small
+sweep with the package's own ``MaskedAutoencoder`` (imported without ``geos2vec/__init__.py``, see
+``docs/model.md`` "Backends"). The loss counts covered pixels and the channels their source has (no
+``road`` channel in Who's On First states), so places outside a data box are not taught as empty.
+
+For each configuration it writes ``<name>.npz`` (``get_weights()`` in order, float16) and, in
+``report.json``, the training curve and the held-out reconstruction over 20 seeded masks: the model against
+the zero / empty-cell / visible-image-mean predictors (``geos2vec.model.reconstruction``), on covered pixels.
+
+    KERAS_BACKEND=jax python scripts/train_gpu.py --data gpu/data.npz --out $OUT --minutes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name -> S2VecConfig overrides (the paper's Table 1 is the base)
+SWEEP = {
+    "paper": {},
+    "paper-mask50": {"mask_ratio": 0.5},
+    "small": {"embedding_dim": 128, "encoder_layers": 4, "decoder_dim": 128, "decoder_layers": 2},
+    "paper-nodrop": {"dropout": 0.0},
+}
+
+
+def import_model_modules():
+    """geos2vec.model.{mae,config,train,reconstruction} without running geos2vec/__init__.py."""
+    for name in ("geos2vec", "geos2vec.model"):
+        pkg = types.ModuleType(name)
+        pkg.__path__ = [str(ROOT.joinpath(*name.split(".")))]
+        sys.modules.setdefault(name, pkg)
+    return [importlib.import_module(f"geos2vec.model.{m}") for m in ("mae", "config", "train", "reconstruction")]
+
+
+def dense(data, part, mean, std, road):
+    """Normalized views (views, pixels, channels), their per-value loss weights and covered mask."""
+    shape = tuple(int(v) for v in data[f"{part}_shape"])
+    counts = np.zeros(int(np.prod(shape)), np.float32)
+    counts[data[f"{part}_idx"]] = data[f"{part}_val"]
+    counts = counts.reshape(shape)
+    x = ((np.log1p(counts) - mean) / std).astype(np.float32)
+    covered = data[f"{part}_covered"].astype(bool)
+    w = np.repeat(covered[..., None].astype(np.float32), shape[-1], axis=-1)
+    w[..., road] *= data[f"{part}_road_ok"]
+    return x, w, covered, counts
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "gpu" / "data.npz")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--configs", default=",".join(SWEEP))
+    ap.add_argument("--minutes", type=float, default=2.0, help="training time per configuration")
+    ap.add_argument("--max-epochs", type=int, default=400)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--precision", default="mixed_bfloat16")
+    ap.add_argument("--limit", type=int, default=None, help="use only this many training views (smoke tests)")
+    ap.add_argument("--masks", type=int, default=20)
+    args = ap.parse_args(argv)
+    mae, config, train, recon = import_model_modules()
+    import keras
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = np.load(args.data)
+    meta = json.loads(str(data["meta"]))
+    mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
+    road = meta["channels"].index("road")
+    xt, wt, _, _ = dense(data, "train", mean, std, road)
+    xv, wv, cv, _ = dense(data, "val", mean, std, road)
+    if args.limit:
+        xt, wt = xt[: args.limit], wt[: args.limit]
+    empty = ((np.log1p(np.zeros_like(mean)) - mean) / std).astype(np.float32)
+    print(f"backend {keras.backend.backend()}; train {xt.shape}, val {xv.shape}; held out {meta['holdout']}",
+          flush=True)
+    report = {"backend": keras.backend.backend(), "meta": {k: meta[k] for k in ("holdout", "sources", "stride")},
+              "train_views": int(len(xt)), "val_views": int(len(xv)), "configs": {}}
+    for name in args.configs.split(","):
+        cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": 0, "batch_size": args.batch_size,
+                                    **SWEEP[name]})
+        keras.utils.set_random_seed(cfg.seed)
+        model = mae.build_mae(cfg, xt.shape[1], xt.shape[2], dtype=args.precision)
+        steps = math.ceil(len(xt) / args.batch_size)
+        model.compile(optimizer=train.make_optimizer(cfg, steps, args.max_epochs))
+        t0 = time.perf_counter()
+        history, best, best_w = [], np.inf, None
+        epoch = 0
+        while epoch < args.max_epochs and time.perf_counter() - t0 < 60 * args.minutes:
+            h = model.fit({"x": xt, "w": wt}, batch_size=args.batch_size, epochs=epoch + 5, initial_epoch=epoch,
+                          validation_data=({"x": xv, "w": wv},), verbose=0)
+            epoch += 5
+            for loss, val in zip(h.history["loss"], h.history["val_loss"]):
+                history.append({"loss": float(loss), "val_loss": float(val)})
+            val = float(np.mean(h.history["val_loss"][-2:]))
+            if val < best:
+                best, best_w = val, [np.asarray(w) for w in model.get_weights()]
+            print(f"{name}: epoch {epoch}, loss {history[-1]['loss']:.4f}, val {history[-1]['val_loss']:.4f}, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+        train_s = time.perf_counter() - t0
+        model.set_weights(best_w)
+        # held-out reconstruction on covered pixels: the model vs the parameter-free predictors, same masks
+        rows = []
+        for k in range(args.masks):
+            rng = np.random.default_rng([0, k])
+            noise = rng.random((len(xv), xv.shape[1])).astype(np.float32)
+            preds, masks = [], []
+            for s in range(0, len(xv), 128):
+                out = model.reconstruct(xv[s:s + 128], noise[s:s + 128], training=False)
+                preds.append(keras.ops.convert_to_numpy(out["pred"]).astype(np.float32))
+                masks.append(keras.ops.convert_to_numpy(out["mask"]).astype(np.float32))
+            keep = np.arange(xv.shape[-1]) != road  # held-out states have no roads: score the POI channels
+            rows.append(recon.reconstruction_losses(xv[..., keep], cv.astype(np.float32), np.concatenate(masks),
+                                                    empty=empty[keep], pred=np.concatenate(preds)[..., keep]))
+        table = sum(r[["loss_observed", "loss_all"]] for r in rows) / len(rows)
+        report["configs"][name] = {
+            "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1), "best_val_loss": best,
+            "params": int(model.count_params()), "history": history,
+            "holdout_covered": table.to_dict(),
+        }
+        print(name, "held-out, POI channels (loss_observed = covered pixels):\n", table.round(4).to_string(), flush=True)
+        np.savez(args.out / f"{name}.npz", *[w.astype(np.float16) for w in best_w])
+        (args.out / "report.json").write_text(json.dumps(report, indent=1))
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
+
+
+def to_model(weights_npz, name: str, data=ROOT / "gpu" / "data.npz", out=None):
+    """Here, with geos2vec installed: the weights of one trained configuration as an ``S2VecModel``
+    (the packed data's channels and normalization), saved in the compact format to ``out`` if given."""
+    from geos2vec import FeatureStats
+    from geos2vec.model import S2VecModel
+    from geos2vec.model.config import S2VecConfig
+    from geos2vec.model.numpy_encoder import weights_from_keras
+
+    meta = json.loads(str(np.load(data)["meta"]))
+    arrays = np.load(weights_npz)
+    weights = [arrays[f"arr_{i}"].astype(np.float32) for i in range(len(arrays.files))]
+    model = S2VecModel(S2VecConfig(**{"ignore_unobserved": True, "seed": 0, "log_counts": True, **SWEEP[name]}))
+    model.stats = FeatureStats.from_dict(meta["stats"])
+    model.channels, model.grid, model.image_level, model.patch_level = list(meta["channels"]), (16, 16), 8, 12
+    model._build_keras(weights=weights)
+    model.numpy_weights = weights_from_keras(model.keras_model)
+    if out is not None:
+        model.save(out, compact=True)
+    return model
