@@ -174,6 +174,10 @@ def _command(args) -> str:
         value = getattr(args, key)
         if value is not None:
             parts.append(f"--{key.replace('_', '-')} {value}")
+    defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+    for key in ("lr", "hidden", "dropout", "max_epochs", "patience", "batch_size"):  # the MLP, where changed
+        if "mlp" in str(args.probes) and getattr(args, key) != defaults[key]:
+            parts.append(f"--{key.replace('_', '-')} {getattr(args, key)}")
     if not args.untrained:
         parts.append("--no-untrained")
     return " ".join(parts)
@@ -202,7 +206,8 @@ def run(args) -> int:
             states=args.states.split(",") if args.states else None, max_epochs=args.max_epochs,
             patience=args.patience, cache_dir=args.cache, progress=not args.quiet, log=None if args.quiet else print,
         )
-        path = write_report(scores, args.out, config={"cli": cli, "tasks": info}, command=_command(args))
+        path = write_report(scores, args.out, config={"cli": cli, "tasks": info, "command": _command(args)},
+                            command=_command(args))
         for task in dict.fromkeys(scores["task"]):
             print(f"\n## {task}\n" + summary_markdown(scores, task))
         print(f"\nreport written to {path}")

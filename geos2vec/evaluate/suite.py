@@ -94,9 +94,17 @@ def run_suite(tasks=DEFAULT_TASKS, *, splits=SPLITS, probes=PROBES, model="defau
     if model is not None and (isinstance(model, str) or hasattr(model, "__fspath__")):
         model = load_model(model)
     features_cache, emb_cache, all_scores, info = {}, {}, [], {}
+    loaded = {}
     for name in tasks:
         t0 = time.perf_counter()
-        task = load_task(name, data_dir, states=states)
+        loaded[name] = (load_task(name, data_dir, states=states), time.perf_counter() - t0)
+    # every cell of the tasks that share a feature source: their images are encoded once
+    source_cells = {}
+    for task, _ in loaded.values():
+        source_cells[task.features] = np.union1d(source_cells.get(task.features, task.cells), task.cells)
+    for name in tasks:
+        task, t_load = loaded[name]
+        t0 = time.perf_counter() - t_load
         if task.features not in features_cache:
             features_cache[task.features] = load_features(task.features, data_dir)
         counts, coverage = features_cache[task.features]
@@ -108,7 +116,7 @@ def run_suite(tasks=DEFAULT_TASKS, *, splits=SPLITS, probes=PROBES, model="defau
             key = (task.features, id(model))
             cached = emb_cache.get(key)
             if cached is None or not np.isin(cells, cached[0]).all():
-                wanted = cells if cached is None else np.union1d(cells, cached[0])
+                wanted = source_cells[task.features] if cached is None else np.union1d(cells, cached[0])
                 model_counts = counts.reindex(columns=model.channels, fill_value=0.0)
                 tables = _embeddings(wanted, model_counts, model, modes, "S2Vec", cache_dir)
                 if untrained:
