@@ -129,6 +129,8 @@ def plot_task(scores: pd.DataFrame, task: str, path):
         ax.set_yticks(y, methods if ax in axes[:, 0] else [""] * len(methods), fontsize=7)
         ax.invert_yaxis()
         ax.axvline(0, color="k", lw=0.5)
+        top = float(np.nanmax(np.r_[r["r2_mean"].to_numpy(), 0.0]))
+        ax.set_xlim(-0.55, max(0.1, top) + 0.15)  # extrapolation failures (R² of -100) would hide the rest
         ax.set_title(f"{split} / {probe}", fontsize=9)
         ax.set_xlabel("test R² (clipped at -0.5)", fontsize=8)
     for ax in axes.ravel()[len(panels):]:
