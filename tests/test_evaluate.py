@@ -536,6 +536,7 @@ def test_cli_on_shared_data(shared_data, tmp_path):
         "evaluate", "--labels", str(shared_data / "labels" / "housing.csv"), "--target", "median_house_value",
         "--within=-122.080,37.250,-121.840,37.428", "--features", str(pois_path),
         "--model", str(tmp_path / "tiny"), "--modes", "patch", "--splits", "random,blocked", "--n-splits", "2",
+        "--probes", "ridge,mlp",
         "--lr", "0.01", "--hidden", "8", "--dropout", "0", "--max-epochs", "40",
         "--patience", "5", "--location-scales", "4", "--out", str(out), "--quiet",
     ]
