@@ -65,7 +65,7 @@ def main():
     print(f"{len(y)} cells, {loc.shape[1]}-d location encoding, {args.splits} splits")
 
     t = time.perf_counter()
-    res = ev.evaluate(y, {"location-only": loc}, n_splits=args.splits, progress=False)
+    res = ev.evaluate(y, {"location-only": loc}, n_splits=args.splits, probes=["mlp"], progress=False)
     ours = time.perf_counter() - t
     s = res.summary().iloc[0]
     print(f"ours: {ours:.1f} s for {args.splits * 8} MLPs; R2 {s.r2_mean:.3f} ± {s.r2_std:.3f}")
