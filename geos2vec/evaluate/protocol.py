@@ -229,6 +229,9 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
                                dict(lr=lrs[j // len(rates)], hidden=int(h), dropout=rates[j % len(rates)]))
             tick()
         for k in range(m):
+            if best[k] is None:  # every configuration diverged (NaN validation loss): predict the training mean
+                tr, _, te = part[k]
+                best[k] = (np.full(len(te), y[tr].mean()), dict(lr=float("nan"), hidden=0, dropout=float("nan")))
             results[a + k] = (best[k][0], float(best_val[k] * span[k] ** 2), best[k][1])
     return results
 
