@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from geos2vec.evaluate.report import BEATS_SHARE
+
 ROOT = Path(__file__).resolve().parents[1]
 STRONG = ["smoothed counts", "region one-hot", "location-only", "untrained encoder"]
 
@@ -51,7 +53,7 @@ def _verdicts(paired: pd.DataFrame, task: str) -> list[str]:
                 cells.append("")
                 continue
             r = g.loc[c]
-            mark = "**beats**" if r.beats else ("loses" if r.wins <= 0.25 * r.n_splits else "tie")
+            mark = "**beats**" if r.beats else ("loses" if r.wins <= (1 - BEATS_SHARE) * r.n_splits else "tie")
             cells.append(f"{r.delta_r2_mean:+.3f}, {r.wins}/{r.n_splits} {mark}")
         lines.append(f"| {a} | {b} | " + " | ".join(cells) + " |")
     return lines

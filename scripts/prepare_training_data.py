@@ -33,8 +33,6 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-CITIES = {"nyc": (-74.257, 40.503, -73.700, 40.916), "chicago": (-87.898, 41.720, -87.544, 42.147),
-          "san_jose": (-122.080, 37.250, -121.840, 37.428), "los_angeles": (-118.536, 34.043, -118.183, 34.221)}
 
 
 def _pbf_box(path, osm):
@@ -55,6 +53,7 @@ def sources(data: Path):
     import geopandas as gpd
     import shapely
 
+    from geos2vec.evaluate.tasks import CITY_BOXES
     from geos2vec.features import count_features
     from geos2vec.io import read_osm, read_wof
 
@@ -65,7 +64,7 @@ def sources(data: Path):
         for state, g in venues.groupby("state"):
             hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
             out[f"wof:{state}"] = (count_features(pois=g), hull, False)
-        for city, box in CITIES.items():
+        for city, box in CITY_BOXES.items():
             pois = gpd.read_parquet(data / "pois" / f"{city}.parquet")
             roads = gpd.read_parquet(data / "roads" / f"{city}.parquet")
             out[f"osm:{city}"] = (count_features(pois, roads), shapely.box(*box), True)
