@@ -202,7 +202,8 @@ def _parse_extra(extra, frame):
 
 # --------------------------------------------------------------------------- public API
 def count_features(pois=None, roads=None, *, level: int = 12, ontology="default", category_column=None,
-                   key_column=None, extra=None, road_column="auto", errors: str = "raise") -> pd.DataFrame:
+                   key_column=None, extra=None, road_column="auto", errors: str = "raise",
+                   coverage=None) -> pd.DataFrame:
     """Per-cell feature histogram: POI counts per category, road count, user channels.
 
     Parameters
@@ -245,6 +246,13 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
     errors : {"raise", "coerce"}
         Missing/empty geometries (or NaN lon/lat) raise, or with ``"coerce"``
         are skipped and counted in the report.
+    coverage : polygon, box, GeoSeries/GeoDataFrame, WKT, ``.osm.pbf`` path or "infer", optional
+        Where the source has data (see :mod:`geos2vec.coverage`): cells in it
+        without a row are known to be empty, cells outside it are unknown.
+        ``"infer"`` takes the convex hull of the input. Stored in
+        ``df.attrs["coverage"]``; the ``road`` channel is recorded as missing
+        when ``roads`` is None (and the POI channels when ``pois`` is None).
+        Default None: coverage unknown (v0.1 behaviour).
 
     Returns
     -------
@@ -404,6 +412,17 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
         out = pd.concat([out, pd.DataFrame(num_cols, index=index)], axis=1)[ordered]
     out.columns.name = "feature"
     out.attrs["report"] = report
+    if coverage is not None:
+        from .coverage import as_coverage, infer_coverage, set_coverage
+
+        geom = infer_coverage(pois, roads) if isinstance(coverage, str) and coverage == "infer" else \
+            as_coverage(coverage)
+        missing = []
+        if roads is None:
+            missing += list(default_cols[n_poi_ch:])
+        if pois is None:
+            missing += list(default_cols[:n_poi_ch])
+        set_coverage(out, geom, missing_channels=missing)
     _warn_dropped(report)
     return out
 
@@ -434,7 +453,10 @@ def combine_counts(tables) -> pd.DataFrame:
 
     Cells present in several tables are added up; the result is sorted by
     cell id. Only additive channels can be combined (counts, ``sum``,
-    ``count``); ``mean``/``min``/``max`` extras cannot and raise.
+    ``count``); ``mean``/``min``/``max`` extras cannot and raise. Coverage
+    (:mod:`geos2vec.coverage`) is the union of the parts', channel by
+    channel; unknown when any part's is unknown (with a ``CoverageWarning``
+    when some parts have one).
     """
     tables = [t for t in tables]
     if not tables:
@@ -459,4 +481,15 @@ def combine_counts(tables) -> pd.DataFrame:
     for c in cols:
         out[c] = out[c].astype(tables[0][c].dtype)
     out.columns.name = tables[0].columns.name
+    from .coverage import combine_coverage, has_coverage
+
+    cov = combine_coverage(tables)
+    if cov is not None:
+        out.attrs["coverage"] = cov
+    elif any(has_coverage(t) for t in tables):
+        from .errors import CoverageWarning
+
+        warnings.warn(f"combine_counts: {sum(not has_coverage(t) for t in tables)} of {len(tables)} tables have "
+                      "no coverage, so the combined table's coverage is unknown; pass coverage= to "
+                      "count_features for every part", CoverageWarning, stacklevel=2)
     return out

@@ -355,7 +355,13 @@ def rasterize(features, *, image_level: int = 8, patch_level: int | None = None,
         Named ``features``, dims ``("image", "row", "col", "feature")``,
         coordinates ``image`` (uint64 image cells), ``token`` (on ``image``),
         ``feature`` (channel names), ``cell_id`` (image, row, col: each pixel's
-        cell, uint64) and ``observed`` (image, row, col: bool). Its dtype is the
+        cell, uint64) and ``observed`` (image, row, col: bool: the pixel has a
+        row in the table). When the table records its coverage
+        (``count_features(..., coverage=...)``, :mod:`geos2vec.coverage`),
+        also ``covered`` (image, row, col: the source has data there, so an
+        unobserved covered pixel is known to be empty) and, when some channel
+        has other coverage (roads of a venue source), ``available`` (image,
+        row, col, feature). Its dtype is the
         table's when uniform (counts stay integers), else NumPy's common dtype
         (casts must be exact). ``attrs`` hold ``image_level``, ``patch_level``,
         ``fill`` and ``channel_dtypes`` (used by :func:`to_frame`).
@@ -399,7 +405,7 @@ def rasterize(features, *, image_level: int = 8, patch_level: int | None = None,
     if chunks is None:
         out = np.full((imgs.size, n, n, len(names)), fill_value, dtype=dtype)
         _fill_pixels(out.reshape(-1, len(names)), pix, features, names, dtypes, dtype)
-        return _build_dataarray(out, imgs, names, cell_ids, observed, attrs)
+        return _add_coverage(_build_dataarray(out, imgs, names, cell_ids, observed, attrs), features, names)
 
     import dask.array as da
 
@@ -416,7 +422,20 @@ def rasterize(features, *, image_level: int = 8, patch_level: int | None = None,
         return out
 
     data = _lazy_blocks(block, imgs.size, step, n, len(names), dtype, da)
-    return _build_dataarray(data, imgs, names, cell_ids, observed, attrs)
+    return _add_coverage(_build_dataarray(data, imgs, names, cell_ids, observed, attrs), features, names)
+
+
+def _add_coverage(out: xr.DataArray, features, names) -> xr.DataArray:
+    """``covered`` (and, when channels differ, ``available``) from the table's coverage, if it has one."""
+    from .coverage import covered_mask, has_coverage
+
+    if not has_coverage(features):
+        return out
+    covered, available = covered_mask(np.asarray(out["cell_id"].values), features, names)
+    out = out.assign_coords(covered=(("image", "row", "col"), covered))
+    if available is not None:
+        out = out.assign_coords(available=(DIMS, available))
+    return out
 
 
 def _resolve_patch_level(patch_level, level, image_level) -> int:
@@ -623,7 +642,7 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     Augmentation for training on a small data set; not part of the S2Vec
     paper's recipe (off unless asked for). Transform ``t``: ``t % 4`` quarter
     turns counter-clockwise, then a left-right flip when ``t >= 4``; ``t = 0``
-    is the identity. Pixel coordinates (``cell_id``, ``observed``) move with
+    is the identity. Pixel coordinates (``cell_id``, ``observed``, ``covered``, ``available``) move with
     the pixels, so :func:`to_frame` still maps every value to its cell.
 
     Returns
@@ -648,6 +667,10 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     coords = {"feature": da["feature"].values, "cell_id": ((dim0, "row", "col"), cids),
               "observed": ((dim0, "row", "col"), obss),
               "transform": (dim0, np.repeat(np.asarray(ts, dtype=np.int8), da.shape[0]))}
+    for name, dims in (("covered", (dim0, "row", "col")), ("available", (dim0, "row", "col", "feature"))):
+        if name in da.coords:
+            arr = np.asarray(da[name].transpose(*dims).values)
+            coords[name] = (dims, np.concatenate([_dihedral(arr, t) for t in ts]))
     for name, c in da.coords.items():
         if c.dims == (dim0,) and name != "transform":
             coords[name] = (dim0, np.tile(np.asarray(c.values), len(ts)))
@@ -688,7 +711,8 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     xarray.DataArray
         Dims ``("window", "row", "col", "feature")``; coordinates ``face``,
         ``row0``/``col0`` (top-left pixel on the face grid), ``cell_id``,
-        ``observed`` (and ``transform`` with ``augment=True``).
+        ``observed``, ``covered``/``available`` when ``da`` has them (and
+        ``transform`` with ``augment=True``).
     """
     if not isinstance(da, xr.DataArray) or da.dims != DIMS:
         raise TypeError(f"windows needs a DataArray from rasterize with dims {DIMS}")
@@ -738,13 +762,16 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     cand, img_idx, lr, lc, obs = cand[keep], img_idx[keep], lr[keep], lc[keep], obs[keep]
     data = np.asarray(da.values)[img_idx, lr, lc]
     cid = np.asarray(da["cell_id"].values)[img_idx, lr, lc]
-    out = xr.DataArray(
-        data, dims=("window", "row", "col", "feature"),
-        coords={"face": ("window", cand[:, 0].astype(np.int8)), "row0": ("window", cand[:, 1]),
-                "col0": ("window", cand[:, 2]), "feature": da["feature"].values,
-                "cell_id": (("window", "row", "col"), cid), "observed": (("window", "row", "col"), obs)},
-        name=da.name, attrs={**da.attrs, "window_size": int(size), "window_stride": int(stride)},
-    )
+    coords = {"face": ("window", cand[:, 0].astype(np.int8)), "row0": ("window", cand[:, 1]),
+              "col0": ("window", cand[:, 2]), "feature": da["feature"].values,
+              "cell_id": (("window", "row", "col"), cid), "observed": (("window", "row", "col"), obs)}
+    if "covered" in da.coords:
+        coords["covered"] = (("window", "row", "col"), np.asarray(da["covered"].values)[img_idx, lr, lc])
+    if "available" in da.coords:
+        coords["available"] = (("window", "row", "col", "feature"),
+                               np.asarray(da["available"].transpose(*DIMS).values)[img_idx, lr, lc])
+    out = xr.DataArray(data, dims=("window", "row", "col", "feature"), coords=coords, name=da.name,
+                       attrs={**da.attrs, "window_size": int(size), "window_stride": int(stride)})
     if augment:
         out = globals()["augment"](out)
     return out

@@ -1,0 +1,235 @@
+"""Where a feature source has data. Missing is not empty.
+
+A ``count_features`` table lists the cells that hold at least one POI or road. A cell without a row is either
+a place with no POIs or a place the source does not cover (outside an OSM extract's box, outside a state whose
+venues were read); the two must not be confused. Coverage records which:
+
+* ``count_features(..., coverage=...)`` takes the polygon (or bbox, or ``.osm.pbf`` file whose header box is
+  used, or ``"infer"``: the convex hull of the input) and stores it in ``table.attrs["coverage"]``, together
+  with the channels the source lacks altogether (roads for Who's On First venues): those are *missing* there,
+  not zero;
+* :func:`geos2vec.features.combine_counts` unions the coverage of its parts, channel by channel;
+* :func:`geos2vec.raster.rasterize` turns it into a ``covered(image, row, col)`` mask next to ``observed`` and,
+  when channels differ, ``available(image, row, col, feature)``.
+
+A cell is covered when its centre lies in the coverage polygon, or when it has a row in the table. Coverage is
+stored as WKT in EPSG:4326 longitude/latitude (JSON-safe, so it survives Parquet and zarr); polygons crossing
+the antimeridian are not supported.
+
+``table.attrs["coverage"]`` is a dict ``{"geometry": WKT, "channels": {channel: WKT}}``; ``channels`` lists
+only the channels whose coverage differs from ``geometry`` (``"POLYGON EMPTY"`` for a channel the source lacks).
+A table without the key has unknown coverage (every pixel of its images counts as covered, as in v0.1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import cells as _cells
+from .errors import CoverageError
+
+__all__ = ["as_coverage", "infer_coverage", "set_coverage", "get_coverage", "has_coverage", "covered_mask",
+           "combine_coverage", "pbf_bounds"]
+
+_EMPTY = "POLYGON EMPTY"
+
+
+def pbf_bounds(path) -> tuple[float, float, float, float]:
+    """``(min_lon, min_lat, max_lon, max_lat)`` from an ``.osm.pbf`` file's header (needs ``osmium``)."""
+    try:
+        import osmium
+    except ImportError as err:  # pragma: no cover - osmium is in the osm extra
+        raise ImportError("reading a .osm.pbf header needs osmium: pip install 'geos2vec[osm]'") from err
+    box = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header().box()
+    if not box.valid():
+        raise CoverageError(f"{path} has no bounding box in its header; pass the area it covers as a "
+                                "polygon or (min_lon, min_lat, max_lon, max_lat), or coverage='infer'")
+    return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+
+
+def as_coverage(coverage):
+    """A polygonal shapely geometry in EPSG:4326 from what a user may pass as coverage.
+
+    Accepts a shapely (multi)polygon, a ``(min_lon, min_lat, max_lon, max_lat)`` box, a GeoSeries or
+    GeoDataFrame of polygons (unioned; transformed to EPSG:4326), a WKT string, or the path of an ``.osm.pbf``
+    file (its header box).
+    """
+    import geopandas as gpd
+
+    if isinstance(coverage, (str, os.PathLike)) and str(coverage).endswith(".pbf"):
+        if not Path(coverage).exists():
+            raise FileNotFoundError(f"no .osm.pbf file at {coverage}")
+        return shapely.box(*pbf_bounds(coverage))
+    if isinstance(coverage, str):
+        try:
+            geom = shapely.from_wkt(coverage)
+        except shapely.errors.GEOSException as err:
+            raise CoverageError(f"coverage string is not WKT nor a .osm.pbf path: {coverage[:60]!r}") from err
+    elif isinstance(coverage, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        gs = coverage.geometry if isinstance(coverage, gpd.GeoDataFrame) else coverage
+        if gs.crs is None:
+            raise CoverageError("the coverage GeoSeries has no CRS; set it (e.g. .set_crs(4326))")
+        geom = gs.to_crs(4326).union_all()
+    elif isinstance(coverage, shapely.Geometry):
+        geom = coverage
+    elif isinstance(coverage, (tuple, list, np.ndarray)) and len(coverage) == 4:
+        x0, y0, x1, y1 = (float(v) for v in coverage)
+        if not (np.isfinite([x0, y0, x1, y1]).all() and x0 < x1 and y0 < y1 and -180 <= x0 and x1 <= 180
+                and -90 <= y0 and y1 <= 90):
+            raise CoverageError(f"a coverage box is (min_lon, min_lat, max_lon, max_lat) in degrees with "
+                                    f"min < max; got {tuple(coverage)}")
+        geom = shapely.box(x0, y0, x1, y1)
+    else:
+        raise CoverageError(
+            "coverage must be a polygon, a (min_lon, min_lat, max_lon, max_lat) box, a GeoSeries/GeoDataFrame "
+            f"of polygons, WKT, a .osm.pbf path or 'infer'; got {type(coverage).__name__}")
+    if not geom.is_empty and shapely.get_type_id(geom) not in (3, 6, 7):
+        raise CoverageError(f"coverage must be polygonal (the area the source covers), got a "
+                                f"{geom.geom_type}")
+    if shapely.get_type_id(geom) == 7:  # a collection: keep its polygons
+        parts = [g for g in shapely.get_parts(geom) if shapely.get_type_id(g) in (3, 6)]
+        geom = shapely.union_all(parts) if parts else shapely.from_wkt(_EMPTY)
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    return geom
+
+
+def infer_coverage(pois=None, roads=None):
+    """The convex hull of every input coordinate: an approximation when the real area is not known.
+
+    Empty places inside the hull count as covered (they are empty), places outside as unknown. Pass the
+    real area (an extract's box, a state's boundary) when you have it.
+    """
+    import geopandas as gpd
+
+    coords = []
+    for frame in (pois, roads):
+        if frame is None:
+            continue
+        if isinstance(frame, (gpd.GeoDataFrame, gpd.GeoSeries)):
+            g = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+            if g.crs is not None and not g.crs.equals("EPSG:4326"):
+                g = g.to_crs(4326)
+            coords.append(shapely.get_coordinates(np.asarray(g.values)))
+        elif isinstance(frame, pd.DataFrame) and {"lon", "lat"} <= set(frame.columns):
+            coords.append(frame[["lon", "lat"]].to_numpy(np.float64))
+    xy = np.concatenate(coords) if coords else np.empty((0, 2))
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) < 3:
+        raise CoverageError("coverage='infer' needs at least 3 input coordinates; pass the covered area "
+                                "explicitly")
+    hull = shapely.convex_hull(shapely.multipoints(xy))
+    if shapely.get_type_id(hull) != 3:  # collinear input: a thin line; buffer a hair so it is an area
+        hull = hull.buffer(1e-6)
+    return hull
+
+
+def _wkt(geom) -> str:
+    return _EMPTY if geom.is_empty else shapely.to_wkt(geom, rounding_precision=-1)
+
+
+def set_coverage(table: pd.DataFrame, coverage, *, missing_channels=()) -> pd.DataFrame:
+    """``table`` with ``attrs["coverage"]`` set (in place; also returned).
+
+    ``missing_channels`` are channels of the table the source has no data for anywhere (they are missing
+    in the whole coverage, not zero).
+    """
+    geom = as_coverage(coverage)
+    missing = [str(c) for c in missing_channels]
+    unknown = [c for c in missing if c not in table.columns]
+    if unknown:
+        raise CoverageError(f"missing_channels {unknown} are not columns of the table")
+    table.attrs["coverage"] = {"geometry": _wkt(geom), "channels": {c: _EMPTY for c in missing}}
+    return table
+
+
+def has_coverage(table) -> bool:
+    """Whether ``table`` records where its source has data."""
+    return isinstance(getattr(table, "attrs", {}).get("coverage"), dict)
+
+
+def get_coverage(table):
+    """``(geometry, {channel: geometry})`` of a table, or ``(None, {})`` when its coverage is unknown."""
+    cov = getattr(table, "attrs", {}).get("coverage")
+    if not isinstance(cov, dict):
+        return None, {}
+    geom = shapely.from_wkt(cov["geometry"])
+    return geom, {c: shapely.from_wkt(w) for c, w in cov.get("channels", {}).items()}
+
+
+def combine_coverage(tables) -> dict | None:
+    """The coverage of a sum of tables: the union of their coverages, channel by channel.
+
+    ``None`` (unknown) when any table's coverage is unknown.
+    """
+    parts = [get_coverage(t) for t in tables]
+    if not parts or any(g is None for g, _ in parts):
+        return None
+    geom = shapely.union_all([g for g, _ in parts])
+    names = sorted({c for _, ch in parts for c in ch})
+    channels = {}
+    for c in names:
+        g = shapely.union_all([ch.get(c, base) for base, ch in parts])
+        if not g.equals(geom):
+            channels[c] = _wkt(g)
+    return {"geometry": _wkt(geom), "channels": channels}
+
+
+def covered_mask(cells, table, features=None):
+    """Which ``cells`` the table's source covers, and which channels are available there.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+        Cells of the table's level (any shape).
+    table : DataFrame
+        A feature table (``attrs["coverage"]`` as set by ``count_features(..., coverage=...)``).
+    features : list, optional
+        Channels to report availability for (default: the table's columns).
+
+    Returns
+    -------
+    covered : bool ndarray, the shape of ``cells``
+        Centre inside the coverage, or a row in the table (all True when the coverage is unknown).
+    available : bool ndarray ``cells.shape + (len(features),)`` or None
+        Per-channel availability; ``None`` when every channel has the same coverage (= ``covered``).
+    """
+    cells = np.asarray(cells, dtype=np.uint64)
+    features = list(table.columns) if features is None else list(features)
+    geom, channels = get_coverage(table)
+    if geom is None:
+        return np.ones(cells.shape, bool), None
+    flat = cells.ravel()
+    if flat.size == 0:
+        return np.zeros(cells.shape, bool), None
+    lat, lng = _cells.cell_to_latlng(flat)
+    has_row = np.isin(flat, np.asarray(table.index, dtype=np.uint64))
+
+    def inside(g):
+        if g.is_empty:
+            return np.zeros(flat.size, bool)
+        shapely.prepare(g)
+        return shapely.contains_xy(g, lng, lat)
+
+    covered = inside(geom) | has_row
+    available = None
+    special = [c for c in features if str(c) in channels]
+    if special:
+        available = np.repeat(covered[:, None], len(features), axis=1)
+        values = {}
+        for k, c in enumerate(features):
+            if str(c) in channels:
+                in_c = inside(channels[str(c)])
+                if str(c) in table.columns:  # a cell with a non-zero count in this channel has it
+                    col = table[c].reindex(flat).to_numpy()
+                    in_c |= np.nan_to_num(col.astype(np.float64)) != 0
+                values[k] = in_c
+        for k, v in values.items():
+            available[:, k] = v
+        available = available.reshape(cells.shape + (len(features),))
+    return covered.reshape(cells.shape), available

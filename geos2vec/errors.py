@@ -1,0 +1,37 @@
+"""Exceptions and warnings of geos2vec.
+
+In the manner of h3-py: one base class, :class:`Geos2VecError`, and specific classes that also subclass the
+built-in exception they stand for, so ``except ValueError`` (or ``TypeError``) keeps working while
+``except geos2vec.errors.Geos2VecError`` catches everything geos2vec raises on purpose.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Geos2VecError", "InvalidInputError", "InvalidTypeError", "CoverageError",
+    "Geos2VecWarning", "CoverageWarning",
+]
+
+
+class Geos2VecError(Exception):
+    """Base class of the errors geos2vec raises on purpose."""
+
+
+class InvalidInputError(Geos2VecError, ValueError):
+    """An argument has the right type but a value geos2vec cannot use; the message says how to fix it."""
+
+
+class InvalidTypeError(Geos2VecError, TypeError):
+    """An argument has a type geos2vec cannot use; the message says what it takes."""
+
+
+class CoverageError(InvalidInputError):
+    """A coverage (where a feature source has data) that is not a usable area."""
+
+
+class Geos2VecWarning(UserWarning):
+    """Base class of geos2vec's warnings."""
+
+
+class CoverageWarning(Geos2VecWarning):
+    """Something about coverage the user should know (e.g. combined tables whose coverage is unknown)."""
