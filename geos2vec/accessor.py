@@ -129,7 +129,7 @@ class S2VecAccessor:
 
     # ------------------------------------------------------------------ embeddings
     def embed(self, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_"):
+              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "centred"):
         """A copy of the frame with S2Vec embedding columns ``s2vec_0 ... s2vec_255`` and ``s2_cell``.
 
         ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embed.embed` ``(homes, osm, ...)``: every row
@@ -144,7 +144,7 @@ class S2VecAccessor:
         else:
             obj = self._obj
         return embed(obj, features, level=level, model=model, mode=mode, how=how, outside=outside,
-                     prefix=prefix)
+                     prefix=prefix, context=context)
 
 
 def _register():

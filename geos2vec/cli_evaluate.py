@@ -121,7 +121,9 @@ def add_parser(subparsers):
                    help="with --labels: an embedding table to evaluate (cell_id + float columns); repeatable")
     p.add_argument("--model", default="default",
                    help="S2Vec model to embed with: 'default' (the bundled model), a saved model path, or 'none'")
-    p.add_argument("--modes", default="contextual", help="embedding modes of --model, each a method 'S2Vec (MODE)'")
+    p.add_argument("--modes", default="contextual",
+                   help="embedding modes of --model, each a method 'S2Vec (MODE)': contextual, tiled, patch, "
+                        "image, contextual:blend")
     p.add_argument("--untrained", action=argparse.BooleanOptionalAction, default=True,
                    help="also evaluate the same encoder with random weights (a control)")
     p.add_argument("--splits", default=",".join(SPLITS), help="split kinds: random, blocked, region")

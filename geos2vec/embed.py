@@ -187,7 +187,7 @@ def _check_level(level: int, model) -> int:
 
 
 def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: str = "contextual",
-                outside: str = "nan", prefix: str = "s2vec_") -> pd.DataFrame:
+                outside: str = "nan", prefix: str = "s2vec_", context: str = "centred") -> pd.DataFrame:
     """Embeddings of the given cells, one row per input cell (order and duplicates kept).
 
     Parameters
@@ -198,9 +198,14 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
         POIs/roads to count, or a prebuilt ``count_features`` table.
     model : str, path or model, default "default"
         ``"default"`` is the model shipped with geos2vec.
-    mode : {"contextual", "patch", "image"}
+    mode : {"contextual", "tiled", "patch", "image"}
+        ``"contextual"`` (seamless: each cell in windows around it, reading the neighbouring level-8
+        images' features too), ``"tiled"`` (v0.1's per-image contextual mode), ``"patch"`` or ``"image"``;
+        see :func:`geos2vec.model.embed.embed`.
     outside : {"nan", "embed"}
         What cells without any feature get: NaN (with a warning) or the model's vector for them.
+    context : {"centred", "blend"}
+        How ``"contextual"`` mode places its windows (:mod:`geos2vec.model.context`).
 
     Returns
     -------
@@ -224,7 +229,20 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
     dim = model.embedding_dim
     columns = [f"{prefix}{k}" for k in range(dim)]
     vectors = pd.DataFrame(np.full((wanted.size, dim), np.nan, dtype=np.float32), index=wanted, columns=columns)
-    if images.size:
+    if images.size and mode in ("contextual", "tiled"):
+        # exactly the cells asked for; seamless windows also read the neighbouring images that have data
+        targets = wanted[np.isin(_cells.cell_to_parent(wanted, model.image_level), images)]
+        if outside == "nan":
+            targets = targets[np.isin(targets, observed)]
+        around = images
+        if mode == "contextual":
+            ring = np.unique(_cells.grid_disk(images, 1))
+            around = np.union1d(images, ring[np.isin(ring, observed_images)])
+        sub = table[np.isin(observed_images, around)]
+        da = rasterize(sub, image_level=model.image_level, images=around)
+        emb = model.embed(da, mode=mode, cells=targets, context=context)
+        vectors.loc[targets] = np.asarray(emb.values, dtype=np.float32)
+    elif images.size:
         sub = table[np.isin(observed_images, images)]
         da = rasterize(sub, image_level=model.image_level, images=images)
         emb = model.embed(da, mode=mode, cells="observed" if outside == "nan" else "all", as_frame=True)
@@ -250,12 +268,12 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
 
 
 def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "contextual",
-                    prefix: str = "s2vec_") -> gpd.GeoDataFrame:
+                    prefix: str = "s2vec_", context: str = "centred") -> gpd.GeoDataFrame:
     """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``)."""
     model = _resolve_model(model)
     table = _feature_table(features, _check_level(level, model), model)
     ids = table.index.to_numpy().astype(np.uint64)
-    emb = embed_cells(ids, table, level=level, model=model, mode=mode, prefix=prefix)
+    emb = embed_cells(ids, table, level=level, model=model, mode=mode, prefix=prefix, context=context)
     gdf = gpd.GeoDataFrame(emb.reset_index(drop=True), geometry=_cells.cell_polygons(ids).values, crs=4326)
     gdf.insert(0, "s2_cell", ids)
     gdf.insert(1, "token", _cells.cell_to_token(ids))
@@ -263,7 +281,7 @@ def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "
 
 
 def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_"):
+          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "centred"):
     """A copy of ``gdf`` with embedding columns ``prefix0 ... prefix{d-1}`` and ``s2_cell``.
 
     Every input row is kept, with its index and in its order. Points take the embedding of their cell;
@@ -280,7 +298,7 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
         ``count_features`` table, or None to use ``gdf`` itself as the POI source.
     level : int
         Must be the model's patch level (12 for the bundled model).
-    model, mode, outside, prefix
+    model, mode, outside, prefix, context
         See :func:`embed_cells`.
     """
     geoms_all = _geo.to_wgs84(_geo.as_geoseries(gdf, "gdf"), "gdf")
@@ -309,7 +327,7 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             emb = embed_cells(uniq, table, level=level, model=model, mode=mode,
-                              outside=outside, prefix=prefix).to_numpy(np.float32)
+                              outside=outside, prefix=prefix, context=context).to_numpy(np.float32)
         # rows with one cell (points, small polygons): a plain gather of that cell's vector
         one = np.bincount(row, minlength=len(geoms))[row] == 1
         result[ok_pos[row[one]]] = emb[inv[one]]

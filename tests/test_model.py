@@ -265,10 +265,13 @@ def test_embed_modes_match_reference(trained, synth):
     obs = synth["observed"].values.reshape(n, -1)
     ids = synth["cell_id"].values.reshape(n, -1)
 
-    emb = trained.embed(synth, verbose=False)
+    emb = trained.embed(synth, mode="tiled", verbose=False)  # v0.1's per-image contextual mode
     assert emb.dims == ("cell", "dim") and emb.shape == (obs.sum(), 32) and emb.dtype == np.float32
     np.testing.assert_array_equal(emb["cell"].values, ids[obs])
     np.testing.assert_allclose(emb.values, tokens[obs], rtol=1e-4, atol=1e-5)
+    seamless = trained.embed(synth, verbose=False)  # the default: windows around each cell (test_context.py)
+    assert seamless.attrs == {"mode": "contextual", "context": "centred"} and seamless.shape == emb.shape
+    np.testing.assert_array_equal(seamless["cell"].values, ids[obs])
 
     full = trained.embed(synth, cells="all", batch_size=3, verbose=False)
     assert full.sizes["cell"] == n * r * c

@@ -40,11 +40,25 @@ def test_predictor_losses_by_hand():
     #                (0+12.25)/2 = 6.125,  (9+.25)/2=4.625, (.25+0)/2=.125,   (6.25+1)/2=3.625
     expected = pd.DataFrame({"loss_observed": [1.0, (12.5 + 4) / 2, (14.125 + 5.625) / 2, (6.125 + .125) / 2],
                              "loss_all": [1.0, 17 / 4, 21 / 4, 14.5 / 4]}, index=df.index)
+    expected["loss_covered"] = expected["loss_all"]  # coverage unknown: every pixel counts as covered
     pd.testing.assert_frame_equal(df, expected, rtol=1e-12, atol=0)
     # without the observed weight every masked patch counts
     all_w = reconstruction_losses(X, None, MASK, empty=EMPTY)
     np.testing.assert_allclose(all_w["loss_observed"], all_w["loss_all"])
     assert "model" not in all_w.index
+
+
+def test_covered_loss_and_visible_mean_by_hand():
+    # patch (0, 2) is masked and not covered; patch (1, 3) is visible and not covered
+    c = np.array([[1, 1, 0, 1], [1, 1, 1, 0]], dtype=np.float32)
+    df = reconstruction_losses(X, W, MASK, empty=EMPTY, c=c)
+    # zero on the covered masked patches (0,1), (1,0), (1,1): 12.5, 4, .5
+    assert df.loc["zero", "loss_covered"] == pytest.approx(17 / 3, rel=1e-12)
+    # visible mean over visible covered patches: image 0 (3, .5); image 1 only patch 2: (1, 0)
+    # (0,1): (0 + 12.25)/2 = 6.125; (1,0): (1 + 4)/2 = 2.5; (1,1): (1 + 1)/2 = 1
+    assert df.loc["visible_mean", "loss_covered"] == pytest.approx((6.125 + 2.5 + 1) / 3, rel=1e-12)
+    # observed / all keep their meaning; the visible mean changed for image 1 only
+    assert df.loc["zero", "loss_all"] == pytest.approx(17 / 4, rel=1e-12)
 
 
 def test_predictors_match_numpy_reference():
@@ -77,7 +91,7 @@ def test_accumulator_pools_over_masks():
         acc.add(k, x[2:], w[2:], m[2:], baseline_predictions(x[2:], m[2:]))
     table = acc.table()
     ref = reconstruction_losses(np.concatenate([x] * 3), np.concatenate([w] * 3), np.concatenate(masks))
-    np.testing.assert_allclose(table[["loss_observed", "loss_all"]], ref.loc[table.index], rtol=1e-12)
+    np.testing.assert_allclose(table[["loss_observed", "loss_all", "loss_covered"]], ref.loc[table.index], rtol=1e-12)
     per_mask = [reconstruction_losses(x, w, m).loc["zero", "loss_all"] for m in masks]
     assert table.loc["zero", "loss_all_sd"] == pytest.approx(np.std(per_mask, ddof=1), rel=1e-9)
     assert table.loc["visible_mean", "ratio_all_to_visible_mean"] == 1.0
@@ -160,7 +174,7 @@ def test_evaluate_matches_reconstruct_and_masked_mse(model, images):
     assert table.loc["model", "loss_all"] == pytest.approx(np.mean(all_losses), rel=1e-5)
     ref = reconstruction_losses(np.concatenate([x, x]), np.concatenate([w, w]), np.concatenate(masks),
                                 empty=empty, pred=np.concatenate(preds))
-    np.testing.assert_allclose(table[["loss_observed", "loss_all"]], ref.loc[table.index], rtol=1e-5)
+    np.testing.assert_allclose(table[["loss_observed", "loss_all", "loss_covered"]], ref.loc[table.index], rtol=1e-5)
     # the legacy interface: the model's training loss (all masked patches here) and the zero predictor
     loss, zero = model.evaluate(images, seed=3, n_masks=2, baseline=True)
     assert (loss, zero) == (table.loc["model", "loss_all"], table.loc["zero", "loss_all"])

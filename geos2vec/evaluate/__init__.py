@@ -12,7 +12,8 @@ One module per job:
 * :mod:`~geos2vec.evaluate.protocol` - :func:`evaluate`: every method on the same samples and splits;
 * :mod:`~geos2vec.evaluate.methods` - the standard method set, model embeddings;
 * :mod:`~geos2vec.evaluate.suite` - tasks x splits in one run; :mod:`~geos2vec.evaluate.report` - tables,
-  paired win counts, figures.
+  paired win counts, figures;
+* :mod:`~geos2vec.evaluate.seams` - how much of an embedding's variance level-8 image borders explain.
 
 The command line is ``geos2vec evaluate`` (:mod:`geos2vec.cli_evaluate`).
 """
@@ -43,6 +44,7 @@ from .probes import (
 )
 from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, EvaluationResult, Method, evaluate
 from .report import paired_table, summary_markdown, summary_table, write_report
+from .seams import block_share, seam_table
 from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
 from .suite import DEFAULT_TASKS, run_suite
 from .tasks import TASKS, Task, list_tasks, load_features, load_task
@@ -56,5 +58,5 @@ __all__ = [
     "region_onehot", "pca_embedding", "random_projection", "untrained_model",
     "build_mlp", "ridge_probe", "ridge_onehot_probe", "standardize",
     "Method", "EvaluationResult", "evaluate", "standard_methods", "model_embeddings", "run_suite",
-    "summary_table", "paired_table", "summary_markdown", "write_report",
+    "summary_table", "paired_table", "summary_markdown", "write_report", "block_share", "seam_table",
 ]

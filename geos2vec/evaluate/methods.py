@@ -72,6 +72,9 @@ def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("conte
                      name: str = "S2Vec") -> dict:
     """S2Vec embedding tables of ``cells``, one per mode: ``{"S2Vec (contextual)": table, ...}``.
 
+    A mode is one of :data:`geos2vec.model.embed.MODES`, or ``"contextual:<context>"`` for a non-default
+    window placement (``"contextual:blend"``).
+
     ``model`` is ``"default"`` (the bundled pretrained model), a saved model path or a loaded model;
     ``counts`` the ``count_features`` table the model embeds (it must have the model's channels). Labelled
     cells without any feature are embedded in their surroundings (``outside="embed"``); cells whose whole
@@ -87,9 +90,10 @@ def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("conte
     cells = np.unique(_as_cells(cells).ravel())
     out = {}
     for mode in modes:
+        base, _, context = mode.partition(":")  # "contextual:blend" -> mode "contextual", context "blend"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            emb = embed_cells(cells, counts, model=model, mode=mode, outside="embed")
+            emb = embed_cells(cells, counts, model=model, mode=base, outside="embed", context=context or "centred")
         emb = emb[np.isfinite(emb.to_numpy(np.float64)).all(axis=1)].astype(np.float64)
         emb.index = pd.Index(emb.index.to_numpy(np.uint64), name="cell_id")
         out[f"{name} ({mode})"] = emb

@@ -40,13 +40,18 @@ def _model_fingerprint(model) -> str:
     return _fingerprint(model.config.to_dict(), list(model.channels), *arrays)
 
 
+# bumped when a mode's meaning changes (0.2: "contextual" became seamless; the old one is "tiled")
+_EMBED_VERSION = "embed-v2"
+
+
 def _embeddings(cells, counts, model, modes, name, cache_dir):
     """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts, cells, mode)."""
     if cache_dir is None:
         return model_embeddings(cells, counts, model, modes, name=name)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = _fingerprint(_model_fingerprint(model), counts, np.asarray(cells, np.uint64), list(modes), name)
+    key = _fingerprint(_model_fingerprint(model), counts, np.asarray(cells, np.uint64), list(modes), name,
+                       _EMBED_VERSION)
     path = cache_dir / f"embeddings-{key}.parquet"
     if path.exists():
         table = pd.read_parquet(path)

@@ -42,6 +42,7 @@ class S2VecConfig:
     # masked autoencoding
     mask_ratio: float = 0.75
     ignore_unobserved: bool = False   # leave fill pixels out of the loss
+    missing_token: bool = False       # uncovered pixels enter the encoder as a learned token, not as zeros
     log_counts: bool = False          # normalize log(1 + count) instead of raw counts (FeatureStats.log1p)
     # optimisation
     learning_rate: float = 5e-4

@@ -154,10 +154,17 @@ def _observed(da):
     return None
 
 
-def iter_blocks(da, indices=None, block: int = 256):
-    """Yield ``(values, observed)`` numpy blocks of at most ``block`` images."""
+def iter_blocks(da, indices=None, block: int = 256, coverage: bool = False):
+    """Yield ``(values, observed)`` numpy blocks of at most ``block`` images.
+
+    With ``coverage=True``: ``(values, observed, covered, available)``; ``covered`` is all True when the
+    images carry no ``covered`` coordinate (coverage unknown), ``available`` is None without an
+    ``available`` coordinate (every channel as covered).
+    """
     indices = np.arange(da.sizes["image"]) if indices is None else np.asarray(indices)
     obs = _observed(da)
+    cov = da["covered"].transpose("image", "row", "col") if "covered" in da.coords else None
+    avail = da["available"].transpose(*IMAGE_DIMS) if "available" in da.coords else None
     for start in range(0, len(indices), block):
         idx = indices[start:start + block]
         sub = da.isel(image=idx)
@@ -166,7 +173,12 @@ def iter_blocks(da, indices=None, block: int = 256):
             mask = np.asarray(obs.isel(image=idx).values, dtype=bool)
         else:
             mask = np.ones(values.shape[:3], dtype=bool)
-        yield values, mask
+        if not coverage:
+            yield values, mask
+            continue
+        covered = np.ones(values.shape[:3], bool) if cov is None else np.asarray(cov.isel(image=idx).values, bool)
+        available = None if avail is None else np.asarray(avail.isel(image=idx).values, bool)
+        yield values, mask, covered, available
 
 
 def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffer: int = 0, seed: int = 0,
@@ -174,7 +186,11 @@ def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffe
     """A ``tf.data.Dataset`` of normalized image batches.
 
     Elements are dicts ``{"x": (batch, rows*cols, features) float32,
-    "w": (batch, rows*cols) float32}`` (``w`` = 1 on observed pixels).
+    "w": (batch, rows*cols) float32, "c": (batch, rows*cols) float32}``
+    (``w`` = 1 on observed pixels, ``c`` = 1 on covered pixels: everywhere
+    when the images carry no coverage), and ``"v"`` ``(batch, rows*cols,
+    features)``, 1 where the pixel's channel is available, when they carry
+    an ``available`` coordinate (:mod:`geos2vec.coverage`).
     In-memory data is sliced directly; lazy (dask / zarr) data streams in
     blocks of ``block`` images. ``shuffle_buffer`` > 0 shuffles images with a
     seeded buffer that reshuffles every epoch; batches are prefetched.
@@ -191,16 +207,26 @@ def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffe
     inv_std = tf.constant(1.0 / np.asarray(stats.std, dtype=np.float32))
     value_dtype = tf.as_dtype(np.dtype(da.dtype)) if np.dtype(da.dtype).kind in "iuf" else tf.float32
 
+    has_avail = "available" in da.coords
+
+    def pack(values, mask, covered, available):
+        b = len(values)
+        out = (values.reshape(b, n, nfeat), mask.reshape(b, n), covered.reshape(b, n))
+        return out + ((available.reshape(b, n, nfeat),) if has_avail else ())
+
     if not _is_lazy(da):
-        values, mask = next(iter_blocks(da, indices, block=max(len(indices), 1)))
-        ds = tf.data.Dataset.from_tensor_slices((values.reshape(len(indices), n, nfeat), mask.reshape(-1, n)))
+        block_all = next(iter_blocks(da, indices, block=max(len(indices), 1), coverage=True))
+        ds = tf.data.Dataset.from_tensor_slices(pack(*block_all))
     else:
         def gen():
-            for values, mask in iter_blocks(da, indices, block=block):
-                yield values.reshape(len(values), n, nfeat), mask.reshape(len(values), n)
+            for parts in iter_blocks(da, indices, block=block, coverage=True):
+                yield pack(*parts)
 
-        ds = tf.data.Dataset.from_generator(gen, output_signature=(
-            tf.TensorSpec((None, n, nfeat), value_dtype), tf.TensorSpec((None, n), tf.bool))).unbatch()
+        spec = (tf.TensorSpec((None, n, nfeat), value_dtype), tf.TensorSpec((None, n), tf.bool),
+                tf.TensorSpec((None, n), tf.bool))
+        if has_avail:
+            spec += (tf.TensorSpec((None, n, nfeat), tf.bool),)
+        ds = tf.data.Dataset.from_generator(gen, output_signature=spec).unbatch()
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(indices)))  # Keras then knows the epoch length
     if shuffle_buffer and shuffle_buffer > 1:
         ds = ds.shuffle(min(int(shuffle_buffer), max(len(indices), 1)), seed=seed, reshuffle_each_iteration=True)
@@ -208,10 +234,13 @@ def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffe
 
     log1p = bool(getattr(stats, "log1p", False))
 
-    def normalize(x, w):
+    def normalize(x, w, c, v=None):
         x = tf.cast(x, tf.float32)
         if log1p:
             x = tf.math.log1p(x)
-        return {"x": (x - mean) * inv_std, "w": tf.cast(w, tf.float32)}
+        out = {"x": (x - mean) * inv_std, "w": tf.cast(w, tf.float32), "c": tf.cast(c, tf.float32)}
+        if v is not None:
+            out["v"] = tf.cast(v, tf.float32)
+        return out
 
     return ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

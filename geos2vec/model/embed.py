@@ -3,8 +3,17 @@
 Modes
 -----
 ``"contextual"`` (default)
-    The encoder runs on the full, unmasked image; each pixel's output token is
-    the vector of that pixel's cell, so it reflects the cell's neighbourhood.
+    Seamless: each cell is encoded, unmasked, in windows of the model's grid
+    size placed around it on the face grid, straddling image borders
+    (:mod:`geos2vec.model.context`); ``context="centred"`` (default) takes the
+    token of the window in whose centre the cell lies, ``context="blend"`` a
+    tent-weighted mean of the four windows that hold it. The vector reflects
+    the cell's neighbourhood on every side and does not jump at image borders.
+``"tiled"``
+    The v0.1 contextual mode (``"contextual"`` before 0.2): the encoder runs
+    on each full image on its own; each pixel's output token is its cell's
+    vector. Cheaper (one pass per image), but cells near an image border see
+    one-sided context, and the image acts as a region code (seams).
 ``"patch"``
     The paper's literal reading: the trained patch encoder (the linear patch
     projection, without position embedding) applied to each cell's own
@@ -24,7 +33,7 @@ from .data import check_images, iter_blocks, match_channels
 
 __all__ = ["MODES", "embed", "embeddings_to_frame"]
 
-MODES = ("contextual", "patch", "image")
+MODES = ("contextual", "tiled", "patch", "image")
 
 
 def _progress(total, verbose, desc):
@@ -40,33 +49,36 @@ def _encoder_fn(keras_model):
         import tensorflow as tf
 
         @tf.function(reduce_retracing=True)
-        def fn(x):
-            return tf.cast(keras_model.encode(x, training=False), tf.float32)
+        def fn(x, c):
+            return tf.cast(keras_model.encode(x, training=False, covered=c), tf.float32)
 
         keras_model._geos2vec_encode_fn = fn
     return fn
 
 
 def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int, numpy_weights=None,
-                      num_heads: int = 8) -> np.ndarray:
+                      num_heads: int = 8, covered=None) -> np.ndarray:
     """Encoder tokens ``(images, rows*cols, dim)`` of raw (unnormalized) image values.
 
-    With ``keras_model=None`` the encoder runs in NumPy from ``numpy_weights`` (no TensorFlow).
+    With ``keras_model=None`` the encoder runs in NumPy from ``numpy_weights`` (no TensorFlow). ``covered``
+    ``(images, rows, cols)`` bool (default: all True) feeds a model's missing token (ignored without one).
     """
     b, r, c, f = values.shape
     x = stats.transform(values.reshape(b, r * c, f).astype(np.float32)).astype(np.float32)
+    cov = np.ones((b, r * c), np.float32) if covered is None else \
+        np.asarray(covered, np.float32).reshape(b, r * c)
     if keras_model is None:
         from .numpy_encoder import encode
 
         dim = numpy_weights["patch_embed/kernel"].shape[1]
         out = np.empty((b, r * c, dim), dtype=np.float32)
         for s in range(0, b, batch_size):
-            out[s:s + batch_size] = encode(numpy_weights, x[s:s + batch_size], num_heads)
+            out[s:s + batch_size] = encode(numpy_weights, x[s:s + batch_size], num_heads, cov[s:s + batch_size])
         return out
     fn = _encoder_fn(keras_model)
     out = np.empty((b, r * c, keras_model.embedding_dim), dtype=np.float32)
     for s in range(0, b, batch_size):
-        out[s:s + batch_size] = fn(x[s:s + batch_size]).numpy()
+        out[s:s + batch_size] = fn(x[s:s + batch_size], cov[s:s + batch_size]).numpy()
     return out
 
 
@@ -106,8 +118,8 @@ def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
                           tf.constant(b)).numpy()
 
 
-def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells: str = "observed",
-          block: int = 1024, as_frame: bool = False, verbose: bool = True):
+def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells="observed",
+          context: str = "centred", block: int = 1024, as_frame: bool = False, verbose: bool = True):
     """Embed images (or, for ``mode="patch"``, a cell-feature table) with a trained model.
 
     Parameters
@@ -116,12 +128,16 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     data : xarray.DataArray or pandas.DataFrame
         The rasterization stage's images; ``"patch"`` mode also takes a
         cell-indexed feature table with the model's channels as columns.
-    mode : {"contextual", "patch", "image"}
+    mode : {"contextual", "tiled", "patch", "image"}
     batch_size : int
-        Images per encoder call.
-    cells : {"observed", "all"}
+        Images (windows) per encoder call.
+    cells : {"observed", "all"} or array_like of uint64
         Which pixels get a vector: only cells present in the feature table
-        (``observed``; the default) or every pixel of every image.
+        (``observed``; the default), every pixel of every image, or exactly
+        these cells (``"contextual"``/``"tiled"``; each must lie in an image
+        of ``data``; the other images serve as context), in this order.
+    context : {"centred", "blend"}
+        How ``"contextual"`` mode places its windows (see the module docs).
     as_frame : bool
         Return a DataFrame indexed by ``cell_id`` with columns ``s2vec_0 ...``
         instead of a DataArray.
@@ -137,8 +153,15 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if cells not in ("observed", "all"):
-        raise ValueError(f"cells must be 'observed' or 'all', got {cells!r}")
+    from .context import CONTEXTS
+
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    explicit = not isinstance(cells, str)
+    if explicit and mode not in ("contextual", "tiled"):
+        raise ValueError(f"cells= as cell ids works with mode='contextual' or 'tiled', not {mode!r}")
+    if not explicit and cells not in ("observed", "all"):
+        raise ValueError(f"cells must be 'observed', 'all' or an array of cell ids, got {cells!r}")
     npw = getattr(model, "numpy_weights", None)
     if model.keras_model is None and npw is None:
         raise ValueError("the model is not built or trained yet: call fit() or load() first")
@@ -166,22 +189,33 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     if mode == "image" and image_ids is None:
         raise ValueError("mode='image' needs an 'image' coordinate with the image cell ids")
 
+    if mode == "contextual" or explicit:
+        img, row, col, idv = _targets(da, cells, model)
+        if mode == "contextual":
+            vec = _seamless(model, da, img, row, col, context, batch_size, block, verbose)
+        else:
+            vec = _tiled_targets(model, da, img, row, col, batch_size, block, verbose)
+        out = _as_dataarray(vec, idv, mode)
+        if mode == "contextual":
+            out.attrs["context"] = context
+        return embeddings_to_frame(out) if as_frame else out
+
     vecs, ids = [], []
     n_img = da.sizes["image"]
     with _progress(n_img, verbose, f"embedding ({mode})") as bar:
         start = 0
-        for values, observed in iter_blocks(da, block=block):
+        for values, observed, covered, _ in iter_blocks(da, block=block, coverage=True):
             b = len(values)
             sl = slice(start, start + b)
             if mode == "image":
-                tok = contextual_tokens(km, stats, values, batch_size, npw, heads)
+                tok = contextual_tokens(km, stats, values, batch_size, npw, heads, covered)
                 vecs.append(tok.mean(axis=1))
                 ids.append(image_ids[sl])
             else:
                 keep = observed.reshape(b, -1) if cells == "observed" else np.ones((b, rows * cols), bool)
                 cid = np.asarray(cell_da.isel(image=sl).values, dtype=np.uint64).reshape(b, -1)
-                if mode == "contextual":
-                    tok = contextual_tokens(km, stats, values, batch_size, npw, heads)
+                if mode == "tiled":
+                    tok = contextual_tokens(km, stats, values, batch_size, npw, heads, covered)
                     vecs.append(tok[keep])
                 else:
                     vecs.append(patch_vectors(km, stats, values.reshape(b, rows * cols, -1)[keep], npw))
@@ -193,6 +227,99 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     idv = np.concatenate(ids) if ids else np.empty(0, np.uint64)
     out = _as_dataarray(vec, idv, mode)
     return embeddings_to_frame(out) if as_frame else out
+
+
+def _targets(da, cells, model):
+    """Image position, row, col and cell id of every pixel to embed, in output order."""
+    from .. import cells as _cells
+
+    rows, cols = da.sizes["row"], da.sizes["col"]
+    cid = da["cell_id"]
+    if isinstance(cells, str):
+        if cells == "observed":
+            obs = np.asarray(da["observed"].transpose("image", "row", "col").values, dtype=bool) \
+                if "observed" in da.coords else np.ones((da.sizes["image"], rows, cols), bool)
+            img, row, col = np.nonzero(obs)
+        else:
+            img, row, col = (a.ravel() for a in np.indices((da.sizes["image"], rows, cols)))
+        ids = np.asarray(cid.transpose("image", "row", "col").values, dtype=np.uint64)[img, row, col]
+        return img, row, col, ids
+    ids = np.atleast_1d(_cells._as_cells(cells)).ravel()
+    images = np.asarray(da["image"].values, dtype=np.uint64)
+    image_level = int(_cells.get_level(images[:1])[0]) if images.size else model.image_level
+    if ids.size and (np.asarray(_cells.get_level(ids)) != image_level + int(np.log2(rows))).any():
+        raise ValueError(f"cells must be level-{image_level + int(np.log2(rows))} cells (the images' pixels)")
+    parent = _cells.cell_to_parent(ids, image_level) if ids.size else ids
+    order = np.argsort(images, kind="stable")
+    p = np.searchsorted(images[order], parent).clip(0, max(images.size - 1, 0))
+    found = images[order][p] == parent if images.size else np.zeros(ids.size, bool)
+    if not found.all():
+        bad = _cells.cell_to_token(ids[~found][:5])
+        raise ValueError(f"{int((~found).sum())} of the cells lie in no image of the data (e.g. {list(bad)}); "
+                         "rasterize their images too (rasterize(..., images=...))")
+    row, col = _cells.cell_to_rowcol(ids, image_level) if ids.size else (ids.astype(np.int64),) * 2
+    return order[p], np.asarray(row, np.int64), np.asarray(col, np.int64), ids
+
+
+def _loader(da):
+    """``load(idx)``: raw float32 values and covered mask of images ``idx`` (sorted positions)."""
+    data = da.data
+    cov = np.asarray(da["covered"].transpose("image", "row", "col").values, bool) if "covered" in da.coords \
+        else None
+
+    def load(idx):
+        vals = np.asarray(data[idx] if isinstance(data, np.ndarray) else da.isel(image=idx).values, np.float32)
+        return vals, (np.ones(vals.shape[:3], bool) if cov is None else cov[idx])
+
+    return load
+
+
+def _seamless(model, da, img, row, col, context, batch_size, block, verbose):
+    """Vectors of the target pixels from windows around them (see :mod:`geos2vec.model.context`)."""
+    from .context import FaceGrid, encode_windows, gather_windows, target_pixels, window_plan
+
+    km, stats, npw, heads = model.keras_model, model.stats, getattr(model, "numpy_weights", None), \
+        model.config.num_heads
+    n = da.sizes["row"]
+    grid = FaceGrid(np.asarray(da["image"].values, dtype=np.uint64), n)
+    out = np.empty((img.size, model.embedding_dim), dtype=np.float32)
+    load = _loader(da)
+    order = np.argsort(img, kind="stable")  # blocks of whole images in image order
+    uimg, starts = np.unique(img[order], return_index=True)
+    step = max(1, block // 4)
+    bounds = list(starts[::step]) + [img.size]
+
+    def encode(x, covered):
+        return contextual_tokens(km, stats, x, batch_size, npw, heads, covered)
+
+    with _progress(uimg.size, verbose, f"embedding (contextual, {context})") as bar:
+        for k in range(len(bounds) - 1):
+            sel = order[bounds[k]:bounds[k + 1]]
+            f, R, C = target_pixels(grid, img[sel], row[sel], col[sel])
+            corners, contrib = window_plan(f, R, C, n, context)
+            windows, covered = gather_windows(grid, corners, load)
+            out[sel] = encode_windows(encode, windows, covered, contrib, sel.size, model.embedding_dim,
+                                      batch_size)
+            bar.update(min(step, uimg.size - k * step))
+    return out
+
+
+def _tiled_targets(model, da, img, row, col, batch_size, block, verbose):
+    """Per-image (tiled) contextual vectors of the target pixels only."""
+    km, stats, npw = model.keras_model, model.stats, getattr(model, "numpy_weights", None)
+    n = da.sizes["row"]
+    out = np.empty((img.size, model.embedding_dim), dtype=np.float32)
+    uimg, inv = np.unique(img, return_inverse=True)
+    load = _loader(da)
+    with _progress(uimg.size, verbose, "embedding (tiled)") as bar:
+        for s in range(0, uimg.size, block):
+            idx = uimg[s:s + block]
+            vals, cov = load(idx)
+            tok = contextual_tokens(km, stats, vals, batch_size, npw, model.config.num_heads, cov)
+            m = (inv >= s) & (inv < s + idx.size)
+            out[m] = tok[inv[m] - s, row[m] * n + col[m]]
+            bar.update(idx.size)
+    return out
 
 
 def _as_dataarray(vec, ids, mode):

@@ -93,13 +93,14 @@ class MaskedAutoencoder(keras.Model):
     def __init__(self, num_patches: int, num_features: int, embedding_dim: int = 256, encoder_layers: int = 6,
                  decoder_dim: int = 128, decoder_layers: int = 2, num_heads: int = 8, mlp_ratio: float = 4.0,
                  dropout: float = 0.2, mask_ratio: float = 0.75, ignore_unobserved: bool = False, seed=None,
-                 **kwargs):
+                 missing_token: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.num_patches, self.num_features = int(num_patches), int(num_features)
         self.embedding_dim, self.encoder_layers = int(embedding_dim), int(encoder_layers)
         self.decoder_dim, self.decoder_layers = int(decoder_dim), int(decoder_layers)
         self.num_heads, self.mlp_ratio, self.dropout = int(num_heads), float(mlp_ratio), float(dropout)
         self.mask_ratio, self.ignore_unobserved, self.seed = float(mask_ratio), bool(ignore_unobserved), seed
+        self.missing_token = bool(missing_token)
         p = self.dtype_policy
         s = None if seed is None else int(seed)
 
@@ -126,6 +127,9 @@ class MaskedAutoencoder(keras.Model):
         n, f = self.num_patches, self.num_features
         self.patch_embed.build((None, n, f))
         self.pos_embed.build((None, n, self.embedding_dim))
+        if self.missing_token:  # the input of an uncovered pixel (no data there), learned
+            self.missing_embed = self.add_weight(name="missing_embed", shape=(1, 1, self.embedding_dim),
+                                                 initializer=keras.initializers.TruncatedNormal(stddev=0.02))
         for blk in self.encoder_blocks:
             blk.build((None, None, self.embedding_dim))
         self.encoder_norm.build((None, None, self.embedding_dim))
@@ -146,14 +150,22 @@ class MaskedAutoencoder(keras.Model):
         if x.shape[-2] is not None and x.shape[-2] != self.num_patches:
             raise ValueError(f"the model expects {self.num_patches} patches per image, got {x.shape[-2]}")
 
-    def embed_patches(self, x):
-        """Patch projection + position embedding: ``(b, n, f) -> (b, n, embedding_dim)``."""
-        self._check(x)
-        return self.pos_embed(self.patch_embed(x))
+    def embed_patches(self, x, covered=None):
+        """Patch projection + position embedding: ``(b, n, f) -> (b, n, embedding_dim)``.
 
-    def encode(self, x, training=False):
+        With ``missing_token`` and ``covered`` ``(b, n)`` (1 where the source has data), uncovered pixels
+        are the learned missing token instead of their (fill) projection.
+        """
+        self._check(x)
+        h = self.patch_embed(x)
+        if self.missing_token and covered is not None:
+            c = ops.cast(ops.expand_dims(covered, -1), h.dtype)
+            h = h * c + ops.cast(self.missing_embed, h.dtype) * (1 - c)
+        return self.pos_embed(h)
+
+    def encode(self, x, training=False, covered=None):
         """Encoder over the full, unmasked sequence: ``(b, n, f) -> (b, n, embedding_dim)`` (contextual)."""
-        h = self.embed_patches(x)
+        h = self.embed_patches(x, covered)
         for blk in self.encoder_blocks:
             h = blk(h, training=training)
         return self.encoder_norm(h)
@@ -167,11 +179,12 @@ class MaskedAutoencoder(keras.Model):
         return keras.random.uniform((batch_size, self.masking.length), seed=self.masking.seed_generator)
 
     def call(self, x, training=None):
+        covered = None
         if isinstance(x, dict):
-            x = x["x"]
-        return self.reconstruct(x, self.draw_noise(ops.shape(x)[0]), training=training)
+            x, covered = x["x"], x.get("c")
+        return self.reconstruct(x, self.draw_noise(ops.shape(x)[0]), training=training, covered=covered)
 
-    def reconstruct(self, x, noise, training=False):
+    def reconstruct(self, x, noise, training=False, covered=None):
         """The forward pass of :meth:`call` with the masks given by ``noise``.
 
         ``noise``: ``(batch, num_patches)``, e.g. uniform; the kept patches are
@@ -181,8 +194,8 @@ class MaskedAutoencoder(keras.Model):
         where a patch was masked). ``call`` is this method with noise drawn by the masking layer.
         """
         if isinstance(x, dict):
-            x = x["x"]
-        h = self.embed_patches(x)
+            x, covered = x["x"], x.get("c", covered)
+        h = self.embed_patches(x, covered)
         ids_keep, ids_restore, mask = masks_from_noise(noise, self.masking.num_keep)
         h = gather_tokens(h, ids_keep)
         for blk in self.encoder_blocks:
@@ -202,15 +215,20 @@ class MaskedAutoencoder(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The masked MSE of a batch, for Keras' built-in ``train_step`` / ``test_step`` of every backend.
 
-        ``x``: the batch given to ``fit`` / ``evaluate``, a dict ``{"x": ..., "w": ...}`` (``w`` used when
-        ``ignore_unobserved``) or the array of features alone; ``y_pred``: this model's output on it
+        ``x``: the batch given to ``fit`` / ``evaluate``, a dict ``{"x": ..., "w": ..., "c": ..., "v": ...}``
+        or the array of features alone. The loss counts: observed pixels (``w``) with ``ignore_unobserved``;
+        else the available channels of covered pixels (``v``, per value) or covered pixels (``c``) when the
+        batch has them (all pixels otherwise). ``y_pred``: this model's output on it
         (``{"pred", "mask"}``, drawn masks). ``y`` and ``sample_weight`` are not used. On TensorFlow the
         loss is divided by the number of replicas in sync (:func:`per_replica_loss`); Keras undoes that
         scaling for the logged ``loss``.
         """
         del y, sample_weight, training
         data = x if isinstance(x, dict) else {"x": x}
-        weight = data.get("w") if self.ignore_unobserved else None
+        if self.ignore_unobserved:
+            weight = data.get("w")
+        else:
+            weight = data.get("v", data.get("c"))
         return per_replica_loss(masked_mse(data["x"], y_pred["pred"], y_pred["mask"], weight))
 
     def get_config(self):
@@ -218,7 +236,8 @@ class MaskedAutoencoder(keras.Model):
                 "embedding_dim": self.embedding_dim, "encoder_layers": self.encoder_layers,
                 "decoder_dim": self.decoder_dim, "decoder_layers": self.decoder_layers,
                 "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "dropout": self.dropout,
-                "mask_ratio": self.mask_ratio, "ignore_unobserved": self.ignore_unobserved, "seed": self.seed}
+                "mask_ratio": self.mask_ratio, "ignore_unobserved": self.ignore_unobserved, "seed": self.seed,
+                "missing_token": self.missing_token}
 
 
 def build_mae(config, num_patches: int, num_features: int, dtype=None) -> MaskedAutoencoder:
@@ -227,6 +246,7 @@ def build_mae(config, num_patches: int, num_features: int, dtype=None) -> Masked
         num_patches, num_features, embedding_dim=config.embedding_dim, encoder_layers=config.encoder_layers,
         decoder_dim=config.decoder_dim, decoder_layers=config.decoder_layers, num_heads=config.num_heads,
         mlp_ratio=config.mlp_ratio, dropout=config.dropout, mask_ratio=config.mask_ratio,
-        ignore_unobserved=config.ignore_unobserved, seed=config.seed, dtype=dtype, name="s2vec_mae")
+        ignore_unobserved=config.ignore_unobserved, seed=config.seed, dtype=dtype, name="s2vec_mae",
+        missing_token=getattr(config, "missing_token", False))
     model.build((None, num_patches, num_features))
     return model

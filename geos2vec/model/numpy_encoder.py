@@ -51,10 +51,17 @@ def _block(h, w, p, num_heads):
     return h + _dense(_gelu(_dense(y, w, p + "/fc1")), w, p + "/fc2")
 
 
-def encode(weights: dict, x: np.ndarray, num_heads: int) -> np.ndarray:
-    """Encoder tokens ``(batch, patches, dim)`` of normalized images ``(batch, patches, features)``."""
+def encode(weights: dict, x: np.ndarray, num_heads: int, covered=None) -> np.ndarray:
+    """Encoder tokens ``(batch, patches, dim)`` of normalized images ``(batch, patches, features)``.
+
+    A model with a missing token (``weights["missing_embed"]``) takes it as the input of pixels where
+    ``covered`` ``(batch, patches)`` is False.
+    """
     w = weights
-    h = _dense(np.asarray(x, dtype=np.float32), w, "patch_embed") + w["pos_embed"]
+    h = _dense(np.asarray(x, dtype=np.float32), w, "patch_embed")
+    if "missing_embed" in w and covered is not None:
+        h = np.where(np.asarray(covered, bool)[..., None], h, w["missing_embed"].reshape(1, 1, -1))
+    h = h + w["pos_embed"]
     layers = int(w["encoder_layers"])
     for i in range(layers):
         h = _block(h, w, f"encoder_block_{i}", num_heads)
@@ -103,6 +110,8 @@ def weights_from_keras(km) -> dict:
     out["pos_embed"] = np.asarray(km.pos_embed.embedding.numpy(), np.float32)
     out["decoder_pos_embed"] = np.asarray(km.decoder_pos_embed.embedding.numpy(), np.float32)
     out["mask_token"] = np.asarray(km.mask_token.numpy(), np.float32)
+    if getattr(km, "missing_token", False):
+        out["missing_embed"] = np.asarray(km.missing_embed.numpy(), np.float32)
     out["encoder_layers"] = np.asarray(len(km.encoder_blocks))
     return out
 
@@ -115,6 +124,8 @@ def weights_to_keras(weights: dict, km) -> None:
     km.pos_embed.embedding.assign(np.asarray(weights["pos_embed"], np.float32))
     km.decoder_pos_embed.embedding.assign(np.asarray(weights["decoder_pos_embed"], np.float32))
     km.mask_token.assign(np.asarray(weights["mask_token"], np.float32))
+    if getattr(km, "missing_token", False):
+        km.missing_embed.assign(np.asarray(weights["missing_embed"], np.float32))
 
 
 def save_weights(weights: dict, path, dtype=np.float16) -> None:

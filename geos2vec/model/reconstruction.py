@@ -5,7 +5,8 @@ loss bookkeeping are testable without a model; :meth:`geos2vec.model.S2VecModel.
 predictions on seeded masks.
 
 Arrays: ``x`` ``(batch, n, features)`` normalized patches, ``w`` ``(batch, n)`` observed weight (1 where the
-pixel is a cell of the feature table, 0 on fill pixels), ``mask`` ``(batch, n)`` (1 where masked).
+pixel is a cell of the feature table, 0 on fill pixels), ``mask`` ``(batch, n)`` (1 where masked), ``c``
+``(batch, n)`` covered weight (1 where the source has data, :mod:`geos2vec.coverage`; all 1 when unknown).
 
 Predictors of a masked patch:
 
@@ -13,11 +14,12 @@ Predictors of a masked patch:
 * ``zero``: 0, i.e. the training mean of every feature (normalized units);
 * ``empty``: the normalized value of a cell with zero counts (``stats.transform`` of an all-zero vector): the
   value of every fill pixel;
-* ``visible_mean``: the mean of the visible (unmasked) patches of the same image, feature by feature (all
-  visible patches, fill pixels included: what the model sees).
+* ``visible_mean``: the mean of the visible (unmasked) covered patches of the same image, feature by feature
+  (fill pixels included when they are covered: known empty cells).
 
 Losses (per-patch mean squared error over features, averaged over patches): ``loss_observed`` over the masked
-patches that are observed (``mask * w``), ``loss_all`` over every masked patch.
+patches that are observed (``mask * w``), ``loss_all`` over every masked patch, ``loss_covered`` over the
+masked patches the source covers (``mask * c``; equals ``loss_all`` when coverage is unknown).
 """
 
 from __future__ import annotations
@@ -50,25 +52,29 @@ def mask_from_noise(noise, num_keep: int) -> np.ndarray:
     return (ids_restore >= int(num_keep)).astype(np.float32)
 
 
-def _check(x, w, mask):
+def _check(x, w, mask, c=None):
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError(f"x must be (batch, n, features), got shape {x.shape}")
     w = np.ones(x.shape[:2], np.float64) if w is None else np.asarray(w, dtype=np.float64)
+    c = np.ones(x.shape[:2], np.float64) if c is None else np.asarray(c, dtype=np.float64)
     mask = np.asarray(mask, dtype=np.float64)
-    if w.shape != x.shape[:2] or mask.shape != x.shape[:2]:
-        raise ValueError(f"w and mask must be {x.shape[:2]}, got {w.shape} and {mask.shape}")
-    return x, w, mask
+    if w.shape != x.shape[:2] or mask.shape != x.shape[:2] or c.shape != x.shape[:2]:
+        raise ValueError(f"w, c and mask must be {x.shape[:2]}, got {w.shape}, {c.shape} and {mask.shape}")
+    return x, w, mask, c
 
 
-def baseline_predictions(x, mask, empty=None) -> dict[str, np.ndarray]:
+def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
     """The parameter-free predictions, each broadcastable to ``x`` (``(batch, n, features)``).
 
     ``zero``: 0; ``empty``: the vector ``empty`` (``(features,)``; left out when ``None``); ``visible_mean``:
-    per image, the mean over its unmasked patches (0 for an image with none visible).
+    per image, the mean over its unmasked covered patches (``c``; all patches when ``None``; 0 for an image
+    with none visible).
     """
     x = np.asarray(x)
     keep = 1.0 - np.asarray(mask, dtype=np.float64)
+    if c is not None:
+        keep = keep * np.asarray(c, dtype=np.float64)
     n_vis = keep.sum(axis=1)[:, None]
     vis_mean = np.einsum("bn,bnf->bf", keep, x.astype(np.float64)) / np.maximum(n_vis, 1.0)
     out = {"zero": np.zeros((1, 1, x.shape[-1]))}
@@ -81,15 +87,15 @@ def baseline_predictions(x, mask, empty=None) -> dict[str, np.ndarray]:
     return out
 
 
-def loss_sums(x, w, mask, predictions: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per image: sums of per-patch MSE over masked-and-observed and over masked patches, and the counts.
+def loss_sums(x, w, mask, predictions: dict, c=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per image: sums of per-patch MSE over masked-and-observed, masked, and masked-and-covered patches.
 
-    Returns ``({name: (batch, 2) [sum_observed, sum_all]}, (batch, 2) [n_observed, n_all])``, float64; the
-    loss of a set of images is ``sums.sum(0) / counts.sum(0)``.
+    Returns ``({name: (batch, 3) [sum_observed, sum_all, sum_covered]}, (batch, 3) [n_observed, n_all,
+    n_covered])``, float64; the loss of a set of images is ``sums.sum(0) / counts.sum(0)``.
     """
-    x, w, mask = _check(x, w, mask)
+    x, w, mask, c = _check(x, w, mask, c)
     xf = x.astype(np.float64)
-    weights = np.stack([mask * w, mask], axis=-1)                        # (b, n, 2)
+    weights = np.stack([mask * w, mask, mask * c], axis=-1)              # (b, n, 3)
     sums = {}
     for name, pred in predictions.items():
         err = np.mean(np.square(np.asarray(pred, dtype=np.float64) - xf), axis=-1)  # (b, n)
@@ -97,19 +103,19 @@ def loss_sums(x, w, mask, predictions: dict) -> tuple[dict[str, np.ndarray], np.
     return sums, weights.sum(axis=1)
 
 
-def reconstruction_losses(x, w, mask, *, empty=None, pred=None) -> pd.DataFrame:
+def reconstruction_losses(x, w, mask, *, empty=None, pred=None, c=None) -> pd.DataFrame:
     """Losses of the predictors on arrays: one row per predictor (``model`` only with ``pred``).
 
-    Columns ``loss_observed`` (masked, observed patches) and ``loss_all`` (masked patches); NaN where there is
-    no such patch.
+    Columns ``loss_observed`` (masked, observed patches), ``loss_all`` (masked patches) and ``loss_covered``
+    (masked, covered patches); NaN where there is no such patch.
     """
-    x, w, mask = _check(x, w, mask)
-    preds = ({} if pred is None else {"model": pred}) | baseline_predictions(x, mask, empty)
-    sums, counts = loss_sums(x, w, mask, preds)
+    x, w, mask, c = _check(x, w, mask, c)
+    preds = ({} if pred is None else {"model": pred}) | baseline_predictions(x, mask, empty, c)
+    sums, counts = loss_sums(x, w, mask, preds, c)
     n = counts.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         rows = {k: np.where(n > 0, s.sum(axis=0) / n, np.nan) for k, s in sums.items()}
-    df = pd.DataFrame.from_dict(rows, orient="index", columns=["loss_observed", "loss_all"])
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=["loss_observed", "loss_all", "loss_covered"])
     df.index.name = "predictor"
     return df
 
@@ -119,12 +125,12 @@ class LossAccumulator:
 
     def __init__(self, n_masks: int, predictors=PREDICTORS):
         self.predictors = list(predictors)
-        self.sums = np.zeros((int(n_masks), len(self.predictors), 2))
-        self.counts = np.zeros((int(n_masks), 2))
+        self.sums = np.zeros((int(n_masks), len(self.predictors), 3))
+        self.counts = np.zeros((int(n_masks), 3))
 
-    def add(self, k: int, x, w, mask, predictions: dict):
+    def add(self, k: int, x, w, mask, predictions: dict, c=None):
         """Add a batch seen under mask number ``k``."""
-        sums, counts = loss_sums(x, w, mask, predictions)
+        sums, counts = loss_sums(x, w, mask, predictions, c)
         for j, name in enumerate(self.predictors):
             self.sums[k, j] += sums[name].sum(axis=0)
         self.counts[k] += counts.sum(axis=0)
@@ -136,11 +142,11 @@ class LossAccumulator:
             pooled = self.sums.sum(axis=0) / self.counts.sum(axis=0)          # (p, 2)
             per_mask = self.sums / self.counts[:, None, :]                     # (k, p, 2)
         sd = per_mask.std(axis=0, ddof=1) if len(per_mask) > 1 else np.full_like(pooled, np.nan)
-        df = pd.DataFrame({"loss_observed": pooled[:, 0], "loss_all": pooled[:, 1],
-                           "loss_observed_sd": sd[:, 0], "loss_all_sd": sd[:, 1]},
+        df = pd.DataFrame({"loss_observed": pooled[:, 0], "loss_all": pooled[:, 1], "loss_covered": pooled[:, 2],
+                           "loss_observed_sd": sd[:, 0], "loss_all_sd": sd[:, 1], "loss_covered_sd": sd[:, 2]},
                           index=pd.Index(self.predictors, name="predictor"))
         if "visible_mean" in df.index:
             ref = df.loc["visible_mean"]
-            df["ratio_observed_to_visible_mean"] = df["loss_observed"] / ref["loss_observed"]
-            df["ratio_all_to_visible_mean"] = df["loss_all"] / ref["loss_all"]
+            for what in ("observed", "all", "covered"):
+                df[f"ratio_{what}_to_visible_mean"] = df[f"loss_{what}"] / ref[f"loss_{what}"]
         return df

@@ -213,9 +213,9 @@ class S2VecModel:
         -------
         pandas.DataFrame
             Index ``predictor`` (``model``, ``zero``, ``empty``, ``visible_mean``); columns ``loss_observed``
-            (masked patches that are observed cells), ``loss_all`` (all masked patches), their standard
-            deviations across masks (``*_sd``) and ``ratio_observed_to_visible_mean`` /
-            ``ratio_all_to_visible_mean``. ``attrs``: seed, n_masks, n_images, masked patches per mask.
+            (masked patches that are observed cells), ``loss_all`` (all masked patches), ``loss_covered``
+            (masked patches the source covers: ``loss_all`` when the images carry no coverage), their standard
+            deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``. ``attrs``: seed, n_masks, n_images, masked patches per mask.
         """
         import tensorflow as tf
 
@@ -238,19 +238,19 @@ class S2VecModel:
         n, nf = km.num_patches, km.num_features
         acc = LossAccumulator(n_masks)
         for batch in ds:
-            x, w = batch["x"].numpy(), batch["w"].numpy()
+            x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
             b = x.shape[0]
             noise = np.stack([draw_noise(r, b, n) for r in rngs])          # (n_masks, b, n)
             per_pass = max(1, batch_size // b)                               # masks sharing a forward pass
             for k0 in range(0, n_masks, per_pass):
                 m = min(per_pass, n_masks - k0)
                 out = km.reconstruct(tf.tile(batch["x"], (m, 1, 1)), noise[k0:k0 + m].reshape(m * b, n),
-                                     training=False)
+                                     training=False, covered=tf.tile(batch["c"], (m, 1)))
                 pred = np.asarray(out["pred"], dtype=np.float32).reshape(m, b, n, nf)
                 mask = np.asarray(out["mask"]).reshape(m, b, n)
                 for i in range(m):
-                    preds = {"model": pred[i], **baseline_predictions(x, mask[i], empty)}
-                    acc.add(k0 + i, x, w, mask[i], preds)
+                    preds = {"model": pred[i], **baseline_predictions(x, mask[i], empty, c)}
+                    acc.add(k0 + i, x, w, mask[i], preds, c)
         table = acc.table()
         table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
                            mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),

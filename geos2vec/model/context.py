@@ -1,0 +1,167 @@
+"""Seamless contextual embeddings: every cell is encoded in a window around it.
+
+The encoder sees ``n x n`` pixels (16 x 16 level-12 cells for the bundled model). Encoding each level-8 image
+on its own (``mode="tiled"``, the v0.1 behaviour) gives a cell near an image border context on one side only,
+and cells of one image share a flavour that changes abruptly at the border: the image becomes a region code.
+Here the windows are placed on the face grid of :func:`geos2vec.raster.windows` (images of one S2 face tile a
+common grid of cells) at stride ``n / 2``, straddling image borders, and each cell takes its vector from the
+windows that hold it:
+
+``"centred"``
+    Windows whose central ``n/2 x n/2`` block is one level-9 cell (corners at ``n/2 * k - n/4``). Each cell
+    takes the token of the one window in whose centre it lies, so it has at least ``n/4`` cells of context on
+    every side. Costs 4 windows per image where every quarter is needed.
+``"blend"``
+    Windows at corners ``n/2 * k``; each cell takes the mean of the tokens of the four windows that hold it,
+    weighted by closeness to each window's centre (bilinear tent weights, summing to 1). Continuous across
+    every window border; up to 9 windows per isolated image, about 4 per image in a contiguous area.
+
+Pixels of a window that fall in images not given, or beyond the edge of the S2 face (the neighbouring face's
+grid is rotated against this one), are unobserved fill, as unobserved pixels inside an image are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import cells as _cells
+
+__all__ = ["CONTEXTS", "FaceGrid", "target_pixels", "window_plan", "encode_windows"]
+
+CONTEXTS = ("centred", "blend")
+
+
+class FaceGrid:
+    """Where each image of a DataArray lies on its face's grid of ``n x n``-pixel images."""
+
+    def __init__(self, images: np.ndarray, n: int):
+        images = np.asarray(images, dtype=np.uint64)
+        levels = np.asarray(_cells.get_level(images)) if images.size else np.array([8])
+        self.level = int(levels.min())
+        if images.size and (levels != self.level).any():
+            raise ValueError("seamless contextual embeddings need images of one level")
+        self.n = int(n)
+        self.side = 1 << self.level
+        face, fi, fj = _cells.cell_to_face_ij(images)
+        self.face = np.asarray(face, dtype=np.int64)
+        self.gr, self.gc = (np.asarray(a, dtype=np.int64) for a in
+                            _cells._rowcol_from_ij(self.face, np.asarray(fi), np.asarray(fj), self.side))
+        keys = self._key(self.face, self.gr, self.gc)
+        self._order = np.argsort(keys, kind="stable")
+        self._sorted = keys[self._order]
+
+    def _key(self, face, gr, gc):
+        return (face * self.side + gr) * self.side + gc
+
+    def lookup(self, face, R, C):
+        """Image position (or -1) and in-image row/col of global pixels ``(face, R, C)``."""
+        n, total = self.n, self.side * self.n
+        inside = (R >= 0) & (C >= 0) & (R < total) & (C < total)
+        Rc, Cc = np.where(inside, R, 0), np.where(inside, C, 0)
+        k = self._key(face, Rc // n, Cc // n)
+        if self._sorted.size == 0:
+            return np.full(k.shape, -1, np.int64), Rc % n, Cc % n
+        p = np.searchsorted(self._sorted, k).clip(0, self._sorted.size - 1)
+        found = inside & (self._sorted[p] == k)
+        return np.where(found, self._order[p], -1), Rc % n, Cc % n
+
+
+def target_pixels(grid: FaceGrid, img: np.ndarray, row: np.ndarray, col: np.ndarray):
+    """Global face-grid coordinates ``(face, R, C)`` of pixels ``(row, col)`` of images ``img``."""
+    n = grid.n
+    return grid.face[img], grid.gr[img] * n + row, grid.gc[img] * n + col
+
+
+def window_plan(face, R, C, n: int, context: str = "centred"):
+    """The windows the target pixels need and how each pixel's vector is made of their tokens.
+
+    Returns
+    -------
+    corners : (W, 3) int64 ``(face, R0, C0)`` of the windows' top-left pixels
+    contributions : dict of 1-D arrays ``pixel``, ``window``, ``pos`` (token index ``r * n + c`` in the
+        window), ``weight`` and ``quad`` (0-3; within one quad every pixel appears at most once), sorted by
+        ``window``
+    """
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    if n % 4:
+        raise ValueError(f"seamless contextual embeddings need a grid side divisible by 4, got {n}")
+    h = n // 2
+    face, R, C = (np.asarray(a, dtype=np.int64) for a in (face, R, C))
+    pix = np.arange(R.size, dtype=np.int64)
+    if context == "centred":
+        r0 = (R // h) * h - h // 2
+        c0 = (C // h) * h - h // 2
+        parts = [(pix, r0, c0, np.ones(R.size), np.zeros(R.size, np.int64))]
+    else:
+        parts = []
+        for a in (0, 1):
+            r0 = (R // h) * h - h * a
+            wr = 1.0 - np.abs(R - r0 + 0.5 - h) / h
+            for b in (0, 1):
+                c0 = (C // h) * h - h * b
+                wc = 1.0 - np.abs(C - c0 + 0.5 - h) / h
+                parts.append((pix, r0, c0, wr * wc, np.full(R.size, 2 * a + b, np.int64)))
+    p = np.concatenate([q[0] for q in parts])
+    r0 = np.concatenate([q[1] for q in parts])
+    c0 = np.concatenate([q[2] for q in parts])
+    w = np.concatenate([q[3] for q in parts])
+    quad = np.concatenate([q[4] for q in parts])
+    f = np.tile(face, len(parts))
+    corners, win = np.unique(np.stack([f, r0, c0], axis=1), axis=0, return_inverse=True)
+    win = np.asarray(win).ravel()
+    pos = (np.tile(R, len(parts)) - r0) * n + (np.tile(C, len(parts)) - c0)
+    order = np.argsort(win, kind="stable")
+    contrib = {"pixel": p[order], "window": win[order], "pos": pos[order], "weight": w[order],
+               "quad": quad[order]}
+    return corners.reshape(-1, 3), contrib
+
+
+def gather_windows(grid: FaceGrid, corners: np.ndarray, load):
+    """Raw window values ``(W, n, n, F)`` (fill 0 where no image) and their covered mask ``(W, n, n)``.
+
+    ``load(idx)`` returns the values of images ``idx`` (sorted unique positions) as ``(len(idx), n, n, F)``
+    and their covered mask ``(len(idx), n, n)``. Pixels in no image are not covered.
+    """
+    n = grid.n
+    off = np.arange(n)
+    R = corners[:, 1][:, None, None] + off[None, :, None]
+    C = corners[:, 2][:, None, None] + off[None, None, :]
+    F = np.broadcast_to(corners[:, 0][:, None, None], R.shape)
+    img, lr, lc = grid.lookup(F, R, C)
+    found = img >= 0
+    need = np.unique(img[found])
+    vals, cov = load(need)
+    out = np.zeros((corners.shape[0], n, n, vals.shape[-1]), dtype=np.float32)
+    covered = np.zeros((corners.shape[0], n, n), dtype=bool)
+    if need.size:
+        local = np.searchsorted(need, img[found])
+        out[found] = vals[local, lr[found], lc[found]]
+        covered[found] = cov[local, lr[found], lc[found]]
+    return out, covered
+
+
+def encode_windows(encode, windows: np.ndarray, covered: np.ndarray, contrib: dict, n_pixels: int, dim: int,
+                   batch_size: int = 256) -> np.ndarray:
+    """Each target pixel's vector from the tokens of its windows.
+
+    ``encode(x, covered)`` maps raw windows ``(B, n, n, F)`` and their covered mask to tokens
+    ``(B, n * n, dim)``. Windows are encoded in batches; only the tokens the pixels use are kept.
+    """
+    out = np.zeros((n_pixels, dim), dtype=np.float32)
+    win = contrib["window"]
+    blend = bool((contrib["weight"] != 1.0).any())
+    for s in range(0, windows.shape[0], batch_size):
+        e = min(s + batch_size, windows.shape[0])
+        tok = np.asarray(encode(windows[s:e], covered[s:e]), dtype=np.float32)
+        a, b = np.searchsorted(win, [s, e])
+        sel = slice(a, b)
+        pix, w_idx, pos = contrib["pixel"][sel], win[sel] - s, contrib["pos"][sel]
+        if not blend:
+            out[pix] = tok[w_idx, pos]
+            continue
+        wt, quad = contrib["weight"][sel], contrib["quad"][sel]
+        for q in range(4):
+            m = quad == q
+            out[pix[m]] += (wt[m, None] * tok[w_idx[m], pos[m]]).astype(np.float32)
+    return out

@@ -1,0 +1,120 @@
+"""Coverage-aware training: the learned missing token and the loss over covered pixels / available channels."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+import geos2vec
+from geos2vec.features import combine_counts, count_features
+from geos2vec.normalize import FeatureStats
+from geos2vec.raster import rasterize
+
+tf = pytest.importorskip("tensorflow")
+
+from geos2vec.model import S2VecModel  # noqa: E402
+from geos2vec.model.data import make_dataset  # noqa: E402
+from geos2vec.model.mae import masked_mse  # noqa: E402
+from geos2vec.model.numpy_encoder import encode as np_encode  # noqa: E402
+from geos2vec.model.numpy_encoder import weights_from_keras  # noqa: E402
+
+VENUES = (-74.02, 40.70, -73.95, 40.77)
+CITY = (-73.99, 40.72, -73.97, 40.74)
+
+
+def _points(n, box, seed, cats=("restaurant", "cafe", "school")):
+    rng = np.random.default_rng(seed)
+    return gpd.GeoDataFrame({"fclass": rng.choice(cats, n)},
+                            geometry=gpd.points_from_xy(rng.uniform(box[0], box[2], n),
+                                                        rng.uniform(box[1], box[3], n)), crs=4326)
+
+
+@pytest.fixture(scope="module")
+def data():
+    road = gpd.GeoDataFrame({"highway": ["primary"]}, crs=4326,
+                            geometry=[shapely.LineString([(CITY[0], 40.73), (CITY[2], 40.73)])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        venues = count_features(_points(60, VENUES, 0), coverage=VENUES)      # no roads
+        city = count_features(_points(30, CITY, 1), road, coverage=CITY)
+    table = combine_counts([venues, city])
+    table = table.loc[:, (table != 0).any() | (table.columns == "road")]
+    return table, rasterize(table)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    table, da = data
+    m = S2VecModel(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2, epochs=1,
+                   seed=2, missing_token=True, batch_size=4)
+    m.build(da, stats=FeatureStats.fit(table, log1p=True))
+    return m
+
+
+def test_dataset_carries_coverage_and_availability(data):
+    table, da = data
+    ds = make_dataset(da, FeatureStats.fit(table, log1p=True), batch_size=64)
+    batch = next(iter(ds))
+    n = da.sizes["row"] * da.sizes["col"]
+    np.testing.assert_array_equal(batch["c"].numpy(), da["covered"].values.reshape(-1, n).astype(np.float32))
+    np.testing.assert_array_equal(batch["v"].numpy(),
+                                  da["available"].values.reshape(-1, n, da.sizes["feature"]).astype(np.float32))
+    road = list(da["feature"].values).index("road")
+    v = batch["v"].numpy()
+    assert (batch["c"].numpy() == 1).sum() > (v[..., road] == 1).sum() > 0  # roads only in the city box
+
+
+def test_missing_token_replaces_uncovered_inputs(model, data):
+    _, da = data
+    km = model.keras_model
+    n, f = km.num_patches, km.num_features
+    rng = np.random.default_rng(0)
+    x1 = rng.normal(size=(2, n, f)).astype(np.float32)
+    x2 = x1.copy()
+    covered = np.ones((2, n), np.float32)
+    covered[:, :10] = 0
+    x2[:, :10] = rng.normal(size=(2, 10, f))  # what the encoder sees under uncovered pixels must not matter
+    h1 = km.embed_patches(x1, covered).numpy()
+    h2 = km.embed_patches(x2, covered).numpy()
+    np.testing.assert_allclose(h1, h2, atol=1e-6)
+    pos = km.pos_embed.embedding.numpy().reshape(n, -1)
+    np.testing.assert_allclose(h1[0, :10], km.missing_embed.numpy()[0] + pos[:10], atol=1e-6)
+    np.testing.assert_allclose(km.encode(x1, covered=None).numpy(),
+                               km.encode(x1, covered=np.ones((2, n), np.float32)).numpy(), atol=1e-6)
+    # the NumPy encoder of compact models does the same
+    w = weights_from_keras(km)
+    np.testing.assert_allclose(np_encode(w, x1, km.num_heads, covered), km.encode(x1, covered=covered).numpy(),
+                               atol=1e-4)
+
+
+def test_loss_counts_available_channels_of_covered_pixels(model, data):
+    table, da = data
+    km = model.keras_model
+    batch = next(iter(make_dataset(da, model.stats, batch_size=64)))
+    out = km(batch, training=False)
+    loss = float(km.compute_loss(batch, y_pred=out))
+    sq = (out["pred"].numpy() - batch["x"].numpy()) ** 2
+    wv = batch["v"].numpy() * out["mask"].numpy()[..., None]
+    assert loss == pytest.approx(float((sq * wv).sum() / wv.sum()), rel=1e-5)
+    assert loss == pytest.approx(float(masked_mse(batch["x"], out["pred"], out["mask"], batch["v"])), rel=1e-6)
+    # the reconstruction table reports the covered loss next to the all-pixel one
+    table_ev = model.evaluate(da, seed=0, n_masks=2)
+    assert {"loss_covered", "ratio_covered_to_visible_mean"} <= set(table_ev.columns)
+    assert table_ev.loc["model", "loss_covered"] != pytest.approx(table_ev.loc["model", "loss_all"])
+
+
+def test_missing_token_model_trains_saves_and_embeds_the_same(model, data, tmp_path):
+    table, da = data
+    model.fit(da, verbose=0)
+    before = model.embed(da, as_frame=True, verbose=False)
+    model.save(tmp_path / "m", compact=True)
+    loaded = geos2vec.load_model(tmp_path / "m")
+    assert loaded.config.missing_token and "missing_embed" in loaded.numpy_weights
+    after = loaded.embed(da, as_frame=True, verbose=False)
+    np.testing.assert_allclose(after.to_numpy(), before.to_numpy(), atol=5e-2)  # float16 weights
+    tiled = loaded.embed(da, mode="tiled", as_frame=True, verbose=False)
+    assert np.isfinite(tiled.to_numpy()).all()
