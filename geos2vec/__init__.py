@@ -35,6 +35,8 @@ from .ontology import Ontology, load_ontology
 from . import raster
 from .raster import rasterize, to_frame
 from .embed import cell_embeddings, embed, embed_cells
+from . import coverage, errors
+from .options import get_options, set_options
 from . import demo  # geos2vec.demo.load_sample() (the bundled sample); cheap: numpy only at import
 
 

@@ -194,6 +194,10 @@ def run(args) -> int:
         for key, value in saved.items():
             if key in defaults and getattr(args, key) == defaults[key]:
                 setattr(args, key, value)
+    if args.quiet:  # also the embedding bars inside the run
+        from .options import set_options
+
+        set_options(progress=False)
     splits = _kinds(args.splits, SPLITS, "--splits")
     probes = _kinds(args.probes, PROBES, "--probes")
     sweep = {"lr": _parse_floats(args.lr), "hidden": _parse_ints(args.hidden), "dropout": _parse_floats(args.dropout)}

@@ -175,7 +175,24 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
     if (levels != level).any():
         raise ValueError(f"the feature table holds cells of level(s) {sorted(set(levels.tolist()))}, "
                          f"but embeddings are asked for at level {level}")
-    return table[channels]
+    out = table[channels]
+    # integer counts cannot hold NaN: check float and nullable columns only (no copy of a large count table)
+    maybe = [k for k, c in enumerate(channels)
+             if out[c].dtype.kind not in "iub" or pd.api.types.is_extension_array_dtype(out[c].dtype)]
+    values = out.iloc[:, maybe].to_numpy(dtype=np.float64, na_value=np.nan) if maybe else np.zeros((0, 0))
+    bad = np.zeros((len(out), len(channels)), bool) if maybe else np.zeros((0, 0), bool)
+    if maybe:
+        bad[:, maybe] = ~np.isfinite(values)
+    if bad.any():  # one NaN would poison every window that reads its cell
+        from .errors import InvalidInputError
+
+        rows, cols = np.nonzero(bad)
+        cells = _cells.cell_to_token(idx.to_numpy().astype(np.uint64)[np.unique(rows)[:3]])
+        raise InvalidInputError(
+            f"the feature table has {int(bad.sum())} NaN/inf value(s) in {np.unique(rows).size} cell(s) (e.g. "
+            f"{list(cells)}) and channel(s) {[channels[c] for c in np.unique(cols)[:5]]}; counts must be finite: "
+            "fill them (table.fillna(0)) or drop those rows")
+    return out
 
 
 def _check_level(level: int, model) -> int:

@@ -166,3 +166,17 @@ def test_block_share_matches_a_pandas_groupby_and_detects_a_region_code():
     assert block_share(noise) < 0.05 and block_share(noise, shift=8) < 0.05
     with pytest.raises(ValueError, match="NaN"):
         block_share(noise.assign(x=np.nan))
+
+
+def test_nan_in_the_feature_table_is_a_clear_error_not_nan_embeddings(block):
+    from geos2vec.errors import InvalidInputError
+
+    model, da, table = block
+    bad = table.copy()
+    bad.iloc[5, 2] = np.nan
+    with pytest.raises(InvalidInputError, match="1 NaN/inf value") as info:
+        geos2vec.embed_cells(np.asarray(table.index[:3], np.uint64), bad, model=model)
+    assert C.cell_to_token(np.uint64(table.index[5])) in str(info.value) and "c2" in str(info.value)
+    bad.iloc[5, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN/inf"):
+        geos2vec.embed_cells(np.asarray(table.index[:3], np.uint64), bad, model=model)

@@ -39,7 +39,9 @@ MODES = ("contextual", "tiled", "patch", "image")
 def _progress(total, verbose, desc):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not verbose, desc=desc, unit="img")
+    from ..options import progress
+
+    return tqdm(total=total, disable=not progress(verbose), desc=desc, unit="img")
 
 
 def _encoder_fn(keras_model):
@@ -68,12 +70,15 @@ def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int, n
     cov = np.ones((b, r * c), np.float32) if covered is None else \
         np.asarray(covered, np.float32).reshape(b, r * c)
     if keras_model is None:
+        from ..options import blas_threads
         from .numpy_encoder import encode
 
         dim = numpy_weights["patch_embed/kernel"].shape[1]
         out = np.empty((b, r * c, dim), dtype=np.float32)
-        for s in range(0, b, batch_size):
-            out[s:s + batch_size] = encode(numpy_weights, x[s:s + batch_size], num_heads, cov[s:s + batch_size])
+        with blas_threads():  # geos2vec.set_options(threads=...): no oversubscription on shared machines
+            for s in range(0, b, batch_size):
+                out[s:s + batch_size] = encode(numpy_weights, x[s:s + batch_size], num_heads,
+                                               cov[s:s + batch_size])
         return out
     fn = _encoder_fn(keras_model)
     out = np.empty((b, r * c, keras_model.embedding_dim), dtype=np.float32)
@@ -119,7 +124,7 @@ def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells="observed",
-          context: str = "centred", block: int = 1024, as_frame: bool = False, verbose: bool = True):
+          context: str = "centred", block: int = 1024, as_frame: bool = False, verbose: bool | None = None):
     """Embed images (or, for ``mode="patch"``, a cell-feature table) with a trained model.
 
     Parameters
@@ -141,6 +146,8 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     as_frame : bool
         Return a DataFrame indexed by ``cell_id`` with columns ``s2vec_0 ...``
         instead of a DataArray.
+    verbose : bool, optional
+        Progress bar; default: ``geos2vec.get_options()["progress"]``.
 
     Returns
     -------
