@@ -134,6 +134,11 @@ def _resolve_model(model):
         from .model import load_model
 
         return load_model(model)
+    if not (hasattr(model, "patch_level") and hasattr(model, "embed")):
+        from .errors import InvalidTypeError
+
+        raise InvalidTypeError(f"model must be 'default', the path of a saved model, or a loaded model "
+                               f"(geos2vec.load_model(...)); got {type(model).__name__}")
     return model
 
 

@@ -8,7 +8,7 @@ built-in exception they stand for, so ``except ValueError`` (or ``TypeError``) k
 from __future__ import annotations
 
 __all__ = [
-    "Geos2VecError", "InvalidInputError", "InvalidTypeError", "CoverageError",
+    "Geos2VecError", "InvalidInputError", "InvalidTypeError", "CoverageError", "ModelFormatError",
     "Geos2VecWarning", "CoverageWarning",
 ]
 
@@ -27,6 +27,10 @@ class InvalidTypeError(Geos2VecError, TypeError):
 
 class CoverageError(InvalidInputError):
     """A coverage (where a feature source has data) that is not a usable area."""
+
+
+class ModelFormatError(Geos2VecError, ValueError):
+    """A saved model that cannot be loaded as it is: missing or corrupt files, or files that disagree."""
 
 
 class Geos2VecWarning(UserWarning):

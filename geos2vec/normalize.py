@@ -190,11 +190,18 @@ class FeatureStats:
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureStats":
         try:
-            return cls(list(d["channels"]), int(d["count"]), np.asarray(d["mean"], dtype=np.float64),
-                       np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})),
-                       bool(d.get("log1p", False)))
+            out = cls(list(d["channels"]), int(d["count"]), np.asarray(d["mean"], dtype=np.float64),
+                      np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})),
+                      bool(d.get("log1p", False)))
         except KeyError as exc:
             raise ValueError(f"not a FeatureStats file: missing key {exc}") from None
+        n = len(out.channels)
+        if out.mean.shape != (n,) or out.m2.shape != (n,):
+            raise ValueError(f"FeatureStats: {n} channels but mean {out.mean.shape} and m2 {out.m2.shape}")
+        if out.count < 1 or not np.isfinite(out.mean).all() or not np.isfinite(out.m2).all() or (out.m2 < 0).any():
+            raise ValueError("FeatureStats: count must be >= 1, mean and m2 finite and m2 (the sum of squared "
+                             "deviations) >= 0; the statistics file is corrupt")
+        return out
 
     def save(self, path) -> Path:
         """Write the statistics as JSON (exact: float64 round-trips through repr)."""
@@ -204,7 +211,13 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path) -> "FeatureStats":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        try:
+            d = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{path} does not hold a JSON object")
+        return cls.from_dict(d)
 
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)

@@ -11,6 +11,9 @@ __all__ = ["S2VecConfig"]
 _PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
+ARCHITECTURE = ("embedding_dim", "encoder_layers", "decoder_dim", "decoder_layers", "num_heads", "mlp_ratio")
+
+
 @dataclass
 class S2VecConfig:
     """Every hyper-parameter of the model and its training, in one place.
@@ -117,5 +120,17 @@ class S2VecConfig:
         return path
 
     @classmethod
-    def load(cls, path) -> "S2VecConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+    def load(cls, path, strict: bool = False) -> "S2VecConfig":
+        """Read a config written by :meth:`save`; ``strict`` requires every architecture field."""
+        try:
+            d = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{path} does not hold a JSON object")
+        if strict:
+            missing = [k for k in ARCHITECTURE if k not in d]
+            if missing:
+                raise ValueError(f"{path} lacks the architecture field(s) {missing}: defaults would not match "
+                                 "the saved weights")
+        return cls.from_dict(d)

@@ -17,11 +17,15 @@ rebuilt from the weights only for ``fit``/``evaluate``/``save``.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+
+from ..errors import ModelFormatError
 
 __all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -69,17 +73,50 @@ def save_model(model, path, compact: bool = False, dtype="float16") -> Path:
             model.keras_model.save(tmp / "model.keras")
         model.config.save(tmp / "config.json")
         model.stats.save(tmp / "feature_stats.json")
+        meta["config_sha256"] = _sha256(tmp / "config.json")  # load_model refuses an edited config
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=1))
+        # write next to the target, then rename: an interrupted save never leaves a half-written model, and a
+        # folder never mixes the files of two saves (e.g. an old model.keras next to a new weights.npz)
+        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".zip":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            part = path.with_name(f".{path.name}.partial-{os.getpid()}")
+            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
                 for name in files:
                     zf.write(tmp / name, name)
+            os.replace(part, path)
         else:
-            path.mkdir(parents=True, exist_ok=True)
+            part = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
             for name in files:
-                shutil.copy2(tmp / name, path / name)
+                shutil.copy2(tmp / name, part / name)
+            _replace_dir(part, path)
     return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _replace_dir(new: Path, path: Path) -> None:
+    """Move directory ``new`` to ``path``; an existing model folder there is replaced as a whole."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    if not path.is_dir():
+        shutil.rmtree(new, ignore_errors=True)
+        raise FileExistsError(f"{path} exists and is not a directory; choose another path")
+    known = set(_FILES) | set(_COMPACT_FILES) | set(_EXTRA_FILES)
+    others = [p.name for p in path.iterdir() if p.name not in known]
+    if others:  # not (only) a model folder: keep the user's files, replace the model files only
+        for name in set(_FILES) | set(_COMPACT_FILES):
+            (path / name).unlink(missing_ok=True)
+        for item in new.iterdir():
+            os.replace(item, path / item.name)
+        new.rmdir()
+        return
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    os.replace(path, old)
+    os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(history):
@@ -124,25 +161,47 @@ def _load_dir(path: Path, channels):
     from .data import match_channels
     from .s2vec import S2VecModel
 
-    compact = (path / "weights.npz").exists() and not (path / "model.keras").exists()
+    has_keras, has_npz = (path / "model.keras").exists(), (path / "weights.npz").exists()
+    if has_keras and has_npz:
+        raise ModelFormatError(f"{path} holds both model.keras and weights.npz (files of two saves?); keep "
+                               "the one you mean and remove the other")
+    compact = has_npz
     missing = [f for f in (_COMPACT_FILES if compact else _FILES) if not (path / f).exists()]
     if missing:
-        raise ValueError(f"{path} is not a saved S2Vec model: missing {missing}")
-    meta = json.loads((path / "metadata.json").read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown format {meta.get('format')!r} (expected {FORMAT!r})")
+        need = "weights.npz (compact) or model.keras" if not (has_keras or has_npz) else ", ".join(missing)
+        raise ModelFormatError(f"{path} is not a complete saved S2Vec model: missing {need}")
+    try:
+        meta = json.loads((path / "metadata.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelFormatError(f"{path / 'metadata.json'} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelFormatError(f"{path}: unknown format {fmt!r} (expected {FORMAT!r})")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(f"{path} was saved by a newer geos2vec ({meta.get('geos2vec_version')}); upgrade geos2vec")
-    model = S2VecModel(S2VecConfig.load(path / "config.json"))
-    model.stats = FeatureStats.load(path / "feature_stats.json")
+        raise ModelFormatError(f"{path} was saved by a newer geos2vec ({meta.get('geos2vec_version')}); "
+                               "upgrade geos2vec")
+    lacking = [k for k in ("channels", "grid") if k not in meta]
+    if lacking:
+        raise ModelFormatError(f"{path / 'metadata.json'} lacks {lacking}")
+    if "config_sha256" in meta and _sha256(path / "config.json") != meta["config_sha256"]:
+        raise ModelFormatError(f"{path / 'config.json'} was changed after the model was saved (its checksum does "
+                               "not match metadata.json): the architecture would not match the weights. Restore "
+                               "it, or retrain and save again")
+    try:
+        config = S2VecConfig.load(path / "config.json", strict=True)
+        model = S2VecModel(config)
+        model.stats = FeatureStats.load(path / "feature_stats.json")
+    except ValueError as exc:
+        raise ModelFormatError(f"{path}: {exc}") from None
     model.channels = list(meta["channels"])
     if list(model.stats.channels) != model.channels:
-        raise ValueError(f"{path}: feature_stats.json and metadata.json disagree on the channels")
+        raise ModelFormatError(f"{path}: feature_stats.json and metadata.json disagree on the channels")
     model.grid = tuple(meta["grid"])
     model.image_level, model.patch_level = meta.get("image_level"), meta.get("patch_level")
     if compact:
         from .numpy_encoder import load_weights
 
+        _check_weight_shapes(path / "weights.npz", config, len(model.channels), int(model.grid[0] * model.grid[1]))
         model.numpy_weights = load_weights(path / "weights.npz")
     else:
         import keras
@@ -159,3 +218,69 @@ def _load_dir(path: Path, channels):
         match_channels(xr.DataArray(list(channels), dims="feature", coords={"feature": list(channels)}),
                        model.channels)
     return model
+
+
+def expected_shapes(config, n_features: int, n_patches: int) -> dict:
+    """``{name: shape}`` of every array of a compact model's ``weights.npz`` (see ``numpy_encoder``)."""
+    d, dd, f = config.embedding_dim, config.decoder_dim, n_features
+    out = {"pos_embed": (1, n_patches, d), "decoder_pos_embed": (1, n_patches, dd), "mask_token": (1, 1, dd),
+           "encoder_layers": ()}
+    if getattr(config, "missing_token", False):
+        out["missing_embed"] = (1, 1, d)
+
+    def dense(name, a, b):
+        out[f"{name}/kernel"], out[f"{name}/bias"] = (a, b), (b,)
+
+    def norm(name, a):
+        out[f"{name}/gamma"], out[f"{name}/beta"] = (a,), (a,)
+
+    def block(prefix, dim):
+        hidden = int(round(dim * config.mlp_ratio))
+        norm(prefix + "/norm1", dim)
+        dense(prefix + "/attn/qkv", dim, 3 * dim)
+        dense(prefix + "/attn/proj", dim, dim)
+        norm(prefix + "/norm2", dim)
+        dense(prefix + "/fc1", dim, hidden)
+        dense(prefix + "/fc2", hidden, dim)
+
+    dense("patch_embed", f, d)
+    for i in range(config.encoder_layers):
+        block(f"encoder_block_{i}", d)
+    norm("encoder_norm", d)
+    dense("decoder_embed", d, dd)
+    for i in range(config.decoder_layers):
+        block(f"decoder_block_{i}", dd)
+    norm("decoder_norm", dd)
+    dense("decoder_pred", dd, f)
+    return out
+
+
+def _check_weight_shapes(npz: Path, config, n_features: int, n_patches: int) -> None:
+    """Compare every array's shape (read from the file's headers, nothing decompressed) with the config's."""
+    import numpy as np
+
+    want = expected_shapes(config, n_features, n_patches)
+    try:
+        with zipfile.ZipFile(npz) as zf:
+            have = {}
+            for info in zf.infolist():
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(fh)
+                if dtype.kind not in "fiu":
+                    raise ModelFormatError(f"{npz}: array {info.filename} has dtype {dtype}")
+                have[info.filename.removesuffix(".npy")] = tuple(shape)
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        if isinstance(exc, ModelFormatError):
+            raise
+        raise ModelFormatError(f"{npz} is not a readable weights file ({exc})") from None
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+    if missing or extra or wrong:
+        detail = "; ".join(filter(None, [
+            f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "",
+            ", ".join(f"{k} is {have[k]}, config says {want[k]}" for k in wrong[:3])]))
+        raise ModelFormatError(f"{npz} does not match config.json / metadata.json: {detail}")

@@ -1,0 +1,135 @@
+"""Hostile and broken model files: every one fails fast with a message that names the problem."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import geos2vec
+from geos2vec.errors import InvalidTypeError, ModelFormatError
+from geos2vec.model.io import default_model_path, expected_shapes
+
+BUNDLED = default_model_path()
+
+
+@pytest.fixture()
+def copy(tmp_path):
+    """A copy of the bundled (compact) model to damage."""
+    target = tmp_path / "m"
+    shutil.copytree(BUNDLED, target)
+    return target
+
+
+def _edit_json(path, **changes):
+    d = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            d.pop(k, None)
+        else:
+            d[k] = v
+    path.write_text(json.dumps(d, indent=1))
+
+
+def test_bundled_weights_match_the_expected_shapes():
+    model = geos2vec.load_model("default")
+    want = expected_shapes(model.config, len(model.channels), 256)
+    assert {k: tuple(v.shape) for k, v in model.numpy_weights.items()} == want
+
+
+def test_edited_config_is_refused(copy):
+    _edit_json(copy / "config.json", num_heads=16)  # same shapes, different attention: would embed wrongly
+    with pytest.raises(ModelFormatError, match="changed after the model was saved"):
+        geos2vec.load_model(copy)
+
+
+def test_config_without_an_architecture_field_is_refused(copy):
+    _edit_json(copy / "config.json", num_heads=None)
+    _edit_json(copy / "metadata.json", config_sha256=None)  # an older save without the checksum
+    with pytest.raises(ModelFormatError, match=r"lacks the architecture field\(s\) \['num_heads'\]"):
+        geos2vec.load_model(copy)
+
+
+def test_huge_config_fails_fast_before_allocating(copy):
+    _edit_json(copy / "config.json", embedding_dim=10**12 - 10**12 % 8)
+    _edit_json(copy / "metadata.json", config_sha256=None)
+    t0 = time.perf_counter()
+    with pytest.raises(ModelFormatError, match="does not match config.json"):
+        geos2vec.load_model(copy)
+    assert time.perf_counter() - t0 < 2
+
+
+def test_weights_with_a_bomb_header_are_refused_unread(copy):
+    # a member whose header claims 2**30 elements, with no data behind it: only the header may be read
+    with zipfile.ZipFile(copy / "weights.npz", "a") as zf, zf.open("bomb.npy", "w") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f2", "fortran_order": False, "shape": (2**15, 2**15)})
+    with pytest.raises(ModelFormatError, match=r"unexpected \['bomb'\]"):
+        geos2vec.load_model(copy)
+
+
+def test_wrong_weight_shape_is_named(copy):
+    w = dict(np.load(copy / "weights.npz"))
+    w["patch_embed/kernel"] = w["patch_embed/kernel"][:, :128]
+    np.savez_compressed(copy / "weights.npz", **w)
+    with pytest.raises(ModelFormatError, match=r"patch_embed/kernel is \(116, 128\), config says \(116, 256\)"):
+        geos2vec.load_model(copy)
+
+
+@pytest.mark.parametrize("name", ["metadata.json", "config.json", "feature_stats.json"])
+def test_corrupt_json_names_the_file(copy, name):
+    (copy / name).write_text("{not json")
+    if name == "config.json":
+        _edit_json(copy / "metadata.json", config_sha256=None)
+    with pytest.raises(ModelFormatError, match=name.replace(".", r"\.")):
+        geos2vec.load_model(copy)
+
+
+def test_negative_variance_in_stats_is_refused(copy):
+    d = json.loads((copy / "feature_stats.json").read_text())
+    d["m2"][3] = -1.0
+    (copy / "feature_stats.json").write_text(json.dumps(d))
+    with pytest.raises(ModelFormatError, match="m2"):
+        geos2vec.load_model(copy)
+
+
+def test_missing_files_and_mixed_saves(copy):
+    (copy / "weights.npz").unlink()
+    with pytest.raises(ModelFormatError, match="missing weights.npz"):
+        geos2vec.load_model(copy)
+    (copy / "weights.npz").write_bytes((BUNDLED / "weights.npz").read_bytes())
+    (copy / "model.keras").write_bytes(b"an old save")
+    with pytest.raises(ModelFormatError, match="both model.keras and weights.npz"):
+        geos2vec.load_model(copy)
+    _edit_json(copy / "metadata.json", channels=None)
+    (copy / "model.keras").unlink()
+    with pytest.raises(ModelFormatError, match="lacks \\['channels'\\]"):
+        geos2vec.load_model(copy)
+
+
+def test_model_that_is_not_a_model_is_a_type_error():
+    from geos2vec.demo import load_sample
+
+    pois, _ = load_sample()
+    with pytest.raises(InvalidTypeError, match="model must be"):
+        pois.iloc[:3].s2vec.embed(features=pois, model=None)
+    with pytest.raises(TypeError):
+        geos2vec.embed_cells(np.array([], np.uint64), pois, model=42)
+
+
+def test_saving_replaces_an_earlier_save_as_a_whole(tmp_path):
+    pytest.importorskip("tensorflow")
+    model = geos2vec.load_model("default")
+    target = tmp_path / "saved"
+    model.save(target)  # Keras format
+    assert (target / "model.keras").exists()
+    model.save(target, compact=True)  # the compact save must not leave the old model.keras behind
+    assert not (target / "model.keras").exists() and (target / "weights.npz").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial folders left
+    again = geos2vec.load_model(target)
+    assert again.numpy_weights is not None and again.channels == model.channels
+    model.save(tmp_path / "m.zip", compact=True)
+    assert geos2vec.load_model(tmp_path / "m.zip").config == model.config
