@@ -328,6 +328,35 @@ def test_chunks_and_zarr_round_trip(tmp_path):
         R.rasterize(t, chunks=0)
 
 
+def test_interrupted_zarr_write_does_not_open_as_valid(tmp_path):
+    import dask.array as dsa
+
+    from geos2vec.errors import InvalidInputError
+
+    t = table(some_cells(400, spread=1.0), nchan=3, dtype=np.int32)
+    lazy = R.rasterize(t, chunks=2)
+    n = lazy.sizes["image"]
+    assert n >= 6
+
+    def boom(block, block_info=None):  # the writer dies at the third block (like a kill or Ctrl-C)
+        if block_info[0]["chunk-location"][0] == 2:
+            raise KeyboardInterrupt
+        return block
+
+    broken = lazy.copy(data=dsa.map_blocks(boom, lazy.data, dtype=lazy.dtype))
+    with pytest.raises(KeyboardInterrupt):
+        R.to_zarr(broken, tmp_path / "cut.zarr")
+    with pytest.raises(InvalidInputError, match="not completely written"):
+        R.open_zarr(tmp_path / "cut.zarr")
+    # deferred writes are marked by hand once computed
+    delayed = R.to_zarr(lazy, tmp_path / "late.zarr", compute=False)
+    with pytest.raises(ValueError, match="not completely written"):
+        R.open_zarr(tmp_path / "late.zarr")
+    delayed.compute()
+    R.mark_zarr_complete(tmp_path / "late.zarr")
+    np.testing.assert_array_equal(R.open_zarr(tmp_path / "late.zarr").values, lazy.values)
+
+
 def test_dask_dataframe_input():
     dd = pytest.importorskip("dask.dataframe")
     t = table(some_cells(300, spread=1.0), nchan=2).sort_index()
