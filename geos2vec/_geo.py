@@ -62,7 +62,35 @@ def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
         )
     if geoms.crs.equals("EPSG:4326"):
         return geoms
-    return geoms.to_crs("EPSG:4326")
+    out = geoms.to_crs("EPSG:4326")
+    _check_round_trip(geoms, out, name)
+    return out
+
+
+def _check_round_trip(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) -> None:
+    """Raise where a coordinate does not survive the transform back: it is outside the CRS's domain.
+
+    (EPSG:3857 y = 1e12 becomes latitude 90 without an error from the projection library.)
+    """
+    from pyproj import Transformer
+
+    xy, owner = shapely.get_coordinates(np.asarray(src.values), return_index=True)
+    if xy.size == 0:
+        return
+    ll = shapely.get_coordinates(np.asarray(dst.values))
+    if ll.shape != xy.shape:  # pragma: no cover - to_crs keeps vertices
+        return
+    back = np.column_stack(Transformer.from_crs("EPSG:4326", src.crs, always_xy=True).transform(ll[:, 0], ll[:, 1]))
+    with np.errstate(invalid="ignore"):
+        bad_xy = ~np.isfinite(ll).all(axis=1) | ~(np.abs(back - xy) <= 1e-6 * (1.0 + np.abs(xy))).all(axis=1)
+    if bad_xy.any():
+        bad = np.zeros(len(src), bool)
+        bad[np.unique(owner[bad_xy])] = True
+        raise ValueError(
+            f"{name} has {int(bad.sum())} geometr(y/ies) with coordinates outside the domain of its CRS "
+            f"({src.crs.to_string()}): they do not survive the transform to longitude/latitude and back, at "
+            f"index {describe_labels(src.index, bad)}; are the coordinates in the CRS that is set?"
+        )
 
 
 def missing_mask(geoms: gpd.GeoSeries) -> np.ndarray:

@@ -80,7 +80,8 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
             # pieces of at most `step`, each weighted by its length at its midpoint's cell (vertex counts
             # would over-weight densely digitized stretches)
             line_pos = np.flatnonzero(is_line)
-            parts, part_owner = shapely.get_parts(shapely.segmentize(sub[is_line], step), return_index=True)
+            parts, part_owner = shapely.get_parts(sub[is_line], return_index=True)
+            parts = shapely.segmentize(_unwrap_antimeridian(parts), step)
             xy, part_of = shapely.get_coordinates(parts, return_index=True)
             same = part_of[1:] == part_of[:-1]
             a, b = xy[:-1][same], xy[1:][same]
@@ -117,7 +118,7 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
     lng = np.concatenate(lngs) if lngs else np.empty(0)
     lat = np.concatenate(lats) if lats else np.empty(0)
     wt = np.concatenate(wts) if wts else np.empty(0)
-    lng = np.where(lng > 180.0, lng - 360.0, lng)
+    lng = np.where((lng > 180.0) | (lng < -180.0), (lng + 180.0) % 360.0 - 180.0, lng)
     cell = _cells.latlng_to_cell(lat, lng, level)
     # weights: a row's share of samples (points, polygon grid points) or of length (lines) in each cell
     frame = pd.DataFrame({"row": row, "cell": cell, "w": wt})
@@ -127,6 +128,28 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
     w = sums.to_numpy(np.float64, copy=True)
     w /= np.bincount(r, weights=w, minlength=len(arr))[r]
     return r, c, w
+
+
+def _unwrap_antimeridian(lines: np.ndarray) -> np.ndarray:
+    """Lines whose consecutive vertices jump more than 180° in longitude, unwrapped (±360°).
+
+    A segment from 179.99° to -179.99° is 0.02° long across the antimeridian, not 359.98° the other way round
+    (the way ``count_features`` covers it too); vertices may then lie beyond ±180°, wrapped back per cell.
+    """
+    xy, owner = shapely.get_coordinates(lines, return_index=True)
+    if xy.size == 0:
+        return lines
+    step = np.diff(xy[:, 0])
+    jump = (np.abs(step) > 180.0) & (owner[1:] == owner[:-1])
+    if not jump.any():
+        return lines
+    shift = np.concatenate([[0.0], np.where(jump, -360.0 * np.sign(step), 0.0)])
+    starts = np.r_[True, owner[1:] != owner[:-1]]
+    cum = np.cumsum(shift)
+    cum -= cum[np.maximum.accumulate(np.where(starts, np.arange(len(cum)), 0))]  # restart at each line
+    xy = xy.copy()
+    xy[:, 0] += cum
+    return shapely.linestrings(xy, indices=owner)
 
 
 def _resolve_model(model):

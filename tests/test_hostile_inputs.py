@@ -1,0 +1,45 @@
+"""Inputs that used to give silently wrong results (issue: nothing silently wrong)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geos2vec import cells as C
+from geos2vec._cover import cover_lines
+from geos2vec._geo import to_wgs84
+from geos2vec.embed import row_cells
+
+
+def test_antimeridian_line_takes_the_short_way_like_count_features():
+    line = shapely.LineString([(179.99, 10), (-179.99, 10)])
+    r, c, w = row_cells(gpd.GeoSeries([line], crs=4326), 12)
+    _, covered = cover_lines(np.array([line], dtype=object), 12)
+    assert sorted(c.tolist()) == sorted(np.unique(covered).tolist())  # 2 cells, not 17,532 round the world
+    assert w.sum() == pytest.approx(1.0) and (w > 0.3).all()  # about half each (pieces of 1/8 cell edge)
+    lat, lng = C.cell_to_latlng(c)
+    assert (np.abs(lng) > 179.9).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-60, 60), st.floats(0.001, 0.05), st.floats(0.001, 0.05), st.floats(-0.02, 0.02))
+def test_lines_across_the_antimeridian_cover_what_count_features_covers(lat, west, east, dlat):
+    line = shapely.LineString([(180 - west, lat), (-180 + east, lat + dlat)])
+    _, c, w = row_cells(gpd.GeoSeries([line], crs=4326), 12)
+    _, covered = cover_lines(np.array([line], dtype=object), 12)
+    # every weighted cell is one the geodesic covering crosses (sampling may skip a corner-clipped cell)
+    assert set(c.tolist()) <= set(np.unique(covered).tolist())
+    assert w.sum() == pytest.approx(1.0)
+
+
+def test_projected_coordinates_outside_the_crs_domain_raise_instead_of_a_polar_cell():
+    g = gpd.GeoSeries([shapely.Point(1000, 1000), shapely.Point(0, 1e12), shapely.Point(5, 5)],
+                      index=["ok", "bad", "fine"], crs=3857)
+    with pytest.raises(ValueError, match=r"outside the domain of its CRS.*\['bad'\]"):
+        to_wgs84(g, "gdf")
+    ok = to_wgs84(g.drop("bad"), "gdf")
+    np.testing.assert_allclose(shapely.get_coordinates(ok.values)[0], [0.0089831528, 0.0089831528], rtol=1e-8)
