@@ -110,7 +110,9 @@ def _categories(frame, kept, column, key_column, ontology: Ontology):
         keys = frame[key_column]
         if kept is not None and not kept.all():
             keys = keys[kept]
-        values = keys.astype("string").str.cat(values.astype("string"), sep="=")
+        tagged = keys.astype("string").str.cat(values.astype("string"), sep="=")
+        # a row without a key keeps its bare value (an all-None osm_key must not drop valid fclass values)
+        values = tagged.where(keys.notna().to_numpy(), values.astype("string"))
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     uniq = np.asarray(uniques, dtype=object)
     not_str = [u for u in uniq if not isinstance(u, str)]
@@ -196,8 +198,22 @@ def _parse_extra(extra, frame):
                                         or pd.api.types.is_bool_dtype(frame[col])):
             raise TypeError(f"extra column {col!r} must be numeric for {how!r}, got dtype {frame[col].dtype}; "
                             "use 'categories' to count its values")
+        if how == "categories":
+            if isinstance(frame, _gpd().GeoDataFrame) and col == frame.geometry.name \
+                    or str(frame[col].dtype) == "geometry":
+                raise ValueError(f"extra column {col!r} is a geometry column; it cannot be counted as "
+                                 "categories")
+            n_values = int(frame[col].nunique(dropna=True))
+            if n_values > MAX_EXTRA_CATEGORIES:
+                raise ValueError(
+                    f"extra column {col!r} has {n_values:,} distinct values: counting them as categories would "
+                    f"make {n_values:,} channels (limit {MAX_EXTRA_CATEGORIES:,}); is it an identifier? Bin it "
+                    "first, or aggregate a numeric column with extra={col: 'sum'|'mean'|...}")
         out.append((col, how))
     return out
+
+
+MAX_EXTRA_CATEGORIES = 1024
 
 
 # --------------------------------------------------------------------------- public API
@@ -465,12 +481,21 @@ def combine_counts(tables) -> pd.DataFrame:
     for t in tables[1:]:
         if list(t.columns) != cols:
             raise ValueError("all tables must have the same columns in the same order")
+    levels = set()
+    for t in tables:
+        if len(t):
+            levels |= set(np.unique(_cells.get_level(t.index.to_numpy(dtype=np.uint64))).tolist())
+    if len(levels) > 1:
+        raise ValueError(f"combine_counts needs tables of one level, got levels {sorted(levels)}")
     for t in tables:
         rep = t.attrs.get("report", {})
         if rep.get("non_additive"):
             raise ValueError(f"columns {rep['non_additive']} are not additive (mean/min/max)")
     cells = np.concatenate([t.index.to_numpy(dtype=np.uint64) for t in tables])
-    values = np.concatenate([t.to_numpy() for t in tables])
+    # each column in the type that holds every part exactly (int + float -> float: 0.5 stays 0.5)
+    col_types = [np.result_type(*[t[c].dtype if isinstance(t[c].dtype, np.dtype) else t[c].to_numpy().dtype
+                                  for t in tables]) for c in cols]
+    values = np.concatenate([t.to_numpy(dtype=np.result_type(*col_types)) for t in tables])
     rows, uniq = _cover.dense_rows_kernel(cells)
     order = np.argsort(uniq, kind="stable")
     remap = np.empty(uniq.size, dtype=np.int64)
@@ -478,8 +503,8 @@ def combine_counts(tables) -> pd.DataFrame:
     acc = np.zeros((uniq.size, values.shape[1]), dtype=values.dtype)
     np.add.at(acc, remap[rows], values)
     out = pd.DataFrame(acc, index=pd.Index(uniq[order], dtype=np.uint64, name="cell_id"), columns=cols)
-    for c in cols:
-        out[c] = out[c].astype(tables[0][c].dtype)
+    for c, dt in zip(cols, col_types):
+        out[c] = out[c].astype(dt)
     out.columns.name = tables[0].columns.name
     from .coverage import combine_coverage, has_coverage
 

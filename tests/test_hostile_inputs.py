@@ -43,3 +43,48 @@ def test_projected_coordinates_outside_the_crs_domain_raise_instead_of_a_polar_c
         to_wgs84(g, "gdf")
     ok = to_wgs84(g.drop("bad"), "gdf")
     np.testing.assert_allclose(shapely.get_coordinates(ok.values)[0], [0.0089831528, 0.0089831528], rtol=1e-8)
+
+
+def _table(cells, values, dtype):
+    import pandas as pd
+
+    return pd.DataFrame({"a": np.asarray(values, dtype=dtype)}, index=pd.Index(np.asarray(cells, np.uint64),
+                                                                               name="cell_id"))
+
+
+def test_combine_counts_keeps_fractions_and_refuses_mixed_levels():
+    from geos2vec.features import combine_counts
+
+    c12 = C.latlng_to_cell(np.array([10.0, 10.1]), np.array([10.0, 10.1]), 12)
+    out = combine_counts([_table(c12, [1, 2], np.int64), _table(c12[:1], [0.5], np.float64)])
+    assert out["a"].dtype == np.float64 and out.loc[c12[0], "a"] == 1.5 and out.loc[c12[1], "a"] == 2.0
+    c10 = C.cell_to_parent(c12, 10)
+    with pytest.raises(ValueError, match=r"one level, got levels \[10, 12\]"):
+        combine_counts([_table(c12, [1, 2], np.int64), _table(c10, [1, 2], np.int64)])
+
+
+def test_osm_key_without_values_keeps_the_bare_category():
+    import warnings
+
+    from geos2vec.features import count_features
+
+    pois = gpd.GeoDataFrame({"fclass": ["restaurant", "cafe", "school"], "osm_key": [None, None, "amenity"]},
+                            geometry=gpd.points_from_xy([0.1, 0.2, 0.3], [0.1, 0.2, 0.3]), crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may be dropped
+        table = count_features(pois)
+    assert table.attrs["report"]["n_pois_counted"] == 3
+    assert table[["restaurant", "cafe", "school"]].to_numpy().sum() == 3
+
+
+def test_identifier_or_geometry_as_extra_categories_is_refused():
+    from geos2vec.features import MAX_EXTRA_CATEGORIES, count_features
+
+    n = MAX_EXTRA_CATEGORIES + 1
+    rng = np.random.default_rng(0)
+    pois = gpd.GeoDataFrame({"fclass": ["cafe"] * n, "osm_id": np.arange(n)},
+                            geometry=gpd.points_from_xy(rng.uniform(0, 1, n), rng.uniform(0, 1, n)), crs=4326)
+    with pytest.raises(ValueError, match="is it an identifier"):
+        count_features(pois, extra=["osm_id"])
+    with pytest.raises(ValueError, match="geometry column"):
+        count_features(pois, extra=["geometry"])
