@@ -11,7 +11,11 @@ GeoSeries. Each stage of the pipeline is a public module:
 * :mod:`geos2vec.embed` - embeddings joined back onto user rows (``gdf.s2vec.embed``).
 """
 
-from . import accessor as _accessor  # noqa: F401  (registers .s2vec)
+from ._numba_cache import ensure_cache_location as _ensure_cache_location
+
+_ensure_cache_location()  # before any @njit(cache=True): read-only installs fall back to a temporary folder
+
+from . import accessor as _accessor  # noqa: F401,E402  (registers .s2vec)
 from . import cells
 from .cells import (
     cell_polygons,
