@@ -88,3 +88,23 @@ def test_identifier_or_geometry_as_extra_categories_is_refused():
         count_features(pois, extra=["osm_id"])
     with pytest.raises(ValueError, match="geometry column"):
         count_features(pois, extra=["geometry"])
+
+
+@pytest.mark.parametrize("level, lat0", [(4, 81.9), (8, 89.0), (2, 60.0)])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_cell_polygons_hold_their_points_near_the_poles(level, lat0, sign):
+    rng = np.random.default_rng(level)
+    lat = sign * rng.uniform(lat0, 89.999, 2000)
+    lng = rng.uniform(-180, 180, 2000)
+    cells = C.latlng_to_cell(lat, lng, level)
+    polys = C.cell_polygons(cells).values
+    inside = np.zeros(lat.size, bool)
+    for shift in (-360.0, 0.0, 360.0):  # polygons across the antimeridian use longitudes past +-180
+        inside |= shapely.contains_xy(polys, lng + shift, lat)
+    assert inside.mean() > 0.999  # was 0.55-0.75: straight lon/lat edges, pole corners cut off
+    assert shapely.is_valid(polys).all()
+
+
+def test_small_cells_keep_their_four_vertices():
+    cells = C.latlng_to_cell(np.array([40.7, -33.9, 0.0]), np.array([-74.0, 151.2, 179.9999]), 12)
+    assert (shapely.get_num_coordinates(C.cell_polygons(cells).values) == 5).all()
