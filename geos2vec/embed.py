@@ -28,6 +28,8 @@ __all__ = ["embed", "embed_cells", "cell_embeddings", "row_cells"]
 
 # sampling step for line/polygon weights, as a fraction of the cell's edge
 _STEPS_PER_CELL = 8
+# the most grid points sampled in one polygon's bounding box (about 4,000 level-12 cells at full resolution)
+MAX_POLYGON_SAMPLES = 1 << 18
 
 
 def _edge_degrees(level: int) -> float:
@@ -46,7 +48,8 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
         ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
         lines and polygons): every cell the geometry covers, weighted by the length (lines: the line cut
         into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: a grid
-        of sample points every 1/8 of a cell edge) inside it. Points always take their own cell;
+        of sample points every 1/8 of a cell edge, at most ``MAX_POLYGON_SAMPLES`` per polygon: larger
+        polygons are sampled more coarsely, with a warning) inside it. Points always take their own cell;
         multipoints weight each of their points equally.
 
     Returns
@@ -99,11 +102,16 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
             add(others[np.flatnonzero(is_multipoint)[owner]], c[:, 0], c[:, 1])
         poly_pos = np.flatnonzero(~is_line & ~is_multipoint)
         samples = np.empty(poly_pos.size, dtype=object)
+        coarse = 0
         for i, p in enumerate(poly_pos):  # polygons: grid points inside (vectorized per polygon)
             g = sub[p]
             x0, y0, x1, y1 = g.bounds
-            xs = np.arange(x0 + step / 2, x1, step)
-            ys = np.arange(y0 + step / 2, y1, step)
+            # bounded work: at most MAX_POLYGON_SAMPLES grid points per polygon (a state-sized polygon would
+            # otherwise take minutes and tens of GiB); larger polygons are sampled more coarsely
+            st = max(step, np.sqrt((x1 - x0) * (y1 - y0) / MAX_POLYGON_SAMPLES))
+            coarse += st > step
+            xs = np.arange(x0 + st / 2, x1, st)
+            ys = np.arange(y0 + st / 2, y1, st)
             gx, gy = np.meshgrid(xs, ys)
             inside = shapely.contains_xy(g, gx.ravel(), gy.ravel())
             pts = np.column_stack([gx.ravel()[inside], gy.ravel()[inside]])
@@ -111,6 +119,10 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
                 c = shapely.point_on_surface(g)
                 pts = np.array([[c.x, c.y]])
             samples[i] = shapely.multipoints(pts)
+        if coarse:
+            warnings.warn(f"{coarse} polygon(s) span more than {MAX_POLYGON_SAMPLES:,} sample points at 1/8 of a "
+                          f"level-{level} cell edge; they were sampled on a coarser grid (bounded time and "
+                          "memory), so their cell weights are approximate", UserWarning, stacklevel=3)
         if poly_pos.size:
             coords, owner = shapely.get_coordinates(samples, return_index=True)
             add(others[poly_pos[owner]], coords[:, 0], coords[:, 1])

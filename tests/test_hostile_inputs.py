@@ -108,3 +108,44 @@ def test_cell_polygons_hold_their_points_near_the_poles(level, lat0, sign):
 def test_small_cells_keep_their_four_vertices():
     cells = C.latlng_to_cell(np.array([40.7, -33.9, 0.0]), np.array([-74.0, 151.2, 179.9999]), 12)
     assert (shapely.get_num_coordinates(C.cell_polygons(cells).values) == 5).all()
+
+
+def test_concurrent_embed_calls_match_serial_ones():
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    import geos2vec
+    from geos2vec.demo import load_sample
+    from geos2vec.features import count_features
+
+    pois, roads = load_sample()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = count_features(pois, roads)
+    model = geos2vec.load_model("default")
+    ids = np.asarray(table.index, np.uint64)
+    parts = [ids[k::4] for k in range(4)]
+    with geos2vec.set_options(progress=False):
+        serial = [geos2vec.embed_cells(p, table, model=model) for p in parts]
+        with ThreadPoolExecutor(4) as pool:
+            threaded = list(pool.map(lambda p: geos2vec.embed_cells(p, table, model=model), parts))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+
+
+def test_huge_polygons_are_sampled_within_a_bound_with_a_warning():
+    from geos2vec.embed import MAX_POLYGON_SAMPLES
+
+    big = shapely.box(-100, 35, -94, 41)  # 6 x 6 degrees: ~4 x 10^7 samples at full resolution
+    with pytest.warns(UserWarning, match="sampled on a coarser grid"):
+        r, c, w = row_cells(gpd.GeoSeries([big], crs=4326), 12)
+    assert c.size <= MAX_POLYGON_SAMPLES and w.sum() == pytest.approx(1.0)
+    # the coarse grid still spreads the weight over the whole box: every level-6 block inside has cells
+    blocks = np.unique(C.cell_to_parent(c, 6))
+    lat, lng = C.cell_to_latlng(blocks)
+    assert lat.min() < 35.5 and lat.max() > 40.5 and lng.min() < -99.5 and lng.max() > -94.5
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a city block polygon: full resolution, no warning
+        row_cells(gpd.GeoSeries([shapely.box(-74, 40.70, -73.95, 40.75)], crs=4326), 12)
