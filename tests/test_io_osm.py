@@ -87,3 +87,47 @@ def test_read_pois_roads_parquet(shared_data):
         read_roads(roads.set_crs(None, allow_override=True))
     with pytest.raises(TypeError):
         read_pois(42)
+
+
+def _blob_ends(data: bytes) -> list[int]:
+    """Byte offsets where each PBF blob ends (4-byte length, BlobHeader with datasize in field 3, blob)."""
+    ends, i = [], 0
+
+    def varint(buf, j):
+        v = shift = 0
+        while True:
+            b = buf[j]
+            j += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v, j
+
+    while i < len(data):
+        n = int.from_bytes(data[i:i + 4], "big")
+        hdr, j, size = data[i + 4:i + 4 + n], 0, 0
+        while j < len(hdr):
+            field, wire = hdr[j] >> 3, hdr[j] & 7
+            j += 1
+            value, j = varint(hdr, j)
+            if wire == 2:
+                j += value
+            elif field == 3:
+                size = value
+        i += 4 + n + size
+        ends.append(i)
+    return ends
+
+
+def test_read_osm_warns_on_a_file_cut_at_a_blob_boundary(shared_data, tmp_path):
+    data = (shared_data / "osm" / "andorra-latest.osm.pbf").read_bytes()
+    ends = _blob_ends(data)
+    assert ends[-1] == len(data)
+    cut = tmp_path / "cut.osm.pbf"
+    cut.write_bytes(data[:ends[2]])  # the header and two blocks of nodes: a valid file, silently partial
+    with pytest.warns(UserWarning, match="looks cut short"):
+        pois, roads = read_osm(cut)
+    assert len(roads) == 0 and len(pois) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the whole file reads without that warning
+        read_osm(shared_data / "osm" / "andorra-latest.osm.pbf")

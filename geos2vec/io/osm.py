@@ -108,8 +108,15 @@ def read_osm(path, *, ontology="default", pois: bool = True, roads: bool = True,
         from tqdm.auto import tqdm
 
         it = tqdm(fp, unit=" objects", desc=os.path.basename(path))
+    seen = {"node": 0, "way": 0, "relation": 0}
     try:
         for obj in it:
+            if obj.is_node():
+                seen["node"] += 1
+            elif obj.is_way():
+                seen["way"] += 1
+            elif obj.is_relation():
+                seen["relation"] += 1
             if obj.is_node():
                 if not pois or not len(obj.tags):
                     continue
@@ -169,6 +176,12 @@ def read_osm(path, *, ontology="default", pois: bool = True, roads: bool = True,
                             all_highways=all_highways, progress=progress)
         raise ValueError(f"could not read {path!r} as an OpenStreetMap file: {exc}") from exc
 
+    if seen["node"] > 1000 and seen["way"] == 0 and seen["relation"] == 0:
+        import warnings
+
+        warnings.warn(f"{os.path.basename(path)} holds {seen['node']:,} nodes but no way and no relation: the file "
+                      "looks cut short (an interrupted download?). Nodes come first in an OSM file; roads and "
+                      "area POIs would be missing. Download it again.", UserWarning, stacklevel=2)
     pts = shapely.points(np.asarray(p_x, dtype=np.float64), np.asarray(p_y, dtype=np.float64))
     is_area = np.array([w is not None for w in p_wkb], dtype=bool)
     if is_area.any():
