@@ -363,6 +363,7 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
         if lines.size:
             lat_r, lng_r, part_start, part_line = _cover.line_arrays(lines)
             _check_coords(lat_r, lng_r, None, np.ones(lat_r.size, dtype=bool), "roads")
+            _check_antipodal(lat_r, lng_r, part_start)
             _, road_line_cells = _cover.cover_lines_kernel(lat_r, lng_r, part_start, part_line, lines.size,
                                                            level, _s2.LOOKUP_POS)
         cell_parts.append(road_line_cells)
@@ -441,6 +442,21 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
         set_coverage(out, geom, missing_channels=missing)
     _warn_dropped(report)
     return out
+
+
+def _check_antipodal(lat, lng, part_start):
+    """Raise for a road segment between (nearly) antipodal points: no unique great circle joins them."""
+    la, lo = np.radians(lat), np.radians(lng)
+    xyz = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+    dot = (xyz[:-1] * xyz[1:]).sum(axis=1)
+    same_part = np.ones(dot.size, bool)
+    same_part[part_start[1:-1] - 1] = False  # the step from one part's last vertex to the next part's first
+    bad = np.flatnonzero(same_part & (dot < -1 + 1e-12))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"roads have {bad.size} segment(s) between antipodal points, e.g. ({lng[k]}, {lat[k]}) -> "
+                         f"({lng[k + 1]}, {lat[k + 1]}): no unique great circle joins them; add an intermediate "
+                         "vertex to say which way the road goes")
 
 
 def _warn_dropped(report):

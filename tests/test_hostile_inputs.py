@@ -149,3 +149,16 @@ def test_huge_polygons_are_sampled_within_a_bound_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a city block polygon: full resolution, no warning
         row_cells(gpd.GeoSeries([shapely.box(-74, 40.70, -73.95, 40.75)], crs=4326), 12)
+
+
+def test_antipodal_road_segment_is_a_clear_error():
+    from geos2vec.features import count_features
+
+    roads = gpd.GeoDataFrame({"highway": ["primary", "primary"]}, crs=4326,
+                             geometry=[shapely.LineString([(1, 1), (2, 2)]), shapely.LineString([(10, 20), (-170, -20)])])
+    with pytest.raises(ValueError, match=r"antipodal points, e.g. \(10.0, 20.0\) -> \(-170.0, -20.0\)"):
+        count_features(roads=roads)
+    # two parts whose junction is antipodal are not one segment
+    ok = gpd.GeoDataFrame({"highway": ["primary"]}, crs=4326, geometry=[shapely.MultiLineString(
+        [[(0.01, 0), (0, 0)], [(180, 0), (179.99, 0)]])])  # junction (0, 0) | (180, 0)
+    assert count_features(roads=ok)["road"].sum() >= 2
