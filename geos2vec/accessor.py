@@ -19,7 +19,9 @@ class S2VecAccessor:
 
     def __init__(self, obj):
         if not isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
-            raise TypeError(
+            # AttributeError (pandas' convention for accessors that do not apply), so hasattr(df, "s2vec") is
+            # False on plain frames, as for .dt / .str / .cat
+            raise AttributeError(
                 ".s2vec works on GeoDataFrames and GeoSeries, not on a plain "
                 f"{type(obj).__name__}; convert it with geopandas.GeoDataFrame(df, geometry=..., crs=...)"
             )

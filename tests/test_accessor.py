@@ -77,8 +77,8 @@ def test_out_of_range_coordinates_are_reported(points):
         bad.s2vec.cell_ids()
 
 
-def test_plain_dataframe_is_a_type_error():
-    with pytest.raises(TypeError, match="GeoDataFrame"):
+def test_plain_dataframe_is_an_attribute_error_with_the_fix():
+    with pytest.raises(AttributeError, match="GeoDataFrame"):
         pd.DataFrame({"a": [1]}).s2vec.cell_ids()
 
 
@@ -98,3 +98,16 @@ def test_cells_frame(points):
     for cid, geom in zip(cells.cell_id, cells.geometry):
         lat, lng = C.cell_to_latlng(cid)
         assert geom.contains(shapely.Point(lng, lat))
+
+
+def test_accessor_is_absent_on_plain_frames_and_present_on_geo_ones():
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    plain = pd.DataFrame({"a": [1]})
+    assert not hasattr(plain, "s2vec") and not hasattr(plain["a"], "s2vec")
+    with pytest.raises(AttributeError, match="GeoDataFrames and GeoSeries, not on a plain DataFrame"):
+        plain.s2vec
+    geo = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326)
+    assert hasattr(geo, "s2vec") and hasattr(geo.geometry, "s2vec")
