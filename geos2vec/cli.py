@@ -20,9 +20,38 @@ _COMMANDS = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("geos2vec")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
 def main(argv=None) -> int:
+    """Run the command line; user errors print one line ``geos2vec: error: ...`` and exit with status 1."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="geos2vec", description="S2Vec embeddings of the built environment")
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("geos2vec: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        if debug:
+            raise
+        print(f"geos2vec: error: {exc}", file=sys.stderr)
+        print("(run again with --debug for the full traceback)", file=sys.stderr)
+        return 1
+
+
+def _main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="geos2vec", description="S2Vec embeddings of the built environment",
+                                     epilog="--debug (anywhere): show full tracebacks instead of one-line errors")
+    parser.add_argument("--version", action="version", version=f"geos2vec {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     available = {}
     wanted = argv[0] if argv and argv[0] in _COMMANDS else None
