@@ -387,7 +387,9 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
                               outside=outside, prefix=prefix, context=context).to_numpy(np.float32)
         # rows with one cell (points, small polygons): a plain gather of that cell's vector
         one = np.bincount(row, minlength=len(geoms))[row] == 1
-        result[ok_pos[row[one]]] = emb[inv[one]]
+        dest, src = ok_pos[row[one]], inv[one]
+        for s in range(0, dest.size, 1 << 16):  # in chunks: no second (rows x dim) temporary array
+            result[dest[s:s + (1 << 16)]] = emb[src[s:s + (1 << 16)]]
         if not one.all():  # the weighted mean over the cells that have data (float64 sums)
             order = np.flatnonzero(~one)
             order = order[np.argsort(row[order], kind="stable")]
