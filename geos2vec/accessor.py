@@ -131,7 +131,7 @@ class S2VecAccessor:
 
     # ------------------------------------------------------------------ embeddings
     def embed(self, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "centred"):
+              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend"):
         """A copy of the frame with S2Vec embedding columns ``s2vec_0 ... s2vec_255`` and ``s2_cell``.
 
         ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embed.embed` ``(homes, osm, ...)``: every row

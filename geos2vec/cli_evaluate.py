@@ -123,7 +123,7 @@ def add_parser(subparsers):
                    help="S2Vec model to embed with: 'default' (the bundled model), a saved model path, or 'none'")
     p.add_argument("--modes", default="contextual",
                    help="embedding modes of --model, each a method 'S2Vec (MODE)': contextual, tiled, patch, "
-                        "image, contextual:blend")
+                        "image, contextual:centred (contextual = contextual:blend, the default)")
     p.add_argument("--untrained", action=argparse.BooleanOptionalAction, default=True,
                    help="also evaluate the same encoder with random weights (a control)")
     p.add_argument("--splits", default=",".join(SPLITS), help="split kinds: random, blocked, region")

@@ -244,7 +244,7 @@ def _check_level(level: int, model) -> int:
 
 
 def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: str = "contextual",
-                outside: str = "nan", prefix: str = "s2vec_", context: str = "centred") -> pd.DataFrame:
+                outside: str = "nan", prefix: str = "s2vec_", context: str = "blend") -> pd.DataFrame:
     """Embeddings of the given cells, one row per input cell (order and duplicates kept).
 
     Parameters
@@ -261,8 +261,8 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
         see :func:`geos2vec.model.embed.embed`.
     outside : {"nan", "embed"}
         What cells without any feature get: NaN (with a warning) or the model's vector for them.
-    context : {"centred", "blend"}
-        How ``"contextual"`` mode places its windows (:mod:`geos2vec.model.context`).
+    context : {"blend", "centred"}
+        How ``"contextual"`` mode places its windows (:mod:`geos2vec.model.context`; default ``"blend"``).
 
     Returns
     -------
@@ -325,7 +325,7 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
 
 
 def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "contextual",
-                    prefix: str = "s2vec_", context: str = "centred") -> gpd.GeoDataFrame:
+                    prefix: str = "s2vec_", context: str = "blend") -> gpd.GeoDataFrame:
     """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``)."""
     model = _resolve_model(model)
     table = _feature_table(features, _check_level(level, model), model)
@@ -338,7 +338,7 @@ def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "
 
 
 def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "centred"):
+          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend"):
     """A copy of ``gdf`` with embedding columns ``prefix0 ... prefix{d-1}`` and ``s2_cell``.
 
     Every input row is kept, with its index and in its order. Points take the embedding of their cell;

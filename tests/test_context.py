@@ -50,7 +50,8 @@ def test_centred_takes_the_token_of_the_window_centred_on_the_cell(block):
     model, da, _ = block
     centre_pos = int(np.flatnonzero(da["image"].values == CENTRE)[0])
     out = model.embed(da.isel(image=[centre_pos] + [i for i in range(9) if i != centre_pos]),
-                      mode="contextual", cells=C.cell_to_children(np.array([CENTRE], np.uint64), 12).ravel(),
+                      mode="contextual", context="centred",
+                      cells=C.cell_to_children(np.array([CENTRE], np.uint64), 12).ravel(),
                       verbose=False)
     # reference: raster.windows at stride 4 holds every window with corner 8k - 4 inside the block
     win = windows(da, size=16, stride=4, min_observed=0)
@@ -88,6 +89,7 @@ def test_blend_is_the_tent_weighted_mean_of_four_windows(block):
 def test_vectors_do_not_depend_on_which_cells_are_asked(block):
     model, da, table = block
     everything = model.embed(da, mode="contextual", as_frame=True, verbose=False)
+    assert everything.equals(model.embed(da, context="blend", as_frame=True, verbose=False))  # the default
     ids = np.asarray(table.index, np.uint64)
     some = ids[::37][::-1]
     part = model.embed(da, mode="contextual", cells=some, as_frame=True, verbose=False)

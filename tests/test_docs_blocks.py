@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["docs/evaluate.md", "docs/data.md", "docs/model.md"]
+PAGES = ["README.md", "docs/evaluate.md", "docs/data.md", "docs/model.md", "docs/embed.md", "docs/raster.md"]
 
 
 def python_blocks(path: Path) -> list[str]:

@@ -32,7 +32,8 @@ EMPTY = np.array([-1.0, 0.5])
 
 def test_predictor_losses_by_hand():
     df = reconstruction_losses(X, W, MASK, empty=EMPTY, pred=X + 1.0)
-    assert list(df.index) == ["model", "zero", "empty", "visible_mean"]
+    assert list(df.index) == ["model", "zero", "empty", "visible_mean", "local_mean"]  # 2 x 2 images
+    df = df.drop(index="local_mean")  # checked against a loop in test_local_mean_matches_a_loop_reference
     # per-patch MSE of the masked patches (0,1) observed, (0,2) unobserved, (1,0) observed, (1,1) unobserved
     # zero:          (9+16)/2 = 12.5,      0,            (4+4)/2 = 4,        (0+1)/2 = .5
     # empty (-1,.5): (16+12.25)/2=14.125,  (1+.25)/2=.625, (9+2.25)/2=5.625, (1+.25)/2=.625
@@ -59,6 +60,27 @@ def test_covered_loss_and_visible_mean_by_hand():
     assert df.loc["visible_mean", "loss_covered"] == pytest.approx((6.125 + 2.5 + 1) / 3, rel=1e-12)
     # observed / all keep their meaning; the visible mean changed for image 1 only
     assert df.loc["zero", "loss_all"] == pytest.approx(17 / 4, rel=1e-12)
+
+
+def test_local_mean_matches_a_loop_reference():
+    rng = np.random.default_rng(7)
+    side, f = 4, 2
+    x = rng.normal(size=(3, side * side, f))
+    mask = (rng.random((3, side * side)) < 0.6).astype(float)
+    c = (rng.random((3, side * side)) < 0.8).astype(float)
+    preds = baseline_predictions(x, mask, None, c)
+    vis = (1 - mask) * c
+    for b in range(3):
+        vm = (vis[b][:, None] * x[b]).sum(0) / max(vis[b].sum(), 1)
+        np.testing.assert_allclose(preds["visible_mean"][b, 0], vm, rtol=1e-12)
+        for p in range(side * side):
+            r, col = divmod(p, side)
+            near = [q for q in range(side * side) if q != p and abs(q // side - r) <= 2 and abs(q % side - col) <= 2
+                    and vis[b, q] == 1]
+            m = len(near)
+            local = x[b, near].mean(0) if m else np.zeros(f)
+            ref = m / (m + 4) * local + 4 / (m + 4) * vm
+            np.testing.assert_allclose(preds["local_mean"][b, p], ref, rtol=1e-10, atol=1e-12)
 
 
 def test_predictors_match_numpy_reference():
@@ -137,7 +159,7 @@ def test_evaluate_is_seeded(model, images):
     model.keras_model(_arrays(model, images)[0], training=True)   # advances the masking layer's own generator
     b = model.evaluate(images, seed=0, n_masks=4)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
-    assert list(a.index) == ["model", "zero", "empty", "visible_mean"]
+    assert list(a.index) == ["model", "zero", "empty", "visible_mean", "local_mean"]
     assert {"loss_observed", "loss_all", "ratio_observed_to_visible_mean"} <= set(a.columns)
     assert a.attrs["seed"] == 0 and a.attrs["n_masks"] == 4 and a.attrs["n_images"] == 6
     c = model.evaluate(images, seed=1, n_masks=4)

@@ -73,7 +73,7 @@ def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("conte
     """S2Vec embedding tables of ``cells``, one per mode: ``{"S2Vec (contextual)": table, ...}``.
 
     A mode is one of :data:`geos2vec.model.embed.MODES`, or ``"contextual:<context>"`` for a non-default
-    window placement (``"contextual:blend"``).
+    window placement (``"contextual:centred"``; plain ``"contextual"`` is the default, ``blend``).
 
     ``model`` is ``"default"`` (the bundled pretrained model), a saved model path or a loaded model;
     ``counts`` the ``count_features`` table the model embeds (it must have the model's channels). Labelled
@@ -93,7 +93,7 @@ def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("conte
         base, _, context = mode.partition(":")  # "contextual:blend" -> mode "contextual", context "blend"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            emb = embed_cells(cells, counts, model=model, mode=base, outside="embed", context=context or "centred")
+            emb = embed_cells(cells, counts, model=model, mode=base, outside="embed", context=context or "blend")
         emb = emb[np.isfinite(emb.to_numpy(np.float64)).all(axis=1)].astype(np.float64)
         emb.index = pd.Index(emb.index.to_numpy(np.uint64), name="cell_id")
         out[f"{name} ({mode})"] = emb

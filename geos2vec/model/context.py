@@ -5,7 +5,7 @@ on its own (``mode="tiled"``, the v0.1 behaviour) gives a cell near an image bor
 and cells of one image share a flavour that changes abruptly at the border: the image becomes a region code.
 Here the windows are placed on the face grid of :func:`geos2vec.raster.windows` (images of one S2 face tile a
 common grid of cells) at stride ``n / 2``, straddling image borders, and each cell takes its vector from the
-windows that hold it:
+windows that hold it (``"blend"`` is the default of :func:`geos2vec.model.embed.embed`):
 
 ``"centred"``
     Windows whose central ``n/2 x n/2`` block is one level-9 cell (corners at ``n/2 * k - n/4``). Each cell

@@ -15,7 +15,10 @@ Predictors of a masked patch:
 * ``empty``: the normalized value of a cell with zero counts (``stats.transform`` of an all-zero vector): the
   value of every fill pixel;
 * ``visible_mean``: the mean of the visible (unmasked) covered patches of the same image, feature by feature
-  (fill pixels included when they are covered: known empty cells).
+  (fill pixels included when they are covered: known empty cells);
+* ``local_mean``: the mean of the visible covered patches in the 5 x 5 neighbourhood of the masked patch,
+  shrunk toward ``visible_mean`` by its count ``m``: ``m / (m + 4) * local + 4 / (m + 4) * visible_mean``
+  (square images only). Fixed constants, not fitted: a spatial smoother a model should at least match.
 
 Losses (per-patch mean squared error over features, averaged over patches): ``loss_observed`` over the masked
 patches that are observed (``mask * w``), ``loss_all`` over every masked patch, ``loss_covered`` over the
@@ -30,7 +33,8 @@ import pandas as pd
 __all__ = ["PREDICTORS", "draw_noise", "mask_from_noise", "baseline_predictions", "loss_sums",
            "reconstruction_losses", "LossAccumulator"]
 
-PREDICTORS = ("model", "zero", "empty", "visible_mean")
+PREDICTORS = ("model", "zero", "empty", "visible_mean", "local_mean")
+LOCAL_RADIUS, LOCAL_PRIOR = 2, 4.0
 
 
 def draw_noise(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
@@ -84,7 +88,30 @@ def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
             raise ValueError(f"empty has {empty.shape[-1]} features, x has {x.shape[-1]}")
         out["empty"] = empty
     out["visible_mean"] = vis_mean[:, None, :]
+    side = int(round(np.sqrt(x.shape[1])))
+    if side * side == x.shape[1]:
+        out["local_mean"] = _local_mean(x.astype(np.float64), keep, side, vis_mean)
     return out
+
+
+def _local_mean(x, keep, side, vis_mean, radius=LOCAL_RADIUS, prior=LOCAL_PRIOR):
+    b, n, f = x.shape
+    xs = (x * keep[..., None]).reshape(b, side, side, f)
+    ks = keep.reshape(b, side, side)
+    total = np.zeros_like(xs)
+    count = np.zeros_like(ks)
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            if dr == 0 and dc == 0:
+                continue
+            r0, r1 = max(0, dr), side + min(0, dr)
+            c0, c1 = max(0, dc), side + min(0, dc)
+            total[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += xs[:, r0:r1, c0:c1]
+            count[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += ks[:, r0:r1, c0:c1]
+    total, count = total.reshape(b, n, f), count.reshape(b, n, 1)
+    local = total / np.maximum(count, 1.0)
+    a = count / (count + prior)
+    return a * local + (1 - a) * vis_mean[:, None, :]
 
 
 def loss_sums(x, w, mask, predictions: dict, c=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -127,12 +154,15 @@ class LossAccumulator:
         self.predictors = list(predictors)
         self.sums = np.zeros((int(n_masks), len(self.predictors), 3))
         self.counts = np.zeros((int(n_masks), 3))
+        self._seen = set()
 
     def add(self, k: int, x, w, mask, predictions: dict, c=None):
         """Add a batch seen under mask number ``k``."""
         sums, counts = loss_sums(x, w, mask, predictions, c)
         for j, name in enumerate(self.predictors):
-            self.sums[k, j] += sums[name].sum(axis=0)
+            if name in sums:  # local_mean exists for square images only
+                self.sums[k, j] += sums[name].sum(axis=0)
+                self._seen.add(name)
         self.counts[k] += counts.sum(axis=0)
 
     def table(self) -> pd.DataFrame:
@@ -145,6 +175,7 @@ class LossAccumulator:
         df = pd.DataFrame({"loss_observed": pooled[:, 0], "loss_all": pooled[:, 1], "loss_covered": pooled[:, 2],
                            "loss_observed_sd": sd[:, 0], "loss_all_sd": sd[:, 1], "loss_covered_sd": sd[:, 2]},
                           index=pd.Index(self.predictors, name="predictor"))
+        df = df.loc[[p for p in self.predictors if p in self._seen]]
         if "visible_mean" in df.index:
             ref = df.loc["visible_mean"]
             for what in ("observed", "all", "covered"):

@@ -190,8 +190,9 @@ class S2VecModel:
         ``numpy.random.default_rng([seed, k])``, so the masks are the same on every call, for every predictor
         and whatever ``batch_size`` (dropout is off). Predictors of a masked patch (see
         :mod:`geos2vec.model.reconstruction`): ``model`` (the reconstruction), ``zero`` (the training mean),
-        ``empty`` (the normalized value of a cell with zero counts) and ``visible_mean`` (the mean of the
-        image's visible patches).
+        ``empty`` (the normalized value of a cell with zero counts), ``visible_mean`` (the mean of the
+        image's visible covered patches) and ``local_mean`` (visible covered patches of the 5 x 5
+        neighbourhood, shrunk toward ``visible_mean``).
 
         Parameters
         ----------
@@ -212,10 +213,12 @@ class S2VecModel:
         Returns
         -------
         pandas.DataFrame
-            Index ``predictor`` (``model``, ``zero``, ``empty``, ``visible_mean``); columns ``loss_observed``
+            Index ``predictor`` (``model``, ``zero``, ``empty``, ``visible_mean``, ``local_mean``); columns
+            ``loss_observed``
             (masked patches that are observed cells), ``loss_all`` (all masked patches), ``loss_covered``
             (masked patches the source covers: ``loss_all`` when the images carry no coverage), their standard
-            deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``. ``attrs``: seed, n_masks, n_images, masked patches per mask.
+            deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``.
+            ``attrs``: seed, n_masks, n_images, masked patches per mask.
         """
         import tensorflow as tf
 
