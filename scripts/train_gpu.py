@@ -1,15 +1,18 @@
-"""Train coverage-aware S2Vec models on a GPU machine that has Keras + JAX (or torch) but no TensorFlow.
+"""Train coverage-aware S2Vec models: on a GPU machine with Keras + JAX (or torch) and no TensorFlow, or on CPU.
 
 Reads the packed views of ``scripts/prepare_training_data.py`` and trains each configuration of a small
 sweep with the package's own ``MaskedAutoencoder`` (imported without ``geos2vec/__init__.py``, see
 ``docs/model.md`` "Backends"). The loss counts covered pixels and the channels their source has (no
 ``road`` channel in Who's On First states), so places outside a data box are not taught as empty.
 
-For each configuration it writes ``<name>.npz`` (``get_weights()`` in order, float16) and, in
-``report.json``, the training curve and the held-out reconstruction over 20 seeded masks: the model against
-the zero / empty-cell / visible-image-mean predictors (``geos2vec.model.reconstruction``), on covered pixels.
+For each configuration and seed it writes ``<name>-s<seed>.npz`` (``get_weights()`` in order, float16) and,
+in ``report.json``, the training curve and the held-out reconstruction over 20 seeded masks: the model against
+the zero / empty-cell / visible-image-mean / local-mean predictors (``geos2vec.model.reconstruction``), on
+covered pixels. ``-token`` configurations feed uncovered pixels to the encoder as the learned missing token.
 
     KERAS_BACKEND=jax python scripts/train_gpu.py --data gpu/data.npz --out $OUT --minutes 2
+    python scripts/train_gpu.py --out cpu-sweep --configs cpu-small,cpu-small-token --seeds 0,1,2 \
+        --minutes 4 --precision float32                                # this CPU (TensorFlow backend)
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ SWEEP = {
     "paper-mask50": {"mask_ratio": 0.5},
     "small": {"embedding_dim": 128, "encoder_layers": 4, "decoder_dim": 128, "decoder_layers": 2},
     "paper-nodrop": {"dropout": 0.0},
+    "paper-token": {"missing_token": True},
+    # small enough for a 2-core CPU
+    "cpu-small": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1, "num_heads": 4},
+    "cpu-small-token": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1,
+                        "num_heads": 4, "missing_token": True},
 }
 
 
@@ -69,6 +77,7 @@ def main(argv=None):
     ap.add_argument("--precision", default="mixed_bfloat16")
     ap.add_argument("--limit", type=int, default=None, help="use only this many training views (smoke tests)")
     ap.add_argument("--masks", type=int, default=20)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds; each configuration runs once per seed")
     args = ap.parse_args(argv)
     mae, config, train, recon = import_model_modules()
     import keras
@@ -78,17 +87,21 @@ def main(argv=None):
     meta = json.loads(str(data["meta"]))
     mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
     road = meta["channels"].index("road")
-    xt, wt, _, _ = dense(data, "train", mean, std, road)
+    xt, wt, ct, _ = dense(data, "train", mean, std, road)
     xv, wv, cv, _ = dense(data, "val", mean, std, road)
     if args.limit:
-        xt, wt = xt[: args.limit], wt[: args.limit]
+        xt, wt, ct = xt[: args.limit], wt[: args.limit], ct[: args.limit]
     empty = ((np.log1p(np.zeros_like(mean)) - mean) / std).astype(np.float32)
     print(f"backend {keras.backend.backend()}; train {xt.shape}, val {xv.shape}; held out {meta['holdout']}",
           flush=True)
     report = {"backend": keras.backend.backend(), "meta": {k: meta[k] for k in ("holdout", "sources", "stride")},
               "train_views": int(len(xt)), "val_views": int(len(xv)), "configs": {}}
-    for name in args.configs.split(","):
-        cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": 0, "batch_size": args.batch_size,
+    runs = [(name, int(seed)) for name in args.configs.split(",") for seed in args.seeds.split(",")]
+    train_in = {"x": xt, "w": wt, "c": ct.astype(np.float32)}
+    val_in = {"x": xv, "w": wv, "c": cv.astype(np.float32)}
+    for name, seed in runs:
+        run = f"{name}-s{seed}"
+        cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": seed, "batch_size": args.batch_size,
                                     **SWEEP[name]})
         keras.utils.set_random_seed(cfg.seed)
         model = mae.build_mae(cfg, xt.shape[1], xt.shape[2], dtype=args.precision)
@@ -98,15 +111,15 @@ def main(argv=None):
         history, best, best_w = [], np.inf, None
         epoch = 0
         while epoch < args.max_epochs and time.perf_counter() - t0 < 60 * args.minutes:
-            h = model.fit({"x": xt, "w": wt}, batch_size=args.batch_size, epochs=epoch + 5, initial_epoch=epoch,
-                          validation_data=({"x": xv, "w": wv},), verbose=0)
+            h = model.fit(train_in, batch_size=args.batch_size, epochs=epoch + 5, initial_epoch=epoch,
+                          validation_data=(val_in,), verbose=0)
             epoch += 5
             for loss, val in zip(h.history["loss"], h.history["val_loss"]):
                 history.append({"loss": float(loss), "val_loss": float(val)})
             val = float(np.mean(h.history["val_loss"][-2:]))
             if val < best:
                 best, best_w = val, [np.asarray(w) for w in model.get_weights()]
-            print(f"{name}: epoch {epoch}, loss {history[-1]['loss']:.4f}, val {history[-1]['val_loss']:.4f}, "
+            print(f"{run}: epoch {epoch}, loss {history[-1]['loss']:.4f}, val {history[-1]['val_loss']:.4f}, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         train_s = time.perf_counter() - t0
         model.set_weights(best_w)
@@ -117,20 +130,23 @@ def main(argv=None):
             noise = rng.random((len(xv), xv.shape[1])).astype(np.float32)
             preds, masks = [], []
             for s in range(0, len(xv), 128):
-                out = model.reconstruct(xv[s:s + 128], noise[s:s + 128], training=False)
+                out = model.reconstruct(xv[s:s + 128], noise[s:s + 128], training=False,
+                                        covered=cv[s:s + 128].astype(np.float32))
                 preds.append(keras.ops.convert_to_numpy(out["pred"]).astype(np.float32))
                 masks.append(keras.ops.convert_to_numpy(out["mask"]).astype(np.float32))
             keep = np.arange(xv.shape[-1]) != road  # held-out states have no roads: score the POI channels
-            rows.append(recon.reconstruction_losses(xv[..., keep], cv.astype(np.float32), np.concatenate(masks),
-                                                    empty=empty[keep], pred=np.concatenate(preds)[..., keep]))
-        table = sum(r[["loss_observed", "loss_all"]] for r in rows) / len(rows)
-        report["configs"][name] = {
-            "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1), "best_val_loss": best,
+            rows.append(recon.reconstruction_losses(xv[..., keep], None, np.concatenate(masks),
+                                                    empty=empty[keep], pred=np.concatenate(preds)[..., keep],
+                                                    c=cv.astype(np.float32)))
+        table = sum(r[["loss_covered", "loss_all"]] for r in rows) / len(rows)
+        table["ratio_covered_to_visible_mean"] = table["loss_covered"] / table.loc["visible_mean", "loss_covered"]
+        report["configs"][run] = {
+            "config": name, "seed": seed, "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1), "best_val_loss": best,
             "params": int(model.count_params()), "history": history,
             "holdout_covered": table.to_dict(),
         }
-        print(name, "held-out, POI channels (loss_observed = covered pixels):\n", table.round(4).to_string(), flush=True)
-        np.savez(args.out / f"{name}.npz", *[w.astype(np.float16) for w in best_w])
+        print(run, "held-out, POI channels, covered pixels:\n", table.round(4).to_string(), flush=True)
+        np.savez(args.out / f"{run}.npz", *[w.astype(np.float16) for w in best_w])
         (args.out / "report.json").write_text(json.dumps(report, indent=1))
     print("done", flush=True)
 

@@ -22,10 +22,27 @@ def python_blocks(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_docs_python_blocks_run(page, shared_data, monkeypatch):
+def test_docs_python_blocks_run(page, shared_data, monkeypatch, tmp_path):
     blocks = python_blocks(ROOT / page)
     assert blocks, f"{page} has no python block"
-    monkeypatch.chdir(ROOT)
+    # run where files the blocks write cannot land in the repository; ../shared/data resolves as from the root
+    work = tmp_path / "repo"
+    work.mkdir()
+    (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    monkeypatch.chdir(work)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    save = Figure.savefig
+    saved = []
+
+    def to_tmp(self, fname, *args, **kwargs):  # figures the docs write go to a temporary folder, not the repo
+        saved.append(Path(fname).name)
+        return save(self, work / Path(fname).name, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", to_tmp)
     namespace = {"__name__": "__docs__"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -34,4 +51,6 @@ def test_docs_python_blocks_run(page, shared_data, monkeypatch):
                 exec(compile(code, f"{page}[block {i}]", "exec"), namespace)
             except Exception as exc:  # name the block in the failure
                 raise AssertionError(f"{page}, python block {i} failed: {exc!r}\n{code}") from exc
-    assert os.getcwd() == str(ROOT)
+    assert os.getcwd() == str(work)
+    for name in saved:
+        assert (work / name).stat().st_size > 0
