@@ -21,6 +21,7 @@ uniform in the cities' bounding boxes — some fall in cells without any POI or 
     python benchmarks/bench_embed.py                         # the bundled model ("default")
     python benchmarks/bench_embed.py --model path/to/model   # any saved model
     python benchmarks/bench_embed.py --profile               # + cProfile of one warm embed call
+    python benchmarks/bench_embed.py --context centred       # or --mode tiled (0.1's per-image mode)
 """
 
 from __future__ import annotations
