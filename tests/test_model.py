@@ -310,7 +310,7 @@ def test_save_load_identical_embeddings(trained, synth, tmp_path):
     renamed = synth.assign_coords(feature=["c0", "c1", "c2", "c3", "x"])
     with pytest.raises(ValueError, match=r"missing \['c4'\].*unexpected \['x'\]"):
         loaded.embed(renamed, verbose=False)
-    with pytest.raises(ValueError, match="not a saved S2Vec model"):
+    with pytest.raises(ValueError, match="not a complete saved S2Vec model"):
         load_model(tmp_path)
 
 

@@ -140,17 +140,20 @@ def load_model(path, channels=None):
         raise FileNotFoundError(f"no saved model at {path}")
     if path.is_file():
         if not zipfile.is_zipfile(path):
-            raise ValueError(f"{path} is neither a model directory nor a .zip saved by S2VecModel.save")
+            raise ModelFormatError(f"{path} is neither a model directory nor a .zip saved by S2VecModel.save")
         with tempfile.TemporaryDirectory() as tmp:
             with zipfile.ZipFile(path) as zf:
                 names = set(zf.namelist())
                 files = _COMPACT_FILES if "weights.npz" in names and "model.keras" not in names else _FILES
                 missing = [f for f in files if f not in names]
                 if missing:
-                    raise ValueError(f"{path} is not a saved S2Vec model: missing {missing}")
+                    raise ModelFormatError(f"{path} is not a complete saved S2Vec model: missing {missing}")
                 for name in files:
                     zf.extract(name, tmp)
-            return _load_dir(Path(tmp), channels)
+            try:
+                return _load_dir(Path(tmp), channels)
+            except ModelFormatError as exc:  # name the zip, not the temporary folder
+                raise ModelFormatError(str(exc).replace(str(tmp), str(path))) from None
     return _load_dir(path, channels)
 
 
