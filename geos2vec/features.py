@@ -480,12 +480,15 @@ def _warn_dropped(report):
                       + ". Details: result.attrs['report']", UserWarning, stacklevel=3)
 
 
-def combine_counts(tables) -> pd.DataFrame:
+def combine_counts(tables, *, assume_additive: bool = False) -> pd.DataFrame:
     """Sum feature tables with the same columns (e.g. of dask partitions or map tiles).
 
     Cells present in several tables are added up; the result is sorted by
     cell id. Only additive channels can be combined (counts, ``sum``,
-    ``count``); ``mean``/``min``/``max`` extras cannot and raise. Coverage
+    ``count``); ``mean``/``min``/``max`` extras cannot and raise. Float
+    channels of a table without its ``count_features`` report (``attrs``)
+    raise unless ``assume_additive=True``: a lost report must not turn
+    means into sums. Coverage
     (:mod:`geos2vec.coverage`) is the union of the parts', channel by
     channel; unknown when any part's is unknown (with a ``CoverageWarning``
     when some parts have one).
@@ -504,9 +507,16 @@ def combine_counts(tables) -> pd.DataFrame:
     if len(levels) > 1:
         raise ValueError(f"combine_counts needs tables of one level, got levels {sorted(levels)}")
     for t in tables:
-        rep = t.attrs.get("report", {})
-        if rep.get("non_additive"):
+        rep = t.attrs.get("report")
+        if rep and rep.get("non_additive"):
             raise ValueError(f"columns {rep['non_additive']} are not additive (mean/min/max)")
+        floats = [c for c in cols if t[c].dtype.kind == "f"]
+        if rep is None and floats and not assume_additive:
+            # integer columns are counts; a float column may be a mean whose "non-additive" mark was lost
+            raise ValueError(
+                f"cannot tell whether the float channel(s) {floats[:5]} are additive (sums, counts) or not "
+                "(mean/min/max extras, which must not be summed): the table has no count_features report in "
+                "its attrs. Pass assume_additive=True if they are sums")
     cells = np.concatenate([t.index.to_numpy(dtype=np.uint64) for t in tables])
     # each column in the type that holds every part exactly (int + float -> float: 0.5 stays 0.5)
     col_types = [np.result_type(*[t[c].dtype if isinstance(t[c].dtype, np.dtype) else t[c].to_numpy().dtype
@@ -522,6 +532,7 @@ def combine_counts(tables) -> pd.DataFrame:
     for c, dt in zip(cols, col_types):
         out[c] = out[c].astype(dt)
     out.columns.name = tables[0].columns.name
+    out.attrs["report"] = {"combined_from": len(tables), "non_additive": []}  # a sum of sums: additive
     from .coverage import combine_coverage, has_coverage
 
     cov = combine_coverage(tables)

@@ -56,8 +56,13 @@ def test_combine_counts_keeps_fractions_and_refuses_mixed_levels():
     from geos2vec.features import combine_counts
 
     c12 = C.latlng_to_cell(np.array([10.0, 10.1]), np.array([10.0, 10.1]), 12)
-    out = combine_counts([_table(c12, [1, 2], np.int64), _table(c12[:1], [0.5], np.float64)])
+    parts = [_table(c12, [1, 2], np.int64), _table(c12[:1], [0.5], np.float64)]
+    with pytest.raises(ValueError, match="cannot tell whether the float channel"):  # no report: a mean?
+        combine_counts(parts)
+    out = combine_counts(parts, assume_additive=True)
     assert out["a"].dtype == np.float64 and out.loc[c12[0], "a"] == 1.5 and out.loc[c12[1], "a"] == 2.0
+    again = combine_counts([out, out])  # a combined table combines again
+    assert again.loc[c12[0], "a"] == 3.0 and again.loc[c12[1], "a"] == 4.0
     c10 = C.cell_to_parent(c12, 10)
     with pytest.raises(ValueError, match=r"one level, got levels \[10, 12\]"):
         combine_counts([_table(c12, [1, 2], np.int64), _table(c10, [1, 2], np.int64)])
@@ -162,3 +167,17 @@ def test_antipodal_road_segment_is_a_clear_error():
     ok = gpd.GeoDataFrame({"highway": ["primary"]}, crs=4326, geometry=[shapely.MultiLineString(
         [[(0.01, 0), (0, 0)], [(180, 0), (179.99, 0)]])])  # junction (0, 0) | (180, 0)
     assert count_features(roads=ok)["road"].sum() >= 2
+
+
+def test_means_whose_report_was_lost_are_not_summed():
+    from geos2vec.features import combine_counts, count_features
+
+    pois = gpd.GeoDataFrame({"fclass": ["cafe", "cafe"], "price": [84.0, 105.0]}, crs=4326,
+                            geometry=gpd.points_from_xy([0.001, 0.002], [0.001, 0.002]))
+    a = count_features(pois.iloc[:1], extra={"price": "mean"})
+    b = count_features(pois.iloc[1:], extra={"price": "mean"})
+    with pytest.raises(ValueError, match="not additive"):
+        combine_counts([a, b])
+    a.attrs.clear(), b.attrs.clear()  # e.g. after an operation that drops attrs
+    with pytest.raises(ValueError, match=r"cannot tell whether the float channel\(s\) \['price'\]"):
+        combine_counts([a, b])  # was: 84 + 105 = 189

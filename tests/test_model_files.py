@@ -133,3 +133,40 @@ def test_saving_replaces_an_earlier_save_as_a_whole(tmp_path):
     assert again.numpy_weights is not None and again.channels == model.channels
     model.save(tmp_path / "m.zip", compact=True)
     assert geos2vec.load_model(tmp_path / "m.zip").config == model.config
+
+
+def test_a_save_killed_midway_leaves_the_earlier_model_intact(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow")
+    import geos2vec.model.io as mio
+
+    model = geos2vec.load_model("default")
+    target = tmp_path / "saved"
+    model.save(target, compact=True)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    calls = []
+    real = mio.shutil.copy2
+
+    def dies(src, dst, *a, **k):  # the process dies while copying the second file
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(mio.shutil, "copy2", dies)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(target)  # the Keras format this time
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # untouched
+    assert geos2vec.load_model(target).numpy_weights is not None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".saved.partial")]  # cleaned up
+
+
+def test_truncated_keras_file_is_named(tmp_path):
+    pytest.importorskip("tensorflow")
+    model = geos2vec.load_model("default")
+    target = tmp_path / "k"
+    model.save(target)
+    data = (target / "model.keras").read_bytes()
+    (target / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFormatError, match="model.keras is not a readable Keras file"):
+        geos2vec.load_model(target)

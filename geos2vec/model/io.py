@@ -80,14 +80,22 @@ def save_model(model, path, compact: bool = False, dtype="float16") -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".zip":
             part = path.with_name(f".{path.name}.partial-{os.getpid()}")
-            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
-                for name in files:
-                    zf.write(tmp / name, name)
+            try:
+                with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
+                    for name in files:
+                        zf.write(tmp / name, name)
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
             os.replace(part, path)
         else:
             part = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
-            for name in files:
-                shutil.copy2(tmp / name, part / name)
+            try:
+                for name in files:
+                    shutil.copy2(tmp / name, part / name)
+            except BaseException:  # interrupted: nothing half-written stays behind (a kill may leave the
+                shutil.rmtree(part, ignore_errors=True)  # hidden partial folder, which never loads)
+                raise
             _replace_dir(part, path)
     return path
 
@@ -212,8 +220,15 @@ def _load_dir(path: Path, channels):
         from . import layers as _layers  # noqa: F401  (registers the custom layers)
         from .mae import MaskedAutoencoder
 
-        model.keras_model = keras.saving.load_model(path / "model.keras",
-                                                    custom_objects={"MaskedAutoencoder": MaskedAutoencoder})
+        if not zipfile.is_zipfile(path / "model.keras"):  # a .keras file is a zip archive
+            raise ModelFormatError(f"{path / 'model.keras'} is not a readable Keras file (truncated or damaged?); "
+                                   "save the model again")
+        try:
+            model.keras_model = keras.saving.load_model(path / "model.keras",
+                                                        custom_objects={"MaskedAutoencoder": MaskedAutoencoder})
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})") \
+                from None
     model.metadata = meta
     if channels is not None:
         import xarray as xr
