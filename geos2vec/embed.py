@@ -28,8 +28,8 @@ __all__ = ["embed", "embed_cells", "cell_embeddings", "row_cells"]
 
 # sampling step for line/polygon weights, as a fraction of the cell's edge
 _STEPS_PER_CELL = 8
-# the most grid points sampled in one polygon's bounding box (about 4,000 level-12 cells at full resolution)
-MAX_POLYGON_SAMPLES = 1 << 18
+# the most cells in one polygon's bounding box (about 2.6 million km² at level 12): larger polygons raise
+MAX_POLYGON_CELLS = 1 << 20
 
 
 def _edge_degrees(level: int) -> float:
@@ -47,9 +47,9 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
     how : {"auto", "point", "weighted"}
         ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
         lines and polygons): every cell the geometry covers, weighted by the length (lines: the line cut
-        into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: a grid
-        of sample points every 1/8 of a cell edge, at most ``MAX_POLYGON_SAMPLES`` per polygon: larger
-        polygons are sampled more coarsely, with a warning) inside it. Points always take their own cell;
+        into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: every
+        cell the polygon overlaps, weighted by the area of the overlap; a polygon whose bounding box spans
+        more than ``MAX_POLYGON_CELLS`` cells raises) inside it. Points always take their own cell;
         multipoints weight each of their points equally.
 
     Returns
@@ -101,31 +101,9 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
             c, owner = shapely.get_coordinates(sub[is_multipoint], return_index=True)
             add(others[np.flatnonzero(is_multipoint)[owner]], c[:, 0], c[:, 1])
         poly_pos = np.flatnonzero(~is_line & ~is_multipoint)
-        samples = np.empty(poly_pos.size, dtype=object)
-        coarse = 0
-        for i, p in enumerate(poly_pos):  # polygons: grid points inside (vectorized per polygon)
-            g = sub[p]
-            x0, y0, x1, y1 = g.bounds
-            # bounded work: at most MAX_POLYGON_SAMPLES grid points per polygon (a state-sized polygon would
-            # otherwise take minutes and tens of GiB); larger polygons are sampled more coarsely
-            st = max(step, np.sqrt((x1 - x0) * (y1 - y0) / MAX_POLYGON_SAMPLES))
-            coarse += st > step
-            xs = np.arange(x0 + st / 2, x1, st)
-            ys = np.arange(y0 + st / 2, y1, st)
-            gx, gy = np.meshgrid(xs, ys)
-            inside = shapely.contains_xy(g, gx.ravel(), gy.ravel())
-            pts = np.column_stack([gx.ravel()[inside], gy.ravel()[inside]])
-            if len(pts) == 0:  # smaller than the sampling grid
-                c = shapely.point_on_surface(g)
-                pts = np.array([[c.x, c.y]])
-            samples[i] = shapely.multipoints(pts)
-        if coarse:
-            warnings.warn(f"{coarse} polygon(s) span more than {MAX_POLYGON_SAMPLES:,} sample points at 1/8 of a "
-                          f"level-{level} cell edge; they were sampled on a coarser grid (bounded time and "
-                          "memory), so their cell weights are approximate", UserWarning, stacklevel=3)
-        if poly_pos.size:
-            coords, owner = shapely.get_coordinates(samples, return_index=True)
-            add(others[poly_pos[owner]], coords[:, 0], coords[:, 1])
+        for p in poly_pos:  # polygons: the cells they overlap, weighted by the overlapping area
+            lng_c, lat_c, area = _polygon_cover(sub[p], level)
+            add(np.full(lng_c.size, others[p]), lng_c, lat_c, area)
     row = np.concatenate(rows) if rows else np.empty(0, np.int64)
     lng = np.concatenate(lngs) if lngs else np.empty(0)
     lat = np.concatenate(lats) if lats else np.empty(0)
@@ -140,6 +118,49 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
     w = sums.to_numpy(np.float64, copy=True)
     w /= np.bincount(r, weights=w, minlength=len(arr))[r]
     return r, c, w
+
+
+def _polygon_cover(g, level: int):
+    """Centres of the cells polygon ``g`` overlaps and the overlapping area (deg² x cos(lat)) of each.
+
+    A cell coverer bounded by cells, not by a sampling grid: the cells its rings cross (the road covering
+    kernel), plus the interior cells found on a grid of half a cell edge; the weight of a boundary cell is the
+    area of its intersection with ``g``, of an interior cell its own area. At most ``MAX_POLYGON_CELLS`` cells
+    in the bounding box: larger polygons raise.
+    """
+    from . import _cover
+    from .errors import InvalidInputError
+
+    edge = _edge_degrees(level)
+    x0, y0, x1, y1 = g.bounds
+    n_box = ((x1 - x0) / edge + 1) * ((y1 - y0) / edge + 1) / max(np.cos(np.radians(max(abs(y0), abs(y1)))), 0.05)
+    if n_box > MAX_POLYGON_CELLS:
+        raise InvalidInputError(
+            f"a polygon spans about {int(n_box):,} level-{level} cells (bounds {tuple(round(v, 3) for v in g.bounds)}"
+            f"; limit {MAX_POLYGON_CELLS:,}); split it, embed it with how='point', or use a coarser level")
+    rings = shapely.segmentize(shapely.get_rings(g), edge / 8)  # geodesic pieces close to the straight edges
+    _, boundary = _cover.cover_lines(np.asarray(rings, dtype=object), level)
+    half = edge / 2
+    xs = np.arange(x0 + half / 2, x1, half)
+    ys = np.arange(y0 + half / 2, y1, half)
+    gx, gy = np.meshgrid(xs, ys)
+    inside = shapely.contains_xy(g, gx.ravel(), gy.ravel())
+    interior = _cells.latlng_to_cell(gy.ravel()[inside], gx.ravel()[inside], level) if inside.any() \
+        else np.empty(0, np.uint64)
+    boundary = np.unique(np.asarray(boundary, np.uint64))
+    interior = np.setdiff1d(np.unique(interior), boundary)
+    cells = np.concatenate([boundary, interior])
+    polys = np.asarray(_cells.cell_polygons(cells).values)
+    area = shapely.area(polys)
+    if boundary.size:
+        area[:boundary.size] = shapely.area(shapely.intersection(polys[:boundary.size], g))
+    lat, lng = _cells.cell_to_latlng(cells)
+    area = area * np.cos(np.radians(lat))
+    keep = area > 0
+    if not keep.any():  # degenerate (zero-area) polygon: its representative point's cell
+        c = shapely.point_on_surface(g)
+        return np.array([c.x]), np.array([c.y]), np.ones(1)
+    return lng[keep], lat[keep], area[keep]
 
 
 def _unwrap_antimeridian(lines: np.ndarray) -> np.ndarray:

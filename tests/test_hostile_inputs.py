@@ -138,22 +138,31 @@ def test_concurrent_embed_calls_match_serial_ones():
         np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
 
 
-def test_huge_polygons_are_sampled_within_a_bound_with_a_warning():
-    from geos2vec.embed import MAX_POLYGON_SAMPLES
+def test_polygons_are_covered_by_cells_with_area_weights_and_a_size_limit():
+    from geos2vec.embed import MAX_POLYGON_CELLS
+    from geos2vec.errors import InvalidInputError
 
-    big = shapely.box(-100, 35, -94, 41)  # 6 x 6 degrees: ~4 x 10^7 samples at full resolution
-    with pytest.warns(UserWarning, match="sampled on a coarser grid"):
-        r, c, w = row_cells(gpd.GeoSeries([big], crs=4326), 12)
-    assert c.size <= MAX_POLYGON_SAMPLES and w.sum() == pytest.approx(1.0)
-    # the coarse grid still spreads the weight over the whole box: every level-6 block inside has cells
-    blocks = np.unique(C.cell_to_parent(c, 6))
-    lat, lng = C.cell_to_latlng(blocks)
-    assert lat.min() < 35.5 and lat.max() > 40.5 and lng.min() < -99.5 and lng.max() > -94.5
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a city block polygon: full resolution, no warning
-        row_cells(gpd.GeoSeries([shapely.box(-74, 40.70, -73.95, 40.75)], crs=4326), 12)
+    big = shapely.box(-100, 35, -94, 41)  # 6 x 6 degrees: was 17 s and 0.6 GiB on a 1/8-edge grid
+    r, c, w = row_cells(gpd.GeoSeries([big], crs=4326), 12)
+    assert w.sum() == pytest.approx(1.0) and np.unique(c).size == c.size
+    # every cell whose centre is in the box is covered (reference: cell centres of a dense sample)
+    rng = np.random.default_rng(0)
+    lat, lng = rng.uniform(35.05, 40.95, 20000), rng.uniform(-99.95, -94.05, 20000)
+    assert np.isin(C.latlng_to_cell(lat, lng, 12), c).all()
+    # weights are the overlapping areas: a box over exactly four cells' worth of one cell's quarter each
+    cell = C.latlng_to_cell(np.array([40.7]), np.array([-74.0]), 12)
+    poly = C.cell_polygons(cell).values[0]
+    half = shapely.box(*poly.bounds).intersection(poly)
+    x0, y0, x1, y1 = half.bounds
+    left = shapely.box(x0, y0, (x0 + x1) / 2, y1).intersection(poly)
+    r, c2, w2 = row_cells(gpd.GeoSeries([left], crs=4326), 12)
+    assert c2.tolist() == cell.tolist() and w2.tolist() == [1.0]  # inside one cell: all of it
+    wide = shapely.box(x0 - (x1 - x0) / 2, (y0 + y1) / 2 - 1e-4, (x0 + x1) / 2, (y0 + y1) / 2 + 1e-4)
+    r, c3, w3 = row_cells(gpd.GeoSeries([wide], crs=4326), 12)
+    inside = w3[c3 == cell[0]][0]
+    assert inside == pytest.approx(shapely.intersection(wide, poly).area / wide.area, rel=0.01)
+    with pytest.raises(InvalidInputError, match=f"limit {MAX_POLYGON_CELLS:,}"):
+        row_cells(gpd.GeoSeries([shapely.box(-120, 30, -80, 49)], crs=4326), 12)
 
 
 def test_antipodal_road_segment_is_a_clear_error():
