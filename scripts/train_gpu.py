@@ -41,6 +41,8 @@ SWEEP = {
     "cpu-small": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1, "num_heads": 4},
     "cpu-small-token": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1,
                         "num_heads": 4, "missing_token": True},
+    "cpu-small-activity": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1,
+                           "num_heads": 4, "activity_weight": 1.0},
 }
 
 
@@ -124,7 +126,7 @@ def main(argv=None):
         train_s = time.perf_counter() - t0
         model.set_weights(best_w)
         # held-out reconstruction on covered pixels: the model vs the parameter-free predictors, same masks
-        rows = []
+        rows, activity_rows = [], []
         for k in range(args.masks):
             rng = np.random.default_rng([0, k])
             noise = rng.random((len(xv), xv.shape[1])).astype(np.float32)
@@ -138,8 +140,16 @@ def main(argv=None):
             rows.append(recon.reconstruction_losses(xv[..., keep], None, np.concatenate(masks),
                                                     empty=empty[keep], pred=np.concatenate(preds)[..., keep],
                                                     c=cv.astype(np.float32)))
+            # the cell's activity: its mean over the POI channels (predicted the same way)
+            activity_rows.append(recon.reconstruction_losses(
+                xv[..., keep].mean(-1, keepdims=True), None, np.concatenate(masks),
+                empty=empty[keep].mean(keepdims=True), pred=np.concatenate(preds)[..., keep].mean(-1, keepdims=True),
+                c=cv.astype(np.float32))[["loss_covered"]])
         table = sum(r[["loss_covered", "loss_all"]] for r in rows) / len(rows)
         table["ratio_covered_to_visible_mean"] = table["loss_covered"] / table.loc["visible_mean", "loss_covered"]
+        act = sum(r for r in activity_rows) / len(activity_rows)
+        table["activity_covered"] = act["loss_covered"]
+        table["activity_ratio"] = act["loss_covered"] / act.loc["visible_mean", "loss_covered"]
         report["configs"][run] = {
             "config": name, "seed": seed, "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1), "best_val_loss": best,
             "params": int(model.count_params()), "history": history,

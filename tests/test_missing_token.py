@@ -118,3 +118,42 @@ def test_missing_token_model_trains_saves_and_embeds_the_same(model, data, tmp_p
     np.testing.assert_allclose(after.to_numpy(), before.to_numpy(), atol=5e-2)  # float16 weights
     tiled = loaded.embed(da, mode="tiled", as_frame=True, verbose=False)
     assert np.isfinite(tiled.to_numpy()).all()
+
+
+def test_activity_loss_by_hand():
+    from geos2vec.model.mae import activity_mse
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 4, 3)).astype(np.float32)
+    pred = rng.normal(size=(2, 4, 3)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], np.float32)
+    v = np.ones((2, 4, 3), np.float32)
+    v[0, 0, 2] = 0          # one channel unavailable at one pixel
+    v[1, 2] = 0             # a pixel with nothing available: left out
+    ref, n = 0.0, 0
+    for b in range(2):
+        for i in range(4):
+            if mask[b, i] and v[b, i].sum():
+                w = v[b, i]
+                ref += ((x[b, i] * w).sum() / w.sum() - (pred[b, i] * w).sum() / w.sum()) ** 2
+                n += 1
+    assert float(activity_mse(x, pred, mask, v)) == pytest.approx(ref / n, rel=1e-5)
+    plain = ((x.mean(-1) - pred.mean(-1)) ** 2 * mask).sum() / mask.sum()
+    assert float(activity_mse(x, pred, mask)) == pytest.approx(plain, rel=1e-5)
+
+
+def test_activity_weight_adds_the_activity_term(model, data):
+    from geos2vec.model.mae import activity_mse
+
+    _, da = data
+    km = model.keras_model
+    batch = next(iter(make_dataset(da, model.stats, batch_size=64)))
+    out = km(batch, training=False)
+    base = float(km.compute_loss(batch, y_pred=out))
+    km.activity_weight = 0.5
+    try:
+        both = float(km.compute_loss(batch, y_pred=out))
+    finally:
+        km.activity_weight = 0.0
+    extra = float(activity_mse(batch["x"], out["pred"], out["mask"], batch["v"]))
+    assert both == pytest.approx(base + 0.5 * extra, rel=1e-5)

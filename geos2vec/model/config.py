@@ -46,6 +46,7 @@ class S2VecConfig:
     mask_ratio: float = 0.75
     ignore_unobserved: bool = False   # leave fill pixels out of the loss
     missing_token: bool = False       # uncovered pixels enter the encoder as a learned token, not as zeros
+    activity_weight: float = 0.0      # + this x the masked MSE of each cell's mean over channels (its activity)
     log_counts: bool = False          # normalize log(1 + count) instead of raw counts (FeatureStats.log1p)
     # optimisation
     learning_rate: float = 5e-4

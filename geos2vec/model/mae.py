@@ -58,6 +58,24 @@ def masked_mse(x, pred, mask, weight=None):
     return ops.sum(err * w) / ops.maximum(ops.sum(w), 1.0)
 
 
+def activity_mse(x, pred, mask, weight=None):
+    """Masked MSE of each patch's mean over its (available) channels: how active the cell is overall.
+
+    Per-channel counts of a cell are mostly noise around its area's level; their mean is what neighbours
+    predict (``scripts/reconstruction_ceiling.py``). Weights as in :func:`masked_mse`.
+    """
+    x, pred = ops.cast(x, "float32"), ops.cast(pred, "float32")
+    if weight is not None and len(weight.shape) == 3:
+        wv = ops.cast(weight, "float32")
+        n = ops.sum(wv, axis=-1)
+        ax = ops.sum(x * wv, axis=-1) / ops.maximum(n, 1.0)
+        ap = ops.sum(pred * wv, axis=-1) / ops.maximum(n, 1.0)
+        pw = ops.cast(n > 0, "float32")
+    else:
+        ax, ap, pw = ops.mean(x, axis=-1), ops.mean(pred, axis=-1), weight
+    return masked_mse(ops.expand_dims(ax, -1), ops.expand_dims(ap, -1), mask, pw)
+
+
 def per_replica_loss(loss):
     """``loss`` divided by the number of ``tf.distribute`` replicas in sync (TensorFlow backend; else unchanged).
 
@@ -93,7 +111,7 @@ class MaskedAutoencoder(keras.Model):
     def __init__(self, num_patches: int, num_features: int, embedding_dim: int = 256, encoder_layers: int = 6,
                  decoder_dim: int = 128, decoder_layers: int = 2, num_heads: int = 8, mlp_ratio: float = 4.0,
                  dropout: float = 0.2, mask_ratio: float = 0.75, ignore_unobserved: bool = False, seed=None,
-                 missing_token: bool = False, **kwargs):
+                 missing_token: bool = False, activity_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.num_patches, self.num_features = int(num_patches), int(num_features)
         self.embedding_dim, self.encoder_layers = int(embedding_dim), int(encoder_layers)
@@ -101,6 +119,7 @@ class MaskedAutoencoder(keras.Model):
         self.num_heads, self.mlp_ratio, self.dropout = int(num_heads), float(mlp_ratio), float(dropout)
         self.mask_ratio, self.ignore_unobserved, self.seed = float(mask_ratio), bool(ignore_unobserved), seed
         self.missing_token = bool(missing_token)
+        self.activity_weight = float(activity_weight)
         p = self.dtype_policy
         s = None if seed is None else int(seed)
 
@@ -229,7 +248,10 @@ class MaskedAutoencoder(keras.Model):
             weight = data.get("w")
         else:
             weight = data.get("v", data.get("c"))
-        return per_replica_loss(masked_mse(data["x"], y_pred["pred"], y_pred["mask"], weight))
+        loss = masked_mse(data["x"], y_pred["pred"], y_pred["mask"], weight)
+        if self.activity_weight:
+            loss = loss + self.activity_weight * activity_mse(data["x"], y_pred["pred"], y_pred["mask"], weight)
+        return per_replica_loss(loss)
 
     def get_config(self):
         return {**super().get_config(), "num_patches": self.num_patches, "num_features": self.num_features,
@@ -237,7 +259,7 @@ class MaskedAutoencoder(keras.Model):
                 "decoder_dim": self.decoder_dim, "decoder_layers": self.decoder_layers,
                 "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "dropout": self.dropout,
                 "mask_ratio": self.mask_ratio, "ignore_unobserved": self.ignore_unobserved, "seed": self.seed,
-                "missing_token": self.missing_token}
+                "missing_token": self.missing_token, "activity_weight": self.activity_weight}
 
 
 def build_mae(config, num_patches: int, num_features: int, dtype=None) -> MaskedAutoencoder:
@@ -247,6 +269,7 @@ def build_mae(config, num_patches: int, num_features: int, dtype=None) -> Masked
         decoder_dim=config.decoder_dim, decoder_layers=config.decoder_layers, num_heads=config.num_heads,
         mlp_ratio=config.mlp_ratio, dropout=config.dropout, mask_ratio=config.mask_ratio,
         ignore_unobserved=config.ignore_unobserved, seed=config.seed, dtype=dtype, name="s2vec_mae",
-        missing_token=getattr(config, "missing_token", False))
+        missing_token=getattr(config, "missing_token", False),
+        activity_weight=getattr(config, "activity_weight", 0.0))
     model.build((None, num_patches, num_features))
     return model
