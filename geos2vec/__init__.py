@@ -41,6 +41,7 @@ from .raster import rasterize, to_frame
 from .embed import cell_embeddings, embed, embed_cells
 from . import coverage, errors
 from .options import get_options, set_options
+from ._versions import show_versions
 from . import demo  # geos2vec.demo.load_sample() (the bundled sample); cheap: numpy only at import
 
 

@@ -328,3 +328,8 @@ def test_cli_train(synth, tmp_path):
     model = load_model(tmp_path / "m")
     assert model.channels == [str(c) for c in synth["feature"].values]
     assert len(model.metadata["history"]["loss"]) == 1
+
+
+def test_history_is_a_table(trained):
+    frame = pd.DataFrame(trained.history.history)  # every entry a per-epoch series (issue: 'replicas' broke it)
+    assert list(frame["loss"]) == trained.history.history["loss"] and trained.history.params["replicas"] >= 1

@@ -46,3 +46,13 @@ def test_blas_threads_limits_openblas_inside_and_restores_outside():
     assert blas() == outside
     with geos2vec.set_options(threads=None), blas_threads():
         assert blas() == outside
+
+
+def test_show_versions_lists_the_installed_stack():
+    import io
+    from importlib.metadata import version
+
+    buf = io.StringIO()
+    geos2vec.show_versions(file=buf)
+    text = buf.getvalue()
+    assert f"numpy: {version('numpy')}" in text and "geos2vec:" in text and "python:" in text

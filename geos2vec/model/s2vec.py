@@ -179,7 +179,8 @@ class S2VecModel:
                              log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks)
         self.history = km.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs, verbose=verbose,
                               shuffle=False)  # the pipeline shuffles
-        self.history.history.setdefault("replicas", [replicas])
+        # the number of replicas is metadata, not a per-epoch series: pd.DataFrame(history.history) must work
+        self.history.params = {**(getattr(self.history, "params", None) or {}), "replicas": replicas}
         return self.history
 
     def evaluate(self, data, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,

@@ -1,0 +1,30 @@
+"""``geos2vec.show_versions()``: what a bug report needs (in the manner of ``xarray.show_versions``)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+_PACKAGES = ("geos2vec", "numpy", "pandas", "geopandas", "shapely", "pyproj", "numba", "xarray", "pyarrow",
+             "threadpoolctl", "tqdm", "matplotlib", "keras", "tensorflow", "tensorflow-cpu", "jax", "torch",
+             "osmium", "dask", "zarr")
+
+
+def versions() -> dict:
+    """``{name: version or None}`` for Python, the platform and geos2vec's (optional) dependencies."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def show_versions(file=None) -> None:
+    """Print the versions of Python, the platform and geos2vec's dependencies (``None``: not installed)."""
+    file = sys.stdout if file is None else file
+    for name, value in versions().items():
+        print(f"{name:>15}: {value}", file=file)
