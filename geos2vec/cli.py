@@ -14,6 +14,8 @@ import sys
 # never pays for TensorFlow.
 _COMMANDS = {
     "cells": "geos2vec.cli_cells",
+    "features": "geos2vec.cli_features",
+    "embed": "geos2vec.cli_embed",
     "demo": "geos2vec.demo",
     "train": "geos2vec.model.cli",
     "evaluate": "geos2vec.cli_evaluate",

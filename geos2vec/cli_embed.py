@@ -1,0 +1,69 @@
+"""``geos2vec embed``: a file of points/lines/polygons -> the same rows with S2Vec embedding columns.
+
+    geos2vec embed homes.parquet --features table.parquet --out homes_s2vec.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .cli_features import _read_geo, _write_geo, count_inputs
+
+
+def add_parser(subparsers):
+    e = subparsers.add_parser(
+        "embed", help="add S2Vec embedding columns to a file of points/lines/polygons",
+        description="Embed every row of a GeoParquet/GeoJSON file (any CRS) with an S2Vec model and write the "
+                    "same rows, in the same order, with s2_cell and s2vec_0 ... columns.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("rows", help="GeoParquet or GeoJSON file of the rows to embed")
+    e.add_argument("--features", required=True, nargs="+",
+                   help="a table from `geos2vec features` (.parquet with cell_id), or inputs to count "
+                        "(.osm.pbf, POI/road files)")
+    e.add_argument("--out", required=True, help="output file (.parquet: GeoParquet; .geojson: GeoJSON)")
+    e.add_argument("--model", default="default", help="'default' (bundled) or a saved model path")
+    e.add_argument("--mode", default="contextual", choices=["contextual", "tiled", "patch", "image"])
+    e.add_argument("--context", default="blend", choices=["blend", "centred"])
+    e.add_argument("--how", default="auto", choices=["auto", "weighted", "point"])
+    e.add_argument("--outside", default="nan", choices=["nan", "embed"])
+    e.add_argument("--level", type=int, default=12)
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=run_embed)
+    return e
+
+
+def _load_features(paths, level):
+    import numpy as np
+    import pandas as pd
+
+    if len(paths) == 1 and Path(paths[0]).suffix == ".parquet":
+        df = pd.read_parquet(paths[0])
+        if df.index.name == "cell_id" or "cell_id" in df.columns:
+            if "cell_id" in df.columns:
+                df = df.set_index("cell_id")
+            df.index = pd.Index(np.asarray(df.index, dtype=np.uint64), name="cell_id")
+            return df
+    return count_inputs(paths, level=level)
+
+
+def run_embed(args) -> int:
+    import warnings
+
+    from .embed import embed as embed_rows  # the function (geos2vec.embed is it too, not the module)
+    from .options import set_options
+
+    if args.quiet:
+        set_options(progress=False)
+    rows = _read_geo(Path(args.rows))
+    table = _load_features(args.features, args.level)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = embed_rows(rows, table, level=args.level, model=args.model, mode=args.mode, how=args.how,
+                           outside=args.outside, context=args.context)
+    for w in caught:
+        print(f"geos2vec: warning: {w.message}")
+    _write_geo(out, Path(args.out))
+    n = int(out["s2vec_0"].notna().sum())
+    print(f"{len(out):,} rows ({n:,} embedded) -> {args.out}")
+    return 0
