@@ -32,6 +32,10 @@ import math
 import numba as nb
 import numpy as np
 
+from ._numba_cache import ensure_once as _ensure_numba_cache
+
+_ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
+
 from . import _s2
 
 _DEG_TO_RAD = _s2._DEG_TO_RAD

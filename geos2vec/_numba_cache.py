@@ -34,6 +34,18 @@ def _user_cache() -> Path | None:
         return None
 
 
+_CHECKED = False
+
+
+def ensure_once() -> None:
+    """:func:`ensure_cache_location` for the installed package, once per process (called by every module
+    that defines cached kernels, before its first ``@njit(cache=True)``)."""
+    global _CHECKED
+    if not _CHECKED:
+        _CHECKED = True
+        ensure_cache_location()
+
+
 def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     """Point numba's cache at a temporary folder when neither default location is writable.
 

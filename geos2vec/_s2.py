@@ -16,6 +16,10 @@ import math
 import numba as nb
 import numpy as np
 
+from ._numba_cache import ensure_once as _ensure_numba_cache
+
+_ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
+
 MAX_LEVEL = 30
 POS_BITS = 2 * MAX_LEVEL + 1
 MAX_SIZE = 1 << MAX_LEVEL

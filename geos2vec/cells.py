@@ -29,6 +29,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ._numba_cache import ensure_once as _ensure_numba_cache
+
+_ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
+
 from . import _s2
 from ._s2 import from_face_ij_level, to_face_ij_orientation
 

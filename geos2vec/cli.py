@@ -10,15 +10,16 @@ import argparse
 import importlib
 import sys
 
-# module path of each sub-command; imported lazily so that `geos2vec cells`
-# never pays for TensorFlow.
+# module path and one-line help of each sub-command; a module is imported only when its command runs (or its
+# own --help is asked for), so `geos2vec --help` and `geos2vec cells` never pay for TensorFlow or the evaluation
 _COMMANDS = {
-    "cells": "geos2vec.cli_cells",
-    "features": "geos2vec.cli_features",
-    "embed": "geos2vec.cli_embed",
-    "demo": "geos2vec.demo",
-    "train": "geos2vec.model.cli",
-    "evaluate": "geos2vec.cli_evaluate",
+    "cells": ("geos2vec.cli_cells", "S2 cell ids and tokens of lat/lng pairs"),
+    "features": ("geos2vec.cli_features", "count POIs and roads per S2 cell (OSM .pbf or POI/road files -> Parquet)"),
+    "embed": ("geos2vec.cli_embed", "add S2Vec embedding columns to a file of points/lines/polygons"),
+    "demo": ("geos2vec.demo", "embed the bundled Los Angeles sample; write a table and a map"),
+    "train": ("geos2vec.model.cli", "train an S2Vec masked autoencoder"),
+    "evaluate": ("geos2vec.cli_evaluate",
+                 "downstream evaluation: tasks, spatial splits, strong baselines, ridge + MLP probes, report"),
 }
 
 
@@ -57,16 +58,11 @@ def _main(argv) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     available = {}
     wanted = argv[0] if argv and argv[0] in _COMMANDS else None
-    for name, module in _COMMANDS.items():
-        if wanted is not None and name != wanted:
-            sub.add_parser(name, help="(see `geos2vec %s --help`)" % name)
+    for name, (module, text) in _COMMANDS.items():
+        if name != wanted:
+            sub.add_parser(name, help=text)
             continue
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("geos2vec"):
-                continue  # this stage does not exist yet
-            raise
+        mod = importlib.import_module(module)
         mod.add_parser(sub)
         available[name] = mod
     args = parser.parse_args(argv)

@@ -26,6 +26,10 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+
+from ._numba_cache import ensure_once as _ensure_numba_cache
+
+_ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
 import pandas as pd
 import xarray as xr
 

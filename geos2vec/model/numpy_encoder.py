@@ -14,6 +14,10 @@ import math
 import numba as nb
 import numpy as np
 
+from .._numba_cache import ensure_once as _ensure_numba_cache
+
+_ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
+
 __all__ = ["weights_from_keras", "weights_to_keras", "encode", "patch_project", "save_weights", "load_weights"]
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
