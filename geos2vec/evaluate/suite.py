@@ -41,7 +41,7 @@ def _model_fingerprint(model) -> str:
 
 
 # bumped when a mode's meaning changes (0.2: "contextual" became seamless; the old one is "tiled")
-_EMBED_VERSION = "embed-v2"
+_EMBED_VERSION = "embed-v3"  # v3: contextual defaults to context="blend"
 
 
 def _embeddings(cells, counts, model, modes, name, cache_dir):
