@@ -178,6 +178,30 @@ def first_call_costs(model_arg, tmp: Path):
     return cold, cached, keras_cold, keras, size(keras_dir)
 
 
+def threads_under_load(points, table, m, kw, repeat):
+    """Best-of-``repeat`` embed time with 1 BLAS thread and with the library default, idle and loaded."""
+    import geos2vec
+
+    rows = []
+    for load in ("idle", "one busy process"):
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load != "idle" else None
+        try:
+            for threads in (1, None):
+                with geos2vec.set_options(threads=threads), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    _, t = timed(lambda: points.s2vec.embed(features=table, model=m, **kw), repeat)
+                rows.append((load, threads, t))
+        finally:
+            if busy is not None:
+                busy.kill()
+    print("\nBLAS threads of the NumPy encoder (best of %d):" % repeat)
+    for load, threads, t in rows:
+        print(f"  {load:17s} threads={str(threads):5s} {min(t):6.2f} s  (all: {', '.join(f'{x:.2f}' for x in t)})")
+    best = {(load, thr): min(t) for load, thr, t in rows}
+    for thr in (1, None):
+        print(f"  threads={thr}: loaded / idle = {best[('one busy process', thr)] / best[('idle', thr)]:.2f}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=100_000)
@@ -186,7 +210,10 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="cProfile one warm embed call")
     ap.add_argument("--mode", default="contextual", help="embedding mode (contextual, tiled, patch, image)")
-    ap.add_argument("--context", default="centred", help="contextual mode: centred or blend")
+    ap.add_argument("--context", default="blend", help="contextual mode: blend (the default) or centred")
+    ap.add_argument("--threads-under-load", action="store_true",
+                    help="also time embed with 1 BLAS thread and with the BLAS default, idle and next to one "
+                         "busy-loop process")
     ap.add_argument("--skip-first-call", action="store_true")
     args = ap.parse_args(argv)
 
@@ -248,6 +275,9 @@ def main(argv=None):
     print(f"speed-up vs by hand: {s_hand / s_ours:.1f}x; vs by hand incl. building the table: "
           f"{(s_hand + t_cells) / s_ours:.1f}x; same vectors (max |diff| {max_diff:.1e}), same NaN rows, same cells")
     print(f"target: embed of 10^5 points < 5 s: {'met' if s_ours < 5 else 'MISSED'} ({s_ours:.2f} s)")
+
+    if args.threads_under_load:
+        threads_under_load(points, table, m, kw, args.repeat)
 
     if args.profile:
         import cProfile
