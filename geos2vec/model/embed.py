@@ -101,7 +101,12 @@ def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None) ->
     b0 = bias - ((np.asarray(stats.mean, dtype=np.float32)[None, :] * inv.T) @ kernel)[0]
     flat = values.reshape(-1, values.shape[-1])
     if getattr(stats, "log1p", False):
-        flat = stats.prepare(flat).astype(np.float32)
+        # one float32 copy in the input's memory order (a DataFrame's values are column-major, and BLAS
+        # multiplies them as they are: converting to row-major first costs more than the product)
+        flat = np.array(flat, dtype=np.float32, order="K")
+        if flat.size and np.nanmin(flat) <= -1:
+            raise ValueError("log1p normalization needs values > -1 (counts are >= 0)")
+        np.log1p(flat, out=flat)
     return _affine(flat, w, b0)
 
 
@@ -114,7 +119,10 @@ def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     import sys
 
     if "tensorflow" not in sys.modules:  # a NumPy-only model: do not pay TensorFlow's import for one matmul
-        out = np.ascontiguousarray(x, dtype=np.float32) @ w
+        x = np.asarray(x, dtype=np.float32)
+        if not (x.flags.c_contiguous or x.flags.f_contiguous):
+            x = np.ascontiguousarray(x)
+        out = x @ w
         out += b
         return out
     import tensorflow as tf
@@ -342,4 +350,5 @@ def embeddings_to_frame(emb) -> pd.DataFrame:
     """A ``(cell, dim)`` embedding DataArray as a DataFrame: index ``cell_id`` (uint64), ``s2vec_0 ...``."""
     values = np.asarray(emb.transpose("cell", "dim").values)
     index = pd.Index(np.asarray(emb["cell"].values, dtype=np.uint64), name="cell_id")
-    return pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])])
+    # no copy: the frame takes the embedding array (pandas would copy a 2-D array by default)
+    return pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])], copy=False)
