@@ -22,22 +22,6 @@ from train_gpu import dense  # noqa: E402
 from geos2vec.model import reconstruction as R  # noqa: E402
 
 
-def neighbour_sums(x, vis, k, side):
-    b, n, f = x.shape
-    xs = (x * vis[..., None]).reshape(b, side, side, f)
-    vs = vis.reshape(b, side, side)
-    total, count = np.zeros_like(xs), np.zeros_like(vs)
-    for dr in range(-k, k + 1):
-        for dc in range(-k, k + 1):
-            if dr == 0 and dc == 0:
-                continue
-            r0, r1 = max(0, dr), side + min(0, dr)
-            c0, c1 = max(0, dc), side + min(0, dc)
-            total[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += xs[:, r0:r1, c0:c1]
-            count[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += vs[:, r0:r1, c0:c1]
-    return total.reshape(b, n, f), count.reshape(b, n)
-
-
 def ratios(x, c, masks=20):
     b, n, f = x.shape
     side = int(np.sqrt(n))
@@ -48,7 +32,7 @@ def ratios(x, c, masks=20):
         vm = (np.einsum("bn,bnf->bf", vis, x) / np.maximum(vis.sum(1), 1)[:, None])[:, None, :]
         preds = {"visible mean": vm}
         for k in (1, 2, 3):
-            total, count = neighbour_sums(x, vis, k, side)
+            total, count = R.neighbour_sums(x, vis, side, k)
             local = np.where(count[..., None] > 0, total / np.maximum(count, 1)[..., None], vm)
             preds[f"{2 * k + 1}x{2 * k + 1} mean"] = local
             if k == 2:

@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["PREDICTORS", "draw_noise", "mask_from_noise", "baseline_predictions", "loss_sums",
-           "reconstruction_losses", "LossAccumulator"]
+__all__ = ["PREDICTORS", "draw_noise", "mask_from_noise", "baseline_predictions", "neighbour_sums",
+           "loss_sums", "reconstruction_losses", "LossAccumulator"]
 
 PREDICTORS = ("model", "zero", "empty", "visible_mean", "local_mean")
 LOCAL_RADIUS, LOCAL_PRIOR = 2, 4.0
@@ -94,7 +94,9 @@ def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
     return out
 
 
-def _local_mean(x, keep, side, vis_mean, radius=LOCAL_RADIUS, prior=LOCAL_PRIOR):
+def neighbour_sums(x, keep, side: int, radius: int):
+    """Per patch: the sum of ``x`` over the kept patches of its ``(2 radius + 1)^2`` neighbourhood (itself
+    excluded) on the ``side x side`` image, and how many there are: ``(b, n, f)`` and ``(b, n)``."""
     b, n, f = x.shape
     xs = (x * keep[..., None]).reshape(b, side, side, f)
     ks = keep.reshape(b, side, side)
@@ -108,7 +110,12 @@ def _local_mean(x, keep, side, vis_mean, radius=LOCAL_RADIUS, prior=LOCAL_PRIOR)
             c0, c1 = max(0, dc), side + min(0, dc)
             total[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += xs[:, r0:r1, c0:c1]
             count[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += ks[:, r0:r1, c0:c1]
-    total, count = total.reshape(b, n, f), count.reshape(b, n, 1)
+    return total.reshape(b, n, f), count.reshape(b, n)
+
+
+def _local_mean(x, keep, side, vis_mean, radius=LOCAL_RADIUS, prior=LOCAL_PRIOR):
+    total, count = neighbour_sums(x, keep, side, radius)
+    count = count[..., None]
     local = total / np.maximum(count, 1.0)
     a = count / (count + prior)
     return a * local + (1 - a) * vis_mean[:, None, :]
