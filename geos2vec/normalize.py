@@ -211,13 +211,9 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path) -> "FeatureStats":
-        try:
-            d = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
-        if not isinstance(d, dict):
-            raise ValueError(f"{path} does not hold a JSON object")
-        return cls.from_dict(d)
+        from ._jsonfile import read_json_object
+
+        return cls.from_dict(read_json_object(path))
 
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)

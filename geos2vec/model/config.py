@@ -123,12 +123,9 @@ class S2VecConfig:
     @classmethod
     def load(cls, path, strict: bool = False) -> "S2VecConfig":
         """Read a config written by :meth:`save`; ``strict`` requires every architecture field."""
-        try:
-            d = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
-        if not isinstance(d, dict):
-            raise ValueError(f"{path} does not hold a JSON object")
+        from .._jsonfile import read_json_object
+
+        d = read_json_object(path)
         if strict:
             missing = [k for k in ARCHITECTURE if k not in d]
             if missing:

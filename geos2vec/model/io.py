@@ -25,6 +25,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .._jsonfile import read_json
 from ..errors import ModelFormatError
 
 __all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
@@ -182,9 +183,9 @@ def _load_dir(path: Path, channels):
         need = "weights.npz (compact) or model.keras" if not (has_keras or has_npz) else ", ".join(missing)
         raise ModelFormatError(f"{path} is not a complete saved S2Vec model: missing {need}")
     try:
-        meta = json.loads((path / "metadata.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelFormatError(f"{path / 'metadata.json'} is not valid JSON ({exc})") from None
+        meta = read_json(path / "metadata.json")
+    except ValueError as exc:
+        raise ModelFormatError(str(exc)) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         fmt = meta.get("format") if isinstance(meta, dict) else None
         raise ModelFormatError(f"{path}: unknown format {fmt!r} (expected {FORMAT!r})")
