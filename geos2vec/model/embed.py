@@ -205,7 +205,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     if mode == "image" and image_ids is None:
         raise ValueError("mode='image' needs an 'image' coordinate with the image cell ids")
 
-    if mode == "contextual" or explicit:
+    if mode in ("contextual", "tiled"):  # per target pixel (cell ids given, or every observed / every pixel)
         img, row, col, idv = _targets(da, cells, model)
         if mode == "contextual":
             vec = _seamless(model, da, img, row, col, context, batch_size, block, verbose)
@@ -230,11 +230,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
             else:
                 keep = observed.reshape(b, -1) if cells == "observed" else np.ones((b, rows * cols), bool)
                 cid = np.asarray(cell_da.isel(image=sl).values, dtype=np.uint64).reshape(b, -1)
-                if mode == "tiled":
-                    tok = contextual_tokens(km, stats, values, batch_size, npw, heads, covered)
-                    vecs.append(tok[keep])
-                else:
-                    vecs.append(patch_vectors(km, stats, values.reshape(b, rows * cols, -1)[keep], npw))
+                vecs.append(patch_vectors(km, stats, values.reshape(b, rows * cols, -1)[keep], npw))
                 ids.append(cid[keep])
             start += b
             bar.update(b)
