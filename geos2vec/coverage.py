@@ -218,18 +218,13 @@ def covered_mask(cells, table, features=None):
 
     covered = inside(geom) | has_row
     available = None
-    special = [c for c in features if str(c) in channels]
-    if special:
+    if any(str(c) in channels for c in features):
         available = np.repeat(covered[:, None], len(features), axis=1)
-        values = {}
         for k, c in enumerate(features):
             if str(c) in channels:
-                in_c = inside(channels[str(c)])
+                available[:, k] = inside(channels[str(c)])
                 if str(c) in table.columns:  # a cell with a non-zero count in this channel has it
                     col = table[c].reindex(flat).to_numpy()
-                    in_c |= np.nan_to_num(col.astype(np.float64)) != 0
-                values[k] = in_c
-        for k, v in values.items():
-            available[:, k] = v
+                    available[:, k] |= np.nan_to_num(col.astype(np.float64)) != 0
         available = available.reshape(cells.shape + (len(features),))
     return covered.reshape(cells.shape), available

@@ -446,8 +446,7 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
 
 def _check_antipodal(lat, lng, part_start):
     """Raise for a road segment between (nearly) antipodal points: no unique great circle joins them."""
-    la, lo = np.radians(lat), np.radians(lng)
-    xyz = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+    xyz = _cells._xyz(lat, lng)
     dot = (xyz[:-1] * xyz[1:]).sum(axis=1)
     same_part = np.ones(dot.size, bool)
     same_part[part_start[1:-1] - 1] = False  # the step from one part's last vertex to the next part's first
