@@ -11,11 +11,7 @@ GeoSeries. Each stage of the pipeline is a public module:
 * :mod:`geos2vec.embed` - embeddings joined back onto user rows (``gdf.s2vec.embed``).
 """
 
-from ._numba_cache import ensure_once as _ensure_numba_cache
-
-_ensure_numba_cache()  # before any @njit(cache=True): read-only installs fall back to a temporary folder
-
-from . import accessor as _accessor  # noqa: F401,E402  (registers .s2vec)
+from . import accessor as _accessor  # noqa: F401  (registers .s2vec)
 from . import cells
 from .cells import (
     cell_polygons,
