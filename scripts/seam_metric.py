@@ -26,7 +26,8 @@ MODES = (("tiled", "tiled", "blend"), ("contextual (blend)", "contextual", "blen
          ("contextual (centred)", "contextual", "centred"))
 
 
-def city_embeddings(city, data, model):
+def city_images(city, data, channels):
+    """The level-8 images of a shared city's POI and road counts, in the model's channels."""
     import geopandas as gpd
 
     from geos2vec.features import count_features
@@ -37,13 +38,17 @@ def city_embeddings(city, data, model):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = count_features(pois, roads, level=12)
-    da = rasterize(table.reindex(columns=model.channels, fill_value=0))
+    return rasterize(table.reindex(columns=channels, fill_value=0))
+
+
+def embeddings(da, model):
+    """Every mode of MODES on the images, with its wall time."""
     out, secs = {}, {}
     for name, mode, ctx in MODES:
         t0 = time.perf_counter()
         out[name] = model.embed(da, mode=mode, context=ctx, as_frame=True, verbose=False)
         secs[name] = time.perf_counter() - t0
-    return out, secs, da.sizes["image"]
+    return out, secs
 
 
 def plot_city(city, embs, path):
@@ -100,8 +105,10 @@ def main(argv=None):
     fresh = untrained_model(model, seed=0)
     rows, timing = [], []
     for city in CITIES:
-        embs, secs, n_img = city_embeddings(city, args.data, model)
-        ctrl, _, _ = city_embeddings(city, args.data, fresh)
+        da = city_images(city, args.data, model.channels)  # counted once for both models
+        n_img = da.sizes["image"]
+        embs, secs = embeddings(da, model)
+        ctrl, _ = embeddings(da, fresh)
         embs.update({f"untrained, {k}": v for k, v in ctrl.items()})
         table = seam_table(embs)
         table.insert(0, "city", city)
