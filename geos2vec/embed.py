@@ -217,7 +217,8 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
     else:
         raise TypeError(
             "features must be a GeoDataFrame of POIs (points) and roads (lines), a dict "
-            "{'pois': ..., 'roads': ...}, or a count_features table indexed by cell_id; "
+            "{'pois': ..., 'roads': ...}, a count_features table indexed by cell_id, or 'osm' (download the "
+            "OpenStreetMap extract covering the rows); "
             f"got {type(features).__name__}"
         )
     channels = list(model.channels)
@@ -371,9 +372,11 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     ----------
     gdf : GeoDataFrame
         The user's rows (any CRS; missing/empty geometries get NaN embeddings and ``<NA>`` cells).
-    features : GeoDataFrame, dict, DataFrame or None
+    features : GeoDataFrame, dict, DataFrame, "osm" or None
         POIs (points) and roads (lines) to build features from, a dict ``{"pois", "roads"}``, a prebuilt
-        ``count_features`` table, or None to use ``gdf`` itself as the POI source.
+        ``count_features`` table, ``"osm"`` to download the OpenStreetMap extract covering ``gdf``
+        (:func:`geos2vec.io.osm_features`: cached, verified, with the extract as coverage), or None to use
+        ``gdf`` itself as the POI source.
     level : int
         Must be the model's patch level (12 for the bundled model).
     model, mode, outside, prefix, context
@@ -391,6 +394,10 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
             f"gdf already has column(s) {clash[:5]}{' ...' if len(clash) > 5 else ''} that embed adds; "
             f"drop them first (gdf.drop(columns=[...])), or pass another prefix= for the embedding columns"
         )
+    if isinstance(features, str) and features == "osm":
+        from .io.download import osm_features
+
+        features = osm_features(geoms_all, level=level)
     table = _feature_table(gdf if features is None else features, level, model)
     missing = _geo.missing_mask(geoms_all)
     ok_pos = np.flatnonzero(~missing)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "Geos2VecError", "InvalidInputError", "InvalidTypeError", "CoverageError", "ModelFormatError",
-    "Geos2VecWarning", "CoverageWarning",
+    "DownloadError", "ChecksumError", "NoExtractError", "Geos2VecWarning", "CoverageWarning",
 ]
 
 
@@ -31,6 +31,18 @@ class CoverageError(InvalidInputError):
 
 class ModelFormatError(Geos2VecError, ValueError):
     """A saved model that cannot be loaded as it is: missing or corrupt files, or files that disagree."""
+
+
+class DownloadError(Geos2VecError, OSError):
+    """A download that failed: the server could not be reached, or kept answering with errors."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file whose MD5 differs from the one its server publishes (the file is deleted)."""
+
+
+class NoExtractError(InvalidInputError):
+    """No OpenStreetMap extract of the index covers the requested area."""
 
 
 class Geos2VecWarning(UserWarning):

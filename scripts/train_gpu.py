@@ -37,6 +37,7 @@ SWEEP = {
     "small": {"embedding_dim": 128, "encoder_layers": 4, "decoder_dim": 128, "decoder_layers": 2},
     "paper-nodrop": {"dropout": 0.0},
     "paper-token": {"missing_token": True},
+    "paper-activity": {"activity_weight": 1.0},  # the bundled model since 0.3 (CPU, see its model card)
     # small enough for a 2-core CPU
     "cpu-small": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1, "num_heads": 4},
     "cpu-small-token": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1,
@@ -80,6 +81,8 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=None, help="use only this many training views (smoke tests)")
     ap.add_argument("--masks", type=int, default=20)
     ap.add_argument("--seeds", default="0", help="comma-separated seeds; each configuration runs once per seed")
+    ap.add_argument("--chunk", type=int, default=5,
+                    help="epochs per fit call: the time limit and the best-checkpoint choice are checked between calls")
     args = ap.parse_args(argv)
     mae, config, train, recon = import_model_modules()
     import keras
@@ -113,12 +116,12 @@ def main(argv=None):
         history, best, best_w = [], np.inf, None
         epoch = 0
         while epoch < args.max_epochs and time.perf_counter() - t0 < 60 * args.minutes:
-            h = model.fit(train_in, batch_size=args.batch_size, epochs=epoch + 5, initial_epoch=epoch,
+            h = model.fit(train_in, batch_size=args.batch_size, epochs=epoch + args.chunk, initial_epoch=epoch,
                           validation_data=(val_in,), verbose=0)
-            epoch += 5
+            epoch += args.chunk
             for loss, val in zip(h.history["loss"], h.history["val_loss"]):
                 history.append({"loss": float(loss), "val_loss": float(val)})
-            val = float(np.mean(h.history["val_loss"][-2:]))
+            val = float(np.mean(h.history["val_loss"][-min(2, args.chunk):]))
             if val < best:
                 best, best_w = val, [np.asarray(w) for w in model.get_weights()]
             print(f"{run}: epoch {epoch}, loss {history[-1]['loss']:.4f}, val {history[-1]['val_loss']:.4f}, "

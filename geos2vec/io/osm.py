@@ -50,7 +50,7 @@ def _classify(tags, onto, key_order):
 
 
 def read_osm(path, *, ontology="default", pois: bool = True, roads: bool = True, areas: bool = True,
-             all_highways: bool = False, progress: bool = False) -> OSMData:
+             all_highways: bool = False, progress: bool = False, area=None) -> OSMData:
     """Read POIs and roads from an OpenStreetMap file (``.osm.pbf``, ``.osm``, ``.osm.bz2``).
 
     Parameters
@@ -70,6 +70,10 @@ def read_osm(path, *, ontology="default", pois: bool = True, roads: bool = True,
         (count_features then reports the others as dropped).
     progress : bool
         Show a tqdm counter of OSM objects read.
+    area : GeoDataFrame, GeoSeries, shapely geometry or (min_lon, min_lat, max_lon, max_lat), optional
+        Keep only what lies in this area: POIs inside it (boundary included) and the parts of roads inside
+        it (roads are cut at its boundary, so no road counts in a cell outside it). Pass the same area as
+        ``count_features(..., coverage=...)``.
 
     Returns
     -------
@@ -198,7 +202,31 @@ def read_osm(path, *, ontology="default", pois: bool = True, roads: bool = True,
         {"osm_id": np.asarray(r_id, dtype=np.int64), "highway": pd.Series(r_hw, dtype=object),
          "name": pd.Series(r_name, dtype=object)},
         geometry=gpd.GeoSeries(lines, crs="EPSG:4326"), crs="EPSG:4326")
+    if area is not None:
+        poi_frame, road_frame = _clip(poi_frame, road_frame, area)
     return OSMData(poi_frame, road_frame)
+
+
+def _clip(pois, roads, area):
+    """POIs in ``area`` and the parts of roads in it (line parts only; rows whose part is empty dropped)."""
+    import shapely
+
+    from .download import _area
+
+    geom = _area(area)
+    shapely.prepare(geom)
+    pois = pois[shapely.intersects(geom, np.asarray(pois.geometry.values))].reset_index(drop=True)
+    lines = np.asarray(roads.geometry.values)
+    inside = shapely.intersects(geom, lines)
+    roads = roads[inside].reset_index(drop=True)
+    cut = shapely.intersection(np.asarray(roads.geometry.values), geom)
+    kind = shapely.get_type_id(cut)
+    odd = ~np.isin(kind, (1, 5))  # points (touching the boundary) or collections: keep their line parts
+    for k in np.flatnonzero(odd):
+        parts = [p for p in shapely.get_parts(shapely.get_parts(cut[k])) if shapely.get_type_id(p) == 1]
+        cut[k] = shapely.multilinestrings(parts) if parts else shapely.from_wkt("LINESTRING EMPTY")
+    roads = roads.set_geometry(cut, crs=roads.crs)
+    return pois, roads[~shapely.is_empty(cut)].reset_index(drop=True)
 
 
 def _read_frame(data, name, columns=None):

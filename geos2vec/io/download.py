@@ -1,0 +1,310 @@
+"""OpenStreetMap data for an area: the smallest Geofabrik extract that covers it, downloaded once and cached.
+
+:func:`download_osm` reads Geofabrik's extract index (``index-v1.json``: a GeoJSON FeatureCollection whose
+features are the extracts, with their boundary and ``urls.pbf``), picks the smallest extract whose boundary
+covers the area, downloads its ``.osm.pbf`` and checks it against the MD5 Geofabrik publishes next to it
+(``<url>.md5``).
+
+Nothing half-written is ever taken for a good file: the download goes to ``<name>.part`` (resumed with an HTTP
+``Range`` request when a previous try was cut off), is checked, and only then renamed (atomically) to its
+final name; a ``<name>.md5`` file written after the rename marks it as verified. A cache hit re-checks the file
+against that mark. Transient failures (connection errors, HTTP 5xx, cut-off bodies) are retried with backoff;
+the error that remains says what failed and what to do.
+
+Only the standard library does the HTTP (``urllib``); tests serve a small index and ``.osm.pbf`` from
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from ..errors import ChecksumError, DownloadError, InvalidInputError, NoExtractError
+
+__all__ = ["GEOFABRIK_INDEX", "default_cache_dir", "find_extract", "download_osm", "osm_features", "read_index"]
+
+GEOFABRIK_INDEX = "https://download.geofabrik.de/index-v1.json"
+_CHUNK = 1 << 20
+
+
+def _index_url(index_url=None) -> str:
+    """The index to read: the argument, else ``$GEOS2VEC_OSM_INDEX`` (a mirror), else Geofabrik's."""
+    return index_url or os.environ.get("GEOS2VEC_OSM_INDEX") or GEOFABRIK_INDEX
+
+
+def default_cache_dir() -> Path:
+    """``$GEOS2VEC_CACHE`` if set, else ``$XDG_CACHE_HOME/geos2vec`` (``~/.cache/geos2vec``), plus ``/osm``."""
+    root = os.environ.get("GEOS2VEC_CACHE")
+    if root:
+        return Path(root) / "osm"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "geos2vec" / "osm"
+
+
+def _area(area):
+    """A shapely geometry in EPSG:4326 from a GeoDataFrame/GeoSeries, a geometry or a lon/lat box."""
+    import geopandas as gpd
+
+    if isinstance(area, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        gs = area.geometry if isinstance(area, gpd.GeoDataFrame) else area
+        if gs.crs is None:
+            raise InvalidInputError("the area has no CRS; set it (e.g. .set_crs(4326))")
+        gs = gs[~(gs.isna() | gs.is_empty)]
+        if not len(gs):
+            raise InvalidInputError("the area has no geometry (every row is missing or empty)")
+        return gs.to_crs(4326).union_all()
+    if isinstance(area, shapely.Geometry):
+        if area.is_empty:
+            raise InvalidInputError("the area is an empty geometry")
+        return area
+    if isinstance(area, (tuple, list, np.ndarray)) and len(area) == 4:
+        x0, y0, x1, y1 = (float(v) for v in area)
+        if not (np.isfinite([x0, y0, x1, y1]).all() and -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+            raise InvalidInputError(f"an area box is (min_lon, min_lat, max_lon, max_lat) in degrees; got "
+                                    f"{tuple(area)}")
+        return shapely.box(x0, y0, x1, y1)
+    raise InvalidInputError(f"area must be a GeoDataFrame, GeoSeries, shapely geometry or a (min_lon, min_lat, "
+                            f"max_lon, max_lat) box; got {type(area).__name__}")
+
+
+def _get(url: str, *, retries: int, backoff: float, timeout: float, headers=None):
+    """``urlopen`` with retries on connection errors and HTTP 5xx; 4xx fails at once."""
+    last = None
+    for attempt in range(retries + 1):
+        try:
+            return urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout)
+        except urllib.error.HTTPError as err:
+            if err.code < 500:
+                fail = DownloadError(f"{url} answered HTTP {err.code} ({err.reason}); check the URL or the "
+                                     "extract name (the index may be out of date: refresh=True)")
+                fail.status = err.code
+                raise fail from err
+            last = f"HTTP {err.code} ({err.reason})"
+        except (urllib.error.URLError, OSError) as err:
+            last = str(getattr(err, "reason", err))
+        if attempt < retries:
+            time.sleep(backoff * 2 ** attempt)
+    raise DownloadError(f"could not download {url} after {retries + 1} tries: {last}. Check the network "
+                        "connection (or a proxy), or download the file yourself and pass its path to read_osm")
+
+
+def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir=None, refresh: bool = False, retries: int = 3,
+               backoff: float = 1.0, timeout: float = 60.0) -> list[dict]:
+    """The extracts of an index (``index-v1.json``), cached in ``cache_dir``: dicts with ``id``, ``name``,
+    ``parent``, ``pbf`` (URL) and ``geometry`` (shapely, EPSG:4326)."""
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = cache / "index" / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
+    if refresh or not path.exists():
+        with _get(url, retries=retries, backoff=backoff, timeout=timeout) as resp:
+            raw = resp.read()
+        try:
+            json.loads(raw)
+        except ValueError as err:
+            raise DownloadError(f"{url} did not return JSON ({raw[:60]!r}...)") from err
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
+    doc = json.loads(path.read_bytes())
+    extracts = []
+    for feat in doc.get("features", []):
+        props, geom = feat.get("properties", {}), feat.get("geometry")
+        pbf = (props.get("urls") or {}).get("pbf")
+        if not pbf or not geom:
+            continue
+        extracts.append({"id": props.get("id"), "name": props.get("name"), "parent": props.get("parent"),
+                         "pbf": pbf, "geometry": shapely.geometry.shape(geom)})
+    if not extracts:
+        raise DownloadError(f"the index {url} lists no extract with a .osm.pbf URL and a boundary")
+    return extracts
+
+
+def find_extract(area, extracts: list[dict]) -> dict:
+    """The extract of smallest area (in square degrees) whose boundary covers ``area``."""
+    geom = _area(area)
+    hits = [e for e in extracts if e["geometry"].covers(geom)]
+    if not hits:
+        lo = shapely.bounds(geom).round(3).tolist()
+        raise NoExtractError(f"no extract of the index covers the whole area (bounds {lo}). Split the area into "
+                             "parts that each fit one extract (e.g. per country or state), or pass a smaller "
+                             "area")
+    return min(hits, key=lambda e: e["geometry"].area)
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()  # noqa: S324 - Geofabrik publishes MD5 sums; integrity, not security
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _published_md5(url, **kw) -> str:
+    with _get(url + ".md5", **kw) as resp:
+        text = resp.read().decode("ascii", "replace").split()
+    if not text or len(text[0]) != 32:
+        raise DownloadError(f"{url}.md5 does not hold an MD5 sum ({' '.join(text)[:60]!r})")
+    return text[0].lower()
+
+
+def _fetch(url: str, part: Path, *, progress: bool, retries: int, backoff: float, timeout: float):
+    """Download ``url`` into ``part``, resuming what is there; retried as a whole on cut-off bodies."""
+    for attempt in range(retries + 1):
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            resp = _get(url, retries=retries, backoff=backoff, timeout=timeout, headers=headers)
+        except DownloadError as err:
+            if getattr(err, "status", None) == 416:  # the .part is already complete (or longer): start over
+                part.unlink()
+                continue
+            raise
+        with resp:
+            resumed = have and resp.status == 206
+            total = resp.headers.get("Content-Length")
+            total = int(total) + (have if resumed else 0) if total is not None else None
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
+                           desc=url.rsplit("/", 1)[-1])
+            try:
+                with open(part, "ab" if resumed else "wb") as f:
+                    while True:
+                        block = resp.read(_CHUNK)
+                        if not block:
+                            break
+                        f.write(block)
+                        if bar is not None:
+                            bar.update(len(block))
+            except (OSError, urllib.error.URLError):
+                pass  # a cut-off body: resume from what was written
+            finally:
+                if bar is not None:
+                    bar.close()
+        if total is None or part.stat().st_size >= total:
+            return
+        if attempt < retries:
+            time.sleep(backoff * 2 ** attempt)
+    raise DownloadError(f"the download of {url} kept breaking off ({part.stat().st_size:,} bytes of "
+                        f"{total:,}); try again later. What arrived is kept in {part} and resumed next time")
+
+
+def download_osm(area, *, cache_dir=None, source: str = "geofabrik", index_url: str | None = None,
+                 refresh: bool = False, progress: bool | None = None, retries: int = 3, backoff: float = 1.0,
+                 timeout: float = 60.0):
+    """Download (or find in the cache) the smallest OpenStreetMap extract that covers ``area``.
+
+    Parameters
+    ----------
+    area : GeoDataFrame, GeoSeries, shapely geometry or (min_lon, min_lat, max_lon, max_lat)
+        The area to cover (any CRS for frames; degrees for a box).
+    cache_dir : path, optional
+        Where extracts are kept (default :func:`default_cache_dir`: ``$GEOS2VEC_CACHE/osm`` or
+        ``~/.cache/geos2vec/osm``). A verified extract there is re-used without any network access.
+    source : "geofabrik"
+        The extract index to use (only Geofabrik so far).
+    index_url : str, optional
+        Another index in Geofabrik's ``index-v1.json`` format (a mirror, a local server); default
+        ``$GEOS2VEC_OSM_INDEX`` when set, else :data:`GEOFABRIK_INDEX`.
+    refresh : bool, default False
+        Fetch the index and the extract again even when cached (Geofabrik updates extracts daily).
+    progress : bool, optional
+        Show a download progress bar (default: ``geos2vec.set_options(progress=...)``).
+    retries, backoff, timeout
+        Retries on connection errors, HTTP 5xx and cut-off downloads (waiting ``backoff * 2**k`` seconds),
+        and the socket timeout in seconds.
+
+    Returns
+    -------
+    pathlib.Path
+        The verified ``.osm.pbf`` file (under ``cache_dir``, named as on the server). The extract's id and
+        boundary: ``find_extract(area, read_index(cache_dir=cache_dir))``.
+
+    Raises
+    ------
+    NoExtractError
+        No extract covers the whole area.
+    DownloadError
+        The server cannot be reached or keeps failing (after ``retries``), or answers 4xx.
+    ChecksumError
+        The downloaded file's MD5 differs from the published one (the file is deleted).
+
+    Examples
+    --------
+    >>> path = download_osm((9.47, 47.05, 9.64, 47.27))        # doctest: +SKIP
+    >>> osm = read_osm(path, area=(9.47, 47.05, 9.64, 47.27))  # doctest: +SKIP
+    """
+    from ..options import progress as _progress
+
+    if source != "geofabrik":
+        raise InvalidInputError(f"source must be 'geofabrik', got {source!r}")
+    kw = {"retries": int(retries), "backoff": float(backoff), "timeout": float(timeout)}
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    extract = find_extract(area, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
+    url = extract["pbf"]
+    rel = urllib.parse.urlsplit(url).path.lstrip("/") or (extract["id"] + ".osm.pbf")
+    target = cache / urllib.parse.urlsplit(url).netloc.replace(":", "_") / rel
+    mark = target.with_name(target.name + ".md5")
+    if not refresh and target.exists() and mark.exists():
+        if _md5(target) == mark.read_text().split()[0]:
+            return target
+        target.unlink()  # changed since it was verified: fetch it again
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    if refresh and part.exists():
+        part.unlink()
+    expected = _published_md5(url, **kw)
+    _fetch(url, part, progress=_progress(progress), **kw)
+    got = _md5(part)
+    if got != expected:
+        part.unlink()
+        raise ChecksumError(f"{url} arrived with MD5 {got}, but the server publishes {expected}; the file was "
+                            "deleted. Try again (the extract may have been replaced while downloading)")
+    if mark.exists():
+        mark.unlink()
+    os.replace(part, target)
+    tmp = mark.with_name(mark.name + ".tmp")
+    tmp.write_text(f"{expected}  {target.name}\n")
+    os.replace(tmp, mark)
+    return target
+
+
+def osm_features(area, *, level: int = 12, margin: float | None = None, ontology="default", cache_dir=None,
+                 index_url: str | None = None, progress: bool | None = None, **download_kw):
+    """Count table (:func:`geos2vec.features.count_features`) of the OpenStreetMap data around ``area``.
+
+    Downloads (or re-uses) the smallest extract covering ``area`` (:func:`download_osm`), reads what lies in
+    ``area``'s bounding box widened by ``margin`` degrees (default: 16 cells of ``level``, the context a
+    contextual embedding reads) and within the extract's boundary, and records that region as the table's
+    coverage: cells beyond the extract are unknown, not empty.
+    """
+    from ..embed import _edge_degrees
+    from ..features import count_features
+    from .osm import read_osm
+
+    geom = _area(area)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    extract = find_extract(geom, read_index(_index_url(index_url), cache_dir=cache))
+    path = download_osm(geom, cache_dir=cache, index_url=index_url, progress=progress, **download_kw)
+    pad = 16 * _edge_degrees(level) if margin is None else float(margin)
+    x0, y0, x1, y1 = shapely.bounds(geom)
+    box = shapely.box(max(x0 - pad, -180), max(y0 - pad, -90), min(x1 + pad, 180), min(y1 + pad, 90))
+    region = shapely.intersection(box, extract["geometry"])
+    from ..options import progress as _progress
+
+    pois, roads = read_osm(path, ontology=ontology, area=region, progress=_progress(progress))
+    table = count_features(pois, roads if len(roads) else None, level=level, ontology=ontology, coverage=region)
+    table.attrs["source"] = {"osm_extract": extract["id"], "url": extract["pbf"], "path": str(path)}
+    return table
