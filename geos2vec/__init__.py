@@ -9,9 +9,11 @@ GeoSeries. Each stage of the pipeline is a public module:
 * :mod:`geos2vec.raster` - cell features as xarray images (and back).
 * :mod:`geos2vec.model` - the S2Vec masked autoencoder (Keras 3; imported lazily),
 * :mod:`geos2vec.embed` - embeddings joined back onto user rows (``gdf.s2vec.embed``).
+* :mod:`geos2vec.partitioned` - dask(-geopandas) frames through the same functions.
 """
 
 from . import accessor as _accessor  # noqa: F401  (registers .s2vec)
+from .accessor import register_dask_accessor
 from . import cells
 from .cells import (
     cell_polygons,

@@ -131,7 +131,8 @@ class S2VecAccessor:
 
     # ------------------------------------------------------------------ embeddings
     def embed(self, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend"):
+              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
+              progress: bool | None = None):
         """A copy of the frame with S2Vec embedding columns ``s2vec_0 ... s2vec_255`` and ``s2_cell``.
 
         ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embed.embed` ``(homes, osm, ...)``: every row
@@ -146,13 +147,48 @@ class S2VecAccessor:
         else:
             obj = self._obj
         return embed(obj, features, level=level, model=model, mode=mode, how=how, outside=outside,
-                     prefix=prefix, context=context)
+                     prefix=prefix, context=context, progress=progress)
+
+
+class DaskS2VecAccessor:
+    """``ddf.s2vec`` on dask-geopandas GeoDataFrames: ``embed`` and ``count_features``, partition by partition
+    (:mod:`geos2vec.partitioned`). Registered by ``import geos2vec`` when dask-geopandas is already imported,
+    else by :func:`register_dask_accessor`."""
+
+    def __init__(self, obj):
+        if not hasattr(obj, "geometry"):
+            raise AttributeError(".s2vec works on dask-geopandas GeoDataFrames; convert the dask frame with "
+                                 "dask_geopandas.from_dask_dataframe(ddf, geometry=...)")
+        self._obj = obj
+
+    def embed(self, features=None, **kwargs):
+        """:func:`geos2vec.embed.embed` of every partition; a dask-geopandas GeoDataFrame."""
+        from .partitioned import embed_dask
+
+        return embed_dask(self._obj, features, **kwargs)
+
+    def count_features(self, roads=None, **kwargs) -> pd.DataFrame:
+        """:func:`geos2vec.features.count_features` of these POIs (and ``roads``): an in-memory table."""
+        from .partitioned import count_features_dask
+
+        return count_features_dask(self._obj, roads, **kwargs)
+
+
+def register_dask_accessor():
+    """Register ``.s2vec`` on dask DataFrames (for dask-geopandas frames). Imports dask.dataframe."""
+    from dask.dataframe.extensions import register_dataframe_accessor
+
+    register_dataframe_accessor("s2vec")(DaskS2VecAccessor)
 
 
 def _register():
+    import sys
+
     for register in (pd.api.extensions.register_dataframe_accessor,
                      pd.api.extensions.register_series_accessor):
         register("s2vec")(S2VecAccessor)
+    if "dask_geopandas" in sys.modules:  # already paid for: no dask import for users who do not use it
+        register_dask_accessor()
 
 
 _register()

@@ -266,7 +266,8 @@ def _check_level(level: int, model) -> int:
 
 
 def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: str = "contextual",
-                outside: str = "nan", prefix: str = "s2vec_", context: str = "blend") -> pd.DataFrame:
+                outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
+                progress: bool | None = None) -> pd.DataFrame:
     """Embeddings of the given cells, one row per input cell (order and duplicates kept).
 
     Parameters
@@ -285,6 +286,8 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
         What cells without any feature get: NaN (with a warning) or the model's vector for them.
     context : {"blend", "centred"}
         How ``"contextual"`` mode places its windows (:mod:`geos2vec.model.context`; default ``"blend"``).
+    progress : bool, optional
+        Progress bar; default ``geos2vec.get_options()["progress"]``.
 
     Returns
     -------
@@ -319,12 +322,13 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
             around = np.union1d(images, ring[np.isin(ring, observed_images)])
         sub = table[np.isin(observed_images, around)]
         da = rasterize(sub, image_level=model.image_level, images=around)
-        emb = model.embed(da, mode=mode, cells=targets, context=context)
+        emb = model.embed(da, mode=mode, cells=targets, context=context, verbose=progress)
         vectors.loc[targets] = np.asarray(emb.values, dtype=np.float32)
     elif images.size:
         sub = table[np.isin(observed_images, images)]
         da = rasterize(sub, image_level=model.image_level, images=images)
-        emb = model.embed(da, mode=mode, cells="observed" if outside == "nan" else "all", as_frame=True)
+        emb = model.embed(da, mode=mode, cells="observed" if outside == "nan" else "all", as_frame=True,
+                          verbose=progress)
         emb.columns = columns
         if mode == "image":  # one vector per image: every cell takes its image's
             emb = emb.reindex(_cells.cell_to_parent(wanted, model.image_level))
@@ -360,7 +364,8 @@ def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "
 
 
 def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend"):
+          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
+          progress: bool | None = None):
     """A copy of ``gdf`` with embedding columns ``prefix0 ... prefix{d-1}`` and ``s2_cell``.
 
     Every input row is kept, with its index and in its order. Points take the embedding of their cell;
@@ -370,8 +375,10 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
 
     Parameters
     ----------
-    gdf : GeoDataFrame
-        The user's rows (any CRS; missing/empty geometries get NaN embeddings and ``<NA>`` cells).
+    gdf : GeoDataFrame or dask-geopandas GeoDataFrame
+        The user's rows (any CRS; missing/empty geometries get NaN embeddings and ``<NA>`` cells). A dask
+        frame is embedded partition by partition and a dask frame is returned
+        (:func:`geos2vec.partitioned.embed_dask`).
     features : GeoDataFrame, dict, DataFrame, "osm" or None
         POIs (points) and roads (lines) to build features from, a dict ``{"pois", "roads"}``, a prebuilt
         ``count_features`` table, ``"osm"`` to download the OpenStreetMap extract covering ``gdf``
@@ -379,9 +386,16 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
         ``gdf`` itself as the POI source.
     level : int
         Must be the model's patch level (12 for the bundled model).
-    model, mode, outside, prefix, context
+    model, mode, outside, prefix, context, progress
         See :func:`embed_cells`.
     """
+    from .partitioned import is_dask
+
+    if is_dask(gdf):  # partition by partition; a dask frame comes back
+        from .partitioned import embed_dask
+
+        return embed_dask(gdf, features, level=level, model=model, mode=mode, how=how, outside=outside,
+                          prefix=prefix, context=context, progress=False if progress is None else progress)
     geoms_all = _geo.to_wgs84(_geo.as_geoseries(gdf, "gdf"), "gdf")
     model = _resolve_model(model)
     level = _check_level(level, model)
@@ -411,8 +425,8 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
         uniq, inv = np.unique(cell, return_inverse=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            emb = embed_cells(uniq, table, level=level, model=model, mode=mode,
-                              outside=outside, prefix=prefix, context=context).to_numpy(np.float32)
+            emb = embed_cells(uniq, table, level=level, model=model, mode=mode, outside=outside, prefix=prefix,
+                              context=context, progress=progress).to_numpy(np.float32)
         # rows with one cell (points, small polygons): a plain gather of that cell's vector
         one = np.bincount(row, minlength=len(geoms))[row] == 1
         dest, src = ok_pos[row[one]], inv[one]

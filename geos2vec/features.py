@@ -224,12 +224,14 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
 
     Parameters
     ----------
-    pois : GeoDataFrame, GeoSeries or DataFrame, optional
+    pois : GeoDataFrame, GeoSeries, DataFrame or a dask(-geopandas) frame, optional
         Points of interest. Points count in the cell containing them; other
         geometries at their representative point (``shapely.point_on_surface``,
         counted in ``report["non_point_pois"]``). A plain DataFrame needs
         ``lon``/``lat`` columns in WGS84 degrees. A projected CRS is
-        transformed; a missing CRS is an error.
+        transformed; a missing CRS is an error. dask frames (of POIs or
+        roads) are counted partition by partition and summed in a tree
+        (:func:`geos2vec.partitioned.count_features_dask`): the same table.
     roads : GeoDataFrame or GeoSeries of (Multi)LineStrings, optional
         Each road counts once in every cell its line crosses (S2 geodesic
         edges; see ``docs/features.md``).
@@ -305,6 +307,24 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
     >>> table = geos2vec.count_features(pois, roads)                    # doctest: +SKIP
     >>> table.attrs["report"]["dropped_categories"]                     # doctest: +SKIP
     """
+    from .partitioned import is_dask
+
+    if is_dask(pois) or is_dask(roads):  # partition by partition, summed in a tree: the same table
+        from .partitioned import count_features_dask
+
+        return count_features_dask(pois, roads, level=level, ontology=ontology, category_column=category_column,
+                                   key_column=key_column, extra=extra, road_column=road_column, errors=errors,
+                                   coverage=coverage)
+    out = _count_features(pois, roads, level=level, ontology=ontology, category_column=category_column,
+                          key_column=key_column, extra=extra, road_column=road_column, errors=errors,
+                          coverage=coverage)
+    _warn_dropped(out.attrs["report"])
+    return out
+
+
+def _count_features(pois, roads, *, level, ontology, category_column, key_column, extra, road_column, errors,
+                    coverage) -> pd.DataFrame:
+    """count_features of in-memory frames, without the warning (the dask path warns once for all parts)."""
     if errors not in ("raise", "coerce"):
         raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
     level = _cells._check_level(level)
@@ -440,7 +460,6 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
         if pois is None:
             missing += list(default_cols[:n_poi_ch])
         set_coverage(out, geom, missing_channels=missing)
-    _warn_dropped(report)
     return out
 
 

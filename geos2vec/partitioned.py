@@ -1,0 +1,204 @@
+"""dask (and dask-geopandas) frames in, through dask's own schedulers: no scheduler of geos2vec's own.
+
+* :func:`count_features_dask` - ``count_features`` of every partition of the POIs and of the roads, summed
+  with :func:`geos2vec.features.combine_counts` in a tree (``split_every`` tables per node). The result is the
+  in-memory table, exactly: same cells, counts, columns and report. ``count_features`` calls it for dask input.
+* :func:`embed_dask` - ``embed`` partition by partition (``map_partitions``): each partition encodes only the
+  level-8 images its rows need, with the context halo of the seamless mode, so no task holds every image.
+  ``geos2vec.embed`` calls it for dask input; it returns a dask(-geopandas) frame.
+
+Both run on whatever scheduler is active: threads (default), processes, ``distributed.LocalCluster`` or a
+remote cluster (``with Client(...)``). Needs ``pip install 'geos2vec[dask]'``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .accessor import register_dask_accessor
+from .errors import InvalidInputError
+
+__all__ = ["is_dask", "count_features_dask", "embed_dask", "register_dask_accessor"]
+
+_SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois", "coerced_pois", "n_roads",
+             "n_roads_counted", "coerced_roads")
+
+
+def is_dask(obj) -> bool:
+    """Whether ``obj`` is a dask DataFrame/Series (dask-geopandas' included), without importing dask."""
+    return type(obj).__module__.split(".")[0] in ("dask", "dask_geopandas", "dask_expr") and \
+        hasattr(obj, "npartitions") and hasattr(obj, "to_delayed")
+
+
+def _add_dicts(dicts) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in (d or {}).items():
+            out[k] = out.get(k, 0) + int(v)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _merge_reports(reports: list[dict]) -> dict:
+    """The report ``count_features`` gives for the whole input, from those of its parts."""
+    out = dict(reports[0])
+    for key in _SUM_KEYS:
+        out[key] = int(sum(r.get(key, 0) for r in reports))
+    for key in ("dropped_categories", "dropped_roads"):
+        out[key] = _add_dicts(r.get(key) for r in reports)
+    if any("extra_missing" in r for r in reports):
+        out["extra_missing"] = _add_dicts(r.get("extra_missing") for r in reports)
+    for key in ("category_column", "road_column"):
+        out[key] = next((r[key] for r in reports if r.get(key) is not None), None)
+    return out
+
+
+def _count_part(pois, roads, kwargs, columns):
+    """One partition's table (no warning: the merged report warns once), aligned to ``columns``."""
+    from .features import _count_features
+
+    t = _count_features(pois, roads, **kwargs)
+    report = t.attrs["report"]
+    if columns is not None and list(t.columns) != columns:
+        t = t.reindex(columns=columns, fill_value=0)
+    t.attrs["report"] = report
+    return t
+
+
+def _combine(tables):
+    """``combine_counts`` of some partition tables, keeping their merged report."""
+    from .features import combine_counts
+
+    tables = [t for t in tables]
+    report = _merge_reports([t.attrs["report"] for t in tables])
+    out = combine_counts(tables) if len(tables) > 1 else tables[0].copy()
+    out.attrs["report"] = report
+    return out
+
+
+def _extra_columns(pois, extra, ontology):
+    """The full column order when ``extra`` has categorical columns (their values differ per partition)."""
+    from .features import _parse_extra
+    from .ontology import load_ontology
+
+    meta = pois._meta if hasattr(pois, "_meta") else pois
+    specs = _parse_extra(extra, meta)
+    if not specs:
+        return None
+    cols = list(load_ontology(ontology).all_channels)
+    numeric = []
+    for col, how in specs:
+        if how == "categories":
+            values = pois[col].dropna().unique().compute()
+            _, uniques = pd.factorize(pd.Series(np.asarray(values)), sort=True)
+            cols += [f"{col}={u}" for u in uniques]
+        elif how in ("mean", "min", "max"):
+            raise InvalidInputError(
+                f"extra column {col!r} asks for {how!r}, which cannot be computed partition by partition "
+                "and summed; use 'sum' and 'count' (mean = sum / count), or compute() the POIs first")
+        else:
+            numeric.append(col)
+    if not numeric:
+        return cols
+    # count_features puts channels in the user's order of extra columns
+    ordered = list(load_ontology(ontology).all_channels)
+    for col, how in specs:
+        ordered += [c for c in cols if c.startswith(f"{col}=")] if how == "categories" else [col]
+    return ordered
+
+
+def count_features_dask(pois=None, roads=None, *, split_every: int = 8, coverage=None, level: int = 12,
+                        ontology="default", category_column=None, key_column=None, extra=None,
+                        road_column="auto", errors: str = "raise") -> pd.DataFrame:
+    """``count_features`` of dask frames (either may also be in memory): the in-memory result, exactly.
+
+    Each partition of ``pois`` and of ``roads`` is counted on its own, and the tables are summed in a tree
+    of ``split_every`` tables per node. ``coverage="infer"`` takes the convex hull of the partitions' hulls
+    (the hull of everything). ``extra`` columns must be additive (``"sum"``, ``"count"``, categories).
+    """
+    import dask
+
+    from .coverage import as_coverage, infer_coverage, set_coverage
+    from .features import _warn_dropped
+    from .ontology import load_ontology
+
+    if pois is None and roads is None:
+        raise InvalidInputError("count_features needs pois and/or roads")
+    if split_every < 2:
+        raise InvalidInputError(f"split_every must be at least 2, got {split_every}")
+    kwargs = {"level": level, "ontology": ontology, "category_column": category_column, "key_column": key_column,
+              "extra": extra, "road_column": road_column, "errors": errors, "coverage": None}
+    columns = _extra_columns(pois, extra, ontology) if pois is not None and extra is not None else None
+    count = dask.delayed(_count_part, pure=True)
+    parts = []
+    for frame, is_poi in ((pois, True), (roads, False)):
+        if frame is None:
+            continue
+        chunks = frame.to_delayed() if is_dask(frame) else [dask.delayed(frame)]
+        parts += [count(c, None, kwargs, columns) if is_poi else count(None, c, kwargs, columns) for c in chunks]
+    hulls = []
+    if isinstance(coverage, str) and coverage == "infer":
+        hull = dask.delayed(_hull, pure=True)
+        hulls = [hull(c) for frame in (pois, roads) if frame is not None
+                 for c in (frame.to_delayed() if is_dask(frame) else [dask.delayed(frame)])]
+    combine = dask.delayed(_combine, pure=True)
+    while len(parts) > 1:
+        parts = [combine(parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
+    table, hull_parts = dask.compute(parts[0], hulls)
+    if coverage is not None:
+        if hulls:
+            import shapely
+
+            geom = infer_coverage(pd.DataFrame(shapely.get_coordinates(
+                shapely.union_all([h for h in hull_parts if h is not None])), columns=["lon", "lat"]))
+        else:
+            geom = as_coverage(coverage)
+        onto = load_ontology(ontology)
+        n_poi = len(onto.channels)
+        default_cols = list(onto.all_channels)
+        missing = (default_cols[n_poi:] if roads is None else []) + (default_cols[:n_poi] if pois is None else [])
+        set_coverage(table, geom, missing_channels=missing)
+    _warn_dropped(table.attrs["report"])
+    return table
+
+
+def _hull(frame):
+    """The convex hull of one partition's coordinates (None when it has fewer than 3)."""
+    from .coverage import infer_coverage
+    from .errors import CoverageError
+
+    try:
+        return infer_coverage(frame)
+    except CoverageError:
+        return None
+
+
+def embed_dask(ddf, features=None, **kwargs):
+    """``embed`` of a dask(-geopandas) frame, partition by partition; returns a frame of the same kind.
+
+    ``features`` may be a count table (it is shared by every task once), POIs/roads (GeoDataFrames or dask
+    frames, counted first with :func:`count_features_dask`), or None (``ddf`` itself is the POI source).
+    The index and order of every partition's rows are kept.
+    """
+    import dask
+
+    from .embed import embed
+
+    if features is None:
+        features = count_features_dask(ddf, level=kwargs.get("level", 12))
+    elif isinstance(features, dict) and any(is_dask(v) for v in features.values()):
+        features = count_features_dask(features.get("pois"), features.get("roads"), level=kwargs.get("level", 12))
+    elif is_dask(features):
+        features = count_features_dask(features, level=kwargs.get("level", 12))
+    if isinstance(features, str):
+        raise InvalidInputError(f"features={features!r} is not supported for dask frames; build the count table "
+                                "first (geos2vec.io.osm_features(area)) and pass it")
+    meta = embed(ddf._meta, features, **kwargs)  # the output's columns and dtypes, from no rows
+    shared = dask.delayed(features, pure=True)
+    return ddf.map_partitions(_embed_part, shared, kwargs, meta=meta)
+
+
+def _embed_part(part, features, kwargs):
+    from .embed import embed
+
+    return embed(part, features, **kwargs)

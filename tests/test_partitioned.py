@@ -1,0 +1,105 @@
+"""dask(-geopandas) frames through count_features and embed: the in-memory results, on any scheduler."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+import geos2vec
+from geos2vec.errors import InvalidInputError
+from geos2vec.features import count_features
+
+dask = pytest.importorskip("dask")
+dgpd = pytest.importorskip("dask_geopandas")
+dd = pytest.importorskip("dask.dataframe")
+
+
+@pytest.fixture(scope="module")
+def nyc(shared_data):
+    pois = gpd.read_parquet(shared_data / "pois" / "nyc.parquet")
+    roads = gpd.read_parquet(shared_data / "roads" / "nyc.parquet")
+    return pois, roads
+
+
+def _quiet(f, *a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return f(*a, **k)
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_count_features_dask_equals_in_memory(nyc, scheduler):
+    pois, roads = nyc
+    ref = _quiet(count_features, pois, roads, coverage="infer")
+    with dask.config.set(scheduler=scheduler):
+        got = _quiet(count_features, dgpd.from_geopandas(pois, npartitions=7), dgpd.from_geopandas(roads, npartitions=5),
+                     coverage="infer")
+    pd.testing.assert_frame_equal(got, ref)
+    assert got.attrs["report"] == ref.attrs["report"]
+    assert got.attrs["coverage"] == ref.attrs["coverage"]
+    # a tree deeper than one level (12 tables, 2 per node) and a dask frame next to an in-memory one
+    got = _quiet(count_features, dgpd.from_geopandas(pois, npartitions=12), roads, coverage="infer")
+    pd.testing.assert_frame_equal(got, ref)
+    got = geos2vec.partitioned.count_features_dask(dgpd.from_geopandas(pois, npartitions=12), roads, split_every=2)
+    pd.testing.assert_frame_equal(got, _quiet(count_features, pois, roads))
+
+
+def test_count_features_dask_warns_once_with_the_merged_report(nyc):
+    pois, _ = nyc
+    with pytest.warns(UserWarning, match="count_features counted these in no channel") as rec:
+        count_features(dgpd.from_geopandas(pois, npartitions=4))
+    assert sum("no channel" in str(w.message) for w in rec) == 1
+
+
+def test_plain_dask_dataframe_and_extra_channels(nyc):
+    pois, _ = nyc
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"lon": pois.geometry.x, "lat": pois.geometry.y, "fclass": pois["fclass"].to_numpy(),
+                          "kind": rng.choice(["b", "a", "c"], len(pois)), "seats": rng.integers(0, 9, len(pois))})
+    frame.loc[frame.index[:3], "kind"] = None
+    ref = _quiet(count_features, frame, extra={"kind": "categories", "seats": "sum"})
+    got = _quiet(count_features, dd.from_pandas(frame, npartitions=6), extra={"kind": "categories", "seats": "sum"})
+    pd.testing.assert_frame_equal(got, ref)
+    assert got.attrs["report"]["extra_missing"] == {"kind": 3}
+    # one partition lacks a category value: its table gets the column, filled with zeros
+    frame.loc[frame.index[: len(frame) // 2], "kind"] = "a"
+    ref = _quiet(count_features, frame, extra=["kind"])
+    got = _quiet(count_features, dd.from_pandas(frame, npartitions=4, sort=False), extra=["kind"])
+    pd.testing.assert_frame_equal(got, ref)
+    with pytest.raises(InvalidInputError, match="cannot be computed partition by partition"):
+        count_features(dd.from_pandas(frame, npartitions=2), extra={"seats": "mean"})
+
+
+def test_embed_dask_equals_in_memory_keeps_index_and_order(nyc):
+    pois, roads = nyc
+    table = _quiet(count_features, pois, roads)
+    homes = pois.iloc[::37][["geometry"]].copy()
+    homes.index = np.arange(len(homes))[::-1] * 3 + 5  # not sorted, not a range
+    homes["name"] = [f"h{k}" for k in range(len(homes))]
+    ref = _quiet(geos2vec.embed, homes, table, progress=False)
+    with dask.config.set({"dataframe.convert-string": False}):  # dask's own choice: keep the object column
+        lazy = geos2vec.embed(dgpd.from_geopandas(homes, npartitions=4, sort=False), table)
+    assert isinstance(lazy, dgpd.GeoDataFrame)
+    assert list(lazy.columns) == list(ref.columns)
+    got = _quiet(lazy.compute)
+    assert list(got.index) == list(ref.index)
+    pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
+
+
+def test_embed_on_a_distributed_cluster_and_the_accessor(nyc):
+    distributed = pytest.importorskip("distributed")
+    pois, roads = nyc
+    table = _quiet(count_features, pois, roads)
+    homes = pois.iloc[::97][["geometry"]].copy()
+    ref = _quiet(geos2vec.embed, homes, table, progress=False)
+    geos2vec.register_dask_accessor()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as c, \
+            distributed.Client(c):
+        got = _quiet(dgpd.from_geopandas(homes, npartitions=3).s2vec.embed(table).compute)
+        counted = _quiet(dgpd.from_geopandas(pois, npartitions=3).s2vec.count_features, roads)
+    pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
+    pd.testing.assert_frame_equal(counted, table)
