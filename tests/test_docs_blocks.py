@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/evaluate.md", "docs/data.md", "docs/model.md", "docs/embed.md", "docs/raster.md",
-         "docs/osm.md"]
+         "docs/osm.md", "docs/large_areas.md"]
 
 
 def python_blocks(path: Path) -> list[str]:
