@@ -202,6 +202,36 @@ def threads_under_load(points, table, m, kw, repeat):
         print(f"  threads={thr}: loaded / idle = {best[('one busy process', thr)] / best[('idle', thr)]:.2f}")
 
 
+def memory(args):
+    """Peak traced allocations of one embed call over the float32 result, next to a pandas reference: the
+    same result array put into a copy of the frame with ``pd.concat`` (what a user would write by hand)."""
+    import tracemalloc
+
+    import geos2vec
+
+    table, pois = feature_table(args.data)
+    points = user_points(pois, args.memory)
+    m = geos2vec.load_model(args.model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        points.iloc[:100].s2vec.embed(features=table, model=m, progress=False)
+        tracemalloc.start()
+        out = points.s2vec.embed(features=table, model=m, progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    result = len(points) * m.embedding_dim * 4
+    del out
+    tracemalloc.start()
+    arr = np.zeros((len(points), m.embedding_dim), np.float32)
+    ref = pd.concat([points.copy(), pd.DataFrame(arr, index=points.index).add_prefix("e")], axis=1)
+    _, peak_ref = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del ref
+    print(f"embed of {len(points):,} points: peak traced {peak / 2**20:,.0f} MiB = {peak / result:.2f}x the "
+          f"{result / 2**20:,.0f} MiB float32 result (reference, zeros + pd.concat: {peak_ref / result:.2f}x); "
+          f"target <= 1.3x: {'met' if peak <= 1.3 * result else 'MISSED'}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=100_000)
@@ -215,7 +245,11 @@ def main(argv=None):
                     help="also time embed with 1 BLAS thread and with the BLAS default, idle and next to one "
                          "busy-loop process")
     ap.add_argument("--skip-first-call", action="store_true")
+    ap.add_argument("--memory", type=int, default=0, metavar="N",
+                    help="only measure peak memory of embed for N points (tracemalloc) against the result size")
     args = ap.parse_args(argv)
+    if args.memory:
+        return memory(args)
 
     import geos2vec
     from geos2vec.model.io import default_model_path

@@ -420,13 +420,15 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     _geo.check_lnglat(rep_lng, rep_lat, geoms.index, "gdf")
     row, cell, weight = row_cells(geoms, level, how)
     dim = model.embedding_dim
-    result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
     if cell.size:
         uniq, inv = np.unique(cell, return_inverse=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             emb = embed_cells(uniq, table, level=level, model=model, mode=mode, outside=outside, prefix=prefix,
                               context=context, progress=progress).to_numpy(np.float32)
+    # the result is allocated after encoding, so the encoder's working memory and the result do not add up
+    result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
+    if cell.size:
         # rows with one cell (points, small polygons): a plain gather of that cell's vector
         one = np.bincount(row, minlength=len(geoms))[row] == 1
         dest, src = ok_pos[row[one]], inv[one]
