@@ -41,7 +41,7 @@ def suite(args):
     scores, info = ev.run_suite(tasks, probes=probes, data_dir=DATA, n_splits=args.splits, progress=False)
     total = time.perf_counter() - t
     print(f"\nload average before: {load[0]:.2f}; after: {os.getloadavg()[0]:.2f}")
-    print(f"| task | samples | features s | embeddings s | " + " | ".join(f"{k} s" for k in ev.SPLITS) + " |")
+    print("| task | samples | features s | embeddings s | " + " | ".join(f"{k} s" for k in ev.SPLITS) + " |")
     print("|---|---|---|---|" + "---|" * len(ev.SPLITS))
     for task, d in info.items():
         print(f"| {task} | {d['samples']} | {d['features_s']} | {d['embed_s']} | "

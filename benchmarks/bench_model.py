@@ -45,7 +45,8 @@ def synthetic(n_images, side, n_feat, seed=0):
     data[~observed] = 0
     cell_id = np.arange(n_images * side * side, dtype=np.uint64).reshape(n_images, side, side) + np.uint64(1)
     return xr.DataArray(data, dims=("image", "row", "col", "feature"),
-                        coords={"image": np.arange(n_images, dtype=np.uint64), "feature": [f"c{i}" for i in range(n_feat)],
+                        coords={"image": np.arange(n_images, dtype=np.uint64),
+                                                   "feature": [f"c{i}" for i in range(n_feat)],
                                 "cell_id": (("image", "row", "col"), cell_id),
                                 "observed": (("image", "row", "col"), observed)})
 

@@ -42,6 +42,16 @@ from .options import get_options, set_options
 from ._versions import show_versions
 from . import demo  # geos2vec.demo.load_sample() (the bundled sample); cheap: numpy only at import
 
+__all__ = [
+    "cells", "features", "ontology", "raster", "coverage", "errors", "demo",
+    "cell_polygons", "cell_to_boundary", "cell_to_children", "cell_to_latlng", "cell_to_parent",
+    "cell_to_rowcol", "cell_to_token", "get_level", "grid_disk", "is_valid_cell", "latlng_to_cell",
+    "rowcol_to_cell", "token_to_cell",
+    "FeatureStats", "count_features", "Ontology", "load_ontology", "rasterize", "to_frame",
+    "cell_embeddings", "embed", "embed_cells", "load_model", "register_dask_accessor",
+    "get_options", "set_options", "show_versions", "__version__",
+]
+
 
 def load_model(path="default", channels=None):
     """Load an S2Vec model: ``"default"`` (the bundled one), a directory or a ``.zip``.

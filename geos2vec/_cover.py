@@ -36,7 +36,7 @@ from ._numba_cache import ensure_once as _ensure_numba_cache
 
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
 
-from . import _s2
+from . import _s2  # noqa: E402 - after the numba cache set-up
 
 _DEG_TO_RAD = _s2._DEG_TO_RAD
 

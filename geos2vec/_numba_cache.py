@@ -38,8 +38,10 @@ _CHECKED = False
 
 
 def ensure_once() -> None:
-    """:func:`ensure_cache_location` for the installed package, once per process (called by every module
-    that defines cached kernels, before its first ``@njit(cache=True)``)."""
+    """:func:`ensure_cache_location` for the installed package, once per process.
+
+    Called by every module that defines cached kernels, before its first ``@njit(cache=True)``.
+    """
     global _CHECKED
     if not _CHECKED:
         _CHECKED = True

@@ -78,8 +78,10 @@ class S2VecAccessor:
         return pd.Series(out, index=ids.index, name="s2_token")
 
     def cells(self, level: int = 12) -> gpd.GeoDataFrame:
-        """Unique cells of the rows as polygons: a GeoDataFrame with ``cell_id``,
-        ``token``, ``count`` (rows per cell) and geometry, sorted by cell id."""
+        """Unique cells of the rows as polygons.
+
+        A GeoDataFrame with ``cell_id``, ``token``, ``count`` (rows per cell) and geometry, sorted by cell id.
+        """
         ids = self.cell_ids(level).to_numpy()
         uniq, counts = np.unique(ids, return_counts=True)
         return gpd.GeoDataFrame(
@@ -151,9 +153,11 @@ class S2VecAccessor:
 
 
 class DaskS2VecAccessor:
-    """``ddf.s2vec`` on dask-geopandas GeoDataFrames: ``embed`` and ``count_features``, partition by partition
-    (:mod:`geos2vec.partitioned`). Registered by ``import geos2vec`` when dask-geopandas is already imported,
-    else by :func:`register_dask_accessor`."""
+    """``ddf.s2vec`` on dask-geopandas GeoDataFrames: ``embed`` and ``count_features``.
+
+    Partition by partition (:mod:`geos2vec.partitioned`). Registered by ``import geos2vec`` when
+    dask-geopandas is already imported, else by :func:`register_dask_accessor`.
+    """
 
     def __init__(self, obj):
         if not hasattr(obj, "geometry"):

@@ -33,8 +33,8 @@ from ._numba_cache import ensure_once as _ensure_numba_cache
 
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
 
-from . import _s2
-from ._s2 import from_face_ij_level, to_face_ij_orientation
+from . import _s2  # noqa: E402 - after the numba cache set-up
+from ._s2 import from_face_ij_level, to_face_ij_orientation  # noqa: E402 - after the numba cache set-up
 
 __all__ = [
     "MAX_LEVEL",
@@ -262,7 +262,8 @@ def cell_polygons(cells):
         mid_lat, mid_lng = _latlng(a + np.roll(a, -1, axis=1))
         lin_lng = (lng + np.roll(lng, -1, axis=1)) / 2
         dlng = (mid_lng - lin_lng + 180.0) % 360.0 - 180.0
-        off = np.maximum(np.abs(mid_lat - (lat + np.roll(lat, -1, axis=1)) / 2), np.abs(dlng) * np.cos(np.radians(mid_lat)))
+        off = np.maximum(np.abs(mid_lat - (lat + np.roll(lat, -1, axis=1)) / 2),
+                         np.abs(dlng) * np.cos(np.radians(mid_lat)))
         levels = np.asarray(get_level(cells))
         at_pole = (np.abs(lat) > 90.0 - 1e-9).any(axis=1)  # the pole is a corner (cells of level >= 1)
         dense = (off.max(axis=1) > _DENSIFY_TOL) & ~at_pole & (levels > 0)
@@ -274,8 +275,11 @@ def cell_polygons(cells):
 
 
 def _pole_corner_polygon(corners_xyz):
-    """A cell with a pole as a corner: its edges densified, the pole replaced by the stretch of the
-    pole's parallel between the longitudes of the two meridian edges that meet there."""
+    """A cell with a pole as a corner, as a polygon.
+
+    Its edges densified, the pole replaced by the stretch of the pole's parallel between the longitudes of
+    the two meridian edges that meet there.
+    """
     import shapely
 
     t = np.arange(_DENSIFY_STEPS) / _DENSIFY_STEPS
@@ -525,8 +529,9 @@ _EDGE_NBR = np.array([
 
 @nb.njit(cache=True, inline="always")
 def _wrap_face_ij(face, i, j, n, edge_nbr):
-    """Move a position (i, j) of an ``n`` x ``n`` face grid that may lie beyond the
-    face's edges onto the face that holds it.
+    """Move a position (i, j) of an ``n`` x ``n`` face grid onto the face that holds it.
+
+    The position may lie beyond the face's edges.
 
     A position beyond an i edge and a j edge at once (next to a cube corner) is
     moved across the edge it is further beyond first, the i edge on a tie. With

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(subparsers):
+    """The ``cells`` subcommand's parser."""
     p = subparsers.add_parser("cells", help="S2 cell ids and tokens of lat/lng pairs")
     p.add_argument("coords", nargs="*", type=float, metavar="LAT LNG",
                    help="latitude/longitude pairs in degrees (default: a few world cities)")
@@ -13,6 +14,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    """Run ``geos2vec cells``; the exit status."""
     import numpy as np
 
     from . import cells

@@ -12,6 +12,7 @@ from .cli_features import _read_geo, _write_geo, count_inputs
 
 
 def add_parser(subparsers):
+    """The ``embed`` subcommand's parser."""
     e = subparsers.add_parser(
         "embed", help="add S2Vec embedding columns to a file of points/lines/polygons",
         description="Embed every row of a GeoParquet/GeoJSON file (any CRS) with an S2Vec model and write the "
@@ -48,6 +49,7 @@ def _load_features(paths, level):
 
 
 def run_embed(args) -> int:
+    """Run ``geos2vec embed``; the exit status."""
     import warnings
 
     from .embed import embed as embed_rows  # the function (geos2vec.embed is it too, not the module)

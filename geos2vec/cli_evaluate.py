@@ -97,6 +97,7 @@ def _kinds(text, allowed, what):
 
 
 def add_parser(subparsers):
+    """The ``evaluate`` subcommand's parser."""
     p = subparsers.add_parser(
         "evaluate",
         help="downstream evaluation: tasks, spatial splits, strong baselines, ridge + MLP probes, report",
@@ -188,6 +189,7 @@ def _command(args) -> str:
 
 
 def run(args) -> int:
+    """Run ``geos2vec evaluate``; the exit status."""
     if args.config:
         saved = json.loads(Path(args.config).read_text()).get("cli", {})
         defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
@@ -243,7 +245,8 @@ def run(args) -> int:
         embeddings.update(model_embeddings(joined.index.to_numpy(), counts, model, modes))
     methods = standard_methods(
         joined.index.to_numpy(), counts, embeddings, location=args.location,
-        location_params=dict(frequency_num=args.location_scales, min_radius=args.min_radius, max_radius=args.max_radius),
+        location_params=dict(frequency_num=args.location_scales, min_radius=args.min_radius,
+                             max_radius=args.max_radius),
         seed=args.seed,
     )
     holdout = None

@@ -82,6 +82,7 @@ def count_inputs(inputs, *, level=12, coverage=None, category=None):
 
 
 def add_parser(subparsers):
+    """The ``features`` subcommand's parser."""
     f = subparsers.add_parser(
         "features", help="count POIs and roads per S2 cell (OSM .pbf or POI/road files -> Parquet)",
         description="Count POIs (points) and roads (lines) per S2 cell with the default ontology; several "
@@ -100,6 +101,7 @@ def add_parser(subparsers):
 
 
 def run_features(args) -> int:
+    """Run ``geos2vec features``; the exit status."""
     out = Path(args.out)
     table = count_inputs(args.inputs, level=args.level, coverage=_coverage(args.coverage, args.inputs),
                          category=args.category)

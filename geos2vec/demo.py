@@ -134,6 +134,7 @@ def run_demo(out="demo-out", model="default", mode="contextual", quiet=False) ->
 
 
 def add_parser(subparsers):
+    """The ``demo`` subcommand's parser."""
     p = subparsers.add_parser("demo", help="embed the bundled Los Angeles sample; write a table and a map")
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--model", default="default", help="model directory/zip (default: the bundled model)")

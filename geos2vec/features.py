@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import _cover, _geo, _s2
 from . import cells as _cells
-from .ontology import ROAD_CHANNEL, Ontology, load_ontology
+from .ontology import Ontology, load_ontology
 
 __all__ = ["count_features", "combine_counts", "CATEGORY_COLUMNS", "ROAD_COLUMNS"]
 

@@ -134,7 +134,8 @@ def _classes():
             self.kernels = []
             for i, s in enumerate(input_shapes):
                 shape = (s[-1], self.units) if self.heads is None else (self.heads, s[-1], self.units)
-                self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=shape, initializer=self.kernel_initializer))
+                self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=shape,
+                                                    initializer=self.kernel_initializer))
             bshape = (self.units,) if self.heads is None else (self.heads, 1, self.units)
             self.bias = self.add_weight(name="bias", shape=bshape, initializer="zeros")
 

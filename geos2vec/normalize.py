@@ -183,12 +183,14 @@ class FeatureStats:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
+        """The statistics as a JSON-safe dict."""
         return {"channels": [str(c) for c in self.channels], "count": int(self.count),
                 "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": self.meta,
                 "log1p": bool(self.log1p)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureStats":
+        """Statistics from :meth:`to_dict` output, checked."""
         try:
             out = cls(list(d["channels"]), int(d["count"]), np.asarray(d["mean"], dtype=np.float64),
                       np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})),
@@ -211,6 +213,7 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path) -> "FeatureStats":
+        """Statistics from a JSON file written by :meth:`save`, checked."""
         from ._jsonfile import read_json_object
 
         return cls.from_dict(read_json_object(path))

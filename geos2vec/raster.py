@@ -30,10 +30,10 @@ import numpy as np
 from ._numba_cache import ensure_once as _ensure_numba_cache
 
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
-import pandas as pd
-import xarray as xr
+import pandas as pd  # noqa: E402 - after the numba cache set-up
+import xarray as xr  # noqa: E402 - after the numba cache set-up
 
-from . import cells as _cells
+from . import cells as _cells  # noqa: E402 - after the numba cache set-up
 
 __all__ = [
     "rasterize",

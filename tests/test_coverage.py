@@ -13,7 +13,6 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import geos2vec
 from geos2vec import cells as C
 from geos2vec.coverage import as_coverage, covered_mask, get_coverage, has_coverage, infer_coverage
 from geos2vec.errors import CoverageError, CoverageWarning, Geos2VecError

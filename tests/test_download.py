@@ -38,7 +38,8 @@ def server(tmp_path):
     big = shapely.box(0, 40, 20, 55)
     small = shapely.box(9.4, 47.0, 9.7, 47.3)
     index = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": "europe", "name": "Europe", "urls": {"pbf": srv.url + "/europe-latest.osm.pbf"}},
+        {"type": "Feature", "properties": {"id": "europe", "name": "Europe",
+                                           "urls": {"pbf": srv.url + "/europe-latest.osm.pbf"}},
          "geometry": shapely.geometry.mapping(big)},
         {"type": "Feature", "properties": {"id": "liechtenstein", "parent": "europe", "name": "Liechtenstein",
                                            "urls": {"pbf": srv.url + "/europe/liechtenstein-latest.osm.pbf"}},
@@ -48,7 +49,8 @@ def server(tmp_path):
     srv.files = {
         "/index-v1.json": json.dumps(index).encode(),
         "/europe/liechtenstein-latest.osm.pbf": body,
-        "/europe/liechtenstein-latest.osm.pbf.md5": (hashlib.md5(body).hexdigest() + "  liechtenstein-latest.osm.pbf\n").encode(),
+        "/europe/liechtenstein-latest.osm.pbf.md5":
+            (hashlib.md5(body).hexdigest() + "  liechtenstein-latest.osm.pbf\n").encode(),
         "/europe-latest.osm.pbf": b"not used",
     }
     srv.body = body
@@ -150,7 +152,8 @@ def test_read_osm_clips_to_the_area(tmp_path):
     pois, roads = read_osm(pbf, area=area)
     assert sorted(pois["osm_id"]) == [1, 2]
     assert len(roads) == 1
-    np.testing.assert_allclose(shapely.get_coordinates(roads.geometry.values), [[9.50, 47.16], [9.55, 47.16], [9.555, 47.16]])
+    np.testing.assert_allclose(shapely.get_coordinates(roads.geometry.values),
+                                                       [[9.50, 47.16], [9.55, 47.16], [9.555, 47.16]])
     # a polygon area that cuts the road twice keeps both pieces in one row; one that misses it drops the row
     u = shapely.Polygon([(9.49, 47.0), (9.515, 47.0), (9.515, 47.2), (9.49, 47.2)]).union(
         shapely.box(9.59, 47.0, 9.61, 47.2))

@@ -1,4 +1,3 @@
-import json
 
 import geopandas as gpd
 import numpy as np
@@ -10,7 +9,8 @@ from geos2vec import cell_to_latlng, cell_to_parent, latlng_to_cell
 from geos2vec import evaluate as E
 from geos2vec.evaluate.tasks import CITY_BOXES
 
-TINY = dict(probes=["mlp"], sweep={"lr": [1e-2], "hidden": [16], "dropout": [0.0]}, max_epochs=400, patience=40, progress=False)
+TINY = dict(probes=["mlp"], sweep={"lr": [1e-2], "hidden": [16], "dropout": [0.0]}, max_epochs=400, patience=40,
+                                                                             progress=False)
 
 
 def _grid_cells(n_side=12, lat0=37.3, lng0=-121.95, step=0.02):

@@ -169,7 +169,8 @@ def test_antipodal_road_segment_is_a_clear_error():
     from geos2vec.features import count_features
 
     roads = gpd.GeoDataFrame({"highway": ["primary", "primary"]}, crs=4326,
-                             geometry=[shapely.LineString([(1, 1), (2, 2)]), shapely.LineString([(10, 20), (-170, -20)])])
+                             geometry=[shapely.LineString([(1, 1), (2, 2)]),
+                                                                    shapely.LineString([(10, 20), (-170, -20)])])
     with pytest.raises(ValueError, match=r"antipodal points, e.g. \(10.0, 20.0\) -> \(-170.0, -20.0\)"):
         count_features(roads=roads)
     # two parts whose junction is antipodal are not one segment

@@ -36,7 +36,8 @@ def test_count_features_dask_equals_in_memory(nyc, scheduler):
     pois, roads = nyc
     ref = _quiet(count_features, pois, roads, coverage="infer")
     with dask.config.set(scheduler=scheduler):
-        got = _quiet(count_features, dgpd.from_geopandas(pois, npartitions=7), dgpd.from_geopandas(roads, npartitions=5),
+        got = _quiet(count_features, dgpd.from_geopandas(pois, npartitions=7),
+                                                         dgpd.from_geopandas(roads, npartitions=5),
                      coverage="infer")
     pd.testing.assert_frame_equal(got, ref)
     assert got.attrs["report"] == ref.attrs["report"]

@@ -401,7 +401,8 @@ def test_accessor_rasterize():
     rng = np.random.default_rng(0)
     n = 200
     g = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "school", "bank"], n)},
-                         geometry=gpd.points_from_xy(NYC[1] + rng.uniform(-.3, .3, n), NYC[0] + rng.uniform(-.3, .3, n)),
+                         geometry=gpd.points_from_xy(NYC[1] + rng.uniform(-.3, .3, n),
+                                                                          NYC[0] + rng.uniform(-.3, .3, n)),
                          crs="EPSG:4326")
     da = g.s2vec.rasterize(ontology=["cafe", "school", "bank"], image_level=7)
     assert da.attrs["image_level"] == 7

@@ -1,4 +1,4 @@
-"""Downstream evaluation: can an embedding tell more than its trivial baselines?
+"""Downstream evaluation: can an embedding tell more than its trivial baselines.
 
 One module per job:
 
@@ -18,7 +18,7 @@ One module per job:
 The command line is ``geos2vec evaluate`` (:mod:`geos2vec.cli_evaluate`).
 """
 
-from .baselines import (
+from .baselines import (  # noqa: F401 - _check_table is for the evaluate tests
     _check_table,
     count_table_from_points,
     covered_mask,
@@ -32,7 +32,7 @@ from .baselines import (
 )
 from .labels import LEVEL, join_labels, minmax_scale, polygon_pooling
 from .methods import model_embeddings, standard_methods
-from .probes import (
+from .probes import (  # noqa: F401 - the private names are for the evaluate tests and benchmarks
     RIDGE_ALPHAS,
     _GroupTrainer,
     _parallel_mlp_class,

@@ -209,7 +209,8 @@ def region_onehot(cells, level: int = 8) -> pd.DataFrame:
     uniq, inverse = np.unique(parents, return_inverse=True)
     x = np.zeros((len(cells), len(uniq)))
     x[np.arange(len(cells)), inverse] = 1.0
-    return pd.DataFrame(x, index=pd.Index(cells, name="cell_id"), columns=[f"L{level}:{t}" for t in cell_to_token(uniq)])
+    return pd.DataFrame(x, index=pd.Index(cells, name="cell_id"),
+                        columns=[f"L{level}:{t}" for t in cell_to_token(uniq)])
 
 
 def untrained_model(model, seed: int = 0):

@@ -77,8 +77,11 @@ def _as_method(spec, name) -> Method:
 
 
 def _group_seed(seed, name, hidden) -> int:
-    """Initialisation seed of one (method, hidden units) group: from the method's name, not its position, so a
-    method gets the same result whichever other methods share the run."""
+    """Initialisation seed of one (method, hidden units) group.
+
+    From the method's name, not its position, so a method gets the same result whichever other methods
+    share the run.
+    """
     import zlib
 
     return int(zlib.crc32(f"{seed}/{name}/{int(hidden)}".encode()) & 0x3FFFFFFF)

@@ -143,8 +143,10 @@ def plot_task(scores: pd.DataFrame, task: str, path):
 
 def write_report(results, out, *, title: str = "geos2vec evaluation", config=None, command: str | None = None,
                  embeddings=None) -> Path:
-    """Write ``summary.csv``, ``paired.csv``, ``scores.csv``, ``config.json``, one figure per task and
-    ``report.md`` into the folder ``out``; returns the path of ``report.md``.
+    """Write the report files into the folder ``out``; returns the path of ``report.md``.
+
+    Files: ``summary.csv``, ``paired.csv``, ``scores.csv``, ``config.json``, one figure per task and
+    ``report.md``.
 
     ``embeddings``: the methods whose comparisons with the strong baselines the report lists (default:
     every method whose name starts with ``S2Vec``).

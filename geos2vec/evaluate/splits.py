@@ -28,7 +28,8 @@ def random_splits(n: int, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: i
     out = []
     for k in range(n_splits):
         perm = np.random.default_rng([seed, k]).permutation(n)
-        out.append((np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :])))
+        out.append((np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]),
+                    np.sort(perm[n_train + n_val :])))
     return out
 
 

@@ -100,8 +100,10 @@ def _get(url: str, *, retries: int, backoff: float, timeout: float, headers=None
 
 def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir=None, refresh: bool = False, retries: int = 3,
                backoff: float = 1.0, timeout: float = 60.0) -> list[dict]:
-    """The extracts of an index (``index-v1.json``), cached in ``cache_dir``: dicts with ``id``, ``name``,
-    ``parent``, ``pbf`` (URL) and ``geometry`` (shapely, EPSG:4326)."""
+    """The extracts of an index (``index-v1.json``), cached in ``cache_dir``.
+
+    Dicts with ``id``, ``name``, ``parent``, ``pbf`` (URL) and ``geometry`` (shapely, EPSG:4326).
+    """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / "index" / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
     if refresh or not path.exists():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """The ``train`` subcommand's parser."""
     p = subparsers.add_parser(
         "train", help="train an S2Vec masked autoencoder",
         description="Train the S2Vec masked autoencoder on images from geos2vec.raster (a zarr store, a .nc "
@@ -31,6 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    """Run ``geos2vec train``; the exit status."""
     from . import S2VecConfig, S2VecModel
     from .data import open_images
 

@@ -105,10 +105,12 @@ class S2VecConfig:
         return S2VecConfig(**d)
 
     def to_dict(self) -> dict:
+        """The configuration as a JSON-safe dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "S2VecConfig":
+        """A configuration from :meth:`to_dict` output (unknown keys raise)."""
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -116,6 +118,7 @@ class S2VecConfig:
         return cls(**d)
 
     def save(self, path) -> Path:
+        """Write the configuration as JSON to ``path``; returns the path."""
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=1))
         return path

@@ -165,8 +165,6 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         (uint64 cell ids: the pixels' cells, or the image cells in ``"image"``
         mode), float32 values.
     """
-    import xarray as xr
-
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     from .context import CONTEXTS

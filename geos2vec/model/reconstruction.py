@@ -95,8 +95,11 @@ def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
 
 
 def neighbour_sums(x, keep, side: int, radius: int):
-    """Per patch: the sum of ``x`` over the kept patches of its ``(2 radius + 1)^2`` neighbourhood (itself
-    excluded) on the ``side x side`` image, and how many there are: ``(b, n, f)`` and ``(b, n)``."""
+    """Per patch: the sum of ``x`` over the kept patches around it, and how many there are.
+
+    The neighbourhood is ``(2 radius + 1)^2`` patches (itself excluded) on the ``side x side`` image; returns
+    ``(b, n, f)`` and ``(b, n)``.
+    """
     b, n, f = x.shape
     xs = (x * keep[..., None]).reshape(b, side, side, f)
     ks = keep.reshape(b, side, side)
@@ -173,8 +176,11 @@ class LossAccumulator:
         self.counts[k] += counts.sum(axis=0)
 
     def table(self) -> pd.DataFrame:
-        """One row per predictor: losses pooled over every masked patch of every mask, their spread across
-        masks (``*_sd``: standard deviation of the per-mask losses) and the ratios to ``visible_mean``."""
+        """One row per predictor: losses pooled over every masked patch of every mask.
+
+        Also their spread across masks (``*_sd``: standard deviation of the per-mask losses) and the ratios
+        to ``visible_mean``.
+        """
         with np.errstate(invalid="ignore", divide="ignore"):
             pooled = self.sums.sum(axis=0) / self.counts.sum(axis=0)          # (p, 2)
             per_mask = self.sums / self.counts[:, None, :]                     # (k, p, 2)

@@ -48,13 +48,16 @@ class S2VecModel:
     # ------------------------------------------------------------------ properties
     @property
     def embedding_dim(self) -> int:
+        """Length of the embedding vectors."""
         return self.config.embedding_dim
 
     @property
     def built(self) -> bool:
+        """Whether the model has weights (trained or loaded)."""
         return self.keras_model is not None or self.numpy_weights is not None
 
     def count_params(self) -> int:
+        """Number of weights of the masked autoencoder."""
         if self.keras_model is None and self.numpy_weights is not None:
             return int(sum(v.size for k, v in self.numpy_weights.items() if k != "encoder_layers"))
         return 0 if self.keras_model is None else int(self.keras_model.count_params())

@@ -1,0 +1,21 @@
+"""ruff (pyflakes, pycodestyle, pydocstyle with numpy rules; configured in pyproject.toml) is clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_check_is_clean():
+    pytest.importorskip("ruff")
+    exe = shutil.which("ruff") or sys.executable
+    cmd = [exe, "check", "--no-cache", str(ROOT)] if exe != sys.executable else \
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
