@@ -8,7 +8,7 @@ GeoSeries. Each stage of the pipeline is a public module:
 * :mod:`geos2vec.normalize` - feature-wise normalization statistics.
 * :mod:`geos2vec.raster` - cell features as xarray images (and back).
 * :mod:`geos2vec.model` - the S2Vec masked autoencoder (Keras 3; imported lazily),
-* :mod:`geos2vec.embed` - embeddings joined back onto user rows (``gdf.s2vec.embed``).
+* :mod:`geos2vec.embedding` - embeddings joined back onto user rows (``gdf.s2vec.embed``).
 * :mod:`geos2vec.partitioned` - dask(-geopandas) frames through the same functions.
 """
 
@@ -36,7 +36,7 @@ from .features import count_features
 from .ontology import Ontology, load_ontology
 from . import raster
 from .raster import rasterize, to_frame
-from .embed import cell_embeddings, embed, embed_cells
+from .embedding import cell_embeddings, embed, embed_cells
 from . import coverage, errors
 from .options import get_options, set_options
 from ._versions import show_versions

@@ -137,12 +137,12 @@ class S2VecAccessor:
               progress: bool | None = None):
         """A copy of the frame with S2Vec embedding columns ``s2vec_0 ... s2vec_255`` and ``s2_cell``.
 
-        ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embed.embed` ``(homes, osm, ...)``: every row
+        ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embedding.embed` ``(homes, osm, ...)``: every row
         is kept in its order with its index; points take their level-12 cell's vector, lines and polygons
         the length/area-weighted mean over the cells they cover; rows whose cells have no features get NaN
         (with a warning that counts them).
         """
-        from .embed import embed
+        from .embedding import embed
 
         if not isinstance(self._obj, gpd.GeoDataFrame):
             obj = gpd.GeoDataFrame(geometry=self._obj)
@@ -166,7 +166,7 @@ class DaskS2VecAccessor:
         self._obj = obj
 
     def embed(self, features=None, **kwargs):
-        """:func:`geos2vec.embed.embed` of every partition; a dask-geopandas GeoDataFrame."""
+        """:func:`geos2vec.embedding.embed` of every partition; a dask-geopandas GeoDataFrame."""
         from .partitioned import embed_dask
 
         return embed_dask(self._obj, features, **kwargs)

@@ -52,7 +52,7 @@ def run_embed(args) -> int:
     """Run ``geos2vec embed``; the exit status."""
     import warnings
 
-    from .embed import embed as embed_rows  # the function (geos2vec.embed is it too, not the module)
+    from .embedding import embed as embed_rows
     from .options import set_options
 
     if args.quiet:

@@ -90,7 +90,7 @@ def run_demo(out="demo-out", model="default", mode="contextual", quiet=False) ->
 
     from tqdm.auto import tqdm
 
-    from .embed import cell_embeddings
+    from .embedding import cell_embeddings
     from .features import count_features
     from .model import load_model
 

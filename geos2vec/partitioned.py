@@ -182,7 +182,7 @@ def embed_dask(ddf, features=None, **kwargs):
     """
     import dask
 
-    from .embed import embed
+    from .embedding import embed
 
     if features is None:
         features = count_features_dask(ddf, level=kwargs.get("level", 12))
@@ -199,6 +199,6 @@ def embed_dask(ddf, features=None, **kwargs):
 
 
 def _embed_part(part, features, kwargs):
-    from .embed import embed
+    from .embedding import embed
 
     return embed(part, features, **kwargs)

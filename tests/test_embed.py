@@ -15,7 +15,7 @@ import shapely
 import geos2vec
 from geos2vec import cells as C
 from geos2vec.demo import load_sample
-from geos2vec.embed import embed, embed_cells, row_cells
+from geos2vec.embedding import embed, embed_cells, row_cells
 from geos2vec.features import count_features
 from geos2vec.normalize import FeatureStats
 from geos2vec.raster import rasterize
@@ -277,3 +277,17 @@ def test_nan_coordinates_name_index_labels(tiny, sample):
     users.loc["b", "geometry"] = shapely.Point(np.nan, 34.0)
     with pytest.raises(ValueError, match=r"index \['b'\]"):
         users.s2vec.embed(features=table, model=geos2vec.load_model(path))
+
+
+def test_function_and_module_names_do_not_clash():
+    import importlib
+    import types
+
+    import geos2vec
+
+    assert callable(geos2vec.embed) and geos2vec.embed is embed
+    mod = importlib.import_module("geos2vec.embedding")
+    assert isinstance(mod, types.ModuleType) and mod.embed is geos2vec.embed
+    import geos2vec.raster as raster
+
+    assert isinstance(raster, types.ModuleType) and raster.rasterize is geos2vec.rasterize

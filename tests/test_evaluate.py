@@ -517,7 +517,7 @@ def test_cli_on_shared_data(shared_data, tmp_path):
     import warnings
 
     from geos2vec.cli import main
-    from geos2vec.embed import embed_cells
+    from geos2vec.embedding import embed_cells
     from geos2vec.features import count_features
     from geos2vec.model import S2VecModel
     from geos2vec.normalize import FeatureStats

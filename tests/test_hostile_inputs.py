@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from geos2vec import cells as C
 from geos2vec._cover import cover_lines
 from geos2vec._geo import to_wgs84
-from geos2vec.embed import row_cells
+from geos2vec.embedding import row_cells
 
 
 def test_antimeridian_line_takes_the_short_way_like_count_features():
@@ -139,7 +139,7 @@ def test_concurrent_embed_calls_match_serial_ones():
 
 
 def test_polygons_are_covered_by_cells_with_area_weights_and_a_size_limit():
-    from geos2vec.embed import MAX_POLYGON_CELLS
+    from geos2vec.embedding import MAX_POLYGON_CELLS
     from geos2vec.errors import InvalidInputError
 
     big = shapely.box(-100, 35, -94, 41)  # 6 x 6 degrees: was 17 s and 0.6 GiB on a 1/8-edge grid

@@ -98,11 +98,11 @@ def polygon_pooling(polygons, level: int = LEVEL) -> pd.DataFrame:
     """The level-``level`` cells each polygon covers, with area weights summing to 1 per polygon.
 
     The pooling :func:`geos2vec.evaluate.evaluate` uses for polygon samples (the way ``gdf.s2vec.embed``
-    pools lines and polygons: :func:`geos2vec.embed.row_cells`). Returns columns ``sample`` (the
+    pools lines and polygons: :func:`geos2vec.embedding.row_cells`). Returns columns ``sample`` (the
     polygon's index label), ``cell_id`` and ``weight``.
     """
     from .._geo import as_geoseries, check_missing, to_wgs84
-    from ..embed import row_cells
+    from ..embedding import row_cells
 
     geoms = to_wgs84(as_geoseries(polygons, "polygons"), "polygons")
     check_missing(geoms, "raise", "polygons")

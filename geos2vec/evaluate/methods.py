@@ -82,7 +82,7 @@ def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("conte
     """
     import warnings
 
-    from ..embed import embed_cells
+    from ..embedding import embed_cells
     from ..model import load_model
 
     if isinstance(model, str) or hasattr(model, "__fspath__"):

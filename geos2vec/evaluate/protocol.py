@@ -279,7 +279,7 @@ def evaluate(
         :func:`holdout_mask` keywords) is the older one-region form.
     pooling : DataFrame, optional
         Polygon samples: columns ``sample`` (a label of ``target``'s index), ``cell_id``, ``weight``
-        (e.g. from :func:`geos2vec.embed.row_cells`). A sample is the weighted mean of its cells' rows;
+        (e.g. from :func:`geos2vec.embedding.row_cells`). A sample is the weighted mean of its cells' rows;
         samples whose cells with data carry less than ``min_known`` of their weight are dropped. The
         sample's *representative cell* (for blocks and regions) is its heaviest cell.
     regions : pandas.Series, optional

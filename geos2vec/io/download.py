@@ -292,7 +292,7 @@ def osm_features(area, *, level: int = 12, margin: float | None = None, ontology
     contextual embedding reads) and within the extract's boundary, and records that region as the table's
     coverage: cells beyond the extract are unknown, not empty.
     """
-    from ..embed import _edge_degrees
+    from ..embedding import _edge_degrees
     from ..features import count_features
     from .osm import read_osm
 

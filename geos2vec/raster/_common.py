@@ -1,0 +1,287 @@
+"""Shared pieces of :mod:`geos2vec.raster`: dims, checks of tables and dtypes, image sets, the scatter kernel."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .._numba_cache import ensure_once as _ensure_numba_cache
+
+_ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
+import pandas as pd  # noqa: E402 - after the numba cache set-up
+import xarray as xr  # noqa: E402 - after the numba cache set-up
+
+from .. import cells as _cells  # noqa: E402 - after the numba cache set-up
+
+
+DIMS = ("image", "row", "col", "feature")
+_VAR = "features"
+_MAX_SHOWN = 5
+
+
+# --------------------------------------------------------------------------- helpers
+def _shown(values) -> str:
+    values = list(values)
+    more = f" and {len(values) - _MAX_SHOWN} more" if len(values) > _MAX_SHOWN else ""
+    return f"{values[:_MAX_SHOWN]}{more}"
+
+
+def _is_dask_frame(obj) -> bool:
+    mod = type(obj).__module__ or ""
+    return mod.startswith("dask") and hasattr(obj, "npartitions") and hasattr(obj, "columns")
+
+
+def _channel_dtypes(features) -> tuple[list, list[np.dtype]]:
+    """Channel names and their NumPy dtypes; raises on non-numeric channels."""
+    names = list(features.columns)
+    if len(names) == 0:
+        raise ValueError("the feature table has no columns; it needs one numeric column per channel")
+    if len(set(names)) != len(names):
+        dup = pd.Index(names)[pd.Index(names).duplicated()].unique()
+        raise ValueError(f"duplicate channel names {_shown(dup)}; channel names must be unique")
+    dtypes = []
+    for name, dt in zip(names, features.dtypes):
+        if isinstance(dt, np.dtype):
+            np_dt = dt
+        else:  # pandas extension dtypes (Int64, Float64, boolean, ...)
+            np_dt = getattr(dt, "numpy_dtype", None)
+        if np_dt is None or np_dt.kind not in "biuf":
+            raise TypeError(
+                f"channel {name!r} has dtype {dt}; channels must be numeric (int, uint, float or bool). "
+                "Encode categories as count columns (see geos2vec.features) or drop the column"
+            )
+        dtypes.append(np.dtype(np_dt))
+    return names, dtypes
+
+
+def _column(features: pd.DataFrame, name, np_dt: np.dtype) -> np.ndarray:
+    col = features[name]
+    if isinstance(col.dtype, np.dtype):
+        return col.to_numpy()
+    if col.isna().any():
+        raise ValueError(
+            f"channel {name!r} has {int(col.isna().sum())} missing (<NA>) values; fill them "
+            "(e.g. .fillna(0)) or cast the column to float so that they become NaN"
+        )
+    return col.to_numpy(dtype=np_dt)
+
+
+def _common_dtype(dtypes: list[np.dtype]) -> np.dtype:
+    return np.result_type(*dtypes)
+
+
+def _check_exact_cast(values: np.ndarray, dtype: np.dtype, name) -> None:
+    if values.dtype == dtype or values.dtype.kind == "b":
+        return
+    if values.dtype.kind == "f" and dtype.kind == "f" and dtype.itemsize >= values.dtype.itemsize:
+        return
+    back = values.astype(dtype).astype(values.dtype)
+    if not np.array_equal(back, values, equal_nan=values.dtype.kind == "f"):
+        raise ValueError(
+            f"channel {name!r} ({values.dtype}) cannot be stored exactly in the common dtype {dtype} of "
+            "the table; cast the channels to one dtype first (e.g. features.astype('float64'))"
+        )
+
+
+def _check_fill(fill, dtype: np.dtype):
+    f = np.asarray(fill)
+    if f.ndim != 0 or f.dtype.kind not in "biuf":
+        raise TypeError(f"fill must be a number, got {fill!r}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        cast = f.astype(dtype)
+        same = bool(cast.astype(np.float64) == f.astype(np.float64)) or (
+            bool(np.isnan(f.astype(np.float64))) and dtype.kind == "f"
+        )
+    if not same:
+        raise ValueError(
+            f"fill={fill!r} cannot be stored in the features' dtype {dtype}; use a fill value of that "
+            "dtype (e.g. fill=0) or cast the table first (features.astype('float32') for fill=np.nan)"
+        )
+    return cast[()]
+
+
+def _as_cell_index(index, what: str = "feature table") -> np.ndarray:
+    if isinstance(index, pd.MultiIndex):
+        raise TypeError(f"the {what} must have a flat index of uint64 cell ids (named 'cell_id'), "
+                        "not a MultiIndex")
+    values = np.asarray(index)
+    if values.dtype == object or not np.issubdtype(values.dtype, np.integer):
+        raise TypeError(
+            f"the {what} must be indexed by uint64 S2 cell ids (index name 'cell_id'), got index dtype "
+            f"{index.dtype}; set it with df.set_index('cell_id') or use geos2vec.cells.token_to_cell for "
+            "tokens"
+        )
+    try:
+        return _cells._as_cells(values)
+    except ValueError as exc:
+        raise ValueError(f"the {what} index: {exc}") from None
+
+
+def _single_level(levels: np.ndarray, what: str) -> int:
+    lo, hi = int(levels.min()), int(levels.max())
+    if lo != hi:
+        raise ValueError(
+            f"the {what} mixes cell levels {lo}..{hi}; all cells must share one level (aggregate them "
+            "to one level first, e.g. with geos2vec.cells.cell_to_parent and groupby().sum())"
+        )
+    return lo
+
+
+def _range(cells: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """[range_min, range_max] of cell ids descending from ``cells`` (all at ``level``)."""
+    lsb = np.uint64(1) << np.uint64(2 * (30 - level))
+    return cells - (lsb - np.uint64(1)), cells + (lsb - np.uint64(1))
+
+
+# --------------------------------------------------------------------------- image sets
+def image_cells(area, level: int = 8) -> np.ndarray:
+    """Image cells at ``level`` covering a polygon of interest (sorted uint64 ids).
+
+    Every cell whose (lat/lng quadrilateral) polygon intersects ``area`` is
+    returned. Candidates come from a grid of sample points over the area's
+    bounding box, widened by one cell diagonal and spaced at less than half the
+    smallest cell width at ``level``, so no intersecting cell is missed away
+    from the poles.
+
+    Parameters
+    ----------
+    area : shapely geometry, GeoSeries or GeoDataFrame
+        Plain shapely geometries are taken as EPSG:4326 longitude/latitude;
+        GeoPandas input is transformed from its CRS (a missing CRS raises).
+    level : int, default 8
+    """
+    import geopandas as gpd
+    import shapely
+
+    from .. import _geo
+
+    level = _cells._check_level(level)
+    if isinstance(area, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        geoms = _geo.to_wgs84(_geo.as_geoseries(area, "area"), "area")
+        if _geo.missing_mask(geoms).all():
+            raise ValueError("area has no non-empty geometry")
+        geom = shapely.union_all(np.asarray(geoms.values)[~_geo.missing_mask(geoms)])
+    elif isinstance(area, shapely.Geometry):
+        geom = area
+    else:
+        raise TypeError(f"area must be a shapely geometry, GeoSeries or GeoDataFrame, not {type(area).__name__}")
+    if geom.is_empty:
+        raise ValueError("area is empty")
+    x0, y0, x1, y1 = geom.bounds
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise ValueError(
+            f"area bounds {geom.bounds} are not longitude/latitude degrees; pass a GeoSeries with its CRS "
+            "(it is transformed) or a shapely geometry in EPSG:4326"
+        )
+    # S2 metrics (quadratic projection): min width 2*sqrt(2)/3 * 2^-level, max diagonal 2.438 * 2^-level rad
+    min_width = math.degrees(2 * math.sqrt(2) / 3 / (1 << level))
+    max_diag = math.degrees(2.438 / (1 << level))
+    step = min_width / 2.5
+    ya, yb = max(y0 - max_diag, -90.0), min(y1 + max_diag, 90.0)
+    near_lat = 0.0 if ya <= 0 <= yb else min(abs(ya), abs(yb))
+    far_lat = max(abs(ya), abs(yb))
+    widen = max_diag / max(math.cos(math.radians(far_lat)), 1e-6)
+    xa, xb = x0 - widen, x1 + widen
+    if xb - xa >= 360 or far_lat > 89:
+        xa, xb = -180.0, 180.0
+    lat = np.arange(ya, yb + step, step).clip(-90, 90)
+    lng_step = step / math.cos(math.radians(near_lat))
+    lng = np.arange(xa, xb + lng_step, lng_step)
+    lng = ((lng + 180.0) % 360.0) - 180.0
+    glat, glng = np.meshgrid(lat, lng, indexing="ij")
+    cand = np.unique(_cells.latlng_to_cell(glat.ravel(), glng.ravel(), level))
+    polys = np.asarray(_cells.cell_polygons(cand).values)
+    keep = shapely.intersects(polys, geom)
+    return cand[keep]
+
+
+def _resolve_images(data_images: np.ndarray, images, area, image_level: int) -> np.ndarray:
+    """The image list: data images (default), an explicit list, or data + area covering."""
+    if images is not None and area is not None:
+        raise ValueError("give either images= or area=, not both")
+    if images is None:
+        out = np.unique(data_images)
+        if area is not None:
+            out = np.union1d(out, image_cells(area, image_level))
+        return out
+    imgs = _cells._as_cells(np.atleast_1d(np.asarray(images)))
+    if imgs.ndim != 1:
+        raise ValueError("images must be a 1-D sequence of image cell ids")
+    if imgs.size == 0:
+        raise ValueError("images is empty; pass at least one image cell (or images=None)")
+    lev = np.asarray(_cells.get_level(imgs))
+    if (lev != image_level).any():
+        raise ValueError(f"images must be cells at image_level {image_level}; got levels "
+                         f"{_shown(np.unique(lev))}")
+    if np.unique(imgs).size != imgs.size:
+        raise ValueError("images contains duplicate cell ids")
+    missing = np.setdiff1d(np.unique(data_images), imgs)
+    if missing.size:
+        raise ValueError(
+            f"{missing.size} image cell(s) holding data are not in images= (tokens "
+            f"{_shown(_cells.cell_to_token(missing))}); nothing is dropped silently: filter the table "
+            "first, or add them to images"
+        )
+    return imgs
+
+
+def _image_positions(parents: np.ndarray, imgs: np.ndarray) -> np.ndarray:
+    order = np.argsort(imgs, kind="stable")
+    sorted_imgs = imgs[order]
+    pos = np.searchsorted(sorted_imgs, parents)
+    return order[pos]
+
+
+# --------------------------------------------------------------------------- kernels
+@numba.njit(cache=True, nogil=True)
+def _scatter_rows(out2d, pix, vals):  # pragma: no cover - numba
+    """out2d[pix[i], :] = vals[i, :] in row blocks (cache friendly for C or F ``vals``)."""
+    n, f = vals.shape
+    block = 256
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        for k in range(f):
+            for i in range(start, stop):
+                out2d[pix[i], k] = vals[i, k]
+
+
+def _fill_pixels(out2d: np.ndarray, pix: np.ndarray, features: pd.DataFrame, names, dtypes, dtype) -> None:
+    """Write every row of ``features`` to ``out2d[pix]`` without copying the whole table."""
+    uniform = all(dt == dtype for dt in dtypes) and all(isinstance(dt, np.dtype) for dt in features.dtypes)
+    if uniform:
+        vals = features.to_numpy(copy=False)  # a view for a single-block frame
+        if vals.dtype != dtype:  # pragma: no cover - defensive
+            vals = vals.astype(dtype)
+        _scatter_rows(out2d, pix, vals)
+        return
+    for k, (name, dt) in enumerate(zip(names, dtypes)):
+        col = _column(features, name, dt)
+        _check_exact_cast(col, dtype, name)
+        out2d[pix, k] = col
+
+
+def _pixel_cells(imgs: np.ndarray, n: int, patch_level: int) -> np.ndarray:
+    rows = np.arange(n).reshape(1, n, 1)
+    cols = np.arange(n).reshape(1, 1, n)
+    if imgs.size == 0:
+        return np.empty((0, n, n), dtype=np.uint64)
+    return _cells.rowcol_to_cell(imgs.reshape(-1, 1, 1), rows, cols, patch_level)
+
+
+def _build_dataarray(data, imgs, names, cell_ids, observed, attrs) -> xr.DataArray:
+    return xr.DataArray(
+        data,
+        dims=DIMS,
+        coords={
+            "image": ("image", imgs),
+            "token": ("image", _cells.cell_to_token(imgs).astype(str) if imgs.size else np.array([], str)),
+            "feature": ("feature", np.asarray(names, dtype=object if not all(isinstance(x, str) for x in names)
+                                              else str)),
+            "cell_id": (("image", "row", "col"), cell_ids),
+            "observed": (("image", "row", "col"), observed),
+        },
+        name=_VAR,
+        attrs=attrs,
+    )

@@ -1,0 +1,100 @@
+"""Maps of one channel: one image, or every image in place (:func:`plot_image`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from .. import cells as _cells
+from ._common import DIMS, _shown
+
+
+# --------------------------------------------------------------------------- plotting
+def plot_image(da: xr.DataArray, channel=None, image=None, *, ax=None, cmap="viridis", log=True,
+               outline=True, **kwargs):
+    """Plot one channel: one image as pixels, or every image as a map.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Output of :func:`rasterize`.
+    channel : str or list of str, optional
+        Channel name(s); several are summed. Default: the sum of all channels.
+    image : int, str or uint64, optional
+        One image to show as a ``row x col`` picture: a position, a token or an
+        image cell id. Default: a map of all images in longitude/latitude, each
+        pixel drawn as its cell polygon (unobserved pixels light grey).
+    ax : matplotlib Axes, optional
+    log : bool, default True
+        Logarithmic colour scale (``log1p``) for counts.
+    outline : bool, default True
+        Outline image cells on the map.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    if not isinstance(da, xr.DataArray) or da.dims != DIMS:
+        raise TypeError(f"plot_image needs a DataArray from rasterize with dims {DIMS}")
+    feats = list(da["feature"].values)
+    if channel is None:
+        chans, label = feats, "all channels"
+    else:
+        chans = [channel] if isinstance(channel, str) or not np.iterable(channel) else list(channel)
+        unknown = [c for c in chans if c not in feats]
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}; available: {_shown(feats)}")
+        label = " + ".join(map(str, chans))
+    if ax is None:
+        _, ax = plt.subplots(figsize=kwargs.pop("figsize", (6, 6)))
+    sel = da.sel(feature=chans)
+    if image is not None:
+        pos = _image_position(da, image)
+        values = np.asarray(sel.isel(image=pos).sum("feature").values, dtype=float)
+        obs = np.asarray(da["observed"].values[pos])
+        shown = np.where(obs, np.log1p(np.clip(values, 0, None)) if log else values, np.nan)
+        im = ax.imshow(shown, cmap=cmap, interpolation="nearest", **kwargs)
+        ax.set_title(f"image {da['token'].values[pos]}: {label}")
+        ax.set_xlabel("col")
+        ax.set_ylabel("row")
+        plt.colorbar(im, ax=ax, shrink=0.8, label=f"log1p({label})" if log else label)
+        return ax
+    obs = np.asarray(da["observed"].values).reshape(-1)
+    cid = np.asarray(da["cell_id"].values).reshape(-1)
+    values = np.asarray(sel.sum("feature").values, dtype=float).reshape(-1)
+    bnd = _cells.cell_to_boundary(cid)[..., ::-1]  # (lng, lat)
+    if (~obs).any():
+        ax.add_collection(PolyCollection(bnd[~obs], facecolors="#eeeeee", edgecolors="none"))
+    shown = np.log1p(np.clip(values[obs], 0, None)) if log else values[obs]
+    pc = PolyCollection(bnd[obs], array=shown, cmap=cmap, edgecolors="none", **kwargs)
+    ax.add_collection(pc)
+    if outline:
+        ib = _cells.cell_to_boundary(np.asarray(da["image"].values, dtype=np.uint64))[..., ::-1]
+        ax.add_collection(PolyCollection(ib, facecolors="none", edgecolors="#555555", linewidths=0.6))
+    ax.autoscale_view()
+    lat_mid = float(np.mean(bnd[..., 1])) if bnd.size else 0.0
+    ax.set_aspect(1.0 / max(math.cos(math.radians(lat_mid)), 1e-3))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title(label)
+    plt.colorbar(pc, ax=ax, shrink=0.8, label=f"log1p({label})" if log else label)
+    return ax
+
+
+def _image_position(da: xr.DataArray, image) -> int:
+    imgs = np.asarray(da["image"].values, dtype=np.uint64)
+    if isinstance(image, str):
+        target = _cells.token_to_cell(image)
+    elif isinstance(image, (int, np.integer)) and not isinstance(image, np.uint64) and 0 <= int(image) < imgs.size:
+        return int(image)
+    else:
+        target = np.uint64(image)
+    hit = np.flatnonzero(imgs == target)
+    if hit.size == 0:
+        raise ValueError(f"image {image!r} is not in the DataArray (give a position, token or image cell id)")
+    return int(hit[0])

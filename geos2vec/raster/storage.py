@@ -1,0 +1,80 @@
+"""zarr storage that streams, with a completion mark (:func:`to_zarr`, :func:`open_zarr`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .. import cells as _cells
+from ._common import _VAR
+
+
+# --------------------------------------------------------------------------- storage
+def to_zarr(da: xr.DataArray, store, *, mode: str = "w", **kwargs):
+    """Write a rasterized DataArray to a zarr store (dask arrays stream block by block).
+
+    The ``token`` coordinate is not stored (it is recomputed by
+    :func:`open_zarr`); everything else, attrs included, round-trips exactly.
+    Extra keyword arguments go to :meth:`xarray.Dataset.to_zarr`.
+
+    The store is marked complete only after every block is written: a write
+    that is interrupted (killed, Ctrl-C, an error in a dask block) leaves a
+    store that :func:`open_zarr` refuses to open, instead of images of zeros
+    that would read as real empty cells. (With ``compute=False`` the marking is
+    yours: call :func:`mark_zarr_complete` after computing.)
+    """
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
+    names = [x.item() if isinstance(x, np.generic) else x for x in da["feature"].values]
+    # channel names go to attrs (JSON): zarr 3 has no stable string dtype yet
+    ds = da.drop_vars([c for c in ("token", "feature") if c in da.coords]).to_dataset(name=_VAR)
+    ds[_VAR].attrs = {**da.attrs, "feature_names": names}
+    ds.attrs = {_COMPLETE: False}
+    out = ds.to_zarr(store, mode=mode, consolidated=False, **kwargs)
+    if kwargs.get("compute", True):
+        mark_zarr_complete(store)
+    return out
+
+
+_COMPLETE = "geos2vec_complete"
+
+
+def mark_zarr_complete(store) -> None:
+    """Mark a store written by :func:`to_zarr` as completely written (done by ``to_zarr`` itself)."""
+    import zarr
+
+    zarr.open_group(store, mode="r+").attrs[_COMPLETE] = True
+
+
+def open_zarr(store, *, chunks=None) -> xr.DataArray:
+    """Open a store written by :func:`to_zarr` lazily (dask), without loading the data.
+
+    Parameters
+    ----------
+    store : str, path or zarr store
+    chunks : dict, optional
+        Dask chunks (e.g. ``{"image": 64}``); default: the stored chunks.
+    """
+    ds = xr.open_zarr(store, chunks={} if chunks is None else chunks, consolidated=False)
+    if _VAR not in ds:
+        raise ValueError(f"{store!r} holds no {_VAR!r} array; was it written by geos2vec.raster.to_zarr?")
+    if ds.attrs.get(_COMPLETE) is False:  # stores of geos2vec 0.1 have no marker: they open as before
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"{store!r} was not completely written (the write was interrupted, or "
+                                "to_zarr(..., compute=False) was never marked complete); write it again")
+    da = ds[_VAR]
+    attrs = dict(da.attrs)
+    names = attrs.pop("feature_names", None)
+    if names is not None:
+        da = da.assign_coords(feature=("feature", np.asarray(names, dtype=str if all(
+            isinstance(x, str) for x in names) else object)))
+    da.attrs = attrs
+    for name in ("cell_id", "observed", "covered", "available"):
+        if name in da.coords:
+            da = da.assign_coords({name: da[name].load()})
+    if "image" in da.dims:
+        imgs = np.asarray(da["image"].values, dtype=np.uint64)
+        da = da.assign_coords(token=("image", _cells.cell_to_token(imgs).astype(str) if imgs.size
+                                     else np.array([], str)))
+    return da

@@ -1,0 +1,343 @@
+"""Table -> images (:func:`rasterize`, NumPy or dask) and back (:func:`to_frame`)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import cells as _cells
+from ._common import (
+    DIMS,
+    _as_cell_index,
+    _build_dataarray,
+    _channel_dtypes,
+    _check_fill,
+    _common_dtype,
+    _fill_pixels,
+    _image_positions,
+    _is_dask_frame,
+    _pixel_cells,
+    _range,
+    _resolve_images,
+    _shown,
+    _single_level,
+)
+
+
+# --------------------------------------------------------------------------- rasterize
+def rasterize(features, *, image_level: int = 8, patch_level: int | None = None, fill=0, images=None,
+              area=None, chunks=None) -> xr.DataArray:
+    """Cell-feature table -> images: one image per coarse cell, one pixel per fine cell.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame or dask.dataframe.DataFrame
+        Indexed by uint64 S2 cell ids (index name ``cell_id``), all at one
+        level, unique; one numeric column per channel (int, uint, float, bool
+        or nullable pandas numbers without ``<NA>``).
+    image_level : int, default 8
+        Level of the image cells.
+    patch_level : int, optional
+        Level of the pixels; defaults to (and must equal) the level of the
+        table's cells. ``patch_level - image_level = g`` gives ``2**g`` pixels
+        per side (S2Vec: 12 - 8 = 4, 16 x 16).
+    fill : number, default 0
+        Value of pixels without a row in the table (``observed`` is False
+        there, whatever the fill). Must fit the output dtype (``np.nan`` needs
+        float channels).
+    images : array_like of uint64, optional
+        Exactly these image cells, in this order. Rows of the table outside
+        them raise (nothing is dropped silently). Default: every image cell
+        holding at least one row, sorted by cell id (Hilbert order).
+    area : shapely geometry, GeoSeries or GeoDataFrame, optional
+        Add every image cell intersecting this polygon of interest (see
+        :func:`image_cells`) to the data images, so that empty surroundings
+        are included.
+    chunks : int or dict, optional
+        Images per chunk (``int`` or ``{"image": int}``): the output is then a
+        lazy dask array, built block by block on compute (for example while
+        :func:`to_zarr` writes it). Dask DataFrame input is always lazy
+        (default about 128 MB per chunk) and needs a sorted index with known
+        divisions.
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``features``, dims ``("image", "row", "col", "feature")``,
+        coordinates ``image`` (uint64 image cells), ``token`` (on ``image``),
+        ``feature`` (channel names), ``cell_id`` (image, row, col: each pixel's
+        cell, uint64) and ``observed`` (image, row, col: bool: the pixel has a
+        row in the table). When the table records its coverage
+        (``count_features(..., coverage=...)``, :mod:`geos2vec.coverage`),
+        also ``covered`` (image, row, col: the source has data there, so an
+        unobserved covered pixel is known to be empty) and, when some channel
+        has other coverage (roads of a venue source), ``available`` (image,
+        row, col, feature). Its dtype is the
+        table's when uniform (counts stay integers), else NumPy's common dtype
+        (casts must be exact). ``attrs`` hold ``image_level``, ``patch_level``,
+        ``fill`` and ``channel_dtypes`` (used by :func:`to_frame`).
+
+    Raises
+    ------
+    TypeError
+        Non-numeric channels, non-integer index, non-DataFrame input.
+    ValueError
+        Empty table (without ``images``/``area``), duplicate or invalid cell
+        ids, mixed levels, ``patch_level`` not the cells' level, ``image_level``
+        finer than the cells, rows outside ``images``, inexact casts, bad fill.
+    """
+    if _is_dask_frame(features):
+        return _rasterize_dask(features, image_level=image_level, patch_level=patch_level, fill=fill,
+                               images=images, area=area, chunks=chunks)
+    if not isinstance(features, pd.DataFrame):
+        if isinstance(features, pd.Series):
+            raise TypeError("features must be a DataFrame (one column per channel); use series.to_frame()")
+        raise TypeError(f"features must be a pandas (or dask) DataFrame indexed by cell_id, "
+                        f"not {type(features).__name__}")
+    names, dtypes = _channel_dtypes(features)
+    cells = _as_cell_index(features.index)
+    image_level = _cells._check_level(image_level, "image_level")
+    if cells.size:
+        level = _single_level(np.asarray(_cells.get_level(cells)), "feature table")
+        if features.index.has_duplicates:
+            dup = features.index[features.index.duplicated()].unique()
+            raise ValueError(f"{dup.size} duplicate cell id(s) in the feature table (e.g. "
+                             f"{_shown(_cells.cell_to_token(np.asarray(dup, dtype=np.uint64)))}); aggregate "
+                             "them first (features.groupby(level=0).sum())")
+    elif images is None and area is None:
+        raise ValueError("the feature table is empty; pass images= or area= to rasterize empty images")
+    else:
+        level = None
+    lay = _layout(cells, level, patch_level, image_level, images, area, dtypes, fill)
+    patch_level, dtype, fill_value, imgs, n = lay.patch_level, lay.dtype, lay.fill_value, lay.images, lay.n
+    cell_ids, observed, pos, pix = lay.cell_ids, lay.observed, lay.pos, lay.pix
+    attrs = _attrs(image_level, patch_level, fill, dtypes)
+
+    if chunks is None:
+        out = np.full((imgs.size, n, n, len(names)), fill_value, dtype=dtype)
+        _fill_pixels(out.reshape(-1, len(names)), pix, features, names, dtypes, dtype)
+        return _add_coverage(_build_dataarray(out, imgs, names, cell_ids, observed, attrs), features, names)
+
+    import dask.array as da
+
+    step = _chunk_size(chunks, n, len(names), dtype)
+    order = np.argsort(pos, kind="stable")
+    sorted_pos = pos[order]
+
+    def block(lo, hi):
+        a, b = np.searchsorted(sorted_pos, [lo, hi])
+        rows_idx = order[a:b]
+        out = np.full((hi - lo, n, n, len(names)), fill_value, dtype=dtype)
+        part = features.iloc[rows_idx]
+        _fill_pixels(out.reshape(-1, len(names)), pix[rows_idx] - lo * n * n, part, names, dtypes, dtype)
+        return out
+
+    data = _lazy_blocks(block, imgs.size, step, n, len(names), dtype, da)
+    return _add_coverage(_build_dataarray(data, imgs, names, cell_ids, observed, attrs), features, names)
+
+
+def _add_coverage(out: xr.DataArray, features, names) -> xr.DataArray:
+    """``covered`` (and, when channels differ, ``available``) from the table's coverage, if it has one."""
+    from ..coverage import covered_mask, has_coverage
+
+    if not has_coverage(features):
+        return out
+    covered, available = covered_mask(np.asarray(out["cell_id"].values), features, names)
+    out = out.assign_coords(covered=(("image", "row", "col"), covered))
+    if available is not None:
+        out = out.assign_coords(available=(DIMS, available))
+    return out
+
+
+def _resolve_patch_level(patch_level, level, image_level) -> int:
+    if patch_level is None:
+        if level is None:
+            raise ValueError("patch_level is required when the table is empty")
+        patch_level = level
+    patch_level = _cells._check_level(patch_level, "patch_level")
+    if level is not None and level != patch_level:
+        raise ValueError(
+            f"the table's cells are at level {level}, not patch_level {patch_level}; aggregate them with "
+            "geos2vec.cells.cell_to_parent + groupby().sum(), or leave patch_level=None"
+        )
+    if patch_level < image_level:
+        raise ValueError(f"image_level {image_level} is finer than patch_level {patch_level}; images must "
+                         "be coarser than their pixels")
+    if patch_level - image_level > 12:
+        raise ValueError(f"patch_level - image_level = {patch_level - image_level} gives images of "
+                         f"{1 << (patch_level - image_level)} pixels per side; use a gap of at most 12")
+    return patch_level
+
+
+def _attrs(image_level, patch_level, fill, dtypes) -> dict:
+    f = np.asarray(fill).item()
+    return {
+        "image_level": int(image_level),
+        "patch_level": int(patch_level),
+        "fill": f if not (isinstance(f, float) and math.isnan(f)) else "nan",
+        "channel_dtypes": [str(dt) for dt in dtypes],
+    }
+
+
+def _chunk_size(chunks, n, nfeat, dtype) -> int:
+    if isinstance(chunks, dict):
+        unknown = set(chunks) - {"image"}
+        if unknown:
+            raise ValueError(f"only the image dimension is chunked; got chunks for {sorted(unknown)}")
+        chunks = chunks.get("image", "auto")
+    if chunks == "auto":
+        per_image = n * n * max(nfeat, 1) * np.dtype(dtype).itemsize
+        return max(1, (128 * 2**20) // per_image)
+    if isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1:
+        raise ValueError(f"chunks must be a positive number of images, 'auto' or {{'image': int}}, got {chunks!r}")
+    return int(chunks)
+
+
+def _lazy_blocks(block, nimg, step, n, nfeat, dtype, da):
+    import dask
+
+    blocks = []
+    for lo in range(0, nimg, step):
+        hi = min(lo + step, nimg)
+        blocks.append(da.from_delayed(dask.delayed(block, pure=True)(lo, hi), shape=(hi - lo, n, n, nfeat),
+                                      dtype=dtype))
+    if not blocks:
+        return da.empty((0, n, n, nfeat), dtype=dtype)
+    return da.concatenate(blocks, axis=0)
+
+
+class _Layout(NamedTuple):
+    patch_level: int
+    dtype: np.dtype
+    fill_value: object
+    images: np.ndarray      # image cell ids, in output order
+    n: int                  # pixels per side
+    cell_ids: np.ndarray    # (image, row, col) pixel cells
+    observed: np.ndarray    # (image, row, col) bool
+    pos: np.ndarray         # image position of each table row
+    pix: np.ndarray         # flat pixel index of each table row
+
+
+def _layout(cells, level, patch_level, image_level, images, area, dtypes, fill) -> _Layout:
+    """Where every table row goes: the images, their pixel cells and the observed mask (pandas and dask)."""
+    patch_level = _resolve_patch_level(patch_level, level, image_level)
+    dtype = _common_dtype(dtypes)
+    fill_value = _check_fill(fill, dtype)
+    parents = _cells.cell_to_parent(cells, image_level)
+    imgs = _resolve_images(parents, images, area, image_level)
+    n = 1 << (patch_level - image_level)
+    cell_ids = _pixel_cells(imgs, n, patch_level)
+    rows, cols = _cells.cell_to_rowcol(cells, image_level)
+    pos = _image_positions(parents, imgs)
+    pix = (pos * n + rows) * n + cols
+    observed = np.zeros(cell_ids.shape, dtype=bool)
+    observed.reshape(-1)[pix] = True
+    return _Layout(patch_level, dtype, fill_value, imgs, n, cell_ids, observed, pos, pix)
+
+
+def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks) -> xr.DataArray:
+    import dask.array as da
+
+    names, dtypes = _channel_dtypes(ddf)
+    if not ddf.known_divisions:
+        raise ValueError(
+            "a dask DataFrame must be sorted by cell_id with known divisions, so that each image chunk "
+            "reads only its partitions; call ddf = ddf.reset_index().set_index('cell_id') (or read parquet "
+            "with calculate_divisions=True)"
+        )
+    image_level = _cells._check_level(image_level, "image_level")
+    cells = _as_cell_index(ddf.index.compute())  # 8 bytes per cell: the index alone
+    if cells.size == 0 and images is None and area is None:
+        raise ValueError("the feature table is empty; pass images= or area= to rasterize empty images")
+    level = _single_level(np.asarray(_cells.get_level(cells)), "feature table") if cells.size else None
+    if np.unique(cells).size != cells.size:
+        raise ValueError("duplicate cell ids in the feature table; aggregate them first")
+    lay = _layout(cells, level, patch_level, image_level, images, area, dtypes, fill)
+    patch_level, dtype, fill_value, imgs, n = lay.patch_level, lay.dtype, lay.fill_value, lay.images, lay.n
+    cell_ids, observed = lay.cell_ids, lay.observed
+    step = _chunk_size("auto" if chunks is None else chunks, n, len(names), dtype)
+    lo_ids, hi_ids = _range(imgs, image_level)
+
+    def block(lo, hi):
+        a, b = lo_ids[lo:hi].min(), hi_ids[lo:hi].max()
+        part = ddf.loc[a:b].compute()
+        part = part[part.index.isin(cell_ids[lo:hi].ravel())]  # image sets need not be contiguous
+        pcells = _as_cell_index(part.index)
+        out = np.full((hi - lo, n, n, len(names)), fill_value, dtype=dtype)
+        if pcells.size:
+            ppos = _image_positions(_cells.cell_to_parent(pcells, image_level), imgs[lo:hi])
+            r, c = _cells.cell_to_rowcol(pcells, image_level)
+            _fill_pixels(out.reshape(-1, len(names)), (ppos * n + r) * n + c, part, names, dtypes, dtype)
+        return out
+
+    data = _lazy_blocks(block, imgs.size, step, n, len(names), dtype, da)
+    return _build_dataarray(data, imgs, names, cell_ids, observed, _attrs(image_level, patch_level, fill, dtypes))
+
+
+# --------------------------------------------------------------------------- inverse
+def to_frame(da: xr.DataArray) -> pd.DataFrame:
+    """Images -> cell-feature table: the observed pixels, exact inverse of :func:`rasterize`.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Output of :func:`rasterize`, :func:`windows`, :func:`augment` or
+        :func:`open_zarr` (any first dimension; trailing dims ``row, col,
+        feature``; coordinates ``cell_id`` and ``observed``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by uint64 ``cell_id``, sorted by cell id, one column per
+        channel (column index named ``feature``, as in
+        :func:`geos2vec.features.count_features`) with the dtypes the table had before :func:`rasterize` (from
+        ``attrs["channel_dtypes"]``). A cell seen several times (overlapping
+        windows) appears once. Dask-backed arrays are read chunk by chunk.
+    """
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"to_frame needs an xarray.DataArray from rasterize, not {type(da).__name__}")
+    if da.ndim != 4 or tuple(da.dims[1:]) != ("row", "col", "feature"):
+        raise ValueError(f"expected dims (image|window, row, col, feature), got {da.dims}")
+    for coord in ("cell_id", "observed"):
+        if coord not in da.coords:
+            raise ValueError(f"the DataArray has no {coord!r} coordinate; it must come from rasterize")
+    names = list(da["feature"].values)
+    nfeat = len(names)
+    obs = np.asarray(da["observed"].values, dtype=bool)
+    cids = np.asarray(da["cell_id"].values, dtype=np.uint64)
+    chunks = da.chunks[0] if da.chunks is not None else (da.shape[0],)
+    cell_parts, val_parts, start = [], [], 0
+    for size in chunks:
+        sl = slice(start, start + size)
+        start += size
+        o = obs[sl].reshape(-1)
+        if not o.any():
+            continue
+        block = np.asarray(da.data[sl]).reshape(-1, nfeat)
+        cell_parts.append(cids[sl].reshape(-1)[o])
+        val_parts.append(block[o])
+    if cell_parts:
+        cell = np.concatenate(cell_parts)
+        vals = np.concatenate(val_parts)
+    else:
+        cell = np.empty(0, dtype=np.uint64)
+        vals = np.empty((0, nfeat), dtype=da.dtype)
+    order = np.argsort(cell, kind="stable")
+    cell, vals = cell[order], vals[order]
+    if cell.size > 1:
+        first = np.concatenate([[True], cell[1:] != cell[:-1]])
+        if not first.all():
+            cell, vals = cell[first], vals[first]
+    index = pd.Index(cell, name="cell_id", dtype=np.uint64)
+    dts = da.attrs.get("channel_dtypes")
+    if dts is None or len(dts) != nfeat or all(np.dtype(d) == vals.dtype for d in dts):
+        return pd.DataFrame(vals, index=index, columns=pd.Index(names, name="feature"), copy=False)
+    out = pd.DataFrame({name: vals[:, k].astype(np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
+                       index=index)
+    out.columns.name = "feature"
+    return out

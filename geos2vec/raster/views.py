@@ -1,0 +1,161 @@
+"""Training views: windows at any offset on the patch grid (:func:`windows`), flips/rotations (:func:`augment`)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import xarray as xr
+
+from .. import cells as _cells
+from ._common import DIMS
+
+
+# --------------------------------------------------------------------------- training views
+def _dihedral(arr: np.ndarray, t: int, axes=(1, 2)) -> np.ndarray:
+    """Transform ``t`` in 0..7: ``t % 4`` quarter turns counter-clockwise, then a left-right flip if ``t >= 4``."""
+    out = np.rot90(arr, t % 4, axes=axes)
+    if t >= 4:
+        out = np.flip(out, axis=axes[1])
+    return out
+
+
+def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
+    """The eight flips/rotations (dihedral group D4) of every image or window.
+
+    Augmentation for training on a small data set; not part of the S2Vec
+    paper's recipe (off unless asked for). Transform ``t``: ``t % 4`` quarter
+    turns counter-clockwise, then a left-right flip when ``t >= 4``; ``t = 0``
+    is the identity. Pixel coordinates (``cell_id``, ``observed``, ``covered``, ``available``) move with
+    the pixels, so :func:`to_frame` still maps every value to its cell.
+
+    Returns
+    -------
+    xarray.DataArray
+        First dimension ``len(transforms)`` times as long (transform-major:
+        all of transform 0, then all of transform 1, ...), with a ``transform``
+        coordinate on it.
+    """
+    ts = [int(t) for t in transforms]
+    if not ts or any(t < 0 or t > 7 for t in ts):
+        raise ValueError(f"transforms must be a non-empty subset of 0..7, got {list(transforms)}")
+    if da.shape[1] != da.shape[2]:
+        raise ValueError("augment needs square images or windows")
+    dim0 = da.dims[0]
+    values = np.asarray(da.values)
+    cid = np.asarray(da["cell_id"].values)
+    obs = np.asarray(da["observed"].values)
+    data = np.concatenate([_dihedral(values, t) for t in ts])
+    cids = np.concatenate([_dihedral(cid, t) for t in ts])
+    obss = np.concatenate([_dihedral(obs, t) for t in ts])
+    coords = {"feature": da["feature"].values, "cell_id": ((dim0, "row", "col"), cids),
+              "observed": ((dim0, "row", "col"), obss),
+              "transform": (dim0, np.repeat(np.asarray(ts, dtype=np.int8), da.shape[0]))}
+    for name, dims in (("covered", (dim0, "row", "col")), ("available", (dim0, "row", "col", "feature"))):
+        if name in da.coords:
+            arr = np.asarray(da[name].transpose(*dims).values)
+            coords[name] = (dims, np.concatenate([_dihedral(arr, t) for t in ts]))
+    for name, c in da.coords.items():
+        if c.dims == (dim0,) and name != "transform":
+            coords[name] = (dim0, np.tile(np.asarray(c.values), len(ts)))
+    return xr.DataArray(data, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
+
+
+def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_observed: int = 1,
+            augment: bool = False) -> xr.DataArray:
+    """Square training windows at arbitrary offsets on the patch-level grid.
+
+    Images of one S2 face tile a common grid of patch-level cells (the frame of
+    :func:`geos2vec.cells.cell_to_rowcol` extended over the face). Windows are
+    placed on that grid with top-left corners at multiples of ``stride``,
+    so they straddle neighbouring images instead of only coinciding with them
+    (a few cities give many more training views).
+
+    Face edges: a window never crosses an S2 face edge (the neighbouring face's
+    grid is rotated against this one), and only windows whose every pixel lies
+    in an image of ``da`` are produced; pixels of images that are in ``da``
+    but hold no data are fill with ``observed=False``.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Output of :func:`rasterize` (NumPy-backed or small enough to load).
+    size : int, default 16
+        Pixels per side.
+    stride : int, optional
+        Step between window corners in pixels; default ``size // 2``.
+    min_observed : int, default 1
+        Keep windows with at least this many observed pixels.
+    augment : bool, default False
+        Also return the eight flips/rotations of each window (see
+        :func:`augment`); off by default, as in the paper.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``("window", "row", "col", "feature")``; coordinates ``face``,
+        ``row0``/``col0`` (top-left pixel on the face grid), ``cell_id``,
+        ``observed``, ``covered``/``available`` when ``da`` has them (and
+        ``transform`` with ``augment=True``).
+    """
+    if not isinstance(da, xr.DataArray) or da.dims != DIMS:
+        raise TypeError(f"windows needs a DataArray from rasterize with dims {DIMS}")
+    for name, v in (("size", size), ("stride", stride if stride is not None else 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    stride = size // 2 if stride is None else int(stride)
+    stride = max(stride, 1)
+    imgs = np.asarray(da["image"].values, dtype=np.uint64)
+    n = da.shape[1]
+    levels = np.asarray(_cells.get_level(imgs)) if imgs.size else np.array([0])
+    ilev = int(levels.min())
+    if imgs.size and (levels != ilev).any():
+        raise ValueError("windows needs images of one level")
+    if ilev > 29:
+        raise ValueError("windows supports image levels up to 29")
+    face, fi, fj = _cells.cell_to_face_ij(imgs)
+    gr, gc = _cells._rowcol_from_ij(np.asarray(face), np.asarray(fi), np.asarray(fj), 1 << ilev)
+    side = 1 << ilev
+    keys = (np.asarray(face, dtype=np.int64) * side + gr) * side + gc
+    korder = np.argsort(keys)
+    skeys = keys[korder]
+    # candidate corners: lattice points whose window touches an image
+    span = np.arange(-((size - 1) // stride) - 1, n // stride + 2)
+    r0 = (gr * n // stride)[:, None] + span[None, :]
+    c0 = (gc * n // stride)[:, None] + span[None, :]
+    rr = np.broadcast_to(r0[:, :, None], (imgs.size, span.size, span.size)) * stride
+    cc = np.broadcast_to(c0[:, None, :], (imgs.size, span.size, span.size)) * stride
+    ff = np.broadcast_to(np.asarray(face, dtype=np.int64)[:, None, None], rr.shape)
+    cand = np.unique(np.stack([ff.ravel(), rr.ravel(), cc.ravel()], axis=1), axis=0)
+    total = side * n
+    ok = (cand[:, 1] >= 0) & (cand[:, 2] >= 0) & (cand[:, 1] + size <= total) & (cand[:, 2] + size <= total)
+    cand = cand[ok]
+    off = np.arange(size)
+    R = cand[:, 1][:, None, None] + off[None, :, None]
+    C = cand[:, 2][:, None, None] + off[None, None, :]
+    F = cand[:, 0][:, None, None]
+    k = (F * side + R // n) * side + C // n
+    p = np.searchsorted(skeys, k).clip(0, max(skeys.size - 1, 0))
+    found = skeys[p] == k if skeys.size else np.zeros(k.shape, bool)
+    full = found.all(axis=(1, 2))
+    cand, p, R, C = cand[full], p[full], R[full], C[full]
+    img_idx = korder[p]
+    lr, lc = R % n, C % n
+    obs = np.asarray(da["observed"].values)[img_idx, lr, lc]
+    keep = obs.sum(axis=(1, 2)) >= min_observed
+    cand, img_idx, lr, lc, obs = cand[keep], img_idx[keep], lr[keep], lc[keep], obs[keep]
+    data = np.asarray(da.values)[img_idx, lr, lc]
+    cid = np.asarray(da["cell_id"].values)[img_idx, lr, lc]
+    coords = {"face": ("window", cand[:, 0].astype(np.int8)), "row0": ("window", cand[:, 1]),
+              "col0": ("window", cand[:, 2]), "feature": da["feature"].values,
+              "cell_id": (("window", "row", "col"), cid), "observed": (("window", "row", "col"), obs)}
+    if "covered" in da.coords:
+        coords["covered"] = (("window", "row", "col"), np.asarray(da["covered"].values)[img_idx, lr, lc])
+    if "available" in da.coords:
+        coords["available"] = (("window", "row", "col", "feature"),
+                               np.asarray(da["available"].transpose(*DIMS).values)[img_idx, lr, lc])
+    out = xr.DataArray(data, dims=("window", "row", "col", "feature"), coords=coords, name=da.name,
+                       attrs={**da.attrs, "window_size": int(size), "window_stride": int(stride)})
+    if augment:
+        out = globals()["augment"](out)
+    return out
