@@ -245,7 +245,7 @@ def cover_lines_kernel(lat, lng, part_start, part_line, n_lines, level, lookup_p
     p = 0
     while p < n_parts:
         line = part_line[p]
-        nbuf = 0
+        nbuf = np.int64(0)  # not the literal 0: one compiled signature for _cover_segment and _walk_face
         while p < n_parts and part_line[p] == line:
             s = part_start[p]
             e = part_start[p + 1]
