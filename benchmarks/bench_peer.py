@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -48,7 +47,6 @@ def best(fn, repeat):
 # ----------------------------------------------------------------------------------------- srai (its venv)
 def srai_worker(spec: dict) -> dict:
     import geopandas as gpd
-    import numpy as np
     import pandas as pd
     import s2sphere
     import shapely
