@@ -255,6 +255,11 @@ def download_osm(area, *, cache_dir=None, source: str = "geofabrik", index_url: 
     kw = {"retries": int(retries), "backoff": float(backoff), "timeout": float(timeout)}
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     extract = find_extract(area, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
+    return _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
+
+
+def _download_extract(extract: dict, cache: Path, *, refresh: bool, progress: bool, **kw) -> Path:
+    """The verified ``.osm.pbf`` of one index entry (cached, resumed, checked, renamed atomically)."""
     url = extract["pbf"]
     rel = urllib.parse.urlsplit(url).path.lstrip("/") or (extract["id"] + ".osm.pbf")
     target = cache / urllib.parse.urlsplit(url).netloc.replace(":", "_") / rel
@@ -268,7 +273,7 @@ def download_osm(area, *, cache_dir=None, source: str = "geofabrik", index_url: 
     if refresh and part.exists():
         part.unlink()
     expected = _published_md5(url, **kw)
-    _fetch(url, part, progress=_progress(progress), **kw)
+    _fetch(url, part, progress=progress, **kw)
     got = _md5(part)
     if got != expected:
         part.unlink()
@@ -284,28 +289,31 @@ def download_osm(area, *, cache_dir=None, source: str = "geofabrik", index_url: 
 
 
 def osm_features(area, *, level: int = 12, margin: float | None = None, ontology="default", cache_dir=None,
-                 index_url: str | None = None, progress: bool | None = None, **download_kw):
+                 index_url: str | None = None, progress: bool | None = None, refresh: bool = False,
+                 retries: int = 3, backoff: float = 1.0, timeout: float = 60.0):
     """Count table (:func:`geos2vec.features.count_features`) of the OpenStreetMap data around ``area``.
 
     Downloads (or re-uses) the smallest extract covering ``area`` (:func:`download_osm`), reads what lies in
     ``area``'s bounding box widened by ``margin`` degrees (default: 16 cells of ``level``, the context a
     contextual embedding reads) and within the extract's boundary, and records that region as the table's
-    coverage: cells beyond the extract are unknown, not empty.
+    coverage: cells beyond the extract are unknown, not empty. ``refresh``, ``retries``, ``backoff`` and
+    ``timeout`` are :func:`download_osm`'s.
     """
     from ..embedding import _edge_degrees
     from ..features import count_features
+    from ..options import progress as _progress
     from .osm import read_osm
 
     geom = _area(area)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    extract = find_extract(geom, read_index(_index_url(index_url), cache_dir=cache))
-    path = download_osm(geom, cache_dir=cache, index_url=index_url, progress=progress, **download_kw)
+    kw = {"retries": int(retries), "backoff": float(backoff), "timeout": float(timeout)}
+    # one index read and one extract choice, shared by the download and the coverage
+    extract = find_extract(geom, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
+    path = _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
     pad = 16 * _edge_degrees(level) if margin is None else float(margin)
     x0, y0, x1, y1 = shapely.bounds(geom)
     box = shapely.box(max(x0 - pad, -180), max(y0 - pad, -90), min(x1 + pad, 180), min(y1 + pad, 90))
     region = shapely.intersection(box, extract["geometry"])
-    from ..options import progress as _progress
-
     pois, roads = read_osm(path, ontology=ontology, area=region, progress=_progress(progress))
     table = count_features(pois, roads if len(roads) else None, level=level, ontology=ontology, coverage=region)
     table.attrs["source"] = {"osm_extract": extract["id"], "url": extract["pbf"], "path": str(path)}
