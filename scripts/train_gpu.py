@@ -37,7 +37,11 @@ SWEEP = {
     "small": {"embedding_dim": 128, "encoder_layers": 4, "decoder_dim": 128, "decoder_layers": 2},
     "paper-nodrop": {"dropout": 0.0},
     "paper-token": {"missing_token": True},
-    "paper-activity": {"activity_weight": 1.0},  # the bundled model since 0.3 (CPU, see its model card)
+    "paper-activity": {"activity_weight": 1.0},
+    "paper-token-activity": {"missing_token": True, "activity_weight": 1.0},
+    "paper-activity-mask50": {"activity_weight": 1.0, "mask_ratio": 0.5},
+    "paper-sincos-activity": {"position_init": "sincos", "activity_weight": 1.0},
+    "paper-sincos-nodrop-activity": {"position_init": "sincos", "activity_weight": 1.0, "dropout": 0.0},
     # small enough for a 2-core CPU
     "cpu-small": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1, "num_heads": 4},
     "cpu-small-token": {"embedding_dim": 64, "encoder_layers": 2, "decoder_dim": 64, "decoder_layers": 1,
@@ -155,7 +159,7 @@ def main(argv=None):
         table["activity_ratio"] = act["loss_covered"] / act.loc["visible_mean", "loss_covered"]
         report["configs"][run] = {
             "config": name, "seed": seed, "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1), "best_val_loss": best,
-            "params": int(model.count_params()), "history": history,
+            "params": int(model.count_params()), "history": history, "s_per_epoch": round(train_s / epoch, 3),
             "holdout_covered": table.to_dict(),
         }
         print(run, "held-out, POI channels, covered pixels:\n", table.round(4).to_string(), flush=True)

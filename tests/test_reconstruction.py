@@ -49,6 +49,23 @@ def test_predictor_losses_by_hand():
     assert "model" not in all_w.index
 
 
+def test_covered_loss_counts_available_channels_only():
+    # feature 1 is unavailable in image 0 (a source without that channel): it must not count there
+    v = np.ones_like(X)
+    v[0, :, 1] = 0
+    df = reconstruction_losses(X, W, MASK, empty=EMPTY, v=v)
+    # zero, masked patches: (0,1) feature 0 only: 9; (0,2): 0; (1,0): 4, 4; (1,1): 0, 1 -> 18 / 6 values
+    assert df.loc["zero", "loss_covered"] == pytest.approx(18 / 6, rel=1e-12)
+    # the other columns are unchanged
+    ref = reconstruction_losses(X, W, MASK, empty=EMPTY)
+    pd.testing.assert_series_equal(df["loss_all"], ref["loss_all"])
+    # all available: the same as without v
+    full = reconstruction_losses(X, W, MASK, empty=EMPTY, v=np.ones_like(X))
+    pd.testing.assert_series_equal(full["loss_covered"], ref["loss_covered"], rtol=1e-12)
+    with pytest.raises(ValueError, match="shape of x"):
+        reconstruction_losses(X, W, MASK, v=v[:, :, :1])
+
+
 def test_covered_loss_and_visible_mean_by_hand():
     # patch (0, 2) is masked and not covered; patch (1, 3) is visible and not covered
     c = np.array([[1, 1, 0, 1], [1, 1, 1, 0]], dtype=np.float32)

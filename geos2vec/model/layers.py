@@ -12,11 +12,36 @@ Only ``keras`` (``keras.ops``, ``keras.random``) is used, never a backend direct
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
-__all__ = ["PositionEmbedding", "Attention", "TransformerBlock", "RandomMasking", "gather_tokens"]
+__all__ = ["sincos_2d", "PositionEmbedding", "Attention", "TransformerBlock", "RandomMasking", "gather_tokens"]
 
 _PKG = "geos2vec"
+
+
+def sincos_2d(rows: int, cols: int, dim: int) -> np.ndarray:
+    """Fixed 2-D sine-cosine position codes, ``(rows * cols, dim)`` float32, as in MAE (He et al., 2022).
+
+    Half of ``dim`` encodes the row, half the column, each as sines and cosines of the index at
+    ``dim / 4`` frequencies ``1 / 10000 ** (k / (dim / 4))``; tokens are in row-major order.
+
+    Examples
+    --------
+    >>> sincos_2d(16, 16, 8).shape
+    (256, 8)
+    """
+    if dim % 4:
+        raise ValueError(f"sincos_2d needs a dim divisible by 4, got {dim}")
+    q = dim // 4
+    omega = 1.0 / 10000 ** (np.arange(q, dtype=np.float64) / q)
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+
+    def code(pos):
+        angle = pos.reshape(-1, 1) * omega
+        return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+
+    return np.concatenate([code(r), code(c)], axis=1).astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package=_PKG)

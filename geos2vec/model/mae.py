@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens
+from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens, sincos_2d
 
 __all__ = ["MaskedAutoencoder", "build_mae", "masked_mse", "masks_from_noise", "per_replica_loss"]
 
@@ -111,7 +111,8 @@ class MaskedAutoencoder(keras.Model):
     def __init__(self, num_patches: int, num_features: int, embedding_dim: int = 256, encoder_layers: int = 6,
                  decoder_dim: int = 128, decoder_layers: int = 2, num_heads: int = 8, mlp_ratio: float = 4.0,
                  dropout: float = 0.2, mask_ratio: float = 0.75, ignore_unobserved: bool = False, seed=None,
-                 missing_token: bool = False, activity_weight: float = 0.0, **kwargs):
+                 missing_token: bool = False, activity_weight: float = 0.0, position_init: str = "normal",
+                 **kwargs):
         super().__init__(**kwargs)
         self.num_patches, self.num_features = int(num_patches), int(num_features)
         self.embedding_dim, self.encoder_layers = int(embedding_dim), int(encoder_layers)
@@ -120,6 +121,7 @@ class MaskedAutoencoder(keras.Model):
         self.mask_ratio, self.ignore_unobserved, self.seed = float(mask_ratio), bool(ignore_unobserved), seed
         self.missing_token = bool(missing_token)
         self.activity_weight = float(activity_weight)
+        self.position_init = str(position_init)
         p = self.dtype_policy
         s = None if seed is None else int(seed)
 
@@ -160,6 +162,12 @@ class MaskedAutoencoder(keras.Model):
             blk.build((None, n, self.decoder_dim))
         self.decoder_norm.build((None, n, self.decoder_dim))
         self.decoder_pred.build((None, n, self.decoder_dim))
+        if self.position_init == "sincos":  # MAE's start: 2-D sine-cosine codes of a square grid, then learned
+            side = int(round(n ** 0.5))
+            if side * side != n:
+                raise ValueError(f"position_init='sincos' needs a square grid of patches, got {n}")
+            for emb, dim in ((self.pos_embed, self.embedding_dim), (self.decoder_pos_embed, self.decoder_dim)):
+                emb.embedding.assign(sincos_2d(side, side, dim)[None])
         self.built = True
 
     # ------------------------------------------------------------------ forward
@@ -259,7 +267,8 @@ class MaskedAutoencoder(keras.Model):
                 "decoder_dim": self.decoder_dim, "decoder_layers": self.decoder_layers,
                 "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "dropout": self.dropout,
                 "mask_ratio": self.mask_ratio, "ignore_unobserved": self.ignore_unobserved, "seed": self.seed,
-                "missing_token": self.missing_token, "activity_weight": self.activity_weight}
+                "missing_token": self.missing_token, "activity_weight": self.activity_weight,
+                "position_init": self.position_init}
 
 
 def build_mae(config, num_patches: int, num_features: int, dtype=None) -> MaskedAutoencoder:
@@ -270,6 +279,7 @@ def build_mae(config, num_patches: int, num_features: int, dtype=None) -> Masked
         mlp_ratio=config.mlp_ratio, dropout=config.dropout, mask_ratio=config.mask_ratio,
         ignore_unobserved=config.ignore_unobserved, seed=config.seed, dtype=dtype, name="s2vec_mae",
         missing_token=getattr(config, "missing_token", False),
-        activity_weight=getattr(config, "activity_weight", 0.0))
+        activity_weight=getattr(config, "activity_weight", 0.0),
+        position_init=getattr(config, "position_init", "normal"))
     model.build((None, num_patches, num_features))
     return model

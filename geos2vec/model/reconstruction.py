@@ -124,31 +124,48 @@ def _local_mean(x, keep, side, vis_mean, radius=LOCAL_RADIUS, prior=LOCAL_PRIOR)
     return a * local + (1 - a) * vis_mean[:, None, :]
 
 
-def loss_sums(x, w, mask, predictions: dict, c=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def loss_sums(x, w, mask, predictions: dict, c=None, v=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per image: sums of per-patch MSE over masked-and-observed, masked, and masked-and-covered patches.
+
+    ``v`` (``(batch, n, features)``, optional): 1 where the pixel's channel is available (its source has that
+    channel, e.g. no roads in Who's On First states). With it, the covered column counts available values only:
+    its sum is the squared error over available values and its count the available values, both divided by
+    the number of features (so without ``v`` it is the per-patch mean, as before).
 
     Returns ``({name: (batch, 3) [sum_observed, sum_all, sum_covered]}, (batch, 3) [n_observed, n_all,
     n_covered])``, float64; the loss of a set of images is ``sums.sum(0) / counts.sum(0)``.
     """
     x, w, mask, c = _check(x, w, mask, c)
     xf = x.astype(np.float64)
+    nf = x.shape[-1]
+    if v is not None:
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != x.shape:
+            raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
     weights = np.stack([mask * w, mask, mask * c], axis=-1)              # (b, n, 3)
     sums = {}
     for name, pred in predictions.items():
-        err = np.mean(np.square(np.asarray(pred, dtype=np.float64) - xf), axis=-1)  # (b, n)
+        sq = np.square(np.asarray(pred, dtype=np.float64) - xf)            # (b, n, f)
+        err = np.mean(sq, axis=-1)                                           # (b, n)
         sums[name] = np.einsum("bn,bnk->bk", err, weights)
-    return sums, weights.sum(axis=1)
+        if v is not None:
+            sums[name][:, 2] = np.einsum("bnf,bnf,bn->b", sq, v, mask * c) / nf
+    counts = weights.sum(axis=1)
+    if v is not None:
+        counts[:, 2] = np.einsum("bnf,bn->b", v, mask * c) / nf
+    return sums, counts
 
 
-def reconstruction_losses(x, w, mask, *, empty=None, pred=None, c=None) -> pd.DataFrame:
+def reconstruction_losses(x, w, mask, *, empty=None, pred=None, c=None, v=None) -> pd.DataFrame:
     """Losses of the predictors on arrays: one row per predictor (``model`` only with ``pred``).
 
     Columns ``loss_observed`` (masked, observed patches), ``loss_all`` (masked patches) and ``loss_covered``
-    (masked, covered patches); NaN where there is no such patch.
+    (masked, covered patches; with ``v``, their available channels only, see :func:`loss_sums`); NaN where
+    there is no such patch.
     """
     x, w, mask, c = _check(x, w, mask, c)
     preds = ({} if pred is None else {"model": pred}) | baseline_predictions(x, mask, empty, c)
-    sums, counts = loss_sums(x, w, mask, preds, c)
+    sums, counts = loss_sums(x, w, mask, preds, c, v)
     n = counts.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         rows = {k: np.where(n > 0, s.sum(axis=0) / n, np.nan) for k, s in sums.items()}
@@ -166,9 +183,9 @@ class LossAccumulator:
         self.counts = np.zeros((int(n_masks), 3))
         self._seen = set()
 
-    def add(self, k: int, x, w, mask, predictions: dict, c=None):
-        """Add a batch seen under mask number ``k``."""
-        sums, counts = loss_sums(x, w, mask, predictions, c)
+    def add(self, k: int, x, w, mask, predictions: dict, c=None, v=None):
+        """Add a batch seen under mask number ``k`` (``v``: per-value availability, see :func:`loss_sums`)."""
+        sums, counts = loss_sums(x, w, mask, predictions, c, v)
         for j, name in enumerate(self.predictors):
             if name in sums:  # local_mean exists for square images only
                 self.sums[k, j] += sums[name].sum(axis=0)

@@ -220,7 +220,8 @@ class S2VecModel:
             Index ``predictor`` (``model``, ``zero``, ``empty``, ``visible_mean``, ``local_mean``); columns
             ``loss_observed``
             (masked patches that are observed cells), ``loss_all`` (all masked patches), ``loss_covered``
-            (masked patches the source covers: ``loss_all`` when the images carry no coverage), their standard
+            (masked patches the source covers, and of them only the channels the source has when the images
+            carry an ``available`` coordinate; ``loss_all`` when the images carry no coverage), their standard
             deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``.
             ``attrs``: seed, n_masks, n_images, masked patches per mask.
         """
@@ -246,6 +247,7 @@ class S2VecModel:
         acc = LossAccumulator(n_masks)
         for batch in ds:
             x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
+            v = batch["v"].numpy() if "v" in batch else None
             b = x.shape[0]
             noise = np.stack([draw_noise(r, b, n) for r in rngs])          # (n_masks, b, n)
             per_pass = max(1, batch_size // b)                               # masks sharing a forward pass
@@ -257,7 +259,7 @@ class S2VecModel:
                 mask = np.asarray(out["mask"]).reshape(m, b, n)
                 for i in range(m):
                     preds = {"model": pred[i], **baseline_predictions(x, mask[i], empty, c)}
-                    acc.add(k0 + i, x, w, mask[i], preds, c)
+                    acc.add(k0 + i, x, w, mask[i], preds, c, v)
         table = acc.table()
         table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
                            mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),
