@@ -15,8 +15,9 @@ harness to train many MLPs at once): inputs may be ``(batch, d_i)`` (shared) or
 ``(M, batch, d_i)`` and the output is ``(M, batch, d)`` (:class:`Concat` keeps
 shared inputs shared).
 
-The classes are created on first access so that ``import geos2vec.fusion``
-does not import TensorFlow. :func:`fusion_layer` builds one by name.
+The classes live in :mod:`geos2vec.fusion_layers` (module level, with ``get_config``) and are imported from
+there on first access, so that ``import geos2vec.fusion`` does not import Keras or TensorFlow.
+:func:`fusion_layer` builds one by name.
 """
 
 from __future__ import annotations
@@ -32,143 +33,10 @@ def _as_list(inputs, name):
 
 
 def _classes():
-    if _KERAS:
-        return _KERAS
-    import keras
-    from keras import ops
+    if not _KERAS:
+        from . import fusion_layers as fl
 
-    def _check_heads(heads):
-        if heads is not None and (isinstance(heads, bool) or int(heads) != heads or heads < 1):
-            raise ValueError(f"heads must be None or a positive integer, got {heads!r}")
-        return None if heads is None else int(heads)
-
-    @keras.saving.register_keras_serializable(package="geos2vec")
-    class Concat(keras.layers.Layer):
-        """Concatenate the inputs on the last axis (no weights).
-
-        Shared ``(batch, d_i)`` inputs are concatenated as they are; if any
-        input has a heads axis ``(M, batch, d_i)``, shared inputs are broadcast
-        to it first.
-        """
-
-        def __init__(self, heads=None, **kwargs):
-            super().__init__(**kwargs)
-            self.heads = _check_heads(heads)
-
-        def call(self, inputs):
-            inputs = _as_list(inputs, "Concat")
-            if len(inputs) == 1:
-                return inputs[0]
-            ranks = {len(x.shape) for x in inputs}
-            if ranks == {3}:
-                return ops.concatenate(inputs, axis=-1)
-            if ranks == {2}:
-                return ops.concatenate(inputs, axis=-1)
-            m = next(x.shape[0] for x in inputs if len(x.shape) == 3)
-            lifted = [x if len(x.shape) == 3 else ops.broadcast_to(x[None], (m,) + tuple(ops.shape(x))) for x in inputs]
-            return ops.concatenate(lifted, axis=-1)
-
-        def compute_output_shape(self, input_shapes):
-            last = sum(s[-1] for s in input_shapes)
-            longest = max(input_shapes, key=len)
-            return tuple(longest[:-1]) + (last,)
-
-        def get_config(self):
-            return {**super().get_config(), "heads": self.heads}
-
-    @keras.saving.register_keras_serializable(package="geos2vec")
-    class WeightedAdd(keras.layers.Layer):
-        """``sum_i w_i x_i`` with learnable scalar weights ``w`` (init ``1/k``).
-
-        All inputs must have the same number of features; otherwise use
-        :class:`ProjectAdd`.
-        """
-
-        def __init__(self, heads=None, **kwargs):
-            super().__init__(**kwargs)
-            self.heads = _check_heads(heads)
-
-        def build(self, input_shapes):
-            dims = [s[-1] for s in input_shapes]
-            if len(set(dims)) != 1:
-                raise ValueError(
-                    f"WeightedAdd needs inputs with equal feature dims, got {dims}; use ProjectAdd "
-                    "(fusion='project') or Concat (fusion='concat') for different dims"
-                )
-            k = len(input_shapes)
-            shape = (k,) if self.heads is None else (self.heads, k)
-            self.w = self.add_weight(name="w", shape=shape, initializer=keras.initializers.Constant(1.0 / k))
-
-        def call(self, inputs):
-            inputs = _as_list(inputs, "WeightedAdd")
-            if self.heads is None:
-                return sum(self.w[i] * x for i, x in enumerate(inputs))
-            out = 0
-            for i, x in enumerate(inputs):
-                w = self.w[:, i][:, None, None]
-                out = out + w * (x[None] if len(x.shape) == 2 else x)
-            return out
-
-        def compute_output_shape(self, input_shapes):
-            shape = tuple(input_shapes[0])
-            if self.heads is not None and len(shape) == 2:
-                shape = (self.heads,) + shape
-            return shape
-
-        def get_config(self):
-            return {**super().get_config(), "heads": self.heads}
-
-    @keras.saving.register_keras_serializable(package="geos2vec")
-    class ProjectAdd(keras.layers.Layer):
-        """``sum_i x_i W_i + b``: project each input to ``units`` features, then add."""
-
-        def __init__(self, units, heads=None, kernel_initializer="glorot_uniform", **kwargs):
-            super().__init__(**kwargs)
-            if isinstance(units, bool) or int(units) != units or units < 1:
-                raise ValueError(f"units must be a positive integer, got {units!r}")
-            self.units = int(units)
-            self.heads = _check_heads(heads)
-            self.kernel_initializer = keras.initializers.get(kernel_initializer)
-
-        def build(self, input_shapes):
-            self.kernels = []
-            for i, s in enumerate(input_shapes):
-                shape = (s[-1], self.units) if self.heads is None else (self.heads, s[-1], self.units)
-                self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=shape,
-                                                    initializer=self.kernel_initializer))
-            bshape = (self.units,) if self.heads is None else (self.heads, 1, self.units)
-            self.bias = self.add_weight(name="bias", shape=bshape, initializer="zeros")
-
-        def call(self, inputs):
-            inputs = _as_list(inputs, "ProjectAdd")
-            if len(inputs) != len(self.kernels):
-                raise ValueError(f"ProjectAdd was built for {len(self.kernels)} inputs, got {len(inputs)}")
-            out = self.bias
-            for x, k in zip(inputs, self.kernels):
-                if self.heads is None:
-                    out = out + ops.matmul(x, k)
-                elif len(x.shape) == 2:
-                    out = out + ops.einsum("nd,mdu->mnu", x, k)
-                else:
-                    out = out + ops.einsum("mnd,mdu->mnu", x, k)
-            return out
-
-        def compute_output_shape(self, input_shapes):
-            longest = max(input_shapes, key=len)
-            shape = tuple(longest[:-1]) + (self.units,)
-            if self.heads is not None and len(shape) == 2:
-                shape = (self.heads,) + shape
-            return shape
-
-        def get_config(self):
-            return {
-                **super().get_config(),
-                "units": self.units,
-                "heads": self.heads,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            }
-
-    _KERAS.update(Concat=Concat, WeightedAdd=WeightedAdd, ProjectAdd=ProjectAdd)
+        _KERAS.update(Concat=fl.Concat, WeightedAdd=fl.WeightedAdd, ProjectAdd=fl.ProjectAdd)
     return _KERAS
 
 

@@ -224,58 +224,10 @@ _KERAS = {}
 
 
 def _keras_classes():
-    if _KERAS:
-        return _KERAS
-    import keras
-    from keras import ops
+    if not _KERAS:
+        from .location_layers import LocationEncoder
 
-    @keras.saving.register_keras_serializable(package="geos2vec")
-    class LocationEncoder(keras.layers.Layer):
-        """Keras layer: ``(..., 2)`` [lat, lng] in degrees -> ``(..., dims)``.
-
-        No trainable weights; the same formulas as :func:`encode_location`
-        (follow it with Dense layers for the Space2Vec "NN" part). Inputs are
-        not range-checked inside the graph: validate them with
-        :func:`geos2vec.cells.check_latlng` beforehand.
-        """
-
-        def __init__(self, method="theory", frequency_num=16, min_radius=1e-4, max_radius=1.0, **kwargs):
-            kwargs.setdefault("autocast", False)  # keep float64 degrees: fine scales need them
-            super().__init__(**kwargs)
-            self.method = _check_method(method)
-            self.frequency_num = int(frequency_num)
-            self.min_radius = float(min_radius)
-            self.max_radius = float(max_radius)
-            self._freqs = _frequencies(self.method, self.frequency_num, self.min_radius, self.max_radius)
-            self.output_features = output_dim(self.method, self.frequency_num)
-
-        def call(self, inputs):
-            inputs = ops.convert_to_tensor(inputs)
-            if inputs.shape[-1] != 2:
-                raise ValueError(f"LocationEncoder expects inputs of shape (..., 2) = [lat, lng], got {inputs.shape}")
-            lead = ops.shape(inputs)[:-1]
-            # float64 inside: at the finest scales the angles reach ~1e4 rad,
-            # where float32 would lose ~1e-3 of absolute precision.
-            flat = ops.cast(ops.reshape(inputs, (-1, 2)), "float64")
-            rad = flat * (np.pi / 180.0)
-            freqs = ops.convert_to_tensor(self._freqs, dtype="float64")
-            out = _encode(ops, rad[:, 0], rad[:, 1], self.method, freqs)
-            return ops.cast(ops.reshape(out, tuple(lead) + (self.output_features,)), self.compute_dtype)
-
-        def compute_output_shape(self, input_shape):
-            return tuple(input_shape[:-1]) + (self.output_features,)
-
-        def get_config(self):
-            config = super().get_config()
-            config.update(
-                method=self.method,
-                frequency_num=self.frequency_num,
-                min_radius=self.min_radius,
-                max_radius=self.max_radius,
-            )
-            return config
-
-    _KERAS["LocationEncoder"] = LocationEncoder
+        _KERAS["LocationEncoder"] = LocationEncoder
     return _KERAS
 
 

@@ -170,3 +170,23 @@ def test_truncated_keras_file_is_named(tmp_path):
     (target / "model.keras").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFormatError, match="model.keras is not a readable Keras file"):
         geos2vec.load_model(target)
+
+
+def test_model_io_does_not_import_the_model_class():
+    """Loading is one-way (keras-hub style): io knows the file layout, s2vec builds on it, never the reverse."""
+    import ast
+
+    import geos2vec.model.io as io_mod
+
+    tree = ast.parse(open(io_mod.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(m.endswith("s2vec") for m in imported), imported
+    from geos2vec.model import S2VecModel, load_model
+
+    m = load_model("default")
+    assert type(m) is S2VecModel and m.channels == S2VecModel.load("default").channels
+
+    class Mine(S2VecModel):
+        pass
+
+    assert type(Mine.load("default")) is Mine   # the class decides what is built

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -26,49 +25,9 @@ def build_mlp(input_dims, hidden: int = 64, dropout: float = 0.0, fusion: str = 
     return keras.Model(inputs, out)
 
 
-_PARALLEL = []
-
-
 def _parallel_mlp_class():
-    if _PARALLEL:
-        return _PARALLEL[0]
-    import keras
-    from keras import ops
+    from .mlp_layers import ParallelMLP
 
-    from ..fusion import fusion_layer
-
-    class ParallelMLP(keras.layers.Layer):
-        """``heads`` independent copies of :func:`build_mlp`; output (heads, batch)."""
-
-        def __init__(self, input_dims, heads, hidden, dropouts, fusion, fusion_units, seed, **kwargs):
-            super().__init__(**kwargs)
-            self.heads = heads
-            self.hidden = hidden
-            self.rates = np.asarray(dropouts, dtype="float32")
-            self.fuse = None if len(input_dims) == 1 else fusion_layer(fusion, units=fusion_units, heads=heads)
-            d = sum(input_dims) if fusion == "concat" or len(input_dims) == 1 else (
-                fusion_units if fusion == "project" else input_dims[0]
-            )
-            lim1 = math.sqrt(6.0 / (d + hidden))
-            lim2 = math.sqrt(6.0 / (hidden + 1))
-            init = keras.initializers.RandomUniform
-            self.w1 = self.add_weight(shape=(heads, d, hidden), initializer=init(-lim1, lim1, seed=seed), name="w1")
-            self.b1 = self.add_weight(shape=(heads, 1, hidden), initializer="zeros", name="b1")
-            self.w2 = self.add_weight(shape=(heads, hidden, 1), initializer=init(-lim2, lim2, seed=seed + 1), name="w2")
-            self.b2 = self.add_weight(shape=(heads, 1, 1), initializer="zeros", name="b2")
-            self.seed_gen = keras.random.SeedGenerator(seed + 2)
-
-        def call(self, xs, training=False):
-            x = xs[0] if self.fuse is None else self.fuse(list(xs))
-            eq = "nd,mdh->mnh" if len(x.shape) == 2 else "mnd,mdh->mnh"
-            h = ops.relu(ops.einsum(eq, x, self.w1) + self.b1)
-            if training and float(self.rates.max()) > 0:
-                rates = ops.convert_to_tensor(self.rates)[:, None, None]
-                keep = ops.cast(keras.random.uniform(ops.shape(h), seed=self.seed_gen) >= rates, h.dtype)
-                h = h * keep / (1.0 - rates)
-            return ops.squeeze(ops.matmul(h, self.w2) + self.b2, -1)  # (heads, batch)
-
-    _PARALLEL.append(ParallelMLP)
     return ParallelMLP
 
 

@@ -17,10 +17,20 @@ __all__ = ["S2VecConfig", "S2VecModel", "load_model", "embeddings_to_frame"]
 
 
 def load_model(path, channels=None) -> S2VecModel:
-    """Load a model saved by :meth:`S2VecModel.save` (see :func:`geos2vec.model.io.load_model`)."""
-    from .io import load_model as _load
+    """Load a model saved by :meth:`S2VecModel.save`, or ``"default"`` (the bundled model).
 
-    return _load(path, channels=channels)
+    Parameters
+    ----------
+    path : str or path-like
+        A model directory, a ``.zip``, or ``"default"``.
+    channels : list of str, optional
+        The channels the data will have; a mismatch raises ``ValueError`` naming the differences.
+
+    Returns
+    -------
+    S2VecModel
+    """
+    return S2VecModel.load(path, channels=channels)
 
 
 def embeddings_to_frame(emb):

@@ -12,7 +12,12 @@ The compact layout (``save_model(..., compact=True)``, used for the bundled mode
 TensorFlow — embeddings then run in NumPy (:mod:`geos2vec.model.numpy_encoder`), and the Keras model is
 rebuilt from the weights only for ``fit``/``evaluate``/``save``.
 
-``load_model("default")`` loads the model shipped in ``geos2vec/pretrained/``.
+``read_model("default", S2VecModel)`` reads the model shipped in ``geos2vec/pretrained/``.
+
+Loading is one-way, as in keras-hub: this module knows the file layout and never imports
+:mod:`geos2vec.model.s2vec`; :meth:`S2VecModel.load <geos2vec.model.S2VecModel.load>` and
+:func:`geos2vec.load_model` pass the model class to :func:`read_model`, and ``S2VecModel.save`` calls
+:func:`save_model`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 from .._jsonfile import read_json
 from ..errors import ModelFormatError
 
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "read_model", "default_model_path", "expected_shapes", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "geos2vec.s2vec"
 FORMAT_VERSION = 1
@@ -134,11 +139,23 @@ def _jsonable(history):
     return {k: [float(v) for v in vals] for k, vals in history.items()}
 
 
-def load_model(path, channels=None):
-    """Load a model saved by :func:`save_model` (directory or ``.zip``).
+def read_model(path, cls, channels=None):
+    """Read a model saved by :func:`save_model` (directory or ``.zip``) into a new ``cls``.
 
-    ``channels``: optional channel list the data will have; a mismatch with the
-    model's channels raises ``ValueError`` naming the differences.
+    Parameters
+    ----------
+    path : str or path-like
+        A model directory, a ``.zip``, or ``"default"`` (the bundled model).
+    cls : type
+        The model class, constructed as ``cls(config)`` (:class:`~geos2vec.model.S2VecModel`).
+    channels : list of str, optional
+        The channels the data will have; a mismatch with the model's channels raises ``ValueError`` naming
+        the differences.
+
+    Returns
+    -------
+    cls
+        The model, with its normalization, channels and weights.
     """
     if isinstance(path, str) and path == "default":
         path = default_model_path()
@@ -160,18 +177,17 @@ def load_model(path, channels=None):
                 for name in files:
                     zf.extract(name, tmp)
             try:
-                return _load_dir(Path(tmp), channels)
+                return _load_dir(Path(tmp), channels, cls)
             except ModelFormatError as exc:  # name the zip, not the temporary folder
                 raise ModelFormatError(str(exc).replace(str(tmp), str(path))) from None
-    return _load_dir(path, channels)
+    return _load_dir(path, channels, cls)
 
 
-def _load_dir(path: Path, channels):
+def _load_dir(path: Path, channels, cls):
     from geos2vec.normalize import FeatureStats
 
     from .config import S2VecConfig
     from .data import match_channels
-    from .s2vec import S2VecModel
 
     has_keras, has_npz = (path / "model.keras").exists(), (path / "weights.npz").exists()
     if has_keras and has_npz:
@@ -201,7 +217,7 @@ def _load_dir(path: Path, channels):
                                "it, or retrain and save again")
     try:
         config = S2VecConfig.load(path / "config.json", strict=True)
-        model = S2VecModel(config)
+        model = cls(config)
         model.stats = FeatureStats.load(path / "feature_stats.json")
     except ValueError as exc:
         raise ModelFormatError(f"{path}: {exc}") from None

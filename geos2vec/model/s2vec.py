@@ -6,6 +6,7 @@ import numpy as np
 
 from .config import S2VecConfig
 from .data import check_images, image_levels, make_dataset, match_channels, split_images
+from .io import read_model, save_model
 
 __all__ = ["S2VecModel"]
 
@@ -284,14 +285,22 @@ class S2VecModel:
         ``compact=True`` writes float16 NumPy weights instead of a ``.keras`` file (loads without
         TensorFlow; the bundled model's format).
         """
-        from .io import save_model
-
         self.ensure_keras()
         return save_model(self, path, compact=compact)
 
     @classmethod
-    def load(cls, path) -> "S2VecModel":
-        """Load a model saved with :meth:`save`."""
-        from .io import load_model
+    def load(cls, path, channels=None) -> "S2VecModel":
+        """Load a model saved with :meth:`save` (a directory, a ``.zip``, or ``"default"``).
 
-        return load_model(path)
+        Parameters
+        ----------
+        path : str or path-like
+            Where the model was saved; ``"default"`` is the model bundled with geos2vec.
+        channels : list of str, optional
+            The channels the data will have; a mismatch raises ``ValueError`` naming the differences.
+
+        Returns
+        -------
+        S2VecModel
+        """
+        return read_model(path, cls, channels)

@@ -1,0 +1,62 @@
+"""The Keras layer of :mod:`geos2vec.location` (importing this module imports Keras).
+
+:mod:`geos2vec.location` re-exports :class:`LocationEncoder` lazily, so ``import geos2vec.location`` stays free
+of Keras.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from .location import _check_method, _encode, _frequencies, output_dim
+
+__all__ = ["LocationEncoder"]
+
+
+@keras.saving.register_keras_serializable(package="geos2vec")
+class LocationEncoder(keras.layers.Layer):
+    """Keras layer: ``(..., 2)`` [lat, lng] in degrees -> ``(..., dims)``.
+
+    No trainable weights; the same formulas as :func:`encode_location`
+    (follow it with Dense layers for the Space2Vec "NN" part). Inputs are
+    not range-checked inside the graph: validate them with
+    :func:`geos2vec.cells.check_latlng` beforehand.
+    """
+
+    def __init__(self, method="theory", frequency_num=16, min_radius=1e-4, max_radius=1.0, **kwargs):
+        kwargs.setdefault("autocast", False)  # keep float64 degrees: fine scales need them
+        super().__init__(**kwargs)
+        self.method = _check_method(method)
+        self.frequency_num = int(frequency_num)
+        self.min_radius = float(min_radius)
+        self.max_radius = float(max_radius)
+        self._freqs = _frequencies(self.method, self.frequency_num, self.min_radius, self.max_radius)
+        self.output_features = output_dim(self.method, self.frequency_num)
+
+    def call(self, inputs):
+        inputs = ops.convert_to_tensor(inputs)
+        if inputs.shape[-1] != 2:
+            raise ValueError(f"LocationEncoder expects inputs of shape (..., 2) = [lat, lng], got {inputs.shape}")
+        lead = ops.shape(inputs)[:-1]
+        # float64 inside: at the finest scales the angles reach ~1e4 rad,
+        # where float32 would lose ~1e-3 of absolute precision.
+        flat = ops.cast(ops.reshape(inputs, (-1, 2)), "float64")
+        rad = flat * (np.pi / 180.0)
+        freqs = ops.convert_to_tensor(self._freqs, dtype="float64")
+        out = _encode(ops, rad[:, 0], rad[:, 1], self.method, freqs)
+        return ops.cast(ops.reshape(out, tuple(lead) + (self.output_features,)), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.output_features,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            method=self.method,
+            frequency_num=self.frequency_num,
+            min_radius=self.min_radius,
+            max_radius=self.max_radius,
+        )
+        return config
