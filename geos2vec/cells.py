@@ -26,7 +26,6 @@ there is the continuation of the face's own axes. See ``docs/cells.md``.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from ._numba_cache import ensure_once as _ensure_numba_cache
@@ -34,7 +33,6 @@ from ._numba_cache import ensure_once as _ensure_numba_cache
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
 
 from . import _s2  # noqa: E402 - after the numba cache set-up
-from ._s2 import from_face_ij_level, to_face_ij_orientation  # noqa: E402 - after the numba cache set-up
 
 __all__ = [
     "MAX_LEVEL",
@@ -221,10 +219,6 @@ def cell_to_boundary(cells) -> np.ndarray:
     return np.stack([lat, lng], axis=-1).reshape(cells.shape + (4, 2))
 
 
-_DENSIFY_TOL = 1e-5  # degrees (about a metre): straight lon/lat edges closer than this to the geodesic stay
-_DENSIFY_STEPS = 16  # points per edge where they do not
-
-
 def _xyz(lat, lng):
     la, lo = np.radians(lat), np.radians(lng)
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
@@ -233,98 +227,6 @@ def _xyz(lat, lng):
 def _latlng(xyz):
     xyz = xyz / np.linalg.norm(xyz, axis=-1, keepdims=True)
     return np.degrees(np.arcsin(np.clip(xyz[..., 2], -1, 1))), np.degrees(np.arctan2(xyz[..., 1], xyz[..., 0]))
-
-
-def cell_polygons(cells):
-    """Cells as a :class:`geopandas.GeoSeries` of polygons in EPSG:4326.
-
-    Cell edges are geodesics (great-circle arcs). Where a straight edge in
-    longitude/latitude strays more than about a metre from its geodesic (large
-    cells, high latitudes) the edge is densified with points on the geodesic,
-    so that a point lies in the polygon of the cell it belongs to. Cells that
-    straddle the antimeridian get longitudes past 180° (the western vertices
-    are shifted by +360°) so that their polygons stay valid and small; cells
-    containing a pole are returned as their four vertices, as S2 does.
-    """
-    import geopandas as gpd
-    import shapely
-
-    cells = np.atleast_1d(_as_cells(cells)).ravel()
-    bnd = cell_to_boundary(cells)
-    lat, lng = bnd[..., 0], bnd[..., 1].copy()
-    wraps = (lng.max(axis=1) - lng.min(axis=1)) > 180.0
-    lng[wraps] = np.where(lng[wraps] < 0, lng[wraps] + 360.0, lng[wraps])
-    coords = np.stack([lng, lat], axis=-1)
-    polys = shapely.polygons(coords)
-    if cells.size:
-        # the geodesic midpoint of each edge against the straight one
-        a = _xyz(lat, bnd[..., 1])
-        mid_lat, mid_lng = _latlng(a + np.roll(a, -1, axis=1))
-        lin_lng = (lng + np.roll(lng, -1, axis=1)) / 2
-        dlng = (mid_lng - lin_lng + 180.0) % 360.0 - 180.0
-        off = np.maximum(np.abs(mid_lat - (lat + np.roll(lat, -1, axis=1)) / 2),
-                         np.abs(dlng) * np.cos(np.radians(mid_lat)))
-        levels = np.asarray(get_level(cells))
-        at_pole = (np.abs(lat) > 90.0 - 1e-9).any(axis=1)  # the pole is a corner (cells of level >= 1)
-        dense = (off.max(axis=1) > _DENSIFY_TOL) & ~at_pole & (levels > 0)
-        if dense.any():
-            polys[dense] = _densified(a[dense], wraps[dense])
-        for k in np.flatnonzero(at_pole & (levels > 0)):
-            polys[k] = _pole_corner_polygon(a[k])
-    return gpd.GeoSeries(polys, crs="EPSG:4326")
-
-
-def _pole_corner_polygon(corners_xyz):
-    """A cell with a pole as a corner, as a polygon.
-
-    Its edges densified, the pole replaced by the stretch of the pole's parallel between the longitudes of
-    the two meridian edges that meet there.
-    """
-    import shapely
-
-    t = np.arange(_DENSIFY_STEPS) / _DENSIFY_STEPS
-    ring = []
-    for k in range(4):
-        a, b = corners_xyz[k], corners_xyz[(k + 1) % 4]
-        ring.append((1 - t)[:, None] * a + t[:, None] * b)
-    pts = np.concatenate(ring)
-    lat, lng = _latlng(pts)
-    pole = np.flatnonzero(np.abs(lat) > 90.0 - 1e-9)
-    keep = np.ones(lat.size, bool)
-    keep[pole] = False
-    # the pole's neighbours on the ring lie on the two meridians that meet at the pole
-    i = int(pole[0])
-    before, after = lng[(i - 1) % lat.size], lng[(i + 1) % lat.size]
-    lat_l, lng_l = list(lat), list(lng)
-    out_lat, out_lng = [], []
-    for j in range(lat.size):
-        if j == i:
-            out_lat += [lat[i], lat[i]]
-            out_lng += [before, after]
-        elif keep[j]:
-            out_lat.append(lat_l[j])
-            out_lng.append(lng_l[j])
-    lng_u = np.degrees(np.unwrap(np.radians(out_lng)))
-    if lng_u.min() < -180.0:
-        lng_u += 360.0
-    return shapely.Polygon(np.column_stack([lng_u, out_lat]))
-
-
-def _densified(corners_xyz, wraps):
-    """Polygons whose edges follow the great circles between the corners (normalized linear interpolation)."""
-    import shapely
-
-    t = np.arange(_DENSIFY_STEPS) / _DENSIFY_STEPS
-    a = corners_xyz[:, :, None, :]
-    b = np.roll(corners_xyz, -1, axis=1)[:, :, None, :]
-    pts = (1 - t)[None, None, :, None] * a + t[None, None, :, None] * b  # on the chord: same great circle
-    lat, lng = _latlng(pts.reshape(len(corners_xyz), -1, 3))
-    lng = np.degrees(np.unwrap(np.radians(lng), axis=1))  # continuous along the ring
-    shift = np.where(wraps & (lng.min(axis=1) < -180.0), 360.0, 0.0)
-    shift = np.where(~wraps & (lng.min(axis=1) < -180.0), 360.0, shift)
-    shift = np.where(lng.max(axis=1) > 360.0, -360.0, shift)
-    lng = lng + shift[:, None]
-    return shapely.polygons(np.stack([lng, lat], axis=-1))
 
 
 def cell_to_parent(cells, level: int):
@@ -509,144 +411,7 @@ def rowcol_to_cell(image_cells, row, col, level: int):
     return face_ij_to_cell(face, (np.asarray(i0) << gap) + i_rel, (np.asarray(j0) << gap) + j_rel, level)
 
 
-# --------------------------------------------------------------------------- neighbours
-# Edge e of each face (0: i < 0, 1: i >= n, 2: j < 0, 3: j >= n, i.e. u = -1, u = +1,
-# v = -1, v = +1) -> (face across it, which of that face's edges it is, whether the
-# coordinate along the edge runs backwards there). Derived as S2CellId::FromFaceIJWrap
-# does it: a point just beyond the edge, FaceUVtoXYZ on this face, XYZtoFaceUV onto the
-# face it lands on; tests/test_grid_disk.py re-derives it from s2sphere. Neighbouring
-# faces cut their common edge into the same 2**level cells, so crossing an edge is an
-# exact isometry of the cell grids ("unfolding" the cube).
-_EDGE_NBR = np.array([
-    [[4, 3, 1], [1, 0, 0], [5, 3, 0], [2, 0, 1]],
-    [[0, 1, 0], [3, 2, 1], [5, 1, 1], [2, 2, 0]],
-    [[0, 3, 1], [3, 0, 0], [1, 3, 0], [4, 0, 1]],
-    [[2, 1, 0], [5, 2, 1], [1, 1, 1], [4, 2, 0]],
-    [[2, 3, 1], [5, 0, 0], [3, 3, 0], [0, 0, 1]],
-    [[4, 1, 0], [1, 2, 1], [3, 1, 1], [0, 2, 0]],
-], dtype=np.int64)
-
-
-@nb.njit(cache=True, inline="always")
-def _wrap_face_ij(face, i, j, n, edge_nbr):
-    """Move a position (i, j) of an ``n`` x ``n`` face grid onto the face that holds it.
-
-    The position may lie beyond the face's edges.
-
-    A position beyond an i edge and a j edge at once (next to a cube corner) is
-    moved across the edge it is further beyond first, the i edge on a tie. With
-    ``-n <= i, j < 2n`` this takes at most two crossings.
-    """
-    for _ in range(4):
-        over_i = -i if i < 0 else i - n + 1  # > 0: cells beyond an i edge
-        over_j = -j if j < 0 else j - n + 1
-        if over_i > 0 and over_i >= over_j:
-            e, over, along = (0 if i < 0 else 1), over_i - 1, j
-        elif over_j > 0:
-            e, over, along = (2 if j < 0 else 3), over_j - 1, i
-        else:
-            break
-        e2 = edge_nbr[face, e, 1]
-        if edge_nbr[face, e, 2] != 0:
-            along = n - 1 - along
-        across = over if (e2 & 1) == 0 else n - 1 - over  # distance into the new face
-        if e2 < 2:
-            i, j = across, along
-        else:
-            i, j = along, across
-        face = edge_nbr[face, e, 0]
-    return face, i, j
-
-
-@nb.njit(cache=True, parallel=True)
-def _grid_disk_kernel(cells, k, level, lookup_ij, lookup_pos, edge_nbr, out):
-    n = 1 << level
-    shift = _s2.MAX_LEVEL - level
-    for c in nb.prange(cells.shape[0]):
-        face_u, i, j, _ = to_face_ij_orientation(cells[c], lookup_ij)
-        face = np.int64(face_u)
-        i >>= shift
-        j >>= shift
-        inside = i >= k and j >= k and i + k < n and j + k < n
-        col = 0
-        for di in range(-k, k + 1):
-            for dj in range(-k, k + 1):
-                f, ii, jj = face, i + di, j + dj
-                if not inside:
-                    f, ii, jj = _wrap_face_ij(face, ii, jj, n, edge_nbr)
-                out[c, col] = from_face_ij_level(f, ii << shift, jj << shift, level, lookup_pos)
-                col += 1
-
-
-def grid_disk(cells, k: int = 1) -> np.ndarray:
-    """The ``(2k+1) x (2k+1)`` square of same-level cells around each cell.
-
-    The square lies in the face's own (i, j) grid (see :func:`cell_to_face_ij`):
-    entry ``(di + k) * (2k + 1) + (dj + k)`` is the cell at ``(i + di, j + dj)``,
-    row-major in ``di`` then ``dj`` from ``-k`` to ``k``, so the middle entry,
-    ``(2k+1)**2 // 2``, is the cell itself. For ``k = 1`` the other eight are S2's
-    ``GetAllNeighbors`` at the cell's level (as a set; bit-exact with current S2;
-    ``s2sphere`` lacks its clamp in ``FromFaceIJWrap`` and is one cell off next to
-    cube corners at levels 25-30).
-
-    Across a cube-face edge the square continues on the neighbouring face, as
-    ``S2CellId::FromFaceIJWrap`` finds it: adjacent faces share the cells along
-    their common edge, so the square is still a grid there, only in the other
-    face's (rotated) frame. Near a cube corner only three faces meet, so the
-    square has a quarter too many: a position beyond two face edges at once is
-    carried across the edge it is further beyond first (the ``i`` edge on a tie)
-    and then across the other, onto a cell around the corner that is usually
-    already in the square. Rows of cells within ``k`` of a cube corner therefore
-    hold duplicates (for ``k = 1`` the corner cell of a face gets its 7
-    neighbours and one of them twice, as ``GetAllNeighbors`` does). As a set,
-    every row is exactly the cells within ``k`` steps of the centre through
-    shared edges or vertices (``GetAllNeighbors`` applied ``k`` times), corners
-    included.
-
-    Parameters
-    ----------
-    cells : array_like of uint64
-        Cell ids, all of one level.
-    k : int, default 1
-        Cells on each side of the centre, ``0 <= k <= 2**level`` (more would wrap
-        the square around the cube).
-
-    Returns
-    -------
-    numpy.ndarray of uint64, shape ``cells.shape + ((2k+1)**2,)``
-
-    Raises
-    ------
-    ValueError
-        Invalid cell ids or cells of more than one level (positions are named),
-        ``k < 0`` or ``k > 2**level``.
-    TypeError
-        Non-integer ``k`` or cell ids.
-    """
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be a non-negative integer, got {k!r}")
-    k = int(k)
-    if k < 0:
-        raise ValueError(f"k must be >= 0 (cells on each side of the centre), got {k}")
-    cells = np.asarray(_as_cells(cells))
-    flat = cells.ravel()
-    width = (2 * k + 1) ** 2
-    if flat.size == 0:
-        return np.empty(cells.shape + (width,), dtype=np.uint64)
-    levels = np.empty(flat.size, dtype=np.int64)
-    _s2.level_kernel(flat, levels)
-    bad = levels != levels[0]
-    if bad.any():
-        raise ValueError(
-            f"grid_disk needs cells of one level; the cells at positions {_positions(bad)} are not at "
-            f"level {int(levels[0])} (the level of position 0); group them by get_level first"
-        )
-    level = int(levels[0])
-    if k > 1 << level:
-        raise ValueError(
-            f"k={k} is more than the {1 << level} cells along a face edge at level {level}; "
-            "the square would wrap around the cube"
-        )
-    out = np.empty((flat.size, width), dtype=np.uint64)
-    _grid_disk_kernel(flat, k, level, _s2.LOOKUP_IJ, _s2.LOOKUP_POS, _EDGE_NBR, out)
-    return out.reshape(cells.shape + (width,))
+# grid_disk lives in its own module (numba kernels across cube-face edges); imported last, since it builds on
+# the functions above
+from .cell_neighbours import _EDGE_NBR, grid_disk  # noqa: E402,F401
+from .cell_polygons import cell_polygons  # noqa: E402,F401

@@ -19,3 +19,11 @@ def test_ruff_check_is_clean():
         [sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_modules_stay_small():
+    """Modules named for what they do, none over 500 lines (split by concern past that)."""
+    sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines())
+             for p in (ROOT / "geos2vec").rglob("*.py")}
+    big = {k: v for k, v in sizes.items() if v > 500}
+    assert not big, big

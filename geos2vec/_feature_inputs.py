@@ -1,0 +1,192 @@
+"""Reading and checking the inputs of :func:`geos2vec.count_features`.
+
+POI coordinates, categories, roads and extra channels (private helpers; every error names the rows and says
+how to fix them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import _geo
+from .ontology import Ontology
+
+_LON_COLUMNS = ("lon", "lng", "longitude", "x")
+_LAT_COLUMNS = ("lat", "latitude", "y")
+_NUMERIC_AGGS = {"sum": 0, "mean": 1, "min": 2, "max": 3, "count": 4}
+
+# --------------------------------------------------------------------------- input helpers
+def _positions_of(frame_index, mask):
+    return _geo.describe_labels(frame_index, mask)
+
+
+def _point_coords(pois, errors):
+    """lat, lng, kept-row mask, number of non-point geometries, number coerced away."""
+    import shapely
+
+    gpd = _gpd()
+    if isinstance(pois, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        geoms = _geo.to_wgs84(_geo.as_geoseries(pois, "pois"), "pois")
+        missing = _geo.check_missing(geoms, errors, "pois")
+        arr = np.asarray(geoms.values)
+        kept = ~missing
+        types = shapely.get_type_id(arr[kept]) if kept.any() else np.empty(0, dtype=np.int32)
+        n_non_point = int(np.count_nonzero(types != 0))
+        if n_non_point == 0:
+            lng = shapely.get_x(arr[kept])
+            lat = shapely.get_y(arr[kept])
+        else:
+            lng_all, lat_all = _geo.representative_lnglat(geoms)
+            lng, lat = lng_all[kept], lat_all[kept]
+        return lat, lng, kept, n_non_point, int(np.count_nonzero(missing))
+    if isinstance(pois, pd.DataFrame):
+        lon_col = next((c for c in _LON_COLUMNS if c in pois.columns), None)
+        lat_col = next((c for c in _LAT_COLUMNS if c in pois.columns), None)
+        if lon_col is None or lat_col is None:
+            raise ValueError(
+                "pois is a plain DataFrame without longitude/latitude columns (looked for "
+                f"{_LON_COLUMNS} and {_LAT_COLUMNS}); pass a GeoDataFrame, or name the columns 'lon' and 'lat' "
+                "(degrees, WGS84)"
+            )
+        lat = pd.to_numeric(pois[lat_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        lng = pd.to_numeric(pois[lon_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(lat) | np.isnan(lng)
+        if missing.any() and errors == "raise":
+            raise ValueError(
+                f"pois has {int(missing.sum())} rows with missing or non-numeric {lat_col}/{lon_col} at index "
+                f"{_positions_of(pois.index, missing)}; drop them or pass errors='coerce' to skip them (reported)"
+            )
+        kept = ~missing
+        return lat[kept], lng[kept], kept, 0, int(np.count_nonzero(missing))
+    raise TypeError(
+        f"pois must be a GeoDataFrame, GeoSeries or a DataFrame with lon/lat columns, got {type(pois).__name__}"
+    )
+
+
+def _gpd():
+    import geopandas
+
+    return geopandas
+
+
+def _check_coords(lat, lng, index, kept, name):
+    if index is not None:
+        _geo.check_lnglat(lng, lat, pd.Index(index[np.flatnonzero(kept)]), name)
+    else:
+        _geo.check_lnglat(lng, lat, pd.RangeIndex(len(lat)), name, where="vertex positions ")
+
+
+def _categories(frame, kept, column, key_column, ontology: Ontology):
+    """Channel code per kept row (-1 = none) and the dropped-category summary."""
+    values = frame[column]
+    if kept is not None and not kept.all():
+        values = values[kept]
+    if key_column is not None:
+        keys = frame[key_column]
+        if kept is not None and not kept.all():
+            keys = keys[kept]
+        tagged = keys.astype("string").str.cat(values.astype("string"), sep="=")
+        # a row without a key keeps its bare value (an all-None osm_key must not drop valid fclass values)
+        values = tagged.where(keys.notna().to_numpy(), values.astype("string"))
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniq = np.asarray(uniques, dtype=object)
+    not_str = [u for u in uniq if not isinstance(u, str)]
+    if not_str:
+        raise TypeError(
+            f"category column {column!r} must hold strings (OSM tag values such as 'restaurant'), but holds "
+            f"{len(not_str)} non-string value(s), e.g. {not_str[:3]} ({type(not_str[0]).__name__}); map codes to "
+            f"their OSM values, or pass category_column= naming the column that holds them"
+        )
+    blank = np.array([not isinstance(u, str) or not u.strip() or u.endswith("=<NA>") for u in uniq], dtype=bool)
+    lut = ontology.lookup(np.where(blank, None, uniq))
+    lut = np.append(lut, -1).astype(np.int32)  # code -1 (missing) -> last entry
+    chan = lut[codes]
+    per_value = np.bincount(codes[codes >= 0], minlength=uniq.size)
+    unknown = (~blank) & (lut[:-1] < 0) & (per_value > 0)
+    order = np.argsort(-per_value[unknown], kind="stable")
+    dropped = {str(uniq[unknown][k]): int(per_value[unknown][k]) for k in order}
+    n_missing = int(np.count_nonzero(codes < 0) + per_value[blank].sum())
+    return chan, dropped, n_missing
+
+
+def _road_lines(roads, errors, road_column, ontology):
+    import shapely
+
+    geoms = _geo.to_wgs84(_geo.as_geoseries(roads, "roads"), "roads")
+    missing = _geo.check_missing(geoms, errors, "roads")
+    arr = np.asarray(geoms.values)
+    types = np.full(arr.size, -1)
+    types[~missing] = shapely.get_type_id(arr[~missing])
+    bad = ~missing & ~np.isin(types, (1, 2, 5))
+    if bad.any():
+        names = sorted(set(shapely.get_type_id(arr[bad]).tolist()))
+        kinds = [["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+                  "MultiPolygon", "GeometryCollection"][t] for t in names]
+        raise ValueError(
+            f"roads must be LineStrings or MultiLineStrings; {int(bad.sum())} rows are {kinds} at index "
+            f"{_geo.describe_labels(geoms.index, bad)}. Drop them, or convert polygons with .boundary"
+        )
+    kept = ~missing
+    dropped = {}
+    column = None
+    if road_column == "auto":
+        if ontology.road_values is not None and isinstance(roads, pd.DataFrame):
+            column = "highway" if "highway" in roads.columns else None
+    elif road_column is not None:
+        if not isinstance(roads, pd.DataFrame) or road_column not in roads.columns:
+            raise ValueError(f"road_column {road_column!r} is not a column of roads")
+        if ontology.road_values is None:
+            raise ValueError("road_column needs an ontology with road classes (road_values); "
+                             "pass road_column=None to count every line")
+        column = road_column
+    if column is not None:
+        hw = roads[column].to_numpy(dtype=object)
+        is_road = np.array([isinstance(v, str) and v in ontology.road_values for v in hw], dtype=bool)
+        drop = kept & ~is_road
+        if drop.any():
+            vc = pd.Series(hw[drop]).fillna("<missing>").value_counts()
+            dropped = {str(k): int(v) for k, v in vc.items()}
+        kept &= is_road
+    return arr[kept], kept, dropped, int(np.count_nonzero(missing)), column
+
+
+def _parse_extra(extra, frame):
+    """[(column, how)], how in 'categories' or a numeric aggregation."""
+    if extra is None:
+        return []
+    if isinstance(extra, str):
+        extra = [extra]
+    if isinstance(extra, dict):
+        items = list(extra.items())
+    elif isinstance(extra, (list, tuple)):
+        items = [(c, "categories") for c in extra]
+    else:
+        raise TypeError("extra must be a column name, a list of category columns or a dict {column: aggregation}")
+    out = []
+    for col, how in items:
+        if frame is None or col not in frame.columns:
+            raise ValueError(f"extra column {col!r} is not a column of pois")
+        if how not in _NUMERIC_AGGS and how != "categories":
+            raise ValueError(f"unknown aggregation {how!r} for extra column {col!r}; use one of "
+                             f"{['categories', *_NUMERIC_AGGS]}")
+        if how != "categories" and not (pd.api.types.is_numeric_dtype(frame[col])
+                                        or pd.api.types.is_bool_dtype(frame[col])):
+            raise TypeError(f"extra column {col!r} must be numeric for {how!r}, got dtype {frame[col].dtype}; "
+                            "use 'categories' to count its values")
+        if how == "categories":
+            if isinstance(frame, _gpd().GeoDataFrame) and col == frame.geometry.name \
+                    or str(frame[col].dtype) == "geometry":
+                raise ValueError(f"extra column {col!r} is a geometry column; it cannot be counted as "
+                                 "categories")
+            n_values = int(frame[col].nunique(dropna=True))
+            if n_values > MAX_EXTRA_CATEGORIES:
+                raise ValueError(
+                    f"extra column {col!r} has {n_values:,} distinct values: counting them as categories would "
+                    f"make {n_values:,} channels (limit {MAX_EXTRA_CATEGORIES:,}); is it an identifier? Bin it "
+                    "first, or aggregate a numeric column with extra={col: 'sum'|'mean'|...}")
+        out.append((col, how))
+    return out
+
+
+MAX_EXTRA_CATEGORIES = 1024

@@ -1,0 +1,105 @@
+"""Cell outlines as shapely polygons: :func:`cell_polygons` (re-exported by :mod:`geos2vec.cells`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cells import _as_cells, _latlng, _xyz, cell_to_boundary, get_level
+
+__all__ = ["cell_polygons"]
+
+
+_DENSIFY_TOL = 1e-5  # degrees (about a metre): straight lon/lat edges closer than this to the geodesic stay
+_DENSIFY_STEPS = 16  # points per edge where they do not
+
+
+def cell_polygons(cells):
+    """Cells as a :class:`geopandas.GeoSeries` of polygons in EPSG:4326.
+
+    Cell edges are geodesics (great-circle arcs). Where a straight edge in
+    longitude/latitude strays more than about a metre from its geodesic (large
+    cells, high latitudes) the edge is densified with points on the geodesic,
+    so that a point lies in the polygon of the cell it belongs to. Cells that
+    straddle the antimeridian get longitudes past 180° (the western vertices
+    are shifted by +360°) so that their polygons stay valid and small; cells
+    containing a pole are returned as their four vertices, as S2 does.
+    """
+    import geopandas as gpd
+    import shapely
+
+    cells = np.atleast_1d(_as_cells(cells)).ravel()
+    bnd = cell_to_boundary(cells)
+    lat, lng = bnd[..., 0], bnd[..., 1].copy()
+    wraps = (lng.max(axis=1) - lng.min(axis=1)) > 180.0
+    lng[wraps] = np.where(lng[wraps] < 0, lng[wraps] + 360.0, lng[wraps])
+    coords = np.stack([lng, lat], axis=-1)
+    polys = shapely.polygons(coords)
+    if cells.size:
+        # the geodesic midpoint of each edge against the straight one
+        a = _xyz(lat, bnd[..., 1])
+        mid_lat, mid_lng = _latlng(a + np.roll(a, -1, axis=1))
+        lin_lng = (lng + np.roll(lng, -1, axis=1)) / 2
+        dlng = (mid_lng - lin_lng + 180.0) % 360.0 - 180.0
+        off = np.maximum(np.abs(mid_lat - (lat + np.roll(lat, -1, axis=1)) / 2),
+                         np.abs(dlng) * np.cos(np.radians(mid_lat)))
+        levels = np.asarray(get_level(cells))
+        at_pole = (np.abs(lat) > 90.0 - 1e-9).any(axis=1)  # the pole is a corner (cells of level >= 1)
+        dense = (off.max(axis=1) > _DENSIFY_TOL) & ~at_pole & (levels > 0)
+        if dense.any():
+            polys[dense] = _densified(a[dense], wraps[dense])
+        for k in np.flatnonzero(at_pole & (levels > 0)):
+            polys[k] = _pole_corner_polygon(a[k])
+    return gpd.GeoSeries(polys, crs="EPSG:4326")
+
+
+def _pole_corner_polygon(corners_xyz):
+    """A cell with a pole as a corner, as a polygon.
+
+    Its edges densified, the pole replaced by the stretch of the pole's parallel between the longitudes of
+    the two meridian edges that meet there.
+    """
+    import shapely
+
+    t = np.arange(_DENSIFY_STEPS) / _DENSIFY_STEPS
+    ring = []
+    for k in range(4):
+        a, b = corners_xyz[k], corners_xyz[(k + 1) % 4]
+        ring.append((1 - t)[:, None] * a + t[:, None] * b)
+    pts = np.concatenate(ring)
+    lat, lng = _latlng(pts)
+    pole = np.flatnonzero(np.abs(lat) > 90.0 - 1e-9)
+    keep = np.ones(lat.size, bool)
+    keep[pole] = False
+    # the pole's neighbours on the ring lie on the two meridians that meet at the pole
+    i = int(pole[0])
+    before, after = lng[(i - 1) % lat.size], lng[(i + 1) % lat.size]
+    lat_l, lng_l = list(lat), list(lng)
+    out_lat, out_lng = [], []
+    for j in range(lat.size):
+        if j == i:
+            out_lat += [lat[i], lat[i]]
+            out_lng += [before, after]
+        elif keep[j]:
+            out_lat.append(lat_l[j])
+            out_lng.append(lng_l[j])
+    lng_u = np.degrees(np.unwrap(np.radians(out_lng)))
+    if lng_u.min() < -180.0:
+        lng_u += 360.0
+    return shapely.Polygon(np.column_stack([lng_u, out_lat]))
+
+
+def _densified(corners_xyz, wraps):
+    """Polygons whose edges follow the great circles between the corners (normalized linear interpolation)."""
+    import shapely
+
+    t = np.arange(_DENSIFY_STEPS) / _DENSIFY_STEPS
+    a = corners_xyz[:, :, None, :]
+    b = np.roll(corners_xyz, -1, axis=1)[:, :, None, :]
+    pts = (1 - t)[None, None, :, None] * a + t[None, None, :, None] * b  # on the chord: same great circle
+    lat, lng = _latlng(pts.reshape(len(corners_xyz), -1, 3))
+    lng = np.degrees(np.unwrap(np.radians(lng), axis=1))  # continuous along the ring
+    shift = np.where(wraps & (lng.min(axis=1) < -180.0), 360.0, 0.0)
+    shift = np.where(~wraps & (lng.min(axis=1) < -180.0), 360.0, shift)
+    shift = np.where(lng.max(axis=1) > 360.0, -360.0, shift)
+    lng = lng + shift[:, None]
+    return shapely.polygons(np.stack([lng, lat], axis=-1))
