@@ -57,6 +57,17 @@ def load_model(path="default", channels=None):
     """Load an S2Vec model: ``"default"`` (the bundled one), a directory or a ``.zip``.
 
     The bundled model loads without TensorFlow; see :func:`geos2vec.model.load_model`.
+
+    Parameters
+    ----------
+    path : str or path-like, default "default"
+        ``"default"``, a model directory or a ``.zip``.
+    channels : list of str, optional
+        The channels the data will have; a mismatch raises ``ValueError`` naming the differences.
+
+    Returns
+    -------
+    geos2vec.model.S2VecModel
     """
     from .model import load_model as _load
 

@@ -24,7 +24,13 @@ def versions() -> dict:
 
 
 def show_versions(file=None) -> None:
-    """Print the versions of Python, the platform and geos2vec's dependencies (``None``: not installed)."""
+    """Print the versions of Python, the platform and geos2vec's dependencies (``None``: not installed).
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
+    """
     file = sys.stdout if file is None else file
     for name, value in versions().items():
         print(f"{name:>15}: {value}", file=file)

@@ -42,6 +42,7 @@ class S2VecAccessor:
         Parameters
         ----------
         level : int, default 12
+            S2 level of the cells, 0-30.
         errors : {"raise", "coerce"}
             Missing or empty geometries raise ``ValueError`` (naming their index
             labels) or, with ``"coerce"``, give ``<NA>`` in a nullable
@@ -70,7 +71,21 @@ class S2VecAccessor:
         return pd.Series(ids, index=geoms.index, name="s2_cell", dtype=np.uint64)
 
     def tokens(self, level: int = 12, errors: str = "raise") -> pd.Series:
-        """S2 tokens of :meth:`cell_ids` (missing where a coerced geometry is missing)."""
+        """S2 tokens of :meth:`cell_ids` (missing where a coerced geometry is missing).
+
+        Parameters
+        ----------
+        level : int, default 12
+            S2 level of the cells, 0-30.
+        errors : {"raise", "coerce"}
+            As in :meth:`cell_ids`.
+
+        Returns
+        -------
+        pandas.Series
+            Object dtype (str tokens, None where a geometry is missing), on the
+            frame's index, named ``s2_token``.
+        """
         ids = self.cell_ids(level, errors=errors)
         ok = ids.notna().to_numpy()
         out = np.full(len(ids), None, dtype=object)
@@ -81,6 +96,22 @@ class S2VecAccessor:
         """Unique cells of the rows as polygons.
 
         A GeoDataFrame with ``cell_id``, ``token``, ``count`` (rows per cell) and geometry, sorted by cell id.
+
+        Parameters
+        ----------
+        level : int, default 12
+            S2 level of the cells, 0-30.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One row per distinct cell of :meth:`cell_ids` (default ``RangeIndex``): ``cell_id`` (uint64),
+            ``token`` (str), ``count`` (int64) and the cell polygons (EPSG:4326).
+
+        Raises
+        ------
+        ValueError
+            If a geometry is missing or empty (``cell_ids`` with ``errors="raise"``).
         """
         ids = self.cell_ids(level).to_numpy()
         uniq, counts = np.unique(ids, return_counts=True)
@@ -97,6 +128,13 @@ class S2VecAccessor:
         ``gdf.s2vec.count_features(roads, **kw)`` is
         ``geos2vec.features.count_features(gdf, roads, **kw)``: see there for
         ``level``, ``ontology``, ``category_column``, ``extra``, ``errors``.
+
+        Parameters
+        ----------
+        roads : GeoDataFrame or GeoSeries of (Multi)LineStrings, optional
+            Roads to count along with the POIs of this frame.
+        **kwargs
+            Keyword arguments of :func:`geos2vec.features.count_features`.
 
         Returns
         -------
@@ -118,6 +156,15 @@ class S2VecAccessor:
         ``ontology``, ``category_column``, ``extra``, ...) go to it; ``image_level``,
         ``fill``, ``images``, ``area`` and ``chunks`` to
         :func:`geos2vec.raster.rasterize`.
+
+        Parameters
+        ----------
+        roads : GeoDataFrame or GeoSeries of (Multi)LineStrings, optional
+            Roads to count along with the POIs of this frame.
+        image_level, fill, images, area, chunks
+            See :func:`geos2vec.raster.rasterize`.
+        **kwargs
+            Keyword arguments of :func:`geos2vec.features.count_features`.
 
         Returns
         -------
@@ -141,6 +188,17 @@ class S2VecAccessor:
         is kept in its order with its index; points take their level-12 cell's vector, lines and polygons
         the length/area-weighted mean over the cells they cover; rows whose cells have no features get NaN
         (with a warning that counts them).
+
+        Parameters
+        ----------
+        features, level, model, mode, how, outside, prefix, context, progress
+            See :func:`geos2vec.embedding.embed`.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            A copy of the frame (a GeoSeries becomes a GeoDataFrame) with ``s2_cell`` and the embedding
+            columns ``prefix0 ... prefix{d-1}`` appended.
         """
         from .embedding import embed
 
@@ -166,13 +224,39 @@ class DaskS2VecAccessor:
         self._obj = obj
 
     def embed(self, features=None, **kwargs):
-        """:func:`geos2vec.embedding.embed` of every partition; a dask-geopandas GeoDataFrame."""
+        """:func:`geos2vec.embedding.embed` of every partition; a dask-geopandas GeoDataFrame.
+
+        Parameters
+        ----------
+        features : DataFrame, GeoDataFrame, dask frame, dict or None
+            See :func:`geos2vec.partitioned.embed_dask`.
+        **kwargs
+            Keyword arguments of :func:`geos2vec.embedding.embed`.
+
+        Returns
+        -------
+        dask-geopandas GeoDataFrame
+            Lazy; the frame's rows with ``s2_cell`` and the embedding columns appended.
+        """
         from .partitioned import embed_dask
 
         return embed_dask(self._obj, features, **kwargs)
 
     def count_features(self, roads=None, **kwargs) -> pd.DataFrame:
-        """:func:`geos2vec.features.count_features` of these POIs (and ``roads``): an in-memory table."""
+        """:func:`geos2vec.features.count_features` of these POIs (and ``roads``): an in-memory table.
+
+        Parameters
+        ----------
+        roads : dask-geopandas GeoDataFrame or GeoDataFrame, optional
+            Roads to count along with the POIs of this frame.
+        **kwargs
+            Keyword arguments of :func:`geos2vec.partitioned.count_features_dask`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by uint64 ``cell_id``; POI channels, ``road``, extras.
+        """
         from .partitioned import count_features_dask
 
         return count_features_dask(self._obj, roads, **kwargs)

@@ -23,6 +23,22 @@ def cell_polygons(cells):
     straddle the antimeridian get longitudes past 180° (the western vertices
     are shifted by +360°) so that their polygons stay valid and small; cells
     containing a pole are returned as their four vertices, as S2 does.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+        Valid S2 cell ids (any shape; flattened, a scalar gives one polygon).
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        One polygon per cell, in the order of the flattened input, with a
+        default ``RangeIndex`` and CRS EPSG:4326 (longitude, latitude).
+
+    Raises
+    ------
+    ValueError
+        If a value is not a valid S2 cell id.
     """
     import geopandas as gpd
     import shapely

@@ -1,27 +1,24 @@
 """S2 cells: vectorized, bit-exact with the S2 reference.
 
-Functions are named like h3-py's so that users of one know the other. Every
-function takes and returns NumPy arrays (any shape; scalars give scalars) and
-runs a numba kernel underneath, with no Python loop per element. Cell ids are
-``uint64``; signed 64-bit input (as stored by databases without unsigned
-integers) is reinterpreted bit for bit.
+Functions are named like h3-py's so that users of one know the other. Every function takes and returns NumPy
+arrays (any shape; scalars give scalars) and runs a numba kernel underneath, with no Python loop per element.
+Cell ids are ``uint64``; signed 64-bit input (as stored by databases without unsigned integers) is
+reinterpreted bit for bit.
 
 Coordinates are degrees on WGS84 (EPSG:4326), latitude first, like h3-py.
 
 Image rows and columns
 ----------------------
-S2Vec rasterizes the children of a coarse "image" cell as a square grid, row by
-row from the top-left to the bottom-right. S2 faces are rotated against each
-other, so :func:`cell_to_rowcol` fixes one convention in each face's own (i, j)
-frame:
+S2Vec rasterizes the children of a coarse "image" cell as a square grid, row by row from the top-left to the
+bottom-right. S2 faces are rotated against each other, so :func:`cell_to_rowcol` fixes one convention in each
+face's own (i, j) frame:
 
-* faces 0, 1, 2 (S2 does not swap axes on them): ``col = i`` and
-  ``row = n - 1 - j`` (``n`` cells per side),
+* faces 0, 1, 2 (S2 does not swap axes on them): ``col = i`` and ``row = n - 1 - j`` (``n`` cells per side),
 * faces 3, 4, 5 (S2 swaps i and j): ``col = j`` and ``row = i``.
 
-On the four equatorial faces (0, 1, 3, 4) this is north up and east to the
-right, as on a map. On the polar faces 2 and 5 there is no north; the frame
-there is the continuation of the face's own axes. See ``docs/cells.md``.
+On the four equatorial faces (0, 1, 3, 4) this is north up and east to the right, as on a map. On the polar
+faces 2 and 5 there is no north; the frame there is the continuation of the face's own axes. See
+``docs/cells.md``.
 """
 
 from __future__ import annotations
@@ -87,14 +84,22 @@ def _as_float(values, name: str) -> np.ndarray:
 def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
     """Validate latitude/longitude arrays in degrees and return them as float64.
 
+    Parameters
+    ----------
+    lat, lng : array_like
+        Degrees (WGS84), same shape.
+
+    Returns
+    -------
+    lat, lng : numpy.ndarray of float64
+
     Raises
     ------
     TypeError
         If either input is not numeric.
     ValueError
-        If the shapes differ, a value is NaN or infinite, a latitude lies
-        outside [-90, 90] or a longitude outside [-180, 180]. The message names
-        the offending positions.
+        If the shapes differ, a value is NaN or infinite, a latitude lies outside [-90, 90] or a longitude
+        outside [-180, 180]. The message names the offending positions.
     """
     lat = _as_float(lat, "lat")
     lng = _as_float(lng, "lng")
@@ -194,7 +199,16 @@ def latlng_to_cell(lat, lng, level: int = 12):
 
 
 def cell_to_latlng(cells):
-    """Centers of cells as ``(lat, lng)`` in degrees (S2CellId::ToLatLng)."""
+    """Centers of cells as ``(lat, lng)`` in degrees (S2CellId::ToLatLng).
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+
+    Returns
+    -------
+    lat, lng : numpy.ndarray of float64, the shape of ``cells``
+    """
     cells = _as_cells(cells)
     flat = cells.ravel()
     lat = np.empty(flat.size)
@@ -206,10 +220,17 @@ def cell_to_latlng(cells):
 def cell_to_boundary(cells) -> np.ndarray:
     """Cell vertices as an array of shape ``cells.shape + (4, 2)`` holding (lat, lng).
 
-    Vertices are in S2's counter-clockwise order (S2Cell::GetVertex, k = 0..3):
-    for faces 0-2 lower-left, lower-right, upper-right, upper-left in (u, v).
-    Edges are geodesics on the sphere; the straight lines between the vertices
-    in degrees differ from them by well under a metre at level 12.
+    Vertices are in S2's counter-clockwise order (S2Cell::GetVertex, k = 0..3): for faces 0-2 lower-left,
+    lower-right, upper-right, upper-left in (u, v). Edges are geodesics on the sphere; the straight lines
+    between the vertices in degrees differ from them by well under a metre at level 12.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape ``cells.shape + (4, 2)``
     """
     cells = _as_cells(cells)
     flat = cells.ravel()
@@ -230,7 +251,17 @@ def _latlng(xyz):
 
 
 def cell_to_parent(cells, level: int):
-    """Ancestors of ``cells`` at ``level`` (which must not be finer than any cell)."""
+    """Ancestors of ``cells`` at ``level`` (which must not be finer than any cell).
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+    level : int
+
+    Returns
+    -------
+    numpy.ndarray of uint64, the shape of ``cells``
+    """
     level = _check_level(level)
     cells = _as_cells(cells)
     flat = cells.ravel()
@@ -250,6 +281,12 @@ def cell_to_parent(cells, level: int):
 
 def cell_to_children(cells, level: int) -> np.ndarray:
     """Descendants of each cell at ``level``, in S2 (Hilbert) order.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+    level : int
+        At most 12 levels finer than the cells.
 
     Returns
     -------
@@ -275,7 +312,16 @@ def cell_to_children(cells, level: int) -> np.ndarray:
 
 
 def get_level(cells):
-    """Level (0-30) of each cell, as int64."""
+    """Level (0-30) of each cell, as int64.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+
+    Returns
+    -------
+    numpy.ndarray of int64, the shape of ``cells``
+    """
     cells = _as_cells(cells)
     out = np.empty(cells.size, dtype=np.int64)
     _s2.level_kernel(cells.ravel(), out)
@@ -283,7 +329,16 @@ def get_level(cells):
 
 
 def is_valid_cell(cells):
-    """Whether each value is a valid S2 cell id (never raises for integer input)."""
+    """Whether each value is a valid S2 cell id (never raises for 64-bit integer input).
+
+    Parameters
+    ----------
+    cells : array_like of int
+
+    Returns
+    -------
+    numpy.ndarray of bool, the shape of ``cells``
+    """
     cells = _as_cells(cells, validate=False)
     out = np.empty(cells.size, dtype=np.bool_)
     _s2.is_valid_kernel(cells.ravel(), out)
@@ -291,14 +346,32 @@ def is_valid_cell(cells):
 
 
 def cell_to_token(cells):
-    """Compact hex tokens (S2CellId::ToToken), as an object array of str."""
+    """Compact hex tokens (S2CellId::ToToken), as an object array of str.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+
+    Returns
+    -------
+    numpy.ndarray of object (str), the shape of ``cells``
+    """
     cells = _as_cells(cells)
     out = np.array([format(int(c), "016x").rstrip("0") or "X" for c in cells.ravel()], dtype=object)
     return _shape_out(out, cells)
 
 
 def token_to_cell(tokens):
-    """Cell ids from hex tokens (S2CellId::FromToken); invalid tokens raise ValueError."""
+    """Cell ids from hex tokens (S2CellId::FromToken); invalid tokens raise ValueError.
+
+    Parameters
+    ----------
+    tokens : str or array_like of str
+
+    Returns
+    -------
+    numpy.ndarray of uint64, the shape of ``tokens``
+    """
     arr = np.asarray(tokens, dtype=object)
     flat = arr.ravel()
     out = np.empty(flat.size, dtype=np.uint64)
@@ -317,101 +390,11 @@ def token_to_cell(tokens):
     return _shape_out(out, arr)
 
 
-def cell_to_face_ij(cells):
-    """Face (0-5) and the cell's (i, j) on the face grid of its own level."""
-    cells = _as_cells(cells)
-    flat = cells.ravel()
-    face = np.empty(flat.size, dtype=np.int64)
-    i = np.empty(flat.size, dtype=np.int64)
-    j = np.empty(flat.size, dtype=np.int64)
-    _s2.face_ij_kernel(flat, _s2.LOOKUP_IJ, face, i, j)
-    return _shape_out(face, cells), _shape_out(i, cells), _shape_out(j, cells)
-
-
-def face_ij_to_cell(face, i, j, level: int):
-    """Inverse of :func:`cell_to_face_ij` for cells of one ``level``."""
-    level = _check_level(level)
-    face, i, j = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64) for a in (face, i, j)))
-    n = 1 << level
-    bad = (face < 0) | (face > 5) | (i < 0) | (i >= n) | (j < 0) | (j >= n)
-    if bad.any():
-        raise ValueError(f"face must be 0-5 and i, j in [0, {n}) at level {level}; "
-                         f"out of range at positions {_positions(bad.ravel())}")
-    out = np.empty(face.size, dtype=np.uint64)
-    _s2.face_ij_to_cell_kernel(np.ascontiguousarray(face).ravel(), np.ascontiguousarray(i).ravel(),
-                               np.ascontiguousarray(j).ravel(), level, _s2.LOOKUP_POS, out)
-    return _shape_out(out, face)
-
-
-def _rowcol_from_ij(face, i_rel, j_rel, n):
-    swapped = face >= 3
-    row = np.where(swapped, i_rel, n - 1 - j_rel)
-    col = np.where(swapped, j_rel, i_rel)
-    return row, col
-
-
-def cell_to_rowcol(cells, image_level: int):
-    """Row and column of each cell inside its ancestor at ``image_level``.
-
-    The ancestor is an image of ``2**(level - image_level)`` cells per side;
-    row 0 / col 0 is its top-left pixel (see the module docstring for the
-    convention on each face). All cells must be at least as fine as
-    ``image_level``; they may have different levels.
-
-    Returns
-    -------
-    row, col : numpy.ndarray of int64
-    """
-    image_level = _check_level(image_level, "image_level")
-    cells = _as_cells(cells)
-    face, i, j = cell_to_face_ij(cells)
-    levels = get_level(cells)
-    gap = np.asarray(levels) - image_level
-    if np.any(gap < 0):
-        raise ValueError(f"image_level {image_level} is finer than some cells "
-                         f"(positions {_positions(np.ravel(gap < 0))})")
-    n = np.left_shift(1, gap)
-    row, col = _rowcol_from_ij(np.asarray(face), np.asarray(i) & (n - 1), np.asarray(j) & (n - 1), n)
-    return _shape_out(np.asarray(row).ravel(), cells), _shape_out(np.asarray(col).ravel(), cells)
-
-
-def rowcol_to_cell(image_cells, row, col, level: int):
-    """Inverse of :func:`cell_to_rowcol`: the cell at ``(row, col)`` of each image.
-
-    Parameters
-    ----------
-    image_cells : array_like of uint64
-        Image cells (one level), broadcast against ``row`` and ``col``.
-    row, col : array_like of int
-        Pixel positions, ``0 <= row, col < 2**(level - image_level)``.
-    level : int
-        Level of the pixels (for S2Vec: image level + 4).
-    """
-    level = _check_level(level)
-    image_cells = _as_cells(image_cells)
-    image_cells, row, col = np.broadcast_arrays(image_cells, np.asarray(row, dtype=np.int64),
-                                                np.asarray(col, dtype=np.int64))
-    if image_cells.size == 0:
-        return np.empty(image_cells.shape, dtype=np.uint64)
-    face, i0, j0 = cell_to_face_ij(np.asarray(image_cells, order="C"))
-    ilev = np.asarray(get_level(np.asarray(image_cells, order="C")))
-    if (ilev != ilev.flat[0]).any():
-        raise ValueError("rowcol_to_cell needs image cells of one level")
-    gap = level - int(ilev.flat[0])
-    if gap < 0:
-        raise ValueError(f"level {level} is coarser than the image cells (level {int(ilev.flat[0])})")
-    n = 1 << gap
-    bad = (row < 0) | (row >= n) | (col < 0) | (col >= n)
-    if bad.any():
-        raise ValueError(f"row and col must lie in [0, {n}); out of range at positions {_positions(bad.ravel())}")
-    face = np.asarray(face)
-    swapped = face >= 3
-    i_rel = np.where(swapped, row, col)
-    j_rel = np.where(swapped, col, n - 1 - row)
-    return face_ij_to_cell(face, (np.asarray(i0) << gap) + i_rel, (np.asarray(j0) << gap) + j_rel, level)
-
-
 # grid_disk lives in its own module (numba kernels across cube-face edges); imported last, since it builds on
 # the functions above
 from .cell_neighbours import _EDGE_NBR, grid_disk  # noqa: E402,F401
 from .cell_polygons import cell_polygons  # noqa: E402,F401
+# face (i, j) and image row/column conversions: their own module too
+from .cell_rowcol import (  # noqa: E402,F401
+    _rowcol_from_ij, cell_to_face_ij, cell_to_rowcol, face_ij_to_cell, rowcol_to_cell,
+)

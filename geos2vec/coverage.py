@@ -40,7 +40,25 @@ _EMPTY = "POLYGON EMPTY"
 
 
 def pbf_bounds(path) -> tuple[float, float, float, float]:
-    """``(min_lon, min_lat, max_lon, max_lat)`` from an ``.osm.pbf`` file's header (needs ``osmium``)."""
+    """``(min_lon, min_lat, max_lon, max_lat)`` from an ``.osm.pbf`` file's header (needs ``osmium``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An OpenStreetMap file (``.osm.pbf``).
+
+    Returns
+    -------
+    tuple of float
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, the bounding box of the header.
+
+    Raises
+    ------
+    ImportError
+        If ``osmium`` is not installed.
+    CoverageError
+        If the header has no (valid) bounding box.
+    """
     try:
         import osmium
     except ImportError as err:  # pragma: no cover - osmium is in the osm extra
@@ -58,6 +76,27 @@ def as_coverage(coverage):
     Accepts a shapely (multi)polygon, a ``(min_lon, min_lat, max_lon, max_lat)`` box, a GeoSeries or
     GeoDataFrame of polygons (unioned; transformed to EPSG:4326), a WKT string, or the path of an ``.osm.pbf``
     file (its header box).
+
+    Parameters
+    ----------
+    coverage : shapely geometry, tuple, GeoSeries, GeoDataFrame, str or path-like
+        The area a source covers. Shapely geometries and WKT are taken as EPSG:4326 longitude/latitude;
+        a box must lie within [-180, 180] x [-90, 90] with min < max. Geometry collections keep their
+        polygonal parts.
+
+    Returns
+    -------
+    shapely geometry
+        A Polygon or MultiPolygon in EPSG:4326, possibly empty; invalid geometries are repaired with
+        ``shapely.make_valid``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a ``.pbf`` path does not exist.
+    CoverageError
+        If the input is of another type, a string is neither WKT nor a ``.pbf`` path, a GeoSeries has no
+        CRS, a box is malformed, or the geometry is not polygonal.
     """
     import geopandas as gpd
 
@@ -104,6 +143,24 @@ def infer_coverage(pois=None, roads=None):
 
     Empty places inside the hull count as covered (they are empty), places outside as unknown. Pass the
     real area (an extract's box, a state's boundary) when you have it.
+
+    Parameters
+    ----------
+    pois, roads : GeoDataFrame, GeoSeries or DataFrame, optional
+        Input frames; GeoPandas input is transformed to EPSG:4326 (a missing CRS is taken as EPSG:4326),
+        a plain DataFrame contributes its ``lon``/``lat`` columns (other frames are ignored). NaN and
+        infinite coordinates are skipped.
+
+    Returns
+    -------
+    shapely.Polygon
+        The convex hull in EPSG:4326 longitude/latitude (collinear input: the hull buffered by 1e-6
+        degrees).
+
+    Raises
+    ------
+    CoverageError
+        If there are fewer than 3 finite input coordinates.
     """
     import geopandas as gpd
 
@@ -138,6 +195,26 @@ def set_coverage(table: pd.DataFrame, coverage, *, missing_channels=()) -> pd.Da
 
     ``missing_channels`` are channels of the table the source has no data for anywhere (they are missing
     in the whole coverage, not zero).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table (``count_features`` output).
+    coverage : polygon, box, GeoSeries/GeoDataFrame, WKT or ``.osm.pbf`` path
+        Anything :func:`as_coverage` accepts.
+    missing_channels : iterable of str, optional
+        Columns of ``table`` the source lacks altogether.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` itself, its ``attrs["coverage"]`` set to ``{"geometry": WKT, "channels": {channel:
+        "POLYGON EMPTY"}}``.
+
+    Raises
+    ------
+    CoverageError
+        If ``coverage`` is not valid (see :func:`as_coverage`) or a missing channel is not a column.
     """
     geom = as_coverage(coverage)
     missing = [str(c) for c in missing_channels]
@@ -149,12 +226,37 @@ def set_coverage(table: pd.DataFrame, coverage, *, missing_channels=()) -> pd.Da
 
 
 def has_coverage(table) -> bool:
-    """Whether ``table`` records where its source has data."""
+    """Whether ``table`` records where its source has data.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or any object
+        A feature table; objects without ``attrs`` have no coverage.
+
+    Returns
+    -------
+    bool
+        True when ``table.attrs["coverage"]`` is a dict.
+    """
     return isinstance(getattr(table, "attrs", {}).get("coverage"), dict)
 
 
 def get_coverage(table):
-    """``(geometry, {channel: geometry})`` of a table, or ``(None, {})`` when its coverage is unknown."""
+    """``(geometry, {channel: geometry})`` of a table, or ``(None, {})`` when its coverage is unknown.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or any object
+        A feature table with (or without) ``attrs["coverage"]``.
+
+    Returns
+    -------
+    geometry : shapely geometry or None
+        The coverage of the table's source in EPSG:4326, None when unknown.
+    channels : dict of str to shapely geometry
+        Coverage of the channels whose coverage differs from ``geometry`` (empty for a channel the
+        source lacks).
+    """
     cov = getattr(table, "attrs", {}).get("coverage")
     if not isinstance(cov, dict):
         return None, {}
@@ -166,6 +268,18 @@ def combine_coverage(tables) -> dict | None:
     """The coverage of a sum of tables: the union of their coverages, channel by channel.
 
     ``None`` (unknown) when any table's coverage is unknown.
+
+    Parameters
+    ----------
+    tables : iterable of pandas.DataFrame
+        Feature tables, with or without ``attrs["coverage"]``.
+
+    Returns
+    -------
+    dict or None
+        ``{"geometry": WKT, "channels": {channel: WKT}}`` (the ``attrs["coverage"]`` format; ``channels``
+        lists only channels whose union differs from the union of the geometries), or None when
+        ``tables`` is empty or some table's coverage is unknown.
     """
     parts = [get_coverage(t) for t in tables]
     if not parts or any(g is None for g, _ in parts):

@@ -18,7 +18,15 @@ ATTRIBUTION = "Data © OpenStreetMap contributors, ODbL 1.0"
 
 
 def load_sample():
-    """The bundled sample: ``(pois, roads)`` GeoDataFrames of Los Angeles (EPSG:4326)."""
+    """The bundled sample: ``(pois, roads)`` GeoDataFrames of Los Angeles (EPSG:4326).
+
+    Returns
+    -------
+    pois : geopandas.GeoDataFrame
+        OpenStreetMap points of interest.
+    roads : geopandas.GeoDataFrame
+        OpenStreetMap road lines.
+    """
     import geopandas as gpd
 
     base = resources.files("geos2vec") / "data" / "sample"
@@ -31,6 +39,20 @@ def pca_rgb(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First three principal components of ``values`` (rows x dims), each scaled to [0, 1] as RGB.
 
     Returns ``(rgb, explained_variance_ratio)``; rows with NaN get NaN colours.
+
+    Parameters
+    ----------
+    values : array_like, shape (n, d)
+        One row per item (e.g. embedding vectors); rows containing NaN are left out of the PCA.
+
+    Returns
+    -------
+    rgb : numpy.ndarray of float64, shape (n, 3)
+        Components scaled to [0, 1] between their 2nd and 98th percentiles (clipped); NaN for rows
+        with NaN (every row when fewer than two rows are complete); 0.5 in the channels beyond the
+        number of components when ``d < 3``.
+    explained_variance_ratio : numpy.ndarray of float64, shape (3,)
+        Share of the variance of each of the three components (zeros where there is none).
     """
     values = np.asarray(values, dtype=np.float64)
     ok = ~np.isnan(values).any(axis=1)
@@ -51,7 +73,26 @@ def pca_rgb(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_embedding_map(cells, path, *, prefix="s2vec_", pois=None, title="S2Vec embeddings"):
-    """Map of cell embeddings: the first three principal components as RGB (matplotlib, PNG)."""
+    """Map of cell embeddings: the first three principal components as RGB (matplotlib, PNG).
+
+    Parameters
+    ----------
+    cells : geopandas.GeoDataFrame
+        Cell polygons in EPSG:4326 with embedding columns, as :func:`geos2vec.cell_embeddings` returns.
+    path : str or path-like
+        The image file to write (the format follows the extension, as in ``Figure.savefig``).
+    prefix : str, default "s2vec_"
+        Columns whose name starts with it are the embedding.
+    pois : geopandas.GeoDataFrame, optional
+        Points drawn as small black dots over the cells.
+    title : str, default "S2Vec embeddings"
+        First line of the plot title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,7 +126,26 @@ def plot_embedding_map(cells, path, *, prefix="s2vec_", pois=None, title="S2Vec 
 
 
 def run_demo(out="demo-out", model="default", mode="contextual", quiet=False) -> dict:
-    """Features → embeddings → ``embeddings.parquet`` + ``embeddings.png`` in ``out``."""
+    """Features → embeddings → ``embeddings.parquet`` + ``embeddings.png`` in ``out``.
+
+    Parameters
+    ----------
+    out : str or path-like, default "demo-out"
+        Output folder (created if needed).
+    model : str or path-like, default "default"
+        The model to load (:func:`geos2vec.load_model`); ``"default"`` is the bundled one.
+    mode : str, default "contextual"
+        Embedding mode, passed to :func:`geos2vec.cell_embeddings`.
+    quiet : bool, default False
+        No progress bar and no printed summary.
+
+    Returns
+    -------
+    dict
+        Summary: ``pois``, ``roads``, ``cells``, ``channels``, ``embedding_dim``, ``dropped_categories``
+        (the number of warnings about categories raised while counting), ``seconds``, and the paths
+        ``parquet`` and ``png`` (str).
+    """
     import warnings
 
     from tqdm.auto import tqdm
@@ -134,7 +194,18 @@ def run_demo(out="demo-out", model="default", mode="contextual", quiet=False) ->
 
 
 def add_parser(subparsers):
-    """The ``demo`` subcommand's parser."""
+    """The ``demo`` subcommand's parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers`` returned.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``demo`` parser, its ``func`` default set to run :func:`run_demo` (and give exit status 0).
+    """
     p = subparsers.add_parser("demo", help="embed the bundled Los Angeles sample; write a table and a map")
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--model", default="default", help="model directory/zip (default: the bundled model)")

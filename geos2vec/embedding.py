@@ -276,6 +276,8 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
         Level-``level`` cells.
     features : GeoDataFrame, dict or DataFrame
         POIs/roads to count, or a prebuilt ``count_features`` table.
+    level : int, default 12
+        Must be the model's patch level (12 for the bundled model).
     model : str, path or model, default "default"
         ``"default"`` is the model shipped with geos2vec.
     mode : {"contextual", "tiled", "patch", "image"}
@@ -284,6 +286,8 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
         see :func:`geos2vec.model.embed.embed`.
     outside : {"nan", "embed"}
         What cells without any feature get: NaN (with a warning) or the model's vector for them.
+    prefix : str, default "s2vec_"
+        Prefix of the embedding columns.
     context : {"blend", "centred"}
         How ``"contextual"`` mode places its windows (:mod:`geos2vec.model.context`; default ``"blend"``).
     progress : bool, optional
@@ -352,7 +356,21 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
 
 def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "contextual",
                     prefix: str = "s2vec_", context: str = "blend") -> gpd.GeoDataFrame:
-    """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``)."""
+    """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``).
+
+    Parameters
+    ----------
+    features : GeoDataFrame, dict or DataFrame
+        POIs (points) and roads (lines), a dict ``{"pois", "roads"}``, or a prebuilt ``count_features`` table.
+    level, model, mode, prefix, context
+        See :func:`embed_cells`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per cell of the feature table, in its order (``RangeIndex``): ``s2_cell`` (uint64), ``token``
+        (str), ``prefix0 ... prefix{d-1}`` (float32) and the cell polygons (EPSG:4326).
+    """
     model = _resolve_model(model)
     table = _feature_table(features, _check_level(level, model), model)
     ids = table.index.to_numpy().astype(np.uint64)
@@ -386,8 +404,23 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
         ``gdf`` itself as the POI source.
     level : int
         Must be the model's patch level (12 for the bundled model).
+    how : {"auto", "point", "weighted"}, default "auto"
+        The cells of each row (see :func:`row_cells`): ``"point"`` takes the cell of the representative
+        point; ``"auto"`` and ``"weighted"`` the length/area-weighted cells a line or polygon covers.
     model, mode, outside, prefix, context, progress
         See :func:`embed_cells`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or dask-geopandas GeoDataFrame
+        A copy of ``gdf`` (a GeoSeries becomes a GeoDataFrame) with ``s2_cell`` (nullable ``UInt64``, ``<NA>``
+        for missing geometries) and ``prefix0 ... prefix{d-1}`` (float32, NaN where no cell has features;
+        counted in a ``UserWarning``) appended; a dask frame for dask input.
+
+    Raises
+    ------
+    ValueError
+        ``gdf`` already has an added column, ``level`` is not the model's, or ``how`` is unknown.
     """
     from .partitioned import is_dask
 

@@ -333,6 +333,35 @@ def combine_counts(tables, *, assume_additive: bool = False) -> pd.DataFrame:
     (:mod:`geos2vec.coverage`) is the union of the parts', channel by
     channel; unknown when any part's is unknown (with a ``CoverageWarning``
     when some parts have one).
+
+    Parameters
+    ----------
+    tables : iterable of pandas.DataFrame
+        ``count_features`` tables of one level, with the same columns in the
+        same order, indexed by uint64 cell ids.
+    assume_additive : bool, default False
+        Treat float channels of tables without a ``count_features`` report as
+        sums.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cell_id`` (uint64, sorted, unique); the columns of the tables,
+        each in the dtype that holds every part's values (e.g. int64, or
+        float64 where some part is float). ``attrs["report"]`` is
+        ``{"combined_from": len(tables), "non_additive": []}`` and
+        ``attrs["coverage"]`` the combined coverage when every part has one.
+
+    Raises
+    ------
+    ValueError
+        No tables, different columns, cells of different levels, non-additive
+        channels, or float channels of unknown kind (see ``assume_additive``).
+
+    Warns
+    -----
+    CoverageWarning
+        When some, but not all, parts have a coverage.
     """
     tables = [t for t in tables]
     if not tables:

@@ -52,6 +52,19 @@ def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int |
         Output features of ``"project"``.
     heads : int, optional
         Number of independent weight copies (see the module docstring).
+    **kwargs
+        Further keyword arguments of the layer class (e.g. ``name``; ``kernel_initializer`` for
+        ``"project"``).
+
+    Returns
+    -------
+    keras.layers.Layer
+        A :class:`Concat`, :class:`WeightedAdd` or :class:`ProjectAdd` (imports Keras).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown, or ``"project"`` is asked for without ``units``.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown fusion {kind!r}; choose one of {list(KINDS)}")

@@ -91,7 +91,25 @@ def scales(frequency_num: int = 16, min_radius: float = 1e-4, max_radius: float 
 
 
 def output_dim(method: str = "theory", frequency_num: int = 16) -> int:
-    """Number of features of ``method`` with ``frequency_num`` scales."""
+    """Number of features of ``method`` with ``frequency_num`` scales.
+
+    Parameters
+    ----------
+    method : {"wrap", "sinusoidal", "grid", "theory", "sphereC", "sphereM"}, default "theory"
+        The encoder (case-insensitive).
+    frequency_num : int, default 16
+        Number of scales ``S`` (unused by ``"wrap"``).
+
+    Returns
+    -------
+    int
+        4 for ``"wrap"``, else the encoder's features per scale (see the module docstring) times ``S``.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown.
+    """
     method = _check_method(method)
     return 4 if method == "wrap" else _DIMS_PER_SCALE[method] * int(frequency_num)
 

@@ -95,6 +95,34 @@ class FeatureStats:
 
         NaN or infinite values raise ``ValueError``: counts are never missing,
         and a NaN would poison every later normalized value.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame, xarray.DataArray or array_like
+            A cell-feature table (one column per channel); a DataArray with a
+            ``feature`` dimension (with an ``observed`` coordinate only the
+            observed pixels count); or a numeric array whose last axis holds
+            the channels.
+        channels : list of str, optional
+            DataFrame: the columns to use (default: all, which must be numeric).
+            DataArray without a ``feature`` coordinate, or array: the channel names
+            (arrays default to ``f0, f1, ...``).
+        log1p : bool, default False
+            Fit the statistics of ``log(1 + x)``.
+
+        Returns
+        -------
+        FeatureStats
+            ``count`` rows, ``mean`` and ``m2`` of shape ``(F,)``, float64
+            (zeros when the table has no rows).
+
+        Raises
+        ------
+        ValueError
+            NaN/inf values, channels that are not columns, a DataArray without
+            a ``feature`` dimension, or values <= -1 with ``log1p=True``.
+        TypeError
+            Non-numeric columns or values.
         """
         values, names = _as_matrix(table, channels)
         if not np.isfinite(values).all():
@@ -109,7 +137,23 @@ class FeatureStats:
         return cls(names, int(n), mean, m2, log1p=bool(log1p))
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
-        """Combine the statistics of two disjoint chunks (exact, order-independent up to rounding)."""
+        """Combine the statistics of two disjoint chunks (exact, order-independent up to rounding).
+
+        Parameters
+        ----------
+        other : FeatureStats
+            Statistics of another chunk, with the same channels (in the same order) and ``log1p``.
+
+        Returns
+        -------
+        FeatureStats
+            The statistics of both chunks together (a new object, with ``eps`` and ``meta`` of ``self``).
+
+        Raises
+        ------
+        ValueError
+            If the channels or the ``log1p`` settings differ.
+        """
         if list(self.channels) != list(other.channels):
             raise ValueError(f"cannot merge statistics of different channels: {self.channels} vs {other.channels}")
         if self.log1p != other.log1p:
@@ -125,7 +169,23 @@ class FeatureStats:
 
     @classmethod
     def combine(cls, parts) -> "FeatureStats":
-        """Merge an iterable of partial statistics."""
+        """Merge an iterable of partial statistics.
+
+        Parameters
+        ----------
+        parts : iterable of FeatureStats
+            Statistics of disjoint chunks, all with the same channels and ``log1p``.
+
+        Returns
+        -------
+        FeatureStats
+            The statistics of all chunks (:meth:`merge` applied left to right).
+
+        Raises
+        ------
+        ValueError
+            If ``parts`` is empty, or the parts do not match (see :meth:`merge`).
+        """
         parts = list(parts)
         if not parts:
             raise ValueError("no partial statistics to combine")
@@ -153,11 +213,48 @@ class FeatureStats:
         return x
 
     def prepare(self, x):
-        """The values the statistics are about: ``log1p(x)`` if fitted with ``log1p=True``, else ``x``."""
+        """The values the statistics are about: ``log1p(x)`` if fitted with ``log1p=True``, else ``x``.
+
+        Parameters
+        ----------
+        x : array_like
+            Feature values.
+
+        Returns
+        -------
+        numpy.ndarray or object
+            ``numpy.log1p(x)`` with ``log1p=True``, else ``x`` itself (unchanged, not copied).
+
+        Raises
+        ------
+        ValueError
+            With ``log1p=True``, if a value is <= -1.
+        """
         return _log1p_checked(x) if self.log1p else x
 
     def transform(self, x):
-        """``(prepare(x) - mean) / std`` over the last axis; DataFrames keep index and columns."""
+        """``(prepare(x) - mean) / std`` over the last axis; DataFrames keep index and columns.
+
+        Parameters
+        ----------
+        x : array_like or pandas.DataFrame
+            Array whose last axis holds the channels, in the fitted order; or a
+            DataFrame with (at least) the fitted channels as columns.
+
+        Returns
+        -------
+        numpy.ndarray or pandas.DataFrame
+            Normalized values of the shape of ``x``, in ``x``'s float dtype
+            (float64 for other dtypes). A DataFrame comes back as a float64
+            DataFrame with ``x``'s index and only the fitted channels, in
+            their fitted order.
+
+        Raises
+        ------
+        ValueError
+            If the last axis has the wrong length, a channel column is missing,
+            or (``log1p=True``) a value is <= -1.
+        """
         if isinstance(x, pd.DataFrame):
             self._check_columns(x)
             return pd.DataFrame(self.transform(x[list(self.channels)].to_numpy(np.float64)),
@@ -167,7 +264,25 @@ class FeatureStats:
         return ((self.prepare(x) - self.mean) / self.std).astype(dtype)
 
     def inverse_transform(self, z):
-        """Inverse of :meth:`transform`."""
+        """Inverse of :meth:`transform`.
+
+        Parameters
+        ----------
+        z : array_like or pandas.DataFrame
+            Normalized values, channels on the last axis (or as columns).
+
+        Returns
+        -------
+        numpy.ndarray or pandas.DataFrame
+            Values in the original units (``expm1`` applied when fitted with
+            ``log1p=True``), float64; a DataFrame keeps ``z``'s index and holds
+            the fitted channels.
+
+        Raises
+        ------
+        ValueError
+            If the last axis has the wrong length or a channel column is missing.
+        """
         if isinstance(z, pd.DataFrame):
             self._check_columns(z)
             return pd.DataFrame(self.inverse_transform(z[list(self.channels)].to_numpy(np.float64)),
@@ -183,14 +298,37 @@ class FeatureStats:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
-        """The statistics as a JSON-safe dict."""
+        """The statistics as a JSON-safe dict.
+
+        Returns
+        -------
+        dict
+            Keys ``channels``, ``count``, ``mean``, ``m2`` (lists of float), ``eps``, ``meta`` and
+            ``log1p``; :meth:`from_dict` reads it back.
+        """
         return {"channels": [str(c) for c in self.channels], "count": int(self.count),
                 "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": self.meta,
                 "log1p": bool(self.log1p)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureStats":
-        """Statistics from :meth:`to_dict` output, checked."""
+        """Statistics from :meth:`to_dict` output, checked.
+
+        Parameters
+        ----------
+        d : dict
+            As :meth:`to_dict` returns (``eps``, ``meta`` and ``log1p`` are optional).
+
+        Returns
+        -------
+        FeatureStats
+
+        Raises
+        ------
+        ValueError
+            If a key is missing, the shapes do not match the channels, ``count``
+            is below 1, or ``mean``/``m2`` are not finite (or ``m2`` is negative).
+        """
         try:
             out = cls(list(d["channels"]), int(d["count"]), np.asarray(d["mean"], dtype=np.float64),
                       np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})),
@@ -206,14 +344,40 @@ class FeatureStats:
         return out
 
     def save(self, path) -> Path:
-        """Write the statistics as JSON (exact: float64 round-trips through repr)."""
+        """Write the statistics as JSON (exact: float64 round-trips through repr).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (overwritten).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=1))
         return path
 
     @classmethod
     def load(cls, path) -> "FeatureStats":
-        """Statistics from a JSON file written by :meth:`save`, checked."""
+        """Statistics from a JSON file written by :meth:`save`, checked.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A JSON file written by :meth:`save`.
+
+        Returns
+        -------
+        FeatureStats
+
+        Raises
+        ------
+        ValueError
+            If the file is not a JSON object or fails the checks of :meth:`from_dict`.
+        """
         from ._jsonfile import read_json_object
 
         return cls.from_dict(read_json_object(path))

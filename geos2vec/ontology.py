@@ -85,6 +85,25 @@ class Ontology:
         value (matched on values alone). Channels are ordered by first
         appearance.
 
+        Parameters
+        ----------
+        mapping : dict of str to str
+            Non-empty ``{tag: channel}``.
+        name : str, default "custom"
+            Name of the ontology.
+
+        Returns
+        -------
+        Ontology
+            With ``road_values=None`` (every line counts as a road).
+
+        Raises
+        ------
+        TypeError
+            If ``mapping`` is not a non-empty dict of non-empty strings.
+        ValueError
+            If a tag is malformed (``"=value"``, ``"key="``) or a channel is named ``"road"``.
+
         Examples
         --------
         >>> onto = Ontology.from_mapping({"amenity=restaurant": "food", "cafe": "food", "shop=*": "shop"})
@@ -103,7 +122,27 @@ class Ontology:
 
     @classmethod
     def from_channels(cls, channels, name: str = "custom") -> "Ontology":
-        """Ontology for a categorical column whose values are the channels themselves."""
+        """Ontology for a categorical column whose values are the channels themselves.
+
+        Parameters
+        ----------
+        channels : iterable of str
+            Distinct, non-empty channel names; each is matched as a bare value.
+        name : str, default "custom"
+            Name of the ontology.
+
+        Returns
+        -------
+        Ontology
+            Channels in the given order, ``road_values=None``.
+
+        Raises
+        ------
+        TypeError
+            If ``channels`` is empty or holds something other than non-empty strings.
+        ValueError
+            If a channel is repeated or named ``"road"``.
+        """
         channels = list(channels)
         if not channels or not all(isinstance(c, str) and c for c in channels):
             raise TypeError("channels must be a non-empty list of non-empty strings")
@@ -146,10 +185,16 @@ class Ontology:
             The OSM key of each value. With a key, ``key=value`` then ``key=*``
             are tried; without one, the value alone.
 
+        Returns
+        -------
+        numpy.ndarray of int64, shape (n,)
+            Position of each tag's channel in :attr:`channels` (input flattened).
+
         Raises
         ------
         ValueError
-            If a bare value maps to several channels (give its key).
+            If a bare value maps to several channels (give its key), or ``keys``
+            and ``values`` differ in length.
         """
         values = np.asarray(values, dtype=object).ravel()
         keys = None if keys is None else np.asarray(keys, dtype=object).ravel()
@@ -179,7 +224,15 @@ class Ontology:
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """The tag table (a copy)."""
+        """The tag table (a copy).
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of :attr:`table`: one row per tag, with columns ``channel``, ``group``, ``osm_key``
+            and ``osm_value`` (the packaged ontologies also hold a ``source`` column and the road classes,
+            as rows of channel ``road``).
+        """
         return self.table.copy()
 
     def __repr__(self):
@@ -206,6 +259,19 @@ def load_ontology(name="default") -> Ontology:
         A packaged version name, an :class:`Ontology`, a ``{tag: channel}``
         mapping (:meth:`Ontology.from_mapping`) or a list of channels whose
         names are the category values (:meth:`Ontology.from_channels`).
+
+    Returns
+    -------
+    Ontology
+        The packaged ontology (loaded once, then cached), ``name`` itself if it
+        is an Ontology, or one built from the mapping or list.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a packaged version.
+    TypeError
+        If ``name`` is of another type.
 
     Examples
     --------

@@ -35,6 +35,17 @@ def _check(name, value):
 class set_options:  # noqa: N801 - named like xarray.set_options
     """Set options globally, or for a ``with`` block (restored on exit).
 
+    Parameters
+    ----------
+    **kwargs
+        Option values: ``progress`` (bool), ``threads`` (a positive int, or None); see the module docstring.
+        The previous values are kept in the ``old`` attribute.
+
+    Raises
+    ------
+    InvalidInputError
+        If an option is unknown or a value is invalid (nothing is changed then).
+
     Examples
     --------
     >>> import geos2vec
@@ -61,17 +72,39 @@ class set_options:  # noqa: N801 - named like xarray.set_options
 
 
 def get_options() -> dict:
-    """A copy of the current options."""
+    """A copy of the current options.
+
+    Returns
+    -------
+    dict
+        ``{"progress": bool, "threads": int or None}``; changing it changes no option.
+    """
     return dict(OPTIONS)
 
 
 def progress(verbose=None) -> bool:
-    """Whether to show a progress bar: ``verbose`` when given, else the global option."""
+    """Whether to show a progress bar: ``verbose`` when given, else the global option.
+
+    Parameters
+    ----------
+    verbose : bool, optional
+        A function's own ``verbose=`` argument; None defers to the ``progress`` option.
+
+    Returns
+    -------
+    bool
+    """
     return OPTIONS["progress"] if verbose is None else bool(verbose)
 
 
 def blas_threads():
-    """A context that limits BLAS threads to the ``threads`` option (a no-op for ``None``)."""
+    """A context that limits BLAS threads to the ``threads`` option (a no-op for ``None``).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        A ``threadpoolctl.threadpool_limits`` context, or ``contextlib.nullcontext()`` when the option is None.
+    """
     n = OPTIONS["threads"]
     if n is None:
         return contextlib.nullcontext()

@@ -26,7 +26,19 @@ _SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois",
 
 
 def is_dask(obj) -> bool:
-    """Whether ``obj`` is a dask DataFrame/Series (dask-geopandas' included), without importing dask."""
+    """Whether ``obj`` is a dask DataFrame/Series (dask-geopandas' included), without importing dask.
+
+    Parameters
+    ----------
+    obj : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True when ``obj``'s class comes from ``dask``, ``dask_geopandas`` or ``dask_expr`` and it has
+        ``npartitions`` and ``to_delayed``.
+    """
     return type(obj).__module__.split(".")[0] in ("dask", "dask_geopandas", "dask_expr") and \
         hasattr(obj, "npartitions") and hasattr(obj, "to_delayed")
 
@@ -115,6 +127,32 @@ def count_features_dask(pois=None, roads=None, *, split_every: int = 8, coverage
     Each partition of ``pois`` and of ``roads`` is counted on its own, and the tables are summed in a tree
     of ``split_every`` tables per node. ``coverage="infer"`` takes the convex hull of the partitions' hulls
     (the hull of everything). ``extra`` columns must be additive (``"sum"``, ``"count"``, categories).
+
+    Parameters
+    ----------
+    pois, roads : dask(-geopandas) frame, GeoDataFrame, GeoSeries or DataFrame, optional
+        POIs and roads, as for :func:`geos2vec.features.count_features`; at least one is needed.
+    split_every : int, default 8
+        Tables summed per node of the reduction tree (at least 2).
+    coverage, level, ontology, category_column, key_column, extra, road_column, errors
+        See :func:`geos2vec.features.count_features`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The in-memory table ``count_features`` gives (index ``cell_id``, uint64, sorted), with the
+        merged ``attrs["report"]`` and, when ``coverage`` is given, ``attrs["coverage"]``.
+
+    Raises
+    ------
+    InvalidInputError
+        If neither ``pois`` nor ``roads`` is given, ``split_every < 2``, or an ``extra`` column asks for
+        ``"mean"``, ``"min"`` or ``"max"``.
+
+    Warns
+    -----
+    UserWarning
+        Once, for what the merged report shows was dropped (as ``count_features``).
     """
     import dask
 
@@ -179,6 +217,30 @@ def embed_dask(ddf, features=None, **kwargs):
     ``features`` may be a count table (it is shared by every task once), POIs/roads (GeoDataFrames or dask
     frames, counted first with :func:`count_features_dask`), or None (``ddf`` itself is the POI source).
     The index and order of every partition's rows are kept.
+
+    Parameters
+    ----------
+    ddf : dask-geopandas GeoDataFrame
+        The rows to embed.
+    features : DataFrame, GeoDataFrame, dask frame, dict or None
+        A ``count_features`` table; a dask frame of POIs, or a dict ``{"pois", "roads"}`` holding a dask
+        frame, counted first with :func:`count_features_dask` (at ``level``, default ontology); None to
+        count ``ddf`` itself as POIs. Other values (in-memory GeoDataFrames, dicts of them) go as they are
+        to :func:`geos2vec.embedding.embed` of every partition. Strings (``"osm"``) are not supported.
+    **kwargs
+        Keyword arguments of :func:`geos2vec.embedding.embed` (``level``, ``model``, ``mode``, ``how``,
+        ``outside``, ``prefix``, ``context``, ``progress``).
+
+    Returns
+    -------
+    dask-geopandas GeoDataFrame
+        Lazy: each partition is ``embed`` of the matching partition of ``ddf`` (``s2_cell`` and the
+        embedding columns appended).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``features`` is a string.
     """
     import dask
 

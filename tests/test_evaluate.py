@@ -592,3 +592,31 @@ def test_untrained_model_is_reproducible_and_untrained():
     key = "patch_embed/kernel"
     np.testing.assert_array_equal(a.numpy_weights[key], b.numpy_weights[key])
     assert not np.allclose(a.numpy_weights[key], model.numpy_weights[key], atol=1e-3)
+
+
+def test_mlp_probe_keeps_valid_configurations_when_one_diverges(monkeypatch):
+    """A NaN validation loss (a diverged learning rate) must not hide the valid configurations of its width."""
+    from geos2vec.evaluate import protocol
+    from geos2vec.evaluate.methods import Method
+
+    rng = np.random.default_rng(0)
+    n = 40
+    x = rng.normal(size=(n, 3))
+    y = rng.normal(size=n)
+    splits = [(np.arange(0, 20), np.arange(20, 30), np.arange(30, 40))]
+    sweep = {"hidden": [8], "lr": [1e-3, 1e-1], "dropout": [0.0]}
+
+    def fake_train_group(xs, ys, tr, va, *, eval_idx, lrs, **kw):
+        heads = len(lrs)
+        val = np.array([0.5, np.nan])[:heads]              # lr 1e-3 fine, lr 1e-1 diverged
+        pred = np.tile(np.linspace(0, 1, eval_idx.shape[1]), (heads, 1))
+        return pred, val, None
+
+    monkeypatch.setattr(protocol, "_train_group", fake_train_group)
+    (pred, val_mse, cfg), = protocol._mlp_probe(
+        "m", Method([0]), [x], y, splits, sweep=sweep, fusion="concat", fusion_units=8, max_epochs=1,
+        patience=1, weight_decay=0.0, batch_size=8, seed=0, tick=lambda: None)
+    assert cfg["lr"] == 1e-3 and cfg["hidden"] == 8          # before: every width with a NaN was skipped
+    lo, hi = y[:20].min(), y[:20].max()
+    np.testing.assert_allclose(pred, np.linspace(0, 1, 10) * (hi - lo) + lo)
+    assert val_mse == pytest.approx(0.5 * (hi - lo) ** 2)

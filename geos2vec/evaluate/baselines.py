@@ -45,6 +45,29 @@ def count_table_from_points(points, category: str = "fclass", level: int = LEVEL
 
     A stop-gap for :func:`geos2vec.features.count_features` (used instead when
     that exists): POIs -> level-``level`` cells -> one count column per category.
+
+    Parameters
+    ----------
+    points : geopandas.GeoDataFrame
+        Point features with a CRS (any; converted to WGS 84); other geometries count at a representative
+        point.
+    category : str
+        The column whose values become the count columns.
+    level : int
+        Cell level (12 by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cell_id`` (uint64) of the cells holding at least one point, one float64 column per value
+        of ``category`` (as str). Missing or empty geometries are left out.
+
+    Raises
+    ------
+    TypeError
+        ``points`` is not a GeoDataFrame.
+    ValueError
+        ``points`` has no CRS, or ``category`` is not one of its columns.
     """
     from .._geo import as_geoseries, representative_lnglat, to_wgs84
 
@@ -67,6 +90,24 @@ def normalized_counts(counts: pd.DataFrame, log1p: bool = True) -> pd.DataFrame:
     ``log1p=True`` (default) standardizes ``log(1 + count)``, the normalization the S2Vec model's input uses
     (``FeatureStats.fit(table, log1p=True)``, ``S2VecConfig.log_counts``); ``log1p=False`` z-scores the raw
     counts.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Cell x channel counts, indexed by uint64 cell id, numeric and finite.
+    log1p : bool
+        Standardize ``log(1 + count)`` instead of the counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        float64, with the index and columns of ``counts``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A table that is not a numeric, finite, cell-indexed DataFrame without duplicate cells, or negative
+        counts with ``log1p=True``.
     """
     from ..normalize import FeatureStats
 
@@ -78,7 +119,21 @@ def normalized_counts(counts: pd.DataFrame, log1p: bool = True) -> pd.DataFrame:
 
 
 def pca_embedding(table: pd.DataFrame, n_components: int = 256) -> pd.DataFrame:
-    """PCA (centred SVD) of ``table`` to ``min(n_components, n_rows, n_cols)`` dims."""
+    """PCA (centred SVD) of ``table`` to ``min(n_components, n_rows, n_cols)`` dims.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Cell-indexed numeric features (not standardized here).
+    n_components : int
+        Dimensions kept at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The principal component scores (``U S``), columns ``pc0, pc1, ...``, with the index of ``table``
+        (as uint64 ``cell_id``).
+    """
     table = _check_table(table, "table")
     x = table.to_numpy()
     x = x - x.mean(axis=0)
@@ -89,7 +144,22 @@ def pca_embedding(table: pd.DataFrame, n_components: int = 256) -> pd.DataFrame:
 
 
 def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 0) -> pd.DataFrame:
-    """Gaussian random projection ``x @ G / sqrt(n_components)``, ``G ~ N(0, 1)`` seeded."""
+    """Gaussian random projection ``x @ G / sqrt(n_components)``, ``G ~ N(0, 1)`` seeded.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Cell-indexed numeric features ``x`` (not standardized here).
+    n_components : int
+        Dimensions of the projection.
+    seed : int
+        Seed of ``G``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``rp0, rp1, ...``, with the index of ``table`` (as uint64 ``cell_id``).
+    """
     table = _check_table(table, "table")
     g = np.random.default_rng(seed).standard_normal((table.shape[1], n_components))
     z = table.to_numpy() @ g / np.sqrt(n_components)
@@ -103,6 +173,23 @@ def covered_mask(cells, coverage=None) -> np.ndarray:
     ``coverage`` is ``None`` (everywhere), a ``(min_lon, min_lat, max_lon, max_lat)`` box or a list of
     them (the cell centre inside any), a shapely (Multi)Polygon (the cell centre inside), or an array of
     cell ids (exactly those cells).
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+        Cell ids (flattened).
+    coverage : None, tuple, list of tuple, shapely geometry or numpy.ndarray of uint64
+        Where the source has data, as above (boxes in degrees, bounds included).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One entry per cell.
+
+    Raises
+    ------
+    ValueError
+        A ``coverage`` that is none of the above.
     """
     cells = _as_cells(cells).ravel()
     if coverage is None:
@@ -129,6 +216,26 @@ def log1p_counts(counts: pd.DataFrame, cells=None, *, coverage=None) -> pd.DataF
 
     A cell absent from ``counts`` is a cell with no feature (zero counts) when it is covered
     (:func:`covered_mask`), and unknown otherwise: it gets no row.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Cell x channel counts (>= 0), indexed by uint64 cell id.
+    cells : array_like of uint64, optional
+        The cells wanted (sorted and deduplicated).
+    coverage : optional
+        Where the source has data (:func:`covered_mask`); default everywhere.
+
+    Returns
+    -------
+    pandas.DataFrame
+        float64, index ``cell_id``: the known cells of ``cells`` (those in ``counts`` or covered), sorted
+        when ``cells`` is given; the columns of ``counts``.
+
+    Raises
+    ------
+    ValueError
+        Negative counts, or an invalid table (see :func:`normalized_counts`).
     """
     counts = _check_table(counts, "counts")
     if (counts.to_numpy() < 0).any():
@@ -147,6 +254,27 @@ def smoothed_counts(counts: pd.DataFrame, cells=None, *, coverage=None, rings=(1
     out of the mean, not counted as empty. Columns: ``<channel>``, then ``<channel>@3x3``,
     ``<channel>@5x5`` (for the default ``rings=(1, 2)``). Rows: ``cells`` (default the table's cells)
     whose own counts are known.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Cell x channel counts (>= 0), indexed by uint64 cell id.
+    cells : array_like of uint64, optional
+        The cells wanted (see :func:`log1p_counts`).
+    coverage : optional
+        Where the source has data (:func:`covered_mask`); default everywhere.
+    rings : sequence of int
+        The ``k`` of each square (positive).
+
+    Returns
+    -------
+    pandas.DataFrame
+        float64, the rows of :func:`log1p_counts`, ``(1 + len(rings)) x`` its columns as above.
+
+    Raises
+    ------
+    ValueError
+        A ring that is not positive, negative counts or an invalid table.
     """
     from ..cells import grid_disk
 
@@ -203,6 +331,18 @@ def region_onehot(cells, level: int = 8) -> pd.DataFrame:
     """One-hot of each cell's level-``level`` parent (columns: the parents' tokens, sorted).
 
     No feature data at all: how much a task rewards knowing *which region* a cell is in.
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+        Cell ids (sorted and deduplicated), of level ``level`` or finer.
+    level : int
+        Level of the parent cells.
+
+    Returns
+    -------
+    pandas.DataFrame
+        float64 0/1, index ``cell_id`` (the sorted unique cells), columns ``L<level>:<parent token>``.
     """
     cells = np.unique(_as_cells(cells).ravel())
     parents = cell_to_parent(cells, level)
@@ -218,6 +358,18 @@ def untrained_model(model, seed: int = 0):
 
     Embedded the same way as the trained model, it says how much of an embedding's score comes from the
     architecture and the input alone. Needs TensorFlow (the ``model`` extra).
+
+    Parameters
+    ----------
+    model : S2VecModel
+        A trained or loaded model.
+    seed : int
+        Seed of the random weights (Keras' global seed is set to it, and it is the config's ``seed``).
+
+    Returns
+    -------
+    S2VecModel
+        A new model; compact (NumPy weights, no Keras model) when ``model`` is, else with a Keras model.
     """
     import keras
 

@@ -36,6 +36,9 @@ def join_labels(labels, target: str, *, lat: str | None = None, lng: str | None 
         CRS raises).
     target : str
         Numeric column to aggregate.
+    lat, lng : str, optional
+        The latitude and longitude columns, when their names are not among those above (and to use them
+        instead of a GeoDataFrame's geometries).
     level : int
         Cell level (12, the S2Vec level, by default).
 
@@ -85,7 +88,25 @@ def join_labels(labels, target: str, *, lat: str | None = None, lng: str | None 
 
 
 def minmax_scale(y):
-    """``(y - min) / (max - min)`` and ``(min, max)``; a constant target raises."""
+    """``(y - min) / (max - min)`` and ``(min, max)``; a constant target raises.
+
+    Parameters
+    ----------
+    y : array_like of float
+        The target values.
+
+    Returns
+    -------
+    scaled : numpy.ndarray of float64
+        ``y`` mapped onto [0, 1].
+    bounds : tuple of float
+        ``(min, max)`` of ``y``, to map predictions back.
+
+    Raises
+    ------
+    ValueError
+        ``max`` is not greater than ``min`` (a constant target).
+    """
     y = np.asarray(y, dtype=float)
     lo, hi = float(np.min(y)), float(np.max(y))
     if not hi > lo:
@@ -98,8 +119,25 @@ def polygon_pooling(polygons, level: int = LEVEL) -> pd.DataFrame:
     """The level-``level`` cells each polygon covers, with area weights summing to 1 per polygon.
 
     The pooling :func:`geos2vec.evaluate.evaluate` uses for polygon samples (the way ``gdf.s2vec.embed``
-    pools lines and polygons: :func:`geos2vec.embedding.row_cells`). Returns columns ``sample`` (the
-    polygon's index label), ``cell_id`` and ``weight``.
+    pools lines and polygons: :func:`geos2vec.embedding.row_cells`).
+
+    Parameters
+    ----------
+    polygons : geopandas.GeoDataFrame or geopandas.GeoSeries
+        The polygons, with a CRS (any; converted to WGS 84) and no missing or empty geometry.
+    level : int
+        Cell level (12 by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (polygon, cell): columns ``sample`` (the polygon's index label), ``cell_id`` (uint64)
+        and ``weight`` (the cell's share of the polygon's area).
+
+    Raises
+    ------
+    ValueError
+        A missing CRS or a missing or empty geometry.
     """
     from .._geo import as_geoseries, check_missing, to_wgs84
     from ..embedding import row_cells

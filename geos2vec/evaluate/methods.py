@@ -28,13 +28,32 @@ def standard_methods(cells, counts=None, embeddings=None, *, coverage=None, cont
     embeddings : dict name -> DataFrame, optional
         E.g. ``{"S2Vec (contextual)": table}``: gives the embedding, ``<name>-Loc`` (fused with the
         location encoding) and ``<name> + smoothed counts``.
+    coverage : optional
+        Where the counts' source has data (:func:`~geos2vec.evaluate.baselines.covered_mask`); default
+        everywhere.
     controls : dict name -> DataFrame, optional
         E.g. ``{"untrained encoder": table}``: gives the control and ``<name> + smoothed counts``.
     location : str
         Location encoder of ``location-only`` and the ``-Loc`` fusions (:mod:`geos2vec.location`);
         ``location_params`` its scales.
+    location_params : dict, optional
+        Keyword arguments of the location encoder.
+    pca_dim, rp_dim : int
+        Dimensions of ``PCA`` and ``random projection``.
+    seed : int
+        Seed of the random projection.
     region_level : int
         ``region one-hot``: the level of the parent cell one-hot encoded (8: the S2Vec image).
+    smoothed : bool
+        Include ``smoothed counts`` and the ``+ smoothed counts`` combinations (with ``counts``).
+
+    Returns
+    -------
+    dict
+        Method name to a DataFrame, a list of DataFrames (blocks fused by the probe) or a
+        :class:`~geos2vec.evaluate.protocol.Method`: always ``region one-hot`` (not rescaled) and
+        ``location-only``; with ``counts`` also ``counts``, ``smoothed counts`` (with ``smoothed``), ``PCA``,
+        ``random projection`` and ``counts-Loc``; then the embeddings and controls and their combinations.
     """
     from ..location import encode_cells
 
@@ -79,6 +98,25 @@ def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("conte
     ``counts`` the ``count_features`` table the model embeds (it must have the model's channels). Labelled
     cells without any feature are embedded in their surroundings (``outside="embed"``); cells whose whole
     image has no features get no row (they are then dropped for every method by :func:`evaluate`).
+
+    Parameters
+    ----------
+    cells : array_like of uint64
+        The level-12 cells to embed (sorted and deduplicated).
+    counts : pandas.DataFrame
+        The cell x channel counts, indexed by cell id.
+    model : str, path-like or S2VecModel
+        The model, as above.
+    modes : sequence of str
+        Embedding modes, as above.
+    name : str
+        Prefix of the table names.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``"<name> (<mode>)"`` to a float64 table indexed by uint64 ``cell_id``, without rows holding NaN or
+        inf.
     """
     import warnings
 

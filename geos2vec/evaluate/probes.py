@@ -12,6 +12,25 @@ def build_mlp(input_dims, hidden: int = 64, dropout: float = 0.0, fusion: str = 
     ``inputs (one per block) -> fusion -> Dense(hidden, relu) -> Dropout(dropout) -> Dense(1)``.
     The harness trains many of these at once (see the module docstring); this
     model is the reference for one of them.
+
+    Parameters
+    ----------
+    input_dims : sequence of int
+        Width of each input block.
+    hidden : int
+        Units of the hidden layer.
+    dropout : float
+        Dropout rate after the hidden layer.
+    fusion : {"concat", "weighted", "project"}
+        How several blocks are fused (:func:`geos2vec.fusion.fusion_layer`); unused for one block.
+    fusion_units : int
+        Output width of ``"project"`` fusion.
+
+    Returns
+    -------
+    keras.Model
+        Untrained and uncompiled; inputs ``block0, block1, ...`` of shape ``(None, d)``, output
+        ``(None, 1)``.
     """
     import keras
 
@@ -242,6 +261,22 @@ def standardize(x, train, *, clip: float | None = 4.0, scale: bool = True):
     Only training rows are used: validation and test rows never take part in the fit. Columns constant
     on the training rows become 0 (they carry nothing a probe can learn). ``scale=False`` only centres
     (for one-hot blocks, which must not be rescaled or clipped).
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d)
+        The features.
+    train : array_like of int or bool
+        The training rows (an index array or a boolean mask).
+    clip : float or None
+        Bound of the standardized values; ``None``: no clipping.
+    scale : bool
+        Divide by the SD (and clip); ``False``: only subtract the mean.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n, d)
+        All rows, transformed with the training rows' statistics.
     """
     x = np.asarray(x, dtype=np.float64)
     mu = x[train].mean(axis=0)
@@ -263,9 +298,25 @@ def ridge_probe(x, y, train, val, test, alphas=RIDGE_ALPHAS):
     training mean of ``y``. Every alpha is solved from one eigendecomposition of the training rows' Gram
     matrix (``X'X``, or ``XX'`` when there are more features than rows).
 
+    Parameters
+    ----------
+    x : array_like, shape (n, d)
+        Features, centred on the training rows.
+    y : array_like, shape (n,)
+        The target.
+    train, val, test : array_like of int
+        Row indices of the training, validation and test samples.
+    alphas : sequence of float
+        The penalties tried (:data:`RIDGE_ALPHAS` by default).
+
     Returns
     -------
-    pred_test : ndarray, val_mse : float, alpha : float
+    pred_test : numpy.ndarray of float64
+        Predictions for the ``test`` rows with the chosen penalty.
+    val_mse : float
+        Validation mean squared error of the chosen penalty.
+    alpha : float
+        The chosen penalty (the lowest validation MSE; the first of equal ones).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -295,6 +346,26 @@ def ridge_onehot_probe(groups, y, train, val, test, alphas=RIDGE_ALPHAS):
     The same model as ``ridge_probe(standardize(onehot, train, scale=False), ...)`` — the training Gram
     matrix of a centred one-hot is diagonal minus rank one, so each penalty is solved with the
     Sherman-Morrison formula instead of an eigendecomposition of a (groups x groups) matrix.
+
+    Parameters
+    ----------
+    groups : array_like, shape (n,)
+        The group label of each row (e.g. the region of each sample).
+    y : array_like, shape (n,)
+        The target.
+    train, val, test : array_like of int
+        Row indices of the training, validation and test samples.
+    alphas : sequence of float
+        The penalties tried (:data:`RIDGE_ALPHAS` by default).
+
+    Returns
+    -------
+    pred_test : numpy.ndarray of float64
+        Predictions for the ``test`` rows with the chosen penalty.
+    val_mse : float
+        Validation mean squared error of the chosen penalty.
+    alpha : float
+        The chosen penalty.
     """
     groups = np.asarray(groups)
     y = np.asarray(y, dtype=np.float64)

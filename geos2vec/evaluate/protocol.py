@@ -119,7 +119,14 @@ class EvaluationResult:
     n_cells: int = 0
 
     def summary(self) -> pd.DataFrame:
-        """Mean and std of R² and MAE per (split, method, probe), in evaluation order."""
+        """Mean and std of R² and MAE per (split, method, probe), in evaluation order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``split``, ``method``, ``probe``, ``r2_mean``, ``r2_std``, ``mae_mean``, ``mae_std`` and
+            ``n_splits`` (the repetitions), one row per (split, method, probe).
+        """
         keys = ["split", "method", "probe"]
         g = self.scores.groupby(keys, sort=False)
         out = g[["r2", "mae"]].agg(["mean", "std"])
@@ -224,7 +231,9 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
             pred = pred.reshape(m, per, -1)
             val = val.reshape(m, per)
             for k in range(m):
-                j = int(np.argmin(val[k]))
+                if np.isnan(val[k]).all():  # every configuration of this width diverged
+                    continue
+                j = int(np.nanargmin(val[k]))  # a diverged (NaN) configuration must not hide the valid ones
                 if val[k, j] < best_val[k]:
                     best_val[k] = val[k, j]
                     n_te = len(part[k][2])
@@ -277,6 +286,16 @@ def evaluate(
         cells go to one part (:func:`~geos2vec.evaluate.splits.blocked_splits`). ``region``: every region of
         ``regions`` is the test set in turn, the others train and validate. ``holdout=`` (a mask or
         :func:`holdout_mask` keywords) is the older one-region form.
+    n_splits : int
+        Repetitions per split kind (and per region direction).
+    seed : int
+        Seed of the splits and of the MLP initialisations.
+    holdout : pandas.Series or dict, optional
+        The test region of a one-region hold-out, overriding ``split``: a boolean Series per sample (index
+        as ``target``; missing samples are not test), or keywords of :func:`holdout_mask` applied to the
+        samples' representative cells.
+    block_level : int
+        Level of the blocks of ``split="blocked"``.
     pooling : DataFrame, optional
         Polygon samples: columns ``sample`` (a label of ``target``'s index), ``cell_id``, ``weight``
         (e.g. from :func:`geos2vec.embedding.row_cells`). A sample is the weighted mean of its cells' rows;
@@ -285,8 +304,27 @@ def evaluate(
     regions : pandas.Series, optional
         A region label per sample (index as ``target``), for ``split="region"``.
     probes : sequence of {"ridge", "mlp"}
+        The probes to fit (a single name is accepted too).
     sweep, fusion, fusion_units, max_epochs, patience, weight_decay, batch_size
         The MLP probe (:data:`DEFAULT_SWEEP` by default; chosen per split on validation MSE).
+    min_known : float
+        With ``pooling``: the share of a sample's weight its cells with data must carry in every method.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    EvaluationResult
+        Scores and test predictions of every (split, repetition, method, probe), and the configuration
+        (``result.config``: the parameters, ``n_samples``, ``n_dropped``, split sizes, block widths).
+
+    Raises
+    ------
+    TypeError
+        ``target`` is not a Series, or a method's table is invalid.
+    ValueError
+        Invalid ``methods``, ``probes``, ``sweep``, ``pooling`` or ``regions``, an unknown ``split``, fewer
+        than 10 usable samples, or splits that cannot be made from them.
     """
     from tqdm.auto import tqdm
 

@@ -38,7 +38,20 @@ def _scores(results) -> pd.DataFrame:
 
 
 def summary_table(results) -> pd.DataFrame:
-    """Mean ± std over splits per (task, split, method, probe), with exactly :data:`SUMMARY_COLUMNS`."""
+    """Mean ± std over splits per (task, split, method, probe), with exactly :data:`SUMMARY_COLUMNS`.
+
+    Parameters
+    ----------
+    results : EvaluationResult, list of EvaluationResult or pandas.DataFrame
+        Evaluation results, or their concatenated ``scores`` (a missing ``task`` column is filled with the
+        result's ``config["task"]`` or target name, or with ``"task"`` for a bare table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``task, split, method, probe, n_cells, r2_mean, r2_std, mae_mean, mae_std, n_splits``, one
+        row per (task, split, method, probe) in the order they first appear.
+    """
     scores = _scores(results)
     keys = ["task", "split", "method", "probe"]
     g = scores.groupby(keys, sort=False)
@@ -53,6 +66,20 @@ def paired_table(results, methods=None) -> pd.DataFrame:
     """Every pair of methods on the same splits: mean ΔR² (A − B), splits A wins, splits, "A beats B".
 
     ``methods`` (optional) restricts side A to these methods; side B is every other method.
+
+    Parameters
+    ----------
+    results : EvaluationResult, list of EvaluationResult or pandas.DataFrame
+        As for :func:`summary_table`.
+    methods : collection of str, optional
+        The methods of side A.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (task, split, probe, A, B): ``delta_r2_mean`` and ``delta_r2_std`` of ``R²(A) - R²(B)``
+        over the repetitions both have, ``wins`` (repetitions where A is higher), ``n_splits`` and ``beats``
+        (A wins at least :data:`BEATS_SHARE` of them).
     """
     scores = _scores(results)
     rows = []
@@ -76,7 +103,20 @@ def _fmt(mean, std, digits=3):
 
 
 def summary_markdown(results, task=None) -> str:
-    """The R² table: a row per method, a column per (split, probe), mean ± std over the splits."""
+    """The R² table: a row per method, a column per (split, probe), mean ± std over the splits.
+
+    Parameters
+    ----------
+    results : EvaluationResult, list of EvaluationResult or pandas.DataFrame
+        As for :func:`summary_table`.
+    task : str, optional
+        Only this task's rows (default: every row; give it when the results hold several tasks).
+
+    Returns
+    -------
+    str
+        A Markdown table; an empty cell where a method has no score.
+    """
     s = summary_table(results)
     if task is not None:
         s = s[s.task == task]
@@ -150,6 +190,26 @@ def write_report(results, out, *, title: str = "geos2vec evaluation", config=Non
 
     ``embeddings``: the methods whose comparisons with the strong baselines the report lists (default:
     every method whose name starts with ``S2Vec``).
+
+    Parameters
+    ----------
+    results : EvaluationResult, list of EvaluationResult or pandas.DataFrame
+        As for :func:`summary_table`.
+    out : str or path-like
+        The folder (created if needed; existing files of the same names are overwritten).
+    title : str
+        The report's heading.
+    config : dict, optional
+        Written to ``config.json``.
+    command : str, optional
+        The command that reproduces the run, quoted in the report.
+    embeddings : list of str, optional
+        As above.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out / "report.md"``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,31 @@ def _face_rowcol(cells: np.ndarray):
 def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 0) -> float:
     """Share of variance of ``embeddings`` (rows indexed by cell id, one level) explained by block means.
 
-    Blocks are the level-``image_level`` images' pixel squares shifted by ``shift`` cells down and right on
-    the face grid (``shift=0``: the images themselves).
+    Blocks are the level-``image_level`` images' pixel squares shifted by ``shift`` cells on the face grid
+    (``shift=0``: the images themselves): the cell at face-grid row ``r``, column ``c`` falls in block
+    ``((r + shift) // n, (c + shift) // n)`` of its face, so block borders lie at rows and columns
+    ``k * n - shift``.
+
+    Parameters
+    ----------
+    embeddings : pandas.DataFrame
+        One row per cell (index: uint64 cell ids of one level, the level of the first taken for all),
+        numeric and finite.
+    image_level : int
+        Level of the images whose pixel squares are the blocks (at most the cells' level).
+    shift : int
+        Offset of the blocks, in cells.
+
+    Returns
+    -------
+    float
+        Between-block sum of squares over the total sum of squares (summed over dimensions), in [0, 1];
+        0 for embeddings without variance.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two cells, NaN or inf values, or cells coarser than ``image_level``.
     """
     ids = np.asarray(embeddings.index, dtype=np.uint64)
     if ids.size < 2:
@@ -57,6 +80,22 @@ def seam_table(embeddings: dict, *, image_level: int = 8, shifts=None) -> pd.Dat
     ``shifts`` defaults to ``(n/2, n/4)``: half an image (the issue's control) and a quarter (block borders
     that are not borders of the ``"centred"`` windows' central squares either). Columns ``share_0``,
     ``share_<s>`` and ``ratio_<s>`` (offset-0 share over the shifted share).
+
+    Parameters
+    ----------
+    embeddings : dict of str to pandas.DataFrame
+        Named embeddings, each as for :func:`block_share`.
+    image_level : int
+        Level of the images.
+    shifts : sequence of int, optional
+        The control offsets in cells; default ``(n // 2, n // 4)`` with ``n = 2**(level - image_level)``
+        (per embedding, from the level of its first cell).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per embedding (index: its name); columns ``cells``, ``share_0``, then ``share_<s>`` and
+        ``ratio_<s>`` for each shift (``inf`` where the shifted share is 0).
     """
     rows = {}
     for name, emb in embeddings.items():

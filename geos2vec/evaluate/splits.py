@@ -13,8 +13,30 @@ from ..cells import _as_cells, cell_to_latlng
 def random_splits(n: int, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: int = 0):
     """``n_splits`` random train/val/test partitions of ``range(n)``.
 
-    Returns a list of ``(train, val, test)`` sorted integer index arrays; split
-    ``k`` uses ``numpy.random.default_rng([seed, k])``.
+    Split ``k`` uses ``numpy.random.default_rng([seed, k])``.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    n_splits : int
+        Number of partitions (>= 1).
+    fractions : tuple of float
+        Shares of train, validation and test: three positive numbers summing to 1 (train and validation
+        sizes are rounded; test takes the rest).
+    seed : int
+        Base seed.
+
+    Returns
+    -------
+    list of tuple of numpy.ndarray
+        ``n_splits`` ``(train, val, test)`` sorted integer index arrays.
+
+    Raises
+    ------
+    ValueError
+        Invalid ``fractions`` or ``n_splits``, or ``n`` too small for at least 2 training, 1 validation and
+        1 test sample.
     """
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
@@ -36,11 +58,32 @@ def random_splits(n: int, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: i
 def holdout_mask(cells, *, bbox=None, polygon=None, lon=None, side: str = "east"):
     """Cells whose centroid lies in the hold-out region (the test region).
 
-    Exactly one of:
+    Give exactly one of ``bbox``, ``polygon`` and ``lon``.
 
-    bbox : (min_lon, min_lat, max_lon, max_lat)
-    polygon : shapely (Multi)Polygon in EPSG:4326 lon/lat
-    lon : float, with ``side`` "east" (test = centroid longitude >= lon) or "west"
+    Parameters
+    ----------
+    cells : array_like of uint64
+        Cell ids (flattened).
+    bbox : tuple of float, optional
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, bounds included.
+    polygon : shapely.Polygon or shapely.MultiPolygon, optional
+        In EPSG:4326 lon/lat.
+    lon : float, optional
+        A meridian, with ``side``.
+    side : {"east", "west"}
+        With ``lon``: test = centroid longitude ``>= lon`` ("east") or ``< lon`` ("west").
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One entry per cell, True in the hold-out region.
+
+    Raises
+    ------
+    ValueError
+        Not exactly one region, an invalid ``bbox`` or an unknown ``side``.
+    TypeError
+        ``polygon`` is not a shapely Polygon or MultiPolygon.
     """
     given = [v is not None for v in (bbox, polygon, lon)]
     if sum(given) != 1:
@@ -65,8 +108,27 @@ def holdout_mask(cells, *, bbox=None, polygon=None, lon=None, side: str = "east"
 def holdout_splits(test_mask, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0):
     """Geographic hold-out: test = ``test_mask``; the rest is split train/val at random.
 
-    Returns ``n_splits`` ``(train, val, test)`` index arrays (same test set,
-    different validation sets and MLP initialisations).
+    Parameters
+    ----------
+    test_mask : array_like of bool
+        One entry per sample, True for test samples.
+    n_splits : int
+        Number of train/validation partitions.
+    val_fraction : float
+        Share of the non-test samples in validation (rounded).
+    seed : int
+        Split ``k`` uses ``numpy.random.default_rng([seed, k])``.
+
+    Returns
+    -------
+    list of tuple of numpy.ndarray
+        ``n_splits`` ``(train, val, test)`` sorted integer index arrays (same test set,
+        different validation sets and MLP initialisations).
+
+    Raises
+    ------
+    ValueError
+        No test sample, no validation sample, or fewer than 2 training samples.
     """
     test_mask = np.asarray(test_mask, dtype=bool)
     test = np.flatnonzero(test_mask)
@@ -99,8 +161,14 @@ def blocked_splits(groups, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: 
 
     Returns
     -------
-    list of ``(train, val, test)`` sorted integer index arrays. No group is in
-    two parts of one split, so the sizes vary a little from split to split.
+    list of tuple of numpy.ndarray
+        ``(train, val, test)`` sorted integer index arrays. No group is in
+        two parts of one split, so the sizes vary a little from split to split.
+
+    Raises
+    ------
+    ValueError
+        Invalid ``fractions`` or ``n_splits``, or fewer than 3 groups.
     """
     groups = np.asarray(groups)
     fractions = np.asarray(fractions, dtype=float)
@@ -137,10 +205,26 @@ def region_splits(regions, n_splits: int = 20, val_fraction: float = 0.25, seed:
     """Train and validate on some regions, test on another: every region held out in turn.
 
     ``regions`` gives one label per sample. With two regions this is both
-    directions (A -> B and B -> A). Returns ``{"A->B": splits, ...}`` keyed by
-    ``"<train regions>-><test region>"``; each value is :func:`holdout_splits`
-    of that region (the same test set, ``n_splits`` random train/validation
-    partitions of the other regions).
+    directions (A -> B and B -> A).
+
+    Parameters
+    ----------
+    regions : array_like
+        One region label per sample (compared as str).
+    n_splits, val_fraction, seed
+        As for :func:`holdout_splits`.
+
+    Returns
+    -------
+    dict of str to list
+        ``{"A->B": splits, ...}`` keyed by ``"<train regions>-><test region>"`` (the train regions joined
+        by ``+``, sorted); each value is :func:`holdout_splits` of that region (the same test set,
+        ``n_splits`` random train/validation partitions of the other regions).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two regions, or a region split :func:`holdout_splits` cannot make.
     """
     regions = pd.Series(np.asarray(regions, dtype=object)).astype(str).to_numpy()
     names = sorted(set(regions))

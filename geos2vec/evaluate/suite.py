@@ -79,13 +79,28 @@ def run_suite(tasks=DEFAULT_TASKS, *, splits=SPLITS, probes=("ridge",), model="d
     model : "default", a path, a loaded model, or None
         The S2Vec model embedded in ``modes`` (methods ``S2Vec (<mode>)``, their ``-Loc`` fusions and
         ``+ smoothed counts``). None: baselines only.
+    modes : sequence of str
+        Embedding modes (:func:`~geos2vec.evaluate.methods.model_embeddings`).
     untrained : bool
-        Also embed with the same architecture and random weights (``untrained encoder``, a control).
+        Also embed with the same architecture and random weights (``untrained encoder``, a control; in the
+        first mode only).
+    data_dir : path, optional
+        The shared data folder (:func:`geos2vec.evaluate.tasks.data_dir`).
+    n_splits : int
+        Repetitions per split kind (:func:`~geos2vec.evaluate.protocol.evaluate`).
+    seed : int
+        Seed of the splits, the probes, the random projection and the untrained model.
     states : list of str, optional
         Restrict ``zcta`` tasks (and their Who's On First features) to these states.
+    sweep, max_epochs, patience
+        The MLP probe (:func:`~geos2vec.evaluate.protocol.evaluate`).
     cache_dir : path, optional
         Keep embedding tables here (keyed by the model's weights, the counts, the cells and the mode), so a
         second run does not encode the images again.
+    progress : bool
+        Show progress bars.
+    log : callable or None
+        Called with one line per task and split kind when done (default ``print``); ``None``: silent.
 
     Returns
     -------

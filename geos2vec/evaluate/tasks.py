@@ -88,7 +88,24 @@ class Task:
 
 
 def data_dir(path=None) -> Path:
-    """The shared data folder: ``path``, else ``$GEOS2VEC_DATA``, else ``../shared/data`` from here."""
+    """The shared data folder: ``path``, else ``$GEOS2VEC_DATA``, else ``../shared/data`` from here.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        The folder; default ``$GEOS2VEC_DATA``, else ``../shared/data`` relative to the current working
+        directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (as given, not resolved).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder has no ``labels/`` subfolder.
+    """
     path = Path(path or os.environ.get("GEOS2VEC_DATA") or Path("..") / "shared" / "data")
     if not (path / "labels").is_dir():
         raise FileNotFoundError(
@@ -200,7 +217,13 @@ TASKS = {
 
 
 def list_tasks() -> list[str]:
-    """The task families, each usable as ``"<family>:<column>"`` (or alone, with its default column)."""
+    """The task families, each usable as ``"<family>:<column>"`` (or alone, with its default column).
+
+    Returns
+    -------
+    list of str
+        The family names of :data:`TASKS`, sorted.
+    """
     return sorted(TASKS)
 
 
@@ -208,6 +231,27 @@ def load_task(name: str, data_dir_=None, *, states=None) -> Task:
     """Load a named task from the shared data folder (:func:`data_dir`).
 
     ``states`` restricts ``zcta`` tasks to some Who's On First states (e.g. ``["ks", "ia"]``).
+
+    Parameters
+    ----------
+    name : str
+        ``"<family>:<column>"``, or a family alone (its default column); see :func:`list_tasks`.
+    data_dir_ : str or path-like, optional
+        The shared data folder (:func:`data_dir`).
+    states : list of str, optional
+        Two-letter state codes (``zcta`` only; default all of them).
+
+    Returns
+    -------
+    Task
+        Named ``"<family>:<column>"``; its target Series is named after the column.
+
+    Raises
+    ------
+    ValueError
+        An unknown family, column or state.
+    FileNotFoundError
+        No data folder (:func:`data_dir`).
     """
     family, column = _split_name(name, None)
     d = data_dir(data_dir_)
@@ -224,6 +268,29 @@ def load_features(source: str, data_dir_=None):
     coverage their POI boxes. ``"wof:<state>,..."``: the Who's On First venues of the states
     (:func:`geos2vec.io.read_wof`, no roads: the ``road`` channel is 0 and unknown, see ``docs/data.md``);
     coverage the convex hull of each state's venues.
+
+    Parameters
+    ----------
+    source : str
+        ``"osm:<city>,..."`` (cities of :data:`CITY_BOXES`) or ``"wof:<state>,..."`` (two-letter codes;
+        ``"wof:"`` alone: every state), as in :attr:`Task.features`.
+    data_dir_ : str or path-like, optional
+        The shared data folder (:func:`data_dir`).
+
+    Returns
+    -------
+    counts : pandas.DataFrame
+        Cell x channel counts (:func:`geos2vec.count_features`), indexed by ``cell_id``.
+    coverage : numpy.ndarray or shapely geometry
+        ``"osm"``: the ``(n_cities, 4)`` array of POI boxes; ``"wof"``: the union of the states' hulls.
+        Either is a ``coverage`` for :func:`~geos2vec.evaluate.baselines.covered_mask`.
+
+    Raises
+    ------
+    ValueError
+        An unknown source kind.
+    FileNotFoundError
+        No data folder.
     """
     import geopandas as gpd
 

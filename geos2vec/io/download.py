@@ -43,7 +43,13 @@ def _index_url(index_url=None) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$GEOS2VEC_CACHE`` if set, else ``$XDG_CACHE_HOME/geos2vec`` (``~/.cache/geos2vec``), plus ``/osm``."""
+    """``$GEOS2VEC_CACHE`` if set, else ``$XDG_CACHE_HOME/geos2vec`` (``~/.cache/geos2vec``), plus ``/osm``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created here).
+    """
     root = os.environ.get("GEOS2VEC_CACHE")
     if root:
         return Path(root) / "osm"
@@ -103,6 +109,28 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir=None, refresh: bool = Fa
     """The extracts of an index (``index-v1.json``), cached in ``cache_dir``.
 
     Dicts with ``id``, ``name``, ``parent``, ``pbf`` (URL) and ``geometry`` (shapely, EPSG:4326).
+
+    Parameters
+    ----------
+    url : str, default :data:`GEOFABRIK_INDEX`
+        The index, in Geofabrik's ``index-v1.json`` format.
+    cache_dir : path, optional
+        Where the index is kept (under ``index/``); default :func:`default_cache_dir`. A cached index is
+        read without network access.
+    refresh : bool, default False
+        Fetch the index again even when cached.
+    retries, backoff, timeout
+        As in :func:`download_osm`.
+
+    Returns
+    -------
+    list of dict
+        One dict per extract that has a ``.osm.pbf`` URL and a boundary, in the order of the index.
+
+    Raises
+    ------
+    DownloadError
+        If the index cannot be fetched, is not JSON, or lists no usable extract.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / "index" / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
@@ -132,7 +160,27 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir=None, refresh: bool = Fa
 
 
 def find_extract(area, extracts: list[dict]) -> dict:
-    """The extract of smallest area (in square degrees) whose boundary covers ``area``."""
+    """The extract of smallest area (in square degrees) whose boundary covers ``area``.
+
+    Parameters
+    ----------
+    area : GeoDataFrame, GeoSeries, shapely geometry or (min_lon, min_lat, max_lon, max_lat)
+        The area to cover (any CRS for frames; degrees for a geometry or a box).
+    extracts : list of dict
+        Extracts as :func:`read_index` returns them.
+
+    Returns
+    -------
+    dict
+        The chosen entry of ``extracts``.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``area`` is empty, has no CRS (frames) or is not a valid box.
+    NoExtractError
+        If no extract covers the whole area.
+    """
     geom = _area(area)
     hits = [e for e in extracts if e["geometry"].covers(geom)]
     if not hits:
@@ -298,6 +346,32 @@ def osm_features(area, *, level: int = 12, margin: float | None = None, ontology
     contextual embedding reads) and within the extract's boundary, and records that region as the table's
     coverage: cells beyond the extract are unknown, not empty. ``refresh``, ``retries``, ``backoff`` and
     ``timeout`` are :func:`download_osm`'s.
+
+    Parameters
+    ----------
+    area : GeoDataFrame, GeoSeries, shapely geometry or (min_lon, min_lat, max_lon, max_lat)
+        The area of interest (any CRS for frames; degrees otherwise).
+    level : int, default 12
+        S2 level of the table's cells.
+    margin : float, optional
+        Degrees added around ``area``'s bounding box (default ``16`` cells of ``level``).
+    ontology : str, Ontology, dict or list, default "default"
+        As in :func:`geos2vec.features.count_features`; also selects the POIs read.
+    cache_dir, index_url, progress, refresh, retries, backoff, timeout
+        As in :func:`download_osm`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``count_features`` table (index ``cell_id``), with ``attrs["coverage"]`` the region read and
+        ``attrs["source"]`` a dict with the extract's ``osm_extract`` id, its ``url`` and the local ``path``.
+
+    Raises
+    ------
+    NoExtractError
+        No extract covers the whole area.
+    DownloadError, ChecksumError
+        As in :func:`download_osm`.
     """
     from ..embedding import _edge_degrees
     from ..features import count_features

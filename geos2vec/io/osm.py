@@ -256,6 +256,30 @@ def read_pois(data, *, category_column="fclass", columns=None):
     Returns a GeoDataFrame in EPSG:4326 with the category column present
     (``ValueError`` naming the columns otherwise). A missing CRS raises; other
     CRSs are transformed.
+
+    Parameters
+    ----------
+    data : str, path-like or GeoDataFrame
+        A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
+        :func:`geopandas.read_file` reads, or a GeoDataFrame.
+    category_column : str or None, default "fclass"
+        Column that must be present; None checks none.
+    columns : list of str, optional
+        Columns to read from a file (ignored for a GeoDataFrame).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The POIs, in EPSG:4326.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    TypeError
+        If ``data`` is neither a path nor a GeoDataFrame.
+    ValueError
+        If the category column is missing, or the CRS is missing.
     """
     frame = _read_frame(data, "pois", columns)
     if category_column is not None and category_column not in frame.columns:
@@ -269,6 +293,28 @@ def read_roads(data, *, columns=None):
 
     Returns a GeoDataFrame in EPSG:4326; every non-missing geometry must be a
     (Multi)LineString (``ValueError`` naming the offending rows otherwise).
+
+    Parameters
+    ----------
+    data : str, path-like or GeoDataFrame
+        A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
+        :func:`geopandas.read_file` reads, or a GeoDataFrame.
+    columns : list of str, optional
+        Columns to read from a file (ignored for a GeoDataFrame).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The roads, in EPSG:4326.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    TypeError
+        If ``data`` is neither a path nor a GeoDataFrame.
+    ValueError
+        If a geometry is not a (Multi)LineString (or LinearRing), or the CRS is missing.
     """
     import shapely
 

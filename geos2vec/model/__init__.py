@@ -34,7 +34,20 @@ def load_model(path, channels=None) -> S2VecModel:
 
 
 def embeddings_to_frame(emb):
-    """A ``(cell, dim)`` embedding DataArray as a ``cell_id``-indexed DataFrame ``s2vec_0 ...``."""
+    """A ``(cell, dim)`` embedding DataArray as a ``cell_id``-indexed DataFrame ``s2vec_0 ...``.
+
+    Parameters
+    ----------
+    emb : xarray.DataArray
+        Embeddings with dims ``("cell", "dim")`` (in any order) and a ``cell`` coordinate of cell ids, as
+        :meth:`S2VecModel.embed` returns them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell, index ``cell_id`` (uint64), columns ``s2vec_0 ... s2vec_<dim-1>``; see
+        :func:`geos2vec.model.embed.embeddings_to_frame`.
+    """
     from .embed import embeddings_to_frame as _f
 
     return _f(emb)

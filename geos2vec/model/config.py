@@ -67,7 +67,24 @@ class S2VecConfig:
         self.validate()
 
     def validate(self) -> "S2VecConfig":
-        """Raise ``ValueError`` for inconsistent values."""
+        """Raise ``ValueError`` for inconsistent values.
+
+        Called by the constructor (and so by :meth:`replace` and :meth:`from_dict`).
+
+        Returns
+        -------
+        S2VecConfig
+            ``self``, unchanged.
+
+        Raises
+        ------
+        ValueError
+            A size (layers, widths, heads, ``batch_size``, ``epochs``) that is not a positive integer,
+            ``embedding_dim`` or ``decoder_dim`` not divisible by ``num_heads``, ``mask_ratio``, ``dropout``,
+            ``validation_split`` or ``cosine_alpha`` out of range, a non-positive ``learning_rate``,
+            ``clipnorm`` or ``mlp_ratio``, a negative ``shuffle_buffer``, ``weight_decay`` or
+            ``warmup_epochs``, or an unknown ``position_init`` or ``mixed_precision``.
+        """
         for name in ("embedding_dim", "encoder_layers", "decoder_dim", "decoder_layers", "num_heads",
                      "batch_size", "epochs"):
             v = getattr(self, name)
@@ -99,7 +116,25 @@ class S2VecConfig:
         return self
 
     def replace(self, **changes) -> "S2VecConfig":
-        """A copy with some fields changed (unknown names raise ``TypeError``)."""
+        """A copy with some fields changed (unknown names raise ``TypeError``).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+
+        Returns
+        -------
+        S2VecConfig
+            A new, validated configuration; ``self`` is not modified.
+
+        Raises
+        ------
+        TypeError
+            A name that is not a field.
+        ValueError
+            The new values are inconsistent (:meth:`validate`).
+        """
         d = asdict(self)
         unknown = set(changes) - set(d)
         if unknown:
@@ -108,12 +143,33 @@ class S2VecConfig:
         return S2VecConfig(**d)
 
     def to_dict(self) -> dict:
-        """The configuration as a JSON-safe dict."""
+        """The configuration as a JSON-safe dict.
+
+        Returns
+        -------
+        dict
+            ``{field name: value}`` for every field, readable by :meth:`from_dict`.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "S2VecConfig":
-        """A configuration from :meth:`to_dict` output (unknown keys raise)."""
+        """A configuration from :meth:`to_dict` output (unknown keys raise).
+
+        Parameters
+        ----------
+        d : dict
+            Field values by name; missing fields take their defaults.
+
+        Returns
+        -------
+        S2VecConfig
+
+        Raises
+        ------
+        ValueError
+            A key that is not a field, or inconsistent values (:meth:`validate`).
+        """
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -121,14 +177,44 @@ class S2VecConfig:
         return cls(**d)
 
     def save(self, path) -> Path:
-        """Write the configuration as JSON to ``path``; returns the path."""
+        """Write the configuration as JSON to ``path``; returns the path.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (overwritten).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=1))
         return path
 
     @classmethod
     def load(cls, path, strict: bool = False) -> "S2VecConfig":
-        """Read a config written by :meth:`save`; ``strict`` requires every architecture field."""
+        """Read a config written by :meth:`save`; ``strict`` requires every architecture field.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A JSON file holding one object of field values.
+        strict : bool
+            Raise if any architecture field (``embedding_dim``, ``encoder_layers``, ``decoder_dim``,
+            ``decoder_layers``, ``num_heads``, ``mlp_ratio``) is missing, instead of taking its default
+            (which would not match saved weights).
+
+        Returns
+        -------
+        S2VecConfig
+
+        Raises
+        ------
+        ValueError
+            A missing architecture field (with ``strict``), an unknown field or inconsistent values.
+        """
         from .._jsonfile import read_json_object
 
         d = read_json_object(path)

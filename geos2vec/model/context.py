@@ -54,7 +54,22 @@ class FaceGrid:
         return (face * self.side + gr) * self.side + gc
 
     def lookup(self, face, R, C):
-        """Image position (or -1) and in-image row/col of global pixels ``(face, R, C)``."""
+        """Image position (or -1) and in-image row/col of global pixels ``(face, R, C)``.
+
+        Parameters
+        ----------
+        face, R, C : numpy.ndarray of int64
+            Face and global row and column (pixels of the face grid, ``0 <= R, C < 2**level * n``) of each
+            pixel; arrays of one shape.
+
+        Returns
+        -------
+        img : numpy.ndarray of int64
+            Position of the pixel's image in the ``images`` given to the constructor, -1 where no given
+            image holds the pixel or it lies beyond the face's edge.
+        row, col : numpy.ndarray of int64
+            The pixel's row and column inside its image (0 for pixels beyond the face's edge).
+        """
         n, total = self.n, self.side * self.n
         inside = (R >= 0) & (C >= 0) & (R < total) & (C < total)
         Rc, Cc = np.where(inside, R, 0), np.where(inside, C, 0)
@@ -67,7 +82,22 @@ class FaceGrid:
 
 
 def target_pixels(grid: FaceGrid, img: np.ndarray, row: np.ndarray, col: np.ndarray):
-    """Global face-grid coordinates ``(face, R, C)`` of pixels ``(row, col)`` of images ``img``."""
+    """Global face-grid coordinates ``(face, R, C)`` of pixels ``(row, col)`` of images ``img``.
+
+    Parameters
+    ----------
+    grid : FaceGrid
+        The grid of the images.
+    img : numpy.ndarray of int
+        Position of each pixel's image in the grid's images.
+    row, col : numpy.ndarray of int
+        Row and column of each pixel inside its image.
+
+    Returns
+    -------
+    face, R, C : numpy.ndarray of int64
+        The face of each pixel and its row and column on that face's grid of pixels.
+    """
     n = grid.n
     return grid.face[img], grid.gr[img] * n + row, grid.gc[img] * n + col
 
@@ -75,12 +105,29 @@ def target_pixels(grid: FaceGrid, img: np.ndarray, row: np.ndarray, col: np.ndar
 def window_plan(face, R, C, n: int, context: str = "centred"):
     """The windows the target pixels need and how each pixel's vector is made of their tokens.
 
+    Parameters
+    ----------
+    face, R, C : array_like of int
+        Global face-grid coordinates of the target pixels (:func:`target_pixels`), 1-D.
+    n : int
+        Side of a window in pixels (the model's grid); divisible by 4.
+    context : {"centred", "blend"}
+        Window placement (see the module docs): one window per pixel, or four tent-weighted ones.
+
     Returns
     -------
-    corners : (W, 3) int64 ``(face, R0, C0)`` of the windows' top-left pixels
-    contributions : dict of 1-D arrays ``pixel``, ``window``, ``pos`` (token index ``r * n + c`` in the
-        window), ``weight`` and ``quad`` (0-3; within one quad every pixel appears at most once), sorted by
-        ``window``
+    corners : numpy.ndarray of int64, shape (W, 3)
+        ``(face, R0, C0)`` of the windows' top-left pixels, unique.
+    contributions : dict of 1-D numpy.ndarray
+        ``pixel`` (index into the targets), ``window`` (row of ``corners``), ``pos`` (token index
+        ``r * n + c`` in the window), ``weight`` (1 with ``"centred"``; with ``"blend"`` the four weights of a
+        pixel sum to 1) and ``quad`` (0-3; within one quad every pixel appears at most once), sorted by
+        ``window``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``context``, or ``n`` not divisible by 4.
     """
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
@@ -147,6 +194,29 @@ def encode_windows(encode, windows: np.ndarray, covered: np.ndarray, contrib: di
 
     ``encode(x, covered)`` maps raw windows ``(B, n, n, F)`` and their covered mask to tokens
     ``(B, n * n, dim)``. Windows are encoded in batches; only the tokens the pixels use are kept.
+
+    Parameters
+    ----------
+    encode : callable
+        ``encode(x, covered) -> (B, n * n, dim)`` tokens, as above.
+    windows : numpy.ndarray, shape (W, n, n, F)
+        Raw window values (:func:`gather_windows`), in the order of the ``corners`` of :func:`window_plan`.
+    covered : numpy.ndarray of bool, shape (W, n, n)
+        Their covered mask.
+    contrib : dict
+        The contributions of :func:`window_plan` (sorted by ``window``).
+    n_pixels : int
+        Number of target pixels.
+    dim : int
+        Length of a token (the embedding dimension).
+    batch_size : int
+        Windows per ``encode`` call.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (n_pixels, dim)
+        Per target pixel, the token of its window (``"centred"``: every weight is 1) or the weighted sum of
+        the tokens of its windows (``"blend"``).
     """
     out = np.zeros((n_pixels, dim), dtype=np.float32)
     win = contrib["window"]

@@ -27,6 +27,24 @@ def open_images(path):
     ``path`` may be a zarr store (directory or ``.zarr``), a netCDF file
     (``.nc``), or a cell-feature table in Parquet (file or directory), which is
     rasterized with :func:`geos2vec.raster.rasterize`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The zarr store, netCDF file or Parquet table.
+
+    Returns
+    -------
+    xarray.DataArray
+        The images, dims ``("image", "row", "col", "feature")``; lazy (dask-backed) for a zarr store
+        (:func:`geos2vec.raster.open_zarr`). A netCDF dataset must hold exactly one variable with those dims.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing exists at ``path``.
+    ValueError
+        An unknown format, or a store or dataset without exactly one image variable.
     """
     import xarray as xr
 
@@ -69,8 +87,23 @@ def open_images(path):
 def check_images(da):
     """Validate an image DataArray and return it with dims in ``IMAGE_DIMS`` order.
 
-    Raises ``TypeError`` for a non-DataArray or non-numeric values, and
-    ``ValueError`` for missing dims or coordinates or an empty array.
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Images with exactly the dims ``("image", "row", "col", "feature")`` (any order) and a ``feature``
+        coordinate of channel names.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``da`` transposed to ``("image", "row", "col", "feature")``.
+
+    Raises
+    ------
+    TypeError
+        A non-DataArray, or values that are not real numbers.
+    ValueError
+        Missing or extra dims, no ``feature`` coordinate, or no images.
     """
     import xarray as xr
 
@@ -94,6 +127,24 @@ def match_channels(da, channels):
 
     The same channels in another order are reordered; missing or extra
     channels raise ``ValueError`` naming them.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Data with a ``feature`` dimension and coordinate (channel names).
+    channels : sequence of str
+        The wanted channels, in order (e.g. a model's ``channels``).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``da`` itself when its channels are already ``channels``, else ``da.sel(feature=channels)``.
+
+    Raises
+    ------
+    ValueError
+        Channels of ``channels`` missing from ``da``, channels of ``da`` not in ``channels``, or duplicate
+        channel names in ``da``.
     """
     have = [str(c) for c in da["feature"].values]
     want = [str(c) for c in channels]
@@ -112,7 +163,19 @@ def match_channels(da, channels):
 
 
 def image_levels(da) -> tuple[int | None, int | None]:
-    """``(image_level, patch_level)`` from attrs, else from the coordinates' cell ids (``None`` if unknown)."""
+    """``(image_level, patch_level)`` from attrs, else from the coordinates' cell ids (``None`` if unknown).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Images, with ``image_level`` / ``patch_level`` attrs or ``image`` / ``cell_id`` coordinates.
+
+    Returns
+    -------
+    image_level, patch_level : int or None
+        The level of the image cells and of the pixel cells; from the attrs when set, else the level of
+        the first image's (first pixel's) cell id when it is a valid cell, else ``None``.
+    """
     from geos2vec.cells import get_level, is_valid_cell
 
     def level_of(ids):
@@ -133,6 +196,25 @@ def split_images(n: int, fraction: float, seed: int = 0):
 
     At least one image stays in training; a positive ``fraction`` of ``n >= 2``
     images holds out at least one.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    fraction : float
+        Share of the images held out for validation, in [0, 1) (rounded to a count).
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    train, val : numpy.ndarray of int64
+        Sorted image positions; together a partition of ``range(n)``.
+
+    Raises
+    ------
+    ValueError
+        ``fraction`` outside [0, 1).
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
@@ -194,6 +276,37 @@ def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffe
     In-memory data is sliced directly; lazy (dask / zarr) data streams in
     blocks of ``block`` images. ``shuffle_buffer`` > 0 shuffles images with a
     seeded buffer that reshuffles every epoch; batches are prefetched.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Images (:func:`check_images`); their channels are put in the order of ``stats.channels``.
+    stats : FeatureStats
+        The normalization (:class:`~geos2vec.normalize.FeatureStats`), applied inside the pipeline
+        (``log1p`` first when ``stats.log1p``).
+    indices : array_like of int, optional
+        Positions of the images to use, in this order (default: all).
+    batch_size : int
+        Images per batch.
+    shuffle_buffer : int
+        Size of the shuffle buffer in images (capped at the number of images); 0 or 1: no shuffling.
+    seed : int
+        Seed of the shuffle.
+    drop_remainder : bool
+        Drop the last, smaller batch.
+    block : int
+        Images per read of lazy data.
+
+    Returns
+    -------
+    tf.data.Dataset
+        The batches, as described above.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid images (:func:`check_images`), or channels that do not match ``stats.channels``
+        (:func:`match_channels`).
     """
     import tensorflow as tf
 

@@ -138,10 +138,12 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     Parameters
     ----------
     model : S2VecModel
+        A trained or loaded model (Keras or compact NumPy weights).
     data : xarray.DataArray or pandas.DataFrame
         The rasterization stage's images; ``"patch"`` mode also takes a
         cell-indexed feature table with the model's channels as columns.
     mode : {"contextual", "tiled", "patch", "image"}
+        How the vectors are made (see the module docs); default ``"contextual"``.
     batch_size : int
         Images (windows) per encoder call.
     cells : {"observed", "all"} or array_like of uint64
@@ -152,6 +154,9 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     context : {"blend", "centred"}
         How ``"contextual"`` mode places its windows (see the module docs); ``"blend"`` (default) is
         seamless everywhere, ``"centred"`` costs about half and can step at level-9 borders.
+    block : int
+        Images processed at a time (bounds the memory used on lazy zarr / dask data); in
+        ``"contextual"`` mode the target cells of ``block // 4`` images at a time (about ``block`` windows).
     as_frame : bool
         Return a DataFrame indexed by ``cell_id`` with columns ``s2vec_0 ...``
         instead of a DataArray.
@@ -160,10 +165,19 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
 
     Returns
     -------
-    xarray.DataArray
+    xarray.DataArray or pandas.DataFrame
         Named ``"s2vec"``, dims ``("cell", "dim")``, coordinate ``cell``
         (uint64 cell ids: the pixels' cells, or the image cells in ``"image"``
-        mode), float32 values.
+        mode), float32 values, ``attrs["mode"]`` (and ``attrs["context"]`` in ``"contextual"`` mode).
+        With ``as_frame=True``: :func:`embeddings_to_frame` of it.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``mode``, ``context`` or ``cells``, an unbuilt model, images whose channels or grid do
+        not match the model's, or cell ids that lie in no image of ``data``.
+    TypeError
+        A feature table with a mode other than ``"patch"``.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -341,7 +355,20 @@ def _as_dataarray(vec, ids, mode):
 
 
 def embeddings_to_frame(emb) -> pd.DataFrame:
-    """A ``(cell, dim)`` embedding DataArray as a DataFrame: index ``cell_id`` (uint64), ``s2vec_0 ...``."""
+    """A ``(cell, dim)`` embedding DataArray as a DataFrame: index ``cell_id`` (uint64), ``s2vec_0 ...``.
+
+    Parameters
+    ----------
+    emb : xarray.DataArray
+        Embeddings with dims ``("cell", "dim")`` (in any order) and a ``cell`` coordinate of cell ids, as
+        :func:`embed` returns them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell in the order of ``emb``, index ``cell_id`` (uint64), columns
+        ``s2vec_0 ... s2vec_<dim-1>``.
+    """
     values = np.asarray(emb.transpose("cell", "dim").values)
     index = pd.Index(np.asarray(emb["cell"].values, dtype=np.uint64), name="cell_id")
     # no copy: the frame takes the embedding array (pandas would copy a 2-D array by default)

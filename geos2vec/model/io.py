@@ -43,7 +43,14 @@ _EXTRA_FILES = ("MODEL_CARD.md", "training_report.json", "training_curve.png")
 
 
 def default_model_path() -> Path:
-    """Directory of the model bundled with geos2vec."""
+    """Directory of the model bundled with geos2vec.
+
+    Returns
+    -------
+    pathlib.Path
+        ``geos2vec/pretrained`` inside the installed package (it may lack the model files when they were
+        not installed).
+    """
     return Path(__file__).resolve().parents[1] / "pretrained"
 
 
@@ -52,6 +59,33 @@ def save_model(model, path, compact: bool = False, dtype="float16") -> Path:
 
     ``compact=True`` stores the weights as ``weights.npz`` in ``dtype`` (float16: half the size of
     float32 weights, embeddings change by ~1e-3 relative) instead of a ``.keras`` file.
+
+    The files are written to a temporary folder next to ``path`` and then moved into place, so an
+    interrupted save leaves no half-written model. An existing model folder at ``path`` is replaced; in a
+    folder that also holds other files, only the model files are replaced.
+
+    Parameters
+    ----------
+    model : S2VecModel
+        A built model (with its Keras model).
+    path : str or path-like
+        A directory, or a file name ending in ``.zip``.
+    compact : bool
+        Write ``weights.npz`` instead of ``model.keras``.
+    dtype : str or numpy.dtype
+        Floating-point type of the weights in ``weights.npz`` (``compact=True`` only).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        The model has no Keras model (unbuilt).
+    FileExistsError
+        ``path`` (not a ``.zip``) exists and is not a directory.
     """
     import keras
     import numpy as np
@@ -256,7 +290,23 @@ def _load_dir(path: Path, channels, cls):
 
 
 def expected_shapes(config, n_features: int, n_patches: int) -> dict:
-    """``{name: shape}`` of every array of a compact model's ``weights.npz`` (see ``numpy_encoder``)."""
+    """``{name: shape}`` of every array of a compact model's ``weights.npz`` (see ``numpy_encoder``).
+
+    Parameters
+    ----------
+    config : S2VecConfig
+        The model's hyper-parameters.
+    n_features : int
+        Number of channels.
+    n_patches : int
+        Pixels per image (``rows * cols``).
+
+    Returns
+    -------
+    dict of str to tuple of int
+        Array name (e.g. ``"encoder_block_0/attn/qkv/kernel"``) to shape; ``"encoder_layers"`` is a scalar
+        (shape ``()``), ``"missing_embed"`` is present only with ``config.missing_token``.
+    """
     d, dd, f = config.embedding_dim, config.decoder_dim, n_features
     out = {"pos_embed": (1, n_patches, d), "decoder_pos_embed": (1, n_patches, dd), "mask_token": (1, 1, dd),
            "encoder_layers": ()}

@@ -26,6 +26,23 @@ def sincos_2d(rows: int, cols: int, dim: int) -> np.ndarray:
     Half of ``dim`` encodes the row, half the column, each as sines and cosines of the index at
     ``dim / 4`` frequencies ``1 / 10000 ** (k / (dim / 4))``; tokens are in row-major order.
 
+    Parameters
+    ----------
+    rows, cols : int
+        Size of the grid of tokens.
+    dim : int
+        Length of a code; divisible by 4.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (rows * cols, dim)
+        Row ``r * cols + c``: the sines then the cosines of ``r``, then the sines then the cosines of ``c``.
+
+    Raises
+    ------
+    ValueError
+        ``dim`` not divisible by 4.
+
     Examples
     --------
     >>> sincos_2d(16, 16, 8).shape
@@ -167,6 +184,18 @@ def gather_tokens(x, ids):
     Backend-neutral: the rows of ``x`` flattened to ``(batch * length, dim)`` are taken with
     ``ops.take`` at ``ids + b * length``, the computation of TensorFlow's ``tf.gather(x, ids, batch_dims=1)``
     (a row gather; PyTorch: an embedding lookup, JAX: ``jnp.take``).
+
+    Parameters
+    ----------
+    x : tensor, shape (batch, length, dim)
+        The tokens; ``dim`` must be known statically.
+    ids : tensor of int, shape (batch, k)
+        Per batch row, the positions (in ``[0, length)``) of the tokens to take.
+
+    Returns
+    -------
+    tensor, shape (batch, k, dim)
+        ``out[b, i] = x[b, ids[b, i]]``, of the dtype of ``x``.
     """
     shape = ops.shape(x)
     b, n, d = shape[0], shape[1], x.shape[-1]

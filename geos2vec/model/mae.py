@@ -31,6 +31,22 @@ def masks_from_noise(noise, num_keep: int):
     The computation of :class:`~geos2vec.model.layers.RandomMasking` after its draw: the ``num_keep`` patches
     with the lowest noise are kept (``ids_keep``, in ascending-noise order), ``ids_restore`` undoes the shuffle
     after ``concat([kept, masked])``, and ``mask`` is float32, 1 where a patch is masked.
+
+    Parameters
+    ----------
+    noise : tensor, shape (batch, length)
+        One value per patch; give distinct values per row so that the argsort has no ties.
+    num_keep : int
+        Patches kept per row.
+
+    Returns
+    -------
+    ids_keep : tensor of int, shape (batch, num_keep)
+        Positions of the kept patches, lowest noise first.
+    ids_restore : tensor of int, shape (batch, length)
+        Rank of each patch's noise in its row: its position in ``concat([kept, masked])``.
+    mask : tensor of float32, shape (batch, length)
+        1 where a patch is masked (``ids_restore >= num_keep``), 0 where it is kept.
     """
     ids_shuffle = ops.argsort(noise, axis=1)
     ids_restore = ops.argsort(ids_shuffle, axis=1)
@@ -46,6 +62,20 @@ def masked_mse(x, pred, mask, weight=None):
     1 where masked; ``weight``: optional ``(batch, length)`` 0/1 (observed pixels), or
     ``(batch, length, features)`` 0/1 per value (covered pixels x channels the source has): then the mean
     is over the weighted values of the masked patches, so a patch with fewer known channels counts less.
+
+    Parameters
+    ----------
+    x, pred : tensor, shape (batch, length, features)
+        Targets (normalized features) and predictions.
+    mask : tensor, shape (batch, length)
+        1 where a patch is masked.
+    weight : tensor, optional
+        ``(batch, length)`` or ``(batch, length, features)`` 0/1 weights, as above.
+
+    Returns
+    -------
+    tensor
+        Scalar float32 loss; 0 when no patch (value) has weight (the denominator is at least 1).
     """
     sq = ops.square(ops.cast(pred, "float32") - ops.cast(x, "float32"))
     w = ops.cast(mask, "float32")
@@ -83,6 +113,17 @@ def per_replica_loss(loss):
     replica count, so the loss a replica returns must be its share: the summed gradient is then that of the
     mean of the replicas' losses (the scaling Keras applies to compiled losses, and what the hand-written
     ``train_step`` of earlier versions did). JAX and PyTorch train on one global batch.
+
+    Parameters
+    ----------
+    loss : tensor
+        The loss of this replica's batch.
+
+    Returns
+    -------
+    tensor
+        ``loss / num_replicas_in_sync`` of the current ``tf.distribute`` strategy (TensorFlow backend, more
+        than one replica); ``loss`` itself otherwise.
     """
     if keras.backend.backend() != "tensorflow":
         return loss
@@ -182,6 +223,22 @@ class MaskedAutoencoder(keras.Model):
 
         With ``missing_token`` and ``covered`` ``(b, n)`` (1 where the source has data), uncovered pixels
         are the learned missing token instead of their (fill) projection.
+
+        Parameters
+        ----------
+        x : tensor, shape (b, num_patches, num_features)
+            Normalized features.
+        covered : tensor, shape (b, num_patches), optional
+            1 where the source has data; ignored by a model without ``missing_token``.
+
+        Returns
+        -------
+        tensor, shape (b, num_patches, embedding_dim)
+
+        Raises
+        ------
+        ValueError
+            ``x`` has a statically known number of features or patches other than the model's.
         """
         self._check(x)
         h = self.patch_embed(x)
@@ -191,7 +248,22 @@ class MaskedAutoencoder(keras.Model):
         return self.pos_embed(h)
 
     def encode(self, x, training=False, covered=None):
-        """Encoder over the full, unmasked sequence: ``(b, n, f) -> (b, n, embedding_dim)`` (contextual)."""
+        """Encoder over the full, unmasked sequence: ``(b, n, f) -> (b, n, embedding_dim)`` (contextual).
+
+        Parameters
+        ----------
+        x : tensor, shape (b, num_patches, num_features)
+            Normalized features.
+        training : bool
+            Training mode (dropout on).
+        covered : tensor, shape (b, num_patches), optional
+            1 where the source has data (see :meth:`embed_patches`).
+
+        Returns
+        -------
+        tensor, shape (b, num_patches, embedding_dim)
+            The encoder's tokens after its final layer norm.
+        """
         h = self.embed_patches(x, covered)
         for blk in self.encoder_blocks:
             h = blk(h, training=training)
@@ -202,6 +274,16 @@ class MaskedAutoencoder(keras.Model):
 
         Drawn from the :class:`~geos2vec.model.layers.RandomMasking` layer's own seed generator (a new draw at
         every call, reproducible from the model's seed), exactly as that layer draws it.
+
+        Parameters
+        ----------
+        batch_size : int or scalar tensor
+            Number of rows.
+
+        Returns
+        -------
+        tensor, shape (batch_size, num_patches)
+            Uniform draws in [0, 1) (Keras' default float type).
         """
         return keras.random.uniform((batch_size, self.masking.length), seed=self.masking.seed_generator)
 
@@ -217,8 +299,25 @@ class MaskedAutoencoder(keras.Model):
         ``noise``: ``(batch, num_patches)``, e.g. uniform; the kept patches are
         ``argsort(noise, axis=1)[:, :num_keep]`` (the lowest noise), as in
         :class:`~geos2vec.model.layers.RandomMasking`. Give distinct values per row so that the argsort has no
-        ties. Returns ``{"pred": (batch, num_patches, num_features), "mask": (batch, num_patches)}`` (mask 1
-        where a patch was masked). ``call`` is this method with noise drawn by the masking layer.
+        ties. ``call`` is this method with noise drawn by the masking layer.
+
+        Parameters
+        ----------
+        x : tensor or dict
+            Normalized features ``(batch, num_patches, num_features)``, or a batch dict ``{"x": ..., "c": ...}``
+            (its ``"c"``, when present, replaces ``covered``).
+        noise : tensor, shape (batch, num_patches)
+            The masking noise.
+        training : bool
+            Training mode (dropout on).
+        covered : tensor, shape (batch, num_patches), optional
+            1 where the source has data (see :meth:`embed_patches`).
+
+        Returns
+        -------
+        dict
+            ``{"pred": (batch, num_patches, num_features), "mask": (batch, num_patches)}``: the reconstruction
+            of every patch (float32) and the mask (float32, 1 where a patch was masked).
         """
         if isinstance(x, dict):
             x, covered = x["x"], x.get("c", covered)
@@ -249,6 +348,25 @@ class MaskedAutoencoder(keras.Model):
         (``{"pred", "mask"}``, drawn masks). ``y`` and ``sample_weight`` are not used. On TensorFlow the
         loss is divided by the number of replicas in sync (:func:`per_replica_loss`); Keras undoes that
         scaling for the logged ``loss``.
+
+        Parameters
+        ----------
+        x : dict or tensor
+            The batch, as above.
+        y : None
+            Not used.
+        y_pred : dict
+            The model's output on ``x``: ``{"pred": ..., "mask": ...}``.
+        sample_weight : None
+            Not used.
+        training : bool
+            Not used (Keras passes it).
+
+        Returns
+        -------
+        tensor
+            Scalar float32 loss: :func:`masked_mse`, plus ``activity_weight`` times the masked MSE of each
+            patch's mean over its (available) channels when ``activity_weight`` is set, divided as above.
         """
         del y, sample_weight, training
         data = x if isinstance(x, dict) else {"x": x}
@@ -272,7 +390,24 @@ class MaskedAutoencoder(keras.Model):
 
 
 def build_mae(config, num_patches: int, num_features: int, dtype=None) -> MaskedAutoencoder:
-    """A built :class:`MaskedAutoencoder` from an :class:`~geos2vec.model.S2VecConfig`."""
+    """A built :class:`MaskedAutoencoder` from an :class:`~geos2vec.model.S2VecConfig`.
+
+    Parameters
+    ----------
+    config : S2VecConfig
+        Architecture, masking and loss options, and the seed.
+    num_patches : int
+        Pixels per image (``rows * cols``).
+    num_features : int
+        Channels per pixel.
+    dtype : str or keras.DTypePolicy, optional
+        Dtype policy of the model (e.g. ``"mixed_bfloat16"``); default: Keras' global policy.
+
+    Returns
+    -------
+    MaskedAutoencoder
+        Named ``"s2vec_mae"``, built (weights created) for ``(None, num_patches, num_features)`` inputs.
+    """
     model = MaskedAutoencoder(
         num_patches, num_features, embedding_dim=config.embedding_dim, encoder_layers=config.encoder_layers,
         decoder_dim=config.decoder_dim, decoder_layers=config.decoder_layers, num_heads=config.num_heads,

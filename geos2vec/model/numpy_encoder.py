@@ -60,6 +60,23 @@ def encode(weights: dict, x: np.ndarray, num_heads: int, covered=None) -> np.nda
 
     A model with a missing token (``weights["missing_embed"]``) takes it as the input of pixels where
     ``covered`` ``(batch, patches)`` is False.
+
+    Parameters
+    ----------
+    weights : dict
+        The model's weights (:func:`weights_from_keras`, :func:`load_weights`).
+    x : numpy.ndarray, shape (batch, patches, features)
+        Normalized features.
+    num_heads : int
+        Attention heads of the encoder blocks (``S2VecConfig.num_heads``).
+    covered : array_like of bool, shape (batch, patches), optional
+        Where the source has data; ignored without a missing token.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (batch, patches, embedding_dim)
+        The encoder's tokens after its final layer norm, as :meth:`MaskedAutoencoder.encode
+        <geos2vec.model.mae.MaskedAutoencoder.encode>` computes them.
     """
     w = weights
     h = _dense(np.asarray(x, dtype=np.float32), w, "patch_embed")
@@ -73,7 +90,20 @@ def encode(weights: dict, x: np.ndarray, num_heads: int, covered=None) -> np.nda
 
 
 def patch_project(weights: dict, x: np.ndarray) -> np.ndarray:
-    """The linear patch projection alone (the ``"patch"`` embedding mode)."""
+    """The linear patch projection alone (the ``"patch"`` embedding mode).
+
+    Parameters
+    ----------
+    weights : dict
+        The model's weights (``patch_embed/kernel`` and ``patch_embed/bias`` are used).
+    x : numpy.ndarray, shape (..., features)
+        Normalized features.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (..., embedding_dim)
+        ``x @ kernel + bias``.
+    """
     return _dense(np.asarray(x, dtype=np.float32), weights, "patch_embed").astype(np.float32)
 
 
@@ -106,7 +136,20 @@ def _layer_weights(layer):
 
 
 def weights_from_keras(km) -> dict:
-    """Every weight of a :class:`~geos2vec.model.mae.MaskedAutoencoder` as ``{name: float32 array}``."""
+    """Every weight of a :class:`~geos2vec.model.mae.MaskedAutoencoder` as ``{name: float32 array}``.
+
+    Parameters
+    ----------
+    km : MaskedAutoencoder
+        A built Keras model.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Names as in :func:`geos2vec.model.io.expected_shapes` (``"patch_embed/kernel"``,
+        ``"encoder_block_0/attn/qkv/kernel"``, ``"pos_embed"``, ...), float32 arrays, plus
+        ``"encoder_layers"``: the number of encoder blocks as a 0-d integer array.
+    """
     out = {}
     for name, layer in _named_layers(km):
         for key, var in _layer_weights(layer).items():
@@ -121,7 +164,15 @@ def weights_from_keras(km) -> dict:
 
 
 def weights_to_keras(weights: dict, km) -> None:
-    """Assign weights from :func:`weights_from_keras` (or a saved file) to a built model."""
+    """Assign weights from :func:`weights_from_keras` (or a saved file) to a built model.
+
+    Parameters
+    ----------
+    weights : dict
+        Weights by name, from :func:`weights_from_keras` or :func:`load_weights`.
+    km : MaskedAutoencoder
+        A built model of the same architecture; its variables are assigned in place.
+    """
     for name, layer in _named_layers(km):
         for key, var in _layer_weights(layer).items():
             var.assign(np.asarray(weights[f"{name}/{key}"], dtype=np.float32))
@@ -133,11 +184,32 @@ def weights_to_keras(weights: dict, km) -> None:
 
 
 def save_weights(weights: dict, path, dtype=np.float16) -> None:
-    """Write weights as a compressed ``.npz`` (``float16`` by default: half the size)."""
+    """Write weights as a compressed ``.npz`` (``float16`` by default: half the size).
+
+    Parameters
+    ----------
+    weights : dict of str to numpy.ndarray
+        Weights by name (:func:`weights_from_keras`).
+    path : str, path-like or file
+        Where to write (:func:`numpy.savez_compressed`; ``.npz`` is appended to a file name without it).
+    dtype : numpy.dtype
+        The type floating-point arrays are stored in; other arrays are stored as they are.
+    """
     np.savez_compressed(path, **{k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in weights.items()})
 
 
 def load_weights(path) -> dict:
-    """Read weights written by :func:`save_weights` as float32."""
+    """Read weights written by :func:`save_weights` as float32.
+
+    Parameters
+    ----------
+    path : str, path-like or file
+        A ``.npz`` file.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Every array of the file; floating-point ones as float32, others as stored.
+    """
     with np.load(path) as f:
         return {k: (f[k].astype(np.float32) if f[k].dtype.kind == "f" else f[k]) for k in f.files}

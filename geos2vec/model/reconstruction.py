@@ -43,6 +43,20 @@ def draw_noise(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
     The values of a row are distinct (``(rank + 0.5) / length``), so the argsort that picks the kept patches
     has no ties and the same mask follows on every backend. Successive calls on one generator continue one
     stream: drawing 3 rows then 5 rows gives the rows of drawing 8 at once.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The source of randomness (advanced by ``batch * length`` draws).
+    batch : int
+        Number of rows (images).
+    length : int
+        Values per row (patches per image).
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (batch, length)
+        Each row a random permutation of ``(0.5, 1.5, ..., length - 0.5) / length``.
     """
     u = rng.random((int(batch), int(length)))
     ranks = np.argsort(np.argsort(u, axis=1, kind="stable"), axis=1, kind="stable")
@@ -50,7 +64,21 @@ def draw_noise(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
 
 
 def mask_from_noise(noise, num_keep: int) -> np.ndarray:
-    """The ``(batch, n)`` float32 mask (1 = masked) that noise gives: the ``num_keep`` lowest values are kept."""
+    """The ``(batch, n)`` float32 mask (1 = masked) that noise gives: the ``num_keep`` lowest values are kept.
+
+    Parameters
+    ----------
+    noise : array_like, shape (batch, n)
+        Masking noise (:func:`draw_noise`).
+    num_keep : int
+        Patches kept per row.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (batch, n)
+        1 where a patch is masked, 0 where it is kept; the mask of
+        :func:`geos2vec.model.mae.masks_from_noise` for noise without ties.
+    """
     noise = np.asarray(noise)
     ids_restore = np.argsort(np.argsort(noise, axis=1, kind="stable"), axis=1, kind="stable")
     return (ids_restore >= int(num_keep)).astype(np.float32)
@@ -74,6 +102,29 @@ def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
     ``zero``: 0; ``empty``: the vector ``empty`` (``(features,)``; left out when ``None``); ``visible_mean``:
     per image, the mean over its unmasked covered patches (``c``; all patches when ``None``; 0 for an image
     with none visible).
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, n, features)
+        Normalized patches.
+    mask : array_like, shape (batch, n)
+        1 where a patch is masked.
+    empty : array_like, shape (features,), optional
+        The normalized value of a cell with zero counts.
+    c : array_like, shape (batch, n), optional
+        Covered weight (1 where the source has data).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        float64 predictions: ``"zero"`` ``(1, 1, features)``, ``"empty"`` ``(1, 1, features)`` (with
+        ``empty``), ``"visible_mean"`` ``(batch, 1, features)`` and, for square images (``n`` a perfect
+        square), ``"local_mean"`` ``(batch, n, features)`` (see the module docs).
+
+    Raises
+    ------
+    ValueError
+        ``empty`` has another number of features than ``x``.
     """
     x = np.asarray(x)
     keep = 1.0 - np.asarray(mask, dtype=np.float64)
@@ -97,8 +148,26 @@ def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
 def neighbour_sums(x, keep, side: int, radius: int):
     """Per patch: the sum of ``x`` over the kept patches around it, and how many there are.
 
-    The neighbourhood is ``(2 radius + 1)^2`` patches (itself excluded) on the ``side x side`` image; returns
-    ``(b, n, f)`` and ``(b, n)``.
+    The neighbourhood is ``(2 radius + 1)^2`` patches (itself excluded) on the ``side x side`` image,
+    clipped at the image's edges.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (b, n, f)
+        Patches, ``n = side * side`` in row-major order.
+    keep : numpy.ndarray, shape (b, n)
+        Weight of each patch (for ``local_mean``: 1 where visible and covered, 0 elsewhere).
+    side : int
+        Side of the square image.
+    radius : int
+        Half the side of the neighbourhood.
+
+    Returns
+    -------
+    total : numpy.ndarray, shape (b, n, f)
+        Per patch, the ``keep``-weighted sum of ``x`` over its neighbours.
+    count : numpy.ndarray, shape (b, n)
+        Per patch, the sum of ``keep`` over its neighbours.
     """
     b, n, f = x.shape
     xs = (x * keep[..., None]).reshape(b, side, side, f)
@@ -132,8 +201,33 @@ def loss_sums(x, w, mask, predictions: dict, c=None, v=None) -> tuple[dict[str, 
     its sum is the squared error over available values and its count the available values, both divided by
     the number of features (so without ``v`` it is the per-patch mean, as before).
 
-    Returns ``({name: (batch, 3) [sum_observed, sum_all, sum_covered]}, (batch, 3) [n_observed, n_all,
-    n_covered])``, float64; the loss of a set of images is ``sums.sum(0) / counts.sum(0)``.
+    Parameters
+    ----------
+    x : array_like, shape (batch, n, features)
+        Normalized patches.
+    w : array_like, shape (batch, n), or None
+        Observed weight (all 1 when ``None``).
+    mask : array_like, shape (batch, n)
+        1 where a patch is masked.
+    predictions : dict of str to array_like
+        Predictions by name, each broadcastable to ``x`` (e.g. :func:`baseline_predictions`).
+    c : array_like, shape (batch, n), optional
+        Covered weight (all 1 when ``None``).
+    v : array_like, shape (batch, n, features), optional
+        Channel availability, as above.
+
+    Returns
+    -------
+    sums : dict of str to numpy.ndarray
+        Per prediction, ``(batch, 3)`` float64 ``[sum_observed, sum_all, sum_covered]``.
+    counts : numpy.ndarray
+        ``(batch, 3)`` float64 ``[n_observed, n_all, n_covered]``. The loss of a set of images is
+        ``sums.sum(0) / counts.sum(0)``.
+
+    Raises
+    ------
+    ValueError
+        ``x`` is not 3-D, or ``w``, ``c``, ``mask`` or ``v`` do not match its shape.
     """
     x, w, mask, c = _check(x, w, mask, c)
     xf = x.astype(np.float64)
@@ -162,6 +256,34 @@ def reconstruction_losses(x, w, mask, *, empty=None, pred=None, c=None, v=None) 
     Columns ``loss_observed`` (masked, observed patches), ``loss_all`` (masked patches) and ``loss_covered``
     (masked, covered patches; with ``v``, their available channels only, see :func:`loss_sums`); NaN where
     there is no such patch.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, n, features)
+        Normalized patches.
+    w : array_like, shape (batch, n), or None
+        Observed weight (all 1 when ``None``).
+    mask : array_like, shape (batch, n)
+        1 where a patch is masked.
+    empty : array_like, shape (features,), optional
+        The normalized value of a cell with zero counts (the ``empty`` predictor; left out when ``None``).
+    pred : array_like, shape (batch, n, features), optional
+        The model's reconstruction (the ``model`` predictor).
+    c : array_like, shape (batch, n), optional
+        Covered weight (all 1 when ``None``).
+    v : array_like, shape (batch, n, features), optional
+        Channel availability (:func:`loss_sums`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``predictor`` (``model`` first when given, then those of :func:`baseline_predictions`),
+        columns ``loss_observed``, ``loss_all``, ``loss_covered``.
+
+    Raises
+    ------
+    ValueError
+        Arrays whose shapes do not match (:func:`loss_sums`).
     """
     x, w, mask, c = _check(x, w, mask, c)
     preds = ({} if pred is None else {"model": pred}) | baseline_predictions(x, mask, empty, c)
@@ -184,7 +306,15 @@ class LossAccumulator:
         self._seen = set()
 
     def add(self, k: int, x, w, mask, predictions: dict, c=None, v=None):
-        """Add a batch seen under mask number ``k`` (``v``: per-value availability, see :func:`loss_sums`)."""
+        """Add a batch seen under mask number ``k`` (``v``: per-value availability, see :func:`loss_sums`).
+
+        Parameters
+        ----------
+        k : int
+            The mask's number, ``0 <= k < n_masks``.
+        x, w, mask, predictions, c, v
+            As for :func:`loss_sums`; predictions not among the accumulator's ``predictors`` are ignored.
+        """
         sums, counts = loss_sums(x, w, mask, predictions, c, v)
         for j, name in enumerate(self.predictors):
             if name in sums:  # local_mean exists for square images only
@@ -197,6 +327,15 @@ class LossAccumulator:
 
         Also their spread across masks (``*_sd``: standard deviation of the per-mask losses) and the ratios
         to ``visible_mean``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``predictor`` (the predictors that were added, in the accumulator's order); columns
+            ``loss_observed``, ``loss_all``, ``loss_covered``, ``loss_observed_sd``, ``loss_all_sd``,
+            ``loss_covered_sd`` (NaN with a single mask) and, when ``visible_mean`` is among them,
+            ``ratio_observed_to_visible_mean``, ``ratio_all_to_visible_mean``,
+            ``ratio_covered_to_visible_mean``.
         """
         with np.errstate(invalid="ignore", divide="ignore"):
             pooled = self.sums.sum(axis=0) / self.counts.sum(axis=0)          # (p, 2)

@@ -58,13 +58,32 @@ class S2VecModel:
         return self.keras_model is not None or self.numpy_weights is not None
 
     def count_params(self) -> int:
-        """Number of weights of the masked autoencoder."""
+        """Number of weights of the masked autoencoder.
+
+        Returns
+        -------
+        int
+            The Keras model's parameter count, or for a model loaded in compact form the size of its NumPy
+            weights; 0 for an unbuilt model.
+        """
         if self.keras_model is None and self.numpy_weights is not None:
             return int(sum(v.size for k, v in self.numpy_weights.items() if k != "encoder_layers"))
         return 0 if self.keras_model is None else int(self.keras_model.count_params())
 
     def ensure_keras(self, strategy=None):
-        """The Keras model, built from NumPy weights first if the model was loaded in compact form."""
+        """The Keras model, built from NumPy weights first if the model was loaded in compact form.
+
+        Parameters
+        ----------
+        strategy : tf.distribute.Strategy or str, optional
+            The strategy under which a Keras model built here is created (see :meth:`fit`); default: the
+            current one.
+
+        Returns
+        -------
+        MaskedAutoencoder or None
+            ``self.keras_model``; ``None`` for a model that is neither built nor loaded.
+        """
         if self.keras_model is None and self.numpy_weights is not None:
             from .numpy_encoder import weights_to_keras
 
@@ -83,6 +102,28 @@ class S2VecModel:
 
         ``stats`` (a :class:`~geos2vec.normalize.FeatureStats`) defaults to
         statistics fitted on the observed pixels of ``data``.
+
+        Parameters
+        ----------
+        data : xarray.DataArray
+            Images (:func:`geos2vec.raster.rasterize`); they fix the grid, the channels and the levels.
+        stats : FeatureStats, optional
+            The normalization; its channels become the model's (``data`` must have them). Default: fitted on
+            ``data`` (``log1p`` with ``config.log_counts``).
+        strategy : tf.distribute.Strategy or str, optional
+            The strategy under which the Keras model is created (see :meth:`fit`).
+
+        Returns
+        -------
+        S2VecModel
+            ``self``, with new random weights.
+
+        Raises
+        ------
+        TypeError
+            ``stats`` is not a ``FeatureStats``, or ``data`` is not a valid image DataArray.
+        ValueError
+            Invalid images, or images lacking channels of ``stats``.
         """
         from geos2vec.normalize import FeatureStats
 
@@ -130,15 +171,22 @@ class S2VecModel:
             Default: the current (default) strategy; ``"mirrored"`` for all GPUs.
         epochs : int, optional
             Overrides ``config.epochs``.
+        callbacks : list of keras.callbacks.Callback, optional
+            Run before the ones ``fit`` adds (early stopping, checkpoints, logs).
         checkpoint_dir : path, optional
             Best/last weights each epoch, and a backup from which an
             interrupted ``fit`` with the same arguments resumes.
         log_dir : path, optional
             ``training.csv`` (and TensorBoard logs with ``tensorboard=True``).
+        tensorboard : bool
+            Also write TensorBoard logs to ``log_dir / "tensorboard"`` (needs ``log_dir``).
+        verbose : "auto", 0, 1 or 2
+            Keras' progress output.
 
         Returns
         -------
         keras.callbacks.History
+            Also kept as ``self.history``; ``history.params["replicas"]`` is the number of replicas.
         """
         import keras
 
@@ -224,7 +272,14 @@ class S2VecModel:
             (masked patches the source covers, and of them only the channels the source has when the images
             carry an ``available`` coordinate; ``loss_all`` when the images carry no coverage), their standard
             deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``.
-            ``attrs``: seed, n_masks, n_images, masked patches per mask.
+            ``attrs``: ``seed``, ``n_masks``, ``n_images``, ``mask_ratio`` and the masked patches per mask
+            (``masked_observed_per_mask``, ``masked_per_mask``). With ``baseline`` given: a float, or the
+            tuple of two floats, instead.
+
+        Raises
+        ------
+        ValueError
+            ``n_masks < 1``, an unbuilt model, or images whose channels do not match the model's.
         """
         import tensorflow as tf
 
@@ -273,7 +328,23 @@ class S2VecModel:
 
     # ------------------------------------------------------------------ embedding
     def embed(self, data, mode: str = "contextual", **kwargs):
-        """Embeddings of cells (or images); see :func:`geos2vec.model.embed.embed` for the options."""
+        """Embeddings of cells (or images); see :func:`geos2vec.model.embed.embed` for the options.
+
+        Parameters
+        ----------
+        data : xarray.DataArray or pandas.DataFrame
+            Images, or (``mode="patch"``) a cell-indexed feature table.
+        mode : {"contextual", "tiled", "patch", "image"}
+            How the vectors are made.
+        **kwargs
+            ``batch_size``, ``cells``, ``context``, ``block``, ``as_frame``, ``verbose`` of
+            :func:`~geos2vec.model.embed.embed`.
+
+        Returns
+        -------
+        xarray.DataArray or pandas.DataFrame
+            Dims ``("cell", "dim")`` (a DataFrame with ``as_frame=True``).
+        """
         from .embed import embed
 
         return embed(self, data, mode, **kwargs)
@@ -284,6 +355,23 @@ class S2VecModel:
 
         ``compact=True`` writes float16 NumPy weights instead of a ``.keras`` file (loads without
         TensorFlow; the bundled model's format).
+
+        Parameters
+        ----------
+        path : str or path-like
+            A directory, or a file name ending in ``.zip``.
+        compact : bool
+            Write ``weights.npz`` instead of ``model.keras``.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        ValueError
+            The model is not built.
         """
         self.ensure_keras()
         return save_model(self, path, compact=compact)

@@ -13,6 +13,20 @@ def resolve_strategy(strategy=None):
 
     Names: ``"default"``, ``"mirrored"`` (all visible GPUs, else the CPU),
     ``"cpu"`` (a one-device strategy on the CPU).
+
+    Parameters
+    ----------
+    strategy : tf.distribute.Strategy, str or None
+        A strategy (returned as it is), one of the names above, or ``None`` (same as ``"default"``).
+
+    Returns
+    -------
+    tf.distribute.Strategy
+
+    Raises
+    ------
+    ValueError
+        An unknown name.
     """
     import tensorflow as tf
 
@@ -42,14 +56,45 @@ def strategy_uses_gpu(strategy) -> bool:
 
 
 def resolve_precision(config, strategy) -> str:
-    """The Keras dtype policy name: ``"auto"`` -> bfloat16 mixed precision on GPUs, float32 on CPUs."""
+    """The Keras dtype policy name: ``"auto"`` -> bfloat16 mixed precision on GPUs, float32 on CPUs.
+
+    Parameters
+    ----------
+    config : S2VecConfig
+        Its ``mixed_precision`` field: a policy name, or ``"auto"``.
+    strategy : tf.distribute.Strategy
+        The training strategy; with ``"auto"``, whether it places work on a GPU decides.
+
+    Returns
+    -------
+    str
+        ``config.mixed_precision`` unless it is ``"auto"``; then ``"mixed_bfloat16"`` when the strategy
+        uses a GPU, else ``"float32"``.
+    """
     if config.mixed_precision != "auto":
         return config.mixed_precision
     return "mixed_bfloat16" if strategy_uses_gpu(strategy) else "float32"
 
 
 def make_optimizer(config, steps_per_epoch: int, epochs: int):
-    """AdamW (weight decay, clip-norm) with a cosine-decayed learning rate (optional linear warm-up)."""
+    """AdamW (weight decay, clip-norm) with a cosine-decayed learning rate (optional linear warm-up).
+
+    Parameters
+    ----------
+    config : S2VecConfig
+        ``learning_rate``, ``cosine_alpha``, ``warmup_epochs``, ``weight_decay`` and ``clipnorm``.
+    steps_per_epoch : int
+        Optimizer steps (batches) per epoch.
+    epochs : int
+        Epochs of the run: the schedule decays over ``steps_per_epoch * epochs`` steps (after the warm-up).
+
+    Returns
+    -------
+    keras.optimizers.AdamW
+        With a ``CosineDecay`` schedule from ``learning_rate`` down to ``cosine_alpha * learning_rate``;
+        with ``warmup_epochs > 0`` it first rises linearly from 0 over ``round(warmup_epochs *
+        steps_per_epoch)`` steps.
+    """
     import keras
 
     total = max(int(steps_per_epoch) * int(epochs), 1)
@@ -66,7 +111,28 @@ def make_optimizer(config, steps_per_epoch: int, epochs: int):
 
 def make_callbacks(config, *, has_validation: bool, checkpoint_dir=None, log_dir=None, tensorboard: bool = False,
                    callbacks=None):
-    """Keras callbacks: early stopping, checkpoints + backup (resume), CSV / TensorBoard logs."""
+    """Keras callbacks: early stopping, checkpoints + backup (resume), CSV / TensorBoard logs.
+
+    Parameters
+    ----------
+    config : S2VecConfig
+        ``early_stopping_patience``: ``EarlyStopping`` (restoring the best weights) unless ``None``.
+    has_validation : bool
+        Monitor ``val_loss`` (else ``loss``) for early stopping and the best checkpoint.
+    checkpoint_dir : str or path-like, optional
+        Created if needed; gets ``backup/`` (``BackupAndRestore``: an interrupted fit resumes),
+        ``best.weights.h5`` and ``last.weights.h5``.
+    log_dir : str or path-like, optional
+        Created if needed; gets ``training.csv`` (appended to) and, with ``tensorboard``, ``tensorboard/``.
+    tensorboard : bool
+        Add a ``TensorBoard`` callback (only with ``log_dir``).
+    callbacks : list of keras.callbacks.Callback, optional
+        The user's callbacks, placed first.
+
+    Returns
+    -------
+    list of keras.callbacks.Callback
+    """
     import keras
 
     out = list(callbacks or [])

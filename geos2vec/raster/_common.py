@@ -151,6 +151,20 @@ def image_cells(area, level: int = 8) -> np.ndarray:
         Plain shapely geometries are taken as EPSG:4326 longitude/latitude;
         GeoPandas input is transformed from its CRS (a missing CRS raises).
     level : int, default 8
+        Level of the image cells, 0-30.
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+        Sorted, unique cell ids at ``level``.
+
+    Raises
+    ------
+    ValueError
+        If the area is empty (or every geometry is missing), its bounds are not
+        longitude/latitude degrees, or a GeoPandas input has no CRS.
+    TypeError
+        If ``area`` is of another type.
     """
     import geopandas as gpd
     import shapely

@@ -27,10 +27,15 @@ def plot_image(da: xr.DataArray, channel=None, image=None, *, ax=None, cmap="vir
         image cell id. Default: a map of all images in longitude/latitude, each
         pixel drawn as its cell polygon (unobserved pixels light grey).
     ax : matplotlib Axes, optional
+        Axes to draw on; default: a new figure (``figsize`` from ``kwargs``, default ``(6, 6)``).
+    cmap : str or matplotlib Colormap, default "viridis"
+        Colour map of the values.
     log : bool, default True
         Logarithmic colour scale (``log1p``) for counts.
     outline : bool, default True
         Outline image cells on the map.
+    **kwargs
+        Passed to ``Axes.imshow`` (one image) or to the map's ``PolyCollection``.
 
     Returns
     -------

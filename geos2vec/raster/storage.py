@@ -22,6 +22,28 @@ def to_zarr(da: xr.DataArray, store, *, mode: str = "w", **kwargs):
     store that :func:`open_zarr` refuses to open, instead of images of zeros
     that would read as real empty cells. (With ``compute=False`` the marking is
     yours: call :func:`mark_zarr_complete` after computing.)
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Images as :func:`rasterize` (or :func:`open_zarr`) returns them, with a ``feature`` coordinate.
+    store : str, path or zarr store
+        Where to write.
+    mode : str, default "w"
+        As in :meth:`xarray.Dataset.to_zarr` (``"w"`` overwrites).
+    **kwargs
+        Further arguments of :meth:`xarray.Dataset.to_zarr` (not ``consolidated``, which is always False).
+
+    Returns
+    -------
+    object
+        What :meth:`xarray.Dataset.to_zarr` returns: the zarr store, or a ``dask.delayed.Delayed`` with
+        ``compute=False``.
+
+    Raises
+    ------
+    TypeError
+        If ``da`` is not a DataArray.
     """
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
@@ -40,7 +62,13 @@ _COMPLETE = "geos2vec_complete"
 
 
 def mark_zarr_complete(store) -> None:
-    """Mark a store written by :func:`to_zarr` as completely written (done by ``to_zarr`` itself)."""
+    """Mark a store written by :func:`to_zarr` as completely written (done by ``to_zarr`` itself).
+
+    Parameters
+    ----------
+    store : str, path or zarr store
+        A store written by :func:`to_zarr` (e.g. with ``compute=False``, once computed).
+    """
     import zarr
 
     zarr.open_group(store, mode="r+").attrs[_COMPLETE] = True
@@ -54,6 +82,20 @@ def open_zarr(store, *, chunks=None) -> xr.DataArray:
     store : str, path or zarr store
     chunks : dict, optional
         Dask chunks (e.g. ``{"image": 64}``); default: the stored chunks.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy (dask) images as written, with the ``feature`` coordinate restored from the attrs and the
+        ``token`` coordinate recomputed; the ``cell_id``, ``observed``, ``covered`` and ``available``
+        coordinates are loaded into memory.
+
+    Raises
+    ------
+    ValueError
+        If the store holds no geos2vec array.
+    InvalidInputError
+        If the store is marked as not completely written.
     """
     ds = xr.open_zarr(store, chunks={} if chunks is None else chunks, consolidated=False)
     if _VAR not in ds:

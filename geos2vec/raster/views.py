@@ -29,12 +29,26 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     is the identity. Pixel coordinates (``cell_id``, ``observed``, ``covered``, ``available``) move with
     the pixels, so :func:`to_frame` still maps every value to its cell.
 
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Images or windows with dims ``(image or window, "row", "col", "feature")``, square, and the
+        ``cell_id`` and ``observed`` coordinates (:func:`rasterize`, :func:`windows`). The values are
+        loaded into memory.
+    transforms : iterable of int, default range(8)
+        Which transforms (0-7) to produce, in this order.
+
     Returns
     -------
     xarray.DataArray
         First dimension ``len(transforms)`` times as long (transform-major:
         all of transform 0, then all of transform 1, ...), with a ``transform``
         coordinate on it.
+
+    Raises
+    ------
+    ValueError
+        If ``transforms`` is empty or holds values outside 0-7, or the images are not square.
     """
     ts = [int(t) for t in transforms]
     if not ts or any(t < 0 or t > 7 for t in ts):
