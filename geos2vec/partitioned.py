@@ -101,7 +101,8 @@ def _extra_columns(pois, extra, ontology):
     numeric = []
     for col, how in specs:
         if how == "categories":
-            values = pois[col].dropna().unique().compute()
+            values = pois[col].dropna().unique()
+            values = values.compute() if hasattr(values, "compute") else values
             _, uniques = pd.factorize(pd.Series(np.asarray(values)), sort=True)
             cols += [f"{col}={u}" for u in uniques]
         elif how in ("mean", "min", "max"):

@@ -180,3 +180,24 @@ def test_rasterized_coverage_is_centre_in_polygon_or_observed(dx, dy, w, h, seed
     da = rasterize(table)
     np.testing.assert_array_equal(da["covered"].values,
                                   _reference_covered(da["cell_id"].values, shapely.box(*box), table))
+
+
+def test_empty_roads_frame_means_zero_roads_not_missing():
+    """A source that has roads but none in the area (an OSM extract cut to a small area): road is 0, available."""
+    import warnings
+
+    import geopandas as gpd
+    import shapely
+
+    from geos2vec import count_features
+    from geos2vec.coverage import get_coverage
+
+    pois = gpd.GeoDataFrame({"fclass": ["cafe", "school"]}, geometry=gpd.points_from_xy([9.5, 9.55], [47.1, 47.15]),
+                            crs=4326)
+    roads = gpd.GeoDataFrame({"highway": []}, geometry=gpd.GeoSeries([], crs=4326))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with_roads = count_features(pois, roads, coverage=shapely.box(9.47, 47.05, 9.64, 47.27))
+        without = count_features(pois, None, coverage=shapely.box(9.47, 47.05, 9.64, 47.27))
+    assert get_coverage(with_roads)[1] == {} and int(with_roads["road"].sum()) == 0
+    assert "road" in str(get_coverage(without)[1])      # no roads given at all: the channel is missing

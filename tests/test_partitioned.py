@@ -73,6 +73,11 @@ def test_plain_dask_dataframe_and_extra_channels(nyc):
     pd.testing.assert_frame_equal(got, ref)
     with pytest.raises(InvalidInputError, match="cannot be computed partition by partition"):
         count_features(dd.from_pandas(frame, npartitions=2), extra={"seats": "mean"})
+    # in-memory POIs next to dask roads take the dask path too: a categorical extra must not need .compute()
+    from geos2vec.partitioned import count_features_dask
+
+    got = _quiet(count_features_dask, frame, extra=["kind"])
+    pd.testing.assert_frame_equal(got, ref)
 
 
 def test_embed_dask_equals_in_memory_keeps_index_and_order(nyc):

@@ -389,6 +389,7 @@ def osm_features(area, *, level: int = 12, margin: float | None = None, ontology
     box = shapely.box(max(x0 - pad, -180), max(y0 - pad, -90), min(x1 + pad, 180), min(y1 + pad, 90))
     region = shapely.intersection(box, extract["geometry"])
     pois, roads = read_osm(path, ontology=ontology, area=region, progress=_progress(progress))
-    table = count_features(pois, roads if len(roads) else None, level=level, ontology=ontology, coverage=region)
+    # an extract has roads: an area without any has zero roads (covered), not a missing road channel
+    table = count_features(pois, roads, level=level, ontology=ontology, coverage=region)
     table.attrs["source"] = {"osm_extract": extract["id"], "url": extract["pbf"], "path": str(path)}
     return table
