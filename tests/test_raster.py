@@ -385,6 +385,8 @@ def test_shared_cities_round_trip_and_plot(shared_data):
     np.testing.assert_allclose(np.sort(coll.get_array()),
                                np.sort(np.log1p(t["restaurant"].to_numpy().astype(float))))
     ax2 = R.plot_image(da, ["restaurant", "cafe"], image=da["token"].values[0], log=False)
+    # figsize next to an existing ax is ignored, not passed on to the artist
+    assert R.plot_image(da, "restaurant", ax=ax2, figsize=(3, 3)) is ax2
     img = ax2.images[0].get_array()
     want = (da.isel(image=0).sel(feature=["restaurant", "cafe"]).sum("feature")).values.astype(float)
     obs = da["observed"].values[0]

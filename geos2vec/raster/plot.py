@@ -27,7 +27,8 @@ def plot_image(da: xr.DataArray, channel=None, image=None, *, ax=None, cmap="vir
         image cell id. Default: a map of all images in longitude/latitude, each
         pixel drawn as its cell polygon (unobserved pixels light grey).
     ax : matplotlib Axes, optional
-        Axes to draw on; default: a new figure (``figsize`` from ``kwargs``, default ``(6, 6)``).
+        Axes to draw on; default: a new figure (``figsize`` from ``kwargs``, default ``(6, 6)``; ignored with
+        ``ax``).
     cmap : str or matplotlib Colormap, default "viridis"
         Colour map of the values.
     log : bool, default True
@@ -55,8 +56,9 @@ def plot_image(da: xr.DataArray, channel=None, image=None, *, ax=None, cmap="vir
         if unknown:
             raise ValueError(f"unknown channel(s) {unknown}; available: {_shown(feats)}")
         label = " + ".join(map(str, chans))
+    figsize = kwargs.pop("figsize", (6, 6))  # never passed on to imshow / PolyCollection
     if ax is None:
-        _, ax = plt.subplots(figsize=kwargs.pop("figsize", (6, 6)))
+        _, ax = plt.subplots(figsize=figsize)
     sel = da.sel(feature=chans)
     if image is not None:
         pos = _image_position(da, image)
