@@ -190,3 +190,28 @@ def test_model_io_does_not_import_the_model_class():
         pass
 
     assert type(Mine.load("default")) is Mine   # the class decides what is built
+
+
+@pytest.mark.parametrize("log1p", [True, False])
+def test_patch_vectors_blocks_match_the_plain_product(log1p):
+    """Block-by-block patch projection (int64, column-major input) equals normalize-then-project in float64."""
+    import pandas as pd
+
+    from geos2vec.model.embed import patch_vectors
+    from geos2vec.normalize import FeatureStats
+
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame(rng.poisson(0.7, (1000, 5)), columns=list("abcde"))
+    stats = FeatureStats.fit(table, log1p=log1p)
+    w = {"patch_embed/kernel": rng.normal(size=(5, 8)).astype(np.float32),
+         "patch_embed/bias": rng.normal(size=8).astype(np.float32)}
+    values = table.to_numpy()                       # int64, column-major view of the frame
+    got = patch_vectors(None, stats, values, w, block=7)
+    x = np.log1p(values.astype(np.float64)) if log1p else values.astype(np.float64)
+    ref = (x - np.asarray(stats.mean)) / np.asarray(stats.std) @ w["patch_embed/kernel"] + w["patch_embed/bias"]
+    assert got.dtype == np.float32 and got.shape == (1000, 8)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(got, patch_vectors(None, stats, values, w, block=100000))
+    if log1p:
+        with pytest.raises(ValueError, match="> -1"):
+            patch_vectors(None, stats, values - 5, w)

@@ -87,8 +87,28 @@ def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int, n
     return out
 
 
-def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None) -> np.ndarray:
-    """The patch projection of each row of ``values`` (raw features, last axis = channels)."""
+def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None, block: int = 8192) -> np.ndarray:
+    """The patch projection of each row of ``values`` (raw features, last axis = channels).
+
+    Parameters
+    ----------
+    keras_model : keras.Model or None
+        The trained masked autoencoder, or ``None`` for a compact model (then ``numpy_weights`` is used).
+    stats : FeatureStats
+        The model's normalization (folded into the projection).
+    values : numpy.ndarray
+        Raw feature values, any numeric dtype, last axis = the model's channels.
+    numpy_weights : dict, optional
+        The compact model's weights (``patch_embed/kernel``, ``patch_embed/bias``).
+    block : int
+        Rows per step: each block is converted to float32, log-transformed and projected straight into the
+        result, so no full-size float32 copy of ``values`` is made.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, embedding_dim)`` float32, rows in the order of ``values.reshape(-1, channels)``.
+    """
     if keras_model is None:
         kernel = np.asarray(numpy_weights["patch_embed/kernel"], dtype=np.float32)
         bias = np.asarray(numpy_weights["patch_embed/bias"], dtype=np.float32)
@@ -100,35 +120,19 @@ def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None) ->
     w = kernel * inv
     b0 = bias - ((np.asarray(stats.mean, dtype=np.float32)[None, :] * inv.T) @ kernel)[0]
     flat = values.reshape(-1, values.shape[-1])
-    if getattr(stats, "log1p", False):
-        # one float32 copy in the input's memory order (a DataFrame's values are column-major, and BLAS
-        # multiplies them as they are: converting to row-major first costs more than the product)
-        flat = np.array(flat, dtype=np.float32, order="K")
-        if flat.size and np.nanmin(flat) <= -1:
-            raise ValueError("log1p normalization needs values > -1 (counts are >= 0)")
-        np.log1p(flat, out=flat)
-    return _affine(flat, w, b0)
-
-
-def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``x @ w + b`` in float32 with one fused MatMul+BiasAdd (TensorFlow, multi-threaded).
-
-    One call, so the result is TensorFlow's own buffer handed over without a
-    copy (filling a second freshly allocated array costs more than the matmul).
-    """
-    import sys
-
-    if "tensorflow" not in sys.modules:  # a NumPy-only model: do not pay TensorFlow's import for one matmul
-        x = np.asarray(x, dtype=np.float32)
-        if not (x.flags.c_contiguous or x.flags.f_contiguous):
-            x = np.ascontiguousarray(x)
-        out = x @ w
-        out += b
-        return out
-    import tensorflow as tf
-
-    return tf.nn.bias_add(tf.linalg.matmul(np.ascontiguousarray(x, dtype=np.float32), tf.constant(w)),
-                          tf.constant(b)).numpy()
+    log = getattr(stats, "log1p", False)
+    if log and flat.size and np.nanmin(flat) <= -1:
+        raise ValueError("log1p normalization needs values > -1 (counts are >= 0)")
+    out = np.empty((flat.shape[0], w.shape[1]), dtype=np.float32)
+    # block by block: a block's float32 copy stays in cache for the log and the product (a DataFrame's
+    # values are column-major; BLAS multiplies them as they are)
+    for s in range(0, flat.shape[0], int(block)):
+        xb = np.array(flat[s:s + block], dtype=np.float32, order="K")
+        if log:
+            np.log1p(xb, out=xb)
+        np.matmul(xb, w, out=out[s:s + block])
+    out += b0
+    return out
 
 
 def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells="observed",
@@ -201,7 +205,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
             raise TypeError(f"mode={mode!r} needs images (an xarray.DataArray from geos2vec.raster.rasterize); "
                             "a feature table can only be embedded with mode='patch'")
         stats._check_columns(data)
-        vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(np.float32), npw)
+        vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(), npw)  # no float32 copy up front
         ids = np.asarray(data.index, dtype=np.uint64)
         out = _as_dataarray(vec, ids, mode)
         return embeddings_to_frame(out) if as_frame else out
