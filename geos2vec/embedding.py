@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from . import _geo, cells as _cells
+from .provenance import model_name, provenance
 
 __all__ = ["embed", "embed_cells", "cell_embeddings", "row_cells"]
 
@@ -351,6 +352,8 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
                      "embed them in" % model.image_level)
         warnings.warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
                       f"embeddings; {hint}", stacklevel=2)
+    out.attrs["geos2vec"] = provenance(stage="embed", model=model_name(model), mode=mode, level=level,
+                                       context=context if mode == "contextual" else None, outside=outside)
     return out
 
 
@@ -495,4 +498,8 @@ def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "
     s2[missing] = pd.NA
     out["s2_cell"] = pd.Series(s2, index=gdf.index)
     emb_frame = pd.DataFrame(result, index=gdf.index, columns=[f"{prefix}{k}" for k in range(dim)], copy=False)
-    return pd.concat([out, emb_frame], axis=1)
+    joined = pd.concat([out, emb_frame], axis=1)
+    joined.attrs = {**gdf.attrs, "geos2vec": provenance(stage="embed", model=model_name(model), mode=mode,
+                                                        context=context if mode == "contextual" else None,
+                                                        level=level, how=how, outside=outside)}
+    return joined

@@ -31,6 +31,7 @@ from . import cells as _cells
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, _NUMERIC_AGGS, _parse_extra,  # noqa: F401
                               _point_coords, _road_lines)
 from .ontology import load_ontology
+from .provenance import provenance
 
 __all__ = ["count_features", "combine_counts", "CATEGORY_COLUMNS", "ROAD_COLUMNS"]
 
@@ -135,13 +136,18 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
     if is_dask(pois) or is_dask(roads):  # partition by partition, summed in a tree: the same table
         from .partitioned import count_features_dask
 
-        return count_features_dask(pois, roads, level=level, ontology=ontology, category_column=category_column,
-                                   key_column=key_column, extra=extra, road_column=road_column, errors=errors,
-                                   coverage=coverage)
+        out = count_features_dask(pois, roads, level=level, ontology=ontology, category_column=category_column,
+                                  key_column=key_column, extra=extra, road_column=road_column, errors=errors,
+                                  coverage=coverage)
+        out.attrs["geos2vec"] = provenance(stage="features", level=level, partitioned=True,
+                                           ontology=ontology if isinstance(ontology, str) else "custom")
+        return out
     out = _count_features(pois, roads, level=level, ontology=ontology, category_column=category_column,
                           key_column=key_column, extra=extra, road_column=road_column, errors=errors,
                           coverage=coverage)
     _warn_dropped(out.attrs["report"])
+    out.attrs["geos2vec"] = provenance(stage="features", level=level,
+                                       ontology=ontology if isinstance(ontology, str) else "custom")
     return out
 
 

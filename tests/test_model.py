@@ -270,7 +270,9 @@ def test_embed_modes_match_reference(trained, synth):
     np.testing.assert_array_equal(emb["cell"].values, ids[obs])
     np.testing.assert_allclose(emb.values, tokens[obs], rtol=1e-4, atol=1e-5)
     seamless = trained.embed(synth, verbose=False)  # the default: windows around each cell (test_context.py)
-    assert seamless.attrs == {"mode": "contextual", "context": "blend"} and seamless.shape == emb.shape
+    assert {k: v for k, v in seamless.attrs.items() if not k.startswith("geos2vec_")} == {
+        "mode": "contextual", "context": "blend"} and seamless.shape == emb.shape
+    assert seamless.attrs["geos2vec_model"] == "in-memory" and seamless.attrs["geos2vec_mode"] == "contextual"
     np.testing.assert_array_equal(seamless["cell"].values, ids[obs])
 
     full = trained.embed(synth, cells="all", batch_size=3, verbose=False)

@@ -207,7 +207,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         stats._check_columns(data)
         vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(), npw)  # no float32 copy up front
         ids = np.asarray(data.index, dtype=np.uint64)
-        out = _as_dataarray(vec, ids, mode)
+        out = _as_dataarray(vec, ids, mode, model)
         return embeddings_to_frame(out) if as_frame else out
 
     da = match_channels(check_images(data), model.channels)
@@ -227,7 +227,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
             vec = _seamless(model, da, img, row, col, context, batch_size, block, verbose)
         else:
             vec = _tiled_targets(model, da, img, row, col, batch_size, block, verbose)
-        out = _as_dataarray(vec, idv, mode)
+        out = _as_dataarray(vec, idv, mode, model)
         if mode == "contextual":
             out.attrs["context"] = context
         return embeddings_to_frame(out) if as_frame else out
@@ -253,7 +253,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     dim = model.embedding_dim
     vec = np.concatenate(vecs) if vecs else np.empty((0, dim), np.float32)
     idv = np.concatenate(ids) if ids else np.empty(0, np.uint64)
-    out = _as_dataarray(vec, idv, mode)
+    out = _as_dataarray(vec, idv, mode, model)
     return embeddings_to_frame(out) if as_frame else out
 
 
@@ -350,12 +350,16 @@ def _tiled_targets(model, da, img, row, col, batch_size, block, verbose):
     return out
 
 
-def _as_dataarray(vec, ids, mode):
+def _as_dataarray(vec, ids, mode, model=None):
     import xarray as xr
 
+    from ..provenance import flat_attrs, model_name, provenance
+
+    attrs = {"mode": mode, **flat_attrs(provenance(stage="embed", model=model_name(model), mode=mode,
+                                                   level=getattr(model, "patch_level", None)))}
     return xr.DataArray(vec.astype(np.float32, copy=False), dims=("cell", "dim"),
                         coords={"cell": np.asarray(ids, dtype=np.uint64), "dim": np.arange(vec.shape[1])},
-                        name="s2vec", attrs={"mode": mode})
+                        name="s2vec", attrs=attrs)
 
 
 def embeddings_to_frame(emb) -> pd.DataFrame:
@@ -376,4 +380,8 @@ def embeddings_to_frame(emb) -> pd.DataFrame:
     values = np.asarray(emb.transpose("cell", "dim").values)
     index = pd.Index(np.asarray(emb["cell"].values, dtype=np.uint64), name="cell_id")
     # no copy: the frame takes the embedding array (pandas would copy a 2-D array by default)
-    return pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])], copy=False)
+    frame = pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])], copy=False)
+    record = {k.removeprefix("geos2vec_"): v for k, v in emb.attrs.items() if k.startswith("geos2vec_")}
+    if record:  # the DataArray's provenance, as a table's (see geos2vec.provenance)
+        frame.attrs["geos2vec"] = {"geos2vec_version": record.pop("version"), **record}
+    return frame

@@ -281,6 +281,7 @@ def _load_dir(path: Path, channels, cls):
             raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})") \
                 from None
     model.metadata = meta
+    model.source = "default" if path == default_model_path() else str(path)
     if channels is not None:
         import xarray as xr
 

@@ -35,6 +35,7 @@ class S2VecModel:
             raise TypeError(f"config must be an S2VecConfig, got {type(config).__name__}")
         self.config = config.replace(**overrides) if overrides else config
         self.keras_model = None
+        self.source = None  # where it was loaded from ("default" or a path); None: built in this session
         self.stats = None
         self.channels: list[str] | None = None
         self.grid: tuple[int, int] | None = None

@@ -176,7 +176,10 @@ def _resolve_patch_level(patch_level, level, image_level) -> int:
 
 def _attrs(image_level, patch_level, fill, dtypes) -> dict:
     f = np.asarray(fill).item()
+    from ..provenance import flat_attrs, provenance
+
     return {
+        **flat_attrs(provenance(stage="rasterize")),
         "image_level": int(image_level),
         "patch_level": int(patch_level),
         "fill": f if not (isinstance(f, float) and math.isnan(f)) else "nan",

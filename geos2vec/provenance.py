@@ -1,0 +1,73 @@
+"""Provenance of geos2vec outputs: which geos2vec, model, mode and level made them.
+
+Every output carries it: tables and GeoDataFrames in ``df.attrs["geos2vec"]`` (a dict; pandas and geopandas
+write ``attrs`` into Parquet / GeoParquet metadata, so it travels with the file), DataArrays in flat
+``attrs`` (``geos2vec_version``, ``geos2vec_model``, ...; flat so that zarr and netCDF can store them).
+
+Examples
+--------
+>>> p = provenance(stage="features", level=12)
+>>> sorted(p)
+['geos2vec_version', 'level', 'stage']
+"""
+
+from __future__ import annotations
+
+__all__ = ["provenance", "model_name", "flat_attrs"]
+
+
+def model_name(model) -> str | None:
+    """A short name of the model an output came from.
+
+    Parameters
+    ----------
+    model : S2VecModel or None
+        A model loaded with :func:`geos2vec.load_model` (its path, or ``"default"`` for the bundled one), or
+        one built in this session (``"in-memory"``).
+
+    Returns
+    -------
+    str or None
+        ``None`` for ``None``.
+    """
+    if model is None:
+        return None
+    return getattr(model, "source", None) or "in-memory"
+
+
+def provenance(**fields) -> dict:
+    """The provenance record of an output.
+
+    Parameters
+    ----------
+    **fields
+        What made it (``stage``, ``model``, ``mode``, ``level``, ...); ``None`` values are left out.
+
+    Returns
+    -------
+    dict
+        ``geos2vec_version`` and the given fields; JSON-safe. No timestamp: the same inputs give identical
+        outputs, attrs included.
+    """
+    from . import __version__
+
+    out = {"geos2vec_version": __version__}
+    out.update({k: (v if isinstance(v, (str, int, float, bool)) else str(v)) for k, v in fields.items()
+                if v is not None})
+    return out
+
+
+def flat_attrs(record: dict) -> dict:
+    """A provenance record as flat DataArray attrs: each key prefixed ``geos2vec_`` once.
+
+    Parameters
+    ----------
+    record : dict
+        From :func:`provenance`.
+
+    Returns
+    -------
+    dict
+        ``{"geos2vec_version": ..., "geos2vec_<field>": ...}``.
+    """
+    return {(k if k.startswith("geos2vec_") else f"geos2vec_{k}"): v for k, v in record.items()}
