@@ -373,7 +373,7 @@ def osm_features(area, *, level: int = 12, margin: float | None = None, ontology
     DownloadError, ChecksumError
         As in :func:`download_osm`.
     """
-    from ..embedding import _edge_degrees
+    from ..geometry_cells import _edge_degrees
     from ..features import count_features
     from ..options import progress as _progress
     from .osm import read_osm

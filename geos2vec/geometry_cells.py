@@ -1,0 +1,174 @@
+"""The cells each geometry covers, with weights: :func:`row_cells` (re-exported by :mod:`geos2vec.embedding`).
+
+Points take their cell; lines are cut into pieces of at most 1/8 cell edge and weighted by length; polygons
+take the cells they cover, weighted by area (exactly, per cell).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import _geo, cells as _cells
+
+__all__ = ["row_cells", "MAX_POLYGON_CELLS"]
+
+# sampling step for line/polygon weights, as a fraction of the cell's edge
+_STEPS_PER_CELL = 8
+# the most cells in one polygon's bounding box (about 2.6 million km² at level 12): larger polygons raise
+MAX_POLYGON_CELLS = 1 << 20
+
+
+def _edge_degrees(level: int) -> float:
+    """Approximate edge of a cell at ``level`` in degrees of latitude (average S2 cell)."""
+    return 90.0 / (1 << level) * 1.2
+
+
+def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
+    """Cells each geometry needs, with weights that sum to 1 per row.
+
+    Parameters
+    ----------
+    geoms : GeoSeries in EPSG:4326 without missing geometries
+    level : int
+    how : {"auto", "point", "weighted"}
+        ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
+        lines and polygons): every cell the geometry covers, weighted by the length (lines: the line cut
+        into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: every
+        cell the polygon overlaps, weighted by the area of the overlap; a polygon whose bounding box spans
+        more than ``MAX_POLYGON_CELLS`` cells raises) inside it. Points always take their own cell;
+        multipoints weight each of their points equally.
+
+    Returns
+    -------
+    row : int64 ndarray (position of the row), cell : uint64 ndarray, weight : float64 ndarray
+    """
+    if how not in ("auto", "point", "weighted"):
+        raise ValueError(f"how must be 'auto', 'point' or 'weighted', got {how!r}")
+    arr = np.asarray(geoms.values)
+    kind = shapely.get_type_id(arr)
+    is_point = (kind == 0) | (how == "point")
+    rows, lngs, lats, wts = [], [], [], []
+
+    def add(row, lng, lat, weight=None):
+        rows.append(row)
+        lngs.append(lng)
+        lats.append(lat)
+        wts.append(np.ones(len(row)) if weight is None else weight)
+
+    if is_point.any():
+        lng, lat = _geo.representative_lnglat(geoms[is_point])
+        add(np.flatnonzero(is_point), lng, lat)
+    others = np.flatnonzero(~is_point)
+    if others.size:
+        step = _edge_degrees(level) / _STEPS_PER_CELL
+        sub = arr[others]
+        sub_kind = shapely.get_type_id(sub)
+        is_line = np.isin(sub_kind, (1, 2, 5))
+        is_multipoint = sub_kind == 4
+        if is_line.any():
+            # pieces of at most `step`, each weighted by its length at its midpoint's cell (vertex counts
+            # would over-weight densely digitized stretches)
+            line_pos = np.flatnonzero(is_line)
+            parts, part_owner = shapely.get_parts(sub[is_line], return_index=True)
+            parts = shapely.segmentize(_unwrap_antimeridian(parts), step)
+            xy, part_of = shapely.get_coordinates(parts, return_index=True)
+            same = part_of[1:] == part_of[:-1]
+            a, b = xy[:-1][same], xy[1:][same]
+            mid = (a + b) / 2
+            length = np.hypot((b[:, 0] - a[:, 0]) * np.cos(np.radians(mid[:, 1])), b[:, 1] - a[:, 1])
+            seg_owner = line_pos[part_owner[part_of[:-1][same]]]
+            add(others[seg_owner], mid[:, 0], mid[:, 1], length)
+            total = np.bincount(seg_owner, weights=length, minlength=sub.size)
+            degenerate = line_pos[total[line_pos] <= 0]  # zero-length lines: their representative point
+            if degenerate.size:
+                c = shapely.get_coordinates(shapely.point_on_surface(sub[degenerate]))
+                add(others[degenerate], c[:, 0], c[:, 1])
+        if is_multipoint.any():  # every point counts once
+            c, owner = shapely.get_coordinates(sub[is_multipoint], return_index=True)
+            add(others[np.flatnonzero(is_multipoint)[owner]], c[:, 0], c[:, 1])
+        poly_pos = np.flatnonzero(~is_line & ~is_multipoint)
+        for p in poly_pos:  # polygons: the cells they overlap, weighted by the overlapping area
+            lng_c, lat_c, area = _polygon_cover(sub[p], level)
+            add(np.full(lng_c.size, others[p]), lng_c, lat_c, area)
+    row = np.concatenate(rows) if rows else np.empty(0, np.int64)
+    lng = np.concatenate(lngs) if lngs else np.empty(0)
+    lat = np.concatenate(lats) if lats else np.empty(0)
+    wt = np.concatenate(wts) if wts else np.empty(0)
+    lng = np.where((lng > 180.0) | (lng < -180.0), (lng + 180.0) % 360.0 - 180.0, lng)
+    cell = _cells.latlng_to_cell(lat, lng, level)
+    # weights: a row's share of samples (points, polygon grid points) or of length (lines) in each cell
+    frame = pd.DataFrame({"row": row, "cell": cell, "w": wt})
+    sums = frame.groupby(["row", "cell"], sort=True)["w"].sum()
+    r = sums.index.get_level_values(0).to_numpy(np.int64)
+    c = sums.index.get_level_values(1).to_numpy(np.uint64)
+    w = sums.to_numpy(np.float64, copy=True)
+    w /= np.bincount(r, weights=w, minlength=len(arr))[r]
+    return r, c, w
+
+
+def _polygon_cover(g, level: int):
+    """Centres of the cells polygon ``g`` overlaps and the overlapping area (deg² x cos(lat)) of each.
+
+    A cell coverer bounded by cells, not by a sampling grid: the cells its rings cross (the road covering
+    kernel), plus the interior cells found on a grid of half a cell edge; the weight of a boundary cell is the
+    area of its intersection with ``g``, of an interior cell its own area. At most ``MAX_POLYGON_CELLS`` cells
+    in the bounding box: larger polygons raise.
+    """
+    from . import _cover
+    from .errors import InvalidInputError
+
+    edge = _edge_degrees(level)
+    x0, y0, x1, y1 = g.bounds
+    n_box = ((x1 - x0) / edge + 1) * ((y1 - y0) / edge + 1) / max(np.cos(np.radians(max(abs(y0), abs(y1)))), 0.05)
+    if n_box > MAX_POLYGON_CELLS:
+        raise InvalidInputError(
+            f"a polygon spans about {int(n_box):,} level-{level} cells (bounds {tuple(round(v, 3) for v in g.bounds)}"
+            f"; limit {MAX_POLYGON_CELLS:,}); split it, embed it with how='point', or use a coarser level")
+    rings = shapely.segmentize(shapely.get_rings(g), edge / 8)  # geodesic pieces close to the straight edges
+    _, boundary = _cover.cover_lines(np.asarray(rings, dtype=object), level)
+    half = edge / 2
+    xs = np.arange(x0 + half / 2, x1, half)
+    ys = np.arange(y0 + half / 2, y1, half)
+    gx, gy = np.meshgrid(xs, ys)
+    inside = shapely.contains_xy(g, gx.ravel(), gy.ravel())
+    interior = _cells.latlng_to_cell(gy.ravel()[inside], gx.ravel()[inside], level) if inside.any() \
+        else np.empty(0, np.uint64)
+    boundary = np.unique(np.asarray(boundary, np.uint64))
+    interior = np.setdiff1d(np.unique(interior), boundary)
+    cells = np.concatenate([boundary, interior])
+    polys = np.asarray(_cells.cell_polygons(cells).values)
+    area = shapely.area(polys)
+    if boundary.size:
+        area[:boundary.size] = shapely.area(shapely.intersection(polys[:boundary.size], g))
+    lat, lng = _cells.cell_to_latlng(cells)
+    area = area * np.cos(np.radians(lat))
+    keep = area > 0
+    if not keep.any():  # degenerate (zero-area) polygon: its representative point's cell
+        c = shapely.point_on_surface(g)
+        return np.array([c.x]), np.array([c.y]), np.ones(1)
+    return lng[keep], lat[keep], area[keep]
+
+
+def _unwrap_antimeridian(lines: np.ndarray) -> np.ndarray:
+    """Lines whose consecutive vertices jump more than 180° in longitude, unwrapped (±360°).
+
+    A segment from 179.99° to -179.99° is 0.02° long across the antimeridian, not 359.98° the other way round
+    (the way ``count_features`` covers it too); vertices may then lie beyond ±180°, wrapped back per cell.
+    """
+    xy, owner = shapely.get_coordinates(lines, return_index=True)
+    if xy.size == 0:
+        return lines
+    step = np.diff(xy[:, 0])
+    jump = (np.abs(step) > 180.0) & (owner[1:] == owner[:-1])
+    if not jump.any():
+        return lines
+    shift = np.concatenate([[0.0], np.where(jump, -360.0 * np.sign(step), 0.0)])
+    starts = np.r_[True, owner[1:] != owner[:-1]]
+    cum = np.cumsum(shift)
+    cum -= cum[np.maximum.accumulate(np.where(starts, np.arange(len(cum)), 0))]  # restart at each line
+    xy = xy.copy()
+    xy[:, 0] += cum
+    return shapely.linestrings(xy, indices=owner)
