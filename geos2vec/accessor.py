@@ -13,6 +13,8 @@ import pandas as pd
 
 from . import _geo, cells as _cells
 
+__all__ = ["S2VecAccessor", "DaskS2VecAccessor", "register_dask_accessor"]
+
 
 class S2VecAccessor:
     """geos2vec methods on a GeoDataFrame or GeoSeries (``gdf.s2vec``)."""

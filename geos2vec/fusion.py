@@ -22,6 +22,8 @@ there on first access, so that ``import geos2vec.fusion`` does not import Keras 
 
 from __future__ import annotations
 
+__all__ = ["fusion_layer", "KINDS"]
+
 KINDS = ("concat", "weighted", "project")
 _KERAS = {}
 

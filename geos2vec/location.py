@@ -44,6 +44,8 @@ import pandas as pd
 
 from .cells import _as_cells, cell_to_latlng, check_latlng
 
+__all__ = ["scales", "output_dim", "encode_location", "encode_cells", "METHODS"]
+
 METHODS = ("wrap", "sinusoidal", "grid", "theory", "sphereC", "sphereM")
 _MULTISCALE = ("grid", "theory", "sphereC", "sphereM")
 _DIMS_PER_SCALE = {"wrap": 4, "sinusoidal": 4, "grid": 4, "theory": 6, "sphereC": 3, "sphereM": 5}

@@ -27,3 +27,15 @@ def test_modules_stay_small():
              for p in (ROOT / "geos2vec").rglob("*.py")}
     big = {k: v for k, v in sizes.items() if v > 500}
     assert not big, big
+
+
+def test_public_modules_declare_all():
+    """Every public module (not ``_private``, not a CLI entry module) says what it exports."""
+    missing = []
+    for p in (ROOT / "geos2vec").rglob("*.py"):
+        rel = p.relative_to(ROOT)
+        if any(part.startswith("_") and part != "__init__.py" for part in rel.parts) or "cli" in p.stem:
+            continue
+        if "\n__all__ = [" not in "\n" + p.read_text():
+            missing.append(rel.as_posix())
+    assert not missing, missing

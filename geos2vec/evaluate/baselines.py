@@ -19,6 +19,11 @@ import pandas as pd
 from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, latlng_to_cell
 from .labels import LEVEL
 
+__all__ = [
+    "count_table_from_points", "normalized_counts", "pca_embedding", "random_projection", "covered_mask",
+    "log1p_counts", "smoothed_counts", "region_onehot", "untrained_model"
+]
+
 
 def _check_table(table, name):
     if not isinstance(table, pd.DataFrame):

@@ -7,6 +7,8 @@ import pandas as pd
 
 from ..cells import check_latlng, latlng_to_cell
 
+__all__ = ["join_labels", "minmax_scale", "polygon_pooling", "LEVEL"]
+
 LEVEL = 12
 _LAT_NAMES = ("latitude", "lat")
 _LNG_NAMES = ("longitude", "lon", "lng", "long")

@@ -9,6 +9,8 @@ from ..cells import _as_cells
 from .baselines import _check_table, log1p_counts, region_onehot, smoothed_counts
 from .protocol import Method
 
+__all__ = ["standard_methods", "model_embeddings"]
+
 
 def standard_methods(cells, counts=None, embeddings=None, *, coverage=None, controls=None, location="theory",
                      location_params=None, pca_dim: int = 256, rp_dim: int = 256, seed: int = 0,

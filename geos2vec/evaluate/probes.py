@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["build_mlp", "standardize", "ridge_probe", "ridge_onehot_probe", "RIDGE_ALPHAS"]
+
 
 def build_mlp(input_dims, hidden: int = 64, dropout: float = 0.0, fusion: str = "concat", fusion_units: int = 64):
     """The downstream 2-layer MLP as a plain Keras model (one configuration).

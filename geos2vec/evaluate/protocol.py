@@ -32,6 +32,8 @@ from .baselines import _check_table
 from .probes import _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
 
+__all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS"]
+
 DEFAULT_SWEEP = {"lr": [3e-3, 1e-2], "hidden": [64, 256], "dropout": [0.0, 0.3]}
 PROBES = ("ridge", "mlp")
 SPLITS = ("random", "blocked", "region")

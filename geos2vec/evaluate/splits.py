@@ -9,6 +9,8 @@ import pandas as pd
 
 from ..cells import _as_cells, cell_to_latlng
 
+__all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits"]
+
 
 def random_splits(n: int, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: int = 0):
     """``n_splits`` random train/val/test partitions of ``range(n)``.

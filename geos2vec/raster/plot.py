@@ -10,6 +10,8 @@ import xarray as xr
 from .. import cells as _cells
 from ._common import DIMS, _shown
 
+__all__ = ["plot_image"]
+
 
 # --------------------------------------------------------------------------- plotting
 def plot_image(da: xr.DataArray, channel=None, image=None, *, ax=None, cmap="viridis", log=True,

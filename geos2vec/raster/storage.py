@@ -8,6 +8,8 @@ import xarray as xr
 from .. import cells as _cells
 from ._common import _VAR
 
+__all__ = ["to_zarr", "mark_zarr_complete", "open_zarr"]
+
 
 # --------------------------------------------------------------------------- storage
 def to_zarr(da: xr.DataArray, store, *, mode: str = "w", **kwargs):

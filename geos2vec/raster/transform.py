@@ -28,6 +28,8 @@ from ._common import (
     _single_level,
 )
 
+__all__ = ["rasterize", "to_frame"]
+
 
 # --------------------------------------------------------------------------- rasterize
 def rasterize(features, *, image_level: int = 8, patch_level: int | None = None, fill=0, images=None,

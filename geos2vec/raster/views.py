@@ -10,6 +10,8 @@ import xarray as xr
 from .. import cells as _cells
 from ._common import DIMS
 
+__all__ = ["augment", "windows"]
+
 
 # --------------------------------------------------------------------------- training views
 def _dihedral(arr: np.ndarray, t: int, axes=(1, 2)) -> np.ndarray:
