@@ -355,7 +355,15 @@ class FeatureStats:
         -------
         pathlib.Path
             ``path``.
+
+        Raises
+        ------
+        ValueError
+            For statistics of no rows (``count == 0``): :meth:`load` would refuse the file.
         """
+        if self.count < 1:
+            raise ValueError("these statistics were fitted on no rows (count 0) and cannot be saved: a file of "
+                             "them would not load; fit them on a table with at least one row")
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=1))
         return path

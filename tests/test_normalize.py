@@ -104,3 +104,15 @@ def test_log1p_statistics_and_round_trip(tmp_path):
         s.merge(FeatureStats.fit(df))
     with pytest.raises(ValueError, match="> -1"):
         FeatureStats.fit(np.array([[-2.0]]), log1p=True)
+
+
+def test_statistics_of_no_rows_are_not_saved_as_a_file_that_would_not_load(tmp_path):
+    import pandas as pd
+
+    empty = FeatureStats.fit(pd.DataFrame({"a": [], "b": []}, dtype=float))
+    assert empty.count == 0
+    with pytest.raises(ValueError, match="no rows"):
+        empty.save(tmp_path / "stats.json")
+    assert not (tmp_path / "stats.json").exists()
+    one = FeatureStats.fit(pd.DataFrame({"a": [1.0], "b": [2.0]}))
+    assert FeatureStats.load(one.save(tmp_path / "stats.json")).count == 1
