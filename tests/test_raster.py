@@ -414,3 +414,22 @@ def test_accessor_rasterize():
     back = R.to_frame(da)
     for name in ["cafe", "school", "bank"]:
         np.testing.assert_array_equal(back[name].to_numpy(), ref[name].to_numpy())
+
+
+def test_augmenting_twice_records_the_composed_transform():
+    """The transform coordinate always maps back to the original image: a flip of a flip is the identity."""
+    cell = C.latlng_to_cell(*NYC, 10)
+    img = C.cell_to_parent(cell, 8)
+    kids = C.cell_to_children(img, 10).ravel()
+    t = pd.DataFrame({"v": np.arange(1, kids.size + 1)}, index=pd.Index(kids, name="cell_id")).rename_axis(
+        columns="feature")
+    da = R.rasterize(t, image_level=8)
+    once = R.augment(da)
+    twice = R.augment(once)
+    # every image of `twice` equals the original transformed by its recorded transform
+    for k in range(twice.sizes["image"]):
+        ref = R.augment(da, [int(twice["transform"].values[k])])
+        np.testing.assert_array_equal(twice.values[k], ref.values[0])
+        np.testing.assert_array_equal(twice["cell_id"].values[k], ref["cell_id"].values[0])
+    flip = R.augment(R.augment(da, [4]), [4])
+    assert list(flip["transform"].values) == [0] and np.array_equal(flip.values, da.values)

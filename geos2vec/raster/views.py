@@ -22,6 +22,28 @@ def _dihedral(arr: np.ndarray, t: int, axes=(1, 2)) -> np.ndarray:
     return out
 
 
+def _compose_table() -> np.ndarray:
+    """``table[a, b]``: the single transform equal to ``a`` then ``b`` (found on an asymmetric 3 x 3 grid)."""
+    probe = np.arange(9).reshape(1, 3, 3)
+    images = [_dihedral(probe, k) for k in range(8)]
+    table = np.empty((8, 8), np.int8)
+    for a in range(8):
+        for b in range(8):
+            both = _dihedral(_dihedral(probe, a), b)
+            table[a, b] = next(k for k in range(8) if np.array_equal(images[k], both))
+    return table
+
+
+_COMPOSE = _compose_table()
+
+
+def _transform_coord(da, dim0, ts):
+    """Per output image, the transform from the original: ``earlier`` then ``t``, transform-major."""
+    earlier = (np.asarray(da["transform"].values, dtype=np.int8) if "transform" in da.coords and
+               da["transform"].dims == (dim0,) else np.zeros(da.shape[0], np.int8))
+    return np.concatenate([_COMPOSE[earlier, t] for t in ts]).astype(np.int8)
+
+
 def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     """The eight flips/rotations (dihedral group D4) of every image or window.
 
@@ -45,7 +67,8 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     xarray.DataArray
         First dimension ``len(transforms)`` times as long (transform-major:
         all of transform 0, then all of transform 1, ...), with a ``transform``
-        coordinate on it.
+        coordinate on it: the transform from the original images, so augmenting an augmented array composes
+        the two (a flip of a flip is the identity).
 
     Raises
     ------
@@ -66,7 +89,7 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     obss = np.concatenate([_dihedral(obs, t) for t in ts])
     coords = {"feature": da["feature"].values, "cell_id": ((dim0, "row", "col"), cids),
               "observed": ((dim0, "row", "col"), obss),
-              "transform": (dim0, np.repeat(np.asarray(ts, dtype=np.int8), da.shape[0]))}
+              "transform": (dim0, _transform_coord(da, dim0, ts))}
     for name, dims in (("covered", (dim0, "row", "col")), ("available", (dim0, "row", "col", "feature"))):
         if name in da.coords:
             arr = np.asarray(da[name].transpose(*dims).values)
