@@ -132,7 +132,10 @@ def test_saving_replaces_an_earlier_save_as_a_whole(tmp_path):
     again = geos2vec.load_model(target)
     assert again.numpy_weights is not None and again.channels == model.channels
     model.save(tmp_path / "m.zip", compact=True)
-    assert geos2vec.load_model(tmp_path / "m.zip").config == model.config
+    from_zip = geos2vec.load_model(tmp_path / "m.zip")
+    assert from_zip.config == model.config
+    # provenance names what the user loaded: the zip and the folder, not a temporary extraction folder
+    assert from_zip.source == str(tmp_path / "m.zip") and again.source == str(target)
 
 
 def test_a_save_killed_midway_leaves_the_earlier_model_intact(tmp_path, monkeypatch):

@@ -211,10 +211,14 @@ def read_model(path, cls, channels=None):
                 for name in files:
                     zf.extract(name, tmp)
             try:
-                return _load_dir(Path(tmp), channels, cls)
+                model = _load_dir(Path(tmp), channels, cls)
             except ModelFormatError as exc:  # name the zip, not the temporary folder
                 raise ModelFormatError(str(exc).replace(str(tmp), str(path))) from None
-    return _load_dir(path, channels, cls)
+    else:
+        model = _load_dir(path, channels, cls)
+    # where the user's model came from (provenance): the zip, not the temporary folder it was read from
+    model.source = "default" if path == default_model_path() else str(path)
+    return model
 
 
 def _load_dir(path: Path, channels, cls):
@@ -281,7 +285,6 @@ def _load_dir(path: Path, channels, cls):
             raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})") \
                 from None
     model.metadata = meta
-    model.source = "default" if path == default_model_path() else str(path)
     if channels is not None:
         import xarray as xr
 
