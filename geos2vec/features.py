@@ -133,20 +133,19 @@ def count_features(pois=None, roads=None, *, level: int = 12, ontology="default"
     """
     from .partitioned import is_dask
 
-    if is_dask(pois) or is_dask(roads):  # partition by partition, summed in a tree: the same table
+    partitioned = is_dask(pois) or is_dask(roads)
+    if partitioned:  # partition by partition, summed in a tree: the same table
         from .partitioned import count_features_dask
 
         out = count_features_dask(pois, roads, level=level, ontology=ontology, category_column=category_column,
                                   key_column=key_column, extra=extra, road_column=road_column, errors=errors,
                                   coverage=coverage)
-        out.attrs["geos2vec"] = provenance(stage="features", level=level, partitioned=True,
-                                           ontology=ontology if isinstance(ontology, str) else "custom")
-        return out
-    out = _count_features(pois, roads, level=level, ontology=ontology, category_column=category_column,
-                          key_column=key_column, extra=extra, road_column=road_column, errors=errors,
-                          coverage=coverage)
-    _warn_dropped(out.attrs["report"])
-    out.attrs["geos2vec"] = provenance(stage="features", level=level,
+    else:
+        out = _count_features(pois, roads, level=level, ontology=ontology, category_column=category_column,
+                              key_column=key_column, extra=extra, road_column=road_column, errors=errors,
+                              coverage=coverage)
+        _warn_dropped(out.attrs["report"])
+    out.attrs["geos2vec"] = provenance(stage="features", level=level, partitioned=partitioned or None,
                                        ontology=ontology if isinstance(ontology, str) else "custom")
     return out
 

@@ -13,7 +13,7 @@ Examples
 
 from __future__ import annotations
 
-__all__ = ["provenance", "model_name", "flat_attrs"]
+__all__ = ["provenance", "model_name", "flat_attrs", "record_from_attrs"]
 
 
 def model_name(model) -> str | None:
@@ -71,3 +71,20 @@ def flat_attrs(record: dict) -> dict:
         ``{"geos2vec_version": ..., "geos2vec_<field>": ...}``.
     """
     return {(k if k.startswith("geos2vec_") else f"geos2vec_{k}"): v for k, v in record.items()}
+
+
+def record_from_attrs(attrs: dict) -> dict:
+    """The provenance record in flat DataArray attrs: the inverse of :func:`flat_attrs`.
+
+    Parameters
+    ----------
+    attrs : dict
+        A DataArray's attrs (other keys are ignored).
+
+    Returns
+    -------
+    dict
+        ``{"geos2vec_version": ..., "<field>": ...}``; empty when the attrs carry no provenance.
+    """
+    return {(k if k == "geos2vec_version" else k.removeprefix("geos2vec_")): v for k, v in attrs.items()
+            if k.startswith("geos2vec_")}

@@ -65,3 +65,11 @@ def test_a_model_built_here_is_in_memory(pois):
 
     assert model_name(None) is None
     assert model_name(geos2vec.model.S2VecModel()) == "in-memory"
+
+
+def test_flat_attrs_round_trip():
+    from geos2vec.provenance import record_from_attrs
+
+    rec = provenance(stage="embed", model="default", mode="contextual", level=12)
+    assert record_from_attrs({**flat_attrs(rec), "mode": "contextual"}) == rec
+    assert record_from_attrs({"mode": "tiled"}) == {}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..provenance import flat_attrs, model_name, provenance, record_from_attrs
 from .data import check_images, iter_blocks, match_channels
 
 __all__ = ["MODES", "embed", "embeddings_to_frame"]
@@ -353,8 +354,6 @@ def _tiled_targets(model, da, img, row, col, batch_size, block, verbose):
 def _as_dataarray(vec, ids, mode, model=None):
     import xarray as xr
 
-    from ..provenance import flat_attrs, model_name, provenance
-
     attrs = {"mode": mode, **flat_attrs(provenance(stage="embed", model=model_name(model), mode=mode,
                                                    level=getattr(model, "patch_level", None)))}
     return xr.DataArray(vec.astype(np.float32, copy=False), dims=("cell", "dim"),
@@ -381,7 +380,7 @@ def embeddings_to_frame(emb) -> pd.DataFrame:
     index = pd.Index(np.asarray(emb["cell"].values, dtype=np.uint64), name="cell_id")
     # no copy: the frame takes the embedding array (pandas would copy a 2-D array by default)
     frame = pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])], copy=False)
-    record = {k.removeprefix("geos2vec_"): v for k, v in emb.attrs.items() if k.startswith("geos2vec_")}
+    record = record_from_attrs(emb.attrs)
     if record:  # the DataArray's provenance, as a table's (see geos2vec.provenance)
-        frame.attrs["geos2vec"] = {"geos2vec_version": record.pop("version"), **record}
+        frame.attrs["geos2vec"] = record
     return frame

@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import cells as _cells
+from ..provenance import flat_attrs, provenance
 from ._common import (
     DIMS,
     _as_cell_index,
@@ -178,8 +179,6 @@ def _resolve_patch_level(patch_level, level, image_level) -> int:
 
 def _attrs(image_level, patch_level, fill, dtypes) -> dict:
     f = np.asarray(fill).item()
-    from ..provenance import flat_attrs, provenance
-
     return {
         **flat_attrs(provenance(stage="rasterize")),
         "image_level": int(image_level),
