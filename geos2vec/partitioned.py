@@ -226,7 +226,7 @@ def embed_dask(ddf, features=None, **kwargs):
     features : DataFrame, GeoDataFrame, dask frame, dict or None
         A ``count_features`` table; a dask frame of POIs, or a dict ``{"pois", "roads"}`` holding a dask
         frame, counted first with :func:`count_features_dask` (at ``level``, default ontology); None to
-        count ``ddf`` itself as POIs. Other values (in-memory GeoDataFrames, dicts of them) go as they are
+        count ``ddf`` itself (its lines as roads, its other rows as POIs, as the in-memory ``embed``). Other values (in-memory GeoDataFrames, dicts of them) go as they are
         to :func:`geos2vec.embedding.embed` of every partition. Strings (``"osm"``) are not supported.
     **kwargs
         Keyword arguments of :func:`geos2vec.embedding.embed` (``level``, ``model``, ``mode``, ``how``,
@@ -248,17 +248,33 @@ def embed_dask(ddf, features=None, **kwargs):
     from .embedding import embed
 
     if features is None:
-        features = count_features_dask(ddf, level=kwargs.get("level", 12))
+        features = count_features_dask(*_split_kinds(ddf), level=kwargs.get("level", 12))
     elif isinstance(features, dict) and any(is_dask(v) for v in features.values()):
         features = count_features_dask(features.get("pois"), features.get("roads"), level=kwargs.get("level", 12))
     elif is_dask(features):
-        features = count_features_dask(features, level=kwargs.get("level", 12))
+        features = count_features_dask(*_split_kinds(features), level=kwargs.get("level", 12))
     if isinstance(features, str):
         raise InvalidInputError(f"features={features!r} is not supported for dask frames; build the count table "
                                 "first (geos2vec.io.osm_features(area)) and pass it")
     meta = embed(ddf._meta, features, **kwargs)  # the output's columns and dtypes, from no rows
     shared = dask.delayed(features, pure=True)
     return ddf.map_partitions(_embed_part, shared, kwargs, meta=meta)
+
+
+def _split_kinds(frame):
+    """``(pois, roads)``: the point and line rows of each partition of a dask frame, as the in-memory
+    ``embed`` splits one GeoDataFrame (lines count as roads, everything else as POIs)."""
+    if "geometry" not in getattr(frame, "columns", ()) and not hasattr(frame, "geometry"):
+        return frame, None
+    return frame.map_partitions(_rows_of_kind, False), frame.map_partitions(_rows_of_kind, True)
+
+
+def _rows_of_kind(part, lines: bool):
+    import shapely
+
+    kind = shapely.get_type_id(np.asarray(part.geometry.values))
+    is_line = np.isin(kind, (1, 2, 5))
+    return part[is_line if lines else ~is_line]
 
 
 def _embed_part(part, features, kwargs):

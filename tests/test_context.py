@@ -168,6 +168,13 @@ def test_block_share_matches_a_pandas_groupby_and_detects_a_region_code():
     assert block_share(noise) < 0.05 and block_share(noise, shift=8) < 0.05
     with pytest.raises(ValueError, match="NaN"):
         block_share(noise.assign(x=np.nan))
+    # a level-13 cell among level-12 ones: an error, not level-12 rows and columns computed for it
+    mixed = noise.copy()
+    mixed.index = np.r_[C.cell_to_children(cells[:1], 13)[0, :1], cells[1:]].astype(np.uint64)
+    with pytest.raises(ValueError, match=r"levels \[12, 13\]"):
+        block_share(mixed)
+    with pytest.raises(ValueError, match="not valid S2 cell ids"):
+        block_share(noise.set_axis(np.arange(1, cells.size + 1, dtype=np.uint64)))
 
 
 def test_nan_in_the_feature_table_is_a_clear_error_not_nan_embeddings(block):

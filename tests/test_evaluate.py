@@ -67,6 +67,12 @@ def test_minmax_scale():
     assert (lo, hi) == (2.0, 4.0)
     with pytest.raises(ValueError, match="constant"):
         E.minmax_scale([1.0, 1.0])
+    from geos2vec.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="1 NaN or infinite value"):
+        E.minmax_scale([1.0, np.nan, 3.0])  # not "constant (nan)"
+    with pytest.raises(InvalidInputError, match="empty"):
+        E.minmax_scale([])
 
 
 # ------------------------------------------------------------------ splits

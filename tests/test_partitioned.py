@@ -96,6 +96,22 @@ def test_embed_dask_equals_in_memory_keeps_index_and_order(nyc):
     pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
 
 
+def test_embed_dask_without_features_counts_lines_as_roads(nyc):
+    """features=None: the rows themselves are the source; their lines are roads, as in memory."""
+    pois, roads = nyc
+    mixed = pd.concat([pois.iloc[::5][["geometry", "fclass"]],
+                       roads.iloc[::5][["geometry", "highway"]].rename(columns={"highway": "fclass"})])
+    mixed = gpd.GeoDataFrame(mixed.sample(frac=1, random_state=0), crs=pois.crs)
+    mixed.index = np.arange(len(mixed))
+    ref = _quiet(geos2vec.embed, mixed, None, progress=False)
+    with dask.config.set({"dataframe.convert-string": False}):
+        got = _quiet(geos2vec.embed(dgpd.from_geopandas(mixed, npartitions=3, sort=False), None).compute)
+    pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
+    # lines counted as POIs would change the cells' counts and so their embeddings
+    as_pois = _quiet(geos2vec.embed, mixed, {"pois": mixed}, progress=False)
+    assert not np.allclose(as_pois.filter(like="s2vec_").to_numpy(), ref.filter(like="s2vec_").to_numpy())
+
+
 def test_embed_on_a_distributed_cluster_and_the_accessor(nyc):
     distributed = pytest.importorskip("distributed")
     pois, roads = nyc

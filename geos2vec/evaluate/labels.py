@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import check_latlng, latlng_to_cell
+from ..errors import InvalidInputError
 
 __all__ = ["join_labels", "minmax_scale", "polygon_pooling", "LEVEL"]
 
@@ -106,13 +107,20 @@ def minmax_scale(y):
 
     Raises
     ------
-    ValueError
-        ``max`` is not greater than ``min`` (a constant target).
+    InvalidInputError
+        ``y`` is empty or holds NaN or infinite values, or ``max`` is not greater than ``min`` (a constant
+        target).
     """
     y = np.asarray(y, dtype=float)
+    if y.size == 0:
+        raise InvalidInputError("the target is empty; there is nothing to scale")
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise InvalidInputError(f"the target holds {int(bad.sum())} NaN or infinite value(s) of {y.size}; drop those "
+                                "samples first (labels missing for a place are unknown, not zero)")
     lo, hi = float(np.min(y)), float(np.max(y))
     if not hi > lo:
-        raise ValueError(f"the target is constant ({lo}); there is nothing to predict")
+        raise InvalidInputError(f"the target is constant ({lo}); there is nothing to predict")
     return (y - lo) / (hi - lo), (lo, hi)
 
 

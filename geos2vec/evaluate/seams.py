@@ -14,12 +14,19 @@ import numpy as np
 import pandas as pd
 
 from .. import cells as _cells
+from ..errors import InvalidInputError
 
 __all__ = ["block_share", "seam_table"]
 
 
 def _face_rowcol(cells: np.ndarray):
-    level = int(_cells.get_level(cells[:1])[0])
+    if not _cells.is_valid_cell(cells).all():
+        raise InvalidInputError("the embeddings' index holds values that are not valid S2 cell ids")
+    levels = np.unique(_cells.get_level(cells))
+    if levels.size != 1:
+        raise InvalidInputError(f"the embeddings' cells have levels {levels.tolist()}; block_share compares cells "
+                                "of one level (select one, e.g. embeddings[get_level(index) == 12])")
+    level = int(levels[0])
     face, i, j = _cells.cell_to_face_ij(cells)
     r, c = _cells._rowcol_from_ij(np.asarray(face), np.asarray(i), np.asarray(j), 1 << level)
     return np.asarray(face, np.int64), np.asarray(r, np.int64), np.asarray(c, np.int64), level
@@ -36,7 +43,7 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 
     Parameters
     ----------
     embeddings : pandas.DataFrame
-        One row per cell (index: uint64 cell ids of one level, the level of the first taken for all),
+        One row per cell (index: uint64 cell ids, all of one level),
         numeric and finite.
     image_level : int
         Level of the images whose pixel squares are the blocks (at most the cells' level).
@@ -52,7 +59,8 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 
     Raises
     ------
     ValueError
-        Fewer than two cells, NaN or inf values, or cells coarser than ``image_level``.
+        Fewer than two cells, NaN or inf values, invalid cell ids, cells of several levels, or cells
+        coarser than ``image_level`` (:class:`geos2vec.errors.InvalidInputError`).
     """
     ids = np.asarray(embeddings.index, dtype=np.uint64)
     if ids.size < 2:
