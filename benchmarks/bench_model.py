@@ -43,9 +43,15 @@ def synthetic(n_images, side, n_feat, seed=0):
     data = rng.poisson(lam, size=(n_images, side, side, n_feat)).astype(np.int32)
     observed = rng.random((n_images, side, side)) < 0.8
     data[~observed] = 0
-    cell_id = np.arange(n_images * side * side, dtype=np.uint64).reshape(n_images, side, side) + np.uint64(1)
+    from geos2vec.cells import cell_to_children, rowcol_to_cell
+
+    # real, adjacent level-8 images (face 0) and their level-(8 + log2 side) pixels
+    images = np.sort(np.asarray(cell_to_children(np.array([1 << 58], np.uint64), 8)).ravel())[:n_images]
+    rr, cc = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    level = 8 + int(np.log2(side))
+    cell_id = rowcol_to_cell(images[:, None, None], rr[None], cc[None], level).astype(np.uint64)
     return xr.DataArray(data, dims=("image", "row", "col", "feature"),
-                        coords={"image": np.arange(n_images, dtype=np.uint64),
+                        coords={"image": images,
                                                    "feature": [f"c{i}" for i in range(n_feat)],
                                 "cell_id": (("image", "row", "col"), cell_id),
                                 "observed": (("image", "row", "col"), observed)})
@@ -132,6 +138,16 @@ def reference_mae(n, f, cfg):
     return model, step
 
 
+def _level12_cells(n):
+    """``n`` distinct valid level-12 cell ids (the first level-12 children of face 0's first level-1 cell)."""
+    from geos2vec.cells import cell_to_children
+
+    level1 = np.array([1 << 58], np.uint64)  # face 0, child 0: 4**11 level-12 children
+    if n > 4 ** 11:
+        raise SystemExit(f"--patch-cells is at most {4 ** 11}")
+    return np.asarray(cell_to_children(level1, 12)).ravel()[:n].astype(np.uint64)
+
+
 def timed(fn, repeat):
     fn()  # warm-up (tracing)
     t = time.perf_counter()
@@ -190,7 +206,8 @@ def bench_speed(args, cfg):
     from geos2vec.model.embed import _encoder_fn
 
     enc = _encoder_fn(km)
-    t_enc = timed(lambda: enc(x).numpy(), args.embed_repeat)
+    cov = np.ones(x.shape[:2], np.float32)  # every pixel covered
+    t_enc = timed(lambda: enc(x, cov).numpy(), args.embed_repeat)
     run, xm = matmul_reference(eb, n, cfg.embedding_dim, cfg.encoder_layers, cfg.num_heads, cfg.mlp_ratio)
     t_mm = timed(lambda: run(xm).numpy(), args.embed_repeat)
     flops = encoder_flops(n, cfg.embedding_dim, cfg.encoder_layers, cfg.num_heads, cfg.mlp_ratio)
@@ -206,7 +223,7 @@ def bench_speed(args, cfg):
     # ---------------------------------------------------------------- patch mode
     rng = np.random.default_rng(1)
     table = pd.DataFrame(rng.poisson(1.0, size=(args.patch_cells, n_feat)).astype(np.int32),
-                         index=pd.Index(np.arange(args.patch_cells, dtype=np.uint64), name="cell_id"),
+                         index=pd.Index(_level12_cells(args.patch_cells), name="cell_id"),
                          columns=[f"c{i}" for i in range(n_feat)])
     model.embed(table.iloc[:1000], mode="patch")
     t = time.perf_counter()

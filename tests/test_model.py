@@ -335,3 +335,54 @@ def test_cli_train(synth, tmp_path):
 def test_history_is_a_table(trained):
     frame = pd.DataFrame(trained.history.history)  # every entry a per-epoch series (issue: 'replicas' broke it)
     assert list(frame["loss"]) == trained.history.history["loss"] and trained.history.params["replicas"] >= 1
+
+
+# --------------------------------------------------------------------------- tracing (issue 15)
+def test_eager_and_graph_fit_take_the_same_steps(synth):
+    h_eager = S2VecModel(TINY).fit(synth, verbose=0, run_eagerly=True).history
+    h_graph = S2VecModel(TINY).fit(synth, verbose=0, run_eagerly=False).history
+    np.testing.assert_allclose(h_eager["loss"], h_graph["loss"], rtol=1e-4)
+    np.testing.assert_allclose(h_eager["val_loss"], h_graph["val_loss"], rtol=1e-4)
+
+
+def test_fit_traces_once_and_a_second_fit_reuses_the_graphs(synth, monkeypatch):
+    from geos2vec.model.mae import MaskedAutoencoder
+
+    traced = []
+    original = MaskedAutoencoder.compute_loss
+
+    def counting(self, *args, **kwargs):
+        traced.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MaskedAutoencoder, "compute_loss", counting)
+    a = S2VecModel(TINY)
+    a.fit(synth, verbose=0, run_eagerly=False)
+    # one trace of the train step (optimizer variables are built before it, so no second trace) + one test step
+    assert len(traced) == 2
+    a.fit(synth, verbose=0, run_eagerly=False)
+    assert len(traced) == 2  # same settings: nothing traced again
+    # ... and the same training as a freshly compiled optimizer gives
+    b = S2VecModel(TINY)
+    b.fit(synth, verbose=0, run_eagerly=False)
+    b.keras_model._geos2vec_compiled_for = None  # force a new compile and optimizer
+    b.fit(synth, verbose=0, run_eagerly=False)
+    assert len(traced) == 6
+    for wa, wb in zip(a.keras_model.get_weights(), b.keras_model.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.history.history["loss"], b.history.history["loss"], rtol=1e-5)
+    # other settings compile again (the learning-rate schedule depends on the number of epochs)
+    a.fit(synth, verbose=0, run_eagerly=False, epochs=3)
+    assert len(traced) == 8
+
+
+def test_run_eagerly_auto():
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.model.train import EAGER_MAX_STEPS, resolve_run_eagerly
+
+    cpu = tf.distribute.get_strategy()
+    assert resolve_run_eagerly("auto", EAGER_MAX_STEPS, cpu) is (not tf.config.list_logical_devices("GPU"))
+    assert resolve_run_eagerly("auto", EAGER_MAX_STEPS + 1, cpu) is False
+    assert resolve_run_eagerly(True, 10 ** 6, cpu) is True and resolve_run_eagerly(False, 1, cpu) is False
+    with pytest.raises(InvalidInputError, match="run_eagerly"):
+        resolve_run_eagerly("yes", 1, cpu)

@@ -158,7 +158,7 @@ class S2VecModel:
 
     # ------------------------------------------------------------------ training
     def fit(self, data, *, validation_data=None, strategy=None, epochs: int | None = None, callbacks=None,
-            checkpoint_dir=None, log_dir=None, tensorboard: bool = False, verbose="auto"):
+            checkpoint_dir=None, log_dir=None, tensorboard: bool = False, verbose="auto", run_eagerly="auto"):
         """Train on an image DataArray (or zarr store path).
 
         Parameters
@@ -183,6 +183,11 @@ class S2VecModel:
             Also write TensorBoard logs to ``log_dir / "tensorboard"`` (needs ``log_dir``).
         verbose : "auto", 0, 1 or 2
             Keras' progress output.
+        run_eagerly : bool or "auto"
+            Keras' ``run_eagerly``. ``"auto"`` (default): eager for runs of at most
+            :data:`geos2vec.model.train.EAGER_MAX_STEPS` optimizer steps on a CPU, where tracing the graphs
+            costs more than it saves; graph mode otherwise. A second ``fit`` of the same model with the
+            same settings reuses the traced graphs (see :func:`geos2vec.model.train.compile_for_fit`).
 
         Returns
         -------
@@ -192,7 +197,7 @@ class S2VecModel:
         import keras
 
         from .data import open_images
-        from .train import make_callbacks, make_optimizer, resolve_strategy, steps_for
+        from .train import compile_for_fit, make_callbacks, resolve_run_eagerly, resolve_strategy, steps_for
 
         cfg = self.config
         epochs = cfg.epochs if epochs is None else int(epochs)
@@ -226,8 +231,8 @@ class S2VecModel:
         if val_da is not None:
             val_ds = make_dataset(val_da, self.stats, val_idx, batch_size=batch)
         steps = steps_for(len(train_idx), batch)
-        with strategy.scope():
-            km.compile(optimizer=make_optimizer(cfg, steps, epochs))
+        eager = resolve_run_eagerly(run_eagerly, steps * epochs, strategy)
+        compile_for_fit(km, cfg, steps, epochs, strategy, run_eagerly=eager)
         cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
                              log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks)
         self.history = km.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs, verbose=verbose,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-__all__ = ["resolve_strategy", "resolve_precision", "make_optimizer", "make_callbacks"]
+__all__ = ["resolve_strategy", "resolve_precision", "make_optimizer", "compile_for_fit", "resolve_run_eagerly",
+           "make_callbacks"]
+
+#: Eager execution pays off up to this many optimizer steps in one ``fit`` call (``run_eagerly="auto"``).
+#: Measured on a 2-core CPU with the paper-size model (benchmarks/RESULTS.md): tracing and optimizing the
+#: train and test graphs cost ~9 s, an eager step ~1.6 s more than a graph step (batch 64).
+EAGER_MAX_STEPS = 4
 
 
 def resolve_strategy(strategy=None):
@@ -107,6 +113,92 @@ def make_optimizer(config, steps_per_epoch: int, epochs: int):
         lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total,
                                                     alpha=config.cosine_alpha)
     return keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
+
+
+def resolve_run_eagerly(run_eagerly, total_steps: int, strategy) -> bool:
+    """Whether ``fit`` runs its steps eagerly: ``"auto"`` chooses eager for short CPU runs.
+
+    Parameters
+    ----------
+    run_eagerly : bool or "auto"
+        ``True``/``False`` are returned as they are. ``"auto"``: eager when the run has at most
+        :data:`EAGER_MAX_STEPS` optimizer steps and the strategy places no work on a GPU (there, tracing
+        the train and test graphs costs more than the steps; on a GPU eager steps are slow).
+    total_steps : int
+        Optimizer steps of the run (``steps_per_epoch * epochs``).
+    strategy : tf.distribute.Strategy
+        The training strategy.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    InvalidInputError
+        ``run_eagerly`` is not a bool or ``"auto"``.
+    """
+    from ..errors import InvalidInputError
+
+    if isinstance(run_eagerly, bool):
+        return run_eagerly
+    if not (isinstance(run_eagerly, str) and run_eagerly == "auto"):
+        raise InvalidInputError(f"run_eagerly must be True, False or 'auto', got {run_eagerly!r}")
+    return int(total_steps) <= EAGER_MAX_STEPS and not strategy_uses_gpu(strategy)
+
+
+def _optimizer_key(config, steps_per_epoch, epochs, run_eagerly, strategy):
+    fields = ("learning_rate", "cosine_alpha", "warmup_epochs", "weight_decay", "clipnorm")
+    return (tuple(getattr(config, f) for f in fields), int(steps_per_epoch), int(epochs), bool(run_eagerly),
+            id(strategy))
+
+
+def compile_for_fit(model, config, steps_per_epoch: int, epochs: int, strategy, *, run_eagerly: bool = False):
+    """Compile ``model`` with a fresh optimizer for one ``fit`` call, tracing its train step at most once.
+
+    The optimizer's variables are created here (``optimizer.build``), not inside the first traced step:
+    TensorFlow traces a function that creates variables twice, which doubled the set-up of every
+    ``fit``. When ``model`` was last compiled here for the same optimizer settings, steps, epochs,
+    eagerness and strategy, it is not compiled again: the optimizer's variables are reset to their
+    initial values (step 0, zero moments), which is what a fresh optimizer holds, and the traced train and
+    test functions are reused.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The masked autoencoder (built).
+    config : S2VecConfig
+        Optimizer settings (see :func:`make_optimizer`).
+    steps_per_epoch, epochs : int
+        The run's length (the learning-rate schedule depends on it).
+    strategy : tf.distribute.Strategy
+        The strategy the model's variables live under.
+    run_eagerly : bool
+        Keras' ``run_eagerly``.
+
+    Returns
+    -------
+    bool
+        True when the model was compiled, False when the previous compilation was reused.
+    """
+    key = _optimizer_key(config, steps_per_epoch, epochs, run_eagerly, strategy)
+    opt = getattr(model, "optimizer", None)
+    initial = getattr(model, "_geos2vec_optimizer_initial", None)
+    if (getattr(model, "_geos2vec_compiled_for", None) == key and opt is not None and initial is not None
+            and opt is getattr(model, "_geos2vec_optimizer", None)):
+        with strategy.scope():
+            for var, value in zip(opt.variables, initial):
+                var.assign(value)
+        return False
+    import keras
+    import numpy as np
+
+    with strategy.scope():
+        model.compile(optimizer=make_optimizer(config, steps_per_epoch, epochs), run_eagerly=run_eagerly)
+        model.optimizer.build(model.trainable_variables)
+    model._geos2vec_optimizer_initial = [np.array(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables]
+    model._geos2vec_compiled_for, model._geos2vec_optimizer = key, model.optimizer
+    return True
 
 
 def make_callbacks(config, *, has_validation: bool, checkpoint_dir=None, log_dir=None, tensorboard: bool = False,
