@@ -386,3 +386,16 @@ def test_run_eagerly_auto():
     assert resolve_run_eagerly(True, 10 ** 6, cpu) is True and resolve_run_eagerly(False, 1, cpu) is False
     with pytest.raises(InvalidInputError, match="run_eagerly"):
         resolve_run_eagerly("yes", 1, cpu)
+
+
+def test_fit_takes_windows_lazy_or_not_and_trains_the_same(synth):
+    pytest.importorskip("dask")
+    from geos2vec.raster import windows
+
+    eager = windows(synth, size=4, stride=2)
+    lazy = windows(synth.chunk({"image": 2}), size=4, stride=2, chunk_windows=3)
+    assert lazy.chunks is not None and eager.sizes["window"] > synth.sizes["image"]
+    h1 = S2VecModel(TINY).fit(eager, verbose=0).history
+    h2 = S2VecModel(TINY).fit(lazy, verbose=0).history
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-6)
+    np.testing.assert_allclose(h2["val_loss"], h1["val_loss"], rtol=1e-6)

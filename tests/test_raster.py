@@ -433,3 +433,47 @@ def test_augmenting_twice_records_the_composed_transform():
         np.testing.assert_array_equal(twice["cell_id"].values[k], ref["cell_id"].values[0])
     flip = R.augment(R.augment(da, [4]), [4])
     assert list(flip["transform"].values) == [0] and np.array_equal(flip.values, da.values)
+
+
+class _RecordingArray:
+    """An array-like for dask.array.from_array that records which images each read touched."""
+
+    def __init__(self, values):
+        self.values, self.shape, self.dtype, self.ndim = values, values.shape, values.dtype, values.ndim
+        self.images_read = set()
+
+    def __getitem__(self, key):
+        first = key[0] if isinstance(key, tuple) else key
+        self.images_read.update(np.arange(self.shape[0])[first].ravel().tolist())
+        return self.values[key]
+
+
+def test_windows_and_augment_of_a_dask_array_stay_lazy_and_read_only_the_images_they_need():
+    dsa = pytest.importorskip("dask.array")
+    img = C.latlng_to_cell(*NYC, 8)
+    block = np.sort(C.cell_to_children(C.cell_to_parent(img, 6), 8).ravel())  # 4 x 4 images of level 8
+    kids = C.cell_to_children(block, 12).ravel()
+    rng = np.random.default_rng(5)
+    t = table(rng.choice(kids, 3000, replace=False), nchan=3)
+    eager = R.rasterize(t, images=block)
+    eager = eager.assign_coords(covered=eager["observed"] | (rng.random(eager["observed"].shape) < 0.5))
+    source = _RecordingArray(np.asarray(eager.values))
+    lazy = eager.copy(data=dsa.from_array(source, chunks=(1, 16, 16, 3)))
+    ref = R.windows(eager, size=16, stride=8, min_observed=0)
+    got = R.windows(lazy, size=16, stride=8, min_observed=0, chunk_windows=5)
+    assert source.images_read == set()  # nothing read yet
+    assert got.chunks is not None and got.chunks[0][0] == 5
+    xr.testing.assert_identical(got.compute(), ref)
+    # the first chunk of 5 windows reads only the images those windows overlap
+    source.images_read.clear()
+    got[:5].compute(scheduler="sync")
+    first = np.unique(np.searchsorted(block, C.cell_to_parent(ref["cell_id"].values[:5].ravel(), 8)))
+    assert source.images_read == set(first.tolist()) and len(first) < block.size
+    # augment keeps it lazy and equal
+    aug = R.augment(got, transforms=[1, 6])
+    assert aug.chunks is not None
+    xr.testing.assert_identical(aug.compute(), R.augment(ref, transforms=[1, 6]))
+    xr.testing.assert_identical(R.windows(lazy, 16, 8, min_observed=0, augment=True).compute(),
+                                R.windows(eager, 16, 8, min_observed=0, augment=True))
+    with pytest.raises(ValueError, match="chunk_windows"):
+        R.windows(lazy, 16, 8, chunk_windows=0)

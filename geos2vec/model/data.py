@@ -91,12 +91,13 @@ def check_images(da):
     ----------
     da : xarray.DataArray
         Images with exactly the dims ``("image", "row", "col", "feature")`` (any order) and a ``feature``
-        coordinate of channel names.
+        coordinate of channel names; windows (:func:`geos2vec.raster.windows`, dim ``"window"`` instead
+        of ``"image"``) are taken as images.
 
     Returns
     -------
     xarray.DataArray
-        ``da`` transposed to ``("image", "row", "col", "feature")``.
+        ``da`` transposed to ``("image", "row", "col", "feature")`` (``"window"`` renamed ``"image"``).
 
     Raises
     ------
@@ -110,6 +111,8 @@ def check_images(da):
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"expected an xarray.DataArray of images (see geos2vec.raster.rasterize), got "
                         f"{type(da).__name__}")
+    if "window" in da.dims and "image" not in da.dims:  # training windows (geos2vec.raster.windows)
+        da = da.rename(window="image")
     missing = [d for d in IMAGE_DIMS if d not in da.dims]
     if missing or len(da.dims) != 4:
         raise ValueError(f"image DataArray needs exactly the dims {IMAGE_DIMS}; got {da.dims}")

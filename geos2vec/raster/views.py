@@ -36,6 +36,38 @@ def _compose_table() -> np.ndarray:
 
 _COMPOSE = _compose_table()
 
+def _is_dask(arr) -> bool:
+    return type(arr).__module__.startswith("dask.")
+
+
+def _take(sub, local, lr, lc):
+    return np.asarray(sub)[local, lr, lc]
+
+
+def _gather(arr, img_idx, lr, lc, per: int = 256):
+    """``arr[img_idx, lr, lc]`` (pixels of images gathered into windows); lazy for a dask ``arr``.
+
+    A dask ``arr`` is gathered in groups of ``per`` windows: each group is one task that depends only on
+    the image chunks its windows overlap (``arr[unique images]``), so no step holds all images.
+    """
+    if not _is_dask(arr):
+        return np.asarray(arr)[img_idx, lr, lc]
+    import dask
+    import dask.array as dsa
+
+    n = img_idx.shape[0]
+    tail = tuple(arr.shape[3:])
+    if n == 0:
+        return dsa.zeros((0, *img_idx.shape[1:], *tail), dtype=arr.dtype)
+    parts = []
+    for s in range(0, n, per):
+        ii = img_idx[s:s + per]
+        u, inv = np.unique(ii, return_inverse=True)
+        task = dask.delayed(_take, pure=True)(arr[u], inv.reshape(ii.shape), lr[s:s + per], lc[s:s + per])
+        parts.append(dsa.from_delayed(task, shape=(*ii.shape, *tail), dtype=arr.dtype))
+    return dsa.concatenate(parts, axis=0)
+
+
 
 def _transform_coord(da, dim0, ts):
     """Per output image, the transform from the original: ``earlier`` then ``t``, transform-major."""
@@ -57,8 +89,9 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     ----------
     da : xarray.DataArray
         Images or windows with dims ``(image or window, "row", "col", "feature")``, square, and the
-        ``cell_id`` and ``observed`` coordinates (:func:`rasterize`, :func:`windows`). The values are
-        loaded into memory.
+        ``cell_id`` and ``observed`` coordinates (:func:`rasterize`, :func:`windows`). Dask-backed values
+        (a zarr store opened lazily, lazy windows) stay lazy: the result is a dask-backed array whose
+        chunks are flips/rotations of the input's chunks; NumPy-backed values give a NumPy result.
     transforms : iterable of int, default range(8)
         Which transforms (0-7) to produce, in this order.
 
@@ -81,7 +114,7 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
     if da.shape[1] != da.shape[2]:
         raise ValueError("augment needs square images or windows")
     dim0 = da.dims[0]
-    values = np.asarray(da.values)
+    values = da.data if _is_dask(da.data) else np.asarray(da.values)  # dask stays lazy (np.rot90 dispatches)
     cid = np.asarray(da["cell_id"].values)
     obs = np.asarray(da["observed"].values)
     data = np.concatenate([_dihedral(values, t) for t in ts])
@@ -92,7 +125,8 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
               "transform": (dim0, _transform_coord(da, dim0, ts))}
     for name, dims in (("covered", (dim0, "row", "col")), ("available", (dim0, "row", "col", "feature"))):
         if name in da.coords:
-            arr = np.asarray(da[name].transpose(*dims).values)
+            arr = da[name].transpose(*dims).data
+            arr = arr if _is_dask(arr) else np.asarray(arr)
             coords[name] = (dims, np.concatenate([_dihedral(arr, t) for t in ts]))
     for name, c in da.coords.items():
         if c.dims == (dim0,) and name != "transform":
@@ -101,7 +135,7 @@ def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
 
 
 def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_observed: int = 1,
-            augment: bool = False) -> xr.DataArray:
+            augment: bool = False, chunk_windows: int = 256) -> xr.DataArray:
     """Square training windows at arbitrary offsets on the patch-level grid.
 
     Images of one S2 face tile a common grid of patch-level cells (the frame of
@@ -118,7 +152,10 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     Parameters
     ----------
     da : xarray.DataArray
-        Output of :func:`rasterize` (NumPy-backed or small enough to load).
+        Output of :func:`rasterize`, NumPy- or dask-backed. Dask-backed values (e.g. a zarr store from
+        :func:`geos2vec.raster.open_images`) are not loaded: the windows' values are a dask array whose
+        every chunk of ``chunk_windows`` windows reads only the images it overlaps. The pixel coordinates
+        (``cell_id``, ``observed``, ``covered``: one value per pixel, no feature axis) are loaded.
     size : int, default 16
         Pixels per side.
     stride : int, optional
@@ -128,6 +165,8 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     augment : bool, default False
         Also return the eight flips/rotations of each window (see
         :func:`augment`); off by default, as in the paper.
+    chunk_windows : int, default 256
+        Windows per chunk of a dask-backed result (ignored for NumPy-backed ``da``).
 
     Returns
     -------
@@ -139,7 +178,8 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     """
     if not isinstance(da, xr.DataArray) or da.dims != DIMS:
         raise TypeError(f"windows needs a DataArray from rasterize with dims {DIMS}")
-    for name, v in (("size", size), ("stride", stride if stride is not None else 1)):
+    for name, v in (("size", size), ("stride", stride if stride is not None else 1),
+                    ("chunk_windows", chunk_windows)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     stride = size // 2 if stride is None else int(stride)
@@ -183,7 +223,7 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     obs = np.asarray(da["observed"].values)[img_idx, lr, lc]
     keep = obs.sum(axis=(1, 2)) >= min_observed
     cand, img_idx, lr, lc, obs = cand[keep], img_idx[keep], lr[keep], lc[keep], obs[keep]
-    data = np.asarray(da.values)[img_idx, lr, lc]
+    data = _gather(da.data, img_idx, lr, lc, int(chunk_windows))
     cid = np.asarray(da["cell_id"].values)[img_idx, lr, lc]
     coords = {"face": ("window", cand[:, 0].astype(np.int8)), "row0": ("window", cand[:, 1]),
               "col0": ("window", cand[:, 2]), "feature": da["feature"].values,
@@ -192,7 +232,8 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
         coords["covered"] = (("window", "row", "col"), np.asarray(da["covered"].values)[img_idx, lr, lc])
     if "available" in da.coords:
         coords["available"] = (("window", "row", "col", "feature"),
-                               np.asarray(da["available"].transpose(*DIMS).values)[img_idx, lr, lc])
+                               _gather(da["available"].transpose(*DIMS).data, img_idx, lr, lc,
+                                       int(chunk_windows)))
     out = xr.DataArray(data, dims=("window", "row", "col", "feature"), coords=coords, name=da.name,
                        attrs={**da.attrs, "window_size": int(size), "window_stride": int(stride)})
     if augment:
