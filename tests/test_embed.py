@@ -291,3 +291,22 @@ def test_function_and_module_names_do_not_clash():
     import geos2vec.raster as raster
 
     assert isinstance(raster, types.ModuleType) and raster.rasterize is geos2vec.rasterize
+
+
+def test_numpy_gelu_matches_tensorflow_and_the_exact_formula():
+    import math
+
+    tf = pytest.importorskip("tensorflow")
+    from geos2vec.model.numpy_encoder import _gelu
+
+    x = np.concatenate([np.linspace(-20, 20, 40001), np.random.default_rng(0).normal(0, 3, 10 ** 5)])
+    exact = np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x])
+    x32 = x.astype(np.float32)
+    fast = _gelu(x32)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, tf.nn.gelu(x32, approximate=False).numpy(), rtol=0, atol=1.5e-6)
+    np.testing.assert_allclose(fast, exact, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_gelu(x), exact, rtol=1e-14, atol=1e-15)  # float64: libm erf
+    out = x32.copy()
+    assert _gelu(out, out=out) is out  # in place (vector and scalar tails may round differently: 1 ulp)
+    np.testing.assert_allclose(out, fast, rtol=1e-6, atol=5e-7)

@@ -23,10 +23,44 @@ __all__ = ["weights_from_keras", "weights_to_keras", "encode", "patch_project", 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 
 
-@nb.vectorize(["float32(float32)", "float64(float64)"], cache=True)
-def _gelu(x):
+@nb.vectorize(["float64(float64)"], cache=True)
+def _gelu64(x):
     """Exact GELU, ``0.5 x (1 + erf(x / sqrt 2))`` (Keras' default, ``approximate=False``)."""
     return 0.5 * x * (1.0 + math.erf(x * _SQRT_HALF))
+
+
+@nb.vectorize(["float32(float32)"], cache=True, fastmath=True)
+def _gelu32(x):
+    """GELU in float32 with the rational ``erf`` of Eigen that TensorFlow's float32 CPU kernels use.
+
+    ``erf(z) ~ z P(z^2) / Q(z^2)`` on ``z`` clamped to [-4, 4] (where float32 ``erf`` is +-1). Unlike libm's
+    ``erf`` it has no branches or calls, so LLVM vectorizes it: ~25 times faster than the libm version on
+    an AVX-512 core, and within 1.5e-6 of ``tf.nn.gelu(approximate=False)`` (tested).
+    """
+    z = x * np.float32(_SQRT_HALF)
+    z = min(max(z, np.float32(-4.0)), np.float32(4.0))
+    z2 = z * z
+    p = np.float32(-2.72614225801306e-10)
+    p = p * z2 + np.float32(2.77068142495902e-08)
+    p = p * z2 + np.float32(-2.10102402082508e-06)
+    p = p * z2 + np.float32(-5.69250639462346e-05)
+    p = p * z2 + np.float32(-7.34990630326855e-04)
+    p = p * z2 + np.float32(-2.95459980854025e-03)
+    p = p * z2 + np.float32(-1.60960333262415e-02)
+    q = np.float32(-1.45660718464996e-05)
+    q = q * z2 + np.float32(-2.13374055278905e-04)
+    q = q * z2 + np.float32(-1.68282697438203e-03)
+    q = q * z2 + np.float32(-7.37332916720468e-03)
+    q = q * z2 + np.float32(-1.42647390514189e-02)
+    return np.float32(0.5) * x * (np.float32(1.0) + z * p / q)
+
+
+def _gelu(x, out=None):
+    """GELU of a float32 (fast rational erf, see :func:`_gelu32`) or float64 (libm erf) array."""
+    x = np.asarray(x)
+    if x.dtype == np.float32:
+        return _gelu32(x, out=out) if out is not None else _gelu32(x)
+    return _gelu64(x.astype(np.float64, copy=False))
 
 
 def _layer_norm(x, gamma, beta, eps=1e-6):
@@ -36,7 +70,9 @@ def _layer_norm(x, gamma, beta, eps=1e-6):
 
 
 def _dense(x, w, prefix):
-    return x @ w[prefix + "/kernel"] + w[prefix + "/bias"]
+    out = x @ w[prefix + "/kernel"]
+    out += w[prefix + "/bias"]  # in place: no second array of the output's size
+    return out
 
 
 def _block(h, w, p, num_heads):
@@ -45,14 +81,15 @@ def _block(h, w, p, num_heads):
     y = _layer_norm(h, w[p + "/norm1/gamma"], w[p + "/norm1/beta"])
     qkv = _dense(y, w, p + "/attn/qkv").reshape(b, n, 3, num_heads, hd).transpose(2, 0, 3, 1, 4)
     q, k, v = qkv[0] * np.float32(hd**-0.5), qkv[1], qkv[2]
-    scores = q @ k.transpose(0, 1, 3, 2)
-    scores -= scores.max(axis=-1, keepdims=True)
-    att = np.exp(scores)
-    att /= att.sum(axis=-1, keepdims=True)
+    att = q @ k.transpose(0, 1, 3, 2)
+    att -= att.max(axis=-1, keepdims=True)  # softmax in place: no second (batch, heads, n, n) array
+    np.exp(att, out=att)
+    att *= 1.0 / att.sum(axis=-1, keepdims=True)
     out = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
     h = h + _dense(out, w, p + "/attn/proj")
     y = _layer_norm(h, w[p + "/norm2/gamma"], w[p + "/norm2/beta"])
-    return h + _dense(_gelu(_dense(y, w, p + "/fc1")), w, p + "/fc2")
+    hidden = _dense(y, w, p + "/fc1")
+    return h + _dense(_gelu(hidden, out=hidden), w, p + "/fc2")
 
 
 def encode(weights: dict, x: np.ndarray, num_heads: int, covered=None) -> np.ndarray:
@@ -78,10 +115,26 @@ def encode(weights: dict, x: np.ndarray, num_heads: int, covered=None) -> np.nda
         The encoder's tokens after its final layer norm, as :meth:`MaskedAutoencoder.encode
         <geos2vec.model.mae.MaskedAutoencoder.encode>` computes them.
     """
-    w = weights
-    h = _dense(np.asarray(x, dtype=np.float32), w, "patch_embed")
+    x = np.asarray(x, dtype=np.float32)
+    cov = None if covered is None else np.asarray(covered, bool)
+    dim = weights["patch_embed/kernel"].shape[1]
+    out = np.empty((*x.shape[:2], dim), np.float32)
+    # a few images at a time: their attention scores ((k, heads, n, n) float32, 2 MiB per image for the
+    # paper's model) stay in the cache instead of streaming (batch, heads, n, n) through memory
+    for s in range(0, x.shape[0], ENCODE_CHUNK):
+        out[s:s + ENCODE_CHUNK] = _encode(weights, x[s:s + ENCODE_CHUNK], num_heads,
+                                          None if cov is None else cov[s:s + ENCODE_CHUNK])
+    return out
+
+
+#: Images per pass of :func:`encode` (measured on one AVX-512 core: 2-4 images 169 µs/cell, 64 images 195).
+ENCODE_CHUNK = 4
+
+
+def _encode(w, x, num_heads, covered):
+    h = _dense(x, w, "patch_embed")
     if "missing_embed" in w and covered is not None:
-        h = np.where(np.asarray(covered, bool)[..., None], h, w["missing_embed"].reshape(1, 1, -1))
+        h = np.where(covered[..., None], h, w["missing_embed"].reshape(1, 1, -1))
     h = h + w["pos_embed"]
     layers = int(w["encoder_layers"])
     for i in range(layers):
