@@ -7,11 +7,22 @@ identically.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from . import _geo, cells as _cells
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import dask_geopandas
+    import shapely
+    import xarray as xr
+    from numpy.typing import ArrayLike
+
+    from ._typing import ModelLike
 
 __all__ = ["S2VecAccessor", "DaskS2VecAccessor", "register_dask_accessor"]
 
@@ -19,7 +30,7 @@ __all__ = ["S2VecAccessor", "DaskS2VecAccessor", "register_dask_accessor"]
 class S2VecAccessor:
     """geos2vec methods on a GeoDataFrame or GeoSeries (``gdf.s2vec``)."""
 
-    def __init__(self, obj):
+    def __init__(self, obj: gpd.GeoDataFrame | gpd.GeoSeries) -> None:
         if not isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
             # AttributeError (pandas' convention for accessors that do not apply), so hasattr(df, "s2vec") is
             # False on plain frames, as for .dt / .str / .cat
@@ -124,7 +135,7 @@ class S2VecAccessor:
         )
 
     # ------------------------------------------------------------------ features
-    def count_features(self, roads=None, **kwargs) -> pd.DataFrame:
+    def count_features(self, roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None, **kwargs: Any) -> pd.DataFrame:
         """Per-cell feature histogram of these POIs (and ``roads``).
 
         ``gdf.s2vec.count_features(roads, **kw)`` is
@@ -148,8 +159,10 @@ class S2VecAccessor:
         return count_features(self._obj, roads, **kwargs)
 
     # ------------------------------------------------------------------ raster
-    def rasterize(self, roads=None, *, image_level: int = 8, fill=0, images=None, area=None, chunks=None,
-                  **kwargs):
+    def rasterize(self, roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None, *, image_level: int = 8,
+                  fill: float = 0, images: ArrayLike | None = None,
+                  area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+                  chunks: int | dict[str, int] | None = None, **kwargs: Any) -> xr.DataArray:
         """Count features per cell and rasterize them into images (S2Vec input).
 
         ``gdf.s2vec.rasterize(roads, **kw)`` is
@@ -181,9 +194,9 @@ class S2VecAccessor:
                                 chunks=chunks)
 
     # ------------------------------------------------------------------ embeddings
-    def embed(self, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-              how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
-              progress: bool | None = None):
+    def embed(self, features: pd.DataFrame | dict[str, Any] | str | None = None, *, level: int = 12,
+              model: ModelLike = "default", mode: str = "contextual", how: str = "auto", outside: str = "nan",
+              prefix: str = "s2vec_", context: str = "blend", progress: bool | None = None) -> gpd.GeoDataFrame:
         """A copy of the frame with S2Vec embedding columns ``s2vec_0 ... s2vec_255`` and ``s2_cell``.
 
         ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embedding.embed` ``(homes, osm, ...)``: every row
@@ -219,13 +232,14 @@ class DaskS2VecAccessor:
     dask-geopandas is already imported, else by :func:`register_dask_accessor`.
     """
 
-    def __init__(self, obj):
+    def __init__(self, obj: dask_geopandas.GeoDataFrame) -> None:
         if not hasattr(obj, "geometry"):
             raise AttributeError(".s2vec works on dask-geopandas GeoDataFrames; convert the dask frame with "
                                  "dask_geopandas.from_dask_dataframe(ddf, geometry=...)")
         self._obj = obj
 
-    def embed(self, features=None, **kwargs):
+    def embed(self, features: pd.DataFrame | dd.DataFrame | dict[str, Any] | None = None,
+              **kwargs: Any) -> dask_geopandas.GeoDataFrame:
         """:func:`geos2vec.embedding.embed` of every partition; a dask-geopandas GeoDataFrame.
 
         Parameters
@@ -244,7 +258,8 @@ class DaskS2VecAccessor:
 
         return embed_dask(self._obj, features, **kwargs)
 
-    def count_features(self, roads=None, **kwargs) -> pd.DataFrame:
+    def count_features(self, roads: dask_geopandas.GeoDataFrame | gpd.GeoDataFrame | None = None,
+                       **kwargs: Any) -> pd.DataFrame:
         """:func:`geos2vec.features.count_features` of these POIs (and ``roads``): an in-memory table.
 
         Parameters
@@ -264,7 +279,7 @@ class DaskS2VecAccessor:
         return count_features_dask(self._obj, roads, **kwargs)
 
 
-def register_dask_accessor():
+def register_dask_accessor() -> None:
     """Register ``.s2vec`` on dask DataFrames (for dask-geopandas frames). Imports dask.dataframe."""
     from dask.dataframe.extensions import register_dataframe_accessor
 

@@ -6,12 +6,17 @@ with s2sphere's ``CellId.get_all_neighbors`` for k = 1 (``tests/test_grid_disk.p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numba as nb
 import numpy as np
 
 from . import _s2
 from ._s2 import from_face_ij_level, to_face_ij_orientation
 from .cells import _as_cells, _positions
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["grid_disk"]
 
@@ -85,7 +90,7 @@ def _grid_disk_kernel(cells, k, level, lookup_ij, lookup_pos, edge_nbr, out):
                 col += 1
 
 
-def grid_disk(cells, k: int = 1) -> np.ndarray:
+def grid_disk(cells: ArrayLike, k: int = 1) -> np.ndarray:
     """The ``(2k+1) x (2k+1)`` square of same-level cells around each cell.
 
     The square lies in the face's own (i, j) grid (see :func:`cell_to_face_ij`):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .cells import _as_cells, _latlng, _xyz, cell_to_boundary, get_level
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
 
 __all__ = ["cell_polygons"]
 
@@ -13,7 +19,7 @@ _DENSIFY_TOL = 1e-5  # degrees (about a metre): straight lon/lat edges closer th
 _DENSIFY_STEPS = 16  # points per edge where they do not
 
 
-def cell_polygons(cells):
+def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
     """Cells as a :class:`geopandas.GeoSeries` of polygons in EPSG:4326.
 
     Cell edges are geodesics (great-circle arcs). Where a straight edge in

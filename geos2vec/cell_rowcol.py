@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _s2
 from .cells import _as_cells, _check_level, _positions, _shape_out, get_level
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["cell_to_face_ij", "face_ij_to_cell", "cell_to_rowcol", "rowcol_to_cell"]
 
 
-def cell_to_face_ij(cells):
+def cell_to_face_ij(cells: ArrayLike) -> tuple[np.ndarray | np.int64, np.ndarray | np.int64, np.ndarray | np.int64]:
     """Face (0-5) and the cell's (i, j) on the face grid of its own level.
 
     Parameters
@@ -30,7 +35,7 @@ def cell_to_face_ij(cells):
     return _shape_out(face, cells), _shape_out(i, cells), _shape_out(j, cells)
 
 
-def face_ij_to_cell(face, i, j, level: int):
+def face_ij_to_cell(face: ArrayLike, i: ArrayLike, j: ArrayLike, level: int) -> np.ndarray | np.uint64:
     """Inverse of :func:`cell_to_face_ij` for cells of one ``level``.
 
     Parameters
@@ -63,7 +68,7 @@ def _rowcol_from_ij(face, i_rel, j_rel, n):
     return row, col
 
 
-def cell_to_rowcol(cells, image_level: int):
+def cell_to_rowcol(cells: ArrayLike, image_level: int) -> tuple[np.ndarray | np.int64, np.ndarray | np.int64]:
     """Row and column of each cell inside its ancestor at ``image_level``.
 
     The ancestor is an image of ``2**(level - image_level)`` cells per side; row 0 / col 0 is its top-left
@@ -92,7 +97,7 @@ def cell_to_rowcol(cells, image_level: int):
     return _shape_out(np.asarray(row).ravel(), cells), _shape_out(np.asarray(col).ravel(), cells)
 
 
-def rowcol_to_cell(image_cells, row, col, level: int):
+def rowcol_to_cell(image_cells: ArrayLike, row: ArrayLike, col: ArrayLike, level: int) -> np.ndarray | np.uint64:
     """Inverse of :func:`cell_to_rowcol`: the cell at ``(row, col)`` of each image.
 
     Parameters

@@ -23,7 +23,12 @@ faces 2 and 5 there is no north; the frame there is the continuation of the face
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 from ._numba_cache import ensure_once as _ensure_numba_cache
 
@@ -164,7 +169,7 @@ def _shape_out(result: np.ndarray, like: np.ndarray):
 
 
 # --------------------------------------------------------------------------- public API
-def latlng_to_cell(lat, lng, level: int = 12):
+def latlng_to_cell(lat: ArrayLike, lng: ArrayLike, level: int = 12) -> np.ndarray | np.uint64:
     """Cell ids at ``level`` containing the given points.
 
     Parameters
@@ -198,7 +203,7 @@ def latlng_to_cell(lat, lng, level: int = 12):
     return _shape_out(out, lat)
 
 
-def cell_to_latlng(cells):
+def cell_to_latlng(cells: ArrayLike) -> tuple[np.ndarray | np.float64, np.ndarray | np.float64]:
     """Centers of cells as ``(lat, lng)`` in degrees (S2CellId::ToLatLng).
 
     Parameters
@@ -217,7 +222,7 @@ def cell_to_latlng(cells):
     return _shape_out(lat, cells), _shape_out(lng, cells)
 
 
-def cell_to_boundary(cells) -> np.ndarray:
+def cell_to_boundary(cells: ArrayLike) -> np.ndarray:
     """Cell vertices as an array of shape ``cells.shape + (4, 2)`` holding (lat, lng).
 
     Vertices are in S2's counter-clockwise order (S2Cell::GetVertex, k = 0..3): for faces 0-2 lower-left,
@@ -250,7 +255,7 @@ def _latlng(xyz):
     return np.degrees(np.arcsin(np.clip(xyz[..., 2], -1, 1))), np.degrees(np.arctan2(xyz[..., 1], xyz[..., 0]))
 
 
-def cell_to_parent(cells, level: int):
+def cell_to_parent(cells: ArrayLike, level: int) -> np.ndarray | np.uint64:
     """Ancestors of ``cells`` at ``level`` (which must not be finer than any cell).
 
     Parameters
@@ -279,7 +284,7 @@ def cell_to_parent(cells, level: int):
     return _shape_out(out, cells)
 
 
-def cell_to_children(cells, level: int) -> np.ndarray:
+def cell_to_children(cells: ArrayLike, level: int) -> np.ndarray:
     """Descendants of each cell at ``level``, in S2 (Hilbert) order.
 
     Parameters
@@ -311,7 +316,7 @@ def cell_to_children(cells, level: int) -> np.ndarray:
     return out.reshape(cells.shape + (4**gap,))
 
 
-def get_level(cells):
+def get_level(cells: ArrayLike) -> np.ndarray | np.int64:
     """Level (0-30) of each cell, as int64.
 
     Parameters
@@ -328,7 +333,7 @@ def get_level(cells):
     return _shape_out(out, cells)
 
 
-def is_valid_cell(cells):
+def is_valid_cell(cells: ArrayLike) -> np.ndarray | np.bool_:
     """Whether each value is a valid S2 cell id (never raises for 64-bit integer input).
 
     Parameters
@@ -345,7 +350,7 @@ def is_valid_cell(cells):
     return _shape_out(out, cells)
 
 
-def cell_to_token(cells):
+def cell_to_token(cells: ArrayLike) -> np.ndarray | str:
     """Compact hex tokens (S2CellId::ToToken), as an object array of str.
 
     Parameters
@@ -361,7 +366,7 @@ def cell_to_token(cells):
     return _shape_out(out, cells)
 
 
-def token_to_cell(tokens):
+def token_to_cell(tokens: str | ArrayLike) -> np.ndarray | np.uint64:
     """Cell ids from hex tokens (S2CellId::FromToken); invalid tokens raise ValueError.
 
     Parameters

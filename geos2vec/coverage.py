@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,13 +34,21 @@ import shapely
 from . import cells as _cells
 from .errors import CoverageError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
+
+    from ._typing import CoverageLike, StrPath
+
 __all__ = ["as_coverage", "infer_coverage", "set_coverage", "get_coverage", "has_coverage", "covered_mask",
            "combine_coverage", "pbf_bounds"]
 
 _EMPTY = "POLYGON EMPTY"
 
 
-def pbf_bounds(path) -> tuple[float, float, float, float]:
+def pbf_bounds(path: StrPath) -> tuple[float, float, float, float]:
     """``(min_lon, min_lat, max_lon, max_lat)`` from an ``.osm.pbf`` file's header (needs ``osmium``).
 
     Parameters
@@ -70,7 +79,7 @@ def pbf_bounds(path) -> tuple[float, float, float, float]:
     return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
 
 
-def as_coverage(coverage):
+def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
     """A polygonal shapely geometry in EPSG:4326 from what a user may pass as coverage.
 
     Accepts a shapely (multi)polygon, a ``(min_lon, min_lat, max_lon, max_lat)`` box, a GeoSeries or
@@ -138,7 +147,8 @@ def as_coverage(coverage):
     return geom
 
 
-def infer_coverage(pois=None, roads=None):
+def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
+                   roads: pd.DataFrame | gpd.GeoSeries | None = None) -> shapely.Polygon:
     """The convex hull of every input coordinate: an approximation when the real area is not known.
 
     Empty places inside the hull count as covered (they are empty), places outside as unknown. Pass the
@@ -190,7 +200,7 @@ def _wkt(geom) -> str:
     return _EMPTY if geom.is_empty else shapely.to_wkt(geom, rounding_precision=-1)
 
 
-def set_coverage(table: pd.DataFrame, coverage, *, missing_channels=()) -> pd.DataFrame:
+def set_coverage(table: pd.DataFrame, coverage: CoverageLike, *, missing_channels: Iterable[str] = ()) -> pd.DataFrame:
     """``table`` with ``attrs["coverage"]`` set (in place; also returned).
 
     ``missing_channels`` are channels of the table the source has no data for anywhere (they are missing
@@ -225,7 +235,7 @@ def set_coverage(table: pd.DataFrame, coverage, *, missing_channels=()) -> pd.Da
     return table
 
 
-def has_coverage(table) -> bool:
+def has_coverage(table: object) -> bool:
     """Whether ``table`` records where its source has data.
 
     Parameters
@@ -241,7 +251,7 @@ def has_coverage(table) -> bool:
     return isinstance(getattr(table, "attrs", {}).get("coverage"), dict)
 
 
-def get_coverage(table):
+def get_coverage(table: object) -> tuple[shapely.Geometry | None, dict[str, shapely.Geometry]]:
     """``(geometry, {channel: geometry})`` of a table, or ``(None, {})`` when its coverage is unknown.
 
     Parameters
@@ -264,7 +274,7 @@ def get_coverage(table):
     return geom, {c: shapely.from_wkt(w) for c, w in cov.get("channels", {}).items()}
 
 
-def combine_coverage(tables) -> dict | None:
+def combine_coverage(tables: Iterable[pd.DataFrame]) -> dict | None:
     """The coverage of a sum of tables: the union of their coverages, channel by channel.
 
     ``None`` (unknown) when any table's coverage is unknown.
@@ -294,7 +304,8 @@ def combine_coverage(tables) -> dict | None:
     return {"geometry": _wkt(geom), "channels": channels}
 
 
-def covered_mask(cells, table, features=None):
+def covered_mask(cells: ArrayLike, table: pd.DataFrame,
+                 features: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Which ``cells`` the table's source covers, and which channels are available there.
 
     Parameters

@@ -16,6 +16,7 @@ for an empty cell in its surroundings.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -25,6 +26,13 @@ import shapely
 from . import _geo, cells as _cells
 from .geometry_cells import MAX_POLYGON_CELLS, row_cells  # noqa: F401  (public here too)
 from .provenance import model_name, provenance
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import dask_geopandas
+    from numpy.typing import ArrayLike
+
+    from ._typing import ModelLike
 
 __all__ = ["embed", "embed_cells", "cell_embeddings", "row_cells"]
 
@@ -109,7 +117,8 @@ def _check_level(level: int, model) -> int:
     return level
 
 
-def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: str = "contextual",
+def embed_cells(cell_ids: ArrayLike, features: pd.DataFrame | dict[str, Any], *, level: int = 12,
+                model: ModelLike = "default", mode: str = "contextual",
                 outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
                 progress: bool | None = None) -> pd.DataFrame:
     """Embeddings of the given cells, one row per input cell (order and duplicates kept).
@@ -200,8 +209,8 @@ def embed_cells(cell_ids, features, *, level: int = 12, model="default", mode: s
     return out
 
 
-def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "contextual",
-                    prefix: str = "s2vec_", context: str = "blend") -> gpd.GeoDataFrame:
+def cell_embeddings(features: pd.DataFrame | dict[str, Any], *, level: int = 12, model: ModelLike = "default",
+                    mode: str = "contextual", prefix: str = "s2vec_", context: str = "blend") -> gpd.GeoDataFrame:
     """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``).
 
     Parameters
@@ -227,9 +236,11 @@ def cell_embeddings(features, *, level: int = 12, model="default", mode: str = "
     return gdf
 
 
-def embed(gdf, features=None, *, level: int = 12, model="default", mode: str = "contextual",
-          how: str = "auto", outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
-          progress: bool | None = None):
+def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
+          features: pd.DataFrame | dd.DataFrame | dict[str, Any] | str | None = None, *, level: int = 12,
+          model: ModelLike = "default", mode: str = "contextual", how: str = "auto", outside: str = "nan",
+          prefix: str = "s2vec_", context: str = "blend",
+          progress: bool | None = None) -> gpd.GeoDataFrame | dask_geopandas.GeoDataFrame:
     """A copy of ``gdf`` with embedding columns ``prefix0 ... prefix{d-1}`` and ``s2_cell``.
 
     Every input row is kept, with its index and in its order. Points take the embedding of their cell;

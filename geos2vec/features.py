@@ -22,6 +22,7 @@ path. Roads are covered exactly in S2's geometry, see :mod:`geos2vec._cover`.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,14 @@ from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, 
 from .ontology import load_ontology
 from .provenance import provenance
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import dask.dataframe as dd
+    import geopandas as gpd
+
+    from ._typing import CoverageLike, OntologyLike
+
 __all__ = ["count_features", "combine_counts", "CATEGORY_COLUMNS", "ROAD_COLUMNS"]
 
 CATEGORY_COLUMNS = ("fclass", "category", "osm_value")
@@ -41,9 +50,14 @@ _TOP = 20
 
 
 # --------------------------------------------------------------------------- public API
-def count_features(pois=None, roads=None, *, level: int = 12, ontology="default", category_column=None,
-                   key_column=None, extra=None, road_column="auto", errors: str = "raise",
-                   coverage=None) -> pd.DataFrame:
+def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
+                   roads: gpd.GeoDataFrame | gpd.GeoSeries | dd.DataFrame | dd.Series | None = None, *,
+                   level: int = 12,
+                   ontology: OntologyLike = "default", category_column: str | None = None,
+                   key_column: str | None = None,
+                   extra: str | list[str] | tuple[str, ...] | dict[str, str] | None = None,
+                   road_column: str | None = "auto", errors: str = "raise",
+                   coverage: CoverageLike | None = None) -> pd.DataFrame:
     """Per-cell feature histogram: POI counts per category, road count, user channels.
 
     Parameters
@@ -326,7 +340,7 @@ def _warn_dropped(report):
                       + ". Details: result.attrs['report']", UserWarning, stacklevel=3)
 
 
-def combine_counts(tables, *, assume_additive: bool = False) -> pd.DataFrame:
+def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = False) -> pd.DataFrame:
     """Sum feature tables with the same columns (e.g. of dask partitions or map tiles).
 
     Cells present in several tables are added up; the result is sorted by

@@ -22,6 +22,11 @@ there on first access, so that ``import geos2vec.fusion`` does not import Keras 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
 __all__ = ["fusion_layer", "KINDS"]
 
 KINDS = ("concat", "weighted", "project")
@@ -42,7 +47,8 @@ def _classes():
     return _KERAS
 
 
-def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int | None = None, **kwargs):
+def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int | None = None,
+                 **kwargs: Any) -> keras.layers.Layer:
     """Build a fusion layer by name.
 
     Parameters

@@ -26,7 +26,7 @@ def _edge_degrees(level: int) -> float:
     return 90.0 / (1 << level) * 1.2
 
 
-def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto"):
+def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cells each geometry needs, with weights that sum to 1 per row.
 
     Parameters

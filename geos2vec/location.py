@@ -39,10 +39,15 @@ wavelengths ``2π r_s`` from about 4 km (two level-12 cells) to the whole globe.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .cells import _as_cells, cell_to_latlng, check_latlng
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["scales", "output_dim", "encode_location", "encode_cells", "METHODS"]
 
@@ -163,8 +168,8 @@ def _frequencies(method, frequency_num, min_radius, max_radius):
 
 
 def encode_location(
-    lat,
-    lng,
+    lat: ArrayLike,
+    lng: ArrayLike,
     method: str = "theory",
     *,
     frequency_num: int = 16,
@@ -215,7 +220,7 @@ sphere2vec_sphereC = _named("sphereC", "sphere2vec_sphereC")
 sphere2vec_sphereM = _named("sphereM", "sphere2vec_sphereM")
 
 
-def encode_cells(cells, method: str = "theory", **params) -> pd.DataFrame:
+def encode_cells(cells: ArrayLike, method: str = "theory", **params: float) -> pd.DataFrame:
     """Location encoding of S2 cell centroids as a cell-indexed embedding table.
 
     Parameters

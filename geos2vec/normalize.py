@@ -16,9 +16,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import xarray as xr
+    from numpy.typing import ArrayLike
+
+    from ._typing import StrPath
 
 __all__ = ["FeatureStats"]
 
@@ -87,7 +96,8 @@ class FeatureStats:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, table, channels=None, *, log1p: bool = False) -> "FeatureStats":
+    def fit(cls, table: pd.DataFrame | xr.DataArray | ArrayLike, channels: Sequence[str] | None = None, *,
+            log1p: bool = False) -> "FeatureStats":
         """Statistics of a table (DataFrame, DataArray with ``feature`` dim, or array).
 
         With ``log1p=True`` the statistics are those of ``log(1 + x)``, and
@@ -168,7 +178,7 @@ class FeatureStats:
         return FeatureStats(list(self.channels), n, mean, m2, self.eps, dict(self.meta), self.log1p)
 
     @classmethod
-    def combine(cls, parts) -> "FeatureStats":
+    def combine(cls, parts: Iterable[FeatureStats]) -> "FeatureStats":
         """Merge an iterable of partial statistics.
 
         Parameters
@@ -212,7 +222,7 @@ class FeatureStats:
             raise ValueError(f"expected {len(self.channels)} channels in the last axis, got {x.shape[-1]}")
         return x
 
-    def prepare(self, x):
+    def prepare(self, x: ArrayLike) -> np.ndarray | ArrayLike:
         """The values the statistics are about: ``log1p(x)`` if fitted with ``log1p=True``, else ``x``.
 
         Parameters
@@ -232,7 +242,7 @@ class FeatureStats:
         """
         return _log1p_checked(x) if self.log1p else x
 
-    def transform(self, x):
+    def transform(self, x: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
         """``(prepare(x) - mean) / std`` over the last axis; DataFrames keep index and columns.
 
         Parameters
@@ -263,7 +273,7 @@ class FeatureStats:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
         return ((self.prepare(x) - self.mean) / self.std).astype(dtype)
 
-    def inverse_transform(self, z):
+    def inverse_transform(self, z: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
         """Inverse of :meth:`transform`.
 
         Parameters
@@ -343,7 +353,7 @@ class FeatureStats:
                              "deviations) >= 0; the statistics file is corrupt")
         return out
 
-    def save(self, path) -> Path:
+    def save(self, path: StrPath) -> Path:
         """Write the statistics as JSON (exact: float64 round-trips through repr).
 
         Parameters
@@ -369,7 +379,7 @@ class FeatureStats:
         return path
 
     @classmethod
-    def load(cls, path) -> "FeatureStats":
+    def load(cls, path: StrPath) -> "FeatureStats":
         """Statistics from a JSON file written by :meth:`save`, checked.
 
         Parameters

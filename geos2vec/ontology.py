@@ -18,9 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from numpy.typing import ArrayLike
+
+    from ._typing import OntologyLike
 
 __all__ = ["Ontology", "load_ontology", "ROAD_CHANNEL", "DEFAULT_VERSION"]
 
@@ -78,7 +86,7 @@ class Ontology:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_mapping(cls, mapping: dict, name: str = "custom") -> "Ontology":
+    def from_mapping(cls, mapping: dict[str, str], name: str = "custom") -> "Ontology":
         """Ontology from ``{tag: channel}``.
 
         A tag is ``"key=value"``, ``"key=*"`` (any value of the key) or a bare
@@ -121,7 +129,7 @@ class Ontology:
         return cls._from_rows(rows, name=name)
 
     @classmethod
-    def from_channels(cls, channels, name: str = "custom") -> "Ontology":
+    def from_channels(cls, channels: Iterable[str], name: str = "custom") -> "Ontology":
         """Ontology for a categorical column whose values are the channels themselves.
 
         Parameters
@@ -163,7 +171,7 @@ class Ontology:
 
     # ------------------------------------------------------------------ lookup
     @property
-    def all_channels(self) -> list:
+    def all_channels(self) -> list[str]:
         """POI channels then ``road``: the default columns of a feature table."""
         return list(self.channels) + [ROAD_CHANNEL]
 
@@ -173,7 +181,7 @@ class Ontology:
         first = self.table.drop_duplicates("channel").set_index("channel")["group"]
         return first.reindex(self.channels)
 
-    def lookup(self, values, keys=None) -> np.ndarray:
+    def lookup(self, values: ArrayLike, keys: ArrayLike | None = None) -> np.ndarray:
         """Channel number of each tag, ``-1`` where no channel matches.
 
         Parameters
@@ -250,7 +258,7 @@ def _split_tag(tag: str):
     return None, tag
 
 
-def load_ontology(name="default") -> Ontology:
+def load_ontology(name: OntologyLike = "default") -> Ontology:
     """The packaged ontology ``name`` (``"default"`` is the newest, ``"v1"``), or pass-through.
 
     Parameters

@@ -58,16 +58,16 @@ class set_options:  # noqa: N801 - named like xarray.set_options
     False
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: bool | int | None) -> None:
         for name, value in kwargs.items():
             _check(name, value)
         self.old = {name: OPTIONS[name] for name in kwargs}
         OPTIONS.update(kwargs)
 
-    def __enter__(self):
+    def __enter__(self) -> set_options:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         OPTIONS.update(self.old)
 
 

@@ -13,11 +13,20 @@ remote cluster (``with Client(...)``). Needs ``pip install 'geos2vec[dask]'``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
 from .accessor import register_dask_accessor
 from .errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import dask_geopandas
+    import geopandas as gpd
+
+    from ._typing import CoverageLike, OntologyLike
 
 __all__ = ["is_dask", "count_features_dask", "embed_dask", "register_dask_accessor"]
 
@@ -25,7 +34,7 @@ _SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois",
              "n_roads_counted", "coerced_roads")
 
 
-def is_dask(obj) -> bool:
+def is_dask(obj: object) -> bool:
     """Whether ``obj`` is a dask DataFrame/Series (dask-geopandas' included), without importing dask.
 
     Parameters
@@ -120,9 +129,13 @@ def _extra_columns(pois, extra, ontology):
     return ordered
 
 
-def count_features_dask(pois=None, roads=None, *, split_every: int = 8, coverage=None, level: int = 12,
-                        ontology="default", category_column=None, key_column=None, extra=None,
-                        road_column="auto", errors: str = "raise") -> pd.DataFrame:
+def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
+                        roads: dd.DataFrame | dd.Series | gpd.GeoDataFrame | gpd.GeoSeries | None = None, *,
+                        split_every: int = 8, coverage: CoverageLike | None = None, level: int = 12,
+                        ontology: OntologyLike = "default", category_column: str | None = None,
+                        key_column: str | None = None,
+                        extra: str | list[str] | tuple[str, ...] | dict[str, str] | None = None,
+                        road_column: str | None = "auto", errors: str = "raise") -> pd.DataFrame:
     """``count_features`` of dask frames (either may also be in memory): the in-memory result, exactly.
 
     Each partition of ``pois`` and of ``roads`` is counted on its own, and the tables are summed in a tree
@@ -212,7 +225,9 @@ def _hull(frame):
         return None
 
 
-def embed_dask(ddf, features=None, **kwargs):
+def embed_dask(ddf: dask_geopandas.GeoDataFrame,
+               features: pd.DataFrame | dd.DataFrame | dict[str, Any] | None = None,
+               **kwargs: Any) -> dask_geopandas.GeoDataFrame:
     """``embed`` of a dask(-geopandas) frame, partition by partition; returns a frame of the same kind.
 
     ``features`` may be a count table (it is shared by every task once), POIs/roads (GeoDataFrames or dask
@@ -226,8 +241,9 @@ def embed_dask(ddf, features=None, **kwargs):
     features : DataFrame, GeoDataFrame, dask frame, dict or None
         A ``count_features`` table; a dask frame of POIs, or a dict ``{"pois", "roads"}`` holding a dask
         frame, counted first with :func:`count_features_dask` (at ``level``, default ontology); None to
-        count ``ddf`` itself (its lines as roads, its other rows as POIs, as the in-memory ``embed``). Other values (in-memory GeoDataFrames, dicts of them) go as they are
-        to :func:`geos2vec.embedding.embed` of every partition. Strings (``"osm"``) are not supported.
+        count ``ddf`` itself (its lines as roads, its other rows as POIs, as the in-memory ``embed``). Other
+        values (in-memory GeoDataFrames, dicts of them) go as they are to :func:`geos2vec.embedding.embed` of
+        every partition. Strings (``"osm"``) are not supported.
     **kwargs
         Keyword arguments of :func:`geos2vec.embedding.embed` (``level``, ``model``, ``mode``, ``how``,
         ``outside``, ``prefix``, ``context``, ``progress``).
@@ -262,8 +278,10 @@ def embed_dask(ddf, features=None, **kwargs):
 
 
 def _split_kinds(frame):
-    """``(pois, roads)``: the point and line rows of each partition of a dask frame, as the in-memory
-    ``embed`` splits one GeoDataFrame (lines count as roads, everything else as POIs)."""
+    """``(pois, roads)``: the point and line rows of each partition of a dask frame.
+
+    As the in-memory ``embed`` splits one GeoDataFrame: lines count as roads, everything else as POIs.
+    """
     if "geometry" not in getattr(frame, "columns", ()) and not hasattr(frame, "geometry"):
         return frame, None
     return frame.map_partitions(_rows_of_kind, False), frame.map_partitions(_rows_of_kind, True)

@@ -13,10 +13,15 @@ Examples
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import S2VecModel
+
 __all__ = ["provenance", "model_name", "flat_attrs", "record_from_attrs"]
 
 
-def model_name(model) -> str | None:
+def model_name(model: S2VecModel | None) -> str | None:
     """A short name of the model an output came from.
 
     Parameters

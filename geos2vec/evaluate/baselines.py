@@ -13,11 +13,22 @@ Missing is not empty: cells outside the feature source's ``coverage`` are unknow
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, latlng_to_cell
 from .labels import LEVEL
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import geopandas as gpd
+    import shapely
+    from numpy.typing import ArrayLike
+
+    from ..model import S2VecModel
 
 __all__ = [
     "count_table_from_points", "normalized_counts", "pca_embedding", "random_projection", "covered_mask",
@@ -45,7 +56,7 @@ def _check_table(table, name):
     return out
 
 
-def count_table_from_points(points, category: str = "fclass", level: int = LEVEL) -> pd.DataFrame:
+def count_table_from_points(points: gpd.GeoDataFrame, category: str = "fclass", level: int = LEVEL) -> pd.DataFrame:
     """Per-cell counts of each value of ``category`` of point geometries (a crosstab).
 
     A stop-gap for :func:`geos2vec.features.count_features` (used instead when
@@ -172,7 +183,7 @@ def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 
 
 
 
-def covered_mask(cells, coverage=None) -> np.ndarray:
+def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None = None) -> np.ndarray:
     """Which ``cells`` lie where the feature source has data.
 
     ``coverage`` is ``None`` (everywhere), a ``(min_lon, min_lat, max_lon, max_lat)`` box or a list of
@@ -216,7 +227,8 @@ def covered_mask(cells, coverage=None) -> np.ndarray:
     return out
 
 
-def log1p_counts(counts: pd.DataFrame, cells=None, *, coverage=None) -> pd.DataFrame:
+def log1p_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
+                 coverage: shapely.Geometry | ArrayLike | None = None) -> pd.DataFrame:
     """``log(1 + count)`` of ``cells`` (default: the table's cells).
 
     A cell absent from ``counts`` is a cell with no feature (zero counts) when it is covered
@@ -251,7 +263,9 @@ def log1p_counts(counts: pd.DataFrame, cells=None, *, coverage=None) -> pd.DataF
     return np.log1p(out)
 
 
-def smoothed_counts(counts: pd.DataFrame, cells=None, *, coverage=None, rings=(1, 2)) -> pd.DataFrame:
+def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
+                    coverage: shapely.Geometry | ArrayLike | None = None,
+                    rings: Sequence[int] = (1, 2)) -> pd.DataFrame:
     """Own ``log(1 + count)`` || its mean over the ``(2k+1) x (2k+1)`` square of cells around, per ``k``.
 
     The squares are on the cells' own level grid (:func:`geos2vec.cells.grid_disk`), across level-8
@@ -332,7 +346,7 @@ def smoothed_counts(counts: pd.DataFrame, cells=None, *, coverage=None, rings=(1
     return pd.DataFrame(np.hstack(out), index=own.index, columns=names)
 
 
-def region_onehot(cells, level: int = 8) -> pd.DataFrame:
+def region_onehot(cells: ArrayLike, level: int = 8) -> pd.DataFrame:
     """One-hot of each cell's level-``level`` parent (columns: the parents' tokens, sorted).
 
     No feature data at all: how much a task rewards knowing *which region* a cell is in.
@@ -358,7 +372,7 @@ def region_onehot(cells, level: int = 8) -> pd.DataFrame:
                         columns=[f"L{level}:{t}" for t in cell_to_token(uniq)])
 
 
-def untrained_model(model, seed: int = 0):
+def untrained_model(model: S2VecModel, seed: int = 0) -> S2VecModel:
     """A copy of ``model`` (same architecture, channels, normalization) with freshly initialised weights.
 
     Embedded the same way as the trained model, it says how much of an embedding's score comes from the

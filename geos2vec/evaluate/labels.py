@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..cells import check_latlng, latlng_to_cell
 from ..errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
 
 __all__ = ["join_labels", "minmax_scale", "polygon_pooling", "LEVEL"]
 
@@ -27,7 +33,8 @@ def _find_column(columns, wanted, candidates, what):
     raise ValueError(f"no {what} column found (looked for {list(candidates)}); pass it explicitly")
 
 
-def join_labels(labels, target: str, *, lat: str | None = None, lng: str | None = None, level: int = LEVEL):
+def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, lng: str | None = None,
+                level: int = LEVEL) -> pd.DataFrame:
     """Aggregate point labels to S2 cells: the median label per cell.
 
     Parameters
@@ -90,7 +97,7 @@ def join_labels(labels, target: str, *, lat: str | None = None, lng: str | None 
     return out
 
 
-def minmax_scale(y):
+def minmax_scale(y: ArrayLike) -> tuple[np.ndarray, tuple[float, float]]:
     """``(y - min) / (max - min)`` and ``(min, max)``; a constant target raises.
 
     Parameters
@@ -125,7 +132,7 @@ def minmax_scale(y):
 
 
 
-def polygon_pooling(polygons, level: int = LEVEL) -> pd.DataFrame:
+def polygon_pooling(polygons: gpd.GeoDataFrame | gpd.GeoSeries, level: int = LEVEL) -> pd.DataFrame:
     """The level-``level`` cells each polygon covers, with area weights summing to 1 per polygon.
 
     The pooling :func:`geos2vec.evaluate.evaluate` uses for polygon samples (the way ``gdf.s2vec.embed``

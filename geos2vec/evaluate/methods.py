@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
@@ -9,12 +11,24 @@ from ..cells import _as_cells
 from .baselines import _check_table, log1p_counts, region_onehot, smoothed_counts
 from .protocol import Method
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import shapely
+    from numpy.typing import ArrayLike
+
+    from .._typing import ModelLike
+
 __all__ = ["standard_methods", "model_embeddings"]
 
 
-def standard_methods(cells, counts=None, embeddings=None, *, coverage=None, controls=None, location="theory",
-                     location_params=None, pca_dim: int = 256, rp_dim: int = 256, seed: int = 0,
-                     region_level: int = 8, smoothed=True) -> dict:
+def standard_methods(cells: ArrayLike, counts: pd.DataFrame | None = None,
+                     embeddings: dict[str, pd.DataFrame] | None = None, *,
+                     coverage: shapely.Geometry | ArrayLike | None = None,
+                     controls: dict[str, pd.DataFrame] | None = None, location: str = "theory",
+                     location_params: dict[str, Any] | None = None, pca_dim: int = 256, rp_dim: int = 256,
+                     seed: int = 0, region_level: int = 8,
+                     smoothed: bool = True) -> dict[str, pd.DataFrame | list[pd.DataFrame] | Method]:
     """Baselines, controls and embeddings of ``cells``, as a ``methods`` dict for :func:`evaluate`.
 
     Parameters
@@ -89,8 +103,8 @@ def standard_methods(cells, counts=None, embeddings=None, *, coverage=None, cont
     return methods
 
 
-def model_embeddings(cells, counts: pd.DataFrame, model="default", modes=("contextual", "patch"),
-                     name: str = "S2Vec") -> dict:
+def model_embeddings(cells: ArrayLike, counts: pd.DataFrame, model: ModelLike = "default",
+                     modes: Sequence[str] = ("contextual", "patch"), name: str = "S2Vec") -> dict[str, pd.DataFrame]:
     """S2Vec embedding tables of ``cells``, one per mode: ``{"S2Vec (contextual)": table, ...}``.
 
     A mode is one of :data:`geos2vec.model.embed.MODES`, or ``"contextual:<context>"`` for a non-default

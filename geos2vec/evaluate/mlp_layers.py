@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 from keras import ops
 
 from ..fusion import fusion_layer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["ParallelMLP"]
 
@@ -17,7 +21,8 @@ __all__ = ["ParallelMLP"]
 class ParallelMLP(keras.layers.Layer):
     """``heads`` independent copies of :func:`build_mlp`; output (heads, batch)."""
 
-    def __init__(self, input_dims, heads, hidden, dropouts, fusion, fusion_units, seed, **kwargs):
+    def __init__(self, input_dims: Sequence[int], heads: int, hidden: int, dropouts: Sequence[float], fusion: str,
+                 fusion_units: int | None, seed: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._args = {"input_dims": [int(d) for d in input_dims], "heads": int(heads), "hidden": int(hidden),
                       "dropouts": [float(r) for r in dropouts], "fusion": fusion, "fusion_units": fusion_units,
@@ -38,7 +43,7 @@ class ParallelMLP(keras.layers.Layer):
         self.b2 = self.add_weight(shape=(heads, 1, 1), initializer="zeros", name="b2")
         self.seed_gen = keras.random.SeedGenerator(seed + 2)
 
-    def call(self, xs, training=False):
+    def call(self, xs: Sequence[Any], training: bool = False) -> Any:
         x = xs[0] if self.fuse is None else self.fuse(list(xs))
         eq = "nd,mdh->mnh" if len(x.shape) == 2 else "mnd,mdh->mnh"
         h = ops.relu(ops.einsum(eq, x, self.w1) + self.b1)
@@ -48,5 +53,5 @@ class ParallelMLP(keras.layers.Layer):
             h = h * keep / (1.0 - rates)
         return ops.squeeze(ops.matmul(h, self.w2) + self.b2, -1)  # (heads, batch)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), **self._args}

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import keras
+    from numpy.typing import ArrayLike
 
 __all__ = ["build_mlp", "standardize", "ridge_probe", "ridge_onehot_probe", "RIDGE_ALPHAS"]
 
 
-def build_mlp(input_dims, hidden: int = 64, dropout: float = 0.0, fusion: str = "concat", fusion_units: int = 64):
+def build_mlp(input_dims: Sequence[int], hidden: int = 64, dropout: float = 0.0, fusion: str = "concat",
+              fusion_units: int = 64) -> keras.Model:
     """The downstream 2-layer MLP as a plain Keras model (one configuration).
 
     ``inputs (one per block) -> fusion -> Dense(hidden, relu) -> Dropout(dropout) -> Dense(1)``.
@@ -257,7 +265,7 @@ def _train_group(xs, y, train_idx, val_idx, *, lrs, hidden, dropouts, fusion, fu
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 6, 17))
 
 
-def standardize(x, train, *, clip: float | None = 4.0, scale: bool = True):
+def standardize(x: ArrayLike, train: ArrayLike, *, clip: float | None = 4.0, scale: bool = True) -> np.ndarray:
     """Standardize the columns of ``x`` with the mean and SD of the ``train`` rows, then clip at ±``clip``.
 
     Only training rows are used: validation and test rows never take part in the fit. Columns constant
@@ -293,7 +301,8 @@ def standardize(x, train, *, clip: float | None = 4.0, scale: bool = True):
     return z
 
 
-def ridge_probe(x, y, train, val, test, alphas=RIDGE_ALPHAS):
+def ridge_probe(x: ArrayLike, y: ArrayLike, train: ArrayLike, val: ArrayLike, test: ArrayLike,
+                alphas: Sequence[float] = RIDGE_ALPHAS) -> tuple[np.ndarray, float, float]:
     """Closed-form ridge regression with the penalty chosen on validation.
 
     ``x`` must already be centred on the training rows (:func:`standardize`); the intercept is the
@@ -342,7 +351,8 @@ def ridge_probe(x, y, train, val, test, alphas=RIDGE_ALPHAS):
     return pred_test, float(mse[best]), float(alphas[best])
 
 
-def ridge_onehot_probe(groups, y, train, val, test, alphas=RIDGE_ALPHAS):
+def ridge_onehot_probe(groups: ArrayLike, y: ArrayLike, train: ArrayLike, val: ArrayLike, test: ArrayLike,
+                       alphas: Sequence[float] = RIDGE_ALPHAS) -> tuple[np.ndarray, float, float]:
     """:func:`ridge_probe` on a centred one-hot of ``groups``, in O(groups) per penalty.
 
     The same model as ``ridge_probe(standardize(onehot, train, scale=False), ...)`` — the training Gram

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ from ..cells import _as_cells, cell_to_parent
 from .baselines import _check_table
 from .probes import _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS"]
 
@@ -257,11 +261,11 @@ def evaluate(
     split: str = "random",
     n_splits: int = 20,
     seed: int = 0,
-    holdout=None,
+    holdout: pd.Series | Mapping[str, Any] | None = None,
     block_level: int = 10,
     regions: pd.Series | None = None,
     pooling: pd.DataFrame | None = None,
-    probes=PROBES,
+    probes: str | Sequence[str] = PROBES,
     sweep: dict | None = None,
     fusion: str = "concat",
     fusion_units: int = 64,

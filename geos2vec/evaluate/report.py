@@ -12,9 +12,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+
+    from .._typing import StrPath
+    from .protocol import EvaluationResult
 
 __all__ = ["summary_table", "paired_table", "summary_markdown", "write_report", "BEATS_SHARE"]
 
@@ -37,7 +44,7 @@ def _scores(results) -> pd.DataFrame:
     return scores
 
 
-def summary_table(results) -> pd.DataFrame:
+def summary_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over splits per (task, split, method, probe), with exactly :data:`SUMMARY_COLUMNS`.
 
     Parameters
@@ -62,7 +69,8 @@ def summary_table(results) -> pd.DataFrame:
     return out[SUMMARY_COLUMNS]
 
 
-def paired_table(results, methods=None) -> pd.DataFrame:
+def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.DataFrame,
+                 methods: Collection[str] | None = None) -> pd.DataFrame:
     """Every pair of methods on the same splits: mean ΔR² (A − B), splits A wins, splits, "A beats B".
 
     ``methods`` (optional) restricts side A to these methods; side B is every other method.
@@ -102,7 +110,8 @@ def _fmt(mean, std, digits=3):
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if np.isfinite(std) else f"{mean:.{digits}f}"
 
 
-def summary_markdown(results, task=None) -> str:
+def summary_markdown(results: EvaluationResult | Iterable[EvaluationResult] | pd.DataFrame,
+                     task: str | None = None) -> str:
     """The R² table: a row per method, a column per (split, probe), mean ± std over the splits.
 
     Parameters
@@ -181,8 +190,9 @@ def plot_task(scores: pd.DataFrame, task: str, path):
     plt.close(fig)
 
 
-def write_report(results, out, *, title: str = "geos2vec evaluation", config=None, command: str | None = None,
-                 embeddings=None) -> Path:
+def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.DataFrame, out: StrPath, *,
+                 title: str = "geos2vec evaluation", config: dict[str, Any] | None = None,
+                 command: str | None = None, embeddings: Iterable[str] | None = None) -> Path:
     """Write the report files into the folder ``out``; returns the path of ``report.md``.
 
     Files: ``summary.csv``, ``paired.csv``, ``scores.csv``, ``config.json``, one figure per task and

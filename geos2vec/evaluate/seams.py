@@ -10,8 +10,13 @@ the same on both; a seamed one much more at offset 0.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 from .. import cells as _cells
 from ..errors import InvalidInputError
@@ -82,7 +87,8 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 
     return float((means ** 2).sum() / total)
 
 
-def seam_table(embeddings: dict, *, image_level: int = 8, shifts=None) -> pd.DataFrame:
+def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
+               shifts: Sequence[int] | None = None) -> pd.DataFrame:
     """:func:`block_share` of each named embedding at offset 0 and at the control offsets.
 
     ``shifts`` defaults to ``(n/2, n/4)``: half an image (the issue's control) and a quarter (block borders

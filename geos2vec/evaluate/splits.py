@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_latlng
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import shapely
+    from numpy.typing import ArrayLike
+
+    from .._typing import Splits
+
 __all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits"]
 
 
-def random_splits(n: int, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: int = 0):
+def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Splits:
     """``n_splits`` random train/val/test partitions of ``range(n)``.
 
     Split ``k`` uses ``numpy.random.default_rng([seed, k])``.
@@ -57,7 +66,9 @@ def random_splits(n: int, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: i
     return out
 
 
-def holdout_mask(cells, *, bbox=None, polygon=None, lon=None, side: str = "east"):
+def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
+                 polygon: shapely.Polygon | shapely.MultiPolygon | None = None, lon: float | None = None,
+                 side: str = "east") -> np.ndarray:
     """Cells whose centroid lies in the hold-out region (the test region).
 
     Give exactly one of ``bbox``, ``polygon`` and ``lon``.
@@ -107,7 +118,7 @@ def holdout_mask(cells, *, bbox=None, polygon=None, lon=None, side: str = "east"
     return lng >= float(lon) if side == "east" else lng < float(lon)
 
 
-def holdout_splits(test_mask, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0):
+def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0) -> Splits:
     """Geographic hold-out: test = ``test_mask``; the rest is split train/val at random.
 
     Parameters
@@ -148,7 +159,8 @@ def holdout_splits(test_mask, n_splits: int = 20, val_fraction: float = 0.25, se
 
 
 
-def blocked_splits(groups, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: int = 0):
+def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                   seed: int = 0) -> Splits:
     """Spatially blocked splits: whole groups (e.g. level-6 parents) go to train, validation or test.
 
     Parameters
@@ -203,7 +215,8 @@ def blocked_splits(groups, n_splits: int = 20, fractions=(0.6, 0.2, 0.2), seed: 
     return out
 
 
-def region_splits(regions, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0):
+def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 0.25,
+                  seed: int = 0) -> dict[str, Splits]:
     """Train and validate on some regions, test on another: every region held out in turn.
 
     ``regions`` gives one label per sample. With two regions this is both

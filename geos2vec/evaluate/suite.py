@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,11 @@ import pandas as pd
 from .methods import model_embeddings, standard_methods
 from .protocol import SPLITS, evaluate
 from .tasks import load_features, load_task
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from .._typing import ModelLike, StrPath
 
 __all__ = ["run_suite", "DEFAULT_TASKS"]
 
@@ -63,10 +69,12 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
     return out
 
 
-def run_suite(tasks=DEFAULT_TASKS, *, splits=SPLITS, probes=("ridge",), model="default", modes=("contextual",),
-              untrained: bool = True, data_dir=None, n_splits: int = 20, seed: int = 0, states=None,
-              sweep=None, max_epochs: int = 500, patience: int = 30, cache_dir=None, progress: bool = True,
-              log=print):
+def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = SPLITS,
+              probes: str | Sequence[str] = ("ridge",), model: ModelLike | None = "default",
+              modes: Sequence[str] = ("contextual",), untrained: bool = True, data_dir: StrPath | None = None,
+              n_splits: int = 20, seed: int = 0, states: Iterable[str] | None = None, sweep: dict | None = None,
+              max_epochs: int = 500, patience: int = 30, cache_dir: StrPath | None = None, progress: bool = True,
+              log: Callable[[str], object] | None = print) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Evaluate ``model`` (and every baseline) on each task and split kind.
 
     Parameters

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,13 @@ import pandas as pd
 from ..cells import cell_to_latlng
 from .baselines import covered_mask
 from .labels import join_labels, polygon_pooling
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import shapely
+
+    from .._typing import StrPath
 
 __all__ = ["Task", "TASKS", "load_task", "load_features", "list_tasks", "data_dir"]
 
@@ -87,7 +95,7 @@ class Task:
         return f"Task({self.name!r}, {len(self.target)} {kind}, features={self.features!r})"
 
 
-def data_dir(path=None) -> Path:
+def data_dir(path: StrPath | None = None) -> Path:
     """The shared data folder: ``path``, else ``$GEOS2VEC_DATA``, else ``../shared/data`` from here.
 
     Parameters
@@ -227,7 +235,7 @@ def list_tasks() -> list[str]:
     return sorted(TASKS)
 
 
-def load_task(name: str, data_dir_=None, *, states=None) -> Task:
+def load_task(name: str, data_dir_: StrPath | None = None, *, states: Iterable[str] | None = None) -> Task:
     """Load a named task from the shared data folder (:func:`data_dir`).
 
     ``states`` restricts ``zcta`` tasks to some Who's On First states (e.g. ``["ks", "ia"]``).
@@ -261,7 +269,7 @@ def load_task(name: str, data_dir_=None, *, states=None) -> Task:
     return Task(name=f"{family}:{column}", target=target, description=description, **parts)
 
 
-def load_features(source: str, data_dir_=None):
+def load_features(source: str, data_dir_: StrPath | None = None) -> tuple[pd.DataFrame, np.ndarray | shapely.Geometry]:
     """The count table of a task's feature source and where it has data: ``(counts, coverage)``.
 
     ``"osm:<city>,..."``: :func:`geos2vec.count_features` of the shared OSM POIs and roads of the cities;

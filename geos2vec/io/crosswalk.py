@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..ontology import ROAD_CHANNEL, load_ontology
+
+if TYPE_CHECKING:
+    from .._typing import OntologyLike, StrPath
 
 __all__ = ["load_crosswalk", "CROSSWALK_COLUMNS"]
 
@@ -32,7 +36,7 @@ def _blank_to_empty(values) -> pd.Series:
     return pd.Series(clean[codes], dtype=object)  # code -1 (missing) -> the appended ""
 
 
-def load_crosswalk(crosswalk="default", ontology="default") -> pd.DataFrame:
+def load_crosswalk(crosswalk: StrPath | pd.DataFrame = "default", ontology: OntologyLike = "default") -> pd.DataFrame:
     """The SimpleGeo -> ontology crosswalk, checked against the ontology.
 
     Parameters

@@ -25,11 +25,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 
 from ..errors import ChecksumError, DownloadError, InvalidInputError, NoExtractError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .._typing import AreaLike, OntologyLike, StrPath
 
 __all__ = ["GEOFABRIK_INDEX", "default_cache_dir", "find_extract", "download_osm", "osm_features", "read_index"]
 
@@ -104,7 +110,7 @@ def _get(url: str, *, retries: int, backoff: float, timeout: float, headers=None
                         "connection (or a proxy), or download the file yourself and pass its path to read_osm")
 
 
-def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir=None, refresh: bool = False, retries: int = 3,
+def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, refresh: bool = False, retries: int = 3,
                backoff: float = 1.0, timeout: float = 60.0) -> list[dict]:
     """The extracts of an index (``index-v1.json``), cached in ``cache_dir``.
 
@@ -159,7 +165,7 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir=None, refresh: bool = Fa
     return extracts
 
 
-def find_extract(area, extracts: list[dict]) -> dict:
+def find_extract(area: AreaLike, extracts: list[dict]) -> dict:
     """The extract of smallest area (in square degrees) whose boundary covers ``area``.
 
     Parameters
@@ -251,9 +257,9 @@ def _fetch(url: str, part: Path, *, progress: bool, retries: int, backoff: float
                         f"{total:,}); try again later. What arrived is kept in {part} and resumed next time")
 
 
-def download_osm(area, *, cache_dir=None, source: str = "geofabrik", index_url: str | None = None,
-                 refresh: bool = False, progress: bool | None = None, retries: int = 3, backoff: float = 1.0,
-                 timeout: float = 60.0):
+def download_osm(area: AreaLike, *, cache_dir: StrPath | None = None, source: str = "geofabrik",
+                 index_url: str | None = None, refresh: bool = False, progress: bool | None = None, retries: int = 3,
+                 backoff: float = 1.0, timeout: float = 60.0) -> Path:
     """Download (or find in the cache) the smallest OpenStreetMap extract that covers ``area``.
 
     Parameters
@@ -336,9 +342,9 @@ def _download_extract(extract: dict, cache: Path, *, refresh: bool, progress: bo
     return target
 
 
-def osm_features(area, *, level: int = 12, margin: float | None = None, ontology="default", cache_dir=None,
-                 index_url: str | None = None, progress: bool | None = None, refresh: bool = False,
-                 retries: int = 3, backoff: float = 1.0, timeout: float = 60.0):
+def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None, ontology: OntologyLike = "default",
+                 cache_dir: StrPath | None = None, index_url: str | None = None, progress: bool | None = None,
+                 refresh: bool = False, retries: int = 3, backoff: float = 1.0, timeout: float = 60.0) -> pd.DataFrame:
     """Count table (:func:`geos2vec.features.count_features`) of the OpenStreetMap data around ``area``.
 
     Downloads (or re-uses) the smallest extract covering ``area`` (:func:`download_osm`), reads what lies in

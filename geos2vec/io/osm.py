@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from .. import _geo
 from ..ontology import load_ontology
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import geopandas as gpd
+
+    from .._typing import AreaLike, OntologyLike, StrPath
 
 __all__ = ["OSMData", "read_osm", "read_pois", "read_roads", "POI_KEYS"]
 
@@ -21,8 +28,8 @@ POI_KEYS = ("amenity", "shop", "tourism", "leisure", "historic", "office", "craf
 class OSMData(NamedTuple):
     """What :func:`read_osm` returns: ``pois`` and ``roads`` GeoDataFrames (EPSG:4326)."""
 
-    pois: "object"
-    roads: "object"
+    pois: gpd.GeoDataFrame
+    roads: gpd.GeoDataFrame
 
 
 def _import_osmium():
@@ -49,8 +56,9 @@ def _classify(tags, onto, key_order):
     return None
 
 
-def read_osm(path, *, ontology="default", pois: bool = True, roads: bool = True, areas: bool = True,
-             all_highways: bool = False, progress: bool = False, area=None) -> OSMData:
+def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = True, roads: bool = True,
+             areas: bool = True, all_highways: bool = False, progress: bool = False,
+             area: AreaLike | None = None) -> OSMData:
     """Read POIs and roads from an OpenStreetMap file (``.osm.pbf``, ``.osm``, ``.osm.bz2``).
 
     Parameters
@@ -250,7 +258,8 @@ def _read_frame(data, name, columns=None):
     return frame
 
 
-def read_pois(data, *, category_column="fclass", columns=None):
+def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None = "fclass",
+              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """POIs from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
 
     Returns a GeoDataFrame in EPSG:4326 with the category column present
@@ -288,7 +297,7 @@ def read_pois(data, *, category_column="fclass", columns=None):
     return frame
 
 
-def read_roads(data, *, columns=None):
+def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """Roads from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
 
     Returns a GeoDataFrame in EPSG:4326; every non-missing geometry must be a

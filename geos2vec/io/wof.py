@@ -16,11 +16,19 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .crosswalk import CROSSWALK_COLUMNS, load_crosswalk
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import geopandas as gpd
+
+    from .._typing import StrPath
 
 __all__ = ["read_wof", "load_crosswalk", "REQUIRED_COLUMNS", "CROSSWALK_COLUMNS"]
 
@@ -187,8 +195,9 @@ def _stack_sizes(lon, lat, idx, min_stack):
 
 
 # --------------------------------------------------------------------------- reader
-def read_wof(path_or_dir, *, min_stack: int | None = 50, crosswalk="default", states=None,
-             drop_unknown_status: bool = False):
+def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_stack: int | None = 50,
+             crosswalk: StrPath | pd.DataFrame = "default", states: str | Iterable[str] | None = None,
+             drop_unknown_status: bool = False) -> gpd.GeoDataFrame:
     """Who's On First venues as POIs for :func:`geos2vec.count_features`.
 
     Parameters
