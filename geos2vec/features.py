@@ -62,8 +62,9 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
 
     Parameters
     ----------
-    pois : GeoDataFrame, GeoSeries, DataFrame or a dask(-geopandas) frame, optional
-        Points of interest. Points count in the cell containing them; other
+    pois : GeoDataFrame, DataFrame or a dask(-geopandas) frame, optional
+        Points of interest, with a category column (a bare GeoSeries has none: it is a ``TypeError``
+        that says how to wrap it). Points count in the cell containing them; other
         geometries at their representative point (``shapely.point_on_surface``,
         counted in ``report["non_point_pois"]``). A plain DataFrame needs
         ``lon``/``lat`` columns in WGS84 degrees. A projected CRS is
