@@ -41,7 +41,7 @@ from . import _s2  # noqa: E402 - after the numba cache set-up
 _DEG_TO_RAD = _s2._DEG_TO_RAD
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _face_uv(face, x, y, z):
     """(u, v) of a direction on a given face (the face need not be the dominant one)."""
     if face == 0:
@@ -57,7 +57,7 @@ def _face_uv(face, x, y, z):
     return -y / z, -x / z
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _uv_to_cell_ij(u, shift):
     return _s2.st_to_ij(_s2.uv_to_st(u)) >> shift
 
@@ -101,6 +101,20 @@ def _grid_lo(k, shift, n):
 
 
 @nb.njit(cache=True)
+def _cell_at(face, i, j, level, lookup_pos):
+    """``_s2.from_face_ij_level`` behind a call: that helper is inlined into numba's IR wherever it is called
+    (``inline="always"``), and the walk calls it four times; one call site here keeps the first compile short
+    (LLVM still inlines the machine code)."""
+    return _s2.from_face_ij_level(face, i, j, level, lookup_pos)
+
+
+@nb.njit(cache=True)
+def _face_of_xyz(x, y, z):
+    """``_s2.xyz_to_face_uv`` behind a call (see :func:`_cell_at`)."""
+    return _s2.xyz_to_face_uv(x, y, z)
+
+
+@nb.njit(cache=True)
 def _walk_face(face, u0, v0, u1, v1, level, lookup_pos, buf, nbuf):
     """Append to ``buf`` the cells of the straight (u, v) segment on ``face``; return new length."""
     shift = _s2.MAX_LEVEL - level
@@ -110,12 +124,12 @@ def _walk_face(face, u0, v0, u1, v1, level, lookup_pos, buf, nbuf):
     ie = _uv_to_cell_ij(u1, shift)
     je = _uv_to_cell_ij(v1, shift)
     if i == ie and j == je:  # fast path: the whole segment in one cell
-        return _push(buf, nbuf, _s2.from_face_ij_level(face, i << shift, j << shift, level, lookup_pos))
+        return _push(buf, nbuf, _cell_at(face, i << shift, j << shift, level, lookup_pos))
     du = u1 - u0
     dv = v1 - v0
     di = 1 if du > 0.0 else -1
     dj = 1 if dv > 0.0 else -1
-    buf, nbuf = _push(buf, nbuf, _s2.from_face_ij_level(face, i << shift, j << shift, level, lookup_pos))
+    buf, nbuf = _push(buf, nbuf, _cell_at(face, i << shift, j << shift, level, lookup_pos))
     limit = abs(ie - i) + abs(je - j) + 4
     steps = 0
     while (i != ie or j != je) and steps < limit:
@@ -141,29 +155,46 @@ def _walk_face(face, u0, v0, u1, v1, level, lookup_pos, buf, nbuf):
             j += dj
         if i < 0 or i >= n or j < 0 or j >= n:
             break
-        buf, nbuf = _push(buf, nbuf, _s2.from_face_ij_level(face, i << shift, j << shift, level, lookup_pos))
+        buf, nbuf = _push(buf, nbuf, _cell_at(face, i << shift, j << shift, level, lookup_pos))
     if i != ie or j != je:
-        buf, nbuf = _push(buf, nbuf, _s2.from_face_ij_level(face, ie << shift, je << shift, level, lookup_pos))
+        buf, nbuf = _push(buf, nbuf, _cell_at(face, ie << shift, je << shift, level, lookup_pos))
     return buf, nbuf
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _push(buf, nbuf, value):
     if nbuf > 0 and buf[nbuf - 1] == value:  # consecutive segments mostly stay in one cell
         return buf, nbuf
     if nbuf == buf.shape[0]:
         new = np.empty(2 * buf.shape[0], dtype=buf.dtype)
-        new[:nbuf] = buf[:nbuf]
+        for k in range(nbuf):  # a loop, not new[:nbuf] = ...: slice assignment compiles numba's shape errors
+            new[k] = buf[k]
         buf = new
     buf[nbuf] = value
     return buf, nbuf + 1
 
 
 @nb.njit(cache=True)
+def _shell_sort(a, n):
+    """Sort ``a[:n]`` in place (Ciura's gaps). A plain loop: numba compiles ``np.sort`` (a quicksort per
+    dtype) in seconds, this in milliseconds, and lines cross few cells."""
+    for gap in (510774, 227011, 100894, 44842, 19930, 8858, 3937, 1750, 701, 301, 132, 57, 23, 10, 4, 1):
+        if gap >= n and gap > 1:
+            continue
+        for i in range(gap, n):
+            v = a[i]
+            j = i
+            while j >= gap and a[j - gap] > v:
+                a[j] = a[j - gap]
+                j -= gap
+            a[j] = v
+
+
+@nb.njit(cache=True)
 def _cover_segment(ax, ay, az, bx, by, bz, level, lookup_pos, buf, nbuf):
     """Cells crossed by the great-circle segment A-B (unit vectors), appended to ``buf``."""
-    fa, _, _ = _s2.xyz_to_face_uv(ax, ay, az)
-    fb, _, _ = _s2.xyz_to_face_uv(bx, by, bz)
+    fa, _, _ = _face_of_xyz(ax, ay, az)
+    fb, _, _ = _face_of_xyz(bx, by, bz)
     if fa == fb:
         u0, v0 = _face_uv(fa, ax, ay, az)
         u1, v1 = _face_uv(fa, bx, by, bz)
@@ -185,14 +216,14 @@ def _cover_segment(ax, ay, az, bx, by, bz, level, lookup_pos, buf, nbuf):
                     nt += 1
     ts[nt] = 1.0
     nt += 1
-    ts[:nt].sort()
+    _shell_sort(ts, nt)
     for q in range(nt - 1):
         t0 = ts[q]
         t1 = ts[q + 1]
         if t1 <= t0:
             continue
         tm = 0.5 * (t0 + t1)
-        face, _, _ = _s2.xyz_to_face_uv((1 - tm) * ax + tm * bx, (1 - tm) * ay + tm * by, (1 - tm) * az + tm * bz)
+        face, _, _ = _face_of_xyz((1 - tm) * ax + tm * bx, (1 - tm) * ay + tm * by, (1 - tm) * az + tm * bz)
         if t0 == 0.0:
             px, py, pz = ax, ay, az
         else:
@@ -211,7 +242,7 @@ def _cover_segment(ax, ay, az, bx, by, bz, level, lookup_pos, buf, nbuf):
     return buf, nbuf
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _unit(lat_deg, lng_deg):
     # identical arithmetic to _s2.latlng_to_cell_kernel
     phi = lat_deg * _DEG_TO_RAD
@@ -261,13 +292,15 @@ def cover_lines_kernel(lat, lng, part_start, part_line, n_lines, level, lookup_p
             p += 1
         if nbuf == 0:
             continue
-        cells = np.sort(buf[:nbuf])
+        cells = buf[:nbuf]
+        _shell_sort(cells, nbuf)  # in place: buf is refilled from 0 for the next line
         if nout + nbuf > out_line.shape[0]:
             size = max(2 * out_line.shape[0], nout + nbuf)
             nl = np.empty(size, dtype=np.int64)
             nc = np.empty(size, dtype=np.uint64)
-            nl[:nout] = out_line[:nout]
-            nc[:nout] = out_cell[:nout]
+            for k in range(nout):
+                nl[k] = out_line[k]
+                nc[k] = out_cell[k]
             out_line, out_cell = nl, nc
         prev = np.uint64(0)
         for k in range(nbuf):
@@ -311,7 +344,8 @@ def dense_rows_kernel(keys):
                 # insert
                 if nuniq == uniq.shape[0]:
                     nu = np.empty(2 * nuniq, dtype=np.uint64)
-                    nu[:nuniq] = uniq[:nuniq]
+                    for r in range(nuniq):  # a loop: slice assignment compiles numba's shape-error formatting
+                        nu[r] = uniq[r]
                     uniq = nu
                 uniq[nuniq] = k
                 table_keys[h] = k

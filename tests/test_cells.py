@@ -300,3 +300,26 @@ def test_rowcol_bad_input():
         C.rowcol_to_cell(image, 16, 0, 12)
     with pytest.raises(ValueError, match="finer"):
         C.cell_to_rowcol(image, 9)
+
+
+def test_read_only_inputs_reuse_the_kernels_compiled_for_writable_ones():
+    """pandas' copy-on-write values are read-only; numba would compile each kernel again for them."""
+    import numba
+    import pandas as pd
+
+    from geos2vec import _s2
+
+    cells = C.latlng_to_cell(np.array([40.7, -33.9, 51.5]), np.array([-74.0, 151.2, -0.1]), 12)
+    series = pd.Series(cells)
+    values = series.to_numpy()
+    assert not values.flags.writeable
+    np.testing.assert_array_equal(C.get_level(values), [12, 12, 12])
+    np.testing.assert_array_equal(C.cell_to_parent(values, 8), C.cell_to_parent(cells.copy(), 8))
+    lat = pd.Series([40.7, -33.9, 51.5]).to_numpy()
+    lng = pd.Series([-74.0, 151.2, -0.1]).to_numpy()
+    np.testing.assert_array_equal(C.latlng_to_cell(lat, lng, 12), cells)
+    for kernel in (_s2.level_kernel, _s2.parent_kernel, _s2.is_valid_kernel, _s2.latlng_to_cell_kernel):
+        arrays = [t for sig in kernel.signatures for t in sig if isinstance(t, numba.types.Array)]
+        assert arrays and all(t.mutable for t in arrays), kernel
+    assert not values.flags.writeable and not lat.flags.writeable  # the caller's arrays are left as they were
+    np.testing.assert_array_equal(series.to_numpy(), cells)
