@@ -12,6 +12,10 @@ GeoSeries. Each stage of the pipeline is a public module:
 * :mod:`geos2vec.partitioned` - dask(-geopandas) frames through the same functions.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from . import accessor as _accessor  # noqa: F401  (registers .s2vec)
 from .accessor import register_dask_accessor
 from . import cells
@@ -42,6 +46,12 @@ from .options import get_options, set_options
 from ._versions import show_versions
 from . import demo  # geos2vec.demo.load_sample() (the bundled sample); cheap: numpy only at import
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._typing import StrPath
+    from .model import S2VecModel
+
 __all__ = [
     "cells", "features", "ontology", "raster", "coverage", "errors", "demo",
     "cell_polygons", "cell_to_boundary", "cell_to_children", "cell_to_latlng", "cell_to_parent",
@@ -53,7 +63,7 @@ __all__ = [
 ]
 
 
-def load_model(path="default", channels=None):
+def load_model(path: StrPath = "default", channels: Sequence[str] | None = None) -> S2VecModel:
     """Load an S2Vec model: ``"default"`` (the bundled one), a directory or a ``.zip``.
 
     The bundled model loads without TensorFlow; see :func:`geos2vec.model.load_model`.

@@ -102,9 +102,11 @@ def _grid_lo(k, shift, n):
 
 @nb.njit(cache=True)
 def _cell_at(face, i, j, level, lookup_pos):
-    """``_s2.from_face_ij_level`` behind a call: that helper is inlined into numba's IR wherever it is called
-    (``inline="always"``), and the walk calls it four times; one call site here keeps the first compile short
-    (LLVM still inlines the machine code)."""
+    """``_s2.from_face_ij_level`` behind a call, to keep the first compile short.
+
+    That helper is inlined into numba's IR wherever it is called (``inline="always"``), and the walk calls it
+    four times; one call site here compiles it once (LLVM still inlines the machine code).
+    """
     return _s2.from_face_ij_level(face, i, j, level, lookup_pos)
 
 
@@ -176,8 +178,11 @@ def _push(buf, nbuf, value):
 
 @nb.njit(cache=True)
 def _shell_sort(a, n):
-    """Sort ``a[:n]`` in place (Ciura's gaps). A plain loop: numba compiles ``np.sort`` (a quicksort per
-    dtype) in seconds, this in milliseconds, and lines cross few cells."""
+    """Sort ``a[:n]`` in place (Shell sort, Ciura's gaps, extended).
+
+    A plain loop: numba compiles ``np.sort`` (a quicksort per dtype) in seconds, this in milliseconds, and
+    lines cross few cells.
+    """
     for gap in (510774, 227011, 100894, 44842, 19930, 8858, 3937, 1750, 701, 301, 132, 57, 23, 10, 4, 1):
         if gap >= n and gap > 1:
             continue

@@ -7,7 +7,8 @@ annotations), so ``import geos2vec`` never imports this module.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -16,6 +17,11 @@ import shapely
 
 from .model import S2VecModel
 from .ontology import Ontology
+
+try:  # zarr 3
+    from zarr.abc.store import Store as _ZarrStore
+except ImportError:  # zarr 2 (its stores are MutableMappings) or no zarr
+    _ZarrStore = MutableMapping
 
 #: A file system path.
 StrPath = str | os.PathLike[str]
@@ -31,6 +37,10 @@ CoverageLike = shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | Sequence[fl
 #: An area (:func:`geos2vec.io.download_osm`): a GeoDataFrame/GeoSeries, a shapely geometry or a
 #: ``(min_lon, min_lat, max_lon, max_lat)`` box.
 AreaLike = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | Sequence[float] | np.ndarray
+
+#: A zarr store (:func:`geos2vec.raster.to_zarr`): a path, a ``MutableMapping`` (zarr 2 stores, fsspec maps) or a
+#: zarr 3 ``Store``.
+ZarrStoreLike = StrPath | MutableMapping[str, Any] | _ZarrStore
 
 #: What ``model=`` takes: ``"default"`` (the bundled model), the path of a saved model, or a loaded model.
 ModelLike = str | os.PathLike[str] | S2VecModel

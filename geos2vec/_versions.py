@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 _PACKAGES = ("geos2vec", "numpy", "pandas", "geopandas", "shapely", "pyproj", "numba", "xarray", "pyarrow",
              "threadpoolctl", "tqdm", "matplotlib", "keras", "tensorflow", "tensorflow-cpu", "jax", "torch",
@@ -23,7 +27,7 @@ def versions() -> dict:
     return out
 
 
-def show_versions(file=None) -> None:
+def show_versions(file: TextIO | None = None) -> None:
     """Print the versions of Python, the platform and geos2vec's dependencies (``None``: not installed).
 
     Parameters

@@ -133,9 +133,11 @@ def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _kernel_view(arr: np.ndarray) -> np.ndarray:
-    """``arr``, or a writable view of it: numba types read-only arrays (pandas' copy-on-write values) apart
-    and would compile every kernel a second time for them (~0.3-0.6 s each on a first run). The kernels
-    never write their inputs. Memory that is read-only all the way down (a read-only memory map) is kept.
+    """``arr``, or a writable view of it, so that numba compiles each kernel once.
+
+    numba types read-only arrays (pandas' copy-on-write values) apart and would compile every kernel a
+    second time for them (~0.3-0.6 s each on a first run). The kernels never write their inputs. Memory
+    that is read-only all the way down (a read-only memory map) is kept.
     """
     if arr.flags.writeable:
         return arr

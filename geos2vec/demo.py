@@ -9,15 +9,24 @@ from __future__ import annotations
 import time
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import argparse
+
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
+
+    from ._typing import StrPath
 
 __all__ = ["load_sample", "pca_rgb", "plot_embedding_map", "run_demo", "add_parser"]
 
 ATTRIBUTION = "Data © OpenStreetMap contributors, ODbL 1.0"
 
 
-def load_sample():
+def load_sample() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The bundled sample: ``(pois, roads)`` GeoDataFrames of Los Angeles (EPSG:4326).
 
     Returns
@@ -35,7 +44,7 @@ def load_sample():
         return gpd.read_parquet(p), gpd.read_parquet(r)
 
 
-def pca_rgb(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pca_rgb(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """First three principal components of ``values`` (rows x dims), each scaled to [0, 1] as RGB.
 
     Returns ``(rgb, explained_variance_ratio)``; rows with NaN get NaN colours.
@@ -72,7 +81,8 @@ def pca_rgb(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rgb, np.pad(explained, (0, 3 - len(explained)))
 
 
-def plot_embedding_map(cells, path, *, prefix="s2vec_", pois=None, title="S2Vec embeddings"):
+def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = "s2vec_",
+                       pois: gpd.GeoDataFrame | None = None, title: str = "S2Vec embeddings") -> Path:
     """Map of cell embeddings: the first three principal components as RGB (matplotlib, PNG).
 
     Parameters
@@ -125,7 +135,8 @@ def plot_embedding_map(cells, path, *, prefix="s2vec_", pois=None, title="S2Vec 
     return Path(path)
 
 
-def run_demo(out="demo-out", model="default", mode="contextual", quiet=False) -> dict:
+def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = "contextual",
+             quiet: bool = False) -> dict[str, Any]:
     """Features → embeddings → ``embeddings.parquet`` + ``embeddings.png`` in ``out``.
 
     Parameters
@@ -193,7 +204,7 @@ def run_demo(out="demo-out", model="default", mode="contextual", quiet=False) ->
     return summary
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """The ``demo`` subcommand's parser.
 
     Parameters

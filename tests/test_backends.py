@@ -86,13 +86,18 @@ def np_(t):
 
 # --------------------------------------------------------------------------- imports
 def _module_level_imports(path):
-    """``(module, level)`` of every import statement outside function bodies."""
+    """``(module, level)`` of every import statement outside function bodies and ``if TYPE_CHECKING:`` blocks.
+
+    (The imports of a ``TYPE_CHECKING`` block serve annotations only and never run.)
+    """
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
 
     def visit(node):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
                 continue
             if isinstance(child, ast.Import):
                 found.extend((a.name, 0) for a in child.names)
@@ -112,7 +117,7 @@ def test_model_modules_import_only_keras_and_numpy(name):
         if level:  # relative: only among the standalone modules
             assert level == 1 and f"{module}.py" in STANDALONE, (module, level)
         else:
-            assert module.split(".")[0] in {"__future__", "keras", "numpy"}, module
+            assert module.split(".")[0] in {"__future__", "typing", "keras", "numpy"}, module  # typing: stdlib
     assert "tensorflow" not in {m.split(".")[0] for m, _ in imports}
 
 
@@ -182,7 +187,7 @@ def test_standalone_import_and_forward(backend, tmp_path):
     assert res["backend"] == backend and res["stub"] and res["pred"] == [2, 16, 3]
     names = {(importer.rsplit(".", 1)[1], name.split(".")[0], level) for importer, name, level in res["seen"]}
     assert ("mae", "layers", 1) in names  # the spy saw the imports
-    assert {n for _, n, lvl in names if lvl == 0} <= {"__future__", "keras", "numpy"}, names
+    assert {n for _, n, lvl in names if lvl == 0} <= {"__future__", "typing", "keras", "numpy"}, names
     if backend != "tensorflow":
         assert not res["tensorflow"]
 

@@ -26,6 +26,10 @@ MODULES = [
     "geos2vec.evaluate.methods", "geos2vec.evaluate.mlp_layers", "geos2vec.evaluate.probes",
     "geos2vec.evaluate.protocol", "geos2vec.evaluate.report", "geos2vec.evaluate.seams",
     "geos2vec.evaluate.splits", "geos2vec.evaluate.suite", "geos2vec.evaluate.tasks",
+    "geos2vec", "geos2vec.demo", "geos2vec.raster", "geos2vec.raster.plot", "geos2vec.raster.storage",
+    "geos2vec.raster.transform", "geos2vec.raster.views",
+    "geos2vec.model", "geos2vec.model.config", "geos2vec.model.s2vec", "geos2vec.model.io", "geos2vec.model.data",
+    "geos2vec.model.train", "geos2vec.model.reconstruction", "geos2vec.model.mae", "geos2vec.model.layers",
 ]
 # packages of the optional extras ([model], [dask]): a module (or annotation) needing a missing one is skipped
 OPTIONAL = {"keras", "tensorflow", "dask", "dask_geopandas", "distributed"}
@@ -96,7 +100,10 @@ def test_targets_found():
     assert len(names) > 100
     assert {"geos2vec.cells.latlng_to_cell", "geos2vec.normalize.FeatureStats.fit",
             "geos2vec.normalize.FeatureStats.var", "geos2vec.accessor.S2VecAccessor.__init__",
-            "geos2vec.io.osm.read_osm", "geos2vec.evaluate.splits.random_splits"} <= names
+            "geos2vec.io.osm.read_osm", "geos2vec.evaluate.splits.random_splits", "geos2vec.load_model",
+            "geos2vec.raster.transform.rasterize", "geos2vec.raster._common.image_cells", "geos2vec.demo.run_demo",
+            "geos2vec.model.config.S2VecConfig.replace", "geos2vec.model.s2vec.S2VecModel.fit",
+            "geos2vec.model.reconstruction.LossAccumulator.add"} <= names
 
 
 def test_public_api_is_annotated():

@@ -10,13 +10,23 @@ is built, trained, embedded, saved or loaded.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .config import S2VecConfig
 from .s2vec import S2VecModel
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+    import xarray as xr
+
+    from .._typing import StrPath
 
 __all__ = ["S2VecConfig", "S2VecModel", "load_model", "embeddings_to_frame"]
 
 
-def load_model(path, channels=None) -> S2VecModel:
+def load_model(path: StrPath, channels: Sequence[str] | None = None) -> S2VecModel:
     """Load a model saved by :meth:`S2VecModel.save`, or ``"default"`` (the bundled model).
 
     Parameters
@@ -33,7 +43,7 @@ def load_model(path, channels=None) -> S2VecModel:
     return S2VecModel.load(path, channels=channels)
 
 
-def embeddings_to_frame(emb):
+def embeddings_to_frame(emb: xr.DataArray) -> pd.DataFrame:
     """A ``(cell, dim)`` embedding DataArray as a ``cell_id``-indexed DataFrame ``s2vec_0 ...``.
 
     Parameters

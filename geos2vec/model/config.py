@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._typing import StrPath
 
 __all__ = ["S2VecConfig"]
 
@@ -115,7 +119,7 @@ class S2VecConfig:
                              f"got {self.mixed_precision!r}")
         return self
 
-    def replace(self, **changes) -> "S2VecConfig":
+    def replace(self, **changes: Any) -> "S2VecConfig":
         """A copy with some fields changed (unknown names raise ``TypeError``).
 
         Parameters
@@ -142,7 +146,7 @@ class S2VecConfig:
         d.update(changes)
         return S2VecConfig(**d)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-safe dict.
 
         Returns
@@ -153,7 +157,7 @@ class S2VecConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "S2VecConfig":
+    def from_dict(cls, d: dict[str, Any]) -> "S2VecConfig":
         """A configuration from :meth:`to_dict` output (unknown keys raise).
 
         Parameters
@@ -176,7 +180,7 @@ class S2VecConfig:
             raise ValueError(f"unknown S2VecConfig fields {sorted(unknown)}; known: {sorted(names)}")
         return cls(**d)
 
-    def save(self, path) -> Path:
+    def save(self, path: StrPath) -> Path:
         """Write the configuration as JSON to ``path``; returns the path.
 
         Parameters
@@ -194,7 +198,7 @@ class S2VecConfig:
         return path
 
     @classmethod
-    def load(cls, path, strict: bool = False) -> "S2VecConfig":
+    def load(cls, path: StrPath, strict: bool = False) -> "S2VecConfig":
         """Read a config written by :meth:`save`; ``strict`` requires every architecture field.
 
         Parameters

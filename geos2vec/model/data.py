@@ -12,8 +12,19 @@ blocks of images, never as a whole. Normalization by
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import tensorflow as tf
+    import xarray as xr
+    from numpy.typing import ArrayLike
+
+    from .._typing import StrPath
+    from ..normalize import FeatureStats
 
 __all__ = ["IMAGE_DIMS", "open_images", "check_images", "match_channels", "split_images", "make_dataset",
            "image_levels"]
@@ -21,7 +32,7 @@ __all__ = ["IMAGE_DIMS", "open_images", "check_images", "match_channels", "split
 IMAGE_DIMS = ("image", "row", "col", "feature")
 
 
-def open_images(path):
+def open_images(path: StrPath) -> xr.DataArray:
     """Open an image DataArray saved by the rasterization stage.
 
     ``path`` may be a zarr store (directory or ``.zarr``), a netCDF file
@@ -84,7 +95,7 @@ def open_images(path):
     return ds[names[0]]
 
 
-def check_images(da):
+def check_images(da: xr.DataArray) -> xr.DataArray:
     """Validate an image DataArray and return it with dims in ``IMAGE_DIMS`` order.
 
     Parameters
@@ -125,7 +136,7 @@ def check_images(da):
     return da.transpose(*IMAGE_DIMS)
 
 
-def match_channels(da, channels):
+def match_channels(da: xr.DataArray, channels: Sequence[str]) -> xr.DataArray:
     """``da`` with its features in the order ``channels``.
 
     The same channels in another order are reordered; missing or extra
@@ -165,7 +176,7 @@ def match_channels(da, channels):
     return da.sel(feature=want)
 
 
-def image_levels(da) -> tuple[int | None, int | None]:
+def image_levels(da: xr.DataArray) -> tuple[int | None, int | None]:
     """``(image_level, patch_level)`` from attrs, else from the coordinates' cell ids (``None`` if unknown).
 
     Parameters
@@ -194,7 +205,7 @@ def image_levels(da) -> tuple[int | None, int | None]:
     return (None if image_level is None else int(image_level)), (None if patch_level is None else int(patch_level))
 
 
-def split_images(n: int, fraction: float, seed: int = 0):
+def split_images(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of ``range(n)`` into sorted (train, validation) index arrays.
 
     At least one image stays in training; a positive ``fraction`` of ``n >= 2``
@@ -266,8 +277,9 @@ def iter_blocks(da, indices=None, block: int = 256, coverage: bool = False):
         yield values, mask, covered, available
 
 
-def make_dataset(da, stats, indices=None, *, batch_size: int = 64, shuffle_buffer: int = 0, seed: int = 0,
-                 drop_remainder: bool = False, block: int = 256):
+def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | None = None, *, batch_size: int = 64,
+                 shuffle_buffer: int = 0, seed: int = 0, drop_remainder: bool = False,
+                 block: int = 256) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of normalized image batches.
 
     Elements are dicts ``{"x": (batch, rows*cols, features) float32,

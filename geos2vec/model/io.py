@@ -29,9 +29,19 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from .._jsonfile import read_json
 from ..errors import ModelFormatError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import DTypeLike
+
+    from .._typing import StrPath
+    from . import S2VecModel  # annotations only: at run time io never imports the model class (see above)
+    from .config import S2VecConfig
 
 __all__ = ["save_model", "read_model", "default_model_path", "expected_shapes", "FORMAT", "FORMAT_VERSION"]
 
@@ -40,6 +50,8 @@ FORMAT_VERSION = 1
 _FILES = ("model.keras", "config.json", "feature_stats.json", "metadata.json")
 _COMPACT_FILES = ("weights.npz", "config.json", "feature_stats.json", "metadata.json")
 _EXTRA_FILES = ("MODEL_CARD.md", "training_report.json", "training_curve.png")
+
+_Model = TypeVar("_Model", bound="S2VecModel")
 
 
 def default_model_path() -> Path:
@@ -54,7 +66,7 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parents[1] / "pretrained"
 
 
-def save_model(model, path, compact: bool = False, dtype="float16") -> Path:
+def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: DTypeLike = "float16") -> Path:
     """Write ``model`` to directory ``path`` (created) or, if it ends in ``.zip``, to one zip file.
 
     ``compact=True`` stores the weights as ``weights.npz`` in ``dtype`` (float16: half the size of
@@ -173,7 +185,7 @@ def _jsonable(history):
     return {k: [float(v) for v in vals] for k, vals in history.items()}
 
 
-def read_model(path, cls, channels=None):
+def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None = None) -> _Model:
     """Read a model saved by :func:`save_model` (directory or ``.zip``) into a new ``cls``.
 
     Parameters
@@ -293,7 +305,7 @@ def _load_dir(path: Path, channels, cls):
     return model
 
 
-def expected_shapes(config, n_features: int, n_patches: int) -> dict:
+def expected_shapes(config: S2VecConfig, n_features: int, n_patches: int) -> dict[str, tuple[int, ...]]:
     """``{name: shape}`` of every array of a compact model's ``weights.npz`` (see ``numpy_encoder``).
 
     Parameters

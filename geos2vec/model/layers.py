@@ -11,9 +11,14 @@ Only ``keras`` (``keras.ops``, ``keras.random``) is used, never a backend direct
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 from keras import layers, ops
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["sincos_2d", "PositionEmbedding", "Attention", "TransformerBlock", "RandomMasking", "gather_tokens"]
 
@@ -65,19 +70,19 @@ def sincos_2d(rows: int, cols: int, dim: int) -> np.ndarray:
 class PositionEmbedding(layers.Layer):
     """Learned positional embedding added to a ``(batch, length, dim)`` sequence."""
 
-    def __init__(self, length: int, **kwargs):
+    def __init__(self, length: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.length = int(length)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         self.embedding = self.add_weight(
             name="embedding", shape=(1, self.length, int(input_shape[-1])),
             initializer=keras.initializers.TruncatedNormal(stddev=0.02))
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
         return x + ops.cast(self.embedding, x.dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "length": self.length}
 
 
@@ -85,7 +90,7 @@ class PositionEmbedding(layers.Layer):
 class Attention(layers.Layer):
     """Multi-head self-attention with one fused QKV projection (fewer, larger matmuls)."""
 
-    def __init__(self, dim: int, num_heads: int, **kwargs):
+    def __init__(self, dim: int, num_heads: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
@@ -94,11 +99,11 @@ class Attention(layers.Layer):
         self.qkv = layers.Dense(3 * self.dim, name="qkv", dtype=self.dtype_policy)
         self.proj = layers.Dense(self.dim, name="proj", dtype=self.dtype_policy)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         self.qkv.build(input_shape)
         self.proj.build(tuple(input_shape[:-1]) + (self.dim,))
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
         b, n = ops.shape(x)[0], ops.shape(x)[1]
         qkv = ops.reshape(self.qkv(x), (b, n, 3, self.num_heads, self.head_dim))
         qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))            # (3, b, h, n, d)
@@ -110,7 +115,7 @@ class Attention(layers.Layer):
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, n, self.dim))
         return self.proj(out)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads}
 
 
@@ -118,8 +123,8 @@ class Attention(layers.Layer):
 class TransformerBlock(layers.Layer):
     """Pre-norm ViT block: ``x + Drop(Attn(LN(x)))``, then ``x + Drop(MLP(LN(x)))`` (GELU MLP)."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0, seed=None,
-                 **kwargs):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dim, self.num_heads = int(dim), int(num_heads)
         self.mlp_ratio, self.dropout, self.seed = float(mlp_ratio), float(dropout), seed
@@ -134,16 +139,16 @@ class TransformerBlock(layers.Layer):
         self.drop1 = layers.Dropout(self.dropout, seed=s, dtype=p)
         self.drop2 = layers.Dropout(self.dropout, seed=None if s is None else s + 1, dtype=p)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         for layer in (self.norm1, self.attn, self.norm2, self.fc1):
             layer.build(input_shape)
         self.fc2.build(tuple(input_shape[:-1]) + (self.fc1.units,))
 
-    def call(self, x, training=None):
+    def call(self, x: Any, training: bool | None = None) -> Any:
         x = x + self.drop1(self.attn(self.norm1(x)), training=training)
         return x + self.drop2(self.fc2(self.fc1(self.norm2(x))), training=training)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads,
                 "mlp_ratio": self.mlp_ratio, "dropout": self.dropout, "seed": self.seed}
 
@@ -158,14 +163,14 @@ class RandomMasking(layers.Layer):
     ``mask`` of shape ``(batch, length)``, 1 where a token is masked.
     """
 
-    def __init__(self, length: int, mask_ratio: float, seed=None, **kwargs):
+    def __init__(self, length: int, mask_ratio: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.length, self.mask_ratio, self.seed = int(length), float(mask_ratio), seed
         # at least one token kept and one masked, whatever the ratio and length
         self.num_keep = min(max(int(round(self.length * (1.0 - self.mask_ratio))), 1), self.length - 1)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, x):
+    def call(self, x: Any) -> tuple[Any, Any, Any]:
         batch_size = ops.shape(x)[0]
         noise = keras.random.uniform((batch_size, self.length), seed=self.seed_generator)
         ids_shuffle = ops.argsort(noise, axis=1)
@@ -174,11 +179,11 @@ class RandomMasking(layers.Layer):
         mask = ops.cast(ids_restore >= self.num_keep, "float32")
         return ids_keep, ids_restore, mask
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "length": self.length, "mask_ratio": self.mask_ratio, "seed": self.seed}
 
 
-def gather_tokens(x, ids):
+def gather_tokens(x: Any, ids: Any) -> Any:
     """``x[b, ids[b, i]]`` for a ``(batch, length, dim)`` tensor and ``(batch, k)`` integer ids.
 
     Backend-neutral: the rows of ``x`` flattened to ``(batch * length, dim)`` are taken with

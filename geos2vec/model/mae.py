@@ -17,15 +17,22 @@ missing (see "Backends" in ``docs/model.md``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import layers, ops
 
 from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens, sincos_2d
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .config import S2VecConfig
+
 __all__ = ["MaskedAutoencoder", "build_mae", "masked_mse", "masks_from_noise", "per_replica_loss"]
 
 
-def masks_from_noise(noise, num_keep: int):
+def masks_from_noise(noise: Any, num_keep: int) -> tuple[Any, Any, Any]:
     """``(ids_keep, ids_restore, mask)`` of MAE masking from ``(batch, length)`` noise.
 
     The computation of :class:`~geos2vec.model.layers.RandomMasking` after its draw: the ``num_keep`` patches
@@ -55,7 +62,7 @@ def masks_from_noise(noise, num_keep: int):
     return ids_keep, ids_restore, mask
 
 
-def masked_mse(x, pred, mask, weight=None):
+def masked_mse(x: Any, pred: Any, mask: Any, weight: Any | None = None) -> Any:
     """Mean over masked (and, with ``weight``, observed) patches of the per-patch MSE.
 
     ``x``, ``pred``: ``(batch, length, features)``; ``mask``: ``(batch, length)``,
@@ -106,7 +113,7 @@ def activity_mse(x, pred, mask, weight=None):
     return masked_mse(ops.expand_dims(ax, -1), ops.expand_dims(ap, -1), mask, pw)
 
 
-def per_replica_loss(loss):
+def per_replica_loss(loss: Any) -> Any:
     """``loss`` divided by the number of ``tf.distribute`` replicas in sync (TensorFlow backend; else unchanged).
 
     Keras' TensorFlow trainer sums the replicas' gradients and multiplies the tracked loss back by the
@@ -151,9 +158,9 @@ class MaskedAutoencoder(keras.Model):
 
     def __init__(self, num_patches: int, num_features: int, embedding_dim: int = 256, encoder_layers: int = 6,
                  decoder_dim: int = 128, decoder_layers: int = 2, num_heads: int = 8, mlp_ratio: float = 4.0,
-                 dropout: float = 0.2, mask_ratio: float = 0.75, ignore_unobserved: bool = False, seed=None,
-                 missing_token: bool = False, activity_weight: float = 0.0, position_init: str = "normal",
-                 **kwargs):
+                 dropout: float = 0.2, mask_ratio: float = 0.75, ignore_unobserved: bool = False,
+                 seed: int | None = None, missing_token: bool = False, activity_weight: float = 0.0,
+                 position_init: str = "normal", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.num_patches, self.num_features = int(num_patches), int(num_features)
         self.embedding_dim, self.encoder_layers = int(embedding_dim), int(encoder_layers)
@@ -185,7 +192,7 @@ class MaskedAutoencoder(keras.Model):
         self.decoder_pred = layers.Dense(self.num_features, name="decoder_pred", dtype="float32")
 
     # ------------------------------------------------------------------ building
-    def build(self, input_shape=None):
+    def build(self, input_shape: Sequence[int | None] | None = None) -> None:
         n, f = self.num_patches, self.num_features
         self.patch_embed.build((None, n, f))
         self.pos_embed.build((None, n, self.embedding_dim))
@@ -218,7 +225,7 @@ class MaskedAutoencoder(keras.Model):
         if x.shape[-2] is not None and x.shape[-2] != self.num_patches:
             raise ValueError(f"the model expects {self.num_patches} patches per image, got {x.shape[-2]}")
 
-    def embed_patches(self, x, covered=None):
+    def embed_patches(self, x: Any, covered: Any | None = None) -> Any:
         """Patch projection + position embedding: ``(b, n, f) -> (b, n, embedding_dim)``.
 
         With ``missing_token`` and ``covered`` ``(b, n)`` (1 where the source has data), uncovered pixels
@@ -247,7 +254,7 @@ class MaskedAutoencoder(keras.Model):
             h = h * c + ops.cast(self.missing_embed, h.dtype) * (1 - c)
         return self.pos_embed(h)
 
-    def encode(self, x, training=False, covered=None):
+    def encode(self, x: Any, training: bool = False, covered: Any | None = None) -> Any:
         """Encoder over the full, unmasked sequence: ``(b, n, f) -> (b, n, embedding_dim)`` (contextual).
 
         Parameters
@@ -269,7 +276,7 @@ class MaskedAutoencoder(keras.Model):
             h = blk(h, training=training)
         return self.encoder_norm(h)
 
-    def draw_noise(self, batch_size):
+    def draw_noise(self, batch_size: Any) -> Any:
         """The masking noise of one forward pass: ``(batch, num_patches)`` uniform draws.
 
         Drawn from the :class:`~geos2vec.model.layers.RandomMasking` layer's own seed generator (a new draw at
@@ -287,13 +294,14 @@ class MaskedAutoencoder(keras.Model):
         """
         return keras.random.uniform((batch_size, self.masking.length), seed=self.masking.seed_generator)
 
-    def call(self, x, training=None):
+    def call(self, x: Any, training: bool | None = None) -> dict[str, Any]:
         covered = None
         if isinstance(x, dict):
             x, covered = x["x"], x.get("c")
         return self.reconstruct(x, self.draw_noise(ops.shape(x)[0]), training=training, covered=covered)
 
-    def reconstruct(self, x, noise, training=False, covered=None):
+    def reconstruct(self, x: Any, noise: Any, training: bool | None = False,
+                    covered: Any | None = None) -> dict[str, Any]:
         """The forward pass of :meth:`call` with the masks given by ``noise``.
 
         ``noise``: ``(batch, num_patches)``, e.g. uniform; the kept patches are
@@ -338,7 +346,8 @@ class MaskedAutoencoder(keras.Model):
         return {"pred": pred, "mask": mask}
 
     # ------------------------------------------------------------------ training
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: dict[str, Any] | None = None,
+                     sample_weight: Any = None, training: bool = True) -> Any:
         """The masked MSE of a batch, for Keras' built-in ``train_step`` / ``test_step`` of every backend.
 
         ``x``: the batch given to ``fit`` / ``evaluate``, a dict ``{"x": ..., "w": ..., "c": ..., "v": ...}``
@@ -379,7 +388,7 @@ class MaskedAutoencoder(keras.Model):
             loss = loss + self.activity_weight * activity_mse(data["x"], y_pred["pred"], y_pred["mask"], weight)
         return per_replica_loss(loss)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "num_patches": self.num_patches, "num_features": self.num_features,
                 "embedding_dim": self.embedding_dim, "encoder_layers": self.encoder_layers,
                 "decoder_dim": self.decoder_dim, "decoder_layers": self.decoder_layers,
@@ -389,7 +398,8 @@ class MaskedAutoencoder(keras.Model):
                 "position_init": self.position_init}
 
 
-def build_mae(config, num_patches: int, num_features: int, dtype=None) -> MaskedAutoencoder:
+def build_mae(config: S2VecConfig, num_patches: int, num_features: int,
+              dtype: str | keras.DTypePolicy | None = None) -> MaskedAutoencoder:
     """A built :class:`MaskedAutoencoder` from an :class:`~geos2vec.model.S2VecConfig`.
 
     Parameters

@@ -27,8 +27,15 @@ masked patches the source covers (``mask * c``; equals ``loss_all`` when coverag
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from numpy.typing import ArrayLike
 
 __all__ = ["PREDICTORS", "draw_noise", "mask_from_noise", "baseline_predictions", "neighbour_sums",
            "loss_sums", "reconstruction_losses", "LossAccumulator"]
@@ -63,7 +70,7 @@ def draw_noise(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
     return ((ranks + 0.5) / length).astype(np.float32)
 
 
-def mask_from_noise(noise, num_keep: int) -> np.ndarray:
+def mask_from_noise(noise: ArrayLike, num_keep: int) -> np.ndarray:
     """The ``(batch, n)`` float32 mask (1 = masked) that noise gives: the ``num_keep`` lowest values are kept.
 
     Parameters
@@ -96,7 +103,8 @@ def _check(x, w, mask, c=None):
     return x, w, mask, c
 
 
-def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
+def baseline_predictions(x: ArrayLike, mask: ArrayLike, empty: ArrayLike | None = None,
+                         c: ArrayLike | None = None) -> dict[str, np.ndarray]:
     """The parameter-free predictions, each broadcastable to ``x`` (``(batch, n, features)``).
 
     ``zero``: 0; ``empty``: the vector ``empty`` (``(features,)``; left out when ``None``); ``visible_mean``:
@@ -145,7 +153,7 @@ def baseline_predictions(x, mask, empty=None, c=None) -> dict[str, np.ndarray]:
     return out
 
 
-def neighbour_sums(x, keep, side: int, radius: int):
+def neighbour_sums(x: np.ndarray, keep: np.ndarray, side: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Per patch: the sum of ``x`` over the kept patches around it, and how many there are.
 
     The neighbourhood is ``(2 radius + 1)^2`` patches (itself excluded) on the ``side x side`` image,
@@ -193,7 +201,8 @@ def _local_mean(x, keep, side, vis_mean, radius=LOCAL_RADIUS, prior=LOCAL_PRIOR)
     return a * local + (1 - a) * vis_mean[:, None, :]
 
 
-def loss_sums(x, w, mask, predictions: dict, c=None, v=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def loss_sums(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: Mapping[str, ArrayLike],
+              c: ArrayLike | None = None, v: ArrayLike | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per image: sums of per-patch MSE over masked-and-observed, masked, and masked-and-covered patches.
 
     ``v`` (``(batch, n, features)``, optional): 1 where the pixel's channel is available (its source has that
@@ -250,7 +259,9 @@ def loss_sums(x, w, mask, predictions: dict, c=None, v=None) -> tuple[dict[str, 
     return sums, counts
 
 
-def reconstruction_losses(x, w, mask, *, empty=None, pred=None, c=None, v=None) -> pd.DataFrame:
+def reconstruction_losses(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, *, empty: ArrayLike | None = None,
+                          pred: ArrayLike | None = None, c: ArrayLike | None = None,
+                          v: ArrayLike | None = None) -> pd.DataFrame:
     """Losses of the predictors on arrays: one row per predictor (``model`` only with ``pred``).
 
     Columns ``loss_observed`` (masked, observed patches), ``loss_all`` (masked patches) and ``loss_covered``
@@ -299,13 +310,14 @@ def reconstruction_losses(x, w, mask, *, empty=None, pred=None, c=None, v=None) 
 class LossAccumulator:
     """Sums of :func:`loss_sums` over batches, kept per mask, turned into the evaluation table."""
 
-    def __init__(self, n_masks: int, predictors=PREDICTORS):
+    def __init__(self, n_masks: int, predictors: Iterable[str] = PREDICTORS) -> None:
         self.predictors = list(predictors)
         self.sums = np.zeros((int(n_masks), len(self.predictors), 3))
         self.counts = np.zeros((int(n_masks), 3))
         self._seen = set()
 
-    def add(self, k: int, x, w, mask, predictions: dict, c=None, v=None):
+    def add(self, k: int, x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: Mapping[str, ArrayLike],
+            c: ArrayLike | None = None, v: ArrayLike | None = None) -> None:
         """Add a batch seen under mask number ``k`` (``v``: per-value availability, see :func:`loss_sums`).
 
         Parameters

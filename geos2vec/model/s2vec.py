@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
 from .config import S2VecConfig
 from .data import check_images, image_levels, make_dataset, match_channels, split_images
 from .io import read_model, save_model
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+    import xarray as xr
+
+    from .._typing import StrPath
+    from ..normalize import FeatureStats
+    from .mae import MaskedAutoencoder
 
 __all__ = ["S2VecModel"]
 
@@ -29,7 +44,7 @@ class S2VecModel:
     >>> model.save("my_model.zip"); S2VecModel.load("my_model.zip")  # doctest: +SKIP
     """
 
-    def __init__(self, config: S2VecConfig | None = None, **overrides):
+    def __init__(self, config: S2VecConfig | None = None, **overrides: Any) -> None:
         config = S2VecConfig() if config is None else config
         if not isinstance(config, S2VecConfig):
             raise TypeError(f"config must be an S2VecConfig, got {type(config).__name__}")
@@ -71,7 +86,7 @@ class S2VecModel:
             return int(sum(v.size for k, v in self.numpy_weights.items() if k != "encoder_layers"))
         return 0 if self.keras_model is None else int(self.keras_model.count_params())
 
-    def ensure_keras(self, strategy=None):
+    def ensure_keras(self, strategy: tf.distribute.Strategy | str | None = None) -> MaskedAutoencoder | None:
         """The Keras model, built from NumPy weights first if the model was loaded in compact form.
 
         Parameters
@@ -98,7 +113,8 @@ class S2VecModel:
         return f"S2VecModel({state}, embedding_dim={self.embedding_dim})"
 
     # ------------------------------------------------------------------ building
-    def build(self, data, stats=None, strategy=None) -> "S2VecModel":
+    def build(self, data: xr.DataArray, stats: FeatureStats | None = None,
+              strategy: tf.distribute.Strategy | str | None = None) -> "S2VecModel":
         """Create the Keras model for the shape and channels of ``data`` (an image DataArray).
 
         ``stats`` (a :class:`~geos2vec.normalize.FeatureStats`) defaults to
@@ -157,8 +173,11 @@ class S2VecModel:
         return km
 
     # ------------------------------------------------------------------ training
-    def fit(self, data, *, validation_data=None, strategy=None, epochs: int | None = None, callbacks=None,
-            checkpoint_dir=None, log_dir=None, tensorboard: bool = False, verbose="auto", run_eagerly="auto"):
+    def fit(self, data: xr.DataArray | StrPath, *, validation_data: xr.DataArray | None = None,
+            strategy: tf.distribute.Strategy | str | None = None, epochs: int | None = None,
+            callbacks: Sequence[keras.callbacks.Callback] | None = None, checkpoint_dir: StrPath | None = None,
+            log_dir: StrPath | None = None, tensorboard: bool = False, verbose: Literal["auto", 0, 1, 2] = "auto",
+            run_eagerly: bool | Literal["auto"] = "auto") -> keras.callbacks.History:
         """Train on an image DataArray (or zarr store path).
 
         Parameters
@@ -241,8 +260,8 @@ class S2VecModel:
         self.history.params = {**(getattr(self.history, "params", None) or {}), "replicas": replicas}
         return self.history
 
-    def evaluate(self, data, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
-                 baseline: bool | None = None):
+    def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
+                 baseline: bool | None = None) -> pd.DataFrame | float | tuple[float, float]:
         """Masked-patch reconstruction loss on ``data``, next to parameter-free predictors (normalized units).
 
         Every image is evaluated under ``n_masks`` masks (the model's ``mask_ratio``); mask ``k`` comes from
@@ -333,7 +352,8 @@ class S2VecModel:
         return (loss, float(table.loc["zero", col])) if baseline else loss
 
     # ------------------------------------------------------------------ embedding
-    def embed(self, data, mode: str = "contextual", **kwargs):
+    def embed(self, data: xr.DataArray | pd.DataFrame, mode: str = "contextual",
+              **kwargs: Any) -> xr.DataArray | pd.DataFrame:
         """Embeddings of cells (or images); see :func:`geos2vec.model.embed.embed` for the options.
 
         Parameters
@@ -356,7 +376,7 @@ class S2VecModel:
         return embed(self, data, mode, **kwargs)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path, compact: bool = False):
+    def save(self, path: StrPath, compact: bool = False) -> Path:
         """Save to a directory or a ``.zip`` (see :func:`geos2vec.model.io.save_model`).
 
         ``compact=True`` writes float16 NumPy weights instead of a ``.keras`` file (loads without
@@ -383,7 +403,7 @@ class S2VecModel:
         return save_model(self, path, compact=compact)
 
     @classmethod
-    def load(cls, path, channels=None) -> "S2VecModel":
+    def load(cls, path: StrPath, channels: Sequence[str] | None = None) -> "S2VecModel":
         """Load a model saved with :meth:`save` (a directory, a ``.zip``, or ``"default"``).
 
         Parameters

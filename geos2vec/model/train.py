@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import keras
+    import tensorflow as tf
+
+    from .._typing import StrPath
+    from .config import S2VecConfig
 
 __all__ = ["resolve_strategy", "resolve_precision", "make_optimizer", "compile_for_fit", "resolve_run_eagerly",
            "make_callbacks"]
@@ -14,7 +24,7 @@ __all__ = ["resolve_strategy", "resolve_precision", "make_optimizer", "compile_f
 EAGER_MAX_STEPS = 4
 
 
-def resolve_strategy(strategy=None):
+def resolve_strategy(strategy: tf.distribute.Strategy | str | None = None) -> tf.distribute.Strategy:
     """A ``tf.distribute.Strategy`` from ``None`` (the current/default one), a strategy, or a name.
 
     Names: ``"default"``, ``"mirrored"`` (all visible GPUs, else the CPU),
@@ -61,7 +71,7 @@ def strategy_uses_gpu(strategy) -> bool:
     return type(strategy).__name__ == "_DefaultDistributionStrategy" and bool(tf.config.list_logical_devices("GPU"))
 
 
-def resolve_precision(config, strategy) -> str:
+def resolve_precision(config: S2VecConfig, strategy: tf.distribute.Strategy) -> str:
     """The Keras dtype policy name: ``"auto"`` -> bfloat16 mixed precision on GPUs, float32 on CPUs.
 
     Parameters
@@ -82,7 +92,7 @@ def resolve_precision(config, strategy) -> str:
     return "mixed_bfloat16" if strategy_uses_gpu(strategy) else "float32"
 
 
-def make_optimizer(config, steps_per_epoch: int, epochs: int):
+def make_optimizer(config: S2VecConfig, steps_per_epoch: int, epochs: int) -> keras.optimizers.AdamW:
     """AdamW (weight decay, clip-norm) with a cosine-decayed learning rate (optional linear warm-up).
 
     Parameters
@@ -115,7 +125,8 @@ def make_optimizer(config, steps_per_epoch: int, epochs: int):
     return keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
 
 
-def resolve_run_eagerly(run_eagerly, total_steps: int, strategy) -> bool:
+def resolve_run_eagerly(run_eagerly: bool | Literal["auto"], total_steps: int,
+                        strategy: tf.distribute.Strategy) -> bool:
     """Whether ``fit`` runs its steps eagerly: ``"auto"`` chooses eager for short CPU runs.
 
     Parameters
@@ -153,7 +164,8 @@ def _optimizer_key(config, steps_per_epoch, epochs, run_eagerly, strategy):
             id(strategy))
 
 
-def compile_for_fit(model, config, steps_per_epoch: int, epochs: int, strategy, *, run_eagerly: bool = False):
+def compile_for_fit(model: keras.Model, config: S2VecConfig, steps_per_epoch: int, epochs: int,
+                    strategy: tf.distribute.Strategy, *, run_eagerly: bool = False) -> bool:
     """Compile ``model`` with a fresh optimizer for one ``fit`` call, tracing its train step at most once.
 
     The optimizer's variables are created here (``optimizer.build``), not inside the first traced step:
@@ -201,8 +213,9 @@ def compile_for_fit(model, config, steps_per_epoch: int, epochs: int, strategy, 
     return True
 
 
-def make_callbacks(config, *, has_validation: bool, checkpoint_dir=None, log_dir=None, tensorboard: bool = False,
-                   callbacks=None):
+def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir: StrPath | None = None,
+                   log_dir: StrPath | None = None, tensorboard: bool = False,
+                   callbacks: Iterable[keras.callbacks.Callback] | None = None) -> list[keras.callbacks.Callback]:
     """Keras callbacks: early stopping, checkpoints + backup (resume), CSV / TensorBoard logs.
 
     Parameters

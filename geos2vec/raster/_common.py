@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -14,6 +15,10 @@ import pandas as pd  # noqa: E402 - after the numba cache set-up
 import xarray as xr  # noqa: E402 - after the numba cache set-up
 
 from .. import cells as _cells  # noqa: E402 - after the numba cache set-up
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import shapely
 
 
 DIMS = ("image", "row", "col", "feature")
@@ -136,7 +141,7 @@ def _range(cells: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- image sets
-def image_cells(area, level: int = 8) -> np.ndarray:
+def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level: int = 8) -> np.ndarray:
     """Image cells at ``level`` covering a polygon of interest (sorted uint64 ids).
 
     Every cell whose (lat/lng quadrilateral) polygon intersects ``area`` is

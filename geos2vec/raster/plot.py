@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -10,12 +11,19 @@ import xarray as xr
 from .. import cells as _cells
 from ._common import DIMS, _shown
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
+
 __all__ = ["plot_image"]
 
 
 # --------------------------------------------------------------------------- plotting
-def plot_image(da: xr.DataArray, channel=None, image=None, *, ax=None, cmap="viridis", log=True,
-               outline=True, **kwargs):
+def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
+               image: int | str | np.integer | None = None, *, ax: Axes | None = None,
+               cmap: str | Colormap = "viridis", log: bool = True, outline: bool = True, **kwargs: Any) -> Axes:
     """Plot one channel: one image as pixels, or every image as a map.
 
     Parameters

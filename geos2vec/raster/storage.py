@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
 from ._common import _VAR
 
+if TYPE_CHECKING:
+    from dask.delayed import Delayed
+    from xarray.backends.zarr import ZarrStore
+
+    from .._typing import ZarrStoreLike
+
 __all__ = ["to_zarr", "mark_zarr_complete", "open_zarr"]
 
 
 # --------------------------------------------------------------------------- storage
-def to_zarr(da: xr.DataArray, store, *, mode: str = "w", **kwargs):
+def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs: Any) -> ZarrStore | Delayed:
     """Write a rasterized DataArray to a zarr store (dask arrays stream block by block).
 
     The ``token`` coordinate is not stored (it is recomputed by
@@ -63,7 +71,7 @@ def to_zarr(da: xr.DataArray, store, *, mode: str = "w", **kwargs):
 _COMPLETE = "geos2vec_complete"
 
 
-def mark_zarr_complete(store) -> None:
+def mark_zarr_complete(store: ZarrStoreLike) -> None:
     """Mark a store written by :func:`to_zarr` as completely written (done by ``to_zarr`` itself).
 
     Parameters
@@ -76,7 +84,7 @@ def mark_zarr_complete(store) -> None:
     zarr.open_group(store, mode="r+").attrs[_COMPLETE] = True
 
 
-def open_zarr(store, *, chunks=None) -> xr.DataArray:
+def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> xr.DataArray:
     """Open a store written by :func:`to_zarr` lazily (dask), without loading the data.
 
     Parameters

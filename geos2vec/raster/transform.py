@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,12 +29,20 @@ from ._common import (
     _single_level,
 )
 
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import geopandas as gpd
+    import shapely
+    from numpy.typing import ArrayLike
+
 __all__ = ["rasterize", "to_frame"]
 
 
 # --------------------------------------------------------------------------- rasterize
-def rasterize(features, *, image_level: int = 8, patch_level: int | None = None, fill=0, images=None,
-              area=None, chunks=None) -> xr.DataArray:
+def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, patch_level: int | None = None,
+              fill: float = 0, images: ArrayLike | None = None,
+              area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+              chunks: int | dict[str, int] | None = None) -> xr.DataArray:
     """Cell-feature table -> images: one image per coarse cell, one pixel per fine cell.
 
     Parameters

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
 from ._common import DIMS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["augment", "windows"]
 
@@ -76,7 +80,7 @@ def _transform_coord(da, dim0, ts):
     return np.concatenate([_COMPOSE[earlier, t] for t in ts]).astype(np.int8)
 
 
-def augment(da: xr.DataArray, transforms=range(8)) -> xr.DataArray:
+def augment(da: xr.DataArray, transforms: Iterable[int] = range(8)) -> xr.DataArray:
     """The eight flips/rotations (dihedral group D4) of every image or window.
 
     Augmentation for training on a small data set; not part of the S2Vec
