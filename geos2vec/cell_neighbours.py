@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _s2
 from ._s2 import from_face_ij_level, to_face_ij_orientation
-from .cells import _as_cells, _positions
+from ._cells_core import _as_cells, _positions
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cells import _as_cells, _latlng, _xyz, cell_to_boundary, get_level
+from ._cells_core import _as_cells, _latlng, _xyz, cell_to_boundary, get_level
 
 if TYPE_CHECKING:
     import geopandas as gpd

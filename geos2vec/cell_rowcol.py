@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _s2
-from .cells import _as_cells, _check_level, _positions, _shape_out, get_level
+from ._cells_core import _as_cells, _check_level, _positions, _shape_out, get_level
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

@@ -39,3 +39,66 @@ def test_public_modules_declare_all():
         if "\n__all__ = [" not in "\n" + p.read_text():
             missing.append(rel.as_posix())
     assert not missing, missing
+
+
+def _module_imports(path: Path, name: str, is_pkg: bool, modules: set) -> set:
+    """geos2vec modules imported when ``name`` is imported: module level, not in functions or TYPE_CHECKING."""
+    import ast
+
+    found = set()
+
+    def target(level, module, alias):
+        base = name.split(".") if is_pkg else name.split(".")[:-1]
+        if level:
+            base = base[:len(base) - level + 1]
+            prefix = ".".join(base + ([module] if module else []))
+        else:
+            prefix = module or ""
+        return [m for m in (prefix, f"{prefix}.{alias}") if m in modules]
+
+    def walk(node):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.If) and getattr(child.test, "id", None) == "TYPE_CHECKING":
+                continue
+            if isinstance(child, ast.Import):
+                found.update(a.name for a in child.names if a.name in modules)
+            elif isinstance(child, ast.ImportFrom):
+                for a in child.names:
+                    found.update(target(child.level, child.module, a.name))
+            else:
+                walk(child)
+
+    walk(ast.parse(path.read_text()))
+    found.discard(name)
+    return found
+
+
+def test_no_import_cycles():
+    """The package's module-level imports form no cycle (a submodule may import its own package's names)."""
+    paths = {}
+    for p in (ROOT / "geos2vec").rglob("*.py"):
+        parts = list(p.relative_to(ROOT).with_suffix("").parts)
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph = {m: _module_imports(p, m, p.name == "__init__.py", set(paths)) for m, p in paths.items()}
+    assert graph["geos2vec.cells"] >= {"geos2vec._cells_core", "geos2vec.cell_neighbours"}  # the walk sees imports
+    cycles, state, stack = [], {}, []
+
+    def visit(u):
+        state[u] = 1
+        stack.append(u)
+        for v in sorted(graph[u]):
+            if u.startswith(v + "."):  # a submodule importing from its parent package
+                continue
+            if state.get(v) == 1:
+                cycles.append(stack[stack.index(v):] + [v])
+            elif v not in state:
+                visit(v)
+        stack.pop()
+        state[u] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert not cycles, [" -> ".join(c) for c in cycles]

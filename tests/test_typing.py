@@ -98,7 +98,7 @@ def _type_checking_names(mod) -> dict:
 def test_targets_found():
     names = {qual for _, qual, _ in _targets()}
     assert len(names) > 100
-    assert {"geos2vec.cells.latlng_to_cell", "geos2vec.normalize.FeatureStats.fit",
+    assert {"geos2vec._cells_core.latlng_to_cell", "geos2vec.normalize.FeatureStats.fit",
             "geos2vec.normalize.FeatureStats.var", "geos2vec.accessor.S2VecAccessor.__init__",
             "geos2vec.io.osm.read_osm", "geos2vec.evaluate.splits.random_splits", "geos2vec.load_model",
             "geos2vec.raster.transform.rasterize", "geos2vec.raster._common.image_cells", "geos2vec.demo.run_demo",
