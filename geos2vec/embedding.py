@@ -117,16 +117,17 @@ def _check_level(level: int, model) -> int:
     return level
 
 
-def embed_cells(cell_ids: ArrayLike, features: pd.DataFrame | dict[str, Any], *, level: int = 12,
+def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[str, Any], *, level: int = 12,
                 model: ModelLike = "default", mode: str = "contextual",
                 outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
-                progress: bool | None = None) -> pd.DataFrame:
+                progress: bool | None = None) -> pd.DataFrame | dd.DataFrame:
     """Embeddings of the given cells, one row per input cell (order and duplicates kept).
 
     Parameters
     ----------
-    cell_ids : array_like of uint64
-        Level-``level`` cells.
+    cell_ids : array_like of uint64, or a dask Series / dask array
+        Level-``level`` cells. Dask input is embedded partition by partition and a dask DataFrame is
+        returned (:func:`geos2vec.partitioned.embed_cells_dask`).
     features : GeoDataFrame, dict or DataFrame
         POIs/roads to count, or a prebuilt ``count_features`` table.
     level : int, default 12
@@ -148,10 +149,17 @@ def embed_cells(cell_ids: ArrayLike, features: pd.DataFrame | dict[str, Any], *,
 
     Returns
     -------
-    pandas.DataFrame indexed by ``cell_id`` with columns ``prefix0 ... prefix{d-1}``.
+    pandas.DataFrame indexed by ``cell_id`` with columns ``prefix0 ... prefix{d-1}``
+        (a dask DataFrame for dask input).
     """
+    from .partitioned import is_dask
     from .raster import rasterize
 
+    if is_dask(cell_ids):  # partition by partition; a dask frame comes back
+        from .partitioned import embed_cells_dask
+
+        return embed_cells_dask(cell_ids, features, level=level, model=model, mode=mode, outside=outside,
+                                prefix=prefix, context=context, progress=progress)
     if outside not in ("nan", "embed"):
         raise ValueError(f"outside must be 'nan' or 'embed', got {outside!r}")
     model = _resolve_model(model)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._typing import CoverageLike, OntologyLike
 
-__all__ = ["is_dask", "count_features_dask", "embed_dask", "register_dask_accessor"]
+__all__ = ["is_dask", "count_features_dask", "embed_dask", "embed_cells_dask", "register_dask_accessor"]
 
 _SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois", "coerced_pois", "n_roads",
              "n_roads_counted", "coerced_roads")
@@ -275,6 +275,59 @@ def embed_dask(ddf: dask_geopandas.GeoDataFrame,
     meta = embed(ddf._meta, features, **kwargs)  # the output's columns and dtypes, from no rows
     shared = dask.delayed(features, pure=True)
     return ddf.map_partitions(_embed_part, shared, kwargs, meta=meta)
+
+
+def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
+    """``embed_cells`` of a dask Series or 1-D dask array of cell ids, partition by partition.
+
+    Each partition is :func:`geos2vec.embedding.embed_cells` of its ids: it encodes only the images (and,
+    in the seamless mode, the neighbouring images) its cells need, so no task holds every image.
+
+    Parameters
+    ----------
+    cell_ids : dask Series or dask array of uint64
+        Level-``level`` cell ids.
+    features : DataFrame, dask frame or dict
+        A ``count_features`` table (shared by every task once), or POIs/roads as dask frames (counted first
+        with :func:`count_features_dask`), or what :func:`geos2vec.embedding.embed_cells` takes.
+    **kwargs
+        Keyword arguments of :func:`geos2vec.embedding.embed_cells` (``level``, ``model``, ``mode``,
+        ``outside``, ``prefix``, ``context``, ``progress``).
+
+    Returns
+    -------
+    dask DataFrame
+        Lazy; indexed by ``cell_id``, one row per input id in order (duplicates kept), columns
+        ``prefix0 ... prefix{d-1}``; divisions unknown.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``features`` is a string.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    from .embedding import embed_cells
+
+    if isinstance(features, str):
+        raise InvalidInputError(f"features={features!r} is not supported for dask input; build the count table "
+                                "first (geos2vec.io.osm_features(area)) and pass it")
+    level = kwargs.get("level", 12)
+    if isinstance(features, dict) and any(is_dask(v) for v in features.values()):
+        features = count_features_dask(features.get("pois"), features.get("roads"), level=level)
+    elif is_dask(features):
+        features = count_features_dask(*_split_kinds(features), level=level)
+    series = cell_ids if hasattr(cell_ids, "map_partitions") else dd.from_dask_array(cell_ids)
+    meta = embed_cells(np.zeros(0, np.uint64), features, **kwargs)  # columns and dtypes, from no cells
+    shared = dask.delayed(features, pure=True)
+    return series.map_partitions(_embed_cells_part, shared, kwargs, meta=meta, clear_divisions=True)
+
+
+def _embed_cells_part(part, features, kwargs):
+    from .embedding import embed_cells
+
+    return embed_cells(np.asarray(part, dtype=np.uint64), features, **kwargs)
 
 
 def _split_kinds(frame):

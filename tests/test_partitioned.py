@@ -125,3 +125,21 @@ def test_embed_on_a_distributed_cluster_and_the_accessor(nyc):
         counted = _quiet(dgpd.from_geopandas(pois, npartitions=3).s2vec.count_features, roads)
     pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
     pd.testing.assert_frame_equal(counted, table)
+
+
+def test_embed_cells_of_a_dask_series_or_array_equals_in_memory(nyc):
+    pois, roads = nyc
+    table = _quiet(count_features, pois, roads)
+    rng = np.random.default_rng(2)
+    cells = rng.choice(table.index.to_numpy(), 300)  # duplicates kept
+    cells[:5] = geos2vec.latlng_to_cell(np.full(5, 10.0), np.full(5, 10.0), 12)  # no features: NaN rows
+    ref = _quiet(geos2vec.embed_cells, cells, table, progress=False)
+    series = dd.from_pandas(pd.Series(cells), npartitions=4, sort=False)
+    lazy = geos2vec.embed_cells(series, table, progress=False)
+    assert isinstance(lazy, dd.DataFrame) and list(lazy.columns) == list(ref.columns)
+    got = _quiet(lazy.compute)
+    pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
+    got = _quiet(geos2vec.embed_cells(dask.array.from_array(cells, chunks=70), table, progress=False).compute)
+    pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="not supported for dask"):
+        geos2vec.embed_cells(series, "osm")
