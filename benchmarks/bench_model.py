@@ -91,7 +91,7 @@ def matmul_reference(batch, n, d, layers, heads, mlp_ratio=4.0):
     return run, x
 
 
-def reference_mae(n, f, cfg):
+def reference_mae(n, f, cfg, jit=False):
     """A plain Keras MAE of the same size (MultiHeadAttention blocks) and its train step."""
     import keras
     import tensorflow as tf
@@ -112,7 +112,7 @@ def reference_mae(n, f, cfg):
     for _ in range(cfg.encoder_layers):
         h = block(h, d)
     h = layers.Dense(dd)(layers.LayerNormalization()(h))
-    h = layers.Lambda(lambda t: tf.gather(tf.concat([t[0], tf.zeros((tf.shape(t[0])[0], n - keep, dd))], 1),
+    h = layers.Lambda(lambda t: tf.gather(tf.concat([t[0], tf.zeros((tf.shape(t[0])[0], n - keep, dd), t[0].dtype)], 1),
                                           t[1], batch_dims=1), output_shape=(n, dd))([h, ids_restore])
     for _ in range(cfg.decoder_layers):
         h = block(h, dd)
@@ -120,7 +120,7 @@ def reference_mae(n, f, cfg):
     model = keras.Model([xin, ids_restore], out)
     opt = keras.optimizers.AdamW(cfg.learning_rate, weight_decay=cfg.weight_decay, clipnorm=cfg.clipnorm)
 
-    @tf.function
+    @tf.function(jit_compile=jit)
     def step(x):
         b = tf.shape(x)[0]
         shuffle = tf.argsort(tf.random.uniform((b, n)), axis=1)
@@ -128,7 +128,7 @@ def reference_mae(n, f, cfg):
         kept = tf.gather(x, shuffle[:, :keep], batch_dims=1)
         mask = tf.cast(restore >= keep, tf.float32)
         with tf.GradientTape() as tape:
-            pred = model([kept, restore], training=True)
+            pred = tf.cast(model([kept, restore], training=True), tf.float32)
             err = tf.reduce_mean(tf.square(pred - x), -1)
             loss = tf.reduce_sum(err * mask) / tf.reduce_sum(mask)
         grads = tape.gradient(loss, model.trainable_weights)
@@ -165,7 +165,10 @@ def bench_speed(args, cfg):
     side, n_feat = args.side, args.features
     n = side * side
     da = synthetic(args.images, side, n_feat)
-    model = S2VecModel(cfg.replace(epochs=1, validation_split=0.0, shuffle_buffer=args.images))
+    if args.precision != "float32":  # both models: ours through its config, the reference through the policy
+        keras.mixed_precision.set_global_policy(args.precision)
+    model = S2VecModel(cfg.replace(epochs=1, validation_split=0.0, shuffle_buffer=args.images,
+                                   mixed_precision=args.precision))
     model.build(da)
     km = model.keras_model
     gpu = bool(tf.config.list_logical_devices("GPU"))
@@ -178,7 +181,7 @@ def bench_speed(args, cfg):
     from geos2vec.model.train import make_optimizer
 
     b = cfg.batch_size
-    km.compile(optimizer=make_optimizer(cfg, 10, 1))
+    km.compile(optimizer=make_optimizer(cfg, 10, 1), jit_compile=args.jit)
     ds = make_dataset(da, model.stats, batch_size=b, shuffle_buffer=args.images, seed=0, drop_remainder=True)
     steps = args.train_steps
     train_ds = ds.repeat()
@@ -193,12 +196,15 @@ def bench_speed(args, cfg):
     for _ in range(steps):
         next(it)
     pipe = (time.perf_counter() - t) / steps
-    ref_model, ref_step = reference_mae(n, n_feat, cfg)
+    ref_model, ref_step = reference_mae(n, n_feat, cfg, jit=args.jit)
     xb = next(iter(ds))["x"]
     ref = timed(lambda: ref_step(xb).numpy(), steps)
     print(f"training: ours {b / ours:9.1f} images/s ({ours * 1e3:.0f} ms/step of {b}), plain Keras MAE "
           f"{b / ref:9.1f} images/s ({ref_model.count_params():,} params); ours/reference = {ref / ours:.2f}; "
-          f"input pipeline {pipe * 1e3:.2f} ms/batch = {pipe / ours * 100:.1f}% of a step")
+          f"input pipeline {pipe * 1e3:.2f} ms/batch = {pipe / ours * 100:.1f}% of a step "
+          f"[precision {args.precision}, XLA {'on' if args.jit else 'off'}]")
+    if args.train_only:
+        return
 
     # ---------------------------------------------------------------- contextual embedding
     eb = args.embed_batch
@@ -308,6 +314,10 @@ def main():
     p.add_argument("--mask-ratios", type=float, nargs="+", default=[0.5, 0.75])
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--log1p", action="store_true", help="quality on log(1 + count) instead of raw counts")
+    p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                   help="dtype policy of both models in the training comparison")
+    p.add_argument("--jit", action="store_true", help="XLA (jit_compile) for both training steps")
+    p.add_argument("--train-only", action="store_true", help="stop after the training comparison")
     args = p.parse_args()
     cfg = S2VecConfig()
     if args.small:
