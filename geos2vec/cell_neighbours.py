@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 from . import _s2
-from ._s2 import from_face_ij_level, to_face_ij_orientation
+from ._s2 import from_face_ij_level, sized_kernel, to_face_ij_orientation
 from ._cells_core import _as_cells, _positions
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _wrap_face_ij(face, i, j, n, edge_nbr):
     return face, i, j
 
 
-@nb.njit(cache=True, parallel=True)
+@sized_kernel
 def _grid_disk_kernel(cells, k, level, lookup_ij, lookup_pos, edge_nbr, out):
     n = 1 << level
     shift = _s2.MAX_LEVEL - level

@@ -323,3 +323,22 @@ def test_read_only_inputs_reuse_the_kernels_compiled_for_writable_ones():
         assert arrays and all(t.mutable for t in arrays), kernel
     assert not values.flags.writeable and not lat.flags.writeable  # the caller's arrays are left as they were
     np.testing.assert_array_equal(series.to_numpy(), cells)
+
+
+def test_serial_twins_of_the_parallel_kernels_agree_with_them():
+    """Inputs under PARALLEL_MIN run a kernel's serial twin (cheaper to compile); both give the same bits."""
+    from geos2vec import _s2
+
+    n = _s2.PARALLEL_MIN + 1000
+    rng = np.random.default_rng(9)
+    lat, lng = rng.uniform(-89, 89, n), rng.uniform(-179, 179, n)
+    chunks = np.array_split(np.arange(n), 40)  # each chunk below the threshold: the serial path
+    assert max(map(len, chunks)) < _s2.PARALLEL_MIN
+    cells = C.latlng_to_cell(lat, lng, 14)
+    np.testing.assert_array_equal(np.concatenate([C.latlng_to_cell(lat[c], lng[c], 14) for c in chunks]), cells)
+    for fn in (lambda x: C.cell_to_parent(x, 9), C.get_level, C.is_valid_cell, lambda x: C.cell_to_latlng(x)[0],
+               C.cell_to_boundary, lambda x: C.grid_disk(x, 1), lambda x: C.cell_to_face_ij(x)[1],
+               lambda x: C.cell_to_children(C.cell_to_parent(x, 13), 14)):
+        np.testing.assert_array_equal(np.concatenate([fn(cells[c]) for c in chunks]), fn(cells))
+    for kernel in (_s2.latlng_to_cell_kernel, _s2.parent_kernel, _s2.vertices_kernel):
+        assert kernel.parallel.signatures and kernel.serial.signatures  # both paths ran
