@@ -4,7 +4,8 @@ For each OSM city in ``../shared/data`` (POIs + roads, ``count_features`` at lev
 embedded with ``mode="tiled"`` (v0.1's per-image contextual mode) and ``mode="contextual"`` with
 ``context="blend"`` (the 0.2 default) and ``context="centred"``, and with the untrained-encoder control.
 :func:`geos2vec.evaluate.seam_table` gives the share of variance explained by the level-8 images (offset 0)
-and by the same partition shifted by 8 and by 4 cells. Writes ``docs/seams.md``'s table and
+and by the same partition shifted by 8 and by 4 cells, and the border step (:func:`geos2vec.evaluate.border_step`:
+neighbours across image borders against neighbours inside images). Writes ``docs/seams.md``'s table and
 ``docs/img/seams/<city>.png`` (first principal component of each embedding, mapped).
 
     python scripts/seam_metric.py [--data ../shared/data] [--out docs]

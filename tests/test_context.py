@@ -189,3 +189,35 @@ def test_nan_in_the_feature_table_is_a_clear_error_not_nan_embeddings(block):
     bad.iloc[5, 2] = np.inf
     with pytest.raises(ValueError, match="NaN/inf"):
         geos2vec.embed_cells(np.asarray(table.index[:3], np.uint64), bad, model=model)
+
+
+def test_border_step_matches_a_loop_over_neighbour_pairs_and_tells_seams_from_gradients():
+    from geos2vec.evaluate import border_step
+
+    images = np.unique(C.grid_disk(np.array([CENTRE], np.uint64), 1))
+    cells = np.sort(C.cell_to_children(images, 12).ravel())
+    rng = np.random.default_rng(4)
+    face, i, j = C.cell_to_face_ij(cells)
+    row, col = C._rowcol_from_ij(face, i, j, 1 << 12)
+    keep = rng.random(cells.size) < 0.7  # holes: some neighbours missing
+    cells, row, col = cells[keep], np.asarray(row)[keep], np.asarray(col)[keep]
+    noise = pd.DataFrame(rng.normal(size=(cells.size, 3)), index=cells)
+    # reference: every (right, down) neighbour pair by a Python loop over a dict of grid positions
+    at = {(int(r), int(c)): k for k, (r, c) in enumerate(zip(row, col))}
+    x = noise.to_numpy()
+    across, inside = [], []
+    for (r, c), k in at.items():
+        for r2, c2 in ((r, c + 1), (r + 1, c)):
+            if (r2, c2) in at:
+                d = float(((x[k] - x[at[r2, c2]]) ** 2).sum())
+                (across if (r // 16, c // 16) != (r2 // 16, c2 // 16) else inside).append(d)
+    assert across and inside
+    assert border_step(noise) == pytest.approx(np.mean(across) / np.mean(inside))
+    # a smooth gradient over the face grid has no seam: every neighbour step is the same
+    gradient = pd.DataFrame({"a": row * 0.5, "b": col * 0.5}, index=cells, dtype=float)
+    assert border_step(gradient) == pytest.approx(1.0, rel=1e-9)
+    # a region code (a constant per image added) makes border steps larger
+    code = noise + 3 * pd.get_dummies(C.cell_to_parent(cells, 8)).to_numpy(float)[:, :3]
+    assert border_step(code) > 2.0 > 1.3 > border_step(noise) > 0.7
+    with pytest.raises(ValueError, match="inside images"):
+        border_step(noise.iloc[:1])

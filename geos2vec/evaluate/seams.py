@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 from .. import cells as _cells
 from ..errors import InvalidInputError
 
-__all__ = ["block_share", "seam_table"]
+__all__ = ["block_share", "border_step", "seam_table"]
 
 
 def _face_rowcol(cells: np.ndarray):
@@ -87,6 +87,68 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 
     return float((means ** 2).sum() / total)
 
 
+def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
+    """How much more embeddings change across image borders than inside images, between adjacent cells.
+
+    For every pair of cells of ``embeddings`` that are grid neighbours on their face (one row or one column
+    apart), the squared Euclidean distance of their vectors; the ratio of its mean over pairs that lie in
+    two different level-``image_level`` images to its mean over pairs inside one image. A seam (a jump at
+    image borders) gives a ratio above 1; embeddings that vary as smoothly across borders as inside
+    images give about 1. Unlike :func:`block_share` it compares neighbours only, so a city whose
+    dense and sparse parts happen to fall in different images does not look like a seam.
+
+    Parameters
+    ----------
+    embeddings : pandas.DataFrame
+        One row per cell (index: uint64 cell ids, all of one level), numeric and finite.
+    image_level : int
+        Level of the images (at most the cells' level).
+
+    Returns
+    -------
+    float
+        Mean squared step across image borders over the mean squared step inside images (``inf`` when the
+        inside steps are all 0 and the border steps are not; ``nan`` when both are 0).
+
+    Raises
+    ------
+    InvalidInputError
+        NaN or inf values, invalid cell ids, cells of several levels or coarser than ``image_level``, or
+        no pair of adjacent cells across a border or inside an image.
+    """
+    ids = np.asarray(embeddings.index, dtype=np.uint64)
+    x = embeddings.to_numpy(np.float64)
+    if not np.isfinite(x).all():
+        raise InvalidInputError("embeddings hold NaN or inf; drop those rows first")
+    face, r, c, level = _face_rowcol(ids)
+    if level < image_level:
+        raise InvalidInputError(f"cells of level {level} are coarser than image_level {image_level}")
+    n = 1 << (level - image_level)
+    side = np.int64(1) << level
+    key = (face * side + r) * side + c
+    order = np.argsort(key)
+    skey = key[order]
+    steps, cross = [], []
+    for dr, dc in ((0, 1), (1, 0)):
+        r2, c2 = r + dr, c + dc
+        inside_face = (r2 < side) & (c2 < side)
+        k2 = (face * side + r2) * side + c2
+        pos = np.searchsorted(skey, k2).clip(0, skey.size - 1)
+        found = inside_face & (skey[pos] == k2)
+        i, j = np.flatnonzero(found), order[pos[found]]
+        steps.append(((x[i] - x[j]) ** 2).sum(axis=1))
+        cross.append((r[i] // n != r2[i] // n) | (c[i] // n != c2[i] // n))
+    steps, cross = np.concatenate(steps), np.concatenate(cross)
+    if not cross.any() or cross.all():
+        raise InvalidInputError(f"border_step needs adjacent cells both across level-{image_level} image borders "
+                                f"and inside images; got {int(cross.sum())} across and {int((~cross).sum())} "
+                                "inside")
+    across, inside = float(steps[cross].mean()), float(steps[~cross].mean())
+    if inside == 0:
+        return float("nan") if across == 0 else float("inf")
+    return across / inside
+
+
 def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
                shifts: Sequence[int] | None = None) -> pd.DataFrame:
     """:func:`block_share` of each named embedding at offset 0 and at the control offsets.
@@ -108,7 +170,8 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
     Returns
     -------
     pandas.DataFrame
-        One row per embedding (index: its name); columns ``cells``, ``share_0``, then ``share_<s>`` and
+        One row per embedding (index: its name); columns ``cells``, ``share_0``, ``border_step``
+        (:func:`border_step`; NaN without adjacent pairs on both sides), then ``share_<s>`` and
         ``ratio_<s>`` for each shift (``inf`` where the shifted share is 0).
     """
     rows = {}
@@ -118,6 +181,10 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
         n = 1 << (level - image_level)
         sh = (n // 2, n // 4) if shifts is None else tuple(shifts)
         row = {"cells": len(emb), "share_0": block_share(emb, image_level=image_level)}
+        try:
+            row["border_step"] = border_step(emb, image_level=image_level)
+        except InvalidInputError:  # no adjacent pair across a border (or inside an image)
+            row["border_step"] = np.nan
         for s in sh:
             row[f"share_{s}"] = block_share(emb, image_level=image_level, shift=s)
             row[f"ratio_{s}"] = row["share_0"] / row[f"share_{s}"] if row[f"share_{s}"] > 0 else np.inf
