@@ -110,23 +110,6 @@ def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
     return lat, lng
 
 
-def _kernel_view(arr: np.ndarray) -> np.ndarray:
-    """``arr``, or a writable view of it, so that numba compiles each kernel once.
-
-    numba types read-only arrays (pandas' copy-on-write values) apart and would compile every kernel a
-    second time for them (~0.3-0.6 s each on a first run). The kernels never write their inputs. Memory
-    that is read-only all the way down (a read-only memory map) is kept.
-    """
-    if arr.flags.writeable:
-        return arr
-    view = arr.view()
-    try:
-        view.flags.writeable = True
-    except ValueError:
-        return arr
-    return view
-
-
 def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
     arr = np.asarray(cells)
     if arr.dtype == object:
@@ -146,7 +129,7 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
             if (arr < 0).any():
                 raise ValueError("cell ids cannot be negative unless stored as 64-bit integers")
             arr = arr.astype(np.uint64)
-    arr = _kernel_view(np.asarray(arr, order="C"))
+    arr = np.asarray(arr, order="C")
     if validate and arr.size:
         ok = np.empty(arr.size, dtype=np.bool_)
         _s2.is_valid_kernel(arr.ravel(), ok)
@@ -194,7 +177,7 @@ def latlng_to_cell(lat: ArrayLike, lng: ArrayLike, level: int = 12) -> np.ndarra
     level = _check_level(level)
     lat, lng = check_latlng(lat, lng)
     out = np.empty(lat.size, dtype=np.uint64)
-    _s2.latlng_to_cell_kernel(_kernel_view(lat.ravel()), _kernel_view(lng.ravel()), level, _s2.LOOKUP_POS, out)
+    _s2.latlng_to_cell_kernel(lat.ravel(), lng.ravel(), level, _s2.LOOKUP_POS, out)
     return _shape_out(out, lat)
 
 

@@ -27,7 +27,6 @@ from ._cells_core import (  # noqa: F401 - private helpers used across the packa
     MAX_LEVEL,
     _as_cells,
     _check_level,
-    _kernel_view,
     _latlng,
     _positions,
     _shape_out,

@@ -322,6 +322,7 @@ def test_read_only_inputs_reuse_the_kernels_compiled_for_writable_ones():
         arrays = [t for sig in kernel.signatures for t in sig if isinstance(t, numba.types.Array)]
         assert arrays and all(t.mutable for t in arrays), kernel
     assert not values.flags.writeable and not lat.flags.writeable  # the caller's arrays are left as they were
+    assert not C._as_cells(values).flags.writeable  # only the kernels see a writable view, never the caller
     np.testing.assert_array_equal(series.to_numpy(), cells)
 
 
