@@ -263,15 +263,7 @@ def embed_dask(ddf: dask_geopandas.GeoDataFrame,
 
     from .embedding import embed
 
-    if features is None:
-        features = count_features_dask(*_split_kinds(ddf), level=kwargs.get("level", 12))
-    elif isinstance(features, dict) and any(is_dask(v) for v in features.values()):
-        features = count_features_dask(features.get("pois"), features.get("roads"), level=kwargs.get("level", 12))
-    elif is_dask(features):
-        features = count_features_dask(*_split_kinds(features), level=kwargs.get("level", 12))
-    if isinstance(features, str):
-        raise InvalidInputError(f"features={features!r} is not supported for dask frames; build the count table "
-                                "first (geos2vec.io.osm_features(area)) and pass it")
+    features = _shared_features(ddf if features is None else features, kwargs.get("level", 12))
     meta = embed(ddf._meta, features, **kwargs)  # the output's columns and dtypes, from no rows
     shared = dask.delayed(features, pure=True)
     return ddf.map_partitions(_embed_part, shared, kwargs, meta=meta)
@@ -310,14 +302,7 @@ def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
 
     from .embedding import embed_cells
 
-    if isinstance(features, str):
-        raise InvalidInputError(f"features={features!r} is not supported for dask input; build the count table "
-                                "first (geos2vec.io.osm_features(area)) and pass it")
-    level = kwargs.get("level", 12)
-    if isinstance(features, dict) and any(is_dask(v) for v in features.values()):
-        features = count_features_dask(features.get("pois"), features.get("roads"), level=level)
-    elif is_dask(features):
-        features = count_features_dask(*_split_kinds(features), level=level)
+    features = _shared_features(features, kwargs.get("level", 12))
     series = cell_ids if hasattr(cell_ids, "map_partitions") else dd.from_dask_array(cell_ids)
     meta = embed_cells(np.zeros(0, np.uint64), features, **kwargs)  # columns and dtypes, from no cells
     shared = dask.delayed(features, pure=True)
@@ -328,6 +313,22 @@ def _embed_cells_part(part, features, kwargs):
     from .embedding import embed_cells
 
     return embed_cells(np.asarray(part, dtype=np.uint64), features, **kwargs)
+
+
+def _shared_features(features, level: int):
+    """What every partition's ``embed`` / ``embed_cells`` gets as its features.
+
+    Dask POIs/roads (a frame, or a dict holding one) are counted first with :func:`count_features_dask`;
+    anything else goes as it is. Strings (``"osm"``) are refused.
+    """
+    if isinstance(features, str):
+        raise InvalidInputError(f"features={features!r} is not supported for dask input; build the count table "
+                                "first (geos2vec.io.osm_features(area)) and pass it")
+    if isinstance(features, dict) and any(is_dask(v) for v in features.values()):
+        return count_features_dask(features.get("pois"), features.get("roads"), level=level)
+    if is_dask(features):
+        return count_features_dask(*_split_kinds(features), level=level)
+    return features
 
 
 def _split_kinds(frame):
