@@ -37,6 +37,21 @@ def _face_rowcol(cells: np.ndarray):
     return np.asarray(face, np.int64), np.asarray(r, np.int64), np.asarray(c, np.int64), level
 
 
+def _grid_values(embeddings: pd.DataFrame, image_level: int):
+    """The checks and grid positions :func:`block_share` and :func:`border_step` share.
+
+    Returns ``(x, face, row, col, level, n)``: the finite float64 vectors, each cell's face-grid position,
+    the cells' level and the pixels per image side.
+    """
+    x = embeddings.to_numpy(np.float64)
+    if not np.isfinite(x).all():
+        raise InvalidInputError("embeddings hold NaN or inf; drop those rows first")
+    face, r, c, level = _face_rowcol(np.asarray(embeddings.index, dtype=np.uint64))
+    if level < image_level:
+        raise InvalidInputError(f"cells of level {level} are coarser than image_level {image_level}")
+    return x, face, r, c, level, 1 << (level - image_level)
+
+
 def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 0) -> float:
     """Share of variance of ``embeddings`` (rows indexed by cell id, one level) explained by block means.
 
@@ -67,16 +82,9 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 
         Fewer than two cells, NaN or inf values, invalid cell ids, cells of several levels, or cells
         coarser than ``image_level`` (:class:`geos2vec.errors.InvalidInputError`).
     """
-    ids = np.asarray(embeddings.index, dtype=np.uint64)
-    if ids.size < 2:
+    if len(embeddings) < 2:
         raise ValueError("block_share needs at least two cells")
-    x = embeddings.to_numpy(np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError("embeddings hold NaN or inf; drop those rows first")
-    face, r, c, level = _face_rowcol(ids)
-    if level < image_level:
-        raise ValueError(f"cells of level {level} are coarser than image_level {image_level}")
-    n = 1 << (level - image_level)
+    x, face, r, c, level, n = _grid_values(embeddings, image_level)
     key = pd.MultiIndex.from_arrays([face, (r + shift) // n, (c + shift) // n])
     group = pd.factorize(key)[0]
     centred = x - x.mean(axis=0)
@@ -116,14 +124,7 @@ def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
         NaN or inf values, invalid cell ids, cells of several levels or coarser than ``image_level``, or
         no pair of adjacent cells across a border or inside an image.
     """
-    ids = np.asarray(embeddings.index, dtype=np.uint64)
-    x = embeddings.to_numpy(np.float64)
-    if not np.isfinite(x).all():
-        raise InvalidInputError("embeddings hold NaN or inf; drop those rows first")
-    face, r, c, level = _face_rowcol(ids)
-    if level < image_level:
-        raise InvalidInputError(f"cells of level {level} are coarser than image_level {image_level}")
-    n = 1 << (level - image_level)
+    x, face, r, c, level, n = _grid_values(embeddings, image_level)
     side = np.int64(1) << level
     key = (face * side + r) * side + c
     order = np.argsort(key)

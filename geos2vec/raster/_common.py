@@ -33,9 +33,13 @@ def _shown(values) -> str:
     return f"{values[:_MAX_SHOWN]}{more}"
 
 
+def _is_dask(obj) -> bool:
+    """Whether ``obj`` is a dask collection (array, frame), without importing dask."""
+    return (type(obj).__module__ or "").startswith("dask")
+
+
 def _is_dask_frame(obj) -> bool:
-    mod = type(obj).__module__ or ""
-    return mod.startswith("dask") and hasattr(obj, "npartitions") and hasattr(obj, "columns")
+    return _is_dask(obj) and hasattr(obj, "npartitions") and hasattr(obj, "columns")
 
 
 def _channel_dtypes(features) -> tuple[list, list[np.dtype]]:

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
-from ._common import DIMS
+from ._common import DIMS, _is_dask
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,10 +39,6 @@ def _compose_table() -> np.ndarray:
 
 
 _COMPOSE = _compose_table()
-
-def _is_dask(arr) -> bool:
-    return type(arr).__module__.startswith("dask.")
-
 
 def _take(sub, local, lr, lc):
     return np.asarray(sub)[local, lr, lc]
