@@ -19,19 +19,7 @@ _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a 
 
 from . import _s2  # noqa: E402 - after the numba cache set-up
 
-__all__ = [
-    "MAX_LEVEL",
-    "latlng_to_cell",
-    "cell_to_latlng",
-    "cell_to_boundary",
-    "cell_to_parent",
-    "cell_to_children",
-    "get_level",
-    "is_valid_cell",
-    "cell_to_token",
-    "token_to_cell",
-    "check_latlng",
-]
+# the public names, and their list (__all__), are in geos2vec.cells
 
 MAX_LEVEL = _s2.MAX_LEVEL
 _MAX_REPORTED = 10
