@@ -250,7 +250,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
                 report.setdefault("extra_missing", {})[col] = n_na
         else:
             vals = pd.to_numeric(values).to_numpy(dtype=np.float64, na_value=np.nan)
-            numeric.append((col, _NUMERIC_AGGS[how], vals))
+            numeric.append((col, _NUMERIC_AGGS[how], _s2.writable_view(vals)))  # one compiled signature
             if how in ("mean", "min", "max"):
                 report.setdefault("non_additive", []).append(col)
             order_spec.append(("num", col))

@@ -1,20 +1,17 @@
-"""Shared pieces of :mod:`geos2vec.raster`: dims, checks of tables and dtypes, image sets, the scatter kernel."""
+"""Shared pieces of :mod:`geos2vec.raster`: dims, checks of tables and dtypes, image sets, filling pixels."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-from .._numba_cache import ensure_once as _ensure_numba_cache
-
-_ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
-import pandas as pd  # noqa: E402 - after the numba cache set-up
-import xarray as xr  # noqa: E402 - after the numba cache set-up
-
-from .. import cells as _cells  # noqa: E402 - after the numba cache set-up
+from .. import cells as _cells
+from .._s2 import writable_view
+from ._kernels import scatter_rows
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -257,19 +254,6 @@ def _image_positions(parents: np.ndarray, imgs: np.ndarray) -> np.ndarray:
     return order[pos]
 
 
-# --------------------------------------------------------------------------- kernels
-@numba.njit(cache=True, nogil=True)
-def _scatter_rows(out2d, pix, vals):  # pragma: no cover - numba
-    """out2d[pix[i], :] = vals[i, :] in row blocks (cache friendly for C or F ``vals``)."""
-    n, f = vals.shape
-    block = 256
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        for k in range(f):
-            for i in range(start, stop):
-                out2d[pix[i], k] = vals[i, k]
-
-
 def _fill_pixels(out2d: np.ndarray, pix: np.ndarray, features: pd.DataFrame, names, dtypes, dtype) -> None:
     """Write every row of ``features`` to ``out2d[pix]`` without copying the whole table."""
     uniform = all(dt == dtype for dt in dtypes) and all(isinstance(dt, np.dtype) for dt in features.dtypes)
@@ -277,7 +261,7 @@ def _fill_pixels(out2d: np.ndarray, pix: np.ndarray, features: pd.DataFrame, nam
         vals = features.to_numpy(copy=False)  # a view for a single-block frame
         if vals.dtype != dtype:  # pragma: no cover - defensive
             vals = vals.astype(dtype)
-        _scatter_rows(out2d, pix, vals)
+        scatter_rows(out2d, pix, writable_view(vals))  # one compiled signature for read-only frames too
         return
     for k, (name, dt) in enumerate(zip(names, dtypes)):
         col = _column(features, name, dt)
