@@ -2,7 +2,10 @@
 
 For each OSM city in ``../shared/data`` (POIs + roads, ``count_features`` at level 12) every observed cell is
 embedded with ``mode="tiled"`` (v0.1's per-image contextual mode) and ``mode="contextual"`` with
-``context="blend"`` (the 0.2 default) and ``context="centred"``, and with the untrained-encoder control.
+``context="blend"`` (the 0.2 default) and ``context="centred"``, and with the untrained-encoder control; and, as controls with no encoder at all, the cells' input counts
+(``log1p_counts``) and the neighbour-smoothed counts baseline (``smoothed_counts``): where the level-8 images
+explain more of the input than the shifted partition does, the same ratio in an embedding is geography, not a
+seam.
 :func:`geos2vec.evaluate.seam_table` gives the share of variance explained by the level-8 images (offset 0)
 and by the same partition shifted by 8 and by 4 cells, and the border step (:func:`geos2vec.evaluate.border_step`:
 neighbours across image borders against neighbours inside images). Writes ``docs/seams.md``'s table and
@@ -28,7 +31,7 @@ MODES = (("tiled", "tiled", "blend"), ("contextual (blend)", "contextual", "blen
 
 
 def city_images(city, data, channels):
-    """The level-8 images of a shared city's POI and road counts, in the model's channels."""
+    """The count table of a shared city's POIs and roads, and its level-8 images in the model's channels."""
     import geopandas as gpd
 
     from geos2vec.features import count_features
@@ -39,7 +42,7 @@ def city_images(city, data, channels):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = count_features(pois, roads, level=12)
-    return rasterize(table.reindex(columns=channels, fill_value=0))
+    return table, rasterize(table.reindex(columns=channels, fill_value=0))
 
 
 def embeddings(da, model):
@@ -100,17 +103,21 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import geos2vec
-    from geos2vec.evaluate import seam_table, untrained_model
+    from geos2vec.evaluate import log1p_counts, seam_table, smoothed_counts, untrained_model
 
     model = geos2vec.load_model("default")
     fresh = untrained_model(model, seed=0)
     rows, timing = [], []
     for city in CITIES:
-        da = city_images(city, args.data, model.channels)  # counted once for both models
+        counts, da = city_images(city, args.data, model.channels)  # counted once for both models
         n_img = da.sizes["image"]
         embs, secs = embeddings(da, model)
         ctrl, _ = embeddings(da, fresh)
         embs.update({f"untrained, {k}": v for k, v in ctrl.items()})
+        # controls without any encoder: how much the level-8 images explain of the input itself (geography)
+        cells = embs["tiled"].index.to_numpy()
+        embs["input: log(1 + counts)"] = log1p_counts(counts, cells)
+        embs["input: smoothed counts"] = smoothed_counts(counts, cells)
         table = seam_table(embs)
         table.insert(0, "city", city)
         rows.append(table)
