@@ -56,3 +56,33 @@ def test_show_versions_lists_the_installed_stack():
     geos2vec.show_versions(file=buf)
     text = buf.getvalue()
     assert f"numpy: {version('numpy')}" in text and "geos2vec:" in text and "python:" in text
+
+
+def test_patch_mode_runs_under_the_thread_budget(monkeypatch):
+    """Patch mode's matrix product, like the encoder, runs inside ``blas_threads`` (1 thread by default)."""
+    import contextlib
+
+    import pandas as pd
+    import threadpoolctl
+
+    from geos2vec import options
+
+    seen = []
+    real = options.blas_threads
+
+    @contextlib.contextmanager
+    def spy():
+        with real():
+            seen.append([p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"])
+            yield
+
+    model = geos2vec.load_model("default")
+    cells = geos2vec.cell_to_children(geos2vec.latlng_to_cell(np.array([40.0]), np.array([-74.0]), 10), 12).ravel()
+    table = pd.DataFrame(np.random.default_rng(0).poisson(0.3, (cells.size, len(model.channels))),
+                         columns=model.channels, index=pd.Index(cells, name="cell_id"))
+    expected = model.embed(table, mode="patch", as_frame=True, verbose=False)
+    monkeypatch.setattr(options, "blas_threads", spy)
+    with geos2vec.set_options(threads=1):
+        got = model.embed(table, mode="patch", as_frame=True, verbose=False)
+    assert seen and all(n == 1 for n in seen[0])
+    pd.testing.assert_frame_equal(got, expected)
