@@ -18,6 +18,7 @@ from .evaluate import (
     DEFAULT_TASKS,
     PROBES,
     SPLITS,
+    TARGET_SCALES,
     count_table_from_points,
     evaluate,
     join_labels,
@@ -149,6 +150,9 @@ def add_parser(subparsers):
     p.add_argument("--max-epochs", type=int, default=500, help="MLP epochs at most")
     p.add_argument("--patience", type=int, default=30, help="MLP early-stopping patience (epochs)")
     p.add_argument("--batch-size", type=int, default=512, help="MLP rows per step")
+    p.add_argument("--target-scale", default=TARGET_SCALES[0], choices=list(TARGET_SCALES),
+                   help="how the MLP's target is scaled per split: standard (mean 0, SD 1) or minmax ([0, 1], "
+                        "before 0.3)")
     p.add_argument("--fusion", default="concat", choices=["concat", "weighted", "project"],
                    help="how -Loc methods fuse their blocks in the MLP")
     p.add_argument("--location", default="theory",
@@ -180,7 +184,7 @@ def _command(args) -> str:
         if value is not None:
             parts.append(f"--{key.replace('_', '-')} {value}")
     defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
-    for key in ("lr", "hidden", "dropout", "max_epochs", "patience", "batch_size"):  # the MLP, where changed
+    for key in ("lr", "hidden", "dropout", "max_epochs", "patience", "batch_size", "target_scale"):  # MLP, if changed
         if "mlp" in str(args.probes) and getattr(args, key) != defaults[key]:
             parts.append(f"--{key.replace('_', '-')} {getattr(args, key)}")
     if not args.untrained:
@@ -214,7 +218,8 @@ def run(args) -> int:
             tasks, splits=splits, probes=probes, model=model, modes=modes, untrained=args.untrained,
             data_dir=args.data_dir, n_splits=args.n_splits, seed=args.seed, sweep=sweep,
             states=args.states.split(",") if args.states else None, max_epochs=args.max_epochs,
-            patience=args.patience, cache_dir=args.cache, progress=not args.quiet, log=None if args.quiet else print,
+            patience=args.patience, target_scale=args.target_scale, cache_dir=args.cache, progress=not args.quiet,
+            log=None if args.quiet else print,
         )
         path = write_report(scores, args.out, config={"cli": cli, "tasks": info, "command": _command(args)},
                             command=_command(args))
@@ -265,7 +270,7 @@ def run(args) -> int:
             joined[args.target], methods, split="random" if kind == "holdout" else kind, holdout=holdout,
             n_splits=args.n_splits, seed=args.seed, block_level=args.block_level or 10, probes=probes,
             sweep=sweep, fusion=args.fusion, max_epochs=args.max_epochs, patience=args.patience,
-            batch_size=args.batch_size, progress=not args.quiet,
+            batch_size=args.batch_size, target_scale=args.target_scale, progress=not args.quiet,
         )
         results.append(res)
     path = write_report(results, args.out, config={"cli": cli, **results[0].config})

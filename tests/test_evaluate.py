@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from geos2vec import cell_to_latlng, cell_to_parent, latlng_to_cell
+from geos2vec import cell_to_children, cell_to_latlng, cell_to_parent, latlng_to_cell
 from geos2vec import evaluate as E
+from geos2vec.errors import InvalidInputError
 from geos2vec.evaluate.tasks import CITY_BOXES
 
 TINY = dict(probes=["mlp"], sweep={"lr": [1e-2], "hidden": [16], "dropout": [0.0]}, max_epochs=400, patience=40,
@@ -621,8 +622,50 @@ def test_mlp_probe_keeps_valid_configurations_when_one_diverges(monkeypatch):
     monkeypatch.setattr(protocol, "_train_group", fake_train_group)
     (pred, val_mse, cfg), = protocol._mlp_probe(
         "m", Method([0]), [x], y, splits, sweep=sweep, fusion="concat", fusion_units=8, max_epochs=1,
-        patience=1, weight_decay=0.0, batch_size=8, seed=0, tick=lambda: None)
+        patience=1, weight_decay=0.0, batch_size=8, seed=0, tick=lambda: None, target_scale="minmax")
     assert cfg["lr"] == 1e-3 and cfg["hidden"] == 8          # before: every width with a NaN was skipped
     lo, hi = y[:20].min(), y[:20].max()
     np.testing.assert_allclose(pred, np.linspace(0, 1, 10) * (hi - lo) + lo)
     assert val_mse == pytest.approx(0.5 * (hi - lo) ** 2)
+
+
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_mlp_probe_scales_the_target_on_training_samples_and_maps_predictions_back(monkeypatch, scale):
+    """The MLP sees the target standardized (default) or min-max scaled with the training samples' statistics;
+    its predictions and validation MSE come back in the target's units."""
+    from geos2vec.evaluate import protocol
+    from geos2vec.evaluate.methods import Method
+
+    rng = np.random.default_rng(1)
+    n = 60
+    x = rng.normal(size=(n, 3))
+    y = rng.lognormal(10.0, 0.8, size=n)  # heavy-tailed, like income
+    tr, va, te = np.arange(0, 30), np.arange(30, 45), np.arange(45, 60)
+    seen = {}
+
+    def fake_train_group(xs, ys, tr_idx, va_idx, *, eval_idx, lrs, **kw):
+        seen["train"] = ys[tr_idx[0]]
+        return np.tile(ys[eval_idx[0]] * 0.5, (len(lrs), 1)), np.full(len(lrs), 0.25), None
+
+    monkeypatch.setattr(protocol, "_train_group", fake_train_group)
+    (pred, val_mse, _), = protocol._mlp_probe(
+        "m", Method([0]), [x], y, [(tr, va, te)], sweep={"hidden": [8], "lr": [1e-3], "dropout": [0.0]},
+        fusion="concat", fusion_units=8, max_epochs=1, patience=1, weight_decay=0.0, batch_size=8, seed=0,
+        tick=lambda: None, target_scale=scale)
+    if scale == "standard":
+        loc, span = y[tr].mean(), y[tr].std()
+        assert seen["train"].mean() == pytest.approx(0.0, abs=1e-6) and seen["train"].std() == pytest.approx(1.0)
+    else:
+        loc, span = y[tr].min(), y[tr].max() - y[tr].min()
+        assert seen["train"].min() == pytest.approx(0.0, abs=1e-7) and seen["train"].max() == pytest.approx(1.0)
+    np.testing.assert_allclose(pred, ((y[te] - loc) / span * 0.5) * span + loc, rtol=1e-5)
+    assert val_mse == pytest.approx(0.25 * span ** 2, rel=1e-6)
+
+
+def test_evaluate_rejects_an_unknown_target_scale():
+    rng = np.random.default_rng(0)
+    cells = cell_to_children(latlng_to_cell(np.array([40.5]), np.array([-73.5]), 9), 12).ravel()[:30]
+    target = pd.Series(rng.normal(size=30), index=pd.Index(cells, name="cell_id"))
+    table = pd.DataFrame(rng.normal(size=(30, 2)), index=pd.Index(cells, name="cell_id"))
+    with pytest.raises(InvalidInputError, match="target_scale must be one of"):
+        E.evaluate(target, {"t": table}, probes="mlp", target_scale="zscore", progress=False)

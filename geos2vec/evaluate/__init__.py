@@ -42,7 +42,7 @@ from .probes import (  # noqa: F401 - the private names are for the evaluate tes
     ridge_probe,
     standardize,
 )
-from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, EvaluationResult, Method, evaluate
+from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, EvaluationResult, Method, evaluate
 from .report import paired_table, summary_markdown, summary_table, write_report
 from .seams import block_share, border_step, seam_table
 from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
@@ -50,7 +50,7 @@ from .suite import DEFAULT_TASKS, run_suite
 from .tasks import TASKS, Task, list_tasks, load_features, load_task
 
 __all__ = [
-    "LEVEL", "DEFAULT_SWEEP", "PROBES", "SPLITS", "RIDGE_ALPHAS", "DEFAULT_TASKS", "TASKS",
+    "LEVEL", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES", "RIDGE_ALPHAS", "DEFAULT_TASKS", "TASKS",
     "join_labels", "minmax_scale", "polygon_pooling",
     "Task", "list_tasks", "load_task", "load_features",
     "random_splits", "blocked_splits", "region_splits", "holdout_mask", "holdout_splits",

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_parent
+from ..errors import InvalidInputError
 from .baselines import _check_table
 from .probes import _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
@@ -36,9 +37,11 @@ from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits,
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS"]
+__all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES"]
 
 DEFAULT_SWEEP = {"lr": [3e-3, 1e-2], "hidden": [64, 256], "dropout": [0.0, 0.3]}
+#: How the MLP probe scales its target per split (``evaluate(target_scale=...)``); the first is the default.
+TARGET_SCALES = ("standard", "minmax")
 PROBES = ("ridge", "mlp")
 SPLITS = ("random", "blocked", "region")
 
@@ -199,7 +202,7 @@ def _pad(parts):
 
 
 def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units, max_epochs, patience,
-               weight_decay, batch_size, seed, tick):
+               weight_decay, batch_size, seed, tick, target_scale="standard"):
     """Best-on-validation MLP predictions (original units) on each split's test samples, with the config."""
     n = len(y)
     lrs = [float(v) for v in sweep["lr"]]
@@ -214,10 +217,16 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
         m = len(part)
         feats = [_features(method, blocks_x, tr, seed) for tr, _, _ in part]
         xs = [np.concatenate([f[b] for f in feats]).astype(np.float32) for b in range(len(feats[0]))]
-        # the target min-max scaled on each split's training samples (an affine map: R² is unchanged)
-        lo = np.array([y[tr].min() for tr, _, _ in part])
-        hi = np.array([y[tr].max() for tr, _, _ in part])
-        span = np.where(hi > lo, hi - lo, 1.0)
+        # the target scaled on each split's training samples (an affine map: R² is unchanged): to [0, 1]
+        # (min-max), or to mean 0 and standard deviation 1 ("standard")
+        if target_scale == "standard":
+            lo = np.array([y[tr].mean() for tr, _, _ in part])
+            sd = np.array([y[tr].std() for tr, _, _ in part])
+            span = np.where(sd > 0, sd, 1.0)
+        else:
+            lo = np.array([y[tr].min() for tr, _, _ in part])
+            hi = np.array([y[tr].max() for tr, _, _ in part])
+            span = np.where(hi > lo, hi - lo, 1.0)
         ys = np.concatenate([(y - lo[k]) / span[k] for k in range(m)])
         off = (np.arange(m) * n)[:, None]
         tr_idx, tr_w = _pad([tr for tr, _, _ in part])
@@ -273,6 +282,7 @@ def evaluate(
     patience: int = 30,
     weight_decay: float = 0.004,
     batch_size: int = 512,
+    target_scale: str = "standard",
     min_known: float = 0.5,
     progress: bool = True,
 ) -> EvaluationResult:
@@ -313,6 +323,11 @@ def evaluate(
         The probes to fit (a single name is accepted too).
     sweep, fusion, fusion_units, max_epochs, patience, weight_decay, batch_size
         The MLP probe (:data:`DEFAULT_SWEEP` by default; chosen per split on validation MSE).
+    target_scale : {"standard", "minmax"}
+        How the MLP probe's target is scaled on each split's training samples before training (predictions
+        are mapped back; R² is unchanged by the map itself): ``"standard"`` (default) to mean 0 and standard
+        deviation 1; ``"minmax"`` (before 0.3) to [0, 1], which squeezes a heavy-tailed target such as income
+        into a narrow band and left the MLP below ridge (docs/evaluate.md).
     min_known : float
         With ``pooling``: the share of a sample's weight its cells with data must carry in every method.
     progress : bool
@@ -343,6 +358,8 @@ def evaluate(
     bad = [p for p in probes if p not in PROBES]
     if bad or not probes:
         raise ValueError(f"probes must be a non-empty subset of {list(PROBES)}, got {probes}")
+    if target_scale not in TARGET_SCALES:
+        raise InvalidInputError(f"target_scale must be one of {list(TARGET_SCALES)}, got {target_scale!r}")
     sweep = {**DEFAULT_SWEEP, **(sweep or {})}
     for key in ("lr", "hidden", "dropout"):
         if not sweep[key]:
@@ -444,7 +461,7 @@ def evaluate(
                 res = _mlp_probe(name, method, pooled[name], y, splits, sweep=sweep, fusion=fusion,
                                  fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
                                  weight_decay=weight_decay, batch_size=batch_size, seed=seed,
-                                 tick=lambda: bar.update(len(splits)))
+                                 tick=lambda: bar.update(len(splits)), target_scale=target_scale)
                 for k, ((_, _, te), (p, val_mse, cfg)) in enumerate(zip(splits, res)):
                     record(split_name, k, name, "mlp", te, p, val_mse, cfg)
     bar.close()
@@ -455,7 +472,7 @@ def evaluate(
                                                            for k, v in holdout.items()}),
         probes=probes, sweep=sweep if "mlp" in probes else None, fusion=fusion, fusion_units=fusion_units,
         max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, batch_size=batch_size,
-        n_samples=n, n_dropped=int(len(target) - n), pooled=pooling is not None,
+        target_scale=target_scale, n_samples=n, n_dropped=int(len(target) - n), pooled=pooling is not None,
         split_sizes={s: [int(np.mean([len(p[i]) for p in v])) for i in range(3)] for s, v in split_sets.items()},
         methods={k: [b.shape[1] for b in v.blocks] for k, v in methods.items()},
     )

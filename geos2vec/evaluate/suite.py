@@ -73,7 +73,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
               probes: str | Sequence[str] = ("ridge",), model: ModelLike | None = "default",
               modes: Sequence[str] = ("contextual",), untrained: bool = True, data_dir: StrPath | None = None,
               n_splits: int = 20, seed: int = 0, states: Iterable[str] | None = None, sweep: dict | None = None,
-              max_epochs: int = 500, patience: int = 30, cache_dir: StrPath | None = None, progress: bool = True,
+              max_epochs: int = 500, patience: int = 30, target_scale: str = "standard",
+              cache_dir: StrPath | None = None, progress: bool = True,
               log: Callable[[str], object] | None = print) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Evaluate ``model`` (and every baseline) on each task and split kind.
 
@@ -100,7 +101,7 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         Seed of the splits, the probes, the random projection and the untrained model.
     states : list of str, optional
         Restrict ``zcta`` tasks (and their Who's On First features) to these states.
-    sweep, max_epochs, patience
+    sweep, max_epochs, patience, target_scale
         The MLP probe (:func:`~geos2vec.evaluate.protocol.evaluate`).
     cache_dir : path, optional
         Keep embedding tables here (keyed by the model's weights, the counts, the cells and the mode), so a
@@ -161,7 +162,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
             t2 = time.perf_counter()
             res = evaluate(task.target, methods, split=kind, n_splits=n_splits, seed=seed,
                            block_level=task.block_level, regions=task.regions, pooling=task.pooling, probes=probes,
-                           sweep=sweep, max_epochs=max_epochs, patience=patience, progress=progress)
+                           sweep=sweep, max_epochs=max_epochs, patience=patience, target_scale=target_scale,
+                           progress=progress)
             all_scores.append(res.scores.assign(task=task.name))
             info.setdefault(task.name, {}).update({
                 "samples": res.n_cells, "features": task.features, "features_s": round(t_feat, 1),
