@@ -14,9 +14,17 @@ import time
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-_STUB = ("import sys, types; pkg = sys.argv[1]; m = types.ModuleType('geos2vec'); m.__path__ = [pkg]; "
-         "sys.modules['geos2vec'] = m; import geos2vec._precompile as p; "
-         "sys.exit(p.main(['--package-dir', pkg, '--quiet']))")
+
+def _stub_code(pkg):
+    """``geos2vec._precompile._STUB_CODE``, read from the built copy (setup.py cannot import the package)."""
+    import ast
+
+    with open(os.path.join(pkg, "_precompile.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_STUB_CODE":
+            return ast.literal_eval(node.value)
+    raise RuntimeError("geos2vec/_precompile.py has no _STUB_CODE")
 
 
 class BuildPyWithKernels(build_py):
@@ -31,9 +39,9 @@ class BuildPyWithKernels(build_py):
         env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}  # the cache goes into the package
         t0 = time.perf_counter()
         try:
-            res = subprocess.run([sys.executable, "-c", _STUB, pkg], env=env, capture_output=True, text=True,
-                                 timeout=900)
-        except (OSError, subprocess.SubprocessError) as exc:
+            res = subprocess.run([sys.executable, "-c", _stub_code(pkg), pkg, "--quiet"], env=env,
+                                 capture_output=True, text=True, timeout=900)
+        except (OSError, RuntimeError, SyntaxError, subprocess.SubprocessError) as exc:
             print(f"geos2vec: kernels not precompiled ({exc}); they compile at first use", file=sys.stderr)
             return
         if res.returncode != 0:

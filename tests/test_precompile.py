@@ -54,13 +54,14 @@ print("\n".join(compiled))
 '''
 
 
-def _stub_code() -> str:
-    """setup.py's ``python -c`` code, read from its source (setup.py is not importable: it calls setup())."""
+def _setup_hook_args(built: Path) -> list[str]:
+    """The command setup.py's build hook runs on ``built`` (setup.py is not importable: it calls setup())."""
     tree = ast.parse((ROOT / "setup.py").read_text())
+    ns: dict = {"os": os}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_STUB":
-            return ast.literal_eval(node.value)
-    raise AssertionError("setup.py has no _STUB")
+        if isinstance(node, ast.FunctionDef) and node.name == "_stub_code":
+            exec(compile(ast.Module(body=[node], type_ignores=[]), "setup.py", "exec"), ns)
+    return [sys.executable, "-c", ns["_stub_code"](str(built)), str(built), "--quiet"]
 
 
 def _env(**extra) -> dict:
@@ -76,9 +77,8 @@ def test_a_built_copy_runs_its_first_calls_without_compiling(tmp_path):
     built = tmp_path / "build" / "geos2vec"
     shutil.copytree(PKG, built, ignore=shutil.ignore_patterns("__pycache__"))
     # what setup.py's build hook runs (serial twins only, to keep CI short; the build compiles both)
-    code = _stub_code().replace("'--quiet'", "'--quiet', '--serial-only'")
-    res = subprocess.run([sys.executable, "-c", code, str(built)], env=_env(), cwd=tmp_path, capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run(_setup_hook_args(built) + ["--serial-only"], env=_env(), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert list(built.glob("__pycache__/_cover.cover_lines_kernel-*.nbi"))
     # installing writes every file anew (new times): copy without metadata, as pip extracts a wheel
