@@ -12,7 +12,7 @@ call, as without it. Nothing here changes what a kernel computes.
 Run it yourself where the package folder is read-only at run time (a container image), with the same
 ``NUMBA_CACHE_DIR`` the programs will use::
 
-    python -m geos2vec._precompile
+    geos2vec precompile        # or: python -m geos2vec._precompile
 
 Which kernels and signatures: those the public functions call on small and large inputs (the serial and
 ``parallel=True`` twins of :class:`geos2vec._s2.SizedKernel`), with the argument types they pass.
@@ -140,14 +140,14 @@ def _stub_packages(package_dir: Path) -> None:
         sys.modules[name] = mod
 
 
-def _run_workers(args: argparse.Namespace, argv: list[str] | None) -> list[str]:
+def _run_workers(args: argparse.Namespace, argv: list[str]) -> list[str]:
     """Run ``--jobs`` worker processes, each compiling every ``jobs``-th kernel.
 
     numba caches each kernel in its own files, so the workers do not collide.
     """
     import subprocess
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(argv or [])
     if args.package_dir:  # build time: the workers also import the kernels without the package __init__
         code = _STUB_CODE
         head = [sys.executable, "-c", code, str(Path(args.package_dir).resolve())]
@@ -173,16 +173,35 @@ _STUB_CODE = ("import sys, types; pkg = sys.argv[1]; m = types.ModuleType('geos2
               "sys.exit(p.main(['--package-dir', pkg] + sys.argv[2:]))")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m geos2vec._precompile [--serial-only] [--quiet]``."""
-    ap = argparse.ArgumentParser(prog="python -m geos2vec._precompile", description=__doc__.split("\n")[0])
+def _arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--serial-only", action="store_true", help="skip the parallel twins (faster)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="processes that share the work (default: 2, or 1 on a one-core machine)")
     ap.add_argument("--package-dir", help=argparse.SUPPRESS)  # build time: the built copy, without its __init__
     ap.add_argument("--part", help=argparse.SUPPRESS)  # K/N: one of --jobs worker processes
-    args = ap.parse_args(argv)
+    return ap
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """``geos2vec precompile``: the same as ``python -m geos2vec._precompile``."""
+    p = _arguments(subparsers.add_parser(
+        "precompile", help="compile the numba kernels into numba's cache (containers, read-only installs)",
+        description=__doc__.split("\n")[0]))
+    p.set_defaults(func=lambda args: _run(args, ["--serial-only"] * args.serial_only + ["--quiet"] * args.quiet
+                                          + ["--jobs", str(args.jobs)]))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m geos2vec._precompile [--serial-only] [--quiet] [--jobs N]``."""
+    ap = _arguments(argparse.ArgumentParser(prog="python -m geos2vec._precompile",
+                                            description=__doc__.split("\n")[0]))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return _run(ap.parse_args(argv), argv)
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.package_dir:
         _stub_packages(Path(args.package_dir).resolve())
     t0 = time.perf_counter()

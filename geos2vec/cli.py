@@ -18,6 +18,8 @@ _COMMANDS = {
     "embed": ("geos2vec.cli_embed", "add S2Vec embedding columns to a file of points/lines/polygons"),
     "demo": ("geos2vec.demo", "embed the bundled Los Angeles sample; write a table and a map"),
     "train": ("geos2vec.model.cli", "train an S2Vec masked autoencoder"),
+    "precompile": ("geos2vec._precompile",
+                   "compile the numba kernels into numba's cache (containers, read-only installs)"),
     "evaluate": ("geos2vec.cli_evaluate",
                  "downstream evaluation: tasks, spatial splits, strong baselines, ridge + MLP probes, report"),
 }

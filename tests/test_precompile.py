@@ -111,3 +111,17 @@ def test_the_table_names_real_kernels_and_parts_split_it():
     assert len(set(everything)) == len(everything) == 2 * 11 + 4 + 1 + 1  # 11 sized, 4 _cover, scatter, ufuncs
     serial = [id(t) for _, t, _ in _precompile._targets(parallel=False)]
     assert len(serial) == 11 + 4 + 1 + 1 and set(serial) < set(everything)
+
+
+@pytest.mark.slow
+def test_the_cli_fills_numba_cache_dir(tmp_path):
+    """``geos2vec precompile`` compiles into the user's NUMBA_CACHE_DIR (a container's read-only install)."""
+    cache = tmp_path / "numba-cache"
+    res = subprocess.run([sys.executable, "-m", "geos2vec.cli", "precompile", "--serial-only", "--jobs", "1"],
+                         env=_env(NUMBA_CACHE_DIR=str(cache)), cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "geos2vec: 17 kernels ready" in res.stdout  # 11 serial twins, 4 _cover kernels, scatter_rows, ufuncs
+    assert list(cache.rglob("_cover.cover_lines_kernel-*.nbi"))
+    assert list(cache.rglob("_s2.latlng_to_cell_kernel_serial-*.nbi"))
+    assert not list(cache.rglob("_s2.latlng_to_cell_kernel-*.nbi"))  # --serial-only: no parallel twin
