@@ -60,6 +60,17 @@ def import_model_modules():
     return [importlib.import_module(f"geos2vec.model.{m}") for m in ("mae", "config", "train", "reconstruction")]
 
 
+def _device():
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        d = jax.devices()[0]
+        return f"{d.platform}: {getattr(d, 'device_kind', d)}; jax {jax.__version__}"
+    return keras.backend.backend()
+
+
 def dense(data, part, mean, std, road):
     """Normalized views (views, pixels, channels), their per-value loss weights and covered mask."""
     shape = tuple(int(v) for v in data[f"{part}_shape"])
@@ -103,7 +114,9 @@ def main(argv=None):
     empty = ((np.log1p(np.zeros_like(mean)) - mean) / std).astype(np.float32)
     print(f"backend {keras.backend.backend()}; train {xt.shape}, val {xv.shape}; held out {meta['holdout']}",
           flush=True)
-    report = {"backend": keras.backend.backend(), "meta": {k: meta[k] for k in ("holdout", "sources", "stride")},
+    report = {"backend": keras.backend.backend(), "device": _device(),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "command": " ".join(sys.argv), "meta": {k: meta[k] for k in ("holdout", "sources", "stride")},
               "train_views": int(len(xt)), "val_views": int(len(xv)), "configs": {}}
     runs = [(name, int(seed)) for name in args.configs.split(",") for seed in args.seeds.split(",")]
     train_in = {"x": xt, "w": wt, "c": ct.astype(np.float32)}

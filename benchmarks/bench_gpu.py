@@ -1,0 +1,195 @@
+"""The training step on an accelerator: Keras ``fit`` against a plain JAX step; bfloat16 against float32; XLA on/off.
+
+Runs on a machine with Keras 3 + JAX and no TensorFlow (a GPU lent through the ``device`` tool; the model
+modules are imported without ``geos2vec/__init__.py`` as in ``scripts/train_gpu.py``), on the packed training
+views of ``scripts/prepare_training_data.py`` (``gpu/data.npz``: 16 x 16 windows x 116 channels), with the
+model the bundled one was trained as (``--config``, default ``paper-sincos-activity``: the paper's size). All in
+one process, one after the other, each timing repeated (best of ``--repeat``):
+
+* ``fit``: the package's ``MaskedAutoencoder`` through ``model.fit`` for ``mixed_bfloat16`` and ``float32``,
+  ``jit_compile=True`` (XLA, Keras' default on JAX) and ``False`` (op by op, a few batches only): the first
+  ``fit`` call (tracing + compilation) and steady-state windows/s over whole epochs;
+* plain JAX: the same model and optimizer in a hand-written ``jax.jit`` step (``stateless_call`` +
+  ``compute_loss`` + ``optimizer.stateless_apply``, the Keras guide's custom loop), batches already on the
+  device, and batches put there from host memory each step as ``fit`` does; ``fit ÷ plain`` is the price of
+  Keras' loop.
+
+The number of windows is cut to whole batches so that no step sees a second batch shape (a partial last batch
+makes JAX compile the step again). Prints a table and writes ``--out`` (JSON) after every measurement.
+
+    KERAS_BACKEND=jax python benchmarks/bench_gpu.py --data gpu/data.npz --out bench_gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def main(argv=None):
+    import train_gpu
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "gpu" / "data.npz")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--config", default="paper-sincos-activity", choices=sorted(train_gpu.SWEEP))
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per timed fit call")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=None, help="use only this many windows (smoke tests)")
+    ap.add_argument("--eager-batches", type=int, default=3, help="batches per timed call with jit_compile=False")
+    ap.add_argument("--skip", default="", help="comma-separated measurements to skip: fit-float32, eager, plain")
+    args = ap.parse_args(argv)
+    mae, config, train, _ = train_gpu.import_model_modules()
+    import keras
+
+    skip = set(filter(None, args.skip.split(",")))
+    data = np.load(args.data)
+    meta = json.loads(str(data["meta"]))
+    mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
+    x, w, c, _ = train_gpu.dense(data, "train", mean, std, meta["channels"].index("road"))
+    n = len(x) if args.limit is None else min(args.limit, len(x))
+    n = (n // args.batch_size) * args.batch_size
+    if n == 0:
+        raise SystemExit(f"fewer windows than one batch of {args.batch_size}")
+    inputs = {"x": x[:n], "w": w[:n], "c": c[:n].astype(np.float32)}
+    steps = n // args.batch_size
+    cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": 0, "batch_size": args.batch_size,
+                                **train_gpu.SWEEP[args.config]})
+    report = {"device": train_gpu._device(), "host": f"{platform.machine()}, {os.cpu_count()} cores",
+              "load_before": os.getloadavg()[0], "backend": keras.backend.backend(), "config": args.config,
+              "windows": n, "batch_size": args.batch_size, "window_shape": list(x.shape[1:]), "rows": []}
+    print(f"{report['device']}; {report['host']}; load {report['load_before']:.2f}; {n} windows of "
+          f"{x.shape[1:]}, batch {args.batch_size}, config {args.config}", flush=True)
+
+    def save(row):
+        report["rows"].append(row)
+        print(json.dumps(row), flush=True)
+        if args.out is not None:
+            tmp = args.out.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**report, "load_after": os.getloadavg()[0]}, indent=1))
+            tmp.replace(args.out)
+
+    def fresh(precision, jit=True):
+        keras.utils.set_random_seed(0)
+        model = mae.build_mae(cfg, x.shape[1], x.shape[2], dtype=precision)
+        model.compile(optimizer=train.make_optimizer(cfg, steps, 100), jit_compile=jit)
+        return model
+
+    def timed_fit(precision):
+        model = fresh(precision)
+        t0 = time.perf_counter()
+        model.fit(inputs, batch_size=args.batch_size, epochs=1, verbose=0)
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            model.fit(inputs, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+            times.append(time.perf_counter() - t0)
+        save({"what": "fit", "precision": precision, "jit_compile": True, "first_fit_s": round(first, 2),
+              "epoch_s": round(min(times) / args.epochs, 4),
+              "windows_per_s": round(args.epochs * n / min(times), 1),
+              "times_s": [round(t, 3) for t in times]})
+
+    timed_fit("mixed_bfloat16")
+    if "plain" not in skip and keras.backend.backend() == "jax":
+        for precision in ("mixed_bfloat16",):
+            for row in plain_jax(fresh(precision), inputs, args, precision):
+                save(row)
+    elif "plain" not in skip:
+        print(f"plain JAX step skipped: the backend is {keras.backend.backend()}", flush=True)
+
+    if "fit-float32" not in skip:
+        timed_fit("float32")
+
+    if "eager" not in skip:
+        k = min(args.eager_batches, steps) * args.batch_size
+        sub = {key: v[:k] for key, v in inputs.items()}
+        model = fresh("mixed_bfloat16", jit=False)
+        t0 = time.perf_counter()
+        model.fit(sub, batch_size=args.batch_size, epochs=1, verbose=0)
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(max(2, args.repeat - 1)):
+            t0 = time.perf_counter()
+            model.fit(sub, batch_size=args.batch_size, epochs=1, verbose=0)
+            times.append(time.perf_counter() - t0)
+        save({"what": "fit", "precision": "mixed_bfloat16", "jit_compile": False, "first_fit_s": round(first, 2),
+              "windows_per_s": round(k / min(times), 1), "times_s": [round(t, 3) for t in times]})
+        del model
+
+    fit_bf16 = next((r for r in report["rows"] if r["what"] == "fit" and r["jit_compile"]
+                     and r["precision"] == "mixed_bfloat16"), None)
+    print("\n| measurement | windows/s | first call (s) | ÷ fit bf16 XLA time |\n|---|---:|---:|---:|")
+    for r in report["rows"]:
+        name = (f"{r['what']} {r['precision']}" + (", XLA" if r.get("jit_compile") else
+                                                   (", op by op" if r["what"] == "fit" else ""))
+                + (f" ({r['feed']})" if "feed" in r else ""))
+        ratio = fit_bf16["windows_per_s"] / r["windows_per_s"] if fit_bf16 else math.nan
+        first = r.get("first_fit_s", r.get("first_call_s", math.nan))
+        print(f"| {name} | {r['windows_per_s']:,.0f} | {first:.1f} | {ratio:.2f} |")
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+
+
+def plain_jax(model, inputs, args, precision):
+    """A hand-written ``jax.jit`` training step of the same model: the reference for ``fit``'s loop."""
+    import jax
+
+    b = args.batch_size
+    steps = len(inputs["x"]) // b
+    model.optimizer.build(model.trainable_variables)
+    opt = model.optimizer
+    tv = [v.value for v in model.trainable_variables]
+    ntv = [v.value for v in model.non_trainable_variables]
+    ov = [v.value for v in opt.variables]
+
+    def loss_fn(tv, ntv, batch):
+        out, ntv = model.stateless_call(tv, ntv, {"x": batch["x"], "c": batch["c"]}, training=True)
+        return model.compute_loss(x=batch, y_pred=out), ntv
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    @jax.jit
+    def step(state, batch):
+        tv, ntv, ov = state
+        (loss, ntv), grads = grad_fn(tv, ntv, batch)
+        tv, ov = opt.stateless_apply(ov, grads, tv)
+        return loss, (tv, ntv, ov)
+
+    host = [{k: v[i * b:(i + 1) * b] for k, v in inputs.items()} for i in range(steps)]
+    dev = [jax.device_put(h) for h in host]
+    state = (tv, ntv, ov)
+    t0 = time.perf_counter()
+    loss, state = step(state, dev[0])
+    jax.block_until_ready(loss)
+    first = time.perf_counter() - t0
+    rows = {}
+    for feed, batches in (("batches on the device", dev), ("batches from host memory", host)):
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            for _ in range(args.epochs):
+                for batch in batches:
+                    loss, state = step(state, batch)
+            jax.block_until_ready(loss)
+            times.append(time.perf_counter() - t0)
+        rows[feed] = times
+    if not np.isfinite(float(loss)):
+        raise SystemExit(f"plain JAX step: loss {float(loss)}")
+    return [{"what": "plain JAX step", "precision": precision, "feed": feed, "first_call_s": round(first, 2),
+             "windows_per_s": round(args.epochs * steps * b / min(t), 1), "times_s": [round(v, 3) for v in t],
+             "final_loss": round(float(loss), 5)} for feed, t in rows.items()]
+
+if __name__ == "__main__":
+    main()

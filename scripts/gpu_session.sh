@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One lent-GPU session, start to end, inside a fixed wall-clock budget (the device tool's leases are short):
+#   1. benchmarks/bench_gpu.py  (fit vs plain JAX step, bf16 vs float32, XLA on/off), alone on the GPU;
+#   2. scripts/train_gpu.py: CONFIGS x SEEDS, all runs at once on the one GPU (one process each), each
+#      stopped by the time left; the best-by-held-out-loss weights of the KEEP best runs are copied out.
+# Needs Keras 3 + JAX (no TensorFlow) and gpu/data.npz (scripts/prepare_training_data.py). Usage:
+#   bash scripts/gpu_session.sh OUT_DIR [BUDGET_S=520] [MAX_EPOCHS=60]
+# (LIMIT=n: n training views only, for smoke tests.)
+# Writes into OUT_DIR: gpu.txt, bench_gpu.json/.log, sweep.tgz (reports, logs, GPU load), best-*.npz.
+set -u
+OUT=${1:?usage: gpu_session.sh OUT_DIR [BUDGET_S] [MAX_EPOCHS]}
+BUDGET=${2:-520}
+MAX_EPOCHS=${3:-60}
+CONFIGS=${CONFIGS:-paper-sincos-activity paper-sincos-nodrop-activity}
+SEEDS=${SEEDS:-0 1 2}
+KEEP=${KEEP:-3}
+BENCH_S=${BENCH_S:-150}
+export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+SWEEP=$(mktemp -d)
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
+echo "host: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/gpu.txt"
+
+if [ "$BENCH_S" -gt 0 ]; then
+  timeout "$BENCH_S" python3 benchmarks/bench_gpu.py --data gpu/data.npz --out "$OUT/bench_gpu.json" \
+    >"$OUT/bench_gpu.log" 2>&1
+  echo "bench exit $? at ${SECONDS}s"
+fi
+
+left=$((BUDGET - SECONDS))
+minutes=$(python3 -c "print(max(0.5, ($left - 100) / 60))")   # room for compilation overshoot and scoring
+echo "training: ${left}s left, ${minutes} min of training per run, schedule over $MAX_EPOCHS epochs"
+nvidia-smi dmon -s u -d 5 >"$SWEEP/dmon.log" 2>&1 &
+dmon=$!
+pids=()
+for cfg in $CONFIGS; do
+  for s in $SEEDS; do
+    timeout $((left - 20)) python3 scripts/train_gpu.py --data gpu/data.npz --out "$SWEEP/$cfg-s$s" --configs "$cfg" \
+      --seeds "$s" --minutes "$minutes" --max-epochs "$MAX_EPOCHS" --chunk 5 ${LIMIT:+--limit $LIMIT} >"$SWEEP/$cfg-s$s.log" 2>&1 &
+    pids+=($!)
+  done
+done
+wait "${pids[@]}"
+kill "$dmon" 2>/dev/null
+echo "training done at ${SECONDS}s"
+
+python3 - "$SWEEP" "$OUT" "$KEEP" <<'EOF'
+import json, shutil, sys
+from pathlib import Path
+
+sweep, out, keep = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+runs = []
+for rep in sorted(sweep.glob("*/report.json")):
+    for name, r in json.loads(rep.read_text())["configs"].items():
+        runs.append((r["best_val_loss"], name, rep.parent / f"{name}.npz", r))
+for val, name, npz, r in sorted(runs, key=lambda t: t[0]):
+    print(f"{name}: best held-out loss {val:.5f}, {r['epochs']} epochs, "
+          f"x visible mean {r['holdout_covered']['ratio_covered_to_visible_mean']['model']:.4f}")
+for val, name, npz, r in sorted(runs, key=lambda t: t[0])[:keep]:
+    shutil.copy(npz, out / f"best-{name}.npz")
+EOF
+tar czf "$OUT/sweep.tgz" -C "$SWEEP" --exclude='*.npz' .
+echo "session done at ${SECONDS}s"
