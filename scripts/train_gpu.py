@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import sys
 import time
 import types
@@ -127,14 +126,19 @@ def main(argv=None):
                                     **SWEEP[name]})
         keras.utils.set_random_seed(cfg.seed)
         model = mae.build_mae(cfg, xt.shape[1], xt.shape[2], dtype=args.precision)
-        steps = math.ceil(len(xt) / args.batch_size)
+        # whole batches only (a random subset of the windows per fit call): a partial last batch, and a
+        # validation set split in batches, would each make JAX compile its step for a second shape
+        steps = len(xt) // args.batch_size
+        whole = steps * args.batch_size
         model.compile(optimizer=train.make_optimizer(cfg, steps, args.max_epochs))
         t0 = time.perf_counter()
         history, best, best_w = [], np.inf, None
         epoch = 0
         while epoch < args.max_epochs and time.perf_counter() - t0 < 60 * args.minutes:
-            h = model.fit(train_in, batch_size=args.batch_size, epochs=epoch + args.chunk, initial_epoch=epoch,
-                          validation_data=(val_in,), verbose=0)
+            pick = np.sort(np.random.default_rng([seed, epoch]).permutation(len(xt))[:whole])
+            h = model.fit({k: v[pick] for k, v in train_in.items()}, batch_size=args.batch_size,
+                          epochs=epoch + args.chunk, initial_epoch=epoch, validation_data=(val_in,),
+                          validation_batch_size=len(xv), verbose=0)
             epoch += args.chunk
             for loss, val in zip(h.history["loss"], h.history["val_loss"]):
                 history.append({"loss": float(loss), "val_loss": float(val)})
@@ -151,9 +155,9 @@ def main(argv=None):
             rng = np.random.default_rng([0, k])
             noise = rng.random((len(xv), xv.shape[1])).astype(np.float32)
             preds, masks = [], []
-            for s in range(0, len(xv), 128):
-                out = model.reconstruct(xv[s:s + 128], noise[s:s + 128], training=False,
-                                        covered=cv[s:s + 128].astype(np.float32))
+            for s in range(0, len(xv), 512):
+                out = model.reconstruct(xv[s:s + 512], noise[s:s + 512], training=False,
+                                        covered=cv[s:s + 512].astype(np.float32))
                 preds.append(keras.ops.convert_to_numpy(out["pred"]).astype(np.float32))
                 masks.append(keras.ops.convert_to_numpy(out["mask"]).astype(np.float32))
             keep = np.arange(xv.shape[-1]) != road  # held-out states have no roads: score the POI channels
