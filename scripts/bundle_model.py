@@ -112,6 +112,7 @@ def main(argv=None):
                     help="evaluation folders restricted to the held-out states (geos2vec evaluate --states ...)")
     ap.add_argument("--planned-epochs", type=int, default=14, help="the --max-epochs of the run (the cosine schedule)")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seeds-run", type=int, default=1, help="seeds run of this setting (the card says which was kept)")
     ap.add_argument("--train-command", default=None, help="the scripts/train_gpu.py command of the run")
     args = ap.parse_args(argv)
 
@@ -154,6 +155,8 @@ def main(argv=None):
     cmp_rows = "\n".join(
         f"| {name} | {v['loss_covered']['model']:.4f} | {v['ratio_covered_to_visible_mean']['model']:.3f} | "
         f"{v['ratio_covered_to_visible_mean']['local_mean']:.3f} |" for name, v in held.items())
+    seeds_text = ("one seed" if args.seeds_run <= 1 else
+                  f"the best of {args.seeds_run} seeds of this setting by held-out loss (every seed in `docs/model.md`)")
     text = f"""# Model card: geos2vec bundled S2Vec model (`load_model("default")`, since 0.3)
 
 ## What it is
@@ -218,8 +221,8 @@ areas of these tasks lie in all 22 Who's On First states, and the venues of 20 o
 {args.note}
 
 ## Limits — read before use
-* {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), one seed, stopped by a time limit before its
-  learning-rate schedule finished. Longer runs and more seeds are the next step.
+* {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), stopped by a time limit before its
+  learning-rate schedule finished; {seeds_text}. Longer runs are the next step.
 * Who's On First venues are a 2012-era SimpleGeo snapshot; OSM sources are of different years. Counts are not
   comparable across sources the way a single OSM planet snapshot would be, and WOF states have no roads.
 * Cells without any POI or road get NaN by default (`outside="nan"`).
