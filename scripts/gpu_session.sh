@@ -54,8 +54,9 @@ for rep in sorted(sweep.glob("*/report.json")):
     for name, r in json.loads(rep.read_text())["configs"].items():
         runs.append((r["best_val_loss"], name, rep.parent / f"{name}.npz", r))
 for val, name, npz, r in sorted(runs, key=lambda t: t[0]):
-    print(f"{name}: best held-out loss {val:.5f}, {r['epochs']} epochs, "
-          f"x visible mean {r['holdout_covered']['ratio_covered_to_visible_mean']['model']:.4f}")
+    hc = r["holdout_covered"]
+    scored = f"x visible mean {hc['ratio_covered_to_visible_mean']['model']:.4f}" if hc else "stopped before scoring"
+    print(f"{name}: best held-out loss {val:.5f}, {r['epochs']} epochs, {scored}")
 for val, name, npz, r in sorted(runs, key=lambda t: t[0])[:keep]:
     shutil.copy(npz, out / f"best-{name}.npz")
 EOF

@@ -85,6 +85,13 @@ def dense(data, part, mean, std, road):
     return x, w, covered, counts
 
 
+def _write_json(path, obj):
+    """Write ``obj`` so that an interrupted write leaves the previous file, never a truncated one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
+
+
 def fixed_val_loss(model, mae, val_in, noises, activity_weight=0.0):
     """The training objective on the held-out views, averaged over fixed masks (one per ``noises`` entry)."""
     import keras
@@ -156,24 +163,33 @@ def main(argv=None):
         history, best, best_w = [], np.inf, None
         epoch = 0
         while epoch < args.max_epochs and time.perf_counter() - t0 < 60 * args.minutes:
+            n_ep = min(args.chunk, args.max_epochs - epoch)
             pick = np.sort(np.random.default_rng([seed, epoch]).permutation(len(xt))[:whole])
             h = model.fit({k: v[pick] for k, v in train_in.items()}, batch_size=args.batch_size,
-                          epochs=epoch + args.chunk, initial_epoch=epoch, validation_data=(val_in,),
+                          epochs=epoch + n_ep, initial_epoch=epoch, validation_data=(val_in,),
                           validation_batch_size=len(xv), verbose=0)
-            epoch += args.chunk
+            epoch += n_ep
             for loss, val in zip(h.history["loss"], h.history["val_loss"]):
                 history.append({"loss": float(loss), "val_loss": float(val)})
             if val_noise:  # the same masks after every fit call: a choice of epoch that is not a draw of masks
                 val = fixed_val_loss(model, mae, val_in, val_noise, cfg.activity_weight)
                 history[-1]["val_fixed"] = val
             else:
-                val = float(np.mean(h.history["val_loss"][-min(2, args.chunk):]))
+                val = float(np.mean(h.history["val_loss"][-min(2, n_ep):]))
             if val < best:
                 best, best_w = val, [np.asarray(w) for w in model.get_weights()]
             print(f"{run}: epoch {epoch}, loss {history[-1]['loss']:.4f}, val {history[-1]['val_loss']:.4f}, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         train_s = time.perf_counter() - t0
         model.set_weights(best_w)
+        # weights and curve first: a run stopped while it is scored (a lease's time limit) keeps them
+        np.savez(args.out / f"{run}.npz", *[w.astype(np.float16) for w in best_w])
+        report["configs"][run] = {
+            "config": name, "seed": seed, "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1),
+            "best_val_loss": best, "params": int(model.count_params()), "history": history,
+            "s_per_epoch": round(train_s / epoch, 3), "holdout_covered": None,
+        }
+        _write_json(args.out / "report.json", report)
         # held-out reconstruction on covered pixels: the model vs the parameter-free predictors, same masks
         rows, activity_rows = [], []
         for k in range(args.masks):
@@ -199,14 +215,9 @@ def main(argv=None):
         act = sum(r for r in activity_rows) / len(activity_rows)
         table["activity_covered"] = act["loss_covered"]
         table["activity_ratio"] = act["loss_covered"] / act.loc["visible_mean", "loss_covered"]
-        report["configs"][run] = {
-            "config": name, "seed": seed, "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1), "best_val_loss": best,
-            "params": int(model.count_params()), "history": history, "s_per_epoch": round(train_s / epoch, 3),
-            "holdout_covered": table.to_dict(),
-        }
+        report["configs"][run]["holdout_covered"] = table.to_dict()
         print(run, "held-out, POI channels, covered pixels:\n", table.round(4).to_string(), flush=True)
-        np.savez(args.out / f"{run}.npz", *[w.astype(np.float16) for w in best_w])
-        (args.out / "report.json").write_text(json.dumps(report, indent=1))
+        _write_json(args.out / "report.json", report)
     print("done", flush=True)
 
 
