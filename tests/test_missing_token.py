@@ -157,3 +157,53 @@ def test_activity_weight_adds_the_activity_term(model, data):
         km.activity_weight = 0.0
     extra = float(activity_mse(batch["x"], out["pred"], out["mask"], batch["v"]))
     assert both == pytest.approx(base + 0.5 * extra, rel=1e-5)
+
+
+def test_dataset_marks_cells_with_counts(data):
+    table, da = data
+    stats = FeatureStats.fit(table, log1p=True)
+    batch = next(iter(make_dataset(da, stats, batch_size=64)))
+    n = da.sizes["row"] * da.sizes["col"]
+    counts = np.nan_to_num(da.transpose("image", "row", "col", "feature").values.astype(np.float64))
+    expected = (counts > 0).any(-1).reshape(-1, n).astype(np.float32)
+    assert 0 < expected.sum() < expected.size  # some cells with counts, some without
+    np.testing.assert_array_equal(batch["e"].numpy(), expected)
+
+
+def test_nonempty_weight_is_a_weighted_mean_over_masked_values(model, data):
+    _, da = data
+    km = model.keras_model
+    batch = next(iter(make_dataset(da, model.stats, batch_size=64)))
+    out = km(batch, training=False)
+    x, pred = batch["x"].numpy(), np.asarray(out["pred"])
+    mask, v, e = np.asarray(out["mask"]), batch["v"].numpy(), batch["e"].numpy()
+    assert (mask * e).sum() > 0 and (mask * (1 - e)).sum() > 0  # masked cells of both kinds
+    base = float(km.compute_loss(batch, y_pred=out))
+    km.nonempty_weight = 3.0
+    try:
+        weighted = float(km.compute_loss(batch, y_pred=out))
+        no_flags = float(km.compute_loss({k: t for k, t in batch.items() if k != "e"}, y_pred=out))
+    finally:
+        km.nonempty_weight = 1.0
+    wv = v * mask[..., None] * (1.0 + 2.0 * e)[..., None]  # available values of masked cells, counted cells x 3
+    ref = ((x - pred) ** 2 * wv).sum() / wv.sum()
+    assert weighted == pytest.approx(ref, rel=1e-5)
+    plain = v * mask[..., None]
+    assert base == pytest.approx(((x - pred) ** 2 * plain).sum() / plain.sum(), rel=1e-5)
+    assert weighted != pytest.approx(base, rel=1e-3)
+    assert no_flags == pytest.approx(base, rel=1e-6)  # without "e" in the batch nothing is reweighted
+
+
+def test_nonempty_weight_in_config_and_model():
+    from geos2vec.model import S2VecConfig
+    from geos2vec.model.mae import MaskedAutoencoder, build_mae
+
+    cfg = S2VecConfig(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2,
+                      nonempty_weight=2.5)
+    km = build_mae(cfg, num_patches=4, num_features=3)
+    assert km.nonempty_weight == 2.5
+    assert MaskedAutoencoder.from_config(km.get_config()).nonempty_weight == 2.5
+    assert S2VecConfig.from_dict(cfg.to_dict()).nonempty_weight == 2.5
+    for bad in ({"nonempty_weight": 0.0}, {"nonempty_weight": -1.0}, {"activity_weight": -0.5}):
+        with pytest.raises(ValueError, match="nonempty_weight"):
+            S2VecConfig(**bad)

@@ -51,6 +51,7 @@ class S2VecConfig:
     ignore_unobserved: bool = False   # leave fill pixels out of the loss
     missing_token: bool = False       # uncovered pixels enter the encoder as a learned token, not as zeros
     activity_weight: float = 0.0      # + this x the masked MSE of each cell's mean over channels (its activity)
+    nonempty_weight: float = 1.0      # masked cells with any count weigh this much in the per-channel loss (empty: 1)
     position_init: str = "normal"     # "sincos": position embeddings start as MAE's 2-D sine-cosine codes
     log_counts: bool = False          # normalize log(1 + count) instead of raw counts (FeatureStats.log1p)
     # optimisation
@@ -112,6 +113,9 @@ class S2VecConfig:
             raise ValueError("learning_rate must be > 0, weight_decay >= 0 and clipnorm > 0 (or None)")
         if self.mlp_ratio <= 0 or self.warmup_epochs < 0:
             raise ValueError("mlp_ratio must be > 0 and warmup_epochs >= 0")
+        if self.activity_weight < 0 or not self.nonempty_weight > 0:
+            raise ValueError(f"S2VecConfig.activity_weight must be >= 0 and nonempty_weight > 0, got "
+                             f"{self.activity_weight} and {self.nonempty_weight}")
         if self.position_init not in ("normal", "sincos"):
             raise ValueError(f"S2VecConfig.position_init must be 'normal' or 'sincos', got {self.position_init!r}")
         if self.mixed_precision not in _PRECISIONS:

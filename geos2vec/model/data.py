@@ -287,7 +287,8 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
     (``w`` = 1 on observed pixels, ``c`` = 1 on covered pixels: everywhere
     when the images carry no coverage), and ``"v"`` ``(batch, rows*cols,
     features)``, 1 where the pixel's channel is available, when they carry
-    an ``available`` coordinate (:mod:`geos2vec.coverage`).
+    an ``available`` coordinate (:mod:`geos2vec.coverage`); ``"e"`` ``(batch, rows*cols)`` is 1 where the
+    cell has any count (the ``nonempty_weight`` of the loss).
     In-memory data is sliced directly; lazy (dask / zarr) data streams in
     blocks of ``block`` images. ``shuffle_buffer`` > 0 shuffles images with a
     seeded buffer that reshuffles every epoch; batches are prefetched.
@@ -364,9 +365,10 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
 
     def normalize(x, w, c, v=None):
         x = tf.cast(x, tf.float32)
+        e = tf.cast(tf.reduce_any(x > 0, axis=-1), tf.float32)  # the cell has a count (before the log)
         if log1p:
             x = tf.math.log1p(x)
-        out = {"x": (x - mean) * inv_std, "w": tf.cast(w, tf.float32), "c": tf.cast(c, tf.float32)}
+        out = {"x": (x - mean) * inv_std, "w": tf.cast(w, tf.float32), "c": tf.cast(c, tf.float32), "e": e}
         if v is not None:
             out["v"] = tf.cast(v, tf.float32)
         return out

@@ -160,7 +160,7 @@ class MaskedAutoencoder(keras.Model):
                  decoder_dim: int = 128, decoder_layers: int = 2, num_heads: int = 8, mlp_ratio: float = 4.0,
                  dropout: float = 0.2, mask_ratio: float = 0.75, ignore_unobserved: bool = False,
                  seed: int | None = None, missing_token: bool = False, activity_weight: float = 0.0,
-                 position_init: str = "normal", **kwargs: Any) -> None:
+                 position_init: str = "normal", nonempty_weight: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.num_patches, self.num_features = int(num_patches), int(num_features)
         self.embedding_dim, self.encoder_layers = int(embedding_dim), int(encoder_layers)
@@ -169,6 +169,7 @@ class MaskedAutoencoder(keras.Model):
         self.mask_ratio, self.ignore_unobserved, self.seed = float(mask_ratio), bool(ignore_unobserved), seed
         self.missing_token = bool(missing_token)
         self.activity_weight = float(activity_weight)
+        self.nonempty_weight = float(nonempty_weight)
         self.position_init = str(position_init)
         p = self.dtype_policy
         s = None if seed is None else int(seed)
@@ -353,7 +354,10 @@ class MaskedAutoencoder(keras.Model):
         ``x``: the batch given to ``fit`` / ``evaluate``, a dict ``{"x": ..., "w": ..., "c": ..., "v": ...}``
         or the array of features alone. The loss counts: observed pixels (``w``) with ``ignore_unobserved``;
         else the available channels of covered pixels (``v``, per value) or covered pixels (``c``) when the
-        batch has them (all pixels otherwise). ``y_pred``: this model's output on it
+        batch has them (all pixels otherwise). With ``nonempty_weight`` ≠ 1 and a batch key ``"e"``
+        (``(batch, length)``, 1 where the cell has any count), a masked cell with counts weighs
+        ``nonempty_weight`` in the per-channel term and an empty one 1 (a weighted mean; the activity term is
+        not reweighted). ``y_pred``: this model's output on it
         (``{"pred", "mask"}``, drawn masks). ``y`` and ``sample_weight`` are not used. On TensorFlow the
         loss is divided by the number of replicas in sync (:func:`per_replica_loss`); Keras undoes that
         scaling for the logged ``loss``.
@@ -383,7 +387,17 @@ class MaskedAutoencoder(keras.Model):
             weight = data.get("w")
         else:
             weight = data.get("v", data.get("c"))
-        loss = masked_mse(data["x"], y_pred["pred"], y_pred["mask"], weight)
+        main_weight = weight
+        if self.nonempty_weight != 1.0 and data.get("e") is not None:
+            # a masked cell with any count weighs nonempty_weight, an empty one 1 (their weighted mean)
+            cell = 1.0 + (self.nonempty_weight - 1.0) * ops.cast(data["e"], "float32")
+            if main_weight is None:
+                main_weight = cell
+            elif len(main_weight.shape) == 3:
+                main_weight = ops.cast(main_weight, "float32") * cell[..., None]
+            else:
+                main_weight = ops.cast(main_weight, "float32") * cell
+        loss = masked_mse(data["x"], y_pred["pred"], y_pred["mask"], main_weight)
         if self.activity_weight:
             loss = loss + self.activity_weight * activity_mse(data["x"], y_pred["pred"], y_pred["mask"], weight)
         return per_replica_loss(loss)
@@ -395,7 +409,7 @@ class MaskedAutoencoder(keras.Model):
                 "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "dropout": self.dropout,
                 "mask_ratio": self.mask_ratio, "ignore_unobserved": self.ignore_unobserved, "seed": self.seed,
                 "missing_token": self.missing_token, "activity_weight": self.activity_weight,
-                "position_init": self.position_init}
+                "position_init": self.position_init, "nonempty_weight": self.nonempty_weight}
 
 
 def build_mae(config: S2VecConfig, num_patches: int, num_features: int,
@@ -425,6 +439,7 @@ def build_mae(config: S2VecConfig, num_patches: int, num_features: int,
         ignore_unobserved=config.ignore_unobserved, seed=config.seed, dtype=dtype, name="s2vec_mae",
         missing_token=getattr(config, "missing_token", False),
         activity_weight=getattr(config, "activity_weight", 0.0),
-        position_init=getattr(config, "position_init", "normal"))
+        position_init=getattr(config, "position_init", "normal"),
+        nonempty_weight=getattr(config, "nonempty_weight", 1.0))
     model.build((None, num_patches, num_features))
     return model
