@@ -77,9 +77,7 @@ def main(argv=None):
         report["rows"].append(row)
         print(json.dumps(row), flush=True)
         if args.out is not None:
-            tmp = args.out.with_suffix(".tmp")
-            tmp.write_text(json.dumps({**report, "load_after": os.getloadavg()[0]}, indent=1))
-            tmp.replace(args.out)
+            train_gpu._write_json(args.out, {**report, "load_after": os.getloadavg()[0]})
 
     def fresh(precision, jit=True):
         keras.utils.set_random_seed(0)
@@ -87,47 +85,33 @@ def main(argv=None):
         model.compile(optimizer=train.make_optimizer(cfg, steps, 100), jit_compile=jit)
         return model
 
-    def timed_fit(precision):
-        model = fresh(precision)
+    def timed_fit(precision, jit=True, data=inputs, epochs=args.epochs, repeat=args.repeat):
+        model = fresh(precision, jit=jit)
         t0 = time.perf_counter()
-        model.fit(inputs, batch_size=args.batch_size, epochs=1, verbose=0)
+        model.fit(data, batch_size=args.batch_size, epochs=1, verbose=0)
         first = time.perf_counter() - t0
         times = []
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             t0 = time.perf_counter()
-            model.fit(inputs, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+            model.fit(data, batch_size=args.batch_size, epochs=epochs, verbose=0)
             times.append(time.perf_counter() - t0)
-        save({"what": "fit", "precision": precision, "jit_compile": True, "first_fit_s": round(first, 2),
-              "epoch_s": round(min(times) / args.epochs, 4),
-              "windows_per_s": round(args.epochs * n / min(times), 1),
+        k = len(data["x"])
+        save({"what": "fit", "precision": precision, "jit_compile": jit, "first_fit_s": round(first, 2),
+              "epoch_s": round(min(times) / epochs, 4), "windows_per_s": round(epochs * k / min(times), 1),
               "times_s": [round(t, 3) for t in times]})
 
     timed_fit("mixed_bfloat16")
     if "plain" not in skip and keras.backend.backend() == "jax":
-        for precision in ("mixed_bfloat16",):
-            for row in plain_jax(fresh(precision), inputs, args, precision):
-                save(row)
+        for row in plain_jax(fresh("mixed_bfloat16"), inputs, args, "mixed_bfloat16"):
+            save(row)
     elif "plain" not in skip:
         print(f"plain JAX step skipped: the backend is {keras.backend.backend()}", flush=True)
-
     if "fit-float32" not in skip:
         timed_fit("float32")
-
-    if "eager" not in skip:
+    if "eager" not in skip:  # op by op is slow: a few batches, one epoch per timed call
         k = min(args.eager_batches, steps) * args.batch_size
-        sub = {key: v[:k] for key, v in inputs.items()}
-        model = fresh("mixed_bfloat16", jit=False)
-        t0 = time.perf_counter()
-        model.fit(sub, batch_size=args.batch_size, epochs=1, verbose=0)
-        first = time.perf_counter() - t0
-        times = []
-        for _ in range(max(2, args.repeat - 1)):
-            t0 = time.perf_counter()
-            model.fit(sub, batch_size=args.batch_size, epochs=1, verbose=0)
-            times.append(time.perf_counter() - t0)
-        save({"what": "fit", "precision": "mixed_bfloat16", "jit_compile": False, "first_fit_s": round(first, 2),
-              "windows_per_s": round(k / min(times), 1), "times_s": [round(t, 3) for t in times]})
-        del model
+        timed_fit("mixed_bfloat16", jit=False, data={key: v[:k] for key, v in inputs.items()}, epochs=1,
+                  repeat=max(2, args.repeat - 1))
 
     fit_bf16 = next((r for r in report["rows"] if r["what"] == "fit" and r["jit_compile"]
                      and r["precision"] == "mixed_bfloat16"), None)
@@ -190,6 +174,7 @@ def plain_jax(model, inputs, args, precision):
     return [{"what": "plain JAX step", "precision": precision, "feed": feed, "first_call_s": round(first, 2),
              "windows_per_s": round(args.epochs * steps * b / min(t), 1), "times_s": [round(v, 3) for v in t],
              "final_loss": round(float(loss), 5)} for feed, t in rows.items()]
+
 
 if __name__ == "__main__":
     main()

@@ -155,7 +155,6 @@ def main(argv=None):
     cmp_rows = "\n".join(
         f"| {name} | {v['loss_covered']['model']:.4f} | {v['ratio_covered_to_visible_mean']['model']:.3f} | "
         f"{v['ratio_covered_to_visible_mean']['local_mean']:.3f} |" for name, v in held.items())
-    seeds_text = args.seeds_note
     text = f"""# Model card: geos2vec bundled S2Vec model (`load_model("default")`, since 0.3)
 
 ## What it is
@@ -221,7 +220,7 @@ areas of these tasks lie in all 22 Who's On First states, and the venues of 20 o
 
 ## Limits — read before use
 * {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), stopped by a time limit before its
-  learning-rate schedule finished; {seeds_text}. Longer runs are the next step.
+  learning-rate schedule finished; {args.seeds_note}. Longer runs are the next step.
 * Who's On First venues are a 2012-era SimpleGeo snapshot; OSM sources are of different years. Counts are not
   comparable across sources the way a single OSM planet snapshot would be, and WOF states have no roads.
 * Cells without any POI or road get NaN by default (`outside="nan"`).

@@ -53,11 +53,12 @@ runs = []
 for rep in sorted(sweep.glob("*/report.json")):
     for name, r in json.loads(rep.read_text())["configs"].items():
         runs.append((r["best_val_loss"], name, rep.parent / f"{name}.npz", r))
-for val, name, npz, r in sorted(runs, key=lambda t: t[0]):
+runs.sort(key=lambda t: t[0])
+for val, name, npz, r in runs:
     hc = r["holdout_covered"]
     scored = f"x visible mean {hc['ratio_covered_to_visible_mean']['model']:.4f}" if hc else "stopped before scoring"
     print(f"{name}: best held-out loss {val:.5f}, {r['epochs']} epochs, {scored}")
-for val, name, npz, r in sorted(runs, key=lambda t: t[0])[:keep]:
+for val, name, npz, r in runs[:keep]:
     shutil.copy(npz, out / f"best-{name}.npz")
 EOF
 tar czf "$OUT/sweep.tgz" -C "$SWEEP" --exclude='*.npz' .

@@ -10,7 +10,8 @@ in ``report.json``, the training curve and the held-out reconstruction over 20 s
 the zero / empty-cell / visible-image-mean / local-mean predictors (``geos2vec.model.reconstruction``), on
 covered pixels. The checkpoint kept has the lowest training objective on the held-out views over
 ``--val-masks`` fixed masks, checked after every ``fit`` call of ``--chunk`` epochs (Keras' own ``val_loss``
-draws new masks every epoch and is logged beside it). ``-token`` configurations feed uncovered pixels to the encoder as the learned missing token.
+draws new masks every epoch and is logged beside it). ``-token`` configurations feed uncovered pixels to the
+encoder as the learned missing token.
 
     KERAS_BACKEND=jax python scripts/train_gpu.py --data gpu/data.npz --out $OUT --minutes 2
     python scripts/train_gpu.py --out cpu-sweep --configs cpu-small,cpu-small-token --seeds 0,1,2 \
