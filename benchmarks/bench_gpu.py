@@ -8,7 +8,9 @@ one process, one after the other, each timing repeated (best of ``--repeat``):
 
 * ``fit``: the package's ``MaskedAutoencoder`` through ``model.fit`` for ``mixed_bfloat16`` and ``float32``,
   ``jit_compile=True`` (XLA, Keras' default on JAX) and ``False`` (op by op, a few batches only): the first
-  ``fit`` call (tracing + compilation) and steady-state windows/s over whole epochs;
+  ``fit`` call (tracing + compilation) and steady-state windows/s over whole epochs; fed from NumPy arrays
+  with 0/1 weights as uint8 (and as float32, as 0.2 measured), or from arrays kept on the device
+  (``DeviceBatches``, ``--feed device`` of ``scripts/train_gpu.py``);
 * plain JAX: the same model and optimizer in a hand-written ``jax.jit`` step (``stateless_call`` +
   ``compute_loss`` + ``optimizer.stateless_apply``, the Keras guide's custom loop), batches already on the
   device, and batches put there from host memory each step as ``fit`` does; ``fit ÷ plain`` is the price of
@@ -49,7 +51,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="use only this many windows (smoke tests)")
     ap.add_argument("--eager-batches", type=int, default=3, help="batches per timed call with jit_compile=False")
-    ap.add_argument("--skip", default="", help="comma-separated measurements to skip: fit-float32, eager, plain")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated measurements to skip: device, f32-weights, fit-float32, eager, plain")
     args = ap.parse_args(argv)
     mae, config, train, _ = train_gpu.import_model_modules()
     import keras
@@ -63,7 +66,8 @@ def main(argv=None):
     n = (n // args.batch_size) * args.batch_size
     if n == 0:
         raise SystemExit(f"fewer windows than one batch of {args.batch_size}")
-    inputs = {"x": x[:n], "w": w[:n], "c": c[:n].astype(np.float32)}
+    inputs = {"x": x[:n], "w": w[:n], "c": c[:n].astype(np.uint8)}  # 0/1 weights as uint8 (a quarter the bytes)
+    inputs_f32 = {"x": x[:n], "w": w[:n].astype(np.float32), "c": c[:n].astype(np.float32)}  # as before 0.2
     steps = n // args.batch_size
     cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": 0, "batch_size": args.batch_size,
                                 **train_gpu.SWEEP[args.config]})
@@ -85,22 +89,30 @@ def main(argv=None):
         model.compile(optimizer=train.make_optimizer(cfg, steps, 100), jit_compile=jit)
         return model
 
-    def timed_fit(precision, jit=True, data=inputs, epochs=args.epochs, repeat=args.repeat):
+    def timed_fit(precision, jit=True, data=inputs, epochs=args.epochs, repeat=args.repeat, feed="host"):
+        """``feed``: "host" (NumPy arrays; Keras gathers and copies each batch) or "device" (DeviceBatches)."""
         model = fresh(precision, jit=jit)
+        source = train_gpu.device_batches(data, args.batch_size, 0) if feed == "device" else data
+        kwargs = {} if feed == "device" else {"batch_size": args.batch_size}
         t0 = time.perf_counter()
-        model.fit(data, batch_size=args.batch_size, epochs=1, verbose=0)
+        model.fit(source, epochs=1, verbose=0, **kwargs)
         first = time.perf_counter() - t0
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            model.fit(data, batch_size=args.batch_size, epochs=epochs, verbose=0)
+            model.fit(source, epochs=epochs, verbose=0, **kwargs)
             times.append(time.perf_counter() - t0)
         k = len(data["x"])
-        save({"what": "fit", "precision": precision, "jit_compile": jit, "first_fit_s": round(first, 2),
-              "epoch_s": round(min(times) / epochs, 4), "windows_per_s": round(epochs * k / min(times), 1),
-              "times_s": [round(t, 3) for t in times]})
+        weights = str(data["w"].dtype)
+        save({"what": "fit", "precision": precision, "jit_compile": jit, "feed": f"{feed}, {weights} weights",
+              "first_fit_s": round(first, 2), "epoch_s": round(min(times) / epochs, 4),
+              "windows_per_s": round(epochs * k / min(times), 1), "times_s": [round(t, 3) for t in times]})
 
     timed_fit("mixed_bfloat16")
+    if "device" not in skip:
+        timed_fit("mixed_bfloat16", feed="device")
+    if "f32-weights" not in skip:
+        timed_fit("mixed_bfloat16", data=inputs_f32)
     if "plain" not in skip and keras.backend.backend() == "jax":
         for row in plain_jax(fresh("mixed_bfloat16"), inputs, args, "mixed_bfloat16"):
             save(row)

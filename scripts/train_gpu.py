@@ -64,6 +64,12 @@ def import_model_modules():
     return [importlib.import_module(f"geos2vec.model.{m}") for m in ("mae", "config", "train", "reconstruction")]
 
 
+def device_batches(arrays, batch_size, seed):
+    """:class:`geos2vec.model.device_data.DeviceBatches` (imported as the model modules are)."""
+    import_model_modules()
+    return importlib.import_module("geos2vec.model.device_data").DeviceBatches(arrays, batch_size, seed=seed)
+
+
 def _device():
     import keras
 
@@ -76,14 +82,15 @@ def _device():
 
 
 def dense(data, part, mean, std, road):
-    """Normalized views (views, pixels, channels), their per-value loss weights and covered mask."""
+    """Normalized views (views, pixels, channels), their per-value loss weights (uint8 0/1), covered mask and
+    counts."""
     shape = tuple(int(v) for v in data[f"{part}_shape"])
     counts = np.zeros(int(np.prod(shape)), np.float32)
     counts[data[f"{part}_idx"]] = data[f"{part}_val"]
     counts = counts.reshape(shape)
     x = ((np.log1p(counts) - mean) / std).astype(np.float32)
     covered = data[f"{part}_covered"].astype(bool)
-    w = np.repeat(covered[..., None].astype(np.float32), shape[-1], axis=-1)
+    w = np.repeat(covered[..., None].astype(np.uint8), shape[-1], axis=-1)  # 0/1: masked_mse casts
     w[..., road] *= data[f"{part}_road_ok"]
     return x, w, covered, counts
 
@@ -122,6 +129,9 @@ def main(argv=None):
                     help="choose the checkpoint on the held-out loss over this many fixed masks (0: Keras' "
                          "val_loss of the last two epochs, new masks every epoch)")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds; each configuration runs once per seed")
+    ap.add_argument("--feed", choices=("host", "device"), default="host",
+                    help="host: fit NumPy arrays (Keras copies each batch to the device); device: the training "
+                         "arrays are put on the device once and batches gathered there (DeviceBatches)")
     ap.add_argument("--chunk", type=int, default=5,
                     help="epochs per fit call: the time limit and the best-checkpoint choice are checked between calls")
     args = ap.parse_args(argv)
@@ -145,8 +155,8 @@ def main(argv=None):
               "command": " ".join(sys.argv), "meta": {k: meta[k] for k in ("holdout", "sources", "stride")},
               "train_views": int(len(xt)), "val_views": int(len(xv)), "configs": {}}
     runs = [(name, int(seed)) for name in args.configs.split(",") for seed in args.seeds.split(",")]
-    train_in = {"x": xt, "w": wt, "c": ct.astype(np.float32), "e": (nt > 0).any(-1).astype(np.float32)}
-    val_in = {"x": xv, "w": wv, "c": cv.astype(np.float32), "e": (nv > 0).any(-1).astype(np.float32)}
+    train_in = {"x": xt, "w": wt, "c": ct.astype(np.uint8), "e": (nt > 0).any(-1).astype(np.uint8)}
+    val_in = {"x": xv, "w": wv, "c": cv.astype(np.uint8), "e": (nv > 0).any(-1).astype(np.uint8)}
     for name, seed in runs:
         run = f"{name}-s{seed}"
         cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": seed, "batch_size": args.batch_size,
@@ -160,15 +170,20 @@ def main(argv=None):
         model.compile(optimizer=train.make_optimizer(cfg, steps, args.max_epochs))
         val_noise = [np.random.default_rng([1, k]).random(xv.shape[:2]).astype(np.float32)
                      for k in range(args.val_masks)]
+        on_device = device_batches(train_in, args.batch_size, seed) if args.feed == "device" else None
         t0 = time.perf_counter()
         history, best, best_w = [], np.inf, None
         epoch = 0
         while epoch < args.max_epochs and time.perf_counter() - t0 < 60 * args.minutes:
             n_ep = min(args.chunk, args.max_epochs - epoch)
-            pick = np.sort(np.random.default_rng([seed, epoch]).permutation(len(xt))[:whole])
-            h = model.fit({k: v[pick] for k, v in train_in.items()}, batch_size=args.batch_size,
-                          epochs=epoch + n_ep, initial_epoch=epoch, validation_data=(val_in,),
-                          validation_batch_size=len(xv), verbose=0)
+            if on_device is not None:  # a new random subset of whole batches every epoch
+                h = model.fit(on_device, epochs=epoch + n_ep, initial_epoch=epoch, validation_data=(val_in,),
+                              validation_batch_size=len(xv), verbose=0)
+            else:
+                pick = np.sort(np.random.default_rng([seed, epoch]).permutation(len(xt))[:whole])
+                h = model.fit({k: v[pick] for k, v in train_in.items()}, batch_size=args.batch_size,
+                              epochs=epoch + n_ep, initial_epoch=epoch, validation_data=(val_in,),
+                              validation_batch_size=len(xv), verbose=0)
             epoch += n_ep
             for loss, val in zip(h.history["loss"], h.history["val_loss"]):
                 history.append({"loss": float(loss), "val_loss": float(val)})

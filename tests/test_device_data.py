@@ -1,0 +1,87 @@
+"""DeviceBatches: whole, seeded, per-epoch shuffled batches gathered from arrays kept on the device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("tensorflow")
+
+from geos2vec.model.config import S2VecConfig  # noqa: E402
+from geos2vec.model.device_data import DeviceBatches  # noqa: E402
+from geos2vec.model.mae import build_mae  # noqa: E402
+
+
+def _np(t):
+    return keras.ops.convert_to_numpy(t)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 60), batch=st.integers(1, 20), seed=st.integers(0, 5))
+def test_batches_are_whole_rows_of_a_seeded_permutation(n, batch, seed):
+    rows = np.arange(n)
+    arrays = {"x": np.stack([rows, -rows], 1).astype(np.float32), "w": (rows % 2).astype(np.uint8)}
+    if n < batch:
+        with pytest.raises(ValueError, match="do not fill one batch"):
+            DeviceBatches(arrays, batch)
+        return
+    data = DeviceBatches(arrays, batch, seed=seed)
+    assert len(data) == n // batch
+    seen = []
+    for i in range(len(data)):
+        (b,) = data[i]
+        x, w = _np(b["x"]), _np(b["w"])
+        assert x.shape == (batch, 2) and w.shape == (batch,) and w.dtype == np.uint8
+        # rows stay together: every array of the batch is gathered with the same indices
+        np.testing.assert_array_equal(x[:, 1], -x[:, 0])
+        np.testing.assert_array_equal(w, x[:, 0].astype(int) % 2)
+        seen.extend(x[:, 0].astype(int))
+    # no window twice in an epoch, and exactly the first len * batch of numpy's permutation for (seed, 0)
+    expected = np.random.default_rng([seed, 0]).permutation(n)[:len(data) * batch]
+    np.testing.assert_array_equal(seen, expected)
+    with pytest.raises(IndexError):
+        data[len(data)]
+
+
+def test_each_epoch_draws_a_new_permutation_and_the_seed_repeats_it():
+    arrays = {"x": np.arange(100, dtype=np.float32)[:, None]}
+    a, b = DeviceBatches(arrays, 10, seed=3), DeviceBatches(arrays, 10, seed=3)
+    first = np.concatenate([_np(a[i][0]["x"]) for i in range(len(a))]).ravel()
+    a.on_epoch_end()
+    second = np.concatenate([_np(a[i][0]["x"]) for i in range(len(a))]).ravel()
+    assert sorted(first) == sorted(second) == list(range(100))  # 100 // 10: every window, once
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, np.concatenate([_np(b[i][0]["x"]) for i in range(len(b))]).ravel())
+    ordered = DeviceBatches(arrays, 30, shuffle=False)
+    np.testing.assert_array_equal(np.concatenate([_np(ordered[i][0]["x"]) for i in range(3)]).ravel(),
+                                  np.arange(90))
+
+
+def test_bad_arrays_are_refused():
+    with pytest.raises(ValueError, match="at least one"):
+        DeviceBatches({}, 4)
+    with pytest.raises(ValueError, match="different lengths"):
+        DeviceBatches({"x": np.zeros((8, 2)), "w": np.zeros(7)}, 4)
+
+
+def test_fit_on_device_batches_trains_with_uint8_weights():
+    """The masked autoencoder trains from DeviceBatches (0/1 weights as uint8) and its loss matches the float32
+    weights' on the same batch and masks."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 16, 5)).astype(np.float32)
+    w = (rng.random((24, 16, 5)) < 0.7).astype(np.uint8)
+    c = (rng.random((24, 16)) < 0.8).astype(np.uint8)
+    cfg = S2VecConfig(embedding_dim=16, encoder_layers=1, decoder_dim=8, decoder_layers=1, num_heads=2, seed=0,
+                      ignore_unobserved=True)
+    model = build_mae(cfg, 16, 5)
+    noise = rng.random((24, 16)).astype(np.float32)
+    out = model.reconstruct(x, noise, covered=c)
+    as_uint8 = float(_np(model.compute_loss({"x": x, "w": w, "c": c}, y_pred=out)))
+    as_float = float(_np(model.compute_loss({"x": x, "w": w.astype(np.float32), "c": c}, y_pred=out)))
+    assert as_uint8 == pytest.approx(as_float, rel=1e-6)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    hist = model.fit(DeviceBatches({"x": x, "w": w, "c": c}, 8, seed=0), epochs=3, verbose=0)
+    assert len(hist.history["loss"]) == 3 and np.isfinite(hist.history["loss"]).all()
