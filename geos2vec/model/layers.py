@@ -106,14 +106,10 @@ class Attention(layers.Layer):
     def call(self, x: Any) -> Any:
         b, n = ops.shape(x)[0], ops.shape(x)[1]
         qkv = ops.reshape(self.qkv(x), (b, n, 3, self.num_heads, self.head_dim))
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))            # (3, b, h, n, d)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        q = q * ops.cast(self.head_dim ** -0.5, q.dtype)
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (b, h, n, n)
-        weights = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), v.dtype)
-        out = ops.matmul(weights, v)                          # (b, h, n, d)
-        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, n, self.dim))
-        return self.proj(out)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]   # (b, n, h, d) each
+        # the backend's fused attention (softmax in float32; JAX picks cuDNN flash attention on a GPU in bf16)
+        out = ops.dot_product_attention(q, k, v, scale=self.head_dim ** -0.5)
+        return self.proj(ops.reshape(out, (b, n, self.dim)))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads}
