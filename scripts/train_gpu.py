@@ -102,16 +102,36 @@ def _write_json(path, obj):
     tmp.replace(path)
 
 
-def fixed_val_loss(model, val_in, noises):
-    """The training objective (``compute_loss``) on the held-out views, averaged over fixed masks (one per
-    ``noises`` entry)."""
+def compiled_reconstruct(model):
+    """``f(batch, noise) -> (pred, mask, loss)``: ``model.reconstruct`` (no dropout) and ``compute_loss`` of a
+    batch dict with given masks, one compiled function on JAX (``jax.jit`` over the weights' current values;
+    called op by op, JAX compiles every primitive on its first call, which is what made scoring slow on the
+    GPU), plain calls on the other backends."""
     import keras
 
-    losses = []
-    for noise in noises:
-        out = model.reconstruct(val_in["x"], noise, training=False, covered=val_in["c"])
-        losses.append(float(keras.ops.convert_to_numpy(model.compute_loss(val_in, y_pred=out))))
-    return float(np.mean(losses))
+    def run(batch, noise):
+        out = model.reconstruct(batch["x"], noise, training=False, covered=batch["c"])
+        return out["pred"], out["mask"], model.compute_loss(batch, y_pred=out)
+
+    if keras.backend.backend() != "jax":
+        return run
+    import jax
+
+    variables = list(model.variables)
+
+    @jax.jit
+    def pure(values, batch, noise):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return run(batch, noise)
+
+    return lambda batch, noise: pure([v.value for v in variables], batch, noise)
+
+
+def fixed_val_loss(model, val_in, noises, fn=None):
+    """The training objective (``compute_loss``) on the held-out views, averaged over fixed masks (one per
+    ``noises`` entry); ``fn``: :func:`compiled_reconstruct` of ``model`` (made here when not given)."""
+    fn = fn or compiled_reconstruct(model)
+    return float(np.mean([float(np.asarray(fn(val_in, noise)[2])) for noise in noises]))
 
 
 def main(argv=None):
@@ -170,6 +190,7 @@ def main(argv=None):
         model.compile(optimizer=train.make_optimizer(cfg, steps, args.max_epochs))
         val_noise = [np.random.default_rng([1, k]).random(xv.shape[:2]).astype(np.float32)
                      for k in range(args.val_masks)]
+        held_out = compiled_reconstruct(model)  # one compilation for validation and scoring
         on_device = device_batches(train_in, args.batch_size, seed) if args.feed == "device" else None
         t0 = time.perf_counter()
         history, best, best_w = [], np.inf, None
@@ -188,7 +209,7 @@ def main(argv=None):
             for loss, val in zip(h.history["loss"], h.history["val_loss"]):
                 history.append({"loss": float(loss), "val_loss": float(val)})
             if val_noise:  # the same masks after every fit call: a choice of epoch that is not a draw of masks
-                val = fixed_val_loss(model, val_in, val_noise)
+                val = fixed_val_loss(model, val_in, val_noise, held_out)
                 history[-1]["val_fixed"] = val
             else:
                 val = float(np.mean(h.history["val_loss"][-min(2, n_ep):]))
@@ -213,10 +234,9 @@ def main(argv=None):
             noise = rng.random((len(xv), xv.shape[1])).astype(np.float32)
             preds, masks = [], []
             for s in range(0, len(xv), 512):
-                out = model.reconstruct(xv[s:s + 512], noise[s:s + 512], training=False,
-                                        covered=cv[s:s + 512].astype(np.float32))
-                preds.append(keras.ops.convert_to_numpy(out["pred"]).astype(np.float32))
-                masks.append(keras.ops.convert_to_numpy(out["mask"]).astype(np.float32))
+                pred, mask, _ = held_out({k: v[s:s + 512] for k, v in val_in.items()}, noise[s:s + 512])
+                preds.append(np.asarray(keras.ops.convert_to_numpy(pred), np.float32))
+                masks.append(np.asarray(keras.ops.convert_to_numpy(mask), np.float32))
             keep = np.arange(xv.shape[-1]) != road  # held-out states have no roads: score the POI channels
             rows.append(recon.reconstruction_losses(xv[..., keep], None, np.concatenate(masks),
                                                     empty=empty[keep], pred=np.concatenate(preds)[..., keep],
