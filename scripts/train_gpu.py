@@ -220,7 +220,10 @@ def main(argv=None):
         train_s = time.perf_counter() - t0
         model.set_weights(best_w)
         # weights and curve first: a run stopped while it is scored (a lease's time limit) keeps them
-        np.savez(args.out / f"{run}.npz", *[w.astype(np.float16) for w in best_w])
+        tmp = args.out / f"{run}.npz.tmp"
+        with open(tmp, "wb") as fh:  # then renamed: an interrupted write leaves no truncated .npz
+            np.savez(fh, *[w.astype(np.float16) for w in best_w])
+        tmp.replace(args.out / f"{run}.npz")
         report["configs"][run] = {
             "config": name, "seed": seed, "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1),
             "best_val_loss": best, "params": int(model.count_params()), "history": history,
