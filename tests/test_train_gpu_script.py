@@ -63,3 +63,20 @@ def test_fixed_val_loss_is_the_mean_objective_over_the_given_masks(train_gpu):
     out = model.reconstruct(batch["x"], noises[0], training=False, covered=batch["c"])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(pred), keras.ops.convert_to_numpy(out["pred"]), atol=1e-6)
     assert len(set(by_hand)) == 3  # the masks differ, so the average is over three different losses
+
+
+def test_plot_gpu_sweep_draws_every_run_of_the_kept_report(tmp_path):
+    spec = importlib.util.spec_from_file_location("plot_gpu_sweep", ROOT / "scripts" / "plot_gpu_sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import json
+
+    report = ROOT / "docs" / "training" / "gpu-sweep-2026-11-26b.json"
+    found = list(module.runs(json.loads(report.read_text())))
+    # lease 1: 2 settings x 3 seeds; lease 2: seeds 0 and 1 (seed 2 was killed before its report)
+    assert [(lease, name) for lease, name, _ in found][-2:] == [("lease2_schedule100", "paper-sincos-activity-s0"),
+                                                                ("lease2_schedule100", "paper-sincos-activity-s1")]
+    assert len(found) == 8 and all(len(run["history"]) == run["epochs"] for _, _, run in found)
+    out = tmp_path / "curves.png"
+    module.main([str(report), "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
