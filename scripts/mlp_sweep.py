@@ -2,7 +2,7 @@
 
 ``geos2vec.evaluate.DEFAULT_SWEEP`` (learning rates 0.003 and 0.01, 64 or 256 hidden units, dropout 0 or 0.3;
 chosen per split on validation MSE), blocked 20-split protocol, ZIP income and housing density over the 22
-Who's On First states: the three methods alone, so the 8-setting grid costs ~9 minutes per task on 2 cores
+Who's On First states: the three methods alone, so the 8-setting grid costs 8-12 minutes per task on 2 cores
 (the evaluation's run 2 used a 2-setting grid for all methods). Embeddings come from ``--cache`` when
 ``geos2vec evaluate --cache`` has made them.
 
