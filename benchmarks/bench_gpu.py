@@ -103,8 +103,7 @@ def main(argv=None):
             model.fit(source, epochs=epochs, verbose=0, **kwargs)
             times.append(time.perf_counter() - t0)
         k = len(data["x"])
-        weights = str(data["w"].dtype)
-        save({"what": "fit", "precision": precision, "jit_compile": jit, "feed": f"{feed}, {weights} weights",
+        save({"what": "fit", "precision": precision, "jit_compile": jit, "feed": feed, "weights": str(data["w"].dtype),
               "first_fit_s": round(first, 2), "epoch_s": round(min(times) / epochs, 4),
               "windows_per_s": round(epochs * k / min(times), 1), "times_s": [round(t, 3) for t in times]})
 
@@ -143,7 +142,8 @@ def main(argv=None):
     for r in report["rows"]:
         name = (f"{r['what']} {r['precision']}" + (", XLA" if r.get("jit_compile") else
                                                    (", op by op" if r["what"] == "fit" else ""))
-                + (f" ({r['feed']})" if "feed" in r else ""))
+                + (f" ({r['feed']}" + (f", {r['weights']} weights" if "weights" in r else "") + ")" if "feed" in r
+                   else ""))
         ratio = fit_bf16["windows_per_s"] / r["windows_per_s"] if fit_bf16 else math.nan
         first = r.get("first_fit_s", r.get("first_call_s", math.nan))
         print(f"| {name} | {r['windows_per_s']:,.0f} | {first:.1f} | {ratio:.2f} |")

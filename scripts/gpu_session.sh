@@ -38,8 +38,8 @@ try:
     rows = json.load(open(sys.argv[1]))["rows"]
 except (OSError, ValueError, KeyError):
     rows = []
-speed = {r["feed"].split(",")[0]: r["windows_per_s"] for r in rows if r.get("what") == "fit" and r.get("jit_compile")
-         and r.get("precision") == "mixed_bfloat16" and "uint8" in r.get("feed", "")}
+speed = {r["feed"]: r["windows_per_s"] for r in rows if r.get("what") == "fit" and r.get("jit_compile")
+         and r.get("precision") == "mixed_bfloat16" and r.get("weights") == "uint8"}
 print("device" if speed.get("device", 0) > speed.get("host", float("inf")) else "host")
 EOF
 )}

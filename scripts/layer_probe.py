@@ -40,10 +40,9 @@ def all_layers(w, x, num_heads, covered=None):
     outs, last = [], int(w["encoder_layers"]) - 1
     for i in range(last + 1):
         h = ne._block(h, w, f"encoder_block_{i}", num_heads)
-        if i < last:
-            outs.append((h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-6))
-        else:
-            outs.append(ne._layer_norm(h, w["encoder_norm/gamma"], w["encoder_norm/beta"]))
+        # the model's own encoder_norm after the last block; the same norm without parameters before it
+        gamma, beta = (w["encoder_norm/gamma"], w["encoder_norm/beta"]) if i == last else (1.0, 0.0)
+        outs.append(ne._layer_norm(h, gamma, beta))
     return np.concatenate(outs, -1).astype(np.float32)
 
 
