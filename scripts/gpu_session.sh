@@ -6,6 +6,7 @@
 # Needs Keras 3 + JAX (no TensorFlow) and gpu/data.npz (scripts/prepare_training_data.py). Usage:
 #   bash scripts/gpu_session.sh OUT_DIR [BUDGET_S=520] [MAX_EPOCHS=300]
 # (FEED=host|device overrides the feed chosen from the benchmark; CONFIGS, SEEDS, KEEP, BENCH_S, BENCH_ARGS.)
+# (A CONFIGS entry ending in +d4 trains with random flips/rotations: train_gpu.py --augment --feed device.)
 # (LIMIT=n: n training views only, for smoke tests.)
 # Writes into OUT_DIR: gpu.txt, bench_gpu.json/.log, sweep.tgz (reports, logs, GPU load), best-*.npz.
 set -u
@@ -51,10 +52,12 @@ echo "training: ${left}s left, ${minutes} min of training per run, schedule over
 nvidia-smi dmon -s u -d 5 >"$SWEEP/dmon.log" 2>&1 &
 dmon=$!
 pids=()
-for cfg in $CONFIGS; do
+for item in $CONFIGS; do
+  cfg=${item%+d4}
+  if [ "$cfg" != "$item" ]; then extra="--augment --feed device"; name=$cfg-d4; else extra="--feed $FEED"; name=$cfg; fi
   for s in $SEEDS; do
-    timeout $((left - 20)) python3 scripts/train_gpu.py --data gpu/data.npz --out "$SWEEP/$cfg-s$s" --configs "$cfg" \
-      --seeds "$s" --minutes "$minutes" --max-epochs "$MAX_EPOCHS" --chunk 5 --feed "$FEED" ${LIMIT:+--limit $LIMIT} >"$SWEEP/$cfg-s$s.log" 2>&1 &
+    timeout $((left - 20)) python3 scripts/train_gpu.py --data gpu/data.npz --out "$SWEEP/$name-s$s" --configs "$cfg" \
+      --seeds "$s" --minutes "$minutes" --max-epochs "$MAX_EPOCHS" --chunk 5 $extra ${LIMIT:+--limit $LIMIT} >"$SWEEP/$name-s$s.log" 2>&1 &
     pids+=($!)
   done
 done

@@ -64,10 +64,11 @@ def import_model_modules():
     return [importlib.import_module(f"geos2vec.model.{m}") for m in ("mae", "config", "train", "reconstruction")]
 
 
-def device_batches(arrays, batch_size, seed):
+def device_batches(arrays, batch_size, seed, augment=False):
     """:class:`geos2vec.model.device_data.DeviceBatches` (imported as the model modules are)."""
     import_model_modules()
-    return importlib.import_module("geos2vec.model.device_data").DeviceBatches(arrays, batch_size, seed=seed)
+    return importlib.import_module("geos2vec.model.device_data").DeviceBatches(arrays, batch_size, seed=seed,
+                                                                               augment=augment)
 
 
 def _device():
@@ -152,9 +153,14 @@ def main(argv=None):
     ap.add_argument("--feed", choices=("host", "device"), default="host",
                     help="host: fit NumPy arrays (Keras copies each batch to the device); device: the training "
                          "arrays are put on the device once and batches gathered there (DeviceBatches)")
+    ap.add_argument("--augment", action="store_true",
+                    help="each training window in a random one of its eight flips/rotations per batch "
+                         "(DeviceBatches(augment=True); needs --feed device); runs are named <config>-d4-s<seed>")
     ap.add_argument("--chunk", type=int, default=5,
                     help="epochs per fit call: the time limit and the best-checkpoint choice are checked between calls")
     args = ap.parse_args(argv)
+    if args.augment and args.feed != "device":
+        ap.error("--augment needs --feed device (the flips/rotations are drawn where the batches are gathered)")
     mae, config, train, recon = import_model_modules()
     import keras
 
@@ -178,7 +184,7 @@ def main(argv=None):
     train_in = {"x": xt, "w": wt, "c": ct.astype(np.uint8), "e": (nt > 0).any(-1).astype(np.uint8)}
     val_in = {"x": xv, "w": wv, "c": cv.astype(np.uint8), "e": (nv > 0).any(-1).astype(np.uint8)}
     for name, seed in runs:
-        run = f"{name}-s{seed}"
+        run = f"{name}{'-d4' if args.augment else ''}-s{seed}"
         cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": seed, "batch_size": args.batch_size,
                                     **SWEEP[name]})
         keras.utils.set_random_seed(cfg.seed)
@@ -191,7 +197,7 @@ def main(argv=None):
         val_noise = [np.random.default_rng([1, k]).random(xv.shape[:2]).astype(np.float32)
                      for k in range(args.val_masks)]
         held_out = compiled_reconstruct(model)  # one compilation for validation and scoring
-        on_device = device_batches(train_in, args.batch_size, seed) if args.feed == "device" else None
+        on_device = device_batches(train_in, args.batch_size, seed, args.augment) if args.feed == "device" else None
         t0 = time.perf_counter()
         history, best, best_w = [], np.inf, None
         epoch = 0
@@ -225,7 +231,7 @@ def main(argv=None):
             np.savez(fh, *[w.astype(np.float16) for w in best_w])
         tmp.replace(args.out / f"{run}.npz")
         report["configs"][run] = {
-            "config": name, "seed": seed, "overrides": SWEEP[name], "epochs": epoch, "train_s": round(train_s, 1),
+            "config": name, "seed": seed, "overrides": SWEEP[name], "augment": args.augment, "epochs": epoch, "train_s": round(train_s, 1),
             "best_val_loss": best, "params": int(model.count_params()), "history": history,
             "s_per_epoch": round(train_s / epoch, 3), "holdout_covered": None,
         }

@@ -85,3 +85,49 @@ def test_fit_on_device_batches_trains_with_uint8_weights():
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     hist = model.fit(DeviceBatches({"x": x, "w": w, "c": c}, 8, seed=0), epochs=3, verbose=0)
     assert len(hist.history["loss"]) == 3 and np.isfinite(hist.history["loss"]).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(side=st.integers(2, 5), n=st.integers(4, 30), seed=st.integers(0, 3), feats=st.integers(1, 3))
+def test_augment_gives_each_window_one_of_the_eight_transforms_of_raster_augment(side, n, seed, feats):
+    """Every window of a batch equals one of geos2vec.raster's eight flips/rotations of its source window, the
+    same transform for every pixel array of that window; per-window arrays are untouched."""
+    from geos2vec.raster.views import _dihedral  # what geos2vec.raster.augment applies
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, side, side, feats)).astype(np.float32)
+    c = (rng.random((n, side, side)) < 0.6).astype(np.uint8)
+    arrays = {"x": x.reshape(n, side * side, feats), "c": c.reshape(n, side * side),
+              "id": np.arange(n, dtype=np.int32)}
+    data = DeviceBatches(arrays, 4, seed=seed, shuffle=False, augment=True, side=side)
+    used = set()
+    for i in range(len(data)):
+        (b,) = data[i]
+        bx, bc, ids = _np(b["x"]), _np(b["c"]), _np(b["id"])
+        assert bx.shape == (4, side * side, feats) and bc.shape == (4, side * side) and bc.dtype == np.uint8
+        np.testing.assert_array_equal(ids, np.arange(4 * i, 4 * i + 4))
+        for k, src in enumerate(ids):
+            got = bx[k].reshape(side, side, feats)
+            ts = [t for t in range(8) if np.array_equal(_dihedral(x[src][None], t)[0], got)]
+            assert ts, "not a flip/rotation of its source window"
+            assert any(np.array_equal(_dihedral(c[src][None], t)[0], bc[k].reshape(side, side)) for t in ts)
+            used.add(ts[0])
+    if len(data) * 4 >= 24:  # 24+ draws of 8 transforms: all but impossible to see only one
+        assert len(used) > 1
+
+
+def test_augment_draws_all_eight_transforms_and_repeats_with_the_seed():
+    side = 3
+    x = np.arange(9, dtype=np.float32)[None, :, None].repeat(400, axis=0)  # one asymmetric window, 400 times
+    a = DeviceBatches({"x": x}, 100, seed=1, augment=True, side=side)
+    b = DeviceBatches({"x": x}, 100, seed=1, augment=True, side=side)
+    got = np.concatenate([_np(a[i][0]["x"]) for i in range(len(a))])[..., 0]
+    assert len({tuple(r) for r in got}) == 8
+    np.testing.assert_array_equal(got, np.concatenate([_np(b[i][0]["x"]) for i in range(len(b))])[..., 0])
+    a.on_epoch_end()
+    assert not np.array_equal(got, np.concatenate([_np(a[i][0]["x"]) for i in range(len(a))])[..., 0])
+
+
+def test_augment_without_pixel_arrays_is_refused():
+    with pytest.raises(ValueError, match="augment=True needs an array of 256 pixels"):
+        DeviceBatches({"x": np.zeros((8, 100, 2))}, 4, augment=True)

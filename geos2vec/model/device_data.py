@@ -5,7 +5,9 @@ lent H200 that made ``fit`` 0.43× a plain ``jax.jit`` step fed from device memo
 "The training step on the H200"). :class:`DeviceBatches` puts the arrays on the device once and gathers each
 batch there; Keras' JAX trainer passes device arrays through unchanged. Like ``scripts/train_gpu.py`` it
 yields whole batches only (a partial batch would make XLA compile the step for a second shape): each epoch is
-a new seeded permutation, cut to ``len(self) * batch_size`` windows.
+a new seeded permutation, cut to ``len(self) * batch_size`` windows. With ``augment=True`` each window of a
+batch comes in one of its eight flips/rotations (the transforms of :func:`geos2vec.raster.augment`), drawn
+at random per window and batch: the eightfold data of ``augment`` without storing it.
 
 This module imports only ``keras`` and NumPy (no TensorFlow), as :mod:`.mae` does.
 """
@@ -18,6 +20,20 @@ import keras
 import numpy as np
 
 __all__ = ["DeviceBatches"]
+
+
+def _dihedral_permutations(side: int) -> np.ndarray:
+    """Pixel permutations of the eight flips/rotations of a row-major ``side x side`` window.
+
+    ``perm[t]`` holds, for transform ``t`` (as :func:`geos2vec.raster.augment`), the source pixel of each
+    output pixel: ``window[perm[t]]`` is the transformed window.
+    """
+    grid = np.arange(side * side, dtype=np.int64).reshape(side, side)
+    out = []
+    for t in range(8):
+        g = np.rot90(grid, t % 4)
+        out.append((np.flip(g, axis=1) if t >= 4 else g).reshape(-1))
+    return np.stack(out)
 
 
 class DeviceBatches(keras.utils.PyDataset):
@@ -35,11 +51,20 @@ class DeviceBatches(keras.utils.PyDataset):
         Seed of the per-epoch permutations (epoch ``k`` uses ``default_rng([seed, k])``).
     shuffle : bool
         False: the first ``len(self) * batch_size`` windows in order, every epoch.
+    augment : bool, default False
+        Give every window of a batch a random one of the eight flips/rotations (dihedral group D4; transform
+        ``t`` as in :func:`geos2vec.raster.augment`: ``t % 4`` quarter turns, then a left-right flip if
+        ``t >= 4``), seeded by ``(seed, epoch, batch)``. Applies to the arrays whose axis 1 holds the
+        ``side * side`` pixels of a window in row-major order (``x`` and ``w`` of shape (windows, pixels,
+        features), a coverage mask (windows, pixels)); other arrays are gathered unchanged.
+    side : int, default 16
+        Pixels per window side (with ``augment``).
 
     Raises
     ------
     ValueError
-        No arrays, arrays of different lengths, or fewer windows than one batch.
+        No arrays, arrays of different lengths, fewer windows than one batch, or ``augment`` without any
+        array of ``side * side`` pixels.
 
     Examples
     --------
@@ -50,7 +75,8 @@ class DeviceBatches(keras.utils.PyDataset):
     (2, (4, 1))
     """
 
-    def __init__(self, arrays: dict[str, Any], batch_size: int, *, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, arrays: dict[str, Any], batch_size: int, *, seed: int = 0, shuffle: bool = True,
+                 augment: bool = False, side: int = 16) -> None:
         super().__init__()
         if not arrays:
             raise ValueError("DeviceBatches needs at least one array")
@@ -61,8 +87,19 @@ class DeviceBatches(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         if self.batch_size < 1 or self.n < self.batch_size:
             raise ValueError(f"{self.n} windows do not fill one batch of {batch_size}")
-        self.seed, self.shuffle = int(seed), bool(shuffle)
-        self.arrays = {k: keras.ops.convert_to_tensor(np.asarray(v)) for k, v in arrays.items()}
+        self.seed, self.shuffle, self.augment = int(seed), bool(shuffle), bool(augment)
+        pixels = int(side) * int(side)
+        # pixel arrays are kept as (windows * pixels, ...): one gather of window-and-pixel indices per batch
+        self.pixel_keys = {k for k, v in arrays.items() if np.ndim(v) >= 2 and np.shape(v)[1] == pixels}
+        if self.augment and not self.pixel_keys:
+            raise ValueError(f"augment=True needs an array of {pixels} pixels (side {side}) on axis 1; shapes: "
+                             f"{ {k: np.shape(v) for k, v in arrays.items()} }")
+        self.side = int(side)
+        self._perms = _dihedral_permutations(self.side)
+        self._index_dtype = np.int32 if self.n * pixels < 2**31 else np.int64
+        self.arrays = {k: keras.ops.convert_to_tensor(
+            np.asarray(v).reshape(-1, *np.shape(v)[2:]) if self.augment and k in self.pixel_keys else np.asarray(v))
+            for k, v in arrays.items()}
         self.epoch = 0
         self._order = self._permutation()
 
@@ -79,8 +116,22 @@ class DeviceBatches(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        idx = keras.ops.convert_to_tensor(idx)
-        return ({k: keras.ops.take(v, idx, axis=0) for k, v in self.arrays.items()},)
+        if not self.augment:
+            idx = keras.ops.convert_to_tensor(idx)
+            return ({k: keras.ops.take(v, idx, axis=0) for k, v in self.arrays.items()},)
+        t = np.random.default_rng([self.seed, self.epoch, index, 1]).integers(0, 8, size=idx.size)
+        pixels = self.side * self.side
+        flat = (idx[:, None].astype(self._index_dtype) * pixels + self._perms[t]).reshape(-1)
+        flat = keras.ops.convert_to_tensor(flat.astype(self._index_dtype))
+        win = keras.ops.convert_to_tensor(idx)
+        out = {}
+        for k, v in self.arrays.items():
+            if k in self.pixel_keys:
+                got = keras.ops.take(v, flat, axis=0)
+                out[k] = keras.ops.reshape(got, (idx.size, pixels, *got.shape[1:]))
+            else:
+                out[k] = keras.ops.take(v, win, axis=0)
+        return (out,)
 
     def on_epoch_end(self) -> None:
         """Draw the next epoch's permutation (Keras calls this after every epoch)."""
