@@ -3,23 +3,26 @@
 #   1. benchmarks/bench_gpu.py  (fit vs plain JAX step, bf16 vs float32, XLA on/off), alone on the GPU;
 #   2. scripts/train_gpu.py: CONFIGS x SEEDS, all runs at once on the one GPU (one process each), each
 #      stopped by the time left; the best-by-held-out-loss weights of the KEEP best runs are copied out.
-# Needs Keras 3 + JAX (no TensorFlow) and gpu/data.npz (scripts/prepare_training_data.py). Usage:
-#   bash scripts/gpu_session.sh OUT_DIR [BUDGET_S=520] [MAX_EPOCHS=300]
+# Needs Keras 3 + JAX (no TensorFlow) and $DATA (scripts/prepare_training_data.py). Usage:
+#   bash scripts/gpu_session.sh OUT_DIR [BUDGET_S=520] [MAX_EPOCHS=100]
 # (FEED=host|device overrides the feed chosen from the benchmark; CONFIGS, SEEDS, KEEP, BENCH_S, BENCH_ARGS.)
 # (A CONFIGS entry ending in +d4 trains with random flips/rotations: train_gpu.py --augment --feed device.)
+# (DATA: the packed file of scripts/prepare_training_data.py; gpu/data.npz is stride 8, the bundled model's.)
 # (LIMIT=n: n training views only, for smoke tests.)
 # Writes into OUT_DIR: gpu.txt, bench_gpu.json/.log, sweep.tgz (reports, logs, GPU load), best-*.npz.
 set -u
 OUT=${1:?usage: gpu_session.sh OUT_DIR [BUDGET_S] [MAX_EPOCHS]}
 BUDGET=${2:-520}
-MAX_EPOCHS=${3:-300}
-# the next lease's plan: the bundled setting on a schedule 3x longer, three seeds (80 epochs gave 0.897x, 40 gave
-# 0.918x: if the trend holds, 0.85x needs a few hundred epochs); CONFIGS=paper-sincos-activity-nonempty3 after it
-CONFIGS=${CONFIGS:-paper-sincos-activity}
+MAX_EPOCHS=${3:-100}
+# the next lease's plan (2026-11-27's leases: the held-out loss is best near epoch 110 and then rises while the
+# training loss falls - overfitting 6,762 windows; random flips/rotations stopped it, 0.887x): more windows, at
+# stride 4 (23,730; scripts/prepare_training_data.py --stride 4 --out gpu/data-stride4.npz), with flips
+DATA=${DATA:-gpu/data-stride4.npz}
+CONFIGS=${CONFIGS:-paper-sincos-activity+d4}
 SEEDS=${SEEDS:-0 1 2}
 KEEP=${KEEP:-3}
 BENCH_S=${BENCH_S:-110}
-BENCH_ARGS=${BENCH_ARGS:---skip eager,fit-float32}   # both measured in the first lease (RESULTS.md)
+BENCH_ARGS=${BENCH_ARGS:---skip eager,fit-float32,f32-weights}   # measured in earlier leases (RESULTS.md)
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 SWEEP=$(mktemp -d)
@@ -27,7 +30,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.
 echo "host: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/gpu.txt"
 
 if [ "$BENCH_S" -gt 0 ]; then
-  timeout "$BENCH_S" python3 benchmarks/bench_gpu.py --data gpu/data.npz --out "$OUT/bench_gpu.json" $BENCH_ARGS \
+  timeout "$BENCH_S" python3 benchmarks/bench_gpu.py --data "${BENCH_DATA:-gpu/data.npz}" --out "$OUT/bench_gpu.json" $BENCH_ARGS \
     >"$OUT/bench_gpu.log" 2>&1
   echo "bench exit $? at ${SECONDS}s"
 fi
@@ -56,7 +59,7 @@ for item in $CONFIGS; do
   cfg=${item%+d4}
   if [ "$cfg" != "$item" ]; then extra="--augment --feed device"; name=$cfg-d4; else extra="--feed $FEED"; name=$cfg; fi
   for s in $SEEDS; do
-    timeout $((left - 20)) python3 scripts/train_gpu.py --data gpu/data.npz --out "$SWEEP/$name-s$s" --configs "$cfg" \
+    timeout $((left - 20)) python3 scripts/train_gpu.py --data "$DATA" --out "$SWEEP/$name-s$s" --configs "$cfg" \
       --seeds "$s" --minutes "$minutes" --max-epochs "$MAX_EPOCHS" --chunk 5 $extra ${LIMIT:+--limit $LIMIT} >"$SWEEP/$name-s$s.log" 2>&1 &
     pids+=($!)
   done
