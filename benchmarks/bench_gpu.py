@@ -51,6 +51,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="use only this many windows (smoke tests)")
     ap.add_argument("--eager-batches", type=int, default=3, help="batches per timed call with jit_compile=False")
+    ap.add_argument("--spe", type=int, default=0,
+                    help="also time fit from the device with compile(steps_per_execution=SPE) (Keras runs SPE "
+                         "steps per call of the compiled function; 0: off; must divide the batches per epoch)")
     ap.add_argument("--skip", default="",
                     help="comma-separated measurements to skip: device, f32-weights, fit-float32, eager, plain")
     args = ap.parse_args(argv)
@@ -83,15 +86,15 @@ def main(argv=None):
         if args.out is not None:
             train_gpu._write_json(args.out, {**report, "load_after": os.getloadavg()[0]})
 
-    def fresh(precision, jit=True):
+    def fresh(precision, jit=True, spe=1):
         keras.utils.set_random_seed(0)
         model = mae.build_mae(cfg, x.shape[1], x.shape[2], dtype=precision)
-        model.compile(optimizer=train.make_optimizer(cfg, steps, 100), jit_compile=jit)
+        model.compile(optimizer=train.make_optimizer(cfg, steps, 100), jit_compile=jit, steps_per_execution=spe)
         return model
 
-    def timed_fit(precision, jit=True, data=inputs, epochs=args.epochs, repeat=args.repeat, feed="host"):
+    def timed_fit(precision, jit=True, data=inputs, epochs=args.epochs, repeat=args.repeat, feed="host", spe=1):
         """``feed``: "host" (NumPy arrays; Keras gathers and copies each batch) or "device" (DeviceBatches)."""
-        model = fresh(precision, jit=jit)
+        model = fresh(precision, jit=jit, spe=spe)
         source = train_gpu.device_batches(data, args.batch_size, 0) if feed == "device" else data
         kwargs = {} if feed == "device" else {"batch_size": args.batch_size}
         t0 = time.perf_counter()
@@ -104,6 +107,7 @@ def main(argv=None):
             times.append(time.perf_counter() - t0)
         k = len(data["x"])
         save({"what": "fit", "precision": precision, "jit_compile": jit, "feed": feed, "weights": str(data["w"].dtype),
+              **({"steps_per_execution": spe} if spe > 1 else {}),
               "first_fit_s": round(first, 2), "epoch_s": round(min(times) / epochs, 4),
               "windows_per_s": round(epochs * k / min(times), 1), "times_s": [round(t, 3) for t in times]})
 
@@ -123,6 +127,11 @@ def main(argv=None):
     attempt("fit, host", timed_fit, "mixed_bfloat16")
     if "device" not in skip:
         attempt("fit, device", timed_fit, "mixed_bfloat16", feed="device")
+    if args.spe > 1 and steps % args.spe:
+        print(f"--spe {args.spe} does not divide {steps} batches per epoch: skipped", flush=True)
+    elif args.spe > 1:
+        attempt(f"fit, device, steps_per_execution={args.spe}", timed_fit, "mixed_bfloat16", feed="device",
+                spe=args.spe)
     if "plain" not in skip and keras.backend.backend() == "jax":
         attempt("plain JAX step", plain_rows)
     elif "plain" not in skip:
@@ -142,8 +151,9 @@ def main(argv=None):
     for r in report["rows"]:
         name = (f"{r['what']} {r['precision']}" + (", XLA" if r.get("jit_compile") else
                                                    (", op by op" if r["what"] == "fit" else ""))
-                + (f" ({r['feed']}" + (f", {r['weights']} weights" if "weights" in r else "") + ")" if "feed" in r
-                   else ""))
+                + (f" ({r['feed']}" + (f", {r['weights']} weights" if "weights" in r else "")
+                   + (f", steps_per_execution={r['steps_per_execution']}" if "steps_per_execution" in r else "")
+                   + ")" if "feed" in r else ""))
         ratio = fit_bf16["windows_per_s"] / r["windows_per_s"] if fit_bf16 else math.nan
         first = r.get("first_fit_s", r.get("first_call_s", math.nan))
         print(f"| {name} | {r['windows_per_s']:,.0f} | {first:.1f} | {ratio:.2f} |")

@@ -22,7 +22,7 @@ CONFIGS=${CONFIGS:-paper-sincos-activity+d4}
 SEEDS=${SEEDS:-0 1 2}
 KEEP=${KEEP:-3}
 BENCH_S=${BENCH_S:-110}
-BENCH_ARGS=${BENCH_ARGS:---skip eager,fit-float32,f32-weights}   # measured in earlier leases (RESULTS.md)
+BENCH_ARGS=${BENCH_ARGS:---skip eager,fit-float32,f32-weights --spe 2}   # measured in earlier leases (RESULTS.md)
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 SWEEP=$(mktemp -d)
@@ -43,7 +43,7 @@ try:
 except (OSError, ValueError, KeyError):
     rows = []
 speed = {r["feed"]: r["windows_per_s"] for r in rows if r.get("what") == "fit" and r.get("jit_compile")
-         and r.get("precision") == "mixed_bfloat16" and r.get("weights") == "uint8"}
+         and r.get("precision") == "mixed_bfloat16" and r.get("weights") == "uint8" and "steps_per_execution" not in r}
 print("device" if speed.get("device", 0) > speed.get("host", float("inf")) else "host")
 EOF
 )}
