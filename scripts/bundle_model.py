@@ -37,8 +37,11 @@ def _curve(history, path):
     ep = np.arange(1, len(history) + 1)
     ax.plot(ep, [h["loss"] for h in history], label="training loss (masked, covered)")
     ax.plot(ep, [h["val_loss"] for h in history], label="held-out loss (KY, NM, San José)")
-    best = int(np.argmin([h["val_loss"] for h in history]))
-    ax.axvline(best + 1, color="grey", ls=":", label=f"kept: epoch {best + 1}")
+    fixed = [(e + 1, h["val_fixed"]) for e, h in enumerate(history) if "val_fixed" in h]
+    if fixed:  # the checkpoint was chosen on the same four masks after every fit call
+        ax.plot(*zip(*fixed), marker=".", label="held-out loss, 4 fixed masks (chose the checkpoint)")
+    best = min(fixed, key=lambda t: t[1])[0] if fixed else int(np.argmin([h["val_loss"] for h in history])) + 1
+    ax.axvline(best, color="grey", ls=":", label=f"kept: epoch {best}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (normalized units)")
     ax.legend(fontsize=8)
@@ -114,6 +117,7 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seeds-note", default="one seed", help="which of the setting's seeds this is (the card's limits)")
     ap.add_argument("--train-command", default=None, help="the scripts/train_gpu.py command of the run")
+    ap.add_argument("--next-step", default="Longer runs are the next step.", help="the card's limits: what is next")
     args = ap.parse_args(argv)
 
     from train_gpu import to_model
@@ -143,7 +147,8 @@ def main(argv=None):
     pos_text = ("MAE's 2-D sine-cosine codes (`position_init='sincos'`), then learned"
                 if cfg.position_init == "sincos" else "small random numbers, learned")
     hist = run["history"]
-    best_epoch = int(np.argmin([h["val_loss"] for h in hist])) + 1
+    fixed = [(e + 1, h["val_fixed"]) for e, h in enumerate(hist) if "val_fixed" in h]  # the checkpoint criterion
+    best_epoch = min(fixed, key=lambda t: t[1])[0] if fixed else int(np.argmin([h["val_loss"] for h in hist])) + 1
     src = meta["sources"]
     wof = {k[4:]: v for k, v in src.items() if k.startswith("wof:")}
     osm = {k.split(":", 1)[1]: v for k, v in src.items() if not k.startswith("wof:")}
@@ -171,7 +176,7 @@ level-8 borders).
 | parameters | {run['params']:,} (float16 `weights.npz`) |
 | objective | masked-patch MSE ({cfg.mask_ratio} masked) on **covered pixels and available channels only** (`ignore_unobserved`), plus an activity term (`activity_weight={run['overrides'].get('activity_weight', 0)}`: the MSE of each masked cell's mean over channels) |
 | optimizer | AdamW, lr {cfg.learning_rate}, cosine decay to {cfg.cosine_alpha}× over {args.planned_epochs} planned epochs, weight decay {cfg.weight_decay}, clipnorm {cfg.clipnorm}, batch {args.batch_size} |
-| training | {run['epochs']} epochs in {run['train_s'] / 60:.1f} min (time limit; the schedule did not finish), {report['train_views']:,} training windows (16 × 16 at stride 8 on the level-12 grid); the checkpoint with the lowest held-out loss kept (checked between fit calls; best single epoch {best_epoch}) |
+| training | {run['epochs']} epochs in {run['train_s'] / 60:.1f} min{' (time limit; the schedule did not finish)' if run['epochs'] < args.planned_epochs else ''}, {report['train_views']:,} training windows (16 × 16 at stride {report['meta'].get('stride', 8)} on the level-12 grid{'; each window in a random one of its eight flips/rotations per batch, `--augment`' if run.get('augment') else ''}); the checkpoint with the lowest held-out loss kept (checked between fit calls; {'on four fixed masks, best at epoch' if fixed else 'best single epoch'} {best_epoch}) |
 | hardware | {args.hardware}{"" if args.gpu else " — **not a GPU**: no GPU was lent to this task"} |
 | configuration | `scripts/train_gpu.py` config `{run['config']}` (`SWEEP`), seed {run['seed']} |
 
@@ -220,7 +225,7 @@ areas of these tasks lie in all 22 Who's On First states, and the venues of 20 o
 
 ## Limits — read before use
 * {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), stopped by a time limit before its
-  learning-rate schedule finished; {args.seeds_note}. Longer runs are the next step.
+  learning-rate schedule finished; {args.seeds_note}. {args.next_step}
 * Who's On First venues are a 2012-era SimpleGeo snapshot; OSM sources are of different years. Counts are not
   comparable across sources the way a single OSM planet snapshot would be, and WOF states have no roads.
 * Cells without any POI or road get NaN by default (`outside="nan"`).

@@ -11,7 +11,7 @@ and by the same partition shifted by 8 and by 4 cells, and the border step (:fun
 neighbours across image borders against neighbours inside images). Writes ``docs/seams.md``'s table and
 ``docs/img/seams/<city>.png`` (first principal component of each embedding, mapped).
 
-    python scripts/seam_metric.py [--data ../shared/data] [--out docs]
+    python scripts/seam_metric.py [--data ../shared/data] [--out docs] [--model PATH]
 """
 
 from __future__ import annotations
@@ -100,12 +100,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--model", default="default", help="a saved model's folder (default: the bundled model)")
     args = ap.parse_args(argv)
 
     import geos2vec
     from geos2vec.evaluate import log1p_counts, seam_table, smoothed_counts, untrained_model
 
-    model = geos2vec.load_model("default")
+    model = geos2vec.load_model(args.model)
     fresh = untrained_model(model, seed=0)
     rows, timing = [], []
     for city in CITIES:
