@@ -6,7 +6,7 @@ Who's On First states: the three methods alone, so the 8-setting grid costs 8-12
 (the evaluation's run 2 used a 2-setting grid for all methods). Embeddings come from ``--cache`` when
 ``geos2vec evaluate --cache`` has made them.
 
-    python scripts/mlp_sweep.py --out mlp_sweep.csv [--cache DIR]
+    python scripts/mlp_sweep.py --out mlp_sweep.csv [--cache DIR] [--model PATH] [--tasks zcta:per_capita_income]
 """
 
 from __future__ import annotations
@@ -31,11 +31,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--cache", default=None, help="embedding cache folder (as geos2vec evaluate --cache)")
+    ap.add_argument("--model", default="default", help="a saved model's folder (default: the bundled model)")
+    ap.add_argument("--tasks", default=",".join(TASKS), help="comma-separated, of " + ", ".join(TASKS))
     args = ap.parse_args(argv)
-    model = load_model("default")
-    tasks = [load_task(t, None) for t in TASKS]
+    model = load_model(args.model)
+    names = args.tasks.split(",")
+    if not names or not set(names) <= set(TASKS):
+        ap.error(f"--tasks: choose from {', '.join(TASKS)}")
+    tasks = [load_task(t, None) for t in names]
     counts, coverage = load_features(tasks[0].features, None)
-    cells = np.union1d(tasks[0].cells, tasks[1].cells)
+    cells = np.unique(np.concatenate([t.cells for t in tasks]))
     model_counts = counts.reindex(columns=model.channels, fill_value=0.0)
     s2vec = _embeddings(cells, model_counts, model, ["contextual"], "S2Vec", args.cache)["S2Vec (contextual)"]
     untrained = next(iter(_embeddings(cells, model_counts, untrained_model(model, seed=0), ["contextual"],
