@@ -27,6 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
+def _fixed(history):
+    """``(epoch, held-out loss on fixed masks)`` where the run logged it (the checkpoint criterion), else []."""
+    return [(e + 1, h["val_fixed"]) for e, h in enumerate(history) if "val_fixed" in h]
+
+
+def _best_epoch(history):
+    """The kept checkpoint's epoch: lowest fixed-mask held-out loss, or lowest ``val_loss`` for older runs."""
+    fixed = _fixed(history)
+    return min(fixed, key=lambda t: t[1])[0] if fixed else int(np.argmin([h["val_loss"] for h in history])) + 1
+
+
 def _curve(history, path):
     import matplotlib
 
@@ -37,10 +48,10 @@ def _curve(history, path):
     ep = np.arange(1, len(history) + 1)
     ax.plot(ep, [h["loss"] for h in history], label="training loss (masked, covered)")
     ax.plot(ep, [h["val_loss"] for h in history], label="held-out loss (KY, NM, San José)")
-    fixed = [(e + 1, h["val_fixed"]) for e, h in enumerate(history) if "val_fixed" in h]
+    fixed = _fixed(history)
     if fixed:  # the checkpoint was chosen on the same four masks after every fit call
         ax.plot(*zip(*fixed), marker=".", label="held-out loss, 4 fixed masks (chose the checkpoint)")
-    best = min(fixed, key=lambda t: t[1])[0] if fixed else int(np.argmin([h["val_loss"] for h in history])) + 1
+    best = _best_epoch(history)
     ax.axvline(best, color="grey", ls=":", label=f"kept: epoch {best}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (normalized units)")
@@ -147,8 +158,8 @@ def main(argv=None):
     pos_text = ("MAE's 2-D sine-cosine codes (`position_init='sincos'`), then learned"
                 if cfg.position_init == "sincos" else "small random numbers, learned")
     hist = run["history"]
-    fixed = [(e + 1, h["val_fixed"]) for e, h in enumerate(hist) if "val_fixed" in h]  # the checkpoint criterion
-    best_epoch = min(fixed, key=lambda t: t[1])[0] if fixed else int(np.argmin([h["val_loss"] for h in hist])) + 1
+    fixed = _fixed(hist)
+    best_epoch = _best_epoch(hist)
     src = meta["sources"]
     wof = {k[4:]: v for k, v in src.items() if k.startswith("wof:")}
     osm = {k.split(":", 1)[1]: v for k, v in src.items() if not k.startswith("wof:")}

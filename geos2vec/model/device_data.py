@@ -121,7 +121,7 @@ class DeviceBatches(keras.utils.PyDataset):
             return ({k: keras.ops.take(v, idx, axis=0) for k, v in self.arrays.items()},)
         t = np.random.default_rng([self.seed, self.epoch, index, 1]).integers(0, 8, size=idx.size)
         pixels = self.side * self.side
-        flat = (idx[:, None].astype(self._index_dtype) * pixels + self._perms[t]).reshape(-1)
+        flat = (idx[:, None].astype(np.int64) * pixels + self._perms[t]).reshape(-1)  # window-and-pixel rows
         flat = keras.ops.convert_to_tensor(flat.astype(self._index_dtype))
         win = keras.ops.convert_to_tensor(idx)
         out = {}
