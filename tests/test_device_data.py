@@ -92,7 +92,7 @@ def test_fit_on_device_batches_trains_with_uint8_weights():
 def test_augment_gives_each_window_one_of_the_eight_transforms_of_raster_augment(side, n, seed, feats):
     """Every window of a batch equals one of geos2vec.raster's eight flips/rotations of its source window, the
     same transform for every pixel array of that window; per-window arrays are untouched."""
-    from geos2vec.raster.views import _dihedral  # what geos2vec.raster.augment applies
+    from geos2vec._dihedral import dihedral as _dihedral  # what geos2vec.raster.augment applies
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, side, side, feats)).astype(np.float32)

@@ -477,3 +477,17 @@ def test_windows_and_augment_of_a_dask_array_stay_lazy_and_read_only_the_images_
                                 R.windows(eager, 16, 8, min_observed=0, augment=True))
     with pytest.raises(ValueError, match="chunk_windows"):
         R.windows(lazy, 16, 8, chunk_windows=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(side=st.integers(1, 9), seed=st.integers(0, 2**32 - 1))
+def test_dihedral_permutations_match_the_transforms(side, seed):
+    # the pixel permutations DeviceBatches gathers with are the image transforms of augment, pixel for pixel
+    from geos2vec._dihedral import dihedral, permutations
+
+    window = np.random.default_rng(seed).random((side, side))
+    perms = permutations(side)
+    assert perms.shape == (8, side * side) and perms.dtype == np.int64
+    for t in range(8):
+        np.testing.assert_array_equal(window.reshape(-1)[perms[t]].reshape(side, side),
+                                      dihedral(window[None], t)[0])

@@ -9,7 +9,8 @@ a new seeded permutation, cut to ``len(self) * batch_size`` windows. With ``augm
 batch comes in one of its eight flips/rotations (the transforms of :func:`geos2vec.raster.augment`), drawn
 at random per window and batch: the eightfold data of ``augment`` without storing it.
 
-This module imports only ``keras`` and NumPy (no TensorFlow), as :mod:`.mae` does.
+This module imports only ``keras``, NumPy and :mod:`geos2vec._dihedral` (no TensorFlow, no xarray), as
+:mod:`.mae` does.
 """
 
 from __future__ import annotations
@@ -19,21 +20,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from .._dihedral import permutations as _dihedral_permutations
+
 __all__ = ["DeviceBatches"]
-
-
-def _dihedral_permutations(side: int) -> np.ndarray:
-    """Pixel permutations of the eight flips/rotations of a row-major ``side x side`` window.
-
-    ``perm[t]`` holds, for transform ``t`` (as :func:`geos2vec.raster.augment`), the source pixel of each
-    output pixel: ``window[perm[t]]`` is the transformed window.
-    """
-    grid = np.arange(side * side, dtype=np.int64).reshape(side, side)
-    out = []
-    for t in range(8):
-        g = np.rot90(grid, t % 4)
-        out.append((np.flip(g, axis=1) if t >= 4 else g).reshape(-1))
-    return np.stack(out)
 
 
 class DeviceBatches(keras.utils.PyDataset):

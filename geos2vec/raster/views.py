@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
+from .._dihedral import dihedral as _dihedral
 from ._common import DIMS, _is_dask
 
 if TYPE_CHECKING:
@@ -18,14 +19,6 @@ __all__ = ["augment", "windows"]
 
 
 # --------------------------------------------------------------------------- training views
-def _dihedral(arr: np.ndarray, t: int, axes=(1, 2)) -> np.ndarray:
-    """Transform ``t`` in 0..7: ``t % 4`` quarter turns counter-clockwise, then a left-right flip if ``t >= 4``."""
-    out = np.rot90(arr, t % 4, axes=axes)
-    if t >= 4:
-        out = np.flip(out, axis=axes[1])
-    return out
-
-
 def _compose_table() -> np.ndarray:
     """``table[a, b]``: the single transform equal to ``a`` then ``b`` (found on an asymmetric 3 x 3 grid)."""
     probe = np.arange(9).reshape(1, 3, 3)
