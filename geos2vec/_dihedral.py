@@ -19,7 +19,10 @@ def dihedral(arr: np.ndarray, t: int, axes=(1, 2)) -> np.ndarray:
 
 
 def permutations(side: int) -> np.ndarray:
-    """``(8, side * side)`` int64: for each transform ``t``, the source pixel of every output pixel of a
-    row-major ``side x side`` window, so that ``window.reshape(-1)[perm[t]]`` is ``dihedral(window, t)``."""
+    """Pixel permutations of the eight transforms of a row-major ``side x side`` window.
+
+    ``(8, side * side)`` int64: for transform ``t``, the source pixel of every output pixel, so that
+    ``window.reshape(-1)[perm[t]]`` is ``dihedral(window, t)``.
+    """
     grid = np.arange(side * side, dtype=np.int64).reshape(side, side)
     return np.stack([dihedral(grid, t, axes=(0, 1)).reshape(-1) for t in range(8)])
