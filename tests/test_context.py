@@ -221,3 +221,67 @@ def test_border_step_matches_a_loop_over_neighbour_pairs_and_tells_seams_from_gr
     assert border_step(code) > 2.0 > 1.3 > border_step(noise) > 0.7
     with pytest.raises(ValueError, match="inside images"):
         border_step(noise.iloc[:1])
+
+
+def _grid_cells():
+    images = np.unique(C.grid_disk(np.array([CENTRE], np.uint64), 1))
+    cells = np.sort(C.cell_to_children(images, 12).ravel())
+    face, i, j = C.cell_to_face_ij(cells)
+    row, col = C._rowcol_from_ij(face, i, j, 1 << 12)
+    return cells, np.asarray(row, np.int64), np.asarray(col, np.int64)
+
+
+def test_block_share_takes_row_and_column_offsets():
+    from geos2vec.evaluate import block_share
+
+    cells, row, col = _grid_cells()
+    rng = np.random.default_rng(7)
+    x = pd.DataFrame(rng.normal(size=(cells.size, 4)), index=cells)
+    for dr, dc in ((0, 0), (3, 5), (8, 8), (15, 2)):
+        # reference: R² of the one-hot of the shifted blocks, by hand with pandas
+        groups = pd.MultiIndex.from_arrays([(row + dr) // 16, (col + dc) // 16])
+        centred = x - x.mean()
+        means = centred.groupby(groups).transform("mean")
+        expected = float((means ** 2).to_numpy().sum() / (centred ** 2).to_numpy().sum())
+        assert block_share(x, shift=(dr, dc)) == pytest.approx(expected, rel=1e-12)
+    assert block_share(x, shift=4) == block_share(x, shift=(4, 4))
+    with pytest.raises(ValueError, match="shift must be"):
+        block_share(x, shift=(1, 2, 3))
+
+
+def test_seam_pvalue_ranks_the_images_among_all_offsets():
+    from geos2vec.evaluate import block_share, seam_pvalue, seam_table
+
+    cells, row, col = _grid_cells()
+    rng = np.random.default_rng(8)
+    noise = rng.normal(size=(cells.size, 3))
+    # a pure region code of the images: no other offset explains all of it
+    per_image = rng.normal(size=(9, 3)) * 5
+    image = pd.factorize(C.cell_to_parent(cells, 8))[0]
+    code = pd.DataFrame(per_image[image], index=cells)
+    assert block_share(code) == pytest.approx(1.0) and seam_pvalue(code) == 1 / 256
+    # the same code on blocks shifted by (3, 5): the images are no longer special, the shifted blocks are
+    shifted = pd.factorize(pd.MultiIndex.from_arrays([(row + 3) // 16, (col + 5) // 16]))[0]
+    other = pd.DataFrame(rng.normal(size=(shifted.max() + 1, 3))[shifted] * 5 + noise * 0.1, index=cells)
+    assert block_share(other, shift=(3, 5)) > 0.99
+    p = seam_pvalue(other)
+    # reference: the fraction of the 256 offsets whose adjusted R² (one block_share each, its blocks counted
+    # by hand) is at least the images'
+    adjusted = []
+    for dr in range(16):
+        for dc in range(16):
+            blocks = len(set(zip((row + dr) // 16, (col + dc) // 16)))
+            share = block_share(other, shift=(dr, dc))
+            adjusted.append(1 - (1 - share) * (cells.size - 1) / (cells.size - blocks))
+    assert p == pytest.approx(np.mean(np.array(adjusted) >= adjusted[0])) and p > 0.1
+    # a smooth gradient over the grid: the images are an ordinary partition
+    gradient = pd.DataFrame({"a": row * 0.5, "b": np.sin(col / 7.0)}, index=cells, dtype=float)
+    assert seam_pvalue(gradient) > 0.05
+    assert seam_pvalue(pd.DataFrame(np.ones((cells.size, 2)), index=cells)) == 1.0
+    # pure noise on random subsets of the cells: the images rank anywhere, about in the middle on average
+    # (unadjusted shares would put them last whenever they cut the cells into the fewest blocks)
+    ps = [seam_pvalue(pd.DataFrame(rng.normal(size=(300, 8)), index=np.sort(rng.choice(cells, 300, replace=False))))
+          for _ in range(12)]
+    assert 0.25 < np.mean(ps) < 0.75 and min(ps) < 0.5 < max(ps)
+    table = seam_table({"code": code, "other": other})
+    assert table.loc["code", "seam_p"] == 1 / 256 and table.loc["other", "seam_p"] == pytest.approx(p)

@@ -5,7 +5,9 @@ group the cells into ``n x n`` blocks of the face grid (``n = 2**(level - image_
 level-8 images themselves), and take the share of the embedding's total variance (summed over dimensions)
 that the block means explain, i.e. the R² of a block one-hot. The same partition shifted by ``n / 2`` cells is
 the control: blocks of the same size whose borders are not image borders. A seamless embedding scores about
-the same on both; a seamed one much more at offset 0.
+the same on both; a seamed one much more at offset 0. With a few images per city one shifted partition is a
+noisy control, so :func:`seam_pvalue` compares the images with *every* offset of the blocks (``n x n`` of them):
+the share of offsets that explain at least as much as the images, about ``1 / n**2`` for a seam that stands out.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 from .. import cells as _cells
 from ..errors import InvalidInputError
 
-__all__ = ["block_share", "border_step", "seam_table"]
+__all__ = ["block_share", "border_step", "seam_pvalue", "seam_table"]
 
 
 def _face_rowcol(cells: np.ndarray):
@@ -52,13 +54,37 @@ def _grid_values(embeddings: pd.DataFrame, image_level: int):
     return x, face, r, c, level, 1 << (level - image_level)
 
 
-def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 0) -> float:
+def _offsets(shift) -> tuple[int, int]:
+    if isinstance(shift, (int, np.integer)):
+        return int(shift), int(shift)
+    try:
+        dr, dc = (int(v) for v in shift)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"shift must be an int or a (row, col) pair of ints, got {shift!r}") from None
+    return dr, dc
+
+
+def _between_share(centred: np.ndarray, total: float, face, r, c, n: int, shift) -> tuple[float, int]:
+    """``(share, blocks)``: between-block sum of squares over ``total``, blocks ``((r + dr) // n, (c + dc) // n)``.
+
+    Blocks are per face; ``blocks`` is how many hold a cell.
+    """
+    dr, dc = _offsets(shift)
+    key = pd.MultiIndex.from_arrays([face, (r + dr) // n, (c + dc) // n])
+    group = pd.factorize(key)[0]
+    sums = np.zeros((int(group.max()) + 1, centred.shape[1]))
+    np.add.at(sums, group, centred)
+    counts = np.bincount(group).astype(np.float64)
+    return float(((sums ** 2).sum(axis=1) / counts).sum() / total), counts.size
+
+
+def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int | tuple[int, int] = 0) -> float:
     """Share of variance of ``embeddings`` (rows indexed by cell id, one level) explained by block means.
 
     Blocks are the level-``image_level`` images' pixel squares shifted by ``shift`` cells on the face grid
     (``shift=0``: the images themselves): the cell at face-grid row ``r``, column ``c`` falls in block
     ``((r + shift) // n, (c + shift) // n)`` of its face, so block borders lie at rows and columns
-    ``k * n - shift``.
+    ``k * n - shift``. A ``(row, col)`` pair shifts rows and columns by different amounts.
 
     Parameters
     ----------
@@ -67,8 +93,8 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 
         numeric and finite.
     image_level : int
         Level of the images whose pixel squares are the blocks (at most the cells' level).
-    shift : int
-        Offset of the blocks, in cells.
+    shift : int or (int, int)
+        Offset of the blocks, in cells (the same on both axes, or ``(rows, columns)``).
 
     Returns
     -------
@@ -85,14 +111,58 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int = 
     if len(embeddings) < 2:
         raise ValueError("block_share needs at least two cells")
     x, face, r, c, level, n = _grid_values(embeddings, image_level)
-    key = pd.MultiIndex.from_arrays([face, (r + shift) // n, (c + shift) // n])
-    group = pd.factorize(key)[0]
     centred = x - x.mean(axis=0)
     total = float((centred ** 2).sum())
     if total == 0:
         return 0.0
-    means = pd.DataFrame(centred).groupby(group).transform("mean").to_numpy()
-    return float((means ** 2).sum() / total)
+    return _between_share(centred, total, face, r, c, n, shift)[0]
+
+
+def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
+    """How unusual the level-``image_level`` images are among all block partitions of the same size.
+
+    :func:`block_share` at every offset ``(dr, dc)`` with ``0 <= dr, dc < n`` (``n x n`` partitions into
+    blocks the size of an image; ``(0, 0)`` are the images), each adjusted for its number of blocks ``g`` as
+    an adjusted R² (``1 - (1 - share) * (cells - 1) / (cells - g)``: an offset that cuts the cells into more
+    blocks explains more of pure noise, about ``(g - 1) / (cells - 1)``, and the images are often the offset
+    with the fewest blocks); the result is the fraction of offsets whose adjusted share is at least the
+    images' (``(0, 0)`` itself counted). Embeddings whose vectors jump at image borders give about
+    ``1 / n**2`` (no other offset explains as much); seamless ones a fraction spread over ``(0, 1]``, whatever
+    the geography. It is an empirical p-value of a permutation test over offsets, not over cells: the
+    offsets' shares are correlated, so read it as a rank.
+
+    Parameters
+    ----------
+    embeddings : pandas.DataFrame
+        As for :func:`block_share`.
+    image_level : int
+        Level of the images.
+
+    Returns
+    -------
+    float
+        In ``[1 / n**2, 1]``; 1.0 for embeddings without variance.
+
+    Raises
+    ------
+    ValueError
+        As :func:`block_share`.
+    """
+    if len(embeddings) < 2:
+        raise ValueError("seam_pvalue needs at least two cells")
+    x, face, r, c, level, n = _grid_values(embeddings, image_level)
+    centred = x - x.mean(axis=0)
+    total = float((centred ** 2).sum())
+    if total == 0:
+        return 1.0
+    cells = len(x)
+    shares = []
+    for dr in range(n):
+        for dc in range(n):
+            share, blocks = _between_share(centred, total, face, r, c, n, (dr, dc))
+            shares.append(1 - (1 - share) * (cells - 1) / (cells - blocks) if cells > blocks else -np.inf)
+    shares = np.asarray(shares)
+    return float((shares >= shares[0] - 1e-12).mean())
 
 
 def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
@@ -172,8 +242,10 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
     -------
     pandas.DataFrame
         One row per embedding (index: its name); columns ``cells``, ``share_0``, ``border_step``
-        (:func:`border_step`; NaN without adjacent pairs on both sides), then ``share_<s>`` and
-        ``ratio_<s>`` for each shift (``inf`` where the shifted share is 0).
+        (:func:`border_step`; NaN without adjacent pairs on both sides), ``seam_p``
+        (:func:`seam_pvalue`: the share of all ``n x n`` block offsets that explain at least as much as
+        the images), then ``share_<s>`` and ``ratio_<s>`` for each shift (``inf`` where the shifted share
+        is 0).
     """
     rows = {}
     for name, emb in embeddings.items():
@@ -186,6 +258,7 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
             row["border_step"] = border_step(emb, image_level=image_level)
         except InvalidInputError:  # no adjacent pair across a border (or inside an image)
             row["border_step"] = np.nan
+        row["seam_p"] = seam_pvalue(emb, image_level=image_level)
         for s in sh:
             row[f"share_{s}"] = block_share(emb, image_level=image_level, shift=s)
             row[f"ratio_{s}"] = row["share_0"] / row[f"share_{s}"] if row[f"share_{s}"] > 0 else np.inf
