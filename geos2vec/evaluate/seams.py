@@ -64,6 +64,15 @@ def _offsets(shift) -> tuple[int, int]:
     return dr, dc
 
 
+def _centred(embeddings: pd.DataFrame, image_level: int, caller: str):
+    """``(centred vectors, total sum of squares, (face, row, col, n))``, after the checks."""
+    if len(embeddings) < 2:
+        raise ValueError(f"{caller} needs at least two cells")
+    x, face, r, c, _, n = _grid_values(embeddings, image_level)
+    centred = x - x.mean(axis=0)
+    return centred, float((centred ** 2).sum()), (face, r, c, n)
+
+
 def _between_share(centred: np.ndarray, total: float, face, r, c, n: int, shift) -> tuple[float, int]:
     """``(share, blocks)``: between-block sum of squares over ``total``, blocks ``((r + dr) // n, (c + dc) // n)``.
 
@@ -108,14 +117,8 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int | 
         Fewer than two cells, NaN or inf values, invalid cell ids, cells of several levels, or cells
         coarser than ``image_level`` (:class:`geos2vec.errors.InvalidInputError`).
     """
-    if len(embeddings) < 2:
-        raise ValueError("block_share needs at least two cells")
-    x, face, r, c, level, n = _grid_values(embeddings, image_level)
-    centred = x - x.mean(axis=0)
-    total = float((centred ** 2).sum())
-    if total == 0:
-        return 0.0
-    return _between_share(centred, total, face, r, c, n, shift)[0]
+    centred, total, grid = _centred(embeddings, image_level, "block_share")
+    return 0.0 if total == 0 else _between_share(centred, total, *grid, shift)[0]
 
 
 def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
@@ -148,18 +151,14 @@ def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
     ValueError
         As :func:`block_share`.
     """
-    if len(embeddings) < 2:
-        raise ValueError("seam_pvalue needs at least two cells")
-    x, face, r, c, level, n = _grid_values(embeddings, image_level)
-    centred = x - x.mean(axis=0)
-    total = float((centred ** 2).sum())
+    centred, total, grid = _centred(embeddings, image_level, "seam_pvalue")
     if total == 0:
         return 1.0
-    cells = len(x)
+    cells, n = len(centred), grid[-1]
     shares = []
     for dr in range(n):
         for dc in range(n):
-            share, blocks = _between_share(centred, total, face, r, c, n, (dr, dc))
+            share, blocks = _between_share(centred, total, *grid, (dr, dc))
             shares.append(1 - (1 - share) * (cells - 1) / (cells - blocks) if cells > blocks else -np.inf)
     shares = np.asarray(shares)
     return float((shares >= shares[0] - 1e-12).mean())
