@@ -158,6 +158,10 @@ def main(argv=None):
     pos_text = ("MAE's 2-D sine-cosine codes (`position_init='sincos'`), then learned"
                 if cfg.position_init == "sincos" else "small random numbers, learned")
     hist = run["history"]
+    stride = meta.get("stride", 8)
+    data_rel = args.data.resolve().relative_to(ROOT) if args.data.resolve().is_relative_to(ROOT) else args.data
+    prep_args = (f" --stride {stride}" if stride != 8 else "") + f" --out {data_rel}"
+    data_arg = "" if args.data.resolve() == (ROOT / "gpu" / "data.npz").resolve() else f" --data {data_rel}"
     fixed = _fixed(hist)
     best_epoch = _best_epoch(hist)
     src = meta["sources"]
@@ -235,18 +239,17 @@ areas of these tasks lie in all 22 Who's On First states, and the venues of 20 o
 {args.note}
 
 ## Limits — read before use
-* {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), stopped by a time limit before its
-  learning-rate schedule finished; {args.seeds_note}. {args.next_step}
+* {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), {"stopped by a time limit before its learning-rate schedule finished" if run['epochs'] < args.planned_epochs else "its whole learning-rate schedule"}, the checkpoint of epoch {best_epoch} kept; {args.seeds_note}. {args.next_step}
 * Who's On First venues are a 2012-era SimpleGeo snapshot; OSM sources are of different years. Counts are not
   comparable across sources the way a single OSM planet snapshot would be, and WOF states have no roads.
 * Cells without any POI or road get NaN by default (`outside="nan"`).
 * Out of distribution: places unlike US states and the shared cities (other continents beyond the small
   European and South American extracts).
 
-Reproduce: `python scripts/prepare_training_data.py --out gpu/data.npz`, then
+Reproduce: `python scripts/prepare_training_data.py{prep_args}`, then
 `{args.train_command or f"python scripts/train_gpu.py --out RUN --configs {run['config']} --max-epochs {args.planned_epochs}"}`,
 `python scripts/compare_holdout.py default RUN_MODEL --json holdout.json`, the evaluation, and
-`python scripts/bundle_model.py --run RUN --name {args.name} --holdout-json holdout.json --eval EVAL_DIR`.
+`python scripts/bundle_model.py --run RUN --name {args.name}{data_arg} --holdout-json holdout.json --eval EVAL_DIR`.
 """
     (tmp / "MODEL_CARD.md").write_text(text)
     if args.out.exists():
