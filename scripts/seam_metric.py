@@ -7,8 +7,9 @@ embedded with ``mode="tiled"`` (v0.1's per-image contextual mode) and ``mode="co
 explain more of the input than the shifted partition does, the same ratio in an embedding is geography, not a
 seam.
 :func:`geos2vec.evaluate.seam_table` gives the share of variance explained by the level-8 images (offset 0)
-and by the same partition shifted by 8 and by 4 cells, and the border step (:func:`geos2vec.evaluate.border_step`:
-neighbours across image borders against neighbours inside images). Writes ``docs/seams.md``'s table and
+and by the same partition shifted by 8 and by 4 cells, the border step (:func:`geos2vec.evaluate.border_step`:
+neighbours across image borders against neighbours inside images) and ``seam_p``
+(:func:`geos2vec.evaluate.seam_pvalue`: the images ranked among all 256 offsets of image-sized blocks). Writes ``docs/seams.md``'s table and
 ``docs/img/seams/<city>.png`` (first principal component of each embedding, mapped).
 
     python scripts/seam_metric.py [--data ../shared/data] [--out docs] [--model PATH]
