@@ -159,9 +159,11 @@ def main(argv=None):
                 if cfg.position_init == "sincos" else "small random numbers, learned")
     hist = run["history"]
     stride = meta.get("stride", 8)
-    data_rel = args.data.resolve().relative_to(ROOT) if args.data.resolve().is_relative_to(ROOT) else args.data
+    data = args.data.resolve()
+    data_rel = data.relative_to(ROOT) if data.is_relative_to(ROOT) else args.data
     prep_args = (f" --stride {stride}" if stride != 8 else "") + f" --out {data_rel}"
-    data_arg = "" if args.data.resolve() == (ROOT / "gpu" / "data.npz").resolve() else f" --data {data_rel}"
+    data_arg = "" if data == (ROOT / "gpu" / "data.npz").resolve() else f" --data {data_rel}"
+    cut = run["epochs"] < args.planned_epochs  # stopped by the time limit before the schedule finished
     fixed = _fixed(hist)
     best_epoch = _best_epoch(hist)
     src = meta["sources"]
@@ -191,7 +193,7 @@ level-8 borders).
 | parameters | {run['params']:,} (float16 `weights.npz`) |
 | objective | masked-patch MSE ({cfg.mask_ratio} masked) on **covered pixels and available channels only** (`ignore_unobserved`), plus an activity term (`activity_weight={run['overrides'].get('activity_weight', 0)}`: the MSE of each masked cell's mean over channels) |
 | optimizer | AdamW, lr {cfg.learning_rate}, cosine decay to {cfg.cosine_alpha}× over {args.planned_epochs} planned epochs, weight decay {cfg.weight_decay}, clipnorm {cfg.clipnorm}, batch {args.batch_size} |
-| training | {run['epochs']} epochs in {run['train_s'] / 60:.1f} min{' (time limit; the schedule did not finish)' if run['epochs'] < args.planned_epochs else ''}, {report['train_views']:,} training windows (16 × 16 at stride {report['meta'].get('stride', 8)} on the level-12 grid{'; each window in a random one of its eight flips/rotations per batch, `--augment`' if run.get('augment') else ''}); the checkpoint with the lowest held-out loss kept (checked between fit calls; {'on four fixed masks, best at epoch' if fixed else 'best single epoch'} {best_epoch}) |
+| training | {run['epochs']} epochs in {run['train_s'] / 60:.1f} min{' (time limit; the schedule did not finish)' if cut else ''}, {report['train_views']:,} training windows (16 × 16 at stride {stride} on the level-12 grid{'; each window in a random one of its eight flips/rotations per batch, `--augment`' if run.get('augment') else ''}); the checkpoint with the lowest held-out loss kept (checked between fit calls; {'on four fixed masks, best at epoch' if fixed else 'best single epoch'} {best_epoch}) |
 | hardware | {args.hardware}{"" if args.gpu else " — **not a GPU**: no GPU was lent to this task"} |
 | configuration | `scripts/train_gpu.py` config `{run['config']}` (`SWEEP`), seed {run['seed']} |
 
@@ -239,7 +241,7 @@ areas of these tasks lie in all 22 Who's On First states, and the venues of 20 o
 {args.note}
 
 ## Limits — read before use
-* {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), {"stopped by a time limit before its learning-rate schedule finished" if run['epochs'] < args.planned_epochs else "its whole learning-rate schedule"}, the checkpoint of epoch {best_epoch} kept; {args.seeds_note}. {args.next_step}
+* {"Trained on a lent GPU" if args.gpu else "Trained on CPU"} for {run['epochs']} epochs (the paper: 50), {"stopped by a time limit before its learning-rate schedule finished" if cut else "its whole learning-rate schedule"}, the checkpoint of epoch {best_epoch} kept; {args.seeds_note}. {args.next_step}
 * Who's On First venues are a 2012-era SimpleGeo snapshot; OSM sources are of different years. Counts are not
   comparable across sources the way a single OSM planet snapshot would be, and WOF states have no roads.
 * Cells without any POI or road get NaN by default (`outside="nan"`).

@@ -36,7 +36,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     model = load_model(args.model)
     names = args.tasks.split(",")
-    if not names or not set(names) <= set(TASKS):
+    if not set(names) <= set(TASKS):
         ap.error(f"--tasks: choose from {', '.join(TASKS)}")
     tasks = [load_task(t, None) for t in names]
     counts, coverage = load_features(tasks[0].features, None)
