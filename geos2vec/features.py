@@ -108,7 +108,10 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
         without a row are known to be empty, cells outside it are unknown.
         ``"infer"`` takes the convex hull of the input. Stored in
         ``df.attrs["coverage"]``; the ``road`` channel is recorded as missing
-        when ``roads`` is None (and the POI channels when ``pois`` is None).
+        when ``roads`` is None (and the POI channels when ``pois`` is None), and
+        so is every POI channel that ``pois`` cannot hold when it declares what
+        it can: ``pois.attrs["source_tags"]``, a list of ``key=value`` tags
+        (:func:`geos2vec.io.read_wof` sets it from its crosswalk).
         Default None: coverage unknown (v0.1 behaviour).
 
     Returns
@@ -302,8 +305,30 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
             missing += list(default_cols[n_poi_ch:])
         if pois is None:
             missing += list(default_cols[:n_poi_ch])
+        else:
+            missing += _unrecordable(pois, onto, default_cols[:n_poi_ch])
         set_coverage(out, geom, missing_channels=missing)
     return out
+
+
+def _unrecordable(pois, onto, poi_channels) -> list:
+    """POI channels a source can never record; ``[]`` when it does not say what it records.
+
+    A source declares it in ``pois.attrs["source_tags"]``: every ``key=value`` tag it can give a POI (e.g.
+    :func:`geos2vec.io.read_wof`, from its crosswalk).
+    """
+    attrs = getattr(pois, "attrs", None)
+    if attrs is None:  # a dask frame: its meta carries the pandas attrs
+        attrs = getattr(getattr(pois, "_meta", None), "attrs", {})
+    tags = attrs.get("source_tags")
+    if tags is None:
+        return []
+    if isinstance(tags, str) or not all(isinstance(t, str) and "=" in t for t in tags):
+        raise TypeError(f"pois.attrs['source_tags'] must be a list of 'key=value' strings, got {tags!r}")
+    keys, values = zip(*(t.split("=", 1) for t in tags)) if tags else ((), ())
+    codes = onto.lookup(list(values), keys=list(keys)) if tags else np.empty(0, np.int64)
+    have = {onto.channels[c] for c in codes if c >= 0}
+    return [c for c in poi_channels if c not in have]
 
 
 def _check_antipodal(lat, lng, part_start):

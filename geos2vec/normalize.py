@@ -33,7 +33,10 @@ __all__ = ["FeatureStats"]
 
 
 def _as_matrix(table, channels):
-    """(n, F) float64 matrix and channel names from a DataFrame, DataArray or ndarray."""
+    """(n, F) float64 matrix, channel names and availability from a DataFrame, DataArray or ndarray.
+
+    Availability: (n, F) bool, or None where every value counts.
+    """
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - xarray is a hard dependency
@@ -43,12 +46,15 @@ def _as_matrix(table, channels):
             raise ValueError("a DataArray needs a 'feature' dimension")
         names = [str(c) for c in table["feature"].values] if "feature" in table.coords else channels
         da = table.transpose(..., "feature")
+        avail = np.asarray(table["available"].transpose(*da.dims)) if "available" in table.coords else None
         if "observed" in table.coords:  # only real cells, never fill pixels
             mask = np.asarray(table["observed"].transpose(*[d for d in da.dims if d != "feature"]))
             values = np.asarray(da.values)[mask]
+            avail = None if avail is None else avail[mask]
         else:
             values = np.asarray(da.values).reshape(-1, da.sizes["feature"])
-        return values.astype(np.float64), names
+            avail = None if avail is None else avail.reshape(-1, da.sizes["feature"])
+        return values.astype(np.float64), names, avail
     if isinstance(table, pd.DataFrame):
         cols = list(table.columns) if channels is None else list(channels)
         missing = [c for c in cols if c not in table.columns]
@@ -58,13 +64,29 @@ def _as_matrix(table, channels):
         bad = [c for c in cols if not pd.api.types.is_numeric_dtype(sub[c])]
         if bad:
             raise TypeError(f"feature columns must be numeric; not numeric: {bad}")
-        return sub.to_numpy(dtype=np.float64), [str(c) for c in cols]
+        return sub.to_numpy(dtype=np.float64), [str(c) for c in cols], _table_availability(table, cols)
     arr = np.asarray(table)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"features must be numeric, got dtype {arr.dtype}")
     arr = arr.reshape(-1, arr.shape[-1]).astype(np.float64)
     names = list(channels) if channels is not None else [f"f{i}" for i in range(arr.shape[1])]
-    return arr, names
+    return arr, names, None
+
+
+def _table_availability(table, cols):
+    """Per-value availability of a feature table whose coverage (``attrs["coverage"]``) lacks some channels."""
+    from .coverage import covered_mask, get_coverage
+
+    geom, missing = get_coverage(table)
+    if geom is None or not any(str(c) in missing for c in cols):
+        return None
+    try:
+        cells = np.asarray(table.index, dtype=np.uint64)
+    except (TypeError, ValueError):
+        raise ValueError("this table records channels its source lacks (attrs['coverage']), which needs its "
+                         "cell_id index to tell where; keep the count_features index (or drop attrs['coverage'])"
+                         ) from None
+    return covered_mask(cells, table, cols)[1]
 
 
 def _log1p_checked(x):
@@ -78,6 +100,9 @@ def _log1p_checked(x):
 class FeatureStats:
     """Per-channel count, mean and sum of squared deviations (``m2``).
 
+    ``count`` is the number of rows, or, when some channels were unavailable in some rows (a source that lacks
+    them, :mod:`geos2vec.coverage`), an int64 array of the rows that count for each channel.
+
     Examples
     --------
     >>> import pandas as pd
@@ -87,7 +112,7 @@ class FeatureStats:
     """
 
     channels: list
-    count: int
+    count: int | np.ndarray
     mean: np.ndarray
     m2: np.ndarray
     eps: float = 1e-6
@@ -106,13 +131,21 @@ class FeatureStats:
         NaN or infinite values raise ``ValueError``: counts are never missing,
         and a NaN would poison every later normalized value.
 
+        **Missing is not empty.** Values of a channel the source lacks are left out: in a table from
+        ``count_features(..., coverage=...)`` whose coverage records missing channels (roads of Who's On First
+        venues, the categories SimpleGeo does not distinguish), or in images with an ``available``
+        coordinate. Each channel then has its own count (``count`` is an array). Zeros that stand for "no
+        data" would otherwise pull a channel's mean down and shrink its spread, so that one real value
+        elsewhere became an outlier of many standard deviations.
+
         Parameters
         ----------
         table : pandas.DataFrame, xarray.DataArray or array_like
-            A cell-feature table (one column per channel); a DataArray with a
-            ``feature`` dimension (with an ``observed`` coordinate only the
-            observed pixels count); or a numeric array whose last axis holds
-            the channels.
+            A cell-feature table (one column per channel; with a coverage that
+            lacks channels, see above); a DataArray with a ``feature`` dimension
+            (with an ``observed`` coordinate only the observed pixels count, with
+            ``available`` only the available values); or a numeric array whose
+            last axis holds the channels.
         channels : list of str, optional
             DataFrame: the columns to use (default: all, which must be numeric).
             DataArray without a ``feature`` coordinate, or array: the channel names
@@ -123,8 +156,9 @@ class FeatureStats:
         Returns
         -------
         FeatureStats
-            ``count`` rows, ``mean`` and ``m2`` of shape ``(F,)``, float64
-            (zeros when the table has no rows).
+            ``count`` rows (per channel where availability differs), ``mean``
+            and ``m2`` of shape ``(F,)``, float64 (zeros for a channel without
+            rows).
 
         Raises
         ------
@@ -134,11 +168,16 @@ class FeatureStats:
         TypeError
             Non-numeric columns or values.
         """
-        values, names = _as_matrix(table, channels)
+        values, names, avail = _as_matrix(table, channels)
         if not np.isfinite(values).all():
             raise ValueError("features contain NaN or infinite values; fill them (counts: 0) before fitting")
         if log1p:
             values = _log1p_checked(values)
+        if avail is not None:
+            n = avail.sum(axis=0).astype(np.int64)
+            mean = np.where(avail, values, 0.0).sum(axis=0) / np.maximum(n, 1)
+            m2 = (np.where(avail, values - mean, 0.0) ** 2).sum(axis=0)
+            return cls(names, n, mean, m2, log1p=bool(log1p))
         n = values.shape[0]
         if n == 0:
             return cls(names, 0, np.zeros(len(names)), np.zeros(len(names)), log1p=bool(log1p))
@@ -169,12 +208,12 @@ class FeatureStats:
         if self.log1p != other.log1p:
             raise ValueError("cannot merge statistics fitted with and without log1p")
         n = self.count + other.count
-        if n == 0:
-            return FeatureStats(list(self.channels), 0, self.mean.copy(), self.m2.copy(), self.eps,
+        if np.all(n == 0):
+            return FeatureStats(list(self.channels), n, self.mean.copy(), self.m2.copy(), self.eps,
                                 log1p=self.log1p)
         delta = other.mean - self.mean
-        mean = self.mean + delta * (other.count / n)
-        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / n)
+        mean = self.mean + delta * (other.count / np.maximum(n, 1))
+        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / np.maximum(n, 1))
         return FeatureStats(list(self.channels), n, mean, m2, self.eps, dict(self.meta), self.log1p)
 
     @classmethod
@@ -208,7 +247,7 @@ class FeatureStats:
     @property
     def var(self) -> np.ndarray:
         """Population variance per channel."""
-        return self.m2 / max(self.count, 1)
+        return self.m2 / np.maximum(self.count, 1)
 
     @property
     def std(self) -> np.ndarray:
@@ -313,10 +352,11 @@ class FeatureStats:
         Returns
         -------
         dict
-            Keys ``channels``, ``count``, ``mean``, ``m2`` (lists of float), ``eps``, ``meta`` and
-            ``log1p``; :meth:`from_dict` reads it back.
+            Keys ``channels``, ``count`` (an int, or a list of them per channel), ``mean``, ``m2`` (lists of
+            float), ``eps``, ``meta`` and ``log1p``; :meth:`from_dict` reads it back.
         """
-        return {"channels": [str(c) for c in self.channels], "count": int(self.count),
+        count = np.asarray(self.count).tolist() if np.ndim(self.count) else int(self.count)
+        return {"channels": [str(c) for c in self.channels], "count": count,
                 "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": self.meta,
                 "log1p": bool(self.log1p)}
 
@@ -340,15 +380,19 @@ class FeatureStats:
             is below 1, or ``mean``/``m2`` are not finite (or ``m2`` is negative).
         """
         try:
-            out = cls(list(d["channels"]), int(d["count"]), np.asarray(d["mean"], dtype=np.float64),
+            count = d["count"]
+            count = np.asarray(count, dtype=np.int64) if isinstance(count, list) else int(count)
+            out = cls(list(d["channels"]), count, np.asarray(d["mean"], dtype=np.float64),
                       np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})),
                       bool(d.get("log1p", False)))
         except KeyError as exc:
             raise ValueError(f"not a FeatureStats file: missing key {exc}") from None
         n = len(out.channels)
-        if out.mean.shape != (n,) or out.m2.shape != (n,):
-            raise ValueError(f"FeatureStats: {n} channels but mean {out.mean.shape} and m2 {out.m2.shape}")
-        if out.count < 1 or not np.isfinite(out.mean).all() or not np.isfinite(out.m2).all() or (out.m2 < 0).any():
+        if out.mean.shape != (n,) or out.m2.shape != (n,) or np.shape(out.count) not in ((), (n,)):
+            raise ValueError(f"FeatureStats: {n} channels but mean {out.mean.shape}, m2 {out.m2.shape} and count "
+                             f"{np.shape(out.count)}")
+        bad_count = np.max(out.count) < 1 or np.min(out.count) < 0
+        if bad_count or not np.isfinite(out.mean).all() or not np.isfinite(out.m2).all() or (out.m2 < 0).any():
             raise ValueError("FeatureStats: count must be >= 1, mean and m2 finite and m2 (the sum of squared "
                              "deviations) >= 0; the statistics file is corrupt")
         return out
@@ -371,7 +415,7 @@ class FeatureStats:
         ValueError
             For statistics of no rows (``count == 0``): :meth:`load` would refuse the file.
         """
-        if self.count < 1:
+        if np.max(self.count) < 1:
             raise ValueError("these statistics were fitted on no rows (count 0) and cannot be saved: a file of "
                              "them would not load; fit them on a table with at least one row")
         path = Path(path)
@@ -402,5 +446,5 @@ class FeatureStats:
 
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)
-                and self.count == other.count and np.array_equal(self.mean, other.mean)
+                and np.array_equal(self.count, other.count) and np.array_equal(self.mean, other.mean)
                 and np.array_equal(self.m2, other.m2) and self.log1p == other.log1p)

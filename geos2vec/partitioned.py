@@ -209,6 +209,10 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         n_poi = len(onto.channels)
         default_cols = list(onto.all_channels)
         missing = (default_cols[n_poi:] if roads is None else []) + (default_cols[:n_poi] if pois is None else [])
+        if pois is not None:
+            from .features import _unrecordable
+
+            missing += _unrecordable(pois, onto, default_cols[:n_poi])
         set_coverage(table, geom, missing_channels=missing)
     _warn_dropped(table.attrs["report"])
     return table

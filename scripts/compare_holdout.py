@@ -8,6 +8,11 @@ available channels, next to the parameter-free predictors. This is the validatio
 model ships (not the downstream test splits).
 
     python scripts/compare_holdout.py default /path/to/new_model [--json out.json]
+        [--stats gpu/data-avail.npz] [--by-source]
+
+``--stats``: score every model in the units of the normalization statistics packed in that training-data file
+(``meta["stats"]``) instead of each model's own, so that models normalized differently are compared on one
+scale (``S2VecModel.evaluate(stats=...)``). ``--by-source``: also each held-out source alone.
 """
 
 from __future__ import annotations
@@ -21,27 +26,34 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
-def holdout_images(data: Path, states=("ky", "nm"), city="san_jose"):
+def holdout_tables(data: Path, states=("ky", "nm"), city="san_jose") -> dict:
+    """``{source: count table with coverage}`` of the held-out states and city."""
     import geopandas as gpd
     import shapely
 
     from geos2vec.evaluate.tasks import CITY_BOXES
-    from geos2vec.features import combine_counts, count_features
+    from geos2vec.features import count_features
     from geos2vec.io import read_wof
-    from geos2vec.raster import rasterize
 
-    tables = []
+    tables = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         venues = read_wof(data / "wof", states=list(states))
-        for _, g in venues.groupby("state"):
+        for state, g in venues.groupby("state"):
             hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
-            tables.append(count_features(pois=g, coverage=hull))
+            tables[f"wof:{state}"] = count_features(pois=g, coverage=hull)
         pois = gpd.read_parquet(data / "pois" / f"{city}.parquet")
         roads = gpd.read_parquet(data / "roads" / f"{city}.parquet")
-        tables.append(count_features(pois, roads, coverage=shapely.box(*CITY_BOXES[city])))
-        table = combine_counts(tables)
-    return rasterize(table)
+        tables[f"osm:{city}"] = count_features(pois, roads, coverage=shapely.box(*CITY_BOXES[city]))
+    return tables
+
+
+def holdout_images(data: Path, states=("ky", "nm"), city="san_jose"):
+    """The held-out sources' images (level 8), with ``covered`` and ``available``."""
+    from geos2vec.features import combine_counts
+    from geos2vec.raster import rasterize
+
+    return rasterize(combine_counts(list(holdout_tables(data, states, city).values())))
 
 
 def main(argv=None):
@@ -50,19 +62,34 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--masks", type=int, default=20)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--stats", type=Path, help="a training-data .npz: score in the units of its statistics")
+    ap.add_argument("--by-source", action="store_true", help="also score each held-out source alone")
     args = ap.parse_args(argv)
 
-    import geos2vec
+    import numpy as np
 
-    da = holdout_images(args.data)
-    print(f"held-out images: {da.sizes['image']}, covered pixels {int(da['covered'].sum())}", flush=True)
+    import geos2vec
+    from geos2vec import FeatureStats
+    from geos2vec.raster import rasterize
+
+    stats = None
+    if args.stats:
+        stats = FeatureStats.from_dict(json.loads(str(np.load(args.stats)["meta"]))["stats"])
+    tables = holdout_tables(args.data)
+    sets = {"all": holdout_images(args.data)}
+    if args.by_source:
+        sets |= {name: rasterize(t) for name, t in tables.items()}
+    for name, da in sets.items():
+        print(f"held-out images ({name}): {da.sizes['image']}, covered pixels {int(da['covered'].sum())}", flush=True)
     out = {}
+    cols = ["loss_covered", "ratio_covered_to_visible_mean"]
     for name in args.models:
         m = geos2vec.load_model(name)
-        res = m.evaluate(da.sel(feature=list(m.channels)), seed=0, n_masks=args.masks)
-        cols = ["loss_covered", "ratio_covered_to_visible_mean"]
-        print(f"\n{name}:\n{res[cols].round(4).to_string()}", flush=True)
-        out[name] = res[cols].to_dict()
+        for part, da in sets.items():
+            res = m.evaluate(da.sel(feature=list(m.channels)), seed=0, n_masks=args.masks, stats=stats)
+            print(f"\n{name} ({part}):\n{res[cols].round(4).to_string()}", flush=True)
+            key = name if part == "all" else f"{name} [{part}]"
+            out[key] = res[cols].to_dict()
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

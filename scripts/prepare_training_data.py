@@ -11,9 +11,12 @@ Everything is counted with the default ontology at level 12 and rasterized into 
 views are 16x16 windows at stride 8 on the level-12 grid (``geos2vec.raster.windows``) of every source but the
 held-out ones; validation views are the plain level-8 images of the held-out states and city.
 
-Per pixel the file records whether the source has data there (``covered``) and whether it has roads
-(``road_ok``): the loss of ``scripts/train_gpu.py`` counts covered pixels and available channels only, so the
-model is no longer taught that places end where a data box ends.
+Per pixel the file records whether the source has data there (``covered``) and, for each group of channels
+that some source lacks, whether the pixel's source has them (``avail``; roads, and the POI categories SimpleGeo
+does not distinguish, are missing in Who's On First states; ``road_ok`` is the road channel's group, kept for
+older readers): the loss of ``scripts/train_gpu.py`` counts covered pixels and available channels only, so the
+model is no longer taught that places end where a data box ends, nor that Kentucky has no pubs. The
+normalization statistics leave unavailable values out too (``FeatureStats.fit`` of a table with coverage).
 
     python scripts/prepare_training_data.py --out gpu/data.npz [--holdout-states ky,nm --holdout-city san_jose]
 
@@ -62,35 +65,52 @@ def sources(data: Path):
         venues = read_wof(data / "wof")
         for state, g in venues.groupby("state"):
             hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
-            out[f"wof:{state}"] = (count_features(pois=g), hull, False)
+            out[f"wof:{state}"] = (count_features(pois=g, coverage=hull), hull, False)
         for city, box in CITY_BOXES.items():
             pois = gpd.read_parquet(data / "pois" / f"{city}.parquet")
             roads = gpd.read_parquet(data / "roads" / f"{city}.parquet")
-            out[f"osm:{city}"] = (count_features(pois, roads), shapely.box(*box), True)
+            out[f"osm:{city}"] = (count_features(pois, roads, coverage=shapely.box(*box)), shapely.box(*box), True)
         for path in sorted((data / "osm").glob("*.pbf")):
             osm = read_osm(path)
             name = path.name.split(".")[0]
-            out[f"pbf:{name}"] = (count_features(osm.pois, osm.roads), shapely.box(*_pbf_box(path, osm)), True)
+            box = shapely.box(*_pbf_box(path, osm))
+            out[f"pbf:{name}"] = (count_features(osm.pois, osm.roads, coverage=box), box, True)
     return out
 
 
-def pixel_masks(cell_ids: np.ndarray, srcs: dict):
-    """``covered`` and ``road_ok`` (bool, the shape of ``cell_ids``) from every source's coverage."""
+def pixel_masks(cell_ids: np.ndarray, srcs: dict, groups: list):
+    """``covered`` (bool, the shape of ``cell_ids``) and, for each channel group, where a source that has those
+    channels covers the pixel (``(len(groups),) + cell_ids.shape``), from every source's coverage."""
     import shapely
 
     from geos2vec import cell_to_latlng
+    from geos2vec.coverage import get_coverage
 
     flat = cell_ids.ravel()
     lat, lng = cell_to_latlng(flat)
     covered = np.zeros(flat.shape, bool)
-    road_ok = np.zeros(flat.shape, bool)
-    for _, cov, has_roads in srcs.values():
+    avail = np.zeros((len(groups), flat.size), bool)
+    for table, cov, _ in srcs.values():
         shapely.prepare(cov)
         inside = shapely.contains_xy(cov, lng, lat)
         covered |= inside
-        if has_roads:
-            road_ok |= inside
-    return covered.reshape(cell_ids.shape), road_ok.reshape(cell_ids.shape)
+        lacks = get_coverage(table)[1]
+        for g, chans in enumerate(groups):
+            if chans[0] not in lacks:  # a group's channels are missing from the same sources
+                avail[g] |= inside
+    return covered.reshape(cell_ids.shape), avail.reshape((len(groups),) + cell_ids.shape)
+
+
+def channel_groups(srcs: dict, channels: list) -> list:
+    """Channels that some source lacks, grouped by the set of sources lacking them (sorted, deterministic)."""
+    from geos2vec.coverage import get_coverage
+
+    lacking = {c: tuple(k for k, (t, _, _) in srcs.items() if c in get_coverage(t)[1]) for c in channels}
+    groups = {}
+    for c in channels:
+        if lacking[c]:
+            groups.setdefault(lacking[c], []).append(c)
+    return [groups[k] for k in sorted(groups)]
 
 
 def pack(values: np.ndarray):
@@ -122,21 +142,23 @@ def main(argv=None):
         columns=channels, fill_value=0)
     val_table = combine_counts([t for k, (t, _, _) in srcs.items() if k in held]).reindex(
         columns=channels, fill_value=0)
-    stats = FeatureStats.fit(train_table, log1p=True)
+    stats = FeatureStats.fit(train_table, log1p=True)  # unavailable values left out (the tables' coverage)
+    groups = channel_groups(srcs, channels)
     train_win = windows(rasterize(train_table), size=16, stride=args.stride)
     val_img = rasterize(val_table)
     packed = {}
     for name, da, cells in (("train", train_win, train_win["cell_id"].values),
                             ("val", val_img, val_img["cell_id"].values)):
         values = np.asarray(da.values, dtype=np.float32).reshape(da.shape[0], -1, da.shape[-1])
-        cov, road = pixel_masks(cells.reshape(da.shape[0], -1), srcs)
+        cov, avail = pixel_masks(cells.reshape(da.shape[0], -1), srcs, groups)
+        road = avail[next(g for g, chans in enumerate(groups) if "road" in chans)]
         idx, val = pack(values)
         packed.update({f"{name}_idx": idx, f"{name}_val": val, f"{name}_shape": np.array(values.shape),
-                       f"{name}_covered": cov, f"{name}_road_ok": road})
+                       f"{name}_covered": cov, f"{name}_avail": avail, f"{name}_road_ok": road})
         print(f"{name}: {values.shape[0]} views, {cov.mean():.1%} covered pixels, {road.mean():.1%} with roads, "
               f"{(values.sum(-1) > 0).mean():.1%} pixels with a feature")
     meta = {"channels": channels, "stats": stats.to_dict(), "mean": np.asarray(stats.mean).tolist(),
-            "std": np.asarray(stats.std).tolist(), "holdout": sorted(held),
+            "std": np.asarray(stats.std).tolist(), "holdout": sorted(held), "avail_groups": groups,
             "sources": {k: int(len(t)) for k, (t, _, _) in srcs.items()}, "stride": args.stride}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp.npz")

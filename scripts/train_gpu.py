@@ -82,9 +82,10 @@ def _device():
     return keras.backend.backend()
 
 
-def dense(data, part, mean, std, road):
+def dense(data, part, mean, std, road, groups=None):
     """Normalized views (views, pixels, channels), their per-value loss weights (uint8 0/1), covered mask and
-    counts."""
+    counts. ``groups``: the file's ``meta["avail_groups"]`` as channel indices, each masked by its
+    ``{part}_avail`` row; without them (older files) only the road channel, by ``{part}_road_ok``."""
     shape = tuple(int(v) for v in data[f"{part}_shape"])
     counts = np.zeros(int(np.prod(shape)), np.float32)
     counts[data[f"{part}_idx"]] = data[f"{part}_val"]
@@ -92,8 +93,19 @@ def dense(data, part, mean, std, road):
     x = ((np.log1p(counts) - mean) / std).astype(np.float32)
     covered = data[f"{part}_covered"].astype(bool)
     w = np.repeat(covered[..., None].astype(np.uint8), shape[-1], axis=-1)  # 0/1: masked_mse casts
-    w[..., road] *= data[f"{part}_road_ok"]
+    if groups:
+        avail = data[f"{part}_avail"]
+        for g, chans in enumerate(groups):
+            w[..., chans] *= avail[g][..., None]
+    else:
+        w[..., road] *= data[f"{part}_road_ok"]
     return x, w, covered, counts
+
+
+def avail_groups(meta):
+    """``meta["avail_groups"]`` (channel names) as lists of channel indices; None for files without it."""
+    groups = meta.get("avail_groups")
+    return None if groups is None else [[meta["channels"].index(c) for c in chans] for chans in groups]
 
 
 def _write_json(path, obj):
@@ -169,8 +181,9 @@ def main(argv=None):
     meta = json.loads(str(data["meta"]))
     mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
     road = meta["channels"].index("road")
-    xt, wt, ct, nt = dense(data, "train", mean, std, road)
-    xv, wv, cv, nv = dense(data, "val", mean, std, road)
+    groups = avail_groups(meta)
+    xt, wt, ct, nt = dense(data, "train", mean, std, road, groups)
+    xv, wv, cv, nv = dense(data, "val", mean, std, road, groups)
     if args.limit:
         xt, wt, ct, nt = xt[: args.limit], wt[: args.limit], ct[: args.limit], nt[: args.limit]
     empty = ((np.log1p(np.zeros_like(mean)) - mean) / std).astype(np.float32)
@@ -249,7 +262,7 @@ def main(argv=None):
             keep = np.arange(xv.shape[-1]) != road  # held-out states have no roads: score the POI channels
             rows.append(recon.reconstruction_losses(xv[..., keep], None, np.concatenate(masks),
                                                     empty=empty[keep], pred=np.concatenate(preds)[..., keep],
-                                                    c=cv.astype(np.float32)))
+                                                    c=cv.astype(np.float32), v=wv[..., keep]))
             # the cell's activity: its mean over the POI channels (predicted the same way)
             activity_rows.append(recon.reconstruction_losses(
                 xv[..., keep].mean(-1, keepdims=True), None, np.concatenate(masks),

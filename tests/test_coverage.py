@@ -201,3 +201,40 @@ def test_empty_roads_frame_means_zero_roads_not_missing():
         without = count_features(pois, None, coverage=shapely.box(9.47, 47.05, 9.64, 47.27))
     assert get_coverage(with_roads)[1] == {} and int(with_roads["road"].sum()) == 0
     assert "road" in str(get_coverage(without)[1])      # no roads given at all: the channel is missing
+
+
+def test_a_source_that_declares_its_categories_records_the_others_as_missing():
+    """``pois.attrs["source_tags"]`` (read_wof sets it): POI channels no declared tag reaches are missing, not zero."""
+    from geos2vec.ontology import load_ontology
+
+    onto = load_ontology()
+    pois = _pois(100, 3)
+    pois.attrs["source_tags"] = ["amenity=restaurant", "amenity=cafe", "shop=bakery"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = count_features(pois, _roads(), coverage=BOX)
+        plain = count_features(_pois(100, 3), _roads(), coverage=BOX)
+    missing = get_coverage(table)[1]
+    assert set(missing) == set(onto.channels) - {"restaurant", "cafe", "bakery"}  # roads were given
+    assert all(g.is_empty for g in missing.values())
+    assert get_coverage(plain)[1] == {}  # no declaration: every channel counts as recorded
+    da = rasterize(table)
+    np.testing.assert_array_equal(da["available"].sel(feature="cafe").values, da["covered"].values)
+    assert not da["available"].sel(feature="pub").values.any()
+    pd.testing.assert_frame_equal(table, plain)  # the counts themselves do not change
+    pois.attrs["source_tags"] = "amenity=cafe"
+    with pytest.raises(TypeError, match="source_tags"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        count_features(pois, coverage=BOX)
+
+
+def test_declared_categories_survive_dask_partitions():
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    pois = _pois(100, 4)
+    pois.attrs["source_tags"] = ["amenity=restaurant"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = count_features(pois, coverage=BOX)
+        parts = count_features(dask_geopandas.from_geopandas(pois, npartitions=3), coverage=BOX)
+    assert get_coverage(parts)[1].keys() == get_coverage(whole)[1].keys()
+    assert "restaurant" not in get_coverage(whole)[1] and "cafe" in get_coverage(whole)[1]

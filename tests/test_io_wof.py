@@ -152,6 +152,15 @@ def test_synthetic_options(synth_file):
     assert set(zip(pois["osm_key"], pois["fclass"])) == {("amenity", "fast_food")} and len(pois) == 49
     assert pois.attrs["wof_report"]["crosswalk"] == "custom"
     assert int(_count(pois)["fast_food"].sum()) == 49
+    # the source can record fast food and nothing else: with coverage, every other POI channel is missing
+    assert pois.attrs["source_tags"] == ["amenity=fast_food"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        table = count_features(pois=pois, coverage="infer")
+    from geos2vec.coverage import get_coverage
+    from geos2vec.ontology import load_ontology
+
+    assert set(get_coverage(table)[1]) == (set(load_ontology().all_channels) - {"fast_food"})
 
 
 def test_files_directories_and_states(tmp_path, synth_file):
@@ -230,6 +239,10 @@ def test_packaged_crosswalk():
     for cat in ("Professional", "Insurance", "Real Estate", "Building & Trades"):
         assert (raw.loc[raw["sg_category"] == cat, "channel"] == "").all()
     pairs = {(c, s): ch for c, s, ch in zip(raw["sg_category"], raw["sg_subcategory"], raw["channel"])}
+    # what SimpleGeo cannot tell apart (pubs from bars, benches, hydrants...) is missing in its venues, not zero
+    recorded = set(mapped["channel"])
+    assert {"restaurant", "cafe", "bar", "hotel"} <= recorded
+    assert not {"pub", "bench", "fire_hydrant", "charging_station"} & recorded
     assert pairs[("Restaurant", "")] == "restaurant" and pairs[("Coffee & Tea", "")] == "cafe"
     assert pairs[("Shopping", "Pharmacy")] == "pharmacy" and pairs[("Banks & Credit Unions", "Bank")] == "bank"
 

@@ -116,3 +116,75 @@ def test_statistics_of_no_rows_are_not_saved_as_a_file_that_would_not_load(tmp_p
     assert not (tmp_path / "stats.json").exists()
     one = FeatureStats.fit(pd.DataFrame({"a": [1.0], "b": [2.0]}))
     assert FeatureStats.load(one.save(tmp_path / "stats.json")).count == 1
+
+
+def _venues_and_osm():
+    """A venue source without roads or pubs (declared, as read_wof does) and an OSM box with everything."""
+    import warnings
+
+    import geopandas as gpd
+
+    from geos2vec.features import combine_counts, count_features
+
+    rng = np.random.default_rng(7)
+
+    def pois(n, box, cats):
+        x, y = rng.uniform(box[0], box[2], n), rng.uniform(box[1], box[3], n)
+        return gpd.GeoDataFrame({"fclass": rng.choice(cats, n)}, geometry=gpd.points_from_xy(x, y), crs=4326)
+
+    a, b = (-74.05, 40.60, -73.85, 40.80), (-73.80, 40.60, -73.70, 40.70)
+    venues = pois(3000, a, ["restaurant", "bar"])
+    venues.attrs["source_tags"] = ["amenity=restaurant", "amenity=bar"]
+    osm = pois(800, b, ["restaurant", "bar", "pub"])
+    roads = gpd.GeoDataFrame({"highway": ["primary"] * 20}, crs=4326, geometry=gpd.GeoSeries.from_xy(
+        rng.uniform(b[0], b[2], 20), rng.uniform(b[1], b[3], 20)).buffer(0.01).boundary)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return combine_counts([count_features(pois=venues, coverage=a), count_features(osm, roads, coverage=b)])
+
+
+def test_channels_a_source_lacks_are_left_out_of_the_statistics():
+    from geos2vec.coverage import covered_mask
+    from geos2vec.raster import rasterize
+
+    both = _venues_and_osm()
+    cols = ["restaurant", "bar", "pub", "road"]
+    stats = FeatureStats.fit(both, cols, log1p=True)
+    _, avail = covered_mask(both.index.to_numpy(np.uint64), both, cols)
+    assert 0 < avail[:, 2].sum() < len(both) and avail[:, 0].all()
+    ref = np.log1p(both[cols].where(avail))  # pandas: unavailable values as NaN, skipped
+    np.testing.assert_allclose(stats.mean, ref.mean().to_numpy())
+    np.testing.assert_allclose(stats.var, ref.var(ddof=0).to_numpy())
+    np.testing.assert_array_equal(stats.count, ref.count().to_numpy())
+    # the venue cells' zeros would have pulled the mean of pubs and roads down (no data there, not none)
+    old = FeatureStats.fit(pd.DataFrame(both[cols].to_numpy(), columns=cols), log1p=True)  # no coverage
+    assert (stats.mean[2:] > old.mean[2:]).all() and (old.count == len(both))
+    np.testing.assert_allclose(stats.std[:2], old.std[:2])
+    # images: the same statistics from the observed pixels' available values
+    da = rasterize(both)
+    from_images = FeatureStats.fit(da.sel(feature=cols), log1p=True)
+    np.testing.assert_allclose(from_images.mean, stats.mean)
+    np.testing.assert_array_equal(from_images.count, stats.count)
+
+
+def test_per_channel_counts_merge_and_round_trip(tmp_path):
+    both = _venues_and_osm()
+    cols = ["restaurant", "pub", "road"]
+    whole = FeatureStats.fit(both, cols, log1p=True)
+    half = len(both) // 2
+    first, second = both.iloc[:half].copy(), both.iloc[half:].copy()
+    first.attrs, second.attrs = both.attrs, both.attrs
+    merged = FeatureStats.fit(first, cols, log1p=True).merge(FeatureStats.fit(second, cols, log1p=True))
+    np.testing.assert_array_equal(merged.count, whole.count)
+    np.testing.assert_allclose(merged.mean, whole.mean)
+    np.testing.assert_allclose(merged.m2, whole.m2)
+    back = FeatureStats.load(whole.save(tmp_path / "stats.json"))
+    assert back == whole and isinstance(back.count, np.ndarray)
+    d = whole.to_dict()
+    d["count"] = d["count"][:2]
+    with pytest.raises(ValueError, match="count"):
+        FeatureStats.from_dict(d)
+    bad = both[cols].copy()
+    bad.index = [f"cell{i}" for i in range(len(bad))]
+    with pytest.raises(ValueError, match="cell_id index"):
+        FeatureStats.fit(bad, log1p=True)

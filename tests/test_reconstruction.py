@@ -234,3 +234,32 @@ def test_call_is_reconstruct_with_the_masking_layers_noise(model, images):
     np.testing.assert_array_equal(np.asarray(again["mask"]), np.asarray(out["mask"]))
     np.testing.assert_array_equal(np.asarray(again["pred"]), np.asarray(out["pred"]))
     assert np.asarray(out["mask"]).sum(1).tolist() == [km.num_patches - km.masking.num_keep] * x.shape[0]
+
+
+def test_evaluate_in_the_units_of_other_statistics(model, images):
+    """``stats=``: the reconstruction and the images mapped affinely into other units, predictors computed there."""
+    from geos2vec.normalize import FeatureStats
+
+    km = model.keras_model
+    x, w = _arrays(model, images)
+    own = model.evaluate(images, seed=3, n_masks=2)
+    same = model.evaluate(images, seed=3, n_masks=2, stats=model.stats)
+    np.testing.assert_allclose(same[own.columns], own, rtol=1e-5)
+    other = FeatureStats(list(model.channels), 10, model.stats.mean + np.linspace(-1, 1, len(model.channels)),
+                         model.stats.m2 * np.linspace(0.5, 4.0, len(model.channels)), log1p=model.stats.log1p)
+    table = model.evaluate(images, seed=3, n_masks=2, stats=other)
+    assert table.attrs["stats"] == "given" and own.attrs["stats"] == "model"
+    # by hand: counts-space values (before normalization) re-normalized with the other statistics
+    to_other = lambda z: (z * model.stats.std + model.stats.mean - other.mean) / other.std  # noqa: E731
+    preds, masks = [], []
+    for k in range(2):
+        out = km.reconstruct(x, draw_noise(np.random.default_rng([3, k]), *x.shape[:2]))
+        preds.append(to_other(np.asarray(out["pred"])))
+        masks.append(np.asarray(out["mask"]))
+    xo = to_other(x)
+    ref = reconstruction_losses(np.concatenate([xo, xo]), np.concatenate([w, w]), np.concatenate(masks),
+                                empty=other.transform(np.zeros(len(model.channels))), pred=np.concatenate(preds))
+    np.testing.assert_allclose(table[["loss_observed", "loss_all", "loss_covered"]], ref.loc[table.index], rtol=1e-4)
+    assert not np.allclose(table["loss_all"], own["loss_all"])
+    with pytest.raises(ValueError, match="channels"):
+        model.evaluate(images, n_masks=1, stats=FeatureStats(["a"], 1, np.zeros(1), np.ones(1)))

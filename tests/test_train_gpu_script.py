@@ -40,6 +40,19 @@ def test_dense_views_and_uint8_weights(train_gpu):
     expected[..., 1] &= road_ok.astype(np.uint8)  # the road channel counts only where the source has roads
     np.testing.assert_array_equal(w, expected)
     np.testing.assert_array_equal(c, covered)
+    # newer files: groups of channels some source lacks, each with its own availability row
+    avail = np.stack([road_ok, np.array([[1, 1, 0, 0], [1, 0, 0, 1]], bool)])
+    data["train_avail"] = avail
+    meta = {"channels": ["a", "road", "pub"], "avail_groups": [["road"], ["a", "pub"]]}
+    groups = train_gpu.avail_groups(meta)
+    assert groups == [[1], [0, 2]]
+    _, w, _, _ = train_gpu.dense(data, "train", mean, std, road=1, groups=groups)
+    expected = np.repeat(covered[..., None], 3, axis=-1).astype(np.uint8)
+    expected[..., 1] &= avail[0].astype(np.uint8)
+    expected[..., 0] &= avail[1].astype(np.uint8)
+    expected[..., 2] &= avail[1].astype(np.uint8)
+    np.testing.assert_array_equal(w, expected)
+    assert train_gpu.avail_groups({"channels": ["a"]}) is None
 
 
 def test_fixed_val_loss_is_the_mean_objective_over_the_given_masks(train_gpu):

@@ -238,7 +238,12 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
         ({"type / category / subcategory": count}, most frequent first),
         ``not_in_crosswalk`` (categories without any crosswalk row),
         ``per_state`` ({state: [read, returned]}), ``min_stack``,
-        ``crosswalk``.
+        ``crosswalk``. ``result.attrs["source_tags"]``: every OSM tag
+        (``key=value``) the crosswalk can give a venue, i.e. every category
+        this source can record at all; :func:`geos2vec.count_features` with
+        ``coverage`` records the ontology's other POI channels (pubs, benches,
+        fire hydrants, ... which SimpleGeo does not distinguish) as *missing*
+        there, not zero (see :mod:`geos2vec.coverage`).
 
     Raises
     ------
@@ -375,6 +380,9 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
          "fclass": _strings(val_codes[r], np.asarray(val_u, dtype=object))},
         geometry=gpd.GeoSeries(shapely.points(lon[k], lat[k]), crs="EPSG:4326"), crs="EPSG:4326")
     out.attrs["wof_report"] = report
+    has = table["channel"].to_numpy(dtype=object) != ""
+    out.attrs["source_tags"] = sorted({f"{k}={v}" for k, v in zip(table["osm_key"].to_numpy(dtype=object)[has],
+                                                                   table["osm_value"].to_numpy(dtype=object)[has])})
     _warn(report)
     return out
 

@@ -261,7 +261,8 @@ class S2VecModel:
         return self.history
 
     def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
-                 baseline: bool | None = None) -> pd.DataFrame | float | tuple[float, float]:
+                 baseline: bool | None = None, stats: FeatureStats | None = None
+                 ) -> pd.DataFrame | float | tuple[float, float]:
         """Masked-patch reconstruction loss on ``data``, next to parameter-free predictors (normalized units).
 
         Every image is evaluated under ``n_masks`` masks (the model's ``mask_ratio``); mask ``k`` comes from
@@ -287,6 +288,12 @@ class S2VecModel:
             Legacy interface: return the model's loss as a float, or with ``True`` the tuple
             ``(model loss, zero-predictor loss)``, on the loss the model trains on (observed masked patches
             with ``ignore_unobserved``, else all masked patches).
+        stats : FeatureStats, optional
+            Score in the normalized units of these statistics instead of the model's own (the same channels
+            and ``log1p``): the model's reconstruction and the images are mapped into them (an affine map per
+            channel), and the predictors are computed there. Use it to compare models normalized differently
+            on one scale, e.g. one whose statistics counted unavailable values as zeros against statistics
+            that leave them out (:meth:`FeatureStats.fit`).
 
         Returns
         -------
@@ -298,13 +305,14 @@ class S2VecModel:
             carry an ``available`` coordinate; ``loss_all`` when the images carry no coverage), their standard
             deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``.
             ``attrs``: ``seed``, ``n_masks``, ``n_images``, ``mask_ratio`` and the masked patches per mask
-            (``masked_observed_per_mask``, ``masked_per_mask``). With ``baseline`` given: a float, or the
-            tuple of two floats, instead.
+            (``masked_observed_per_mask``, ``masked_per_mask``) and ``stats`` (``"model"`` or ``"given"``). With
+            ``baseline`` given: a float, or the tuple of two floats, instead.
 
         Raises
         ------
         ValueError
-            ``n_masks < 1``, an unbuilt model, or images whose channels do not match the model's.
+            ``n_masks < 1``, an unbuilt model, images whose channels do not match the model's, or ``stats``
+            of other channels or another ``log1p``.
         """
         import tensorflow as tf
 
@@ -323,13 +331,22 @@ class S2VecModel:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
         rngs = [np.random.default_rng([int(seed), k]) for k in range(n_masks)]
-        empty = self.stats.transform(np.zeros(len(self.channels)))
+        scale, shift = np.ones(len(self.channels)), np.zeros(len(self.channels))
+        if stats is not None:
+            if list(stats.channels) != list(self.channels) or bool(stats.log1p) != bool(self.stats.log1p):
+                raise ValueError("stats must have the model's channels, in its order, and its log1p setting "
+                                 f"({self.stats.log1p}) to score in their units")
+            scale = self.stats.std / stats.std
+            shift = (self.stats.mean - stats.mean) / stats.std
+        units = stats if stats is not None else self.stats
+        empty = units.transform(np.zeros(len(self.channels)))
         n, nf = km.num_patches, km.num_features
         acc = LossAccumulator(n_masks)
         for batch in ds:
             x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
             v = batch["v"].numpy() if "v" in batch else None
             b = x.shape[0]
+            xs = x if stats is None else (x * scale + shift).astype(np.float32)
             noise = np.stack([draw_noise(r, b, n) for r in rngs])          # (n_masks, b, n)
             per_pass = max(1, batch_size // b)                               # masks sharing a forward pass
             for k0 in range(0, n_masks, per_pass):
@@ -338,12 +355,15 @@ class S2VecModel:
                                      training=False, covered=tf.tile(batch["c"], (m, 1)))
                 pred = np.asarray(out["pred"], dtype=np.float32).reshape(m, b, n, nf)
                 mask = np.asarray(out["mask"]).reshape(m, b, n)
+                if stats is not None:
+                    pred = (pred * scale + shift).astype(np.float32)
                 for i in range(m):
-                    preds = {"model": pred[i], **baseline_predictions(x, mask[i], empty, c)}
-                    acc.add(k0 + i, x, w, mask[i], preds, c, v)
+                    preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c)}
+                    acc.add(k0 + i, xs, w, mask[i], preds, c, v)
         table = acc.table()
         table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
                            mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),
+                           stats="model" if stats is None else "given",
                            masked_per_mask=float(acc.counts[:, 1].mean()))
         if baseline is None:
             return table
