@@ -161,6 +161,9 @@ def main(argv=None):
     ap.add_argument("--val-masks", type=int, default=4,
                     help="choose the checkpoint on the held-out loss over this many fixed masks (0: Keras' "
                          "val_loss of the last two epochs, new masks every epoch)")
+    ap.add_argument("--init", type=Path, help="start from these weights (.npz, get_weights order; e.g. "
+                    "scripts/renormalize_model.py --weights) instead of a random initialisation: fine-tuning")
+    ap.add_argument("--lr", type=float, help="peak learning rate (default: the configuration's)")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds; each configuration runs once per seed")
     ap.add_argument("--feed", choices=("host", "device"), default="host",
                     help="host: fit NumPy arrays (Keras copies each batch to the device); device: the training "
@@ -199,9 +202,12 @@ def main(argv=None):
     for name, seed in runs:
         run = f"{name}{'-d4' if args.augment else ''}-s{seed}"
         cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": seed, "batch_size": args.batch_size,
-                                    **SWEEP[name]})
+                                    **SWEEP[name], **({"learning_rate": args.lr} if args.lr else {})})
         keras.utils.set_random_seed(cfg.seed)
         model = mae.build_mae(cfg, xt.shape[1], xt.shape[2], dtype=args.precision)
+        if args.init:
+            init = np.load(args.init)
+            model.set_weights([init[f"arr_{i}"] for i in range(len(init.files))])
         # whole batches only (a random subset of the windows per fit call): a partial last batch, and a
         # validation set split in batches, would each make JAX compile its step for a second shape
         steps = len(xt) // args.batch_size
