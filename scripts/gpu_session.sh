@@ -16,8 +16,11 @@ BUDGET=${2:-520}
 MAX_EPOCHS=${3:-100}
 # the defaults: the best measured setting (2026-11-27: stride-4 windows with random flips/rotations, 0.881-0.888x
 # over five seeds, flat held-out loss from epoch ~25: docs/model.md "More windows"; make the data with
-# scripts/prepare_training_data.py --stride 4 --out gpu/data-stride4.npz). The next lease's open question is the
-# benchmark's: the plain JAX step now donates its state, is fit still >= 0.9x it (benchmarks/RESULTS.md)?
+# scripts/prepare_training_data.py --stride 4 --out gpu/data-stride4.npz). The next lease's open questions:
+# the benchmark's (the plain JAX step now donates its state: is fit still >= 0.9x it? benchmarks/RESULTS.md), and
+# whether training from the start on the corrected statistics and availability (files made by
+# prepare_training_data.py since 2026-11-27 09:00 carry "avail"; docs/model.md "Channels a source lacks") moves
+# held-out reconstruction from 0.865x: score the runs with compare_holdout.py --stats DATA --by-source.
 DATA=${DATA:-gpu/data-stride4.npz}
 CONFIGS=${CONFIGS:-paper-sincos-activity+d4}
 SEEDS=${SEEDS:-0 1 2}

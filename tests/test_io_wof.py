@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from geos2vec.features import count_features
 from geos2vec.io import read_wof
 from geos2vec.io.wof import load_crosswalk
 from geos2vec.ontology import load_ontology
+from conftest import load_script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CROSSWALK_CSV = ROOT / "geos2vec" / "data" / "crosswalk_simplegeo_v1.csv"
@@ -158,7 +158,6 @@ def test_synthetic_options(synth_file):
         warnings.simplefilter("ignore", UserWarning)
         table = count_features(pois=pois, coverage="infer")
     from geos2vec.coverage import get_coverage
-    from geos2vec.ontology import load_ontology
 
     assert set(get_coverage(table)[1]) == (set(load_ontology().all_channels) - {"fast_food"})
 
@@ -281,7 +280,5 @@ def test_real_rhode_island(shared_data):
 
 def test_crosswalk_counts_are_current(shared_data):
     """scripts/build_wof_crosswalk.py --check: n_venues match the 22 states and every class has a reviewed row."""
-    spec = importlib.util.spec_from_file_location("build_wof_crosswalk", ROOT / "scripts" / "build_wof_crosswalk.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("build_wof_crosswalk")
     assert mod.main(["--check", "--data", str(shared_data / "wof")]) == 0

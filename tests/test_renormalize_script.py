@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,16 +13,12 @@ from geos2vec.model.data import make_dataset  # noqa: E402
 from geos2vec.model.reconstruction import draw_noise  # noqa: E402
 from geos2vec.normalize import FeatureStats  # noqa: E402
 from test_model import TINY, synthetic_images  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_script  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("renormalize_script", ROOT / "scripts" / "renormalize_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("renormalize_model")
 
 
 def test_renormalized_model_embeds_the_same_and_reconstructs_in_the_new_units(script):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -16,10 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def train_gpu():
-    spec = importlib.util.spec_from_file_location("train_gpu_script", ROOT / "scripts" / "train_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train_gpu")
 
 
 def test_dense_views_and_uint8_weights(train_gpu):
@@ -79,9 +76,7 @@ def test_fixed_val_loss_is_the_mean_objective_over_the_given_masks(train_gpu):
 
 
 def test_plot_gpu_sweep_draws_every_run_of_the_kept_report(tmp_path):
-    spec = importlib.util.spec_from_file_location("plot_gpu_sweep", ROOT / "scripts" / "plot_gpu_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("plot_gpu_sweep")
     import json
 
     report = ROOT / "docs" / "training" / "gpu-sweep-2026-11-26b.json"
