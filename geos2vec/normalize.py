@@ -80,12 +80,16 @@ def _table_availability(table, cols):
     geom, missing = get_coverage(table)
     if geom is None or not any(str(c) in missing for c in cols):
         return None
+    from .cells import get_level, is_valid_cell
+
+    msg = ("this table records channels its source lacks (attrs['coverage']), which needs its cell_id index (S2 "
+           "cells of one level) to tell where; keep the count_features index (or drop attrs['coverage'])")
     try:
         cells = np.asarray(table.index, dtype=np.uint64)
-    except (TypeError, ValueError):
-        raise ValueError("this table records channels its source lacks (attrs['coverage']), which needs its "
-                         "cell_id index to tell where; keep the count_features index (or drop attrs['coverage'])"
-                         ) from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(msg) from None
+    if not is_valid_cell(cells).all() or len(np.unique(get_level(cells))) > 1:
+        raise ValueError(msg)
     return covered_mask(cells, table, cols)[1]
 
 

@@ -188,3 +188,7 @@ def test_per_channel_counts_merge_and_round_trip(tmp_path):
     bad.index = [f"cell{i}" for i in range(len(bad))]
     with pytest.raises(ValueError, match="cell_id index"):
         FeatureStats.fit(bad, log1p=True)
+    reset = both[cols].reset_index(drop=True)  # attrs kept, the cells gone: 0, 1, 2, ... are no cells of a level
+    assert reset.attrs.get("coverage")
+    with pytest.raises(ValueError, match="cell_id index"):
+        FeatureStats.fit(reset, log1p=True)
