@@ -325,9 +325,10 @@ def _unrecordable(pois, onto, poi_channels) -> list:
         return []
     if isinstance(tags, str) or not all(isinstance(t, str) and "=" in t for t in tags):
         raise TypeError(f"pois.attrs['source_tags'] must be a list of 'key=value' strings, got {tags!r}")
-    keys, values = zip(*(t.split("=", 1) for t in tags)) if tags else ((), ())
-    codes = onto.lookup(list(values), keys=list(keys)) if tags else np.empty(0, np.int64)
-    have = {onto.channels[c] for c in codes if c >= 0}
+    if not tags:  # a source that can record nothing
+        return list(poi_channels)
+    keys, values = zip(*(t.split("=", 1) for t in tags))
+    have = {onto.channels[c] for c in onto.lookup(list(values), keys=list(keys)) if c >= 0}
     return [c for c in poi_channels if c not in have]
 
 

@@ -316,6 +316,32 @@ class FeatureStats:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
         return ((self.prepare(x) - self.mean) / self.std).astype(dtype)
 
+    def affine_to(self, other: "FeatureStats") -> tuple[np.ndarray, np.ndarray]:
+        """``(scale, shift)`` per channel with ``other.transform(x) == self.transform(x) * scale + shift``.
+
+        Both normalize ``prepare(x)`` affinely, so values (or predictions of them) move between the two units
+        exactly, e.g. to score models normalized differently on one scale.
+
+        Parameters
+        ----------
+        other : FeatureStats
+            Statistics of the same channels, in the same order, with the same ``log1p``.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``scale = self.std / other.std`` and ``shift = (self.mean - other.mean) / other.std``, shape ``(F,)``.
+
+        Raises
+        ------
+        ValueError
+            Other channels, another order or another ``log1p``.
+        """
+        if list(other.channels) != list(self.channels) or bool(other.log1p) != bool(self.log1p):
+            raise ValueError("the statistics must have the same channels, in the same order, and the same log1p "
+                             f"setting ({self.log1p}) to map values between their units")
+        return self.std / other.std, (self.mean - other.mean) / other.std
+
     def inverse_transform(self, z: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
         """Inverse of :meth:`transform`.
 

@@ -31,12 +31,9 @@ def renormalize(model, stats):
     """
     from geos2vec.model.numpy_encoder import weights_from_keras
 
-    if list(stats.channels) != list(model.channels) or bool(stats.log1p) != bool(model.stats.log1p):
-        raise ValueError("the statistics must have the model's channels (in order) and its log1p setting")
+    a, b = stats.affine_to(model.stats)  # raises for other channels or log1p
     model.ensure_keras()
     km = model.keras_model
-    a = (np.asarray(stats.std) / np.asarray(model.stats.std)).astype(np.float64)
-    b = ((np.asarray(stats.mean) - np.asarray(model.stats.mean)) / np.asarray(model.stats.std)).astype(np.float64)
     kernel, bias = (np.asarray(w, np.float64) for w in km.patch_embed.get_weights())
     km.patch_embed.set_weights([(a[:, None] * kernel).astype(np.float32), (b @ kernel + bias).astype(np.float32)])
     kernel, bias = (np.asarray(w, np.float64) for w in km.decoder_pred.get_weights())

@@ -192,3 +192,16 @@ def test_per_channel_counts_merge_and_round_trip(tmp_path):
     assert reset.attrs.get("coverage")
     with pytest.raises(ValueError, match="cell_id index"):
         FeatureStats.fit(reset, log1p=True)
+
+
+def test_affine_to_moves_values_between_units():
+    rng = np.random.default_rng(3)
+    a = FeatureStats.fit(table(rng), log1p=True)
+    b = FeatureStats.fit(table(rng, n=80) * 3, log1p=True)
+    x = rng.poisson(4.0, size=(10, 4)).astype(float)
+    scale, shift = a.affine_to(b)
+    np.testing.assert_allclose(a.transform(x) * scale + shift, b.transform(x))
+    with pytest.raises(ValueError, match="channels"):
+        a.affine_to(FeatureStats.fit(table(rng, f=3), log1p=True))
+    with pytest.raises(ValueError, match="log1p"):
+        a.affine_to(FeatureStats.fit(table(rng)))

@@ -331,13 +331,8 @@ class S2VecModel:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
         rngs = [np.random.default_rng([int(seed), k]) for k in range(n_masks)]
-        scale, shift = np.ones(len(self.channels)), np.zeros(len(self.channels))
         if stats is not None:
-            if list(stats.channels) != list(self.channels) or bool(stats.log1p) != bool(self.stats.log1p):
-                raise ValueError("stats must have the model's channels, in its order, and its log1p setting "
-                                 f"({self.stats.log1p}) to score in their units")
-            scale = self.stats.std / stats.std
-            shift = (self.stats.mean - stats.mean) / stats.std
+            scale, shift = self.stats.affine_to(stats)  # raises for other channels or log1p
         units = stats if stats is not None else self.stats
         empty = units.transform(np.zeros(len(self.channels)))
         n, nf = km.num_patches, km.num_features
