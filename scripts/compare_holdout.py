@@ -48,12 +48,14 @@ def holdout_tables(data: Path, states=("ky", "nm"), city="san_jose") -> dict:
     return tables
 
 
-def holdout_images(data: Path, states=("ky", "nm"), city="san_jose"):
-    """The held-out sources' images (level 8), with ``covered`` and ``available``."""
+def holdout_images(data: Path, states=("ky", "nm"), city="san_jose", tables: dict | None = None):
+    """The held-out sources' images (level 8), with ``covered`` and ``available``; ``tables``: those of
+    :func:`holdout_tables`, when already read."""
     from geos2vec.features import combine_counts
     from geos2vec.raster import rasterize
 
-    return rasterize(combine_counts(list(holdout_tables(data, states, city).values())))
+    tables = holdout_tables(data, states, city) if tables is None else tables
+    return rasterize(combine_counts(list(tables.values())))
 
 
 def main(argv=None):
@@ -76,7 +78,7 @@ def main(argv=None):
     if args.stats:
         stats = FeatureStats.from_dict(json.loads(str(np.load(args.stats)["meta"]))["stats"])
     tables = holdout_tables(args.data)
-    sets = {"all": holdout_images(args.data)}
+    sets = {"all": holdout_images(args.data, tables=tables)}
     if args.by_source:
         sets |= {name: rasterize(t) for name, t in tables.items()}
     for name, da in sets.items():

@@ -51,7 +51,8 @@ def _pbf_box(path, osm):
 
 
 def sources(data: Path):
-    """``{name: (count table, coverage, has_roads)}`` for every source."""
+    """``{name: (count table, coverage polygon)}`` for every source (the channels it lacks are in the table's
+    coverage, ``geos2vec.coverage.get_coverage``)."""
     import geopandas as gpd
     import shapely
 
@@ -65,52 +66,52 @@ def sources(data: Path):
         venues = read_wof(data / "wof")
         for state, g in venues.groupby("state"):
             hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
-            out[f"wof:{state}"] = (count_features(pois=g, coverage=hull), hull, False)
+            out[f"wof:{state}"] = (count_features(pois=g, coverage=hull), hull)
         for city, box in CITY_BOXES.items():
             pois = gpd.read_parquet(data / "pois" / f"{city}.parquet")
             roads = gpd.read_parquet(data / "roads" / f"{city}.parquet")
-            out[f"osm:{city}"] = (count_features(pois, roads, coverage=shapely.box(*box)), shapely.box(*box), True)
+            out[f"osm:{city}"] = (count_features(pois, roads, coverage=shapely.box(*box)), shapely.box(*box))
         for path in sorted((data / "osm").glob("*.pbf")):
             osm = read_osm(path)
             name = path.name.split(".")[0]
             box = shapely.box(*_pbf_box(path, osm))
-            out[f"pbf:{name}"] = (count_features(osm.pois, osm.roads, coverage=box), box, True)
+            out[f"pbf:{name}"] = (count_features(osm.pois, osm.roads, coverage=box), box)
     return out
 
 
 def pixel_masks(cell_ids: np.ndarray, srcs: dict, groups: list):
-    """``covered`` (bool, the shape of ``cell_ids``) and, for each channel group, where a source that has those
-    channels covers the pixel (``(len(groups),) + cell_ids.shape``), from every source's coverage."""
+    """``covered`` (bool, the shape of ``cell_ids``) and, for each channel group of :func:`channel_groups`, where
+    a source that has those channels covers the pixel (``(len(groups),) + cell_ids.shape``)."""
     import shapely
 
     from geos2vec import cell_to_latlng
-    from geos2vec.coverage import get_coverage
 
     flat = cell_ids.ravel()
     lat, lng = cell_to_latlng(flat)
     covered = np.zeros(flat.shape, bool)
     avail = np.zeros((len(groups), flat.size), bool)
-    for table, cov, _ in srcs.values():
+    for name, (_, cov) in srcs.items():
         shapely.prepare(cov)
         inside = shapely.contains_xy(cov, lng, lat)
         covered |= inside
-        lacks = get_coverage(table)[1]
-        for g, chans in enumerate(groups):
-            if chans[0] not in lacks:  # a group's channels are missing from the same sources
+        for g, (lacking, _) in enumerate(groups):
+            if name not in lacking:
                 avail[g] |= inside
     return covered.reshape(cell_ids.shape), avail.reshape((len(groups),) + cell_ids.shape)
 
 
 def channel_groups(srcs: dict, channels: list) -> list:
-    """Channels that some source lacks, grouped by the set of sources lacking them (sorted, deterministic)."""
+    """``[(sources lacking them, channels)]``: the channels some source lacks, grouped by the sources that lack
+    them (sorted, deterministic)."""
     from geos2vec.coverage import get_coverage
 
-    lacking = {c: tuple(k for k, (t, _, _) in srcs.items() if c in get_coverage(t)[1]) for c in channels}
+    lacks = {k: set(get_coverage(t)[1]) for k, (t, _) in srcs.items()}  # parsed once per source
     groups = {}
     for c in channels:
-        if lacking[c]:
-            groups.setdefault(lacking[c], []).append(c)
-    return [groups[k] for k in sorted(groups)]
+        lacking = tuple(k for k in srcs if c in lacks[k])
+        if lacking:
+            groups.setdefault(lacking, []).append(c)
+    return sorted(groups.items())
 
 
 def pack(values: np.ndarray):
@@ -138,9 +139,9 @@ def main(argv=None):
     srcs = sources(args.data)
     held = {f"wof:{s}" for s in args.holdout_states.split(",")} | {f"osm:{args.holdout_city}"}
     channels = list(load_model("default").channels)  # the ontology's 115 POI channels + road
-    train_table = combine_counts([t for k, (t, _, _) in srcs.items() if k not in held]).reindex(
+    train_table = combine_counts([t for k, (t, _) in srcs.items() if k not in held]).reindex(
         columns=channels, fill_value=0)
-    val_table = combine_counts([t for k, (t, _, _) in srcs.items() if k in held]).reindex(
+    val_table = combine_counts([t for k, (t, _) in srcs.items() if k in held]).reindex(
         columns=channels, fill_value=0)
     stats = FeatureStats.fit(train_table, log1p=True)  # unavailable values left out (the tables' coverage)
     groups = channel_groups(srcs, channels)
@@ -151,15 +152,15 @@ def main(argv=None):
                             ("val", val_img, val_img["cell_id"].values)):
         values = np.asarray(da.values, dtype=np.float32).reshape(da.shape[0], -1, da.shape[-1])
         cov, avail = pixel_masks(cells.reshape(da.shape[0], -1), srcs, groups)
-        road = avail[next(g for g, chans in enumerate(groups) if "road" in chans)]
+        road = avail[next(g for g, (_, chans) in enumerate(groups) if "road" in chans)]
         idx, val = pack(values)
         packed.update({f"{name}_idx": idx, f"{name}_val": val, f"{name}_shape": np.array(values.shape),
                        f"{name}_covered": cov, f"{name}_avail": avail, f"{name}_road_ok": road})
         print(f"{name}: {values.shape[0]} views, {cov.mean():.1%} covered pixels, {road.mean():.1%} with roads, "
               f"{(values.sum(-1) > 0).mean():.1%} pixels with a feature")
     meta = {"channels": channels, "stats": stats.to_dict(), "mean": np.asarray(stats.mean).tolist(),
-            "std": np.asarray(stats.std).tolist(), "holdout": sorted(held), "avail_groups": groups,
-            "sources": {k: int(len(t)) for k, (t, _, _) in srcs.items()}, "stride": args.stride}
+            "std": np.asarray(stats.std).tolist(), "holdout": sorted(held), "avail_groups": [chans for _, chans in groups],
+            "sources": {k: int(len(t)) for k, (t, _) in srcs.items()}, "stride": args.stride}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **packed)
