@@ -8,11 +8,14 @@ available channels, next to the parameter-free predictors. This is the validatio
 model ships (not the downstream test splits).
 
     python scripts/compare_holdout.py default /path/to/new_model [--json out.json]
-        [--stats gpu/data-avail.npz] [--by-source]
+        [--stats gpu/data-avail.npz] [--by-source] [--by-channel channels.csv]
 
 ``--stats``: score every model in the units of the normalization statistics packed in that training-data file
 (``meta["stats"]``) instead of each model's own, so that models normalized differently are compared on one
-scale (``S2VecModel.evaluate(stats=...)``). ``--by-source``: also each held-out source alone.
+scale (``S2VecModel.evaluate(stats=...)``). ``--by-source``: also each held-out source alone. ``--by-channel``:
+also write each model's per-channel losses on each image set (``S2VecModel.evaluate(by="channel")``) to a CSV
+(columns ``model``, ``images``, ``channel``, ``values``, ``loss_<predictor>``, ``ratio_to_visible_mean``,
+``share``), and print the channels that carry most of the model's loss.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def main(argv=None):
     ap.add_argument("--json", type=Path)
     ap.add_argument("--stats", type=Path, help="a training-data .npz: score in the units of its statistics")
     ap.add_argument("--by-source", action="store_true", help="also score each held-out source alone")
+    ap.add_argument("--by-channel", type=Path, help="write per-channel losses to this CSV")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -83,7 +87,7 @@ def main(argv=None):
         sets |= {name: rasterize(t) for name, t in tables.items()}
     for name, da in sets.items():
         print(f"held-out images ({name}): {da.sizes['image']}, covered pixels {int(da['covered'].sum())}", flush=True)
-    out = {}
+    out, per_channel = {}, []
     cols = ["loss_covered", "ratio_covered_to_visible_mean"]
     for name in args.models:
         m = geos2vec.load_model(name)
@@ -92,6 +96,20 @@ def main(argv=None):
             print(f"\n{name} ({part}):\n{res[cols].round(4).to_string()}", flush=True)
             key = name if part == "all" else f"{name} [{part}]"
             out[key] = res[cols].to_dict()
+            if args.by_channel:
+                ch = m.evaluate(da.sel(feature=list(m.channels)), seed=0, n_masks=args.masks, stats=stats,
+                                by="channel")
+                top = ch.sort_values("share", ascending=False).head(8)
+                print(top[["share", "ratio_to_visible_mean"]].round(3).to_string(), flush=True)
+                per_channel.append(ch.reset_index().assign(model=name, images=part))
+    if per_channel:
+        import pandas as pd
+
+        table = pd.concat(per_channel, ignore_index=True)
+        table = table[["model", "images"] + [c for c in table.columns if c not in ("model", "images")]]
+        tmp = args.by_channel.with_name(args.by_channel.name + ".tmp")
+        table.to_csv(tmp, index=False)
+        tmp.replace(args.by_channel)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

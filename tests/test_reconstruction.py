@@ -136,6 +136,31 @@ def test_accumulator_pools_over_masks():
     assert table.loc["visible_mean", "ratio_all_to_visible_mean"] == 1.0
 
 
+def test_channel_table_by_hand():
+    # X, MASK with coverage: patch (1, 1) uncovered; feature 1 unavailable in image 0
+    c = np.array([[1, 1, 1, 1], [1, 0, 1, 1]], dtype=np.float32)
+    v = np.ones_like(X)
+    v[0, :, 1] = 0
+    acc = LossAccumulator(1, predictors=["zero", "visible_mean"], n_features=2)
+    acc.add(0, X, W, MASK, baseline_predictions(X, MASK, c=c), c, v)
+    t = acc.channel_table(["a", "b"])
+    # values counted: masked & covered = (0,1), (0,2), (1,0); feature b only in image 1 -> (1,0)
+    assert t["values"].tolist() == [3, 1]
+    # zero: feature a: 3^2 + 0^2 + 2^2 = 13 over 3; feature b: 2^2 = 4 over 1
+    assert t.loc["a", "loss_zero"] == pytest.approx(13 / 3) and t.loc["b", "loss_zero"] == pytest.approx(4.0)
+    # visible mean: image 0 keeps patches 0, 3 -> a: (1 + 5) / 2 = 3; image 1 keeps 2, 3 -> a: 2.5, b: 2
+    # a: (3 - 3)^2 + (0 - 3)^2 + (2 - 2.5)^2 = 9.25 over 3; b: (2 - 2)^2 = 0
+    assert t.loc["a", "loss_visible_mean"] == pytest.approx(9.25 / 3) and t.loc["b", "loss_visible_mean"] == 0
+    assert t["share"].tolist() == pytest.approx([13 / 17, 4 / 17])      # the first predictor's, no model here
+    # pooled over channels it is the table's loss_covered
+    pooled = (t["values"] * t["loss_zero"]).sum() / t["values"].sum()
+    assert pooled == pytest.approx(acc.table().loc["zero", "loss_covered"], rel=1e-12)
+    with pytest.raises(ValueError, match="n_features"):
+        LossAccumulator(1).channel_table()
+    with pytest.raises(ValueError, match="names"):
+        acc.channel_table(["a"])
+
+
 def test_noise_is_a_seeded_stream_without_ties():
     a = draw_noise(np.random.default_rng([0, 1]), 8, 16)
     rng = np.random.default_rng([0, 1])
@@ -263,3 +288,18 @@ def test_evaluate_in_the_units_of_other_statistics(model, images):
     assert not np.allclose(table["loss_all"], own["loss_all"])
     with pytest.raises(ValueError, match="channels"):
         model.evaluate(images, n_masks=1, stats=FeatureStats(["a"], 1, np.zeros(1), np.ones(1)))
+
+
+def test_evaluate_by_channel_pools_to_the_covered_loss(model, images):
+    table = model.evaluate(images, seed=3, n_masks=2)
+    chan = model.evaluate(images, seed=3, n_masks=2, by="channel")
+    assert list(chan.index) == list(model.channels) and chan.attrs["n_masks"] == 2
+    for p in table.index:
+        pooled = (chan["values"] * chan[f"loss_{p}"]).sum() / chan["values"].sum()
+        assert pooled == pytest.approx(table.loc[p, "loss_covered"], rel=1e-6)
+    assert chan["share"].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(chan["ratio_to_visible_mean"], chan["loss_model"] / chan["loss_visible_mean"])
+    with pytest.raises(ValueError, match="by must be"):
+        model.evaluate(images, by="image")
+    with pytest.raises(ValueError, match="baseline"):
+        model.evaluate(images, by="channel", baseline=True)

@@ -310,11 +310,14 @@ def reconstruction_losses(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, *,
 class LossAccumulator:
     """Sums of :func:`loss_sums` over batches, kept per mask, turned into the evaluation table."""
 
-    def __init__(self, n_masks: int, predictors: Iterable[str] = PREDICTORS) -> None:
+    def __init__(self, n_masks: int, predictors: Iterable[str] = PREDICTORS, n_features: int | None = None) -> None:
         self.predictors = list(predictors)
         self.sums = np.zeros((int(n_masks), len(self.predictors), 3))
         self.counts = np.zeros((int(n_masks), 3))
         self._seen = set()
+        # per channel (with n_features): squared error over masked, covered, available values, and their count
+        self.channel_sums = None if n_features is None else np.zeros((len(self.predictors), int(n_features)))
+        self.channel_counts = None if n_features is None else np.zeros(int(n_features))
 
     def add(self, k: int, x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: Mapping[str, ArrayLike],
             c: ArrayLike | None = None, v: ArrayLike | None = None) -> None:
@@ -333,6 +336,15 @@ class LossAccumulator:
                 self.sums[k, j] += sums[name].sum(axis=0)
                 self._seen.add(name)
         self.counts[k] += counts.sum(axis=0)
+        if self.channel_sums is not None:
+            x, w, mask, c = _check(x, w, mask, c)
+            wt = (mask * c)[..., None] * (1.0 if v is None else np.asarray(v, dtype=np.float64))   # (b, n, f)
+            xf = x.astype(np.float64)
+            for j, name in enumerate(self.predictors):
+                if name in predictions:
+                    sq = np.square(np.asarray(predictions[name], dtype=np.float64) - xf)
+                    self.channel_sums[j] += np.einsum("bnf,bnf->f", sq, np.broadcast_to(wt, sq.shape))
+            self.channel_counts += np.broadcast_to(wt, x.shape).sum(axis=(0, 1))
 
     def table(self) -> pd.DataFrame:
         """One row per predictor: losses pooled over every masked patch of every mask.
@@ -361,4 +373,48 @@ class LossAccumulator:
             ref = df.loc["visible_mean"]
             for what in ("observed", "all", "covered"):
                 df[f"ratio_{what}_to_visible_mean"] = df[f"loss_{what}"] / ref[f"loss_{what}"]
+        return df
+
+    def channel_table(self, channels: Iterable[str] | None = None) -> pd.DataFrame:
+        """One row per channel: each predictor's loss on that channel's masked, covered, available values.
+
+        Needs an accumulator made with ``n_features``. Pooled over every mask (the per-channel view of
+        ``loss_covered``: a channel's ``share`` is its part of the pooled ``loss_covered`` of ``model``, or of
+        the first predictor when there is no ``model``).
+
+        Parameters
+        ----------
+        channels : iterable of str, optional
+            The channels' names (default ``0 .. n_features - 1``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``channel``; columns ``values`` (masked, covered, available values counted), one
+            ``loss_<predictor>`` per predictor that was added, ``ratio_to_visible_mean`` (``model`` ÷
+            ``visible_mean``, when both were added) and ``share``. Channels with no such value get NaN losses.
+
+        Raises
+        ------
+        ValueError
+            The accumulator was made without ``n_features``, or ``channels`` has another length.
+        """
+        if self.channel_sums is None:
+            raise ValueError("this accumulator keeps no per-channel sums: make it with n_features=")
+        nf = self.channel_counts.size
+        names = list(range(nf)) if channels is None else list(channels)
+        if len(names) != nf:
+            raise ValueError(f"channels has {len(names)} names for {nf} features")
+        seen = [p for p in self.predictors if p in self._seen]
+        df = pd.DataFrame({"values": self.channel_counts.astype(np.int64)}, index=pd.Index(names, name="channel"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j, p in enumerate(self.predictors):
+                if p in seen:
+                    df[f"loss_{p}"] = np.where(self.channel_counts > 0, self.channel_sums[j] / self.channel_counts,
+                                               np.nan)
+            if {"model", "visible_mean"} <= set(seen):
+                df["ratio_to_visible_mean"] = df["loss_model"] / df["loss_visible_mean"]
+            if seen:
+                ref = self.channel_sums[self.predictors.index("model" if "model" in seen else seen[0])]
+                df["share"] = ref / ref.sum()
         return df

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ..errors import InvalidInputError
 from .config import S2VecConfig
 from .data import check_images, image_levels, make_dataset, match_channels, split_images
 from .io import read_model, save_model
@@ -261,7 +262,7 @@ class S2VecModel:
         return self.history
 
     def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
-                 baseline: bool | None = None, stats: FeatureStats | None = None
+                 baseline: bool | None = None, stats: FeatureStats | None = None, by: str = "predictor"
                  ) -> pd.DataFrame | float | tuple[float, float]:
         """Masked-patch reconstruction loss on ``data``, next to parameter-free predictors (normalized units).
 
@@ -294,6 +295,12 @@ class S2VecModel:
             channel), and the predictors are computed there. Use it to compare models normalized differently
             on one scale, e.g. one whose statistics counted unavailable values as zeros against statistics
             that leave them out (:meth:`FeatureStats.fit`).
+        by : {"predictor", "channel"}
+            ``"channel"``: instead of the table below, one row per channel with each predictor's loss on its
+            masked, covered, available values (:meth:`~geos2vec.model.reconstruction.LossAccumulator.channel_table`:
+            ``values``, ``loss_<predictor>``, ``ratio_to_visible_mean``, ``share`` of the model's
+            ``loss_covered``): which channels the model predicts better than the image's mean, and which carry
+            the loss.
 
         Returns
         -------
@@ -311,8 +318,8 @@ class S2VecModel:
         Raises
         ------
         ValueError
-            ``n_masks < 1``, an unbuilt model, images whose channels do not match the model's, or ``stats``
-            of other channels or another ``log1p``.
+            ``n_masks < 1``, an unbuilt model, images whose channels do not match the model's, ``stats``
+            of other channels or another ``log1p``, or ``by`` not one of the two, or given with ``baseline``.
         """
         import tensorflow as tf
 
@@ -321,6 +328,9 @@ class S2VecModel:
         n_masks = int(n_masks)
         if n_masks < 1:
             raise ValueError(f"n_masks must be >= 1, got {n_masks}")
+        if by not in ("predictor", "channel") or (by == "channel" and baseline is not None):
+            raise InvalidInputError(f'by must be "predictor" or "channel" (and "channel" without baseline=), '
+                                    f"got by={by!r}, baseline={baseline!r}")
         self.ensure_keras()
         if self.keras_model is None:
             raise ValueError("the model is not built or trained yet")
@@ -336,7 +346,7 @@ class S2VecModel:
         units = stats if stats is not None else self.stats
         empty = units.transform(np.zeros(len(self.channels)))
         n, nf = km.num_patches, km.num_features
-        acc = LossAccumulator(n_masks)
+        acc = LossAccumulator(n_masks, n_features=nf if by == "channel" else None)
         for batch in ds:
             x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
             v = batch["v"].numpy() if "v" in batch else None
@@ -355,7 +365,7 @@ class S2VecModel:
                 for i in range(m):
                     preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c)}
                     acc.add(k0 + i, xs, w, mask[i], preds, c, v)
-        table = acc.table()
+        table = acc.table() if by == "predictor" else acc.channel_table(self.channels)
         table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
                            mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),
                            stats="model" if stats is None else "given",
