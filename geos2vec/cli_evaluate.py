@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,12 @@ def _kinds(text, allowed, what):
     return kinds
 
 
+# options of the --labels path; a --task brings its own labels, features, regions and filters
+_DEFAULT_SPLITS = ",".join(SPLITS)
+_LABELS_ONLY = ("target", "lat", "lon", "features", "category", "embedding", "within", "holdout_bbox", "holdout_lon",
+                "holdout_side", "holdout_polygon")
+
+
 def add_parser(subparsers):
     """The ``evaluate`` subcommand's parser."""
     p = subparsers.add_parser(
@@ -128,7 +135,8 @@ def add_parser(subparsers):
                         "image, contextual:centred (contextual = contextual:blend, the default)")
     p.add_argument("--untrained", action=argparse.BooleanOptionalAction, default=True,
                    help="also evaluate the same encoder with random weights (a control)")
-    p.add_argument("--splits", default=",".join(SPLITS), help="split kinds: random, blocked, region")
+    p.add_argument("--splits", default=_DEFAULT_SPLITS, help="split kinds: random, blocked, region (region: "
+                   "--task only; --labels runs the others unless --splits asks for region)")
     p.add_argument("--n-splits", type=int, default=20, help="repetitions of each split kind")
     p.add_argument("--block-level", type=int, default=None,
                    help="level of the blocks of blocked splits (default: the task's; 10 with --labels)")
@@ -166,6 +174,10 @@ def add_parser(subparsers):
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
+
+
+def _location_params(args) -> dict:
+    return dict(frequency_num=args.location_scales, min_radius=args.min_radius, max_radius=args.max_radius)
 
 
 def _bbox(text):
@@ -213,12 +225,19 @@ def run(args) -> int:
     if args.task:
         if args.labels:
             raise SystemExit("error: give either --task or --labels, not both")
+        defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+        ignored = [f"--{k.replace('_', '-')}" for k in _LABELS_ONLY if getattr(args, k) != defaults[k]]
+        if ignored:
+            raise SystemExit(f"error: {', '.join(ignored)} only apply with --labels; a --task brings its own "
+                             "labels, features and regions (drop them, or evaluate your data with --labels)")
         tasks = [t for name in args.task for t in (DEFAULT_TASKS if name == "default" else [name])]
         scores, info = run_suite(
             tasks, splits=splits, probes=probes, model=model, modes=modes, untrained=args.untrained,
             data_dir=args.data_dir, n_splits=args.n_splits, seed=args.seed, sweep=sweep,
             states=args.states.split(",") if args.states else None, max_epochs=args.max_epochs,
-            patience=args.patience, target_scale=args.target_scale, cache_dir=args.cache, progress=not args.quiet,
+            patience=args.patience, target_scale=args.target_scale, block_level=args.block_level,
+            batch_size=args.batch_size, fusion=args.fusion, location=args.location,
+            location_params=_location_params(args), cache_dir=args.cache, progress=not args.quiet,
             log=None if args.quiet else print,
         )
         path = write_report(scores, args.out, config={"cli": cli, "tasks": info, "command": _command(args)},
@@ -250,8 +269,7 @@ def run(args) -> int:
         embeddings.update(model_embeddings(joined.index.to_numpy(), counts, model, modes))
     methods = standard_methods(
         joined.index.to_numpy(), counts, embeddings, location=args.location,
-        location_params=dict(frequency_num=args.location_scales, min_radius=args.min_radius,
-                             max_radius=args.max_radius),
+        location_params=_location_params(args),
         seed=args.seed,
     )
     holdout = None
@@ -263,6 +281,11 @@ def run(args) -> int:
         import shapely
 
         holdout = {"polygon": shapely.union_all(_read_table(args.holdout_polygon).to_crs("EPSG:4326").geometry.values)}
+    if holdout is None and "region" in splits:
+        if args.splits != _DEFAULT_SPLITS:
+            raise SystemExit("error: region splits need a --task (its regions); with --labels use --holdout-bbox, "
+                             "--holdout-lon or --holdout-polygon for a geographic hold-out")
+        print("note: region splits need a --task's regions; running the other split kinds", file=sys.stderr)
     kinds = ["holdout"] if holdout is not None else [k for k in splits if k != "region"]
     results = []
     for kind in kinds:

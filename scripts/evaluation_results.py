@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from geos2vec.evaluate.report import BEATS_SHARE
+from geos2vec.evaluate.report import paired_table, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 STRONG = ["smoothed counts", "region one-hot", "location-only", "untrained encoder"]
@@ -53,7 +53,9 @@ def _verdicts(paired: pd.DataFrame, task: str) -> list[str]:
                 cells.append("")
                 continue
             r = g.loc[c]
-            mark = "**beats**" if r.beats else ("loses" if r.wins <= (1 - BEATS_SHARE) * r.n_splits else "tie")
+            mark = {"A beats B": "**beats**", "B beats A": "loses", "no clear winner": "tie",
+                    "A ahead on one test set": "ahead (one test set)",
+                    "B ahead on one test set": "behind (one test set)"}[verdict(r)]
             cells.append(f"{r.delta_r2_mean:+.3f}, {r.wins}/{r.n_splits} {mark}")
         lines.append(f"| {a} | {b} | " + " | ".join(cells) + " |")
     return lines
@@ -70,7 +72,7 @@ def main(argv=None):
     text = [args.intro.read_text() if args.intro else "# Evaluation results", ""]
     for run in args.runs:
         summary = pd.read_csv(run / "summary.csv")
-        paired = pd.read_csv(run / "paired.csv")
+        paired = paired_table(pd.read_csv(run / "scores.csv"))  # recomputed: runs of older versions lack columns
         probes = "+".join(dict.fromkeys(summary["probe"]))
         text += [f"## Probe: {probes} (`{run.name}`)", "", "```bash", _command(run), "```", ""]
         for task in dict.fromkeys(summary["task"]):

@@ -3,6 +3,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import shapely
 
 from geos2vec import cell_to_children, cell_to_latlng, cell_to_parent, latlng_to_cell
@@ -320,6 +322,73 @@ def test_blocked_splits_keep_blocks_whole():
         E.blocked_splits(np.zeros(50), 2)
 
 
+def _old_blocked_assignment(sizes, seed, k, fractions=(0.6, 0.2, 0.2)):
+    """Block parts as blocked_splits assigned them before empty parts were filled properly (None: invalid)."""
+    order = np.random.default_rng([seed, k]).permutation(len(sizes))
+    n, cum = sizes.sum(), np.cumsum(sizes[order])
+    start = cum - sizes[order]
+    part = np.full(len(sizes), 2)
+    part[order[start < fractions[0] * n]] = 0
+    part[order[(start >= fractions[0] * n) & (start < (fractions[0] + fractions[1]) * n)]] = 1
+    if not (part == 1).any():
+        if not (part == 2).any():
+            return None
+        part[order[np.flatnonzero(part[order] == 2)[0]]] = 1
+    if not (part == 2).any():
+        part[order[-1]] = 2
+    return part if all((part == i).any() for i in range(3)) else None
+
+
+@given(st.lists(st.integers(1, 60), min_size=3, max_size=9), st.integers(0, 50))
+@settings(max_examples=200, deadline=None)
+def test_blocked_splits_never_leave_a_part_empty(sizes, seed):
+    # very unequal blocks used to give an empty validation set (scored with NaN validation error) or an
+    # IndexError; splits that were valid before stay exactly the same
+    sizes = np.array(sizes)
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    (tr, va, te), = E.blocked_splits(groups, 1, seed=seed)
+    _check_partition([(tr, va, te)], len(groups))
+    assert not set(groups[tr]) & set(groups[va]) and not set(groups[va]) & set(groups[te])
+    assert not set(groups[tr]) & set(groups[te])
+    old = _old_blocked_assignment(sizes, seed, 0)
+    if old is not None:
+        np.testing.assert_array_equal(te, np.flatnonzero(old[groups] == 2))
+        np.testing.assert_array_equal(va, np.flatnonzero(old[groups] == 1))
+
+
+def test_holdout_and_region_splits_refuse_bad_input():
+    with pytest.raises(InvalidInputError, match="n_splits"):
+        E.holdout_splits(np.arange(10) < 3, n_splits=0)
+    with pytest.raises(InvalidInputError, match="1 missing label"):
+        E.region_splits(np.array(["a", None, "b", "a", "b", "a"], dtype=object), 2)
+
+
+def test_verdicts_count_ties_for_neither_side_and_one_test_set_is_not_a_beat():
+    reps = np.arange(20)
+    a = np.linspace(0.1, 0.5, 20)
+    tie_6 = np.where(reps < 6, a - 0.05, a)           # B better on 6 splits, tied on 14
+    scores = pd.concat([
+        pd.DataFrame({"task": "t", "split": split, "probe": "ridge", "method": m, "rep": reps, "r2": r})
+        for split in ("blocked", "region:a->b") for m, r in (("A", a), ("same", a), ("B6", tie_6))])
+    p = E.paired_table(scores).set_index(["split", "method_a", "method_b"])
+    same = p.loc[("blocked", "A", "same")]
+    assert (same.wins, same.losses, same.beats) == (0, 0, False)
+    assert E.verdict(same) == "no clear winner"                 # was "B beats A": ties counted as losses
+    six = p.loc[("blocked", "A", "B6")]
+    assert (six.wins, six.losses) == (6, 0) and E.verdict(six) == "no clear winner"
+    region = p.loc[("region:a->b", "A", "B6")]
+    assert region.one_test_set and not p.loc[("blocked", "A", "B6")].one_test_set
+    strong = pd.DataFrame({"task": "t", "split": ["blocked"] * 40 + ["holdout"] * 40, "probe": "ridge",
+                           "method": (["X"] * 20 + ["Y"] * 20) * 2, "rep": np.tile(reps, 4),
+                           "r2": np.tile(np.r_[a + 0.1, a], 2)})
+    q = E.paired_table(strong).set_index(["split", "method_a"])
+    assert q.loc[("blocked", "X")].beats and E.verdict(q.loc[("blocked", "X")]) == "A beats B"
+    assert E.verdict(q.loc[("blocked", "Y")]) == "B beats A"
+    # the same 20/20 on one shared test set is reported as ahead there, not as a beat
+    assert not q.loc[("holdout", "X")].beats and E.verdict(q.loc[("holdout", "X")]) == "A ahead on one test set"
+    assert E.verdict(q.loc[("holdout", "Y")]) == "B ahead on one test set"
+
+
 def test_region_splits_both_directions():
     regions = np.array(["east"] * 30 + ["west"] * 20)
     out = E.region_splits(regions, 3, seed=0)
@@ -512,12 +581,46 @@ def test_named_task_suite_on_shared_data(shared_data, tmp_path):
         scores, info = E.run_suite(["ca-housing"], probes=["ridge"], model=None, data_dir=shared_data, n_splits=3,
                                    progress=False, log=None)
     assert set(scores.split) == {"random", "blocked", "region:san_jose->los_angeles", "region:los_angeles->san_jose"}
+    task = E.load_task("ca-housing", shared_data)
+    assert info[task.name]["block_level"] == task.block_level and info[task.name]["dropped"] >= 0
+    assert info[task.name]["samples"] + info[task.name]["dropped"] == len(task.target)
     for split, g in scores.groupby("split"):
         assert {"region one-hot", "location-only", "smoothed counts", "counts"} <= set(g.method)
     with pytest.raises(ValueError, match="unknown task"):
         E.load_task("housing-prices", shared_data)
     with pytest.raises(FileNotFoundError, match="GEOS2VEC_DATA"):
         E.load_task("ca-housing", tmp_path)
+
+
+def test_cli_task_options_reach_the_suite_or_are_refused(tmp_path, monkeypatch, capsys):
+    """--task runs passed --block-level, --fusion, --batch-size and the location encoder nowhere (the report's
+    config said they had been used); options of the --labels path are refused with --task."""
+    from geos2vec import cli_evaluate
+    from geos2vec.cli import main
+
+    seen = {}
+
+    def fake_suite(tasks, **kw):
+        seen.update(kw, tasks=tasks)
+        scores = pd.DataFrame({"task": "t", "split": "blocked", "method": ["a", "b"], "probe": "ridge", "rep": 0,
+                               "r2": [0.5, 0.4], "mae": [1.0, 1.1], "n_cells": 10})
+        return scores, {"t": {"samples": 10, "dropped": 0}}
+
+    monkeypatch.setattr(cli_evaluate, "run_suite", fake_suite)
+    out = tmp_path / "rep"
+    assert main(["evaluate", "--task", "ca-housing", "--model", "none", "--block-level", "6", "--fusion", "project",
+                 "--batch-size", "64", "--location", "grid", "--location-scales", "4", "--out", str(out),
+                 "--quiet"]) == 0
+    assert (seen["block_level"], seen["fusion"], seen["batch_size"], seen["location"]) == (6, "project", 64, "grid")
+    assert seen["location_params"]["frequency_num"] == 4 and seen["tasks"] == ["ca-housing"]
+    for extra in (["--holdout-lon", "-118"], ["--within=-122,37,-121,38"], ["--target", "price"]):
+        with pytest.raises(SystemExit, match="only apply with --labels"):
+            main(["evaluate", "--task", "ca-housing", "--model", "none", "--out", str(out), "--quiet", *extra])
+    labels = tmp_path / "lab.csv"
+    pd.DataFrame({"lat": [37.3, 37.31], "lon": [-121.9, -121.91], "v": [1.0, 2.0]}).to_csv(labels, index=False)
+    with pytest.raises(SystemExit, match="region splits need a --task"):
+        main(["evaluate", "--labels", str(labels), "--target", "v", "--model", "none", "--splits", "region",
+              "--out", str(out), "--quiet"])
 
 
 def test_cli_on_shared_data(shared_data, tmp_path):

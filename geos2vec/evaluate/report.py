@@ -2,8 +2,10 @@
 
 * ``summary.csv``: ``task, split, method, probe, n_cells, r2_mean, r2_std, mae_mean, mae_std, n_splits``;
 * ``paired.csv``: per task, split and probe, method A against method B on the same splits: mean ΔR²
-  (A − B), the splits A wins, their number; "A beats B" is written only when A wins at least 3/4 of them
-  (15 of 20);
+  (A − B), the splits A wins and loses (ties count for neither), their number; "A beats B" is written only
+  when A wins at least 3/4 of them (15 of 20), and only where the splits have different test sets: the
+  repetitions of a ``region`` or ``holdout`` split share one test set (they differ in validation draws and
+  MLP seeds), so there the verdict says which method is *ahead on that test set*;
 * ``scores.csv``: every split's score; ``report.md`` with one figure per task.
 """
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from .._typing import StrPath
     from .protocol import EvaluationResult
 
-__all__ = ["summary_table", "paired_table", "summary_markdown", "write_report", "BEATS_SHARE"]
+__all__ = ["summary_table", "paired_table", "verdict", "summary_markdown", "write_report", "BEATS_SHARE"]
 
 SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std", "mae_mean", "mae_std",
                    "n_splits"]
@@ -86,8 +88,10 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     -------
     pandas.DataFrame
         One row per (task, split, probe, A, B): ``delta_r2_mean`` and ``delta_r2_std`` of ``R²(A) - R²(B)``
-        over the repetitions both have, ``wins`` (repetitions where A is higher), ``n_splits`` and ``beats``
-        (A wins at least :data:`BEATS_SHARE` of them).
+        over the repetitions both have, ``wins`` (repetitions where A is higher), ``losses`` (where B is
+        higher; equal scores are neither), ``n_splits``, ``one_test_set`` (a ``region:...`` or ``holdout``
+        split: every repetition has the same test set) and ``beats`` (A wins at least :data:`BEATS_SHARE` of
+        the repetitions, and they have different test sets).
     """
     scores = _scores(results)
     rows = []
@@ -99,11 +103,39 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                 if a == b:
                     continue
                 d = (wide[a] - wide[b]).dropna()
-                wins = int((d > 0).sum())
+                wins, losses, one = int((d > 0).sum()), int((d < 0).sum()), _one_test_set(split)
                 rows.append(dict(task=task, split=split, probe=probe, method_a=a, method_b=b,
                                  delta_r2_mean=float(d.mean()), delta_r2_std=float(d.std()), wins=wins,
-                                 n_splits=len(d), beats=bool(len(d) and wins >= math.ceil(BEATS_SHARE * len(d)))))
+                                 losses=losses, n_splits=len(d), one_test_set=one,
+                                 beats=bool(len(d) and not one and wins >= math.ceil(BEATS_SHARE * len(d)))))
     return pd.DataFrame(rows)
+
+
+def _one_test_set(split: str) -> bool:
+    return split == "holdout" or split.startswith("region")
+
+
+def verdict(row: Any) -> str:
+    """The report's verdict on one row of :func:`paired_table` (a row, or any object with its fields).
+
+    ``"A beats B"`` / ``"B beats A"``: that side wins at least :data:`BEATS_SHARE` of the paired repetitions
+    (ties count for neither); where the repetitions share one test set (``one_test_set``) the same counts give
+    ``"A ahead on one test set"`` / ``"B ahead on one test set"`` instead; otherwise ``"no clear winner"``.
+
+    Parameters
+    ----------
+    row : pandas row or namedtuple
+        With ``wins``, ``losses``, ``n_splits`` and ``one_test_set``.
+
+    Returns
+    -------
+    str
+    """
+    need = math.ceil(BEATS_SHARE * row.n_splits)
+    side = "A" if row.n_splits and row.wins >= need else ("B" if row.n_splits and row.losses >= need else None)
+    if side is None:
+        return "no clear winner"
+    return f"{side} ahead on one test set" if row.one_test_set else f"{side} beats {'B' if side == 'A' else 'A'}"
 
 
 def _fmt(mean, std, digits=3):
@@ -146,12 +178,11 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
     p = paired[(paired.task == task) & paired.method_a.isin(embeddings) & paired.method_b.isin(STRONG)]
     if p.empty:
         return ""
-    lines = ["| A | B | split / probe | mean ΔR² | A wins | verdict |", "|---|---|---|---|---|---|"]
+    lines = ["| A | B | split / probe | mean ΔR² | A wins / B wins | verdict |", "|---|---|---|---|---|---|"]
     for r in p.itertuples():
-        verdict = "**A beats B**" if r.beats else ("B beats A" if r.wins <= (1 - BEATS_SHARE) * r.n_splits
-                                                   else "no clear winner")
+        v = verdict(r)
         lines.append(f"| {r.method_a} | {r.method_b} | {r.split} / {r.probe} | {r.delta_r2_mean:+.3f} | "
-                     f"{r.wins}/{r.n_splits} | {verdict} |")
+                     f"{r.wins} / {r.losses} of {r.n_splits} | {'**' + v + '**' if v == 'A beats B' else v} |")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_latlng
+from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -143,6 +144,8 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
     ValueError
         No test sample, no validation sample, or fewer than 2 training samples.
     """
+    if n_splits < 1:
+        raise InvalidInputError(f"n_splits must be >= 1, got {n_splits}")
     test_mask = np.asarray(test_mask, dtype=bool)
     test = np.flatnonzero(test_mask)
     rest = np.flatnonzero(~test_mask)
@@ -206,13 +209,27 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
         part[order[start < fractions[0] * n]] = 0
         in_val = (start >= fractions[0] * n) & (start < (fractions[0] + fractions[1]) * n)
         part[order[in_val]] = 1
-        if not (part == 1).any():  # tiny inputs: move the first test block to validation
-            part[order[np.flatnonzero(part[order] == 2)[0]]] = 1
-        if not (part == 2).any():
-            part[order[-1]] = 2
+        _fill_empty_parts(part, order)
         p = part[inverse]
         out.append(tuple(np.flatnonzero(p == i) for i in range(3)))
     return out
+
+
+def _fill_empty_parts(part: np.ndarray, order: np.ndarray) -> None:
+    """Give validation, then test, a block where the shares left one empty (few or very unequal blocks).
+
+    Validation takes the first test block (in the split's shuffled order) when test has two or more, else the
+    last train block; test takes the last block of the order when its part keeps another, else the last block
+    of a part that has two or more. Train, validation and test then each hold a block (there are >= 3).
+    """
+    def last_of(which):
+        return order[np.flatnonzero(part[order] == which)[-1]]
+
+    if not (part == 1).any():
+        part[order[np.flatnonzero(part[order] == 2)[0]] if (part == 2).sum() >= 2 else last_of(0)] = 1
+    if not (part == 2).any():
+        counts = np.bincount(part, minlength=3)
+        part[order[-1] if counts[part[order[-1]]] >= 2 else last_of(int(np.argmax(counts)))] = 2
 
 
 def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 0.25,
@@ -241,7 +258,12 @@ def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 
     ValueError
         Fewer than two regions, or a region split :func:`holdout_splits` cannot make.
     """
-    regions = pd.Series(np.asarray(regions, dtype=object)).astype(str).to_numpy()
+    labels = pd.Series(np.asarray(regions, dtype=object))
+    if labels.isna().any():
+        raise InvalidInputError(f"regions has {int(labels.isna().sum())} missing label(s) at positions "
+                                f"{np.flatnonzero(labels.isna()).tolist()[:10]}; give every sample a region "
+                                "(or drop those samples)")
+    regions = labels.astype(str).to_numpy()
     names = sorted(set(regions))
     if len(names) < 2:
         raise ValueError(f"region splits need at least 2 regions, got {names}")

@@ -74,6 +74,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
               modes: Sequence[str] = ("contextual",), untrained: bool = True, data_dir: StrPath | None = None,
               n_splits: int = 20, seed: int = 0, states: Iterable[str] | None = None, sweep: dict | None = None,
               max_epochs: int = 500, patience: int = 30, target_scale: str = "standard",
+              block_level: int | None = None, batch_size: int = 512, fusion: str = "concat",
+              location: str = "theory", location_params: dict[str, Any] | None = None,
               cache_dir: StrPath | None = None, progress: bool = True,
               log: Callable[[str], object] | None = print) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Evaluate ``model`` (and every baseline) on each task and split kind.
@@ -101,8 +103,13 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         Seed of the splits, the probes, the random projection and the untrained model.
     states : list of str, optional
         Restrict ``zcta`` tasks (and their Who's On First features) to these states.
-    sweep, max_epochs, patience, target_scale
+    sweep, max_epochs, patience, target_scale, batch_size, fusion
         The MLP probe (:func:`~geos2vec.evaluate.protocol.evaluate`).
+    block_level : int, optional
+        Level of the blocks of blocked splits, for every task (default: each task's own).
+    location, location_params
+        The location encoder of the ``-Loc`` methods and ``location-only``
+        (:func:`~geos2vec.evaluate.methods.standard_methods`).
     cache_dir : path, optional
         Keep embedding tables here (keyed by the model's weights, the counts, the cells and the mode), so a
         second run does not encode the images again.
@@ -116,7 +123,9 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
     scores : DataFrame
         Every split's score, with a ``task`` column (:func:`geos2vec.evaluate.report.write_report`).
     info : dict
-        Per task: samples, feature source, wall times of features, embeddings and evaluation.
+        Per task: samples, samples dropped because some method has no vector for them (``dropped``; every
+        method is scored on the same samples), feature source, block level, wall times of features,
+        embeddings and evaluation.
     """
     from ..model import load_model
     from .baselines import untrained_model
@@ -157,18 +166,23 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
             for k, v in cached[1].items():
                 (controls if k == "untrained encoder" else embeddings)[k] = v
         t_emb = time.perf_counter() - t1
-        methods = standard_methods(cells, counts, embeddings, coverage=coverage, controls=controls, seed=seed)
+        methods = standard_methods(cells, counts, embeddings, coverage=coverage, controls=controls, seed=seed,
+                                   location=location, location_params=location_params)
+        blocks = task.block_level if block_level is None else int(block_level)
         for kind in splits:
             t2 = time.perf_counter()
             res = evaluate(task.target, methods, split=kind, n_splits=n_splits, seed=seed,
-                           block_level=task.block_level, regions=task.regions, pooling=task.pooling, probes=probes,
+                           block_level=blocks, regions=task.regions, pooling=task.pooling, probes=probes,
                            sweep=sweep, max_epochs=max_epochs, patience=patience, target_scale=target_scale,
-                           progress=progress)
+                           batch_size=batch_size, fusion=fusion, progress=progress)
             all_scores.append(res.scores.assign(task=task.name))
             info.setdefault(task.name, {}).update({
-                "samples": res.n_cells, "features": task.features, "features_s": round(t_feat, 1),
+                "samples": res.n_cells, "dropped": res.config["n_dropped"], "block_level": blocks,
+                "features": task.features, "features_s": round(t_feat, 1),
                 "embed_s": round(t_emb, 1), f"evaluate_{kind}_s": round(time.perf_counter() - t2, 1),
             })
             if log:
-                log(f"{task.name} / {kind}: {res.n_cells} samples, {time.perf_counter() - t2:.0f} s")
+                dropped = res.config["n_dropped"]
+                log(f"{task.name} / {kind}: {res.n_cells} samples" + (f" ({dropped} dropped: a method has no "
+                    f"vector for them)" if dropped else "") + f", {time.perf_counter() - t2:.0f} s")
     return pd.concat(all_scores, ignore_index=True), info
