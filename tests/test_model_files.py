@@ -175,6 +175,79 @@ def test_truncated_keras_file_is_named(tmp_path):
         geos2vec.load_model(target)
 
 
+def test_damaged_weights_and_metadata_are_model_format_errors(copy, tmp_path):
+    # one flipped byte inside the largest compressed array (bad disk, bad copy): zlib.error before
+    npz = copy / "weights.npz"
+    info = max(zipfile.ZipFile(npz).infolist(), key=lambda i: i.compress_size)
+    data = bytearray(npz.read_bytes())
+    data[info.header_offset + 200] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match="weights.npz is damaged"):
+        geos2vec.load_model(copy)
+    # the same inside a .zip: zipfile's CRC error before
+    shutil.copytree(BUNDLED, tmp_path / "ok")
+    with zipfile.ZipFile(tmp_path / "m.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("weights.npz", "config.json", "feature_stats.json", "metadata.json"):
+            zf.write(tmp_path / "ok" / name, name)
+    raw = bytearray((tmp_path / "m.zip").read_bytes())
+    where = zipfile.ZipFile(tmp_path / "m.zip").getinfo("weights.npz").header_offset + 4000
+    raw[where] ^= 0xFF
+    (tmp_path / "m.zip").write_bytes(bytes(raw))
+    with pytest.raises(ModelFormatError, match=r"m.zip: weights.npz is damaged"):
+        geos2vec.load_model(tmp_path / "m.zip")
+    _edit_json(tmp_path / "ok" / "metadata.json", grid=[8, 32, 1])
+    with pytest.raises(ModelFormatError, match="grid must be two positive integers"):
+        geos2vec.load_model(tmp_path / "ok")
+    _edit_json(tmp_path / "ok" / "metadata.json", grid=[16, 16], format_version="x")
+    with pytest.raises(ModelFormatError, match="must be integers"):
+        geos2vec.load_model(tmp_path / "ok")
+
+
+def test_files_of_another_save_are_refused(tmp_path):
+    model = geos2vec.load_model("default")
+    model.save(tmp_path / "run1", compact=True)
+    model.stats.mean = model.stats.mean + 1.0        # a second save with other statistics (another training run)
+    model.save(tmp_path / "run2", compact=True)
+    meta = json.loads((tmp_path / "run1" / "metadata.json").read_text())
+    assert set(meta["files_sha256"]) == {"weights.npz", "feature_stats.json"}
+    shutil.copy(tmp_path / "run2" / "feature_stats.json", tmp_path / "run1" / "feature_stats.json")
+    with pytest.raises(ModelFormatError, match="feature_stats.json differ"):
+        geos2vec.load_model(tmp_path / "run1")
+    np.testing.assert_allclose(geos2vec.load_model(tmp_path / "run2").stats.mean, model.stats.mean)
+
+
+def test_an_interrupted_resave_names_where_the_old_model_is(tmp_path, monkeypatch):
+    import os
+
+    import geos2vec.model.io as mio
+
+    model = geos2vec.load_model("default")
+    target = tmp_path / "saved"
+    model.save(target, compact=True)
+    assert (target.stat().st_mode & 0o777) == 0o777 & ~_umask()   # an ordinary folder, not mkdtemp's 0700
+    real = os.replace
+
+    def dies(src, dst):  # killed between moving the old folder aside and moving the new one in
+        if os.fspath(dst) == os.fspath(target):
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(mio.os, "replace", dies)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(target, compact=True)
+    monkeypatch.undo()
+    with pytest.raises(FileNotFoundError, match=r"previous model in .*\.saved\.old-\d+: rename that folder"):
+        geos2vec.load_model(target)
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_model_io_does_not_import_the_model_class():
     """Loading is one-way (keras-hub style): io knows the file layout, s2vec builds on it, never the reverse."""
     import ast

@@ -5,7 +5,8 @@ Layout (the same inside a zip)::
     model.keras          the Keras model (architecture + weights)
     config.json          S2VecConfig
     feature_stats.json   FeatureStats (normalization)
-    metadata.json        format, geos2vec version, channels, levels, image grid, library versions
+    metadata.json        format, geos2vec version, channels, levels, image grid, library versions, and the
+                         SHA-256 of the other files (a file from another save, or edited, is refused)
 
 The compact layout (``save_model(..., compact=True)``, used for the bundled model) has ``weights.npz``
 (every weight, float16 by default) instead of ``model.keras``: half the size, and loading it needs no
@@ -28,6 +29,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -126,6 +128,9 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
         model.config.save(tmp / "config.json")
         model.stats.save(tmp / "feature_stats.json")
         meta["config_sha256"] = _sha256(tmp / "config.json")  # load_model refuses an edited config
+        # ... and weights or statistics from another save (files copied between model folders)
+        meta["files_sha256"] = {name: _sha256(tmp / name) for name in files if name not in ("metadata.json",
+                                                                                         "config.json")}
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=1))
         # write next to the target, then rename: an interrupted save never leaves a half-written model, and a
         # folder never mixes the files of two saves (e.g. an old model.keras next to a new weights.npz)
@@ -142,6 +147,9 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
             os.replace(part, path)
         else:
             part = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+            umask = os.umask(0)
+            os.umask(umask)
+            part.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); a model folder is an ordinary folder
             try:
                 for name in files:
                     shutil.copy2(tmp / name, part / name)
@@ -209,7 +217,10 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
             raise FileNotFoundError(f"the bundled model is missing from {path}; reinstall geos2vec")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no saved model at {path}")
+        left = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.is_dir() else []
+        hint = (f"; a save over it was interrupted and left the previous model in {left[-1]}: rename that "
+                f"folder to {path.name}") if left else ""
+        raise FileNotFoundError(f"no saved model at {path}{hint}")
     if path.is_file():
         if not zipfile.is_zipfile(path):
             raise ModelFormatError(f"{path} is neither a model directory nor a .zip saved by S2VecModel.save")
@@ -221,7 +232,11 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
                 if missing:
                     raise ModelFormatError(f"{path} is not a complete saved S2Vec model: missing {missing}")
                 for name in files:
-                    zf.extract(name, tmp)
+                    try:
+                        zf.extract(name, tmp)
+                    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                        raise ModelFormatError(f"{path}: {name} is damaged ({type(exc).__name__}: {exc}); "
+                                               "save the model again or copy it anew") from None
             try:
                 model = _load_dir(Path(tmp), channels, cls)
             except ModelFormatError as exc:  # name the zip, not the temporary folder
@@ -255,7 +270,15 @@ def _load_dir(path: Path, channels, cls):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         fmt = meta.get("format") if isinstance(meta, dict) else None
         raise ModelFormatError(f"{path}: unknown format {fmt!r} (expected {FORMAT!r})")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    try:
+        version = int(meta.get("format_version", 0))
+        grid = tuple(int(g) for g in meta["grid"]) if "grid" in meta else None
+    except (TypeError, ValueError):
+        raise ModelFormatError(f"{path / 'metadata.json'}: format_version {meta.get('format_version')!r} and grid "
+                               f"{meta.get('grid')!r} must be integers") from None
+    if grid is not None and (len(grid) != 2 or min(grid) < 1):
+        raise ModelFormatError(f"{path / 'metadata.json'}: grid must be two positive integers, got {meta['grid']!r}")
+    if version > FORMAT_VERSION:
         raise ModelFormatError(f"{path} was saved by a newer geos2vec ({meta.get('geos2vec_version')}); "
                                "upgrade geos2vec")
     lacking = [k for k in ("channels", "grid") if k not in meta]
@@ -274,13 +297,17 @@ def _load_dir(path: Path, channels, cls):
     model.channels = list(meta["channels"])
     if list(model.stats.channels) != model.channels:
         raise ModelFormatError(f"{path}: feature_stats.json and metadata.json disagree on the channels")
-    model.grid = tuple(meta["grid"])
+    model.grid = grid
     model.image_level, model.patch_level = meta.get("image_level"), meta.get("patch_level")
     if compact:
         from .numpy_encoder import load_weights
 
         _check_weight_shapes(path / "weights.npz", config, len(model.channels), int(model.grid[0] * model.grid[1]))
-        model.numpy_weights = load_weights(path / "weights.npz")
+        try:
+            model.numpy_weights = load_weights(path / "weights.npz")
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+            raise ModelFormatError(f"{path / 'weights.npz'} is damaged ({type(exc).__name__}: {exc}); save the "
+                                   "model again or copy it anew") from None
     else:
         import keras
 
@@ -296,6 +323,13 @@ def _load_dir(path: Path, channels, cls):
         except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
             raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})") \
                 from None
+    # readable, but from the same save? (saves before 0.3 recorded the config's checksum only)
+    sums = meta.get("files_sha256") or {}
+    changed = sorted(name for name, digest in sums.items() if (path / name).exists() and _sha256(path / name) != digest)
+    if changed:
+        raise ModelFormatError(f"{path}: {', '.join(changed)} differ(s) from the file(s) saved with this model (the "
+                               "checksums in metadata.json): files of another save, or edited. Restore them, or "
+                               "save the model again")
     model.metadata = meta
     if channels is not None:
         import xarray as xr
@@ -373,10 +407,10 @@ def _check_weight_shapes(npz: Path, config, n_features: int, n_patches: int) -> 
                 if dtype.kind not in "fiu":
                     raise ModelFormatError(f"{npz}: array {info.filename} has dtype {dtype}")
                 have[info.filename.removesuffix(".npy")] = tuple(shape)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
         if isinstance(exc, ModelFormatError):
             raise
-        raise ModelFormatError(f"{npz} is not a readable weights file ({exc})") from None
+        raise ModelFormatError(f"{npz} is damaged: not a readable weights file ({exc})") from None
     missing = sorted(set(want) - set(have))
     extra = sorted(set(have) - set(want))
     wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
