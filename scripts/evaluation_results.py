@@ -39,7 +39,8 @@ def _table(summary: pd.DataFrame, task: str) -> list[str]:
 
 
 def _verdicts(paired: pd.DataFrame, task: str) -> list[str]:
-    p = paired[(paired.task == task) & paired.method_a.str.startswith("S2Vec") & paired.method_b.isin(STRONG)]
+    loc = paired.method_a.str.endswith("-Loc") & (paired.method_b == "counts-Loc")
+    p = paired[(paired.task == task) & paired.method_a.str.startswith("S2Vec") & (paired.method_b.isin(STRONG) | loc)]
     if p.empty:
         return []
     lines = ["| A | B | " + " | ".join(dict.fromkeys(p["split"] + " / " + p["probe"])) + " |"]

@@ -543,7 +543,7 @@ def test_standard_methods_always_have_the_strong_baselines(tmp_path):
     assert methods["location-only"].shape == (len(cells), 6)
     bare = E.standard_methods(cells)
     assert list(bare) == ["region one-hot", "location-only"]
-    res = E.evaluate(target, {k: methods[k] for k in ("counts", "PCA", "S2Vec-Loc", "region one-hot")},
+    res = E.evaluate(target, {k: methods[k] for k in ("counts", "PCA", "S2Vec-Loc", "region one-hot", "counts-Loc")},
                      n_splits=4, probes=["ridge", "mlp"], sweep=TINY["sweep"], max_epochs=50, progress=False)
     # PCA keeps every component of 5 channels: a rotation, which ridge does not see
     r = res.scores.set_index(["probe", "method", "rep"]).r2
@@ -551,10 +551,11 @@ def test_standard_methods_always_have_the_strong_baselines(tmp_path):
     path = E.write_report(res, tmp_path / "rep")
     text = path.read_text()
     assert "| counts |" in text and "| S2Vec-Loc |" in text
+    assert "| S2Vec-Loc | counts-Loc |" in text        # a -Loc method also faces counts with the same location
     summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
     assert list(summary.columns) == ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std",
                                      "mae_mean", "mae_std", "n_splits"]
-    assert len(summary) == 8 and (summary.n_splits == 4).all()
+    assert len(summary) == 10 and (summary.n_splits == 4).all()
     paired = pd.read_csv(tmp_path / "rep" / "paired.csv")
     row = paired[(paired.method_a == "S2Vec-Loc") & (paired.method_b == "counts") & (paired.probe == "ridge")].iloc[0]
     a = res.scores[(res.scores.method == "S2Vec-Loc") & (res.scores.probe == "ridge")].r2.to_numpy()

@@ -32,6 +32,8 @@ SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2
 BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired splits (15 of 20)
 # the baselines an embedding has to beat, in the order the report lists them
 STRONG = ("smoothed counts", "region one-hot", "location-only", "counts", "untrained encoder")
+# a method with location fused in ("...-Loc") also faces the counts with the same location encoding
+STRONG_LOC = ("counts-Loc",)
 
 
 def _scores(results) -> pd.DataFrame:
@@ -175,7 +177,8 @@ def summary_markdown(results: EvaluationResult | Iterable[EvaluationResult] | pd
 
 
 def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
-    p = paired[(paired.task == task) & paired.method_a.isin(embeddings) & paired.method_b.isin(STRONG)]
+    loc = paired.method_a.str.endswith("-Loc") & paired.method_b.isin(STRONG_LOC)
+    p = paired[(paired.task == task) & paired.method_a.isin(embeddings) & (paired.method_b.isin(STRONG) | loc)]
     if p.empty:
         return ""
     lines = ["| A | B | split / probe | mean ΔR² | A wins / B wins | verdict |", "|---|---|---|---|---|---|"]
