@@ -115,6 +115,46 @@ def test_interrupted_download_is_resumed_and_never_accepted_half(server, tmp_pat
     assert _dl(server, tmp_path, refresh=True).read_bytes() == server.body
 
 
+def test_a_damaged_cached_index_names_the_fix(server, tmp_path):
+    url = server.url + "/index-v1.json"
+    assert len(read_index(url, cache_dir=tmp_path / "cache")) == 2
+    cached, = (tmp_path / "cache" / "index").iterdir()
+    cached.write_bytes(cached.read_bytes()[:50])          # cut short (a full disk, a killed copy)
+    with pytest.raises(DownloadError, match="damaged.*refresh=True"):
+        read_index(url, cache_dir=tmp_path / "cache")
+    assert len(read_index(url, cache_dir=tmp_path / "cache", refresh=True)) == 2
+
+
+def test_a_local_write_error_is_not_retried_as_a_broken_download(server, tmp_path, monkeypatch):
+    import errno
+
+    import geos2vec.io.download as dl
+
+    real_open = open
+
+    class DiskFull:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, block):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fake_open(path, mode="r", *a, **k):
+        f = real_open(path, mode, *a, **k)
+        return DiskFull(f) if str(path).endswith(".part") else f
+
+    monkeypatch.setattr(dl, "open", fake_open, raising=False)
+    with pytest.raises(DownloadError, match="could not write .*No space left on device.*GEOS2VEC_CACHE"):
+        _dl(server, tmp_path)
+    assert [p for p, _ in server.log].count("/europe/liechtenstein-latest.osm.pbf") == 1  # not retried
+
+
 def test_server_errors_are_retried(server, tmp_path):
     server.fail = 2
     assert _dl(server, tmp_path, retries=3).read_bytes() == server.body

@@ -151,7 +151,11 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
         tmp.write_bytes(raw)
         os.replace(tmp, path)
-    doc = json.loads(path.read_bytes())
+    try:
+        doc = json.loads(path.read_bytes())
+    except ValueError:
+        raise DownloadError(f"the cached index {path} is damaged (not JSON); call again with refresh=True, or "
+                            "delete the file") from None
     extracts = []
     for feat in doc.get("features", []):
         props, geom = feat.get("properties", {}), feat.get("geometry")
@@ -238,14 +242,18 @@ def _fetch(url: str, part: Path, *, progress: bool, retries: int, backoff: float
             try:
                 with open(part, "ab" if resumed else "wb") as f:
                     while True:
-                        block = resp.read(_CHUNK)
+                        try:
+                            block = resp.read(_CHUNK)
+                        except (OSError, urllib.error.URLError):
+                            break  # a cut-off body: resume from what was written
                         if not block:
                             break
-                        f.write(block)
+                        f.write(block)  # a local error (disk full, no permission) is not retried
                         if bar is not None:
                             bar.update(len(block))
-            except (OSError, urllib.error.URLError):
-                pass  # a cut-off body: resume from what was written
+            except OSError as err:
+                raise DownloadError(f"could not write {part} while downloading {url}: {err.strerror or err}; free "
+                                    "space or choose another cache_dir (GEOS2VEC_CACHE)") from err
             finally:
                 if bar is not None:
                     bar.close()
