@@ -136,7 +136,8 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
     Raises
     ------
     DownloadError
-        If the index cannot be fetched, is not JSON, or lists no usable extract.
+        If the index cannot be fetched, is not JSON (also a damaged cached copy: pass ``refresh=True``), or
+        lists no usable extract.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / "index" / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
