@@ -6,10 +6,13 @@ how to fix them).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 
 from . import _geo
+from .errors import Geos2VecError, InvalidInputError, InvalidTypeError
 from .ontology import Ontology
 
 _LON_COLUMNS = ("lon", "lng", "longitude", "x")
@@ -17,6 +20,23 @@ _LAT_COLUMNS = ("lat", "latitude", "y")
 _NUMERIC_AGGS = {"sum": 0, "mean": 1, "min": 2, "max": 3, "count": 4}
 
 # --------------------------------------------------------------------------- input helpers
+@contextlib.contextmanager
+def _input_errors():
+    """Raise the shared geometry checks' errors as :mod:`geos2vec.errors` classes.
+
+    :mod:`geos2vec._geo` (CRS, coordinates, missing geometries) raises plain ValueError/TypeError; they are
+    re-raised as InvalidInputError/InvalidTypeError with the same message.
+    """
+    try:
+        yield
+    except Geos2VecError:
+        raise
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from exc
+    except TypeError as exc:
+        raise InvalidTypeError(str(exc)) from exc
+
+
 def _positions_of(frame_index, mask):
     return _geo.describe_labels(frame_index, mask)
 
@@ -27,8 +47,10 @@ def _point_coords(pois, errors):
 
     gpd = _gpd()
     if isinstance(pois, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        geoms = _geo.to_wgs84(_geo.as_geoseries(pois, "pois"), "pois")
-        missing = _geo.check_missing(geoms, errors, "pois")
+        with _input_errors():
+            geoms = _nan_points_as_missing(_geo.as_geoseries(pois, "pois"))
+            geoms = _geo.to_wgs84(geoms, "pois")
+            missing = _geo.check_missing(geoms, errors, "pois")
         arr = np.asarray(geoms.values)
         kept = ~missing
         types = shapely.get_type_id(arr[kept]) if kept.any() else np.empty(0, dtype=np.int32)
@@ -37,14 +59,15 @@ def _point_coords(pois, errors):
             lng = shapely.get_x(arr[kept])
             lat = shapely.get_y(arr[kept])
         else:
-            lng_all, lat_all = _geo.representative_lnglat(geoms)
+            with _input_errors():
+                lng_all, lat_all = _geo.representative_lnglat(geoms)
             lng, lat = lng_all[kept], lat_all[kept]
         return lat, lng, kept, n_non_point, int(np.count_nonzero(missing))
     if isinstance(pois, pd.DataFrame):
         lon_col = next((c for c in _LON_COLUMNS if c in pois.columns), None)
         lat_col = next((c for c in _LAT_COLUMNS if c in pois.columns), None)
         if lon_col is None or lat_col is None:
-            raise ValueError(
+            raise InvalidInputError(
                 "pois is a plain DataFrame without longitude/latitude columns (looked for "
                 f"{_LON_COLUMNS} and {_LAT_COLUMNS}); pass a GeoDataFrame, or name the columns 'lon' and 'lat' "
                 "(degrees, WGS84)"
@@ -53,15 +76,35 @@ def _point_coords(pois, errors):
         lng = pd.to_numeric(pois[lon_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.isnan(lat) | np.isnan(lng)
         if missing.any() and errors == "raise":
-            raise ValueError(
+            raise InvalidInputError(
                 f"pois has {int(missing.sum())} rows with missing or non-numeric {lat_col}/{lon_col} at index "
                 f"{_positions_of(pois.index, missing)}; drop them or pass errors='coerce' to skip them (reported)"
             )
         kept = ~missing
         return lat[kept], lng[kept], kept, 0, int(np.count_nonzero(missing))
-    raise TypeError(
+    raise InvalidTypeError(
         f"pois must be a GeoDataFrame, GeoSeries or a DataFrame with lon/lat columns, got {type(pois).__name__}"
     )
+
+
+def _nan_points_as_missing(geoms):
+    """``geoms`` with its NaN points set to None (a missing location).
+
+    ``points_from_xy`` makes ``POINT (NaN NaN)`` of a missing lon/lat; as missing geometries, they raise, or with
+    ``errors="coerce"`` are skipped, like NaN ``lon``/``lat`` columns of a plain DataFrame.
+    """
+    import shapely
+
+    arr = np.asarray(geoms.values)
+    point = (shapely.get_type_id(arr) == 0) & ~shapely.is_empty(arr)
+    nan = np.zeros(arr.size, dtype=bool)
+    if point.any():
+        nan[point] = np.isnan(shapely.get_x(arr[point])) | np.isnan(shapely.get_y(arr[point]))
+    if not nan.any():
+        return geoms
+    out = geoms.copy()
+    out[nan] = None
+    return out
 
 
 def _gpd():
@@ -70,11 +113,22 @@ def _gpd():
     return geopandas
 
 
+def _check_unique_columns(frame, name):
+    """Raise for a frame with duplicate column names (pandas would return a frame where a column is expected)."""
+    if not isinstance(frame, pd.DataFrame):
+        return
+    dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if dup:
+        raise InvalidInputError(f"{name} has duplicate column names {dup}; rename or drop them (e.g. "
+                                f"{name}.loc[:, ~{name}.columns.duplicated()]) so that each name is one column")
+
+
 def _check_coords(lat, lng, index, kept, name):
-    if index is not None:
-        _geo.check_lnglat(lng, lat, pd.Index(index[np.flatnonzero(kept)]), name)
-    else:
-        _geo.check_lnglat(lng, lat, pd.RangeIndex(len(lat)), name, where="vertex positions ")
+    with _input_errors():
+        if index is not None:
+            _geo.check_lnglat(lng, lat, pd.Index(index[np.flatnonzero(kept)]), name)
+        else:
+            _geo.check_lnglat(lng, lat, pd.RangeIndex(len(lat)), name, where="vertex positions ")
 
 
 def _categories(frame, kept, column, key_column, ontology: Ontology):
@@ -86,19 +140,22 @@ def _categories(frame, kept, column, key_column, ontology: Ontology):
         keys = frame[key_column]
         if kept is not None and not kept.all():
             keys = keys[kept]
-        tagged = keys.astype("string").str.cat(values.astype("string"), sep="=")
-        # a row without a key keeps its bare value (an all-None osm_key must not drop valid fclass values)
-        values = tagged.where(keys.notna().to_numpy(), values.astype("string"))
+        keys = keys.astype("string").str.strip()
+        tagged = keys.str.cat(values.astype("string"), sep="=")
+        # a row without a key (missing or blank) keeps its bare value (an all-None osm_key must not drop valid
+        # fclass values); a blank value gives "key=", reported below as a missing category
+        has_key = keys.notna().to_numpy() & (keys.fillna("") != "").to_numpy(dtype=bool)
+        values = tagged.where(has_key, values.astype("string"))
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     uniq = np.asarray(uniques, dtype=object)
     not_str = [u for u in uniq if not isinstance(u, str)]
     if not_str:
-        raise TypeError(
+        raise InvalidTypeError(
             f"category column {column!r} must hold strings (OSM tag values such as 'restaurant'), but holds "
             f"{len(not_str)} non-string value(s), e.g. {not_str[:3]} ({type(not_str[0]).__name__}); map codes to "
             f"their OSM values, or pass category_column= naming the column that holds them"
         )
-    blank = np.array([not isinstance(u, str) or not u.strip() or u.endswith("=<NA>") for u in uniq], dtype=bool)
+    blank = np.array([_blank_category(u) for u in uniq], dtype=bool)
     lut = ontology.lookup(np.where(blank, None, uniq))
     lut = np.append(lut, -1).astype(np.int32)  # code -1 (missing) -> last entry
     chan = lut[codes]
@@ -110,11 +167,22 @@ def _categories(frame, kept, column, key_column, ontology: Ontology):
     return chan, dropped, n_missing
 
 
+def _blank_category(value) -> bool:
+    """A blank category: ``""``, spaces, or a tag without a value (``"amenity="``, ``"amenity=<NA>"``)."""
+    if not isinstance(value, str) or not value.strip():
+        return True
+    if "=" in value:
+        tag_value = value.split("=", 1)[1].strip()
+        return not tag_value or tag_value == "<NA>"
+    return False
+
+
 def _road_lines(roads, errors, road_column, ontology):
     import shapely
 
-    geoms = _geo.to_wgs84(_geo.as_geoseries(roads, "roads"), "roads")
-    missing = _geo.check_missing(geoms, errors, "roads")
+    with _input_errors():
+        geoms = _geo.to_wgs84(_geo.as_geoseries(roads, "roads"), "roads")
+        missing = _geo.check_missing(geoms, errors, "roads")
     arr = np.asarray(geoms.values)
     types = np.full(arr.size, -1)
     types[~missing] = shapely.get_type_id(arr[~missing])
@@ -123,7 +191,7 @@ def _road_lines(roads, errors, road_column, ontology):
         names = sorted(set(shapely.get_type_id(arr[bad]).tolist()))
         kinds = [["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
                   "MultiPolygon", "GeometryCollection"][t] for t in names]
-        raise ValueError(
+        raise InvalidInputError(
             f"roads must be LineStrings or MultiLineStrings; {int(bad.sum())} rows are {kinds} at index "
             f"{_geo.describe_labels(geoms.index, bad)}. Drop them, or convert polygons with .boundary"
         )
@@ -135,10 +203,10 @@ def _road_lines(roads, errors, road_column, ontology):
             column = "highway" if "highway" in roads.columns else None
     elif road_column is not None:
         if not isinstance(roads, pd.DataFrame) or road_column not in roads.columns:
-            raise ValueError(f"road_column {road_column!r} is not a column of roads")
+            raise InvalidInputError(f"road_column {road_column!r} is not a column of roads")
         if ontology.road_values is None:
-            raise ValueError("road_column needs an ontology with road classes (road_values); "
-                             "pass road_column=None to count every line")
+            raise InvalidInputError("road_column needs an ontology with road classes (road_values); "
+                                    "pass road_column=None to count every line")
         column = road_column
     if column is not None:
         hw = roads[column].to_numpy(dtype=object)
@@ -162,26 +230,27 @@ def _parse_extra(extra, frame):
     elif isinstance(extra, (list, tuple)):
         items = [(c, "categories") for c in extra]
     else:
-        raise TypeError("extra must be a column name, a list of category columns or a dict {column: aggregation}")
+        raise InvalidTypeError("extra must be a column name, a list of category columns or a dict "
+                               "{column: aggregation}")
     out = []
     for col, how in items:
         if frame is None or col not in frame.columns:
-            raise ValueError(f"extra column {col!r} is not a column of pois")
+            raise InvalidInputError(f"extra column {col!r} is not a column of pois")
         if how not in _NUMERIC_AGGS and how != "categories":
-            raise ValueError(f"unknown aggregation {how!r} for extra column {col!r}; use one of "
-                             f"{['categories', *_NUMERIC_AGGS]}")
+            raise InvalidInputError(f"unknown aggregation {how!r} for extra column {col!r}; use one of "
+                                    f"{['categories', *_NUMERIC_AGGS]}")
         if how != "categories" and not (pd.api.types.is_numeric_dtype(frame[col])
                                         or pd.api.types.is_bool_dtype(frame[col])):
-            raise TypeError(f"extra column {col!r} must be numeric for {how!r}, got dtype {frame[col].dtype}; "
-                            "use 'categories' to count its values")
+            raise InvalidTypeError(f"extra column {col!r} must be numeric for {how!r}, got dtype {frame[col].dtype}; "
+                                   "use 'categories' to count its values")
         if how == "categories":
             if isinstance(frame, _gpd().GeoDataFrame) and col == frame.geometry.name \
                     or str(frame[col].dtype) == "geometry":
-                raise ValueError(f"extra column {col!r} is a geometry column; it cannot be counted as "
-                                 "categories")
+                raise InvalidInputError(f"extra column {col!r} is a geometry column; it cannot be counted as "
+                                        "categories")
             n_values = int(frame[col].nunique(dropna=True))
             if n_values > MAX_EXTRA_CATEGORIES:
-                raise ValueError(
+                raise InvalidInputError(
                     f"extra column {col!r} has {n_values:,} distinct values: counting them as categories would "
                     f"make {n_values:,} channels (limit {MAX_EXTRA_CATEGORIES:,}); is it an identifier? Bin it "
                     "first, or aggregate a numeric column with extra={col: 'sum'|'mean'|...}")

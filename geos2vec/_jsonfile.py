@@ -1,8 +1,12 @@
-"""Reading the small JSON files geos2vec writes (configs, statistics, model metadata) with errors that name them."""
+"""The small JSON files geos2vec writes (configs, statistics, model metadata).
+
+Read with errors that name the file; written so that an interrupted write leaves the previous file.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
@@ -20,3 +24,19 @@ def read_json_object(path) -> dict:
     if not isinstance(d, dict):
         raise ValueError(f"{path} does not hold a JSON object")
     return d
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    An interrupted write (a full disk, a kill) leaves the previous file unchanged, never a partial one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -24,6 +24,7 @@ A table without the key has unknown coverage (every pixel of its images counts a
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ import pandas as pd
 import shapely
 
 from . import cells as _cells
-from .errors import CoverageError
+from .errors import CoverageError, CoverageWarning
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -90,8 +91,8 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
     ----------
     coverage : shapely geometry, tuple, GeoSeries, GeoDataFrame, str or path-like
         The area a source covers. Shapely geometries and WKT are taken as EPSG:4326 longitude/latitude;
-        a box must lie within [-180, 180] x [-90, 90] with min < max. Geometry collections keep their
-        polygonal parts.
+        a box (and every geometry's bounds) must lie within [-180, 180] x [-90, 90], a box with min < max.
+        Geometry collections keep their polygonal parts.
 
     Returns
     -------
@@ -105,7 +106,8 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         If a ``.pbf`` path does not exist.
     CoverageError
         If the input is of another type, a string is neither WKT nor a ``.pbf`` path, a GeoSeries has no
-        CRS, a box is malformed, or the geometry is not polygonal.
+        CRS, a box is malformed, the geometry is not polygonal, or its bounds are not longitude/latitude
+        degrees (e.g. metres of a projected CRS).
     """
     import geopandas as gpd
 
@@ -144,6 +146,14 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         geom = shapely.union_all(parts) if parts else shapely.from_wkt(_EMPTY)
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
+    if not geom.is_empty:
+        bounds = tuple(float(v) for v in geom.bounds)
+        x0, y0, x1, y1 = bounds
+        if not (np.isfinite(bounds).all() and -180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
+            raise CoverageError(
+                f"coverage bounds {bounds} are not longitude/latitude degrees (longitude in [-180, 180], "
+                "latitude in [-90, 90]); a coverage geometry is taken as EPSG:4326 in (lon, lat) order: transform "
+                "it first (e.g. GeoSeries.to_crs(4326)), or pass a GeoSeries that carries its CRS")
     return geom
 
 
@@ -158,8 +168,9 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
     ----------
     pois, roads : GeoDataFrame, GeoSeries or DataFrame, optional
         Input frames; GeoPandas input is transformed to EPSG:4326 (a missing CRS is taken as EPSG:4326),
-        a plain DataFrame contributes its ``lon``/``lat`` columns (other frames are ignored). NaN and
-        infinite coordinates are skipped.
+        a plain DataFrame contributes its longitude/latitude columns, found as ``count_features`` finds
+        them (``lon``/``lng``/``longitude``/``x`` and ``lat``/``latitude``/``y``; other frames are
+        ignored). NaN and infinite coordinates are skipped.
 
     Returns
     -------
@@ -172,19 +183,7 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
     CoverageError
         If there are fewer than 3 finite input coordinates.
     """
-    import geopandas as gpd
-
-    coords = []
-    for frame in (pois, roads):
-        if frame is None:
-            continue
-        if isinstance(frame, (gpd.GeoDataFrame, gpd.GeoSeries)):
-            g = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
-            if g.crs is not None and not g.crs.equals("EPSG:4326"):
-                g = g.to_crs(4326)
-            coords.append(shapely.get_coordinates(np.asarray(g.values)))
-        elif isinstance(frame, pd.DataFrame) and {"lon", "lat"} <= set(frame.columns):
-            coords.append(frame[["lon", "lat"]].to_numpy(np.float64))
+    coords = [_lnglat_of(frame) for frame in (pois, roads) if frame is not None]
     xy = np.concatenate(coords) if coords else np.empty((0, 2))
     xy = xy[np.isfinite(xy).all(axis=1)]
     if len(xy) < 3:
@@ -194,6 +193,30 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
     if shapely.get_type_id(hull) != 3:  # collinear input: a thin line; buffer a hair so it is an area
         hull = hull.buffer(1e-6)
     return hull
+
+
+def _lnglat_of(frame) -> np.ndarray:
+    """``(n, 2)`` longitude/latitude of every coordinate of an input frame, as :func:`infer_coverage` reads them.
+
+    GeoPandas input in EPSG:4326 (a missing CRS is taken as EPSG:4326); a plain DataFrame's longitude/latitude
+    columns, found as ``count_features`` finds them; nothing for other objects.
+    """
+    import geopandas as gpd
+
+    if isinstance(frame, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        g = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+        if g.crs is not None and not g.crs.equals("EPSG:4326"):
+            g = g.to_crs(4326)
+        return shapely.get_coordinates(np.asarray(g.values))
+    if isinstance(frame, pd.DataFrame):
+        from ._feature_inputs import _LAT_COLUMNS, _LON_COLUMNS
+
+        lon = next((c for c in _LON_COLUMNS if c in frame.columns), None)
+        lat = next((c for c in _LAT_COLUMNS if c in frame.columns), None)
+        if lon is not None and lat is not None:
+            return np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
+                                    for c in (lon, lat)])
+    return np.empty((0, 2))
 
 
 def _wkt(geom) -> str:
@@ -353,3 +376,24 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
                     available[:, k] |= np.nan_to_num(col.astype(np.float64)) != 0
         available = available.reshape(cells.shape + (len(features),))
     return covered.reshape(cells.shape), available
+
+
+def _warn_outside(geom, input_xy):
+    """Warn when most input coordinates lie outside the coverage: likely another CRS or (lat, lon) order."""
+    lng = np.concatenate([x for x, _ in input_xy]) if input_xy else np.empty(0)
+    lat = np.concatenate([y for _, y in input_xy]) if input_xy else np.empty(0)
+    if lng.size == 0:
+        return
+    shapely.prepare(geom)
+    outside = int(lng.size - np.count_nonzero(shapely.intersects_xy(geom, lng, lat)))
+    if outside > lng.size / 2:
+        warnings.warn(
+            f"count_features: {outside:,} of {lng.size:,} input coordinates (POIs and road vertices) lie outside "
+            f"the coverage (bounds {tuple(round(float(v), 6) for v in geom.bounds)}); is the coverage in another "
+            "CRS, or in (lat, lon) order? It must be EPSG:4326 (lon, lat) and hold the area the input was taken "
+            "from", CoverageWarning, stacklevel=4)
+
+
+def _not_read(frame) -> bool:
+    """Whether ``frame`` is a layer its reader did not read (``attrs["not_read"]``, e.g. ``read_osm(roads=False)``)."""
+    return getattr(frame, "attrs", {}).get("not_read") is True

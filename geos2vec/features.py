@@ -29,8 +29,9 @@ import pandas as pd
 
 from . import _cover, _s2
 from . import cells as _cells
-from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, _NUMERIC_AGGS, _parse_extra,  # noqa: F401
-                              _point_coords, _road_lines)
+from .errors import InvalidInputError, InvalidTypeError
+from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, _check_unique_columns,  # noqa: F401
+                              _NUMERIC_AGGS, _parse_extra, _point_coords, _road_lines)
 from .ontology import load_ontology
 from .provenance import provenance
 
@@ -108,10 +109,14 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
         without a row are known to be empty, cells outside it are unknown.
         ``"infer"`` takes the convex hull of the input. Stored in
         ``df.attrs["coverage"]``; the ``road`` channel is recorded as missing
-        when ``roads`` is None (and the POI channels when ``pois`` is None), and
+        when ``roads`` is None (and the POI channels when ``pois`` is None), or
+        a layer its reader did not read (``attrs["not_read"]``, as
+        :func:`geos2vec.io.read_osm` marks the layer it was told to skip), and
         so is every POI channel that ``pois`` cannot hold when it declares what
         it can: ``pois.attrs["source_tags"]``, a list of ``key=value`` tags
-        (:func:`geos2vec.io.read_wof` sets it from its crosswalk).
+        (:func:`geos2vec.io.read_wof` sets it from its crosswalk; Who's On First
+        venues whose ``attrs`` were lost, e.g. in ``pd.concat``, are recognised
+        by their ``wof_id`` and ``sg_category`` columns).
         Default None: coverage unknown (v0.1 behaviour).
 
     Returns
@@ -128,18 +133,24 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
 
     Raises
     ------
-    ValueError
+    InvalidInputError (a ValueError)
         Missing CRS, NaN/out-of-range coordinates (index labels named), missing
         geometries with ``errors="raise"``, non-line roads, no category column,
-        unknown extra columns, channel name clashes.
-    TypeError
+        unknown extra columns, duplicate column names, channel name clashes.
+    InvalidTypeError (a TypeError)
         Wrong input types; non-numeric columns for numeric aggregations.
+    CoverageError (a ValueError)
+        A ``coverage`` that is not a usable area (see :func:`geos2vec.coverage.as_coverage`).
 
     Warns
     -----
     UserWarning
         When POIs or roads were dropped (unknown/missing category, non-road
         highway class); details in ``df.attrs["report"]``.
+    CoverageWarning
+        When more than half of the input coordinates (POIs and road vertices)
+        lie outside the given ``coverage`` (a coverage in another CRS, or with
+        longitude and latitude swapped).
 
     Examples
     --------
@@ -172,11 +183,11 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
                     coverage) -> pd.DataFrame:
     """count_features of in-memory frames, without the warning (the dask path warns once for all parts)."""
     if errors not in ("raise", "coerce"):
-        raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
+        raise InvalidInputError(f"errors must be 'raise' or 'coerce', got {errors!r}")
     level = _cells._check_level(level)
     onto = load_ontology(ontology)
     if pois is None and roads is None:
-        raise ValueError("count_features needs pois and/or roads")
+        raise InvalidInputError("count_features needs pois and/or roads")
     report = {"level": level, "ontology": onto.name, "n_pois": 0, "n_pois_counted": 0,
               "dropped_categories": {}, "n_missing_category": 0, "non_point_pois": 0, "coerced_pois": 0,
               "n_roads": 0, "n_roads_counted": 0, "dropped_roads": {}, "coerced_roads": 0,
@@ -186,16 +197,20 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     cell_parts, chan_parts = [], []
     frame = pois if isinstance(pois, pd.DataFrame) else None
     if pois is not None and frame is None:
-        raise TypeError(
+        raise InvalidTypeError(
             f"pois must be a GeoDataFrame (or a DataFrame with lon/lat columns) with a category column, got "
             f"{type(pois).__name__}; for a bare GeoSeries use geopandas.GeoDataFrame({{'category': ...}}, "
             "geometry=series)"
         )
+    _check_unique_columns(frame, "pois")
+    _check_unique_columns(roads, "roads")
     extras = _parse_extra(extra, frame)
     kept = None
     poi_cells = np.empty(0, dtype=np.uint64)
+    input_xy = []  # (lng, lat) of the POIs and road vertices, to check them against the coverage
     if pois is not None:
         lat, lng, kept, report["non_point_pois"], report["coerced_pois"] = _point_coords(pois, errors)
+        input_xy.append((lng, lat))
         report["n_pois"] = int(kept.size)
         _check_coords(lat, lng, getattr(pois, "index", None), kept, "pois")
         poi_cells = _cells.latlng_to_cell(lat, lng, level) if lat.size else np.empty(0, dtype=np.uint64)
@@ -203,16 +218,16 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         if column is None:
             column = next((c for c in CATEGORY_COLUMNS if c in frame.columns), None)
             if column is None:
-                raise ValueError(
+                raise InvalidInputError(
                     f"pois has no category column (looked for {list(CATEGORY_COLUMNS)}; columns are "
                     f"{list(frame.columns)}); pass category_column='...'"
                 )
         elif column not in frame.columns:
-            raise ValueError(f"category_column {column!r} is not a column of pois ({list(frame.columns)})")
+            raise InvalidInputError(f"category_column {column!r} is not a column of pois ({list(frame.columns)})")
         if key_column is None and "osm_key" in frame.columns and column != "osm_key":
             key_column = "osm_key"
         elif key_column is not None and key_column not in frame.columns:
-            raise ValueError(f"key_column {key_column!r} is not a column of pois")
+            raise InvalidInputError(f"key_column {key_column!r} is not a column of pois")
         report["category_column"] = column
         chan, report["dropped_categories"], report["n_missing_category"] = _categories(
             frame, kept, column, key_column, onto)
@@ -229,6 +244,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         if lines.size:
             lat_r, lng_r, part_start, part_line = _cover.line_arrays(lines)
             _check_coords(lat_r, lng_r, None, np.ones(lat_r.size, dtype=bool), "roads")
+            input_xy.append((lng_r, lat_r))
             _check_antipodal(lat_r, lng_r, part_start)
             _, road_line_cells = _cover.cover_lines_kernel(lat_r, lng_r, part_start, part_line, lines.size,
                                                            level, _s2.LOOKUP_POS)
@@ -262,7 +278,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     all_names = default_cols + extra_cat_names + [c for c, _, _ in numeric]
     dup = sorted({c for c in all_names if all_names.count(c) > 1})
     if dup:
-        raise ValueError(f"channel names clash: {dup}; rename the extra columns")
+        raise InvalidInputError(f"channel names clash: {dup}; rename the extra columns")
 
     # ------------------------------------------------------------ binning
     all_cells = np.concatenate(cell_parts) if cell_parts else np.empty(0, dtype=np.uint64)
@@ -296,14 +312,17 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     out.columns.name = "feature"
     out.attrs["report"] = report
     if coverage is not None:
-        from .coverage import as_coverage, infer_coverage, set_coverage
+        from .coverage import _not_read, _warn_outside, as_coverage, infer_coverage, set_coverage
 
-        geom = infer_coverage(pois, roads) if isinstance(coverage, str) and coverage == "infer" else \
-            as_coverage(coverage)
+        if isinstance(coverage, str) and coverage == "infer":
+            geom = infer_coverage(pois, roads)
+        else:
+            geom = as_coverage(coverage)
+            _warn_outside(geom, input_xy)
         missing = []
-        if roads is None:
+        if roads is None or _not_read(roads):
             missing += list(default_cols[n_poi_ch:])
-        if pois is None:
+        if pois is None or _not_read(pois):
             missing += list(default_cols[:n_poi_ch])
         else:
             missing += _unrecordable(pois, onto, default_cols[:n_poi_ch])
@@ -315,16 +334,21 @@ def _unrecordable(pois, onto, poi_channels) -> list:
     """POI channels a source can never record; ``[]`` when it does not say what it records.
 
     A source declares it in ``pois.attrs["source_tags"]``: every ``key=value`` tag it can give a POI (e.g.
-    :func:`geos2vec.io.read_wof`, from its crosswalk).
+    :func:`geos2vec.io.read_wof`, from its crosswalk). A frame of Who's On First venues without it (``attrs``
+    lost in ``pd.concat``) is recognised by its columns.
     """
     attrs = getattr(pois, "attrs", None)
     if attrs is None:  # a dask frame: its meta carries the pandas attrs
         attrs = getattr(getattr(pois, "_meta", None), "attrs", {})
     tags = attrs.get("source_tags")
+    if tags is None:  # Who's On First venues whose attrs were lost (pd.concat of two states) still declare it
+        from .io.wof import _venue_source_tags
+
+        tags = _venue_source_tags(pois)
     if tags is None:
         return []
     if isinstance(tags, str) or not all(isinstance(t, str) and "=" in t for t in tags):
-        raise TypeError(f"pois.attrs['source_tags'] must be a list of 'key=value' strings, got {tags!r}")
+        raise InvalidTypeError(f"pois.attrs['source_tags'] must be a list of 'key=value' strings, got {tags!r}")
     if not tags:  # a source that can record nothing
         return list(poi_channels)
     keys, values = zip(*(t.split("=", 1) for t in tags))
@@ -341,9 +365,9 @@ def _check_antipodal(lat, lng, part_start):
     bad = np.flatnonzero(same_part & (dot < -1 + 1e-12))
     if bad.size:
         k = int(bad[0])
-        raise ValueError(f"roads have {bad.size} segment(s) between antipodal points, e.g. ({lng[k]}, {lat[k]}) -> "
-                         f"({lng[k + 1]}, {lat[k + 1]}): no unique great circle joins them; add an intermediate "
-                         "vertex to say which way the road goes")
+        raise InvalidInputError(f"roads have {bad.size} segment(s) between antipodal points, e.g. ({lng[k]}, "
+                                f"{lat[k]}) -> ({lng[k + 1]}, {lat[k + 1]}): no unique great circle joins them; add "
+                                "an intermediate vertex to say which way the road goes")
 
 
 def _warn_dropped(report):
@@ -400,9 +424,10 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
 
     Raises
     ------
-    ValueError
-        No tables, different columns, cells of different levels, non-additive
-        channels, or float channels of unknown kind (see ``assume_additive``).
+    InvalidInputError (a ValueError)
+        No tables, different or duplicate columns, cells of different levels,
+        non-additive channels, or float channels of unknown kind (see
+        ``assume_additive``).
 
     Warns
     -----
@@ -411,25 +436,27 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     """
     tables = [t for t in tables]
     if not tables:
-        raise ValueError("combine_counts needs at least one table")
+        raise InvalidInputError("combine_counts needs at least one table")
+    for k, t in enumerate(tables):
+        _check_unique_columns(t, f"tables[{k}]")
     cols = list(tables[0].columns)
     for t in tables[1:]:
         if list(t.columns) != cols:
-            raise ValueError("all tables must have the same columns in the same order")
+            raise InvalidInputError("all tables must have the same columns in the same order")
     levels = set()
     for t in tables:
         if len(t):
             levels |= set(np.unique(_cells.get_level(t.index.to_numpy(dtype=np.uint64))).tolist())
     if len(levels) > 1:
-        raise ValueError(f"combine_counts needs tables of one level, got levels {sorted(levels)}")
+        raise InvalidInputError(f"combine_counts needs tables of one level, got levels {sorted(levels)}")
     for t in tables:
         rep = t.attrs.get("report")
         if rep and rep.get("non_additive"):
-            raise ValueError(f"columns {rep['non_additive']} are not additive (mean/min/max)")
+            raise InvalidInputError(f"columns {rep['non_additive']} are not additive (mean/min/max)")
         floats = [c for c in cols if t[c].dtype.kind == "f"]
         if rep is None and floats and not assume_additive:
             # integer columns are counts; a float column may be a mean whose "non-additive" mark was lost
-            raise ValueError(
+            raise InvalidInputError(
                 f"cannot tell whether the float channel(s) {floats[:5]} are additive (sums, counts) or not "
                 "(mean/min/max extras, which must not be summed): the table has no count_features report in "
                 "its attrs. Pass assume_additive=True if they are sums")

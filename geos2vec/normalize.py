@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._jsonfile import write_text_atomic
+from ._stats_inputs import as_matrix, log1p_checked
+from .errors import InvalidInputError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -30,74 +34,6 @@ if TYPE_CHECKING:
     from ._typing import StrPath
 
 __all__ = ["FeatureStats"]
-
-
-def _as_matrix(table, channels):
-    """(n, F) float64 matrix, channel names and availability from a DataFrame, DataArray or ndarray.
-
-    Availability: (n, F) bool, or None where every value counts.
-    """
-    try:
-        import xarray as xr
-    except ImportError:  # pragma: no cover - xarray is a hard dependency
-        xr = None
-    if xr is not None and isinstance(table, xr.DataArray):
-        if "feature" not in table.dims:
-            raise ValueError("a DataArray needs a 'feature' dimension")
-        names = [str(c) for c in table["feature"].values] if "feature" in table.coords else channels
-        da = table.transpose(..., "feature")
-        avail = np.asarray(table["available"].transpose(*da.dims)) if "available" in table.coords else None
-        if "observed" in table.coords:  # only real cells, never fill pixels
-            mask = np.asarray(table["observed"].transpose(*[d for d in da.dims if d != "feature"]))
-            values = np.asarray(da.values)[mask]
-            avail = None if avail is None else avail[mask]
-        else:
-            values = np.asarray(da.values).reshape(-1, da.sizes["feature"])
-            avail = None if avail is None else avail.reshape(-1, da.sizes["feature"])
-        return values.astype(np.float64), names, avail
-    if isinstance(table, pd.DataFrame):
-        cols = list(table.columns) if channels is None else list(channels)
-        missing = [c for c in cols if c not in table.columns]
-        if missing:
-            raise ValueError(f"channels {missing} are not columns of the table")
-        sub = table[cols]
-        bad = [c for c in cols if not pd.api.types.is_numeric_dtype(sub[c])]
-        if bad:
-            raise TypeError(f"feature columns must be numeric; not numeric: {bad}")
-        return sub.to_numpy(dtype=np.float64), [str(c) for c in cols], _table_availability(table, cols)
-    arr = np.asarray(table)
-    if not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"features must be numeric, got dtype {arr.dtype}")
-    arr = arr.reshape(-1, arr.shape[-1]).astype(np.float64)
-    names = list(channels) if channels is not None else [f"f{i}" for i in range(arr.shape[1])]
-    return arr, names, None
-
-
-def _table_availability(table, cols):
-    """Per-value availability of a feature table whose coverage (``attrs["coverage"]``) lacks some channels."""
-    from .coverage import covered_mask, get_coverage
-
-    geom, missing = get_coverage(table)
-    if geom is None or not any(str(c) in missing for c in cols):
-        return None
-    from .cells import get_level, is_valid_cell
-
-    msg = ("this table records channels its source lacks (attrs['coverage']), which needs its cell_id index (S2 "
-           "cells of one level) to tell where; keep the count_features index (or drop attrs['coverage'])")
-    try:
-        cells = np.asarray(table.index, dtype=np.uint64)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(msg) from None
-    if not is_valid_cell(cells).all() or len(np.unique(get_level(cells))) > 1:
-        raise ValueError(msg)
-    return covered_mask(cells, table, cols)[1]
-
-
-def _log1p_checked(x):
-    x = np.asarray(x)
-    if x.size and np.nanmin(x) <= -1:
-        raise ValueError("log1p normalization needs values > -1 (counts are >= 0)")
-    return np.log1p(x)
 
 
 @dataclass
@@ -132,8 +68,11 @@ class FeatureStats:
         With ``log1p=True`` the statistics are those of ``log(1 + x)``, and
         :meth:`transform` applies the same compression first (values must then be > -1).
 
-        NaN or infinite values raise ``ValueError``: counts are never missing,
-        and a NaN would poison every later normalized value.
+        Infinite values raise. NaN in a DataFrame is a missing value (as
+        ``count_features`` gives a ``mean``/``min``/``max`` extra in a cell
+        without values): it is left out of its channel's statistics, like an
+        unavailable value (``count`` becomes per channel). NaN in a DataArray or
+        array raises: images must be finite, as the model cannot read NaN.
 
         **Missing is not empty.** Values of a channel the source lacks are left out: in a table from
         ``count_features(..., coverage=...)`` whose coverage records missing channels (roads of Who's On First
@@ -152,8 +91,9 @@ class FeatureStats:
             last axis holds the channels.
         channels : list of str, optional
             DataFrame: the columns to use (default: all, which must be numeric).
-            DataArray without a ``feature`` coordinate, or array: the channel names
-            (arrays default to ``f0, f1, ...``).
+            DataArray without a ``feature`` coordinate, or array: the channel names,
+            one per entry of the last axis (default ``f0, f1, ...``). DataArray
+            with a ``feature`` coordinate: must equal it, if given.
         log1p : bool, default False
             Fit the statistics of ``log(1 + x)``.
 
@@ -166,17 +106,31 @@ class FeatureStats:
 
         Raises
         ------
-        ValueError
-            NaN/inf values, channels that are not columns, a DataArray without
-            a ``feature`` dimension, or values <= -1 with ``log1p=True``.
-        TypeError
+        InvalidInputError (a ValueError)
+            Infinite values, NaN in a DataArray or array, channels that are not
+            columns (or duplicate columns), channel names that do not match the
+            width of the data, a DataArray without a ``feature`` dimension, or
+            values <= -1 with ``log1p=True``.
+        InvalidTypeError (a TypeError)
             Non-numeric columns or values.
         """
-        values, names, avail = _as_matrix(table, channels)
-        if not np.isfinite(values).all():
-            raise ValueError("features contain NaN or infinite values; fill them (counts: 0) before fitting")
+        values, names, avail = as_matrix(table, channels)
+        nan = np.isnan(values)
+        if np.isinf(values).any():
+            bad = [names[k] for k in np.flatnonzero(np.isinf(values).any(axis=0))]
+            raise InvalidInputError(f"features contain {int(np.isinf(values).sum())} infinite value(s) in channel(s) "
+                                    f"{bad[:5]}; no count or aggregate is infinite: fix or drop those rows")
+        if nan.any():
+            bad = [names[k] for k in np.flatnonzero(nan.any(axis=0))]
+            if not isinstance(table, pd.DataFrame):
+                raise InvalidInputError(
+                    f"features contain {int(nan.sum())} NaN value(s) in channel(s) {bad[:5]}; images and arrays must "
+                    "be finite (the model cannot read NaN). Fit on the feature table instead (a DataFrame's NaN are "
+                    "left out as missing), drop those channels (da.drop_sel(feature=[...])), or fill only values "
+                    "whose true value you know")
+            avail = ~nan if avail is None else avail & ~nan  # missing, not zero: left out of the statistics
         if log1p:
-            values = _log1p_checked(values)
+            values = log1p_checked(values)
         if avail is not None:
             n = avail.sum(axis=0).astype(np.int64)
             mean = np.where(avail, values, 0.0).sum(axis=0) / np.maximum(n, 1)
@@ -208,9 +162,10 @@ class FeatureStats:
             If the channels or the ``log1p`` settings differ.
         """
         if list(self.channels) != list(other.channels):
-            raise ValueError(f"cannot merge statistics of different channels: {self.channels} vs {other.channels}")
+            raise InvalidInputError(f"cannot merge statistics of different channels: {self.channels} vs "
+                                    f"{other.channels}")
         if self.log1p != other.log1p:
-            raise ValueError("cannot merge statistics fitted with and without log1p")
+            raise InvalidInputError("cannot merge statistics fitted with and without log1p")
         n = self.count + other.count
         if np.all(n == 0):
             return FeatureStats(list(self.channels), n, self.mean.copy(), self.m2.copy(), self.eps,
@@ -241,7 +196,7 @@ class FeatureStats:
         """
         parts = list(parts)
         if not parts:
-            raise ValueError("no partial statistics to combine")
+            raise InvalidInputError("no partial statistics to combine")
         out = parts[0]
         for p in parts[1:]:
             out = out.merge(p)
@@ -262,7 +217,7 @@ class FeatureStats:
     def _check_width(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64) if not np.issubdtype(np.asarray(x).dtype, np.floating) else np.asarray(x)
         if x.shape[-1] != len(self.channels):
-            raise ValueError(f"expected {len(self.channels)} channels in the last axis, got {x.shape[-1]}")
+            raise InvalidInputError(f"expected {len(self.channels)} channels in the last axis, got {x.shape[-1]}")
         return x
 
     def prepare(self, x: ArrayLike) -> np.ndarray | ArrayLike:
@@ -283,7 +238,7 @@ class FeatureStats:
         ValueError
             With ``log1p=True``, if a value is <= -1.
         """
-        return _log1p_checked(x) if self.log1p else x
+        return log1p_checked(x) if self.log1p else x
 
     def transform(self, x: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
         """``(prepare(x) - mean) / std`` over the last axis; DataFrames keep index and columns.
@@ -338,8 +293,8 @@ class FeatureStats:
             Other channels, another order or another ``log1p``.
         """
         if list(other.channels) != list(self.channels) or bool(other.log1p) != bool(self.log1p):
-            raise ValueError("the statistics must have the same channels, in the same order, and the same log1p "
-                             f"setting ({self.log1p}) to map values between their units")
+            raise InvalidInputError("the statistics must have the same channels, in the same order, and the same "
+                                    f"log1p setting ({self.log1p}) to map values between their units")
         return self.std / other.std, (self.mean - other.mean) / other.std
 
     def inverse_transform(self, z: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
@@ -373,7 +328,7 @@ class FeatureStats:
     def _check_columns(self, df: pd.DataFrame):
         missing = [c for c in self.channels if c not in df.columns]
         if missing:
-            raise ValueError(f"the table lacks channels the statistics were fitted on: {missing}")
+            raise InvalidInputError(f"the table lacks channels the statistics were fitted on: {missing}")
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
@@ -405,26 +360,57 @@ class FeatureStats:
 
         Raises
         ------
-        ValueError
-            If a key is missing, the shapes do not match the channels, ``count``
-            is below 1, or ``mean``/``m2`` are not finite (or ``m2`` is negative).
+        InvalidInputError (a ValueError)
+            If a key is missing, a value has the wrong type (``channels`` not a
+            list of distinct strings, ``count`` not an integer or a list of them,
+            ``mean``/``m2`` not lists of numbers, ``log1p`` not a bool, ``eps``
+            not a finite number >= 0, ``meta`` not a dict), the shapes do not
+            match the channels, ``count`` is below 1, or ``mean``/``m2`` are not
+            finite (or ``m2`` is negative).
         """
-        try:
-            count = d["count"]
-            count = np.asarray(count, dtype=np.int64) if isinstance(count, list) else int(count)
-            out = cls(list(d["channels"]), count, np.asarray(d["mean"], dtype=np.float64),
-                      np.asarray(d["m2"], dtype=np.float64), float(d.get("eps", 1e-6)), dict(d.get("meta", {})),
-                      bool(d.get("log1p", False)))
-        except KeyError as exc:
-            raise ValueError(f"not a FeatureStats file: missing key {exc}") from None
+        if not isinstance(d, dict):
+            raise InvalidInputError(f"not a FeatureStats file: expected a JSON object, got {type(d).__name__}")
+        missing = [k for k in ("channels", "count", "mean", "m2") if k not in d]
+        if missing:
+            raise InvalidInputError(f"not a FeatureStats file: missing key(s) {missing}")
+
+        def is_int(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+        def is_num(v):
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+        channels, count, eps = d["channels"], d["count"], d.get("eps", 1e-6)
+        problems = []
+        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+            problems.append(f"channels must be a list of strings, got {channels!r:.80}")
+        elif len(set(channels)) != len(channels):
+            dup = sorted({c for c in channels if channels.count(c) > 1})
+            problems.append(f"channels must be distinct, got duplicates {dup}")
+        if not (is_int(count) or isinstance(count, list) and all(is_int(c) for c in count)):
+            problems.append(f"count must be an integer or a list of integers, got {count!r:.80}")
+        for key in ("mean", "m2"):
+            if not isinstance(d[key], list) or not all(is_num(v) for v in d[key]):
+                problems.append(f"{key} must be a list of numbers")
+        if not is_num(eps) or not np.isfinite(eps) or eps < 0:
+            problems.append(f"eps must be a finite number >= 0, got {eps!r}")
+        if not isinstance(d.get("log1p", False), (bool, np.bool_)):
+            problems.append(f"log1p must be true or false, got {d.get('log1p')!r}")
+        if not isinstance(d.get("meta", {}), dict):
+            problems.append(f"meta must be an object, got {type(d.get('meta')).__name__}")
+        if problems:
+            raise InvalidInputError("FeatureStats: " + "; ".join(problems) + "; the statistics file is corrupt")
+        count = np.asarray(count, dtype=np.int64) if isinstance(count, list) else int(count)
+        out = cls(list(channels), count, np.asarray(d["mean"], dtype=np.float64), np.asarray(d["m2"], dtype=np.float64),
+                  float(eps), dict(d.get("meta", {})), bool(d.get("log1p", False)))
         n = len(out.channels)
         if out.mean.shape != (n,) or out.m2.shape != (n,) or np.shape(out.count) not in ((), (n,)):
-            raise ValueError(f"FeatureStats: {n} channels but mean {out.mean.shape}, m2 {out.m2.shape} and count "
-                             f"{np.shape(out.count)}")
+            raise InvalidInputError(f"FeatureStats: {n} channels but mean {out.mean.shape}, m2 {out.m2.shape} and "
+                                    f"count {np.shape(out.count)}")
         bad_count = np.max(out.count) < 1 or np.min(out.count) < 0
         if bad_count or not np.isfinite(out.mean).all() or not np.isfinite(out.m2).all() or (out.m2 < 0).any():
-            raise ValueError("FeatureStats: count must be >= 1, mean and m2 finite and m2 (the sum of squared "
-                             "deviations) >= 0; the statistics file is corrupt")
+            raise InvalidInputError("FeatureStats: count must be >= 1, mean and m2 finite and m2 (the sum of squared "
+                                    "deviations) >= 0; the statistics file is corrupt")
         return out
 
     def save(self, path: StrPath) -> Path:
@@ -442,15 +428,18 @@ class FeatureStats:
 
         Raises
         ------
-        ValueError
+        InvalidInputError (a ValueError)
             For statistics of no rows (``count == 0``): :meth:`load` would refuse the file.
+
+        Notes
+        -----
+        The file is written under a temporary name in the same folder, then renamed over ``path``: an
+        interrupted save leaves the previous file as it was.
         """
         if np.max(self.count) < 1:
-            raise ValueError("these statistics were fitted on no rows (count 0) and cannot be saved: a file of "
-                             "them would not load; fit them on a table with at least one row")
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+            raise InvalidInputError("these statistics were fitted on no rows (count 0) and cannot be saved: a file "
+                                    "of them would not load; fit them on a table with at least one row")
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: StrPath) -> "FeatureStats":
@@ -467,12 +456,18 @@ class FeatureStats:
 
         Raises
         ------
-        ValueError
+        InvalidInputError (a ValueError)
             If the file is not a JSON object or fails the checks of :meth:`from_dict`.
         """
         from ._jsonfile import read_json_object
 
-        return cls.from_dict(read_json_object(path))
+        try:
+            d = read_json_object(path)
+        except InvalidInputError:
+            raise
+        except ValueError as exc:  # not JSON: name the file
+            raise InvalidInputError(f"{exc}; not a FeatureStats file (write one with FeatureStats.save)") from None
+        return cls.from_dict(d)
 
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .errors import InvalidInputError, InvalidTypeError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -119,11 +121,12 @@ class Ontology:
         ['food', 'shop']
         """
         if not isinstance(mapping, dict) or not mapping:
-            raise TypeError("an ontology mapping must be a non-empty dict {tag: channel}")
+            raise InvalidTypeError("an ontology mapping must be a non-empty dict {tag: channel}")
         rows = []
         for tag, channel in mapping.items():
             if not isinstance(tag, str) or not isinstance(channel, str) or not tag or not channel:
-                raise TypeError(f"ontology tags and channels must be non-empty strings, got {tag!r}: {channel!r}")
+                raise InvalidTypeError(f"ontology tags and channels must be non-empty strings, got {tag!r}: "
+                                       f"{channel!r}")
             key, value = _split_tag(tag)
             rows.append((channel, "custom", key, value))
         return cls._from_rows(rows, name=name)
@@ -153,10 +156,10 @@ class Ontology:
         """
         channels = list(channels)
         if not channels or not all(isinstance(c, str) and c for c in channels):
-            raise TypeError("channels must be a non-empty list of non-empty strings")
+            raise InvalidTypeError("channels must be a non-empty list of non-empty strings")
         dup = sorted({c for c in channels if channels.count(c) > 1})
         if dup:
-            raise ValueError(f"duplicate channels: {dup}")
+            raise InvalidInputError(f"duplicate channels: {dup}")
         return cls._from_rows([(c, "custom", None, c) for c in channels], name=name)
 
     @classmethod
@@ -164,7 +167,7 @@ class Ontology:
         table = pd.DataFrame(rows, columns=["channel", "group", "osm_key", "osm_value"], dtype=object)
         channels = list(dict.fromkeys(table["channel"]))
         if ROAD_CHANNEL in channels:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{ROAD_CHANNEL!r} is reserved for the road count; name the POI channel differently"
             )
         return cls(table=table, channels=channels, road_values=road_values, name=name)
@@ -207,7 +210,7 @@ class Ontology:
         values = np.asarray(values, dtype=object).ravel()
         keys = None if keys is None else np.asarray(keys, dtype=object).ravel()
         if keys is not None and keys.shape != values.shape:
-            raise ValueError(f"keys and values differ in length: {keys.size} vs {values.size}")
+            raise InvalidInputError(f"keys and values differ in length: {keys.size} vs {values.size}")
         out = np.full(values.size, -1, dtype=np.int64)
         for n, v in enumerate(values):
             if not isinstance(v, str):
@@ -224,7 +227,7 @@ class Ontology:
                 out[n] = code
                 continue
             if v in self._ambiguous:
-                raise ValueError(
+                raise InvalidInputError(
                     f"category value {v!r} maps to several channels {sorted(self._ambiguous[v])}; "
                     "give its key (a key column, or 'key=value' strings)"
                 )
@@ -253,7 +256,7 @@ def _split_tag(tag: str):
         key, value = tag.split("=", 1)
         key, value = key.strip(), value.strip()
         if not key or not value:
-            raise ValueError(f"malformed tag {tag!r}; use 'key=value', 'key=*' or a bare value")
+            raise InvalidInputError(f"malformed tag {tag!r}; use 'key=value', 'key=*' or a bare value")
         return key, value
     return None, tag
 
@@ -296,10 +299,10 @@ def load_ontology(name: OntologyLike = "default") -> Ontology:
     if isinstance(name, (list, tuple, pd.Index, np.ndarray)):
         return Ontology.from_channels(name)
     if not isinstance(name, str):
-        raise TypeError(f"ontology must be a name, Ontology, dict or list, got {type(name).__name__}")
+        raise InvalidTypeError(f"ontology must be a name, Ontology, dict or list, got {type(name).__name__}")
     version = DEFAULT_VERSION if name == "default" else name
     if version not in _VERSIONS:
-        raise ValueError(f"unknown ontology {name!r}; packaged versions: {['default', *_VERSIONS]}")
+        raise InvalidInputError(f"unknown ontology {name!r}; packaged versions: {['default', *_VERSIONS]}")
     return _load_packaged(version)
 
 

@@ -121,6 +121,10 @@ def test_projected_polygon_coverage_is_transformed():
     (gpd.GeoSeries([shapely.box(0, 0, 1, 1)]), "no CRS"),
     ("not wkt at all", "not WKT"),
     (42, "coverage must be"),
+    (shapely.box(583000, 4507000, 600000, 4520000), r"bounds \(583000.0, 4507000.0, 600000.0, 4520000.0\) are not"),
+    ("POLYGON ((583000 4507000, 600000 4507000, 600000 4520000, 583000 4507000))", "not longitude/latitude"),
+    (shapely.box(-74.1, 40.6, -73.8, 95.0), r"latitude in \[-90, 90\]"),  # one corner off the globe
+    (shapely.box(170.0, 10.0, 185.0, 20.0), r"longitude in \[-180, 180\]"),
 ])
 def test_bad_coverage_raises_a_clear_error(bad, match):
     with pytest.raises(CoverageError, match=match) as info:
@@ -238,3 +242,43 @@ def test_declared_categories_survive_dask_partitions():
         parts = count_features(dask_geopandas.from_geopandas(pois, npartitions=3), coverage=BOX)
     assert get_coverage(parts)[1].keys() == get_coverage(whole)[1].keys()
     assert "restaurant" not in get_coverage(whole)[1] and "cafe" in get_coverage(whole)[1]
+
+
+def test_coverage_that_misses_most_of_the_input_warns():
+    """A (lat, lon) box passes the degree check but holds none of the POIs: CoverageWarning, naming the count."""
+    pois = _pois(10, 7)
+    swapped = (BOX[1], BOX[0], BOX[3], BOX[2])
+    with pytest.warns(CoverageWarning, match=r"10 of 10 input coordinates .* outside the coverage"):
+        count_features(pois, coverage=swapped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right box: no warning
+        count_features(pois, _roads(), coverage=BOX)
+    # 6 of 10 POIs + the road's 2 vertices inside: 4 of 12 outside, no warning; 7 outside of 12: a warning
+    left = (BOX[0], BOX[1], (BOX[0] + BOX[2]) / 2, BOX[3])
+    xs = np.r_[np.full(6, BOX[0] + 0.001), np.full(4, BOX[2] - 0.001)]
+    split = gpd.GeoDataFrame({"fclass": ["cafe"] * 10}, geometry=gpd.points_from_xy(xs, np.full(10, 40.73)), crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        count_features(split, _roads(), coverage=left)
+    xs[3:6] = BOX[2] - 0.001
+    split = split.set_geometry(gpd.points_from_xy(xs, np.full(10, 40.73), crs=4326))
+    with pytest.warns(CoverageWarning, match="7 of 12 input coordinates"):
+        count_features(split, _roads(), coverage=left)
+
+
+def test_infer_reads_the_coordinate_columns_count_features_reads():
+    """A plain DataFrame with lng/lat (or x/y, longitude/latitude) columns: its points make the hull."""
+    xy = np.array([[9.50, 47.10], [9.60, 47.10], [9.55, 47.20], [9.52, 47.15]])
+    hull = shapely.convex_hull(shapely.multipoints(xy))
+    for lon, lat in (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), ("x", "y")):
+        df = pd.DataFrame({lon: xy[:, 0], lat: xy[:, 1], "fclass": ["cafe", "bank", "cafe", "bank"]})
+        assert infer_coverage(df).equals(hull)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            table = count_features(df, coverage="infer")
+        assert get_coverage(table)[0].equals(hull)
+    # with roads as well, the POIs still count (the hull grows to the road's far end)
+    df = pd.DataFrame({"lng": xy[:, 0], "lat": xy[:, 1]})
+    road = gpd.GeoSeries([shapely.LineString([(9.55, 47.15), (9.70, 47.15)])], crs=4326)
+    expected = shapely.convex_hull(shapely.multipoints(np.vstack([xy, [[9.55, 47.15], [9.70, 47.15]]])))
+    assert infer_coverage(df, road).equals(expected)

@@ -204,3 +204,83 @@ def test_accessor_and_combine():
     both = combine_counts(parts)
     whole = count_features(pd.concat([pois.iloc[:2], pois.iloc[1:]]))
     pd.testing.assert_frame_equal(both, whole, check_like=False)
+
+
+def test_blank_categories_with_a_key_column_are_reported_not_fatal():
+    """A blank value next to a key is a missing category (reported), not a malformed tag that aborts the count."""
+    lng, lat = [2.35, 2.36, 2.37, 2.38, 2.39, 2.40], [48.85] * 6
+    pois = _pois(lng, lat, ["restaurant", "", "  ", None, "cafe", "amenity="],
+                 osm_key=["amenity", "amenity", "amenity", "amenity", "amenity", None])
+    with pytest.warns(UserWarning, match="4 POIs with a missing/blank category"):
+        out = count_features(pois)
+    rep = out.attrs["report"]
+    assert rep["n_missing_category"] == 4 and rep["n_pois_counted"] == 2 and rep["dropped_categories"] == {}
+    assert out["restaurant"].sum() == 1 and out["cafe"].sum() == 1 and out.to_numpy().sum() == 2
+    # a POI without a category still marks its cell as observed
+    assert out.index.tolist() == sorted(set(latlng_to_cell(np.array(lat), np.array(lng), 12).tolist()))
+    # a blank key is no key: the bare value counts (as with a missing key)
+    keys = _pois(lng[:3], lat[:3], ["cafe", "bank", "restaurant"], osm_key=["", " ", "amenity"])
+    out = count_features(keys)
+    assert out[["cafe", "bank", "restaurant"]].sum().tolist() == [1, 1, 1]
+    assert out.attrs["report"]["n_missing_category"] == 0
+
+
+def test_bad_input_raises_geos2vec_errors():
+    from geos2vec.errors import InvalidInputError, InvalidTypeError
+
+    pois = _pois([2.35, 2.36], [48.85, 48.86], ["cafe", "bar"])
+    cases = [
+        (lambda: count_features(), InvalidInputError, "needs pois and/or roads"),
+        (lambda: count_features(pois, errors="ignore"), InvalidInputError, "errors must be"),
+        (lambda: count_features(pois.set_crs(None, allow_override=True)), InvalidInputError, "no CRS"),
+        (lambda: count_features(_pois([48.85], [120.0], ["cafe"])), InvalidInputError, "outside lat"),
+        (lambda: count_features(pois.geometry), InvalidTypeError, "GeoDataFrame"),
+        (lambda: count_features(roads=pois), InvalidInputError, "LineStrings"),
+        (lambda: count_features(pois, category_column="nope"), InvalidInputError, "not a column"),
+        (lambda: count_features(pois, extra={"fclass": "mean"}), InvalidTypeError, "must be numeric"),
+        (lambda: count_features(pd.DataFrame({"fclass": ["cafe"]})), InvalidInputError, "longitude/latitude"),
+        (lambda: count_features(pois, ontology="v9"), InvalidInputError, "unknown ontology"),
+        (lambda: combine_counts([]), InvalidInputError, "at least one table"),
+    ]
+    for call, cls, match in cases:
+        with pytest.raises(cls, match=match):
+            call()
+
+
+def test_duplicate_columns_are_named():
+    from geos2vec.errors import InvalidInputError
+
+    pois = _pois([2.35, 2.36], [48.85, 48.86], ["cafe", "bar"], k=[1, 2])
+    dup = pois.copy()
+    dup.columns = ["fclass", "geometry", "fclass"]
+    with pytest.raises(InvalidInputError, match=r"pois has duplicate column names \['fclass'\]"):
+        count_features(dup)
+    roads = gpd.GeoDataFrame({"highway": ["primary"], "h2": ["primary"]}, crs=4326,
+                             geometry=[shapely.LineString([(2.35, 48.85), (2.4, 48.85)])])
+    roads.columns = ["highway", "highway", "geometry"]
+    with pytest.raises(InvalidInputError, match=r"roads has duplicate column names \['highway'\]"):
+        count_features(pois, roads)
+    table = count_features(pois)
+    twice = pd.concat([table, table[["cafe"]]], axis=1)
+    with pytest.raises(InvalidInputError, match=r"tables\[0\] has duplicate column names \['cafe'\]"):
+        combine_counts([twice, twice])
+
+
+def test_nan_points_are_missing_geometries_like_nan_lon_lat():
+    """POINT (NaN NaN), as points_from_xy makes of a missing lon/lat: raise, or skipped with errors='coerce'."""
+    from geos2vec.errors import InvalidInputError
+
+    lng, lat = [2.35, np.nan, 2.37], [48.85, np.nan, 48.87]
+    pois = _pois(lng, lat, ["cafe", "bar", "bank"])
+    assert pois.geometry.iloc[1].wkt == "POINT (NaN NaN)"
+    with pytest.raises(InvalidInputError, match=r"1 missing or empty geometries at index \[1\]"):
+        count_features(pois)
+    with pytest.warns(UserWarning, match="1 POIs without geometry skipped"):
+        out = count_features(pois, errors="coerce")
+    plain = pd.DataFrame({"lon": lng, "lat": lat, "fclass": ["cafe", "bar", "bank"]})
+    with pytest.warns(UserWarning, match="1 POIs without geometry skipped"):
+        ref = count_features(plain, errors="coerce")
+    pd.testing.assert_frame_equal(out, ref)
+    assert out.attrs["report"]["coerced_pois"] == 1 and out["bar"].sum() == 0
+    assert out.loc[latlng_to_cell(48.85, 2.35, 12), "cafe"] == 1
+    assert out.loc[latlng_to_cell(48.87, 2.37, 12), "bank"] == 1

@@ -131,3 +131,73 @@ def test_read_osm_warns_on_a_file_cut_at_a_blob_boundary(shared_data, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the whole file reads without that warning
         read_osm(shared_data / "osm" / "andorra-latest.osm.pbf")
+
+
+def test_read_osm_layer_not_read_is_missing_not_zero(shared_data):
+    """A layer read_osm was told to skip is marked, and count_features records its channels missing, not 0."""
+    from geos2vec.coverage import covered_mask, pbf_bounds
+
+    path = shared_data / "osm" / "campo-grande.osm.pbf"
+    no_roads = read_osm(path, roads=False)
+    assert len(no_roads.roads) == 0 and no_roads.roads.attrs["not_read"] is True
+    assert "not_read" not in no_roads.pois.attrs and len(no_roads.pois) > 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        table = count_features(no_roads.pois, no_roads.roads, coverage=path)
+        reference = count_features(no_roads.pois, None, coverage=path)  # roads not given at all
+    assert table.attrs["coverage"] == reference.attrs["coverage"]
+    assert table.attrs["coverage"]["channels"] == {"road": "POLYGON EMPTY"}
+    covered, available = covered_mask(table.index.to_numpy(), table)
+    road = list(table.columns).index("road")
+    assert covered.all() and not available[:, road].any() and available[:, :road].all()
+
+    no_pois = read_osm(path, pois=False)
+    assert len(no_pois.pois) == 0 and no_pois.pois.attrs["not_read"] is True
+    assert "not_read" not in no_pois.roads.attrs and len(no_pois.roads) > 1000
+    table = count_features(no_pois.pois, no_pois.roads, coverage=path)
+    onto = load_ontology()
+    assert sorted(table.attrs["coverage"]["channels"]) == sorted(onto.channels)  # all 115 POI channels
+    assert shapely.from_wkt(table.attrs["coverage"]["geometry"]).equals(shapely.box(*pbf_bounds(path)))
+    # an area clip keeps the mark
+    clipped = read_osm(path, roads=False, area=shapely.box(*pbf_bounds(path)).buffer(-0.01))
+    assert clipped.roads.attrs["not_read"] is True
+    # the dask path records the same (its roads frame partitioned, the mark on its meta)
+    dgpd = pytest.importorskip("dask_geopandas")
+    from geos2vec.partitioned import count_features_dask
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        lazy = count_features_dask(dgpd.from_geopandas(no_roads.pois, npartitions=3),
+                                   dgpd.from_geopandas(no_roads.roads, npartitions=1), coverage=path)
+    assert lazy.attrs["coverage"] == reference.attrs["coverage"]
+
+
+_UNSORTED = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="test">
+  <node id="10" lat="47.10" lon="9.50"><tag k="amenity" v="restaurant"/></node>
+  <node id="1" lat="47.20" lon="9.60"><tag k="amenity" v="cafe"/></node>
+  <node id="2" lat="47.30" lon="9.70"/>
+  <node id="3" lat="47.31" lon="9.71"/>
+  <node id="4" lat="47.31" lon="9.70"/>
+  <node id="11" lat="47.11" lon="9.49"/>
+  <way id="7"><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="2"/><tag k="amenity" v="school"/></way>
+  <way id="5"><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/></way>
+  <way id="6"><nd ref="10"/><nd ref="11"/><tag k="highway" v="footway"/></way>
+  <node id="20" lat="47.40" lon="9.80"><tag k="amenity" v="bank"/></node>
+</osm>
+"""
+
+
+def test_read_osm_unsorted_file_keeps_the_area(tmp_path):
+    """The fallback for a file not sorted by id (no area POIs) still clips to ``area``."""
+    path = tmp_path / "unsorted.osm"
+    path.write_text(_UNSORTED)
+    with pytest.warns(UserWarning, match="not sorted"):
+        full = read_osm(path)
+    assert sorted(full.pois["osm_id"]) == [1, 10, 20] and sorted(full.roads["osm_id"]) == [5, 6]
+    box = (9.45, 47.05, 9.55, 47.15)  # holds node 10 and the whole footway 6 only
+    with pytest.warns(UserWarning, match="not sorted"):
+        pois, roads = read_osm(path, area=box)
+    assert pois[["osm_id", "fclass"]].values.tolist() == [[10, "restaurant"]]
+    assert roads["osm_id"].tolist() == [6]
+    assert shapely.get_coordinates(roads.geometry.values).tolist() == [[9.5, 47.1], [9.49, 47.11]]

@@ -282,3 +282,34 @@ def test_crosswalk_counts_are_current(shared_data):
     """scripts/build_wof_crosswalk.py --check: n_venues match the 22 states and every class has a reviewed row."""
     mod = load_script("build_wof_crosswalk")
     assert mod.main(["--check", "--data", str(shared_data / "wof")]) == 0
+
+
+def test_concat_of_states_keeps_the_missing_channels(shared_data):
+    """pd.concat drops attrs (each state has its own report); the venues are recognised by their columns."""
+    from geos2vec.coverage import get_coverage
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        de = read_wof(shared_data / "wof", states=["de"])
+        ri = read_wof(shared_data / "wof", states=["ri"])
+        together = read_wof(shared_data / "wof", states=["de", "ri"])
+        both = pd.concat([de, ri])
+        assert "source_tags" not in both.attrs  # what pandas does: the reason for the fallback
+        t_concat = count_features(both, coverage="infer")
+        t_together = count_features(together, coverage="infer")
+    assert t_concat.equals(t_together)
+    assert t_concat.attrs["coverage"] == t_together.attrs["coverage"]
+    missing = set(get_coverage(t_concat)[1])
+    # road plus the POI channels no crosswalk tag reaches: computed from the crosswalk, not from the code
+    cw = load_crosswalk()
+    onto = load_ontology()
+    has = cw["channel"] != ""
+    reached = {onto.channels[c] for c in onto.lookup(cw.loc[has, "osm_value"].tolist(),
+                                                     keys=cw.loc[has, "osm_key"].tolist())}
+    assert missing == {"road"} | (set(onto.channels) - reached)
+    assert len(missing) == 36 and {"pub", "bench"} <= missing
+    # a frame of other POIs with no source_tags still records every channel
+    plain = both.drop(columns=["wof_id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert set(get_coverage(count_features(plain, coverage="infer"))[1]) == {"road"}

@@ -205,3 +205,134 @@ def test_affine_to_moves_values_between_units():
         a.affine_to(FeatureStats.fit(table(rng, f=3), log1p=True))
     with pytest.raises(ValueError, match="log1p"):
         a.affine_to(FeatureStats.fit(table(rng)))
+
+
+def test_channel_names_must_match_the_width_of_the_data():
+    from geos2vec.errors import InvalidInputError, InvalidTypeError
+
+    values = np.array([[0.0, 10.0], [2.0, 30.0], [4.0, 50.0]])
+    with pytest.raises(InvalidInputError, match="1 channel names .* 2 channels"):
+        FeatureStats.fit(values, channels=["a"])
+    with pytest.raises(InvalidInputError, match="duplicate channel names"):
+        FeatureStats.fit(values, channels=["a", "a"])
+    with pytest.raises(InvalidTypeError, match="string"):
+        FeatureStats.fit(values, channels="ab")
+    assert FeatureStats.fit(values, channels=["a", "b"]).channels == ["a", "b"]
+    # a DataArray without a feature coordinate: names as for arrays, checked the same way
+    bare = xr.DataArray(values, dims=("cell", "feature"))
+    s = FeatureStats.fit(bare)
+    assert s.channels == ["f0", "f1"] and s.count == 3
+    np.testing.assert_allclose(s.mean, [2.0, 30.0])
+    np.testing.assert_allclose(s.var, [8 / 3, 800 / 3])
+    assert FeatureStats.from_dict(s.to_dict()) == s
+    assert FeatureStats.fit(bare, channels=["x", "y"]).channels == ["x", "y"]
+    with pytest.raises(InvalidInputError, match="1 channel names"):
+        FeatureStats.fit(bare, channels=["x"])
+    # with a feature coordinate, channels= must agree with it instead of being ignored
+    named = bare.assign_coords(feature=["a", "b"])
+    assert FeatureStats.fit(named, channels=["a", "b"]).channels == ["a", "b"]
+    with pytest.raises(InvalidInputError, match="differ from the DataArray's feature coordinate"):
+        FeatureStats.fit(named, channels=["b"])
+
+
+def test_duplicate_columns_are_a_clear_error():
+    from geos2vec.errors import InvalidInputError
+
+    df = pd.DataFrame([[1, 2, 3]], columns=["cafe", "road", "cafe"])
+    with pytest.raises(InvalidInputError, match=r"duplicate channel columns \['cafe'\]"):
+        FeatureStats.fit(df)
+    assert FeatureStats.fit(df, channels=["road"]).mean.tolist() == [2.0]  # the duplicates not used
+
+
+def test_nan_in_a_table_is_missing_and_left_out_of_the_statistics():
+    """count_features gives NaN for a mean extra in a cell without values: missing, not 0."""
+    import warnings
+
+    import geopandas as gpd
+
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.features import count_features
+
+    pois = gpd.GeoDataFrame({"fclass": ["restaurant", "cafe", "bank", "cafe"], "rating": [4.5, 4.0, np.nan, 3.0]},
+                            geometry=gpd.points_from_xy([-74.0, -74.01, -73.9, -74.0], [40.7, 40.71, 40.8, 40.7]),
+                            crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = count_features(pois, extra={"rating": "mean"})
+    assert t["rating"].isna().sum() == 1  # the bank's cell has no rating
+    cols = ["cafe", "bank", "rating"]
+    for log1p in (False, True):
+        s = FeatureStats.fit(t, cols, log1p=log1p)
+        ref = t[cols].astype(float)
+        ref = np.log1p(ref) if log1p else ref
+        np.testing.assert_allclose(s.mean, ref.mean().to_numpy())  # pandas skips NaN
+        np.testing.assert_allclose(s.var, ref.var(ddof=0).to_numpy())
+        np.testing.assert_array_equal(s.count, [3, 3, 2])
+    assert s.mean[2] == pytest.approx(np.mean(np.log1p([3.75, 4.0])))  # the two rated cells by hand
+    z = s.transform(t[cols])
+    assert np.isnan(z["rating"]).sum() == 1 and np.isfinite(z[["cafe", "bank"]]).all().all()
+    # infinite values, and NaN in arrays or images (the model cannot read NaN), still raise
+    with pytest.raises(InvalidInputError, match="infinite"):
+        FeatureStats.fit(pd.DataFrame({"a": [1.0, np.inf]}))
+    with pytest.raises(InvalidInputError, match="NaN") as info:
+        FeatureStats.fit(np.array([[1.0], [np.nan]]))
+    assert "counts: 0" not in str(info.value) and "fill them" not in str(info.value)  # no "missing -> 0"
+    with pytest.raises(InvalidInputError, match=r"NaN value\(s\) in channel\(s\) \['b'\]"):
+        FeatureStats.fit(xr.DataArray([[1.0, np.nan]], dims=("cell", "feature"), coords={"feature": ["a", "b"]}))
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"log1p": "false"}, "log1p must be true or false"),
+    ({"log1p": 1}, "log1p must be true or false"),
+    ({"eps": float("nan")}, "eps must be a finite number >= 0"),
+    ({"eps": -1.0}, "eps must be a finite number >= 0"),
+    ({"eps": "1e-6"}, "eps must be"),
+    ({"channels": "ab"}, "channels must be a list of strings"),
+    ({"channels": ["a", "a"]}, r"duplicates \['a'\]"),
+    ({"count": 2.9}, "count must be an integer"),
+    ({"count": True}, "count must be an integer"),
+    ({"mean": ["1", "2"]}, "mean must be a list of numbers"),
+    ({"meta": []}, "meta must be an object"),
+])
+def test_from_dict_checks_types(change, match):
+    from geos2vec.errors import InvalidInputError
+
+    d = FeatureStats.fit(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 5.0]}), log1p=True).to_dict()
+    assert FeatureStats.from_dict(d).log1p is True
+    with pytest.raises(InvalidInputError, match=match):
+        FeatureStats.from_dict({**d, **change})
+
+
+def test_interrupted_save_leaves_the_previous_file(tmp_path, monkeypatch):
+    """A save cut off half-way (disk full) must not destroy the file it replaces (FeatureStats and S2VecConfig)."""
+    from pathlib import Path
+
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.model.config import S2VecConfig
+
+    old = FeatureStats.fit(table(np.random.default_rng(4)))
+    path = old.save(tmp_path / "stats.json")
+    before = path.read_bytes()
+    cfg_path = S2VecConfig(embedding_dim=64).save(tmp_path / "config.json")
+    cfg_before = cfg_path.read_bytes()
+    real = Path.write_text
+
+    def half_then_fail(self, data, *a, **k):
+        real(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    new = FeatureStats.fit(table(np.random.default_rng(5), n=80))
+    with pytest.raises(OSError, match="No space"):
+        new.save(path)
+    with pytest.raises(OSError, match="No space"):
+        S2VecConfig(embedding_dim=128).save(cfg_path)
+    monkeypatch.setattr(Path, "write_text", real)
+    assert path.read_bytes() == before and FeatureStats.load(path) == old
+    assert cfg_path.read_bytes() == cfg_before and S2VecConfig.load(cfg_path).embedding_dim == 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "stats.json"]  # no temporary left
+    assert FeatureStats.load(new.save(path)) == new  # an uninterrupted save replaces it
+    # a file that is not JSON: a geos2vec error naming it
+    (tmp_path / "bad.json").write_text('{"channels": ["a"')
+    with pytest.raises(InvalidInputError, match="bad.json"):
+        FeatureStats.load(tmp_path / "bad.json")

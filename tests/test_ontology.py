@@ -79,3 +79,17 @@ def test_custom_mapping_and_channels():
 def test_bad_ontologies(bad, exc):
     with pytest.raises(exc):
         load_ontology(bad)
+
+
+def test_ontology_errors_are_geos2vec_errors():
+    from geos2vec.errors import InvalidInputError, InvalidTypeError
+
+    with pytest.raises(InvalidInputError, match=r"unknown ontology 'v9'; packaged versions: \['default', 'v1'"):
+        load_ontology("v9")
+    with pytest.raises(InvalidTypeError, match="got int"):
+        load_ontology(3)
+    with pytest.raises(InvalidInputError, match=r"duplicate channels: \['a'\]"):
+        load_ontology(["a", "b", "a"])
+    with pytest.raises(InvalidInputError, match="malformed tag '=cafe'"):
+        load_ontology({"=cafe": "cafe"})
+    assert issubclass(InvalidInputError, ValueError) and issubclass(InvalidTypeError, TypeError)

@@ -26,7 +26,11 @@ POI_KEYS = ("amenity", "shop", "tourism", "leisure", "historic", "office", "craf
 
 
 class OSMData(NamedTuple):
-    """What :func:`read_osm` returns: ``pois`` and ``roads`` GeoDataFrames (EPSG:4326)."""
+    """What :func:`read_osm` returns: ``pois`` and ``roads`` GeoDataFrames (EPSG:4326).
+
+    A layer that was not read (``pois=False`` or ``roads=False``) is an empty frame marked
+    ``attrs["not_read"] = True``: :func:`geos2vec.count_features` records its channels as missing, not zero.
+    """
 
     pois: gpd.GeoDataFrame
     roads: gpd.GeoDataFrame
@@ -68,7 +72,9 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         Decides which tags make a POI (any tag of the ontology, or any value
         of the keys in :data:`POI_KEYS`) and which ``highway`` values are roads.
     pois, roads : bool
-        Which layers to build (the other one comes back empty).
+        Which layers to build. A layer not built comes back as an empty frame marked
+        ``attrs["not_read"] = True``, so that ``count_features(osm.pois, osm.roads, coverage=...)`` records
+        its channels as missing there (unknown), not as zero.
     areas : bool, default True
         Also take POIs from tagged areas (closed ways, multipolygon
         relations) at their representative point (``shapely.point_on_surface``).
@@ -185,7 +191,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                           "reading POI nodes and roads only. Sort it with `osmium sort` to get area POIs.",
                           UserWarning, stacklevel=2)
             return read_osm(path, ontology=ontology, pois=pois, roads=roads, areas=False,
-                            all_highways=all_highways, progress=progress)
+                            all_highways=all_highways, progress=progress, area=area)
         raise ValueError(f"could not read {path!r} as an OpenStreetMap file: {exc}") from exc
 
     if seen["node"] > 1000 and seen["way"] == 0 and seen["relation"] == 0:
@@ -212,6 +218,9 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         geometry=gpd.GeoSeries(lines, crs="EPSG:4326"), crs="EPSG:4326")
     if area is not None:
         poi_frame, road_frame = _clip(poi_frame, road_frame, area)
+    for frame, read in ((poi_frame, pois), (road_frame, roads)):
+        if not read:  # empty because it was not read, not because the file has none
+            frame.attrs["not_read"] = True
     return OSMData(poi_frame, road_frame)
 
 

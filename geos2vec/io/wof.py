@@ -12,6 +12,7 @@ manufacturing, ...) are dropped and reported, never forced into a channel.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import warnings
@@ -36,6 +37,8 @@ __all__ = ["read_wof", "load_crosswalk", "REQUIRED_COLUMNS", "CROSSWALK_COLUMNS"
 REQUIRED_COLUMNS = ("wof_id", "lon", "lat", "sg_category", "sg_subcategory")
 #: Read when present (``name`` -> "" , ``sg_type`` -> missing, ``is_current`` -> unknown otherwise).
 OPTIONAL_COLUMNS = ("name", "sg_type", "is_current")
+#: Columns by which a frame is recognised as :func:`read_wof` output when its ``attrs`` were lost.
+_VENUE_COLUMNS = ("wof_id", "sg_category")
 _FILE_RE = re.compile(r"^us-([a-z]{2})\.parquet$", re.IGNORECASE)
 _TOP = 20
 _SEP = " / "
@@ -243,7 +246,10 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
         this source can record at all; :func:`geos2vec.count_features` with
         ``coverage`` records the ontology's other POI channels (pubs, benches,
         fire hydrants, ... which SimpleGeo does not distinguish) as *missing*
-        there, not zero (see :mod:`geos2vec.coverage`).
+        there, not zero (see :mod:`geos2vec.coverage`). ``pandas.concat`` of
+        several results drops ``attrs``; ``count_features`` then recognises the
+        venues by their ``wof_id`` and ``sg_category`` columns and takes the
+        packaged crosswalk's tags (plus the tags the rows hold).
 
     Raises
     ------
@@ -380,11 +386,40 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
          "fclass": _strings(val_codes[r], np.asarray(val_u, dtype=object))},
         geometry=gpd.GeoSeries(shapely.points(lon[k], lat[k]), crs="EPSG:4326"), crs="EPSG:4326")
     out.attrs["wof_report"] = report
-    has = table["channel"].to_numpy(dtype=object) != ""
-    out.attrs["source_tags"] = sorted({f"{k}={v}" for k, v in zip(table["osm_key"].to_numpy(dtype=object)[has],
-                                                                   table["osm_value"].to_numpy(dtype=object)[has])})
+    out.attrs["source_tags"] = _crosswalk_tags(table)
     _warn(report)
     return out
+
+
+def _crosswalk_tags(table: pd.DataFrame) -> list[str]:
+    """Every ``key=value`` tag a crosswalk can give a venue (its rows with a channel), sorted."""
+    has = table["channel"].to_numpy(dtype=object) != ""
+    return sorted({f"{k}={v}" for k, v in zip(table["osm_key"].to_numpy(dtype=object)[has],
+                                              table["osm_value"].to_numpy(dtype=object)[has])})
+
+
+@functools.lru_cache(maxsize=1)
+def _default_tags() -> tuple[str, ...]:
+    return tuple(_crosswalk_tags(load_crosswalk("default")))
+
+
+def _venue_source_tags(frame) -> list[str] | None:
+    """The tags a Who's On First venue frame can record, for one whose ``attrs["source_tags"]`` was lost.
+
+    ``pandas.concat`` drops ``attrs`` that differ between its inputs (every state has its own ``wof_report``),
+    so a frame with :func:`read_wof`'s columns (``wof_id``, ``sg_category``) but no ``source_tags`` is taken as
+    venues of the packaged crosswalk: its tags, plus the ``osm_key=fclass`` tags the rows hold (a custom
+    crosswalk's), so that the channels SimpleGeo cannot record stay missing rather than becoming zeros.
+    ``None`` for any other frame.
+    """
+    columns = getattr(frame, "columns", ())
+    if not all(c in columns for c in _VENUE_COLUMNS):
+        return None
+    tags = set(_default_tags())
+    if isinstance(frame, pd.DataFrame) and {"osm_key", "fclass"} <= set(columns):
+        pairs = frame[["osm_key", "fclass"]].dropna().drop_duplicates().to_numpy(dtype=object)
+        tags |= {f"{k}={v}" for k, v in pairs if isinstance(k, str) and isinstance(v, str) and k and v}
+    return sorted(tags)
 
 
 def _warn(report):

@@ -196,10 +196,15 @@ class S2VecConfig:
         -------
         pathlib.Path
             ``path``.
+
+        Notes
+        -----
+        The file is written under a temporary name in the same folder, then renamed over ``path``: an
+        interrupted save leaves the previous file as it was.
         """
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        from .._jsonfile import write_text_atomic
+
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: StrPath, strict: bool = False) -> "S2VecConfig":

@@ -1,0 +1,115 @@
+"""What :meth:`geos2vec.normalize.FeatureStats.fit` accepts.
+
+Tables, DataArrays and arrays as a matrix of values, channel names and per-value availability (missing is
+not empty: unavailable values stay out of the statistics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InvalidInputError, InvalidTypeError
+
+__all__ = ["as_matrix", "log1p_checked"]
+
+
+def as_matrix(table, channels):
+    """(n, F) float64 matrix, channel names and availability from a DataFrame, DataArray or ndarray.
+
+    Availability: (n, F) bool, or None where every value counts.
+    """
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is a hard dependency
+        xr = None
+    if xr is not None and isinstance(table, xr.DataArray):
+        if "feature" not in table.dims:
+            raise InvalidInputError(f"a DataArray needs a 'feature' dimension (the channels); its dimensions are "
+                                    f"{table.dims}")
+        if "feature" in table.coords:
+            names = [str(c) for c in table["feature"].values]
+            if channels is not None and (isinstance(channels, str) or [str(c) for c in channels] != names):
+                raise InvalidInputError(
+                    f"channels={list(channels)} differ from the DataArray's feature coordinate {names}; leave "
+                    "channels out, or select the channels first (da.sel(feature=[...]))")
+        else:
+            names = _channel_names(channels, table.sizes["feature"])
+        da = table.transpose(..., "feature")
+        avail = np.asarray(table["available"].transpose(*da.dims)) if "available" in table.coords else None
+        if "observed" in table.coords:  # only real cells, never fill pixels
+            mask = np.asarray(table["observed"].transpose(*[d for d in da.dims if d != "feature"]))
+            values = np.asarray(da.values)[mask]
+            avail = None if avail is None else avail[mask]
+        else:
+            values = np.asarray(da.values).reshape(-1, da.sizes["feature"])
+            avail = None if avail is None else avail.reshape(-1, da.sizes["feature"])
+        return values.astype(np.float64), names, avail
+    if isinstance(table, pd.DataFrame):
+        if isinstance(channels, str):
+            raise InvalidTypeError(f"channels must be a list of column names, got the string {channels!r}")
+        cols = list(table.columns) if channels is None else list(channels)
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise InvalidInputError(f"channels {missing} are not columns of the table")
+        dup = sorted({str(c) for c in table.columns[table.columns.duplicated()] if c in cols}
+                     | {str(c) for c in cols if cols.count(c) > 1})
+        if dup:
+            raise InvalidInputError(f"the table has duplicate channel columns {dup}; rename or drop them "
+                                    "(e.g. table.loc[:, ~table.columns.duplicated()]) so each channel is one column")
+        sub = table[cols]
+        bad = [c for c in cols if not pd.api.types.is_numeric_dtype(sub[c])]
+        if bad:
+            raise InvalidTypeError(f"feature columns must be numeric; not numeric: {bad}")
+        return sub.to_numpy(dtype=np.float64), [str(c) for c in cols], _table_availability(table, cols)
+    arr = np.asarray(table)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InvalidTypeError(f"features must be numeric, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise InvalidInputError("features must be an array whose last axis holds the channels, got a scalar")
+    arr = arr.reshape(-1, arr.shape[-1]).astype(np.float64)
+    return arr, _channel_names(channels, arr.shape[1]), None
+
+
+def _channel_names(channels, width):
+    """Channel names for ``width`` channels: ``channels`` (checked) or ``f0, f1, ...``."""
+    if channels is None:
+        return [f"f{i}" for i in range(width)]
+    if isinstance(channels, str):
+        raise InvalidTypeError(f"channels must be a list of names, got the string {channels!r}")
+    names = [str(c) for c in channels]
+    if len(names) != width:
+        raise InvalidInputError(f"{len(names)} channel names {names[:5]} for data with {width} channels in its last "
+                                "axis; give one name per channel, in order")
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise InvalidInputError(f"duplicate channel names {dup}; give each channel its own name")
+    return names
+
+
+def _table_availability(table, cols):
+    """Per-value availability of a feature table whose coverage (``attrs["coverage"]``) lacks some channels."""
+    from .coverage import covered_mask, get_coverage
+
+    geom, missing = get_coverage(table)
+    if geom is None or not any(str(c) in missing for c in cols):
+        return None
+    from .cells import get_level, is_valid_cell
+
+    msg = ("this table records channels its source lacks (attrs['coverage']), which needs its cell_id index (S2 "
+           "cells of one level) to tell where; keep the count_features index (or drop attrs['coverage'])")
+    try:
+        cells = np.asarray(table.index, dtype=np.uint64)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(msg) from None
+    if not is_valid_cell(cells).all() or len(np.unique(get_level(cells))) > 1:
+        raise InvalidInputError(msg)
+    return covered_mask(cells, table, cols)[1]
+
+
+def log1p_checked(x):
+    """``log(1 + x)``, refusing values <= -1 (counts are >= 0)."""
+    x = np.asarray(x)
+    if x.size and np.nanmin(x) <= -1:
+        raise InvalidInputError("log1p normalization needs values > -1 (counts are >= 0)")
+    return np.log1p(x)
