@@ -97,8 +97,10 @@ def _combine(tables):
     return out
 
 
-def _extra_columns(pois, extra, ontology):
+def _extra_columns(pois, extra, ontology, errors):
     """The full column order when ``extra`` has categorical columns (their values differ per partition)."""
+    import dask
+
     from .features import _parse_extra
     from .ontology import load_ontology
 
@@ -110,9 +112,10 @@ def _extra_columns(pois, extra, ontology):
     numeric = []
     for col, how in specs:
         if how == "categories":
-            values = pois[col].dropna().unique()
-            values = values.compute() if hasattr(values, "compute") else values
-            _, uniques = pd.factorize(pd.Series(np.asarray(values)), sort=True)
+            chunks = pois.to_delayed() if is_dask(pois) else [pois]
+            values = dask.compute(*[dask.delayed(_kept_values, pure=True)(c, col, errors) for c in chunks])
+            values = np.concatenate([np.asarray(v) for v in values]) if values else np.empty(0)
+            _, uniques = pd.factorize(pd.Series(values), sort=True)
             cols += [f"{col}={u}" for u in uniques]
         elif how in ("mean", "min", "max"):
             raise InvalidInputError(
@@ -127,6 +130,16 @@ def _extra_columns(pois, extra, ontology):
     for col, how in specs:
         ordered += [c for c in cols if c.startswith(f"{col}=")] if how == "categories" else [col]
     return ordered
+
+
+def _kept_values(part, col, errors):
+    """The distinct values of ``part[col]`` on the rows ``count_features`` counts (not those it skips)."""
+    values = part[col]
+    if errors == "coerce":  # rows without coordinates are skipped, their categories give no column
+        from ._feature_inputs import _point_coords
+
+        values = values[_point_coords(part, errors)[2]]
+    return values.dropna().unique()
 
 
 def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
@@ -180,7 +193,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         raise InvalidInputError(f"split_every must be at least 2, got {split_every}")
     kwargs = {"level": level, "ontology": ontology, "category_column": category_column, "key_column": key_column,
               "extra": extra, "road_column": road_column, "errors": errors, "coverage": None}
-    columns = _extra_columns(pois, extra, ontology) if pois is not None and extra is not None else None
+    columns = _extra_columns(pois, extra, ontology, errors) if pois is not None and extra is not None else None
     count = dask.delayed(_count_part, pure=True)
     parts = []
     for frame, is_poi in ((pois, True), (roads, False)):
@@ -199,17 +212,18 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     table, hull_parts = dask.compute(parts[0], hulls)
     if coverage is not None:
         if hulls:
-            import shapely
-
-            geom = infer_coverage(pd.DataFrame(shapely.get_coordinates(
-                shapely.union_all([h for h in hull_parts if h is not None])), columns=["lon", "lat"]))
+            geom = infer_coverage(pd.DataFrame(np.concatenate(hull_parts), columns=["lon", "lat"]))
         else:
             geom = as_coverage(coverage)
         onto = load_ontology(ontology)
         n_poi = len(onto.channels)
         default_cols = list(onto.all_channels)
-        missing = (default_cols[n_poi:] if roads is None else []) + (default_cols[:n_poi] if pois is None else [])
-        if pois is not None:
+        from .coverage import _not_read
+
+        no_roads = roads is None or _not_read(getattr(roads, "_meta", roads))
+        no_pois = pois is None or _not_read(getattr(pois, "_meta", pois))
+        missing = (default_cols[n_poi:] if no_roads else []) + (default_cols[:n_poi] if no_pois else [])
+        if not no_pois:
             from .features import _unrecordable
 
             missing += _unrecordable(pois, onto, default_cols[:n_poi])
@@ -219,14 +233,28 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
 
 
 def _hull(frame):
-    """The convex hull of one partition's coordinates (None when it has fewer than 3)."""
-    from .coverage import infer_coverage
-    from .errors import CoverageError
+    """The vertices of the convex hull of one partition's coordinates, ``(n, 2)`` lon/lat.
 
-    try:
-        return infer_coverage(frame)
-    except CoverageError:
-        return None
+    The hull of all of them is the hull of everything (:func:`geos2vec.coverage.infer_coverage` of the whole
+    input, exactly): a partition with fewer than 3 coordinates, or collinear ones, gives its extreme points,
+    unbuffered. Coordinates are read as ``infer_coverage`` reads them.
+    """
+    import geopandas as gpd
+    import shapely
+
+    if isinstance(frame, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        g = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+        if g.crs is not None and not g.crs.equals("EPSG:4326"):
+            g = g.to_crs(4326)
+        xy = shapely.get_coordinates(np.asarray(g.values))
+    elif isinstance(frame, pd.DataFrame) and {"lon", "lat"} <= set(frame.columns):
+        xy = frame[["lon", "lat"]].to_numpy(np.float64)
+    else:
+        return np.empty((0, 2))
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) < 3:
+        return xy
+    return shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(xy)))
 
 
 def embed_dask(ddf: dask_geopandas.GeoDataFrame,

@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 import geos2vec
 from geos2vec.errors import InvalidInputError
@@ -143,3 +144,42 @@ def test_embed_cells_of_a_dask_series_or_array_equals_in_memory(nyc):
     pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5, atol=1e-6)
     with pytest.raises(InvalidInputError, match="not supported for dask"):
         geos2vec.embed_cells(series, "osm")
+
+
+def test_inferred_coverage_keeps_partitions_of_one_or_two_rows():
+    """A partition with fewer than 3 points (or collinear ones) still widens the hull, exactly as in memory."""
+    rng = np.random.default_rng(0)
+    pois = pd.DataFrame({"lon": np.r_[rng.uniform(-74.0, -73.9, 9), -73.5],  # the 10th lies further east
+                         "lat": np.r_[rng.uniform(40.70, 40.80, 9), 40.75], "fclass": "restaurant"})
+    for frame, parts in ((pois, 4), (pois.iloc[:6], 3)):  # partitions of 3, 3, 3, 1 rows; of 2, 2, 2 rows
+        ref = count_features(frame, coverage="infer")
+        got = count_features(dd.from_pandas(frame, npartitions=parts), coverage="infer")
+        assert got.attrs["coverage"] == ref.attrs["coverage"]
+        hull = shapely.from_wkt(got.attrs["coverage"]["geometry"])
+        assert hull.equals(shapely.convex_hull(shapely.multipoints(frame[["lon", "lat"]].to_numpy())))
+        covered = [geos2vec.raster.rasterize(x)["covered"].values for x in (ref, got)]
+        np.testing.assert_array_equal(covered[1], covered[0])
+    # a GeoDataFrame whose last partition holds 3 collinear points: their ends, not a buffered line
+    g = gpd.GeoDataFrame({"fclass": ["cafe"] * 12}, crs=4326, geometry=gpd.points_from_xy(
+        np.r_[pois["lon"].to_numpy()[:9], -73.6, -73.55, -73.5], np.r_[pois["lat"].to_numpy()[:9], 40.9, 40.9, 40.9]))
+    ref = count_features(g, coverage="infer")
+    got = count_features(dgpd.from_geopandas(g, npartitions=4, sort=False), coverage="infer")
+    assert got.attrs["coverage"] == ref.attrs["coverage"]
+    assert shapely.from_wkt(got.attrs["coverage"]["geometry"]).covers(shapely.Point(-73.5, 40.9))
+
+
+def test_coerced_rows_give_no_category_columns():
+    """errors='coerce' skips rows without coordinates; their category values make no column (as in memory)."""
+    frame = pd.DataFrame({"lon": [-73.99, -73.98, -73.97, np.nan], "lat": [40.75, 40.76, 40.77, 40.78],
+                          "fclass": ["restaurant", "cafe", "school", "cafe"], "kind": ["a", "a", "b", "z"]})
+    ref = _quiet(count_features, frame, extra=["kind"], errors="coerce")
+    assert [c for c in ref.columns if c.startswith("kind=")] == ["kind=a", "kind=b"]
+    got = _quiet(count_features, dd.from_pandas(frame, npartitions=2), extra=["kind"], errors="coerce")
+    pd.testing.assert_frame_equal(got, ref)
+    g = gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]), crs=4326,
+                         geometry=gpd.points_from_xy(frame["lon"], frame["lat"]))
+    g.loc[3, "geometry"] = None  # a missing geometry, skipped
+    ref = _quiet(count_features, g, extra=["kind"], errors="coerce")
+    got = _quiet(count_features, dgpd.from_geopandas(g, npartitions=2), extra=["kind"], errors="coerce")
+    pd.testing.assert_frame_equal(got, ref)
+    assert "kind=z" not in got.columns and int(got["kind=a"].sum()) == 2

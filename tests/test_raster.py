@@ -491,3 +491,131 @@ def test_dihedral_permutations_match_the_transforms(side, seed):
     for t in range(8):
         np.testing.assert_array_equal(window.reshape(-1)[perms[t]].reshape(side, side),
                                       dihedral(window[None], t)[0])
+
+
+# --------------------------------------------------------------------------- coverage through dask, to_frame, zarr
+def _table_with_coverage():
+    """A table whose source covers a box and lacks channel ``ch1`` (available only where it has a count)."""
+    from geos2vec.coverage import set_coverage
+
+    t = table(some_cells(300, spread=1.0), nchan=3).sort_index()
+    t.iloc[::2, 1] = 0  # ch1 is zero in half the cells: not available there
+    return set_coverage(t, (-74.2, 40.5, -73.8, 40.9), missing_channels=["ch1"])
+
+
+def test_dask_rasterize_keeps_the_coverage():
+    dd = pytest.importorskip("dask.dataframe")
+    t = _table_with_coverage()
+    eager = R.rasterize(t)
+    # hand-checked: covered = centre in the box or a row; ch1 available exactly where it has a count
+    lat, lng = C.cell_to_latlng(eager["cell_id"].values.ravel())
+    in_box = ((lng > -74.2) & (lng < -73.8) & (lat > 40.5) & (lat < 40.9)).reshape(eager["observed"].shape)
+    obs = eager["observed"].values
+    np.testing.assert_array_equal(eager["covered"].values, in_box | obs)
+    assert (obs & ~in_box).any() and (~obs & in_box).any() and (~obs & ~in_box).any()
+    np.testing.assert_array_equal(eager["available"].values[..., 1], obs & (eager.values[..., 1] != 0))
+    np.testing.assert_array_equal(eager["available"].values[..., 0], eager["covered"].values)
+    for parts, chunks in ((1, None), (4, 2)):
+        lazy = R.rasterize(dd.from_pandas(t, npartitions=parts), chunks=chunks)
+        assert {"covered", "available"} <= set(lazy.coords)
+        xr.testing.assert_identical(lazy.compute(), eager)  # values, covered, available, attrs
+
+
+def test_to_frame_gives_back_the_coverage(tmp_path):
+    pytest.importorskip("geos2vec.features")
+    from geos2vec import FeatureStats, count_features
+    from geos2vec.errors import CoverageWarning
+
+    pois = gpd.GeoDataFrame({"fclass": ["restaurant", "cafe", "bank"]},
+                            geometry=gpd.points_from_xy([-74.0, -74.01, -73.9], [40.7, 40.71, 40.8]), crs=4326)
+    t = count_features(pois, coverage=(-74.1, 40.6, -73.8, 40.9))  # no roads: the road channel is missing
+    da = R.rasterize(t)
+    back = R.to_frame(da)
+    pd.testing.assert_frame_equal(back, t)
+    assert back.attrs["coverage"] == t.attrs["coverage"] == {
+        "geometry": t.attrs["coverage"]["geometry"], "channels": {"road": "POLYGON EMPTY"}}
+    road = list(t.columns).index("road")
+    counts = np.asarray(FeatureStats.fit(back).count)
+    assert counts[road] == 0 and (np.delete(counts, road) == 3).all()  # 3 cells; the missing roads not zeros
+    np.testing.assert_array_equal(counts, np.asarray(FeatureStats.fit(t).count))
+    xr.testing.assert_identical(R.rasterize(back), da)  # same covered and available
+    # through zarr and windows too
+    R.to_zarr(da, tmp_path / "c.zarr")
+    assert R.to_frame(R.open_zarr(tmp_path / "c.zarr")).attrs["coverage"] == t.attrs["coverage"]
+    assert R.to_frame(R.windows(da, size=8, stride=8)).attrs["coverage"] == t.attrs["coverage"]
+    # images with a covered mask but no coverage in their attrs: the loss is said, not silent
+    da.attrs.pop("coverage")
+    with pytest.warns(CoverageWarning, match="coverage is unknown"):
+        assert "coverage" not in R.to_frame(da).attrs
+
+
+def _chunk_files(store, name):
+    return sorted(p for p in (store / name).rglob("*") if p.is_file() and p.name != "zarr.json")
+
+
+def test_interrupted_region_write_does_not_open_as_valid(tmp_path):
+    import dask.array as dsa
+
+    from geos2vec.errors import InvalidInputError
+
+    da = R.rasterize(table(some_cells(400, spread=1.0), nchan=3, dtype=np.int32))
+    store = tmp_path / "r.zarr"
+    R.to_zarr(da.chunk({"image": 1}), store)
+    new = (da.isel(image=slice(2, 6)) * 10).chunk({"image": 1})
+
+    def boom(block, block_info=None):  # the writer dies at the third block
+        if block_info[0]["chunk-location"][0] == 2:
+            raise KeyboardInterrupt
+        return block
+
+    broken = new.copy(data=dsa.map_blocks(boom, new.data, dtype=new.dtype))
+    with pytest.raises(KeyboardInterrupt):
+        R.to_zarr(broken, store, mode="r+", region={"image": slice(2, 6)})
+    with pytest.raises(InvalidInputError, match="not completely written"):
+        R.open_zarr(store)
+    R.to_zarr(new, store, mode="r+", region={"image": slice(2, 6)})  # a finished region write: complete again
+    want = da.values.copy()
+    want[2:6] *= 10
+    np.testing.assert_array_equal(R.open_zarr(store).values, want)
+    # an append is an update too: complete once done, and equal to writing everything at once
+    R.to_zarr(da.isel(image=slice(0, 3)), tmp_path / "a.zarr", mode="a")
+    R.to_zarr(da.isel(image=slice(3, None)), tmp_path / "a.zarr", mode="a", append_dim="image")
+    xr.testing.assert_identical(R.open_zarr(tmp_path / "a.zarr").compute(), da)
+
+
+def test_open_zarr_refuses_lost_arrays_and_chunks(tmp_path):
+    import shutil
+
+    from geos2vec.errors import InvalidInputError
+
+    t = table(some_cells(400, spread=1.0), nchan=3, dtype=np.int32)
+    cells = t.index.to_numpy()
+    da = R.rasterize(t, area=shapely.box(-75.5, 40.0, -72.5, 41.5))  # with all-fill images: all-zero chunks
+    assert (~da["observed"].values.any(axis=(1, 2))).any()
+    store = tmp_path / "s.zarr"
+
+    def fresh():
+        shutil.rmtree(store, ignore_errors=True)
+        R.to_zarr(da.chunk({"image": 2}), store)
+
+    fresh()  # empty chunks are written too, so an intact store opens and round-trips
+    n_chunks = -(-da.sizes["image"] // 2)
+    assert len(_chunk_files(store, "features")) == n_chunks == len(_chunk_files(store, "observed"))
+    back = R.open_zarr(store)
+    np.testing.assert_array_equal(back.values, da.values)
+    np.testing.assert_array_equal(R.to_frame(back).index.to_numpy(), np.sort(cells))
+    for name in ("features", "observed", "cell_id"):  # one chunk file lost: not read as empty cells
+        fresh()
+        _chunk_files(store, name)[1].unlink()
+        with pytest.raises(InvalidInputError, match=f"lost 1 of the {n_chunks} chunk files of its '{name}'"):
+            R.open_zarr(store)
+    for name in ("observed", "cell_id", "image"):  # one array lost: not every pixel observed
+        fresh()
+        shutil.rmtree(store / name)
+        with pytest.raises(InvalidInputError, match=f"lost its \\['{name}'\\] array"):
+            R.open_zarr(store)
+    fresh()
+    meta = store / "features" / "zarr.json"
+    meta.write_text(meta.read_text()[:100])
+    with pytest.raises(InvalidInputError, match="damaged metadata"):
+        R.open_zarr(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,8 +31,12 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs
     The store is marked complete only after every block is written: a write
     that is interrupted (killed, Ctrl-C, an error in a dask block) leaves a
     store that :func:`open_zarr` refuses to open, instead of images of zeros
-    that would read as real empty cells. (With ``compute=False`` the marking is
-    yours: call :func:`mark_zarr_complete` after computing.)
+    that would read as real empty cells. An update of an existing store
+    (``mode="a"``/``"r+"``, ``append_dim=``, ``region=``) unmarks it before
+    writing. (With ``compute=False`` the marking is yours: call
+    :func:`mark_zarr_complete` after computing.) Every chunk is written, empty
+    ones too (``write_empty_chunks=True`` unless given), so that
+    :func:`open_zarr` can tell a lost chunk file from an empty chunk.
 
     Parameters
     ----------
@@ -61,7 +66,13 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs
     # channel names go to attrs (JSON): zarr 3 has no stable string dtype yet
     ds = da.drop_vars([c for c in ("token", "feature") if c in da.coords]).to_dataset(name=_VAR)
     ds[_VAR].attrs = {**da.attrs, "feature_names": names}
-    ds.attrs = {_COMPLETE: False}
+    all_chunks = bool(kwargs.setdefault("write_empty_chunks", True))
+    if mode not in ("w", "w-"):  # an update: unmark the store first (a region write keeps the old attrs)
+        group = _existing_group(store)
+        if group is not None:
+            all_chunks = all_chunks and group.attrs.get(_ALL_CHUNKS) is True
+            group.attrs.update({_COMPLETE: False, _ALL_CHUNKS: all_chunks})
+    ds.attrs = {_COMPLETE: False, _ALL_CHUNKS: all_chunks}
     out = ds.to_zarr(store, mode=mode, consolidated=False, **kwargs)
     if kwargs.get("compute", True):
         mark_zarr_complete(store)
@@ -69,6 +80,34 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs
 
 
 _COMPLETE = "geos2vec_complete"
+_ALL_CHUNKS = "geos2vec_all_chunks"  # every chunk file was written (empty ones too): a missing one is lost
+
+
+def _existing_group(store: ZarrStoreLike):
+    """The zarr group at ``store`` opened for writing, or None when there is none yet."""
+    import zarr
+
+    try:
+        return zarr.open_group(store, mode="r+")
+    except (FileNotFoundError, KeyError, ValueError):  # nothing there yet (zarr 3, zarr 2)
+        return None
+
+
+def _stored_chunks(array) -> int:
+    """How many chunk files of a zarr array exist in its store (one listing of its keys)."""
+    try:  # zarr 3: Array.nchunks_initialized compares every key with every chunk (quadratic)
+        from zarr.core.sync import sync
+
+        store, path = array.store_path.store, array.store_path.path
+    except (ImportError, AttributeError):  # zarr 2: nchunks_initialized lists the keys once
+        return int(array.nchunks_initialized)
+
+    async def count() -> int:
+        prefix = f"{path}/" if path else ""
+        return sum([1 async for key in store.list_prefix(prefix)
+                    if key.rsplit("/", 1)[-1] not in ("zarr.json", ".zarray", ".zattrs")])
+
+    return int(sync(count()))
 
 
 def mark_zarr_complete(store: ZarrStoreLike) -> None:
@@ -102,19 +141,28 @@ def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> 
 
     Raises
     ------
-    ValueError
-        If the store holds no geos2vec array.
     InvalidInputError
-        If the store is marked as not completely written.
+        If the store holds no geos2vec array, is marked as not completely
+        written, has a damaged metadata file, or has lost an array
+        (``cell_id``, ``observed``, ...) or, when :func:`to_zarr` wrote every
+        chunk (the default since this version), a chunk file. A lost chunk of
+        a store without that mark (older versions, ``write_empty_chunks=False``)
+        cannot be told from an empty one and reads as the fill value; damaged
+        chunk contents raise zarr's own error when read.
     """
-    ds = xr.open_zarr(store, chunks={} if chunks is None else chunks, consolidated=False)
-    if _VAR not in ds:
-        raise ValueError(f"{store!r} holds no {_VAR!r} array; was it written by geos2vec.raster.to_zarr?")
-    if ds.attrs.get(_COMPLETE) is False:  # stores of geos2vec 0.1 have no marker: they open as before
-        from ..errors import InvalidInputError
+    from ..errors import InvalidInputError
 
+    try:
+        ds = xr.open_zarr(store, chunks={} if chunks is None else chunks, consolidated=False)
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"{store!r} has a damaged metadata file ({err}); copy or write the store "
+                                "again") from err
+    if _VAR not in ds:
+        raise InvalidInputError(f"{store!r} holds no {_VAR!r} array; was it written by geos2vec.raster.to_zarr?")
+    if ds.attrs.get(_COMPLETE) is False:  # stores of geos2vec 0.1 have no marker: they open as before
         raise InvalidInputError(f"{store!r} was not completely written (the write was interrupted, or "
                                 "to_zarr(..., compute=False) was never marked complete); write it again")
+    _check_arrays(ds, store)
     da = ds[_VAR]
     attrs = dict(da.attrs)
     names = attrs.pop("feature_names", None)
@@ -130,3 +178,31 @@ def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> 
         da = da.assign_coords(token=("image", _cells.cell_to_token(imgs).astype(str) if imgs.size
                                      else np.array([], str)))
     return da
+
+
+def _check_arrays(ds: xr.Dataset, store: ZarrStoreLike) -> None:
+    """Raise when arrays the store was written with, or (when every chunk was written) chunk files, are lost.
+
+    Without ``observed`` every pixel would count as observed, without ``covered`` as covered, and a lost
+    chunk reads as the fill value: missing data taken for empty cells.
+    """
+    from ..errors import InvalidInputError
+
+    var = ds[_VAR]
+    wanted = str(var.encoding.get("coordinates", "")).split() + [d for d in ("image",) if d in var.dims]
+    lost = [name for name in wanted if name not in ds.variables]
+    if lost:
+        raise InvalidInputError(f"{store!r} has lost its {lost} array(s) (a partial copy or sync?); copy or "
+                                "write the store again")
+    if ds.attrs.get(_ALL_CHUNKS) is not True:
+        return
+    import zarr
+
+    for name, array in zarr.open_group(store, mode="r").arrays():
+        if getattr(array, "shards", None) is not None:  # a shard file holds many chunks
+            continue
+        stored, total = _stored_chunks(array), int(array.nchunks)
+        if stored < total:
+            raise InvalidInputError(f"{store!r} has lost {total - stored} of the {total} chunk files of its "
+                                    f"{name!r} array (a partial copy or sync?); they would read as empty cells. "
+                                    "Copy or write the store again")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from typing import TYPE_CHECKING, NamedTuple
@@ -91,7 +92,8 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
         row, col, feature). Its dtype is the
         table's when uniform (counts stay integers), else NumPy's common dtype
         (casts must be exact). ``attrs`` hold ``image_level``, ``patch_level``,
-        ``fill`` and ``channel_dtypes`` (used by :func:`to_frame`).
+        ``fill``, ``channel_dtypes`` and, with a coverage, ``coverage`` (the
+        table's ``attrs["coverage"]`` as JSON), used by :func:`to_frame`.
 
     Raises
     ------
@@ -153,7 +155,11 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
 
 
 def _add_coverage(out: xr.DataArray, features, names) -> xr.DataArray:
-    """``covered`` (and, when channels differ, ``available``) from the table's coverage, if it has one."""
+    """``covered`` (and, when channels differ, ``available``) from the table's coverage, if it has one.
+
+    The coverage itself goes to ``attrs["coverage"]`` (JSON, so that netCDF and zarr keep it), from which
+    :func:`to_frame` gives it back to the table.
+    """
     from ..coverage import covered_mask, has_coverage
 
     if not has_coverage(features):
@@ -162,7 +168,37 @@ def _add_coverage(out: xr.DataArray, features, names) -> xr.DataArray:
     out = out.assign_coords(covered=(("image", "row", "col"), covered))
     if available is not None:
         out = out.assign_coords(available=(DIMS, available))
+    out.attrs["coverage"] = json.dumps(features.attrs["coverage"])
     return out
+
+
+def _dask_coverage_table(ddf, cells: np.ndarray):
+    """What :func:`_add_coverage` needs of a dask table, held in memory (its meta when it has no coverage).
+
+    Its cells, its coverage and, for the channels with their own coverage, where they are non-zero (a cell
+    with a count in a channel has that channel): one int8 flag per cell and such channel.
+    """
+    from ..coverage import get_coverage, has_coverage
+
+    meta = ddf._meta
+    if not has_coverage(meta):
+        return meta
+    _, channels = get_coverage(meta)
+    cols = [c for c in meta.columns if str(c) in channels]
+    nonzero = pd.DataFrame(np.zeros((cells.size, len(cols)), dtype=np.int8), columns=cols,
+                           index=pd.Index(cells, dtype=np.uint64, name="cell_id"))
+    if cols:
+        rows = ddf[cols].map_partitions(_nonzero_rows, meta=nonzero.iloc[:0]).compute()
+        nonzero.loc[rows.index] = rows.to_numpy()
+    nonzero.attrs["coverage"] = meta.attrs["coverage"]
+    return nonzero
+
+
+def _nonzero_rows(part: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``part`` with a non-zero value (NaN is none), as int8 0/1 flags."""
+    flags = np.nan_to_num(part.to_numpy(dtype=np.float64, na_value=np.nan)) != 0
+    keep = flags.any(axis=1)
+    return pd.DataFrame(flags[keep].astype(np.int8), index=part.index[keep], columns=part.columns)
 
 
 def _resolve_patch_level(patch_level, level, image_level) -> int:
@@ -288,7 +324,8 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
         return out
 
     data = _lazy_blocks(block, imgs.size, step, n, len(names), dtype, da)
-    return _build_dataarray(data, imgs, names, cell_ids, observed, _attrs(image_level, patch_level, fill, dtypes))
+    out = _build_dataarray(data, imgs, names, cell_ids, observed, _attrs(image_level, patch_level, fill, dtypes))
+    return _add_coverage(out, _dask_coverage_table(ddf, cells), names)
 
 
 # --------------------------------------------------------------------------- inverse
@@ -308,8 +345,16 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
         Indexed by uint64 ``cell_id``, sorted by cell id, one column per
         channel (column index named ``feature``, as in
         :func:`geos2vec.features.count_features`) with the dtypes the table had before :func:`rasterize` (from
-        ``attrs["channel_dtypes"]``). A cell seen several times (overlapping
+        ``attrs["channel_dtypes"]``) and, when ``da.attrs`` hold the table's
+        coverage, that coverage in ``attrs["coverage"]`` (so missing channels stay
+        missing downstream). A cell seen several times (overlapping
         windows) appears once. Dask-backed arrays are read chunk by chunk.
+
+    Warns
+    -----
+    CoverageWarning
+        When ``da`` has a ``covered`` coordinate but no ``attrs["coverage"]``
+        (the table's coverage is then unknown).
     """
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"to_frame needs an xarray.DataArray from rasterize, not {type(da).__name__}")
@@ -348,8 +393,26 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     index = pd.Index(cell, name="cell_id", dtype=np.uint64)
     dts = da.attrs.get("channel_dtypes")
     if dts is None or len(dts) != nfeat or all(np.dtype(d) == vals.dtype for d in dts):
-        return pd.DataFrame(vals, index=index, columns=pd.Index(names, name="feature"), copy=False)
-    out = pd.DataFrame({name: vals[:, k].astype(np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
-                       index=index)
-    out.columns.name = "feature"
-    return out
+        out = pd.DataFrame(vals, index=index, columns=pd.Index(names, name="feature"), copy=False)
+    else:
+        out = pd.DataFrame({name: vals[:, k].astype(np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
+                           index=index)
+        out.columns.name = "feature"
+    return _with_coverage(out, da)
+
+
+def _with_coverage(table: pd.DataFrame, da: xr.DataArray) -> pd.DataFrame:
+    """``table`` with the coverage :func:`rasterize` kept in ``da.attrs["coverage"]``, if any."""
+    cov = da.attrs.get("coverage")
+    if cov is None:
+        if "covered" in da.coords:
+            import warnings
+
+            from ..errors import CoverageWarning
+
+            warnings.warn("to_frame: the images have a 'covered' coordinate but no attrs['coverage'], so the "
+                          "table's coverage is unknown (every cell of its images counts as covered); give it "
+                          "back with geos2vec.coverage.set_coverage", CoverageWarning, stacklevel=3)
+        return table
+    table.attrs["coverage"] = json.loads(cov) if isinstance(cov, str) else dict(cov)
+    return table
