@@ -201,8 +201,8 @@ class S2VecAccessor:
 
         ``homes.s2vec.embed(features=osm)`` is :func:`geos2vec.embedding.embed` ``(homes, osm, ...)``: every row
         is kept in its order with its index; points take their level-12 cell's vector, lines and polygons
-        the length/area-weighted mean over the cells they cover; rows whose cells have no features get NaN
-        (with a warning that counts them).
+        the length/area-weighted mean over the cells they cover; rows whose cells have no features, or lie
+        outside the coverage the features record, get NaN (with a warning that counts them).
 
         Parameters
         ----------

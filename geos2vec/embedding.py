@@ -10,7 +10,8 @@ The pipeline for a user's frame:
 
 Cells without any feature (no POI and no road in the table) have no data to embed: their rows get NaN and a
 warning that counts them (``outside="nan"``, the default), or, with ``outside="embed"``, the model's vector
-for an empty cell in its surroundings.
+for an empty cell in its surroundings. Cells outside the coverage a table records (``table.attrs["coverage"]``,
+:mod:`geos2vec.coverage`) get NaN either way: the data there is unknown, not empty.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import pandas as pd
 import shapely
 
 from . import _geo, cells as _cells
-from .geometry_cells import MAX_POLYGON_CELLS, row_cells  # noqa: F401  (public here too)
+from .errors import InvalidInputError, InvalidTypeError
+from .geometry_cells import MAX_POLYGON_CELLS, _check_how, _row_cells, check_vertices, row_cells  # noqa: F401
 from .provenance import model_name, provenance
 
 if TYPE_CHECKING:
@@ -43,11 +45,23 @@ def _resolve_model(model):
 
         return load_model(model)
     if not (hasattr(model, "patch_level") and hasattr(model, "embed")):
-        from .errors import InvalidTypeError
-
         raise InvalidTypeError(f"model must be 'default', the path of a saved model, or a loaded model "
                                f"(geos2vec.load_model(...)); got {type(model).__name__}")
     return model
+
+
+def _check_options(mode, context, outside) -> None:
+    """Raise :class:`~geos2vec.errors.InvalidInputError` for an unknown ``mode``, ``context`` or ``outside``.
+
+    Checked up front, so that a typo raises whether or not any cell reaches the encoder.
+    """
+    from .model.context import CONTEXTS
+    from .model.embed import MODES
+
+    for name, value, allowed in (("mode", mode, MODES), ("context", context, CONTEXTS),
+                                 ("outside", outside, ("nan", "embed"))):
+        if not isinstance(value, str) or value not in allowed:
+            raise InvalidInputError(f"{name} must be one of {allowed}, got {value!r}")
 
 
 def _feature_table(features, level: int, model) -> pd.DataFrame:
@@ -63,11 +77,15 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
     elif isinstance(features, dict):
         from .features import count_features
 
+        unknown = [k for k in features if k not in ("pois", "roads")]
+        if unknown:  # a typo ("road") would silently drop that source
+            raise InvalidInputError(f"features has unknown key(s) {unknown}; the dict takes 'pois' and/or "
+                                    "'roads', e.g. {'pois': pois, 'roads': roads}")
         table = count_features(features.get("pois"), features.get("roads"), level=level)
     elif isinstance(features, pd.DataFrame):
         table = features
     else:
-        raise TypeError(
+        raise InvalidTypeError(
             "features must be a GeoDataFrame of POIs (points) and roads (lines), a dict "
             "{'pois': ..., 'roads': ...}, a count_features table indexed by cell_id, or 'osm' (download the "
             "OpenStreetMap extract covering the rows); "
@@ -76,19 +94,29 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
     channels = list(model.channels)
     missing = [c for c in channels if c not in table.columns]
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f"the feature table lacks {len(missing)} channel(s) the model was trained on, e.g. "
             f"{missing[:5]}; build it with count_features(..., ontology=<the model's ontology>)"
         )
+    dup = [c for c in channels if np.ndim(table[c]) > 1]
+    if dup:
+        raise InvalidInputError(f"the feature table has duplicate columns {dup[:5]}; keep one of each "
+                                "(table.loc[:, ~table.columns.duplicated()])")
     idx = table.index
-    if len(idx) and not pd.api.types.is_integer_dtype(idx.dtype):
-        raise TypeError(f"the feature table must be indexed by uint64 cell ids (index named cell_id), got "
-                        f"index dtype {idx.dtype}; set it with table.set_index('cell_id'), or convert S2 "
-                        "tokens with geos2vec.token_to_cell")
-    levels = _cells.get_level(idx.to_numpy().astype(np.uint64)) if len(idx) else np.array([level])
+    if len(idx) and (not pd.api.types.is_integer_dtype(idx.dtype) or idx.hasnans):
+        raise InvalidTypeError(f"the feature table must be indexed by uint64 cell ids (index named cell_id), got "
+                               f"index dtype {idx.dtype}{' with missing values' if idx.hasnans else ''}; set it "
+                               "with table.set_index('cell_id'), or convert S2 tokens with geos2vec.token_to_cell")
+    ids = idx.to_numpy().astype(np.uint64)
+    invalid = ~np.asarray(_cells.is_valid_cell(ids), bool) if len(idx) else np.zeros(0, bool)
+    if invalid.any():
+        raise InvalidInputError(f"the feature table's index has {int(invalid.sum())} value(s) that are not S2 cell "
+                                f"ids, e.g. {list(idx[invalid][:5])}; index it by cell_id (count_features "
+                                "tables are)")
+    levels = _cells.get_level(ids) if len(idx) else np.array([level])
     if (levels != level).any():
-        raise ValueError(f"the feature table holds cells of level(s) {sorted(set(levels.tolist()))}, "
-                         f"but embeddings are asked for at level {level}")
+        raise InvalidInputError(f"the feature table holds cells of level(s) {sorted(set(levels.tolist()))}, "
+                                f"but embeddings are asked for at level {level}")
     out = table[channels]
     # integer counts cannot hold NaN: check float and nullable columns only (no copy of a large count table)
     maybe = [k for k, c in enumerate(channels)
@@ -98,21 +126,35 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
     if maybe:
         bad[:, maybe] = ~np.isfinite(values)
     if bad.any():  # one NaN would poison every window that reads its cell
-        from .errors import InvalidInputError
-
         rows, cols = np.nonzero(bad)
         cells = _cells.cell_to_token(idx.to_numpy().astype(np.uint64)[np.unique(rows)[:3]])
         raise InvalidInputError(
             f"the feature table has {int(bad.sum())} NaN/inf value(s) in {np.unique(rows).size} cell(s) (e.g. "
             f"{list(cells)}) and channel(s) {[channels[c] for c in np.unique(cols)[:5]]}; counts must be finite: "
             "fill them (table.fillna(0)) or drop those rows")
+    if getattr(model.stats, "log1p", False) and len(out):  # log(1 + count): a negative count is no count
+        signed = [k for k, c in enumerate(channels) if out[c].dtype.kind not in "ub"]
+        low = out.iloc[:, signed].min().to_numpy(np.float64) if signed else np.zeros(0)
+        if (low < 0).any():
+            neg = [channels[signed[k]] for k in np.flatnonzero(low < 0)]
+            rows = np.flatnonzero((out[neg].to_numpy(np.float64) < 0).any(axis=1))
+            raise InvalidInputError(
+                f"the feature table has negative counts in {rows.size} cell(s) (e.g. "
+                f"{list(_cells.cell_to_token(ids[rows[:3]]))}) and channel(s) {neg[:5]}; the model reads "
+                "log(1 + count), so counts must be >= 0: fix or drop those rows")
     return out
+
+
+def _outside_note(n_out: int) -> str:
+    """The part of a NaN warning that counts rows or cells outside the features' recorded coverage."""
+    return (f"{n_out} of them lie outside the coverage the features record (table.attrs['coverage']): the data "
+            "there is unknown, not empty")
 
 
 def _check_level(level: int, model) -> int:
     level = _cells._check_level(level)
     if level != model.patch_level:
-        raise ValueError(f"this model embeds level-{model.patch_level} cells only (images at level "
+        raise InvalidInputError(f"this model embeds level-{model.patch_level} cells only (images at level "
                          f"{model.image_level}); level {level} was asked for")
     return level
 
@@ -139,7 +181,10 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
         images' features too), ``"tiled"`` (v0.1's per-image contextual mode), ``"patch"`` or ``"image"``;
         see :func:`geos2vec.model.embed.embed`.
     outside : {"nan", "embed"}
-        What cells without any feature get: NaN (with a warning) or the model's vector for them.
+        What cells without any feature get: NaN (with a warning) or the model's vector for an empty cell in
+        its surroundings. Cells outside the coverage the table records (``table.attrs["coverage"]``, see
+        :mod:`geos2vec.coverage`) get NaN either way: the data there is unknown, not empty. ``"embed"``
+        embeds the covered cells without a row (known to be empty), in level-8 images that hold features.
     prefix : str, default "s2vec_"
         Prefix of the embedding columns.
     context : {"blend", "centred"}
@@ -152,25 +197,34 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     pandas.DataFrame indexed by ``cell_id`` with columns ``prefix0 ... prefix{d-1}``
         (a dask DataFrame for dask input).
     """
+    from .coverage import covered_mask
     from .partitioned import is_dask
     from .raster import rasterize
 
+    _check_options(mode, context, outside)
     if is_dask(cell_ids):  # partition by partition; a dask frame comes back
         from .partitioned import embed_cells_dask
 
         return embed_cells_dask(cell_ids, features, level=level, model=model, mode=mode, outside=outside,
                                 prefix=prefix, context=context, progress=progress)
-    if outside not in ("nan", "embed"):
-        raise ValueError(f"outside must be 'nan' or 'embed', got {outside!r}")
     model = _resolve_model(model)
     level = _check_level(level, model)
+    if isinstance(cell_ids, (pd.Series, pd.Index)) and pd.api.types.is_extension_array_dtype(cell_ids.dtype):
+        na = np.asarray(cell_ids.isna())
+        if na.any():  # e.g. embed's own s2_cell column, <NA> for rows without a geometry
+            labels = cell_ids.index if isinstance(cell_ids, pd.Series) else pd.RangeIndex(len(cell_ids))
+            raise InvalidInputError(f"cell_ids has {int(na.sum())} missing (<NA>) value(s) at index "
+                                    f"{_geo.describe_labels(labels, na)}; drop them first (cell_ids.dropna())")
+        if pd.api.types.is_integer_dtype(cell_ids.dtype):
+            cell_ids = cell_ids.to_numpy(dtype=np.uint64)
     cell_ids = np.atleast_1d(_cells._as_cells(cell_ids)).ravel()
     if cell_ids.size and (_cells.get_level(cell_ids) != level).any():
-        raise ValueError(f"all cells must be level {level}")
+        raise InvalidInputError(f"all cells must be level {level}: the model embeds level-{level} cells")
     table = _feature_table(features, level, model)
     wanted = np.unique(cell_ids)
     images = np.unique(_cells.cell_to_parent(wanted, model.image_level)) if wanted.size else wanted
     observed = table.index.to_numpy().astype(np.uint64)
+    covered = covered_mask(wanted, table)[0]  # all True when the table records no coverage
     observed_images = _cells.cell_to_parent(observed, model.image_level)
     images = images[np.isin(images, observed_images)]
     dim = model.embedding_dim
@@ -178,9 +232,8 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     vectors = pd.DataFrame(np.full((wanted.size, dim), np.nan, dtype=np.float32), index=wanted, columns=columns)
     if images.size and mode in ("contextual", "tiled"):
         # exactly the cells asked for; seamless windows also read the neighbouring images that have data
-        targets = wanted[np.isin(_cells.cell_to_parent(wanted, model.image_level), images)]
-        if outside == "nan":
-            targets = targets[np.isin(targets, observed)]
+        in_images = np.isin(_cells.cell_to_parent(wanted, model.image_level), images)
+        targets = wanted[in_images & (np.isin(wanted, observed) if outside == "nan" else covered)]
         around = images
         if mode == "contextual":
             ring = np.unique(_cells.grid_disk(images, 1))
@@ -200,18 +253,22 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
             emb.index = wanted
         common = wanted[np.isin(wanted, emb.index.to_numpy().astype(np.uint64))]
         vectors.loc[common] = emb.loc[common].to_numpy(np.float32)
-    without = ~np.isin(wanted, observed)
-    if outside == "nan" and without.any():
+    without = ~np.isin(wanted, observed) if outside == "nan" else ~covered  # unknown is not empty
+    if without.any():
         vectors.loc[wanted[without]] = np.nan
     vectors.index.name = "cell_id"
     out = vectors.reindex(cell_ids)
     n_missing = int(out.iloc[:, 0].isna().sum()) if len(out) else 0
     if n_missing:
-        hint = ("pass outside='embed' to embed them as empty cells in their surroundings" if outside == "nan"
-                else "they lie in level-%d images without any feature, so there is no surrounding data to "
-                     "embed them in" % model.image_level)
+        n_out = int((~covered[np.searchsorted(wanted, cell_ids)]).sum())
+        if outside == "nan":
+            hint = f"pass outside='embed' to embed {'the covered ones' if n_out else 'them'} as empty cells in " \
+                   "their surroundings"
+        else:
+            hint = (f"they lie {'outside the coverage or ' if n_out else ''}in level-{model.image_level} images "
+                    "without any feature, so there is no surrounding data to embed them in")
         warnings.warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
-                      f"embeddings; {hint}", stacklevel=2)
+                      f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}", stacklevel=2)
     out.attrs["geos2vec"] = provenance(stage="embed", model=model_name(model), mode=mode, level=level,
                                        context=context if mode == "contextual" else None, outside=outside)
     return out
@@ -234,6 +291,7 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any], *, level: int = 12,
         One row per cell of the feature table, in its order (``RangeIndex``): ``s2_cell`` (uint64), ``token``
         (str), ``prefix0 ... prefix{d-1}`` (float32) and the cell polygons (EPSG:4326).
     """
+    _check_options(mode, context, "nan")
     model = _resolve_model(model)
     table = _feature_table(features, _check_level(level, model), model)
     ids = table.index.to_numpy().astype(np.uint64)
@@ -266,7 +324,8 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         POIs (points) and roads (lines) to build features from, a dict ``{"pois", "roads"}``, a prebuilt
         ``count_features`` table, ``"osm"`` to download the OpenStreetMap extract covering ``gdf``
         (:func:`geos2vec.io.osm_features`: cached, verified, with the extract as coverage), or None to use
-        ``gdf`` itself as the POI source.
+        ``gdf`` itself as the POI source (its rows with a missing or empty geometry are left out of the counts
+        and get NaN like any other).
     level : int
         Must be the model's patch level (12 for the bundled model).
     how : {"auto", "point", "weighted"}, default "auto"
@@ -285,10 +344,19 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     Raises
     ------
     ValueError
-        ``gdf`` already has an added column, ``level`` is not the model's, or ``how`` is unknown.
+        ``gdf`` already has an added column, or ``level`` is not the model's.
+    InvalidInputError
+        (a ``ValueError``) An unknown ``mode``, ``context``, ``how`` or ``outside``; a ``features`` dict with
+        keys other than ``"pois"`` and ``"roads"``; a row with a vertex that is NaN/inf or outside
+        lat [-90, 90] / lon [-180, 180] (anywhere in its geometry; the message names its index label).
+        Invalid (self-intersecting) polygons are repaired with ``shapely.make_valid``, not refused
+        (see :func:`row_cells`).
     """
+    from .coverage import covered_mask
     from .partitioned import is_dask
 
+    _check_options(mode, context, outside)
+    _check_how(how)
     if is_dask(gdf):  # partition by partition; a dask frame comes back
         from .partitioned import embed_dask
 
@@ -302,24 +370,29 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     added = ["s2_cell"] + [f"{prefix}{k}" for k in range(model.embedding_dim)]
     clash = [c for c in added if c in gdf.columns]
     if clash:
-        raise ValueError(
+        raise InvalidInputError(
             f"gdf already has column(s) {clash[:5]}{' ...' if len(clash) > 5 else ''} that embed adds; "
             f"drop them first (gdf.drop(columns=[...])), or pass another prefix= for the embedding columns"
         )
+    missing = _geo.missing_mask(geoms_all)
+    ok_pos = np.flatnonzero(~missing)
+    geoms = geoms_all.iloc[ok_pos]
+    check_vertices(geoms, "gdf")  # every vertex, not only the representative point
     if isinstance(features, str) and features == "osm":
         from .io.download import osm_features
 
         features = osm_features(geoms_all, level=level)
-    table = _feature_table(gdf if features is None else features, level, model)
-    missing = _geo.missing_mask(geoms_all)
-    ok_pos = np.flatnonzero(~missing)
-    geoms = geoms_all.iloc[ok_pos]
+    # features=None: the rows themselves are the POIs; those without a geometry get NaN, like any other
+    table = _feature_table(gdf.iloc[ok_pos] if features is None else features, level, model)
     rep_lng, rep_lat = _geo.representative_lnglat(geoms)
     _geo.check_lnglat(rep_lng, rep_lat, geoms.index, "gdf")
-    row, cell, weight = row_cells(geoms, level, how)
+    row, cell, weight = _row_cells(geoms, level, how)
     dim = model.embedding_dim
+    n_out = 0
     if cell.size:
         uniq, inv = np.unique(cell, return_inverse=True)
+        # rows none of whose cells the features cover: unknown there (counted in the warning)
+        outside_rows = np.bincount(row, weights=covered_mask(uniq, table)[0][inv], minlength=len(geoms)) == 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             emb = embed_cells(uniq, table, level=level, model=model, mode=mode, outside=outside, prefix=prefix,
@@ -345,12 +418,15 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
             with np.errstate(invalid="ignore", divide="ignore"):
                 result[ok_pos[r[starts]]] = (acc / wsum[:, None]).astype(np.float32)
     n_nan = int(np.isnan(result[:, 0]).sum()) if dim else 0
+    if n_nan and cell.size:
+        n_out = int((outside_rows & np.isnan(result[ok_pos, 0])).sum())
     if n_nan:
         warnings.warn(
             f"{n_nan} of {len(gdf)} rows got NaN embeddings: their cells have no features in the data given "
-            f"({int(missing.sum())} of them have no geometry)."
+            f"({int(missing.sum())} of them have no geometry{'; ' + _outside_note(n_out) if n_out else ''})."
             + (" Pass outside='embed' to embed empty cells." if outside == "nan" else
-               f" Their level-{model.image_level} images hold no feature at all."),
+               f" Their level-{model.image_level} images hold no feature at all"
+               + (", or the features do not cover them." if n_out else ".")),
             stacklevel=2,
         )
     out = gdf.copy()

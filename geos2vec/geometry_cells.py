@@ -13,7 +13,7 @@ import shapely
 
 from . import _geo, cells as _cells
 
-__all__ = ["row_cells", "MAX_POLYGON_CELLS"]
+__all__ = ["row_cells", "check_vertices", "MAX_POLYGON_CELLS"]
 
 # sampling step for line/polygon weights, as a fraction of the cell's edge
 _STEPS_PER_CELL = 8
@@ -26,12 +26,48 @@ def _edge_degrees(level: int) -> float:
     return 90.0 / (1 << level) * 1.2
 
 
+def check_vertices(geoms: gpd.GeoSeries, name: str = "geoms") -> None:
+    """Raise where any vertex of a geometry is NaN/inf or outside lat [-90, 90] / lon [-180, 180].
+
+    Every vertex is checked, not only each row's representative point: a longitude of 241.74 is not a
+    longitude (the CRS is probably wrong), and is neither wrapped nor skipped.
+
+    Parameters
+    ----------
+    geoms : GeoSeries
+        Geometries in EPSG:4326 (longitude/latitude degrees); missing and empty ones have no vertices.
+    name : str
+        The input's name in the message.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the index labels of the offending rows and how to fix them.
+    """
+    xy, owner = shapely.get_coordinates(np.asarray(geoms.values), return_index=True)
+    if xy.size == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        bad_xy = ~np.isfinite(xy).all(axis=1) | (np.abs(xy[:, 1]) > 90.0) | (np.abs(xy[:, 0]) > 180.0)
+    if bad_xy.any():
+        from .errors import InvalidInputError
+
+        bad = np.zeros(len(geoms), bool)
+        bad[owner[bad_xy]] = True
+        raise InvalidInputError(
+            f"{name} has {int(bad.sum())} row(s) with {int(bad_xy.sum())} vertex coordinate(s) that are NaN/inf "
+            f"or outside lat [-90, 90] / lon [-180, 180], at index {_geo.describe_labels(geoms.index, bad)}; is "
+            "the CRS right (set_crs vs to_crs), or are longitude and latitude swapped? Fix or drop those rows "
+            "(split a geometry that crosses the antimeridian at lon 180 so that every vertex lies in [-180, 180])")
+
+
 def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cells each geometry needs, with weights that sum to 1 per row.
 
     Parameters
     ----------
     geoms : GeoSeries in EPSG:4326 without missing geometries
+        Every vertex must be finite and within lat [-90, 90] / lon [-180, 180] (:func:`check_vertices`).
     level : int
     how : {"auto", "point", "weighted"}
         ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
@@ -39,14 +75,49 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple
         into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: every
         cell the polygon overlaps, weighted by the area of the overlap; a polygon whose bounding box spans
         more than ``MAX_POLYGON_CELLS`` cells raises) inside it. Points always take their own cell;
-        multipoints weight each of their points equally.
+        multipoints weight each of their points equally. Invalid polygons (self-intersecting rings, e.g. a
+        bow-tie) are repaired with ``shapely.make_valid`` first, keeping their polygonal parts.
 
     Returns
     -------
     row : int64 ndarray (position of the row), cell : uint64 ndarray, weight : float64 ndarray
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown ``how``, a vertex that is NaN/inf or out of range (naming the rows), or a polygon too
+        large to cover.
     """
+    _check_how(how)
+    check_vertices(geoms)
+    return _row_cells(geoms, level, how)
+
+
+def _check_how(how: str) -> None:
     if how not in ("auto", "point", "weighted"):
-        raise ValueError(f"how must be 'auto', 'point' or 'weighted', got {how!r}")
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"how must be 'auto', 'point' or 'weighted', got {how!r}")
+
+
+def _make_valid(polys: np.ndarray) -> np.ndarray:
+    """Invalid polygons repaired with ``shapely.make_valid``, keeping their polygonal parts.
+
+    A repair without any area (a collapsed polygon) is kept whole: it takes its representative point's cell.
+    """
+    out = polys.copy()
+    bad = np.flatnonzero(~shapely.is_valid(polys))
+    for k in bad:
+        fixed = shapely.make_valid(polys[k])
+        if shapely.get_type_id(fixed) == 7:  # a collection: its polygons, if any
+            parts = [g for g in shapely.get_parts(fixed) if shapely.get_type_id(g) in (3, 6)]
+            fixed = shapely.union_all(parts) if parts else fixed
+        out[k] = fixed
+    return out
+
+
+def _row_cells(geoms: gpd.GeoSeries, level: int, how: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`row_cells` of checked input (``how`` known, every vertex valid)."""
     arr = np.asarray(geoms.values)
     kind = shapely.get_type_id(arr)
     is_point = (kind == 0) | (how == "point")
@@ -90,13 +161,15 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple
             c, owner = shapely.get_coordinates(sub[is_multipoint], return_index=True)
             add(others[np.flatnonzero(is_multipoint)[owner]], c[:, 0], c[:, 1])
         poly_pos = np.flatnonzero(~is_line & ~is_multipoint)
-        for p in poly_pos:  # polygons: the cells they overlap, weighted by the overlapping area
-            lng_c, lat_c, area = _polygon_cover(sub[p], level)
+        polys = _make_valid(sub[poly_pos])
+        for p, g in zip(poly_pos, polys):  # polygons: the cells they overlap, weighted by the overlapping area
+            lng_c, lat_c, area = _polygon_cover(g, level)
             add(np.full(lng_c.size, others[p]), lng_c, lat_c, area)
     row = np.concatenate(rows) if rows else np.empty(0, np.int64)
     lng = np.concatenate(lngs) if lngs else np.empty(0)
     lat = np.concatenate(lats) if lats else np.empty(0)
     wt = np.concatenate(wts) if wts else np.empty(0)
+    # input vertices lie in [-180, 180] (check_vertices); only lines unwrapped across the antimeridian pass it
     lng = np.where((lng > 180.0) | (lng < -180.0), (lng + 180.0) % 360.0 - 180.0, lng)
     cell = _cells.latlng_to_cell(lat, lng, level)
     # weights: a row's share of samples (points, polygon grid points) or of length (lines) in each cell

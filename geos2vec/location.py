@@ -69,6 +69,16 @@ def _check_method(method: str) -> str:
     return method
 
 
+def _check_frequency_num(frequency_num) -> int:
+    """``frequency_num`` as an int; anything but a positive integer raises (2.5 is not truncated to 2)."""
+    if isinstance(frequency_num, bool) or not isinstance(frequency_num, (int, np.integer)) or frequency_num < 1:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"frequency_num must be a positive integer (the number of scales), got "
+                                f"{frequency_num!r}")
+    return int(frequency_num)
+
+
 def scales(frequency_num: int = 16, min_radius: float = 1e-4, max_radius: float = 1.0) -> np.ndarray:
     """The geometric scales ``r_s`` (radians) of the multi-scale encoders.
 
@@ -84,8 +94,7 @@ def scales(frequency_num: int = 16, min_radius: float = 1e-4, max_radius: float 
     -------
     numpy.ndarray of float64, shape (S,)
     """
-    if isinstance(frequency_num, bool) or not isinstance(frequency_num, (int, np.integer)) or frequency_num < 1:
-        raise ValueError(f"frequency_num must be a positive integer, got {frequency_num!r}")
+    frequency_num = _check_frequency_num(frequency_num)
     min_radius = float(min_radius)
     max_radius = float(max_radius)
     if not (np.isfinite(min_radius) and np.isfinite(max_radius)) or min_radius <= 0 or max_radius < min_radius:
@@ -115,10 +124,10 @@ def output_dim(method: str = "theory", frequency_num: int = 16) -> int:
     Raises
     ------
     ValueError
-        If ``method`` is unknown.
+        If ``method`` is unknown, or ``frequency_num`` is not a positive integer (``"wrap"`` ignores it).
     """
     method = _check_method(method)
-    return 4 if method == "wrap" else _DIMS_PER_SCALE[method] * int(frequency_num)
+    return 4 if method == "wrap" else _DIMS_PER_SCALE[method] * _check_frequency_num(frequency_num)
 
 
 def _encode(xp, lat_rad, lng_rad, method, freqs):
@@ -161,9 +170,7 @@ def _frequencies(method, frequency_num, min_radius, max_radius):
     if method == "wrap":
         return np.ones(1)
     if method == "sinusoidal":
-        if isinstance(frequency_num, bool) or not isinstance(frequency_num, (int, np.integer)) or frequency_num < 1:
-            raise ValueError(f"frequency_num must be a positive integer, got {frequency_num!r}")
-        return 2.0 ** np.arange(frequency_num)
+        return 2.0 ** np.arange(_check_frequency_num(frequency_num))
     return 1.0 / scales(frequency_num, min_radius, max_radius)
 
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .location import _check_method, _encode, _frequencies, output_dim
+from .location import _check_frequency_num, _check_method, _encode, _frequencies, output_dim
 
 __all__ = ["LocationEncoder"]
 
@@ -29,7 +29,8 @@ class LocationEncoder(keras.layers.Layer):
         kwargs.setdefault("autocast", False)  # keep float64 degrees: fine scales need them
         super().__init__(**kwargs)
         self.method = _check_method(method)
-        self.frequency_num = int(frequency_num)
+        # validated like encode_location's (2.5 raises rather than becoming 2); "wrap" has no scales
+        self.frequency_num = int(frequency_num) if self.method == "wrap" else _check_frequency_num(frequency_num)
         self.min_radius = float(min_radius)
         self.max_radius = float(max_radius)
         self._freqs = _frequencies(self.method, self.frequency_num, self.min_radius, self.max_radius)

@@ -310,3 +310,223 @@ def test_numpy_gelu_matches_tensorflow_and_the_exact_formula():
     out = x32.copy()
     assert _gelu(out, out=out) is out  # in place (vector and scalar tails may round differently: 1 ulp)
     np.testing.assert_allclose(out, fast, rtol=1e-6, atol=5e-7)
+
+
+def test_nan_or_inf_pixels_raise_instead_of_nan_vectors(tiny, sample):
+    from geos2vec.errors import InvalidInputError
+
+    _, path, _ = tiny
+    _, _, table = sample
+    model = geos2vec.load_model(path)
+    small = table.iloc[:40].astype("float32")
+    holes = rasterize(small, fill=np.nan)  # the documented float fill: every unobserved pixel is NaN
+    n_nan = int(np.isnan(holes.values).sum())
+    for mode in ("contextual", "tiled", "image"):
+        with pytest.raises(InvalidInputError, match=rf"{n_nan} NaN/inf value.*fill=0") as info:
+            model.embed(holes, mode=mode, verbose=False)
+        assert not isinstance(info.value, TypeError)
+    # patch mode reads the observed pixels only: those are finite, so it equals the fill=0 images
+    np.testing.assert_array_equal(model.embed(holes, mode="patch", as_frame=True).to_numpy(),
+                                  model.embed(rasterize(small), mode="patch", as_frame=True).to_numpy())
+    # one inf pixel in an observed cell is named by its token and channel
+    one = rasterize(small).astype("float32")
+    cell = np.uint64(small.index[7])
+    img, r, c = (int(v[0]) for v in np.nonzero(one["cell_id"].values == cell))
+    one.values[img, r, c, 3] = np.inf
+    with pytest.raises(InvalidInputError, match=r"1 NaN/inf value\(s\) in 1 cell") as info:
+        model.embed(one, verbose=False)
+    assert C.cell_to_token(cell) in str(info.value) and str(small.columns[3]) in str(info.value)
+    with pytest.raises(InvalidInputError, match="NaN/inf"):
+        model.embed(one, mode="patch", verbose=False)
+
+
+def test_patch_mode_on_a_table_needs_cell_ids_and_finite_counts(tiny, sample):
+    from geos2vec.errors import InvalidInputError, InvalidTypeError
+
+    _, path, _ = tiny
+    _, _, table = sample
+    model = geos2vec.load_model(path)
+    small = table.iloc[:3]
+    ref = model.embed(small, mode="patch", as_frame=True)
+    assert ref.index.tolist() == small.index.tolist()
+    with pytest.raises(InvalidInputError, match=r"level-12 cell ids.*3 of its 3 .*\[0, 1, 2\].*set_index"):
+        model.embed(small.reset_index(drop=True), mode="patch")
+    children = C.cell_to_children(small.index.to_numpy(np.uint64)[:1], 13).ravel()[:1]
+    with pytest.raises(InvalidInputError, match=r"1 of its 1 index"):
+        model.embed(small.iloc[:1].set_axis(pd.Index(children, name="cell_id")), mode="patch")
+    with pytest.raises(InvalidTypeError, match="token_to_cell"):
+        model.embed(small.set_axis(pd.Index(C.cell_to_token(small.index.to_numpy(np.uint64)))), mode="patch")
+    bad = small.astype("float64")
+    bad.iloc[1, 0] = np.nan
+    with pytest.raises(InvalidInputError, match=r"1 NaN/inf value") as info:
+        model.embed(bad, mode="patch")
+    assert C.cell_to_token(np.uint64(small.index[1])) in str(info.value)
+
+
+def test_features_none_rows_without_geometry_get_nan_and_are_kept(tiny, sample):
+    _, path, _ = tiny
+    pois, _, _ = sample
+    model = geos2vec.load_model(path)
+    rows = pois.iloc[:30].copy()
+    rows.index = pd.Index([f"r{k}" for k in range(30)], name="place")
+    rows.loc["r4", "geometry"] = None
+    rows.loc["r9", "geometry"] = shapely.Point()  # empty
+    cols = [f"s2vec_{k}" for k in range(16)]
+    with pytest.warns(UserWarning, match=r"2 of 30 rows got NaN.*2 of them have no geometry"):
+        out = rows.s2vec.embed(model=model)  # features=None: the rows are their own POIs
+    assert out.index.equals(rows.index) and out["name"].equals(rows["name"])
+    assert out.loc[["r4", "r9"], cols].isna().all().all() and out.loc[["r4", "r9"], "s2_cell"].isna().all()
+    # the other rows are exactly the embedding of the frame without the two rows
+    kept = rows.drop(index=["r4", "r9"])
+    want = kept.s2vec.embed(model=model)
+    assert out.drop(index=["r4", "r9"])[cols].notna().all().all()
+    np.testing.assert_array_equal(out.drop(index=["r4", "r9"])[cols].to_numpy(), want[cols].to_numpy())
+
+
+def test_unknown_keys_of_a_features_dict_raise(tiny, sample):
+    from geos2vec.errors import InvalidInputError
+
+    _, path, _ = tiny
+    pois, roads, _ = sample
+    model = geos2vec.load_model(path)
+    with pytest.raises(InvalidInputError, match=r"unknown key\(s\) \['road'\].*'pois' and/or 'roads'"):
+        pois.iloc[:2].s2vec.embed(features={"pois": pois, "road": roads}, model=model)
+    with pytest.raises(InvalidInputError, match=r"\['poi'\]"):
+        pois.iloc[:2].s2vec.embed(features={"poi": pois}, model=model)
+
+
+def test_outside_embed_gives_nan_outside_the_recorded_coverage(tiny, sample):
+    _, path, _ = tiny
+    pois, roads, _ = sample
+    model = geos2vec.load_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boxed = count_features(pois, roads, coverage=(-118.60, 34.00, -118.17, 34.30))
+    unknown = boxed.copy()
+    unknown.attrs.pop("coverage")
+    observed = boxed.index.to_numpy(np.uint64)[0]
+    empty = C.latlng_to_cell(34.01, -118.19, 12)      # inside the box, no POI or road: known to be empty
+    outside = C.latlng_to_cell(34.05, -118.15, 12)    # outside the box, in a level-8 image with features
+    images = np.unique(C.cell_to_parent(boxed.index.to_numpy(np.uint64), 8))
+    assert {empty, outside}.isdisjoint(boxed.index) and np.isin(C.cell_to_parent([empty, outside], 8), images).all()
+    ask = np.array([observed, empty, outside], np.uint64)
+    for mode in ("image", "patch", "tiled", "contextual"):  # contextual (the default) last: ref is used below
+        with pytest.warns(UserWarning, match=r"1 of 3 cells .*\(1 of them lie outside the coverage"):
+            got = embed_cells(ask, boxed, model=model, mode=mode, outside="embed")
+        # without a recorded coverage every cell counts as covered (v0.1): the uncovered cell had a vector
+        ref = embed_cells(ask, unknown, model=model, mode=mode, outside="embed")
+        assert ref.notna().all().all() and got.iloc[2].isna().all()
+        np.testing.assert_array_equal(got.iloc[:2].to_numpy(), ref.iloc[:2].to_numpy())
+    # rows: the empty cell's row is embedded, the unknown one is NaN and counted as outside the coverage
+    lat, lng = C.cell_to_latlng(ask[1:])
+    rows = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lng, lat), index=["empty", "outside"], crs=4326)
+    with pytest.warns(UserWarning, match=r"1 of 2 rows got NaN.*1 of them lie outside the coverage"):
+        out = rows.s2vec.embed(features=boxed, model=model, outside="embed")
+    cols = [f"s2vec_{k}" for k in range(16)]
+    assert out.loc["outside", cols].isna().all()
+    np.testing.assert_array_equal(out.loc["empty", cols].to_numpy(np.float32), ref.iloc[1].to_numpy())
+    # a polygon over a covered and an uncovered cell: the mean over the covered one alone
+    both = C.cell_polygons(ask[1:]).values
+    poly = gpd.GeoDataFrame(geometry=[shapely.union_all(both).convex_hull], crs=4326)
+    r, cc, w = row_cells(poly.geometry, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        per = embed_cells(cc, boxed, model=model, outside="embed").to_numpy()
+        got = poly.s2vec.embed(features=boxed, model=model, outside="embed")[cols].to_numpy()[0]
+    ok = ~np.isnan(per[:, 0])
+    assert 0 < ok.sum() < ok.size
+    np.testing.assert_allclose(got, (w[ok] / w[ok].sum()) @ per[ok], rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_mode_or_context_raises_even_where_no_row_has_features(tiny, sample):
+    from geos2vec.errors import InvalidInputError
+
+    _, path, _ = tiny
+    _, _, table = sample
+    model = geos2vec.load_model(path)
+    far = gpd.GeoDataFrame(geometry=[shapely.Point(8.69, 49.41)], crs=4326)
+    for kw, name in (({"mode": "contxtual"}, "mode"), ({"context": "bogus"}, "context"), ({"mode": 42}, "mode"),
+                     ({"how": "poly"}, "how"), ({"outside": "drop"}, "outside")):
+        with pytest.raises(InvalidInputError, match=rf"{name} must be"):
+            far.s2vec.embed(features=table, model=model, **kw)
+    empty = table.iloc[:0]
+    with pytest.raises(InvalidInputError, match="mode must be"):
+        embed_cells(np.empty(0, np.uint64), empty, model=model, mode="x")
+    with pytest.raises(InvalidInputError, match="context must be"):
+        geos2vec.cell_embeddings(empty, model=model, context="y")
+
+
+def test_invalid_polygons_are_repaired_and_bad_vertices_name_their_rows(tiny, sample):
+    from geos2vec.errors import InvalidInputError
+
+    _, path, _ = tiny
+    _, _, table = sample
+    model = geos2vec.load_model(path)
+    lat, lng = C.cell_to_latlng(table.index.to_numpy(np.uint64)[[20]])
+    x, y, d = float(lng[0]), float(lat[0]), 0.02
+    bowtie = shapely.Polygon([(x - d, y - d), (x + d, y + d), (x + d, y - d), (x - d, y + d)])
+    assert not bowtie.is_valid
+    fixed = shapely.make_valid(bowtie)  # its two triangles
+    r1, c1, w1 = row_cells(gpd.GeoSeries([bowtie], crs=4326), 12)
+    r2, c2, w2 = row_cells(gpd.GeoSeries([fixed], crs=4326), 12)
+    np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_allclose(w1, w2, rtol=1e-12)
+    cols = [f"s2vec_{k}" for k in range(16)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = gpd.GeoDataFrame(geometry=[bowtie], crs=4326).s2vec.embed(features=table, model=model)
+        want = gpd.GeoDataFrame(geometry=[fixed], crs=4326).s2vec.embed(features=table, model=model)
+    assert got[cols].notna().all().all()
+    np.testing.assert_array_equal(got[cols].to_numpy(), want[cols].to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # shapely warns about NaN coordinates when building them
+        bad_rows = [shapely.Polygon([(x, y), (np.nan, np.nan), (x + d, y), (x, y + d)]),
+                    shapely.LineString([(x, y), (np.nan, np.nan), (x + d, y)]),
+                    shapely.box(179.5, 0, 180.5, 1),
+                    shapely.MultiPoint([(x, y), (x + 360.0, y)])]  # 241.74 is not a longitude: never wrapped
+    for g in bad_rows:
+        parcels = gpd.GeoDataFrame({"id": ["p1", "p2"]}, crs=4326, index=[10, 20],
+                                   geometry=[shapely.Point(x, y), g])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(InvalidInputError, match=r"1 row\(s\) .* at index \[20\]; is the CRS right"):
+                parcels.s2vec.embed(features=table, model=model)
+            with pytest.raises(InvalidInputError, match=r"at index \[1\]"):
+                row_cells(parcels.geometry.reset_index(drop=True), 12)
+
+
+def test_embed_path_errors_are_geos2vec_errors_that_name_the_problem(tiny, sample):
+    from geos2vec.errors import InvalidInputError, InvalidTypeError
+
+    _, path, _ = tiny
+    pois, _, table = sample
+    model = geos2vec.load_model(path)
+    rows = pois.iloc[:2]
+    with pytest.raises(InvalidInputError, match="level-12 cells only"):
+        rows.s2vec.embed(features=table, level=13, model=model)
+    with pytest.raises(InvalidTypeError, match="features must be"):
+        rows.s2vec.embed(features=[pois], model=model)
+    with pytest.raises(InvalidInputError, match="lacks 1 channel"):
+        rows.s2vec.embed(features=table.drop(columns=["road"]), model=model)
+    with pytest.raises(InvalidInputError, match=r"duplicate columns \['road'\]"):
+        rows.s2vec.embed(features=pd.concat([table, table[["road"]]], axis=1), model=model)
+    broken = table.iloc[:3].set_axis(pd.Index(np.r_[table.index[:2], 0].astype(np.uint64), name="cell_id"))
+    with pytest.raises(InvalidInputError, match=r"1 value\(s\) that are not S2 cell ids, e\.g\. \[0\]"):
+        rows.s2vec.embed(features=broken, model=model)
+    for value in (-2, -0.5):  # the model reads log(1 + count): -0.5 is as wrong as -2
+        neg = table.astype({"road": "float64"})
+        neg.iloc[4, neg.columns.get_loc("road")] = value
+        with pytest.raises(InvalidInputError, match=r"negative counts in 1 cell\(s\).*\['road'\]") as info:
+            rows.s2vec.embed(features=neg, model=model)
+        assert C.cell_to_token(np.uint64(table.index[4])) in str(info.value)
+    with pytest.raises(InvalidInputError, match="already has column"):
+        rows.assign(s2_cell=1).s2vec.embed(features=table, model=model)
+    # embed's own s2_cell column, <NA> for a row without geometry: a clear error, and fine once dropped
+    users = pd.concat([rows, gpd.GeoDataFrame(geometry=[None], index=["n"], crs=4326)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = users.s2vec.embed(features=table, model=model)
+    with pytest.raises(InvalidInputError, match=r"1 missing \(<NA>\) value\(s\) at index \['n'\].*dropna"):
+        embed_cells(out["s2_cell"], table, model=model)
+    got = embed_cells(out["s2_cell"].dropna(), table, model=model)
+    np.testing.assert_array_equal(got.to_numpy(), out.filter(like="s2vec_").iloc[:2].to_numpy())

@@ -141,3 +141,19 @@ def test_keras_layer_matches_numpy(method):
     assert clone.method == method and clone.min_radius == 1e-3
     batched = np.asarray(layer(latlng.reshape(7, 1, 2)))
     assert batched.shape == (7, 1, L.output_dim(method, 3))
+
+
+def test_frequency_num_is_validated_alike_everywhere():
+    from geos2vec.errors import InvalidInputError
+
+    assert L.output_dim("theory", 3) == 18 and L.output_dim("sphereM", 2) == 10 and L.output_dim("wrap", 0) == 4
+    for bad in (2.5, 0, -1, True, "3"):
+        with pytest.raises(InvalidInputError, match=r"frequency_num must be a positive integer"):
+            L.output_dim("grid", bad)
+        with pytest.raises(InvalidInputError, match=r"frequency_num must be a positive integer"):
+            L.encode_location(34.0, -118.0, "sinusoidal", frequency_num=bad)
+    pytest.importorskip("keras")
+    with pytest.raises(ValueError, match=r"got 2\.5"):  # the layer does not truncate it to 2
+        L.LocationEncoder("theory", frequency_num=2.5)
+    layer = L.LocationEncoder("theory", frequency_num=np.int64(2))
+    assert layer.frequency_num == 2 and layer.output_features == 12

@@ -130,7 +130,9 @@ def window_plan(face, R, C, n: int, context: str = "centred"):
         An unknown ``context``, or ``n`` not divisible by 4.
     """
     if context not in CONTEXTS:
-        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"context must be one of {CONTEXTS}, got {context!r}")
     if n % 4:
         raise ValueError(f"seamless contextual embeddings need a grid side divisible by 4, got {n}")
     h = n // 2

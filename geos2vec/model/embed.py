@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidInputError, InvalidTypeError
 from ..provenance import flat_attrs, model_name, provenance, record_from_attrs
 from .data import check_images, iter_blocks, match_channels
 
@@ -88,6 +89,77 @@ def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int, n
     return out
 
 
+def _check_finite(values: np.ndarray, cells, channels) -> None:
+    """Raise :class:`~geos2vec.errors.InvalidInputError` where ``values`` holds NaN or inf.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Pixels the encoder reads, shape ``(..., channels)``; integer values are always finite.
+    cells : callable
+        ``cells()`` gives the cell ids of the pixels (shape ``values.shape[:-1]``); called only when some
+        value is not finite.
+    channels : sequence of str
+        The channel names (the last axis).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming how many values are not finite, in which cells and channels, and how to fill them: one NaN
+        would make every vector whose window reads its pixel NaN.
+    """
+    if values.dtype.kind in "iub" or values.size == 0:
+        return
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    from .. import cells as _cells
+
+    bad = ~finite.reshape(-1, values.shape[-1])
+    pix = bad.any(axis=1)
+    ids = np.asarray(cells(), dtype=np.uint64).ravel()[pix]
+    chans = [str(channels[k]) for k in np.flatnonzero(bad.any(axis=0))[:5]]
+    raise InvalidInputError(
+        f"the data the encoder reads has {int(bad.sum())} NaN/inf value(s) in {int(pix.sum())} cell(s) (e.g. "
+        f"{list(_cells.cell_to_token(ids[:5]))}) and channel(s) {chans}; the encoder cannot embed them (each "
+        "would make every vector that reads it NaN): rasterize with a finite fill (rasterize(..., fill=0), not "
+        "fill=np.nan), or fill them (da.fillna(0), table.fillna(0))")
+
+
+def _check_table(data: pd.DataFrame, model) -> np.ndarray:
+    """The cell ids of a ``"patch"``-mode feature table's index, validated; its values checked finite."""
+    from .. import cells as _cells
+
+    idx = data.index
+    level = getattr(model, "patch_level", None)
+    need = f"level-{level} cell ids" if level is not None else "S2 cell ids"
+    if len(idx) and (not pd.api.types.is_integer_dtype(idx.dtype) or idx.hasnans):
+        raise InvalidTypeError(f"the feature table must be indexed by {need} (uint64, index named cell_id), got "
+                               f"index dtype {idx.dtype}{' with missing values' if idx.hasnans else ''}; set it "
+                               "with table.set_index('cell_id'), or convert S2 tokens with geos2vec.token_to_cell")
+    ids = np.asarray(idx.to_numpy()).astype(np.uint64)
+    bad = ~np.asarray(_cells.is_valid_cell(ids), bool) if ids.size else np.zeros(0, bool)
+    if level is not None and (~bad).any():
+        bad[~bad] = np.asarray(_cells.get_level(ids[~bad])) != level
+    if bad.any():
+        raise InvalidInputError(
+            f"the feature table must be indexed by {need} (the cells the model embeds), but {int(bad.sum())} of "
+            f"its {ids.size} index value(s) are not (e.g. {list(idx[bad][:5])}); set the index with "
+            "table.set_index('cell_id') (count_features tables have it), or convert S2 tokens with "
+            "geos2vec.token_to_cell")
+    sub = data[list(model.stats.channels)]
+    if sub.columns.duplicated().any():
+        raise InvalidInputError(f"the feature table has duplicate columns "
+                                f"{sorted(set(sub.columns[sub.columns.duplicated()].map(str)))}; drop them")
+    # integer counts cannot hold NaN: check float and nullable columns only
+    maybe = [k for k, dt in enumerate(sub.dtypes)
+             if dt.kind not in "iub" or pd.api.types.is_extension_array_dtype(dt)]
+    if maybe:
+        _check_finite(sub.iloc[:, maybe].to_numpy(dtype=np.float64, na_value=np.nan), lambda: ids,
+                      [sub.columns[k] for k in maybe])
+    return ids
+
+
 def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None, block: int = 8192) -> np.ndarray:
     """The patch projection of each row of ``values`` (raw features, last axis = channels).
 
@@ -123,7 +195,10 @@ def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None, bl
     flat = values.reshape(-1, values.shape[-1])
     log = getattr(stats, "log1p", False)
     if log and flat.size and np.nanmin(flat) <= -1:
-        raise ValueError("log1p normalization needs values > -1 (counts are >= 0)")
+        low = np.nanmin(flat, axis=0)
+        names = [str(stats.channels[k]) for k in np.flatnonzero(low <= -1)[:5]]
+        raise InvalidInputError(f"log1p normalization needs values > -1 (counts are >= 0); channel(s) {names} "
+                                f"have values down to {float(low.min())}: fix or drop those cells")
     from ..options import blas_threads
 
     out = np.empty((flat.shape[0], w.shape[1]), dtype=np.float32)
@@ -183,49 +258,55 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
 
     Raises
     ------
+    InvalidInputError
+        (a ``ValueError``) An unknown ``mode``, ``context`` or ``cells``, an unbuilt model, images whose grid
+        does not match the model's, or cell ids that lie in no image of ``data``; NaN or inf in the values the
+        encoder reads (the images it encodes, or in ``"patch"`` mode the pixels or table rows it projects),
+        e.g. images made with ``rasterize(..., fill=np.nan)``; or a ``"patch"``-mode table whose index is not
+        the model's level-``patch_level`` cell ids.
     ValueError
-        An unknown ``mode``, ``context`` or ``cells``, an unbuilt model, images whose channels or grid do
-        not match the model's, or cell ids that lie in no image of ``data``.
-    TypeError
-        A feature table with a mode other than ``"patch"``.
+        Images whose channels do not match the model's.
+    InvalidTypeError
+        (a ``TypeError``) A feature table with a mode other than ``"patch"``, or one not indexed by integer
+        cell ids.
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise InvalidInputError(f"mode must be one of {MODES}, got {mode!r}")
     from .context import CONTEXTS
 
     if context not in CONTEXTS:
-        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        raise InvalidInputError(f"context must be one of {CONTEXTS}, got {context!r}")
     explicit = not isinstance(cells, str)
     if explicit and mode not in ("contextual", "tiled"):
-        raise ValueError(f"cells= as cell ids works with mode='contextual' or 'tiled', not {mode!r}")
+        raise InvalidInputError(f"cells= as cell ids works with mode='contextual' or 'tiled', not {mode!r}")
     if not explicit and cells not in ("observed", "all"):
-        raise ValueError(f"cells must be 'observed', 'all' or an array of cell ids, got {cells!r}")
+        raise InvalidInputError(f"cells must be 'observed', 'all' or an array of cell ids, got {cells!r}")
     npw = getattr(model, "numpy_weights", None)
     if model.keras_model is None and npw is None:
-        raise ValueError("the model is not built or trained yet: call fit() or load() first")
+        raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")
     km, stats = model.keras_model, model.stats
     heads = model.config.num_heads
 
     if isinstance(data, pd.DataFrame):
         if mode != "patch":
-            raise TypeError(f"mode={mode!r} needs images (an xarray.DataArray from geos2vec.raster.rasterize); "
-                            "a feature table can only be embedded with mode='patch'")
+            raise InvalidTypeError(f"mode={mode!r} needs images (an xarray.DataArray from "
+                                   "geos2vec.raster.rasterize); a feature table can only be embedded with mode='patch'")
         stats._check_columns(data)
+        ids = _check_table(data, model)
         vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(), npw)  # no float32 copy up front
-        ids = np.asarray(data.index, dtype=np.uint64)
         out = _as_dataarray(vec, ids, mode, model)
         return embeddings_to_frame(out) if as_frame else out
 
     da = match_channels(check_images(data), model.channels)
     rows, cols = da.sizes["row"], da.sizes["col"]
     if model.grid is not None and (rows, cols) != tuple(model.grid):
-        raise ValueError(f"the model was trained on {model.grid[0]}x{model.grid[1]} images, got {rows}x{cols}")
+        raise InvalidInputError(f"the model was trained on {model.grid[0]}x{model.grid[1]} images, got {rows}x{cols}")
     if mode != "image" and "cell_id" not in da.coords:
-        raise ValueError("the image DataArray needs a 'cell_id(image, row, col)' coordinate to name the cells")
+        raise InvalidInputError("the image DataArray needs a 'cell_id(image, row, col)' coordinate to name the cells")
     cell_da = da["cell_id"].transpose("image", "row", "col") if "cell_id" in da.coords else None
     image_ids = np.asarray(da["image"].values, dtype=np.uint64) if "image" in da.coords else None
     if mode == "image" and image_ids is None:
-        raise ValueError("mode='image' needs an 'image' coordinate with the image cell ids")
+        raise InvalidInputError("mode='image' needs an 'image' coordinate with the image cell ids")
 
     if mode in ("contextual", "tiled"):  # per target pixel (cell ids given, or every observed / every pixel)
         img, row, col, idv = _targets(da, cells, model)
@@ -246,13 +327,16 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
             b = len(values)
             sl = slice(start, start + b)
             if mode == "image":
+                _check_finite(values, lambda: _pixel_cells(da, sl, image_ids[sl]), model.channels)
                 tok = contextual_tokens(km, stats, values, batch_size, npw, heads, covered)
                 vecs.append(tok.mean(axis=1))
                 ids.append(image_ids[sl])
             else:
                 keep = observed.reshape(b, -1) if cells == "observed" else np.ones((b, rows * cols), bool)
                 cid = np.asarray(cell_da.isel(image=sl).values, dtype=np.uint64).reshape(b, -1)
-                vecs.append(patch_vectors(km, stats, values.reshape(b, rows * cols, -1)[keep], npw))
+                read = values.reshape(b, rows * cols, -1)[keep]
+                _check_finite(read, lambda: cid[keep], model.channels)
+                vecs.append(patch_vectors(km, stats, read, npw))
                 ids.append(cid[keep])
             start += b
             bar.update(b)
@@ -282,27 +366,42 @@ def _targets(da, cells, model):
     images = np.asarray(da["image"].values, dtype=np.uint64)
     image_level = int(_cells.get_level(images[:1])[0]) if images.size else model.image_level
     if ids.size and (np.asarray(_cells.get_level(ids)) != image_level + int(np.log2(rows))).any():
-        raise ValueError(f"cells must be level-{image_level + int(np.log2(rows))} cells (the images' pixels)")
+        raise InvalidInputError(f"cells must be level-{image_level + int(np.log2(rows))} cells (the images' pixels)")
     parent = _cells.cell_to_parent(ids, image_level) if ids.size else ids
     order = np.argsort(images, kind="stable")
     p = np.searchsorted(images[order], parent).clip(0, max(images.size - 1, 0))
     found = images[order][p] == parent if images.size else np.zeros(ids.size, bool)
     if not found.all():
         bad = _cells.cell_to_token(ids[~found][:5])
-        raise ValueError(f"{int((~found).sum())} of the cells lie in no image of the data (e.g. {list(bad)}); "
-                         "rasterize their images too (rasterize(..., images=...))")
+        raise InvalidInputError(f"{int((~found).sum())} of the cells lie in no image of the data (e.g. "
+                                f"{list(bad)}); rasterize their images too (rasterize(..., images=...))")
     row, col = _cells.cell_to_rowcol(ids, image_level) if ids.size else (ids.astype(np.int64),) * 2
     return order[p], np.asarray(row, np.int64), np.asarray(col, np.int64), ids
 
 
+def _pixel_cells(da, idx, image_ids):
+    """Cell ids ``(len(idx), row, col)`` of images ``idx`` (their image cells where no ``cell_id`` is given)."""
+    if "cell_id" in da.coords:
+        return np.asarray(da["cell_id"].transpose("image", "row", "col").isel(image=idx).values, np.uint64)
+    return np.broadcast_to(np.asarray(image_ids, np.uint64)[:, None, None],
+                           (len(image_ids), da.sizes["row"], da.sizes["col"]))
+
+
 def _loader(da):
-    """``load(idx)``: raw float32 values and covered mask of images ``idx`` (sorted positions)."""
+    """``load(idx)``: raw float32 values and covered mask of images ``idx`` (sorted positions).
+
+    NaN/inf values raise (:func:`_check_finite`), once per loaded block of images.
+    """
     data = da.data
     cov = np.asarray(da["covered"].transpose("image", "row", "col").values, bool) if "covered" in da.coords \
         else None
+    channels = [str(c) for c in da["feature"].values]
+    counts = da.dtype.kind in "iub"  # integer counts are finite in float32 too: nothing to check
 
     def load(idx):
         vals = np.asarray(data[idx] if isinstance(data, np.ndarray) else da.isel(image=idx).values, np.float32)
+        if not counts:
+            _check_finite(vals, lambda: _pixel_cells(da, idx, np.asarray(da["image"].values)[idx]), channels)
         return vals, (np.ones(vals.shape[:3], bool) if cov is None else cov[idx])
 
     return load
