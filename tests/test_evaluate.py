@@ -528,6 +528,38 @@ def test_region_onehot_and_pooling():
     np.testing.assert_allclose(share, [1.0, 1.0])
 
 
+def test_purge_leaves_out_training_samples_that_share_a_cell_with_test():
+    # sample positions 0..4; sample 1 shares cell 11 with test sample 4, sample 2 shares nothing
+    sample = np.array([0, 1, 1, 2, 3, 4, 4])
+    cell = np.array([10, 11, 12, 13, 14, 11, 15])
+    splits = {"blocked": [(np.array([0, 1, 2]), np.array([3]), np.array([4]))]}
+    out, purged = E.purge_shared_cells(splits, sample, cell)
+    (tr, va, te), = out["blocked"]
+    assert tr.tolist() == [0, 2] and va.tolist() == [3] and te.tolist() == [4] and purged == {"blocked": 1.0}
+    with pytest.raises(InvalidInputError, match="purge=False"):
+        E.purge_shared_cells({"b": [(np.array([1, 2]), np.array([3]), np.array([4]))]}, sample, np.r_[cell[:3],
+                                                                                                       11, 14, 11, 15])
+
+
+def test_blocked_evaluation_of_polygons_purges_shared_cells():
+    grid = _face_grid(16, level=12)
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(120):  # "tracts" of two neighbouring cells each; many straddle level-10 blocks
+        r, c = rng.integers(0, 16), rng.integers(0, 15)
+        rows += [(f"s{k}", grid[r, c], 0.6), (f"s{k}", grid[r, c + 1], 0.4)]
+    pooling = pd.DataFrame(rows, columns=["sample", "cell_id", "weight"])
+    table = pd.DataFrame({"v": rng.normal(size=grid.size)}, index=pd.Index(grid.ravel(), name="cell_id"))
+    target = pd.Series(rng.normal(size=120), index=[f"s{k}" for k in range(120)])
+    kw = dict(split="blocked", block_level=10, n_splits=3, probes=["ridge"], progress=False)
+    res = E.evaluate(target, {"v": table}, pooling=pooling, **kw)
+    raw = E.evaluate(target, {"v": table}, pooling=pooling, purge=False, **kw)
+    assert res.config["purged"]["blocked"] > 0 and raw.config["purged"] == {}
+    sizes = res.config["split_sizes"]["blocked"]
+    assert sizes[2] == raw.config["split_sizes"]["blocked"][2]          # test sets unchanged (paired)
+    assert sizes[0] + sizes[1] < sum(raw.config["split_sizes"]["blocked"][:2])
+
+
 def test_standard_methods_always_have_the_strong_baselines(tmp_path):
     target, good, _ = _synthetic_task(8)
     cells = target.index.to_numpy()

@@ -45,7 +45,7 @@ from .probes import (  # noqa: F401 - the private names are for the evaluate tes
 from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, EvaluationResult, Method, evaluate
 from .report import paired_table, summary_markdown, summary_table, verdict, write_report
 from .seams import block_share, border_step, seam_pvalue, seam_table
-from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
+from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
 from .suite import DEFAULT_TASKS, run_suite
 from .tasks import TASKS, Task, list_tasks, load_features, load_task
 
@@ -53,7 +53,7 @@ __all__ = [
     "LEVEL", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES", "RIDGE_ALPHAS", "DEFAULT_TASKS", "TASKS",
     "join_labels", "minmax_scale", "polygon_pooling",
     "Task", "list_tasks", "load_task", "load_features",
-    "random_splits", "blocked_splits", "region_splits", "holdout_mask", "holdout_splits",
+    "random_splits", "blocked_splits", "region_splits", "holdout_mask", "holdout_splits", "purge_shared_cells",
     "count_table_from_points", "covered_mask", "log1p_counts", "normalized_counts", "smoothed_counts",
     "region_onehot", "pca_embedding", "random_projection", "untrained_model",
     "build_mlp", "ridge_probe", "ridge_onehot_probe", "standardize",

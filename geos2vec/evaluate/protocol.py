@@ -32,7 +32,7 @@ from ..cells import _as_cells, cell_to_parent
 from ..errors import InvalidInputError
 from .baselines import _check_table
 from .probes import _train_group, ridge_onehot_probe, ridge_probe, standardize
-from .splits import blocked_splits, holdout_mask, holdout_splits, random_splits, region_splits
+from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -284,6 +284,7 @@ def evaluate(
     batch_size: int = 512,
     target_scale: str = "standard",
     min_known: float = 0.5,
+    purge: bool = True,
     progress: bool = True,
 ) -> EvaluationResult:
     """Run the downstream protocol for every method on the same samples and splits.
@@ -330,6 +331,13 @@ def evaluate(
         into a narrow band and left the MLP below ridge (docs/evaluate.md).
     min_known : float
         With ``pooling``: the share of a sample's weight its cells with data must carry in every method.
+    purge : bool
+        With ``pooling`` and a spatial split (``blocked``, ``region``, ``holdout``): leave out of each split's
+        training and validation samples every sample that shares a level-12 cell with one of its test samples
+        (a polygon goes to the block of its heaviest cell, so its other cells can lie in another part; without
+        this, a test tract's neighbour in training pools some of the same cells). The test samples are not
+        changed, so the comparison stays paired. ``result.config["purged"]``: samples left out per split kind,
+        on average over the repetitions.
     progress : bool
         Show a progress bar.
 
@@ -424,6 +432,12 @@ def evaluate(
     groups = cell_to_parent(rep_cell, int(block_level)) if kind == "blocked" else None
     split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg,
                                holdout_mask_=mask)
+    purged = {}
+    if purge and pooling is not None and kind != "random":
+        at = np.full(n_all, -1)
+        at[keep] = np.arange(n)
+        pos = at[sample_pos]
+        split_sets, purged = purge_shared_cells(split_sets, pos[pos >= 0], pool_cell[pos >= 0])
 
     # single-block, unscaled methods whose rows are exact one-hots (region one-hot of point samples)
     onehot = {}
@@ -473,6 +487,7 @@ def evaluate(
         probes=probes, sweep=sweep if "mlp" in probes else None, fusion=fusion, fusion_units=fusion_units,
         max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, batch_size=batch_size,
         target_scale=target_scale, n_samples=n, n_dropped=int(len(target) - n), pooled=pooling is not None,
+        purged=purged,
         split_sizes={s: [int(np.mean([len(p[i]) for p in v])) for i in range(3)] for s, v in split_sets.items()},
         methods={k: [b.shape[1] for b in v.blocks] for k, v in methods.items()},
     )

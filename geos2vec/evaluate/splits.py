@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .._typing import Splits
 
-__all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits"]
+__all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits", "purge_shared_cells"]
 
 
 def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Splits:
@@ -272,3 +272,47 @@ def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 
         others = "+".join(r for r in names if r != name)
         out[f"{others}->{name}"] = holdout_splits(regions == name, n_splits, val_fraction, seed=seed)
     return out
+
+
+def purge_shared_cells(split_sets: dict[str, Splits], sample: ArrayLike, cell: ArrayLike
+                       ) -> tuple[dict[str, Splits], dict[str, float]]:
+    """Leave out of train and validation every sample that shares a cell with a test sample.
+
+    For polygon samples pooled over cells: a sample goes to the block of its heaviest cell, so its other
+    cells can lie in another part of the split. The test samples are kept as they are (paired comparisons).
+
+    Parameters
+    ----------
+    split_sets : dict of str to list of (train, val, test)
+        Splits by name (sample positions).
+    sample, cell : array_like
+        The pooling's rows: the sample position and the cell id of each.
+
+    Returns
+    -------
+    splits : dict of str to list of (train, val, test)
+        The same splits without those samples in train and validation.
+    purged : dict of str to float
+        Per split name, the samples left out, on average over the repetitions.
+
+    Raises
+    ------
+    InvalidInputError
+        A split left with fewer than 2 training or no validation samples.
+    """
+    sample, cell = np.asarray(sample), np.asarray(cell)
+    out, purged = {}, {}
+    for name, splits in split_sets.items():
+        new, dropped = [], []
+        for tr, va, te in splits:
+            near = np.unique(sample[np.isin(cell, cell[np.isin(sample, te)])])
+            tr2, va2 = np.setdiff1d(tr, near), np.setdiff1d(va, near)
+            if len(tr2) < 2 or len(va2) < 1:
+                raise InvalidInputError(f"{name} split: leaving out the {len(tr) + len(va) - len(tr2) - len(va2)} "
+                                        "training/validation samples that share a cell with a test sample leaves "
+                                        f"{len(tr2)} to train and {len(va2)} to validate; use coarser blocks "
+                                        "(block_level) or purge=False")
+            new.append((tr2, va2, te))
+            dropped.append(len(tr) + len(va) - len(tr2) - len(va2))
+        out[name], purged[name] = new, float(np.mean(dropped))
+    return out, purged
