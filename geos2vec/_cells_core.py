@@ -13,6 +13,7 @@ import numpy as np
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
+from .errors import InvalidInputError, InvalidTypeError
 from ._numba_cache import ensure_once as _ensure_numba_cache
 
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
@@ -36,19 +37,19 @@ def _positions(mask: np.ndarray) -> str:
 
 def _check_level(level, name: str = "level") -> int:
     if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer between 0 and {MAX_LEVEL}, got {level!r}")
+        raise InvalidTypeError(f"{name} must be an integer between 0 and {MAX_LEVEL}, got {level!r}")
     level = int(level)
     if not 0 <= level <= MAX_LEVEL:
-        raise ValueError(f"{name} must be between 0 and {MAX_LEVEL}, got {level}")
+        raise InvalidInputError(f"{name} must be between 0 and {MAX_LEVEL}, got {level}")
     return level
 
 
 def _as_float(values, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be numeric (degrees), got dtype {arr.dtype}")
+        raise InvalidTypeError(f"{name} must be numeric (degrees), got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real-valued degrees, got dtype {arr.dtype}")
+        raise InvalidTypeError(f"{name} must be real-valued degrees, got dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float64, order="C")
 
 
@@ -75,23 +76,23 @@ def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
     lat = _as_float(lat, "lat")
     lng = _as_float(lng, "lng")
     if lat.shape != lng.shape:
-        raise ValueError(f"lat and lng must have the same shape, got {lat.shape} and {lng.shape}")
+        raise InvalidInputError(f"lat and lng must have the same shape, got {lat.shape} and {lng.shape}")
     flat_lat, flat_lng = lat.ravel(), lng.ravel()
     bad = ~(np.isfinite(flat_lat) & np.isfinite(flat_lng))
     if bad.any():
-        raise ValueError(
+        raise InvalidInputError(
             f"{int(bad.sum())} coordinate(s) are NaN or infinite at positions {_positions(bad)}; "
             "drop or fill them before assigning cells"
         )
     bad = np.abs(flat_lat) > 90.0
     if bad.any():
-        raise ValueError(
+        raise InvalidInputError(
             f"{int(bad.sum())} latitude(s) outside [-90, 90] at positions {_positions(bad)}; "
             "are latitude and longitude swapped, or is the data projected (not degrees)?"
         )
     bad = np.abs(flat_lng) > 180.0
     if bad.any():
-        raise ValueError(
+        raise InvalidInputError(
             f"{int(bad.sum())} longitude(s) outside [-180, 180] at positions {_positions(bad)}; "
             "wrap them with ((lng + 180) % 360) - 180, or check that the data is not projected"
         )
@@ -104,9 +105,9 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
         try:
             arr = arr.astype(np.uint64)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise TypeError("cell ids must be integers (uint64); use token_to_cell for tokens") from exc
+            raise InvalidTypeError("cell ids must be integers (uint64); use token_to_cell for tokens") from exc
     if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(
+        raise InvalidTypeError(
             f"cell ids must be an integer array (uint64), got dtype {arr.dtype}; "
             "floats cannot hold 64-bit ids exactly, and strings are tokens (see token_to_cell)"
         )
@@ -115,14 +116,14 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
             arr = arr.view(np.uint64)  # signed 64-bit storage of the same bits
         else:
             if (arr < 0).any():
-                raise ValueError("cell ids cannot be negative unless stored as 64-bit integers")
+                raise InvalidInputError("cell ids cannot be negative unless stored as 64-bit integers")
             arr = arr.astype(np.uint64)
     arr = np.asarray(arr, order="C")
     if validate and arr.size:
         ok = np.empty(arr.size, dtype=np.bool_)
         _s2.is_valid_kernel(arr.ravel(), ok)
         if not ok.all():
-            raise ValueError(f"invalid S2 cell id(s) at positions {_positions(~ok)}")
+            raise InvalidInputError(f"invalid S2 cell id(s) at positions {_positions(~ok)}")
     return arr
 
 
@@ -241,7 +242,7 @@ def cell_to_parent(cells: ArrayLike, level: int) -> np.ndarray | np.uint64:
         _s2.level_kernel(flat, levels)
         bad = levels < level
         if bad.any():
-            raise ValueError(
+            raise InvalidInputError(
                 f"level {level} is finer than the cells at positions {_positions(bad)} "
                 f"(their level: {int(levels[bad][0])}); a parent must be coarser"
             )
@@ -271,12 +272,12 @@ def cell_to_children(cells: ArrayLike, level: int) -> np.ndarray:
         return np.empty(cells.shape + (0,), dtype=np.uint64)
     levels = get_level(flat)
     if (levels != levels[0]).any():
-        raise ValueError("cell_to_children needs cells of one level; group them by get_level first")
+        raise InvalidInputError("cell_to_children needs cells of one level; group them by get_level first")
     gap = level - int(levels[0])
     if gap < 0:
-        raise ValueError(f"level {level} is coarser than the cells (level {int(levels[0])})")
+        raise InvalidInputError(f"level {level} is coarser than the cells (level {int(levels[0])})")
     if gap > 12:
-        raise ValueError(f"{4 ** gap} children per cell is too many; ask for at most 12 levels down")
+        raise InvalidInputError(f"{4 ** gap} children per cell is too many; ask for at most 12 levels down")
     out = np.empty((flat.size, 4**gap), dtype=np.uint64)
     _s2.children_kernel(flat, level, out)
     return out.reshape(cells.shape + (4**gap,))
@@ -356,6 +357,6 @@ def token_to_cell(tokens: str | ArrayLike) -> np.ndarray | np.uint64:
         except ValueError:
             bad[n] = True
     if bad.any():
-        raise ValueError(f"not S2 tokens (1-16 hex digits) at positions {_positions(bad)}")
+        raise InvalidInputError(f"not S2 tokens (1-16 hex digits) at positions {_positions(bad)}")
     _as_cells(out)  # raises on tokens that decode to invalid ids
     return _shape_out(out, arr)

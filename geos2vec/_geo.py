@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .errors import InvalidInputError, InvalidTypeError
+
 _MAX_REPORTED = 10
 
 
@@ -26,7 +28,7 @@ def check_lnglat(lng, lat, labels: pd.Index, name: str = "input", where: str = "
     """Raise a ValueError naming ``labels`` of NaN/inf or out-of-range coordinates (degrees)."""
     bad = ~(np.isfinite(lat) & np.isfinite(lng)) | (np.abs(lat) > 90.0) | (np.abs(lng) > 180.0)
     if bad.any():
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} has {int(bad.sum())} coordinate(s) that are NaN/inf or outside lat [-90, 90] / lon "
             f"[-180, 180] at {where}{describe_labels(labels, bad)}; is the CRS right (set_crs vs to_crs), "
             "or are longitude and latitude swapped?"
@@ -39,10 +41,10 @@ def as_geoseries(data, name: str = "input") -> gpd.GeoSeries:
         try:
             return data.geometry
         except AttributeError as exc:
-            raise TypeError(f"{name} has no active geometry column; call set_geometry(...) first") from exc
+            raise InvalidTypeError(f"{name} has no active geometry column; call set_geometry(...) first") from exc
     if isinstance(data, gpd.GeoSeries):
         return data
-    raise TypeError(
+    raise InvalidTypeError(
         f"{name} must be a GeoDataFrame or GeoSeries, got {type(data).__name__}; build one with "
         "geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.lon, df.lat), crs='EPSG:4326')"
     )
@@ -56,7 +58,7 @@ def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
     transformed with pyproj.
     """
     if geoms.crs is None:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} has no CRS. If its coordinates are longitude/latitude degrees, call "
             ".set_crs('EPSG:4326'); otherwise set_crs(...) with the CRS they are in"
         )
@@ -86,7 +88,7 @@ def _check_round_trip(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) -> None
     if bad_xy.any():
         bad = np.zeros(len(src), bool)
         bad[np.unique(owner[bad_xy])] = True
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} has {int(bad.sum())} geometr(y/ies) with coordinates outside the domain of its CRS "
             f"({src.crs.to_string()}): they do not survive the transform to longitude/latitude and back, at "
             f"index {describe_labels(src.index, bad)}; are the coordinates in the CRS that is set?"
@@ -102,10 +104,10 @@ def missing_mask(geoms: gpd.GeoSeries) -> np.ndarray:
 def check_missing(geoms: gpd.GeoSeries, errors: str, name: str = "input") -> np.ndarray:
     """Raise on missing/empty geometries unless ``errors='coerce'``; return the mask."""
     if errors not in ("raise", "coerce"):
-        raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
+        raise InvalidInputError(f"errors must be 'raise' or 'coerce', got {errors!r}")
     missing = missing_mask(geoms)
     if missing.any() and errors == "raise":
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} has {int(missing.sum())} missing or empty geometries at index "
             f"{describe_labels(geoms.index, missing)}; drop them, or pass errors='coerce' to get "
             "<NA> for those rows"

@@ -75,8 +75,9 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple
         into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: every
         cell the polygon overlaps, weighted by the area of the overlap; a polygon whose bounding box spans
         more than ``MAX_POLYGON_CELLS`` cells raises) inside it. Points always take their own cell;
-        multipoints weight each of their points equally. Invalid polygons (self-intersecting rings, e.g. a
-        bow-tie) are repaired with ``shapely.make_valid`` first, keeping their polygonal parts.
+        multipoints weight each of their points equally; a GeometryCollection counts as the multi-geometry of
+        its parts, which must be of one kind (points, lines or polygons). Invalid polygons (self-intersecting
+        rings, e.g. a bow-tie) are repaired with ``shapely.make_valid`` first, keeping their polygonal parts.
 
     Returns
     -------
@@ -116,6 +117,38 @@ def _make_valid(polys: np.ndarray) -> np.ndarray:
     return out
 
 
+def _collections_as_multi(geoms: np.ndarray, labels: pd.Index) -> np.ndarray:
+    """GeometryCollections as the multi-geometry of their parts, which must all be of one kind.
+
+    A collection of lines is weighted like a MultiLineString, of polygons like a MultiPolygon, of points like
+    a MultiPoint; a mixed one raises :class:`~geos2vec.errors.InvalidInputError` naming the rows (before, line
+    parts were ignored and polygons lost their boundary cells).
+    """
+    gc = np.flatnonzero(shapely.get_type_id(geoms) == 7)
+    if not gc.size:
+        return geoms
+    out, mixed = geoms.copy(), np.zeros(len(geoms), bool)
+    for k in gc:
+        parts = shapely.get_parts(shapely.get_parts(geoms[k]))  # nested collections and multi-parts, flat
+        kinds = {int(t) for t in shapely.get_type_id(parts)}
+        if kinds <= {0}:
+            out[k] = shapely.multipoints(parts)
+        elif kinds <= {1, 2}:
+            out[k] = shapely.multilinestrings(parts)
+        elif kinds <= {3}:
+            out[k] = shapely.union_all(parts)
+        else:
+            mixed[k] = True
+    if mixed.any():
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"GeometryCollection(s) mixing points, lines and polygons at index {_geo.describe_labels(labels, mixed)}:"
+            " there is no one way to weight their cells; split them into rows of one kind each, or pass "
+            "how='point' (the representative point's cell)")
+    return out
+
+
 def _row_cells(geoms: gpd.GeoSeries, level: int, how: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`row_cells` of checked input (``how`` known, every vertex valid)."""
     arr = np.asarray(geoms.values)
@@ -135,7 +168,7 @@ def _row_cells(geoms: gpd.GeoSeries, level: int, how: str) -> tuple[np.ndarray, 
     others = np.flatnonzero(~is_point)
     if others.size:
         step = _edge_degrees(level) / _STEPS_PER_CELL
-        sub = arr[others]
+        sub = _collections_as_multi(arr[others], geoms.index[others])
         sub_kind = shapely.get_type_id(sub)
         is_line = np.isin(sub_kind, (1, 2, 5))
         is_multipoint = sub_kind == 4

@@ -16,6 +16,7 @@ import geos2vec
 from geos2vec import cells as C
 from geos2vec.demo import load_sample
 from geos2vec.embedding import embed, embed_cells, row_cells
+from geos2vec.errors import InvalidInputError
 from geos2vec.features import count_features
 from geos2vec.normalize import FeatureStats
 from geos2vec.raster import rasterize
@@ -218,6 +219,27 @@ def test_how_point_takes_the_representative_points_cell(tiny, sample):
     np.testing.assert_allclose(out.filter(like="s2vec_").to_numpy(), want, rtol=1e-6, atol=1e-7)
     # the weighted mean over several cells is a different vector
     assert not np.allclose(weighted.filter(like="s2vec_").to_numpy()[0], want[0])
+
+
+def test_geometry_collections_count_as_their_multi_geometry():
+    line = shapely.LineString([(-118.295, 34.035), (-118.255, 34.065)])
+    box = shapely.box(-118.295, 34.035, -118.255, 34.065)
+    pts = shapely.MultiPoint([(-118.28, 34.05), (-118.26, 34.04)])
+    plain = [shapely.MultiLineString([line]), box, pts]
+    collections = [shapely.GeometryCollection([line]), shapely.GeometryCollection([box]),
+                   shapely.GeometryCollection(list(shapely.get_parts(pts)))]
+    for a, b in zip(plain, collections):  # the same cells and weights (line parts used to be ignored)
+        ra, ca, wa = row_cells(gpd.GeoSeries([a], crs=4326), 12)
+        rb, cb, wb = row_cells(gpd.GeoSeries([b], crs=4326), 12)
+        order_a, order_b = np.argsort(ca, kind="stable"), np.argsort(cb, kind="stable")
+        np.testing.assert_array_equal(ca[order_a], cb[order_b])
+        np.testing.assert_allclose(wa[order_a], wb[order_b], rtol=1e-12)
+        assert len(ca) > 1
+    mixed = gpd.GeoSeries([box, shapely.GeometryCollection([line, box])], index=["ok", "mixed"], crs=4326)
+    with pytest.raises(InvalidInputError, match=r"mixing points, lines and polygons at index \['mixed'\]"):
+        row_cells(mixed, 12)
+    row, cells, _ = row_cells(mixed, 12, how="point")          # the representative point still works
+    assert row.tolist() == [0, 1]
 
 
 def test_line_weights_follow_length_not_vertices():

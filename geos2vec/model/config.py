@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidInputError, InvalidTypeError
+
 if TYPE_CHECKING:
     from .._typing import StrPath
 
@@ -94,32 +96,33 @@ class S2VecConfig:
                      "batch_size", "epochs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"S2VecConfig.{name} must be a positive integer, got {v!r}")
+                raise InvalidInputError(f"S2VecConfig.{name} must be a positive integer, got {v!r}")
         if self.shuffle_buffer < 0:
-            raise ValueError(f"S2VecConfig.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+            raise InvalidInputError(f"S2VecConfig.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
         for name in ("embedding_dim", "decoder_dim"):
             if getattr(self, name) % self.num_heads:
-                raise ValueError(f"S2VecConfig.{name}={getattr(self, name)} is not divisible by "
+                raise InvalidInputError(f"S2VecConfig.{name}={getattr(self, name)} is not divisible by "
                                  f"num_heads={self.num_heads}")
         if not 0.0 < self.mask_ratio < 1.0:
-            raise ValueError(f"S2VecConfig.mask_ratio must be in (0, 1), got {self.mask_ratio}")
+            raise InvalidInputError(f"S2VecConfig.mask_ratio must be in (0, 1), got {self.mask_ratio}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"S2VecConfig.dropout must be in [0, 1), got {self.dropout}")
+            raise InvalidInputError(f"S2VecConfig.dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.validation_split < 1.0:
-            raise ValueError(f"S2VecConfig.validation_split must be in [0, 1), got {self.validation_split}")
+            raise InvalidInputError(f"S2VecConfig.validation_split must be in [0, 1), got {self.validation_split}")
         if not 0.0 <= self.cosine_alpha <= 1.0:
-            raise ValueError(f"S2VecConfig.cosine_alpha must be in [0, 1], got {self.cosine_alpha}")
+            raise InvalidInputError(f"S2VecConfig.cosine_alpha must be in [0, 1], got {self.cosine_alpha}")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.clipnorm is not None and self.clipnorm <= 0:
-            raise ValueError("learning_rate must be > 0, weight_decay >= 0 and clipnorm > 0 (or None)")
+            raise InvalidInputError("learning_rate must be > 0, weight_decay >= 0 and clipnorm > 0 (or None)")
         if self.mlp_ratio <= 0 or self.warmup_epochs < 0:
-            raise ValueError("mlp_ratio must be > 0 and warmup_epochs >= 0")
+            raise InvalidInputError("mlp_ratio must be > 0 and warmup_epochs >= 0")
         if self.activity_weight < 0 or not self.nonempty_weight > 0:
-            raise ValueError(f"S2VecConfig.activity_weight must be >= 0 and nonempty_weight > 0, got "
+            raise InvalidInputError(f"S2VecConfig.activity_weight must be >= 0 and nonempty_weight > 0, got "
                              f"{self.activity_weight} and {self.nonempty_weight}")
         if self.position_init not in ("normal", "sincos"):
-            raise ValueError(f"S2VecConfig.position_init must be 'normal' or 'sincos', got {self.position_init!r}")
+            raise InvalidInputError(f"S2VecConfig.position_init must be 'normal' or 'sincos', "
+                                    f"got {self.position_init!r}")
         if self.mixed_precision not in _PRECISIONS:
-            raise ValueError(f"S2VecConfig.mixed_precision must be one of {_PRECISIONS}, "
+            raise InvalidInputError(f"S2VecConfig.mixed_precision must be one of {_PRECISIONS}, "
                              f"got {self.mixed_precision!r}")
         return self
 
@@ -146,7 +149,7 @@ class S2VecConfig:
         d = asdict(self)
         unknown = set(changes) - set(d)
         if unknown:
-            raise TypeError(f"unknown S2VecConfig fields: {sorted(unknown)}")
+            raise InvalidTypeError(f"unknown S2VecConfig fields: {sorted(unknown)}")
         d.update(changes)
         return S2VecConfig(**d)
 
@@ -181,7 +184,7 @@ class S2VecConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown S2VecConfig fields {sorted(unknown)}; known: {sorted(names)}")
+            raise InvalidInputError(f"unknown S2VecConfig fields {sorted(unknown)}; known: {sorted(names)}")
         return cls(**d)
 
     def save(self, path: StrPath) -> Path:
@@ -234,6 +237,6 @@ class S2VecConfig:
         if strict:
             missing = [k for k in ARCHITECTURE if k not in d]
             if missing:
-                raise ValueError(f"{path} lacks the architecture field(s) {missing}: defaults would not match "
+                raise InvalidInputError(f"{path} lacks the architecture field(s) {missing}: defaults would not match "
                                  "the saved weights")
         return cls.from_dict(d)
