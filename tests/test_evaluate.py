@@ -356,6 +356,32 @@ def test_blocked_splits_never_leave_a_part_empty(sizes, seed):
         np.testing.assert_array_equal(va, np.flatnonzero(old[groups] == 1))
 
 
+@given(st.floats(-50, 50), st.sampled_from([1, 2]))
+@settings(max_examples=60, deadline=None)
+def test_student_t_tail_matches_closed_forms(t, df):
+    from geos2vec.evaluate.significance import student_t_sf
+
+    # df 1 is the Cauchy distribution; df 2 has a closed form too
+    exact = 0.5 - np.arctan(t) / np.pi if df == 1 else 0.5 - t / (2 * np.sqrt(t * t + 2))
+    assert student_t_sf(t, df) == pytest.approx(exact, abs=1e-12)
+
+
+def test_student_t_tail_matches_the_tables_and_the_corrected_test_by_hand():
+    from geos2vec.evaluate.significance import student_t_sf
+
+    # two-sided 5 % and 1 % critical values of printed t tables
+    for t, df, p in ((2.093, 19, 0.05), (12.706, 1, 0.05), (3.169, 10, 0.01), (2.861, 19, 0.01)):
+        assert 2 * student_t_sf(t, df) == pytest.approx(p, abs=2e-4)
+    d = np.array([0.05, 0.02, 0.04, 0.01, 0.03])
+    t, p = E.corrected_resampled_ttest(d, n_train=80, n_test=20)
+    by_hand = d.mean() / np.sqrt((1 / 5 + 20 / 80) * d.var(ddof=1))   # Nadeau & Bengio (2003)
+    assert t == pytest.approx(by_hand) and p == pytest.approx(2 * student_t_sf(by_hand, 4))
+    naive = d.mean() / np.sqrt(d.var(ddof=1) / 5)
+    assert t < naive                                                     # the overlap widens the interval
+    assert E.corrected_resampled_ttest([0.1], 80, 20)[1] != E.corrected_resampled_ttest([0.1], 80, 20)[1]  # NaN
+    assert E.corrected_resampled_ttest([0.25, 0.25, 0.25], 80, 20) == (np.inf, 0.0)
+
+
 def test_holdout_and_region_splits_refuse_bad_input():
     with pytest.raises(InvalidInputError, match="n_splits"):
         E.holdout_splits(np.arange(10) < 3, n_splits=0)
@@ -386,6 +412,7 @@ def test_verdicts_count_ties_for_neither_side_and_one_test_set_is_not_a_beat():
     assert E.verdict(q.loc[("blocked", "Y")]) == "B beats A"
     # the same 20/20 on one shared test set is reported as ahead there, not as a beat
     assert not q.loc[("holdout", "X")].beats and E.verdict(q.loc[("holdout", "X")]) == "A ahead on one test set"
+    assert np.isnan(q.loc[("holdout", "X")].p_corrected)    # no correction for repetitions of one test set
     assert E.verdict(q.loc[("holdout", "Y")]) == "B ahead on one test set"
 
 
@@ -593,6 +620,9 @@ def test_standard_methods_always_have_the_strong_baselines(tmp_path):
     a = res.scores[(res.scores.method == "S2Vec-Loc") & (res.scores.probe == "ridge")].r2.to_numpy()
     b = res.scores[(res.scores.method == "counts") & (res.scores.probe == "ridge")].r2.to_numpy()
     assert row.wins == int((a > b).sum()) and row.n_splits == 4
+    n_test = res.scores[res.scores.probe == "ridge"].n_test.mean()
+    t, p = E.corrected_resampled_ttest(a - b, res.n_cells - n_test, n_test)
+    assert (row.t_corrected, row.p_corrected) == pytest.approx((t, p))
     np.testing.assert_allclose(row.delta_r2_mean, (a - b).mean())
     assert row.beats == (row.wins >= 3)
     assert (tmp_path / "rep" / "r2_price.png").stat().st_size > 0

@@ -45,6 +45,7 @@ from .probes import (  # noqa: F401 - the private names are for the evaluate tes
 from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, EvaluationResult, Method, evaluate
 from .report import paired_table, summary_markdown, summary_table, verdict, write_report
 from .seams import block_share, border_step, seam_pvalue, seam_table
+from .significance import corrected_resampled_ttest
 from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
 from .suite import DEFAULT_TASKS, run_suite
 from .tasks import TASKS, Task, list_tasks, load_features, load_task
@@ -58,6 +59,6 @@ __all__ = [
     "region_onehot", "pca_embedding", "random_projection", "untrained_model",
     "build_mlp", "ridge_probe", "ridge_onehot_probe", "standardize",
     "Method", "EvaluationResult", "evaluate", "standard_methods", "model_embeddings", "run_suite",
-    "summary_table", "paired_table", "verdict", "summary_markdown", "write_report",
+    "summary_table", "paired_table", "verdict", "corrected_resampled_ttest", "summary_markdown", "write_report",
     "block_share", "border_step", "seam_pvalue", "seam_table",
 ]

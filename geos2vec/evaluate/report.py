@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .significance import corrected_resampled_ttest
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
 
@@ -92,13 +94,18 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         One row per (task, split, probe, A, B): ``delta_r2_mean`` and ``delta_r2_std`` of ``R²(A) - R²(B)``
         over the repetitions both have, ``wins`` (repetitions where A is higher), ``losses`` (where B is
         higher; equal scores are neither), ``n_splits``, ``one_test_set`` (a ``region:...`` or ``holdout``
-        split: every repetition has the same test set) and ``beats`` (A wins at least :data:`BEATS_SHARE` of
-        the repetitions, and they have different test sets).
+        split: every repetition has the same test set), ``t_corrected`` and ``p_corrected`` (Nadeau & Bengio's
+        corrected resampled t-test of the differences, two-sided, with the samples not tested on as the
+        training size: :func:`~geos2vec.evaluate.significance.corrected_resampled_ttest`; NaN where the
+        repetitions share one test set or the scores lack ``n_cells``/``n_test``) and ``beats`` (A wins at
+        least :data:`BEATS_SHARE` of the repetitions, and they have different test sets).
     """
     scores = _scores(results)
     rows = []
     for (task, split, probe), g in scores.groupby(["task", "split", "probe"], sort=False):
         wide = g.pivot_table(index="rep", columns="method", values="r2", sort=False)
+        n_test = float(g["n_test"].mean()) if "n_test" in g else math.nan
+        n_fit = float(g["n_cells"].mean()) - n_test if "n_cells" in g else math.nan
         names = list(dict.fromkeys(g["method"]))
         for a in names if methods is None else [m for m in names if m in methods]:
             for b in names:
@@ -106,9 +113,10 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                     continue
                 d = (wide[a] - wide[b]).dropna()
                 wins, losses, one = int((d > 0).sum()), int((d < 0).sum()), _one_test_set(split)
+                t, p = (math.nan, math.nan) if one else corrected_resampled_ttest(d, n_fit, n_test)
                 rows.append(dict(task=task, split=split, probe=probe, method_a=a, method_b=b,
                                  delta_r2_mean=float(d.mean()), delta_r2_std=float(d.std()), wins=wins,
-                                 losses=losses, n_splits=len(d), one_test_set=one,
+                                 losses=losses, n_splits=len(d), one_test_set=one, t_corrected=t, p_corrected=p,
                                  beats=bool(len(d) and not one and wins >= math.ceil(BEATS_SHARE * len(d)))))
     return pd.DataFrame(rows)
 
@@ -181,11 +189,13 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
     p = paired[(paired.task == task) & paired.method_a.isin(embeddings) & (paired.method_b.isin(STRONG) | loc)]
     if p.empty:
         return ""
-    lines = ["| A | B | split / probe | mean ΔR² | A wins / B wins | verdict |", "|---|---|---|---|---|---|"]
+    lines = ["| A | B | split / probe | mean ΔR² | A wins / B wins | corrected p | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for r in p.itertuples():
         v = verdict(r)
+        pc = "" if not np.isfinite(r.p_corrected) else f"{r.p_corrected:.2g}"
         lines.append(f"| {r.method_a} | {r.method_b} | {r.split} / {r.probe} | {r.delta_r2_mean:+.3f} | "
-                     f"{r.wins} / {r.losses} of {r.n_splits} | {'**' + v + '**' if v == 'A beats B' else v} |")
+                     f"{r.wins} / {r.losses} of {r.n_splits} | {pc} | {'**' + v + '**' if v == 'A beats B' else v} |")
     return "\n".join(lines)
 
 
@@ -271,7 +281,9 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         text += ["Reproduce with:", "", "```bash", command, "```", ""]
     text += ["R² on the test samples, mean ± std over the splits. `random`: 60/20/20 at random; `blocked`: whole "
              "spatial blocks in train, validation or test; `region:A->B`: trained and validated on A, tested on B. "
-             f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits.", ""]
+             f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits (with "
+             "different test sets); the repeated splits overlap, so the corrected p (Nadeau & Bengio's corrected "
+             "resampled t-test) says how sure a difference is.", ""]
     for task in dict.fromkeys(scores["task"]):
         slug = "".join(ch if ch.isalnum() else "_" for ch in task)
         plot_task(scores, task, out / f"r2_{slug}.png")
