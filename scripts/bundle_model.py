@@ -61,11 +61,19 @@ def _curve(history, path):
     plt.close(fig)
 
 
+def _wins(h):
+    """``w/n **beats** (p ...)`` of one paired row."""
+    p = f", p {h.p_corrected:.2g}" if np.isfinite(h.p_corrected) else ""
+    return f"{int(h.wins)}/{int(h.n_splits)}" + (" **beats**" if h.beats else "") + p
+
+
 def _downstream(eval_dirs):
-    """Markdown: S2Vec (contextual) against the strong baselines, per task and probe, from paired.csv."""
+    """Markdown: S2Vec (contextual) against the strong baselines, per task and probe, from the scores."""
+    from geos2vec.evaluate import paired_table
+
     lines = []
     for d in eval_dirs:
-        paired = pd.read_csv(Path(d) / "paired.csv")
+        paired = paired_table(pd.read_csv(Path(d) / "scores.csv"))  # recomputed: older runs lack p_corrected
         summary = pd.read_csv(Path(d) / "summary.csv")
         a = "S2Vec (contextual)"
         for (task, split, probe), g in paired.groupby(["task", "split", "probe"], sort=False):
@@ -75,14 +83,11 @@ def _downstream(eval_dirs):
             for b in ("smoothed counts", "region one-hot", "untrained encoder"):
                 hit = g[(g.method_a == a) & (g.method_b == b)]
                 if len(hit):
-                    h = hit.iloc[0]
-                    rows.append(f"{b} ({r2.get(b, float('nan')):.3f}): {int(h.wins)}/{int(h.n_splits)}"
-                                + (" **beats**" if h.beats else ""))
-            loc = g[(g.method_a == f"{a}-Loc") & (g.method_b == "location-only")]
-            if len(loc):
-                h = loc.iloc[0]
-                rows.append(f"S2Vec-Loc vs location-only: {int(h.wins)}/{int(h.n_splits)}"
-                            + (" **beats**" if h.beats else ""))
+                    rows.append(f"{b} ({r2.get(b, float('nan')):.3f}): {_wins(hit.iloc[0])}")
+            for b in ("location-only", "counts-Loc"):
+                loc = g[(g.method_a == f"{a}-Loc") & (g.method_b == b)]
+                if len(loc):
+                    rows.append(f"S2Vec-Loc vs {b}: {_wins(loc.iloc[0])}")
             if rows:
                 lines.append(f"| {task} | {split} | {probe} | {r2.get(a, float('nan')):.3f} | " + "; ".join(rows)
                              + " |")
@@ -117,6 +122,9 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, default=ROOT / "gpu" / "data.npz")
     ap.add_argument("--holdout-json", type=Path, required=True)
     ap.add_argument("--eval", type=Path, nargs="+", required=True)
+    ap.add_argument("--holdout-by-source", type=Path, default=None,
+                    help="compare_holdout.py --by-source [--stats DATA] JSON: the per-source table of the card")
+    ap.add_argument("--holdout-by-source-note", default="", help="Markdown after the per-source table")
     ap.add_argument("--out", type=Path, default=ROOT / "geos2vec" / "pretrained")
     ap.add_argument("--hardware", default="x86_64, 2 cores, CPU only (TensorFlow backend), shared with other jobs")
     ap.add_argument("--gpu", action="store_true", help="the run was on a lent GPU (changes the card's wording)")
@@ -177,6 +185,18 @@ def main(argv=None):
     cmp_rows = "\n".join(
         f"| {name} | {v['loss_covered']['model']:.4f} | {v['ratio_covered_to_visible_mean']['model']:.3f} | "
         f"{v['ratio_covered_to_visible_mean']['local_mean']:.3f} |" for name, v in held.items())
+    by_source = ""
+    if args.holdout_by_source:
+        bs = json.loads(args.holdout_by_source.read_text())
+        rows = []
+        for key, v in bs.items():
+            name = key.split("[", 1)[1].rstrip("]") if "[" in key else "all held-out sources, pooled"
+            r = v["ratio_covered_to_visible_mean"]
+            rows.append(f"| {name} | {v['loss_covered']['model']:.4f} | {r['model']:.3f} | {r['local_mean']:.3f} |")
+        by_source = ("\n**Per source** (`scripts/compare_holdout.py default --by-source --stats DATA`: the channels a "
+                     "source lacks left out of the score, in the units of the training data's statistics):\n\n"
+                     "| held-out images | masked loss | ÷ visible-image mean | `local_mean` ÷ visible-image mean |\n"
+                     "|---|---:|---:|---:|\n" + "\n".join(rows) + "\n\n" + args.holdout_by_source_note + "\n")
     text = f"""# Model card: geos2vec bundled S2Vec model (`load_model("default")`, since 0.3)
 
 ## What it is
@@ -229,12 +249,13 @@ model:
 **Target (≤ 0.85× the visible-image mean): {"met" if hc['ratio_covered_to_visible_mean']['model'] <= 0.85 else "not met"}**; against the 5 × 5 local smoother
 (`local_mean`, the strongest parameter-free predictor): {"beaten" if hc['ratio_covered_to_visible_mean']['model'] < hc['ratio_covered_to_visible_mean']['local_mean'] else "not beaten"}
 ({hc['ratio_covered_to_visible_mean']['model']:.3f} against {hc['ratio_covered_to_visible_mean']['local_mean']:.3f}). See `docs/model.md` for the sweep.
-
+{by_source}
 ## Downstream (blocked splits, 20 paired splits; `geos2vec evaluate`)
 
 {_downstream(args.eval)}
 
-"beats" = better R² in at least 15 of 20 paired splits. Full tables: `docs/evaluation_retrained.md`. The ZIP
+"beats" = better R² in at least 15 of 20 paired splits; p = the corrected resampled t-test of the 20 differences
+(Nadeau & Bengio 2003: the splits overlap, so a win count overstates certainty). Full tables: `docs/evaluation_retrained.md`. The ZIP
 areas of these tasks lie in all 22 Who's On First states, and the venues of 20 of them were the model's
 (label-free) pretraining data; the labels never were.
 {heldout_text}
