@@ -84,4 +84,4 @@ def load_model(path: StrPath = "default", channels: Sequence[str] | None = None)
     return _load(path, channels=channels)
 
 
-__version__ = "0.1.0"
+__version__ = "0.3.0.dev0"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import InvalidInputError
+
 
 def add_parser(subparsers):
     """The ``cells`` subcommand's parser."""
@@ -21,7 +23,7 @@ def run(args) -> int:
 
     coords = args.coords or [40.7484, -73.9857, 41.8789, -87.6359, 37.3382, -121.8863, 51.5007, -0.1246]
     if len(coords) % 2:
-        raise SystemExit("give latitude/longitude pairs")
+        raise InvalidInputError("give latitude/longitude pairs, e.g. geos2vec cells 34.05 -118.25")
     lat, lng = np.asarray(coords[0::2]), np.asarray(coords[1::2])
     ids = cells.latlng_to_cell(lat, lng, args.level)
     clat, clng = cells.cell_to_latlng(ids)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import InvalidInputError
 from .evaluate import (
     DEFAULT_SWEEP,
     DEFAULT_TASKS,
@@ -43,7 +44,7 @@ def _parse_ints(text):
 def _read_table(path):
     path = Path(path)
     if not path.exists():
-        raise SystemExit(f"error: file not found: {path}")
+        raise InvalidInputError(f"file not found: {path}")
     if path.suffix in (".parquet", ".pq", ".geoparquet"):
         try:
             import geopandas as gpd
@@ -62,7 +63,7 @@ def _as_cell_table(df, name):
     if "cell_id" in df.columns:
         df = df.set_index("cell_id")
     if df.index.name != "cell_id":
-        raise SystemExit(f"error: {name} needs a cell_id column or index (uint64 level-12 cell ids)")
+        raise InvalidInputError(f"{name} needs a cell_id column or index (uint64 level-12 cell ids)")
     df = df.select_dtypes("number")
     df.index = pd.Index(np.asarray(df.index, dtype=np.uint64), name="cell_id")
     return df
@@ -80,7 +81,7 @@ def _load_counts(paths, category):
                 from .features import count_features
             except ImportError:  # the features stage is missing: a plain crosstab of the categories
                 if lines:
-                    raise SystemExit(f"error: {path}: counting roads needs geos2vec.features") from None
+                    raise InvalidInputError(f"{path}: counting roads needs geos2vec.features") from None
                 tables.append(count_table_from_points(df, category))
                 continue
             tables.append(count_features(roads=df) if lines else count_features(pois=df, category_column=category))
@@ -94,7 +95,7 @@ def _kinds(text, allowed, what):
     kinds = [k.strip() for k in str(text).split(",") if k.strip()]
     bad = [k for k in kinds if k not in allowed]
     if bad or not kinds:
-        raise SystemExit(f"error: {what} must be a comma-separated subset of {','.join(allowed)}, got {text!r}")
+        raise InvalidInputError(f"{what} must be a comma-separated subset of {','.join(allowed)}, got {text!r}")
     return kinds
 
 
@@ -183,7 +184,7 @@ def _location_params(args) -> dict:
 def _bbox(text):
     vals = _parse_floats(text)
     if len(vals) != 4:
-        raise SystemExit(f"error: a bbox needs 4 numbers MINLON,MINLAT,MAXLON,MAXLAT, got {text!r}")
+        raise InvalidInputError(f"a bbox needs 4 numbers MINLON,MINLAT,MAXLON,MAXLAT, got {text!r}")
     return vals
 
 
@@ -224,11 +225,11 @@ def run(args) -> int:
     cli = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
     if args.task:
         if args.labels:
-            raise SystemExit("error: give either --task or --labels, not both")
+            raise InvalidInputError("give either --task or --labels, not both")
         defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
         ignored = [f"--{k.replace('_', '-')}" for k in _LABELS_ONLY if getattr(args, k) != defaults[k]]
         if ignored:
-            raise SystemExit(f"error: {', '.join(ignored)} only apply with --labels; a --task brings its own "
+            raise InvalidInputError(f"{', '.join(ignored)} only apply with --labels; a --task brings its own "
                              "labels, features and regions (drop them, or evaluate your data with --labels)")
         tasks = [t for name in args.task for t in (DEFAULT_TASKS if name == "default" else [name])]
         scores, info = run_suite(
@@ -247,7 +248,7 @@ def run(args) -> int:
         print(f"\nreport written to {path}")
         return 0
     if not args.labels or not args.target:
-        raise SystemExit("error: give --task NAME (see --help), or --labels FILE with --target COLUMN")
+        raise InvalidInputError("give --task NAME (see --help), or --labels FILE with --target COLUMN")
     labels = _read_table(args.labels)
     if args.within:
         lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")
@@ -262,7 +263,7 @@ def run(args) -> int:
     embeddings = {}
     for spec in args.embedding:
         if "=" not in spec:
-            raise SystemExit(f"error: --embedding needs NAME=FILE, got {spec!r}")
+            raise InvalidInputError(f"--embedding needs NAME=FILE, got {spec!r}")
         name, path = spec.split("=", 1)
         embeddings[name] = _as_cell_table(_read_table(path), path)
     if model is not None and counts is not None:
@@ -283,7 +284,7 @@ def run(args) -> int:
         holdout = {"polygon": shapely.union_all(_read_table(args.holdout_polygon).to_crs("EPSG:4326").geometry.values)}
     if holdout is None and "region" in splits:
         if args.splits != _DEFAULT_SPLITS:
-            raise SystemExit("error: region splits need a --task (its regions); with --labels use --holdout-bbox, "
+            raise InvalidInputError("region splits need a --task (its regions); with --labels use --holdout-bbox, "
                              "--holdout-lon or --holdout-polygon for a geographic hold-out")
         print("note: region splits need a --task's regions; running the other split kinds", file=sys.stderr)
     kinds = ["holdout"] if holdout is not None else [k for k in splits if k != "region"]

@@ -179,7 +179,7 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
     steps.update()
     steps.set_postfix_str("loading the model and embedding")
     mdl = load_model(model)
-    cells = cell_embeddings(table, level=12, model=mdl, mode=mode)
+    cells = cell_embeddings(table, level=12, model=mdl, mode=mode, progress=False if quiet else None)
     steps.update()
     steps.set_postfix_str("writing the table and the map")
     parquet = out / "embeddings.parquet"

@@ -275,14 +275,15 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
 
 
 def cell_embeddings(features: pd.DataFrame | dict[str, Any], *, level: int = 12, model: ModelLike = "default",
-                    mode: str = "contextual", prefix: str = "s2vec_", context: str = "blend") -> gpd.GeoDataFrame:
+                    mode: str = "contextual", prefix: str = "s2vec_", context: str = "blend",
+                    progress: bool | None = None) -> gpd.GeoDataFrame:
     """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``).
 
     Parameters
     ----------
     features : GeoDataFrame, dict or DataFrame
         POIs (points) and roads (lines), a dict ``{"pois", "roads"}``, or a prebuilt ``count_features`` table.
-    level, model, mode, prefix, context
+    level, model, mode, prefix, context, progress
         See :func:`embed_cells`.
 
     Returns
@@ -295,7 +296,8 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any], *, level: int = 12,
     model = _resolve_model(model)
     table = _feature_table(features, _check_level(level, model), model)
     ids = table.index.to_numpy().astype(np.uint64)
-    emb = embed_cells(ids, table, level=level, model=model, mode=mode, prefix=prefix, context=context)
+    emb = embed_cells(ids, table, level=level, model=model, mode=mode, prefix=prefix, context=context,
+                      progress=progress)
     gdf = gpd.GeoDataFrame(emb.reset_index(drop=True), geometry=_cells.cell_polygons(ids).values, crs=4326)
     gdf.insert(0, "s2_cell", ids)
     gdf.insert(1, "token", _cells.cell_to_token(ids))

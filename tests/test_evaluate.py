@@ -677,13 +677,14 @@ def test_cli_task_options_reach_the_suite_or_are_refused(tmp_path, monkeypatch, 
     assert (seen["block_level"], seen["fusion"], seen["batch_size"], seen["location"]) == (6, "project", 64, "grid")
     assert seen["location_params"]["frequency_num"] == 4 and seen["tasks"] == ["ca-housing"]
     for extra in (["--holdout-lon", "-118"], ["--within=-122,37,-121,38"], ["--target", "price"]):
-        with pytest.raises(SystemExit, match="only apply with --labels"):
-            main(["evaluate", "--task", "ca-housing", "--model", "none", "--out", str(out), "--quiet", *extra])
+        assert main(["evaluate", "--task", "ca-housing", "--model", "none", "--out", str(out), "--quiet", *extra]) == 1
+        err = capsys.readouterr().err       # the command line's one error line (and the --debug hint)
+        assert err.startswith("geos2vec: error: ") and "only apply with --labels" in err
     labels = tmp_path / "lab.csv"
     pd.DataFrame({"lat": [37.3, 37.31], "lon": [-121.9, -121.91], "v": [1.0, 2.0]}).to_csv(labels, index=False)
-    with pytest.raises(SystemExit, match="region splits need a --task"):
+    with pytest.raises(InvalidInputError, match="region splits need a --task"):
         main(["evaluate", "--labels", str(labels), "--target", "v", "--model", "none", "--splits", "region",
-              "--out", str(out), "--quiet"])
+              "--out", str(out), "--quiet", "--debug"])
 
 
 def test_cli_on_shared_data(shared_data, tmp_path):
@@ -735,8 +736,8 @@ def test_cli_on_shared_data(shared_data, tmp_path):
     out2 = tmp_path / "again"
     assert main(["evaluate", "--config", str(out / "config.json"), "--out", str(out2), "--quiet"]) == 0
     pd.testing.assert_frame_equal(scores, pd.read_csv(out2 / "scores.csv"), rtol=1e-5)
-    with pytest.raises(SystemExit, match="--splits"):
-        main(argv[:-1] + ["--splits", "diagonal", "--quiet"])
+    with pytest.raises(InvalidInputError, match="--splits"):
+        main(argv[:-1] + ["--splits", "diagonal", "--quiet", "--debug"])
 
 
 def test_onehot_ridge_equals_general_ridge():

@@ -107,6 +107,67 @@ def test_loss_counts_available_channels_of_covered_pixels(model, data):
     assert table_ev.loc["model", "loss_covered"] != pytest.approx(table_ev.loc["model", "loss_all"])
 
 
+def test_ignore_unobserved_also_leaves_unavailable_channels_out(model, data):
+    table, da = data
+    km = model.keras_model
+    batch = next(iter(make_dataset(da, model.stats, batch_size=64)))
+    out = km(batch, training=False)
+    km.ignore_unobserved = True
+    try:
+        loss = float(km.compute_loss(batch, y_pred=out))
+    finally:
+        km.ignore_unobserved = False
+    sq = (out["pred"].numpy() - batch["x"].numpy()) ** 2
+    wv = batch["w"].numpy()[..., None] * batch["v"].numpy() * out["mask"].numpy()[..., None]
+    assert (batch["v"].numpy() == 0).any() and (batch["w"].numpy() == 1).any()
+    assert loss == pytest.approx(float((sq * wv).sum() / wv.sum()), rel=1e-5)   # was: unavailable values counted
+    # evaluate's loss_observed likewise (the bookkeeping of geos2vec.model.reconstruction)
+    from geos2vec.model.reconstruction import reconstruction_losses
+
+    x, w, v, mask = batch["x"].numpy(), batch["w"].numpy(), batch["v"].numpy(), out["mask"].numpy()
+    t = reconstruction_losses(x, w, mask, pred=out["pred"].numpy(), v=v)
+    wv = (mask * w)[..., None] * v
+    assert t.loc["model", "loss_observed"] == pytest.approx(float((sq * wv).sum() / wv.sum()), rel=1e-5)
+
+
+def test_images_without_data_do_not_dilute_the_loss(data):
+    """An image with no covered pixel used to count as a zero in Keras' per-image mean of val_loss."""
+    table, da = data
+    empty = da.isel(image=[0, 0, 0]).copy()
+    empty = empty.assign_coords(image=np.arange(3) + 10**18, covered=empty["covered"] & False,
+                                observed=empty["observed"] & False)
+    import xarray as xr
+
+    padded = xr.concat([da, empty], dim="image")
+    runs = []
+    for val in (da, padded):
+        m = S2VecModel(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2, epochs=2,
+                       seed=2, batch_size=8)
+        __import__("keras").utils.set_random_seed(0)  # the same initial weights for both runs
+        m.build(da, stats=FeatureStats.fit(table, log1p=True))
+        runs.append(m.fit(da, validation_data=val, verbose=0).history["val_loss"])
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)
+    from geos2vec.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="no training image has a pixel"):
+        S2VecModel(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2,
+                   epochs=1).fit(empty, verbose=0)
+
+
+def test_a_diverged_run_raises_instead_of_keeping_nan_weights(data):
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.model import S2VecConfig
+
+    for bad in ({"learning_rate": float("inf")}, {"weight_decay": float("nan")}, {"seed": -1}):
+        with pytest.raises(InvalidInputError, match="finite number|non-negative integer"):
+            S2VecConfig(**bad)
+    table, da = data
+    m = S2VecModel(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2, epochs=3,
+                   seed=2, batch_size=4, learning_rate=1e38, clipnorm=None)
+    with pytest.raises(InvalidInputError, match="training diverged"):
+        m.fit(da, verbose=0)
+
+
 def test_missing_token_model_trains_saves_and_embeds_the_same(model, data, tmp_path):
     table, da = data
     model.fit(da, verbose=0)

@@ -10,6 +10,8 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+
+from geos2vec.errors import InvalidInputError
 import xarray as xr
 
 from geos2vec.cells import cell_to_parent, cell_to_rowcol, get_level, latlng_to_cell, rowcol_to_cell
@@ -254,6 +256,46 @@ def test_resume_from_checkpoint(synth, tmp_path):
     assert hist.epoch == [1]  # only the epoch that had not run
     log = pd.read_csv(tmp_path / "log" / "training.csv")
     assert log["epoch"].tolist() == [0, 1]
+
+
+def test_resume_refuses_another_run_and_keeps_the_best_checkpoint(synth, tmp_path):
+    import json
+
+    class StopAt(keras.callbacks.Callback):
+        def __init__(self, epoch):
+            super().__init__()
+            self.at = epoch
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == self.at:
+                raise KeyboardInterrupt
+
+    cfg = TINY.replace(epochs=3)
+    ck = tmp_path / "ck"
+    with pytest.raises(KeyboardInterrupt):
+        S2VecModel(cfg).fit(synth, checkpoint_dir=ck, callbacks=[StopAt(2)], verbose=0)
+    best = json.loads((ck / "best.json").read_text())
+    # another run (other settings, or other images) does not continue from this backup
+    with pytest.raises(InvalidInputError, match=r"another run .*config.learning_rate.*delete .*backup"):
+        S2VecModel(cfg.replace(learning_rate=0.05)).fit(synth, checkpoint_dir=ck, verbose=0)
+    with pytest.raises(InvalidInputError, match="images_sha256"):
+        S2VecModel(cfg).fit(synth.isel(image=slice(0, 10)), checkpoint_dir=ck, verbose=0)
+
+    # the same run resumes; a worse epoch after the resume does not replace best.weights.h5
+    class Worse(keras.callbacks.Callback):  # the resumed epoch's val_loss reads worse than every earlier one
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = best["best"] + 1.0
+
+    hist = S2VecModel(cfg).fit(synth, checkpoint_dir=ck, callbacks=[Worse()], verbose=0)
+    assert hist.epoch == [2]
+    assert json.loads((ck / "best.json").read_text())["best"] == best["best"]
+    a, b = S2VecModel(cfg), S2VecModel(cfg)
+    a.build(synth), b.build(synth)
+    a.keras_model.load_weights(ck / "best.weights.h5")
+    b.keras_model.load_weights(ck / "last.weights.h5")
+    assert not all(np.array_equal(x, y) for x, y in zip(a.keras_model.get_weights(), b.keras_model.get_weights()))
+    # a fresh run in the same folder (no backup left) starts afresh
+    S2VecModel(cfg.replace(learning_rate=0.05)).fit(synth, checkpoint_dir=ck, epochs=1, verbose=0)
 
 
 # --------------------------------------------------------------------------- embedding

@@ -58,6 +58,8 @@ class Method:
     transform : {None, "pca", "random projection"}
         ``"pca"``: PCA of the standardized blocks fitted on the training samples of each split,
         ``n_components`` kept. ``"random projection"``: a seeded Gaussian projection to ``n_components``.
+    n_components, seed : int
+        Components kept by ``transform`` (default 256); seed of the random projection (default 0).
     scale : list of bool, optional
         Per block: standardize (and clip) it (default), or only centre it (one-hot blocks).
     """

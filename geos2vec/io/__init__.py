@@ -1,6 +1,7 @@
 """Readers that turn OpenStreetMap and Who's On First data into POI and road GeoDataFrames.
 
 * :func:`download_osm` - the smallest Geofabrik extract covering an area, downloaded, verified and cached,
+* :func:`osm_features` - the count table of an area from that extract (what ``embed(features="osm")`` uses),
 * :func:`read_osm` - ``.osm.pbf`` / ``.osm`` files via pyosmium (``pip install geos2vec[osm]``),
 * :func:`read_pois`, :func:`read_roads` - GeoParquet (or any file GeoPandas reads) or a GeoDataFrame,
   checked and ready for :func:`geos2vec.features.count_features`,
@@ -8,8 +9,8 @@
   the ontology's channels by a shipped crosswalk.
 """
 
-from .download import download_osm
+from .download import download_osm, osm_features
 from .osm import OSMData, read_osm, read_pois, read_roads
 from .wof import read_wof
 
-__all__ = ["OSMData", "download_osm", "read_osm", "read_pois", "read_roads", "read_wof"]
+__all__ = ["OSMData", "download_osm", "osm_features", "read_osm", "read_pois", "read_roads", "read_wof"]

@@ -90,8 +90,19 @@ class S2VecConfig:
             ``embedding_dim`` or ``decoder_dim`` not divisible by ``num_heads``, ``mask_ratio``, ``dropout``,
             ``validation_split`` or ``cosine_alpha`` out of range, a non-positive ``learning_rate``,
             ``clipnorm`` or ``mlp_ratio``, a negative ``shuffle_buffer``, ``weight_decay`` or
-            ``warmup_epochs``, or an unknown ``position_init`` or ``mixed_precision``.
+            ``warmup_epochs``, a NaN or infinite number, or an unknown ``position_init`` or ``mixed_precision``.
         """
+        import math
+        import numbers
+
+        for name in ("learning_rate", "weight_decay", "mask_ratio", "dropout", "validation_split", "cosine_alpha",
+                     "mlp_ratio", "warmup_epochs", "activity_weight", "nonempty_weight", "clipnorm"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)):
+                raise InvalidInputError(f"S2VecConfig.{name} must be a finite number, got {v!r} (a NaN or inf "
+                                        "learning rate trains a model whose weights are all NaN)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise InvalidInputError(f"S2VecConfig.seed must be a non-negative integer, got {self.seed!r}")
         for name in ("embedding_dim", "encoder_layers", "decoder_dim", "decoder_layers", "num_heads",
                      "batch_size", "epochs"):
             v = getattr(self, name)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from .._typing import StrPath
     from ..normalize import FeatureStats
 
-__all__ = ["IMAGE_DIMS", "open_images", "check_images", "match_channels", "split_images", "make_dataset",
+__all__ = ["IMAGE_DIMS", "open_images", "check_images", "match_channels", "split_images", "scorable_images",
+           "make_dataset",
            "image_levels"]
 
 IMAGE_DIMS = ("image", "row", "col", "feature")
@@ -203,6 +204,34 @@ def image_levels(da: xr.DataArray) -> tuple[int | None, int | None]:
     if patch_level is None and "cell_id" in da.coords and da.sizes["image"]:
         patch_level = level_of(da["cell_id"].isel(image=0).values)
     return (None if image_level is None else int(image_level)), (None if patch_level is None else int(patch_level))
+
+
+def scorable_images(da: xr.DataArray, indices: ArrayLike, observed_only: bool = False) -> np.ndarray:
+    """The entries of ``indices`` whose image has a pixel the training loss counts.
+
+    That is a covered pixel (every pixel when the images carry no ``covered`` coordinate), or with
+    ``observed_only`` (``ignore_unobserved``) an observed one.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Images (:func:`check_images`).
+    indices : array_like of int
+        Image positions.
+    observed_only : bool
+        Count observed pixels only.
+
+    Returns
+    -------
+    numpy.ndarray
+        The image positions kept, in their order.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    name = "observed" if observed_only else "covered"
+    if name not in da.coords or not indices.size:
+        return indices
+    has = np.asarray(da[name].transpose("image", ...).values).reshape(da.sizes["image"], -1).any(axis=1)
+    return indices[has[indices]]
 
 
 def split_images(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -385,6 +385,8 @@ class MaskedAutoencoder(keras.Model):
         data = x if isinstance(x, dict) else {"x": x}
         if self.ignore_unobserved:
             weight = data.get("w")
+            if weight is not None and data.get("v") is not None:  # observed cells, available channels only
+                weight = ops.cast(weight, "float32")[..., None] * ops.cast(data["v"], "float32")
         else:
             weight = data.get("v", data.get("c"))
         main_weight = weight

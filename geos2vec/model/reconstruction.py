@@ -206,7 +206,8 @@ def loss_sums(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: M
     """Per image: sums of per-patch MSE over masked-and-observed, masked, and masked-and-covered patches.
 
     ``v`` (``(batch, n, features)``, optional): 1 where the pixel's channel is available (its source has that
-    channel, e.g. no roads in Who's On First states). With it, the covered column counts available values only:
+    channel, e.g. no roads in Who's On First states). With it, the observed and covered columns count available
+    values only:
     its sum is the squared error over available values and its count the available values, both divided by
     the number of features (so without ``v`` it is the per-patch mean, as before).
 
@@ -251,10 +252,12 @@ def loss_sums(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: M
         sq = np.square(np.asarray(pred, dtype=np.float64) - xf)            # (b, n, f)
         err = np.mean(sq, axis=-1)                                           # (b, n)
         sums[name] = np.einsum("bn,bnk->bk", err, weights)
-        if v is not None:
+        if v is not None:  # observed and covered patches: their available values only
+            sums[name][:, 0] = np.einsum("bnf,bnf,bn->b", sq, v, mask * w) / nf
             sums[name][:, 2] = np.einsum("bnf,bnf,bn->b", sq, v, mask * c) / nf
     counts = weights.sum(axis=1)
     if v is not None:
+        counts[:, 0] = np.einsum("bnf,bn->b", v, mask * w) / nf
         counts[:, 2] = np.einsum("bnf,bn->b", v, mask * c) / nf
     return sums, counts
 

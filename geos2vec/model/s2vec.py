@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .config import S2VecConfig
-from .data import check_images, image_levels, make_dataset, match_channels, split_images
+from .data import check_images, image_levels, make_dataset, match_channels, scorable_images, split_images
 from .io import read_model, save_model
 
 if TYPE_CHECKING:
@@ -187,7 +187,9 @@ class S2VecModel:
             Images from :func:`geos2vec.raster.rasterize` (in memory or lazy).
         validation_data : xarray.DataArray, optional
             Held-out images; default: ``config.validation_split`` of ``data``
-            (a seeded split by image).
+            (a seeded split by image). Images with no pixel the loss counts (none covered, or with
+            ``ignore_unobserved`` none observed) are left out of training and validation: each would add a
+            zero to the per-image mean of ``loss`` / ``val_loss``.
         strategy : tf.distribute.Strategy or str, optional
             Default: the current (default) strategy; ``"mirrored"`` for all GPUs.
         epochs : int, optional
@@ -196,7 +198,8 @@ class S2VecModel:
             Run before the ones ``fit`` adds (early stopping, checkpoints, logs).
         checkpoint_dir : path, optional
             Best/last weights each epoch, and a backup from which an
-            interrupted ``fit`` with the same arguments resumes.
+            interrupted ``fit`` with the same arguments resumes (a backup of another run, with other
+            settings, channels, statistics or images, is refused: :mod:`geos2vec.model.resume`).
         log_dir : path, optional
             ``training.csv`` (and TensorBoard logs with ``tensorboard=True``).
         tensorboard : bool
@@ -213,6 +216,12 @@ class S2VecModel:
         -------
         keras.callbacks.History
             Also kept as ``self.history``; ``history.params["replicas"]`` is the number of replicas.
+
+        Raises
+        ------
+        InvalidInputError
+            ``epochs < 1``, no training image with a pixel to learn from, or a run whose loss became NaN or
+            infinite (training stops at that batch; the weights are not usable).
         """
         import keras
 
@@ -222,7 +231,7 @@ class S2VecModel:
         cfg = self.config
         epochs = cfg.epochs if epochs is None else int(epochs)
         if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+            raise InvalidInputError(f"epochs must be >= 1, got {epochs}")
         if not hasattr(data, "dims"):
             data = open_images(data)
         da = check_images(data)
@@ -243,6 +252,16 @@ class S2VecModel:
             if strategy is not self._strategy:  # variables must live under the strategy's scope
                 self._build_keras(strategy, weights=self.keras_model.get_weights())
         km = self.keras_model
+        # images with no pixel the loss counts would each add a zero to Keras' per-image mean of the loss
+        train_idx = scorable_images(da, train_idx, cfg.ignore_unobserved)
+        if val_da is not None:
+            val_idx = scorable_images(val_da, np.arange(val_da.sizes["image"]) if val_idx is None else val_idx,
+                                      cfg.ignore_unobserved)
+            val_da = val_da if len(val_idx) else None
+        if not len(train_idx):
+            raise InvalidInputError("no training image has a pixel to learn from (every pixel is outside the "
+                                    "coverage" + (", or no cell is observed" if cfg.ignore_unobserved else "")
+                                    + "); check the images' covered/observed coordinates")
         replicas = strategy.num_replicas_in_sync
         batch = cfg.batch_size
         train_ds = make_dataset(da, self.stats, train_idx, batch_size=batch, shuffle_buffer=cfg.shuffle_buffer,
@@ -253,10 +272,18 @@ class S2VecModel:
         steps = steps_for(len(train_idx), batch)
         eager = resolve_run_eagerly(run_eagerly, steps * epochs, strategy)
         compile_for_fit(km, cfg, steps, epochs, strategy, run_eagerly=eager)
+        from .resume import run_fingerprint
+
         cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
-                             log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks)
+                             log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks,
+                             fingerprint=None if checkpoint_dir is None else run_fingerprint(self, da, train_idx))
         self.history = km.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs, verbose=verbose,
                               shuffle=False)  # the pipeline shuffles
+        losses = np.asarray(self.history.history.get("loss", []), dtype=float)
+        if losses.size and not np.isfinite(losses).all():
+            raise InvalidInputError(f"training diverged: the loss became {losses[~np.isfinite(losses)][0]} in epoch "
+                                    f"{int(np.flatnonzero(~np.isfinite(losses))[0]) + 1}, so the weights are not "
+                                    "usable; lower config.learning_rate (or check the images for extreme values)")
         # the number of replicas is metadata, not a per-epoch series: pd.DataFrame(history.history) must work
         self.history.params = {**(getattr(self.history, "params", None) or {}), "replicas": replicas}
         return self.history
@@ -288,7 +315,8 @@ class S2VecModel:
         baseline : bool, optional
             Legacy interface: return the model's loss as a float, or with ``True`` the tuple
             ``(model loss, zero-predictor loss)``, on the loss the model trains on (observed masked patches
-            with ``ignore_unobserved``, else all masked patches).
+            with ``ignore_unobserved``, else the covered ones: all masked patches when the images carry no
+            coverage).
         stats : FeatureStats, optional
             Score in the normalized units of these statistics instead of the model's own (the same channels
             and ``log1p``): the model's reconstruction and the images are mapped into them (an affine map per
@@ -372,7 +400,7 @@ class S2VecModel:
                            masked_per_mask=float(acc.counts[:, 1].mean()))
         if baseline is None:
             return table
-        col = "loss_observed" if km.ignore_unobserved else "loss_all"
+        col = "loss_observed" if km.ignore_unobserved else "loss_covered"  # = loss_all without coverage
         loss = float(table.loc["model", col])
         return (loss, float(table.loc["zero", col])) if baseline else loss
 

@@ -215,7 +215,8 @@ def compile_for_fit(model: keras.Model, config: S2VecConfig, steps_per_epoch: in
 
 def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir: StrPath | None = None,
                    log_dir: StrPath | None = None, tensorboard: bool = False,
-                   callbacks: Iterable[keras.callbacks.Callback] | None = None) -> list[keras.callbacks.Callback]:
+                   callbacks: Iterable[keras.callbacks.Callback] | None = None,
+                   fingerprint: dict | None = None) -> list[keras.callbacks.Callback]:
     """Keras callbacks: early stopping, checkpoints + backup (resume), CSV / TensorBoard logs.
 
     Parameters
@@ -233,6 +234,10 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         Add a ``TensorBoard`` callback (only with ``log_dir``).
     callbacks : list of keras.callbacks.Callback, optional
         The user's callbacks, placed first.
+    fingerprint : dict, optional
+        :func:`geos2vec.model.resume.run_fingerprint` of the fit: with ``checkpoint_dir``, a backup of another
+        run is refused (:func:`~geos2vec.model.resume.guard_resume`), and a resumed run's best checkpoint
+        starts from the best loss recorded before the interruption (``best.json``).
 
     Returns
     -------
@@ -241,6 +246,7 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
     import keras
 
     out = list(callbacks or [])
+    out.append(keras.callbacks.TerminateOnNaN())  # a diverged run stops at once (fit then raises)
     monitor = "val_loss" if has_validation else "loss"
     if config.early_stopping_patience is not None:
         out.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping_patience,
@@ -248,10 +254,18 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        best = None
+        if fingerprint is not None:
+            from .resume import BestSoFar, best_so_far, guard_resume
+
+            if guard_resume(checkpoint_dir, fingerprint):
+                best = best_so_far(checkpoint_dir)
+            out.append(BestSoFar(checkpoint_dir, monitor, best))
         # BackupAndRestore makes an interrupted fit resume at the epoch where it stopped
         out.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")))
         out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "best.weights.h5"), monitor=monitor,
-                                                   save_best_only=True, save_weights_only=True))
+                                                   save_best_only=True, save_weights_only=True,
+                                                   initial_value_threshold=best))
         out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "last.weights.h5"),
                                                    save_weights_only=True))
     if log_dir is not None:
