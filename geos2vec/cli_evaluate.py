@@ -200,6 +200,9 @@ def _command(args) -> str:
     for key in ("lr", "hidden", "dropout", "max_epochs", "patience", "batch_size", "target_scale"):  # MLP, if changed
         if "mlp" in str(args.probes) and getattr(args, key) != defaults[key]:
             parts.append(f"--{key.replace('_', '-')} {getattr(args, key)}")
+    for key in ("block_level", "fusion", "location", "location_scales", "min_radius", "max_radius"):  # if changed
+        if getattr(args, key) != defaults[key]:
+            parts.append(f"--{key.replace('_', '-')} {getattr(args, key)}")
     if not args.untrained:
         parts.append("--no-untrained")
     return " ".join(parts)

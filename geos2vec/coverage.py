@@ -191,7 +191,7 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
                                 "explicitly")
     hull = shapely.convex_hull(shapely.multipoints(xy))
     if shapely.get_type_id(hull) != 3:  # collinear input: a thin line; buffer a hair so it is an area
-        hull = hull.buffer(1e-6)
+        hull = shapely.intersection(hull.buffer(1e-6), shapely.box(-180.0, -90.0, 180.0, 90.0))  # not past ±180/90
     return hull
 
 
@@ -378,20 +378,33 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
     return covered.reshape(cells.shape), available
 
 
-def _warn_outside(geom, input_xy):
-    """Warn when most input coordinates lie outside the coverage: likely another CRS or (lat, lon) order."""
-    lng = np.concatenate([x for x, _ in input_xy]) if input_xy else np.empty(0)
-    lat = np.concatenate([y for _, y in input_xy]) if input_xy else np.empty(0)
-    if lng.size == 0:
-        return
+def _outside_counts(geom, lng, lat) -> tuple[int, int]:
+    """``(coordinates, of them outside geom)`` of finite lon/lat arrays."""
+    ok = np.isfinite(lng) & np.isfinite(lat)
+    lng, lat = np.asarray(lng)[ok], np.asarray(lat)[ok]
+    if not lng.size:
+        return 0, 0
     shapely.prepare(geom)
-    outside = int(lng.size - np.count_nonzero(shapely.intersects_xy(geom, lng, lat)))
-    if outside > lng.size / 2:
+    return int(lng.size), int(lng.size - np.count_nonzero(shapely.intersects_xy(geom, lng, lat)))
+
+
+def _warn_outside(geom, input_xy=None, counts=None, stacklevel=4):
+    """Warn when most input coordinates lie outside the coverage: likely another CRS or (lat, lon) order.
+
+    ``input_xy``: ``[(lng, lat), ...]`` arrays; or ``counts``: ``(coordinates, outside)`` already counted (the
+    dask path sums them over partitions).
+    """
+    if counts is None:
+        lng = np.concatenate([x for x, _ in input_xy]) if input_xy else np.empty(0)
+        lat = np.concatenate([y for _, y in input_xy]) if input_xy else np.empty(0)
+        counts = _outside_counts(geom, lng, lat)
+    n, outside = counts
+    if n and outside > n / 2:
         warnings.warn(
-            f"count_features: {outside:,} of {lng.size:,} input coordinates (POIs and road vertices) lie outside "
+            f"count_features: {outside:,} of {n:,} input coordinates (POIs and road vertices) lie outside "
             f"the coverage (bounds {tuple(round(float(v), 6) for v in geom.bounds)}); is the coverage in another "
             "CRS, or in (lat, lon) order? It must be EPSG:4326 (lon, lat) and hold the area the input was taken "
-            "from", CoverageWarning, stacklevel=4)
+            "from", CoverageWarning, stacklevel=stacklevel)
 
 
 def _not_read(frame) -> bool:

@@ -129,8 +129,13 @@ def _collections_as_multi(geoms: np.ndarray, labels: pd.Index) -> np.ndarray:
         return geoms
     out, mixed = geoms.copy(), np.zeros(len(geoms), bool)
     for k in gc:
-        parts = shapely.get_parts(shapely.get_parts(geoms[k]))  # nested collections and multi-parts, flat
+        parts = np.asarray([geoms[k]])
+        while np.isin(shapely.get_type_id(parts), (4, 5, 6, 7)).any():  # nested collections and multi-parts
+            parts = shapely.get_parts(parts)
+        parts = parts[~shapely.is_empty(parts)]  # e.g. POINT EMPTY left by an overlay
         kinds = {int(t) for t in shapely.get_type_id(parts)}
+        if not kinds:  # nothing but empty parts: leave it; it is covered as the (empty) geometry it is
+            continue
         if kinds <= {0}:
             out[k] = shapely.multipoints(parts)
         elif kinds <= {1, 2}:

@@ -202,19 +202,27 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         chunks = frame.to_delayed() if is_dask(frame) else [dask.delayed(frame)]
         parts += [count(c, None, kwargs, columns) if is_poi else count(None, c, kwargs, columns) for c in chunks]
     hulls = []
-    if isinstance(coverage, str) and coverage == "infer":
-        hull = dask.delayed(_hull, pure=True)
-        hulls = [hull(c) for frame in (pois, roads) if frame is not None
+    chunks_of = [c for frame in (pois, roads) if frame is not None
                  for c in (frame.to_delayed() if is_dask(frame) else [dask.delayed(frame)])]
+    infer = isinstance(coverage, str) and coverage == "infer"
+    given = None if coverage is None or infer else as_coverage(coverage)
+    if infer:
+        hulls = [dask.delayed(_hull, pure=True)(c) for c in chunks_of]
+    elif given is not None:  # how many coordinates lie outside it (a wrong CRS), as count_features checks
+        hulls = [dask.delayed(_outside_part, pure=True)(c, given) for c in chunks_of]
     combine = dask.delayed(_combine, pure=True)
     while len(parts) > 1:
         parts = [combine(parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
     table, hull_parts = dask.compute(parts[0], hulls)
     if coverage is not None:
-        if hulls:
+        if infer:
             geom = infer_coverage(pd.DataFrame(np.concatenate(hull_parts), columns=["lon", "lat"]))
         else:
-            geom = as_coverage(coverage)
+            from .coverage import _warn_outside
+
+            geom = given
+            _warn_outside(geom, counts=tuple(np.sum(hull_parts, axis=0).astype(int)) if hull_parts else (0, 0),
+                          stacklevel=3)
         onto = load_ontology(ontology)
         n_poi = len(onto.channels)
         default_cols = list(onto.all_channels)
@@ -232,6 +240,14 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     return table
 
 
+def _outside_part(frame, geom):
+    """``(coordinates, outside geom)`` of one partition, read as ``count_features`` reads them."""
+    from .coverage import _lnglat_of, _outside_counts
+
+    xy = _lnglat_of(frame)
+    return _outside_counts(geom, xy[:, 0], xy[:, 1])
+
+
 def _hull(frame):
     """The vertices of the convex hull of one partition's coordinates, ``(n, 2)`` lon/lat.
 
@@ -239,18 +255,11 @@ def _hull(frame):
     input, exactly): a partition with fewer than 3 coordinates, or collinear ones, gives its extreme points,
     unbuffered. Coordinates are read as ``infer_coverage`` reads them.
     """
-    import geopandas as gpd
     import shapely
 
-    if isinstance(frame, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        g = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
-        if g.crs is not None and not g.crs.equals("EPSG:4326"):
-            g = g.to_crs(4326)
-        xy = shapely.get_coordinates(np.asarray(g.values))
-    elif isinstance(frame, pd.DataFrame) and {"lon", "lat"} <= set(frame.columns):
-        xy = frame[["lon", "lat"]].to_numpy(np.float64)
-    else:
-        return np.empty((0, 2))
+    from .coverage import _lnglat_of
+
+    xy = _lnglat_of(frame)  # the one reader infer_coverage uses
     xy = xy[np.isfinite(xy).all(axis=1)]
     if len(xy) < 3:
         return xy
@@ -376,9 +385,12 @@ def _split_kinds(frame):
 def _rows_of_kind(part, lines: bool):
     import shapely
 
-    kind = shapely.get_type_id(np.asarray(part.geometry.values))
-    is_line = np.isin(kind, (1, 2, 5))
-    return part[is_line if lines else ~is_line]
+    from . import _geo
+
+    geoms = np.asarray(part.geometry.values)
+    is_line = np.isin(shapely.get_type_id(geoms), (1, 2, 5))
+    known = ~np.asarray(_geo.missing_mask(part.geometry))  # rows without a geometry get NaN, as in memory
+    return part[known & (is_line if lines else ~is_line)]
 
 
 def _embed_part(part, features, kwargs):

@@ -282,3 +282,14 @@ def test_infer_reads_the_coordinate_columns_count_features_reads():
     road = gpd.GeoSeries([shapely.LineString([(9.55, 47.15), (9.70, 47.15)])], crs=4326)
     expected = shapely.convex_hull(shapely.multipoints(np.vstack([xy, [[9.55, 47.15], [9.70, 47.15]]])))
     assert infer_coverage(df, road).equals(expected)
+
+
+def test_inferred_coverage_of_collinear_input_at_the_antimeridian_stays_in_degrees():
+    import pandas as pd
+
+    from geos2vec.features import count_features
+
+    frame = pd.DataFrame({"lon": [170.0, 175.0, 180.0], "lat": [-17.0] * 3, "fclass": "restaurant"})
+    table = count_features(frame, coverage="infer")   # the buffered line used to reach lon 180.000001 and raise
+    geom = shapely.from_wkt(table.attrs["coverage"]["geometry"])
+    assert geom.bounds[2] <= 180.0 and geom.covers(shapely.Point(175.0, -17.0))

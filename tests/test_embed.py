@@ -235,6 +235,11 @@ def test_geometry_collections_count_as_their_multi_geometry():
         np.testing.assert_array_equal(ca[order_a], cb[order_b])
         np.testing.assert_allclose(wa[order_a], wb[order_b], rtol=1e-12)
         assert len(ca) > 1
+    # nested collections and empty parts (as overlays leave them) are still one kind
+    ref = row_cells(gpd.GeoSeries([box], crs=4326), 12)[1]
+    for g in (shapely.GeometryCollection([shapely.GeometryCollection([shapely.MultiPolygon([box])])]),
+              shapely.GeometryCollection([box, shapely.Point()])):
+        np.testing.assert_array_equal(np.sort(row_cells(gpd.GeoSeries([g], crs=4326), 12)[1]), np.sort(ref))
     mixed = gpd.GeoSeries([box, shapely.GeometryCollection([line, box])], index=["ok", "mixed"], crs=4326)
     with pytest.raises(InvalidInputError, match=r"mixing points, lines and polygons at index \['mixed'\]"):
         row_cells(mixed, 12)

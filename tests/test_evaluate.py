@@ -380,6 +380,8 @@ def test_student_t_tail_matches_the_tables_and_the_corrected_test_by_hand():
     assert t < naive                                                     # the overlap widens the interval
     assert E.corrected_resampled_ttest([0.1], 80, 20)[1] != E.corrected_resampled_ttest([0.1], 80, 20)[1]  # NaN
     assert E.corrected_resampled_ttest([0.25, 0.25, 0.25], 80, 20) == (np.inf, 0.0)
+    for n_train, n_test in ((np.nan, np.nan), (0, 20), (-5, 20)):   # sizes unknown: unknown, not p = 1
+        assert np.isnan(E.corrected_resampled_ttest(d, n_train, n_test)).all()
 
 
 def test_holdout_and_region_splits_refuse_bad_input():
@@ -675,6 +677,8 @@ def test_cli_task_options_reach_the_suite_or_are_refused(tmp_path, monkeypatch, 
                  "--batch-size", "64", "--location", "grid", "--location-scales", "4", "--out", str(out),
                  "--quiet"]) == 0
     assert (seen["block_level"], seen["fusion"], seen["batch_size"], seen["location"]) == (6, "project", 64, "grid")
+    reproduce = (out / "report.md").read_text()                   # the report's command gives these scores again
+    assert "--block-level 6" in reproduce and "--fusion project" in reproduce and "--location grid" in reproduce
     assert seen["location_params"]["frequency_num"] == 4 and seen["tasks"] == ["ca-housing"]
     for extra in (["--holdout-lon", "-118"], ["--within=-122,37,-121,38"], ["--target", "price"]):
         assert main(["evaluate", "--task", "ca-housing", "--model", "none", "--out", str(out), "--quiet", *extra]) == 1

@@ -183,3 +183,31 @@ def test_coerced_rows_give_no_category_columns():
     got = _quiet(count_features, dgpd.from_geopandas(g, npartitions=2), extra=["kind"], errors="coerce")
     pd.testing.assert_frame_equal(got, ref)
     assert "kind=z" not in got.columns and int(got["kind=a"].sum()) == 2
+
+
+def test_dask_reads_coordinates_and_checks_coverage_as_in_memory():
+    """lng/lat columns infer the same hull; most input outside a given coverage warns on both paths."""
+    from geos2vec.errors import CoverageWarning
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"lng": rng.uniform(-74.0, -73.9, 50), "lat": rng.uniform(40.7, 40.8, 50),
+                          "fclass": "restaurant"})
+    ref = count_features(frame, coverage="infer")
+    got = count_features(dd.from_pandas(frame, npartitions=3), coverage="infer")
+    assert got.attrs["coverage"] == ref.attrs["coverage"]
+    far = (10.0, 10.0, 11.0, 11.0)
+    for f in (frame, dd.from_pandas(frame, npartitions=3)):
+        with pytest.warns(CoverageWarning, match="50 of 50 input coordinates"):
+            count_features(f, coverage=far)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CoverageWarning)
+        count_features(dd.from_pandas(frame, npartitions=3), coverage=(-74.1, 40.6, -73.8, 40.9))  # inside: quiet
+
+
+def test_embed_dask_without_features_gives_rows_without_geometry_nan(nyc):
+    pois = nyc[0].iloc[:400].copy()
+    pois.loc[pois.index[[3, 50]], "geometry"] = [None, shapely.Point(np.nan, np.nan)]
+    ref = _quiet(geos2vec.embed, pois)
+    got = _quiet(geos2vec.embed, dgpd.from_geopandas(pois, npartitions=3)).compute()
+    assert ref.iloc[[3, 50]].filter(like="s2vec_").isna().all().all()
+    pd.testing.assert_frame_equal(got.filter(like="s2vec_"), ref.filter(like="s2vec_"))

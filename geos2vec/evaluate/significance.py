@@ -109,19 +109,20 @@ def corrected_resampled_ttest(d: ArrayLike, n_train: float, n_test: float) -> tu
     Returns
     -------
     t : float
-        The corrected statistic (NaN with fewer than 2 repetitions; ±inf when every difference is the same
-        non-zero value, 0 when all are 0).
+        The corrected statistic (NaN with fewer than 2 repetitions or without finite sizes, ``n_train > 0``;
+        ±inf when every difference is the same non-zero value, 0 when all are 0).
     p : float
-        Two-sided p-value with ``J - 1`` degrees of freedom (NaN with fewer than 2 repetitions).
+        Two-sided p-value with ``J - 1`` degrees of freedom (NaN where ``t`` is NaN).
     """
     d = np.asarray(d, dtype=float)
     d = d[np.isfinite(d)]
     j = d.size
-    if j < 2:
-        return math.nan, math.nan
+    n_train, n_test = float(n_train), float(n_test)
+    if j < 2 or not (math.isfinite(n_train) and math.isfinite(n_test) and n_train > 0 and n_test >= 0):
+        return math.nan, math.nan  # too few repetitions, or sizes unknown
     mean, var = float(d.mean()), float(d.var(ddof=1))
     scale = (1.0 / j + float(n_test) / float(n_train)) * var
     if scale == 0.0:
         return (0.0, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), 0.0)
     t = mean / math.sqrt(scale)
-    return t, min(1.0, 2.0 * student_t_sf(abs(t), j - 1))
+    return t, min(1.0, 2.0 * student_t_sf(abs(t), j - 1))  # t is finite here

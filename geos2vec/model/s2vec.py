@@ -340,7 +340,8 @@ class S2VecModel:
             carry an ``available`` coordinate; ``loss_all`` when the images carry no coverage), their standard
             deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``.
             ``attrs``: ``seed``, ``n_masks``, ``n_images``, ``mask_ratio`` and the masked patches per mask
-            (``masked_observed_per_mask``, ``masked_per_mask``) and ``stats`` (``"model"`` or ``"given"``). With
+            (``masked_observed_per_mask``: with per-channel availability, the available values / channels;
+            ``masked_per_mask``) and ``stats`` (``"model"`` or ``"given"``). With
             ``baseline`` given: a float, or the tuple of two floats, instead.
 
         Raises
