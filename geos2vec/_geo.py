@@ -98,14 +98,14 @@ def _check_round_trip(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) -> None
 def missing_mask(geoms: gpd.GeoSeries) -> np.ndarray:
     """True where a geometry is missing: None/NaN, empty, or ``POINT (NaN NaN)``.
 
-    ``points_from_xy`` makes ``POINT (NaN NaN)`` of a missing lon/lat; this is the one definition of a missing
-    location that every entry point uses.
+    ``points_from_xy`` makes ``POINT (NaN NaN)`` of a missing location; a point with only one NaN coordinate is
+    not missing but broken (the coordinate checks name it).
     """
     arr = np.asarray(geoms.values)
     missing = np.asarray(geoms.isna()) | np.asarray(shapely.is_empty(arr))
     point = ~missing & (shapely.get_type_id(arr) == 0)
     if point.any():
-        missing[point] = np.isnan(shapely.get_x(arr[point])) | np.isnan(shapely.get_y(arr[point]))
+        missing[point] = np.isnan(shapely.get_x(arr[point])) & np.isnan(shapely.get_y(arr[point]))
     return missing
 
 

@@ -16,7 +16,8 @@ from geos2vec.evaluate import block_share
 from geos2vec.model.context import FaceGrid, window_plan
 from geos2vec.model.embed import contextual_tokens
 from geos2vec.normalize import FeatureStats
-from geos2vec.raster import rasterize, windows
+from geos2vec.errors import InvalidInputError
+from geos2vec.raster import augment, rasterize, windows
 
 pytest.importorskip("tensorflow")
 
@@ -152,6 +153,24 @@ def test_face_grid_lookup_misses_off_face_and_absent_images():
     f, R0, C0 = grid.face[0], grid.gr[0] * 16, grid.gc[0] * 16
     pos, r, c = grid.lookup(np.array([f, f, f]), np.array([R0 + 3, R0 - 1, -5]), np.array([C0 + 7, C0, 3]))
     assert list(pos) == [0, -1, -1] and (r[0], c[0]) == (3, 7)
+
+
+
+def test_face_grid_refuses_augmented_images(block):
+    """Windows read each image's pixels at its place on the face grid: turned or repeated images are refused."""
+    model, da, _ = block
+    grid = FaceGrid(da, 16)  # a DataArray: its image ids, as for the ids themselves
+    ref = FaceGrid(np.asarray(da["image"].values, np.uint64), 16)
+    for a in ("face", "gr", "gc"):
+        np.testing.assert_array_equal(getattr(grid, a), getattr(ref, a))
+    with pytest.raises(InvalidInputError, match=r"9 of them are flipped or rotated \(transform coordinate \[1\]"):
+        FaceGrid(augment(da, [1]), 16)
+    with pytest.raises(InvalidInputError, match=r"9 image id\(s\) appear several times"):
+        FaceGrid(np.asarray(augment(da)["image"].values, np.uint64), 16)
+    for turned in (augment(da), augment(da, [1])):  # (both ran, with turned neighbours as context)
+        with pytest.raises(InvalidInputError, match=r"flipped or rotated.*embed the original images"):
+            model.embed(turned, mode="contextual", verbose=False)
+    np.testing.assert_array_equal(FaceGrid(augment(augment(da, [4]), [4]), 16).gr, ref.gr)  # flip of a flip
 
 
 def test_block_share_matches_a_pandas_groupby_and_detects_a_region_code():

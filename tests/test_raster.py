@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from geos2vec import cells as C
 from geos2vec import raster as R
+from geos2vec.errors import InvalidInputError, InvalidTypeError
 
 NYC = (40.75, -73.98)
 
@@ -245,6 +246,46 @@ def test_area_covering_includes_empty_surroundings():
         R.image_cells(shapely.box(0, 0, 1e6, 1e6))
 
 
+
+def _brute_force_cover(area, crs, level):
+    """Cells whose polygon (densified, transformed to ``crs``) meets ``area``, among cells near its points."""
+    x0, y0, x1, y1 = area.bounds
+    xs, ys = np.meshgrid(np.linspace(x0, x1, 60), np.linspace(y0, y1, 60))
+    pts = gpd.GeoSeries(gpd.points_from_xy(xs.ravel(), ys.ravel()), crs=crs)
+    pts = pts[pts.within(area.buffer(1e-6))].to_crs(4326)
+    inside = np.unique(C.latlng_to_cell(pts.y.to_numpy(), pts.x.to_numpy(), level))
+    cand = np.unique(C.grid_disk(inside, 2).ravel())
+    polys = gpd.GeoSeries(shapely.segmentize(np.asarray(C.cell_polygons(cand).values), 0.01), crs=4326).to_crs(crs)
+    return cand[shapely.intersects(np.asarray(polys.values), area)], inside
+
+
+@pytest.mark.parametrize("crs,lng,lat", [(3832, 180.0, -17.0), (32760, 179.9, -17.0), (3832, -179.7, -17.3)])
+@pytest.mark.parametrize("level", [8, 10])
+def test_area_across_the_antimeridian_is_covered_the_short_way(crs, lng, lat, level):
+    """A projected square across lng 180 (Fiji): its cells, not a band of cells round the globe."""
+    centre = gpd.GeoSeries([shapely.Point(lng, lat)], crs=4326).to_crs(crs).iloc[0]
+    square = centre.buffer(50_000, cap_style=3)  # 100 km x 100 km
+    got = R.image_cells(gpd.GeoSeries([square], crs=crs), level)
+    ref, inside = _brute_force_cover(square, crs, level)
+    np.testing.assert_array_equal(got, ref)
+    assert np.isin(inside, got).all()
+    _, clng = C.cell_to_latlng(got)
+    assert (np.abs(clng) > 178.5).all()  # (was a band of 3642 level-8 cells all round the Earth)
+    # in lon/lat: longitudes running past 180 mean the same as the two halves split at the antimeridian
+    box = shapely.box(179.5, -17.5, 180.5, -16.5)
+    halves = np.union1d(R.image_cells(shapely.box(179.5, -17.5, 180, -16.5), level),
+                        R.image_cells(shapely.box(-180, -17.5, -179.5, -16.5), level))
+    np.testing.assert_array_equal(R.image_cells(box, level), halves)
+    polys = gpd.GeoSeries(C.cell_polygons(halves).values, crs=4326)
+    assert (polys.intersects(box) | polys.intersects(shapely.affinity.translate(box, -360))).all()
+
+
+def test_area_around_a_pole_in_a_projected_crs_raises():
+    square = gpd.GeoSeries([shapely.Point(0, 0).buffer(500_000, cap_style=3)], crs=3413)  # polar stereographic
+    with pytest.raises(InvalidInputError, match="encloses a pole"):
+        R.image_cells(square, 6)
+
+
 # --------------------------------------------------------------------------- windows / augmentation
 def test_windows_aligned_equal_images_and_offsets_follow_the_face_grid():
     # a dense 2x2 block of images so that offset windows exist
@@ -307,6 +348,59 @@ def test_augment_dihedral_hand_checked():
     pd.testing.assert_frame_equal(R.to_frame(aug), t.sort_index())
     w = R.windows(da, size=2, stride=1, augment=True)
     assert w.sizes["window"] == 8 and "transform" in w.coords
+
+
+
+def _block_images(seed=0):
+    """A 5x5 block of level-8 images (level-12 pixels) near (0.3, 10.3), random values in every pixel."""
+    img = C.latlng_to_cell(np.array([0.3]), np.array([10.3]), 8)
+    kids = C.cell_to_children(np.unique(C.grid_disk(img, 2).ravel()), 12).ravel()
+    rng = np.random.default_rng(seed)
+    return R.rasterize(pd.DataFrame({"a": rng.random(kids.size)}, index=pd.Index(kids, name="cell_id")))
+
+
+def test_windows_refuse_augmented_images():
+    """Windows are cut from the images as rasterize made them: a turned image would be stitched in turned."""
+    da = _block_images()
+    w = R.windows(da, size=16, stride=8)
+    assert w.sizes["window"] == 81
+    with pytest.raises(InvalidInputError, match=r"175 of them are flipped or rotated.*augment after windowing"):
+        R.windows(R.augment(da), size=16, stride=8)  # (was 81 windows, 79 of them wrong)
+    with pytest.raises(InvalidInputError, match=r"25 of them are flipped or rotated \(transform coordinate \[1\]"):
+        R.windows(R.augment(da, [1]), size=16, stride=8)
+    with pytest.raises(InvalidInputError, match=r"25 image id\(s\) appear several times"):
+        R.windows(xr.concat([da, da], dim="image"), size=16, stride=8)
+    # the identity (or a flip of a flip) keeps the images where they are: the same windows
+    for same in (R.augment(da, [0]), R.augment(R.augment(da, [4]), [4])):
+        np.testing.assert_array_equal(R.windows(same, size=16, stride=8).values, w.values)
+    # augmenting the windows is the way: each window turned, as augment turns it
+    wa = R.windows(da, size=16, stride=8, augment=True)
+    np.testing.assert_array_equal(wa.values[81 * 3:81 * 4], R.augment(w, [3]).values)
+    with pytest.raises(InvalidInputError, match="min_observed must be an integer >= 0, got 'x'"):
+        R.windows(da, min_observed="x")
+
+
+def test_augment_checks_dims_and_transforms():
+    da = _block_images().isel(image=[0])
+    with pytest.raises(InvalidInputError, match=r"in this order, got \('image', 'col', 'row', 'feature'\)"):
+        R.augment(da.transpose("image", "col", "row", "feature"), [0])  # (gave values and cell ids apart)
+    with pytest.raises(InvalidInputError, match=r"got \[1.7\]; not allowed: \[1.7\]"):
+        R.augment(da, [1.7])  # (was transform 1)
+    with pytest.raises(InvalidInputError, match=r"got \['3'\]"):
+        R.augment(da, ["3"])  # (was transform 3)
+    with pytest.raises(InvalidInputError, match=r"got \[1, 9\]; not allowed: \[9\]"):
+        R.augment(da, (t for t in [1, 9]))  # (said "got []": the generator was used up)
+    with pytest.raises(InvalidInputError, match=r"not allowed: \[True\]"):
+        R.augment(da, [True])
+    with pytest.raises(InvalidTypeError, match="iterable"):
+        R.augment(da, 3)
+    with pytest.raises(InvalidInputError, match=r"\['observed'\]"):
+        R.augment(da.drop_vars("observed"), [0])
+    # numpy integers are integers; a coordinate stored in another dim order is read by name
+    moved = da.assign_coords(cell_id=da["cell_id"].transpose("image", "col", "row"))
+    out = R.augment(moved, [np.int64(1)])
+    np.testing.assert_array_equal(out["cell_id"].values, R.augment(da, [1])["cell_id"].values)
+    pd.testing.assert_frame_equal(R.to_frame(out), R.to_frame(da))
 
 
 # --------------------------------------------------------------------------- dask / zarr

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, latlng_to_cell
+from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, get_level, latlng_to_cell
+from ..errors import InvalidInputError
 from .labels import LEVEL
 
 if TYPE_CHECKING:
@@ -227,6 +228,19 @@ def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None
     return out
 
 
+def _same_level(cells: np.ndarray, counts: pd.DataFrame) -> np.ndarray:
+    """``cells``, after checking that they are of a level of the ``counts`` table's cells (else 0 everywhere)."""
+    table_levels = np.unique(get_level(counts.index.to_numpy()))
+    levels = np.unique(get_level(cells)) if cells.size else table_levels
+    other = np.setdiff1d(levels, table_levels)
+    if other.size:
+        raise InvalidInputError(
+            f"cells of level {other.tolist()} asked of a counts table of level {table_levels.tolist()}: a cell of "
+            "another level is never in the table, so it would read as empty. Ask for cells of the table's level "
+            "(geos2vec.cells.cell_to_parent / cell_to_children), or aggregate the table to theirs")
+    return cells
+
+
 def log1p_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
                  coverage: shapely.Geometry | ArrayLike | None = None) -> pd.DataFrame:
     """``log(1 + count)`` of ``cells`` (default: the table's cells).
@@ -252,15 +266,27 @@ def log1p_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     Raises
     ------
     ValueError
-        Negative counts, or an invalid table (see :func:`normalized_counts`).
+        Negative counts, an invalid table (see :func:`normalized_counts`), or ``cells`` of a level the table
+        has no cells of (:class:`geos2vec.errors.InvalidInputError`: they would all read as empty).
     """
     counts = _check_table(counts, "counts")
     if (counts.to_numpy() < 0).any():
         raise ValueError("log1p_counts needs counts >= 0")
-    cells = counts.index.to_numpy() if cells is None else np.unique(_as_cells(cells).ravel())
+    cells = counts.index.to_numpy() if cells is None else _same_level(np.unique(_as_cells(cells).ravel()), counts)
     known = np.isin(cells, counts.index.to_numpy()) | covered_mask(cells, coverage)
     out = counts.reindex(pd.Index(cells[known], name="cell_id"), fill_value=0.0)
     return np.log1p(out)
+
+
+def _repeats(disk: np.ndarray) -> np.ndarray:
+    """True at the second and later copies of a cell in each row (a square next to a cube corner repeats cells)."""
+    out = np.zeros(disk.shape, bool)
+    srt = np.sort(disk, axis=1)
+    for r in np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1)):
+        _, first = np.unique(disk[r], return_index=True)
+        out[r] = True
+        out[r, first] = False
+    return out
 
 
 def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
@@ -293,7 +319,8 @@ def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     Raises
     ------
     ValueError
-        A ring that is not positive, negative counts or an invalid table.
+        A ring that is not positive, negative counts, an invalid table or ``cells`` of another level than
+        the table's (see :func:`log1p_counts`).
     """
     from ..cells import grid_disk
 
@@ -324,17 +351,9 @@ def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
         known = hit | covered_mask(flat, coverage)
         pos = np.where(hit, pos, len(sorted_ids)).reshape(disk.shape)
         known = known.reshape(disk.shape)
-        # a cell may appear twice in a square next to a cube corner: count it once
-        dup = np.zeros(disk.shape, bool)
-        srt = np.sort(disk, axis=1)
-        if (srt[:, 1:] == srt[:, :-1]).any():
-            for r in np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1)):
-                _, first = np.unique(disk[r], return_index=True)
-                dup[r] = True
-                dup[r, first] = False
         for k in rings:
             sel = (np.abs(di) <= k) & (np.abs(dj) <= k)
-            w = (known & ~dup)[:, sel].astype(float)  # (rows, n_sel)
+            w = (known[:, sel] & ~_repeats(disk[:, sel])).astype(float)  # (rows, n_sel)
             v = values[pos[:, sel]]  # (rows, n_sel, channels)
             sums[k][a:a + chunk] = np.einsum("rn,rnc->rc", w, v)
             counts_n[k][a:a + chunk, 0] = w.sum(axis=1)

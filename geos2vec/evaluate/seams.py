@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 from .. import cells as _cells
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 
 __all__ = ["block_share", "border_step", "seam_pvalue", "seam_table"]
 
@@ -64,13 +64,32 @@ def _offsets(shift) -> tuple[int, int]:
     return dr, dc
 
 
-def _centred(embeddings: pd.DataFrame, image_level: int, caller: str):
-    """``(centred vectors, total sum of squares, (face, row, col, n))``, after the checks."""
+# total variance at most this share of the sum of squares is rounding noise: no variance (``x - x.mean()``
+# of a constant column leaves about |x| * eps per value)
+_NO_VARIANCE = (1024 * np.finfo(np.float64).eps) ** 2
+
+
+def _checked(embeddings, image_level: int, caller: str):
+    """:func:`_grid_values` of a cell-indexed frame of at least two cells, after every check."""
+    if not isinstance(embeddings, pd.DataFrame):
+        raise InvalidTypeError(f"{caller} needs a pandas DataFrame of embeddings indexed by cell id, got "
+                               f"{type(embeddings).__name__}")
     if len(embeddings) < 2:
-        raise ValueError(f"{caller} needs at least two cells")
-    x, face, r, c, _, n = _grid_values(embeddings, image_level)
+        raise InvalidInputError(f"{caller} needs at least two cells, got {len(embeddings)}")
+    return _grid_values(embeddings, image_level)
+
+
+def _centred(embeddings: pd.DataFrame, image_level: int, caller: str):
+    """``(centred vectors, total sum of squares, (face, row, col, n))``, after the checks.
+
+    The total is 0.0 for embeddings without variance, within float rounding (:data:`_NO_VARIANCE`).
+    """
+    x, face, r, c, _, n = _checked(embeddings, image_level, caller)
     centred = x - x.mean(axis=0)
-    return centred, float((centred ** 2).sum()), (face, r, c, n)
+    total = float((centred ** 2).sum())
+    if total <= _NO_VARIANCE * float((x ** 2).sum()):
+        total = 0.0
+    return centred, total, (face, r, c, n)
 
 
 def _between_share(centred: np.ndarray, total: float, face, r, c, n: int, shift) -> tuple[float, int]:
@@ -109,7 +128,8 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int | 
     -------
     float
         Between-block sum of squares over the total sum of squares (summed over dimensions), in [0, 1];
-        0 for embeddings without variance.
+        0 for embeddings without variance (constant vectors, e.g. a collapsed model: a total sum of squares
+        within float rounding of 0, at most ``(1024 eps)**2`` times the sum of squared values, counts as none).
 
     Raises
     ------
@@ -144,7 +164,7 @@ def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
     Returns
     -------
     float
-        In ``[1 / n**2, 1]``; 1.0 for embeddings without variance.
+        In ``[1 / n**2, 1]``; 1.0 for embeddings without variance (as for :func:`block_share`).
 
     Raises
     ------
@@ -243,13 +263,27 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
         One row per embedding (index: its name); columns ``cells``, ``share_0``, ``border_step``
         (:func:`border_step`; NaN without adjacent pairs on both sides), ``seam_p``
         (:func:`seam_pvalue`: the share of all ``n x n`` block offsets that explain at least as much as
-        the images), then ``share_<s>`` and ``ratio_<s>`` for each shift (``inf`` where the shifted share
-        is 0).
+        the images), then ``share_<s>`` and ``ratio_<s>`` for each shift (NaN where the shifted share is
+        0: embeddings without variance, whose shares are all 0, have no ratio).
+
+    Raises
+    ------
+    InvalidInputError, InvalidTypeError
+        As :func:`block_share`, naming the embedding: fewer than two cells, NaN or inf values, invalid cell
+        ids, cells of several levels or coarser than ``image_level``; ``embeddings`` not a dict of
+        DataFrames.
     """
+    from collections.abc import Mapping
+
+    if not isinstance(embeddings, Mapping):
+        raise InvalidTypeError(f"seam_table needs a dict of name to embedding DataFrame, got "
+                               f"{type(embeddings).__name__}")
     rows = {}
     for name, emb in embeddings.items():
-        ids = np.asarray(emb.index, dtype=np.uint64)
-        level = int(_cells.get_level(ids[:1])[0])
+        try:
+            level = _checked(emb, image_level, "seam_table")[4]
+        except (InvalidInputError, InvalidTypeError) as exc:
+            raise type(exc)(f"embedding {name!r}: {exc}") from None
         n = 1 << (level - image_level)
         sh = (n // 2, n // 4) if shifts is None else tuple(shifts)
         row = {"cells": len(emb), "share_0": block_share(emb, image_level=image_level)}
@@ -260,6 +294,7 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
         row["seam_p"] = seam_pvalue(emb, image_level=image_level)
         for s in sh:
             row[f"share_{s}"] = block_share(emb, image_level=image_level, shift=s)
-            row[f"ratio_{s}"] = row["share_0"] / row[f"share_{s}"] if row[f"share_{s}"] > 0 else np.inf
+            # no variance at the shift (embeddings without variance: 0 / 0) has no ratio
+            row[f"ratio_{s}"] = row["share_0"] / row[f"share_{s}"] if row[f"share_{s}"] > 0 else np.nan
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -22,9 +22,15 @@ grid is rotated against this one), are unobserved fill, as unobserved pixels ins
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import cells as _cells
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from numpy.typing import ArrayLike
 
 __all__ = ["CONTEXTS", "FaceGrid", "target_pixels", "window_plan", "encode_windows"]
 
@@ -32,14 +38,43 @@ CONTEXTS = ("centred", "blend")
 
 
 class FaceGrid:
-    """Where each image of a DataArray lies on its face's grid of ``n x n``-pixel images."""
+    """Where each image of a DataArray lies on its face's grid of ``n x n``-pixel images.
 
-    def __init__(self, images: np.ndarray, n: int):
+    Parameters
+    ----------
+    images : xarray.DataArray or array_like of uint64
+        The images (a DataArray from :func:`geos2vec.raster.rasterize`, whose ``image`` coordinate is used),
+        or their image cell ids.
+    n : int
+        Pixels per image side.
+
+    Raises
+    ------
+    InvalidInputError
+        Images of several levels, or images that are not where their ids say: repeated image ids, or (for a
+        DataArray) flipped or rotated images (a non-zero ``transform`` coordinate from
+        :func:`geos2vec.raster.augment`), whose pixels would be read turned.
+    """
+
+    def __init__(self, images: xr.DataArray | ArrayLike, n: int):
+        from ..errors import InvalidInputError
+        from ..raster.views import _check_unaugmented
+
+        caller = "seamless contextual embedding"
+        if hasattr(images, "dims") and hasattr(images, "coords"):  # an image DataArray
+            _check_unaugmented(images, caller)
+            images = images["image"].values
         images = np.asarray(images, dtype=np.uint64)
         levels = np.asarray(_cells.get_level(images)) if images.size else np.array([8])
         self.level = int(levels.min())
         if images.size and (levels != self.level).any():
-            raise ValueError("seamless contextual embeddings need images of one level")
+            raise InvalidInputError("seamless contextual embeddings need images of one level")
+        u, k = np.unique(images, return_counts=True)
+        if (k > 1).any():
+            raise InvalidInputError(
+                f"{caller} needs each image once, but {int((k > 1).sum())} image id(s) appear several times (e.g. "
+                f"{_cells.cell_to_token(u[k > 1][:5]).tolist()}; images from geos2vec.raster.augment?): embed the "
+                "original images")
         self.n = int(n)
         self.side = 1 << self.level
         face, fi, fj = _cells.cell_to_face_ij(images)

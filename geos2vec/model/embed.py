@@ -414,7 +414,7 @@ def _seamless(model, da, img, row, col, context, batch_size, block, verbose):
     km, stats, npw, heads = model.keras_model, model.stats, getattr(model, "numpy_weights", None), \
         model.config.num_heads
     n = da.sizes["row"]
-    grid = FaceGrid(np.asarray(da["image"].values, dtype=np.uint64), n)
+    grid = FaceGrid(da, n)  # refuses flipped or rotated images (augment)
     out = np.empty((img.size, model.embedding_dim), dtype=np.float32)
     load = _loader(da)
     order = np.argsort(img, kind="stable")  # blocks of whole images in image order

@@ -11,6 +11,7 @@ import xarray as xr
 
 from .. import cells as _cells
 from .._s2 import writable_view
+from ..errors import InvalidInputError, InvalidTypeError
 from ._kernels import scatter_rows
 
 if TYPE_CHECKING:
@@ -142,6 +143,55 @@ def _range(cells: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- image sets
+def _unwrap_xy(xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """Longitudes of a vertex chain shifted by multiples of 360 where consecutive ones jump over 180 degrees."""
+    step = np.diff(xy[:, 0])
+    shift = np.concatenate([[0.0], np.cumsum(np.where(np.abs(step) > 180.0, -360.0 * np.sign(step), 0.0))])
+    out = xy.copy()
+    out[:, 0] += shift
+    return out, float(shift[-1])
+
+
+def _unwrap_part(part: shapely.Geometry) -> shapely.Geometry:
+    """One point, line or polygon in lon/lat, transformed from a projected CRS, unwrapped across ±180.
+
+    An edge of a small projected area that crosses the antimeridian becomes two vertices about 360 degrees
+    of longitude apart: it is taken the short way round (the vertices past it are shifted by ±360), and the
+    part is then moved by a multiple of 360 so that its middle lies in [-180, 180).
+    """
+    import shapely
+    from shapely import affinity
+
+    if part.geom_type == "Polygon":
+        rings = []
+        for ring in (part.exterior, *part.interiors):
+            xy, net = _unwrap_xy(shapely.get_coordinates(ring))
+            if net != 0:
+                raise InvalidInputError(
+                    "the area encloses a pole: its outline goes once round the Earth in longitude. Give it in "
+                    "EPSG:4326 as a polygon that runs along latitude +-90 (e.g. shapely.box(-180, 80, 180, 90))")
+            if rings:  # a hole: next to the exterior
+                xy[:, 0] += 360.0 * np.round((rings[0][:, 0].mean() - xy[:, 0].mean()) / 360.0)
+            rings.append(xy)
+        out = shapely.Polygon(rings[0], rings[1:])
+    elif part.geom_type in ("LineString", "LinearRing"):
+        out = shapely.LineString(_unwrap_xy(shapely.get_coordinates(part))[0])
+    else:
+        out = part
+    x0, _, x1, _ = out.bounds
+    return affinity.translate(out, xoff=-360.0 * np.floor(((x0 + x1) / 2 + 180.0) / 360.0))
+
+
+def _unwrap_transformed(geoms: np.ndarray) -> shapely.Geometry:
+    """The union of projected geometries transformed to lon/lat, each part unwrapped (:func:`_unwrap_part`)."""
+    import shapely
+
+    parts = shapely.get_parts(geoms)
+    while (multi := shapely.get_type_id(parts) >= 4).any():  # multi-geometries and collections: their parts
+        parts = np.concatenate([parts[~multi], shapely.get_parts(parts[multi])])
+    return shapely.union_all([_unwrap_part(p) for p in parts if not p.is_empty])
+
+
 def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level: int = 8) -> np.ndarray:
     """Image cells at ``level`` covering a polygon of interest (sorted uint64 ids).
 
@@ -151,10 +201,17 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
     smallest cell width at ``level``, so no intersecting cell is missed away
     from the poles.
 
+    Areas across the antimeridian: a GeoPandas area in a projected CRS (e.g. EPSG:3832 or a UTM zone) is
+    taken the short way across ±180 (its edges are densified in its CRS, and an edge whose ends lie more
+    than 180 degrees of longitude apart crosses the antimeridian). In longitude/latitude (plain shapely
+    geometries, geographic CRSs) the coordinates are read as they are, so give such an area with
+    longitudes running past ±180 (e.g. ``shapely.box(179.5, -17.5, 180.5, -16.5)``), or split it at ±180.
+
     Parameters
     ----------
     area : shapely geometry, GeoSeries or GeoDataFrame
-        Plain shapely geometries are taken as EPSG:4326 longitude/latitude;
+        Plain shapely geometries are taken as EPSG:4326 longitude/latitude
+        (longitudes within [-360, 360], at most 360 degrees apart);
         GeoPandas input is transformed from its CRS (a missing CRS raises).
     level : int, default 8
         Level of the image cells, 0-30.
@@ -168,30 +225,41 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
     ------
     ValueError
         If the area is empty (or every geometry is missing), its bounds are not
-        longitude/latitude degrees, or a GeoPandas input has no CRS.
+        longitude/latitude degrees, a GeoPandas input has no CRS, or a projected area encloses a pole.
     TypeError
         If ``area`` is of another type.
     """
     import geopandas as gpd
     import shapely
+    from shapely import affinity
 
     from .. import _geo
 
     level = _cells._check_level(level)
     if isinstance(area, (gpd.GeoSeries, gpd.GeoDataFrame)):
-        geoms = _geo.to_wgs84(_geo.as_geoseries(area, "area"), "area")
-        if _geo.missing_mask(geoms).all():
-            raise ValueError("area has no non-empty geometry")
-        geom = shapely.union_all(np.asarray(geoms.values)[~_geo.missing_mask(geoms)])
+        geoms = _geo.as_geoseries(area, "area")
+        geoms = geoms[~_geo.missing_mask(geoms)]
+        if len(geoms) == 0:
+            raise InvalidInputError("area has no non-empty geometry")
+        projected = geoms.crs is not None and not geoms.crs.is_geographic
+        if projected:  # short edges, so that only an edge across the antimeridian jumps by about 360 degrees
+            x0, y0, x1, y1 = geoms.total_bounds
+            step = max(math.hypot(x1 - x0, y1 - y0) / 64, 1e-9)  # small parts keep their vertices
+            geoms = gpd.GeoSeries(shapely.segmentize(np.asarray(geoms.values), step), index=geoms.index,
+                                  crs=geoms.crs)
+        geoms = _geo.to_wgs84(geoms, "area")
+        values = np.asarray(geoms.values)
+        geom = _unwrap_transformed(values) if projected else shapely.union_all(values)
     elif isinstance(area, shapely.Geometry):
         geom = area
     else:
-        raise TypeError(f"area must be a shapely geometry, GeoSeries or GeoDataFrame, not {type(area).__name__}")
+        raise InvalidTypeError(
+            f"area must be a shapely geometry, GeoSeries or GeoDataFrame, not {type(area).__name__}")
     if geom.is_empty:
-        raise ValueError("area is empty")
+        raise InvalidInputError("area is empty")
     x0, y0, x1, y1 = geom.bounds
-    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise ValueError(
+    if not (-360 <= x0 <= x1 <= 360 and x1 - x0 <= 360 and -90 <= y0 <= y1 <= 90):
+        raise InvalidInputError(
             f"area bounds {geom.bounds} are not longitude/latitude degrees; pass a GeoSeries with its CRS "
             "(it is transformed) or a shapely geometry in EPSG:4326"
         )
@@ -213,7 +281,15 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
     glat, glng = np.meshgrid(lat, lng, indexing="ij")
     cand = np.unique(_cells.latlng_to_cell(glat.ravel(), glng.ravel(), level))
     polys = np.asarray(_cells.cell_polygons(cand).values)
-    keep = shapely.intersects(polys, geom)
+    # cell polygons lie in [-180, 180] (those across the antimeridian past 180): compare the area and its
+    # copies 360 degrees east and west where they reach that range
+    pb = shapely.bounds(polys)
+    keep = np.zeros(cand.size, bool)
+    for shift in (-360.0, 0.0, 360.0):
+        if x0 + shift <= pb[:, 2].max() and x1 + shift >= pb[:, 0].min():
+            target = affinity.translate(geom, xoff=shift)
+            shapely.prepare(target)
+            keep |= shapely.intersects(polys, target)
     return cand[keep]
 
 

@@ -10,7 +10,8 @@ import xarray as xr
 
 from .. import cells as _cells
 from .._dihedral import dihedral as _dihedral
-from ._common import DIMS, _is_dask
+from ..errors import InvalidInputError, InvalidTypeError
+from ._common import DIMS, _is_dask, _shown
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -98,18 +99,39 @@ def augment(da: xr.DataArray, transforms: Iterable[int] = range(8)) -> xr.DataAr
 
     Raises
     ------
-    ValueError
-        If ``transforms`` is empty or holds values outside 0-7, or the images are not square.
+    InvalidTypeError
+        ``da`` is not a DataArray, or ``transforms`` is not an iterable.
+    InvalidInputError
+        Dims other than ``(image or window, "row", "col", "feature")`` in this order (a transposed array
+        would pair values with the wrong cells), no ``cell_id``/``observed`` coordinate, images that are not
+        square, or ``transforms`` empty or holding anything but integers 0-7 (not ``1.7``, ``"3"``).
     """
-    ts = [int(t) for t in transforms]
-    if not ts or any(t < 0 or t > 7 for t in ts):
-        raise ValueError(f"transforms must be a non-empty subset of 0..7, got {list(transforms)}")
+    if not isinstance(da, xr.DataArray):
+        raise InvalidTypeError(f"augment needs an xarray.DataArray of images or windows, got {type(da).__name__}")
+    if da.ndim != 4 or da.dims[1:] != ("row", "col", "feature"):
+        raise InvalidInputError(
+            f"augment needs dims (image or window, 'row', 'col', 'feature') in this order, got {da.dims}; "
+            "transpose first, e.g. da.transpose('image', 'row', 'col', 'feature')")
+    absent = [c for c in ("cell_id", "observed") if c not in da.coords]
+    if absent:
+        raise InvalidInputError(f"augment needs the {absent} coordinate(s) of rasterize or windows; "
+                                f"the array has {sorted(map(str, da.coords))}")
+    try:
+        given = list(transforms)
+    except TypeError:
+        raise InvalidTypeError(f"transforms must be an iterable of integers 0-7 (e.g. [1] or range(8)), got "
+                               f"{transforms!r}") from None
+    bad = [t for t in given if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t <= 7]
+    if not given or bad:
+        raise InvalidInputError(f"transforms must be a non-empty sequence of integers 0-7, got {_shown(given)}"
+                                + (f"; not allowed: {_shown(bad)}" if bad else ""))
+    ts = [int(t) for t in given]
     if da.shape[1] != da.shape[2]:
-        raise ValueError("augment needs square images or windows")
+        raise InvalidInputError(f"augment needs square images or windows, got {da.shape[1]} x {da.shape[2]}")
     dim0 = da.dims[0]
     values = da.data if _is_dask(da.data) else np.asarray(da.values)  # dask stays lazy (np.rot90 dispatches)
-    cid = np.asarray(da["cell_id"].values)
-    obs = np.asarray(da["observed"].values)
+    cid = np.asarray(da["cell_id"].transpose(dim0, "row", "col").values)
+    obs = np.asarray(da["observed"].transpose(dim0, "row", "col").values)
     data = np.concatenate([_dihedral(values, t) for t in ts])
     cids = np.concatenate([_dihedral(cid, t) for t in ts])
     obss = np.concatenate([_dihedral(obs, t) for t in ts])
@@ -125,6 +147,31 @@ def augment(da: xr.DataArray, transforms: Iterable[int] = range(8)) -> xr.DataAr
         if c.dims == (dim0,) and name != "transform":
             coords[name] = (dim0, np.tile(np.asarray(c.values), len(ts)))
     return xr.DataArray(data, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
+
+
+def _check_unaugmented(da: xr.DataArray, caller: str) -> None:
+    """Raise unless ``da`` holds images as :func:`rasterize` made them: unique ids, no flip or rotation.
+
+    The windows of :func:`windows` (and of seamless embedding) read each image's pixels at their place on
+    the face grid; a flipped or rotated image (:func:`augment`) would be stitched in turned, and a repeated
+    image id (all eight transforms) would be read from one arbitrary copy.
+    """
+    if "transform" in da.coords:
+        t = np.asarray(da["transform"].values)
+        if (t != 0).any():
+            raise InvalidInputError(
+                f"{caller} needs images as rasterize made them, but {int((t != 0).sum())} of them are flipped or "
+                f"rotated (transform coordinate {_shown(np.unique(t).tolist())}, from augment): augment after "
+                "windowing, not before (windows(da, augment=True) or augment(windows(da))), and embed the "
+                "original images")
+    if "image" in da.coords:
+        ids = np.asarray(da["image"].values)
+        u, k = np.unique(ids, return_counts=True)
+        if (k > 1).any():
+            raise InvalidInputError(
+                f"{caller} needs each image once, but {int((k > 1).sum())} image id(s) appear several times (e.g. "
+                f"{_shown(_cells.cell_to_token(u[k > 1]).tolist())}; images from augment?): window or embed the "
+                "original images, and augment the windows (windows(da, augment=True))")
 
 
 def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_observed: int = 1,
@@ -168,13 +215,24 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
         ``row0``/``col0`` (top-left pixel on the face grid), ``cell_id``,
         ``observed``, ``covered``/``available`` when ``da`` has them (and
         ``transform`` with ``augment=True``).
+
+    Raises
+    ------
+    InvalidTypeError
+        ``da`` is not a DataArray with dims ``("image", "row", "col", "feature")``.
+    InvalidInputError
+        Flipped or rotated images (a non-zero ``transform`` coordinate, from :func:`augment`) or repeated
+        image ids: windows are cut from the images as :func:`rasterize` made them, so augment the windows
+        (``augment=True``), not the images; ``size``, ``stride``, ``chunk_windows`` or ``min_observed`` not
+        an integer (positive; ``min_observed`` >= 0), or images of several levels.
     """
     if not isinstance(da, xr.DataArray) or da.dims != DIMS:
-        raise TypeError(f"windows needs a DataArray from rasterize with dims {DIMS}")
-    for name, v in (("size", size), ("stride", stride if stride is not None else 1),
-                    ("chunk_windows", chunk_windows)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        raise InvalidTypeError(f"windows needs a DataArray from rasterize with dims {DIMS}")
+    _check_unaugmented(da, "windows")
+    for name, v, low in (("size", size, 1), ("stride", stride if stride is not None else 1, 1),
+                         ("chunk_windows", chunk_windows, 1), ("min_observed", min_observed, 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            raise InvalidInputError(f"{name} must be an integer >= {low}, got {v!r}")
     stride = size // 2 if stride is None else int(stride)
     stride = max(stride, 1)
     imgs = np.asarray(da["image"].values, dtype=np.uint64)
@@ -182,9 +240,9 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     levels = np.asarray(_cells.get_level(imgs)) if imgs.size else np.array([0])
     ilev = int(levels.min())
     if imgs.size and (levels != ilev).any():
-        raise ValueError("windows needs images of one level")
+        raise InvalidInputError("windows needs images of one level")
     if ilev > 29:
-        raise ValueError("windows supports image levels up to 29")
+        raise InvalidInputError("windows supports image levels up to 29")
     face, fi, fj = _cells.cell_to_face_ij(imgs)
     gr, gc = _cells._rowcol_from_ij(np.asarray(face), np.asarray(fi), np.asarray(fj), 1 << ilev)
     side = 1 << ilev
