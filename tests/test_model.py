@@ -296,6 +296,17 @@ def test_resume_refuses_another_run_and_keeps_the_best_checkpoint(synth, tmp_pat
     assert not all(np.array_equal(x, y) for x, y in zip(a.keras_model.get_weights(), b.keras_model.get_weights()))
     # a fresh run in the same folder (no backup left) starts afresh
     S2VecModel(cfg.replace(learning_rate=0.05)).fit(synth, checkpoint_dir=ck, epochs=1, verbose=0)
+    # a backup a killed run left half-written is named, with the fix (was a bare h5py/JSON error)
+    with pytest.raises(KeyboardInterrupt):
+        S2VecModel(cfg).fit(synth, checkpoint_dir=ck, callbacks=[StopAt(2)], verbose=0)
+    for name in ("latest.weights.h5", "training_metadata.json"):
+        f = ck / "backup" / name
+        keep = f.read_bytes()
+        f.write_bytes(keep[: len(keep) // 2])
+        with pytest.raises(InvalidInputError, match=rf"{name}: an interrupted write.*delete .*backup"):
+            S2VecModel(cfg).fit(synth, checkpoint_dir=ck, verbose=0)
+        f.write_bytes(keep)
+    assert S2VecModel(cfg).fit(synth, checkpoint_dir=ck, verbose=0).epoch == [2]
 
 
 # --------------------------------------------------------------------------- embedding

@@ -79,11 +79,13 @@ def guard_resume(checkpoint_dir: StrPath, fingerprint: dict[str, Any]) -> bool:
     ------
     InvalidInputError
         A backup of a run with another fingerprint (other settings, channels, statistics or images), naming
-        what differs and how to start afresh.
+        what differs and how to start afresh; or a backup an interrupted write left damaged.
     """
     d = Path(checkpoint_dir)
     record, backup = d / "run.json", d / "backup"
     resuming = backup.exists() and any(backup.iterdir())
+    if resuming:
+        _check_backup(backup)
     if resuming and record.exists():
         try:
             old = read_json(record)
@@ -103,6 +105,33 @@ def guard_resume(checkpoint_dir: StrPath, fingerprint: dict[str, Any]) -> bool:
         (d / "best.json").unlink(missing_ok=True)  # a fresh run: no best loss yet
     write_text_atomic(record, json.dumps(fingerprint, indent=1))
     return resuming
+
+
+def _check_backup(backup: Path) -> None:
+    """Refuse a backup a killed run left half-written (Keras writes it in place) with a message that says so."""
+    bad = []
+    meta = backup / "training_metadata.json"
+    if meta.exists():
+        try:
+            ok = isinstance(json.loads(meta.read_text()).get("epoch"), int)
+        except (ValueError, AttributeError):
+            ok = False
+        if not ok:
+            bad.append(meta.name)
+    for weights in backup.glob("*.weights.h5"):
+        try:
+            import h5py
+
+            with h5py.File(weights, "r"):
+                pass
+        except ImportError:  # pragma: no cover - h5py comes with keras
+            break
+        except OSError:
+            bad.append(weights.name)
+    if bad:
+        raise InvalidInputError(f"the backup in {backup} is damaged ({', '.join(bad)}: an interrupted write), so the "
+                                f"fit cannot resume from it; delete {backup} to start afresh (best.weights.h5 and "
+                                "last.weights.h5 next to it are kept)")
 
 
 def best_so_far(checkpoint_dir: StrPath) -> float | None:
