@@ -58,7 +58,7 @@ class FaceGrid:
 
     def __init__(self, images: xr.DataArray | ArrayLike, n: int):
         from ..errors import InvalidInputError
-        from ..raster.views import _check_unaugmented
+        from ..raster.views import _check_unaugmented, _check_unique_images
 
         caller = "seamless contextual embedding"
         if hasattr(images, "dims") and hasattr(images, "coords"):  # an image DataArray
@@ -69,12 +69,7 @@ class FaceGrid:
         self.level = int(levels.min())
         if images.size and (levels != self.level).any():
             raise InvalidInputError("seamless contextual embeddings need images of one level")
-        u, k = np.unique(images, return_counts=True)
-        if (k > 1).any():
-            raise InvalidInputError(
-                f"{caller} needs each image once, but {int((k > 1).sum())} image id(s) appear several times (e.g. "
-                f"{_cells.cell_to_token(u[k > 1][:5]).tolist()}; images from geos2vec.raster.augment?): embed the "
-                "original images")
+        _check_unique_images(images, caller)
         self.n = int(n)
         self.side = 1 << self.level
         face, fi, fj = _cells.cell_to_face_ij(images)

@@ -165,13 +165,17 @@ def _check_unaugmented(da: xr.DataArray, caller: str) -> None:
                 "windowing, not before (windows(da, augment=True) or augment(windows(da))), and embed the "
                 "original images")
     if "image" in da.coords:
-        ids = np.asarray(da["image"].values)
-        u, k = np.unique(ids, return_counts=True)
-        if (k > 1).any():
-            raise InvalidInputError(
-                f"{caller} needs each image once, but {int((k > 1).sum())} image id(s) appear several times (e.g. "
-                f"{_shown(_cells.cell_to_token(u[k > 1]).tolist())}; images from augment?): window or embed the "
-                "original images, and augment the windows (windows(da, augment=True))")
+        _check_unique_images(np.asarray(da["image"].values), caller)
+
+
+def _check_unique_images(ids: np.ndarray, caller: str) -> None:
+    """Raise when an image id appears more than once (e.g. the eight transforms of :func:`augment`)."""
+    u, k = np.unique(ids, return_counts=True)
+    if (k > 1).any():
+        raise InvalidInputError(
+            f"{caller} needs each image once, but {int((k > 1).sum())} image id(s) appear several times (e.g. "
+            f"{_shown(_cells.cell_to_token(np.asarray(u[k > 1], dtype=np.uint64)).tolist())}; images from "
+            "augment?): window or embed the original images, and augment the windows (windows(da, augment=True))")
 
 
 def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_observed: int = 1,
