@@ -239,6 +239,16 @@ def loss_sums(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: M
     ValueError
         ``x`` is not 3-D, or ``w``, ``c``, ``mask`` or ``v`` do not match its shape.
     """
+    sums, counts, _ = _sums(x, w, mask, predictions, c, v)
+    return sums, counts
+
+
+def _sums(x, w, mask, predictions, c=None, v=None, by_channel=False):
+    """:func:`loss_sums`, plus (``by_channel``) per-channel sums from the same squared errors.
+
+    The third item is None, or ``({prediction: (features,) squared error}, (features,) count)`` over masked,
+    covered, available values.
+    """
     x, w, mask, c = _check(x, w, mask, c)
     xf = x.astype(np.float64)
     nf = x.shape[-1]
@@ -247,7 +257,9 @@ def loss_sums(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: M
         if v.shape != x.shape:
             raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
     weights = np.stack([mask * w, mask, mask * c], axis=-1)              # (b, n, 3)
-    sums = {}
+    if by_channel:  # masked, covered, available values, per channel
+        wt = np.broadcast_to((mask * c)[..., None] * (1.0 if v is None else v), x.shape)
+    sums, channel = {}, {}
     for name, pred in predictions.items():
         sq = np.square(np.asarray(pred, dtype=np.float64) - xf)            # (b, n, f)
         err = np.mean(sq, axis=-1)                                           # (b, n)
@@ -255,11 +267,13 @@ def loss_sums(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, predictions: M
         if v is not None:  # observed and covered patches: their available values only
             sums[name][:, 0] = np.einsum("bnf,bnf,bn->b", sq, v, mask * w) / nf
             sums[name][:, 2] = np.einsum("bnf,bnf,bn->b", sq, v, mask * c) / nf
+        if by_channel:
+            channel[name] = np.einsum("bnf,bnf->f", sq, wt)
     counts = weights.sum(axis=1)
     if v is not None:
         counts[:, 0] = np.einsum("bnf,bn->b", v, mask * w) / nf
         counts[:, 2] = np.einsum("bnf,bn->b", v, mask * c) / nf
-    return sums, counts
+    return sums, counts, (channel, wt.sum(axis=(0, 1))) if by_channel else None
 
 
 def reconstruction_losses(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, *, empty: ArrayLike | None = None,
@@ -333,21 +347,16 @@ class LossAccumulator:
         x, w, mask, predictions, c, v
             As for :func:`loss_sums`; predictions not among the accumulator's ``predictors`` are ignored.
         """
-        sums, counts = loss_sums(x, w, mask, predictions, c, v)
+        sums, counts, channel = _sums(x, w, mask, predictions, c, v, by_channel=self.channel_sums is not None)
         for j, name in enumerate(self.predictors):
             if name in sums:  # local_mean exists for square images only
                 self.sums[k, j] += sums[name].sum(axis=0)
                 self._seen.add(name)
+                if channel is not None:
+                    self.channel_sums[j] += channel[0][name]
         self.counts[k] += counts.sum(axis=0)
-        if self.channel_sums is not None:
-            x, w, mask, c = _check(x, w, mask, c)
-            wt = (mask * c)[..., None] * (1.0 if v is None else np.asarray(v, dtype=np.float64))   # (b, n, f)
-            xf = x.astype(np.float64)
-            for j, name in enumerate(self.predictors):
-                if name in predictions:
-                    sq = np.square(np.asarray(predictions[name], dtype=np.float64) - xf)
-                    self.channel_sums[j] += np.einsum("bnf,bnf->f", sq, np.broadcast_to(wt, sq.shape))
-            self.channel_counts += np.broadcast_to(wt, x.shape).sum(axis=(0, 1))
+        if channel is not None:
+            self.channel_counts += channel[1]
 
     def table(self) -> pd.DataFrame:
         """One row per predictor: losses pooled over every masked patch of every mask.
