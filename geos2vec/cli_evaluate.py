@@ -7,6 +7,7 @@ or your own labelled points (``--labels FILE --target COLUMN --features ...``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -188,6 +189,12 @@ def _bbox(text):
     return vals
 
 
+@functools.cache
+def _defaults() -> dict:
+    """Every option's default (a parser built once)."""
+    return vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+
+
 def _command(args) -> str:
     parts = ["geos2vec evaluate"]
     for t in args.task:
@@ -196,7 +203,7 @@ def _command(args) -> str:
         value = getattr(args, key)
         if value is not None:
             parts.append(f"--{key.replace('_', '-')} {value}")
-    defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+    defaults = _defaults()
     for key in ("lr", "hidden", "dropout", "max_epochs", "patience", "batch_size", "target_scale"):  # MLP, if changed
         if "mlp" in str(args.probes) and getattr(args, key) != defaults[key]:
             parts.append(f"--{key.replace('_', '-')} {getattr(args, key)}")
@@ -212,7 +219,7 @@ def run(args) -> int:
     """Run ``geos2vec evaluate``; the exit status."""
     if args.config:
         saved = json.loads(Path(args.config).read_text()).get("cli", {})
-        defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+        defaults = _defaults()
         for key, value in saved.items():
             if key in defaults and getattr(args, key) == defaults[key]:
                 setattr(args, key, value)
@@ -229,7 +236,7 @@ def run(args) -> int:
     if args.task:
         if args.labels:
             raise InvalidInputError("give either --task or --labels, not both")
-        defaults = vars(add_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+        defaults = _defaults()
         ignored = [f"--{k.replace('_', '-')}" for k in _LABELS_ONLY if getattr(args, k) != defaults[k]]
         if ignored:
             raise InvalidInputError(f"{', '.join(ignored)} only apply with --labels; a --task brings its own "
@@ -244,8 +251,8 @@ def run(args) -> int:
             location_params=_location_params(args), cache_dir=args.cache, progress=not args.quiet,
             log=None if args.quiet else print,
         )
-        path = write_report(scores, args.out, config={"cli": cli, "tasks": info, "command": _command(args)},
-                            command=_command(args))
+        command = _command(args)
+        path = write_report(scores, args.out, config={"cli": cli, "tasks": info, "command": command}, command=command)
         for task in dict.fromkeys(scores["task"]):
             print(f"\n## {task}\n" + summary_markdown(scores, task))
         print(f"\nreport written to {path}")

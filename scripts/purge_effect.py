@@ -10,7 +10,6 @@ minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import functools
 import warnings
 from pathlib import Path
 
@@ -26,31 +25,25 @@ def main(argv=None):
     ap.add_argument("--n-splits", type=int, default=20)
     args = ap.parse_args(argv)
 
-    import geos2vec.evaluate.suite as suite
-    from geos2vec.evaluate import paired_table, verdict
+    from geos2vec.evaluate import paired_table, run_suite, verdict
     from geos2vec.options import set_options
 
     set_options(progress=False)
     args.out.mkdir(parents=True, exist_ok=True)
-    real = suite.evaluate
-    try:
-        for purge in (True, False):
-            suite.evaluate = functools.partial(real, purge=purge)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                scores, _ = suite.run_suite(TASKS, splits=["blocked", "region"], probes=["ridge"], model="default",
-                                            data_dir=args.data, n_splits=args.n_splits, seed=0,
-                                            cache_dir=args.out / "cache", progress=False, log=print)
-            scores.to_csv(args.out / f"scores_purge{int(purge)}.csv", index=False)
-            r2 = scores.groupby(["task", "split", "method"]).r2.mean().unstack("method")
-            print(f"\npurge={purge}\n{r2[SHOWN].round(3).to_string()}")
-            p = paired_table(scores)
-            p = p[(p.method_a == SHOWN[0]) & p.method_b.isin(["smoothed counts", "region one-hot", "untrained encoder"])]
-            for r in p.itertuples():
-                print(f"  {r.task} {r.split} vs {r.method_b}: {r.delta_r2_mean:+.3f}, "
-                      f"{r.wins}/{r.losses} of {r.n_splits}, {verdict(r)}")
-    finally:
-        suite.evaluate = real
+    for purge in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores, _ = run_suite(TASKS, splits=["blocked", "region"], probes=["ridge"], model="default",
+                                  data_dir=args.data, n_splits=args.n_splits, seed=0, purge=purge,
+                                  cache_dir=args.out / "cache", progress=False, log=print)
+        scores.to_csv(args.out / f"scores_purge{int(purge)}.csv", index=False)
+        r2 = scores.groupby(["task", "split", "method"]).r2.mean().unstack("method")
+        print(f"\npurge={purge}\n{r2[SHOWN].round(3).to_string()}")
+        p = paired_table(scores)
+        p = p[(p.method_a == SHOWN[0]) & p.method_b.isin(["smoothed counts", "region one-hot", "untrained encoder"])]
+        for r in p.itertuples():
+            print(f"  {r.task} {r.split} vs {r.method_b}: {r.delta_r2_mean:+.3f}, "
+                  f"{r.wins}/{r.losses} of {r.n_splits}, {verdict(r)}")
 
 
 if __name__ == "__main__":

@@ -199,15 +199,18 @@ def main(argv=None):
     runs = [(name, int(seed)) for name in args.configs.split(",") for seed in args.seeds.split(",")]
     train_in = {"x": xt, "w": wt, "c": ct.astype(np.uint8), "e": (nt > 0).any(-1).astype(np.uint8)}
     val_in = {"x": xv, "w": wv, "c": cv.astype(np.uint8), "e": (nv > 0).any(-1).astype(np.uint8)}
+    init = None
+    if args.init:  # read once, for every run
+        with np.load(args.init) as f:
+            init = [f[f"arr_{i}"] for i in range(len(f.files))]
     for name, seed in runs:
         run = f"{name}{'-d4' if args.augment else ''}-s{seed}"
         cfg = config.S2VecConfig(**{"ignore_unobserved": True, "seed": seed, "batch_size": args.batch_size,
                                     **SWEEP[name], **({"learning_rate": args.lr} if args.lr else {})})
         keras.utils.set_random_seed(cfg.seed)
         model = mae.build_mae(cfg, xt.shape[1], xt.shape[2], dtype=args.precision)
-        if args.init:
-            init = np.load(args.init)
-            model.set_weights([init[f"arr_{i}"] for i in range(len(init.files))])
+        if init is not None:
+            model.set_weights(init)
         # whole batches only (a random subset of the windows per fit call): a partial last batch, and a
         # validation set split in batches, would each make JAX compile its step for a second shape
         steps = len(xt) // args.batch_size

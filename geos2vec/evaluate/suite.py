@@ -74,7 +74,7 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
               modes: Sequence[str] = ("contextual",), untrained: bool = True, data_dir: StrPath | None = None,
               n_splits: int = 20, seed: int = 0, states: Iterable[str] | None = None, sweep: dict | None = None,
               max_epochs: int = 500, patience: int = 30, target_scale: str = "standard",
-              block_level: int | None = None, batch_size: int = 512, fusion: str = "concat",
+              block_level: int | None = None, batch_size: int = 512, fusion: str = "concat", purge: bool = True,
               location: str = "theory", location_params: dict[str, Any] | None = None,
               cache_dir: StrPath | None = None, progress: bool = True,
               log: Callable[[str], object] | None = print) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
@@ -107,6 +107,9 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         The MLP probe (:func:`~geos2vec.evaluate.protocol.evaluate`).
     block_level : int, optional
         Level of the blocks of blocked splits, for every task (default: each task's own).
+    purge : bool
+        Leave training samples that share a cell with a test sample out (polygon tasks;
+        :func:`~geos2vec.evaluate.protocol.evaluate`).
     location, location_params
         The location encoder of the ``-Loc`` methods and ``location-only``
         (:func:`~geos2vec.evaluate.methods.standard_methods`).
@@ -174,7 +177,7 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
             res = evaluate(task.target, methods, split=kind, n_splits=n_splits, seed=seed,
                            block_level=blocks, regions=task.regions, pooling=task.pooling, probes=probes,
                            sweep=sweep, max_epochs=max_epochs, patience=patience, target_scale=target_scale,
-                           batch_size=batch_size, fusion=fusion, progress=progress)
+                           batch_size=batch_size, fusion=fusion, purge=purge, progress=progress)
             all_scores.append(res.scores.assign(task=task.name))
             info.setdefault(task.name, {}).update({
                 "samples": res.n_cells, "dropped": res.config["n_dropped"], "block_level": blocks,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._jsonfile import read_json, write_text_atomic
+from .._jsonfile import read_json, read_json_object, write_text_atomic
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -113,8 +113,8 @@ def _check_backup(backup: Path) -> None:
     meta = backup / "training_metadata.json"
     if meta.exists():
         try:
-            ok = isinstance(json.loads(meta.read_text()).get("epoch"), int)
-        except (ValueError, AttributeError):
+            ok = isinstance(read_json_object(meta).get("epoch"), int)
+        except ValueError:
             ok = False
         if not ok:
             bad.append(meta.name)
