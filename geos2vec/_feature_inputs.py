@@ -22,10 +22,10 @@ _NUMERIC_AGGS = {"sum": 0, "mean": 1, "min": 2, "max": 3, "count": 4}
 # --------------------------------------------------------------------------- input helpers
 @contextlib.contextmanager
 def _input_errors():
-    """Raise the shared geometry checks' errors as :mod:`geos2vec.errors` classes.
+    """Raise what the geometry blocks below raise as :mod:`geos2vec.errors` classes.
 
-    :mod:`geos2vec._geo` (CRS, coordinates, missing geometries) raises plain ValueError/TypeError; they are
-    re-raised as InvalidInputError/InvalidTypeError with the same message.
+    :mod:`geos2vec._geo`'s checks raise those classes themselves; a plain ValueError/TypeError from the
+    libraries they call (pandas, GeoPandas) is re-raised as InvalidInputError/InvalidTypeError, same message.
     """
     try:
         yield

@@ -16,7 +16,7 @@ def read_json(path):
     """The parsed content of ``path``; ``ValueError`` naming the file when it is not valid JSON."""
     try:
         return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # also a binary file
         raise InvalidInputError(f"{path} is not valid JSON ({exc})") from None
 
 

@@ -408,5 +408,9 @@ def _warn_outside(geom, input_xy=None, counts=None, stacklevel=4):
 
 
 def _not_read(frame) -> bool:
-    """Whether ``frame`` is a layer its reader did not read (``attrs["not_read"]``, e.g. ``read_osm(roads=False)``)."""
+    """Whether ``frame`` is a layer its reader did not read (``attrs["not_read"]``).
+
+    E.g. ``read_osm(roads=False)``; a dask frame's meta carries the attrs.
+    """
+    frame = getattr(frame, "_meta", frame)
     return getattr(frame, "attrs", {}).get("not_read") is True

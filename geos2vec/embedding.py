@@ -224,7 +224,7 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     wanted = np.unique(cell_ids)
     images = np.unique(_cells.cell_to_parent(wanted, model.image_level)) if wanted.size else wanted
     observed = table.index.to_numpy().astype(np.uint64)
-    covered = covered_mask(wanted, table)[0]  # all True when the table records no coverage
+    covered = covered_mask(wanted, table, ())[0]  # all True when the table records no coverage
     observed_images = _cells.cell_to_parent(observed, model.image_level)
     images = images[np.isin(images, observed_images)]
     dim = model.embedding_dim
@@ -386,15 +386,14 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         features = osm_features(geoms_all, level=level)
     # features=None: the rows themselves are the POIs; those without a geometry get NaN, like any other
     table = _feature_table(gdf.iloc[ok_pos] if features is None else features, level, model)
-    rep_lng, rep_lat = _geo.representative_lnglat(geoms)
-    _geo.check_lnglat(rep_lng, rep_lat, geoms.index, "gdf")
+    rep_lng, rep_lat = _geo.representative_lnglat(geoms)  # in range: check_vertices checked every vertex
     row, cell, weight = _row_cells(geoms, level, how)
     dim = model.embedding_dim
     n_out = 0
     if cell.size:
         uniq, inv = np.unique(cell, return_inverse=True)
         # rows none of whose cells the features cover: unknown there (counted in the warning)
-        outside_rows = np.bincount(row, weights=covered_mask(uniq, table)[0][inv], minlength=len(geoms)) == 0
+        outside_rows = np.bincount(row, weights=covered_mask(uniq, table, ())[0][inv], minlength=len(geoms)) == 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             emb = embed_cells(uniq, table, level=level, model=model, mode=mode, outside=outside, prefix=prefix,

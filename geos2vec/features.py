@@ -312,22 +312,26 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     out.columns.name = "feature"
     out.attrs["report"] = report
     if coverage is not None:
-        from .coverage import _not_read, _warn_outside, as_coverage, infer_coverage, set_coverage
+        from .coverage import _warn_outside, as_coverage, infer_coverage, set_coverage
 
         if isinstance(coverage, str) and coverage == "infer":
             geom = infer_coverage(pois, roads)
         else:
             geom = as_coverage(coverage)
             _warn_outside(geom, input_xy)
-        missing = []
-        if roads is None or _not_read(roads):
-            missing += list(default_cols[n_poi_ch:])
-        if pois is None or _not_read(pois):
-            missing += list(default_cols[:n_poi_ch])
-        else:
-            missing += _unrecordable(pois, onto, default_cols[:n_poi_ch])
-        set_coverage(out, geom, missing_channels=missing)
+        set_coverage(out, geom, missing_channels=_missing_channels(pois, roads, onto))
     return out
+
+
+def _missing_channels(pois, roads, onto) -> list:
+    """The channels the sources cannot record: a layer not given or not read, and unrecordable POI channels."""
+    from .coverage import _not_read
+
+    cols, n_poi = list(onto.all_channels), len(onto.channels)
+    missing = cols[n_poi:] if roads is None or _not_read(roads) else []
+    if pois is None or _not_read(pois):
+        return missing + cols[:n_poi]
+    return missing + _unrecordable(pois, onto, cols[:n_poi])
 
 
 def _unrecordable(pois, onto, poi_channels) -> list:

@@ -461,13 +461,7 @@ class FeatureStats:
         """
         from ._jsonfile import read_json_object
 
-        try:
-            d = read_json_object(path)
-        except InvalidInputError:
-            raise
-        except ValueError as exc:  # not JSON: name the file
-            raise InvalidInputError(f"{exc}; not a FeatureStats file (write one with FeatureStats.save)") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_json_object(path))  # not JSON: an InvalidInputError naming the file
 
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)

@@ -223,19 +223,9 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
             geom = given
             _warn_outside(geom, counts=tuple(np.sum(hull_parts, axis=0).astype(int)) if hull_parts else (0, 0),
                           stacklevel=3)
-        onto = load_ontology(ontology)
-        n_poi = len(onto.channels)
-        default_cols = list(onto.all_channels)
-        from .coverage import _not_read
+        from .features import _missing_channels
 
-        no_roads = roads is None or _not_read(getattr(roads, "_meta", roads))
-        no_pois = pois is None or _not_read(getattr(pois, "_meta", pois))
-        missing = (default_cols[n_poi:] if no_roads else []) + (default_cols[:n_poi] if no_pois else [])
-        if not no_pois:
-            from .features import _unrecordable
-
-            missing += _unrecordable(pois, onto, default_cols[:n_poi])
-        set_coverage(table, geom, missing_channels=missing)
+        set_coverage(table, geom, missing_channels=_missing_channels(pois, roads, load_ontology(ontology)))
     _warn_dropped(table.attrs["report"])
     return table
 
