@@ -195,6 +195,18 @@ def test_dataset_normalizes_and_streams_lazily(synth):
     np.testing.assert_array_equal(xs, x)
 
 
+def test_dataset_is_not_autotuned(synth):
+    # tf.data's autotuner made Keras wait at every epoch's end for its next wake-up, up to the epoch's own
+    # length (benchmarks/RESULTS.md, "An epoch's end"): the pipeline has fixed parallelism instead
+    stats = FeatureStats.fit(synth)
+    ds = make_dataset(synth, stats, batch_size=5, shuffle_buffer=8, seed=3)
+    assert ds.options().autotune.enabled is False
+    shuffled = np.concatenate([b["x"].numpy() for b in ds])  # an epoch is still a permutation of the images
+    plain = np.concatenate([b["x"].numpy() for b in make_dataset(synth, stats, batch_size=5)])
+    assert not np.array_equal(shuffled, plain)
+    assert sorted(r.tobytes() for r in shuffled) == sorted(r.tobytes() for r in plain)
+
+
 def test_split_and_channel_errors(synth):
     tr, va = split_images(20, 0.2, seed=0)
     assert len(va) == 4 and len(tr) == 16 and not set(tr) & set(va)

@@ -320,7 +320,8 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
     cell has any count (the ``nonempty_weight`` of the loss).
     In-memory data is sliced directly; lazy (dask / zarr) data streams in
     blocks of ``block`` images. ``shuffle_buffer`` > 0 shuffles images with a
-    seeded buffer that reshuffles every epoch; batches are prefetched.
+    seeded buffer that reshuffles every epoch; batches are prefetched (two ahead, no tf.data autotuning:
+    see the comment at its end).
 
     Parameters
     ----------
@@ -402,4 +403,10 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
             out["v"] = tf.cast(v, tf.float32)
         return out
 
-    return ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # No tf.data autotuning: its optimization thread wakes at periods that double (10 ms, 20 ms, 40 ms, ...),
+    # and Keras' deletion of an epoch's iterator waited for the next wake-up, so an epoch's end stalled for up to
+    # its own length (a 15 s epoch 5 s, a 29 s one 12 s; benchmarks/RESULTS.md). The map is light
+    # and costs the same every batch: two parallel calls and two prefetched batches keep the step fed.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.map(normalize, num_parallel_calls=2).prefetch(2).with_options(options)

@@ -105,8 +105,11 @@ class Attention(layers.Layer):
 
     def call(self, x: Any) -> Any:
         b, n = ops.shape(x)[0], ops.shape(x)[1]
-        qkv = ops.reshape(self.qkv(x), (b, n, 3, self.num_heads, self.head_dim))
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]   # (b, n, h, d) each
+        # split the projection along its last axis, then give each part its heads: the same values as slicing
+        # a (b, n, 3, h, d) reshape, but TensorFlow's strided slices of that reshape (and their gradients) made
+        # a paper-size training step ~15 % slower on CPU (benchmarks/RESULTS.md)
+        q, k, v = (ops.reshape(t, (b, n, self.num_heads, self.head_dim))
+                   for t in ops.split(self.qkv(x), 3, axis=-1))   # (b, n, h, d) each
         # the backend's fused attention (softmax in float32; JAX picks cuDNN flash attention on a GPU in bf16)
         out = ops.dot_product_attention(q, k, v, scale=self.head_dim ** -0.5)
         return self.proj(ops.reshape(out, (b, n, self.dim)))
