@@ -321,6 +321,84 @@ def test_resume_refuses_another_run_and_keeps_the_best_checkpoint(synth, tmp_pat
     assert S2VecModel(cfg).fit(synth, checkpoint_dir=ck, verbose=0).epoch == [2]
 
 
+def test_a_resumed_fit_is_identical_to_an_uninterrupted_one(synth, tmp_path):
+    class StopAt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    # shuffling, dropout, masking and early stopping all draw or count across epochs
+    cfg = TINY.replace(epochs=4, dropout=0.2, early_stopping_patience=1, learning_rate=0.02)
+    a = S2VecModel(cfg)
+    full = a.fit(synth, checkpoint_dir=tmp_path / "a", verbose=0).history
+    with pytest.raises(KeyboardInterrupt):
+        S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "b", callbacks=[StopAt()], verbose=0)
+    b = S2VecModel(cfg)
+    resumed = b.fit(synth, checkpoint_dir=tmp_path / "b", verbose=0)
+    assert resumed.epoch[0] == 2
+    for key in ("loss", "val_loss"):
+        assert resumed.history[key] == full[key][2:]  # exactly
+    for x, y in zip(a.keras_model.get_weights(), b.keras_model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+    # without the record of the resumed epoch (e.g. a backup of an older version) it warns and still resumes
+    with pytest.raises(KeyboardInterrupt):
+        S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "c", callbacks=[StopAt()], verbose=0)
+    (tmp_path / "c" / "state.json").unlink()
+    c = S2VecModel(cfg)
+    with pytest.warns(UserWarning, match="no record of epoch 2"):
+        assert c.fit(synth, checkpoint_dir=tmp_path / "c", verbose=0).epoch[0] == 2
+    assert not all(np.array_equal(x, y) for x, y in zip(a.keras_model.get_weights(), c.keras_model.get_weights()))
+
+
+def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
+    import json
+
+    from geos2vec.model.resume import TrainingState
+
+    m = S2VecModel(TINY.replace(dropout=0.2))
+    m.build(synth)
+    km = m.keras_model
+    seeds = [v for v in km.variables if v.name == "seed_generator_state"]
+    assert len(seeds) == 1 + 2 * (TINY.encoder_layers + TINY.decoder_layers)  # masking, two dropouts per block
+    best = [w + 1.0 for w in km.get_weights()]
+    km.set_weights(best)
+    km.save_weights(tmp_path / "best.weights.h5")
+    km.set_weights([w - 1.0 for w in best])
+    es = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+    es.set_model(km)
+    es.on_train_begin()
+    es.wait, es.best, es.best_epoch = 2, 0.5, 1
+    seeds[0].assign(np.array([7, 9]))
+    ts = TrainingState(tmp_path, 0, es)
+    ts.set_model(km)
+    ts.on_train_begin()  # a fresh fit restores nothing
+    ts.on_epoch_end(3)
+    record = json.loads((tmp_path / "state.json").read_text())
+    assert record["epoch"] == 4 and record["seed_states"][0] == [7, 9]
+    assert record["early_stopping"] == {"wait": 2, "best": 0.5, "best_epoch": 1}
+
+    seeds[0].assign(np.array([0, 0]))
+    es2 = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+    es2.set_model(km)
+    es2.on_train_begin()
+    ts2 = TrainingState(tmp_path, 4, es2)
+    ts2.set_model(km)
+    ts2.on_train_begin()
+    assert (es2.wait, es2.best, es2.best_epoch) == (2, 0.5, 1)
+    np.testing.assert_array_equal(seeds[0].numpy(), [7, 9])
+    for x, y in zip(es2.best_weights, best):
+        np.testing.assert_array_equal(x, y)
+    es3 = keras.callbacks.EarlyStopping(patience=3)
+    es3.set_model(km)
+    es3.on_train_begin()
+    ts3 = TrainingState(tmp_path, 5, es3)  # a record of another epoch is not used
+    ts3.set_model(km)
+    with pytest.warns(UserWarning, match="no record of epoch 5"):
+        ts3.on_train_begin()
+    assert (es3.wait, es3.best) == (0, None)
+
+
 # --------------------------------------------------------------------------- embedding
 def test_embed_modes_match_reference(trained, synth):
     km, stats = trained.keras_model, trained.stats

@@ -7,9 +7,13 @@ interrupted fit resumes at the epoch where it stopped. Two things Keras does not
   fingerprint of the training images). A fit that finds a backup of *another* run refuses to resume it
   (:func:`guard_resume`) instead of continuing from weights trained on other data or settings;
 * ``D/best.json`` records the best monitored loss so far (:class:`BestSoFar`), and a resumed fit starts its
-  best-checkpoint comparison from it, so ``best.weights.h5`` is never replaced by a worse epoch after a resume.
+  best-checkpoint comparison from it, so ``best.weights.h5`` is never replaced by a worse epoch after a resume;
+* ``D/state.json`` records, after every epoch, what Keras' backup leaves out (:class:`TrainingState`): the
+  states of the model's random generators (masking and dropout) and ``EarlyStopping``'s counters. A resumed fit
+  restores them, and :func:`skip_epochs` advances the shuffle to the resumed epoch, so an interrupted and
+  resumed fit ends with the same weights and losses as an uninterrupted one (on one device; tested).
 
-Both files are written atomically (a temporary file, then a rename).
+The files are written atomically (a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +35,8 @@ if TYPE_CHECKING:
 
     from .._typing import StrPath
 
-__all__ = ["run_fingerprint", "guard_resume", "best_so_far", "BestSoFar"]
+__all__ = ["run_fingerprint", "guard_resume", "best_so_far", "BestSoFar", "resume_epoch", "skip_epochs",
+           "TrainingState"]
 
 
 def run_fingerprint(model: Any, da: xr.DataArray, train_idx: np.ndarray) -> dict[str, Any]:
@@ -195,3 +201,129 @@ class BestSoFar(_callback_base()):
         if value is not None and math.isfinite(float(value)) and float(value) < self.best:
             self.best = float(value)
             write_text_atomic(self.path, json.dumps({"monitor": self.monitor, "best": self.best, "epoch": epoch}))
+
+
+def resume_epoch(checkpoint_dir: StrPath | None) -> int:
+    """The epoch a fit with this ``checkpoint_dir`` resumes at: 0 without a backup.
+
+    Parameters
+    ----------
+    checkpoint_dir : path, optional
+        The fit's ``checkpoint_dir``.
+
+    Returns
+    -------
+    int
+        The ``epoch`` of Keras' backup metadata (the first epoch not yet done), or 0.
+    """
+    if checkpoint_dir is None:
+        return 0
+    meta = Path(checkpoint_dir) / "backup" / "training_metadata.json"
+    try:
+        epoch = read_json_object(meta).get("epoch") if meta.exists() else 0
+    except ValueError:
+        return 0
+    return epoch if isinstance(epoch, int) and epoch > 0 else 0
+
+
+def skip_epochs(dataset: Any, epochs: int) -> None:
+    """Advance a reshuffling ``tf.data`` dataset by ``epochs`` epochs, without reading it.
+
+    A shuffle with ``reshuffle_each_iteration`` draws a new order each time an iterator is made, and Keras makes
+    one per pass (``S2VecModel.fit`` repeats the pipeline, one pass per epoch); making ``epochs`` iterators first
+    gives a resumed fit the order the uninterrupted fit used. An iterator starts its prefetch at once, so over
+    lazy (zarr / dask) images each skipped epoch may read a block of images.
+
+    Parameters
+    ----------
+    dataset : tf.data.Dataset
+        The training dataset, before ``fit`` sees it.
+    epochs : int
+        Epochs already done.
+    """
+    for _ in range(int(epochs)):
+        iter(dataset)
+
+
+def _seed_states(model: Any) -> list[Any]:
+    """The state variables of a Keras model's random generators (``keras.random.SeedGenerator``), in order."""
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+class TrainingState(_callback_base()):
+    """Keras callback: keep what Keras' backup leaves out in ``checkpoint_dir/state.json``, and restore it.
+
+    After every epoch it writes the epoch count, the states of the model's random generators and the
+    counters of ``early_stopping``. At the start of a fit that resumes at ``start_epoch`` it restores them
+    from a record of that same epoch, and gives ``early_stopping`` the best weights so far (from
+    ``best.weights.h5``), as if the fit had not been interrupted. Without such a record (a backup of an older
+    version, or an interruption between the backup's write and this one) it warns and the fit resumes with
+    fresh draws, as before.
+
+    Place it after ``early_stopping`` and before ``BackupAndRestore`` in the callbacks: it loads
+    ``best.weights.h5`` into the model to read the best weights, and the backup's weights are loaded after.
+
+    Parameters
+    ----------
+    checkpoint_dir : path
+        The fit's ``checkpoint_dir``.
+    start_epoch : int
+        The epoch the fit resumes at (:func:`resume_epoch`; 0 for a fresh fit).
+    early_stopping : keras.callbacks.EarlyStopping, optional
+        The fit's early stopping, whose ``wait``, ``best`` and ``best_epoch`` are kept.
+    """
+
+    def __init__(self, checkpoint_dir: StrPath, start_epoch: int, early_stopping: Any | None = None) -> None:
+        super().__init__()
+        self.dir, self.start_epoch, self.early_stopping = Path(checkpoint_dir), int(start_epoch), early_stopping
+        self.path = self.dir / "state.json"
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Restore the record of the resumed epoch, if any.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Not used.
+        """
+        if not self.start_epoch:
+            return
+        try:
+            record = read_json_object(self.path) if self.path.exists() else {}
+        except ValueError:
+            record = {}
+        states = _seed_states(self.model)
+        saved = record.get("seed_states")
+        if record.get("epoch") != self.start_epoch or not isinstance(saved, list) or len(saved) != len(states):
+            warnings.warn(f"{self.path} has no record of epoch {self.start_epoch}, where this fit resumes: masks, "
+                          "dropout and early stopping's patience start afresh, so the resumed run will differ from "
+                          "an uninterrupted one", stacklevel=2)
+            return
+        for var, value in zip(states, saved):
+            var.assign(np.asarray(value, dtype=var.dtype))
+        es, counters = self.early_stopping, record.get("early_stopping")
+        if es is not None and isinstance(counters, dict):
+            es.wait, es.best_epoch = int(counters["wait"]), int(counters["best_epoch"])
+            es.best = None if counters["best"] is None else float(counters["best"])
+            best = self.dir / "best.weights.h5"
+            if es.restore_best_weights and es.best is not None and best.exists():
+                self.model.load_weights(best)  # the backup's weights (and optimizer) are loaded after this
+                es.best_weights = self.model.get_weights()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Record the state after ``epoch``.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch that ended.
+        logs : dict, optional
+            Not used.
+        """
+        record: dict[str, Any] = {"epoch": epoch + 1,
+                                  "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)]}
+        es = self.early_stopping
+        if es is not None:
+            best = None if es.best is None else float(es.best)
+            record["early_stopping"] = {"wait": int(es.wait), "best": best, "best_epoch": int(es.best_epoch)}
+        write_text_atomic(self.path, json.dumps(record))

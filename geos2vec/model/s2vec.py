@@ -277,8 +277,14 @@ class S2VecModel:
         cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
                              log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks,
                              fingerprint=None if checkpoint_dir is None else run_fingerprint(self, da, train_idx))
-        self.history = km.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs, verbose=verbose,
-                              shuffle=False)  # the pipeline shuffles
+        if checkpoint_dir is not None and cfg.shuffle_buffer > 1:  # a resumed fit: the shuffle of its epoch
+            from .resume import resume_epoch, skip_epochs
+
+            skip_epochs(train_ds, resume_epoch(checkpoint_dir))
+        # one iterator over the repeated pipeline (epoch e is its e-th pass): given a finite dataset, Keras made
+        # two iterators per epoch, so the shuffle order of an epoch depended on Keras' internals
+        self.history = km.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=epochs,
+                              callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
         losses = np.asarray(self.history.history.get("loss", []), dtype=float)
         if losses.size and not np.isfinite(losses).all():
             raise InvalidInputError(f"training diverged: the loss became {losses[~np.isfinite(losses)][0]} in epoch "

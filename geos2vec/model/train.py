@@ -236,8 +236,10 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         The user's callbacks, placed first.
     fingerprint : dict, optional
         :func:`geos2vec.model.resume.run_fingerprint` of the fit: with ``checkpoint_dir``, a backup of another
-        run is refused (:func:`~geos2vec.model.resume.guard_resume`), and a resumed run's best checkpoint
-        starts from the best loss recorded before the interruption (``best.json``).
+        run is refused (:func:`~geos2vec.model.resume.guard_resume`), a resumed run's best checkpoint
+        starts from the best loss recorded before the interruption (``best.json``), and the random generators'
+        states and early stopping's counters are kept and restored (``state.json``,
+        :class:`~geos2vec.model.resume.TrainingState`).
 
     Returns
     -------
@@ -248,19 +250,24 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
     out = list(callbacks or [])
     out.append(keras.callbacks.TerminateOnNaN())  # a diverged run stops at once (fit then raises)
     monitor = "val_loss" if has_validation else "loss"
+    early = None
     if config.early_stopping_patience is not None:
-        out.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping_patience,
-                                                 restore_best_weights=True))
+        early = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping_patience,
+                                              restore_best_weights=True)
+        out.append(early)
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         best = None
         if fingerprint is not None:
-            from .resume import BestSoFar, best_so_far, guard_resume
+            from .resume import BestSoFar, TrainingState, best_so_far, guard_resume, resume_epoch
 
+            start = 0
             if guard_resume(checkpoint_dir, fingerprint):
-                best = best_so_far(checkpoint_dir)
+                best, start = best_so_far(checkpoint_dir), resume_epoch(checkpoint_dir)
             out.append(BestSoFar(checkpoint_dir, monitor, best))
+            # after early stopping (it resets its counters at the start), before the backup (loaded after it)
+            out.append(TrainingState(checkpoint_dir, start, early))
         # BackupAndRestore makes an interrupted fit resume at the epoch where it stopped
         out.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")))
         out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "best.weights.h5"), monitor=monitor,
