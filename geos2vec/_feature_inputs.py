@@ -64,8 +64,7 @@ def _point_coords(pois, errors):
             lng, lat = lng_all[kept], lat_all[kept]
         return lat, lng, kept, n_non_point, int(np.count_nonzero(missing))
     if isinstance(pois, pd.DataFrame):
-        lon_col = next((c for c in _LON_COLUMNS if c in pois.columns), None)
-        lat_col = next((c for c in _LAT_COLUMNS if c in pois.columns), None)
+        lon_col, lat_col = _lnglat_columns(pois)
         if lon_col is None or lat_col is None:
             raise InvalidInputError(
                 "pois is a plain DataFrame without longitude/latitude columns (looked for "
@@ -85,6 +84,16 @@ def _point_coords(pois, errors):
     raise InvalidTypeError(
         f"pois must be a GeoDataFrame, GeoSeries or a DataFrame with lon/lat columns, got {type(pois).__name__}"
     )
+
+
+def _lnglat_columns(frame: pd.DataFrame):
+    """``(longitude column, latitude column)`` of a plain DataFrame (``None`` where it has none).
+
+    The first of :data:`_LON_COLUMNS` / :data:`_LAT_COLUMNS` it has: how ``count_features`` and
+    ``infer_coverage`` find them.
+    """
+    return (next((c for c in _LON_COLUMNS if c in frame.columns), None),
+            next((c for c in _LAT_COLUMNS if c in frame.columns), None))
 
 
 def _nan_points_as_missing(geoms):

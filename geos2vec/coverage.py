@@ -209,10 +209,9 @@ def _lnglat_of(frame) -> np.ndarray:
             g = g.to_crs(4326)
         return shapely.get_coordinates(np.asarray(g.values))
     if isinstance(frame, pd.DataFrame):
-        from ._feature_inputs import _LAT_COLUMNS, _LON_COLUMNS
+        from ._feature_inputs import _lnglat_columns
 
-        lon = next((c for c in _LON_COLUMNS if c in frame.columns), None)
-        lat = next((c for c in _LAT_COLUMNS if c in frame.columns), None)
+        lon, lat = _lnglat_columns(frame)
         if lon is not None and lat is not None:
             return np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
                                     for c in (lon, lat)])

@@ -197,9 +197,7 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     pandas.DataFrame indexed by ``cell_id`` with columns ``prefix0 ... prefix{d-1}``
         (a dask DataFrame for dask input).
     """
-    from .coverage import covered_mask
     from .partitioned import is_dask
-    from .raster import rasterize
 
     _check_options(mode, context, outside)
     if is_dask(cell_ids):  # partition by partition; a dask frame comes back
@@ -220,7 +218,18 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     cell_ids = np.atleast_1d(_cells._as_cells(cell_ids)).ravel()
     if cell_ids.size and (_cells.get_level(cell_ids) != level).any():
         raise InvalidInputError(f"all cells must be level {level}: the model embeds level-{level} cells")
-    table = _feature_table(features, level, model)
+    return _embed_table(cell_ids, _feature_table(features, level, model), level, model, mode, outside, prefix,
+                        context, progress, stacklevel=3)
+
+
+def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, progress, *, stacklevel):
+    """:func:`embed_cells` of checked input: level-``level`` uint64 ``cell_ids`` and a :func:`_feature_table`.
+
+    ``stacklevel``: of the NaN warning, as seen from this function (3: the caller of :func:`embed_cells`).
+    """
+    from .coverage import covered_mask
+    from .raster import rasterize
+
     wanted = np.unique(cell_ids)
     images = np.unique(_cells.cell_to_parent(wanted, model.image_level)) if wanted.size else wanted
     observed = table.index.to_numpy().astype(np.uint64)
@@ -268,7 +277,7 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
             hint = (f"they lie {'outside the coverage or ' if n_out else ''}in level-{model.image_level} images "
                     "without any feature, so there is no surrounding data to embed them in")
         warnings.warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
-                      f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}", stacklevel=2)
+                      f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}", stacklevel=stacklevel)
     out.attrs["geos2vec"] = provenance(stage="embed", model=model_name(model), mode=mode, level=level,
                                        context=context if mode == "contextual" else None, outside=outside)
     return out
@@ -294,10 +303,10 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any], *, level: int = 12,
     """
     _check_options(mode, context, "nan")
     model = _resolve_model(model)
-    table = _feature_table(features, _check_level(level, model), model)
+    level = _check_level(level, model)
+    table = _feature_table(features, level, model)
     ids = table.index.to_numpy().astype(np.uint64)
-    emb = embed_cells(ids, table, level=level, model=model, mode=mode, prefix=prefix, context=context,
-                      progress=progress)
+    emb = _embed_table(ids, table, level, model, mode, "nan", prefix, context, progress, stacklevel=2)
     gdf = gpd.GeoDataFrame(emb.reset_index(drop=True), geometry=_cells.cell_polygons(ids).values, crs=4326)
     gdf.insert(0, "s2_cell", ids)
     gdf.insert(1, "token", _cells.cell_to_token(ids))
@@ -396,8 +405,8 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         outside_rows = np.bincount(row, weights=covered_mask(uniq, table, ())[0][inv], minlength=len(geoms)) == 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            emb = embed_cells(uniq, table, level=level, model=model, mode=mode, outside=outside, prefix=prefix,
-                              context=context, progress=progress).to_numpy(np.float32)
+            emb = _embed_table(uniq, table, level, model, mode, outside, prefix, context, progress,
+                               stacklevel=2).to_numpy(np.float32)
     # the result is allocated after encoding, so the encoder's working memory and the result do not add up
     result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
     if cell.size:

@@ -85,11 +85,16 @@ def _centred(embeddings: pd.DataFrame, image_level: int, caller: str):
     The total is 0.0 for embeddings without variance, within float rounding (:data:`_NO_VARIANCE`).
     """
     x, face, r, c, _, n = _checked(embeddings, image_level, caller)
+    return (*_centre(x), (face, r, c, n))
+
+
+def _centre(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(centred vectors, total sum of squares)`` of checked vectors ``x`` (see :func:`_centred`)."""
     centred = x - x.mean(axis=0)
     total = float((centred ** 2).sum())
     if total <= _NO_VARIANCE * float((x ** 2).sum()):
         total = 0.0
-    return centred, total, (face, r, c, n)
+    return centred, total
 
 
 def _between_share(centred: np.ndarray, total: float, face, r, c, n: int, shift) -> tuple[float, int]:
@@ -137,7 +142,11 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int | 
         Fewer than two cells, NaN or inf values, invalid cell ids, cells of several levels, or cells
         coarser than ``image_level`` (:class:`geos2vec.errors.InvalidInputError`).
     """
-    centred, total, grid = _centred(embeddings, image_level, "block_share")
+    return _block_share(*_centred(embeddings, image_level, "block_share"), shift)
+
+
+def _block_share(centred: np.ndarray, total: float, grid: tuple, shift) -> float:
+    """:func:`block_share` of :func:`_centred`'s output."""
     return 0.0 if total == 0 else _between_share(centred, total, *grid, shift)[0]
 
 
@@ -171,7 +180,11 @@ def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
     ValueError
         As :func:`block_share`.
     """
-    centred, total, grid = _centred(embeddings, image_level, "seam_pvalue")
+    return _seam_pvalue(*_centred(embeddings, image_level, "seam_pvalue"))
+
+
+def _seam_pvalue(centred: np.ndarray, total: float, grid: tuple) -> float:
+    """:func:`seam_pvalue` of :func:`_centred`'s output."""
     if total == 0:
         return 1.0
     cells, n = len(centred), grid[-1]
@@ -213,7 +226,11 @@ def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
         NaN or inf values, invalid cell ids, cells of several levels or coarser than ``image_level``, or
         no pair of adjacent cells across a border or inside an image.
     """
-    x, face, r, c, level, n = _grid_values(embeddings, image_level)
+    return _border_step(*_grid_values(embeddings, image_level), image_level)
+
+
+def _border_step(x, face, r, c, level: int, n: int, image_level: int) -> float:
+    """:func:`border_step` of :func:`_grid_values`'s output."""
     side = np.int64(1) << level
     key = (face * side + r) * side + c
     order = np.argsort(key)
@@ -281,19 +298,21 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
     rows = {}
     for name, emb in embeddings.items():
         try:
-            level = _checked(emb, image_level, "seam_table")[4]
+            values = _checked(emb, image_level, "seam_table")  # the checks and grid, once per embedding
         except (InvalidInputError, InvalidTypeError) as exc:
             raise type(exc)(f"embedding {name!r}: {exc}") from None
-        n = 1 << (level - image_level)
+        x, face, r, c, _, n = values
+        centred, total = _centre(x)
+        grid = (face, r, c, n)
         sh = (n // 2, n // 4) if shifts is None else tuple(shifts)
-        row = {"cells": len(emb), "share_0": block_share(emb, image_level=image_level)}
+        row = {"cells": len(emb), "share_0": _block_share(centred, total, grid, 0)}
         try:
-            row["border_step"] = border_step(emb, image_level=image_level)
+            row["border_step"] = _border_step(*values, image_level)
         except InvalidInputError:  # no adjacent pair across a border (or inside an image)
             row["border_step"] = np.nan
-        row["seam_p"] = seam_pvalue(emb, image_level=image_level)
+        row["seam_p"] = _seam_pvalue(centred, total, grid)
         for s in sh:
-            row[f"share_{s}"] = block_share(emb, image_level=image_level, shift=s)
+            row[f"share_{s}"] = _block_share(centred, total, grid, s)
             # no variance at the shift (embeddings without variance: 0 / 0) has no ratio
             row[f"ratio_{s}"] = row["share_0"] / row[f"share_{s}"] if row[f"share_{s}"] > 0 else np.nan
         rows[name] = row
