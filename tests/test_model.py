@@ -318,10 +318,16 @@ def test_resume_refuses_another_run_and_keeps_the_best_checkpoint(synth, tmp_pat
         with pytest.raises(InvalidInputError, match=rf"{name}: an interrupted write.*delete .*backup"):
             S2VecModel(cfg).fit(synth, checkpoint_dir=ck, verbose=0)
         f.write_bytes(keep)
+    meta = ck / "backup" / "training_metadata.json"
+    keep = meta.read_bytes()
+    meta.unlink()  # a kill between Keras' weights and metadata writes of the first backup: it would restart at 0
+    with pytest.raises(InvalidInputError, match="latest.weights.h5 without training_metadata.json"):
+        S2VecModel(cfg).fit(synth, checkpoint_dir=ck, verbose=0)
+    meta.write_bytes(keep)
     assert S2VecModel(cfg).fit(synth, checkpoint_dir=ck, verbose=0).epoch == [2]
 
 
-def test_a_resumed_fit_is_identical_to_an_uninterrupted_one(synth, tmp_path):
+def test_a_resumed_fit_is_identical_to_an_uninterrupted_one(synth, tmp_path, monkeypatch):
     class StopAt(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 2:
@@ -341,12 +347,48 @@ def test_a_resumed_fit_is_identical_to_an_uninterrupted_one(synth, tmp_path):
     for x, y in zip(a.keras_model.get_weights(), b.keras_model.get_weights()):
         np.testing.assert_array_equal(x, y)
 
+    # killed after every other write of epoch 1 but before the backup's: epoch 1 is repeated, with its draws
+    original = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def killed_at_1(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        original(self, epoch, logs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed_at_1)
+        with pytest.raises(KeyboardInterrupt):
+            S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "d", verbose=0)
+    d = S2VecModel(cfg)
+    assert d.fit(synth, checkpoint_dir=tmp_path / "d", verbose=0).history["loss"] == full["loss"][1:]
+    for x, y in zip(a.keras_model.get_weights(), d.keras_model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+    # killed between Keras' two writes of epoch 1's backup (weights written, metadata not): the seal tells,
+    # and the fit resumes after epoch 1 (not again from weights that already include it)
+    def weights_only_at_1(self):
+        if self._current_epoch == 2:
+            self.model.save_weights(filepath=self._weights_path, overwrite=True)
+            raise KeyboardInterrupt
+        save(self)
+
+    save = keras.callbacks.BackupAndRestore._save_model
+    with monkeypatch.context() as mp:
+        mp.setattr(keras.callbacks.BackupAndRestore, "_save_model", weights_only_at_1)
+        with pytest.raises(KeyboardInterrupt):
+            S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "e", verbose=0)
+    e = S2VecModel(cfg)
+    with pytest.warns(UserWarning, match="newer than its metadata"):
+        assert e.fit(synth, checkpoint_dir=tmp_path / "e", verbose=0).history["loss"] == full["loss"][2:]
+    for x, y in zip(a.keras_model.get_weights(), e.keras_model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
     # without the record of the resumed epoch (e.g. a backup of an older version) it warns and still resumes
     with pytest.raises(KeyboardInterrupt):
         S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "c", callbacks=[StopAt()], verbose=0)
     (tmp_path / "c" / "state.json").unlink()
     c = S2VecModel(cfg)
-    with pytest.warns(UserWarning, match="no record of epoch 2"):
+    with pytest.warns(UserWarning, match="no usable record of epoch 2"):
         assert c.fit(synth, checkpoint_dir=tmp_path / "c", verbose=0).epoch[0] == 2
     assert not all(np.array_equal(x, y) for x, y in zip(a.keras_model.get_weights(), c.keras_model.get_weights()))
 
@@ -374,7 +416,7 @@ def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
     ts.set_model(km)
     ts.on_train_begin()  # a fresh fit restores nothing
     ts.on_epoch_end(3)
-    record = json.loads((tmp_path / "state.json").read_text())
+    (record,) = json.loads((tmp_path / "state.json").read_text())["records"]
     assert record["epoch"] == 4 and record["seed_states"][0] == [7, 9]
     assert record["early_stopping"] == {"wait": 2, "best": 0.5, "best_epoch": 1}
 
@@ -394,9 +436,36 @@ def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
     es3.on_train_begin()
     ts3 = TrainingState(tmp_path, 5, es3)  # a record of another epoch is not used
     ts3.set_model(km)
-    with pytest.warns(UserWarning, match="no record of epoch 5"):
+    with pytest.warns(UserWarning, match="no usable record of epoch 5"):
         ts3.on_train_begin()
     assert (es3.wait, es3.best) == (0, None)
+    # the next epoch keeps the record before it (a fit killed before the backup's write resumes from it)
+    ts2.on_epoch_end(4)
+    assert [r["epoch"] for r in json.loads((tmp_path / "state.json").read_text())["records"]] == [4, 5]
+    # a record that does not fit (damaged field, other generators) is not used, with a warning
+    text = (tmp_path / "state.json").read_text()
+    for bad in (text.replace('"wait": 2', '"wait": "x"'), text.replace("[[7, 9], ", "[")):  # one state less
+        (tmp_path / "state.json").write_text(bad)
+        es4 = keras.callbacks.EarlyStopping(patience=3)
+        es4.set_model(km)
+        es4.on_train_begin()
+        ts4 = TrainingState(tmp_path, 4, es4)
+        ts4.set_model(km)
+        with pytest.warns(UserWarning, match="no usable record of epoch 4"):
+            ts4.on_train_begin()
+        assert es4.wait == 0
+    # an unreadable best.weights.h5 does not block the resume: a warning, and the counters are restored
+    (tmp_path / "state.json").write_text(text)
+    data = (tmp_path / "best.weights.h5").read_bytes()
+    (tmp_path / "best.weights.h5").write_bytes(data[: len(data) // 2])
+    es5 = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+    es5.set_model(km)
+    es5.on_train_begin()
+    ts5 = TrainingState(tmp_path, 4, es5)
+    ts5.set_model(km)
+    with pytest.warns(UserWarning, match="best.weights.h5 could not be read"):
+        ts5.on_train_begin()
+    assert (es5.wait, es5.best, es5.best_weights) == (2, 0.5, None)
 
 
 # --------------------------------------------------------------------------- embedding

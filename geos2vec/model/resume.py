@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .._typing import StrPath
 
 __all__ = ["run_fingerprint", "guard_resume", "best_so_far", "BestSoFar", "resume_epoch", "skip_epochs",
-           "TrainingState"]
+           "TrainingState", "BackupSeal"]
 
 
 def run_fingerprint(model: Any, da: xr.DataArray, train_idx: np.ndarray) -> dict[str, Any]:
@@ -117,6 +117,8 @@ def _check_backup(backup: Path) -> None:
     """Refuse a backup a killed run left half-written (Keras writes it in place) with a message that says so."""
     bad = []
     meta = backup / "training_metadata.json"
+    if (backup / "latest.weights.h5").exists() and not meta.exists():
+        bad.append("latest.weights.h5 without training_metadata.json")  # Keras would resume at epoch 0
     if meta.exists():
         try:
             ok = isinstance(read_json_object(meta).get("epoch"), int)
@@ -138,6 +140,37 @@ def _check_backup(backup: Path) -> None:
         raise InvalidInputError(f"the backup in {backup} is damaged ({', '.join(bad)}: an interrupted write), so the "
                                 f"fit cannot resume from it; delete {backup} to start afresh (best.weights.h5 and "
                                 "last.weights.h5 next to it are kept)")
+    _reconcile_seal(backup)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _reconcile_seal(backup: Path) -> None:
+    """Catch Keras' backup weights rewritten after its metadata: a kill between its two writes of an epoch.
+
+    ``seal.json`` (:class:`BackupSeal`) holds the epoch and SHA-256 of the weights of the last complete backup.
+    Weights that no longer match it while the metadata still names that epoch are the next epoch's (Keras
+    writes the weights first); the metadata is moved on to that epoch, with a warning, instead of running the
+    epoch again from weights that already include it.
+    """
+    seal, meta, weights = backup / "seal.json", backup / "training_metadata.json", backup / "latest.weights.h5"
+    if not (seal.exists() and meta.exists() and weights.exists()):
+        return
+    try:
+        sealed, epoch = read_json_object(seal), read_json_object(meta).get("epoch")
+    except ValueError:
+        return
+    if sealed.get("epoch") != epoch or sealed.get("sha256") == _sha256(weights):
+        return
+    write_text_atomic(meta, json.dumps({"epoch": epoch + 1, "batch": 0}))
+    warnings.warn(f"the weights in {backup} are newer than its metadata (the fit was interrupted between the two "
+                  f"writes of epoch {epoch + 1}'s backup): resuming after that epoch", stacklevel=3)
 
 
 def best_so_far(checkpoint_dir: StrPath) -> float | None:
@@ -231,8 +264,7 @@ def skip_epochs(dataset: Any, epochs: int) -> None:
 
     A shuffle with ``reshuffle_each_iteration`` draws a new order each time an iterator is made, and Keras makes
     one per pass (``S2VecModel.fit`` repeats the pipeline, one pass per epoch); making ``epochs`` iterators first
-    gives a resumed fit the order the uninterrupted fit used. An iterator starts its prefetch at once, so over
-    lazy (zarr / dask) images each skipped epoch may read a block of images.
+    gives a resumed fit the order the uninterrupted fit used.
 
     Parameters
     ----------
@@ -253,15 +285,17 @@ def _seed_states(model: Any) -> list[Any]:
 class TrainingState(_callback_base()):
     """Keras callback: keep what Keras' backup leaves out in ``checkpoint_dir/state.json``, and restore it.
 
-    After every epoch it writes the epoch count, the states of the model's random generators and the
-    counters of ``early_stopping``. At the start of a fit that resumes at ``start_epoch`` it restores them
-    from a record of that same epoch, and gives ``early_stopping`` the best weights so far (from
-    ``best.weights.h5``), as if the fit had not been interrupted. Without such a record (a backup of an older
-    version, or an interruption between the backup's write and this one) it warns and the fit resumes with
-    fresh draws, as before.
+    After every epoch it records the epoch count, the states of the model's random generators and the
+    counters of ``early_stopping``; ``state.json`` holds the records of the last two
+    epochs. At the start of a fit that resumes at ``start_epoch`` it restores the record of that epoch and gives
+    ``early_stopping`` the best weights so far (from ``best.weights.h5``), as if the fit had not been
+    interrupted. Without a usable record (a backup of an older version, a damaged file, another model) it
+    warns and the fit resumes with fresh draws, as before.
 
-    Place it after ``early_stopping`` and before ``BackupAndRestore`` in the callbacks: it loads
-    ``best.weights.h5`` into the model to read the best weights, and the backup's weights are loaded after.
+    ``make_callbacks`` places it after every callback that writes a file at an epoch's end and right before
+    ``BackupAndRestore``, whose write is then the last: a fit killed before it repeats that epoch, from the
+    record of the epoch before, with the same draws. At the start it loads ``best.weights.h5`` into the model
+    to read the best weights; the backup's weights and optimizer state are loaded after.
 
     Parameters
     ----------
@@ -277,6 +311,26 @@ class TrainingState(_callback_base()):
         super().__init__()
         self.dir, self.start_epoch, self.early_stopping = Path(checkpoint_dir), int(start_epoch), early_stopping
         self.path = self.dir / "state.json"
+        self._last: dict[str, Any] | None = None
+
+    def _record(self, epoch: int) -> dict[str, Any] | None:
+        """The record of ``epoch`` in ``state.json``, checked against this model (None: none usable)."""
+        try:
+            records = read_json_object(self.path).get("records") if self.path.exists() else None
+            record = next(r for r in records or () if isinstance(r, dict) and r.get("epoch") == epoch)
+            # the same generators in the same order: run.json guarantees the same configuration (their paths
+            # carry Keras' global name counters, which differ between two models of one process)
+            states = record["seed_states"]
+            if len(states) != len(_seed_states(self.model)):
+                return None
+            record["seed_states"] = [np.asarray(v, dtype=np.int64).reshape(2) for v in states]
+            es = record.get("early_stopping")
+            if es is not None:
+                record["early_stopping"] = {"wait": int(es["wait"]), "best_epoch": int(es["best_epoch"]),
+                                            "best": None if es["best"] is None else float(es["best"])}
+        except (ValueError, TypeError, KeyError, StopIteration):
+            return None
+        return record
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Restore the record of the resumed epoch, if any.
@@ -286,28 +340,30 @@ class TrainingState(_callback_base()):
         logs : dict, optional
             Not used.
         """
+        self._last = None
         if not self.start_epoch:
             return
-        try:
-            record = read_json_object(self.path) if self.path.exists() else {}
-        except ValueError:
-            record = {}
-        states = _seed_states(self.model)
-        saved = record.get("seed_states")
-        if record.get("epoch") != self.start_epoch or not isinstance(saved, list) or len(saved) != len(states):
-            warnings.warn(f"{self.path} has no record of epoch {self.start_epoch}, where this fit resumes: masks, "
-                          "dropout and early stopping's patience start afresh, so the resumed run will differ from "
-                          "an uninterrupted one", stacklevel=2)
+        record = self._record(self.start_epoch)
+        if record is None:
+            warnings.warn(f"{self.path} has no usable record of epoch {self.start_epoch}, where this fit resumes: "
+                          "masks, dropout and early stopping's patience do not continue from the interrupted run, "
+                          "so the resumed run will differ from an uninterrupted one", stacklevel=2)
             return
-        for var, value in zip(states, saved):
-            var.assign(np.asarray(value, dtype=var.dtype))
+        for var, value in zip(_seed_states(self.model), record["seed_states"]):
+            var.assign(value.astype(var.dtype))
+        self._last = {**record, "seed_states": [v.tolist() for v in record["seed_states"]]}
         es, counters = self.early_stopping, record.get("early_stopping")
-        if es is not None and isinstance(counters, dict):
-            es.wait, es.best_epoch = int(counters["wait"]), int(counters["best_epoch"])
-            es.best = None if counters["best"] is None else float(counters["best"])
-            best = self.dir / "best.weights.h5"
-            if es.restore_best_weights and es.best is not None and best.exists():
+        if es is None or counters is None:
+            return
+        es.wait, es.best_epoch, es.best = counters["wait"], counters["best_epoch"], counters["best"]
+        best = self.dir / "best.weights.h5"
+        if es.restore_best_weights and es.best is not None:
+            try:
                 self.model.load_weights(best)  # the backup's weights (and optimizer) are loaded after this
+            except (OSError, ValueError) as exc:
+                warnings.warn(f"{best} could not be read ({type(exc).__name__}: {exc}): early stopping restores "
+                              "the best weights since the resume only", stacklevel=2)
+            else:
                 es.best_weights = self.model.get_weights()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -320,10 +376,44 @@ class TrainingState(_callback_base()):
         logs : dict, optional
             Not used.
         """
-        record: dict[str, Any] = {"epoch": epoch + 1,
-                                  "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)]}
+        states = _seed_states(self.model)
+        record: dict[str, Any] = {"epoch": epoch + 1, "seed_states": [v.numpy().tolist() for v in states]}
         es = self.early_stopping
         if es is not None:
             best = None if es.best is None else float(es.best)
             record["early_stopping"] = {"wait": int(es.wait), "best": best, "best_epoch": int(es.best_epoch)}
-        write_text_atomic(self.path, json.dumps(record))
+        previous = [self._last] if self._last is not None and self._last.get("epoch") == epoch else []
+        write_text_atomic(self.path, json.dumps({"records": previous + [record]}))
+        self._last = record
+
+
+class BackupSeal(_callback_base()):
+    """Keras callback, after ``BackupAndRestore``: seal each epoch's backup with the SHA-256 of its weights.
+
+    Writes ``backup/seal.json`` (``{"epoch", "sha256"}``, atomically) after Keras' backup of every epoch, so that
+    weights rewritten after the metadata (a kill between Keras' two writes) are recognized at the next
+    resume (:func:`guard_resume`).
+
+    Parameters
+    ----------
+    backup_dir : path
+        ``BackupAndRestore``'s folder.
+    """
+
+    def __init__(self, backup_dir: StrPath) -> None:
+        super().__init__()
+        self.dir = Path(backup_dir)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Seal the backup of ``epoch``.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch that ended (its backup was just written).
+        logs : dict, optional
+            Not used.
+        """
+        weights = self.dir / "latest.weights.h5"
+        if weights.exists():
+            write_text_atomic(self.dir / "seal.json", json.dumps({"epoch": epoch + 1, "sha256": _sha256(weights)}))

@@ -255,24 +255,29 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         early = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping_patience,
                                               restore_best_weights=True)
         out.append(early)
+    state = None
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         best = None
+        start = 0
         if fingerprint is not None:
-            from .resume import BestSoFar, TrainingState, best_so_far, guard_resume, resume_epoch
+            from .resume import guard_resume, resume_epoch
 
-            start = 0
             if guard_resume(checkpoint_dir, fingerprint):
+                from .resume import best_so_far
+
                 best, start = best_so_far(checkpoint_dir), resume_epoch(checkpoint_dir)
-            out.append(BestSoFar(checkpoint_dir, monitor, best))
-            # after early stopping (it resets its counters at the start), before the backup (loaded after it)
-            out.append(TrainingState(checkpoint_dir, start, early))
-        # BackupAndRestore makes an interrupted fit resume at the epoch where it stopped
-        out.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")))
+        # the best checkpoint before best.json: a kill between the two leaves best.json behind the file, so the
+        # repeated epoch writes the file again (the other way round, the file would keep an older epoch)
         out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "best.weights.h5"), monitor=monitor,
                                                    save_best_only=True, save_weights_only=True,
                                                    initial_value_threshold=best))
+        if fingerprint is not None:
+            from .resume import BestSoFar, TrainingState
+
+            out.append(BestSoFar(checkpoint_dir, monitor, best))
+            state = TrainingState(checkpoint_dir, start, early)
         out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "last.weights.h5"),
                                                    save_weights_only=True))
     if log_dir is not None:
@@ -281,6 +286,17 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         out.append(keras.callbacks.CSVLogger(str(log_dir / "training.csv"), append=True))
         if tensorboard:
             out.append(keras.callbacks.TensorBoard(str(log_dir / "tensorboard")))
+    if checkpoint_dir is not None:
+        # last at an epoch's end: the record of the epoch, then Keras' backup (an interrupted fit resumes at the
+        # epoch where it stopped); a fit killed before the backup's write repeats that epoch with the same draws.
+        # At the start, TrainingState reads the best weights before the backup is loaded.
+        if state is not None:
+            out.append(state)
+        out.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")))
+        if fingerprint is not None:
+            from .resume import BackupSeal
+
+            out.append(BackupSeal(checkpoint_dir / "backup"))  # weights rewritten after the metadata are caught
     return out
 
 
