@@ -383,6 +383,27 @@ def test_a_resumed_fit_is_identical_to_an_uninterrupted_one(synth, tmp_path, mon
     for x, y in zip(a.keras_model.get_weights(), e.keras_model.get_weights()):
         np.testing.assert_array_equal(x, y)
 
+    # killed after early stopping's last epoch, before Keras deleted the backup: the resumed fit only ends
+    long = cfg.replace(epochs=10, early_stopping_patience=2)
+    g_full = S2VecModel(long)
+    stopped = g_full.fit(synth, checkpoint_dir=tmp_path / "g0", verbose=0).epoch
+    assert len(stopped) < 10  # early stopping ended it
+    end = keras.callbacks.BackupAndRestore.on_train_end
+
+    def killed_at_the_end(self, logs=None):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(keras.callbacks.BackupAndRestore, "on_train_end", killed_at_the_end)
+        with pytest.raises(KeyboardInterrupt):
+            S2VecModel(long).fit(synth, checkpoint_dir=tmp_path / "g", verbose=0)
+    assert keras.callbacks.BackupAndRestore.on_train_end is end
+    g = S2VecModel(long)
+    assert g.fit(synth, checkpoint_dir=tmp_path / "g", verbose=0).epoch == []  # no epoch more
+    assert not (tmp_path / "g" / "backup").exists()
+    for x, y in zip(g_full.keras_model.get_weights(), g.keras_model.get_weights()):
+        np.testing.assert_array_equal(x, y)  # the best weights, restored as the uninterrupted fit did
+
     # without the record of the resumed epoch (e.g. a backup of an older version) it warns and still resumes
     with pytest.raises(KeyboardInterrupt):
         S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "c", callbacks=[StopAt()], verbose=0)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .._typing import StrPath
 
 __all__ = ["run_fingerprint", "guard_resume", "best_so_far", "BestSoFar", "resume_epoch", "skip_epochs",
-           "TrainingState", "BackupSeal"]
+           "stopped_at", "TrainingState", "BackupSeal"]
 
 
 def run_fingerprint(model: Any, da: xr.DataArray, train_idx: np.ndarray) -> dict[str, Any]:
@@ -277,6 +277,31 @@ def skip_epochs(dataset: Any, epochs: int) -> None:
         iter(dataset)
 
 
+def stopped_at(checkpoint_dir: StrPath, epoch: int) -> bool:
+    """Whether the fit whose backup resumes at ``epoch`` had already stopped there (early stopping).
+
+    A fit killed after its last epoch, before Keras deleted the backup, would otherwise train one more epoch.
+
+    Parameters
+    ----------
+    checkpoint_dir : path
+        The fit's ``checkpoint_dir``.
+    epoch : int
+        :func:`resume_epoch`.
+
+    Returns
+    -------
+    bool
+        True when ``state.json``'s record of ``epoch`` says training stopped after it.
+    """
+    path = Path(checkpoint_dir) / "state.json"
+    try:
+        records = read_json_object(path).get("records") if epoch and path.exists() else None
+    except ValueError:
+        return False
+    return any(isinstance(r, dict) and r.get("epoch") == epoch and r.get("stopped") is True for r in records or ())
+
+
 def _seed_states(model: Any) -> list[Any]:
     """The state variables of a Keras model's random generators (``keras.random.SeedGenerator``), in order."""
     return [v for v in model.variables if v.name == "seed_generator_state"]
@@ -377,7 +402,8 @@ class TrainingState(_callback_base()):
             Not used.
         """
         states = _seed_states(self.model)
-        record: dict[str, Any] = {"epoch": epoch + 1, "seed_states": [v.numpy().tolist() for v in states]}
+        record: dict[str, Any] = {"epoch": epoch + 1, "seed_states": [v.numpy().tolist() for v in states],
+                                  "stopped": bool(getattr(self.model, "stop_training", False))}
         es = self.early_stopping
         if es is not None:
             best = None if es.best is None else float(es.best)

@@ -277,10 +277,14 @@ class S2VecModel:
         cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
                              log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks,
                              fingerprint=None if checkpoint_dir is None else run_fingerprint(self, da, train_idx))
-        if checkpoint_dir is not None and cfg.shuffle_buffer > 1:  # a resumed fit: the shuffle of its epoch
-            from .resume import resume_epoch, skip_epochs
+        if checkpoint_dir is not None:  # a resumed fit: the shuffle of its epoch; no epoch after a stop
+            from .resume import resume_epoch, skip_epochs, stopped_at
 
-            skip_epochs(train_ds, resume_epoch(checkpoint_dir))
+            start = resume_epoch(checkpoint_dir)
+            if cfg.shuffle_buffer > 1:
+                skip_epochs(train_ds, start)
+            if stopped_at(checkpoint_dir, start):  # killed after early stopping's last epoch: only the ending
+                epochs = start
         # one iterator over the repeated pipeline (epoch e is its e-th pass): given a finite dataset, Keras made
         # two iterators per epoch, so the shuffle order of an epoch depended on Keras' internals
         self.history = km.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=epochs,
