@@ -414,10 +414,20 @@ def test_a_resumed_fit_is_identical_to_an_uninterrupted_one(synth, tmp_path, mon
     assert not all(np.array_equal(x, y) for x, y in zip(a.keras_model.get_weights(), c.keras_model.get_weights()))
 
 
+def _training_state(km, folder, start, **early):
+    """An EarlyStopping at the start of a fit and the TrainingState of ``folder`` resuming at ``start``."""
+    from geos2vec.model.resume import TrainingState
+
+    es = keras.callbacks.EarlyStopping(patience=3, **early)
+    es.set_model(km)
+    es.on_train_begin()
+    ts = TrainingState(folder, start, es)
+    ts.set_model(km)
+    return es, ts
+
+
 def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
     import json
-
-    from geos2vec.model.resume import TrainingState
 
     m = S2VecModel(TINY.replace(dropout=0.2))
     m.build(synth)
@@ -428,13 +438,9 @@ def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
     km.set_weights(best)
     km.save_weights(tmp_path / "best.weights.h5")
     km.set_weights([w - 1.0 for w in best])
-    es = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
-    es.set_model(km)
-    es.on_train_begin()
+    es, ts = _training_state(km, tmp_path, 0, restore_best_weights=True)
     es.wait, es.best, es.best_epoch = 2, 0.5, 1
     seeds[0].assign(np.array([7, 9]))
-    ts = TrainingState(tmp_path, 0, es)
-    ts.set_model(km)
     ts.on_train_begin()  # a fresh fit restores nothing
     ts.on_epoch_end(3)
     (record,) = json.loads((tmp_path / "state.json").read_text())["records"]
@@ -442,21 +448,13 @@ def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
     assert record["early_stopping"] == {"wait": 2, "best": 0.5, "best_epoch": 1}
 
     seeds[0].assign(np.array([0, 0]))
-    es2 = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
-    es2.set_model(km)
-    es2.on_train_begin()
-    ts2 = TrainingState(tmp_path, 4, es2)
-    ts2.set_model(km)
+    es2, ts2 = _training_state(km, tmp_path, 4, restore_best_weights=True)
     ts2.on_train_begin()
     assert (es2.wait, es2.best, es2.best_epoch) == (2, 0.5, 1)
     np.testing.assert_array_equal(seeds[0].numpy(), [7, 9])
     for x, y in zip(es2.best_weights, best):
         np.testing.assert_array_equal(x, y)
-    es3 = keras.callbacks.EarlyStopping(patience=3)
-    es3.set_model(km)
-    es3.on_train_begin()
-    ts3 = TrainingState(tmp_path, 5, es3)  # a record of another epoch is not used
-    ts3.set_model(km)
+    es3, ts3 = _training_state(km, tmp_path, 5)  # a record of another epoch is not used
     with pytest.warns(UserWarning, match="no usable record of epoch 5"):
         ts3.on_train_begin()
     assert (es3.wait, es3.best) == (0, None)
@@ -467,11 +465,7 @@ def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
     text = (tmp_path / "state.json").read_text()
     for bad in (text.replace('"wait": 2', '"wait": "x"'), text.replace("[[7, 9], ", "[")):  # one state less
         (tmp_path / "state.json").write_text(bad)
-        es4 = keras.callbacks.EarlyStopping(patience=3)
-        es4.set_model(km)
-        es4.on_train_begin()
-        ts4 = TrainingState(tmp_path, 4, es4)
-        ts4.set_model(km)
+        es4, ts4 = _training_state(km, tmp_path, 4)
         with pytest.warns(UserWarning, match="no usable record of epoch 4"):
             ts4.on_train_begin()
         assert es4.wait == 0
@@ -479,11 +473,7 @@ def test_training_state_keeps_early_stopping_and_random_states(synth, tmp_path):
     (tmp_path / "state.json").write_text(text)
     data = (tmp_path / "best.weights.h5").read_bytes()
     (tmp_path / "best.weights.h5").write_bytes(data[: len(data) // 2])
-    es5 = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
-    es5.set_model(km)
-    es5.on_train_begin()
-    ts5 = TrainingState(tmp_path, 4, es5)
-    ts5.set_model(km)
+    es5, ts5 = _training_state(km, tmp_path, 4, restore_best_weights=True)
     with pytest.warns(UserWarning, match="best.weights.h5 could not be read"):
         ts5.on_train_begin()
     assert (es5.wait, es5.best, es5.best_weights) == (2, 0.5, None)
