@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -205,6 +206,14 @@ def test_dataset_is_not_autotuned(synth):
     plain = np.concatenate([b["x"].numpy() for b in make_dataset(synth, stats, batch_size=5)])
     assert not np.array_equal(shuffled, plain)
     assert sorted(r.tobytes() for r in shuffled) == sorted(r.tobytes() for r in plain)
+
+
+def test_dataset_map_calls_follow_the_available_cores(monkeypatch):
+    from geos2vec.model.data import _map_calls
+
+    for cores, calls in ((1, 2), (2, 2), (5, 5), (64, 8)):  # at least 2, at most 8
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert _map_calls() == calls
 
 
 def test_split_and_channel_errors(synth):

@@ -320,8 +320,8 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
     cell has any count (the ``nonempty_weight`` of the loss).
     In-memory data is sliced directly; lazy (dask / zarr) data streams in
     blocks of ``block`` images. ``shuffle_buffer`` > 0 shuffles images with a
-    seeded buffer that reshuffles every epoch; batches are prefetched (two ahead, no tf.data autotuning:
-    see the comment at its end).
+    seeded buffer that reshuffles every epoch; batches are prefetched (two ahead, normalized by one parallel
+    call per available core, 2 to 8; no tf.data autotuning: see the comment at its end).
 
     Parameters
     ----------
@@ -405,8 +405,20 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
 
     # No tf.data autotuning: its optimization thread wakes at periods that double (10 ms, 20 ms, 40 ms, ...),
     # and Keras' deletion of an epoch's iterator waited for the next wake-up, so an epoch's end stalled for up to
-    # its own length (a 15 s epoch 5 s, a 29 s one 12 s; benchmarks/RESULTS.md). The map is light
-    # and costs the same every batch: two parallel calls and two prefetched batches keep the step fed.
+    # its own length (a 15 s epoch 5 s, a 29 s one 12 s; benchmarks/RESULTS.md). The map is light and costs the
+    # same every batch: one parallel call per available core (2 to 8) and two prefetched batches keep the step
+    # fed (on a GPU host with many cores the step is short, so the map gets more of them)
     options = tf.data.Options()
     options.autotune.enabled = False
-    return ds.map(normalize, num_parallel_calls=2).prefetch(2).with_options(options)
+    return ds.map(normalize, num_parallel_calls=_map_calls()).prefetch(2).with_options(options)
+
+
+def _map_calls() -> int:
+    """Parallel calls of ``make_dataset``'s map: the cores this process may use, at least 2 and at most 8."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        cores = os.cpu_count() or 2
+    return max(2, min(8, cores))
