@@ -92,13 +92,13 @@ def main(argv=None):
     for name in args.models:
         m = geos2vec.load_model(name)
         for part, da in sets.items():
-            res = m.evaluate(da.sel(feature=list(m.channels)), seed=0, n_masks=args.masks, stats=stats)
+            res = m.evaluate(da.sel(feature=list(m.channels)), seed=0, n_masks=args.masks, stats=stats,
+                             by=("predictor", "channel") if args.by_channel else "predictor")
+            res, ch = res if args.by_channel else (res, None)  # both tables from one pass
             print(f"\n{name} ({part}):\n{res[cols].round(4).to_string()}", flush=True)
             key = name if part == "all" else f"{name} [{part}]"
             out[key] = res[cols].to_dict()
-            if args.by_channel:
-                ch = m.evaluate(da.sel(feature=list(m.channels)), seed=0, n_masks=args.masks, stats=stats,
-                                by="channel")
+            if ch is not None:
                 top = ch.sort_values("share", ascending=False).head(8)
                 print(top[["share", "ratio_to_visible_mean"]].round(3).to_string(), flush=True)
                 per_channel.append(ch.reset_index().assign(model=name, images=part))

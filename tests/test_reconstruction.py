@@ -299,7 +299,13 @@ def test_evaluate_by_channel_pools_to_the_covered_loss(model, images):
         assert pooled == pytest.approx(table.loc[p, "loss_covered"], rel=1e-6)
     assert chan["share"].sum() == pytest.approx(1.0)
     np.testing.assert_allclose(chan["ratio_to_visible_mean"], chan["loss_model"] / chan["loss_visible_mean"])
+    both = model.evaluate(images, seed=3, n_masks=2, by=("predictor", "channel"))  # one pass, both tables
+    pd.testing.assert_frame_equal(both[0], table, check_exact=True)
+    pd.testing.assert_frame_equal(both[1], chan, check_exact=True)
+    assert both[0].attrs == table.attrs and both[1].attrs == chan.attrs
     with pytest.raises(ValueError, match="by must be"):
         model.evaluate(images, by="image")
+    with pytest.raises(ValueError, match="by must be"):
+        model.evaluate(images, by=("channel", "predictor"))
     with pytest.raises(ValueError, match="baseline"):
         model.evaluate(images, by="channel", baseline=True)

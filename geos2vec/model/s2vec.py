@@ -299,8 +299,9 @@ class S2VecModel:
         return self.history
 
     def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
-                 baseline: bool | None = None, stats: FeatureStats | None = None, by: str = "predictor"
-                 ) -> pd.DataFrame | float | tuple[float, float]:
+                 baseline: bool | None = None, stats: FeatureStats | None = None,
+                 by: str | tuple[str, str] = "predictor"
+                 ) -> pd.DataFrame | float | tuple[float, float] | tuple[pd.DataFrame, pd.DataFrame]:
         """Masked-patch reconstruction loss on ``data``, next to parameter-free predictors (normalized units).
 
         Every image is evaluated under ``n_masks`` masks (the model's ``mask_ratio``); mask ``k`` comes from
@@ -333,12 +334,12 @@ class S2VecModel:
             channel), and the predictors are computed there. Use it to compare models normalized differently
             on one scale, e.g. one whose statistics counted unavailable values as zeros against statistics
             that leave them out (:meth:`FeatureStats.fit`).
-        by : {"predictor", "channel"}
+        by : {"predictor", "channel", ("predictor", "channel")}
             ``"channel"``: instead of the table below, one row per channel with each predictor's loss on its
             masked, covered, available values (:meth:`~geos2vec.model.reconstruction.LossAccumulator.channel_table`:
             ``values``, ``loss_<predictor>``, ``ratio_to_visible_mean``, ``share`` of the model's
             ``loss_covered``): which channels the model predicts better than the image's mean, and which carry
-            the loss.
+            the loss. ``("predictor", "channel")``: both tables from one pass, as a tuple.
 
         Returns
         -------
@@ -367,9 +368,10 @@ class S2VecModel:
         n_masks = int(n_masks)
         if n_masks < 1:
             raise ValueError(f"n_masks must be >= 1, got {n_masks}")
-        if by not in ("predictor", "channel") or (by == "channel" and baseline is not None):
-            raise InvalidInputError(f'by must be "predictor" or "channel" (and "channel" without baseline=), '
-                                    f"got by={by!r}, baseline={baseline!r}")
+        both = isinstance(by, (tuple, list)) and tuple(by) == ("predictor", "channel")
+        if not (both or by in ("predictor", "channel")) or (by != "predictor" and baseline is not None):
+            raise InvalidInputError(f'by must be "predictor", "channel" or ("predictor", "channel") (the last two '
+                                    f"without baseline=), got by={by!r}, baseline={baseline!r}")
         self.ensure_keras()
         if self.keras_model is None:
             raise ValueError("the model is not built or trained yet")
@@ -385,7 +387,7 @@ class S2VecModel:
         units = stats if stats is not None else self.stats
         empty = units.transform(np.zeros(len(self.channels)))
         n, nf = km.num_patches, km.num_features
-        acc = LossAccumulator(n_masks, n_features=nf if by == "channel" else None)
+        acc = LossAccumulator(n_masks, n_features=None if by == "predictor" else nf)
         for batch in ds:
             x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
             v = batch["v"].numpy() if "v" in batch else None
@@ -404,11 +406,15 @@ class S2VecModel:
                 for i in range(m):
                     preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c)}
                     acc.add(k0 + i, xs, w, mask[i], preds, c, v)
-        table = acc.table() if by == "predictor" else acc.channel_table(self.channels)
-        table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
-                           mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),
-                           stats="model" if stats is None else "given",
-                           masked_per_mask=float(acc.counts[:, 1].mean()))
+        tables = [acc.table() if b == "predictor" else acc.channel_table(self.channels)
+                  for b in (("predictor", "channel") if both else (by,))]
+        for table in tables:
+            table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
+                               mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),
+                               stats="model" if stats is None else "given",
+                               masked_per_mask=float(acc.counts[:, 1].mean()))
+        if both:
+            return tables[0], tables[1]
         if baseline is None:
             return table
         col = "loss_observed" if km.ignore_unobserved else "loss_covered"  # = loss_all without coverage
