@@ -161,7 +161,12 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """SHA-256 of a file, read in blocks of 1 MiB (model files and training backups)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _replace_dir(new: Path, path: Path) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._jsonfile import read_json, read_json_object, write_text_atomic
 from ..errors import InvalidInputError
+from .io import _sha256
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -141,14 +142,6 @@ def _check_backup(backup: Path) -> None:
                                 f"fit cannot resume from it; delete {backup} to start afresh (best.weights.h5 and "
                                 "last.weights.h5 next to it are kept)")
     _reconcile_seal(backup)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _reconcile_seal(backup: Path) -> None:
@@ -294,12 +287,19 @@ def stopped_at(checkpoint_dir: StrPath, epoch: int) -> bool:
     bool
         True when ``state.json``'s record of ``epoch`` says training stopped after it.
     """
-    path = Path(checkpoint_dir) / "state.json"
+    record = _state_record(Path(checkpoint_dir) / "state.json", epoch) if epoch else None
+    return record is not None and record.get("stopped") is True
+
+
+def _state_record(path: Path, epoch: int) -> dict[str, Any] | None:
+    """The record of ``epoch`` in a ``state.json`` (:class:`TrainingState`), as written; None without one."""
     try:
-        records = read_json_object(path).get("records") if epoch and path.exists() else None
+        records = read_json_object(path).get("records") if path.exists() else None
     except ValueError:
-        return False
-    return any(isinstance(r, dict) and r.get("epoch") == epoch and r.get("stopped") is True for r in records or ())
+        return None
+    if not isinstance(records, list):
+        return None
+    return next((r for r in records if isinstance(r, dict) and r.get("epoch") == epoch), None)
 
 
 def _seed_states(model: Any) -> list[Any]:
@@ -340,9 +340,10 @@ class TrainingState(_callback_base()):
 
     def _record(self, epoch: int) -> dict[str, Any] | None:
         """The record of ``epoch`` in ``state.json``, checked against this model (None: none usable)."""
+        record = _state_record(self.path, epoch)
+        if record is None:
+            return None
         try:
-            records = read_json_object(self.path).get("records") if self.path.exists() else None
-            record = next(r for r in records or () if isinstance(r, dict) and r.get("epoch") == epoch)
             # the same generators in the same order: run.json guarantees the same configuration (their paths
             # carry Keras' global name counters, which differ between two models of one process)
             states = record["seed_states"]
@@ -353,7 +354,7 @@ class TrainingState(_callback_base()):
             if es is not None:
                 record["early_stopping"] = {"wait": int(es["wait"]), "best_epoch": int(es["best_epoch"]),
                                             "best": None if es["best"] is None else float(es["best"])}
-        except (ValueError, TypeError, KeyError, StopIteration):
+        except (ValueError, TypeError, KeyError):
             return None
         return record
 

@@ -415,6 +415,7 @@ class S2VecModel:
                                masked_per_mask=float(acc.counts[:, 1].mean()))
         if both:
             return tables[0], tables[1]
+        (table,) = tables
         if baseline is None:
             return table
         col = "loss_observed" if km.ignore_unobserved else "loss_covered"  # = loss_all without coverage

@@ -262,11 +262,9 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         best = None
         start = 0
         if fingerprint is not None:
-            from .resume import guard_resume, resume_epoch
+            from .resume import BackupSeal, BestSoFar, TrainingState, best_so_far, guard_resume, resume_epoch
 
             if guard_resume(checkpoint_dir, fingerprint):
-                from .resume import best_so_far
-
                 best, start = best_so_far(checkpoint_dir), resume_epoch(checkpoint_dir)
         # the best checkpoint before best.json: a kill between the two leaves best.json behind the file, so the
         # repeated epoch writes the file again (the other way round, the file would keep an older epoch)
@@ -274,8 +272,6 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
                                                    save_best_only=True, save_weights_only=True,
                                                    initial_value_threshold=best))
         if fingerprint is not None:
-            from .resume import BestSoFar, TrainingState
-
             out.append(BestSoFar(checkpoint_dir, monitor, best))
             state = TrainingState(checkpoint_dir, start, early)
         out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "last.weights.h5"),
@@ -294,8 +290,6 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
             out.append(state)
         out.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")))
         if fingerprint is not None:
-            from .resume import BackupSeal
-
             out.append(BackupSeal(checkpoint_dir / "backup"))  # weights rewritten after the metadata are caught
     return out
 
