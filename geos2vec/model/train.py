@@ -95,6 +95,9 @@ def resolve_precision(config: S2VecConfig, strategy: tf.distribute.Strategy) -> 
 def make_optimizer(config: S2VecConfig, steps_per_epoch: int, epochs: int) -> keras.optimizers.AdamW:
     """AdamW (weight decay, clip-norm) with a cosine-decayed learning rate (optional linear warm-up).
 
+    The optimizer is :class:`~geos2vec.model.optimizer.FusedAdamW`: Keras' AdamW whose TensorFlow update
+    runs one fused kernel per variable (an eager step's update 0.35 s -> 0.09 s for the paper-size model).
+
     Parameters
     ----------
     config : S2VecConfig
@@ -106,10 +109,10 @@ def make_optimizer(config: S2VecConfig, steps_per_epoch: int, epochs: int) -> ke
 
     Returns
     -------
-    keras.optimizers.AdamW
-        With a ``CosineDecay`` schedule from ``learning_rate`` down to ``cosine_alpha * learning_rate``;
-        with ``warmup_epochs > 0`` it first rises linearly from 0 over ``round(warmup_epochs *
-        steps_per_epoch)`` steps.
+    FusedAdamW
+        A ``keras.optimizers.AdamW`` subclass with a ``CosineDecay`` schedule from ``learning_rate`` down
+        to ``cosine_alpha * learning_rate``; with ``warmup_epochs > 0`` it first rises linearly from 0 over
+        ``round(warmup_epochs * steps_per_epoch)`` steps.
     """
     import keras
 
@@ -122,7 +125,9 @@ def make_optimizer(config: S2VecConfig, steps_per_epoch: int, epochs: int) -> ke
     else:
         lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total,
                                                     alpha=config.cosine_alpha)
-    return keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
+    from .optimizer import FusedAdamW
+
+    return FusedAdamW(learning_rate=lr, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
 
 
 def resolve_run_eagerly(run_eagerly: bool | Literal["auto"], total_steps: int,
