@@ -548,6 +548,24 @@ def test_save_load_identical_embeddings(trained, synth, tmp_path):
         load_model(tmp_path)
 
 
+def test_a_fitted_model_loads_in_a_fresh_process(trained, tmp_path):
+    """model.keras names the fitted model's optimizer (FusedAdamW): loading must not depend on having trained."""
+    trained.save(tmp_path / "model_dir")
+    code = (f"import numpy as np, geos2vec; m = geos2vec.load_model({str(tmp_path / 'model_dir')!r}); "
+            "km = m.keras_model; opt = km.optimizer; "
+            f"np.savez({str(tmp_path / 'w.npz')!r}, *km.get_weights()); "
+            "print(type(opt).__name__, int(opt.iterations.numpy()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    km = trained.keras_model
+    assert out.stdout.split()[-2:] == ["FusedAdamW", str(int(km.optimizer.iterations.numpy()))]
+    with np.load(tmp_path / "w.npz") as saved:
+        weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    assert len(weights) == len(km.get_weights())
+    for a, b in zip(weights, km.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_cli_train(synth, tmp_path):
     raster = pytest.importorskip("geos2vec.raster")
     from geos2vec.cli import main

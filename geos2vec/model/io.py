@@ -318,14 +318,16 @@ def _load_dir(path: Path, channels, cls):
 
         from . import layers as _layers  # noqa: F401  (registers the custom layers)
         from .mae import MaskedAutoencoder
+        from .optimizer import FusedAdamW  # a fitted model's model.keras names its optimizer
 
         if not zipfile.is_zipfile(path / "model.keras"):  # a .keras file is a zip archive
             raise ModelFormatError(f"{path / 'model.keras'} is not a readable Keras file (truncated or damaged?); "
                                    "save the model again")
         try:
             model.keras_model = keras.saving.load_model(path / "model.keras",
-                                                        custom_objects={"MaskedAutoencoder": MaskedAutoencoder})
-        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+                                                        custom_objects={"MaskedAutoencoder": MaskedAutoencoder,
+                                                                        "FusedAdamW": FusedAdamW})
+        except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as exc:
             raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})") \
                 from None
     # readable, but from the same save? (saves before 0.3 recorded the config's checksum only)

@@ -35,8 +35,10 @@ def _tf_backend() -> bool:
 class FusedAdamW(keras.optimizers.AdamW):
     """``keras.optimizers.AdamW`` with one fused TensorFlow kernel per variable and step.
 
-    Takes the same arguments as ``keras.optimizers.AdamW`` and keeps the same optimizer variables, so
-    checkpoints of either load into the other.
+    Takes the same arguments as ``keras.optimizers.AdamW`` and keeps the same optimizer variables in the same
+    order, so ``.weights.h5`` checkpoints and ``BackupAndRestore`` backups of either load into the other. A
+    ``model.keras`` of a fitted model names this class (registered as ``geos2vec>FusedAdamW``; importing this
+    module registers it, as :func:`geos2vec.load_model` does).
     """
 
     def _apply_weight_decay(self, variables):
