@@ -129,10 +129,19 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         geom = coverage
     elif isinstance(coverage, (tuple, list, np.ndarray)) and len(coverage) == 4:
         x0, y0, x1, y1 = (float(v) for v in coverage)
-        if not (np.isfinite([x0, y0, x1, y1]).all() and x0 < x1 and y0 < y1 and -180 <= x0 and x1 <= 180
-                and -90 <= y0 and y1 <= 90):
+        problems = []
+        if not np.isfinite([x0, y0, x1, y1]).all():
+            problems.append("a value is not finite")
+        else:
+            if not (x0 < x1 and y0 < y1):
+                problems.append("min must be < max")
+            if not (-180 <= x0 and x1 <= 180):
+                problems.append("longitudes outside [-180, 180]")
+            if not (-90 <= y0 and y1 <= 90):
+                problems.append("latitudes outside [-90, 90] (latitude and longitude swapped?)")
+        if problems:
             raise CoverageError(f"a coverage box is (min_lon, min_lat, max_lon, max_lat) in degrees with "
-                                    f"min < max; got {tuple(coverage)}")
+                                f"min < max; got {(x0, y0, x1, y1)}: {'; '.join(problems)}")
         geom = shapely.box(x0, y0, x1, y1)
     else:
         raise CoverageError(

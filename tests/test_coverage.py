@@ -116,7 +116,9 @@ def test_projected_polygon_coverage_is_transformed():
 
 @pytest.mark.parametrize("bad, match", [
     ((1, 2, 0, 3), "min < max"),
-    ((0, 0, 1, 95), "min < max"),
+    ((0, 0, 1, 95), "latitudes outside"),
+    ((34.0, -118.5, 34.2, -118.1), r"latitudes outside \[-90, 90\] \(latitude and longitude swapped\?\)"),
+    ((-190, 0, 1, 5), "longitudes outside"),
     (shapely.Point(0, 0), "polygonal"),
     (gpd.GeoSeries([shapely.box(0, 0, 1, 1)]), "no CRS"),
     ("not wkt at all", "not WKT"),

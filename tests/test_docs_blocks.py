@@ -15,7 +15,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/evaluate.md", "docs/data.md", "docs/model.md", "docs/embed.md", "docs/raster.md",
-         "docs/osm.md", "docs/large_areas.md"]
+         "docs/osm.md", "docs/large_areas.md", "docs/features.md", "docs/cells.md"]
+
+
+def test_every_docs_page_with_python_blocks_is_run():
+    """Every Python block in README.md and docs/ is run by the tests: no page is left out of PAGES."""
+    pages = {"README.md"} | {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    with_blocks = {p for p in pages if python_blocks(ROOT / p)}
+    assert with_blocks <= set(PAGES), sorted(with_blocks - set(PAGES))
 
 
 def python_blocks(path: Path) -> list[str]:

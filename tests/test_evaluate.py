@@ -840,3 +840,21 @@ def test_evaluate_rejects_an_unknown_target_scale():
     table = pd.DataFrame(rng.normal(size=(30, 2)), index=pd.Index(cells, name="cell_id"))
     with pytest.raises(InvalidInputError, match="target_scale must be one of"):
         E.evaluate(target, {"t": table}, probes="mlp", target_scale="zscore", progress=False)
+
+
+def test_every_public_name_is_importable_from_the_package():
+    """docs/evaluate.md: every public name of the submodules is importable from ``geos2vec.evaluate``."""
+    import importlib
+    import pkgutil
+
+    import geos2vec.evaluate as ev
+
+    missing = []
+    for info in pkgutil.iter_modules(ev.__path__):
+        if info.name.startswith("_") or info.name == "mlp_layers":  # Keras, imported on demand (docs say so)
+            continue
+        mod = importlib.import_module(f"geos2vec.evaluate.{info.name}")
+        missing += [f"{info.name}.{n}" for n in getattr(mod, "__all__", ())
+                    if getattr(ev, n, None) is not getattr(mod, n)]
+    assert not missing
+    assert set(ev.__all__) >= {"data_dir", "BEATS_SHARE", "student_t_sf", "seam_table", "corrected_resampled_ttest"}

@@ -13,7 +13,11 @@ One module per job:
 * :mod:`~geos2vec.evaluate.methods` - the standard method set, model embeddings;
 * :mod:`~geos2vec.evaluate.suite` - tasks x splits in one run; :mod:`~geos2vec.evaluate.report` - tables,
   paired win counts, figures;
-* :mod:`~geos2vec.evaluate.seams` - how much of an embedding's variance level-8 image borders explain.
+* :mod:`~geos2vec.evaluate.seams` - how much of an embedding's variance level-8 image borders explain;
+* :mod:`~geos2vec.evaluate.significance` - the corrected resampled t-test of paired splits.
+
+Every name in a submodule's ``__all__`` is importable from here, except :mod:`~geos2vec.evaluate.mlp_layers`'
+Keras layer (imported when an MLP probe runs).
 
 The command line is ``geos2vec evaluate`` (:mod:`geos2vec.cli_evaluate`).
 """
@@ -43,17 +47,17 @@ from .probes import (  # noqa: F401 - the private names are for the evaluate tes
     standardize,
 )
 from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, EvaluationResult, Method, evaluate
-from .report import paired_table, summary_markdown, summary_table, verdict, write_report
+from .report import BEATS_SHARE, paired_table, summary_markdown, summary_table, verdict, write_report
 from .seams import block_share, border_step, seam_pvalue, seam_table
-from .significance import corrected_resampled_ttest
+from .significance import corrected_resampled_ttest, student_t_sf
 from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
 from .suite import DEFAULT_TASKS, run_suite
-from .tasks import TASKS, Task, list_tasks, load_features, load_task
+from .tasks import TASKS, Task, data_dir, list_tasks, load_features, load_task
 
 __all__ = [
     "LEVEL", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES", "RIDGE_ALPHAS", "DEFAULT_TASKS", "TASKS",
     "join_labels", "minmax_scale", "polygon_pooling",
-    "Task", "list_tasks", "load_task", "load_features",
+    "Task", "list_tasks", "load_task", "load_features", "data_dir", "BEATS_SHARE", "student_t_sf",
     "random_splits", "blocked_splits", "region_splits", "holdout_mask", "holdout_splits", "purge_shared_cells",
     "count_table_from_points", "covered_mask", "log1p_counts", "normalized_counts", "smoothed_counts",
     "region_onehot", "pca_embedding", "random_projection", "untrained_model",
