@@ -649,3 +649,46 @@ def test_fit_takes_windows_lazy_or_not_and_trains_the_same(synth):
     h2 = S2VecModel(TINY).fit(lazy, verbose=0).history
     np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-6)
     np.testing.assert_allclose(h2["val_loss"], h1["val_loss"], rtol=1e-6)
+
+
+def _seed_state():
+    import random
+
+    from keras.src.backend.common import global_state
+    from tensorflow.python.eager import context
+
+    return (random.random(), float(np.random.random()), context.global_seed(), context.internal_operation_seed(),
+            global_state.get_global_attribute("global_random_seed"),
+            global_state.get_global_attribute("global_seed_generator"))
+
+
+@pytest.mark.parametrize("before", [None, 7, 8])
+def test_set_random_seed_leaves_what_keras_leaves_and_keeps_the_kernel_cache(before, monkeypatch):
+    """train.set_random_seed = keras.utils.set_random_seed (same generators after it), without
+    tf.random.set_seed's kernel-cache clear when TensorFlow's global seed is already the one asked for."""
+    import random
+
+    import keras
+    from tensorflow.python import pywrap_tfe
+
+    from geos2vec.model.train import set_random_seed
+
+    def spend():  # draw from every generator, so that a missing reset would show
+        random.random(), np.random.random(), tf.random.uniform([1]), keras.random.uniform([1])
+
+    states = []
+    for fn in (keras.utils.set_random_seed, set_random_seed):
+        if before is not None:
+            keras.utils.set_random_seed(before)
+        spend()
+        clears = []
+        real = pywrap_tfe.TFE_ContextClearCaches
+        monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", lambda h: (clears.append(1), real(h))[1])
+        fn(7)
+        monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", real)
+        states.append((_seed_state(), float(keras.random.uniform([1])[0]), len(clears)))
+    (keras_state, keras_draw, keras_clears), (ours_state, ours_draw, ours_clears) = states
+    assert ours_state == keras_state and ours_draw == keras_draw
+    assert keras_clears == 1
+    # no clear when TensorFlow's global seed was 7 already (by `before`, or left by the Keras call just before)
+    assert ours_clears == (1 if before == 8 else 0)

@@ -142,6 +142,8 @@ def test_config_round_trip_and_make_optimizer():
     cfg = S2VecConfig(learning_rate=2e-3, weight_decay=0.02, clipnorm=0.5)
     opt = make_optimizer(cfg, steps_per_epoch=10, epochs=3)
     assert isinstance(opt, FusedAdamW) and isinstance(opt, keras.optimizers.AdamW)
+    # one name for every fit's optimizer (not fused_adam_w_1, _2, ...), so its variables' names repeat
+    assert opt.name == make_optimizer(cfg, steps_per_epoch=10, epochs=3).name == "fused_adam_w"
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(opt))
     assert type(again) is FusedAdamW
     assert again.weight_decay == pytest.approx(0.02) and again.clipnorm == pytest.approx(0.5)

@@ -223,10 +223,15 @@ class S2VecModel:
             ``epochs < 1``, no training image with a pixel to learn from, or a run whose loss became NaN or
             infinite (training stops at that batch; the weights are not usable).
         """
-        import keras
-
         from .data import open_images
-        from .train import compile_for_fit, make_callbacks, resolve_run_eagerly, resolve_strategy, steps_for
+        from .train import (
+            compile_for_fit,
+            make_callbacks,
+            resolve_run_eagerly,
+            resolve_strategy,
+            set_random_seed,
+            steps_for,
+        )
 
         cfg = self.config
         epochs = cfg.epochs if epochs is None else int(epochs)
@@ -235,7 +240,7 @@ class S2VecModel:
         if not hasattr(data, "dims"):
             data = open_images(data)
         da = check_images(data)
-        keras.utils.set_random_seed(cfg.seed)
+        set_random_seed(cfg.seed)  # keras.utils.set_random_seed, keeping TensorFlow's kernel cache when it can
         if validation_data is None:
             train_idx, val_idx = split_images(da.sizes["image"], cfg.validation_split, cfg.seed)
             val_da = da if len(val_idx) else None
