@@ -409,11 +409,10 @@ def untrained_model(model: S2VecModel, seed: int = 0) -> S2VecModel:
     S2VecModel
         A new model; compact (NumPy weights, no Keras model) when ``model`` is, else with a Keras model.
     """
-    import keras
-
     from ..model import S2VecModel
+    from ..model.train import set_random_seed
 
-    keras.utils.set_random_seed(int(seed))  # the same random weights in every run
+    set_random_seed(int(seed))  # the same random weights in every run (keras.utils.set_random_seed's state)
     fresh = S2VecModel(model.config.replace(seed=int(seed)))
     fresh.stats, fresh.channels, fresh.grid = model.stats, list(model.channels), tuple(model.grid)
     fresh.image_level, fresh.patch_level = model.image_level, model.patch_level
