@@ -27,8 +27,10 @@ def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
     cells, high latitudes) the edge is densified with points on the geodesic,
     so that a point lies in the polygon of the cell it belongs to. Cells that
     straddle the antimeridian get longitudes past 180° (the western vertices
-    are shifted by +360°) so that their polygons stay valid and small; cells
-    containing a pole are returned as their four vertices, as S2 does.
+    are shifted by +360°) so that their polygons stay valid and small. Cells with
+    a pole as a corner (every level from 1) get densified edges and the pole
+    drawn as a stretch of latitude ±90° between their two meridian edges; the
+    level-0 polar faces are returned as their four vertices.
 
     Parameters
     ----------

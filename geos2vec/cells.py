@@ -1,7 +1,9 @@
 """S2 cells: vectorized, bit-exact with the S2 reference.
 
 Functions are named like h3-py's so that users of one know the other. Every function takes and returns NumPy
-arrays (any shape; scalars give scalars) and runs a numba kernel underneath, with no Python loop per element.
+arrays (any shape; scalars give scalars) and runs a numba kernel underneath, with no Python loop per element,
+except the token conversions (``cell_to_token``, ``token_to_cell``: a Python loop over the strings) and
+``cell_polygons`` (shapely geometries).
 Cell ids are ``uint64``; signed 64-bit input (as stored by databases without unsigned integers) is
 reinterpreted bit for bit.
 

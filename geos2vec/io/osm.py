@@ -95,7 +95,8 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         ``pois``: GeoDataFrame with ``osm_type`` (node/way/relation),
         ``osm_id``, ``osm_key``, ``fclass`` (the tag value), ``name`` and Point
         geometry; ``roads``: ``osm_id``, ``highway``, ``name`` and LineString
-        geometry. Both in EPSG:4326, ordered as in the file (nodes, then areas).
+        geometry (MultiLineString where ``area`` cuts a road into pieces).
+        Both in EPSG:4326, ordered as in the file (nodes, then areas).
         When an object has several POI tags the first ontology tag wins, in
         the order of the ontology's keys.
 

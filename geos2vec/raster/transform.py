@@ -102,7 +102,8 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
     ValueError
         Empty table (without ``images``/``area``), duplicate or invalid cell
         ids, mixed levels, ``patch_level`` not the cells' level, ``image_level``
-        finer than the cells, rows outside ``images``, inexact casts, bad fill.
+        finer than the cells, rows outside ``images``, inexact casts, a bad
+        fill value (a non-number fill is a ``TypeError``).
     """
     if _is_dask_frame(features):
         return _rasterize_dask(features, image_level=image_level, patch_level=patch_level, fill=fill,

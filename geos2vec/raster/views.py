@@ -197,7 +197,7 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     ----------
     da : xarray.DataArray
         Output of :func:`rasterize`, NumPy- or dask-backed. Dask-backed values (e.g. a zarr store from
-        :func:`geos2vec.raster.open_images`) are not loaded: the windows' values are a dask array whose
+        :func:`geos2vec.raster.open_zarr`) are not loaded: the windows' values are a dask array whose
         every chunk of ``chunk_windows`` windows reads only the images it overlaps. The pixel coordinates
         (``cell_id``, ``observed``, ``covered``: one value per pixel, no feature axis) are loaded.
     size : int, default 16
