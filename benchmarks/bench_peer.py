@@ -14,8 +14,9 @@ Stages, best of ``--repeat`` each:
   ``mode="tiled"`` (one pass per level-8 image, as srai encodes).
 
 srai runs in its own virtual environment (``--srai-python``, default ``../srai-venv/bin/python``; make it with
-``python -m venv ../srai-venv && ../srai-venv/bin/pip install torch==2.13.0 "srai[torch]==0.10.2" "polars<2"``
-— srai 0.10.2 breaks with polars 2). Without it the srai column is skipped with a message.
+``python -m venv ../srai-venv && ../srai-venv/bin/pip install torch==2.14.1 torchvision==0.29.1
+"srai[torch]==0.10.2" "polars<2"`` — srai 0.10.2 breaks with polars 2, and torch 2.13.0 with the newest
+torchvision fails to import). Without it the srai column is skipped with a message.
 
     python benchmarks/bench_peer.py [--repeat 3] [--srai-python PATH]
 """
