@@ -35,7 +35,7 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
-    """Run the command line; user errors print one line ``geos2vec: error: ...`` and exit with status 1."""
+    """Run the command line; user errors print ``geos2vec: error: ...`` (and a hint about ``--debug``), exit 1."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if debug:
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     parser = argparse.ArgumentParser(prog="geos2vec", description="S2Vec embeddings of the built environment",
-                                     epilog="--debug (anywhere): show full tracebacks instead of one-line errors")
+                                     epilog="--debug (anywhere): show full tracebacks instead of short error messages")
     parser.add_argument("--version", action="version", version=f"geos2vec {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     available = {}

@@ -104,6 +104,8 @@ def _kinds(text, allowed, what):
 _DEFAULT_SPLITS = ",".join(SPLITS)
 _LABELS_ONLY = ("target", "lat", "lon", "features", "category", "embedding", "within", "holdout_bbox", "holdout_lon",
                 "holdout_side", "holdout_polygon")
+# options of the --task path only
+_TASK_ONLY = ("untrained", "cache", "states", "data_dir")
 
 
 def add_parser(subparsers):
@@ -119,8 +121,10 @@ def add_parser(subparsers):
     p.add_argument("--task", action="append", default=[], metavar="NAME",
                    help="a named task, repeatable: ca-housing, ca-tracts:<col>, zcta:<col>, nyc-tracts:<col>, "
                         "chicago-tracts:<col>; 'default' = " + ",".join(DEFAULT_TASKS))
-    p.add_argument("--data-dir", default=None, help="the shared data folder (default $GEOS2VEC_DATA or ../shared/data)")
-    p.add_argument("--states", default=None, help="zcta tasks: only these Who's On First states, e.g. ks,ia")
+    p.add_argument("--data-dir", default=None,
+                   help="(--task only) the shared data folder (default $GEOS2VEC_DATA or ../shared/data)")
+    p.add_argument("--states", default=None,
+                   help="(--task only) zcta tasks: only these Who's On First states, e.g. ks,ia")
     p.add_argument("--labels", help="your own CSV/Parquet/GeoJSON of labelled points (instead of --task)")
     p.add_argument("--target", help="numeric label column of --labels")
     p.add_argument("--lat", default=None, help="latitude column of --labels (default: found by name)")
@@ -136,7 +140,7 @@ def add_parser(subparsers):
                    help="embedding modes of --model, each a method 'S2Vec (MODE)': contextual, tiled, patch, "
                         "image, contextual:centred (contextual = contextual:blend, the default)")
     p.add_argument("--untrained", action=argparse.BooleanOptionalAction, default=True,
-                   help="also evaluate the same encoder with random weights (a control)")
+                   help="(--task only) also evaluate the same encoder with random weights (a control)")
     p.add_argument("--splits", default=_DEFAULT_SPLITS, help="split kinds: random, blocked, region (region: "
                    "--task only; --labels runs the others unless --splits asks for region)")
     p.add_argument("--n-splits", type=int, default=20, help="repetitions of each split kind")
@@ -172,7 +176,8 @@ def add_parser(subparsers):
     p.add_argument("--max-radius", type=float, default=1.0, help="location encoder largest scale (radians)")
     p.add_argument("--out", default="report", help="output folder")
     p.add_argument("--cache", default=None,
-                   help="folder that keeps embedding tables between runs (default: none, embed every time)")
+                   help="(--task only) folder that keeps embedding tables between runs (default: none, embed every "
+                        "time)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
@@ -259,6 +264,12 @@ def run(args) -> int:
         return 0
     if not args.labels or not args.target:
         raise InvalidInputError("give --task NAME (see --help), or --labels FILE with --target COLUMN")
+    defaults = _defaults()
+    ignored = [f"--{k.replace('_', '-')}" if k != "untrained" else "--no-untrained" for k in _TASK_ONLY
+               if getattr(args, k) != defaults[k]]
+    if ignored:
+        raise InvalidInputError(f"{', '.join(ignored)} only apply with --task (the --labels path has no untrained "
+                                "control, embedding cache or state filter): drop them")
     labels = _read_table(args.labels)
     if args.within:
         lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")

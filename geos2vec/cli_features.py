@@ -94,7 +94,8 @@ def add_parser(subparsers):
     f.add_argument("--coverage", default=None,
                    help="where the inputs have data: 'infer' (convex hull), 'header' (the .osm.pbf header box), "
                         "min_lon,min_lat,max_lon,max_lat, or a polygon file; default: unknown")
-    f.add_argument("--category", default=None, help="category column of POI files (default: fclass/category)")
+    f.add_argument("--category", default=None,
+                   help="category column of POI files (default: the first of fclass, category, osm_value)")
     f.set_defaults(func=run_features)
 
     return f

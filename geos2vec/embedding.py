@@ -334,9 +334,9 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     features : GeoDataFrame, dict, DataFrame, "osm" or None
         POIs (points) and roads (lines) to build features from, a dict ``{"pois", "roads"}``, a prebuilt
         ``count_features`` table, ``"osm"`` to download the OpenStreetMap extract covering ``gdf``
-        (:func:`geos2vec.io.osm_features`: cached, verified, with the extract as coverage), or None to use
-        ``gdf`` itself as the POI source (its rows with a missing or empty geometry are left out of the counts
-        and get NaN like any other).
+        (:func:`geos2vec.io.osm_features`: cached, verified, with the extract as coverage), or None to count
+        ``gdf`` itself: its points and polygons as POIs, its lines as roads (its rows with a missing or empty
+        geometry are left out of the counts and get NaN like any other).
     level : int
         Must be the model's patch level (12 for the bundled model).
     how : {"auto", "point", "weighted"}, default "auto"

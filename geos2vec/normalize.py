@@ -169,7 +169,7 @@ class FeatureStats:
         n = self.count + other.count
         if np.all(n == 0):
             return FeatureStats(list(self.channels), n, self.mean.copy(), self.m2.copy(), self.eps,
-                                log1p=self.log1p)
+                                dict(self.meta), self.log1p)
         delta = other.mean - self.mean
         mean = self.mean + delta * (other.count / np.maximum(n, 1))
         m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / np.maximum(n, 1))

@@ -689,6 +689,12 @@ def test_cli_task_options_reach_the_suite_or_are_refused(tmp_path, monkeypatch, 
     with pytest.raises(InvalidInputError, match="region splits need a --task"):
         main(["evaluate", "--labels", str(labels), "--target", "v", "--model", "none", "--splits", "region",
               "--out", str(out), "--quiet", "--debug"])
+    # and the --task options are refused with --labels instead of being ignored
+    for extra, name in ((["--cache", str(tmp_path / "c")], "--cache"), (["--no-untrained"], "--no-untrained"),
+                        (["--states", "ks"], "--states"), (["--data-dir", str(tmp_path)], "--data-dir")):
+        with pytest.raises(InvalidInputError, match=f"{name} only apply with --task"):
+            main(["evaluate", "--labels", str(labels), "--target", "v", "--model", "none", "--out", str(out),
+                  "--quiet", "--debug", *extra])
 
 
 def test_cli_on_shared_data(shared_data, tmp_path):

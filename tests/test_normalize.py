@@ -37,6 +37,18 @@ def test_merge_equals_one_pass(values, cut):
     np.testing.assert_allclose(merged.var, whole.var, rtol=1e-9, atol=1e-6)
 
 
+@pytest.mark.parametrize("rows", [0, 5])
+def test_merge_keeps_eps_and_meta_of_self(rows):
+    """Also when neither part has rows (that early return dropped ``meta``)."""
+    values = np.random.default_rng(2).poisson(3.0, size=(rows, 2))
+    a, b = FeatureStats.fit(values), FeatureStats.fit(values[:0])
+    a.meta = {"source": "a"}
+    b.meta = {"source": "b"}
+    merged = a.merge(b)
+    assert merged.meta == {"source": "a"} and merged.meta is not a.meta and merged.eps == a.eps
+    np.testing.assert_array_equal(merged.count, a.count)
+
+
 def test_combine_many_parts_and_empty_part():
     values = np.random.default_rng(1).normal(5, 2, size=(1000, 2))
     parts = [FeatureStats.fit(c) for c in np.array_split(values, 7)] + [FeatureStats.fit(values[:0])]

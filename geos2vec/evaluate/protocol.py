@@ -9,7 +9,8 @@
    direction). Random splits put a test cell's neighbours in training, so anything that says *where* a cell
    is scores well there; blocked and region splits are what an embedding must win on.
 4. Per split, everything that is fitted is fitted on the training samples only: the standardization of each
-   block (then clipped at ±4 SD), PCA, the probe, the target's min-max scaling for the MLP.
+   block (then clipped at ±4 SD), PCA, the probe, and the scaling of the MLP's target (by default to mean 0
+   and SD 1; ``target_scale="minmax"``: to [0, 1]).
 5. Probes: ``ridge`` (closed form, penalty chosen on validation) and ``mlp`` (the S2Vec paper's 2-layer MLP
    with AdamW, a sweep over learning rate x hidden units x dropout chosen on validation, early stopping).
    All splits and configurations of one method are trained at once as independent heads of one batched

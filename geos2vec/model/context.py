@@ -17,7 +17,8 @@ windows that hold it (``"blend"`` is the default of :func:`geos2vec.model.embed.
     every window border; up to 9 windows per isolated image, about 4 per image in a contiguous area.
 
 Pixels of a window that fall in images not given, or beyond the edge of the S2 face (the neighbouring face's
-grid is rotated against this one), are unobserved fill, as unobserved pixels inside an image are.
+grid is rotated against this one), are fill (value 0) and *not covered*: a model with a missing token sees
+the token there, unlike unobserved pixels inside an image, which are covered fill.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class FusedAdamW(keras.optimizers.AdamW):
     Takes the same arguments as ``keras.optimizers.AdamW`` and keeps the same optimizer variables in the same
     order, so ``.weights.h5`` checkpoints and ``BackupAndRestore`` backups of either load into the other. A
     ``model.keras`` of a fitted model names this class (registered as ``geos2vec>FusedAdamW``; importing this
-    module registers it, as :func:`geos2vec.load_model` does).
+    module registers it, as :func:`geos2vec.load_model` does before reading a ``model.keras``).
     """
 
     def _apply_weight_decay(self, variables):

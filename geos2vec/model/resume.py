@@ -1,7 +1,7 @@
 """Resuming an interrupted ``fit`` safely: only the same run, and "best" stays the best.
 
 ``S2VecModel.fit(..., checkpoint_dir=D)`` keeps Keras' ``BackupAndRestore`` backup in ``D/backup``, so an
-interrupted fit resumes at the epoch where it stopped. Two things Keras does not check are kept here:
+interrupted fit resumes at the epoch where it stopped. Three things Keras does not check are kept here:
 
 * ``D/run.json`` records what was being trained (the configuration, channels, grid, normalization and a
   fingerprint of the training images). A fit that finds a backup of *another* run refuses to resume it
