@@ -191,3 +191,27 @@ def test_mirrored_strategy_over_two_devices():
     proc = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("ok")
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), clipnorm=st.sampled_from([1e-3, 0.5, 1.0, 1e3]),
+       shapes=st.lists(st.lists(st.integers(1, 5), min_size=0, max_size=3).map(tuple), min_size=1, max_size=5),
+       zero=st.integers(-1, 4), none=st.integers(-1, 4))
+def test_clipping_is_keras_clipping_bit_for_bit(seed, clipnorm, shapes, zero, none):
+    """Each gradient clipped to norm ``clipnorm`` exactly as Keras' tf.clip_by_norm does (zeros and None too)."""
+    rng = np.random.default_rng(seed)
+    grads = [tf.constant((rng.normal(size=s) * rng.choice([1e-4, 1.0, 1e3])).astype("float32")) for s in shapes]
+    if 0 <= zero < len(grads):
+        grads[zero] = tf.zeros_like(grads[zero])
+    if 0 <= none < len(grads) and len(grads) > 1:
+        grads[none] = None
+    fused = FusedAdamW(learning_rate=0.1, clipnorm=clipnorm)._clip_gradients(grads)
+    plain = keras.optimizers.AdamW(learning_rate=0.1, clipnorm=clipnorm)._clip_gradients(grads)
+    for f, p, g in zip(fused, plain, grads):
+        if g is None:
+            assert f is None and p is None
+            continue
+        np.testing.assert_array_equal(f.numpy(), p.numpy())
+        norm = np.sqrt((g.numpy().astype(np.float64) ** 2).sum())
+        np.testing.assert_allclose(np.sqrt((f.numpy().astype(np.float64) ** 2).sum()), min(norm, clipnorm),
+                                   rtol=1e-5, atol=1e-12)
