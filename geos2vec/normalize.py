@@ -466,4 +466,4 @@ class FeatureStats:
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)
                 and np.array_equal(self.count, other.count) and np.array_equal(self.mean, other.mean)
-                and np.array_equal(self.m2, other.m2) and self.log1p == other.log1p)
+                and np.array_equal(self.m2, other.m2) and self.log1p == other.log1p and self.eps == other.eps)

@@ -135,7 +135,7 @@ def test_bad_coverage_raises_a_clear_error(bad, match):
 
 
 def test_missing_pbf_is_file_not_found():
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no .osm.pbf file at /nonexistent/x.osm.pbf"):
         as_coverage("/nonexistent/x.osm.pbf")
 
 

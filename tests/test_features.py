@@ -13,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import geos2vec
-from geos2vec.cells import latlng_to_cell
+from geos2vec.cells import cell_polygons, latlng_to_cell
 from geos2vec.features import combine_counts, count_features
 from geos2vec.ontology import load_ontology
 from tests.conftest import CITIES
+from tests.test_cover import _geodesic_sample_cells
 
 
 def _pois(lng, lat, cats, **cols):
@@ -27,6 +28,52 @@ def _quiet(*args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return count_features(*args, **kwargs)
+
+
+def _geodesic_road_cells(geoms, level=12, spacing_m=1.0):
+    """Distinct (road, cell) pairs of points sampled every ``spacing_m`` metres along each segment's great circle.
+
+    The ground truth of tests/test_cover.py's ``_geodesic_sample_cells`` (chord points pushed onto the sphere),
+    vectorised over every segment of every part of every road; ``road`` is the position in ``geoms``.
+    """
+    parts, road_of_part = shapely.get_parts(np.asarray(geoms), return_index=True)
+    co, part = shapely.get_coordinates(parts, return_index=True)
+    same = part[1:] == part[:-1]
+    lng, lat = np.radians(co[:, 0]), np.radians(co[:, 1])
+    xyz = np.stack([np.cos(lng) * np.cos(lat), np.sin(lng) * np.cos(lat), np.sin(lat)], axis=1)
+    a, b, road = xyz[:-1][same], xyz[1:][same], road_of_part[part[:-1][same]]
+    metres = np.arccos(np.clip((a * b).sum(axis=1), -1, 1)) * 6_371_008.8
+    n = np.ceil(metres / spacing_m).astype(np.int64) + 2  # both ends and a sample at least every spacing_m
+    seg = np.repeat(np.arange(len(a)), n)
+    t = ((np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) / np.repeat(n - 1, n))[:, None]
+    p = (1 - t) * a[seg] + t * b[seg]
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    cells = latlng_to_cell(np.degrees(np.arcsin(np.clip(p[:, 2], -1, 1))), np.degrees(np.arctan2(p[:, 1], p[:, 0])),
+                           level)
+    return pd.DataFrame({"road": road[seg], "cell": cells}).drop_duplicates()
+
+
+def _assert_road_channel(out, geoms):
+    """``out["road"]`` is the number of distinct roads whose geodesic crosses each cell (reference: dense samples).
+
+    The one tolerance is the one tests/test_cover.py documents for the covering kernel: the kernel may add a
+    (road, cell) pair that the road only clips by less than the sample spacing, i.e. a road passing within
+    1e-5 degrees (about 1 m) of the cell, at most 5 such pairs in a city. Nothing crossed may be missed.
+    """
+    geoms = np.asarray(geoms)
+    pairs = _geodesic_road_cells(geoms)
+    ref = pairs.groupby("cell").size()
+    ref.index = ref.index.to_numpy(np.uint64)
+    assert ref.index.isin(out.index).all()  # every crossed cell is a row
+    extra = out["road"] - ref.reindex(out.index, fill_value=0)
+    assert (extra >= 0).all(), extra[extra < 0]  # no road missed in a cell its arc passes through
+    clips = extra[extra > 0]
+    assert clips.sum() <= 5, clips
+    for cell, k in clips.items():
+        poly = cell_polygons(np.array([cell], dtype=np.uint64)).iloc[0]
+        unsampled = ~np.isin(np.arange(len(geoms)), pairs.loc[pairs["cell"] == cell, "road"].to_numpy())
+        assert k <= np.count_nonzero(unsampled & (shapely.distance(geoms, poly) < 1e-5)), (cell, k)
+    return ref
 
 
 @pytest.mark.parametrize("city", CITIES)
@@ -65,15 +112,15 @@ def test_contract_and_roads(shared_data):
     counted = roads[roads["highway"].isin(onto.road_values)]
     assert out.attrs["report"]["dropped_roads"] == roads.loc[~roads["highway"].isin(onto.road_values),
                                                              "highway"].value_counts().to_dict()
+    assert out.attrs["report"]["n_roads_counted"] == len(counted)
+    # exact per cell: distinct counted roads whose geodesic (sampled every metre) crosses the cell
+    ref = _assert_road_channel(out, counted.geometry.values)
     co, idx = shapely.get_coordinates(counted.geometry.values, return_index=True)
     vertex_cells = pd.DataFrame({"road": idx, "cell": latlng_to_cell(co[:, 1], co[:, 0], 12)}).drop_duplicates()
-    per_cell = vertex_cells.groupby("cell").size()
-    # every cell holding a vertex of k roads is crossed by at least those k roads
-    assert (out.loc[per_cell.index.to_numpy(np.uint64), "road"].to_numpy() >= per_cell.to_numpy()).all()
-    assert out["road"].sum() >= len(vertex_cells)
+    assert ref.sum() > len(vertex_cells)  # roads cross cells between their vertices: the check can tell
     # cells = union of POI cells and road cells
     poi_cells = set(latlng_to_cell(pois.geometry.y.to_numpy(), pois.geometry.x.to_numpy(), 12).tolist())
-    assert poi_cells <= set(out.index.tolist())
+    assert set(out.index.tolist()) == poi_cells | set(out.index[out["road"] > 0].tolist())
 
 
 @settings(max_examples=25, deadline=None)
@@ -191,9 +238,30 @@ def test_empty_inputs():
     empty = _pois([], [], pd.Series([], dtype=object))
     out = count_features(empty)
     assert out.shape == (0, 116) and out.index.dtype == np.uint64 and out.index.name == "cell_id"
-    roads_only = gpd.GeoDataFrame(geometry=[shapely.LineString([(2.35, 48.85), (2.4, 48.85)])], crs=4326)
+    roads_only = gpd.GeoDataFrame(geometry=[shapely.LineString([(2.35, 48.85), (2.45, 48.85)])], crs=4326)
     out = count_features(roads=roads_only)
-    assert out["road"].min() == 1 and out.drop(columns="road").to_numpy().sum() == 0
+    assert out.drop(columns="road").to_numpy().sum() == 0
+    # one road: 1 in exactly the cells of its geodesic, more than the two cells holding its vertices
+    expected = _geodesic_sample_cells(48.85, 2.35, 48.85, 2.45, 12)
+    assert {int(latlng_to_cell(48.85, 2.35, 12)), int(latlng_to_cell(48.85, 2.45, 12))} < expected
+    assert set(out.index.tolist()) == expected and (out["road"] == 1).all()
+
+
+def test_road_counts_distinct_roads_not_parts():
+    """A MultiLineString is one road: its parts crossing one cell count 1 there; two roads there count 2."""
+    east = [(2.35, 48.85), (2.45, 48.85)]
+    north = [(2.40, 48.80), (2.40, 48.90)]
+    a = _geodesic_sample_cells(48.85, 2.35, 48.85, 2.45, 12)
+    b = _geodesic_sample_cells(48.80, 2.40, 48.90, 2.40, 12)
+    assert a & b  # the two parts cross a common cell
+    multi = gpd.GeoDataFrame(geometry=[shapely.MultiLineString([east, north])], crs=4326)
+    out = count_features(roads=multi)
+    assert set(out.index.tolist()) == a | b and (out["road"] == 1).all()
+    assert out.attrs["report"]["n_roads_counted"] == 1
+    two = gpd.GeoDataFrame(geometry=[shapely.MultiLineString([east, north]), shapely.LineString(east)], crs=4326)
+    out = count_features(roads=two)
+    assert out["road"].to_dict() == {c: 1 + (c in a) for c in a | b}  # the plain line adds 1 along its cells
+    _assert_road_channel(out, two.geometry.values)
 
 
 def test_accessor_and_combine():

@@ -269,7 +269,7 @@ def test_bad_input_names_positions():
     for k in (1.0, True, "1", None):
         with pytest.raises(TypeError, match="k must be"):
             C.grid_disk(cells, k)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="integer array"):
         C.grid_disk(cells.astype(float))
 
 

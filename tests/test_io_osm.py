@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -16,35 +17,72 @@ osmium = pytest.importorskip("osmium")
 
 
 def _reference(path):
-    """Independent pass with plain pyosmium: POI nodes and road ways per the ontology."""
+    """Independent pass with a plain pyosmium handler: POI nodes, POI areas and road ways per the ontology.
+
+    A POI's category is its first tag in the ontology, in the order of the ontology's keys, else the value of
+    the first key of POI_KEYS it has (read_osm's documented rule). Areas (closed ways and multipolygon
+    relations, assembled by osmium) are keyed by (osm_type, way/relation id, category), with their polygon
+    built here from osmium's outer and inner rings.
+    """
     onto = load_ontology()
-    kv = {(k, v) for k, v in zip(onto.table["osm_key"], onto.table["osm_value"]) if k != "highway"}
+    table = onto.table[onto.table["osm_key"] != "highway"]
+    kv = set(zip(table["osm_key"], table["osm_value"]))
+    keys = list(dict.fromkeys(table["osm_key"]))
     poi_keys = ("amenity", "shop", "tourism", "leisure", "historic", "office", "craft", "healthcare")
-    nodes, ways = {}, {}
-    for obj in osmium.FileProcessor(str(path)).with_locations():
-        tags = dict(obj.tags)
-        if obj.is_node() and (any((k, v) in kv for k, v in tags.items()) or any(k in tags for k in poi_keys)):
-            nodes[obj.id] = (obj.location.lon, obj.location.lat)
-        elif obj.is_way() and tags.get("highway") in onto.road_values:
-            ways[obj.id] = tags["highway"]
-    return nodes, ways
+
+    def category(tags):
+        return next((tags[k] for k in keys if (k, tags.get(k)) in kv),
+                    next((tags[k] for k in poi_keys if k in tags), None))
+
+    class Handler(osmium.SimpleHandler):
+        def __init__(self):
+            super().__init__()
+            self.nodes, self.ways, self.areas = {}, {}, {}
+
+        def node(self, n):
+            fclass = category(dict(n.tags))
+            if fclass is not None:
+                self.nodes[n.id] = (n.location.lon, n.location.lat, fclass)
+
+        def way(self, w):
+            if w.tags.get("highway") in onto.road_values:
+                self.ways[w.id] = w.tags["highway"]
+
+        def area(self, a):
+            fclass = category(dict(a.tags))
+            if fclass is None:
+                return
+            polys = [shapely.Polygon([(n.lon, n.lat) for n in outer],
+                                     [[(n.lon, n.lat) for n in inner] for inner in a.inner_rings(outer)])
+                     for outer in a.outer_rings()]
+            self.areas["way" if a.from_way() else "relation", a.orig_id(), fclass] = shapely.MultiPolygon(polys)
+
+    handler = Handler()
+    handler.apply_file(str(path), locations=True)
+    return handler.nodes, handler.ways, handler.areas
 
 
 def test_read_osm_liechtenstein(shared_data):
     path = shared_data / "osm" / "liechtenstein-latest.osm.pbf"
     data = read_osm(path)
     pois, roads = data
-    nodes, ways = _reference(path)
+    nodes, ways, area_polys = _reference(path)
     got_nodes = pois[pois["osm_type"] == "node"]
-    assert set(got_nodes["osm_id"]) == set(nodes)
-    first = got_nodes.iloc[0]
-    assert np.allclose(nodes[first["osm_id"]], (first.geometry.x, first.geometry.y), atol=1e-7)
+    assert set(got_nodes["osm_id"]) == set(nodes) and got_nodes["osm_id"].is_unique
+    ref = np.array([nodes[i][:2] for i in got_nodes["osm_id"]])
+    assert np.allclose(ref, np.c_[got_nodes.geometry.x, got_nodes.geometry.y], rtol=0, atol=1e-7)
+    assert got_nodes["fclass"].tolist() == [nodes[i][2] for i in got_nodes["osm_id"]]
     assert dict(zip(roads["osm_id"], roads["highway"])) == ways
     assert pois.crs.to_epsg() == 4326 and roads.crs.to_epsg() == 4326
     assert (shapely.get_type_id(pois.geometry.values) == 0).all()
     assert (shapely.get_type_id(roads.geometry.values) == 1).all()
     areas = pois[pois["osm_type"] != "node"]
     assert len(areas) > 100  # tagged areas (parking lots, schools, ...) at a point on their surface
+    keys = list(zip(areas["osm_type"], areas["osm_id"], areas["fclass"]))
+    assert len(set(keys)) == len(keys) and set(keys) == set(area_polys)
+    assert {t for t, _, _ in keys} == {"way", "relation"}
+    polys = np.array([area_polys[k] for k in keys], dtype=object)
+    assert shapely.within(np.asarray(areas.geometry.values), polys).all()
     assert {"osm_key", "fclass", "name"} <= set(pois.columns)
     # straight into the features
     with warnings.catch_warnings():
@@ -62,12 +100,22 @@ def test_read_osm_unsorted_file_warns(shared_data):
 
 
 def test_read_osm_layers_and_errors(shared_data, tmp_path):
-    path = shared_data / "osm" / "harrisburg.osm.pbf"
+    # andorra has highway values outside the ontology (harrisburg has none, so it could not tell)
+    path = shared_data / "osm" / "andorra-latest.osm.pbf"
+    onto = load_ontology()
     only_roads = read_osm(path, pois=False)
     assert len(only_roads.pois) == 0 and len(only_roads.roads) > 0
+    assert only_roads.roads["highway"].isin(onto.road_values).all()
     every = read_osm(path, pois=False, all_highways=True)
-    assert len(every.roads) >= len(only_roads.roads)
-    with pytest.raises(FileNotFoundError):
+    assert len(every.roads) > len(only_roads.roads)
+    others = every.roads.loc[~every.roads["highway"].isin(onto.road_values), "highway"]
+    # reference: every highway way of the file, counted with plain pyosmium
+    ref = Counter(w.tags["highway"] for w in osmium.FileProcessor(str(path), osmium.osm.WAY)
+                  .with_filter(osmium.filter.KeyFilter("highway")) if w.tags["highway"] not in onto.road_values)
+    assert set(others) == {"raceway", "rest_area", "via_ferrata"} == set(ref)
+    assert Counter(others) == ref and len(every.roads) == len(only_roads.roads) + sum(ref.values())
+    assert set(only_roads.roads["osm_id"]) < set(every.roads["osm_id"])
+    with pytest.raises(FileNotFoundError, match="no OSM file at"):
         read_osm(tmp_path / "missing.osm.pbf")
     bad = tmp_path / "bad.osm.pbf"
     bad.write_bytes(b"not an osm file at all")
@@ -85,7 +133,7 @@ def test_read_pois_roads_parquet(shared_data):
         read_roads(pois)
     with pytest.raises(ValueError, match="no CRS"):
         read_roads(roads.set_crs(None, allow_override=True))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="pois must be a path or a GeoDataFrame, got int"):
         read_pois(42)
 
 

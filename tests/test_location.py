@@ -109,9 +109,9 @@ def test_vectorized_shape_and_bad_input():
     out = L.space2vec_theory(lat, lat, frequency_num=3)
     assert out.shape == (2, 2, 18)
     np.testing.assert_allclose(out[1, 0], L.space2vec_theory(30.0, 30.0, frequency_num=3))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"NaN or infinite at positions \[0\]"):
         L.encode_location([np.nan], [0.0])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"latitude\(s\) outside \[-90, 90\] at positions \[0\]"):
         L.encode_location([95.0], [0.0])
     with pytest.raises(ValueError, match="unknown location encoder"):
         L.encode_location([0.0], [0.0], "sphereX")

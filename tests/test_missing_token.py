@@ -176,7 +176,7 @@ def test_missing_token_model_trains_saves_and_embeds_the_same(model, data, tmp_p
     loaded = geos2vec.load_model(tmp_path / "m")
     assert loaded.config.missing_token and "missing_embed" in loaded.numpy_weights
     after = loaded.embed(da, as_frame=True, verbose=False)
-    np.testing.assert_allclose(after.to_numpy(), before.to_numpy(), atol=5e-2)  # float16 weights
+    np.testing.assert_allclose(after.to_numpy(), before.to_numpy(), atol=5e-3)  # float16 weights
     tiled = loaded.embed(da, mode="tiled", as_frame=True, verbose=False)
     assert np.isfinite(tiled.to_numpy()).all()
 

@@ -575,11 +575,16 @@ def test_cli_train(synth, tmp_path):
     cfg = tmp_path / "cfg.json"
     TINY.save(cfg)
     rc = main(["train", "--data", str(store), "--out", str(tmp_path / "m"), "--epochs", "1", "--config", str(cfg),
-               "--quiet"])
+               "--batch-size", "4", "--mask-ratio", "0.5", "--learning-rate", "0.002", "--validation-split", "0.25",
+               "--seed", "7", "--quiet"])
     assert rc == 0
     model = load_model(tmp_path / "m")
     assert model.channels == [str(c) for c in synth["feature"].values]
     assert len(model.metadata["history"]["loss"]) == 1
+    # the config file's fields, then the flags over them
+    assert model.config == TINY.replace(epochs=1, batch_size=4, mask_ratio=0.5, learning_rate=0.002,
+                                        validation_split=0.25, seed=7)
+    assert model.count_params() == S2VecModel(TINY).build(synth).count_params()
 
 
 def test_history_is_a_table(trained):

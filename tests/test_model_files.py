@@ -116,7 +116,7 @@ def test_model_that_is_not_a_model_is_a_type_error():
     pois, _ = load_sample()
     with pytest.raises(InvalidTypeError, match="model must be"):
         pois.iloc[:3].s2vec.embed(features=pois, model=None)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="model must be 'default', the path of a saved model"):
         geos2vec.embed_cells(np.array([], np.uint64), pois, model=42)
 
 

@@ -82,8 +82,14 @@ def test_dataarray_uses_observed_pixels_only():
 
 def test_save_load_round_trip(tmp_path):
     s = FeatureStats.fit(table(np.random.default_rng(3)))
+    s.eps, s.meta = 1e-3, {"source": "osm", "n_files": 2}
     path = s.save(tmp_path / "stats.json")
-    assert FeatureStats.load(path) == s
+    back = FeatureStats.load(path)
+    assert back == s and back.eps == 1e-3 and back.meta == s.meta
+    other = FeatureStats.fit(table(np.random.default_rng(3)))
+    assert other != s  # another eps (the std floor) normalizes differently
+    other.eps = s.eps
+    assert other == s
 
 
 def test_bad_input():

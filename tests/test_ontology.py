@@ -72,12 +72,14 @@ def test_custom_mapping_and_channels():
     assert amb.lookup(["shop=x"]).tolist() == [1]
 
 
-@pytest.mark.parametrize("bad, exc", [
-    ({}, TypeError), ({"a": ""}, TypeError), ({"=x": "c"}, ValueError), ({"a": "road"}, ValueError),
-    (["a", "a"], ValueError), ("v99", ValueError), (3, TypeError),
+@pytest.mark.parametrize("bad, exc, match", [
+    ({}, TypeError, "non-empty dict"), ({"a": ""}, TypeError, "non-empty strings, got 'a': ''"),
+    ({"=x": "c"}, ValueError, "malformed tag '=x'"), ({"a": "road"}, ValueError, "reserved for the road count"),
+    (["a", "a"], ValueError, r"duplicate channels: \['a'\]"), ("v99", ValueError, "unknown ontology 'v99'"),
+    (3, TypeError, "got int"),
 ])
-def test_bad_ontologies(bad, exc):
-    with pytest.raises(exc):
+def test_bad_ontologies(bad, exc, match):
+    with pytest.raises(exc, match=match):
         load_ontology(bad)
 
 

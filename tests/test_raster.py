@@ -202,7 +202,7 @@ def test_bad_input():
         R.rasterize(pd.DataFrame({"a": pd.array([1, None] + [2] * 8, dtype="Int64")}, index=t.index))
     with pytest.raises(TypeError, match="to_frame"):
         R.rasterize(t["ch0"])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="DataFrame indexed by cell_id, not ndarray"):
         R.rasterize(t.to_numpy())
 
 

@@ -52,13 +52,14 @@ def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6,
     """
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be three positive numbers summing to 1, got {list(fractions)}")
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
     if n_splits < 1:
         raise ValueError(f"n_splits must be >= 1, got {n_splits}")
     n_train = int(round(fractions[0] * n))
     n_val = int(round(fractions[1] * n))
     if n_train < 2 or n_val < 1 or n - n_train - n_val < 1:
-        raise ValueError(f"{n} cells are too few for a {list(fractions)} split; need at least a handful per part")
+        raise ValueError(f"{n} cells are too few for a {fractions.tolist()} split: it needs at least 2 training, 1 "
+                         "validation and 1 test sample")
     out = []
     for k in range(n_splits):
         perm = np.random.default_rng([seed, k]).permutation(n)
@@ -190,7 +191,7 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     groups = np.asarray(groups)
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be three positive numbers summing to 1, got {list(fractions)}")
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
     if n_splits < 1:
         raise ValueError(f"n_splits must be >= 1, got {n_splits}")
     uniq, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
