@@ -885,3 +885,62 @@ def test_every_public_name_is_importable_from_the_package():
                     if getattr(ev, n, None) is not getattr(mod, n)]
     assert not missing
     assert set(ev.__all__) >= {"data_dir", "BEATS_SHARE", "student_t_sf", "seam_table", "corrected_resampled_ttest"}
+
+
+def test_polygon_pooling_weights_are_area_shares():
+    """Each polygon's cells and weights: the share of its area in each cell (shapely overlay in an equal-area
+    projection as the reference), index labels kept, any CRS."""
+    import geopandas as gpd
+    import shapely
+
+    from geos2vec.cells import cell_polygons
+
+    c = cell_to_latlng(latlng_to_cell(np.array([37.33]), np.array([-121.89]), 12))
+    lat0, lng0 = float(c[0][0]), float(c[1][0])
+    polys = gpd.GeoSeries([shapely.box(lng0 - 0.003, lat0 - 0.002, lng0 + 0.003, lat0 + 0.002),  # inside one cell
+                           shapely.Polygon([(lng0 - 0.05, lat0 - 0.04), (lng0 + 0.06, lat0 - 0.03),
+                                            (lng0 + 0.01, lat0 + 0.05)])],                     # a triangle, many cells
+                          index=["small", "tri"], crs=4326)
+    out = E.polygon_pooling(polys.to_crs(3857))  # a projected CRS is converted back to degrees
+    assert set(out["sample"]) == {"small", "tri"} and out["cell_id"].dtype == np.uint64
+    np.testing.assert_allclose(out.groupby("sample")["weight"].sum(), 1.0, rtol=1e-9)
+    small = out[out["sample"] == "small"]
+    assert len(small) == 1 and small["cell_id"].iloc[0] == latlng_to_cell(np.array([lat0]), np.array([lng0]), 12)[0]
+    # reference for the triangle: every level-12 cell under a dense grid of its bounding box, overlaid
+    tri = polys["tri"]
+    x0, y0, x1, y1 = tri.bounds
+    gy, gx = np.meshgrid(np.linspace(y0, y1, 400), np.linspace(x0, x1, 400), indexing="ij")
+    cand = np.unique(latlng_to_cell(gy.ravel(), gx.ravel(), 12))
+    cells = gpd.GeoSeries(cell_polygons(cand).values, crs=4326).to_crs(6933)
+    shape = gpd.GeoSeries([tri], crs=4326).to_crs(6933).iloc[0]
+    area = shapely.area(shapely.intersection(cells.values, shape))
+    ref = pd.Series(area / shape.area, index=cand)
+    ref = ref[ref > 1e-6]
+    got = out[out["sample"] == "tri"].set_index("cell_id")["weight"]
+    assert set(got.index[got > 1e-4]) <= set(ref.index) and set(ref.index[ref > 1e-4]) <= set(got.index)
+    both = got.reindex(ref.index, fill_value=0.0)
+    np.testing.assert_allclose(both.to_numpy(), ref.to_numpy(), atol=2e-4)
+    with pytest.raises(ValueError, match="CRS"):
+        E.polygon_pooling(gpd.GeoSeries([tri]))
+    with pytest.raises(ValueError, match="empty|missing"):
+        E.polygon_pooling(gpd.GeoSeries([tri, shapely.Polygon()], crs=4326))
+
+
+@pytest.mark.parametrize("column, log", [("per_capita_income", False), ("housing_unit_density", True)])
+def test_zcta_task_target_is_the_median_per_cell(shared_data, column, log):
+    """zcta:<col> over chosen states: the median of the ZIP areas' values per level-12 cell (pandas reference;
+    log1p for the documented log targets), east/west of -100 degrees as regions."""
+    z = pd.read_csv(shared_data / "labels" / "us_zcta_acs2018.csv", dtype={"zcta": str})
+    task = E.load_task(f"zcta:{column}", shared_data, states=["ks", "ri"])
+    fips = {"ks": 20, "ri": 44}
+    z = z[z["state_fips"].isin(fips.values())].copy()
+    y = pd.to_numeric(z[column], errors="coerce")
+    z["y"] = np.log1p(y) if log else y
+    z = z[np.isfinite(z["y"])]
+    ref = z["y"].groupby(latlng_to_cell(z["lat"].to_numpy(), z["lon"].to_numpy(), 12)).median()
+    assert len(ref) > 300
+    np.testing.assert_array_equal(task.target.index.to_numpy(np.uint64), ref.index.to_numpy(np.uint64))
+    np.testing.assert_allclose(task.target.to_numpy(), ref.to_numpy(), rtol=1e-12)
+    _, lng = cell_to_latlng(ref.index.to_numpy(np.uint64))
+    assert (task.regions.reindex(ref.index).to_numpy() == np.where(lng < -100, "west", "east")).all()
+    assert task.block_level == 6
