@@ -46,11 +46,12 @@ class FusedAdamW(keras.optimizers.AdamW):
     def _clip_gradients(self, grads):
         # Keras clips each gradient with tf.clip_by_norm (nine ops each); here the norms of all gradients are
         # formed as one vector, then each gradient is scaled by the same expression: the same values, bit for bit
+        if not _tf_backend() or not (self.clipnorm and self.clipnorm > 0):
+            return super()._clip_gradients(grads)  # before importing TensorFlow: JAX hosts may not have it
         import tensorflow as tf
 
         dense = [g for g in grads if g is not None]
-        if (not _tf_backend() or not (self.clipnorm and self.clipnorm > 0) or not dense
-                or any(isinstance(g, tf.IndexedSlices) for g in dense) or len({g.dtype for g in dense}) != 1):
+        if not dense or any(isinstance(g, tf.IndexedSlices) for g in dense) or len({g.dtype for g in dense}) != 1:
             return super()._clip_gradients(grads)
         sums = tf.stack([tf.reduce_sum(g * g) for g in dense])
         positive = sums > 0
