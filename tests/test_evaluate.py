@@ -944,3 +944,67 @@ def test_zcta_task_target_is_the_median_per_cell(shared_data, column, log):
     _, lng = cell_to_latlng(ref.index.to_numpy(np.uint64))
     assert (task.regions.reindex(ref.index).to_numpy() == np.where(lng < -100, "west", "east")).all()
     assert task.block_level == 6
+
+
+@pytest.mark.parametrize("column, log", [("med_household_income", False), ("total_pop", True)])
+def test_ca_tracts_task_target_is_the_median_per_cell_in_the_city_boxes(shared_data, column, log):
+    """ca-tracts:<col>: the median of the tracts' internal points per level-12 cell (pandas reference; log1p for
+    total_pop), only cells whose centre lies in the San José or Los Angeles POI box, regions by box."""
+    t = pd.read_csv(shared_data / "labels" / "ca_tracts_acs.csv")
+    task = E.load_task(f"ca-tracts:{column}", shared_data)
+    y = pd.to_numeric(t[column], errors="coerce")
+    t = t.assign(y=np.log1p(y) if log else y)
+    t = t[np.isfinite(t["y"])]
+    ref = t["y"].groupby(latlng_to_cell(t["lat"].to_numpy(), t["lon"].to_numpy(), 12)).median()
+    lat, lng = cell_to_latlng(ref.index.to_numpy(np.uint64))
+    region = pd.Series(None, index=ref.index, dtype=object)
+    for city in ("san_jose", "los_angeles"):
+        b = CITY_BOXES[city]
+        region[(lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])] = city
+    ref, region = ref[region.notna()], region.dropna()
+    assert len(ref) > 100 and set(region) == {"san_jose", "los_angeles"}
+    np.testing.assert_array_equal(task.target.index.to_numpy(np.uint64), ref.index.to_numpy(np.uint64))
+    np.testing.assert_allclose(task.target.to_numpy(), ref.to_numpy(), rtol=1e-12)
+    assert (task.regions.reindex(ref.index).to_numpy() == region.to_numpy()).all()
+    assert task.pooling is None and task.block_level == 10 and task.features == "osm:san_jose,los_angeles"
+
+
+@pytest.mark.parametrize("family, file, column, city", [
+    ("nyc-tracts", "nyc_tracts_acs2012.parquet", "medianinco", "nyc"),
+    ("chicago-tracts", "chicago_tracts_sdoh.parquet", "EP_PCI", "chicago"),
+])
+def test_tract_polygon_tasks_keep_tracts_mostly_inside_the_city_box(shared_data, family, file, column, city):
+    """nyc-/chicago-tracts: each tract's own value as the target, area-pooled over its cells, kept when at least
+    half its area lies in the city's POI box. Reference: shapely area shares in an equal-area CRS; the task
+    decides by cell centres, so only tracts that straddle the box edge may disagree (and only a few)."""
+    tracts = gpd.read_parquet(shared_data / "labels" / file)
+    task = E.load_task(f"{family}:{column}", shared_data)
+    y = pd.to_numeric(tracts[column], errors="coerce")
+    tracts = tracts[np.isfinite(y)]
+    eq = tracts.to_crs(6933)
+    box = gpd.GeoSeries([shapely.box(*CITY_BOXES[city])], crs=4326).to_crs(6933).iloc[0]
+    share = shapely.area(shapely.intersection(eq.geometry.values, box)) / eq.area.to_numpy()
+    kept = tracts.index.isin(task.target.index)
+    disagree = kept != (share >= 0.5)
+    straddles = (share > 0) & (share < 1)
+    assert not (disagree & ~straddles).any()
+    assert disagree.sum() <= 0.01 * len(tracts) and kept.sum() > 0.5 * len(tracts)
+    assert set(task.target.index) <= set(tracts.index)
+    np.testing.assert_array_equal(task.target.to_numpy(), y[task.target.index].to_numpy(float))
+    # the pooling is the kept tracts' polygon_pooling, each tract's weights summing to one
+    ref = E.polygon_pooling(tracts.loc[task.target.index])
+    key = ["sample", "cell_id"]
+    got = task.pooling.sort_values(key).reset_index(drop=True)
+    ref = ref.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[key], ref[key], check_dtype=False)
+    np.testing.assert_allclose(got["weight"], ref["weight"], rtol=1e-12)
+    np.testing.assert_allclose(got.groupby("sample")["weight"].sum(), 1.0, rtol=1e-9)
+    kept_tracts = tracts.loc[task.target.index]
+    if city == "nyc":
+        north = kept_tracts["boroname"].isin(["Manhattan", "Bronx"]).to_numpy()
+        want = np.where(north, "manhattan-bronx", "brooklyn-queens-staten")
+    else:
+        lat = kept_tracts.geometry.representative_point().y.to_numpy()
+        want = np.where(lat >= 41.8781, "north", "south")
+    assert (task.regions.reindex(task.target.index).to_numpy() == want).all() and len(set(want)) == 2
+    assert task.block_level == 10 and task.features == f"osm:{city}"
