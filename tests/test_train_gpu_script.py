@@ -1,4 +1,5 @@
-"""scripts/train_gpu.py helpers: dense views and per-value weights, the held-out loss over fixed masks."""
+"""scripts/train_gpu.py: its helpers (dense views and per-value weights, the held-out loss over fixed masks), and the
+whole script on a small packed file under TensorFlow and, where JAX is installed, under JAX without TensorFlow."""
 
 from __future__ import annotations
 
@@ -88,3 +89,117 @@ def test_plot_gpu_sweep_draws_every_run_of_the_kept_report(tmp_path):
     out = tmp_path / "curves.png"
     module.main([str(report), "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _packed_file(path, n_train=16, n_val=4, side=16, seed=0):
+    """A small file in scripts/prepare_training_data.py's format (synthetic counts; channels a, b, road; the
+    road channel unavailable in the second half of the views)."""
+    prep = load_script("prepare_training_data")
+    import json
+
+    rng = np.random.default_rng(seed)
+    channels = ["a", "b", "road"]
+    packed = {}
+    for part, n in (("train", n_train), ("val", n_val)):
+        counts = rng.poisson(rng.gamma(0.5, 2.0, size=(n, side * side, 1)), size=(n, side * side, 3))
+        counts = counts.astype(np.float32)
+        covered = rng.random((n, side * side)) < 0.8
+        road_ok = np.zeros((n, side * side), bool)
+        road_ok[: n // 2] = covered[: n // 2]
+        idx, val = prep.pack(counts)
+        packed.update({f"{part}_idx": idx, f"{part}_val": val, f"{part}_shape": np.array(counts.shape),
+                       f"{part}_covered": covered, f"{part}_avail": road_ok[None], f"{part}_road_ok": road_ok})
+    logs = np.log1p(counts.reshape(-1, 3))
+    meta = {"channels": channels, "mean": logs.mean(0).tolist(), "std": logs.std(0).tolist(),
+            "holdout": ["osm:somewhere"], "avail_groups": [["road"]], "sources": {"synthetic": n_train}, "stride": 8}
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **packed)
+    return path
+
+
+def _cpu_small_model():
+    from geos2vec.model.config import S2VecConfig
+    from geos2vec.model.mae import build_mae
+
+    sweep = load_script("train_gpu").SWEEP
+    return build_mae(S2VecConfig(**{"ignore_unobserved": True, "seed": 0, **sweep["cpu-small"]}), 256, 3)
+
+
+def _check_run(out, run, epochs, n_weights):
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    r = report["configs"][run]
+    assert r["epochs"] == epochs and len(r["history"]) == epochs
+    fixed = [h["val_fixed"] for h in r["history"]]
+    assert r["best_val_loss"] == min(fixed) and all(np.isfinite(fixed))
+    table = r["holdout_covered"]
+    assert table["ratio_covered_to_visible_mean"]["visible_mean"] == 1.0
+    assert {"model", "zero", "empty", "visible_mean", "local_mean"} <= set(table["loss_covered"])
+    assert all(np.isfinite(v) and v > 0 for v in table["loss_covered"].values())
+    with np.load(out / f"{run}.npz") as f:
+        weights = [f[f"arr_{i}"] for i in range(len(f.files))]
+    assert len(weights) == n_weights and all(w.dtype == np.float16 for w in weights)
+    assert not list(out.glob("*.tmp"))
+    return report, weights
+
+
+def test_train_gpu_end_to_end_on_a_small_packed_file(train_gpu, tmp_path):
+    """The whole script (TensorFlow, host feed): two fit calls, the checkpoint chosen on the fixed held-out
+    masks, the held-out scoring, files written whole; the saved weights are the kept checkpoint's."""
+    data = _packed_file(tmp_path / "data.npz")
+    out = tmp_path / "run"
+    train_gpu.main(["--data", str(data), "--out", str(out), "--configs", "cpu-small", "--max-epochs", "2",
+                    "--chunk", "1", "--batch-size", "8", "--precision", "float32", "--masks", "2",
+                    "--val-masks", "1", "--minutes", "5"])
+    model = _cpu_small_model()
+    report, weights = _check_run(out, "cpu-small-s0", 2, len(model.get_weights()))
+    assert report["backend"] == "tensorflow" and report["train_views"] == 16 and report["val_views"] == 4
+    # the held-out loss of the saved weights, recomputed here, is the best one the report kept
+    model.set_weights([w.astype(np.float32) for w in weights])
+    import json
+
+    with np.load(data) as f:
+        meta = json.loads(str(f["meta"]))
+        xv, wv, cv, nv = train_gpu.dense(f, "val", np.float32(meta["mean"]), np.float32(meta["std"]), 2,
+                                         train_gpu.avail_groups(meta))
+    val_in = {"x": xv, "w": wv, "c": cv.astype(np.uint8), "e": (nv > 0).any(-1).astype(np.uint8)}
+    noise = [np.random.default_rng([1, 0]).random(xv.shape[:2]).astype(np.float32)]
+    got = train_gpu.fixed_val_loss(model, val_in, noise)
+    assert got == pytest.approx(report["configs"]["cpu-small-s0"]["best_val_loss"], rel=2e-2)  # float16 weights
+
+
+def test_train_gpu_runs_on_jax_without_tensorflow(tmp_path):
+    """What a GPU lease runs (scripts/gpu_session.sh): Keras on JAX, device feed with flips/rotations, in a fresh
+    interpreter where TensorFlow cannot be imported."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    data = _packed_file(tmp_path / "data.npz")
+    out = tmp_path / "run"
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import builtins, runpy, sys\n"
+        "real = builtins.__import__\n"
+        "def block(name, *a, **k):\n"
+        "    if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
+        "        raise ImportError('tensorflow blocked')\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = block\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    args = ["--data", str(data), "--out", str(out), "--configs", "cpu-small", "--max-epochs", "2", "--chunk", "1",
+            "--batch-size", "8", "--precision", "float32", "--masks", "2", "--val-masks", "1", "--feed", "device",
+            "--augment"]
+    script = str(ROOT / "scripts" / "train_gpu.py")
+    res = subprocess.run([sys.executable, str(probe), script, *args], capture_output=True, text=True, timeout=600,
+                         env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report, _ = _check_run(out, "cpu-small-d4-s0", 2, len(_cpu_small_model().get_weights()))
+    assert report["backend"] == "jax" and report["device"].startswith("cpu")
+
+
