@@ -82,6 +82,11 @@ for rep in sorted(sweep.glob("*/report.json")):
     for name, r in json.loads(rep.read_text())["configs"].items():
         runs.append((r["best_val_loss"], name, rep.parent / f"{name}.npz", r))
 runs.sort(key=lambda t: t[0])
+for log in sorted(sweep.glob("*.log")):  # a run that left no report: say why (its log's end)
+    if log.stem != "dmon" and not (sweep / log.stem / "report.json").exists():
+        print(f"{log.stem}: no report; the end of its log:\n" + "\n".join(log.read_text().splitlines()[-15:]))
+if not runs:
+    sys.exit("no run wrote a report")
 for val, name, npz, r in runs:
     hc = r["holdout_covered"]
     scored = f"x visible mean {hc['ratio_covered_to_visible_mean']['model']:.4f}" if hc else "stopped before scoring"
@@ -89,5 +94,7 @@ for val, name, npz, r in runs:
 for val, name, npz, r in runs[:keep]:
     shutil.copy(npz, out / f"best-{name}.npz")
 EOF
+summary=$?
 tar czf "$OUT/sweep.tgz" -C "$SWEEP" --exclude='*.npz' .
 echo "session done at ${SECONDS}s"
+exit $summary   # non-zero when no run wrote a report

@@ -203,3 +203,37 @@ def test_train_gpu_runs_on_jax_without_tensorflow(tmp_path):
     assert report["backend"] == "jax" and report["device"].startswith("cpu")
 
 
+
+
+def test_gpu_session_script_end_to_end_on_cpu_jax(tmp_path):
+    """scripts/gpu_session.sh as a lease runs it (benchmark skipped, one config with flips, one seed), on this
+    machine's JAX: the run trains, is scored, and its best weights are copied out with the sweep's archive."""
+    import importlib.util
+    import os
+    import shutil
+    import subprocess
+    import tarfile
+
+    if importlib.util.find_spec("jax") is None or shutil.which("bash") is None:
+        pytest.skip("needs jax and bash")
+    data = _packed_file(tmp_path / "data.npz", n_train=512, n_val=4)
+    out = tmp_path / "out"
+    import sys
+
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])  # python3: this one
+    env = {**os.environ, "PATH": path, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "DATA": str(data),
+           "CONFIGS": "cpu-small+d4", "SEEDS": "0", "KEEP": "1", "BENCH_S": "0"}
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_session.sh"), str(out), "300", "2"],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "cpu-small-d4-s0: best held-out loss" in res.stdout and "2 epochs" in res.stdout, res.stdout
+    assert (out / "best-cpu-small-d4-s0.npz").stat().st_size > 0
+    with tarfile.open(out / "sweep.tgz") as tar:
+        names = tar.getnames()
+    assert "./cpu-small-d4-s0/report.json" in names and not any(n.endswith(".npz") for n in names)
+    # a run that fails leaves no report: the session says so, shows the log's end, and exits non-zero
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_session.sh"), str(tmp_path / "bad"), "300", "2"],
+                         capture_output=True, text=True, timeout=600, env={**env, "CONFIGS": "no-such-config"},
+                         cwd=ROOT)
+    assert res.returncode != 0 and "no-such-config-s0: no report" in res.stdout and "KeyError" in res.stdout
+    assert "no run wrote a report" in res.stderr
