@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 # module path and one-line help of each sub-command; a module is imported only when its command runs (or its
@@ -25,6 +26,25 @@ _COMMANDS = {
 }
 
 
+# a comma-separated list of numbers that starts with a minus sign: a western box, "-118.5,34.0,-118.2,34.2"
+_NUMBER_LIST = re.compile(r"^-\s*\d*\.?\d+(?:[eE][-+]?\d+)?(?:\s*,\s*[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)+$")
+
+
+def _join_number_lists(argv: list[str]) -> list[str]:
+    """``--opt -1,2,3,4`` -> ``--opt=-1,2,3,4``, so that boxes west of Greenwich can be written as they are.
+
+    argparse reads a value that starts with ``-`` and is not a single number as an option of its own
+    ("expected one argument").
+    """
+    out = []
+    for arg in argv:
+        if out and _NUMBER_LIST.match(arg) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -36,7 +56,7 @@ def _version() -> str:
 
 def main(argv=None) -> int:
     """Run the command line; user errors print ``geos2vec: error: ...`` (and a hint about ``--debug``), exit 1."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_number_lists(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in argv
     if debug:
         argv.remove("--debug")

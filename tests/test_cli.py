@@ -72,3 +72,116 @@ def test_features_and_embed_commands_round_trip(tmp_path):
 def test_embed_command_names_a_missing_file(capsys):
     assert main(["embed", "/nonexistent/rows.parquet", "--features", "x.parquet", "--out", "o.parquet"]) == 1
     assert "no file at /nonexistent/rows.parquet" in capsys.readouterr().err
+
+
+def test_cells_command_prints_s2sphere_cells(capsys):
+    """`geos2vec cells LAT LNG ... --level L`: one line per pair, the cell id and token s2sphere gives."""
+    s2sphere = pytest.importorskip("s2sphere")
+    coords = [34.05, -118.25, -33.8688, 151.2093, 0.0, 0.0]
+    for level in (12, 30, 0):
+        assert main(["cells", *map(str, coords), "--level", str(level)]) == 0
+        lines = capsys.readouterr().out.splitlines()[1:]
+        assert len(lines) == 3
+        for (lat, lng), line in zip(zip(coords[0::2], coords[1::2]), lines):
+            ref = s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(lat, lng)).parent(level)
+            _, _, cell_id, token, *_ = line.split()
+            assert (int(cell_id), token) == (ref.id(), ref.to_token())
+    assert main(["cells", "34.05"]) == 1
+    assert "latitude/longitude pairs" in capsys.readouterr().err
+
+
+def _sample_files(tmp_path):
+    from geos2vec.demo import load_sample
+
+    pois, roads = load_sample()
+    pois.to_parquet(tmp_path / "pois.parquet")
+    roads.to_parquet(tmp_path / "roads.parquet")
+    return pois, roads
+
+
+def test_features_command_coverage_forms(tmp_path, capsys):
+    """--coverage as a box and as a polygon file give count_features(..., coverage=) of the same geometry;
+    'header' without a .osm.pbf input and unreadable text are one-line errors."""
+    import warnings
+
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    import geos2vec
+    from geos2vec.coverage import get_coverage
+
+    pois, roads = _sample_files(tmp_path)
+    x0, y0, x1, y1 = pois.total_bounds
+    box = (x0, y0, (x0 + x1) / 2, y1)  # the western half: cells east of it are outside the coverage
+    poly = shapely.Polygon([(x0, y0), (x1, y0), (x0, y1)])  # a triangle
+    gpd.GeoDataFrame(geometry=[poly], crs=4326).to_file(tmp_path / "cov.geojson")
+    inputs = [str(tmp_path / "pois.parquet"), str(tmp_path / "roads.parquet")]
+    for text, geom in ((",".join(str(float(v)) for v in box), box), (str(tmp_path / "cov.geojson"), poly)):
+        out = tmp_path / "table.parquet"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["features", *inputs, "--coverage", text, "--out", str(out)]) == 0
+            ref = geos2vec.count_features(pois, roads, coverage=geom)
+        table = pd.read_parquet(out)
+        pd.testing.assert_frame_equal(table.sort_index(), ref.sort_index(), check_dtype=False, check_names=False)
+        want = shapely.box(*geom) if isinstance(geom, tuple) else geom
+        got = get_coverage(table)[0]
+        assert got is not None and shapely.equals(got, get_coverage(ref)[0]) and shapely.equals(got, want)
+    capsys.readouterr()
+    assert main(["features", *inputs, "--coverage", "header", "--out", str(tmp_path / "t.parquet")]) == 1
+    assert "needs exactly one .osm.pbf input" in capsys.readouterr().err
+    assert main(["features", *inputs, "--coverage", "1,2,3", "--out", str(tmp_path / "t.parquet")]) == 1
+    assert "--coverage must be" in capsys.readouterr().err
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_embed_command_writes_geojson(tmp_path):
+    """--out x.geojson: GeoJSON in WGS 84 with the same embeddings as the GeoParquet output, rows in order."""
+    import warnings
+
+    import geopandas as gpd
+    import numpy as np
+
+    pois, _ = _sample_files(tmp_path)
+    homes = pois.sample(25, random_state=2)[["name", "geometry"]]
+    homes.to_parquet(tmp_path / "homes.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["features", str(tmp_path / "pois.parquet"), str(tmp_path / "roads.parquet"), "--out",
+                     str(tmp_path / "table.parquet")]) == 0
+        for out in ("out.parquet", "out.geojson"):
+            assert main(["embed", str(tmp_path / "homes.parquet"), "--features", str(tmp_path / "table.parquet"),
+                         "--out", str(tmp_path / out), "--quiet"]) == 0
+    a = gpd.read_parquet(tmp_path / "out.parquet")
+    b = gpd.read_file(tmp_path / "out.geojson")
+    assert len(b) == len(homes) and list(b["name"]) == list(homes["name"])
+    cols = [c for c in a.columns if c.startswith("s2vec_")]
+    assert len(cols) == 256
+    np.testing.assert_allclose(b[cols].to_numpy(float), a[cols].to_numpy(float), rtol=1e-6, atol=1e-6)
+    assert shapely_equal(a.geometry, b.geometry)
+    assert list(b["s2_cell"]) == [str(v) for v in a["s2_cell"]]  # GDAL has no uint64: decimal strings
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def shapely_equal(a, b):
+    import numpy as np
+    import shapely
+
+    return bool(np.all(shapely.equals_exact(a.values, b.set_crs(a.crs, allow_override=True).values, 1e-9)))
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["features", "a.pbf", "--coverage", "-118.5,34.0,-118.2,34.2"],
+     ["features", "a.pbf", "--coverage=-118.5,34.0,-118.2,34.2"]),
+    (["evaluate", "--holdout-bbox", "-1e2, 30,-90,40.5", "--x"],
+     ["evaluate", "--holdout-bbox=-1e2, 30,-90,40.5", "--x"]),
+    (["features", "--coverage=-1,2,3,4"], ["features", "--coverage=-1,2,3,4"]),  # already joined
+    (["cells", "-33.8", "151.2"], ["cells", "-33.8", "151.2"]),  # single numbers: argparse reads them
+    (["features", "--coverage", "-h"], ["features", "--coverage", "-h"]),  # not a number list
+])
+def test_option_values_that_are_negative_number_lists_are_joined(argv, want):
+    """argparse takes "-118.5,34.0,..." after an option for an option of its own ("expected one argument")."""
+    from geos2vec.cli import _join_number_lists
+
+    assert _join_number_lists(argv) == want
