@@ -352,3 +352,36 @@ def test_nan_points_are_missing_geometries_like_nan_lon_lat():
     assert out.attrs["report"]["coerced_pois"] == 1 and out["bar"].sum() == 0
     assert out.loc[latlng_to_cell(48.85, 2.35, 12), "cafe"] == 1
     assert out.loc[latlng_to_cell(48.87, 2.37, 12), "bank"] == 1
+
+
+def test_explicit_road_column_filters_by_the_ontology_road_classes():
+    """road_column="kind": only lines whose kind is a road class of the ontology count (per cell: distinct lines
+    crossing it, against a pandas reference over the cells of each line), the others are reported; a column that
+    is not there, or an ontology without road classes, is a clear error."""
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.ontology import Ontology
+
+    onto = load_ontology()
+    kinds = ["residential", "footway", "proposed", "primary", None, "corridor", "residential"]
+    lines = [shapely.LineString([(-118.30 + 0.01 * k, 34.05), (-118.30 + 0.01 * k, 34.06)]) for k in range(7)]
+    roads = gpd.GeoDataFrame({"kind": kinds, "highway": ["primary"] * 7}, geometry=lines, crs=4326)
+    pois = gpd.GeoDataFrame({"fclass": ["cafe"]}, geometry=[shapely.Point(-118.3, 34.05)], crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = count_features(pois, roads, road_column="kind")
+        every = count_features(pois, roads, road_column=None)
+    keep = [k in onto.road_values for k in kinds]
+    assert keep == [True, True, False, True, False, False, True]
+    report = out.attrs["report"]
+    assert report["n_roads_counted"] == sum(keep) and report["road_column"] == "kind"
+    assert report["dropped_roads"] == {"proposed": 1, "<missing>": 1, "corridor": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = count_features(roads=roads[keep], road_column=None)["road"]
+    pd.testing.assert_series_equal(out["road"][out["road"] > 0], ref[ref > 0], check_names=False)
+    assert every["road"].sum() > out["road"].sum()  # None counts every line
+    with pytest.raises(InvalidInputError, match="road_column 'nope' is not a column of roads"):
+        count_features(pois, roads, road_column="nope")
+    custom = Ontology.from_channels(["cafe"])
+    with pytest.raises(InvalidInputError, match="needs an ontology with road classes"):
+        count_features(pois, roads, ontology=custom, road_column="kind")
