@@ -226,3 +226,47 @@ def test_embed_features_osm_downloads_counts_and_records_coverage(server, tmp_pa
     out = homes.s2vec.embed(features="osm")
     assert list(out.index) == [10, 3] and out["v"].tolist() == [1, 2]
     assert out.filter(like="s2vec_").notna().all().all()
+
+
+@pytest.mark.parametrize("extra", [b"", b"junk after the end"])
+def test_a_leftover_part_as_long_as_the_file_is_fetched_again(server, tmp_path, extra):
+    """A .part as long as the extract or longer (a run killed after its last byte, a changed upstream file):
+    the server answers the Range request with 416; the download starts over and is verified."""
+    _dl(server, tmp_path / "first")  # learn where the .part goes
+    final, = [p for p in (tmp_path / "first" / "cache").rglob("*.osm.pbf")]
+    part = tmp_path / "cache" / final.relative_to(tmp_path / "first" / "cache")
+    part = part.with_name(part.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"\0" * len(server.body) + extra)  # the right length (or longer), wrong bytes
+    server.log.clear()
+    path = _dl(server, tmp_path)
+    assert path.read_bytes() == server.body and not part.exists()
+    pbf_requests = [r for p, r in server.log if p.endswith(".pbf")]
+    assert pbf_requests == [f"bytes={len(server.body) + len(extra)}-", None]  # 416, then the whole file
+
+
+@pytest.mark.parametrize("area, match", [
+    ((10, 47, 9, 48), "min_lon, min_lat, max_lon, max_lat"),
+    ((9, 47, 10, float("nan")), "min_lon, min_lat, max_lon, max_lat"),
+    (shapely.Polygon(), "empty geometry"),
+    ("Liechtenstein", "area must be a GeoDataFrame"),
+])
+def test_bad_areas_are_clear_errors(server, tmp_path, area, match):
+    from geos2vec.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=match):
+        _dl(server, tmp_path, area=area)
+
+
+def test_areas_as_frames(server, tmp_path):
+    """A GeoDataFrame in any CRS is reprojected; one without a CRS, or with only empty rows, is an error."""
+    import geopandas as gpd
+
+    from geos2vec.errors import InvalidInputError
+
+    pts = gpd.GeoDataFrame(geometry=[shapely.Point(9.52, 47.12), shapely.Point(9.58, 47.15), None], crs=4326)
+    assert _dl(server, tmp_path, area=pts.to_crs(3857)).read_bytes() == server.body
+    with pytest.raises(InvalidInputError, match="no CRS"):
+        _dl(server, tmp_path, area=pts.set_crs(None, allow_override=True))
+    with pytest.raises(InvalidInputError, match="no geometry"):
+        _dl(server, tmp_path, area=gpd.GeoSeries([None, shapely.Point()], crs=4326))
