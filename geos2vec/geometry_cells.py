@@ -183,14 +183,17 @@ def _row_cells(geoms: gpd.GeoSeries, level: int, how: str) -> tuple[np.ndarray, 
             # would over-weight densely digitized stretches)
             line_pos = np.flatnonzero(is_line)
             parts, part_owner = shapely.get_parts(sub[is_line], return_index=True)
-            parts = shapely.segmentize(_unwrap_antimeridian(parts), step)
+            parts = _unwrap_antimeridian(parts)
+            real = shapely.length(parts) > 0  # GEOS cannot segmentize a zero-length line (two equal points)
+            parts[real] = shapely.segmentize(parts[real], step)
             xy, part_of = shapely.get_coordinates(parts, return_index=True)
             same = part_of[1:] == part_of[:-1]
             a, b = xy[:-1][same], xy[1:][same]
             mid = (a + b) / 2
             length = np.hypot((b[:, 0] - a[:, 0]) * np.cos(np.radians(mid[:, 1])), b[:, 1] - a[:, 1])
             seg_owner = line_pos[part_owner[part_of[:-1][same]]]
-            add(others[seg_owner], mid[:, 0], mid[:, 1], length)
+            pos = length > 0  # repeated vertices weigh nothing: no cell of weight 0
+            add(others[seg_owner[pos]], mid[pos, 0], mid[pos, 1], length[pos])
             total = np.bincount(seg_owner, weights=length, minlength=sub.size)
             degenerate = line_pos[total[line_pos] <= 0]  # zero-length lines: their representative point
             if degenerate.size:

@@ -191,3 +191,40 @@ def test_means_whose_report_was_lost_are_not_summed():
     a.attrs.clear(), b.attrs.clear()  # e.g. after an operation that drops attrs
     with pytest.raises(ValueError, match=r"cannot tell whether the float channel\(s\) \['price'\]"):
         combine_counts([a, b])  # was: 84 + 105 = 189
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(-80, 80), st.floats(-179, 179), st.integers(2, 4))
+def test_zero_length_lines_take_their_point_cell(lat, lng, repeat):
+    """A line of one repeated point (a GPS fix logged twice, a way with a single node twice) failed with a raw
+    GEOSException from shapely.segmentize; it now takes its point's cell (s2sphere reference), like a point.
+    Repeated vertices inside a real line add no cell of weight 0."""
+    s2sphere = pytest.importorskip("s2sphere")
+    ref = s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(lat, lng)).parent(12).id()
+    zero = shapely.LineString([(lng, lat)] * repeat)
+    multi = shapely.MultiLineString([[(lng, lat)] * 2, [(lng, lat)] * 3])
+    row, cells, weight = row_cells(gpd.GeoSeries([zero, multi], crs=4326), 12)
+    assert row.tolist() == [0, 1] and cells.tolist() == [ref, ref] and weight.tolist() == [1.0, 1.0]
+    line = shapely.LineString([(lng, lat), (lng, lat), (lng + 0.05, lat), (lng + 0.05, lat)])
+    ra, ca, wa = row_cells(gpd.GeoSeries([line], crs=4326), 12)
+    rb, cb, wb = row_cells(gpd.GeoSeries([shapely.LineString([(lng, lat), (lng + 0.05, lat)])], crs=4326), 12)
+    assert (wa > 0).all() and wa.sum() == pytest.approx(1.0)
+    got = {c: wa[ca == c].sum() for c in set(ca.tolist())}
+    want = {c: wb[cb == c].sum() for c in set(cb.tolist())}
+    assert got.keys() == want.keys() and all(got[c] == pytest.approx(want[c]) for c in got)
+
+
+def test_image_cells_of_a_projected_area_with_degenerate_parts():
+    """A projected area holding a zero-length line or a collapsed polygon (all vertices equal) raised a raw
+    GEOSException when its edges were densified; those parts are now taken as they are, and the cells are
+    those of the same area given in EPSG:4326."""
+    from geos2vec.raster._common import image_cells
+
+    x, y = 1.3e6, 5.9e6  # EPSG:3857 metres (about 11.7 E, 46.8 N)
+    square = shapely.box(x, y, x + 4e4, y + 3e4)
+    for odd in (shapely.LineString([(x - 5e4, y)] * 2), shapely.Polygon([(x + 9e4, y + 9e4)] * 4)):
+        area = gpd.GeoSeries([square, odd], crs=3857)
+        got = image_cells(area, 8)
+        want = image_cells(area.to_crs(4326), 8)
+        np.testing.assert_array_equal(got, want)
+        assert len(got) >= len(image_cells(gpd.GeoSeries([square], crs=3857), 8))

@@ -245,8 +245,10 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
         if projected:  # short edges, so that only an edge across the antimeridian jumps by about 360 degrees
             x0, y0, x1, y1 = geoms.total_bounds
             step = max(math.hypot(x1 - x0, y1 - y0) / 64, 1e-9)  # small parts keep their vertices
-            geoms = gpd.GeoSeries(shapely.segmentize(np.asarray(geoms.values), step), index=geoms.index,
-                                  crs=geoms.crs)
+            values = np.asarray(geoms.values).copy()
+            real = shapely.length(values) > 0  # GEOS cannot segmentize a zero-length line or ring
+            values[real] = shapely.segmentize(values[real], step)
+            geoms = gpd.GeoSeries(values, index=geoms.index, crs=geoms.crs)
         geoms = _geo.to_wgs84(geoms, "area")
         values = np.asarray(geoms.values)
         geom = _unwrap_transformed(values) if projected else shapely.union_all(values)
