@@ -46,14 +46,15 @@ def _read_table(path):
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"file not found: {path}")
-    if path.suffix in (".parquet", ".pq", ".geoparquet"):
+    suffix = path.suffix.lower()  # DATA.CSV is a CSV too (GDAL would read it as text columns)
+    if suffix in (".parquet", ".pq", ".geoparquet"):
         try:
             import geopandas as gpd
 
             return gpd.read_parquet(path)
         except (ValueError, KeyError):
             return pd.read_parquet(path)
-    if path.suffix in (".csv", ".txt"):
+    if suffix in (".csv", ".txt"):
         return pd.read_csv(path)
     import geopandas as gpd
 
@@ -270,6 +271,10 @@ def run(args) -> int:
     if ignored:
         raise InvalidInputError(f"{', '.join(ignored)} only apply with --task (the --labels path has no untrained "
                                 "control, embedding cache or state filter): drop them")
+    given = [f"--{k.replace('_', '-')}" for k in ("holdout_bbox", "holdout_lon", "holdout_polygon")
+             if getattr(args, k) not in (None, "")]
+    if len(given) > 1:  # before, the first silently won
+        raise InvalidInputError(f"give one geographic hold-out, got {', '.join(given)}")
     labels = _read_table(args.labels)
     if args.within:
         lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")
@@ -300,9 +305,14 @@ def run(args) -> int:
     elif args.holdout_lon is not None:
         holdout = {"lon": args.holdout_lon, "side": args.holdout_side}
     elif args.holdout_polygon:
+        import geopandas as gpd
         import shapely
 
-        holdout = {"polygon": shapely.union_all(_read_table(args.holdout_polygon).to_crs("EPSG:4326").geometry.values)}
+        zone = _read_table(args.holdout_polygon)
+        if not isinstance(zone, gpd.GeoDataFrame):
+            raise InvalidInputError(f"--holdout-polygon {args.holdout_polygon} has no geometry: give a GeoJSON or "
+                                    "GeoParquet file of polygons")
+        holdout = {"polygon": shapely.union_all(zone.to_crs("EPSG:4326").geometry.values)}
     if holdout is None and "region" in splits:
         if args.splits != _DEFAULT_SPLITS:
             raise InvalidInputError("region splits need a --task (its regions); with --labels use --holdout-bbox, "

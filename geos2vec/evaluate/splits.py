@@ -152,8 +152,9 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
     rest = np.flatnonzero(~test_mask)
     n_val = int(round(val_fraction * len(rest)))
     if len(test) < 1 or n_val < 1 or len(rest) - n_val < 2:
-        raise ValueError(
-            f"hold-out leaves {len(test)} test and {len(rest)} train/val cells; both sides need cells"
+        raise InvalidInputError(
+            f"hold-out leaves {len(test)} test and {len(rest)} train/val cells ({n_val} for validation at "
+            f"val_fraction={val_fraction}); it needs at least 1 test, 1 validation and 2 training cells"
         )
     out = []
     for k in range(n_splits):

@@ -43,7 +43,9 @@ def _model_fingerprint(model) -> str:
     weights = model.numpy_weights
     arrays = [weights[k] for k in sorted(weights) if isinstance(weights[k], np.ndarray)] if weights is not None \
         else list(model.keras_model.get_weights())
-    return _fingerprint(model.config.to_dict(), list(model.channels), *arrays)
+    # the normalization is part of the model: the same weights on other units embed differently
+    stats = None if model.stats is None else model.stats.to_dict()
+    return _fingerprint(model.config.to_dict(), list(model.channels), stats, *arrays)
 
 
 # bumped when a mode's meaning changes (0.2: "contextual" became seamless; the old one is "tiled")
@@ -61,7 +63,10 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
     path = cache_dir / f"embeddings-{key}.parquet"
     if path.exists():
         table = pd.read_parquet(path)
-        return {m: g.drop(columns="method").astype(np.float64) for m, g in table.groupby("method", sort=False)}
+        tables = dict(list(table.groupby("method", sort=False)))
+        # every mode, as model_embeddings names it, also one without rows (it has no group)
+        return {k: tables.get(k, table.iloc[:0]).drop(columns="method").astype(np.float64)
+                for k in (f"{name} ({mode})" for mode in modes)}
     out = model_embeddings(cells, counts, model, modes, name=name)
     tmp = path.with_suffix(".tmp")
     pd.concat([t.assign(method=m) for m, t in out.items()]).to_parquet(tmp)
@@ -114,8 +119,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         The location encoder of the ``-Loc`` methods and ``location-only``
         (:func:`~geos2vec.evaluate.methods.standard_methods`).
     cache_dir : path, optional
-        Keep embedding tables here (keyed by the model's weights, the counts, the cells and the mode), so a
-        second run does not encode the images again.
+        Keep embedding tables here (keyed by the model's weights and normalization, the counts, the cells and the
+        mode), so a second run does not encode the images again.
     progress : bool
         Show progress bars.
     log : callable or None
