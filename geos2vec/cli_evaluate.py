@@ -275,6 +275,9 @@ def run(args) -> int:
              if getattr(args, k) not in (None, "")]
     if len(given) > 1:  # before, the first silently won
         raise InvalidInputError(f"give one geographic hold-out, got {', '.join(given)}")
+    if args.holdout_side != defaults["holdout_side"] and args.holdout_lon is None:
+        raise InvalidInputError("--holdout-side only applies with --holdout-lon LON (the side of that longitude "
+                                "to test on)")
     labels = _read_table(args.labels)
     if args.within:
         lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")
@@ -294,6 +297,9 @@ def run(args) -> int:
         embeddings[name] = _as_cell_table(_read_table(path), path)
     if model is not None and counts is not None:
         embeddings.update(model_embeddings(joined.index.to_numpy(), counts, model, modes))
+    elif model is not None:  # before, the model was left out without a word
+        print(f"note: --model {args.model} embeds from cell counts: give --features to evaluate it (or --model "
+              "none); running without it", file=sys.stderr)
     methods = standard_methods(
         joined.index.to_numpy(), counts, embeddings, location=args.location,
         location_params=_location_params(args),

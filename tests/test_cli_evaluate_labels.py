@@ -250,3 +250,24 @@ def test_task_report_command_reproduces_the_options(tmp_path, monkeypatch):
         assert getattr(again, key) == getattr(original, key), key
     assert not again.untrained and seen[0]["untrained"] is False
     assert seen[0]["sweep"] == {"lr": [0.05], "hidden": [8, 16], "dropout": [0.1]}
+
+
+def test_holdout_side_without_holdout_lon_is_refused(labelled):
+    """--holdout-side west alone was ignored: the run used the default splits without a word."""
+    with pytest.raises(InvalidInputError, match="--holdout-side only applies with --holdout-lon"):
+        main([*labelled["argv"], "--holdout-side", "west", "--out", str(labelled["dir"] / "x"), "--debug"])
+    assert not (labelled["dir"] / "x").exists()
+
+
+def test_a_model_without_features_is_named_not_dropped_silently(labelled, capsys):
+    """--labels with a model (the default) but no --features: the model cannot embed, the run says so."""
+    argv = [a for a in labelled["argv"] if a not in ("--model", "none")]
+    assert argv.count("--model") == 0 and len(argv) == len(labelled["argv"]) - 2
+    out = labelled["dir"] / "m"
+    assert main([*argv, "--out", str(out), "--debug"]) == 0
+    err = capsys.readouterr().err
+    assert "note: --model default embeds from cell counts: give --features" in err
+    scores = pd.read_csv(out / "scores.csv")
+    assert not scores.method.str.startswith("S2Vec").any()
+    _run(labelled)  # with --model none: no such note
+    assert "--model" not in capsys.readouterr().err
