@@ -127,6 +127,21 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
     return arr
 
 
+def _cell_id_index(index, what: str):
+    """A table's ``cell_id`` index as uint64 cell ids, or a clear error naming ``what`` (a file, a table).
+
+    A plain ``astype(uint64)`` turned NaN into 9223372036854775808 and -5 into 18446744073709551611, ids of no cell
+    the table meant.
+    """
+    import pandas as pd
+
+    try:
+        ids = _as_cells(np.asarray(index))
+    except (InvalidInputError, InvalidTypeError) as exc:
+        raise type(exc)(f"{what}: its cell_id values are not S2 cell ids: {exc}") from None
+    return pd.Index(ids, name="cell_id")
+
+
 def _shape_out(result: np.ndarray, like: np.ndarray):
     """Return a scalar for 0-d input, else an array of the input's shape."""
     result = result.reshape(like.shape + result.shape[1:])

@@ -35,7 +35,6 @@ def add_parser(subparsers):
 
 
 def _load_features(paths, level):
-    import numpy as np
     import pandas as pd
 
     if len(paths) == 1 and Path(paths[0]).suffix == ".parquet":
@@ -43,7 +42,9 @@ def _load_features(paths, level):
         if df.index.name == "cell_id" or "cell_id" in df.columns:
             if "cell_id" in df.columns:
                 df = df.set_index("cell_id")
-            df.index = pd.Index(np.asarray(df.index, dtype=np.uint64), name="cell_id")
+            from ._cells_core import _cell_id_index
+
+            df.index = _cell_id_index(df.index, str(paths[0]))
             return df
     return count_inputs(paths, level=level)
 

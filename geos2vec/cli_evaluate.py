@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._cells_core import _cell_id_index
+
 from .errors import InvalidInputError
 from .evaluate import (
     DEFAULT_SWEEP,
@@ -67,7 +69,7 @@ def _as_cell_table(df, name):
     if df.index.name != "cell_id":
         raise InvalidInputError(f"{name} needs a cell_id column or index (uint64 level-12 cell ids)")
     df = df.select_dtypes("number")
-    df.index = pd.Index(np.asarray(df.index, dtype=np.uint64), name="cell_id")
+    df.index = _cell_id_index(df.index, str(name))
     return df
 
 

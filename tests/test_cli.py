@@ -185,3 +185,16 @@ def test_option_values_that_are_negative_number_lists_are_joined(argv, want):
     from geos2vec.cli import _join_number_lists
 
     assert _join_number_lists(argv) == want
+
+
+def test_embed_command_refuses_a_table_whose_cell_ids_are_floats(tmp_path, capsys):
+    import pandas as pd
+
+    pois, _ = _sample_files(tmp_path)
+    pois.iloc[:5].to_parquet(tmp_path / "rows.parquet")
+    pd.DataFrame({"cell_id": [1.5, float("nan")], "cafe": [1, 2]}).to_parquet(tmp_path / "table.parquet")
+    assert main(["embed", str(tmp_path / "rows.parquet"), "--features", str(tmp_path / "table.parquet"),
+                 "--out", str(tmp_path / "out.parquet"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "table.parquet: its cell_id values are not S2 cell ids" in err
+    assert not (tmp_path / "out.parquet").exists()

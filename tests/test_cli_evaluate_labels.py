@@ -271,3 +271,22 @@ def test_a_model_without_features_is_named_not_dropped_silently(labelled, capsys
     assert not scores.method.str.startswith("S2Vec").any()
     _run(labelled)  # with --model none: no such note
     assert "--model" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ids, error", [
+    ([np.nan, 1.0], "not S2 cell ids: cell ids must be an integer array"),   # a float column (a NaN somewhere)
+    ([-5, 3], "not S2 cell ids: invalid S2 cell id"),                       # negative: no cell
+])
+def test_cell_id_values_that_are_no_cells_are_refused(tmp_path, ids, error):
+    """astype(uint64) made NaN 9223372036854775808 and -5 18446744073709551611: rows of cells nobody gave."""
+    from geos2vec.cli_evaluate import _as_cell_table
+
+    df = pd.DataFrame({"cell_id": ids, "x": [1.0, 2.0]})
+    with pytest.raises((InvalidInputError, TypeError), match=error) as info:
+        _as_cell_table(df, "emb.parquet")
+    assert str(info.value).startswith("emb.parquet: its cell_id values")
+    ok = pd.DataFrame({"cell_id": latlng_to_cell(np.array([37.3, 37.4]), np.array([-121.9, -121.8]), 12),
+                       "x": [1.0, 2.0]})
+    ok["cell_id"] = ok["cell_id"].astype(np.int64)  # signed storage of the same bits (Parquet, Arrow)
+    got = _as_cell_table(ok, "emb.parquet")
+    assert got.index.dtype == np.uint64 and (got.index.to_numpy() == ok["cell_id"].to_numpy().view(np.uint64)).all()
