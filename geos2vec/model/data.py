@@ -56,7 +56,8 @@ def open_images(path: StrPath) -> xr.DataArray:
     FileNotFoundError
         Nothing exists at ``path``.
     ValueError
-        An unknown format, or a store or dataset without exactly one image variable.
+        An unknown format, a store or dataset without exactly one image variable, or a Parquet table without
+        cell ids (no ``cell_id`` column or index).
     """
     import xarray as xr
 
@@ -84,6 +85,13 @@ def open_images(path: StrPath) -> xr.DataArray:
         table = pd.read_parquet(path)
         if "cell_id" in table.columns:
             table = table.set_index("cell_id")
+        elif isinstance(table.index, pd.RangeIndex):  # no index stored: row numbers, not cells
+            from ..errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"{path} has no cell ids: no 'cell_id' column and no cell-id index (columns: "
+                f"{list(table.columns)[:10]}). Write the feature table with its cell_id index "
+                "(table.to_parquet(path), as `geos2vec features` does) or name the cell id column 'cell_id'")
         return rasterize(table)
     else:
         raise ValueError(f"cannot read images from {path}: expected a zarr store, a .nc file or a Parquet "

@@ -236,6 +236,7 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
     from .. import _geo
 
     level = _cells._check_level(level)
+    projected = False
     if isinstance(area, (gpd.GeoSeries, gpd.GeoDataFrame)):
         geoms = _geo.as_geoseries(area, "area")
         geoms = geoms[~_geo.missing_mask(geoms)]
@@ -260,7 +261,9 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
     if geom.is_empty:
         raise InvalidInputError("area is empty")
     x0, y0, x1, y1 = geom.bounds
-    if not (-360 <= x0 <= x1 <= 360 and x1 - x0 <= 360 and -90 <= y0 <= y1 <= 90):
+    # a projected area's parts each lie about [-180, 180) (_unwrap_part): parts either side of 180 may span more
+    # than 360 degrees together
+    if not (-360 <= x0 <= x1 <= 360 and (projected or x1 - x0 <= 360) and -90 <= y0 <= y1 <= 90):
         raise InvalidInputError(
             f"area bounds {geom.bounds} are not longitude/latitude degrees; pass a GeoSeries with its CRS "
             "(it is transformed) or a shapely geometry in EPSG:4326"
@@ -304,11 +307,12 @@ def _resolve_images(data_images: np.ndarray, images, area, image_level: int) -> 
         if area is not None:
             out = np.union1d(out, image_cells(area, image_level))
         return out
-    imgs = _cells._as_cells(np.atleast_1d(np.asarray(images)))
+    imgs = np.atleast_1d(np.asarray(images))
+    if imgs.size == 0:  # before the dtype check: NumPy makes [] a float64 array
+        raise ValueError("images is empty; pass at least one image cell (or images=None)")
+    imgs = _cells._as_cells(imgs)
     if imgs.ndim != 1:
         raise ValueError("images must be a 1-D sequence of image cell ids")
-    if imgs.size == 0:
-        raise ValueError("images is empty; pass at least one image cell (or images=None)")
     lev = np.asarray(_cells.get_level(imgs))
     if (lev != image_level).any():
         raise ValueError(f"images must be cells at image_level {image_level}; got levels "
