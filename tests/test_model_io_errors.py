@@ -257,3 +257,16 @@ def test_gelu_kernels_compute_their_formulas():
     assert all(isinstance(v, np.float32) for v in got32)
     np.testing.assert_allclose(np.asarray(got32, np.float64), exact, rtol=1e-6, atol=1.5e-6)
     assert f32(np.float32(-7.0)) == 0.0 and f32(np.float32(7.0)) == np.float32(7.0)
+
+
+def test_saving_a_zip_onto_a_folder_named_like_it_is_refused_first(tiny, tmp_path):
+    """x.zip an existing folder: os.replace failed with a raw IsADirectoryError after the whole save, leaving a
+    hidden partial zip behind."""
+    model = tiny
+    target = tmp_path / "m.zip"
+    target.mkdir()
+    (target / "keep.txt").write_text("user file")
+    with pytest.raises(FileExistsError, match="m.zip is a folder"):
+        model.save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.zip"]  # no hidden partial zip
+    assert (target / "keep.txt").read_text() == "user file"

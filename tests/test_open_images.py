@@ -113,6 +113,9 @@ def test_check_images_refuses_non_real_values_missing_channels_and_no_images():
     for dtype, shown in ((np.complex64, "complex64"), (np.str_, "<U")):
         with pytest.raises(TypeError, match=f"image values must be real numbers, got dtype {shown}"):
             check_images(da.astype(dtype))
+    with pytest.raises(TypeError, match=r"got dtype bool; convert with da.astype\('uint8'\)"):
+        check_images(da > 0)  # rasterize makes bool images of a bool table
+    np.testing.assert_array_equal(check_images((da > 0).astype("uint8")).values, (da.values > 0).astype("uint8"))
     with pytest.raises(ValueError, match="needs a 'feature' coordinate with the channel names"):
         check_images(da.drop_vars("feature"))
     with pytest.raises(ValueError, match="the image DataArray holds no images"):

@@ -137,7 +137,8 @@ def check_images(da: xr.DataArray) -> xr.DataArray:
     if missing or len(da.dims) != 4:
         raise ValueError(f"image DataArray needs exactly the dims {IMAGE_DIMS}; got {da.dims}")
     if not np.issubdtype(da.dtype, np.number) or np.issubdtype(da.dtype, np.complexfloating):
-        raise TypeError(f"image values must be real numbers, got dtype {da.dtype}")
+        hint = "; convert with da.astype('uint8')" if da.dtype == bool else ""
+        raise TypeError(f"image values must be real numbers, got dtype {da.dtype}{hint}")
     if "feature" not in da.coords:
         raise ValueError("image DataArray needs a 'feature' coordinate with the channel names")
     if da.sizes["image"] == 0:

@@ -99,7 +99,7 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
     ValueError
         The model has no Keras model (unbuilt).
     FileExistsError
-        ``path`` (not a ``.zip``) exists and is not a directory.
+        ``path`` (not a ``.zip``) exists and is not a directory, or ``path`` ends in ``.zip`` and is a folder.
     """
     import keras
     import numpy as np
@@ -110,6 +110,9 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
     if model.keras_model is None:
         raise ValueError("cannot save an unbuilt model: call fit() or build() first")
     path = Path(path)
+    if path.suffix == ".zip" and path.is_dir():  # os.replace would fail with a raw IsADirectoryError, at the end
+        raise FileExistsError(f"{path} is a folder: save the zip under another name, or into that folder by a "
+                              "path without .zip")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "geos2vec_version": geos2vec.__version__,
             "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
             "channels": list(model.channels), "image_level": model.image_level, "patch_level": model.patch_level,
