@@ -128,7 +128,11 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
     elif isinstance(coverage, shapely.Geometry):
         geom = coverage
     elif isinstance(coverage, (tuple, list, np.ndarray)) and len(coverage) == 4:
-        x0, y0, x1, y1 = (float(v) for v in coverage)
+        try:
+            x0, y0, x1, y1 = (float(v) for v in coverage)
+        except (TypeError, ValueError) as err:  # None, a string, a nested array
+            raise CoverageError(f"a coverage box is (min_lon, min_lat, max_lon, max_lat), four numbers in degrees; "
+                                f"got {coverage!r} ({err})") from None
         problems = []
         if not np.isfinite([x0, y0, x1, y1]).all():
             problems.append("a value is not finite")
@@ -244,7 +248,7 @@ def set_coverage(table: pd.DataFrame, coverage: CoverageLike, *, missing_channel
     coverage : polygon, box, GeoSeries/GeoDataFrame, WKT or ``.osm.pbf`` path
         Anything :func:`as_coverage` accepts.
     missing_channels : iterable of str, optional
-        Columns of ``table`` the source lacks altogether.
+        Columns of ``table`` the source lacks altogether (a single string is one channel name).
 
     Returns
     -------
@@ -258,6 +262,8 @@ def set_coverage(table: pd.DataFrame, coverage: CoverageLike, *, missing_channel
         If ``coverage`` is not valid (see :func:`as_coverage`) or a missing channel is not a column.
     """
     geom = as_coverage(coverage)
+    if isinstance(missing_channels, str):  # one name, not its letters
+        missing_channels = [missing_channels]
     missing = [str(c) for c in missing_channels]
     unknown = [c for c in missing if c not in table.columns]
     if unknown:
@@ -342,7 +348,8 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
     Parameters
     ----------
     cells : array_like of uint64
-        Cells of the table's level (any shape).
+        Cells of the table's level (any shape); integers only (float ids are refused: they cannot hold
+        64-bit ids exactly).
     table : DataFrame
         A feature table (``attrs["coverage"]`` as set by ``count_features(..., coverage=...)``).
     features : list, optional
@@ -355,7 +362,9 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
     available : bool ndarray ``cells.shape + (len(features),)`` or None
         Per-channel availability; ``None`` when every channel has the same coverage (= ``covered``).
     """
-    cells = np.asarray(cells, dtype=np.uint64)
+    cells = np.asarray(cells)
+    # a float array was silently rounded to other cells; [] is a float array too
+    cells = _cells._as_cells(cells, validate=False) if cells.size else cells.astype(np.uint64)
     features = list(table.columns) if features is None else list(features)
     geom, channels = get_coverage(table)
     if geom is None:
@@ -380,8 +389,9 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
             if str(c) in channels:
                 available[:, k] = inside(channels[str(c)])
                 if str(c) in table.columns:  # a cell with a non-zero count in this channel has it
-                    col = table[c].reindex(flat).to_numpy()
-                    available[:, k] |= np.nan_to_num(col.astype(np.float64)) != 0
+                    col = np.nan_to_num(np.asarray(table[c].to_numpy(), dtype=np.float64)) != 0
+                    # any of its rows (a reindex raised on a table with repeated cells)
+                    available[:, k] |= np.isin(flat, np.asarray(table.index, dtype=np.uint64)[col])
         available = available.reshape(cells.shape + (len(features),))
     return covered.reshape(cells.shape), available
 

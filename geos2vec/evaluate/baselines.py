@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, get_level, latlng_to_cell
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from .labels import LEVEL
 
 if TYPE_CHECKING:
@@ -39,20 +39,24 @@ __all__ = [
 
 def _check_table(table, name):
     if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame indexed by cell_id, got {type(table).__name__}")
+        raise InvalidTypeError(f"{name} must be a pandas DataFrame indexed by cell_id, got {type(table).__name__}")
     if table.shape[1] == 0 or len(table) == 0:
-        raise ValueError(f"{name} is empty (shape {table.shape})")
+        raise InvalidInputError(f"{name} is empty (shape {table.shape})")
     if not table.index.is_unique:
-        raise ValueError(f"{name} has duplicate cell ids in its index; aggregate them first")
+        raise InvalidInputError(f"{name} has duplicate cell ids in its index; aggregate them first "
+                                "(e.g. table.groupby(level=0).sum())")
     values = table.to_numpy()
     if not np.issubdtype(values.dtype, np.number):
-        raise TypeError(f"{name} must have numeric columns only, got dtypes {sorted(set(map(str, table.dtypes)))}")
+        raise InvalidTypeError(
+            f"{name} must have numeric columns only, got dtypes {sorted(set(map(str, table.dtypes)))}")
     if not np.isfinite(values.astype(float)).all():
-        raise ValueError(f"{name} contains NaN or inf; fill or drop those cells first")
+        raise InvalidInputError(f"{name} contains NaN or inf; fill or drop those cells first")
+    # S2 cell ids (signed 64-bit storage of the same bits is read); a float index was truncated (1.5 -> 1) and
+    # a RangeIndex taken for cells 0, 1, 2, ... silently
     try:
-        index = pd.Index(np.asarray(table.index, dtype=np.uint64), name="cell_id")
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise TypeError(f"{name} must be indexed by uint64 cell ids") from exc
+        index = pd.Index(_as_cells(np.asarray(table.index)), name="cell_id")
+    except (InvalidInputError, InvalidTypeError) as exc:
+        raise type(exc)(f"{name} must be indexed by S2 cell ids (uint64): {exc}") from None
     out = pd.DataFrame(values.astype(np.float64), index=index, columns=[str(c) for c in table.columns])
     return out
 
@@ -90,7 +94,7 @@ def count_table_from_points(points: gpd.GeoDataFrame, category: str = "fclass", 
 
     geoms = to_wgs84(as_geoseries(points, "points"), "points")
     if category not in points.columns:
-        raise ValueError(f"category column {category!r} not found; columns are {list(points.columns)}")
+        raise InvalidInputError(f"category column {category!r} not found; columns are {list(points.columns)}")
     lng, lat = representative_lnglat(geoms)
     ok = np.isfinite(lat) & np.isfinite(lng)
     cells = latlng_to_cell(lat[ok], lng[ok], level)
@@ -130,7 +134,7 @@ def normalized_counts(counts: pd.DataFrame, log1p: bool = True) -> pd.DataFrame:
 
     counts = _check_table(counts, "counts")
     if log1p and (counts.to_numpy() < 0).any():
-        raise ValueError("log1p normalization needs counts >= 0; pass log1p=False for signed features")
+        raise InvalidInputError("log1p normalization needs counts >= 0; pass log1p=False for signed features")
     z = FeatureStats.fit(counts, log1p=bool(log1p)).transform(counts)
     return pd.DataFrame(np.asarray(z, dtype=np.float64), index=counts.index, columns=counts.columns)
 
@@ -195,8 +199,10 @@ def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None
     ----------
     cells : array_like of uint64
         Cell ids (flattened).
-    coverage : None, tuple, list of tuple, shapely geometry or numpy.ndarray of uint64
-        Where the source has data, as above (boxes in degrees, bounds included).
+    coverage : None, tuple, list of tuple, shapely geometry or integer array of cell ids
+        Where the source has data, as above (boxes in degrees, bounds included). Cell ids may be uint64 or
+        their signed 64-bit storage (an int64 array, a list of ints); integers beyond 180 cannot be degrees
+        and are read as cell ids.
 
     Returns
     -------
@@ -205,23 +211,57 @@ def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None
 
     Raises
     ------
-    ValueError
-        A ``coverage`` that is none of the above.
+    InvalidInputError
+        A ``coverage`` that is none of the above, boxes that are not ``(min_lon, min_lat, max_lon,
+        max_lat)`` in degrees with min <= max, invalid cell ids, or a geometry whose bounds are not degrees
+        (a ``ValueError``).
     """
     cells = _as_cells(cells).ravel()
     if coverage is None:
         return np.ones(len(cells), bool)
-    if isinstance(coverage, (np.ndarray, pd.Index)) and np.asarray(coverage).dtype == np.uint64:
-        return np.isin(cells, np.asarray(coverage, dtype=np.uint64))
-    lat, lng = cell_to_latlng(cells)
+    if isinstance(coverage, str):
+        raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got the "
+                                f"string {coverage!r}")
+    if isinstance(coverage, (pd.Series, pd.DataFrame)) and hasattr(coverage, "geom_type"):
+        raise InvalidTypeError(f"coverage must be a shapely geometry, not a {type(coverage).__name__}; pass "
+                               "coverage.to_crs(4326).union_all()")
     if hasattr(coverage, "geom_type"):
         import shapely
 
+        bounds = np.asarray(coverage.bounds, dtype=float)
+        if not coverage.is_empty and not (np.isfinite(bounds).all() and -180 <= bounds[0] and bounds[2] <= 180
+                                          and -90 <= bounds[1] and bounds[3] <= 90):
+            raise InvalidInputError(f"coverage bounds {tuple(bounds.tolist())} are not longitude/latitude degrees; "
+                                    "a coverage geometry is taken as EPSG:4326 (lon, lat): transform it first")
+        lat, lng = cell_to_latlng(cells)
         return shapely.contains_xy(coverage, lng, lat)
-    boxes = np.asarray(coverage, dtype=float)
-    boxes = boxes.reshape(-1, 4) if boxes.ndim == 1 else boxes
+    arr = np.asarray(coverage.to_numpy() if isinstance(coverage, (pd.Series, pd.Index)) else coverage)
+    is_int = arr.dtype.kind in "iu" or (arr.dtype == object and arr.size
+                                          and all(isinstance(v, (int, np.integer)) for v in arr.ravel()))
+    if arr.dtype == np.uint64 or (is_int and arr.size and np.abs(arr.astype(float)).max() > 180):
+        # cell ids (an int64 array of them was read as boxes: every cell "uncovered", silently)
+        try:
+            ids = _as_cells(arr).ravel()
+        except (InvalidInputError, InvalidTypeError) as exc:
+            raise type(exc)(f"coverage as cell ids: {exc}") from None
+        return np.isin(cells, ids)
+    try:
+        boxes = arr.astype(float)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got "
+                                f"{coverage!r}") from None
+    boxes = boxes.reshape(-1, 4) if boxes.ndim == 1 and boxes.size % 4 == 0 else boxes
     if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got {coverage!r}")
+        raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got "
+                                f"{coverage!r}")
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(boxes).all(axis=1) & (boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3])
+                & (boxes[:, 0] >= -180) & (boxes[:, 2] <= 180) & (boxes[:, 1] >= -90) & (boxes[:, 3] <= 90))
+    if bad.any():  # a box with min > max, or (lat, lon) order, covered nothing, silently
+        raise InvalidInputError(f"coverage boxes are (min_lon, min_lat, max_lon, max_lat) in degrees with min <= max; "
+                                f"got {boxes[bad][:3].tolist()} (not finite, min > max, or latitude and longitude "
+                                "swapped?)")
+    lat, lng = cell_to_latlng(cells)
     out = np.zeros(len(cells), bool)
     for b in boxes:
         out |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
@@ -271,7 +311,7 @@ def log1p_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     """
     counts = _check_table(counts, "counts")
     if (counts.to_numpy() < 0).any():
-        raise ValueError("log1p_counts needs counts >= 0")
+        raise InvalidInputError("log1p_counts needs counts >= 0")
     cells = counts.index.to_numpy() if cells is None else _same_level(np.unique(_as_cells(cells).ravel()), counts)
     known = np.isin(cells, counts.index.to_numpy()) | covered_mask(cells, coverage)
     out = counts.reindex(pd.Index(cells[known], name="cell_id"), fill_value=0.0)
@@ -326,7 +366,7 @@ def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
 
     rings = tuple(int(k) for k in rings)
     if not rings or min(rings) < 1:
-        raise ValueError(f"rings must be positive integers, got {rings}")
+        raise InvalidInputError(f"rings must be positive integers, got {rings}")
     own = log1p_counts(counts, cells, coverage=coverage)
     table = np.log1p(_check_table(counts, "counts"))
     index = table.index.to_numpy()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import check_latlng, latlng_to_cell
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -24,13 +24,25 @@ _LNG_NAMES = ("longitude", "lon", "lng", "long")
 def _find_column(columns, wanted, candidates, what):
     if wanted is not None:
         if wanted not in columns:
-            raise ValueError(f"{what} column {wanted!r} not found; columns are {list(columns)}")
+            raise InvalidInputError(f"{what} column {wanted!r} not found; columns are {list(columns)}")
         return wanted
     lowered = {str(c).lower(): c for c in columns}
     for name in candidates:
         if name in lowered:
             return lowered[name]
-    raise ValueError(f"no {what} column found (looked for {list(candidates)}); pass it explicitly")
+    raise InvalidInputError(f"no {what} column found (looked for {list(candidates)}); pass it explicitly")
+
+
+def _numeric(column: pd.Series, name) -> np.ndarray:
+    """A coordinate column as float64, or an :class:`InvalidInputError` naming the column and its first bad value."""
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna().to_numpy() & column.notna().to_numpy()
+    if bad.any():  # pandas said "Unable to parse string 'x' at position 1", naming no column
+        first = np.flatnonzero(bad)[0]
+        label = column.index[first:first + 1].tolist()[0]  # a plain 5, not np.int64(5)
+        raise InvalidInputError(f"coordinate column {name!r} holds {int(bad.sum())} value(s) that are not numbers, "
+                                f"e.g. {column.iloc[first]!r} at index label {label!r}")
+    return values.to_numpy(dtype=float)
 
 
 def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, lng: str | None = None,
@@ -58,16 +70,24 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
         Indexed by ``cell_id`` (uint64, sorted), columns ``target`` (the median
         of the points in the cell) and ``n_points``. Rows whose target is
         missing are not used; their number is in ``result.attrs["n_missing_target"]``.
+
+    Raises
+    ------
+    InvalidInputError
+        Empty ``labels``, a column not found, coordinate columns with values that are not numbers (named),
+        NaN or out-of-range coordinates, or geometries with a missing CRS.
+    InvalidTypeError
+        ``labels`` not a DataFrame, or a target column that is not numeric.
     """
     if not isinstance(labels, pd.DataFrame):
-        raise TypeError(f"labels must be a pandas DataFrame or GeoDataFrame, got {type(labels).__name__}")
+        raise InvalidTypeError(f"labels must be a pandas DataFrame or GeoDataFrame, got {type(labels).__name__}")
     if len(labels) == 0:
-        raise ValueError("labels is empty")
+        raise InvalidInputError("labels is empty")
     if target not in labels.columns:
-        raise ValueError(f"target column {target!r} not found; columns are {list(labels.columns)}")
+        raise InvalidInputError(f"target column {target!r} not found; columns are {list(labels.columns)}")
     y = labels[target]
     if not pd.api.types.is_numeric_dtype(y):
-        raise TypeError(f"target column {target!r} must be numeric, got dtype {y.dtype}")
+        raise InvalidTypeError(f"target column {target!r} must be numeric, got dtype {y.dtype}")
     y = y.to_numpy(dtype=float)
     try:
         import geopandas as gpd
@@ -82,8 +102,7 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     else:
         lat_col = _find_column(labels.columns, lat, _LAT_NAMES, "latitude")
         lng_col = _find_column(labels.columns, lng, _LNG_NAMES, "longitude")
-        lats = pd.to_numeric(labels[lat_col], errors="raise").to_numpy(dtype=float)
-        lngs = pd.to_numeric(labels[lng_col], errors="raise").to_numpy(dtype=float)
+        lats, lngs = (_numeric(labels[col], col) for col in (lat_col, lng_col))
     lats, lngs = check_latlng(lats, lngs)
     ok = np.isfinite(y)
     cells = latlng_to_cell(lats[ok], lngs[ok], level)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidInputError, InvalidTypeError
 from ..ontology import ROAD_CHANNEL, load_ontology
 
 if TYPE_CHECKING:
@@ -60,8 +61,9 @@ def load_crosswalk(crosswalk: StrPath | pd.DataFrame = "default", ontology: Onto
     Raises
     ------
     FileNotFoundError, TypeError, ValueError
-        Missing file; wrong type; missing columns, duplicate rows, channels
-        that the ontology lacks, or an ``osm_tag`` that maps elsewhere.
+        Missing file; wrong type (:class:`geos2vec.errors.InvalidTypeError`); missing columns, duplicate rows,
+        channels that the ontology lacks, or an ``osm_tag`` that maps elsewhere
+        (:class:`geos2vec.errors.InvalidInputError`).
     """
     onto = load_ontology(ontology)
     if isinstance(crosswalk, str) and crosswalk in _CROSSWALKS:
@@ -79,10 +81,11 @@ def load_crosswalk(crosswalk: StrPath | pd.DataFrame = "default", ontology: Onto
         name = "custom"
         table = crosswalk.copy()
     else:
-        raise TypeError(f"crosswalk must be 'default', a CSV path or a DataFrame, got {type(crosswalk).__name__}")
+        raise InvalidTypeError(
+            f"crosswalk must be 'default', a CSV path or a DataFrame, got {type(crosswalk).__name__}")
     missing = [c for c in CROSSWALK_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f"crosswalk {name!r} lacks column(s) {missing}; expected {list(CROSSWALK_COLUMNS)} (optional: osm_tag, "
             f"sg_type, n_venues, note), got {list(table.columns)}")
     table = table.reset_index(drop=True)
@@ -93,17 +96,19 @@ def load_crosswalk(crosswalk: StrPath | pd.DataFrame = "default", ontology: Onto
         table["osm_tag"] = ""
     no_cat = table["sg_category"] == ""
     if no_cat.any():
-        raise ValueError(f"crosswalk {name!r} has rows without sg_category at rows {list(np.flatnonzero(no_cat)[:10])}")
+        raise InvalidInputError(
+            f"crosswalk {name!r} has rows without sg_category at rows {np.flatnonzero(no_cat)[:10].tolist()}")
     dup = table.duplicated(["sg_category", "sg_subcategory"], keep=False)
     if dup.any():
         pairs = sorted(set(zip(table.loc[dup, "sg_category"], table.loc[dup, "sg_subcategory"])))
-        raise ValueError(f"crosswalk {name!r} has duplicate (sg_category, sg_subcategory) rows: {pairs[:10]}")
+        raise InvalidInputError(f"crosswalk {name!r} has duplicate (sg_category, sg_subcategory) rows: {pairs[:10]}")
     mapped = table["channel"] != ""
     unknown = sorted(set(table.loc[mapped, "channel"]) - set(onto.channels))
     if unknown:
         hint = f" ({ROAD_CHANNEL!r} counts roads, not POIs)" if ROAD_CHANNEL in unknown else ""
-        raise ValueError(f"crosswalk {name!r} names channel(s) {unknown} that ontology {onto.name!r} does not have"
-                         f"{hint}; use one of its POI channels or leave channel empty")
+        raise InvalidInputError(
+            f"crosswalk {name!r} names channel(s) {unknown} that ontology {onto.name!r} does not have"
+            f"{hint}; use one of its POI channels or leave channel empty")
     first_tag = {}
     for row in onto.table.itertuples(index=False):
         if row.channel != ROAD_CHANNEL and isinstance(row.osm_key, str) and row.osm_value != "*":
@@ -116,18 +121,18 @@ def load_crosswalk(crosswalk: StrPath | pd.DataFrame = "default", ontology: Onto
             continue
         if tag:
             if "=" not in tag:
-                raise ValueError(f"crosswalk {name!r}: osm_tag {tag!r} is not 'key=value'")
+                raise InvalidInputError(f"crosswalk {name!r}: osm_tag {tag!r} is not 'key=value'")
             k, v = (part.strip() for part in tag.split("=", 1))
         elif channel in first_tag:
             k, v = first_tag[channel]
         else:
-            raise ValueError(f"crosswalk {name!r}: channel {channel!r} has no key=value tag in the ontology; "
-                             "give osm_tag")
+            raise InvalidInputError(f"crosswalk {name!r}: channel {channel!r} has no key=value tag in the ontology; "
+                                    "give osm_tag")
         got = onto.lookup([v], keys=[k])[0]
         if got < 0 or onto.channels[got] != channel:
             where = "no channel" if got < 0 else f"channel {onto.channels[got]!r}"
-            raise ValueError(f"crosswalk {name!r}: osm_tag {k}={v} maps to {where} in ontology {onto.name!r}, "
-                             f"not to {channel!r}")
+            raise InvalidInputError(f"crosswalk {name!r}: osm_tag {k}={v} maps to {where} in ontology {onto.name!r}, "
+                                    f"not to {channel!r}")
         keys.append(k)
         values.append(v)
     table["osm_key"] = keys

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _geo
+from ..errors import InvalidInputError, InvalidTypeError
 from ..ontology import load_ontology
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     area : GeoDataFrame, GeoSeries, shapely geometry or (min_lon, min_lat, max_lon, max_lat), optional
         Keep only what lies in this area: POIs inside it (boundary included) and the parts of roads inside
         it (roads are cut at its boundary, so no road counts in a cell outside it). Pass the same area as
-        ``count_features(..., coverage=...)``.
+        ``count_features(..., coverage=...)``. It must be polygonal and, unless it carries a CRS, in
+        longitude/latitude degrees; it is checked before the file is read.
 
     Returns
     -------
@@ -102,7 +104,8 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
 
     Raises
     ------
-    FileNotFoundError, ImportError (pyosmium missing), ValueError (not an OSM file).
+    FileNotFoundError, ImportError (pyosmium missing), ValueError (not an OSM file; an ``area`` that is not a
+    polygonal area in degrees, :class:`geos2vec.errors.InvalidInputError`).
     """
     import geopandas as gpd
     import shapely
@@ -111,6 +114,8 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no OSM file at {path!r}")
+    if area is not None:
+        area = _check_area(area)  # before reading: a bad area would only show as an empty result
     onto = load_ontology(ontology)
     key_order = list(dict.fromkeys(k for k in onto.table["osm_key"] if isinstance(k, str) and k != "highway"))
     key_order = [k for k in key_order] + ["highway"]
@@ -225,6 +230,37 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     return OSMData(poi_frame, road_frame)
 
 
+def _check_area(area):
+    """``area`` as a polygonal shapely geometry in degrees, or an :class:`InvalidInputError` saying what is wrong.
+
+    A polygon in metres (a projected CRS without a GeoPandas CRS to say so) or a line kept nothing, silently.
+    """
+    import shapely
+
+    from .download import _area
+
+    try:
+        geom = _area(area)
+    except (InvalidInputError, InvalidTypeError):
+        raise
+    except (TypeError, ValueError) as exc:  # float() of a box's values
+        raise InvalidInputError(f"an area box is (min_lon, min_lat, max_lon, max_lat) in degrees; got {area!r} "
+                                f"({exc})") from None
+    if shapely.get_type_id(geom) not in (3, 6):
+        if shapely.get_type_id(geom) == 7:  # a collection: its polygonal parts
+            parts = [g for g in shapely.get_parts(geom) if shapely.get_type_id(g) in (3, 6)]
+            geom = shapely.union_all(parts) if parts else geom
+        if shapely.get_type_id(geom) not in (3, 6):
+            raise InvalidInputError(f"area must be polygonal (the area to keep), got a {geom.geom_type}")
+    x0, y0, x1, y1 = (float(v) for v in geom.bounds)
+    if not (np.isfinite([x0, y0, x1, y1]).all() and -180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
+        raise InvalidInputError(
+            f"area bounds {(x0, y0, x1, y1)} are not longitude/latitude degrees (longitude in [-180, 180], latitude "
+            "in [-90, 90]); a shapely area is taken as EPSG:4326 (lon, lat): transform it first, or pass a "
+            "GeoSeries/GeoDataFrame that carries its CRS")
+    return geom
+
+
 def _clip(pois, roads, area):
     """POIs in ``area`` and the parts of roads in it (line parts only; rows whose part is empty dropped)."""
     import shapely
@@ -256,16 +292,35 @@ def _read_frame(data, name, columns=None):
         path = os.fspath(data)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no {name} file at {path!r}")
-        if path.endswith((".parquet", ".geoparquet", ".pq")):
-            frame = gpd.read_parquet(path, columns=columns)
-        else:
-            frame = gpd.read_file(path, columns=columns)
+        parquet = path.lower().endswith((".parquet", ".geoparquet", ".pq"))  # DATA.PARQUET too (not for GDAL)
+        try:
+            if parquet:
+                frame = gpd.read_parquet(path, columns=_with_geometry(path, columns))
+            else:
+                frame = gpd.read_file(path, columns=columns)
+        except Exception as exc:  # pyarrow / pyogrio errors of a file that is not what its name says
+            raise InvalidInputError(f"could not read {path!r} as a {'GeoParquet' if parquet else 'GeoPandas'} "
+                                    f"file of {name} ({type(exc).__name__}: {exc})") from exc
     else:
-        raise TypeError(f"{name} must be a path or a GeoDataFrame, got {type(data).__name__}")
+        raise InvalidTypeError(f"{name} must be a path or a GeoDataFrame, got {type(data).__name__}")
     geoms = _geo.to_wgs84(_geo.as_geoseries(frame, name), name)
     if geoms is not frame.geometry:
         frame = frame.set_geometry(geoms)
     return frame
+
+
+def _with_geometry(path, columns):
+    """``columns`` plus the file's geometry column (as ``read_file`` adds it), read from its GeoParquet metadata."""
+    if columns is None:
+        return None
+    import json
+
+    import pyarrow.parquet as pq
+
+    columns = list(columns)
+    meta = pq.read_schema(path).metadata or {}
+    geometry = json.loads(meta.get(b"geo", b"{}")).get("primary_column")
+    return columns + [geometry] if geometry and geometry not in columns else columns
 
 
 def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None = "fclass",
@@ -284,7 +339,7 @@ def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None =
     category_column : str or None, default "fclass"
         Column that must be present; None checks none.
     columns : list of str, optional
-        Columns to read from a file (ignored for a GeoDataFrame).
+        Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
 
     Returns
     -------
@@ -298,12 +353,13 @@ def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None =
     TypeError
         If ``data`` is neither a path nor a GeoDataFrame.
     ValueError
-        If the category column is missing, or the CRS is missing.
+        If the category column is missing, the CRS is missing, or the file cannot be read
+        (:class:`geos2vec.errors.InvalidInputError`).
     """
     frame = _read_frame(data, "pois", columns)
     if category_column is not None and category_column not in frame.columns:
-        raise ValueError(f"pois have no {category_column!r} column (columns: {list(frame.columns)}); "
-                         "pass category_column=... naming the category column")
+        raise InvalidInputError(f"pois have no {category_column!r} column (columns: {list(frame.columns)}); "
+                                "pass category_column=... naming the category column")
     return frame
 
 
@@ -319,7 +375,7 @@ def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | Non
         A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
         :func:`geopandas.read_file` reads, or a GeoDataFrame.
     columns : list of str, optional
-        Columns to read from a file (ignored for a GeoDataFrame).
+        Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
 
     Returns
     -------
@@ -333,7 +389,8 @@ def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | Non
     TypeError
         If ``data`` is neither a path nor a GeoDataFrame.
     ValueError
-        If a geometry is not a (Multi)LineString (or LinearRing), or the CRS is missing.
+        If a geometry is not a (Multi)LineString (or LinearRing), the CRS is missing, or the file cannot be read
+        (:class:`geos2vec.errors.InvalidInputError`).
     """
     import shapely
 
@@ -341,6 +398,6 @@ def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | Non
     arr = np.asarray(frame.geometry.values)
     ok = _geo.missing_mask(frame.geometry) | np.isin(shapely.get_type_id(arr), (1, 2, 5))
     if not ok.all():
-        raise ValueError(f"roads must be LineStrings or MultiLineStrings; not at index "
-                         f"{_geo.describe_labels(frame.index, ~ok)}")
+        raise InvalidInputError(f"roads must be LineStrings or MultiLineStrings; not at index "
+                                f"{_geo.describe_labels(frame.index, ~ok)}")
     return frame

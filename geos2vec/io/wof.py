@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidInputError, InvalidTypeError
 from .crosswalk import CROSSWALK_COLUMNS, load_crosswalk
 
 if TYPE_CHECKING:
@@ -56,19 +57,21 @@ def _find_files(path_or_dir, states):
     elif isinstance(path_or_dir, (list, tuple)):
         items = list(path_or_dir)
         if not items:
-            raise ValueError("read_wof got an empty list of files; pass us-<state>.parquet files or their directory")
+            raise InvalidInputError(
+                "read_wof got an empty list of files; pass us-<state>.parquet files or their directory")
     else:
-        raise TypeError(f"path_or_dir must be a path, a list of paths or a directory, got {type(path_or_dir).__name__}")
+        raise InvalidTypeError(
+            f"path_or_dir must be a path, a list of paths or a directory, got {type(path_or_dir).__name__}")
     files = []
     for item in items:
         if not isinstance(item, (str, os.PathLike)):
-            raise TypeError(f"read_wof paths must be str or path-like, got {type(item).__name__} ({item!r})")
+            raise InvalidTypeError(f"read_wof paths must be str or path-like, got {type(item).__name__} ({item!r})")
         p = Path(item)
         if p.is_dir():
             found = sorted(q for q in p.glob("*.parquet") if q.is_file())
             if not found:
-                raise ValueError(f"no .parquet files in directory {os.fspath(p)!r}; expected Who's On First venue "
-                                 "files named us-<state>.parquet (e.g. us-ri.parquet)")
+                raise InvalidInputError(f"no .parquet files in directory {os.fspath(p)!r}; expected Who's On First "
+                                        "venue files named us-<state>.parquet (e.g. us-ri.parquet)")
             files.extend(found)
         elif p.is_file():
             files.append(p)
@@ -81,7 +84,11 @@ def _find_files(path_or_dir, states):
         try:
             wanted = [str(s).strip().lower().removeprefix("us-") for s in states]
         except TypeError:
-            raise TypeError(f"states must be a state code or a list of them (e.g. ['ks', 'ia']), got {states!r}")
+            raise InvalidTypeError(f"states must be a state code or a list of them (e.g. ['ks', 'ia']), got "
+                                   f"{states!r}") from None
+        if not wanted:  # an empty selection read nothing and returned an empty frame, silently
+            raise InvalidInputError("states is empty: it selects no venue file; pass state codes (e.g. ['ks', 'ia']) "
+                                    "or states=None for every file")
         available = {_state_of(f): f for f in files}
         absent = [s for s in wanted if s not in available]
         if absent:
@@ -106,11 +113,11 @@ def _read_one(path: Path):
     try:
         names = pq.read_schema(path).names
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for non-Parquet files
-        raise ValueError(f"could not read {os.fspath(path)!r} as Parquet ({exc}); expected a Who's On First venue "
-                         "file us-<state>.parquet") from exc
+        raise InvalidInputError(f"could not read {os.fspath(path)!r} as Parquet ({exc}); expected a Who's On First "
+                                "venue file us-<state>.parquet") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f"{os.fspath(path)!r} lacks column(s) {missing}; a Who's On First venue file needs "
             f"{list(REQUIRED_COLUMNS)} "
             f"(wof_id int, lon/lat WGS84 degrees, SimpleGeo sg_category/sg_subcategory strings), optionally "
@@ -128,8 +135,11 @@ def _read_one(path: Path):
             try:
                 arr = arr.cast(typ)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-                raise ValueError(f"{os.fspath(path)!r}: column {col!r} of type {arr.type} cannot be read as {typ} "
-                                 f"({exc})") from exc
+                raise InvalidInputError(f"{os.fspath(path)!r}: column {col!r} of type {arr.type} cannot be read as "
+                                        f"{typ} ({exc})") from exc
+            if col == "wof_id" and arr.null_count:  # a missing id read as 0 (Null Island's id), silently
+                raise InvalidInputError(f"{os.fspath(path)!r}: column 'wof_id' has {arr.null_count:,} missing "
+                                        "value(s); every Who's On First venue needs its id: drop or fill those rows")
         arrays[col] = arr
     return arrays, table.num_rows
 
@@ -215,7 +225,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     crosswalk : "default", path or DataFrame
         SimpleGeo class -> ontology channel, see :func:`load_crosswalk`.
     states : str or list of str, optional
-        Only these state codes (``["ks", "ia"]``), matched on the file names.
+        Only these state codes (``["ks", "ia"]``), matched on the file names; an empty list raises.
     drop_unknown_status : bool, default False
         Who's On First's ``is_current`` is 1 (current), 0 (not current:
         closed, ceased or superseded) or -1 (unknown); missing is unknown too.
@@ -257,9 +267,10 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
         A path, or a requested state's file, does not exist.
     ValueError
         A directory without .parquet files, an unreadable file, missing
-        columns (named), a bad ``min_stack`` or crosswalk.
+        columns (named) or ``wof_id`` values, a bad ``min_stack`` or crosswalk,
+        an empty ``states`` (:class:`geos2vec.errors.InvalidInputError`).
     TypeError
-        Paths or states of the wrong type.
+        Paths or states of the wrong type (:class:`geos2vec.errors.InvalidTypeError`).
 
     Warns
     -----
@@ -279,7 +290,8 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
 
     if min_stack is not None:
         if isinstance(min_stack, bool) or not isinstance(min_stack, (int, np.integer)) or min_stack < 2:
-            raise ValueError(f"min_stack must be an integer >= 2 (venues at one coordinate) or None, got {min_stack!r}")
+            raise InvalidInputError(
+                f"min_stack must be an integer >= 2 (venues at one coordinate) or None, got {min_stack!r}")
     table = load_crosswalk(crosswalk)
     files = _find_files(path_or_dir, states)
     parts = [_read_one(f) for f in files]
