@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import _geo, cells as _cells
+from .errors import InvalidInputError
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -74,8 +75,8 @@ class S2VecAccessor:
         ok = ~missing
         try:
             ids = _cells.latlng_to_cell(lat[ok], lng[ok], level)
-        except ValueError as exc:
-            raise ValueError(f"{exc} (positions count rows with a geometry, in order)") from None
+        except ValueError as exc:  # keeps geos2vec's error class (a plain ValueError lost it)
+            raise InvalidInputError(f"{exc} (positions count rows with a geometry, in order)") from None
         if missing.any():
             out = pd.array(np.zeros(len(geoms), dtype=np.uint64), dtype="UInt64")
             out[ok] = ids

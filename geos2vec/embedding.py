@@ -47,6 +47,9 @@ def _resolve_model(model):
     if not (hasattr(model, "patch_level") and hasattr(model, "embed")):
         raise InvalidTypeError(f"model must be 'default', the path of a saved model, or a loaded model "
                                f"(geos2vec.load_model(...)); got {type(model).__name__}")
+    if getattr(model, "built", True) is False:  # it said "this model embeds level-None cells only"
+        raise InvalidInputError("the model is not built or trained yet: call fit() first, or pass a saved model "
+                                "(model='default', a path, or geos2vec.load_model(...))")
     return model
 
 

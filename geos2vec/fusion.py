@@ -33,12 +33,6 @@ KINDS = ("concat", "weighted", "project")
 _KERAS = {}
 
 
-def _as_list(inputs, name):
-    if not isinstance(inputs, (list, tuple)) or len(inputs) == 0:
-        raise ValueError(f"{name} expects a non-empty list of tensors, got {type(inputs).__name__}")
-    return list(inputs)
-
-
 def _classes():
     if not _KERAS:
         from . import fusion_layers as fl
@@ -71,18 +65,21 @@ def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int |
 
     Raises
     ------
-    ValueError
-        If ``kind`` is unknown, or ``"project"`` is asked for without ``units``.
+    InvalidInputError
+        (a ``ValueError``) If ``kind`` is unknown, or ``"project"`` is asked for without ``units`` (or with
+        ``units`` or ``heads`` that is not a positive integer).
     """
+    from .errors import InvalidInputError
+
     if kind not in KINDS:
-        raise ValueError(f"unknown fusion {kind!r}; choose one of {list(KINDS)}")
+        raise InvalidInputError(f"unknown fusion {kind!r}; choose one of {list(KINDS)}")
     classes = _classes()
     if kind == "concat":
         return classes["Concat"](heads=heads, **kwargs)
     if kind == "weighted":
         return classes["WeightedAdd"](heads=heads, **kwargs)
     if units is None:
-        raise ValueError("fusion='project' needs units=<number of output features>")
+        raise InvalidInputError("fusion='project' needs units=<number of output features>")
     return classes["ProjectAdd"](units, heads=heads, **kwargs)
 
 

@@ -5,22 +5,44 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import keras
 from keras import ops
+
+from .errors import InvalidInputError
 
 __all__ = ["Concat", "WeightedAdd", "ProjectAdd"]
 
 
 def _as_list(inputs, name):
     if not isinstance(inputs, (list, tuple)) or len(inputs) == 0:
-        raise ValueError(f"{name} expects a non-empty list of tensors, got {type(inputs).__name__}")
+        raise InvalidInputError(f"{name} expects a non-empty list of tensors, got {type(inputs).__name__}")
     return list(inputs)
 
 
+def _shapes(input_shapes, name):
+    """The input shapes ``build`` gets, refused as :func:`_as_list` refuses the inputs (one tensor's shape)."""
+    if not isinstance(input_shapes, (list, tuple)) or not input_shapes or \
+            not all(isinstance(s, (list, tuple)) for s in input_shapes):
+        raise InvalidInputError(f"{name} expects a non-empty list of tensors, got one tensor of shape "
+                                f"{tuple(input_shapes) if isinstance(input_shapes, (list, tuple)) else input_shapes}")
+    return list(input_shapes)
+
+
+def _positive_int(value, name, allow_none=False):
+    """``value`` as an int; anything but a positive integer (or None where allowed) raises (not int()'s errors)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or int(value) != value or value < 1:
+        raise InvalidInputError(f"{name} must be {'None or ' if allow_none else ''}a positive integer, got {value!r}")
+    return int(value)
+
+
 def _check_heads(heads):
-    if heads is not None and (isinstance(heads, bool) or int(heads) != heads or heads < 1):
-        raise ValueError(f"heads must be None or a positive integer, got {heads!r}")
-    return None if heads is None else int(heads)
+    return _positive_int(heads, "heads", allow_none=True)
 
 @keras.saving.register_keras_serializable(package="geos2vec")
 class Concat(keras.layers.Layer):
@@ -40,6 +62,8 @@ class Concat(keras.layers.Layer):
         if len(inputs) == 1:
             return inputs[0]
         ranks = {len(x.shape) for x in inputs}
+        if not ranks <= {2, 3}:  # a rank-1 input raised a bare StopIteration
+            raise InvalidInputError(f"Concat takes (batch, d) or (heads, batch, d) tensors, got ranks {sorted(ranks)}")
         if ranks == {3}:
             return ops.concatenate(inputs, axis=-1)
         if ranks == {2}:
@@ -69,9 +93,9 @@ class WeightedAdd(keras.layers.Layer):
         self.heads = _check_heads(heads)
 
     def build(self, input_shapes):
-        dims = [s[-1] for s in input_shapes]
+        dims = [s[-1] for s in _shapes(input_shapes, "WeightedAdd")]
         if len(set(dims)) != 1:
-            raise ValueError(
+            raise InvalidInputError(
                 f"WeightedAdd needs inputs with equal feature dims, got {dims}; use ProjectAdd "
                 "(fusion='project') or Concat (fusion='concat') for different dims"
             )
@@ -81,6 +105,9 @@ class WeightedAdd(keras.layers.Layer):
 
     def call(self, inputs):
         inputs = _as_list(inputs, "WeightedAdd")
+        k = int(self.w.shape[-1])
+        if len(inputs) != k:  # fewer inputs silently dropped weights (more failed inside TensorFlow)
+            raise InvalidInputError(f"WeightedAdd was built for {k} inputs, got {len(inputs)}")
         if self.heads is None:
             return sum(self.w[i] * x for i, x in enumerate(inputs))
         out = 0
@@ -104,15 +131,13 @@ class ProjectAdd(keras.layers.Layer):
 
     def __init__(self, units, heads=None, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or int(units) != units or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = _positive_int(units, "units")
         self.heads = _check_heads(heads)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shapes):
         self.kernels = []
-        for i, s in enumerate(input_shapes):
+        for i, s in enumerate(_shapes(input_shapes, "ProjectAdd")):
             shape = (s[-1], self.units) if self.heads is None else (self.heads, s[-1], self.units)
             self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=shape,
                                                 initializer=self.kernel_initializer))
@@ -122,7 +147,7 @@ class ProjectAdd(keras.layers.Layer):
     def call(self, inputs):
         inputs = _as_list(inputs, "ProjectAdd")
         if len(inputs) != len(self.kernels):
-            raise ValueError(f"ProjectAdd was built for {len(self.kernels)} inputs, got {len(inputs)}")
+            raise InvalidInputError(f"ProjectAdd was built for {len(self.kernels)} inputs, got {len(inputs)}")
         out = self.bias
         for x, k in zip(inputs, self.kernels):
             if self.heads is None:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .errors import InvalidInputError
 from .location import _check_frequency_num, _check_method, _encode, _frequencies, output_dim
 
 __all__ = ["LocationEncoder"]
@@ -39,7 +40,8 @@ class LocationEncoder(keras.layers.Layer):
     def call(self, inputs):
         inputs = ops.convert_to_tensor(inputs)
         if inputs.shape[-1] != 2:
-            raise ValueError(f"LocationEncoder expects inputs of shape (..., 2) = [lat, lng], got {inputs.shape}")
+            raise InvalidInputError(f"LocationEncoder expects inputs of shape (..., 2) = [lat, lng], got "
+                                    f"{inputs.shape}")
         lead = ops.shape(inputs)[:-1]
         # float64 inside: at the finest scales the angles reach ~1e4 rad,
         # where float32 would lose ~1e-3 of absolute precision.

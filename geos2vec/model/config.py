@@ -71,6 +71,12 @@ class S2VecConfig:
     seed: int = 0
 
     def __post_init__(self):
+        import numpy as np
+
+        for f in fields(self):  # NumPy scalars as Python numbers: np.int64(3) passed validation, then broke save()
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                setattr(self, f.name, value.item())
         self.validate()
 
     def validate(self) -> "S2VecConfig":
@@ -89,8 +95,11 @@ class S2VecConfig:
             A size (layers, widths, heads, ``batch_size``, ``epochs``) that is not a positive integer,
             ``embedding_dim`` or ``decoder_dim`` not divisible by ``num_heads``, ``mask_ratio``, ``dropout``,
             ``validation_split`` or ``cosine_alpha`` out of range, a non-positive ``learning_rate``,
-            ``clipnorm`` or ``mlp_ratio``, a negative ``shuffle_buffer``, ``weight_decay`` or
-            ``warmup_epochs``, a NaN or infinite number, or an unknown ``position_init`` or ``mixed_precision``.
+            ``clipnorm`` or ``mlp_ratio``, a negative ``weight_decay`` or ``warmup_epochs``, a
+            ``shuffle_buffer`` or ``early_stopping_patience`` that is not an integer >= 0 (or ``None`` for the
+            patience), a flag (``ignore_unobserved``, ``missing_token``, ``log_counts``) that is not a bool, a
+            NaN or infinite number, or an unknown ``position_init`` or ``mixed_precision``. NumPy scalars are
+            taken as the Python numbers they hold.
         """
         import math
         import numbers
@@ -108,8 +117,14 @@ class S2VecConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidInputError(f"S2VecConfig.{name} must be a positive integer, got {v!r}")
-        if self.shuffle_buffer < 0:
-            raise InvalidInputError(f"S2VecConfig.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+        for name in ("shuffle_buffer", "early_stopping_patience"):  # 1.5, "a" or -1 were taken as they were
+            v = getattr(self, name)
+            if (v is not None or name == "shuffle_buffer") and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise InvalidInputError(f"S2VecConfig.{name} must be an integer >= 0"
+                                        f"{' or None' if name != 'shuffle_buffer' else ''}, got {v!r}")
+        for name in ("ignore_unobserved", "missing_token", "log_counts"):  # "no" would have counted as True
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"S2VecConfig.{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("embedding_dim", "decoder_dim"):
             if getattr(self, name) % self.num_heads:
                 raise InvalidInputError(f"S2VecConfig.{name}={getattr(self, name)} is not divisible by "
@@ -191,7 +206,11 @@ class S2VecConfig:
         ------
         ValueError
             A key that is not a field, or inconsistent values (:meth:`validate`).
+        TypeError
+            ``d`` is not a dict.
         """
+        if not isinstance(d, dict):
+            raise InvalidTypeError(f"S2VecConfig.from_dict takes a dict of field values, got {type(d).__name__}")
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:

@@ -157,15 +157,17 @@ def window_plan(face, R, C, n: int, context: str = "centred"):
 
     Raises
     ------
-    ValueError
-        An unknown ``context``, or ``n`` not divisible by 4.
+    InvalidInputError
+        (a ``ValueError``) An unknown ``context``, or ``n`` not divisible by 4.
     """
-    if context not in CONTEXTS:
-        from ..errors import InvalidInputError
+    from ..errors import InvalidInputError
 
+    if context not in CONTEXTS:
         raise InvalidInputError(f"context must be one of {CONTEXTS}, got {context!r}")
     if n % 4:
-        raise ValueError(f"seamless contextual embeddings need a grid side divisible by 4, got {n}")
+        raise InvalidInputError(f"seamless contextual embeddings need a grid side divisible by 4, got {n}x{n} "
+                                "images; embed them with mode='tiled', or train on larger images (a lower "
+                                "rasterize(..., image_level=...))")
     h = n // 2
     face, R, C = (np.asarray(a, dtype=np.int64) for a in (face, R, C))
     pix = np.arange(R.size, dtype=np.int64)

@@ -259,7 +259,8 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     Raises
     ------
     InvalidInputError
-        (a ``ValueError``) An unknown ``mode``, ``context`` or ``cells``, an unbuilt model, images whose grid
+        (a ``ValueError``) An unknown ``mode``, ``context`` or ``cells``, a ``batch_size`` or ``block`` that is
+        not a positive integer, an unbuilt model, images whose grid
         does not match the model's, or cell ids that lie in no image of ``data``; NaN or inf in the values the
         encoder reads (the images it encodes, or in ``"patch"`` mode the pixels or table rows it projects),
         e.g. images made with ``rasterize(..., fill=np.nan)``; or a ``"patch"``-mode table whose index is not
@@ -281,6 +282,10 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         raise InvalidInputError(f"cells= as cell ids works with mode='contextual' or 'tiled', not {mode!r}")
     if not explicit and cells not in ("observed", "all"):
         raise InvalidInputError(f"cells must be 'observed', 'all' or an array of cell ids, got {cells!r}")
+    for name, value in (("batch_size", batch_size), ("block", block)):
+        # a step of 0 raised a bare range() error, a negative one skipped the encoder (zero or garbage vectors)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     npw = getattr(model, "numpy_weights", None)
     if model.keras_model is None and npw is None:
         raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")

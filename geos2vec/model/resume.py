@@ -95,8 +95,8 @@ def guard_resume(checkpoint_dir: StrPath, fingerprint: dict[str, Any]) -> bool:
         _check_backup(backup)
     if resuming and record.exists():
         try:
-            old = read_json(record)
-        except ValueError:
+            old = read_json_object(record)  # a list or null run.json raised a bare AttributeError / TypeError
+        except ValueError:  # unreadable: nothing matches, so the backup is refused
             old = {}
         differ = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
         if "config" in differ:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from .config import S2VecConfig
 from .data import check_images, image_levels, make_dataset, match_channels, scorable_images, split_images
 from .io import read_model, save_model
@@ -48,7 +48,8 @@ class S2VecModel:
     def __init__(self, config: S2VecConfig | None = None, **overrides: Any) -> None:
         config = S2VecConfig() if config is None else config
         if not isinstance(config, S2VecConfig):
-            raise TypeError(f"config must be an S2VecConfig, got {type(config).__name__}")
+            raise InvalidTypeError(f"config must be an S2VecConfig, got {type(config).__name__}; pass single fields "
+                                   "as keywords: S2VecModel(epochs=5)")
         self.config = config.replace(**overrides) if overrides else config
         self.keras_model = None
         self.source = None  # where it was loaded from ("default" or a path); None: built in this session
@@ -109,7 +110,7 @@ class S2VecModel:
         return self.keras_model
 
     def __repr__(self):
-        state = "unbuilt" if self.keras_model is None else (
+        state = "unbuilt" if not self.built else (  # a compact (NumPy) model is built too
             f"{len(self.channels)} channels, {self.grid[0]}x{self.grid[1]} images, {self.count_params():,} params")
         return f"S2VecModel({state}, embedding_dim={self.embedding_dim})"
 
@@ -151,7 +152,7 @@ class S2VecModel:
             stats = FeatureStats.fit(da, log1p=self.config.log_counts)
         else:
             if not isinstance(stats, FeatureStats):
-                raise TypeError(f"stats must be a FeatureStats, got {type(stats).__name__}")
+                raise InvalidTypeError(f"stats must be a FeatureStats, got {type(stats).__name__}")
             da = match_channels(da, stats.channels)
             channels = list(stats.channels)
         self.stats, self.channels = stats, channels
@@ -203,7 +204,7 @@ class S2VecModel:
         log_dir : path, optional
             ``training.csv`` (and TensorBoard logs with ``tensorboard=True``).
         tensorboard : bool
-            Also write TensorBoard logs to ``log_dir / "tensorboard"`` (needs ``log_dir``).
+            Also write TensorBoard logs to ``log_dir / "tensorboard"`` (needs ``log_dir``: raises without it).
         verbose : "auto", 0, 1 or 2
             Keras' progress output.
         run_eagerly : bool or "auto"
@@ -220,8 +221,10 @@ class S2VecModel:
         Raises
         ------
         InvalidInputError
-            ``epochs < 1``, no training image with a pixel to learn from, or a run whose loss became NaN or
-            infinite (training stops at that batch; the weights are not usable).
+            ``epochs`` that is not a positive integer, ``tensorboard=True`` without ``log_dir``, no training
+            image with a pixel to learn from, or a run whose loss became NaN or infinite (training stops at that
+            batch; the weights are not usable). (:class:`~geos2vec.errors.InvalidTypeError`: ``data`` of a type
+            that is neither images nor a path.)
         """
         from .data import open_images
         from .train import (
@@ -234,10 +237,11 @@ class S2VecModel:
         )
 
         cfg = self.config
-        epochs = cfg.epochs if epochs is None else int(epochs)
-        if epochs < 1:
-            raise InvalidInputError(f"epochs must be >= 1, got {epochs}")
+        epochs = cfg.epochs if epochs is None else cfg.replace(epochs=epochs).epochs  # checked: 1.5 was cut to 1
         if not hasattr(data, "dims"):
+            if not isinstance(data, str) and not hasattr(data, "__fspath__"):
+                raise InvalidTypeError(f"data must be an image DataArray (geos2vec.raster.rasterize) or the path of "
+                                       f"a zarr store, .nc file or Parquet feature table; got {type(data).__name__}")
             data = open_images(data)
         da = check_images(data)
         set_random_seed(cfg.seed)  # keras.utils.set_random_seed, keeping TensorFlow's kernel cache when it can
@@ -372,14 +376,14 @@ class S2VecModel:
 
         n_masks = int(n_masks)
         if n_masks < 1:
-            raise ValueError(f"n_masks must be >= 1, got {n_masks}")
+            raise InvalidInputError(f"n_masks must be >= 1, got {n_masks}")
         both = isinstance(by, (tuple, list)) and tuple(by) == ("predictor", "channel")
         if not (both or by in ("predictor", "channel")) or (by != "predictor" and baseline is not None):
             raise InvalidInputError(f'by must be "predictor", "channel" or ("predictor", "channel") (the last two '
                                     f"without baseline=), got by={by!r}, baseline={baseline!r}")
         self.ensure_keras()
         if self.keras_model is None:
-            raise ValueError("the model is not built or trained yet")
+            raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")
         km = self.keras_model
         da = match_channels(check_images(data), self.channels)
         batch_size = int(batch_size or self.config.batch_size)

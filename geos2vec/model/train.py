@@ -82,21 +82,29 @@ def resolve_strategy(strategy: tf.distribute.Strategy | str | None = None) -> tf
 
     Raises
     ------
-    ValueError
-        An unknown name.
+    InvalidInputError
+        (a ``ValueError``) An unknown name.
+    InvalidTypeError
+        (a ``TypeError``) Neither a strategy, a name nor ``None``.
     """
     import tensorflow as tf
 
-    if strategy is None or strategy == "default":
-        return tf.distribute.get_strategy()
+    from ..errors import InvalidInputError, InvalidTypeError
+
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
+    if strategy is not None and not isinstance(strategy, str):
+        raise InvalidTypeError(f"strategy must be a tf.distribute.Strategy, 'default', 'mirrored', 'cpu' or None, "
+                               f"got {type(strategy).__name__}")
+    if strategy is None or strategy == "default":
+        return tf.distribute.get_strategy()
     if strategy == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy([d.name for d in gpus] or ["/cpu:0"])
     if strategy == "cpu":
         return tf.distribute.OneDeviceStrategy("/cpu:0")
-    raise ValueError(f"unknown strategy {strategy!r}: pass a tf.distribute.Strategy, 'default', 'mirrored' or 'cpu'")
+    raise InvalidInputError(f"unknown strategy {strategy!r}: pass a tf.distribute.Strategy, 'default', 'mirrored' "
+                            "or 'cpu'")
 
 
 def strategy_uses_gpu(strategy) -> bool:
@@ -281,7 +289,7 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
     log_dir : str or path-like, optional
         Created if needed; gets ``training.csv`` (appended to) and, with ``tensorboard``, ``tensorboard/``.
     tensorboard : bool
-        Add a ``TensorBoard`` callback (only with ``log_dir``).
+        Add a ``TensorBoard`` callback (needs ``log_dir``).
     callbacks : list of keras.callbacks.Callback, optional
         The user's callbacks, placed first.
     fingerprint : dict, optional
@@ -294,10 +302,31 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
     Returns
     -------
     list of keras.callbacks.Callback
+
+    Raises
+    ------
+    InvalidTypeError
+        ``callbacks`` is not a list (or tuple) of Keras callbacks.
+    InvalidInputError
+        ``tensorboard=True`` without ``log_dir``.
+    ImportError
+        ``tensorboard=True`` without the ``tensorboard`` package installed.
     """
     import keras
 
+    from ..errors import InvalidInputError, InvalidTypeError
+
+    # a bare callback (callbacks=cb) raised a bare TypeError; a list holding other things failed inside Keras
+    if callbacks is not None and (not isinstance(callbacks, (list, tuple))
+                                  or not all(isinstance(c, keras.callbacks.Callback) for c in callbacks)):
+        seq = isinstance(callbacks, (list, tuple))
+        got = [type(c).__name__ for c in callbacks] if seq else type(callbacks).__name__
+        raise InvalidTypeError(f"callbacks must be a list of keras.callbacks.Callback (callbacks=[cb]), got {got}")
     out = list(callbacks or [])
+    if tensorboard and log_dir is None:
+        raise InvalidInputError("tensorboard=True writes its logs to log_dir / 'tensorboard': pass log_dir too")
+    if tensorboard and not _tensorboard_installed():  # was a TBNotInstalledError after the first step
+        raise ImportError("tensorboard=True needs the tensorboard package: pip install tensorboard")
     out.append(keras.callbacks.TerminateOnNaN())  # a diverged run stops at once (fit then raises)
     monitor = "val_loss" if has_validation else "loss"
     early = None
@@ -342,6 +371,12 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         if fingerprint is not None:
             out.append(BackupSeal(checkpoint_dir / "backup"))  # weights rewritten after the metadata are caught
     return out
+
+
+def _tensorboard_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def steps_for(n_images: int, batch_size: int) -> int:
