@@ -28,3 +28,28 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture()
+def copy(tmp_path):
+    """A copy of the bundled (compact) model, to damage."""
+    import shutil
+
+    from geos2vec.model.io import default_model_path
+
+    target = tmp_path / "m"
+    shutil.copytree(default_model_path(), target)
+    return target
+
+
+def edit_json(path, **changes) -> None:
+    """Set keys of the JSON object in ``path`` (a value of None removes the key)."""
+    import json
+
+    d = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            d.pop(k, None)
+        else:
+            d[k] = v
+    path.write_text(json.dumps(d, indent=1))

@@ -12,27 +12,12 @@ import pytest
 
 import geos2vec
 from geos2vec.errors import InvalidTypeError, ModelFormatError
+from conftest import edit_json as _edit_json  # the copy fixture (of the bundled model) is conftest's too
 from geos2vec.model.io import default_model_path, expected_shapes
 
 BUNDLED = default_model_path()
 
 
-@pytest.fixture()
-def copy(tmp_path):
-    """A copy of the bundled (compact) model to damage."""
-    target = tmp_path / "m"
-    shutil.copytree(BUNDLED, target)
-    return target
-
-
-def _edit_json(path, **changes):
-    d = json.loads(path.read_text())
-    for k, v in changes.items():
-        if v is None:
-            d.pop(k, None)
-        else:
-            d[k] = v
-    path.write_text(json.dumps(d, indent=1))
 
 
 def test_bundled_weights_match_the_expected_shapes():

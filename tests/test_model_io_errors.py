@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import zipfile
 
 import numpy as np
@@ -24,6 +23,7 @@ from geos2vec.model import S2VecModel
 from geos2vec.model import io as mio
 from geos2vec.model.io import default_model_path, read_model
 from geos2vec.model.numpy_encoder import load_weights, patch_project
+from conftest import edit_json as _edit_json  # the copy fixture (of the bundled model) is conftest's too
 
 BUNDLED = default_model_path()
 COMPACT = ("weights.npz", "config.json", "feature_stats.json", "metadata.json")
@@ -45,17 +45,6 @@ def tiny():
     return S2VecModel(missing_token=True, **TINY).build(_images())
 
 
-@pytest.fixture()
-def copy(tmp_path):
-    target = tmp_path / "m"
-    shutil.copytree(BUNDLED, target)
-    return target
-
-
-def _edit_json(path, **changes):
-    d = json.loads(path.read_text())
-    d.update(changes)
-    path.write_text(json.dumps(d, indent=1))
 
 
 def _zip(folder, target, names=COMPACT):

@@ -247,10 +247,11 @@ def test_area_covering_includes_empty_surroundings():
 
 
 
-def _brute_force_cover(area, crs, level):
-    """Cells whose polygon (densified, transformed to ``crs``) meets ``area``, among cells near its points."""
+def _brute_force_cover(area, crs, level, n=60):
+    """Cells whose polygon (densified, transformed to ``crs``) meets ``area``, among cells near its points (an
+    ``n x n`` grid over its bounds); and the cells of those points."""
     x0, y0, x1, y1 = area.bounds
-    xs, ys = np.meshgrid(np.linspace(x0, x1, 60), np.linspace(y0, y1, 60))
+    xs, ys = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     pts = gpd.GeoSeries(gpd.points_from_xy(xs.ravel(), ys.ravel()), crs=crs)
     pts = pts[pts.within(area.buffer(1e-6))].to_crs(4326)
     inside = np.unique(C.latlng_to_cell(pts.y.to_numpy(), pts.x.to_numpy(), level))

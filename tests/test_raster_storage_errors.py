@@ -16,6 +16,7 @@ from geos2vec import cells as C
 from geos2vec import raster as R
 from geos2vec.errors import InvalidInputError, InvalidTypeError
 from geos2vec.raster import storage
+from tests.test_raster import _brute_force_cover as _cover_and_points
 
 NYC = (40.75, -73.98)
 
@@ -175,15 +176,8 @@ def test_area_near_a_pole_is_covered_at_every_longitude(monkeypatch):
 
 
 def _brute_force_cover(area, crs, level):
-    """Cells whose polygon (densified, transformed to ``crs``) meets ``area``, among those near its points."""
-    x0, y0, x1, y1 = area.bounds
-    xs, ys = np.meshgrid(np.linspace(x0, x1, 80), np.linspace(y0, y1, 80))
-    pts = gpd.GeoSeries(gpd.points_from_xy(xs.ravel(), ys.ravel()), crs=crs)
-    pts = pts[pts.within(area.buffer(1e-6))].to_crs(4326)
-    inside = np.unique(C.latlng_to_cell(pts.y.to_numpy(), pts.x.to_numpy(), level))
-    cand = np.unique(C.grid_disk(inside, 2).ravel())
-    polys = gpd.GeoSeries(shapely.segmentize(np.asarray(C.cell_polygons(cand).values), 0.01), crs=4326).to_crs(crs)
-    return cand[shapely.intersects(np.asarray(polys.values), area)]
+    """Cells whose polygon meets ``area`` (tests/test_raster.py's reference, on an 80 x 80 grid of points)."""
+    return _cover_and_points(area, crs, level, n=80)[0]
 
 
 @pytest.mark.parametrize("hole_side", [-1, 1])
