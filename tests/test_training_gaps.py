@@ -290,7 +290,8 @@ def test_a_run_json_that_holds_no_object_refuses_the_resume_by_name(tmp_path, te
 
 
 @pytest.mark.parametrize("text, want", [(None, None), ("{not json", None), ("[0.5]", None), ('{"best": "x"}', None),
-                                        ('{"best": NaN}', None), ('{"epoch": 2}', None), ('{"best": 0.25}', 0.25)])
+                                        ('{"best": NaN}', None), ('{"epoch": 2}', None), ('{"best": true}', None),
+                                        ('{"best": 0.25}', 0.25)])
 def test_best_so_far_reads_only_a_finite_best(tmp_path, text, want):
     if text is not None:
         (tmp_path / "best.json").write_text(text)
@@ -298,7 +299,7 @@ def test_best_so_far_reads_only_a_finite_best(tmp_path, text, want):
 
 
 @pytest.mark.parametrize("text, want", [(None, 0), ("{not json", 0), ("[3]", 0), ('{"epoch": "3"}', 0),
-                                        ('{"epoch": -1}', 0), ('{"epoch": 3}', 3)])
+                                        ('{"epoch": -1}', 0), ('{"epoch": true}', 0), ('{"epoch": 3}', 3)])
 def test_resume_epoch_is_zero_without_a_readable_backup(tmp_path, text, want):
     assert R.resume_epoch(None) == 0
     if text is not None:
@@ -333,3 +334,15 @@ def test_the_seal_moves_the_metadata_on_only_when_it_is_readable_and_names_other
     with pytest.warns(UserWarning, match="newer than its metadata"):
         R._reconcile_seal(backup)
     assert json.loads(meta.read_text()) == {"epoch": 3, "batch": 0}
+
+
+@pytest.mark.parametrize("epoch, damaged", [(True, True), (False, True), ("2", True), (2.0, True), (2, False)])
+def test_a_backup_whose_epoch_is_not_an_integer_is_named_damaged(tmp_path, epoch, damaged):
+    """JSON true is an int in Python (1): a backup whose metadata says {"epoch": true} resumed at epoch 1."""
+    _backup(tmp_path, epoch=epoch)
+    if damaged:
+        with pytest.raises(InvalidInputError, match="training_metadata.json: an interrupted write"):
+            R._check_backup(tmp_path / "backup")
+    else:
+        R._check_backup(tmp_path / "backup")
+        assert R.resume_epoch(tmp_path) == 2

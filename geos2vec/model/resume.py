@@ -122,7 +122,8 @@ def _check_backup(backup: Path) -> None:
         bad.append("latest.weights.h5 without training_metadata.json")  # Keras would resume at epoch 0
     if meta.exists():
         try:
-            ok = isinstance(read_json_object(meta).get("epoch"), int)
+            epoch = read_json_object(meta).get("epoch")
+            ok = isinstance(epoch, int) and not isinstance(epoch, bool)  # JSON true is no epoch (Python: 1)
         except ValueError:
             ok = False
         if not ok:
@@ -183,7 +184,10 @@ def best_so_far(checkpoint_dir: StrPath) -> float | None:
     if not path.exists():
         return None
     try:
-        value = float(read_json(path)["best"])
+        value = read_json(path)["best"]
+        if isinstance(value, bool):  # JSON true is no loss (float(True) is 1.0)
+            return None
+        value = float(value)
     except (ValueError, KeyError, TypeError):
         return None
     return value if math.isfinite(value) else None
@@ -249,7 +253,7 @@ def resume_epoch(checkpoint_dir: StrPath | None) -> int:
         epoch = read_json_object(meta).get("epoch") if meta.exists() else 0
     except ValueError:
         return 0
-    return epoch if isinstance(epoch, int) and epoch > 0 else 0
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0 else 0
 
 
 def skip_epochs(dataset: Any, epochs: int) -> None:
