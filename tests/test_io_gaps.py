@@ -91,6 +91,9 @@ def test_read_osm_drops_one_node_ways_and_areas_osmium_cannot_build(small_osm):
     assert shapely.contains(shapely.Polygon([(9.2, 47.2), (9.3, 47.3), (9.3, 47.2)]), pois.geometry.iloc[1])
     assert roads["osm_id"].tolist() == [11]  # way 10 has a single node: no line
     assert shapely.get_coordinates(roads.geometry.values).tolist() == [[9.0, 47.0], [9.1, 47.0], [9.1, 47.1]]
+    # what could not become a feature is counted, not dropped without a word
+    assert pois.attrs["skipped"] == {"broken_areas": len(broken)}
+    assert roads.attrs["skipped"] == {"roads_missing_nodes": 0, "roads_one_node": 1}
 
 
 def test_read_osm_progress_bar_counts_every_object_and_changes_nothing(small_osm, capsys):
@@ -300,3 +303,20 @@ def test_crosswalk_refusals_name_the_row_and_the_fix():
         load_crosswalk(pd.DataFrame({"sg_category": ["Restaurant", "Coffee"], **base}), ontology=keyless)
     with pytest.raises(InvalidTypeError, match="crosswalk must be 'default', a CSV path or a DataFrame, got int"):
         load_crosswalk(3)
+
+
+def test_read_osm_counts_roads_whose_nodes_the_file_lacks(tmp_path):
+    """An extract cut at its boundary holds ways whose nodes lie outside it: skipped, and counted."""
+    path = tmp_path / "cut.osm"
+    path.write_text("""<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="test">
+  <node id="1" lat="47.00" lon="9.00"/>
+  <node id="2" lat="47.00" lon="9.10"/>
+  <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way>
+  <way id="11"><nd ref="1"/><nd ref="99"/><tag k="highway" v="primary"/></way>
+</osm>
+""")
+    pois, roads = read_osm(path)
+    assert roads["osm_id"].tolist() == [10]
+    assert roads.attrs["skipped"] == {"roads_missing_nodes": 1, "roads_one_node": 0}
+    assert len(pois) == 0 and pois.attrs["skipped"] == {"broken_areas": 0}

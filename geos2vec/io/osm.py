@@ -98,7 +98,10 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         ``osm_id``, ``osm_key``, ``fclass`` (the tag value), ``name`` and Point
         geometry; ``roads``: ``osm_id``, ``highway``, ``name`` and LineString
         geometry (MultiLineString where ``area`` cuts a road into pieces).
-        Both in EPSG:4326, ordered as in the file (nodes, then areas).
+        Both in EPSG:4326, ordered as in the file (nodes, then areas). What the file holds but could not
+        become a feature is counted in ``attrs["skipped"]``: ``pois.attrs["skipped"]["broken_areas"]`` (tagged
+        multipolygons whose rings do not close, e.g. cut by an extract), ``roads.attrs["skipped"]`` with
+        ``roads_missing_nodes`` (ways with a node the file lacks) and ``roads_one_node``.
         When an object has several POI tags the first ontology tag wins, in
         the order of the ontology's keys.
 
@@ -133,6 +136,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
 
         it = tqdm(fp, unit=" objects", desc=os.path.basename(path))
     seen = {"node": 0, "way": 0, "relation": 0}
+    skipped = {"broken_areas": 0, "roads_missing_nodes": 0, "roads_one_node": 0}  # objects that make no feature
     try:
         for obj in it:
             if obj.is_node():
@@ -163,9 +167,11 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                     continue
                 try:
                     coords = [(n.lon, n.lat) for n in obj.nodes]
-                except osmium.InvalidLocationError:
+                except osmium.InvalidLocationError:  # a node the file does not hold (cut by an extract)
+                    skipped["roads_missing_nodes"] += 1
                     continue
                 if len(coords) < 2:
+                    skipped["roads_one_node"] += 1
                     continue
                 r_id.append(obj.id)
                 r_hw.append(hw)
@@ -180,6 +186,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                 try:
                     geom = wkb.create_multipolygon(obj)
                 except RuntimeError:  # broken multipolygon geometry in the source
+                    skipped["broken_areas"] += 1
                     continue
                 p_type.append("way" if obj.from_way() else "relation")
                 p_id.append(obj.orig_id())
@@ -224,6 +231,8 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         geometry=gpd.GeoSeries(lines, crs="EPSG:4326"), crs="EPSG:4326")
     if area is not None:
         poi_frame, road_frame = _clip(poi_frame, road_frame, area)
+    poi_frame.attrs["skipped"] = {"broken_areas": skipped["broken_areas"]}
+    road_frame.attrs["skipped"] = {k: skipped[k] for k in ("roads_missing_nodes", "roads_one_node")}
     for frame, read in ((poi_frame, pois), (road_frame, roads)):
         if not read:  # empty because it was not read, not because the file has none
             frame.attrs["not_read"] = True
