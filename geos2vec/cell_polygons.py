@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._cells_core import _as_cells, _latlng, _xyz, cell_to_boundary, get_level
+from ._cells_core import _as_cells, _xyz, cell_to_boundary, get_level
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -17,6 +17,16 @@ __all__ = ["cell_polygons"]
 
 _DENSIFY_TOL = 1e-5  # degrees (about a metre): straight lon/lat edges closer than this to the geodesic stay
 _DENSIFY_STEPS = 16  # points per edge where they do not
+
+
+def _latlng(xyz):
+    """Latitude and longitude in degrees of points ``xyz`` (any length), exact near the poles too.
+
+    ``arcsin(z)`` loses about half the digits where ``|z|`` is near 1 (a point a metre from a pole reads as
+    the pole); ``arctan2(z, hypot(x, y))`` does not.
+    """
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
 
 
 def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
@@ -91,11 +101,12 @@ def _pole_corner_polygon(corners_xyz):
         ring.append((1 - t)[:, None] * a + t[:, None] * b)
     pts = np.concatenate(ring)
     lat, lng = _latlng(pts)
-    pole = np.flatnonzero(np.abs(lat) > 90.0 - 1e-9)
+    # the pole corner's place on the ring: the corner nearest the axis (|z| is 1.0 for every corner of a tiny cell)
+    i = int(np.argmin(np.hypot(corners_xyz[:, 0], corners_xyz[:, 1]))) * _DENSIFY_STEPS
+    lat[i] = np.copysign(90.0, corners_xyz[i // _DENSIFY_STEPS, 2])
     keep = np.ones(lat.size, bool)
-    keep[pole] = False
+    keep[i] = False
     # the pole's neighbours on the ring lie on the two meridians that meet at the pole
-    i = int(pole[0])
     before, after = lng[(i - 1) % lat.size], lng[(i + 1) % lat.size]
     lat_l, lng_l = list(lat), list(lng)
     out_lat, out_lng = [], []

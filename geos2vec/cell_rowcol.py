@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _s2
 from ._cells_core import _as_cells, _check_level, _positions, _shape_out, get_level
+from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -47,9 +48,18 @@ def face_ij_to_cell(face: ArrayLike, i: ArrayLike, j: ArrayLike, level: int) -> 
     Returns
     -------
     numpy.ndarray of uint64, the broadcast shape
+
+    Raises
+    ------
+    InvalidTypeError
+        ``face``, ``i`` or ``j`` not numbers (strings, booleans).
+    InvalidInputError
+        Values that are not whole numbers (``0.5``, NaN: never truncated).
+    ValueError
+        Values out of range.
     """
     level = _check_level(level)
-    face, i, j = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64) for a in (face, i, j)))
+    face, i, j = np.broadcast_arrays(*(_as_int64(a, name) for a, name in ((face, "face"), (i, "i"), (j, "j"))))
     n = 1 << level
     bad = (face < 0) | (face > 5) | (i < 0) | (i >= n) | (j < 0) | (j >= n)
     if bad.any():
@@ -59,6 +69,18 @@ def face_ij_to_cell(face: ArrayLike, i: ArrayLike, j: ArrayLike, level: int) -> 
     _s2.face_ij_to_cell_kernel(np.ascontiguousarray(face).ravel(), np.ascontiguousarray(i).ravel(),
                                np.ascontiguousarray(j).ravel(), level, _s2.LOOKUP_POS, out)
     return _shape_out(out, face)
+
+
+def _as_int64(a, name: str) -> np.ndarray:
+    """``a`` as int64, refusing what is not a whole number (``1.7`` or NaN is not truncated, ``"1"`` not parsed)."""
+    arr = np.asarray(a)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):  # bool is neither
+        raise InvalidTypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating):
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            raise InvalidInputError(f"{name} must be whole numbers; not at positions {_positions(bad.ravel())}")
+    return arr.astype(np.int64)
 
 
 def _rowcol_from_ij(face, i_rel, j_rel, n):
@@ -112,11 +134,19 @@ def rowcol_to_cell(image_cells: ArrayLike, row: ArrayLike, col: ArrayLike, level
     Returns
     -------
     numpy.ndarray of uint64, the broadcast shape
+
+    Raises
+    ------
+    InvalidTypeError
+        ``row`` or ``col`` not numbers (strings, booleans).
+    InvalidInputError
+        ``row`` or ``col`` not whole numbers (``1.7``, NaN: never truncated).
+    ValueError
+        Image cells of several levels, ``level`` coarser than them, or positions out of range.
     """
     level = _check_level(level)
     image_cells = _as_cells(image_cells)
-    image_cells, row, col = np.broadcast_arrays(image_cells, np.asarray(row, dtype=np.int64),
-                                                np.asarray(col, dtype=np.int64))
+    image_cells, row, col = np.broadcast_arrays(image_cells, _as_int64(row, "row"), _as_int64(col, "col"))
     if image_cells.size == 0:
         return np.empty(image_cells.shape, dtype=np.uint64)
     face, i0, j0 = cell_to_face_ij(np.asarray(image_cells, order="C"))

@@ -13,6 +13,7 @@ remote cluster (``with Client(...)``). Needs ``pip install 'geos2vec[dask]'``.
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -160,7 +161,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     pois, roads : dask(-geopandas) frame, GeoDataFrame, GeoSeries or DataFrame, optional
         POIs and roads, as for :func:`geos2vec.features.count_features`; at least one is needed.
     split_every : int, default 8
-        Tables summed per node of the reduction tree (at least 2).
+        Tables summed per node of the reduction tree (an integer, at least 2).
     coverage, level, ontology, category_column, key_column, extra, road_column, errors
         See :func:`geos2vec.features.count_features`.
 
@@ -173,8 +174,8 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     Raises
     ------
     InvalidInputError
-        If neither ``pois`` nor ``roads`` is given, ``split_every < 2``, or an ``extra`` column asks for
-        ``"mean"``, ``"min"`` or ``"max"``.
+        If neither ``pois`` nor ``roads`` is given, ``split_every`` is not an integer >= 2, or an ``extra``
+        column asks for ``"mean"``, ``"min"`` or ``"max"``.
 
     Warns
     -----
@@ -189,8 +190,8 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
 
     if pois is None and roads is None:
         raise InvalidInputError("count_features needs pois and/or roads")
-    if split_every < 2:
-        raise InvalidInputError(f"split_every must be at least 2, got {split_every}")
+    if isinstance(split_every, bool) or not isinstance(split_every, numbers.Integral) or split_every < 2:
+        raise InvalidInputError(f"split_every must be an integer of at least 2, got {split_every!r}")
     kwargs = {"level": level, "ontology": ontology, "category_column": category_column, "key_column": key_column,
               "extra": extra, "road_column": road_column, "errors": errors, "coverage": None}
     columns = _extra_columns(pois, extra, ontology, errors) if pois is not None and extra is not None else None

@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
+from ..errors import InvalidInputError
 from ._common import DIMS, _shown
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
     image : int, str or uint64, optional
         One image to show as a ``row x col`` picture: a position, a token or an
         image cell id. Default: a map of all images in longitude/latitude, each
-        pixel drawn as its cell polygon (unobserved pixels light grey).
+        pixel drawn as its cell polygon (unobserved pixels light grey). Negative
+        positions and booleans raise ``InvalidInputError``.
     ax : matplotlib Axes, optional
         Axes to draw on; default: a new figure (``figsize`` from ``kwargs``, default ``(6, 6)``; ignored with
         ``ax``).
@@ -105,6 +107,10 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
 
 def _image_position(da: xr.DataArray, image) -> int:
     imgs = np.asarray(da["image"].values, dtype=np.uint64)
+    if isinstance(image, (bool, np.bool_)) or (isinstance(image, (int, np.integer)) and
+                                                not isinstance(image, np.uint64) and int(image) < 0):
+        raise InvalidInputError(f"image must be a position 0-{imgs.size - 1}, a token or an image cell id, "
+                                f"got {image!r}")
     if isinstance(image, str):
         target = _cells.token_to_cell(image)
     elif isinstance(image, (int, np.integer)) and not isinstance(image, np.uint64) and 0 <= int(image) < imgs.size:

@@ -256,7 +256,7 @@ def _lazy_blocks(block, nimg, step, n, nfeat, dtype, da):
         blocks.append(da.from_delayed(dask.delayed(block, pure=True)(lo, hi), shape=(hi - lo, n, n, nfeat),
                                       dtype=dtype))
     if not blocks:
-        return da.empty((0, n, n, nfeat), dtype=dtype)
+        return da.empty((0, n, n, nfeat), dtype=dtype, chunks=-1)  # automatic chunks divide by zero here
     return da.concatenate(blocks, axis=0)
 
 

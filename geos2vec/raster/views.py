@@ -52,7 +52,8 @@ def _gather(arr, img_idx, lr, lc, per: int = 256):
     n = img_idx.shape[0]
     tail = tuple(arr.shape[3:])
     if n == 0:
-        return dsa.zeros((0, *img_idx.shape[1:], *tail), dtype=arr.dtype)
+        # one explicit (empty) chunk: dask's automatic chunking divides by zero on a zero-length array
+        return dsa.zeros((0, *img_idx.shape[1:], *tail), dtype=arr.dtype, chunks=-1)
     parts = []
     for s in range(0, n, per):
         ii = img_idx[s:s + per]
