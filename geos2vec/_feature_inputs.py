@@ -7,6 +7,7 @@ how to fix them).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
@@ -243,6 +244,8 @@ def _parse_extra(extra, frame):
                                "{column: aggregation}")
     out = []
     for col, how in items:
+        if not isinstance(col, Hashable) or not isinstance(how, str):
+            raise InvalidTypeError(f"extra takes column names and aggregation names (strings), got {col!r}: {how!r}")
         if frame is None or col not in frame.columns:
             raise InvalidInputError(f"extra column {col!r} is not a column of pois")
         if how not in _NUMERIC_AGGS and how != "categories":
@@ -265,6 +268,26 @@ def _parse_extra(extra, frame):
                     "first, or aggregate a numeric column with extra={col: 'sum'|'mean'|...}")
         out.append((col, how))
     return out
+
+
+def _count_tables(tables) -> list:
+    """The tables of :func:`geos2vec.features.combine_counts` as a list, checked (types, columns, index)."""
+    if isinstance(tables, (pd.DataFrame, str)):  # iterating would give its column names / letters
+        raise InvalidTypeError(f"tables must be a list of DataFrames, got one {type(tables).__name__}; pass [table]")
+    tables = list(tables)
+    if not tables:
+        raise InvalidInputError("combine_counts needs at least one table")
+    for k, t in enumerate(tables):
+        if not isinstance(t, pd.DataFrame):
+            raise InvalidTypeError(f"tables[{k}] is a {type(t).__name__}, not a count_features DataFrame")
+        _check_unique_columns(t, f"tables[{k}]")
+        bad = [str(c) for c in t.columns if not (pd.api.types.is_numeric_dtype(t[c]) or t[c].dtype == bool)]
+        if bad:
+            raise InvalidTypeError(f"tables[{k}] has non-numeric channel column(s) {bad[:5]}; counts must be numbers")
+        if t.index.dtype.kind not in "iu":
+            raise InvalidInputError(f"tables[{k}] is not indexed by S2 cell ids (uint64), its index has dtype "
+                                    f"{t.index.dtype}; keep the cell_id index count_features gives it")
+    return tables
 
 
 MAX_EXTRA_CATEGORIES = 1024

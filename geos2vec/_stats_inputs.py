@@ -29,7 +29,9 @@ def as_matrix(table, channels):
                                     f"{table.dims}")
         if "feature" in table.coords:
             names = [str(c) for c in table["feature"].values]
-            if channels is not None and (isinstance(channels, str) or [str(c) for c in channels] != names):
+            if isinstance(channels, str):
+                raise InvalidTypeError(f"channels must be a list of names, got the string {channels!r}")
+            if channels is not None and [str(c) for c in channels] != names:
                 raise InvalidInputError(
                     f"channels={list(channels)} differ from the DataArray's feature coordinate {names}; leave "
                     "channels out, or select the channels first (da.sel(feature=[...]))")
@@ -44,6 +46,8 @@ def as_matrix(table, channels):
         else:
             values = np.asarray(da.values).reshape(-1, da.sizes["feature"])
             avail = None if avail is None else avail.reshape(-1, da.sizes["feature"])
+        if values.dtype.kind not in "biuf":  # complex would lose its imaginary part
+            raise InvalidTypeError(f"features must be real numbers, got dtype {values.dtype}")
         return values.astype(np.float64), names, avail
     if isinstance(table, pd.DataFrame):
         if isinstance(channels, str):
@@ -58,12 +62,12 @@ def as_matrix(table, channels):
             raise InvalidInputError(f"the table has duplicate channel columns {dup}; rename or drop them "
                                     "(e.g. table.loc[:, ~table.columns.duplicated()]) so each channel is one column")
         sub = table[cols]
-        bad = [c for c in cols if not pd.api.types.is_numeric_dtype(sub[c])]
+        bad = [c for c in cols if not pd.api.types.is_numeric_dtype(sub[c]) or pd.api.types.is_complex_dtype(sub[c])]
         if bad:
             raise InvalidTypeError(f"feature columns must be numeric; not numeric: {bad}")
         return sub.to_numpy(dtype=np.float64), [str(c) for c in cols], _table_availability(table, cols)
     arr = np.asarray(table)
-    if not np.issubdtype(arr.dtype, np.number):
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):  # no imaginary drop
         raise InvalidTypeError(f"features must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise InvalidInputError("features must be an array whose last axis holds the channels, got a scalar")

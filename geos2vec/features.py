@@ -31,7 +31,7 @@ from . import _cover, _s2
 from . import cells as _cells
 from .errors import InvalidInputError, InvalidTypeError
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, _check_unique_columns,  # noqa: F401
-                              _NUMERIC_AGGS, _parse_extra, _point_coords, _road_lines)
+                              _count_tables, _NUMERIC_AGGS, _parse_extra, _point_coords, _road_lines)
 from .ontology import load_ontology
 from .provenance import provenance
 
@@ -431,18 +431,17 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     InvalidInputError (a ValueError)
         No tables, different or duplicate columns, cells of different levels,
         non-additive channels, or float channels of unknown kind (see
-        ``assume_additive``).
+        ``assume_additive``), or a table whose index is not of cell ids.
+    InvalidTypeError (a TypeError)
+        ``tables`` is one DataFrame (pass ``[table]``) or holds something else than
+        DataFrames, or a table has non-numeric columns.
 
     Warns
     -----
     CoverageWarning
         When some, but not all, parts have a coverage.
     """
-    tables = [t for t in tables]
-    if not tables:
-        raise InvalidInputError("combine_counts needs at least one table")
-    for k, t in enumerate(tables):
-        _check_unique_columns(t, f"tables[{k}]")
+    tables = _count_tables(tables)
     cols = list(tables[0].columns)
     for t in tables[1:]:
         if list(t.columns) != cols:

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .cells import _as_cells, cell_to_latlng, check_latlng
+from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -65,15 +66,13 @@ def _check_method(method: str) -> str:
         lowered = {m.lower(): m for m in METHODS}
         if isinstance(method, str) and method.lower() in lowered:
             return lowered[method.lower()]
-        raise ValueError(f"unknown location encoder {method!r}; choose one of {list(METHODS)}")
+        raise InvalidInputError(f"unknown location encoder {method!r}; choose one of {list(METHODS)}")
     return method
 
 
 def _check_frequency_num(frequency_num) -> int:
     """``frequency_num`` as an int; anything but a positive integer raises (2.5 is not truncated to 2)."""
     if isinstance(frequency_num, bool) or not isinstance(frequency_num, (int, np.integer)) or frequency_num < 1:
-        from .errors import InvalidInputError
-
         raise InvalidInputError(f"frequency_num must be a positive integer (the number of scales), got "
                                 f"{frequency_num!r}")
     return int(frequency_num)
@@ -95,10 +94,13 @@ def scales(frequency_num: int = 16, min_radius: float = 1e-4, max_radius: float 
     numpy.ndarray of float64, shape (S,)
     """
     frequency_num = _check_frequency_num(frequency_num)
-    min_radius = float(min_radius)
-    max_radius = float(max_radius)
+    try:
+        min_radius, max_radius = float(min_radius), float(max_radius)
+    except (TypeError, ValueError):
+        raise InvalidTypeError(f"min_radius and max_radius must be numbers (radians), got {min_radius!r} and "
+                               f"{max_radius!r}") from None
     if not (np.isfinite(min_radius) and np.isfinite(max_radius)) or min_radius <= 0 or max_radius < min_radius:
-        raise ValueError(
+        raise InvalidInputError(
             f"need 0 < min_radius <= max_radius (radians), got min_radius={min_radius}, max_radius={max_radius}"
         )
     if frequency_num == 1:

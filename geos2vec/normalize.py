@@ -23,7 +23,7 @@ import pandas as pd
 
 from ._jsonfile import write_text_atomic
 from ._stats_inputs import as_matrix, log1p_checked
-from .errors import InvalidInputError
+from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -112,7 +112,7 @@ class FeatureStats:
             width of the data, a DataArray without a ``feature`` dimension, or
             values <= -1 with ``log1p=True``.
         InvalidTypeError (a TypeError)
-            Non-numeric columns or values.
+            Non-numeric (or complex) columns or values; ``channels`` given as one string.
         """
         values, names, avail = as_matrix(table, channels)
         nan = np.isnan(values)
@@ -158,9 +158,13 @@ class FeatureStats:
 
         Raises
         ------
+        TypeError
+            If ``other`` is not a FeatureStats.
         ValueError
             If the channels or the ``log1p`` settings differ.
         """
+        if not isinstance(other, FeatureStats):
+            raise InvalidTypeError(f"can only merge FeatureStats, got {type(other).__name__}")
         if list(self.channels) != list(other.channels):
             raise InvalidInputError(f"cannot merge statistics of different channels: {self.channels} vs "
                                     f"{other.channels}")
@@ -215,7 +219,13 @@ class FeatureStats:
         return np.where(std > self.eps, std, 1.0)
 
     def _check_width(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64) if not np.issubdtype(np.asarray(x).dtype, np.floating) else np.asarray(x)
+        x = np.asarray(x)
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == bool):
+            raise InvalidTypeError(f"feature values must be numeric, got dtype {x.dtype}")
+        if x.ndim == 0:
+            raise InvalidInputError(f"expected an array whose last axis holds the {len(self.channels)} channels, "
+                                    "got a scalar")
+        x = x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
         if x.shape[-1] != len(self.channels):
             raise InvalidInputError(f"expected {len(self.channels)} channels in the last axis, got {x.shape[-1]}")
         return x
@@ -260,8 +270,10 @@ class FeatureStats:
         Raises
         ------
         ValueError
-            If the last axis has the wrong length, a channel column is missing,
-            or (``log1p=True``) a value is <= -1.
+            If the last axis has the wrong length (or ``x`` is a scalar), a channel column is missing or
+            duplicated, or (``log1p=True``) a value is <= -1.
+        TypeError
+            If the values (or channel columns) are not numeric.
         """
         if isinstance(x, pd.DataFrame):
             self._check_columns(x)
@@ -329,6 +341,13 @@ class FeatureStats:
         missing = [c for c in self.channels if c not in df.columns]
         if missing:
             raise InvalidInputError(f"the table lacks channels the statistics were fitted on: {missing}")
+        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()] if c in self.channels})
+        if dup:
+            raise InvalidInputError(f"the table has duplicate columns {dup} (fitted channels); rename or drop them "
+                                    "(e.g. table.loc[:, ~table.columns.duplicated()]) so each channel is one column")
+        bad = [str(c) for c in self.channels if not pd.api.types.is_numeric_dtype(df[c])]
+        if bad:
+            raise InvalidTypeError(f"channel columns must be numeric; not numeric: {bad[:5]}")
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:

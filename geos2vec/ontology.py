@@ -25,9 +25,9 @@ import pandas as pd
 
 from .errors import InvalidInputError, InvalidTypeError
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+from collections.abc import Iterable
 
+if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from ._typing import OntologyLike
@@ -150,10 +150,14 @@ class Ontology:
         Raises
         ------
         TypeError
-            If ``channels`` is empty or holds something other than non-empty strings.
+            If ``channels`` is a single string (not split into letters), not iterable, empty, or holds
+            something other than non-empty strings.
         ValueError
             If a channel is repeated or named ``"road"``.
         """
+        if isinstance(channels, str) or not isinstance(channels, Iterable):  # a string would be split into letters
+            raise InvalidTypeError(f"channels must be a list of channel names, got {type(channels).__name__} "
+                                   f"{channels!r:.60}; for one channel pass [name]")
         channels = list(channels)
         if not channels or not all(isinstance(c, str) and c for c in channels):
             raise InvalidTypeError("channels must be a non-empty list of non-empty strings")
