@@ -127,10 +127,11 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
     return arr
 
 
-def _cell_id_index(index, what: str):
-    """A table's ``cell_id`` index as uint64 cell ids, or a clear error naming ``what`` (a file, a table).
+def _cell_id_index(index, context: str):
+    """A table's index as a uint64 ``cell_id`` index, or the error of :func:`_as_cells` after ``context``.
 
-    A plain ``astype(uint64)`` turned NaN into 9223372036854775808 and -5 into 18446744073709551611, ids of no cell
+    ``context`` says whose ids they are (e.g. ``"table.parquet: its cell_id values are not S2 cell ids"``). A
+    plain ``astype(uint64)`` turned NaN into 9223372036854775808 and -5 into 18446744073709551611, ids of no cell
     the table meant.
     """
     import pandas as pd
@@ -138,7 +139,7 @@ def _cell_id_index(index, what: str):
     try:
         ids = _as_cells(np.asarray(index))
     except (InvalidInputError, InvalidTypeError) as exc:
-        raise type(exc)(f"{what}: its cell_id values are not S2 cell ids: {exc}") from None
+        raise type(exc)(f"{context}: {exc}") from None
     return pd.Index(ids, name="cell_id")
 
 

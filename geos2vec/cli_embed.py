@@ -44,7 +44,7 @@ def _load_features(paths, level):
                 df = df.set_index("cell_id")
             from ._cells_core import _cell_id_index
 
-            df.index = _cell_id_index(df.index, str(paths[0]))
+            df.index = _cell_id_index(df.index, f"{paths[0]}: its cell_id values are not S2 cell ids")
             return df
     return count_inputs(paths, level=level)
 

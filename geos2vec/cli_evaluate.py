@@ -69,7 +69,7 @@ def _as_cell_table(df, name):
     if df.index.name != "cell_id":
         raise InvalidInputError(f"{name} needs a cell_id column or index (uint64 level-12 cell ids)")
     df = df.select_dtypes("number")
-    df.index = _cell_id_index(df.index, str(name))
+    df.index = _cell_id_index(df.index, f"{name}: its cell_id values are not S2 cell ids")
     return df
 
 

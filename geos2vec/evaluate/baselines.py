@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._cells_core import _cell_id_index
 from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, get_level, latlng_to_cell
 from ..errors import InvalidInputError, InvalidTypeError
 from .labels import LEVEL
@@ -53,10 +54,7 @@ def _check_table(table, name):
         raise InvalidInputError(f"{name} contains NaN or inf; fill or drop those cells first")
     # S2 cell ids (signed 64-bit storage of the same bits is read); a float index was truncated (1.5 -> 1) and
     # a RangeIndex taken for cells 0, 1, 2, ... silently
-    try:
-        index = pd.Index(_as_cells(np.asarray(table.index)), name="cell_id")
-    except (InvalidInputError, InvalidTypeError) as exc:
-        raise type(exc)(f"{name} must be indexed by S2 cell ids (uint64): {exc}") from None
+    index = _cell_id_index(table.index, f"{name} must be indexed by S2 cell ids (uint64)")
     out = pd.DataFrame(values.astype(np.float64), index=index, columns=[str(c) for c in table.columns])
     return out
 
