@@ -15,8 +15,7 @@ def _read_geo(path: Path):
 
     if not path.exists():
         raise FileNotFoundError(f"no file at {path}")
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".pbf" else path.suffix
-    if suffix in (".parquet", ".geoparquet"):
+    if path.suffix.lower() in (".parquet", ".geoparquet", ".pq"):  # X.PARQUET too (GDAL cannot read it)
         return gpd.read_parquet(path)
     return gpd.read_file(path)
 

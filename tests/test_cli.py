@@ -198,3 +198,20 @@ def test_embed_command_refuses_a_table_whose_cell_ids_are_floats(tmp_path, capsy
     err = capsys.readouterr().err
     assert "table.parquet: its cell_id values are not S2 cell ids" in err
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_embed_command_reads_an_upper_case_parquet_name(tmp_path):
+    """ROWS.PARQUET went to GDAL ("libduckdb.so"), as io.read_pois did before it read suffixes case-blind."""
+    import warnings
+
+    import geopandas as gpd
+
+    pois, _ = _sample_files(tmp_path)
+    pois.iloc[:5][["name", "geometry"]].to_parquet(tmp_path / "ROWS.PARQUET")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["features", str(tmp_path / "pois.parquet"), "--out", str(tmp_path / "table.parquet")]) == 0
+        assert main(["embed", str(tmp_path / "ROWS.PARQUET"), "--features", str(tmp_path / "table.parquet"),
+                     "--out", str(tmp_path / "out.parquet"), "--quiet"]) == 0
+    out = gpd.read_parquet(tmp_path / "out.parquet")
+    assert list(out["name"]) == list(pois.iloc[:5]["name"]) and out.filter(like="s2vec_").shape[1] == 256
