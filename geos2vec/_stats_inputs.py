@@ -67,8 +67,8 @@ def as_matrix(table, channels):
             raise InvalidTypeError(f"feature columns must be numeric; not numeric: {bad}")
         return sub.to_numpy(dtype=np.float64), [str(c) for c in cols], _table_availability(table, cols)
     arr = np.asarray(table)
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):  # no imaginary drop
-        raise InvalidTypeError(f"features must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":  # booleans are 0/1, as in a table or DataArray; complex would lose its imaginary
+        raise InvalidTypeError(f"features must be real numbers (or booleans), got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise InvalidInputError("features must be an array whose last axis holds the channels, got a scalar")
     arr = arr.reshape(-1, arr.shape[-1]).astype(np.float64)

@@ -116,7 +116,7 @@ def output_dim(method: str = "theory", frequency_num: int = 16) -> int:
     method : {"wrap", "sinusoidal", "grid", "theory", "sphereC", "sphereM"}, default "theory"
         The encoder (case-insensitive).
     frequency_num : int, default 16
-        Number of scales ``S`` (unused by ``"wrap"``).
+        Number of scales ``S`` (unused by ``"wrap"``, but checked).
 
     Returns
     -------
@@ -126,10 +126,12 @@ def output_dim(method: str = "theory", frequency_num: int = 16) -> int:
     Raises
     ------
     ValueError
-        If ``method`` is unknown, or ``frequency_num`` is not a positive integer (``"wrap"`` ignores it).
+        If ``method`` is unknown, or ``frequency_num`` is not a positive integer (checked for ``"wrap"`` too,
+        whose size does not depend on it).
     """
     method = _check_method(method)
-    return 4 if method == "wrap" else _DIMS_PER_SCALE[method] * _check_frequency_num(frequency_num)
+    frequency_num = _check_frequency_num(frequency_num)
+    return 4 if method == "wrap" else _DIMS_PER_SCALE[method] * frequency_num
 
 
 def _encode(xp, lat_rad, lng_rad, method, freqs):
@@ -169,11 +171,14 @@ def _encode(xp, lat_rad, lng_rad, method, freqs):
 
 
 def _frequencies(method, frequency_num, min_radius, max_radius):
+    # checked for every method, also where unused ("wrap" uses neither, "sinusoidal" no radii): a bad value is a
+    # mistake whichever encoder it was meant for
+    radii = scales(frequency_num, min_radius, max_radius)
     if method == "wrap":
         return np.ones(1)
     if method == "sinusoidal":
-        return 2.0 ** np.arange(_check_frequency_num(frequency_num))
-    return 1.0 / scales(frequency_num, min_radius, max_radius)
+        return 2.0 ** np.arange(radii.size)
+    return 1.0 / radii
 
 
 def encode_location(
@@ -194,9 +199,10 @@ def encode_location(
     method : {"wrap", "sinusoidal", "grid", "theory", "sphereC", "sphereM"}
         See the module docstring for the formulas.
     frequency_num : int
-        Number of scales ``S`` (octaves for ``"sinusoidal"``; unused by ``"wrap"``).
+        Number of scales ``S`` (octaves for ``"sinusoidal"``; unused by ``"wrap"``, but checked).
     min_radius, max_radius : float
-        Finest / coarsest scale in radians (grid, theory, sphereC, sphereM).
+        Finest / coarsest scale in radians (grid, theory, sphereC, sphereM; the other methods do not use them,
+        but invalid values raise for every method).
 
     Returns
     -------

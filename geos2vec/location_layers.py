@@ -30,11 +30,11 @@ class LocationEncoder(keras.layers.Layer):
         kwargs.setdefault("autocast", False)  # keep float64 degrees: fine scales need them
         super().__init__(**kwargs)
         self.method = _check_method(method)
-        # validated like encode_location's (2.5 raises rather than becoming 2); "wrap" has no scales
-        self.frequency_num = int(frequency_num) if self.method == "wrap" else _check_frequency_num(frequency_num)
+        # validated like encode_location's, for every method (2.5 raises rather than becoming 2)
+        self._freqs = _frequencies(self.method, frequency_num, min_radius, max_radius)
+        self.frequency_num = _check_frequency_num(frequency_num)
         self.min_radius = float(min_radius)
         self.max_radius = float(max_radius)
-        self._freqs = _frequencies(self.method, self.frequency_num, self.min_radius, self.max_radius)
         self.output_features = output_dim(self.method, self.frequency_num)
 
     def call(self, inputs):

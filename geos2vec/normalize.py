@@ -88,7 +88,7 @@ class FeatureStats:
             lacks channels, see above); a DataArray with a ``feature`` dimension
             (with an ``observed`` coordinate only the observed pixels count, with
             ``available`` only the available values); or a numeric array whose
-            last axis holds the channels.
+            last axis holds the channels. Booleans count as 0 and 1 in every form.
         channels : list of str, optional
             DataFrame: the columns to use (default: all, which must be numeric).
             DataArray without a ``feature`` coordinate, or array: the channel names,

@@ -112,7 +112,8 @@ class Ontology:
         TypeError
             If ``mapping`` is not a non-empty dict of non-empty strings.
         ValueError
-            If a tag is malformed (``"=value"``, ``"key="``) or a channel is named ``"road"``.
+            If a tag is malformed (``"=value"``, ``"key="``, blank) or a channel is named ``"road"``, is blank
+            or starts or ends with spaces. Spaces around a tag's key and value are dropped.
 
         Examples
         --------
@@ -127,6 +128,11 @@ class Ontology:
             if not isinstance(tag, str) or not isinstance(channel, str) or not tag or not channel:
                 raise InvalidTypeError(f"ontology tags and channels must be non-empty strings, got {tag!r}: "
                                        f"{channel!r}")
+            if not channel.strip():
+                raise InvalidInputError(f"the channel of tag {tag!r} is blank ({channel!r}); name the channel")
+            if channel != channel.strip():
+                raise InvalidInputError(f"channel name {channel!r} (of tag {tag!r}) starts or ends with spaces; "
+                                        f"write {channel.strip()!r}")
             key, value = _split_tag(tag)
             rows.append((channel, "custom", key, value))
         return cls._from_rows(rows, name=name)
@@ -168,6 +174,8 @@ class Ontology:
 
     @classmethod
     def _from_rows(cls, rows, name, road_values=None):
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidTypeError(f"an ontology's name must be a non-empty string, got {name!r}")
         table = pd.DataFrame(rows, columns=["channel", "group", "osm_key", "osm_value"], dtype=object)
         channels = list(dict.fromkeys(table["channel"]))
         if ROAD_CHANNEL in channels:
@@ -262,7 +270,9 @@ def _split_tag(tag: str):
         if not key or not value:
             raise InvalidInputError(f"malformed tag {tag!r}; use 'key=value', 'key=*' or a bare value")
         return key, value
-    return None, tag
+    if not tag.strip():  # spaces around a bare value are dropped, as around a key and value
+        raise InvalidInputError(f"malformed tag {tag!r} (blank); use 'key=value', 'key=*' or a bare value")
+    return None, tag.strip()
 
 
 def load_ontology(name: OntologyLike = "default") -> Ontology:

@@ -209,7 +209,7 @@ def test_fit_refuses_inputs_it_cannot_read():
         FeatureStats.fit(pd.DataFrame({"a": [1.0]}), channels="a")
     with pytest.raises(InvalidInputError, match=r"channels \['b'\] are not columns of the table"):
         FeatureStats.fit(pd.DataFrame({"a": [1.0]}), channels=["b"])
-    with pytest.raises(InvalidTypeError, match="features must be numeric, got dtype <U1"):
+    with pytest.raises(InvalidTypeError, match=r"features must be real numbers \(or booleans\), got dtype <U1"):
         FeatureStats.fit(np.array([["x"]]))
     with pytest.raises(InvalidInputError, match="got a scalar"):
         FeatureStats.fit(np.float64(3.0))

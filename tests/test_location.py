@@ -146,7 +146,7 @@ def test_keras_layer_matches_numpy(method):
 def test_frequency_num_is_validated_alike_everywhere():
     from geos2vec.errors import InvalidInputError
 
-    assert L.output_dim("theory", 3) == 18 and L.output_dim("sphereM", 2) == 10 and L.output_dim("wrap", 0) == 4
+    assert L.output_dim("theory", 3) == 18 and L.output_dim("sphereM", 2) == 10 and L.output_dim("wrap", 9) == 4
     for bad in (2.5, 0, -1, True, "3"):
         with pytest.raises(InvalidInputError, match=r"frequency_num must be a positive integer"):
             L.output_dim("grid", bad)
@@ -157,3 +157,35 @@ def test_frequency_num_is_validated_alike_everywhere():
         L.LocationEncoder("theory", frequency_num=2.5)
     layer = L.LocationEncoder("theory", frequency_num=np.int64(2))
     assert layer.frequency_num == 2 and layer.output_features == 12
+
+
+@pytest.mark.parametrize("method", ["wrap", "sinusoidal"])
+@pytest.mark.parametrize("bad, match", [({"frequency_num": 0}, "frequency_num"),
+                                        ({"frequency_num": 2.5}, "frequency_num"),
+                                        ({"frequency_num": "4"}, "frequency_num"), ({"min_radius": -1.0}, "min_radius"),
+                                        ({"min_radius": 2.0, "max_radius": 1.0}, "min_radius"),
+                                        ({"max_radius": float("nan")}, "max_radius"),
+                                        ({"min_radius": "fine"}, "radius")])
+def test_parameters_a_method_does_not_use_are_still_checked(method, bad, match):
+    """``wrap`` uses no scales and ``sinusoidal`` no radii: a bad value meant for them is still a mistake."""
+    from geos2vec.errors import Geos2VecError
+
+    with pytest.raises(Geos2VecError, match=match):
+        L.encode_location(10.0, 20.0, method, **bad)
+    with pytest.raises(Geos2VecError, match=match):
+        L.LocationEncoder(method, **bad)
+    if set(bad) == {"frequency_num"}:
+        with pytest.raises(Geos2VecError, match=match):
+            L.output_dim(method, bad["frequency_num"])
+
+
+@pytest.mark.parametrize("method", ["wrap", "sinusoidal"])
+def test_valid_unused_parameters_change_nothing(method):
+    lat, lng = np.array([10.0, -33.5]), np.array([20.0, 151.2])
+    base = L.encode_location(lat, lng, method, frequency_num=3)
+    other = L.encode_location(lat, lng, method, frequency_num=3, min_radius=0.3, max_radius=0.9)
+    np.testing.assert_array_equal(base, other)
+    # wrap: sin/cos of lng and of 2 lat, whatever frequency_num says
+    if method == "wrap":
+        np.testing.assert_allclose(L.encode_location(lat, lng, method, frequency_num=7)[:, 0], np.sin(np.radians(lng)))
+        assert L.output_dim("wrap", 7) == 4 and L.LocationEncoder("wrap", frequency_num=7).output_features == 4

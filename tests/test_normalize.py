@@ -354,3 +354,20 @@ def test_interrupted_save_leaves_the_previous_file(tmp_path, monkeypatch):
     (tmp_path / "bad.json").write_text('{"channels": ["a"')
     with pytest.raises(InvalidInputError, match="bad.json"):
         FeatureStats.load(tmp_path / "bad.json")
+
+
+def test_booleans_count_as_zero_and_one_in_every_input_form():
+    """A flag channel (``has_wifi``) is 0/1 whether it arrives as a table, a DataArray or an array (the array
+    form refused what the other two took)."""
+    import xarray as xr
+
+    flags = np.array([[True, False], [False, False], [True, True], [True, False]])
+    ref = FeatureStats.fit(flags.astype(np.float64), channels=["a", "b"])
+    forms = [pd.DataFrame(flags, columns=["a", "b"]), xr.DataArray(flags, dims=("cell", "feature")),
+             flags]
+    for form in forms:
+        got = FeatureStats.fit(form, channels=None if isinstance(form, pd.DataFrame) else ["a", "b"])
+        np.testing.assert_array_equal(got.mean, [0.75, 0.25])              # hand-checked: 3 of 4, 1 of 4
+        np.testing.assert_allclose(got.var, ref.var)
+        np.testing.assert_allclose(got.var, flags.var(axis=0))             # NumPy's population variance
+        np.testing.assert_allclose(got.transform(flags), ref.transform(flags.astype(np.float64)))

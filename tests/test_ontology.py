@@ -95,3 +95,27 @@ def test_ontology_errors_are_geos2vec_errors():
     with pytest.raises(InvalidInputError, match="malformed tag '=cafe'"):
         load_ontology({"=cafe": "cafe"})
     assert issubclass(InvalidInputError, ValueError) and issubclass(InvalidTypeError, TypeError)
+
+
+def test_from_mapping_blank_or_spaced_tags_and_channels_and_bad_names():
+    from geos2vec.errors import InvalidInputError, InvalidTypeError
+    from geos2vec.ontology import Ontology
+
+    # spaces around a bare value go, as they already did around a key and a value
+    onto = Ontology.from_mapping({" shop ": "shops", " amenity = cafe ": "food"})
+    assert onto.table[["osm_key", "osm_value"]].values.tolist() == [[None, "shop"], ["amenity", "cafe"]]
+    # a bare value is matched by value alone (also against keyed tags); the data's " shop" is not "shop"
+    np.testing.assert_array_equal(onto.lookup(["shop", "cafe", "amenity=cafe", " shop"], None), [0, 1, 1, -1])
+    with pytest.raises(InvalidInputError, match=r"malformed tag '   ' \(blank\)"):
+        Ontology.from_mapping({"   ": "x"})
+    with pytest.raises(InvalidInputError, match=r"the channel of tag 'shop' is blank"):
+        Ontology.from_mapping({"shop": "  "})
+    with pytest.raises(InvalidInputError, match=r"channel name ' food' \(of tag 'cafe'\) starts or ends with spaces; "
+                                                r"write 'food'"):
+        Ontology.from_mapping({"cafe": " food"})
+    for bad in (3, None, "", "  ", ["x"]):
+        with pytest.raises(InvalidTypeError, match="an ontology's name must be a non-empty string"):
+            Ontology.from_mapping({"cafe": "food"}, name=bad)
+        with pytest.raises(InvalidTypeError, match="an ontology's name must be a non-empty string"):
+            Ontology.from_channels(["cafe"], name=bad)
+    assert Ontology.from_channels(["cafe"], name="mine").name == "mine"

@@ -714,3 +714,38 @@ def test_open_zarr_refuses_lost_arrays_and_chunks(tmp_path):
     meta.write_text(meta.read_text()[:100])
     with pytest.raises(InvalidInputError, match="damaged metadata"):
         R.open_zarr(store)
+
+
+def test_rasterize_to_frame_and_plot_raise_geos2vec_errors():
+    """Every refusal of ``rasterize``, ``to_frame`` and ``plot_image`` is a geos2vec error class (also the
+    built-in class callers catch), not a bare ``ValueError`` / ``TypeError``."""
+    cells = some_cells(30)
+    t = table(cells)
+    cases = [
+        (InvalidTypeError, "use series.to_frame", lambda: R.rasterize(t.iloc[:, 0])),
+        (InvalidTypeError, "not list", lambda: R.rasterize([1, 2])),
+        (InvalidInputError, "duplicate cell id", lambda: R.rasterize(pd.concat([t, t.iloc[:1]]))),
+        (InvalidInputError, "the feature table is empty", lambda: R.rasterize(t.iloc[:0])),
+        (InvalidInputError, "not patch_level 13", lambda: R.rasterize(t, patch_level=13)),
+        (InvalidInputError, "finer than patch_level", lambda: R.rasterize(t, image_level=13, patch_level=12)),
+        (InvalidInputError, "positive number of images", lambda: R.rasterize(t, chunks=0)),
+        (InvalidInputError, "only the image dimension", lambda: R.rasterize(t, chunks={"row": 2})),
+        (InvalidTypeError, "to_frame needs an xarray.DataArray", lambda: R.to_frame(np.zeros((1, 16, 16, 3)))),
+    ]
+    da = R.rasterize(t)
+    cases += [
+        (InvalidInputError, "expected dims", lambda: R.to_frame(da.isel(image=0))),
+        (InvalidInputError, "no 'observed' coordinate", lambda: R.to_frame(da.drop_vars("observed"))),
+    ]
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cases += [
+        (InvalidTypeError, "plot_image needs a DataArray", lambda: R.plot_image(da.values)),
+        (InvalidInputError, r"unknown channel\(s\) \['nope'\]", lambda: R.plot_image(da, channel="nope")),
+        (InvalidInputError, "is not in the DataArray", lambda: R.plot_image(da, image=10**6)),
+    ]
+    for cls, match, call in cases:
+        with pytest.raises(cls, match=match):
+            call()

@@ -145,14 +145,16 @@ def test_an_interrupted_write_is_not_read_as_a_cache(model, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         suite._embeddings(cells, counts, model, ["patch"], "S2Vec", cache)
     monkeypatch.setattr(pd.DataFrame, "to_parquet", real_to_parquet)
-    assert _files(cache) == [entry.replace(".parquet", ".tmp")]         # only the leftover, under another name
+    assert _files(cache) == []                                          # an interrupt cleans up its half file
+    # a process killed outright cannot clean up: its half file stays, under a temporary name
+    (cache / f".{entry[:-len('.parquet')]}.killed.tmp").write_bytes(b"PAR1 half written")
 
     counter = _Counter()
     monkeypatch.setattr(suite, "model_embeddings", counter)
     got = suite._embeddings(cells, counts, model, ["patch"], "S2Vec", cache)
     assert counter.calls == 1                                           # embedded again, not read from the leftover
     pd.testing.assert_frame_equal(got["S2Vec (patch)"], reference["S2Vec (patch)"], check_exact=True)
-    assert _files(cache) == [entry]                                     # the leftover replaced by a whole entry
+    assert entry in _files(cache)                                       # a whole entry next to the leftover
     pd.testing.assert_frame_equal(pd.read_parquet(cache / entry).drop(columns="method"),
                                   reference["S2Vec (patch)"], check_exact=True)
 
@@ -195,3 +197,40 @@ def test_run_suite_with_a_cache_gives_the_same_scores_without_embedding(model, t
     monkeypatch.setattr(suite, "model_embeddings", _refuse)
     second, _ = suite.run_suite(["toy"], **kw)
     pd.testing.assert_frame_equal(second, first)
+
+
+def test_concurrent_writers_of_one_entry_use_their_own_temporary_files(model, tmp_path, monkeypatch):
+    """Two runs sharing a cache folder may embed the same input at once: each writes its own temporary file, so
+    neither can replace the entry with the other's half-written one."""
+    import threading
+
+    cells, counts = _cells_and_counts(model, n_side=4)
+    reference = model_embeddings(cells, counts, model, ["patch"])
+    real_to_parquet = pd.DataFrame.to_parquet
+    both_writing = threading.Barrier(2, timeout=30)
+    written = []
+
+    def slow(self, path, *args, **kwargs):
+        written.append(str(path))
+        both_writing.wait()                                             # both writers are between open and replace
+        return real_to_parquet(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", slow)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(suite._embeddings(cells, counts, model, ["patch"], "S2Vec", tmp_path))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(written) == 2 and written[0] != written[1]
+    (entry,) = _files(tmp_path)                                         # one entry, no leftovers
+    for got in [*results, suite._embeddings(cells, counts, model, ["patch"], "S2Vec", tmp_path)]:
+        pd.testing.assert_frame_equal(got["S2Vec (patch)"], reference["S2Vec (patch)"], check_exact=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,9 +70,16 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
         return {k: tables.get(k, table.iloc[:0]).drop(columns="method").astype(np.float64)
                 for k in (f"{name} ({mode})" for mode in modes)}
     out = model_embeddings(cells, counts, model, modes, name=name)
-    tmp = path.with_suffix(".tmp")
-    pd.concat([t.assign(method=m) for m, t in out.items()]).to_parquet(tmp)
-    tmp.replace(path)  # an interrupted write never leaves a file that loads
+    # a temporary name of its own (two processes or threads may write the same entry at once), replaced into
+    # place whole: an interrupted write never leaves a file that loads
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=cache_dir)
+    os.close(fd)
+    try:
+        pd.concat([t.assign(method=m) for m, t in out.items()]).to_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from ._common import DIMS, _shown
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
     from matplotlib.collections import PolyCollection
 
     if not isinstance(da, xr.DataArray) or da.dims != DIMS:
-        raise TypeError(f"plot_image needs a DataArray from rasterize with dims {DIMS}")
+        raise InvalidTypeError(f"plot_image needs a DataArray from rasterize with dims {DIMS}")
     feats = list(da["feature"].values)
     if channel is None:
         chans, label = feats, "all channels"
@@ -66,7 +66,7 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
         chans = [channel] if isinstance(channel, str) or not np.iterable(channel) else list(channel)
         unknown = [c for c in chans if c not in feats]
         if unknown:
-            raise ValueError(f"unknown channel(s) {unknown}; available: {_shown(feats)}")
+            raise InvalidInputError(f"unknown channel(s) {unknown}; available: {_shown(feats)}")
         label = " + ".join(map(str, chans))
     figsize = kwargs.pop("figsize", (6, 6))  # never passed on to imshow / PolyCollection
     if ax is None:
@@ -119,5 +119,5 @@ def _image_position(da: xr.DataArray, image) -> int:
         target = np.uint64(image)
     hit = np.flatnonzero(imgs == target)
     if hit.size == 0:
-        raise ValueError(f"image {image!r} is not in the DataArray (give a position, token or image cell id)")
+        raise InvalidInputError(f"image {image!r} is not in the DataArray (give a position, token or image cell id)")
     return int(hit[0])

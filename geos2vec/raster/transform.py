@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import cells as _cells
+from ..errors import InvalidInputError, InvalidTypeError
 from ..provenance import flat_attrs, provenance
 from ._common import (
     DIMS,
@@ -110,9 +111,9 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
                                images=images, area=area, chunks=chunks)
     if not isinstance(features, pd.DataFrame):
         if isinstance(features, pd.Series):
-            raise TypeError("features must be a DataFrame (one column per channel); use series.to_frame()")
-        raise TypeError(f"features must be a pandas (or dask) DataFrame indexed by cell_id, "
-                        f"not {type(features).__name__}")
+            raise InvalidTypeError("features must be a DataFrame (one column per channel); use series.to_frame()")
+        raise InvalidTypeError(f"features must be a pandas (or dask) DataFrame indexed by cell_id, "
+                               f"not {type(features).__name__}")
     names, dtypes = _channel_dtypes(features)
     cells = _as_cell_index(features.index)
     image_level = _cells._check_level(image_level, "image_level")
@@ -120,11 +121,11 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
         level = _single_level(np.asarray(_cells.get_level(cells)), "feature table")
         if features.index.has_duplicates:
             dup = features.index[features.index.duplicated()].unique()
-            raise ValueError(f"{dup.size} duplicate cell id(s) in the feature table (e.g. "
-                             f"{_shown(_cells.cell_to_token(np.asarray(dup, dtype=np.uint64)))}); aggregate "
-                             "them first (features.groupby(level=0).sum())")
+            raise InvalidInputError(f"{dup.size} duplicate cell id(s) in the feature table (e.g. "
+                                    f"{_shown(_cells.cell_to_token(np.asarray(dup, dtype=np.uint64)))}); aggregate "
+                                    "them first (features.groupby(level=0).sum())")
     elif images is None and area is None:
-        raise ValueError("the feature table is empty; pass images= or area= to rasterize empty images")
+        raise InvalidInputError("the feature table is empty; pass images= or area= to rasterize empty images")
     else:
         level = None
     lay = _layout(cells, level, patch_level, image_level, images, area, dtypes, fill)
@@ -205,20 +206,20 @@ def _nonzero_rows(part: pd.DataFrame) -> pd.DataFrame:
 def _resolve_patch_level(patch_level, level, image_level) -> int:
     if patch_level is None:
         if level is None:
-            raise ValueError("patch_level is required when the table is empty")
+            raise InvalidInputError("patch_level is required when the table is empty")
         patch_level = level
     patch_level = _cells._check_level(patch_level, "patch_level")
     if level is not None and level != patch_level:
-        raise ValueError(
+        raise InvalidInputError(
             f"the table's cells are at level {level}, not patch_level {patch_level}; aggregate them with "
             "geos2vec.cells.cell_to_parent + groupby().sum(), or leave patch_level=None"
         )
     if patch_level < image_level:
-        raise ValueError(f"image_level {image_level} is finer than patch_level {patch_level}; images must "
-                         "be coarser than their pixels")
+        raise InvalidInputError(f"image_level {image_level} is finer than patch_level {patch_level}; images must "
+                                "be coarser than their pixels")
     if patch_level - image_level > 12:
-        raise ValueError(f"patch_level - image_level = {patch_level - image_level} gives images of "
-                         f"{1 << (patch_level - image_level)} pixels per side; use a gap of at most 12")
+        raise InvalidInputError(f"patch_level - image_level = {patch_level - image_level} gives images of "
+                                f"{1 << (patch_level - image_level)} pixels per side; use a gap of at most 12")
     return patch_level
 
 
@@ -237,13 +238,14 @@ def _chunk_size(chunks, n, nfeat, dtype) -> int:
     if isinstance(chunks, dict):
         unknown = set(chunks) - {"image"}
         if unknown:
-            raise ValueError(f"only the image dimension is chunked; got chunks for {sorted(unknown)}")
+            raise InvalidInputError(f"only the image dimension is chunked; got chunks for {sorted(unknown)}")
         chunks = chunks.get("image", "auto")
     if chunks == "auto":
         per_image = n * n * max(nfeat, 1) * np.dtype(dtype).itemsize
         return max(1, (128 * 2**20) // per_image)
     if isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1:
-        raise ValueError(f"chunks must be a positive number of images, 'auto' or {{'image': int}}, got {chunks!r}")
+        raise InvalidInputError(f"chunks must be a positive number of images, 'auto' or {{'image': int}}, "
+                                f"got {chunks!r}")
     return int(chunks)
 
 
@@ -294,7 +296,7 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
 
     names, dtypes = _channel_dtypes(ddf)
     if not ddf.known_divisions:
-        raise ValueError(
+        raise InvalidInputError(
             "a dask DataFrame must be sorted by cell_id with known divisions, so that each image chunk "
             "reads only its partitions; call ddf = ddf.reset_index().set_index('cell_id') (or read parquet "
             "with calculate_divisions=True)"
@@ -302,10 +304,10 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
     image_level = _cells._check_level(image_level, "image_level")
     cells = _as_cell_index(ddf.index.compute())  # 8 bytes per cell: the index alone
     if cells.size == 0 and images is None and area is None:
-        raise ValueError("the feature table is empty; pass images= or area= to rasterize empty images")
+        raise InvalidInputError("the feature table is empty; pass images= or area= to rasterize empty images")
     level = _single_level(np.asarray(_cells.get_level(cells)), "feature table") if cells.size else None
     if np.unique(cells).size != cells.size:
-        raise ValueError("duplicate cell ids in the feature table; aggregate them first")
+        raise InvalidInputError("duplicate cell ids in the feature table; aggregate them first")
     lay = _layout(cells, level, patch_level, image_level, images, area, dtypes, fill)
     patch_level, dtype, fill_value, imgs, n = lay.patch_level, lay.dtype, lay.fill_value, lay.images, lay.n
     cell_ids, observed = lay.cell_ids, lay.observed
@@ -358,12 +360,12 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
         (the table's coverage is then unknown).
     """
     if not isinstance(da, xr.DataArray):
-        raise TypeError(f"to_frame needs an xarray.DataArray from rasterize, not {type(da).__name__}")
+        raise InvalidTypeError(f"to_frame needs an xarray.DataArray from rasterize, not {type(da).__name__}")
     if da.ndim != 4 or tuple(da.dims[1:]) != ("row", "col", "feature"):
-        raise ValueError(f"expected dims (image|window, row, col, feature), got {da.dims}")
+        raise InvalidInputError(f"expected dims (image|window, row, col, feature), got {da.dims}")
     for coord in ("cell_id", "observed"):
         if coord not in da.coords:
-            raise ValueError(f"the DataArray has no {coord!r} coordinate; it must come from rasterize")
+            raise InvalidInputError(f"the DataArray has no {coord!r} coordinate; it must come from rasterize")
     names = list(da["feature"].values)
     nfeat = len(names)
     obs = np.asarray(da["observed"].values, dtype=bool)
