@@ -106,7 +106,7 @@ class S2VecAccessor:
         out[ok] = _cells.cell_to_token(ids[ok].to_numpy(dtype=np.uint64))
         return pd.Series(out, index=ids.index, name="s2_token")
 
-    def cells(self, level: int = 12) -> gpd.GeoDataFrame:
+    def cells(self, level: int = 12, errors: str = "raise") -> gpd.GeoDataFrame:
         """Unique cells of the rows as polygons.
 
         A GeoDataFrame with ``cell_id``, ``token``, ``count`` (rows per cell) and geometry, sorted by cell id.
@@ -115,6 +115,9 @@ class S2VecAccessor:
         ----------
         level : int, default 12
             S2 level of the cells, 0-30.
+        errors : {"raise", "coerce"}
+            Missing or empty geometries raise ``ValueError`` (naming their index labels) or, with
+            ``"coerce"``, are left out (they are in no cell and in no ``count``).
 
         Returns
         -------
@@ -127,7 +130,7 @@ class S2VecAccessor:
         ValueError
             If a geometry is missing or empty (``cell_ids`` with ``errors="raise"``).
         """
-        ids = self.cell_ids(level).to_numpy()
+        ids = self.cell_ids(level, errors=errors).dropna().to_numpy(np.uint64)
         uniq, counts = np.unique(ids, return_counts=True)
         return gpd.GeoDataFrame(
             {"cell_id": uniq, "token": _cells.cell_to_token(uniq), "count": counts},

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli_features import _read_geo, _write_geo, count_inputs
+from .cli_features import _PARQUET, _read_geo, _write_geo, count_inputs
 
 
 def add_parser(subparsers):
@@ -37,7 +37,7 @@ def add_parser(subparsers):
 def _load_features(paths, level):
     import pandas as pd
 
-    if len(paths) == 1 and Path(paths[0]).suffix == ".parquet":
+    if len(paths) == 1 and Path(paths[0]).suffix.lower() in _PARQUET:  # table.PQ too
         df = pd.read_parquet(paths[0])
         if df.index.name == "cell_id" or "cell_id" in df.columns:
             if "cell_id" in df.columns:

@@ -10,27 +10,68 @@ import argparse
 from pathlib import Path
 
 
+_PARQUET = (".parquet", ".geoparquet", ".pq")
+# CSV columns read as longitude/latitude degrees (EPSG:4326), compared case-blind
+_LONLAT = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"))
+
+
 def _read_geo(path: Path):
     import geopandas as gpd
 
+    from .errors import InvalidInputError
+
     if not path.exists():
         raise FileNotFoundError(f"no file at {path}")
-    if path.suffix.lower() in (".parquet", ".geoparquet", ".pq"):  # X.PARQUET too (GDAL cannot read it)
+    suffix = path.suffix.lower()
+    if suffix in _PARQUET:  # X.PARQUET too (GDAL cannot read it)
         return gpd.read_parquet(path)
-    return gpd.read_file(path)
+    if suffix == ".csv":  # GDAL reads a CSV without a geometry; lon/lat columns make the points
+        import pandas as pd
+
+        df = pd.read_csv(path)
+        names = {str(c).lower(): c for c in df.columns}
+        for x, y in _LONLAT:
+            if x in names and y in names:
+                geometry = gpd.points_from_xy(df[names[x]], df[names[y]])
+                return gpd.GeoDataFrame(df, geometry=geometry, crs="EPSG:4326")
+        raise InvalidInputError(f"{path}: a CSV file needs lon/lat (or longitude/latitude) columns in degrees, "
+                                f"got columns {list(df.columns)[:10]}; or convert it to GeoParquet/GeoPackage")
+    gdf = gpd.read_file(path)
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InvalidInputError(f"{path} has no geometry column; write it as GeoParquet, GeoPackage or GeoJSON "
+                                "with geometries (or as CSV with lon/lat columns)")
+    return gdf
 
 
 def _write_geo(gdf, path: Path) -> None:
     """GeoParquet for .parquet, else whatever GeoPandas writes for the suffix; written, then renamed."""
-    tmp = path.with_name(f".{path.name}.partial")
-    if path.suffix in (".parquet", ".geoparquet"):
+    from .errors import InvalidInputError
+
+    suffix = path.suffix.lower()
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # the suffix stays: GDAL picks its driver by it
+    if suffix in _PARQUET:
         gdf.to_parquet(tmp)
     else:  # GDAL formats have no unsigned 64-bit integers: cell ids are written as decimal strings
+        from pyogrio.raw import detect_write_driver
+
+        try:
+            driver = "GeoJSON" if suffix in (".geojson", ".json") else detect_write_driver(str(path))
+        except ValueError:
+            driver = None
+        if driver in (None, "ESRI Shapefile"):
+            raise InvalidInputError(f"--out {path}: write .parquet (GeoParquet), .gpkg or .geojson"
+                                    + (" (a shapefile holds at most 255 columns of 10-character names)"
+                                       if driver else f" (no file format is known for {path.suffix!r})"))
         gdf = gdf.copy()
         for col in gdf.columns:
             if str(gdf[col].dtype) in ("uint64", "UInt64"):
                 gdf[col] = gdf[col].astype("string")
-        gdf.to_file(tmp, driver="GeoJSON" if path.suffix in (".geojson", ".json") else None)
+        options = {"layer_options": {"GEOMETRY": "AS_WKT"}} if driver == "CSV" else {}
+        try:  # the layer is named after the output, not the temporary file
+            gdf.to_file(tmp, driver=driver, layer=path.stem, **options)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     tmp.replace(path)
 
 
@@ -55,7 +96,8 @@ def _coverage(text, inputs):
 
 
 def count_inputs(inputs, *, level=12, coverage=None, category=None):
-    """The feature table of OSM extracts and/or POI (points) and road (lines) files."""
+    """The feature table of OSM extracts and/or POI (points) and road (lines) files (or files of both)."""
+    import numpy as np
     import shapely
 
     from .features import combine_counts, count_features
@@ -71,12 +113,14 @@ def count_inputs(inputs, *, level=12, coverage=None, category=None):
             tables.append(count_features(osm.pois, osm.roads, level=level, coverage=cov))
             continue
         gdf = _read_geo(path)
-        kind = shapely.get_type_id(gdf.geometry.values)
-        lines = bool(len(gdf)) and bool(((kind == 1) | (kind == 5)).all())
-        if lines:
+        # split by geometry like gdf.s2vec.embed(features=gdf): lines are roads, the rest POIs (a file that mixes
+        # them, e.g. an Overpass export, lost its roads as POIs of no category)
+        lines = np.isin(shapely.get_type_id(np.asarray(gdf.geometry.values)), (1, 2, 5))
+        if lines.all() and len(gdf):
             tables.append(count_features(roads=gdf, level=level, coverage=coverage))
         else:
-            tables.append(count_features(pois=gdf, level=level, category_column=category, coverage=coverage))
+            tables.append(count_features(pois=gdf[~lines], roads=gdf[lines] if lines.any() else None, level=level,
+                                         category_column=category, coverage=coverage))
     return tables[0] if len(tables) == 1 else combine_counts(tables)
 
 
@@ -103,6 +147,10 @@ def add_parser(subparsers):
 def run_features(args) -> int:
     """Run ``geos2vec features``; the exit status."""
     out = Path(args.out)
+    if out.suffix.lower() not in _PARQUET:  # the table is Parquet whatever the name says
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"--out {out}: the feature table is written as Parquet; name it .parquet")
     table = count_inputs(args.inputs, level=args.level, coverage=_coverage(args.coverage, args.inputs),
                          category=args.category)
     tmp = out.with_name(f".{out.name}.partial")

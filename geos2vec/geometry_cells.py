@@ -20,6 +20,8 @@ _STEPS_PER_CELL = 8
 # the most cells in one polygon's bounding box (estimated with its latitude: ~4 million km² for a square box at
 # 40°, 8.6 million at the equator, 1.7 million at 60°): larger polygons raise
 MAX_POLYGON_CELLS = 1 << 20
+# S2's kMinWidth for the quadratic projection (2 sqrt(2) / 3): the narrowest cell of level k is this / 2**k radians
+_MIN_WIDTH = 2.0 * np.sqrt(2.0) / 3.0
 
 
 def _edge_degrees(level: int) -> float:
@@ -228,9 +230,9 @@ def _polygon_cover(g, level: int):
     """Centres of the cells polygon ``g`` overlaps and the overlapping area (deg² x cos(lat)) of each.
 
     A cell coverer bounded by cells, not by a sampling grid: the cells its rings cross (the road covering
-    kernel), plus the interior cells found on a grid of half a cell edge; the weight of a boundary cell is the
-    area of its intersection with ``g``, of an interior cell its own area. At most ``MAX_POLYGON_CELLS`` cells
-    in the bounding box: larger polygons raise.
+    kernel), plus the interior cells found on a grid finer than the narrowest cell; the weight of a boundary cell
+    is the area of its intersection with ``g``, of an interior cell its own area. At most ``MAX_POLYGON_CELLS``
+    cells in the bounding box: larger polygons raise.
     """
     from . import _cover
     from .errors import InvalidInputError
@@ -242,11 +244,17 @@ def _polygon_cover(g, level: int):
         raise InvalidInputError(
             f"a polygon spans about {int(n_box):,} level-{level} cells (bounds {tuple(round(v, 3) for v in g.bounds)}"
             f"; limit {MAX_POLYGON_CELLS:,}); split it, embed it with how='point', or use a coarser level")
-    rings = shapely.segmentize(shapely.get_rings(g), edge / 8)  # geodesic pieces close to the straight edges
+    # every ring of every part (get_rings of a MultiPolygon itself is empty); geodesic pieces close to the edges
+    rings = shapely.segmentize(shapely.get_rings(shapely.get_parts(g)), edge / 8)
     _, boundary = _cover.cover_lines(np.asarray(rings, dtype=object), level)
-    half = edge / 2
-    xs = np.arange(x0 + half / 2, x1, half)
-    ys = np.arange(y0 + half / 2, y1, half)
+    # a grid finer than the narrowest cell: every cell of the level is at least _MIN_WIDTH / 2**level radians
+    # across (S2's kMinWidth), so a square grid of step width / sqrt(2) has a point in each (in longitude the
+    # step is widened by 1 / cos of the lowest latitude of the box, where cells span the fewest degrees)
+    step_y = np.degrees(_MIN_WIDTH / (1 << level)) / np.sqrt(2.0) * 0.9
+    low = 0.0 if y0 <= 0.0 <= y1 else min(abs(y0), abs(y1))
+    step_x = step_y / np.cos(np.radians(low))
+    xs = np.arange(x0 + step_x / 2, x1, step_x)
+    ys = np.arange(y0 + step_y / 2, y1, step_y)
     gx, gy = np.meshgrid(xs, ys)
     inside = shapely.contains_xy(g, gx.ravel(), gy.ravel())
     interior = _cells.latlng_to_cell(gy.ravel()[inside], gx.ravel()[inside], level) if inside.any() \
