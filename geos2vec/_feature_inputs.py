@@ -51,7 +51,7 @@ def _point_coords(pois, errors):
         with _input_errors():
             geoms = _nan_points_as_missing(_geo.as_geoseries(pois, "pois"))
             geoms = _geo.to_wgs84(geoms, "pois")
-            missing = _geo.check_missing(geoms, errors, "pois")
+            missing = _geo.check_missing(geoms, errors, "pois", coerce="leave those rows out of the counts")
         arr = np.asarray(geoms.values)
         kept = ~missing
         types = shapely.get_type_id(arr[kept]) if kept.any() else np.empty(0, dtype=np.int32)
@@ -192,7 +192,7 @@ def _road_lines(roads, errors, road_column, ontology):
 
     with _input_errors():
         geoms = _geo.to_wgs84(_geo.as_geoseries(roads, "roads"), "roads")
-        missing = _geo.check_missing(geoms, errors, "roads")
+        missing = _geo.check_missing(geoms, errors, "roads", coerce="leave those rows out of the counts")
     arr = np.asarray(geoms.values)
     types = np.full(arr.size, -1)
     types[~missing] = shapely.get_type_id(arr[~missing])

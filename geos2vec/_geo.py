@@ -109,16 +109,22 @@ def missing_mask(geoms: gpd.GeoSeries) -> np.ndarray:
     return missing
 
 
-def check_missing(geoms: gpd.GeoSeries, errors: str, name: str = "input") -> np.ndarray:
-    """Raise on missing/empty geometries unless ``errors='coerce'``; return the mask."""
+def check_missing(geoms: gpd.GeoSeries, errors: str, name: str = "input",
+                  coerce: str | None = "get <NA> for those rows") -> np.ndarray:
+    """Raise on missing/empty geometries unless ``errors='coerce'``; return the mask.
+
+    ``coerce`` says what ``errors='coerce'`` does for the caller, or is None where the caller has no such option
+    (the message then only says how to drop them).
+    """
     if errors not in ("raise", "coerce"):
         raise InvalidInputError(f"errors must be 'raise' or 'coerce', got {errors!r}")
     missing = missing_mask(geoms)
     if missing.any() and errors == "raise":
+        fix = "gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]"
         raise InvalidInputError(
             f"{name} has {int(missing.sum())} missing or empty geometries at index "
-            f"{describe_labels(geoms.index, missing)}; drop them, or pass errors='coerce' to get "
-            "<NA> for those rows"
+            f"{describe_labels(geoms.index, missing)}; drop them ({fix})"
+            + ("" if coerce is None else f", or pass errors='coerce' to {coerce}")
         )
     return missing
 

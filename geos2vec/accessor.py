@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from ._typing import ModelLike
+    from .io.osm import OSMData
 
 __all__ = ["S2VecAccessor", "DaskS2VecAccessor", "register_dask_accessor"]
 
@@ -198,7 +199,7 @@ class S2VecAccessor:
                                 chunks=chunks)
 
     # ------------------------------------------------------------------ embeddings
-    def embed(self, features: pd.DataFrame | dict[str, Any] | str | None = None, *, level: int = 12,
+    def embed(self, features: pd.DataFrame | dict[str, Any] | OSMData | str | None = None, *, level: int = 12,
               model: ModelLike = "default", mode: str = "contextual", how: str = "auto", outside: str = "nan",
               prefix: str = "s2vec_", context: str = "blend", progress: bool | None = None) -> gpd.GeoDataFrame:
         """A copy of the frame with S2Vec embedding columns ``s2vec_0 ... s2vec_255`` and ``s2_cell``.
@@ -242,7 +243,7 @@ class DaskS2VecAccessor:
                                  "dask_geopandas.from_dask_dataframe(ddf, geometry=...)")
         self._obj = obj
 
-    def embed(self, features: pd.DataFrame | dd.DataFrame | dict[str, Any] | None = None,
+    def embed(self, features: pd.DataFrame | dd.DataFrame | dict[str, Any] | OSMData | None = None,
               **kwargs: Any) -> dask_geopandas.GeoDataFrame:
         """:func:`geos2vec.embedding.embed` of every partition; a dask-geopandas GeoDataFrame.
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from ._typing import ModelLike
+    from .io.osm import OSMData
 
 __all__ = ["embed", "embed_cells", "cell_embeddings", "row_cells"]
 
@@ -77,6 +78,10 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
         pois = features[~lines]
         roads = features[lines] if lines.any() else None
         table = count_features(pois, roads, level=level)
+    elif isinstance(features, tuple) and type(features).__name__ == "OSMData":  # read_osm's (pois, roads)
+        from .features import count_features
+
+        table = count_features(features.pois, features.roads, level=level)
     elif isinstance(features, dict):
         from .features import count_features
 
@@ -90,7 +95,8 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
     else:
         raise InvalidTypeError(
             "features must be a GeoDataFrame of POIs (points) and roads (lines), a dict "
-            "{'pois': ..., 'roads': ...}, a count_features table indexed by cell_id, or 'osm' (download the "
+            "{'pois': ..., 'roads': ...}, read_osm's result, a count_features table indexed by cell_id, or 'osm' "
+            "(download the "
             "OpenStreetMap extract covering the rows); "
             f"got {type(features).__name__}"
         )
@@ -162,7 +168,7 @@ def _check_level(level: int, model) -> int:
     return level
 
 
-def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[str, Any], *, level: int = 12,
+def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[str, Any] | OSMData, *, level: int = 12,
                 model: ModelLike = "default", mode: str = "contextual",
                 outside: str = "nan", prefix: str = "s2vec_", context: str = "blend",
                 progress: bool | None = None) -> pd.DataFrame | dd.DataFrame:
@@ -173,8 +179,9 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     cell_ids : array_like of uint64, or a dask Series / dask array
         Level-``level`` cells. Dask input is embedded partition by partition and a dask DataFrame is
         returned (:func:`geos2vec.partitioned.embed_cells_dask`).
-    features : GeoDataFrame, dict or DataFrame
-        POIs/roads to count, or a prebuilt ``count_features`` table.
+    features : GeoDataFrame, dict, OSMData or DataFrame
+        POIs/roads to count (a dict ``{"pois", "roads"}`` or :func:`geos2vec.io.read_osm`'s result), or a
+        prebuilt ``count_features`` table.
     level : int, default 12
         Must be the model's patch level (12 for the bundled model).
     model : str, path or model, default "default"
@@ -286,15 +293,16 @@ def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, 
     return out
 
 
-def cell_embeddings(features: pd.DataFrame | dict[str, Any], *, level: int = 12, model: ModelLike = "default",
+def cell_embeddings(features: pd.DataFrame | dict[str, Any] | OSMData, *, level: int = 12, model: ModelLike = "default",
                     mode: str = "contextual", prefix: str = "s2vec_", context: str = "blend",
                     progress: bool | None = None) -> gpd.GeoDataFrame:
     """Embedding table of every cell that has features, with cell polygons (join on ``s2_cell``).
 
     Parameters
     ----------
-    features : GeoDataFrame, dict or DataFrame
-        POIs (points) and roads (lines), a dict ``{"pois", "roads"}``, or a prebuilt ``count_features`` table.
+    features : GeoDataFrame, dict, OSMData or DataFrame
+        POIs (points) and roads (lines), a dict ``{"pois", "roads"}``, :func:`geos2vec.io.read_osm`'s result, or
+        a prebuilt ``count_features`` table.
     level, model, mode, prefix, context, progress
         See :func:`embed_cells`.
 
@@ -317,7 +325,7 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any], *, level: int = 12,
 
 
 def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
-          features: pd.DataFrame | dd.DataFrame | dict[str, Any] | str | None = None, *, level: int = 12,
+          features: pd.DataFrame | dd.DataFrame | dict[str, Any] | OSMData | str | None = None, *, level: int = 12,
           model: ModelLike = "default", mode: str = "contextual", how: str = "auto", outside: str = "nan",
           prefix: str = "s2vec_", context: str = "blend",
           progress: bool | None = None) -> gpd.GeoDataFrame | dask_geopandas.GeoDataFrame:
@@ -334,8 +342,9 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         The user's rows (any CRS; missing/empty geometries get NaN embeddings and ``<NA>`` cells). A dask
         frame is embedded partition by partition and a dask frame is returned
         (:func:`geos2vec.partitioned.embed_dask`).
-    features : GeoDataFrame, dict, DataFrame, "osm" or None
-        POIs (points) and roads (lines) to build features from, a dict ``{"pois", "roads"}``, a prebuilt
+    features : GeoDataFrame, dict, OSMData, DataFrame, "osm" or None
+        POIs (points) and roads (lines) to build features from, a dict ``{"pois", "roads"}`` or
+        :func:`geos2vec.io.read_osm`'s result (both counted without a coverage), a prebuilt
         ``count_features`` table, ``"osm"`` to download the OpenStreetMap extract covering ``gdf``
         (:func:`geos2vec.io.osm_features`: cached, verified, with the extract as coverage), or None to count
         ``gdf`` itself: its points and polygons as POIs, its lines as roads (its rows with a missing or empty

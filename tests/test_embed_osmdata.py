@@ -1,0 +1,48 @@
+"""``embed`` takes what ``read_osm`` returns, and missing-geometry messages name only options that exist."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import geos2vec
+from geos2vec.errors import InvalidInputError
+
+
+@pytest.fixture(scope="module")
+def osm(shared_data):
+    pytest.importorskip("osmium")
+    from geos2vec.io import read_osm
+
+    return read_osm(shared_data / "osm" / "andorra-latest.osm.pbf")
+
+
+def test_embed_takes_read_osm_result_like_its_dict(osm):
+    homes = osm.pois.sample(40, random_state=1)[["geometry"]]
+    homes.index = [f"h{i}" for i in range(len(homes))][::-1]            # string labels, not sorted
+    got = homes.s2vec.embed(features=osm)
+    ref = homes.s2vec.embed(features={"pois": osm.pois, "roads": osm.roads})
+    pd.testing.assert_frame_equal(got, ref)
+    assert list(got.index) == list(homes.index)
+    assert np.isfinite(got.filter(like="s2vec_").to_numpy()).all()      # every home is in a cell with features
+    cells = geos2vec.embed_cells(got["s2_cell"].to_numpy(np.uint64), osm)
+    np.testing.assert_allclose(cells.to_numpy(np.float64), got.filter(like="s2vec_").to_numpy(np.float64),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_missing_geometry_messages_name_options_that_exist():
+    pois = gpd.GeoDataFrame({"category": ["cafe", "bar"]}, geometry=[shapely.Point(1.5, 42.5), None],
+                            crs="EPSG:4326", index=["a", "b"])
+    # count_features' coerce leaves rows out of the counts (it has no rows to give <NA>)
+    with pytest.raises(InvalidInputError, match=r"index \['b'\].*drop them .*errors='coerce' to leave those rows "
+                                                r"out of the counts"):
+        geos2vec.count_features(pois)
+    table = geos2vec.count_features(pois, errors="coerce")
+    assert table.to_numpy().sum() == 1                                  # the cafe alone
+    # the accessor's cell ids do give <NA>
+    with pytest.raises(InvalidInputError, match="errors='coerce' to get <NA> for those rows"):
+        pois.s2vec.cell_ids()
+    assert pois.s2vec.cell_ids(errors="coerce").isna().tolist() == [False, True]
