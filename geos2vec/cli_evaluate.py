@@ -17,7 +17,8 @@ import pandas as pd
 
 from ._cells_core import _cell_id_index
 
-from .errors import InvalidInputError
+from ._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
+from .errors import InvalidInputError, InvalidTypeError
 from .evaluate import (
     DEFAULT_SWEEP,
     DEFAULT_TASKS,
@@ -28,20 +29,25 @@ from .evaluate import (
     evaluate,
     join_labels,
     model_embeddings,
+    polygon_pooling,
     run_suite,
     standard_methods,
     summary_markdown,
     write_report,
 )
-from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column
+from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column, _numeric
 
 
-def _parse_floats(text):
-    return [float(v) for v in str(text).split(",") if v.strip()]
+def _parse_floats(text, what="the option", kind=float):
+    try:
+        return [kind(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:  # said "could not convert string to float: 'abc'", naming no option
+        raise InvalidInputError(f"{what} takes comma-separated {'integers' if kind is int else 'numbers'}, "
+                                f"got {text!r}") from None
 
 
-def _parse_ints(text):
-    return [int(v) for v in str(text).split(",") if v.strip()]
+def _parse_ints(text, what="the option"):
+    return _parse_floats(text, what, int)
 
 
 def _read_table(path):
@@ -95,6 +101,51 @@ def _load_counts(paths, category):
     return table.groupby(level=0).sum()
 
 
+def _geo_labels(labels, args) -> bool:
+    """Labels located by their geometries: a GeoDataFrame without ``--lat`` / ``--lon``."""
+    import geopandas as gpd
+
+    return isinstance(labels, gpd.GeoDataFrame) and args.lat is None and args.lon is None
+
+
+def _label_lnglat(labels, args):
+    """Longitude and latitude of each label row (degrees): its geometry's (any CRS), else its columns.
+
+    ``--within`` read the lat/lon columns even of a GeoDataFrame, so a GeoParquet of points in a projected CRS
+    (no such columns) failed with "no latitude column found".
+    """
+    if _geo_labels(labels, args):
+        return representative_lnglat(to_wgs84(as_geoseries(labels, "--labels"), "--labels"))
+    lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")
+    lng_col = _find_column(labels.columns, args.lon, _LNG_NAMES, "longitude")
+    return _numeric(labels[lng_col], lng_col), _numeric(labels[lat_col], lat_col)
+
+
+def _samples(labels, args):
+    """``(target, pooling)`` of the labels: point labels as cells, polygon labels pooled over cells.
+
+    Points: the median per cell (``pooling`` None). Polygons: each distinct geometry pooled over the cells it
+    covers with area weights, as the tract tasks are (rows with the same geometry are one sample, their median
+    target, as points in one cell are). Before, a polygon was reduced to one point without a word.
+    """
+    if not (_geo_labels(labels, args) and len(labels) and not labels.geom_type.eq("Point").all()):
+        joined = join_labels(labels, args.target, lat=args.lat, lng=args.lon)
+        return joined[args.target], None
+    if args.target not in labels.columns:
+        raise InvalidInputError(f"target column {args.target!r} not found; columns are {list(labels.columns)}")
+    if not pd.api.types.is_numeric_dtype(labels[args.target]):
+        raise InvalidTypeError(f"target column {args.target!r} must be numeric, got dtype {labels[args.target].dtype}")
+    geoms = to_wgs84(as_geoseries(labels, "--labels"), "--labels")
+    check_missing(geoms, "raise", "--labels")
+    key = geoms.to_wkb().to_numpy()
+    first = pd.Series(np.arange(len(labels))).groupby(key, sort=False).first().to_numpy()
+    target = labels[args.target].astype(float).groupby(key, sort=False).median().reset_index(drop=True)
+    pooling = polygon_pooling(geoms.iloc[first].reset_index(drop=True))
+    print(f"note: {len(labels)} polygon labels, {len(target)} distinct geometries: each a sample pooled over the "
+          "level-12 cells it covers with area weights (as the tract tasks)", file=sys.stderr)
+    return target.rename(args.target), pooling
+
+
 def _kinds(text, allowed, what):
     kinds = [k.strip() for k in str(text).split(",") if k.strip()]
     bad = [k for k in kinds if k not in allowed]
@@ -128,7 +179,8 @@ def add_parser(subparsers):
                    help="(--task only) the shared data folder (default $GEOS2VEC_DATA or ../shared/data)")
     p.add_argument("--states", default=None,
                    help="(--task only) zcta tasks: only these Who's On First states, e.g. ks,ia")
-    p.add_argument("--labels", help="your own CSV/Parquet/GeoJSON of labelled points (instead of --task)")
+    p.add_argument("--labels", help="your own CSV/Parquet/GeoJSON of labelled points, or of polygons (pooled over "
+                   "the cells they cover with area weights), instead of --task")
     p.add_argument("--target", help="numeric label column of --labels")
     p.add_argument("--lat", default=None, help="latitude column of --labels (default: found by name)")
     p.add_argument("--lon", default=None, help="longitude column of --labels (default: found by name)")
@@ -153,7 +205,8 @@ def add_parser(subparsers):
                    help="probes: ridge, mlp (the paper's MLP sweep; slow on thousands of cells: ~14 min per method and "
                         "split kind on 8,500 cells on 2 cores)")
     p.add_argument("--within", action="append", default=[], metavar="MINLON,MINLAT,MAXLON,MAXLAT",
-                   help="with --labels: keep only labels inside this bbox (repeatable: union)")
+                   help="with --labels: keep only labels inside this lon/lat bbox (their geometries in any CRS, "
+                   "else --lat/--lon; repeatable: union)")
     p.add_argument("--holdout-bbox", default=None, metavar="MINLON,MINLAT,MAXLON,MAXLAT",
                    help="with --labels: test on this region (a 'holdout' split instead of --splits)")
     p.add_argument("--holdout-lon", type=float, default=None,
@@ -191,7 +244,7 @@ def _location_params(args) -> dict:
 
 
 def _bbox(text):
-    vals = _parse_floats(text)
+    vals = _parse_floats(text, "a bbox")
     if len(vals) != 4:
         raise InvalidInputError(f"a bbox needs 4 numbers MINLON,MINLAT,MAXLON,MAXLAT, got {text!r}")
     return vals
@@ -237,7 +290,8 @@ def run(args) -> int:
         set_options(progress=False)
     splits = _kinds(args.splits, SPLITS, "--splits")
     probes = _kinds(args.probes, PROBES, "--probes")
-    sweep = {"lr": _parse_floats(args.lr), "hidden": _parse_ints(args.hidden), "dropout": _parse_floats(args.dropout)}
+    sweep = {"lr": _parse_floats(args.lr, "--lr"), "hidden": _parse_ints(args.hidden, "--hidden"),
+             "dropout": _parse_floats(args.dropout, "--dropout")}
     modes = [m for m in str(args.modes).split(",") if m.strip()]
     model = None if args.model in (None, "", "none") else args.model
     cli = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
@@ -282,14 +336,14 @@ def run(args) -> int:
                                 "to test on)")
     labels = _read_table(args.labels)
     if args.within:
-        lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")
-        lng_col = _find_column(labels.columns, args.lon, _LNG_NAMES, "longitude")
+        lng, lat = _label_lnglat(labels, args)
         keep = np.zeros(len(labels), bool)
         for text in args.within:
             b = _bbox(text)
-            keep |= labels[lng_col].between(b[0], b[2]).to_numpy() & labels[lat_col].between(b[1], b[3]).to_numpy()
+            keep |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
         labels = labels[keep]
-    joined = join_labels(labels, args.target, lat=args.lat, lng=args.lon)
+    target, pooling = _samples(labels, args)
+    cells = target.index.to_numpy() if pooling is None else pooling["cell_id"].to_numpy(np.uint64)
     counts = _load_counts(args.features, args.category) if args.features else None
     embeddings = {}
     for spec in args.embedding:
@@ -298,12 +352,12 @@ def run(args) -> int:
         name, path = spec.split("=", 1)
         embeddings[name] = _as_cell_table(_read_table(path), path)
     if model is not None and counts is not None:
-        embeddings.update(model_embeddings(joined.index.to_numpy(), counts, model, modes))
+        embeddings.update(model_embeddings(cells, counts, model, modes))
     elif model is not None:  # before, the model was left out without a word
         print(f"note: --model {args.model} embeds from cell counts: give --features to evaluate it (or --model "
               "none); running without it", file=sys.stderr)
     methods = standard_methods(
-        joined.index.to_numpy(), counts, embeddings, location=args.location,
+        cells, counts, embeddings, location=args.location,
         location_params=_location_params(args),
         seed=args.seed,
     )
@@ -316,11 +370,12 @@ def run(args) -> int:
         import geopandas as gpd
         import shapely
 
-        zone = _read_table(args.holdout_polygon)
+        zone_path = args.holdout_polygon
+        zone = _read_table(zone_path)
         if not isinstance(zone, gpd.GeoDataFrame):
             raise InvalidInputError(f"--holdout-polygon {args.holdout_polygon} has no geometry: give a GeoJSON or "
                                     "GeoParquet file of polygons")
-        holdout = {"polygon": shapely.union_all(zone.to_crs("EPSG:4326").geometry.values)}
+        holdout = {"polygon": shapely.union_all(to_wgs84(zone.geometry, f"--holdout-polygon {zone_path}").values)}
     if holdout is None and "region" in splits:
         if args.splits != _DEFAULT_SPLITS:
             raise InvalidInputError("region splits need a --task (its regions); with --labels use --holdout-bbox, "
@@ -330,13 +385,15 @@ def run(args) -> int:
     results = []
     for kind in kinds:
         res = evaluate(
-            joined[args.target], methods, split="random" if kind == "holdout" else kind, holdout=holdout,
+            target, methods, split="random" if kind == "holdout" else kind, holdout=holdout, pooling=pooling,
             n_splits=args.n_splits, seed=args.seed, block_level=args.block_level or 10, probes=probes,
             sweep=sweep, fusion=args.fusion, max_epochs=args.max_epochs, patience=args.patience,
             batch_size=args.batch_size, target_scale=args.target_scale, progress=not args.quiet,
         )
         results.append(res)
-    path = write_report(results, args.out, config={"cli": cli, **results[0].config})
+    # the report's paired comparisons: your --embedding tables too, not only names starting with "S2Vec"
+    compared = [m for e in embeddings for m in (e, f"{e}-Loc", f"{e} + smoothed counts") if m in methods]
+    path = write_report(results, args.out, config={"cli": cli, **results[0].config}, embeddings=compared)
     print(summary_markdown(results))
     print(f"\nwall time {sum(r.wall_time_s for r in results):.1f} s; report written to {path}")
     return 0

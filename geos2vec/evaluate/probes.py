@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -259,6 +261,46 @@ def _train_group(xs, y, train_idx, val_idx, *, lrs, hidden, dropouts, fusion, fu
             for a in range(0, eval_idx.shape[1], step_rows)], axis=1)
     return pred, final_val, final_epoch
 
+
+
+def _check_mlp_options(sweep, *, fusion, fusion_units, max_epochs, patience, batch_size, weight_decay):
+    """The MLP probe's options checked before anything trains; the sweep as lists of numbers.
+
+    Before, ``fusion="bogus"`` was accepted (and ignored for one-block methods), ``batch_size=0`` raised
+    ``ZeroDivisionError`` mid-run, ``max_epochs=0`` or ``hidden=0`` scored untrained or constant heads, a
+    dropout of 1.5 trained, and a scalar in ``sweep`` raised ``'float' object is not iterable``.
+    """
+    from ..errors import InvalidInputError
+    from ..fusion import KINDS
+
+    def number(v, what, integer=False, low=None, high=None, low_open=False):
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) \
+            and (not integer or int(v) == v) and (low is None or (v > low if low_open else v >= low)) \
+            and (high is None or v < high)
+        if not ok:
+            rng = (f" {'>' if low_open else '>='} {low}" if low is not None else "") + \
+                  (f" and < {high}" if high is not None else "")
+            raise InvalidInputError(f"{what} must be a{'n integer' if integer else ' number'}{rng}, got {v!r}")
+        return int(v) if integer else float(v)
+
+    if fusion not in KINDS:
+        raise InvalidInputError(f"unknown fusion {fusion!r}; choose one of {list(KINDS)}")
+    out = {}
+    for key, kw in (("lr", dict(low=0, low_open=True)), ("hidden", dict(integer=True, low=1)),
+                    ("dropout", dict(low=0, high=1))):
+        values = sweep[key]
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise InvalidInputError(f"sweep[{key!r}] must be a list of values to try, got {values!r}")
+        values = list(values)
+        if not values:
+            raise InvalidInputError(f"sweep[{key!r}] is empty; give at least one value")
+        out[key] = [number(v, f"sweep[{key!r}] value", **kw) for v in values]
+    number(fusion_units, "fusion_units", integer=True, low=1)
+    number(max_epochs, "max_epochs", integer=True, low=1)
+    number(patience, "patience", integer=True, low=0)
+    number(batch_size, "batch_size", integer=True, low=1)
+    number(weight_decay, "weight_decay", low=0)
+    return {**sweep, **out}
 
 
 # ------------------------------------------------------------------ ridge

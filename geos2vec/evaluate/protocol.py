@@ -23,8 +23,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,11 +33,8 @@ import pandas as pd
 from ..cells import _as_cells, cell_to_parent
 from ..errors import InvalidInputError
 from .baselines import _check_table
-from .probes import _train_group, ridge_onehot_probe, ridge_probe, standardize
+from .probes import _check_mlp_options, _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
 
 __all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES"]
 
@@ -371,10 +369,11 @@ def evaluate(
         raise ValueError(f"probes must be a non-empty subset of {list(PROBES)}, got {probes}")
     if target_scale not in TARGET_SCALES:
         raise InvalidInputError(f"target_scale must be one of {list(TARGET_SCALES)}, got {target_scale!r}")
-    sweep = {**DEFAULT_SWEEP, **(sweep or {})}
-    for key in ("lr", "hidden", "dropout"):
-        if not sweep[key]:
-            raise ValueError(f"sweep[{key!r}] is empty")
+    sweep = _check_mlp_options({**DEFAULT_SWEEP, **(sweep or {})}, fusion=fusion, fusion_units=fusion_units,
+                               max_epochs=max_epochs, patience=patience, batch_size=batch_size,
+                               weight_decay=weight_decay)
+    if isinstance(holdout, Mapping) and not set(holdout) <= {"bbox", "polygon", "lon", "side"}:
+        raise InvalidInputError(f"holdout= takes a boolean Series or the keywords bbox, polygon, lon, side: {holdout}")
     kind = "holdout" if holdout is not None else split
     y_all = target.astype(float)
     y_all = y_all[np.isfinite(y_all.to_numpy())]

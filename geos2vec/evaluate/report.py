@@ -32,6 +32,7 @@ __all__ = ["summary_table", "paired_table", "verdict", "summary_markdown", "writ
 SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std", "mae_mean", "mae_std",
                    "n_splits"]
 BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired splits (15 of 20)
+TIE = 1e-9  # R² differences at most this large are ties (round-off), counted as neither a win nor a loss
 # the baselines an embedding has to beat, in the order the report lists them
 STRONG = ("smoothed counts", "region one-hot", "location-only", "counts", "untrained encoder")
 # a method with location fused in ("...-Loc") also faces the counts with the same location encoding
@@ -93,12 +94,13 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     pandas.DataFrame
         One row per (task, split, probe, A, B): ``delta_r2_mean`` and ``delta_r2_std`` of ``R²(A) - R²(B)``
         over the repetitions both have, ``wins`` (repetitions where A is higher), ``losses`` (where B is
-        higher; equal scores are neither), ``n_splits``, ``one_test_set`` (a ``region:...`` or ``holdout``
-        split: every repetition has the same test set), ``t_corrected`` and ``p_corrected`` (Nadeau & Bengio's
-        corrected resampled t-test of the differences, two-sided, with the samples not tested on as the
-        training size: :func:`~geos2vec.evaluate.significance.corrected_resampled_ttest`; NaN where the
-        repetitions share one test set or the scores lack ``n_cells``/``n_test``) and ``beats`` (A wins at
-        least :data:`BEATS_SHARE` of the repetitions, and they have different test sets).
+        higher; scores equal up to 1e-9, round-off, are neither), ``n_splits``, ``one_test_set`` (a
+        ``region:...`` or ``holdout`` split: every repetition has the same test set), ``t_corrected`` and
+        ``p_corrected`` (Nadeau & Bengio's corrected resampled t-test of the differences, two-sided, with the
+        samples not tested on as the training size:
+        :func:`~geos2vec.evaluate.significance.corrected_resampled_ttest`; NaN where the repetitions share one
+        test set or the scores lack ``n_cells``/``n_test``) and ``beats`` (A wins at least :data:`BEATS_SHARE`
+        of the repetitions, and they have different test sets).
     """
     scores = _scores(results)
     rows = []
@@ -112,7 +114,8 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                 if a == b:
                     continue
                 d = (wide[a] - wide[b]).dropna()
-                wins, losses, one = int((d > 0).sum()), int((d < 0).sum()), _one_test_set(split)
+                # equal up to round-off is a tie (PCA, a rotation, scored 1e-16 off counts: a "win" each way)
+                wins, losses, one = int((d > TIE).sum()), int((d < -TIE).sum()), _one_test_set(split)
                 t, p = (math.nan, math.nan) if one else corrected_resampled_ttest(d, n_fit, n_test)
                 rows.append(dict(task=task, split=split, probe=probe, method_a=a, method_b=b,
                                  delta_r2_mean=float(d.mean()), delta_r2_std=float(d.std()), wins=wins,

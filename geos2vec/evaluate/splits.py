@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from .._typing import Splits
 
 __all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits", "purge_shared_cells"]
+
+
+def _check_n_splits(n_splits) -> None:
+    """A positive integer, or an :class:`InvalidInputError` (``1.5`` raised NumPy's ``TypeError`` mid-way)."""
+    if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 1:
+        raise InvalidInputError(f"n_splits must be >= 1, got {n_splits!r}: an integer number of repetitions")
 
 
 def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Splits:
@@ -53,8 +60,7 @@ def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6,
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
         raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
-    if n_splits < 1:
-        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+    _check_n_splits(n_splits)
     n_train = int(round(fractions[0] * n))
     n_val = int(round(fractions[1] * n))
     if n_train < 2 or n_val < 1 or n - n_train - n_val < 1:
@@ -145,8 +151,7 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
     ValueError
         No test sample, no validation sample, or fewer than 2 training samples.
     """
-    if n_splits < 1:
-        raise InvalidInputError(f"n_splits must be >= 1, got {n_splits}")
+    _check_n_splits(n_splits)
     test_mask = np.asarray(test_mask, dtype=bool)
     test = np.flatnonzero(test_mask)
     rest = np.flatnonzero(~test_mask)
@@ -193,8 +198,7 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
         raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
-    if n_splits < 1:
-        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+    _check_n_splits(n_splits)
     uniq, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
     if len(uniq) < 3:
         raise ValueError(
