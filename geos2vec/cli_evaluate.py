@@ -136,7 +136,7 @@ def _samples(labels, args):
     if not pd.api.types.is_numeric_dtype(labels[args.target]):
         raise InvalidTypeError(f"target column {args.target!r} must be numeric, got dtype {labels[args.target].dtype}")
     geoms = to_wgs84(as_geoseries(labels, "--labels"), "--labels")
-    check_missing(geoms, "raise", "--labels")
+    check_missing(geoms, "raise", "--labels", coerce=None)
     key = geoms.to_wkb().to_numpy()
     first = pd.Series(np.arange(len(labels))).groupby(key, sort=False).first().to_numpy()
     target = labels[args.target].astype(float).groupby(key, sort=False).median().reset_index(drop=True)

@@ -46,3 +46,14 @@ def test_missing_geometry_messages_name_options_that_exist():
     with pytest.raises(InvalidInputError, match="errors='coerce' to get <NA> for those rows"):
         pois.s2vec.cell_ids()
     assert pois.s2vec.cell_ids(errors="coerce").isna().tolist() == [False, True]
+
+
+def test_label_functions_without_a_coerce_option_do_not_offer_one():
+    from geos2vec.evaluate.labels import join_labels, polygon_pooling
+
+    labels = gpd.GeoDataFrame({"y": [1.0, 2.0]}, geometry=[shapely.Point(1.5, 42.5), shapely.Point()],
+                              crs="EPSG:4326", index=[10, 11])
+    for call in (lambda: join_labels(labels, "y"), lambda: polygon_pooling(labels)):
+        with pytest.raises(InvalidInputError, match=r"index \[11\]; drop them \(gdf\[") as info:
+            call()
+        assert "coerce" not in str(info.value)

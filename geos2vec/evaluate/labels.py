@@ -97,7 +97,7 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
         from .._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
 
         geoms = to_wgs84(as_geoseries(labels, "labels"), "labels")
-        check_missing(geoms, "raise", "labels")
+        check_missing(geoms, "raise", "labels", coerce=None)
         lngs, lats = representative_lnglat(geoms)
     else:
         lat_col = _find_column(labels.columns, lat, _LAT_NAMES, "latitude")
@@ -179,6 +179,6 @@ def polygon_pooling(polygons: gpd.GeoDataFrame | gpd.GeoSeries, level: int = LEV
     from ..embedding import row_cells
 
     geoms = to_wgs84(as_geoseries(polygons, "polygons"), "polygons")
-    check_missing(geoms, "raise", "polygons")
+    check_missing(geoms, "raise", "polygons", coerce=None)
     row, cell, weight = row_cells(geoms, level, how="weighted")
     return pd.DataFrame({"sample": geoms.index.to_numpy()[row], "cell_id": cell, "weight": weight})
