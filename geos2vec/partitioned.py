@@ -271,11 +271,12 @@ def embed_dask(ddf: dask_geopandas.GeoDataFrame,
     ddf : dask-geopandas GeoDataFrame
         The rows to embed.
     features : DataFrame, GeoDataFrame, dask frame, dict or None
-        A ``count_features`` table; a dask frame of POIs, or a dict ``{"pois", "roads"}`` holding a dask
-        frame, counted first with :func:`count_features_dask` (at ``level``, default ontology); None to
-        count ``ddf`` itself (its lines as roads, its other rows as POIs, as the in-memory ``embed``). Other
-        values (in-memory GeoDataFrames, dicts of them) go as they are to :func:`geos2vec.embedding.embed` of
-        every partition. Strings (``"osm"``) are not supported.
+        A ``count_features`` table (pandas, or dask indexed by ``cell_id``: computed once, then shared); a
+        dask frame of POIs, or a dict ``{"pois", "roads"}`` holding a dask frame, counted first with
+        :func:`count_features_dask` (at ``level``, default ontology); None to count ``ddf`` itself (its
+        lines as roads, its other rows as POIs, as the in-memory ``embed``). Other values (in-memory
+        GeoDataFrames, dicts of them) go as they are to :func:`geos2vec.embedding.embed` of every
+        partition. Strings (``"osm"``) are not supported.
     **kwargs
         Keyword arguments of :func:`geos2vec.embedding.embed` (``level``, ``model``, ``mode``, ``how``,
         ``outside``, ``prefix``, ``context``, ``progress``).
@@ -312,8 +313,9 @@ def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
     cell_ids : dask Series or dask array of uint64
         Level-``level`` cell ids.
     features : DataFrame, dask frame or dict
-        A ``count_features`` table (shared by every task once), or POIs/roads as dask frames (counted first
-        with :func:`count_features_dask`), or what :func:`geos2vec.embedding.embed_cells` takes.
+        A ``count_features`` table (shared by every task once; a dask one, indexed by ``cell_id``, is computed
+        first), or POIs/roads as dask frames (counted first with :func:`count_features_dask`), or what
+        :func:`geos2vec.embedding.embed_cells` takes.
     **kwargs
         Keyword arguments of :func:`geos2vec.embedding.embed_cells` (``level``, ``model``, ``mode``,
         ``outside``, ``prefix``, ``context``, ``progress``).
@@ -358,9 +360,17 @@ def _shared_features(features, level: int):
                                 "first (geos2vec.io.osm_features(area)) and pass it")
     if isinstance(features, dict) and any(is_dask(v) for v in features.values()):
         return count_features_dask(features.get("pois"), features.get("roads"), level=level)
+    if is_dask(features) and _is_count_table(features):  # shared by every task: held in memory once
+        return features.compute()
     if is_dask(features):
         return count_features_dask(*_split_kinds(features), level=level)
     return features
+
+
+def _is_count_table(frame) -> bool:
+    """Whether a dask frame is a ``count_features`` table (index ``cell_id``, no geometry), not POIs."""
+    return getattr(frame.index, "name", None) == "cell_id" and not hasattr(frame, "geometry") and \
+        "geometry" not in getattr(frame, "columns", ())
 
 
 def _split_kinds(frame):

@@ -126,6 +126,42 @@ def _as_cell_index(index, what: str = "feature table") -> np.ndarray:
         raise ValueError(f"the {what} index: {exc}") from None
 
 
+def _dask_table(ddf, images, area):
+    """``(ddf, cells)``: a dask feature table checked for lazy rasterizing, and its cell ids (computed once).
+
+    An empty table is refused as in memory (without ``images``/``area`` there is nothing to rasterize) and
+    otherwise needs no divisions (there is nothing to read; an empty frame has none, whatever is done to it).
+    A table with rows needs known divisions, so that each image chunk reads only its partitions
+    (``ddf.loc[lo:hi]`` with uint64 bounds): a signed int64 index is reinterpreted bit for bit, as in memory,
+    and the frame re-indexed in uint64 order (ids of faces 4 and 5 are negative as int64).
+    """
+    cells = _as_cell_index(ddf.index.compute())  # 8 bytes per cell: the index alone
+    if cells.size == 0:
+        if images is None and area is None:
+            raise InvalidInputError("the feature table is empty; pass images= or area= to rasterize empty images "
+                                    "(no partition of the dask DataFrame has a row)")
+        return ddf, cells
+    name = ddf.index.name if ddf.index.name is not None else "index"
+    if not ddf.known_divisions:
+        raise InvalidInputError(
+            "a dask DataFrame must be sorted by cell_id with known divisions, so that each image chunk "
+            f"reads only its partitions; call ddf = ddf.reset_index().set_index({name!r}) (or read parquet "
+            "with calculate_divisions=True)")
+    if pd.api.types.is_signed_integer_dtype(ddf.index.dtype):
+        divisions = np.asarray(ddf.divisions, dtype=np.int64).view(np.uint64)
+        flat = ddf.reset_index()
+        flat[name] = flat[name].map_partitions(_as_uint64, meta=(name, np.uint64))
+        if (np.diff(divisions.astype(object)) >= 0).all():  # one sign throughout: the order stays, so do the parts
+            ddf = flat.set_index(name, sorted=True, divisions=tuple(int(d) for d in divisions))
+        else:  # the negative ids come after the others in uint64 order: sort again
+            ddf = flat.set_index(name)
+    return ddf, cells
+
+
+def _as_uint64(ids: pd.Series) -> pd.Series:
+    return pd.Series(ids.to_numpy(dtype=np.int64).view(np.uint64), index=ids.index, name=ids.name)
+
+
 def _single_level(levels: np.ndarray, what: str) -> int:
     lo, hi = int(levels.min()), int(levels.max())
     if lo != hi:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +22,8 @@ __all__ = ["to_zarr", "mark_zarr_complete", "open_zarr"]
 
 
 # --------------------------------------------------------------------------- storage
-def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs: Any) -> ZarrStore | Delayed:
+def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
+            **kwargs: Any) -> ZarrStore | Delayed:
     """Write a rasterized DataArray to a zarr store (dask arrays stream block by block).
 
     The ``token`` coordinate is not stored (it is recomputed by
@@ -33,10 +35,16 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs
     store that :func:`open_zarr` refuses to open, instead of images of zeros
     that would read as real empty cells. An update of an existing store
     (``mode="a"``/``"r+"``, ``append_dim=``, ``region=``) unmarks it before
-    writing. (With ``compute=False`` the marking is yours: call
-    :func:`mark_zarr_complete` after computing.) Every chunk is written, empty
-    ones too (``write_empty_chunks=True`` unless given), so that
-    :func:`open_zarr` can tell a lost chunk file from an empty chunk.
+    writing, and marks it complete again only when nothing is left unfinished:
+    an interrupted region write is finished by a later region write covering
+    it, while an interrupted append, or a store that was incomplete before its
+    first update (an interrupted write, ``compute=False``), stays unfinished
+    whatever is updated after it. (With ``compute=False`` the marking is yours:
+    call :func:`mark_zarr_complete` after computing.) Every chunk is written,
+    empty ones too (``write_empty_chunks=True`` unless given), so that
+    :func:`open_zarr` can tell a lost chunk file from an empty chunk. Dask
+    chunks of unequal sizes (lazy :func:`augment` output) are made equal first,
+    as zarr needs.
 
     Parameters
     ----------
@@ -44,8 +52,9 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs
         Images as :func:`rasterize` (or :func:`open_zarr`) returns them, with a ``feature`` coordinate.
     store : str, path or zarr store
         Where to write.
-    mode : str, default "w"
-        As in :meth:`xarray.Dataset.to_zarr` (``"w"`` overwrites).
+    mode : str, optional
+        As in :meth:`xarray.Dataset.to_zarr`; default ``"w"`` (overwrite), or, with ``append_dim=`` or
+        ``region=``, xarray's default for them (``"a"``, ``"r+"``).
     **kwargs
         Further arguments of :meth:`xarray.Dataset.to_zarr` (not ``consolidated``, which is always False).
 
@@ -62,25 +71,92 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str = "w", **kwargs
     """
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
+    if mode is None and kwargs.get("append_dim") is None and kwargs.get("region") is None:
+        mode = "w"
     names = [x.item() if isinstance(x, np.generic) else x for x in da["feature"].values]
+    da = _uniform_chunks(da)
     # channel names go to attrs (JSON): zarr 3 has no stable string dtype yet
     ds = da.drop_vars([c for c in ("token", "feature") if c in da.coords]).to_dataset(name=_VAR)
     ds[_VAR].attrs = {**da.attrs, "feature_names": names}
     all_chunks = bool(kwargs.setdefault("write_empty_chunks", True))
+    update, group = None, None
     if mode not in ("w", "w-"):  # an update: unmark the store first (a region write keeps the old attrs)
         group = _existing_group(store)
         if group is not None:
             all_chunks = all_chunks and group.attrs.get(_ALL_CHUNKS) is True
-            group.attrs.update({_COMPLETE: False, _ALL_CHUNKS: all_chunks})
+            update, before = _update_extent(ds, kwargs), _pending(group.attrs)
+            group.attrs.update({_COMPLETE: False, _ALL_CHUNKS: all_chunks, _PENDING: [*before, update]})
     ds.attrs = {_COMPLETE: False, _ALL_CHUNKS: all_chunks}
+    if group is not None:
+        ds.attrs[_PENDING] = [*before, update]
     out = ds.to_zarr(store, mode=mode, consolidated=False, **kwargs)
     if kwargs.get("compute", True):
-        mark_zarr_complete(store)
+        if group is None:
+            mark_zarr_complete(store)
+        else:  # this update and what it covers are finished; complete once nothing is left unfinished
+            left = [p for p in before if not _covers(update, p)]
+            if left:
+                _open_group(store).attrs[_PENDING] = left
+            else:
+                mark_zarr_complete(store)
     return out
 
 
 _COMPLETE = "geos2vec_complete"
 _ALL_CHUNKS = "geos2vec_all_chunks"  # every chunk file was written (empty ones too): a missing one is lost
+_PENDING = "geos2vec_pending"  # updates begun and not known to be finished: extents (below), None = unknown
+
+
+def _uniform_chunks(da: xr.DataArray) -> xr.DataArray:
+    """``da`` rechunked where its dask chunks differ in size (zarr needs equal chunks but for the last)."""
+    if da.chunks is None:
+        return da
+    uneven = {dim: max(c) for dim, c in zip(da.dims, da.chunks) if len(set(c[:-1])) > 1 or c[-1] > c[0]}
+    return da.chunk(uneven) if uneven else da
+
+
+def _update_extent(ds: xr.Dataset, kwargs: dict):
+    """What an update rewrites: ``{dim: [start, stop]}`` (``{}``: every array whole), or None (unknown).
+
+    An append (``append_dim=``) and ``region="auto"`` are unknown: an interrupted append cannot be finished
+    by running it again, and an automatic region is only known to xarray.
+    """
+    region = kwargs.get("region")
+    if kwargs.get("append_dim") is not None or (region is not None and not isinstance(region, dict)):
+        return None
+    out = {}
+    for dim, sl in (region or {}).items():
+        if not isinstance(sl, slice) or sl.step not in (None, 1) or not (
+                sl.start is None or isinstance(sl.start, numbers.Integral) and sl.start >= 0):
+            return None
+        start = int(sl.start or 0)
+        out[str(dim)] = [start, start + int(ds.sizes[dim])]
+    return out
+
+
+def _covers(update, pending) -> bool:
+    """Whether a finished ``update`` rewrote all that the unfinished ``pending`` update may have touched."""
+    if update is None:
+        return False
+    if pending is None:  # unknown: only a rewrite of every array whole covers it
+        return update == {}
+    return all(dim in pending and lo <= pending[dim][0] and pending[dim][1] <= hi
+               for dim, (lo, hi) in update.items())
+
+
+def _pending(attrs) -> list:
+    """The unfinished updates of a store before a new one begins (none when it is marked complete)."""
+    if attrs.get(_COMPLETE) is not False:
+        return []
+    pending = attrs.get(_PENDING)
+    # incomplete without a record: an interrupted write or a compute=False store, of unknown extent
+    return list(pending) if isinstance(pending, list) else [None]
+
+
+def _open_group(store: ZarrStoreLike):
+    import zarr
+
+    return zarr.open_group(store, mode="r+")
 
 
 def _existing_group(store: ZarrStoreLike):
@@ -91,6 +167,16 @@ def _existing_group(store: ZarrStoreLike):
         return zarr.open_group(store, mode="r+")
     except (FileNotFoundError, KeyError, ValueError):  # nothing there yet (zarr 3, zarr 2)
         return None
+
+
+def _group_attrs(store: ZarrStoreLike) -> dict:
+    """The attributes of the zarr group at ``store`` (empty when there is none: xarray says what is wrong)."""
+    import zarr
+
+    try:
+        return dict(zarr.open_group(store, mode="r").attrs)
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return {}
 
 
 def _stored_chunks(array) -> int:
@@ -118,9 +204,10 @@ def mark_zarr_complete(store: ZarrStoreLike) -> None:
     store : str, path or zarr store
         A store written by :func:`to_zarr` (e.g. with ``compute=False``, once computed).
     """
-    import zarr
-
-    zarr.open_group(store, mode="r+").attrs[_COMPLETE] = True
+    group = _open_group(store)
+    group.attrs[_COMPLETE] = True
+    if _PENDING in group.attrs:
+        del group.attrs[_PENDING]
 
 
 def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> xr.DataArray:
@@ -153,15 +240,22 @@ def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> 
     from ..errors import InvalidInputError
 
     try:
+        # the mark first: an interrupted update (an append) may leave arrays xarray cannot open together
+        complete = _group_attrs(store).get(_COMPLETE)
         ds = xr.open_zarr(store, chunks={} if chunks is None else chunks, consolidated=False)
     except json.JSONDecodeError as err:
         raise InvalidInputError(f"{store!r} has a damaged metadata file ({err}); copy or write the store "
                                 "again") from err
+    except ValueError:
+        if complete is not False:
+            raise
+        ds = xr.Dataset(attrs={_COMPLETE: False})
+    if complete is False or ds.attrs.get(_COMPLETE) is False:  # stores of geos2vec 0.1 have no marker
+        raise InvalidInputError(f"{store!r} was not completely written (a write or update was interrupted, or "
+                                "a store written with to_zarr(..., compute=False) was never marked complete "
+                                "with mark_zarr_complete); write it again")
     if _VAR not in ds:
         raise InvalidInputError(f"{store!r} holds no {_VAR!r} array; was it written by geos2vec.raster.to_zarr?")
-    if ds.attrs.get(_COMPLETE) is False:  # stores of geos2vec 0.1 have no marker: they open as before
-        raise InvalidInputError(f"{store!r} was not completely written (the write was interrupted, or "
-                                "to_zarr(..., compute=False) was never marked complete); write it again")
     _check_arrays(ds, store)
     da = ds[_VAR]
     attrs = dict(da.attrs)

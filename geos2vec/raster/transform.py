@@ -21,6 +21,7 @@ from ._common import (
     _channel_dtypes,
     _check_fill,
     _common_dtype,
+    _dask_table,
     _fill_pixels,
     _image_positions,
     _is_dask_frame,
@@ -295,16 +296,9 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
     import dask.array as da
 
     names, dtypes = _channel_dtypes(ddf)
-    if not ddf.known_divisions:
-        raise InvalidInputError(
-            "a dask DataFrame must be sorted by cell_id with known divisions, so that each image chunk "
-            "reads only its partitions; call ddf = ddf.reset_index().set_index('cell_id') (or read parquet "
-            "with calculate_divisions=True)"
-        )
     image_level = _cells._check_level(image_level, "image_level")
-    cells = _as_cell_index(ddf.index.compute())  # 8 bytes per cell: the index alone
-    if cells.size == 0 and images is None and area is None:
-        raise InvalidInputError("the feature table is empty; pass images= or area= to rasterize empty images")
+    # empty: said as such; with rows: known divisions, and a signed index reinterpreted as uint64
+    ddf, cells = _dask_table(ddf, images, area)
     level = _single_level(np.asarray(_cells.get_level(cells)), "feature table") if cells.size else None
     if np.unique(cells).size != cells.size:
         raise InvalidInputError("duplicate cell ids in the feature table; aggregate them first")
