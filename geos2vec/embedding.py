@@ -70,6 +70,12 @@ def _check_options(mode, context, outside) -> None:
 
 def _feature_table(features, level: int, model) -> pd.DataFrame:
     """A cell-indexed feature table with the model's channels, in the model's order."""
+    if (type(features).__module__ or "").startswith("dask") or (
+            isinstance(features, dict) and any((type(v).__module__ or "").startswith("dask")
+                                               for v in features.values())):
+        from .partitioned import _shared_features  # dask POIs/roads counted, a dask count table computed
+
+        features = _shared_features(features, level)
     if isinstance(features, gpd.GeoDataFrame):
         from .features import count_features
 

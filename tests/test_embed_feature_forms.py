@@ -1,4 +1,5 @@
-"""``embed`` takes what ``read_osm`` returns, and missing-geometry messages name only options that exist."""
+"""The forms of ``features`` that ``embed`` takes (``read_osm``'s result, dask tables with in-memory rows), and
+missing-geometry messages that name only options that exist."""
 
 from __future__ import annotations
 
@@ -57,3 +58,22 @@ def test_label_functions_without_a_coerce_option_do_not_offer_one():
         with pytest.raises(InvalidInputError, match=r"index \[11\]; drop them \(gdf\[") as info:
             call()
         assert "coerce" not in str(info.value)
+
+
+def test_in_memory_rows_with_dask_features_match_in_memory_features():
+    """A count table read back with ``dd.read_parquet`` (or dask POIs) next to in-memory cell ids: the message
+    said "a count_features table ... got DataFrame" (dask's class has the same name)."""
+    dd = pytest.importorskip("dask.dataframe")
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    pois, roads = geos2vec.demo.load_sample()
+    table = geos2vec.count_features(pois, roads)
+    ids = table.index.to_numpy()[[5, 0, 5, 3]]                          # unsorted, repeated
+    ref = geos2vec.embed_cells(ids, table, progress=False)
+    got = geos2vec.embed_cells(ids, dd.from_pandas(table, npartitions=3), progress=False)
+    pd.testing.assert_frame_equal(got, ref)
+    counted = geos2vec.embed_cells(ids, {"pois": dask_geopandas.from_geopandas(pois, npartitions=2),
+                                         "roads": roads}, progress=False)
+    pd.testing.assert_frame_equal(counted, ref)
+    homes = pois.iloc[[7, 3, 9]]
+    pd.testing.assert_frame_equal(homes.s2vec.embed(features=dd.from_pandas(table, npartitions=2), progress=False),
+                                  homes.s2vec.embed(features=table, progress=False))
