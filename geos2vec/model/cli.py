@@ -35,7 +35,9 @@ def run(args) -> int:
     """Run ``geos2vec train``; the exit status."""
     from . import S2VecConfig, S2VecModel
     from .data import open_images
+    from .io import check_save_path
 
+    check_save_path(args.out)  # before training, not after it (an --out that is a file failed at the end)
     config = S2VecConfig.load(args.config) if args.config else S2VecConfig()
     overrides = {k: v for k, v in {
         "epochs": args.epochs, "batch_size": args.batch_size, "mask_ratio": args.mask_ratio,

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import InvalidInputError, InvalidTypeError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     from .._typing import StrPath
     from ..normalize import FeatureStats
 
-__all__ = ["IMAGE_DIMS", "open_images", "check_images", "match_channels", "split_images", "scorable_images",
-           "make_dataset",
+__all__ = ["IMAGE_DIMS", "open_images", "as_images", "check_images", "match_channels", "split_images",
+           "scorable_images", "make_dataset",
            "image_levels"]
 
 IMAGE_DIMS = ("image", "row", "col", "feature")
@@ -86,21 +88,19 @@ def open_images(path: StrPath) -> xr.DataArray:
         if "cell_id" in table.columns:
             table = table.set_index("cell_id")
         elif isinstance(table.index, pd.RangeIndex):  # no index stored: row numbers, not cells
-            from ..errors import InvalidInputError
-
             raise InvalidInputError(
                 f"{path} has no cell ids: no 'cell_id' column and no cell-id index (columns: "
                 f"{list(table.columns)[:10]}). Write the feature table with its cell_id index "
                 "(table.to_parquet(path), as `geos2vec features` does) or name the cell id column 'cell_id'")
         return rasterize(table)
     else:
-        raise ValueError(f"cannot read images from {path}: expected a zarr store, a .nc file or a Parquet "
+        raise InvalidInputError(f"cannot read images from {path}: expected a zarr store, a .nc file or a Parquet "
                          "feature table")
     if isinstance(ds, xr.DataArray):
         return ds
     names = [v for v in ds.data_vars if set(IMAGE_DIMS) <= set(ds[v].dims)]
     if len(names) != 1:
-        raise ValueError(f"{path} holds {len(names)} variables with dims {IMAGE_DIMS}: {names}; expected one")
+        raise InvalidInputError(f"{path} holds {len(names)} variables with dims {IMAGE_DIMS}: {names}; expected one")
     return ds[names[0]]
 
 
@@ -129,21 +129,49 @@ def check_images(da: xr.DataArray) -> xr.DataArray:
     import xarray as xr
 
     if not isinstance(da, xr.DataArray):
-        raise TypeError(f"expected an xarray.DataArray of images (see geos2vec.raster.rasterize), got "
-                        f"{type(da).__name__}")
+        raise InvalidTypeError(f"expected an xarray.DataArray of images (see geos2vec.raster.rasterize), got "
+                               f"{type(da).__name__}")
     if "window" in da.dims and "image" not in da.dims:  # training windows (geos2vec.raster.windows)
         da = da.rename(window="image")
     missing = [d for d in IMAGE_DIMS if d not in da.dims]
     if missing or len(da.dims) != 4:
-        raise ValueError(f"image DataArray needs exactly the dims {IMAGE_DIMS}; got {da.dims}")
+        raise InvalidInputError(f"image DataArray needs exactly the dims {IMAGE_DIMS}; got {da.dims}")
     if not np.issubdtype(da.dtype, np.number) or np.issubdtype(da.dtype, np.complexfloating):
         hint = "; convert with da.astype('uint8')" if da.dtype == bool else ""
-        raise TypeError(f"image values must be real numbers, got dtype {da.dtype}{hint}")
+        raise InvalidTypeError(f"image values must be real numbers, got dtype {da.dtype}{hint}")
     if "feature" not in da.coords:
-        raise ValueError("image DataArray needs a 'feature' coordinate with the channel names")
+        raise InvalidInputError("image DataArray needs a 'feature' coordinate with the channel names")
     if da.sizes["image"] == 0:
-        raise ValueError("the image DataArray holds no images")
+        raise InvalidInputError("the image DataArray holds no images")
     return da.transpose(*IMAGE_DIMS)
+
+
+def as_images(data: xr.DataArray | StrPath, name: str = "data") -> xr.DataArray:
+    """Images from a DataArray or from the path of a stored one (:func:`open_images`), checked.
+
+    Parameters
+    ----------
+    data : xarray.DataArray or str or path-like
+        Images (:func:`geos2vec.raster.rasterize`), or a zarr store, ``.nc`` file or Parquet feature table.
+    name : str
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    xarray.DataArray
+        :func:`check_images` of the images.
+
+    Raises
+    ------
+    InvalidTypeError
+        ``data`` is neither a DataArray nor a path.
+    """
+    if not hasattr(data, "dims"):
+        if not isinstance(data, str) and not hasattr(data, "__fspath__"):
+            raise InvalidTypeError(f"{name} must be an image DataArray (geos2vec.raster.rasterize) or the path of a "
+                                   f"zarr store, .nc file or Parquet feature table; got {type(data).__name__}")
+        data = open_images(data)
+    return check_images(data)
 
 
 def match_channels(da: xr.DataArray, channels: Sequence[str]) -> xr.DataArray:
@@ -177,7 +205,7 @@ def match_channels(da: xr.DataArray, channels: Sequence[str]) -> xr.DataArray:
     missing = [c for c in want if c not in have]
     extra = [c for c in have if c not in want]
     if missing or extra or len(set(have)) != len(have):
-        raise ValueError(
+        raise InvalidInputError(
             "the data's channels do not match the model's: "
             f"missing {missing[:20]}{' ...' if len(missing) > 20 else ''}, "
             f"unexpected {extra[:20]}{' ...' if len(extra) > 20 else ''} "
@@ -269,7 +297,7 @@ def split_images(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np
         ``fraction`` outside [0, 1).
     """
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+        raise InvalidInputError(f"validation fraction must be in [0, 1), got {fraction}")
     n_val = int(round(n * fraction))
     if fraction > 0 and n >= 2:
         n_val = max(n_val, 1)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .._jsonfile import read_json
-from ..errors import ModelFormatError
+from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -96,8 +96,8 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
 
     Raises
     ------
-    ValueError
-        The model has no Keras model (unbuilt).
+    InvalidInputError
+        (a ``ValueError``) The model has no Keras model (unbuilt).
     FileExistsError
         ``path`` (not a ``.zip``) exists and is not a directory, or ``path`` ends in ``.zip`` and is a folder.
     """
@@ -108,11 +108,8 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
     import geos2vec
 
     if model.keras_model is None:
-        raise ValueError("cannot save an unbuilt model: call fit() or build() first")
-    path = Path(path)
-    if path.suffix == ".zip" and path.is_dir():  # os.replace would fail with a raw IsADirectoryError, at the end
-        raise FileExistsError(f"{path} is a folder: save the zip under another name, or into that folder by a "
-                              "path without .zip")
+        raise InvalidInputError("cannot save an unbuilt model: call fit() or build() first")
+    path = check_save_path(path)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "geos2vec_version": geos2vec.__version__,
             "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
             "channels": list(model.channels), "image_level": model.image_level, "patch_level": model.patch_level,
@@ -160,6 +157,32 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
                 shutil.rmtree(part, ignore_errors=True)  # hidden partial folder, which never loads)
                 raise
             _replace_dir(part, path)
+    return path
+
+
+def check_save_path(path: StrPath) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if a model can be saved there (``geos2vec train`` checks before training).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A directory, or a file name ending in ``.zip``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` ends in ``.zip`` and is a folder, or does not and is an existing file.
+    """
+    path = Path(path)
+    if path.suffix == ".zip" and path.is_dir():  # os.replace would fail with a raw IsADirectoryError, at the end
+        raise FileExistsError(f"{path} is a folder: save the zip under another name, or into that folder by a "
+                              "path without .zip")
+    if path.suffix != ".zip" and path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a directory; choose another path (or one ending in .zip)")
     return path
 
 
@@ -218,7 +241,21 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
     -------
     cls
         The model, with its normalization, channels and weights.
+
+    Raises
+    ------
+    InvalidTypeError
+        ``channels`` is a string or not iterable.
     """
+    if channels is not None:  # "road" was taken as the channels ["r", "o", "a", "d"]
+        try:
+            names = None if isinstance(channels, (str, bytes)) else list(channels)
+        except TypeError:
+            names = None
+        if names is None:
+            raise InvalidTypeError("channels must be a list of channel names (e.g. model.channels or "
+                                   f"list(table.columns)), got {channels!r}")
+        channels = names
     if isinstance(path, str) and path == "default":
         path = default_model_path()
         if not (path / "metadata.json").exists():

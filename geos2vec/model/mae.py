@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 from keras import layers, ops
 
+from ..errors import InvalidInputError
+
 from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens, sincos_2d
 
 if TYPE_CHECKING:
@@ -197,6 +199,7 @@ class MaskedAutoencoder(keras.Model):
         n, f = self.num_patches, self.num_features
         self.patch_embed.build((None, n, f))
         self.pos_embed.build((None, n, self.embedding_dim))
+        self.masking.build((None, n, self.embedding_dim))  # no weights (a seed generator); built, nothing is pending
         if self.missing_token:  # the input of an uncovered pixel (no data there), learned
             self.missing_embed = self.add_weight(name="missing_embed", shape=(1, 1, self.embedding_dim),
                                                  initializer=keras.initializers.TruncatedNormal(stddev=0.02))
@@ -214,7 +217,7 @@ class MaskedAutoencoder(keras.Model):
         if self.position_init == "sincos":  # MAE's start: 2-D sine-cosine codes of a square grid, then learned
             side = int(round(n ** 0.5))
             if side * side != n:
-                raise ValueError(f"position_init='sincos' needs a square grid of patches, got {n}")
+                raise InvalidInputError(f"position_init='sincos' needs a square grid of patches, got {n}")
             for emb, dim in ((self.pos_embed, self.embedding_dim), (self.decoder_pos_embed, self.decoder_dim)):
                 emb.embedding.assign(sincos_2d(side, side, dim)[None])
         self.built = True
@@ -222,9 +225,9 @@ class MaskedAutoencoder(keras.Model):
     # ------------------------------------------------------------------ forward
     def _check(self, x):
         if x.shape[-1] is not None and x.shape[-1] != self.num_features:
-            raise ValueError(f"the model expects {self.num_features} features per patch, got {x.shape[-1]}")
+            raise InvalidInputError(f"the model expects {self.num_features} features per patch, got {x.shape[-1]}")
         if x.shape[-2] is not None and x.shape[-2] != self.num_patches:
-            raise ValueError(f"the model expects {self.num_patches} patches per image, got {x.shape[-2]}")
+            raise InvalidInputError(f"the model expects {self.num_patches} patches per image, got {x.shape[-2]}")
 
     def embed_patches(self, x: Any, covered: Any | None = None) -> Any:
         """Patch projection + position embedding: ``(b, n, f) -> (b, n, embedding_dim)``.
@@ -347,6 +350,19 @@ class MaskedAutoencoder(keras.Model):
         return {"pred": pred, "mask": mask}
 
     # ------------------------------------------------------------------ training
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        # Keras' TensorFlow trainer (3.x) averages the first batch over the replicas of a tf.distribute strategy
+        # (strategy.reduce("MEAN", batch)) only to build what is not built yet; a batch split unevenly (3 images
+        # on 2 replicas) failed there with a raw AddN shape error. A built model with a built optimizer (as
+        # S2VecModel.fit compiles it) has nothing left to build: as under the default strategy, skip the step.
+        pending = [getattr(self, a, None) for a in ("_compile_metrics", "_compile_loss", "optimizer")]
+        if self.built and all(layer.built for layer in self._flatten_layers()) and all(
+                p is None or p.built for p in pending):
+            return
+        parent = getattr(super(), "_maybe_symbolic_build", None)
+        if parent is not None:
+            parent(iterator=iterator, data_batch=data_batch)
+
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: dict[str, Any] | None = None,
                      sample_weight: Any = None, training: bool = True) -> Any:
         """The masked MSE of a batch, for Keras' built-in ``train_step`` / ``test_step`` of every backend.

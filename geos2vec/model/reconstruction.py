@@ -32,16 +32,59 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidInputError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from numpy.typing import ArrayLike
 
-__all__ = ["PREDICTORS", "draw_noise", "mask_from_noise", "baseline_predictions", "neighbour_sums",
-           "loss_sums", "reconstruction_losses", "LossAccumulator"]
+__all__ = ["PREDICTORS", "check_evaluate_args", "draw_noise", "mask_from_noise", "baseline_predictions",
+           "neighbour_sums", "loss_sums", "reconstruction_losses", "LossAccumulator"]
 
 PREDICTORS = ("model", "zero", "empty", "visible_mean", "local_mean")
 LOCAL_RADIUS, LOCAL_PRIOR = 2, 4.0
+
+
+def check_evaluate_args(n_masks: int, seed: int | None, batch_size: int | None,
+                        default_batch: int) -> tuple[int, int, int]:
+    """``S2VecModel.evaluate``'s ``n_masks``, ``seed`` and ``batch_size``, checked.
+
+    ``n_masks=1.7`` used to become 1 mask, ``seed=1.5`` seed 1 and ``batch_size=0`` the config's batch size,
+    silently; a negative seed or batch size failed inside NumPy or TensorFlow.
+
+    Parameters
+    ----------
+    n_masks : int
+        Masks per image (>= 1).
+    seed : int or None
+        Seed of the masks (>= 0); ``None`` draws a fresh one.
+    batch_size : int or None
+        Images per forward pass (>= 1); ``None``: ``default_batch``.
+    default_batch : int
+        The model's ``config.batch_size``.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_masks, seed, batch_size)``, the seed drawn when ``seed`` is ``None``.
+
+    Raises
+    ------
+    InvalidInputError
+        A value that is not an integer (NumPy integers count; bools do not) in the ranges above.
+    """
+    import numbers
+
+    def whole(name, value, low):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise InvalidInputError(f"{name} must be >= {low} (an integer){' or None' if name != 'n_masks' else ''}, "
+                                    f"got {value!r}")
+        return int(value)
+
+    seed = int(np.random.SeedSequence().entropy) if seed is None else whole("seed", seed, 0)
+    batch = default_batch if batch_size is None else whole("batch_size", batch_size, 1)
+    return whole("n_masks", n_masks, 1), seed, int(batch)
 
 
 def draw_noise(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
@@ -94,12 +137,12 @@ def mask_from_noise(noise: ArrayLike, num_keep: int) -> np.ndarray:
 def _check(x, w, mask, c=None):
     x = np.asarray(x)
     if x.ndim != 3:
-        raise ValueError(f"x must be (batch, n, features), got shape {x.shape}")
+        raise InvalidInputError(f"x must be (batch, n, features), got shape {x.shape}")
     w = np.ones(x.shape[:2], np.float64) if w is None else np.asarray(w, dtype=np.float64)
     c = np.ones(x.shape[:2], np.float64) if c is None else np.asarray(c, dtype=np.float64)
     mask = np.asarray(mask, dtype=np.float64)
     if w.shape != x.shape[:2] or mask.shape != x.shape[:2] or c.shape != x.shape[:2]:
-        raise ValueError(f"w, c and mask must be {x.shape[:2]}, got {w.shape}, {c.shape} and {mask.shape}")
+        raise InvalidInputError(f"w, c and mask must be {x.shape[:2]}, got {w.shape}, {c.shape} and {mask.shape}")
     return x, w, mask, c
 
 
@@ -144,7 +187,7 @@ def baseline_predictions(x: ArrayLike, mask: ArrayLike, empty: ArrayLike | None 
     if empty is not None:
         empty = np.asarray(empty, dtype=np.float64).reshape(1, 1, -1)
         if empty.shape[-1] != x.shape[-1]:
-            raise ValueError(f"empty has {empty.shape[-1]} features, x has {x.shape[-1]}")
+            raise InvalidInputError(f"empty has {empty.shape[-1]} features, x has {x.shape[-1]}")
         out["empty"] = empty
     out["visible_mean"] = vis_mean[:, None, :]
     side = int(round(np.sqrt(x.shape[1])))
@@ -255,7 +298,7 @@ def _sums(x, w, mask, predictions, c=None, v=None, by_channel=False):
     if v is not None:
         v = np.asarray(v, dtype=np.float64)
         if v.shape != x.shape:
-            raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
+            raise InvalidInputError(f"v must have the shape of x {x.shape}, got {v.shape}")
     weights = np.stack([mask * w, mask, mask * c], axis=-1)              # (b, n, 3)
     if by_channel:  # masked, covered, available values, per channel
         wt = np.broadcast_to((mask * c)[..., None] * (1.0 if v is None else v), x.shape)
@@ -412,11 +455,11 @@ class LossAccumulator:
             The accumulator was made without ``n_features``, or ``channels`` has another length.
         """
         if self.channel_sums is None:
-            raise ValueError("this accumulator keeps no per-channel sums: make it with n_features=")
+            raise InvalidInputError("this accumulator keeps no per-channel sums: make it with n_features=")
         nf = self.channel_counts.size
         names = list(range(nf)) if channels is None else list(channels)
         if len(names) != nf:
-            raise ValueError(f"channels has {len(names)} names for {nf} features")
+            raise InvalidInputError(f"channels has {len(names)} names for {nf} features")
         seen = [p for p in self.predictors if p in self._seen]
         df = pd.DataFrame({"values": self.channel_counts.astype(np.int64)}, index=pd.Index(names, name="channel"))
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
 from .config import S2VecConfig
-from .data import check_images, image_levels, make_dataset, match_channels, scorable_images, split_images
+from .data import as_images, check_images, image_levels, make_dataset, match_channels, scorable_images, split_images
 from .io import read_model, save_model
 
 if TYPE_CHECKING:
@@ -100,13 +100,19 @@ class S2VecModel:
         Returns
         -------
         MaskedAutoencoder or None
-            ``self.keras_model``; ``None`` for a model that is neither built nor loaded.
+            ``self.keras_model``; ``None`` for a model that is neither built nor loaded. A Keras model built
+            under another strategy or before ``self.config`` was replaced is rebuilt with its weights
+            (:func:`~geos2vec.model.train.keras_outdated`; architecture changes raise ``InvalidInputError``).
         """
+        from .train import keras_outdated
+
         if self.keras_model is None and self.numpy_weights is not None:
             from .numpy_encoder import weights_to_keras
 
             km = self._build_keras(strategy)
             weights_to_keras(self.numpy_weights, km)
+        elif self.keras_model is not None and keras_outdated(self.keras_model, self.config, strategy, self._strategy):
+            self._build_keras(self._strategy if strategy is None else strategy, weights=self.keras_model.get_weights())
         return self.keras_model
 
     def __repr__(self):
@@ -186,8 +192,8 @@ class S2VecModel:
         ----------
         data : xarray.DataArray or path
             Images from :func:`geos2vec.raster.rasterize` (in memory or lazy).
-        validation_data : xarray.DataArray, optional
-            Held-out images; default: ``config.validation_split`` of ``data``
+        validation_data : xarray.DataArray or path, optional
+            Held-out images (as ``data``); default: ``config.validation_split`` of ``data``
             (a seeded split by image). Images with no pixel the loss counts (none covered, or with
             ``ignore_unobserved`` none observed) are left out of training and validation: each would add a
             zero to the per-image mean of ``loss`` / ``val_loss``.
@@ -206,7 +212,7 @@ class S2VecModel:
         tensorboard : bool
             Also write TensorBoard logs to ``log_dir / "tensorboard"`` (needs ``log_dir``: raises without it).
         verbose : "auto", 0, 1 or 2
-            Keras' progress output.
+            Keras' progress output (0: silent, 1: progress bar, 2: one line per epoch; other values raise).
         run_eagerly : bool or "auto"
             Keras' ``run_eagerly``. ``"auto"`` (default): eager for runs of at most
             :data:`geos2vec.model.train.EAGER_MAX_STEPS` optimizer steps on a CPU, where tracing the graphs
@@ -221,13 +227,14 @@ class S2VecModel:
         Raises
         ------
         InvalidInputError
-            ``epochs`` that is not a positive integer, ``tensorboard=True`` without ``log_dir``, no training
+            ``epochs`` that is not a positive integer, ``verbose`` not one of the four, ``tensorboard=True`` without
+            ``log_dir``, ``model.config`` changed in an architecture field after the build, no training
             image with a pixel to learn from, or a run whose loss became NaN or infinite (training stops at that
             batch; the weights are not usable). (:class:`~geos2vec.errors.InvalidTypeError`: ``data`` of a type
             that is neither images nor a path.)
         """
-        from .data import open_images
         from .train import (
+            check_verbose,
             compile_for_fit,
             make_callbacks,
             resolve_run_eagerly,
@@ -238,28 +245,22 @@ class S2VecModel:
 
         cfg = self.config
         epochs = cfg.epochs if epochs is None else cfg.replace(epochs=epochs).epochs  # checked: 1.5 was cut to 1
-        if not hasattr(data, "dims"):
-            if not isinstance(data, str) and not hasattr(data, "__fspath__"):
-                raise InvalidTypeError(f"data must be an image DataArray (geos2vec.raster.rasterize) or the path of "
-                                       f"a zarr store, .nc file or Parquet feature table; got {type(data).__name__}")
-            data = open_images(data)
-        da = check_images(data)
+        verbose, da = check_verbose(verbose), as_images(data)  # verbose="x" reached Keras unchecked
         set_random_seed(cfg.seed)  # keras.utils.set_random_seed, keeping TensorFlow's kernel cache when it can
         if validation_data is None:
             train_idx, val_idx = split_images(da.sizes["image"], cfg.validation_split, cfg.seed)
             val_da = da if len(val_idx) else None
         else:
-            train_idx, val_idx, val_da = np.arange(da.sizes["image"]), None, check_images(validation_data)
+            train_idx, val_idx = np.arange(da.sizes["image"]), None
+            val_da = as_images(validation_data, "validation_data")
         strategy = resolve_strategy(strategy)
-        self.ensure_keras(strategy)
+        self.ensure_keras(strategy)  # variables must live under the strategy's scope (a rebuild with the weights)
         if self.keras_model is None:
             self.build(da.isel(image=train_idx), strategy=strategy)
         else:
             da = match_channels(da, self.channels)
             if val_da is not None:
                 val_da = match_channels(val_da, self.channels)
-            if strategy is not self._strategy:  # variables must live under the strategy's scope
-                self._build_keras(strategy, weights=self.keras_model.get_weights())
         km = self.keras_model
         # images with no pixel the loss counts would each add a zero to Keras' per-image mean of the loss
         train_idx = scorable_images(da, train_idx, cfg.ignore_unobserved)
@@ -323,7 +324,7 @@ class S2VecModel:
 
         Parameters
         ----------
-        data : xarray.DataArray
+        data : xarray.DataArray or path
             Images (as for :meth:`fit`).
         seed : int or None
             Seed of the masks; ``None`` draws a fresh one (kept in ``result.attrs["seed"]``).
@@ -367,16 +368,15 @@ class S2VecModel:
         Raises
         ------
         ValueError
-            ``n_masks < 1``, an unbuilt model, images whose channels do not match the model's, ``stats``
-            of other channels or another ``log1p``, or ``by`` not one of the two, or given with ``baseline``.
+            ``n_masks``, ``seed`` or ``batch_size`` not an integer in range, an unbuilt model, images whose
+            channels do not match the model's, ``stats`` of other channels or another ``log1p``, or ``by`` not one
+            of the two, or given with ``baseline``.
         """
         import tensorflow as tf
 
-        from .reconstruction import LossAccumulator, baseline_predictions, draw_noise
+        from .reconstruction import LossAccumulator, baseline_predictions, check_evaluate_args, draw_noise
 
-        n_masks = int(n_masks)
-        if n_masks < 1:
-            raise InvalidInputError(f"n_masks must be >= 1, got {n_masks}")
+        n_masks, seed, batch_size = check_evaluate_args(n_masks, seed, batch_size, self.config.batch_size)
         both = isinstance(by, (tuple, list)) and tuple(by) == ("predictor", "channel")
         if not (both or by in ("predictor", "channel")) or (by != "predictor" and baseline is not None):
             raise InvalidInputError(f'by must be "predictor", "channel" or ("predictor", "channel") (the last two '
@@ -385,11 +385,8 @@ class S2VecModel:
         if self.keras_model is None:
             raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")
         km = self.keras_model
-        da = match_channels(check_images(data), self.channels)
-        batch_size = int(batch_size or self.config.batch_size)
+        da = match_channels(as_images(data), self.channels)
         ds = make_dataset(da, self.stats, batch_size=batch_size)
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy)
         rngs = [np.random.default_rng([int(seed), k]) for k in range(n_masks)]
         if stats is not None:
             scale, shift = self.stats.affine_to(stats)  # raises for other channels or log1p

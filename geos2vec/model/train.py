@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .config import S2VecConfig
 
 __all__ = ["set_random_seed", "resolve_strategy", "resolve_precision", "make_optimizer", "compile_for_fit",
-           "resolve_run_eagerly",
+           "resolve_run_eagerly", "check_verbose", "keras_outdated",
            "make_callbacks"]
 
 #: Eager execution pays off up to this many optimizer steps in one ``fit`` call (``run_eagerly="auto"``).
@@ -214,6 +214,86 @@ def resolve_run_eagerly(run_eagerly: bool | Literal["auto"], total_steps: int,
     if not (isinstance(run_eagerly, str) and run_eagerly == "auto"):
         raise InvalidInputError(f"run_eagerly must be True, False or 'auto', got {run_eagerly!r}")
     return int(total_steps) <= EAGER_MAX_STEPS and not strategy_uses_gpu(strategy)
+
+
+def check_verbose(verbose: Literal["auto", 0, 1, 2] | bool) -> Literal["auto", 0, 1, 2]:
+    """``fit``'s ``verbose``, checked before Keras sees it (Keras took ``"x"``, 3 or ``None`` as they were).
+
+    Parameters
+    ----------
+    verbose : "auto", 0, 1, 2 or bool
+        Keras' progress output: ``"auto"`` (a progress bar, or one line per epoch when not interactive), 0
+        (silent), 1 (progress bar), 2 (one line per epoch). ``False`` / ``True`` are 0 / 1, as in Keras.
+
+    Returns
+    -------
+    "auto", 0, 1 or 2
+
+    Raises
+    ------
+    InvalidInputError
+        Any other value.
+    """
+    import numbers
+
+    from ..errors import InvalidInputError
+
+    if isinstance(verbose, str) and verbose == "auto":
+        return "auto"
+    if isinstance(verbose, numbers.Integral) and int(verbose) in (0, 1, 2):  # bools and NumPy integers too
+        return int(verbose)
+    raise InvalidInputError(f"verbose must be 'auto', 0 (silent), 1 (progress bar) or 2 (one line per epoch), "
+                            f"got {verbose!r}")
+
+
+#: settings of the Keras model that a new ``model.config`` changes by a rebuild with the same weights
+_SETTINGS = ("dropout", "mask_ratio", "ignore_unobserved", "activity_weight", "nonempty_weight", "seed")
+
+
+def keras_outdated(model: keras.Model, config: S2VecConfig, strategy: tf.distribute.Strategy | None,
+                   current: tf.distribute.Strategy | None) -> bool:
+    """Whether a built Keras model must be rebuilt (with its weights) for ``config`` and ``strategy``.
+
+    ``S2VecModel.config`` may be replaced after the Keras model was built (``model.config =
+    model.config.replace(mask_ratio=0.5)``, as for fine-tuning): the loss and masking settings then come from
+    the new config, as do the dtype policy (``mixed_precision``) and the strategy's scope. Fields that shape the
+    weights cannot change.
+
+    Parameters
+    ----------
+    model : MaskedAutoencoder
+        The built Keras model.
+    config : S2VecConfig
+        The configuration it should follow.
+    strategy : tf.distribute.Strategy, optional
+        The strategy of the coming work; ``None``: ``current`` (or the default strategy).
+    current : tf.distribute.Strategy, optional
+        The strategy ``model`` was built under (``None``: unknown, e.g. a loaded model).
+
+    Returns
+    -------
+    bool
+        True when a setting of ``_SETTINGS`` or the dtype policy differ, or ``strategy`` is given and is not
+        ``current``.
+
+    Raises
+    ------
+    InvalidInputError
+        ``config`` differs from the weights in an architecture field (``embedding_dim``, ``encoder_layers``,
+        ``decoder_dim``, ``decoder_layers``, ``num_heads``, ``mlp_ratio``) or in ``missing_token``.
+    """
+    from ..errors import InvalidInputError
+    from .config import ARCHITECTURE
+
+    changed = [f"{f}={getattr(config, f)!r} (the weights': {getattr(model, f)!r})"
+               for f in (*ARCHITECTURE, "missing_token") if getattr(model, f) != getattr(config, f)]
+    if changed:
+        raise InvalidInputError(f"model.config changed fields that shape the trained weights: {', '.join(changed)}; "
+                                "set them back, or train a new S2VecModel with that architecture")
+    target = resolve_strategy(strategy if strategy is not None else current)
+    return ((strategy is not None and target is not current)
+            or any(getattr(model, f) != getattr(config, f) for f in _SETTINGS)
+            or model.dtype_policy.name != resolve_precision(config, target))
 
 
 def _optimizer_key(config, steps_per_epoch, epochs, run_eagerly, strategy):
