@@ -14,6 +14,7 @@ import numpy as np
 from . import _s2
 from ._s2 import from_face_ij_level, sized_kernel, to_face_ij_orientation
 from ._cells_core import _as_cells, _positions
+from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -136,10 +137,10 @@ def grid_disk(cells: ArrayLike, k: int = 1) -> np.ndarray:
         Non-integer ``k`` or cell ids.
     """
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be a non-negative integer, got {k!r}")
+        raise InvalidTypeError(f"k must be a non-negative integer, got {k!r}")
     k = int(k)
     if k < 0:
-        raise ValueError(f"k must be >= 0 (cells on each side of the centre), got {k}")
+        raise InvalidInputError(f"k must be >= 0 (cells on each side of the centre), got {k}")
     cells = np.asarray(_as_cells(cells))
     flat = cells.ravel()
     width = (2 * k + 1) ** 2
@@ -149,13 +150,13 @@ def grid_disk(cells: ArrayLike, k: int = 1) -> np.ndarray:
     _s2.level_kernel(flat, levels)
     bad = levels != levels[0]
     if bad.any():
-        raise ValueError(
+        raise InvalidInputError(
             f"grid_disk needs cells of one level; the cells at positions {_positions(bad)} are not at "
             f"level {int(levels[0])} (the level of position 0); group them by get_level first"
         )
     level = int(levels[0])
     if k > 1 << level:
-        raise ValueError(
+        raise InvalidInputError(
             f"k={k} is more than the {1 << level} cells along a face edge at level {level}; "
             "the square would wrap around the cube"
         )

@@ -63,7 +63,7 @@ def face_ij_to_cell(face: ArrayLike, i: ArrayLike, j: ArrayLike, level: int) -> 
     n = 1 << level
     bad = (face < 0) | (face > 5) | (i < 0) | (i >= n) | (j < 0) | (j >= n)
     if bad.any():
-        raise ValueError(f"face must be 0-5 and i, j in [0, {n}) at level {level}; "
+        raise InvalidInputError(f"face must be 0-5 and i, j in [0, {n}) at level {level}; "
                          f"out of range at positions {_positions(bad.ravel())}")
     out = np.empty(face.size, dtype=np.uint64)
     _s2.face_ij_to_cell_kernel(np.ascontiguousarray(face).ravel(), np.ascontiguousarray(i).ravel(),
@@ -112,8 +112,8 @@ def cell_to_rowcol(cells: ArrayLike, image_level: int) -> tuple[np.ndarray | np.
     levels = get_level(cells)
     gap = np.asarray(levels) - image_level
     if np.any(gap < 0):
-        raise ValueError(f"image_level {image_level} is finer than some cells "
-                         f"(positions {_positions(np.ravel(gap < 0))})")
+        raise InvalidInputError(f"image_level {image_level} is finer than some cells "
+                                f"(positions {_positions(np.ravel(gap < 0))})")
     n = np.left_shift(1, gap)
     row, col = _rowcol_from_ij(np.asarray(face), np.asarray(i) & (n - 1), np.asarray(j) & (n - 1), n)
     return _shape_out(np.asarray(row).ravel(), cells), _shape_out(np.asarray(col).ravel(), cells)
@@ -152,14 +152,15 @@ def rowcol_to_cell(image_cells: ArrayLike, row: ArrayLike, col: ArrayLike, level
     face, i0, j0 = cell_to_face_ij(np.asarray(image_cells, order="C"))
     ilev = np.asarray(get_level(np.asarray(image_cells, order="C")))
     if (ilev != ilev.flat[0]).any():
-        raise ValueError("rowcol_to_cell needs image cells of one level")
+        raise InvalidInputError("rowcol_to_cell needs image cells of one level")
     gap = level - int(ilev.flat[0])
     if gap < 0:
-        raise ValueError(f"level {level} is coarser than the image cells (level {int(ilev.flat[0])})")
+        raise InvalidInputError(f"level {level} is coarser than the image cells (level {int(ilev.flat[0])})")
     n = 1 << gap
     bad = (row < 0) | (row >= n) | (col < 0) | (col >= n)
     if bad.any():
-        raise ValueError(f"row and col must lie in [0, {n}); out of range at positions {_positions(bad.ravel())}")
+        raise InvalidInputError(f"row and col must lie in [0, {n}); out of range at positions "
+                                f"{_positions(bad.ravel())}")
     face = np.asarray(face)
     swapped = face >= 3
     i_rel = np.where(swapped, row, col)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .errors import InvalidInputError
 
 _PARQUET = (".parquet", ".geoparquet", ".pq")
 # CSV columns read as longitude/latitude degrees (EPSG:4326), compared case-blind
@@ -17,8 +18,6 @@ _LONLAT = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"))
 
 def _read_geo(path: Path):
     import geopandas as gpd
-
-    from .errors import InvalidInputError
 
     if not path.exists():
         raise FileNotFoundError(f"no file at {path}")
@@ -45,8 +44,6 @@ def _read_geo(path: Path):
 
 def _write_geo(gdf, path: Path) -> None:
     """GeoParquet for .parquet, else whatever GeoPandas writes for the suffix; written, then renamed."""
-    from .errors import InvalidInputError
-
     suffix = path.suffix.lower()
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # the suffix stays: GDAL picks its driver by it
     if suffix in _PARQUET:
@@ -83,7 +80,7 @@ def _coverage(text, inputs):
     if text == "header":
         pbfs = [p for p in inputs if str(p).endswith(".pbf")]
         if len(pbfs) != 1:
-            raise ValueError("--coverage header needs exactly one .osm.pbf input")
+            raise InvalidInputError("--coverage header needs exactly one .osm.pbf input")
         return str(pbfs[0])
     parts = text.split(",")
     if len(parts) == 4:
@@ -91,8 +88,8 @@ def _coverage(text, inputs):
     path = Path(text)
     if path.exists():
         return _read_geo(path)
-    raise ValueError(f"--coverage must be 'infer', 'header', min_lon,min_lat,max_lon,max_lat or a polygon "
-                     f"file, got {text!r}")
+    raise InvalidInputError(f"--coverage must be 'infer', 'header', min_lon,min_lat,max_lon,max_lat or a polygon "
+                            f"file, got {text!r}")
 
 
 def count_inputs(inputs, *, level=12, coverage=None, category=None):
@@ -148,8 +145,6 @@ def run_features(args) -> int:
     """Run ``geos2vec features``; the exit status."""
     out = Path(args.out)
     if out.suffix.lower() not in _PARQUET:  # the table is Parquet whatever the name says
-        from .errors import InvalidInputError
-
         raise InvalidInputError(f"--out {out}: the feature table is written as Parquet; name it .parquet")
     table = count_inputs(args.inputs, level=args.level, coverage=_coverage(args.coverage, args.inputs),
                          category=args.category)

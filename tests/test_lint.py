@@ -102,3 +102,18 @@ def test_no_import_cycles():
         if m not in state:
             visit(m)
     assert not cycles, [" -> ".join(c) for c in cycles]
+
+
+def test_refusals_raise_geos2vec_error_classes():
+    """Every deliberate refusal raises a ``geos2vec.errors`` class (``InvalidInputError`` subclasses
+    ``ValueError``, ``InvalidTypeError`` ``TypeError``), so callers can catch geos2vec's errors apart from the
+    libraries' underneath: no ``raise ValueError(...)`` / ``raise TypeError(...)`` in the package."""
+    import ast
+
+    bare = []
+    for p in sorted((ROOT / "geos2vec").rglob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and \
+                    isinstance(node.exc.func, ast.Name) and node.exc.func.id in ("ValueError", "TypeError"):
+                bare.append(f"{p.relative_to(ROOT).as_posix()}:{node.lineno} {node.exc.func.id}")
+    assert not bare, "\n".join(bare)

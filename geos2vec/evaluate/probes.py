@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import InvalidInputError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -202,11 +204,11 @@ def _train_group(xs, y, train_idx, val_idx, *, lrs, hidden, dropouts, fusion, fu
     train_idx = np.asarray(train_idx, np.int32)
     val_idx = np.asarray(val_idx, np.int32)
     if train_idx.shape[0] != heads or val_idx.shape[0] != heads or len(dropouts) != heads:
-        raise ValueError("train_idx, val_idx, lrs and dropouts need one row/entry per head")
+        raise InvalidInputError("train_idx, val_idx, lrs and dropouts need one row/entry per head")
     train_w = np.ones(train_idx.shape, np.float32) if train_w is None else np.asarray(train_w, np.float32)
     val_w = np.ones(val_idx.shape, np.float32) if val_w is None else np.asarray(val_w, np.float32)
     if train_w.shape != train_idx.shape or val_w.shape != val_idx.shape:
-        raise ValueError("train_w / val_w must have the shapes of train_idx / val_idx")
+        raise InvalidInputError("train_w / val_w must have the shapes of train_idx / val_idx")
     xs_t = [tf.constant(x, tf.float32) for x in xs]
     y_t = tf.constant(np.asarray(y, np.float32))
     full = _parallel_mlp_class()([x.shape[1] for x in xs], heads, hidden, dropouts, fusion, fusion_units, seed)
@@ -270,7 +272,6 @@ def _check_mlp_options(sweep, *, fusion, fusion_units, max_epochs, patience, bat
     ``ZeroDivisionError`` mid-run, ``max_epochs=0`` or ``hidden=0`` scored untrained or constant heads, a
     dropout of 1.5 trained, and a scalar in ``sweep`` raised ``'float' object is not iterable``.
     """
-    from ..errors import InvalidInputError
     from ..fusion import KINDS
 
     def number(v, what, integer=False, low=None, high=None, low_open=False):

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_parent
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from .baselines import _check_table
 from .probes import _check_mlp_options, _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
@@ -72,12 +72,12 @@ class Method:
     def __post_init__(self):
         self.blocks = [self.blocks] if isinstance(self.blocks, pd.DataFrame) else list(self.blocks)
         if not self.blocks:
-            raise ValueError("a Method needs at least one table")
+            raise InvalidInputError("a Method needs at least one table")
         if self.transform not in (None, "pca", "random projection"):
-            raise ValueError(f"transform must be None, 'pca' or 'random projection', got {self.transform!r}")
+            raise InvalidInputError(f"transform must be None, 'pca' or 'random projection', got {self.transform!r}")
         self.scale = [True] * len(self.blocks) if self.scale is None else [bool(v) for v in self.scale]
         if len(self.scale) != len(self.blocks):
-            raise ValueError("scale needs one entry per block")
+            raise InvalidInputError("scale needs one entry per block")
 
 
 def _as_method(spec, name) -> Method:
@@ -183,11 +183,11 @@ def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout
         return {"blocked": blocked_splits(groups, n_splits, seed=seed)}
     if kind == "region":
         if regions is None:
-            raise ValueError("split='region' needs regions= (one region label per sample)")
+            raise InvalidInputError("split='region' needs regions= (one region label per sample)")
         return {f"region:{k}": v for k, v in region_splits(regions, n_splits, seed=seed).items()}
     if kind == "holdout":
         return {"holdout": holdout_splits(holdout_mask_, n_splits, seed=seed)}
-    raise ValueError(f"unknown split {kind!r}; choose from {list(SPLITS)}")
+    raise InvalidInputError(f"unknown split {kind!r}; choose from {list(SPLITS)}")
 
 
 def _pad(parts):
@@ -360,13 +360,14 @@ def evaluate(
 
     t0 = time.perf_counter()
     if not isinstance(target, pd.Series):
-        raise TypeError(f"target must be a pandas Series indexed by sample (cell) id, got {type(target).__name__}")
+        raise InvalidTypeError(f"target must be a pandas Series indexed by sample (cell) id, got "
+                               f"{type(target).__name__}")
     if not isinstance(methods, dict) or not methods:
-        raise ValueError("methods must be a non-empty dict name -> table(s)")
+        raise InvalidInputError("methods must be a non-empty dict name -> table(s)")
     probes = [probes] if isinstance(probes, str) else list(probes)
     bad = [p for p in probes if p not in PROBES]
     if bad or not probes:
-        raise ValueError(f"probes must be a non-empty subset of {list(PROBES)}, got {probes}")
+        raise InvalidInputError(f"probes must be a non-empty subset of {list(PROBES)}, got {probes}")
     if target_scale not in TARGET_SCALES:
         raise InvalidInputError(f"target_scale must be one of {list(TARGET_SCALES)}, got {target_scale!r}")
     sweep = _check_mlp_options({**DEFAULT_SWEEP, **(sweep or {})}, fusion=fusion, fusion_units=fusion_units,
@@ -378,7 +379,7 @@ def evaluate(
     y_all = target.astype(float)
     y_all = y_all[np.isfinite(y_all.to_numpy())]
     if not y_all.index.is_unique:
-        raise ValueError("target has duplicate sample ids; aggregate them first (join_labels for point labels)")
+        raise InvalidInputError("target has duplicate sample ids; aggregate them first (join_labels for point labels)")
     if pooling is None:
         y_all.index = pd.Index(_as_cells(np.asarray(y_all.index, dtype=np.uint64)), name="cell_id")
         samples = y_all.index.to_numpy()
@@ -386,7 +387,7 @@ def evaluate(
     else:
         missing = {"sample", "cell_id", "weight"} - set(pooling.columns)
         if missing:
-            raise ValueError(f"pooling needs columns sample, cell_id, weight; missing {sorted(missing)}")
+            raise InvalidInputError(f"pooling needs columns sample, cell_id, weight; missing {sorted(missing)}")
         pool = pooling[pooling["sample"].isin(y_all.index)]
         y_all = y_all[y_all.index.isin(pool["sample"].unique())]
     methods = {name: _as_method(spec, name) for name, spec in methods.items()}
@@ -405,7 +406,7 @@ def evaluate(
     keep = np.flatnonzero(ok)
     n = len(keep)
     if n < 10:
-        raise ValueError(f"only {n} samples have a target and data in every method; need at least 10")
+        raise InvalidInputError(f"only {n} samples have a target and data in every method; need at least 10")
     y = y_all.to_numpy()[keep]
     sample_ids = y_all.index.to_numpy()[keep]
     pooled = {k: [x[keep] for x in v] for k, v in pooled.items()}
@@ -429,7 +430,7 @@ def evaluate(
             reg.index = pd.Index(np.asarray(reg.index, dtype=np.uint64))
         reg = reg.reindex(sample_ids)
         if reg.isna().any():
-            raise ValueError(f"regions has no label for {int(reg.isna().sum())} evaluated samples")
+            raise InvalidInputError(f"regions has no label for {int(reg.isna().sum())} evaluated samples")
         reg = reg.to_numpy()
     groups = cell_to_parent(rep_cell, int(block_level)) if kind == "blocked" else None
     split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_latlng
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,13 +59,13 @@ def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6,
     """
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
+        raise InvalidInputError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
     _check_n_splits(n_splits)
     n_train = int(round(fractions[0] * n))
     n_val = int(round(fractions[1] * n))
     if n_train < 2 or n_val < 1 or n - n_train - n_val < 1:
-        raise ValueError(f"{n} cells are too few for a {fractions.tolist()} split: it needs at least 2 training, 1 "
-                         "validation and 1 test sample")
+        raise InvalidInputError(f"{n} cells are too few for a {fractions.tolist()} split: it needs at least 2 "
+                                "training, 1 validation and 1 test sample")
     out = []
     for k in range(n_splits):
         perm = np.random.default_rng([seed, k]).permutation(n)
@@ -108,21 +108,21 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
     """
     given = [v is not None for v in (bbox, polygon, lon)]
     if sum(given) != 1:
-        raise ValueError("give exactly one of bbox=, polygon=, lon= for the hold-out region")
+        raise InvalidInputError("give exactly one of bbox=, polygon=, lon= for the hold-out region")
     lat, lng = cell_to_latlng(_as_cells(cells).ravel())
     if bbox is not None:
         b = [float(v) for v in bbox]
         if len(b) != 4 or b[0] > b[2] or b[1] > b[3]:
-            raise ValueError(f"bbox must be (min_lon, min_lat, max_lon, max_lat), got {bbox}")
+            raise InvalidInputError(f"bbox must be (min_lon, min_lat, max_lon, max_lat), got {bbox}")
         return (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
     if polygon is not None:
         import shapely
 
         if not isinstance(polygon, (shapely.Polygon, shapely.MultiPolygon)):
-            raise TypeError(f"polygon must be a shapely Polygon/MultiPolygon, got {type(polygon).__name__}")
+            raise InvalidTypeError(f"polygon must be a shapely Polygon/MultiPolygon, got {type(polygon).__name__}")
         return shapely.contains_xy(polygon, lng, lat)
     if side not in ("east", "west"):
-        raise ValueError(f"side must be 'east' or 'west', got {side!r}")
+        raise InvalidInputError(f"side must be 'east' or 'west', got {side!r}")
     return lng >= float(lon) if side == "east" else lng < float(lon)
 
 
@@ -197,11 +197,11 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     groups = np.asarray(groups)
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
+        raise InvalidInputError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
     _check_n_splits(n_splits)
     uniq, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
     if len(uniq) < 3:
-        raise ValueError(
+        raise InvalidInputError(
             f"blocked splits need at least 3 blocks, the samples fall in {len(uniq)}; use a finer block level"
         )
     n = len(groups)
@@ -272,7 +272,7 @@ def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 
     regions = labels.astype(str).to_numpy()
     names = sorted(set(regions))
     if len(names) < 2:
-        raise ValueError(f"region splits need at least 2 regions, got {names}")
+        raise InvalidInputError(f"region splits need at least 2 regions, got {names}")
     out = {}
     for name in names:
         others = "+".join(r for r in names if r != name)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import cell_to_latlng
+from ..errors import InvalidInputError
 from .baselines import covered_mask
 from .labels import join_labels, polygon_pooling
 
@@ -126,10 +127,11 @@ def data_dir(path: StrPath | None = None) -> Path:
 def _split_name(name: str, default: str | None):
     family, _, column = str(name).partition(":")
     if family not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known task families: {sorted(TASKS)} (e.g. 'zcta:per_capita_income')")
+        raise InvalidInputError(f"unknown task {name!r}; known task families: {sorted(TASKS)} "
+                                "(e.g. 'zcta:per_capita_income')")
     column = column or default or TASKS[family][1]
     if not column:
-        raise ValueError(f"task {family!r} needs a column: '{family}:<column>'")
+        raise InvalidInputError(f"task {family!r} needs a column: '{family}:<column>'")
     return family, column
 
 
@@ -142,7 +144,7 @@ def _box_regions(cells, boxes: dict) -> pd.Series:
 
 def _target(frame, column, what):
     if column not in frame.columns:
-        raise ValueError(f"{what} has no column {column!r}; columns are {list(frame.columns)}")
+        raise InvalidInputError(f"{what} has no column {column!r}; columns are {list(frame.columns)}")
     y = pd.to_numeric(frame[column], errors="coerce")
     return np.log1p(y) if column in LOG_TARGETS else y
 
@@ -171,7 +173,7 @@ def _load_zcta(column, d, states=None):
     states = sorted(STATE_FIPS) if states is None else [s.lower() for s in states]
     unknown = [s for s in states if s not in STATE_FIPS]
     if unknown:
-        raise ValueError(f"no Who's On First venues for states {unknown}; known: {sorted(STATE_FIPS)}")
+        raise InvalidInputError(f"no Who's On First venues for states {unknown}; known: {sorted(STATE_FIPS)}")
     z = z[z["state_fips"].isin([STATE_FIPS[s] for s in states])]
     z = z.assign(_y=_target(z, column, "us_zcta_acs2018.csv"))
     joined = join_labels(z, "_y")
@@ -328,4 +330,4 @@ def load_features(source: str, data_dir_: StrPath | None = None) -> tuple[pd.Dat
         hulls = [shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
                  for _, g in venues.groupby("state")]
         return counts, shapely.union_all(hulls)
-    raise ValueError(f"unknown feature source {source!r}; use 'osm:<city>,...' or 'wof:<state>,...'")
+    raise InvalidInputError(f"unknown feature source {source!r}; use 'osm:<city>,...' or 'wof:<state>,...'")

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from .._dihedral import permutations as _dihedral_permutations
+from ..errors import InvalidInputError
 
 __all__ = ["DeviceBatches"]
 
@@ -68,21 +69,21 @@ class DeviceBatches(keras.utils.PyDataset):
                  augment: bool = False, side: int = 16) -> None:
         super().__init__()
         if not arrays:
-            raise ValueError("DeviceBatches needs at least one array")
+            raise InvalidInputError("DeviceBatches needs at least one array")
         lengths = {k: int(np.shape(v)[0]) for k, v in arrays.items()}
         if len(set(lengths.values())) != 1:
-            raise ValueError(f"arrays of different lengths: {lengths}")
+            raise InvalidInputError(f"arrays of different lengths: {lengths}")
         self.n = next(iter(lengths.values()))
         self.batch_size = int(batch_size)
         if self.batch_size < 1 or self.n < self.batch_size:
-            raise ValueError(f"{self.n} windows do not fill one batch of {batch_size}")
+            raise InvalidInputError(f"{self.n} windows do not fill one batch of {batch_size}")
         self.seed, self.shuffle, self.augment = int(seed), bool(shuffle), bool(augment)
         pixels = int(side) * int(side)
         # pixel arrays are kept as (windows * pixels, ...): one gather of window-and-pixel indices per batch
         self.pixel_keys = {k for k, v in arrays.items() if np.ndim(v) >= 2 and np.shape(v)[1] == pixels}
         if self.augment and not self.pixel_keys:
-            raise ValueError(f"augment=True needs an array of {pixels} pixels (side {side}) on axis 1; shapes: "
-                             f"{ {k: np.shape(v) for k, v in arrays.items()} }")
+            raise InvalidInputError(f"augment=True needs an array of {pixels} pixels (side {side}) on axis 1; shapes: "
+                                    f"{ {k: np.shape(v) for k, v in arrays.items()} }")
         self.side = int(side)
         self._perms = _dihedral_permutations(self.side)
         self._index_dtype = np.int32 if self.n * pixels < 2**31 else np.int64

@@ -44,10 +44,10 @@ def _channel_dtypes(features) -> tuple[list, list[np.dtype]]:
     """Channel names and their NumPy dtypes; raises on non-numeric channels."""
     names = list(features.columns)
     if len(names) == 0:
-        raise ValueError("the feature table has no columns; it needs one numeric column per channel")
+        raise InvalidInputError("the feature table has no columns; it needs one numeric column per channel")
     if len(set(names)) != len(names):
         dup = pd.Index(names)[pd.Index(names).duplicated()].unique()
-        raise ValueError(f"duplicate channel names {_shown(dup)}; channel names must be unique")
+        raise InvalidInputError(f"duplicate channel names {_shown(dup)}; channel names must be unique")
     dtypes = []
     for name, dt in zip(names, features.dtypes):
         if isinstance(dt, np.dtype):
@@ -55,7 +55,7 @@ def _channel_dtypes(features) -> tuple[list, list[np.dtype]]:
         else:  # pandas extension dtypes (Int64, Float64, boolean, ...)
             np_dt = getattr(dt, "numpy_dtype", None)
         if np_dt is None or np_dt.kind not in "biuf":
-            raise TypeError(
+            raise InvalidTypeError(
                 f"channel {name!r} has dtype {dt}; channels must be numeric (int, uint, float or bool). "
                 "Encode categories as count columns (see geos2vec.features) or drop the column"
             )
@@ -68,7 +68,7 @@ def _column(features: pd.DataFrame, name, np_dt: np.dtype) -> np.ndarray:
     if isinstance(col.dtype, np.dtype):
         return col.to_numpy()
     if col.isna().any():
-        raise ValueError(
+        raise InvalidInputError(
             f"channel {name!r} has {int(col.isna().sum())} missing (<NA>) values; fill them "
             "(e.g. .fillna(0)) or cast the column to float so that they become NaN"
         )
@@ -86,7 +86,7 @@ def _check_exact_cast(values: np.ndarray, dtype: np.dtype, name) -> None:
         return
     back = values.astype(dtype).astype(values.dtype)
     if not np.array_equal(back, values, equal_nan=values.dtype.kind == "f"):
-        raise ValueError(
+        raise InvalidInputError(
             f"channel {name!r} ({values.dtype}) cannot be stored exactly in the common dtype {dtype} of "
             "the table; cast the channels to one dtype first (e.g. features.astype('float64'))"
         )
@@ -95,14 +95,14 @@ def _check_exact_cast(values: np.ndarray, dtype: np.dtype, name) -> None:
 def _check_fill(fill, dtype: np.dtype):
     f = np.asarray(fill)
     if f.ndim != 0 or f.dtype.kind not in "biuf":
-        raise TypeError(f"fill must be a number, got {fill!r}")
+        raise InvalidTypeError(f"fill must be a number, got {fill!r}")
     with np.errstate(invalid="ignore", over="ignore"):
         cast = f.astype(dtype)
         same = bool(cast.astype(np.float64) == f.astype(np.float64)) or (
             bool(np.isnan(f.astype(np.float64))) and dtype.kind == "f"
         )
     if not same:
-        raise ValueError(
+        raise InvalidInputError(
             f"fill={fill!r} cannot be stored in the features' dtype {dtype}; use a fill value of that "
             "dtype (e.g. fill=0) or cast the table first (features.astype('float32') for fill=np.nan)"
         )
@@ -111,11 +111,11 @@ def _check_fill(fill, dtype: np.dtype):
 
 def _as_cell_index(index, what: str = "feature table") -> np.ndarray:
     if isinstance(index, pd.MultiIndex):
-        raise TypeError(f"the {what} must have a flat index of uint64 cell ids (named 'cell_id'), "
-                        "not a MultiIndex")
+        raise InvalidTypeError(f"the {what} must have a flat index of uint64 cell ids (named 'cell_id'), "
+                               "not a MultiIndex")
     values = np.asarray(index)
     if values.dtype == object or not np.issubdtype(values.dtype, np.integer):
-        raise TypeError(
+        raise InvalidTypeError(
             f"the {what} must be indexed by uint64 S2 cell ids (index name 'cell_id'), got index dtype "
             f"{index.dtype}; set it with df.set_index('cell_id') or use geos2vec.cells.token_to_cell for "
             "tokens"
@@ -123,7 +123,7 @@ def _as_cell_index(index, what: str = "feature table") -> np.ndarray:
     try:
         return _cells._as_cells(values)
     except ValueError as exc:
-        raise ValueError(f"the {what} index: {exc}") from None
+        raise InvalidInputError(f"the {what} index: {exc}") from None
 
 
 def _dask_table(ddf, images, area):
@@ -165,7 +165,7 @@ def _as_uint64(ids: pd.Series) -> pd.Series:
 def _single_level(levels: np.ndarray, what: str) -> int:
     lo, hi = int(levels.min()), int(levels.max())
     if lo != hi:
-        raise ValueError(
+        raise InvalidInputError(
             f"the {what} mixes cell levels {lo}..{hi}; all cells must share one level (aggregate them "
             "to one level first, e.g. with geos2vec.cells.cell_to_parent and groupby().sum())"
         )
@@ -337,7 +337,7 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
 def _resolve_images(data_images: np.ndarray, images, area, image_level: int) -> np.ndarray:
     """The image list: data images (default), an explicit list, or data + area covering."""
     if images is not None and area is not None:
-        raise ValueError("give either images= or area=, not both")
+        raise InvalidInputError("give either images= or area=, not both")
     if images is None:
         out = np.unique(data_images)
         if area is not None:
@@ -345,19 +345,19 @@ def _resolve_images(data_images: np.ndarray, images, area, image_level: int) -> 
         return out
     imgs = np.atleast_1d(np.asarray(images))
     if imgs.size == 0:  # before the dtype check: NumPy makes [] a float64 array
-        raise ValueError("images is empty; pass at least one image cell (or images=None)")
+        raise InvalidInputError("images is empty; pass at least one image cell (or images=None)")
     imgs = _cells._as_cells(imgs)
     if imgs.ndim != 1:
-        raise ValueError("images must be a 1-D sequence of image cell ids")
+        raise InvalidInputError("images must be a 1-D sequence of image cell ids")
     lev = np.asarray(_cells.get_level(imgs))
     if (lev != image_level).any():
-        raise ValueError(f"images must be cells at image_level {image_level}; got levels "
-                         f"{_shown(np.unique(lev))}")
+        raise InvalidInputError(f"images must be cells at image_level {image_level}; got levels "
+                                f"{_shown(np.unique(lev))}")
     if np.unique(imgs).size != imgs.size:
-        raise ValueError("images contains duplicate cell ids")
+        raise InvalidInputError("images contains duplicate cell ids")
     missing = np.setdiff1d(np.unique(data_images), imgs)
     if missing.size:
-        raise ValueError(
+        raise InvalidInputError(
             f"{missing.size} image cell(s) holding data are not in images= (tokens "
             f"{_shown(_cells.cell_to_token(missing))}); nothing is dropped silently: filter the table "
             "first, or add them to images"

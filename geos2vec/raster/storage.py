@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
+from ..errors import InvalidInputError, InvalidTypeError
 from ._common import _VAR
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
         If ``da`` is not a DataArray.
     """
     if not isinstance(da, xr.DataArray):
-        raise TypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
+        raise InvalidTypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
     if mode is None and kwargs.get("append_dim") is None and kwargs.get("region") is None:
         mode = "w"
     names = [x.item() if isinstance(x, np.generic) else x for x in da["feature"].values]
@@ -237,8 +238,6 @@ def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> 
         cannot be told from an empty one and reads as the fill value; damaged
         chunk contents raise zarr's own error when read.
     """
-    from ..errors import InvalidInputError
-
     try:
         # the mark first: an interrupted update (an append) may leave arrays xarray cannot open together
         complete = _group_attrs(store).get(_COMPLETE)
@@ -280,8 +279,6 @@ def _check_arrays(ds: xr.Dataset, store: ZarrStoreLike) -> None:
     Without ``observed`` every pixel would count as observed, without ``covered`` as covered, and a lost
     chunk reads as the fill value: missing data taken for empty cells.
     """
-    from ..errors import InvalidInputError
-
     var = ds[_VAR]
     wanted = str(var.encoding.get("coordinates", "")).split() + [d for d in ("image",) if d in var.dims]
     lost = [name for name in wanted if name not in ds.variables]
