@@ -16,7 +16,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+import xarray as xr
 
+import geos2vec
 from geos2vec.errors import InvalidInputError, InvalidTypeError
 from geos2vec.features import count_features
 from geos2vec.model import S2VecConfig, S2VecModel, load_model
@@ -207,3 +209,28 @@ def test_geos2vec_train_checks_out_before_training(images, tmp_path, monkeypatch
     # a file where the model folder should go: was found by save() only after the whole training run
     assert main(["train", "--data", str(tmp_path / "images.zarr"), "--out", str(tmp_path / "taken")]) == 1
     assert trained == [] and (tmp_path / "taken").read_text() == "a file the user keeps"
+
+
+@pytest.mark.parametrize("change", [{"embedding_dim": 128}, {"num_heads": 4}, {"encoder_layers": 5}])
+def test_embed_refuses_a_config_replaced_with_another_architecture(change, images):
+    """The compact (NumPy) bundled model took ``num_heads`` from the config at every call: 4 instead of 8 embedded
+    with another attention split without a word, and ``embedding_dim=128`` failed in a NumPy broadcast."""
+    model = load_model("default")
+    pois, roads = geos2vec.demo.load_sample()
+    da = geos2vec.rasterize(geos2vec.count_features(pois, roads)).isel(image=[0])
+    before = model.embed(da, verbose=False)
+    model.config = model.config.replace(**change)
+    (field, value), = change.items()
+    with pytest.raises(InvalidInputError, match=rf"{field}={value} \(the weights': "):
+        model.embed(da, verbose=False)
+    model.config = model.config.replace(**{field: getattr(load_model("default").config, field)}, mask_ratio=0.5)
+    xr.testing.assert_identical(model.embed(da, verbose=False), before)   # a training setting may change
+
+
+def test_embed_of_a_keras_model_refuses_a_replaced_architecture(trained, images):
+    model = S2VecModel(trained.config)
+    model.keras_model, model.stats, model.channels, model.grid = trained.keras_model, trained.stats, \
+        trained.channels, trained.grid
+    model.config = trained.config.replace(num_heads=1 if trained.config.num_heads != 1 else 2)
+    with pytest.raises(InvalidInputError, match="num_heads="):
+        model.embed(images, verbose=False)

@@ -270,3 +270,24 @@ class S2VecConfig:
                 raise InvalidInputError(f"{path} lacks the architecture field(s) {missing}: defaults would not match "
                                  "the saved weights")
         return cls.from_dict(d)
+
+
+def check_architecture(model) -> None:
+    """Refuse an ``S2VecModel`` whose ``config`` was replaced with another architecture than its weights'.
+
+    ``embed`` then failed with a NumPy broadcast error, or, for ``num_heads`` (which no weight's shape shows),
+    embedded with another attention split. A compact model is compared with the architecture it was loaded
+    with (``model.weights_architecture``), a Keras model with its layers' settings.
+    """
+    from ..errors import InvalidInputError
+
+    fields = (*ARCHITECTURE, "missing_token")
+    if model.keras_model is not None:
+        weights = {f: getattr(model.keras_model, f, None) for f in fields}
+    else:
+        weights = getattr(model, "weights_architecture", None) or {}
+    changed = [f"{f}={getattr(model.config, f)!r} (the weights': {weights[f]!r})"
+               for f in fields if f in weights and weights[f] != getattr(model.config, f)]
+    if changed:
+        raise InvalidInputError(f"model.config changed fields that shape the trained weights: {', '.join(changed)}; "
+                                "set them back (training settings such as mask_ratio may change)")
