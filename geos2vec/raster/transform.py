@@ -250,13 +250,20 @@ def _chunk_size(chunks, n, nfeat, dtype) -> int:
     return int(chunks)
 
 
-def _lazy_blocks(block, nimg, step, n, nfeat, dtype, da):
+def _lazy_blocks(block, nimg, step, n, nfeat, dtype, da, inputs=None):
+    """Images ``[lo, hi)`` of each chunk from ``block(lo, hi, *inputs(lo, hi))``, a dask array.
+
+    ``inputs`` gives the dask objects a chunk reads (its table partitions), so that they are graph dependencies:
+    a ``compute()`` inside a task deadlocked on Python 3.11 (dask-expr lowers expressions in every worker thread,
+    and ``functools.cached_property`` holds one lock per property across all instances).
+    """
     import dask
 
     blocks = []
     for lo in range(0, nimg, step):
         hi = min(lo + step, nimg)
-        blocks.append(da.from_delayed(dask.delayed(block, pure=True)(lo, hi), shape=(hi - lo, n, n, nfeat),
+        args = () if inputs is None else inputs(lo, hi)
+        blocks.append(da.from_delayed(dask.delayed(block, pure=True)(lo, hi, *args), shape=(hi - lo, n, n, nfeat),
                                       dtype=dtype))
     if not blocks:
         return da.empty((0, n, n, nfeat), dtype=dtype, chunks=-1)  # automatic chunks divide by zero here
@@ -307,10 +314,19 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
     cell_ids, observed = lay.cell_ids, lay.observed
     step = _chunk_size("auto" if chunks is None else chunks, n, len(names), dtype)
     lo_ids, hi_ids = _range(imgs, image_level)
+    parts = ddf.to_delayed()
+    # known divisions: the partitions whose cell range meets a chunk's images; else (none, or a table re-sorted
+    # from signed ids whose divisions dask left unknown) every partition
+    divisions = None if any(d is None for d in ddf.divisions) else [int(d) for d in ddf.divisions]
 
-    def block(lo, hi):
-        a, b = lo_ids[lo:hi].min(), hi_ids[lo:hi].max()
-        part = ddf.loc[a:b].compute()
+    def inputs(lo, hi):
+        if divisions is None:
+            return parts
+        a, b = int(lo_ids[lo:hi].min()), int(hi_ids[lo:hi].max())
+        return [p for i, p in enumerate(parts) if divisions[i] <= b and divisions[i + 1] >= a]
+
+    def block(lo, hi, *frames):
+        part = pd.concat(frames) if frames else ddf._meta
         part = part[part.index.isin(cell_ids[lo:hi].ravel())]  # image sets need not be contiguous
         pcells = _as_cell_index(part.index)
         out = np.full((hi - lo, n, n, len(names)), fill_value, dtype=dtype)
@@ -320,7 +336,7 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
             _fill_pixels(out.reshape(-1, len(names)), (ppos * n + r) * n + c, part, names, dtypes, dtype)
         return out
 
-    data = _lazy_blocks(block, imgs.size, step, n, len(names), dtype, da)
+    data = _lazy_blocks(block, imgs.size, step, n, len(names), dtype, da, inputs)
     out = _build_dataarray(data, imgs, names, cell_ids, observed, _attrs(image_level, patch_level, fill, dtypes))
     return _add_coverage(out, _dask_coverage_table(ddf, cells), names)
 
