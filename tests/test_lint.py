@@ -110,8 +110,13 @@ def test_refusals_raise_geos2vec_error_classes():
     libraries' underneath: no ``raise ValueError(...)`` / ``raise TypeError(...)`` in the package."""
     import ast
 
+    # the Keras model's own modules import only keras and NumPy (tests/test_backends.py: they train where
+    # geos2vec's other dependencies are absent), so they cannot import geos2vec.errors
+    standalone = {"geos2vec/model/layers.py", "geos2vec/model/mae.py"}
     bare = []
     for p in sorted((ROOT / "geos2vec").rglob("*.py")):
+        if p.relative_to(ROOT).as_posix() in standalone:
+            continue
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and \
                     isinstance(node.exc.func, ast.Name) and node.exc.func.id in ("ValueError", "TypeError"):

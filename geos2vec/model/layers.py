@@ -17,8 +17,6 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ..errors import InvalidInputError
-
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -56,7 +54,7 @@ def sincos_2d(rows: int, cols: int, dim: int) -> np.ndarray:
     (256, 8)
     """
     if dim % 4:
-        raise InvalidInputError(f"sincos_2d needs a dim divisible by 4, got {dim}")
+        raise ValueError(f"sincos_2d needs a dim divisible by 4, got {dim}")
     q = dim // 4
     omega = 1.0 / 10000 ** (np.arange(q, dtype=np.float64) / q)
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
@@ -95,7 +93,7 @@ class Attention(layers.Layer):
     def __init__(self, dim: int, num_heads: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if dim % num_heads:
-            raise InvalidInputError(f"dim {dim} is not divisible by num_heads {num_heads}")
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.dim, self.num_heads = int(dim), int(num_heads)
         self.head_dim = self.dim // self.num_heads
         self.qkv = layers.Dense(3 * self.dim, name="qkv", dtype=self.dtype_policy)

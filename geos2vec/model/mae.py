@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import keras
 from keras import layers, ops
 
-from ..errors import InvalidInputError
 
 from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens, sincos_2d
 
@@ -217,7 +216,7 @@ class MaskedAutoencoder(keras.Model):
         if self.position_init == "sincos":  # MAE's start: 2-D sine-cosine codes of a square grid, then learned
             side = int(round(n ** 0.5))
             if side * side != n:
-                raise InvalidInputError(f"position_init='sincos' needs a square grid of patches, got {n}")
+                raise ValueError(f"position_init='sincos' needs a square grid of patches, got {n}")
             for emb, dim in ((self.pos_embed, self.embedding_dim), (self.decoder_pos_embed, self.decoder_dim)):
                 emb.embedding.assign(sincos_2d(side, side, dim)[None])
         self.built = True
@@ -225,9 +224,9 @@ class MaskedAutoencoder(keras.Model):
     # ------------------------------------------------------------------ forward
     def _check(self, x):
         if x.shape[-1] is not None and x.shape[-1] != self.num_features:
-            raise InvalidInputError(f"the model expects {self.num_features} features per patch, got {x.shape[-1]}")
+            raise ValueError(f"the model expects {self.num_features} features per patch, got {x.shape[-1]}")
         if x.shape[-2] is not None and x.shape[-2] != self.num_patches:
-            raise InvalidInputError(f"the model expects {self.num_patches} patches per image, got {x.shape[-2]}")
+            raise ValueError(f"the model expects {self.num_patches} patches per image, got {x.shape[-2]}")
 
     def embed_patches(self, x: Any, covered: Any | None = None) -> Any:
         """Patch projection + position embedding: ``(b, n, f) -> (b, n, embedding_dim)``.
