@@ -132,7 +132,7 @@ def _dask_table(ddf, images, area):
     An empty table is refused as in memory (without ``images``/``area`` there is nothing to rasterize) and
     otherwise needs no divisions (there is nothing to read; an empty frame has none, whatever is done to it).
     A table with rows needs known divisions, so that each image chunk reads only its partitions
-    (``ddf.loc[lo:hi]`` with uint64 bounds): a signed int64 index is reinterpreted bit for bit, as in memory,
+    (chosen by uint64 division bounds): a signed int64 index is reinterpreted bit for bit, as in memory,
     and the frame re-indexed in uint64 order (ids of faces 4 and 5 are negative as int64).
     """
     cells = _as_cell_index(ddf.index.compute())  # 8 bytes per cell: the index alone
