@@ -290,4 +290,44 @@ def _count_tables(tables) -> list:
     return tables
 
 
+def _unrecordable(pois, onto, poi_channels, table=None) -> list:
+    """POI channels a source can never record; ``[]`` when it does not say what it records.
+
+    A source declares it in ``pois.attrs["source_tags"]``: every ``key=value`` tag it can give a POI (e.g.
+    :func:`geos2vec.io.read_wof`, from its crosswalk). A frame of Who's On First venues without it (``attrs``
+    lost in ``pd.concat``) is recognised by its columns. The tags describe the POIs' tag column (``fclass`` with
+    ``osm_key``); when ``table`` (the counts) has POIs in a channel none of them reaches, another column was
+    counted (e.g. ``category_column="sg_category"`` with a custom ontology): the declaration is ignored, with a
+    ``CoverageWarning``, rather than recording counted channels as missing.
+    """
+    attrs = getattr(pois, "attrs", None)
+    if attrs is None:  # a dask frame: its meta carries the pandas attrs
+        attrs = getattr(getattr(pois, "_meta", None), "attrs", {})
+    tags = attrs.get("source_tags")
+    if tags is None:  # Who's On First venues whose attrs were lost (pd.concat of two states) still declare it
+        from .io.wof import _venue_source_tags
+
+        tags = _venue_source_tags(pois)
+    if tags is None:
+        return []
+    if isinstance(tags, str) or not all(isinstance(t, str) and "=" in t for t in tags):
+        raise InvalidTypeError(f"pois.attrs['source_tags'] must be a list of 'key=value' strings, got {tags!r}")
+    if not tags:  # a source that can record nothing
+        return list(poi_channels)
+    keys, values = zip(*(t.split("=", 1) for t in tags))
+    have = {onto.channels[c] for c in onto.lookup(list(values), keys=list(keys)) if c >= 0}
+    counted = [] if table is None else [c for c in poi_channels if c not in have and table[c].to_numpy().any()]
+    if counted:
+        import warnings
+
+        from .errors import CoverageWarning
+
+        warnings.warn(f"count_features counted POIs in channel(s) {counted[:5]} that none of pois.attrs"
+                      "['source_tags'] reaches: those tags do not describe the counted category column, so no POI "
+                      "channel is recorded as missing; declare the tags of that column in pois.attrs['source_tags'] "
+                      "(or delete it)", CoverageWarning, stacklevel=4)
+        return []
+    return [c for c in poi_channels if c not in have]
+
+
 MAX_EXTRA_CATEGORIES = 1024

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["as_matrix", "log1p_checked"]
+__all__ = ["as_matrix", "channel_columns", "log1p_checked"]
 
 
 def as_matrix(table, channels):
@@ -109,6 +109,30 @@ def _table_availability(table, cols):
     if not is_valid_cell(cells).all() or len(np.unique(get_level(cells))) > 1:
         raise InvalidInputError(msg)
     return covered_mask(cells, table, cols)[1]
+
+
+def channel_columns(df, channels) -> list:
+    """The column labels of ``df`` that hold the fitted ``channels``, checked.
+
+    ``fit`` names channels ``str(label)``, so a column is matched by its name as a string: integer labels
+    (a frame made from an array) and tuples (MultiIndex columns) find their channels again.
+    """
+    by_name: dict = {}
+    for label in df.columns:
+        by_name.setdefault(str(label), []).append(label)
+    missing = [c for c in channels if str(c) not in by_name]
+    if missing:
+        raise InvalidInputError(f"the table lacks channels the statistics were fitted on: {missing}")
+    dup = sorted({str(c) for c in channels if len(by_name[str(c)]) > 1})
+    if dup:
+        raise InvalidInputError(f"the table has duplicate columns {dup} (fitted channels) (labels compared as "
+                                "strings); rename or drop them (e.g. table.loc[:, ~table.columns.duplicated()]) so "
+                                "each channel is one column")
+    labels = [by_name[str(c)][0] for c in channels]
+    bad = [str(c) for c in labels if not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise InvalidTypeError(f"channel columns must be numeric; not numeric: {bad[:5]}")
+    return labels
 
 
 def log1p_checked(x):

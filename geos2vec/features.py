@@ -31,7 +31,8 @@ from . import _cover, _s2
 from . import cells as _cells
 from .errors import InvalidInputError, InvalidTypeError
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, _check_unique_columns,  # noqa: F401
-                              _count_tables, _NUMERIC_AGGS, _parse_extra, _point_coords, _road_lines)
+                              _count_tables, _NUMERIC_AGGS, _parse_extra, _point_coords, _road_lines,
+                              _unrecordable)
 from .ontology import load_ontology
 from .provenance import provenance
 
@@ -258,7 +259,8 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         values = frame[col]
         if kept is not None and not kept.all():
             values = values[kept]
-        if how == "categories":
+        if how == "categories":  # sorted by value (a categorical dtype's category order too, as the dask path)
+            values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
             codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
             names = [f"{col}={u}" for u in uniques]
             extra_cat_codes.append((codes.astype(np.int32), len(extra_cat_names)))
@@ -319,45 +321,23 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         else:
             geom = as_coverage(coverage)
             _warn_outside(geom, input_xy)
-        set_coverage(out, geom, missing_channels=_missing_channels(pois, roads, onto))
+        set_coverage(out, geom, missing_channels=_missing_channels(pois, roads, onto, out))
     return out
 
 
-def _missing_channels(pois, roads, onto) -> list:
-    """The channels the sources cannot record: a layer not given or not read, and unrecordable POI channels."""
+def _missing_channels(pois, roads, onto, table=None) -> list:
+    """The channels the sources cannot record: a layer not given or not read, and unrecordable POI channels.
+
+    With ``table`` (the counts), a ``source_tags`` declaration that misses a channel holding counts does not
+    describe the counted column and is ignored (see :func:`geos2vec._feature_inputs._unrecordable`).
+    """
     from .coverage import _not_read
 
     cols, n_poi = list(onto.all_channels), len(onto.channels)
     missing = cols[n_poi:] if roads is None or _not_read(roads) else []
     if pois is None or _not_read(pois):
         return missing + cols[:n_poi]
-    return missing + _unrecordable(pois, onto, cols[:n_poi])
-
-
-def _unrecordable(pois, onto, poi_channels) -> list:
-    """POI channels a source can never record; ``[]`` when it does not say what it records.
-
-    A source declares it in ``pois.attrs["source_tags"]``: every ``key=value`` tag it can give a POI (e.g.
-    :func:`geos2vec.io.read_wof`, from its crosswalk). A frame of Who's On First venues without it (``attrs``
-    lost in ``pd.concat``) is recognised by its columns.
-    """
-    attrs = getattr(pois, "attrs", None)
-    if attrs is None:  # a dask frame: its meta carries the pandas attrs
-        attrs = getattr(getattr(pois, "_meta", None), "attrs", {})
-    tags = attrs.get("source_tags")
-    if tags is None:  # Who's On First venues whose attrs were lost (pd.concat of two states) still declare it
-        from .io.wof import _venue_source_tags
-
-        tags = _venue_source_tags(pois)
-    if tags is None:
-        return []
-    if isinstance(tags, str) or not all(isinstance(t, str) and "=" in t for t in tags):
-        raise InvalidTypeError(f"pois.attrs['source_tags'] must be a list of 'key=value' strings, got {tags!r}")
-    if not tags:  # a source that can record nothing
-        return list(poi_channels)
-    keys, values = zip(*(t.split("=", 1) for t in tags))
-    have = {onto.channels[c] for c in onto.lookup(list(values), keys=list(keys)) if c >= 0}
-    return [c for c in poi_channels if c not in have]
+    return missing + _unrecordable(pois, onto, cols[:n_poi], table)
 
 
 def _check_antipodal(lat, lng, part_start):
@@ -422,7 +402,7 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     pandas.DataFrame
         Index ``cell_id`` (uint64, sorted, unique); the columns of the tables,
         each in the dtype that holds every part's values (e.g. int64, or
-        float64 where some part is float). ``attrs["report"]`` is
+        float64 where some part is float; booleans are added up as int64). ``attrs["report"]`` is
         ``{"combined_from": len(tables), "non_additive": []}`` and
         ``attrs["coverage"]`` the combined coverage when every part has one.
 
@@ -467,6 +447,7 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     # each column in the type that holds every part exactly (int + float -> float: 0.5 stays 0.5)
     col_types = [np.result_type(*[t[c].dtype if isinstance(t[c].dtype, np.dtype) else t[c].to_numpy().dtype
                                   for t in tables]) for c in cols]
+    col_types = [np.dtype(np.int64) if dt.kind == "b" else dt for dt in col_types]  # True + True is 2, not True
     values = np.concatenate([t.to_numpy(dtype=np.result_type(*col_types)) for t in tables])
     rows, uniq = _cover.dense_rows_kernel(cells)
     order = np.argsort(uniq, kind="stable")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._jsonfile import write_text_atomic
-from ._stats_inputs import as_matrix, log1p_checked
+from ._stats_inputs import as_matrix, channel_columns, log1p_checked
 from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -276,9 +276,8 @@ class FeatureStats:
             If the values (or channel columns) are not numeric.
         """
         if isinstance(x, pd.DataFrame):
-            self._check_columns(x)
-            return pd.DataFrame(self.transform(x[list(self.channels)].to_numpy(np.float64)),
-                                index=x.index, columns=x[list(self.channels)].columns)
+            sub = x[channel_columns(x, self.channels)]
+            return pd.DataFrame(self.transform(sub.to_numpy(np.float64)), index=x.index, columns=sub.columns)
         x = self._check_width(x)
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
         return ((self.prepare(x) - self.mean) / self.std).astype(dtype)
@@ -330,24 +329,15 @@ class FeatureStats:
             If the last axis has the wrong length or a channel column is missing.
         """
         if isinstance(z, pd.DataFrame):
-            self._check_columns(z)
-            return pd.DataFrame(self.inverse_transform(z[list(self.channels)].to_numpy(np.float64)),
-                                index=z.index, columns=z[list(self.channels)].columns)
+            sub = z[channel_columns(z, self.channels)]
+            return pd.DataFrame(self.inverse_transform(sub.to_numpy(np.float64)), index=z.index, columns=sub.columns)
         z = self._check_width(z)
         out = z * self.std + self.mean
         return np.expm1(out) if self.log1p else out
 
-    def _check_columns(self, df: pd.DataFrame):
-        missing = [c for c in self.channels if c not in df.columns]
-        if missing:
-            raise InvalidInputError(f"the table lacks channels the statistics were fitted on: {missing}")
-        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()] if c in self.channels})
-        if dup:
-            raise InvalidInputError(f"the table has duplicate columns {dup} (fitted channels); rename or drop them "
-                                    "(e.g. table.loc[:, ~table.columns.duplicated()]) so each channel is one column")
-        bad = [str(c) for c in self.channels if not pd.api.types.is_numeric_dtype(df[c])]
-        if bad:
-            raise InvalidTypeError(f"channel columns must be numeric; not numeric: {bad[:5]}")
+    def _check_columns(self, df: pd.DataFrame) -> list:
+        """The labels of ``df``'s fitted channel columns (matched as strings), checked."""
+        return channel_columns(df, self.channels)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:

@@ -144,7 +144,8 @@ class Ontology:
         Parameters
         ----------
         channels : iterable of str
-            Distinct, non-empty channel names; each is matched as a bare value.
+            Distinct, non-empty channel names; each is matched as a bare value, or, when written as a tag
+            (``"amenity=cafe"``), as that tag (and its bare value).
         name : str, default "custom"
             Name of the ontology.
 
@@ -159,7 +160,7 @@ class Ontology:
             If ``channels`` is a single string (not split into letters), not iterable, empty, or holds
             something other than non-empty strings.
         ValueError
-            If a channel is repeated or named ``"road"``.
+            If a channel is repeated, named ``"road"``, or a malformed tag (``"amenity="``).
         """
         if isinstance(channels, str) or not isinstance(channels, Iterable):  # a string would be split into letters
             raise InvalidTypeError(f"channels must be a list of channel names, got {type(channels).__name__} "
@@ -170,7 +171,9 @@ class Ontology:
         dup = sorted({c for c in channels if channels.count(c) > 1})
         if dup:
             raise InvalidInputError(f"duplicate channels: {dup}")
-        return cls._from_rows([(c, "custom", None, c) for c in channels], name=name)
+        # a channel named like a tag ("amenity=cafe") matches that tag: values with "=" are looked up as key=value
+        return cls._from_rows([(c, "custom", *_split_tag(c)) if "=" in c else (c, "custom", None, c)
+                               for c in channels], name=name)
 
     @classmethod
     def _from_rows(cls, rows, name, road_values=None):
