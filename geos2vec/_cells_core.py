@@ -24,6 +24,7 @@ from . import _s2  # noqa: E402 - after the numba cache set-up
 
 MAX_LEVEL = _s2.MAX_LEVEL
 _MAX_REPORTED = 10
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 # --------------------------------------------------------------------------- validation
@@ -99,13 +100,42 @@ def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
     return lat, lng
 
 
+def _missing(flat: np.ndarray) -> np.ndarray:
+    """Where a flat object array holds None, NaN or ``pd.NA``."""
+    import pandas as pd
+
+    return np.asarray(pd.isna(flat), dtype=bool)
+
+
+def _refuse_missing(missing: np.ndarray) -> None:
+    if missing.any():
+        raise InvalidInputError(
+            f"{int(missing.sum())} cell id(s) are missing (None/NaN/<NA>) at positions {_positions(missing)}; "
+            "drop them first (e.g. series.dropna())"
+        )
+
+
 def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
+    if "pandas" in type(cells).__module__ and hasattr(cells, "isna"):
+        # nullable UInt64/Int64 columns: np.asarray turns <NA> into a float NaN (and the ids into floats)
+        _refuse_missing(np.asarray(cells.isna(), dtype=bool).ravel())
     arr = np.asarray(cells)
+    if arr.size == 0 and arr.dtype.kind in "fO":  # [] is float64 to NumPy: no value to lose
+        arr = arr.astype(np.uint64)
     if arr.dtype == object:
+        flat = arr.ravel()
+        _refuse_missing(_missing(flat))
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
+            raise InvalidTypeError("cell ids must be integers (uint64), got an object array with other values "
+                                   "(floats cannot hold 64-bit ids exactly); use token_to_cell for tokens")
         try:
             arr = arr.astype(np.uint64)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidTypeError("cell ids must be integers (uint64); use token_to_cell for tokens") from exc
+        except OverflowError:  # negative ids: signed 64-bit storage of the same bits, as for int64 arrays
+            try:
+                arr = arr.astype(np.int64).view(np.uint64)
+            except OverflowError:
+                raise InvalidInputError("cell ids must fit in 64 bits (uint64, or int64 storage of the same "
+                                        "bits); some are larger or too negative") from None
     if not np.issubdtype(arr.dtype, np.integer):
         raise InvalidTypeError(
             f"cell ids must be an integer array (uint64), got dtype {arr.dtype}; "
@@ -366,14 +396,16 @@ def token_to_cell(tokens: str | ArrayLike) -> np.ndarray | np.uint64:
     out = np.empty(flat.size, dtype=np.uint64)
     bad = np.zeros(flat.size, dtype=bool)
     for n, tok in enumerate(flat):
-        if not isinstance(tok, str) or not 1 <= len(tok) <= 16:
+        # only hex digits, as S2CellId::FromToken: int(..., 16) also took "0x", "_", "+" and spaces, each
+        # shifting the digits after it by 4 bits (another cell, silently)
+        if not isinstance(tok, str) or not 1 <= len(tok) <= 16 or not _HEX.issuperset(tok):
             bad[n] = True
             continue
-        try:
-            out[n] = int(tok.ljust(16, "0"), 16)
-        except ValueError:
-            bad[n] = True
+        out[n] = int(tok.ljust(16, "0"), 16)
     if bad.any():
-        raise InvalidInputError(f"not S2 tokens (1-16 hex digits) at positions {_positions(bad)}")
+        raise InvalidInputError(
+            f"not S2 tokens (1-16 hex digits, no '0x' prefix, sign or spaces) at positions {_positions(bad)}, "
+            f"e.g. {flat[np.flatnonzero(bad)[0]]!r}; strip spaces (.str.strip()) and drop missing tokens first"
+        )
     _as_cells(out)  # raises on tokens that decode to invalid ids
     return _shape_out(out, arr)

@@ -16,7 +16,8 @@ __all__ = ["cell_polygons"]
 
 
 _DENSIFY_TOL = 1e-5  # degrees (about a metre): straight lon/lat edges closer than this to the geodesic stay
-_DENSIFY_STEPS = 16  # points per edge where they do not
+_DENSIFY_STEPS = 16  # the fewest points per edge where they do not
+_MAX_STEPS = 2048  # the most (a level-0 face's edge: ~1 m from its geodesic between points)
 
 
 def _latlng(xyz):
@@ -34,13 +35,16 @@ def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
 
     Cell edges are geodesics (great-circle arcs). Where a straight edge in
     longitude/latitude strays more than about a metre from its geodesic (large
-    cells, high latitudes) the edge is densified with points on the geodesic,
-    so that a point lies in the polygon of the cell it belongs to. Cells that
-    straddle the antimeridian get longitudes past 180° (the western vertices
-    are shifted by +360°) so that their polygons stay valid and small. Cells with
-    a pole as a corner (every level from 1) get densified edges and the pole
-    drawn as a stretch of latitude ±90° between their two meridian edges; the
-    level-0 polar faces are returned as their four vertices.
+    cells, high latitudes) the edge is densified with points on the geodesic
+    (16 to 2048 per edge, enough to keep every piece within about a metre of it,
+    down to the level-0 faces), so that a point lies in the polygon of the cell
+    it belongs to. Cells that straddle the antimeridian get longitudes past 180°
+    (the western vertices are shifted by +360°) so that their polygons stay
+    valid and small. Cells with a pole as a corner (every level from 1) get
+    densified edges and the pole drawn as a stretch of latitude ±90° between
+    their two meridian edges; the level-0 polar faces (2 and 5), which hold a
+    pole inside, are polar caps from longitude -180 to 180 closed along
+    latitude ±90°.
 
     Parameters
     ----------
@@ -77,16 +81,45 @@ def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
         off = np.maximum(np.abs(mid_lat - (lat + np.roll(lat, -1, axis=1)) / 2),
                          np.abs(dlng) * np.cos(np.radians(mid_lat)))
         levels = np.asarray(get_level(cells))
-        at_pole = (np.abs(lat) > 90.0 - 1e-9).any(axis=1)  # the pole is a corner (cells of level >= 1)
-        dense = (off.max(axis=1) > _DENSIFY_TOL) & ~at_pole & (levels > 0)
-        if dense.any():
-            polys[dense] = _densified(a[dense], wraps[dense])
-        for k in np.flatnonzero(at_pole & (levels > 0)):
-            polys[k] = _pole_corner_polygon(a[k])
+        polar_face = (levels == 0) & np.isin(cells >> np.uint64(61), (2, 5))  # the pole inside, not a corner
+        at_pole = (np.abs(lat) > 90.0 - 1e-9).any(axis=1) & (levels > 0)  # the pole is a corner
+        # a sub-edge strays from the geodesic about off / steps**2 (the sagitta): enough steps for ~_DENSIFY_TOL
+        # (16 for every cell left a level-1 cell's points up to 600 m outside its polygon)
+        need = np.sqrt(off.max(axis=1) / _DENSIFY_TOL)
+        steps = np.clip(2 ** np.ceil(np.log2(np.maximum(need, 1.0))), _DENSIFY_STEPS, _MAX_STEPS).astype(np.int64)
+        dense = (off.max(axis=1) > _DENSIFY_TOL) & ~at_pole & ~polar_face
+        for n in np.unique(steps[dense]):
+            sel = dense & (steps == n)
+            polys[sel] = _densified(a[sel], wraps[sel], int(n))
+        for k in np.flatnonzero(at_pole):
+            polys[k] = _pole_corner_polygon(a[k], int(steps[k]))
+        for k in np.flatnonzero(polar_face):
+            polys[k] = _polar_face_polygon(a[k])
     return gpd.GeoSeries(polys, crs="EPSG:4326")
 
 
-def _pole_corner_polygon(corners_xyz):
+def _polar_face_polygon(corners_xyz):
+    """Level-0 face 2 or 5 (the pole inside): its densified ring around the pole, closed along latitude ±90°.
+
+    Drawn over longitudes -180 to 180 (cut at the antimeridian and joined), as a polar cap is on a map.
+    """
+    import shapely
+
+    t = np.arange(_MAX_STEPS) / _MAX_STEPS
+    pts = np.concatenate([(1 - t)[:, None] * corners_xyz[k] + t[:, None] * corners_xyz[(k + 1) % 4]
+                          for k in range(4)])
+    lat, lng = _latlng(pts)
+    lng = np.degrees(np.unwrap(np.radians(np.append(lng, lng[0]))))  # once around: 360° from start to end
+    lat = np.append(lat, lat[0])
+    pole = np.copysign(90.0, corners_xyz[0, 2])
+    ring = np.column_stack([np.r_[lng, lng[-1], lng[0]], np.r_[lat, pole, pole]])
+    ring[:, 0] -= 360.0 * np.floor((ring[:, 0].min() + 180.0) / 360.0)  # longitudes from [-180, 180) onwards
+    cap = shapely.Polygon(ring)
+    west = shapely.affinity.translate(shapely.clip_by_rect(cap, 180.0, -90.0, 540.0, 90.0), -360.0)
+    return shapely.union(shapely.clip_by_rect(cap, -180.0, -90.0, 180.0, 90.0), west)
+
+
+def _pole_corner_polygon(corners_xyz, steps=_DENSIFY_STEPS):
     """A cell with a pole as a corner, as a polygon.
 
     Its edges densified, the pole replaced by the stretch of the pole's parallel between the longitudes of
@@ -94,7 +127,7 @@ def _pole_corner_polygon(corners_xyz):
     """
     import shapely
 
-    t = np.arange(_DENSIFY_STEPS) / _DENSIFY_STEPS
+    t = np.arange(steps) / steps
     ring = []
     for k in range(4):
         a, b = corners_xyz[k], corners_xyz[(k + 1) % 4]
@@ -102,8 +135,8 @@ def _pole_corner_polygon(corners_xyz):
     pts = np.concatenate(ring)
     lat, lng = _latlng(pts)
     # the pole corner's place on the ring: the corner nearest the axis (|z| is 1.0 for every corner of a tiny cell)
-    i = int(np.argmin(np.hypot(corners_xyz[:, 0], corners_xyz[:, 1]))) * _DENSIFY_STEPS
-    lat[i] = np.copysign(90.0, corners_xyz[i // _DENSIFY_STEPS, 2])
+    i = int(np.argmin(np.hypot(corners_xyz[:, 0], corners_xyz[:, 1]))) * steps
+    lat[i] = np.copysign(90.0, corners_xyz[i // steps, 2])
     keep = np.ones(lat.size, bool)
     keep[i] = False
     # the pole's neighbours on the ring lie on the two meridians that meet at the pole
@@ -123,11 +156,11 @@ def _pole_corner_polygon(corners_xyz):
     return shapely.Polygon(np.column_stack([lng_u, out_lat]))
 
 
-def _densified(corners_xyz, wraps):
+def _densified(corners_xyz, wraps, steps=_DENSIFY_STEPS):
     """Polygons whose edges follow the great circles between the corners (normalized linear interpolation)."""
     import shapely
 
-    t = np.arange(_DENSIFY_STEPS) / _DENSIFY_STEPS
+    t = np.arange(steps) / steps
     a = corners_xyz[:, :, None, :]
     b = np.roll(corners_xyz, -1, axis=1)[:, :, None, :]
     pts = (1 - t)[None, None, :, None] * a + t[None, None, :, None] * b  # on the chord: same great circle

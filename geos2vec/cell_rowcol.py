@@ -80,7 +80,8 @@ def _as_int64(a, name: str) -> np.ndarray:
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
             raise InvalidInputError(f"{name} must be whole numbers; not at positions {_positions(bad.ravel())}")
-    return arr.astype(np.int64)
+    with np.errstate(invalid="ignore"):  # 1e20 -> INT64_MIN, refused as out of range by the caller
+        return arr.astype(np.int64)
 
 
 def _rowcol_from_ij(face, i_rel, j_rel, n):

@@ -88,11 +88,14 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple
 
     Raises
     ------
+    InvalidTypeError
+        A ``level`` that is not an integer.
     InvalidInputError
-        An unknown ``how``, a vertex that is NaN/inf or out of range (naming the rows), or a polygon too
-        large to cover.
+        A ``level`` outside 0-30, an unknown ``how``, a vertex that is NaN/inf or out of range (naming the
+        rows), or a polygon too large to cover.
     """
     _check_how(how)
+    level = _cells._check_level(level)  # 12.0 or 31 failed deep inside (a bare TypeError, a polygon "too large")
     check_vertices(geoms)
     return _row_cells(geoms, level, how)
 
