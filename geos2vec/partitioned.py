@@ -226,7 +226,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
                           stacklevel=3)
         from .features import _missing_channels
 
-        set_coverage(table, geom, missing_channels=_missing_channels(pois, roads, load_ontology(ontology)))
+        set_coverage(table, geom, missing_channels=_missing_channels(pois, roads, load_ontology(ontology), table))
     _warn_dropped(table.attrs["report"])
     return table
 

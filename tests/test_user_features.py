@@ -114,3 +114,20 @@ def test_source_tags_do_not_mark_counted_channels_of_another_column_missing(shar
         warnings.simplefilter("ignore", UserWarning)
         default = count_features(venues, coverage="infer")
     assert "pub" in get_coverage(default)[1] and "restaurant" not in get_coverage(default)[1]
+
+
+def test_dask_counts_ignore_another_columns_source_tags_like_pandas(shared_data):
+    """The dask path of ``count_features`` decides missing channels as the in-memory one does."""
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    from geos2vec.io import read_wof
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        venues = read_wof(DATA / "wof", states=["ri"])
+        kwargs = dict(ontology=["Restaurant", "Shopping"], category_column="sg_category", key_column=None,
+                      coverage="infer")
+        ref = count_features(venues, **kwargs)
+        parts = dask_geopandas.from_geopandas(venues, npartitions=3)
+        got = count_features(parts, **kwargs)
+    assert set(get_coverage(got)[1]) == set(get_coverage(ref)[1]) == {"road"}
+    pd.testing.assert_frame_equal(got.sort_index(), ref.sort_index(), check_dtype=False)
