@@ -98,14 +98,14 @@ class S2VecAccessor:
         Returns
         -------
         pandas.Series
-            Object dtype (str tokens, None where a geometry is missing), on the
-            frame's index, named ``s2_token``.
+            ``string`` dtype (``<NA>`` where a geometry is missing, as in :meth:`cell_ids`; empty frames too), on
+            the frame's index, named ``s2_token``.
         """
         ids = self.cell_ids(level, errors=errors)
         ok = ids.notna().to_numpy()
         out = np.full(len(ids), None, dtype=object)
         out[ok] = _cells.cell_to_token(ids[ok].to_numpy(dtype=np.uint64))
-        return pd.Series(out, index=ids.index, name="s2_token")
+        return pd.Series(out, index=ids.index, name="s2_token", dtype="string")
 
     def cells(self, level: int = 12, errors: str = "raise") -> gpd.GeoDataFrame:
         """Unique cells of the rows as polygons.

@@ -58,6 +58,10 @@ def test_missing_and_empty_geometries(points):
     assert coerced[10] == ref(40.7484, -73.9857, 12)
     tokens = bad.s2vec.tokens(errors="coerce")
     assert pd.isna(tokens[3]) and tokens[10] == C.cell_to_token(coerced[10])
+    # missing as in cell_ids (<NA>, not NaN), one dtype whether or not the frame has rows
+    assert tokens[3] is pd.NA and str(tokens.dtype) == "string"
+    assert str(bad.iloc[:0].s2vec.tokens().dtype) == "string"
+    assert tokens.index.equals(bad.index) and tokens.name == "s2_token"
 
 
 def test_non_point_geometries_use_representative_point():
