@@ -10,6 +10,7 @@ import argparse
 import importlib
 import re
 import sys
+import warnings
 
 # module path and one-line help of each sub-command; a module is imported only when its command runs (or its
 # own --help is asked for), so `geos2vec --help` and `geos2vec cells` never pay for TensorFlow or the evaluation
@@ -54,6 +55,15 @@ def _version() -> str:
         return "unknown"
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, ``geos2vec: warning: ...``.
+
+    Python's default display added the file and the source line that raised it (``tables.append(count_features(
+    ...))``), which means nothing to a command-line user; ``--debug`` keeps it.
+    """
+    print(f"geos2vec: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None) -> int:
     """Run the command line; user errors print ``geos2vec: error: ...`` (and a hint about ``--debug``), exit 1."""
     argv = _join_number_lists(list(sys.argv[1:] if argv is None else argv))
@@ -61,7 +71,10 @@ def main(argv=None) -> int:
     if debug:
         argv.remove("--debug")
     try:
-        return _main(argv)
+        with warnings.catch_warnings():  # restores the default display when the command returns
+            if not debug:
+                warnings.showwarning = _show_warning
+            return _main(argv)
     except KeyboardInterrupt:
         print("geos2vec: interrupted", file=sys.stderr)
         return 130

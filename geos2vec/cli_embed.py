@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from .cli_features import _PARQUET, _read_geo, _write_geo, count_inputs
+from .cli_features import _PARQUET, _out_driver, _read_geo, _write_geo, check_out, count_inputs
+from .errors import InvalidInputError
 
 
 def add_parser(subparsers):
@@ -18,17 +20,27 @@ def add_parser(subparsers):
         description="Embed every row of a GeoParquet/GeoJSON file (any CRS) with an S2Vec model and write the "
                     "same rows, in the same order, with s2_cell and s2vec_0 ... columns.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    e.add_argument("rows", help="GeoParquet or GeoJSON file of the rows to embed")
+    e.add_argument("rows", help="GeoParquet, GeoPackage or GeoJSON file of the rows to embed (any CRS), or a CSV "
+                   "with lon/lat columns in degrees")
     e.add_argument("--features", required=True, nargs="+",
                    help="a table from `geos2vec features` (.parquet with cell_id), or inputs to count "
                         "(.osm.pbf, POI/road files)")
-    e.add_argument("--out", required=True, help="output file (.parquet: GeoParquet; .geojson: GeoJSON)")
+    e.add_argument("--out", required=True,
+                   help="output file; its suffix picks the format: .parquet (GeoParquet), .gpkg, .geojson, .csv "
+                        "(geometry as WKT)")
     e.add_argument("--model", default="default", help="'default' (bundled) or a saved model path")
-    e.add_argument("--mode", default="contextual", choices=["contextual", "tiled", "patch", "image"])
-    e.add_argument("--context", default="blend", choices=["blend", "centred"])
-    e.add_argument("--how", default="auto", choices=["auto", "weighted", "point"])
-    e.add_argument("--outside", default="nan", choices=["nan", "embed"])
-    e.add_argument("--level", type=int, default=12)
+    e.add_argument("--mode", default="contextual", choices=["contextual", "tiled", "patch", "image"],
+                   help="contextual: a window around each cell; tiled: its own level-8 image; patch: the cell "
+                        "alone; image: one vector per level-8 image")
+    e.add_argument("--context", default="blend", choices=["blend", "centred"],
+                   help="contextual mode: blend the 4 windows that hold each cell, or take the window whose central "
+                        "8x8 block holds it")
+    e.add_argument("--how", default="auto", choices=["auto", "weighted", "point"],
+                   help="lines/polygons: the length/area-weighted mean over their cells (auto, weighted), or "
+                        "the cell of their representative point")
+    e.add_argument("--outside", default="nan", choices=["nan", "embed"],
+                   help="cells without features: NaN, or the model's vector of an empty cell")
+    e.add_argument("--level", type=int, default=12, help="S2 level of the cells (the model's: 12)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=run_embed)
     return e
@@ -37,6 +49,9 @@ def add_parser(subparsers):
 def _load_features(paths, level):
     import pandas as pd
 
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:  # a missing table said only "geos2vec: error: table.parquet"
+        raise InvalidInputError(f"--features: no file at {', '.join(map(str, missing))}")
     if len(paths) == 1 and Path(paths[0]).suffix.lower() in _PARQUET:  # table.PQ too
         df = pd.read_parquet(paths[0])
         if df.index.name == "cell_id" or "cell_id" in df.columns:
@@ -58,6 +73,7 @@ def run_embed(args) -> int:
 
     if args.quiet:
         set_options(progress=False)
+    _out_driver(check_out(args.out))  # a folder, a missing folder or an unknown format: before the work
     rows = _read_geo(Path(args.rows))
     table = _load_features(args.features, args.level)
     with warnings.catch_warnings(record=True) as caught:
@@ -65,7 +81,7 @@ def run_embed(args) -> int:
         out = embed_rows(rows, table, level=args.level, model=args.model, mode=args.mode, how=args.how,
                            outside=args.outside, context=args.context)
     for w in caught:
-        print(f"geos2vec: warning: {w.message}")
+        print(f"geos2vec: warning: {w.message}", file=sys.stderr)
     _write_geo(out, Path(args.out))
     n = int(out["s2vec_0"].notna().sum())
     print(f"{len(out):,} rows ({n:,} embedded) -> {args.out}")

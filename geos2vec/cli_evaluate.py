@@ -10,6 +10,7 @@ import argparse
 import functools
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 
 from ._cells_core import _cell_id_index
 
+from .cli_features import check_out
 from ._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
 from .errors import InvalidInputError, InvalidTypeError
 from .evaluate import (
@@ -35,6 +37,7 @@ from .evaluate import (
     summary_markdown,
     write_report,
 )
+from .evaluate.report import merge_configs
 from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column, _numeric
 
 
@@ -234,7 +237,8 @@ def add_parser(subparsers):
     p.add_argument("--cache", default=None,
                    help="(--task only) folder that keeps embedding tables between runs (default: none, embed every "
                         "time)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (and, with --task, no notes on the "
+                   "shared data)")
     p.set_defaults(func=run)
     return p
 
@@ -276,10 +280,37 @@ def _command(args) -> str:
     return " ".join(parts)
 
 
+def _saved_cli(path) -> dict:
+    """The ``cli`` options of an earlier run's ``config.json`` (``--config``)."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except OSError as exc:  # said "[Errno 2] No such file or directory: ...", naming no option
+        raise InvalidInputError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+    except (ValueError, UnicodeDecodeError):  # said "Expecting value: line 1 column 1 (char 0)"
+        raise InvalidInputError(f"--config {path} is not JSON: give the config.json of an earlier "
+                                "`geos2vec evaluate` report") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("cli"), dict):
+        raise InvalidInputError(f"--config {path} has no \"cli\" options: give the config.json of an earlier "
+                                "`geos2vec evaluate` report")
+    return saved["cli"]
+
+
+def _run_suite(tasks, args, splits, probes, model, modes, sweep):
+    return run_suite(
+        tasks, splits=splits, probes=probes, model=model, modes=modes, untrained=args.untrained,
+        data_dir=args.data_dir, n_splits=args.n_splits, seed=args.seed, sweep=sweep,
+        states=args.states.split(",") if args.states else None, max_epochs=args.max_epochs,
+        patience=args.patience, target_scale=args.target_scale, block_level=args.block_level,
+        batch_size=args.batch_size, fusion=args.fusion, location=args.location,
+        location_params=_location_params(args), cache_dir=args.cache, progress=not args.quiet,
+        log=None if args.quiet else print,
+    )
+
+
 def run(args) -> int:
     """Run ``geos2vec evaluate``; the exit status."""
     if args.config:
-        saved = json.loads(Path(args.config).read_text()).get("cli", {})
+        saved = _saved_cli(args.config)
         defaults = _defaults()
         for key, value in saved.items():
             if key in defaults and getattr(args, key) == defaults[key]:
@@ -294,6 +325,11 @@ def run(args) -> int:
              "dropout": _parse_floats(args.dropout, "--dropout")}
     modes = [m for m in str(args.modes).split(",") if m.strip()]
     model = None if args.model in (None, "", "none") else args.model
+    if model is None and args.modes != _defaults()["modes"]:  # before, dropped without a word
+        raise InvalidInputError(f"--modes {args.modes} needs a model to embed with; drop --model none (or --modes)")
+    if args.seed < 0:  # numpy said only "expected non-negative integer"
+        raise InvalidInputError(f"--seed must be a non-negative integer, got {args.seed}")
+    check_out(args.out, folder=True)  # before the run, not after it
     cli = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
     if args.task:
         if args.labels:
@@ -304,15 +340,10 @@ def run(args) -> int:
             raise InvalidInputError(f"{', '.join(ignored)} only apply with --labels; a --task brings its own "
                              "labels, features and regions (drop them, or evaluate your data with --labels)")
         tasks = [t for name in args.task for t in (DEFAULT_TASKS if name == "default" else [name])]
-        scores, info = run_suite(
-            tasks, splits=splits, probes=probes, model=model, modes=modes, untrained=args.untrained,
-            data_dir=args.data_dir, n_splits=args.n_splits, seed=args.seed, sweep=sweep,
-            states=args.states.split(",") if args.states else None, max_epochs=args.max_epochs,
-            patience=args.patience, target_scale=args.target_scale, block_level=args.block_level,
-            batch_size=args.batch_size, fusion=args.fusion, location=args.location,
-            location_params=_location_params(args), cache_dir=args.cache, progress=not args.quiet,
-            log=None if args.quiet else print,
-        )
+        with warnings.catch_warnings():
+            if args.quiet:  # the notes on the shared data (venues kept, categories outside the ontology)
+                warnings.simplefilter("ignore", UserWarning)
+            scores, info = _run_suite(tasks, args, splits, probes, model, modes, sweep)
         command = _command(args)
         path = write_report(scores, args.out, config={"cli": cli, "tasks": info, "command": command}, command=command)
         for task in dict.fromkeys(scores["task"]):
@@ -341,6 +372,9 @@ def run(args) -> int:
         for text in args.within:
             b = _bbox(text)
             keep |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+        if not keep.any():  # said only "labels is empty"
+            raise InvalidInputError(f"no label of {args.labels} lies inside --within {' '.join(args.within)} "
+                                    "(MINLON,MINLAT,MAXLON,MAXLAT in degrees; longitude first)")
         labels = labels[keep]
     target, pooling = _samples(labels, args)
     cells = target.index.to_numpy() if pooling is None else pooling["cell_id"].to_numpy(np.uint64)
@@ -393,7 +427,9 @@ def run(args) -> int:
         results.append(res)
     # the report's paired comparisons: your --embedding tables too, not only names starting with "S2Vec"
     compared = [m for e in embeddings for m in (e, f"{e}-Loc", f"{e} + smoothed counts") if m in methods]
-    path = write_report(results, args.out, config={"cli": cli, **results[0].config}, embeddings=compared)
+    # every split kind's settings (the first kind's alone said "split": "random", "block_level": null)
+    path = write_report(results, args.out, config={"cli": cli, **merge_configs(r.config for r in results)},
+                        embeddings=compared)
     print(summary_markdown(results))
     print(f"\nwall time {sum(r.wall_time_s for r in results):.1f} s; report written to {path}")
     return 0

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from .errors import InvalidInputError
@@ -14,6 +15,34 @@ from .errors import InvalidInputError
 _PARQUET = (".parquet", ".geoparquet", ".pq")
 # CSV columns read as longitude/latitude degrees (EPSG:4326), compared case-blind
 _LONLAT = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"))
+# GDAL drivers an output may be written with (by its suffix): tables with a geometry column
+_GDAL_OUT = ("GPKG", "GeoJSON", "CSV")  # FlatGeobuf reorders the rows (its spatial index)
+
+
+def check_out(path, option: str = "--out", *, folder: bool = False) -> Path:
+    """Refuse an output that cannot be written, before any work is done.
+
+    A missing folder, a folder where a file is wanted or a file where a folder is failed after the run,
+    naming a temporary file.
+    """
+    path = Path(path)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise InvalidInputError(f"{option} {path} is a file; give a folder (it is created if needed)")
+        parent = path
+        while not parent.exists() and parent != parent.parent:  # the nearest folder that exists
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InvalidInputError(f"{option} {path}: {parent} is a file, so no folder can be made there")
+    else:
+        if path.is_dir():
+            raise InvalidInputError(f"{option} {path} is a folder; give a file name")
+        parent = path.parent
+        if not parent.is_dir():
+            raise InvalidInputError(f"{option} {path}: the folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise InvalidInputError(f"{option} {path}: the folder {parent} is not writable")
+    return path
 
 
 def _read_geo(path: Path):
@@ -42,34 +71,47 @@ def _read_geo(path: Path):
     return gdf
 
 
+def _out_driver(path: Path):
+    """The GDAL driver that writes ``path`` (None: GeoParquet); an unsupported suffix is refused."""
+    suffix = path.suffix.lower()
+    if suffix in _PARQUET:
+        return None
+    from pyogrio.raw import detect_write_driver
+
+    try:
+        driver = "GeoJSON" if suffix in (".geojson", ".json") else detect_write_driver(str(path))
+    except ValueError:
+        driver = None
+    if driver not in _GDAL_OUT:  # .txt picked GDAL's VDV driver, which failed with a raw GeometryError
+        raise InvalidInputError(f"--out {path}: write .parquet (GeoParquet), .gpkg, .geojson or .csv"
+                                + (" (a shapefile holds at most 255 columns of 10-character names)"
+                                   if driver == "ESRI Shapefile" else
+                                   (f" (geos2vec does not write {path.suffix} files)" if path.suffix else
+                                    " (the suffix picks the format)")))
+    return driver
+
+
 def _write_geo(gdf, path: Path) -> None:
     """GeoParquet for .parquet, else whatever GeoPandas writes for the suffix; written, then renamed."""
-    suffix = path.suffix.lower()
+    driver = _out_driver(path)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # the suffix stays: GDAL picks its driver by it
-    if suffix in _PARQUET:
-        gdf.to_parquet(tmp)
-    else:  # GDAL formats have no unsigned 64-bit integers: cell ids are written as decimal strings
-        from pyogrio.raw import detect_write_driver
-
-        try:
-            driver = "GeoJSON" if suffix in (".geojson", ".json") else detect_write_driver(str(path))
-        except ValueError:
-            driver = None
-        if driver in (None, "ESRI Shapefile"):
-            raise InvalidInputError(f"--out {path}: write .parquet (GeoParquet), .gpkg or .geojson"
-                                    + (" (a shapefile holds at most 255 columns of 10-character names)"
-                                       if driver else f" (no file format is known for {path.suffix!r})"))
-        gdf = gdf.copy()
-        for col in gdf.columns:
-            if str(gdf[col].dtype) in ("uint64", "UInt64"):
-                gdf[col] = gdf[col].astype("string")
-        options = {"layer_options": {"GEOMETRY": "AS_WKT"}} if driver == "CSV" else {}
-        try:  # the layer is named after the output, not the temporary file
+    try:
+        if driver is None:
+            gdf.to_parquet(tmp)
+        else:  # GDAL formats have no unsigned 64-bit integers: cell ids are written as decimal strings
+            gdf = gdf.copy()
+            for col in gdf.columns:
+                if str(gdf[col].dtype) in ("uint64", "UInt64"):
+                    gdf[col] = gdf[col].astype("string")
+            options = {"layer_options": {"GEOMETRY": "AS_WKT"}} if driver == "CSV" else {}
+            # the layer is named after the output, not the temporary file
             gdf.to_file(tmp, driver=driver, layer=path.stem, **options)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    tmp.replace(path)
+        tmp.replace(path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # named the temporary file
+            raise InvalidInputError(f"--out {path}: could not write it ({exc})") from exc
+        raise
 
 
 def _coverage(text, inputs):
@@ -84,7 +126,11 @@ def _coverage(text, inputs):
         return str(pbfs[0])
     parts = text.split(",")
     if len(parts) == 4:
-        return tuple(float(v) for v in parts)
+        try:
+            return tuple(float(v) for v in parts)
+        except ValueError:  # said "could not convert string to float: 'a'", naming no option
+            raise InvalidInputError(f"--coverage {text!r}: a box is four numbers min_lon,min_lat,max_lon,max_lat"
+                                    ) from None
     path = Path(text)
     if path.exists():
         return _read_geo(path)
@@ -143,13 +189,17 @@ def add_parser(subparsers):
 
 def run_features(args) -> int:
     """Run ``geos2vec features``; the exit status."""
-    out = Path(args.out)
+    out = check_out(args.out)  # before counting, not after it
     if out.suffix.lower() not in _PARQUET:  # the table is Parquet whatever the name says
         raise InvalidInputError(f"--out {out}: the feature table is written as Parquet; name it .parquet")
     table = count_inputs(args.inputs, level=args.level, coverage=_coverage(args.coverage, args.inputs),
                          category=args.category)
     tmp = out.with_name(f".{out.name}.partial")
-    table.to_parquet(tmp)
-    tmp.replace(out)
+    try:
+        table.to_parquet(tmp)
+        tmp.replace(out)
+    except OSError as exc:  # named the temporary file
+        tmp.unlink(missing_ok=True)
+        raise InvalidInputError(f"--out {out}: could not write it ({exc})") from exc
     print(f"{len(table):,} cells x {table.shape[1]} channels -> {out}")
     return 0

@@ -220,7 +220,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser("demo", help="embed the bundled Los Angeles sample; write a table and a map")
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--model", default="default", help="model directory/zip (default: the bundled model)")
-    p.add_argument("--mode", default="contextual", choices=["contextual", "patch"])
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=lambda a: run_demo(a.out, a.model, a.mode, a.quiet) and 0)
+    p.add_argument("--mode", default="contextual", choices=["contextual", "patch"],
+                   help="embedding mode (default: contextual)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no printed summary")
+    p.set_defaults(func=_run_cli)
     return p
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    """``geos2vec demo``: an --out that is a file said only "[Errno 17] File exists: 'x'"."""
+    from .cli_features import check_out
+
+    run_demo(check_out(args.out, folder=True), args.model, args.mode, args.quiet)
+    return 0

@@ -34,6 +34,7 @@ from ..cells import _as_cells, cell_to_parent
 from ..errors import InvalidInputError, InvalidTypeError
 from .baselines import _check_table
 from .probes import _check_mlp_options, _train_group, ridge_onehot_probe, ridge_probe, standardize
+from .report import method_widths
 from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
 
 __all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES"]
@@ -490,9 +491,8 @@ def evaluate(
         probes=probes, sweep=sweep if "mlp" in probes else None, fusion=fusion, fusion_units=fusion_units,
         max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, batch_size=batch_size,
         target_scale=target_scale, n_samples=n, n_dropped=int(len(target) - n), pooled=pooling is not None,
-        purged=purged,
         split_sizes={s: [int(np.mean([len(p[i]) for p in v])) for i in range(3)] for s, v in split_sets.items()},
-        methods={k: [b.shape[1] for b in v.blocks] for k, v in methods.items()},
+        purged=purged, methods=method_widths(methods),  # the widths the probe sees (after PCA / projection)
     )
     return EvaluationResult(
         scores=pd.DataFrame(rows), predictions=pd.concat(preds, ignore_index=True), target=str(target.name),

@@ -39,6 +39,53 @@ STRONG = ("smoothed counts", "region one-hot", "location-only", "counts", "untra
 STRONG_LOC = ("counts-Loc",)
 
 
+def method_widths(methods: dict) -> dict[str, list[int]]:
+    """``config["methods"]``: per method the widths of the blocks its probe sees.
+
+    A transform replaces the blocks by one: ``pca`` keeps at most ``n_components`` (and at most the input
+    width), ``random projection`` always has ``n_components`` columns. Before, the input width was recorded
+    (116 for a 256-d random projection of 116 count channels).
+    """
+    out = {}
+    for name, m in methods.items():
+        widths = [int(b.shape[1]) for b in m.blocks]
+        if m.transform == "pca":
+            widths = [min(int(m.n_components), sum(widths))]
+        elif m.transform == "random projection":
+            widths = [int(m.n_components)]
+        out[name] = widths
+    return out
+
+
+def merge_configs(configs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """One ``config.json`` for the results of several split kinds (one :func:`evaluate` each).
+
+    Settings shared by every kind are kept once; ``split`` becomes the list of kinds; per-kind dicts
+    (``split_sizes``, ``purged``) are merged; a setting that only one kind has (``block_level`` of the
+    ``blocked`` kind) keeps that value; any other difference is recorded per kind. Before, the first kind's
+    config was written alone (``"split": "random", "block_level": null`` for a run that also had blocked splits).
+    """
+    configs = [dict(c) for c in configs]
+    if len(configs) == 1:
+        return configs[0]
+    kinds = [c.get("split") for c in configs]
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys(k for c in configs for k in c):
+        values = [c.get(key) for c in configs]
+        known = [v for v in values if v is not None]
+        if key == "split":
+            merged[key] = kinds
+        elif all(v == values[0] for v in values):
+            merged[key] = values[0]
+        elif all(isinstance(v, dict) for v in values):
+            merged[key] = {k: v for d in values for k, v in d.items()}
+        elif known and all(v == known[0] for v in known):
+            merged[key] = known[0]
+        else:
+            merged[key] = dict(zip(map(str, kinds), values))
+    return merged
+
+
 def _scores(results) -> pd.DataFrame:
     if isinstance(results, pd.DataFrame):
         scores = results
