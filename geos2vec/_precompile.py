@@ -173,10 +173,21 @@ _STUB_CODE = ("import sys, types; pkg = sys.argv[1]; m = types.ModuleType('geos2
               "sys.exit(p.main(['--package-dir', pkg] + sys.argv[2:]))")
 
 
+def _positive(text: str) -> int:
+    """``--jobs``: a positive whole number (0 or -2 ran serially without a word)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be a positive whole number of processes, got {text!r}")
+    return value
+
+
 def _arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--serial-only", action="store_true", help="skip the parallel twins (faster)")
     ap.add_argument("--quiet", action="store_true")
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    ap.add_argument("--jobs", type=_positive, default=min(2, os.cpu_count() or 1),
                     help="processes that share the work (default: 2, or 1 on a one-core machine)")
     ap.add_argument("--package-dir", help=argparse.SUPPRESS)  # build time: the built copy, without its __init__
     ap.add_argument("--part", help=argparse.SUPPRESS)  # K/N: one of --jobs worker processes

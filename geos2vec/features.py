@@ -221,7 +221,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
             if column is None:
                 raise InvalidInputError(
                     f"pois has no category column (looked for {list(CATEGORY_COLUMNS)}; columns are "
-                    f"{list(frame.columns)}); pass category_column='...'"
+                    f"{list(frame.columns)}); pass category_column='...' (geos2vec features: --category ...)"
                 )
         elif column not in frame.columns:
             raise InvalidInputError(f"category_column {column!r} is not a column of pois ({list(frame.columns)})")

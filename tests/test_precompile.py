@@ -125,3 +125,18 @@ def test_the_cli_fills_numba_cache_dir(tmp_path):
     assert list(cache.rglob("_cover.cover_lines_kernel-*.nbi"))
     assert list(cache.rglob("_s2.latlng_to_cell_kernel_serial-*.nbi"))
     assert not list(cache.rglob("_s2.latlng_to_cell_kernel-*.nbi"))  # --serial-only: no parallel twin
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "two"])
+def test_jobs_must_be_a_positive_number(jobs, capsys):
+    """``--jobs 0`` (or -2) ran serially without a word; it is refused before any compiling."""
+    import argparse
+
+    from geos2vec import _precompile
+
+    parser = _precompile._arguments(argparse.ArgumentParser(prog="geos2vec precompile"))
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--jobs", jobs])
+    assert info.value.code == 2
+    assert f"--jobs must be a positive whole number of processes, got '{jobs}'" in capsys.readouterr().err
+    assert parser.parse_args(["--jobs", "3"]).jobs == 3

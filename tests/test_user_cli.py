@@ -190,3 +190,24 @@ def test_train_missing_config_names_the_option(tmp_path, capsys):
     assert _error_line(capsys) == (f"geos2vec: error: --config {tmp_path / 'nosuch.json'}: no such file (a JSON file "
                                    "of S2VecConfig fields)")
     assert not (tmp_path / "m").exists()
+
+
+def test_features_without_a_category_column_names_the_command_line_option(tmp_path):
+    """The message named only the Python argument ``category_column=``; on the command line it is ``--category``."""
+    import geopandas as gpd
+    import shapely
+
+    from geos2vec.cli import main
+
+    rows = gpd.GeoDataFrame({"kind": ["cafe", "bar"]}, geometry=[shapely.Point(1.52, 42.5), shapely.Point(1.53, 42.5)],
+                            crs="EPSG:4326")
+    rows.to_parquet(tmp_path / "places.parquet")
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["features", str(tmp_path / "places.parquet"), "--out", str(tmp_path / "t.parquet")])
+    assert code != 0 and "--category" in err.getvalue() and "looked for" in err.getvalue()
+    assert main(["features", str(tmp_path / "places.parquet"), "--category", "kind", "--out",
+                 str(tmp_path / "t.parquet")]) == 0
