@@ -31,8 +31,8 @@ def _face_rowcol(cells: np.ndarray):
         raise InvalidInputError("the embeddings' index holds values that are not valid S2 cell ids")
     levels = np.unique(_cells.get_level(cells))
     if levels.size != 1:
-        raise InvalidInputError(f"the embeddings' cells have levels {levels.tolist()}; block_share compares cells "
-                                "of one level (select one, e.g. embeddings[get_level(index) == 12])")
+        raise InvalidInputError(f"the embeddings' cells have levels {levels.tolist()}; the seam measures compare "
+                                "cells of one level (select one, e.g. embeddings[get_level(index) == 12])")
     level = int(levels[0])
     face, i, j = _cells.cell_to_face_ij(cells)
     r, c = _cells._rowcol_from_ij(np.asarray(face), np.asarray(i), np.asarray(j), 1 << level)
@@ -45,7 +45,16 @@ def _grid_values(embeddings: pd.DataFrame, image_level: int):
     Returns ``(x, face, row, col, level, n)``: the finite float64 vectors, each cell's face-grid position,
     the cells' level and the pixels per image side.
     """
-    x = embeddings.to_numpy(np.float64)
+    if isinstance(image_level, (bool, np.bool_)) or not isinstance(image_level, (int, np.integer)) \
+            or not 0 <= image_level <= 30:
+        raise InvalidInputError(f"image_level must be an S2 level, an int in 0-30 (8: the images), got {image_level!r}")
+    try:
+        x = embeddings.to_numpy(np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError("embeddings must be numeric; drop or encode the non-numeric columns "
+                                f"{[c for c, d in embeddings.dtypes.items() if d.kind not in 'biuf']}") from None
+    if x.shape[0] == 0:
+        raise InvalidInputError("embeddings is empty: no cells to compare")
     if not np.isfinite(x).all():
         raise InvalidInputError("embeddings hold NaN or inf; drop those rows first")
     face, r, c, level = _face_rowcol(np.asarray(embeddings.index, dtype=np.uint64))
@@ -139,8 +148,11 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int | 
     Raises
     ------
     ValueError
-        Fewer than two cells, NaN or inf values, invalid cell ids, cells of several levels, or cells
-        coarser than ``image_level`` (:class:`geos2vec.errors.InvalidInputError`).
+        Fewer than two cells, non-numeric columns, NaN or inf values, invalid cell ids, cells of several
+        levels, cells coarser than ``image_level``, or ``image_level`` not an int in 0-30
+        (:class:`geos2vec.errors.InvalidInputError`).
+    TypeError
+        ``embeddings`` not a DataFrame (:class:`geos2vec.errors.InvalidTypeError`).
     """
     return _block_share(*_centred(embeddings, image_level, "block_share"), shift)
 
@@ -223,9 +235,14 @@ def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
     Raises
     ------
     InvalidInputError
-        NaN or inf values, invalid cell ids, cells of several levels or coarser than ``image_level``, or
-        no pair of adjacent cells across a border or inside an image.
+        As :func:`block_share`, or no pair of adjacent cells across a border
+        or inside an image.
+    InvalidTypeError
+        ``embeddings`` not a DataFrame.
     """
+    if not isinstance(embeddings, pd.DataFrame):
+        raise InvalidTypeError(f"border_step needs a pandas DataFrame of embeddings indexed by cell id, got "
+                               f"{type(embeddings).__name__}")
     return _border_step(*_grid_values(embeddings, image_level), image_level)
 
 
@@ -304,6 +321,9 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
         x, face, r, c, _, n = values
         centred, total = _centre(x)
         grid = (face, r, c, n)
+        if shifts is not None and not np.iterable(shifts):
+            raise InvalidTypeError(f"shifts must be a sequence of ints (offsets in cells), got {shifts!r}; "
+                                   f"write [{shifts!r}] for one")
         sh = (n // 2, n // 4) if shifts is None else tuple(shifts)
         row = {"cells": len(emb), "share_0": _block_share(centred, total, grid, 0)}
         try:

@@ -64,6 +64,9 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
         chans, label = feats, "all channels"
     else:
         chans = [channel] if isinstance(channel, str) or not np.iterable(channel) else list(channel)
+        if not chans:  # an empty list drew an all-zero picture with an empty label
+            raise InvalidInputError(f"channel is an empty list; name at least one of {_shown(feats)}, or pass "
+                                    "channel=None for the sum of all channels")
         unknown = [c for c in chans if c not in feats]
         if unknown:
             raise InvalidInputError(f"unknown channel(s) {unknown}; available: {_shown(feats)}")
