@@ -103,14 +103,12 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     pathlib.Path
         ``path``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # drawn without pyplot: the user's backend (e.g. Jupyter's) stays as it is
 
     cols = [c for c in cells.columns if str(c).startswith(prefix)]
     rgb, explained = pca_rgb(cells[cols].to_numpy())
-    fig, ax = plt.subplots(figsize=(8, 6.4), dpi=110)
+    fig = Figure(figsize=(8, 6.4), dpi=110)
+    ax = fig.subplots()
     ok = ~np.isnan(rgb).any(axis=1)
     if (~ok).any():
         cells[~ok].plot(ax=ax, facecolor="#eeeeee", edgecolor="white", linewidth=0.3)
@@ -131,7 +129,6 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     ax.grid(True, linewidth=0.3, alpha=0.5)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 

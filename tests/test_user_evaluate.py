@@ -181,3 +181,31 @@ def test_a_rotation_of_the_features_ties_in_the_paired_table():
     s.loc[(s.method == "pca") & (s.rep < 8), "r2"] += 1e-6
     row = ev.paired_table(s).query("method_a == 'pca' and method_b == 'x'").iloc[0]
     assert row.wins == 8 and ev.verdict(row) == "A beats B"
+
+
+def test_plots_leave_the_users_matplotlib_backend_alone(tmp_path):
+    """``plot_task`` and the demo map called ``matplotlib.use("Agg")``: in a notebook that switched the session's
+    inline backend off. A task without scores raised ``ZeroDivisionError``."""
+    import geopandas as gpd
+    import matplotlib
+    import shapely
+
+    from geos2vec.demo import plot_embedding_map
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.evaluate.report import plot_task
+
+    scores = pd.DataFrame({"task": "t", "split": ["random", "random"], "method": ["a", "b"], "probe": "ridge",
+                           "n_cells": 10, "r2": [0.5, 0.2], "mae": 1.0})
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")                                               # the user's choice
+    try:
+        plot_task(scores, "t", tmp_path / "t.png")
+        cells = gpd.GeoDataFrame({f"s2vec_{k}": np.random.default_rng(k).normal(size=4) for k in range(4)},
+                                 geometry=[shapely.box(i, 0, i + 1, 1) for i in range(4)], crs="EPSG:4326")
+        plot_embedding_map(cells, tmp_path / "m.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(InvalidInputError, match=r"no scores for task 'nope'; the scores hold \['t'\]"):
+        plot_task(scores, "nope", tmp_path / "x.png")

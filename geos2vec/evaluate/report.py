@@ -251,19 +251,21 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
 
 def plot_task(scores: pd.DataFrame, task: str, path):
     """R² (mean ± std over splits) of every method, one panel per (split, probe)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # drawn without pyplot: the user's backend (e.g. Jupyter's) stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..errors import InvalidInputError
 
     s = summary_table(scores)
     s = s[s.task == task]
+    if s.empty:
+        tasks = sorted(set(summary_table(scores)["task"]))
+        raise InvalidInputError(f"no scores for task {task!r}; the scores hold {tasks}")
     panels = list(dict.fromkeys(zip(s["split"], s["probe"])))
     methods = list(dict.fromkeys(s["method"]))
     cols = min(3, len(panels))
     rows = int(math.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.28 * len(methods) * rows + 1.5 * rows),
-                             squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 0.28 * len(methods) * rows + 1.5 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (split, probe) in zip(axes.ravel(), panels):
         r = s[(s.split == split) & (s.probe == probe)].set_index("method").reindex(methods)
         colors = ["tab:orange" if m.startswith(("S2Vec", "untrained")) else "tab:blue" for m in methods]
@@ -281,7 +283,6 @@ def plot_task(scores: pd.DataFrame, task: str, path):
     fig.suptitle(task, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.DataFrame, out: StrPath, *,
