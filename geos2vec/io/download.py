@@ -45,7 +45,8 @@ _CHUNK = 1 << 20
 
 def _index_url(index_url=None) -> str:
     """The index to read: the argument, else ``$GEOS2VEC_OSM_INDEX`` (a mirror), else Geofabrik's."""
-    return index_url or os.environ.get("GEOS2VEC_OSM_INDEX") or GEOFABRIK_INDEX
+    url = os.fspath(index_url or os.environ.get("GEOS2VEC_OSM_INDEX") or GEOFABRIK_INDEX)
+    return url if "://" in url else Path(url).resolve().as_uri()  # a local file: urllib needs a file:// URL
 
 
 def default_cache_dir() -> Path:
@@ -78,6 +79,11 @@ def _area(area):
     if isinstance(area, shapely.Geometry):
         if area.is_empty:
             raise InvalidInputError("the area is an empty geometry")
+        x0, y0, x1, y1 = area.bounds
+        if not (np.isfinite([x0, y0, x1, y1]).all() and -180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
+            raise InvalidInputError(f"area bounds {(x0, y0, x1, y1)} are not longitude/latitude degrees; a shapely "
+                                    "area is taken as EPSG:4326: transform it first, or pass a GeoSeries/"
+                                    "GeoDataFrame that carries its CRS")
         return area
     if isinstance(area, (tuple, list, np.ndarray)) and len(area) == 4:
         x0, y0, x1, y1 = (float(v) for v in area)
@@ -91,6 +97,9 @@ def _area(area):
 
 def _get(url: str, *, retries: int, backoff: float, timeout: float, headers=None):
     """``urlopen`` with retries on connection errors and HTTP 5xx; 4xx fails at once."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https", "file"):
+        raise InvalidInputError(f"cannot download {url!r}: give an http(s):// or file:// URL (index_url may also "
+                                "be the path of a local index file)")
     last = None
     for attempt in range(retries + 1):
         try:
@@ -158,15 +167,21 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
         raise DownloadError(f"the cached index {path} is damaged (not JSON); call again with refresh=True, or "
                             "delete the file") from None
     extracts = []
-    for feat in doc.get("features", []):
-        props, geom = feat.get("properties", {}), feat.get("geometry")
-        pbf = (props.get("urls") or {}).get("pbf")
-        if not pbf or not geom:
+    for feat in (doc.get("features") or []) if isinstance(doc, dict) else []:
+        props = (feat.get("properties") if isinstance(feat, dict) else None) or {}
+        pbf, geom = (props.get("urls") or {}).get("pbf"), feat.get("geometry") if props else None
+        try:
+            geom = shapely.geometry.shape(geom) if pbf and geom else None
+        except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+            geom = None  # a boundary that is not GeoJSON: the entry is skipped like one without a boundary
+        if geom is None or geom.is_empty:
             continue
         extracts.append({"id": props.get("id"), "name": props.get("name"), "parent": props.get("parent"),
-                         "pbf": pbf, "geometry": shapely.geometry.shape(geom)})
+                         "pbf": pbf, "geometry": geom})
     if not extracts:
-        raise DownloadError(f"the index {url} lists no extract with a .osm.pbf URL and a boundary")
+        raise DownloadError(f"the index {url} lists no extract with a .osm.pbf URL and a boundary (is it a "
+                            "GeoJSON FeatureCollection in Geofabrik's index-v1.json format?); check index_url, or "
+                            "pass refresh=True if the cached copy is stale")
     return extracts
 
 
@@ -196,10 +211,19 @@ def find_extract(area: AreaLike, extracts: list[dict]) -> dict:
     hits = [e for e in extracts if e["geometry"].covers(geom)]
     if not hits:
         lo = shapely.bounds(geom).round(3).tolist()
-        raise NoExtractError(f"no extract of the index covers the whole area (bounds {lo}). Split the area into "
+        part = [str(e["id"]) for e in extracts if e["geometry"].intersects(geom)][:5]
+        raise NoExtractError(f"no extract of the index covers the whole area (bounds {lo})"
+                             + (f"; it overlaps {', '.join(part)}" if part else "") + ". Split the area into "
                              "parts that each fit one extract (e.g. per country or state), or pass a smaller "
                              "area")
     return min(hits, key=lambda e: e["geometry"].area)
+
+
+def _retry_kw(retries, backoff, timeout) -> dict:
+    if int(retries) < 0 or not float(backoff) >= 0 or not float(timeout) > 0:
+        raise InvalidInputError(f"need retries >= 0, backoff >= 0 and timeout > 0 (seconds), got retries={retries!r}, "
+                                f"backoff={backoff!r}, timeout={timeout!r}")
+    return {"retries": int(retries), "backoff": float(backoff), "timeout": float(timeout)}
 
 
 def _md5(path: Path) -> str:
@@ -281,7 +305,8 @@ def download_osm(area: AreaLike, *, cache_dir: StrPath | None = None, source: st
     source : "geofabrik"
         The extract index to use (only Geofabrik so far).
     index_url : str, optional
-        Another index in Geofabrik's ``index-v1.json`` format (a mirror, a local server); default
+        Another index in Geofabrik's ``index-v1.json`` format (a mirror, a local server, a local file's path or
+        ``file://`` URL); default
         ``$GEOS2VEC_OSM_INDEX`` when set, else :data:`GEOFABRIK_INDEX`.
     refresh : bool, default False
         Fetch the index and the extract again even when cached (Geofabrik updates extracts daily).
@@ -315,7 +340,7 @@ def download_osm(area: AreaLike, *, cache_dir: StrPath | None = None, source: st
 
     if source != "geofabrik":
         raise InvalidInputError(f"source must be 'geofabrik', got {source!r}")
-    kw = {"retries": int(retries), "backoff": float(backoff), "timeout": float(timeout)}
+    kw = _retry_kw(retries, backoff, timeout)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     extract = find_extract(area, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
     return _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
@@ -328,7 +353,7 @@ def _download_extract(extract: dict, cache: Path, *, refresh: bool, progress: bo
     target = cache / urllib.parse.urlsplit(url).netloc.replace(":", "_") / rel
     mark = target.with_name(target.name + ".md5")
     if not refresh and target.exists() and mark.exists():
-        if _md5(target) == mark.read_text().split()[0]:
+        if _md5(target) in mark.read_text(errors="replace").split()[:1]:  # an empty/damaged mark: not verified
             return target
         target.unlink()  # changed since it was verified: fetch it again
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -393,9 +418,14 @@ def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None
     from ..options import progress as _progress
     from .osm import read_osm
 
+    from .._cells_core import _check_level
+
     geom = _area(area)
+    level = _check_level(level)  # before any download
+    if margin is not None and not (isinstance(margin, (int, float, np.number)) and 0 <= margin < np.inf):
+        raise InvalidInputError(f"margin is the degrees read around the area (>= 0), got {margin!r}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    kw = {"retries": int(retries), "backoff": float(backoff), "timeout": float(timeout)}
+    kw = _retry_kw(retries, backoff, timeout)
     # one index read and one extract choice, shared by the download and the coverage
     extract = find_extract(geom, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
     path = _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
@@ -403,6 +433,9 @@ def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None
     x0, y0, x1, y1 = shapely.bounds(geom)
     box = shapely.box(max(x0 - pad, -180), max(y0 - pad, -90), min(x1 + pad, 180), min(y1 + pad, 90))
     region = shapely.intersection(box, extract["geometry"])
+    if shapely.area(region) <= 0:
+        raise InvalidInputError(f"the area with margin={margin!r} has no surface (a point or a line): pass a "
+                                "margin > 0 (degrees), or leave it out for the default")
     pois, roads = read_osm(path, ontology=ontology, area=region, progress=_progress(progress))
     # an extract has roads: an area without any has zero roads (covered), not a missing road channel
     table = count_features(pois, roads, level=level, ontology=ontology, coverage=region)

@@ -205,7 +205,8 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                           UserWarning, stacklevel=2)
             return read_osm(path, ontology=ontology, pois=pois, roads=roads, areas=False,
                             all_highways=all_highways, progress=progress, area=area)
-        raise InvalidInputError(f"could not read {path!r} as an OpenStreetMap file: {exc}") from exc
+        raise InvalidInputError(f"could not read {path!r} as an OpenStreetMap file: {exc}. Is it cut short or "
+                                "not an OSM file (e.g. an error page)? Download it again") from exc
 
     if seen["node"] > 1000 and seen["way"] == 0 and seen["relation"] == 0:
         import warnings
