@@ -262,7 +262,10 @@ def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, 
         around = images
         if mode == "contextual":
             ring = np.unique(_cells.grid_disk(images, 1))
-            around = np.union1d(images, ring[np.isin(ring, observed_images)])
+            # neighbours without features are known-empty (covered, unless the table's coverage says not):
+            # a model with a missing token must see them as empty, not as missing data
+            missing = getattr(model.config, "missing_token", False)
+            around = np.union1d(images, ring if missing else ring[np.isin(ring, observed_images)])
         sub = table[np.isin(observed_images, around)]
         da = rasterize(sub, image_level=model.image_level, images=around)
         emb = model.embed(da, mode=mode, cells=targets, context=context, verbose=progress)

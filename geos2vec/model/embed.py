@@ -20,8 +20,8 @@ Modes
     normalized feature vector. Works on an image DataArray or directly on a
     cell-feature table.
 ``"image"``
-    The mean of the contextual tokens over all pixels of an image: one vector
-    per image cell (e.g. level 8).
+    The mean of the ``"tiled"`` tokens (the image encoded on its own) over all
+    pixels of an image: one vector per image cell (e.g. level 8).
 """
 
 from __future__ import annotations
@@ -238,8 +238,8 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         these cells (``"contextual"``/``"tiled"``; each must lie in an image
         of ``data``; the other images serve as context), in this order.
     context : {"blend", "centred"}
-        How ``"contextual"`` mode places its windows (see the module docs); ``"blend"`` (default) is
-        seamless everywhere, ``"centred"`` costs about half and can step at level-9 borders.
+        How ``"contextual"`` windows lie (module docs): ``"blend"`` (default) is seamless everywhere,
+        ``"centred"`` needs fewer windows (half for scattered cells, 0.9x over large areas), steps at level 9.
     block : int
         Images processed at a time (bounds the memory used on lazy zarr / dask data); in
         ``"contextual"`` mode the target cells of ``block // 4`` images at a time (about ``block`` windows).
@@ -372,8 +372,10 @@ def _targets(da, cells, model):
     ids = np.atleast_1d(_cells._as_cells(cells)).ravel()
     images = np.asarray(da["image"].values, dtype=np.uint64)
     image_level = int(_cells.get_level(images[:1])[0]) if images.size else model.image_level
-    if ids.size and (np.asarray(_cells.get_level(ids)) != image_level + int(np.log2(rows))).any():
-        raise InvalidInputError(f"cells must be level-{image_level + int(np.log2(rows))} cells (the images' pixels)")
+    pix, lv = image_level + int(np.log2(rows)), np.asarray(_cells.get_level(ids)) if ids.size else ids
+    if ids.size and (lv != pix).any():
+        raise InvalidInputError(f"cells must be level-{pix} cells (the images' pixels), got level(s) "
+                                f"{sorted(set(lv.tolist()))}; map finer ones with cell_to_parent(cells, {pix})")
     parent = _cells.cell_to_parent(ids, image_level) if ids.size else ids
     order = np.argsort(images, kind="stable")
     p = np.searchsorted(images[order], parent).clip(0, max(images.size - 1, 0))
