@@ -70,3 +70,18 @@ def test_explicit_cells_of_wrong_level_say_how_to_fix(model, island):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.embed(da, "contextual", cells=finer, verbose=False)
+
+
+def test_one_image_selected_without_its_dimension_says_how_to_keep_it():
+    import geos2vec
+    from geos2vec.errors import InvalidInputError
+
+    model = geos2vec.load_model("default")
+    pois, roads = geos2vec.demo.load_sample()
+    da = geos2vec.rasterize(geos2vec.count_features(pois, roads))
+    with pytest.raises(InvalidInputError, match=r"got \('row', 'col', 'feature'\); one image: keep its dimension "
+                                                r"with da.isel\(image=\[k\]\)"):
+        model.embed(da.isel(image=0), verbose=False)
+    one = model.embed(da.isel(image=[0]), verbose=False)                # the fix works, and gives image 0's cells
+    first = da.isel(image=0)
+    assert sorted(one["cell"].values.tolist()) == sorted(first["cell_id"].values[first["observed"].values].tolist())

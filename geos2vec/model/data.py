@@ -135,7 +135,9 @@ def check_images(da: xr.DataArray) -> xr.DataArray:
         da = da.rename(window="image")
     missing = [d for d in IMAGE_DIMS if d not in da.dims]
     if missing or len(da.dims) != 4:
-        raise InvalidInputError(f"image DataArray needs exactly the dims {IMAGE_DIMS}; got {da.dims}")
+        hint = ("; one image: keep its dimension with da.isel(image=[k]) (not image=k), or da.expand_dims('image')"
+                if missing == ["image"] else "")
+        raise InvalidInputError(f"image DataArray needs exactly the dims {IMAGE_DIMS}; got {da.dims}{hint}")
     if not np.issubdtype(da.dtype, np.number) or np.issubdtype(da.dtype, np.complexfloating):
         hint = "; convert with da.astype('uint8')" if da.dtype == bool else ""
         raise InvalidTypeError(f"image values must be real numbers, got dtype {da.dtype}{hint}")
