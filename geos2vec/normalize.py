@@ -131,17 +131,21 @@ class FeatureStats:
             avail = ~nan if avail is None else avail & ~nan  # missing, not zero: left out of the statistics
         if log1p:
             values = log1p_checked(values)
-        if avail is not None:
-            n = avail.sum(axis=0).astype(np.int64)
-            mean = np.where(avail, values, 0.0).sum(axis=0) / np.maximum(n, 1)
-            m2 = (np.where(avail, values - mean, 0.0) ** 2).sum(axis=0)
-            return cls(names, n, mean, m2, log1p=bool(log1p))
-        n = values.shape[0]
-        if n == 0:
-            return cls(names, 0, np.zeros(len(names)), np.zeros(len(names)), log1p=bool(log1p))
-        mean = values.mean(axis=0)
-        m2 = ((values - mean) ** 2).sum(axis=0)
-        return cls(names, int(n), mean, m2, log1p=bool(log1p))
+        with np.errstate(over="ignore", invalid="ignore"):  # values near 1e200: said below, not warned
+            if avail is not None:
+                n = avail.sum(axis=0).astype(np.int64)
+                mean = np.where(avail, values, 0.0).sum(axis=0) / np.maximum(n, 1)
+                m2 = (np.where(avail, values - mean, 0.0) ** 2).sum(axis=0)
+            else:
+                n = int(values.shape[0])
+                mean = values.mean(axis=0) if n else np.zeros(len(names))
+                m2 = ((values - mean) ** 2).sum(axis=0) if n else np.zeros(len(names))
+        big = ~(np.isfinite(mean) & np.isfinite(m2))
+        if big.any():
+            raise InvalidInputError(f"the statistics of channel(s) {[names[k] for k in np.flatnonzero(big)][:5]} "
+                                    "overflow float64 (values near 1e154 or beyond); fit with log1p=True, or rescale "
+                                    "those channels")
+        return cls(names, n, mean, m2, log1p=bool(log1p))
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
         """Combine the statistics of two disjoint chunks (exact, order-independent up to rounding).

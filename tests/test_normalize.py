@@ -371,3 +371,17 @@ def test_booleans_count_as_zero_and_one_in_every_input_form():
         np.testing.assert_allclose(got.var, ref.var)
         np.testing.assert_allclose(got.var, flags.var(axis=0))             # NumPy's population variance
         np.testing.assert_allclose(got.transform(flags), ref.transform(flags.astype(np.float64)))
+
+
+def test_statistics_that_overflow_float64_are_refused():
+    """Values near 1e200 gave an infinite variance (and a standard deviation of inf) without a word."""
+    from geos2vec.errors import InvalidInputError
+
+    values = np.array([[1e200, 1.0], [-1e200, 2.0], [0.0, 3.0]])
+    with pytest.raises(InvalidInputError, match=r"channel\(s\) \['a'\] overflow float64.*log1p=True"):
+        FeatureStats.fit(values, channels=["a", "b"])
+    with pytest.raises(InvalidInputError, match="overflow"):
+        FeatureStats.fit(pd.DataFrame(values, columns=["a", "b"]).assign(a=lambda d: d["a"].where(d["b"] < 3)))
+    ok = FeatureStats.fit(values / 1e60, channels=["a", "b"])           # large but representable: NumPy's var
+    np.testing.assert_allclose(ok.var, (values / 1e60).var(axis=0))
+    assert FeatureStats.fit(np.zeros((0, 2)), channels=["a", "b"]).count == 0

@@ -88,3 +88,15 @@ def test_plot_image_refuses_an_empty_channel_list():
                 R.plot_image(da, [], image=image)
     finally:
         plt.close("all")
+
+
+def test_seam_measures_refuse_repeated_cells():
+    """Per-row embeddings (two homes in one cell) counted that cell twice in every share."""
+    from geos2vec import cells as C
+    from geos2vec.evaluate.seams import block_share, border_step, seam_pvalue
+
+    ids = C.latlng_to_cell(np.full(5, 40.7), np.linspace(-74.0, -73.9, 5), 12)
+    frame = pd.DataFrame(np.arange(10.0).reshape(5, 2), index=pd.Index(ids[[0, 1, 1, 2, 3]], name="cell_id"))
+    for measure in (block_share, seam_pvalue, border_step):
+        with pytest.raises(InvalidInputError, match=r"one row per cell; the index repeats 1 cell id"):
+            measure(frame)

@@ -85,7 +85,15 @@ def _checked(embeddings, image_level: int, caller: str):
                                f"{type(embeddings).__name__}")
     if len(embeddings) < 2:
         raise InvalidInputError(f"{caller} needs at least two cells, got {len(embeddings)}")
+    _one_row_per_cell(embeddings, caller)
     return _grid_values(embeddings, image_level)
+
+
+def _one_row_per_cell(embeddings: pd.DataFrame, caller: str) -> None:
+    if embeddings.index.has_duplicates:  # e.g. per-row embeddings: a cell's repeats would weigh it several times
+        raise InvalidInputError(f"{caller} needs one row per cell; the index repeats "
+                                f"{int(embeddings.index.duplicated().sum())} cell id(s). Keep one row per cell "
+                                "(embeddings[~embeddings.index.duplicated()], or cell_embeddings)")
 
 
 def _centred(embeddings: pd.DataFrame, image_level: int, caller: str):
@@ -243,6 +251,7 @@ def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
     if not isinstance(embeddings, pd.DataFrame):
         raise InvalidTypeError(f"border_step needs a pandas DataFrame of embeddings indexed by cell id, got "
                                f"{type(embeddings).__name__}")
+    _one_row_per_cell(embeddings, "border_step")
     return _border_step(*_grid_values(embeddings, image_level), image_level)
 
 
