@@ -328,17 +328,47 @@ def combine_coverage(tables: Iterable[pd.DataFrame]) -> dict | None:
         lists only channels whose union differs from the union of the geometries), or None when
         ``tables`` is empty or some table's coverage is unknown.
     """
+    tables = list(tables)
     parts = [get_coverage(t) for t in tables]
     if not parts or any(g is None for g, _ in parts):
         return None
     geom = shapely.union_all([g for g, _ in parts])
     names = sorted({c for _, ch in parts for c in ch})
+    # a part's rows count as covered (and hold its channels) even where their centre is outside its geometry;
+    # once parts are summed the rows cannot tell which part they came from, so those cells join its channels
+    # (a row with a non-zero count has its channel anyway, see covered_mask: only zero rows are added)
+    rows = [_rows_outside(t, base) for t, (base, _) in zip(tables, parts)] if names else []
     channels = {}
     for c in names:
-        g = shapely.union_all([ch.get(c, base) for base, ch in parts])
+        g = shapely.union_all([ch[c] if c in ch else shapely.union_all([base, *_zero_rows(extra, c)])
+                               for (base, ch), extra in zip(parts, rows)])
         if not g.equals(geom):
             channels[c] = _wkt(g)
     return {"geometry": _wkt(geom), "channels": channels}
+
+
+def _rows_outside(table, geom):
+    """``(cell polygons, rows)`` of ``table``'s rows whose centre lies outside ``geom`` (covered by their row)."""
+    try:
+        cells = np.asarray(table.index, dtype=np.uint64)
+    except (TypeError, ValueError, OverflowError):
+        return np.empty(0, dtype=object), table.iloc[:0]
+    lat, lng = _cells.cell_to_latlng(cells[_cells.is_valid_cell(cells)]) if cells.size else (np.empty(0),) * 2
+    outside = np.zeros(cells.size, dtype=bool)
+    shapely.prepare(geom)
+    outside[_cells.is_valid_cell(cells)] = ~shapely.contains_xy(geom, lng, lat)
+    if not outside.any():
+        return np.empty(0, dtype=object), table.iloc[:0]
+    return np.asarray(_cells.cell_polygons(cells[outside]).values), table.iloc[np.flatnonzero(outside)]
+
+
+def _zero_rows(extra, channel) -> list:
+    """The polygons of the rows of :func:`_rows_outside` whose ``channel`` is zero (or missing)."""
+    polys, rows = extra
+    if not len(rows) or channel not in rows.columns:
+        return []
+    values = np.nan_to_num(np.asarray(rows[channel].to_numpy(), dtype=np.float64))
+    return list(polys[values == 0])
 
 
 def covered_mask(cells: ArrayLike, table: pd.DataFrame,

@@ -71,7 +71,12 @@ def test_venue_source_without_roads_records_road_as_missing_and_combines_by_chan
     both = combine_counts([venues, osm])
     geom, channels = get_coverage(both)
     assert geom.equals(shapely.union_all([shapely.box(*BOX), shapely.box(*other)]))
-    assert channels["road"].equals(shapely.box(*other))  # roads only where the OSM source has them
+    # roads only where the OSM source has them: its box, and its rows whose centre lies outside the box (a POI in
+    # the box, in a cell whose centre is not), where the OSM part itself records road = 0 as known
+    lat, lng = C.cell_to_latlng(osm.index.to_numpy())
+    known_zero = ~shapely.contains_xy(shapely.box(*other), lng, lat) & (osm["road"].to_numpy() == 0)
+    expected = shapely.union_all([shapely.box(*other), *C.cell_polygons(osm.index.to_numpy()[known_zero]).values])
+    assert channels["road"].symmetric_difference(expected).area < 1e-12
     da = rasterize(both)
     avail = da["available"]
     road = avail.sel(feature="road").values
@@ -79,7 +84,8 @@ def test_venue_source_without_roads_records_road_as_missing_and_combines_by_chan
     np.testing.assert_array_equal(poi, da["covered"].values)
     lat, lng = C.cell_to_latlng(da["cell_id"].values.ravel())
     in_other = shapely.contains_xy(shapely.box(*other), lng, lat).reshape(road.shape)
-    np.testing.assert_array_equal(road, in_other | (da.sel(feature="road").values > 0))
+    osm_known = np.isin(da["cell_id"].values, osm.index.to_numpy()[known_zero])
+    np.testing.assert_array_equal(road, in_other | osm_known | (da.sel(feature="road").values > 0))
     assert (da["covered"].values & ~road).any()
 
 
