@@ -315,6 +315,10 @@ def run(args) -> int:
         for key, value in saved.items():
             if key in defaults and getattr(args, key) == defaults[key]:
                 setattr(args, key, value)
+        earlier = Path(args.config).resolve().parent
+        if Path(args.out).resolve() == earlier and (earlier / "report.md").exists():  # nothing lost
+            raise InvalidInputError(f"--config {args.config}: this run would write over that earlier report in "
+                                    f"{earlier}; pass --out with another folder")
     if args.quiet:  # also the embedding bars inside the run
         from .options import set_options
 

@@ -767,6 +767,11 @@ def test_cli_on_shared_data(shared_data, tmp_path):
     out2 = tmp_path / "again"
     assert main(["evaluate", "--config", str(out / "config.json"), "--out", str(out2), "--quiet"]) == 0
     pd.testing.assert_frame_equal(scores, pd.read_csv(out2 / "scores.csv"), rtol=1e-5)
+    # without --out the saved --out is the earlier run's folder: refused before anything is written over
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(InvalidInputError, match="would write over that earlier report"):
+        main(["evaluate", "--config", str(out / "config.json"), "--quiet", "--debug"])
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     with pytest.raises(InvalidInputError, match="--splits"):
         main(argv[:-1] + ["--splits", "diagonal", "--quiet", "--debug"])
 
