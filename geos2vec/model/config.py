@@ -272,22 +272,26 @@ class S2VecConfig:
         return cls.from_dict(d)
 
 
-def check_architecture(model) -> None:
-    """Refuse an ``S2VecModel`` whose ``config`` was replaced with another architecture than its weights'.
 
-    ``embed`` then failed with a NumPy broadcast error, or, for ``num_heads`` (which no weight's shape shows),
-    embedded with another attention split. A compact model is compared with the architecture it was loaded
-    with (``model.weights_architecture``), a Keras model with its layers' settings.
+# what a model's trained weights fix: a config that differs from them here cannot use them
+WEIGHT_FIELDS = (*ARCHITECTURE, "missing_token")
+
+
+def architecture(obj) -> dict:
+    """``{field: value}`` of :data:`WEIGHT_FIELDS` of a config or a built Keras model."""
+    return {f: getattr(obj, f) for f in WEIGHT_FIELDS}
+
+
+def check_architecture(config: S2VecConfig, trained: dict) -> None:
+    """Refuse ``config`` where it differs from ``trained`` (:func:`architecture` of the weights' model or config).
+
+    A replaced ``S2VecModel.config`` with another architecture than its weights' made ``embed`` fail with a NumPy
+    broadcast error, or, for ``num_heads`` (which no weight's shape shows), embed with another attention split.
     """
     from ..errors import InvalidInputError
 
-    fields = (*ARCHITECTURE, "missing_token")
-    if model.keras_model is not None:
-        weights = {f: getattr(model.keras_model, f, None) for f in fields}
-    else:
-        weights = getattr(model, "weights_architecture", None) or {}
-    changed = [f"{f}={getattr(model.config, f)!r} (the weights': {weights[f]!r})"
-               for f in fields if f in weights and weights[f] != getattr(model.config, f)]
+    changed = [f"{f}={getattr(config, f)!r} (the weights': {v!r})" for f, v in trained.items()
+               if v != getattr(config, f)]
     if changed:
         raise InvalidInputError(f"model.config changed fields that shape the trained weights: {', '.join(changed)}; "
-                                "set them back (training settings such as mask_ratio may change)")
+                                "set them back, or train a new S2VecModel with that architecture")

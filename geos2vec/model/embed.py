@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..errors import InvalidInputError, InvalidTypeError
 from ..provenance import flat_attrs, model_name, provenance, record_from_attrs
-from .config import check_architecture
+from .config import architecture, check_architecture
 from .data import check_images, iter_blocks, match_channels
 
 __all__ = ["MODES", "embed", "embeddings_to_frame"]
@@ -290,7 +290,8 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     npw = getattr(model, "numpy_weights", None)
     if model.keras_model is None and npw is None:
         raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")
-    check_architecture(model)
+    check_architecture(model.config, architecture(model.keras_model) if model.keras_model is not None  # compact:
+                       else getattr(model, "weights_architecture", None) or {})  # the architecture loaded
     km, stats = model.keras_model, model.stats
     heads = model.config.num_heads
 

@@ -348,9 +348,9 @@ def _load_dir(path: Path, channels, cls):
         from .numpy_encoder import load_weights
 
         _check_weight_shapes(path / "weights.npz", config, len(model.channels), int(model.grid[0] * model.grid[1]))
-        from .config import ARCHITECTURE  # what embed checks a replaced config against (num_heads shows in no shape)
+        from .config import architecture  # what embed checks a replaced config against (num_heads shows in no shape)
 
-        model.weights_architecture = {f: getattr(config, f) for f in (*ARCHITECTURE, "missing_token")}
+        model.weights_architecture = architecture(config)
         try:
             model.numpy_weights = load_weights(path / "weights.npz")
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:

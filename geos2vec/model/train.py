@@ -282,14 +282,9 @@ def keras_outdated(model: keras.Model, config: S2VecConfig, strategy: tf.distrib
         ``config`` differs from the weights in an architecture field (``embedding_dim``, ``encoder_layers``,
         ``decoder_dim``, ``decoder_layers``, ``num_heads``, ``mlp_ratio``) or in ``missing_token``.
     """
-    from ..errors import InvalidInputError
-    from .config import ARCHITECTURE
+    from .config import architecture, check_architecture
 
-    changed = [f"{f}={getattr(config, f)!r} (the weights': {getattr(model, f)!r})"
-               for f in (*ARCHITECTURE, "missing_token") if getattr(model, f) != getattr(config, f)]
-    if changed:
-        raise InvalidInputError(f"model.config changed fields that shape the trained weights: {', '.join(changed)}; "
-                                "set them back, or train a new S2VecModel with that architecture")
+    check_architecture(config, architecture(model))
     target = resolve_strategy(strategy if strategy is not None else current)
     return ((strategy is not None and target is not current)
             or any(getattr(model, f) != getattr(config, f) for f in _SETTINGS)
