@@ -95,6 +95,15 @@ def _check_round_trip(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) -> None
         )
 
 
+def line_mask(geoms: gpd.GeoSeries) -> np.ndarray:
+    """True where a geometry is a LineString, LinearRing or MultiLineString.
+
+    These are the rows counted as roads when a frame of POIs and roads is split by geometry
+    (``embed(features=gdf)``, ``geos2vec features``, dask frames).
+    """
+    return np.isin(shapely.get_type_id(np.asarray(geoms.values)), (1, 2, 5))
+
+
 def missing_mask(geoms: gpd.GeoSeries) -> np.ndarray:
     """True where a geometry is missing: None/NaN, empty, or ``POINT (NaN NaN)``.
 

@@ -140,9 +140,7 @@ def _coverage(text, inputs):
 
 def count_inputs(inputs, *, level=12, coverage=None, category=None):
     """The feature table of OSM extracts and/or POI (points) and road (lines) files (or files of both)."""
-    import numpy as np
-    import shapely
-
+    from . import _geo
     from .features import combine_counts, count_features
 
     tables = []
@@ -158,7 +156,7 @@ def count_inputs(inputs, *, level=12, coverage=None, category=None):
         gdf = _read_geo(path)
         # split by geometry like gdf.s2vec.embed(features=gdf): lines are roads, the rest POIs (a file that mixes
         # them, e.g. an Overpass export, lost its roads as POIs of no category)
-        lines = np.isin(shapely.get_type_id(np.asarray(gdf.geometry.values)), (1, 2, 5))
+        lines = _geo.line_mask(gdf.geometry)
         if lines.all() and len(gdf):
             tables.append(count_features(roads=gdf, level=level, coverage=coverage))
         else:

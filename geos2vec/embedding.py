@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from . import _geo, cells as _cells
 from .errors import InvalidInputError, InvalidTypeError
@@ -79,8 +78,7 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
     if isinstance(features, gpd.GeoDataFrame):
         from .features import count_features
 
-        kind = shapely.get_type_id(np.asarray(features.geometry.values))
-        lines = np.isin(kind, (1, 2, 5))
+        lines = _geo.line_mask(features.geometry)
         pois = features[~lines]
         roads = features[lines] if lines.any() else None
         table = count_features(pois, roads, level=level)

@@ -384,12 +384,9 @@ def _split_kinds(frame):
 
 
 def _rows_of_kind(part, lines: bool):
-    import shapely
-
     from . import _geo
 
-    geoms = np.asarray(part.geometry.values)
-    is_line = np.isin(shapely.get_type_id(geoms), (1, 2, 5))
+    is_line = _geo.line_mask(part.geometry)
     known = ~np.asarray(_geo.missing_mask(part.geometry))  # rows without a geometry get NaN, as in memory
     return part[known & (is_line if lines else ~is_line)]
 

@@ -95,7 +95,7 @@ def open_images(path: StrPath) -> xr.DataArray:
         return rasterize(table)
     else:
         raise InvalidInputError(f"cannot read images from {path}: expected a zarr store, a .nc file or a Parquet "
-                         "feature table")
+                                "feature table")
     if isinstance(ds, xr.DataArray):
         return ds
     names = [v for v in ds.data_vars if set(IMAGE_DIMS) <= set(ds[v].dims)]

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import keras
 from keras import layers, ops
 
-
 from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens, sincos_2d
 
 if TYPE_CHECKING:
