@@ -92,7 +92,7 @@ def _out_driver(path: Path):
 
 
 def _write_geo(gdf, path: Path) -> None:
-    """GeoParquet for .parquet, else whatever GeoPandas writes for the suffix; written, then renamed."""
+    """(Geo)Parquet for .parquet, else the GDAL format of the suffix; written to a temporary file, then renamed."""
     driver = _out_driver(path)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # the suffix stays: GDAL picks its driver by it
     try:
@@ -192,12 +192,6 @@ def run_features(args) -> int:
         raise InvalidInputError(f"--out {out}: the feature table is written as Parquet; name it .parquet")
     table = count_inputs(args.inputs, level=args.level, coverage=_coverage(args.coverage, args.inputs),
                          category=args.category)
-    tmp = out.with_name(f".{out.name}.partial")
-    try:
-        table.to_parquet(tmp)
-        tmp.replace(out)
-    except OSError as exc:  # named the temporary file
-        tmp.unlink(missing_ok=True)
-        raise InvalidInputError(f"--out {out}: could not write it ({exc})") from exc
+    _write_geo(table, out)  # Parquet (checked above), through a temporary file
     print(f"{len(table):,} cells x {table.shape[1]} channels -> {out}")
     return 0
