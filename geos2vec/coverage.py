@@ -353,10 +353,11 @@ def _rows_outside(table, geom):
         cells = np.asarray(table.index, dtype=np.uint64)
     except (TypeError, ValueError, OverflowError):
         return np.empty(0, dtype=object), table.iloc[:0]
-    lat, lng = _cells.cell_to_latlng(cells[_cells.is_valid_cell(cells)]) if cells.size else (np.empty(0),) * 2
+    valid = np.asarray(_cells.is_valid_cell(cells), dtype=bool) if cells.size else np.zeros(0, dtype=bool)
+    lat, lng = _cells.cell_to_latlng(cells[valid]) if valid.any() else (np.empty(0),) * 2
     outside = np.zeros(cells.size, dtype=bool)
     shapely.prepare(geom)
-    outside[_cells.is_valid_cell(cells)] = ~shapely.contains_xy(geom, lng, lat)
+    outside[valid] = ~shapely.contains_xy(geom, lng, lat)
     if not outside.any():
         return np.empty(0, dtype=object), table.iloc[:0]
     return np.asarray(_cells.cell_polygons(cells[outside]).values), table.iloc[np.flatnonzero(outside)]
