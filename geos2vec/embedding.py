@@ -69,12 +69,10 @@ def _check_options(mode, context, outside) -> None:
 
 def _feature_table(features, level: int, model) -> pd.DataFrame:
     """A cell-indexed feature table with the model's channels, in the model's order."""
-    if (type(features).__module__ or "").startswith("dask") or (
-            isinstance(features, dict) and any((type(v).__module__ or "").startswith("dask")
-                                               for v in features.values())):
-        from .partitioned import _shared_features  # dask POIs/roads counted, a dask count table computed
+    from .partitioned import _shared_features, is_dask
 
-        features = _shared_features(features, level)
+    if is_dask(features) or (isinstance(features, dict) and any(is_dask(v) for v in features.values())):
+        features = _shared_features(features, level)  # dask POIs/roads counted, a dask count table computed
     if isinstance(features, gpd.GeoDataFrame):
         from .features import count_features
 
