@@ -5,11 +5,17 @@ Read with errors that name the file; written so that an interrupted write leaves
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def read_json(path):
@@ -28,17 +34,27 @@ def read_json_object(path) -> dict:
     return d
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+@contextlib.contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; moved onto ``path`` (``os.replace``) when the block ends.
 
-    An interrupted write (a full disk, a kill) leaves the previous file unchanged, never a partial one.
+    An interrupted write (a full disk, an exception) leaves the previous file unchanged and no temporary file;
+    a killed process leaves only a hidden ``.<name>.*.tmp``, never a partial ``path``. The name is unique (the
+    process id and a random part), so concurrent writers, processes or threads, never share one; the writer
+    creates the file, with the usual permissions (``tempfile.mkstemp`` would make it private to its owner).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through :func:`atomic_path`: an interrupted write leaves the previous file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

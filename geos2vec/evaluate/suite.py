@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._jsonfile import atomic_path
 from .methods import model_embeddings, standard_methods
 from .protocol import SPLITS, evaluate
 from .tasks import load_features, load_task
@@ -72,14 +71,8 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
     out = model_embeddings(cells, counts, model, modes, name=name)
     # a temporary name of its own (two processes or threads may write the same entry at once), replaced into
     # place whole: an interrupted write never leaves a file that loads
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=cache_dir)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pd.concat([t.assign(method=m) for m, t in out.items()]).to_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
