@@ -265,8 +265,13 @@ def _xyz(lat, lng):
 
 
 def _latlng(xyz):
-    xyz = xyz / np.linalg.norm(xyz, axis=-1, keepdims=True)
-    return np.degrees(np.arcsin(np.clip(xyz[..., 2], -1, 1))), np.degrees(np.arctan2(xyz[..., 1], xyz[..., 0]))
+    """Latitude and longitude in degrees of points ``xyz`` (any length), exact near the poles too.
+
+    ``arcsin(z)`` loses about half the digits where ``|z|`` is near 1 (a point a metre from a pole reads as
+    the pole); ``arctan2(z, hypot(x, y))`` does not.
+    """
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
 
 
 def cell_to_parent(cells: ArrayLike, level: int) -> np.ndarray | np.uint64:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._cells_core import _as_cells, _xyz, cell_to_boundary, get_level
+from ._cells_core import _as_cells, _latlng, _xyz, cell_to_boundary, get_level
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -18,16 +18,6 @@ __all__ = ["cell_polygons"]
 _DENSIFY_TOL = 1e-5  # degrees (about a metre): straight lon/lat edges closer than this to the geodesic stay
 _DENSIFY_STEPS = 16  # the fewest points per edge where they do not
 _MAX_STEPS = 2048  # the most (a level-0 face's edge: ~1 m from its geodesic between points)
-
-
-def _latlng(xyz):
-    """Latitude and longitude in degrees of points ``xyz`` (any length), exact near the poles too.
-
-    ``arcsin(z)`` loses about half the digits where ``|z|`` is near 1 (a point a metre from a pole reads as
-    the pole); ``arctan2(z, hypot(x, y))`` does not.
-    """
-    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
-    return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
 
 
 def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
