@@ -569,3 +569,20 @@ def test_embed_path_errors_are_geos2vec_errors_that_name_the_problem(tiny, sampl
         embed_cells(out["s2_cell"], table, model=model)
     got = embed_cells(out["s2_cell"].dropna(), table, model=model)
     np.testing.assert_array_equal(got.to_numpy(), out.filter(like="s2vec_").iloc[:2].to_numpy())
+
+
+def test_patch_mode_reads_integer_channel_labels(sample):
+    """Statistics fitted on integer column labels name channels "0", "1", ...; a table with those integer labels
+    embeds like the same table with string labels (was a pandas KeyError)."""
+    from geos2vec.model import S2VecModel
+
+    _, _, table = sample
+    n = table.shape[1]
+    ints = table.set_axis(range(n), axis=1)
+    strs = table.set_axis([str(k) for k in range(n)], axis=1)
+    model = S2VecModel(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2, seed=3)
+    model.build(rasterize(strs), stats=FeatureStats.fit(ints, log1p=True))
+    assert list(model.stats.channels[:2]) == ["0", "1"]
+    want = model.embed(strs.iloc[:4], mode="patch", as_frame=True)
+    got = model.embed(ints.iloc[:4], mode="patch", as_frame=True)
+    pd.testing.assert_frame_equal(got, want)

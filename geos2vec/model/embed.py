@@ -127,8 +127,8 @@ def _check_finite(values: np.ndarray, cells, channels) -> None:
         "fill=np.nan), or fill them (da.fillna(0), table.fillna(0))")
 
 
-def _check_table(data: pd.DataFrame, model) -> np.ndarray:
-    """The cell ids of a ``"patch"``-mode feature table's index, validated; its values checked finite."""
+def _check_table(data: pd.DataFrame, model, cols: list) -> np.ndarray:
+    """The cell ids of a ``"patch"``-mode feature table's index, validated; its channel columns ``cols`` finite."""
     from .. import cells as _cells
 
     idx = data.index
@@ -148,10 +148,7 @@ def _check_table(data: pd.DataFrame, model) -> np.ndarray:
             f"its {ids.size} index value(s) are not (e.g. {list(idx[bad][:5])}); set the index with "
             "table.set_index('cell_id') (count_features tables have it), or convert S2 tokens with "
             "geos2vec.token_to_cell")
-    sub = data[list(model.stats.channels)]
-    if sub.columns.duplicated().any():
-        raise InvalidInputError(f"the feature table has duplicate columns "
-                                f"{sorted(set(sub.columns[sub.columns.duplicated()].map(str)))}; drop them")
+    sub = data[cols]  # channel_columns refused duplicate and missing channels
     # integer counts cannot hold NaN: check float and nullable columns only
     maybe = [k for k, dt in enumerate(sub.dtypes)
              if dt.kind not in "iub" or pd.api.types.is_extension_array_dtype(dt)]
@@ -299,9 +296,9 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         if mode != "patch":
             raise InvalidTypeError(f"mode={mode!r} needs images (an xarray.DataArray from "
                                    "geos2vec.raster.rasterize); a feature table can only be embedded with mode='patch'")
-        stats._check_columns(data)
-        ids = _check_table(data, model)
-        vec = patch_vectors(km, stats, data[list(stats.channels)].to_numpy(), npw)  # no float32 copy up front
+        cols = stats._check_columns(data)  # labels matched as strings: integer column labels too
+        ids = _check_table(data, model, cols)
+        vec = patch_vectors(km, stats, data[cols].to_numpy(), npw)  # no float32 copy up front
         out = _as_dataarray(vec, ids, mode, model)
         return embeddings_to_frame(out) if as_frame else out
 
