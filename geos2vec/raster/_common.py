@@ -40,6 +40,21 @@ def _is_dask_frame(obj) -> bool:
     return _is_dask(obj) and hasattr(obj, "npartitions") and hasattr(obj, "columns")
 
 
+def _pixel_coord(da: xr.DataArray, name: str, dims: tuple) -> np.ndarray:
+    """The values of the pixel coordinate ``name`` (``cell_id``, ``observed``, ...) in ``dims`` order.
+
+    Refuses a coordinate on other dims: ``xr.concat`` along ``feature`` of two rasterizations gives each
+    channel its own ``cell_id``/``observed`` (dims ``(feature, image, row, col)``).
+    """
+    coord = da[name]
+    if set(coord.dims) != set(dims):
+        raise InvalidInputError(
+            f"the {name!r} coordinate has dims {coord.dims}, expected {dims}: one value per pixel (did "
+            "xr.concat along 'feature' join two rasterizations? Join the tables instead, e.g. "
+            "a.join(b, how='outer').fillna(0), and rasterize that)")
+    return np.asarray(coord.transpose(*dims).values)
+
+
 def _channel_dtypes(features) -> tuple[list, list[np.dtype]]:
     """Channel names and their NumPy dtypes; raises on non-numeric channels."""
     names = list(features.columns)

@@ -10,7 +10,7 @@ import xarray as xr
 
 from .. import cells as _cells
 from ..errors import InvalidInputError, InvalidTypeError
-from ._common import DIMS, _shown
+from ._common import DIMS, _pixel_coord, _shown
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,7 +58,9 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
     from matplotlib.collections import PolyCollection
 
     if not isinstance(da, xr.DataArray) or da.dims != DIMS:
-        raise InvalidTypeError(f"plot_image needs a DataArray from rasterize with dims {DIMS}")
+        got = f", got dims {da.dims}" if isinstance(da, xr.DataArray) else ""
+        got += f": transpose first, da.transpose{DIMS}" if got and set(da.dims) == set(DIMS) else ""
+        raise InvalidTypeError(f"plot_image needs a DataArray from rasterize with dims {DIMS}{got}")
     feats = list(da["feature"].values)
     if channel is None:
         chans, label = feats, "all channels"
@@ -78,7 +80,7 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
     if image is not None:
         pos = _image_position(da, image)
         values = np.asarray(sel.isel(image=pos).sum("feature").values, dtype=float)
-        obs = np.asarray(da["observed"].values[pos])
+        obs = _pixel_coord(da, "observed", DIMS[:3])[pos]
         shown = np.where(obs, np.log1p(np.clip(values, 0, None)) if log else values, np.nan)
         im = ax.imshow(shown, cmap=cmap, interpolation="nearest", **kwargs)
         ax.set_title(f"image {da['token'].values[pos]}: {label}")
@@ -86,8 +88,8 @@ def plot_image(da: xr.DataArray, channel: str | Sequence[str] | None = None,
         ax.set_ylabel("row")
         plt.colorbar(im, ax=ax, shrink=0.8, label=f"log1p({label})" if log else label)
         return ax
-    obs = np.asarray(da["observed"].values).reshape(-1)
-    cid = np.asarray(da["cell_id"].values).reshape(-1)
+    obs = _pixel_coord(da, "observed", DIMS[:3]).reshape(-1)
+    cid = _pixel_coord(da, "cell_id", DIMS[:3]).reshape(-1)
     values = np.asarray(sel.sum("feature").values, dtype=float).reshape(-1)
     bnd = _cells.cell_to_boundary(cid)[..., ::-1]  # (lng, lat)
     if (~obs).any():

@@ -79,6 +79,10 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     # channel names go to attrs (JSON): zarr 3 has no stable string dtype yet
     ds = da.drop_vars([c for c in ("token", "feature") if c in da.coords]).to_dataset(name=_VAR)
     ds[_VAR].attrs = {**da.attrs, "feature_names": names}
+    # a DataArray read from netCDF names its coordinates in its encoding, 'token' too: open_zarr took that
+    # token for a lost array; xarray writes the coordinates it has
+    for var in ds.variables.values():
+        var.encoding.pop("coordinates", None)
     all_chunks = bool(kwargs.setdefault("write_empty_chunks", True))
     update, group = None, None
     if mode not in ("w", "w-"):  # an update: unmark the store first (a region write keeps the old attrs)
@@ -281,7 +285,7 @@ def _check_arrays(ds: xr.Dataset, store: ZarrStoreLike) -> None:
     """
     var = ds[_VAR]
     wanted = str(var.encoding.get("coordinates", "")).split() + [d for d in ("image",) if d in var.dims]
-    lost = [name for name in wanted if name not in ds.variables]
+    lost = [name for name in wanted if name not in ds.variables and name != "token"]  # token is recomputed
     if lost:
         raise InvalidInputError(f"{store!r} has lost its {lost} array(s) (a partial copy or sync?); copy or "
                                 "write the store again")

@@ -26,6 +26,7 @@ from ._common import (
     _image_positions,
     _is_dask_frame,
     _pixel_cells,
+    _pixel_coord,
     _range,
     _resolve_images,
     _shown,
@@ -350,7 +351,7 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     da : xarray.DataArray
         Output of :func:`rasterize`, :func:`windows`, :func:`augment` or
         :func:`open_zarr` (any first dimension; trailing dims ``row, col,
-        feature``; coordinates ``cell_id`` and ``observed``).
+        feature``; coordinates ``cell_id`` and ``observed``, one value per pixel).
 
     Returns
     -------
@@ -358,10 +359,17 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
         Indexed by uint64 ``cell_id``, sorted by cell id, one column per
         channel (column index named ``feature``, as in
         :func:`geos2vec.features.count_features`) with the dtypes the table had before :func:`rasterize` (from
-        ``attrs["channel_dtypes"]``) and, when ``da.attrs`` hold the table's
+        ``attrs["channel_dtypes"]``, where that keeps every value: after ``da / 2`` a count channel stays
+        float) and, when ``da.attrs`` hold the table's
         coverage, that coverage in ``attrs["coverage"]`` (so missing channels stay
         missing downstream). A cell seen several times (overlapping
         windows) appears once. Dask-backed arrays are read chunk by chunk.
+
+    Raises
+    ------
+    InvalidInputError
+        Other dims, no ``cell_id``/``observed`` coordinate or one on other dims (``xr.concat`` along
+        ``feature``), or a cell seen several times with different values (concatenated images).
 
     Warns
     -----
@@ -372,14 +380,17 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     if not isinstance(da, xr.DataArray):
         raise InvalidTypeError(f"to_frame needs an xarray.DataArray from rasterize, not {type(da).__name__}")
     if da.ndim != 4 or tuple(da.dims[1:]) != ("row", "col", "feature"):
-        raise InvalidInputError(f"expected dims (image|window, row, col, feature), got {da.dims}")
+        hint = "; transpose first: da.transpose(..., 'row', 'col', 'feature')" if da.ndim == 4 and {
+            "row", "col", "feature"} <= set(da.dims) else ""
+        raise InvalidInputError(f"expected dims (image|window, row, col, feature), got {da.dims}{hint}")
     for coord in ("cell_id", "observed"):
         if coord not in da.coords:
             raise InvalidInputError(f"the DataArray has no {coord!r} coordinate; it must come from rasterize")
     names = list(da["feature"].values)
     nfeat = len(names)
-    obs = np.asarray(da["observed"].values, dtype=bool)
-    cids = np.asarray(da["cell_id"].values, dtype=np.uint64)
+    pixel_dims = (da.dims[0], "row", "col")
+    obs = _pixel_coord(da, "observed", pixel_dims).astype(bool)
+    cids = _pixel_coord(da, "cell_id", pixel_dims).astype(np.uint64)
     chunks = da.chunks[0] if da.chunks is not None else (da.shape[0],)
     cell_parts, val_parts, start = [], [], 0
     for size in chunks:
@@ -402,16 +413,45 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     if cell.size > 1:
         first = np.concatenate([[True], cell[1:] != cell[:-1]])
         if not first.all():
+            _check_repeats(cell, vals, first)
             cell, vals = cell[first], vals[first]
     index = pd.Index(cell, name="cell_id", dtype=np.uint64)
     dts = da.attrs.get("channel_dtypes")
     if dts is None or len(dts) != nfeat or all(np.dtype(d) == vals.dtype for d in dts):
         out = pd.DataFrame(vals, index=index, columns=pd.Index(names, name="feature"), copy=False)
-    else:
-        out = pd.DataFrame({name: vals[:, k].astype(np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
+    else:  # only where exact: attrs outlive arithmetic (da / 2), channel reordering and xr.concat
+        out = pd.DataFrame({name: _cast_back(vals[:, k], np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
                            index=index)
         out.columns.name = "feature"
     return _with_coverage(out, da)
+
+
+def _cast_back(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` in the channel's original ``dtype`` when that keeps every value, else as they are.
+
+    ``attrs["channel_dtypes"]`` is positional and xarray keeps attrs through ``da / 2``, ``np.log1p(da)``,
+    ``da.sel(feature=[...])`` reordering and ``xr.concat``: a cast that changed values (0.5 -> 0) would be silent.
+    """
+    if values.dtype == dtype:
+        return values
+    with np.errstate(invalid="ignore", over="ignore"):
+        cast = values.astype(dtype)
+        exact = np.array_equal(cast.astype(values.dtype), values, equal_nan=values.dtype.kind == "f")
+    return cast if exact else values
+
+
+def _check_repeats(cell: np.ndarray, vals: np.ndarray, first: np.ndarray) -> None:
+    """Raise when a cell seen several times (overlapping windows, concatenated images) has different values."""
+    start = np.flatnonzero(first)[np.cumsum(first) - 1]  # each row's first row of its cell
+    same = (vals == vals[start]) | ((vals != vals) & (vals[start] != vals[start]))  # NaN equals NaN
+    bad = ~same.all(axis=1)
+    if bad.any():
+        shown = _shown(_cells.cell_to_token(np.unique(cell[bad])).tolist())
+        raise InvalidInputError(
+            f"{np.unique(cell[bad]).size} cell(s) appear in several images or windows with different values "
+            f"(tokens {shown}; e.g. xr.concat of two rasterizations sharing an image): to_frame cannot tell which "
+            "is right; combine the tables first (geos2vec.features.combine_counts, or groupby(level=0).sum()) and "
+            "rasterize that")
 
 
 def _with_coverage(table: pd.DataFrame, da: xr.DataArray) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import xarray as xr
 from .. import cells as _cells
 from .._dihedral import dihedral as _dihedral
 from ..errors import InvalidInputError, InvalidTypeError
-from ._common import DIMS, _is_dask, _shown
+from ._common import DIMS, _is_dask, _pixel_coord, _shown
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -131,8 +131,8 @@ def augment(da: xr.DataArray, transforms: Iterable[int] = range(8)) -> xr.DataAr
         raise InvalidInputError(f"augment needs square images or windows, got {da.shape[1]} x {da.shape[2]}")
     dim0 = da.dims[0]
     values = da.data if _is_dask(da.data) else np.asarray(da.values)  # dask stays lazy (np.rot90 dispatches)
-    cid = np.asarray(da["cell_id"].transpose(dim0, "row", "col").values)
-    obs = np.asarray(da["observed"].transpose(dim0, "row", "col").values)
+    cid = _pixel_coord(da, "cell_id", (dim0, "row", "col"))
+    obs = _pixel_coord(da, "observed", (dim0, "row", "col"))
     data = np.concatenate([_dihedral(values, t) for t in ts])
     cids = np.concatenate([_dihedral(cid, t) for t in ts])
     obss = np.concatenate([_dihedral(obs, t) for t in ts])
@@ -177,6 +177,26 @@ def _check_unique_images(ids: np.ndarray, caller: str) -> None:
             f"{caller} needs each image once, but {int((k > 1).sum())} image id(s) appear several times (e.g. "
             f"{_shown(_cells.cell_to_token(np.asarray(u[k > 1], dtype=np.uint64)).tolist())}; images from "
             "augment?): window or embed the original images, and augment the windows (windows(da, augment=True))")
+
+
+def _check_whole_images(imgs: np.ndarray, cell_id: np.ndarray, n: int, ncol: int, ilev: int) -> None:
+    """Raise unless every image is whole, its pixels in :func:`rasterize`'s order (windows place them by it).
+
+    ``da.isel(row=slice(0, 8))`` or ``da.isel(row=slice(None, None, -1))`` keep each value with its
+    ``cell_id``, but windows read pixel ``(r, c)`` of an image as the cell at that place on the face grid.
+    """
+    side = n.bit_length() - 1
+    whole = n == ncol and n == 1 << side and ilev + side <= 30
+    rows, cols = np.arange(n).reshape(1, n, 1), np.arange(n).reshape(1, 1, n)
+    for lo in range(0, imgs.size if whole else 0, 4096):  # in blocks: a few MB at a time
+        expected = _cells.rowcol_to_cell(imgs[lo:lo + 4096].reshape(-1, 1, 1), rows, cols, ilev + side)
+        whole = whole and np.array_equal(cell_id[lo:lo + 4096], expected)
+    if not whole:
+        raise InvalidInputError(
+            f"windows needs whole images as rasterize made them ({n} x {ncol} pixels here): the cell_id of "
+            "every pixel must be the image's cell at that row and column (images cropped, flipped or reordered "
+            "along row/col with isel/sel cannot be placed on the face grid); window the whole images and "
+            "select from the windows")
 
 
 def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_observed: int = 1,
@@ -229,10 +249,13 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
         Flipped or rotated images (a non-zero ``transform`` coordinate, from :func:`augment`) or repeated
         image ids: windows are cut from the images as :func:`rasterize` made them, so augment the windows
         (``augment=True``), not the images; ``size``, ``stride``, ``chunk_windows`` or ``min_observed`` not
-        an integer (positive; ``min_observed`` >= 0), or images of several levels.
+        an integer (positive; ``min_observed`` >= 0), images of several levels, or images that are not
+        whole in :func:`rasterize`'s pixel order (cropped or flipped with ``isel``/``sel`` along ``row``/``col``).
     """
     if not isinstance(da, xr.DataArray) or da.dims != DIMS:
-        raise InvalidTypeError(f"windows needs a DataArray from rasterize with dims {DIMS}")
+        got = f", got dims {da.dims}" if isinstance(da, xr.DataArray) else ""
+        got += f": transpose first, da.transpose{DIMS}" if got and set(da.dims) == set(DIMS) else ""
+        raise InvalidTypeError(f"windows needs a DataArray from rasterize with dims {DIMS}{got}")
     _check_unaugmented(da, "windows")
     for name, v, low in (("size", size, 1), ("stride", stride if stride is not None else 1, 1),
                          ("chunk_windows", chunk_windows, 1), ("min_observed", min_observed, 0)):
@@ -248,6 +271,10 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
         raise InvalidInputError("windows needs images of one level")
     if ilev > 29:
         raise InvalidInputError("windows supports image levels up to 29")
+    pixel_dims = ("image", "row", "col")
+    cell_id = _pixel_coord(da, "cell_id", pixel_dims).astype(np.uint64)
+    observed = _pixel_coord(da, "observed", pixel_dims)
+    _check_whole_images(imgs, cell_id, n, da.shape[2], ilev)
     face, fi, fj = _cells.cell_to_face_ij(imgs)
     gr, gc = _cells._rowcol_from_ij(np.asarray(face), np.asarray(fi), np.asarray(fj), 1 << ilev)
     side = 1 << ilev
@@ -276,16 +303,16 @@ def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_
     cand, p, R, C = cand[full], p[full], R[full], C[full]
     img_idx = korder[p]
     lr, lc = R % n, C % n
-    obs = np.asarray(da["observed"].values)[img_idx, lr, lc]
+    obs = observed[img_idx, lr, lc]
     keep = obs.sum(axis=(1, 2)) >= min_observed
     cand, img_idx, lr, lc, obs = cand[keep], img_idx[keep], lr[keep], lc[keep], obs[keep]
     data = _gather(da.data, img_idx, lr, lc, int(chunk_windows))
-    cid = np.asarray(da["cell_id"].values)[img_idx, lr, lc]
+    cid = cell_id[img_idx, lr, lc]
     coords = {"face": ("window", cand[:, 0].astype(np.int8)), "row0": ("window", cand[:, 1]),
               "col0": ("window", cand[:, 2]), "feature": da["feature"].values,
               "cell_id": (("window", "row", "col"), cid), "observed": (("window", "row", "col"), obs)}
     if "covered" in da.coords:
-        coords["covered"] = (("window", "row", "col"), np.asarray(da["covered"].values)[img_idx, lr, lc])
+        coords["covered"] = (("window", "row", "col"), _pixel_coord(da, "covered", pixel_dims)[img_idx, lr, lc])
     if "available" in da.coords:
         coords["available"] = (("window", "row", "col", "feature"),
                                _gather(da["available"].transpose(*DIMS).data, img_idx, lr, lc,
