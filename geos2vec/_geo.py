@@ -50,6 +50,13 @@ def as_geoseries(data, name: str = "input") -> gpd.GeoSeries:
     )
 
 
+def series_frame(geoms: gpd.GeoSeries) -> gpd.GeoDataFrame:
+    """A GeoSeries as a one-column GeoDataFrame: its name (``"geometry"`` when unnamed), CRS and ``attrs`` kept."""
+    out = gpd.GeoDataFrame(geometry=geoms) if geoms.name is None else geoms.to_frame()
+    out.attrs = dict(geoms.attrs)
+    return out
+
+
 def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
     """Geometries in EPSG:4326 (longitude/latitude degrees).
 

@@ -222,11 +222,7 @@ class S2VecAccessor:
         """
         from .embedding import embed
 
-        if not isinstance(self._obj, gpd.GeoDataFrame):
-            obj = gpd.GeoDataFrame(geometry=self._obj)
-        else:
-            obj = self._obj
-        return embed(obj, features, level=level, model=model, mode=mode, how=how, outside=outside,
+        return embed(self._obj, features, level=level, model=model, mode=mode, how=how, outside=outside,
                      prefix=prefix, context=context, progress=progress)
 
 

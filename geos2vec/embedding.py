@@ -394,14 +394,15 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     model = _resolve_model(model)
     level = _check_level(level, model)
     if isinstance(gdf, gpd.GeoSeries):
-        gdf = gpd.GeoDataFrame(geometry=gdf)
+        gdf = _geo.series_frame(gdf)
     added = ["s2_cell"] + [f"{prefix}{k}" for k in range(model.embedding_dim)]
     clash = [c for c in added if c in gdf.columns]
-    if clash:
+    if clash:  # s2_cell takes no prefix: another prefix= does not help for it
+        fix = "drop it first (gdf.drop(columns='s2_cell')); it is the same for every mode and prefix" \
+            if clash == ["s2_cell"] else "drop them first (gdf.drop(columns=[...])), or pass another prefix= for " \
+            "the embedding columns" + (" and drop 's2_cell'" if "s2_cell" in clash else "")
         raise InvalidInputError(
-            f"gdf already has column(s) {clash[:5]}{' ...' if len(clash) > 5 else ''} that embed adds; "
-            f"drop them first (gdf.drop(columns=[...])), or pass another prefix= for the embedding columns"
-        )
+            f"gdf already has column(s) {clash[:5]}{' ...' if len(clash) > 5 else ''} that embed adds; {fix}")
     missing = _geo.missing_mask(geoms_all)
     ok_pos = np.flatnonzero(~missing)
     geoms = geoms_all.iloc[ok_pos]

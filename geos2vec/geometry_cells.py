@@ -33,7 +33,8 @@ def check_vertices(geoms: gpd.GeoSeries, name: str = "geoms") -> None:
     """Raise where any vertex of a geometry is NaN/inf or outside lat [-90, 90] / lon [-180, 180].
 
     Every vertex is checked, not only each row's representative point: a longitude of 241.74 is not a
-    longitude (the CRS is probably wrong), and is neither wrapped nor skipped.
+    longitude (the CRS is probably wrong), and is neither wrapped nor skipped. A polygon with an edge spanning
+    more than 180° of longitude (one that crosses the antimeridian) raises too: it must be split at ±180.
 
     Parameters
     ----------
@@ -62,6 +63,45 @@ def check_vertices(geoms: gpd.GeoSeries, name: str = "geoms") -> None:
             f"or outside lat [-90, 90] / lon [-180, 180], at index {_geo.describe_labels(geoms.index, bad)}; is "
             "the CRS right (set_crs vs to_crs), or are longitude and latitude swapped? Fix or drop those rows "
             "(split a geometry that crosses the antimeridian at lon 180 so that every vertex lies in [-180, 180])")
+    _check_polygons_across_antimeridian(geoms, name)
+
+
+def _check_polygons_across_antimeridian(geoms: gpd.GeoSeries, name: str) -> None:
+    """Raise where a polygon's ring has an edge spanning more than 180° of longitude.
+
+    Such a polygon crosses the antimeridian: in longitude/latitude it runs the long way round (a band round
+    the globe), and neither its covering nor its representative point is where the polygon is. Lines are
+    unwrapped instead (:func:`_unwrap_antimeridian`); polygons must be split at ±180.
+    """
+    arr = np.asarray(geoms.values)
+    # only polygons (or collections) wider than 180° can have such an edge: a cheap filter on the bounds first
+    wide = np.flatnonzero(np.isin(shapely.get_type_id(arr), (3, 6, 7)))
+    box = shapely.bounds(arr[wide])
+    wide = wide[box[:, 2] - box[:, 0] > 180.0]
+    if not wide.size:
+        return
+    parts, owner = shapely.get_parts(arr[wide], return_index=True)
+    owner = wide[owner]
+    while (nested := np.isin(shapely.get_type_id(parts), (4, 5, 6, 7))).any():  # collections, multi-parts
+        sub, sub_owner = shapely.get_parts(parts[nested], return_index=True)
+        parts, owner = np.r_[parts[~nested], sub], np.r_[owner[~nested], owner[nested][sub_owner]]
+    poly = shapely.get_type_id(parts) == 3
+    if not poly.any():
+        return
+    rings, ring_owner = shapely.get_rings(parts[poly], return_index=True)
+    xy, of = shapely.get_coordinates(rings, return_index=True)
+    # an edge from -180 to 180 (a band round the globe, e.g. box(-180, 0, 180, 1)) spans the full circle on purpose
+    full = (np.abs(xy[:-1, 0]) == 180.0) & (np.abs(xy[1:, 0]) == 180.0)
+    jump = (np.abs(np.diff(xy[:, 0])) > 180.0) & (of[1:] == of[:-1]) & ~full
+    if jump.any():
+        from .errors import InvalidInputError
+
+        bad = np.zeros(len(geoms), bool)
+        bad[owner[poly][ring_owner[of[1:][jump]]]] = True
+        raise InvalidInputError(
+            f"{name} has {int(bad.sum())} polygon(s) that cross the antimeridian (an edge spans more than 180° of "
+            f"longitude) at index {_geo.describe_labels(geoms.index, bad)}: in longitude/latitude they would run the "
+            "long way round the globe; split them at lon 180 (a MultiPolygon of the parts east and west of it)")
 
 
 def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,8 +109,10 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple
 
     Parameters
     ----------
-    geoms : GeoSeries in EPSG:4326 without missing geometries
-        Every vertex must be finite and within lat [-90, 90] / lon [-180, 180] (:func:`check_vertices`).
+    geoms : GeoSeries or GeoDataFrame (its active geometry) without missing or empty geometries
+        In any CRS (transformed to EPSG:4326; without a CRS, taken as longitude/latitude degrees). Every vertex
+        must be finite and within lat [-90, 90] / lon [-180, 180] (:func:`check_vertices`); a polygon that
+        crosses the antimeridian must be split at ±180.
     level : int
     how : {"auto", "point", "weighted"}
         ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
@@ -89,13 +131,17 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple
     Raises
     ------
     InvalidTypeError
-        A ``level`` that is not an integer.
+        A ``level`` that is not an integer; ``geoms`` that is not a GeoSeries or GeoDataFrame.
     InvalidInputError
-        A ``level`` outside 0-30, an unknown ``how``, a vertex that is NaN/inf or out of range (naming the
-        rows), or a polygon too large to cover.
+        A ``level`` outside 0-30, an unknown ``how``, a missing or empty geometry, a vertex that is NaN/inf or
+        out of range, a polygon across the antimeridian (naming the rows), or a polygon too large to cover.
     """
     _check_how(how)
     level = _cells._check_level(level)  # 12.0 or 31 failed deep inside (a bare TypeError, a polygon "too large")
+    geoms = _geo.as_geoseries(geoms, "geoms")
+    if geoms.crs is not None:  # a projected or other geographic CRS was read as degrees
+        geoms = _geo.to_wgs84(geoms, "geoms")
+    _geo.check_missing(geoms, "raise", "geoms", coerce=None)  # raw AttributeError / "arange" errors before
     check_vertices(geoms)
     return _row_cells(geoms, level, how)
 
