@@ -102,3 +102,26 @@ def test_zarr_of_an_array_read_from_netcdf(table, tmp_path):
     assert da.encoding["coordinates"] == "cell_id observed token"  # the user's array is left as it was
     pd.testing.assert_frame_equal(R.to_frame(back), R.to_frame(da))
     np.testing.assert_array_equal(back["token"].values, C.cell_to_token(np.asarray(da["image"].values)))
+
+
+def test_embed_refuses_flipped_images_but_patch_mode_reads_them():
+    """A flipped image is another picture: contextual/tiled/image embeddings of its cells differed silently
+    (by up to 0.5) from those of the whole image; they are refused now. Patch mode reads each pixel alone."""
+    import warnings
+
+    import geos2vec
+    from geos2vec.demo import load_sample
+    from geos2vec.features import count_features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        da = R.rasterize(count_features(*load_sample(), level=12))
+    model = geos2vec.load_model("default")
+    flipped = da.isel(row=slice(None, None, -1))
+    for mode in ("contextual", "tiled", "image"):
+        with pytest.raises(InvalidInputError, match=rf"embed\(mode='{mode}'\) needs whole images"):
+            model.embed(flipped, mode=mode, verbose=False)
+    want = model.embed(da, mode="patch", verbose=False).sortby("cell")
+    got = model.embed(flipped, mode="patch", verbose=False).sortby("cell")
+    np.testing.assert_array_equal(got.values, want.values)
+    np.testing.assert_array_equal(got["cell"].values, want["cell"].values)

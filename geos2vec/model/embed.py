@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import cells as _cells
 from ..errors import InvalidInputError, InvalidTypeError
 from ..provenance import flat_attrs, model_name, provenance, record_from_attrs
 from .config import architecture, check_architecture
@@ -114,8 +115,6 @@ def _check_finite(values: np.ndarray, cells, channels) -> None:
     finite = np.isfinite(values)
     if finite.all():
         return
-    from .. import cells as _cells
-
     bad = ~finite.reshape(-1, values.shape[-1])
     pix = bad.any(axis=1)
     ids = np.asarray(cells(), dtype=np.uint64).ravel()[pix]
@@ -129,8 +128,6 @@ def _check_finite(values: np.ndarray, cells, channels) -> None:
 
 def _check_table(data: pd.DataFrame, model, cols: list) -> np.ndarray:
     """The cell ids of a ``"patch"``-mode feature table's index, validated; its channel columns ``cols`` finite."""
-    from .. import cells as _cells
-
     idx = data.index
     level = getattr(model, "patch_level", None)
     need = f"level-{level} cell ids" if level is not None else "S2 cell ids"
@@ -312,6 +309,10 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     image_ids = np.asarray(da["image"].values, dtype=np.uint64) if "image" in da.coords else None
     if mode == "image" and image_ids is None:
         raise InvalidInputError("mode='image' needs an 'image' coordinate with the image cell ids")
+    if mode != "patch" and image_ids is not None and cell_da is not None and "transform" not in da.coords:  # flipped
+        from ..raster.views import _check_whole_images
+        _check_whole_images(image_ids, np.asarray(cell_da.values, np.uint64), rows, cols, int(
+            _cells.get_level(image_ids[:1])[0]), f"embed(mode={mode!r})", "embed whole images, then select cells")
 
     if mode in ("contextual", "tiled"):  # per target pixel (cell ids given, or every observed / every pixel)
         img, row, col, idv = _targets(da, cells, model)
@@ -354,8 +355,6 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
 
 def _targets(da, cells, model):
     """Image position, row, col and cell id of every pixel to embed, in output order."""
-    from .. import cells as _cells
-
     rows, cols = da.sizes["row"], da.sizes["col"]
     cid = da["cell_id"]
     if isinstance(cells, str):

@@ -179,7 +179,9 @@ def _check_unique_images(ids: np.ndarray, caller: str) -> None:
             "augment?): window or embed the original images, and augment the windows (windows(da, augment=True))")
 
 
-def _check_whole_images(imgs: np.ndarray, cell_id: np.ndarray, n: int, ncol: int, ilev: int) -> None:
+def _check_whole_images(imgs: np.ndarray, cell_id: np.ndarray, n: int, ncol: int, ilev: int,
+                        what: str = "windows", fix: str = "window the whole images and select from the windows"
+                        ) -> None:
     """Raise unless every image is whole, its pixels in :func:`rasterize`'s order (windows place them by it).
 
     ``da.isel(row=slice(0, 8))`` or ``da.isel(row=slice(None, None, -1))`` keep each value with its
@@ -193,10 +195,9 @@ def _check_whole_images(imgs: np.ndarray, cell_id: np.ndarray, n: int, ncol: int
         whole = whole and np.array_equal(cell_id[lo:lo + 4096], expected)
     if not whole:
         raise InvalidInputError(
-            f"windows needs whole images as rasterize made them ({n} x {ncol} pixels here): the cell_id of "
+            f"{what} needs whole images as rasterize made them ({n} x {ncol} pixels here): the cell_id of "
             "every pixel must be the image's cell at that row and column (images cropped, flipped or reordered "
-            "along row/col with isel/sel cannot be placed on the face grid); window the whole images and "
-            "select from the windows")
+            f"along row/col with isel/sel cannot be placed on the face grid); {fix}")
 
 
 def windows(da: xr.DataArray, size: int = 16, stride: int | None = None, *, min_observed: int = 1,
