@@ -229,6 +229,23 @@ def _road_lines(roads, errors, road_column, ontology):
     return arr[kept], kept, dropped, int(np.count_nonzero(missing)), column
 
 
+def _non_road_highways(roads, kept, road_column, ontology) -> dict:
+    """``{highway value: lines}`` a custom ontology without road classes counted that the default does not.
+
+    ``Ontology.from_mapping`` / ``from_channels`` count every line as a road (``road_values=None``); OSM roads
+    with a ``highway`` column then count ``proposed``, ``construction``, ``corridor``, ... as well, which the
+    default ontology drops. Empty unless that is the case.
+    """
+    if ontology.road_values is not None or road_column != "auto" or not isinstance(roads, pd.DataFrame) \
+            or "highway" not in roads.columns:
+        return {}
+    from .ontology import load_ontology
+
+    hw = pd.Series(roads["highway"].to_numpy(dtype=object)[kept])
+    other = hw[hw.map(lambda v: isinstance(v, str) and v not in load_ontology().road_values)]
+    return {str(k): int(v) for k, v in other.value_counts().items()}
+
+
 def _parse_extra(extra, frame):
     """[(column, how)], how in 'categories' or a numeric aggregation."""
     if extra is None:
@@ -328,6 +345,26 @@ def _unrecordable(pois, onto, poi_channels, table=None) -> list:
                       "(or delete it)", CoverageWarning, stacklevel=4)
         return []
     return [c for c in poi_channels if c not in have]
+
+
+def _unread_tags(pois, onto) -> list:
+    """Tags of ``onto`` that the reader of ``pois`` did not select POIs by (``[]`` when it does not say).
+
+    :func:`geos2vec.io.read_osm` records in ``attrs["selected_tags"]`` the tags (``key=value``, ``key=*``) that
+    made an object a POI; objects with only other tags were never read, so counting them with another ontology
+    gives zeros for its other tags' channels.
+    """
+    selected = getattr(pois, "attrs", {}).get("selected_tags")
+    if not isinstance(selected, (list, tuple)):
+        return []
+    selected = set(selected)
+    unread = []
+    for channel, key, value in zip(onto.table["channel"], onto.table["osm_key"], onto.table["osm_value"]):
+        if channel == "road" or not isinstance(key, str) or not key:  # a bare value: any key could hold it
+            continue
+        if f"{key}=*" not in selected and f"{key}={value}" not in selected:
+            unread.append(f"{key}={value}")
+    return unread
 
 
 MAX_EXTRA_CATEGORIES = 1024

@@ -456,6 +456,33 @@ def _warn_outside(geom, input_xy=None, counts=None, stacklevel=4):
             "from", CoverageWarning, stacklevel=stacklevel)
 
 
+def _warn_loose_header(coverage, geom, input_xy, stacklevel=4):
+    """Warn when an ``.osm.pbf`` header box is far larger than the input: a header that does not describe the file.
+
+    Some writers put a placeholder in the header (``heidelberg.test.pbf``: (0, 0, 180, 90), a quarter of the
+    world); taken as coverage it calls every empty cell of that quarter known-empty. Warns when the bounding box
+    of the input coordinates fills less than 1 % of the header box.
+    """
+    if not (isinstance(coverage, (str, os.PathLike)) and str(coverage).endswith(".pbf")) or geom.is_empty:
+        return
+    lng = np.concatenate([np.asarray(x, dtype=np.float64) for x, _ in input_xy]) if input_xy else np.empty(0)
+    lat = np.concatenate([np.asarray(y, dtype=np.float64) for _, y in input_xy]) if input_xy else np.empty(0)
+    ok = np.isfinite(lng) & np.isfinite(lat)
+    if not ok.any() or not geom.area:
+        return
+    extent = shapely.box(lng[ok].min(), lat[ok].min(), lng[ok].max(), lat[ok].max())
+    share = extent.intersection(geom).area / geom.area
+    if share < 0.01:
+        box = tuple(round(float(v), 6) for v in geom.bounds)
+        warnings.warn(
+            f"count_features: the header box of {os.fspath(coverage)} is {box}, but the input fills only "
+            f"{share:.2%} of it (its coordinates span "
+            f"{tuple(round(float(v), 6) for v in extent.bounds)}): a placeholder header, or input read from part of "
+            "the file (read_osm(area=...)); as coverage it calls every empty cell of that box known-empty. Pass the "
+            "area the input covers as coverage= (a polygon or box, e.g. read_osm's area), or coverage='infer'",
+            CoverageWarning, stacklevel=stacklevel)
+
+
 def _not_read(frame) -> bool:
     """Whether ``frame`` is a layer its reader did not read (``attrs["not_read"]``).
 

@@ -31,8 +31,8 @@ from . import _cover, _s2
 from . import cells as _cells
 from .errors import InvalidInputError, InvalidTypeError
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, _check_unique_columns,  # noqa: F401
-                              _count_tables, _NUMERIC_AGGS, _parse_extra, _point_coords, _road_lines,
-                              _unrecordable)
+                              _count_tables, _NUMERIC_AGGS, _non_road_highways, _parse_extra, _point_coords,
+                              _road_lines, _unread_tags, _unrecordable)
 from .ontology import load_ontology
 from .provenance import provenance
 
@@ -230,6 +230,9 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         elif key_column is not None and key_column not in frame.columns:
             raise InvalidInputError(f"key_column {key_column!r} is not a column of pois")
         report["category_column"] = column
+        unread = _unread_tags(frame, onto)
+        if unread:
+            report["unread_tags"] = unread
         chan, report["dropped_categories"], report["n_missing_category"] = _categories(
             frame, kept, column, key_column, onto)
         report["n_pois_counted"] = int(np.count_nonzero(chan >= 0))
@@ -241,6 +244,9 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         lines, rkept, report["dropped_roads"], report["coerced_roads"], report["road_column"] = _road_lines(
             roads, errors, road_column, onto)
         report["n_roads"] = int(rkept.size)
+        other = _non_road_highways(roads, rkept, road_column, onto)
+        if other:
+            report["non_road_highways"] = other
         report["n_roads_counted"] = int(lines.size)
         if lines.size:
             lat_r, lng_r, part_start, part_line = _cover.line_arrays(lines)
@@ -314,13 +320,14 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     out.columns.name = "feature"
     out.attrs["report"] = report
     if coverage is not None:
-        from .coverage import _warn_outside, as_coverage, infer_coverage, set_coverage
+        from .coverage import _warn_loose_header, _warn_outside, as_coverage, infer_coverage, set_coverage
 
         if isinstance(coverage, str) and coverage == "infer":
             geom = infer_coverage(pois, roads)
         else:
             geom = as_coverage(coverage)
             _warn_outside(geom, input_xy)
+            _warn_loose_header(coverage, geom, input_xy)
         set_coverage(out, geom, missing_channels=_missing_channels(pois, roads, onto, out))
     return out
 
@@ -373,6 +380,21 @@ def _warn_dropped(report):
     if msgs:
         warnings.warn("count_features counted these in no channel: " + "; ".join(msgs)
                       + ". Details: result.attrs['report']", UserWarning, stacklevel=3)
+    other = report.get("non_road_highways")
+    if other:
+        warnings.warn(f"count_features counted {sum(other.values())} lines as roads whose highway value is not a road "
+                      f"class of the default ontology ({list(other.items())[:5]}): ontology {report['ontology']!r} "
+                      "has no road classes, so every line counts. To count only roads, build it with "
+                      "Ontology.from_mapping(..., road_values='default') (or from_channels); to keep them, pass "
+                      "road_column=None. Details: result.attrs['report']['non_road_highways']", UserWarning,
+                      stacklevel=3)
+    unread = report.get("unread_tags")
+    if unread:
+        warnings.warn(f"count_features: these POIs were read by read_osm with an ontology that does not select "
+                      f"{len(unread)} tag(s) of the one counted with (e.g. {unread[:5]}): POIs with those tags were "
+                      "never read, so their channels hold only POIs that carry another selected tag. Read the file "
+                      "with read_osm(path, ontology=<the ontology you count with>). Details: "
+                      "result.attrs['report']['unread_tags']", UserWarning, stacklevel=3)
 
 
 def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = False) -> pd.DataFrame:

@@ -88,7 +88,8 @@ class Ontology:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_mapping(cls, mapping: dict[str, str], name: str = "custom") -> "Ontology":
+    def from_mapping(cls, mapping: dict[str, str], name: str = "custom",
+                     road_values: str | Iterable[str] | None = None) -> "Ontology":
         """Ontology from ``{tag: channel}``.
 
         A tag is ``"key=value"``, ``"key=*"`` (any value of the key) or a bare
@@ -101,11 +102,15 @@ class Ontology:
             Non-empty ``{tag: channel}``.
         name : str, default "custom"
             Name of the ontology.
+        road_values : None, "default", "v1" or iterable of str, default None
+            ``highway`` values that count as roads: ``None`` counts every line, ``"default"`` (or a packaged
+            version) takes that ontology's road classes (``proposed``, ``construction``, ... dropped and
+            reported, as with the default ontology).
 
         Returns
         -------
         Ontology
-            With ``road_values=None`` (every line counts as a road).
+            With the given ``road_values`` (default None: every line counts as a road).
 
         Raises
         ------
@@ -135,10 +140,11 @@ class Ontology:
                                         f"write {channel.strip()!r}")
             key, value = _split_tag(tag)
             rows.append((channel, "custom", key, value))
-        return cls._from_rows(rows, name=name)
+        return cls._from_rows(rows, name=name, road_values=_road_values(road_values))
 
     @classmethod
-    def from_channels(cls, channels: Iterable[str], name: str = "custom") -> "Ontology":
+    def from_channels(cls, channels: Iterable[str], name: str = "custom",
+                      road_values: str | Iterable[str] | None = None) -> "Ontology":
         """Ontology for a categorical column whose values are the channels themselves.
 
         Parameters
@@ -148,11 +154,14 @@ class Ontology:
             (``"amenity=cafe"``), as that tag (and its bare value).
         name : str, default "custom"
             Name of the ontology.
+        road_values : None, "default", "v1" or iterable of str, default None
+            As in :meth:`from_mapping`: ``None`` counts every line as a road, ``"default"`` only the default
+            ontology's road classes.
 
         Returns
         -------
         Ontology
-            Channels in the given order, ``road_values=None``.
+            Channels in the given order, with the given ``road_values``.
 
         Raises
         ------
@@ -173,7 +182,7 @@ class Ontology:
             raise InvalidInputError(f"duplicate channels: {dup}")
         # a channel named like a tag ("amenity=cafe") matches that tag: values with "=" are looked up as key=value
         return cls._from_rows([(c, "custom", *_split_tag(c)) if "=" in c else (c, "custom", None, c)
-                               for c in channels], name=name)
+                               for c in channels], name=name, road_values=_road_values(road_values))
 
     @classmethod
     def _from_rows(cls, rows, name, road_values=None):
@@ -205,8 +214,8 @@ class Ontology:
         Parameters
         ----------
         values : array_like of str
-            Tag values (``"restaurant"``) or full tags (``"amenity=restaurant"``).
-            Missing values (None/NaN) give ``-1``.
+            Tag values (``"restaurant"``) or full tags (``"amenity=restaurant"``), matched exactly (OSM tags
+            are case-sensitive). Missing values (None/NaN) give ``-1``.
         keys : array_like of str, optional
             The OSM key of each value. With a key, ``key=value`` then ``key=*``
             are tried; without one, the value alone.
@@ -264,6 +273,25 @@ class Ontology:
     def __repr__(self):
         roads = "all lines" if self.road_values is None else f"{len(self.road_values)} highway values"
         return f"Ontology({self.name!r}, {len(self.channels)} POI channels + {ROAD_CHANNEL!r}, roads: {roads})"
+
+
+def _road_values(road_values) -> frozenset | None:
+    """``road_values`` of a custom ontology: None (every line), a packaged version's road classes, or the given."""
+    if road_values is None:
+        return None
+    if isinstance(road_values, str):
+        if road_values != "default" and road_values not in _VERSIONS:
+            raise InvalidInputError(f"road_values={road_values!r}: pass None (every line is a road), 'default' (or "
+                                    f"one of {list(_VERSIONS)}) for that ontology's road classes, or a list of "
+                                    "highway values")
+        return load_ontology(road_values).road_values
+    if not isinstance(road_values, Iterable):
+        raise InvalidTypeError(f"road_values must be None, 'default' or a list of highway values, got "
+                               f"{type(road_values).__name__}")
+    values = list(road_values)
+    if not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise InvalidTypeError(f"road_values must be a non-empty list of highway values (strings), got {values!r:.80}")
+    return frozenset(v.strip() for v in values)
 
 
 def _split_tag(tag: str):

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import _geo
 from ..errors import InvalidInputError, InvalidTypeError
-from ..ontology import load_ontology
+from ..ontology import ROAD_CHANNEL, load_ontology
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,6 +102,9 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         become a feature is counted in ``attrs["skipped"]``: ``pois.attrs["skipped"]["broken_areas"]`` (tagged
         multipolygons whose rings do not close, e.g. cut by an extract), ``roads.attrs["skipped"]`` with
         ``roads_missing_nodes`` (ways with a node the file lacks) and ``roads_one_node``.
+        ``pois.attrs["selected_tags"]``: the tags that made an object a POI (``key=value``, ``key=*``);
+        ``count_features`` warns when it counts with an ontology whose tags are not among them (read the
+        file with that ontology: POIs of the other tags were never read).
         When an object has several POI tags the first ontology tag wins, in
         the order of the ontology's keys.
 
@@ -234,10 +237,24 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         poi_frame, road_frame = _clip(poi_frame, road_frame, area)
     poi_frame.attrs["skipped"] = {"broken_areas": skipped["broken_areas"]}
     road_frame.attrs["skipped"] = {k: skipped[k] for k in ("roads_missing_nodes", "roads_one_node")}
+    poi_frame.attrs["selected_tags"] = _selected_tags(onto)
     for frame, read in ((poi_frame, pois), (road_frame, roads)):
         if not read:  # empty because it was not read, not because the file has none
             frame.attrs["not_read"] = True
     return OSMData(poi_frame, road_frame)
+
+
+def _selected_tags(onto) -> tuple[str, ...]:
+    """The ``key=value`` / ``key=*`` tags that make an object a POI for :func:`read_osm` with ontology ``onto``.
+
+    ``count_features`` compares them with the ontology it counts with: a tag read_osm did not select was never
+    read, so its channel would be zero without a word.
+    """
+    tags = {f"{k}=*" for k in POI_KEYS}
+    for channel, key, value in zip(onto.table["channel"], onto.table["osm_key"], onto.table["osm_value"]):
+        if channel != ROAD_CHANNEL and isinstance(key, str) and key and f"{key}=*" not in tags:
+            tags.add(f"{key}={value}")
+    return tuple(sorted(tags))
 
 
 def _check_area(area):
