@@ -6,9 +6,12 @@ Read with errors that name the file; written so that an interrupted write leaves
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import secrets
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,22 +38,51 @@ def read_json_object(path) -> dict:
 
 
 @contextlib.contextmanager
-def atomic_path(path) -> Iterator[Path]:
+def atomic_path(path, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary file beside ``path`` to write; moved onto ``path`` (``os.replace``) when the block ends.
 
     An interrupted write (a full disk, an exception) leaves the previous file unchanged and no temporary file;
-    a killed process leaves only a hidden ``.<name>.*.tmp``, never a partial ``path``. The name is unique (the
-    process id and a random part), so concurrent writers, processes or threads, never share one; the writer
-    creates the file, with the usual permissions (``tempfile.mkstemp`` would make it private to its owner).
+    a killed process leaves only a hidden ``.<name>.<pid>@<host>.*.tmp``, never a partial ``path``, and the next
+    write of ``path`` removes the ones of processes of this host that no longer run, so they do not pile up. The
+    name is unique (the process id and a random part), so concurrent writers, processes or threads, never share
+    one; the writer creates the file, with the usual permissions (``tempfile.mkstemp`` would make it private to
+    its owner). ``suffix`` ends the temporary name (Keras and GDAL pick a format by it).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}@{_HOST}.{secrets.token_hex(4)}{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _remove_stale(path, suffix)
+
+
+#: this machine's name as it appears in temporary names (a shared folder may be written from several machines)
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _remove_stale(path: Path, suffix: str) -> None:
+    """Remove the temporary files of :func:`atomic_path` for ``path`` that killed processes of this host left."""
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)@{re.escape(_HOST)}\.[0-9a-f]{{8}}{re.escape(suffix)}")
+    try:
+        names = list(path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}"))
+    except OSError:  # pragma: no cover - an unreadable folder: nothing to tidy
+        return
+    for stale in names:
+        m = pattern.fullmatch(stale.name)
+        if m is None or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:  # its writer is gone: the file is a leftover
+            with contextlib.suppress(OSError):  # e.g. another user's, in a shared folder
+                stale.unlink(missing_ok=True)
+        except (OverflowError, OSError):  # a live process of another user (PermissionError), or not a pid
+            continue
 
 
 def write_text_atomic(path, text: str) -> Path:

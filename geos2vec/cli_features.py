@@ -92,26 +92,28 @@ def _out_driver(path: Path):
 
 
 def _write_geo(gdf, path: Path) -> None:
-    """(Geo)Parquet for .parquet, else the GDAL format of the suffix; written to a temporary file, then renamed."""
+    """(Geo)Parquet for .parquet, else the GDAL format of the suffix; written to a temporary file, then renamed.
+
+    The temporary name is the writer's own (:func:`~geos2vec._jsonfile.atomic_path`): two runs writing the same
+    ``--out`` at once shared one, so one could rename the other's half-written file into place.
+    """
+    from ._jsonfile import atomic_path
+
     driver = _out_driver(path)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # the suffix stays: GDAL picks its driver by it
     try:
-        if driver is None:
-            gdf.to_parquet(tmp)
-        else:  # GDAL formats have no unsigned 64-bit integers: cell ids are written as decimal strings
-            gdf = gdf.copy()
-            for col in gdf.columns:
-                if str(gdf[col].dtype) in ("uint64", "UInt64"):
-                    gdf[col] = gdf[col].astype("string")
-            options = {"layer_options": {"GEOMETRY": "AS_WKT"}} if driver == "CSV" else {}
-            # the layer is named after the output, not the temporary file
-            gdf.to_file(tmp, driver=driver, layer=path.stem, **options)
-        tmp.replace(path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # named the temporary file
-            raise InvalidInputError(f"--out {path}: could not write it ({exc})") from exc
-        raise
+        with atomic_path(path, suffix=path.suffix) as tmp:  # the suffix stays: GDAL picks its driver by it
+            if driver is None:
+                gdf.to_parquet(tmp)
+            else:  # GDAL formats have no unsigned 64-bit integers: cell ids are written as decimal strings
+                gdf = gdf.copy()
+                for col in gdf.columns:
+                    if str(gdf[col].dtype) in ("uint64", "UInt64"):
+                        gdf[col] = gdf[col].astype("string")
+                options = {"layer_options": {"GEOMETRY": "AS_WKT"}} if driver == "CSV" else {}
+                # the layer is named after the output, not the temporary file
+                gdf.to_file(tmp, driver=driver, layer=path.stem, **options)
+    except OSError as exc:  # named the temporary file
+        raise InvalidInputError(f"--out {path}: could not write it ({exc})") from exc
 
 
 def _coverage(text, inputs):

@@ -13,11 +13,14 @@ interrupted fit resumes at the epoch where it stopped. Three things Keras does n
   restores them, and :func:`skip_epochs` advances the shuffle to the resumed epoch, so an interrupted and
   resumed fit ends with the same weights and losses as an uninterrupted one (on one device; tested).
 
-The files are written atomically (a temporary file, then a rename).
+The files are written atomically (a temporary file, then a rename), Keras' checkpoints and backup weights too
+(:class:`AtomicCheckpoint`, :class:`AtomicBackup`): Keras writes them in place, and a write cut short (a full
+disk) left a file that loaded in part, so a resumed fit went on with some of the weights or a fresh optimizer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._jsonfile import read_json, read_json_object, write_text_atomic
+from .._jsonfile import atomic_path, read_json, read_json_object, write_text_atomic
 from ..errors import InvalidInputError
 from .io import _sha256
 
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from .._typing import StrPath
 
 __all__ = ["run_fingerprint", "guard_resume", "best_so_far", "BestSoFar", "resume_epoch", "skip_epochs",
-           "stopped_at", "TrainingState", "BackupSeal"]
+           "stopped_at", "TrainingState", "BackupSeal", "AtomicCheckpoint", "AtomicBackup"]
 
 
 def run_fingerprint(model: Any, da: xr.DataArray, train_idx: np.ndarray) -> dict[str, Any]:
@@ -128,7 +131,7 @@ def _check_backup(backup: Path) -> None:
             ok = False
         if not ok:
             bad.append(meta.name)
-    for weights in backup.glob("*.weights.h5"):
+    for weights in backup.glob("[!.]*.weights.h5"):  # not the temporary file of a killed write
         try:
             import h5py
 
@@ -448,3 +451,44 @@ class BackupSeal(_callback_base()):
         weights = self.dir / "latest.weights.h5"
         if weights.exists():
             write_text_atomic(self.dir / "seal.json", json.dumps({"epoch": epoch + 1, "sha256": _sha256(weights)}))
+
+
+@contextlib.contextmanager
+def _atomic_weights(model: Any):
+    """Within the block, ``model.save_weights(path)`` writes a temporary file beside ``path``, then renames it."""
+    save = model.save_weights
+
+    def save_weights(filepath, *args, **kwargs):
+        with atomic_path(filepath, suffix=".weights.h5") as tmp:  # Keras wants the suffix
+            save(tmp, *args, **kwargs)
+
+    object.__setattr__(model, "save_weights", save_weights)  # past Keras' attribute tracking
+    try:
+        yield
+    finally:
+        object.__delattr__(model, "save_weights")
+
+
+def _keras_callback(name: str):
+    import keras
+
+    return getattr(keras.callbacks, name)
+
+
+class AtomicCheckpoint(_keras_callback("ModelCheckpoint")):
+    """``keras.callbacks.ModelCheckpoint`` (weights only) whose file is replaced whole: never left half-written."""
+
+    def _save_model(self, *args, **kwargs):
+        with _atomic_weights(self.model):
+            return super()._save_model(*args, **kwargs)
+
+
+class AtomicBackup(_keras_callback("BackupAndRestore")):
+    """``keras.callbacks.BackupAndRestore`` whose weights file is replaced whole: never left half-written.
+
+    Its metadata is written after the weights, as Keras does; :class:`BackupSeal` recognizes a kill between the two.
+    """
+
+    def _save_model(self, *args, **kwargs):
+        with _atomic_weights(self.model):
+            return super()._save_model(*args, **kwargs)

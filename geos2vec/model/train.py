@@ -360,9 +360,10 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         Monitor ``val_loss`` (else ``loss``) for early stopping and the best checkpoint.
     checkpoint_dir : str or path-like, optional
         Created if needed; gets ``backup/`` (``BackupAndRestore``: an interrupted fit resumes),
-        ``best.weights.h5`` and ``last.weights.h5``.
+        ``best.weights.h5`` and ``last.weights.h5``, each weights file replaced whole (never half-written).
     log_dir : str or path-like, optional
-        Created if needed; gets ``training.csv`` (appended to) and, with ``tensorboard``, ``tensorboard/``.
+        Created if needed; gets ``training.csv`` (appended to; a resumed fit first drops the rows of the epochs it
+        repeats) and, with ``tensorboard``, ``tensorboard/``.
     tensorboard : bool
         Add a ``TensorBoard`` callback (needs ``log_dir``).
     callbacks : list of keras.callbacks.Callback, optional
@@ -410,11 +411,14 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
                                               restore_best_weights=True)
         out.append(early)
     state = None
+    start = 0
     if checkpoint_dir is not None:
+        # Keras writes its checkpoints and backup in place: these replace each file whole (never half-written)
+        from .resume import AtomicBackup, AtomicCheckpoint
+
         checkpoint_dir = Path(checkpoint_dir)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         best = None
-        start = 0
         if fingerprint is not None:
             from .resume import BackupSeal, BestSoFar, TrainingState, best_so_far, guard_resume, resume_epoch
 
@@ -422,17 +426,17 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
                 best, start = best_so_far(checkpoint_dir), resume_epoch(checkpoint_dir)
         # the best checkpoint before best.json: a kill between the two leaves best.json behind the file, so the
         # repeated epoch writes the file again (the other way round, the file would keep an older epoch)
-        out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "best.weights.h5"), monitor=monitor,
-                                                   save_best_only=True, save_weights_only=True,
-                                                   initial_value_threshold=best))
+        out.append(AtomicCheckpoint(str(checkpoint_dir / "best.weights.h5"), monitor=monitor,
+                                    save_best_only=True, save_weights_only=True, initial_value_threshold=best))
         if fingerprint is not None:
             out.append(BestSoFar(checkpoint_dir, monitor, best))
             state = TrainingState(checkpoint_dir, start, early)
-        out.append(keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "last.weights.h5"),
-                                                   save_weights_only=True))
+        out.append(AtomicCheckpoint(str(checkpoint_dir / "last.weights.h5"), save_weights_only=True))
     if log_dir is not None:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
+        if start:  # a resumed fit: the rows of epochs it repeats go (a kill before the backup left them)
+            _trim_log(log_dir / "training.csv", start)
         out.append(keras.callbacks.CSVLogger(str(log_dir / "training.csv"), append=True))
         if tensorboard:
             out.append(keras.callbacks.TensorBoard(str(log_dir / "tensorboard")))
@@ -442,10 +446,32 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         # At the start, TrainingState reads the best weights before the backup is loaded.
         if state is not None:
             out.append(state)
-        out.append(keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")))
+        out.append(AtomicBackup(str(checkpoint_dir / "backup")))
         if fingerprint is not None:
             out.append(BackupSeal(checkpoint_dir / "backup"))  # weights rewritten after the metadata are caught
     return out
+
+
+def _trim_log(path: Path, start: int) -> None:
+    """Drop the last rows of ``training.csv`` from epoch ``start`` on (or cut short): each epoch gets one row."""
+    import csv
+    import io
+
+    from .._jsonfile import atomic_path
+
+    if not path.is_file():
+        return
+    rows = list(csv.reader(io.StringIO(path.read_text(errors="replace"))))
+    if not rows or not rows[0] or rows[0][0] != "epoch":
+        return  # not a log of CSVLogger: left as it is
+    end = len(rows)  # only the last rows, of this run: a log that earlier fits appended to keeps theirs
+    while end > 1 and not (len(rows[end - 1]) == len(rows[0]) and rows[end - 1][0].isdigit()
+                           and int(rows[end - 1][0]) < start):
+        end -= 1
+    if end == len(rows):
+        return
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(rows[:end])
 
 
 def _tensorboard_installed() -> bool:
