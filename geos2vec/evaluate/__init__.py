@@ -50,7 +50,16 @@ from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, EvaluationRe
 from .report import BEATS_SHARE, paired_table, summary_markdown, summary_table, verdict, write_report
 from .seams import block_share, border_step, seam_pvalue, seam_table
 from .significance import corrected_resampled_ttest, student_t_sf
-from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
+from .splits import (
+    blocked_splits,
+    check_test_sets,
+    holdout_mask,
+    holdout_splits,
+    purge_shared_cells,
+    random_splits,
+    region_splits,
+    split_ids,
+)
 from .suite import DEFAULT_TASKS, run_suite
 from .tasks import TASKS, Task, data_dir, list_tasks, load_features, load_task
 
@@ -59,6 +68,7 @@ __all__ = [
     "join_labels", "minmax_scale", "polygon_pooling",
     "Task", "list_tasks", "load_task", "load_features", "data_dir", "BEATS_SHARE", "student_t_sf",
     "random_splits", "blocked_splits", "region_splits", "holdout_mask", "holdout_splits", "purge_shared_cells",
+    "split_ids", "check_test_sets",
     "count_table_from_points", "covered_mask", "log1p_counts", "normalized_counts", "smoothed_counts",
     "region_onehot", "pca_embedding", "random_projection", "untrained_model",
     "build_mlp", "ridge_probe", "ridge_onehot_probe", "standardize",

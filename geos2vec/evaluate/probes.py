@@ -264,6 +264,17 @@ def _train_group(xs, y, train_idx, val_idx, *, lrs, hidden, dropouts, fusion, fu
     return pred, final_val, final_epoch
 
 
+def _pad(parts):
+    """Index arrays of unequal lengths -> (rows, max_len) indices and 0/1 weights."""
+    width = max(len(p) for p in parts)
+    idx = np.zeros((len(parts), width), np.int64)
+    w = np.zeros((len(parts), width), np.float32)
+    for i, p in enumerate(parts):
+        idx[i, : len(p)] = p
+        idx[i, len(p):] = p[0]
+        w[i, : len(p)] = 1.0
+    return idx, w
+
 
 def _check_mlp_options(sweep, *, fusion, fusion_units, max_epochs, patience, batch_size, weight_decay):
     """The MLP probe's options checked before anything trains; the sweep as lists of numbers.
@@ -348,14 +359,16 @@ def ridge_probe(x: ArrayLike, y: ArrayLike, train: ArrayLike, val: ArrayLike, te
                 alphas: Sequence[float] = RIDGE_ALPHAS) -> tuple[np.ndarray, float, float]:
     """Closed-form ridge regression with the penalty chosen on validation.
 
-    ``x`` must already be centred on the training rows (:func:`standardize`); the intercept is the
-    training mean of ``y``. Every alpha is solved from one eigendecomposition of the training rows' Gram
-    matrix (``X'X``, or ``XX'`` when there are more features than rows).
+    ``x`` is centred on the training rows here, so the intercept is not penalized (the training mean of
+    ``y`` minus the slopes times the training means of ``x``; before, ``x`` was taken as centred, which
+    :func:`standardize`'s clipping at ±4 SD breaks, and the intercept was shrunk with the slopes). Every
+    alpha is solved from one eigendecomposition of the training rows' Gram matrix (``X'X``, or ``XX'`` when
+    there are more features than rows).
 
     Parameters
     ----------
     x : array_like, shape (n, d)
-        Features, centred on the training rows.
+        Features (e.g. :func:`standardize`'s, fitted on the training rows).
     y : array_like, shape (n,)
         The target.
     train, val, test : array_like of int
@@ -373,6 +386,7 @@ def ridge_probe(x: ArrayLike, y: ArrayLike, train: ArrayLike, val: ArrayLike, te
         The chosen penalty (the lowest validation MSE; the first of equal ones).
     """
     x = np.asarray(x, dtype=np.float64)
+    x = x - x[train].mean(axis=0)  # the training rows' means: an unpenalized intercept
     y = np.asarray(y, dtype=np.float64)
     alphas = np.asarray(alphas, dtype=np.float64)
     mu = y[train].mean()

@@ -33,9 +33,10 @@ import pandas as pd
 from ..cells import _as_cells, cell_to_parent
 from ..errors import InvalidInputError, InvalidTypeError
 from .baselines import _check_table
-from .probes import _check_mlp_options, _train_group, ridge_onehot_probe, ridge_probe, standardize
+from .probes import _check_mlp_options, _pad, _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .report import method_widths
-from .splits import blocked_splits, holdout_mask, holdout_splits, purge_shared_cells, random_splits, region_splits
+from .splits import (blocked_splits, check_test_sets, holdout_mask, holdout_splits, purge_shared_cells, random_splits,
+                     region_splits, split_ids)
 
 __all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES"]
 
@@ -99,6 +100,7 @@ def _group_seed(seed, name, hidden) -> int:
 
 
 def _r2(y, p):
+    """R² of ``p`` on the test samples ``y``, around their own mean (sklearn's ``r2_score``); NaN if constant."""
     ss = np.sum((y - np.mean(y)) ** 2)
     return float(1.0 - np.sum((y - p) ** 2) / ss) if ss > 0 else float("nan")
 
@@ -110,9 +112,11 @@ class EvaluationResult:
     Attributes
     ----------
     scores : DataFrame
-        One row per (split, rep, method, probe): ``r2``, ``mae`` (original units), ``val_mse`` and the
-        chosen ``alpha`` (ridge) or ``lr``, ``hidden``, ``dropout`` (MLP). ``split`` names the kind
-        (``random``, ``blocked``, ``region:A->B``, ``holdout``), ``rep`` the repetition.
+        One row per (split, rep, method, probe): ``r2`` (on the test samples, around their own mean), ``mae``
+        (original units), ``val_mse`` and the chosen ``alpha`` (ridge) or ``lr``, ``hidden``, ``dropout`` (MLP).
+        ``split`` names the kind (``random``, ``blocked``, ``region:A->B``, ``holdout``), ``rep`` the
+        repetition, ``split_id`` the split itself (:func:`~geos2vec.evaluate.splits.split_ids`); ``n_test`` and
+        ``n_fit`` count its test and its training + validation samples.
     predictions : DataFrame
         Test predictions: ``split, rep, method, probe, sample, y_true, y_pred`` (original units).
     target : str
@@ -167,7 +171,8 @@ def _features(method: Method, blocks_x, train, seed):
         return xs
     z = np.hstack(xs)
     if method.transform == "pca":
-        _, _, vt = np.linalg.svd(z[train], full_matrices=False)  # z is centred on the training rows
+        z = z - z[train].mean(axis=0)  # centred again on the training rows: the ±4 SD clip moved their mean
+        _, _, vt = np.linalg.svd(z[train], full_matrices=False)
         width = int(min(method.n_components, z.shape[1]))  # the same for every split: zero columns past the rank
         out = np.zeros((len(z), width))
         k = min(width, len(vt))
@@ -189,18 +194,6 @@ def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout
     if kind == "holdout":
         return {"holdout": holdout_splits(holdout_mask_, n_splits, seed=seed)}
     raise InvalidInputError(f"unknown split {kind!r}; choose from {list(SPLITS)}")
-
-
-def _pad(parts):
-    """Index arrays of unequal lengths -> (rows, max_len) indices and 0/1 weights."""
-    width = max(len(p) for p in parts)
-    idx = np.zeros((len(parts), width), np.int64)
-    w = np.zeros((len(parts), width), np.float32)
-    for i, p in enumerate(parts):
-        idx[i, : len(p)] = p
-        idx[i, len(p):] = p[0]
-        w[i, : len(p)] = 1.0
-    return idx, w
 
 
 def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units, max_epochs, patience,
@@ -442,6 +435,8 @@ def evaluate(
         at[keep] = np.arange(n)
         pos = at[sample_pos]
         split_sets, purged = purge_shared_cells(split_sets, pos[pos >= 0], pool_cell[pos >= 0])
+    check_test_sets(y, split_sets)
+    ids = split_ids(split_sets, sample_ids)
 
     # single-block, unscaled methods whose rows are exact one-hots (region one-hot of point samples)
     onehot = {}
@@ -456,8 +451,9 @@ def evaluate(
     bar = tqdm(total=n_ticks, desc=f"evaluate {target.name} ({kind})", disable=not progress)
 
     def record(split_name, k, name, probe, te, p, val_mse, extra):
-        t = y[te]
-        rows.append(dict(split=split_name, rep=k, method=name, probe=probe, n_cells=n, n_test=len(te), r2=_r2(t, p),
+        t, (tr, va, _) = y[te], split_sets[split_name][k]
+        rows.append(dict(split=split_name, rep=k, method=name, probe=probe, n_cells=n, n_test=len(te),
+                         n_fit=len(tr) + len(va), split_id=ids[split_name][k], r2=_r2(t, p),
                          mae=float(np.mean(np.abs(t - p))), val_mse=val_mse, **extra))
         preds.append(pd.DataFrame({"split": split_name, "rep": k, "method": name, "probe": probe,
                                    "sample": sample_ids[te], "y_true": t, "y_pred": p}))

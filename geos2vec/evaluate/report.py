@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidInputError
 from .significance import corrected_resampled_ttest
 
 if TYPE_CHECKING:
@@ -144,17 +145,26 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         higher; scores equal up to 1e-9, round-off, are neither), ``n_splits``, ``one_test_set`` (a
         ``region:...`` or ``holdout`` split: every repetition has the same test set), ``t_corrected`` and
         ``p_corrected`` (Nadeau & Bengio's corrected resampled t-test of the differences, two-sided, with the
-        samples not tested on as the training size:
+        samples trained and validated on as the training size (``n_fit``; older scores: all not tested on):
         :func:`~geos2vec.evaluate.significance.corrected_resampled_ttest`; NaN where the repetitions share one
         test set or the scores lack ``n_cells``/``n_test``) and ``beats`` (A wins at least :data:`BEATS_SHARE`
         of the repetitions, and they have different test sets).
+
+    Raises
+    ------
+    InvalidInputError
+        Two methods' repetition ``k`` are not the same split (scores of ``evaluate`` runs with other seeds or
+        samples: their ``split_id``, ``n_cells`` or ``n_test`` differ); before, they were paired silently.
     """
     scores = _scores(results)
     rows = []
     for (task, split, probe), g in scores.groupby(["task", "split", "probe"], sort=False):
+        _check_paired(g, task, split, probe)
         wide = g.pivot_table(index="rep", columns="method", values="r2", sort=False)
         n_test = float(g["n_test"].mean()) if "n_test" in g else math.nan
-        n_fit = float(g["n_cells"].mean()) - n_test if "n_cells" in g else math.nan
+        # the samples fitted on (training + validation; purged samples are neither); older scores: all but test
+        n_fit = float(g["n_fit"].mean()) if "n_fit" in g else (
+            float(g["n_cells"].mean()) - n_test if "n_cells" in g else math.nan)
         names = list(dict.fromkeys(g["method"]))
         for a in names if methods is None else [m for m in names if m in methods]:
             for b in names:
@@ -169,6 +179,23 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                                  losses=losses, n_splits=len(d), one_test_set=one, t_corrected=t, p_corrected=p,
                                  beats=bool(len(d) and not one and wins >= math.ceil(BEATS_SHARE * len(d)))))
     return pd.DataFrame(rows)
+
+
+def _check_paired(g: pd.DataFrame, task, split, probe) -> None:
+    """Refuse to pair methods whose repetition ``k`` is not the same split (other seeds, samples: other runs)."""
+    for col in ("split_id", "n_cells", "n_test"):
+        if col not in g:
+            continue
+        known = g[g[col].notna()]
+        per = known.groupby("rep")[col].nunique()
+        if (per > 1).any():
+            rep = per.index[(per > 1).to_numpy()][0]
+            seen = known[known.rep == rep].drop_duplicates(col)
+            raise InvalidInputError(
+                f"task {task!r}, split {split!r}, probe {probe!r}: methods {sorted(set(seen.method))} were not scored "
+                f"on the same splits (repetition {rep} differs in {col}: other seeds, samples or sample order, i.e. "
+                "other evaluate() runs), so they cannot be paired. Evaluate them in one evaluate() call, or with the "
+                "same seed on the same samples; or give the runs different task names")
 
 
 def _one_test_set(split: str) -> bool:
@@ -253,8 +280,6 @@ def plot_task(scores: pd.DataFrame, task: str, path):
     """R² (mean ± std over splits) of every method, one panel per (split, probe)."""
     from matplotlib.figure import Figure  # drawn without pyplot: the user's backend (e.g. Jupyter's) stays as it is
 
-    from ..errors import InvalidInputError
-
     s = summary_table(scores)
     s = s[s.task == task]
     if s.empty:
@@ -330,8 +355,9 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     text = [f"# {title}", ""]
     if command:
         text += ["Reproduce with:", "", "```bash", command, "```", ""]
-    text += ["R² on the test samples, mean ± std over the splits. `random`: 60/20/20 at random; `blocked`: whole "
-             "spatial blocks in train, validation or test; `region:A->B`: trained and validated on A, tested on B. "
+    text += ["R² on the test samples (around their own mean), mean ± std over the splits. `random`: 60/20/20 at "
+             "random; `blocked`: whole spatial blocks in train, validation or test; `region:A->B`: trained and "
+             "validated on A, tested on B. "
              f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits (with "
              "different test sets); the repeated splits overlap, so the corrected p (Nadeau & Bengio's corrected "
              "resampled t-test) says how sure a difference is.", ""]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +22,8 @@ if TYPE_CHECKING:
 
     from .._typing import Splits
 
-__all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits", "purge_shared_cells"]
+__all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits", "purge_shared_cells",
+           "split_ids", "check_test_sets"]
 
 
 def _check_n_splits(n_splits) -> None:
@@ -322,3 +325,63 @@ def purge_shared_cells(split_sets: dict[str, Splits], sample: ArrayLike, cell: A
             dropped.append(len(tr) + len(va) - len(tr2) - len(va2))
         out[name], purged[name] = new, float(np.mean(dropped))
     return out, purged
+
+
+def split_ids(split_sets: dict[str, Splits], sample_ids: ArrayLike) -> dict[str, list[str]]:
+    """An id of each split: a hash of the sample ids in its train, validation and test parts (not their order).
+
+    Scores carry it (``split_id``) so that :func:`~geos2vec.evaluate.report.paired_table` pairs only methods
+    scored on the same splits (two runs with other seeds or other samples share repetition numbers, not splits).
+
+    Parameters
+    ----------
+    split_sets : dict of str to list of (train, val, test)
+        Splits by name (sample positions).
+    sample_ids : array_like
+        The id of each sample position.
+
+    Returns
+    -------
+    dict of str to list of str
+        Per split name, one id per repetition (``"s"`` and 16 hex digits).
+    """
+    h = pd.util.hash_array(np.asarray(sample_ids))
+    out = {}
+    for name, splits in split_sets.items():
+        ids = []
+        for parts in splits:
+            digest = hashlib.sha1()
+            for part in parts:
+                digest.update(np.sort(h[part]).tobytes() + b"|")
+            ids.append("s" + digest.hexdigest()[:16])  # never read back from a CSV file as a number
+        out[name] = ids
+    return out
+
+
+def check_test_sets(y: ArrayLike, split_sets: dict[str, Splits]) -> None:
+    """Refuse a constant target; warn where a test set has no R² (one sample, or one label value).
+
+    Parameters
+    ----------
+    y : array_like of float
+        The target of each sample position.
+    split_sets : dict of str to list of (train, val, test)
+        Splits by name (sample positions).
+
+    Raises
+    ------
+    InvalidInputError
+        Every sample has the same target value: there is nothing to predict, every R² would be NaN.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.size and np.ptp(y) == 0:
+        raise InvalidInputError(f"the target is constant ({y[0]}) on all {y.size} samples; there is nothing to "
+                                "predict (every R² would be undefined)")
+    for name, splits in split_sets.items():
+        bad = [k for k, (_, _, te) in enumerate(splits) if len(te) < 2 or np.ptp(y[te]) == 0]
+        if bad:
+            warnings.warn(f"{name} splits: R² is undefined on {len(bad)} of {len(splits)} repetitions (a test set of "
+                          f"one sample or of one label value: repetitions {bad[:10]}); their R² is NaN, and the mean "
+                          "R² of the summary covers the others only. " + ("Use a finer block level or more samples"
+                          if name == "blocked" else "Use more samples or a larger test region"),
+                          UserWarning, stacklevel=3)
