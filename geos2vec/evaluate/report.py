@@ -316,7 +316,9 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     """Write the report files into the folder ``out``; returns the path of ``report.md``.
 
     Files: ``summary.csv``, ``paired.csv``, ``scores.csv``, ``config.json``, one figure per task and
-    ``report.md``.
+    ``report.md``. Each file is replaced whole, and ``report.md`` is removed first and written last: a folder
+    that an interrupted run left without it holds an unfinished report (files of two runs), never one that
+    reads as complete.
 
     ``embeddings``: the methods whose comparisons with the strong baselines the report lists (default:
     every method whose name starts with ``S2Vec``).
@@ -341,15 +343,19 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     pathlib.Path
         ``out / "report.md"``.
     """
+    from .._jsonfile import atomic_path
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scores = _scores(results)
     summary = summary_table(scores)
     paired = paired_table(scores)
-    scores.to_csv(out / "scores.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)
-    paired.to_csv(out / "paired.csv", index=False)
-    (out / "config.json").write_text(json.dumps(config or {}, indent=2, default=str))
+    (out / "report.md").unlink(missing_ok=True)  # written last: a folder without it is an unfinished report
+    for name, table in (("scores.csv", scores), ("summary.csv", summary), ("paired.csv", paired)):
+        with atomic_path(out / name, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+    with atomic_path(out / "config.json") as tmp:
+        tmp.write_text(json.dumps(config or {}, indent=2, default=str))
     names = list(dict.fromkeys(scores["method"]))
     embeddings = [m for m in names if m.startswith("S2Vec")] if embeddings is None else list(embeddings)
     text = [f"# {title}", ""]
@@ -363,7 +369,8 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
              "resampled t-test) says how sure a difference is.", ""]
     for task in dict.fromkeys(scores["task"]):
         slug = "".join(ch if ch.isalnum() else "_" for ch in task)
-        plot_task(scores, task, out / f"r2_{slug}.png")
+        with atomic_path(out / f"r2_{slug}.png", suffix=".png") as tmp:
+            plot_task(scores, task, tmp)
         n = summary[summary.task == task]["n_cells"]
         text += [f"## {task}", "", f"{int(n.min())}–{int(n.max())} samples.", "", summary_markdown(scores, task), "",
                  f"![R² per method]({f'r2_{slug}.png'})", ""]
@@ -371,5 +378,6 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         if pm:
             text += ["Paired comparisons with the strong baselines:", "", pm, ""]
     path = out / "report.md"
-    path.write_text("\n".join(text))
+    with atomic_path(path, suffix=".md") as tmp:
+        tmp.write_text("\n".join(text))
     return path
