@@ -84,4 +84,21 @@ def load_model(path: StrPath = "default", channels: Sequence[str] | None = None)
     return _load(path, channels=channels)
 
 
+#: sub-packages imported at their first use as an attribute (``geos2vec.model.S2VecModel`` after a plain
+#: ``import geos2vec``), so that ``import geos2vec`` stays cheap
+_LAZY_SUBMODULES = ("evaluate", "fusion", "io", "location", "model", "partitioned", "provenance")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
+
 __version__ = "0.3.0.dev0"

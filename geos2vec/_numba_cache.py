@@ -11,6 +11,7 @@ private folder in the system temporary directory, with one warning.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -25,6 +26,24 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` is (now) a real folder of this user's that no one else can write to.
+
+    numba's cache index files are pickles: a folder in the shared temporary directory that another user made
+    (or can write to) could run their code in this process.
+    """
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.lstat()
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):  # POSIX owner and modes
+        return False
+    return _writable(folder)
+
+
 def _user_cache() -> Path | None:
     try:
         from numba.misc.appdirs import AppDirs
@@ -35,6 +54,7 @@ def _user_cache() -> Path | None:
 
 
 _CHECKED = False
+REJECTED: str | None = None  # a NUMBA_CACHE_DIR passed over because it cannot be written (``geos2vec precompile``)
 
 
 def ensure_once() -> None:
@@ -51,12 +71,21 @@ def ensure_once() -> None:
 def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     """Point numba's cache at a temporary folder when neither default location is writable.
 
-    Returns the folder it chose, or None when numba's own choice works (or ``NUMBA_CACHE_DIR`` is set).
+    Returns the folder it chose, or None when numba's own choice works (or ``NUMBA_CACHE_DIR`` is set to a
+    writable folder). A ``NUMBA_CACHE_DIR`` that cannot be written is passed over with a warning, as numba
+    does, and the other locations are tried; when none is writable either, numba would stop the import with
+    "cannot cache function ...: no locator available".
     """
     from numba.core import config
 
-    if config.CACHE_DIR:
+    chosen = config.CACHE_DIR
+    if chosen and _writable(Path(chosen)):
         return None
+    if chosen:
+        global REJECTED
+        REJECTED = chosen
+        warnings.warn(f"geos2vec: NUMBA_CACHE_DIR={chosen!r} is not a writable folder; numba caches compiled "
+                      f"kernels elsewhere (set NUMBA_CACHE_DIR to a writable folder)", RuntimeWarning, stacklevel=3)
     package_dir = Path(__file__).resolve().parent if package_dir is None else Path(package_dir)
     if _writable(package_dir / "__pycache__"):
         return None
@@ -64,8 +93,13 @@ def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     if user is not None and _writable(user):
         return None
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    folder = Path(tempfile.gettempdir()) / f"geos2vec-numba-cache-{uid}"
-    if not _writable(folder):
+    try:
+        folder = Path(tempfile.gettempdir()) / f"geos2vec-numba-cache-{uid}"
+        if not _private(folder):  # another user's folder (or a link) would feed us their pickled cache files
+            folder = Path(tempfile.mkdtemp(prefix="geos2vec-numba-cache-"))
+    except OSError:  # no usable temporary folder at all (tempfile raises FileNotFoundError)
+        folder = None
+    if folder is None or not _writable(folder):
         warnings.warn("geos2vec: no writable location for numba's cache (package folder, user cache, temporary "
                       "folder); set NUMBA_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=3)
         return None

@@ -215,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.package_dir:
         _stub_packages(Path(args.package_dir).resolve())
+    from . import _numba_cache
+
+    _numba_cache.ensure_once()
+    if _numba_cache.REJECTED:  # compiling elsewhere would report success and leave the programs' cache empty
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"NUMBA_CACHE_DIR={_numba_cache.REJECTED!r} is not a writable folder; make it "
+                                "writable (or choose another) and run geos2vec precompile again")
     t0 = time.perf_counter()
     if args.part:  # a worker: one line per kernel for the parent to count (and print unless --quiet)
         k, n = (int(x) for x in args.part.split("/"))

@@ -11,11 +11,15 @@ if TYPE_CHECKING:
 
 _PACKAGES = ("geos2vec", "numpy", "pandas", "geopandas", "shapely", "pyproj", "numba", "xarray", "pyarrow",
              "threadpoolctl", "tqdm", "matplotlib", "keras", "tensorflow", "tensorflow-cpu", "jax", "torch",
-             "osmium", "dask", "zarr")
+             "osmium", "dask", "dask-geopandas", "distributed", "zarr", "scipy")
 
 
 def versions() -> dict:
-    """``{name: version or None}`` for Python, the platform and geos2vec's (optional) dependencies."""
+    """``{name: version or None}`` for Python, the platform and geos2vec's (optional) dependencies.
+
+    geos2vec's own entry is the imported package's ``__version__``; the others come from the installed
+    packages' metadata.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
@@ -24,6 +28,11 @@ def versions() -> dict:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = None
+    # the code that runs, not the installed metadata: an editable install or a source tree on sys.path keeps the
+    # version of its last `pip install` (0.1.0 here after the version moved on)
+    from . import __version__
+
+    out["geos2vec"] = __version__
     return out
 
 

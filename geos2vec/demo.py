@@ -64,6 +64,11 @@ def pca_rgb(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         Share of the variance of each of the three components (zeros where there is none).
     """
     values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"values must be a 2-D array (rows x dims), got shape {values.shape}; "
+                                f"reshape one vector per row with values.reshape(len(values), -1)")
     ok = ~np.isnan(values).any(axis=1)
     rgb = np.full((len(values), 3), np.nan)
     if ok.sum() < 2:
@@ -77,7 +82,8 @@ def pca_rgb(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     rgb[ok, :k] = scaled
     if k < 3:
         rgb[ok, k:] = 0.5
-    explained = (s**2 / (s**2).sum())[:3]
+    total = (s**2).sum()
+    explained = (s**2 / total if total > 0 else np.zeros_like(s))[:3]  # identical rows: no variance to share
     return rgb, np.pad(explained, (0, 3 - len(explained)))
 
 
@@ -145,7 +151,8 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
     mode : str, default "contextual"
         Embedding mode, passed to :func:`geos2vec.cell_embeddings`.
     quiet : bool, default False
-        No progress bar and no printed summary.
+        No progress bar and no printed summary. ``geos2vec.set_options(progress=False)`` turns the progress bars
+        off too (the summary is still printed).
 
     Returns
     -------
@@ -161,11 +168,12 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
     from .embedding import cell_embeddings
     from .features import count_features
     from .model import load_model
+    from .options import progress
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    steps = tqdm(total=4, desc="geos2vec demo", unit="step", disable=quiet)
+    steps = tqdm(total=4, desc="geos2vec demo", unit="step", disable=quiet or not progress())
     steps.set_postfix_str("reading the bundled sample")
     pois, roads = load_sample()
     steps.update()

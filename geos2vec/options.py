@@ -8,17 +8,27 @@
     cores other processes share, a multi-threaded BLAS oversubscribes them and the encoder slows down 10-30x
     (``benchmarks/RESULTS.md``); one thread loses little on an idle machine. ``None`` leaves the BLAS library's
     own setting.
+
+Options are process-wide, as in xarray: a ``with set_options(...)`` block in one thread applies to every thread
+while it runs. Blocks in several threads that overlap in time leave the options as they were before the first
+began once all have ended, whatever order they end in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import threading
+import weakref
 
 from .errors import InvalidInputError
 
 __all__ = ["set_options", "get_options"]
 
 OPTIONS: dict = {"progress": True, "threads": 1}
+_LOCK = threading.RLock()
+_ORDER = itertools.count()
+_ACTIVE: weakref.WeakSet = weakref.WeakSet()  # set_options objects alive and not exited (plain calls die at once)
 
 
 def _check(name, value):
@@ -61,14 +71,26 @@ class set_options:  # noqa: N801 - named like xarray.set_options
     def __init__(self, **kwargs: bool | int | None) -> None:
         for name, value in kwargs.items():
             _check(name, value)
-        self.old = {name: OPTIONS[name] for name in kwargs}
-        OPTIONS.update(kwargs)
+        with _LOCK:
+            self._order = next(_ORDER)
+            self.old = {name: OPTIONS[name] for name in kwargs}
+            OPTIONS.update(kwargs)
+            _ACTIVE.add(self)  # from here, not __enter__: another thread's block may end in between
 
     def __enter__(self) -> set_options:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        OPTIONS.update(self.old)
+        with _LOCK:
+            _ACTIVE.discard(self)
+            for name, value in self.old.items():
+                # a later block (another thread's) that set this option and is still open restores our old value
+                # when it ends; restoring now would undo its setting, and its own old value is ours
+                later = [c for c in _ACTIVE if c._order > self._order and name in c.old]
+                if later:
+                    min(later, key=lambda c: c._order).old[name] = value
+                else:
+                    OPTIONS[name] = value
 
 
 def get_options() -> dict:
@@ -97,17 +119,58 @@ def progress(verbose=None) -> bool:
     return OPTIONS["progress"] if verbose is None else bool(verbose)
 
 
+_BLAS = {"users": 0, "limits": None}  # blas_threads blocks open in any thread, and the limits the first one set
+
+
+def _release_openblas():
+    """Let the calling thread set OpenBLAS' limits.
+
+    Recent threadpoolctl ignores every thread but the first one that set them (its "controlling thread") until
+    that one ends or lets go, so the thread that ends the last block could not restore a limit another set.
+    """
+    import threadpoolctl
+
+    clear = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
+@contextlib.contextmanager
+def _shared_blas_limit(n: int):
+    from threadpoolctl import threadpool_limits
+
+    with _LOCK:
+        if _BLAS["users"] == 0:
+            _release_openblas()
+            _BLAS["limits"] = threadpool_limits(limits=n, user_api="blas")
+        # else: the BLAS is already limited by another thread's block; the last block to end restores it
+        _BLAS["users"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _BLAS["users"] -= 1
+            if _BLAS["users"] == 0:
+                _release_openblas()
+                _BLAS.pop("limits").restore_original_limits()
+                _BLAS["limits"] = None
+                _release_openblas()
+
+
 def blas_threads():
     """A context that limits BLAS threads to the ``threads`` option (a no-op for ``None``).
+
+    threadpoolctl's limits are process-wide: blocks in several threads at once (dask's threaded scheduler
+    embedding partitions) share one limit, and the last block to end restores the BLAS library's own setting.
+    Separate ``threadpool_limits`` blocks would each restore what they found, so overlapping blocks left the
+    BLAS at one thread for the rest of the session.
 
     Returns
     -------
     contextlib.AbstractContextManager
-        A ``threadpoolctl.threadpool_limits`` context, or ``contextlib.nullcontext()`` when the option is None.
+        A context that holds the limit while open, or ``contextlib.nullcontext()`` when the option is None.
     """
     n = OPTIONS["threads"]
     if n is None:
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=n, user_api="blas")
+    return _shared_blas_limit(n)

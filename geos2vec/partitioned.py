@@ -53,6 +53,16 @@ def is_dask(obj: object) -> bool:
         hasattr(obj, "npartitions") and hasattr(obj, "to_delayed")
 
 
+def _import_dask():
+    """``dask``, or an ImportError naming the extra that brings it."""
+    try:
+        import dask
+    except ImportError as exc:
+        raise ImportError("dask frames need dask: pip install 'geos2vec[dask]' (dask, dask-geopandas, "
+                          "distributed, zarr)") from exc
+    return dask
+
+
 def _add_dicts(dicts) -> dict:
     out: dict = {}
     for d in dicts:
@@ -100,7 +110,7 @@ def _combine(tables):
 
 def _extra_columns(pois, extra, ontology, errors):
     """The full column order when ``extra`` has categorical columns (their values differ per partition)."""
-    import dask
+    dask = _import_dask()
 
     from .features import _parse_extra
     from .ontology import load_ontology
@@ -182,7 +192,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     UserWarning
         Once, for what the merged report shows was dropped (as ``count_features``).
     """
-    import dask
+    dask = _import_dask()
 
     from .coverage import as_coverage, infer_coverage, set_coverage
     from .features import _warn_dropped
@@ -290,9 +300,11 @@ def embed_dask(ddf: dask_geopandas.GeoDataFrame,
     Raises
     ------
     InvalidInputError
-        If ``features`` is a string.
+        If ``features`` is a string, or a dict with keys other than ``"pois"`` and ``"roads"``.
+    ImportError
+        If dask is not installed (``pip install 'geos2vec[dask]'``).
     """
-    import dask
+    dask = _import_dask()
 
     from .embedding import embed
 
@@ -329,9 +341,11 @@ def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
     Raises
     ------
     InvalidInputError
-        If ``features`` is a string.
+        If ``features`` is a string, or a dict with keys other than ``"pois"`` and ``"roads"``.
+    ImportError
+        If dask is not installed (``pip install 'geos2vec[dask]'``).
     """
-    import dask
+    dask = _import_dask()
     import dask.dataframe as dd
 
     from .embedding import embed_cells
@@ -359,6 +373,10 @@ def _shared_features(features, level: int):
         raise InvalidInputError(f"features={features!r} is not supported for dask input; build the count table "
                                 "first (geos2vec.io.osm_features(area)) and pass it")
     if isinstance(features, dict) and any(is_dask(v) for v in features.values()):
+        unknown = [k for k in features if k not in ("pois", "roads")]
+        if unknown:  # as in memory: a typo ("road") would silently leave that source out of the counts
+            raise InvalidInputError(f"features has unknown key(s) {unknown}; the dict takes 'pois' and/or "
+                                    "'roads', e.g. {'pois': pois, 'roads': roads}")
         return count_features_dask(features.get("pois"), features.get("roads"), level=level)
     if is_dask(features) and _is_count_table(features):  # shared by every task: held in memory once
         return features.compute()

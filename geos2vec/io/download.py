@@ -127,8 +127,8 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
 
     Parameters
     ----------
-    url : str, default :data:`GEOFABRIK_INDEX`
-        The index, in Geofabrik's ``index-v1.json`` format.
+    url : str or path-like, default :data:`GEOFABRIK_INDEX`
+        The index, in Geofabrik's ``index-v1.json`` format: a URL or the path of a local file.
     cache_dir : path, optional
         Where the index is kept (under ``index/``); default :func:`default_cache_dir`. A cached index is
         read without network access.
@@ -148,6 +148,7 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
         If the index cannot be fetched, is not JSON (also a damaged cached copy: pass ``refresh=True``), or
         lists no usable extract.
     """
+    url = _index_url(url)  # a local file as a file:// URL, as download_osm(index_url=...) takes it
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / "index" / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
     if refresh or not path.exists():
