@@ -44,6 +44,14 @@ def _positive_int(value, name, allow_none=False):
 def _check_heads(heads):
     return _positive_int(heads, "heads", allow_none=True)
 
+
+def _check_head_axis(shapes, heads, name):
+    """Refuse a ``(M, batch, d)`` input whose M is not ``heads`` (TensorFlow raised a bare broadcast error)."""
+    for s in shapes if heads is not None else ():
+        if len(s) == 3 and s[0] is not None and s[0] != heads:
+            raise InvalidInputError(f"{name}(heads={heads}) got an input of shape {tuple(s)} ({s[0]} heads); pass "
+                                    f"(batch, d) or ({heads}, batch, d) inputs, or build it with heads={s[0]}")
+
 @keras.saving.register_keras_serializable(package="geos2vec")
 class Concat(keras.layers.Layer):
     """Concatenate the inputs on the last axis (no weights).
@@ -73,7 +81,8 @@ class Concat(keras.layers.Layer):
         return ops.concatenate(lifted, axis=-1)
 
     def compute_output_shape(self, input_shapes):
-        last = sum(s[-1] for s in input_shapes)
+        dims = [s[-1] for s in input_shapes]
+        last = None if None in dims else sum(dims)  # an input of unknown width: a TypeError of None + int
         longest = max(input_shapes, key=len)
         return tuple(longest[:-1]) + (last,)
 
@@ -94,6 +103,7 @@ class WeightedAdd(keras.layers.Layer):
 
     def build(self, input_shapes):
         dims = [s[-1] for s in _shapes(input_shapes, "WeightedAdd")]
+        _check_head_axis(input_shapes, self.heads, "WeightedAdd")
         if len(set(dims)) != 1:
             raise InvalidInputError(
                 f"WeightedAdd needs inputs with equal feature dims, got {dims}; use ProjectAdd "
@@ -108,6 +118,7 @@ class WeightedAdd(keras.layers.Layer):
         k = int(self.w.shape[-1])
         if len(inputs) != k:  # fewer inputs silently dropped weights (more failed inside TensorFlow)
             raise InvalidInputError(f"WeightedAdd was built for {k} inputs, got {len(inputs)}")
+        _check_head_axis([tuple(x.shape) for x in inputs], self.heads, "WeightedAdd")
         if self.heads is None:
             return sum(self.w[i] * x for i, x in enumerate(inputs))
         out = 0
@@ -137,7 +148,8 @@ class ProjectAdd(keras.layers.Layer):
 
     def build(self, input_shapes):
         self.kernels = []
-        for i, s in enumerate(_shapes(input_shapes, "ProjectAdd")):
+        _check_head_axis(_shapes(input_shapes, "ProjectAdd"), self.heads, "ProjectAdd")
+        for i, s in enumerate(input_shapes):
             shape = (s[-1], self.units) if self.heads is None else (self.heads, s[-1], self.units)
             self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=shape,
                                                 initializer=self.kernel_initializer))
@@ -148,6 +160,7 @@ class ProjectAdd(keras.layers.Layer):
         inputs = _as_list(inputs, "ProjectAdd")
         if len(inputs) != len(self.kernels):
             raise InvalidInputError(f"ProjectAdd was built for {len(self.kernels)} inputs, got {len(inputs)}")
+        _check_head_axis([tuple(x.shape) for x in inputs], self.heads, "ProjectAdd")
         out = self.bias
         for x, k in zip(inputs, self.kernels):
             if self.heads is None:

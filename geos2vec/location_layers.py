@@ -23,7 +23,9 @@ class LocationEncoder(keras.layers.Layer):
     No trainable weights; the same formulas as :func:`encode_location`
     (follow it with Dense layers for the Space2Vec "NN" part). Inputs are
     not range-checked inside the graph: validate them with
-    :func:`geos2vec.cells.check_latlng` beforehand.
+    :func:`geos2vec.cells.check_latlng` beforehand. Keras' ``fit`` / ``predict`` cast float64 NumPy inputs to
+    float32 before the model sees them (~1e-3 rad at the finest default scale): feed a ``tf.data.Dataset`` or
+    call the model directly to keep float64 degrees.
     """
 
     def __init__(self, method="theory", frequency_num=16, min_radius=1e-4, max_radius=1.0, **kwargs):

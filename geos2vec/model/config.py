@@ -106,9 +106,11 @@ class S2VecConfig:
 
         for name in ("learning_rate", "weight_decay", "mask_ratio", "dropout", "validation_split", "cosine_alpha",
                      "mlp_ratio", "warmup_epochs", "activity_weight", "nonempty_weight", "clipnorm"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)):
-                raise InvalidInputError(f"S2VecConfig.{name} must be a finite number, got {v!r} (a NaN or inf "
+            v = getattr(self, name)  # None: no clipping; for the others a raw TypeError of a comparison below
+            if (v is not None or name != "clipnorm") and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                                                          or not math.isfinite(v)):
+                raise InvalidInputError(f"S2VecConfig.{name} must be a finite number"
+                                        f"{' or None' if name == 'clipnorm' else ''}, got {v!r} (a NaN or inf "
                                         "learning rate trains a model whose weights are all NaN)")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise InvalidInputError(f"S2VecConfig.seed must be a non-negative integer, got {self.seed!r}")

@@ -87,7 +87,8 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
     compact : bool
         Write ``weights.npz`` instead of ``model.keras``.
     dtype : str or numpy.dtype
-        Floating-point type of the weights in ``weights.npz`` (``compact=True`` only).
+        Floating-point type of the weights in ``weights.npz`` (``compact=True`` only): float16, float32 or
+        float64 (float32 and float64 keep the weights exactly).
 
     Returns
     -------
@@ -97,7 +98,7 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
     Raises
     ------
     InvalidInputError
-        (a ``ValueError``) The model has no Keras model (unbuilt).
+        (a ``ValueError``) The model has no Keras model (unbuilt), or ``dtype`` is none of the three.
     FileExistsError
         ``path`` (not a ``.zip``) exists and is not a directory, or ``path`` ends in ``.zip`` and is a folder.
     """
@@ -109,6 +110,12 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
 
     if model.keras_model is None:
         raise InvalidInputError("cannot save an unbuilt model: call fit() or build() first")
+    try:  # int8 truncated every weight to an integer; bfloat16 wrote a file that load_model refused
+        ok = np.dtype(dtype) in (np.float16, np.float32, np.float64)
+    except TypeError:
+        ok = False
+    if compact and not ok:
+        raise InvalidInputError(f"dtype={dtype!r}: compact weights are stored as 'float16', 'float32' or 'float64'")
     path = check_save_path(path)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "geos2vec_version": geos2vec.__version__,
             "keras_version": keras.__version__, "tensorflow_version": tf.__version__,

@@ -75,12 +75,20 @@ class PositionEmbedding(layers.Layer):
         self.length = int(length)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
+        if len(input_shape) < 2 or input_shape[-2] not in (None, self.length):
+            raise ValueError(f"PositionEmbedding({self.length}) takes (batch, {self.length}, dim) sequences, got "
+                             f"shape {tuple(input_shape)}; give it length= the sequence length")
         self.embedding = self.add_weight(
             name="embedding", shape=(1, self.length, int(input_shape[-1])),
             initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+        # a later call with another length or width raises Keras' ValueError, not a backend broadcast error
+        self.input_spec = layers.InputSpec(min_ndim=2, axes={-2: self.length, -1: int(input_shape[-1])})
 
     def call(self, x: Any) -> Any:
         return x + ops.cast(self.embedding, x.dtype)
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "length": self.length}
@@ -102,6 +110,9 @@ class Attention(layers.Layer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         self.qkv.build(input_shape)
         self.proj.build(tuple(input_shape[:-1]) + (self.dim,))
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        return tuple(input_shape[:-1]) + (self.dim,)
 
     def call(self, x: Any) -> Any:
         b, n = ops.shape(x)[0], ops.shape(x)[1]
@@ -139,6 +150,10 @@ class TransformerBlock(layers.Layer):
         self.drop2 = layers.Dropout(self.dropout, seed=None if s is None else s + 1, dtype=p)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
+        if input_shape[-1] is not None and input_shape[-1] != self.dim:  # the residual adds x to a dim-wide branch
+            raise ValueError(f"TransformerBlock(dim={self.dim}) takes inputs whose last axis is {self.dim}, got shape "
+                             f"{tuple(input_shape)}; project them first (e.g. a Dense({self.dim}))")
+        self.input_spec = layers.InputSpec(min_ndim=2, axes={-1: self.dim})
         for layer in (self.norm1, self.attn, self.norm2, self.fc1):
             layer.build(input_shape)
         self.fc2.build(tuple(input_shape[:-1]) + (self.fc1.units,))
@@ -146,6 +161,9 @@ class TransformerBlock(layers.Layer):
     def call(self, x: Any, training: bool | None = None) -> Any:
         x = x + self.drop1(self.attn(self.norm1(x)), training=training)
         return x + self.drop2(self.fc2(self.fc1(self.norm2(x))), training=training)
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads,
@@ -165,6 +183,9 @@ class RandomMasking(layers.Layer):
     def __init__(self, length: int, mask_ratio: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.length, self.mask_ratio, self.seed = int(length), float(mask_ratio), seed
+        if self.length < 2 or not 0.0 < self.mask_ratio < 1.0:  # 1.5 kept one token; length 1 kept none
+            raise ValueError(f"RandomMasking needs length >= 2 (one token kept, one masked) and 0 < mask_ratio < 1, "
+                             f"got length={length!r}, mask_ratio={mask_ratio!r}")
         # at least one token kept and one masked, whatever the ratio and length
         self.num_keep = min(max(int(round(self.length * (1.0 - self.mask_ratio))), 1), self.length - 1)
         self.seed_generator = keras.random.SeedGenerator(seed)

@@ -170,6 +170,8 @@ class MaskedAutoencoder(keras.Model):
         self.missing_token = bool(missing_token)
         self.activity_weight = float(activity_weight)
         self.nonempty_weight = float(nonempty_weight)
+        if position_init not in ("normal", "sincos"):  # "sin-cos" silently gave the random ("normal") start
+            raise ValueError(f"position_init must be 'normal' or 'sincos', got {position_init!r}")
         self.position_init = str(position_init)
         p = self.dtype_policy
         s = None if seed is None else int(seed)
@@ -417,6 +419,23 @@ class MaskedAutoencoder(keras.Model):
         if self.activity_weight:
             loss = loss + self.activity_weight * activity_mse(data["x"], y_pred["pred"], y_pred["mask"], weight)
         return per_replica_loss(loss)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Keras' ``compile_from_config`` (loading a ``.keras`` file), with ``FusedAdamW`` registered first.
+
+        ``S2VecModel.fit`` compiles with :class:`~geos2vec.model.optimizer.FusedAdamW`, so a ``.keras`` file of
+        it (``keras_model.save``, a ``ModelCheckpoint``) names that class; importing this module is then enough
+        to load the file with ``keras.saving.load_model`` (it raised "Could not locate class 'FusedAdamW'").
+
+        Parameters
+        ----------
+        config : dict
+            The compile configuration stored in the ``.keras`` file (optimizer, ...).
+        """
+        from .optimizer import FusedAdamW  # imports only keras
+
+        with keras.saving.CustomObjectScope({"geos2vec>FusedAdamW": FusedAdamW}):
+            super().compile_from_config(config)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "num_patches": self.num_patches, "num_features": self.num_features,

@@ -202,7 +202,8 @@ class S2VecModel:
         epochs : int, optional
             Overrides ``config.epochs``.
         callbacks : list of keras.callbacks.Callback, optional
-            Run before the ones ``fit`` adds (early stopping, checkpoints, logs).
+            Run before the ones ``fit`` adds (early stopping, checkpoints, logs). Callbacks that set the learning
+            rate (``LearningRateScheduler``, ``ReduceLROnPlateau``) raise: it follows the config's schedule.
         checkpoint_dir : path, optional
             Best/last weights each epoch, and a backup from which an
             interrupted ``fit`` with the same arguments resumes (a backup of another run, with other
@@ -228,20 +229,13 @@ class S2VecModel:
         ------
         InvalidInputError
             ``epochs`` that is not a positive integer, ``verbose`` not one of the four, ``tensorboard=True`` without
-            ``log_dir``, ``model.config`` changed in an architecture field after the build, no training
-            image with a pixel to learn from, or a run whose loss became NaN or infinite (training stops at that
-            batch; the weights are not usable). (:class:`~geos2vec.errors.InvalidTypeError`: ``data`` of a type
-            that is neither images nor a path.)
+            ``log_dir``, ``model.config`` changed in an architecture field after the build, a callback that sets
+            the learning rate, no training image with a pixel to learn from, or a run whose loss became NaN or
+            infinite (training stops at that batch; the weights are not usable).
+            (:class:`~geos2vec.errors.InvalidTypeError`: ``data`` of a type that is neither images nor a path.)
         """
-        from .train import (
-            check_verbose,
-            compile_for_fit,
-            make_callbacks,
-            resolve_run_eagerly,
-            resolve_strategy,
-            set_random_seed,
-            steps_for,
-        )
+        from .train import check_verbose, compile_for_fit, make_callbacks, resolve_run_eagerly, resolve_strategy
+        from .train import set_random_seed, steps_for
 
         cfg = self.config
         epochs = cfg.epochs if epochs is None else cfg.replace(epochs=epochs).epochs  # checked: 1.5 was cut to 1
@@ -287,6 +281,14 @@ class S2VecModel:
         cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
                              log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks,
                              fingerprint=None if checkpoint_dir is None else run_fingerprint(self, da, train_idx))
+        import keras  # the optimizer follows a schedule: Keras raised a bare TypeError at the first change, epochs in
+        setters = [type(c).__name__ for c in cbs if isinstance(c, (keras.callbacks.LearningRateScheduler,
+                                                                    keras.callbacks.ReduceLROnPlateau))]
+        if setters:
+            raise InvalidInputError(f"callbacks {setters} set the learning rate, which fit takes from the config's "
+                                    "cosine schedule (learning_rate, cosine_alpha, warmup_epochs): change those, or "
+                                    "compile model.keras_model with your own optimizer and fit it on "
+                                    "geos2vec.model.data.make_dataset(images, model.stats, ...)")
         if checkpoint_dir is not None:  # a resumed fit: the shuffle of its epoch; no epoch after a stop
             from .resume import resume_epoch, skip_epochs, stopped_at
 
