@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +50,7 @@ def atomic_path(path, suffix: str = ".tmp") -> Iterator[Path]:
     its owner). ``suffix`` ends the temporary name (Keras and GDAL pick a format by it).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}@{_HOST}.{secrets.token_hex(4)}{suffix}")
+    tmp = temporary_name(path, suffix)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -63,8 +64,13 @@ def atomic_path(path, suffix: str = ".tmp") -> Iterator[Path]:
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
+def temporary_name(path: Path, suffix: str) -> Path:
+    """A unique hidden name beside ``path`` that :func:`_remove_stale` recognises once its process has ended."""
+    return path.with_name(f".{path.name}.{os.getpid()}@{_HOST}.{secrets.token_hex(4)}{suffix}")
+
+
 def _remove_stale(path: Path, suffix: str) -> None:
-    """Remove the temporary files of :func:`atomic_path` for ``path`` that killed processes of this host left."""
+    """Remove the temporary files (or folders) for ``path`` that killed processes of this host left."""
     if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
         return
     pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)@{re.escape(_HOST)}\.[0-9a-f]{{8}}{re.escape(suffix)}")
@@ -78,9 +84,12 @@ def _remove_stale(path: Path, suffix: str) -> None:
             continue
         try:
             os.kill(int(m.group(1)), 0)
-        except ProcessLookupError:  # its writer is gone: the file is a leftover
+        except ProcessLookupError:  # its writer is gone: the file (or a model's folder) is a leftover
             with contextlib.suppress(OSError):  # e.g. another user's, in a shared folder
-                stale.unlink(missing_ok=True)
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink(missing_ok=True)
         except (OverflowError, OSError):  # a live process of another user (PermissionError), or not a pid
             continue
 

@@ -47,12 +47,10 @@ def _join_number_lists(argv: list[str]) -> list[str]:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """The imported package's version (an install's metadata may be older: an editable install, a source tree)."""
+    from . import __version__
 
-    try:
-        return version("geos2vec")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
+    return __version__
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -134,7 +134,10 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     ax.text(0.01, 0.01, ATTRIBUTION, transform=ax.transAxes, fontsize=7, color="#444444")
     ax.grid(True, linewidth=0.3, alpha=0.5)
     fig.tight_layout()
-    fig.savefig(path)
+    from ._jsonfile import atomic_path
+
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:  # an interrupted write leaves no partial image
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None)
     return Path(path)
 
 
@@ -188,7 +191,10 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
     steps.update()
     steps.set_postfix_str("writing the table and the map")
     parquet = out / "embeddings.parquet"
-    cells.to_parquet(parquet)
+    from ._jsonfile import atomic_path
+
+    with atomic_path(parquet, suffix=".parquet") as tmp:  # an interrupted write leaves no partial table
+        cells.to_parquet(tmp)
     png = plot_embedding_map(cells, out / "embeddings.png", pois=pois,
                              title=f"S2Vec embeddings of Los Angeles level-12 cells ({mode})")
     steps.update()

@@ -221,7 +221,7 @@ def test_an_interrupted_resave_names_where_the_old_model_is(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         model.save(target, compact=True)
     monkeypatch.undo()
-    with pytest.raises(FileNotFoundError, match=r"previous model in .*\.saved\.old-\d+: rename that folder"):
+    with pytest.raises(FileNotFoundError, match=r"previous model in .*\.saved\.\d+@.*\.old: rename that folder"):
         geos2vec.load_model(target)
 
 

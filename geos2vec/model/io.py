@@ -23,6 +23,8 @@ Loading is one-way, as in keras-hub: this module knows the file layout and never
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -33,7 +35,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .._jsonfile import read_json
+from .._jsonfile import _remove_stale, atomic_path, read_json, temporary_name
 from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
 
 if TYPE_CHECKING:
@@ -143,27 +145,21 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
         # folder never mixes the files of two saves (e.g. an old model.keras next to a new weights.npz)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".zip":
-            part = path.with_name(f".{path.name}.partial-{os.getpid()}")
-            try:
-                with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
-                    for name in files:
-                        zf.write(tmp / name, name)
-            except BaseException:
-                part.unlink(missing_ok=True)
-                raise
-            os.replace(part, path)
+            with atomic_path(path, suffix=".zip") as part, zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
+                for name in files:
+                    zf.write(tmp / name, name)
         else:
-            part = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
-            umask = os.umask(0)
-            os.umask(umask)
-            part.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); a model folder is an ordinary folder
+            part = temporary_name(path, ".partial")  # hidden, never loads; removed once its process has ended
+            part.mkdir()
             try:
                 for name in files:
                     shutil.copy2(tmp / name, part / name)
-            except BaseException:  # interrupted: nothing half-written stays behind (a kill may leave the
-                shutil.rmtree(part, ignore_errors=True)  # hidden partial folder, which never loads)
+                _replace_dir(part, path)
+            except BaseException:  # interrupted, or refused: nothing half-written stays behind
+                shutil.rmtree(part, ignore_errors=True)
                 raise
-            _replace_dir(part, path)
+            _remove_stale(path, ".partial")
+            _remove_stale(path, ".old")
     return path
 
 
@@ -203,26 +199,46 @@ def _sha256(path: Path) -> str:
 
 
 def _replace_dir(new: Path, path: Path) -> None:
-    """Move directory ``new`` to ``path``; an existing model folder there is replaced as a whole."""
-    if not path.exists():
-        os.replace(new, path)
+    """Move directory ``new`` to ``path``; an existing model folder there is replaced as a whole.
+
+    Another process's save that lands at ``path`` in between is replaced in turn (the last save wins whole).
+    """
+    for _ in range(8):
+        if not path.exists():
+            try:
+                os.replace(new, path)
+                return
+            except OSError as err:  # another save made path in between: replace that one
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                continue
+        if not path.is_dir():
+            raise FileExistsError(f"{path} exists and is not a directory; choose another path")
+        known = set(_FILES) | set(_COMPACT_FILES) | set(_EXTRA_FILES)
+        if any(p.name not in known for p in path.iterdir()):  # not (only) a model folder: keep the user's files
+            for name in set(_FILES) | set(_COMPACT_FILES):
+                (path / name).unlink(missing_ok=True)
+            for item in new.iterdir():
+                os.replace(item, path / item.name)
+            new.rmdir()
+            return
+        old = temporary_name(path, ".old")
+        try:
+            os.replace(path, old)
+        except FileNotFoundError:  # another save moved it away in between
+            continue
+        try:
+            os.replace(new, path)
+        except BaseException as err:
+            if isinstance(err, OSError) and err.errno in (errno.ENOTEMPTY, errno.EEXIST):  # another save landed
+                shutil.rmtree(old, ignore_errors=True)                                  # in between: replace it
+                continue
+            with contextlib.suppress(OSError):  # put the previous model back (a kill leaves it where load names it)
+                os.replace(old, path)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
         return
-    if not path.is_dir():
-        shutil.rmtree(new, ignore_errors=True)
-        raise FileExistsError(f"{path} exists and is not a directory; choose another path")
-    known = set(_FILES) | set(_COMPACT_FILES) | set(_EXTRA_FILES)
-    others = [p.name for p in path.iterdir() if p.name not in known]
-    if others:  # not (only) a model folder: keep the user's files, replace the model files only
-        for name in set(_FILES) | set(_COMPACT_FILES):
-            (path / name).unlink(missing_ok=True)
-        for item in new.iterdir():
-            os.replace(item, path / item.name)
-        new.rmdir()
-        return
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    os.replace(path, old)
-    os.replace(new, path)
-    shutil.rmtree(old, ignore_errors=True)
+    raise OSError(f"could not replace {path}: other processes keep saving models to it; save to another path")
 
 
 def _jsonable(history):
@@ -269,7 +285,8 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
             raise FileNotFoundError(f"the bundled model is missing from {path}; reinstall geos2vec")
     path = Path(path)
     if not path.exists():
-        left = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.is_dir() else []
+        left = sorted(p for p in path.parent.glob(f".{path.name}.*") if p.name.endswith(".old") or
+                      p.name.startswith(f".{path.name}.old-")) if path.parent.is_dir() else []
         hint = (f"; a save over it was interrupted and left the previous model in {left[-1]}: rename that "
                 f"folder to {path.name}") if left else ""
         raise FileNotFoundError(f"no saved model at {path}{hint}")
