@@ -78,8 +78,11 @@ def _merge_reports(reports: list[dict]) -> dict:
         out[key] = int(sum(r.get(key, 0) for r in reports))
     for key in ("dropped_categories", "dropped_roads"):
         out[key] = _add_dicts(r.get(key) for r in reports)
-    if any("extra_missing" in r for r in reports):
-        out["extra_missing"] = _add_dicts(r.get("extra_missing") for r in reports)
+    for key in ("extra_missing", "non_road_highways"):
+        if any(key in r for r in reports):
+            out[key] = _add_dicts(r.get(key) for r in reports)
+    if any(r.get("unread_tags") for r in reports):  # the same list wherever the reader said what it selected
+        out["unread_tags"] = next(r["unread_tags"] for r in reports if r.get("unread_tags"))
     for key in ("category_column", "road_column"):
         out[key] = next((r[key] for r in reports if r.get(key) is not None), None)
     return out
@@ -229,11 +232,13 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         if infer:
             geom = infer_coverage(pd.DataFrame(np.concatenate(hull_parts), columns=["lon", "lat"]))
         else:
-            from .coverage import _warn_outside
+            from .coverage import _warn_loose_header, _warn_outside
 
             geom = given
-            _warn_outside(geom, counts=tuple(np.sum(hull_parts, axis=0).astype(int)) if hull_parts else (0, 0),
-                          stacklevel=3)
+            _warn_outside(geom, counts=tuple(np.sum([h[0] for h in hull_parts], axis=0).astype(int))
+                          if hull_parts else (0, 0), stacklevel=3)
+            corners = np.concatenate([h[1] for h in hull_parts]) if hull_parts else np.empty((0, 2))
+            _warn_loose_header(coverage, geom, [(corners[:, 0], corners[:, 1])], stacklevel=3)
         from .features import _missing_channels
 
         set_coverage(table, geom, missing_channels=_missing_channels(pois, roads, load_ontology(ontology), table))
@@ -242,11 +247,15 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
 
 
 def _outside_part(frame, geom):
-    """``(coordinates, outside geom)`` of one partition, read as ``count_features`` reads them."""
+    """``((coordinates, outside geom), bounding-box corners)`` of one partition, read as ``count_features`` does.
+
+    The corners are ``(2, 2)`` lon/lat, or ``(0, 2)`` without finite coordinates.
+    """
     from .coverage import _lnglat_of, _outside_counts
 
     xy = _lnglat_of(frame)
-    return _outside_counts(geom, xy[:, 0], xy[:, 1])
+    ok = xy[np.isfinite(xy).all(axis=1)]
+    return _outside_counts(geom, xy[:, 0], xy[:, 1]), (np.stack([ok.min(0), ok.max(0)]) if len(ok) else ok)
 
 
 def _hull(frame):
