@@ -79,9 +79,21 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, OSError, ImportError) as exc:
         if debug:
             raise
-        print(f"geos2vec: error: {exc}", file=sys.stderr)
+        print(f"geos2vec: error: {exc}{_extra_hint(exc)}", file=sys.stderr)
         print("(run again with --debug for the full traceback)", file=sys.stderr)
         return 1
+
+
+#: the optional extra that installs each module a command may lack (pyproject.toml's optional-dependencies)
+_EXTRAS = {"keras": "model", "tensorflow": "model", "dask": "dask", "dask_geopandas": "dask", "distributed": "dask",
+           "zarr": "dask", "osmium": "osm"}
+
+
+def _extra_hint(exc) -> str:
+    """``"; install it with pip install 'geos2vec[model]'"`` for a missing optional module, else ``""``."""
+    name = (getattr(exc, "name", None) or "").split(".")[0] if isinstance(exc, ModuleNotFoundError) else ""
+    extra = _EXTRAS.get(name)
+    return f" (an optional dependency; install it with pip install 'geos2vec[{extra}]')" if extra else ""
 
 
 def _main(argv) -> int:

@@ -45,3 +45,31 @@ def test_version_is_the_imported_one(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"geos2vec {geos2vec.__version__}"  # was the install's metadata
+
+
+def test_a_missing_optional_module_names_the_extra(capsys, monkeypatch):
+    """``geos2vec train`` without Keras printed only "No module named 'keras'"."""
+    import builtins
+
+    import geos2vec.cli as cli
+
+    real = builtins.__import__
+
+    def no_keras(name, *args, **kwargs):
+        if name.split(".")[0] == "keras":
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_keras)
+    with pytest.raises(ModuleNotFoundError):
+        import keras  # noqa: F401
+    assert cli._extra_hint(ModuleNotFoundError("No module named 'keras'", name="keras")).endswith(
+        "pip install 'geos2vec[model]')")
+    assert cli._extra_hint(ModuleNotFoundError("No module named 'zarr.storage'", name="zarr.storage")).endswith(
+        "pip install 'geos2vec[dask]')")
+    assert cli._extra_hint(ModuleNotFoundError("No module named 'nope'", name="nope")) == ""
+    assert cli._extra_hint(ValueError("bad")) == ""
+    monkeypatch.setattr(cli, "_main", lambda argv: __import__("keras"))
+    assert cli.main(["train"]) == 1
+    err = capsys.readouterr().err
+    assert "No module named 'keras' (an optional dependency; install it with pip install 'geos2vec[model]')" in err
