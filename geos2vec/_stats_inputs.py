@@ -96,7 +96,7 @@ def _table_availability(table, cols):
     from .coverage import covered_mask, get_coverage
 
     geom, missing = get_coverage(table)
-    if geom is None or not any(str(c) in missing for c in cols):
+    if geom is None or not (any(str(c) in missing for c in cols) or table.attrs["coverage"].get("layers")):
         return None
     from .cells import get_level, is_valid_cell
 

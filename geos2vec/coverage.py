@@ -12,7 +12,9 @@ venues were read); the two must not be confused. Coverage records which:
 * :func:`geos2vec.raster.rasterize` turns it into a ``covered(image, row, col)`` mask next to ``observed`` and,
   when channels differ, ``available(image, row, col, feature)``.
 
-A cell is covered when its centre lies in the coverage polygon, or when it has a row in the table. Coverage is
+A cell is covered when its centre lies in the coverage polygon, or when it has a row in the table (a row whose
+cell lies wholly outside the polygon has only the channels of the input layer that put it there: a road-only
+row tells nothing of POIs, ``attrs["coverage"]["layers"]``). Coverage is
 stored as WKT in EPSG:4326 longitude/latitude (JSON-safe, so it survives Parquet and zarr); polygons crossing
 the antimeridian are not supported.
 
@@ -248,7 +250,8 @@ def set_coverage(table: pd.DataFrame, coverage: CoverageLike, *, missing_channel
     coverage : polygon, box, GeoSeries/GeoDataFrame, WKT or ``.osm.pbf`` path
         Anything :func:`as_coverage` accepts.
     missing_channels : iterable of str, optional
-        Columns of ``table`` the source lacks altogether (a single string is one channel name).
+        Columns of ``table`` the source lacks altogether (a single string is one channel name). ``count_features``
+        passes one with ``layers`` (the channels of each input layer), stored as ``attrs["coverage"]["layers"]``.
 
     Returns
     -------
@@ -269,6 +272,9 @@ def set_coverage(table: pd.DataFrame, coverage: CoverageLike, *, missing_channel
     if unknown:
         raise CoverageError(f"missing_channels {unknown} are not columns of the table")
     table.attrs["coverage"] = {"geometry": _wkt(geom), "channels": {c: _EMPTY for c in missing}}
+    layers = getattr(missing_channels, "layers", None)  # count_features: the channels of each input layer
+    if layers:
+        table.attrs["coverage"]["layers"] = [[str(c) for c in chans] for chans in layers]
     return table
 
 
@@ -334,42 +340,20 @@ def combine_coverage(tables: Iterable[pd.DataFrame]) -> dict | None:
         return None
     geom = shapely.union_all([g for g, _ in parts])
     names = sorted({c for _, ch in parts for c in ch})
+    layers = next((t.attrs["coverage"]["layers"] for t in tables if t.attrs["coverage"].get("layers")), None)
     # a part's rows count as covered (and hold its channels) even where their centre is outside its geometry;
     # once parts are summed the rows cannot tell which part they came from, so those cells join its channels
     # (a row with a non-zero count has its channel anyway, see covered_mask: only zero rows are added)
-    rows = [_rows_outside(t, base) for t, (base, _) in zip(tables, parts)] if names else []
+    from ._coverage_layers import rows_outside, zero_rows
+
+    rows = [rows_outside(t, base) for t, (base, _) in zip(tables, parts)] if names else []
     channels = {}
     for c in names:
-        g = shapely.union_all([ch[c] if c in ch else shapely.union_all([base, *_zero_rows(extra, c)])
+        g = shapely.union_all([ch[c] if c in ch else shapely.union_all([base, *zero_rows(extra, c, layers)])
                                for (base, ch), extra in zip(parts, rows)])
         if not g.equals(geom):
             channels[c] = _wkt(g)
-    return {"geometry": _wkt(geom), "channels": channels}
-
-
-def _rows_outside(table, geom):
-    """``(cell polygons, rows)`` of ``table``'s rows whose centre lies outside ``geom`` (covered by their row)."""
-    try:
-        cells = np.asarray(table.index, dtype=np.uint64)
-    except (TypeError, ValueError, OverflowError):
-        return np.empty(0, dtype=object), table.iloc[:0]
-    valid = np.asarray(_cells.is_valid_cell(cells), dtype=bool) if cells.size else np.zeros(0, dtype=bool)
-    lat, lng = _cells.cell_to_latlng(cells[valid]) if valid.any() else (np.empty(0),) * 2
-    outside = np.zeros(cells.size, dtype=bool)
-    shapely.prepare(geom)
-    outside[valid] = ~shapely.contains_xy(geom, lng, lat)
-    if not outside.any():
-        return np.empty(0, dtype=object), table.iloc[:0]
-    return np.asarray(_cells.cell_polygons(cells[outside]).values), table.iloc[np.flatnonzero(outside)]
-
-
-def _zero_rows(extra, channel) -> list:
-    """The polygons of the rows of :func:`_rows_outside` whose ``channel`` is zero (or missing)."""
-    polys, rows = extra
-    if not len(rows) or channel not in rows.columns:
-        return []
-    values = np.nan_to_num(np.asarray(rows[channel].to_numpy(), dtype=np.float64))
-    return list(polys[values == 0])
+    return {"geometry": _wkt(geom), "channels": channels, **({"layers": layers} if layers else {})}
 
 
 def covered_mask(cells: ArrayLike, table: pd.DataFrame,
@@ -391,7 +375,9 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
     covered : bool ndarray, the shape of ``cells``
         Centre inside the coverage, or a row in the table (all True when the coverage is unknown).
     available : bool ndarray ``cells.shape + (len(features),)`` or None
-        Per-channel availability; ``None`` when every channel has the same coverage (= ``covered``).
+        Per-channel availability; ``None`` when every channel has the same coverage (= ``covered``). A row
+        whose cell lies wholly outside the coverage has only the channels of the input layer (POIs or roads) it
+        holds a count of.
     """
     cells = np.asarray(cells)
     # a float array was silently rounded to other cells; [] is a float array too
@@ -412,10 +398,15 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
         shapely.prepare(g)
         return shapely.contains_xy(g, lng, lat)
 
-    covered = inside(geom) | has_row
+    in_geom = inside(geom)
+    covered = in_geom | has_row
     available = None
-    if any(str(c) in channels for c in features):
-        available = np.repeat(covered[:, None], len(features), axis=1)
+    from ._coverage_layers import layer_gaps  # outside the coverage a row has the channels of its layer
+
+    gaps = layer_gaps(flat, table, getattr(table, "attrs", {})["coverage"].get("layers"), has_row, in_geom,
+                      features, geom)
+    if gaps is not None or any(str(c) in channels for c in features):
+        available = np.repeat(covered[:, None], len(features), axis=1) & (True if gaps is None else ~gaps)
         for k, c in enumerate(features):
             if str(c) in channels:
                 available[:, k] = inside(channels[str(c)])

@@ -338,13 +338,17 @@ def _missing_channels(pois, roads, onto, table=None) -> list:
     With ``table`` (the counts), a ``source_tags`` declaration that misses a channel holding counts does not
     describe the counted column and is ignored (see :func:`geos2vec._feature_inputs._unrecordable`).
     """
+    from ._coverage_layers import MissingChannels
     from .coverage import _not_read
 
     cols, n_poi = list(onto.all_channels), len(onto.channels)
     missing = cols[n_poi:] if roads is None or _not_read(roads) else []
     if pois is None or _not_read(pois):
-        return missing + cols[:n_poi]
-    return missing + _unrecordable(pois, onto, cols[:n_poi], table)
+        return MissingChannels(missing + cols[:n_poi])
+    out = MissingChannels(missing + _unrecordable(pois, onto, cols[:n_poi], table))
+    if not missing and table is not None:  # both layers: outside the coverage a row has only its own layer's
+        out.layers = [[str(c) for c in table.columns if c not in cols[n_poi:]], [str(c) for c in cols[n_poi:]]]
+    return out
 
 
 def _check_antipodal(lat, lng, part_start):

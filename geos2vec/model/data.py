@@ -390,8 +390,8 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
     Raises
     ------
     TypeError, ValueError
-        Invalid images (:func:`check_images`), or channels that do not match ``stats.channels``
-        (:func:`match_channels`).
+        Invalid images (:func:`check_images`), channels that do not match ``stats.channels``
+        (:func:`match_channels`), or NaN/inf values (e.g. ``rasterize(..., fill=np.nan)``; lazy data: when read).
     """
     import tensorflow as tf
 
@@ -414,10 +414,12 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
 
     if not _is_lazy(da):
         block_all = next(iter_blocks(da, indices, block=max(len(indices), 1), coverage=True))
+        _check_finite(block_all[0], block_all[1])
         ds = tf.data.Dataset.from_tensor_slices(pack(*block_all))
     else:
         def gen():
             for parts in iter_blocks(da, indices, block=block, coverage=True):
+                _check_finite(parts[0], parts[1])
                 yield pack(*parts)
 
         spec = (tf.TensorSpec((None, n, nfeat), value_dtype), tf.TensorSpec((None, n), tf.bool),
@@ -450,6 +452,19 @@ def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | Non
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.map(normalize, num_parallel_calls=_map_calls()).prefetch(2).with_options(options)
+
+
+def _check_finite(values, observed) -> None:
+    """Refuse NaN/inf pixel values: they made the loss NaN, and fit blamed the learning rate after an epoch."""
+    if values.dtype.kind not in "fc" or np.isfinite(values).all():
+        return
+    bad = ~np.isfinite(values).all(axis=-1)
+    n_obs = int((bad & observed).sum())
+    raise InvalidInputError(
+        f"the images hold NaN/inf values in {int(bad.sum())} pixel(s), {n_obs} of them observed (with a row in the "
+        "table); the model reads every pixel, so one makes the loss NaN. A pixel without a row is an empty cell (or "
+        "uncovered, left out of the loss): rasterize with fill=0, not fill=np.nan (or da.fillna(0) where no row is); "
+        "drop or fill observed channels with NaN (e.g. a 'mean' extra of a cell without values)")
 
 
 def _map_calls() -> int:

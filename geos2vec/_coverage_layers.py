@@ -1,0 +1,114 @@
+"""Which channels a row beyond a table's coverage has: those of the input layer that put it there.
+
+``count_features(pois, roads, coverage=...)`` counts two layers with one coverage. A row whose cell lies wholly
+outside it is covered because it holds data, but only data of the layer that reached it: a road-only cell
+beyond a city's POI box (the shared cities' roads reach 0.02 degrees past it) says nothing about POIs there.
+``attrs["coverage"]["layers"]`` lists the channels of each layer (``[[POI channels and extras], ["road"]]``);
+a row whose cell does not meet the coverage has a layer's channels when it holds a count in one of them. A
+row whose cell straddles the coverage's edge (centre outside) keeps every channel, as the cells inside do
+(private helpers of :mod:`geos2vec.coverage`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from . import cells as _cells
+
+
+class MissingChannels(list):
+    """The channels a source lacks (a list), and the channels of each input layer (``layers``)."""
+
+    layers: list | None = None
+
+
+def _nonzero(table, cols) -> np.ndarray:
+    values = np.nan_to_num(np.asarray(table[cols].to_numpy(), dtype=np.float64))
+    return (values != 0).any(axis=1)
+
+
+def layer_rows(table, layers) -> list:
+    """Per layer, the cell ids of the rows that hold a count of it (None: none of its channels is a column)."""
+    index = np.asarray(table.index, dtype=np.uint64)
+    out = []
+    for chans in layers or []:
+        cols = [c for c in table.columns if str(c) in set(chans)]
+        out.append(index[_nonzero(table, cols)] if cols else None)
+    return out
+
+
+def detached(cells, geom) -> np.ndarray:
+    """Bool per cell of ``cells`` (centres outside ``geom``): its polygon does not meet ``geom`` either."""
+    if not cells.size:
+        return np.zeros(0, bool)
+    if geom.is_empty:
+        return np.ones(cells.size, bool)
+    shapely.prepare(geom)
+    return ~shapely.intersects(geom, np.asarray(_cells.cell_polygons(cells).values))
+
+
+def layer_gaps(flat, table, layers, has_row, inside_geom, features, geom) -> np.ndarray | None:
+    """``(len(flat), len(features))`` bool: True where a row beyond the coverage lacks the channel's layer."""
+    outside = has_row & ~inside_geom
+    if not layers or not len(features) or not outside.any():
+        return None
+    far = np.unique(flat[outside])
+    far = far[detached(far, geom)]
+    outside &= np.isin(flat, far)
+    if not outside.any():
+        return None
+    names = [str(c) for c in features]
+    gaps = np.zeros((flat.size, len(names)), bool)
+    for chans, cells in zip(layers, layer_rows(table, layers)):
+        if cells is None:  # the layer's channels are not in this table: nothing to tell
+            continue
+        lacking = outside & ~np.isin(flat, cells)
+        cols = [k for k, c in enumerate(names) if c in set(chans)]
+        if cols and lacking.any():
+            gaps[np.ix_(lacking, cols)] = True
+    return gaps if gaps.any() else None
+
+
+def rows_with_layer(rows, layers, channel, far) -> np.ndarray:
+    """Bool per row of ``rows``: it holds a count of ``channel``'s layer, or is not ``far`` (meets the coverage).
+
+    All True when no layer lists the channel.
+    """
+    for chans in layers or []:
+        if str(channel) in set(chans):
+            cols = [c for c in rows.columns if str(c) in set(chans)]
+            return (_nonzero(rows, cols) | ~far) if cols else np.ones(len(rows), bool)
+    return np.ones(len(rows), bool)
+
+
+def rows_outside(table, geom):
+    """``(cell polygons, rows, far)`` of ``table``'s rows whose centre lies outside ``geom`` (covered by their row).
+
+    ``far``: the row's cell does not meet ``geom`` at all.
+    """
+    try:
+        cells = np.asarray(table.index, dtype=np.uint64)
+    except (TypeError, ValueError, OverflowError):
+        return np.empty(0, dtype=object), table.iloc[:0], np.zeros(0, bool)
+    valid = np.asarray(_cells.is_valid_cell(cells), dtype=bool) if cells.size else np.zeros(0, dtype=bool)
+    lat, lng = _cells.cell_to_latlng(cells[valid]) if valid.any() else (np.empty(0),) * 2
+    outside = np.zeros(cells.size, dtype=bool)
+    shapely.prepare(geom)
+    outside[valid] = ~shapely.contains_xy(geom, lng, lat)
+    if not outside.any():
+        return np.empty(0, dtype=object), table.iloc[:0], np.zeros(0, bool)
+    polys = np.asarray(_cells.cell_polygons(cells[outside]).values)
+    return polys, table.iloc[np.flatnonzero(outside)], ~shapely.intersects(geom, polys)
+
+
+def zero_rows(extra, channel, layers=None) -> list:
+    """The polygons of the rows of :func:`rows_outside` whose ``channel`` is zero (or missing), of its layer.
+
+    Rows wholly outside the part's coverage are taken only when they hold a count of the channel's layer.
+    """
+    polys, rows, far = extra
+    if not len(rows) or channel not in rows.columns:
+        return []
+    values = np.nan_to_num(np.asarray(rows[channel].to_numpy(), dtype=np.float64))
+    return list(polys[(values == 0) & rows_with_layer(rows, layers, channel, far)])
