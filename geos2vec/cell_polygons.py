@@ -28,9 +28,11 @@ def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
     cells, high latitudes) the edge is densified with points on the geodesic
     (16 to 2048 per edge, enough to keep every piece within about a metre of it,
     down to the level-0 faces), so that a point lies in the polygon of the cell
-    it belongs to. Cells that straddle the antimeridian get longitudes past 180°
-    (the western vertices are shifted by +360°) so that their polygons stay
-    valid and small. Cells with a pole as a corner (every level from 1) get
+    it belongs to. Cells that straddle the antimeridian (only the level-0
+    face 3) get longitudes past 180° (the western vertices are shifted by
+    +360°) so that their polygons stay valid and small; every other cell lies
+    within [-180, 180], on its own side of the antimeridian where it touches
+    it. Cells with a pole as a corner (every level from 1) get
     densified edges and the pole drawn as a stretch of latitude ±90° between
     their two meridian edges; the level-0 polar faces (2 and 5), which hold a
     pole inside, are polar caps from longitude -180 to 180 closed along
@@ -58,6 +60,12 @@ def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
     cells = np.atleast_1d(_as_cells(cells)).ravel()
     bnd = cell_to_boundary(cells)
     lat, lng = bnd[..., 0], bnd[..., 1].copy()
+    # a vertex on the antimeridian reads +180 or -180 by the sign of a zero (+180 on face 5): put it on the side of
+    # the cell's other vertices (a cell west of it at lng -179.97..+180 was drawn at 180..180.03, off its points)
+    on_am = np.abs(lng) == 180.0
+    side = np.where(on_am, 0.0, np.sign(lng))
+    one_side = ((side >= 0).all(axis=1) | (side <= 0).all(axis=1)) & (side != 0).any(axis=1)
+    lng = np.where(on_am & one_side[:, None], 180.0 * side.sum(axis=1, keepdims=True).clip(-1, 1), lng)
     wraps = (lng.max(axis=1) - lng.min(axis=1)) > 180.0
     lng[wraps] = np.where(lng[wraps] < 0, lng[wraps] + 360.0, lng[wraps])
     coords = np.stack([lng, lat], axis=-1)
@@ -80,7 +88,7 @@ def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
         dense = (off.max(axis=1) > _DENSIFY_TOL) & ~at_pole & ~polar_face
         for n in np.unique(steps[dense]):
             sel = dense & (steps == n)
-            polys[sel] = _densified(a[sel], wraps[sel], int(n))
+            polys[sel] = _densified(a[sel], lng[sel, 0], wraps[sel], int(n))
         for k in np.flatnonzero(at_pole):
             polys[k] = _pole_corner_polygon(a[k], int(steps[k]))
         for k in np.flatnonzero(polar_face):
@@ -140,14 +148,21 @@ def _pole_corner_polygon(corners_xyz, steps=_DENSIFY_STEPS):
         elif keep[j]:
             out_lat.append(lat_l[j])
             out_lng.append(lng_l[j])
-    lng_u = np.degrees(np.unwrap(np.radians(out_lng)))
-    if lng_u.min() < -180.0:
+    lng_u = np.unwrap(np.asarray(out_lng), period=360.0)
+    if lng_u.max() > 180.0 + 1e-9:  # the western quarter at the south pole (face 5 reads its meridian edge as +180)
+        lng_u -= 360.0
+    elif lng_u.min() < -180.0 - 1e-9:
         lng_u += 360.0
+    lng_u = np.clip(lng_u, -180.0, 180.0)  # unwrap's rounding: -180.00000000000006
     return shapely.Polygon(np.column_stack([lng_u, out_lat]))
 
 
-def _densified(corners_xyz, wraps, steps=_DENSIFY_STEPS):
-    """Polygons whose edges follow the great circles between the corners (normalized linear interpolation)."""
+def _densified(corners_xyz, lng0, wraps, steps=_DENSIFY_STEPS):
+    """Polygons whose edges follow the great circles between the corners (normalized linear interpolation).
+
+    ``lng0``: the longitude the first corner takes in the straight polygon; the ring is shifted by 360° to match.
+    Rings of cells that do not straddle the antimeridian (``~wraps``) stay within [-180, 180].
+    """
     import shapely
 
     t = np.arange(steps) / steps
@@ -155,9 +170,7 @@ def _densified(corners_xyz, wraps, steps=_DENSIFY_STEPS):
     b = np.roll(corners_xyz, -1, axis=1)[:, :, None, :]
     pts = (1 - t)[None, None, :, None] * a + t[None, None, :, None] * b  # on the chord: same great circle
     lat, lng = _latlng(pts.reshape(len(corners_xyz), -1, 3))
-    lng = np.degrees(np.unwrap(np.radians(lng), axis=1))  # continuous along the ring
-    shift = np.where(wraps & (lng.min(axis=1) < -180.0), 360.0, 0.0)
-    shift = np.where(~wraps & (lng.min(axis=1) < -180.0), 360.0, shift)
-    shift = np.where(lng.max(axis=1) > 360.0, -360.0, shift)
-    lng = lng + shift[:, None]
+    lng = np.unwrap(lng, period=360.0, axis=1)  # continuous along the ring
+    lng = lng + 360.0 * np.round((lng0 - lng[:, 0]) / 360.0)[:, None]
+    lng = np.where(wraps[:, None], lng, np.clip(lng, -180.0, 180.0))  # unwrap's rounding: -180.00000000000006
     return shapely.polygons(np.stack([lng, lat], axis=-1))

@@ -17,8 +17,8 @@ __all__ = ["row_cells", "check_vertices", "MAX_POLYGON_CELLS"]
 
 # sampling step for line/polygon weights, as a fraction of the cell's edge
 _STEPS_PER_CELL = 8
-# the most cells in one polygon's bounding box (estimated with its latitude: ~4 million km² for a square box at
-# 40°, 8.6 million at the equator, 1.7 million at 60°): larger polygons raise
+# the most cells in one polygon's bounding box (its area on the sphere over the average cell's: ~5.3 million km² at
+# level 12, at any latitude; or a box tall enough for its sampling grid to be as large): larger polygons raise
 MAX_POLYGON_CELLS = 1 << 20
 # S2's kMinWidth for the quadratic projection (2 sqrt(2) / 3): the narrowest cell of level k is this / 2**k radians
 _MIN_WIDTH = 2.0 * np.sqrt(2.0) / 3.0
@@ -118,11 +118,12 @@ def row_cells(geoms: gpd.GeoSeries, level: int = 12, how: str = "auto") -> tuple
         ``"point"``: the cell of each geometry's representative point. ``"weighted"`` (and ``"auto"`` for
         lines and polygons): every cell the geometry covers, weighted by the length (lines: the line cut
         into pieces of at most 1/8 of a cell edge, each counted at its midpoint) or area (polygons: every
-        cell the polygon overlaps, weighted by the area of the overlap; a polygon whose bounding box spans
-        more than ``MAX_POLYGON_CELLS`` cells raises) inside it. Points always take their own cell;
-        multipoints weight each of their points equally; a GeometryCollection counts as the multi-geometry of
-        its parts, which must be of one kind (points, lines or polygons). Invalid polygons (self-intersecting
-        rings, e.g. a bow-tie) are repaired with ``shapely.make_valid`` first, keeping their polygonal parts.
+        cell the polygon overlaps, weighted by the area of the overlap; a polygon, or part of a MultiPolygon,
+        whose bounding box spans more than ``MAX_POLYGON_CELLS`` cells raises) inside it. Points always take
+        their own cell; multipoints weight each of their points equally; a GeometryCollection counts as the
+        multi-geometry of its parts, which must be of one kind (points, lines or polygons). Invalid polygons
+        (self-intersecting rings, e.g. a bow-tie) are repaired with ``shapely.make_valid`` first, keeping their
+        polygonal parts.
 
     Returns
     -------
@@ -235,6 +236,7 @@ def _row_cells(geoms: gpd.GeoSeries, level: int, how: str) -> tuple[np.ndarray, 
             line_pos = np.flatnonzero(is_line)
             parts, part_owner = shapely.get_parts(sub[is_line], return_index=True)
             parts = _unwrap_antimeridian(parts)
+            _check_line_pieces(parts, part_owner, others[line_pos], geoms.index, step, level)
             real = shapely.length(parts) > 0  # GEOS cannot segmentize a zero-length line (two equal points)
             parts[real] = shapely.segmentize(parts[real], step)
             xy, part_of = shapely.get_coordinates(parts, return_index=True)
@@ -275,20 +277,55 @@ def _row_cells(geoms: gpd.GeoSeries, level: int, how: str) -> tuple[np.ndarray, 
     return r, c, w
 
 
+def _check_line_pieces(parts, part_owner, rows, labels: pd.Index, step: float, level: int) -> None:
+    """Raise where a line would be cut into more than ``_STEPS_PER_CELL * MAX_POLYGON_CELLS`` pieces.
+
+    A 1° line at level 30 is some 10^8 pieces: the process was killed for memory (22 GB), a longer one raised
+    GEOS' "Tolerance is too small compared to geometry length".
+    """
+    pieces = np.bincount(part_owner, weights=shapely.length(parts) / step, minlength=len(rows))
+    long = pieces > _STEPS_PER_CELL * MAX_POLYGON_CELLS
+    if long.any():
+        from .errors import InvalidInputError
+
+        bad = np.zeros(len(labels), bool)
+        bad[rows[long]] = True
+        limit = _STEPS_PER_CELL * MAX_POLYGON_CELLS
+        raise InvalidInputError(
+            f"{int(long.sum())} line(s) too long for level {level} at index {_geo.describe_labels(labels, bad)}: up to "
+            f"{int(pieces.max()):,} pieces of 1/{_STEPS_PER_CELL} cell edge (limit {limit:,} a row); use a coarser "
+            "level, split them, or embed them with how='point'")
+
+
 def _polygon_cover(g, level: int):
     """Centres of the cells polygon ``g`` overlaps and the overlapping area (deg² x cos(lat)) of each.
 
     A cell coverer bounded by cells, not by a sampling grid: the cells its rings cross (the road covering
     kernel), plus the interior cells found on a grid finer than the narrowest cell; the weight of a boundary cell
     is the area of its intersection with ``g``, of an interior cell its own area. At most ``MAX_POLYGON_CELLS``
-    cells in the bounding box: larger polygons raise.
+    cells in the bounding box of each part: larger polygons raise (a MultiPolygon is covered part by part, so that
+    one split at ±180 or with islands far apart is not refused for its wide, empty box).
     """
     from . import _cover
     from .errors import InvalidInputError
 
+    parts = shapely.get_parts(g)
+    if parts.size > 1:  # part by part: the box of parts far apart (split at ±180, islands) is mostly empty
+        covers = [_polygon_cover(p, level) for p in parts]
+        real = [cv for cv, p in zip(covers, parts) if p.area > 0] or covers[:1]
+        return tuple(np.concatenate(x) for x in zip(*real))
     edge = _edge_degrees(level)
     x0, y0, x1, y1 = g.bounds
-    n_box = ((x1 - x0) / edge + 1) * ((y1 - y0) / edge + 1) / max(np.cos(np.radians(max(abs(y0), abs(y1)))), 0.05)
+    # a grid finer than the narrowest cell: every cell of the level is at least _MIN_WIDTH / 2**level radians
+    # across (S2's kMinWidth), so a square grid of step width / sqrt(2) has a point in each (in longitude the
+    # step is widened by 1 / cos of the lowest latitude of the box, where cells span the fewest degrees)
+    step_y = np.degrees(_MIN_WIDTH / (1 << level)) / np.sqrt(2.0) * 0.9
+    low = 0.0 if y0 <= 0.0 <= y1 else min(abs(y0), abs(y1))
+    step_x = step_y / np.cos(np.radians(low))
+    # the box's cells: its area on the sphere over the average cell's (4 pi / (6 * 4**level) sr; was the box in
+    # degrees / cos of its highest latitude, 20x too many for Svalbard), or the grid's points / ~6 a cell if more
+    sphere = np.radians(x1 - x0) * abs(np.sin(np.radians(y1)) - np.sin(np.radians(y0)))
+    n_box = max(sphere * 6 * 4.0**level / (4 * np.pi), ((x1 - x0) / step_x + 1) * ((y1 - y0) / step_y + 1) / 6)
     if n_box > MAX_POLYGON_CELLS:
         raise InvalidInputError(
             f"a polygon spans about {int(n_box):,} level-{level} cells (bounds {tuple(round(v, 3) for v in g.bounds)}"
@@ -296,12 +333,6 @@ def _polygon_cover(g, level: int):
     # every ring of every part (get_rings of a MultiPolygon itself is empty); geodesic pieces close to the edges
     rings = shapely.segmentize(shapely.get_rings(shapely.get_parts(g)), edge / 8)
     _, boundary = _cover.cover_lines(np.asarray(rings, dtype=object), level)
-    # a grid finer than the narrowest cell: every cell of the level is at least _MIN_WIDTH / 2**level radians
-    # across (S2's kMinWidth), so a square grid of step width / sqrt(2) has a point in each (in longitude the
-    # step is widened by 1 / cos of the lowest latitude of the box, where cells span the fewest degrees)
-    step_y = np.degrees(_MIN_WIDTH / (1 << level)) / np.sqrt(2.0) * 0.9
-    low = 0.0 if y0 <= 0.0 <= y1 else min(abs(y0), abs(y1))
-    step_x = step_y / np.cos(np.radians(low))
     xs = np.arange(x0 + step_x / 2, x1, step_x)
     ys = np.arange(y0 + step_y / 2, y1, step_y)
     gx, gy = np.meshgrid(xs, ys)
@@ -314,7 +345,12 @@ def _polygon_cover(g, level: int):
     polys = np.asarray(_cells.cell_polygons(cells).values)
     area = shapely.area(polys)
     if boundary.size:
-        area[:boundary.size] = shapely.area(shapely.intersection(polys[:boundary.size], g))
+        edge_polys = polys[:boundary.size]
+        area[:boundary.size] = shapely.area(shapely.intersection(edge_polys, g))
+        past = shapely.bounds(edge_polys)[:, 2] > 180.0  # level-0 face 3 is drawn at lng 135..225: its western half
+        if past.any():
+            area[:boundary.size][past] += shapely.area(
+                shapely.intersection(edge_polys[past], shapely.affinity.translate(g, 360.0)))
     lat, lng = _cells.cell_to_latlng(cells)
     area = area * np.cos(np.radians(lat))
     keep = area > 0
