@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -376,6 +377,7 @@ def evaluate(
         raise InvalidInputError("target has duplicate sample ids; aggregate them first (join_labels for point labels)")
     if pooling is None:
         y_all.index = pd.Index(_as_cells(np.asarray(y_all.index, dtype=np.uint64)), name="cell_id")
+        y_all = y_all.sort_index(kind="stable")  # the splits follow the samples, not the rows' order
         samples = y_all.index.to_numpy()
         pool = pd.DataFrame({"sample": samples, "cell_id": samples, "weight": 1.0})
     else:
@@ -384,6 +386,8 @@ def evaluate(
             raise InvalidInputError(f"pooling needs columns sample, cell_id, weight; missing {sorted(missing)}")
         pool = pooling[pooling["sample"].isin(y_all.index)]
         y_all = y_all[y_all.index.isin(pool["sample"].unique())]
+        with suppress(TypeError):  # one order whatever the rows' (same splits and sums); mixed-type ids: as given
+            y_all, pool = y_all.sort_index(kind="stable"), pool.sort_values(["sample", "cell_id"], kind="stable")
     methods = {name: _as_method(spec, name) for name, spec in methods.items()}
 
     sample_pos = y_all.index.get_indexer(pool["sample"])
@@ -405,7 +409,7 @@ def evaluate(
     sample_ids = y_all.index.to_numpy()[keep]
     pooled = {k: [x[keep] for x in v] for k, v in pooled.items()}
     # representative cell of each sample: its heaviest cell
-    heavy = pool.assign(_pos=sample_pos).sort_values("weight", ascending=False).drop_duplicates("_pos")
+    heavy = pool.assign(_pos=sample_pos).sort_values("weight", ascending=False, kind="stable").drop_duplicates("_pos")
     rep_cell = pd.Series(heavy["cell_id"].to_numpy(np.uint64), index=heavy["_pos"].to_numpy()).reindex(keep).to_numpy()
 
     mask = None

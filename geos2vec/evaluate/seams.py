@@ -57,7 +57,11 @@ def _grid_values(embeddings: pd.DataFrame, image_level: int):
         raise InvalidInputError("embeddings is empty: no cells to compare")
     if not np.isfinite(x).all():
         raise InvalidInputError("embeddings hold NaN or inf; drop those rows first")
-    face, r, c, level = _face_rowcol(np.asarray(embeddings.index, dtype=np.uint64))
+    ids = np.asarray(embeddings.index, dtype=np.uint64)
+    if pd.api.types.is_integer_dtype(embeddings.index.dtype):  # one summation order whatever the rows' order
+        order = np.argsort(ids, kind="stable")
+        x, ids = x[order], ids[order]
+    face, r, c, level = _face_rowcol(ids)
     if level < image_level:
         raise InvalidInputError(f"cells of level {level} are coarser than image_level {image_level}")
     return x, face, r, c, level, 1 << (level - image_level)

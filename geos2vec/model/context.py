@@ -266,7 +266,9 @@ def encode_windows(encode, windows: np.ndarray, covered: np.ndarray, contrib: di
             out[pix] = tok[w_idx, pos]
             continue
         wt, quad = contrib["weight"][sel], contrib["quad"][sel]
-        for q in range(4):
+        # quads in the order their windows sort (corners (face, R0, C0): quad 3 < 2 < 1 < 0), so each pixel's
+        # float32 sum runs in one order however the windows fall into batches (batch_size, block, the other cells)
+        for q in (3, 2, 1, 0):
             m = quad == q
             out[pix[m]] += (wt[m, None] * tok[w_idx[m], pos[m]]).astype(np.float32)
     return out

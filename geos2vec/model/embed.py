@@ -206,7 +206,10 @@ def patch_vectors(keras_model, stats, values: np.ndarray, numpy_weights=None, bl
             if log:
                 np.log1p(xb, out=xb)
             ob = out[s:s + block]
-            np.matmul(xb, w, out=ob)
+            if len(xb) == 1:  # NumPy takes one row to gemv, whose sums round unlike gemm's: pad it to two rows
+                ob[:] = np.matmul(np.concatenate([xb, xb]), w)[:1]
+            else:
+                np.matmul(xb, w, out=ob)
             ob += b0  # while the block is in cache
     return out
 
