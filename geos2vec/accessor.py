@@ -293,7 +293,8 @@ def _register():
     for register in (pd.api.extensions.register_dataframe_accessor,
                      pd.api.extensions.register_series_accessor):
         register("s2vec")(S2VecAccessor)
-    if "dask_geopandas" in sys.modules:  # already paid for: no dask import for users who do not use it
+    # already imported (an entry of None is a blocked import): no dask import for users who do not use it
+    if sys.modules.get("dask_geopandas") is not None and sys.modules.get("dask") is not None:
         register_dask_accessor()
 
 

@@ -366,3 +366,14 @@ def test_read_index_takes_the_local_file_its_error_message_offers(tmp_path):
     extracts = read_index(str(index), cache_dir=tmp_path / "cache")
     assert [(e["id"], e["pbf"], e["geometry"].bounds) for e in extracts] == \
         [("x", "https://example.org/x.osm.pbf", (0.0, 0.0, 1.0, 1.0))]
+
+
+def test_import_with_dask_blocked_by_a_none_entry():
+    """``sys.modules["dask_geopandas"] = None`` (the usual way to block an import) counted as imported: ``import
+    geos2vec`` then failed with "No module named 'dask.dataframe'"."""
+    code = ("import sys; sys.modules['dask'] = None; sys.modules['dask_geopandas'] = None\n"
+            "import geos2vec, geopandas as gpd\n"
+            "print('OK', hasattr(gpd.GeoDataFrame(), 's2vec'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "OK True" in out.stdout
