@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..cells import _as_cells, cell_to_parent
 from ..errors import InvalidInputError, InvalidTypeError
+from ..options import progress as _show
 from .baselines import _check_table
 from .probes import _check_mlp_options, _pad, _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .report import method_widths
@@ -281,7 +282,7 @@ def evaluate(
     target_scale: str = "standard",
     min_known: float = 0.5,
     purge: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> EvaluationResult:
     """Run the downstream protocol for every method on the same samples and splits.
 
@@ -292,8 +293,7 @@ def evaluate(
         (e.g. ``join_labels(...)[col]``); with ``pooling``, any unique sample ids.
     methods : dict
         ``name -> DataFrame``, ``name -> [DataFrame, ...]`` or ``name -> Method``; every table indexed by
-        ``cell_id``. Samples that some method cannot represent are dropped for all
-        (``result.config["n_dropped"]``).
+        ``cell_id``. Samples that some method cannot represent are dropped for all (``result.config["n_dropped"]``).
     split : {"random", "blocked", "region"}
         ``random``: ``n_splits`` x 60/20/20. ``blocked``: whole level-``block_level`` parents of the sample
         cells go to one part (:func:`~geos2vec.evaluate.splits.blocked_splits`). ``region``: every region of
@@ -334,8 +334,8 @@ def evaluate(
         this, a test tract's neighbour in training pools some of the same cells). The test samples are not
         changed, so the comparison stays paired. ``result.config["purged"]``: samples left out per split kind,
         on average over the repetitions.
-    progress : bool
-        Show a progress bar.
+    progress : bool, optional
+        Show a progress bar (default: the ``progress`` option, :func:`geos2vec.set_options`).
 
     Returns
     -------
@@ -452,7 +452,7 @@ def evaluate(
     rows, preds = [], []
     n_ticks = sum(len(s) for s in split_sets.values()) * len(methods) * (("ridge" in probes)
                                                                           + ("mlp" in probes) * len(sweep["hidden"]))
-    bar = tqdm(total=n_ticks, desc=f"evaluate {target.name} ({kind})", disable=not progress)
+    bar = tqdm(total=n_ticks, desc=f"evaluate {target.name} ({kind})", disable=not _show(progress))
 
     def record(split_name, k, name, probe, te, p, val_mse, extra):
         t, (tr, va, _) = y[te], split_sets[split_name][k]

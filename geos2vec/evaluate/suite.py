@@ -83,7 +83,7 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
               max_epochs: int = 500, patience: int = 30, target_scale: str = "standard",
               block_level: int | None = None, batch_size: int = 512, fusion: str = "concat", purge: bool = True,
               location: str = "theory", location_params: dict[str, Any] | None = None,
-              cache_dir: StrPath | None = None, progress: bool = True,
+              cache_dir: StrPath | None = None, progress: bool | None = None,
               log: Callable[[str], object] | None = print) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Evaluate ``model`` (and every baseline) on each task and split kind.
 
@@ -123,8 +123,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
     cache_dir : path, optional
         Keep embedding tables here (keyed by the model's weights and normalization, the counts, the cells and the
         mode), so a second run does not encode the images again.
-    progress : bool
-        Show progress bars.
+    progress : bool, optional
+        Show progress bars (default: the ``progress`` option, :func:`geos2vec.set_options`).
     log : callable or None
         Called with one line per task and split kind when done (default ``print``); ``None``: silent.
 
