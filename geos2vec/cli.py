@@ -68,6 +68,10 @@ def main(argv=None) -> int:
     debug = "--debug" in argv
     if debug:
         argv.remove("--debug")
+    if "--quiet" in argv:  # TensorFlow's C++ start-up lines too, if a step imports it
+        from ._quiet_tf import quiet_tensorflow_import
+
+        quiet_tensorflow_import()
     try:
         with warnings.catch_warnings():  # restores the default display when the command returns
             if not debug:
