@@ -100,8 +100,33 @@ def _load_counts(paths, category):
             tables.append(count_features(roads=df) if lines else count_features(pois=df, category_column=category))
         else:
             tables.append(_as_cell_table(df, str(path)))
-    table = pd.concat(tables).fillna(0.0)
-    return table.groupby(level=0).sum()
+    if len(tables) == 1:  # as read (its coverage in attrs): nothing to add up but repeated cells
+        table = tables[0].fillna(0.0)
+        return table.groupby(level=0).sum().__finalize__(table)
+    return _combine_tables(tables)
+
+
+def _combine_tables(tables):
+    """The sum of the ``--features`` tables, their coverage kept channel by channel (``combine_counts``).
+
+    A channel a file lacks is missing there, not zero: it gets zeros and, where the file records its coverage
+    (``count_features(..., coverage=...)``), an empty coverage (``pd.concat(...).fillna(0)`` made it zero
+    and dropped every coverage, so that the baselines took cells with no data for empty ones).
+    """
+    from .features import combine_counts
+
+    cols = list(dict.fromkeys(str(c) for t in tables for c in t.columns))
+    aligned = []
+    for t in tables:
+        cov = t.attrs.get("coverage")
+        u = t.rename(columns=str).fillna(0.0).reindex(columns=cols, fill_value=0)
+        u.attrs = {k: v for k, v in t.attrs.items() if k != "coverage"}
+        if isinstance(cov, dict):
+            own = {str(c) for c in t.columns}
+            lacking = {c: "POLYGON EMPTY" for c in cols if c not in own}
+            u.attrs["coverage"] = {**cov, "channels": {**cov.get("channels", {}), **lacking}}
+        aligned.append(u)
+    return combine_counts(aligned, assume_additive=True)
 
 
 def _geo_labels(labels, args) -> bool:

@@ -56,6 +56,8 @@ def _check_table(table, name):
     # a RangeIndex taken for cells 0, 1, 2, ... silently
     index = _cell_id_index(table.index, f"{name} must be indexed by S2 cell ids (uint64)")
     out = pd.DataFrame(values.astype(np.float64), index=index, columns=[str(c) for c in table.columns])
+    if isinstance(table.attrs.get("coverage"), dict):  # the source's coverage (channel names are str there too)
+        out.attrs["coverage"] = table.attrs["coverage"]
     return out
 
 
@@ -279,6 +281,19 @@ def _same_level(cells: np.ndarray, counts: pd.DataFrame) -> np.ndarray:
     return cells
 
 
+def _known(cells: np.ndarray, counts: pd.DataFrame, coverage) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per cell: a row of ``counts`` or covered; and the ``(cells, channels)`` availability (None: alike).
+
+    Without ``coverage``, from the table's own (:func:`geos2vec.coverage.covered_mask`, channel by channel).
+    """
+    from ..coverage import covered_mask as table_mask
+    from ..coverage import has_coverage
+
+    if coverage is None and has_coverage(counts):
+        return table_mask(cells, counts)
+    return np.isin(cells, counts.index.to_numpy()) | covered_mask(cells, coverage), None
+
+
 def log1p_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
                  coverage: shapely.Geometry | ArrayLike | None = None) -> pd.DataFrame:
     """``log(1 + count)`` of ``cells`` (default: the table's cells).
@@ -293,7 +308,9 @@ def log1p_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     cells : array_like of uint64, optional
         The cells wanted (sorted and deduplicated).
     coverage : optional
-        Where the source has data (:func:`covered_mask`); default everywhere.
+        Where the source has data (:func:`covered_mask`); default: the table's own coverage
+        (``counts.attrs["coverage"]``, :func:`geos2vec.coverage.get_coverage`) when it records one, else
+        everywhere.
 
     Returns
     -------
@@ -311,7 +328,7 @@ def log1p_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     if (counts.to_numpy() < 0).any():
         raise InvalidInputError("log1p_counts needs counts >= 0")
     cells = counts.index.to_numpy() if cells is None else _same_level(np.unique(_as_cells(cells).ravel()), counts)
-    known = np.isin(cells, counts.index.to_numpy()) | covered_mask(cells, coverage)
+    known, _ = _known(cells, counts, coverage)
     out = counts.reindex(pd.Index(cells[known], name="cell_id"), fill_value=0.0)
     return np.log1p(out)
 
@@ -334,7 +351,9 @@ def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
 
     The squares are on the cells' own level grid (:func:`geos2vec.cells.grid_disk`), across level-8
     borders and cube faces. Unknown neighbours (absent from ``counts`` and outside ``coverage``) are left
-    out of the mean, not counted as empty. Columns: ``<channel>``, then ``<channel>@3x3``,
+    out of the mean, not counted as empty; with the table's own coverage, channel by channel (a neighbour is
+    left out of a channel its source lacks there: ``road`` of a venue source, POIs of a road-only cell beyond
+    the POI coverage, ``attrs["coverage"]["layers"]``). Columns: ``<channel>``, then ``<channel>@3x3``,
     ``<channel>@5x5`` (for the default ``rings=(1, 2)``). Rows: ``cells`` (default the table's cells)
     whose own counts are known.
 
@@ -345,7 +364,9 @@ def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     cells : array_like of uint64, optional
         The cells wanted (see :func:`log1p_counts`).
     coverage : optional
-        Where the source has data (:func:`covered_mask`); default everywhere.
+        Where the source has data (:func:`covered_mask`); default: the table's own coverage, per channel
+        (``counts.attrs["coverage"]`` as ``count_features(..., coverage=...)`` records it) when it has one, else
+        everywhere. A given ``coverage`` is used for every channel instead.
     rings : sequence of int
         The ``k`` of each square (positive).
 
@@ -366,7 +387,8 @@ def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     if not rings or min(rings) < 1:
         raise InvalidInputError(f"rings must be positive integers, got {rings}")
     own = log1p_counts(counts, cells, coverage=coverage)
-    table = np.log1p(_check_table(counts, "counts"))
+    checked = _check_table(counts, "counts")
+    table = np.log1p(checked)
     index = table.index.to_numpy()
     order = np.argsort(index)
     sorted_ids = index[order]
@@ -378,23 +400,26 @@ def smoothed_counts(counts: pd.DataFrame, cells: ArrayLike | None = None, *,
     ids = own.index.to_numpy()
     out = [own.to_numpy()]
     sums = {k: np.zeros(own.shape) for k in rings}
-    counts_n = {k: np.zeros((len(ids), 1)) for k in rings}
-    chunk = max(1, 2_000_000 // (side * side))
+    counts_n = {k: np.zeros(own.shape) for k in rings}  # per channel: their known neighbours may differ
+    chunk = max(1, 2_000_000 // (side * side * max(1, table.shape[1])))
     for a in range(0, len(ids), chunk):
         disk = grid_disk(ids[a:a + chunk], kmax)  # (rows, side*side)
         flat = disk.ravel()
         pos = np.searchsorted(sorted_ids, flat)
         pos = np.minimum(pos, len(sorted_ids) - 1)
         hit = sorted_ids[pos] == flat
-        known = hit | covered_mask(flat, coverage)
+        known, avail = _known(flat, checked, coverage)
         pos = np.where(hit, pos, len(sorted_ids)).reshape(disk.shape)
-        known = known.reshape(disk.shape)
+        known = (known | hit).reshape(disk.shape)
         for k in rings:
             sel = (np.abs(di) <= k) & (np.abs(dj) <= k)
-            w = (known[:, sel] & ~_repeats(disk[:, sel])).astype(float)  # (rows, n_sel)
+            w = (known[:, sel] & ~_repeats(disk[:, sel]))[:, :, None]  # (rows, n_sel, 1)
+            if avail is not None:  # (rows, n_sel, channels): the channels known there
+                w = w & avail.reshape(disk.shape + (-1,))[:, sel]
+            w = w.astype(float)
             v = values[pos[:, sel]]  # (rows, n_sel, channels)
-            sums[k][a:a + chunk] = np.einsum("rn,rnc->rc", w, v)
-            counts_n[k][a:a + chunk, 0] = w.sum(axis=1)
+            sums[k][a:a + chunk] = np.einsum("rn,rnc->rc", w[:, :, 0], v) if avail is None else (w * v).sum(axis=1)
+            counts_n[k][a:a + chunk] = w.sum(axis=1)
     cols = list(own.columns)
     names = list(cols)
     for k in rings:

@@ -45,8 +45,9 @@ def standard_methods(cells: ArrayLike, counts: pd.DataFrame | None = None,
         E.g. ``{"S2Vec (contextual)": table}``: gives the embedding, ``<name>-Loc`` (fused with the
         location encoding) and ``<name> + smoothed counts``.
     coverage : optional
-        Where the counts' source has data (:func:`~geos2vec.evaluate.baselines.covered_mask`); default
-        everywhere.
+        Where the counts' source has data (:func:`~geos2vec.evaluate.baselines.covered_mask`); default: the
+        coverage ``counts`` records (``attrs["coverage"]``, per channel, see
+        :func:`~geos2vec.evaluate.baselines.smoothed_counts`), else everywhere.
     controls : dict name -> DataFrame, optional
         E.g. ``{"untrained encoder": table}``: gives the control and ``<name> + smoothed counts``.
     location : str

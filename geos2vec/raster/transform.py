@@ -179,8 +179,10 @@ def _add_coverage(out: xr.DataArray, features, names) -> xr.DataArray:
 def _dask_coverage_table(ddf, cells: np.ndarray):
     """What :func:`_add_coverage` needs of a dask table, held in memory (its meta when it has no coverage).
 
-    Its cells, its coverage and, for the channels with their own coverage, where they are non-zero (a cell
-    with a count in a channel has that channel): one int8 flag per cell and such channel.
+    Its cells, its coverage and, for the channels with their own coverage or of an input layer
+    (``attrs["coverage"]["layers"]``: beyond the coverage a cell has the channels of the layers it holds a count
+    of), where they are non-zero (a cell with a count in a channel has that channel): one int8 flag per cell and
+    such channel.
     """
     from ..coverage import get_coverage, has_coverage
 
@@ -188,7 +190,8 @@ def _dask_coverage_table(ddf, cells: np.ndarray):
     if not has_coverage(meta):
         return meta
     _, channels = get_coverage(meta)
-    cols = [c for c in meta.columns if str(c) in channels]
+    wanted = set(channels) | {str(c) for chans in meta.attrs["coverage"].get("layers") or [] for c in chans}
+    cols = [c for c in meta.columns if str(c) in wanted]
     nonzero = pd.DataFrame(np.zeros((cells.size, len(cols)), dtype=np.int8), columns=cols,
                            index=pd.Index(cells, dtype=np.uint64, name="cell_id"))
     if cols:
