@@ -33,7 +33,8 @@ def layer_rows(table, layers) -> list:
     index = np.asarray(table.index, dtype=np.uint64)
     out = []
     for chans in layers or []:
-        cols = [c for c in table.columns if str(c) in set(chans)]
+        wanted = {str(c) for c in chans}
+        cols = [c for c in table.columns if str(c) in wanted]
         out.append(index[_nonzero(table, cols)] if cols else None)
     return out
 
@@ -60,11 +61,14 @@ def layer_gaps(flat, table, layers, has_row, inside_geom, features, geom) -> np.
         return None
     names = [str(c) for c in features]
     gaps = np.zeros((flat.size, len(names)), bool)
-    for chans, cells in zip(layers, layer_rows(table, layers)):
+    index = np.asarray(table.index, dtype=np.uint64)
+    rows = table.iloc[np.flatnonzero(np.isin(index, far))]  # only the far rows' values are read
+    for chans, cells in zip(layers, layer_rows(rows, layers)):
         if cells is None:  # the layer's channels are not in this table: nothing to tell
             continue
         lacking = outside & ~np.isin(flat, cells)
-        cols = [k for k, c in enumerate(names) if c in set(chans)]
+        wanted = {str(c) for c in chans}
+        cols = [k for k, c in enumerate(names) if c in wanted]
         if cols and lacking.any():
             gaps[np.ix_(lacking, cols)] = True
     return gaps if gaps.any() else None
@@ -76,8 +80,9 @@ def rows_with_layer(rows, layers, channel, far) -> np.ndarray:
     All True when no layer lists the channel.
     """
     for chans in layers or []:
-        if str(channel) in set(chans):
-            cols = [c for c in rows.columns if str(c) in set(chans)]
+        wanted = {str(c) for c in chans}
+        if str(channel) in wanted:
+            cols = [c for c in rows.columns if str(c) in wanted]
             return (_nonzero(rows, cols) | ~far) if cols else np.ones(len(rows), bool)
     return np.ones(len(rows), bool)
 

@@ -303,17 +303,13 @@ def _polygon_cover(g, level: int):
     A cell coverer bounded by cells, not by a sampling grid: the cells its rings cross (the road covering
     kernel), plus the interior cells found on a grid finer than the narrowest cell; the weight of a boundary cell
     is the area of its intersection with ``g``, of an interior cell its own area. At most ``MAX_POLYGON_CELLS``
-    cells in the bounding box of each part: larger polygons raise (a MultiPolygon is covered part by part, so that
-    one split at ±180 or with islands far apart is not refused for its wide, empty box).
+    cells in the bounding box of each part: larger polygons raise (a MultiPolygon whose own box is too large or spans
+    180° of longitude is covered part by part, so that one split at ±180 or with islands far apart is not refused
+    for its wide, empty box).
     """
     from . import _cover
     from .errors import InvalidInputError
 
-    parts = shapely.get_parts(g)
-    if parts.size > 1:  # part by part: the box of parts far apart (split at ±180, islands) is mostly empty
-        covers = [_polygon_cover(p, level) for p in parts]
-        real = [cv for cv, p in zip(covers, parts) if p.area > 0] or covers[:1]
-        return tuple(np.concatenate(x) for x in zip(*real))
     edge = _edge_degrees(level)
     x0, y0, x1, y1 = g.bounds
     # a grid finer than the narrowest cell: every cell of the level is at least _MIN_WIDTH / 2**level radians
@@ -326,12 +322,18 @@ def _polygon_cover(g, level: int):
     # degrees / cos of its highest latitude, 20x too many for Svalbard), or the grid's points / ~6 a cell if more
     sphere = np.radians(x1 - x0) * abs(np.sin(np.radians(y1)) - np.sin(np.radians(y0)))
     n_box = max(sphere * 6 * 4.0**level / (4 * np.pi), ((x1 - x0) / step_x + 1) * ((y1 - y0) / step_y + 1) / 6)
+    parts = shapely.get_parts(g)
+    if parts.size > 1 and (n_box > MAX_POLYGON_CELLS or x1 - x0 >= 180):
+        # part by part: the box of parts far apart (split at ±180, islands) is mostly empty
+        covers = [_polygon_cover(p, level) for p in parts]
+        real = [cv for cv, p in zip(covers, parts) if p.area > 0] or covers[:1]
+        return tuple(np.concatenate(x) for x in zip(*real))
     if n_box > MAX_POLYGON_CELLS:
         raise InvalidInputError(
             f"a polygon spans about {int(n_box):,} level-{level} cells (bounds {tuple(round(v, 3) for v in g.bounds)}"
             f"; limit {MAX_POLYGON_CELLS:,}); split it, embed it with how='point', or use a coarser level")
     # every ring of every part (get_rings of a MultiPolygon itself is empty); geodesic pieces close to the edges
-    rings = shapely.segmentize(shapely.get_rings(shapely.get_parts(g)), edge / 8)
+    rings = shapely.segmentize(shapely.get_rings(parts), edge / 8)
     _, boundary = _cover.cover_lines(np.asarray(rings, dtype=object), level)
     xs = np.arange(x0 + step_x / 2, x1, step_x)
     ys = np.arange(y0 + step_y / 2, y1, step_y)
