@@ -53,3 +53,21 @@ def edit_json(path, **changes) -> None:
         else:
             d[k] = v
     path.write_text(json.dumps(d, indent=1))
+
+
+def la_downtown(shared_data: Path):
+    """POIs and roads of the Los Angeles sample near downtown (-118.30..-118.22 E, 34.03..34.08 N), and their table."""
+    import warnings
+
+    import geopandas as gpd
+    import shapely
+
+    import geos2vec
+
+    box = shapely.box(-118.30, 34.03, -118.22, 34.08)
+    pois = gpd.read_parquet(shared_data / "pois" / "los_angeles.parquet")
+    roads = gpd.read_parquet(shared_data / "roads" / "los_angeles.parquet")
+    pois, roads = pois[pois.intersects(box)], roads[roads.intersects(box)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pois, roads, geos2vec.count_features(pois, roads)

@@ -14,6 +14,7 @@ import shapely
 import geos2vec
 from geos2vec import cells
 from geos2vec.embedding import row_cells
+from conftest import la_downtown
 
 
 def _area_weights(poly, level=12):
@@ -43,16 +44,7 @@ def test_multipolygon_weights_are_area_shares(geom):
 @pytest.fixture(scope="module")
 def la(shared_data):
     """A small slice of the Los Angeles sample (POIs and roads near downtown) and its feature table."""
-    import warnings
-
-    box = shapely.box(-118.30, 34.03, -118.22, 34.08)
-    pois = gpd.read_parquet(shared_data / "pois" / "los_angeles.parquet")
-    roads = gpd.read_parquet(shared_data / "roads" / "los_angeles.parquet")
-    pois, roads = pois[pois.intersects(box)], roads[roads.intersects(box)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        table = geos2vec.count_features(pois, roads)
-    return pois, roads, table
+    return la_downtown(shared_data)
 
 
 def _homes(pois):

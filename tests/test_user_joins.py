@@ -17,6 +17,7 @@ import shapely
 import geos2vec
 from geos2vec.embedding import row_cells
 from geos2vec.errors import InvalidInputError, InvalidTypeError
+from conftest import la_downtown
 
 
 def _s2(lng, lat, level=12):
@@ -26,13 +27,7 @@ def _s2(lng, lat, level=12):
 @pytest.fixture(scope="module")
 def la(shared_data):
     """California housing block groups in downtown Los Angeles, and the Los Angeles sample's features there."""
-    box = shapely.box(-118.30, 34.03, -118.22, 34.08)
-    pois = gpd.read_parquet(shared_data / "pois" / "los_angeles.parquet")
-    roads = gpd.read_parquet(shared_data / "roads" / "los_angeles.parquet")
-    pois, roads = pois[pois.intersects(box)], roads[roads.intersects(box)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        table = geos2vec.count_features(pois, roads)
+    _, _, table = la_downtown(shared_data)
     h = pd.read_csv(shared_data / "labels" / "housing.csv")
     h = h[h.longitude.between(-118.30, -118.22) & h.latitude.between(34.03, 34.08)].iloc[:40]
     homes = gpd.GeoDataFrame(h, geometry=gpd.points_from_xy(h.longitude, h.latitude), crs=4326)
