@@ -343,7 +343,7 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     pathlib.Path
         ``out / "report.md"``.
     """
-    from .._jsonfile import atomic_path
+    from .._jsonfile import atomic_path, write_text_atomic
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -354,8 +354,7 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     for name, table in (("scores.csv", scores), ("summary.csv", summary), ("paired.csv", paired)):
         with atomic_path(out / name, suffix=".csv") as tmp:
             table.to_csv(tmp, index=False)
-    with atomic_path(out / "config.json") as tmp:
-        tmp.write_text(json.dumps(config or {}, indent=2, default=str))
+    write_text_atomic(out / "config.json", json.dumps(config or {}, indent=2, default=str))
     names = list(dict.fromkeys(scores["method"]))
     embeddings = [m for m in names if m.startswith("S2Vec")] if embeddings is None else list(embeddings)
     text = [f"# {title}", ""]
@@ -378,6 +377,5 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         if pm:
             text += ["Paired comparisons with the strong baselines:", "", pm, ""]
     path = out / "report.md"
-    with atomic_path(path, suffix=".md") as tmp:
-        tmp.write_text("\n".join(text))
+    write_text_atomic(path, "\n".join(text))
     return path

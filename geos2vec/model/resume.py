@@ -196,13 +196,14 @@ def best_so_far(checkpoint_dir: StrPath) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _callback_base():
+def _keras_callback(name: str = "Callback"):
+    """``keras.callbacks.<name>``, the base class of one of this module's callbacks."""
     import keras
 
-    return keras.callbacks.Callback
+    return getattr(keras.callbacks, name)
 
 
-class BestSoFar(_callback_base()):
+class BestSoFar(_keras_callback()):
     """Keras callback: keep the best value of ``monitor`` in ``checkpoint_dir/best.json`` after every epoch.
 
     Parameters
@@ -314,7 +315,7 @@ def _seed_states(model: Any) -> list[Any]:
     return [v for v in model.variables if v.name == "seed_generator_state"]
 
 
-class TrainingState(_callback_base()):
+class TrainingState(_keras_callback()):
     """Keras callback: keep what Keras' backup leaves out in ``checkpoint_dir/state.json``, and restore it.
 
     After every epoch it records the epoch count, the states of the model's random generators and the
@@ -421,7 +422,7 @@ class TrainingState(_callback_base()):
         self._last = record
 
 
-class BackupSeal(_callback_base()):
+class BackupSeal(_keras_callback()):
     """Keras callback, after ``BackupAndRestore``: seal each epoch's backup with the SHA-256 of its weights.
 
     Writes ``backup/seal.json`` (``{"epoch", "sha256"}``, atomically) after Keras' backup of every epoch, so that
@@ -467,12 +468,6 @@ def _atomic_weights(model: Any):
         yield
     finally:
         object.__delattr__(model, "save_weights")
-
-
-def _keras_callback(name: str):
-    import keras
-
-    return getattr(keras.callbacks, name)
 
 
 class AtomicCheckpoint(_keras_callback("ModelCheckpoint")):
