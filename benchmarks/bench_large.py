@@ -44,14 +44,13 @@ def _files(states):
 
 
 def _state_table(path):
-    """One state's venues and the hull of their coordinates (its coverage)."""
-    from geos2vec.coverage import infer_coverage
-    from geos2vec.io import read_wof
+    """One state's venues and their hull without mis-geocoded venues (its coverage)."""
+    from geos2vec.io import read_wof, venue_coverage
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pois = read_wof(path)
-    return pois, infer_coverage(pois)
+    return pois, venue_coverage(pois)
 
 
 def _cells_frame(table):

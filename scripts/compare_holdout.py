@@ -36,15 +36,14 @@ def holdout_tables(data: Path, states=("ky", "nm"), city="san_jose") -> dict:
 
     from geos2vec.evaluate.tasks import CITY_BOXES
     from geos2vec.features import count_features
-    from geos2vec.io import read_wof
+    from geos2vec.io import read_wof, venue_coverage
 
     tables = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         venues = read_wof(data / "wof", states=list(states))
         for state, g in venues.groupby("state"):
-            hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
-            tables[f"wof:{state}"] = count_features(pois=g, coverage=hull)
+            tables[f"wof:{state}"] = count_features(pois=g, coverage=venue_coverage(g))
         pois = gpd.read_parquet(data / "pois" / f"{city}.parquet")
         roads = gpd.read_parquet(data / "roads" / f"{city}.parquet")
         tables[f"osm:{city}"] = count_features(pois, roads, coverage=shapely.box(*CITY_BOXES[city]))

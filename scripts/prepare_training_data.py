@@ -3,7 +3,8 @@
 Sources (``../shared/data``, read ``SOURCES.md``):
 
 * Who's On First venues of the 22 states (``geos2vec.io.read_wof``; no roads: the ``road`` channel is
-  *unavailable* there, not zero), coverage = the convex hull of each state's venues;
+  *unavailable* there, not zero), coverage = the convex hull of each state's venues without its isolated,
+  mis-geocoded ones (``geos2vec.io.venue_coverage``);
 * the OSM cities (POI/road GeoParquet; coverage = their POI box) and every ``.osm.pbf`` extract (coverage = the
   file's header box, else the extent of what it holds).
 
@@ -69,14 +70,14 @@ def sources(data: Path):
 
     from geos2vec.evaluate.tasks import CITY_BOXES
     from geos2vec.features import count_features
-    from geos2vec.io import read_osm, read_wof
+    from geos2vec.io import read_osm, read_wof, venue_coverage
 
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # drop reports stay in attrs
         venues = read_wof(data / "wof")
         for state, g in venues.groupby("state"):
-            hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
+            hull = venue_coverage(g)  # without mis-geocoded venues (Delaware's hull was 46x the state)
             out[f"wof:{state}"] = (count_features(pois=g, coverage=hull), hull)
         for city, box in CITY_BOXES.items():
             pois = gpd.read_parquet(data / "pois" / f"{city}.parquet")

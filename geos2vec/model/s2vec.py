@@ -230,8 +230,9 @@ class S2VecModel:
         InvalidInputError
             ``epochs`` that is not a positive integer, ``verbose`` not one of the four, ``tensorboard=True`` without
             ``log_dir``, ``model.config`` changed in an architecture field after the build, a callback that sets
-            the learning rate, no training image with a pixel to learn from, or a run whose loss became NaN or
-            infinite (training stops at that batch; the weights are not usable).
+            the learning rate, no training image with a pixel to learn from, a ``checkpoint_dir`` another fit is
+            using (:mod:`geos2vec.model.lock`), or a run whose loss became NaN or infinite (training stops at that
+            batch; the weights are not usable).
             (:class:`~geos2vec.errors.InvalidTypeError`: ``data`` of a type that is neither images nor a path.)
         """
         from .train import check_verbose, compile_for_fit, make_callbacks, resolve_run_eagerly, resolve_strategy
@@ -276,31 +277,25 @@ class S2VecModel:
         steps = steps_for(len(train_idx), batch)
         eager = resolve_run_eagerly(run_eagerly, steps * epochs, strategy)
         compile_for_fit(km, cfg, steps, epochs, strategy, run_eagerly=eager)
+        from .lock import checkpoint_lock
         from .resume import run_fingerprint
 
-        cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
-                             log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks,
-                             fingerprint=None if checkpoint_dir is None else run_fingerprint(self, da, train_idx))
-        import keras  # the optimizer follows a schedule: Keras raised a bare TypeError at the first change, epochs in
-        setters = [type(c).__name__ for c in cbs if isinstance(c, (keras.callbacks.LearningRateScheduler,
-                                                                    keras.callbacks.ReduceLROnPlateau))]
-        if setters:
-            raise InvalidInputError(f"callbacks {setters} set the learning rate, which fit takes from the config's "
-                                    "cosine schedule (learning_rate, cosine_alpha, warmup_epochs): change those, or "
-                                    "compile model.keras_model with your own optimizer and fit it on "
-                                    "geos2vec.model.data.make_dataset(images, model.stats, ...)")
-        if checkpoint_dir is not None:  # a resumed fit: the shuffle of its epoch; no epoch after a stop
-            from .resume import resume_epoch, skip_epochs, stopped_at
+        with checkpoint_lock(checkpoint_dir):  # two fits writing one folder would mix their checkpoints
+            cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
+                                 log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks,
+                                 fingerprint=None if checkpoint_dir is None else run_fingerprint(self, da, train_idx))
+            if checkpoint_dir is not None:  # a resumed fit: the shuffle of its epoch; no epoch after a stop
+                from .resume import resume_epoch, skip_epochs, stopped_at
 
-            start = resume_epoch(checkpoint_dir)
-            if cfg.shuffle_buffer > 1:
-                skip_epochs(train_ds, start)
-            if stopped_at(checkpoint_dir, start):  # killed after early stopping's last epoch: only the ending
-                epochs = start
-        # one iterator over the repeated pipeline (epoch e is its e-th pass): given a finite dataset, Keras made
-        # two iterators per epoch, so the shuffle order of an epoch depended on Keras' internals
-        self.history = km.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=epochs,
-                              callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
+                start = resume_epoch(checkpoint_dir)
+                if cfg.shuffle_buffer > 1:
+                    skip_epochs(train_ds, start)
+                if stopped_at(checkpoint_dir, start):  # killed after early stopping's last epoch: only the ending
+                    epochs = start
+            # one iterator over the repeated pipeline (epoch e is its e-th pass): given a finite dataset, Keras made
+            # two iterators per epoch, so the shuffle order of an epoch depended on Keras' internals
+            self.history = km.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=epochs,
+                                  callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
         losses = np.asarray(self.history.history.get("loss", []), dtype=float)
         if losses.size and not np.isfinite(losses).all():
             raise InvalidInputError(f"training diverged: the loss became {losses[~np.isfinite(losses)][0]} in epoch "

@@ -384,7 +384,8 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
     InvalidTypeError
         ``callbacks`` is not a list (or tuple) of Keras callbacks.
     InvalidInputError
-        ``tensorboard=True`` without ``log_dir``.
+        ``tensorboard=True`` without ``log_dir``; a callback that sets the learning rate (``LearningRateScheduler``,
+        ``ReduceLROnPlateau``: the config's schedule sets it).
     ImportError
         ``tensorboard=True`` without the ``tensorboard`` package installed.
     """
@@ -398,6 +399,14 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         seq = isinstance(callbacks, (list, tuple))
         got = [type(c).__name__ for c in callbacks] if seq else type(callbacks).__name__
         raise InvalidTypeError(f"callbacks must be a list of keras.callbacks.Callback (callbacks=[cb]), got {got}")
+    # the optimizer follows a schedule: Keras raised a bare TypeError at the first change, epochs in
+    setters = [type(c).__name__ for c in callbacks or () if isinstance(c, (keras.callbacks.LearningRateScheduler,
+                                                                          keras.callbacks.ReduceLROnPlateau))]
+    if setters:
+        raise InvalidInputError(f"callbacks {setters} set the learning rate, which fit takes from the config's "
+                                "cosine schedule (learning_rate, cosine_alpha, warmup_epochs): change those, or "
+                                "compile model.keras_model with your own optimizer and fit it on "
+                                "geos2vec.model.data.make_dataset(images, model.stats, ...)")
     out = list(callbacks or [])
     if tensorboard and log_dir is None:
         raise InvalidInputError("tensorboard=True writes its logs to log_dir / 'tensorboard': pass log_dir too")
