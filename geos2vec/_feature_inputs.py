@@ -12,7 +12,7 @@ from collections.abc import Hashable
 import numpy as np
 import pandas as pd
 
-from . import _geo
+from . import _geo, cells as _cells
 from .errors import Geos2VecError, InvalidInputError, InvalidTypeError
 from .ontology import Ontology
 
@@ -72,8 +72,10 @@ def _point_coords(pois, errors):
                 f"{_LON_COLUMNS} and {_LAT_COLUMNS}); pass a GeoDataFrame, or name the columns 'lon' and 'lat' "
                 "(degrees, WGS84)"
             )
-        lat = pd.to_numeric(pois[lat_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        lng = pd.to_numeric(pois[lon_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        fix = "flatten the columns, or label the degrees ('lon', '') / ('lat', '') (pandas selects those by 'lon')"
+        lat_s, lon_s = _column(pois, lat_col, "pois column", fix), _column(pois, lon_col, "pois column", fix)
+        lat = pd.to_numeric(lat_s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        lng = pd.to_numeric(lon_s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.isnan(lat) | np.isnan(lng)
         if missing.any() and errors == "raise":
             raise InvalidInputError(
@@ -123,6 +125,30 @@ def _gpd():
     return geopandas
 
 
+def _column(frame, name, what, fix=None):
+    """``frame[name]`` as a Series; raise when ``name`` selects several columns of MultiIndex columns.
+
+    pandas selects every column under a first-level label (``frame["fclass"]`` of columns ``("fclass", "en")``
+    and ``("fclass", "de")`` is a DataFrame), which no count can use.
+    """
+    col = frame[name]
+    if isinstance(col, pd.DataFrame):
+        full = [name + (c if isinstance(c, tuple) else (c,)) if isinstance(name, tuple) else
+                (name, *(c if isinstance(c, tuple) else (c,))) for c in col.columns]
+        raise InvalidInputError(
+            f"{what} {name!r} is not one column but selects the MultiIndex column(s) {full[:5]}; "
+            + (fix or f"pass the full label of one, e.g. {what}={full[0]!r}"))
+    return col
+
+
+def _check_labels(**labels):
+    """Raise for a column-name option (``category_column=``, ...) that is not a single label (e.g. a list)."""
+    for name, label in labels.items():
+        if label is not None and not isinstance(label, Hashable):
+            raise InvalidTypeError(f"{name} must be one column label (a string, or a tuple for MultiIndex columns), "
+                                   f"got {type(label).__name__} {label!r}")
+
+
 def _check_unique_columns(frame, name):
     """Raise for a frame with duplicate column names (pandas would return a frame where a column is expected)."""
     if not isinstance(frame, pd.DataFrame):
@@ -141,13 +167,27 @@ def _check_coords(lat, lng, index, kept, name):
             _geo.check_lnglat(lng, lat, pd.RangeIndex(len(lat)), name, where="vertex positions ")
 
 
+def _check_antipodal(lat, lng, part_start):
+    """Raise for a road segment between (nearly) antipodal points: no unique great circle joins them."""
+    xyz = _cells._xyz(lat, lng)
+    dot = (xyz[:-1] * xyz[1:]).sum(axis=1)
+    same_part = np.ones(dot.size, bool)
+    same_part[part_start[1:-1] - 1] = False  # the step from one part's last vertex to the next part's first
+    bad = np.flatnonzero(same_part & (dot < -1 + 1e-12))
+    if bad.size:
+        k = int(bad[0])
+        raise InvalidInputError(f"roads have {bad.size} segment(s) between antipodal points, e.g. ({lng[k]}, "
+                                f"{lat[k]}) -> ({lng[k + 1]}, {lat[k + 1]}): no unique great circle joins them; add "
+                                "an intermediate vertex to say which way the road goes")
+
+
 def _categories(frame, kept, column, key_column, ontology: Ontology):
     """Channel code per kept row (-1 = none) and the dropped-category summary."""
-    values = frame[column]
+    values = _column(frame, column, "category_column")
     if kept is not None and not kept.all():
         values = values[kept]
     if key_column is not None:
-        keys = frame[key_column]
+        keys = _column(frame, key_column, "key_column")
         if kept is not None and not kept.all():
             keys = keys[kept]
         keys = keys.astype("string").str.strip()
@@ -165,14 +205,16 @@ def _categories(frame, kept, column, key_column, ontology: Ontology):
             f"{len(not_str)} non-string value(s), e.g. {not_str[:3]} ({type(not_str[0]).__name__}); map codes to "
             f"their OSM values, or pass category_column= naming the column that holds them"
         )
+    # surrounding spaces are no part of a value (" restaurant" is restaurant), as in keys and key=value tags
+    uniq = np.array([u.strip() for u in uniq], dtype=object)
     blank = np.array([_blank_category(u) for u in uniq], dtype=bool)
     lut = ontology.lookup(np.where(blank, None, uniq))
     lut = np.append(lut, -1).astype(np.int32)  # code -1 (missing) -> last entry
     chan = lut[codes]
     per_value = np.bincount(codes[codes >= 0], minlength=uniq.size)
     unknown = (~blank) & (lut[:-1] < 0) & (per_value > 0)
-    order = np.argsort(-per_value[unknown], kind="stable")
-    dropped = {str(uniq[unknown][k]): int(per_value[unknown][k]) for k in order}
+    dropped = pd.Series(per_value[unknown], index=uniq[unknown], dtype=np.int64).groupby(level=0, sort=False).sum()
+    dropped = {str(k): int(v) for k, v in dropped.sort_values(ascending=False, kind="stable").items()}
     n_missing = int(np.count_nonzero(codes < 0) + per_value[blank].sum())
     return chan, dropped, n_missing
 
@@ -219,8 +261,8 @@ def _road_lines(roads, errors, road_column, ontology):
                                     "pass road_column=None to count every line")
         column = road_column
     if column is not None:
-        hw = roads[column].to_numpy(dtype=object)
-        is_road = np.array([isinstance(v, str) and v in ontology.road_values for v in hw], dtype=bool)
+        hw = _column(roads, column, "road_column").to_numpy(dtype=object)
+        is_road = np.array([isinstance(v, str) and v.strip() in ontology.road_values for v in hw], dtype=bool)
         drop = kept & ~is_road
         if drop.any():
             vc = pd.Series(hw[drop]).fillna("<missing>").value_counts()
@@ -241,8 +283,8 @@ def _non_road_highways(roads, kept, road_column, ontology) -> dict:
         return {}
     from .ontology import load_ontology
 
-    hw = pd.Series(roads["highway"].to_numpy(dtype=object)[kept])
-    other = hw[hw.map(lambda v: isinstance(v, str) and v not in load_ontology().road_values)]
+    hw = pd.Series(_column(roads, "highway", "road_column").to_numpy(dtype=object)[kept])
+    other = hw[hw.map(lambda v: isinstance(v, str) and v.strip() not in load_ontology().road_values)]
     return {str(k): int(v) for k, v in other.value_counts().items()}
 
 
@@ -252,6 +294,10 @@ def _parse_extra(extra, frame):
         return []
     if isinstance(extra, str):
         extra = [extra]
+    if isinstance(extra, pd.Series):  # list-likes as pandas takes them: a Series maps column -> aggregation
+        extra = extra.to_dict()
+    elif isinstance(extra, (pd.Index, np.ndarray)):
+        extra = extra.tolist()
     if isinstance(extra, dict):
         items = list(extra.items())
     elif isinstance(extra, (list, tuple)):
@@ -268,16 +314,17 @@ def _parse_extra(extra, frame):
         if how not in _NUMERIC_AGGS and how != "categories":
             raise InvalidInputError(f"unknown aggregation {how!r} for extra column {col!r}; use one of "
                                     f"{['categories', *_NUMERIC_AGGS]}")
-        if how != "categories" and not (pd.api.types.is_numeric_dtype(frame[col])
-                                        or pd.api.types.is_bool_dtype(frame[col])):
-            raise InvalidTypeError(f"extra column {col!r} must be numeric for {how!r}, got dtype {frame[col].dtype}; "
+        values = _column(frame, col, "extra column", "name one with its full label (a tuple) in extra")
+        if how != "categories" and not (pd.api.types.is_numeric_dtype(values)
+                                        or pd.api.types.is_bool_dtype(values)):
+            raise InvalidTypeError(f"extra column {col!r} must be numeric for {how!r}, got dtype {values.dtype}; "
                                    "use 'categories' to count its values")
         if how == "categories":
             if isinstance(frame, _gpd().GeoDataFrame) and col == frame.geometry.name \
-                    or str(frame[col].dtype) == "geometry":
+                    or str(values.dtype) == "geometry":
                 raise InvalidInputError(f"extra column {col!r} is a geometry column; it cannot be counted as "
                                         "categories")
-            n_values = int(frame[col].nunique(dropna=True))
+            n_values = int(values.nunique(dropna=True))
             if n_values > MAX_EXTRA_CATEGORIES:
                 raise InvalidInputError(
                     f"extra column {col!r} has {n_values:,} distinct values: counting them as categories would "
@@ -304,6 +351,9 @@ def _count_tables(tables) -> list:
         if t.index.dtype.kind not in "iu":
             raise InvalidInputError(f"tables[{k}] is not indexed by S2 cell ids (uint64), its index has dtype "
                                     f"{t.index.dtype}; keep the cell_id index count_features gives it")
+        if t.index.hasnans:
+            raise InvalidInputError(f"tables[{k}]'s cell_id index has {int(t.index.isna().sum())} missing (<NA>) "
+                                    "value(s); drop those rows (table[table.index.notna()])")
     return tables
 
 

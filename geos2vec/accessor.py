@@ -134,7 +134,7 @@ class S2VecAccessor:
         ids = self.cell_ids(level, errors=errors).dropna().to_numpy(np.uint64)
         uniq, counts = np.unique(ids, return_counts=True)
         return gpd.GeoDataFrame(
-            {"cell_id": uniq, "token": _cells.cell_to_token(uniq), "count": counts},
+            {"cell_id": uniq, "token": _cells.cell_to_token(uniq).astype(str), "count": counts},
             geometry=_cells.cell_polygons(uniq).values,
             crs="EPSG:4326",
         )

@@ -104,6 +104,13 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
         )
     channels = list(model.channels)
     missing = [c for c in channels if c not in table.columns]
+    if len(missing) == len(channels) and isinstance(features, pd.DataFrame):
+        from ._feature_inputs import _lnglat_columns
+
+        if None not in _lnglat_columns(table):  # POIs with lon/lat columns, not counts
+            raise InvalidInputError(
+                "features is a plain DataFrame of POIs (lon/lat columns), not a count_features table: pass "
+                "{'pois': features} (or a GeoDataFrame) to count them, or count_features(features)")
     if missing:
         raise InvalidInputError(
             f"the feature table lacks {len(missing)} channel(s) the model was trained on, e.g. "
@@ -325,7 +332,7 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any] | OSMData, *, level:
     emb = _embed_table(ids, table, level, model, mode, "nan", prefix, context, progress, stacklevel=2)
     gdf = gpd.GeoDataFrame(emb.reset_index(drop=True), geometry=_cells.cell_polygons(ids).values, crs=4326)
     gdf.insert(0, "s2_cell", ids)
-    gdf.insert(1, "token", _cells.cell_to_token(ids))
+    gdf.insert(1, "token", _cells.cell_to_token(ids).astype(str))  # str when empty too
     return gdf
 
 
@@ -463,8 +470,12 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         s2[ok_pos] = _cells.latlng_to_cell(rep_lat, rep_lng, level)
     s2[missing] = pd.NA
     out["s2_cell"] = pd.Series(s2, index=gdf.index)
-    emb_frame = pd.DataFrame(result, index=gdf.index, columns=[f"{prefix}{k}" for k in range(dim)], copy=False)
+    names = [f"{prefix}{k}" for k in range(dim)]
+    if isinstance(gdf.columns, pd.MultiIndex):  # as pandas' out[name] = ...: (name, "", ...), so the geometry stays
+        names = pd.MultiIndex.from_tuples([(c,) + ("",) * (gdf.columns.nlevels - 1) for c in names])
+    emb_frame = pd.DataFrame(result, index=gdf.index, columns=names, copy=False)
     joined = pd.concat([out, emb_frame], axis=1)
+    joined.columns.names = gdf.columns.names  # as pandas' out[name] = ... keeps them
     joined.attrs = {**gdf.attrs, "geos2vec": provenance(stage="embed", model=model_name(model), mode=mode,
                                                         context=context if mode == "contextual" else None,
                                                         level=level, how=how, outside=outside)}

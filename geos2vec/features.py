@@ -30,9 +30,9 @@ import pandas as pd
 from . import _cover, _s2
 from . import cells as _cells
 from .errors import InvalidInputError, InvalidTypeError
-from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_coords, _check_unique_columns,  # noqa: F401
-                              _count_tables, _NUMERIC_AGGS, _non_road_highways, _parse_extra, _point_coords,
-                              _road_lines, _unread_tags, _unrecordable)
+from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipodal, _check_coords,  # noqa: F401
+                              _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
+                              _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable)
 from .ontology import load_ontology
 from .provenance import provenance
 
@@ -84,8 +84,8 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
         ``"key=*"`` or bare values, or a list of channels that are the category
         values themselves.
     category_column : str, optional
-        Column of ``pois`` with the category (OSM tag value, or ``key=value``).
-        Default: the first of ``fclass``, ``category``, ``osm_value`` present.
+        Column of ``pois`` with the category (OSM tag value, or ``key=value``; surrounding spaces are
+        stripped, case is kept). Default: the first of ``fclass``, ``category``, ``osm_value`` present.
     key_column : str, optional
         Column with the OSM key of each category value (e.g. ``osm_key``, as
         :func:`geos2vec.io.read_osm` returns). Default: ``osm_key`` if present.
@@ -203,6 +203,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
             f"{type(pois).__name__}; for a bare GeoSeries use geopandas.GeoDataFrame({{'category': ...}}, "
             "geometry=series)"
         )
+    _check_labels(category_column=category_column, key_column=key_column, road_column=road_column)
     _check_unique_columns(frame, "pois")
     _check_unique_columns(roads, "roads")
     extras = _parse_extra(extra, frame)
@@ -349,20 +350,6 @@ def _missing_channels(pois, roads, onto, table=None) -> list:
     if not missing and table is not None:  # both layers: outside the coverage a row has only its own layer's
         out.layers = [[str(c) for c in table.columns if c not in cols[n_poi:]], [str(c) for c in cols[n_poi:]]]
     return out
-
-
-def _check_antipodal(lat, lng, part_start):
-    """Raise for a road segment between (nearly) antipodal points: no unique great circle joins them."""
-    xyz = _cells._xyz(lat, lng)
-    dot = (xyz[:-1] * xyz[1:]).sum(axis=1)
-    same_part = np.ones(dot.size, bool)
-    same_part[part_start[1:-1] - 1] = False  # the step from one part's last vertex to the next part's first
-    bad = np.flatnonzero(same_part & (dot < -1 + 1e-12))
-    if bad.size:
-        k = int(bad[0])
-        raise InvalidInputError(f"roads have {bad.size} segment(s) between antipodal points, e.g. ({lng[k]}, "
-                                f"{lat[k]}) -> ({lng[k + 1]}, {lat[k + 1]}): no unique great circle joins them; add "
-                                "an intermediate vertex to say which way the road goes")
 
 
 def _warn_dropped(report):
