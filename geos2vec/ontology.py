@@ -214,8 +214,9 @@ class Ontology:
         Parameters
         ----------
         values : array_like of str
-            Tag values (``"restaurant"``) or full tags (``"amenity=restaurant"``), matched exactly (OSM tags
-            are case-sensitive). Missing values (None/NaN) give ``-1``.
+            Tag values (``"restaurant"``) or full tags (``"amenity=restaurant"``), matched after stripping
+            surrounding spaces (as ``count_features`` does), case kept (OSM tags are case-sensitive). Missing
+            values (None/NaN) give ``-1``.
         keys : array_like of str, optional
             The OSM key of each value. With a key, ``key=value`` then ``key=*``
             are tried; without one, the value alone.
@@ -239,9 +240,9 @@ class Ontology:
         for n, v in enumerate(values):
             if not isinstance(v, str):
                 continue
+            v = v.strip()  # " restaurant" was -1 while "amenity= restaurant" matched
             k = keys[n] if keys is not None else None
-            if not isinstance(k, str):
-                k = None
+            k = k.strip() if isinstance(k, str) else None
             if k is None and "=" in v:
                 k, v = _split_tag(v)
             if k is not None:
