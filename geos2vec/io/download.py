@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
     from .._typing import AreaLike, OntologyLike, StrPath
 
-__all__ = ["GEOFABRIK_INDEX", "default_cache_dir", "find_extract", "download_osm", "osm_features", "read_index"]
+__all__ = ["GEOFABRIK_INDEX", "default_cache_dir", "find_extract", "download_osm", "osm_features", "read_index",
+           "context_box"]
 
 GEOFABRIK_INDEX = "https://download.geofabrik.de/index-v1.json"
 _CHUNK = 1 << 20
@@ -377,6 +378,43 @@ def _download_extract(extract: dict, cache: Path, *, refresh: bool, progress: bo
     return target
 
 
+def context_box(bounds: tuple[float, float, float, float], level: int = 12, k: int = 16) -> shapely.Polygon:
+    """The lon/lat box holding the ``k`` cells of ``level`` around every cell of a lon/lat bounding box.
+
+    What a contextual embedding of the box's cells reads: at 60° N sixteen level-12 cells reach 0.73° east and
+    west but only 0.42° north and south. Found from the cells themselves (their ``grid_disk`` squares along the
+    box's edges and their vertices), clipped to ±180° / ±90°.
+
+    Parameters
+    ----------
+    bounds : (min_lon, min_lat, max_lon, max_lat)
+        Degrees.
+    level : int, default 12
+        The cells' level.
+    k : int, default 16
+        Cells of context on each side.
+
+    Returns
+    -------
+    shapely.Polygon
+    """
+    from .. import cells as _cells
+
+    x0, y0, x1, y1 = (float(v) for v in bounds)
+    t = np.linspace(0.0, 1.0, 33)
+    lng = np.concatenate([x0 + (x1 - x0) * t, x0 + (x1 - x0) * t, np.full(33, x0), np.full(33, x1)])
+    lat = np.concatenate([np.full(33, y0), np.full(33, y1), y0 + (y1 - y0) * t, y0 + (y1 - y0) * t])
+    edge = np.unique(_cells.latlng_to_cell(lat, lng, level))
+    around = np.unique(_cells.grid_disk(edge, k))
+    verts = _cells.cell_to_boundary(around)  # (n, 4, 2) lat, lng
+    vlat, vlng = verts[..., 0], verts[..., 1]
+    if np.ptp(vlng) > 180:  # the cells reach across the antimeridian (or round a pole): every longitude
+        lo, hi = -180.0, 180.0
+    else:
+        lo, hi = min(x0, vlng.min()), max(x1, vlng.max())
+    return shapely.box(max(lo, -180.0), max(min(y0, vlat.min()), -90.0), min(hi, 180.0), min(max(y1, vlat.max()), 90.0))
+
+
 def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None, ontology: OntologyLike = "default",
                  cache_dir: StrPath | None = None, index_url: str | None = None, progress: bool | None = None,
                  refresh: bool = False, retries: int = 3, backoff: float = 1.0, timeout: float = 60.0) -> pd.DataFrame:
@@ -395,7 +433,8 @@ def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None
     level : int, default 12
         S2 level of the table's cells.
     margin : float, optional
-        Degrees added around ``area``'s bounding box (default ``16`` cells of ``level``).
+        Degrees added around ``area``'s bounding box (default: the box that holds the ``16`` cells of ``level``
+        around every cell of the bounding box, :func:`context_box`; wider in longitude away from the equator).
     ontology : str, Ontology, dict or list, default "default"
         As in :func:`geos2vec.features.count_features`; also selects the POIs read.
     cache_dir, index_url, progress, refresh, retries, backoff, timeout
@@ -414,7 +453,6 @@ def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None
     DownloadError, ChecksumError
         As in :func:`download_osm`.
     """
-    from ..geometry_cells import _edge_degrees
     from ..features import count_features
     from ..options import progress as _progress
     from .osm import read_osm
@@ -430,9 +468,12 @@ def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None
     # one index read and one extract choice, shared by the download and the coverage
     extract = find_extract(geom, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
     path = _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
-    pad = 16 * _edge_degrees(level) if margin is None else float(margin)
     x0, y0, x1, y1 = shapely.bounds(geom)
-    box = shapely.box(max(x0 - pad, -180), max(y0 - pad, -90), min(x1 + pad, 180), min(y1 + pad, 90))
+    if margin is None:  # 16 cells of context: the cells' own extent (a fixed degree pad fell short east-west)
+        box = context_box((x0, y0, x1, y1), level)
+    else:
+        pad = float(margin)
+        box = shapely.box(max(x0 - pad, -180), max(y0 - pad, -90), min(x1 + pad, 180), min(y1 + pad, 90))
     region = shapely.intersection(box, extract["geometry"])
     if shapely.area(region) <= 0:
         raise InvalidInputError(f"the area with margin={margin!r} has no surface (a point or a line): pass a "
