@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def read_json(path):
     """The parsed content of ``path``; ``ValueError`` naming the file when it is not valid JSON."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(encoding="utf-8"))  # JSON is UTF-8 (RFC 8259), whatever the locale
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # also a binary file
         raise InvalidInputError(f"{path} is not valid JSON ({exc})") from None
 
@@ -95,7 +95,7 @@ def _remove_stale(path: Path, suffix: str) -> None:
 
 
 def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through :func:`atomic_path`: an interrupted write leaves the previous file."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`: an interrupted write leaves the previous file."""
+    with atomic_path(path) as tmp:  # UTF-8 whatever the locale (reports hold "±" and "R²")
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)

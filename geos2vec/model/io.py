@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .._jsonfile import _remove_stale, atomic_path, read_json, temporary_name
 from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
+from ._metadata import FORMAT, FORMAT_VERSION, check_metadata, newer_release_hint
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["save_model", "read_model", "default_model_path", "expected_shapes", "FORMAT", "FORMAT_VERSION"]
 
-FORMAT = "geos2vec.s2vec"
-FORMAT_VERSION = 1
 _FILES = ("model.keras", "config.json", "feature_stats.json", "metadata.json")
 _COMPACT_FILES = ("weights.npz", "config.json", "feature_stats.json", "metadata.json")
 _EXTRA_FILES = ("MODEL_CARD.md", "training_report.json", "training_curve.png")
@@ -296,6 +295,8 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
         with tempfile.TemporaryDirectory() as tmp:
             with zipfile.ZipFile(path) as zf:
                 names = set(zf.namelist())
+                if "metadata.json" in names:  # a newer format (other files) is refused as such, not as incomplete
+                    _check_meta(lambda: json.loads(zf.read("metadata.json")), path)
                 files = _COMPACT_FILES if "weights.npz" in names and "model.keras" not in names else _FILES
                 missing = [f for f in files if f not in names]
                 if missing:
@@ -317,12 +318,26 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
     return model
 
 
+def _check_meta(read, path: Path) -> tuple[dict, tuple[int, int] | None]:
+    """The metadata ``read()`` gives and its grid, checked (:func:`check_metadata`), else ``ModelFormatError``."""
+    try:
+        meta = read()
+    except InvalidInputError as exc:  # read_json's message names the file
+        raise ModelFormatError(str(exc)) from None
+    except (ValueError, zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise ModelFormatError(f"{path}: metadata.json is not valid JSON ({exc})") from None
+    return meta, check_metadata(meta, path)[1]
+
+
 def _load_dir(path: Path, channels, cls):
     from geos2vec.normalize import FeatureStats
 
     from .config import S2VecConfig
     from .data import match_channels
 
+    meta = grid = None
+    if (path / "metadata.json").exists():  # first: a newer format (other files) is refused as such
+        meta, grid = _check_meta(lambda: read_json(path / "metadata.json"), path)
     has_keras, has_npz = (path / "model.keras").exists(), (path / "weights.npz").exists()
     if has_keras and has_npz:
         raise ModelFormatError(f"{path} holds both model.keras and weights.npz (files of two saves?); keep "
@@ -332,27 +347,6 @@ def _load_dir(path: Path, channels, cls):
     if missing:
         need = "weights.npz (compact) or model.keras" if not (has_keras or has_npz) else ", ".join(missing)
         raise ModelFormatError(f"{path} is not a complete saved S2Vec model: missing {need}")
-    try:
-        meta = read_json(path / "metadata.json")
-    except ValueError as exc:
-        raise ModelFormatError(str(exc)) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        fmt = meta.get("format") if isinstance(meta, dict) else None
-        raise ModelFormatError(f"{path}: unknown format {fmt!r} (expected {FORMAT!r})")
-    try:
-        version = int(meta.get("format_version", 0))
-        grid = tuple(int(g) for g in meta["grid"]) if "grid" in meta else None
-    except (TypeError, ValueError):
-        raise ModelFormatError(f"{path / 'metadata.json'}: format_version {meta.get('format_version')!r} and grid "
-                               f"{meta.get('grid')!r} must be integers") from None
-    if grid is not None and (len(grid) != 2 or min(grid) < 1):
-        raise ModelFormatError(f"{path / 'metadata.json'}: grid must be two positive integers, got {meta['grid']!r}")
-    if version > FORMAT_VERSION:
-        raise ModelFormatError(f"{path} was saved by a newer geos2vec ({meta.get('geos2vec_version')}); "
-                               "upgrade geos2vec")
-    lacking = [k for k in ("channels", "grid") if k not in meta]
-    if lacking:
-        raise ModelFormatError(f"{path / 'metadata.json'} lacks {lacking}")
     if "config_sha256" in meta and _sha256(path / "config.json") != meta["config_sha256"]:
         raise ModelFormatError(f"{path / 'config.json'} was changed after the model was saved (its checksum does "
                                "not match metadata.json): the architecture would not match the weights. Restore "
@@ -361,8 +355,8 @@ def _load_dir(path: Path, channels, cls):
         config = S2VecConfig.load(path / "config.json", strict=True)
         model = cls(config)
         model.stats = FeatureStats.load(path / "feature_stats.json")
-    except ValueError as exc:
-        raise ModelFormatError(f"{path}: {exc}") from None
+    except ValueError as exc:  # e.g. a config field of a newer geos2vec: say so
+        raise ModelFormatError(f"{path}: {exc}{newer_release_hint(meta)}") from None
     model.channels = list(meta["channels"])
     if list(model.stats.channels) != model.channels:
         raise ModelFormatError(f"{path}: feature_stats.json and metadata.json disagree on the channels")
@@ -371,7 +365,10 @@ def _load_dir(path: Path, channels, cls):
     if compact:
         from .numpy_encoder import load_weights
 
-        _check_weight_shapes(path / "weights.npz", config, len(model.channels), int(model.grid[0] * model.grid[1]))
+        try:  # arrays a newer geos2vec added (with the same format version) name that version
+            _check_weight_shapes(path / "weights.npz", config, len(model.channels), int(model.grid[0] * model.grid[1]))
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"{exc}{newer_release_hint(meta)}") from None
         from .config import architecture  # what embed checks a replaced config against (num_heads shows in no shape)
 
         model.weights_architecture = architecture(config)
@@ -395,8 +392,8 @@ def _load_dir(path: Path, channels, cls):
                                                         custom_objects={"MaskedAutoencoder": MaskedAutoencoder,
                                                                         "FusedAdamW": FusedAdamW})
         except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})") \
-                from None
+            raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})"
+                                   f"{newer_release_hint(meta)}") from None
     # readable, but from the same save? (saves before 0.3 recorded the config's checksum only)
     sums = meta.get("files_sha256") or {}
     changed = sorted(name for name, digest in sums.items() if (path / name).exists() and _sha256(path / name) != digest)
