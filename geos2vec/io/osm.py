@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -201,7 +202,6 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                 p_wkb.append(bytes.fromhex(geom) if isinstance(geom, str) else geom)
     except RuntimeError as exc:
         if "out of order" in str(exc) and pois and areas:
-            import warnings
 
             warnings.warn(f"{os.path.basename(path)} is not sorted by id ({exc}), so areas cannot be assembled; "
                           "reading POI nodes and roads only. Sort it with `osmium sort` to get area POIs.",
@@ -212,7 +212,6 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                                 "not an OSM file (e.g. an error page)? Download it again") from exc
 
     if seen["node"] > 1000 and seen["way"] == 0 and seen["relation"] == 0:
-        import warnings
 
         warnings.warn(f"{os.path.basename(path)} holds {seen['node']:,} nodes but no way and no relation: the file "
                       "looks cut short (an interrupted download?). Nodes come first in an OSM file; roads and "
@@ -234,7 +233,14 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
          "name": pd.Series(r_name, dtype=object)},
         geometry=gpd.GeoSeries(lines, crs="EPSG:4326"), crs="EPSG:4326")
     if area is not None:
+        had = len(poi_frame) + len(road_frame)
+        extent = poi_frame.total_bounds if len(poi_frame) else road_frame.total_bounds
         poi_frame, road_frame = _clip(poi_frame, road_frame, area)
+        if had and not len(poi_frame) and not len(road_frame):  # an area beside the data kept nothing, silently
+            warnings.warn(f"read_osm: none of the {had:,} POIs and roads of {os.path.basename(path)} lie in the area "
+                          f"{tuple(round(float(v), 6) for v in area.bounds)}; the file's data spans about "
+                          f"{tuple(round(float(v), 6) for v in extent)}. Is the area in (min_lon, min_lat, max_lon, "
+                          "max_lat) order and degrees?", UserWarning, stacklevel=2)
     poi_frame.attrs["skipped"] = {"broken_areas": skipped["broken_areas"]}
     road_frame.attrs["skipped"] = {k: skipped[k] for k in ("roads_missing_nodes", "roads_one_node")}
     poi_frame.attrs["selected_tags"] = _selected_tags(onto)
