@@ -31,14 +31,13 @@ from .evaluate import (
     evaluate,
     join_labels,
     model_embeddings,
-    polygon_pooling,
     run_suite,
     standard_methods,
     summary_markdown,
     write_report,
 )
 from .evaluate.report import merge_configs
-from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column, _numeric
+from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column, _numeric, _polygon_samples, _warn_binary
 
 
 def _parse_floats(text, what="the option", kind=float):
@@ -57,19 +56,21 @@ def _read_table(path):
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"file not found: {path}")
-    suffix = path.suffix.lower()  # DATA.CSV is a CSV too (GDAL would read it as text columns)
-    if suffix in (".parquet", ".pq", ".geoparquet"):
-        try:
-            import geopandas as gpd
-
-            return gpd.read_parquet(path)
-        except (ValueError, KeyError):
-            return pd.read_parquet(path)
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(path)
     import geopandas as gpd
 
-    return gpd.read_file(path)
+    suffix = path.suffix.lower()  # DATA.CSV is a CSV too (GDAL would read it as text columns)
+    try:  # a file of another format raised pyogrio's DataSourceError with a traceback, or a bare codec error
+        if suffix in (".parquet", ".pq", ".geoparquet"):
+            try:
+                return gpd.read_parquet(path)
+            except (ValueError, KeyError):
+                return pd.read_parquet(path)
+        if suffix in (".csv", ".txt", ".tsv", ".tab"):  # GDAL read a .tsv as text columns
+            return pd.read_csv(path, sep="\t" if suffix in (".tsv", ".tab") else ",")
+        return gpd.read_file(path)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {(str(exc) or type(exc).__name__).splitlines()[0]} (give a "
+                                "CSV/TSV, Parquet/GeoParquet, GeoJSON or another file GDAL reads)") from None
 
 
 def _as_cell_table(df, name):
@@ -97,13 +98,26 @@ def _load_counts(paths, category):
                     raise InvalidInputError(f"{path}: counting roads needs geos2vec.features") from None
                 tables.append(count_table_from_points(df, category))
                 continue
-            tables.append(count_features(roads=df) if lines else count_features(pois=df, category_column=category))
+            tables.append(_count_file(count_features, df, path, lines, category))
         else:
             tables.append(_as_cell_table(df, str(path)))
     if len(tables) == 1:  # as read (its coverage in attrs): nothing to add up but repeated cells
         table = tables[0].fillna(0.0)
         return table.groupby(level=0).sum().__finalize__(table)
     return _combine_tables(tables)
+
+
+def _count_file(count_features, df, path, lines, category):
+    """Counts of a POI or road file covering the convex hull of its coordinates (was everywhere: beyond, empty)."""
+    from .errors import CoverageError
+
+    kwargs = {"roads": df} if lines else {"pois": df, "category_column": category}
+    try:
+        return count_features(**kwargs, coverage="infer")
+    except CoverageError:  # fewer than 3 coordinates: no area to infer
+        print(f"note: {path}: too few coordinates to infer the area it covers; its counts are taken as covering "
+              "everywhere (a cell without a row is empty)", file=sys.stderr)
+        return count_features(**kwargs)
 
 
 def _combine_tables(tables):
@@ -156,26 +170,37 @@ def _samples(labels, args):
     covers with area weights, as the tract tasks are (rows with the same geometry are one sample, their median
     target, as points in one cell are). Before, a polygon was reduced to one point without a word.
     """
-    if not (_geo_labels(labels, args) and len(labels) and not labels.geom_type.eq("Point").all()):
+    if not (_geo_labels(labels, args) and len(labels) and not labels.geom_type.dropna().eq("Point").all()):
         joined = join_labels(labels, args.target, lat=args.lat, lng=args.lon)
+        _note_missing_targets(joined.attrs["n_missing_target"], len(labels))
         return joined[args.target], None
     if args.target not in labels.columns:
         raise InvalidInputError(f"target column {args.target!r} not found; columns are {list(labels.columns)}")
     if not pd.api.types.is_numeric_dtype(labels[args.target]):
         raise InvalidTypeError(f"target column {args.target!r} must be numeric, got dtype {labels[args.target].dtype}")
+    _warn_binary(labels[args.target], f"target column {args.target!r}")
+    y = labels[args.target].astype(float).to_numpy()
+    finite = np.isfinite(y)
+    _note_missing_targets(int((~finite).sum()), len(labels))
+    # inf is missing, as for points (a median with an inf row was inf); a row without target or geometry raised
+    keep = finite | ~(labels.geometry.isna() | labels.geometry.is_empty).to_numpy()
+    labels, y = labels[keep], np.where(finite, y, np.nan)[keep]
     geoms = to_wgs84(as_geoseries(labels, "--labels"), "--labels")
     check_missing(geoms, "raise", "--labels", coerce=None)
-    key = geoms.to_wkb().to_numpy()
-    first = pd.Series(np.arange(len(labels))).groupby(key, sort=False).first().to_numpy()
-    target = labels[args.target].astype(float).groupby(key, sort=False).median().reset_index(drop=True)
-    pooling = polygon_pooling(geoms.iloc[first].reset_index(drop=True))
+    target, pooling = _polygon_samples(geoms, y)
     print(f"note: {len(labels)} polygon labels, {len(target)} distinct geometries: each a sample pooled over the "
           "level-12 cells it covers with area weights (as the tract tasks)", file=sys.stderr)
     return target.rename(args.target), pooling
 
 
+def _note_missing_targets(n_missing, n_rows):
+    if n_missing:
+        print(f"note: {n_missing} of {n_rows} label rows have no finite target (NaN or inf) and are left out",
+              file=sys.stderr)
+
+
 def _kinds(text, allowed, what):
-    kinds = [k.strip() for k in str(text).split(",") if k.strip()]
+    kinds = list(dict.fromkeys(k.strip() for k in str(text).split(",") if k.strip()))  # each kind once
     bad = [k for k in kinds if k not in allowed]
     if bad or not kinds:
         raise InvalidInputError(f"{what} must be a comma-separated subset of {','.join(allowed)}, got {text!r}")
@@ -449,11 +474,17 @@ def run(args) -> int:
     for kind in kinds:
         res = evaluate(
             target, methods, split="random" if kind == "holdout" else kind, holdout=holdout, pooling=pooling,
-            n_splits=args.n_splits, seed=args.seed, block_level=args.block_level or 10, probes=probes,
-            sweep=sweep, fusion=args.fusion, max_epochs=args.max_epochs, patience=args.patience,
+            n_splits=args.n_splits, seed=args.seed, probes=probes, sweep=sweep, fusion=args.fusion,
+            block_level=10 if args.block_level is None else args.block_level,  # 0 (faces) read as "not given"
+            max_epochs=args.max_epochs, patience=args.patience,
             batch_size=args.batch_size, target_scale=args.target_scale, progress=not args.quiet,
         )
         results.append(res)
+    n_target = int(np.isfinite(target.to_numpy(float)).sum())
+    if n_target > results[0].n_cells:  # before, only config.json's n_dropped said so
+        print(f"note: {n_target - results[0].n_cells} of {n_target} labelled samples left out: some method has no "
+              "data for them (outside the area of the --features files or missing from an --embedding table)",
+              file=sys.stderr)
     # the report's paired comparisons: your --embedding tables too, not only names starting with "S2Vec"
     compared = [m for e in embeddings for m in (e, f"{e}-Loc", f"{e} + smoothed counts") if m in methods]
     # every split kind's settings (the first kind's alone said "split": "random", "block_level": null)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,7 +70,9 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     pandas.DataFrame
         Indexed by ``cell_id`` (uint64, sorted), columns ``target`` (the median
         of the points in the cell) and ``n_points``. Rows whose target is
-        missing are not used; their number is in ``result.attrs["n_missing_target"]``.
+        missing (NaN or inf) are not used, and their coordinates not checked; their number is in
+        ``result.attrs["n_missing_target"]``. A target of two values (boolean, 0/1) is aggregated and
+        evaluated as a number, with a warning.
 
     Raises
     ------
@@ -88,7 +91,11 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     y = labels[target]
     if not pd.api.types.is_numeric_dtype(y):
         raise InvalidTypeError(f"target column {target!r} must be numeric, got dtype {y.dtype}")
+    _warn_binary(y, f"target column {target!r}")
     y = y.to_numpy(dtype=float)
+    ok = np.isfinite(y)
+    # only the rows used are located: a row without a target may lack coordinates too (it raised)
+    used = labels if ok.all() else labels[ok]
     try:
         import geopandas as gpd
     except ImportError:  # pragma: no cover
@@ -96,16 +103,15 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     if gpd is not None and isinstance(labels, gpd.GeoDataFrame) and lat is None and lng is None:
         from .._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
 
-        geoms = to_wgs84(as_geoseries(labels, "labels"), "labels")
+        geoms = to_wgs84(as_geoseries(used, "labels"), "labels")
         check_missing(geoms, "raise", "labels", coerce=None)
         lngs, lats = representative_lnglat(geoms)
     else:
         lat_col = _find_column(labels.columns, lat, _LAT_NAMES, "latitude")
         lng_col = _find_column(labels.columns, lng, _LNG_NAMES, "longitude")
-        lats, lngs = (_numeric(labels[col], col) for col in (lat_col, lng_col))
+        lats, lngs = (_numeric(used[col], col) for col in (lat_col, lng_col))
     lats, lngs = check_latlng(lats, lngs)
-    ok = np.isfinite(y)
-    cells = latlng_to_cell(lats[ok], lngs[ok], level)
+    cells = latlng_to_cell(lats, lngs, level)
     frame = pd.DataFrame({"cell_id": cells, "y": y[ok]})
     agg = frame.groupby("cell_id", sort=True)["y"].agg(["median", "size"])
     out = pd.DataFrame(
@@ -114,6 +120,15 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     )
     out.attrs["n_missing_target"] = int((~ok).sum())
     return out
+
+
+def _warn_binary(y: pd.Series, what: str) -> None:
+    """Warn that a target of two values (a boolean or 0/1 class) is evaluated as a regression, not a classification."""
+    values = pd.unique(y.dropna().to_numpy())
+    if pd.api.types.is_bool_dtype(y) or len(values) == 2:
+        warnings.warn(f"{what} has two values ({', '.join(map(str, sorted(values)))}): it is evaluated as a "
+                      "regression (a linear probability model scored by R²; the median of several rows in one "
+                      "sample can fall between the two), not as a classification", UserWarning, stacklevel=3)
 
 
 def minmax_scale(y: ArrayLike) -> tuple[np.ndarray, tuple[float, float]]:
@@ -182,3 +197,23 @@ def polygon_pooling(polygons: gpd.GeoDataFrame | gpd.GeoSeries, level: int = LEV
     check_missing(geoms, "raise", "polygons", coerce=None)
     row, cell, weight = row_cells(geoms, level, how="weighted")
     return pd.DataFrame({"sample": geoms.index.to_numpy()[row], "cell_id": cell, "weight": weight})
+
+
+def _polygon_samples(geoms: gpd.GeoSeries, y: np.ndarray) -> tuple[pd.Series, pd.DataFrame]:
+    """One sample per distinct geometry (the median of its rows' ``y``, NaN skipped) and its ``polygon_pooling``.
+
+    The samples are numbered in the order of their heaviest cell (then of their WKB), as point samples are
+    ordered by cell, never by the rows: shuffled rows gave other sample ids, hence other random splits and scores.
+    """
+    key = geoms.to_wkb().to_numpy()
+    first = pd.Series(np.arange(len(geoms))).groupby(key, sort=True).first().to_numpy()
+    target = pd.Series(y, dtype=float).groupby(key, sort=True).median().reset_index(drop=True)
+    pooling = polygon_pooling(geoms.iloc[first].reset_index(drop=True))
+    heavy = pooling.sort_values(["sample", "weight", "cell_id"], ascending=[True, False, True], kind="stable")
+    heavy = heavy.drop_duplicates("sample").set_index("sample")["cell_id"].reindex(range(len(target)))
+    order = np.lexsort((np.arange(len(target)), heavy.fillna(np.iinfo(np.uint64).max).to_numpy(np.uint64)))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    pooling = pooling.assign(sample=rank[pooling["sample"].to_numpy()])
+    pooling = pooling.sort_values(["sample", "cell_id"], kind="stable").reset_index(drop=True)
+    return target.iloc[order].reset_index(drop=True), pooling

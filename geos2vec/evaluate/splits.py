@@ -196,6 +196,11 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     ------
     ValueError
         Invalid ``fractions`` or ``n_splits``, or fewer than 3 groups.
+
+    Warns
+    -----
+    UserWarning
+        More than half of the samples are alone in their group: the blocks are too fine to separate them.
     """
     groups = np.asarray(groups)
     fractions = np.asarray(fractions, dtype=float)
@@ -208,6 +213,12 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
             f"blocked splits need at least 3 blocks, the samples fall in {len(uniq)}; use a finer block level"
         )
     n = len(groups)
+    alone = float(np.sum(sizes == 1)) / n
+    if alone > 0.5:  # e.g. ZIP centroids of Kansas and Iowa in level-10 blocks: 87 % alone, the splits nearly random
+        warnings.warn(f"blocked splits: {alone:.0%} of the {n} samples are alone in their block, so most test "
+                      "samples have neighbours in training and the splits are nearly random, not spatially "
+                      "separated; use coarser blocks (block_level=, --block-level; 6 for ZIP-level labels)",
+                      UserWarning, stacklevel=2)
     out = []
     for k in range(n_splits):
         order = np.random.default_rng([seed, k]).permutation(len(uniq))

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import cell_to_latlng
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from .baselines import covered_mask
 from .labels import join_labels, polygon_pooling
 
@@ -145,7 +145,12 @@ def _box_regions(cells, boxes: dict) -> pd.Series:
 def _target(frame, column, what):
     if column not in frame.columns:
         raise InvalidInputError(f"{what} has no column {column!r}; columns are {list(frame.columns)}")
-    y = pd.to_numeric(frame[column], errors="coerce")
+    if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+        # before, coerced to NaN: a task of 0 samples, refused only later as "only 0 samples have a target"
+        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        raise InvalidTypeError(f"{what}: column {column!r} is not numeric (dtype {frame[column].dtype}), so it "
+                               f"cannot be a regression target; numeric columns: {numeric}")
+    y = frame[column].astype(float)
     return np.log1p(y) if column in LOG_TARGETS else y
 
 
@@ -170,7 +175,11 @@ def _load_ca_tracts(column, d):
 
 def _load_zcta(column, d, states=None):
     z = pd.read_csv(d / "labels" / "us_zcta_acs2018.csv", dtype={"zcta": str})
-    states = sorted(STATE_FIPS) if states is None else [s.lower() for s in states]
+    if isinstance(states, str):  # "ks" or "ks,ia" (iterated, it was the letters: "no venues for states ['k', 's']")
+        states = states.split(",")
+    states = sorted(STATE_FIPS) if states is None else [str(s).strip().lower() for s in states]
+    if not states:  # said "labels is empty"
+        raise InvalidInputError(f"states= is empty; give some of {sorted(STATE_FIPS)} (or None for all of them)")
     unknown = [s for s in states if s not in STATE_FIPS]
     if unknown:
         raise InvalidInputError(f"no Who's On First venues for states {unknown}; known: {sorted(STATE_FIPS)}")
@@ -248,8 +257,8 @@ def load_task(name: str, data_dir_: StrPath | None = None, *, states: Iterable[s
         ``"<family>:<column>"``, or a family alone (its default column); see :func:`list_tasks`.
     data_dir_ : str or path-like, optional
         The shared data folder (:func:`data_dir`).
-    states : list of str, optional
-        Two-letter state codes (``zcta`` only; default all of them).
+    states : list of str or str, optional
+        Two-letter state codes (``zcta`` only; default all of them); a string is split at commas (``"ks,ia"``).
 
     Returns
     -------
@@ -259,7 +268,9 @@ def load_task(name: str, data_dir_: StrPath | None = None, *, states: Iterable[s
     Raises
     ------
     ValueError
-        An unknown family, column or state.
+        An unknown family, column or state, or an empty ``states``.
+    TypeError
+        A column that is not numeric (:class:`~geos2vec.errors.InvalidTypeError`).
     FileNotFoundError
         No data folder (:func:`data_dir`).
     """
