@@ -120,3 +120,13 @@ def test_state_hulls_are_about_the_state(shared_data, state):
              + np.cos(lat) * np.cos(xy[:, 1]) * np.sin((xy[:, 0] - lng) / 2) ** 2)
         d = 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
         assert np.sort(d)[5] > 20.0  # fewer than 5 others within 20 km
+
+
+def test_the_evaluation_tasks_use_the_states_hulls(shared_data):
+    from geos2vec.evaluate import load_features
+
+    counts, coverage = load_features("wof:de,ri", shared_data)
+    area = _km2(coverage)
+    assert 0.7 * (STATE_KM2["de"] + STATE_KM2["ri"]) < area < 1.5 * (STATE_KM2["de"] + STATE_KM2["ri"])
+    assert shapely.contains_xy(coverage, [-75.52, -71.41], [39.16, 41.82]).all()  # Dover, Providence
+    assert not shapely.contains_xy(coverage, -118.24, 34.05)  # not Los Angeles

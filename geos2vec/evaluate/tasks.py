@@ -288,7 +288,8 @@ def load_features(source: str, data_dir_: StrPath | None = None) -> tuple[pd.Dat
     ``"osm:<city>,..."``: :func:`geos2vec.count_features` of the shared OSM POIs and roads of the cities;
     coverage their POI boxes. ``"wof:<state>,..."``: the Who's On First venues of the states
     (:func:`geos2vec.io.read_wof`, no roads: the ``road`` channel is 0 and unknown, see ``docs/data.md``);
-    coverage the convex hull of each state's venues.
+    coverage the convex hull of each state's venues without the isolated, mis-geocoded ones
+    (:func:`geos2vec.io.venue_coverage`).
 
     Parameters
     ----------
@@ -303,7 +304,8 @@ def load_features(source: str, data_dir_: StrPath | None = None) -> tuple[pd.Dat
     counts : pandas.DataFrame
         Cell x channel counts (:func:`geos2vec.count_features`), indexed by ``cell_id``.
     coverage : numpy.ndarray or shapely geometry
-        ``"osm"``: the ``(n_cities, 4)`` array of POI boxes; ``"wof"``: the union of the states' hulls.
+        ``"osm"``: the ``(n_cities, 4)`` array of POI boxes; ``"wof"``: the union of the states' hulls
+        (:func:`geos2vec.io.venue_coverage`).
         Either is a ``coverage`` for :func:`~geos2vec.evaluate.baselines.covered_mask`.
 
     Raises
@@ -331,14 +333,10 @@ def load_features(source: str, data_dir_: StrPath | None = None) -> tuple[pd.Dat
         counts.index = pd.Index(counts.index.to_numpy(np.uint64), name="cell_id")
         return counts, np.asarray(boxes)
     if kind == "wof":
-        import shapely
-
-        from ..io import read_wof
+        from ..io import read_wof, venue_coverage
 
         states = names.split(",") if names else sorted(STATE_FIPS)
         venues = read_wof(d / "wof", states=states)
         counts = count_features(pois=venues)
-        hulls = [shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(g.geometry.values)))
-                 for _, g in venues.groupby("state")]
-        return counts, shapely.union_all(hulls)
+        return counts, venue_coverage(venues)  # each state's hull without its mis-geocoded venues
     raise InvalidInputError(f"unknown feature source {source!r}; use 'osm:<city>,...' or 'wof:<state>,...'")
