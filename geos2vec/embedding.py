@@ -459,7 +459,8 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         warnings.warn(
             f"{n_nan} of {len(gdf)} rows got NaN embeddings: their cells have no features in the data given "
             f"({int(missing.sum())} of them have no geometry{'; ' + _outside_note(n_out) if n_out else ''})."
-            + (" Pass outside='embed' to embed empty cells." if outside == "nan" else
+            + ((" Pass outside='embed' (CLI: --outside embed) to embed empty cells."
+                if n_nan > int(missing.sum()) + n_out else "") if outside == "nan" else
                f" Their level-{model.image_level} images hold no feature at all"
                + (", or the features do not cover them." if n_out else ".")),
             stacklevel=2,
