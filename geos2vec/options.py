@@ -135,14 +135,78 @@ def _release_openblas():
         clear(force=True)
 
 
+def _loaded_libraries_key():
+    """A value that changes whenever a shared library is loaded or unloaded; None where none is known.
+
+    Linux (glibc, musl): ``dl_iterate_phdr``'s load and unload counters (``dlpi_adds``, ``dlpi_subs``), read from
+    its first entry, a few microseconds against the milliseconds of a scan. Elsewhere None (a scan every time).
+    """
+    if _LIBS["read"] is None:
+        _LIBS["read"] = _key_reader()
+    return _LIBS["read"]() if _LIBS["read"] else None
+
+
+def _key_reader():
+    import ctypes
+    import sys
+
+    try:
+        # PyDLL: the call keeps the GIL. With it released (CDLL), dl_iterate_phdr would hold the loader's lock while
+        # its callback waits for the GIL, and a thread holding the GIL and loading a library waits for that lock
+        libc = ctypes.PyDLL(None)
+        if sys.platform.startswith("linux") and hasattr(libc, "dl_iterate_phdr"):
+            class Info(ctypes.Structure):
+                _fields_ = [("addr", ctypes.c_void_p), ("name", ctypes.c_char_p), ("phdr", ctypes.c_void_p),
+                            ("phnum", ctypes.c_uint16), ("adds", ctypes.c_ulonglong), ("subs", ctypes.c_ulonglong)]
+
+            callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Info), ctypes.c_size_t, ctypes.c_void_p)
+            iterate = libc.dl_iterate_phdr
+            iterate.argtypes, iterate.restype = [callback_type, ctypes.c_void_p], ctypes.c_int
+            seen = []
+
+            def first(info, size, _data):
+                # an older C library's struct may end before the counters: then no key (size is its length)
+                seen.append((info.contents.adds, info.contents.subs) if size >= ctypes.sizeof(Info) else None)
+                return 1  # stop after the first entry: the counters are global
+
+            callback = callback_type(first)
+
+            def read():
+                seen.clear()
+                iterate(callback, None)
+                return seen[0] if seen else None
+
+            return read if read() is not None else False
+    except (OSError, AttributeError, TypeError, ValueError):  # no C library to ask (Windows): scan on every call
+        pass
+    return False
+
+
+_LIBS: dict = {"read": None, "key": None, "controller": None}
+
+
+def _controller():
+    """The threadpoolctl controller of the loaded libraries, scanned again only when a library was (un)loaded.
+
+    ``ThreadpoolController()`` scans every loaded library (~1-8 ms, a quarter of a small patch-mode embed);
+    call with ``_LOCK`` held.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    key = _loaded_libraries_key()
+    if key is None or _LIBS["controller"] is None or key != _LIBS["key"]:
+        _LIBS["controller"] = ThreadpoolController()
+        _LIBS["key"] = key
+    return _LIBS["controller"]
+
+
 @contextlib.contextmanager
 def _shared_blas_limit(n: int):
-    from threadpoolctl import threadpool_limits
-
     with _LOCK:
         if _BLAS["users"] == 0:
             _release_openblas()
-            _BLAS["limits"] = threadpool_limits(limits=n, user_api="blas")
+            # what threadpool_limits(limits=n, user_api="blas") does, without scanning the libraries again
+            _BLAS["limits"] = _controller().limit(limits=n, user_api="blas")
         # else: the BLAS is already limited by another thread's block; the last block to end restores it
         _BLAS["users"] += 1
     try:

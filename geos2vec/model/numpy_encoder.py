@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 
 from .._numba_cache import ensure_once as _ensure_numba_cache
+from ..errors import InvalidInputError
 
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
 
@@ -114,10 +115,24 @@ def encode(weights: dict, x: np.ndarray, num_heads: int, covered=None) -> np.nda
     numpy.ndarray of float32, shape (batch, patches, embedding_dim)
         The encoder's tokens after its final layer norm, as :meth:`MaskedAutoencoder.encode
         <geos2vec.model.mae.MaskedAutoencoder.encode>` computes them.
+
+    Raises
+    ------
+    InvalidInputError
+        ``x`` is not ``(batch, patches, features)`` of the model, or ``num_heads`` does not divide its width.
     """
     x = np.asarray(x, dtype=np.float32)
     cov = None if covered is None else np.asarray(covered, bool)
-    dim = weights["patch_embed/kernel"].shape[1]
+    features, dim = weights["patch_embed/kernel"].shape
+    patches = weights["pos_embed"].shape[-2]
+    if x.ndim != 3 or x.shape[1:] != (patches, features):
+        hint = ": reshape (batch, rows, cols, features) images to (batch, rows * cols, features)" if x.ndim == 4 else ""
+        raise InvalidInputError(f"encode needs images of shape (batch, {patches}, {features}) (patches x features of "
+                                f"the model), got {x.shape}{hint}")
+    if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)) or num_heads < 1 \
+            or dim % num_heads:
+        raise InvalidInputError(f"num_heads must be a positive integer that divides the embedding size {dim} "
+                                f"(the model's config.num_heads), got {num_heads!r}")
     out = np.empty((*x.shape[:2], dim), np.float32)
     # a few images at a time: their attention scores ((k, heads, n, n) float32, 2 MiB per image for the
     # paper's model) stay in the cache instead of streaming (batch, heads, n, n) through memory
@@ -156,8 +171,18 @@ def patch_project(weights: dict, x: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray of float32, shape (..., embedding_dim)
         ``x @ kernel + bias``.
+
+    Raises
+    ------
+    InvalidInputError
+        The last axis of ``x`` is not the model's features.
     """
-    return _dense(np.asarray(x, dtype=np.float32), weights, "patch_embed").astype(np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    features = weights["patch_embed/kernel"].shape[0]
+    if x.ndim < 1 or x.shape[-1] != features:
+        raise InvalidInputError(f"patch_project needs {features} features on the last axis (the model's channels), "
+                                f"got an array of shape {x.shape}")
+    return _dense(x, weights, "patch_embed").astype(np.float32)
 
 
 # --------------------------------------------------------------------------- Keras <-> dict
