@@ -12,6 +12,8 @@ Everything here is private: the public, validated API lives in
 from __future__ import annotations
 
 import math
+import os
+import threading
 import types
 
 import numba as nb
@@ -235,13 +237,33 @@ def writable_view(arr):
     return view
 
 
+# Parallel launches: numba's "workqueue" layer (no OpenMP/TBB library, e.g. macOS) aborts the whole process when
+# two threads launch parallel kernels at once, so launches are serialised until the layer is known, and for good
+# if it is workqueue; and GNU OpenMP kills a forked child that launches threads its parent used ("fork() called
+# from a process already using GNU OpenMP": multiprocessing's default fork on Linux, gunicorn --preload), so such
+# a child runs the serial twins (the same results).
+_PARALLEL = {"lock": threading.Lock(), "layer": None, "serial_only": False}
+
+
+def _after_fork_in_child():
+    if _PARALLEL["layer"] == "omp":
+        _PARALLEL["serial_only"] = True
+    _PARALLEL["lock"] = threading.Lock()  # a lock held by another thread at the fork would never be released
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class SizedKernel:
     """A numba kernel compiled twice: ``parallel=True`` for large inputs, serially for small ones.
 
     The serial twin compiles in a fraction of the time (no parfor pass: 0.4 s instead of 1.5 s for
     ``latlng_to_cell_kernel``) and starts no threads, which is all a small input needs; so a first call on a
     few thousand cells (a fresh install, a notebook's first cell) compiles only the cheap one. Both are
-    cached by numba under their own names. The body's ``nb.prange`` is a plain ``range`` in the twin.
+    cached by numba under their own names. The body's ``nb.prange`` is a plain ``range`` in the twin. Parallel
+    launches are serialised under numba's ``workqueue`` layer, and a process forked from one that ran a parallel
+    kernel under OpenMP runs the serial twins (see ``_PARALLEL``).
     """
 
     def __init__(self, py_func):
@@ -256,8 +278,15 @@ class SizedKernel:
         self.__name__, self.__qualname__, self.__doc__ = py_func.__name__, py_func.__qualname__, py_func.__doc__
 
     def __call__(self, *args):
-        kernel = self.parallel if args[0].shape[0] >= PARALLEL_MIN else self.serial
-        return kernel(*(writable_view(a) for a in args))
+        views = [writable_view(a) for a in args]
+        if args[0].shape[0] < PARALLEL_MIN or _PARALLEL["serial_only"]:
+            return self.serial(*views)
+        if _PARALLEL["layer"] not in (None, "workqueue"):  # tbb, omp: safe to launch from several threads
+            return self.parallel(*views)
+        with _PARALLEL["lock"]:  # numba's fallback layer (workqueue) aborts the process on concurrent launches
+            out = self.parallel(*views)
+            _PARALLEL["layer"] = nb.threading_layer()
+        return out
 
     @property
     def signatures(self):
