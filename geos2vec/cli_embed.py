@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from ._cli_help import DefaultsHelpFormatter
 from .cli_features import _PARQUET, _out_driver, _read_geo, _write_geo, check_out, count_inputs
 from .errors import InvalidInputError
 
@@ -19,7 +19,7 @@ def add_parser(subparsers):
         "embed", help="add S2Vec embedding columns to a file of points/lines/polygons",
         description="Embed every row of a GeoParquet/GeoJSON file (any CRS) with an S2Vec model and write the "
                     "same rows, in the same order, with s2_cell and s2vec_0 ... columns.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     e.add_argument("rows", help="GeoParquet, GeoPackage or GeoJSON file of the rows to embed (any CRS), or a CSV "
                    "with lon/lat columns in degrees")
     e.add_argument("--features", required=True, nargs="+",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._cli_help import DefaultsHelpFormatter
 from ._cells_core import _cell_id_index
 
 from .cli_features import check_out
@@ -222,7 +223,7 @@ def add_parser(subparsers):
         help="downstream evaluation: tasks, spatial splits, strong baselines, ridge + MLP probes, report",
         description="Evaluate S2Vec (and any cell embedding) against strong baselines on spatially separated "
                     "splits. Named tasks (--task) read ../shared/data; --labels evaluates your own points.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("--config", help="config.json of an earlier run: its options are the defaults")
     p.add_argument("--task", action="append", default=[], metavar="NAME",

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
+from ._cli_help import DefaultsHelpFormatter
 from .errors import InvalidInputError
 
 _PARQUET = (".parquet", ".geoparquet", ".pq")
@@ -173,7 +173,7 @@ def add_parser(subparsers):
         "features", help="count POIs and roads per S2 cell (OSM .pbf or POI/road files -> Parquet)",
         description="Count POIs (points) and roads (lines) per S2 cell with the default ontology; several "
                     "inputs are summed. Writes a Parquet table indexed by cell_id.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     f.add_argument("inputs", nargs="+", help=".osm.pbf files, or GeoParquet/GeoJSON files of POIs or roads")
     f.add_argument("--out", required=True, help="output Parquet file")
     f.add_argument("--level", type=int, default=12, help="S2 level of the cells")
