@@ -36,7 +36,7 @@ from ._numba_cache import ensure_once as _ensure_numba_cache
 
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
 
-from . import _s2  # noqa: E402 - after the numba cache set-up
+from . import _numba_cache, _s2  # noqa: E402 - after the numba cache set-up
 
 _DEG_TO_RAD = _s2._DEG_TO_RAD
 
@@ -457,3 +457,6 @@ def cover_lines(geoms, level: int = 12):
     """(line position, cell) for every distinct level-``level`` cell each line crosses."""
     lat, lng, part_start, part_line = line_arrays(geoms)
     return cover_lines_kernel(lat, lng, part_start, part_line, len(geoms), level, _s2.LOOKUP_POS)
+
+
+_numba_cache.key_on_sources(globals(), _s2)  # kernels here compile _s2 helpers in

@@ -108,3 +108,25 @@ def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     warnings.warn(f"geos2vec: the package folder and the user cache are read-only; compiled kernels are cached "
                   f"in {folder} (set NUMBA_CACHE_DIR to choose another folder)", RuntimeWarning, stacklevel=3)
     return folder
+
+
+def key_on_sources(namespace: dict, *modules) -> None:
+    """Key the cached kernels of a module (its ``globals()``) also on the source files of ``modules``.
+
+    numba keys a cached kernel on its own source file only, but the jitted helpers it calls from other modules
+    are compiled into it: a kernel of ``_cover.py`` cached with an older ``_s2.py`` (an upgrade that changed only
+    ``_s2.py``, in a user cache, ``NUMBA_CACHE_DIR`` or a source checkout's ``__pycache__``) would be loaded with
+    the old helpers' arithmetic. Folding their sources' digest into the index's source stamp makes it compile anew.
+    """
+    import hashlib
+
+    from numba.core.dispatcher import Dispatcher
+
+    digest = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()
+    for obj in list(namespace.values()):
+        for kernel in (obj, getattr(obj, "serial", None), getattr(obj, "parallel", None)):  # SizedKernel twins
+            if not isinstance(kernel, Dispatcher) or kernel.py_func.__module__ != namespace.get("__name__"):
+                continue  # (the other modules' kernels it imported keep their own key)
+            index = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+            if index is not None and not isinstance(index._source_stamp, tuple):
+                index._source_stamp = (index._source_stamp, digest)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numba as nb
 import numpy as np
 
-from . import _s2
+from . import _numba_cache, _s2
 from ._s2 import from_face_ij_level, sized_kernel, to_face_ij_orientation
 from ._cells_core import _as_cells, _positions
 from .errors import InvalidInputError, InvalidTypeError
@@ -163,3 +163,6 @@ def grid_disk(cells: ArrayLike, k: int = 1) -> np.ndarray:
     out = np.empty((flat.size, width), dtype=np.uint64)
     _grid_disk_kernel(flat, k, level, _s2.LOOKUP_IJ, _s2.LOOKUP_POS, _EDGE_NBR, out)
     return out.reshape(cells.shape + (width,))
+
+
+_numba_cache.key_on_sources(globals(), _s2)  # kernels here compile _s2 helpers in
