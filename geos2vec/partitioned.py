@@ -293,9 +293,9 @@ def embed_dask(ddf: dask_geopandas.GeoDataFrame,
         A ``count_features`` table (pandas, or dask indexed by ``cell_id``: computed once, then shared); a
         dask frame of POIs, or a dict ``{"pois", "roads"}`` holding a dask frame, counted first with
         :func:`count_features_dask` (at ``level``, default ontology); None to count ``ddf`` itself (its
-        lines as roads, its other rows as POIs, as the in-memory ``embed``). Other values (in-memory
-        GeoDataFrames, dicts of them) go as they are to :func:`geos2vec.embedding.embed` of every
-        partition. Strings (``"osm"``) are not supported.
+        lines as roads, its other rows as POIs, as the in-memory ``embed``). In-memory POIs/roads
+        (a GeoDataFrame, a dict of them, ``read_osm``'s result) are counted once, in the client.
+        Strings (``"osm"``) are not supported.
     **kwargs
         Keyword arguments of :func:`geos2vec.embedding.embed` (``level``, ``model``, ``mode``, ``how``,
         ``outside``, ``prefix``, ``context``, ``progress``).
@@ -318,9 +318,10 @@ def embed_dask(ddf: dask_geopandas.GeoDataFrame,
     from .embedding import embed
 
     features = _shared_features(ddf if features is None else features, kwargs.get("level", 12))
-    meta = embed(ddf._meta, features, **kwargs)  # the output's columns and dtypes, from no rows
-    shared = dask.delayed(features, pure=True)
-    return ddf.map_partitions(_embed_part, shared, kwargs, meta=meta)
+    kwargs, model, options, features = _task_arguments(kwargs, features)
+    meta = embed(ddf._meta, features, model=model, **kwargs)  # the output's columns and dtypes, from no rows
+    shared, shared_model = dask.delayed(features, pure=True), dask.delayed(model, pure=True)
+    return ddf.map_partitions(_embed_part, shared, shared_model, kwargs, options, meta=meta)
 
 
 def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
@@ -361,15 +362,40 @@ def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
 
     features = _shared_features(features, kwargs.get("level", 12))
     series = cell_ids if hasattr(cell_ids, "map_partitions") else dd.from_dask_array(cell_ids)
-    meta = embed_cells(np.zeros(0, np.uint64), features, **kwargs)  # columns and dtypes, from no cells
-    shared = dask.delayed(features, pure=True)
-    return series.map_partitions(_embed_cells_part, shared, kwargs, meta=meta, clear_divisions=True)
+    kwargs, model, options, features = _task_arguments(kwargs, features)
+    meta = embed_cells(np.zeros(0, np.uint64), features, model=model, **kwargs)  # columns and dtypes, no cells
+    shared, shared_model = dask.delayed(features, pure=True), dask.delayed(model, pure=True)
+    return series.map_partitions(_embed_cells_part, shared, shared_model, kwargs, options, meta=meta,
+                                 clear_divisions=True)
 
 
-def _embed_cells_part(part, features, kwargs):
+def _task_arguments(kwargs: dict, features) -> tuple[dict, Any, dict, pd.DataFrame]:
+    """``(kwargs without model, the model loaded once, the options, the feature table)`` for every task.
+
+    The model is loaded here, in the client, and shared by the tasks like the count table: a worker does not
+    load it again for every partition, and a path that only the client can read works on a remote cluster.
+    In-memory POIs/roads are counted here once (not by every partition), and the table is checked here.
+    ``geos2vec.set_options`` is process-wide, so a worker process would run with its own defaults: the
+    client's options go with the tasks. Per-partition progress bars are off unless ``progress=True`` is given
+    (they would interleave in threads, or spam the workers' logs).
+    """
+    from .embedding import _check_level, _feature_table, _resolve_model
+    from .options import get_options
+
+    kwargs = dict(kwargs)
+    model = _resolve_model(kwargs.pop("model", "default"))
+    table = _feature_table(features, _check_level(kwargs.get("level", 12), model), model)
+    if kwargs.get("progress") is None:
+        kwargs["progress"] = False
+    return kwargs, model, get_options(), table
+
+
+def _embed_cells_part(part, features, model, kwargs, options):
     from .embedding import embed_cells
+    from .options import set_options
 
-    return embed_cells(np.asarray(part, dtype=np.uint64), features, **kwargs)
+    with set_options(**options):
+        return embed_cells(np.asarray(part, dtype=np.uint64), features, model=model, **kwargs)
 
 
 def _shared_features(features, level: int):
@@ -418,7 +444,9 @@ def _rows_of_kind(part, lines: bool):
     return part[known & (is_line if lines else ~is_line)]
 
 
-def _embed_part(part, features, kwargs):
+def _embed_part(part, features, model, kwargs, options):
     from .embedding import embed
+    from .options import set_options
 
-    return embed(part, features, **kwargs)
+    with set_options(**options):
+        return embed(part, features, model=model, **kwargs)

@@ -69,6 +69,11 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     ------
     TypeError
         If ``da`` is not a DataArray.
+    InvalidInputError
+        If chunk files are missing after the write (the store is then left unmarked): chunks written by dask
+        worker processes did not reach a store in memory (``MemoryStore``, ``memory://``) or a local path the
+        workers do not share. With ``write_empty_chunks=False`` that loss cannot be seen afterwards, so a
+        store in memory is refused up front unless dask runs in this process (threads, sync).
     """
     if not isinstance(da, xr.DataArray):
         raise InvalidTypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
@@ -84,6 +89,11 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     for var in ds.variables.values():
         var.encoding.pop("coordinates", None)
     all_chunks = bool(kwargs.setdefault("write_empty_chunks", True))
+    if not all_chunks and da.chunks is not None and _in_memory(store) and not _shared_memory_scheduler():
+        raise InvalidInputError(
+            f"{store!r} is in memory: dask worker processes would write its chunks into their own copies, and "
+            "with write_empty_chunks=False the loss cannot be detected (the images would read as empty cells); "
+            "write to a path or object store the workers share, or leave write_empty_chunks at True")
     update, group = None, None
     if mode not in ("w", "w-"):  # an update: unmark the store first (a region write keeps the old attrs)
         group = _existing_group(store)
@@ -208,8 +218,24 @@ def mark_zarr_complete(store: ZarrStoreLike) -> None:
     ----------
     store : str, path or zarr store
         A store written by :func:`to_zarr` (e.g. with ``compute=False``, once computed).
+
+    Raises
+    ------
+    InvalidInputError
+        If the store was written with every chunk (the default) and chunk files are missing: they would
+        read as empty cells (chunks computed by dask worker processes into a store in memory or a path they
+        do not share, or regions not written yet).
     """
     group = _open_group(store)
+    lost = _lost_chunks(group) if group.attrs.get(_ALL_CHUNKS) is True else None
+    if lost:
+        name, missing, total = lost
+        raise InvalidInputError(
+            f"{store!r} lacks {missing} of the {total} chunk files of its {name!r} array, so it is not marked "
+            "complete (they would read as empty cells): chunks written by dask worker processes or a remote "
+            "cluster did not reach it (a store in memory, zarr.storage.MemoryStore or 'memory://', or a local "
+            "path that the workers do not share), or not every region was written yet; write to a path or "
+            "object store that the workers and this process share")
     group.attrs[_COMPLETE] = True
     if _PENDING in group.attrs:
         del group.attrs[_PENDING]
@@ -293,11 +319,38 @@ def _check_arrays(ds: xr.Dataset, store: ZarrStoreLike) -> None:
         return
     import zarr
 
-    for name, array in zarr.open_group(store, mode="r").arrays():
+    lost = _lost_chunks(zarr.open_group(store, mode="r"))
+    if lost:
+        name, missing, total = lost
+        raise InvalidInputError(f"{store!r} has lost {missing} of the {total} chunk files of its "
+                                f"{name!r} array (a partial copy or sync?); they would read as empty cells. "
+                                "Copy or write the store again")
+
+
+def _lost_chunks(group) -> tuple[str, int, int] | None:
+    """``(array name, chunk files missing, chunks)`` of the first array of ``group`` missing some, or None."""
+    for name, array in group.arrays():
         if getattr(array, "shards", None) is not None:  # a shard file holds many chunks
             continue
         stored, total = _stored_chunks(array), int(array.nchunks)
         if stored < total:
-            raise InvalidInputError(f"{store!r} has lost {total - stored} of the {total} chunk files of its "
-                                    f"{name!r} array (a partial copy or sync?); they would read as empty cells. "
-                                    "Copy or write the store again")
+            return name, total - stored, total
+    return None
+
+
+def _in_memory(store) -> bool:
+    """Whether ``store`` lives in this process's memory (a zarr MemoryStore, an fsspec ``memory://`` URL)."""
+    import zarr
+
+    memory = tuple(t for t in (getattr(zarr.storage, "MemoryStore", None),) if t is not None)
+    return (bool(memory) and isinstance(store, memory)) or str(store).startswith("memory://")
+
+
+def _shared_memory_scheduler() -> bool:
+    """Whether dask's active scheduler runs tasks in this process (threads, sync), sharing its memory."""
+    import dask.base
+    import dask.local
+    import dask.threaded
+
+    get = dask.base.get_scheduler()
+    return get is None or get in (dask.threaded.get, dask.local.get_sync)
