@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cells import _as_cells, cell_to_parent
+from ..cells import _as_cells, _check_level, cell_to_parent
 from ..errors import InvalidInputError, InvalidTypeError
 from ..options import progress as _show
 from .baselines import _check_table
@@ -428,11 +428,11 @@ def evaluate(
             reg.index = pd.Index(np.asarray(reg.index, dtype=np.uint64))
         reg = reg.reindex(sample_ids)
         if reg.isna().any():
-            raise InvalidInputError(f"regions has no label for {int(reg.isna().sum())} evaluated samples")
+            raise InvalidInputError(f"regions has no label for {int(reg.isna().sum())} evaluated samples; index it "
+                                    "by the target's sample ids (cell ids, or a pooling's sample numbers)")
         reg = reg.to_numpy()
-    groups = cell_to_parent(rep_cell, int(block_level)) if kind == "blocked" else None
-    split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg,
-                               holdout_mask_=mask)
+    groups = cell_to_parent(rep_cell, _check_level(block_level, "block_level")) if kind == "blocked" else None
+    split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg, holdout_mask_=mask)
     purged = {}
     if purge and pooling is not None and kind != "random":
         at = np.full(n_all, -1)
