@@ -120,6 +120,10 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
         # nullable UInt64/Int64 columns: np.asarray turns <NA> into a float NaN (and the ids into floats)
         _refuse_missing(np.asarray(cells.isna(), dtype=bool).ravel())
     arr = np.asarray(cells)
+    if isinstance(cells, (list, tuple)) and arr.dtype.kind == "f":  # ints of both signs in one list: NumPy floats
+        ints = np.asarray(cells, dtype=object)
+        if ints.size and all(isinstance(v, int) and not isinstance(v, bool) for v in ints.ravel()):
+            arr = ints
     if arr.size == 0 and arr.dtype.kind in "fO":  # [] is float64 to NumPy: no value to lose
         arr = arr.astype(np.uint64)
     if arr.dtype == object:
@@ -128,14 +132,11 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
             raise InvalidTypeError("cell ids must be integers (uint64), got an object array with other values "
                                    "(floats cannot hold 64-bit ids exactly); use token_to_cell for tokens")
-        try:
-            arr = arr.astype(np.uint64)
-        except OverflowError:  # negative ids: signed 64-bit storage of the same bits, as for int64 arrays
-            try:
-                arr = arr.astype(np.int64).view(np.uint64)
-            except OverflowError:
-                raise InvalidInputError("cell ids must fit in 64 bits (uint64, or int64 storage of the same "
-                                        "bits); some are larger or too negative") from None
+        values = [int(v) for v in flat]  # each on its own: uint64, or int64 storage of the same bits (negative)
+        if any(not -(1 << 63) <= v < (1 << 64) for v in values):
+            raise InvalidInputError("cell ids must fit in 64 bits (uint64, or int64 storage of the same "
+                                    "bits); some are larger or too negative")
+        arr = np.array([v & 0xFFFFFFFFFFFFFFFF for v in values], dtype=np.uint64).reshape(arr.shape)
     if not np.issubdtype(arr.dtype, np.integer):
         raise InvalidTypeError(
             f"cell ids must be an integer array (uint64), got dtype {arr.dtype}; "
