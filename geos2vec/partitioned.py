@@ -365,8 +365,10 @@ def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
     kwargs, model, options, features = _task_arguments(kwargs, features)
     meta = embed_cells(np.zeros(0, np.uint64), features, model=model, **kwargs)  # columns and dtypes, no cells
     shared, shared_model = dask.delayed(features, pure=True), dask.delayed(model, pure=True)
-    return series.map_partitions(_embed_cells_part, shared, shared_model, kwargs, options, meta=meta,
-                                 clear_divisions=True)
+    # clear_divisions() rather than map_partitions(clear_divisions=True): dask < 2024.3 (before dask-expr) passes
+    # that keyword on to the function
+    return series.map_partitions(_embed_cells_part, shared, shared_model, kwargs, options,
+                                 meta=meta).clear_divisions()
 
 
 def _task_arguments(kwargs: dict, features) -> tuple[dict, Any, dict, pd.DataFrame]:

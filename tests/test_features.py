@@ -340,7 +340,7 @@ def test_nan_points_are_missing_geometries_like_nan_lon_lat():
 
     lng, lat = [2.35, np.nan, 2.37], [48.85, np.nan, 48.87]
     pois = _pois(lng, lat, ["cafe", "bar", "bank"])
-    assert pois.geometry.iloc[1].wkt == "POINT (NaN NaN)"
+    assert pois.geometry.iloc[1].wkt in ("POINT (NaN NaN)", "POINT EMPTY")  # GEOS < 3.12 writes it empty
     with pytest.raises(InvalidInputError, match=r"1 missing or empty geometries at index \[1\]"):
         count_features(pois)
     with pytest.warns(UserWarning, match="1 POIs without geometry skipped"):

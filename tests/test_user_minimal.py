@@ -48,7 +48,10 @@ def _run(code: str, *args: str, env: dict | None = None, timeout: int = 240) -> 
 
 
 def _extras() -> set[str]:
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
 
     return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
 

@@ -24,6 +24,12 @@ __all__ = ["sincos_2d", "PositionEmbedding", "Attention", "TransformerBlock", "R
 
 _PKG = "geos2vec"
 
+# keras 3.6's TensorFlow ops.dot_product_attention multiplies the logits by themselves instead of by `scale`
+# (fixed in 3.7.0): every forward pass would be silently wrong, so refuse it (pyproject.toml: keras>=3.7)
+if tuple(int(p) for p in keras.__version__.split(".")[:2] if p.isdigit()) < (3, 7):
+    raise ImportError(f"geos2vec's model needs keras>=3.7, found keras {keras.__version__} (its TensorFlow attention "
+                      "squares the logits); upgrade it: pip install -U 'keras>=3.7'")
+
 
 def sincos_2d(rows: int, cols: int, dim: int) -> np.ndarray:
     """Fixed 2-D sine-cosine position codes, ``(rows * cols, dim)`` float32, as in MAE (He et al., 2022).
