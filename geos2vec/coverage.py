@@ -173,7 +173,8 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
 
 
 def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
-                   roads: pd.DataFrame | gpd.GeoSeries | None = None) -> shapely.Polygon:
+                   roads: pd.DataFrame | gpd.GeoSeries | None = None, *,
+                   check_isolated: bool = True) -> shapely.Polygon:
     """The convex hull of every input coordinate: an approximation when the real area is not known.
 
     Empty places inside the hull count as covered (they are empty), places outside as unknown. Pass the
@@ -186,6 +187,9 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
         a plain DataFrame contributes its longitude/latitude columns, found as ``count_features`` finds
         them (``lon``/``lng``/``longitude``/``x`` and ``lat``/``latitude``/``y``; other frames are
         ignored). NaN and infinite coordinates are skipped.
+    check_isolated : bool, default True
+        Warn (``CoverageWarning``) when coordinates with fewer than 5 others within about 100 km (a level-8 S2
+        cell and its neighbours; often mis-geocoded) make the hull more than twice the hull of the rest.
 
     Returns
     -------
@@ -207,7 +211,12 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
     hull = shapely.convex_hull(shapely.multipoints(xy))
     if shapely.get_type_id(hull) != 3:  # collinear input: a thin line; buffer a hair so it is an area
         hull = shapely.intersection(hull.buffer(1e-6), shapely.box(-180.0, -90.0, 180.0, 90.0))  # not past ±180/90
+    elif check_isolated:
+        from .io.wof_coverage import _warn_stretched
+
+        _warn_stretched(xy, hull)
     return hull
+
 
 
 def _lnglat_of(frame) -> np.ndarray:

@@ -130,3 +130,24 @@ def test_the_evaluation_tasks_use_the_states_hulls(shared_data):
     assert 0.7 * (STATE_KM2["de"] + STATE_KM2["ri"]) < area < 1.5 * (STATE_KM2["de"] + STATE_KM2["ri"])
     assert shapely.contains_xy(coverage, [-75.52, -71.41], [39.16, 41.82]).all()  # Dover, Providence
     assert not shapely.contains_xy(coverage, -118.24, 34.05)  # not Los Angeles
+
+
+def test_infer_warns_when_isolated_coordinates_stretch_the_hull(shared_data):
+    import warnings
+
+    import geopandas as gpd
+
+    import geos2vec
+    from geos2vec.coverage import infer_coverage
+    from geos2vec.errors import CoverageWarning
+
+    venues = read_wof(shared_data / "wof", states=["de"], min_stack=50)
+    with pytest.warns(CoverageWarning, match=r"1 isolated coordinates .* stretch the convex hull to \d+\.\d times"):
+        geos2vec.count_features(pois=venues, coverage="infer")
+    every = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(venues.geometry.values)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CoverageWarning)
+        assert infer_coverage(venues, check_isolated=False).equals(every)  # the same hull, without the check
+        pois = gpd.read_parquet(shared_data / "pois" / "los_angeles.parquet")
+        roads = gpd.read_parquet(shared_data / "roads" / "los_angeles.parquet")
+        infer_coverage(pois, roads)  # a city's POIs and roads: nothing isolated

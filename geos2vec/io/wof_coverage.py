@@ -9,12 +9,13 @@ state's venues without the isolated ones: 0.8-1.4 times each of the 22 shared st
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..errors import CoverageError, InvalidInputError, InvalidTypeError
+from ..errors import CoverageError, CoverageWarning, InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     import shapely
@@ -174,3 +175,21 @@ def venue_coverage(venues: pd.DataFrame, *, min_neighbours: int = 5, by: str | N
     if not hulls:
         raise CoverageError("venue_coverage: no venues with valid coordinates")
     return shapely.union_all(hulls)
+
+
+def _warn_stretched(xy: np.ndarray, hull) -> None:
+    """Warn when a few isolated coordinates (mis-geocoded) make the hull far larger than the hull of the rest."""
+    import shapely
+
+    if len(xy) < 20:
+        return
+    isolated = _neighbourhood_counts(xy) - 1 < 5  # as geos2vec.io.isolated_venues: < 5 others within ~100 km
+    if not isolated.any() or (~isolated).sum() < 3:
+        return
+    core = shapely.convex_hull(shapely.multipoints(xy[~isolated]))
+    if hull.area > 2 * core.area:
+        warnings.warn(
+            f"coverage='infer': {int(isolated.sum()):,} isolated coordinates (fewer than 5 others within about 100 km; "
+            f"often mis-geocoded) stretch the convex hull to {hull.area / max(core.area, 1e-300):.1f} times the hull "
+            "of the rest, and every empty cell in it counts as known-empty. Pass the real area, or for Who's On "
+            "First venues coverage=geos2vec.io.venue_coverage(venues)", CoverageWarning, stacklevel=4)
