@@ -47,12 +47,14 @@ def load_sample() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 def pca_rgb(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """First three principal components of ``values`` (rows x dims), each scaled to [0, 1] as RGB.
 
-    Returns ``(rgb, explained_variance_ratio)``; rows with NaN get NaN colours.
+    Returns ``(rgb, explained_variance_ratio)``; rows with NaN (or ±inf) get NaN colours. The colours are
+    deterministic: each component's sign is chosen so that its largest loading is positive, so the same
+    vectors get the same colours in any row order (before, an SVD's arbitrary signs could invert a channel).
 
     Parameters
     ----------
     values : array_like, shape (n, d)
-        One row per item (e.g. embedding vectors); rows containing NaN are left out of the PCA.
+        One row per item (e.g. embedding vectors); rows containing NaN or ±inf are left out of the PCA.
 
     Returns
     -------
@@ -69,14 +71,16 @@ def pca_rgb(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
         raise InvalidInputError(f"values must be a 2-D array (rows x dims), got shape {values.shape}; "
                                 f"reshape one vector per row with values.reshape(len(values), -1)")
-    ok = ~np.isnan(values).any(axis=1)
+    ok = np.isfinite(values).all(axis=1)  # an inf made the SVD fail ("SVD did not converge")
     rgb = np.full((len(values), 3), np.nan)
     if ok.sum() < 2:
         return rgb, np.zeros(3)
     x = values[ok] - values[ok].mean(axis=0)
     u, s, vt = np.linalg.svd(x, full_matrices=False)
     k = min(3, len(s))
-    pcs = x @ vt[:k].T
+    big = np.argmax(np.abs(vt[:k]), axis=1)  # sign convention: the largest loading of each component is positive
+    vt = vt[:k] * np.where(vt[np.arange(k), big] < 0, -1.0, 1.0)[:, None]
+    pcs = x @ vt.T
     lo, hi = np.percentile(pcs, 2, axis=0), np.percentile(pcs, 98, axis=0)
     scaled = np.clip((pcs - lo) / np.where(hi > lo, hi - lo, 1.0), 0, 1)
     rgb[ok, :k] = scaled
@@ -94,13 +98,15 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     Parameters
     ----------
     cells : geopandas.GeoDataFrame
-        Cell polygons in EPSG:4326 with embedding columns, as :func:`geos2vec.cell_embeddings` returns.
+        Cell polygons with embedding columns, as :func:`geos2vec.cell_embeddings` returns; drawn in
+        EPSG:4326 (another CRS is transformed).
     path : str or path-like
         The image file to write (the format follows the extension, as in ``Figure.savefig``).
     prefix : str, default "s2vec_"
         Columns whose name starts with it are the embedding.
     pois : geopandas.GeoDataFrame, optional
-        Points drawn as small black dots over the cells.
+        Points drawn as small black dots over the cells (other geometries: a point inside each), in EPSG:4326
+        (another CRS is transformed).
     title : str, default "S2Vec embeddings"
         First line of the plot title.
 
@@ -111,9 +117,20 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     """
     from matplotlib.figure import Figure  # drawn without pyplot: the user's backend (e.g. Jupyter's) stays as it is
 
-    cols = [c for c in cells.columns if str(c).startswith(prefix)]
-    rgb, explained = pca_rgb(cells[cols].to_numpy())
+    from .errors import InvalidInputError
+
+    cols = [c for c in cells.columns if str(c).startswith(prefix) and c != cells.geometry.name]
+    if not cols:  # drew every cell in one colour, titled "PCA of 0-d embeddings"
+        raise InvalidInputError(f"no embedding columns start with prefix={prefix!r}; the columns are "
+                                f"{list(cells.columns)[:8]}: pass the prefix of the embedding columns")
+    if cells.crs is not None and not cells.crs.equals("EPSG:4326"):  # metres were labelled as degrees
+        cells = cells.to_crs("EPSG:4326")
     fig = Figure(figsize=(8, 6.4), dpi=110)
+    fmt = Path(path).suffix.lstrip(".").lower() or None
+    if fmt is not None and fmt not in fig.canvas.get_supported_filetypes():
+        raise InvalidInputError(f"cannot write a map to {str(path)!r}: the format follows the extension, one of "
+                                f"{sorted(fig.canvas.get_supported_filetypes())}")
+    rgb, explained = pca_rgb(cells[cols].to_numpy(dtype=float))
     ax = fig.subplots()
     ok = ~np.isnan(rgb).any(axis=1)
     if (~ok).any():
@@ -121,7 +138,9 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     if ok.any():
         cells[ok].plot(ax=ax, color=rgb[ok], edgecolor="white", linewidth=0.3)
     if pois is not None and len(pois):
-        ax.scatter(pois.geometry.x, pois.geometry.y, s=0.6, c="black", alpha=0.35, linewidths=0,
+        pts = pois.geometry if pois.crs is None or pois.crs.equals("EPSG:4326") else pois.geometry.to_crs("EPSG:4326")
+        pts = pts.where(pts.geom_type == "Point", pts.representative_point())  # polygons: .x raised a ValueError
+        ax.scatter(pts.x, pts.y, s=0.6, c="black", alpha=0.35, linewidths=0,
                    label="POIs")
         ax.legend(loc="lower right", fontsize=7, markerscale=8)
     lat0 = float(np.mean(cells.total_bounds[[1, 3]])) if len(cells) else 0.0
@@ -137,7 +156,7 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     from ._jsonfile import atomic_path
 
     with atomic_path(path, suffix=Path(path).suffix) as tmp:  # an interrupted write leaves no partial image
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None)
+        fig.savefig(tmp, format=fmt)
     return Path(path)
 
 

@@ -297,7 +297,12 @@ def plot_task(scores: pd.DataFrame, task: str, path):
         y = np.arange(len(methods))
         ax.barh(y, r["r2_mean"].clip(lower=-0.5), xerr=r["r2_std"].fillna(0), color=colors, alpha=0.85)
         ax.set_yticks(y, methods if ax in axes[:, 0] else [""] * len(methods), fontsize=7)
-        ax.invert_yaxis()
+        # every panel the same rows, top to bottom: a method without scores here (NaN) shrank the axis, and the
+        # bars of unlabelled panels no longer lined up with the labels of the panel on their left
+        ax.set_ylim(len(methods) - 0.5, -0.5)
+        for yi, v in zip(y, r["r2_mean"].to_numpy()):
+            if v < -0.5:  # drawn at the clip: its value is written next to it
+                ax.text(-0.47, yi, f"{v:.2f}", va="center", ha="left", fontsize=7, color="white")
         ax.axvline(0, color="k", lw=0.5)
         top = float(np.nanmax(np.r_[r["r2_mean"].to_numpy(), 0.0]))
         ax.set_xlim(-0.55, max(0.1, top) + 0.15)  # extrapolation failures (R² of -100) would hide the rest
@@ -366,8 +371,12 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
              f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits (with "
              "different test sets); the repeated splits overlap, so the corrected p (Nadeau & Bengio's corrected "
              "resampled t-test) says how sure a difference is.", ""]
+    slugs: set[str] = set()
     for task in dict.fromkeys(scores["task"]):
-        slug = "".join(ch if ch.isalnum() else "_" for ch in task)
+        slug = base = "".join(ch if ch.isalnum() else "_" for ch in str(task))
+        while slug.lower() in slugs:  # "income a" and "income/a" shared r2_income_a.png: one figure for two tasks
+            slug = f"{base}_{len(slugs) + 1}"
+        slugs.add(slug.lower())
         with atomic_path(out / f"r2_{slug}.png", suffix=".png") as tmp:
             plot_task(scores, task, tmp)
         n = summary[summary.task == task]["n_cells"]
