@@ -11,7 +11,28 @@ import pandas as pd
 
 from .errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["as_matrix", "channel_columns", "log1p_checked"]
+__all__ = ["as_matrix", "channel_columns", "lazy_blocks", "log1p_checked"]
+
+
+def lazy_blocks(table, block_bytes: int = 2**25):
+    """In-memory blocks of a lazy (dask- or store-backed) DataArray along its first non-``feature`` dimension.
+
+    ``None`` for anything else. A zarr store of a country's images is fitted block by block and the statistics
+    merged (:meth:`~geos2vec.normalize.FeatureStats.merge`), instead of read whole as float64 at once.
+    """
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is a hard dependency
+        return None
+    if not isinstance(table, xr.DataArray) or isinstance(table.variable._data, np.ndarray) \
+            or "feature" not in table.dims or table.ndim < 2:
+        return None
+    dim = next(d for d in table.dims if d != "feature")
+    size = table.sizes[dim]
+    step = max(1, int(block_bytes) // max(1, 8 * table.size // max(size, 1)))  # float64 values per block
+    if size <= step:
+        return None
+    return (table.isel({dim: slice(a, a + step)}).load() for a in range(0, size, step))
 
 
 def as_matrix(table, channels):
@@ -38,9 +59,10 @@ def as_matrix(table, channels):
         else:
             names = _channel_names(channels, table.sizes["feature"])
         da = table.transpose(..., "feature")
-        avail = np.asarray(table["available"].transpose(*da.dims)) if "available" in table.coords else None
+        # 0/1 masks as booleans (an int8 ``observed`` indexed rows 0 and 1 over and over, silently)
+        avail = _flags(table, "available", da.dims)
         if "observed" in table.coords:  # only real cells, never fill pixels
-            mask = np.asarray(table["observed"].transpose(*[d for d in da.dims if d != "feature"]))
+            mask = _flags(table, "observed", [d for d in da.dims if d != "feature"])
             values = np.asarray(da.values)[mask]
             avail = None if avail is None else avail[mask]
         else:
@@ -73,6 +95,19 @@ def as_matrix(table, channels):
         raise InvalidInputError("features must be an array whose last axis holds the channels, got a scalar")
     arr = arr.reshape(-1, arr.shape[-1]).astype(np.float64)
     return arr, _channel_names(channels, arr.shape[1]), None
+
+
+def _flags(table, name, dims):
+    """The coordinate ``name`` of ``table`` in ``dims`` order as booleans (None when absent); only 0/1 values."""
+    if name not in table.coords:
+        return None
+    flags = np.asarray(table[name].transpose(*dims))
+    if flags.dtype != bool:
+        if flags.dtype.kind not in "biuf" or not np.isin(flags, (0, 1)).all():
+            raise InvalidInputError(f"the {name!r} coordinate must be True/False (or 0/1), got dtype {flags.dtype} "
+                                    "with other values; rebuild it as booleans")
+        flags = flags.astype(bool)
+    return flags
 
 
 def _channel_names(channels, width):
@@ -135,9 +170,14 @@ def channel_columns(df, channels) -> list:
     return labels
 
 
-def log1p_checked(x):
-    """``log(1 + x)``, refusing values <= -1 (counts are >= 0)."""
+def log1p_checked(x, names=None):
+    """``log(1 + x)``, refusing values <= -1 (counts are >= 0), naming the channels (last axis) that hold them."""
     x = np.asarray(x)
-    if x.size and np.nanmin(x) <= -1:
-        raise InvalidInputError("log1p normalization needs values > -1 (counts are >= 0)")
+    with np.errstate(invalid="ignore"):
+        bad = (x <= -1).reshape(-1, x.shape[-1]).any(axis=0) if x.ndim else np.atleast_1d(x <= -1)
+    if bad.any():
+        where = [names[k] if names is not None else f"#{k}" for k in np.flatnonzero(bad)][:5]
+        raise InvalidInputError(f"log1p normalization needs values > -1 (counts are >= 0); channel(s) {where} hold "
+                                "values <= -1: drop those channels (signed aggregates such as a mean) or fit with "
+                                "log1p=False")
     return np.log1p(x)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._jsonfile import write_text_atomic
-from ._stats_inputs import as_matrix, channel_columns, log1p_checked
+from ._stats_inputs import as_matrix, channel_columns, lazy_blocks, log1p_checked
 from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ class FeatureStats:
             A cell-feature table (one column per channel; with a coverage that
             lacks channels, see above); a DataArray with a ``feature`` dimension
             (with an ``observed`` coordinate only the observed pixels count, with
-            ``available`` only the available values); or a numeric array whose
+            ``available`` only the available values; a lazy one, e.g. from ``open_zarr``, is read in blocks of
+            32 MB and their statistics merged); or a numeric array whose
             last axis holds the channels. Booleans count as 0 and 1 in every form.
         channels : list of str, optional
             DataFrame: the columns to use (default: all, which must be numeric).
@@ -114,6 +115,9 @@ class FeatureStats:
         InvalidTypeError (a TypeError)
             Non-numeric (or complex) columns or values; ``channels`` given as one string.
         """
+        blocks = lazy_blocks(table)
+        if blocks is not None:  # a lazy DataArray (a zarr store): block by block, merged exactly
+            return cls.combine(cls.fit(block, channels, log1p=log1p) for block in blocks)
         values, names, avail = as_matrix(table, channels)
         nan = np.isnan(values)
         if np.isinf(values).any():
@@ -130,7 +134,7 @@ class FeatureStats:
                     "whose true value you know")
             avail = ~nan if avail is None else avail & ~nan  # missing, not zero: left out of the statistics
         if log1p:
-            values = log1p_checked(values)
+            values = log1p_checked(values, names)
         with np.errstate(over="ignore", invalid="ignore"):  # values near 1e200: said below, not warned
             if avail is not None:
                 n = avail.sum(axis=0).astype(np.int64)
@@ -252,7 +256,7 @@ class FeatureStats:
         ValueError
             With ``log1p=True``, if a value is <= -1.
         """
-        return log1p_checked(x) if self.log1p else x
+        return log1p_checked(x, self.channels) if self.log1p else x
 
     def transform(self, x: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
         """``(prepare(x) - mean) / std`` over the last axis; DataFrames keep index and columns.

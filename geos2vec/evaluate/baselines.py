@@ -61,6 +61,15 @@ def _check_table(table, name):
     return out
 
 
+def _components(n_components) -> int:
+    """``n_components`` checked: 0 gave an empty embedding, 2.7 two dimensions and -3 a pandas shape error."""
+    import numbers
+
+    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral) or n_components < 1:
+        raise InvalidInputError(f"n_components must be a positive integer, got {n_components!r}")
+    return int(n_components)
+
+
 def count_table_from_points(points: gpd.GeoDataFrame, category: str = "fclass", level: int = LEVEL) -> pd.DataFrame:
     """Per-cell counts of each value of ``category`` of point geometries (a crosstab).
 
@@ -158,7 +167,7 @@ def pca_embedding(table: pd.DataFrame, n_components: int = 256) -> pd.DataFrame:
     table = _check_table(table, "table")
     x = table.to_numpy()
     x = x - x.mean(axis=0)
-    k = int(min(n_components, x.shape[0], x.shape[1]))
+    k = min(_components(n_components), x.shape[0], x.shape[1])
     u, s, _ = np.linalg.svd(x, full_matrices=False)
     z = u[:, :k] * s[:k]
     return pd.DataFrame(z, index=table.index, columns=[f"pc{i}" for i in range(k)])
@@ -182,10 +191,10 @@ def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 
         Columns ``rp0, rp1, ...``, with the index of ``table`` (as uint64 ``cell_id``).
     """
     table = _check_table(table, "table")
+    n_components = _components(n_components)
     g = np.random.default_rng(seed).standard_normal((table.shape[1], n_components))
     z = table.to_numpy() @ g / np.sqrt(n_components)
     return pd.DataFrame(z, index=table.index, columns=[f"rp{i}" for i in range(n_components)])
-
 
 
 def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None = None) -> np.ndarray:

@@ -319,6 +319,35 @@ def _check_mlp_options(sweep, *, fusion, fusion_units, max_epochs, patience, bat
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 6, 17))
 
 
+def _check_ridge_args(n: int, train, val, test, alphas) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ridge probes' rows as index arrays (boolean masks of the ``n`` rows allowed) and ``alphas``, checked.
+
+    Before, a boolean mask gave ``ridge_onehot_probe`` another model than ``ridge_probe`` (its training size was
+    the mask's length), no validation rows chose the first penalty on a NaN error, and a scalar ``alphas`` raised
+    NumPy's ``IndexError``.
+    """
+    rows = []
+    for name, idx in (("train", train), ("val", val), ("test", test)):
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise InvalidInputError(f"{name} as a boolean mask needs one entry per row ({n}), got {idx.shape}")
+            idx = np.flatnonzero(idx)
+        elif idx.size == 0:
+            idx = idx.astype(np.int64)
+        elif idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise InvalidInputError(f"{name} must be row indices (1-D integers) or a boolean mask, got dtype "
+                                    f"{idx.dtype} and shape {idx.shape}")
+        if name != "test" and idx.size == 0:
+            raise InvalidInputError(f"{name} has no rows: the ridge probe fits on the training rows and chooses its "
+                                    "penalty on the validation rows; give both at least one row")
+        rows.append(idx)
+    a = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    if a.ndim != 1 or a.size == 0 or not (np.isfinite(a) & (a > 0)).all():
+        raise InvalidInputError(f"alphas must be a non-empty list of positive, finite penalties, got {alphas!r:.80}")
+    return rows[0], rows[1], rows[2], a
+
+
 def standardize(x: ArrayLike, train: ArrayLike, *, clip: float | None = 4.0, scale: bool = True) -> np.ndarray:
     """Standardize the columns of ``x`` with the mean and SD of the ``train`` rows, then clip at ±``clip``.
 
@@ -371,10 +400,11 @@ def ridge_probe(x: ArrayLike, y: ArrayLike, train: ArrayLike, val: ArrayLike, te
         Features (e.g. :func:`standardize`'s, fitted on the training rows).
     y : array_like, shape (n,)
         The target.
-    train, val, test : array_like of int
-        Row indices of the training, validation and test samples.
+    train, val, test : array_like of int or bool
+        Row indices (or boolean masks of the rows) of the training, validation and test samples; training and
+        validation rows are needed.
     alphas : sequence of float
-        The penalties tried (:data:`RIDGE_ALPHAS` by default).
+        The penalties tried, positive (:data:`RIDGE_ALPHAS` by default; one number is one penalty).
 
     Returns
     -------
@@ -384,11 +414,17 @@ def ridge_probe(x: ArrayLike, y: ArrayLike, train: ArrayLike, val: ArrayLike, te
         Validation mean squared error of the chosen penalty.
     alpha : float
         The chosen penalty (the lowest validation MSE; the first of equal ones).
+
+    Raises
+    ------
+    InvalidInputError (a ValueError)
+        No training or validation rows, rows that are neither integers nor a boolean mask of ``x``'s rows, or
+        ``alphas`` empty, not finite or not positive.
     """
     x = np.asarray(x, dtype=np.float64)
+    train, val, test, alphas = _check_ridge_args(len(x), train, val, test, alphas)
     x = x - x[train].mean(axis=0)  # the training rows' means: an unpenalized intercept
     y = np.asarray(y, dtype=np.float64)
-    alphas = np.asarray(alphas, dtype=np.float64)
     mu = y[train].mean()
     xt, yt = x[train], y[train] - mu
     # every alpha from one symmetric eigendecomposition (sturdier than an SVD on rank-deficient inputs):
@@ -422,10 +458,11 @@ def ridge_onehot_probe(groups: ArrayLike, y: ArrayLike, train: ArrayLike, val: A
         The group label of each row (e.g. the region of each sample).
     y : array_like, shape (n,)
         The target.
-    train, val, test : array_like of int
-        Row indices of the training, validation and test samples.
+    train, val, test : array_like of int or bool
+        Row indices (or boolean masks of the rows) of the training, validation and test samples; training and
+        validation rows are needed.
     alphas : sequence of float
-        The penalties tried (:data:`RIDGE_ALPHAS` by default).
+        The penalties tried, positive (:data:`RIDGE_ALPHAS` by default; one number is one penalty).
 
     Returns
     -------
@@ -435,10 +472,15 @@ def ridge_onehot_probe(groups: ArrayLike, y: ArrayLike, train: ArrayLike, val: A
         Validation mean squared error of the chosen penalty.
     alpha : float
         The chosen penalty.
+
+    Raises
+    ------
+    InvalidInputError (a ValueError)
+        As :func:`ridge_probe`.
     """
     groups = np.asarray(groups)
     y = np.asarray(y, dtype=np.float64)
-    alphas = np.asarray(alphas, dtype=np.float64)
+    train, val, test, alphas = _check_ridge_args(len(groups), train, val, test, alphas)
     _, g = np.unique(groups, return_inverse=True)
     k = int(g.max()) + 1
     n = len(train)

@@ -18,7 +18,8 @@ Predictors of a masked patch:
   (fill pixels included when they are covered: known empty cells);
 * ``local_mean``: the mean of the visible covered patches in the 5 x 5 neighbourhood of the masked patch,
   shrunk toward ``visible_mean`` by its count ``m``: ``m / (m + 4) * local + 4 / (m + 4) * visible_mean``
-  (square images only). Fixed constants, not fitted: a spatial smoother a model should at least match.
+  (square images, or others with their ``grid``). Fixed constants, not fitted: a spatial smoother a model should
+  at least match.
 
 Losses (per-patch mean squared error over features, averaged over patches): ``loss_observed`` over the masked
 patches that are observed (``mask * w``), ``loss_all`` over every masked patch, ``loss_covered`` over the
@@ -147,7 +148,7 @@ def _check(x, w, mask, c=None):
 
 
 def baseline_predictions(x: ArrayLike, mask: ArrayLike, empty: ArrayLike | None = None,
-                         c: ArrayLike | None = None) -> dict[str, np.ndarray]:
+                         c: ArrayLike | None = None, grid: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """The parameter-free predictions, each broadcastable to ``x`` (``(batch, n, features)``).
 
     ``zero``: 0; ``empty``: the vector ``empty`` (``(features,)``; left out when ``None``); ``visible_mean``:
@@ -164,18 +165,21 @@ def baseline_predictions(x: ArrayLike, mask: ArrayLike, empty: ArrayLike | None 
         The normalized value of a cell with zero counts.
     c : array_like, shape (batch, n), optional
         Covered weight (1 where the source has data).
+    grid : tuple of int, optional
+        ``(rows, cols)`` of the images (``rows * cols == n``, patches in row-major order); default: square
+        images when ``n`` is a perfect square (a 4 x 16 crop would be read as 8 x 8: give its grid).
 
     Returns
     -------
     dict of str to numpy.ndarray
         float64 predictions: ``"zero"`` ``(1, 1, features)``, ``"empty"`` ``(1, 1, features)`` (with
-        ``empty``), ``"visible_mean"`` ``(batch, 1, features)`` and, for square images (``n`` a perfect
-        square), ``"local_mean"`` ``(batch, n, features)`` (see the module docs).
+        ``empty``), ``"visible_mean"`` ``(batch, 1, features)`` and, with ``grid`` or for square images (``n``
+        a perfect square), ``"local_mean"`` ``(batch, n, features)`` (see the module docs).
 
     Raises
     ------
     ValueError
-        ``empty`` has another number of features than ``x``.
+        ``empty`` has another number of features than ``x``, or ``grid`` does not hold ``n`` patches.
     """
     x = np.asarray(x)
     keep = 1.0 - np.asarray(mask, dtype=np.float64)
@@ -190,26 +194,31 @@ def baseline_predictions(x: ArrayLike, mask: ArrayLike, empty: ArrayLike | None 
             raise InvalidInputError(f"empty has {empty.shape[-1]} features, x has {x.shape[-1]}")
         out["empty"] = empty
     out["visible_mean"] = vis_mean[:, None, :]
-    side = int(round(np.sqrt(x.shape[1])))
-    if side * side == x.shape[1]:
-        out["local_mean"] = _local_mean(x.astype(np.float64), keep, side, vis_mean)
+    if grid is None:
+        side = int(round(np.sqrt(x.shape[1])))
+        grid = (side, side) if side * side == x.shape[1] else None
+    elif len(grid) != 2 or int(grid[0]) * int(grid[1]) != x.shape[1]:
+        raise InvalidInputError(f"grid={tuple(grid)} must be (rows, cols) with rows * cols = {x.shape[1]} patches")
+    if grid is not None:
+        out["local_mean"] = _local_mean(x.astype(np.float64), keep, (int(grid[0]), int(grid[1])), vis_mean)
     return out
 
 
-def neighbour_sums(x: np.ndarray, keep: np.ndarray, side: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def neighbour_sums(x: np.ndarray, keep: np.ndarray, side: int | tuple[int, int],
+                   radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Per patch: the sum of ``x`` over the kept patches around it, and how many there are.
 
-    The neighbourhood is ``(2 radius + 1)^2`` patches (itself excluded) on the ``side x side`` image,
-    clipped at the image's edges.
+    The neighbourhood is ``(2 radius + 1)^2`` patches (itself excluded) on the ``side x side`` (or
+    ``rows x cols``) image, clipped at the image's edges.
 
     Parameters
     ----------
     x : numpy.ndarray, shape (b, n, f)
-        Patches, ``n = side * side`` in row-major order.
+        Patches, ``n = side * side`` (or ``rows * cols``) in row-major order.
     keep : numpy.ndarray, shape (b, n)
         Weight of each patch (for ``local_mean``: 1 where visible and covered, 0 elsewhere).
-    side : int
-        Side of the square image.
+    side : int or tuple of int
+        Side of the square image, or its ``(rows, cols)``.
     radius : int
         Half the side of the neighbourhood.
 
@@ -221,16 +230,17 @@ def neighbour_sums(x: np.ndarray, keep: np.ndarray, side: int, radius: int) -> t
         Per patch, the sum of ``keep`` over its neighbours.
     """
     b, n, f = x.shape
-    xs = (x * keep[..., None]).reshape(b, side, side, f)
-    ks = keep.reshape(b, side, side)
+    rows, cols = (side, side) if np.ndim(side) == 0 else side
+    xs = (x * keep[..., None]).reshape(b, rows, cols, f)
+    ks = keep.reshape(b, rows, cols)
     total = np.zeros_like(xs)
     count = np.zeros_like(ks)
     for dr in range(-radius, radius + 1):
         for dc in range(-radius, radius + 1):
             if dr == 0 and dc == 0:
                 continue
-            r0, r1 = max(0, dr), side + min(0, dr)
-            c0, c1 = max(0, dc), side + min(0, dc)
+            r0, r1 = max(0, dr), rows + min(0, dr)
+            c0, c1 = max(0, dc), cols + min(0, dc)
             total[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += xs[:, r0:r1, c0:c1]
             count[:, r0 - dr:r1 - dr, c0 - dc:c1 - dc] += ks[:, r0:r1, c0:c1]
     return total.reshape(b, n, f), count.reshape(b, n)
@@ -321,7 +331,7 @@ def _sums(x, w, mask, predictions, c=None, v=None, by_channel=False):
 
 def reconstruction_losses(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, *, empty: ArrayLike | None = None,
                           pred: ArrayLike | None = None, c: ArrayLike | None = None,
-                          v: ArrayLike | None = None) -> pd.DataFrame:
+                          v: ArrayLike | None = None, grid: tuple[int, int] | None = None) -> pd.DataFrame:
     """Losses of the predictors on arrays: one row per predictor (``model`` only with ``pred``).
 
     Columns ``loss_observed`` (masked, observed patches), ``loss_all`` (masked patches) and ``loss_covered``
@@ -344,6 +354,8 @@ def reconstruction_losses(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, *,
         Covered weight (all 1 when ``None``).
     v : array_like, shape (batch, n, features), optional
         Channel availability (:func:`loss_sums`).
+    grid : tuple of int, optional
+        ``(rows, cols)`` of non-square images (:func:`baseline_predictions`).
 
     Returns
     -------
@@ -354,10 +366,10 @@ def reconstruction_losses(x: ArrayLike, w: ArrayLike | None, mask: ArrayLike, *,
     Raises
     ------
     ValueError
-        Arrays whose shapes do not match (:func:`loss_sums`).
+        Arrays whose shapes do not match (:func:`loss_sums`), or a ``grid`` that does not hold ``n`` patches.
     """
     x, w, mask, c = _check(x, w, mask, c)
-    preds = ({} if pred is None else {"model": pred}) | baseline_predictions(x, mask, empty, c)
+    preds = ({} if pred is None else {"model": pred}) | baseline_predictions(x, mask, empty, c, grid)
     sums, counts = loss_sums(x, w, mask, preds, c, v)
     n = counts.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
