@@ -383,6 +383,7 @@ class S2VecModel:
             raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")
         km = self.keras_model
         da = match_channels(as_images(data), self.channels)
+        grid = (int(da.sizes["row"]), int(da.sizes["col"]))  # local_mean smooths on the images' own grid
         ds = make_dataset(da, self.stats, batch_size=batch_size)
         rngs = [np.random.default_rng([int(seed), k]) for k in range(n_masks)]
         if stats is not None:
@@ -407,7 +408,7 @@ class S2VecModel:
                 if stats is not None:
                     pred = (pred * scale + shift).astype(np.float32)
                 for i in range(m):
-                    preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c)}
+                    preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c, grid)}
                     acc.add(k0 + i, xs, w, mask[i], preds, c, v)
         tables = [acc.table() if b == "predictor" else acc.channel_table(self.channels)
                   for b in (("predictor", "channel") if both else (by,))]
