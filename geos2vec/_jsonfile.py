@@ -22,12 +22,23 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
+def parse_json(text, name):
+    """``json.loads(text)``; an ``InvalidInputError`` naming ``name`` when it is not JSON geos2vec can read."""
+    try:  # JSON is UTF-8 (RFC 8259), whatever the locale
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (ValueError, UnicodeDecodeError) as exc:  # also a binary file, an integer of over 4300 digits
+        raise InvalidInputError(f"{name} is not valid JSON ({exc})") from None
+    except RecursionError:  # e.g. [[[[...]]]] nested 100,000 deep: no file geos2vec writes
+        raise InvalidInputError(f"{name} is not valid JSON for geos2vec (nested too deeply)") from None
+
+
 def read_json(path):
     """The parsed content of ``path``; ``ValueError`` naming the file when it is not valid JSON."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))  # JSON is UTF-8 (RFC 8259), whatever the locale
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # also a binary file
-        raise InvalidInputError(f"{path} is not valid JSON ({exc})") from None
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, or a link to /dev/zero or a FIFO (read for ever)
+        raise InvalidInputError(f"{path} is not a regular file (a folder, device or pipe?); replace it with the "
+                                "JSON file")
+    return parse_json(path.read_bytes(), path)
 
 
 def read_json_object(path) -> dict:

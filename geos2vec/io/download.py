@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 
+from .._jsonfile import atomic_path, write_text_atomic
 from ..errors import ChecksumError, DownloadError, InvalidInputError, NoExtractError
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ __all__ = ["GEOFABRIK_INDEX", "default_cache_dir", "find_extract", "download_osm
 
 GEOFABRIK_INDEX = "https://download.geofabrik.de/index-v1.json"
 _CHUNK = 1 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # the .part file: never written through a link (a shared cache)
 
 
 def _index_url(index_url=None) -> str:
@@ -157,21 +159,22 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
             raw = resp.read()
         try:
             json.loads(raw)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # also nested too deeply
             raise DownloadError(f"{url} did not return JSON ({raw[:60]!r}...)") from err
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_bytes(raw)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:  # a random name: a link another user put at a fixed one is not followed
+            tmp.write_bytes(raw)
     try:
         doc = json.loads(path.read_bytes())
-    except ValueError:
+    except (ValueError, RecursionError):
         raise DownloadError(f"the cached index {path} is damaged (not JSON); call again with refresh=True, or "
                             "delete the file") from None
     extracts = []
     for feat in (doc.get("features") or []) if isinstance(doc, dict) else []:
         props = (feat.get("properties") if isinstance(feat, dict) else None) or {}
-        pbf, geom = (props.get("urls") or {}).get("pbf"), feat.get("geometry") if props else None
+        urls = props.get("urls") if isinstance(props, dict) else None  # a list or string: skipped, not AttributeError
+        pbf = urls.get("pbf") if isinstance(urls, dict) else None
+        pbf, geom = (pbf if isinstance(pbf, str) else None), feat.get("geometry") if props else None
         try:
             geom = shapely.geometry.shape(geom) if pbf and geom else None
         except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
@@ -238,7 +241,7 @@ def _md5(path: Path) -> str:
 
 def _published_md5(url, **kw) -> str:
     with _get(url + ".md5", **kw) as resp:
-        text = resp.read().decode("ascii", "replace").split()
+        text = resp.read(4096).decode("ascii", "replace").split()  # a mirror answering with the extract: not all
     if not text or len(text[0]) != 32:
         raise DownloadError(f"{url}.md5 does not hold an MD5 sum ({' '.join(text)[:60]!r})")
     return text[0].lower()
@@ -247,6 +250,8 @@ def _published_md5(url, **kw) -> str:
 def _fetch(url: str, part: Path, *, progress: bool, retries: int, backoff: float, timeout: float):
     """Download ``url`` into ``part``, resuming what is there; retried as a whole on cut-off bodies."""
     for attempt in range(retries + 1):
+        if part.is_symlink():  # in a shared cache, another user's link: the download went into its target
+            part.unlink()
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
@@ -258,8 +263,8 @@ def _fetch(url: str, part: Path, *, progress: bool, retries: int, backoff: float
             raise
         with resp:
             resumed = have and resp.status == 206
-            total = resp.headers.get("Content-Length")
-            total = int(total) + (have if resumed else 0) if total is not None else None
+            total = resp.headers.get("Content-Length") or ""  # a broken proxy's "abc": unknown, as if absent
+            total = int(total) + (have if resumed else 0) if total.strip().isdecimal() else None
             bar = None
             if progress:
                 from tqdm.auto import tqdm
@@ -267,7 +272,7 @@ def _fetch(url: str, part: Path, *, progress: bool, retries: int, backoff: float
                 bar = tqdm(total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
                            desc=url.rsplit("/", 1)[-1])
             try:
-                with open(part, "ab" if resumed else "wb") as f:
+                with open(part, "ab" if resumed else "wb", opener=lambda p, fl: os.open(p, fl | _NOFOLLOW, 0o666)) as f:
                     while True:
                         try:
                             block = resp.read(_CHUNK)
@@ -348,11 +353,23 @@ def download_osm(area: AreaLike, *, cache_dir: StrPath | None = None, source: st
     return _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
 
 
+def _cache_path(cache: Path, url: str, extract_id) -> Path:
+    """Where the extract at ``url`` is kept: ``cache/<host>/<url path>``, never outside ``cache``."""
+    parts = urllib.parse.urlsplit(url)
+    rel = parts.path.lstrip("/") or (f"{extract_id}.osm.pbf" if isinstance(extract_id, str) else "")
+    names = [parts.netloc.replace(":", "_"), *rel.split("/")]
+    # an index (a mirror's) whose URL or id holds ".." or "/" would have the download written anywhere
+    if not rel or any(n in (".", "..") or "\\" in n or "\0" in n for n in names) or Path(rel).is_absolute():
+        raise DownloadError(f"the index's extract {extract_id!r} has the URL {url!r}, which names no file inside the "
+                            "cache folder (\"..\" or an absolute path): the index is broken or hostile; use "
+                            "Geofabrik's (index_url=None)")
+    return cache.joinpath(*filter(None, names))
+
+
 def _download_extract(extract: dict, cache: Path, *, refresh: bool, progress: bool, **kw) -> Path:
     """The verified ``.osm.pbf`` of one index entry (cached, resumed, checked, renamed atomically)."""
     url = extract["pbf"]
-    rel = urllib.parse.urlsplit(url).path.lstrip("/") or (extract["id"] + ".osm.pbf")
-    target = cache / urllib.parse.urlsplit(url).netloc.replace(":", "_") / rel
+    target = _cache_path(cache, url, extract.get("id"))
     mark = target.with_name(target.name + ".md5")
     if not refresh and target.exists() and mark.exists():
         if _md5(target) in mark.read_text(errors="replace").split()[:1]:  # an empty/damaged mark: not verified
@@ -372,9 +389,7 @@ def _download_extract(extract: dict, cache: Path, *, refresh: bool, progress: bo
     if mark.exists():
         mark.unlink()
     os.replace(part, target)
-    tmp = mark.with_name(mark.name + ".tmp")
-    tmp.write_text(f"{expected}  {target.name}\n")
-    os.replace(tmp, mark)
+    write_text_atomic(mark, f"{expected}  {target.name}\n")  # a random temporary name (a shared cache: no link)
     return target
 
 
@@ -405,7 +420,7 @@ def context_box(bounds: tuple[float, float, float, float], level: int = 12, k: i
     lng = np.concatenate([x0 + (x1 - x0) * t, x0 + (x1 - x0) * t, np.full(33, x0), np.full(33, x1)])
     lat = np.concatenate([np.full(33, y0), np.full(33, y1), y0 + (y1 - y0) * t, y0 + (y1 - y0) * t])
     edge = np.unique(_cells.latlng_to_cell(lat, lng, level))
-    around = np.unique(_cells.grid_disk(edge, k))
+    around = np.unique(_cells.grid_disk(edge, k + 1))  # + 1: a cell the samples missed is next to one they hit
     verts = _cells.cell_to_boundary(around)  # (n, 4, 2) lat, lng
     vlat, vlng = verts[..., 0], verts[..., 1]
     if np.ptp(vlng) > 180:  # the cells reach across the antimeridian (or round a pole): every longitude

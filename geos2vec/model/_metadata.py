@@ -38,7 +38,9 @@ def check_metadata(meta: object, folder: Path) -> tuple[int, tuple[int, int] | N
     ------
     ModelFormatError
         Another format; a format version that is not a whole number >= 0, or newer than this geos2vec
-        reads (checked before everything else in the file); a bad or missing grid, or missing channels.
+        reads (checked before everything else in the file); a bad or missing grid, missing channels or channels
+        that are not a list of names; levels that are not S2 levels; ``files_sha256`` that is not a mapping of the
+        names of files beside ``metadata.json`` to strings.
     """
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         fmt = meta.get("format") if isinstance(meta, dict) else None
@@ -63,6 +65,21 @@ def check_metadata(meta: object, folder: Path) -> tuple[int, tuple[int, int] | N
     lacking = [k for k in ("channels", "grid") if k not in meta]
     if lacking:
         raise ModelFormatError(f"{folder / 'metadata.json'} lacks {lacking}")
+    channels = meta["channels"]  # 5 or null raised a bare TypeError
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise ModelFormatError(f"{folder / 'metadata.json'}: channels must be a list of channel names, got "
+                               f"{str(channels)[:120]}; copy the model again")
+    levels = [meta.get("image_level"), meta.get("patch_level")]  # "12" was "embeds level-12 cells only" for 12
+    if not all(v is None or (type(v) is int and 0 <= v <= 30) for v in levels) or (None not in levels and
+                                                                                  levels[0] > levels[1]):
+        raise ModelFormatError(f"{folder / 'metadata.json'}: image_level and patch_level must be S2 levels (integers "
+                               f"0 to 30, the image's <= the pixels'), got {levels}; copy the model again")
+    sums = meta.get("files_sha256", {})
+    # names of files beside metadata.json only: "/dev/zero" or "../x" had any file read (for ever) to check it
+    if not isinstance(sums, dict) or not all(isinstance(k, str) and isinstance(v, str) and k not in ("", ".", "..")
+                                             and "/" not in k and "\\" not in k for k, v in sums.items()):
+        raise ModelFormatError(f"{folder / 'metadata.json'}: files_sha256 must map the names of the model's files "
+                               f"to their SHA-256 sums, got {str(sums)[:120]}; copy the model again")
     return version, grid
 
 

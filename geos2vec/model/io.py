@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .._jsonfile import _remove_stale, atomic_path, read_json, temporary_name
 from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
 from ._metadata import FORMAT, FORMAT_VERSION, check_metadata, newer_release_hint
+from ._zipread import extract_model_zip
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -293,20 +294,7 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
         if not zipfile.is_zipfile(path):
             raise ModelFormatError(f"{path} is neither a model directory nor a .zip saved by S2VecModel.save")
         with tempfile.TemporaryDirectory() as tmp:
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                if "metadata.json" in names:  # a newer format (other files) is refused as such, not as incomplete
-                    _check_meta(lambda: json.loads(zf.read("metadata.json")), path)
-                files = _COMPACT_FILES if "weights.npz" in names and "model.keras" not in names else _FILES
-                missing = [f for f in files if f not in names]
-                if missing:
-                    raise ModelFormatError(f"{path} is not a complete saved S2Vec model: missing {missing}")
-                for name in files:
-                    try:
-                        zf.extract(name, tmp)
-                    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-                        raise ModelFormatError(f"{path}: {name} is damaged ({type(exc).__name__}: {exc}); "
-                                               "save the model again or copy it anew") from None
+            extract_model_zip(path, Path(tmp), _FILES, _COMPACT_FILES, _check_meta)  # sizes bounded (zip bombs)
             try:
                 model = _load_dir(Path(tmp), channels, cls)
             except ModelFormatError as exc:  # name the zip, not the temporary folder
@@ -338,6 +326,10 @@ def _load_dir(path: Path, channels, cls):
     meta = grid = None
     if (path / "metadata.json").exists():  # first: a newer format (other files) is refused as such
         meta, grid = _check_meta(lambda: read_json(path / "metadata.json"), path)
+    odd = [n for n in set(_FILES) | set(_COMPACT_FILES) if (path / n).exists() and not (path / n).is_file()]
+    if odd:  # a folder, or a link to /dev/zero or a pipe: read for ever
+        raise ModelFormatError(f"{path}: {', '.join(sorted(odd))} is not a regular file (a folder, device or pipe?); "
+                               "copy the model again")
     has_keras, has_npz = (path / "model.keras").exists(), (path / "weights.npz").exists()
     if has_keras and has_npz:
         raise ModelFormatError(f"{path} holds both model.keras and weights.npz (files of two saves?); keep "
@@ -396,7 +388,8 @@ def _load_dir(path: Path, channels, cls):
                                    f"{newer_release_hint(meta)}") from None
     # readable, but from the same save? (saves before 0.3 recorded the config's checksum only)
     sums = meta.get("files_sha256") or {}
-    changed = sorted(name for name, digest in sums.items() if (path / name).exists() and _sha256(path / name) != digest)
+    mine = [n for n in set(_FILES) | set(_COMPACT_FILES) if n in sums and (path / n).exists()]  # regular (above)
+    changed = sorted(n for n in mine if _sha256(path / n) != sums[n])  # another name may link to /dev/zero
     if changed:
         raise ModelFormatError(f"{path}: {', '.join(changed)} differ(s) from the file(s) saved with this model (the "
                                "checksums in metadata.json): files of another save, or edited. Restore them, or "
