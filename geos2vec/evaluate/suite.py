@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,11 +64,18 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
                        _EMBED_VERSION)
     path = cache_dir / f"embeddings-{key}.parquet"
     if path.exists():
-        table = pd.read_parquet(path)
-        tables = dict(list(table.groupby("method", sort=False)))
-        # every mode, as model_embeddings names it, also one without rows (it has no group)
-        return {k: tables.get(k, table.iloc[:0]).drop(columns="method").astype(np.float64)
-                for k in (f"{name} ({mode})" for mode in modes)}
+        try:
+            table = pd.read_parquet(path)
+            if "method" not in table.columns:
+                raise ValueError("it has no 'method' column")
+        except (OSError, ValueError, TypeError) as exc:  # damaged, or another program's file on a shared disk
+            warnings.warn(f"evaluation cache entry {str(path)!r} does not read ({type(exc).__name__}: {exc}); "
+                          "computing it again", UserWarning, stacklevel=3)
+        else:
+            tables = dict(list(table.groupby("method", sort=False)))
+            # every mode, as model_embeddings names it, also one without rows (it has no group)
+            return {k: tables.get(k, table.iloc[:0]).drop(columns="method").astype(np.float64)
+                    for k in (f"{name} ({mode})" for mode in modes)}
     out = model_embeddings(cells, counts, model, modes, name=name)
     # a temporary name of its own (two processes or threads may write the same entry at once), replaced into
     # place whole: an interrupted write never leaves a file that loads
