@@ -41,6 +41,9 @@ SOURCES = [
     ("tests/test_model_save_race.py", None),
     ("tests/test_report_atomic.py", None),
     ("tests/test_demo_writes.py", ("test_a_map_write_cut_short_leaves_the_previous_file",)),
+    ("tests/test_user_security.py", None),
+    ("tests/test_checkpoint_lock.py", None),
+    ("tests/test_suite_cache_damaged.py", None),
 ]
 
 
