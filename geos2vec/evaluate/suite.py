@@ -64,13 +64,16 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
                        _EMBED_VERSION)
     path = cache_dir / f"embeddings-{key}.parquet"
     if path.exists():
+        table, problem = None, None
         try:
             table = pd.read_parquet(path)
-            if "method" not in table.columns:
-                raise ValueError("it has no 'method' column")
         except (OSError, ValueError, TypeError) as exc:  # damaged, or another program's file on a shared disk
-            warnings.warn(f"evaluation cache entry {str(path)!r} does not read ({type(exc).__name__}: {exc}); "
-                          "computing it again", UserWarning, stacklevel=3)
+            problem = f"{type(exc).__name__}: {exc}"
+        if table is not None and "method" not in table.columns:
+            problem = "it has no 'method' column"
+        if problem is not None:
+            warnings.warn(f"evaluation cache entry {str(path)!r} does not read ({problem}); computing it again",
+                          UserWarning, stacklevel=3)
         else:
             tables = dict(list(table.groupby("method", sort=False)))
             # every mode, as model_embeddings names it, also one without rows (it has no group)
