@@ -100,60 +100,91 @@ def _count_part(pois, roads, kwargs, columns):
     return t
 
 
+def _reindexed(t, cols):
+    """``t`` with the columns ``cols`` (absent ones 0), its attrs (report, coverage) kept."""
+    out = t.reindex(columns=cols, fill_value=0)
+    out.attrs = dict(t.attrs)
+    return out
+
+
 def _combine(tables):
     """``combine_counts`` of some partition tables, keeping their merged report."""
     from .features import combine_counts
 
     tables = [t for t in tables]
     report = _merge_reports([t.attrs["report"] for t in tables])
+    cols = list(dict.fromkeys(c for t in tables for c in t.columns))  # categorical extras differ per partition
+    if any(list(t.columns) != cols for t in tables):
+        tables = [t if list(t.columns) == cols else _reindexed(t, cols) for t in tables]
     out = combine_counts(tables) if len(tables) > 1 else tables[0].copy()
     out.attrs["report"] = report
     return out
 
 
-def _extra_columns(pois, extra, ontology, errors):
-    """The full column order when ``extra`` has categorical columns (their values differ per partition)."""
-    dask = _import_dask()
+def _extra_plan(pois, extra, ontology, errors):
+    """``(categorical columns, column order or None)`` for ``extra``, from the POIs' meta (no data read).
 
+    The order is known up front when ``extra`` has no categorical column; otherwise the category values are
+    collected while counting (each partition returns its own, :func:`_count_part`) and the order is set at the
+    end (:func:`_final_columns`), so the POIs are read once.
+    """
     from .features import _parse_extra
-    from .ontology import load_ontology
 
     meta = pois._meta if hasattr(pois, "_meta") else pois
     specs = _parse_extra(extra, meta)
     if not specs:
-        return None
-    cols = list(load_ontology(ontology).all_channels)
-    numeric = []
+        return specs, None
     for col, how in specs:
-        if how == "categories":
-            chunks = pois.to_delayed() if is_dask(pois) else [pois]
-            values = dask.compute(*[dask.delayed(_kept_values, pure=True)(c, col, errors) for c in chunks])
-            values = np.concatenate([np.asarray(v) for v in values]) if values else np.empty(0)
-            _, uniques = pd.factorize(pd.Series(values), sort=True)
-            cols += [f"{col}={u}" for u in uniques]
-        elif how in ("mean", "min", "max"):
+        if how in ("mean", "min", "max"):
             raise InvalidInputError(
                 f"extra column {col!r} asks for {how!r}, which cannot be computed partition by partition "
                 "and summed; use 'sum' and 'count' (mean = sum / count), or compute() the POIs first")
-        else:
-            numeric.append(col)
-    if not numeric:
-        return cols
-    # count_features puts channels in the user's order of extra columns
+    if any(how == "categories" for _, how in specs):
+        return specs, None
+    from .ontology import load_ontology
+
+    return specs, list(load_ontology(ontology).all_channels) + [col for col, _ in specs]
+
+
+def _final_columns(specs, ontology, values):
+    """The column order ``count_features`` gives in memory, from every partition's category values.
+
+    The ontology's channels, then the extra columns in the user's order, each categorical one as its values
+    sorted over all partitions (``values``: per partition, ``{column: its kept values}``).
+    """
+    from ._feature_inputs import MAX_EXTRA_CATEGORIES
+    from .ontology import load_ontology
+
     ordered = list(load_ontology(ontology).all_channels)
     for col, how in specs:
-        ordered += [c for c in cols if c.startswith(f"{col}=")] if how == "categories" else [col]
+        if how != "categories":
+            ordered.append(col)
+            continue
+        parts = [np.asarray(v[col]) for v in values if v is not None and col in v]
+        allv = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+        _, uniques = pd.factorize(pd.Series(allv), sort=True)
+        if len(uniques) > MAX_EXTRA_CATEGORIES:
+            raise InvalidInputError(
+                f"extra column {col!r} has {len(uniques):,} distinct values over all partitions: counting them as "
+                f"categories would make {len(uniques):,} channels (limit {MAX_EXTRA_CATEGORIES:,}); is it an "
+                "identifier? Bin it first, or aggregate a numeric column with extra={col: 'sum'|'mean'|...}")
+        ordered += [f"{col}={u}" for u in uniques]
     return ordered
 
 
-def _kept_values(part, col, errors):
-    """The distinct values of ``part[col]`` on the rows ``count_features`` counts (not those it skips)."""
-    values = part[col]
+def _kept_values(part, cols, errors):
+    """``{col: distinct values of part[col]}`` on the rows ``count_features`` counts (not those it skips)."""
+    keep = None
     if errors == "coerce":  # rows without coordinates are skipped, their categories give no column
         from ._feature_inputs import _point_coords
 
-        values = values[_point_coords(part, errors)[2]]
-    return values.dropna().unique()
+        keep = _point_coords(part, errors)[2]
+    out = {}
+    for col in cols:
+        values = part[col] if keep is None else part[col][keep]
+        values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
+        out[col] = values.dropna().unique()
+    return out
 
 
 def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
@@ -207,7 +238,13 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         raise InvalidInputError(f"split_every must be an integer of at least 2, got {split_every!r}")
     kwargs = {"level": level, "ontology": ontology, "category_column": category_column, "key_column": key_column,
               "extra": extra, "road_column": road_column, "errors": errors, "coverage": None}
-    columns = _extra_columns(pois, extra, ontology, errors) if pois is not None and extra is not None else None
+    specs, columns = (_extra_plan(pois, extra, ontology, errors) if pois is not None and extra is not None
+                      else ([], None))
+    cat_cols = [col for col, how in specs if how == "categories"]
+    values = []  # each POI partition's kept category values, computed with its counts: the POIs are read once
+    if cat_cols:
+        kept = dask.delayed(_kept_values, pure=True)
+        values = [kept(c, cat_cols, errors) for c in (pois.to_delayed() if is_dask(pois) else [pois])]
     count = dask.delayed(_count_part, pure=True)
     parts = []
     for frame, is_poi in ((pois, True), (roads, False)):
@@ -227,7 +264,9 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     combine = dask.delayed(_combine, pure=True)
     while len(parts) > 1:
         parts = [combine(parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
-    table, hull_parts = dask.compute(parts[0], hulls)
+    table, hull_parts, values = dask.compute(parts[0], hulls, values)
+    if cat_cols:
+        table = _reindexed(table, _final_columns(specs, ontology, values))
     if coverage is not None:
         if infer:
             geom = infer_coverage(pd.DataFrame(np.concatenate(hull_parts), columns=["lon", "lat"]),

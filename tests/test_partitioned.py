@@ -81,6 +81,35 @@ def test_plain_dask_dataframe_and_extra_channels(nyc):
     pd.testing.assert_frame_equal(got, ref)
 
 
+_LOADS: list = []
+
+
+def _load_part(i, frame, n):
+    _LOADS.append(i)
+    return frame.iloc[i::n]
+
+
+def test_categorical_extra_reads_each_partition_once(nyc):
+    """The category columns come from the same pass as the counts (the POIs were read twice before), with the
+    in-memory column order (values sorted over all partitions, a value only some partitions have) and counts."""
+    pois, _ = nyc
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"lon": pois.geometry.x.to_numpy(), "lat": pois.geometry.y.to_numpy(),
+                          "fclass": pois["fclass"].to_numpy(), "kind": rng.choice(["z", "b", "m"], len(pois)),
+                          "seats": rng.integers(0, 9, len(pois))})
+    frame.loc[frame.index[::5], "kind"] = "a"  # only in partition 0 of 5 (rows i::5)
+    n = 5
+    lazy = dd.from_map(_load_part, list(range(n)), frame=frame, n=n, divisions=[None] * (n + 1))
+    _LOADS.clear()
+    with dask.config.set(scheduler="sync"):
+        got = _quiet(count_features, lazy, extra={"kind": "categories", "seats": "sum"})
+    assert sorted(_LOADS) == list(range(n))
+    ref = _quiet(count_features, pd.concat([frame.iloc[i::n] for i in range(n)]),
+                 extra={"kind": "categories", "seats": "sum"})
+    pd.testing.assert_frame_equal(got, ref)
+    assert list(got.columns[-5:]) == ["kind=a", "kind=b", "kind=m", "kind=z", "seats"]
+
+
 def test_embed_dask_equals_in_memory_keeps_index_and_order(nyc):
     pois, roads = nyc
     table = _quiet(count_features, pois, roads)
