@@ -623,7 +623,7 @@ def test_standard_methods_always_have_the_strong_baselines(tmp_path):
     assert "| S2Vec-Loc | counts-Loc |" in text        # a -Loc method also faces counts with the same location
     summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
     assert list(summary.columns) == ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std",
-                                     "mae_mean", "mae_std", "n_splits"]
+                                     "mae_mean", "mae_std", "n_splits", "n_r2_nan"]
     assert len(summary) == 10 and (summary.n_splits == 4).all()
     paired = pd.read_csv(tmp_path / "rep" / "paired.csv")
     row = paired[(paired.method_a == "S2Vec-Loc") & (paired.method_b == "counts") & (paired.probe == "ridge")].iloc[0]

@@ -36,7 +36,7 @@ from ..errors import InvalidInputError, InvalidTypeError
 from ..options import progress as _show
 from .baselines import _check_table
 from .probes import _check_mlp_options, _pad, _train_group, ridge_onehot_probe, ridge_probe, standardize
-from .report import method_widths
+from .report import method_widths, summary_table
 from .splits import (blocked_splits, check_test_sets, holdout_mask, holdout_splits, purge_shared_cells, random_splits,
                      region_splits, split_ids)
 
@@ -141,15 +141,11 @@ class EvaluationResult:
         Returns
         -------
         pandas.DataFrame
-            Columns ``split``, ``method``, ``probe``, ``r2_mean``, ``r2_std``, ``mae_mean``, ``mae_std`` and
-            ``n_splits`` (the repetitions), one row per (split, method, probe).
+            Columns ``split``, ``method``, ``probe``, ``r2_mean``, ``r2_std``, ``mae_mean``, ``mae_std``,
+            ``n_splits`` (the repetitions) and ``n_r2_nan`` (those without an R²: a test set of one sample or
+            of one label value; the R² mean and std cover the others only), one row per (split, method, probe).
         """
-        keys = ["split", "method", "probe"]
-        g = self.scores.groupby(keys, sort=False)
-        out = g[["r2", "mae"]].agg(["mean", "std"])
-        out.columns = [f"{a}_{b}" for a, b in out.columns]
-        out["n_splits"] = g.size()
-        return out.reset_index()
+        return summary_table(self.scores.drop(columns="task", errors="ignore")).drop(columns=["task", "n_cells"])
 
 
 # ----------------------------------------------------------------- pooling

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["summary_table", "paired_table", "verdict", "summary_markdown", "write_report", "BEATS_SHARE"]
 
 SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std", "mae_mean", "mae_std",
-                   "n_splits"]
+                   "n_splits", "n_r2_nan"]
 BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired splits (15 of 20)
 TIE = 1e-9  # R² differences at most this large are ties (round-off), counted as neither a win nor a loss
 # the baselines an embedding has to beat, in the order the report lists them
@@ -111,8 +111,10 @@ def summary_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Da
     Returns
     -------
     pandas.DataFrame
-        Columns ``task, split, method, probe, n_cells, r2_mean, r2_std, mae_mean, mae_std, n_splits``, one
-        row per (task, split, method, probe) in the order they first appear.
+        Columns ``task, split, method, probe, n_cells, r2_mean, r2_std, mae_mean, mae_std, n_splits,
+        n_r2_nan``, one row per (task, split, method, probe) in the order they first appear. ``n_splits``
+        counts the repetitions, ``n_r2_nan`` those without an R² (a test set of one sample or of one label
+        value): ``r2_mean`` and ``r2_std`` cover the other ``n_splits - n_r2_nan`` only.
     """
     scores = _scores(results)
     keys = ["task", "split", "method", "probe"]
@@ -120,6 +122,7 @@ def summary_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Da
     out = pd.DataFrame({
         "n_cells": g["n_cells"].first(), "r2_mean": g["r2"].mean(), "r2_std": g["r2"].std(),
         "mae_mean": g["mae"].mean(), "mae_std": g["mae"].std(), "n_splits": g.size(),
+        "n_r2_nan": g["r2"].apply(lambda r: int(r.isna().sum())),
     }).reset_index()
     return out[SUMMARY_COLUMNS]
 
@@ -141,14 +144,16 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     -------
     pandas.DataFrame
         One row per (task, split, probe, A, B): ``delta_r2_mean`` and ``delta_r2_std`` of ``R²(A) - R²(B)``
-        over the repetitions both have, ``wins`` (repetitions where A is higher), ``losses`` (where B is
-        higher; scores equal up to 1e-9, round-off, are neither), ``n_splits``, ``one_test_set`` (a
+        over the repetitions both have an R² on, ``wins`` (repetitions where A is higher), ``losses`` (where B
+        is higher; scores equal up to 1e-9, round-off, are neither), ``n_splits`` (the repetitions both were
+        scored on), ``n_r2_nan`` (those of them without an R², a test set of one sample or one label value:
+        neither a win nor a loss, as a tie, and left out of the mean and the t-test), ``one_test_set`` (a
         ``region:...`` or ``holdout`` split: every repetition has the same test set), ``t_corrected`` and
         ``p_corrected`` (Nadeau & Bengio's corrected resampled t-test of the differences, two-sided, with the
         samples trained and validated on as the training size (``n_fit``; older scores: all not tested on):
         :func:`~geos2vec.evaluate.significance.corrected_resampled_ttest`; NaN where the repetitions share one
         test set or the scores lack ``n_cells``/``n_test``) and ``beats`` (A wins at least :data:`BEATS_SHARE`
-        of the repetitions, and they have different test sets).
+        of the ``n_splits`` repetitions, those without R² included, and they have different test sets).
 
     Raises
     ------
@@ -160,7 +165,8 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     rows = []
     for (task, split, probe), g in scores.groupby(["task", "split", "probe"], sort=False):
         _check_paired(g, task, split, probe)
-        wide = g.pivot_table(index="rep", columns="method", values="r2", sort=False)
+        wide = g.pivot_table(index="rep", columns="method", values="r2", sort=False, dropna=False)
+        have = g.groupby(["rep", "method"], sort=False).size().unstack().reindex(index=wide.index) > 0
         n_test = float(g["n_test"].mean()) if "n_test" in g else math.nan
         # the samples fitted on (training + validation; purged samples are neither); older scores: all but test
         n_fit = float(g["n_fit"].mean()) if "n_fit" in g else (
@@ -170,14 +176,19 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
             for b in names:
                 if a == b:
                     continue
-                d = (wide[a] - wide[b]).dropna()
-                # equal up to round-off is a tie (PCA, a rotation, scored 1e-16 off counts: a "win" each way)
+                both = have[a] & have[b]  # the repetitions both methods were scored on
+                d = (wide[a] - wide[b])[both]
+                n_both, n_nan = int(both.sum()), int(d.isna().sum())  # NaN: a test set without R² (one value)
+                d = d.dropna()
+                # equal up to round-off is a tie (PCA, a rotation, scored 1e-16 off counts: a "win" each way); a
+                # repetition without R² is neither, but counts in n_splits: 6 wins of 8 scored of 20 are no "beats"
                 wins, losses, one = int((d > TIE).sum()), int((d < -TIE).sum()), _one_test_set(split)
                 t, p = (math.nan, math.nan) if one else corrected_resampled_ttest(d, n_fit, n_test)
                 rows.append(dict(task=task, split=split, probe=probe, method_a=a, method_b=b,
-                                 delta_r2_mean=float(d.mean()), delta_r2_std=float(d.std()), wins=wins,
-                                 losses=losses, n_splits=len(d), one_test_set=one, t_corrected=t, p_corrected=p,
-                                 beats=bool(len(d) and not one and wins >= math.ceil(BEATS_SHARE * len(d)))))
+                                 delta_r2_mean=float(d.mean()) if len(d) else math.nan,
+                                 delta_r2_std=float(d.std()), wins=wins, losses=losses, n_splits=n_both,
+                                 n_r2_nan=n_nan, one_test_set=one, t_corrected=t, p_corrected=p,
+                                 beats=bool(n_both and not one and wins >= math.ceil(BEATS_SHARE * n_both))))
     return pd.DataFrame(rows)
 
 
@@ -243,7 +254,8 @@ def summary_markdown(results: EvaluationResult | Iterable[EvaluationResult] | pd
     Returns
     -------
     str
-        A Markdown table; an empty cell where a method has no score.
+        A Markdown table; an empty cell where a method has no score, and "(k of n splits without R²)" where
+        k repetitions had none (their test set held one label value), so the mean covers the other n - k.
     """
     s = summary_table(results)
     if task is not None:
@@ -256,7 +268,12 @@ def summary_markdown(results: EvaluationResult | Iterable[EvaluationResult] | pd
         cells = []
         for c in cols:
             r = s[(s.method == m) & (s.col == c)]
-            cells.append(_fmt(r.r2_mean.iloc[0], r.r2_std.iloc[0]) if len(r) else "")
+            if not len(r):
+                cells.append("")
+                continue
+            nan = int(r.n_r2_nan.iloc[0])  # the mean covers the repetitions with an R² only: say so
+            cells.append(_fmt(r.r2_mean.iloc[0], r.r2_std.iloc[0])
+                         + (f" ({nan} of {int(r.n_splits.iloc[0])} splits without R²)" if nan else ""))
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -271,8 +288,10 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
     for r in p.itertuples():
         v = verdict(r)
         pc = "" if not np.isfinite(r.p_corrected) else f"{r.p_corrected:.2g}"
+        nan = int(getattr(r, "n_r2_nan", 0) or 0)
+        counts = f"{r.wins} / {r.losses} of {r.n_splits}" + (f" ({nan} without R²)" if nan else "")
         lines.append(f"| {r.method_a} | {r.method_b} | {r.split} / {r.probe} | {r.delta_r2_mean:+.3f} | "
-                     f"{r.wins} / {r.losses} of {r.n_splits} | {pc} | {'**' + v + '**' if v == 'A beats B' else v} |")
+                     f"{counts} | {pc} | {'**' + v + '**' if v == 'A beats B' else v} |")
     return "\n".join(lines)
 
 
