@@ -473,19 +473,22 @@ def run(args) -> int:
     kinds = ["holdout"] if holdout is not None else [k for k in splits if k != "region"]
     results = []
     for kind in kinds:
-        res = evaluate(
-            target, methods, split="random" if kind == "holdout" else kind, holdout=holdout, pooling=pooling,
-            n_splits=args.n_splits, seed=args.seed, probes=probes, sweep=sweep, fusion=args.fusion,
-            block_level=10 if args.block_level is None else args.block_level,  # 0 (faces) read as "not given"
-            max_epochs=args.max_epochs, patience=args.patience,
-            batch_size=args.batch_size, target_scale=args.target_scale, progress=not args.quiet,
-        )
+        with warnings.catch_warnings():  # the samples left out are said once, below, by the methods lacking them
+            warnings.filterwarnings("ignore", message=r".* samples are left out for every method", category=UserWarning)
+            res = evaluate(
+                target, methods, split="random" if kind == "holdout" else kind, holdout=holdout, pooling=pooling,
+                n_splits=args.n_splits, seed=args.seed, probes=probes, sweep=sweep, fusion=args.fusion,
+                block_level=10 if args.block_level is None else args.block_level,  # 0 (faces) read as "not given"
+                max_epochs=args.max_epochs, patience=args.patience,
+                batch_size=args.batch_size, target_scale=args.target_scale, progress=not args.quiet,
+            )
         results.append(res)
     n_target = int(np.isfinite(target.to_numpy(float)).sum())
     if n_target > results[0].n_cells:  # before, only config.json's n_dropped said so
+        lacking = ", ".join(f"{k} ({v})" for k, v in results[0].config.get("missing", {}).items())
         print(f"note: {n_target - results[0].n_cells} of {n_target} labelled samples left out: some method has no "
-              "data for them (outside the area of the --features files or missing from an --embedding table)",
-              file=sys.stderr)
+              "data for them (outside the area of the --features files or missing from an --embedding table)"
+              + (f"; samples without data: {lacking}" if lacking else ""), file=sys.stderr)
     # the report's paired comparisons: your --embedding tables too, not only names starting with "S2Vec"
     compared = [m for e in embeddings for m in (e, f"{e}-Loc", f"{e} + smoothed counts") if m in methods]
     # every split kind's settings (the first kind's alone said "split": "random", "block_level": null)

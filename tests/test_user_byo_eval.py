@@ -92,3 +92,64 @@ def test_report_says_how_many_splits_had_no_r2(tmp_path):
     assert (paired.wins + paired.losses <= 20 - n_nan).all()
     assert f"({n_nan} of 20 splits without R²)" in path.read_text()
     assert f"of 20 ({n_nan} without R²)" in path.read_text()
+
+
+# ----------------------------------------------------------------- your own table: matching and missing cells
+def test_own_table_is_matched_by_cell_id_whatever_its_order_and_id_dtype():
+    """uint64, their signed int64 storage and a shuffled table give the same scores; tokens are refused by name."""
+    from geos2vec.cells import cell_to_token
+    from geos2vec.errors import InvalidTypeError
+
+    y, mine, noise = _planted()
+    kw = dict(split="blocked", block_level=6, n_splits=4, probes="ridge", progress=False)
+    ref = ev.evaluate(y, {"mine": mine, "noise": noise}, **kw).scores
+    signed = mine.set_axis(pd.Index(mine.index.to_numpy(np.uint64).view(np.int64)))
+    shuffled = signed.sample(frac=1.0, random_state=3)
+    y_signed = y.sample(frac=1.0, random_state=4).set_axis(
+        pd.Index(y.sample(frac=1.0, random_state=4).index.to_numpy(np.uint64).view(np.int64)))
+    got = ev.evaluate(y_signed, {"mine": shuffled, "noise": noise}, **kw).scores
+    pd.testing.assert_series_equal(got.r2, ref.r2)
+    # the label plus noise explains ~99 % of the variance: R² = 1 - 1/100 in expectation
+    assert ref[ref.method == "mine"].r2.min() > 0.95 and ref[ref.method == "noise"].r2.max() < 0.2
+    tokens = mine.set_axis(pd.Index([cell_to_token(c) for c in mine.index]))
+    with pytest.raises(InvalidTypeError, match="token_to_cell"):
+        ev.evaluate(y, {"mine": tokens}, **kw)
+
+
+def test_cells_your_table_lacks_are_left_out_for_every_method_and_said_by_name():
+    """Old: half the samples vanished from every method without a word (config['n_dropped'] only)."""
+    y, mine, noise = _planted()
+    part = mine.drop(index=mine.index[::2])                     # your table lacks every other cell
+    kw = dict(split="random", n_splits=5, probes="ridge", progress=False)
+    with pytest.warns(UserWarning, match=r"60 of 120 samples are left out for every method.*'mine' \(60\)"):
+        res = ev.evaluate(y, {"mine": part, "noise": noise}, **kw)
+    assert res.config["missing"] == {"mine": 60} and res.config["n_dropped"] == 60
+    assert (res.scores.n_cells == 60).all()
+    # the baseline is scored on exactly the samples your table has: as if the target had only those
+    alone = ev.evaluate(y.loc[part.index], {"mine": part, "noise": noise}, **kw)
+    pd.testing.assert_frame_equal(res.scores, alone.scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                          # nothing lacking: no warning
+        assert ev.evaluate(y, {"mine": mine, "noise": noise}, **kw).config["missing"] == {}
+
+
+def test_cli_note_names_the_embedding_that_lacks_cells(tmp_path, capsys):
+    """``--embedding mine=FILE`` lacking 20 of the labelled cells: the note says it is ``mine`` that lacks them."""
+    from geos2vec.cells import cell_to_latlng
+    from geos2vec.cli import main
+
+    y, mine, _ = _planted(80)
+    lat, lng = cell_to_latlng(y.index.to_numpy(np.uint64))
+    pd.DataFrame({"lat": lat, "lon": lng, "y": y.to_numpy()}).to_csv(tmp_path / "labels.csv", index=False)
+    table = mine.iloc[20:].rename_axis("cell_id").reset_index()
+    table["cell_id"] = table["cell_id"].astype(np.uint64).astype(np.int64)     # as another library stores them
+    table.to_parquet(tmp_path / "mine.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)              # said once, as a note, not also as a warning
+        main(["evaluate", "--labels", str(tmp_path / "labels.csv"), "--target", "y", "--embedding",
+              f"mine={tmp_path / 'mine.parquet'}", "--model", "none", "--n-splits", "2", "--splits", "random",
+              "--location-scales", "2", "--quiet", "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert "note: 20 of 80 labelled samples left out" in err and "samples without data: mine (20)" in err
+    config = __import__("json").loads((tmp_path / "report" / "config.json").read_text())
+    assert config["missing"] == {"mine": 20, "mine-Loc": 20}

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -37,8 +38,7 @@ from ..options import progress as _show
 from .baselines import _check_table
 from .probes import _check_mlp_options, _pad, _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .report import method_widths, summary_table
-from .splits import (blocked_splits, check_test_sets, holdout_mask, holdout_splits, purge_shared_cells, random_splits,
-                     region_splits, split_ids)
+from .splits import SPLITS, _split_groups, check_test_sets, holdout_mask, purge_shared_cells, split_ids
 
 __all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES"]
 
@@ -46,7 +46,6 @@ DEFAULT_SWEEP = {"lr": [3e-3, 1e-2], "hidden": [64, 256], "dropout": [0.0, 0.3]}
 #: How the MLP probe scales its target per split (``evaluate(target_scale=...)``); the first is the default.
 TARGET_SCALES = ("standard", "minmax")
 PROBES = ("ridge", "mlp")
-SPLITS = ("random", "blocked", "region")
 
 
 @dataclass
@@ -180,20 +179,6 @@ def _features(method: Method, blocks_x, train, seed):
     return [z @ g / np.sqrt(method.n_components)]
 
 
-def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout_mask_=None):
-    if kind == "random":
-        return {"random": random_splits(n, n_splits, seed=seed)}
-    if kind == "blocked":
-        return {"blocked": blocked_splits(groups, n_splits, seed=seed)}
-    if kind == "region":
-        if regions is None:
-            raise InvalidInputError("split='region' needs regions= (one region label per sample)")
-        return {f"region:{k}": v for k, v in region_splits(regions, n_splits, seed=seed).items()}
-    if kind == "holdout":
-        return {"holdout": holdout_splits(holdout_mask_, n_splits, seed=seed)}
-    raise InvalidInputError(f"unknown split {kind!r}; choose from {list(SPLITS)}")
-
-
 def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units, max_epochs, patience,
                weight_decay, batch_size, seed, tick, target_scale="standard"):
     """Best-on-validation MLP predictions (original units) on each split's test samples, with the config."""
@@ -289,7 +274,8 @@ def evaluate(
         (e.g. ``join_labels(...)[col]``); with ``pooling``, any unique sample ids.
     methods : dict
         ``name -> DataFrame``, ``name -> [DataFrame, ...]`` or ``name -> Method``; every table indexed by
-        ``cell_id``. Samples that some method cannot represent are dropped for all (``result.config["n_dropped"]``).
+        ``cell_id``. Samples that some method cannot represent are dropped for all, with a warning naming the
+        methods (``result.config["n_dropped"]``; ``["missing"]``: per method, the samples it has no data for).
     split : {"random", "blocked", "region"}
         ``random``: ``n_splits`` x 60/20/20. ``blocked``: whole level-``block_level`` parents of the sample
         cells go to one part (:func:`~geos2vec.evaluate.splits.blocked_splits`). ``region``: every region of
@@ -390,17 +376,25 @@ def evaluate(
     pool_cell = _as_cells(pool["cell_id"].to_numpy(np.uint64)).ravel()
     pool_w = pool["weight"].to_numpy(float)
     n_all = len(y_all)
-    pooled, ok = {}, np.ones(n_all, bool)
+    pooled, ok, lacking = {}, np.ones(n_all, bool), {}
     for name, method in methods.items():
-        pooled[name] = []
+        pooled[name], has = [], np.ones(n_all, bool)
         for b in method.blocks:
             x, share = _pool(b, sample_pos, pool_cell, pool_w, n_all)
-            ok &= share >= (1.0 if pooling is None else min_known)
+            has &= share >= (1.0 if pooling is None else min_known)
             pooled[name].append(x)
+        ok &= has
+        if not has.all():  # said by name: a table of your own lacking half the cells shrank every method's samples
+            lacking[name] = int((~has).sum())
     keep = np.flatnonzero(ok)
     n = len(keep)
     if n < 10:
-        raise InvalidInputError(f"only {n} samples have a target and data in every method; need at least 10")
+        raise InvalidInputError(f"only {n} samples have a target and data in every method; need at least 10"
+                                + "".join(f"; {k!r} lacks {v} of {n_all}" for k, v in lacking.items()))
+    if lacking:
+        warnings.warn(f"{n_all - n} of {n_all} samples are left out for every method, so all are scored on the same "
+                      f"{n}: no data for them in " + ", ".join(f"{k!r} ({v})" for k, v in lacking.items())
+                      + " (result.config['missing'])", UserWarning, stacklevel=2)
     y = y_all.to_numpy()[keep]
     sample_ids = y_all.index.to_numpy()[keep]
     pooled = {k: [x[keep] for x in v] for k, v in pooled.items()}
@@ -486,7 +480,8 @@ def evaluate(
                                                            for k, v in holdout.items()}),
         probes=probes, sweep=sweep if "mlp" in probes else None, fusion=fusion, fusion_units=fusion_units,
         max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, batch_size=batch_size,
-        target_scale=target_scale, n_samples=n, n_dropped=int(len(target) - n), pooled=pooling is not None,
+        target_scale=target_scale, n_samples=n, n_dropped=int(len(target) - n), missing=lacking,
+        pooled=pooling is not None,
         split_sizes={s: [int(np.mean([len(p[i]) for p in v])) for i in range(3)] for s, v in split_sets.items()},
         purged=purged, methods=method_widths(methods),  # the widths the probe sees (after PCA / projection)
     )

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", "region_splits", "purge_shared_cells",
            "split_ids", "check_test_sets"]
 
+SPLITS = ("random", "blocked", "region")
+
 
 def _check_n_splits(n_splits) -> None:
     """A positive integer, or an :class:`InvalidInputError` (``1.5`` raised NumPy's ``TypeError`` mid-way)."""
@@ -396,3 +398,18 @@ def check_test_sets(y: ArrayLike, split_sets: dict[str, Splits]) -> None:
                           "R² of the summary covers the others only. " + ("Use a finer block level or more samples"
                           if name == "blocked" else "Use more samples or a larger test region"),
                           UserWarning, stacklevel=3)
+
+
+def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout_mask_=None):
+    """The splits of one kind, by name (``region:A->B`` per test region); :func:`~geos2vec.evaluate.evaluate`."""
+    if kind == "random":
+        return {"random": random_splits(n, n_splits, seed=seed)}
+    if kind == "blocked":
+        return {"blocked": blocked_splits(groups, n_splits, seed=seed)}
+    if kind == "region":
+        if regions is None:
+            raise InvalidInputError("split='region' needs regions= (one region label per sample)")
+        return {f"region:{k}": v for k, v in region_splits(regions, n_splits, seed=seed).items()}
+    if kind == "holdout":
+        return {"holdout": holdout_splits(holdout_mask_, n_splits, seed=seed)}
+    raise InvalidInputError(f"unknown split {kind!r}; choose from {list(SPLITS)}")

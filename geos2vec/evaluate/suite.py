@@ -199,10 +199,13 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         blocks = task.block_level if block_level is None else int(block_level)
         for kind in splits:
             t2 = time.perf_counter()
-            res = evaluate(task.target, methods, split=kind, n_splits=n_splits, seed=seed,
-                           block_level=blocks, regions=task.regions, pooling=task.pooling, probes=probes,
-                           sweep=sweep, max_epochs=max_epochs, patience=patience, target_scale=target_scale,
-                           batch_size=batch_size, fusion=fusion, purge=purge, progress=progress)
+            with warnings.catch_warnings():
+                if log:  # the samples left out are logged below, with the methods lacking them
+                    warnings.filterwarnings("ignore", message=r".* samples are left out for every method")
+                res = evaluate(task.target, methods, split=kind, n_splits=n_splits, seed=seed,
+                               block_level=blocks, regions=task.regions, pooling=task.pooling, probes=probes,
+                               sweep=sweep, max_epochs=max_epochs, patience=patience, target_scale=target_scale,
+                               batch_size=batch_size, fusion=fusion, purge=purge, progress=progress)
             all_scores.append(res.scores.assign(task=task.name))
             info.setdefault(task.name, {}).update({
                 "samples": res.n_cells, "dropped": res.config["n_dropped"], "block_level": blocks,
@@ -211,6 +214,7 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
             })
             if log:
                 dropped = res.config["n_dropped"]
+                lacking = ", ".join(f"{k} {v}" for k, v in res.config["missing"].items())
                 log(f"{task.name} / {kind}: {res.n_cells} samples" + (f" ({dropped} dropped: a method has no "
-                    f"vector for them)" if dropped else "") + f", {time.perf_counter() - t2:.0f} s")
+                    f"vector for them: {lacking})" if lacking else "") + f", {time.perf_counter() - t2:.0f} s")
     return pd.concat(all_scores, ignore_index=True), info
