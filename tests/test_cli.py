@@ -215,3 +215,27 @@ def test_embed_command_reads_an_upper_case_parquet_name(tmp_path):
                      "--out", str(tmp_path / "out.parquet"), "--quiet"]) == 0
     out = gpd.read_parquet(tmp_path / "out.parquet")
     assert list(out["name"]) == list(pois.iloc[:5]["name"]) and out.filter(like="s2vec_").shape[1] == 256
+
+
+def test_the_program_skips_the_collections_at_exit_and_a_call_from_python_does_not(monkeypatch, capsys):
+    """``main()`` as the program registers ``gc.freeze`` as an exit handler (Python's shutdown collections cost
+    0.3–2 s after every command, benchmarks/bench_cli_exit.py); ``main(argv)`` from Python changes nothing at exit."""
+    import gc
+    import subprocess
+    import sys
+
+    import geos2vec.cli as cli
+
+    registered = []
+    monkeypatch.setattr(cli.atexit, "register", registered.append)
+    monkeypatch.setattr(sys, "argv", ["geos2vec", "cells", "0", "0"])
+    assert main() == 0
+    assert registered[0] is gc.freeze  # first registered: it runs after every later handler (last in, first out)
+    program = capsys.readouterr().out
+    registered.clear()
+    assert main(["cells", "0", "0"]) == 0
+    assert gc.freeze not in registered
+    assert capsys.readouterr().out == program
+    # the program itself: the same output and status with the handler in place
+    run = subprocess.run([sys.executable, "-m", "geos2vec", "cells", "0", "0"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == program
