@@ -98,11 +98,13 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         ``pois``: GeoDataFrame with ``osm_type`` (node/way/relation),
         ``osm_id``, ``osm_key``, ``fclass`` (the tag value), ``name`` and Point
         geometry; ``roads``: ``osm_id``, ``highway``, ``name`` and LineString
-        geometry (MultiLineString where ``area`` cuts a road into pieces).
+        geometry (MultiLineString where ``area`` or the extract's boundary cuts a road into pieces).
         Both in EPSG:4326, ordered as in the file (nodes, then areas). What the file holds but could not
         become a feature is counted in ``attrs["skipped"]``: ``pois.attrs["skipped"]["broken_areas"]`` (tagged
         multipolygons whose rings do not close, e.g. cut by an extract), ``roads.attrs["skipped"]`` with
-        ``roads_missing_nodes`` (ways with a node the file lacks) and ``roads_one_node``.
+        ``roads_missing_nodes`` (ways of which the file holds no two consecutive nodes) and ``roads_one_node``.
+        A way cut by the extract's boundary keeps the parts the file holds (runs of 2 or more nodes), so the
+        cells inside the box count it; ``roads.attrs["cut"]`` says how many ways were kept so.
         ``pois.attrs["selected_tags"]``: the tags that made an object a POI (``key=value``, ``key=*``);
         ``count_features`` warns when it counts with an ontology whose tags are not among them (read the
         file with that ontology: POIs of the other tags were never read).
@@ -141,6 +143,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         it = tqdm(fp, unit=" objects", desc=os.path.basename(path))
     seen = {"node": 0, "way": 0, "relation": 0}
     skipped = {"broken_areas": 0, "roads_missing_nodes": 0, "roads_one_node": 0}  # objects that make no feature
+    cut = 0  # roads with a node the file lacks, kept as the parts it holds
     try:
         for obj in it:
             if obj.is_node():
@@ -172,8 +175,11 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                 try:
                     coords = [(n.lon, n.lat) for n in obj.nodes]
                 except osmium.InvalidLocationError:  # a node the file does not hold (cut by an extract)
-                    skipped["roads_missing_nodes"] += 1
-                    continue
+                    coords = _known_runs(obj.nodes)  # keep the parts the file holds (inside its box)
+                    if not coords:
+                        skipped["roads_missing_nodes"] += 1
+                        continue
+                    cut += 1
                 if len(coords) < 2:
                     skipped["roads_one_node"] += 1
                     continue
@@ -226,8 +232,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
          "osm_key": pd.Series(p_key, dtype=object), "fclass": pd.Series(p_val, dtype=object),
          "name": pd.Series(p_name, dtype=object)},
         geometry=gpd.GeoSeries(pts, crs="EPSG:4326"), crs="EPSG:4326")
-    lines = shapely.linestrings(np.concatenate(r_coords), indices=np.repeat(np.arange(len(r_coords)),
-                                [len(c) for c in r_coords])) if r_coords else np.empty(0, dtype=object)
+    lines = _road_lines(r_coords)
     road_frame = gpd.GeoDataFrame(
         {"osm_id": np.asarray(r_id, dtype=np.int64), "highway": pd.Series(r_hw, dtype=object),
          "name": pd.Series(r_name, dtype=object)},
@@ -243,11 +248,53 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                           "max_lat) order and degrees?", UserWarning, stacklevel=2)
     poi_frame.attrs["skipped"] = {"broken_areas": skipped["broken_areas"]}
     road_frame.attrs["skipped"] = {k: skipped[k] for k in ("roads_missing_nodes", "roads_one_node")}
+    road_frame.attrs["cut"] = cut
     poi_frame.attrs["selected_tags"] = _selected_tags(onto)
     for frame, read in ((poi_frame, pois), (road_frame, roads)):
         if not read:  # empty because it was not read, not because the file has none
             frame.attrs["not_read"] = True
     return OSMData(poi_frame, road_frame)
+
+
+def _known_runs(nodes) -> list:
+    """The runs of consecutive nodes with a location, 2 nodes or more: the parts of a way an extract holds.
+
+    A way cut by an extract's boundary (``osmium extract --strategy simple``) lists nodes the file lacks; its
+    parts inside the file are real roads of the cells they cross. Returns ``[]`` when no part has 2 nodes, one
+    list of ``(lon, lat)`` for a single part, or a list of such lists (a road in pieces).
+    """
+    runs, run = [], []
+    for node in nodes:
+        loc = node.location
+        if loc.valid():
+            run.append((loc.lon, loc.lat))
+            continue
+        if len(run) >= 2:
+            runs.append(run)
+        run = []
+    if len(run) >= 2:
+        runs.append(run)
+    return runs[0] if len(runs) == 1 else runs
+
+
+def _road_lines(r_coords) -> np.ndarray:
+    """LineStrings of ``r_coords`` (a list of ``(lon, lat)`` per road), MultiLineStrings of roads in pieces."""
+    import shapely
+
+    if not r_coords:
+        return np.empty(0, dtype=object)
+    pieces = [isinstance(c[0], list) for c in r_coords]
+    parts = [p for c, multi in zip(r_coords, pieces) for p in (c if multi else [c])]
+    lines = shapely.linestrings(np.concatenate(parts), indices=np.repeat(np.arange(len(parts)),
+                                [len(p) for p in parts]))
+    if not any(pieces):
+        return lines
+    out, k = np.empty(len(r_coords), dtype=object), 0
+    for i, (c, multi) in enumerate(zip(r_coords, pieces)):
+        n = len(c) if multi else 1
+        out[i] = shapely.multilinestrings(lines[k:k + n]) if multi else lines[k]
+        k += n
+    return out
 
 
 def _selected_tags(onto) -> tuple[str, ...]:
