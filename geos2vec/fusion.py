@@ -7,13 +7,14 @@ The downstream MLP of :mod:`geos2vec.evaluate` fuses several embedding blocks
 * :class:`WeightedAdd` - ``sum_i w_i x_i`` with one learnable scalar per input
   (initialised to ``1/k``); all inputs must have the same number of features;
 * :class:`ProjectAdd` - ``sum_i (x_i W_i) + b``: each input projected by its own
-  learnable matrix to ``units`` features, then added.
+  learnable matrix to ``units`` features, then added (each ``W_i`` drawn on its own, seeded
+  ``seed + i`` with ``seed=``).
 
 Every layer takes a list of 2-d tensors ``(batch, d_i)``. With ``heads=M`` the
-layer holds ``M`` independent copies of its weights (used by the evaluation
-harness to train many MLPs at once): inputs may be ``(batch, d_i)`` (shared) or
-``(M, batch, d_i)`` and the output is ``(M, batch, d)`` (:class:`Concat` keeps
-shared inputs shared).
+layer holds ``M`` independent copies of its weights, each initialised as the
+single layer's (used by the evaluation harness to train many MLPs at once):
+inputs may be ``(batch, d_i)`` (shared) or ``(M, batch, d_i)`` and the output
+is ``(M, batch, d)`` (:class:`Concat` keeps shared inputs shared).
 
 The classes live in :mod:`geos2vec.fusion_layers` (module level, with ``get_config``) and are imported from
 there on first access, so that ``import geos2vec.fusion`` does not import Keras or TensorFlow.
@@ -42,7 +43,7 @@ def _classes():
 
 
 def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int | None = None,
-                 **kwargs: Any) -> keras.layers.Layer:
+                 seed: int | None = None, **kwargs: Any) -> keras.layers.Layer:
     """Build a fusion layer by name.
 
     Parameters
@@ -54,6 +55,9 @@ def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int |
         Output features of ``"project"``.
     heads : int, optional
         Number of independent weight copies (see the module docstring).
+    seed : int, optional
+        Seed of ``"project"``'s kernels (kernel ``i`` is drawn with ``seed + i``), so that a run is repeatable
+        without ``keras.utils.set_random_seed``; the other kinds draw nothing at random and ignore it.
     **kwargs
         Further keyword arguments of the layer class (e.g. ``name``; ``kernel_initializer`` for
         ``"project"``).
@@ -80,7 +84,7 @@ def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int |
         return classes["WeightedAdd"](heads=heads, **kwargs)
     if units is None:
         raise InvalidInputError("fusion='project' needs units=<number of output features>")
-    return classes["ProjectAdd"](units, heads=heads, **kwargs)
+    return classes["ProjectAdd"](units, heads=heads, seed=seed, **kwargs)
 
 
 def __getattr__(name):

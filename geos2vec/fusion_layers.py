@@ -72,6 +72,12 @@ class Concat(keras.layers.Layer):
         ranks = {len(x.shape) for x in inputs}
         if not ranks <= {2, 3}:  # a rank-1 input raised a bare StopIteration
             raise InvalidInputError(f"Concat takes (batch, d) or (heads, batch, d) tensors, got ranks {sorted(ranks)}")
+        shapes = [tuple(x.shape) for x in inputs]
+        _check_head_axis(shapes, self.heads, "Concat")  # heads=3 with 4-head inputs gave 4 heads
+        counts = sorted({s[0] for s in shapes if len(s) == 3 and s[0] is not None})
+        if len(counts) > 1:
+            raise InvalidInputError(f"Concat got inputs with different numbers of heads {counts} (shapes {shapes}); "
+                                    "give every (heads, batch, d) input the same heads")
         if ranks == {3}:
             return ops.concatenate(inputs, axis=-1)
         if ranks == {2}:
@@ -136,23 +142,61 @@ class WeightedAdd(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "heads": self.heads}
 
+def _kernel_initializer(base, index, heads, seed):
+    """The initializer of ``ProjectAdd``'s kernel ``index``: its own random draw, per-head fans.
+
+    A Keras initializer object holds one seed and draws the same values for the same shape each call, so kernels
+    of equal shape were initialised equal; each kernel now gets a copy seeded ``seed + index`` (``seed``:
+    ``ProjectAdd``'s, else the initializer's own integer seed), or unseeded copies drawing their own seeds. With
+    ``heads`` a variance-scaling initializer (``glorot_uniform``, ``he_normal``, ...) read the ``(heads, d, units)``
+    kernel as one convolution kernel, heads times the fans of one head, and drew every head sqrt(heads) times too
+    small; its scale is multiplied by ``heads`` so each head is drawn as a ``(d, units)`` kernel of its own.
+    """
+    if not isinstance(base, keras.initializers.Initializer):
+        return base  # a plain function of (shape, dtype): called as it is
+    if seed is None:
+        own = getattr(base, "_init_seed", None)
+        seed = own if isinstance(own, numbers.Integral) else None
+    seed = None if seed is None else int(seed) + index
+    if isinstance(base, keras.initializers.VarianceScaling):
+        if getattr(base, "input_axes", None) is not None or getattr(base, "output_axes", None) is not None:
+            return base  # fans chosen by the user
+        return keras.initializers.VarianceScaling(  # unseeded: a fresh seed; a SeedGenerator: shared, draws anew
+            scale=base.scale * (heads or 1), mode=base.mode, distribution=base.distribution,
+            seed=seed if seed is not None else getattr(base, "_init_seed", None))
+    if not hasattr(base, "_init_seed"):
+        return base  # not random (zeros, constant, ...)
+    if seed is None and base._init_seed is not None:
+        return base  # a SeedGenerator: every call draws anew (an integer seed made ``seed`` not None)
+    config = base.get_config()
+    config["seed"] = seed
+    return type(base).from_config(config)
+
 @keras.saving.register_keras_serializable(package="geos2vec")
 class ProjectAdd(keras.layers.Layer):
-    """``sum_i x_i W_i + b``: project each input to ``units`` features, then add."""
+    """``sum_i x_i W_i + b``: project each input to ``units`` features, then add.
 
-    def __init__(self, units, heads=None, kernel_initializer="glorot_uniform", **kwargs):
+    Each kernel ``W_i`` is drawn on its own (kernel ``i`` seeded ``seed + i`` when ``seed`` is given); with
+    ``heads`` every head's ``(d_i, units)`` kernel is drawn as a single-head layer's would be (the fans of one head,
+    not of the stacked ``(heads, d_i, units)`` tensor).
+    """
+
+    def __init__(self, units, heads=None, kernel_initializer="glorot_uniform", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.units = _positive_int(units, "units")
         self.heads = _check_heads(heads)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise InvalidInputError(f"seed must be None or an integer, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
 
     def build(self, input_shapes):
         self.kernels = []
         _check_head_axis(_shapes(input_shapes, "ProjectAdd"), self.heads, "ProjectAdd")
         for i, s in enumerate(input_shapes):
             shape = (s[-1], self.units) if self.heads is None else (self.heads, s[-1], self.units)
-            self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=shape,
-                                                initializer=self.kernel_initializer))
+            init = _kernel_initializer(self.kernel_initializer, i, self.heads, self.seed)
+            self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=shape, initializer=init))
         bshape = (self.units,) if self.heads is None else (self.heads, 1, self.units)
         self.bias = self.add_weight(name="bias", shape=bshape, initializer="zeros")
 
@@ -183,5 +227,6 @@ class ProjectAdd(keras.layers.Layer):
             **super().get_config(),
             "units": self.units,
             "heads": self.heads,
+            "seed": self.seed,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         }
