@@ -153,3 +153,26 @@ def test_cli_note_names_the_embedding_that_lacks_cells(tmp_path, capsys):
     assert "note: 20 of 80 labelled samples left out" in err and "samples without data: mine (20)" in err
     config = __import__("json").loads((tmp_path / "report" / "config.json").read_text())
     assert config["missing"] == {"mine": 20, "mine-Loc": 20}
+
+
+# ----------------------------------------------------------------- baselines: the random projection
+def test_random_projection_does_not_depend_on_the_column_order():
+    """Old: the seeded matrix met the columns by position, so the same counts reordered were another baseline."""
+    from geos2vec.ontology import ROAD_CHANNEL, load_ontology
+
+    rng = np.random.default_rng(2)
+    y, _, _ = _planted(120)
+    cells = y.index.to_numpy(np.uint64)
+    channels = [*load_ontology().channels[:6], ROAD_CHANNEL]     # count_features' channels, in its order
+    counts = pd.DataFrame(rng.poisson(2.0, (120, 7)).astype(float), index=cells, columns=channels)
+    counts["p"] = y.to_numpy() / 10 + rng.normal(0, 1, 120)       # a channel carrying the label
+    # in count_features' order the projection is the plain x @ G / sqrt(k) (published scores keep their values)
+    g = np.random.default_rng(0).standard_normal((8, 5))
+    np.testing.assert_allclose(ev.random_projection(counts, 5).to_numpy(), counts.to_numpy() @ g / np.sqrt(5))
+    shuffled = counts[["p", ROAD_CHANNEL, *channels[5::-1]]]
+    pd.testing.assert_frame_equal(ev.random_projection(shuffled, 5), ev.random_projection(counts, 5))
+    kw = dict(split="blocked", block_level=6, n_splits=5, probes="ridge", progress=False)
+    rp = {"rp": ev.Method([counts], transform="random projection", n_components=5),
+          "rp shuffled": ev.Method([shuffled], transform="random projection", n_components=5)}
+    s = ev.evaluate(y, rp, **kw).scores.pivot(index="rep", columns="method", values="r2")
+    np.testing.assert_allclose(s["rp shuffled"], s["rp"], rtol=0, atol=1e-12)

@@ -21,6 +21,7 @@ import pandas as pd
 from .._cells_core import _cell_id_index
 from ..cells import _as_cells, cell_to_latlng, cell_to_parent, cell_to_token, get_level, latlng_to_cell
 from ..errors import InvalidInputError, InvalidTypeError
+from ._columns import canonical_order
 from .labels import LEVEL
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 
     n_components : int
         Dimensions of the projection.
     seed : int
-        Seed of ``G``.
+        Seed of ``G``; its rows meet the columns by name (``count_features``' order, then the rest by name).
 
     Returns
     -------
@@ -191,6 +192,7 @@ def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 
         Columns ``rp0, rp1, ...``, with the index of ``table`` (as uint64 ``cell_id``).
     """
     table = _check_table(table, "table")
+    table = table.iloc[:, canonical_order(table.columns)]  # by column name, not position: the same draw in any order
     n_components = _components(n_components)
     g = np.random.default_rng(seed).standard_normal((table.shape[1], n_components))
     z = table.to_numpy() @ g / np.sqrt(n_components)

@@ -35,6 +35,7 @@ import pandas as pd
 from ..cells import _as_cells, _check_level, cell_to_parent
 from ..errors import InvalidInputError, InvalidTypeError
 from ..options import progress as _show
+from ._columns import canonical_order
 from .baselines import _check_table
 from .probes import _check_mlp_options, _pad, _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .report import method_widths, summary_table
@@ -86,6 +87,8 @@ class Method:
 def _as_method(spec, name) -> Method:
     method = spec if isinstance(spec, Method) else Method(spec)
     method.blocks = [_check_table(b, f"method {name!r} block {i}") for i, b in enumerate(method.blocks)]
+    if method.transform == "random projection":  # projected by column name, not position (another order: another draw)
+        method.blocks = [b.iloc[:, canonical_order(b.columns)] for b in method.blocks]
     return method
 
 
