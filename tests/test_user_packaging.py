@@ -1,0 +1,149 @@
+"""Publishing to PyPI: the project page's links, the package's URLs, the built copy, the files the wheel must hold.
+
+setup.py calls ``setup()`` when run; these tests run it with ``setuptools.setup`` replaced by a recorder, so
+nothing is built. (Building wheels and installing them in fresh environments was checked by hand: too slow here.)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO = "https://github.com/geos2vec/geos2vec"
+LINK = re.compile(r"(!?)\[(?:[^\]\[]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
+
+
+def _pyproject() -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+@pytest.fixture()
+def setup_py(monkeypatch):
+    """``(namespace of setup.py, keyword arguments it passes to setup())``."""
+    import setuptools
+
+    seen: dict = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kw: seen.update(kw))
+    ns = runpy.run_path(str(ROOT / "setup.py"), run_name="setup_under_test")
+    return ns, seen
+
+
+def _links(text: str) -> list[str]:
+    return [m.group(2) for m in LINK.finditer(FENCE.sub("", text))]
+
+
+def test_pypi_description_is_the_readme_with_links_into_the_repository(setup_py):
+    _, kw = setup_py
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = kw["long_description"]
+    assert kw["long_description_content_type"] == "text/markdown"
+    # by hand: the README's first link, and one with an anchor
+    assert "([docs/embed.md](https://github.com/geos2vec/geos2vec/blob/main/docs/embed.md))" in text
+    assert "[seams](https://github.com/geos2vec/geos2vec/blob/main/docs/embed.md#seams)" in text
+    before, after = _links(readme), _links(text)
+    assert len(before) == len(after) > 10
+    for old, new in zip(before, after):
+        if re.match(r"https?://", old):
+            assert new == old
+            continue
+        assert new == f"{REPO}/blob/main/{old}"
+        assert (ROOT / old.split("#")[0]).is_file(), old  # the page it leads to is in the repository
+    # nothing else changes: the text with the links put back is the README
+    assert LINK.sub(lambda m: m.group(0).replace(f"{REPO}/blob/main/", ""), text) == readme
+    assert FENCE.findall(text) == FENCE.findall(readme)
+
+
+def test_long_description_leaves_urls_anchors_and_code_alone(setup_py):
+    ns, _ = setup_py
+    text = ("See [a](docs/a.md), [b](./docs/b.md#x), [web](https://example.org/a.md), [top](#use), "
+            "[mail](mailto:x@example.org) and ![map](docs/map.png).\n\n"
+            "```python\nf = d[\"k\"](docs/not_a_link.md)\n```\n\n[ref]: docs/ref.md\n")
+    out = ns["long_description"](text)
+    assert out == (f"See [a]({REPO}/blob/main/docs/a.md), [b]({REPO}/blob/main/docs/b.md#x), "
+                   "[web](https://example.org/a.md), [top](#use), [mail](mailto:x@example.org) and "
+                   f"![map]({REPO}/raw/main/docs/map.png).\n\n"
+                   "```python\nf = d[\"k\"](docs/not_a_link.md)\n```\n\n"
+                   f"[ref]: {REPO}/blob/main/docs/ref.md\n")
+
+
+def test_project_urls_name_the_repository_and_its_pages(setup_py):
+    ns, _ = setup_py
+    project = _pyproject()["project"]
+    urls = project["urls"]
+    mkdocs_repo = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
+    assert urls["Source"] == ns["REPO"] == mkdocs_repo == REPO
+    for name in ("Documentation", "Changelog"):
+        assert urls[name].startswith(f"{REPO}/blob/main/")
+        assert (ROOT / urls[name].removeprefix(f"{REPO}/blob/main/")).is_file(), name
+    # the README reaches PyPI through setup.py (a static readme would ship the relative links)
+    assert "readme" in project["dynamic"] and "readme" not in project
+
+
+def test_build_starts_from_a_fresh_copy_of_the_package(setup_py, tmp_path, monkeypatch):
+    """Files of an earlier build left in build/lib (a removed module, an old numba cache) stay out of the wheel."""
+    from setuptools.command.build_py import build_py
+    from setuptools.dist import Distribution
+
+    ns, _ = setup_py
+    built = tmp_path / "lib" / "geos2vec"
+    (built / "__pycache__").mkdir(parents=True)
+    (built / "removed_module.py").write_text("x = 1\n")
+    (built / "__pycache__" / "_gone.kernel-1.py311.nbi").write_bytes(b"old")
+
+    def fake_build(self):  # what setuptools copies: the current sources
+        (Path(self.build_lib) / "geos2vec").mkdir(parents=True, exist_ok=True)
+        (Path(self.build_lib) / "geos2vec" / "cells.py").write_text("y = 2\n")
+
+    monkeypatch.setattr(build_py, "run", fake_build)
+    monkeypatch.setenv("GEOS2VEC_PRECOMPILE", "0")
+    cmd = ns["BuildPyWithKernels"](Distribution())
+    cmd.build_lib = str(tmp_path / "lib")
+    cmd.run()
+    assert sorted(p.relative_to(built).as_posix() for p in built.rglob("*")) == ["cells.py"]
+
+    # an editable build's folder is left alone
+    (built / "keep.py").write_text("")
+    cmd.editable_mode = True
+    cmd.run()
+    assert (built / "keep.py").is_file()
+
+
+def _package_data_matches(relpath: str, globs: list[str]) -> bool:
+    """Whether setuptools' package-data globs (``*`` within a folder, ``**`` across folders) take ``relpath``."""
+    for glob in globs:
+        pattern = re.escape(glob).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*")
+        if re.fullmatch(pattern, relpath):
+            return True
+    return False
+
+
+def test_package_data_holds_every_file_the_code_opens():
+    from geos2vec.io import crosswalk
+    from geos2vec import ontology
+
+    globs = _pyproject()["tool"]["setuptools"]["package-data"]["geos2vec"]
+    pkg = ROOT / "geos2vec"
+    needed = ["py.typed", "pretrained/MODEL_CARD.md", "pretrained/config.json", "pretrained/weights.npz",
+              "pretrained/feature_stats.json", "pretrained/metadata.json", "data/sample/los_angeles_pois.parquet",
+              "data/sample/los_angeles_roads.parquet"]
+    needed += [f"data/{name}" for name in ontology._VERSIONS.values()]
+    needed += [f"data/{name}" for name in crosswalk._CROSSWALKS.values()]
+    for rel in needed:
+        assert (pkg / rel).is_file(), rel
+        assert _package_data_matches(rel, globs), rel
+    # and nothing of a developer's tree: no caches, no tests, no large stray files in the data folders
+    for folder in ("data", "pretrained"):
+        for path in (pkg / folder).rglob("*"):
+            rel = path.relative_to(pkg).as_posix()
+            if path.is_file() and _package_data_matches(rel, globs):
+                assert not fnmatch.fnmatch(rel, "*__pycache__*") and path.stat().st_size < 20_000_000, rel
