@@ -11,10 +11,27 @@ row whose cell straddles the coverage's edge (centre outside) keeps every channe
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import shapely
 
 from . import cells as _cells
+
+
+def is_pbf(coverage) -> bool:
+    """Whether a coverage argument is the path of an ``.osm.pbf`` file (its header box is the coverage)."""
+    return isinstance(coverage, (str, os.PathLike)) and os.fspath(coverage).lower().endswith(".pbf")
+
+
+def outside_counts(geom, lng, lat) -> tuple[int, int]:
+    """``(coordinates, of them outside geom)`` of finite lon/lat arrays."""
+    ok = np.isfinite(lng) & np.isfinite(lat)
+    lng, lat = np.asarray(lng)[ok], np.asarray(lat)[ok]
+    if not lng.size:
+        return 0, 0
+    shapely.prepare(geom)
+    return int(lng.size), int(lng.size - np.count_nonzero(shapely.intersects_xy(geom, lng, lat)))
 
 
 class MissingChannels(list):

@@ -35,6 +35,8 @@ import pandas as pd
 import shapely
 
 from . import cells as _cells
+from ._coverage_layers import is_pbf as _is_pbf
+from ._coverage_layers import outside_counts as _outside_counts
 from .errors import CoverageError, CoverageWarning
 
 if TYPE_CHECKING:
@@ -73,9 +75,11 @@ def pbf_bounds(path: StrPath) -> tuple[float, float, float, float]:
     """
     try:
         import osmium
+
+        from .io.osm import _osm_file
     except ImportError as err:  # pragma: no cover - osmium is in the osm extra
         raise ImportError("reading a .osm.pbf header needs osmium: pip install 'geos2vec[osm]'") from err
-    box = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header().box()
+    box = osmium.io.Reader(_osm_file(path), osmium.osm.osm_entity_bits.NOTHING).header().box()
     if not box.valid():
         raise CoverageError(f"{path} has no bounding box in its header; pass the area it covers as a "
                                 "polygon or (min_lon, min_lat, max_lon, max_lat), or coverage='infer'")
@@ -113,7 +117,7 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
     """
     import geopandas as gpd
 
-    if isinstance(coverage, (str, os.PathLike)) and str(coverage).endswith(".pbf"):
+    if _is_pbf(coverage):  # also EXTRACT.OSM.PBF
         if not Path(coverage).exists():
             raise FileNotFoundError(f"no .osm.pbf file at {coverage}")
         return shapely.box(*pbf_bounds(coverage))
@@ -216,7 +220,6 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
 
         _warn_stretched(xy, hull)
     return hull
-
 
 
 def _lnglat_of(frame) -> np.ndarray:
@@ -427,33 +430,30 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
     return covered.reshape(cells.shape), available
 
 
-def _outside_counts(geom, lng, lat) -> tuple[int, int]:
-    """``(coordinates, of them outside geom)`` of finite lon/lat arrays."""
-    ok = np.isfinite(lng) & np.isfinite(lat)
-    lng, lat = np.asarray(lng)[ok], np.asarray(lat)[ok]
-    if not lng.size:
-        return 0, 0
-    shapely.prepare(geom)
-    return int(lng.size), int(lng.size - np.count_nonzero(shapely.intersects_xy(geom, lng, lat)))
-
-
-def _warn_outside(geom, input_xy=None, counts=None, stacklevel=4):
+def _warn_outside(geom, input_xy=None, counts=None, stacklevel=4, source=None):
     """Warn when most input coordinates lie outside the coverage: likely another CRS or (lat, lon) order.
 
     ``input_xy``: ``[(lng, lat), ...]`` arrays; or ``counts``: ``(coordinates, outside)`` already counted (the
-    dask path sums them over partitions).
+    dask path sums them over partitions). ``source``: the coverage as given (an ``.osm.pbf``: its header box).
     """
     if counts is None:
         lng = np.concatenate([x for x, _ in input_xy]) if input_xy else np.empty(0)
         lat = np.concatenate([y for _, y in input_xy]) if input_xy else np.empty(0)
         counts = _outside_counts(geom, lng, lat)
     n, outside = counts
-    if n and outside > n / 2:
-        warnings.warn(
-            f"count_features: {outside:,} of {n:,} input coordinates (POIs and road vertices) lie outside "
-            f"the coverage (bounds {tuple(round(float(v), 6) for v in geom.bounds)}); is the coverage in another "
-            "CRS, or in (lat, lon) order? It must be EPSG:4326 (lon, lat) and hold the area the input was taken "
-            "from", CoverageWarning, stacklevel=stacklevel)
+    if not (n and outside > n / 2):
+        return
+    what = f"{outside:,} of {n:,} input coordinates (POIs and road vertices) lie outside the"
+    bounds = tuple(round(float(v), 6) for v in geom.bounds)
+    if _is_pbf(source):  # a header box is in degrees: the file's data reaches past it
+        msg = (f"header box of {os.path.basename(os.fspath(source))} (bounds {bounds}): the file holds data beyond "
+               "the box its header names (ways completed past the extract's cut, or a header left from another "
+               "extract), and as coverage that box calls those cells unknown. Pass the area the file covers as "
+               "coverage= (the box it was extracted with, or coverage='infer')")
+    else:
+        msg = (f"coverage (bounds {bounds}); is the coverage in another CRS, or in (lat, lon) order? It must be "
+               "EPSG:4326 (lon, lat) and hold the area the input was taken from")
+    warnings.warn(f"count_features: {what} {msg}", CoverageWarning, stacklevel=stacklevel)
 
 
 def _warn_loose_header(coverage, geom, input_xy, stacklevel=4):
@@ -463,7 +463,7 @@ def _warn_loose_header(coverage, geom, input_xy, stacklevel=4):
     world); taken as coverage it calls every empty cell of that quarter known-empty. Warns when the bounding box
     of the input coordinates fills less than 1 % of the header box.
     """
-    if not (isinstance(coverage, (str, os.PathLike)) and str(coverage).endswith(".pbf")) or geom.is_empty:
+    if not _is_pbf(coverage) or geom.is_empty:
         return
     lng = np.concatenate([np.asarray(x, dtype=np.float64) for x, _ in input_xy]) if input_xy else np.empty(0)
     lat = np.concatenate([np.asarray(y, dtype=np.float64) for _, y in input_xy]) if input_xy else np.empty(0)

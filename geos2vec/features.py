@@ -327,7 +327,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
             geom = infer_coverage(pois, roads)
         else:
             geom = as_coverage(coverage)
-            _warn_outside(geom, input_xy)
+            _warn_outside(geom, input_xy, source=coverage)
             _warn_loose_header(coverage, geom, input_xy)
         set_coverage(out, geom, missing_channels=_missing_channels(pois, roads, onto, out))
     return out

@@ -109,3 +109,44 @@ def _cut_ids(path):
         if obj.is_way() and "highway" in obj.tags and not all(n.location.valid() for n in obj.nodes):
             ids.add(obj.id)
     return ids
+
+
+def _write_pbf(path, box, nodes):
+    header = osmium.io.Header()
+    header.add_box(osmium.osm.Box(osmium.osm.Location(box[0], box[1]), osmium.osm.Location(box[2], box[3])))
+    writer = osmium.SimpleWriter(str(path), header=header)
+    for i, (lon, lat, tag) in enumerate(nodes, start=1):
+        writer.add_node(osmium.osm.mutable.Node(id=i, location=(lon, lat), tags=dict([tag.split("=")])))
+    writer.close()
+
+
+def test_count_features_says_the_data_reaches_past_a_pbf_header_box(tmp_path):
+    # like rnv_mannheim.osm.pbf: its header box holds 31 % of its road vertices and 19 % of its POIs
+    box = (8.55, 49.31, 8.60, 49.35)
+    nodes = [(8.57, 49.33, "amenity=cafe"), (8.30, 49.50, "amenity=cafe"), (8.31, 49.51, "shop=bakery"),
+             (8.32, 49.52, "amenity=pharmacy")]
+    _write_pbf(tmp_path / "rnv.osm.pbf", box, nodes)
+    pois, roads = read_osm(tmp_path / "rnv.osm.pbf")
+    with pytest.warns(geos2vec.errors.CoverageWarning) as seen:
+        table = geos2vec.count_features(pois, roads, coverage=tmp_path / "rnv.osm.pbf")
+    message = " ".join(str(w.message) for w in seen)
+    assert "3 of 4 input coordinates" in message and "header box of rnv.osm.pbf" in message
+    assert "another CRS" not in message  # the header box is in degrees: that was the wrong hint
+    assert shapely.from_wkt(table.attrs["coverage"]["geometry"]).equals(shapely.box(*box))
+
+
+def test_an_upper_case_pbf_path_is_taken_as_its_header_box(tmp_path):
+    box = (-8.795, 40.981, -8.358, 41.399)  # Porto: west of Greenwich
+    _write_pbf(tmp_path / "porto.osm.pbf", box, [(-8.61, 41.15, "amenity=cafe"), (-8.62, 41.16, "amenity=bench"),
+                                                (-8.60, 41.14, "shop=bakery")])
+    (tmp_path / "porto.osm.pbf").rename(tmp_path / "PORTO.OSM.PBF")  # as some downloads on Windows are named
+    pois, roads = read_osm(tmp_path / "PORTO.OSM.PBF")
+    table = geos2vec.count_features(pois, roads, coverage=str(tmp_path / "PORTO.OSM.PBF"))
+    assert shapely.from_wkt(table.attrs["coverage"]["geometry"]).equals(shapely.box(*box))
+    assert table[["cafe", "bench", "bakery"]].sum().tolist() == [1, 1, 1]
+    # a name without an OSM ending is not a damaged download: say to rename it
+    (tmp_path / "PORTO.OSM.PBF").rename(tmp_path / "porto.dat")
+    with pytest.raises(geos2vec.errors.InvalidInputError, match=r"could not tell the format .*porto\.dat.*name it "
+                                                                  r"\.osm\.pbf") as raised:
+        read_osm(tmp_path / "porto.dat")
+    assert "Download it again" not in str(raised.value)

@@ -133,7 +133,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     p_type, p_id, p_key, p_val, p_name, p_x, p_y, p_wkb = [], [], [], [], [], [], [], []
     r_id, r_hw, r_name, r_coords = [], [], [], []
     wkb = osmium.geom.WKBFactory()
-    fp = osmium.FileProcessor(path).with_locations()
+    fp = osmium.FileProcessor(_osm_file(path)).with_locations()
     if pois and areas:
         fp = fp.with_areas()
     it = fp
@@ -208,17 +208,18 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                 p_wkb.append(bytes.fromhex(geom) if isinstance(geom, str) else geom)
     except RuntimeError as exc:
         if "out of order" in str(exc) and pois and areas:
-
             warnings.warn(f"{os.path.basename(path)} is not sorted by id ({exc}), so areas cannot be assembled; "
                           "reading POI nodes and roads only. Sort it with `osmium sort` to get area POIs.",
                           UserWarning, stacklevel=2)
             return read_osm(path, ontology=ontology, pois=pois, roads=roads, areas=False,
                             all_highways=all_highways, progress=progress, area=area)
+        if "detect file format" in str(exc):  # the name's ending, not the content
+            raise InvalidInputError(f"could not tell the format of {path!r} from its name: name it .osm.pbf (or "
+                                    f".osm, .osm.bz2, .osm.gz, .o5m, .opl)") from exc
         raise InvalidInputError(f"could not read {path!r} as an OpenStreetMap file: {exc}. Is it cut short or "
                                 "not an OSM file (e.g. an error page)? Download it again") from exc
 
     if seen["node"] > 1000 and seen["way"] == 0 and seen["relation"] == 0:
-
         warnings.warn(f"{os.path.basename(path)} holds {seen['node']:,} nodes but no way and no relation: the file "
                       "looks cut short (an interrupted download?). Nodes come first in an OSM file; roads and "
                       "area POIs would be missing. Download it again.", UserWarning, stacklevel=2)
@@ -254,6 +255,15 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         if not read:  # empty because it was not read, not because the file has none
             frame.attrs["not_read"] = True
     return OSMData(poi_frame, road_frame)
+
+
+def _osm_file(path):
+    """``path``, or an ``osmium.io.File`` naming its format where only the case of its ending hides it (X.OSM.PBF)."""
+    import osmium
+
+    path = os.fspath(path)
+    fmt = next((f for f in ("pbf", "osm.bz2", "osm.gz", "osm", "o5m", "opl") if path.lower().endswith("." + f)), None)
+    return path if fmt is None or path.endswith("." + fmt) else osmium.io.File(path, fmt)
 
 
 def _known_runs(nodes) -> list:
