@@ -39,11 +39,15 @@ class LocationEncoder(keras.layers.Layer):
         self.max_radius = float(max_radius)
         self.output_features = output_dim(self.method, self.frequency_num)
 
+    @staticmethod
+    def _check_shape(shape):
+        if len(shape) == 0 or shape[-1] not in (2, None):  # None: a graph's unknown width, checked by reshape
+            raise InvalidInputError(f"LocationEncoder expects inputs of shape (..., 2) = [lat, lng], got "
+                                    f"{tuple(shape)}")
+
     def call(self, inputs):
         inputs = ops.convert_to_tensor(inputs)
-        if inputs.shape[-1] != 2:
-            raise InvalidInputError(f"LocationEncoder expects inputs of shape (..., 2) = [lat, lng], got "
-                                    f"{inputs.shape}")
+        self._check_shape(inputs.shape)
         lead = ops.shape(inputs)[:-1]
         # float64 inside: at the finest scales the angles reach ~1e4 rad,
         # where float32 would lose ~1e-3 of absolute precision.
@@ -54,6 +58,7 @@ class LocationEncoder(keras.layers.Layer):
         return ops.cast(ops.reshape(out, tuple(lead) + (self.output_features,)), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
+        self._check_shape(input_shape)  # a keras.Input((3,)) was accepted, failing only when fed
         return tuple(input_shape[:-1]) + (self.output_features,)
 
     def get_config(self):

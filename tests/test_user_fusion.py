@@ -7,6 +7,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from geos2vec import cell_to_latlng  # noqa: E402
+from geos2vec import location as L  # noqa: E402
 from geos2vec.errors import InvalidInputError  # noqa: E402
 from geos2vec.fusion import fusion_layer  # noqa: E402
 
@@ -69,3 +71,60 @@ def test_concat_refuses_inputs_of_other_head_counts():
     out = np.asarray(fusion_layer("concat", heads=3)([three, np.full((5, 1), 2.0, "float32")]))
     assert out.shape == (3, 5, 3)
     np.testing.assert_array_equal(out[..., 2], 2.0)
+
+
+# ----------------------------------------------------------------------------------------------- location encoders
+def _reference(lat_deg, lng_deg, method, S=16, rmin=1e-4, rmax=1.0):
+    """An independent loop over scales of the documented formulas (radians, scale-major, finest first)."""
+    lam, phi = math.radians(lng_deg), math.radians(lat_deg)
+    if method == "wrap":
+        return [math.sin(lam), math.cos(lam), math.sin(2 * phi), math.cos(2 * phi)]
+    out = []
+    for s in range(S):
+        if method == "sinusoidal":
+            f = 2.0 ** s
+            out += [math.sin(f * lam), math.cos(f * lam), math.sin(f * 2 * phi), math.cos(f * 2 * phi)]
+            continue
+        f = 1.0 / (rmin * (rmax / rmin) ** (s / (S - 1)))
+        if method in ("grid", "theory"):
+            dirs = [(1, 0), (0, 1)] if method == "grid" else [(1, 0), (-0.5, math.sqrt(3) / 2),
+                                                                  (-0.5, -math.sqrt(3) / 2)]
+            for ax, ay in dirs:
+                out += [math.sin((ax * lam + ay * phi) * f), math.cos((ax * lam + ay * phi) * f)]
+        elif method == "sphereC":
+            out += [math.sin(phi * f), math.cos(phi * f) * math.cos(lam * f), math.cos(phi * f) * math.sin(lam * f)]
+        else:
+            out += [math.sin(phi * f), math.cos(phi * f) * math.cos(lam), math.cos(phi) * math.cos(lam * f),
+                    math.cos(phi * f) * math.sin(lam), math.cos(phi) * math.sin(lam * f)]
+    return out
+
+
+@pytest.mark.parametrize("method", L.METHODS)
+def test_default_encoders_match_a_loop_over_the_documented_formulas(method):
+    # NYC, Sydney, near the antimeridian and the south pole; lat first, then lng
+    points = [(40.7128, -74.0060), (-33.8688, 151.2093), (64.0, 179.999), (-89.5, -45.0)]
+    lat, lng = np.array(points).T
+    out = L.encode_location(lat, lng, method)
+    assert out.shape == (4, L.output_dim(method, 16)) and out.dtype == np.float64
+    for row, (a, b) in zip(out, points):
+        np.testing.assert_allclose(row, _reference(a, b, method), atol=1e-9)
+    table = L.encode_cells(np.array([0x89C2590000000000], dtype=np.uint64), method)  # a level-10 cell in Manhattan
+    clat, clng = cell_to_latlng(table.index.to_numpy())
+    np.testing.assert_allclose(table.to_numpy()[0], _reference(clat[0], clng[0], method), atol=1e-9)
+
+
+def test_location_encoder_refuses_a_symbolic_input_of_another_width():
+    # keras.Input((3,)) was accepted and the model only failed when fed
+    with pytest.raises(InvalidInputError, match=r"shape \(\.\.\., 2\) = \[lat, lng\], got \(None, 3\)"):
+        L.LocationEncoder("theory")(keras.Input((3,)))
+    assert L.LocationEncoder("theory", frequency_num=2)(keras.Input((5, 2))).shape == (None, 5, 12)
+
+
+def test_location_encoder_keeps_float64_degrees_at_level_12_scale():
+    # two level-12 cell centres ~2 km apart: the layer (float64 inside) matches NumPy to float32 output rounding
+    lat = np.array([40.7128, 40.7128 + 1e-5])
+    lng = np.array([-74.0060, -74.0060])
+    layer = L.LocationEncoder("theory")
+    out = np.asarray(layer(np.c_[lat, lng]))
+    np.testing.assert_allclose(out, L.encode_location(lat, lng), atol=1e-6)
+    assert np.abs(out[0] - out[1]).max() > 1e-3  # 1e-5 degrees moves the finest scale visibly
