@@ -176,3 +176,28 @@ def test_random_projection_does_not_depend_on_the_column_order():
           "rp shuffled": ev.Method([shuffled], transform="random projection", n_components=5)}
     s = ev.evaluate(y, rp, **kw).scores.pivot(index="rep", columns="method", values="r2")
     np.testing.assert_allclose(s["rp shuffled"], s["rp"], rtol=0, atol=1e-12)
+
+
+# ----------------------------------------------------------------- the report
+def test_report_compares_your_own_embedding_with_the_baselines(tmp_path):
+    """Old: ``write_report`` listed the paired comparisons of names starting with "S2Vec" only."""
+    y, mine, noise = _planted()
+    rng = np.random.default_rng(9)
+    z = ((y - y.mean()) / y.std()).to_numpy()
+    smooth = pd.DataFrame({"s0": 0.7 * z + rng.normal(size=len(y)), "s1": rng.normal(size=len(y))}, index=mine.index)
+    res = ev.evaluate(y, {"mine": mine, "noise": noise, "smoothed counts": smooth}, split="blocked",
+                      block_level=6, n_splits=20, probes="ridge", progress=False)
+    text = ev.write_report(res, tmp_path / "rep").read_text()
+    assert "| mine | smoothed counts | blocked / ridge |" in text
+    assert "| noise | smoothed counts | blocked / ridge |" in text
+    assert "| smoothed counts | mine |" not in text              # a baseline is side B only
+    p = ev.paired_table(res).set_index(["method_a", "method_b"])
+    r = res.scores.pivot(index="rep", columns="method", values="r2")
+    d = (r["mine"] - r["smoothed counts"]).to_numpy()
+    assert p.loc[("mine", "smoothed counts"), "wins"] == int((d > 1e-9).sum()) == 20   # label + noise: every split
+    row = [ln for ln in text.splitlines() if ln.startswith("| mine | smoothed counts |")][0]
+    assert "20 / 0 of 20" in row and "**A beats B**" in row
+    dn = (r["noise"] - r["smoothed counts"]).to_numpy()      # pure noise against a weak signal: it loses
+    assert p.loc[("noise", "smoothed counts"), "losses"] == int((dn < -1e-9).sum()) >= 15
+    row = [ln for ln in text.splitlines() if ln.startswith("| noise | smoothed counts |")][0]
+    assert "B beats A" in row

@@ -38,6 +38,8 @@ TIE = 1e-9  # R² differences at most this large are ties (round-off), counted a
 STRONG = ("smoothed counts", "region one-hot", "location-only", "counts", "untrained encoder")
 # a method with location fused in ("...-Loc") also faces the counts with the same location encoding
 STRONG_LOC = ("counts-Loc",)
+# the baselines of standard_methods: every other method (an S2Vec mode, your own table) is compared with STRONG
+BASELINES = ("counts", "smoothed counts", "PCA", "random projection", "region one-hot", "location-only", "counts-Loc")
 
 
 def method_widths(methods: dict) -> dict[str, list[int]]:
@@ -344,8 +346,9 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     that an interrupted run left without it holds an unfinished report (files of two runs), never one that
     reads as complete.
 
-    ``embeddings``: the methods whose comparisons with the strong baselines the report lists (default:
-    every method whose name starts with ``S2Vec``).
+    ``embeddings``: the methods whose comparisons with the strong baselines the report lists (default: every
+    method but the baselines of :func:`~geos2vec.evaluate.methods.standard_methods` and the ``untrained``
+    controls, i.e. the S2Vec modes and your own tables; before, only names starting with ``S2Vec``).
 
     Parameters
     ----------
@@ -380,7 +383,8 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
             table.to_csv(tmp, index=False)
     write_text_atomic(out / "config.json", json.dumps(config or {}, indent=2, default=str))
     names = list(dict.fromkeys(scores["method"]))
-    embeddings = [m for m in names if m.startswith("S2Vec")] if embeddings is None else list(embeddings)
+    embeddings = [m for m in names if m not in BASELINES and not m.startswith("untrained")
+                  ] if embeddings is None else list(embeddings)
     text = [f"# {title}", ""]
     if command:
         text += ["Reproduce with:", "", "```bash", command, "```", ""]
