@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import numbers
 import threading
 import weakref
+
+import numpy as np
 
 from .errors import InvalidInputError
 
@@ -32,14 +35,17 @@ _ACTIVE: weakref.WeakSet = weakref.WeakSet()  # set_options objects alive and no
 
 
 def _check(name, value):
+    """The value to store: NumPy scalars (``np.True_``, ``np.int64(4)``) as the Python bool or int they equal."""
     if name == "progress":
-        if not isinstance(value, bool):
+        if not isinstance(value, (bool, np.bool_)):
             raise InvalidInputError(f"progress must be True or False, got {value!r}")
-    elif name == "threads":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        return bool(value)
+    if name == "threads":
+        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral)
+                                  or value < 1):
             raise InvalidInputError(f"threads must be a positive integer or None, got {value!r}")
-    else:
-        raise InvalidInputError(f"unknown option {name!r}; options are {sorted(OPTIONS)}")
+        return None if value is None else int(value)
+    raise InvalidInputError(f"unknown option {name!r}; options are {sorted(OPTIONS)}")
 
 
 class set_options:  # noqa: N801 - named like xarray.set_options
@@ -49,7 +55,15 @@ class set_options:  # noqa: N801 - named like xarray.set_options
     ----------
     **kwargs
         Option values: ``progress`` (bool), ``threads`` (a positive int, or None); see the module docstring.
-        The previous values are kept in the ``old`` attribute.
+        NumPy scalars (``np.int64(2)``, ``np.True_``) are stored as the Python int or bool they equal. The
+        previous values are kept in the ``old`` attribute.
+
+    Notes
+    -----
+    The options are set when the object is made, so a plain call sets them for the session. A stored object
+    used in several ``with`` blocks (``quiet = set_options(progress=False)``, then ``with quiet:`` in a
+    notebook cell run twice) sets them again each time a block begins, and each block's end restores what was
+    there when it began.
 
     Raises
     ------
@@ -59,8 +73,8 @@ class set_options:  # noqa: N801 - named like xarray.set_options
     Examples
     --------
     >>> import geos2vec
-    >>> geos2vec.set_options(progress=False)      # doctest: +ELLIPSIS
-    <geos2vec.options.set_options object at ...>
+    >>> geos2vec.set_options(progress=False)
+    <set_options: progress=False (was True)>
     >>> with geos2vec.set_options(threads=2):
     ...     geos2vec.get_options()["threads"]
     2
@@ -69,19 +83,28 @@ class set_options:  # noqa: N801 - named like xarray.set_options
     """
 
     def __init__(self, **kwargs: bool | int | None) -> None:
-        for name, value in kwargs.items():
-            _check(name, value)
+        self._values = {name: _check(name, value) for name, value in kwargs.items()}
+        self._open = False
+        self._apply()
+
+    def _apply(self) -> None:
         with _LOCK:
             self._order = next(_ORDER)
-            self.old = {name: OPTIONS[name] for name in kwargs}
-            OPTIONS.update(kwargs)
+            self.old = {name: OPTIONS[name] for name in self._values}
+            OPTIONS.update(self._values)
             _ACTIVE.add(self)  # from here, not __enter__: another thread's block may end in between
+            self._open = True
 
     def __enter__(self) -> set_options:
+        if not self._open:  # a block run again (a notebook cell re-run): set the options again, not only restore
+            self._apply()
         return self
 
     def __exit__(self, *exc: object) -> None:
         with _LOCK:
+            if not self._open:
+                return
+            self._open = False
             _ACTIVE.discard(self)
             for name, value in self.old.items():
                 # a later block (another thread's) that set this option and is still open restores our old value
@@ -91,6 +114,10 @@ class set_options:  # noqa: N801 - named like xarray.set_options
                     min(later, key=lambda c: c._order).old[name] = value
                 else:
                     OPTIONS[name] = value
+
+    def __repr__(self) -> str:
+        changes = ", ".join(f"{name}={value!r} (was {self.old[name]!r})" for name, value in self._values.items())
+        return f"<set_options: {changes or 'no change'}>"
 
 
 def get_options() -> dict:
