@@ -281,17 +281,34 @@ class DaskS2VecAccessor:
 
 
 def register_dask_accessor() -> None:
-    """Register ``.s2vec`` on dask DataFrames (for dask-geopandas frames). Imports dask.dataframe."""
+    """Register ``.s2vec`` on dask DataFrames (for dask-geopandas frames). Imports dask.dataframe.
+
+    Calling it again (a notebook cell run twice) registers it again without a warning.
+    """
+    from dask.dataframe import DataFrame
     from dask.dataframe.extensions import register_dataframe_accessor
 
+    _forget_own(DataFrame)
     register_dataframe_accessor("s2vec")(DaskS2VecAccessor)
+
+
+def _forget_own(cls: type) -> None:
+    """Remove ``cls.s2vec`` when geos2vec registered it (an earlier call, or before ``importlib.reload``).
+
+    Registering again then does not warn that it "is overriding a preexisting attribute"; an ``s2vec`` attribute
+    of another library is left, and pandas or dask warn about it as before.
+    """
+    accessor = getattr(cls.__dict__.get("s2vec"), "_accessor", None)
+    if getattr(accessor, "__module__", None) == __name__:
+        delattr(cls, "s2vec")
 
 
 def _register():
     import sys
 
-    for register in (pd.api.extensions.register_dataframe_accessor,
-                     pd.api.extensions.register_series_accessor):
+    for register, cls in ((pd.api.extensions.register_dataframe_accessor, pd.DataFrame),
+                          (pd.api.extensions.register_series_accessor, pd.Series)):
+        _forget_own(cls)
         register("s2vec")(S2VecAccessor)
     # already imported (an entry of None is a blocked import): no dask import for users who do not use it
     if sys.modules.get("dask_geopandas") is not None and sys.modules.get("dask") is not None:
