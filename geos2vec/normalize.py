@@ -59,6 +59,11 @@ class FeatureStats:
     meta: dict = field(default_factory=dict)
     log1p: bool = False
 
+    def __repr__(self) -> str:  # the dataclass repr listed every channel and value (50,000 characters for 5,000)
+        from ._reprs import feature_stats_repr
+
+        return feature_stats_repr(self)
+
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, table: pd.DataFrame | xr.DataArray | ArrayLike, channels: Sequence[str] | None = None, *,

@@ -34,6 +34,7 @@ import pandas as pd
 
 from ..cells import _as_cells, _check_level, cell_to_parent
 from ..errors import InvalidInputError, InvalidTypeError
+from .._reprs import method_repr, result_html, result_repr
 from ..options import progress as _show
 from ._columns import canonical_order
 from .baselines import _check_table
@@ -72,6 +73,7 @@ class Method:
     n_components: int = 256
     scale: list | None = None
     seed: int = 0
+    __repr__ = method_repr  # blocks by shape: the dataclass repr printed whole DataFrames
 
     def __post_init__(self):
         self.blocks = [self.blocks] if isinstance(self.blocks, pd.DataFrame) else list(self.blocks)
@@ -136,6 +138,8 @@ class EvaluationResult:
     config: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
     n_cells: int = 0
+    __repr__ = result_repr  # the header and the summary table, not every score and prediction
+    _repr_html_ = result_html
 
     def summary(self) -> pd.DataFrame:
         """Mean and std of R² and MAE per (split, method, probe), in evaluation order.

@@ -37,6 +37,12 @@ class OSMData(NamedTuple):
     pois: gpd.GeoDataFrame
     roads: gpd.GeoDataFrame
 
+    def __repr__(self) -> str:  # the tuple repr printed both frames
+        def one(frame):
+            return "not read" if frame.attrs.get("not_read") else f"{len(frame):,} rows x {frame.shape[1]} columns"
+
+        return f"OSMData(pois: {one(self.pois)}, roads: {one(self.roads)})"
+
 
 def _import_osmium():
     try:
