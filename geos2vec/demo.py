@@ -196,28 +196,30 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     steps = tqdm(total=4, desc="geos2vec demo", unit="step", disable=quiet or not progress())
-    steps.set_postfix_str("reading the bundled sample")
-    pois, roads = load_sample()
-    steps.update()
-    steps.set_postfix_str("counting features")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        table = count_features(pois, roads, level=12)
-    steps.update()
-    steps.set_postfix_str("loading the model and embedding")
-    mdl = load_model(model)
-    cells = cell_embeddings(table, level=12, model=mdl, mode=mode, progress=False if quiet else None)
-    steps.update()
-    steps.set_postfix_str("writing the table and the map")
-    parquet = out / "embeddings.parquet"
-    from ._jsonfile import atomic_path
+    try:  # an interrupted demo (Ctrl-C) closes its bar: an open one pushed later bars down a line
+        steps.set_postfix_str("reading the bundled sample")
+        pois, roads = load_sample()
+        steps.update()
+        steps.set_postfix_str("counting features")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = count_features(pois, roads, level=12)
+        steps.update()
+        steps.set_postfix_str("loading the model and embedding")
+        mdl = load_model(model)
+        cells = cell_embeddings(table, level=12, model=mdl, mode=mode, progress=False if quiet else None)
+        steps.update()
+        steps.set_postfix_str("writing the table and the map")
+        parquet = out / "embeddings.parquet"
+        from ._jsonfile import atomic_path
 
-    with atomic_path(parquet, suffix=".parquet") as tmp:  # an interrupted write leaves no partial table
-        cells.to_parquet(tmp)
-    png = plot_embedding_map(cells, out / "embeddings.png", pois=pois,
-                             title=f"S2Vec embeddings of Los Angeles level-12 cells ({mode})")
-    steps.update()
-    steps.close()
+        with atomic_path(parquet, suffix=".parquet") as tmp:  # an interrupted write leaves no partial table
+            cells.to_parquet(tmp)
+        png = plot_embedding_map(cells, out / "embeddings.png", pois=pois,
+                                 title=f"S2Vec embeddings of Los Angeles level-12 cells ({mode})")
+        steps.update()
+    finally:
+        steps.close()
     summary = {
         "pois": len(pois), "roads": len(roads), "cells": len(table),
         "channels": table.shape[1], "embedding_dim": mdl.embedding_dim,
