@@ -71,7 +71,7 @@ def pbf_bounds(path: StrPath) -> tuple[float, float, float, float]:
     ImportError
         If ``osmium`` is not installed.
     CoverageError
-        If the header has no (valid) bounding box.
+        If the header has no (valid) bounding box, or the file is not an OSM file.
     """
     try:
         import osmium
@@ -79,7 +79,11 @@ def pbf_bounds(path: StrPath) -> tuple[float, float, float, float]:
         from .io.osm import _osm_file
     except ImportError as err:  # pragma: no cover - osmium is in the osm extra
         raise ImportError("reading a .osm.pbf header needs osmium: pip install 'geos2vec[osm]'") from err
-    box = osmium.io.Reader(_osm_file(path), osmium.osm.osm_entity_bits.NOTHING).header().box()
+    try:
+        box = osmium.io.Reader(_osm_file(path), osmium.osm.osm_entity_bits.NOTHING).header().box()
+    except RuntimeError as err:  # libosmium's "PBF error: ...": not an OSM file (an error page saved as .pbf)
+        raise CoverageError(f"could not read the header of {path} as an OpenStreetMap file ({err}); is it an error "
+                            "page or a cut-off download? Download it again, or pass the area it covers") from err
     if not box.valid():
         raise CoverageError(f"{path} has no bounding box in its header; pass the area it covers as a "
                                 "polygon or (min_lon, min_lat, max_lon, max_lat), or coverage='infer'")

@@ -150,3 +150,11 @@ def test_an_upper_case_pbf_path_is_taken_as_its_header_box(tmp_path):
                                                                   r"\.osm\.pbf") as raised:
         read_osm(tmp_path / "porto.dat")
     assert "Download it again" not in str(raised.value)
+
+
+def test_an_error_page_saved_as_pbf_is_refused_as_coverage_by_name(tmp_path):
+    (tmp_path / "malta-latest.osm.pbf").write_text("<html><body>503 Service Unavailable</body></html>")
+    with pytest.raises(geos2vec.errors.CoverageError, match=r"could not read the header of .*malta-latest\.osm\.pbf "
+                                                            r"as an OpenStreetMap file .*Download it again"):
+        geos2vec.coverage.as_coverage(tmp_path / "malta-latest.osm.pbf")
+    assert issubclass(geos2vec.errors.CoverageError, ValueError)
