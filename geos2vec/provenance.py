@@ -51,15 +51,27 @@ def provenance(**fields) -> dict:
     Returns
     -------
     dict
-        ``geos2vec_version`` and the given fields; JSON-safe. No timestamp: the same inputs give identical
-        outputs, attrs included.
+        ``geos2vec_version`` and the given fields; JSON-safe (NumPy scalars become the Python number, bool or
+        str they equal; other values that are not str, int, float or bool their ``str``). No timestamp: the
+        same inputs give identical outputs, attrs included.
     """
     from . import __version__
 
     out = {"geos2vec_version": __version__}
-    out.update({k: (v if isinstance(v, (str, int, float, bool)) else str(v)) for k, v in fields.items()
-                if v is not None})
+    out.update({k: _json_value(v) for k, v in fields.items() if v is not None})
     return out
+
+
+def _json_value(value):
+    """``value`` as a JSON value: NumPy scalars as the Python number, bool or str they equal, others as ``str``.
+
+    ``level=np.int64(12)`` (a level read from a frame) was recorded as the string ``"12"``.
+    """
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def flat_attrs(record: dict) -> dict:

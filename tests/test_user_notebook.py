@@ -180,3 +180,19 @@ def test_an_interrupted_demo_closes_its_progress_bar(tmp_path, monkeypatch, caps
     assert [bar.desc for bar in list(tqdm._instances)] == []
     assert geos2vec.get_options()["progress"] is True
     assert "geos2vec demo" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ provenance
+def test_a_numpy_level_is_recorded_as_a_number_not_a_string():
+    pois = gpd.GeoDataFrame({"fclass": ["cafe", "school"]}, geometry=[shapely.Point(-118.25, 34.05)] * 2,
+                            crs="EPSG:4326")
+    level = pd.Series([12]).iloc[0]  # a level read from a frame: np.int64
+    table = geos2vec.count_features(pois, level=level)
+    record = table.attrs["geos2vec"]
+    assert record["level"] == 12 and type(record["level"]) is int
+    from geos2vec.provenance import provenance
+
+    p = provenance(stage="x", flag=np.True_, share=np.float32(0.5), name=np.str_("a"), pair=(1, 2))
+    assert p == {"geos2vec_version": geos2vec.__version__, "stage": "x", "flag": True, "share": 0.5, "name": "a",
+                 "pair": "(1, 2)"}
+    assert [type(p[k]) for k in ("flag", "share", "name")] == [bool, float, str]
