@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _bounds() -> dict:
     """``{package: lower bound}`` of pyproject.toml's dependencies and extras (Python 3.10 has no tomllib)."""
     text = (ROOT / "pyproject.toml").read_text()
-    found = re.findall(r'"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?>=([0-9][0-9.]*)"', text)
+    found = re.findall(r'"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?>=([0-9][0-9.]*)(?:;[^"]*)?"', text)  # ; markers
     return {name.lower(): bound for name, bound in found}
 
 

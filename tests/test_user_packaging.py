@@ -147,3 +147,21 @@ def test_package_data_holds_every_file_the_code_opens():
             rel = path.relative_to(pkg).as_posix()
             if path.is_file() and _package_data_matches(rel, globs):
                 assert not fnmatch.fnmatch(rel, "*__pycache__*") and path.stat().st_size < 20_000_000, rel
+
+
+# (sys_platform, platform_machine) -> the TensorFlow distribution with wheels there (PyPI's files, 2026-11-28:
+# tensorflow-cpu is built for x86-64 only; tensorflow also for macOS arm64 and Linux aarch64)
+_PLATFORMS = {("linux", "x86_64"): "tensorflow-cpu", ("win32", "AMD64"): "tensorflow-cpu",
+              ("darwin", "x86_64"): "tensorflow-cpu", ("darwin", "arm64"): "tensorflow",
+              ("linux", "aarch64"): "tensorflow"}
+
+
+@pytest.mark.parametrize("platform", sorted(_PLATFORMS))
+def test_model_cpu_extra_installs_a_tensorflow_that_has_wheels_on_the_platform(platform):
+    from packaging.requirements import Requirement
+
+    env = {"sys_platform": platform[0], "platform_machine": platform[1], "extra": "model-cpu"}
+    reqs = [Requirement(r) for r in _pyproject()["project"]["optional-dependencies"]["model-cpu"]]
+    chosen = sorted(str(r.name) for r in reqs if r.marker is None or r.marker.evaluate(env))
+    assert chosen == sorted(["keras", _PLATFORMS[platform]])
+    assert all(str(r.specifier) == ">=2.16" for r in reqs if r.name.startswith("tensorflow"))
