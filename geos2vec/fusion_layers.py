@@ -125,6 +125,10 @@ class WeightedAdd(keras.layers.Layer):
         if len(inputs) != k:  # fewer inputs silently dropped weights (more failed inside TensorFlow)
             raise InvalidInputError(f"WeightedAdd was built for {k} inputs, got {len(inputs)}")
         _check_head_axis([tuple(x.shape) for x in inputs], self.heads, "WeightedAdd")
+        widths = [x.shape[-1] for x in inputs]
+        if len({w for w in widths if w is not None}) > 1:  # built for equal widths, fed others: a broadcast error
+            raise InvalidInputError(f"WeightedAdd needs inputs with equal feature dims, got {widths}; use ProjectAdd "
+                                    "(fusion='project') or Concat (fusion='concat') for different dims")
         if self.heads is None:
             return sum(self.w[i] * x for i, x in enumerate(inputs))
         out = 0
@@ -205,6 +209,11 @@ class ProjectAdd(keras.layers.Layer):
         if len(inputs) != len(self.kernels):
             raise InvalidInputError(f"ProjectAdd was built for {len(self.kernels)} inputs, got {len(inputs)}")
         _check_head_axis([tuple(x.shape) for x in inputs], self.heads, "ProjectAdd")
+        widths = [x.shape[-1] for x in inputs]
+        built = [int(k.shape[-2]) for k in self.kernels]
+        if any(w is not None and w != b for w, b in zip(widths, built)):  # blocks swapped: a raw MatMul error
+            raise InvalidInputError(f"ProjectAdd was built for inputs of widths {built}, got widths {widths}; pass "
+                                    "the blocks in the order it was built with")
         out = self.bias
         for x, k in zip(inputs, self.kernels):
             if self.heads is None:

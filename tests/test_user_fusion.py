@@ -128,3 +128,15 @@ def test_location_encoder_keeps_float64_degrees_at_level_12_scale():
     out = np.asarray(layer(np.c_[lat, lng]))
     np.testing.assert_allclose(out, L.encode_location(lat, lng), atol=1e-6)
     assert np.abs(out[0] - out[1]).max() > 1e-3  # 1e-5 degrees moves the finest scale visibly
+
+
+def test_fused_blocks_fed_in_another_order_or_width_are_named():
+    emb, loc = np.ones((3, 256), "float32"), np.ones((3, 96), "float32")
+    project = fusion_layer("project", units=8)
+    project([emb, loc])
+    with pytest.raises(InvalidInputError, match=r"built for inputs of widths \[256, 96\], got widths \[96, 256\]"):
+        project([loc, emb])  # a raw MatMul error
+    weighted = fusion_layer("weighted")
+    np.testing.assert_allclose(np.asarray(weighted([emb, 3 * emb])), 2.0)  # w = 1/2 each: (1 + 3) / 2
+    with pytest.raises(InvalidInputError, match=r"equal feature dims, got \[256, 96\]"):
+        weighted([emb, loc])  # a raw broadcast error
