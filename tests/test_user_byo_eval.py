@@ -201,3 +201,54 @@ def test_report_compares_your_own_embedding_with_the_baselines(tmp_path):
     assert p.loc[("noise", "smoothed counts"), "losses"] == int((dn < -1e-9).sum()) >= 15
     row = [ln for ln in text.splitlines() if ln.startswith("| noise | smoothed counts |")][0]
     assert "B beats A" in row
+
+
+# ----------------------------------------------------------------- blocked splits of very unequal blocks
+def _uneven_blocks():
+    """One level-6 block holding 60 samples, 20 blocks holding 3 (as Las Vegas' among Nevada's ZIP codes)."""
+    from geos2vec.cells import cell_to_parent
+
+    rng = np.random.default_rng(5)
+    pts = np.unique(latlng_to_cell(rng.uniform(33.0, 45.0, 60000), rng.uniform(-122.0, -100.0, 60000), 12))
+    parent = cell_to_parent(pts, 6)
+    blocks, counts = np.unique(parent, return_counts=True)
+    big = blocks[np.argmax(counts)]
+    small = [b for b in blocks[counts >= 3] if b != big][:20]
+    cells = np.concatenate([pts[parent == big][:60]] + [pts[parent == b][:3] for b in small])
+    return np.sort(cells)
+
+
+def test_uneven_blocked_splits_are_warned_and_their_test_sizes_reported(tmp_path):
+    """Whole blocks make test sets of 1 to 60 samples here: said by a warning and in report.md (was silent)."""
+    from geos2vec.cells import cell_to_parent
+
+    cells = _uneven_blocks()
+    assert len(cells) == 120
+    with pytest.warns(UserWarning, match=r"blocked splits: .*test sets of \d+ to \d+ samples \(share: 24\).*"
+                                         r"largest block holds 60 of the 120 samples, and (6\d) samples are in no test set of the 20"):
+        splits = ev.blocked_splits(cell_to_parent(cells, 6), 20, seed=0)
+    te = [len(t) for _, _, t in splits]
+    assert min(te) < 6 or max(te) > 48                        # far from the 24 of a 20 % share
+    tested = np.unique(np.concatenate([t for _, _, t in splits]))
+    big = cell_to_parent(cells, 6) == pd.Series(cell_to_parent(cells, 6)).mode()[0]
+    assert not np.isin(np.flatnonzero(big), tested).any()    # the 60 of the big block: never tested (train fills first)
+    rng = np.random.default_rng(1)
+    y = pd.Series(rng.normal(size=120), index=pd.Index(cells, name="cell_id"), name="y")
+    mine = pd.DataFrame({"e": y.to_numpy() + rng.normal(0, 0.3, 120)}, index=cells)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ev.evaluate(y, {"mine": mine}, split="blocked", block_level=6, n_splits=20, probes="ridge",
+                          progress=False)
+    assert sorted(res.scores.n_test) == sorted(te)           # the protocol uses exactly these splits
+    text = ev.write_report(res, tmp_path / "rep").read_text()
+    assert f"Test samples per repetition: blocked {min(te)}–{max(te)}." in text
+
+
+def test_report_of_one_method(tmp_path):
+    """Old: ``write_report`` of a single method (your embedding alone) raised AttributeError: 'method_a'."""
+    y, mine, _ = _planted(40)
+    res = ev.evaluate(y, {"mine": mine}, split="random", n_splits=3, probes="ridge", progress=False)
+    path = ev.write_report(res, tmp_path / "rep")
+    paired = pd.read_csv(tmp_path / "rep" / "paired.csv")
+    assert len(paired) == 0 and "method_a" in paired.columns and "n_r2_nan" in paired.columns
+    assert "| mine |" in path.read_text()

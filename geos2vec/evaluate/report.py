@@ -32,6 +32,8 @@ __all__ = ["summary_table", "paired_table", "verdict", "summary_markdown", "writ
 
 SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std", "mae_mean", "mae_std",
                    "n_splits", "n_r2_nan"]
+PAIRED_COLUMNS = ["task", "split", "probe", "method_a", "method_b", "delta_r2_mean", "delta_r2_std", "wins", "losses",
+                  "n_splits", "n_r2_nan", "one_test_set", "t_corrected", "p_corrected", "beats"]
 BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired splits (15 of 20)
 TIE = 1e-9  # R² differences at most this large are ties (round-off), counted as neither a win nor a loss
 # the baselines an embedding has to beat, in the order the report lists them
@@ -191,7 +193,7 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                                  delta_r2_std=float(d.std()), wins=wins, losses=losses, n_splits=n_both,
                                  n_r2_nan=n_nan, one_test_set=one, t_corrected=t, p_corrected=p,
                                  beats=bool(n_both and not one and wins >= math.ceil(BEATS_SHARE * n_both))))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)  # its columns also without pairs (one method: was none)
 
 
 def _check_paired(g: pd.DataFrame, task, split, probe) -> None:
@@ -295,6 +297,16 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
         lines.append(f"| {r.method_a} | {r.method_b} | {r.split} / {r.probe} | {r.delta_r2_mean:+.3f} | "
                      f"{counts} | {pc} | {'**' + v + '**' if v == 'A beats B' else v} |")
     return "\n".join(lines)
+
+
+def _test_sizes(scores: pd.DataFrame, task) -> str:
+    """" Test samples per repetition: blocked 1–65, random 33." (whole blocks make blocked test sets uneven)."""
+    if "n_test" not in scores:
+        return ""
+    g = scores[(scores.task == task) & scores["n_test"].notna()].groupby("split", sort=False)["n_test"]
+    lo, hi = g.min().astype(int), g.max().astype(int)
+    sizes = [f"{k} {a}" if a == b else f"{k} {a}–{b}" for k, a, b in zip(lo.index, lo, hi)]
+    return " Test samples per repetition: " + ", ".join(sizes) + "." if sizes else ""
 
 
 def plot_task(scores: pd.DataFrame, task: str, path):
@@ -403,7 +415,8 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         with atomic_path(out / f"r2_{slug}.png", suffix=".png") as tmp:
             plot_task(scores, task, tmp)
         n = summary[summary.task == task]["n_cells"]
-        text += [f"## {task}", "", f"{int(n.min())}–{int(n.max())} samples.", "", summary_markdown(scores, task), "",
+        text += [f"## {task}", "", f"{int(n.min())}–{int(n.max())} samples.{_test_sizes(scores, task)}", "",
+                 summary_markdown(scores, task), "",
                  f"![R² per method]({f'r2_{slug}.png'})", ""]
         pm = _paired_markdown(paired, task, embeddings)
         if pm:

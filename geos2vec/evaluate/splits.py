@@ -202,7 +202,9 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     Warns
     -----
     UserWarning
-        More than half of the samples are alone in their group: the blocks are too fine to separate them.
+        More than half of the samples are alone in their group: the blocks are too fine to separate them. Or
+        a validation or test set holds less than a quarter or more than twice its share of the samples in some
+        repetition: a few blocks hold most samples.
     """
     groups = np.asarray(groups)
     fractions = np.asarray(fractions, dtype=float)
@@ -234,7 +236,34 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
         _fill_empty_parts(part, order)
         p = part[inverse]
         out.append(tuple(np.flatnonzero(p == i) for i in range(3)))
+    untested = int(np.sum(sizes[np.isin(np.arange(len(uniq)), inverse[np.concatenate([t for _, _, t in out])],
+                                        invert=True)]))
+    _warn_uneven(out, fractions, n, int(sizes.max()), untested)
     return out
+
+
+def _warn_uneven(splits, fractions, n, largest, untested) -> None:
+    """Warn where whole blocks make validation or test sets far from their share (a few blocks hold most samples).
+
+    Nevada's ZIP codes in level-6 blocks (Las Vegas' holds 65 of 166): test sets of 1 to 65 samples and validation
+    sets of 1 to 61, so some penalties were chosen on one sample and some R² came from one. Train fills first, so
+    a block holding more than the test share is tested only when the shares leave test empty: its samples are
+    (nearly) never scored.
+    """
+    parts = []
+    for i, what in ((1, "validation"), (2, "test")):
+        lens = [len(s[i]) for s in splits]
+        want = fractions[i] * n
+        if min(lens) < want / 4 or max(lens) > 2 * want:
+            parts.append(f"{what} sets of {min(lens)} to {max(lens)} samples (share: {want:.0f})")
+    if parts:
+        never = (f", and {untested} samples are in no test set of the {len(splits)}"
+                 if untested and len(splits) >= 5 else "")
+        warnings.warn(f"blocked splits: {' and '.join(parts)}, because the largest block holds {largest} of the {n} "
+                      f"samples{never}; a score from a few samples weighs as much in the mean as the others "
+                      "(scores.csv: n_test). Use finer blocks (block_level=, --block-level) where a few blocks hold "
+                      "most samples",
+                      UserWarning, stacklevel=3)
 
 
 def _fill_empty_parts(part: np.ndarray, order: np.ndarray) -> None:
