@@ -42,6 +42,17 @@ class S2VecAccessor:
             )
         self._obj = obj
 
+    def __repr__(self) -> str:  # was <geos2vec.accessor.S2VecAccessor object at 0x...>
+        obj = self._obj
+        try:
+            geom = obj.name if isinstance(obj, gpd.GeoSeries) else obj.geometry.name
+            where = (f"{'unnamed geometry' if geom is None else f'geometry {geom!r}'}, "
+                     f"{obj.crs.to_string() if obj.crs is not None else 'no CRS'}")
+        except AttributeError:  # a GeoDataFrame without an active geometry column
+            where = "no active geometry column"
+        return (f"<.s2vec on a {type(obj).__name__} of {len(obj):,} row{'s' * (len(obj) != 1)} ({where}): cell_ids, "
+                "tokens, cells, count_features, rasterize, embed>")
+
     @property
     def _geoms(self) -> gpd.GeoSeries:
         return _geo.as_geoseries(self._obj)
@@ -238,6 +249,10 @@ class DaskS2VecAccessor:
             raise AttributeError(".s2vec works on dask-geopandas GeoDataFrames; convert the dask frame with "
                                  "dask_geopandas.from_dask_dataframe(ddf, geometry=...)")
         self._obj = obj
+
+    def __repr__(self) -> str:  # was <geos2vec.accessor.DaskS2VecAccessor object at 0x...>
+        return (f"<.s2vec on a dask {type(self._obj).__name__} of {self._obj.npartitions} partitions: embed, "
+                "count_features>")
 
     def embed(self, features: pd.DataFrame | dd.DataFrame | dict[str, Any] | OSMData | None = None,
               **kwargs: Any) -> dask_geopandas.GeoDataFrame:

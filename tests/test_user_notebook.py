@@ -196,3 +196,19 @@ def test_a_numpy_level_is_recorded_as_a_number_not_a_string():
     assert p == {"geos2vec_version": geos2vec.__version__, "stage": "x", "flag": True, "share": 0.5, "name": "a",
                  "pair": "(1, 2)"}
     assert [type(p[k]) for k in ("flag", "share", "name")] == [bool, float, str]
+
+
+def test_the_accessor_repr_says_what_it_is_on_and_what_it_offers():
+    pts = gpd.GeoDataFrame({"a": [1, 2]}, geometry=[shapely.Point(0, 0)] * 2, crs="EPSG:4326")
+    methods = "cell_ids, tokens, cells, count_features, rasterize, embed"
+    assert repr(pts.s2vec) == f"<.s2vec on a GeoDataFrame of 2 rows (geometry 'geometry', EPSG:4326): {methods}>"
+    assert repr(pts.to_crs(3857).rename_geometry("geom").iloc[:1].s2vec) == \
+        f"<.s2vec on a GeoDataFrame of 1 row (geometry 'geom', EPSG:3857): {methods}>"
+    assert repr(gpd.GeoSeries([shapely.Point(0, 0)]).s2vec) == \
+        f"<.s2vec on a GeoSeries of 1 row (unnamed geometry, no CRS): {methods}>"
+    assert repr(gpd.GeoDataFrame({"a": [1]}).s2vec) == \
+        f"<.s2vec on a GeoDataFrame of 1 row (no active geometry column): {methods}>"
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    geos2vec.register_dask_accessor()
+    assert repr(dask_geopandas.from_geopandas(pts, npartitions=2).s2vec) == \
+        "<.s2vec on a dask GeoDataFrame of 2 partitions: embed, count_features>"
