@@ -50,7 +50,8 @@ from .errors import InvalidInputError, InvalidTypeError
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["scales", "output_dim", "encode_location", "encode_cells", "METHODS"]
+__all__ = ["scales", "output_dim", "encode_location", "encode_cells", "METHODS", "wrap", "sinusoidal", "space2vec_grid",
+           "space2vec_theory", "sphere2vec_sphereC", "sphere2vec_sphereM"]
 
 METHODS = ("wrap", "sinusoidal", "grid", "theory", "sphereC", "sphereM")
 _MULTISCALE = ("grid", "theory", "sphereC", "sphereM")
@@ -217,13 +218,28 @@ def encode_location(
 
 
 def _named(method, name):
-    def fn(lat, lng, *, frequency_num=16, min_radius=1e-4, max_radius=1.0):
+    def fn(lat: ArrayLike, lng: ArrayLike, *, frequency_num: int = 16, min_radius: float = 1e-4,
+           max_radius: float = 1.0) -> np.ndarray:
         return encode_location(
             lat, lng, method, frequency_num=frequency_num, min_radius=min_radius, max_radius=max_radius
         )
 
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"``encode_location(lat, lng, {method!r}, ...)``; see :func:`encode_location`."
+    fn.__doc__ = f"""The {method!r} location encoder: ``encode_location(lat, lng, {method!r}, ...)``.
+
+    Parameters
+    ----------
+    lat, lng : array_like
+        Degrees, same shape; NaN/inf/out-of-range raise ValueError.
+    frequency_num : int
+        Number of scales ``S``.
+    min_radius, max_radius : float
+        Finest / coarsest scale in radians (see :func:`encode_location` for the methods that use them).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape ``lat.shape + (output_dim({method!r}, S),)``
+    """
     return fn
 
 

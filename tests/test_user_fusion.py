@@ -140,3 +140,16 @@ def test_fused_blocks_fed_in_another_order_or_width_are_named():
     np.testing.assert_allclose(np.asarray(weighted([emb, 3 * emb])), 2.0)  # w = 1/2 each: (1 + 3) / 2
     with pytest.raises(InvalidInputError, match=r"equal feature dims, got \[256, 96\]"):
         weighted([emb, loc])  # a raw broadcast error
+
+
+def test_the_named_encoders_of_the_docs_table_are_public_and_documented():
+    # docs/evaluate.md lists wrap, sinusoidal, space2vec_*, sphere2vec_* as functions; they were missing from
+    # __all__ (so from the API reference and `import *`) and had a one-line docstring without parameters
+    names = ["wrap", "sinusoidal", "space2vec_grid", "space2vec_theory", "sphere2vec_sphereC", "sphere2vec_sphereM"]
+    assert set(names) <= set(L.__all__)
+    for name, method in zip(names, L.METHODS):
+        fn = getattr(L, name)
+        assert "Parameters" in (fn.__doc__ or "") and repr(method) in fn.__doc__
+        assert fn.__annotations__["return"] in ("np.ndarray", np.ndarray)
+        np.testing.assert_array_equal(fn(12.5, -60.25, frequency_num=3), L.encode_location(12.5, -60.25, method,
+                                                                                           frequency_num=3))
