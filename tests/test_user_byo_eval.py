@@ -252,3 +252,19 @@ def test_report_of_one_method(tmp_path):
     paired = pd.read_csv(tmp_path / "rep" / "paired.csv")
     assert len(paired) == 0 and "method_a" in paired.columns and "n_r2_nan" in paired.columns
     assert "| mine |" in path.read_text()
+
+
+def test_a_table_of_another_level_is_refused_saying_its_level():
+    """Old: "only 0 samples have a target and data in every method" without saying which table or why."""
+    from geos2vec.cells import cell_to_parent
+    from geos2vec.errors import InvalidInputError
+
+    y, mine, noise = _planted()
+    coarse = mine.groupby(cell_to_parent(mine.index.to_numpy(np.uint64), 10)).mean()    # a level-10 embedding
+    with pytest.raises(InvalidInputError, match=r"only 0 samples .*'mine' lacks 120 of 120 \(its cells are level "
+                                                r"10, the samples' level 12"):
+        ev.evaluate(y, {"mine": coarse, "noise": noise}, split="random", n_splits=2, probes="ridge", progress=False)
+    # what the message suggests: each level-12 cell takes its parent's row
+    fine = coarse.reindex(cell_to_parent(y.index.to_numpy(np.uint64), 10)).set_axis(y.index)
+    res = ev.evaluate(y, {"mine": fine, "noise": noise}, split="random", n_splits=2, probes="ridge", progress=False)
+    assert res.n_cells == 120

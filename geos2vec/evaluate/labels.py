@@ -217,3 +217,14 @@ def _polygon_samples(geoms: gpd.GeoSeries, y: np.ndarray) -> tuple[pd.Series, pd
     pooling = pooling.assign(sample=rank[pooling["sample"].to_numpy()])
     pooling = pooling.sort_values(["sample", "cell_id"], kind="stable").reset_index(drop=True)
     return target.iloc[order].reset_index(drop=True), pooling
+
+
+def _level_note(tables, level: int = LEVEL) -> str:
+    """Why a table matches no sample, where its cells are of another level: " (its cells are level 10, ...)"."""
+    from ..cells import get_level
+
+    levels = sorted({int(v) for t in tables for v in np.unique(get_level(t.index.to_numpy(np.uint64)[:1000]))})
+    if not levels or levels == [level]:
+        return ""
+    return (f" (its cells are level {', '.join(map(str, levels))}, the samples' level {level}: give each level-{level} "
+            "cell its row, e.g. the row of its parent via geos2vec.cells.cell_to_parent)")

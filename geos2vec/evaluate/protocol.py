@@ -38,6 +38,7 @@ from .._reprs import method_repr, result_html, result_repr
 from ..options import progress as _show
 from ._columns import canonical_order
 from .baselines import _check_table
+from .labels import _level_note
 from .probes import _check_mlp_options, _pad, _train_group, ridge_onehot_probe, ridge_probe, standardize
 from .report import method_widths, summary_table
 from .splits import SPLITS, _split_groups, check_test_sets, holdout_mask, purge_shared_cells, split_ids
@@ -397,7 +398,8 @@ def evaluate(
     n = len(keep)
     if n < 10:
         raise InvalidInputError(f"only {n} samples have a target and data in every method; need at least 10"
-                                + "".join(f"; {k!r} lacks {v} of {n_all}" for k, v in lacking.items()))
+                                + "".join(f"; {k!r} lacks {v} of {n_all}{_level_note(methods[k].blocks)}"
+                                          for k, v in lacking.items()))
     if lacking:
         warnings.warn(f"{n_all - n} of {n_all} samples are left out for every method, so all are scored on the same "
                       f"{n}: no data for them in " + ", ".join(f"{k!r} ({v})" for k, v in lacking.items())
