@@ -141,7 +141,8 @@ def test_an_upper_case_pbf_path_is_taken_as_its_header_box(tmp_path):
                                                 (-8.60, 41.14, "shop=bakery")])
     (tmp_path / "porto.osm.pbf").rename(tmp_path / "PORTO.OSM.PBF")  # as some downloads on Windows are named
     pois, roads = read_osm(tmp_path / "PORTO.OSM.PBF")
-    table = geos2vec.count_features(pois, roads, coverage=str(tmp_path / "PORTO.OSM.PBF"))
+    with pytest.warns(geos2vec.errors.CoverageWarning, match=r"header box of .*PORTO\.OSM\.PBF .*fills only 0\.22%"):
+        table = geos2vec.count_features(pois, roads, coverage=str(tmp_path / "PORTO.OSM.PBF"))  # 3 POIs in a city box
     assert shapely.from_wkt(table.attrs["coverage"]["geometry"]).equals(shapely.box(*box))
     assert table[["cafe", "bench", "bakery"]].sum().tolist() == [1, 1, 1]
     # a name without an OSM ending is not a damaged download: say to rename it
@@ -158,3 +159,20 @@ def test_an_error_page_saved_as_pbf_is_refused_as_coverage_by_name(tmp_path):
                                                             r"as an OpenStreetMap file .*Download it again"):
         geos2vec.coverage.as_coverage(tmp_path / "malta-latest.osm.pbf")
     assert issubclass(geos2vec.errors.CoverageError, ValueError)
+
+
+def test_docs_osm_tiles_read_with_area_are_not_additive_for_roads(campo_grande):
+    # docs/osm.md: halves read with area= and summed count roads crossing the cut twice, in the cells along it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        whole = read_osm(campo_grande)
+        halves = [read_osm(campo_grande, area=box) for box in ((-54.6, -20.6, -54.55, -20.4),
+                                                                 (-54.55, -20.6, -54.5, -20.4))]
+        full = geos2vec.count_features(whole.pois, whole.roads)
+        summed = geos2vec.features.combine_counts([geos2vec.count_features(h.pois, h.roads) for h in halves])
+    excess = summed - full.reindex(summed.index, fill_value=0)
+    assert int(excess["road"].sum()) == 79 and int((excess["road"] != 0).sum()) == 6
+    assert (excess["road"] >= 0).all() and not excess.drop(columns="road").to_numpy().any()  # POIs: one tile each
+    # the cells with too many roads are those the cut at 54.55 W runs through
+    lat, lng = geos2vec.cell_to_latlng(excess.index[excess["road"] != 0].to_numpy())
+    assert np.abs(lng + 54.55).max() < 0.02
