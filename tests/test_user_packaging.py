@@ -165,3 +165,36 @@ def test_model_cpu_extra_installs_a_tensorflow_that_has_wheels_on_the_platform(p
     chosen = sorted(str(r.name) for r in reqs if r.marker is None or r.marker.evaluate(env))
     assert chosen == sorted(["keras", _PLATFORMS[platform]])
     assert all(str(r.specifier) == ">=2.16" for r in reqs if r.name.startswith("tensorflow"))
+
+
+def _manifest_files() -> set[str]:
+    """The files MANIFEST.in adds to the sdist (its ``graft``, ``include`` and ``global-exclude`` lines)."""
+    manifest = ROOT / "MANIFEST.in"
+    assert manifest.is_file(), "no MANIFEST.in: the sdist would hold tests/test*.py without conftest.py"
+    files: set[str] = set()
+    for line in manifest.read_text().splitlines():
+        words = line.split("#")[0].split()
+        if not words:
+            continue
+        command, args = words[0], words[1:]
+        if command == "graft":
+            files |= {p.relative_to(ROOT).as_posix() for a in args for p in (ROOT / a).rglob("*") if p.is_file()}
+        elif command == "include":
+            files |= {a for a in args if (ROOT / a).is_file()}
+        elif command == "global-exclude":
+            files = {f for f in files if not any(fnmatch.fnmatch(f.rsplit("/", 1)[-1], a) for a in args)}
+        else:
+            raise AssertionError(f"MANIFEST.in command this test does not know: {line}")
+    return files
+
+
+def test_sdist_holds_the_whole_test_suite_and_the_files_it_reads():
+    files = _manifest_files()
+    # the test suite's helpers: without them 30 test modules of an sdist fail to import
+    assert {"tests/conftest.py", "tests/_http.py"} <= files
+    assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").glob("*.py")} <= files
+    # what the tests read beside the package (tests/test_docs*.py, test_cli.py, the script tests)
+    assert {"CHANGELOG.md", "mkdocs.yml", "docs/index.md", "benchmarks/RESULTS.md", "scripts/train_gpu.py"} <= files
+    assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md")} <= files
+    # and no compiled leftovers of a developer's tree
+    assert not [f for f in files if f.endswith((".pyc", ".nbi", ".nbc"))]
