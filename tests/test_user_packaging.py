@@ -198,3 +198,15 @@ def test_sdist_holds_the_whole_test_suite_and_the_files_it_reads():
     assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md")} <= files
     # and no compiled leftovers of a developer's tree
     assert not [f for f in files if f.endswith((".pyc", ".nbi", ".nbc"))]
+
+
+def test_gitignore_keeps_build_outputs_out_of_commits():
+    """``mkdocs build`` (the docs extra) writes site/; ``python -m build`` build/ and dist/."""
+    import subprocess
+
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout (an sdist)")
+    paths = ["site/index.html", "build/lib/geos2vec/cells.py", "dist/geos2vec-0.3.0.tar.gz",
+             "geos2vec/__pycache__/_s2.center_kernel_serial-1.py311.nbi"]
+    out = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == paths
