@@ -6,6 +6,8 @@ of Keras.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -14,6 +16,31 @@ from .errors import InvalidInputError
 from .location import _check_frequency_num, _check_method, _encode, _frequencies, output_dim
 
 __all__ = ["LocationEncoder"]
+
+
+class _ReducedPhases:
+    """``keras.ops`` for :func:`~geos2vec.location._encode`, whose ``sin`` / ``cos`` reduce the angle mod 2π first.
+
+    Keras' JAX backend computes ``ops.sin`` / ``ops.cos`` of a float64 tensor in float32, even with
+    ``jax_enable_x64``: at the finest default scale (angles ~1e4 rad) that lost ~1e-3 rad of phase. The reduction
+    (``ops.mod``, which keeps float64) leaves angles below 2π, where float32 loses ~1e-7.
+    """
+
+    def __getattr__(self, name):
+        return getattr(ops, name)
+
+    @staticmethod
+    def _reduce(angle):
+        return ops.mod(angle, ops.convert_to_tensor(2.0 * np.pi, dtype=angle.dtype))  # not cast(): 2π in float32
+
+    def sin(self, angle):
+        return ops.sin(self._reduce(angle))
+
+    def cos(self, angle):
+        return ops.cos(self._reduce(angle))
+
+
+_OPS = _ReducedPhases()
 
 
 @keras.saving.register_keras_serializable(package="geos2vec")
@@ -25,7 +52,8 @@ class LocationEncoder(keras.layers.Layer):
     not range-checked inside the graph: validate them with
     :func:`geos2vec.cells.check_latlng` beforehand. Keras' ``fit`` / ``predict`` cast float64 NumPy inputs to
     float32 before the model sees them (~1e-3 rad at the finest default scale): feed a ``tf.data.Dataset`` or
-    call the model directly to keep float64 degrees.
+    call the model directly to keep float64 degrees. Under Keras' JAX backend float64 needs
+    ``jax.config.update("jax_enable_x64", True)``; without it the layer computes in float32 and warns.
     """
 
     def __init__(self, method="theory", frequency_num=16, min_radius=1e-4, max_radius=1.0, **kwargs):
@@ -54,7 +82,11 @@ class LocationEncoder(keras.layers.Layer):
         flat = ops.cast(ops.reshape(inputs, (-1, 2)), "float64")
         rad = flat * (np.pi / 180.0)
         freqs = ops.convert_to_tensor(self._freqs, dtype="float64")
-        out = _encode(ops, rad[:, 0], rad[:, 1], self.method, freqs)
+        if keras.backend.standardize_dtype(flat.dtype) != "float64":
+            warnings.warn("LocationEncoder: the backend has no float64 (JAX without jax_enable_x64?), so degrees and "
+                          "phases are float32 and the finest scales move by up to ~1e-3 rad; enable float64 "
+                          "(jax.config.update('jax_enable_x64', True)) for exact encodings", stacklevel=2)
+        out = _encode(_OPS, rad[:, 0], rad[:, 1], self.method, freqs)
         return ops.cast(ops.reshape(out, tuple(lead) + (self.output_features,)), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):

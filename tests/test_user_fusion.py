@@ -153,3 +153,35 @@ def test_the_named_encoders_of_the_docs_table_are_public_and_documented():
         assert fn.__annotations__["return"] in ("np.ndarray", np.ndarray)
         np.testing.assert_array_equal(fn(12.5, -60.25, frequency_num=3), L.encode_location(12.5, -60.25, method,
                                                                                            frequency_num=3))
+
+
+_JAX_SCRIPT = """
+import warnings
+import jax
+import numpy as np
+from geos2vec import location as L
+x = np.array([[40.7128, -74.0060], [37.3, -121.9], [-33.86, 151.2093]])
+ref = L.encode_location(x[:, 0], x[:, 1])
+for x64 in (False, True):
+    jax.config.update("jax_enable_x64", x64)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        out = np.asarray(L.LocationEncoder("theory")(x))
+    print(np.abs(out - ref).max(), any(str(w.message).startswith("LocationEncoder") for w in seen))
+"""
+
+
+def test_location_encoder_is_exact_under_jax_too():
+    # Keras' JAX backend computes ops.sin/cos of float64 in float32: the finest scale's ~1e4 rad angles lost
+    # ~1e-3 rad even with jax_enable_x64 (TensorFlow kept float64); without x64 the layer now says so
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    run = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    (diff32, warned32), (diff64, warned64) = [line.split() for line in run.stdout.strip().splitlines()]
+    assert float(diff32) > 1e-5 and warned32 == "True"  # float32 degrees: not exact, and the warning names the fix
+    assert float(diff64) < 1e-6 and warned64 == "False"  # was 6.7e-4
