@@ -268,3 +268,48 @@ def test_a_table_of_another_level_is_refused_saying_its_level():
     fine = coarse.reindex(cell_to_parent(y.index.to_numpy(np.uint64), 10)).set_axis(y.index)
     res = ev.evaluate(y, {"mine": fine, "noise": noise}, split="random", n_splits=2, probes="ridge", progress=False)
     assert res.n_cells == 120
+
+
+def test_paired_numbers_recomputed_from_the_predictions():
+    """R², ΔR², wins and the corrected t-test, recomputed with NumPy / SciPy from the test predictions."""
+    import scipy.stats
+
+    y, mine, noise = _planted()
+    res = ev.evaluate(y, {"mine": mine, "noise": noise}, split="blocked", block_level=6, n_splits=12,
+                      probes="ridge", progress=False)
+    r2 = {}
+    for (rep, method), g in res.predictions.groupby(["rep", "method"]):
+        t, p = g.y_true.to_numpy(), g.y_pred.to_numpy()
+        r2[method, rep] = 1 - np.sum((t - p) ** 2) / np.sum((t - t.mean()) ** 2)
+        # the test labels are the target's, by sample id: rows are matched by cell, not position
+        np.testing.assert_array_equal(t, y.loc[g["sample"].to_numpy(np.uint64)].to_numpy())
+    s = res.scores.set_index(["method", "rep"])
+    np.testing.assert_allclose([r2[k] for k in s.index], s.r2.to_numpy(), rtol=1e-12)
+    d = np.array([r2["mine", k] - r2["noise", k] for k in range(12)])
+    row = ev.paired_table(res).set_index(["method_a", "method_b"]).loc[("mine", "noise")]
+    n_test, n_fit = res.scores.n_test.mean(), res.scores.n_fit.mean()
+    t = d.mean() / np.sqrt((1 / 12 + n_test / n_fit) * d.var(ddof=1))
+    assert row.delta_r2_mean == pytest.approx(d.mean()) and row.wins == int((d > 0).sum()) == 12
+    assert row.t_corrected == pytest.approx(t) and row.p_corrected == pytest.approx(2 * scipy.stats.t.sf(abs(t), 11))
+    assert row.beats and ev.verdict(row) == "A beats B"
+
+
+def test_a_target_indexed_by_tokens_gets_the_librarys_error():
+    """Old: tokens raised NumPy's bare ``ValueError: invalid literal for int()``; a RangeIndex an unexplained
+    "invalid S2 cell id(s)"; floats were truncated where tables refuse them. Now as the tables: said by name."""
+    from geos2vec.cells import cell_to_token, token_to_cell
+    from geos2vec.errors import InvalidInputError, InvalidTypeError
+
+    y, mine, noise = _planted()
+    kw = dict(split="random", n_splits=2, probes="ridge", progress=False)
+    tokens = y.set_axis(pd.Index([cell_to_token(c) for c in y.index]))
+    with pytest.raises(InvalidTypeError, match=r"target needs S2 cell ids .*token_to_cell"):
+        ev.evaluate(tokens, {"mine": mine, "noise": noise}, **kw)
+    with pytest.raises(InvalidInputError, match=r"target needs S2 cell ids \(join_labels\) unless pooling="):
+        ev.evaluate(y.reset_index(drop=True), {"mine": mine, "noise": noise}, **kw)
+    back = tokens.set_axis(pd.Index(token_to_cell(tokens.index.to_numpy())))      # what the message suggests
+    pd.testing.assert_frame_equal(ev.evaluate(back, {"mine": mine, "noise": noise}, **kw).scores,
+                                  ev.evaluate(y, {"mine": mine, "noise": noise}, **kw).scores)
+    regions = pd.Series(np.where(np.arange(120) % 2, "a", "b"), index=[cell_to_token(c) for c in y.index])
+    with pytest.raises(InvalidTypeError, match="regions must be indexed by the target's cell ids"):
+        ev.evaluate(y, {"mine": mine}, split="region", regions=regions, n_splits=2, probes="ridge", progress=False)

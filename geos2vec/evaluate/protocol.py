@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._cells_core import _cell_id_index
 from ..cells import _as_cells, _check_level, cell_to_parent
 from ..errors import InvalidInputError, InvalidTypeError
 from .._reprs import method_repr, result_html, result_repr
@@ -366,7 +367,7 @@ def evaluate(
     if not y_all.index.is_unique:
         raise InvalidInputError("target has duplicate sample ids; aggregate them first (join_labels for point labels)")
     if pooling is None:
-        y_all.index = pd.Index(_as_cells(np.asarray(y_all.index, dtype=np.uint64)), name="cell_id")
+        y_all.index = _cell_id_index(y_all.index, "target needs S2 cell ids (join_labels) unless pooling= is given")
         y_all = y_all.sort_index(kind="stable")  # the splits follow the samples, not the rows' order
         samples = y_all.index.to_numpy()
         pool = pd.DataFrame({"sample": samples, "cell_id": samples, "weight": 1.0})
@@ -416,7 +417,7 @@ def evaluate(
         if isinstance(holdout, pd.Series):
             hm = holdout.copy()
             if pooling is None:
-                hm.index = pd.Index(np.asarray(hm.index, dtype=np.uint64))
+                hm.index = _cell_id_index(hm.index, "holdout must be indexed by the target's cell ids")
             mask = hm.reindex(sample_ids).fillna(False).to_numpy(dtype=bool)
         else:
             mask = holdout_mask(rep_cell, **holdout)
@@ -424,7 +425,7 @@ def evaluate(
     if regions is not None:
         reg = regions.copy()
         if pooling is None:
-            reg.index = pd.Index(np.asarray(reg.index, dtype=np.uint64))
+            reg.index = _cell_id_index(reg.index, "regions must be indexed by the target's cell ids")
         reg = reg.reindex(sample_ids)
         if reg.isna().any():
             raise InvalidInputError(f"regions has no label for {int(reg.isna().sum())} evaluated samples; index it "
@@ -490,9 +491,8 @@ def evaluate(
         probes=probes, sweep=sweep if "mlp" in probes else None, fusion=fusion, fusion_units=fusion_units,
         max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, batch_size=batch_size,
         target_scale=target_scale, n_samples=n, n_dropped=int(len(target) - n), missing=lacking,
-        pooled=pooling is not None,
         split_sizes={s: [int(np.mean([len(p[i]) for p in v])) for i in range(3)] for s, v in split_sets.items()},
-        purged=purged, methods=method_widths(methods),  # the widths the probe sees (after PCA / projection)
+        pooled=pooling is not None, purged=purged, methods=method_widths(methods),  # widths after PCA / projection
     )
     return EvaluationResult(
         scores=pd.DataFrame(rows), predictions=pd.concat(preds, ignore_index=True), target=str(target.name),
