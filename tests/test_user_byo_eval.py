@@ -225,7 +225,8 @@ def test_uneven_blocked_splits_are_warned_and_their_test_sizes_reported(tmp_path
     cells = _uneven_blocks()
     assert len(cells) == 120
     with pytest.warns(UserWarning, match=r"blocked splits: .*test sets of \d+ to \d+ samples \(share: 24\).*"
-                                         r"largest block holds 60 of the 120 samples, and (6\d) samples are in no test set of the 20"):
+                                         r"largest block holds 60 of the 120 samples, and (6\d) samples are in "
+                                         r"no test set of the 20"):
         splits = ev.blocked_splits(cell_to_parent(cells, 6), 20, seed=0)
     te = [len(t) for _, _, t in splits]
     assert min(te) < 6 or max(te) > 48                        # far from the 24 of a 20 % share
