@@ -210,3 +210,18 @@ def test_gitignore_keeps_build_outputs_out_of_commits():
              "geos2vec/__pycache__/_s2.center_kernel_serial-1.py311.nbi"]
     out = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.split() == paths
+
+
+def test_python_classifiers_agree_with_requires_python_and_the_lint_target():
+    project, tool = _pyproject()["project"], _pyproject()["tool"]
+    versions = sorted((int(c.split(".")[0][-1]), int(c.split(".")[1]))
+                      for c in project["classifiers"] if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
+    assert versions == [(3, 10), (3, 11), (3, 12), (3, 13)]  # each checked by hand: the wheel's demo, same output
+    assert project["requires-python"] == ">={}.{}".format(*versions[0])
+    assert tool["ruff"]["target-version"] == "py{}{}".format(*versions[0])
+    try:
+        from trove_classifiers import classifiers as known
+    except ModuleNotFoundError:
+        known = None
+    if known is not None:
+        assert set(project["classifiers"]) <= known
