@@ -119,7 +119,9 @@ def per_replica_loss(loss: Any) -> Any:
     Keras' TensorFlow trainer sums the replicas' gradients and multiplies the tracked loss back by the
     replica count, so the loss a replica returns must be its share: the summed gradient is then that of the
     mean of the replicas' losses (the scaling Keras applies to compiled losses, and what the hand-written
-    ``train_step`` of earlier versions did). JAX and PyTorch train on one global batch.
+    ``train_step`` of earlier versions did). Keras 3.7 logged the returned value without multiplying it back
+    (``loss`` and ``val_loss`` were divided by the replica count): there the value returned is ``loss`` and
+    only its gradient is the share's. JAX and PyTorch train on one global batch.
 
     Parameters
     ----------
@@ -130,7 +132,7 @@ def per_replica_loss(loss: Any) -> Any:
     -------
     tensor
         ``loss / num_replicas_in_sync`` of the current ``tf.distribute`` strategy (TensorFlow backend, more
-        than one replica); ``loss`` itself otherwise.
+        than one replica; with Keras 3.7 only its gradient is divided); ``loss`` itself otherwise.
     """
     if keras.backend.backend() != "tensorflow":
         return loss
@@ -138,8 +140,19 @@ def per_replica_loss(loss: Any) -> Any:
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if replicas > 1:
-        loss = loss * ops.cast(1.0 / replicas, loss.dtype)
+        share = loss * ops.cast(1.0 / replicas, loss.dtype)
+        if _keras_logs_returned_loss():  # Keras 3.7 logged the share: its value is the loss, its gradient the share's
+            return share + ops.stop_gradient(loss - share)
+        loss = share
     return loss
+
+
+def _keras_logs_returned_loss() -> bool:
+    """Whether Keras' TensorFlow trainer logs the loss a replica returns as it is (3.7; 3.8 multiplies it back)."""
+    try:
+        return tuple(int(p) for p in keras.version().split(".")[:2]) < (3, 8)
+    except ValueError:  # pragma: no cover - an unusual version string
+        return False
 
 
 @keras.saving.register_keras_serializable(package="geos2vec")

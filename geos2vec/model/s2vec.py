@@ -168,12 +168,13 @@ class S2VecModel:
         return self
 
     def _build_keras(self, strategy=None, weights=None):
+        from .distribute import strategy_scope
         from .mae import build_mae
         from .train import resolve_precision, resolve_strategy
 
         strategy = resolve_strategy(strategy)
         policy = resolve_precision(self.config, strategy)
-        with strategy.scope():
+        with strategy_scope(strategy):
             km = build_mae(self.config, self.grid[0] * self.grid[1], len(self.channels), dtype=policy)
             if weights is not None:
                 km.set_weights(weights)

@@ -338,7 +338,9 @@ def compile_for_fit(model: keras.Model, config: S2VecConfig, steps_per_epoch: in
     import keras
     import numpy as np
 
-    with strategy.scope():
+    from .distribute import strategy_scope
+
+    with strategy_scope(strategy):
         model.compile(optimizer=make_optimizer(config, steps_per_epoch, epochs), run_eagerly=run_eagerly)
         model.optimizer.build(model.trainable_variables)
     model._geos2vec_optimizer_initial = [np.array(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables]
