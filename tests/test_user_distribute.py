@@ -18,6 +18,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from geos2vec.model import S2VecModel  # noqa: E402
+from geos2vec.model.train import resolve_run_eagerly  # noqa: E402
 from test_model import TINY, synthetic_images  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
@@ -77,6 +79,17 @@ def test_mirrored_fit_builds_and_matches_the_default_strategy_on_keras37_variabl
     seeds = [v for v in model.keras_model.variables if v.name == "seed_generator_state"]
     assert len(seeds) >= 2  # the masking's and the dropout layers'
     assert all(v.value.aggregation == tf.VariableAggregation.NONE for v in seeds)
+
+
+def test_auto_eagerness_is_graph_mode_for_several_replicas():
+    # an eager fit under one MirroredStrategy and a traced one under another (run_eagerly="auto" chose eager for
+    # short runs) failed in TensorFlow's collectives: "Shape mismatch in the collective instance 100"
+    two = types.SimpleNamespace(num_replicas_in_sync=2, extended=types.SimpleNamespace(
+        worker_devices=("/cpu:0", "/cpu:1")))
+    one = types.SimpleNamespace(num_replicas_in_sync=1, extended=types.SimpleNamespace(worker_devices=("/cpu:0",)))
+    assert resolve_run_eagerly("auto", 2, one) is True
+    assert resolve_run_eagerly("auto", 2, two) is False
+    assert resolve_run_eagerly(True, 2, two) is True
 
 
 PRELUDE = textwrap.dedent(f"""

@@ -217,8 +217,8 @@ class S2VecModel:
             Keras' progress output (0: silent, 1: progress bar, 2: one line per epoch; other values raise).
         run_eagerly : bool or "auto"
             Keras' ``run_eagerly``. ``"auto"`` (default): eager for runs of at most
-            :data:`geos2vec.model.train.EAGER_MAX_STEPS` optimizer steps on a CPU, where tracing the graphs
-            costs more than it saves; graph mode otherwise. A second ``fit`` of the same model with the
+            :data:`geos2vec.model.train.EAGER_MAX_STEPS` optimizer steps on one CPU replica, where tracing
+            the graphs costs more than it saves; graph mode otherwise. A second ``fit`` of the same model with the
             same settings reuses the traced graphs (see :func:`geos2vec.model.train.compile_for_fit`).
 
         Returns

@@ -191,8 +191,11 @@ def resolve_run_eagerly(run_eagerly: bool | Literal["auto"], total_steps: int,
     ----------
     run_eagerly : bool or "auto"
         ``True``/``False`` are returned as they are. ``"auto"``: eager when the run has at most
-        :data:`EAGER_MAX_STEPS` optimizer steps and the strategy places no work on a GPU (there, tracing
-        the train and test graphs costs more than the steps; on a GPU eager steps are slow).
+        :data:`EAGER_MAX_STEPS` optimizer steps and the strategy has one replica and places no work on a GPU
+        (there, tracing the train and test graphs costs more than the steps; on a GPU eager steps are slow).
+        Two replicas or more always take graph mode: an eager fit under one ``MirroredStrategy`` and a traced
+        one under another, in one process, clashed in TensorFlow's collective ops ("Shape mismatch in the
+        collective instance 100").
     total_steps : int
         Optimizer steps of the run (``steps_per_epoch * epochs``).
     strategy : tf.distribute.Strategy
@@ -213,7 +216,8 @@ def resolve_run_eagerly(run_eagerly: bool | Literal["auto"], total_steps: int,
         return run_eagerly
     if not (isinstance(run_eagerly, str) and run_eagerly == "auto"):
         raise InvalidInputError(f"run_eagerly must be True, False or 'auto', got {run_eagerly!r}")
-    return int(total_steps) <= EAGER_MAX_STEPS and not strategy_uses_gpu(strategy)
+    return (int(total_steps) <= EAGER_MAX_STEPS and strategy.num_replicas_in_sync == 1
+            and not strategy_uses_gpu(strategy))
 
 
 def check_verbose(verbose: Literal["auto", 0, 1, 2] | bool) -> Literal["auto", 0, 1, 2]:
