@@ -92,6 +92,21 @@ def test_auto_eagerness_is_graph_mode_for_several_replicas():
     assert resolve_run_eagerly(True, 2, two) is True
 
 
+def test_a_fit_after_a_resumed_fit_runs_every_epoch(synth, tmp_path):
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    cfg = TINY.replace(epochs=2, shuffle_buffer=0)
+    with pytest.raises(KeyboardInterrupt):
+        S2VecModel(cfg).fit(synth, checkpoint_dir=tmp_path / "ck", callbacks=[Stop()], verbose=0)
+    model = S2VecModel(cfg)
+    assert model.fit(synth, checkpoint_dir=tmp_path / "ck", verbose=0).epoch == [1]
+    # Keras' BackupAndRestore left the resumed epoch on the Keras model: the next fit ran epoch 1 only
+    assert model.fit(synth, verbose=0).epoch == [0, 1]
+
+
 PRELUDE = textwrap.dedent(f"""
     import sys
     import numpy as np

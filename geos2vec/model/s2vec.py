@@ -293,6 +293,7 @@ class S2VecModel:
                     skip_epochs(train_ds, start)
                 if stopped_at(checkpoint_dir, start):  # killed after early stopping's last epoch: only the ending
                     epochs = start
+            km._initial_epoch = None  # a resumed fit's BackupAndRestore left its epoch: the next fit skipped epochs
             # one iterator over the repeated pipeline (epoch e is its e-th pass): given a finite dataset, Keras made
             # two iterators per epoch, so the shuffle order of an epoch depended on Keras' internals
             self.history = km.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=epochs,
