@@ -241,10 +241,12 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
                         context, progress, stacklevel=3)
 
 
-def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, progress, *, stacklevel):
+def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, progress, *, stacklevel,
+                 warn=True):
     """:func:`embed_cells` of checked input: level-``level`` uint64 ``cell_ids`` and a :func:`_feature_table`.
 
-    ``stacklevel``: of the NaN warning, as seen from this function (3: the caller of :func:`embed_cells`).
+    ``stacklevel``: of the NaN warning, as seen from this function (3: the caller of :func:`embed_cells`);
+    ``warn=False`` leaves it to the caller (:func:`embed` warns per row).
     """
     from .coverage import covered_mask
     from .raster import rasterize
@@ -290,7 +292,7 @@ def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, 
     vectors.index.name = "cell_id"
     out = vectors.reindex(cell_ids)
     n_missing = int(out.iloc[:, 0].isna().sum()) if len(out) else 0
-    if n_missing:
+    if n_missing and warn:
         n_out = int((~covered[np.searchsorted(wanted, cell_ids)]).sum())
         if outside == "nan":
             hint = f"pass outside='embed' to embed {'the covered ones' if n_out else 'them'} as empty cells in " \
@@ -428,10 +430,10 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         uniq, inv = np.unique(cell, return_inverse=True)
         # rows none of whose cells the features cover: unknown there (counted in the warning)
         outside_rows = np.bincount(row, weights=covered_mask(uniq, table, ())[0][inv], minlength=len(geoms)) == 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            emb = _embed_table(uniq, table, level, model, mode, outside, prefix, context, progress,
-                               stacklevel=2).to_numpy(np.float32)
+        # embed warns per row below; no warnings.catch_warnings here: it swaps the process' filters, and
+        # concurrent calls (threads, dask's threaded scheduler) left "ignore" set for the whole session
+        emb = _embed_table(uniq, table, level, model, mode, outside, prefix, context, progress,
+                           stacklevel=2, warn=False).to_numpy(np.float32)
     # the result is allocated after encoding, so the encoder's working memory and the result do not add up
     result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
     if cell.size:

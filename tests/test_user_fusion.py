@@ -185,3 +185,18 @@ def test_location_encoder_is_exact_under_jax_too():
     (diff32, warned32), (diff64, warned64) = [line.split() for line in run.stdout.strip().splitlines()]
     assert float(diff32) > 1e-5 and warned32 == "True"  # float32 degrees: not exact, and the warning names the fix
     assert float(diff64) < 1e-6 and warned64 == "False"  # was 6.7e-4
+
+
+def test_the_evaluation_mlp_fusion_layer_is_seeded():
+    """``evaluate(..., fusion="project")`` built its fusion layer without a seed: its starting kernels changed in
+    every fresh process, against docs/evaluate.md's "identical in a fresh process". Checked in two processes."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from geos2vec.evaluate.mlp_layers import ParallelMLP; "
+            "m = ParallelMLP([4, 5], 2, 8, [0, 0], 'project', 6, seed=1); "
+            "m([np.ones((3, 4), 'float32'), np.ones((3, 5), 'float32')]); "
+            "print(repr(float(np.asarray(m.fuse.kernels[0]).sum())), repr(float(np.asarray(m.w1).sum())))")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert runs[0] == runs[1]

@@ -172,3 +172,43 @@ def test_the_numpy_encoder_names_a_wrong_input_shape(weights, shape, heads, matc
         assert encode(weights, ok, 8).shape == (1, 256, 256)
     ref = ok[0].astype(np.float64) @ weights["patch_embed/kernel"] + weights["patch_embed/bias"]
     assert np.allclose(patch_project(weights, ok[0]), ref, atol=1e-4)
+
+
+def test_embed_leaves_the_warning_filters_alone_under_threads(la, monkeypatch):
+    """``embed`` swapped the process' warning filters (``warnings.catch_warnings``) around its encoding: threads
+    embedding at once left ``("ignore", Warning)`` installed for the rest of the session, hiding every warning.
+    Now it does not touch the filters, and the per-row NaN warning still comes once per call."""
+    rows, table = la
+    model = geos2vec.load_model("default")
+    touched = []
+    real = warnings.simplefilter
+
+    def spy(*a, **k):  # calls made by geos2vec's own code (pytest.warns sets filters too)
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("geos2vec"):
+            touched.append(a)
+        return real(*a, **k)
+
+    monkeypatch.setattr(warnings, "simplefilter", spy)
+    far = rows.copy()
+    far.geometry = far.geometry.translate(xoff=5.0)  # no features there: NaN rows and the warning
+    with geos2vec.set_options(progress=False), pytest.warns(UserWarning, match="NaN") as rec:
+        out = far.s2vec.embed(features=table, model=model, mode="tiled")
+    assert out.filter(like="s2vec_").isna().all().all()
+    assert sum("NaN" in str(w.message) for w in rec) == 1
+    assert touched == []
+    monkeypatch.setattr(warnings, "simplefilter", real)
+
+    def blanket():  # filters that hide every (user) warning
+        return [f for f in warnings.filters if f[0] == "ignore" and f[2] in (Warning, UserWarning) and f[1] is None]
+
+    before = blanket()
+
+    def many(i, barrier=None):
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        with geos2vec.set_options(progress=False):
+            for _ in range(4):
+                rows.iloc[i:].s2vec.embed(features=table, model=model, mode="tiled")
+
+    _run_together(many, 3)
+    assert blanket() == before

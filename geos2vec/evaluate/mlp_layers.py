@@ -30,7 +30,9 @@ class ParallelMLP(keras.layers.Layer):
         self.heads = heads
         self.hidden = hidden
         self.rates = np.asarray(dropouts, dtype="float32")
-        self.fuse = None if len(input_dims) == 1 else fusion_layer(fusion, units=fusion_units, heads=heads)
+        # seeded (seed + 2 is the dropout's): a fresh process starts from the same kernels
+        self.fuse = None if len(input_dims) == 1 else fusion_layer(fusion, units=fusion_units, heads=heads,
+                                                                   seed=seed + 3)
         d = sum(input_dims) if fusion == "concat" or len(input_dims) == 1 else (
             fusion_units if fusion == "project" else input_dims[0]
         )
