@@ -312,5 +312,5 @@ def test_a_target_indexed_by_tokens_gets_the_librarys_error():
     pd.testing.assert_frame_equal(ev.evaluate(back, {"mine": mine, "noise": noise}, **kw).scores,
                                   ev.evaluate(y, {"mine": mine, "noise": noise}, **kw).scores)
     regions = pd.Series(np.where(np.arange(120) % 2, "a", "b"), index=[cell_to_token(c) for c in y.index])
-    with pytest.raises(InvalidTypeError, match="regions must be indexed by the target's cell ids"):
+    with pytest.raises(InvalidTypeError, match="regions: index it by the target's sample ids"):
         ev.evaluate(y, {"mine": mine}, split="region", regions=regions, n_splits=2, probes="ridge", progress=False)

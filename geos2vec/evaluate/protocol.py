@@ -417,7 +417,7 @@ def evaluate(
         if isinstance(holdout, pd.Series):
             hm = holdout.copy()
             if pooling is None:
-                hm.index = _cell_id_index(hm.index, "holdout must be indexed by the target's cell ids")
+                hm.index = _cell_id_index(hm.index, "holdout: index it by the target's sample ids (cell ids)")
             mask = hm.reindex(sample_ids).fillna(False).to_numpy(dtype=bool)
         else:
             mask = holdout_mask(rep_cell, **holdout)
@@ -425,7 +425,7 @@ def evaluate(
     if regions is not None:
         reg = regions.copy()
         if pooling is None:
-            reg.index = _cell_id_index(reg.index, "regions must be indexed by the target's cell ids")
+            reg.index = _cell_id_index(reg.index, "regions: index it by the target's sample ids (cell ids)")
         reg = reg.reindex(sample_ids)
         if reg.isna().any():
             raise InvalidInputError(f"regions has no label for {int(reg.isna().sum())} evaluated samples; index it "
