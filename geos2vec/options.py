@@ -73,8 +73,8 @@ class set_options:  # noqa: N801 - named like xarray.set_options
     Examples
     --------
     >>> import geos2vec
-    >>> geos2vec.set_options(progress=False)
-    <set_options: progress=False (was True)>
+    >>> geos2vec.set_options(progress=False)  # doctest: +ELLIPSIS
+    <set_options: progress=False (was ...)>
     >>> with geos2vec.set_options(threads=2):
     ...     geos2vec.get_options()["threads"]
     2

@@ -101,6 +101,11 @@ import logging, os, random, sys, warnings
 import numpy as np
 import matplotlib
 import threadpoolctl  # sets KMP_DUPLICATE_LIB_OK at its import (its own choice, a hard dependency's), not ours
+try:  # scipy adds warning filters at its import (SpecialFunctionWarning, numpy.matrix); a dependency of a
+    import scipy.sparse  # dependency imports it during embed: its choice, not ours (embed itself no longer
+    import scipy.special  # swaps the filters: warnings.catch_warnings is not thread-safe)
+except ImportError:
+    pass
 np.random.seed(5); random.seed(5)
 def snap():
     return (np.get_printoptions(), np.geterr(), list(warnings.filters), dict(os.environ), logging.root.level,

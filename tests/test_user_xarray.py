@@ -123,5 +123,6 @@ def test_embed_refuses_flipped_images_but_patch_mode_reads_them():
             model.embed(flipped, mode=mode, verbose=False)
     want = model.embed(da, mode="patch", verbose=False).sortby("cell")
     got = model.embed(flipped, mode="patch", verbose=False).sortby("cell")
-    np.testing.assert_array_equal(got.values, want.values)
+    # the same bits in earlier CI runs; with numpy 2.4.6's OpenBLAS the row order changes some float32 sums
+    np.testing.assert_allclose(got.values, want.values, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(got["cell"].values, want["cell"].values)
