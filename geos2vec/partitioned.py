@@ -121,12 +121,12 @@ def _combine(tables):
     return out
 
 
-def _extra_plan(pois, extra, ontology, errors):
-    """``(categorical columns, column order or None)`` for ``extra``, from the POIs' meta (no data read).
+def _extra_plan(pois, extra, ontology):
+    """``(parsed extra specs, column order or None)`` for ``extra``, from the POIs' meta (no data read).
 
-    The order is known up front when ``extra`` has no categorical column; otherwise the category values are
-    collected while counting (each partition returns its own, :func:`_count_part`) and the order is set at the
-    end (:func:`_final_columns`), so the POIs are read once.
+    The order is known up front when ``extra`` has no categorical column; otherwise each partition's category
+    values are collected in the counting pass (:func:`_kept_values`) and the order is set at the end
+    (:func:`_final_columns`), so the POIs are read once.
     """
     from .features import _parse_extra
 
@@ -160,7 +160,7 @@ def _final_columns(specs, ontology, values):
         if how != "categories":
             ordered.append(col)
             continue
-        parts = [np.asarray(v[col]) for v in values if v is not None and col in v]
+        parts = [np.asarray(v[col]) for v in values]
         allv = np.concatenate(parts) if parts else np.empty(0, dtype=object)
         _, uniques = pd.factorize(pd.Series(allv), sort=True)
         if len(uniques) > MAX_EXTRA_CATEGORIES:
@@ -238,7 +238,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         raise InvalidInputError(f"split_every must be an integer of at least 2, got {split_every!r}")
     kwargs = {"level": level, "ontology": ontology, "category_column": category_column, "key_column": key_column,
               "extra": extra, "road_column": road_column, "errors": errors, "coverage": None}
-    specs, columns = (_extra_plan(pois, extra, ontology, errors) if pois is not None and extra is not None
+    specs, columns = (_extra_plan(pois, extra, ontology) if pois is not None and extra is not None
                       else ([], None))
     cat_cols = [col for col, how in specs if how == "categories"]
     values = []  # each POI partition's kept category values, computed with its counts: the POIs are read once
