@@ -1,7 +1,8 @@
 """`geos2vec evaluate`: the command line of :mod:`geos2vec.evaluate`.
 
 Two ways in: named tasks on the shared data (``--task zcta:per_capita_income --task nyc-tracts:medianinco``),
-or your own labelled points (``--labels FILE --target COLUMN --features ...``).
+or your own labelled points (``--labels FILE --target COLUMN --features ...``); what the second reads (tables,
+count files, embedding files, labels) is :mod:`geos2vec._cli_evaluate_inputs`.
 """
 
 from __future__ import annotations
@@ -14,23 +15,28 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from ._cli_evaluate_inputs import (
+    _as_cell_table,
+    _bbox,
+    _label_lnglat,
+    _load_counts,
+    _parse_floats,
+    _parse_ints,
+    _read_table,
+    _samples,
+)
 from ._cli_help import DefaultsHelpFormatter
-from ._cells_core import _cell_id_index
-
 from .cli_features import check_out
-from ._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
-from .errors import InvalidInputError, InvalidTypeError
+from ._geo import to_wgs84
+from .errors import InvalidInputError
 from .evaluate import (
     DEFAULT_SWEEP,
     DEFAULT_TASKS,
     PROBES,
     SPLITS,
     TARGET_SCALES,
-    count_table_from_points,
     evaluate,
-    join_labels,
     model_embeddings,
     run_suite,
     standard_methods,
@@ -38,166 +44,6 @@ from .evaluate import (
     write_report,
 )
 from .evaluate.report import merge_configs
-from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column, _numeric, _polygon_samples, _warn_binary
-
-
-def _parse_floats(text, what="the option", kind=float):
-    try:
-        return [kind(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:  # said "could not convert string to float: 'abc'", naming no option
-        raise InvalidInputError(f"{what} takes comma-separated {'integers' if kind is int else 'numbers'}, "
-                                f"got {text!r}") from None
-
-
-def _parse_ints(text, what="the option"):
-    return _parse_floats(text, what, int)
-
-
-def _read_table(path):
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"file not found: {path}")
-    import geopandas as gpd
-
-    suffix = path.suffix.lower()  # DATA.CSV is a CSV too (GDAL would read it as text columns)
-    try:  # a file of another format raised pyogrio's DataSourceError with a traceback, or a bare codec error
-        if suffix in (".parquet", ".pq", ".geoparquet"):
-            try:
-                return gpd.read_parquet(path)
-            except (ValueError, KeyError):
-                return pd.read_parquet(path)
-        if suffix in (".csv", ".txt", ".tsv", ".tab"):  # GDAL read a .tsv as text columns
-            return pd.read_csv(path, sep="\t" if suffix in (".tsv", ".tab") else ",")
-        return gpd.read_file(path)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {(str(exc) or type(exc).__name__).splitlines()[0]} (give a "
-                                "CSV/TSV, Parquet/GeoParquet, GeoJSON or another file GDAL reads)") from None
-
-
-def _as_cell_table(df, name):
-    if "cell_id" in df.columns:
-        df = df.set_index("cell_id")
-    if df.index.name != "cell_id":
-        raise InvalidInputError(f"{name} needs a cell_id column or index (uint64 level-12 cell ids)")
-    df = df.select_dtypes("number")
-    df.index = _cell_id_index(df.index, f"{name}: its cell_id values are not S2 cell ids")
-    return df
-
-
-def _load_counts(paths, category):
-    import geopandas as gpd
-
-    tables = []
-    for path in paths:
-        df = _read_table(path)
-        if isinstance(df, gpd.GeoDataFrame):
-            lines = bool(df.geom_type.isin(["LineString", "MultiLineString"]).all())
-            try:
-                from .features import count_features
-            except ImportError:  # the features stage is missing: a plain crosstab of the categories
-                if lines:
-                    raise InvalidInputError(f"{path}: counting roads needs geos2vec.features") from None
-                tables.append(count_table_from_points(df, category))
-                continue
-            tables.append(_count_file(count_features, df, path, lines, category))
-        else:
-            tables.append(_as_cell_table(df, str(path)))
-    if len(tables) == 1:  # as read (its coverage in attrs): nothing to add up but repeated cells
-        table = tables[0].fillna(0.0)
-        return table.groupby(level=0).sum().__finalize__(table)
-    return _combine_tables(tables)
-
-
-def _count_file(count_features, df, path, lines, category):
-    """Counts of a POI or road file covering the convex hull of its coordinates (was everywhere: beyond, empty)."""
-    from .errors import CoverageError
-
-    kwargs = {"roads": df} if lines else {"pois": df, "category_column": category}
-    try:
-        return count_features(**kwargs, coverage="infer")
-    except CoverageError:  # fewer than 3 coordinates: no area to infer
-        print(f"note: {path}: too few coordinates to infer the area it covers; its counts are taken as covering "
-              "everywhere (a cell without a row is empty)", file=sys.stderr)
-        return count_features(**kwargs)
-
-
-def _combine_tables(tables):
-    """The sum of the ``--features`` tables, their coverage kept channel by channel (``combine_counts``).
-
-    A channel a file lacks is missing there, not zero: it gets zeros and, where the file records its coverage
-    (``count_features(..., coverage=...)``), an empty coverage (``pd.concat(...).fillna(0)`` made it zero
-    and dropped every coverage, so that the baselines took cells with no data for empty ones).
-    """
-    from .features import combine_counts
-
-    cols = list(dict.fromkeys(str(c) for t in tables for c in t.columns))
-    aligned = []
-    for t in tables:
-        cov = t.attrs.get("coverage")
-        u = t.rename(columns=str).fillna(0.0).reindex(columns=cols, fill_value=0)
-        u.attrs = {k: v for k, v in t.attrs.items() if k != "coverage"}
-        if isinstance(cov, dict):
-            own = {str(c) for c in t.columns}
-            lacking = {c: "POLYGON EMPTY" for c in cols if c not in own}
-            u.attrs["coverage"] = {**cov, "channels": {**cov.get("channels", {}), **lacking}}
-        aligned.append(u)
-    return combine_counts(aligned, assume_additive=True)
-
-
-def _geo_labels(labels, args) -> bool:
-    """Labels located by their geometries: a GeoDataFrame without ``--lat`` / ``--lon``."""
-    import geopandas as gpd
-
-    return isinstance(labels, gpd.GeoDataFrame) and args.lat is None and args.lon is None
-
-
-def _label_lnglat(labels, args):
-    """Longitude and latitude of each label row (degrees): its geometry's (any CRS), else its columns.
-
-    ``--within`` read the lat/lon columns even of a GeoDataFrame, so a GeoParquet of points in a projected CRS
-    (no such columns) failed with "no latitude column found".
-    """
-    if _geo_labels(labels, args):
-        return representative_lnglat(to_wgs84(as_geoseries(labels, "--labels"), "--labels"))
-    lat_col = _find_column(labels.columns, args.lat, _LAT_NAMES, "latitude")
-    lng_col = _find_column(labels.columns, args.lon, _LNG_NAMES, "longitude")
-    return _numeric(labels[lng_col], lng_col), _numeric(labels[lat_col], lat_col)
-
-
-def _samples(labels, args):
-    """``(target, pooling)`` of the labels: point labels as cells, polygon labels pooled over cells.
-
-    Points: the median per cell (``pooling`` None). Polygons: each distinct geometry pooled over the cells it
-    covers with area weights, as the tract tasks are (rows with the same geometry are one sample, their median
-    target, as points in one cell are). Before, a polygon was reduced to one point without a word.
-    """
-    if not (_geo_labels(labels, args) and len(labels) and not labels.geom_type.dropna().eq("Point").all()):
-        joined = join_labels(labels, args.target, lat=args.lat, lng=args.lon)
-        _note_missing_targets(joined.attrs["n_missing_target"], len(labels))
-        return joined[args.target], None
-    if args.target not in labels.columns:
-        raise InvalidInputError(f"target column {args.target!r} not found; columns are {list(labels.columns)}")
-    if not pd.api.types.is_numeric_dtype(labels[args.target]):
-        raise InvalidTypeError(f"target column {args.target!r} must be numeric, got dtype {labels[args.target].dtype}")
-    _warn_binary(labels[args.target], f"target column {args.target!r}")
-    y = labels[args.target].astype(float).to_numpy()
-    finite = np.isfinite(y)
-    _note_missing_targets(int((~finite).sum()), len(labels))
-    # inf is missing, as for points (a median with an inf row was inf); a row without target or geometry raised
-    keep = finite | ~(labels.geometry.isna() | labels.geometry.is_empty).to_numpy()
-    labels, y = labels[keep], np.where(finite, y, np.nan)[keep]
-    geoms = to_wgs84(as_geoseries(labels, "--labels"), "--labels")
-    check_missing(geoms, "raise", "--labels", coerce=None)
-    target, pooling = _polygon_samples(geoms, y)
-    print(f"note: {len(labels)} polygon labels, {len(target)} distinct geometries: each a sample pooled over the "
-          "level-12 cells it covers with area weights (as the tract tasks)", file=sys.stderr)
-    return target.rename(args.target), pooling
-
-
-def _note_missing_targets(n_missing, n_rows):
-    if n_missing:
-        print(f"note: {n_missing} of {n_rows} label rows have no finite target (NaN or inf) and are left out",
-              file=sys.stderr)
 
 
 def _kinds(text, allowed, what):
@@ -296,13 +142,6 @@ def add_parser(subparsers):
 
 def _location_params(args) -> dict:
     return dict(frequency_num=args.location_scales, min_radius=args.min_radius, max_radius=args.max_radius)
-
-
-def _bbox(text):
-    vals = _parse_floats(text, "a bbox")
-    if len(vals) != 4:
-        raise InvalidInputError(f"a bbox needs 4 numbers MINLON,MINLAT,MAXLON,MAXLAT, got {text!r}")
-    return vals
 
 
 @functools.cache
