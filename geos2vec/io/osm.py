@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .. import _geo
-from ..errors import InvalidInputError, InvalidTypeError
+from .._stacklevel import warn as _warn
+from ..errors import CoverageWarning, InvalidInputError
 from ..ontology import ROAD_CHANNEL, load_ontology
+from .osm_frames import read_pois, read_roads
+from .osm_geometry import _check_area, _clip, _known_runs, _osm_file, _road_lines
+from .osm_profile import filtered_message, is_land_way, looks_filtered
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     import geopandas as gpd
 
     from .._typing import AreaLike, OntologyLike, StrPath
@@ -116,6 +117,11 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         file with that ontology: POIs of the other tags were never read).
         When an object has several POI tags the first ontology tag wins, in
         the order of the ontology's keys.
+        ``pois.attrs["looks_filtered"]``: whether the file looks filtered to roads (1,000 ways or more, at most
+        3 % of them buildings, land use, water or natural areas; :mod:`geos2vec.io.osm_profile`), as routing
+        engines' test extracts are. Its POIs are then not all the place holds: a
+        :class:`geos2vec.errors.CoverageWarning` says so, and ``pois=False`` records the POI channels as
+        missing instead of zero.
 
     Raises
     ------
@@ -150,12 +156,14 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     seen = {"node": 0, "way": 0, "relation": 0}
     skipped = {"broken_areas": 0, "roads_missing_nodes": 0, "roads_one_node": 0}  # objects that make no feature
     cut = 0  # roads with a node the file lacks, kept as the parts it holds
+    land = 0  # ways of buildings, land use, water, natural areas: none in a file filtered to roads
     try:
         for obj in it:
             if obj.is_node():
                 seen["node"] += 1
             elif obj.is_way():
                 seen["way"] += 1
+                land += is_land_way(obj.tags)
             elif obj.is_relation():
                 seen["relation"] += 1
             if obj.is_node():
@@ -229,6 +237,9 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         warnings.warn(f"{os.path.basename(path)} holds {seen['node']:,} nodes but no way and no relation: the file "
                       "looks cut short (an interrupted download?). Nodes come first in an OSM file; roads and "
                       "area POIs would be missing. Download it again.", UserWarning, stacklevel=2)
+    filtered = looks_filtered(seen["way"], land)
+    if filtered and pois:  # its header box would call every cell observed, the POIs the filter cut zero
+        _warn(filtered_message(os.path.basename(path), seen["way"], land, len(p_type)), CoverageWarning)
     pts = shapely.points(np.asarray(p_x, dtype=np.float64), np.asarray(p_y, dtype=np.float64))
     is_area = np.array([w is not None for w in p_wkb], dtype=bool)
     if is_area.any():
@@ -257,60 +268,11 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     road_frame.attrs["skipped"] = {k: skipped[k] for k in ("roads_missing_nodes", "roads_one_node")}
     road_frame.attrs["cut"] = cut
     poi_frame.attrs["selected_tags"] = _selected_tags(onto)
+    poi_frame.attrs["looks_filtered"] = filtered
     for frame, read in ((poi_frame, pois), (road_frame, roads)):
         if not read:  # empty because it was not read, not because the file has none
             frame.attrs["not_read"] = True
     return OSMData(poi_frame, road_frame)
-
-
-def _osm_file(path):
-    """``path``, or an ``osmium.io.File`` naming its format where only the case of its ending hides it (X.OSM.PBF)."""
-    import osmium
-
-    path = os.fspath(path)
-    fmt = next((f for f in ("pbf", "osm.bz2", "osm.gz", "osm", "o5m", "opl") if path.lower().endswith("." + f)), None)
-    return path if fmt is None or path.endswith("." + fmt) else osmium.io.File(path, fmt)
-
-
-def _known_runs(nodes) -> list:
-    """The runs of consecutive nodes with a location, 2 nodes or more: the parts of a way an extract holds.
-
-    A way cut by an extract's boundary (``osmium extract --strategy simple``) lists nodes the file lacks; its
-    parts inside the file are real roads of the cells they cross. Returns ``[]`` when no part has 2 nodes, one
-    list of ``(lon, lat)`` for a single part, or a list of such lists (a road in pieces).
-    """
-    runs, run = [], []
-    for node in nodes:
-        loc = node.location
-        if loc.valid():
-            run.append((loc.lon, loc.lat))
-            continue
-        if len(run) >= 2:
-            runs.append(run)
-        run = []
-    if len(run) >= 2:
-        runs.append(run)
-    return runs[0] if len(runs) == 1 else runs
-
-
-def _road_lines(r_coords) -> np.ndarray:
-    """LineStrings of ``r_coords`` (a list of ``(lon, lat)`` per road), MultiLineStrings of roads in pieces."""
-    import shapely
-
-    if not r_coords:
-        return np.empty(0, dtype=object)
-    pieces = [isinstance(c[0], list) for c in r_coords]
-    parts = [p for c, multi in zip(r_coords, pieces) for p in (c if multi else [c])]
-    lines = shapely.linestrings(np.concatenate(parts), indices=np.repeat(np.arange(len(parts)),
-                                [len(p) for p in parts]))
-    if not any(pieces):
-        return lines
-    out, k = np.empty(len(r_coords), dtype=object), 0
-    for i, (c, multi) in enumerate(zip(r_coords, pieces)):
-        n = len(c) if multi else 1
-        out[i] = shapely.multilinestrings(lines[k:k + n]) if multi else lines[k]
-        k += n
-    return out
 
 
 def _selected_tags(onto) -> tuple[str, ...]:
@@ -324,176 +286,3 @@ def _selected_tags(onto) -> tuple[str, ...]:
         if channel != ROAD_CHANNEL and isinstance(key, str) and key and f"{key}=*" not in tags:
             tags.add(f"{key}={value}")
     return tuple(sorted(tags))
-
-
-def _check_area(area):
-    """``area`` as a polygonal shapely geometry in degrees, or an :class:`InvalidInputError` saying what is wrong.
-
-    A polygon in metres (a projected CRS without a GeoPandas CRS to say so) or a line kept nothing, silently.
-    """
-    import shapely
-
-    from .download import _area
-
-    try:
-        geom = _area(area)
-    except (InvalidInputError, InvalidTypeError):
-        raise
-    except (TypeError, ValueError) as exc:  # float() of a box's values
-        raise InvalidInputError(f"an area box is (min_lon, min_lat, max_lon, max_lat) in degrees; got {area!r} "
-                                f"({exc})") from None
-    if shapely.get_type_id(geom) not in (3, 6):
-        if shapely.get_type_id(geom) == 7:  # a collection: its polygonal parts
-            parts = [g for g in shapely.get_parts(geom) if shapely.get_type_id(g) in (3, 6)]
-            geom = shapely.union_all(parts) if parts else geom
-        if shapely.get_type_id(geom) not in (3, 6):
-            raise InvalidInputError(f"area must be polygonal (the area to keep), got a {geom.geom_type}")
-    x0, y0, x1, y1 = (float(v) for v in geom.bounds)
-    if not (np.isfinite([x0, y0, x1, y1]).all() and -180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
-        raise InvalidInputError(
-            f"area bounds {(x0, y0, x1, y1)} are not longitude/latitude degrees (longitude in [-180, 180], latitude "
-            "in [-90, 90]); a shapely area is taken as EPSG:4326 (lon, lat): transform it first, or pass a "
-            "GeoSeries/GeoDataFrame that carries its CRS")
-    return geom
-
-
-def _clip(pois, roads, area):
-    """POIs in ``area`` and the parts of roads in it (line parts only; rows whose part is empty dropped)."""
-    import shapely
-
-    from .download import _area
-
-    geom = _area(area)
-    shapely.prepare(geom)
-    pois = pois[shapely.intersects(geom, np.asarray(pois.geometry.values))].reset_index(drop=True)
-    lines = np.asarray(roads.geometry.values)
-    inside = shapely.intersects(geom, lines)
-    roads = roads[inside].reset_index(drop=True)
-    cut = shapely.intersection(np.asarray(roads.geometry.values), geom)
-    kind = shapely.get_type_id(cut)
-    odd = ~np.isin(kind, (1, 5))  # points (touching the boundary) or collections: keep their line parts
-    for k in np.flatnonzero(odd):
-        parts = [p for p in shapely.get_parts(shapely.get_parts(cut[k])) if shapely.get_type_id(p) == 1]
-        cut[k] = shapely.multilinestrings(parts) if parts else shapely.from_wkt("LINESTRING EMPTY")
-    roads = roads.set_geometry(cut, crs=roads.crs)
-    return pois, roads[~shapely.is_empty(cut)].reset_index(drop=True)
-
-
-def _read_frame(data, name, columns=None):
-    import geopandas as gpd
-
-    if isinstance(data, gpd.GeoDataFrame):
-        frame = data
-    elif isinstance(data, (str, os.PathLike)):
-        path = os.fspath(data)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no {name} file at {path!r}")
-        parquet = path.lower().endswith((".parquet", ".geoparquet", ".pq"))  # DATA.PARQUET too (not for GDAL)
-        try:
-            if parquet:
-                frame = gpd.read_parquet(path, columns=_with_geometry(path, columns))
-            else:
-                frame = gpd.read_file(path, columns=columns)
-        except Exception as exc:  # pyarrow / pyogrio errors of a file that is not what its name says
-            raise InvalidInputError(f"could not read {path!r} as a {'GeoParquet' if parquet else 'GeoPandas'} "
-                                    f"file of {name} ({type(exc).__name__}: {exc})") from exc
-    else:
-        raise InvalidTypeError(f"{name} must be a path or a GeoDataFrame, got {type(data).__name__}")
-    geoms = _geo.to_wgs84(_geo.as_geoseries(frame, name), name)
-    if geoms is not frame.geometry:
-        frame = frame.set_geometry(geoms)
-    return frame
-
-
-def _with_geometry(path, columns):
-    """``columns`` plus the file's geometry column (as ``read_file`` adds it), read from its GeoParquet metadata."""
-    if columns is None:
-        return None
-    import json
-
-    import pyarrow.parquet as pq
-
-    columns = list(columns)
-    meta = pq.read_schema(path).metadata or {}
-    geometry = json.loads(meta.get(b"geo", b"{}")).get("primary_column")
-    return columns + [geometry] if geometry and geometry not in columns else columns
-
-
-def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None = "fclass",
-              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-    """POIs from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
-
-    Returns a GeoDataFrame in EPSG:4326 with the category column present
-    (``ValueError`` naming the columns otherwise). A missing CRS raises; other
-    CRSs are transformed.
-
-    Parameters
-    ----------
-    data : str, path-like or GeoDataFrame
-        A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
-        :func:`geopandas.read_file` reads, or a GeoDataFrame.
-    category_column : str or None, default "fclass"
-        Column that must be present; None checks none.
-    columns : list of str, optional
-        Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        The POIs, in EPSG:4326.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    TypeError
-        If ``data`` is neither a path nor a GeoDataFrame.
-    ValueError
-        If the category column is missing, the CRS is missing, or the file cannot be read
-        (:class:`geos2vec.errors.InvalidInputError`).
-    """
-    frame = _read_frame(data, "pois", columns)
-    if category_column is not None and category_column not in frame.columns:
-        raise InvalidInputError(f"pois have no {category_column!r} column (columns: {list(frame.columns)}); "
-                                "pass category_column=... naming the category column")
-    return frame
-
-
-def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-    """Roads from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
-
-    Returns a GeoDataFrame in EPSG:4326; every non-missing geometry must be a
-    (Multi)LineString (``ValueError`` naming the offending rows otherwise).
-
-    Parameters
-    ----------
-    data : str, path-like or GeoDataFrame
-        A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
-        :func:`geopandas.read_file` reads, or a GeoDataFrame.
-    columns : list of str, optional
-        Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        The roads, in EPSG:4326.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    TypeError
-        If ``data`` is neither a path nor a GeoDataFrame.
-    ValueError
-        If a geometry is not a (Multi)LineString (or LinearRing), the CRS is missing, or the file cannot be read
-        (:class:`geos2vec.errors.InvalidInputError`).
-    """
-    import shapely
-
-    frame = _read_frame(data, "roads", columns)
-    arr = np.asarray(frame.geometry.values)
-    ok = _geo.missing_mask(frame.geometry) | np.isin(shapely.get_type_id(arr), (1, 2, 5))
-    if not ok.all():
-        raise InvalidInputError(f"roads must be LineStrings or MultiLineStrings; not at index "
-                                f"{_geo.describe_labels(frame.index, ~ok)}")
-    return frame

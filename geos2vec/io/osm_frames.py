@@ -1,0 +1,140 @@
+"""POI and road frames from GeoParquet, any file GeoPandas reads, or a GeoDataFrame: read and checked."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import _geo
+from ..errors import InvalidInputError, InvalidTypeError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import geopandas as gpd
+
+    from .._typing import StrPath
+
+__all__ = ["read_pois", "read_roads"]
+
+
+def _read_frame(data, name, columns=None):
+    import geopandas as gpd
+
+    if isinstance(data, gpd.GeoDataFrame):
+        frame = data
+    elif isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no {name} file at {path!r}")
+        parquet = path.lower().endswith((".parquet", ".geoparquet", ".pq"))  # DATA.PARQUET too (not for GDAL)
+        try:
+            if parquet:
+                frame = gpd.read_parquet(path, columns=_with_geometry(path, columns))
+            else:
+                frame = gpd.read_file(path, columns=columns)
+        except Exception as exc:  # pyarrow / pyogrio errors of a file that is not what its name says
+            raise InvalidInputError(f"could not read {path!r} as a {'GeoParquet' if parquet else 'GeoPandas'} "
+                                    f"file of {name} ({type(exc).__name__}: {exc})") from exc
+    else:
+        raise InvalidTypeError(f"{name} must be a path or a GeoDataFrame, got {type(data).__name__}")
+    geoms = _geo.to_wgs84(_geo.as_geoseries(frame, name), name)
+    if geoms is not frame.geometry:
+        frame = frame.set_geometry(geoms)
+    return frame
+
+
+def _with_geometry(path, columns):
+    """``columns`` plus the file's geometry column (as ``read_file`` adds it), read from its GeoParquet metadata."""
+    if columns is None:
+        return None
+    import json
+
+    import pyarrow.parquet as pq
+
+    columns = list(columns)
+    meta = pq.read_schema(path).metadata or {}
+    geometry = json.loads(meta.get(b"geo", b"{}")).get("primary_column")
+    return columns + [geometry] if geometry and geometry not in columns else columns
+
+
+def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None = "fclass",
+              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    """POIs from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
+
+    Returns a GeoDataFrame in EPSG:4326 with the category column present
+    (``ValueError`` naming the columns otherwise). A missing CRS raises; other
+    CRSs are transformed.
+
+    Parameters
+    ----------
+    data : str, path-like or GeoDataFrame
+        A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
+        :func:`geopandas.read_file` reads, or a GeoDataFrame.
+    category_column : str or None, default "fclass"
+        Column that must be present; None checks none.
+    columns : list of str, optional
+        Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The POIs, in EPSG:4326.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    TypeError
+        If ``data`` is neither a path nor a GeoDataFrame.
+    ValueError
+        If the category column is missing, the CRS is missing, or the file cannot be read
+        (:class:`geos2vec.errors.InvalidInputError`).
+    """
+    frame = _read_frame(data, "pois", columns)
+    if category_column is not None and category_column not in frame.columns:
+        raise InvalidInputError(f"pois have no {category_column!r} column (columns: {list(frame.columns)}); "
+                                "pass category_column=... naming the category column")
+    return frame
+
+
+def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    """Roads from GeoParquet (or any GeoPandas-readable file) or a GeoDataFrame, checked.
+
+    Returns a GeoDataFrame in EPSG:4326; every non-missing geometry must be a
+    (Multi)LineString (``ValueError`` naming the offending rows otherwise).
+
+    Parameters
+    ----------
+    data : str, path-like or GeoDataFrame
+        A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
+        :func:`geopandas.read_file` reads, or a GeoDataFrame.
+    columns : list of str, optional
+        Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The roads, in EPSG:4326.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    TypeError
+        If ``data`` is neither a path nor a GeoDataFrame.
+    ValueError
+        If a geometry is not a (Multi)LineString (or LinearRing), the CRS is missing, or the file cannot be read
+        (:class:`geos2vec.errors.InvalidInputError`).
+    """
+    import shapely
+
+    frame = _read_frame(data, "roads", columns)
+    arr = np.asarray(frame.geometry.values)
+    ok = _geo.missing_mask(frame.geometry) | np.isin(shapely.get_type_id(arr), (1, 2, 5))
+    if not ok.all():
+        raise InvalidInputError(f"roads must be LineStrings or MultiLineStrings; not at index "
+                                f"{_geo.describe_labels(frame.index, ~ok)}")
+    return frame
