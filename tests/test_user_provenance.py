@@ -7,6 +7,8 @@ when a file looks filtered to roads (its POIs are then not all the place holds).
 
 from __future__ import annotations
 
+import re
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -19,6 +21,55 @@ from geos2vec.io import read_osm
 from geos2vec.io.osm_profile import LAND_KEYS, is_land_way, looks_filtered
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ what ships, and under which licence
+def _shipped_data_files() -> list[str]:
+    files = []
+    for folder in ("geos2vec/data", "geos2vec/pretrained"):
+        for p in sorted((ROOT / folder).rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".py", ".pyc"):
+                files.append(p.relative_to(ROOT).as_posix())
+    return files
+
+
+def _notice_rows() -> dict[str, str]:
+    """``{path: the rest of its table row}`` for the rows of DATA_NOTICE.md that name a file."""
+    rows = {}
+    for line in (ROOT / "DATA_NOTICE.md").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\| `(geos2vec/[^`]+)` \|(.*)\|\s*$", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    return rows
+
+
+def test_every_shipped_data_file_has_its_source_and_licence_in_the_notice():
+    files = _shipped_data_files()
+    assert "geos2vec/data/ontology_v1.csv" in files and "geos2vec/pretrained/weights.npz" in files
+    rows = _notice_rows()
+    assert [f for f in files if f not in rows] == []  # the ontology and every pretrained file were not named
+    assert [r for r in rows if r not in files] == []  # no row for a file that is not shipped
+    for path, row in rows.items():
+        assert re.search(r"ODbL 1\.0|CC0 1\.0|Apache-2\.0", row), path
+    # the crosswalk comes from Who's On First (CC0), the sample from OpenStreetMap (ODbL)
+    assert "CC0 1.0" in rows["geos2vec/data/crosswalk_simplegeo_v1.csv"]
+    for sample in ("los_angeles_pois.parquet", "los_angeles_roads.parquet"):
+        assert "ODbL 1.0, © OpenStreetMap contributors" in rows[f"geos2vec/data/sample/{sample}"]
+    # the bundled model was trained on Who's On First venues as well as OpenStreetMap (its model card)
+    card = (ROOT / "geos2vec/pretrained/MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Who's On First venues** (CC0)" in card and "OpenStreetMap** (© OpenStreetMap contributors" in card
+    weights = rows["geos2vec/pretrained/weights.npz"]
+    assert "Who's On First" in weights and "OpenStreetMap" in weights and "CC0 1.0" in weights
+
+
+def test_the_licence_expression_names_every_licence_of_the_shipped_data():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    expression = project["license"]
+    assert set(expression.split(" AND ")) == {"Apache-2.0", "ODbL-1.0", "CC0-1.0"}  # CC0-1.0 was missing
+    assert f"`{expression}`" in (ROOT / "DATA_NOTICE.md").read_text(encoding="utf-8")
+    assert project["license-files"] == ["LICENSE", "DATA_NOTICE.md"]
+    packaging = pytest.importorskip("packaging.licenses")
+    assert packaging.canonicalize_license_expression(expression) == expression
 
 
 # ------------------------------------------------------------------ read_osm: synthetic files
