@@ -3,6 +3,7 @@
 Every output carries it: tables and GeoDataFrames in ``df.attrs["geos2vec"]`` (a dict; pandas and geopandas
 write ``attrs`` into Parquet / GeoParquet metadata, so it travels with the file), DataArrays in flat
 ``attrs`` (``geos2vec_version``, ``geos2vec_model``, ...; flat so that zarr and netCDF can store them).
+What the bundled model makes also names the data it was trained on and their licences (``model_data``).
 
 Examples
 --------
@@ -18,7 +19,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import S2VecModel
 
-__all__ = ["provenance", "model_name", "flat_attrs", "record_from_attrs"]
+__all__ = ["provenance", "model_name", "flat_attrs", "record_from_attrs", "DEFAULT_MODEL_DATA"]
+
+#: What the bundled model (``load_model("default")``) was trained on, with the licences and credits
+#: (DATA_NOTICE.md, its model card): recorded as ``model_data`` with everything it makes, so that an embedding
+#: written to a file still says which data, under which licence, went into it.
+DEFAULT_MODEL_DATA = ("OpenStreetMap POIs and roads (ODbL-1.0, credit: (c) OpenStreetMap contributors); "
+                      "Who's On First venues (CC0-1.0, credit: Data from Who's On First)")
 
 
 def model_name(model: S2VecModel | None) -> str | None:
@@ -51,14 +58,17 @@ def provenance(**fields) -> dict:
     Returns
     -------
     dict
-        ``geos2vec_version`` and the given fields; JSON-safe (NumPy scalars become the Python number, bool or
-        str they equal; other values that are not str, int, float or bool their ``str``). No timestamp: the
-        same inputs give identical outputs, attrs included.
+        ``geos2vec_version`` and the given fields, and for ``model="default"`` (the bundled model)
+        ``model_data``: the data it was trained on and their licences (:data:`DEFAULT_MODEL_DATA`). JSON-safe
+        (NumPy scalars become the Python number, bool or str they equal; other values that are not str, int,
+        float or bool their ``str``). No timestamp: the same inputs give identical outputs, attrs included.
     """
     from . import __version__
 
     out = {"geos2vec_version": __version__}
     out.update({k: _json_value(v) for k, v in fields.items() if v is not None})
+    if out.get("model") == "default":  # the licences of its training data go with what it makes
+        out.setdefault("model_data", DEFAULT_MODEL_DATA)
     return out
 
 

@@ -146,3 +146,30 @@ def test_the_filter_rule_on_the_shared_extracts(shared_data):
     assert LAND_KEYS == ("building", "landuse", "natural", "waterway")
     assert shares("oslo-east-filtered.osm.pbf") == (14893, 1) and looks_filtered(14893, 1)
     assert shares("campo-grande.osm.pbf") == (4590, 270) and not looks_filtered(4590, 270)  # the least mapped
+
+
+# ------------------------------------------------------------------ provenance: the licences of what the model makes
+def test_embeddings_of_the_bundled_model_record_its_training_data_and_their_licences(tmp_path):
+    import geopandas as gpd
+
+    import geos2vec
+    from geos2vec.provenance import DEFAULT_MODEL_DATA, flat_attrs, provenance, record_from_attrs
+
+    pois = gpd.GeoDataFrame({"fclass": ["restaurant", "cafe", "school"]}, crs=4326,
+                            geometry=gpd.points_from_xy([-73.99, -73.98, -73.985], [40.73, 40.735, 40.74]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = geos2vec.count_features(pois)
+        out = pois.s2vec.embed(features=table, mode="patch")
+    rec = out.attrs["geos2vec"]
+    assert rec["model"] == "default"
+    assert rec["model_data"] == ("OpenStreetMap POIs and roads (ODbL-1.0, credit: (c) OpenStreetMap contributors); "
+                                 "Who's On First venues (CC0-1.0, credit: Data from Who's On First)")
+    assert rec["model_data"] == DEFAULT_MODEL_DATA
+    out.to_parquet(tmp_path / "emb.parquet")  # it travels with the file
+    assert gpd.read_parquet(tmp_path / "emb.parquet").attrs["geos2vec"]["model_data"] == DEFAULT_MODEL_DATA
+    # DataArrays (zarr, netCDF) carry it flat; other models and the feature table make no such claim
+    assert record_from_attrs(flat_attrs(rec)) == rec and flat_attrs(rec)["geos2vec_model_data"] == DEFAULT_MODEL_DATA
+    assert "model_data" not in table.attrs["geos2vec"]
+    assert "model_data" not in provenance(stage="embed", model="in-memory")
+    assert "model_data" not in provenance(stage="embed", model="/models/mine.zip")
