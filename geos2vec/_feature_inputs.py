@@ -385,14 +385,13 @@ def _unrecordable(pois, onto, poi_channels, table=None) -> list:
     have = {onto.channels[c] for c in onto.lookup(list(values), keys=list(keys)) if c >= 0}
     counted = [] if table is None else [c for c in poi_channels if c not in have and table[c].to_numpy().any()]
     if counted:
-        import warnings
-
+        from ._stacklevel import warn as _warn
         from .errors import CoverageWarning
 
-        warnings.warn(f"count_features counted POIs in channel(s) {counted[:5]} that none of pois.attrs"
-                      "['source_tags'] reaches: those tags do not describe the counted category column, so no POI "
-                      "channel is recorded as missing; declare the tags of that column in pois.attrs['source_tags'] "
-                      "(or delete it)", CoverageWarning, stacklevel=4)
+        _warn(f"count_features counted POIs in channel(s) {counted[:5]} that none of pois.attrs"
+              "['source_tags'] reaches: those tags do not describe the counted category column, so no POI "
+              "channel is recorded as missing; declare the tags of that column in pois.attrs['source_tags'] "
+              "(or delete it)", CoverageWarning)
         return []
     return [c for c in poi_channels if c not in have]
 

@@ -16,7 +16,6 @@ for an empty cell in its surroundings. Cells outside the coverage a table record
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import _geo, cells as _cells
+from ._stacklevel import warn as _warn
 from .errors import InvalidInputError, InvalidTypeError
 from .geometry_cells import MAX_POLYGON_CELLS, _check_how, _row_cells, check_vertices, row_cells  # noqa: F401
 from .provenance import model_name, provenance
@@ -238,15 +238,14 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     if cell_ids.size and (_cells.get_level(cell_ids) != level).any():
         raise InvalidInputError(f"all cells must be level {level}: the model embeds level-{level} cells")
     return _embed_table(cell_ids, _feature_table(features, level, model), level, model, mode, outside, prefix,
-                        context, progress, stacklevel=3)
+                        context, progress)
 
 
-def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, progress, *, stacklevel,
-                 warn=True):
+def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, progress, *, warn=True):
     """:func:`embed_cells` of checked input: level-``level`` uint64 ``cell_ids`` and a :func:`_feature_table`.
 
-    ``stacklevel``: of the NaN warning, as seen from this function (3: the caller of :func:`embed_cells`);
-    ``warn=False`` leaves it to the caller (:func:`embed` warns per row).
+    The NaN warning points at the user's call (:func:`geos2vec._stacklevel.warn`); ``warn=False`` leaves it
+    to the caller (:func:`embed` warns per row).
     """
     from .coverage import covered_mask
     from .raster import rasterize
@@ -300,8 +299,8 @@ def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, 
         else:
             hint = (f"they lie {'outside the coverage or ' if n_out else ''}in level-{model.image_level} images "
                     "without any feature, so there is no surrounding data to embed them in")
-        warnings.warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
-                      f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}", stacklevel=stacklevel)
+        _warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
+              f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}")
     out.attrs["geos2vec"] = provenance(stage="embed", model=model_name(model), mode=mode, level=level,
                                        context=context if mode == "contextual" else None, outside=outside)
     return out
@@ -331,7 +330,7 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any] | OSMData, *, level:
     level = _check_level(level, model)
     table = _feature_table(features, level, model)
     ids = table.index.to_numpy().astype(np.uint64)
-    emb = _embed_table(ids, table, level, model, mode, "nan", prefix, context, progress, stacklevel=2)
+    emb = _embed_table(ids, table, level, model, mode, "nan", prefix, context, progress)
     gdf = gpd.GeoDataFrame(emb.reset_index(drop=True), geometry=_cells.cell_polygons(ids).values, crs=4326)
     gdf.insert(0, "s2_cell", ids)
     gdf.insert(1, "token", _cells.cell_to_token(ids).astype(str))  # str when empty too
@@ -433,7 +432,7 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         # embed warns per row below; no warnings.catch_warnings here: it swaps the process' filters, and
         # concurrent calls (threads, dask's threaded scheduler) left "ignore" set for the whole session
         emb = _embed_table(uniq, table, level, model, mode, outside, prefix, context, progress,
-                           stacklevel=2, warn=False).to_numpy(np.float32)
+                           warn=False).to_numpy(np.float32)
     # the result is allocated after encoding, so the encoder's working memory and the result do not add up
     result = np.full((len(geoms_all), dim), np.nan, dtype=np.float32)
     if cell.size:
@@ -458,15 +457,13 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     if n_nan and cell.size:
         n_out = int((outside_rows & np.isnan(result[ok_pos, 0])).sum())
     if n_nan:
-        warnings.warn(
+        _warn(
             f"{n_nan} of {len(gdf)} rows got NaN embeddings: their cells have no features in the data given "
             f"({int(missing.sum())} of them have no geometry{'; ' + _outside_note(n_out) if n_out else ''})."
             + ((" Pass outside='embed' (CLI: --outside embed) to embed empty cells."
                 if n_nan > int(missing.sum()) + n_out else "") if outside == "nan" else
                f" Their level-{model.image_level} images hold no feature at all"
-               + (", or the features do not cover them." if n_out else ".")),
-            stacklevel=2,
-        )
+               + (", or the features do not cover them." if n_out else ".")))  # at the user's line, once there
     out = gdf.copy()
     s2 = pd.array(np.zeros(len(gdf), np.uint64), dtype="UInt64")
     if ok_pos.size:

@@ -21,7 +21,6 @@ path. Roads are covered exactly in S2's geometry, see :mod:`geos2vec._cover`.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,6 +28,7 @@ import pandas as pd
 
 from . import _cover, _s2
 from . import cells as _cells
+from ._stacklevel import find_stack_level, warn as _warn
 from .errors import InvalidInputError, InvalidTypeError
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipodal, _check_coords,  # noqa: F401
                               _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
@@ -327,8 +327,9 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
             geom = infer_coverage(pois, roads)
         else:
             geom = as_coverage(coverage)
-            _warn_outside(geom, input_xy, source=coverage)
-            _warn_loose_header(coverage, geom, input_xy)
+            # their warnings point at the user's call: one frame below this one, in coverage.py
+            _warn_outside(geom, input_xy, source=coverage, stacklevel=find_stack_level() + 1)
+            _warn_loose_header(coverage, geom, input_xy, stacklevel=find_stack_level() + 1)
         set_coverage(out, geom, missing_channels=_missing_channels(pois, roads, onto, out))
     return out
 
@@ -369,23 +370,22 @@ def _warn_dropped(report):
         if report[key]:
             msgs.append(f"{report[key]} {what} without geometry skipped (errors='coerce')")
     if msgs:
-        warnings.warn("count_features counted these in no channel: " + "; ".join(msgs)
-                      + ". Details: result.attrs['report']", UserWarning, stacklevel=3)
+        _warn("count_features counted these in no channel: " + "; ".join(msgs)
+              + ". Details: result.attrs['report']", UserWarning)
     other = report.get("non_road_highways")
     if other:
-        warnings.warn(f"count_features counted {sum(other.values())} lines as roads whose highway value is not a road "
-                      f"class of the default ontology ({list(other.items())[:5]}): ontology {report['ontology']!r} "
-                      "has no road classes, so every line counts. To count only roads, build it with "
-                      "Ontology.from_mapping(..., road_values='default') (or from_channels); to keep them, pass "
-                      "road_column=None. Details: result.attrs['report']['non_road_highways']", UserWarning,
-                      stacklevel=3)
+        _warn(f"count_features counted {sum(other.values())} lines as roads whose highway value is not a road "
+              f"class of the default ontology ({list(other.items())[:5]}): ontology {report['ontology']!r} "
+              "has no road classes, so every line counts. To count only roads, build it with "
+              "Ontology.from_mapping(..., road_values='default') (or from_channels); to keep them, pass "
+              "road_column=None. Details: result.attrs['report']['non_road_highways']", UserWarning)
     unread = report.get("unread_tags")
     if unread:
-        warnings.warn(f"count_features: these POIs were read by read_osm with an ontology that does not select "
-                      f"{len(unread)} tag(s) of the one counted with (e.g. {unread[:5]}): POIs with those tags were "
-                      "never read, so their channels hold only POIs that carry another selected tag. Read the file "
-                      "with read_osm(path, ontology=<the ontology you count with>). Details: "
-                      "result.attrs['report']['unread_tags']", UserWarning, stacklevel=3)
+        _warn(f"count_features: these POIs were read by read_osm with an ontology that does not select "
+              f"{len(unread)} tag(s) of the one counted with (e.g. {unread[:5]}): POIs with those tags were "
+              "never read, so their channels hold only POIs that carry another selected tag. Read the file "
+              "with read_osm(path, ontology=<the ontology you count with>). Details: "
+              "result.attrs['report']['unread_tags']", UserWarning)
 
 
 def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = False) -> pd.DataFrame:
@@ -481,7 +481,7 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     elif any(has_coverage(t) for t in tables):
         from .errors import CoverageWarning
 
-        warnings.warn(f"combine_counts: {sum(not has_coverage(t) for t in tables)} of {len(tables)} tables have "
-                      "no coverage, so the combined table's coverage is unknown; pass coverage= to "
-                      "count_features for every part", CoverageWarning, stacklevel=2)
+        _warn(f"combine_counts: {sum(not has_coverage(t) for t in tables)} of {len(tables)} tables have "
+              "no coverage, so the combined table's coverage is unknown; pass coverage= to "
+              "count_features for every part", CoverageWarning)
     return out

@@ -1,0 +1,109 @@
+"""Where geos2vec's warnings point: the user's line that called into geos2vec, not a line inside the package.
+
+``warnings.warn(message, category, stacklevel=find_stack_level())`` (as pandas' ``find_stack_level``) counts
+the level when the warning is raised, by walking out of the geos2vec package. A warning then names the file
+and line of the user's call (``gdf.s2vec.embed(...)``, ``count_features(...)``) whichever path it took inside
+(the accessor, one stage calling another, a helper), and ``warnings.filterwarnings(..., module=...)`` matches
+the user's module. Hand-counted levels pointed at the accessor or at the stage that called another one.
+
+:func:`warn` also keeps Python's "default" action (shown once per line of the user's code) across the
+``warnings.catch_warnings()`` blocks of other libraries: GeoPandas enters one in every ``GeoSeries(...)``, and
+each block made Python forget what it had shown, so a loop of 100 ``embed`` calls printed 100 identical warnings.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+__all__ = ["find_stack_level", "warn"]
+
+_PACKAGE = __name__.partition(".")[0]  # "geos2vec"
+
+
+def _in_package(frame) -> bool:
+    g = frame.f_globals
+    name = g.get("__name__")
+    if name == "__main__":  # python -m geos2vec: the module runs as __main__
+        name = getattr(g.get("__spec__"), "name", name)
+    return isinstance(name, str) and (name == _PACKAGE or name.startswith(_PACKAGE + "."))
+
+
+def _skipped(frame) -> bool:
+    """Frames ``warnings.warn`` does not count in ``stacklevel`` (importlib's bootstrap, as in CPython)."""
+    name = frame.f_code.co_filename
+    return "importlib" in name and "_bootstrap" in name
+
+
+def find_stack_level() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller point at the first frame outside geos2vec.
+
+    Call it in the ``warnings.warn(...)`` call itself (the level counts from the function that calls it).
+
+    Returns
+    -------
+    int
+        1 when the caller is outside geos2vec; else the level of the first frame outside it (or of the
+        outermost frame when every frame is inside, e.g. geos2vec's command line).
+    """
+    return _user_frame(sys._getframe(1))[1]
+
+
+def _user_frame(frame):
+    """The first frame outside geos2vec from ``frame`` outwards, and its ``stacklevel`` as seen from ``frame``."""
+    level = 1
+    while _in_package(frame):
+        back = frame.f_back
+        while back is not None and _skipped(back):
+            back = back.f_back
+        if back is None:
+            break
+        frame, level = back, level + 1
+    return frame, level
+
+
+def _matches(pattern, value) -> bool:
+    return pattern is None or (pattern == value if isinstance(pattern, str) else bool(pattern.match(value)))
+
+
+def _action(text: str, category: type, module: str, lineno: int) -> str:
+    """The action of the first matching entry of ``warnings.filters`` (as ``warnings.warn_explicit`` finds it)."""
+    for action, msg, cat, mod, line in warnings.filters:
+        if _matches(msg, text) and issubclass(category, cat) and _matches(mod, module) and line in (0, lineno):
+            return action
+    return warnings.defaultaction
+
+
+_shown: dict = {}  # (filename, lineno or None, text, category) -> True; "filters": the filters they were shown under
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` at the first frame outside geos2vec, shown once per place under "default"/"module".
+
+    Python forgets what the "default" and "module" actions have shown whenever any code changes the warning
+    filters, even a ``catch_warnings()`` block that puts them back as they were (GeoPandas' ``GeoSeries``
+    constructor). Here what was shown is forgotten only when the filters differ from those it was shown under
+    (``warnings.simplefilter(...)``, ``warnings.resetwarnings()``), so a warning in a loop shows once. "always",
+    "error", "once", "ignore" and recording blocks with ``simplefilter("always")`` behave as ``warnings.warn``.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    category : type of Warning, default UserWarning
+        Its class.
+    """
+    frame, level = _user_frame(sys._getframe(1))
+    g = frame.f_globals
+    lineno = frame.f_lineno
+    action = _action(message, category, g.get("__name__", "<string>"), lineno)
+    if action in ("default", "module"):
+        state = (tuple(warnings.filters), warnings.defaultaction)
+        if _shown.get("filters") != state or len(_shown) > 10_000:
+            _shown.clear()
+            _shown["filters"] = state
+        key = (frame.f_code.co_filename, lineno if action == "default" else None, message, category)
+        if key in _shown:
+            return
+        _shown[key] = True
+    warnings.warn(message, category, stacklevel=level + 1)  # + 1: this function's frame
