@@ -2,7 +2,8 @@
 
 * ``summary.csv``: ``task, split, method, probe, n_cells, r2_mean, r2_std, mae_mean, mae_std, n_splits``;
 * ``paired.csv``: per task, split and probe, method A against method B on the same splits: mean ΔR²
-  (A − B), the splits A wins and loses (ties count for neither), their number; "A beats B" is written only
+  (A − B), the splits A wins and loses, the ties (equal up to round-off: neither), their number, the corrected
+  t-test; "A beats B" is written only
   when A wins at least 3/4 of them (15 of 20), and only where the splits have different test sets: the
   repetitions of a ``region`` or ``holdout`` split share one test set (they differ in validation draws and
   MLP seeds), so there the verdict says which method is *ahead on that test set*;
@@ -33,9 +34,11 @@ __all__ = ["summary_table", "paired_table", "verdict", "summary_markdown", "writ
 SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std", "mae_mean", "mae_std",
                    "n_splits", "n_r2_nan"]
 PAIRED_COLUMNS = ["task", "split", "probe", "method_a", "method_b", "delta_r2_mean", "delta_r2_std", "wins", "losses",
-                  "n_splits", "n_r2_nan", "one_test_set", "t_corrected", "p_corrected", "beats"]
+                  "ties", "n_splits", "n_r2_nan", "one_test_set", "t_corrected", "p_corrected", "beats"]
 BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired splits (15 of 20)
-TIE = 1e-9  # R² differences at most this large are ties (round-off), counted as neither a win nor a loss
+#: R² differences up to ``TIE * max(1, |R²(A)|, |R²(B)|)`` are ties (round-off: the same fit through other BLAS
+#: sums), counted as neither a win nor a loss and taken as 0 in the mean ΔR² and the t-test
+TIE = 1e-9
 # the baselines an embedding has to beat, in the order the report lists them
 STRONG = ("smoothed counts", "region one-hot", "location-only", "counts", "untrained encoder")
 # a method with location fused in ("...-Loc") also faces the counts with the same location encoding
@@ -149,9 +152,11 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     pandas.DataFrame
         One row per (task, split, probe, A, B): ``delta_r2_mean`` and ``delta_r2_std`` of ``R²(A) - R²(B)``
         over the repetitions both have an R² on, ``wins`` (repetitions where A is higher), ``losses`` (where B
-        is higher; scores equal up to 1e-9, round-off, are neither), ``n_splits`` (the repetitions both were
-        scored on), ``n_r2_nan`` (those of them without an R², a test set of one sample or one label value:
-        neither a win nor a loss, as a tie, and left out of the mean and the t-test), ``one_test_set`` (a
+        is higher), ``ties`` (equal up to round-off: ``|ΔR²| <= TIE * max(1, |R²(A)|, |R²(B)|)``, :data:`TIE`
+        = 1e-9; neither a win nor a loss, and a difference of 0 in the mean, SD and t-test), ``n_splits`` (the
+        repetitions both were scored on: ``wins + losses + ties + n_r2_nan``), ``n_r2_nan`` (those of them
+        without an R², a test set of one sample or one label value: neither a win nor a loss, and left out of
+        the mean and the t-test), ``one_test_set`` (a
         ``region:...`` or ``holdout`` split: every repetition has the same test set), ``t_corrected`` and
         ``p_corrected`` (Nadeau & Bengio's corrected resampled t-test of the differences, two-sided, with the
         samples trained and validated on as the training size (``n_fit``; older scores: all not tested on):
@@ -181,19 +186,30 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                 if a == b:
                     continue
                 both = have[a] & have[b]  # the repetitions both methods were scored on
-                d = (wide[a] - wide[b])[both]
-                n_both, n_nan = int(both.sum()), int(d.isna().sum())  # NaN: a test set without R² (one value)
-                d = d.dropna()
-                # equal up to round-off is a tie (PCA, a rotation, scored 1e-16 off counts: a "win" each way); a
-                # repetition without R² is neither, but counts in n_splits: 6 wins of 8 scored of 20 are no "beats"
-                wins, losses, one = int((d > TIE).sum()), int((d < -TIE).sum()), _one_test_set(split)
+                d, tie = _differences(wide[a][both], wide[b][both])
+                n_both, n_nan = int(both.sum()), int(both.sum()) - len(d)  # NaN: a test set without R² (one value)
+                # a repetition without R² is neither, but counts in n_splits: 6 wins of 8 scored of 20 are no "beats"
+                wins, losses, one = int((d > 0).sum()), int((d < 0).sum()), _one_test_set(split)
                 t, p = (math.nan, math.nan) if one else corrected_resampled_ttest(d, n_fit, n_test)
                 rows.append(dict(task=task, split=split, probe=probe, method_a=a, method_b=b,
                                  delta_r2_mean=float(d.mean()) if len(d) else math.nan,
-                                 delta_r2_std=float(d.std()), wins=wins, losses=losses, n_splits=n_both,
+                                 delta_r2_std=float(d.std()), wins=wins, losses=losses, ties=tie, n_splits=n_both,
                                  n_r2_nan=n_nan, one_test_set=one, t_corrected=t, p_corrected=p,
                                  beats=bool(n_both and not one and wins >= math.ceil(BEATS_SHARE * n_both))))
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)  # its columns also without pairs (one method: was none)
+
+
+def _differences(r2_a: pd.Series, r2_b: pd.Series) -> tuple[pd.Series, int]:
+    """``R²(A) - R²(B)`` of the repetitions both have an R² on, ties (round-off, :data:`TIE`) set to 0; the ties.
+
+    Equal up to round-off is a tie: the same fit through other sums (a copy with its columns in another order,
+    PCA or a rotation of the same table) scores 1e-16 off. Before, such differences went into the t-test as
+    they were: 0 wins and 0 losses of 20 read ``p_corrected = 0.008`` when the round-off leaned one way.
+    """
+    d = (r2_a - r2_b).dropna()
+    scale = np.maximum(1.0, np.maximum(np.abs(r2_a), np.abs(r2_b))).reindex(d.index)  # R² of -5e7: ulps of 7e-9
+    tie = (d.abs() <= TIE * scale).to_numpy()
+    return d.mask(tie, 0.0), int(tie.sum())
 
 
 def _check_paired(g: pd.DataFrame, task, split, probe) -> None:
@@ -221,7 +237,8 @@ def verdict(row: Any) -> str:
     """The report's verdict on one row of :func:`paired_table` (a row, or any object with its fields).
 
     ``"A beats B"`` / ``"B beats A"``: that side wins at least :data:`BEATS_SHARE` of the paired repetitions
-    (ties count for neither); where the repetitions share one test set (``one_test_set``) the same counts give
+    (ties, equal up to round-off, and repetitions without R² count for neither but are in ``n_splits``); where
+    the repetitions share one test set (``one_test_set``) the same counts give
     ``"A ahead on one test set"`` / ``"B ahead on one test set"`` instead; otherwise ``"no clear winner"``.
 
     Parameters
@@ -293,7 +310,9 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
         v = verdict(r)
         pc = "" if not np.isfinite(r.p_corrected) else f"{r.p_corrected:.2g}"
         nan = int(getattr(r, "n_r2_nan", 0) or 0)
-        counts = f"{r.wins} / {r.losses} of {r.n_splits}" + (f" ({nan} without R²)" if nan else "")
+        ties = int(getattr(r, "ties", 0) or 0)  # said: "0 / 0 of 20" of two copies read as 20 unexplained splits
+        counts = (f"{r.wins} / {r.losses} of {r.n_splits}" + (f" ({nan} without R²)" if nan else "")
+                  + (f", {ties} tied" if ties else ""))
         lines.append(f"| {r.method_a} | {r.method_b} | {r.split} / {r.probe} | {r.delta_r2_mean:+.3f} | "
                      f"{counts} | {pc} | {'**' + v + '**' if v == 'A beats B' else v} |")
     return "\n".join(lines)
@@ -404,8 +423,9 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
              "random; `blocked`: whole spatial blocks in train, validation or test; `region:A->B`: trained and "
              "validated on A, tested on B. "
              f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits (with "
-             "different test sets); the repeated splits overlap, so the corrected p (Nadeau & Bengio's corrected "
-             "resampled t-test) says how sure a difference is.", ""]
+             f"different test sets; R² equal up to round-off, {TIE:g}, are ties, counted for neither); the repeated "
+             "splits overlap, so the corrected p (Nadeau & Bengio's corrected resampled t-test) says how sure a "
+             "difference is.", ""]
     slugs: set[str] = set()
     for task in dict.fromkeys(scores["task"]):
         slug = base = "".join(ch if ch.isalnum() else "_" for ch in str(task))
