@@ -452,7 +452,6 @@ def evaluate(
     rows, preds = [], []
     n_ticks = sum(len(s) for s in split_sets.values()) * len(methods) * (("ridge" in probes)
                                                                           + ("mlp" in probes) * len(sweep["hidden"]))
-    bar = tqdm(total=n_ticks, desc=f"evaluate {target.name} ({kind})", disable=not _show(progress))
 
     def record(split_name, k, name, probe, te, p, val_mse, extra):
         t, (tr, va, _) = y[te], split_sets[split_name][k]
@@ -462,27 +461,28 @@ def evaluate(
         preds.append(pd.DataFrame({"split": split_name, "rep": k, "method": name, "probe": probe,
                                    "sample": sample_ids[te], "y_true": t, "y_pred": p}))
 
-    for split_name, splits in split_sets.items():
-        for name, method in methods.items():
-            if "ridge" in probes:
-                groups = onehot.get(name)
-                for k, (tr, va, te) in enumerate(splits):
-                    if groups is not None:  # a centred one-hot: the same ridge, solved in O(groups)
-                        p, val_mse, alpha = ridge_onehot_probe(groups, y, tr, va, te)
-                    else:
-                        p, val_mse, alpha = ridge_probe(np.hstack(_features(method, pooled[name], tr, seed)),
-                                                        y, tr, va, te)
-                    record(split_name, k, name, "ridge", te, p, val_mse, {"alpha": alpha})
-                    bar.update(1)
-            if "mlp" in probes:
-                bar.set_postfix_str(f"{split_name} {name} mlp")
-                res = _mlp_probe(name, method, pooled[name], y, splits, sweep=sweep, fusion=fusion,
-                                 fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
-                                 weight_decay=weight_decay, batch_size=batch_size, seed=seed,
-                                 tick=lambda: bar.update(len(splits)), target_scale=target_scale)
-                for k, ((_, _, te), (p, val_mse, cfg)) in enumerate(zip(splits, res)):
-                    record(split_name, k, name, "mlp", te, p, val_mse, cfg)
-    bar.close()
+    # closed when interrupted too (Ctrl-C in a notebook: an open bar pushed every later bar down a line)
+    with tqdm(total=n_ticks, desc=f"evaluate {target.name} ({kind})", disable=not _show(progress)) as bar:
+        for split_name, splits in split_sets.items():
+            for name, method in methods.items():
+                if "ridge" in probes:
+                    groups = onehot.get(name)
+                    for k, (tr, va, te) in enumerate(splits):
+                        if groups is not None:  # a centred one-hot: the same ridge, solved in O(groups)
+                            p, val_mse, alpha = ridge_onehot_probe(groups, y, tr, va, te)
+                        else:
+                            p, val_mse, alpha = ridge_probe(np.hstack(_features(method, pooled[name], tr, seed)),
+                                                            y, tr, va, te)
+                        record(split_name, k, name, "ridge", te, p, val_mse, {"alpha": alpha})
+                        bar.update(1)
+                if "mlp" in probes:
+                    bar.set_postfix_str(f"{split_name} {name} mlp")
+                    res = _mlp_probe(name, method, pooled[name], y, splits, sweep=sweep, fusion=fusion,
+                                     fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
+                                     weight_decay=weight_decay, batch_size=batch_size, seed=seed,
+                                     tick=lambda: bar.update(len(splits)), target_scale=target_scale)
+                    for k, ((_, _, te), (p, val_mse, cfg)) in enumerate(zip(splits, res)):
+                        record(split_name, k, name, "mlp", te, p, val_mse, cfg)
     config = dict(
         split=kind, n_splits=n_splits, seed=seed, block_level=int(block_level) if kind == "blocked" else None,
         holdout=None if holdout is None else (
