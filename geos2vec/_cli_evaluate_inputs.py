@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._cells_core import _cell_id_index
+from ._cells_core import _cell_id_index, token_to_cell
 from ._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
 from .errors import InvalidInputError, InvalidTypeError
 from .evaluate import count_table_from_points, join_labels
@@ -51,14 +51,40 @@ def _read_table(path):
                                 "CSV/TSV, Parquet/GeoParquet, GeoJSON or another file GDAL reads)") from None
 
 
+# the columns that name a table's cells: cell_id, else those of a cell_embeddings table (s2_cell, token)
+_ID_COLUMNS = ("cell_id", "s2_cell", "token")
+
+
 def _as_cell_table(df, name):
-    if "cell_id" in df.columns:
-        df = df.set_index("cell_id")
-    if df.index.name != "cell_id":
-        raise InvalidInputError(f"{name} needs a cell_id column or index (uint64 level-12 cell ids)")
-    df = df.select_dtypes("number")
-    df.index = _cell_id_index(df.index, f"{name}: its cell_id values are not S2 cell ids")
+    """The numeric columns of a table of cells, indexed by uint64 ``cell_id``.
+
+    The cells are a ``cell_id`` column or index of S2 cell ids or of tokens (``"89c25"``, as
+    :func:`geos2vec.cell_to_token` writes them), else the ``s2_cell`` or ``token`` column of a
+    :func:`geos2vec.cell_embeddings` table; the id columns are no features. Before, tokens were refused
+    ("strings are tokens (see token_to_cell)", an advice for Python on the command line).
+    """
+    key = next((c for c in _ID_COLUMNS if c in df.columns), None)
+    if key is not None:
+        df = df.set_index(key)
+    elif df.index.name not in _ID_COLUMNS:
+        raise InvalidInputError(f"{name} needs a cell_id column or index (uint64 level-12 cell ids or their tokens, "
+                                "e.g. 89c25), or the s2_cell / token column of a cell_embeddings table")
+    ids = df.index
+    df = df.drop(columns=[c for c in _ID_COLUMNS if c in df.columns]).select_dtypes("number")
+    df.index = _cell_index(ids, name)
     return df
+
+
+def _cell_index(ids, name):
+    """``ids`` (S2 cell ids, or tokens where some value is text) as a uint64 ``cell_id`` index."""
+    values = ids.to_numpy(dtype=object)
+    if not any(isinstance(v, str) for v in values):
+        return _cell_id_index(ids, f"{name}: its cell_id values are not S2 cell ids")
+    try:  # surrounding spaces of a hand-written CSV are no part of a token
+        cells = token_to_cell(np.array([v.strip() if isinstance(v, str) else v for v in values], dtype=object))
+    except (InvalidInputError, InvalidTypeError) as exc:
+        raise type(exc)(f"{name}: its cell_id values are text but not all S2 tokens: {exc}") from None
+    return pd.Index(np.asarray(cells, dtype=np.uint64), name="cell_id")
 
 
 def _load_counts(paths, category):

@@ -88,7 +88,8 @@ def add_parser(subparsers):
                    help="with --labels: cell count tables (cell_id + count columns) or POI/road files (GeoParquet)")
     p.add_argument("--category", default="fclass", help="category column of POI point files")
     p.add_argument("--embedding", action="append", default=[], metavar="NAME=FILE",
-                   help="with --labels: an embedding table to evaluate (cell_id + float columns); repeatable")
+                   help="with --labels: an embedding table to evaluate (cell_id: S2 cell ids or tokens, + float "
+                        "columns; or a cell_embeddings table); repeatable")
     p.add_argument("--model", default="default",
                    help="S2Vec model to embed with: 'default' (the bundled model), a saved model path, or 'none'")
     p.add_argument("--modes", default="contextual",
