@@ -418,7 +418,7 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     if isinstance(features, str) and features == "osm":
         from .io.download import osm_features
 
-        features = osm_features(geoms_all, level=level)
+        features = osm_features(geoms_all, level=level, progress=progress)  # its download and read bars too
     # features=None: the rows themselves are the POIs; those without a geometry get NaN, like any other
     table = _feature_table(gdf.iloc[ok_pos] if features is None else features, level, model)
     rep_lng, rep_lat = _geo.representative_lnglat(geoms)  # in range: check_vertices checked every vertex

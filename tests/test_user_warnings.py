@@ -249,3 +249,22 @@ def test_progress_false_turns_off_the_embedding_bar(model, table, capsys):
     assert "embedding (patch)" in capsys.readouterr().err
     assert list(out.index) == [7, 3] and out["s2vec_0"].isna().tolist() == [False, True]
     assert isinstance(out, pd.DataFrame)
+
+
+@pytest.mark.parametrize("progress", [False, True, None])
+def test_embed_features_osm_passes_progress_to_the_download_and_read(monkeypatch, model, table, progress):
+    # embed(features="osm", progress=False) showed the download's and read_osm's bars anyway
+    from geos2vec.io import download
+
+    seen = []
+
+    def osm_features(area, **kwargs):
+        seen.append(kwargs.get("progress", "not given"))
+        return table
+
+    monkeypatch.setattr(download, "osm_features", osm_features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = HOMES.s2vec.embed(features="osm", model=model, mode="patch", progress=progress)
+    assert seen == [progress]  # None: the progress option decides there, as for the embedding's own bar
+    assert out["s2vec_0"].isna().tolist() == [False, True]
