@@ -51,26 +51,31 @@ def _read_table(path):
                                 "CSV/TSV, Parquet/GeoParquet, GeoJSON or another file GDAL reads)") from None
 
 
-# the columns that name a table's cells: cell_id, else those of a cell_embeddings table (s2_cell, token)
-_ID_COLUMNS = ("cell_id", "s2_cell", "token")
+# the columns that name a table's cells: cell_id, else the token column of a cell_embeddings table; its s2_cell
+# column holds the same cells and is no feature either (a `geos2vec embed` output has s2_cell alone: one row per
+# input row, a polygon's vector pooled over its cells, so it is no table of cells)
+_ID_COLUMNS = ("cell_id", "token")
 
 
 def _as_cell_table(df, name):
     """The numeric columns of a table of cells, indexed by uint64 ``cell_id``.
 
     The cells are a ``cell_id`` column or index of S2 cell ids or of tokens (``"89c25"``, as
-    :func:`geos2vec.cell_to_token` writes them), else the ``s2_cell`` or ``token`` column of a
-    :func:`geos2vec.cell_embeddings` table; the id columns are no features. Before, tokens were refused
-    ("strings are tokens (see token_to_cell)", an advice for Python on the command line).
+    :func:`geos2vec.cell_to_token` writes them), else the ``token`` column of a :func:`geos2vec.cell_embeddings`
+    table; the id columns (and its ``s2_cell``) are no features. Before, tokens were refused ("strings are
+    tokens (see token_to_cell)", an advice for Python on the command line).
     """
     key = next((c for c in _ID_COLUMNS if c in df.columns), None)
     if key is not None:
         df = df.set_index(key)
     elif df.index.name not in _ID_COLUMNS:
-        raise InvalidInputError(f"{name} needs a cell_id column or index (uint64 level-12 cell ids or their tokens, "
-                                "e.g. 89c25), or the s2_cell / token column of a cell_embeddings table")
+        raise InvalidInputError(
+            f"{name} needs a cell_id column or index (uint64 level-12 cell ids or their tokens, e.g. 89c25), or the "
+            "token column of a cell_embeddings table" + (
+                "; its s2_cell column looks like a `geos2vec embed` output, one row per input row, not a table of "
+                "cells" if "s2_cell" in df.columns else ""))
     ids = df.index
-    df = df.drop(columns=[c for c in _ID_COLUMNS if c in df.columns]).select_dtypes("number")
+    df = df.drop(columns=[c for c in (*_ID_COLUMNS, "s2_cell") if c in df.columns]).select_dtypes("number")
     df.index = _cell_index(ids, name)
     return df
 

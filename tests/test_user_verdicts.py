@@ -184,6 +184,17 @@ def test_embedding_files_of_tokens_score_as_files_of_cell_ids(files):
     assert config["methods"]["mine"] == [6]                          # s2_cell and token are not features
 
 
+def test_an_embed_output_is_not_taken_for_a_table_of_cells(files):
+    """`geos2vec embed` writes one row per input row with s2_cell: no table of cells (a polygon's vector is pooled)."""
+    d = files["dir"]
+    rows = files["tokens"].drop(columns="cell_id").assign(s2_cell=files["tokens"].cell_id.map(
+        lambda t: np.uint64(s2sphere.CellId.from_token(t).id())))
+    rows.to_parquet(d / "embedded_rows.parquet")
+    with pytest.raises(InvalidInputError, match=r"embedded_rows.parquet needs a cell_id column .* looks like a "
+                                                r"`geos2vec embed` output"):
+        _evaluate(files, d / "embedded_rows.parquet", "rows")
+
+
 def test_embedding_file_of_invalid_tokens_is_refused_by_name(files, capsys):
     d, tokens = files["dir"], files["tokens"].copy()
     tokens.loc[4, "cell_id"] = "0x89c25"
