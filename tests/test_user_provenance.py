@@ -173,3 +173,27 @@ def test_embeddings_of_the_bundled_model_record_its_training_data_and_their_lice
     assert "model_data" not in table.attrs["geos2vec"]
     assert "model_data" not in provenance(stage="embed", model="in-memory")
     assert "model_data" not in provenance(stage="embed", model="/models/mine.zip")
+
+
+# ------------------------------------------------------------------ venue coverage across the antimeridian
+def test_venue_coverage_of_venues_on_both_sides_of_the_antimeridian_is_not_the_globes_width():
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    from geos2vec.io import venue_coverage
+
+    rng = np.random.default_rng(0)  # Fiji's Taveuni / Vanua Levu: 179.5 E to 179.5 W
+    lon = np.concatenate([rng.uniform(179.5, 179.99, 30), rng.uniform(-179.99, -179.5, 30)])
+    lat = rng.uniform(-17.5, -16.5, 60)
+    venues = pd.DataFrame({"lon": lon, "lat": lat})
+    cov = venue_coverage(venues, by=None)
+    reference = shapely.convex_hull(shapely.multipoints(np.column_stack([np.where(lon < 0, lon + 360, lon), lat])))
+    assert cov.area == pytest.approx(reference.area, rel=1e-12)  # was 336.6 square degrees: 0.87
+    assert cov.area < 1.0
+    assert shapely.covers(cov, shapely.points(lon, lat)).all()
+    assert cov.covers(shapely.Point(179.8, -17.0)) and cov.covers(shapely.Point(-179.8, -17.0))
+    assert not cov.covers(shapely.Point(0.0, -17.0)) and not cov.covers(shapely.Point(-100.0, -17.0))
+    # a group that does not straddle it keeps its plain hull (unchanged)
+    ri = venues.assign(lon=lon - 180 * np.sign(lon))  # the same points around 0 longitude
+    assert venue_coverage(ri, by=None).equals(shapely.convex_hull(shapely.multipoints(ri[["lon", "lat"]].to_numpy())))

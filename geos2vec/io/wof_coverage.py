@@ -147,7 +147,9 @@ def venue_coverage(venues: pd.DataFrame, *, min_neighbours: int = 5, by: str | N
     Returns
     -------
     shapely.Polygon or shapely.MultiPolygon
-        In EPSG:4326 longitude/latitude.
+        In EPSG:4326 longitude/latitude. A group whose venues lie on both sides of the antimeridian (±180°
+        longitude: Fiji, the western Aleutians) gets its hull across it, in two parts that meet at ±180°
+        (in plain longitudes its hull spanned the globe's whole width).
 
     Raises
     ------
@@ -168,13 +170,39 @@ def venue_coverage(venues: pd.DataFrame, *, min_neighbours: int = 5, by: str | N
             raise CoverageError(f"venue_coverage: group {name!r} has {len(xy)} venue(s) with valid coordinates "
                                 f"that are not isolated (min_neighbours={min_neighbours}); 3 are needed for a hull. "
                                 "Lower min_neighbours, or pass the area the source covers explicitly")
-        hull = shapely.convex_hull(shapely.multipoints(xy))
-        if shapely.get_type_id(hull) != 3:  # collinear: a hair of area, as infer_coverage does
-            hull = shapely.intersection(hull.buffer(1e-6), shapely.box(-180.0, -90.0, 180.0, 90.0))
-        hulls.append(hull)
+        hulls.append(_hull(xy))
     if not hulls:
         raise CoverageError("venue_coverage: no venues with valid coordinates")
     return shapely.union_all(hulls)
+
+
+def _plain_hull(xy: np.ndarray, bounds=(-180.0, -90.0, 180.0, 90.0)):
+    """The convex hull of ``xy``; collinear points get a hair of area (as infer_coverage), kept inside ``bounds``."""
+    import shapely
+
+    hull = shapely.convex_hull(shapely.multipoints(xy))
+    if shapely.get_type_id(hull) != 3:
+        hull = shapely.intersection(hull.buffer(1e-6), shapely.box(*bounds))
+    return hull
+
+
+def _hull(xy: np.ndarray):
+    """The convex hull of venues, across the antimeridian where they lie on both sides of it (Fiji, the Aleutians).
+
+    In plain longitudes the hull of venues at 179.9 and -179.9 spans the globe's whole width; taken with
+    longitudes in [0, 360) it is the narrow area they lie in, cut at 180 and its western part shifted back.
+    """
+    import shapely
+
+    lon = xy[:, 0]
+    shifted = np.column_stack([np.where(lon < 0, lon + 360.0, lon), xy[:, 1]])
+    if np.ptp(lon) <= 180 or np.ptp(shifted[:, 0]) >= np.ptp(lon):
+        return _plain_hull(xy)
+    hull = _plain_hull(shifted, bounds=(0.0, -90.0, 360.0, 90.0))
+    east = shapely.intersection(hull, shapely.box(0.0, -90.0, 180.0, 90.0))
+    west = shapely.transform(shapely.intersection(hull, shapely.box(180.0, -90.0, 360.0, 90.0)),
+                             lambda c: c - np.array([360.0, 0.0]))
+    return shapely.union_all([east, west])
 
 
 def _warn_stretched(xy: np.ndarray, hull) -> None:
