@@ -6,6 +6,11 @@ site-packages without a writable ``HOME``, as in many containers and shared serv
 fails with ``RuntimeError: cannot cache function ...: no locator available`` and ``import geos2vec`` breaks.
 :func:`ensure_cache_location` runs before any kernel is defined and, in that case only, points numba at a
 private folder in the system temporary directory, with one warning.
+
+numba reads its cache files (pickles) unguarded: a truncated or otherwise damaged ``.nbi`` / ``.nbc`` file (a
+disk that filled up, a copy cut short, a broken wheel) made every call of that kernel fail with
+``UnpicklingError`` until the file was deleted by hand. :func:`recover_damaged_caches` makes geos2vec's kernels
+(and only them) compile anew instead, replacing the file, with one warning per process.
 """
 
 from __future__ import annotations
@@ -66,6 +71,63 @@ def ensure_once() -> None:
     if not _CHECKED:
         _CHECKED = True
         ensure_cache_location()
+        recover_damaged_caches()
+
+
+_DAMAGED: list = []  # the first damaged cache file met in this process (it is warned about once)
+
+
+def _damaged(where: str, exc: BaseException) -> None:
+    if not _DAMAGED:
+        _DAMAGED.append(where)
+        warnings.warn(f"geos2vec: a damaged numba cache file was skipped ({where}: {type(exc).__name__}: {exc}); the "
+                      "kernel is compiled again and the file replaced", RuntimeWarning, stacklevel=2)
+
+
+def recover_damaged_caches() -> None:
+    """Compile geos2vec's kernels anew, with one warning, when their numba cache files are damaged.
+
+    numba's ``FunctionCache`` (as ``numba.core.dispatcher`` and ``numba.np.ufunc.ufuncbuilder`` name it) is
+    replaced by a subclass that, for functions of geos2vec's modules only, treats a cache index or data file
+    that cannot be read (a truncated pickle, a damaged object file) as a cache miss: numba compiles the kernel
+    and writes the file again. Every other function gets numba's own ``FunctionCache``, unchanged.
+    """
+    from numba.core import caching, dispatcher
+    from numba.np.ufunc import ufuncbuilder
+
+    base = dispatcher.FunctionCache
+    if getattr(base, "_geos2vec_recovers", False):
+        return
+
+    class _IndexFile(caching.IndexDataCacheFile):
+        def _load_index(self):
+            try:
+                return super()._load_index()
+            except Exception as exc:  # noqa: BLE001 - any unreadable index: start it anew (save rewrites it)
+                _damaged(self._index_path, exc)
+                return {}
+
+    class RecoveringFunctionCache(base):
+        _geos2vec_recovers = True
+
+        def __new__(cls, py_func):
+            module = getattr(py_func, "__module__", None) or ""
+            if module != "geos2vec" and not module.startswith("geos2vec."):
+                return base(py_func)  # not ours: numba's own cache, as it was
+            return super().__new__(cls)
+
+        def __init__(self, py_func):
+            super().__init__(py_func)
+            self._cache_file.__class__ = _IndexFile
+
+        def load_overload(self, sig, target_context):
+            try:
+                return super().load_overload(sig, target_context)
+            except Exception as exc:  # noqa: BLE001 - a damaged data file: compile, and save_overload replaces it
+                _damaged(f"kernel {self._py_func.__module__}.{self._py_func.__qualname__} in {self._cache_path}", exc)
+                return None
+
+    dispatcher.FunctionCache = ufuncbuilder.FunctionCache = RecoveringFunctionCache
 
 
 def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
