@@ -1,8 +1,9 @@
 """Global options, set in the xarray manner: ``geos2vec.set_options(progress=False)`` or as a context manager.
 
 ``progress``
-    Show tqdm progress bars in long work (embedding, evaluation). Default True. A function's own ``verbose=``
-    argument, when given, wins.
+    Show tqdm progress bars in long work (embedding, evaluation), and Keras' progress output in training
+    (``S2VecModel.fit(verbose="auto")``, the default, prints nothing when it is False). Default True. A
+    function's own ``verbose=`` / ``progress=`` argument, when given, wins.
 ``threads``
     BLAS threads for geos2vec's NumPy inference (the bundled model's encoder). Default 1: on a machine whose
     cores other processes share, a multi-threaded BLAS oversubscribes them and the encoder slows down 10-30x

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .._jsonfile import _remove_stale, atomic_path, read_json, temporary_name
+from .._optional import needs, require
 from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
 from ._metadata import FORMAT, FORMAT_VERSION, check_metadata, newer_release_hint
 from ._zipread import extract_model_zip
@@ -70,6 +71,7 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parents[1] / "pretrained"
 
 
+@needs("keras", "tensorflow")
 def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: DTypeLike = "float16") -> Path:
     """Write ``model`` to directory ``path`` (created) or, if it ends in ``.zip``, to one zip file.
 
@@ -370,6 +372,8 @@ def _load_dir(path: Path, channels, cls):
             raise ModelFormatError(f"{path / 'weights.npz'} is damaged ({type(exc).__name__}: {exc}); save the "
                                    "model again or copy it anew") from None
     else:
+        require("keras", what=f"loading {path / 'model.keras'} (a model saved with compact=False; compact saves load "
+                "without Keras)")
         import keras
 
         from . import layers as _layers  # noqa: F401  (registers the custom layers)

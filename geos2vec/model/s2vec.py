@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .._optional import needs
 from ..errors import InvalidInputError, InvalidTypeError
 from .config import S2VecConfig
 from .data import as_images, check_images, image_levels, make_dataset, match_channels, scorable_images, split_images
@@ -88,6 +89,7 @@ class S2VecModel:
             return int(sum(v.size for k, v in self.numpy_weights.items() if k != "encoder_layers"))
         return 0 if self.keras_model is None else int(self.keras_model.count_params())
 
+    @needs("keras", "tensorflow")
     def ensure_keras(self, strategy: tf.distribute.Strategy | str | None = None) -> MaskedAutoencoder | None:
         """The Keras model, built from NumPy weights first if the model was loaded in compact form.
 
@@ -121,6 +123,7 @@ class S2VecModel:
         return f"S2VecModel({state}, embedding_dim={self.embedding_dim})"
 
     # ------------------------------------------------------------------ building
+    @needs("keras", "tensorflow")
     def build(self, data: xr.DataArray, stats: FeatureStats | None = None,
               strategy: tf.distribute.Strategy | str | None = None) -> "S2VecModel":
         """Create the Keras model for the shape and channels of ``data`` (an image DataArray).
@@ -182,6 +185,7 @@ class S2VecModel:
         return km
 
     # ------------------------------------------------------------------ training
+    @needs("keras", "tensorflow")
     def fit(self, data: xr.DataArray | StrPath, *, validation_data: xr.DataArray | None = None,
             strategy: tf.distribute.Strategy | str | None = None, epochs: int | None = None,
             callbacks: Sequence[keras.callbacks.Callback] | None = None, checkpoint_dir: StrPath | None = None,
@@ -206,15 +210,15 @@ class S2VecModel:
             Run before the ones ``fit`` adds (early stopping, checkpoints, logs). Callbacks that set the learning
             rate (``LearningRateScheduler``, ``ReduceLROnPlateau``) raise: it follows the config's schedule.
         checkpoint_dir : path, optional
-            Best/last weights each epoch, and a backup from which an
-            interrupted ``fit`` with the same arguments resumes (a backup of another run, with other
-            settings, channels, statistics or images, is refused: :mod:`geos2vec.model.resume`).
+            Best/last weights each epoch, and a backup from which an interrupted ``fit`` with the same arguments
+            resumes (another run's, with other settings or data, is refused: :mod:`geos2vec.model.resume`).
         log_dir : path, optional
             ``training.csv`` (and TensorBoard logs with ``tensorboard=True``).
         tensorboard : bool
             Also write TensorBoard logs to ``log_dir / "tensorboard"`` (needs ``log_dir``: raises without it).
         verbose : "auto", 0, 1 or 2
-            Keras' progress output (0: silent, 1: progress bar, 2: one line per epoch; other values raise).
+            Keras' progress output (``"auto"``: 0 under ``set_options(progress=False)``; 0: silent, 1: bar, 2:
+            one line per epoch; other values raise).
         run_eagerly : bool or "auto"
             Keras' ``run_eagerly``. ``"auto"`` (default): eager for runs of at most
             :data:`geos2vec.model.train.EAGER_MAX_STEPS` optimizer steps on one CPU replica, where tracing
@@ -272,9 +276,7 @@ class S2VecModel:
         batch = cfg.batch_size
         train_ds = make_dataset(da, self.stats, train_idx, batch_size=batch, shuffle_buffer=cfg.shuffle_buffer,
                                 seed=cfg.seed)
-        val_ds = None
-        if val_da is not None:
-            val_ds = make_dataset(val_da, self.stats, val_idx, batch_size=batch)
+        val_ds = None if val_da is None else make_dataset(val_da, self.stats, val_idx, batch_size=batch)
         steps = steps_for(len(train_idx), batch)
         eager = resolve_run_eagerly(run_eagerly, steps * epochs, strategy)
         compile_for_fit(km, cfg, steps, epochs, strategy, run_eagerly=eager)
@@ -307,6 +309,7 @@ class S2VecModel:
         self.history.params = {**(getattr(self.history, "params", None) or {}), "replicas": replicas}
         return self.history
 
+    @needs("keras", "tensorflow")
     def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
                  baseline: bool | None = None, stats: FeatureStats | None = None,
                  by: str | tuple[str, str] = "predictor"
@@ -354,15 +357,14 @@ class S2VecModel:
         -------
         pandas.DataFrame
             Index ``predictor`` (``model``, ``zero``, ``empty``, ``visible_mean``, ``local_mean``); columns
-            ``loss_observed``
-            (masked patches that are observed cells), ``loss_all`` (all masked patches), ``loss_covered``
-            (masked patches the source covers, and of them only the channels the source has when the images
-            carry an ``available`` coordinate; ``loss_all`` when the images carry no coverage), their standard
-            deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``.
+            ``loss_observed`` (masked patches that are observed cells), ``loss_all`` (all masked patches),
+            ``loss_covered`` (masked patches the source covers, and of them only the channels the source has
+            when the images carry an ``available`` coordinate; ``loss_all`` when the images carry no coverage),
+            their standard deviations across masks (``*_sd``) and ``ratio_{observed,all,covered}_to_visible_mean``.
             ``attrs``: ``seed``, ``n_masks``, ``n_images``, ``mask_ratio`` and the masked patches per mask
             (``masked_observed_per_mask``: with per-channel availability, the available values / channels;
-            ``masked_per_mask``) and ``stats`` (``"model"`` or ``"given"``). With
-            ``baseline`` given: a float, or the tuple of two floats, instead.
+            ``masked_per_mask``) and ``stats`` (``"model"`` or ``"given"``). With ``baseline`` given: a float, or
+            the tuple of two floats, instead.
 
         Raises
         ------
@@ -453,6 +455,7 @@ class S2VecModel:
         return embed(self, data, mode, **kwargs)
 
     # ------------------------------------------------------------------ persistence
+    @needs("keras", "tensorflow")
     def save(self, path: StrPath, compact: bool = False) -> Path:
         """Save to a directory or a ``.zip`` (see :func:`geos2vec.model.io.save_model`).
 

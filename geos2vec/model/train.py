@@ -16,8 +16,7 @@ if TYPE_CHECKING:
     from .config import S2VecConfig
 
 __all__ = ["set_random_seed", "resolve_strategy", "resolve_precision", "make_optimizer", "compile_for_fit",
-           "resolve_run_eagerly", "check_verbose", "keras_outdated",
-           "make_callbacks"]
+           "resolve_run_eagerly", "check_verbose", "keras_outdated", "make_callbacks"]
 
 #: Eager execution pays off up to this many optimizer steps in one ``fit`` call (``run_eagerly="auto"``).
 #: Measured on a 2-core CPU with the paper-size model (benchmarks/RESULTS.md): tracing and optimizing the
@@ -226,8 +225,8 @@ def check_verbose(verbose: Literal["auto", 0, 1, 2] | bool) -> Literal["auto", 0
     Parameters
     ----------
     verbose : "auto", 0, 1, 2 or bool
-        Keras' progress output: ``"auto"`` (a progress bar, or one line per epoch when not interactive), 0
-        (silent), 1 (progress bar), 2 (one line per epoch). ``False`` / ``True`` are 0 / 1, as in Keras.
+        Keras' progress output: ``"auto"`` (a bar, or one line per epoch when not interactive; 0 under
+        ``set_options(progress=False)``), 0 (silent), 1 (bar), 2 (one line per epoch); ``False``/``True``: 0/1.
 
     Returns
     -------
@@ -241,9 +240,10 @@ def check_verbose(verbose: Literal["auto", 0, 1, 2] | bool) -> Literal["auto", 0
     import numbers
 
     from ..errors import InvalidInputError
+    from ..options import progress
 
-    if isinstance(verbose, str) and verbose == "auto":
-        return "auto"
+    if isinstance(verbose, str) and verbose == "auto":  # the progress option turns Keras' bar off too
+        return "auto" if progress() else 0
     if isinstance(verbose, numbers.Integral) and int(verbose) in (0, 1, 2):  # bools and NumPy integers too
         return int(verbose)
     raise InvalidInputError(f"verbose must be 'auto', 0 (silent), 1 (progress bar) or 2 (one line per epoch), "

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from .. import cells as _cells
+from .._optional import needs
 from ..errors import InvalidInputError, InvalidTypeError
 from ._common import _VAR
 
@@ -23,6 +24,7 @@ __all__ = ["to_zarr", "mark_zarr_complete", "open_zarr"]
 
 
 # --------------------------------------------------------------------------- storage
+@needs("zarr", what="geos2vec.raster.to_zarr")
 def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
             **kwargs: Any) -> ZarrStore | Delayed:
     """Write a rasterized DataArray to a zarr store (dask arrays stream block by block).
@@ -211,6 +213,7 @@ def _stored_chunks(array) -> int:
     return int(sync(count()))
 
 
+@needs("zarr", what="geos2vec.raster.mark_zarr_complete")
 def mark_zarr_complete(store: ZarrStoreLike) -> None:
     """Mark a store written by :func:`to_zarr` as completely written (done by ``to_zarr`` itself).
 
@@ -241,6 +244,7 @@ def mark_zarr_complete(store: ZarrStoreLike) -> None:
         del group.attrs[_PENDING]
 
 
+@needs("zarr", what="geos2vec.raster.open_zarr")
 def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> xr.DataArray:
     """Open a store written by :func:`to_zarr` lazily (dask), without loading the data.
 
