@@ -62,6 +62,16 @@ def test_every_shipped_data_file_has_its_source_and_licence_in_the_notice():
     assert "Who's On First" in weights and "OpenStreetMap" in weights and "CC0 1.0" in weights
 
 
+def test_the_sdists_figures_and_run_records_are_in_the_notice():
+    notice = (ROOT / "DATA_NOTICE.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(docs/[^`*]+/)`", notice)
+    files = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "docs").rglob("*"))
+             if p.is_file() and p.suffix != ".md"]
+    assert "docs/img/raster_cities.png" in files  # a map of OpenStreetMap counts: a produced work
+    assert [f for f in files if not f.startswith(tuple(named))] == []
+    assert "docs/img/seams/" in named and "© OpenStreetMap contributors, ODbL 1.0, produced works" in notice
+
+
 def test_the_licence_expression_names_every_licence_of_the_shipped_data():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     expression = project["license"]
