@@ -74,7 +74,8 @@ def _action(text: str, category: type, module: str, lineno: int) -> str:
     return warnings.defaultaction
 
 
-_shown: dict = {}  # (filename, lineno or None, text, category) -> True; "filters": the filters they were shown under
+# (filename, lineno or None, text, category) -> True; "filters": the filters and display they were shown under
+_shown: dict = {}
 
 
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
@@ -83,8 +84,9 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     Python forgets what the "default" and "module" actions have shown whenever any code changes the warning
     filters, even a ``catch_warnings()`` block that puts them back as they were (GeoPandas' ``GeoSeries``
     constructor). Here what was shown is forgotten only when the filters differ from those it was shown under
-    (``warnings.simplefilter(...)``, ``warnings.resetwarnings()``), so a warning in a loop shows once. "always",
-    "error", "once", "ignore" and recording blocks with ``simplefilter("always")`` behave as ``warnings.warn``.
+    (``warnings.simplefilter(...)``, ``warnings.resetwarnings()``) or warnings go elsewhere (a new
+    ``catch_warnings(record=True)`` block, as pytest's around each test), so a warning in a loop shows once.
+    "always", "error", "once" and "ignore" behave as in ``warnings.warn``.
 
     Parameters
     ----------
@@ -98,7 +100,8 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     lineno = frame.f_lineno
     action = _action(message, category, g.get("__name__", "<string>"), lineno)
     if action in ("default", "module"):
-        state = (tuple(warnings.filters), warnings.defaultaction)
+        state = (tuple(warnings.filters), warnings.defaultaction, warnings.showwarning,
+                 getattr(warnings, "_showwarnmsg_impl", None))  # a recording block's list.append: a new one each
         if _shown.get("filters") != state or len(_shown) > 10_000:
             _shown.clear()
             _shown["filters"] = state
