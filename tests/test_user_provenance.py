@@ -72,6 +72,27 @@ def test_the_sdists_figures_and_run_records_are_in_the_notice():
     assert "docs/img/seams/" in named and "© OpenStreetMap contributors, ODbL 1.0, produced works" in notice
 
 
+def test_the_sample_readme_describes_the_sample():
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    text = (ROOT / "geos2vec/data/sample/README.md").read_text(encoding="utf-8")
+    pois = gpd.read_parquet(ROOT / "geos2vec/data/sample/los_angeles_pois.parquet")
+    roads = gpd.read_parquet(ROOT / "geos2vec/data/sample/los_angeles_roads.parquet")
+    assert len(pois) == 1731 and list(pois.columns) == ["osm_id", "name", "fclass", "geometry"]
+    assert len(roads) == 8205 and list(roads.columns) == ["osm_id", "highway", "geometry"]
+    assert tuple(np.round(pois.total_bounds, 3)) == (-118.536, 34.043, -118.183, 34.221)
+    assert "bbox −118.536, 34.043, −118.183, 34.221" in text
+    x0, y0, x1, y1 = pois.total_bounds
+    box = shapely.box(x0 - 0.02, y0 - 0.02, x1 + 0.02, y1 + 0.02)
+    lines = np.asarray(roads.geometry.values)
+    assert shapely.intersects(box, lines).all()  # every segment reaches the box...
+    past = ~shapely.within(lines, box)  # ...but was not cut at its edge ("clipped to" it, the README said)
+    assert int(past.sum()) == 6 and round(float(roads.total_bounds[3]), 3) == 34.279
+    assert "6 of them run past it, up to 34.279° N" in text
+
+
 def test_the_licence_expression_names_every_licence_of_the_shipped_data():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     expression = project["license"]
