@@ -206,3 +206,12 @@ def test_embedding_file_of_invalid_tokens_is_refused_by_name(files, capsys):
             *FAST, "--out", str(d / "bad")]
     assert main(argv) == 1
     assert "bad.csv: its cell_id values are text but not all S2 tokens" in capsys.readouterr().err
+
+
+def test_equal_differences_have_no_variance():
+    """Three differences of 0.1 had a variance of 1e-33 (the mean rounds): t was 7.7e15, not the documented inf."""
+    assert ev.corrected_resampled_ttest([0.1, 0.1, 0.1], 80, 20) == (math.inf, 0.0)
+    assert ev.corrected_resampled_ttest([-0.3] * 20, 80, 20) == (-math.inf, 0.0)
+    t, p = ev.corrected_resampled_ttest([0.1, 0.1, 0.2], 80, 20)
+    d = np.array([0.1, 0.1, 0.2])
+    assert t == pytest.approx(d.mean() / math.sqrt((1 / 3 + 0.25) * d.var(ddof=1)), rel=1e-12)

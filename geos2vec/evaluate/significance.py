@@ -149,7 +149,8 @@ def corrected_resampled_ttest(d: ArrayLike, n_train: float, n_test: float) -> tu
     n_train, n_test = float(n_train), float(n_test)
     if j < 2 or not (math.isfinite(n_train) and math.isfinite(n_test) and n_train > 0 and n_test >= 0):
         return math.nan, math.nan  # too few repetitions, or sizes unknown
-    mean, var = float(d.mean()), float(d.var(ddof=1))
+    # equal differences have no variance: d.var() of three 0.1s is 1e-33 (the mean rounds), t was 7.7e15, not inf
+    mean, var = float(d.mean()), 0.0 if d.min() == d.max() else float(d.var(ddof=1))
     scale = (1.0 / j + float(n_test) / float(n_train)) * var
     if scale == 0.0:
         return (0.0, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), 0.0)
