@@ -107,6 +107,19 @@ def test_zarr_functions_without_zarr_name_the_dask_extra(monkeypatch, sample, tm
     assert not (tmp_path / "x.zarr").exists()
 
 
+def test_open_zarr_without_dask_names_the_dask_extra(monkeypatch, sample, tmp_path):
+    """open_zarr opens lazily (dask): without dask xarray said "chunk manager 'dask' is not available"."""
+    from geos2vec.raster import open_zarr, to_zarr
+
+    da = geos2vec.rasterize(sample[1])
+    to_zarr(da, tmp_path / "x.zarr")  # zarr alone writes
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(ImportError, match=r"^geos2vec\.raster\.open_zarr needs dask, which is not installed: "
+                                          r"pip install 'geos2vec\[dask\]'") as err:
+        open_zarr(tmp_path / "x.zarr")
+    assert err.value.name == "dask"
+
+
 def test_an_import_error_of_something_else_is_not_blamed_on_an_extra(monkeypatch):
     from geos2vec._optional import require
 

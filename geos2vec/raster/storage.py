@@ -76,6 +76,8 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
         worker processes did not reach a store in memory (``MemoryStore``, ``memory://``) or a local path the
         workers do not share. With ``write_empty_chunks=False`` that loss cannot be seen afterwards, so a
         store in memory is refused up front unless dask runs in this process (threads, sync).
+    ImportError
+        zarr is not installed: ``pip install 'geos2vec[dask]'``.
     """
     if not isinstance(da, xr.DataArray):
         raise InvalidTypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
@@ -228,6 +230,8 @@ def mark_zarr_complete(store: ZarrStoreLike) -> None:
         If the store was written with every chunk (the default) and chunk files are missing: they would
         read as empty cells (chunks computed by dask worker processes into a store in memory or a path they
         do not share, or regions not written yet).
+    ImportError
+        zarr is not installed: ``pip install 'geos2vec[dask]'``.
     """
     group = _open_group(store)
     lost = _lost_chunks(group) if group.attrs.get(_ALL_CHUNKS) is True else None
@@ -244,7 +248,7 @@ def mark_zarr_complete(store: ZarrStoreLike) -> None:
         del group.attrs[_PENDING]
 
 
-@needs("zarr", what="geos2vec.raster.open_zarr")
+@needs("zarr", "dask", what="geos2vec.raster.open_zarr")
 def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> xr.DataArray:
     """Open a store written by :func:`to_zarr` lazily (dask), without loading the data.
 
@@ -271,6 +275,8 @@ def open_zarr(store: ZarrStoreLike, *, chunks: dict[str, int] | None = None) -> 
         a store without that mark (older versions, ``write_empty_chunks=False``)
         cannot be told from an empty one and reads as the fill value; damaged
         chunk contents raise zarr's own error when read.
+    ImportError
+        zarr or dask is not installed: ``pip install 'geos2vec[dask]'``.
     """
     try:
         # the mark first: an interrupted update (an append) may leave arrays xarray cannot open together
