@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import _geo, cells as _cells
 from ._stacklevel import warn as _warn
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 from .geometry_cells import MAX_POLYGON_CELLS, _check_how, _row_cells, check_vertices, row_cells  # noqa: F401
 from .provenance import model_name, provenance
 
@@ -300,7 +300,7 @@ def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, 
             hint = (f"they lie {'outside the coverage or ' if n_out else ''}in level-{model.image_level} images "
                     "without any feature, so there is no surrounding data to embed them in")
         _warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
-              f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}")
+              f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}", Geos2VecWarning)
     out.attrs["geos2vec"] = provenance(stage="embed", model=model_name(model), mode=mode, level=level,
                                        context=context if mode == "contextual" else None, outside=outside)
     return out
@@ -375,7 +375,8 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     geopandas.GeoDataFrame or dask-geopandas GeoDataFrame
         A copy of ``gdf`` (a GeoSeries becomes a GeoDataFrame) with ``s2_cell`` (nullable ``UInt64``, ``<NA>``
         for missing geometries) and ``prefix0 ... prefix{d-1}`` (float32, NaN where no cell has features;
-        counted in a ``UserWarning``) appended; a dask frame for dask input.
+        counted in a :class:`~geos2vec.errors.Geos2VecWarning`, a ``UserWarning``) appended; a dask frame for dask
+        input.
 
     Raises
     ------
@@ -463,7 +464,7 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
             + ((" Pass outside='embed' (CLI: --outside embed) to embed empty cells."
                 if n_nan > int(missing.sum()) + n_out else "") if outside == "nan" else
                f" Their level-{model.image_level} images hold no feature at all"
-               + (", or the features do not cover them." if n_out else ".")))  # at the user's line, once there
+               + (", or the features do not cover them." if n_out else ".")), Geos2VecWarning)  # at the user's line
     out = gdf.copy()
     s2 = pd.array(np.zeros(len(gdf), np.uint64), dtype="UInt64")
     if ok_pos.size:

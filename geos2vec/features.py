@@ -12,7 +12,7 @@ uses:
 * columns: ``ontology.channels`` (int64), ``road`` (int64), extras;
 * ``df.attrs["report"]``: what was counted and what was dropped (unknown or
   missing categories, non-road highway values, coerced geometries). Anything
-  dropped also raises a :class:`UserWarning`: nothing is lost silently.
+  dropped also raises a :class:`~geos2vec.errors.Geos2VecWarning` (a ``UserWarning``): nothing is lost silently.
 
 Binning is numba: a hash table maps cell ids to dense rows in one pass and a
 scatter-add fills the count matrix; there is no pandas ``groupby`` on the hot
@@ -29,7 +29,7 @@ import pandas as pd
 from . import _cover, _s2
 from . import cells as _cells
 from ._stacklevel import find_stack_level, warn as _warn
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipodal, _check_coords,  # noqa: F401
                               _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
                               _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable)
@@ -145,8 +145,8 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
 
     Warns
     -----
-    UserWarning
-        When POIs or roads were dropped (unknown/missing category, non-road
+    Geos2VecWarning
+        (a ``UserWarning``) When POIs or roads were dropped (unknown/missing category, non-road
         highway class); details in ``df.attrs["report"]``.
     CoverageWarning
         When more than half of the input coordinates (POIs and road vertices)
@@ -371,21 +371,21 @@ def _warn_dropped(report):
             msgs.append(f"{report[key]} {what} without geometry skipped (errors='coerce')")
     if msgs:
         _warn("count_features counted these in no channel: " + "; ".join(msgs)
-              + ". Details: result.attrs['report']", UserWarning)
+              + ". Details: result.attrs['report']", Geos2VecWarning)
     other = report.get("non_road_highways")
     if other:
         _warn(f"count_features counted {sum(other.values())} lines as roads whose highway value is not a road "
               f"class of the default ontology ({list(other.items())[:5]}): ontology {report['ontology']!r} "
               "has no road classes, so every line counts. To count only roads, build it with "
               "Ontology.from_mapping(..., road_values='default') (or from_channels); to keep them, pass "
-              "road_column=None. Details: result.attrs['report']['non_road_highways']", UserWarning)
+              "road_column=None. Details: result.attrs['report']['non_road_highways']", Geos2VecWarning)
     unread = report.get("unread_tags")
     if unread:
         _warn(f"count_features: these POIs were read by read_osm with an ontology that does not select "
               f"{len(unread)} tag(s) of the one counted with (e.g. {unread[:5]}): POIs with those tags were "
               "never read, so their channels hold only POIs that carry another selected tag. Read the file "
               "with read_osm(path, ontology=<the ontology you count with>). Details: "
-              "result.attrs['report']['unread_tags']", UserWarning)
+              "result.attrs['report']['unread_tags']", Geos2VecWarning)
 
 
 def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = False) -> pd.DataFrame:

@@ -275,3 +275,26 @@ def test_embed_features_osm_passes_progress_to_the_download_and_read(monkeypatch
         out = HOMES.s2vec.embed(features="osm", model=model, mode="patch", progress=progress)
     assert seen == [progress]  # None: the progress option decides there, as for the embedding's own bar
     assert out["s2vec_0"].isna().tolist() == [False, True]
+
+
+def test_geos2vec_warning_filters_every_warning_of_embed_and_count_features(model, table):
+    # errors.Geos2VecWarning is "the base class of geos2vec's warnings", but these were plain UserWarnings, so
+    # filterwarnings("ignore", category=Geos2VecWarning) left them on screen
+    from geos2vec.errors import Geos2VecWarning
+
+    roads = gpd.GeoDataFrame({"highway": ["bus_stop"]}, geometry=[shapely.LineString([(-118.25, 34.05),
+                                                                                       (-118.24, 34.06)])], crs=4326)
+    cells = np.asarray(geos2vec.latlng_to_cell([40.0], [-100.0], 12), np.uint64)
+    calls = [lambda: HOMES.s2vec.embed(table, model=model, mode="patch", progress=False),
+             lambda: geos2vec.embed_cells(cells, table, model=model, mode="patch", progress=False),
+             lambda: count_features(_pois(), category_column="category"),
+             lambda: count_features(roads=roads, ontology={"restaurant": "food"})]
+    for call in calls:
+        caught = _record(call)
+        assert len(caught) == 1 and issubclass(caught[0].category, Geos2VecWarning), caught[0].category
+        assert issubclass(caught[0].category, UserWarning)  # pytest.warns(UserWarning) still matches
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", category=Geos2VecWarning)
+            call()
+        assert caught == []
