@@ -13,6 +13,11 @@ and its missing POIs become zeros.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Container
+
 __all__ = ["LAND_KEYS", "MIN_WAYS", "MAX_LAND_SHARE", "is_land_way", "looks_filtered", "filtered_message"]
 
 #: Way keys of a complete extract that road filters remove: buildings, land use, water and natural areas.
@@ -23,7 +28,7 @@ MIN_WAYS = 1000
 MAX_LAND_SHARE = 0.03
 
 
-def is_land_way(tags) -> bool:
+def is_land_way(tags: Container[str]) -> bool:
     """Whether a way's tags hold one of :data:`LAND_KEYS`.
 
     Parameters
