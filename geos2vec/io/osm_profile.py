@@ -84,7 +84,7 @@ def filtered_message(name: str, n_ways: int, n_land: int, n_pois: int) -> str:
     str
     """
     return (f"read_osm: {name} looks filtered to roads: {n_land:,} of its {n_ways:,} ways "
-            f"({n_land / n_ways:.2%}) are buildings, land use, water or natural areas (complete extracts: 6-71 %; "
+            f"({n_land / n_ways:.2%}) are buildings, land use, water or natural areas (other test extracts: 6-71 %; "
             f"routing test files filtered to roads: under 2 %). A filter drops POIs too ({n_pois:,} read), and a "
             "coverage from the file's header box would count the missing ones as zero. Read it with pois=False "
             "(the POI channels are then missing, not zero), or declare the tags the filter kept, e.g. those read: "
