@@ -275,12 +275,17 @@ def run(args) -> int:
     cells = target.index.to_numpy() if pooling is None else pooling["cell_id"].to_numpy(np.uint64)
     counts = _load_counts(args.features, args.category) if args.features else None
     embeddings = {}
+    # the model's methods, "S2Vec (contextual)", ...: an --embedding of one of their names was replaced by it
+    made = [f"S2Vec ({m})" for m in modes] if model is not None and counts is not None else []
     for spec in args.embedding:
-        if "=" not in spec:
+        name, _, path = spec.partition("=")
+        if not name.strip() or not path:
             raise InvalidInputError(f"--embedding needs NAME=FILE, got {spec!r}")
-        name, path = spec.split("=", 1)
+        if name in embeddings or name in made:  # before, the last table of a name won without a word
+            raise InvalidInputError(f"--embedding {spec}: the name {name!r} is taken (by another --embedding or the "
+                                    "model's methods); give each table its own name")
         embeddings[name] = _as_cell_table(_read_table(path), path)
-    if model is not None and counts is not None:
+    if made:
         embeddings.update(model_embeddings(cells, counts, model, modes))
     elif model is not None:  # before, the model was left out without a word
         print(f"note: --model {args.model} embeds from cell counts: give --features to evaluate it (or --model "

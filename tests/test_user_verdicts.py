@@ -215,3 +215,30 @@ def test_equal_differences_have_no_variance():
     t, p = ev.corrected_resampled_ttest([0.1, 0.1, 0.2], 80, 20)
     d = np.array([0.1, 0.1, 0.2])
     assert t == pytest.approx(d.mean() / math.sqrt((1 / 3 + 0.25) * d.var(ddof=1)), rel=1e-12)
+
+
+# ------------------------------------------------------------------ method names
+def test_an_embedding_named_like_a_baseline_is_refused(grid):
+    """An embedding named "counts" replaced the counts baseline without a word (and the report skipped it)."""
+    cells, emb = grid["cells"], grid["emb"]
+    counts = pd.DataFrame({"a": np.arange(len(cells), dtype=float)}, index=emb.index)
+    for kwargs, taken in (({"embeddings": {"counts": emb}}, "counts"),
+                          ({"embeddings": {"region one-hot": emb}}, "region one-hot"),
+                          ({"embeddings": {"mine": emb}, "controls": {"mine-Loc": emb}}, "mine-Loc"),
+                          ({"controls": {"PCA": emb}}, "PCA")):
+        with pytest.raises(InvalidInputError, match=f"would replace the method '{taken}'"):
+            ev.standard_methods(cells, counts, location_params={"frequency_num": 2}, **kwargs)
+    methods = ev.standard_methods(cells, counts, {"mine": emb}, location_params={"frequency_num": 2})
+    assert list(methods)[-3:] == ["mine", "mine-Loc", "mine + smoothed counts"] and methods["mine"] is emb
+    assert methods["counts"] is not emb
+
+
+def test_two_embedding_files_of_one_name_are_refused(files):
+    """--embedding a=X --embedding a=Y evaluated Y alone, as "a", without a word."""
+    d = files["dir"]
+    argv = ["evaluate", "--labels", str(d / "labels.csv"), "--target", "v", "--embedding", f"a={d / 'ids.parquet'}",
+            "--embedding", f"a={d / 'ids.parquet'}", *FAST, "--out", str(d / "dup"), "--debug"]
+    with pytest.raises(InvalidInputError, match="--embedding a=.*the name 'a' is taken"):
+        main(argv)
+    with pytest.raises(InvalidInputError, match="--embedding needs NAME=FILE, got '=x.parquet'"):
+        main([*argv[:5], "--embedding", "=x.parquet", *argv[9:]])

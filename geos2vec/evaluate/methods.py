@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells
+from ..errors import InvalidInputError
 from .baselines import _check_table, log1p_counts, region_onehot, smoothed_counts
 from .protocol import Method
 
@@ -71,6 +72,12 @@ def standard_methods(cells: ArrayLike, counts: pd.DataFrame | None = None,
         :class:`~geos2vec.evaluate.protocol.Method`: always ``region one-hot`` (not rescaled) and
         ``location-only``; with ``counts`` also ``counts``, ``smoothed counts`` (with ``smoothed``), ``PCA``,
         ``random projection`` and ``counts-Loc``; then the embeddings and controls and their combinations.
+
+    Raises
+    ------
+    InvalidInputError
+        An embedding or control whose name (or ``<name>-Loc``, ``<name> + smoothed counts``) is already a
+        method's, e.g. an embedding named ``"counts"`` (before, it replaced that baseline without a word).
     """
     from ..location import encode_cells
 
@@ -92,15 +99,18 @@ def standard_methods(cells: ArrayLike, counts: pd.DataFrame | None = None,
     methods["location-only"] = loc
     if counts is not None:
         methods["counts-Loc"] = [methods["counts"], loc]
-    for name, table in (embeddings or {}).items():
-        methods[name] = table
-        methods[f"{name}-Loc"] = [table, loc]
-        if smooth is not None:
-            methods[f"{name} + smoothed counts"] = [table, smooth]
-    for name, table in (controls or {}).items():
-        methods[name] = table
-        if smooth is not None:
-            methods[f"{name} + smoothed counts"] = [table, smooth]
+    # each name once: an embedding named "counts" replaced that baseline without a word (and was then left out
+    # of the report's comparisons, as a baseline)
+    for kind, tables in (("embedding", embeddings), ("control", controls)):
+        for name, table in (tables or {}).items():
+            new = {name: table, **({f"{name}-Loc": [table, loc]} if kind == "embedding" else {})}
+            if smooth is not None:
+                new[f"{name} + smoothed counts"] = [table, smooth]
+            taken = [m for m in new if m in methods]
+            if taken:
+                raise InvalidInputError(f"{kind} {name!r} would replace the method {taken[0]!r} (a baseline, or one "
+                                        f"of an earlier embedding or control); rename it")
+            methods.update(new)
     return methods
 
 
