@@ -61,6 +61,11 @@ def test_without_keras_the_model_calls_name_the_extra_and_the_bundled_model_stil
             call()
         assert err.value.name == "keras"
     assert not (tmp_path / "m.zip").exists()
+    from geos2vec.model.data import make_dataset  # documented in docs/model.md: a tf.data pipeline
+
+    with pytest.raises(ImportError, match=rf"^geos2vec\.model\.data\.make_dataset needs tensorflow, which is not "
+                                          rf"installed: {MODEL_EXTRA}"):
+        make_dataset(da, model.stats)
 
 
 def test_loading_a_keras_save_without_keras_names_the_extra_and_the_compact_format(monkeypatch, tmp_path):

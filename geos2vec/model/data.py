@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._optional import needs
 from ..errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -345,6 +346,7 @@ def iter_blocks(da, indices=None, block: int = 256, coverage: bool = False):
         yield values, mask, covered, available
 
 
+@needs("tensorflow", what="geos2vec.model.data.make_dataset")
 def make_dataset(da: xr.DataArray, stats: FeatureStats, indices: ArrayLike | None = None, *, batch_size: int = 64,
                  shuffle_buffer: int = 0, seed: int = 0, drop_remainder: bool = False,
                  block: int = 256) -> tf.data.Dataset:
