@@ -242,3 +242,15 @@ def test_two_embedding_files_of_one_name_are_refused(files):
         main(argv)
     with pytest.raises(InvalidInputError, match="--embedding needs NAME=FILE, got '=x.parquet'"):
         main([*argv[:5], "--embedding", "=x.parquet", *argv[9:]])
+
+
+def test_one_method_name_as_a_string_is_one_name(tmp_path):
+    """paired_table(methods="counts-Loc") searched the str for substrings: "counts" was put on side A too."""
+    a = np.linspace(0.2, 0.6, 20)
+    scores = _scores({"counts": a, "counts-Loc": a + 0.01, "mine": a + 0.02})
+    p = ev.paired_table(scores, methods="counts-Loc")
+    assert sorted(zip(p.method_a, p.method_b)) == [("counts-Loc", "counts"), ("counts-Loc", "mine")]
+    pd.testing.assert_frame_equal(p, ev.paired_table(scores, methods=["counts-Loc"]))
+    # write_report(embeddings="mine") listed the comparisons of "m", "i", "n", "e": none
+    text = ev.write_report(scores, tmp_path / "rep", embeddings="mine").read_text()
+    assert "| mine | counts | random / ridge | +0.020 | 20 / 0 of 20 |" in text

@@ -135,7 +135,7 @@ def summary_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Da
 
 
 def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.DataFrame,
-                 methods: Collection[str] | None = None) -> pd.DataFrame:
+                 methods: str | Collection[str] | None = None) -> pd.DataFrame:
     """Every pair of methods on the same splits: mean ΔR² (A − B), splits A wins, splits, "A beats B".
 
     ``methods`` (optional) restricts side A to these methods; side B is every other method.
@@ -144,8 +144,9 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     ----------
     results : EvaluationResult, list of EvaluationResult or pandas.DataFrame
         As for :func:`summary_table`.
-    methods : collection of str, optional
-        The methods of side A.
+    methods : str or collection of str, optional
+        The methods of side A (one name as a str: before, a str was searched for substrings, so
+        ``methods="counts-Loc"`` also put ``counts`` on side A).
 
     Returns
     -------
@@ -171,6 +172,7 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         samples: their ``split_id``, ``n_cells`` or ``n_test`` differ); before, they were paired silently.
     """
     scores = _scores(results)
+    side_a = None if methods is None else _names(methods)
     rows = []
     for (task, split, probe), g in scores.groupby(["task", "split", "probe"], sort=False):
         _check_paired(g, task, split, probe)
@@ -181,7 +183,7 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         n_fit = float(g["n_fit"].mean()) if "n_fit" in g else (
             float(g["n_cells"].mean()) - n_test if "n_cells" in g else math.nan)
         names = list(dict.fromkeys(g["method"]))
-        for a in names if methods is None else [m for m in names if m in methods]:
+        for a in names if side_a is None else [m for m in names if m in side_a]:
             for b in names:
                 if a == b:
                     continue
@@ -210,6 +212,11 @@ def _differences(r2_a: pd.Series, r2_b: pd.Series) -> tuple[pd.Series, int]:
     scale = np.maximum(1.0, np.maximum(np.abs(r2_a), np.abs(r2_b))).reindex(d.index)  # R² of -5e7: ulps of 7e-9
     tie = (d.abs() <= TIE * scale).to_numpy()
     return d.mask(tie, 0.0), int(tie.sum())
+
+
+def _names(methods) -> list:
+    """Method names: one name as a str (``list("mine")`` was ``["m", "i", "n", "e"]``), else each of them."""
+    return [methods] if isinstance(methods, str) else list(methods)
 
 
 def _check_paired(g: pd.DataFrame, task, split, probe) -> None:
@@ -369,7 +376,7 @@ def plot_task(scores: pd.DataFrame, task: str, path):
 
 def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.DataFrame, out: StrPath, *,
                  title: str = "geos2vec evaluation", config: dict[str, Any] | None = None,
-                 command: str | None = None, embeddings: Iterable[str] | None = None) -> Path:
+                 command: str | None = None, embeddings: str | Iterable[str] | None = None) -> Path:
     """Write the report files into the folder ``out``; returns the path of ``report.md``.
 
     Files: ``summary.csv``, ``paired.csv``, ``scores.csv``, ``config.json``, one figure per task and
@@ -393,7 +400,7 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         Written to ``config.json``.
     command : str, optional
         The command that reproduces the run, quoted in the report.
-    embeddings : list of str, optional
+    embeddings : str or list of str, optional
         As above.
 
     Returns
@@ -415,7 +422,7 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     write_text_atomic(out / "config.json", json.dumps(config or {}, indent=2, default=str))
     names = list(dict.fromkeys(scores["method"]))
     embeddings = [m for m in names if m not in BASELINES and not m.startswith("untrained")
-                  ] if embeddings is None else list(embeddings)
+                  ] if embeddings is None else _names(embeddings)
     text = [f"# {title}", ""]
     if command:
         text += ["Reproduce with:", "", "```bash", command, "```", ""]
