@@ -228,3 +228,7 @@ def test_venue_coverage_of_venues_on_both_sides_of_the_antimeridian_is_not_the_g
     # a group that does not straddle it keeps its plain hull (unchanged)
     ri = venues.assign(lon=lon - 180 * np.sign(lon))  # the same points around 0 longitude
     assert venue_coverage(ri, by=None).equals(shapely.convex_hull(shapely.multipoints(ri[["lon", "lat"]].to_numpy())))
+    spread = pd.DataFrame({"lon": np.repeat([-170.0, 0.0, 170.0], 6) + np.tile(np.linspace(0, 0.1, 6), 3),
+                           "lat": np.tile(np.linspace(10, 10.5, 6), 3)})  # around the globe: no way round is narrow
+    assert venue_coverage(spread, by=None, min_neighbours=0).equals(
+        shapely.convex_hull(shapely.multipoints(spread.to_numpy())))

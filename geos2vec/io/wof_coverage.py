@@ -191,12 +191,13 @@ def _hull(xy: np.ndarray):
 
     In plain longitudes the hull of venues at 179.9 and -179.9 spans the globe's whole width; taken with
     longitudes in [0, 360) it is the narrow area they lie in, cut at 180 and its western part shifted back.
+    Venues spread over more than 180 degrees of longitude either way keep the plain hull.
     """
     import shapely
 
     lon = xy[:, 0]
     shifted = np.column_stack([np.where(lon < 0, lon + 360.0, lon), xy[:, 1]])
-    if np.ptp(lon) <= 180 or np.ptp(shifted[:, 0]) >= np.ptp(lon):
+    if np.ptp(lon) <= 180 or np.ptp(shifted[:, 0]) > 180:  # not around the antimeridian, or around the globe
         return _plain_hull(xy)
     hull = _plain_hull(shifted, bounds=(0.0, -90.0, 360.0, 90.0))
     east = shapely.intersection(hull, shapely.box(0.0, -90.0, 180.0, 90.0))
