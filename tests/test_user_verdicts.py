@@ -254,3 +254,42 @@ def test_one_method_name_as_a_string_is_one_name(tmp_path):
     # write_report(embeddings="mine") listed the comparisons of "m", "i", "n", "e": none
     text = ev.write_report(scores, tmp_path / "rep", embeddings="mine").read_text()
     assert "| mine | counts | random / ridge | +0.020 | 20 / 0 of 20 |" in text
+
+
+def test_one_mode_as_a_string_is_one_mode(grid, monkeypatch):
+    """model_embeddings(modes="patch") embedded the modes "p", "a", "t", ...; run_suite's untrained control took
+    modes[:1] of "contextual": "c"."""
+    import geos2vec.embedding
+    from geos2vec.evaluate import suite
+
+    seen = []
+
+    def fake_embed_cells(cells, counts, *, model, mode, outside, context):
+        seen.append(mode)
+        return grid["emb"].loc[np.asarray(cells, np.uint64)]
+
+    monkeypatch.setattr(geos2vec.embedding, "embed_cells", fake_embed_cells)
+    out = ev.model_embeddings(grid["cells"], grid["emb"], model=object(), modes="patch")
+    assert list(out) == ["S2Vec (patch)"] and seen == ["patch"]
+
+    class Task:
+        name, features, cells = "t", "f", grid["cells"]
+
+    class Model:
+        channels = list(grid["emb"].columns)
+
+    calls = []
+
+    def fake_embeddings(cells, counts, model, modes, name, cache_dir):
+        calls.append((name, list(modes)))
+        if name == "untrained":
+            raise KeyboardInterrupt  # enough: both embeddings were asked for
+        return {}
+
+    monkeypatch.setattr(suite, "load_task", lambda name, data_dir, states=None: Task)
+    monkeypatch.setattr(suite, "load_features", lambda features, data_dir: (grid["emb"], None))
+    monkeypatch.setattr(suite, "_embeddings", fake_embeddings)
+    monkeypatch.setattr("geos2vec.evaluate.baselines.untrained_model", lambda model, seed: model)
+    with pytest.raises(KeyboardInterrupt):
+        ev.run_suite("t", model=Model(), modes="contextual", log=None, progress=False)
+    assert calls == [("S2Vec", ["contextual"]), ("untrained", ["contextual"])]

@@ -115,7 +115,8 @@ def standard_methods(cells: ArrayLike, counts: pd.DataFrame | None = None,
 
 
 def model_embeddings(cells: ArrayLike, counts: pd.DataFrame, model: ModelLike = "default",
-                     modes: Sequence[str] = ("contextual", "patch"), name: str = "S2Vec") -> dict[str, pd.DataFrame]:
+                     modes: str | Sequence[str] = ("contextual", "patch"),
+                     name: str = "S2Vec") -> dict[str, pd.DataFrame]:
     """S2Vec embedding tables of ``cells``, one per mode: ``{"S2Vec (contextual)": table, ...}``.
 
     A mode is one of :data:`geos2vec.model.embed.MODES`, or ``"contextual:<context>"`` for a non-default
@@ -134,8 +135,8 @@ def model_embeddings(cells: ArrayLike, counts: pd.DataFrame, model: ModelLike = 
         The cell x channel counts, indexed by cell id.
     model : str, path-like or S2VecModel
         The model, as above.
-    modes : sequence of str
-        Embedding modes, as above.
+    modes : str or sequence of str
+        Embedding modes, as above (one mode as a str).
     name : str
         Prefix of the table names.
 
@@ -154,7 +155,7 @@ def model_embeddings(cells: ArrayLike, counts: pd.DataFrame, model: ModelLike = 
         model = load_model(model)
     cells = np.unique(_as_cells(cells).ravel())
     out = {}
-    for mode in modes:
+    for mode in [modes] if isinstance(modes, str) else modes:  # "patch" was the modes "p", "a", "t", ...
         base, _, context = mode.partition(":")  # "contextual:blend" -> mode "contextual", context "blend"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

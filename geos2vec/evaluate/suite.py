@@ -89,7 +89,7 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
 
 def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = SPLITS,
               probes: str | Sequence[str] = ("ridge",), model: ModelLike | None = "default",
-              modes: Sequence[str] = ("contextual",), untrained: bool = True, data_dir: StrPath | None = None,
+              modes: str | Sequence[str] = ("contextual",), untrained: bool = True, data_dir: StrPath | None = None,
               n_splits: int = 20, seed: int = 0, states: Iterable[str] | None = None, sweep: dict | None = None,
               max_epochs: int = 500, patience: int = 30, target_scale: str = "standard",
               block_level: int | None = None, batch_size: int = 512, fusion: str = "concat", purge: bool = True,
@@ -109,8 +109,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
     model : "default", a path, a loaded model, or None
         The S2Vec model embedded in ``modes`` (methods ``S2Vec (<mode>)``, their ``-Loc`` fusions and
         ``+ smoothed counts``). None: baselines only.
-    modes : sequence of str
-        Embedding modes (:func:`~geos2vec.evaluate.methods.model_embeddings`).
+    modes : str or sequence of str
+        Embedding modes (:func:`~geos2vec.evaluate.methods.model_embeddings`); one mode as a str.
     untrained : bool
         Also embed with the same architecture and random weights (``untrained encoder``, a control; in the
         first mode only).
@@ -158,7 +158,7 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
     loaded = {}
     # one run per task: "ca-housing" and "ca-housing:median_house_value" (or a task given twice, as --task default
     # --task ca-housing does) were scored twice into the same rows, and the summary counted every split twice
-    tasks, splits = ([v] if isinstance(v, str) else list(v) for v in (tasks, splits))  # not "c", "a", "-", ...
+    tasks, splits, modes = ([v] if isinstance(v, str) else list(v) for v in (tasks, splits, modes))  # not "c", "a", ...
     splits = list(dict.fromkeys(splits))
     for name in tasks:
         t0 = time.perf_counter()
