@@ -218,7 +218,7 @@ def run(args) -> int:
     probes = _kinds(args.probes, PROBES, "--probes")
     sweep = {"lr": _parse_floats(args.lr, "--lr"), "hidden": _parse_ints(args.hidden, "--hidden"),
              "dropout": _parse_floats(args.dropout, "--dropout")}
-    modes = [m for m in str(args.modes).split(",") if m.strip()]
+    modes = [m.strip() for m in str(args.modes).split(",") if m.strip()]  # "contextual, patch": " patch" failed
     model = None if args.model in (None, "", "none") else args.model
     if model is None and args.modes != _defaults()["modes"]:  # before, dropped without a word
         raise InvalidInputError(f"--modes {args.modes} needs a model to embed with; drop --model none (or --modes)")

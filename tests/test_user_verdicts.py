@@ -293,3 +293,23 @@ def test_one_mode_as_a_string_is_one_mode(grid, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         ev.run_suite("t", model=Model(), modes="contextual", log=None, progress=False)
     assert calls == [("S2Vec", ["contextual"]), ("untrained", ["contextual"])]
+
+
+def test_modes_with_spaces_after_commas(files, grid, monkeypatch):
+    """--modes "contextual, patch" asked the model for mode " patch" (refused, after embedding the first mode)."""
+    from geos2vec import cli_evaluate
+
+    d = files["dir"]
+    grid["emb"].abs().reset_index().to_parquet(d / "counts.parquet")    # a count table: cell_id + counts
+    asked = []
+
+    def fake_model_embeddings(cells, counts, model, modes):
+        asked.extend(modes)
+        return {f"S2Vec ({m})": grid["emb"] for m in modes}
+
+    monkeypatch.setattr(cli_evaluate, "model_embeddings", fake_model_embeddings)
+    argv = ["evaluate", "--labels", str(d / "labels.csv"), "--target", "v", "--features", str(d / "counts.parquet"),
+            "--model", "default", "--modes", "contextual, patch", *FAST[2:], "--out", str(d / "modes"), "--debug"]
+    assert main(argv) == 0
+    assert asked == ["contextual", "patch"]
+    assert {"S2Vec (contextual)", "S2Vec (patch)"} <= set(pd.read_csv(d / "modes" / "scores.csv").method)
