@@ -313,3 +313,11 @@ def test_modes_with_spaces_after_commas(files, grid, monkeypatch):
     assert main(argv) == 0
     assert asked == ["contextual", "patch"]
     assert {"S2Vec (contextual)", "S2Vec (patch)"} <= set(pd.read_csv(d / "modes" / "scores.csv").method)
+
+
+def test_a_duplicated_embedding_table_is_not_told_to_add_its_vectors_up(grid):
+    """The advice was "aggregate them first (e.g. table.groupby(level=0).sum())": twice the vector of the cell."""
+    emb = pd.concat([grid["emb"], grid["emb"].iloc[:3]])
+    with pytest.raises(InvalidInputError, match=r"method 'mine' block 0 has duplicate cell ids .*embedding vectors "
+                                                r"do not: \.mean\(\)"):
+        ev.evaluate(grid["y"], {"mine": emb}, probes="ridge", n_splits=2, progress=False)

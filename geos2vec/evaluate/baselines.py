@@ -45,8 +45,8 @@ def _check_table(table, name):
     if table.shape[1] == 0 or len(table) == 0:
         raise InvalidInputError(f"{name} is empty (shape {table.shape})")
     if not table.index.is_unique:
-        raise InvalidInputError(f"{name} has duplicate cell ids in its index; aggregate them first "
-                                "(e.g. table.groupby(level=0).sum())")
+        raise InvalidInputError(f"{name} has duplicate cell ids in its index; give one row per cell (counts add up: "
+                                "table.groupby(level=0).sum(); embedding vectors do not: .mean(), or one of them)")
     values = table.to_numpy()
     if not np.issubdtype(values.dtype, np.number):
         raise InvalidTypeError(
