@@ -298,3 +298,60 @@ def test_geos2vec_warning_filters_every_warning_of_embed_and_count_features(mode
             warnings.filterwarnings("ignore", category=Geos2VecWarning)
             call()
         assert caught == []
+
+
+_LEFT = r"{}: 100%[^\r\n\x1b]*\n"  # a finished bar left on its own line (a cleared one ends in a cursor move)
+
+
+def test_the_embedding_bar_inside_a_users_loop_bar_is_cleared_not_left(model, table, capsys):
+    # for frame in tqdm(frames): frame.s2vec.embed(...) left one finished "embedding" line per frame under the
+    # user's bar; now it is cleared when inside another bar and left when on its own (tqdm's leave=None)
+    import re
+
+    from tqdm.auto import tqdm
+
+    geos2vec.set_options(progress=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with tqdm(total=2, desc="frames") as outer:
+            for _ in range(2):
+                HOMES.s2vec.embed(table, model=model, mode="patch")
+                outer.update()
+        inside = capsys.readouterr().err
+        HOMES.s2vec.embed(table, model=model, mode="patch")
+    alone = capsys.readouterr().err
+    assert "embedding (patch)" in inside and re.search(_LEFT.format(r"embedding \(patch\)"), inside) is None
+    assert re.search(_LEFT.format(r"embedding \(patch\)"), alone)
+
+
+def test_the_download_bar_inside_a_users_bar_is_cleared_not_left(monkeypatch, tmp_path, capsys):
+    import re
+
+    from tqdm.auto import tqdm
+
+    from geos2vec.io import download
+
+    class Response:
+        status, headers = 200, {"Content-Length": "3"}
+        blocks = [b"abc", b""]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, n):
+            return self.blocks.pop(0)
+
+    for outer in (True, False):
+        monkeypatch.setattr(download, "_get", lambda *a, **k: Response())
+        Response.blocks = [b"abc", b""]
+        bar = tqdm(total=1, desc="areas") if outer else None
+        download._fetch("http://127.0.0.1/x.osm.pbf", tmp_path / f"{outer}.part", progress=True, retries=0,
+                        backoff=0, timeout=1)
+        if bar is not None:
+            bar.close()
+        err = capsys.readouterr().err
+        assert (tmp_path / f"{outer}.part").read_bytes() == b"abc"
+        assert bool(re.search(_LEFT.format(r"x\.osm\.pbf"), err)) is not outer, err

@@ -270,7 +270,7 @@ def _fetch(url: str, part: Path, *, progress: bool, retries: int, backoff: float
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
-                           desc=url.rsplit("/", 1)[-1])
+                           desc=url.rsplit("/", 1)[-1], leave=None)  # cleared when inside a user's bar
             try:
                 with open(part, "ab" if resumed else "wb", opener=lambda p, fl: os.open(p, fl | _NOFOLLOW, 0o666)) as f:
                     while True:

@@ -45,7 +45,8 @@ def _progress(total, verbose, desc):
 
     from ..options import progress
 
-    return tqdm(total=total, disable=not progress(verbose), desc=desc, unit="img")
+    # leave=None: left on screen unless inside another bar (a user's loop), where it is cleared when done
+    return tqdm(total=total, disable=not progress(verbose), desc=desc, unit="img", leave=None)
 
 
 def _encoder_fn(keras_model):
