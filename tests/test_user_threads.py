@@ -137,7 +137,10 @@ def test_concurrent_requests_give_the_serial_vectors_and_leave_blas_and_options_
     serial = [embed(i) for i in range(8)]
     together = _run_together(embed, 8)
     for a, b in zip(serial, together):
-        assert np.array_equal(a, b, equal_nan=True)
+        # NumPy 2.4.6's OpenBLAS rounds some float32 sums by how its threads split the work (up to ~1e-6, as
+        # the patch-mode invariance tests); rows, NaNs and values otherwise agree
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-6, equal_nan=True)
         assert np.isfinite(a).any()
     assert _blas() == blas_before
     assert geos2vec.get_options() == options_before
