@@ -22,6 +22,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def _restore_options():
+    """Every test starts from the options the one before it found (a docs block's global
+    ``set_options(progress=False)`` leaked into later tests that read the option)."""
+    from geos2vec.options import OPTIONS
+
+    saved = dict(OPTIONS)
+    yield
+    OPTIONS.clear()
+    OPTIONS.update(saved)
+
+
 def load_script(name: str) -> ModuleType:
     """``scripts/<name>.py`` as a module (the scripts are not a package), run once per call."""
     spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")

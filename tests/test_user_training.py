@@ -68,7 +68,13 @@ def test_fit_refuses_a_verbose_keras_does_not_know(images, verbose):
 
 
 def test_verbose_takes_keras_values_bools_and_numpy_integers():
-    assert [T.check_verbose(v) for v in ("auto", 0, 1, 2, False, True, np.int64(2))] == ["auto", 0, 1, 2, 0, 1, 2]
+    from geos2vec import set_options
+
+    values = ("auto", 0, 1, 2, False, True, np.int64(2))
+    with set_options(progress=True):
+        assert [T.check_verbose(v) for v in values] == ["auto", 0, 1, 2, 0, 1, 2]
+    with set_options(progress=False):  # "auto" follows the option; explicit values win
+        assert [T.check_verbose(v) for v in values] == [0, 0, 1, 2, 0, 1, 2]
 
 
 # --------------------------------------------------------------------------- evaluate's arguments
