@@ -47,7 +47,8 @@ from .probes import (  # noqa: F401 - the private names are for the evaluate tes
     standardize,
 )
 from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, EvaluationResult, Method, evaluate
-from .report import BEATS_SHARE, paired_table, summary_markdown, summary_table, verdict, write_report
+from .report import (BEATS_P, BEATS_SHARE, paired_table, sign_test_p, summary_markdown, summary_table, verdict,
+                     write_report)
 from .seams import block_share, border_step, seam_pvalue, seam_table
 from .significance import corrected_resampled_ttest, student_t_sf
 from .splits import (
@@ -66,7 +67,8 @@ from .tasks import TASKS, Task, data_dir, list_tasks, load_features, load_task
 __all__ = [
     "LEVEL", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES", "RIDGE_ALPHAS", "DEFAULT_TASKS", "TASKS",
     "join_labels", "minmax_scale", "polygon_pooling",
-    "Task", "list_tasks", "load_task", "load_features", "data_dir", "BEATS_SHARE", "student_t_sf",
+    "Task", "list_tasks", "load_task", "load_features", "data_dir", "BEATS_SHARE", "BEATS_P", "sign_test_p",
+    "student_t_sf",
     "random_splits", "blocked_splits", "region_splits", "holdout_mask", "holdout_splits", "purge_shared_cells",
     "split_ids", "check_test_sets",
     "count_table_from_points", "covered_mask", "log1p_counts", "normalized_counts", "smoothed_counts",

@@ -4,7 +4,8 @@
 * ``paired.csv``: per task, split and probe, method A against method B on the same splits: mean ΔR²
   (A − B), the splits A wins and loses, the ties (equal up to round-off: neither), their number, the corrected
   t-test; "A beats B" is written only
-  when A wins at least 3/4 of them (15 of 20), and only where the splits have different test sets: the
+  when A wins at least 3/4 of them (15 of 20) and a one-sided sign test over them gives p <= 0.05 (so never
+  from fewer than 5 splits: 3 of 4 is p = 0.31), and only where the splits have different test sets: the
   repetitions of a ``region`` or ``holdout`` split share one test set (they differ in validation draws and
   MLP seeds), so there the verdict says which method is *ahead on that test set*;
 * ``scores.csv``: every split's score; ``report.md`` with one figure per task.
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from .._typing import StrPath
     from .protocol import EvaluationResult
 
-__all__ = ["summary_table", "paired_table", "verdict", "summary_markdown", "write_report", "BEATS_SHARE"]
+__all__ = ["summary_table", "paired_table", "verdict", "summary_markdown", "write_report", "BEATS_SHARE", "BEATS_P",
+           "sign_test_p"]
 
 SUMMARY_COLUMNS = ["task", "split", "method", "probe", "n_cells", "r2_mean", "r2_std", "mae_mean", "mae_std",
                    "n_splits", "n_r2_nan"]
@@ -39,6 +41,9 @@ BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired spli
 #: R² differences up to ``TIE * max(1, |R²(A)|, |R²(B)|)`` are ties (round-off: the same fit through other BLAS
 #: sums), counted as neither a win nor a loss and taken as 0 in the mean ΔR² and the t-test
 TIE = 1e-9
+#: ... and "A beats B" also needs P(at least that many wins of n_splits | a fair coin) <= BEATS_P (one-sided sign
+#: test): 15 of 20 is 0.021, but 3 of 4 (75 %) is 0.31 and 4 of 4 is 0.063, so fewer than 5 splits never "beat"
+BEATS_P = 0.05
 # the baselines an embedding has to beat, in the order the report lists them
 STRONG = ("smoothed counts", "region one-hot", "location-only", "counts", "untrained encoder")
 # a method with location fused in ("...-Loc") also faces the counts with the same location encoding
@@ -197,7 +202,7 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                                  delta_r2_mean=float(d.mean()) if len(d) else math.nan,
                                  delta_r2_std=float(d.std()), wins=wins, losses=losses, ties=tie, n_splits=n_both,
                                  n_r2_nan=n_nan, one_test_set=one, t_corrected=t, p_corrected=p,
-                                 beats=bool(n_both and not one and wins >= math.ceil(BEATS_SHARE * n_both))))
+                                 beats=bool(not one and _beats(wins, n_both))))
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)  # its columns also without pairs (one method: was none)
 
 
@@ -240,10 +245,25 @@ def _one_test_set(split: str) -> bool:
     return split == "holdout" or split.startswith("region")
 
 
+def sign_test_p(wins: int, n: int) -> float:
+    """One-sided sign test: the probability of at least ``wins`` wins in ``n`` fair coin flips.
+
+    >>> sign_test_p(15, 20), sign_test_p(3, 4)
+    (0.020694732666015625, 0.3125)
+    """
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
+
+
+def _beats(wins: int, n: int) -> bool:
+    return bool(n) and wins >= math.ceil(BEATS_SHARE * n) and sign_test_p(wins, n) <= BEATS_P
+
+
 def verdict(row: Any) -> str:
     """The report's verdict on one row of :func:`paired_table` (a row, or any object with its fields).
 
-    ``"A beats B"`` / ``"B beats A"``: that side wins at least :data:`BEATS_SHARE` of the paired repetitions
+    ``"A beats B"`` / ``"B beats A"``: that side wins at least :data:`BEATS_SHARE` of the paired repetitions,
+    and so many that a one-sided sign test gives p <= :data:`BEATS_P` (:func:`sign_test_p`; never from fewer
+    than 5 repetitions)
     (ties, equal up to round-off, and repetitions without R² count for neither but are in ``n_splits``); where
     the repetitions share one test set (``one_test_set``) the same counts give
     ``"A ahead on one test set"`` / ``"B ahead on one test set"`` instead; otherwise ``"no clear winner"``.
@@ -257,8 +277,11 @@ def verdict(row: Any) -> str:
     -------
     str
     """
-    need = math.ceil(BEATS_SHARE * row.n_splits)
-    side = "A" if row.n_splits and row.wins >= need else ("B" if row.n_splits and row.losses >= need else None)
+    if row.one_test_set:  # one comparison repeated: a sign test over its repetitions means nothing
+        need = math.ceil(BEATS_SHARE * row.n_splits)
+        side = "A" if row.n_splits and row.wins >= need else ("B" if row.n_splits and row.losses >= need else None)
+    else:
+        side = "A" if _beats(row.wins, row.n_splits) else ("B" if _beats(row.losses, row.n_splits) else None)
     if side is None:
         return "no clear winner"
     return f"{side} ahead on one test set" if row.one_test_set else f"{side} beats {'B' if side == 'A' else 'A'}"
@@ -429,7 +452,8 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     text += ["R² on the test samples (around their own mean), mean ± std over the splits. `random`: 60/20/20 at "
              "random; `blocked`: whole spatial blocks in train, validation or test; `region:A->B`: trained and "
              "validated on A, tested on B. "
-             f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits (with "
+             f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits, and "
+             f"a one-sided sign test over them gives p ≤ {BEATS_P:g} (with "
              f"different test sets; R² equal up to round-off, {TIE:g}, are ties, counted for neither); the repeated "
              "splits overlap, so the corrected p (Nadeau & Bengio's corrected resampled t-test) says how sure a "
              "difference is.", ""]
