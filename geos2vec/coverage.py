@@ -182,7 +182,7 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
 
 def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
                    roads: pd.DataFrame | gpd.GeoSeries | None = None, *,
-                   check_isolated: bool = True) -> shapely.Polygon:
+                   check_isolated: bool = True) -> shapely.Polygon | shapely.MultiPolygon:
     """The convex hull of every input coordinate: an approximation when the real area is not known.
 
     Empty places inside the hull count as covered (they are empty), places outside as unknown. Pass the
@@ -201,9 +201,11 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
 
     Returns
     -------
-    shapely.Polygon
+    shapely.Polygon or shapely.MultiPolygon
         The convex hull in EPSG:4326 longitude/latitude (collinear input: the hull buffered by 1e-6
-        degrees).
+        degrees). Input on both sides of the antimeridian (Fiji, the Aleutians; within 180 degrees of
+        longitude of each other) gets the hull of the narrow area it lies in, split at ±180 into a
+        MultiPolygon, not a band around the whole globe.
 
     Raises
     ------
@@ -216,12 +218,10 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
     if len(xy) < 3:
         raise CoverageError("coverage='infer' needs at least 3 input coordinates; pass the covered area "
                                 "explicitly")
-    hull = shapely.convex_hull(shapely.multipoints(xy))
-    if shapely.get_type_id(hull) != 3:  # collinear input: a thin line; buffer a hair so it is an area
-        hull = shapely.intersection(hull.buffer(1e-6), shapely.box(-180.0, -90.0, 180.0, 90.0))  # not past ±180/90
-    elif check_isolated:
-        from .io.wof_coverage import _warn_stretched
+    from .io.wof_coverage import _hull, _warn_stretched
 
+    hull = _hull(xy)  # across the antimeridian where the input lies on both sides of it (was: the globe's width)
+    if check_isolated and shapely.get_type_id(shapely.convex_hull(shapely.multipoints(xy))) == 3:  # not collinear
         _warn_stretched(xy, hull)
     return hull
 

@@ -1,0 +1,73 @@
+"""``coverage="infer"`` on input across the antimeridian (Fiji, the Aleutians): the convex hull of longitudes
+179.9 and -179.9 spanned the globe's whole width, so every empty cell around the world at those latitudes
+counted as known-empty. It is now the narrow area the input lies in, split at ±180."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geos2vec import latlng_to_cell
+from geos2vec.coverage import covered_mask, infer_coverage
+from geos2vec.features import count_features
+
+
+def _reference_contains(lon, lat, qlon, qlat):
+    """Containment in the hull taken in [0, 360) longitudes (shapely, independently of geos2vec)."""
+    shift = lambda x: np.where(np.asarray(x) < 0, np.asarray(x) + 360.0, x)  # noqa: E731
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([shift(lon), lat])))
+    return shapely.contains_xy(hull, shift(qlon), qlat) | shapely.touches(hull, shapely.points(shift(qlon), qlat))
+
+
+def test_fiji_hull_is_narrow_not_the_globe():
+    rng = np.random.default_rng(1)
+    lon = np.concatenate([rng.uniform(177.5, 180, 60), rng.uniform(-180, -178.5, 40)])
+    lat = rng.uniform(-19, -16, 100)
+    hull = infer_coverage(pd.DataFrame({"lon": lon, "lat": lat}))
+    assert hull.area < 4.0 * 3.0           # at most the 4 x 3 degree box the points lie in (was ~ 360 x 3)
+    assert not shapely.contains_xy(hull, 0.0, -17.5) and not shapely.contains_xy(hull, 90.0, -17.5)
+    q = np.column_stack([rng.uniform(-180, 180, 4000), rng.uniform(-20, -15, 4000)])
+    q = np.concatenate([q, np.column_stack([rng.uniform(177, 180, 2000), rng.uniform(-20, -15, 2000)]),
+                        np.column_stack([rng.uniform(-180, -178, 2000), rng.uniform(-20, -15, 2000)])])
+    got = shapely.contains_xy(hull, q[:, 0], q[:, 1])
+    ref = _reference_contains(lon, lat, q[:, 0], q[:, 1])
+    assert int(ref.sum()) > 500
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_count_features_infer_leaves_the_far_side_of_the_globe_unknown():
+    rng = np.random.default_rng(2)
+    lon = np.concatenate([rng.uniform(179.0, 179.99, 30), rng.uniform(-179.99, -179.0, 30)])
+    lat = rng.uniform(51.0, 52.0, 60)  # the Aleutians
+    pois = pd.DataFrame({"lon": lon, "lat": lat, "fclass": "restaurant"})
+    table = count_features(pois, coverage="infer", level=12)
+    far = latlng_to_cell(np.array([51.5, 51.5]), np.array([0.0, -120.0]), 12)     # Europe's and America's 51.5 N
+    near = latlng_to_cell(np.array([51.5]), np.array([179.5]), 12)
+    covered, _ = covered_mask(np.concatenate([far, near]), table)
+    assert covered.tolist() == [False, False, True]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(st.floats(177.5, 179.9), st.floats(-179.0, 179.0)), st.floats(-60, 60), st.floats(0.05, 3.0),
+       st.integers(0, 2**32 - 1))
+def test_hull_matches_the_reference_wherever_the_input_lies(centre, lat0, width, seed):
+    """Away from the antimeridian the hull is the plain convex hull; across it, the shifted one."""
+    rng = np.random.default_rng(seed)
+    lon = centre + rng.uniform(-width, width, 30)
+    lon = (lon + 180.0) % 360.0 - 180.0                   # wrap: some inputs now straddle ±180
+    lat = lat0 + rng.uniform(-1, 1, 30)
+    hull = infer_coverage(pd.DataFrame({"lon": lon, "lat": lat}), check_isolated=False)
+    q = np.column_stack([(centre + rng.uniform(-2 * width, 2 * width, 300) + 180) % 360 - 180,
+                         lat0 + rng.uniform(-1.5, 1.5, 300)])
+    got = shapely.contains_xy(hull, q[:, 0], q[:, 1])
+    if np.ptp(lon) > 180:                                  # straddles: the shifted hull is the reference
+        ref = _reference_contains(lon, lat, q[:, 0], q[:, 1])
+    else:
+        plain = shapely.convex_hull(shapely.multipoints(np.column_stack([lon, lat])))
+        ref = shapely.contains_xy(plain, q[:, 0], q[:, 1])
+    # points on the hull's boundary (or the ±180 cut) may go either way; none of 300 random ones should
+    assert (got != ref).sum() <= 1
+    assert hull.area <= (2 * width + 1e-6) * 2.0 + 1e-9
