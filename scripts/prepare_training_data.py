@@ -6,7 +6,9 @@ Sources (``../shared/data``, read ``SOURCES.md``):
   *unavailable* there, not zero), coverage = the convex hull of each state's venues without its isolated,
   mis-geocoded ones (``geos2vec.io.venue_coverage``);
 * the OSM cities (POI/road GeoParquet; coverage = their POI box) and every ``.osm.pbf`` extract (coverage = the
-  file's header box, else the extent of what it holds).
+  file's header box, else the extent of what it holds). An extract filtered to roads
+  (``pois.attrs["looks_filtered"]``, six of the sixteen) is counted from its roads only: its POI channels are
+  *missing* there, not zero (before 2026-11-29 they counted as zeros; the bundled model was trained so).
 
 Everything is counted with the default ontology at level 12 and rasterized into level-8 images. Training
 views are 16x16 windows at stride 8 on the level-12 grid (``geos2vec.raster.windows``) of every source but the
@@ -72,7 +74,7 @@ def sources(data: Path):
     from geos2vec.features import count_features
     from geos2vec.io import read_osm, read_wof, venue_coverage
 
-    out = {}
+    out, roads_only = {}, []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # drop reports stay in attrs
         venues = read_wof(data / "wof")
@@ -87,7 +89,14 @@ def sources(data: Path):
             osm = read_osm(path)
             name = path.name.split(".")[0]
             box = shapely.box(*_pbf_box(path, osm))
-            out[f"pbf:{name}"] = (count_features(osm.pois, osm.roads, coverage=box), box)
+            # an extract filtered to roads: its POIs are not all the place holds, so its POI channels are
+            # missing (pois=None), not zero; its roads are observed
+            pois = None if osm.pois.attrs.get("looks_filtered") else osm.pois
+            if pois is None:
+                roads_only.append(name)
+            out[f"pbf:{name}"] = (count_features(pois, osm.roads, coverage=box), box)
+    if roads_only:
+        print(f"roads only (filtered extracts, POI channels missing): {', '.join(roads_only)}")
     return out
 
 

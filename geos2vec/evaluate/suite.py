@@ -55,13 +55,15 @@ _EMBED_VERSION = "embed-v3"  # v3: contextual defaults to context="blend"
 
 
 def _embeddings(cells, counts, model, modes, name, cache_dir):
-    """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts, cells, mode)."""
+    """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts and their coverage,
+    cells, mode)."""
     if cache_dir is None:
         return model_embeddings(cells, counts, model, modes, name=name)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = _fingerprint(_model_fingerprint(model), counts, np.asarray(cells, np.uint64), list(modes), name,
-                       _EMBED_VERSION)
+    # the coverage too: outside it pixels are unknown, not empty, so the same counts embed differently
+    key = _fingerprint(_model_fingerprint(model), counts, getattr(counts, "attrs", {}).get("coverage"),
+                       np.asarray(cells, np.uint64), list(modes), name, _EMBED_VERSION)
     path = cache_dir / f"embeddings-{key}.parquet"
     if path.exists():
         table, problem = None, None
@@ -149,9 +151,12 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         method is scored on the same samples), feature source, block level, wall times of features,
         embeddings and evaluation.
     """
+    from .._optional import require
     from ..model import load_model
     from .baselines import untrained_model
 
+    if "mlp" in probes:  # said before the tasks are loaded and embedded (minutes), not when the first MLP trains
+        require("keras", "tensorflow", what="evaluate's MLP probe (probes=['ridge'] runs without it)")
     if model is not None and (isinstance(model, str) or hasattr(model, "__fspath__")):
         model = load_model(model)
     features_cache, emb_cache, all_scores, info = {}, {}, [], {}
