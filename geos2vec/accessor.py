@@ -300,6 +300,9 @@ def register_dask_accessor() -> None:
 
     Calling it again (a notebook cell run twice) registers it again without a warning.
     """
+    from ._optional import require
+
+    require("dask", what="register_dask_accessor")
     from dask.dataframe import DataFrame
     from dask.dataframe.extensions import register_dataframe_accessor
 

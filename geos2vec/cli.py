@@ -104,15 +104,15 @@ def main(argv=None) -> int:
         return 1
 
 
-#: the optional extra that installs each module a command may lack (pyproject.toml's optional-dependencies)
-_EXTRAS = {"keras": "model", "tensorflow": "model", "dask": "dask", "dask_geopandas": "dask", "distributed": "dask",
-           "zarr": "dask", "osmium": "osm"}
-
-
 def _extra_hint(exc) -> str:
-    """``"; install it with pip install 'geos2vec[model]'"`` for a missing optional module, else ``""``."""
+    """``"; install it with pip install 'geos2vec[model]'"`` for a missing optional module, else ``""``.
+
+    The extras are :data:`geos2vec._optional.EXTRAS`' (one table, pyproject.toml's optional-dependencies).
+    """
+    from ._optional import EXTRAS
+
     name = (getattr(exc, "name", None) or "").split(".")[0] if isinstance(exc, ModuleNotFoundError) else ""
-    extra = _EXTRAS.get(name)
+    extra = EXTRAS.get(name)
     return f" (an optional dependency; install it with pip install 'geos2vec[{extra}]')" if extra else ""
 
 

@@ -417,7 +417,10 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     geoms = geoms_all.iloc[ok_pos]
     check_vertices(geoms, "gdf")  # every vertex, not only the representative point
     if isinstance(features, str) and features == "osm":
+        from ._optional import require
         from .io.download import osm_features
+
+        require("osmium", what='embed(features="osm")')  # before anything is downloaded
 
         features = osm_features(geoms_all, level=level, progress=progress)  # its download and read bars too
     # features=None: the rows themselves are the POIs; those without a geometry get NaN, like any other

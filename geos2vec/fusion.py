@@ -34,8 +34,11 @@ KINDS = ("concat", "weighted", "project")
 _KERAS = {}
 
 
-def _classes():
+def _classes(what: str = "geos2vec.fusion.fusion_layer"):
     if not _KERAS:
+        from ._optional import require
+
+        require("keras", what=what)  # an ImportError naming the extra, not a bare "No module named 'keras'"
         from . import fusion_layers as fl
 
         _KERAS.update(Concat=fl.Concat, WeightedAdd=fl.WeightedAdd, ProjectAdd=fl.ProjectAdd)
@@ -69,6 +72,8 @@ def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int |
 
     Raises
     ------
+    ImportError
+        Keras is not installed (the message names the ``model`` extra that brings it).
     InvalidInputError
         (a ``ValueError``) If ``kind`` is unknown, or ``"project"`` is asked for without ``units`` (or with
         ``units`` or ``heads`` that is not a positive integer).
@@ -89,5 +94,5 @@ def fusion_layer(kind: str = "concat", *, units: int | None = None, heads: int |
 
 def __getattr__(name):
     if name in ("Concat", "WeightedAdd", "ProjectAdd"):
-        return _classes()[name]
+        return _classes(f"geos2vec.fusion.{name}")[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

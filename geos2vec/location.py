@@ -281,6 +281,9 @@ _KERAS = {}
 
 def _keras_classes():
     if not _KERAS:
+        from ._optional import require
+
+        require("keras", what="geos2vec.location.LocationEncoder")  # the extra named, not a bare ModuleNotFound
         from .location_layers import LocationEncoder
 
         _KERAS["LocationEncoder"] = LocationEncoder

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._optional import needs, require
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["build_mlp", "standardize", "ridge_probe", "ridge_onehot_probe", "RIDGE_ALPHAS"]
 
 
+@needs("keras", what="geos2vec.evaluate.build_mlp")
 def build_mlp(input_dims: Sequence[int], hidden: int = 64, dropout: float = 0.0, fusion: str = "concat",
               fusion_units: int = 64) -> keras.Model:
     """The downstream 2-layer MLP as a plain Keras model (one configuration).
@@ -47,7 +49,6 @@ def build_mlp(input_dims: Sequence[int], hidden: int = 64, dropout: float = 0.0,
         ``(None, 1)``.
     """
     import keras
-
     from ..fusion import fusion_layer
 
     inputs = [keras.Input((int(d),), name=f"block{i}") for i, d in enumerate(input_dims)]
@@ -60,7 +61,6 @@ def build_mlp(input_dims: Sequence[int], hidden: int = 64, dropout: float = 0.0,
 
 def _parallel_mlp_class():
     from .mlp_layers import ParallelMLP
-
     return ParallelMLP
 
 
@@ -276,8 +276,8 @@ def _pad(parts):
     return idx, w
 
 
-def _check_mlp_options(sweep, *, fusion, fusion_units, max_epochs, patience, batch_size, weight_decay):
-    """The MLP probe's options checked before anything trains; the sweep as lists of numbers.
+def _check_mlp_options(sweep, *, fusion, fusion_units, max_epochs, patience, batch_size, weight_decay, mlp=False):
+    """The MLP probe's options checked before anything trains (``mlp``: and Keras installed); the sweep as lists.
 
     Before, ``fusion="bogus"`` was accepted (and ignored for one-block methods), ``batch_size=0`` raised
     ``ZeroDivisionError`` mid-run, ``max_epochs=0`` or ``hidden=0`` scored untrained or constant heads, a
@@ -312,6 +312,7 @@ def _check_mlp_options(sweep, *, fusion, fusion_units, max_epochs, patience, bat
     number(patience, "patience", integer=True, low=0)
     number(batch_size, "batch_size", integer=True, low=1)
     number(weight_decay, "weight_decay", low=0)
+    require(*(("keras", "tensorflow") if mlp else ()), what="evaluate's MLP probe (probes=['ridge'] runs without it)")
     return {**sweep, **out}
 
 

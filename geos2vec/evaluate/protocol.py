@@ -358,7 +358,7 @@ def evaluate(
         raise InvalidInputError(f"target_scale must be one of {list(TARGET_SCALES)}, got {target_scale!r}")
     sweep = _check_mlp_options({**DEFAULT_SWEEP, **(sweep or {})}, fusion=fusion, fusion_units=fusion_units,
                                max_epochs=max_epochs, patience=patience, batch_size=batch_size,
-                               weight_decay=weight_decay)
+                               weight_decay=weight_decay, mlp="mlp" in probes)
     if isinstance(holdout, Mapping) and not set(holdout) <= {"bbox", "polygon", "lon", "side"}:
         raise InvalidInputError(f"holdout= takes a boolean Series or the keywords bbox, polygon, lon, side: {holdout}")
     kind = "holdout" if holdout is not None else split

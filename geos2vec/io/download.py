@@ -468,12 +468,12 @@ def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None
     DownloadError, ChecksumError
         As in :func:`download_osm`.
     """
+    from .._cells_core import _check_level
+    from .._optional import require
     from ..features import count_features
     from ..options import progress as _progress
     from .osm import read_osm
-
-    from .._cells_core import _check_level
-
+    require("osmium", what="geos2vec.io.osm_features")  # before any download: the extract is read with pyosmium
     geom = _area(area)
     level = _check_level(level)  # before any download
     if margin is not None and not (isinstance(margin, (int, float, np.number)) and 0 <= margin < np.inf):

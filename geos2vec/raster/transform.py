@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import cells as _cells
+from .._optional import require
 from ..errors import InvalidInputError, InvalidTypeError
 from ..provenance import flat_attrs, provenance
 from ._common import (
@@ -111,6 +112,8 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
     if _is_dask_frame(features):
         return _rasterize_dask(features, image_level=image_level, patch_level=patch_level, fill=fill,
                                images=images, area=area, chunks=chunks)
+    if chunks is not None:  # before the layout is computed: not a bare "No module named 'dask'" at the end
+        require("dask", what="rasterize(chunks=...)")
     if not isinstance(features, pd.DataFrame):
         if isinstance(features, pd.Series):
             raise InvalidTypeError("features must be a DataFrame (one column per channel); use series.to_frame()")
