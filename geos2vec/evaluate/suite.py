@@ -55,8 +55,7 @@ _EMBED_VERSION = "embed-v3"  # v3: contextual defaults to context="blend"
 
 
 def _embeddings(cells, counts, model, modes, name, cache_dir):
-    """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts and their coverage,
-    cells, mode)."""
+    """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts, coverage, cells, mode)."""
     if cache_dir is None:
         return model_embeddings(cells, counts, model, modes, name=name)
     cache_dir = Path(cache_dir)
