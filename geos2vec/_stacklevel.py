@@ -5,6 +5,8 @@ the level when the warning is raised, by walking out of the geos2vec package. A 
 and line of the user's call (``gdf.s2vec.embed(...)``, ``count_features(...)``) whichever path it took inside
 (the accessor, one stage calling another, a helper), and ``warnings.filterwarnings(..., module=...)`` matches
 the user's module. Hand-counted levels pointed at the accessor or at the stage that called another one.
+Frames of installed libraries and the standard library on the way out are passed too when the user's frame lies
+beyond them: a warning of a callback Keras calls inside ``S2VecModel.fit`` names the user's ``fit`` line.
 
 :func:`warn` also keeps Python's "default" action (shown once per line of the user's code) across the
 ``warnings.catch_warnings()`` blocks of other libraries: GeoPandas enters one in every ``GeoSeries(...)``, and
@@ -13,6 +15,7 @@ each block made Python forget what it had shown, so a loop of 100 ``embed`` call
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -36,30 +39,75 @@ def _skipped(frame) -> bool:
 
 
 def find_stack_level() -> int:
-    """The ``stacklevel`` that makes a warning raised by the caller point at the first frame outside geos2vec.
+    """The ``stacklevel`` that makes a warning raised by the caller point at the user's frame (outside geos2vec).
 
     Call it in the ``warnings.warn(...)`` call itself (the level counts from the function that calls it).
 
     Returns
     -------
     int
-        1 when the caller is outside geos2vec; else the level of the first frame outside it (or of the
-        outermost frame when every frame is inside, e.g. geos2vec's command line).
+        1 when the caller is outside geos2vec and the installed libraries; else the level of the first frame
+        outside both (the user's), of the first frame outside geos2vec where none lies further out (a worker
+        thread), or of the outermost frame when every frame is inside (geos2vec's command line).
     """
     return _user_frame(sys._getframe(1))[1]
 
 
+def _library_dirs() -> tuple[str, ...]:
+    """The folders of Python's standard library and installed packages (site-packages), each ending in a separator."""
+    global _LIBRARY_DIRS
+    if _LIBRARY_DIRS is None:
+        import site
+        import sysconfig
+
+        paths = sysconfig.get_paths()
+        dirs = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+        dirs += list(getattr(site, "getsitepackages", list)()) + [getattr(site, "getusersitepackages", str)()]
+        found = set()
+        for d in filter(None, dirs):
+            for form in (os.path.abspath(d), os.path.realpath(d)):
+                found.add(os.path.join(os.path.normcase(form), ""))
+        _LIBRARY_DIRS = tuple(sorted(found))
+    return _LIBRARY_DIRS
+
+
+_LIBRARY_DIRS: tuple[str, ...] | None = None
+
+
+def _library(frame) -> bool:
+    """Whether ``frame`` runs code of the standard library or of an installed package (Keras, dask, pandas)."""
+    name = frame.f_code.co_filename
+    return name.startswith("<frozen ") or os.path.normcase(name).startswith(_library_dirs())
+
+
+def _out(frame, level):
+    """The next frame out of ``frame`` that ``warnings.warn`` counts, and its level (``None`` at the outermost)."""
+    back = frame.f_back
+    while back is not None and _skipped(back):
+        back = back.f_back
+    return back, level + 1
+
+
 def _user_frame(frame):
-    """The first frame outside geos2vec from ``frame`` outwards, and its ``stacklevel`` as seen from ``frame``."""
-    level = 1
-    while _in_package(frame):
-        back = frame.f_back
-        while back is not None and _skipped(back):
-            back = back.f_back
+    """The user's frame from ``frame`` outwards, and its ``stacklevel`` as seen from ``frame``.
+
+    The first frame outside geos2vec, past libraries that geos2vec or the user called on the way in: Keras
+    calling a geos2vec callback inside ``S2VecModel.fit``, or a Keras layer's ``__call__`` running its ``call``,
+    point at the user's ``fit(...)`` or ``layer(x)`` line. Where no frame outside geos2vec and the installed
+    libraries lies further out (a worker thread, geos2vec's command line), the first frame outside geos2vec
+    (or the outermost frame when every frame is inside).
+    """
+    level, first = 1, None
+    while True:
+        inside = _in_package(frame)
+        if not inside and first is None:
+            first = (frame, level)
+        if not inside and not _library(frame):
+            return frame, level
+        back, back_level = _out(frame, level)
         if back is None:
-            break
-        frame, level = back, level + 1
-    return frame, level
+            return first or (frame, level)
+        frame, level = back, back_level
 
 
 def _matches(pattern, value) -> bool:

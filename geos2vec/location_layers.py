@@ -6,13 +6,12 @@ of Keras.
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 import numpy as np
 from keras import ops
 
-from .errors import InvalidInputError
+from ._stacklevel import warn
+from .errors import Geos2VecWarning, InvalidInputError
 from .location import _check_frequency_num, _check_method, _encode, _frequencies, output_dim
 
 __all__ = ["LocationEncoder"]
@@ -83,9 +82,9 @@ class LocationEncoder(keras.layers.Layer):
         rad = flat * (np.pi / 180.0)
         freqs = ops.convert_to_tensor(self._freqs, dtype="float64")
         if keras.backend.standardize_dtype(flat.dtype) != "float64":
-            warnings.warn("LocationEncoder: the backend has no float64 (JAX without jax_enable_x64?), so degrees and "
-                          "phases are float32 and the finest scales move by up to ~1e-3 rad; enable float64 "
-                          "(jax.config.update('jax_enable_x64', True)) for exact encodings", stacklevel=2)
+            warn("LocationEncoder: the backend has no float64 (JAX without jax_enable_x64?), so degrees and phases "
+                 "are float32 and the finest scales move by up to ~1e-3 rad; enable float64 "
+                 "(jax.config.update('jax_enable_x64', True)) for exact encodings", Geos2VecWarning)
         out = _encode(_OPS, rad[:, 0], rad[:, 1], self.method, freqs)
         return ops.cast(ops.reshape(out, tuple(lead) + (self.output_features,)), self.compute_dtype)
 

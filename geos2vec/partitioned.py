@@ -223,8 +223,11 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
 
     Warns
     -----
-    UserWarning
-        Once, for what the merged report shows was dropped (as ``count_features``).
+    Geos2VecWarning
+        (a ``UserWarning``) Once, for what the merged report shows was dropped (as ``count_features``).
+    CoverageWarning
+        As ``count_features``: most coordinates outside ``coverage``, or an ``.osm.pbf`` header box far
+        larger than the input. Each warning names the line of the user's call.
     """
     dask = _import_dask()
 
@@ -272,13 +275,15 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
             geom = infer_coverage(pd.DataFrame(np.concatenate(hull_parts), columns=["lon", "lat"]),
                                   check_isolated=False)  # the partitions' hull vertices only: all look isolated
         else:
+            from ._stacklevel import find_stack_level
             from .coverage import _warn_loose_header, _warn_outside
 
             geom = given
+            # their warnings name the user's line (through the dask accessor too): one frame below this one
             _warn_outside(geom, counts=tuple(np.sum([h[0] for h in hull_parts], axis=0).astype(int))
-                          if hull_parts else (0, 0), stacklevel=3)
+                          if hull_parts else (0, 0), stacklevel=find_stack_level() + 1)
             corners = np.concatenate([h[1] for h in hull_parts]) if hull_parts else np.empty((0, 2))
-            _warn_loose_header(coverage, geom, [(corners[:, 0], corners[:, 1])], stacklevel=3)
+            _warn_loose_header(coverage, geom, [(corners[:, 0], corners[:, 1])], stacklevel=find_stack_level() + 1)
         from .features import _missing_channels
 
         set_coverage(table, geom, missing_channels=_missing_channels(pois, roads, load_ontology(ontology), table))

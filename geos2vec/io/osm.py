@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import warnings
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from .._stacklevel import warn as _warn
-from ..errors import CoverageWarning, InvalidInputError
+from ..errors import CoverageWarning, Geos2VecWarning, InvalidInputError
 from ..ontology import ROAD_CHANNEL, load_ontology
 from .osm_frames import read_pois, read_roads
 from .osm_geometry import _check_area, _clip, _known_runs, _osm_file, _road_lines
@@ -222,9 +221,8 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                 p_wkb.append(bytes.fromhex(geom) if isinstance(geom, str) else geom)
     except RuntimeError as exc:
         if "out of order" in str(exc) and pois and areas:
-            warnings.warn(f"{os.path.basename(path)} is not sorted by id ({exc}), so areas cannot be assembled; "
-                          "reading POI nodes and roads only. Sort it with `osmium sort` to get area POIs.",
-                          UserWarning, stacklevel=2)
+            _warn(f"{os.path.basename(path)} is not sorted by id ({exc}), so areas cannot be assembled; reading "
+                  "POI nodes and roads only. Sort it with `osmium sort` to get area POIs.", Geos2VecWarning)
             return read_osm(path, ontology=ontology, pois=pois, roads=roads, areas=False,
                             all_highways=all_highways, progress=progress, area=area)
         if "detect file format" in str(exc):  # the name's ending, not the content
@@ -234,9 +232,9 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
                                 "not an OSM file (e.g. an error page)? Download it again") from exc
 
     if seen["node"] > 1000 and seen["way"] == 0 and seen["relation"] == 0:
-        warnings.warn(f"{os.path.basename(path)} holds {seen['node']:,} nodes but no way and no relation: the file "
-                      "looks cut short (an interrupted download?). Nodes come first in an OSM file; roads and "
-                      "area POIs would be missing. Download it again.", UserWarning, stacklevel=2)
+        _warn(f"{os.path.basename(path)} holds {seen['node']:,} nodes but no way and no relation: the file looks "
+              "cut short (an interrupted download?). Nodes come first in an OSM file; roads and area POIs would "
+              "be missing. Download it again.", Geos2VecWarning)
     filtered = looks_filtered(seen["way"], land)
     if filtered and pois:  # its header box would call every cell observed, the POIs the filter cut zero
         _warn(filtered_message(os.path.basename(path), seen["way"], land, len(p_type)), CoverageWarning)
@@ -260,10 +258,10 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
         extent = poi_frame.total_bounds if len(poi_frame) else road_frame.total_bounds
         poi_frame, road_frame = _clip(poi_frame, road_frame, area)
         if had and not len(poi_frame) and not len(road_frame):  # an area beside the data kept nothing, silently
-            warnings.warn(f"read_osm: none of the {had:,} POIs and roads of {os.path.basename(path)} lie in the area "
-                          f"{tuple(round(float(v), 6) for v in area.bounds)}; the file's data spans about "
-                          f"{tuple(round(float(v), 6) for v in extent)}. Is the area in (min_lon, min_lat, max_lon, "
-                          "max_lat) order and degrees?", UserWarning, stacklevel=2)
+            _warn(f"read_osm: none of the {had:,} POIs and roads of {os.path.basename(path)} lie in the area "
+                  f"{tuple(round(float(v), 6) for v in area.bounds)}; the file's data spans about "
+                  f"{tuple(round(float(v), 6) for v in extent)}. Is the area in (min_lon, min_lat, max_lon, "
+                  "max_lat) order and degrees?", Geos2VecWarning)
     poi_frame.attrs["skipped"] = {"broken_areas": skipped["broken_areas"]}
     road_frame.attrs["skipped"] = {k: skipped[k] for k in ("roads_missing_nodes", "roads_one_node")}
     road_frame.attrs["cut"] = cut

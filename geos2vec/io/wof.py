@@ -15,14 +15,14 @@ from __future__ import annotations
 import functools
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInputError, InvalidTypeError
+from .._stacklevel import warn
+from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 from .crosswalk import CROSSWALK_COLUMNS, load_crosswalk
 
 if TYPE_CHECKING:
@@ -274,8 +274,9 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
 
     Warns
     -----
-    UserWarning
-        One warning summarising what was dropped (details in the report).
+    Geos2VecWarning
+        (a ``UserWarning``) One warning summarising what was dropped (details in the report), naming the
+        line of the user's call (also when ``read_wof`` runs inside another geos2vec function).
 
     Examples
     --------
@@ -453,5 +454,5 @@ def _warn(report):
         parts.append(f"{d['unmapped_category']:,} whose category has no ontology channel "
                      f"({report['share_mapped']:.1%} of categorised venues mapped; most frequent: {top})")
     if parts:
-        warnings.warn(f"read_wof kept {report['n_returned']:,} of {report['n_read']:,} venues; dropped "
-                      + "; ".join(parts) + ". Details: result.attrs['wof_report']", UserWarning, stacklevel=3)
+        warn(f"read_wof kept {report['n_returned']:,} of {report['n_read']:,} venues; dropped " + "; ".join(parts)
+             + ". Details: result.attrs['wof_report']", Geos2VecWarning)

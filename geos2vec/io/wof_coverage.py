@@ -9,12 +9,12 @@ state's venues without the isolated ones: 0.8-1.4 times each of the 22 shared st
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from .._stacklevel import warn
 from ..errors import CoverageError, CoverageWarning, InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -217,8 +217,7 @@ def _warn_stretched(xy: np.ndarray, hull) -> None:
         return
     core = shapely.convex_hull(shapely.multipoints(xy[~isolated]))
     if hull.area > 2 * core.area:
-        warnings.warn(
-            f"coverage='infer': {int(isolated.sum()):,} isolated coordinates (fewer than 5 others within about 100 km; "
-            f"often mis-geocoded) stretch the convex hull to {hull.area / max(core.area, 1e-300):.1f} times the hull "
-            "of the rest, and every empty cell in it counts as known-empty. Pass the real area, or for Who's On "
-            "First venues coverage=geos2vec.io.venue_coverage(venues)", CoverageWarning, stacklevel=4)
+        warn(f"coverage='infer': {int(isolated.sum()):,} isolated coordinates (fewer than 5 others within about 100 "
+             f"km; often mis-geocoded) stretch the convex hull to {hull.area / max(core.area, 1e-300):.1f} times the "
+             "hull of the rest, and every empty cell in it counts as known-empty. Pass the real area, or for Who's On "
+             "First venues coverage=geos2vec.io.venue_coverage(venues)", CoverageWarning)

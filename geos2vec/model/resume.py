@@ -24,14 +24,14 @@ import contextlib
 import hashlib
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._jsonfile import atomic_path, read_json, read_json_object, write_text_atomic
-from ..errors import InvalidInputError
+from .._stacklevel import warn
+from ..errors import Geos2VecWarning, InvalidInputError
 from .io import _sha256
 
 if TYPE_CHECKING:
@@ -166,8 +166,8 @@ def _reconcile_seal(backup: Path) -> None:
     if sealed.get("epoch") != epoch or sealed.get("sha256") == _sha256(weights):
         return
     write_text_atomic(meta, json.dumps({"epoch": epoch + 1, "batch": 0}))
-    warnings.warn(f"the weights in {backup} are newer than its metadata (the fit was interrupted between the two "
-                  f"writes of epoch {epoch + 1}'s backup): resuming after that epoch", stacklevel=3)
+    warn(f"the weights in {backup} are newer than its metadata (the fit was interrupted between the two writes "
+         f"of epoch {epoch + 1}'s backup): resuming after that epoch", Geos2VecWarning)
 
 
 def best_so_far(checkpoint_dir: StrPath) -> float | None:
@@ -379,9 +379,9 @@ class TrainingState(_keras_callback()):
             return
         record = self._record(self.start_epoch)
         if record is None:
-            warnings.warn(f"{self.path} has no usable record of epoch {self.start_epoch}, where this fit resumes: "
-                          "masks, dropout and early stopping's patience do not continue from the interrupted run, "
-                          "so the resumed run will differ from an uninterrupted one", stacklevel=2)
+            warn(f"{self.path} has no usable record of epoch {self.start_epoch}, where this fit resumes: masks, "
+                 "dropout and early stopping's patience do not continue from the interrupted run, so the resumed "
+                 "run will differ from an uninterrupted one", Geos2VecWarning)
             return
         for var, value in zip(_seed_states(self.model), record["seed_states"]):
             var.assign(value.astype(var.dtype))
@@ -395,8 +395,8 @@ class TrainingState(_keras_callback()):
             try:
                 self.model.load_weights(best)  # the backup's weights (and optimizer) are loaded after this
             except (OSError, ValueError) as exc:
-                warnings.warn(f"{best} could not be read ({type(exc).__name__}: {exc}): early stopping restores "
-                              "the best weights since the resume only", stacklevel=2)
+                warn(f"{best} could not be read ({type(exc).__name__}: {exc}): early stopping restores the best "
+                     "weights since the resume only", Geos2VecWarning)
             else:
                 es.best_weights = self.model.get_weights()
 

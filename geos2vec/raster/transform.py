@@ -465,13 +465,12 @@ def _with_coverage(table: pd.DataFrame, da: xr.DataArray) -> pd.DataFrame:
     cov = da.attrs.get("coverage")
     if cov is None:
         if "covered" in da.coords:
-            import warnings
-
+            from .._stacklevel import warn
             from ..errors import CoverageWarning
 
-            warnings.warn("to_frame: the images have a 'covered' coordinate but no attrs['coverage'], so the "
-                          "table's coverage is unknown (every cell of its images counts as covered); give it "
-                          "back with geos2vec.coverage.set_coverage", CoverageWarning, stacklevel=3)
+            warn("to_frame: the images have a 'covered' coordinate but no attrs['coverage'], so the table's "
+                 "coverage is unknown (every cell of its images counts as covered); give it back with "
+                 "geos2vec.coverage.set_coverage", CoverageWarning)
         return table
     table.attrs["coverage"] = json.loads(cov) if isinstance(cov, str) else dict(cov)
     return table
