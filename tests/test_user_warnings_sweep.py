@@ -228,3 +228,66 @@ def test_resume_warnings_name_the_users_fit_line_through_keras(tmp_path):
     callbacks = keras.callbacks.CallbackList([es, TrainingState(tmp_path, 1, es)], model=model.keras_model)
     _check(lambda: callbacks.on_train_begin(), "best.weights.h5 could not be read")
     assert es.best is not None  # the counters were still restored from the record
+
+
+# --------------------------------------------------------------------------------------------- evaluate
+def _cells(n, seed=0):
+    """``n`` distinct level-12 cells in distinct level-10 blocks (scattered over a few degrees)."""
+    from geos2vec.cells import cell_to_parent, latlng_to_cell
+
+    rng = np.random.default_rng(seed)
+    cells = latlng_to_cell(rng.uniform(35.0, 40.0, 4 * n), rng.uniform(-100.0, -95.0, 4 * n), 12)
+    _, first = np.unique(cell_to_parent(cells, 10), return_index=True)
+    return np.sort(cells[first][:n])
+
+
+def test_evaluation_warnings_name_the_users_line_through_evaluate():
+    from geos2vec.evaluate import evaluate
+
+    cells = _cells(60)
+    rng = np.random.default_rng(2)
+    index = pd.Index(cells, name="cell_id")
+    target = pd.Series(rng.normal(size=60), index=index)
+    full = pd.DataFrame(rng.normal(size=(60, 3)), index=index, columns=["a", "b", "c"])
+    run = lambda: evaluate(target, {"full": full, "part": full.iloc[:50]}, split="blocked", n_splits=2,  # noqa: E731
+                           probes="ridge", progress=False)
+    # every sample alone in its level-10 block; evaluate -> _split_groups -> blocked_splits: stacklevel=2 named
+    # splits.py's _split_groups
+    _check(run, "alone in their block")
+    _check(run, "10 of 60 samples are left out for every method")
+
+
+def test_split_and_label_warnings_name_the_users_line():
+    from geos2vec.evaluate import check_test_sets, join_labels
+
+    y = np.arange(10.0)
+    splits = [(np.arange(2, 8), np.array([8, 9]), np.array([0])), (np.arange(3, 10), np.array([2]), np.array([0, 1]))]
+    found = _check(lambda: check_test_sets(y, {"random": splits}), "R² is undefined on 1 of 2 repetitions")
+    assert "repetitions [0]" in str(found[0].message)  # the one-sample test set, counted by hand
+    labels = pd.DataFrame({"lat": [40.0, 40.1, 40.2, 40.3], "lon": [-74.0, -74.1, -74.2, -74.3],
+                           "open": [0, 1, 1, 0]})
+    _check(lambda: join_labels(labels, "open"), "target column 'open' has two values (0, 1)")
+
+
+def test_a_damaged_evaluation_cache_entry_warning_names_the_users_line(tmp_path):
+    pytest.importorskip("keras")
+    from geos2vec.evaluate.suite import _embeddings
+    from geos2vec.features import count_features
+    from geos2vec.model import load_model
+
+    model = load_model("default")
+    rng = np.random.default_rng(3)
+    pois = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "bank", "school"], 200)},
+                            geometry=gpd.points_from_xy(rng.uniform(-74.0, -73.95, 200), rng.uniform(40.7, 40.75, 200)),
+                            crs="EPSG:4326")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        counts = count_features(pois, level=12)
+    cells = np.asarray(counts.index[:5], dtype=np.uint64)
+    first = _embeddings(cells, counts, model, ("patch",), "S2Vec", tmp_path)
+    (entry,) = tmp_path.glob("embeddings-*.parquet")
+    entry.write_bytes(b"damaged")
+    found = {}
+    _check(lambda: found.update(_embeddings(cells, counts, model, ("patch",), "S2Vec", tmp_path)),
+           "does not read")  # run_suite -> _embeddings: stacklevel=3 named this helper's caller's caller
+    pd.testing.assert_frame_equal(found["S2Vec (patch)"], first["S2Vec (patch)"])  # computed again, the same

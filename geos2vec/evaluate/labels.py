@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..cells import check_latlng, latlng_to_cell
-from ..errors import InvalidInputError, InvalidTypeError
+from .._stacklevel import warn
+from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -126,9 +126,9 @@ def _warn_binary(y: pd.Series, what: str) -> None:
     """Warn that a target of two values (a boolean or 0/1 class) is evaluated as a regression, not a classification."""
     values = pd.unique(y.dropna().to_numpy())
     if pd.api.types.is_bool_dtype(y) or len(values) == 2:
-        warnings.warn(f"{what} has two values ({', '.join(map(str, sorted(values)))}): it is evaluated as a "
-                      "regression (a linear probability model scored by R²; the median of several rows in one "
-                      "sample can fall between the two), not as a classification", UserWarning, stacklevel=3)
+        warn(f"{what} has two values ({', '.join(map(str, sorted(values)))}): it is evaluated as a regression (a "
+             "linear probability model scored by R²; the median of several rows in one sample can fall between the "
+             "two), not as a classification", Geos2VecWarning)
 
 
 def minmax_scale(y: ArrayLike) -> tuple[np.ndarray, tuple[float, float]]:

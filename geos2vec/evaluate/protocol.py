@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ import pandas as pd
 
 from .._cells_core import _cell_id_index
 from ..cells import _as_cells, _check_level, cell_to_parent
-from ..errors import InvalidInputError, InvalidTypeError
+from .._stacklevel import warn
+from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 from .._reprs import method_repr, result_html, result_repr
 from ..options import progress as _show
 from ._columns import canonical_order
@@ -402,9 +402,9 @@ def evaluate(
                                 + "".join(f"; {k!r} lacks {v} of {n_all}{_level_note(methods[k].blocks)}"
                                           for k, v in lacking.items()))
     if lacking:
-        warnings.warn(f"{n_all - n} of {n_all} samples are left out for every method, so all are scored on the same "
-                      f"{n}: no data for them in " + ", ".join(f"{k!r} ({v})" for k, v in lacking.items())
-                      + " (result.config['missing'])", UserWarning, stacklevel=2)
+        warn(f"{n_all - n} of {n_all} samples are left out for every method, so all are scored on the same {n}: no "
+             "data for them in " + ", ".join(f"{k!r} ({v})" for k, v in lacking.items())
+             + " (result.config['missing'])", Geos2VecWarning)
     y = y_all.to_numpy()[keep]
     sample_ids = y_all.index.to_numpy()[keep]
     pooled = {k: [x[keep] for x in v] for k, v in pooled.items()}

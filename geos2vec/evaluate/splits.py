@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_latlng
-from ..errors import InvalidInputError, InvalidTypeError
+from .._stacklevel import warn
+from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -219,10 +219,9 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     n = len(groups)
     alone = float(np.sum(sizes == 1)) / n
     if alone > 0.5:  # e.g. ZIP centroids of Kansas and Iowa in level-10 blocks: 87 % alone, the splits nearly random
-        warnings.warn(f"blocked splits: {alone:.0%} of the {n} samples are alone in their block, so most test "
-                      "samples have neighbours in training and the splits are nearly random, not spatially "
-                      "separated; use coarser blocks (block_level=, --block-level; 6 for ZIP-level labels)",
-                      UserWarning, stacklevel=2)
+        warn(f"blocked splits: {alone:.0%} of the {n} samples are alone in their block, so most test samples have "
+             "neighbours in training and the splits are nearly random, not spatially separated; use coarser blocks "
+             "(block_level=, --block-level; 6 for ZIP-level labels)", Geos2VecWarning)
     out = []
     for k in range(n_splits):
         order = np.random.default_rng([seed, k]).permutation(len(uniq))
@@ -259,11 +258,10 @@ def _warn_uneven(splits, fractions, n, largest, untested) -> None:
     if parts:
         never = (f", and {untested} samples are in no test set of the {len(splits)}"
                  if untested and len(splits) >= 5 else "")
-        warnings.warn(f"blocked splits: {' and '.join(parts)}, because the largest block holds {largest} of the {n} "
-                      f"samples{never}; a score from a few samples weighs as much in the mean as the others "
-                      "(scores.csv: n_test). Use finer blocks (block_level=, --block-level) where a few blocks hold "
-                      "most samples",
-                      UserWarning, stacklevel=3)
+        warn(f"blocked splits: {' and '.join(parts)}, because the largest block holds {largest} of the {n} "
+             f"samples{never}; a score from a few samples weighs as much in the mean as the others (scores.csv: "
+             "n_test). Use finer blocks (block_level=, --block-level) where a few blocks hold most samples",
+             Geos2VecWarning)
 
 
 def _fill_empty_parts(part: np.ndarray, order: np.ndarray) -> None:
@@ -422,11 +420,10 @@ def check_test_sets(y: ArrayLike, split_sets: dict[str, Splits]) -> None:
     for name, splits in split_sets.items():
         bad = [k for k, (_, _, te) in enumerate(splits) if len(te) < 2 or np.ptp(y[te]) == 0]
         if bad:
-            warnings.warn(f"{name} splits: R² is undefined on {len(bad)} of {len(splits)} repetitions (a test set of "
-                          f"one sample or of one label value: repetitions {bad[:10]}); their R² is NaN, and the mean "
-                          "R² of the summary covers the others only. " + ("Use a finer block level or more samples"
-                          if name == "blocked" else "Use more samples or a larger test region"),
-                          UserWarning, stacklevel=3)
+            warn(f"{name} splits: R² is undefined on {len(bad)} of {len(splits)} repetitions (a test set of one "
+                 f"sample or of one label value: repetitions {bad[:10]}); their R² is NaN, and the mean R² of the "
+                 "summary covers the others only. " + ("Use a finer block level or more samples"
+                 if name == "blocked" else "Use more samples or a larger test region"), Geos2VecWarning)
 
 
 def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout_mask_=None):

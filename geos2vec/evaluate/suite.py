@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .._jsonfile import atomic_path
+from .._stacklevel import warn
+from ..errors import Geos2VecWarning
 from .methods import model_embeddings, standard_methods
 from .protocol import SPLITS, evaluate
 from .tasks import load_features, load_task
@@ -73,8 +75,8 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
         if table is not None and "method" not in table.columns:
             problem = "it has no 'method' column"
         if problem is not None:
-            warnings.warn(f"evaluation cache entry {str(path)!r} does not read ({problem}); computing it again",
-                          UserWarning, stacklevel=3)
+            warn(f"evaluation cache entry {str(path)!r} does not read ({problem}); computing it again",
+                 Geos2VecWarning)
         else:
             tables = dict(list(table.groupby("method", sort=False)))
             # every mode, as model_embeddings names it, also one without rows (it has no group)
