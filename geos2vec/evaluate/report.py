@@ -248,6 +248,20 @@ def _one_test_set(split: str) -> bool:
 def sign_test_p(wins: int, n: int) -> float:
     """One-sided sign test: the probability of at least ``wins`` wins in ``n`` fair coin flips.
 
+    Parameters
+    ----------
+    wins : int
+        Paired splits that one method wins.
+    n : int
+        Paired splits (ties and splits without R² included: they are no wins).
+
+    Returns
+    -------
+    float
+        ``P(X >= wins)`` for ``X ~ Binomial(n, 1/2)``; ``"A beats B"`` needs it ``<= BEATS_P``.
+
+    Examples
+    --------
     >>> sign_test_p(15, 20), sign_test_p(3, 4)
     (0.020694732666015625, 0.3125)
     """
