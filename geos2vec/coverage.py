@@ -15,8 +15,9 @@ venues were read); the two must not be confused. Coverage records which:
 A cell is covered when its centre lies in the coverage polygon, or when it has a row in the table (a row whose
 cell lies wholly outside the polygon has only the channels of the input layer that put it there: a road-only
 row tells nothing of POIs, ``attrs["coverage"]["layers"]``). Coverage is
-stored as WKT in EPSG:4326 longitude/latitude (JSON-safe, so it survives Parquet and zarr); polygons crossing
-the antimeridian are not supported.
+stored as WKT in EPSG:4326 longitude/latitude (JSON-safe, so it survives Parquet and zarr); an area across the
+antimeridian is given as a MultiPolygon split at ±180 (as ``coverage="infer"`` and ``venue_coverage`` make it),
+not as one polygon with longitudes past 180.
 
 ``table.attrs["coverage"]`` is a dict ``{"geometry": WKT, "channels": {channel: WKT}}``; ``channels`` lists
 only the channels whose coverage differs from ``geometry`` (``"POLYGON EMPTY"`` for a channel the source lacks).

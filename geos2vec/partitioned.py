@@ -304,12 +304,7 @@ def _outside_part(frame, geom):
 
 
 def _hull(frame):
-    """The vertices of the convex hull of one partition's coordinates, ``(n, 2)`` lon/lat.
-
-    The hull of all of them is the hull of everything (:func:`geos2vec.coverage.infer_coverage` of the whole
-    input, exactly): a partition with fewer than 3 coordinates, or collinear ones, gives its extreme points,
-    unbuffered. Coordinates are read as ``infer_coverage`` reads them.
-    """
+    """One partition's coordinates that are hull vertices in plain or [0, 360) longitudes (infer_coverage's hulls)."""
     import shapely
 
     from .coverage import _lnglat_of
@@ -318,7 +313,11 @@ def _hull(frame):
     xy = xy[np.isfinite(xy).all(axis=1)]
     if len(xy) < 3:
         return xy
-    return shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(xy)))
+    keep = np.zeros(len(xy), bool)
+    for lon in (xy[:, 0], np.where(xy[:, 0] < 0, xy[:, 0] + 360.0, xy[:, 0])):  # the input's own values returned
+        corners = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(np.column_stack([lon, xy[:, 1]]))))
+        keep |= np.isin(lon + 1j * xy[:, 1], corners[:, 0] + 1j * corners[:, 1])
+    return xy[keep]
 
 
 def embed_dask(ddf: dask_geopandas.GeoDataFrame,

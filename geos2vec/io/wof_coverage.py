@@ -208,14 +208,12 @@ def _hull(xy: np.ndarray):
 
 def _warn_stretched(xy: np.ndarray, hull) -> None:
     """Warn when a few isolated coordinates (mis-geocoded) make the hull far larger than the hull of the rest."""
-    import shapely
-
     if len(xy) < 20:
         return
     isolated = _neighbourhood_counts(xy) - 1 < 5  # as geos2vec.io.isolated_venues: < 5 others within ~100 km
     if not isolated.any() or (~isolated).sum() < 3:
         return
-    core = shapely.convex_hull(shapely.multipoints(xy[~isolated]))
+    core = _hull(xy[~isolated])  # across ±180 too, as the hull it is compared with
     if hull.area > 2 * core.area:
         warn(f"coverage='infer': {int(isolated.sum()):,} isolated coordinates (fewer than 5 others within about 100 "
              f"km; often mis-geocoded) stretch the convex hull to {hull.area / max(core.area, 1e-300):.1f} times the "
