@@ -5,8 +5,10 @@ the level when the warning is raised, by walking out of the geos2vec package. A 
 and line of the user's call (``gdf.s2vec.embed(...)``, ``count_features(...)``) whichever path it took inside
 (the accessor, one stage calling another, a helper), and ``warnings.filterwarnings(..., module=...)`` matches
 the user's module. Hand-counted levels pointed at the accessor or at the stage that called another one.
-Frames of installed libraries and the standard library on the way out are passed too when the user's frame lies
-beyond them: a warning of a callback Keras calls inside ``S2VecModel.fit`` names the user's ``fit`` line.
+Frames of the standard library and of the libraries that call back into geos2vec (Keras, TensorFlow, dask,
+xarray, pandas) on the way out are passed too when the user's frame lies beyond them: a warning of a callback
+Keras calls inside ``S2VecModel.fit`` names the user's ``fit`` line. Another installed package that calls
+geos2vec counts as the user.
 
 :func:`warn` also keeps Python's "default" action (shown once per line of the user's code) across the
 ``warnings.catch_warnings()`` blocks of other libraries: GeoPandas enters one in every ``GeoSeries(...)``, and
@@ -46,38 +48,54 @@ def find_stack_level() -> int:
     Returns
     -------
     int
-        1 when the caller is outside geos2vec and the installed libraries; else the level of the first frame
-        outside both (the user's), of the first frame outside geos2vec where none lies further out (a worker
-        thread), or of the outermost frame when every frame is inside (geos2vec's command line).
+        1 when the caller is outside geos2vec and the libraries that call back into it; else the level of the
+        first frame outside both (the user's), of the first frame outside geos2vec where none lies further out
+        (a worker thread), or of the outermost frame when every frame is inside (geos2vec's command line).
     """
     return _user_frame(sys._getframe(1))[1]
 
 
-def _library_dirs() -> tuple[str, ...]:
-    """The folders of Python's standard library and installed packages (site-packages), each ending in a separator."""
+def _library_dirs() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The folders of the standard library and of installed packages, each ending in a separator.
+
+    A system Python's site-packages lies inside its standard library's folder.
+    """
     global _LIBRARY_DIRS
     if _LIBRARY_DIRS is None:
         import site
         import sysconfig
 
         paths = sysconfig.get_paths()
-        dirs = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
-        dirs += list(getattr(site, "getsitepackages", list)()) + [getattr(site, "getusersitepackages", str)()]
-        found = set()
-        for d in filter(None, dirs):
-            for form in (os.path.abspath(d), os.path.realpath(d)):
-                found.add(os.path.join(os.path.normcase(form), ""))
-        _LIBRARY_DIRS = tuple(sorted(found))
+        sites = [paths.get(k) for k in ("purelib", "platlib")]
+        sites += list(getattr(site, "getsitepackages", list)()) + [getattr(site, "getusersitepackages", str)()]
+
+        def norm(dirs):
+            return tuple(sorted({os.path.join(os.path.normcase(form(d)), "") for d in filter(None, dirs)
+                                 for form in (os.path.abspath, os.path.realpath)}))
+
+        _LIBRARY_DIRS = norm([paths.get("stdlib"), paths.get("platstdlib")]), norm(sites)
     return _LIBRARY_DIRS
 
 
-_LIBRARY_DIRS: tuple[str, ...] | None = None
+_LIBRARY_DIRS: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+# the libraries that call back into geos2vec (a Keras callback or layer, a dask task, ``xarray.DataArray.pipe``,
+# ``DataFrame.pipe``): their frames are passed; another installed package that calls geos2vec is the "user", so
+# ``filterwarnings(module="that_package")`` still matches its own calls
+_CALLERS = frozenset({"keras", "tensorflow", "tf_keras", "jax", "optree", "absl", "dask", "distributed", "toolz",
+                      "xarray", "pandas", "geopandas", "numpy"})
 
 
 def _library(frame) -> bool:
-    """Whether ``frame`` runs code of the standard library or of an installed package (Keras, dask, pandas)."""
+    """Whether ``frame`` runs code of the standard library or of a library that calls back into geos2vec."""
     name = frame.f_code.co_filename
-    return name.startswith("<frozen ") or os.path.normcase(name).startswith(_library_dirs())
+    if name.startswith("<frozen "):
+        return True
+    module = frame.f_globals.get("__name__")
+    if isinstance(module, str) and module.partition(".")[0] in _CALLERS:
+        return True
+    stdlib, sites = _library_dirs()
+    path = os.path.normcase(name)
+    return path.startswith(stdlib) and not path.startswith(sites)
 
 
 def _out(frame, level):
@@ -93,8 +111,8 @@ def _user_frame(frame):
 
     The first frame outside geos2vec, past libraries that geos2vec or the user called on the way in: Keras
     calling a geos2vec callback inside ``S2VecModel.fit``, or a Keras layer's ``__call__`` running its ``call``,
-    point at the user's ``fit(...)`` or ``layer(x)`` line. Where no frame outside geos2vec and the installed
-    libraries lies further out (a worker thread, geos2vec's command line), the first frame outside geos2vec
+    point at the user's ``fit(...)`` or ``layer(x)`` line. Where no frame outside geos2vec and those libraries
+    lies further out (a worker thread, geos2vec's command line), the first frame outside geos2vec
     (or the outermost frame when every frame is inside).
     """
     level, first = 1, None

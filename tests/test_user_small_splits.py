@@ -69,3 +69,10 @@ def test_paired_table_beats_column_follows_the_sign_test():
     got = paired[paired.method_a == "a"].set_index("task").beats
     assert dict(got) == {"t4_3": False, "t4_4": False, "t5_5": True, "t20_15": True}
     assert np.all(paired[paired.method_a == "a"].wins.to_numpy() == [3, 4, 5, 15])
+
+
+def test_verdict_reads_rows_of_an_older_or_float_typed_paired_csv():
+    """A paired.csv without ``one_test_set`` (before 0.3) raised AttributeError; float counts raised TypeError."""
+    assert E.verdict(SimpleNamespace(wins=15.0, losses=5.0, n_splits=20.0, one_test_set=False)) == "A beats B"
+    assert E.verdict(SimpleNamespace(wins=16, losses=4, n_splits=20)) == "A beats B"
+    assert E.verdict(SimpleNamespace(wins=3, losses=1, n_splits=4)) == "no clear winner"

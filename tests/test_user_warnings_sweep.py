@@ -10,6 +10,7 @@ isolated-coordinates warning of ``infer_coverage``: one frame beyond the caller)
 from __future__ import annotations
 
 import dis
+from pathlib import Path
 import json
 import warnings
 
@@ -291,3 +292,26 @@ def test_a_damaged_evaluation_cache_entry_warning_names_the_users_line(tmp_path)
     _check(lambda: found.update(_embeddings(cells, counts, model, ("patch",), "S2Vec", tmp_path)),
            "does not read")  # run_suite -> _embeddings: stacklevel=3 named this helper's caller's caller
     pd.testing.assert_frame_equal(found["S2Vec (patch)"], first["S2Vec (patch)"])  # computed again, the same
+
+
+def test_another_installed_package_calling_geos2vec_is_the_user():
+    """Skipping every site-packages frame pinned a warning of a package built on geos2vec onto that package's
+    caller, so ``filterwarnings("ignore", module="mylib")`` no longer silenced the package's own calls."""
+    import sysconfig
+
+    from geos2vec._stacklevel import warn as g2v_warn
+
+    inside = {"__name__": "geos2vec.fake"}
+    exec(compile("def inner(w):\n    w('from geos2vec', UserWarning)\n", "geos2vec/fake.py", "exec"), inside)
+    site_file = str(Path(sysconfig.get_paths()["purelib"]) / "mylib" / "core.py")
+    lib = {"__name__": "mylib.core", "inner": inside["inner"], "W": g2v_warn}
+    exec(compile("def api():\n    inner(W)\n", site_file, "exec"), lib)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        lib["api"]()
+    assert [(r.filename, r.lineno) for r in rec] == [(site_file, 2)]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", module="mylib")
+        lib["api"]()
+    assert rec == []

@@ -168,7 +168,8 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         samples trained and validated on as the training size (``n_fit``; older scores: all not tested on):
         :func:`~geos2vec.evaluate.significance.corrected_resampled_ttest`; NaN where the repetitions share one
         test set or the scores lack ``n_cells``/``n_test``) and ``beats`` (A wins at least :data:`BEATS_SHARE`
-        of the ``n_splits`` repetitions, those without R² included, and they have different test sets).
+        of the ``n_splits`` repetitions, those without R² included, with a one-sided sign test p <=
+        :data:`BEATS_P`, and they have different test sets).
 
     Raises
     ------
@@ -291,14 +292,16 @@ def verdict(row: Any) -> str:
     -------
     str
     """
-    if row.one_test_set:  # one comparison repeated: a sign test over its repetitions means nothing
-        need = math.ceil(BEATS_SHARE * row.n_splits)
-        side = "A" if row.n_splits and row.wins >= need else ("B" if row.n_splits and row.losses >= need else None)
-    else:
-        side = "A" if _beats(row.wins, row.n_splits) else ("B" if _beats(row.losses, row.n_splits) else None)
+    n, wins, losses = int(row.n_splits), int(row.wins), int(row.losses)  # a CSV may hold them as floats
+    one = bool(getattr(row, "one_test_set", False))
+    if one:  # one comparison repeated: a sign test over it means nothing
+        need = math.ceil(BEATS_SHARE * n)
+        side = "A" if n and wins >= need else ("B" if n and losses >= need else None)
+    else:  # (a paired.csv from before 0.3 has no one_test_set column)
+        side = "A" if _beats(wins, n) else ("B" if _beats(losses, n) else None)
     if side is None:
         return "no clear winner"
-    return f"{side} ahead on one test set" if row.one_test_set else f"{side} beats {'B' if side == 'A' else 'A'}"
+    return f"{side} ahead on one test set" if one else f"{side} beats {'B' if side == 'A' else 'A'}"
 
 
 def _fmt(mean, std, digits=3):
