@@ -51,8 +51,7 @@ def test_without_keras_the_model_calls_name_the_extra_and_the_bundled_model_stil
     after = points.s2vec.embed(features=table, level=12, progress=False, mode="patch")
     np.testing.assert_array_equal(after.filter(like="s2vec_").to_numpy(), before.filter(like="s2vec_").to_numpy())
     assert after.filter(like="s2vec_").shape == (4, 256)
-    calls = {"S2VecModel.save": lambda: model.save(tmp_path / "m.zip", compact=True),
-             "S2VecModel.fit": lambda: S2VecModel(TINY).fit(da, verbose=0),
+    calls = {"S2VecModel.fit": lambda: S2VecModel(TINY).fit(da, verbose=0),
              "S2VecModel.evaluate": lambda: model.evaluate(da, n_masks=1),
              "S2VecModel.build": lambda: S2VecModel(TINY).build(da),
              "S2VecModel.ensure_keras": model.ensure_keras}
@@ -60,6 +59,10 @@ def test_without_keras_the_model_calls_name_the_extra_and_the_bundled_model_stil
         with pytest.raises(ImportError, match=rf"^{what} needs keras, which is not installed: {MODEL_EXTRA}") as err:
             call()
         assert err.value.name == "keras"
+    # a .keras save needs Keras (a compact save does not: tests/test_user_compact_save.py)
+    with pytest.raises(ImportError, match=rf"^saving a model with compact=False \(compact=True needs neither\) "
+                                          rf"needs keras, which is not installed: {MODEL_EXTRA}"):
+        model.save(tmp_path / "m.zip")
     assert not (tmp_path / "m.zip").exists()
     from geos2vec.model.data import make_dataset  # documented in docs/model.md: a tf.data pipeline
 

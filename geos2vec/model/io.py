@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .._jsonfile import _remove_stale, atomic_path, read_json, temporary_name
-from .._optional import needs, require
+from .._optional import require
 from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
 from ._metadata import FORMAT, FORMAT_VERSION, check_metadata, newer_release_hint
 from ._zipread import extract_model_zip
@@ -71,7 +71,6 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parents[1] / "pretrained"
 
 
-@needs("keras", "tensorflow")
 def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: DTypeLike = "float16") -> Path:
     """Write ``model`` to directory ``path`` (created) or, if it ends in ``.zip``, to one zip file.
 
@@ -85,7 +84,7 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
     Parameters
     ----------
     model : S2VecModel
-        A built model (with its Keras model).
+        A built model, or one loaded in compact form (``compact=True`` then needs no Keras).
     path : str or path-like
         A directory, or a file name ending in ``.zip``.
     compact : bool
@@ -102,18 +101,27 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
     Raises
     ------
     InvalidInputError
-        (a ``ValueError``) The model has no Keras model (unbuilt), or ``dtype`` is none of the three.
+        (a ``ValueError``) The model is unbuilt, ``dtype`` is none of the three, or a compact-loaded model's
+        ``config`` was replaced by one of another architecture.
     FileExistsError
         ``path`` (not a ``.zip``) exists and is not a directory, or ``path`` ends in ``.zip`` and is a folder.
     """
-    import keras
+    import sys
+
     import numpy as np
-    import tensorflow as tf
 
     import geos2vec
 
-    if model.keras_model is None:
+    numpy_only = compact and model.keras_model is None and getattr(model, "numpy_weights", None) is not None
+    if numpy_only:  # loaded in compact form: saved from its NumPy weights, without Keras (was: Keras required)
+        from .config import check_architecture  # a replaced config must still describe these weights
+
+        check_architecture(model.config, getattr(model, "weights_architecture", None) or {})
+    elif model.keras_model is None and getattr(model, "numpy_weights", None) is None:
         raise InvalidInputError("cannot save an unbuilt model: call fit() or build() first")
+    else:
+        require("keras", "tensorflow", what="saving a model with compact=False (compact=True needs neither)")
+        model.ensure_keras()  # NumPy weights into a Keras model for model.keras
     try:  # int8 truncated every weight to an integer; bfloat16 wrote a file that load_model refused
         ok = np.dtype(dtype) in (np.float16, np.float32, np.float64)
     except TypeError:
@@ -122,7 +130,8 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
         raise InvalidInputError(f"dtype={dtype!r}: compact weights are stored as 'float16', 'float32' or 'float64'")
     path = check_save_path(path)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "geos2vec_version": geos2vec.__version__,
-            "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
+            "keras_version": getattr(sys.modules.get("keras"), "__version__", None),
+            "tensorflow_version": getattr(sys.modules.get("tensorflow"), "__version__", None),
             "channels": list(model.channels), "image_level": model.image_level, "patch_level": model.patch_level,
             "grid": list(model.grid), "embedding_dim": model.embedding_dim,
             "history": _jsonable(getattr(model.history, "history", None))}
@@ -133,7 +142,8 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
             from .numpy_encoder import save_weights, weights_from_keras
 
             meta["weights_dtype"] = str(np.dtype(dtype))
-            save_weights(weights_from_keras(model.keras_model), tmp / "weights.npz", dtype=np.dtype(dtype))
+            weights = model.numpy_weights if numpy_only else weights_from_keras(model.keras_model)
+            save_weights(weights, tmp / "weights.npz", dtype=np.dtype(dtype))
         else:
             model.keras_model.save(tmp / "model.keras")
         model.config.save(tmp / "config.json")

@@ -455,7 +455,6 @@ class S2VecModel:
         return embed(self, data, mode, **kwargs)
 
     # ------------------------------------------------------------------ persistence
-    @needs("keras", "tensorflow")
     def save(self, path: StrPath, compact: bool = False) -> Path:
         """Save to a directory or a ``.zip`` (see :func:`geos2vec.model.io.save_model`).
 
@@ -479,8 +478,7 @@ class S2VecModel:
         ValueError
             The model is not built.
         """
-        self.ensure_keras()
-        return save_model(self, path, compact=compact)
+        return save_model(self, path, compact=compact)  # builds the Keras model first where it needs one
 
     @classmethod
     def load(cls, path: StrPath, channels: Sequence[str] | None = None) -> "S2VecModel":
