@@ -134,3 +134,33 @@ def zero_rows(extra, channel, layers=None) -> list:
         return []
     values = np.nan_to_num(np.asarray(rows[channel].to_numpy(), dtype=np.float64))
     return list(polys[(values == 0) & rows_with_layer(rows, layers, channel, far)])
+
+
+def lnglat_union(gs):
+    """The union of a GeoSeries' geometries in EPSG:4326 longitude/latitude, split at ±180.
+
+    A projected CRS's straight edges are curves in longitude/latitude: its geometries are densified first (a
+    box of California in EPSG:5070 had edges up to 0.19 degrees off), and an area across the antimeridian
+    (EPSG:3832, a Fiji grid) is unwrapped and split into the parts east and west of ±180 (its transformed
+    vertices, about 360 degrees apart, made a band round the globe that left out the area itself).
+    """
+    from shapely import affinity
+
+    from .errors import CoverageError
+    from .raster._common import _unwrap_transformed
+
+    values = np.asarray(gs.values)
+    values = values[~(shapely.is_missing(values) | shapely.is_empty(values))]
+    if gs.crs.is_geographic or not values.size:
+        return gs.to_crs(4326).union_all()
+    x0, y0, x1, y1 = shapely.total_bounds(values)
+    step = max(float(np.hypot(x1 - x0, y1 - y0)) / 256, 1e-9)  # error of the edges ~ (1/256)^2 of their bend
+    real = shapely.length(values) > 0  # GEOS cannot segmentize a zero-length ring
+    values[real] = shapely.segmentize(values[real], step)
+    lnglat = np.asarray(type(gs)(values, crs=gs.crs).to_crs(4326).values)
+    try:
+        geom = _unwrap_transformed(lnglat)  # each part the short way round, its middle in [-180, 180)
+    except ValueError as err:
+        raise CoverageError(f"the area cannot be taken to longitude/latitude: {err}") from None
+    return shapely.union_all([affinity.translate(shapely.intersection(geom, shapely.box(s - 180, -90, s + 180, 90)),
+                                                 xoff=-s) for s in (-360.0, 0.0, 360.0)])

@@ -36,7 +36,7 @@ import pandas as pd
 import shapely
 
 from . import cells as _cells
-from ._coverage_layers import is_pbf as _is_pbf
+from ._coverage_layers import is_pbf as _is_pbf, lnglat_union as _lnglat_union
 from ._coverage_layers import outside_counts as _outside_counts
 from .errors import CoverageError, CoverageWarning
 
@@ -135,7 +135,7 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         gs = coverage.geometry if isinstance(coverage, gpd.GeoDataFrame) else coverage
         if gs.crs is None:
             raise CoverageError("the coverage GeoSeries has no CRS; set it (e.g. .set_crs(4326))")
-        geom = gs.to_crs(4326).union_all()
+        geom = _lnglat_union(gs)  # a projected area densified, and split at ±180
     elif isinstance(coverage, shapely.Geometry):
         geom = coverage
     elif isinstance(coverage, (tuple, list, np.ndarray)) and len(coverage) == 4:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 
+from .._coverage_layers import lnglat_union as _lnglat_union
 from .._jsonfile import atomic_path, write_text_atomic
 from ..errors import ChecksumError, DownloadError, InvalidInputError, NoExtractError
 
@@ -75,10 +76,9 @@ def _area(area):
         gs = area.geometry if isinstance(area, gpd.GeoDataFrame) else area
         if gs.crs is None:
             raise InvalidInputError("the area has no CRS; set it (e.g. .set_crs(4326))")
-        gs = gs[~(gs.isna() | gs.is_empty)]
-        if not len(gs):
+        if not len(gs := gs[~(gs.isna() | gs.is_empty)]):
             raise InvalidInputError("the area has no geometry (every row is missing or empty)")
-        return gs.to_crs(4326).union_all()
+        return _lnglat_union(gs)  # a projected area densified, and split at ±180
     if isinstance(area, shapely.Geometry):
         if area.is_empty:
             raise InvalidInputError("the area is an empty geometry")
