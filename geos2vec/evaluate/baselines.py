@@ -47,10 +47,10 @@ def _check_table(table, name):
     if not table.index.is_unique:
         raise InvalidInputError(f"{name} has duplicate cell ids in its index; give one row per cell (counts add up: "
                                 "table.groupby(level=0).sum(); embedding vectors do not: .mean(), or one of them)")
-    values = table.to_numpy()
+    real = table.select_dtypes("number", exclude=["bool", "complex"]).shape[1] == table.shape[1]  # Int64, Float32 too
+    values = table.to_numpy(np.float64, na_value=np.nan) if real else table.to_numpy()  # pd.NA: NaN, refused below
     if not np.issubdtype(values.dtype, np.number):
-        raise InvalidTypeError(
-            f"{name} must have numeric columns only, got dtypes {sorted(set(map(str, table.dtypes)))}")
+        raise InvalidTypeError(f"{name} must have numeric columns only, got dtypes {sorted(map(str, {*table.dtypes}))}")
     if not np.isfinite(values.astype(float)).all():
         raise InvalidInputError(f"{name} contains NaN or inf; fill or drop those cells first")
     # S2 cell ids (signed 64-bit storage of the same bits is read); a float index was truncated (1.5 -> 1) and

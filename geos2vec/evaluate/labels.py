@@ -89,10 +89,10 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     if target not in labels.columns:
         raise InvalidInputError(f"target column {target!r} not found; columns are {list(labels.columns)}")
     y = labels[target]
-    if not pd.api.types.is_numeric_dtype(y):
+    if not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)):  # bool[pyarrow] is not "numeric"
         raise InvalidTypeError(f"target column {target!r} must be numeric, got dtype {y.dtype}")
     _warn_binary(y, f"target column {target!r}")
-    y = y.to_numpy(dtype=float)
+    y = y.to_numpy(dtype=float, na_value=np.nan)
     ok = np.isfinite(y)
     # only the rows used are located: a row without a target may lack coordinates too (it raised)
     used = labels if ok.all() else labels[ok]
@@ -110,6 +110,7 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
         lat_col = _find_column(labels.columns, lat, _LAT_NAMES, "latitude")
         lng_col = _find_column(labels.columns, lng, _LNG_NAMES, "longitude")
         lats, lngs = (_numeric(used[col], col) for col in (lat_col, lng_col))
+    _check_used_coords(lats, lngs, used.index)
     lats, lngs = check_latlng(lats, lngs)
     cells = latlng_to_cell(lats, lngs, level)
     frame = pd.DataFrame({"cell_id": cells, "y": y[ok]})
@@ -120,6 +121,26 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     )
     out.attrs["n_missing_target"] = int((~ok).sum())
     return out
+
+
+def _check_used_coords(lats, lngs, index: pd.Index) -> None:
+    """Raise naming the index labels of rows with a target whose coordinates are NaN/inf or out of range.
+
+    ``check_latlng`` named positions among the rows with a target, which were not the frame's positions once a
+    row without a target had been left out.
+    """
+    from .._geo import describe_labels
+
+    lats, lngs = np.asarray(lats, dtype=float), np.asarray(lngs, dtype=float)
+    nonfinite = ~(np.isfinite(lats) & np.isfinite(lngs))
+    swap = " (latitude and longitude swapped, or projected data, not degrees?)"
+    for bad, what in ((nonfinite, "coordinate(s) NaN or infinite"),
+                      (~nonfinite & (np.abs(lats) > 90.0), "latitude(s) outside [-90, 90]" + swap),
+                      (~nonfinite & (np.abs(lngs) > 180.0), "longitude(s) outside [-180, 180]" + swap)):
+        if bad.any():
+            raise InvalidInputError(f"labels has {int(bad.sum())} row(s) with a target and {what}, at index "
+                                    f"{describe_labels(index, bad)}; drop or fix those rows (rows without a target "
+                                    "are not checked)")
 
 
 def _warn_binary(y: pd.Series, what: str) -> None:
