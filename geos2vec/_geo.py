@@ -73,6 +73,33 @@ def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
         return geoms
     out = geoms.to_crs("EPSG:4326")
     _check_round_trip(geoms, out, name)
+    return out if geoms.crs.is_geographic else _split_at_antimeridian(geoms, out, name)
+
+
+def _split_at_antimeridian(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) -> gpd.GeoSeries:
+    """``dst`` with the polygons of projected ``src`` that cross ±180 as the MultiPolygon of their parts either side.
+
+    Transformed vertex by vertex, an edge across the antimeridian spans about 360 degrees of longitude: the polygon
+    ran the long way round the globe (a Fiji building in EPSG:3460 was counted at longitude 0).
+    """
+    arr = np.asarray(dst.values)
+    poly = np.flatnonzero(np.isin(shapely.get_type_id(arr), (3, 6)))
+    if not poly.size:
+        return dst
+    xy, owner = shapely.get_coordinates(arr[poly], return_index=True)
+    jump = (np.abs(np.diff(xy[:, 0])) > 180.0) & (owner[1:] == owner[:-1])
+    if not jump.any():
+        return dst
+    from ._coverage_layers import lnglat_union
+    from .errors import CoverageError
+
+    out, src_arr = dst.copy(), np.asarray(src.values)
+    for k in poly[np.unique(owner[1:][jump])]:
+        try:
+            out.iloc[k] = lnglat_union(gpd.GeoSeries([src_arr[k]], crs=src.crs))
+        except CoverageError as err:
+            why = str(err).replace("the area ", "", 1)
+            raise InvalidInputError(f"{name} has a polygon at index {src.index[k]!r} that {why}") from None
     return out
 
 

@@ -79,3 +79,37 @@ def test_read_osm_area_in_a_projected_crs_across_antimeridian(tmp_path):
     pois, _ = read_osm(path, area=_projected_box(FIJI, 3832))
     # the two Fiji POIs are kept (were dropped), the one at longitude 0 is not (was kept)
     assert sorted(pois["fclass"]) == ["bakery", "cafe"]
+
+
+# a Fiji building across the antimeridian, larger east of it; given in the Fiji Map Grid as its bounding box there
+BUILDING = shapely.MultiPolygon([shapely.box(179.999, -16.8, 180, -16.7995),
+                                 shapely.box(-180, -16.8, -179.9995, -16.7995)])
+
+
+def _building(crs=3460):
+    box = _projected_box(BUILDING, crs)
+    return gpd.GeoDataFrame({"fclass": ["school"]}, geometry=box.values, crs=crs)
+
+
+def _near_the_building(cells):
+    lat, lng = geos2vec.cell_to_latlng(np.asarray(cells, dtype=np.uint64))
+    return (np.abs(lat + 16.8) < 0.05) & (np.abs(lng) > 179.9)  # within a level-12 cell of it, either side of ±180
+
+
+def test_projected_polygon_across_antimeridian_is_counted_where_it_is():
+    pois = _building()
+    table = geos2vec.count_features(pois)
+    assert table.to_numpy().sum() == 1
+    assert _near_the_building(table.index.to_numpy()).all()  # was longitude 0, in the South Atlantic
+    assert _near_the_building(pois.s2vec.cell_ids().to_numpy()).all()
+    # its cells, weighted by area: the parts east and west of ±180 (raised "cross the antimeridian")
+    row, cell, weight = geos2vec.geometry_cells.row_cells(pois)
+    assert _near_the_building(cell).all() and weight.sum() == pytest.approx(1.0)
+    lat, lng = geos2vec.cell_to_latlng(cell)
+    assert (lng > 0).any() and (lng < 0).any()
+
+
+def test_projected_polygon_around_a_pole_is_a_clear_error():
+    antarctica = gpd.GeoDataFrame({"fclass": ["research"]}, geometry=[shapely.box(-1e6, -1e6, 1e6, 1e6)], crs=3031)
+    with pytest.raises(geos2vec.errors.InvalidInputError, match="index 0 .*encloses a pole"):
+        geos2vec.count_features(antarctica)
