@@ -461,7 +461,7 @@ class FeatureStats:
         if np.max(self.count) < 1:
             raise InvalidInputError("these statistics were fitted on no rows (count 0) and cannot be saved: a file "
                                     "of them would not load; fit them on a table with at least one row")
-        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
+        return write_text_atomic(Path(path).expanduser(), json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: StrPath) -> "FeatureStats":
@@ -483,7 +483,7 @@ class FeatureStats:
         """
         from ._jsonfile import read_json_object
 
-        return cls.from_dict(read_json_object(path))  # not JSON: an InvalidInputError naming the file
+        return cls.from_dict(read_json_object(Path(path).expanduser()))  # not JSON: InvalidInputError naming it
 
     def __eq__(self, other):
         return (isinstance(other, FeatureStats) and list(self.channels) == list(other.channels)

@@ -108,6 +108,11 @@ def _scores(results) -> pd.DataFrame:
                             for r in results], ignore_index=True)
     if "task" not in scores:
         scores = scores.assign(task="task")
+    lost = [c for c in ("task", "split", "method", "probe") if c in scores and scores[c].isna().any()]
+    if lost:  # pd.read_csv reads a method "NA", "None" or "null" as NaN, and groupby dropped its rows silently
+        raise InvalidInputError(f"the scores have rows without a {lost[0]} (pd.read_csv reads the names 'NA', 'None',"
+                                " 'null' as missing); read scores.csv with pd.read_csv(path, keep_default_na=False, "
+                                "na_values=[''], dtype={'task': str, 'split': str, 'method': str, 'probe': str})")
     return scores
 
 
@@ -286,18 +291,19 @@ def verdict(row: Any) -> str:
     Parameters
     ----------
     row : pandas row or namedtuple
-        With ``wins``, ``losses``, ``n_splits`` and ``one_test_set``.
+        With ``wins``, ``losses``, ``n_splits`` and ``one_test_set`` (lacking or NaN: from ``split``).
 
     Returns
     -------
     str
     """
     n, wins, losses = int(row.n_splits), int(row.wins), int(row.losses)  # a CSV may hold them as floats
-    one = bool(getattr(row, "one_test_set", False))
+    one = getattr(row, "one_test_set", None)  # a paired.csv from before 0.3 lacks it: NaN where concatenated
+    one = _one_test_set(str(getattr(row, "split", ""))) if pd.isna(one) else str(one).strip().lower() in ("true", "1")
     if one:  # one comparison repeated: a sign test over it means nothing
         need = math.ceil(BEATS_SHARE * n)
         side = "A" if n and wins >= need else ("B" if n and losses >= need else None)
-    else:  # (a paired.csv from before 0.3 has no one_test_set column)
+    else:
         side = "A" if _beats(wins, n) else ("B" if _beats(losses, n) else None)
     if side is None:
         return "no clear winner"
@@ -450,7 +456,7 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     """
     from .._jsonfile import atomic_path, write_text_atomic
 
-    out = Path(out)
+    out = Path(out).expanduser()  # "~/report": pandas expands it, mkdir did not (OSError after a "./~" folder)
     out.mkdir(parents=True, exist_ok=True)
     scores = _scores(results)
     summary = summary_table(scores)

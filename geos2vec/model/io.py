@@ -192,7 +192,7 @@ def check_save_path(path: StrPath) -> Path:
     FileExistsError
         ``path`` ends in ``.zip`` and is a folder, or does not and is an existing file.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/models/x": was a folder named "~" in the working directory
     if path.suffix == ".zip" and path.is_dir():  # os.replace would fail with a raw IsADirectoryError, at the end
         raise FileExistsError(f"{path} is a folder: save the zip under another name, or into that folder by a "
                               "path without .zip")
@@ -295,7 +295,7 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
         path = default_model_path()
         if not (path / "metadata.json").exists():
             raise FileNotFoundError(f"the bundled model is missing from {path}; reinstall geos2vec")
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         left = sorted(p for p in path.parent.glob(f".{path.name}.*") if p.name.endswith(".old") or
                       p.name.startswith(f".{path.name}.old-")) if path.parent.is_dir() else []

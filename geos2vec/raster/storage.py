@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -172,10 +173,18 @@ def _pending(attrs) -> list:
     return list(pending) if isinstance(pending, list) else [None]
 
 
+def _expanded(store: ZarrStoreLike) -> ZarrStoreLike:
+    """A path's ``~`` expanded, as xarray expands it.
+
+    zarr did not: ``to_zarr(da, "~/x.zarr")`` wrote the store into the home folder, then could not mark it.
+    """
+    return os.path.expanduser(store) if isinstance(store, (str, os.PathLike)) else store
+
+
 def _open_group(store: ZarrStoreLike):
     import zarr
 
-    return zarr.open_group(store, mode="r+")
+    return zarr.open_group(_expanded(store), mode="r+")
 
 
 def _existing_group(store: ZarrStoreLike):
@@ -183,7 +192,7 @@ def _existing_group(store: ZarrStoreLike):
     import zarr
 
     try:
-        return zarr.open_group(store, mode="r+")
+        return zarr.open_group(_expanded(store), mode="r+")
     except (FileNotFoundError, KeyError, ValueError):  # nothing there yet (zarr 3, zarr 2)
         return None
 
@@ -193,7 +202,7 @@ def _group_attrs(store: ZarrStoreLike) -> dict:
     import zarr
 
     try:
-        return dict(zarr.open_group(store, mode="r").attrs)
+        return dict(zarr.open_group(_expanded(store), mode="r").attrs)
     except (FileNotFoundError, KeyError, ValueError, TypeError):
         return {}
 
@@ -329,7 +338,7 @@ def _check_arrays(ds: xr.Dataset, store: ZarrStoreLike) -> None:
         return
     import zarr
 
-    lost = _lost_chunks(zarr.open_group(store, mode="r"))
+    lost = _lost_chunks(zarr.open_group(_expanded(store), mode="r"))
     if lost:
         name, missing, total = lost
         raise InvalidInputError(f"{store!r} has lost {missing} of the {total} chunk files of its "
