@@ -126,12 +126,16 @@ def test_polygon_across_the_antimeridian_is_refused_not_wrapped_round_the_world(
     lngs = [s2sphere.LatLng.from_point(s2sphere.Cell(s2sphere.CellId(int(c))).get_center()).lng().degrees
             for c in cell]
     assert np.histogram(lngs, bins=36, range=(-180, 180))[0].min() > 0
-    # a projected polygon that crosses 180 in its own CRS (UTM zone 60S) becomes such a polygon in degrees
+    # a projected polygon that crosses 180 in its own CRS (UTM zone 60S) becomes such a polygon in degrees ...
     from pyproj import Transformer
 
     x, y = Transformer.from_crs(4326, 32760, always_xy=True).transform([179.9, -179.9, -179.9, 179.9],
                                                                        [-17.0, -17.0, -16.9, -16.9])
     utm = gpd.GeoSeries([shapely.Polygon(list(zip(x, y)))], crs=32760)
     assert utm.is_valid.all() and utm.area.iloc[0] < 3e8  # about 21 km x 11 km in its own CRS
-    with pytest.raises(InvalidInputError, match="antimeridian"):
-        row_cells(utm)
+    # ... and is split at ±180 into its two sides (before 0.3 it was refused): cells on both sides, none far off
+    _, cell, weight = row_cells(utm)
+    lngs = np.array([s2sphere.LatLng.from_point(s2sphere.Cell(s2sphere.CellId(int(c))).get_center()).lng().degrees
+                     for c in cell])
+    assert np.all(np.abs(lngs) > 179.8) and (lngs > 0).any() and (lngs < 0).any()
+    assert weight.sum() == pytest.approx(1.0)
