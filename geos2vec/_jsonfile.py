@@ -34,7 +34,7 @@ def parse_json(text, name):
 
 def read_json(path):
     """The parsed content of ``path``; ``ValueError`` naming the file when it is not valid JSON."""
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/config.json", as pandas and xarray read it
     if path.exists() and not path.is_file():  # a folder, or a link to /dev/zero or a FIFO (read for ever)
         raise InvalidInputError(f"{path} is not a regular file (a folder, device or pipe?); replace it with the "
                                 "JSON file")
@@ -60,7 +60,7 @@ def atomic_path(path, suffix: str = ".tmp") -> Iterator[Path]:
     one; the writer creates the file, with the usual permissions (``tempfile.mkstemp`` would make it private to
     its owner). ``suffix`` ends the temporary name (Keras and GDAL pick a format by it).
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/x.json" is the home folder's, not a "./~" folder's
     tmp = temporary_name(path, suffix)
     try:
         yield tmp
@@ -109,4 +109,4 @@ def write_text_atomic(path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`: an interrupted write leaves the previous file."""
     with atomic_path(path) as tmp:  # UTF-8 whatever the locale (reports hold "±" and "R²")
         tmp.write_text(text, encoding="utf-8")
-    return Path(path)
+    return Path(path).expanduser()

@@ -148,3 +148,17 @@ def test_zarr_images_under_home(home):
     got = to_frame(back)
     pd.testing.assert_frame_equal(got[got.index.isin(table.index)], table.rename_axis(columns="feature"),
                                   check_like=True)
+
+
+def test_a_config_saved_to_a_home_path_is_there_and_loads(tmp_path, monkeypatch):
+    """``S2VecConfig.save("~/c.json")`` wrote into a folder literally named ``~`` under the working directory."""
+    from geos2vec.model.config import S2VecConfig
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    config = S2VecConfig(embedding_dim=64, epochs=3)
+    out = config.save("~/c.json")
+    assert out == home / "c.json" and out.is_file() and not (work / "~").exists()
+    assert S2VecConfig.load("~/c.json") == config
