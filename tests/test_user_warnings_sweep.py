@@ -192,9 +192,22 @@ def test_the_backup_seal_warning_of_guard_resume_names_the_users_line(tmp_path):
     assert json.loads((backup / "training_metadata.json").read_text()) == {"epoch": 3, "batch": 0}
 
 
+def _nyc_counts(seed, n, west, south, side):
+    """Level-12 counts of ``n`` random cafes/banks/schools in a square box (warnings of the set-up ignored)."""
+    from geos2vec.features import count_features
+
+    rng = np.random.default_rng(seed)
+    pois = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "bank", "school"], n)},
+                            geometry=gpd.points_from_xy(rng.uniform(west, west + side, n),
+                                                        rng.uniform(south, south + side, n)),
+                            crs="EPSG:4326")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return count_features(pois, level=12)
+
+
 def test_resume_warnings_name_the_users_fit_line_through_keras(tmp_path):
     keras = pytest.importorskip("keras")
-    from geos2vec.features import count_features
     from geos2vec.model import S2VecConfig, S2VecModel
     from geos2vec.model.resume import TrainingState
     from geos2vec.raster import rasterize
@@ -204,13 +217,7 @@ def test_resume_warnings_name_the_users_fit_line_through_keras(tmp_path):
             if epoch == 1:
                 raise KeyboardInterrupt
 
-    rng = np.random.default_rng(0)
-    pois = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "bank", "school"], 400)},
-                            geometry=gpd.points_from_xy(rng.uniform(-74.0, -73.9, 400), rng.uniform(40.6, 40.7, 400)),
-                            crs="EPSG:4326")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        images = rasterize(count_features(pois, level=12), image_level=10)
+    images = rasterize(_nyc_counts(seed=0, n=400, west=-74.0, south=40.6, side=0.1), image_level=10)
     cfg = S2VecConfig(embedding_dim=8, encoder_layers=1, decoder_dim=8, decoder_layers=1, num_heads=2, batch_size=8,
                       epochs=2, shuffle_buffer=16, validation_split=0.0, early_stopping_patience=3, seed=1)
     model = S2VecModel(cfg)
@@ -273,17 +280,10 @@ def test_split_and_label_warnings_name_the_users_line():
 def test_a_damaged_evaluation_cache_entry_warning_names_the_users_line(tmp_path):
     pytest.importorskip("keras")
     from geos2vec.evaluate.suite import _embeddings
-    from geos2vec.features import count_features
     from geos2vec.model import load_model
 
     model = load_model("default")
-    rng = np.random.default_rng(3)
-    pois = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "bank", "school"], 200)},
-                            geometry=gpd.points_from_xy(rng.uniform(-74.0, -73.95, 200), rng.uniform(40.7, 40.75, 200)),
-                            crs="EPSG:4326")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        counts = count_features(pois, level=12)
+    counts = _nyc_counts(seed=3, n=200, west=-74.0, south=40.7, side=0.05)
     cells = np.asarray(counts.index[:5], dtype=np.uint64)
     first = _embeddings(cells, counts, model, ("patch",), "S2Vec", tmp_path)
     (entry,) = tmp_path.glob("embeddings-*.parquet")
