@@ -225,3 +225,20 @@ def test_python_classifiers_agree_with_requires_python_and_the_lint_target():
         known = None
     if known is not None:
         assert set(project["classifiers"]) <= known
+
+
+def test_pytest_without_xdist_says_which_plugin_is_missing(tmp_path):
+    """addopts passes ``-n``: without pytest-xdist, pytest must name the missing plugin, not fail on ``-n``."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # as if pytest-xdist were not installed
+    out = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider",
+                          str(root / "tests" / "test_lint.py")], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "Missing required plugins: pytest-xdist" in text, text[-2000:]
+    assert "unrecognized arguments" not in text
