@@ -8,11 +8,15 @@ One module per job:
 * :mod:`~geos2vec.evaluate.splits` - ``random``, ``blocked`` and ``region`` splits;
 * :mod:`~geos2vec.evaluate.baselines` - counts, smoothed counts, region one-hot, PCA, random projection,
   the untrained-encoder control;
-* :mod:`~geos2vec.evaluate.probes` - ridge and the paper's MLP (batched heads);
+* :mod:`~geos2vec.evaluate.probes` - ridge; :mod:`~geos2vec.evaluate.mlp_training` - the paper's MLP (batched
+  heads);
 * :mod:`~geos2vec.evaluate.protocol` - :func:`evaluate`: every method on the same samples and splits;
+  :mod:`~geos2vec.evaluate.inputs` - a :class:`Method`'s tables pooled to samples and prepared per split;
+  :mod:`~geos2vec.evaluate.result` - the :class:`EvaluationResult` it returns;
 * :mod:`~geos2vec.evaluate.methods` - the standard method set, model embeddings;
-* :mod:`~geos2vec.evaluate.suite` - tasks x splits in one run; :mod:`~geos2vec.evaluate.report` - tables,
-  paired win counts, figures;
+* :mod:`~geos2vec.evaluate.suite` - tasks x splits in one run; :mod:`~geos2vec.evaluate.summary` - the summary
+  table; :mod:`~geos2vec.evaluate.paired` - paired win counts, the sign test, verdicts;
+  :mod:`~geos2vec.evaluate.report` - the report's files, Markdown and figures;
 * :mod:`~geos2vec.evaluate.seams` - how much of an embedding's variance level-8 image borders explain;
 * :mod:`~geos2vec.evaluate.significance` - the corrected resampled t-test of paired splits.
 
@@ -36,19 +40,18 @@ from .baselines import (  # noqa: F401 - _check_table is for the evaluate tests
 )
 from .labels import LEVEL, join_labels, minmax_scale, polygon_pooling
 from .methods import model_embeddings, standard_methods
-from .probes import (  # noqa: F401 - the private names are for the evaluate tests and benchmarks
-    RIDGE_ALPHAS,
+from .inputs import Method
+from .mlp_training import (  # noqa: F401 - the private names are for the evaluate tests and benchmarks
     _GroupTrainer,
     _parallel_mlp_class,
     _train_group,
     build_mlp,
-    ridge_onehot_probe,
-    ridge_probe,
-    standardize,
 )
-from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, EvaluationResult, Method, evaluate
-from .report import (BEATS_P, BEATS_SHARE, paired_table, sign_test_p, summary_markdown, summary_table, verdict,
-                     write_report)
+from .paired import BEATS_P, BEATS_SHARE, paired_table, sign_test_p, verdict
+from .probes import RIDGE_ALPHAS, ridge_onehot_probe, ridge_probe, standardize
+from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, evaluate
+from .report import summary_markdown, write_report
+from .result import EvaluationResult
 from .seams import block_share, border_step, seam_pvalue, seam_table
 from .significance import corrected_resampled_ttest, student_t_sf
 from .splits import (
@@ -62,6 +65,7 @@ from .splits import (
     split_ids,
 )
 from .suite import DEFAULT_TASKS, run_suite
+from .summary import summary_table
 from .tasks import TASKS, Task, data_dir, list_tasks, load_features, load_task
 
 __all__ = [

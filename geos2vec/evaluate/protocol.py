@@ -14,7 +14,7 @@
 5. Probes: ``ridge`` (closed form, penalty chosen on validation) and ``mlp`` (the S2Vec paper's 2-layer MLP
    with AdamW, a sweep over learning rate x hidden units x dropout chosen on validation, early stopping).
    All splits and configurations of one method are trained at once as independent heads of one batched
-   Keras model (:func:`geos2vec.evaluate.probes._train_group`); :func:`build_mlp` is the plain Keras
+   Keras model (:func:`geos2vec.evaluate.mlp_training._train_group`); :func:`build_mlp` is the plain Keras
    equivalent of one head.
 
 ``methods={"S2Vec": emb, "S2Vec-Loc": [emb, loc], "PCA": Method([counts], transform="pca")}``.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,13 +34,14 @@ from .._cells_core import _cell_id_index
 from ..cells import _as_cells, _check_level, cell_to_parent
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
-from .._reprs import method_repr, result_html, result_repr
 from ..options import progress as _show
-from ._columns import canonical_order
-from .baselines import _check_table
+# the methods' inputs and the result have modules of their own; their names stay importable from here
+from .inputs import Method, _as_method, _features, _pool  # noqa: F401
 from .labels import _level_note
-from .probes import _check_mlp_options, _pad, _train_group, ridge_onehot_probe, ridge_probe, standardize
-from .report import method_widths, summary_table
+from .mlp_training import _check_mlp_options, _pad, _train_group
+from .probes import ridge_onehot_probe, ridge_probe
+from .report import method_widths
+from .result import EvaluationResult
 from .splits import SPLITS, _split_groups, check_test_sets, holdout_mask, purge_shared_cells, split_ids
 
 __all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES"]
@@ -50,50 +50,6 @@ DEFAULT_SWEEP = {"lr": [3e-3, 1e-2], "hidden": [64, 256], "dropout": [0.0, 0.3]}
 #: How the MLP probe scales its target per split (``evaluate(target_scale=...)``); the first is the default.
 TARGET_SCALES = ("standard", "minmax")
 PROBES = ("ridge", "mlp")
-
-
-@dataclass
-class Method:
-    """A method to evaluate: cell-indexed tables (blocks) and what is fitted on them per split.
-
-    Parameters
-    ----------
-    blocks : list of DataFrame
-        Indexed by uint64 ``cell_id``, float columns. Several blocks are concatenated (ridge) or fused
-        (MLP, ``fusion=``).
-    transform : {None, "pca", "random projection"}
-        ``"pca"``: PCA of the standardized blocks fitted on the training samples of each split,
-        ``n_components`` kept. ``"random projection"``: a seeded Gaussian projection to ``n_components``.
-    n_components, seed : int
-        Components kept by ``transform`` (default 256); seed of the random projection (default 0).
-    scale : list of bool, optional
-        Per block: standardize (and clip) it (default), or only centre it (one-hot blocks).
-    """
-
-    blocks: list
-    transform: str | None = None
-    n_components: int = 256
-    scale: list | None = None
-    seed: int = 0
-    __repr__ = method_repr  # blocks by shape: the dataclass repr printed whole DataFrames
-
-    def __post_init__(self):
-        self.blocks = [self.blocks] if isinstance(self.blocks, pd.DataFrame) else list(self.blocks)
-        if not self.blocks:
-            raise InvalidInputError("a Method needs at least one table")
-        if self.transform not in (None, "pca", "random projection"):
-            raise InvalidInputError(f"transform must be None, 'pca' or 'random projection', got {self.transform!r}")
-        self.scale = [True] * len(self.blocks) if self.scale is None else [bool(v) for v in self.scale]
-        if len(self.scale) != len(self.blocks):
-            raise InvalidInputError("scale needs one entry per block")
-
-
-def _as_method(spec, name) -> Method:
-    method = spec if isinstance(spec, Method) else Method(spec)
-    method.blocks = [_check_table(b, f"method {name!r} block {i}") for i, b in enumerate(method.blocks)]
-    if method.transform == "random projection":  # projected by column name, not position (another order: another draw)
-        method.blocks = [b.iloc[:, canonical_order(b.columns)] for b in method.blocks]
-    return method
 
 
 def _group_seed(seed, name, hidden) -> int:
@@ -111,81 +67,6 @@ def _r2(y, p):
     """R² of ``p`` on the test samples ``y``, around their own mean (sklearn's ``r2_score``); NaN if constant."""
     ss = np.sum((y - np.mean(y)) ** 2)
     return float(1.0 - np.sum((y - p) ** 2) / ss) if ss > 0 else float("nan")
-
-
-@dataclass
-class EvaluationResult:
-    """What :func:`evaluate` measured.
-
-    Attributes
-    ----------
-    scores : DataFrame
-        One row per (split, rep, method, probe): ``r2`` (on the test samples, around their own mean), ``mae``
-        (original units), ``val_mse`` and the chosen ``alpha`` (ridge) or ``lr``, ``hidden``, ``dropout`` (MLP).
-        ``split`` names the kind (``random``, ``blocked``, ``region:A->B``, ``holdout``), ``rep`` the
-        repetition, ``split_id`` the split itself (:func:`~geos2vec.evaluate.splits.split_ids`); ``n_test`` and
-        ``n_fit`` count its test and its training + validation samples.
-    predictions : DataFrame
-        Test predictions: ``split, rep, method, probe, sample, y_true, y_pred`` (original units).
-    target : str
-    config : dict of the protocol parameters.
-    wall_time_s : float
-    n_cells : int
-        Samples evaluated (cells for point tasks).
-    """
-
-    scores: pd.DataFrame
-    predictions: pd.DataFrame
-    target: str
-    config: dict = field(default_factory=dict)
-    wall_time_s: float = 0.0
-    n_cells: int = 0
-    __repr__ = result_repr  # the header and the summary table, not every score and prediction
-    _repr_html_ = result_html
-
-    def summary(self) -> pd.DataFrame:
-        """Mean and std of R² and MAE per (split, method, probe), in evaluation order.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``split``, ``method``, ``probe``, ``r2_mean``, ``r2_std``, ``mae_mean``, ``mae_std``,
-            ``n_splits`` (the repetitions) and ``n_r2_nan`` (those without an R²: a test set of one sample or
-            of one label value; the R² mean and std cover the others only), one row per (split, method, probe).
-        """
-        return summary_table(self.scores.drop(columns="task", errors="ignore")).drop(columns=["task", "n_cells"])
-
-
-# ----------------------------------------------------------------- pooling
-def _pool(table: pd.DataFrame, pool_sample, pool_cell, pool_weight, n_samples):
-    """Weighted mean of ``table`` rows over each sample's cells, and the known share of its weight."""
-    pos = table.index.get_indexer(pool_cell)
-    ok = pos >= 0
-    w = pool_weight * ok
-    x = np.zeros((n_samples, table.shape[1]))
-    np.add.at(x, pool_sample[ok], table.to_numpy()[pos[ok]] * w[ok, None])
-    known = np.bincount(pool_sample, weights=w, minlength=n_samples)
-    total = np.bincount(pool_sample, weights=pool_weight, minlength=n_samples)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return x / known[:, None], known / total
-
-
-def _features(method: Method, blocks_x, train, seed):
-    """The per-split inputs of one method: standardized (train-only) blocks, then its transform."""
-    xs = [standardize(x, train, scale=sc) for x, sc in zip(blocks_x, method.scale)]
-    if method.transform is None:
-        return xs
-    z = np.hstack(xs)
-    if method.transform == "pca":
-        z = z - z[train].mean(axis=0)  # centred again on the training rows: the ±4 SD clip moved their mean
-        _, _, vt = np.linalg.svd(z[train], full_matrices=False)
-        width = int(min(method.n_components, z.shape[1]))  # the same for every split: zero columns past the rank
-        out = np.zeros((len(z), width))
-        k = min(width, len(vt))
-        out[:, :k] = z @ vt[:k].T
-        return [out]
-    g = np.random.default_rng(method.seed).standard_normal((z.shape[1], method.n_components))
-    return [z @ g / np.sqrt(method.n_components)]
 
 
 def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units, max_epochs, patience,

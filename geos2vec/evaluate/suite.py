@@ -16,6 +16,7 @@ from .._jsonfile import atomic_path
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning
 from .methods import model_embeddings, standard_methods
+from .mlp_training import _require_mlp
 from .protocol import SPLITS, evaluate
 from .tasks import load_features, load_task
 
@@ -152,12 +153,11 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         method is scored on the same samples), feature source, block level, wall times of features,
         embeddings and evaluation.
     """
-    from .._optional import require
     from ..model import load_model
     from .baselines import untrained_model
 
     if "mlp" in probes:  # said before the tasks are loaded and embedded (minutes), not when the first MLP trains
-        require("keras", "tensorflow", what="evaluate's MLP probe (probes=['ridge'] runs without it)")
+        _require_mlp()
     if model is not None and (isinstance(model, str) or hasattr(model, "__fspath__")):
         model = load_model(model)
     features_cache, emb_cache, all_scores, info = {}, {}, [], {}
