@@ -28,7 +28,6 @@ from ._cli_evaluate_inputs import (
 )
 from ._cli_help import DefaultsHelpFormatter
 from .cli_features import check_out
-from ._geo import to_wgs84
 from .errors import InvalidInputError
 from .evaluate import (
     DEFAULT_SWEEP,
@@ -302,14 +301,16 @@ def run(args) -> int:
         holdout = {"lon": args.holdout_lon, "side": args.holdout_side}
     elif args.holdout_polygon:
         import geopandas as gpd
-        import shapely
+
+        from .evaluate._coverage_arg import lnglat_area
 
         zone_path = args.holdout_polygon
         zone = _read_table(zone_path)
         if not isinstance(zone, gpd.GeoDataFrame):
             raise InvalidInputError(f"--holdout-polygon {args.holdout_polygon} has no geometry: give a GeoJSON or "
                                     "GeoParquet file of polygons")
-        holdout = {"polygon": shapely.union_all(to_wgs84(zone.geometry, f"--holdout-polygon {zone_path}").values)}
+        # its union in degrees, split at ±180 (a zone across the antimeridian held out where it is)
+        holdout = {"polygon": lnglat_area(zone, f"--holdout-polygon {zone_path}")}
     if holdout is None and "region" in splits:
         if args.splits != _DEFAULT_SPLITS:
             raise InvalidInputError("region splits need a --task (its regions); with --labels use --holdout-bbox, "

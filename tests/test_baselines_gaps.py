@@ -107,10 +107,17 @@ def test_covered_mask_refuses_coverage_that_would_cover_nothing_silently(coverag
         E.log1p_counts(_counts(), CELLS, coverage=coverage)
 
 
-def test_covered_mask_refuses_a_geoseries():
+def test_covered_mask_of_a_geoseries_is_its_union_in_degrees():
+    # a GeoSeries was refused with "pass coverage.to_crs(4326).union_all()", which goes round the globe the wrong
+    # way for an area across ±180 in a projected CRS (tests/test_user_eval_antimeridian.py); now it is taken
     gpd = pytest.importorskip("geopandas")
-    with pytest.raises(InvalidTypeError, match=r"not a GeoSeries; pass coverage.to_crs\(4326\).union_all\(\)"):
-        E.covered_mask(CELLS, gpd.GeoSeries([shapely.box(-122, 37, -121, 38)] * 2, crs=4326))
+    centres = np.array([_centre(c) for c in CELLS])  # (lat, lng) from s2sphere
+    boxes = [shapely.box(-121.95, 37.28, -121.85, 37.33), shapely.box(-121.75, 37.38, -121.65, 37.42)]
+    ref = shapely.contains_xy(shapely.union_all(boxes), centres[:, 1], centres[:, 0])
+    assert ref.any() and not ref.all()
+    np.testing.assert_array_equal(E.covered_mask(CELLS, gpd.GeoSeries(boxes, crs=4326).to_crs(3857)), ref)
+    with pytest.raises(InvalidInputError, match="coverage has no CRS"):
+        E.covered_mask(CELLS, gpd.GeoSeries(boxes))
 
 
 # --------------------------------------------------------------------------- untrained model

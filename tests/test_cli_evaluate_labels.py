@@ -187,7 +187,8 @@ def test_holdout_polygon_tests_on_the_cells_in_the_union_of_the_file(labelled):
     assert inside.sum() > 2
     scores, config = _run(labelled, "--holdout-polygon", str(labelled["dir"] / "zone.geojson"))
     assert (scores.n_test == inside.sum()).all() and set(scores.split) == {"holdout"}
-    assert shapely.from_wkt(config["holdout"]["polygon"]).equals_exact(union, tolerance=1e-6)
+    # the union in degrees (its EPSG:3857 edges densified: vertices added along them)
+    assert shapely.hausdorff_distance(shapely.from_wkt(config["holdout"]["polygon"]), union) < 1e-6
 
 
 def test_holdout_errors(labelled, capsys):

@@ -1,7 +1,9 @@
 """The ``coverage=`` argument of the baselines: which cells lie where the feature source has data.
 
 :func:`covered_mask` (re-exported by :mod:`geos2vec.evaluate.baselines` and :mod:`geos2vec.evaluate`) reads
-``None``, boxes, a polygon or cell ids.
+``None``, boxes, a polygon, a GeoSeries or cell ids. :func:`lnglat_area` and :func:`lnglat_geometry` make the
+polygon of a GeoSeries in any CRS, or of a shapely geometry in degrees, a longitude/latitude area within ±180
+(also for :func:`geos2vec.evaluate.holdout_mask` and ``geos2vec evaluate --holdout-polygon``).
 """
 
 from __future__ import annotations
@@ -15,23 +17,74 @@ from ..cells import _as_cells, cell_to_latlng
 from ..errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
+    import geopandas as gpd
     import shapely
     from numpy.typing import ArrayLike
 
 
-def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None = None) -> np.ndarray:
+def lnglat_geometry(geom: shapely.Geometry, name: str) -> shapely.Geometry:
+    """A shapely geometry in longitude/latitude degrees, its parts past ±180 moved by 360 degrees.
+
+    Longitudes within [-360, 360] and at most 360 degrees apart are read as the area they draw (an area across
+    the antimeridian given as ``box(178, -18, 182, -16)``, as :func:`geos2vec.raster.image_cells` takes it); other
+    bounds (metres) raise, naming ``name``.
+    """
+    import shapely
+    from shapely import affinity
+
+    if geom.is_empty:
+        return geom
+    x0, y0, x1, y1 = (float(v) for v in geom.bounds)
+    if not (np.isfinite([x0, y0, x1, y1]).all() and -360 <= x0 <= x1 <= 360 and x1 - x0 <= 360
+            and -90 <= y0 <= y1 <= 90):
+        raise InvalidInputError(f"{name} bounds {(x0, y0, x1, y1)} are not longitude/latitude degrees; a shapely "
+                                "geometry is taken as EPSG:4326 (lon, lat): transform it first, or pass a GeoSeries "
+                                "with its CRS")
+    if -180 <= x0 and x1 <= 180:
+        return geom
+    return shapely.union_all([affinity.translate(shapely.intersection(geom, shapely.box(s - 180, -90, s + 180, 90)),
+                                                 xoff=-s) for s in (-360.0, 0.0, 360.0)])
+
+
+def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.Geometry:
+    """The union of a GeoSeries' (GeoDataFrame's) geometries in longitude/latitude degrees, split at ±180.
+
+    Checked by :func:`geos2vec._geo.to_wgs84` (a missing CRS, coordinates outside its domain, a projected area
+    around a pole raise naming their rows), then :func:`geos2vec._coverage_layers.lnglat_union`: a projected
+    area is densified and an area across the antimeridian (EPSG:3832, EPSG:3460) split into its parts either
+    side of ±180 (``to_crs(4326).union_all()`` made it a band round the globe the other way: the wrong cells).
+    Geographic geometries past ±180 are wrapped (:func:`lnglat_geometry`).
+    """
+    from .._coverage_layers import lnglat_union
+    from .._geo import as_geoseries, missing_mask, to_wgs84
+    from ..errors import CoverageError
+
+    gs = as_geoseries(geoms, name)
+    gs = gs[~missing_mask(gs)]
+    to_wgs84(gs, name)
+    try:
+        geom = lnglat_union(gs)
+    except CoverageError as err:  # pragma: no cover - to_wgs84 names the row first
+        raise InvalidInputError(f"{name}: {err}") from None
+    return lnglat_geometry(geom, name)
+
+
+def covered_mask(cells: ArrayLike,
+                 coverage: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | ArrayLike | None = None) -> np.ndarray:
     """Which ``cells`` lie where the feature source has data.
 
     ``coverage`` is ``None`` (everywhere), a ``(min_lon, min_lat, max_lon, max_lat)`` box or a list of
-    them (the cell centre inside any), a shapely (Multi)Polygon (the cell centre inside), or an array of
-    cell ids (exactly those cells).
+    them (the cell centre inside any), a shapely (Multi)Polygon in degrees or a GeoSeries / GeoDataFrame in any
+    CRS (the cell centre inside; :func:`lnglat_area`: an area across ±180 is split there), or an array of cell
+    ids (exactly those cells).
 
     Parameters
     ----------
     cells : array_like of uint64
         Cell ids (flattened).
-    coverage : None, tuple, list of tuple, shapely geometry or integer array of cell ids
-        Where the source has data, as above (boxes in degrees, bounds included). Cell ids may be uint64 or
+    coverage : None, tuple, list of tuple, shapely geometry, GeoSeries, GeoDataFrame or integer array of cell ids
+        Where the source has data, as above (boxes in degrees, bounds included; a shapely geometry in degrees,
+        longitudes past ±180 taken across the antimeridian). Cell ids may be uint64 or
         their signed 64-bit storage (an int64 array, a list of ints); integers beyond 180 cannot be degrees
         and are read as cell ids.
 
@@ -44,8 +97,8 @@ def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None
     ------
     InvalidInputError
         A ``coverage`` that is none of the above, boxes that are not ``(min_lon, min_lat, max_lon,
-        max_lat)`` in degrees with min <= max, invalid cell ids, or a geometry whose bounds are not degrees
-        (a ``ValueError``).
+        max_lat)`` in degrees with min <= max, invalid cell ids, a geometry whose bounds are not degrees, or
+        a GeoSeries without a CRS (a ``ValueError``).
     """
     cells = _as_cells(cells).ravel()
     if coverage is None:
@@ -54,16 +107,13 @@ def covered_mask(cells: ArrayLike, coverage: shapely.Geometry | ArrayLike | None
         raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got the "
                                 f"string {coverage!r}")
     if isinstance(coverage, (pd.Series, pd.DataFrame)) and hasattr(coverage, "geom_type"):
-        raise InvalidTypeError(f"coverage must be a shapely geometry, not a {type(coverage).__name__}; pass "
-                               "coverage.to_crs(4326).union_all()")
+        # to_crs(4326).union_all() of an area across ±180 in a projected CRS covered the rest of the globe
+        coverage = lnglat_area(coverage, "coverage")
+    elif hasattr(coverage, "geom_type"):
+        coverage = lnglat_geometry(coverage, "coverage")
     if hasattr(coverage, "geom_type"):
         import shapely
 
-        bounds = np.asarray(coverage.bounds, dtype=float)
-        if not coverage.is_empty and not (np.isfinite(bounds).all() and -180 <= bounds[0] and bounds[2] <= 180
-                                          and -90 <= bounds[1] and bounds[3] <= 90):
-            raise InvalidInputError(f"coverage bounds {tuple(bounds.tolist())} are not longitude/latitude degrees; "
-                                    "a coverage geometry is taken as EPSG:4326 (lon, lat): transform it first")
         lat, lng = cell_to_latlng(cells)
         return shapely.contains_xy(coverage, lng, lat)
     arr = np.asarray(coverage.to_numpy() if isinstance(coverage, (pd.Series, pd.Index)) else coverage)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..cells import check_latlng, latlng_to_cell
+from ..cells import latlng_to_cell
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 
@@ -110,8 +110,7 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
         lat_col = _find_column(labels.columns, lat, _LAT_NAMES, "latitude")
         lng_col = _find_column(labels.columns, lng, _LNG_NAMES, "longitude")
         lats, lngs = (_numeric(used[col], col) for col in (lat_col, lng_col))
-    _check_used_coords(lats, lngs, used.index)
-    lats, lngs = check_latlng(lats, lngs)
+    lats, lngs = _check_used_coords(lats, lngs, used.index)
     cells = latlng_to_cell(lats, lngs, level)
     frame = pd.DataFrame({"cell_id": cells, "y": y[ok]})
     agg = frame.groupby("cell_id", sort=True)["y"].agg(["median", "size"])
@@ -123,11 +122,12 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     return out
 
 
-def _check_used_coords(lats, lngs, index: pd.Index) -> None:
-    """Raise naming the index labels of rows with a target whose coordinates are NaN/inf or out of range.
+def _check_used_coords(lats, lngs, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 ``(lats, lngs)``; raise naming the index labels of rows with NaN/inf or out-of-range coordinates.
 
-    ``check_latlng`` named positions among the rows with a target, which were not the frame's positions once a
-    row without a target had been left out.
+    ``check_latlng`` (then called after this) named positions among the rows with a target, which were not the
+    frame's positions once a row without a target had been left out; ``geos2vec._geo.check_lnglat`` names labels
+    but not which check failed (NaN, latitude or longitude), nor that rows without a target are not checked.
     """
     from .._geo import describe_labels
 
@@ -141,6 +141,7 @@ def _check_used_coords(lats, lngs, index: pd.Index) -> None:
             raise InvalidInputError(f"labels has {int(bad.sum())} row(s) with a target and {what}, at index "
                                     f"{describe_labels(index, bad)}; drop or fix those rows (rows without a target "
                                     "are not checked)")
+    return lats, lngs
 
 
 def _warn_binary(y: pd.Series, what: str) -> None:

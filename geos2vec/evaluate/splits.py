@@ -17,6 +17,7 @@ from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import geopandas as gpd
     import shapely
     from numpy.typing import ArrayLike
 
@@ -80,7 +81,8 @@ def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6,
 
 
 def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
-                 polygon: shapely.Polygon | shapely.MultiPolygon | None = None, lon: float | None = None,
+                 polygon: shapely.Polygon | shapely.MultiPolygon | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+                 lon: float | None = None,
                  side: str = "east") -> np.ndarray:
     """Cells whose centroid lies in the hold-out region (the test region).
 
@@ -92,8 +94,11 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
         Cell ids (flattened).
     bbox : tuple of float, optional
         ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, bounds included.
-    polygon : shapely.Polygon or shapely.MultiPolygon, optional
-        In EPSG:4326 lon/lat.
+    polygon : shapely.Polygon, shapely.MultiPolygon, GeoSeries or GeoDataFrame, optional
+        A shapely polygon in EPSG:4326 lon/lat (longitudes past ±180 are taken across the antimeridian:
+        ``box(178, -18, 182, -16)``), or GeoPandas polygons in any CRS (their union, split at ±180: an area
+        across the antimeridian in a projected CRS such as EPSG:3832 is held out where it is, not round the
+        rest of the globe).
     lon : float, optional
         A meridian, with ``side``.
     side : {"east", "west"}
@@ -107,9 +112,10 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
     Raises
     ------
     ValueError
-        Not exactly one region, an invalid ``bbox`` or an unknown ``side``.
+        Not exactly one region, an invalid ``bbox``, an unknown ``side``, a shapely ``polygon`` whose bounds are
+        not degrees or GeoPandas polygons without a CRS.
     TypeError
-        ``polygon`` is not a shapely Polygon or MultiPolygon.
+        ``polygon`` is not a shapely Polygon or MultiPolygon, GeoSeries or GeoDataFrame.
     """
     given = [v is not None for v in (bbox, polygon, lon)]
     if sum(given) != 1:
@@ -123,8 +129,15 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
     if polygon is not None:
         import shapely
 
-        if not isinstance(polygon, (shapely.Polygon, shapely.MultiPolygon)):
-            raise InvalidTypeError(f"polygon must be a shapely Polygon/MultiPolygon, got {type(polygon).__name__}")
+        from ._coverage_arg import lnglat_area, lnglat_geometry
+
+        if isinstance(polygon, (pd.Series, pd.DataFrame)) and hasattr(polygon, "geom_type"):
+            polygon = lnglat_area(polygon, "polygon")  # to_crs(4326).union_all() went round the globe across ±180
+        elif isinstance(polygon, (shapely.Polygon, shapely.MultiPolygon)):
+            polygon = lnglat_geometry(polygon, "polygon")
+        else:
+            raise InvalidTypeError(f"polygon must be a shapely Polygon/MultiPolygon, got {type(polygon).__name__} "
+                                   "(in degrees; polygons in another CRS: a GeoSeries / GeoDataFrame with its CRS)")
         return shapely.contains_xy(polygon, lng, lat)
     if side not in ("east", "west"):
         raise InvalidInputError(f"side must be 'east' or 'west', got {side!r}")
