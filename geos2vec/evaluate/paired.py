@@ -146,6 +146,20 @@ def _one_test_set(split: str) -> bool:
     return split == "holdout" or split.startswith("region")
 
 
+_TRUE, _FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
+
+
+def _flag(one: Any, split: str) -> bool:
+    """``one_test_set`` as read back: bool, number (1.0 from a float column) or text ("True", "1.0")."""
+    if isinstance(one, str):
+        text = one.strip().lower()
+        # text that is neither (a hand-edited CSV): what the split says
+        return True if text in _TRUE else (False if text in _FALSE else _one_test_set(split))
+    if one is None or pd.isna(one):  # a paired.csv from before 0.3 concatenated with a new one
+        return _one_test_set(split)
+    return bool(one)  # bool, numpy bool, 0/1, 0.0/1.0
+
+
 def sign_test_p(wins: int, n: int) -> float:
     """One-sided sign test: the probability of at least ``wins`` wins in ``n`` fair coin flips.
 
@@ -194,7 +208,7 @@ def verdict(row: Any) -> str:
     """
     n, wins, losses = int(row.n_splits), int(row.wins), int(row.losses)  # a CSV may hold them as floats
     one = getattr(row, "one_test_set", None)  # a paired.csv from before 0.3 lacks it: NaN where concatenated
-    one = _one_test_set(str(getattr(row, "split", ""))) if pd.isna(one) else str(one).strip().lower() in ("true", "1")
+    one = _flag(one, str(getattr(row, "split", "")))
     if one:  # one comparison repeated: a sign test over it means nothing
         need = math.ceil(BEATS_SHARE * n)
         side = "A" if n and wins >= need else ("B" if n and losses >= need else None)

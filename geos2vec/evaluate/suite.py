@@ -45,9 +45,11 @@ def _fingerprint(*parts) -> str:
 
 
 def _model_fingerprint(model) -> str:
+    # the weights that embed: the Keras model's once there is one (a loaded model fine-tuned with fit keeps its
+    # NumPy weights from the file, but embeds with the trained Keras model), else the NumPy weights
     weights = model.numpy_weights
-    arrays = [weights[k] for k in sorted(weights) if isinstance(weights[k], np.ndarray)] if weights is not None \
-        else list(model.keras_model.get_weights())
+    arrays = list(model.keras_model.get_weights()) if model.keras_model is not None \
+        else [weights[k] for k in sorted(weights) if isinstance(weights[k], np.ndarray)]
     # the normalization is part of the model: the same weights on other units embed differently
     stats = None if model.stats is None else model.stats.to_dict()
     return _fingerprint(model.config.to_dict(), list(model.channels), stats, *arrays)
@@ -61,7 +63,7 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
     """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts, coverage, cells, mode)."""
     if cache_dir is None:
         return model_embeddings(cells, counts, model, modes, name=name)
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir).expanduser()  # "~/cache" is the home folder's, not a "./~" folder
     cache_dir.mkdir(parents=True, exist_ok=True)
     # the coverage too: outside it pixels are unknown, not empty, so the same counts embed differently
     key = _fingerprint(_model_fingerprint(model), counts, getattr(counts, "attrs", {}).get("coverage"),

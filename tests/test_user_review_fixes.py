@@ -1,0 +1,84 @@
+"""Fixes from a review of the 2026-11-29 commits: each test failed on the code before them."""
+
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+import geos2vec.evaluate as ev
+
+
+@pytest.mark.parametrize("one", [1.0, np.float64(1.0), "1.0", 1, np.bool_(True), True, " TRUE "])
+def test_verdict_reads_a_float_or_text_one_test_set_as_true(one):
+    """A paired.csv whose one_test_set column came back as floats (1.0) or text "1.0" read as False."""
+    row = SimpleNamespace(wins=20, losses=0, n_splits=20, one_test_set=one, split="region:ky")
+    assert ev.verdict(row) == "A ahead on one test set"
+
+
+@pytest.mark.parametrize("one", [0.0, "0.0", "False", 0, np.bool_(False)])
+def test_verdict_reads_a_float_or_text_false_as_false(one):
+    row = SimpleNamespace(wins=20, losses=0, n_splits=20, one_test_set=one, split="region:ky")
+    assert ev.verdict(row) == "A beats B"
+
+
+def test_verdict_of_unreadable_text_follows_the_split():
+    for split, expected in (("holdout", "A ahead on one test set"), ("blocked", "A beats B")):
+        assert ev.verdict(SimpleNamespace(wins=20, losses=0, n_splits=20, one_test_set="?", split=split)) == expected
+
+
+def _counts():
+    from geos2vec.features import count_features
+
+    rng = np.random.default_rng(5)
+    pois = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "bank", "school"], 300)},
+                            geometry=gpd.points_from_xy(rng.uniform(-74.0, -73.95, 300), rng.uniform(40.7, 40.75, 300)),
+                            crs="EPSG:4326")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return count_features(pois, level=12)
+
+
+def test_suite_cache_serves_the_fine_tuned_models_embeddings_not_the_loaded_ones(tmp_path):
+    """After load_model + training, numpy_weights stay set but embed uses the Keras model; the cache key read the
+    NumPy weights, so the suite served the embeddings of the model before training."""
+    pytest.importorskip("keras")
+    from geos2vec.evaluate.suite import _embeddings
+    from geos2vec.model import load_model
+
+    counts = _counts()
+    cells = np.asarray(counts.index[:6], dtype=np.uint64)
+    model = load_model("default")
+    model.ensure_keras()
+    before = _embeddings(cells, counts, model, ("patch",), "S2Vec", tmp_path)["S2Vec (patch)"]
+    km = model.keras_model
+    km.set_weights([w * 0.5 for w in km.get_weights()])  # what a fine-tuning fit does: new Keras weights
+    assert model.numpy_weights is not None
+    fresh = ev.model_embeddings(cells, counts, model, ("patch",), name="S2Vec")["S2Vec (patch)"]
+    cached = _embeddings(cells, counts, model, ("patch",), "S2Vec", tmp_path)["S2Vec (patch)"]
+    assert not np.allclose(fresh.to_numpy(), before.to_numpy())  # the weights change the vectors
+    np.testing.assert_allclose(cached.to_numpy(), fresh.to_numpy(), rtol=1e-6, atol=1e-6)
+    assert len(list(tmp_path.glob("embeddings-*.parquet"))) == 2
+
+
+def test_suite_cache_dir_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    """run_suite(cache_dir="~/x") made a folder named "~" in the working directory."""
+    pytest.importorskip("keras")
+    from geos2vec.evaluate.suite import _embeddings
+    from geos2vec.model import load_model
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    counts = _counts()
+    _embeddings(np.asarray(counts.index[:3], dtype=np.uint64), counts, load_model("default"), ("patch",), "S2Vec",
+                "~/emb-cache")
+    assert list((home / "emb-cache").glob("embeddings-*.parquet"))
+    assert not (work / "~").exists()
+    assert isinstance(counts, pd.DataFrame)
