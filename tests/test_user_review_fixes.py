@@ -82,3 +82,23 @@ def test_suite_cache_dir_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
     assert list((home / "emb-cache").glob("embeddings-*.parquet"))
     assert not (work / "~").exists()
     assert isinstance(counts, pd.DataFrame)
+
+
+def test_evaluate_records_a_geopandas_holdout_as_the_wkt_of_the_area_used():
+    """config["holdout"]["polygon"] of a GeoSeries was str(GeoSeries): a repr in its own CRS, not the area."""
+    import shapely
+
+    from geos2vec import latlng_to_cell
+
+    lng, lat = np.meshgrid(np.arange(176.05, 184.0, 0.25), np.arange(-19.0, -15.0, 0.25))
+    cells = np.unique(latlng_to_cell(lat.ravel(), ((lng.ravel() + 180) % 360) - 180, 12))
+    rng = np.random.default_rng(0)
+    target = pd.Series(rng.normal(size=cells.size), index=pd.Index(cells, dtype=np.uint64), name="y")
+    feats = pd.DataFrame(rng.normal(size=(cells.size, 3)), index=target.index)
+    halves = [shapely.box(178.0, -19.5, 180.0, -14.5), shapely.box(-180.0, -19.5, -178.0, -14.5)]
+    # in Fiji's own CRS, densified first so that its edges stay the degree lines: one area across ±180
+    fiji = gpd.GeoSeries(shapely.segmentize(halves, 0.01), crs=4326).to_crs(3460)
+    res = ev.evaluate(target, {"f": feats}, split="holdout", holdout={"polygon": fiji}, probes="ridge",
+                      n_splits=1, progress=False)
+    recorded = shapely.from_wkt(res.config["holdout"]["polygon"])
+    assert shapely.hausdorff_distance(recorded, shapely.union_all(halves)) < 1e-6

@@ -131,6 +131,15 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
     return results
 
 
+def _recorded(key: str, value: Any) -> Any:
+    """A hold-out region as config.json records it: polygons as WKT in degrees (GeoPandas ones as the area used)."""
+    if isinstance(value, (pd.Series, pd.DataFrame)) and hasattr(value, "geom_type"):
+        from ._coverage_arg import lnglat_area
+
+        return lnglat_area(value, key).wkt  # str(GeoSeries) was recorded: a truncated repr in its own CRS
+    return value.wkt if hasattr(value, "wkt") else value
+
+
 def evaluate(
     target: pd.Series,
     methods: dict,
@@ -367,8 +376,7 @@ def evaluate(
     config = dict(
         split=kind, n_splits=n_splits, seed=seed, block_level=int(block_level) if kind == "blocked" else None,
         holdout=None if holdout is None else (
-            "mask" if isinstance(holdout, pd.Series) else {k: (v.wkt if hasattr(v, "wkt") else v)
-                                                           for k, v in holdout.items()}),
+            "mask" if isinstance(holdout, pd.Series) else {k: _recorded(k, v) for k, v in holdout.items()}),
         probes=probes, sweep=sweep if "mlp" in probes else None, fusion=fusion, fusion_units=fusion_units,
         max_epochs=max_epochs, patience=patience, weight_decay=weight_decay, batch_size=batch_size,
         target_scale=target_scale, n_samples=n, n_dropped=int(len(target) - n), missing=lacking,
