@@ -26,8 +26,6 @@ A table without the key has unknown coverage (every pixel of its images counts a
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,9 +34,12 @@ import pandas as pd
 import shapely
 
 from . import cells as _cells
+from ._coverage_input import _lnglat_of, _not_read as _not_read
+from ._coverage_input import _warn_loose_header as _warn_loose_header, _warn_outside as _warn_outside
 from ._coverage_layers import is_pbf as _is_pbf, lnglat_union as _lnglat_union
-from ._coverage_layers import outside_counts as _outside_counts
-from .errors import CoverageError, CoverageWarning
+from ._coverage_layers import outside_counts as _outside_counts  # noqa: F401 - geos2vec.partitioned's import
+from ._lnglat_hull import hull_and_flat
+from .errors import CoverageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -219,35 +220,12 @@ def infer_coverage(pois: pd.DataFrame | gpd.GeoSeries | None = None,
     if len(xy) < 3:
         raise CoverageError("coverage='infer' needs at least 3 input coordinates; pass the covered area "
                                 "explicitly")
-    from .io.wof_coverage import _hull, _warn_stretched
+    from .io.wof_coverage import _warn_stretched
 
-    hull = _hull(xy)  # across the antimeridian where the input lies on both sides of it (was: the globe's width)
-    if check_isolated and shapely.get_type_id(shapely.convex_hull(shapely.multipoints(xy))) == 3:  # not collinear
+    hull, flat = hull_and_flat(xy)  # across ±180 where the input lies on both sides of it (was: the globe's width)
+    if check_isolated and not flat:  # a line's hull is a hair wide: no area to compare
         _warn_stretched(xy, hull)
     return hull
-
-
-def _lnglat_of(frame) -> np.ndarray:
-    """``(n, 2)`` longitude/latitude of every coordinate of an input frame, as :func:`infer_coverage` reads them.
-
-    GeoPandas input in EPSG:4326 (a missing CRS is taken as EPSG:4326); a plain DataFrame's longitude/latitude
-    columns, found as ``count_features`` finds them; nothing for other objects.
-    """
-    import geopandas as gpd
-
-    if isinstance(frame, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        g = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
-        if g.crs is not None and not g.crs.equals("EPSG:4326"):
-            g = g.to_crs(4326)
-        return shapely.get_coordinates(np.asarray(g.values))
-    if isinstance(frame, pd.DataFrame):
-        from ._feature_inputs import _lnglat_columns
-
-        lon, lat = _lnglat_columns(frame)
-        if lon is not None and lat is not None:
-            return np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
-                                    for c in (lon, lat)])
-    return np.empty((0, 2))
 
 
 def _wkt(geom) -> str:
@@ -433,65 +411,3 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
                     available[:, k] |= np.isin(flat, np.asarray(table.index, dtype=np.uint64)[col])
         available = available.reshape(cells.shape + (len(features),))
     return covered.reshape(cells.shape), available
-
-
-def _warn_outside(geom, input_xy=None, counts=None, stacklevel=4, source=None):
-    """Warn when most input coordinates lie outside the coverage: likely another CRS or (lat, lon) order.
-
-    ``input_xy``: ``[(lng, lat), ...]`` arrays; or ``counts``: ``(coordinates, outside)`` already counted (the
-    dask path sums them over partitions). ``source``: the coverage as given (an ``.osm.pbf``: its header box).
-    """
-    if counts is None:
-        lng = np.concatenate([x for x, _ in input_xy]) if input_xy else np.empty(0)
-        lat = np.concatenate([y for _, y in input_xy]) if input_xy else np.empty(0)
-        counts = _outside_counts(geom, lng, lat)
-    n, outside = counts
-    if not (n and outside > n / 2):
-        return
-    what = f"{outside:,} of {n:,} input coordinates (POIs and road vertices) lie outside the"
-    bounds = tuple(round(float(v), 6) for v in geom.bounds)
-    if _is_pbf(source):  # a header box is in degrees: the file's data reaches past it
-        msg = (f"header box of {os.path.basename(os.fspath(source))} (bounds {bounds}): the file holds data beyond "
-               "the box its header names (ways completed past the extract's cut, or a header left from another "
-               "extract), and as coverage that box calls those cells unknown. Pass the area the file covers as "
-               "coverage= (the box it was extracted with, or coverage='infer')")
-    else:
-        msg = (f"coverage (bounds {bounds}); is the coverage in another CRS, or in (lat, lon) order? It must be "
-               "EPSG:4326 (lon, lat) and hold the area the input was taken from")
-    warnings.warn(f"count_features: {what} {msg}", CoverageWarning, stacklevel=stacklevel)
-
-
-def _warn_loose_header(coverage, geom, input_xy, stacklevel=4):
-    """Warn when an ``.osm.pbf`` header box is far larger than the input: a header that does not describe the file.
-
-    Some writers put a placeholder in the header (``heidelberg.test.pbf``: (0, 0, 180, 90), a quarter of the
-    world); taken as coverage it calls every empty cell of that quarter known-empty. Warns when the bounding box
-    of the input coordinates fills less than 1 % of the header box.
-    """
-    if not _is_pbf(coverage) or geom.is_empty:
-        return
-    lng = np.concatenate([np.asarray(x, dtype=np.float64) for x, _ in input_xy]) if input_xy else np.empty(0)
-    lat = np.concatenate([np.asarray(y, dtype=np.float64) for _, y in input_xy]) if input_xy else np.empty(0)
-    ok = np.isfinite(lng) & np.isfinite(lat)
-    if not ok.any() or not geom.area:
-        return
-    extent = shapely.box(lng[ok].min(), lat[ok].min(), lng[ok].max(), lat[ok].max())
-    share = extent.intersection(geom).area / geom.area
-    if share < 0.01:
-        box = tuple(round(float(v), 6) for v in geom.bounds)
-        warnings.warn(
-            f"count_features: the header box of {os.fspath(coverage)} is {box}, but the input fills only "
-            f"{share:.2%} of it (its coordinates span "
-            f"{tuple(round(float(v), 6) for v in extent.bounds)}): a placeholder header, or input read from part of "
-            "the file (read_osm(area=...)); as coverage it calls every empty cell of that box known-empty. Pass the "
-            "area the input covers as coverage= (a polygon or box, e.g. read_osm's area), or coverage='infer'",
-            CoverageWarning, stacklevel=stacklevel)
-
-
-def _not_read(frame) -> bool:
-    """Whether ``frame`` is a layer its reader did not read (``attrs["not_read"]``).
-
-    E.g. ``read_osm(roads=False)``; a dask frame's meta carries the attrs.
-    """
-    frame = getattr(frame, "_meta", frame)
-    return getattr(frame, "attrs", {}).get("not_read") is True

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._partition_counts import _combine, _count_part, _extra_plan, _final_columns, _hull, _kept_values
+from ._partition_counts import _outside_part, _reindexed
 from .accessor import register_dask_accessor
 from .errors import InvalidInputError
 
@@ -30,10 +32,6 @@ if TYPE_CHECKING:
     from ._typing import CoverageLike, OntologyLike
 
 __all__ = ["is_dask", "count_features_dask", "embed_dask", "embed_cells_dask", "register_dask_accessor"]
-
-_SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois", "coerced_pois", "n_roads",
-             "n_roads_counted", "coerced_roads")
-
 
 def is_dask(obj: object) -> bool:
     """Whether ``obj`` is a dask DataFrame/Series (dask-geopandas' included), without importing dask.
@@ -61,130 +59,6 @@ def _import_dask():
         raise ImportError("dask frames need dask: pip install 'geos2vec[dask]' (dask, dask-geopandas, "
                           "distributed, zarr)") from exc
     return dask
-
-
-def _add_dicts(dicts) -> dict:
-    out: dict = {}
-    for d in dicts:
-        for k, v in (d or {}).items():
-            out[k] = out.get(k, 0) + int(v)
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
-
-
-def _merge_reports(reports: list[dict]) -> dict:
-    """The report ``count_features`` gives for the whole input, from those of its parts."""
-    out = dict(reports[0])
-    for key in _SUM_KEYS:
-        out[key] = int(sum(r.get(key, 0) for r in reports))
-    for key in ("dropped_categories", "dropped_roads"):
-        out[key] = _add_dicts(r.get(key) for r in reports)
-    for key in ("extra_missing", "non_road_highways"):
-        if any(key in r for r in reports):
-            out[key] = _add_dicts(r.get(key) for r in reports)
-    if any(r.get("unread_tags") for r in reports):  # the same list wherever the reader said what it selected
-        out["unread_tags"] = next(r["unread_tags"] for r in reports if r.get("unread_tags"))
-    for key in ("category_column", "road_column"):
-        out[key] = next((r[key] for r in reports if r.get(key) is not None), None)
-    return out
-
-
-def _count_part(pois, roads, kwargs, columns):
-    """One partition's table (no warning: the merged report warns once), aligned to ``columns``."""
-    from .features import _count_features
-
-    t = _count_features(pois, roads, **kwargs)
-    report = t.attrs["report"]
-    if columns is not None and list(t.columns) != columns:
-        t = t.reindex(columns=columns, fill_value=0)
-    t.attrs["report"] = report
-    return t
-
-
-def _reindexed(t, cols):
-    """``t`` with the columns ``cols`` (absent ones 0), its attrs (report, coverage) kept."""
-    out = t.reindex(columns=cols, fill_value=0)
-    out.attrs = dict(t.attrs)
-    return out
-
-
-def _combine(tables):
-    """``combine_counts`` of some partition tables, keeping their merged report."""
-    from .features import combine_counts
-
-    tables = [t for t in tables]
-    report = _merge_reports([t.attrs["report"] for t in tables])
-    cols = list(dict.fromkeys(c for t in tables for c in t.columns))  # categorical extras differ per partition
-    if any(list(t.columns) != cols for t in tables):
-        tables = [t if list(t.columns) == cols else _reindexed(t, cols) for t in tables]
-    out = combine_counts(tables) if len(tables) > 1 else tables[0].copy()
-    out.attrs["report"] = report
-    return out
-
-
-def _extra_plan(pois, extra, ontology):
-    """``(parsed extra specs, column order or None)`` for ``extra``, from the POIs' meta (no data read).
-
-    The order is known up front when ``extra`` has no categorical column; otherwise each partition's category
-    values are collected in the counting pass (:func:`_kept_values`) and the order is set at the end
-    (:func:`_final_columns`), so the POIs are read once.
-    """
-    from .features import _parse_extra
-
-    meta = pois._meta if hasattr(pois, "_meta") else pois
-    specs = _parse_extra(extra, meta)
-    if not specs:
-        return specs, None
-    for col, how in specs:
-        if how in ("mean", "min", "max"):
-            raise InvalidInputError(
-                f"extra column {col!r} asks for {how!r}, which cannot be computed partition by partition "
-                "and summed; use 'sum' and 'count' (mean = sum / count), or compute() the POIs first")
-    if any(how == "categories" for _, how in specs):
-        return specs, None
-    from .ontology import load_ontology
-
-    return specs, list(load_ontology(ontology).all_channels) + [col for col, _ in specs]
-
-
-def _final_columns(specs, ontology, values):
-    """The column order ``count_features`` gives in memory, from every partition's category values.
-
-    The ontology's channels, then the extra columns in the user's order, each categorical one as its values
-    sorted over all partitions (``values``: per partition, ``{column: its kept values}``).
-    """
-    from ._feature_inputs import MAX_EXTRA_CATEGORIES
-    from .ontology import load_ontology
-
-    ordered = list(load_ontology(ontology).all_channels)
-    for col, how in specs:
-        if how != "categories":
-            ordered.append(col)
-            continue
-        parts = [np.asarray(v[col]) for v in values]
-        allv = np.concatenate(parts) if parts else np.empty(0, dtype=object)
-        _, uniques = pd.factorize(pd.Series(allv), sort=True)
-        if len(uniques) > MAX_EXTRA_CATEGORIES:
-            raise InvalidInputError(
-                f"extra column {col!r} has {len(uniques):,} distinct values over all partitions: counting them as "
-                f"categories would make {len(uniques):,} channels (limit {MAX_EXTRA_CATEGORIES:,}); is it an "
-                "identifier? Bin it first, or aggregate a numeric column with extra={col: 'sum'|'mean'|...}")
-        ordered += [f"{col}={u}" for u in uniques]
-    return ordered
-
-
-def _kept_values(part, cols, errors):
-    """``{col: distinct values of part[col]}`` on the rows ``count_features`` counts (not those it skips)."""
-    keep = None
-    if errors == "coerce":  # rows without coordinates are skipped, their categories give no column
-        from ._feature_inputs import _point_coords
-
-        keep = _point_coords(part, errors)[2]
-    out = {}
-    for col in cols:
-        values = part[col] if keep is None else part[col][keep]
-        values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
-        out[col] = values.dropna().unique()
-    return out
 
 
 def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
@@ -291,35 +165,6 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     return table
 
 
-def _outside_part(frame, geom):
-    """``((coordinates, outside geom), bounding-box corners)`` of one partition, read as ``count_features`` does.
-
-    The corners are ``(2, 2)`` lon/lat, or ``(0, 2)`` without finite coordinates.
-    """
-    from .coverage import _lnglat_of, _outside_counts
-
-    xy = _lnglat_of(frame)
-    ok = xy[np.isfinite(xy).all(axis=1)]
-    return _outside_counts(geom, xy[:, 0], xy[:, 1]), (np.stack([ok.min(0), ok.max(0)]) if len(ok) else ok)
-
-
-def _hull(frame):
-    """One partition's coordinates that are hull vertices in plain or [0, 360) longitudes (infer_coverage's hulls)."""
-    import shapely
-
-    from .coverage import _lnglat_of
-
-    xy = _lnglat_of(frame)  # the one reader infer_coverage uses
-    xy = xy[np.isfinite(xy).all(axis=1)]
-    if len(xy) < 3:
-        return xy
-    keep = np.zeros(len(xy), bool)
-    for lon in (xy[:, 0], np.where(xy[:, 0] < 0, xy[:, 0] + 360.0, xy[:, 0])):  # the input's own values returned
-        corners = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(np.column_stack([lon, xy[:, 1]]))))
-        keep |= np.isin(lon + 1j * xy[:, 1], corners[:, 0] + 1j * corners[:, 1])
-    return xy[keep]
-
-
 def embed_dask(ddf: dask_geopandas.GeoDataFrame,
                features: pd.DataFrame | dd.DataFrame | dict[str, Any] | None = None,
                **kwargs: Any) -> dask_geopandas.GeoDataFrame:
@@ -361,8 +206,7 @@ def embed_dask(ddf: dask_geopandas.GeoDataFrame,
 
     from .embedding import embed
 
-    features = _shared_features(ddf if features is None else features, kwargs.get("level", 12))
-    kwargs, model, options, features = _task_arguments(kwargs, features)
+    kwargs, model, options, features = _task_arguments(kwargs, ddf if features is None else features)
     meta = embed(ddf._meta, features, model=model, **kwargs)  # the output's columns and dtypes, from no rows
     shared, shared_model = dask.delayed(features, pure=True), dask.delayed(model, pure=True)
     return ddf.map_partitions(_embed_part, shared, shared_model, kwargs, options, meta=meta)
@@ -404,7 +248,6 @@ def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
 
     from .embedding import embed_cells
 
-    features = _shared_features(features, kwargs.get("level", 12))
     series = cell_ids if hasattr(cell_ids, "map_partitions") else dd.from_dask_array(cell_ids)
     kwargs, model, options, features = _task_arguments(kwargs, features)
     meta = embed_cells(np.zeros(0, np.uint64), features, model=model, **kwargs)  # columns and dtypes, no cells
@@ -418,9 +261,10 @@ def embed_cells_dask(cell_ids: Any, features: Any, **kwargs: Any) -> Any:
 def _task_arguments(kwargs: dict, features) -> tuple[dict, Any, dict, pd.DataFrame]:
     """``(kwargs without model, the model loaded once, the options, the feature table)`` for every task.
 
-    The model is loaded here, in the client, and shared by the tasks like the count table: a worker does not
-    load it again for every partition, and a path that only the client can read works on a remote cluster.
-    In-memory POIs/roads are counted here once (not by every partition), and the table is checked here.
+    Dask POIs/roads are counted first (:func:`_shared_features`). The model is loaded here, in the client, and
+    shared by the tasks like the count table: a worker does not load it again for every partition, and a path
+    that only the client can read works on a remote cluster. In-memory POIs/roads are counted here once (not by
+    every partition), and the table is checked here.
     ``geos2vec.set_options`` is process-wide, so a worker process would run with its own defaults: the
     client's options go with the tasks. Per-partition progress bars are off unless ``progress=True`` is given
     (they would interleave in threads, or spam the workers' logs).
@@ -428,6 +272,7 @@ def _task_arguments(kwargs: dict, features) -> tuple[dict, Any, dict, pd.DataFra
     from .embedding import _check_level, _feature_table, _resolve_model
     from .options import get_options
 
+    features = _shared_features(features, kwargs.get("level", 12))
     kwargs = dict(kwargs)
     model = _resolve_model(kwargs.pop("model", "default"))
     table = _feature_table(features, _check_level(kwargs.get("level", 12), model), model)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._lnglat_hull import lnglat_hull as _hull
 from .._stacklevel import warn
 from ..errors import CoverageError, CoverageWarning, InvalidInputError, InvalidTypeError
 
@@ -174,36 +175,6 @@ def venue_coverage(venues: pd.DataFrame, *, min_neighbours: int = 5, by: str | N
     if not hulls:
         raise CoverageError("venue_coverage: no venues with valid coordinates")
     return shapely.union_all(hulls)
-
-
-def _plain_hull(xy: np.ndarray, bounds=(-180.0, -90.0, 180.0, 90.0)):
-    """The convex hull of ``xy``; collinear points get a hair of area (as infer_coverage), kept inside ``bounds``."""
-    import shapely
-
-    hull = shapely.convex_hull(shapely.multipoints(xy))
-    if shapely.get_type_id(hull) != 3:
-        hull = shapely.intersection(hull.buffer(1e-6), shapely.box(*bounds))
-    return hull
-
-
-def _hull(xy: np.ndarray):
-    """The convex hull of venues, across the antimeridian where they lie on both sides of it (Fiji, the Aleutians).
-
-    In plain longitudes the hull of venues at 179.9 and -179.9 spans the globe's whole width; taken with
-    longitudes in [0, 360) it is the narrow area they lie in, cut at 180 and its western part shifted back.
-    Venues spread over more than 180 degrees of longitude either way keep the plain hull.
-    """
-    import shapely
-
-    lon = xy[:, 0]
-    shifted = np.column_stack([np.where(lon < 0, lon + 360.0, lon), xy[:, 1]])
-    if np.ptp(lon) <= 180 or np.ptp(shifted[:, 0]) > 180:  # not around the antimeridian, or around the globe
-        return _plain_hull(xy)
-    hull = _plain_hull(shifted, bounds=(0.0, -90.0, 360.0, 90.0))
-    east = shapely.intersection(hull, shapely.box(0.0, -90.0, 180.0, 90.0))
-    west = shapely.transform(shapely.intersection(hull, shapely.box(180.0, -90.0, 360.0, 90.0)),
-                             lambda c: c - np.array([360.0, 0.0]))
-    return shapely.union_all([east, west])
 
 
 def _warn_stretched(xy: np.ndarray, hull) -> None:

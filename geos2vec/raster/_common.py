@@ -78,6 +78,28 @@ def _channel_dtypes(features) -> tuple[list, list[np.dtype]]:
     return names, dtypes
 
 
+def _recorded_dtypes(attrs, names) -> list[np.dtype | None] | None:
+    """The dtype :func:`rasterize` recorded for each of ``names`` (None: none recorded), or None for no attrs.
+
+    ``attrs["channel_dtypes"]`` is positional and xarray keeps it through ``da.sel(feature=[...])``,
+    ``da.isel(feature=...)`` and reorders, so each dtype is found by its channel's name in
+    ``attrs["channel_names"]``. Arrays written before that attr existed: positional, only when there is one
+    dtype per channel (a subset then gets none).
+    """
+    dts = attrs.get("channel_dtypes")
+    if dts is None:
+        return None
+    dts = [dts] if isinstance(dts, str) else list(np.atleast_1d(dts))  # netCDF reads a 1-list back as a str
+    keys = attrs.get("channel_names")
+    if keys is None:
+        return [np.dtype(str(d)) for d in dts] if len(dts) == len(names) else None
+    keys = [str(k) for k in ([keys] if isinstance(keys, str) else np.atleast_1d(keys))]
+    if len(keys) != len(dts) or len(set(keys)) != len(keys):
+        return None
+    by_name = dict(zip(keys, dts))
+    return [np.dtype(str(by_name[str(n)])) if str(n) in by_name else None for n in names]
+
+
 def _column(features: pd.DataFrame, name, np_dt: np.dtype) -> np.ndarray:
     col = features[name]
     if isinstance(col.dtype, np.dtype):

@@ -29,6 +29,7 @@ from ._common import (
     _pixel_cells,
     _pixel_coord,
     _range,
+    _recorded_dtypes,
     _resolve_images,
     _shown,
     _single_level,
@@ -96,8 +97,10 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
         row, col, feature). Its dtype is the
         table's when uniform (counts stay integers), else NumPy's common dtype
         (casts must be exact). ``attrs`` hold ``image_level``, ``patch_level``,
-        ``fill``, ``channel_dtypes`` and, with a coverage, ``coverage`` (the
-        table's ``attrs["coverage"]`` as JSON), used by :func:`to_frame`.
+        ``fill``, ``channel_dtypes`` (one per channel) with ``channel_names``
+        (the channels they belong to, as strings) and, with a coverage,
+        ``coverage`` (the table's ``attrs["coverage"]`` as JSON), used by
+        :func:`to_frame`.
 
     Raises
     ------
@@ -136,7 +139,7 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
     lay = _layout(cells, level, patch_level, image_level, images, area, dtypes, fill)
     patch_level, dtype, fill_value, imgs, n = lay.patch_level, lay.dtype, lay.fill_value, lay.images, lay.n
     cell_ids, observed, pos, pix = lay.cell_ids, lay.observed, lay.pos, lay.pix
-    attrs = _attrs(image_level, patch_level, fill, dtypes)
+    attrs = _attrs(image_level, patch_level, fill, names, dtypes)
 
     if chunks is None:
         out = np.full((imgs.size, n, n, len(names)), fill_value, dtype=dtype)
@@ -231,7 +234,7 @@ def _resolve_patch_level(patch_level, level, image_level) -> int:
     return patch_level
 
 
-def _attrs(image_level, patch_level, fill, dtypes) -> dict:
+def _attrs(image_level, patch_level, fill, names, dtypes) -> dict:
     f = np.asarray(fill).item()
     return {
         **flat_attrs(provenance(stage="rasterize")),
@@ -239,6 +242,7 @@ def _attrs(image_level, patch_level, fill, dtypes) -> dict:
         "patch_level": int(patch_level),
         "fill": f if not (isinstance(f, float) and math.isnan(f)) else "nan",
         "channel_dtypes": [str(dt) for dt in dtypes],
+        "channel_names": [str(name) for name in names],  # whose dtypes: attrs outlive da.sel(feature=[...])
     }
 
 
@@ -344,7 +348,7 @@ def _rasterize_dask(ddf, *, image_level, patch_level, fill, images, area, chunks
         return out
 
     data = _lazy_blocks(block, imgs.size, step, n, len(names), dtype, da, inputs)
-    out = _build_dataarray(data, imgs, names, cell_ids, observed, _attrs(image_level, patch_level, fill, dtypes))
+    out = _build_dataarray(data, imgs, names, cell_ids, observed, _attrs(image_level, patch_level, fill, names, dtypes))
     return _add_coverage(out, _dask_coverage_table(ddf, cells), names)
 
 
@@ -365,8 +369,10 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
         Indexed by uint64 ``cell_id``, sorted by cell id, one column per
         channel (column index named ``feature``, as in
         :func:`geos2vec.features.count_features`) with the dtypes the table had before :func:`rasterize` (from
-        ``attrs["channel_dtypes"]``, where that keeps every value: after ``da / 2`` a count channel stays
-        float) and, when ``da.attrs`` hold the table's
+        ``attrs["channel_dtypes"]``, looked up by channel name in ``attrs["channel_names"]``, so a subset or
+        reorder such as ``da.sel(feature=[...])`` keeps them; where that keeps every value: after ``da / 2`` a
+        count channel stays float; a channel without a recorded dtype, e.g. renamed, stays in the array's
+        dtype) and, when ``da.attrs`` hold the table's
         coverage, that coverage in ``attrs["coverage"]`` (so missing channels stay
         missing downstream). A cell seen several times (overlapping
         windows) appears once. Dask-backed arrays are read chunk by chunk.
@@ -422,12 +428,12 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
             _check_repeats(cell, vals, first)
             cell, vals = cell[first], vals[first]
     index = pd.Index(cell, name="cell_id", dtype=np.uint64)
-    dts = da.attrs.get("channel_dtypes")
-    if dts is None or len(dts) != nfeat or all(np.dtype(d) == vals.dtype for d in dts):
+    dts = _recorded_dtypes(da.attrs, names)
+    if dts is None or all(d is None or d == vals.dtype for d in dts):
         out = pd.DataFrame(vals, index=index, columns=pd.Index(names, name="feature"), copy=False)
-    else:  # only where exact: attrs outlive arithmetic (da / 2), channel reordering and xr.concat
-        out = pd.DataFrame({name: _cast_back(vals[:, k], np.dtype(d)) for k, (name, d) in enumerate(zip(names, dts))},
-                           index=index)
+    else:  # only where exact: attrs outlive arithmetic (da / 2) and xr.concat
+        out = pd.DataFrame({name: vals[:, k] if d is None else _cast_back(vals[:, k], d)
+                            for k, (name, d) in enumerate(zip(names, dts))}, index=index)
         out.columns.name = "feature"
     return _with_coverage(out, da)
 
@@ -435,8 +441,8 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
 def _cast_back(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``values`` in the channel's original ``dtype`` when that keeps every value, else as they are.
 
-    ``attrs["channel_dtypes"]`` is positional and xarray keeps attrs through ``da / 2``, ``np.log1p(da)``,
-    ``da.sel(feature=[...])`` reordering and ``xr.concat``: a cast that changed values (0.5 -> 0) would be silent.
+    xarray keeps attrs through ``da / 2``, ``np.log1p(da)`` and ``xr.concat``: a cast that changed values
+    (0.5 -> 0) would be silent.
     """
     if values.dtype == dtype:
         return values

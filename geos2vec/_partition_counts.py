@@ -1,0 +1,173 @@
+"""The pieces of :func:`geos2vec.partitioned.count_features_dask`: one table per partition, and their sum.
+
+Each partition of the POIs and of the roads is counted on its own (:func:`_count_part`); the tables are summed
+in a tree (:func:`_combine`), their reports merged into the one ``count_features`` gives for the whole input.
+Categorical ``extra`` columns get their column order from every partition's values (:func:`_extra_plan`,
+:func:`_kept_values`, :func:`_final_columns`); coverage is checked from what each partition sends: its counts
+outside a given coverage (:func:`_outside_part`) or its hull vertices for ``coverage="infer"`` (:func:`_hull`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InvalidInputError
+
+_SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois", "coerced_pois", "n_roads",
+             "n_roads_counted", "coerced_roads")
+
+
+def _add_dicts(dicts) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in (d or {}).items():
+            out[k] = out.get(k, 0) + int(v)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _merge_reports(reports: list[dict]) -> dict:
+    """The report ``count_features`` gives for the whole input, from those of its parts."""
+    out = dict(reports[0])
+    for key in _SUM_KEYS:
+        out[key] = int(sum(r.get(key, 0) for r in reports))
+    for key in ("dropped_categories", "dropped_roads"):
+        out[key] = _add_dicts(r.get(key) for r in reports)
+    for key in ("extra_missing", "non_road_highways"):
+        if any(key in r for r in reports):
+            out[key] = _add_dicts(r.get(key) for r in reports)
+    if any(r.get("unread_tags") for r in reports):  # the same list wherever the reader said what it selected
+        out["unread_tags"] = next(r["unread_tags"] for r in reports if r.get("unread_tags"))
+    for key in ("category_column", "road_column"):
+        out[key] = next((r[key] for r in reports if r.get(key) is not None), None)
+    return out
+
+
+def _count_part(pois, roads, kwargs, columns):
+    """One partition's table (no warning: the merged report warns once), aligned to ``columns``."""
+    from .features import _count_features
+
+    t = _count_features(pois, roads, **kwargs)
+    report = t.attrs["report"]
+    if columns is not None and list(t.columns) != columns:
+        t = t.reindex(columns=columns, fill_value=0)
+    t.attrs["report"] = report
+    return t
+
+
+def _reindexed(t, cols):
+    """``t`` with the columns ``cols`` (absent ones 0), its attrs (report, coverage) kept."""
+    out = t.reindex(columns=cols, fill_value=0)
+    out.attrs = dict(t.attrs)
+    return out
+
+
+def _combine(tables):
+    """``combine_counts`` of some partition tables, keeping their merged report."""
+    from .features import combine_counts
+
+    tables = [t for t in tables]
+    report = _merge_reports([t.attrs["report"] for t in tables])
+    cols = list(dict.fromkeys(c for t in tables for c in t.columns))  # categorical extras differ per partition
+    if any(list(t.columns) != cols for t in tables):
+        tables = [t if list(t.columns) == cols else _reindexed(t, cols) for t in tables]
+    out = combine_counts(tables) if len(tables) > 1 else tables[0].copy()
+    out.attrs["report"] = report
+    return out
+
+
+def _extra_plan(pois, extra, ontology):
+    """``(parsed extra specs, column order or None)`` for ``extra``, from the POIs' meta (no data read).
+
+    The order is known up front when ``extra`` has no categorical column; otherwise each partition's category
+    values are collected in the counting pass (:func:`_kept_values`) and the order is set at the end
+    (:func:`_final_columns`), so the POIs are read once.
+    """
+    from .features import _parse_extra
+
+    meta = pois._meta if hasattr(pois, "_meta") else pois
+    specs = _parse_extra(extra, meta)
+    if not specs:
+        return specs, None
+    for col, how in specs:
+        if how in ("mean", "min", "max"):
+            raise InvalidInputError(
+                f"extra column {col!r} asks for {how!r}, which cannot be computed partition by partition "
+                "and summed; use 'sum' and 'count' (mean = sum / count), or compute() the POIs first")
+    if any(how == "categories" for _, how in specs):
+        return specs, None
+    from .ontology import load_ontology
+
+    return specs, list(load_ontology(ontology).all_channels) + [col for col, _ in specs]
+
+
+def _final_columns(specs, ontology, values):
+    """The column order ``count_features`` gives in memory, from every partition's category values.
+
+    The ontology's channels, then the extra columns in the user's order, each categorical one as its values
+    sorted over all partitions (``values``: per partition, ``{column: its kept values}``).
+    """
+    from ._feature_inputs import MAX_EXTRA_CATEGORIES
+    from .ontology import load_ontology
+
+    ordered = list(load_ontology(ontology).all_channels)
+    for col, how in specs:
+        if how != "categories":
+            ordered.append(col)
+            continue
+        parts = [np.asarray(v[col]) for v in values]
+        allv = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+        _, uniques = pd.factorize(pd.Series(allv), sort=True)
+        if len(uniques) > MAX_EXTRA_CATEGORIES:
+            raise InvalidInputError(
+                f"extra column {col!r} has {len(uniques):,} distinct values over all partitions: counting them as "
+                f"categories would make {len(uniques):,} channels (limit {MAX_EXTRA_CATEGORIES:,}); is it an "
+                "identifier? Bin it first, or aggregate a numeric column with extra={col: 'sum'|'mean'|...}")
+        ordered += [f"{col}={u}" for u in uniques]
+    return ordered
+
+
+def _kept_values(part, cols, errors):
+    """``{col: distinct values of part[col]}`` on the rows ``count_features`` counts (not those it skips)."""
+    keep = None
+    if errors == "coerce":  # rows without coordinates are skipped, their categories give no column
+        from ._feature_inputs import _point_coords
+
+        keep = _point_coords(part, errors)[2]
+    out = {}
+    for col in cols:
+        values = part[col] if keep is None else part[col][keep]
+        values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
+        out[col] = values.dropna().unique()
+    return out
+
+
+def _outside_part(frame, geom):
+    """``((coordinates, outside geom), bounding-box corners)`` of one partition, read as ``count_features`` does.
+
+    The corners are ``(2, 2)`` lon/lat, or ``(0, 2)`` without finite coordinates.
+    """
+    from ._coverage_input import _lnglat_of
+    from ._coverage_layers import outside_counts as _outside_counts
+
+    xy = _lnglat_of(frame)
+    ok = xy[np.isfinite(xy).all(axis=1)]
+    return _outside_counts(geom, xy[:, 0], xy[:, 1]), (np.stack([ok.min(0), ok.max(0)]) if len(ok) else ok)
+
+
+def _hull(frame):
+    """One partition's coordinates that are hull vertices in plain or [0, 360) longitudes (infer_coverage's hulls)."""
+    import shapely
+
+    from ._coverage_input import _lnglat_of
+    from ._lnglat_hull import east_longitudes
+
+    xy = _lnglat_of(frame)  # the one reader infer_coverage uses
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) < 3:
+        return xy
+    keep = np.zeros(len(xy), bool)
+    for lon in (xy[:, 0], east_longitudes(xy[:, 0])):  # the input's own values returned
+        corners = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(np.column_stack([lon, xy[:, 1]]))))
+        keep |= np.isin(lon + 1j * xy[:, 1], corners[:, 0] + 1j * corners[:, 1])
+    return xy[keep]
