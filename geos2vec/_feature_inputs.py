@@ -334,6 +334,53 @@ def _parse_extra(extra, frame):
     return out
 
 
+def _category_value(value):
+    """A category value as its channel name shows it: a whole-number float as the int it equals.
+
+    So ``k=1`` names the value 1 of an int column and 1.0 of a float one (a column of ints with a NaN reads as
+    float64); other values show as they are (``k=2.5``, ``k=shop``, ``k=True``).
+    """
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer() \
+            and abs(value) < 2.0**63:
+        return int(value)
+    return value
+
+
+def _whole_number_values(values: pd.Series) -> pd.Series:
+    """``values`` with each whole-number float as a Python int (object dtype), missing values kept missing."""
+    codes, uniques = pd.factorize(values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype)
+                                  else values, use_na_sentinel=True)
+    shown = np.array([_category_value(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(shown[codes], index=values.index, name=values.name, dtype=object)
+
+
+def _whole_number_categories(pois, extra):
+    """``pois`` (a dask frame) with its categorical extra columns as :func:`_whole_number_values`.
+
+    The dask path names a column's channels from the values its partitions hold; this gives them the names the
+    in-memory path gives (``k=1``, not ``k=1.0``). Columns of ints, strings or bools are left as they are.
+    """
+    if pois is None or extra is None:
+        return pois
+    meta = pois._meta if hasattr(pois, "_meta") else pois
+    try:
+        specs = _parse_extra(extra, meta)
+    except Geos2VecError:  # raised again, where the dask path reads extra
+        return pois
+    cols = [col for col, how in specs if how == "categories" and not (
+        pd.api.types.is_integer_dtype(meta[col]) or pd.api.types.is_bool_dtype(meta[col])
+        or pd.api.types.is_string_dtype(meta[col]) and not pd.api.types.is_object_dtype(meta[col]))]
+    if not cols:
+        return pois
+    pois = pois.copy() if hasattr(pois, "_meta") else pois.copy(deep=False)
+    for col in cols:
+        if hasattr(pois, "_meta"):
+            pois[col] = pois[col].map_partitions(_whole_number_values, meta=pd.Series([], name=col, dtype=object))
+        else:
+            pois[col] = _whole_number_values(pois[col])
+    return pois
+
+
 def _count_tables(tables) -> list:
     """The tables of :func:`geos2vec.features.combine_counts` as a list, checked (types, columns, index)."""
     if isinstance(tables, (pd.DataFrame, str)):  # iterating would give its column names / letters

@@ -1,17 +1,27 @@
-"""A user's channel subsets of images.
+"""A user's channel subsets of images, and category channels of float columns.
 
-References are pandas on the input table, never the code's own output: ``to_frame`` of a channel subset/reorder
-gives each channel the dtype it had in the table.
+References are pandas on the input table and s2sphere, never the code's own output: (1) ``to_frame`` of a
+channel subset/reorder gives each channel the dtype it had in the table; (2) a category column of whole numbers
+names its channels ``k=1`` whether it is int or float (a NaN made it float).
 """
 
 from __future__ import annotations
 
+import warnings
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import s2sphere
 
 from geos2vec import cells as C
 from geos2vec import raster as R
+from geos2vec.features import count_features
+
+
+def ref_cell(lat, lng, level):
+    return s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(lat, lng)).parent(level).id()
 
 
 # --------------------------------------------------------------------------- 1. channel subsets of images
@@ -51,3 +61,53 @@ def test_arrays_without_channel_names_fall_back_as_documented(table):
     np.testing.assert_array_equal(sub.to_numpy(), table[["open", "shop"]].to_numpy(np.float64))
     renamed = R.to_frame(R.rasterize(table).assign_coords(feature=["a", "b", "c"]))  # no dtype recorded for "a"
     assert (renamed.dtypes == np.float64).all()
+
+
+# --------------------------------------------------------------------------- 2. category channel names
+def _pois(k):
+    lon = np.array([-118.25, -118.24, -118.20, -118.21, -118.26])
+    lat = np.array([34.05, 34.06, 34.02, 34.03, 34.05])
+    return gpd.GeoDataFrame({"category": ["cafe"] * 5, "k": k}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+
+
+def _counts(frame, extra, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return count_features(frame, extra=extra, **kw)
+
+
+def _reference(pois, names):
+    """pandas crosstab of (s2sphere cell, value), columns named by hand."""
+    keep = pois["k"].notna().to_numpy()
+    cells = [ref_cell(y, x, 12) for x, y in zip(pois.geometry.x[keep], pois.geometry.y[keep])]
+    ref = pd.crosstab(pd.Index(np.array(cells, dtype=np.uint64), name="cell_id"),
+                      pois["k"].to_numpy()[keep]).sort_index(axis=1)
+    ref.columns = names
+    return ref
+
+
+def test_whole_number_categories_are_named_the_same_for_int_and_float_columns():
+    ints = _pois(np.array([1, 2, 1, 2, 2], dtype=np.int64))
+    floats = _pois([1.0, 2.0, np.nan, 2.0, 2.0])  # a NaN: the same codes read as float64
+    a, b = _counts(ints, ["k"]), _counts(floats, ["k"])
+    assert list(a.columns[-2:]) == list(b.columns[-2:]) == ["k=1", "k=2"]  # was k=1.0, k=2.0 for floats
+    for got, pois in ((a, ints), (b, floats)):
+        ref = _reference(pois, ["k=1", "k=2"])
+        pd.testing.assert_frame_equal(got.loc[ref.index, ["k=1", "k=2"]], ref, check_names=False,
+                                      check_index_type=False)
+    # a category dtype of floats, nullable Float64: the same names; non-whole floats and strings as they are
+    assert list(_counts(floats.astype({"k": "category"}), ["k"]).columns[-2:]) == ["k=1", "k=2"]
+    assert list(_counts(floats.astype({"k": "Float64"}), ["k"]).columns[-2:]) == ["k=1", "k=2"]
+    assert list(_counts(_pois([1.0, 2.5, 2.5, 1.0, 1.0]), ["k"]).columns[-2:]) == ["k=1", "k=2.5"]
+    assert list(_counts(_pois(["1", "b", "b", "1", "b"]), ["k"]).columns[-2:]) == ["k=1", "k=b"]
+
+
+def test_the_dask_path_names_float_categories_as_the_in_memory_path():
+    dd = pytest.importorskip("dask.dataframe")
+    g = _pois([1.0, 2.0, np.nan, 2.0, 2.0])
+    frame = pd.DataFrame({"lon": g.geometry.x, "lat": g.geometry.y, "category": g["category"], "k": g["k"]})
+    mem, lazy = _counts(frame, ["k"]), _counts(dd.from_pandas(frame, npartitions=2), ["k"])
+    assert list(lazy.columns[-2:]) == ["k=1", "k=2"]  # were k=1.0, k=2.0 on both paths
+    ref = _reference(g, ["k=1", "k=2"])
+    pd.testing.assert_frame_equal(lazy.loc[ref.index, ["k=1", "k=2"]], ref, check_names=False, check_index_type=False)
+    pd.testing.assert_frame_equal(lazy, mem, check_names=False)
