@@ -173,18 +173,52 @@ def check_missing(geoms: gpd.GeoSeries, errors: str, name: str = "input",
 
 
 def representative_lnglat(geoms: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude/latitude of each geometry: points as they are, others' representative point.
+    """Longitude/latitude of each geometry (EPSG:4326): its representative point.
 
-    Missing or empty geometries give NaN.
+    Points as they are; lines (LineString, LinearRing, MultiLineString) the point halfway along their length
+    (:func:`line_midpoints`); others ``shapely.point_on_surface``. Missing or empty geometries give NaN.
     """
     arr = np.asarray(geoms.values)
     out = np.full((arr.size, 2), np.nan)
     ok = ~missing_mask(geoms)
     if ok.any():
         sub = arr[ok]
-        is_point = shapely.get_type_id(sub) == 0
+        kind = shapely.get_type_id(sub)
+        is_point, is_line = kind == 0, np.isin(kind, (1, 2, 5))
         pts = np.where(is_point, sub, None)
-        if (~is_point).any():
-            pts[~is_point] = shapely.point_on_surface(sub[~is_point])
+        if is_line.any():
+            pts[is_line] = line_midpoints(sub[is_line])
+        other = ~is_point & ~is_line
+        if other.any():
+            pts[other] = shapely.point_on_surface(sub[other])
         out[ok] = shapely.get_coordinates(pts.astype(object))
     return out[:, 0], out[:, 1]
+
+
+def line_midpoints(lines: np.ndarray) -> np.ndarray:
+    """The point halfway along each (multi)line's length in longitude/latitude degrees, as shapely Points.
+
+    Not ``shapely.point_on_surface``: for a line that is the vertex nearest its centroid, and the two ends of a
+    two-vertex line tie, so which one won depended on rounding (the same road had another cell once transformed
+    from a projected CRS). A segment across ±180 is taken the short way (179.99 -> -179.99 is 0.02 degrees long),
+    the point wrapped back into [-180, 180).
+    """
+    lines = np.asarray(lines, dtype=object)
+    out = shapely.line_interpolate_point(lines, 0.5, normalized=True)
+    parts, owner = shapely.get_parts(lines, return_index=True)
+    xy = shapely.get_coordinates(lines)  # the parts' vertices, in order
+    part_of = np.repeat(np.arange(parts.size), shapely.get_num_coordinates(parts))
+    step = np.diff(xy[:, 0])
+    jump = (np.abs(step) > 180.0) & (part_of[1:] == part_of[:-1])
+    if not jump.any():
+        return out
+    shift = np.concatenate([[0.0], np.where(jump, -360.0 * np.sign(step), 0.0)])
+    starts = np.r_[True, part_of[1:] != part_of[:-1]]
+    cum = np.cumsum(shift)
+    cum -= cum[np.maximum.accumulate(np.where(starts, np.arange(cum.size), 0))]  # restart at each part
+    crossing = np.unique(owner[part_of[1:][jump]])
+    rows = np.isin(owner[part_of], crossing)
+    fixed = shapely.set_coordinates(lines[crossing].copy(), xy[rows] + np.c_[cum[rows], np.zeros(rows.sum())])
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(fixed, 0.5, normalized=True))
+    out[crossing] = shapely.points((mid[:, 0] + 180.0) % 360.0 - 180.0, mid[:, 1])
+    return out

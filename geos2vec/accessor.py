@@ -61,8 +61,10 @@ class S2VecAccessor:
     def cell_ids(self, level: int = 12, errors: str = "raise") -> pd.Series:
         """The S2 cell of each row at ``level``, on the frame's index.
 
-        Points give the cell containing them; other geometries the cell of their
-        representative point (``shapely.point_on_surface``). Use
+        Points give the cell containing them; lines (LineString,
+        MultiLineString) the cell of the point halfway along their length (in
+        EPSG:4326, so the same in any CRS); polygons and other geometries the
+        cell of their representative point (``shapely.point_on_surface``). Use
         :func:`geos2vec.features.count_features` for line/polygon coverings.
 
         Parameters

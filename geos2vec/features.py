@@ -68,8 +68,8 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
     pois : GeoDataFrame, DataFrame or a dask(-geopandas) frame, optional
         Points of interest, with a category column (a bare GeoSeries has none: it is a ``TypeError``
         that says how to wrap it). Points count in the cell containing them; other
-        geometries at their representative point (``shapely.point_on_surface``,
-        counted in ``report["non_point_pois"]``). A plain DataFrame needs
+        geometries (counted in ``report["non_point_pois"]``) at their representative point: lines halfway
+        along their length (in EPSG:4326), polygons ``shapely.point_on_surface``. A plain DataFrame needs
         ``lon``/``lat`` columns in WGS84 degrees. A projected CRS is
         transformed; a missing CRS is an error. dask frames (of POIs or
         roads) are counted partition by partition and summed in a tree

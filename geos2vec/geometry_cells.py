@@ -250,7 +250,7 @@ def _row_cells(geoms: gpd.GeoSeries, level: int, how: str) -> tuple[np.ndarray, 
             total = np.bincount(seg_owner, weights=length, minlength=sub.size)
             degenerate = line_pos[total[line_pos] <= 0]  # zero-length lines: their representative point
             if degenerate.size:
-                c = shapely.get_coordinates(shapely.point_on_surface(sub[degenerate]))
+                c = shapely.get_coordinates(_geo.line_midpoints(sub[degenerate]))
                 add(others[degenerate], c[:, 0], c[:, 1])
         if is_multipoint.any():  # every point counts once
             c, owner = shapely.get_coordinates(sub[is_multipoint], return_index=True)

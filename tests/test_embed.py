@@ -224,8 +224,8 @@ def test_how_point_takes_the_representative_points_cell(tiny, sample):
         warnings.simplefilter("ignore")
         out = gdf.s2vec.embed(features=table, model=model, how="point", outside="embed")
         weighted = gdf.s2vec.embed(features=table, model=model, outside="embed")
-    rep = shapely.point_on_surface(gdf.geometry.values)
-    rep_cells = C.latlng_to_cell(shapely.get_y(rep), shapely.get_x(rep), 12)
+    rep = shapely.point_on_surface(poly)  # polygons: a point inside; a two-vertex line: its endpoints' mean
+    rep_cells = C.latlng_to_cell(np.array([rep.y, lat.mean()]), np.array([rep.x, lng.mean()]), 12)
     assert out["s2_cell"].tolist() == rep_cells.tolist()
     want = embed_cells(rep_cells, table, model=model, outside="embed").to_numpy()
     np.testing.assert_allclose(out.filter(like="s2vec_").to_numpy(), want, rtol=1e-6, atol=1e-7)

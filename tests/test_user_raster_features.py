@@ -1,23 +1,29 @@
-"""A user's channel subsets of images, and category channels of float columns.
+"""A user's channel subsets of images, category channels of float columns, and roads in several CRSs.
 
-References are pandas on the input table and s2sphere, never the code's own output: (1) ``to_frame`` of a
-channel subset/reorder gives each channel the dtype it had in the table; (2) a category column of whole numbers
-names its channels ``k=1`` whether it is int or float (a NaN made it float).
+References are pandas on the input table, s2sphere on hand-computed points and shapely, never the code's own
+output: (1) ``to_frame`` of a channel subset/reorder gives each channel the dtype it had in the table; (2) a
+category column of whole numbers names its channels ``k=1`` whether it is int or float (a NaN made it float);
+(3) a line is counted halfway along its length, so a road has the same cell in EPSG:4326 and a projected CRS.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import s2sphere
+import shapely
 
+import geos2vec  # noqa: F401  (registers the accessor)
 from geos2vec import cells as C
 from geos2vec import raster as R
 from geos2vec.features import count_features
+
+SAMPLE_ROADS = Path(geos2vec.__file__).parent / "data" / "sample" / "los_angeles_roads.parquet"
 
 
 def ref_cell(lat, lng, level):
@@ -111,3 +117,50 @@ def test_the_dask_path_names_float_categories_as_the_in_memory_path():
     ref = _reference(g, ["k=1", "k=2"])
     pd.testing.assert_frame_equal(lazy.loc[ref.index, ["k=1", "k=2"]], ref, check_names=False, check_index_type=False)
     pd.testing.assert_frame_equal(lazy, mem, check_names=False)
+
+
+# --------------------------------------------------------------------------- 3. lines at their midpoint
+def _near_border(lat, lng, level, eps=1e-9):
+    """True where a point within ``eps`` degrees lies in another cell."""
+    here = C.latlng_to_cell(lat, lng, level)
+    return np.logical_or.reduce([C.latlng_to_cell(lat + dy, lng + dx, level) != here
+                                 for dx, dy in ((eps, 0), (-eps, 0), (0, eps), (0, -eps))])
+
+
+def test_sample_roads_have_the_same_cell_in_every_crs():
+    roads = gpd.read_parquet(SAMPLE_ROADS)
+    geoms = roads.geometry.values
+    two = shapely.get_num_coordinates(geoms) == 2
+    assert two.sum() > 1000  # 2,570 two-vertex roads: their ends tied in point_on_surface
+    # reference: halfway along the line (two vertices: the mean of the ends, by hand), its cell by s2sphere
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
+    ends = shapely.get_coordinates(geoms[two]).reshape(-1, 2, 2).mean(axis=1)
+    np.testing.assert_allclose(mid[two], ends, rtol=0, atol=1e-12)
+    got = roads.s2vec.cell_ids(12).to_numpy()
+    border = _near_border(mid[:, 1], mid[:, 0], 12)
+    rows = np.flatnonzero(two)[::10]
+    ok = ~border[rows]
+    want = [ref_cell(y, x, 12) for x, y in ends[::10][ok]]
+    assert got[rows[ok]].tolist() == want  # point_on_surface gave an end, in another cell for some
+    for crs in ("EPSG:3857", "EPSG:32611"):  # was 73 of 2,570 two-vertex roads in another cell
+        other = roads.to_crs(crs).s2vec.cell_ids(12).to_numpy()
+        moved = np.flatnonzero(other != got)
+        assert border[moved].all(), f"{crs}: {moved.size} roads changed cell, {int((~border[moved]).sum())} " \
+                                    "of them away from a cell border"
+
+
+def test_lines_across_the_antimeridian_and_multilines_take_their_midpoint():
+    # 179.9 -> -179.7 is 0.4 degrees long across ±180: halfway is longitude -179.9 (latitude 2)
+    cross = shapely.LineString([(179.9, 1.0), (-179.7, 3.0)])
+    # parts of length 1 and 3: halfway (2 of 4) is 1 degree into the second part
+    multi = shapely.MultiLineString([[(10.0, 0.0), (11.0, 0.0)], [(20.0, 0.5), (20.0, 3.5)]])
+    gdf = gpd.GeoDataFrame(geometry=[cross, multi], crs=4326)
+    want = [ref_cell(2.0, -179.9, 12), ref_cell(1.5, 20.0, 12)]
+    assert gdf.s2vec.cell_ids(12).tolist() == want
+    # the same road given in the Fiji map grid (EPSG:3460): the same cell
+    assert gdf.iloc[:1].to_crs(3460).s2vec.cell_ids(12).tolist() == want[:1]
+    # count_features counts a line POI there too (once), in either CRS
+    pois = gpd.GeoDataFrame({"category": ["cafe"]}, geometry=[multi], crs=4326)
+    for frame in (pois, pois.to_crs(3857)):
+        t = _counts(frame, None)
+        assert t.index.tolist() == [want[1]] and int(t["cafe"].sum()) == 1
