@@ -31,7 +31,7 @@ def _parse_ints(text, what="the option"):
 
 
 def _read_table(path):
-    path = Path(path)
+    path = Path(path).expanduser()  # --labels=~/x.csv: the shell leaves a "~" after "=" alone
     if not path.exists():
         raise InvalidInputError(f"file not found: {path}")
     import geopandas as gpd

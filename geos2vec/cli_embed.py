@@ -49,7 +49,8 @@ def add_parser(subparsers):
 def _load_features(paths, level):
     import pandas as pd
 
-    missing = [p for p in paths if not Path(p).exists()]
+    paths = [Path(p).expanduser() for p in paths]  # --features=~/x: the shell leaves a "~" after "=" alone
+    missing = [p for p in paths if not p.exists()]
     if missing:  # a missing table said only "geos2vec: error: table.parquet"
         raise InvalidInputError(f"--features: no file at {', '.join(map(str, missing))}")
     if len(paths) == 1 and Path(paths[0]).suffix.lower() in _PARQUET:  # table.PQ too
@@ -82,7 +83,7 @@ def run_embed(args) -> int:
                            outside=args.outside, context=args.context)
     for w in caught:
         print(f"geos2vec: warning: {w.message}", file=sys.stderr)
-    _write_geo(out, Path(args.out))
+    _write_geo(out, Path(args.out).expanduser())
     n = int(out["s2vec_0"].notna().sum())
     print(f"{len(out):,} rows ({n:,} embedded) -> {args.out}")
     return 0

@@ -25,7 +25,7 @@ def check_out(path, option: str = "--out", *, folder: bool = False) -> Path:
     A missing folder, a folder where a file is wanted or a file where a folder is failed after the run,
     naming a temporary file.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # --out=~/x: the shell leaves a "~" after "=" alone
     if folder:
         if path.exists() and not path.is_dir():
             raise InvalidInputError(f"{option} {path} is a file; give a folder (it is created if needed)")
@@ -48,6 +48,7 @@ def check_out(path, option: str = "--out", *, folder: bool = False) -> Path:
 def _read_geo(path: Path):
     import geopandas as gpd
 
+    path = Path(path).expanduser()  # --rows=~/x.parquet: the shell leaves a "~" after "=" alone
     if not path.exists():
         raise FileNotFoundError(f"no file at {path}")
     suffix = path.suffix.lower()
@@ -133,7 +134,7 @@ def _coverage(text, inputs):
         except ValueError:  # said "could not convert string to float: 'a'", naming no option
             raise InvalidInputError(f"--coverage {text!r}: a box is four numbers min_lon,min_lat,max_lon,max_lat"
                                     ) from None
-    path = Path(text)
+    path = Path(text).expanduser()
     if path.exists():
         return _read_geo(path)
     raise InvalidInputError(f"--coverage must be 'infer', 'header', min_lon,min_lat,max_lon,max_lat or a polygon "
@@ -147,7 +148,7 @@ def count_inputs(inputs, *, level=12, coverage=None, category=None):
 
     tables = []
     for path in inputs:
-        path = Path(path)
+        path = Path(path).expanduser()
         if str(path).endswith(".pbf") or str(path).endswith(".osm"):
             from .io import read_osm
 

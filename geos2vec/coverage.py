@@ -124,7 +124,7 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
     import geopandas as gpd
 
     if _is_pbf(coverage):  # also EXTRACT.OSM.PBF
-        if not Path(coverage).exists():
+        if not Path(coverage).expanduser().exists():  # "~/x.osm.pbf": the home folder's (pbf_bounds expands it)
             raise FileNotFoundError(f"no .osm.pbf file at {coverage}")
         return shapely.box(*pbf_bounds(coverage))
     if isinstance(coverage, str):

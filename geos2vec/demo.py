@@ -192,7 +192,7 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
     from .model import load_model
     from .options import progress
 
-    out = Path(out)
+    out = Path(out).expanduser()  # "~/demo-out" is the home folder's, not a "./~" folder
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     steps = tqdm(total=4, desc="geos2vec demo", unit="step", disable=quiet or not progress())

@@ -131,7 +131,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     import shapely
 
     osmium = _import_osmium()
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))  # "~/x.osm.pbf" is the home folder's, as pandas reads it
     if not os.path.exists(path):
         raise FileNotFoundError(f"no OSM file at {path!r}")
     if area is not None:

@@ -26,7 +26,7 @@ def _read_frame(data, name, columns=None):
     if isinstance(data, gpd.GeoDataFrame):
         frame = data
     elif isinstance(data, (str, os.PathLike)):
-        path = os.fspath(data)
+        path = os.path.expanduser(os.fspath(data))  # "~/pois.parquet" is the home folder's
         if not os.path.exists(path):
             raise FileNotFoundError(f"no {name} file at {path!r}")
         parquet = path.lower().endswith((".parquet", ".geoparquet", ".pq"))  # DATA.PARQUET too (not for GDAL)

@@ -15,7 +15,7 @@ def _osm_file(path):
     """``path``, or an ``osmium.io.File`` naming its format where only the case of its ending hides it (X.OSM.PBF)."""
     import osmium
 
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     fmt = next((f for f in ("pbf", "osm.bz2", "osm.gz", "osm", "o5m", "opl") if path.lower().endswith("." + f)), None)
     return path if fmt is None or path.endswith("." + fmt) else osmium.io.File(path, fmt)
 

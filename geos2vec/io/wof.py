@@ -66,7 +66,7 @@ def _find_files(path_or_dir, states):
     for item in items:
         if not isinstance(item, (str, os.PathLike)):
             raise InvalidTypeError(f"read_wof paths must be str or path-like, got {type(item).__name__} ({item!r})")
-        p = Path(item)
+        p = Path(item).expanduser()  # "~/wof" is the home folder's
         if p.is_dir():
             found = sorted(q for q in p.glob("*.parquet") if q.is_file())
             if not found:

@@ -1,0 +1,115 @@
+"""``~`` in a path is the home folder, as pandas, xarray and Keras read it, in every reader and writer.
+
+Before: read_osm, read_wof, read_pois/read_roads and coverage="<~/x.osm.pbf>" raised FileNotFoundError, the demo
+and ``--out=~/x`` (the shell leaves a "~" after "=" alone) wrote into a folder named "~" in the working directory.
+Reference: the same call with the expanded path.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    yield home
+    assert not (work / "~").exists()  # nothing written into a "./~" folder
+
+
+_OSM = ('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="test">\n'
+        '<node id="1" version="1" lat="47.11" lon="9.51"><tag k="amenity" v="cafe"/></node>\n'
+        '<node id="2" version="1" lat="47.12" lon="9.52"/>\n<node id="3" version="1" lat="47.13" lon="9.53"/>\n'
+        '<way id="10" version="1"><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/></way>\n</osm>\n')
+
+
+def _frames_equal(a, b):
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
+    assert a.geometry.geom_equals(b.geometry).all()
+
+
+def test_read_osm_reads_a_file_in_the_home_folder(home):
+    pytest.importorskip("osmium")
+    from geos2vec.io import read_osm
+
+    (home / "x.osm").write_text(_OSM)
+    got, ref = read_osm("~/x.osm"), read_osm(home / "x.osm")  # (pois, roads)
+    for g, r in zip(got, ref):
+        assert len(r) == 1
+        _frames_equal(g, r)
+
+
+def test_read_wof_reads_a_folder_in_the_home_folder(home):
+    from geos2vec.io import read_wof
+
+    rng = np.random.default_rng(0)
+    n = 20
+    (home / "wof").mkdir()
+    pd.DataFrame({"wof_id": np.arange(1000, 1000 + n, dtype=np.int64), "name": [f"v{i}" for i in range(n)],
+                  "lon": -71.4 + rng.uniform(0, 0.05, n), "lat": 41.8 + rng.uniform(0, 0.05, n),
+                  "sg_type": pd.Categorical(["Food & Drink"] * n), "sg_category": ["Restaurant"] * n,
+                  "sg_subcategory": [None] * n, "tags": [None] * n, "mz_categories": [None] * n,
+                  "is_current": [1.0] * n}).to_parquet(home / "wof" / "us-zz.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got, ref = read_wof("~/wof"), read_wof(home / "wof")
+    assert len(ref) == n
+    _frames_equal(got, ref)
+
+
+def test_read_pois_reads_a_file_in_the_home_folder(home):
+    from geos2vec.io import read_pois
+
+    pois = gpd.GeoDataFrame({"fclass": ["cafe", "bank"]}, geometry=gpd.points_from_xy([9.51, 9.52], [47.1, 47.2]),
+                            crs=4326)
+    pois.to_parquet(home / "pois.parquet")
+    _frames_equal(read_pois("~/pois.parquet"), read_pois(home / "pois.parquet"))
+
+
+def test_a_pbf_coverage_in_the_home_folder_is_its_header_box(home):
+    pytest.importorskip("osmium")
+    from geos2vec.coverage import as_coverage
+
+    import osmium
+
+    header = osmium.io.Header()
+    header.add_box(osmium.osm.Box(osmium.osm.Location(9.4, 47.0), osmium.osm.Location(9.6, 47.3)))
+    with osmium.SimpleWriter(str(home / "x.osm.pbf"), header=header) as w:
+        w.add_node(osmium.osm.mutable.Node(id=1, location=(9.51, 47.11)))
+    ref = as_coverage(str(home / "x.osm.pbf"))
+    assert shapely.equals(ref, shapely.box(9.4, 47.0, 9.6, 47.3))
+    assert shapely.equals(as_coverage("~/x.osm.pbf"), ref)
+
+
+def test_the_demo_writes_into_the_home_folder(home):
+    from geos2vec.demo import run_demo
+
+    run_demo("~/demo-out", "default", "patch", True)
+    assert (home / "demo-out" / "embeddings.parquet").exists()
+
+
+def test_cli_features_reads_and_writes_home_paths_after_an_equals_sign(home):
+    """``--out=~/counts.parquet``: the shell expands no "~" after "=", so the CLI must."""
+    from geos2vec.cli import main
+    from geos2vec.features import count_features
+
+    pois = gpd.GeoDataFrame({"fclass": ["cafe", "bank", "cafe"]},
+                            geometry=gpd.points_from_xy([9.51, 9.52, 9.53], [47.1, 47.2, 47.3]), crs=4326)
+    pois.to_parquet(home / "pois.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["features", "~/pois.parquet", "--out=~/counts.parquet", "--coverage=infer"]) == 0
+        ref = count_features(pois, level=12, coverage="infer")
+    got = pd.read_parquet(home / "counts.parquet")
+    pd.testing.assert_frame_equal(got.loc[:, (got != 0).any()], ref.loc[:, (ref != 0).any()], check_index_type=False,
+                                  check_dtype=False)
