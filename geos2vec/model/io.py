@@ -19,26 +19,30 @@ Loading is one-way, as in keras-hub: this module knows the file layout and never
 :mod:`geos2vec.model.s2vec`; :meth:`S2VecModel.load <geos2vec.model.S2VecModel.load>` and
 :func:`geos2vec.load_model` pass the model class to :func:`read_model`, and ``S2VecModel.save`` calls
 :func:`save_model`.
+
+The files' names, checksums and the weights' shapes are in :mod:`geos2vec.model._layout`, the reading of a model
+folder in :mod:`geos2vec.model._folderread`; their names stay importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 import zipfile
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .._jsonfile import _remove_stale, atomic_path, read_json, temporary_name
+from .._jsonfile import _remove_stale, atomic_path, temporary_name
 from .._optional import require
 from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
-from ._metadata import FORMAT, FORMAT_VERSION, check_metadata, newer_release_hint
+from ._folderread import _check_meta, _load_dir
+from ._layout import _COMPACT_FILES, _EXTRA_FILES, _FILES, _sha256, expected_shapes
+from ._layout import _check_weight_shapes as _check_weight_shapes  # re-exported: the tests check shapes through io
+from ._metadata import FORMAT, FORMAT_VERSION
 from ._zipread import extract_model_zip
 
 if TYPE_CHECKING:
@@ -48,13 +52,8 @@ if TYPE_CHECKING:
 
     from .._typing import StrPath
     from . import S2VecModel  # annotations only: at run time io never imports the model class (see above)
-    from .config import S2VecConfig
 
 __all__ = ["save_model", "read_model", "default_model_path", "expected_shapes", "FORMAT", "FORMAT_VERSION"]
-
-_FILES = ("model.keras", "config.json", "feature_stats.json", "metadata.json")
-_COMPACT_FILES = ("weights.npz", "config.json", "feature_stats.json", "metadata.json")
-_EXTRA_FILES = ("MODEL_CARD.md", "training_report.json", "training_curve.png")
 
 _Model = TypeVar("_Model", bound="S2VecModel")
 
@@ -201,15 +200,6 @@ def check_save_path(path: StrPath) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    """SHA-256 of a file, read in blocks of 1 MiB (model files and training backups)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _replace_dir(new: Path, path: Path) -> None:
     """Move directory ``new`` to ``path``; an existing model folder there is replaced as a whole.
 
@@ -316,184 +306,3 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
     # where the user's model came from (provenance): the zip, not the temporary folder it was read from
     model.source = "default" if path == default_model_path() else str(path)
     return model
-
-
-def _check_meta(read, path: Path) -> tuple[dict, tuple[int, int] | None]:
-    """The metadata ``read()`` gives and its grid, checked (:func:`check_metadata`), else ``ModelFormatError``."""
-    try:
-        meta = read()
-    except InvalidInputError as exc:  # read_json's message names the file
-        raise ModelFormatError(str(exc)) from None
-    except (ValueError, zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-        raise ModelFormatError(f"{path}: metadata.json is not valid JSON ({exc})") from None
-    return meta, check_metadata(meta, path)[1]
-
-
-def _load_dir(path: Path, channels, cls):
-    from geos2vec.normalize import FeatureStats
-
-    from .config import S2VecConfig
-    from .data import match_channels
-
-    meta = grid = None
-    if (path / "metadata.json").exists():  # first: a newer format (other files) is refused as such
-        meta, grid = _check_meta(lambda: read_json(path / "metadata.json"), path)
-    odd = [n for n in set(_FILES) | set(_COMPACT_FILES) if (path / n).exists() and not (path / n).is_file()]
-    if odd:  # a folder, or a link to /dev/zero or a pipe: read for ever
-        raise ModelFormatError(f"{path}: {', '.join(sorted(odd))} is not a regular file (a folder, device or pipe?); "
-                               "copy the model again")
-    has_keras, has_npz = (path / "model.keras").exists(), (path / "weights.npz").exists()
-    if has_keras and has_npz:
-        raise ModelFormatError(f"{path} holds both model.keras and weights.npz (files of two saves?); keep "
-                               "the one you mean and remove the other")
-    compact = has_npz
-    missing = [f for f in (_COMPACT_FILES if compact else _FILES) if not (path / f).exists()]
-    if missing:
-        need = "weights.npz (compact) or model.keras" if not (has_keras or has_npz) else ", ".join(missing)
-        raise ModelFormatError(f"{path} is not a complete saved S2Vec model: missing {need}")
-    if "config_sha256" in meta and _sha256(path / "config.json") != meta["config_sha256"]:
-        raise ModelFormatError(f"{path / 'config.json'} was changed after the model was saved (its checksum does "
-                               "not match metadata.json): the architecture would not match the weights. Restore "
-                               "it, or retrain and save again")
-    try:
-        config = S2VecConfig.load(path / "config.json", strict=True)
-        model = cls(config)
-        model.stats = FeatureStats.load(path / "feature_stats.json")
-    except ValueError as exc:  # e.g. a config field of a newer geos2vec: say so
-        raise ModelFormatError(f"{path}: {exc}{newer_release_hint(meta)}") from None
-    model.channels = list(meta["channels"])
-    if list(model.stats.channels) != model.channels:
-        raise ModelFormatError(f"{path}: feature_stats.json and metadata.json disagree on the channels")
-    model.grid = grid
-    model.image_level, model.patch_level = meta.get("image_level"), meta.get("patch_level")
-    if compact:
-        from .numpy_encoder import load_weights
-
-        try:  # arrays a newer geos2vec added (with the same format version) name that version
-            _check_weight_shapes(path / "weights.npz", config, len(model.channels), int(model.grid[0] * model.grid[1]))
-        except ModelFormatError as exc:
-            raise ModelFormatError(f"{exc}{newer_release_hint(meta)}") from None
-        from .config import architecture  # what embed checks a replaced config against (num_heads shows in no shape)
-
-        model.weights_architecture = architecture(config)
-        try:
-            model.numpy_weights = load_weights(path / "weights.npz")
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
-            raise ModelFormatError(f"{path / 'weights.npz'} is damaged ({type(exc).__name__}: {exc}); save the "
-                                   "model again or copy it anew") from None
-    else:
-        require("keras", what=f"loading {path / 'model.keras'} (a model saved with compact=False; compact saves load "
-                "without Keras)")
-        import keras
-
-        from . import layers as _layers  # noqa: F401  (registers the custom layers)
-        from .mae import MaskedAutoencoder
-        from .optimizer import FusedAdamW  # a fitted model's model.keras names its optimizer
-
-        if not zipfile.is_zipfile(path / "model.keras"):  # a .keras file is a zip archive
-            raise ModelFormatError(f"{path / 'model.keras'} is not a readable Keras file (truncated or damaged?); "
-                                   "save the model again")
-        try:
-            model.keras_model = keras.saving.load_model(path / "model.keras",
-                                                        custom_objects={"MaskedAutoencoder": MaskedAutoencoder,
-                                                                        "FusedAdamW": FusedAdamW})
-        except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise ModelFormatError(f"{path / 'model.keras'} could not be loaded ({type(exc).__name__}: {exc})"
-                                   f"{newer_release_hint(meta)}") from None
-    # readable, but from the same save? (saves before 0.3 recorded the config's checksum only)
-    sums = meta.get("files_sha256") or {}
-    mine = [n for n in set(_FILES) | set(_COMPACT_FILES) if n in sums and (path / n).exists()]  # regular (above)
-    changed = sorted(n for n in mine if _sha256(path / n) != sums[n])  # another name may link to /dev/zero
-    if changed:
-        raise ModelFormatError(f"{path}: {', '.join(changed)} differ(s) from the file(s) saved with this model (the "
-                               "checksums in metadata.json): files of another save, or edited. Restore them, or "
-                               "save the model again")
-    model.metadata = meta
-    if channels is not None:
-        import xarray as xr
-
-        match_channels(xr.DataArray(list(channels), dims="feature", coords={"feature": list(channels)}),
-                       model.channels)
-    return model
-
-
-def expected_shapes(config: S2VecConfig, n_features: int, n_patches: int) -> dict[str, tuple[int, ...]]:
-    """``{name: shape}`` of every array of a compact model's ``weights.npz`` (see ``numpy_encoder``).
-
-    Parameters
-    ----------
-    config : S2VecConfig
-        The model's hyper-parameters.
-    n_features : int
-        Number of channels.
-    n_patches : int
-        Pixels per image (``rows * cols``).
-
-    Returns
-    -------
-    dict of str to tuple of int
-        Array name (e.g. ``"encoder_block_0/attn/qkv/kernel"``) to shape; ``"encoder_layers"`` is a scalar
-        (shape ``()``), ``"missing_embed"`` is present only with ``config.missing_token``.
-    """
-    d, dd, f = config.embedding_dim, config.decoder_dim, n_features
-    out = {"pos_embed": (1, n_patches, d), "decoder_pos_embed": (1, n_patches, dd), "mask_token": (1, 1, dd),
-           "encoder_layers": ()}
-    if getattr(config, "missing_token", False):
-        out["missing_embed"] = (1, 1, d)
-
-    def dense(name, a, b):
-        out[f"{name}/kernel"], out[f"{name}/bias"] = (a, b), (b,)
-
-    def norm(name, a):
-        out[f"{name}/gamma"], out[f"{name}/beta"] = (a,), (a,)
-
-    def block(prefix, dim):
-        hidden = int(round(dim * config.mlp_ratio))
-        norm(prefix + "/norm1", dim)
-        dense(prefix + "/attn/qkv", dim, 3 * dim)
-        dense(prefix + "/attn/proj", dim, dim)
-        norm(prefix + "/norm2", dim)
-        dense(prefix + "/fc1", dim, hidden)
-        dense(prefix + "/fc2", hidden, dim)
-
-    dense("patch_embed", f, d)
-    for i in range(config.encoder_layers):
-        block(f"encoder_block_{i}", d)
-    norm("encoder_norm", d)
-    dense("decoder_embed", d, dd)
-    for i in range(config.decoder_layers):
-        block(f"decoder_block_{i}", dd)
-    norm("decoder_norm", dd)
-    dense("decoder_pred", dd, f)
-    return out
-
-
-def _check_weight_shapes(npz: Path, config, n_features: int, n_patches: int) -> None:
-    """Compare every array's shape (read from the file's headers, nothing decompressed) with the config's."""
-    import numpy as np
-
-    want = expected_shapes(config, n_features, n_patches)
-    try:
-        with zipfile.ZipFile(npz) as zf:
-            have = {}
-            for info in zf.infolist():
-                with zf.open(info) as fh:
-                    version = np.lib.format.read_magic(fh)
-                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                            else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read(fh)
-                if dtype.kind not in "fiu":
-                    raise ModelFormatError(f"{npz}: array {info.filename} has dtype {dtype}")
-                have[info.filename.removesuffix(".npy")] = tuple(shape)
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
-        if isinstance(exc, ModelFormatError):
-            raise
-        raise ModelFormatError(f"{npz} is damaged: not a readable weights file ({exc})") from None
-    missing = sorted(set(want) - set(have))
-    extra = sorted(set(have) - set(want))
-    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
-    if missing or extra or wrong:
-        detail = "; ".join(filter(None, [
-            f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "",
-            ", ".join(f"{k} is {have[k]}, config says {want[k]}" for k in wrong[:3])]))
-        raise ModelFormatError(f"{npz} does not match config.json / metadata.json: {detail}")

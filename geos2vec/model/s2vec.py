@@ -1,15 +1,18 @@
-"""``S2VecModel``: configure, train (any ``tf.distribute`` strategy), embed, save and load."""
+"""``S2VecModel``: configure, train (any ``tf.distribute`` strategy), embed, save and load.
+
+The methods' long bodies are functions of their own modules: ``fit`` in :mod:`geos2vec.model._fit_run`,
+``evaluate`` in :mod:`geos2vec.model._evaluate_run`, ``embed`` in :mod:`geos2vec.model.embed`, ``save`` and
+``load`` in :mod:`geos2vec.model.io`.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from .._optional import needs
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidTypeError
 from .config import S2VecConfig
-from .data import as_images, check_images, image_levels, make_dataset, match_channels, scorable_images, split_images
+from .data import check_images, image_levels, match_channels
 from .io import read_model, save_model
 
 if TYPE_CHECKING:
@@ -240,74 +243,11 @@ class S2VecModel:
             batch; the weights are not usable).
             (:class:`~geos2vec.errors.InvalidTypeError`: ``data`` of a type that is neither images nor a path.)
         """
-        from .train import check_verbose, compile_for_fit, make_callbacks, resolve_run_eagerly, resolve_strategy
-        from .train import set_random_seed, steps_for
+        from ._fit_run import fit_model
 
-        cfg = self.config
-        epochs = cfg.epochs if epochs is None else cfg.replace(epochs=epochs).epochs  # checked: 1.5 was cut to 1
-        verbose, da = check_verbose(verbose), as_images(data)  # verbose="x" reached Keras unchecked
-        set_random_seed(cfg.seed)  # keras.utils.set_random_seed, keeping TensorFlow's kernel cache when it can
-        if validation_data is None:
-            train_idx, val_idx = split_images(da.sizes["image"], cfg.validation_split, cfg.seed)
-            val_da = da if len(val_idx) else None
-        else:
-            train_idx, val_idx = np.arange(da.sizes["image"]), None
-            val_da = as_images(validation_data, "validation_data")
-        strategy = resolve_strategy(strategy)
-        self.ensure_keras(strategy)  # variables must live under the strategy's scope (a rebuild with the weights)
-        if self.keras_model is None:
-            self.build(da.isel(image=train_idx), strategy=strategy)
-        else:
-            da = match_channels(da, self.channels)
-            if val_da is not None:
-                val_da = match_channels(val_da, self.channels)
-        km = self.keras_model
-        # images with no pixel the loss counts would each add a zero to Keras' per-image mean of the loss
-        train_idx = scorable_images(da, train_idx, cfg.ignore_unobserved)
-        if val_da is not None:
-            val_idx = scorable_images(val_da, np.arange(val_da.sizes["image"]) if val_idx is None else val_idx,
-                                      cfg.ignore_unobserved)
-            val_da = val_da if len(val_idx) else None
-        if not len(train_idx):
-            raise InvalidInputError("no training image has a pixel to learn from (every pixel is outside the "
-                                    "coverage" + (", or no cell is observed" if cfg.ignore_unobserved else "")
-                                    + "); check the images' covered/observed coordinates")
-        replicas = strategy.num_replicas_in_sync
-        batch = cfg.batch_size
-        train_ds = make_dataset(da, self.stats, train_idx, batch_size=batch, shuffle_buffer=cfg.shuffle_buffer,
-                                seed=cfg.seed)
-        val_ds = None if val_da is None else make_dataset(val_da, self.stats, val_idx, batch_size=batch)
-        steps = steps_for(len(train_idx), batch)
-        eager = resolve_run_eagerly(run_eagerly, steps * epochs, strategy)
-        compile_for_fit(km, cfg, steps, epochs, strategy, run_eagerly=eager)
-        from .lock import checkpoint_lock
-        from .resume import run_fingerprint
-
-        with checkpoint_lock(checkpoint_dir):  # two fits writing one folder would mix their checkpoints
-            cbs = make_callbacks(cfg, has_validation=val_ds is not None, checkpoint_dir=checkpoint_dir,
-                                 log_dir=log_dir, tensorboard=tensorboard, callbacks=callbacks,
-                                 fingerprint=None if checkpoint_dir is None else run_fingerprint(self, da, train_idx))
-            if checkpoint_dir is not None:  # a resumed fit: the shuffle of its epoch; no epoch after a stop
-                from .resume import resume_epoch, skip_epochs, stopped_at
-
-                start = resume_epoch(checkpoint_dir)
-                if cfg.shuffle_buffer > 1:
-                    skip_epochs(train_ds, start)
-                if stopped_at(checkpoint_dir, start):  # killed after early stopping's last epoch: only the ending
-                    epochs = start
-            km._initial_epoch = None  # a resumed fit's BackupAndRestore left its epoch: the next fit skipped epochs
-            # one iterator over the repeated pipeline (epoch e is its e-th pass): given a finite dataset, Keras made
-            # two iterators per epoch, so the shuffle order of an epoch depended on Keras' internals
-            self.history = km.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=epochs,
-                                  callbacks=cbs, verbose=verbose, shuffle=False)  # the pipeline shuffles
-        losses = np.asarray(self.history.history.get("loss", []), dtype=float)
-        if losses.size and not np.isfinite(losses).all():
-            raise InvalidInputError(f"training diverged: the loss became {losses[~np.isfinite(losses)][0]} in epoch "
-                                    f"{int(np.flatnonzero(~np.isfinite(losses))[0]) + 1}, so the weights are not "
-                                    "usable; lower config.learning_rate (or check the images for extreme values)")
-        # the number of replicas is metadata, not a per-epoch series: pd.DataFrame(history.history) must work
-        self.history.params = {**(getattr(self.history, "params", None) or {}), "replicas": replicas}
-        return self.history
+        return fit_model(self, data, validation_data=validation_data, strategy=strategy, epochs=epochs,
+                         callbacks=callbacks, checkpoint_dir=checkpoint_dir, log_dir=log_dir, tensorboard=tensorboard,
+                         verbose=verbose, run_eagerly=run_eagerly)
 
     @needs("keras", "tensorflow")
     def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
@@ -373,62 +313,10 @@ class S2VecModel:
             channels do not match the model's, ``stats`` of other channels or another ``log1p``, or ``by`` not one
             of the two, or given with ``baseline``.
         """
-        import tensorflow as tf
+        from ._evaluate_run import evaluate_model
 
-        from .reconstruction import LossAccumulator, baseline_predictions, check_evaluate_args, draw_noise
-
-        n_masks, seed, batch_size = check_evaluate_args(n_masks, seed, batch_size, self.config.batch_size)
-        both = isinstance(by, (tuple, list)) and tuple(by) == ("predictor", "channel")
-        if not (both or by in ("predictor", "channel")) or (by != "predictor" and baseline is not None):
-            raise InvalidInputError(f'by must be "predictor", "channel" or ("predictor", "channel") (the last two '
-                                    f"without baseline=), got by={by!r}, baseline={baseline!r}")
-        self.ensure_keras()
-        if self.keras_model is None:
-            raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")
-        km = self.keras_model
-        da = match_channels(as_images(data), self.channels)
-        grid = (int(da.sizes["row"]), int(da.sizes["col"]))  # local_mean smooths on the images' own grid
-        ds = make_dataset(da, self.stats, batch_size=batch_size)
-        rngs = [np.random.default_rng([int(seed), k]) for k in range(n_masks)]
-        if stats is not None:
-            scale, shift = self.stats.affine_to(stats)  # raises for other channels or log1p
-        units = stats if stats is not None else self.stats
-        empty = units.transform(np.zeros(len(self.channels)))
-        n, nf = km.num_patches, km.num_features
-        acc = LossAccumulator(n_masks, n_features=None if by == "predictor" else nf)
-        for batch in ds:
-            x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
-            v = batch["v"].numpy() if "v" in batch else None
-            b = x.shape[0]
-            xs = x if stats is None else (x * scale + shift).astype(np.float32)
-            noise = np.stack([draw_noise(r, b, n) for r in rngs])          # (n_masks, b, n)
-            per_pass = max(1, batch_size // b)                               # masks sharing a forward pass
-            for k0 in range(0, n_masks, per_pass):
-                m = min(per_pass, n_masks - k0)
-                out = km.reconstruct(tf.tile(batch["x"], (m, 1, 1)), noise[k0:k0 + m].reshape(m * b, n),
-                                     training=False, covered=tf.tile(batch["c"], (m, 1)))
-                pred = np.asarray(out["pred"], dtype=np.float32).reshape(m, b, n, nf)
-                mask = np.asarray(out["mask"]).reshape(m, b, n)
-                if stats is not None:
-                    pred = (pred * scale + shift).astype(np.float32)
-                for i in range(m):
-                    preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c, grid)}
-                    acc.add(k0 + i, xs, w, mask[i], preds, c, v)
-        tables = [acc.table() if b == "predictor" else acc.channel_table(self.channels)
-                  for b in (("predictor", "channel") if both else (by,))]
-        for table in tables:
-            table.attrs.update(seed=int(seed), n_masks=n_masks, n_images=int(da.sizes["image"]),
-                               mask_ratio=km.mask_ratio, masked_observed_per_mask=float(acc.counts[:, 0].mean()),
-                               stats="model" if stats is None else "given",
-                               masked_per_mask=float(acc.counts[:, 1].mean()))
-        if both:
-            return tables[0], tables[1]
-        (table,) = tables
-        if baseline is None:
-            return table
-        col = "loss_observed" if km.ignore_unobserved else "loss_covered"  # = loss_all without coverage
-        loss = float(table.loc["model", col])
-        return (loss, float(table.loc["zero", col])) if baseline else loss
+        return evaluate_model(self, data, seed=seed, n_masks=n_masks, batch_size=batch_size, baseline=baseline,
+                              stats=stats, by=by)
 
     # ------------------------------------------------------------------ embedding
     def embed(self, data: xr.DataArray | pd.DataFrame, mode: str = "contextual",
