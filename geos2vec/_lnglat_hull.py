@@ -45,7 +45,9 @@ def hull_and_flat(xy: np.ndarray) -> tuple[shapely.Geometry, bool]:
     east_part = shapely.intersection(hull, shapely.box(0.0, -90.0, 180.0, 90.0))
     west_part = shapely.transform(shapely.intersection(hull, shapely.box(180.0, -90.0, 360.0, 90.0)),
                                   lambda c: c - np.array([360.0, 0.0]))
-    return shapely.union_all([east_part, west_part]), flat
+    # a hull touching 180 meets the other box in a point or a line: keep the areas only (no GeometryCollection)
+    parts = [g for g in shapely.get_parts([east_part, west_part]) if shapely.get_type_id(g) in (3, 6)]
+    return shapely.union_all(parts), flat
 
 
 def lnglat_hull(xy: np.ndarray) -> shapely.Geometry:

@@ -156,18 +156,55 @@ def _outside_part(frame, geom):
 
 
 def _hull(frame):
-    """One partition's coordinates that are hull vertices in plain or [0, 360) longitudes (infer_coverage's hulls)."""
+    """One partition's share of ``coverage="infer"``: ``(xy, xy_cells, cells, counts)``.
+
+    ``cells`` the level-8 cells its finite coordinates lie in (sorted) and ``counts`` how many in each; ``xy`` the
+    coordinates that are hull vertices of their cell's coordinates in plain or [0, 360) longitudes, ``xy_cells``
+    their cells. The hull of all of them is the hull of every coordinate, and the counts tell which cells are
+    isolated (the check :func:`geos2vec.coverage.infer_coverage` makes in memory).
+    """
     import shapely
 
     from ._coverage_input import _lnglat_of
     from ._lnglat_hull import east_longitudes
+    from .cells import latlng_to_cell
+    from .io.wof_coverage import NEIGHBOURHOOD_LEVEL
 
     xy = _lnglat_of(frame)  # the one reader infer_coverage uses
     xy = xy[np.isfinite(xy).all(axis=1)]
-    if len(xy) < 3:
-        return xy
+    cell = latlng_to_cell(xy[:, 1], xy[:, 0], NEIGHBOURHOOD_LEVEL)
+    cells, group, counts = np.unique(cell, return_inverse=True, return_counts=True)
+    group = group.ravel()
     keep = np.zeros(len(xy), bool)
-    for lon in (xy[:, 0], east_longitudes(xy[:, 0])):  # the input's own values returned
-        corners = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(np.column_stack([lon, xy[:, 1]]))))
-        keep |= np.isin(lon + 1j * xy[:, 1], corners[:, 0] + 1j * corners[:, 1])
-    return xy[keep]
+    if len(xy):
+        for lon in (xy[:, 0], east_longitudes(xy[:, 0])):  # the input's own values returned
+            order = np.argsort(group, kind="stable")  # shapely wants the points of each hull together
+            pts = np.column_stack([lon, xy[:, 1]])[order]
+            hulls = shapely.convex_hull(shapely.multipoints(pts, indices=group[order]))  # one per level-8 cell
+            corners = shapely.get_coordinates(hulls)
+            # the vertices (a coordinate equal to another cell's vertex too: one more input point, same hulls)
+            keep |= np.isin(lon + 1j * xy[:, 1], corners[:, 0] + 1j * corners[:, 1])
+    return xy[keep], cell[keep], cells, counts
+
+
+def _inferred(hull_parts):
+    """``coverage="infer"`` from the partitions' :func:`_hull` shares.
+
+    The hull of every coordinate, with the in-memory warning about isolated coordinates (the cells' counts
+    summed over partitions).
+    """
+    from ._lnglat_hull import hull_and_flat
+    from .coverage import infer_coverage
+    from .io.wof_coverage import _warn_stretched_cells
+
+    xy = np.concatenate([h[0] for h in hull_parts])
+    xy_cells = np.concatenate([h[1] for h in hull_parts])
+    cells, where = np.unique(np.concatenate([h[2] for h in hull_parts]), return_inverse=True)
+    counts = np.zeros(cells.size, np.int64)
+    np.add.at(counts, where.ravel(), np.concatenate([h[3] for h in hull_parts]))
+    if len(xy) < 3:  # its error
+        return infer_coverage(pd.DataFrame(xy, columns=["lon", "lat"]), check_isolated=False)
+    geom, flat = hull_and_flat(xy)  # what infer_coverage returns for these coordinates
+    if not flat:  # a line's hull is a hair wide: no area to compare
+        _warn_stretched_cells(xy, xy_cells, cells, counts, geom)
+    return geom

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._partition_counts import _combine, _count_part, _extra_plan, _final_columns, _hull, _kept_values
+from ._partition_counts import _combine, _count_part, _extra_plan, _final_columns, _hull, _inferred, _kept_values
 from ._partition_counts import _outside_part, _reindexed
 from .accessor import register_dask_accessor
 from .errors import InvalidInputError
@@ -105,7 +105,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
     """
     dask = _import_dask()
 
-    from .coverage import as_coverage, infer_coverage, set_coverage
+    from .coverage import as_coverage, set_coverage
     from .features import _warn_dropped
     from .ontology import load_ontology
 
@@ -146,8 +146,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         table = _reindexed(table, _final_columns(specs, ontology, values))
     if coverage is not None:
         if infer:
-            geom = infer_coverage(pd.DataFrame(np.concatenate(hull_parts), columns=["lon", "lat"]),
-                                  check_isolated=False)  # the partitions' hull vertices only: all look isolated
+            geom = _inferred(hull_parts)
         else:
             from ._stacklevel import find_stack_level
             from .coverage import _warn_loose_header, _warn_outside

@@ -102,3 +102,70 @@ def test_evaluate_records_a_geopandas_holdout_as_the_wkt_of_the_area_used():
                       n_splits=1, progress=False)
     recorded = shapely.from_wkt(res.config["holdout"]["polygon"])
     assert shapely.hausdorff_distance(recorded, shapely.union_all(halves)) < 1e-6
+
+
+@pytest.mark.parametrize("lon", [[180.0, -179.0, -179.0], [180.0, -179.0, -179.0, 179.5, 179.5],
+                                 [-180.0, -179.0, -179.0, 179.5, 179.5]])
+def test_infer_coverage_with_a_point_on_the_antimeridian_is_polygonal(lon):
+    """A point exactly on 180 made the hull across ±180 a GeometryCollection (an area plus a point)."""
+    import shapely
+
+    from geos2vec.coverage import infer_coverage
+
+    lon = np.array(lon)
+    lat = np.array([0.0, 1.0, -1.0, 0.5, -0.5])[:lon.size]
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = infer_coverage(pts)
+    assert got.geom_type in ("Polygon", "MultiPolygon")
+    # reference: the hull in [0, 360) longitudes by hand, cut at 180, the western part moved back
+    hull = shapely.convex_hull(shapely.multipoints(np.c_[np.where(lon < 0, lon + 360, lon), lat]))
+    ref = shapely.union_all([shapely.clip_by_rect(hull, 0, -90, 180, 90),
+                             shapely.affinity.translate(shapely.clip_by_rect(hull, 180, -90, 360, 90), -360)])
+    assert shapely.symmetric_difference(got, ref).area < 1e-9
+    assert got.area == pytest.approx(hull.area)
+
+
+@pytest.mark.parametrize("west", [-71.5, 179.9])
+def test_dask_coverage_infer_warns_of_isolated_coordinates_as_in_memory(west):
+    """count_features on a dask frame with coverage="infer" never warned that isolated coordinates stretch the hull
+    (the partitions sent only their hull vertices); the in-memory path did. Same message, same hull, now."""
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    from geos2vec.features import count_features
+
+    rng = np.random.default_rng(1)
+    n = 300
+    lon = np.r_[west + rng.uniform(0, 0.2, n), -100.0, -100.1, -100.05]
+    lon = np.where(lon > 180, lon - 360, lon)  # across ±180 for the second case
+    lat = np.r_[rng.uniform(41.7, 41.9, n), 35.0, 35.05, 35.1]
+    order = rng.permutation(lon.size)  # isolated points and each cell's points spread over the partitions
+    pois = gpd.GeoDataFrame({"fclass": ["cafe"] * lon.size}, geometry=gpd.points_from_xy(lon[order], lat[order]),
+                            crs=4326)
+
+    def run(frame):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = count_features(frame, level=12, coverage="infer")
+            table = table.compute() if hasattr(table, "compute") else table
+        return table, [str(w.message) for w in caught if "isolated" in str(w.message)]
+
+    mem, mem_warned = run(pois)
+    lazy, lazy_warned = run(dask_geopandas.from_geopandas(pois, npartitions=4))
+    assert len(mem_warned) == 1 and "3 isolated coordinates" in mem_warned[0]
+    assert lazy_warned == mem_warned
+    assert mem.attrs["coverage"] == lazy.attrs["coverage"]
+
+
+def test_dask_coverage_infer_is_quiet_without_isolated_coordinates():
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    from geos2vec.features import count_features
+
+    rng = np.random.default_rng(2)
+    pois = gpd.GeoDataFrame({"fclass": ["cafe"] * 200},
+                            geometry=gpd.points_from_xy(rng.uniform(-71.5, -71.3, 200), rng.uniform(41.7, 41.9, 200)),
+                            crs=4326)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        count_features(dask_geopandas.from_geopandas(pois, npartitions=3), level=12, coverage="infer")
+    assert not [w for w in caught if "isolated" in str(w.message)]

@@ -75,16 +75,23 @@ def _check_min_neighbours(min_neighbours) -> int:
 
 def _neighbourhood_counts(lnglat: np.ndarray) -> np.ndarray:
     """For each (finite) coordinate, the number of coordinates in its level-8 cell and the eight around it."""
-    from ..cells import grid_disk, latlng_to_cell
+    from ..cells import latlng_to_cell
 
     cells = latlng_to_cell(lnglat[:, 1], lnglat[:, 0], NEIGHBOURHOOD_LEVEL)
     uniq, inverse, count = np.unique(cells, return_inverse=True, return_counts=True)
+    return _cell_neighbourhood(uniq, count)[inverse.ravel()]
+
+
+def _cell_neighbourhood(uniq: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Per sorted unique level-8 cell ``uniq`` (``count`` coordinates in each): the coordinates in it and around it."""
+    from ..cells import grid_disk
+
     disk = np.sort(grid_disk(uniq, 1), axis=1)
     repeat = np.zeros(disk.shape, dtype=bool)  # near a cube corner a square names one cell twice
     repeat[:, 1:] = disk[:, 1:] == disk[:, :-1]
     pos = np.minimum(np.searchsorted(uniq, disk), len(uniq) - 1)
     hit = (uniq[pos] == disk) & ~repeat
-    return np.where(hit, count[pos], 0).sum(axis=1)[inverse.ravel()]
+    return np.where(hit, count[pos], 0).sum(axis=1)
 
 
 def isolated_venues(venues: pd.DataFrame, *, min_neighbours: int = 5, by: str | None = "state") -> np.ndarray:
@@ -182,11 +189,31 @@ def _warn_stretched(xy: np.ndarray, hull) -> None:
     if len(xy) < 20:
         return
     isolated = _neighbourhood_counts(xy) - 1 < 5  # as geos2vec.io.isolated_venues: < 5 others within ~100 km
-    if not isolated.any() or (~isolated).sum() < 3:
+    _warn_if_stretched(int(isolated.sum()), int((~isolated).sum()), xy[~isolated], hull)
+
+
+def _warn_stretched_cells(xy: np.ndarray, xy_cells: np.ndarray, cells: np.ndarray, counts: np.ndarray, hull) -> None:
+    """:func:`_warn_stretched` from level-8 cell counts and each cell's hull vertices (what dask partitions send).
+
+    ``cells`` (sorted, unique) hold ``counts`` coordinates in all; ``xy`` are the hull vertices of each cell's
+    coordinates, ``xy_cells`` their cells. Isolation is a cell's (every coordinate of a cell has the same
+    neighbours), and the hull of the vertices of the cells that are not isolated is the hull of their coordinates.
+    """
+    n = int(counts.sum())
+    if n < 20:
         return
-    core = _hull(xy[~isolated])  # across ±180 too, as the hull it is compared with
+    isolated = _cell_neighbourhood(cells, counts) - 1 < 5
+    n_isolated = int(counts[isolated].sum())
+    keep = ~isolated[np.searchsorted(cells, xy_cells)]
+    _warn_if_stretched(n_isolated, n - n_isolated, xy[keep], hull)
+
+
+def _warn_if_stretched(n_isolated: int, n_core: int, core_xy: np.ndarray, hull) -> None:
+    if not n_isolated or n_core < 3:
+        return
+    core = _hull(core_xy)  # across ±180 too, as the hull it is compared with
     if hull.area > 2 * core.area:
-        warn(f"coverage='infer': {int(isolated.sum()):,} isolated coordinates (fewer than 5 others within about 100 "
+        warn(f"coverage='infer': {n_isolated:,} isolated coordinates (fewer than 5 others within about 100 "
              f"km; often mis-geocoded) stretch the convex hull to {hull.area / max(core.area, 1e-300):.1f} times the "
              "hull of the rest, and every empty cell in it counts as known-empty. Pass the real area, or for Who's On "
              "First venues coverage=geos2vec.io.venue_coverage(venues)", CoverageWarning)
