@@ -334,51 +334,52 @@ def _parse_extra(extra, frame):
     return out
 
 
-def _category_value(value):
-    """A category value as its channel name shows it: a whole-number float as the int it equals.
-
-    So ``k=1`` names the value 1 of an int column and 1.0 of a float one (a column of ints with a NaN reads as
-    float64); other values show as they are (``k=2.5``, ``k=shop``, ``k=True``).
-    """
-    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer() \
-            and abs(value) < 2.0**63:
-        return int(value)
-    return value
+def _is_float_column(dtype) -> bool:
+    """A column whose values are all floats: float32/64, nullable ``Float64``, or a category dtype of floats."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    return pd.api.types.is_float_dtype(dtype)
 
 
-def _whole_number_values(values: pd.Series) -> pd.Series:
-    """``values`` with each whole-number float as a Python int (object dtype), missing values kept missing."""
-    codes, uniques = pd.factorize(values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype)
-                                  else values, use_na_sentinel=True)
-    shown = np.array([_category_value(u) for u in uniques] + [None], dtype=object)
-    return pd.Series(shown[codes], index=values.index, name=values.name, dtype=object)
+def _whole_number_names(table: pd.DataFrame, pois, extra, first: int) -> pd.DataFrame:
+    """``table`` with the channels of a float category column's whole numbers named as ints (``k=1``).
 
-
-def _whole_number_categories(pois, extra):
-    """``pois`` (a dask frame) with its categorical extra columns as :func:`_whole_number_values`.
-
-    The dask path names a column's channels from the values its partitions hold; this gives them the names the
-    in-memory path gives (``k=1``, not ``k=1.0``). Columns of ints, strings or bools are left as they are.
+    ``count_features`` names a category channel ``f"{column}={value}"``, so the codes 1, 2 of a float column
+    (an int column with a NaN) gave ``k=1.0``, ``k=2.0`` and those of an int column ``k=1``, ``k=2``. A float
+    column only holds floats, so its channel names are read back: a whole number below 2**63 loses its ``.0``.
+    The same strings in ``attrs["coverage"]`` (its per-layer channel lists) are renamed too. ``first``: the
+    position of the first extra channel.
     """
     if pois is None or extra is None:
-        return pois
+        return table
     meta = pois._meta if hasattr(pois, "_meta") else pois
-    try:
-        specs = _parse_extra(extra, meta)
-    except Geos2VecError:  # raised again, where the dask path reads extra
-        return pois
-    cols = [col for col, how in specs if how == "categories" and not (
-        pd.api.types.is_integer_dtype(meta[col]) or pd.api.types.is_bool_dtype(meta[col])
-        or pd.api.types.is_string_dtype(meta[col]) and not pd.api.types.is_object_dtype(meta[col]))]
-    if not cols:
-        return pois
-    pois = pois.copy() if hasattr(pois, "_meta") else pois.copy(deep=False)
-    for col in cols:
-        if hasattr(pois, "_meta"):
-            pois[col] = pois[col].map_partitions(_whole_number_values, meta=pd.Series([], name=col, dtype=object))
-        else:
-            pois[col] = _whole_number_values(pois[col])
-    return pois
+    cols = [col for col, how in _parse_extra(extra, meta) if how == "categories" and _is_float_column(meta[col].dtype)]
+    rename = {}
+    for name in table.columns[first:]:
+        col = next((c for c in cols if isinstance(name, str) and name.startswith(f"{c}=")), None)
+        if col is None:
+            continue
+        try:
+            value = float(name[len(f"{col}="):])
+        except ValueError:
+            continue
+        if np.isfinite(value) and value.is_integer() and abs(value) < 2.0**63:
+            rename[name] = f"{col}={int(value)}"
+    if not rename:
+        return table
+    out = table.rename(columns=rename)
+    out.attrs = {**table.attrs, **({"coverage": _renamed(table.attrs["coverage"], rename)}
+                                   if "coverage" in table.attrs else {})}
+    return out
+
+
+def _renamed(obj, rename: dict):
+    """``obj`` (nested dicts/lists of a coverage) with every string that is a key of ``rename`` renamed."""
+    if isinstance(obj, dict):
+        return {k: _renamed(v, rename) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_renamed(v, rename) for v in obj)
+    return rename.get(obj, obj) if isinstance(obj, str) else obj
 
 
 def _count_tables(tables) -> list:

@@ -33,7 +33,7 @@ from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipodal, _check_coords,  # noqa: F401
                               _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
                               _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable,
-                              _category_value, _whole_number_categories)
+                              _whole_number_names)
 from .ontology import load_ontology
 from .provenance import provenance
 
@@ -94,8 +94,8 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
         User channels from columns of ``pois``, placed after ``road``. A list
         entry (or a dict value ``"categories"``) counts each value of a
         categorical column as channel ``"<column>=<value>"`` (values sorted;
-        a whole-number float value is named like the int it equals, ``k=1``
-        for 1.0 as for 1, so a column of ints read as float because of a NaN
+        the whole numbers of a float column are named like ints, ``k=1`` for
+        1.0 as for 1, so a column of ints read as float because of a NaN
         gives the same channels);
         a dict value ``"sum"``, ``"mean"``, ``"min"``, ``"max"`` or ``"count"``
         aggregates a numeric column per cell into a float64 channel named
@@ -171,8 +171,7 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
     if partitioned:  # partition by partition, summed in a tree: the same table
         from .partitioned import count_features_dask
 
-        out = count_features_dask(_whole_number_categories(pois, extra), roads, level=level, ontology=ontology,
-                                  category_column=category_column,
+        out = count_features_dask(pois, roads, level=level, ontology=ontology, category_column=category_column,
                                   key_column=key_column, extra=extra, road_column=road_column, errors=errors,
                                   coverage=coverage)
     else:
@@ -180,6 +179,8 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
                               key_column=key_column, extra=extra, road_column=road_column, errors=errors,
                               coverage=coverage)
         _warn_dropped(out.attrs["report"])
+    if pois is not None and extra is not None:  # k=1 for the whole number 1.0 of a float column, as for 1
+        out = _whole_number_names(out, pois, extra, len(load_ontology(ontology).all_channels))
     out.attrs["geos2vec"] = provenance(stage="features", level=level, partitioned=partitioned or None,
                                        ontology=ontology if isinstance(ontology, str) else "custom")
     return out
@@ -274,7 +275,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         if how == "categories":  # sorted by value (a categorical dtype's category order too, as the dask path)
             values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
             codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
-            names = [f"{col}={_category_value(u)}" for u in uniques]  # k=1 for 1 and 1.0: not the dtype
+            names = [f"{col}={u}" for u in uniques]  # k=1.0 of a float column: count_features renames it k=1
             extra_cat_codes.append((codes.astype(np.int32), len(extra_cat_names)))
             extra_cat_names.extend(names)
             order_spec.append(("cat", names))

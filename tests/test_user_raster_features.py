@@ -106,6 +106,21 @@ def test_whole_number_categories_are_named_the_same_for_int_and_float_columns():
     assert list(_counts(floats.astype({"k": "Float64"}), ["k"]).columns[-2:]) == ["k=1", "k=2"]
     assert list(_counts(_pois([1.0, 2.5, 2.5, 1.0, 1.0]), ["k"]).columns[-2:]) == ["k=1", "k=2.5"]
     assert list(_counts(_pois(["1", "b", "b", "1", "b"]), ["k"]).columns[-2:]) == ["k=1", "k=b"]
+    assert list(_counts(_pois(["1.0", "b", "b", "1.0", "b"]), ["k"]).columns[-2:]) == ["k=1.0", "k=b"]  # text
+
+
+def test_float_category_names_are_the_coverages_too():
+    # the coverage lists each layer's channels: the renamed ones, so that rasterize finds them
+    road = gpd.GeoSeries([shapely.LineString([(-118.25, 34.05), (-118.20, 34.02)])], crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = count_features(_pois([1.0, 2.0, np.nan, 2.0, 2.0]), road, extra=["k"],
+                           coverage=shapely.box(-118.3, 34.0, -118.1, 34.1))
+    pois_layer, road_layer = t.attrs["coverage"]["layers"]
+    assert pois_layer[-2:] == ["k=1", "k=2"] and road_layer == ["road"]
+    assert set(pois_layer) | set(road_layer) == set(t.columns)
+    da = R.rasterize(t)
+    assert bool(da["covered"].any())
 
 
 def test_the_dask_path_names_float_categories_as_the_in_memory_path():
@@ -117,6 +132,13 @@ def test_the_dask_path_names_float_categories_as_the_in_memory_path():
     ref = _reference(g, ["k=1", "k=2"])
     pd.testing.assert_frame_equal(lazy.loc[ref.index, ["k=1", "k=2"]], ref, check_names=False, check_index_type=False)
     pd.testing.assert_frame_equal(lazy, mem, check_names=False)
+    # count_features_dask itself keeps its names (k=1.0) and its counts
+    from geos2vec.partitioned import count_features_dask
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = count_features_dask(dd.from_pandas(frame, npartitions=2), extra=["k"])
+    np.testing.assert_array_equal(direct.loc[ref.index].iloc[:, -2:].to_numpy(), ref.to_numpy())
 
 
 # --------------------------------------------------------------------------- 3. lines at their midpoint
