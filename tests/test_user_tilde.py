@@ -113,3 +113,40 @@ def test_cli_features_reads_and_writes_home_paths_after_an_equals_sign(home):
     got = pd.read_parquet(home / "counts.parquet")
     pd.testing.assert_frame_equal(got.loc[:, (got != 0).any()], ref.loc[:, (ref != 0).any()], check_index_type=False,
                                   check_dtype=False)
+
+
+def test_fit_checkpoints_and_logs_into_the_home_folder(home):
+    """fit(checkpoint_dir="~/ckpt", log_dir="~/logs") wrote into "./~/ckpt" and "./~/logs"."""
+    pytest.importorskip("keras")
+    from geos2vec.features import count_features
+    from geos2vec.model import S2VecConfig, S2VecModel
+    from geos2vec.raster import rasterize
+
+    rng = np.random.default_rng(0)
+    pois = gpd.GeoDataFrame({"fclass": rng.choice(["cafe", "bank", "school"], 300)},
+                            geometry=gpd.points_from_xy(rng.uniform(-74.0, -73.9, 300), rng.uniform(40.6, 40.7, 300)),
+                            crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        images = rasterize(count_features(pois, level=12), image_level=10)
+        cfg = S2VecConfig(embedding_dim=8, encoder_layers=1, decoder_dim=8, decoder_layers=1, num_heads=2,
+                          batch_size=8, epochs=1, shuffle_buffer=16, validation_split=0.0, seed=1)
+        S2VecModel(cfg).fit(images, checkpoint_dir="~/ckpt", log_dir="~/logs", verbose=0)
+    assert (home / "ckpt" / "last.weights.h5").exists()
+    assert (home / "logs" / "training.csv").exists()
+
+
+def test_open_images_reads_a_store_in_the_home_folder(home):
+    pytest.importorskip("zarr")
+    from geos2vec.features import count_features
+    from geos2vec.model.data import open_images
+    from geos2vec.raster import rasterize, to_zarr
+
+    pois = gpd.GeoDataFrame({"fclass": ["cafe", "bank"]}, geometry=gpd.points_from_xy([-73.95, -73.96], [40.65, 40.66]),
+                            crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        images = rasterize(count_features(pois, level=12), image_level=10)
+    to_zarr(images, home / "imgs.zarr")
+    got = open_images("~/imgs.zarr")
+    np.testing.assert_array_equal(np.asarray(got.values), np.asarray(images.values))

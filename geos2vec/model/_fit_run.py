@@ -6,6 +6,8 @@ the callbacks in :mod:`geos2vec.model.train`, resuming from a checkpoint folder 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import InvalidInputError
@@ -19,6 +21,8 @@ def fit_model(model, data, *, validation_data, strategy, epochs, callbacks, chec
     from .train import set_random_seed, steps_for
 
     cfg = model.config
+    # "~/runs/x" is the home folder's (a folder named "~" in the working directory before)
+    checkpoint_dir, log_dir = (None if d is None else Path(d).expanduser() for d in (checkpoint_dir, log_dir))
     epochs = cfg.epochs if epochs is None else cfg.replace(epochs=epochs).epochs  # checked: 1.5 was cut to 1
     verbose, da = check_verbose(verbose), as_images(data)  # verbose="x" reached Keras unchecked
     set_random_seed(cfg.seed)  # keras.utils.set_random_seed, keeping TensorFlow's kernel cache when it can

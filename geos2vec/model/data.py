@@ -64,7 +64,7 @@ def open_images(path: StrPath) -> xr.DataArray:
     """
     import xarray as xr
 
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/images.zarr" is the home folder's
     if not path.exists():
         raise FileNotFoundError(f"no data at {path}")
     is_zarr = path.suffix == ".zarr" or (path.is_dir() and any(

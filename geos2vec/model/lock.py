@@ -73,7 +73,7 @@ def checkpoint_lock(checkpoint_dir: StrPath | None) -> Iterator[None]:
     if checkpoint_dir is None:
         yield
         return
-    folder = Path(checkpoint_dir)
+    folder = Path(checkpoint_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -91,7 +91,7 @@ def guard_resume(checkpoint_dir: StrPath, fingerprint: dict[str, Any]) -> bool:
         A backup of a run with another fingerprint (other settings, channels, statistics or images), naming
         what differs and how to start afresh; or a backup an interrupted write left damaged.
     """
-    d = Path(checkpoint_dir)
+    d = Path(checkpoint_dir).expanduser()
     record, backup = d / "run.json", d / "backup"
     resuming = backup.exists() and any(backup.iterdir())
     if resuming:
@@ -183,7 +183,7 @@ def best_so_far(checkpoint_dir: StrPath) -> float | None:
     float or None
         The value, or None when there is none (or the file is unreadable).
     """
-    path = Path(checkpoint_dir) / "best.json"
+    path = Path(checkpoint_dir).expanduser() / "best.json"
     if not path.exists():
         return None
     try:
@@ -218,7 +218,7 @@ class BestSoFar(_keras_callback()):
 
     def __init__(self, checkpoint_dir: StrPath, monitor: str, best: float | None = None) -> None:
         super().__init__()
-        self.path, self.monitor = Path(checkpoint_dir) / "best.json", monitor
+        self.path, self.monitor = Path(checkpoint_dir).expanduser() / "best.json", monitor
         self.best = math.inf if best is None else float(best)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -252,7 +252,7 @@ def resume_epoch(checkpoint_dir: StrPath | None) -> int:
     """
     if checkpoint_dir is None:
         return 0
-    meta = Path(checkpoint_dir) / "backup" / "training_metadata.json"
+    meta = Path(checkpoint_dir).expanduser() / "backup" / "training_metadata.json"
     try:
         epoch = read_json_object(meta).get("epoch") if meta.exists() else 0
     except ValueError:
@@ -295,7 +295,7 @@ def stopped_at(checkpoint_dir: StrPath, epoch: int) -> bool:
     bool
         True when ``state.json``'s record of ``epoch`` says training stopped after it.
     """
-    record = _state_record(Path(checkpoint_dir) / "state.json", epoch) if epoch else None
+    record = _state_record(Path(checkpoint_dir).expanduser() / "state.json", epoch) if epoch else None
     return record is not None and record.get("stopped") is True
 
 
@@ -342,7 +342,8 @@ class TrainingState(_keras_callback()):
 
     def __init__(self, checkpoint_dir: StrPath, start_epoch: int, early_stopping: Any | None = None) -> None:
         super().__init__()
-        self.dir, self.start_epoch, self.early_stopping = Path(checkpoint_dir), int(start_epoch), early_stopping
+        self.dir = Path(checkpoint_dir).expanduser()
+        self.start_epoch, self.early_stopping = int(start_epoch), early_stopping
         self.path = self.dir / "state.json"
         self._last: dict[str, Any] | None = None
 
@@ -437,7 +438,7 @@ class BackupSeal(_keras_callback()):
 
     def __init__(self, backup_dir: StrPath) -> None:
         super().__init__()
-        self.dir = Path(backup_dir)
+        self.dir = Path(backup_dir).expanduser()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Seal the backup of ``epoch``.

@@ -299,7 +299,7 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
         # Keras writes its checkpoints and backup in place: these replace each file whole (never half-written)
         from .resume import AtomicBackup, AtomicCheckpoint
 
-        checkpoint_dir = Path(checkpoint_dir)
+        checkpoint_dir = Path(checkpoint_dir).expanduser()
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         best = None
         if fingerprint is not None:
@@ -316,7 +316,7 @@ def make_callbacks(config: S2VecConfig, *, has_validation: bool, checkpoint_dir:
             state = TrainingState(checkpoint_dir, start, early)
         out.append(AtomicCheckpoint(str(checkpoint_dir / "last.weights.h5"), save_weights_only=True))
     if log_dir is not None:
-        log_dir = Path(log_dir)
+        log_dir = Path(log_dir).expanduser()
         log_dir.mkdir(parents=True, exist_ok=True)
         if start:  # a resumed fit: the rows of epochs it repeats go (a kill before the backup left them)
             _trim_log(log_dir / "training.csv", start)
