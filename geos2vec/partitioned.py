@@ -161,6 +161,10 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
 
         set_coverage(table, geom, missing_channels=_missing_channels(pois, roads, load_ontology(ontology), table))
     _warn_dropped(table.attrs["report"])
+    if pois is not None and extra is not None:  # k=1 for the whole number 1.0 of a float column, as count_features
+        from ._feature_inputs import _whole_number_names
+
+        table = _whole_number_names(table, pois, extra, len(load_ontology(ontology).all_channels))
     return table
 
 

@@ -132,12 +132,13 @@ def test_the_dask_path_names_float_categories_as_the_in_memory_path():
     ref = _reference(g, ["k=1", "k=2"])
     pd.testing.assert_frame_equal(lazy.loc[ref.index, ["k=1", "k=2"]], ref, check_names=False, check_index_type=False)
     pd.testing.assert_frame_equal(lazy, mem, check_names=False)
-    # count_features_dask itself keeps its names (k=1.0) and its counts
+    # count_features_dask itself: the same names (it said k=1.0, k=2.0) and counts
     from geos2vec.partitioned import count_features_dask
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         direct = count_features_dask(dd.from_pandas(frame, npartitions=2), extra=["k"])
+    assert list(direct.columns[-2:]) == ["k=1", "k=2"]
     np.testing.assert_array_equal(direct.loc[ref.index].iloc[:, -2:].to_numpy(), ref.to_numpy())
 
 
