@@ -115,6 +115,7 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         raise InvalidInputError(f"split_every must be an integer of at least 2, got {split_every!r}")
     kwargs = {"level": level, "ontology": ontology, "category_column": category_column, "key_column": key_column,
               "extra": extra, "road_column": road_column, "errors": errors, "coverage": None}
+    road_kwargs = {**kwargs, "extra": None}
     specs, columns = (_extra_plan(pois, extra, ontology) if pois is not None and extra is not None
                       else ([], None))
     cat_cols = [col for col, how in specs if how == "categories"]
@@ -128,7 +129,8 @@ def count_features_dask(pois: dd.DataFrame | pd.DataFrame | None = None,
         if frame is None:
             continue
         chunks = frame.to_delayed() if is_dask(frame) else [dask.delayed(frame)]
-        parts += [count(c, None, kwargs, columns) if is_poi else count(None, c, kwargs, columns) for c in chunks]
+        # roads carry no extra columns: they are counted without ``extra`` (0 in those channels once aligned)
+        parts += [count(c, None, kwargs, columns) if is_poi else count(None, c, road_kwargs, columns) for c in chunks]
     hulls = []
     chunks_of = [c for frame in (pois, roads) if frame is not None
                  for c in (frame.to_delayed() if is_dask(frame) else [dask.delayed(frame)])]
