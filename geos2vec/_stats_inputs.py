@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["as_matrix", "channel_columns", "lazy_blocks", "log1p_checked"]
+__all__ = ["as_matrix", "channel_columns", "channels_last", "lazy_blocks", "log1p_checked"]
 
 
 def lazy_blocks(table, block_bytes: int = 2**25):
@@ -168,6 +168,37 @@ def channel_columns(df, channels) -> list:
     if bad:
         raise InvalidTypeError(f"channel columns must be numeric; not numeric: {bad[:5]}")
     return labels
+
+
+def channels_last(x, channels):
+    """A DataArray with a ``feature`` dimension as its fitted ``channels``, in their order, on the last axis.
+
+    ``fit`` reads a DataArray's channels by name; ``transform`` read the last axis by position, so after
+    ``da.sel(feature=[...])`` (another order) each channel was scaled with another channel's statistics, silently,
+    and ``da.transpose("feature", ...)`` raised (or, were another axis as long, scaled the wrong axis). Anything
+    else comes back unchanged.
+    """
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is a hard dependency
+        return x
+    if not isinstance(x, xr.DataArray) or "feature" not in x.dims:
+        return x
+    x = x.transpose(..., "feature")
+    if "feature" not in x.coords:
+        return x
+    names = [str(c) for c in x["feature"].values]
+    missing = [c for c in channels if str(c) not in names]
+    if missing:
+        raise InvalidInputError(f"the DataArray lacks channels the statistics were fitted on: {missing[:5]} "
+                                f"({len(missing)} of {len(channels)}); its feature coordinate must hold them all")
+    dup = sorted({c for c in names if names.count(c) > 1 and c in set(map(str, channels))})
+    if dup:
+        raise InvalidInputError(f"the DataArray's feature coordinate repeats the fitted channels {dup[:5]}; select "
+                                "each channel once (da.sel(feature=stats.channels))")
+    if names == [str(c) for c in channels]:
+        return x
+    return x.isel(feature=[names.index(str(c)) for c in channels])
 
 
 def log1p_checked(x, names=None):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._jsonfile import write_text_atomic
-from ._stats_inputs import as_matrix, channel_columns, lazy_blocks, log1p_checked
+from ._stats_inputs import as_matrix, channel_columns, channels_last, lazy_blocks, log1p_checked
 from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ class FeatureStats:
         if isinstance(x, pd.DataFrame):
             sub = x[channel_columns(x, self.channels)]
             return pd.DataFrame(self.transform(sub.to_numpy(np.float64)), index=x.index, columns=sub.columns)
-        x = self._check_width(x)
+        x = self._check_width(channels_last(x, self.channels))  # a DataArray by channel name, as fit reads it
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
         return ((self.prepare(x) - self.mean) / self.std).astype(dtype)
 
@@ -344,7 +344,7 @@ class FeatureStats:
         if isinstance(z, pd.DataFrame):
             sub = z[channel_columns(z, self.channels)]
             return pd.DataFrame(self.inverse_transform(sub.to_numpy(np.float64)), index=z.index, columns=sub.columns)
-        z = self._check_width(z)
+        z = self._check_width(channels_last(z, self.channels))
         out = z * self.std + self.mean
         return np.expm1(out) if self.log1p else out
 

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import geos2vec
 from geos2vec.features import count_features
@@ -22,6 +23,11 @@ def sample():
     return pois, roads
 
 
+@pytest.fixture(scope="module")
+def plain_table(sample):
+    return _quiet(count_features, *sample)
+
+
 def _quiet(f, *a, **k):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -29,7 +35,7 @@ def _quiet(f, *a, **k):
 
 
 @pytest.mark.parametrize("dask_side", ["pois", "roads"])
-def test_dask_extra_columns_with_roads(sample, dask_side):
+def test_dask_extra_columns_with_roads(sample, plain_table, dask_side):
     """``extra=`` next to roads on the dask path: the roads have no extra column (was "extra column 'cuisine' is
     not a column of pois", as every road partition was counted with ``extra`` too)."""
     dgpd = pytest.importorskip("dask_geopandas")
@@ -42,7 +48,7 @@ def test_dask_extra_columns_with_roads(sample, dask_side):
         got = _quiet(count_features, p, r, extra=extra)
     # reference: plain pandas for the extras, the in-memory table without extras for the rest
     cells = geos2vec.latlng_to_cell(pois.geometry.y.to_numpy(), pois.geometry.x.to_numpy(), 12)
-    plain = _quiet(count_features, pois, roads)
+    plain = plain_table
     assert got.index.equals(plain.index)
     pd.testing.assert_frame_equal(got[plain.columns], plain, check_names=False)
     cross = pd.crosstab(cells, pois["cuisine"]).reindex(got.index, fill_value=0)
@@ -51,3 +57,22 @@ def test_dask_extra_columns_with_roads(sample, dask_side):
     seats = pois.groupby(cells)["seats"].sum().reindex(got.index, fill_value=0)
     np.testing.assert_array_equal(got["seats"].to_numpy(), seats.to_numpy(dtype=float))
     assert list(got.columns) == list(_quiet(count_features, pois, roads, extra=extra).columns)  # in-memory order
+
+
+@pytest.mark.parametrize("reshape", ["reordered", "transposed"])
+def test_feature_stats_transform_reads_dataarray_channels_by_name(plain_table, reshape):
+    """``FeatureStats.transform`` of a DataArray after ``sel``/``transpose``: each channel with its own statistics
+    (was by position: a reordered ``da.sel(feature=[...])`` was scaled with other channels' mean and std, silently;
+    ``feature`` not last raised)."""
+    table = plain_table
+    stats = geos2vec.FeatureStats.fit(table)
+    da = geos2vec.rasterize(table)
+    names = list(da["feature"].values)
+    moved = da.sel(feature=names[::-1]) if reshape == "reordered" else da.transpose("feature", "image", "row", "col")
+    got = stats.transform(moved)
+    # reference: pandas mean / population std of each table column, applied to that channel's pixels by name
+    want = np.stack([(da.sel(feature=c).values - table[c].mean()) / (table[c].std(ddof=0) or 1.0)  # constant: 1
+                     for c in table.columns], axis=-1)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    back = xr.DataArray(want, dims=da.dims, coords={"feature": names}).sel(feature=names[::-1])
+    np.testing.assert_allclose(stats.inverse_transform(back), da.values, atol=1e-9)
