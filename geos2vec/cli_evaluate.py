@@ -173,7 +173,7 @@ def _command(args) -> str:
 def _saved_cli(path) -> dict:
     """The ``cli`` options of an earlier run's ``config.json`` (``--config``)."""
     try:
-        saved = json.loads(Path(path).read_text())
+        saved = json.loads(Path(path).expanduser().read_text())
     except OSError as exc:  # said "[Errno 2] No such file or directory: ...", naming no option
         raise InvalidInputError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
     except (ValueError, UnicodeDecodeError):  # said "Expecting value: line 1 column 1 (char 0)"
@@ -205,8 +205,8 @@ def run(args) -> int:
         for key, value in saved.items():
             if key in defaults and getattr(args, key) == defaults[key]:
                 setattr(args, key, value)
-        earlier = Path(args.config).resolve().parent
-        if Path(args.out).resolve() == earlier and (earlier / "report.md").exists():  # nothing lost
+        earlier = Path(args.config).expanduser().resolve().parent  # "--out=~/r": the shell left the "~"
+        if Path(args.out).expanduser().resolve() == earlier and (earlier / "report.md").exists():  # nothing lost
             raise InvalidInputError(f"--config {args.config}: this run would write over that earlier report in "
                                     f"{earlier}; pass --out with another folder")
     if args.quiet:  # also the embedding bars inside the run

@@ -40,6 +40,7 @@ from ._coverage_layers import is_pbf as _is_pbf, lnglat_union as _lnglat_union
 from ._coverage_layers import outside_counts as _outside_counts  # noqa: F401 - geos2vec.partitioned's import
 from ._lnglat_hull import hull_and_flat
 from .errors import CoverageError
+from .errors import CoverageWarning as CoverageWarning  # importable from here before the split
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ._partition_counts import _combine, _count_part, _extra_plan, _final_columns, _hull, _inferred, _kept_values
 from ._partition_counts import _outside_part, _reindexed
+from ._partition_counts import _SUM_KEYS as _SUM_KEYS, _add_dicts as _add_dicts, _merge_reports as _merge_reports
 from .accessor import register_dask_accessor
 from .errors import InvalidInputError
 

@@ -169,3 +169,25 @@ def test_dask_coverage_infer_is_quiet_without_isolated_coordinates():
         warnings.simplefilter("always")
         count_features(dask_geopandas.from_geopandas(pois, npartitions=3), level=12, coverage="infer")
     assert not [w for w in caught if "isolated" in str(w.message)]
+
+
+@pytest.mark.parametrize("module, names", [
+    ("geos2vec.coverage", ["CoverageWarning"]),
+    ("geos2vec.evaluate.protocol", ["summary_table", "standardize", "canonical_order"]),
+    ("geos2vec.evaluate.report", ["corrected_resampled_ttest"]),
+    ("geos2vec.model.s2vec", ["as_images", "make_dataset", "split_images"]),
+    ("geos2vec.model.io", ["check_metadata", "newer_release_hint", "read_json"]),
+    ("geos2vec.partitioned", ["_merge_reports", "_add_dicts", "_SUM_KEYS"]),
+    ("geos2vec.evaluate.baselines", ["_known", "_repeats", "_same_level"]),
+])
+def test_names_importable_before_the_module_splits_still_are(module, names):
+    """The 2026-11-29 splits moved these; a user's `from geos2vec.coverage import CoverageWarning` broke."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    missing = [n for n in names if not hasattr(mod, n)]
+    assert not missing, f"{module} lost {missing}"
+    if module == "geos2vec.coverage":
+        from geos2vec.errors import CoverageWarning
+
+        assert mod.CoverageWarning is CoverageWarning

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import shapely.geometry
 
 
 @pytest.fixture
@@ -150,3 +151,69 @@ def test_open_images_reads_a_store_in_the_home_folder(home):
     to_zarr(images, home / "imgs.zarr")
     got = open_images("~/imgs.zarr")
     np.testing.assert_array_equal(np.asarray(got.values), np.asarray(images.values))
+
+
+def _labels_csv(path):
+    rng = np.random.default_rng(0)
+    n = 60
+    pd.DataFrame({"lat": rng.uniform(40.6, 40.75, n), "lon": rng.uniform(-74.05, -73.85, n),
+                  "y": rng.normal(size=n)}).to_csv(path, index=False)
+    return path
+
+
+def test_cli_evaluate_refuses_to_write_over_the_earlier_report_named_with_a_tilde(home, capsys):
+    """--config <abs>/r/config.json --out=~/r passed the guard (it compared "~/r" unexpanded) and overwrote ~/r."""
+    from geos2vec.cli import main
+
+    (home / "r").mkdir()
+    (home / "r" / "config.json").write_text('{"cli": {}}')
+    (home / "r" / "report.md").write_text("OLD REPORT")
+    args = ["evaluate", "--labels", str(_labels_csv(home / "labels.csv")), "--target", "y", "--model", "none",
+            "--probes", "ridge", "--n-splits", "2", "--splits", "random", "--quiet"]
+    assert main(args + ["--config", str(home / "r" / "config.json"), "--out=~/r"]) == 1
+    assert "would write over that earlier report" in capsys.readouterr().err
+    assert (home / "r" / "report.md").read_text() == "OLD REPORT"
+    # --config=~/r/config.json is read (it said "cannot read it (No such file or directory)")
+    assert main(args + ["--config=~/r/config.json", "--out=~/r2"]) == 0
+    assert (home / "r2" / "report.md").exists()
+
+
+def test_data_dir_and_the_osm_cache_take_a_tilde(home, monkeypatch):
+    import io
+    import json
+
+    from geos2vec.evaluate.tasks import data_dir
+    from geos2vec.io import download
+
+    (home / "data" / "labels").mkdir(parents=True)
+    assert data_dir("~/data") == home / "data"
+    monkeypatch.setenv("GEOS2VEC_DATA", "~/data")
+    assert data_dir() == home / "data"
+
+    class Reply(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    index = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "liechtenstein", "name": "Liechtenstein",
+                                           "urls": {"pbf": "http://127.0.0.1/liechtenstein-latest.osm.pbf"}},
+         "geometry": shapely.geometry.mapping(shapely.box(9.4, 47.0, 9.7, 47.3))}]}
+    monkeypatch.setattr(download, "_get", lambda *a, **k: Reply(json.dumps(index).encode()))
+    got = download.read_index("http://127.0.0.1/index-v1.json", cache_dir="~/osmcache", retries=0)
+    assert [e["id"] for e in got] == ["liechtenstein"]
+    assert len(list((home / "osmcache" / "index").iterdir())) == 1  # the cached index, in the home folder
+    monkeypatch.setenv("GEOS2VEC_CACHE", "~/c")
+    assert download.default_cache_dir() == home / "c" / "osm"
+
+
+def test_cli_train_reads_a_config_named_with_a_tilde(home, capsys):
+    pytest.importorskip("keras")
+    from geos2vec.cli import main
+
+    (home / "cfg.json").write_text('{"epochs": 1}')
+    main(["train", "--data", str(home / "none.zarr"), "--out", str(home / "m"), "--config=~/cfg.json"])
+    err = capsys.readouterr().err
+    assert "--config" not in err and "no data at" in err  # past the config check, stopped at the missing data

@@ -22,6 +22,7 @@ from ..cells import _as_cells, cell_to_parent, cell_to_token, latlng_to_cell
 from ..errors import InvalidInputError
 from ._columns import canonical_order
 from ._count_baselines import log1p_counts, smoothed_counts
+from ._count_baselines import _known as _known, _repeats as _repeats, _same_level as _same_level
 from ._coverage_arg import covered_mask
 from ._table_checks import _check_table, _components
 from .labels import LEVEL

@@ -33,7 +33,7 @@ import pandas as pd
 from .._cells_core import _cell_id_index
 from ..cells import _as_cells, _check_level, cell_to_parent
 from .._stacklevel import warn
-from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
+from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
 from ..options import progress as _show
 # the methods' inputs and the result have modules of their own; their names stay importable from here
 from .inputs import Method, _as_method, _features, _pool  # noqa: F401
@@ -42,6 +42,10 @@ from .mlp_training import _check_mlp_options, _pad, _train_group
 from .probes import ridge_onehot_probe, ridge_probe
 from .report import method_widths
 from .result import EvaluationResult
+# importable from here before report/protocol/probes were split
+from ._columns import canonical_order as canonical_order
+from .probes import standardize as standardize
+from .summary import summary_table as summary_table
 from .splits import SPLITS, _split_groups, check_test_sets, holdout_mask, purge_shared_cells, split_ids
 
 __all__ = ["Method", "EvaluationResult", "evaluate", "DEFAULT_SWEEP", "PROBES", "SPLITS", "TARGET_SCALES"]
@@ -237,7 +241,7 @@ def evaluate(
     t0 = time.perf_counter()
     if not isinstance(target, pd.Series):
         raise InvalidTypeError(f"target must be a pandas Series indexed by sample (cell) id, got "
-                               f"{type(target).__name__}")
+                               f"{type(target).__name__}{foreign_frame(target, series=True)}")
     if not isinstance(methods, dict) or not methods:
         raise InvalidInputError("methods must be a non-empty dict name -> table(s)")
     probes = [probes] if isinstance(probes, str) else list(probes)

@@ -35,6 +35,7 @@ from .paired import (  # noqa: F401
     verdict,
 )
 from .summary import SUMMARY_COLUMNS, _scores, summary_table  # noqa: F401
+from .significance import corrected_resampled_ttest as corrected_resampled_ttest  # importable here before
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

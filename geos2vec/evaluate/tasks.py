@@ -115,7 +115,7 @@ def data_dir(path: StrPath | None = None) -> Path:
     FileNotFoundError
         The folder has no ``labels/`` subfolder.
     """
-    path = Path(path or os.environ.get("GEOS2VEC_DATA") or Path("..") / "shared" / "data")
+    path = Path(path or os.environ.get("GEOS2VEC_DATA") or Path("..") / "shared" / "data").expanduser()
     if not (path / "labels").is_dir():
         raise FileNotFoundError(
             f"no labels/ folder in the data folder {str(path)!r}; pass data_dir= (CLI: --data-dir) or set "

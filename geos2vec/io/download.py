@@ -62,9 +62,9 @@ def default_cache_dir() -> Path:
     """
     root = os.environ.get("GEOS2VEC_CACHE")
     if root:
-        return Path(root) / "osm"
+        return Path(root).expanduser() / "osm"  # GEOS2VEC_CACHE="~/cache" (quoted: the shell left the "~")
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "geos2vec" / "osm"
+    return Path(base).expanduser() / "geos2vec" / "osm"
 
 
 def _area(area):
@@ -151,7 +151,7 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
         lists no usable extract.
     """
     url = _index_url(url)  # a local file as a file:// URL, as download_osm(index_url=...) takes it
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = cache / "index" / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
     if refresh or not path.exists():
         with _get(url, retries=retries, backoff=backoff, timeout=timeout) as resp:
@@ -352,7 +352,7 @@ def _get_extract(area, *, cache_dir, index_url, refresh: bool, progress, **kw) -
     """``(index entry, verified .osm.pbf)`` of the smallest extract covering ``area``: one index read, one choice."""
     from ..options import progress as _progress
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     extract = find_extract(area, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
     return extract, _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
 

@@ -38,7 +38,7 @@ def run(args) -> int:
     from .io import check_save_path
 
     check_save_path(args.out)  # before training, not after it (an --out that is a file failed at the end)
-    if args.config and not Path(args.config).is_file():  # said "[Errno 2] No such file or directory: 'x'"
+    if args.config and not Path(args.config).expanduser().is_file():  # said "[Errno 2] No such file or directory: 'x'"
         from ..errors import InvalidInputError
 
         raise InvalidInputError(f"--config {args.config}: no such file (a JSON file of S2VecConfig fields)")

@@ -44,6 +44,8 @@ from ._layout import _COMPACT_FILES, _EXTRA_FILES, _FILES, _sha256, expected_sha
 from ._layout import _check_weight_shapes as _check_weight_shapes  # re-exported: the tests check shapes through io
 from ._metadata import FORMAT, FORMAT_VERSION
 from ._zipread import extract_model_zip
+from .._jsonfile import read_json as read_json  # importable from here before the split
+from ._metadata import check_metadata as check_metadata, newer_release_hint as newer_release_hint
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -14,6 +14,8 @@ from ..errors import InvalidTypeError
 from .config import S2VecConfig
 from .data import check_images, image_levels, match_channels
 from .io import read_model, save_model
+from .data import as_images as as_images, make_dataset as make_dataset  # importable here before the split
+from .data import split_images as split_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
