@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError, InvalidTypeError, foreign_frame
 
 __all__ = ["as_matrix", "channel_columns", "channels_last", "lazy_blocks", "log1p_checked"]
 
@@ -40,6 +40,7 @@ def as_matrix(table, channels):
 
     Availability: (n, F) bool, or None where every value counts.
     """
+    _refuse_foreign(table)
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - xarray is a hard dependency
@@ -178,6 +179,7 @@ def channels_last(x, channels):
     and ``da.transpose("feature", ...)`` raised (or, were another axis as long, scaled the wrong axis). Anything
     else comes back unchanged.
     """
+    _refuse_foreign(x)
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - xarray is a hard dependency
@@ -199,6 +201,15 @@ def channels_last(x, channels):
     if names == [str(c) for c in channels]:
         return x
     return x.isel(feature=[names.index(str(c)) for c in channels])
+
+
+def _refuse_foreign(table) -> None:
+    """A polars / pyarrow table was read as a bare array: channels ``f0, f1, ...`` (a ``cell_id`` column one)."""
+    hint = foreign_frame(table)
+    if hint:
+        raise InvalidTypeError(f"features must be a pandas DataFrame, an xarray DataArray or an array, got "
+                               f"{type(table).__name__}{hint}; a pandas table's columns are its channels, so "
+                               "move cell ids into its index (.set_index('cell_id'))")
 
 
 def log1p_checked(x, names=None):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import _geo, cells as _cells
 from ._stacklevel import warn as _warn
-from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
+from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
 from .geometry_cells import MAX_POLYGON_CELLS, _check_how, _row_cells, check_vertices, row_cells  # noqa: F401
 from .provenance import model_name, provenance
 
@@ -100,7 +100,7 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
             "{'pois': ..., 'roads': ...}, read_osm's result, a count_features table indexed by cell_id, or 'osm' "
             "(download the "
             "OpenStreetMap extract covering the rows); "
-            f"got {type(features).__name__}"
+            f"got {type(features).__name__}{foreign_frame(features)}"
         )
     channels = list(model.channels)
     missing = [c for c in channels if c not in table.columns]

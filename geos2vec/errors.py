@@ -45,6 +45,20 @@ class NoExtractError(InvalidInputError):
     """No OpenStreetMap extract of the index covers the requested area."""
 
 
+def foreign_frame(obj, series: bool = False) -> str:
+    """``" (a polars.DataFrame: convert it with .to_pandas() first)"`` for a table of another library, else ``""``.
+
+    polars and pyarrow tables are named ``DataFrame``/``Table`` like pandas' own, so "got DataFrame" read as a
+    contradiction; NumPy reads some of them as a bare array, without their column names. ``series=True``: a
+    one-column object too (a polars Series, a pyarrow Array), where a pandas Series is wanted.
+    """
+    module = type(obj).__module__.split(".")[0]
+    if module in ("pandas", "geopandas", "numpy", "xarray", "dask") or not hasattr(obj, "to_pandas") \
+            or not (series or hasattr(obj, "columns") or hasattr(obj, "column_names")):
+        return ""
+    return f" (a {module}.{type(obj).__name__}: convert it with .to_pandas() first)"
+
+
 class Geos2VecWarning(UserWarning):
     """Base class of geos2vec's warnings."""
 

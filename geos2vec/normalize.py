@@ -268,9 +268,11 @@ class FeatureStats:
 
         Parameters
         ----------
-        x : array_like or pandas.DataFrame
-            Array whose last axis holds the channels, in the fitted order; or a
-            DataFrame with (at least) the fitted channels as columns.
+        x : array_like, pandas.DataFrame or xarray.DataArray
+            Array whose last axis holds the channels, in the fitted order; a
+            DataFrame with (at least) the fitted channels as columns; or a DataArray
+            whose ``feature`` coordinate holds them (read by name, in any order or axis:
+            the result holds them in the fitted order, on its last axis).
 
         Returns
         -------

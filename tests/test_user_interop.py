@@ -76,3 +76,26 @@ def test_feature_stats_transform_reads_dataarray_channels_by_name(plain_table, r
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     back = xr.DataArray(want, dims=da.dims, coords={"feature": names}).sel(feature=names[::-1])
     np.testing.assert_allclose(stats.inverse_transform(back), da.values, atol=1e-9)
+
+
+def test_arrow_tables_are_refused_by_name_not_read_as_arrays(plain_table):
+    """A pyarrow (or polars) table where a pandas one is documented: an error naming it and ``.to_pandas()``.
+    ``FeatureStats.fit`` read it as a bare array (channels ``f0, f1, ...``, the ``cell_id`` column one of them)."""
+    pa = pytest.importorskip("pyarrow")
+    from geos2vec import evaluate as ev
+    from geos2vec.errors import InvalidTypeError
+
+    arrow = pa.Table.from_pandas(plain_table.reset_index(), preserve_index=False)
+    with pytest.raises(InvalidTypeError, match=r"pyarrow\.Table: convert it with \.to_pandas\(\)"):
+        geos2vec.FeatureStats.fit(arrow)
+    stats = geos2vec.FeatureStats.fit(plain_table)
+    with pytest.raises(InvalidTypeError, match=r"pyarrow\.Table"):
+        stats.transform(pa.Table.from_pandas(plain_table, preserve_index=False))
+    target = pd.Series(np.arange(len(plain_table), dtype=float), index=plain_table.index)
+    with pytest.raises(InvalidTypeError, match=r"block 0 .*pyarrow\.Table: convert it"):
+        ev.evaluate(target, {"counts": arrow}, n_splits=1, probes=["ridge"], progress=False)
+    with pytest.raises(InvalidTypeError, match=r"pyarrow\.Table: convert it"):
+        ev.join_labels(pa.table({"lat": [34.05], "lon": [-118.25], "y": [1.0]}), "y")
+    # converted, it is the pandas result (reference: pandas' own mean of each column)
+    back = arrow.to_pandas().set_index("cell_id")
+    np.testing.assert_allclose(geos2vec.FeatureStats.fit(back).mean, plain_table.mean().to_numpy())

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 
 from .._cells_core import _cell_id_index
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError, foreign_frame
 
 
 def _check_table(table, name):
     if not isinstance(table, pd.DataFrame):
-        raise InvalidTypeError(f"{name} must be a pandas DataFrame indexed by cell_id, got {type(table).__name__}")
+        raise InvalidTypeError(f"{name} must be a pandas DataFrame indexed by cell_id, got {type(table).__name__}"
+                               f"{foreign_frame(table)}")
     if table.shape[1] == 0 or len(table) == 0:
         raise InvalidInputError(f"{name} is empty (shape {table.shape})")
     if not table.index.is_unique:

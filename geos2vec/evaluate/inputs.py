@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._reprs import method_repr
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, foreign_frame
 from ._columns import canonical_order
 from .baselines import _check_table
 from .probes import standardize
@@ -47,7 +47,8 @@ class Method:
     __repr__ = method_repr  # blocks by shape: the dataclass repr printed whole DataFrames
 
     def __post_init__(self):
-        self.blocks = [self.blocks] if isinstance(self.blocks, pd.DataFrame) else list(self.blocks)
+        self.blocks = ([self.blocks] if isinstance(self.blocks, pd.DataFrame) or foreign_frame(self.blocks)  # one table
+                       else list(self.blocks))
         if not self.blocks:
             raise InvalidInputError("a Method needs at least one table")
         if self.transform not in (None, "pca", "random projection"):

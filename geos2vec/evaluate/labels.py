@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..cells import latlng_to_cell
 from .._stacklevel import warn
-from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
+from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -83,7 +83,8 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
         ``labels`` not a DataFrame, or a target column that is not numeric.
     """
     if not isinstance(labels, pd.DataFrame):
-        raise InvalidTypeError(f"labels must be a pandas DataFrame or GeoDataFrame, got {type(labels).__name__}")
+        raise InvalidTypeError(f"labels must be a pandas DataFrame or GeoDataFrame, got {type(labels).__name__}"
+                               f"{foreign_frame(labels)}")
     if len(labels) == 0:
         raise InvalidInputError("labels is empty")
     if target not in labels.columns:
