@@ -136,31 +136,59 @@ def zero_rows(extra, channel, layers=None) -> list:
     return list(polys[(values == 0) & rows_with_layer(rows, layers, channel, far)])
 
 
+def wrap_lnglat(geom):
+    """A geometry in longitude/latitude degrees with its parts past ±180 moved by 360 degrees (split there).
+
+    ``box(178, -18, 182, -16)`` is the area across the antimeridian it draws (Fiji): the MultiPolygon of
+    ``box(178, -18, 180, -16)`` and ``box(-180, -18, -178, -16)``. A geometry within ±180 is returned as it is;
+    longitudes are taken within [-540, 540] (the callers check their bounds).
+    """
+    from shapely import affinity
+
+    if geom.is_empty:
+        return geom
+    x0, _, x1, _ = geom.bounds
+    if -180 <= x0 and x1 <= 180:
+        return geom
+    return shapely.union_all([affinity.translate(shapely.intersection(geom, shapely.box(s - 180, -90, s + 180, 90)),
+                                                 xoff=-s) for s in (-360.0, 0.0, 360.0)])
+
+
 def lnglat_union(gs):
     """The union of a GeoSeries' geometries in EPSG:4326 longitude/latitude, split at ±180.
 
     A projected CRS's straight edges are curves in longitude/latitude: its geometries are densified first (a
     box of California in EPSG:5070 had edges up to 0.19 degrees off), and an area across the antimeridian
     (EPSG:3832, a Fiji grid) is unwrapped and split into the parts east and west of ±180 (its transformed
-    vertices, about 360 degrees apart, made a band round the globe that left out the area itself).
+    vertices, about 360 degrees apart, made a band round the globe that left out the area itself). Only the
+    geometries with such a jump (:func:`geos2vec._geo.lon_jumps`) are unwrapped one by one; the rest are one
+    union, as ``to_crs(4326).union_all()``. Geographic longitudes past ±180 (up to 360 degrees apart) are the area
+    they draw across the antimeridian (:func:`wrap_lnglat`); wider or other bounds are left for the caller's check.
     """
-    from shapely import affinity
-
+    from ._geo import lon_jumps
     from .errors import CoverageError
     from .raster._common import _unwrap_transformed
 
     values = np.asarray(gs.values)
     values = values[~(shapely.is_missing(values) | shapely.is_empty(values))]
     if gs.crs.is_geographic or not values.size:
-        return gs.to_crs(4326).union_all()
+        geom = gs.to_crs(4326).union_all()
+        if geom.is_empty:
+            return geom
+        x0, _, x1, _ = geom.bounds
+        return wrap_lnglat(geom) if -360 <= x0 <= x1 <= 360 and x1 - x0 <= 360 else geom
     x0, y0, x1, y1 = shapely.total_bounds(values)
     step = max(float(np.hypot(x1 - x0, y1 - y0)) / 256, 1e-9)  # error of the edges ~ (1/256)^2 of their bend
     real = shapely.length(values) > 0  # GEOS cannot segmentize a zero-length ring
     values[real] = shapely.segmentize(values[real], step)
     lnglat = np.asarray(type(gs)(values, crs=gs.crs).to_crs(4326).values)
+    bounds = shapely.bounds(lnglat)
+    slow = lon_jumps(lnglat) | (bounds[:, 0] < -180) | (bounds[:, 2] > 180)  # else within ±180 as they are
+    if not slow.any():
+        return shapely.union_all(lnglat)
     try:
-        geom = _unwrap_transformed(lnglat)  # each part the short way round, its middle in [-180, 180)
+        wrapped = _unwrap_transformed(lnglat[slow])  # each part the short way round, its middle in [-180, 180)
     except ValueError as err:
         raise CoverageError(f"the area cannot be taken to longitude/latitude: {err}") from None
-    return shapely.union_all([affinity.translate(shapely.intersection(geom, shapely.box(s - 180, -90, s + 180, 90)),
-                                                 xoff=-s) for s in (-360.0, 0.0, 360.0)])
+    # one union of them all (the union of two unions, a large one and the few split, took as long again)
+    return shapely.union_all(np.concatenate([lnglat[~slow], shapely.get_parts(wrap_lnglat(wrapped))]))

@@ -76,6 +76,19 @@ def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
     return out if geoms.crs.is_geographic else _split_at_antimeridian(geoms, out, name)
 
 
+def lon_jumps(arr: np.ndarray) -> np.ndarray:
+    """Bool per geometry of ``arr`` (longitude/latitude): two consecutive vertices lie over 180 degrees apart.
+
+    A geometry transformed vertex by vertex from a projected CRS has such a jump where it crosses ±180; one
+    without any lies within [-180, 180] as it is (a whole-array test, no Python loop over the parts).
+    """
+    out = np.zeros(len(arr), dtype=bool)
+    xy, owner = shapely.get_coordinates(arr, return_index=True)
+    jump = (np.abs(np.diff(xy[:, 0])) > 180.0) & (owner[1:] == owner[:-1])
+    out[owner[1:][jump]] = True
+    return out
+
+
 def _split_at_antimeridian(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) -> gpd.GeoSeries:
     """``dst`` with the polygons of projected ``src`` that cross ±180 as the MultiPolygon of their parts either side.
 
@@ -84,17 +97,14 @@ def _split_at_antimeridian(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) ->
     """
     arr = np.asarray(dst.values)
     poly = np.flatnonzero(np.isin(shapely.get_type_id(arr), (3, 6)))
-    if not poly.size:
-        return dst
-    xy, owner = shapely.get_coordinates(arr[poly], return_index=True)
-    jump = (np.abs(np.diff(xy[:, 0])) > 180.0) & (owner[1:] == owner[:-1])
+    jump = lon_jumps(arr[poly])
     if not jump.any():
         return dst
     from ._coverage_layers import lnglat_union
     from .errors import CoverageError
 
     out, src_arr = dst.copy(), np.asarray(src.values)
-    for k in poly[np.unique(owner[1:][jump])]:
+    for k in poly[jump]:
         try:
             out.iloc[k] = lnglat_union(gpd.GeoSeries([src_arr[k]], crs=src.crs))
         except CoverageError as err:

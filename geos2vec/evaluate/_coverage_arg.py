@@ -29,8 +29,7 @@ def lnglat_geometry(geom: shapely.Geometry, name: str) -> shapely.Geometry:
     the antimeridian given as ``box(178, -18, 182, -16)``, as :func:`geos2vec.raster.image_cells` takes it); other
     bounds (metres) raise, naming ``name``.
     """
-    import shapely
-    from shapely import affinity
+    from .._coverage_layers import wrap_lnglat
 
     if geom.is_empty:
         return geom
@@ -40,10 +39,7 @@ def lnglat_geometry(geom: shapely.Geometry, name: str) -> shapely.Geometry:
         raise InvalidInputError(f"{name} bounds {(x0, y0, x1, y1)} are not longitude/latitude degrees; a shapely "
                                 "geometry is taken as EPSG:4326 (lon, lat): transform it first, or pass a GeoSeries "
                                 "with its CRS")
-    if -180 <= x0 and x1 <= 180:
-        return geom
-    return shapely.union_all([affinity.translate(shapely.intersection(geom, shapely.box(s - 180, -90, s + 180, 90)),
-                                                 xoff=-s) for s in (-360.0, 0.0, 360.0)])
+    return wrap_lnglat(geom)
 
 
 def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.Geometry:
@@ -52,8 +48,8 @@ def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.G
     Checked by :func:`geos2vec._geo.to_wgs84` (a missing CRS, coordinates outside its domain, a projected area
     around a pole raise naming their rows), then :func:`geos2vec._coverage_layers.lnglat_union`: a projected
     area is densified and an area across the antimeridian (EPSG:3832, EPSG:3460) split into its parts either
-    side of ±180 (``to_crs(4326).union_all()`` made it a band round the globe the other way: the wrong cells).
-    Geographic geometries past ±180 are wrapped (:func:`lnglat_geometry`).
+    side of ±180 (``to_crs(4326).union_all()`` made it a band round the globe the other way: the wrong cells),
+    and geographic geometries past ±180 are wrapped there; other bounds raise (:func:`lnglat_geometry`).
     """
     from .._coverage_layers import lnglat_union
     from .._geo import as_geoseries, missing_mask, to_wgs84
