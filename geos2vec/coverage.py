@@ -36,7 +36,7 @@ import shapely
 from . import cells as _cells
 from ._coverage_input import _lnglat_of, _not_read as _not_read
 from ._coverage_input import _warn_loose_header as _warn_loose_header, _warn_outside as _warn_outside
-from ._coverage_layers import is_pbf as _is_pbf, lnglat_union as _lnglat_union
+from ._coverage_layers import is_pbf as _is_pbf, lnglat_union as _lnglat_union, wrap_lnglat as _wrap_lnglat
 from ._coverage_layers import outside_counts as _outside_counts  # noqa: F401 - geos2vec.partitioned's import
 from ._lnglat_hull import hull_and_flat
 from .errors import CoverageError
@@ -152,8 +152,8 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         else:
             if not (x0 < x1 and y0 < y1):
                 problems.append("min must be < max")
-            if not (-180 <= x0 and x1 <= 180):
-                problems.append("longitudes outside [-180, 180]")
+            if not (-360 <= x0 and x1 <= 360 and x1 - x0 <= 360):  # past ±180: across it (178, ..., 182, ...)
+                problems.append("longitudes outside [-360, 360] or more than 360 degrees apart")
             if not (-90 <= y0 and y1 <= 90):
                 problems.append("latitudes outside [-90, 90] (latitude and longitude swapped?)")
         if problems:
@@ -172,6 +172,10 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         geom = shapely.union_all(parts) if parts else shapely.from_wkt(_EMPTY)
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
+    if not geom.is_empty and not isinstance(coverage, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        x0, y0, x1, y1 = (float(v) for v in geom.bounds)
+        if -360 <= x0 and x1 <= 360 and x1 - x0 <= 360 and -90 <= y0 and y1 <= 90:
+            geom = _wrap_lnglat(geom)  # box(178, -18, 182, -16): across ±180 (Fiji), as a GeoSeries of it is
     if not geom.is_empty:
         bounds = tuple(float(v) for v in geom.bounds)
         x0, y0, x1, y1 = bounds

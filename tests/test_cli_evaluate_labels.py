@@ -202,7 +202,7 @@ def test_holdout_errors(labelled, capsys):
         (["--holdout-lon", "-121.9", "--holdout-polygon", str(d / "point.geojson")],
          "--holdout-lon, --holdout-polygon"),
         (["--holdout-polygon", str(d / "not_polygons.csv")], "not_polygons.csv has no geometry"),
-        (["--holdout-polygon", str(d / "point.geojson")], "polygon must be a shapely Polygon/MultiPolygon, got Point"),
+        (["--holdout-polygon", str(d / "point.geojson")], "must be polygons (the area); 1 of its geometries are not"),
     ]
     for extra, message in cases:
         assert main([*labelled["argv"], "--out", str(d / "x"), *extra]) == 1, extra

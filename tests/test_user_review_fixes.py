@@ -191,3 +191,62 @@ def test_names_importable_before_the_module_splits_still_are(module, names):
         from geos2vec.errors import CoverageWarning
 
         assert mod.CoverageWarning is CoverageWarning
+
+
+def _fiji_cells():
+    """Level-12 cells on a grid from 177 E to 177 W, and their s2sphere centres."""
+    import s2sphere
+
+    from geos2vec import latlng_to_cell
+
+    lng, lat = np.meshgrid(np.arange(177.05, 183.0, 0.3), np.arange(-18.9, -15.0, 0.3))
+    cells = np.unique(latlng_to_cell(lat.ravel(), ((lng.ravel() + 180) % 360) - 180, 12))
+    ll = [s2sphere.CellId(int(c)).to_lat_lng() for c in cells]
+    return cells, np.array([p.lat().degrees for p in ll]), np.array([p.lng().degrees for p in ll])
+
+
+@pytest.mark.parametrize("box", [(178, -18, 182, -16), (178.0, -18.0, 182.0, -16.0), (-182, -18, -178, -16)])
+def test_a_box_past_180_holds_out_and_covers_both_sides_of_the_antimeridian(box):
+    """holdout_mask(bbox=(178, -18, 182, -16)) lost the half west of ±180; covered_mask read the int box as cell
+    ids ("invalid S2 cell id(s)"); as_coverage refused it. Reference: s2sphere centres in the two halves."""
+    import shapely
+
+    from geos2vec.coverage import as_coverage
+    from geos2vec.evaluate import covered_mask, holdout_mask
+
+    cells, lat, lng = _fiji_cells()
+    x0, y0, x1, y1 = box
+    shift = 360 if x0 < -180 else 0
+    x0, x1 = x0 + shift, x1 + shift  # both written as 178..182
+    ref = (lat >= y0) & (lat <= y1) & (((lng >= x0) & (lng <= 180)) | ((lng >= -180) & (lng <= x1 - 360)))
+    assert (ref & (lng > 0)).any() and (ref & (lng < 0)).any() and (~ref).any()
+    np.testing.assert_array_equal(holdout_mask(cells, bbox=box), ref)
+    np.testing.assert_array_equal(covered_mask(cells, box), ref)
+    np.testing.assert_array_equal(covered_mask(cells, [box, box]), ref)
+    np.testing.assert_array_equal(shapely.contains_xy(as_coverage(box), lng, lat), ref)
+    np.testing.assert_array_equal(shapely.contains_xy(as_coverage(shapely.box(*box)), lng, lat), ref)
+
+
+@pytest.mark.parametrize("box", [(0, 0, 1000, 10), (-100, 0, 300, 10), (10, 80, 20, 95)])
+def test_boxes_that_are_not_degrees_are_refused(box):
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.evaluate import covered_mask, holdout_mask
+
+    cells, _, _ = _fiji_cells()
+    with pytest.raises(InvalidInputError, match="min_lon, min_lat, max_lon, max_lat"):
+        holdout_mask(cells, bbox=box)
+    with pytest.raises(InvalidInputError):
+        covered_mask(cells, box)
+
+
+def test_a_geoseries_of_points_is_refused_as_a_holdout_or_coverage_area():
+    """Points cover no area: every cell came out outside, and evaluate failed later with "0 test cells"."""
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.evaluate import covered_mask, holdout_mask
+
+    cells, lat, lng = _fiji_cells()
+    pts = gpd.GeoSeries(gpd.points_from_xy(lng[:3], lat[:3]), crs=4326, index=["a", "b", "c"])
+    with pytest.raises(InvalidInputError, match="must be polygons.*Point.*'a'"):
+        holdout_mask(cells, polygon=pts)
+    with pytest.raises(InvalidInputError, match="must be polygons"):
+        covered_mask(cells, pts)

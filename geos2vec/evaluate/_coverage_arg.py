@@ -57,6 +57,12 @@ def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.G
 
     gs = as_geoseries(geoms, name)
     gs = gs[~missing_mask(gs)]
+    kind = np.asarray(gs.geom_type)
+    other = ~np.isin(kind, ["Polygon", "MultiPolygon"])
+    if other.any():  # points or lines cover no area: every cell came out outside, and evaluate failed later
+        raise InvalidInputError(f"{name} must be polygons (the area); {int(other.sum()):,} of its geometries are not "
+                                f"({', '.join(sorted(set(kind[other])))}; first at index {gs.index[other][0]!r}): "
+                                "buffer points or lines into areas first, or drop them")
     to_wgs84(gs, name)
     try:
         geom = lnglat_union(gs)
@@ -65,12 +71,41 @@ def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.G
     return lnglat_geometry(geom, name)
 
 
+def lnglat_boxes(boxes: ArrayLike, name: str) -> np.ndarray:
+    """``(n, 4)`` boxes ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, those past ±180 split there.
+
+    Longitudes within [-360, 360] and at most 360 degrees apart are read as the area they draw, as a polygon past
+    ±180 is (:func:`lnglat_geometry`): ``(178, -18, 182, -16)`` is Fiji, ``(178, -18, 180, -16)`` and
+    ``(-180, -18, -178, -16)``. Anything else raises, naming ``name``.
+    """
+    b = np.asarray(boxes, dtype=float)
+    b = b.reshape(-1, 4) if b.ndim == 1 and b.size % 4 == 0 else b
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise InvalidInputError(f"{name} must be (min_lon, min_lat, max_lon, max_lat) or a list of such boxes; "
+                                f"got {boxes!r}")
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(b).all(axis=1) & (b[:, 0] <= b[:, 2]) & (b[:, 1] <= b[:, 3])
+                & (b[:, 0] >= -360) & (b[:, 2] <= 360) & (b[:, 2] - b[:, 0] <= 360)
+                & (b[:, 1] >= -90) & (b[:, 3] <= 90))
+    if bad.any():  # a box with min > max, or (lat, lon) order, covered nothing, silently
+        raise InvalidInputError(f"{name} boxes are (min_lon, min_lat, max_lon, max_lat) in degrees with min <= max; "
+                                f"got {b[bad][:3].tolist()} (not finite, min > max, longitudes beyond 360 degrees, "
+                                "or latitude and longitude swapped?)")
+    out = []
+    for shift in (-360.0, 0.0, 360.0):  # the part of each box in [-180, 180] after moving it by 360 degrees
+        part = b + np.array([shift, 0.0, shift, 0.0])
+        part[:, 0], part[:, 2] = np.maximum(part[:, 0], -180.0), np.minimum(part[:, 2], 180.0)
+        out.append(part[part[:, 0] <= part[:, 2]])
+    return np.concatenate(out)
+
+
 def covered_mask(cells: ArrayLike,
                  coverage: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | ArrayLike | None = None) -> np.ndarray:
     """Which ``cells`` lie where the feature source has data.
 
     ``coverage`` is ``None`` (everywhere), a ``(min_lon, min_lat, max_lon, max_lat)`` box or a list of
-    them (the cell centre inside any), a shapely (Multi)Polygon in degrees or a GeoSeries / GeoDataFrame in any
+    them (the cell centre inside any; longitudes past ±180 draw a box across it, :func:`lnglat_boxes`), a
+    shapely (Multi)Polygon in degrees or a GeoSeries / GeoDataFrame in any
     CRS (the cell centre inside; :func:`lnglat_area`: an area across ±180 is split there), or an array of cell
     ids (exactly those cells).
 
@@ -115,7 +150,9 @@ def covered_mask(cells: ArrayLike,
     arr = np.asarray(coverage.to_numpy() if isinstance(coverage, (pd.Series, pd.Index)) else coverage)
     is_int = arr.dtype.kind in "iu" or (arr.dtype == object and arr.size
                                           and all(isinstance(v, (int, np.integer)) for v in arr.ravel()))
-    if arr.dtype == np.uint64 or (is_int and arr.size and np.abs(arr.astype(float)).max() > 180):
+    # whole degrees of boxes, also past ±180 ((178, -18, 182, -16)): not cell ids (those are far beyond 360)
+    degrees = is_int and arr.size and np.abs(arr.astype(float)).max() <= 360
+    if arr.dtype == np.uint64 or (is_int and arr.size and not degrees):
         # cell ids (an int64 array of them was read as boxes: every cell "uncovered", silently)
         try:
             ids = _as_cells(arr).ravel()
@@ -125,19 +162,12 @@ def covered_mask(cells: ArrayLike,
     try:
         boxes = arr.astype(float)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got "
-                                f"{coverage!r}") from None
-    boxes = boxes.reshape(-1, 4) if boxes.ndim == 1 and boxes.size % 4 == 0 else boxes
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        boxes = None
+    boxes = boxes.reshape(-1, 4) if boxes is not None and boxes.ndim == 1 and boxes.size % 4 == 0 else boxes
+    if boxes is None or boxes.ndim != 2 or boxes.shape[1] != 4:
         raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got "
                                 f"{coverage!r}")
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.isfinite(boxes).all(axis=1) & (boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3])
-                & (boxes[:, 0] >= -180) & (boxes[:, 2] <= 180) & (boxes[:, 1] >= -90) & (boxes[:, 3] <= 90))
-    if bad.any():  # a box with min > max, or (lat, lon) order, covered nothing, silently
-        raise InvalidInputError(f"coverage boxes are (min_lon, min_lat, max_lon, max_lat) in degrees with min <= max; "
-                                f"got {boxes[bad][:3].tolist()} (not finite, min > max, or latitude and longitude "
-                                "swapped?)")
+    boxes = lnglat_boxes(boxes, "coverage")
     lat, lng = cell_to_latlng(cells)
     out = np.zeros(len(cells), bool)
     for b in boxes:

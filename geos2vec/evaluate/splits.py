@@ -93,7 +93,8 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
     cells : array_like of uint64
         Cell ids (flattened).
     bbox : tuple of float, optional
-        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, bounds included.
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, bounds included; longitudes past ±180 are taken
+        across the antimeridian (``(178, -18, 182, -16)``: both sides of it).
     polygon : shapely.Polygon, shapely.MultiPolygon, GeoSeries or GeoDataFrame, optional
         A shapely polygon in EPSG:4326 lon/lat (longitudes past ±180 are taken across the antimeridian:
         ``box(178, -18, 182, -16)``), or GeoPandas polygons in any CRS (their union, split at ±180: an area
@@ -122,10 +123,18 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
         raise InvalidInputError("give exactly one of bbox=, polygon=, lon= for the hold-out region")
     lat, lng = cell_to_latlng(_as_cells(cells).ravel())
     if bbox is not None:
-        b = [float(v) for v in bbox]
+        from ._coverage_arg import lnglat_boxes
+
+        try:
+            b = [float(v) for v in bbox]
+        except (TypeError, ValueError):
+            b = []
         if len(b) != 4 or b[0] > b[2] or b[1] > b[3]:
             raise InvalidInputError(f"bbox must be (min_lon, min_lat, max_lon, max_lat), got {bbox}")
-        return (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+        out = np.zeros(len(lat), bool)
+        for b in lnglat_boxes(b, "bbox"):  # (178, -18, 182, -16): both sides of ±180 (its western half was lost)
+            out |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+        return out
     if polygon is not None:
         import shapely
 
