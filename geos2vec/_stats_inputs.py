@@ -203,6 +203,26 @@ def channels_last(x, channels):
     return x.isel(feature=[names.index(str(c)) for c in channels])
 
 
+def labelled(x, xs, values):
+    """``values`` (computed from ``xs = channels_last(x, ...)``) in the form ``x`` came in.
+
+    A DataArray: ``x``'s dims in ``x``'s order and ``xs``'s coordinates (the channels in their fitted order),
+    without attrs (as xarray's arithmetic drops them: a raster's ``channel_dtypes`` would be wrong). Anything
+    else: the plain values.
+
+    A DataArray came back as an unlabelled array in the fitted channel order, so ``da.copy(data=...)`` of a
+    reordered ``da`` put each channel's values under another's name.
+    """
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is a hard dependency
+        return values
+    if not isinstance(x, xr.DataArray):
+        return values
+    out = xr.DataArray(np.asarray(values), dims=xs.dims, coords=xs.coords, name=x.name)
+    return out.transpose(*x.dims)
+
+
 def _refuse_foreign(table) -> None:
     """A polars / pyarrow table was read as a bare array: channels ``f0, f1, ...`` (a ``cell_id`` column one)."""
     hint = foreign_frame(table)

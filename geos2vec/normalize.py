@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._jsonfile import write_text_atomic
-from ._stats_inputs import as_matrix, channel_columns, channels_last, lazy_blocks, log1p_checked
+from ._stats_inputs import as_matrix, channel_columns, channels_last, labelled, lazy_blocks, log1p_checked
 from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class FeatureStats:
         """
         return log1p_checked(x, self.channels) if self.log1p else x
 
-    def transform(self, x: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
+    def transform(self, x: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame | xr.DataArray:
         """``(prepare(x) - mean) / std`` over the last axis; DataFrames keep index and columns.
 
         Parameters
@@ -276,11 +276,11 @@ class FeatureStats:
 
         Returns
         -------
-        numpy.ndarray or pandas.DataFrame
+        numpy.ndarray, pandas.DataFrame or xarray.DataArray
             Normalized values of the shape of ``x``, in ``x``'s float dtype
-            (float64 for other dtypes). A DataFrame comes back as a float64
-            DataFrame with ``x``'s index and only the fitted channels, in
-            their fitted order.
+            (float64 for other dtypes). A DataFrame (DataArray) comes back as
+            one with ``x``'s index (dims and coordinates, no attrs) and only
+            the fitted channels, in their fitted order.
 
         Raises
         ------
@@ -293,9 +293,10 @@ class FeatureStats:
         if isinstance(x, pd.DataFrame):
             sub = x[channel_columns(x, self.channels)]
             return pd.DataFrame(self.transform(sub.to_numpy(np.float64)), index=x.index, columns=sub.columns)
-        x = self._check_width(channels_last(x, self.channels))  # a DataArray by channel name, as fit reads it
-        dtype = x.dtype if x.dtype.kind == "f" else np.float64
-        return ((self.prepare(x) - self.mean) / self.std).astype(dtype)
+        xs = channels_last(x, self.channels)  # a DataArray by channel name, as fit reads it
+        v = self._check_width(xs)
+        dtype = v.dtype if v.dtype.kind == "f" else np.float64
+        return labelled(x, xs, ((self.prepare(v) - self.mean) / self.std).astype(dtype))
 
     def affine_to(self, other: "FeatureStats") -> tuple[np.ndarray, np.ndarray]:
         """``(scale, shift)`` per channel with ``other.transform(x) == self.transform(x) * scale + shift``.
@@ -323,7 +324,7 @@ class FeatureStats:
                                     f"log1p setting ({self.log1p}) to map values between their units")
         return self.std / other.std, (self.mean - other.mean) / other.std
 
-    def inverse_transform(self, z: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame:
+    def inverse_transform(self, z: pd.DataFrame | ArrayLike) -> np.ndarray | pd.DataFrame | xr.DataArray:
         """Inverse of :meth:`transform`.
 
         Parameters
@@ -333,10 +334,10 @@ class FeatureStats:
 
         Returns
         -------
-        numpy.ndarray or pandas.DataFrame
+        numpy.ndarray, pandas.DataFrame or xarray.DataArray
             Values in the original units (``expm1`` applied when fitted with
-            ``log1p=True``), float64; a DataFrame keeps ``z``'s index and holds
-            the fitted channels.
+            ``log1p=True``), float64; a DataFrame (DataArray) keeps ``z``'s
+            index (dims and coordinates) and holds the fitted channels.
 
         Raises
         ------
@@ -346,9 +347,9 @@ class FeatureStats:
         if isinstance(z, pd.DataFrame):
             sub = z[channel_columns(z, self.channels)]
             return pd.DataFrame(self.inverse_transform(sub.to_numpy(np.float64)), index=z.index, columns=sub.columns)
-        z = self._check_width(channels_last(z, self.channels))
-        out = z * self.std + self.mean
-        return np.expm1(out) if self.log1p else out
+        zs = channels_last(z, self.channels)
+        out = self._check_width(zs) * self.std + self.mean
+        return labelled(z, zs, np.expm1(out) if self.log1p else out)
 
     def _check_columns(self, df: pd.DataFrame) -> list:
         """The labels of ``df``'s fitted channel columns (matched as strings), checked."""

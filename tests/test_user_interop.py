@@ -69,13 +69,15 @@ def test_feature_stats_transform_reads_dataarray_channels_by_name(plain_table, r
     da = geos2vec.rasterize(table)
     names = list(da["feature"].values)
     moved = da.sel(feature=names[::-1]) if reshape == "reordered" else da.transpose("feature", "image", "row", "col")
-    got = stats.transform(moved)
+    got = stats.transform(moved)  # a DataArray in moved's dims, the channels in their fitted order (by name)
+    assert got.dims == moved.dims and list(got["feature"].values) == list(table.columns)
+    got = got.transpose(*da.dims).values
     # reference: pandas mean / population std of each table column, applied to that channel's pixels by name
     want = np.stack([(da.sel(feature=c).values - table[c].mean()) / (table[c].std(ddof=0) or 1.0)  # constant: 1
                      for c in table.columns], axis=-1)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     back = xr.DataArray(want, dims=da.dims, coords={"feature": names}).sel(feature=names[::-1])
-    np.testing.assert_allclose(stats.inverse_transform(back), da.values, atol=1e-9)
+    np.testing.assert_allclose(stats.inverse_transform(back).values, da.values, atol=1e-9)
 
 
 def test_arrow_tables_are_refused_by_name_not_read_as_arrays(plain_table):

@@ -250,3 +250,28 @@ def test_a_geoseries_of_points_is_refused_as_a_holdout_or_coverage_area():
         holdout_mask(cells, polygon=pts)
     with pytest.raises(InvalidInputError, match="must be polygons"):
         covered_mask(cells, pts)
+
+
+def test_feature_stats_transform_of_a_dataarray_comes_back_labelled():
+    """transform(da.sel(feature=[another order])) came back as bare NumPy in the fitted order: da.copy(data=...)
+    put each channel's values under another's name, and a feature-first array came back feature-last."""
+    import xarray as xr
+
+    from geos2vec.normalize import FeatureStats
+
+    rng = np.random.default_rng(0)
+    da = xr.DataArray(rng.poisson(3.0, (2, 4, 4, 3)).astype(np.float32), dims=("image", "row", "col", "feature"),
+                      coords={"feature": ["a", "b", "c"], "image": [10, 11]}, attrs={"channel_dtypes": ["int64"] * 3})
+    stats = FeatureStats.fit(da)
+    sub = da.sel(feature=["c", "b", "a"]).transpose("feature", "image", "row", "col")
+    got = stats.transform(sub)
+    assert isinstance(got, xr.DataArray) and got.dims == sub.dims and not got.attrs
+    assert list(got["feature"].values) == ["a", "b", "c"] and list(got["image"].values) == [10, 11]
+    for ch, k in (("a", 0), ("b", 1), ("c", 2)):  # reference: each channel with its own mean and std
+        ref = (np.log1p(da.sel(feature=ch).values) - stats.mean[k]) / stats.std[k] if stats.log1p else \
+            (da.sel(feature=ch).values - stats.mean[k]) / stats.std[k]
+        np.testing.assert_allclose(got.sel(feature=ch).values, ref, rtol=1e-5, atol=1e-5)
+    back = stats.inverse_transform(got)
+    assert isinstance(back, xr.DataArray) and back.dims == sub.dims
+    np.testing.assert_allclose(back.transpose(*da.dims).values, da.values, rtol=1e-4, atol=1e-4)
+    assert isinstance(stats.transform(da.values), np.ndarray)  # arrays stay arrays
