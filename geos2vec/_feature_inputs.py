@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import _geo, cells as _cells
-from .errors import Geos2VecError, InvalidInputError, InvalidTypeError
+from .errors import Geos2VecError, InvalidInputError, InvalidTypeError, foreign_frame
 from .ontology import Ontology
 
 _LON_COLUMNS = ("lon", "lng", "longitude", "x")
@@ -86,6 +86,7 @@ def _point_coords(pois, errors):
         return lat[kept], lng[kept], kept, 0, int(np.count_nonzero(missing))
     raise InvalidTypeError(
         f"pois must be a GeoDataFrame, GeoSeries or a DataFrame with lon/lat columns, got {type(pois).__name__}"
+        f"{foreign_frame(pois)}"
     )
 
 

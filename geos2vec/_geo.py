@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError, InvalidTypeError, foreign_frame
 
 _MAX_REPORTED = 10
 
@@ -45,7 +45,7 @@ def as_geoseries(data, name: str = "input") -> gpd.GeoSeries:
     if isinstance(data, gpd.GeoSeries):
         return data
     raise InvalidTypeError(
-        f"{name} must be a GeoDataFrame or GeoSeries, got {type(data).__name__}; build one with "
+        f"{name} must be a GeoDataFrame or GeoSeries, got {type(data).__name__}{foreign_frame(data)}; build one with "
         "geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.lon, df.lat), crs='EPSG:4326')"
     )
 

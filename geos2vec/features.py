@@ -29,7 +29,7 @@ import pandas as pd
 from . import _cover, _s2
 from . import cells as _cells
 from ._stacklevel import find_stack_level, warn as _warn
-from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
+from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipodal, _check_coords,  # noqa: F401
                               _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
                               _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable,
@@ -206,8 +206,8 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     if pois is not None and frame is None:
         raise InvalidTypeError(
             f"pois must be a GeoDataFrame (or a DataFrame with lon/lat columns) with a category column, got "
-            f"{type(pois).__name__}; for a bare GeoSeries use geopandas.GeoDataFrame({{'category': ...}}, "
-            "geometry=series)"
+            f"{type(pois).__name__}{foreign_frame(pois)}; for a bare GeoSeries use "
+            "geopandas.GeoDataFrame({'category': ...}, geometry=series)"
         )
     _check_labels(category_column=category_column, key_column=key_column, road_column=road_column)
     _check_unique_columns(frame, "pois")

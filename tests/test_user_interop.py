@@ -101,3 +101,40 @@ def test_arrow_tables_are_refused_by_name_not_read_as_arrays(plain_table):
     # converted, it is the pandas result (reference: pandas' own mean of each column)
     back = arrow.to_pandas().set_index("cell_id")
     np.testing.assert_allclose(geos2vec.FeatureStats.fit(back).mean, plain_table.mean().to_numpy())
+
+
+def test_arrow_tables_given_as_pois_or_rows_say_to_convert_them():
+    """count_features(pa.Table) and embed(pa.Table) said "got Table" with no way out."""
+    pa = pytest.importorskip("pyarrow")
+    from geos2vec.errors import InvalidTypeError
+
+    table = pa.table({"lon": [-118.25], "lat": [34.05], "fclass": ["cafe"]})
+    with pytest.raises(InvalidTypeError, match=r"got Table \(a pyarrow\.Table: convert it with \.to_pandas\(\)"):
+        geos2vec.count_features(table)
+    with pytest.raises(InvalidTypeError, match=r"got Table \(a pyarrow\.Table: convert it with \.to_pandas\(\)"):
+        geos2vec.embed(table, None)
+    # converted, the pandas result: one cafe in one level-12 cell
+    counts = _quiet(geos2vec.count_features, table.to_pandas())
+    assert counts["cafe"].sum() == 1 and len(counts) == 1
+
+
+def test_a_holdout_series_of_strings_is_refused_not_read_as_all_test(plain_table):
+    """holdout=Series(["True", "False", ...]) counted every sample as a test sample (non-empty strings are true)."""
+    from geos2vec import evaluate as ev
+    from geos2vec.errors import InvalidTypeError
+
+    idx = plain_table.index
+    target = pd.Series(np.arange(len(idx), dtype=float), index=idx)
+    test = np.arange(len(idx)) % 4 == 0
+    with pytest.raises(InvalidTypeError, match="holdout must be a boolean Series.*dtype object"):
+        ev.evaluate(target, {"counts": plain_table}, split="holdout", n_splits=1, probes=["ridge"], progress=False,
+                    holdout=pd.Series(np.where(test, "True", "False"), index=idx, dtype=object))
+    # booleans and 0/1 numbers are the same hold-out (reference: the test rows by hand)
+    runs = [ev.evaluate(target, {"counts": plain_table}, split="holdout", n_splits=1, probes=["ridge"],
+                        progress=False, holdout=h)
+            for h in (pd.Series(test, index=idx), pd.Series(test.astype(int), index=idx),
+                      pd.Series(test, index=idx, dtype="boolean"))]
+    for r in runs:
+        assert r.config["split_sizes"]["holdout"][2] == int(test.sum())
+        pd.testing.assert_frame_equal(r.scores.drop(columns="time_s", errors="ignore"),
+                                      runs[0].scores.drop(columns="time_s", errors="ignore"))

@@ -135,6 +135,23 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
     return results
 
 
+def _holdout_flags(holdout: pd.Series) -> pd.Series:
+    """A hold-out Series as booleans: bool (NA: not held out) or numbers 0/1; anything else is refused.
+
+    A Series of "True"/"False" strings counted every cell as a test cell (a non-empty string is true), and the
+    run failed later with "hold-out leaves 0 train cells".
+    """
+    kind = holdout.dtype.kind if isinstance(holdout.dtype, np.dtype) else getattr(holdout.dtype, "kind", "O")
+    if kind == "b" or pd.api.types.is_bool_dtype(holdout.dtype):
+        return holdout.copy()
+    values = holdout.dropna()
+    if kind in "iuf" and values.isin([0, 1]).all():
+        return holdout.astype(float).fillna(0.0).astype(bool)
+    raise InvalidTypeError(f"holdout must be a boolean Series (True: a test sample), got dtype {holdout.dtype} with "
+                           f"values like {list(values.unique()[:3])}; e.g. holdout=(df['split'] == 'test') or "
+                           "holdout=series.map({'True': True, 'False': False})")
+
+
 def _recorded(key: str, value: Any) -> Any:
     """A hold-out region as config.json records it: polygons as WKT in degrees (GeoPandas ones as the area used)."""
     if isinstance(value, (pd.Series, pd.DataFrame)) and hasattr(value, "geom_type"):
@@ -309,7 +326,7 @@ def evaluate(
     mask = None
     if kind == "holdout":
         if isinstance(holdout, pd.Series):
-            hm = holdout.copy()
+            hm = _holdout_flags(holdout)
             if pooling is None:
                 hm.index = _cell_id_index(hm.index, "holdout: index it by the target's sample ids (cell ids)")
             mask = hm.reindex(sample_ids).fillna(False).to_numpy(dtype=bool)
