@@ -68,7 +68,7 @@ def _point_coords(pois, errors):
         lon_col, lat_col = _lnglat_columns(pois)
         if lon_col is None or lat_col is None:
             raise InvalidInputError(
-                "pois is a plain DataFrame without longitude/latitude columns (looked for "
+                "pois is a plain DataFrame without longitude/latitude columns (looked for, in any case, "
                 f"{_LON_COLUMNS} and {_LAT_COLUMNS}); pass a GeoDataFrame, or name the columns 'lon' and 'lat' "
                 "(degrees, WGS84)"
             )
@@ -93,11 +93,20 @@ def _point_coords(pois, errors):
 def _lnglat_columns(frame: pd.DataFrame):
     """``(longitude column, latitude column)`` of a plain DataFrame (``None`` where it has none).
 
-    The first of :data:`_LON_COLUMNS` / :data:`_LAT_COLUMNS` it has: how ``count_features`` and
+    The first of :data:`_LON_COLUMNS` / :data:`_LAT_COLUMNS` it has, else the first whose name matches one
+    whatever its case (``LON``/``Latitude``, as ``join_labels`` finds them): how ``count_features`` and
     ``infer_coverage`` find them.
     """
-    return (next((c for c in _LON_COLUMNS if c in frame.columns), None),
-            next((c for c in _LAT_COLUMNS if c in frame.columns), None))
+    lowered = {}
+    for c in frame.columns:
+        if isinstance(c, str):
+            lowered.setdefault(c.lower(), c)
+
+    def find(names):
+        exact = next((c for c in names if c in frame.columns), None)
+        return exact if exact is not None else next((lowered[c] for c in names if c in lowered), None)
+
+    return find(_LON_COLUMNS), find(_LAT_COLUMNS)
 
 
 def _nan_points_as_missing(geoms):

@@ -138,3 +138,19 @@ def test_a_holdout_series_of_strings_is_refused_not_read_as_all_test(plain_table
         assert r.config["split_sizes"]["holdout"][2] == int(test.sum())
         pd.testing.assert_frame_equal(r.scores.drop(columns="time_s", errors="ignore"),
                                       runs[0].scores.drop(columns="time_s", errors="ignore"))
+
+
+@pytest.mark.parametrize("lon, lat", [("LON", "LAT"), ("Longitude", "Latitude"), ("Lng", "Lat")])
+def test_count_features_finds_lon_lat_columns_whatever_their_case(lon, lat):
+    """count_features refused "LON"/"LAT" columns (join_labels found them); reference: the same frame with the
+    columns named lon/lat, in memory and on dask, coverage="infer" included."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({lon: rng.uniform(-118.3, -118.2, 50), lat: rng.uniform(34.0, 34.1, 50),
+                       "fclass": rng.choice(["cafe", "bank"], 50)})
+    ref = _quiet(geos2vec.count_features, df.rename(columns={lon: "lon", lat: "lat"}), coverage="infer")
+    got = _quiet(geos2vec.count_features, df, coverage="infer")
+    pd.testing.assert_frame_equal(got, ref)
+    assert got.attrs["coverage"] == ref.attrs["coverage"]
+    dd = pytest.importorskip("dask.dataframe")
+    lazy = _quiet(geos2vec.count_features, dd.from_pandas(df, npartitions=2))
+    pd.testing.assert_frame_equal(lazy, _quiet(geos2vec.count_features, df), check_names=False)
