@@ -102,9 +102,9 @@ def _lnglat_columns(frame: pd.DataFrame):
         if isinstance(c, str):
             lowered.setdefault(c.lower(), c)
 
-    def find(names):
-        exact = next((c for c in names if c in frame.columns), None)
-        return exact if exact is not None else next((lowered[c] for c in names if c in lowered), None)
+    def find(names):  # by priority; each name exactly, else in another case ("Latitude" before a "y" column)
+        return next((c if c in frame.columns else lowered[c] for c in names if c in frame.columns or c in lowered),
+                    None)
 
     return find(_LON_COLUMNS), find(_LAT_COLUMNS)
 

@@ -263,9 +263,11 @@ def run(args) -> int:
     if args.within:
         lng, lat = _label_lnglat(labels, args)
         keep = np.zeros(len(labels), bool)
+        from .evaluate._coverage_arg import lnglat_boxes
+
         for text in args.within:
-            b = _bbox(text)
-            keep |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+            for b in lnglat_boxes(_bbox(text), "--within"):  # 178,-18,182,-16: both sides of ±180
+                keep |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
         if not keep.any():  # said only "labels is empty"
             raise InvalidInputError(f"no label of {args.labels} lies inside --within {' '.join(args.within)} "
                                     "(MINLON,MINLAT,MAXLON,MAXLAT in degrees; longitude first)")

@@ -104,7 +104,8 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
     ----------
     coverage : shapely geometry, tuple, GeoSeries, GeoDataFrame, str or path-like
         The area a source covers. Shapely geometries and WKT are taken as EPSG:4326 longitude/latitude;
-        a box (and every geometry's bounds) must lie within [-180, 180] x [-90, 90], a box with min < max.
+        a box (and every geometry's bounds) must lie within [-360, 360] x [-90, 90], at most 360 degrees wide,
+        a box with min < max; longitudes past ±180 are taken across the antimeridian (``(178, -18, 182, -16)``).
         Geometry collections keep their polygonal parts.
 
     Returns

@@ -275,3 +275,80 @@ def test_feature_stats_transform_of_a_dataarray_comes_back_labelled():
     assert isinstance(back, xr.DataArray) and back.dims == sub.dims
     np.testing.assert_allclose(back.transpose(*da.dims).values, da.values, rtol=1e-4, atol=1e-4)
     assert isinstance(stats.transform(da.values), np.ndarray)  # arrays stay arrays
+
+
+def test_a_holdout_series_of_python_bools_with_nan_is_read_as_booleans():
+    """split.map({"test": True, "train": False}) with an unmapped value is an object Series of True/False/NaN:
+    refused by the first dtype check (it had worked)."""
+    from geos2vec.evaluate.protocol import _holdout_flags
+
+    s = pd.Series(["test", "train", "other", "test"]).map({"test": True, "train": False})
+    assert s.dtype == object
+    got = _holdout_flags(s)
+    assert got.dtype == bool and got.tolist() == [True, False, False, True]
+    with pytest.raises(ev_errors().InvalidTypeError):
+        _holdout_flags(pd.Series(["True", "False"], dtype=object))
+
+
+def ev_errors():
+    import geos2vec.errors as errors
+
+    return errors
+
+
+def test_lon_lat_columns_come_by_priority_each_name_in_any_case():
+    """Columns Longitude, Latitude, y (y a row number): the exact "y" beat "Latitude", and the POIs landed at
+    latitude 3; join_labels picks Longitude/Latitude. Reference: the frame with the columns renamed lon/lat."""
+    import geos2vec
+
+    df = pd.DataFrame({"Longitude": [-73.99, -73.98], "Latitude": [40.71, 40.72], "y": [3.0, 4.0],
+                       "fclass": ["cafe", "bank"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = geos2vec.count_features(df)
+        ref = geos2vec.count_features(df.drop(columns="y").rename(columns={"Longitude": "lon", "Latitude": "lat"}))
+    pd.testing.assert_frame_equal(got, ref)
+
+
+@pytest.mark.parametrize("how", ["holdout_mask", "covered_mask"])
+def test_a_geometry_collection_area_keeps_its_polygons(how):
+    """GeoSeries.make_valid() of a polygon with a spike is a GeometryCollection: refused since ae8dea5 (it had
+    worked); its polygonal parts are the area, as as_coverage keeps them. A collection without a polygon is refused."""
+    import shapely
+
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.evaluate import covered_mask, holdout_mask
+
+    cells, lat, lng = _fiji_cells()
+    area = shapely.box(177.5, -18.0, 179.5, -16.0)
+    gc = shapely.GeometryCollection([area, shapely.LineString([(179.5, -17.0), (179.9, -17.0)])])
+    ref = shapely.contains_xy(area, lng, lat)
+    assert ref.any() and (~ref).any()
+    call = (lambda g: holdout_mask(cells, polygon=g)) if how == "holdout_mask" else (lambda g: covered_mask(cells, g))
+    np.testing.assert_array_equal(call(gpd.GeoSeries([gc], crs=4326)), ref)
+    with pytest.raises(InvalidInputError, match="must be polygons"):
+        call(gpd.GeoSeries([shapely.GeometryCollection([shapely.Point(178, -17)])], crs=4326))
+
+
+def test_cli_within_a_box_past_180_keeps_labels_on_both_sides(tmp_path, capsys):
+    from geos2vec.cli import main
+
+    rng = np.random.default_rng(0)
+    n = 80
+    lon = rng.uniform(178.5, 181.5, n)
+    lon = np.where(lon > 180, lon - 360, lon)
+    pd.DataFrame({"lat": rng.uniform(-17.9, -16.1, n), "lon": lon, "y": rng.normal(size=n)}).to_csv(
+        tmp_path / "fiji.csv", index=False)
+    args = ["evaluate", "--labels", str(tmp_path / "fiji.csv"), "--target", "y", "--model", "none", "--probes",
+            "ridge", "--n-splits", "2", "--splits", "random", "--quiet", "--out", str(tmp_path / "out")]
+    import json
+
+    import s2sphere
+
+    assert main(args + ["--within", "178,-18,182,-16"]) == 0, capsys.readouterr().err
+    assert main(args[:-1] + [str(tmp_path / "out2"), "--within", "-182,-18,-178,-16"]) == 0
+    frame = pd.read_csv(tmp_path / "fiji.csv")
+    cells = {s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(a, b)).parent(12).id()
+             for a, b in zip(frame.lat, frame.lon)}  # every label lies in the box, on both sides of ±180
+    for out in ("out", "out2"):
+        assert json.loads((tmp_path / out / "config.json").read_text())["n_samples"] == len(cells)

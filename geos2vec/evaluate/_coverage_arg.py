@@ -57,8 +57,16 @@ def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.G
 
     gs = as_geoseries(geoms, name)
     gs = gs[~missing_mask(gs)]
-    kind = np.asarray(gs.geom_type)
-    other = ~np.isin(kind, ["Polygon", "MultiPolygon"])
+    import shapely
+
+    kind, empty = np.asarray(gs.geom_type), np.asarray(gs.is_empty)
+    collection = (kind == "GeometryCollection") & ~empty
+    if collection.any():  # make_valid's polygon with a spike: its polygonal parts, as as_coverage keeps them
+        gs = gs.copy()
+        gs[collection] = [shapely.union_all([p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)])
+                          for g in gs[collection]]
+        kind = np.asarray(gs.geom_type)
+    other = ~np.isin(kind, ["Polygon", "MultiPolygon"]) & ~empty  # a collection without a polygon too
     if other.any():  # points or lines cover no area: every cell came out outside, and evaluate failed later
         raise InvalidInputError(f"{name} must be polygons (the area); {int(other.sum()):,} of its geometries are not "
                                 f"({', '.join(sorted(set(kind[other])))}; first at index {gs.index[other][0]!r}): "

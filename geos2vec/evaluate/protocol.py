@@ -136,7 +136,7 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
 
 
 def _holdout_flags(holdout: pd.Series) -> pd.Series:
-    """A hold-out Series as booleans: bool (NA: not held out) or numbers 0/1; anything else is refused.
+    """A hold-out Series as booleans: bools (NA: not held out, also in an object Series) or numbers 0/1; else refused.
 
     A Series of "True"/"False" strings counted every cell as a test cell (a non-empty string is true), and the
     run failed later with "hold-out leaves 0 train cells".
@@ -145,6 +145,8 @@ def _holdout_flags(holdout: pd.Series) -> pd.Series:
     if kind == "b" or pd.api.types.is_bool_dtype(holdout.dtype):
         return holdout.copy()
     values = holdout.dropna()
+    if kind == "O" and all(isinstance(v, (bool, np.bool_)) for v in values):  # True/False/NaN of a .map(...)
+        return holdout.astype(object).where(holdout.notna(), False).astype(bool)
     if kind in "iuf" and values.isin([0, 1]).all():
         return holdout.astype(float).fillna(0.0).astype(bool)
     raise InvalidTypeError(f"holdout must be a boolean Series (True: a test sample), got dtype {holdout.dtype} with "
