@@ -25,7 +25,7 @@ keras = pytest.importorskip("keras")
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "geos2vec" / "model"
-STANDALONE = ("layers.py", "mae.py")
+STANDALONE = ("layers.py", "mae.py", "_mae_losses.py")
 
 
 def load_model_modules(repo_root=ROOT):

@@ -13,6 +13,9 @@ the active backend (:meth:`MaskedAutoencoder.compute_loss`; the backend's traine
 optimizer step). This module and :mod:`.layers` import only ``keras`` (TensorFlow only inside a function,
 when it is the backend), so they load where TensorFlow and the rest of ``geos2vec``'s dependencies are
 missing (see "Backends" in ``docs/model.md``).
+
+The loss functions (:func:`masked_mse`, :func:`activity_mse`, :func:`per_replica_loss`) are in
+:mod:`geos2vec.model._mae_losses` (which imports only ``keras`` too), and importable from here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 from keras import layers, ops
 
+from ._mae_losses import _keras_logs_returned_loss as _keras_logs_returned_loss  # importable here, as before
+from ._mae_losses import activity_mse, masked_mse, per_replica_loss
 from .layers import PositionEmbedding, RandomMasking, TransformerBlock, gather_tokens, sincos_2d
 
 if TYPE_CHECKING:
@@ -60,99 +65,6 @@ def masks_from_noise(noise: Any, num_keep: int) -> tuple[Any, Any, Any]:
     ids_keep = ids_shuffle[:, :num_keep]
     mask = ops.cast(ids_restore >= num_keep, "float32")
     return ids_keep, ids_restore, mask
-
-
-def masked_mse(x: Any, pred: Any, mask: Any, weight: Any | None = None) -> Any:
-    """Mean over masked (and, with ``weight``, observed) patches of the per-patch MSE.
-
-    ``x``, ``pred``: ``(batch, length, features)``; ``mask``: ``(batch, length)``,
-    1 where masked; ``weight``: optional ``(batch, length)`` 0/1 (observed pixels), or
-    ``(batch, length, features)`` 0/1 per value (covered pixels x channels the source has): then the mean
-    is over the weighted values of the masked patches, so a patch with fewer known channels counts less.
-
-    Parameters
-    ----------
-    x, pred : tensor, shape (batch, length, features)
-        Targets (normalized features) and predictions.
-    mask : tensor, shape (batch, length)
-        1 where a patch is masked.
-    weight : tensor, optional
-        ``(batch, length)`` or ``(batch, length, features)`` 0/1 weights, as above.
-
-    Returns
-    -------
-    tensor
-        Scalar float32 loss; 0 when no patch (value) has weight (the denominator is at least 1).
-    """
-    sq = ops.square(ops.cast(pred, "float32") - ops.cast(x, "float32"))
-    w = ops.cast(mask, "float32")
-    if weight is not None and len(weight.shape) == 3:
-        wv = ops.cast(weight, "float32") * w[..., None]
-        return ops.sum(sq * wv) / ops.maximum(ops.sum(wv), 1.0)
-    err = ops.mean(sq, axis=-1)
-    if weight is not None:
-        w = w * ops.cast(weight, "float32")
-    return ops.sum(err * w) / ops.maximum(ops.sum(w), 1.0)
-
-
-def activity_mse(x, pred, mask, weight=None):
-    """Masked MSE of each patch's mean over its (available) channels: how active the cell is overall.
-
-    Per-channel counts of a cell are mostly noise around its area's level; their mean is what neighbours
-    predict (``scripts/reconstruction_ceiling.py``). Weights as in :func:`masked_mse`.
-    """
-    x, pred = ops.cast(x, "float32"), ops.cast(pred, "float32")
-    if weight is not None and len(weight.shape) == 3:
-        wv = ops.cast(weight, "float32")
-        n = ops.sum(wv, axis=-1)
-        ax = ops.sum(x * wv, axis=-1) / ops.maximum(n, 1.0)
-        ap = ops.sum(pred * wv, axis=-1) / ops.maximum(n, 1.0)
-        pw = ops.cast(n > 0, "float32")
-    else:
-        ax, ap, pw = ops.mean(x, axis=-1), ops.mean(pred, axis=-1), weight
-    return masked_mse(ops.expand_dims(ax, -1), ops.expand_dims(ap, -1), mask, pw)
-
-
-def per_replica_loss(loss: Any) -> Any:
-    """``loss`` divided by the number of ``tf.distribute`` replicas in sync (TensorFlow backend; else unchanged).
-
-    Keras' TensorFlow trainer sums the replicas' gradients and multiplies the tracked loss back by the
-    replica count, so the loss a replica returns must be its share: the summed gradient is then that of the
-    mean of the replicas' losses (the scaling Keras applies to compiled losses, and what the hand-written
-    ``train_step`` of earlier versions did). Keras 3.7 logged the returned value without multiplying it back
-    (``loss`` and ``val_loss`` were divided by the replica count): there the value returned is ``loss`` and
-    only its gradient is the share's. JAX and PyTorch train on one global batch.
-
-    Parameters
-    ----------
-    loss : tensor
-        The loss of this replica's batch.
-
-    Returns
-    -------
-    tensor
-        ``loss / num_replicas_in_sync`` of the current ``tf.distribute`` strategy (TensorFlow backend, more
-        than one replica; with Keras 3.7 only its gradient is divided); ``loss`` itself otherwise.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return loss
-    import tensorflow as tf  # the active backend: already imported by keras
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:
-        share = loss * ops.cast(1.0 / replicas, loss.dtype)
-        if _keras_logs_returned_loss():  # Keras 3.7 logged the share: its value is the loss, its gradient the share's
-            return share + ops.stop_gradient(loss - share)
-        loss = share
-    return loss
-
-
-def _keras_logs_returned_loss() -> bool:
-    """Whether Keras' TensorFlow trainer logs the loss a replica returns as it is (3.7; 3.8 multiplies it back)."""
-    try:
-        return tuple(int(p) for p in keras.version().split(".")[:2]) < (3, 8)
-    except ValueError:  # pragma: no cover - an unusual version string
-        return False
 
 
 @keras.saving.register_keras_serializable(package="geos2vec")
