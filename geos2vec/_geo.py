@@ -89,6 +89,23 @@ def lon_jumps(arr: np.ndarray) -> np.ndarray:
     return out
 
 
+def lon_unwrap_shift(lon: np.ndarray, group: np.ndarray) -> np.ndarray | None:
+    """Per vertex, the multiple of 360 degrees that unwraps its run: no step within a ``group`` jumps over 180.
+
+    ``lon`` are consecutive vertices' longitudes, ``group`` (sorted) the line or part each belongs to; the shift
+    restarts at 0 at each group's first vertex. ``None`` when no step jumps (nothing to unwrap).
+    """
+    step = np.diff(lon)
+    jump = (np.abs(step) > 180.0) & (group[1:] == group[:-1])
+    if not jump.any():
+        return None
+    shift = np.concatenate([[0.0], np.where(jump, -360.0 * np.sign(step), 0.0)])
+    starts = np.r_[True, group[1:] != group[:-1]]
+    cum = np.cumsum(shift)
+    cum -= cum[np.maximum.accumulate(np.where(starts, np.arange(cum.size), 0))]  # restart at each group
+    return cum
+
+
 def _split_at_antimeridian(src: gpd.GeoSeries, dst: gpd.GeoSeries, name: str) -> gpd.GeoSeries:
     """``dst`` with the polygons of projected ``src`` that cross ±180 as the MultiPolygon of their parts either side.
 
@@ -218,15 +235,10 @@ def line_midpoints(lines: np.ndarray) -> np.ndarray:
     parts, owner = shapely.get_parts(lines, return_index=True)
     xy = shapely.get_coordinates(lines)  # the parts' vertices, in order
     part_of = np.repeat(np.arange(parts.size), shapely.get_num_coordinates(parts))
-    step = np.diff(xy[:, 0])
-    jump = (np.abs(step) > 180.0) & (part_of[1:] == part_of[:-1])
-    if not jump.any():
+    cum = lon_unwrap_shift(xy[:, 0], part_of)
+    if cum is None:
         return out
-    shift = np.concatenate([[0.0], np.where(jump, -360.0 * np.sign(step), 0.0)])
-    starts = np.r_[True, part_of[1:] != part_of[:-1]]
-    cum = np.cumsum(shift)
-    cum -= cum[np.maximum.accumulate(np.where(starts, np.arange(cum.size), 0))]  # restart at each part
-    crossing = np.unique(owner[part_of[1:][jump]])
+    crossing = np.unique(owner[part_of[cum != 0]])  # a part that jumps moves the vertex after its first jump
     rows = np.isin(owner[part_of], crossing)
     fixed = shapely.set_coordinates(lines[crossing].copy(), xy[rows] + np.c_[cum[rows], np.zeros(rows.sum())])
     mid = shapely.get_coordinates(shapely.line_interpolate_point(fixed, 0.5, normalized=True))

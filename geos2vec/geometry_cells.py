@@ -371,14 +371,9 @@ def _unwrap_antimeridian(lines: np.ndarray) -> np.ndarray:
     xy, owner = shapely.get_coordinates(lines, return_index=True)
     if xy.size == 0:
         return lines
-    step = np.diff(xy[:, 0])
-    jump = (np.abs(step) > 180.0) & (owner[1:] == owner[:-1])
-    if not jump.any():
+    cum = _geo.lon_unwrap_shift(xy[:, 0], owner)
+    if cum is None:
         return lines
-    shift = np.concatenate([[0.0], np.where(jump, -360.0 * np.sign(step), 0.0)])
-    starts = np.r_[True, owner[1:] != owner[:-1]]
-    cum = np.cumsum(shift)
-    cum -= cum[np.maximum.accumulate(np.where(starts, np.arange(len(cum)), 0))]  # restart at each line
     xy = xy.copy()
     xy[:, 0] += cum
     return shapely.linestrings(xy, indices=owner)
