@@ -22,6 +22,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """HOME in a temporary folder and the working directory in another (a user's notebook): what a path
+    starting with ``~`` must reach, and no "./~" folder left in the working directory after the test."""
+    h, work = tmp_path / "home", tmp_path / "work"
+    h.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(h))
+    monkeypatch.chdir(work)
+    assert os.path.expanduser("~") == str(h)
+    yield h
+    assert not (work / "~").exists()  # nothing written into a "./~" folder
+
+
 @pytest.fixture(autouse=True)
 def _restore_options():
     """Every test starts from the options the one before it found (a docs block's global

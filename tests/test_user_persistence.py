@@ -84,18 +84,6 @@ def test_verdict_of_a_paired_csv_read_as_text(tmp_path):
 
 
 # ------------------------------------------------------------------ paths under ~
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """HOME in a temporary folder, and a working directory elsewhere (the next session's notebook)."""
-    h, cwd = tmp_path / "home", tmp_path / "work"
-    h.mkdir()
-    cwd.mkdir()
-    monkeypatch.setenv("HOME", str(h))
-    monkeypatch.chdir(cwd)
-    assert os.path.expanduser("~") == str(h)
-    return h
-
-
 def _no_tilde_folder():
     return not os.path.exists("~")
 

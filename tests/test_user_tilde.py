@@ -17,17 +17,6 @@ import shapely
 import shapely.geometry
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.chdir(work)
-    yield home
-    assert not (work / "~").exists()  # nothing written into a "./~" folder
-
-
 _OSM = ('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="test">\n'
         '<node id="1" version="1" lat="47.11" lon="9.51"><tag k="amenity" v="cafe"/></node>\n'
         '<node id="2" version="1" lat="47.12" lon="9.52"/>\n<node id="3" version="1" lat="47.13" lon="9.53"/>\n'
