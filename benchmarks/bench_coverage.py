@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_features import best  # noqa: E402  (best of repeated timings, as the other benchmarks)
 
 
 def boxes(n, crs, x0, x1, y0, y1, seed=0):
@@ -32,15 +34,6 @@ def boxes(n, crs, x0, x1, y0, y1, seed=0):
     rng = np.random.default_rng(seed)
     x, y, s = rng.uniform(x0, x1, n), rng.uniform(y0, y1, n), rng.uniform(200, 2000, n)
     return gpd.GeoSeries(shapely.box(x, y, x + s, y + s), crs=crs)
-
-
-def best(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def main(argv=None):
