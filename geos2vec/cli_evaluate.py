@@ -262,12 +262,10 @@ def run(args) -> int:
     labels = _read_table(args.labels)
     if args.within:
         lng, lat = _label_lnglat(labels, args)
-        keep = np.zeros(len(labels), bool)
-        from .evaluate._coverage_arg import lnglat_boxes
+        from .evaluate._coverage_arg import in_lnglat_boxes
 
-        for text in args.within:
-            for b in lnglat_boxes(_bbox(text), "--within"):  # 178,-18,182,-16: both sides of ±180
-                keep |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+        # 178,-18,182,-16: both sides of ±180
+        keep = in_lnglat_boxes(lng, lat, [_bbox(text) for text in args.within], "--within")
         if not keep.any():  # said only "labels is empty"
             raise InvalidInputError(f"no label of {args.labels} lies inside --within {' '.join(args.within)} "
                                     "(MINLON,MINLAT,MAXLON,MAXLAT in degrees; longitude first)")

@@ -179,8 +179,8 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
                               key_column=key_column, extra=extra, road_column=road_column, errors=errors,
                               coverage=coverage)
         _warn_dropped(out.attrs["report"])
-    if pois is not None and extra is not None:  # k=1 for the whole number 1.0 of a float column, as for 1
-        out = _whole_number_names(out, pois, extra, len(load_ontology(ontology).all_channels))
+        if pois is not None and extra is not None:  # k=1 for the whole number 1.0 of a float column, as for 1
+            out = _whole_number_names(out, pois, extra, len(load_ontology(ontology).all_channels))  # dask: done
     out.attrs["geos2vec"] = provenance(stage="features", level=level, partitioned=partitioned or None,
                                        ontology=ontology if isinstance(ontology, str) else "custom")
     return out

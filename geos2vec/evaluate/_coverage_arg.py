@@ -107,6 +107,14 @@ def lnglat_boxes(boxes: ArrayLike, name: str) -> np.ndarray:
     return np.concatenate(out)
 
 
+def in_lnglat_boxes(lng: np.ndarray, lat: np.ndarray, boxes: ArrayLike, name: str) -> np.ndarray:
+    """Which points ``(lng, lat)`` lie in any of ``boxes`` (bounds included), read by :func:`lnglat_boxes`."""
+    out = np.zeros(len(lng), bool)
+    for b in lnglat_boxes(boxes, name):
+        out |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
+    return out
+
+
 def covered_mask(cells: ArrayLike,
                  coverage: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | ArrayLike | None = None) -> np.ndarray:
     """Which ``cells`` lie where the feature source has data.
@@ -175,9 +183,5 @@ def covered_mask(cells: ArrayLike,
     if boxes is None or boxes.ndim != 2 or boxes.shape[1] != 4:
         raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got "
                                 f"{coverage!r}")
-    boxes = lnglat_boxes(boxes, "coverage")
     lat, lng = cell_to_latlng(cells)
-    out = np.zeros(len(cells), bool)
-    for b in boxes:
-        out |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
-    return out
+    return in_lnglat_boxes(lng, lat, boxes, "coverage")

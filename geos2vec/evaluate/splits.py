@@ -123,7 +123,7 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
         raise InvalidInputError("give exactly one of bbox=, polygon=, lon= for the hold-out region")
     lat, lng = cell_to_latlng(_as_cells(cells).ravel())
     if bbox is not None:
-        from ._coverage_arg import lnglat_boxes
+        from ._coverage_arg import in_lnglat_boxes
 
         try:
             b = [float(v) for v in bbox]
@@ -131,10 +131,7 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
             b = []
         if len(b) != 4 or b[0] > b[2] or b[1] > b[3]:
             raise InvalidInputError(f"bbox must be (min_lon, min_lat, max_lon, max_lat), got {bbox}")
-        out = np.zeros(len(lat), bool)
-        for b in lnglat_boxes(b, "bbox"):  # (178, -18, 182, -16): both sides of ±180 (its western half was lost)
-            out |= (lng >= b[0]) & (lng <= b[2]) & (lat >= b[1]) & (lat <= b[3])
-        return out
+        return in_lnglat_boxes(lng, lat, b, "bbox")  # (178, -18, 182, -16): both sides of ±180 (half was lost)
     if polygon is not None:
         import shapely
 
