@@ -223,8 +223,9 @@ def test_gpu_session_script_end_to_end_on_cpu_jax(tmp_path):
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])  # python3: this one
     env = {**os.environ, "PATH": path, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "DATA": str(data),
            "CONFIGS": "cpu-small+d4", "SEEDS": "0", "KEEP": "1", "BENCH_S": "0"}
-    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_session.sh"), str(out), "300", "2"],
-                         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    # the budget only bounds the run (it stops after 2 epochs): a loaded machine (load 6) overran 300 s once
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_session.sh"), str(out), "900", "2"],
+                         capture_output=True, text=True, timeout=1000, env=env, cwd=ROOT)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "cpu-small-d4-s0: best held-out loss" in res.stdout and "2 epochs" in res.stdout, res.stdout
     assert (out / "best-cpu-small-d4-s0.npz").stat().st_size > 0
