@@ -112,3 +112,22 @@ def test_isolated_points_stretching_a_hull_across_the_antimeridian_are_warned_of
             warnings.simplefilter("always")
             infer_coverage(pd.DataFrame({"lon": x[:600], "lat": lat[:600]}))
         assert not [m for m in w if "isolated" in str(m.message)]
+
+
+def test_a_hole_far_from_its_exteriors_vertex_mean_stays_a_hole():
+    """A projected polygon over 180 degrees wide, its vertices crowded at one end: its hole was moved by 360
+    degrees next to the exterior's vertex mean, outside the exterior, and the hole's area counted as covered."""
+    import geopandas as gpd
+    import pyproj
+
+    from geos2vec.coverage import as_coverage
+
+    to_polar = pyproj.Transformer.from_crs(4326, 3576, always_xy=True)  # North Pole LAEA (Russia)
+    lon = np.concatenate([np.linspace(0, 10, 5000), np.linspace(10, 250, 49), np.linspace(250, 0, 50)])
+    lat = np.concatenate([np.full(5049, 70.0), np.full(50, 60.0)])  # a band 60-70 N from 0 to 250 E
+    ext = np.column_stack(to_polar.transform(lon, lat))
+    hole = np.column_stack(to_polar.transform([230, 240, 240, 230, 230.0], [63, 63, 67, 67, 63.0]))
+    geom = as_coverage(gpd.GeoSeries([shapely.Polygon(ext, [hole])], crs=3576))
+    inside = shapely.contains_xy(geom, [-125.0, -160.0, 5.0, 120.0, 100.0], [65.0, 65.0, 65.0, 65.0, 75.0])
+    assert inside.tolist() == [False, True, True, True, False]  # the hole (235 E = -125), the band, north of it
+    assert geom.area == pytest.approx(shapely.box(0, 60, 250, 70).area - 10 * 4, rel=0.02)

@@ -225,6 +225,19 @@ def _unwrap_xy(xy: np.ndarray) -> tuple[np.ndarray, float]:
     return out, float(shift[-1])
 
 
+def _hole_shift(exterior: np.ndarray, hole: np.ndarray) -> float:
+    """The multiple of 360 degrees of longitude that puts an unwrapped hole inside its unwrapped exterior."""
+    import shapely
+
+    shell = shapely.Polygon(exterior)
+    x, y = shapely.get_coordinates(shapely.Polygon(hole).representative_point())[0]
+    nearest = np.round((exterior[:, 0].mean() - hole[:, 0].mean()) / 360.0)
+    for k in (nearest, nearest - 1, nearest + 1, nearest - 2, nearest + 2):
+        if shapely.contains_xy(shell, x + 360.0 * k, y):
+            return 360.0 * k
+    return 360.0 * nearest  # a hole outside its exterior (an invalid polygon): as near as it gets
+
+
 def _unwrap_part(part: shapely.Geometry) -> shapely.Geometry:
     """One point, line or polygon in lon/lat, transformed from a projected CRS, unwrapped across ±180.
 
@@ -243,8 +256,8 @@ def _unwrap_part(part: shapely.Geometry) -> shapely.Geometry:
                 raise InvalidInputError(
                     "the area encloses a pole: its outline goes once round the Earth in longitude. Give it in "
                     "EPSG:4326 as a polygon that runs along latitude +-90 (e.g. shapely.box(-180, 80, 180, 90))")
-            if rings:  # a hole: next to the exterior
-                xy[:, 0] += 360.0 * np.round((rings[0][:, 0].mean() - xy[:, 0].mean()) / 360.0)
+            if rings:  # a hole: inside the exterior (its vertex mean may be over 180 degrees away from the hole)
+                xy[:, 0] += _hole_shift(rings[0], xy)
             rings.append(xy)
         out = shapely.Polygon(rings[0], rings[1:])
     elif part.geom_type in ("LineString", "LinearRing"):
