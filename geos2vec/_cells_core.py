@@ -18,7 +18,7 @@ from ._numba_cache import ensure_once as _ensure_numba_cache
 
 _ensure_numba_cache()  # before any @njit(cache=True): read-only installs use a temporary folder
 
-from . import _s2  # noqa: E402 - after the numba cache set-up
+from . import _h3_ids, _s2  # noqa: E402 - after the numba cache set-up
 
 # the public names, and their list (__all__), are in geos2vec.cells
 
@@ -154,7 +154,9 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
         ok = np.empty(arr.size, dtype=np.bool_)
         _s2.is_valid_kernel(arr.ravel(), ok)
         if not ok.all():
-            raise InvalidInputError(f"invalid S2 cell id(s) at positions {_positions(~ok)}")
+            raise InvalidInputError(f"invalid S2 cell id(s) at positions {_positions(~ok)}"
+                                    f"{_h3_ids.invalid_hint(arr.ravel()[~ok])}")
+        _h3_ids.check_not_h3(arr)  # H3 indexes read as S2 leaves in the Atlantic
     return arr
 
 

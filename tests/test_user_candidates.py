@@ -1,0 +1,89 @@
+"""Candidate problems a user meets: H3 ids given as S2 ids, a dropped image dimension, object extras on dask,
+plain Parquet with WKB geometries."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from geos2vec import cells
+from geos2vec.errors import Geos2VecWarning, InvalidInputError
+
+h3 = pytest.importorskip("h3")
+s2sphere = pytest.importorskip("s2sphere")
+
+
+def _h3_int(lat, lng, res):
+    return h3.str_to_int(h3.latlng_to_cell(lat, lng, res))
+
+
+def _s2_leaf(lat, lng):
+    return s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(lat, lng)).id()
+
+
+# --------------------------------------------------------------------------- 1. H3 indexes as S2 ids
+def test_h3_index_refused_with_conversion_advice():
+    i = _h3_int(40.7, -74.0, 9)
+    assert cells.is_valid_cell(i)  # it IS a valid S2 id (a leaf in the Atlantic): the silent case
+    leaf_lat = s2sphere.LatLng.from_point(s2sphere.CellId(i).to_point()).lat().degrees
+    assert 0 < leaf_lat < 10  # nowhere near New York
+    for call in (cells.cell_polygons, cells.cell_to_latlng, cells.get_level, cells.cell_to_token,
+                 lambda c: cells.cell_to_parent(c, 12)):
+        for form in (i, np.int64(np.uint64(i).view(np.int64)), [i], np.array([i], dtype=np.uint64)):
+            with pytest.raises(InvalidInputError, match=r"H3 cell indexes \(resolution 9.*h3\.int_to_str"):
+                call(form)
+
+
+def test_h3_column_of_several_resolutions_refused():
+    rng = np.random.default_rng(3)
+    ids = [_h3_int(la, lo, r) for la, lo, r in zip(rng.uniform(-60, 60, 40), rng.uniform(-180, 180, 40),
+                                                    rng.integers(0, 15, 40))]
+    with pytest.raises(InvalidInputError, match="resolutions 0-14"):
+        cells.cell_to_latlng(np.array(ids, dtype=np.uint64))
+    # a column of one fine resolution: each id is weak evidence, many of them are not
+    fine = np.array([_h3_int(40.7 + k * 1e-3, -74.0, 14) for k in range(10)], dtype=np.uint64)
+    with pytest.raises(InvalidInputError, match="resolution 14"):
+        cells.cell_polygons(fine)
+
+
+def test_single_fine_h3_index_warns_and_is_read_as_s2():
+    i = _h3_int(40.7, -74.0, 12)
+    with pytest.warns(Geos2VecWarning, match="H3 cell indexes .resolution 12.*a warning, not an error"):
+        lat, lng = cells.cell_to_latlng(i)
+    ref = s2sphere.LatLng.from_point(s2sphere.CellId(i).to_point())
+    assert lat == pytest.approx(ref.lat().degrees, abs=1e-9) and lng == pytest.approx(ref.lng().degrees, abs=1e-9)
+
+
+def test_invalid_s2_ids_that_are_h3_say_so():
+    ids = [_h3_int(40.7, -74.0 + k * 1e-5, 15) for k in range(30)]
+    bad = [i for i in ids if not cells.is_valid_cell(i)]
+    assert bad  # resolution-15 cells whose last digit is even are often no S2 id at all
+    with pytest.raises(InvalidInputError, match=r"invalid S2 cell id.*look like H3 cell indexes \(resolution 15"):
+        cells.cell_to_latlng(np.array(bad, dtype=np.uint64))
+
+
+def test_genuine_s2_leaves_never_refused():
+    """s2sphere leaf ids at random points: everywhere, and in the one patch (0-9.8 N, 22.6-45 W) where an S2 leaf
+    can share H3's top byte. No batch and no single id is refused; single ids there may warn (rarely)."""
+    rng = np.random.default_rng(11)
+    xyz = rng.normal(size=(3000, 3))
+    xyz /= np.linalg.norm(xyz, axis=1)[:, None]
+    lat = np.concatenate([np.degrees(np.arcsin(xyz[:, 2])), rng.uniform(0, 9.8, 3000)])
+    lng = np.concatenate([np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0])), rng.uniform(-45, -22.6, 3000)])
+    leaves = np.array([_s2_leaf(a, b) for a, b in zip(lat, lng)], dtype=np.uint64)
+    assert np.array_equal(cells.latlng_to_cell(lat, lng, 30), leaves)
+    assert ((leaves[3000:] >> np.uint64(56)) == 8).mean() > 0.8  # the patch: H3's top byte
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got_lat, _ = cells.cell_to_latlng(leaves)
+        cells.cell_polygons(leaves[:50])
+    assert np.allclose(got_lat, lat, atol=1e-6)
+    warned = 0
+    for leaf in leaves:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            cells.cell_to_latlng(leaf)
+        warned += len(w)
+    assert warned <= 30  # ~0.3 % of leaves in the patch; none refused
