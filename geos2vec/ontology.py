@@ -16,6 +16,7 @@ are also matched on their own as long as a value maps to a single channel.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -73,7 +74,7 @@ class Ontology:
         index = {c: k for k, c in enumerate(self.channels)}
         for row in self.table.itertuples(index=False):
             code = index[row.channel]
-            key, value = row.osm_key, row.osm_value
+            key, value = _nfc(row.osm_key), _nfc(row.osm_value)  # "café" typed NFC matches a value stored NFD
             if key is not None:
                 self._keys.add(key)
             if key is not None and value == "*":
@@ -190,6 +191,7 @@ class Ontology:
             raise InvalidTypeError(f"an ontology's name must be a non-empty string, got {name!r}")
         table = pd.DataFrame(rows, columns=["channel", "group", "osm_key", "osm_value"], dtype=object)
         channels = list(dict.fromkeys(table["channel"]))
+        _check_canonical(channels)
         if ROAD_CHANNEL in channels:
             raise InvalidInputError(
                 f"{ROAD_CHANNEL!r} is reserved for the road count; name the POI channel differently"
@@ -215,8 +217,9 @@ class Ontology:
         ----------
         values : array_like of str
             Tag values (``"restaurant"``) or full tags (``"amenity=restaurant"``), matched after stripping
-            surrounding spaces (as ``count_features`` does), case kept (OSM tags are case-sensitive). Missing
-            values (None/NaN) give ``-1``.
+            surrounding spaces (as ``count_features`` does), case kept (OSM tags are case-sensitive), in
+            Unicode normal form C (a decomposed ``"café"``, as macOS file names hold it, is the composed one).
+            Missing values (None/NaN) give ``-1``.
         keys : array_like of str, optional
             The OSM key of each value. With a key, ``key=value`` then ``key=*``
             are tried; without one, the value alone.
@@ -240,9 +243,9 @@ class Ontology:
         for n, v in enumerate(values):
             if not isinstance(v, str):
                 continue
-            v = v.strip()  # " restaurant" was -1 while "amenity= restaurant" matched
+            v = _nfc(v.strip())  # " restaurant" was -1 while "amenity= restaurant" matched
             k = keys[n] if keys is not None else None
-            k = k.strip() if isinstance(k, str) else None
+            k = _nfc(k.strip()) if isinstance(k, str) else None
             if k is None and "=" in v:
                 k, v = _split_tag(v)
             if k is not None:
@@ -293,6 +296,23 @@ def _road_values(road_values) -> frozenset | None:
     if not values or not all(isinstance(v, str) and v.strip() for v in values):
         raise InvalidTypeError(f"road_values must be a non-empty list of highway values (strings), got {values!r:.80}")
     return frozenset(v.strip() for v in values)
+
+
+def _nfc(text):
+    """``text`` in Unicode normal form C (composed ``é``); anything else as it is."""
+    return unicodedata.normalize("NFC", text) if isinstance(text, str) else text
+
+
+def _check_canonical(channels: list) -> None:
+    """Refuse channels that are one name in two Unicode forms (they print alike, and match the same values)."""
+    seen: dict = {}
+    for c in channels:
+        other = seen.setdefault(_nfc(c), c)
+        if other != c:
+            raise InvalidInputError(
+                f"channels {other!r} ({ascii(other)}) and {c!r} ({ascii(c)}) are the same name in two Unicode "
+                "normal forms (composed and decomposed accents); they match the same category values: name the "
+                "channel once (e.g. unicodedata.normalize('NFC', name))")
 
 
 def _split_tag(tag: str):
