@@ -13,6 +13,7 @@ import pandas as pd
 
 from ._cells_core import _cell_id_index, token_to_cell
 from ._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
+from ._textfile import read_csv_utf8
 from .errors import InvalidInputError, InvalidTypeError
 from .evaluate import count_table_from_points, join_labels
 from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column, _numeric, _polygon_samples, _warn_binary
@@ -44,8 +45,10 @@ def _read_table(path):
             except (ValueError, KeyError):
                 return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".tsv", ".tab"):  # GDAL read a .tsv as text columns
-            return pd.read_csv(path, sep="\t" if suffix in (".tsv", ".tab") else ",")
+            return read_csv_utf8(path, "table", table_ok=False, sep="\t" if suffix in (".tsv", ".tab") else ",")
         return gpd.read_file(path)
+    except InvalidInputError:  # a Latin-1 CSV: the file, line and fix, not "give a CSV/TSV ..."
+        raise
     except (OSError, ValueError, RuntimeError) as exc:
         raise InvalidInputError(f"cannot read {path}: {(str(exc) or type(exc).__name__).splitlines()[0]} (give a "
                                 "CSV/TSV, Parquet/GeoParquet, GeoJSON or another file GDAL reads)") from None

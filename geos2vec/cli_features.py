@@ -55,9 +55,9 @@ def _read_geo(path: Path):
     if suffix in _PARQUET:  # X.PARQUET too (GDAL cannot read it)
         return gpd.read_parquet(path)
     if suffix == ".csv":  # GDAL reads a CSV without a geometry; lon/lat columns make the points
-        import pandas as pd
+        from ._textfile import read_csv_utf8
 
-        df = pd.read_csv(path)
+        df = read_csv_utf8(path, "CSV file", table_ok=False)
         names = {str(c).lower(): c for c in df.columns}
         for x, y in _LONLAT:
             if x in names and y in names:

@@ -16,7 +16,9 @@ import pytest
 
 import geos2vec
 from geos2vec import Ontology, count_features, latlng_to_cell, rasterize, to_frame
+from geos2vec.cli import main
 from geos2vec.errors import InvalidInputError
+from geos2vec.io.crosswalk import load_crosswalk
 
 NFC = "café"                                   # 'caf\xe9', as typed on most keyboards
 NFD = unicodedata.normalize("NFD", NFC)        # 'cafe\u0301', as macOS file names and some exports hold it
@@ -78,3 +80,54 @@ def test_two_channels_named_alike_in_two_unicode_forms_are_refused():
     # names differing in case are distinct channels (OSM tags are case-sensitive), as before
     onto = Ontology.from_channels([NFC, "Café", "STRASSE", "Straße"])
     assert onto.lookup(["Café", NFD, "STRASSE", "Straße"]).tolist() == [1, 0, 2, 3]
+
+
+_CROSSWALK = ("sg_category,sg_subcategory,channel,note\n"
+              "Food & Drink,Café,cafe,Kaffee für Zürich\n"
+              "Food & Drink,,restaurant,Padaria São João\n")
+
+
+def test_crosswalk_files_read_as_utf8_with_bom_and_crlf_and_say_when_they_are_not(tmp_path):
+    folder = tmp_path / "Crosswalks São Paulo"
+    folder.mkdir()
+    for name, data in [("bom.csv", b"\xef\xbb\xbf" + _CROSSWALK.encode()),
+                       ("crlf.csv", _CROSSWALK.replace("\n", "\r\n").encode())]:
+        (folder / name).write_bytes(data)
+        table = load_crosswalk(folder / name)
+        assert table["sg_category"].tolist() == ["Food & Drink", "Food & Drink"]
+        assert table["sg_subcategory"].tolist() == ["Café", ""]
+        assert table["note"].tolist() == ["Kaffee für Zürich", "Padaria São João"]
+        assert table["osm_value"].tolist() == ["cafe", "restaurant"]
+    # Excel's "CSV" in Germany or Brazil is Windows-1252: before, a bare "'utf-8' codec can't decode byte 0xe9"
+    (folder / "latin1.csv").write_bytes(_CROSSWALK.encode("cp1252"))
+    with pytest.raises(InvalidInputError, match=r"crosswalk .*latin1\.csv' is not UTF-8 text \(byte 0xe9 on line 2\)"
+                                                r".*save it as UTF-8"):
+        load_crosswalk(folder / "latin1.csv")
+    (folder / "utf16.csv").write_bytes(_CROSSWALK.encode("utf-16"))
+    with pytest.raises(InvalidInputError, match=r"utf16\.csv' is UTF-16 text"):
+        load_crosswalk(folder / "utf16.csv")
+
+
+def test_cli_names_a_latin1_csv_and_its_line(tmp_path, capsys):
+    folder = tmp_path / "Zeilen Köln"
+    folder.mkdir()
+    table = count_features(_pois(["restaurant"], [BERLIN]))
+    table.to_parquet(folder / "Merkmale.parquet")
+    # a UTF-8 CSV with a byte-order mark and CRLF line ends is read, non-ASCII columns and values kept
+    (folder / "Orte ü.csv").write_bytes(b"\xef\xbb\xbf" + "Name,lon,lat\r\nCafé Zürich,13.4,52.52\r\n".encode())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["embed", str(folder / "Orte ü.csv"), "--features", str(folder / "Merkmale.parquet"),
+                     "--out", str(folder / "Ergebnis ü.csv"), "--quiet"]) == 0
+    out = pd.read_csv(folder / "Ergebnis ü.csv")
+    assert out["Name"].tolist() == ["Café Zürich"] and out["s2_cell"].tolist() == [int(_cell(*BERLIN))]
+    capsys.readouterr()
+    (folder / "Orte latin1.csv").write_bytes("Name,lon,lat\nStraße,13.4,52.52\nCafé,13.4,52.52\n".encode("latin-1"))
+    assert main(["embed", str(folder / "Orte latin1.csv"), "--features", str(folder / "Merkmale.parquet"),
+                 "--out", str(folder / "x.csv"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "Orte latin1.csv' is not UTF-8 text (byte 0xdf on line 2)" in err and "iconv -f latin1" in err
+    from geos2vec._cli_evaluate_inputs import _read_table
+
+    with pytest.raises(InvalidInputError, match=r"Orte latin1\.csv' is not UTF-8 text \(byte 0xdf on line 2\)"):
+        _read_table(folder / "Orte latin1.csv")

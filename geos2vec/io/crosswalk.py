@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._textfile import read_csv_utf8
 from ..errors import InvalidInputError, InvalidTypeError
 from ..ontology import ROAD_CHANNEL, load_ontology
 
@@ -61,7 +62,8 @@ def load_crosswalk(crosswalk: StrPath | pd.DataFrame = "default", ontology: Onto
     Raises
     ------
     FileNotFoundError, TypeError, ValueError
-        Missing file; wrong type (:class:`geos2vec.errors.InvalidTypeError`); missing columns, duplicate rows,
+        Missing file; wrong type (:class:`geos2vec.errors.InvalidTypeError`); a file that is not UTF-8 text (a
+        UTF-8 byte-order mark is fine), missing columns, duplicate rows,
         channels that the ontology lacks, or an ``osm_tag`` that maps elsewhere
         (:class:`geos2vec.errors.InvalidInputError`).
     """
@@ -76,7 +78,7 @@ def load_crosswalk(crosswalk: StrPath | pd.DataFrame = "default", ontology: Onto
             raise FileNotFoundError(
                 f"no crosswalk file at {name!r}; pass 'default' for the packaged SimpleGeo crosswalk, a CSV path or "
                 f"a DataFrame with columns {list(CROSSWALK_COLUMNS)}")
-        table = pd.read_csv(name, comment="#", dtype=str, keep_default_na=False)
+        table = read_csv_utf8(name, "crosswalk", comment="#", dtype=str, keep_default_na=False)
     elif isinstance(crosswalk, pd.DataFrame):
         name = "custom"
         table = crosswalk.copy()
