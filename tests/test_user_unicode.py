@@ -13,12 +13,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import geos2vec
 from geos2vec import Ontology, count_features, latlng_to_cell, rasterize, to_frame
 from geos2vec.cli import main
 from geos2vec.errors import InvalidInputError
 from geos2vec.io.crosswalk import load_crosswalk
+from geos2vec.model._image_input import match_channels
 
 NFC = "café"                                   # 'caf\xe9', as typed on most keyboards
 NFD = unicodedata.normalize("NFD", NFC)        # 'cafe\u0301', as macOS file names and some exports hold it
@@ -131,3 +133,16 @@ def test_cli_names_a_latin1_csv_and_its_line(tmp_path, capsys):
 
     with pytest.raises(InvalidInputError, match=r"Orte latin1\.csv' is not UTF-8 text \(byte 0xdf on line 2\)"):
         _read_table(folder / "Orte latin1.csv")
+
+
+def test_a_model_channel_mismatch_in_unicode_form_or_case_says_so():
+    names = ["Straße", NFC, "Bäckerei", "road"]
+    da = xr.DataArray(np.zeros((1, 2, 2, 4)), dims=("image", "row", "col", "feature"),
+                      coords={"feature": ["Straße", NFD, "bäckerei", "road"]})
+    with pytest.raises(InvalidInputError) as info:
+        match_channels(da, names)
+    msg = str(info.value)
+    # before: "missing ['café', 'Bäckerei'], unexpected ['café', 'bäckerei']": the same-looking name on both sides
+    assert r"'caf\xe9' (model) and 'cafe\u0301' (data) are one name in two Unicode normal forms" in msg
+    assert "'Bäckerei' (model) and 'bäckerei' (data) differ only in case" in msg
+    assert match_channels(da.assign_coords(feature=names), names) is not None
