@@ -734,7 +734,7 @@ def test_rasterize_to_frame_and_plot_raise_geos2vec_errors():
     ]
     da = R.rasterize(t)
     cases += [
-        (InvalidInputError, "expected dims", lambda: R.to_frame(da.isel(image=0))),
+        (InvalidInputError, "expected dims", lambda: R.to_frame(da.isel(image=0, row=0))),
         (InvalidInputError, "no 'observed' coordinate", lambda: R.to_frame(da.drop_vars("observed"))),
     ]
     pytest.importorskip("matplotlib")

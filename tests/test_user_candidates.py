@@ -87,3 +87,36 @@ def test_genuine_s2_leaves_never_refused():
             cells.cell_to_latlng(leaf)
         warned += len(w)
     assert warned <= 30  # ~0.3 % of leaves in the patch; none refused
+
+
+# --------------------------------------------------------------------------- 2. to_frame of one image
+@pytest.fixture(scope="module")
+def la_table():
+    import geos2vec
+
+    pois, roads = geos2vec.demo.load_sample()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return geos2vec.count_features(pois, roads, coverage="infer")
+
+
+def test_to_frame_of_one_image(la_table):
+    from geos2vec import raster
+
+    da = raster.rasterize(la_table)
+    parents = cells.cell_to_parent(la_table.index.to_numpy(), 8)
+    for k in range(da.sizes["image"]):
+        image = np.uint64(da["image"].values[k])
+        expected = la_table[parents == image]  # the table's rows in that image
+        assert len(expected)
+        for one in (da.isel(image=k), da.isel(image=k).transpose("feature", "row", "col"),
+                    da.chunk({"image": 1}).isel(image=k)):
+            got = raster.to_frame(one)
+            assert got.equals(expected), k
+            assert got.equals(raster.to_frame(da.isel(image=[k])))
+            assert got.attrs["coverage"] == raster.to_frame(da).attrs["coverage"]
+    win = raster.windows(da, size=8, stride=8)
+    w = int(np.flatnonzero(win["observed"].values.any(axis=(1, 2)))[0])
+    assert raster.to_frame(win.isel(window=w)).equals(raster.to_frame(win.isel(window=[w])))
+    with pytest.raises(InvalidInputError, match="expected dims"):
+        raster.to_frame(da.isel(image=0, row=0))  # two dims dropped: no image to rebuild

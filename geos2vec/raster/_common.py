@@ -55,6 +55,18 @@ def _pixel_coord(da: xr.DataArray, name: str, dims: tuple) -> np.ndarray:
     return np.asarray(coord.transpose(*dims).values)
 
 
+def _one_image(da: xr.DataArray) -> xr.DataArray:
+    """A single image, its image dimension dropped (``da.isel(image=k)``), as a stack of one image.
+
+    The dimension comes back under its old name (``image``, or ``window`` for a window), with the scalar
+    coordinate the selection left as its value, and the per-pixel coordinates (``cell_id``, ``observed``, ...)
+    spread over it.
+    """
+    dim = "window" if "window" in da.coords and "image" not in da.coords else "image"
+    da = da.transpose("row", "col", "feature").expand_dims(dim)
+    return da.assign_coords({c: da[c].expand_dims(dim) for c in da.coords if set(da[c].dims) == {"row", "col"}})
+
+
 def _channel_dtypes(features) -> tuple[list, list[np.dtype]]:
     """Channel names and their NumPy dtypes; raises on non-numeric channels."""
     names = list(features.columns)

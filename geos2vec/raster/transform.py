@@ -26,6 +26,7 @@ from ._common import (
     _fill_pixels,
     _image_positions,
     _is_dask_frame,
+    _one_image,
     _pixel_cells,
     _pixel_coord,
     _range,
@@ -361,7 +362,8 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     da : xarray.DataArray
         Output of :func:`rasterize`, :func:`windows`, :func:`augment` or
         :func:`open_zarr` (any first dimension; trailing dims ``row, col,
-        feature``; coordinates ``cell_id`` and ``observed``, one value per pixel).
+        feature``; coordinates ``cell_id`` and ``observed``, one value per pixel),
+        or one image of them (``da.isel(image=k)``: dims ``row, col, feature``).
 
     Returns
     -------
@@ -391,6 +393,8 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
     """
     if not isinstance(da, xr.DataArray):
         raise InvalidTypeError(f"to_frame needs an xarray.DataArray from rasterize, not {type(da).__name__}")
+    if da.ndim == 3 and set(da.dims) == {"row", "col", "feature"}:  # one image: da.isel(image=k)
+        da = _one_image(da)
     if da.ndim != 4 or tuple(da.dims[1:]) != ("row", "col", "feature"):
         hint = "; transpose first: da.transpose(..., 'row', 'col', 'feature')" if da.ndim == 4 and {
             "row", "col", "feature"} <= set(da.dims) else ""
