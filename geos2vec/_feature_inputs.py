@@ -224,7 +224,7 @@ def _categories(frame, kept, column, key_column, ontology: Ontology):
     per_value = np.bincount(codes[codes >= 0], minlength=uniq.size)
     unknown = (~blank) & (lut[:-1] < 0) & (per_value > 0)
     dropped = pd.Series(per_value[unknown], index=uniq[unknown], dtype=np.int64).groupby(level=0, sort=False).sum()
-    dropped = {str(k): int(v) for k, v in dropped.sort_values(ascending=False, kind="stable").items()}
+    dropped = most_frequent_first(dropped.items())
     n_missing = int(np.count_nonzero(codes < 0) + per_value[blank].sum())
     return chan, dropped, n_missing
 
@@ -275,8 +275,7 @@ def _road_lines(roads, errors, road_column, ontology):
         is_road = np.array([isinstance(v, str) and v.strip() in ontology.road_values for v in hw], dtype=bool)
         drop = kept & ~is_road
         if drop.any():
-            vc = pd.Series(hw[drop]).fillna("<missing>").value_counts()
-            dropped = {str(k): int(v) for k, v in vc.items()}
+            dropped = most_frequent_first(pd.Series(hw[drop]).fillna("<missing>").value_counts().items())
         kept &= is_road
     return arr[kept], kept, dropped, int(np.count_nonzero(missing)), column
 
@@ -295,7 +294,15 @@ def _non_road_highways(roads, kept, road_column, ontology) -> dict:
 
     hw = pd.Series(_column(roads, "highway", "road_column").to_numpy(dtype=object)[kept])
     other = hw[hw.map(lambda v: isinstance(v, str) and v.strip() not in load_ontology().road_values)]
-    return {str(k): int(v) for k, v in other.value_counts().items()}
+    return most_frequent_first(other.value_counts().items())
+
+
+def most_frequent_first(counts) -> dict:
+    """``{str(value): count}`` from ``(value, count)`` pairs, most frequent first, ties by value.
+
+    Not by the rows' order: a report (and the warning listing its first five) is the same for shuffled input.
+    """
+    return dict(sorted(((str(k), int(v)) for k, v in counts), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _parse_extra(extra, frame):

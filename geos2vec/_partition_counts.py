@@ -13,17 +13,20 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidInputError
+from .ontology import _nfc_values
 
 _SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois", "coerced_pois", "n_roads",
              "n_roads_counted", "coerced_roads")
 
 
 def _add_dicts(dicts) -> dict:
+    from ._feature_inputs import most_frequent_first
+
     out: dict = {}
     for d in dicts:
         for k, v in (d or {}).items():
             out[k] = out.get(k, 0) + int(v)
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+    return most_frequent_first(out.items())
 
 
 def _merge_reports(reports: list[dict]) -> dict:
@@ -138,7 +141,7 @@ def _kept_values(part, cols, errors):
     for col in cols:
         values = part[col] if keep is None else part[col][keep]
         values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
-        out[col] = values.dropna().unique()
+        out[col] = _nfc_values(values.dropna()).unique()  # named as count_features names them
     return out
 
 
