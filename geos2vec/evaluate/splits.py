@@ -193,6 +193,24 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
 
 
 
+def _one_label_each(labels: ArrayLike, name: str, what: str) -> np.ndarray:
+    """One label per sample: a 1-D array (a one-column frame too); a missing label (None/NaN/<NA>) is refused.
+
+    ``blocked_splits`` made one block of every NaN group and a sample of its own of each ``<NA>`` (a nullable
+    Series), and raised NumPy's ``TypeError`` on ``None`` among strings; a two-column array an ``IndexError``.
+    """
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidInputError(f"{name} must hold one label per sample (1-D), got shape {arr.shape}")
+    na = pd.isna(arr)
+    if na.any():
+        raise InvalidInputError(f"{name} has {int(na.sum())} missing label(s) at positions "
+                                f"{np.flatnonzero(na).tolist()[:10]}; give every sample {what} (or drop those samples)")
+    return arr
+
+
 def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[float] = (0.6, 0.2, 0.2),
                    seed: int = 0) -> Splits:
     """Spatially blocked splits: whole groups (e.g. level-6 parents) go to train, validation or test.
@@ -216,7 +234,8 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     Raises
     ------
     ValueError
-        Invalid ``fractions`` or ``n_splits``, or fewer than 3 groups.
+        Invalid ``fractions`` or ``n_splits``, fewer than 3 groups, or a missing group label (None, NaN,
+        ``<NA>``): every sample needs a block.
 
     Warns
     -----
@@ -225,7 +244,7 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
         a validation or test set holds less than a quarter or more than twice its share of the samples in some
         repetition: a few blocks hold most samples.
     """
-    groups = np.asarray(groups)
+    groups = _one_label_each(groups, "groups", "a block")
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
         raise InvalidInputError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
@@ -326,12 +345,7 @@ def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 
     ValueError
         Fewer than two regions, or a region split :func:`holdout_splits` cannot make.
     """
-    labels = pd.Series(np.asarray(regions, dtype=object))
-    if labels.isna().any():
-        raise InvalidInputError(f"regions has {int(labels.isna().sum())} missing label(s) at positions "
-                                f"{np.flatnonzero(labels.isna()).tolist()[:10]}; give every sample a region "
-                                "(or drop those samples)")
-    regions = labels.astype(str).to_numpy()
+    regions = pd.Series(_one_label_each(regions, "regions", "a region"), dtype=object).astype(str).to_numpy()
     names = sorted(set(regions))
     if len(names) < 2:
         raise InvalidInputError(f"region splits need at least 2 regions, got {names}")

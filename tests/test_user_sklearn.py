@@ -1,0 +1,92 @@
+"""An ML engineer feeding geos2vec into scikit-learn-style code: split groups per row, column names by prefix.
+
+scikit-learn is not a dependency, so these tests check the contracts such code relies on with NumPy and pandas:
+``blocked_splits`` takes one block label per row and refuses rows without one (as ``region_splits`` does), and
+the embedding columns are named by a str ``prefix``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import geos2vec
+from geos2vec import evaluate as ev
+from geos2vec.errors import InvalidInputError
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def la():
+    pois, roads = geos2vec.demo.load_sample()
+    table = _quiet(geos2vec.count_features, pois, roads, level=12)
+    return geos2vec.load_model("default"), table, pois
+
+
+# ------------------------------------------------------------------ blocked splits: one block per row
+GROUPS = np.repeat(np.arange(8), 3)  # 24 rows in 8 blocks of 3
+
+
+def _blocks_respected(splits, groups):
+    """Every row in exactly one part; no block in two parts of one split."""
+    for parts in splits:
+        assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(len(groups)))
+        owner = [set(groups[p].tolist()) for p in parts]
+        assert not (owner[0] & owner[1] or owner[0] & owner[2] or owner[1] & owner[2])
+
+
+@pytest.mark.parametrize("bad", [
+    pd.Series(np.where(np.arange(24) == 5, np.nan, GROUPS.astype(float))),        # NaN made one block of them all
+    pd.Series(pd.array(np.where(np.arange(24) == 5, None, GROUPS), dtype="UInt64")),   # <NA>: a block per row
+    pd.Series(np.where(np.arange(24) == 5, None, GROUPS.astype(str)), dtype=object),  # numpy's TypeError
+], ids=["float-nan", "nullable-na", "str-none"])
+def test_blocked_splits_refuse_rows_without_a_block(bad):
+    """A row without a group label has no block: refused naming its position, as region_splits refuses it."""
+    with pytest.raises(InvalidInputError, match=r"groups has 1 missing label\(s\) at positions \[5\]"):
+        ev.blocked_splits(bad, n_splits=2)
+    with pytest.raises(InvalidInputError, match=r"regions has 1 missing label\(s\) at positions \[5\]"):
+        ev.region_splits(bad, n_splits=2)  # the same message as before
+    # the same labels without the missing row: the splits of the plain labels, blocks kept whole
+    kept = np.flatnonzero(np.arange(24) != 5)
+    got = _quiet(ev.blocked_splits, bad.iloc[kept], n_splits=3)
+    ref = _quiet(ev.blocked_splits, GROUPS[kept], n_splits=3)
+    assert all(np.array_equal(a, b) for s, r in zip(got, ref) for a, b in zip(s, r))
+    _blocks_respected(got, GROUPS[kept])
+
+
+def test_blocked_splits_take_one_column_and_refuse_two():
+    """A one-column frame (df[["block"]]) is its labels; two columns raised NumPy's IndexError."""
+    ref = ev.blocked_splits(GROUPS, n_splits=3)
+    for one in (GROUPS[:, None], pd.DataFrame({"block": GROUPS})):
+        got = ev.blocked_splits(one, n_splits=3)
+        assert all(np.array_equal(a, b) for s, r in zip(got, ref) for a, b in zip(s, r))
+    _blocks_respected(ref, GROUPS)
+    with pytest.raises(InvalidInputError, match=r"one label per sample \(1-D\), got shape \(24, 2\)"):
+        ev.blocked_splits(np.c_[GROUPS, GROUPS[::-1]], n_splits=3)
+
+
+def test_blocked_splits_of_an_embed_output_per_row(la):
+    """Per-row blocks from embed's s2_cell (nullable UInt64): the level-10 parent, as for the cells' own ids."""
+    model, table, pois = la
+    homes = pois.iloc[::20][["name", "geometry"]].copy()
+    homes.loc[homes.index[3], "geometry"] = None  # a row without a location: <NA> cell
+    out = _quiet(homes.s2vec.embed, table, model=model, mode="patch", progress=False)
+    cells = out["s2_cell"]
+    assert cells.isna().sum() == 1
+    with pytest.raises(InvalidInputError, match=r"missing label\(s\) at positions \[3\]"):
+        ev.blocked_splits(cells, n_splits=2)  # silently a block of its own before
+    ok = cells.dropna()
+    groups = geos2vec.cell_to_parent(ok.to_numpy(np.uint64), 10)
+    ids = ok.to_numpy(np.uint64)  # a level-10 parent: the id's face and first 10 positions, then its 1 bit
+    assert np.array_equal(groups >> np.uint64(41), ids >> np.uint64(41))
+    assert (groups & np.uint64((1 << 41) - 1) == np.uint64(1 << 40)).all()
+    splits = _quiet(ev.blocked_splits, groups, n_splits=3)
+    _blocks_respected(splits, groups)
