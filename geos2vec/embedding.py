@@ -53,11 +53,15 @@ def _resolve_model(model):
     return model
 
 
-def _check_options(mode, context, outside) -> None:
+def _check_options(mode, context, outside, prefix) -> None:
     """Raise :class:`~geos2vec.errors.InvalidInputError` for an unknown ``mode``, ``context`` or ``outside``.
 
-    Checked up front, so that a typo raises whether or not any cell reaches the encoder.
+    Checked up front, so that a typo raises whether or not any cell reaches the encoder. A ``prefix`` that is
+    not a str is an :class:`~geos2vec.errors.InvalidTypeError` (``prefix=None`` named the columns ``None0``...).
     """
+    if not isinstance(prefix, str):
+        raise InvalidTypeError(f"prefix must be a str (the embedding columns are prefix0, prefix1, ...), got "
+                               f"{prefix!r}; prefix='' names them '0', '1', ...")
     from .model.context import CONTEXTS
     from .model.embed import MODES
 
@@ -218,7 +222,7 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     """
     from .partitioned import is_dask
 
-    _check_options(mode, context, outside)
+    _check_options(mode, context, outside, prefix)
     if is_dask(cell_ids):  # partition by partition; a dask frame comes back
         from .partitioned import embed_cells_dask
 
@@ -325,7 +329,7 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any] | OSMData, *, level:
         One row per cell of the feature table, in its order (``RangeIndex``): ``s2_cell`` (uint64), ``token``
         (str), ``prefix0 ... prefix{d-1}`` (float32) and the cell polygons (EPSG:4326).
     """
-    _check_options(mode, context, "nan")
+    _check_options(mode, context, "nan", prefix)
     model = _resolve_model(model)
     level = _check_level(level, model)
     table = _feature_table(features, level, model)
@@ -388,11 +392,13 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         lat [-90, 90] / lon [-180, 180] (anywhere in its geometry; the message names its index label).
         Invalid (self-intersecting) polygons are repaired with ``shapely.make_valid``, not refused
         (see :func:`row_cells`).
+    InvalidTypeError
+        (a ``TypeError``) ``prefix`` is not a str (``None`` named the columns ``None0``, ...).
     """
     from .coverage import covered_mask
     from .partitioned import is_dask
 
-    _check_options(mode, context, outside)
+    _check_options(mode, context, outside, prefix)
     _check_how(how)
     if is_dask(gdf):  # partition by partition; a dask frame comes back
         from .partitioned import embed_dask
@@ -473,12 +479,13 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     if ok_pos.size:
         s2[ok_pos] = _cells.latlng_to_cell(rep_lat, rep_lng, level)
     s2[missing] = pd.NA
-    out["s2_cell"] = pd.Series(s2, index=gdf.index)
-    names = [f"{prefix}{k}" for k in range(dim)]
+    names = ["s2_cell"] + [f"{prefix}{k}" for k in range(dim)]
     if isinstance(gdf.columns, pd.MultiIndex):  # as pandas' out[name] = ...: (name, "", ...), so the geometry stays
         names = pd.MultiIndex.from_tuples([(c,) + ("",) * (gdf.columns.nlevels - 1) for c in names])
+    out[names[0]] = pd.Series(s2, index=gdf.index)  # a full-length key: a partial one is deprecated (pandas 3)
+    names = names[1:]
     emb_frame = pd.DataFrame(result, index=gdf.index, columns=names, copy=False)
-    joined = pd.concat([out, emb_frame], axis=1)
+    joined = _geo.append_columns(out, emb_frame)
     joined.columns.names = gdf.columns.names  # as pandas' out[name] = ... keeps them
     joined.attrs = {**gdf.attrs, "geos2vec": provenance(stage="embed", model=model_name(model), mode=mode,
                                                         context=context if mode == "contextual" else None,

@@ -15,7 +15,7 @@ import pytest
 
 import geos2vec
 from geos2vec import evaluate as ev
-from geos2vec.errors import InvalidInputError
+from geos2vec.errors import InvalidInputError, InvalidTypeError
 
 
 def _quiet(fn, *args, **kwargs):
@@ -90,3 +90,30 @@ def test_blocked_splits_of_an_embed_output_per_row(la):
     assert (groups & np.uint64((1 << 41) - 1) == np.uint64(1 << 40)).all()
     splits = _quiet(ev.blocked_splits, groups, n_splits=3)
     _blocks_respected(splits, groups)
+
+
+# ------------------------------------------------------------------ prefix
+@pytest.mark.parametrize("prefix", [None, 5, b"e_"])
+def test_prefix_must_be_a_str(la, prefix):
+    """prefix=None named the columns None0 ... None255 (5: 50 ... 5255) without a word."""
+    model, table, pois = la
+    homes = pois.iloc[:5][["name", "geometry"]]
+    for call in (lambda: homes.s2vec.embed(table, model=model, mode="patch", prefix=prefix, progress=False),
+                 lambda: geos2vec.embed_cells(geos2vec.latlng_to_cell(34.05, -118.25, 12), table, model=model,
+                                              mode="patch", prefix=prefix, progress=False),
+                 lambda: geos2vec.cell_embeddings(table, model=model, mode="patch", prefix=prefix, progress=False)):
+        with pytest.raises(InvalidTypeError, match="prefix must be a str"):
+            _quiet(call)
+
+
+def test_empty_prefix_names_columns_by_str_numbers(la):
+    """prefix='' (the suggested fix) gives str column names '0' ... '255', the default's values."""
+    model, table, pois = la
+    homes = pois.iloc[:5][["name", "geometry"]]
+    with pytest.raises(InvalidTypeError):
+        _quiet(homes.s2vec.embed, table, model=model, mode="patch", prefix=None, progress=False)
+    got = _quiet(homes.s2vec.embed, table, model=model, mode="patch", prefix="", progress=False)
+    ref = _quiet(homes.s2vec.embed, table, model=model, mode="patch", progress=False)
+    assert list(got.columns[3:]) == [str(k) for k in range(256)]
+    np.testing.assert_array_equal(got[[str(k) for k in range(256)]].to_numpy(),
+                                  ref[[f"s2vec_{k}" for k in range(256)]].to_numpy())
