@@ -6,6 +6,8 @@ not empty: unavailable values stay out of the statistics).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 
@@ -84,6 +86,9 @@ def as_matrix(table, channels):
         if dup:
             raise InvalidInputError(f"the table has duplicate channel columns {dup}; rename or drop them "
                                     "(e.g. table.loc[:, ~table.columns.duplicated()]) so each channel is one column")
+        if not table.index.is_monotonic_increasing:  # rows in index order: float sums that do not follow the
+            with contextlib.suppress(TypeError):    # rows' order (a table re-read or shuffled gives the same stats)
+                table = table.sort_index(kind="stable")
         sub = table[cols]
         bad = [c for c in cols if not pd.api.types.is_numeric_dtype(sub[c]) or pd.api.types.is_complex_dtype(sub[c])]
         if bad:
