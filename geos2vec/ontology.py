@@ -303,6 +303,19 @@ def _nfc(text):
     return unicodedata.normalize("NFC", text) if isinstance(text, str) else text
 
 
+def _nfc_values(values: pd.Series) -> pd.Series:
+    """``values`` with every string in Unicode normal form C: a decomposed ``café`` and a composed one are one value.
+
+    Only the distinct values are normalized; ``values`` itself is returned when they all are NFC already.
+    """
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    norm = [_nfc(u) for u in uniq]
+    if all(a is b or a == b for a, b in zip(norm, uniq)):
+        return values
+    out = np.asarray(norm + [None], dtype=object)[codes]  # code -1 (missing) -> None
+    return pd.Series(out, index=values.index, name=values.name, dtype=object)
+
+
 def _check_canonical(channels: list) -> None:
     """Refuse channels that are one name in two Unicode forms (they print alike, and match the same values)."""
     seen: dict = {}

@@ -146,3 +146,19 @@ def test_a_model_channel_mismatch_in_unicode_form_or_case_says_so():
     assert r"'caf\xe9' (model) and 'cafe\u0301' (data) are one name in two Unicode normal forms" in msg
     assert "'Bäckerei' (model) and 'bäckerei' (data) differ only in case" in msg
     assert match_channels(da.assign_coords(feature=names), names) is not None
+
+
+def test_extra_categories_in_two_unicode_forms_are_one_channel_in_memory_and_on_dask():
+    pois = _pois(["restaurant"] * 5, [BERLIN, BERLIN, SAO_PAULO, BERLIN, SAO_PAULO])
+    pois["Küche"] = [NFC, NFD, NFD, "Café", "東京"]
+    pois["Preço (R$)"] = [1.5, 2.0, 4.0, 8.0, 16.0]
+    extra = {"Küche": "categories", "Preço (R$)": "sum"}
+    table = count_features(pois, extra=extra)
+    # before: "Küche=café" twice (composed and decomposed), Berlin 1 + 1 and São Paulo 0 + 1
+    names = ["Küche=Café", "Küche=café", "Küche=東京", "Preço (R$)"]
+    assert list(table.columns[-4:]) == names
+    berlin, sp = _cell(*BERLIN), _cell(*SAO_PAULO)
+    np.testing.assert_array_equal(table.loc[[berlin, sp], names].to_numpy(), [[1, 2, 0, 11.5], [0, 1, 1, 20.0]])
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    lazy = count_features(dask_geopandas.from_geopandas(pois, npartitions=2), extra=extra)
+    pd.testing.assert_frame_equal(lazy, table, check_freq=False)
