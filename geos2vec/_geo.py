@@ -57,6 +57,17 @@ def series_frame(geoms: gpd.GeoSeries) -> gpd.GeoDataFrame:
     return out
 
 
+def append_columns(gdf: gpd.GeoDataFrame, extra: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with the columns of ``extra`` (same index) appended; its active geometry and CRS kept.
+
+    Concatenated as plain frames: geopandas' own ``pd.concat(axis=1)`` of a GeoDataFrame whose geometry column
+    is labelled by a tuple (MultiIndex columns of strings, pandas 3) raised "eq not implemented for <class
+    'tuple'>".
+    """
+    joined = pd.concat([pd.DataFrame(gdf, copy=False), extra], axis=1)
+    return gpd.GeoDataFrame(joined, geometry=gdf.geometry.name, crs=gdf.crs)
+
+
 def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
     """Geometries in EPSG:4326 (longitude/latitude degrees).
 

@@ -65,6 +65,30 @@ def _load_features(paths, level):
     return count_inputs(paths, level=level)
 
 
+def _check_index_names(rows, driver, out) -> None:
+    """Refuse, before the work, an index that a GDAL format cannot write next to the columns.
+
+    GDAL formats have no index: geopandas writes a named (or non-integer) index as columns, and an index level
+    named like a column of the rows, like ``s2_cell`` or ``s2vec_<k>``, or like another level failed only after
+    the embedding with pandas' "cannot insert name, already exists".
+    """
+    import re
+
+    import pandas as pd
+
+    index = rows.index
+    if driver is None or (list(index.names) == [None] and pd.api.types.is_integer_dtype(index.dtype)):
+        return  # GeoParquet keeps the index apart; geopandas does not write an unnamed integer index
+    named = [n for n in index.names if n is not None]
+    clash = [n for k, n in enumerate(named) if n in rows.columns or n == "s2_cell" or n in named[:k]
+             or (isinstance(n, str) and re.fullmatch(r"s2vec_\d+", n))]
+    if clash:
+        raise InvalidInputError(
+            f"--out {out}: the rows' index level(s) {clash} would be written as column(s) of the {driver} file, "
+            "which has a column of that name already (its own, s2_cell or s2vec_*); write .parquet (GeoParquet "
+            "keeps the index apart), or rename the index levels in the input (df.rename_axis([...]))")
+
+
 def run_embed(args) -> int:
     """Run ``geos2vec embed``; the exit status."""
     import warnings
@@ -74,8 +98,9 @@ def run_embed(args) -> int:
 
     if args.quiet:
         set_options(progress=False)
-    _out_driver(check_out(args.out))  # a folder, a missing folder or an unknown format: before the work
+    driver = _out_driver(check_out(args.out))  # a folder, a missing folder or an unknown format: before the work
     rows = _read_geo(Path(args.rows))
+    _check_index_names(rows, driver, args.out)
     table = _load_features(args.features, args.level)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

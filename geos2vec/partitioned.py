@@ -330,7 +330,10 @@ def _split_kinds(frame):
     """
     if "geometry" not in getattr(frame, "columns", ()) and not hasattr(frame, "geometry"):
         return frame, None
-    return frame.map_partitions(_rows_of_kind, False), frame.map_partitions(_rows_of_kind, True)
+    # meta: the frame's own (a subset of its rows); inferring it ran the function on dask's made-up rows, and
+    # dask makes up no rows for some indexes (an IntervalIndex raised "Don't know how to handle index")
+    return (frame.map_partitions(_rows_of_kind, False, meta=frame._meta),
+            frame.map_partitions(_rows_of_kind, True, meta=frame._meta))
 
 
 def _rows_of_kind(part, lines: bool):
