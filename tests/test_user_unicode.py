@@ -6,6 +6,7 @@ References are hand-counted: every POI below sits at a known coordinate whose le
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import warnings
 
@@ -162,3 +163,31 @@ def test_extra_categories_in_two_unicode_forms_are_one_channel_in_memory_and_on_
     dask_geopandas = pytest.importorskip("dask_geopandas")
     lazy = count_features(dask_geopandas.from_geopandas(pois, npartitions=2), extra=extra)
     pd.testing.assert_frame_equal(lazy, table, check_freq=False)
+
+
+def test_report_tables_keep_one_row_per_method_whatever_its_name(tmp_path):
+    from geos2vec.evaluate import report
+
+    methods = ["S2Vec|PCA", "counts", 'Meu "embedding", v=1/2', "東京 emb"]
+    rows = [{"task": "Renda São Paulo", "split": "random", "rep": k, "method": m, "probe": "ridge", "n_cells": 50,
+             "n_test": 10, "r2": 0.5 + 0.01 * k + 0.05 * i, "mae": 1.0}
+            for k in range(3) for i, m in enumerate(methods)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # matplotlib: no CJK glyphs in DejaVu Sans
+        path = report.write_report(pd.DataFrame(rows), tmp_path / "Relatório ü")
+    text = path.read_text(encoding="utf-8")
+    table = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in table]
+    summary = {c[0]: c[1] for c in cells if len(c) == 2}
+    # mean and SD of 0.50, 0.51, 0.52 (+ 0.05 per method); before, "| S2Vec|PCA | 0.510 ± 0.010 |" was read as
+    # three cells: method "S2Vec", R² "PCA"
+    assert summary == {"method": "random / ridge", "S2Vec|PCA": "0.510 ± 0.010", "counts": "0.560 ± 0.010",
+                       'Meu "embedding", v=1/2': "0.610 ± 0.010", "東京 emb": "0.660 ± 0.010"}
+    paired = [c for c in cells if len(c) == 7][1:]
+    assert [(c[0], c[1], c[3]) for c in paired] == [("S2Vec|PCA", "counts", "-0.050"),
+                                                    ('Meu "embedding", v=1/2', "counts", "+0.050"),
+                                                    ("東京 emb", "counts", "+0.100")]
+    assert len(cells) == len(table) == 5 + 4 and all(len(c) in (2, 7) for c in cells)
+    back = pd.read_csv(path.parent / "scores.csv")
+    assert list(dict.fromkeys(back["method"])) == methods
+    assert (path.parent / "r2_Renda_São_Paulo.png").is_file() and "](r2_Renda_São_Paulo.png)" in text

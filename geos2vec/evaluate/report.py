@@ -128,7 +128,7 @@ def summary_markdown(results: EvaluationResult | Iterable[EvaluationResult] | pd
     s = s.assign(col=s["split"] + " / " + s["probe"])
     cols = list(dict.fromkeys(s["col"]))
     methods = list(dict.fromkeys(s["method"]))
-    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    lines = ["| method | " + " | ".join(map(_md_cell, cols)) + " |", "|---|" + "---|" * len(cols)]
     for m in methods:
         cells = []
         for c in cols:
@@ -139,8 +139,13 @@ def summary_markdown(results: EvaluationResult | Iterable[EvaluationResult] | pd
             nan = int(r.n_r2_nan.iloc[0])  # the mean covers the repetitions with an R² only: say so
             cells.append(_fmt(r.r2_mean.iloc[0], r.r2_std.iloc[0])
                          + (f" ({nan} of {int(r.n_splits.iloc[0])} splits without R²)" if nan else ""))
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_md_cell(m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _md_cell(name) -> str:
+    """``name`` as one Markdown table cell: a ``|`` in a method, region or task name split the row (escaped)."""
+    return " ".join(str(name).split("\n")).replace("|", "\\|")
 
 
 def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
@@ -157,7 +162,8 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
         ties = int(getattr(r, "ties", 0) or 0)  # said: "0 / 0 of 20" of two copies read as 20 unexplained splits
         counts = (f"{r.wins} / {r.losses} of {r.n_splits}" + (f" ({nan} without R²)" if nan else "")
                   + (f", {ties} tied" if ties else ""))
-        lines.append(f"| {r.method_a} | {r.method_b} | {r.split} / {r.probe} | {r.delta_r2_mean:+.3f} | "
+        lines.append(f"| {_md_cell(r.method_a)} | {_md_cell(r.method_b)} | {_md_cell(r.split)} / {_md_cell(r.probe)} | "
+                     f"{r.delta_r2_mean:+.3f} | "
                      f"{counts} | {pc} | {'**' + v + '**' if v == 'A beats B' else v} |")
     return "\n".join(lines)
 
