@@ -154,6 +154,48 @@ def wrap_lnglat(geom):
                                                  xoff=-s) for s in (-360.0, 0.0, 360.0)])
 
 
+def polygonal(geom: shapely.Geometry, name: str) -> shapely.Geometry:
+    """The area of one shapely geometry: a collection by its polygonal parts; points and lines are refused.
+
+    A point or line covers no area: as coverage or a hold-out polygon every cell came out outside, silently.
+    """
+    from .errors import CoverageError
+
+    if geom is None or geom.is_empty:
+        return geom
+    kind = shapely.get_type_id(geom)
+    if kind == 7:  # make_valid's polygon with a spike: its polygonal parts
+        parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
+        if parts:
+            return shapely.union_all(parts)
+    elif kind in (3, 6):
+        return geom
+    raise CoverageError(f"{name} must be a polygon (the area), got a {geom.geom_type}: buffer points or lines "
+                        "into areas first, or drop them")
+
+
+def polygonal_series(gs, name: str):
+    """A GeoSeries' geometries as areas: collections by their polygonal parts; points and lines refused.
+
+    The error names how many geometries are not areas and the first one's row (:func:`polygonal` for one).
+    """
+    from .errors import CoverageError
+
+    kind, empty = np.asarray(gs.geom_type), np.asarray(gs.is_empty)
+    collection = (kind == "GeometryCollection") & ~empty  # None (a missing geometry) is neither
+    if collection.any():
+        gs = gs.copy()
+        gs[collection] = [shapely.union_all([p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)])
+                          for g in gs[collection]]
+        kind = np.asarray(gs.geom_type)
+    other = ~np.isin(kind, ["Polygon", "MultiPolygon"]) & ~np.asarray(gs.is_empty) & ~np.asarray(gs.isna())
+    if other.any():  # points or lines cover no area: every cell came out outside, or they were dropped unseen
+        raise CoverageError(f"{name} must be polygons (the area); {int(other.sum()):,} of its geometries are not "
+                            f"({', '.join(sorted(set(kind[other])))}; first at index {gs.index[other][0]!r}): "
+                            "buffer points or lines into areas first, or drop them")
+    return gs
+
+
 def lnglat_union(gs):
     """The union of a GeoSeries' geometries in EPSG:4326 longitude/latitude, split at ±180.
 
@@ -172,11 +214,15 @@ def lnglat_union(gs):
     values = np.asarray(gs.values)
     values = values[~(shapely.is_missing(values) | shapely.is_empty(values))]
     if gs.crs.is_geographic or not values.size:
-        geom = gs.to_crs(4326).union_all()
-        if geom.is_empty:
-            return geom
-        x0, _, x1, _ = geom.bounds
-        return wrap_lnglat(geom) if -360 <= x0 <= x1 <= 360 and x1 - x0 <= 360 else geom
+        lnglat = np.asarray(gs.to_crs(4326).values)
+        lnglat = lnglat[~(shapely.is_missing(lnglat) | shapely.is_empty(lnglat))]
+        bounds = shapely.bounds(lnglat)
+        # each geometry past ±180 wrapped on its own: a union of one drawn past 180 and one past -180 (or one
+        # already split there) is over 360 degrees wide, and was refused as "not degrees"
+        past = ((bounds[:, 0] < -180) | (bounds[:, 2] > 180)) & (bounds[:, 0] >= -360) & (bounds[:, 2] <= 360) \
+            & (bounds[:, 2] - bounds[:, 0] <= 360)
+        lnglat[past] = [wrap_lnglat(g) for g in lnglat[past]]
+        return shapely.union_all(lnglat)
     x0, y0, x1, y1 = shapely.total_bounds(values)
     step = max(float(np.hypot(x1 - x0, y1 - y0)) / 256, 1e-9)  # error of the edges ~ (1/256)^2 of their bend
     real = shapely.length(values) > 0  # GEOS cannot segmentize a zero-length ring

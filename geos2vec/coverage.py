@@ -37,6 +37,7 @@ from . import cells as _cells
 from ._coverage_input import _lnglat_of, _not_read as _not_read
 from ._coverage_input import _warn_loose_header as _warn_loose_header, _warn_outside as _warn_outside
 from ._coverage_layers import is_pbf as _is_pbf, lnglat_union as _lnglat_union, wrap_lnglat as _wrap_lnglat
+from ._coverage_layers import polygonal_series as _polygonal_series
 from ._coverage_layers import outside_counts as _outside_counts  # noqa: F401 - geos2vec.partitioned's import
 from ._lnglat_hull import hull_and_flat
 from .errors import CoverageError
@@ -138,7 +139,8 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         gs = coverage.geometry if isinstance(coverage, gpd.GeoDataFrame) else coverage
         if gs.crs is None:
             raise CoverageError("the coverage GeoSeries has no CRS; set it (e.g. .set_crs(4326))")
-        geom = _lnglat_union(gs)  # a projected area densified, and split at ±180
+        # points or lines among polygons were dropped unseen (evaluate's coverage= refused them)
+        geom = _lnglat_union(_polygonal_series(gs, "the coverage GeoSeries"))  # densified, split at ±180
     elif isinstance(coverage, shapely.Geometry):
         geom = coverage
     elif isinstance(coverage, (tuple, list, np.ndarray)) and len(coverage) == 4:

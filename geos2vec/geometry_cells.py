@@ -368,6 +368,11 @@ def _unwrap_antimeridian(lines: np.ndarray) -> np.ndarray:
     A segment from 179.99° to -179.99° is 0.02° long across the antimeridian, not 359.98° the other way round
     (the way ``count_features`` covers it too); vertices may then lie beyond ±180°, wrapped back per cell.
     """
+    empty = shapely.is_empty(lines)
+    if empty.any() and not empty.all():  # an EMPTY part of a MultiLineString: rebuilt lines need coordinates
+        out = np.array(lines, dtype=object)
+        out[~empty] = _unwrap_antimeridian(out[~empty])
+        return out
     xy, owner = shapely.get_coordinates(lines, return_index=True)
     if xy.size == 0:
         return lines

@@ -29,10 +29,11 @@ def lnglat_geometry(geom: shapely.Geometry, name: str) -> shapely.Geometry:
     the antimeridian given as ``box(178, -18, 182, -16)``, as :func:`geos2vec.raster.image_cells` takes it); other
     bounds (metres) raise, naming ``name``.
     """
-    from .._coverage_layers import wrap_lnglat
+    from .._coverage_layers import polygonal, wrap_lnglat
 
     if geom.is_empty:
         return geom
+    geom = polygonal(geom, name)  # a point or line covered no cell, silently; a collection: its polygons
     x0, y0, x1, y1 = (float(v) for v in geom.bounds)
     if not (np.isfinite([x0, y0, x1, y1]).all() and -360 <= x0 <= x1 <= 360 and x1 - x0 <= 360
             and -90 <= y0 <= y1 <= 90):
@@ -51,26 +52,12 @@ def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.G
     side of ±180 (``to_crs(4326).union_all()`` made it a band round the globe the other way: the wrong cells),
     and geographic geometries past ±180 are wrapped there; other bounds raise (:func:`lnglat_geometry`).
     """
-    from .._coverage_layers import lnglat_union
+    from .._coverage_layers import lnglat_union, polygonal_series
     from .._geo import as_geoseries, missing_mask, to_wgs84
     from ..errors import CoverageError
 
     gs = as_geoseries(geoms, name)
-    gs = gs[~missing_mask(gs)]
-    import shapely
-
-    kind, empty = np.asarray(gs.geom_type), np.asarray(gs.is_empty)
-    collection = (kind == "GeometryCollection") & ~empty
-    if collection.any():  # make_valid's polygon with a spike: its polygonal parts, as as_coverage keeps them
-        gs = gs.copy()
-        gs[collection] = [shapely.union_all([p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)])
-                          for g in gs[collection]]
-        kind = np.asarray(gs.geom_type)
-    other = ~np.isin(kind, ["Polygon", "MultiPolygon"]) & ~empty  # a collection without a polygon too
-    if other.any():  # points or lines cover no area: every cell came out outside, and evaluate failed later
-        raise InvalidInputError(f"{name} must be polygons (the area); {int(other.sum()):,} of its geometries are not "
-                                f"({', '.join(sorted(set(kind[other])))}; first at index {gs.index[other][0]!r}): "
-                                "buffer points or lines into areas first, or drop them")
+    gs = polygonal_series(gs[~missing_mask(gs)], name)  # collections by their polygons; points, lines refused
     to_wgs84(gs, name)
     try:
         geom = lnglat_union(gs)

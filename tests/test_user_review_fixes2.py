@@ -1,0 +1,81 @@
+"""Fixes from a review of the 2026-11-29 (second) commits: each test failed on the code before them."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely import LineString, Point, box
+
+from geos2vec import latlng_to_cell
+from geos2vec.coverage import as_coverage
+from geos2vec.errors import CoverageError, InvalidInputError
+from geos2vec.evaluate import covered_mask, log1p_counts
+
+
+@pytest.fixture
+def three():
+    cells = latlng_to_cell([0.1, 0.2, 0.3], [0.1, 0.2, 0.3], 12)
+    return cells, pd.DataFrame({"cafe": [2.0]}, index=pd.Index(cells[:1], name="cell_id"))
+
+
+@pytest.mark.parametrize("area", [Point(0.2, 0.2), LineString([(0, 0), (1, 1)])])
+def test_a_shapely_point_or_line_as_coverage_is_refused_not_an_empty_area(three, area):
+    """A shapely point or line as ``coverage=`` made every cell uncovered, and ``log1p_counts`` kept only the
+    cells with a row (one of three here), silently; a GeoSeries of it was already refused."""
+    cells, counts = three
+    np.testing.assert_allclose(log1p_counts(counts, cells, coverage=box(0, 0, 1, 1)).to_numpy().ravel(),
+                               [np.log1p(2.0), 0.0, 0.0])  # an area: every cell in it kept
+    with pytest.raises(InvalidInputError, match=f"coverage must be a polygon.*got a {area.geom_type}"):
+        log1p_counts(counts, cells, coverage=area)
+    with pytest.raises(InvalidInputError, match="buffer points or lines"):
+        covered_mask(cells, area)
+
+
+def test_a_collection_as_coverage_counts_by_its_polygons(three):
+    cells, _ = three
+    gc = shapely.GeometryCollection([box(0, 0, 0.25, 0.25), Point(3, 3)])
+    assert covered_mask(cells, gc).tolist() == [True, True, False]
+
+
+def test_a_coverage_geoseries_mixing_polygons_and_points_is_refused_everywhere(three):
+    """``as_coverage`` (so ``count_features(coverage=)``) kept the polygons and dropped the points unseen, where
+    ``evaluate``'s coverage refused the same GeoSeries."""
+    cells, _ = three
+    mixed = gpd.GeoSeries([box(0, 0, 1, 1), Point(5, 5)], crs=4326)
+    for call in (lambda: as_coverage(mixed), lambda: covered_mask(cells, mixed)):
+        with pytest.raises(CoverageError, match=r"must be polygons.*1 of its geometries.*Point; first at index 1"):
+            call()
+    assert as_coverage(mixed.iloc[:1]).equals(box(0, 0, 1, 1))
+
+
+@pytest.mark.parametrize("second", [box(-190, -18, -185, -16), box(-180, -18, -178, -16)])
+def test_a_geographic_geoseries_with_parts_either_side_of_180_is_one_area(second):
+    """Each polygon alone worked; together their union was over 360 degrees wide and refused as "not degrees"."""
+    gs = gpd.GeoSeries([box(178, -18, 182, -16), second], crs=4326)
+    lon = np.array([179.0, -179.0, 172.5, 10.0, -179.5])
+    c = latlng_to_cell(np.full(5, -17.0), lon, 12)
+    expected = [shapely.contains_xy(shapely.union_all([as_coverage(g) for g in gs]), x, -17.0) for x in lon]
+    assert covered_mask(c, gs).tolist() == expected
+    assert expected[:2] == [True, True] and not expected[3]
+    assert as_coverage(gs).equals(shapely.union_all([as_coverage(g) for g in gs]))
+
+
+def test_a_multilinestring_across_180_with_an_empty_part_gets_the_cells_of_its_line():
+    """``shapely.linestrings(xy, indices=owner)`` cannot rebuild an EMPTY part: a bare NumPy-style ValueError
+    ("Index 1 is missing from the input indices")."""
+    from geos2vec.geometry_cells import row_cells
+
+    multi = gpd.GeoSeries([shapely.from_wkt("MULTILINESTRING ((179 0, -179 0), EMPTY)")], crs=4326)
+    line = gpd.GeoSeries([shapely.from_wkt("LINESTRING (179 0, -179 0)")], crs=4326)
+    got, ref = row_cells(multi, 12, "weighted"), row_cells(line, 12, "weighted")
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+    assert len(np.unique(ref[1])) > 10 and np.isclose(ref[2].sum(), 1.0)  # the short way across 180
+
+
+def test_missing_geometries_among_coverage_polygons_are_skipped_not_refused():
+    gs = gpd.GeoSeries([None, box(0, 0, 1, 1), shapely.Polygon()], crs=4326)
+    assert as_coverage(gs).equals(box(0, 0, 1, 1))
