@@ -43,6 +43,10 @@ def _read_table(path):
             try:
                 return gpd.read_parquet(path)
             except (ValueError, KeyError):
+                from ._geoparquet import no_geo_error, only_wkb_places
+
+                if only_wkb_places(path):  # a plain Parquet file of WKB geometries: how to convert it
+                    raise no_geo_error(path) from None
                 return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".tsv", ".tab"):  # GDAL read a .tsv as text columns
             return read_csv_utf8(path, "table", table_ok=False, sep="\t" if suffix in (".tsv", ".tab") else ",")

@@ -53,7 +53,9 @@ def _read_geo(path: Path):
         raise FileNotFoundError(f"no file at {path}")
     suffix = path.suffix.lower()
     if suffix in _PARQUET:  # X.PARQUET too (GDAL cannot read it)
-        return gpd.read_parquet(path)
+        from ._geoparquet import read_geoparquet
+
+        return read_geoparquet(path)  # a plain Parquet file of WKB: how to convert it
     if suffix == ".csv":  # GDAL reads a CSV without a geometry; lon/lat columns make the points
         from ._textfile import read_csv_utf8
 

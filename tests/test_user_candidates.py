@@ -120,3 +120,54 @@ def test_to_frame_of_one_image(la_table):
     assert raster.to_frame(win.isel(window=w)).equals(raster.to_frame(win.isel(window=[w])))
     with pytest.raises(InvalidInputError, match="expected dims"):
         raster.to_frame(da.isel(image=0, row=0))  # two dims dropped: no image to rebuild
+
+
+# --------------------------------------------------------------------------- 4. plain Parquet with WKB
+@pytest.fixture(scope="module")
+def plain_files(tmp_path_factory):
+    """The LA POIs and roads as plain pandas Parquet: WKB bytes, no GeoParquet 'geo' metadata."""
+    import geopandas as gpd
+    import pandas as pd
+
+    d = tmp_path_factory.mktemp("plain")
+    out = {}
+    for kind in ("pois", "roads"):
+        gdf = gpd.read_parquet(f"/work/shared/data/{kind}/los_angeles.parquet").iloc[:300]
+        df = pd.DataFrame(gdf.drop(columns="geometry"))
+        df["geom"] = gdf.geometry.to_wkb()
+        df.to_parquet(d / f"{kind}.parquet")
+        out[kind] = (d / f"{kind}.parquet", gdf)
+    zone = pd.DataFrame({"geometry": gpd.GeoSeries.from_xy([-118.3], [34.1]).buffer(0.1).to_wkb()})
+    zone.to_parquet(d / "zone.parquet")
+    out["zone"] = d / "zone.parquet"
+    return out
+
+
+def test_plain_wkb_parquet_explained_and_the_fix_works(plain_files, tmp_path):
+    import geopandas as gpd
+    import pandas as pd
+
+    from geos2vec.io import read_pois, read_roads
+
+    for reader, kind in ((read_pois, "pois"), (read_roads, "roads")):
+        path, original = plain_files[kind]
+        with pytest.raises(InvalidInputError, match=r"no GeoParquet 'geo' metadata.*column 'geom' holds bytes.*"
+                                                    r"gpd\.GeoSeries\.from_wkb\(df\['geom'\]\)") as info:
+            reader(str(path))
+        assert "pandas.read_parquet/read_feather() instead" not in str(info.value)  # geopandas' advice: bytes
+        # the advice, as written in the message, makes a file the reader takes, with the original geometries
+        df = pd.read_parquet(path)
+        gdf = gpd.GeoDataFrame(df.drop(columns="geom"), geometry=gpd.GeoSeries.from_wkb(df["geom"]), crs="EPSG:4326")
+        gdf.to_parquet(tmp_path / f"{kind}.parquet")
+        back = reader(str(tmp_path / f"{kind}.parquet"))
+        assert back.geometry.geom_equals_exact(original.geometry.reset_index(drop=True), 0).all()
+
+
+def test_plain_wkb_parquet_on_the_command_line(plain_files, tmp_path, capsys):
+    from geos2vec.cli import main
+
+    path, _ = plain_files["pois"]
+    assert main(["features", str(path), "--out", str(tmp_path / "t.parquet")]) == 1
+    assert "column 'geom' holds bytes" in capsys.readouterr().err
+    assert main(["evaluate", "--labels", str(plain_files["zone"]), "--target", "y"]) == 1
+    assert "column 'geometry' holds bytes" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _geo
+from .._geoparquet import read_geoparquet
 from ..errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -32,9 +33,11 @@ def _read_frame(data, name, columns=None):
         parquet = path.lower().endswith((".parquet", ".geoparquet", ".pq"))  # DATA.PARQUET too (not for GDAL)
         try:
             if parquet:
-                frame = gpd.read_parquet(path, columns=_with_geometry(path, columns))
+                frame = read_geoparquet(path, columns=_with_geometry(path, columns))
             else:
                 frame = gpd.read_file(path, columns=columns)
+        except InvalidInputError:  # a plain Parquet file: its WKB columns and how to convert them
+            raise
         except Exception as exc:  # pyarrow / pyogrio errors of a file that is not what its name says
             raise InvalidInputError(f"could not read {path!r} as a {'GeoParquet' if parquet else 'GeoPandas'} "
                                     f"file of {name} ({type(exc).__name__}: {exc})") from exc
