@@ -117,3 +117,44 @@ def test_empty_prefix_names_columns_by_str_numbers(la):
     assert list(got.columns[3:]) == [str(k) for k in range(256)]
     np.testing.assert_array_equal(got[[str(k) for k in range(256)]].to_numpy(),
                                   ref[[f"s2vec_{k}" for k in range(256)]].to_numpy())
+
+
+# ------------------------------------------------------------------ evaluate: one sample per row (pooling)
+def _rows_task(n=80):
+    """Rows (houses) in 60 level-12 cells of Los Angeles, a per-cell table and a label of each row."""
+    rng = np.random.default_rng(0)
+    cells = np.unique(geos2vec.latlng_to_cell(rng.uniform(34.0, 34.3, 400), rng.uniform(-118.5, -118.1, 400), 12))[:60]
+    emb = pd.DataFrame(rng.normal(size=(len(cells), 4)), index=pd.Index(cells, name="cell_id"))
+    row_cell = rng.choice(cells, n)
+    y = pd.Series(emb.loc[row_cell, 0].to_numpy() + rng.normal(size=n) * 0.1)
+    pool = pd.DataFrame({"sample": np.arange(n), "cell_id": pd.array(row_cell, dtype="UInt64"), "weight": 1.0})
+    return y, emb, pool
+
+
+def test_evaluate_per_row_pooling_refuses_rows_without_a_cell():
+    """embed's s2_cell as pooling cells: a <NA> cell raised pandas' "cannot convert to 'uint64'-dtype" error."""
+    y, emb, pool = _rows_task()
+    pool.loc[3, "cell_id"] = pd.NA
+    with pytest.raises(InvalidInputError, match=r"pooling has 1 row\(s\) without a cell_id .* at index \[3\]"):
+        ev.evaluate(y, {"mine": emb}, n_splits=2, probes="ridge", pooling=pool, progress=False)
+    # dropped as the message says: the 79 others are scored, the sample without a cell is left out
+    res = _quiet(ev.evaluate, y, {"mine": emb}, n_splits=2, probes="ridge", pooling=pool.dropna(subset=["cell_id"]),
+                 progress=False)
+    assert res.config["n_samples"] == 79 and res.config["n_dropped"] == 1
+    # its scores are those of the same rows aggregated by hand: one cell per row, weight 1 = the cell's vector
+    ref = _quiet(ev.evaluate, y.drop(3), {"mine": emb}, n_splits=2, probes="ridge",
+                 pooling=pool.dropna(subset=["cell_id"]).astype({"cell_id": "uint64"}), progress=False)
+    np.testing.assert_array_equal(res.scores["r2"].to_numpy(), ref.scores["r2"].to_numpy())
+    assert (res.scores["r2"] > 0.95).all()  # the label is column 0 plus noise of SD 0.1 (column SD 1)
+
+
+@pytest.mark.parametrize("weight", [np.nan, -1.0, np.inf])
+def test_evaluate_pooling_refuses_weights_that_are_no_shares(weight):
+    """A NaN weight dropped the sample blaming the method ("no data for them in 'mine'"); -1 was used as is."""
+    y, emb, pool = _rows_task()
+    pool.loc[5, "weight"] = weight
+    with pytest.raises(InvalidInputError, match=r"pooling has 1 weight\(s\) .* at index \[5\]"):
+        ev.evaluate(y, {"mine": emb}, n_splits=2, probes="ridge", pooling=pool, progress=False)
+    # rows of samples without a finite target are not looked at (as join_labels leaves their coordinates)
+    res = _quiet(ev.evaluate, y.drop(5), {"mine": emb}, n_splits=2, probes="ridge", pooling=pool, progress=False)
+    assert res.config["n_samples"] == 79

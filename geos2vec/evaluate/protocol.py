@@ -154,6 +154,27 @@ def _holdout_flags(holdout: pd.Series) -> pd.Series:
                            "holdout=series.map({'True': True, 'False': False})")
 
 
+def _check_pool_rows(pool: pd.DataFrame) -> None:
+    """Every pooling row of a labelled sample has a cell and a finite weight >= 0 (refused, naming the rows).
+
+    A ``<NA>`` cell (``embed``'s ``s2_cell`` of a row without a geometry) raised pandas' "cannot convert to
+    'uint64'-dtype NumPy array"; a NaN weight dropped the sample with a warning blaming every method.
+    """
+    from .._geo import describe_labels
+
+    na = pool["cell_id"].isna().to_numpy()
+    if na.any():
+        raise InvalidInputError(f"pooling has {int(na.sum())} row(s) without a cell_id (None/NaN/<NA>) at index "
+                                f"{describe_labels(pool.index, na)}; drop them first (pooling.dropna(subset="
+                                "['cell_id'])): a sample whose rows have no cell has no data and is left out")
+    w = pd.to_numeric(pool["weight"], errors="coerce").to_numpy(float, na_value=np.nan)
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        raise InvalidInputError(f"pooling has {int(bad.sum())} weight(s) that are missing, not numbers, infinite or "
+                                f"negative at index {describe_labels(pool.index, bad)}; a weight is a sample's "
+                                "share in a cell (an area, a length, or 1), >= 0")
+
+
 def _recorded(key: str, value: Any) -> Any:
     """A hold-out region as config.json records it: polygons as WKT in degrees (GeoPandas ones as the area used)."""
     if isinstance(value, (pd.Series, pd.DataFrame)) and hasattr(value, "geom_type"):
@@ -289,6 +310,7 @@ def evaluate(
         if missing:
             raise InvalidInputError(f"pooling needs columns sample, cell_id, weight; missing {sorted(missing)}")
         pool = pooling[pooling["sample"].isin(y_all.index)]
+        _check_pool_rows(pool)
         y_all = y_all[y_all.index.isin(pool["sample"].unique())]
         with suppress(TypeError):  # one order whatever the rows' (same splits and sums); mixed-type ids: as given
             y_all, pool = y_all.sort_index(kind="stable"), pool.sort_values(["sample", "cell_id"], kind="stable")
