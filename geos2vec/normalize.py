@@ -272,7 +272,7 @@ class FeatureStats:
             Array whose last axis holds the channels, in the fitted order; a
             DataFrame with (at least) the fitted channels as columns; or a DataArray
             whose ``feature`` coordinate holds them (read by name, in any order or axis:
-            the result holds them in the fitted order, on its last axis).
+            the result keeps ``x``'s dims, its channels in the fitted order).
 
         Returns
         -------
@@ -329,8 +329,9 @@ class FeatureStats:
 
         Parameters
         ----------
-        z : array_like or pandas.DataFrame
-            Normalized values, channels on the last axis (or as columns).
+        z : array_like, pandas.DataFrame or xarray.DataArray
+            Normalized values, channels on the last axis (or as columns, or a DataArray's
+            ``feature`` coordinate, read by name on any axis).
 
         Returns
         -------
