@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._optional import needs
+from .._optional import needs, require
 from ..errors import InvalidTypeError
 from .config import S2VecConfig
 from .data import check_images, image_levels, match_channels
@@ -121,6 +121,43 @@ class S2VecModel:
         elif self.keras_model is not None and keras_outdated(self.keras_model, self.config, strategy, self._strategy):
             self._build_keras(self._strategy if strategy is None else strategy, weights=self.keras_model.get_weights())
         return self.keras_model
+
+    def __getstate__(self) -> dict:
+        """The state ``pickle`` and ``copy.deepcopy`` carry: the Keras model as its weights, not the object.
+
+        A Keras model (its weak references, its ``tf.distribute`` strategy) cannot be pickled: a model built or
+        trained in this session raised ``TypeError: cannot pickle 'weakref.ReferenceType' object`` in
+        ``multiprocessing``, joblib and dask's process schedulers. The weights travel as arrays and the Keras model
+        is rebuilt from them on unpickling (under the default strategy; the optimizer's state is not kept).
+        """
+        state = dict(self.__dict__)
+        km = state.pop("keras_model", None)
+        state.update(keras_model=None, _strategy=None)
+        if km is not None:
+            import numpy as np
+
+            state["_keras_weights"] = [np.asarray(w) for w in km.get_weights()]
+        hist = state.get("history")
+        if hist is not None and getattr(hist, "model", None) is not None:  # a keras History holds the Keras model
+            light = type(hist)()
+            light.history, light.params = dict(hist.history), dict(hist.params or {})
+            light.epoch = list(getattr(hist, "epoch", []))
+            state["history"] = light
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        weights = state.pop("_keras_weights", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            require("keras", "tensorflow", what="unpickling an S2VecModel with a Keras model (save it with "
+                    "compact=True and load that to embed without TensorFlow)")
+            self._build_keras(None, weights=weights)
+
+    def __copy__(self) -> "S2VecModel":  # a shallow copy shares the Keras model, as before __getstate__
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
 
     def __repr__(self):
         state = "unbuilt" if not self.built else (  # a compact (NumPy) model is built too
