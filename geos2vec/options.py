@@ -116,6 +116,11 @@ class set_options:  # noqa: N801 - named like xarray.set_options
                 else:
                     OPTIONS[name] = value
 
+    def __getstate__(self) -> dict:
+        # an unpickled object (a worker process, a deepcopy) is a block that has not begun: its ``with`` sets the
+        # options there. Pickled open, its ``with`` set nothing and its end restored this process's old values
+        return {"_values": dict(self._values), "old": dict(self.old), "_open": False}
+
     def __repr__(self) -> str:
         changes = ", ".join(f"{name}={value!r} (was {self.old[name]!r})" for name, value in self._values.items())
         return f"<set_options: {changes or 'no change'}>"
