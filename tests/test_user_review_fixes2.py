@@ -79,3 +79,22 @@ def test_a_multilinestring_across_180_with_an_empty_part_gets_the_cells_of_its_l
 def test_missing_geometries_among_coverage_polygons_are_skipped_not_refused():
     gs = gpd.GeoSeries([None, box(0, 0, 1, 1), shapely.Polygon()], crs=4326)
     assert as_coverage(gs).equals(box(0, 0, 1, 1))
+
+
+def test_holdout_mask_takes_a_geometry_collection_by_its_polygons(three):
+    """``covered_mask`` took a GeometryCollection by its polygons; ``holdout_mask(polygon=)`` refused it."""
+    from geos2vec.evaluate import holdout_mask
+
+    cells, _ = three
+    gc = shapely.GeometryCollection([box(0, 0, 0.25, 0.25), LineString([(0, 0), (5, 5)])])
+    assert holdout_mask(cells, polygon=gc).tolist() == [True, True, False]
+    assert holdout_mask(cells, polygon=gc).tolist() == covered_mask(cells, gc).tolist()
+
+
+def test_a_categorical_holdout_of_0_and_1_is_read_as_the_numbers():
+    from geos2vec.evaluate.protocol import _holdout_flags
+
+    values = pd.Series([0, 1, np.nan, 1]).astype("category")
+    pd.testing.assert_series_equal(_holdout_flags(values), pd.Series([False, True, False, True]))
+    with pytest.raises(TypeError, match="holdout must be a boolean Series"):
+        _holdout_flags(pd.Series([0, 2, 1]).astype("category"))

@@ -141,6 +141,8 @@ def _holdout_flags(holdout: pd.Series) -> pd.Series:
     A Series of "True"/"False" strings counted every cell as a test cell (a non-empty string is true), and the
     run failed later with "hold-out leaves 0 train cells".
     """
+    if isinstance(holdout.dtype, pd.CategoricalDtype) and holdout.cat.categories.dtype.kind in "iuf":
+        holdout = holdout.astype(float)  # a category of 0/1 numbers (NaN: not held out), as the numbers are read
     kind = holdout.dtype.kind if isinstance(holdout.dtype, np.dtype) else getattr(holdout.dtype, "kind", "O")
     if kind == "b" or pd.api.types.is_bool_dtype(holdout.dtype):
         return holdout.copy()

@@ -95,7 +95,7 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
     bbox : tuple of float, optional
         ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, bounds included; longitudes past ±180 are taken
         across the antimeridian (``(178, -18, 182, -16)``: both sides of it).
-    polygon : shapely.Polygon, shapely.MultiPolygon, GeoSeries or GeoDataFrame, optional
+    polygon : shapely.Polygon, MultiPolygon or GeometryCollection, GeoSeries or GeoDataFrame, optional
         A shapely polygon in EPSG:4326 lon/lat (longitudes past ±180 are taken across the antimeridian:
         ``box(178, -18, 182, -16)``), or GeoPandas polygons in any CRS (their union, split at ±180: an area
         across the antimeridian in a projected CRS such as EPSG:3832 is held out where it is, not round the
@@ -139,8 +139,8 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
 
         if isinstance(polygon, (pd.Series, pd.DataFrame)) and hasattr(polygon, "geom_type"):
             polygon = lnglat_area(polygon, "polygon")  # to_crs(4326).union_all() went round the globe across ±180
-        elif isinstance(polygon, (shapely.Polygon, shapely.MultiPolygon)):
-            polygon = lnglat_geometry(polygon, "polygon")
+        elif isinstance(polygon, (shapely.Polygon, shapely.MultiPolygon, shapely.GeometryCollection)):
+            polygon = lnglat_geometry(polygon, "polygon")  # a collection by its polygons, as coverage= takes it
         else:
             raise InvalidTypeError(f"polygon must be a shapely Polygon/MultiPolygon, got {type(polygon).__name__} "
                                    "(in degrees; polygons in another CRS: a GeoSeries / GeoDataFrame with its CRS)")
