@@ -173,7 +173,8 @@ def _command(args) -> str:
 def _saved_cli(path) -> dict:
     """The ``cli`` options of an earlier run's ``config.json`` (``--config``)."""
     try:
-        saved = json.loads(Path(path).expanduser().read_text())
+        # JSON is UTF-8: a config.json edited by hand (a path with "ü") was read in the locale's encoding (Windows)
+        saved = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
     except OSError as exc:  # said "[Errno 2] No such file or directory: ...", naming no option
         raise InvalidInputError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
     except (ValueError, UnicodeDecodeError):  # said "Expecting value: line 1 column 1 (char 0)"

@@ -6,7 +6,11 @@ References are hand-counted: every POI below sits at a known coordinate whose le
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 import warnings
 
@@ -191,3 +195,17 @@ def test_report_tables_keep_one_row_per_method_whatever_its_name(tmp_path):
     back = pd.read_csv(path.parent / "scores.csv")
     assert list(dict.fromkeys(back["method"])) == methods
     assert (path.parent / "r2_Renda_São_Paulo.png").is_file() and "](r2_Renda_São_Paulo.png)" in text
+
+
+def test_a_hand_edited_config_json_is_read_as_utf8_whatever_the_locale(tmp_path):
+    config = tmp_path / "config ü.json"
+    config.write_text('{"cli": {"labels": "Rótulos/Einkommen Zürich.csv", "target": "Renda (R$) é"}}',
+                      encoding="utf-8")                          # as an editor saves it, not \u-escaped
+    env = {**os.environ, "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "LC_ALL": "C", "LANG": "C"}
+    code = ("import sys, json; from geos2vec.cli_evaluate import _saved_cli; "
+            "print(json.dumps(_saved_cli(sys.argv[1])))")
+    run = subprocess.run([sys.executable, "-c", code, str(config)], env=env, capture_output=True, text=True,
+                         encoding="utf-8")
+    # before: under a non-UTF-8 locale (ASCII here, cp1252 on Windows) "--config ... is not JSON", or mojibake
+    assert run.returncode == 0, run.stderr[-500:]
+    assert json.loads(run.stdout) == {"labels": "Rótulos/Einkommen Zürich.csv", "target": "Renda (R$) é"}
