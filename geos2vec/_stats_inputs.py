@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidInputError, InvalidTypeError, foreign_frame
+from .errors import InvalidInputError, InvalidTypeError, check_ordered, foreign_frame
 
 __all__ = ["as_matrix", "channel_columns", "channels_last", "lazy_blocks", "log1p_checked"]
 
@@ -43,6 +43,7 @@ def as_matrix(table, channels):
     Availability: (n, F) bool, or None where every value counts.
     """
     _refuse_foreign(table)
+    check_ordered(channels, "channels")  # the statistics' channel order
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - xarray is a hard dependency

@@ -59,6 +59,17 @@ def foreign_frame(obj, series: bool = False) -> str:
     return f" (a {module}.{type(obj).__name__}: convert it with .to_pandas() first)"
 
 
+def check_ordered(value, what: str) -> None:
+    """Refuse a set where an order matters (channels): a set of strings iterates in another order in every process.
+
+    ``PYTHONHASHSEED`` salts the hashes of strings, so the channels' order changed from one run to the next.
+    """
+    if isinstance(value, (set, frozenset)):
+        raise InvalidTypeError(
+            f"{what} must be a list in the order you want, got a {type(value).__name__}, whose order changes from one "
+            f"Python process to the next (string hashes are salted); pass sorted({what}) or a list")
+
+
 class Geos2VecWarning(UserWarning):
     """Base class of geos2vec's warnings."""
 

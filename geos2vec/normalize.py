@@ -118,7 +118,8 @@ class FeatureStats:
             width of the data, a DataArray without a ``feature`` dimension, or
             values <= -1 with ``log1p=True``.
         InvalidTypeError (a TypeError)
-            Non-numeric (or complex) columns or values; ``channels`` given as one string.
+            Non-numeric (or complex) columns or values; ``channels`` given as one string or as a set (whose order
+            changes from one process to the next: pass a list).
         """
         blocks = lazy_blocks(table)
         if blocks is not None:  # a lazy DataArray (a zarr store): block by block, merged exactly

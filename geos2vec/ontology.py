@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError, InvalidTypeError, check_ordered
 
 from collections.abc import Iterable
 
@@ -167,14 +167,15 @@ class Ontology:
         Raises
         ------
         TypeError
-            If ``channels`` is a single string (not split into letters), not iterable, empty, or holds
-            something other than non-empty strings.
+            If ``channels`` is a single string (not split into letters), a set (its order changes from one
+            process to the next), not iterable, empty, or holds something other than non-empty strings.
         ValueError
             If a channel is repeated, named ``"road"``, or a malformed tag (``"amenity="``).
         """
         if isinstance(channels, str) or not isinstance(channels, Iterable):  # a string would be split into letters
             raise InvalidTypeError(f"channels must be a list of channel names, got {type(channels).__name__} "
                                    f"{channels!r:.60}; for one channel pass [name]")
+        check_ordered(channels, "channels")  # a set's order (the table's columns) changed with PYTHONHASHSEED
         channels = list(channels)
         if not channels or not all(isinstance(c, str) and c for c in channels):
             raise InvalidTypeError("channels must be a non-empty list of non-empty strings")

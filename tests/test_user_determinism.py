@@ -10,6 +10,7 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -89,3 +90,52 @@ def test_feature_stats_of_a_shuffled_table_are_the_same_bits(la_table):
         np.testing.assert_array_equal(got.m2, ref.m2)
     # a plain RangeIndex table of the same rows: its own order is kept (no cells to sort by), and it is unchanged
     np.testing.assert_array_equal(FeatureStats.fit(la_table.reset_index(drop=True)).m2, ref.m2)
+
+
+_SETS_SCRIPT = r"""
+import json, warnings
+warnings.simplefilter("ignore")
+import numpy as np, pandas as pd
+from geos2vec import FeatureStats, evaluate as ev
+from geos2vec.ontology import Ontology
+chans = {"restaurant", "cafe", "bar", "school", "bank", "pharmacy"}
+out = {}
+for name, call in (("from_channels", lambda: Ontology.from_channels(chans).channels),
+                   ("stats", lambda: FeatureStats.fit(pd.DataFrame(np.eye(6), columns=sorted(chans)),
+                                                      channels=chans).channels)):
+    try:
+        out[name] = call()
+    except TypeError as exc:
+        out[name] = [type(exc).__name__, "sorted(channels)" in str(exc)]
+out["states"] = ev.load_task("zcta:per_capita_income", DATA, states={"ks", "IA", "de", "ri"}).features
+print(json.dumps(out))
+"""
+
+
+def test_a_set_of_channels_or_states_gives_the_same_result_in_every_process(shared_data):
+    """A set of strings iterates in an order salted per process (``PYTHONHASHSEED``).
+
+    Before, ``Ontology.from_channels(set)`` and ``FeatureStats.fit(table, channels=set)`` took that order as the
+    channels' order (the feature table's columns, the model's inputs), and ``load_task(..., states=set)`` as the
+    order of ``task.features`` (``"wof:ia,de,ri,ks"`` in one process, ``"wof:ks,ri,ia,de"`` in the next). Channel
+    sets are refused now (their order matters: pass a list); states are sorted.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = f"DATA = {str(shared_data)!r}\n" + _SETS_SCRIPT
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in runs]
+    assert outs[0] == outs[1] == {"from_channels": ["InvalidTypeError", True], "stats": ["InvalidTypeError", True],
+                                  "states": "wof:de,ia,ks,ri"}
+    from geos2vec import FeatureStats
+    from geos2vec.ontology import Ontology
+
+    assert Ontology.from_channels(["cafe", "bar"]).channels == ["cafe", "bar"]   # lists keep their order
+    assert Ontology.from_channels({"cafe": 1, "bar": 2}.keys()).channels == ["cafe", "bar"]  # ordered views too
+    table = pd.DataFrame({"a": [1.0, 3.0], "b": [2.0, 6.0]})
+    stats = FeatureStats.fit(table, channels=["b", "a"])
+    assert stats.channels == ["b", "a"] and stats.mean.tolist() == [4.0, 2.0]

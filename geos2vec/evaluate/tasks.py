@@ -177,7 +177,9 @@ def _load_zcta(column, d, states=None):
     z = pd.read_csv(d / "labels" / "us_zcta_acs2018.csv", dtype={"zcta": str})
     if isinstance(states, str):  # "ks" or "ks,ia" (iterated, it was the letters: "no venues for states ['k', 's']")
         states = states.split(",")
+    unordered = isinstance(states, (set, frozenset))  # its order (task.features "wof:ks,ia") followed PYTHONHASHSEED
     states = sorted(STATE_FIPS) if states is None else [str(s).strip().lower() for s in states]
+    states = sorted(states) if unordered else states
     if not states:  # said "labels is empty"
         raise InvalidInputError(f"states= is empty; give some of {sorted(STATE_FIPS)} (or None for all of them)")
     unknown = [s for s in states if s not in STATE_FIPS]
@@ -259,6 +261,7 @@ def load_task(name: str, data_dir_: StrPath | None = None, *, states: Iterable[s
         The shared data folder (:func:`data_dir`).
     states : list of str or str, optional
         Two-letter state codes (``zcta`` only; default all of them); a string is split at commas (``"ks,ia"``).
+        A set is sorted (``task.features`` names the states in that order).
 
     Returns
     -------
