@@ -169,6 +169,9 @@ def _cell_id_index(index, context: str):
     """
     import pandas as pd
 
+    if isinstance(index, pd.MultiIndex):  # its tuples were "an object array with other values"
+        raise InvalidTypeError(f"{context}: got a MultiIndex {list(index.names)}; keep the cell id level alone "
+                               "(.droplevel(...))")
     try:
         ids = _as_cells(np.asarray(index))
     except (InvalidInputError, InvalidTypeError) as exc:

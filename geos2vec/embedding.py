@@ -125,6 +125,10 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
         raise InvalidInputError(f"the feature table has duplicate columns {dup[:5]}; keep one of each "
                                 "(table.loc[:, ~table.columns.duplicated()])")
     idx = table.index
+    if isinstance(idx, pd.MultiIndex):  # was pandas' NotImplementedError "isna is not defined for MultiIndex"
+        raise InvalidTypeError(f"the feature table has a MultiIndex {list(idx.names)}; index it by cell_id alone "
+                               "(table.droplevel(...)), summing the tables of several sources: table.groupby(level="
+                               "'cell_id').sum()")
     if len(idx) and (not pd.api.types.is_integer_dtype(idx.dtype) or idx.hasnans):
         raise InvalidTypeError(f"the feature table must be indexed by uint64 cell ids (index named cell_id), got "
                                f"index dtype {idx.dtype}{' with missing values' if idx.hasnans else ''}; set it "

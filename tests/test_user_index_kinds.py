@@ -24,6 +24,7 @@ from geos2vec.cli import main
 from geos2vec.errors import InvalidInputError
 from geos2vec.evaluate import evaluate, polygon_pooling
 
+geos2vec.register_dask_accessor()  # ddf.s2vec, when an earlier test module imported geos2vec before dask_geopandas
 N = 8
 INDEXES = {
     "multi": pd.MultiIndex.from_arrays([["la"] * 4 + ["sf"] * 4, [3, 1, 2, 1, 5, 4, 4, 0]], names=["city", "id"]),
@@ -253,3 +254,27 @@ def test_evaluate_with_polygon_targets_indexed_any_way_scores_like_integer_ids(e
     by_id = dict(zip(list(ids), y))
     pred = got.predictions
     assert all(by_id[s] == t for s, t in zip(pred["sample"], pred["y_true"]))  # each prediction's own target
+
+
+def test_count_tables_concatenated_with_keys_are_a_clear_error(env):
+    """pd.concat({"la": table}) indexes by (key, cell_id): embed raised pandas' "isna is not defined for
+    MultiIndex", evaluate and the baselines an error about "an object array with other values"."""
+    from geos2vec.errors import InvalidTypeError
+    from geos2vec.evaluate import log1p_counts
+
+    _, _, table, model, homes = env
+    keyed = pd.concat({"la": table}, names=["city"])
+    for call in (lambda: _embed(homes, keyed, model, mode="patch"),
+                 lambda: geos2vec.embed_cells(table.index[:3], keyed, model=model, mode="patch", progress=False)):
+        with pytest.raises(InvalidTypeError, match=r"MultiIndex \['city', 'cell_id'\].*groupby\(level='cell_id'\)"):
+            call()
+    keys = r"MultiIndex \['city', 'cell_id'\]"
+    with pytest.raises(InvalidTypeError, match=r"counts must be indexed by S2 cell ids.*" + keys):
+        log1p_counts(keyed)
+    target = pd.Series(np.arange(len(table), dtype=float), index=keyed.index)
+    with pytest.raises(InvalidTypeError, match=r"target needs S2 cell ids.*" + keys + ".*droplevel"):
+        evaluate(target, {"m": table}, probes="ridge", n_splits=2, progress=False)
+    # what the message says works: the same table, the same vectors
+    ref = _embed(homes, table, model, mode="patch")
+    np.testing.assert_array_equal(_emb(_embed(homes, keyed.groupby(level="cell_id").sum(), model, mode="patch")),
+                                  _emb(ref))
