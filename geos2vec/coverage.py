@@ -253,8 +253,9 @@ def set_coverage(table: pd.DataFrame, coverage: CoverageLike, *, missing_channel
     coverage : polygon, box, GeoSeries/GeoDataFrame, WKT or ``.osm.pbf`` path
         Anything :func:`as_coverage` accepts.
     missing_channels : iterable of str, optional
-        Columns of ``table`` the source lacks altogether (a single string is one channel name). ``count_features``
-        passes one with ``layers`` (the channels of each input layer), stored as ``attrs["coverage"]["layers"]``.
+        Columns of ``table`` the source lacks altogether (a single string is one channel name; a set is sorted).
+        ``count_features`` passes one with ``layers`` (the channels of each input layer), stored as
+        ``attrs["coverage"]["layers"]``.
 
     Returns
     -------
@@ -271,6 +272,8 @@ def set_coverage(table: pd.DataFrame, coverage: CoverageLike, *, missing_channel
     if isinstance(missing_channels, str):  # one name, not its letters
         missing_channels = [missing_channels]
     missing = [str(c) for c in missing_channels]
+    if isinstance(missing_channels, (set, frozenset)):  # attrs (and the Parquet metadata) in one order, not the
+        missing = sorted(missing)                       # process's string hashing
     unknown = [c for c in missing if c not in table.columns]
     if unknown:
         raise CoverageError(f"missing_channels {unknown} are not columns of the table")

@@ -139,3 +139,29 @@ def test_a_set_of_channels_or_states_gives_the_same_result_in_every_process(shar
     table = pd.DataFrame({"a": [1.0, 3.0], "b": [2.0, 6.0]})
     stats = FeatureStats.fit(table, channels=["b", "a"])
     assert stats.channels == ["b", "a"] and stats.mean.tolist() == [4.0, 2.0]
+
+
+def test_set_coverage_records_a_set_of_missing_channels_in_one_order():
+    """``set_coverage(..., missing_channels=set)`` wrote ``attrs["coverage"]["channels"]`` in the set's order.
+
+    That order follows ``PYTHONHASHSEED``, so the same table saved to Parquet had other metadata bytes in every run.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = ("import json, pandas as pd\nfrom geos2vec.coverage import set_coverage\n"
+              "t = pd.DataFrame(0, index=pd.Index([], dtype='uint64', name='cell_id'), "
+              "columns=['road', 'cafe', 'bar', 'bank', 'school', 'zoo'])\n"
+              "set_coverage(t, (-119, 33, -117, 35), missing_channels={'road', 'zoo', 'bar', 'cafe', 'bank'})\n"
+              "print(json.dumps(list(t.attrs['coverage']['channels'])))")
+    outs = [json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                                      env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout)
+            for seed in ("1", "2")]
+    assert outs == [["bank", "bar", "cafe", "road", "zoo"]] * 2
+    from geos2vec.coverage import set_coverage
+
+    t = pd.DataFrame(0, index=pd.Index([], dtype="uint64", name="cell_id"), columns=["road", "cafe", "bar"])
+    assert list(set_coverage(t, (-119, 33, -117, 35), missing_channels=["road", "bar"]).attrs["coverage"]["channels"]) \
+        == ["road", "bar"]  # a list keeps its order
