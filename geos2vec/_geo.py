@@ -65,7 +65,8 @@ def append_columns(gdf: gpd.GeoDataFrame, extra: pd.DataFrame) -> gpd.GeoDataFra
     'tuple'>".
     """
     joined = pd.concat([pd.DataFrame(gdf, copy=False), extra], axis=1)
-    return gpd.GeoDataFrame(joined, geometry=gdf.geometry.name, crs=gdf.crs)
+    # __finalize__: gdf's attrs and flags (allows_duplicate_labels=False), as pandas' concat kept them
+    return gpd.GeoDataFrame(joined, geometry=gdf.geometry.name, crs=gdf.crs).__finalize__(gdf)
 
 
 def to_wgs84(geoms: gpd.GeoSeries, name: str = "input") -> gpd.GeoSeries:
