@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidInputError
-from .ontology import _nfc_values
+from .ontology import _category_values
 
 _SUM_KEYS = ("n_pois", "n_pois_counted", "n_missing_category", "non_point_pois", "coerced_pois", "n_roads",
              "n_roads_counted", "coerced_roads")
@@ -141,7 +141,7 @@ def _kept_values(part, cols, errors):
     for col in cols:
         values = part[col] if keep is None else part[col][keep]
         values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
-        out[col] = _nfc_values(values.dropna()).unique()  # named as count_features names them
+        out[col] = _category_values(values).dropna().unique()  # named as count_features names them
     return out
 
 

@@ -34,7 +34,7 @@ from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipoda
                               _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
                               _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable,
                               _whole_number_names)
-from .ontology import _nfc_values, load_ontology
+from .ontology import _category_values, load_ontology
 from .provenance import provenance
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
             values = values[kept]
         if how == "categories":  # sorted by value (a categorical dtype's category order too, as the dask path)
             values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
-            values = _nfc_values(values)  # a decomposed "café" is the composed one: one channel, not two alike
+            values = _category_values(values)  # "café", "café " and a decomposed "café": one channel
             codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
             names = [f"{col}={u}" for u in uniques]  # k=1.0 of a float column: count_features renames it k=1
             extra_cat_codes.append((codes.astype(np.int32), len(extra_cat_names)))

@@ -304,13 +304,16 @@ def _nfc(text):
     return unicodedata.normalize("NFC", text) if isinstance(text, str) else text
 
 
-def _nfc_values(values: pd.Series) -> pd.Series:
-    """``values`` with every string in Unicode normal form C: a decomposed ``café`` and a composed one are one value.
+def _category_values(values: pd.Series) -> pd.Series:
+    """``values`` as category values: strings without surrounding spaces, in Unicode normal form C, blanks missing.
 
-    Only the distinct values are normalized; ``values`` itself is returned when they all are NFC already.
+    A decomposed ``café`` and a composed one, or ``"café "`` and ``"café"``, are one value (they gave channels
+    that printed alike), and ``""`` / ``" "`` are missing (they gave channels ``col=`` and ``col= ``), as
+    category values of the ontology are. Only the distinct values are looked at; ``values`` itself is
+    returned when none changes.
     """
     codes, uniq = pd.factorize(values, use_na_sentinel=True)
-    norm = [_nfc(u) for u in uniq]
+    norm = [(_nfc(u.strip()) or None) if isinstance(u, str) else u for u in uniq]
     if all(a is b or a == b for a, b in zip(norm, uniq)):
         return values
     out = np.asarray(norm + [None], dtype=object)[codes]  # code -1 (missing) -> None

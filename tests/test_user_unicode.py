@@ -209,3 +209,18 @@ def test_a_hand_edited_config_json_is_read_as_utf8_whatever_the_locale(tmp_path)
     # before: under a non-UTF-8 locale (ASCII here, cp1252 on Windows) "--config ... is not JSON", or mojibake
     assert run.returncode == 0, run.stderr[-500:]
     assert json.loads(run.stdout) == {"labels": "Rótulos/Einkommen Zürich.csv", "target": "Renda (R$) é"}
+
+
+def test_extra_categories_with_surrounding_or_only_spaces_are_no_channels_of_their_own():
+    pois = _pois(["restaurant"] * 6, [BERLIN, BERLIN, BERLIN, SAO_PAULO, SAO_PAULO, SAO_PAULO])
+    pois["Küche"] = ["café", "café ", " café", "", "  ", None]
+    table = count_features(pois, extra=["Küche"])
+    # before: channels 'Küche=', 'Küche=  ', 'Küche= café', 'Küche=café', 'Küche=café ' (three printed alike)
+    assert list(table.columns[-2:]) == ["road", "Küche=café"]
+    berlin, sp = _cell(*BERLIN), _cell(*SAO_PAULO)
+    assert table.loc[berlin, "Küche=café"] == 3 and table.loc[sp, "Küche=café"] == 0
+    assert table.attrs["report"]["extra_missing"] == {"Küche": 3}   # as NaN: blanks have no value
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    lazy = count_features(dask_geopandas.from_geopandas(pois, npartitions=3), extra=["Küche"])
+    pd.testing.assert_frame_equal(lazy, table, check_freq=False)
+    assert lazy.attrs["report"]["extra_missing"] == {"Küche": 3}
