@@ -92,11 +92,12 @@ def test_feature_stats_of_a_shuffled_table_are_the_same_bits(la_table):
     np.testing.assert_array_equal(FeatureStats.fit(la_table.reset_index(drop=True)).m2, ref.m2)
 
 
-_SETS_SCRIPT = r"""
-import json, warnings
+_HASHED_SCRIPT = r"""
+import json, sys, warnings
 warnings.simplefilter("ignore")
 import numpy as np, pandas as pd
 from geos2vec import FeatureStats, evaluate as ev
+from geos2vec.coverage import set_coverage
 from geos2vec.ontology import Ontology
 chans = {"restaurant", "cafe", "bar", "school", "bank", "pharmacy"}
 out = {}
@@ -107,12 +108,29 @@ for name, call in (("from_channels", lambda: Ontology.from_channels(chans).chann
         out[name] = call()
     except TypeError as exc:
         out[name] = [type(exc).__name__, "sorted(channels)" in str(exc)]
-out["states"] = ev.load_task("zcta:per_capita_income", DATA, states={"ks", "IA", "de", "ri"}).features
+out["states"] = ev.load_task("zcta:per_capita_income", sys.argv[1], states={"ks", "IA", "de", "ri"}).features
+t = pd.DataFrame(0, index=pd.Index([], dtype="uint64", name="cell_id"),
+                 columns=["road", "cafe", "bar", "bank", "school", "zoo"])
+set_coverage(t, (-119, 33, -117, 35), missing_channels={"road", "zoo", "bar", "cafe", "bank"})
+out["missing_channels"] = list(t.attrs["coverage"]["channels"])
 print(json.dumps(out))
 """
 
 
-def test_a_set_of_channels_or_states_gives_the_same_result_in_every_process(shared_data):
+@pytest.fixture(scope="module")
+def hashed(shared_data):
+    """The script's output in two fresh processes whose string hashes are salted differently."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    runs = [subprocess.run([sys.executable, "-c", _HASHED_SCRIPT, str(shared_data)], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    return [json.loads(r.stdout.strip().splitlines()[-1]) for r in runs]
+
+
+def test_a_set_of_channels_or_states_gives_the_same_result_in_every_process(hashed):
     """A set of strings iterates in an order salted per process (``PYTHONHASHSEED``).
 
     Before, ``Ontology.from_channels(set)`` and ``FeatureStats.fit(table, channels=set)`` took that order as the
@@ -120,17 +138,10 @@ def test_a_set_of_channels_or_states_gives_the_same_result_in_every_process(shar
     order of ``task.features`` (``"wof:ia,de,ri,ks"`` in one process, ``"wof:ks,ri,ia,de"`` in the next). Channel
     sets are refused now (their order matters: pass a list); states are sorted.
     """
-    import json
-    import os
-    import subprocess
-    import sys
-
-    script = f"DATA = {str(shared_data)!r}\n" + _SETS_SCRIPT
-    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]
-    outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in runs]
-    assert outs[0] == outs[1] == {"from_channels": ["InvalidTypeError", True], "stats": ["InvalidTypeError", True],
-                                  "states": "wof:de,ia,ks,ri"}
+    for out in hashed:
+        assert {k: out[k] for k in ("from_channels", "stats", "states")} == {
+            "from_channels": ["InvalidTypeError", True], "stats": ["InvalidTypeError", True],
+            "states": "wof:de,ia,ks,ri"}
     from geos2vec import FeatureStats
     from geos2vec.ontology import Ontology
 
@@ -141,25 +152,12 @@ def test_a_set_of_channels_or_states_gives_the_same_result_in_every_process(shar
     assert stats.channels == ["b", "a"] and stats.mean.tolist() == [4.0, 2.0]
 
 
-def test_set_coverage_records_a_set_of_missing_channels_in_one_order():
+def test_set_coverage_records_a_set_of_missing_channels_in_one_order(hashed):
     """``set_coverage(..., missing_channels=set)`` wrote ``attrs["coverage"]["channels"]`` in the set's order.
 
     That order follows ``PYTHONHASHSEED``, so the same table saved to Parquet had other metadata bytes in every run.
     """
-    import json
-    import os
-    import subprocess
-    import sys
-
-    script = ("import json, pandas as pd\nfrom geos2vec.coverage import set_coverage\n"
-              "t = pd.DataFrame(0, index=pd.Index([], dtype='uint64', name='cell_id'), "
-              "columns=['road', 'cafe', 'bar', 'bank', 'school', 'zoo'])\n"
-              "set_coverage(t, (-119, 33, -117, 35), missing_channels={'road', 'zoo', 'bar', 'cafe', 'bank'})\n"
-              "print(json.dumps(list(t.attrs['coverage']['channels'])))")
-    outs = [json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                                      env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout)
-            for seed in ("1", "2")]
-    assert outs == [["bank", "bar", "cafe", "road", "zoo"]] * 2
+    assert [out["missing_channels"] for out in hashed] == [["bank", "bar", "cafe", "road", "zoo"]] * 2
     from geos2vec.coverage import set_coverage
 
     t = pd.DataFrame(0, index=pd.Index([], dtype="uint64", name="cell_id"), columns=["road", "cafe", "bar"])
