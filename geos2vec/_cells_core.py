@@ -418,5 +418,6 @@ def token_to_cell(tokens: str | ArrayLike) -> np.ndarray | np.uint64:
             f"not S2 tokens (1-16 hex digits, no '0x' prefix, sign or spaces) at positions {_positions(bad)}, "
             f"e.g. {flat[np.flatnonzero(bad)[0]]!r}; strip spaces (.str.strip()) and drop missing tokens first"
         )
+    _h3_ids.check_tokens_not_h3(flat)  # H3's strings read as S2 tokens of other cells
     _as_cells(out)  # raises on tokens that decode to invalid ids
     return _shape_out(out, arr)

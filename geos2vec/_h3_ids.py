@@ -74,3 +74,25 @@ def check_not_h3(ids: np.ndarray) -> None:
     from ._stacklevel import warn
 
     warn(message + " (a warning, not an error: so few ids could also be S2 leaves there)", Geos2VecWarning)
+
+
+def check_tokens_not_h3(tokens) -> None:
+    """Raise when every one of the S2 tokens ``tokens`` (hex strings) looks like an H3 cell index's string.
+
+    H3's strings are 15 hex digits (``'892a1072d6bffff'``); as an S2 token such a string is a level-27/28 cell
+    on face 4 (0-45° N, 45-135° W), with no error. Only strong evidence raises (as for ids), and weak evidence does not
+    warn: a 15-digit S2 token is a cell of a few centimetres, real in data of that kind.
+    """
+    if not len(tokens) or any(not isinstance(t, str) or len(t) != 15 or t[0] != "8" for t in tokens):
+        return
+    uniq = sorted(set(tokens))
+    res = h3_resolutions(np.array([int(t, 16) for t in uniq], dtype=np.uint64))
+    if ((res < 0) | (res > 14)).any() or 4 + int(np.sum(3 * (15 - res) - 1)) < _RAISE_BITS:
+        return
+    levels = np.unique(res)
+    shown = f"resolution {levels[0]}" if levels.size == 1 else f"resolutions {levels.min()}-{levels.max()}"
+    raise InvalidInputError(
+        f"these tokens look like H3 cell indexes ({shown}; e.g. {uniq[0]!r}), not S2 tokens: as S2 tokens they are "
+        "cells of a few centimetres somewhere in 0-45° N, 45-135° W. geos2vec works with S2 cells. Convert "
+        "them through their centers, e.g. with h3-py: lat, lng = np.array([h3.cell_to_latlng(t) for t in tokens]).T, "
+        "then geos2vec.latlng_to_cell(lat, lng, level=12)")

@@ -89,6 +89,26 @@ def test_genuine_s2_leaves_never_refused():
     assert warned <= 30  # ~0.3 % of leaves in the patch; none refused
 
 
+
+def test_h3_strings_as_s2_tokens_refused():
+    token = h3.latlng_to_cell(40.7, -74.0, 9)  # '892a1072d6bffff': as an S2 token a level-28 cell near Cuba
+    assert s2sphere.CellId.from_token(token).level() == 28
+    with pytest.raises(InvalidInputError, match=r"tokens look like H3 cell indexes \(resolution 9.*h3\.cell_to_latlng"):
+        cells.token_to_cell(token)
+    several = [h3.latlng_to_cell(40.7 + k * 1e-3, -74.0, 13) for k in range(5)]
+    with pytest.raises(InvalidInputError, match="resolution 13"):
+        cells.token_to_cell(several)
+    # genuine 15-digit S2 tokens (level 28) where H3 strings fall (0-45 N, 45-135 W): never refused
+    rng = np.random.default_rng(2)
+    lat, lng = rng.uniform(0, 45, 3000), rng.uniform(-135, -45, 3000)
+    ids = [s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(a, b)).parent(28) for a, b in zip(lat, lng)]
+    tokens = [c.to_token() for c in ids]
+    assert sum(len(t) == 15 and t[0] == "8" for t in tokens) > 1000
+    assert np.array_equal(cells.token_to_cell(tokens), np.array([c.id() for c in ids], dtype=np.uint64))
+    for t, c in zip(tokens, ids):
+        assert cells.token_to_cell(t) == c.id()
+
+
 # --------------------------------------------------------------------------- 2. to_frame of one image
 @pytest.fixture(scope="module")
 def la_table():
@@ -171,3 +191,4 @@ def test_plain_wkb_parquet_on_the_command_line(plain_files, tmp_path, capsys):
     assert "column 'geom' holds bytes" in capsys.readouterr().err
     assert main(["evaluate", "--labels", str(plain_files["zone"]), "--target", "y"]) == 1
     assert "column 'geometry' holds bytes" in capsys.readouterr().err
+
