@@ -163,8 +163,10 @@ def test_geoseries_named_by_a_tuple_and_integer_column_labels(env):
 
 
 def test_dask_frames_keep_their_index_and_an_interval_index_counts_itself(env):
-    """features=None on a dask frame with an IntervalIndex raised dask's "Don't know how to handle index"."""
-    _, _, table, model, homes = env
+    """features=None on a dask frame with an IntervalIndex (or dask POIs/roads with one as features) raised
+    dask's "Don't know how to handle index of type pandas.IntervalIndex"."""
+    _, roads, table, model, homes = env
+    mixed = pd.concat([homes[["fclass", "geometry"]], roads.iloc[:50][["highway", "geometry"]]], ignore_index=True)
     with dask.config.set(scheduler="synchronous"):
         for kind in ("datetime_freq", "interval", "duplicates"):
             g = homes.set_axis(INDEXES[kind])
@@ -172,17 +174,13 @@ def test_dask_frames_keep_their_index_and_an_interval_index_counts_itself(env):
             out = _quiet(d.s2vec.embed, table, model=model, mode="patch").compute()
             _same_index(out.index, g.index)
             np.testing.assert_array_equal(_emb(out), _emb(_embed(g, table, model, mode="patch")))
-        own = _quiet(d.s2vec.embed, None, model=model, mode="patch").compute()  # the interval-indexed frame
-    g = homes.set_axis(INDEXES["duplicates"])
-    ref = _embed(g, None, model, mode="patch")
-    assert own.index.equals(g.index)
-    np.testing.assert_array_equal(_emb(own), _emb(ref))
-    g = homes.set_axis(INDEXES["interval"])
-    d = dask_geopandas.from_geopandas(g, npartitions=3, sort=False)
-    with dask.config.set(scheduler="synchronous"):
-        own = _quiet(d.s2vec.embed, None, model=model, mode="patch").compute()
-    _same_index(own.index, g.index)
-    np.testing.assert_array_equal(_emb(own), _emb(ref))
+            own = _quiet(d.s2vec.embed, None, model=model, mode="patch").compute()  # counts its own rows
+            _same_index(own.index, g.index)
+            np.testing.assert_array_equal(_emb(own), _emb(_embed(g, None, model, mode="patch")))
+        spans = pd.IntervalIndex.from_breaks(np.arange(len(mixed) + 1))
+        features = dask_geopandas.from_geopandas(mixed.set_axis(spans), npartitions=2, sort=False)
+        got = _quiet(geos2vec.embed, homes, features, model=model, mode="patch", progress=False)
+    np.testing.assert_array_equal(_emb(got), _emb(_embed(homes, mixed, model, mode="patch")))
 
 
 def test_cli_gdal_output_refuses_an_index_named_like_a_column_before_the_work(env, tmp_path, capsys):
