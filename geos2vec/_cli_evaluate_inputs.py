@@ -49,13 +49,20 @@ def _read_table(path):
                     raise no_geo_error(path) from None
                 return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".tsv", ".tab"):  # GDAL read a .tsv as text columns
-            return read_csv_utf8(path, "table", table_ok=False, sep="\t" if suffix in (".tsv", ".tab") else ",")
+            try:  # a .csv of Excel in Germany or Brazil is ';'-separated with decimal commas: read as such
+                return read_csv_utf8(path, None, table_ok=False, **({"sep": "\t"} if suffix in (".tsv", ".tab")
+                                                                     else {}))
+            except InvalidInputError as exc:  # not UTF-8: the line and how to convert it
+                raise InvalidInputError(f"cannot read {path}: {exc} ({_GIVE})") from None
         return gpd.read_file(path)
-    except InvalidInputError:  # a Latin-1 CSV: the file, line and fix, not "give a CSV/TSV ..."
+    except InvalidInputError:
         raise
     except (OSError, ValueError, RuntimeError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {(str(exc) or type(exc).__name__).splitlines()[0]} (give a "
-                                "CSV/TSV, Parquet/GeoParquet, GeoJSON or another file GDAL reads)") from None
+        raise InvalidInputError(f"cannot read {path}: {(str(exc) or type(exc).__name__).splitlines()[0]} "
+                                f"({_GIVE})") from None
+
+
+_GIVE = "give a CSV/TSV, Parquet/GeoParquet, GeoJSON or another file GDAL reads"
 
 
 # the columns that name a table's cells: cell_id, else the token column of a cell_embeddings table; its s2_cell

@@ -136,7 +136,8 @@ def test_cli_names_a_latin1_csv_and_its_line(tmp_path, capsys):
     assert "Orte latin1.csv' is not UTF-8 text (byte 0xdf on line 2)" in err and "iconv -f latin1" in err
     from geos2vec._cli_evaluate_inputs import _read_table
 
-    with pytest.raises(InvalidInputError, match=r"Orte latin1\.csv' is not UTF-8 text \(byte 0xdf on line 2\)"):
+    with pytest.raises(InvalidInputError, match=r"cannot read .*Orte latin1\.csv: it is not UTF-8 text \(byte 0xdf "
+                                                r"on line 2\).*save it as UTF-8"):
         _read_table(folder / "Orte latin1.csv")
 
 
@@ -224,3 +225,34 @@ def test_extra_categories_with_surrounding_or_only_spaces_are_no_channels_of_the
     lazy = count_features(dask_geopandas.from_geopandas(pois, npartitions=3), extra=["Küche"])
     pd.testing.assert_frame_equal(lazy, table, check_freq=False)
     assert lazy.attrs["report"]["extra_missing"] == {"Küche": 3}
+
+
+def test_excel_csv_of_germany_and_brazil_semicolons_and_decimal_commas_is_read_as_such(tmp_path, capsys):
+    from geos2vec._cli_evaluate_inputs import _read_table
+
+    folder = tmp_path / "Planilhas São Paulo"
+    folder.mkdir()
+    # what Excel (pt-BR, de-DE) saves as "CSV UTF-8": a byte-order mark, ';' between fields, ',' as decimal mark
+    text = "Nome;lon;lat;Renda (R$);Código\r\nPadaria São João;-46,63;-23,55;1234,5;007\r\nCafé;13,4;52,52;-7;12\r\n"
+    (folder / "Orte.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    labels = _read_table(folder / "Orte.csv")
+    # before: one column named "Nome;lon;lat;Renda (R$);Código" ("target column ... not found")
+    assert list(labels.columns) == ["Nome", "lon", "lat", "Renda (R$)", "Código"]
+    assert labels["Nome"].tolist() == ["Padaria São João", "Café"]
+    np.testing.assert_array_equal(labels[["lon", "lat", "Renda (R$)"]].to_numpy(float),
+                                  [[-46.63, -23.55, 1234.5], [13.4, 52.52, -7.0]])
+    assert labels["Código"].tolist() == [7, 12]                    # integers, as pandas reads them anyway
+    table = count_features(_pois(["restaurant"], [BERLIN]))
+    table.to_parquet(folder / "Merkmale.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["embed", str(folder / "Orte.csv"), "--features", str(folder / "Merkmale.parquet"),
+                     "--out", str(folder / "Ergebnis.parquet"), "--quiet"]) == 0
+    out = gpd.read_parquet(folder / "Ergebnis.parquet")
+    assert out["s2_cell"].astype(np.uint64).tolist() == [_cell(*SAO_PAULO), _cell(*BERLIN)]
+    # a crosswalk saved so splits into its columns too (every value kept as text)
+    (folder / "crosswalk.csv").write_text("sg_category;sg_subcategory;channel\nComida 1,5;Café;cafe\n"
+                                          "Comida 1,5;;restaurant\n", encoding="utf-8")
+    crosswalk = load_crosswalk(folder / "crosswalk.csv")
+    assert crosswalk["sg_category"].tolist() == ["Comida 1,5", "Comida 1,5"]
+    assert crosswalk["channel"].tolist() == ["cafe", "restaurant"]
