@@ -115,6 +115,18 @@ def _refuse_missing(missing: np.ndarray) -> None:
         )
 
 
+def _decimal_text_hint(flat) -> str:
+    """A hint for ids written as decimal text ("9278181935585165312", e.g. an index read from CSV as strings).
+
+    More than 16 digits: no token is that long (at most 16 hex digits).
+    """
+    digits = [v.strip().lstrip("-") if isinstance(v, str) else "" for v in flat]
+    if len(flat) and all(d.isdigit() and len(d) > 16 for d in digits):
+        return ("; these strings are decimal numbers, not tokens: convert them exactly with "
+                "np.asarray(ids).astype(np.uint64) (an index: index.astype('uint64'); 'int64' for signed ones)")
+    return ""
+
+
 def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
     if "pandas" in type(cells).__module__ and hasattr(cells, "isna"):
         # nullable UInt64/Int64 columns: np.asarray turns <NA> into a float NaN (and the ids into floats)
@@ -131,7 +143,8 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
         _refuse_missing(_missing(flat))
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
             raise InvalidTypeError("cell ids must be integers (uint64), got an object array with other values "
-                                   "(floats cannot hold 64-bit ids exactly); use token_to_cell for tokens")
+                                   "(floats cannot hold 64-bit ids exactly); use token_to_cell for tokens"
+                                   + _decimal_text_hint(flat))
         values = [int(v) for v in flat]  # each on its own: uint64, or int64 storage of the same bits (negative)
         if any(not -(1 << 63) <= v < (1 << 64) for v in values):
             raise InvalidInputError("cell ids must fit in 64 bits (uint64, or int64 storage of the same "
@@ -141,6 +154,7 @@ def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
         raise InvalidTypeError(
             f"cell ids must be an integer array (uint64), got dtype {arr.dtype}; "
             "floats cannot hold 64-bit ids exactly, and strings are tokens (see token_to_cell)"
+            + (_decimal_text_hint(arr.ravel()) if arr.dtype.kind == "U" else "")
         )
     if arr.dtype != np.uint64:
         if arr.dtype.itemsize == 8:

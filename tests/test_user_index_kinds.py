@@ -277,3 +277,28 @@ def test_count_tables_concatenated_with_keys_are_a_clear_error(env):
     ref = _embed(homes, table, model, mode="patch")
     np.testing.assert_array_equal(_emb(_embed(homes, keyed.groupby(level="cell_id").sum(), model, mode="patch")),
                                   _emb(ref))
+
+
+def test_cell_ids_written_as_decimal_text_get_a_hint_that_converts_them_exactly(env):
+    """An index of int-looking strings (read from CSV as str) was told to use token_to_cell, which refuses them."""
+    from geos2vec.errors import InvalidTypeError
+    from geos2vec.evaluate import log1p_counts
+
+    _, _, table, _, _ = env
+    cells = table.index.to_numpy()[:30]
+    text = pd.Index([str(c) for c in cells], name="cell_id")
+    hint = r"decimal numbers, not tokens.*astype\('uint64'\)"
+    for ids in (text, np.asarray(text, dtype=str), pd.Series(text)):
+        with pytest.raises(InvalidTypeError, match=hint):
+            geos2vec.cell_to_token(ids)
+    with pytest.raises(InvalidTypeError, match=r"counts must be indexed by S2 cell ids.*" + hint):
+        log1p_counts(table.iloc[:30].set_axis(text))
+    target = pd.Series(np.arange(30.0), index=text)
+    with pytest.raises(InvalidTypeError, match=r"target needs S2 cell ids.*" + hint):
+        evaluate(target, {"m": table}, probes="ridge", n_splits=2, progress=False)
+    # what it says works, exactly (a float round trip would not)
+    np.testing.assert_array_equal(text.astype("uint64").to_numpy(), cells)
+    np.testing.assert_array_equal(geos2vec.cell_to_token(text.astype("uint64").to_numpy()),
+                                  geos2vec.cell_to_token(cells))
+    with pytest.raises(InvalidTypeError, match="use token_to_cell for tokens$"):  # short digit-only tokens: no hint
+        geos2vec.cell_to_token(pd.Index(["1234", "5678"]))
