@@ -319,8 +319,9 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     out = pd.DataFrame(counts, index=index, columns=default_cols + extra_cat_names, copy=False)
     if numeric:
         num_cols = {}
-        for col, how, vals in numeric:
-            num_cols[col], _ = _cover.reduce_numeric_kernel(poi_rows, remap, vals, n_cells, how)
+        for col, how, vals in numeric:  # sum/mean: each cell's values added by value, not in the rows' order
+            by = np.lexsort((vals, remap[poi_rows])) if how in (0, 1) else slice(None)  # (shuffled rows: same bits)
+            num_cols[col], _ = _cover.reduce_numeric_kernel(poi_rows[by], remap, vals[by], n_cells, how)
         ordered = list(default_cols)
         for kind, spec in order_spec:
             ordered.extend(spec if kind == "cat" else [spec])
