@@ -60,10 +60,12 @@ def series_frame(geoms: gpd.GeoSeries) -> gpd.GeoDataFrame:
 def append_columns(gdf: gpd.GeoDataFrame, extra: pd.DataFrame) -> gpd.GeoDataFrame:
     """``gdf`` with the columns of ``extra`` (same index) appended; its active geometry and CRS kept.
 
-    Concatenated as plain frames: geopandas' own ``pd.concat(axis=1)`` of a GeoDataFrame whose geometry column
-    is labelled by a tuple (MultiIndex columns of strings, pandas 3) raised "eq not implemented for <class
+    A geometry column labelled by a tuple is concatenated as plain frames: geopandas' own ``pd.concat(axis=1)``
+    of such a GeoDataFrame (MultiIndex columns of strings, pandas 3) raised "eq not implemented for <class
     'tuple'>".
     """
+    if not isinstance(gdf.geometry.name, tuple):  # pandas' concat: a GeoDataFrame subclass and its metadata kept
+        return pd.concat([gdf, extra], axis=1)
     joined = pd.concat([pd.DataFrame(gdf, copy=False), extra], axis=1)
     # __finalize__: gdf's attrs and flags (allows_duplicate_labels=False), as pandas' concat kept them
     return gpd.GeoDataFrame(joined, geometry=gdf.geometry.name, crs=gdf.crs).__finalize__(gdf)

@@ -302,3 +302,24 @@ def test_cell_ids_written_as_decimal_text_get_a_hint_that_converts_them_exactly(
                                   geos2vec.cell_to_token(cells))
     with pytest.raises(InvalidTypeError, match="use token_to_cell for tokens$"):  # short digit-only tokens: no hint
         geos2vec.cell_to_token(pd.Index(["1234", "5678"]))
+
+
+class _Parcels(gpd.GeoDataFrame):
+    """A GeoDataFrame subclass with its own metadata, as some libraries define."""
+
+    _metadata = [*gpd.GeoDataFrame._metadata, "survey"]
+
+    @property
+    def _constructor(self):
+        return _Parcels
+
+
+def test_embed_keeps_a_subclass_its_metadata_flags_and_attrs(env):
+    _, _, table, model, homes = env
+    parcels = _Parcels(homes.set_axis(INDEXES["datetime_freq"])).set_flags(allows_duplicate_labels=False)
+    parcels.survey, parcels.attrs["source"] = "2024", "county"
+    out = _embed(parcels, table, model, mode="patch")
+    assert type(out) is _Parcels and out.survey == "2024" and out.attrs["source"] == "county"
+    assert not out.flags.allows_duplicate_labels
+    _same_index(out.index, parcels.index)
+    np.testing.assert_array_equal(_emb(out), _emb(_embed(homes, table, model, mode="patch")))
