@@ -11,6 +11,7 @@ import contextlib
 import numpy as np
 import pandas as pd
 
+from ._textfile import lookalike_names
 from .errors import InvalidInputError, InvalidTypeError, check_ordered, foreign_frame
 
 __all__ = ["as_matrix", "channel_columns", "channels_last", "lazy_blocks", "log1p_checked"]
@@ -164,7 +165,9 @@ def channel_columns(df, channels) -> list:
         by_name.setdefault(str(label), []).append(label)
     missing = [c for c in channels if str(c) not in by_name]
     if missing:
-        raise InvalidInputError(f"the table lacks channels the statistics were fitted on: {missing}")
+        others = [n for n in by_name if n not in set(map(str, channels))]
+        raise InvalidInputError(f"the table lacks channels the statistics were fitted on: {missing}."
+                                + lookalike_names(missing, others, "fitted", "table"))
     dup = sorted({str(c) for c in channels if len(by_name[str(c)]) > 1})
     if dup:
         raise InvalidInputError(f"the table has duplicate columns {dup} (fitted channels) (labels compared as "
@@ -198,8 +201,10 @@ def channels_last(x, channels):
     names = [str(c) for c in x["feature"].values]
     missing = [c for c in channels if str(c) not in names]
     if missing:
+        others = [n for n in names if n not in set(map(str, channels))]
         raise InvalidInputError(f"the DataArray lacks channels the statistics were fitted on: {missing[:5]} "
-                                f"({len(missing)} of {len(channels)}); its feature coordinate must hold them all")
+                                f"({len(missing)} of {len(channels)}); its feature coordinate must hold them all."
+                                + lookalike_names(missing, others, "fitted", "DataArray"))
     dup = sorted({c for c in names if names.count(c) > 1 and c in set(map(str, channels))})
     if dup:
         raise InvalidInputError(f"the DataArray's feature coordinate repeats the fitted channels {dup[:5]}; select "

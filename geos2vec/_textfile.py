@@ -73,3 +73,28 @@ def _not_utf8(path, what: str | None, table_ok: bool) -> str:
     return (f"{subject} {found}: save it as UTF-8 (e.g. 'CSV UTF-8' in Excel, or `iconv -f "
             f"{'UTF-16' if bom else 'latin1'} -t utf-8`)"
             + (", or read it with pandas.read_csv(path, encoding=...) and pass the table" if table_ok else ""))
+
+
+def lookalike_names(missing: list, present: list, wanted: str = "fitted", have: str = "data") -> str:
+    r"""A sentence naming the ``missing`` and ``present`` names that print alike, else ``""``.
+
+    One name in two Unicode normal forms (``café`` composed, ``'caf\xe9'``, and decomposed, ``'cafe\u0301'``,
+    shown escaped since they print the same), or in two cases; ``wanted`` and ``have`` say whose names they are.
+    Channel mismatches listed such names on both sides ("missing ['café'], unexpected ['café']").
+    """
+    import unicodedata
+
+    def nfc(name):
+        return unicodedata.normalize("NFC", str(name))
+
+    forms = [(m, p) for m in missing for p in present if nfc(m) == nfc(p)]
+    cases = [(m, p) for m in missing for p in present if nfc(m) != nfc(p) and nfc(m).casefold() == nfc(p).casefold()]
+    text = ""
+    if forms:
+        text += (" " + "; ".join(f"{ascii(m)} ({wanted}) and {ascii(p)} ({have})" for m, p in forms[:3])
+                 + f" are one name in two Unicode normal forms (composed and decomposed accents): rename the {have}'s "
+                 "channels to match.")
+    if cases:
+        text += (" " + "; ".join(f"{m!r} ({wanted}) and {p!r} ({have})" for m, p in cases[:3])
+                 + " differ only in case (channel names are case-sensitive).")
+    return text

@@ -152,6 +152,17 @@ def test_a_model_channel_mismatch_in_unicode_form_or_case_says_so():
     assert r"'caf\xe9' (model) and 'cafe\u0301' (data) are one name in two Unicode normal forms" in msg
     assert "'Bäckerei' (model) and 'bäckerei' (data) differ only in case" in msg
     assert match_channels(da.assign_coords(feature=names), names) is not None
+    # the statistics a model normalizes with say the same of a table or images (embed_cells, FeatureStats)
+    table = pd.DataFrame(np.arange(8.0).reshape(2, 4), columns=names,
+                         index=pd.Index([_cell(*BERLIN), _cell(*SAO_PAULO)], name="cell_id"))
+    stats = geos2vec.FeatureStats.fit(table)
+    renamed = table.rename(columns={NFC: NFD, "Bäckerei": "bäckerei"})
+    for data, who in ((renamed, "table"), (rasterize(renamed), "DataArray")):
+        with pytest.raises(InvalidInputError) as info:
+            stats.transform(data)
+        msg = str(info.value)
+        assert rf"'caf\xe9' (fitted) and 'cafe\u0301' ({who}) are one name in two Unicode normal forms" in msg
+        assert f"'Bäckerei' (fitted) and 'bäckerei' ({who}) differ only in case" in msg
 
 
 def test_extra_categories_in_two_unicode_forms_are_one_channel_in_memory_and_on_dask():

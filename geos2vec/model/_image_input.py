@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._textfile import lookalike_names
 from ..errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -173,25 +174,6 @@ def match_channels(da: xr.DataArray, channels: Sequence[str]) -> xr.DataArray:
             "the data's channels do not match the model's: "
             f"missing {missing[:20]}{' ...' if len(missing) > 20 else ''}, "
             f"unexpected {extra[:20]}{' ...' if len(extra) > 20 else ''} "
-            f"(model: {len(want)} channels, data: {len(have)}).{_lookalikes(missing, extra)} Build the features "
-            "with the model's channel list (model.channels) or train a new model.")
+            f"(model: {len(want)} channels, data: {len(have)}).{lookalike_names(missing, extra, 'model', 'data')} "
+            "Build the features with the model's channel list (model.channels) or train a new model.")
     return da.sel(feature=want)
-
-
-def _lookalikes(missing: list, extra: list) -> str:
-    """Name the missing/unexpected channels that print alike: one name in two Unicode forms, or in two cases."""
-    import unicodedata
-
-    def nfc(name):
-        return unicodedata.normalize("NFC", name)
-
-    pairs = [(m, e) for m in missing for e in extra if nfc(m) == nfc(e)]
-    text = (" " + "; ".join(f"{ascii(m)} (model) and {ascii(e)} (data)" for m, e in pairs[:3])
-            + " are one name in two Unicode normal forms (composed and decomposed accents): rename the data's "
-            "channels as the model writes them." if pairs else "")
-    cases = [(m, e) for m in missing for e in extra if m != e and nfc(m).casefold() == nfc(e).casefold()
-             and nfc(m) != nfc(e)]
-    if cases:
-        text += (" " + "; ".join(f"{m!r} (model) and {e!r} (data)" for m, e in cases[:3])
-                 + " differ only in case (channel names are case-sensitive).")
-    return text
