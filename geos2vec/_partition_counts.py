@@ -110,6 +110,7 @@ def _final_columns(specs, ontology, values):
     The ontology's channels, then the extra columns in the user's order, each categorical one as its values
     sorted over all partitions (``values``: per partition, ``{column: its kept values}``).
     """
+    from ._category_order import sorted_categories
     from ._feature_inputs import MAX_EXTRA_CATEGORIES
     from .ontology import load_ontology
 
@@ -120,7 +121,7 @@ def _final_columns(specs, ontology, values):
             continue
         parts = [np.asarray(v[col]) for v in values]
         allv = np.concatenate(parts) if parts else np.empty(0, dtype=object)
-        _, uniques = pd.factorize(pd.Series(allv), sort=True)
+        _, uniques = sorted_categories(pd.Series(allv))  # as count_features sorts them in memory
         if len(uniques) > MAX_EXTRA_CATEGORIES:
             raise InvalidInputError(
                 f"extra column {col!r} has {len(uniques):,} distinct values over all partitions: counting them as "

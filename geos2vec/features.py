@@ -35,6 +35,7 @@ from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipoda
                               _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable,
                               _whole_number_names)
 from .ontology import _category_values, load_ontology
+from ._category_order import sorted_categories
 from .provenance import provenance
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
     extra : str, list or dict, optional
         User channels from columns of ``pois``, placed after ``road``. A list
         entry (or a dict value ``"categories"``) counts each value of a
-        categorical column as channel ``"<column>=<value>"`` (values sorted;
+        categorical column as channel ``"<column>=<value>"`` (values sorted, numbers by value, "9" before "10";
         the whole numbers of a float column are named like ints, ``k=1`` for
         1.0 as for 1, so a column of ints read as float because of a NaN
         gives the same channels);
@@ -275,7 +276,7 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         if how == "categories":  # sorted by value (a categorical dtype's category order too, as the dask path)
             values = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
             values = _category_values(values)  # "café", "café " and a decomposed "café": one channel
-            codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+            codes, uniques = sorted_categories(values)  # numbers by value, also as text (dask's strings)
             names = [f"{col}={u}" for u in uniques]  # k=1.0 of a float column: count_features renames it k=1
             extra_cat_codes.append((codes.astype(np.int32), len(extra_cat_names)))
             extra_cat_names.extend(names)

@@ -192,3 +192,43 @@ def test_plain_wkb_parquet_on_the_command_line(plain_files, tmp_path, capsys):
     assert main(["evaluate", "--labels", str(plain_files["zone"]), "--target", "y"]) == 1
     assert "column 'geometry' holds bytes" in capsys.readouterr().err
 
+
+
+# --------------------------------------------------------------------------- 3. object extras on dask
+def test_object_extra_channels_same_in_memory_and_on_dask():
+    import dask
+    import dask.dataframe as dd
+    import geopandas as gpd
+    import pandas as pd
+
+    import geos2vec
+    from geos2vec.partitioned import count_features_dask
+
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    pois = gpd.read_parquet("/work/shared/data/pois/los_angeles.parquet").iloc[:600]
+    rng = np.random.default_rng(5)
+    n = len(pois)
+    pois["stars"] = pd.Series(rng.choice([2, 10, 100, -1], n), index=pois.index).astype(object)
+    pois["size"] = pd.Series(rng.choice([2.5, 10.0, 0.75], n), index=pois.index).astype(object)
+    pois["mix"] = pd.Series(rng.choice(np.array([3, 20, "a", "B"], dtype=object), n), index=pois.index)
+    pois["code"] = pd.Series(rng.choice(["9", "10", "x"], n), index=pois.index)  # numbers written as text
+    extra = ["stars", "size", "mix", "code"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mem = geos2vec.count_features(pois, extra=extra)
+        expected = (["stars=-1", "stars=2", "stars=10", "stars=100"], ["size=0.75", "size=2.5", "size=10.0"],
+                    ["mix=3", "mix=20", "mix=B", "mix=a"], ["code=9", "code=10", "code=x"])
+        assert list(mem.columns[-14:]) == [c for group in expected for c in group]
+        for col, names in zip(extra, expected):  # counts: the hand count of each value
+            for name in names:
+                value = name.split("=", 1)[1]
+                assert mem[name].sum() == (pois[col].astype(str) == value).sum(), name
+        ddf = dask_geopandas.from_geopandas(pois, npartitions=3)
+        assert str(ddf["stars"].dtype) == "string"  # what dask made of the object column
+        plain = pd.DataFrame(pois.drop(columns="geometry")).assign(lon=pois.geometry.x, lat=pois.geometry.y)
+        for other in (geos2vec.count_features(ddf, extra=extra), count_features_dask(ddf, extra=extra),
+                      geos2vec.count_features(dd.from_pandas(plain, npartitions=2), extra=extra)):
+            pd.testing.assert_frame_equal(other, mem, check_like=False)
+        with dask.config.set({"dataframe.convert-string": False}):  # object stays object on dask too
+            raw = dask_geopandas.from_geopandas(pois, npartitions=3)
+            pd.testing.assert_frame_equal(geos2vec.count_features(raw, extra=extra), mem)
