@@ -169,7 +169,10 @@ def test_face_grid_of_mixed_levels_or_no_images():
         FaceGrid(np.array([CENTRE, C.cell_to_parent(CENTRE, 7)], np.uint64), 16)
     empty = FaceGrid(np.empty(0, np.uint64), 16)
     img, r, c = empty.lookup(np.array([4, 4]), np.array([35, -1]), np.array([17, 3]))
-    assert img.tolist() == [-1, -1] and r.tolist() == [35 % 16, 0] and c.tolist() == [17 % 16, 0]
+    # (-1, 3) lies beyond face 4's edge: its place in its image on face 2 (the cell grid_disk finds there)
+    across = C.grid_disk(C.face_ij_to_cell(4, 0, 3, 12), 1)[1]  # (di, dj) = (-1, 0); row = i on face 4
+    assert img.tolist() == [-1, -1] and r.tolist() == [35 % 16, int(C.cell_to_rowcol(across, 8)[0])] \
+        and c.tolist() == [17 % 16, int(C.cell_to_rowcol(across, 8)[1])]
 
 
 # --------------------------------------------------------------------------- embedding.py / accessor

@@ -123,7 +123,7 @@ def _seamless(model, da, img, row, col, context, batch_size, block, verbose, enc
 
     ``encode(values, covered)`` gives the encoder tokens of raw image values (``embed``'s ``contextual_tokens``).
     """
-    from .context import FaceGrid, encode_windows, gather_windows, target_pixels, window_plan
+    from .context import FaceGrid, corner_pixels, encode_windows, gather_windows, target_pixels, window_plan
 
     n = da.sizes["row"]
     grid = FaceGrid(da, n)  # refuses flipped or rotated images (augment)
@@ -133,15 +133,27 @@ def _seamless(model, da, img, row, col, context, batch_size, block, verbose, enc
     uimg, starts = np.unique(img[order], return_index=True)
     step = max(1, block // 4)
     bounds = list(starts[::step]) + [img.size]
+    at_corner = np.zeros(img.size, dtype=bool)
     with _progress(uimg.size, verbose, f"embedding (contextual, {context})") as bar:
         for k in range(len(bounds) - 1):
             sel = order[bounds[k]:bounds[k + 1]]
             f, R, C = target_pixels(grid, img[sel], row[sel], col[sel])
             corners, contrib = window_plan(f, R, C, n, context)
+            at_corner[sel] = corner_pixels(grid, corners, contrib, sel.size)
             windows, covered = gather_windows(grid, corners, load)
             out[sel] = encode_windows(encode, windows, covered, contrib, sel.size, model.embedding_dim,
                                       batch_size)
             bar.update(min(step, uimg.size - k * step))
+    if at_corner.any():
+        from .._stacklevel import warn
+        from ..errors import Geos2VecWarning
+
+        cells = np.asarray(da["cell_id"].values)[img[at_corner], row[at_corner], col[at_corner]]
+        warn(f"{int(at_corner.sum())} of {img.size} cells (e.g. {_cells.cell_to_token(cells[:3]).tolist()}) lie "
+             f"next to a corner of the S2 cube, where only three faces meet: part of their {n}x{n} context "
+             "windows lies beyond two face edges at once, where no cell is, and is read as fill (not covered: "
+             "empty to a model without a missing token). Their vectors see less context than elsewhere "
+             "(docs/model.md, 'Face edges and cube corners')", Geos2VecWarning)
     return out
 
 

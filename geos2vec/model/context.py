@@ -16,9 +16,15 @@ windows that hold it (``"blend"`` is the default of :func:`geos2vec.model.embed.
     weighted by closeness to each window's centre (bilinear tent weights, summing to 1). Continuous across
     every window border; up to 9 windows per isolated image, about 4 per image in a contiguous area.
 
-Pixels of a window that fall in images not given, or beyond the edge of the S2 face (the neighbouring face's
-grid is rotated against this one), are fill (value 0) and *not covered*: a model with a missing token sees
-the token there, unlike unobserved pixels inside an image, which are covered fill.
+A window that reaches beyond the edge of its S2 face continues on the neighbouring face, as
+:func:`geos2vec.cells.grid_disk` does: each pixel beyond the edge is the cell at that place of the face grid
+unfolded across the edge (``S2CellId::FromFaceIJWrap``), so the window holds the true neighbouring cells in this
+face's orientation although the neighbouring face's own grid is rotated against it. Within ``n`` cells of a
+cube corner only three faces meet: pixels beyond two face edges at once lie nowhere and are fill.
+
+Pixels of a window that fall in images not given, or beyond two face edges at a cube corner, are fill (value 0)
+and *not covered*: a model with a missing token sees the token there, unlike unobserved pixels inside an image,
+which are covered fill.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
     import xarray as xr
     from numpy.typing import ArrayLike
 
-__all__ = ["CONTEXTS", "FaceGrid", "target_pixels", "window_plan", "encode_windows"]
+__all__ = ["CONTEXTS", "FaceGrid", "corner_pixels", "target_pixels", "window_plan", "encode_windows"]
 
 CONTEXTS = ("centred", "blend")
 
@@ -97,12 +103,17 @@ class FaceGrid:
         -------
         img : numpy.ndarray of int64
             Position of the pixel's image in the ``images`` given to the constructor, -1 where no given
-            image holds the pixel or it lies beyond the face's edge.
+            image holds the pixel or it lies beyond two face edges at once (next to a cube corner). A pixel
+            beyond one face edge is the cell there on the neighbouring face (the face grid unfolded across the
+            edge, as :func:`geos2vec.cells.grid_disk` walks it).
         row, col : numpy.ndarray of int64
-            The pixel's row and column inside its image (0 for pixels beyond the face's edge).
+            The pixel's row and column inside its image (0 for pixels beyond two face edges).
         """
         n, total = self.n, self.side * self.n
+        face, R, C = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64) for a in (face, R, C)))
         inside = (R >= 0) & (C >= 0) & (R < total) & (C < total)
+        if not inside.all():  # beyond the face's edge: the neighbouring face's cell, unfolded (grid_disk's wrap)
+            face, R, C, inside = _across_face_edge(face, R, C, total)
         Rc, Cc = np.where(inside, R, 0), np.where(inside, C, 0)
         k = self._key(face, Rc // n, Cc // n)
         if self._sorted.size == 0:
@@ -110,6 +121,40 @@ class FaceGrid:
         p = np.searchsorted(self._sorted, k).clip(0, self._sorted.size - 1)
         found = inside & (self._sorted[p] == k)
         return np.where(found, self._order[p], -1), Rc % n, Cc % n
+
+
+def _across_face_edge(face, R, C, total):
+    """Global pixels ``(face, R, C)`` moved onto the face that holds them, across at most one face edge.
+
+    ``total`` pixels per face side. The face grid is unfolded across the edge the way ``S2CellId::FromFaceIJWrap``
+    (and :func:`geos2vec.cells.grid_disk`, whose table of edges this uses) crosses it: the cells along a common
+    edge are shared, so the pixel at distance ``d`` beyond the edge is the cell ``d`` deep into the other face.
+    Returns ``face, R, C, ok`` (``R, C`` in the other face's frame); ``ok`` is False for pixels beyond two face
+    edges at once (around a cube corner, where only three faces meet) and for pixels more than a face away.
+    """
+    from ..cell_neighbours import _EDGE_NBR
+
+    swapped = face >= 3
+    i = np.where(swapped, R, C)  # inverse of cells._rowcol_from_ij
+    j = np.where(swapped, C, total - 1 - R)
+    out_i = (i < 0) | (i >= total)
+    out_j = (j < 0) | (j >= total)
+    one = out_i ^ out_j
+    ok = ~(out_i | out_j) | (one & (i >= -total) & (i < 2 * total) & (j >= -total) & (j < 2 * total))
+    edge = np.where(out_i, np.where(i < 0, 0, 1), np.where(j < 0, 2, 3))
+    over = np.where(out_i, np.where(i < 0, -i, i - total + 1), np.where(j < 0, -j, j - total + 1)) - 1
+    along = np.where(out_i, j, i)
+    move = one & ok
+    nbr = _EDGE_NBR[face[move], edge[move]]
+    e2 = nbr[:, 1]
+    al = np.where(nbr[:, 2] != 0, total - 1 - along[move], along[move])
+    across = np.where(e2 & 1, total - 1 - over[move], over[move])
+    i, j, face = i.copy(), j.copy(), face.copy()
+    i[move] = np.where(e2 < 2, across, al)
+    j[move] = np.where(e2 < 2, al, across)
+    face[move] = nbr[:, 0]
+    R, C = _cells._rowcol_from_ij(face, i, j, total)
+    return face, np.asarray(R, np.int64), np.asarray(C, np.int64), ok
 
 
 def target_pixels(grid: FaceGrid, img: np.ndarray, row: np.ndarray, col: np.ndarray):
@@ -197,6 +242,34 @@ def window_plan(face, R, C, n: int, context: str = "centred"):
     contrib = {"pixel": p[order], "window": win[order], "pos": pos[order], "weight": w[order],
                "quad": quad[order]}
     return corners.reshape(-1, 3), contrib
+
+
+def corner_pixels(grid: FaceGrid, corners: np.ndarray, contrib: dict, n_pixels: int) -> np.ndarray:
+    """Which target pixels take a token of a window that reaches beyond two face edges (a cube corner).
+
+    Parameters
+    ----------
+    grid : FaceGrid
+        The grid of the images.
+    corners, contrib :
+        The windows and contributions of :func:`window_plan`.
+    n_pixels : int
+        Number of target pixels.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_pixels,)
+        True for pixels with such a window: part of its context lies nowhere (fill).
+    """
+    total, n = grid.side * grid.n, grid.n
+    face, r0, c0 = corners[:, 0], corners[:, 1], corners[:, 2]
+    swapped = face >= 3  # the window's extent in i and j (rows and columns swap on faces 3-5)
+    lo_i, lo_j = np.where(swapped, r0, c0), np.where(swapped, c0, total - r0 - n)
+    out_i = (lo_i < 0) | (lo_i + n > total)
+    out_j = (lo_j < 0) | (lo_j + n > total)
+    hit = np.zeros(n_pixels, dtype=bool)
+    hit[contrib["pixel"][(out_i & out_j)[contrib["window"]]]] = True
+    return hit
 
 
 def gather_windows(grid: FaceGrid, corners: np.ndarray, load):
