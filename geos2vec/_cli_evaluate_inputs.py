@@ -13,7 +13,7 @@ import pandas as pd
 
 from ._cells_core import _cell_id_index, token_to_cell
 from ._geo import as_geoseries, check_missing, representative_lnglat, to_wgs84
-from ._textfile import read_csv_utf8
+from ._textfile import column_hint, read_csv_utf8
 from .errors import InvalidInputError, InvalidTypeError
 from .evaluate import count_table_from_points, join_labels
 from .evaluate.labels import _LAT_NAMES, _LNG_NAMES, _find_column, _numeric, _polygon_samples, _warn_binary
@@ -198,7 +198,8 @@ def _samples(labels, args):
         _note_missing_targets(joined.attrs["n_missing_target"], len(labels))
         return joined[args.target], None
     if args.target not in labels.columns:
-        raise InvalidInputError(f"target column {args.target!r} not found; columns are {list(labels.columns)}")
+        raise InvalidInputError(f"target column {args.target!r} not found; columns are {list(labels.columns)}"
+                                + column_hint(args.target, labels.columns))
     if not pd.api.types.is_numeric_dtype(labels[args.target]):
         raise InvalidTypeError(f"target column {args.target!r} must be numeric, got dtype {labels[args.target].dtype}")
     _warn_binary(labels[args.target], f"target column {args.target!r}")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import _geo, cells as _cells
+from ._textfile import column_hint
 from .errors import Geos2VecError, InvalidInputError, InvalidTypeError, foreign_frame
 from .ontology import Ontology
 
@@ -133,6 +134,13 @@ def _gpd():
     import geopandas
 
     return geopandas
+
+
+def _missing_column(what, name, frame, listed=False) -> InvalidInputError:
+    """The error for a column ``name`` that ``frame`` (the POIs) lacks, saying when one prints the same."""
+    cols = [] if frame is None else list(frame.columns)
+    return InvalidInputError(f"{what} {name!r} is not a column of pois" + (f" ({cols})" if listed else "")
+                             + column_hint(name, cols))
 
 
 def _column(frame, name, what, fix=None):
@@ -265,7 +273,8 @@ def _road_lines(roads, errors, road_column, ontology):
             column = "highway" if "highway" in roads.columns else None
     elif road_column is not None:
         if not isinstance(roads, pd.DataFrame) or road_column not in roads.columns:
-            raise InvalidInputError(f"road_column {road_column!r} is not a column of roads")
+            raise InvalidInputError(f"road_column {road_column!r} is not a column of roads" + (
+                column_hint(road_column, roads.columns) if isinstance(roads, pd.DataFrame) else ""))
         if ontology.road_values is None:
             raise InvalidInputError("road_column needs an ontology with road classes (road_values); "
                                     "pass road_column=None to count every line")
@@ -327,7 +336,7 @@ def _parse_extra(extra, frame):
         if not isinstance(col, Hashable) or not isinstance(how, str):
             raise InvalidTypeError(f"extra takes column names and aggregation names (strings), got {col!r}: {how!r}")
         if frame is None or col not in frame.columns:
-            raise InvalidInputError(f"extra column {col!r} is not a column of pois")
+            raise _missing_column("extra column", col, frame)
         if how not in _NUMERIC_AGGS and how != "categories":
             raise InvalidInputError(f"unknown aggregation {how!r} for extra column {col!r}; use one of "
                                     f"{['categories', *_NUMERIC_AGGS]}")

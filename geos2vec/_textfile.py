@@ -75,11 +75,13 @@ def _not_utf8(path, what: str | None, table_ok: bool) -> str:
             + (", or read it with pandas.read_csv(path, encoding=...) and pass the table" if table_ok else ""))
 
 
-def lookalike_names(missing: list, present: list, wanted: str = "fitted", have: str = "data") -> str:
+def lookalike_names(missing: list, present: list, wanted: str = "fitted", have: str = "data",
+                    kind: str = "channel") -> str:
     r"""A sentence naming the ``missing`` and ``present`` names that print alike, else ``""``.
 
     One name in two Unicode normal forms (``café`` composed, ``'caf\xe9'``, and decomposed, ``'cafe\u0301'``,
-    shown escaped since they print the same), or in two cases; ``wanted`` and ``have`` say whose names they are.
+    shown escaped since they print the same), or in two cases; ``wanted`` and ``have`` say whose names they are,
+    ``kind`` what they name (``"channel"``, ``"column"``).
     Channel mismatches listed such names on both sides ("missing ['café'], unexpected ['café']").
     """
     import unicodedata
@@ -93,8 +95,17 @@ def lookalike_names(missing: list, present: list, wanted: str = "fitted", have: 
     if forms:
         text += (" " + "; ".join(f"{ascii(m)} ({wanted}) and {ascii(p)} ({have})" for m, p in forms[:3])
                  + f" are one name in two Unicode normal forms (composed and decomposed accents): rename the {have}'s "
-                 "channels to match.")
+                 f"{kind}s to match.")
     if cases:
         text += (" " + "; ".join(f"{m!r} ({wanted}) and {p!r} ({have})" for m, p in cases[:3])
-                 + " differ only in case (channel names are case-sensitive).")
+                 + f" differ only in case ({kind} names are case-sensitive).")
     return text
+
+
+def column_hint(name, columns) -> str:
+    """:func:`lookalike_names` of a column ``name`` not found among ``columns`` (a NFD ``Küche`` of macOS)."""
+    if not isinstance(name, str):
+        return ""
+    text = lookalike_names([name], [c for c in columns if isinstance(c, str) and c != name], "asked", "data",
+                           kind="column")
+    return ";" + text if text else ""

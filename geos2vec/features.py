@@ -33,7 +33,7 @@ from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreig
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipodal, _check_coords,  # noqa: F401
                               _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
                               _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable,
-                              _whole_number_names)
+                              _missing_column, _whole_number_names)
 from .ontology import _category_values, load_ontology
 from ._category_order import sorted_categories
 from .provenance import provenance
@@ -232,11 +232,11 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
                     f"{list(frame.columns)}); pass category_column='...' (geos2vec features: --category ...)"
                 )
         elif column not in frame.columns:
-            raise InvalidInputError(f"category_column {column!r} is not a column of pois ({list(frame.columns)})")
+            raise _missing_column("category_column", column, frame, listed=True)
         if key_column is None and "osm_key" in frame.columns and column != "osm_key":
             key_column = "osm_key"
         elif key_column is not None and key_column not in frame.columns:
-            raise InvalidInputError(f"key_column {key_column!r} is not a column of pois")
+            raise _missing_column("key_column", key_column, frame)
         report["category_column"] = column
         unread = _unread_tags(frame, onto)
         if unread:

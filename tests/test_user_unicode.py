@@ -267,3 +267,23 @@ def test_excel_csv_of_germany_and_brazil_semicolons_and_decimal_commas_is_read_a
     crosswalk = load_crosswalk(folder / "crosswalk.csv")
     assert crosswalk["sg_category"].tolist() == ["Comida 1,5", "Comida 1,5"]
     assert crosswalk["channel"].tolist() == ["cafe", "restaurant"]
+
+
+def test_a_column_named_in_another_unicode_form_or_case_is_said_to_be_so(tmp_path):
+    kueche = unicodedata.normalize("NFD", "Küche")               # a column name as macOS wrote it
+    pois = _pois(["restaurant"], [BERLIN]).assign(**{kueche: ["café"], "Renda": [1.0]})
+    hint = r"'K\xfcche' (asked) and 'Ku\u0308che' (data) are one name in two Unicode normal forms"
+    for kwargs in ({"category_column": "Küche"}, {"key_column": "Küche"}, {"extra": ["Küche"]}):
+        with pytest.raises(InvalidInputError) as info:
+            count_features(pois, **kwargs)
+        # before: "category_column 'Küche' is not a column of pois (['fclass', 'Küche', ...])", the same name
+        assert hint in str(info.value), kwargs
+    from geos2vec.evaluate import join_labels
+
+    with pytest.raises(InvalidInputError) as info:
+        join_labels(pois, "renda")
+    assert "'renda' (asked) and 'Renda' (data) differ only in case (column names are case-sensitive)" in str(
+        info.value)
+    with pytest.raises(InvalidInputError) as info:
+        count_features(pois, extra=["Küche "])              # no hint where the names differ otherwise
+    assert str(info.value) == "extra column 'Küche ' is not a column of pois"

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import _as_cells, cell_to_parent, cell_to_token, latlng_to_cell
+from .._textfile import column_hint
 from ..errors import InvalidInputError
 from ._columns import canonical_order
 from ._count_baselines import log1p_counts, smoothed_counts
@@ -72,7 +73,8 @@ def count_table_from_points(points: gpd.GeoDataFrame, category: str = "fclass", 
 
     geoms = to_wgs84(as_geoseries(points, "points"), "points")
     if category not in points.columns:
-        raise InvalidInputError(f"category column {category!r} not found; columns are {list(points.columns)}")
+        raise InvalidInputError(f"category column {category!r} not found; columns are {list(points.columns)}"
+                                + column_hint(category, points.columns))
     lng, lat = representative_lnglat(geoms)
     ok = np.isfinite(lat) & np.isfinite(lng)
     cells = latlng_to_cell(lat[ok], lng[ok], level)

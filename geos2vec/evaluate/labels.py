@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..cells import latlng_to_cell
 from .._stacklevel import warn
+from .._textfile import column_hint
 from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ _LNG_NAMES = ("longitude", "lon", "lng", "long")
 def _find_column(columns, wanted, candidates, what):
     if wanted is not None:
         if wanted not in columns:
-            raise InvalidInputError(f"{what} column {wanted!r} not found; columns are {list(columns)}")
+            raise InvalidInputError(f"{what} column {wanted!r} not found; columns are {list(columns)}"
+                                    + column_hint(wanted, columns))
         return wanted
     lowered = {str(c).lower(): c for c in columns}
     for name in candidates:
@@ -88,7 +90,8 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     if len(labels) == 0:
         raise InvalidInputError("labels is empty")
     if target not in labels.columns:
-        raise InvalidInputError(f"target column {target!r} not found; columns are {list(labels.columns)}")
+        raise InvalidInputError(f"target column {target!r} not found; columns are {list(labels.columns)}"
+                                + column_hint(target, labels.columns))
     y = labels[target]
     if not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)):  # bool[pyarrow] is not "numeric"
         raise InvalidTypeError(f"target column {target!r} must be numeric, got dtype {y.dtype}")
