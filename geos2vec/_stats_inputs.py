@@ -66,13 +66,15 @@ def as_matrix(table, channels):
         da = table.transpose(..., "feature")
         # 0/1 masks as booleans (an int8 ``observed`` indexed rows 0 and 1 over and over, silently)
         avail = _flags(table, "available", da.dims)
+        pixel_dims = [d for d in da.dims if d != "feature"]
+        rows = np.arange(int(np.prod([da.sizes[d] for d in pixel_dims])))
         if "observed" in table.coords:  # only real cells, never fill pixels
-            mask = _flags(table, "observed", [d for d in da.dims if d != "feature"])
-            values = np.asarray(da.values)[mask]
-            avail = None if avail is None else avail[mask]
-        else:
-            values = np.asarray(da.values).reshape(-1, da.sizes["feature"])
-            avail = None if avail is None else avail.reshape(-1, da.sizes["feature"])
+            rows = np.flatnonzero(_flags(table, "observed", pixel_dims))
+        if "cell_id" in table.coords and set(table["cell_id"].dims) == set(pixel_dims):  # pixels in cell order: float
+            cells = np.asarray(table["cell_id"].transpose(*pixel_dims)).ravel()[rows]  # sums that do not follow the
+            rows = rows[np.argsort(cells, kind="stable")]                             # images' (windows') order
+        values = np.asarray(da.values).reshape(-1, da.sizes["feature"])[rows]
+        avail = None if avail is None else avail.reshape(-1, da.sizes["feature"])[rows]
         if values.dtype.kind not in "biuf":  # complex would lose its imaginary part
             raise InvalidTypeError(f"features must be real numbers, got dtype {values.dtype}")
         return values.astype(np.float64), names, avail
