@@ -31,7 +31,8 @@ def open_images(path: StrPath) -> xr.DataArray:
 
     ``path`` may be a zarr store (directory or ``.zarr``), a netCDF file
     (``.nc``), or a cell-feature table in Parquet (file or directory), which is
-    rasterized with :func:`geos2vec.raster.rasterize`.
+    rasterized with :func:`geos2vec.raster.rasterize` into images of 16 x 16 cells (S2Vec's level-12 cells in
+    level-8 images; level-14 cells in level-10 images).
 
     Parameters
     ----------
@@ -83,7 +84,7 @@ def open_images(path: StrPath) -> xr.DataArray:
                 f"{path} has no cell ids: no 'cell_id' column and no cell-id index (columns: "
                 f"{list(table.columns)[:10]}). Write the feature table with its cell_id index "
                 "(table.to_parquet(path), as `geos2vec features` does) or name the cell id column 'cell_id'")
-        return rasterize(table)
+        return rasterize(table, image_level=_image_level(table))
     else:
         raise InvalidInputError(f"cannot read images from {path}: expected a zarr store, a .nc file or a Parquet "
                                 "feature table")
@@ -93,6 +94,22 @@ def open_images(path: StrPath) -> xr.DataArray:
     if len(names) != 1:
         raise InvalidInputError(f"{path} holds {len(names)} variables with dims {IMAGE_DIMS}: {names}; expected one")
     return ds[names[0]]
+
+
+def _image_level(table) -> int:
+    """The image level of a table's 16 x 16 images (S2Vec's: level-12 cells in level-8 images): its cells' level - 4.
+
+    A level-14 table made level-8 images of 64 x 64 pixels (256 x 256 at level 16) and a level-10 one 4 x 4 images.
+    Tables that are empty or not indexed by cell ids get the default (8); :func:`~geos2vec.raster.rasterize` says
+    what is wrong with them.
+    """
+    from .. import _cells_core as cells
+
+    ids = np.asarray(table.index[:1])
+    if ids.size != 1 or ids.dtype.kind not in "iu":
+        return 8
+    ids = ids.astype(np.uint64)
+    return max(int(cells.get_level(ids)[0]) - 4, 0) if bool(cells.is_valid_cell(ids)[0]) else 8
 
 
 def check_images(da: xr.DataArray) -> xr.DataArray:

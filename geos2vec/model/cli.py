@@ -11,7 +11,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="train an S2Vec masked autoencoder",
         description="Train the S2Vec masked autoencoder on images from geos2vec.raster (a zarr store, a .nc "
-                    "file, or a Parquet feature table that is rasterized first) and save it to --out.")
+                    "file, or a Parquet feature table that is rasterized first into images of 16 x 16 cells: "
+                    "level-12 cells in level-8 images, level-14 cells in level-10 ones) and save it to --out.")
     p.add_argument("--data", required=True, help="zarr store / .nc file / Parquet feature table")
     p.add_argument("--out", required=True, help="model directory, or a path ending in .zip")
     p.add_argument("--config", help="JSON file with S2VecConfig fields (defaults: the paper's Table 1)")
