@@ -10,10 +10,14 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+import s2sphere
 
 import geos2vec
+from geos2vec import evaluate as ev
 from geos2vec.cells import cell_to_parent, cell_to_rowcol
+from geos2vec.errors import InvalidInputError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -60,3 +64,72 @@ def test_a_stored_table_of_another_level_trains_on_16x16_images(tables, tmp_path
     road = list(da["feature"].values).index("road")
     assert np.array_equal(da.values[k, r, c, road], table["road"].to_numpy())
     assert geos2vec.to_frame(da).equals(table.sort_index())
+
+
+# ----------------------------------------------------------------- evaluate with samples of other levels
+def _labels(table, n, seed=0):
+    """Labels of ``n`` cells of ``table``: log(1 + roads) plus a little noise (ridge on the counts fits them)."""
+    rng = np.random.default_rng(seed)
+    cells = np.sort(rng.choice(table.index.to_numpy(np.uint64), n, replace=False))
+    y = np.log1p(table.loc[cells, "road"].to_numpy(float)) + rng.normal(0, 0.05, n)
+    return pd.Series(y, index=pd.Index(cells, name="cell_id"), name="y")
+
+
+def test_level14_samples_and_a_level12_table_are_told_their_levels(tables):
+    """Old: the note took the samples to be level 12, so level-14 samples against a level-12 table said only
+    "'counts' lacks 150 of 150" (no level), and level-12 samples against a level-14 table were told to give each
+    cell its *parent's* row (the table is finer: it has to be aggregated)."""
+    y14 = _labels(tables[14], 150)
+    counts12 = np.log1p(tables[12])
+    with pytest.raises(InvalidInputError, match=r"'counts' lacks 150 of 150 \(its cells are level 12, the samples' "
+                                                r"level 14: give each level-14 cell its row"):
+        ev.evaluate(y14, {"counts": counts12}, n_splits=2, probes="ridge", progress=False)
+    # the hint: each level-14 sample takes its level-12 parent's row
+    cells = y14.index.to_numpy(np.uint64)
+    fine = counts12.reindex(cell_to_parent(cells, 12)).set_axis(y14.index)
+    assert np.array_equal(fine["road"].to_numpy(), counts12.loc[cell_to_parent(cells, 12), "road"].to_numpy())
+    res = ev.evaluate(y14, {"counts": fine}, n_splits=2, probes="ridge", progress=False)
+    assert res.n_cells == 150
+
+    y12 = _labels(tables[12], 120)
+    counts14 = np.log1p(tables[14])
+    with pytest.raises(InvalidInputError, match=r"\(its cells are level 14, the samples' level 12: aggregate the "
+                                                r"table to level 12"):
+        ev.evaluate(y12, {"counts": counts14}, n_splits=2, probes="ridge", progress=False)
+    # the hint: the level-14 rows averaged per level-12 parent (a pandas group-by as reference)
+    agg = counts14.groupby(cell_to_parent(counts14.index.to_numpy(np.uint64), 12)).mean()
+    parents = [s2sphere.CellId(int(c)).parent(12).id() for c in counts14.index]  # an independent reference
+    ref = counts14["road"].groupby(np.array(parents, np.uint64)).mean()
+    assert np.array_equal(agg.index.to_numpy(np.uint64), ref.index.to_numpy(np.uint64))
+    assert np.allclose(agg["road"].to_numpy(), ref.to_numpy())
+    res = ev.evaluate(y12, {"counts": agg}, n_splits=2, probes="ridge", progress=False)
+    assert res.n_cells == 120
+
+
+def test_a_target_mixing_levels_is_warned_about_by_level(tables):
+    """Old: 40 level-12 samples among level-14 ones were "left out ... no data for them in 'counts' (40)", as if
+    the counts lacked data there."""
+    y14 = _labels(tables[14], 100)
+    y12 = _labels(tables[12], 40, seed=1)
+    mixed = pd.concat([y14, y12])
+    counts = np.log1p(tables[14])
+    with pytest.warns(geos2vec.errors.Geos2VecWarning, match=r"40 of 140 samples are left out.*'counts' \(its "
+                                                             r"cells are level 14, the samples' level 12"):
+        res = ev.evaluate(mixed, {"counts": counts}, n_splits=2, probes="ridge", progress=False)
+    assert res.n_cells == 100 and res.config["missing"] == {"counts": 40}
+
+
+def test_block_level_finer_than_the_samples_names_block_level(tables):
+    """Old: cell_to_parent's "level 16 is finer than the cells at positions [0, 1, ...]", naming no block_level."""
+    y14 = _labels(tables[14], 150)
+    counts = np.log1p(tables[14])
+    with pytest.raises(InvalidInputError, match=r"block_level=16 is finer than the samples' cells \(level 14\).*at "
+                                                r"most 14"):
+        ev.evaluate(y14, {"counts": counts}, split="blocked", block_level=16, n_splits=2, probes="ridge",
+                    progress=False)
+    # a coarser block level works: level-10 blocks are the samples' level-10 parents
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # uneven blocks in a small city box
+        res = ev.evaluate(y14, {"counts": counts}, split="blocked", block_level=10, n_splits=2, probes="ridge",
+                          progress=False)
+    assert res.config["block_level"] == 10

@@ -245,12 +245,26 @@ def _polygon_samples(geoms: gpd.GeoSeries, y: np.ndarray) -> tuple[pd.Series, pd
     return target.iloc[order].reset_index(drop=True), pooling
 
 
-def _level_note(tables, level: int = LEVEL) -> str:
-    """Why a table matches no sample, where its cells are of another level: " (its cells are level 10, ...)"."""
+def _level_note(tables, cells=None) -> str:
+    """Why a table matches no sample, where its cells are of another level: " (its cells are level 10, ...)".
+
+    ``cells``: the cells of the samples it lacks (default: level-12 samples). Before, the samples were taken to be
+    level 12 whatever they were: level-14 samples and a level-12 table got no note, and a finer table was told to
+    give each sample its parent's row.
+    """
     from ..cells import get_level
 
     levels = sorted({int(v) for t in tables for v in np.unique(get_level(t.index.to_numpy(np.uint64)[:1000]))})
-    if not levels or levels == [level]:
+    wanted = sorted({int(v) for v in np.unique(get_level(np.asarray(cells, np.uint64)))}) if cells is not None \
+        else [LEVEL]
+    other = [v for v in wanted if v not in levels]
+    if not levels or not other:
         return ""
-    return (f" (its cells are level {', '.join(map(str, levels))}, the samples' level {level}: give each level-{level} "
-            "cell its row, e.g. the row of its parent via geos2vec.cells.cell_to_parent)")
+    lv, sv = ", ".join(map(str, levels)), ", ".join(map(str, other))
+    if max(levels) < min(other):  # a coarser table: each sample cell takes its parent's row
+        fix = (f"give each level-{sv} cell its row, e.g. the row of its parent via geos2vec.cells.cell_to_parent: "
+               f"table.reindex(cell_to_parent(cells, {levels[0]})).set_axis(cells)")
+    else:  # a finer table: aggregate it to the samples' level (or label cells of its level)
+        fix = (f"aggregate the table to level {other[0]}, e.g. table.groupby(cell_to_parent(table.index, "
+               f"{other[0]})).mean(), or give the samples cells of level {lv}")
+    return f" (its cells are level {lv}, the samples' level {sv}: {fix})"

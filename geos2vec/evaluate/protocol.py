@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .._cells_core import _cell_id_index
-from ..cells import _as_cells, _check_level, cell_to_parent
+from ..cells import _as_cells, _check_level, cell_to_parent, get_level
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
 from ..options import progress as _show
@@ -322,7 +322,7 @@ def evaluate(
     pool_cell = _as_cells(pool["cell_id"].to_numpy(np.uint64)).ravel()
     pool_w = pool["weight"].to_numpy(float)
     n_all = len(y_all)
-    pooled, ok, lacking = {}, np.ones(n_all, bool), {}
+    pooled, ok, lacking, notes = {}, np.ones(n_all, bool), {}, {}
     for name, method in methods.items():
         pooled[name], has = [], np.ones(n_all, bool)
         for b in method.blocks:
@@ -332,16 +332,19 @@ def evaluate(
         ok &= has
         if not has.all():  # said by name: a table of your own lacking half the cells shrank every method's samples
             lacking[name] = int((~has).sum())
+            notes[name] = _level_note(method.blocks, pool_cell[~has[sample_pos]])  # e.g. samples of another level
     keep = np.flatnonzero(ok)
     n = len(keep)
     if n < 10:
         raise InvalidInputError(f"only {n} samples have a target and data in every method; need at least 10"
-                                + "".join(f"; {k!r} lacks {v} of {n_all}{_level_note(methods[k].blocks)}"
+                                + "".join(f"; {k!r} lacks {v} of {n_all}{notes[k]}"
                                           for k, v in lacking.items()))
     if lacking:
         warn(f"{n_all - n} of {n_all} samples are left out for every method, so all are scored on the same {n}: no "
              "data for them in " + ", ".join(f"{k!r} ({v})" for k, v in lacking.items())
-             + " (result.config['missing'])", Geos2VecWarning)
+             + " (result.config['missing'])" + "".join(f"; {k!r}{t}" for k, t in notes.items()  # each note once
+                                                       if t and k == next(m for m in notes if notes[m] == t)),
+             Geos2VecWarning)
     y = y_all.to_numpy()[keep]
     sample_ids = y_all.index.to_numpy()[keep]
     pooled = {k: [x[keep] for x in v] for k, v in pooled.items()}
@@ -368,6 +371,10 @@ def evaluate(
             raise InvalidInputError(f"regions has no label for {int(reg.isna().sum())} evaluated samples; index it "
                                     "by the target's sample ids (cell ids, or a pooling's sample numbers)")
         reg = reg.to_numpy()
+    fine = int(np.min(get_level(rep_cell))) if kind == "blocked" and rep_cell.size else 30
+    if kind == "blocked" and _check_level(block_level, "block_level") > fine:  # cell_to_parent named no block_level
+        raise InvalidInputError(f"block_level={block_level} is finer than the samples' cells (level {fine}): a block "
+                                f"is a parent cell of the samples, so block_level must be at most {fine}")
     groups = cell_to_parent(rep_cell, _check_level(block_level, "block_level")) if kind == "blocked" else None
     split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg, holdout_mask_=mask)
     purged = {}
