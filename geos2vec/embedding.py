@@ -141,8 +141,9 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
                                 "tables are)")
     levels = _cells.get_level(ids) if len(idx) else np.array([level])
     if (levels != level).any():
-        raise InvalidInputError(f"the feature table holds cells of level(s) {sorted(set(levels.tolist()))}, "
-                                f"but embeddings are asked for at level {level}")
+        raise InvalidInputError(f"the feature table holds cells of level(s) {sorted(set(levels.tolist()))}, but "
+                                f"embeddings are asked for at level {level}: count at level {level} (count_features("
+                                f"..., level={level}), `geos2vec features --level {level}`) or sum finer cells")
     out = table[channels]
     # integer counts cannot hold NaN: check float and nullable columns only (no copy of a large count table)
     maybe = [k for k, c in enumerate(channels)
@@ -181,7 +182,8 @@ def _check_level(level: int, model) -> int:
     level = _cells._check_level(level)
     if level != model.patch_level:
         raise InvalidInputError(f"this model embeds level-{model.patch_level} cells only (images at level "
-                         f"{model.image_level}); level {level} was asked for")
+                                f"{model.image_level}); level {level} was asked for: count and embed at level "
+                                f"{model.patch_level}, or train a model on level-{level} images (docs/model.md)")
     return level
 
 
@@ -243,8 +245,9 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
         if pd.api.types.is_integer_dtype(cell_ids.dtype):
             cell_ids = cell_ids.to_numpy(dtype=np.uint64)
     cell_ids = np.atleast_1d(_cells._as_cells(cell_ids)).ravel()
-    if cell_ids.size and (_cells.get_level(cell_ids) != level).any():
-        raise InvalidInputError(f"all cells must be level {level}: the model embeds level-{level} cells")
+    if cell_ids.size and ((lv := _cells.get_level(cell_ids)) != level).any():
+        raise InvalidInputError(f"all cells must be level {level}: the model embeds level-{level} cells, got level(s) "
+                                f"{np.unique(lv).tolist()}; embed finer cells' parents: cell_to_parent(cells, {level})")
     return _embed_table(cell_ids, _feature_table(features, level, model), level, model, mode, outside, prefix,
                         context, progress)
 

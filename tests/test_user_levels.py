@@ -16,7 +16,7 @@ import s2sphere
 
 import geos2vec
 from geos2vec import evaluate as ev
-from geos2vec.cells import cell_to_parent, cell_to_rowcol
+from geos2vec.cells import cell_to_parent, cell_to_rowcol, latlng_to_cell
 from geos2vec.errors import InvalidInputError
 
 
@@ -133,3 +133,29 @@ def test_block_level_finer_than_the_samples_names_block_level(tables):
         res = ev.evaluate(y14, {"counts": counts}, split="blocked", block_level=10, n_splits=2, probes="ridge",
                           progress=False)
     assert res.config["block_level"] == 10
+
+
+# ----------------------------------------------------------------- the bundled (level-12) model at other levels
+def test_other_levels_with_the_bundled_model_are_refused_saying_what_to_do(tables, sample):
+    """Old: "all cells must be level 12" (which levels were given?), "the feature table holds cells of level(s)
+    [14], but embeddings are asked for at level 12" and "level 14 was asked for", none saying what to do."""
+    pois, roads = sample
+    homes = pois.iloc[:3][["geometry"]]
+    c14 = latlng_to_cell(homes.geometry.y.to_numpy(), homes.geometry.x.to_numpy(), 14)
+    with pytest.raises(InvalidInputError, match=r"all cells must be level 12.*got level\(s\) \[12, 14\].*"
+                                                r"cell_to_parent\(cells, 12\)"):
+        geos2vec.embed_cells(np.r_[cell_to_parent(c14[:1], 12), c14[1:]], tables[12])
+    with pytest.raises(InvalidInputError, match=r"holds cells of level\(s\) \[14\].*asked for at level 12: count "
+                                                r"at level 12 \(count_features\(\.\.\., level=12\)"):
+        homes.s2vec.embed(features=tables[14])
+    with pytest.raises(InvalidInputError, match=r"level-12 cells only.*level 14 was asked for: count and embed at "
+                                                r"level 12, or train a model on level-14 images"):
+        homes.s2vec.embed(features={"pois": pois, "roads": roads}, level=14)
+    # what the first message says: the parents embed as the level-12 cells they are
+    p = cell_to_parent(c14, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = geos2vec.embed_cells(p, tables[12], mode="patch", progress=False)
+        b = homes.s2vec.embed(features=tables[12], mode="patch", progress=False)
+    assert np.array_equal(b["s2_cell"].to_numpy(np.uint64), p)
+    assert np.array_equal(a.to_numpy(), b.filter(like="s2vec_").to_numpy(), equal_nan=True)
