@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import _geo, cells as _cells
-from ._textfile import column_hint
+from ._textfile import column_hint, columns_differ as _columns_differ  # noqa: F401 (features)
 from .errors import Geos2VecError, InvalidInputError, InvalidTypeError, foreign_frame
 from .ontology import Ontology
 

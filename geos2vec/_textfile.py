@@ -109,3 +109,13 @@ def column_hint(name, columns) -> str:
     text = lookalike_names([name], [c for c in columns if isinstance(c, str) and c != name], "asked", "data",
                            kind="column")
     return ";" + text if text else ""
+
+
+def columns_differ(first: list, other: list):
+    """The error for tables to combine whose columns differ: which ones, and those that print alike."""
+    missing, extra = [c for c in first if c not in other], [c for c in other if c not in first]
+    return InvalidInputError(
+        "all tables must have the same columns in the same order; " + (
+            f"the first has {missing[:10]} that another lacks, and that one {extra[:10]}."
+            + lookalike_names(missing, extra, "first table", "other table") if missing or extra else
+            "one has them in another order: reorder it, t[tables[0].columns]"))

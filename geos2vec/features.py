@@ -33,7 +33,7 @@ from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreig
 from ._feature_inputs import (MAX_EXTRA_CATEGORIES, _categories, _check_antipodal, _check_coords,  # noqa: F401
                               _check_labels, _check_unique_columns, _count_tables, _NUMERIC_AGGS, _non_road_highways,
                               _parse_extra, _point_coords, _road_lines, _unread_tags, _unrecordable,
-                              _missing_column, _whole_number_names)
+                              _columns_differ, _missing_column, _whole_number_names)
 from .ontology import _category_values, load_ontology
 from ._category_order import sorted_categories
 from .provenance import provenance
@@ -447,7 +447,7 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     cols = list(tables[0].columns)
     for t in tables[1:]:
         if list(t.columns) != cols:
-            raise InvalidInputError("all tables must have the same columns in the same order")
+            raise _columns_differ(cols, list(t.columns))
     levels = set()
     for t in tables:
         if len(t):

@@ -287,3 +287,17 @@ def test_a_column_named_in_another_unicode_form_or_case_is_said_to_be_so(tmp_pat
     with pytest.raises(InvalidInputError) as info:
         count_features(pois, extra=["Küche "])              # no hint where the names differ otherwise
     assert str(info.value) == "extra column 'Küche ' is not a column of pois"
+
+
+def test_combine_counts_names_the_columns_that_differ_and_those_that_print_alike():
+    from geos2vec.features import combine_counts
+
+    table = count_features(_pois([NFC, "Straße"], [BERLIN, SAO_PAULO]), ontology=[NFC, "Straße"])
+    with pytest.raises(InvalidInputError) as info:
+        combine_counts([table, table.rename(columns={NFC: NFD})])
+    # before: "all tables must have the same columns in the same order", nothing more
+    assert r"'caf\xe9' (first table) and 'cafe\u0301' (other table) are one name in two Unicode" in str(info.value)
+    with pytest.raises(InvalidInputError, match="one has them in another order"):
+        combine_counts([table, table[table.columns[::-1]]])
+    both = combine_counts([table, table])
+    assert both.loc[_cell(*BERLIN), NFC] == 2 and both.loc[_cell(*SAO_PAULO), "Straße"] == 2
