@@ -43,6 +43,7 @@ from .raster import rasterize, to_frame
 from .embedding import cell_embeddings, embed, embed_cells
 from . import coverage, errors
 from .options import get_options, set_options
+from . import _fork as _fork  # noqa: F401  (notes a fork after TensorFlow ran: embed then avoids it)
 from ._versions import show_versions
 from . import demo  # geos2vec.demo.load_sample() (the bundled sample); cheap: numpy only at import
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "Geos2VecError", "InvalidInputError", "InvalidTypeError", "CoverageError", "ModelFormatError",
-    "DownloadError", "ChecksumError", "NoExtractError", "Geos2VecWarning", "CoverageWarning",
+    "DownloadError", "ChecksumError", "NoExtractError", "ForkedTensorFlowError", "Geos2VecWarning", "CoverageWarning",
 ]
 
 
@@ -68,6 +68,10 @@ def check_ordered(value, what: str) -> None:
         raise InvalidTypeError(
             f"{what} must be a list in the order you want, got a {type(value).__name__}, whose order changes from one "
             f"Python process to the next (string hashes are salted); pass sorted({what}) or a list")
+
+
+class ForkedTensorFlowError(Geos2VecError, RuntimeError):
+    """TensorFlow work asked of a process forked after TensorFlow ran in its parent, where it would hang."""
 
 
 class Geos2VecWarning(UserWarning):

@@ -86,30 +86,79 @@ def test_a_pickled_set_options_block_sets_its_options_in_a_fresh_process_state()
         assert get_options()["progress"] is True
 
 
-def test_a_keras_model_pickles_and_deepcopies_with_its_weights(la):
-    """A model built or trained in the session raised ``TypeError: cannot pickle 'weakref.ReferenceType'``
-    (``pickle``, process pools, dask's process scheduler) and ``copy.deepcopy`` a ``RuntimeError`` of TensorFlow's
-    default strategy."""
+@pytest.fixture(scope="module")
+def keras_model(la):
+    """A small Keras model built in this process (TensorFlow has run here), with what fit leaves in ``history``."""
     keras = pytest.importorskip("keras")
     pytest.importorskip("tensorflow")
     from geos2vec.model import S2VecModel
 
-    _, _, table = la
-    images = geos2vec.rasterize(table)
+    images = geos2vec.rasterize(la[2])
     model = S2VecModel(encoder_layers=1, embedding_dim=8, decoder_dim=8, decoder_layers=1, num_heads=2).build(images)
     history = keras.callbacks.History()  # what fit leaves: a History holding the Keras model
     history.set_model(model.keras_model)
     history.history, history.params, history.epoch = {"loss": [0.5, 0.25]}, {"epochs": 2}, [0, 1]
     model.history = history
+    with set_options(progress=False):
+        return model, images, model.embed(images)
+
+
+def test_a_keras_model_pickles_and_deepcopies_with_its_weights(keras_model):
+    """A model built or trained in the session raised ``TypeError: cannot pickle 'weakref.ReferenceType'``
+    (``pickle``, process pools, dask's process scheduler) and ``copy.deepcopy`` a ``RuntimeError`` of TensorFlow's
+    default strategy."""
+    model, images, ref = keras_model
     set_options(progress=False)
-    ref = model.embed(images)
     for twin in (_roundtrip(model), copy.deepcopy(model)):
         assert twin.keras_model is not None and twin.keras_model is not model.keras_model
         assert twin.count_params() == model.count_params() > 0
+        for a, b in zip(twin.keras_model.get_weights(), model.keras_model.get_weights(), strict=True):
+            assert np.array_equal(a, b)  # every weight, the decoder's too
         assert twin.channels == model.channels and twin.grid == model.grid == (16, 16)
         assert np.array_equal(twin.stats.mean, model.stats.mean) and twin.config == model.config
         assert twin.history.history == {"loss": [0.5, 0.25]} and twin.history.epoch == [0, 1]
         got = twin.embed(images)
-        assert got.shape == ref.shape == (len(table), 8)
+        assert got.shape == ref.shape == (images["observed"].sum(), 8)
         assert float(np.abs(got - ref).max()) <= 1e-6
     assert copy.copy(model).keras_model is model.keras_model  # a shallow copy still shares it
+
+
+def _forked(conn, model, images):
+    """A forked worker: embed with the inherited Keras model and with one unpickled here, then try to fit."""
+    with set_options(progress=False):
+        inherited = np.asarray(model.embed(images))
+        shipped = _roundtrip(model)
+        unpickled = np.asarray(shipped.embed(images))
+        patch = np.asarray(model.embed(images, mode="patch"))
+    try:
+        model.fit(images, epochs=1, verbose=0)
+        fit = "ran"
+    except Exception as exc:  # noqa: BLE001 - its class and message go back to the test
+        fit = f"{type(exc).__name__}: {exc}"
+    conn.send((inherited, unpickled, patch, shipped.keras_model is None, fit))
+    conn.close()
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork start method here")
+def test_a_worker_forked_after_tensorflow_ran_embeds_instead_of_hanging(keras_model):
+    """``ProcessPoolExecutor()`` forks on Linux (Python < 3.14): after TensorFlow ran in the parent, a Keras model's
+    embed waited forever in the worker, as did unpickling one there (rebuilding it) and fit. The encoder now runs
+    in NumPy from the Keras weights (float32 rounding apart, the same vectors); fit says to use 'spawn'."""
+    model, images, ref = keras_model
+    with set_options(progress=False):
+        ref_patch = np.asarray(model.embed(images, mode="patch"))
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_forked, args=(child, model, images), daemon=True)
+    proc.start()
+    try:
+        assert parent.poll(60), "the forked worker hung"
+        inherited, unpickled, patch, numpy_model, fit = parent.recv()
+    finally:
+        proc.kill()
+        proc.join(10)
+    ref = np.asarray(ref)
+    assert np.abs(inherited - ref).max() <= 1e-5 and np.abs(unpickled - ref).max() <= 1e-5
+    assert np.abs(patch - ref_patch).max() <= 1e-6
+    assert numpy_model  # unpickled in the forked worker as NumPy weights, not a Keras model
+    assert fit.startswith("ForkedTensorFlowError") and "spawn" in fit

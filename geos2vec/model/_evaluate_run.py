@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._fork import check_tf_usable
 from ..errors import InvalidInputError
 from .data import as_images, make_dataset, match_channels
 
 
 def evaluate_model(model, data, *, seed, n_masks, batch_size, baseline, stats, by):
     """The losses of ``model`` (an ``S2VecModel``) on ``data``: the arguments and result of ``S2VecModel.evaluate``."""
+    check_tf_usable("S2VecModel.evaluate")  # a process forked after TensorFlow ran would hang in it
     import tensorflow as tf
 
     from .reconstruction import LossAccumulator, baseline_predictions, check_evaluate_args, draw_noise

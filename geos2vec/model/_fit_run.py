@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._fork import check_tf_usable
 from ..errors import InvalidInputError
 from .data import as_images, make_dataset, match_channels, scorable_images, split_images
 
@@ -20,6 +21,7 @@ def fit_model(model, data, *, validation_data, strategy, epochs, callbacks, chec
     from .train import check_verbose, compile_for_fit, make_callbacks, resolve_run_eagerly, resolve_strategy
     from .train import set_random_seed, steps_for
 
+    check_tf_usable("S2VecModel.fit")  # a process forked after TensorFlow ran would hang in it
     cfg = model.config
     # "~/runs/x" is the home folder's (a folder named "~" in the working directory before)
     checkpoint_dir, log_dir = (None if d is None else Path(d).expanduser() for d in (checkpoint_dir, log_dir))

@@ -33,6 +33,7 @@ from .. import cells as _cells
 from ..errors import InvalidInputError, InvalidTypeError
 from ..provenance import flat_attrs, model_name, provenance, record_from_attrs
 from .config import architecture, check_architecture
+from .._fork import tf_forked
 from ._embed_targets import _check_finite, _pixel_cells, _progress, _seamless, _targets, _tiled_targets
 from ._embed_targets import _loader as _loader  # re-exported: importable from here, as before the split
 from .data import check_images, iter_blocks, match_channels
@@ -249,6 +250,10 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     check_architecture(model.config, architecture(model.keras_model) if model.keras_model is not None  # compact:
                        else getattr(model, "weights_architecture", None) or {})  # the architecture loaded
     km, stats = model.keras_model, model.stats
+    if km is not None and tf_forked():  # TensorFlow hangs in a process forked after it ran: the NumPy encoder
+        from .numpy_encoder import weights_from_keras
+
+        km, npw = None, weights_from_keras(km)
     heads = model.config.num_heads
 
     if isinstance(data, pd.DataFrame):

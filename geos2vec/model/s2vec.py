@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._fork import check_tf_usable, tf_forked
 from .._optional import needs, require
 from ..errors import InvalidTypeError
 from .config import S2VecConfig
@@ -134,9 +135,9 @@ class S2VecModel:
         km = state.pop("keras_model", None)
         state.update(keras_model=None, _strategy=None)
         if km is not None:
-            import numpy as np
+            from .numpy_encoder import weights_from_keras
 
-            state["_keras_weights"] = [np.asarray(w) for w in km.get_weights()]
+            state["_keras_weights"] = weights_from_keras(km)  # every weight, by name (float32)
         hist = state.get("history")
         if hist is not None and getattr(hist, "model", None) is not None:  # a keras History holds the Keras model
             light = type(hist)()
@@ -149,10 +150,18 @@ class S2VecModel:
         state = dict(state)
         weights = state.pop("_keras_weights", None)
         self.__dict__.update(state)
-        if weights is not None:
-            require("keras", "tensorflow", what="unpickling an S2VecModel with a Keras model (save it with "
-                    "compact=True and load that to embed without TensorFlow)")
-            self._build_keras(None, weights=weights)
+        if weights is None:
+            return
+        if tf_forked():  # a worker forked after TensorFlow ran, where it would hang: a compact model's NumPy weights
+            from .config import architecture
+
+            self.numpy_weights, self.weights_architecture = weights, architecture(self.config)
+            return
+        require("keras", "tensorflow", what="unpickling an S2VecModel with a Keras model (save it with "
+                "compact=True and load that to embed without TensorFlow)")
+        from .numpy_encoder import weights_to_keras
+
+        weights_to_keras(weights, self._build_keras(None))
 
     def __copy__(self) -> "S2VecModel":  # a shallow copy shares the Keras model, as before __getstate__
         new = type(self).__new__(type(self))
@@ -197,6 +206,7 @@ class S2VecModel:
         """
         from geos2vec.normalize import FeatureStats
 
+        check_tf_usable("S2VecModel.build")
         da = check_images(data)
         channels = [str(c) for c in da["feature"].values]
         if stats is None:
