@@ -227,10 +227,9 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         if column is None:
             column = next((c for c in CATEGORY_COLUMNS if c in frame.columns), None)
             if column is None:
-                raise InvalidInputError(
-                    f"pois has no category column (looked for {list(CATEGORY_COLUMNS)}; columns are "
-                    f"{list(frame.columns)}); pass category_column='...' (geos2vec features: --category ...)"
-                )
+                raise InvalidInputError(f"pois has no category column (looked for {list(CATEGORY_COLUMNS)}; columns "
+                                        f"are {list(frame.columns)}); name it: count_features(pois, category_column="
+                                        "...), and give embed that table (CLI: --category)")
         elif column not in frame.columns:
             raise _missing_column("category_column", column, frame, listed=True)
         if key_column is None and "osm_key" in frame.columns and column != "osm_key":

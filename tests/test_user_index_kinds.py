@@ -323,3 +323,23 @@ def test_embed_keeps_a_subclass_its_metadata_flags_and_attrs(env):
     assert not out.flags.allows_duplicate_labels
     _same_index(out.index, parcels.index)
     np.testing.assert_array_equal(_emb(out), _emb(_embed(homes, table, model, mode="patch")))
+
+
+@pytest.mark.parametrize("labels", ["ints", "multiindex"])
+def test_embed_of_its_own_rows_without_a_category_column_says_how_to_name_one(env, labels):
+    """embed(features=None) said "pass category_column='...'", which embed does not take (a TypeError if tried)."""
+    _, _, table, model, homes = env
+    if labels == "ints":
+        rows = gpd.GeoDataFrame({0: homes["name"], 1: homes["fclass"], 2: homes.geometry}, geometry=2, crs=4326)
+        category = 1
+    else:
+        rows = homes.copy()
+        rows.columns = pd.MultiIndex.from_tuples([("attr", "name"), ("attr", "kind"), ("geometry", "")])
+        rows = rows.set_geometry(("geometry", ""))
+        category = ("attr", "kind")
+    with pytest.raises(InvalidInputError, match=r"count_features\(pois, category_column=\.\.\.\), and give embed "
+                                                r"that table"):
+        _embed(rows, None, model, mode="patch")
+    own = _quiet(geos2vec.count_features, rows, category_column=category)  # what the message says
+    np.testing.assert_array_equal(_emb(_embed(rows, own, model, mode="patch")),
+                                  _emb(_embed(homes, None, model, mode="patch")))
