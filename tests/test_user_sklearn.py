@@ -158,3 +158,20 @@ def test_evaluate_pooling_refuses_weights_that_are_no_shares(weight):
     # rows of samples without a finite target are not looked at (as join_labels leaves their coordinates)
     res = _quiet(ev.evaluate, y.drop(5), {"mine": emb}, n_splits=2, probes="ridge", pooling=pool, progress=False)
     assert res.config["n_samples"] == 79
+
+
+# ------------------------------------------------------------------ holdout_splits: the mask as evaluate reads it
+def test_holdout_splits_read_the_mask_as_evaluate_does():
+    """np.asarray(mask, dtype=bool) made a NaN (a row a merge left without a flag) and "False" test samples."""
+    flags = np.array([1.0, np.nan, 0, 0, 0, 0, 0, 0, 1, 0])
+    (tr, va, te), = ev.holdout_splits(flags, 1)
+    np.testing.assert_array_equal(te, [0, 8])  # the NaN row 1 is not tested: it trains or validates
+    np.testing.assert_array_equal(np.sort(np.r_[tr, va]), [1, 2, 3, 4, 5, 6, 7, 9])
+    assert len(va) == round(0.25 * 8)
+    # the same partition as the boolean mask it stands for
+    (tr2, va2, te2), = ev.holdout_splits(np.nan_to_num(flags).astype(bool), 1)
+    assert all(np.array_equal(a, b) for a, b in [(tr, tr2), (va, va2), (te, te2)])
+    with pytest.raises(InvalidTypeError, match=r"test_mask must be a boolean .* like \['True', 'False'\]"):
+        ev.holdout_splits(np.array(["True", "False", "False", "False", "False", "False"]), 1)
+    with pytest.raises(InvalidTypeError, match="test_mask must be a boolean"):
+        ev.holdout_splits(np.array([2.0, 0, 0, 0, 0, 0]), 1)  # a 2 is no flag (it was a test sample)

@@ -135,7 +135,7 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
     return results
 
 
-def _holdout_flags(holdout: pd.Series) -> pd.Series:
+def _holdout_flags(holdout: pd.Series, name: str = "holdout") -> pd.Series:
     """A hold-out Series as booleans: bools (NA: not held out, also in an object Series) or numbers 0/1; else refused.
 
     A Series of "True"/"False" strings counted every cell as a test cell (a non-empty string is true), and the
@@ -151,9 +151,9 @@ def _holdout_flags(holdout: pd.Series) -> pd.Series:
         return holdout.astype(object).where(holdout.notna(), False).astype(bool)
     if kind in "iuf" and values.isin([0, 1]).all():
         return holdout.astype(float).fillna(0.0).astype(bool)
-    raise InvalidTypeError(f"holdout must be a boolean Series (True: a test sample), got dtype {holdout.dtype} with "
-                           f"values like {list(values.unique()[:3])}; e.g. holdout=(df['split'] == 'test') or "
-                           "holdout=series.map({'True': True, 'False': False})")
+    raise InvalidTypeError(f"{name} must be a boolean Series (True: a test sample), got dtype {holdout.dtype} with "
+                           f"values like {list(values.unique()[:3])}; e.g. {name}=(df['split'] == 'test') or "
+                           f"{name}=series.map({{'True': True, 'False': False}})")
 
 
 def _check_pool_rows(pool: pd.DataFrame) -> None:

@@ -156,7 +156,9 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
     Parameters
     ----------
     test_mask : array_like of bool
-        One entry per sample, True for test samples.
+        One entry per sample, True for test samples; read as ``evaluate(holdout=)`` reads a Series: booleans
+        (missing: not a test sample) or 0/1 numbers (NaN: not a test sample); other values (the strings
+        ``"True"``/``"False"``, a 2) are an :class:`~geos2vec.errors.InvalidTypeError`.
     n_splits : int
         Number of train/validation partitions.
     val_fraction : float
@@ -176,7 +178,10 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
         No test sample, no validation sample, or fewer than 2 training samples.
     """
     _check_n_splits(n_splits)
-    test_mask = np.asarray(test_mask, dtype=bool)
+    from .protocol import _holdout_flags  # as evaluate(holdout=) reads it: bool() made NaN and "False" test samples
+
+    series = test_mask if isinstance(test_mask, pd.Series) else pd.Series(np.asarray(test_mask))
+    test_mask = _holdout_flags(series, "test_mask").to_numpy(dtype=bool)
     test = np.flatnonzero(test_mask)
     rest = np.flatnonzero(~test_mask)
     n_val = int(round(val_fraction * len(rest)))
