@@ -90,6 +90,7 @@ def as_matrix(table, channels):
         if dup:
             raise InvalidInputError(f"the table has duplicate channel columns {dup}; rename or drop them "
                                     "(e.g. table.loc[:, ~table.columns.duplicated()]) so each channel is one column")
+        _one_level(table.index)
         if not table.index.is_monotonic_increasing:  # rows in index order: float sums that do not follow the
             with contextlib.suppress(TypeError):    # rows' order (a table re-read or shuffled gives the same stats)
                 table = table.sort_index(kind="stable")
@@ -105,6 +106,27 @@ def as_matrix(table, channels):
         raise InvalidInputError("features must be an array whose last axis holds the channels, got a scalar")
     arr = arr.reshape(-1, arr.shape[-1]).astype(np.float64)
     return arr, _channel_names(channels, arr.shape[1]), None
+
+
+def _one_level(index) -> None:
+    """Refuse a ``cell_id`` index of S2 cells of several levels: their counts are of cells of other sizes.
+
+    ``pd.concat([table12, table14])`` was fitted without a word: a level-14 cell holds about 1/16 of a level-12
+    cell's counts, so the mean and spread were of neither level (rasterize and combine_counts refuse such tables).
+    """
+    if index.name != "cell_id" or not len(index) or not pd.api.types.is_integer_dtype(index.dtype):
+        return
+    from ._cells_core import get_level, is_valid_cell
+
+    ids = index.to_numpy().astype(np.uint64)
+    if not np.asarray(is_valid_cell(ids)).all():
+        return
+    levels = np.unique(get_level(ids))
+    if levels.size > 1:
+        raise InvalidInputError(
+            f"the table's cells are of levels {levels.tolist()}: counts of cells of different sizes have no common "
+            f"mean and spread; fit the statistics of one level (table[geos2vec.get_level(table.index) == "
+            f"{int(levels[0])}]), or sum finer cells into their parents (geos2vec.cell_to_parent + groupby().sum())")
 
 
 def _flags(table, name, dims):

@@ -114,8 +114,8 @@ class FeatureStats:
         ------
         InvalidInputError (a ValueError)
             Infinite values, NaN in a DataArray or array, channels that are not
-            columns (or duplicate columns), channel names that do not match the
-            width of the data, a DataArray without a ``feature`` dimension, or
+            columns (or duplicate columns), a ``cell_id`` index of cells of several levels, channel names that
+            do not match the width of the data, a DataArray without a ``feature`` dimension, or
             values <= -1 with ``log1p=True``.
         InvalidTypeError (a TypeError)
             Non-numeric (or complex) columns or values; ``channels`` given as one string or as a set (whose order

@@ -159,3 +159,23 @@ def test_other_levels_with_the_bundled_model_are_refused_saying_what_to_do(table
         b = homes.s2vec.embed(features=tables[12], mode="patch", progress=False)
     assert np.array_equal(b["s2_cell"].to_numpy(np.uint64), p)
     assert np.array_equal(a.to_numpy(), b.filter(like="s2vec_").to_numpy(), equal_nan=True)
+
+
+# ----------------------------------------------------------------- normalization statistics
+def test_feature_stats_of_a_table_mixing_levels_is_refused(tables):
+    """Old: ``FeatureStats.fit(pd.concat([t12, t14]))`` fitted the mean of level-12 and level-14 counts together
+    (a level-14 cell holds about 1/16 of a level-12 cell's roads), the statistics of neither level."""
+    t12, t14 = tables[12], tables[14]
+    with pytest.raises(InvalidInputError, match=r"cells are of levels \[12, 14\].*fit the statistics of one level"):
+        geos2vec.FeatureStats.fit(pd.concat([t12, t14]))
+    # what the message suggests: one level's rows, whose statistics are NumPy's of that table
+    mixed = pd.concat([t12, t14])
+    one = mixed[geos2vec.get_level(mixed.index) == 12]
+    stats = geos2vec.FeatureStats.fit(one)
+    values = t12.to_numpy(np.float64)
+    assert stats.count == len(t12)
+    assert np.allclose(stats.mean, values.mean(axis=0))
+    assert np.allclose(stats.m2, ((values - values.mean(axis=0)) ** 2).sum(axis=0))
+    # a table of one level other than 12 fits as before, and so does a table not indexed by cell ids
+    assert geos2vec.FeatureStats.fit(t14).count == len(t14)
+    assert geos2vec.FeatureStats.fit(mixed.reset_index(drop=True)).count == len(mixed)
