@@ -85,3 +85,22 @@ def no_geo_error(path, what: str = "") -> InvalidInputError:
         fix = (f"none of its columns ({list(names.values())[:10]}) holds WKB bytes or lon/lat; write it "
                "with GeoPandas (gdf.to_parquet) or as GeoPackage/GeoJSON")
     return InvalidInputError(f"{head}; {fix}")
+
+
+def read_geofeather(path, columns=None):
+    """``geopandas.read_feather(path, columns=columns)``; a file without ``geo`` metadata: an ``InvalidInputError``.
+
+    GDAL as pyogrio's wheels build it has no Arrow driver, so ``geopandas.read_file`` said only "not recognized
+    as being in a supported file format" of a Feather file that ``gdf.to_feather`` wrote.
+    """
+    import geopandas as gpd
+
+    try:
+        return gpd.read_feather(path, columns=columns)
+    except ValueError as exc:
+        if "geo metadata" not in str(exc):
+            raise
+        raise InvalidInputError(
+            f"{os.fspath(path)} is a plain Feather (Arrow IPC) file: it has no GeoParquet 'geo' metadata, which names "
+            "the geometry column and its coordinate reference system (CRS), and geos2vec does not guess a CRS; "
+            "write it with GeoPandas (gdf.to_feather(path) or gdf.to_parquet(path))") from None

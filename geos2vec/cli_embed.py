@@ -20,14 +20,14 @@ def add_parser(subparsers):
         description="Embed every row of a GeoParquet/GeoJSON file (any CRS) with an S2Vec model and write the "
                     "same rows, in the same order, with s2_cell and s2vec_0 ... columns.",
         formatter_class=DefaultsHelpFormatter)
-    e.add_argument("rows", help="GeoParquet, GeoPackage or GeoJSON file of the rows to embed (any CRS), or a CSV "
-                   "with lon/lat columns in degrees")
+    e.add_argument("rows", help="GeoParquet, Feather, GeoPackage or GeoJSON file of the rows to embed (any CRS), or "
+                   "a CSV with lon/lat columns in degrees")
     e.add_argument("--features", required=True, nargs="+",
                    help="a table from `geos2vec features` (.parquet with cell_id), or inputs to count "
                         "(.osm.pbf, POI/road files)")
     e.add_argument("--out", required=True,
                    help="output file; its suffix picks the format: .parquet (GeoParquet), .gpkg, .geojson, .csv "
-                        "(geometry as WKT)")
+                        "(geometry as WKT; rows in EPSG:4326)")
     e.add_argument("--model", default="default", help="'default' (bundled) or a saved model path")
     e.add_argument("--mode", default="contextual", choices=["contextual", "tiled", "patch", "image"],
                    help="contextual: a window around each cell; tiled: its own level-8 image; patch: the cell "
@@ -89,6 +89,21 @@ def _check_index_names(rows, driver, out) -> None:
             "keeps the index apart), or rename the index levels in the input (df.rename_axis([...]))")
 
 
+def _check_csv_crs(rows, driver, out) -> None:
+    """Refuse, before the work, rows in a CRS other than EPSG:4326 for a CSV file, which records none.
+
+    Their WKT was written in the rows' own coordinates (metres of EPSG:3857, feet of a State Plane) with no word
+    of the CRS, and read back as degrees, or not at all.
+    """
+    if driver != "CSV" or rows.crs is None or rows.crs.equals("EPSG:4326", ignore_axis_order=True):
+        return
+    raise InvalidInputError(
+        f"--out {out}: a CSV file records no coordinate reference system (CRS), and the rows are in "
+        f"{rows.crs.to_string()} ({rows.crs.name}), not EPSG:4326 longitude/latitude: their WKT would be read as "
+        "degrees; write .gpkg, .geojson or .parquet, which keep the CRS, or reproject the rows to EPSG:4326 first "
+        "(gdf.to_crs(4326).to_parquet(path))")
+
+
 def run_embed(args) -> int:
     """Run ``geos2vec embed``; the exit status."""
     import warnings
@@ -101,6 +116,7 @@ def run_embed(args) -> int:
     driver = _out_driver(check_out(args.out))  # a folder, a missing folder or an unknown format: before the work
     rows = _read_geo(Path(args.rows))
     _check_index_names(rows, driver, args.out)
+    _check_csv_crs(rows, driver, args.out)
     table = _load_features(args.features, args.level)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

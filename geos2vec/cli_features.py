@@ -13,6 +13,7 @@ from ._cli_help import DefaultsHelpFormatter
 from .errors import InvalidInputError
 
 _PARQUET = (".parquet", ".geoparquet", ".pq")
+_FEATHER = (".feather", ".arrow", ".ipc")  # GeoPandas' to_feather (Arrow IPC with GeoParquet's 'geo' metadata)
 # CSV columns read as longitude/latitude degrees (EPSG:4326), compared case-blind
 _LONLAT = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"))
 # GDAL drivers an output may be written with (by its suffix): tables with a geometry column
@@ -56,6 +57,10 @@ def _read_geo(path: Path):
         from ._geoparquet import read_geoparquet
 
         return read_geoparquet(path)  # a plain Parquet file of WKB: how to convert it
+    if suffix in _FEATHER:  # GDAL (of pyogrio's wheels) has no Arrow driver: "not recognized", a traceback
+        from ._geoparquet import read_geofeather
+
+        return read_geofeather(path)
     if suffix == ".csv":  # GDAL reads a CSV without a geometry; lon/lat columns make the points
         from ._textfile import read_csv_utf8
 
@@ -112,6 +117,10 @@ def _write_geo(gdf, path: Path) -> None:
                 for col in gdf.columns:
                     if str(gdf[col].dtype) in ("uint64", "UInt64"):
                         gdf[col] = gdf[col].astype("string")
+                    elif driver != "GPKG" and str(gdf[col].dtype) in ("float32", "Float32"):
+                        # GDAL prints float32 with 8 significant digits (a float32 needs 9): as float64 (up to 17)
+                        # every embedding value reads back exactly, where about 2 % were one float32 step off
+                        gdf[col] = gdf[col].astype("float64")
                 options = {"layer_options": {"GEOMETRY": "AS_WKT"}} if driver == "CSV" else {}
                 # the layer is named after the output, not the temporary file
                 gdf.to_file(tmp, driver=driver, layer=path.stem, **options)

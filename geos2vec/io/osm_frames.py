@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _geo
-from .._geoparquet import read_geoparquet
+from .._geoparquet import read_geofeather, read_geoparquet
 from ..errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -31,15 +31,18 @@ def _read_frame(data, name, columns=None):
         if not os.path.exists(path):
             raise FileNotFoundError(f"no {name} file at {path!r}")
         parquet = path.lower().endswith((".parquet", ".geoparquet", ".pq"))  # DATA.PARQUET too (not for GDAL)
+        feather = path.lower().endswith((".feather", ".arrow", ".ipc"))  # GDAL of pyogrio's wheels: no Arrow
         try:
-            if parquet:
-                frame = read_geoparquet(path, columns=_with_geometry(path, columns))
+            if parquet or feather:
+                read = read_geoparquet if parquet else read_geofeather
+                frame = read(path, columns=_with_geometry(path, columns, parquet))
             else:
                 frame = gpd.read_file(path, columns=columns)
         except InvalidInputError:  # a plain Parquet file: its WKB columns and how to convert them
             raise
         except Exception as exc:  # pyarrow / pyogrio errors of a file that is not what its name says
-            raise InvalidInputError(f"could not read {path!r} as a {'GeoParquet' if parquet else 'GeoPandas'} "
+            kind = "GeoParquet" if parquet else "Feather" if feather else "GeoPandas"
+            raise InvalidInputError(f"could not read {path!r} as a {kind} "
                                     f"file of {name} ({type(exc).__name__}: {exc})") from exc
     else:
         raise InvalidTypeError(f"{name} must be a path or a GeoDataFrame, got {type(data).__name__}")
@@ -49,16 +52,17 @@ def _read_frame(data, name, columns=None):
     return frame
 
 
-def _with_geometry(path, columns):
+def _with_geometry(path, columns, parquet=True):
     """``columns`` plus the file's geometry column (as ``read_file`` adds it), read from its GeoParquet metadata."""
     if columns is None:
         return None
     import json
 
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = list(columns)
-    meta = pq.read_schema(path).metadata or {}
+    meta = (pq.read_schema(path) if parquet else pa.ipc.open_file(path).schema).metadata or {}
     geometry = json.loads(meta.get(b"geo", b"{}")).get("primary_column")
     return columns + [geometry] if geometry and geometry not in columns else columns
 

@@ -1,0 +1,125 @@
+"""A GIS analyst moving geos2vec's inputs and outputs through files: GeoJSON, CSV, GeoPackage, Feather, GeoParquet.
+
+References: the in-memory ``embed`` result, and s2sphere's cell ids of the rows' points.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import s2sphere
+
+import geos2vec
+from geos2vec.cli import main
+from geos2vec.cli_features import _write_geo
+from geos2vec.errors import InvalidInputError
+from geos2vec.io import read_pois, read_roads
+
+
+@pytest.fixture(scope="module")
+def la(tmp_path_factory):
+    """The bundled LA sample, its feature table on disk, 12 rows in EPSG:4326 and their in-memory embedding."""
+    d = tmp_path_factory.mktemp("formats")
+    pois, roads = geos2vec.demo.load_sample()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = geos2vec.count_features(pois, roads, level=12)
+    table.to_parquet(d / "table.parquet")
+    rows = pois.sample(12, random_state=1)[["osm_id", "name", "geometry"]].to_crs(4326)
+    rows.index = np.arange(40, 52)[::-1]  # an index that is not 0..n-1, in descending order
+    ref = rows.s2vec.embed(features=table, progress=False)
+    return d, pois, roads, table, rows, ref
+
+
+def _s2sphere_ids(points):
+    return [s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(p.y, p.x)).parent(12).id() for p in points]
+
+
+def _cli(*argv):
+    assert main([*map(str, argv), *(["--quiet"] if argv[0] == "embed" else [])]) == 0
+
+
+def test_cli_outputs_in_every_format_read_back_exactly(la):
+    """GeoJSON and CSV wrote the float32 embeddings with 8 significant digits (GDAL's float32 format; a float32
+    needs 9): about 2 % of the values read back one float32 step off. Every format now reads back exactly."""
+    d, _, _, _, rows, ref = la
+    rows.to_parquet(d / "rows.parquet")
+    emb = ref.filter(like="s2vec_").to_numpy("float32")
+    ids = _s2sphere_ids(rows.geometry)
+    assert ref["s2_cell"].astype("uint64").tolist() == ids
+    assert max(ids) >= 2**63  # Los Angeles: S2 face 4, ids a signed int64 cannot hold
+    for ext in ("geojson", "parquet", "gpkg", "csv"):
+        out = d / f"out.{ext}"
+        if ext == "geojson":  # end to end once; the other formats through the same writer, of the same frame
+            _cli("embed", d / "rows.parquet", "--features", d / "table.parquet", "--out", out)
+        else:
+            _write_geo(ref, out)
+        back = pd.read_csv(out) if ext == "csv" else gpd.read_file(out) if ext != "parquet" else gpd.read_parquet(out)
+        assert len(back) == 12 and back["osm_id"].tolist() == rows["osm_id"].tolist(), ext  # rows, in order
+        assert [c for c in back.columns if c.startswith("s2vec_")] == [f"s2vec_{k}" for k in range(256)], ext
+        got = back.filter(like="s2vec_").to_numpy("float64")
+        np.testing.assert_array_equal(got.astype("float32"), emb, err_msg=ext)
+        assert [int(v) for v in back["s2_cell"]] == ids, ext  # decimal strings in the GDAL formats: exact
+        if ext == "csv":  # EPSG:4326 rows: their WKT is in degrees
+            pts = gpd.GeoSeries.from_wkt(back["WKT"])
+            np.testing.assert_allclose(np.c_[pts.x, pts.y], np.c_[rows.geometry.x, rows.geometry.y], atol=1e-9)
+        else:
+            assert back.crs.equals(rows.crs), ext
+    # to_file of the frame itself, as docs/embed.md says: s2_cell as decimal text (a uint64 id >= 2**63 fails)
+    ref.assign(s2_cell=ref["s2_cell"].astype("string")).to_file(d / "doc.gpkg")
+    assert [int(v) for v in gpd.read_file(d / "doc.gpkg")["s2_cell"]] == ids
+
+
+def test_cli_csv_output_of_projected_rows_is_refused_before_the_work(la, capsys):
+    """A CSV file records no CRS: rows in EPSG:3857 were written as WKT in metres with no CRS anywhere."""
+    d, _, _, _, rows, _ = la
+    rows.to_crs(3857).to_parquet(d / "rows3857.parquet")
+    out = d / "rows3857.csv"
+    # a feature table that is not one: the refusal must come before it is read
+    assert main(["embed", str(d / "rows3857.parquet"), "--features", str(d / "missing.parquet"), "--out",
+                 str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "records no coordinate reference system" in err and "EPSG:3857" in err and ".gpkg" in err
+    assert not out.exists()
+    from geos2vec.cli_embed import _check_csv_crs
+
+    # rows in CRS84 (lon/lat, as EPSG:4326 writes them) pass; a GeoPackage keeps EPSG:3857
+    _check_csv_crs(rows.to_crs("OGC:CRS84"), "CSV", out)
+    _check_csv_crs(rows.to_crs(3857), "GPKG", d / "rows3857.gpkg")
+
+
+def test_feather_files_are_read_by_the_readers_and_the_command_line(la):
+    """GeoPandas' to_feather files: read_pois/read_roads said 'not recognized as being in a supported file format'
+    (GDAL of pyogrio's wheels has no Arrow driver), and the command line printed a traceback."""
+    d, pois, roads, table, rows, ref = la
+    pois.to_crs(3310).to_feather(d / "pois.feather")
+    roads.to_crs(3310).to_feather(d / "roads.arrow")
+    p = read_pois(d / "pois.feather", columns=["fclass"])
+    assert p.crs.to_epsg() == 4326 and list(p.columns) == ["fclass", "geometry"]
+    np.testing.assert_allclose(np.c_[p.geometry.x, p.geometry.y], np.c_[pois.geometry.x, pois.geometry.y],
+                               atol=1e-7)
+    r = read_roads(d / "roads.arrow")
+    assert len(r) == len(roads) and r.crs.to_epsg() == 4326 and r["highway"].tolist() == roads["highway"].tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _cli("features", d / "pois.feather", d / "roads.arrow", "--out", d / "t.parquet")
+    t = pd.read_parquet(d / "t.parquet")
+    pd.testing.assert_frame_equal(t[table.columns].astype("float64"), table.astype("float64"), check_names=False)
+    rows.to_feather(d / "rows.feather")
+    _cli("embed", d / "rows.feather", "--features", d / "table.parquet", "--out", d / "rows_out.parquet")
+    back = gpd.read_parquet(d / "rows_out.parquet")
+    pd.testing.assert_frame_equal(back, ref)
+
+
+def test_a_plain_feather_file_is_refused_with_what_it_lacks(la, capsys):
+    d, pois, *_ = la
+    plain = pd.DataFrame({"fclass": pois["fclass"], "wkb": pois.geometry.to_wkb()})
+    plain.to_feather(d / "plain.feather")
+    with pytest.raises(InvalidInputError, match="plain Feather .* no GeoParquet 'geo' metadata"):
+        read_pois(d / "plain.feather")
+    assert main(["features", str(d / "plain.feather"), "--out", str(d / "t2.parquet")]) == 1
+    assert "plain Feather" in capsys.readouterr().err
