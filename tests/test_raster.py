@@ -281,10 +281,13 @@ def test_area_across_the_antimeridian_is_covered_the_short_way(crs, lng, lat, le
     assert (polys.intersects(box) | polys.intersects(shapely.affinity.translate(box, -360))).all()
 
 
-def test_area_around_a_pole_in_a_projected_crs_raises():
+def test_area_around_a_pole_in_a_projected_crs_is_the_polar_area():
     square = gpd.GeoSeries([shapely.Point(0, 0).buffer(500_000, cap_style=3)], crs=3413)  # polar stereographic
-    with pytest.raises(InvalidInputError, match="encloses a pole"):
-        R.image_cells(square, 6)
+    got = R.image_cells(square, 6)  # raised "encloses a pole"; now the square around the pole, closed along lat 90
+    xy = np.random.default_rng(0).uniform(-499_000, 499_000, (4000, 2))
+    pts = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=3413).to_crs(4326)
+    want = np.unique(C.latlng_to_cell(pts.y.to_numpy(), pts.x.to_numpy(), 6))
+    assert np.isin(want, got).all() and C.latlng_to_cell(90.0, 0.0, 6) in got
 
 
 # --------------------------------------------------------------------------- windows / augmentation

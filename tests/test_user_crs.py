@@ -109,7 +109,9 @@ def test_projected_polygon_across_antimeridian_is_counted_where_it_is():
     assert (lng > 0).any() and (lng < 0).any()
 
 
-def test_projected_polygon_around_a_pole_is_a_clear_error():
-    antarctica = gpd.GeoDataFrame({"fclass": ["research"]}, geometry=[shapely.box(-1e6, -1e6, 1e6, 1e6)], crs=3031)
-    with pytest.raises(geos2vec.errors.InvalidInputError, match="index 0 .*encloses a pole"):
-        geos2vec.count_features(antarctica)
+def test_projected_polygon_around_a_pole_is_the_polar_area():
+    antarctica = gpd.GeoDataFrame({"fclass": ["cafe"]}, geometry=[shapely.box(-1e6, -1e6, 1e6, 1e6)], crs=3031)
+    table = geos2vec.count_features(antarctica)  # raised "encloses a pole": now the area closed along lat -90
+    assert table.to_numpy().sum() == 1
+    lat, _ = geos2vec.cell_to_latlng(table.index.to_numpy())
+    assert (lat < -80).all()  # inside the square (its edges lie at about -81 degrees)

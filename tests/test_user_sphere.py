@@ -191,3 +191,116 @@ def test_contextual_windows_at_a_cube_corner(model, monkeypatch, corner, context
     msg = [m for m in caught if "corner of the S2 cube" in m]
     assert len(msg) == 1 and f"{targets.size} of {targets.size} cells" in msg[0]
 
+
+
+def _all_nbrs(cid: int) -> set[int]:
+    return {c.id() for c in s2sphere.CellId(int(cid)).get_all_neighbors(s2sphere.CellId(int(cid)).level())}
+
+
+@pytest.mark.parametrize("where", ["corner", "edge", "pole"])
+def test_smoothed_counts_average_the_s2sphere_neighbours(where):
+    """The 3x3 and 5x5 means of the smoothed-counts baseline at a cube corner (7 neighbours, not 8), next to a
+    face edge and at the north pole are over s2sphere's neighbours: each distinct cell once."""
+    from geos2vec.evaluate import smoothed_counts
+
+    lat, lng = {"corner": (35.26438968 + 1e-9, 45.0 + 1e-9), "edge": (44.999, -93.27), "pole": (90.0, 0.0)}[where]
+    centre = int(C.latlng_to_cell(lat, lng, 12))
+    ring1 = _all_nbrs(centre)
+    ring2 = set().union(*(_all_nbrs(c) for c in ring1)) | ring1
+    assert len(ring1) == (7 if where == "corner" else 8)
+    cells = np.array(sorted(ring2 | {centre}), np.uint64)
+    rng = np.random.default_rng(3)
+    counts = pd.DataFrame({"shop": rng.integers(0, 9, cells.size)}, index=pd.Index(cells, name="cell_id"))
+    out = smoothed_counts(counts, [centre])
+    logs = np.log1p(counts["shop"].astype(float))
+    assert out.loc[centre, "shop@3x3"] == pytest.approx(logs.loc[sorted(ring1 | {centre})].mean())
+    assert out.loc[centre, "shop@5x5"] == pytest.approx(logs.loc[sorted(ring2 | {centre})].mean())
+
+
+@pytest.mark.parametrize("lat, lng", [(90.0, 0.0), (-90.0, 180.0), (35.26438968, 135.0), (0.0, -45.0),
+                                      (78.22, 15.65)])  # poles, a cube corner, a face edge, Longyearbyen
+def test_rasterize_pixels_are_the_cells_in_straight_rows(lat, lng):
+    """Every pixel of an image at the poles, at a cube corner or a face edge holds its own cell (the values go
+    with it), and rows and columns are straight lines of s2sphere edge neighbours."""
+    from geos2vec.raster import rasterize
+
+    image = C.latlng_to_cell(lat, lng, 8)
+    kids = C.cell_to_children(np.array([image], np.uint64), 12).ravel()
+    table = pd.DataFrame({"n": np.arange(kids.size)}, index=pd.Index(kids, name="cell_id"))
+    da = rasterize(table)
+    ids = da["cell_id"].values[0]
+    assert sorted(ids.ravel().tolist()) == sorted(kids.tolist())
+    np.testing.assert_array_equal(da.sel(feature="n").values[0], table.loc[ids.ravel(), "n"].to_numpy().reshape(16, 16))
+    _check_straight(ids, np.ones((16, 16), bool))
+    for r in range(15):  # and neighbours: down and right are edge neighbours
+        assert int(ids[r + 1, 0]) in _nbrs(int(ids[r, 0])) and int(ids[0, r + 1]) in _nbrs(int(ids[0, r]))
+
+
+def test_latlng_to_cell_at_poles_antimeridian_and_face_edges_matches_s2sphere():
+    lat = np.array([90, -90, 90, -90, 0, 0, 0, 0, 45, -45, 35.26438968, -35.26438968, 89.999999, 0, 44.999])
+    lng = np.array([0, 0, 180, -180, 180, -180, 45, -135, 0, 90, 45, -135, -180, 135, -93.27])
+    for level in (0, 1, 8, 12, 30):
+        got = C.latlng_to_cell(lat, lng, level)
+        want = [s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(a, b)).parent(level).id()
+                for a, b in zip(lat, lng)]
+        assert got.tolist() == want
+
+
+def test_count_features_of_pois_at_the_poles_and_coverage_to_90():
+    """POIs at the exact poles (any longitude: the same point) fall in one cell per pole, as s2sphere says; a
+    coverage box reaching lat 90 covers the cells around the pole (their centres lie in it), not the other
+    pole's."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geos2vec.coverage import covered_mask
+    from geos2vec.features import count_features
+
+    lng = [0.0, 135.0, -180.0, 180.0, -45.0]
+    pois = gpd.GeoDataFrame({"category": ["restaurant"] * 5}, crs=4326,
+                            geometry=gpd.points_from_xy(lng, [90.0, 90.0, 90.0, 90.0, 89.999]))
+    north = box(-180, 80, 180, 90)
+    table = count_features(pois, coverage=north)
+    pole = s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(90, 0)).parent(12).id()
+    near = s2sphere.CellId.from_lat_lng(s2sphere.LatLng.from_degrees(89.999, -45)).parent(12).id()
+    total = table.sum(axis=1)
+    assert total.loc[pole] == 4 and total.sum() == 5 and (near == pole or total.loc[near] == 1)
+    around = np.unique(C.grid_disk(np.array([pole], np.uint64), 3))
+    south = C.grid_disk(C.latlng_to_cell(-90.0, 0.0, 12), 1)
+    cov, _ = covered_mask(np.concatenate([around, south]), table, ())
+    assert cov[:around.size].all() and not cov[around.size:].any()
+
+
+def test_projected_areas_around_a_pole_are_the_polar_areas():
+    """Areas enclosing a pole in a polar projection (EPSG:3031 Antarctica, EPSG:3413 Arctic; were refused: "the
+    area encloses a pole") are the areas they draw: coverage, hold-out regions and rows to embed, checked
+    against the cell centres taken into the projection."""
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import Point
+
+    from geos2vec.coverage import covered_mask
+    from geos2vec.evaluate import holdout_mask
+    from geos2vec.features import count_features
+    from geos2vec.geometry_cells import row_cells
+
+    rng = np.random.default_rng(1)
+    for crs, sign in ((3031, -1), (3413, 1)):
+        # a ring of sea ice round the pole (both rings enclose it) with an island cut out
+        ring = Point(0, 0).buffer(2_500_000).difference(Point(0, 0).buffer(1_200_000))
+        ring = ring.difference(Point(1_800_000, 0).buffer(200_000))
+        area = gpd.GeoSeries([ring], crs=crs)
+        cells = C.latlng_to_cell(sign * rng.uniform(55, 90, 3000), rng.uniform(-180, 180, 3000), 12)
+        lat, lng = C.cell_to_latlng(cells)
+        xy = gpd.GeoSeries(gpd.points_from_xy(lng, lat), crs=4326).to_crs(crs)
+        want = shapely.contains(ring, np.asarray(xy.values))
+        assert 500 < want.sum() < 2500
+        assert (holdout_mask(cells, polygon=area) == want).sum() >= want.size - 2  # edges densified: ~metres
+        pois = gpd.GeoDataFrame({"category": ["cafe"]}, geometry=[Point(0, sign * 70.0)], crs=4326)
+        table = count_features(pois, coverage=area)
+        covered = covered_mask(cells, table, ())[0]
+        assert (covered == want).sum() >= want.size - 2
+        row, cell, weight = row_cells(area, 6, "weighted")
+        assert weight.sum() == pytest.approx(1.0)
+        clat, _ = C.cell_to_latlng(cell)
+        assert (sign * clat > 62).all() and (sign * clat < 83).all()  # the ring: about 67-79 degrees

@@ -46,8 +46,9 @@ def lnglat_geometry(geom: shapely.Geometry, name: str) -> shapely.Geometry:
 def lnglat_area(geoms: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> shapely.Geometry:
     """The union of a GeoSeries' (GeoDataFrame's) geometries in longitude/latitude degrees, split at ±180.
 
-    Checked by :func:`geos2vec._geo.to_wgs84` (a missing CRS, coordinates outside its domain, a projected area
-    around a pole raise naming their rows), then :func:`geos2vec._coverage_layers.lnglat_union`: a projected
+    Checked by :func:`geos2vec._geo.to_wgs84` (a missing CRS or coordinates outside its domain raise naming their
+    rows; a projected area around a pole is the polar area it draws), then
+    :func:`geos2vec._coverage_layers.lnglat_union`: a projected
     area is densified and an area across the antimeridian (EPSG:3832, EPSG:3460) split into its parts either
     side of ±180 (``to_crs(4326).union_all()`` made it a band round the globe the other way: the wrong cells),
     and geographic geometries past ±180 are wrapped there; other bounds raise (:func:`lnglat_geometry`).

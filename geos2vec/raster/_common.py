@@ -264,10 +264,10 @@ def _unwrap_part(part: shapely.Geometry) -> shapely.Geometry:
         rings = []
         for ring in (part.exterior, *part.interiors):
             xy, net = _unwrap_xy(shapely.get_coordinates(ring))
-            if net != 0:
-                raise InvalidInputError(
-                    "the area encloses a pole: its outline goes once round the Earth in longitude. Give it in "
-                    "EPSG:4326 as a polygon that runs along latitude +-90 (e.g. shapely.box(-180, 80, 180, 90))")
+            if net != 0:  # goes once round the Earth in longitude: encloses a pole
+                from .._polar_area import around_pole
+
+                return around_pole(part)
             if rings:  # a hole: inside the exterior (its vertex mean may be over 180 degrees away from the hole)
                 xy[:, 0] += _hole_shift(rings[0], xy)
             rings.append(xy)
@@ -323,7 +323,8 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
     ------
     ValueError
         If the area is empty (or every geometry is missing), its bounds are not
-        longitude/latitude degrees, a GeoPandas input has no CRS, or a projected area encloses a pole.
+        longitude/latitude degrees, or a GeoPandas input has no CRS. (A projected area around a pole is the
+        polar area it draws, closed along latitude ±90: :func:`geos2vec._polar_area.around_pole`.)
     TypeError
         If ``area`` is of another type.
     """
