@@ -175,3 +175,17 @@ def test_holdout_splits_read_the_mask_as_evaluate_does():
         ev.holdout_splits(np.array(["True", "False", "False", "False", "False", "False"]), 1)
     with pytest.raises(InvalidTypeError, match="test_mask must be a boolean"):
         ev.holdout_splits(np.array([2.0, 0, 0, 0, 0, 0]), 1)  # a 2 is no flag (it was a test sample)
+
+
+# ------------------------------------------------------------------ join_labels: the count column is no label
+def test_join_labels_refuses_a_target_named_like_its_count_column():
+    """A label column named n_points was replaced by the count of points per cell (the dict's second key won)."""
+    df = pd.DataFrame({"lat": [34.05, 34.05, 34.2], "lon": [-118.25, -118.25, -118.4],
+                       "n_points": [10.0, 30.0, 7.0]})
+    with pytest.raises(InvalidInputError, match="target column 'n_points' has the name of the count column"):
+        ev.join_labels(df, "n_points")
+    # renamed as the message says: the medians (20, 7), not the counts (2, 1)
+    got = ev.join_labels(df.rename(columns={"n_points": "y"}), "y")
+    cells = geos2vec.latlng_to_cell(np.array([34.05, 34.2]), np.array([-118.25, -118.4]), 12)
+    want = pd.DataFrame({"y": [20.0, 7.0], "n_points": [2, 1]}, index=pd.Index(cells, name="cell_id")).sort_index()
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)

@@ -80,7 +80,8 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     ------
     InvalidInputError
         Empty ``labels``, a column not found, coordinate columns with values that are not numbers (named),
-        NaN or out-of-range coordinates, or geometries with a missing CRS.
+        NaN or out-of-range coordinates, geometries with a missing CRS, or a ``target`` named ``"n_points"``
+        (the count column's name).
     InvalidTypeError
         ``labels`` not a DataFrame, or a target column that is not numeric.
     """
@@ -92,6 +93,10 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     if target not in labels.columns:
         raise InvalidInputError(f"target column {target!r} not found; columns are {list(labels.columns)}"
                                 + column_hint(target, labels.columns))
+    if target == "n_points":  # {target: medians, "n_points": sizes} kept the sizes: the counts became the labels
+        raise InvalidInputError("target column 'n_points' has the name of the count column join_labels adds (points "
+                                "per cell); rename it first, e.g. labels.rename(columns={'n_points': 'y'}) (for "
+                                "geos2vec evaluate --labels: in the file)")
     y = labels[target]
     if not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)):  # bool[pyarrow] is not "numeric"
         raise InvalidTypeError(f"target column {target!r} must be numeric, got dtype {y.dtype}")
