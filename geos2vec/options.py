@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import numbers
+import os
 import threading
 import weakref
 
@@ -95,9 +96,12 @@ class set_options:  # noqa: N801 - named like xarray.set_options
             OPTIONS.update(self._values)
             _ACTIVE.add(self)  # from here, not __enter__: another thread's block may end in between
             self._open = True
+            self._pid = os.getpid()
 
     def __enter__(self) -> set_options:
-        if not self._open:  # a block run again (a notebook cell re-run): set the options again, not only restore
+        # a block run again (a notebook cell re-run), or an object made before this process was forked from its
+        # maker (a worker of a forked pool inherits it as made, "open"): set the options again, not only restore
+        if not self._open or self._pid != os.getpid():
             self._apply()
         return self
 

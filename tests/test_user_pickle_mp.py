@@ -86,6 +86,34 @@ def test_a_pickled_set_options_block_sets_its_options_in_a_fresh_process_state()
         assert get_options()["progress"] is True
 
 
+def _options_in_block(conn, block):
+    with block:
+        conn.send(get_options())
+    conn.send(get_options())
+    conn.close()
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork start method here")
+def test_a_stored_block_sets_its_options_in_a_forked_worker():
+    """``quiet = set_options(progress=False)`` at the top of a script, ``set_options(progress=True)`` later, and
+    ``with quiet:`` in the function a forked pool (joblib's multiprocessing backend, ``ProcessPoolExecutor()``)
+    runs: the worker inherited the block "open" from its making, so it set nothing there."""
+    quiet = set_options(progress=False, threads=2)
+    later = set_options(progress=True, threads=4)  # noqa: F841 - kept, as a notebook's Out[] keeps it
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_options_in_block, args=(child, quiet), daemon=True)
+    proc.start()
+    try:
+        assert parent.poll(30)
+        inside, after = parent.recv(), parent.recv()
+    finally:
+        proc.join(10)
+    assert inside == {"progress": False, "threads": 2}  # was {"progress": True, "threads": 4}
+    assert after == {"progress": True, "threads": 4}  # what the block found, not what was there before quiet
+    assert get_options() == {"progress": True, "threads": 4}  # the parent's own, untouched
+
+
 @pytest.fixture(scope="module")
 def keras_model(la):
     """A small Keras model built in this process (TensorFlow has run here), with what fit leaves in ``history``."""
