@@ -139,9 +139,9 @@ def test_seam_table_raises_what_block_share_raises():
     coarse = C.grid_disk(C.cell_to_parent(C.latlng_to_cell(np.array([0.3]), np.array([10.3]), 8), 6), 1).ravel()
     emb6 = pd.DataFrame(np.random.default_rng(0).random((coarse.size, 2)), index=coarse)
     with pytest.raises(InvalidInputError, match="cells of level 6 are coarser than image_level 8"):
-        block_share(emb6)
+        block_share(emb6, image_level=8)  # (the default image level is the cells' level - 4)
     with pytest.raises(InvalidInputError, match="embedding 'x': cells of level 6 are coarser than image_level 8"):
-        seam_table({"x": emb6})  # (was "negative shift count")
+        seam_table({"x": emb6}, image_level=8)  # (was "negative shift count")
     with pytest.raises(InvalidInputError, match="embedding 'x': seam_table needs at least two cells, got 0"):
         seam_table({"x": emb6.iloc[:0]})  # (was an IndexError)
     with pytest.raises(InvalidInputError, match="got 1"):

@@ -179,3 +179,29 @@ def test_feature_stats_of_a_table_mixing_levels_is_refused(tables):
     # a table of one level other than 12 fits as before, and so does a table not indexed by cell ids
     assert geos2vec.FeatureStats.fit(t14).count == len(t14)
     assert geos2vec.FeatureStats.fit(mixed.reset_index(drop=True)).count == len(mixed)
+
+
+# ----------------------------------------------------------------- seam measures of a level-14 embedding
+def test_seam_measures_default_to_the_images_of_the_cells_level():
+    """Old: ``block_share`` / ``border_step`` / ``seam_pvalue`` / ``seam_table`` took level-8 blocks whatever the
+    cells' level, so a level-14 model's embedding was measured against 64 x 64 blocks, not its 16 x 16 images:
+    an embedding that jumps at every level-10 image border scored a share of 0 inside one level-8 cell."""
+    rng = np.random.default_rng(0)
+    c10 = geos2vec.cell_to_children(cell_to_parent(latlng_to_cell(34.05, -118.25, 10), 9), 10).ravel()
+    cells = np.sort(geos2vec.cell_to_children(c10, 14).ravel())                  # 4 images of 16 x 16 cells
+    parent = cell_to_parent(cells, 10)
+    x = rng.normal(size=(4, 3))[np.searchsorted(c10, parent)] + rng.normal(0, 0.3, (cells.size, 3))
+    emb = pd.DataFrame(x, index=pd.Index(cells, name="cell_id"))
+    # reference: between-image sum of squares over the total, by a pandas group-by over the level-10 parents
+    centred = emb - emb.mean()
+    means = centred.groupby(parent).transform("mean")
+    ref = float((means ** 2).to_numpy().sum() / (centred ** 2).to_numpy().sum())
+    assert ev.block_share(emb) == pytest.approx(ref, rel=1e-12) and ref > 0.8
+    assert ev.block_share(emb) == ev.block_share(emb, image_level=10)
+    assert ev.border_step(emb) == ev.border_step(emb, image_level=10) > 5
+    table = ev.seam_table({"mine": emb}, shifts=[8])
+    assert table.loc["mine", "share_0"] == pytest.approx(ref, rel=1e-12)
+    assert table.loc["mine", "seam_p"] == ev.seam_pvalue(emb, image_level=10) == pytest.approx(1 / 256)
+    # level-12 cells keep the bundled model's level-8 images
+    emb12 = emb.groupby(cell_to_parent(cells, 12)).mean()
+    assert ev.block_share(emb12) == ev.block_share(emb12, image_level=8)

@@ -39,14 +39,15 @@ def _face_rowcol(cells: np.ndarray):
     return np.asarray(face, np.int64), np.asarray(r, np.int64), np.asarray(c, np.int64), level
 
 
-def _grid_values(embeddings: pd.DataFrame, image_level: int):
+def _grid_values(embeddings: pd.DataFrame, image_level: int | None):
     """The checks and grid positions :func:`block_share` and :func:`border_step` share.
 
     Returns ``(x, face, row, col, level, n)``: the finite float64 vectors, each cell's face-grid position,
-    the cells' level and the pixels per image side.
+    the cells' level and the pixels per image side. ``image_level=None``: the cells' level - 4, S2Vec's 16 x 16
+    images (level-8 blocks of level-14 cells were measured as if they were the images of a level-14 model).
     """
-    if isinstance(image_level, (bool, np.bool_)) or not isinstance(image_level, (int, np.integer)) \
-            or not 0 <= image_level <= 30:
+    if image_level is not None and (isinstance(image_level, (bool, np.bool_)) or not isinstance(
+            image_level, (int, np.integer)) or not 0 <= image_level <= 30):
         raise InvalidInputError(f"image_level must be an S2 level, an int in 0-30 (8: the images), got {image_level!r}")
     try:
         x = embeddings.to_numpy(np.float64)
@@ -62,6 +63,7 @@ def _grid_values(embeddings: pd.DataFrame, image_level: int):
         order = np.argsort(ids, kind="stable")
         x, ids = x[order], ids[order]
     face, r, c, level = _face_rowcol(ids)
+    image_level = max(level - 4, 0) if image_level is None else image_level
     if level < image_level:
         raise InvalidInputError(f"cells of level {level} are coarser than image_level {image_level}")
     return x, face, r, c, level, 1 << (level - image_level)
@@ -132,7 +134,8 @@ def _between_share(centred: np.ndarray, total: float, face, r, c, n: int, shift)
     return float(((sums ** 2).sum(axis=1) / counts).sum() / total), counts.size
 
 
-def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int | tuple[int, int] = 0) -> float:
+def block_share(embeddings: pd.DataFrame, *, image_level: int | None = None,
+                shift: int | tuple[int, int] = 0) -> float:
     """Share of variance of ``embeddings`` (rows indexed by cell id, one level) explained by block means.
 
     Blocks are the level-``image_level`` images' pixel squares shifted by ``shift`` cells on the face grid
@@ -145,8 +148,9 @@ def block_share(embeddings: pd.DataFrame, *, image_level: int = 8, shift: int | 
     embeddings : pandas.DataFrame
         One row per cell (index: uint64 cell ids, all of one level),
         numeric and finite.
-    image_level : int
-        Level of the images whose pixel squares are the blocks (at most the cells' level).
+    image_level : int, optional
+        Level of the images whose pixel squares are the blocks (at most the cells' level); default the cells'
+        level - 4 (16 x 16 cells: 8 for level-12 cells, the bundled model's images).
     shift : int or (int, int)
         Offset of the blocks, in cells (the same on both axes, or ``(rows, columns)``).
 
@@ -174,7 +178,7 @@ def _block_share(centred: np.ndarray, total: float, grid: tuple, shift) -> float
     return 0.0 if total == 0 else _between_share(centred, total, *grid, shift)[0]
 
 
-def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
+def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int | None = None) -> float:
     """How unusual the level-``image_level`` images are among all block partitions of the same size.
 
     :func:`block_share` at every offset ``(dr, dc)`` with ``0 <= dr, dc < n`` (``n x n`` partitions into
@@ -191,8 +195,8 @@ def seam_pvalue(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
     ----------
     embeddings : pandas.DataFrame
         As for :func:`block_share`.
-    image_level : int
-        Level of the images.
+    image_level : int, optional
+        Level of the images; default the cells' level - 4, as :func:`block_share`.
 
     Returns
     -------
@@ -221,7 +225,7 @@ def _seam_pvalue(centred: np.ndarray, total: float, grid: tuple) -> float:
     return float((shares >= shares[0] - 1e-12).mean())
 
 
-def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
+def border_step(embeddings: pd.DataFrame, *, image_level: int | None = None) -> float:
     """How much more embeddings change across image borders than inside images, between adjacent cells.
 
     For every pair of cells of ``embeddings`` that are grid neighbours on their face (one row or one column
@@ -235,8 +239,8 @@ def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
     ----------
     embeddings : pandas.DataFrame
         One row per cell (index: uint64 cell ids, all of one level), numeric and finite.
-    image_level : int
-        Level of the images (at most the cells' level).
+    image_level : int, optional
+        Level of the images (at most the cells' level); default the cells' level - 4, as :func:`block_share`.
 
     Returns
     -------
@@ -261,6 +265,7 @@ def border_step(embeddings: pd.DataFrame, *, image_level: int = 8) -> float:
 
 def _border_step(x, face, r, c, level: int, n: int, image_level: int) -> float:
     """:func:`border_step` of :func:`_grid_values`'s output."""
+    image_level = level - (int(n).bit_length() - 1)  # the resolved level (None: the cells' level - 4)
     side = np.int64(1) << level
     key = (face * side + r) * side + c
     order = np.argsort(key)
@@ -286,7 +291,7 @@ def _border_step(x, face, r, c, level: int, n: int, image_level: int) -> float:
     return across / inside
 
 
-def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
+def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int | None = None,
                shifts: Sequence[int] | None = None) -> pd.DataFrame:
     """:func:`block_share` of each named embedding at offset 0 and at the control offsets.
 
@@ -298,8 +303,8 @@ def seam_table(embeddings: dict[str, pd.DataFrame], *, image_level: int = 8,
     ----------
     embeddings : dict of str to pandas.DataFrame
         Named embeddings, each as for :func:`block_share`.
-    image_level : int
-        Level of the images.
+    image_level : int, optional
+        Level of the images; default the cells' level - 4, as :func:`block_share`.
     shifts : sequence of int, optional
         The control offsets in cells; default ``(n // 2, n // 4)`` with ``n = 2**(level - image_level)``
         (per embedding, from the level of its first cell).
