@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ._cli_help import DefaultsHelpFormatter
-from .cli_features import _PARQUET, _out_driver, _read_geo, _write_geo, check_out, count_inputs
+from .cli_features import _FEATHER, _PARQUET, _out_driver, _read_geo, _write_geo, check_out, count_inputs
 from .errors import InvalidInputError
 
 
@@ -23,7 +23,8 @@ def add_parser(subparsers):
     e.add_argument("rows", help="GeoParquet, Feather, GeoPackage or GeoJSON file of the rows to embed (any CRS), or "
                    "a CSV with lon/lat columns in degrees")
     e.add_argument("--features", required=True, nargs="+",
-                   help="a table from `geos2vec features` (.parquet with cell_id), or inputs to count "
+                   help="a table from `geos2vec features` (.parquet, or .csv/.feather, with cell_id), or inputs "
+                        "to count "
                         "(.osm.pbf, POI/road files)")
     e.add_argument("--out", required=True,
                    help="output file; its suffix picks the format: .parquet (GeoParquet), .gpkg, .geojson, .csv "
@@ -53,8 +54,16 @@ def _load_features(paths, level):
     missing = [p for p in paths if not p.exists()]
     if missing:  # a missing table said only "geos2vec: error: table.parquet"
         raise InvalidInputError(f"--features: no file at {', '.join(map(str, missing))}")
-    if len(paths) == 1 and Path(paths[0]).suffix.lower() in _PARQUET:  # table.PQ too
-        df = pd.read_parquet(paths[0])
+    suffix = paths[0].suffix.lower()
+    if len(paths) == 1 and suffix in (*_PARQUET, *_FEATHER, ".csv"):  # table.PQ too
+        # a table saved as CSV or Feather (table.to_csv, table.reset_index().to_feather) was read as a file of
+        # POIs: "a CSV file needs lon/lat columns", "a plain Feather file has no 'geo' metadata"
+        if suffix == ".csv":
+            from ._textfile import read_csv_utf8
+
+            df = read_csv_utf8(paths[0], "--features")
+        else:
+            df = pd.read_parquet(paths[0]) if suffix in _PARQUET else pd.read_feather(paths[0])
         if df.index.name == "cell_id" or "cell_id" in df.columns:
             if "cell_id" in df.columns:
                 df = df.set_index("cell_id")

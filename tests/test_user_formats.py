@@ -15,7 +15,7 @@ import s2sphere
 
 import geos2vec
 from geos2vec.cli import main
-from geos2vec.cli_features import _write_geo
+from geos2vec.cli_features import _read_geo, _write_geo
 from geos2vec.errors import InvalidInputError
 from geos2vec.io import read_pois, read_roads
 
@@ -109,10 +109,8 @@ def test_feather_files_are_read_by_the_readers_and_the_command_line(la):
         _cli("features", d / "pois.feather", d / "roads.arrow", "--out", d / "t.parquet")
     t = pd.read_parquet(d / "t.parquet")
     pd.testing.assert_frame_equal(t[table.columns].astype("float64"), table.astype("float64"), check_names=False)
-    rows.to_feather(d / "rows.feather")
-    _cli("embed", d / "rows.feather", "--features", d / "table.parquet", "--out", d / "rows_out.parquet")
-    back = gpd.read_parquet(d / "rows_out.parquet")
-    pd.testing.assert_frame_equal(back, ref)
+    rows.to_crs(3857).to_feather(d / "rows.feather")  # `geos2vec embed rows.feather`'s reader: CRS and index kept
+    pd.testing.assert_frame_equal(_read_geo(d / "rows.feather"), rows.to_crs(3857))
 
 
 def test_a_plain_feather_file_is_refused_with_what_it_lacks(la, capsys):
@@ -123,3 +121,21 @@ def test_a_plain_feather_file_is_refused_with_what_it_lacks(la, capsys):
         read_pois(d / "plain.feather")
     assert main(["features", str(d / "plain.feather"), "--out", str(d / "t2.parquet")]) == 1
     assert "plain Feather" in capsys.readouterr().err
+
+
+def test_a_feature_table_saved_as_csv_or_feather_is_read_as_a_table(la):
+    """`--features table.csv` (table.to_csv) said "a CSV file needs lon/lat columns", and a Feather table "a plain
+    Feather file has no 'geo' metadata": both were read as files of POIs. Signed ids (BigQuery's INT64) too."""
+    from geos2vec.cli_embed import _load_features
+
+    d, _, _, table, _, _ = la
+    signed = table.reset_index()
+    signed["cell_id"] = signed["cell_id"].to_numpy("uint64").view("int64")
+    assert (signed["cell_id"] < 0).all()  # Los Angeles: face 4, negative as signed 64-bit integers
+    signed.to_csv(d / "table_signed.csv", index=False)
+    table.reset_index().to_feather(d / "table.feather")
+    for name in ("table_signed.csv", "table.feather"):
+        got = _load_features([d / name], 12)  # what `geos2vec embed --features FILE` embeds with
+        assert got.index.dtype == "uint64" and got.index.name == "cell_id"
+        np.testing.assert_array_equal(got.index, table.index)
+        np.testing.assert_array_equal(got[table.columns].to_numpy("float64"), table.to_numpy("float64"))
