@@ -18,17 +18,24 @@ __all__ = ["cell_polygons"]
 _DENSIFY_TOL = 1e-5  # degrees (about a metre): straight lon/lat edges closer than this to the geodesic stay
 _DENSIFY_STEPS = 16  # the fewest points per edge where they do not
 _MAX_STEPS = 2048  # the most (a level-0 face's edge: ~1 m from its geodesic between points)
+_DENSIFY_REL = 1e-3  # ... nor further than this fraction of the cell's size (small cells near the poles)
+
+
+def _dlng_edge(lng):
+    """Longitude steps along each cell's edges (to the next vertex), in (-180, 180]."""
+    return (np.roll(lng, -1, axis=1) - lng + 180.0) % 360.0 - 180.0
 
 
 def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
     """Cells as a :class:`geopandas.GeoSeries` of polygons in EPSG:4326.
 
     Cell edges are geodesics (great-circle arcs). Where a straight edge in
-    longitude/latitude strays more than about a metre from its geodesic (large
-    cells, high latitudes) the edge is densified with points on the geodesic
-    (16 to 2048 per edge, enough to keep every piece within about a metre of it,
-    down to the level-0 faces), so that a point lies in the polygon of the cell
-    it belongs to. Cells that straddle the antimeridian (only the level-0
+    longitude/latitude strays more than about a metre from its geodesic, or
+    more than a thousandth of the cell's size (large cells, high latitudes,
+    fine cells within metres of a pole) the edge is densified with points on
+    the geodesic (16 to 2048 per edge, enough to keep every piece that close
+    to it, down to the level-0 faces), so that a point lies in the polygon of
+    the cell it belongs to. Cells that straddle the antimeridian (only the level-0
     face 3) get longitudes past 180° (the western vertices are shifted by
     +360°) so that their polygons stay valid and small; every other cell lies
     within [-180, 180], on its own side of the antimeridian where it touches
@@ -82,10 +89,13 @@ def cell_polygons(cells: ArrayLike) -> gpd.GeoSeries:
         polar_face = (levels == 0) & np.isin(cells >> np.uint64(61), (2, 5))  # the pole inside, not a corner
         at_pole = (np.abs(lat) > 90.0 - 1e-9).any(axis=1) & (levels > 0)  # the pole is a corner
         # a sub-edge strays from the geodesic about off / steps**2 (the sagitta): enough steps for ~_DENSIFY_TOL
-        # (16 for every cell left a level-1 cell's points up to 600 m outside its polygon)
-        need = np.sqrt(off.max(axis=1) / _DENSIFY_TOL)
+        # (16 for every cell left a level-1 cell's points up to 600 m outside its polygon), or for a thousandth of
+        # the cell's size where that is less: a level-20 cell (~9 m) next to a pole strays ~1 m, a ninth of it
+        size = np.hypot(lat - np.roll(lat, -1, axis=1), _dlng_edge(lng) * np.cos(np.radians(lat))).max(axis=1)
+        tol = np.minimum(_DENSIFY_TOL, _DENSIFY_REL * size)
+        need = np.sqrt(off.max(axis=1) / tol)
         steps = np.clip(2 ** np.ceil(np.log2(np.maximum(need, 1.0))), _DENSIFY_STEPS, _MAX_STEPS).astype(np.int64)
-        dense = (off.max(axis=1) > _DENSIFY_TOL) & ~at_pole & ~polar_face
+        dense = (off.max(axis=1) > tol) & ~at_pole & ~polar_face
         for n in np.unique(steps[dense]):
             sel = dense & (steps == n)
             polys[sel] = _densified(a[sel], lng[sel, 0], wraps[sel], int(n))
