@@ -189,3 +189,23 @@ def test_join_labels_refuses_a_target_named_like_its_count_column():
     cells = geos2vec.latlng_to_cell(np.array([34.05, 34.2]), np.array([-118.25, -118.4]), 12)
     want = pd.DataFrame({"y": [20.0, 7.0], "n_points": [2, 1]}, index=pd.Index(cells, name="cell_id")).sort_index()
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+# ------------------------------------------------------------------ a second embed: whose provenance
+def test_provenance_names_the_columns_it_describes(la):
+    """After a second embed (another mode, another prefix) attrs said mode 'patch' beside contextual s2vec_ columns."""
+    model, table, pois = la
+    homes = pois.iloc[::200][["name", "geometry"]]
+    out = _quiet(homes.s2vec.embed, table, model=model, progress=False)
+    assert out.attrs["geos2vec"]["prefix"] == "s2vec_" and out.attrs["geos2vec"]["mode"] == "contextual"
+    two = _quiet(out.drop(columns="s2_cell").s2vec.embed, table, model=model, mode="patch", prefix="patch_",
+                 progress=False)
+    rec = two.attrs["geos2vec"]
+    assert rec["prefix"] == "patch_" and rec["mode"] == "patch"
+    # the record is right about its columns: patch_ are the patch vectors, s2vec_ stay the contextual ones
+    ref = _quiet(homes.s2vec.embed, table, model=model, mode="patch", progress=False)
+    names = [f"s2vec_{k}" for k in range(256)]
+    np.testing.assert_array_equal(two[[f"patch_{k}" for k in range(256)]].to_numpy(), ref[names].to_numpy())
+    np.testing.assert_array_equal(two[names].to_numpy(), out[names].to_numpy())
+    cells = _quiet(geos2vec.cell_embeddings, table, model=model, mode="patch", prefix="c_", progress=False)
+    assert cells.attrs["geos2vec"]["prefix"] == "c_"
