@@ -158,8 +158,11 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
         # folder never mixes the files of two saves (e.g. an old model.keras next to a new weights.npz)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".zip":
-            with atomic_path(path, suffix=".zip") as part, zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
-                for name in files:
+            with atomic_path(path, suffix=".zip") as part, \
+                    zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as zf:
+                for name in files:  # dated 1980-01-01 (a 1970 mtime, clamped) and mode 644, not the time of the save
+                    os.chmod(tmp / name, 0o644)  # and the umask: the same model gives the same bytes
+                    os.utime(tmp / name, (0, 0))
                     zf.write(tmp / name, name)
         else:
             part = temporary_name(path, ".partial")  # hidden, never loads; removed once its process has ended
