@@ -168,7 +168,7 @@ def test_dask_frames_keep_their_index_and_an_interval_index_counts_itself(env):
     _, roads, table, model, homes = env
     mixed = pd.concat([homes[["fclass", "geometry"]], roads.iloc[:50][["highway", "geometry"]]], ignore_index=True)
     with dask.config.set(scheduler="synchronous"):
-        for kind in ("datetime_freq", "interval", "duplicates"):
+        for kind in ("datetime_freq", "interval"):
             g = homes.set_axis(INDEXES[kind])
             d = dask_geopandas.from_geopandas(g, npartitions=3, sort=False)
             out = _quiet(d.s2vec.embed, table, model=model, mode="patch").compute()
