@@ -98,6 +98,22 @@ def _check_index_names(rows, driver, out) -> None:
             "keeps the index apart), or rename the index levels in the input (df.rename_axis([...]))")
 
 
+def _check_not_embedded(rows, path) -> None:
+    """Refuse rows that already have the columns ``geos2vec embed`` adds (an earlier output), with what to do here.
+
+    ``embed``'s own error told to "pass another prefix=" and to drop columns of "gdf": the command has no --prefix.
+    """
+    import re
+
+    done = [c for c in rows.columns if c == "s2_cell" or (isinstance(c, str) and re.fullmatch(r"s2vec_\d+", c))]
+    if done:
+        raise InvalidInputError(
+            f"{path} already has column(s) {done[:3]}{' ...' if len(done) > 3 else ''} that geos2vec embed adds (is it "
+            "the output of an earlier geos2vec embed?); embed the original rows, or drop those columns from the file "
+            "first (the command line adds one embedding per file; in Python, gdf.s2vec.embed(..., prefix=...) adds a "
+            "second one beside the first)")
+
+
 def _check_csv_crs(rows, driver, out) -> None:
     """Refuse, before the work, rows in a CRS other than EPSG:4326 for a CSV file, which records none.
 
@@ -124,6 +140,7 @@ def run_embed(args) -> int:
         set_options(progress=False)
     driver = _out_driver(check_out(args.out))  # a folder, a missing folder or an unknown format: before the work
     rows = _read_geo(Path(args.rows))
+    _check_not_embedded(rows, args.rows)
     _check_index_names(rows, driver, args.out)
     _check_csv_crs(rows, driver, args.out)
     table = _load_features(args.features, args.level)

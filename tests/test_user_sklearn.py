@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -209,3 +210,23 @@ def test_provenance_names_the_columns_it_describes(la):
     np.testing.assert_array_equal(two[names].to_numpy(), out[names].to_numpy())
     cells = _quiet(geos2vec.cell_embeddings, table, model=model, mode="patch", prefix="c_", progress=False)
     assert cells.attrs["geos2vec"]["prefix"] == "c_"
+
+
+def test_embed_command_on_its_own_output_says_what_to_do(la, tmp_path, capsys):
+    """The command's advice came from Python's embed: 'pass another prefix=' (no such option) and 'gdf.drop'."""
+    from geos2vec.cli import main
+
+    model, table, pois = la
+    pois.iloc[::300][["name", "geometry"]].to_parquet(tmp_path / "homes.parquet")
+    table.to_parquet(tmp_path / "table.parquet")
+    args = ["--features", str(tmp_path / "table.parquet"), "--mode", "patch", "--quiet"]
+    assert _quiet(main, ["embed", str(tmp_path / "homes.parquet"), "--out", str(tmp_path / "a.parquet"), *args]) == 0
+    capsys.readouterr()
+    assert main(["embed", str(tmp_path / "a.parquet"), "--out", str(tmp_path / "b.parquet"), *args]) == 1
+    err = capsys.readouterr().err
+    assert "a.parquet already has column(s) ['s2_cell', 's2vec_0', 's2vec_1'] ... that geos2vec embed adds" in err
+    assert "prefix=" not in err.split("in Python")[0] and not (tmp_path / "b.parquet").exists()
+    # its rows embedded from the original file are there, one per row, with the Python accessor's values
+    a = gpd.read_parquet(tmp_path / "a.parquet")
+    ref = _quiet(pois.iloc[::300][["name", "geometry"]].s2vec.embed, table, model=model, mode="patch", progress=False)
+    np.testing.assert_array_equal(a.filter(like="s2vec_").to_numpy(), ref.filter(like="s2vec_").to_numpy())
