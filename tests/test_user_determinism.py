@@ -184,6 +184,41 @@ def test_a_model_zip_holds_no_time_of_its_save(tmp_path):
     assert again.channels == model.channels and np.array_equal(again.stats.m2, model.stats.m2)
 
 
+
+def test_read_wof_ranks_ties_by_place_and_label_whatever_the_file_order(tmp_path):
+    """``wof_report["stacks"]["largest"]`` and ``["top_unmapped"]`` ranked equal counts in the order the files (and
+    their category values) came in: ``read_wof([a, b])`` and ``read_wof([b, a])`` reported another top five stacks
+    and another order of unmapped categories, for the same venues dropped alike. Ties now go by place and label.
+    """
+    from geos2vec.io import read_wof
+
+    def write(state, stacks, unmapped):
+        rows = [(lon, lat, "Food & Drink", "Restaurant", None) for lon, lat in stacks for _ in range(3)]
+        rows += [(-71.0 - 0.01 * k, 41.0, *cats) for k, cats in enumerate(unmapped * 2)]
+        df = pd.DataFrame([{"name": f"{state}{i}", "lon": lon, "lat": lat, "sg_type": typ, "sg_category": cat,
+                            "sg_subcategory": sub, "tags": None, "mz_categories": None, "is_current": 1.0}
+                           for i, (lon, lat, typ, cat, sub) in enumerate(rows)])
+        df.insert(0, "wof_id", np.arange(len(df), dtype=np.int64) + (1000 if state == "ri" else 5000))
+        df["sg_type"] = df["sg_type"].astype("category")
+        df.to_parquet(tmp_path / f"us-{state}.parquet")
+        return tmp_path / f"us-{state}.parquet"
+
+    # three stacks of 3 venues in each state, at places that interleave in longitude; 2 unmapped venues each
+    lawyer, beer = ("Services", "Professional", "Lawyer & Legal Services"), ("Manufacturing & Wholesale Goods",
+                                                                           "Wholesale", "Beer")
+    ri = write("ri", [(-71.5, 41.7), (-71.1, 41.6), (-71.3, 41.9)], [lawyer])
+    de = write("de", [(-71.4, 41.5), (-71.2, 41.8), (-71.6, 41.4)], [beer])
+    reports = []
+    for files in ([ri, de], [de, ri]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = read_wof(files, min_stack=3).attrs["wof_report"]
+        reports.append((report["stacks"], list(report["top_unmapped"].items())))
+    largest = [{"lon": lon, "lat": lat, "n_venues": 3} for lon, lat in
+               [(-71.6, 41.4), (-71.5, 41.7), (-71.4, 41.5), (-71.3, 41.9), (-71.2, 41.8)]]  # by longitude
+    unmapped = [(" / ".join(beer), 2), (" / ".join(lawyer), 2)]  # by label
+    assert reports[0] == reports[1] == ({"n_locations": 6, "largest": largest}, unmapped)
+
 _HASHED_SCRIPT = r"""
 import json, sys, warnings
 warnings.simplefilter("ignore")

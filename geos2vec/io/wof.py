@@ -248,7 +248,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
         locations, the largest), ``n_categorised`` / ``n_mapped`` /
         ``share_mapped`` (venues reaching the category step: those with a
         category, those with a channel, and their ratio), ``top_unmapped``
-        ({"type / category / subcategory": count}, most frequent first),
+        ({"type / category / subcategory": count}, most frequent first, then by label),
         ``not_in_crosswalk`` (categories without any crosswalk row),
         ``per_state`` ({state: [read, returned]}), ``min_stack``,
         ``crosswalk``. ``result.attrs["source_tags"]``: every OSM tag
@@ -326,7 +326,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
             big = np.flatnonzero(size >= min_stack)
             where = np.empty(size.size, dtype=np.int64)
             where[loc] = idx[cand]  # a venue of each location (all share its lon/lat)
-            order = big[np.argsort(-size[big], kind="stable")]
+            order = big[np.lexsort((lat[where[big]], lon[where[big]], -size[big]))]  # ties by place, not file order
             stacks = {"n_locations": int(big.size),
                       "largest": [{"lon": float(lon[where[g]]), "lat": float(lat[where[g]]), "n_venues": int(size[g])}
                                   for g in order[:5]]}
@@ -361,13 +361,13 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     # report
     triple = (typ * len(cat_u) + cat) * len(sub_u) + sub
     t_uniq, t_count = _distinct(triple[unmapped], len(typ_u) * len(cat_u) * len(sub_u))
-    top = np.argsort(-t_count, kind="stable")[:_TOP]
-    top_unmapped = {}
-    for t, c in zip(t_uniq[top], t_count[top]):
+    labels = []
+    for t in t_uniq:
         ty, rest = divmod(int(t), len(cat_u) * len(sub_u))
         ca, su = divmod(rest, len(sub_u))
-        label = _SEP.join(x for x in (typ_u[ty] or "(no type)", cat_u[ca], sub_u[su]) if x)
-        top_unmapped[label] = int(c)
+        labels.append(_SEP.join(x for x in (typ_u[ty] or "(no type)", cat_u[ca], sub_u[su]) if x))
+    # most frequent first, equal counts by label (not by the order the files and their values came in)
+    top_unmapped = dict(sorted(zip(labels, t_count.tolist()), key=lambda lc: (-lc[1], lc[0]))[:_TOP])
     not_in = sorted({str(cat_u[p // len(sub_u)]) for p, i in zip(pairs, lut) if i < 0})
     dropped = {name: int(np.count_nonzero(reason == k + 1)) for k, name in enumerate(reasons)}
     if not drop_unknown_status:
