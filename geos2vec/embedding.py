@@ -312,9 +312,8 @@ def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, 
                     "without any feature, so there is no surrounding data to embed them in")
         _warn(f"{n_missing} of {len(out)} cells have no features (no POI or road) and get NaN "
               f"embeddings{f' ({_outside_note(n_out)})' if n_out else ''}; {hint}", Geos2VecWarning)
-    out.attrs["geos2vec"] = provenance(stage="embed", model=model_name(model), mode=mode, level=level,
-                                       context=context if mode == "contextual" else None, outside=outside,
-                                       prefix=prefix)  # the columns it describes
+    out.attrs["geos2vec"] = provenance(stage="embed", model=model_name(model), mode=mode, level=level, prefix=prefix,
+                                       context=context if mode == "contextual" else None, outside=outside)
     return out
 
 
@@ -497,6 +496,5 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     joined.columns.names = gdf.columns.names  # as pandas' out[name] = ... keeps them
     joined.attrs = {**gdf.attrs, "geos2vec": provenance(stage="embed", model=model_name(model), mode=mode,
                                                         context=context if mode == "contextual" else None,
-                                                        level=level, how=how, outside=outside,
-                                                        prefix=prefix)}  # a second embed's: which columns
+                                                        level=level, how=how, outside=outside, prefix=prefix)}
     return joined
