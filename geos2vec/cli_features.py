@@ -72,10 +72,32 @@ def _read_geo(path: Path):
                 return gpd.GeoDataFrame(df, geometry=geometry, crs="EPSG:4326")
         raise InvalidInputError(f"{path}: a CSV file needs lon/lat (or longitude/latitude) columns in degrees, "
                                 f"got columns {list(df.columns)[:10]}; or convert it to GeoParquet/GeoPackage")
-    gdf = gpd.read_file(path)
+    gdf = _read_gdal(path)
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InvalidInputError(f"{path} has no geometry column; write it as GeoParquet, GeoPackage or GeoJSON "
                                 "with geometries (or as CSV with lon/lat columns)")
+    return gdf
+
+
+def _read_gdal(path: Path):
+    """``geopandas.read_file(path)``, its integer and boolean fields that have missing values in nullable dtypes.
+
+    pyogrio reads such a field as float64: an id of over 2**53 (a 64-bit OSM or parcel id, a signed S2 cell id)
+    came back rounded, a boolean as 1.0/0.0, and ``geos2vec embed`` wrote them so. Fields without missing values
+    keep their numpy dtypes.
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import pyarrow as pa
+
+    nullable = {getattr(pa, f"{t}{b}")(): pd.api.types.pandas_dtype(f"{name}{b}")
+                for t, name in (("int", "Int"), ("uint", "UInt")) for b in (8, 16, 32, 64)}
+    nullable[pa.bool_()] = pd.BooleanDtype()
+    gdf = gpd.read_file(path, use_arrow=True, arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+    for col in gdf.columns:
+        dtype = gdf[col].dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype in nullable.values() and not gdf[col].hasnans:
+            gdf[col] = gdf[col].astype(dtype.numpy_dtype)
     return gdf
 
 

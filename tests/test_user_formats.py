@@ -139,3 +139,24 @@ def test_a_feature_table_saved_as_csv_or_feather_is_read_as_a_table(la):
         assert got.index.dtype == "uint64" and got.index.name == "cell_id"
         np.testing.assert_array_equal(got.index, table.index)
         np.testing.assert_array_equal(got[table.columns].to_numpy("float64"), table.to_numpy("float64"))
+
+
+def test_command_line_reads_integer_and_boolean_fields_with_missing_values_exactly(la, tmp_path):
+    """pyogrio reads an integer field with missing values as float64: a 64-bit parcel id 2**53 + 1 came back as
+    2**53 (and was written so by `geos2vec embed`), a boolean with a missing value as 1.0/0.0."""
+    _, _, _, _, rows, _ = la
+    rows = rows.head(3).copy()
+    rows["parcel"] = pd.array([2**62 + 1, None, 2**53 + 1], dtype="Int64")
+    rows["vacant"] = pd.array([True, None, False], dtype="boolean")
+    rows["n"] = np.array([1, 2, 3], dtype="int32")  # no missing value: numpy dtype, as before
+    for ext in ("gpkg", "geojson", "shp"):
+        path = tmp_path / f"rows.{ext}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # shapefile: 'osm_id' and friends are short enough; nothing to say
+            rows.to_file(path)
+        got = _read_geo(path)
+        assert str(got["vacant"].dtype) == "boolean" and got["vacant"].tolist() == [True, pd.NA, False], ext
+        assert got["n"].dtype == np.int32 and got["n"].tolist() == [1, 2, 3], ext
+        assert got["osm_id"].dtype.kind == "i" and got["osm_id"].tolist() == rows["osm_id"].tolist(), ext
+        if ext != "shp":  # a shapefile stores 64-bit integers as text numbers of 18 digits at most: not tried
+            assert str(got["parcel"].dtype) == "Int64" and got["parcel"].tolist() == [2**62 + 1, pd.NA, 2**53 + 1], ext
