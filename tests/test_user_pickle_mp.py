@@ -151,37 +151,46 @@ def test_a_keras_model_pickles_and_deepcopies_with_its_weights(keras_model):
     assert copy.copy(model).keras_model is model.keras_model  # a shallow copy still shares it
 
 
-def _forked(conn, model, images):
-    """A forked worker: embed with the inherited Keras model and with one unpickled here, then try to fit."""
+def _refusal(f, *args, **kwargs) -> str:
+    try:
+        f(*args, **kwargs)
+        return "ran"
+    except Exception as exc:  # noqa: BLE001 - its class and message go back to the test
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _forked(conn, model, images, table):
+    """A forked worker: embed with the inherited Keras model and with one unpickled here, then try to fit and to
+    evaluate with the MLP probe."""
+    from geos2vec.evaluate import evaluate
+
     with set_options(progress=False):
         inherited = np.asarray(model.embed(images))
         shipped = _roundtrip(model)
         unpickled = np.asarray(shipped.embed(images))
         patch = np.asarray(model.embed(images, mode="patch"))
-    try:
-        model.fit(images, epochs=1, verbose=0)
-        fit = "ran"
-    except Exception as exc:  # noqa: BLE001 - its class and message go back to the test
-        fit = f"{type(exc).__name__}: {exc}"
-    conn.send((inherited, unpickled, patch, shipped.keras_model is None, fit))
+    fit = _refusal(model.fit, images, epochs=1, verbose=0)
+    target = table.sum(axis=1).rename("y")
+    mlp = _refusal(evaluate, target, {"counts": table}, n_splits=1, probes=["mlp"], progress=False)
+    conn.send((inherited, unpickled, patch, shipped.keras_model is None, fit, mlp))
     conn.close()
 
 
 @pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork start method here")
-def test_a_worker_forked_after_tensorflow_ran_embeds_instead_of_hanging(keras_model):
+def test_a_worker_forked_after_tensorflow_ran_embeds_instead_of_hanging(keras_model, la):
     """``ProcessPoolExecutor()`` forks on Linux (Python < 3.14): after TensorFlow ran in the parent, a Keras model's
-    embed waited forever in the worker, as did unpickling one there (rebuilding it) and fit. The encoder now runs
-    in NumPy from the Keras weights (float32 rounding apart, the same vectors); fit says to use 'spawn'."""
+    embed waited forever in the worker, as did fit and evaluate's MLP probe. The encoder now runs in NumPy from the
+    Keras weights (float32 rounding apart, the same vectors); fit and the MLP probe say to use 'spawn'."""
     model, images, ref = keras_model
     with set_options(progress=False):
         ref_patch = np.asarray(model.embed(images, mode="patch"))
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_forked, args=(child, model, images), daemon=True)
+    proc = ctx.Process(target=_forked, args=(child, model, images, la[2]), daemon=True)
     proc.start()
     try:
         assert parent.poll(60), "the forked worker hung"
-        inherited, unpickled, patch, numpy_model, fit = parent.recv()
+        inherited, unpickled, patch, numpy_model, fit, mlp = parent.recv()
     finally:
         proc.kill()
         proc.join(10)
@@ -190,3 +199,4 @@ def test_a_worker_forked_after_tensorflow_ran_embeds_instead_of_hanging(keras_mo
     assert np.abs(patch - ref_patch).max() <= 1e-6
     assert numpy_model  # unpickled in the forked worker as NumPy weights, not a Keras model
     assert fit.startswith("ForkedTensorFlowError") and "spawn" in fit
+    assert mlp.startswith("ForkedTensorFlowError: evaluate's MLP probe") and "spawn" in mlp

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._fork import check_tf_usable
 from .._optional import needs, require
 from ..errors import InvalidInputError
 
@@ -27,6 +28,7 @@ __all__ = ["build_mlp"]
 def _require_mlp() -> None:
     """Keras and TensorFlow imported, or an ImportError naming the extra that brings them (ridge needs neither)."""
     require("keras", "tensorflow", what="evaluate's MLP probe (probes=['ridge'] runs without it)")
+    check_tf_usable("evaluate's MLP probe (probes=['ridge'] runs here)")  # a fork after TensorFlow ran: it hangs
 
 
 @needs("keras", what="geos2vec.evaluate.build_mlp")
