@@ -56,11 +56,11 @@ def _read_geo(path: Path):
     if suffix in _PARQUET:  # X.PARQUET too (GDAL cannot read it)
         from ._geoparquet import read_geoparquet
 
-        return read_geoparquet(path)  # a plain Parquet file of WKB: how to convert it
+        return _with_crs(read_geoparquet(path), path)  # a plain Parquet file of WKB: how to convert it
     if suffix in _FEATHER:  # GDAL (of pyogrio's wheels) has no Arrow driver: "not recognized", a traceback
         from ._geoparquet import read_geofeather
 
-        return read_geofeather(path)
+        return _with_crs(read_geofeather(path), path)
     if suffix == ".csv":  # GDAL reads a CSV without a geometry; lon/lat columns make the points
         from ._textfile import read_csv_utf8
 
@@ -76,7 +76,21 @@ def _read_geo(path: Path):
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InvalidInputError(f"{path} has no geometry column; write it as GeoParquet, GeoPackage or GeoJSON "
                                 "with geometries (or as CSV with lon/lat columns)")
-    return gdf
+    return _with_crs(gdf, path)
+
+
+def _with_crs(gdf, path: Path):
+    """``gdf``; a file that records no CRS is refused naming it, and how to give it one.
+
+    It said "gdf has no CRS ... call .set_crs('EPSG:4326')", naming neither the file nor a command-line fix.
+    """
+    if gdf.crs is not None:
+        return gdf
+    why = " (a shapefile keeps it in a .prj file next to it, which is missing)" if path.suffix.lower() == ".shp" else ""
+    raise InvalidInputError(
+        f"{path} records no coordinate reference system (CRS){why}, and geos2vec does not guess one; give it the "
+        f"CRS its coordinates are in once, e.g. `ogr2ogr -a_srs EPSG:4326 fixed.gpkg {path}` or in Python "
+        "gdf.set_crs('EPSG:4326').to_parquet('fixed.parquet') (EPSG:4326 for longitude/latitude degrees)")
 
 
 def _read_gdal(path: Path):

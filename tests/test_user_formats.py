@@ -160,3 +160,22 @@ def test_command_line_reads_integer_and_boolean_fields_with_missing_values_exact
         assert got["osm_id"].dtype.kind == "i" and got["osm_id"].tolist() == rows["osm_id"].tolist(), ext
         if ext != "shp":  # a shapefile stores 64-bit integers as text numbers of 18 digits at most: not tried
             assert str(got["parcel"].dtype) == "Int64" and got["parcel"].tolist() == [2**62 + 1, pd.NA, 2**53 + 1], ext
+
+
+def test_a_file_without_a_crs_is_refused_naming_it(la, tmp_path, capsys):
+    """A shapefile without its .prj said "gdf has no CRS ... call .set_crs('EPSG:4326')": no file, no fix a
+    command-line user can apply. Now the file, the missing .prj and the fix; --coverage files too."""
+    d, _, _, _, rows, _ = la
+    rows.to_file(tmp_path / "homes.shp")
+    (tmp_path / "homes.prj").unlink()
+    rows.set_crs(None, allow_override=True).to_parquet(tmp_path / "area.parquet")
+    rows.to_parquet(tmp_path / "pts.parquet")
+    runs = (["embed", tmp_path / "homes.shp", "--features", d / "table.parquet", "--out", tmp_path / "o.parquet"],
+            ["features", tmp_path / "pts.parquet", "--coverage", tmp_path / "area.parquet", "--out",
+             tmp_path / "t.parquet"])
+    for argv, name in zip(runs, ("homes.shp", "area.parquet")):
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err
+        assert f"{name} records no coordinate reference system" in err and "ogr2ogr -a_srs EPSG:4326" in err
+        assert (".prj file" in err) == name.endswith(".shp")
+    assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "t.parquet").exists()
