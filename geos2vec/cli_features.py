@@ -79,6 +79,27 @@ def _read_geo(path: Path):
     return _with_crs(gdf, path)
 
 
+def _one_layer(path: Path):
+    """The file's one layer with geometries (None: the default one); several are refused, naming them.
+
+    GDAL read the first layer of a GeoPackage of several with pyogrio's "Specify layer parameter" warning, which
+    the command line has no option for: another layer's rows were embedded or counted. Tables without geometries
+    (QGIS's ``layer_styles``) are not layers of rows.
+    """
+    import pyogrio
+
+    try:
+        layers = [str(name) for name, geometry in pyogrio.list_layers(path) if geometry is not None]
+    except Exception:  # a file GDAL cannot open: read_file says why
+        return None
+    if len(layers) > 1:
+        raise InvalidInputError(
+            f"{path} holds {len(layers)} layers with geometries {layers[:10]}, and geos2vec reads a file of one "
+            f"layer: write the one you mean to its own file, e.g. `ogr2ogr {layers[0]}.gpkg {path} {layers[0]}` "
+            f"or gpd.read_file(path, layer={layers[0]!r}).to_parquet('{layers[0]}.parquet')")
+    return layers[0] if layers else None
+
+
 def _with_crs(gdf, path: Path):
     """``gdf``; a file that records no CRS is refused naming it, and how to give it one.
 
@@ -107,7 +128,8 @@ def _read_gdal(path: Path):
     nullable = {getattr(pa, f"{t}{b}")(): pd.api.types.pandas_dtype(f"{name}{b}")
                 for t, name in (("int", "Int"), ("uint", "UInt")) for b in (8, 16, 32, 64)}
     nullable[pa.bool_()] = pd.BooleanDtype()
-    gdf = gpd.read_file(path, use_arrow=True, arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+    gdf = gpd.read_file(path, layer=_one_layer(path), use_arrow=True,
+                        arrow_to_pandas_kwargs={"types_mapper": nullable.get})
     for col in gdf.columns:
         dtype = gdf[col].dtype
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype in nullable.values() and not gdf[col].hasnans:

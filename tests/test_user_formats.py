@@ -179,3 +179,25 @@ def test_a_file_without_a_crs_is_refused_naming_it(la, tmp_path, capsys):
         assert f"{name} records no coordinate reference system" in err and "ogr2ogr -a_srs EPSG:4326" in err
         assert (".prj file" in err) == name.endswith(".shp")
     assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "t.parquet").exists()
+
+
+def test_a_geopackage_of_several_layers_is_refused_and_a_style_table_is_no_layer(la, tmp_path, capsys):
+    """`geos2vec embed city.gpkg` of a GeoPackage with layers 'schools' and 'homes' embedded the schools, with
+    pyogrio's "Specify layer parameter" warning that the command line has no option for."""
+    d, _, _, _, rows, _ = la
+    rows.head(3).to_file(tmp_path / "city.gpkg", layer="schools")
+    rows.to_file(tmp_path / "city.gpkg", layer="homes")
+    out = tmp_path / "o.parquet"
+    assert main(["embed", str(tmp_path / "city.gpkg"), "--features", str(d / "table.parquet"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "2 layers with geometries ['schools', 'homes']" in err and "ogr2ogr schools.gpkg" in err
+    assert not out.exists()
+    # one layer of rows and QGIS's layer_styles table (no geometries): the rows, without a warning
+    import pyogrio
+
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["homes"]}), tmp_path / "styled.gpkg", layer="layer_styles")
+    rows.to_file(tmp_path / "styled.gpkg", layer="homes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _read_geo(tmp_path / "styled.gpkg")
+    assert got["osm_id"].tolist() == rows["osm_id"].tolist() and got.crs.equals(rows.crs)
