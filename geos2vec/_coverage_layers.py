@@ -188,7 +188,8 @@ def polygonal_series(gs, name: str):
         gs[collection] = [shapely.union_all([p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)])
                           for g in gs[collection]]
         kind = np.asarray(gs.geom_type)
-    other = ~np.isin(kind, ["Polygon", "MultiPolygon"]) & ~np.asarray(gs.is_empty) & ~np.asarray(gs.isna())
+    # empty as given: a collection without a polygon (now empty) is refused too
+    other = ~np.isin(kind, ["Polygon", "MultiPolygon"]) & ~empty & ~np.asarray(gs.isna())
     if other.any():  # points or lines cover no area: every cell came out outside, or they were dropped unseen
         raise CoverageError(f"{name} must be polygons (the area); {int(other.sum()):,} of its geometries are not "
                             f"({', '.join(sorted(set(kind[other])))}; first at index {gs.index[other][0]!r}): "

@@ -98,3 +98,14 @@ def test_a_categorical_holdout_of_0_and_1_is_read_as_the_numbers():
     pd.testing.assert_series_equal(_holdout_flags(values), pd.Series([False, True, False, True]))
     with pytest.raises(TypeError, match="holdout must be a boolean Series"):
         _holdout_flags(pd.Series([0, 2, 1]).astype("category"))
+
+
+def test_a_point_only_collection_among_coverage_polygons_is_still_refused():
+    """8f2988a re-read ``is_empty`` after taking each collection's polygons: a collection of points became an
+    empty geometry and passed silently (test_user_review_fixes' check of it failed)."""
+    from geos2vec.evaluate._coverage_arg import lnglat_area
+
+    gs = gpd.GeoSeries([shapely.GeometryCollection([Point(0, 0)]), box(0, 0, 1, 1)], crs=4326)
+    for call in (lambda: lnglat_area(gs, "coverage"), lambda: as_coverage(gs)):
+        with pytest.raises(CoverageError, match="must be polygons.*GeometryCollection; first at index 0"):
+            call()
