@@ -128,8 +128,16 @@ def _read_gdal(path: Path):
     nullable = {getattr(pa, f"{t}{b}")(): pd.api.types.pandas_dtype(f"{name}{b}")
                 for t, name in (("int", "Int"), ("uint", "UInt")) for b in (8, 16, 32, 64)}
     nullable[pa.bool_()] = pd.BooleanDtype()
-    gdf = gpd.read_file(path, layer=_one_layer(path), use_arrow=True,
-                        arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+    from pyogrio.errors import DataSourceError, DataLayerError
+
+    try:  # not a RuntimeError the command line catches: a traceback ended the command
+        gdf = gpd.read_file(path, layer=_one_layer(path), use_arrow=True,
+                            arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+    except (DataSourceError, DataLayerError) as exc:
+        raise InvalidInputError(
+            f"{path}: GDAL cannot read it as a table of geometries ({str(exc).split('; It might help')[0]}); is it "
+            "cut off or another format? Give a GeoParquet (.parquet), GeoPackage (.gpkg), GeoJSON or shapefile, "
+            "or a .csv with lon/lat columns") from exc
     for col in gdf.columns:
         dtype = gdf[col].dtype
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype in nullable.values() and not gdf[col].hasnans:
@@ -171,7 +179,12 @@ def _write_geo(gdf, path: Path) -> None:
             if driver is None:
                 gdf.to_parquet(tmp)
             else:  # GDAL formats have no unsigned 64-bit integers: cell ids are written as decimal strings
-                gdf = gdf.copy()
+                import pandas as pd
+
+                named = list(gdf.index.names) != [None] or not pd.api.types.is_integer_dtype(gdf.index.dtype)
+                # an index geopandas writes (named, or not of integers) as columns now, converted as they are: a
+                # named index of cell ids failed after the work with "OverflowError: Python int too large"
+                gdf = gdf.reset_index() if named else gdf.copy()
                 for col in gdf.columns:
                     if str(gdf[col].dtype) in ("uint64", "UInt64"):
                         gdf[col] = gdf[col].astype("string")

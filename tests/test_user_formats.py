@@ -201,3 +201,17 @@ def test_a_geopackage_of_several_layers_is_refused_and_a_style_table_is_no_layer
         warnings.simplefilter("error")
         got = _read_geo(tmp_path / "styled.gpkg")
     assert got["osm_id"].tolist() == rows["osm_id"].tolist() and got.crs.equals(rows.crs)
+
+
+def test_a_named_index_of_cell_ids_is_written_to_gdal_formats_as_decimal_text(la, tmp_path):
+    """Rows indexed by their own (level-14) cell ids, index named: `geos2vec embed --out x.gpkg` failed after the
+    work with a traceback, "OverflowError: Python int too large to convert to C long" (ids >= 2**63)."""
+    *_, rows, ref = la
+    ids = geos2vec.latlng_to_cell(rows.geometry.y.to_numpy(), rows.geometry.x.to_numpy(), 14)
+    assert ids.min() >= 2**63
+    out = ref.set_axis(pd.Index(ids, name="cell14"))
+    for ext in ("gpkg", "csv"):
+        _write_geo(out, tmp_path / f"o.{ext}")
+        back = pd.read_csv(tmp_path / "o.csv") if ext == "csv" else gpd.read_file(tmp_path / "o.gpkg")
+        assert back.columns[0 if ext == "gpkg" else 1] == "cell14", ext  # the CSV's WKT comes first
+        assert [int(v) for v in back["cell14"]] == ids.tolist() and back["osm_id"].tolist() == rows["osm_id"].tolist()
