@@ -115,11 +115,18 @@ def _check_not_embedded(rows, path) -> None:
 
 
 def _check_csv_crs(rows, driver, out) -> None:
-    """Refuse, before the work, rows in a CRS other than EPSG:4326 for a CSV file, which records none.
+    """Refuse, before the work, rows that the GDAL format of ``--out`` cannot hold.
 
-    Their WKT was written in the rows' own coordinates (metres of EPSG:3857, feet of a State Plane) with no word
-    of the CRS, and read back as degrees, or not at all.
+    A CSV file records no CRS: the WKT of rows in a CRS other than EPSG:4326 was written in their own coordinates
+    (metres of EPSG:3857, feet of a State Plane) with no word of it, and read back as degrees, or not at all. A
+    GDAL file holds one geometry column: rows with others failed after the work ("supports only a single
+    geometry column").
     """
+    others = [c for c in rows.columns if c != rows.geometry.name and str(rows[c].dtype) == "geometry"]
+    if driver is not None and others:  # to_file failed after the work: "supports only a single geometry column"
+        raise InvalidInputError(
+            f"--out {out}: the rows have geometry columns {others} besides {rows.geometry.name!r}, and a {driver} "
+            "file holds one; write .parquet (GeoParquet keeps them all), or drop them or make them WKT text first")
     if driver != "CSV" or rows.crs is None or rows.crs.equals("EPSG:4326", ignore_axis_order=True):
         return
     raise InvalidInputError(

@@ -215,3 +215,19 @@ def test_a_named_index_of_cell_ids_is_written_to_gdal_formats_as_decimal_text(la
         back = pd.read_csv(tmp_path / "o.csv") if ext == "csv" else gpd.read_file(tmp_path / "o.gpkg")
         assert back.columns[0 if ext == "gpkg" else 1] == "cell14", ext  # the CSV's WKT comes first
         assert [int(v) for v in back["cell14"]] == ids.tolist() and back["osm_id"].tolist() == rows["osm_id"].tolist()
+
+
+def test_rows_with_two_geometry_columns_are_refused_for_a_gdal_file_before_the_work(la, tmp_path, capsys):
+    """GeoParquet rows with a second geometry column (a buffer, a parcel outline) embedded, then failed to write:
+    "GeoDataFrame.to_file supports only a single geometry column ... Use GeoDataFrame.to_parquet"."""
+    *_, rows, _ = la
+    two = rows.head(3).assign(zone=rows.head(3).geometry.to_crs(3310).buffer(50).to_crs(4326))
+    two.to_parquet(tmp_path / "two.parquet")
+    for ext in ("gpkg", "csv"):
+        out = tmp_path / f"o.{ext}"
+        # a --features file that does not exist: the refusal comes before it is looked at
+        assert main(["embed", str(tmp_path / "two.parquet"), "--features", str(tmp_path / "none.parquet"),
+                     "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert "geometry columns ['zone'] besides 'geometry'" in err and "write .parquet" in err, ext
+        assert not out.exists()
