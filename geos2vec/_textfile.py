@@ -28,31 +28,64 @@ def read_csv_utf8(path, what: str | None, *, table_ok: bool = True, **kwargs):
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, **kwargs)
-        if "sep" in kwargs or "delimiter" in kwargs or df.shape[1] != 1 or ";" not in str(df.columns[0]):
-            return df
+        if "sep" in kwargs or "delimiter" in kwargs or not _semicolon_header(path, kwargs.get("comment")):
+            return pd.read_csv(path, **kwargs)
         df = pd.read_csv(path, sep=";", **kwargs)
+        if "dtype" in kwargs:
+            return df
+        text = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, **kwargs)
     except UnicodeDecodeError:
         raise InvalidInputError(_not_utf8(path, what, table_ok)) from None
-    return df if "dtype" in kwargs else _decimal_commas(df)
+    return _decimal_commas(df, text)
 
 
-_DECIMAL_COMMA = r"\s*[+-]?(?:\d+,?\d*|,\d+)(?:[eE][+-]?\d+)?\s*"
+def _semicolon_header(path, comment) -> bool:
+    """Whether the header (the first line that is not blank or a comment) holds ``;`` and no ``,``.
+
+    Read as comma-separated first, a row with more decimal commas than the header has fields raised pandas'
+    "Expected 3 fields in line 3, saw 4" before the semicolons were seen.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        return False
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for line in f:
+            if line.strip() and not (comment and line.lstrip().startswith(comment)):
+                return ";" in line and "," not in line
+    return False
 
 
-def _decimal_commas(df):
-    """The text columns of a semicolon-separated table that are numbers with a decimal comma, as floats."""
+_NUMBER = r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*"  # 1234.5 (a decimal point)
+# 1.234,5 / 45.000 / -46,63 / ,5 (a decimal comma; dots only between groups of three digits)
+_DECIMAL_COMMA = r"\s*[+-]?(?:(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?\s*"
+
+
+def _decimal_commas(df, text):
+    """A semicolon-separated table's numbers read the way its file writes them.
+
+    ``text`` is the file read as text. A file with a decimal comma in any number column writes the convention of
+    Excel in Germany or Brazil: its number columns are read with the comma as the decimal mark and dots as
+    thousands separators (``45.000`` is 45000, which pandas read as 45.0, silently); a column of such a file
+    whose dots are no thousands separators (``6.96``) is ambiguous and kept as text (an error where numbers are
+    wanted, not a wrong number). A file without any decimal comma is read as pandas reads it.
+    """
     import pandas as pd
 
-    for col in df.columns:
-        values = df[col]
-        if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):  # pandas 3: str
-            continue
-        text = values.dropna()
-        if text.empty or not all(isinstance(v, str) for v in text):
-            continue
-        if text.str.fullmatch(_DECIMAL_COMMA).all() and text.str.contains(",", regex=False).any():
-            df[col] = pd.to_numeric(values.str.replace(",", ".", regex=False))
+    def cells(col):
+        v = text[col]
+        return v[v.str.strip() != ""]
+
+    columns = [c for c in text.columns if not cells(c).empty]
+    comma = [c for c in columns if cells(c).str.fullmatch(_DECIMAL_COMMA).all()
+             and cells(c).str.contains(",", regex=False).any()]
+    if not comma:
+        return df
+    for col in columns:
+        v = cells(col)
+        if v.str.fullmatch(_DECIMAL_COMMA).all():
+            df[col] = pd.to_numeric(text[col].str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+                                    .where(text[col].str.strip() != ""))
+        elif v.str.fullmatch(_NUMBER).all() and v.str.contains(".", regex=False).any():
+            df[col] = text[col].where(text[col].str.strip() != "")  # 6.96 next to 6,96: which one? left as text
     return df
 
 

@@ -109,3 +109,21 @@ def test_a_point_only_collection_among_coverage_polygons_is_still_refused():
     for call in (lambda: lnglat_area(gs, "coverage"), lambda: as_coverage(gs)):
         with pytest.raises(CoverageError, match="must be polygons.*GeometryCollection; first at index 0"):
             call()
+
+
+def test_a_semicolon_csv_with_decimal_commas_reads_dots_as_thousands(tmp_path):
+    """Excel's CSV in Germany: '45.000' is 45 thousand next to '6,96'; it was read as 45.0, silently. A dotted
+    column that is no thousands column in such a file stays text; a file without decimal commas is pandas'."""
+    from geos2vec._textfile import read_csv_utf8
+
+    de = tmp_path / "de.csv"
+    de.write_text("Name;lon;lat;Einkommen;n\nKoeln;6,96;50,94;45.000;3\nBonn;7,10;50,73;1.038.500,5;\n")
+    got = read_csv_utf8(de, "labels")
+    assert got["Einkommen"].tolist() == [45000.0, 1038500.5] and got["lon"].tolist() == [6.96, 7.1]
+    assert got["n"].iloc[0] == 3 and np.isnan(got["n"].iloc[1])
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("Name;lon;lat;v\nA;6,96;50,94;6.96\nB;7,10;50,73;38.5\n")
+    assert read_csv_utf8(mixed, "labels")["v"].tolist() == ["6.96", "38.5"]
+    dots = tmp_path / "dots.csv"
+    dots.write_text("Name;lon;lat;v\nA;6.96;50.94;45.000\nB;7.10;50.73;38.5\n")
+    pd.testing.assert_frame_equal(read_csv_utf8(dots, "labels"), pd.read_csv(dots, sep=";"))
