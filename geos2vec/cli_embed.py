@@ -136,6 +136,28 @@ def _check_csv_crs(rows, driver, out) -> None:
         "(gdf.to_crs(4326).to_parquet(path))")
 
 
+def _check_other_layers(out: Path, driver) -> None:
+    """Refuse, before the work, an existing GeoPackage ``--out`` that holds layers other than the one written.
+
+    The output replaces the whole file, so ``--out city.gpkg`` of a GeoPackage of parcels and schools left only
+    the layer ``city``: the others were deleted without a word. A file holding only that layer (an earlier run's)
+    is replaced as before.
+    """
+    if driver != "GPKG" or not out.is_file():
+        return
+    import pyogrio
+
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(out)]
+    except Exception:  # not a GeoPackage GDAL can open: replaced, as any other file
+        return
+    others = [name for name in layers if name != out.stem]
+    if others:
+        raise InvalidInputError(
+            f"--out {out} is a GeoPackage that holds layer(s) {others[:10]}, which writing it would delete (the "
+            f"output replaces the file, as one layer {out.stem!r}); give a new file name, or move those layers out")
+
+
 def run_embed(args) -> int:
     """Run ``geos2vec embed``; the exit status."""
     import warnings
@@ -146,6 +168,7 @@ def run_embed(args) -> int:
     if args.quiet:
         set_options(progress=False)
     driver = _out_driver(check_out(args.out))  # a folder, a missing folder or an unknown format: before the work
+    _check_other_layers(Path(args.out).expanduser(), driver)
     rows = _read_geo(Path(args.rows))
     _check_not_embedded(rows, args.rows)
     _check_index_names(rows, driver, args.out)

@@ -231,3 +231,26 @@ def test_rows_with_two_geometry_columns_are_refused_for_a_gdal_file_before_the_w
         err = capsys.readouterr().err
         assert "geometry columns ['zone'] besides 'geometry'" in err and "write .parquet" in err, ext
         assert not out.exists()
+
+
+def test_an_existing_geopackage_with_other_layers_is_not_replaced(la, tmp_path, capsys):
+    """`geos2vec embed ... --out city.gpkg` into the analyst's GeoPackage of parcels and schools replaced the file
+    with one layer 'city': the parcels and schools were deleted without a word. An earlier run's output (only the
+    layer 'city') is still replaced."""
+    import pyogrio
+
+    d, _, _, _, rows, ref = la
+    rows.to_parquet(tmp_path / "rows.parquet")
+    city = tmp_path / "city.gpkg"
+    rows.to_file(city, layer="parcels")
+    rows.head(2).to_file(city, layer="schools")
+    assert main(["embed", str(tmp_path / "rows.parquet"), "--features", str(tmp_path / "none.parquet"), "--out",
+                 str(city)]) == 1
+    err = capsys.readouterr().err
+    assert "holds layer(s) ['parcels', 'schools'], which writing it would delete" in err
+    assert pyogrio.list_layers(city)[:, 0].tolist() == ["parcels", "schools"]
+    assert gpd.read_file(city, layer="parcels")["osm_id"].tolist() == rows["osm_id"].tolist()
+    from geos2vec.cli_embed import _check_other_layers
+
+    _write_geo(ref, tmp_path / "again.gpkg")  # a file of the output's one layer, an earlier output: written over
+    _check_other_layers(tmp_path / "again.gpkg", "GPKG")
