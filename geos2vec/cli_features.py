@@ -128,8 +128,16 @@ def _read_gdal(path: Path):
     nullable = {getattr(pa, f"{t}{b}")(): pd.api.types.pandas_dtype(f"{name}{b}")
                 for t, name in (("int", "Int"), ("uint", "UInt")) for b in (8, 16, 32, 64)}
     nullable[pa.bool_()] = pd.BooleanDtype()
-    gdf = gpd.read_file(path, layer=_one_layer(path), use_arrow=True,
-                        arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+    from pyogrio.errors import DataSourceError, DataLayerError
+
+    try:  # not a RuntimeError the command line catches: a traceback ended the command
+        gdf = gpd.read_file(path, layer=_one_layer(path), use_arrow=True,
+                            arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+    except (DataSourceError, DataLayerError) as exc:
+        raise InvalidInputError(
+            f"{path}: GDAL cannot read it as a table of geometries ({str(exc).split('; It might help')[0]}); is it "
+            "cut off or another format? Give a GeoParquet (.parquet), GeoPackage (.gpkg), GeoJSON or shapefile, "
+            "or a .csv with lon/lat columns") from exc
     for col in gdf.columns:
         dtype = gdf[col].dtype
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype in nullable.values() and not gdf[col].hasnans:

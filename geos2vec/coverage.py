@@ -373,8 +373,8 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
         64-bit ids exactly).
     table : DataFrame
         A feature table (``attrs["coverage"]`` as set by ``count_features(..., coverage=...)``).
-    features : list, optional
-        Channels to report availability for (default: the table's columns).
+    features : str or list, optional
+        Channels to report availability for (default: the table's columns); a string is one channel.
 
     Returns
     -------
@@ -388,7 +388,8 @@ def covered_mask(cells: ArrayLike, table: pd.DataFrame,
     cells = np.asarray(cells)
     # a float array was silently rounded to other cells; [] is a float array too
     cells = _cells._as_cells(cells, validate=False) if cells.size else cells.astype(np.uint64)
-    features = list(table.columns) if features is None else list(features)
+    # one name, not its letters (list("road") reported no channel of its own: available was None)
+    features = list(table.columns) if features is None else [features] if isinstance(features, str) else list(features)
     geom, channels = get_coverage(table)
     if geom is None:
         return np.ones(cells.shape, bool), None

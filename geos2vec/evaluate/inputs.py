@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._reprs import method_repr
-from ..errors import InvalidInputError, foreign_frame
+from ..errors import InvalidInputError, InvalidTypeError, foreign_frame
 from ._columns import canonical_order
 from .baselines import _check_table
 from .probes import standardize
@@ -47,6 +47,12 @@ class Method:
     __repr__ = method_repr  # blocks by shape: the dataclass repr printed whole DataFrames
 
     def __post_init__(self):
+        if not isinstance(self.blocks, (pd.DataFrame, list, tuple)) and not foreign_frame(self.blocks):
+            # a model, an array, a path: "'S2VecModel' object is not iterable" (list(...)) or its rows as tables
+            raise InvalidTypeError(
+                f"a method is a DataFrame indexed by cell_id (e.g. cell_embeddings(features, model=...)), a list of "
+                f"them or a Method; got {type(self.blocks).__name__}"
+                + (" (series.to_frame() makes it a one-column DataFrame)" * isinstance(self.blocks, pd.Series)))
         self.blocks = ([self.blocks] if isinstance(self.blocks, pd.DataFrame) or foreign_frame(self.blocks)  # one table
                        else list(self.blocks))
         if not self.blocks:

@@ -295,6 +295,10 @@ def evaluate(
     sweep = _check_mlp_options({**DEFAULT_SWEEP, **(sweep or {})}, fusion=fusion, fusion_units=fusion_units,
                                max_epochs=max_epochs, patience=patience, batch_size=batch_size,
                                weight_decay=weight_decay, mlp="mlp" in probes)
+    if holdout is not None and not isinstance(holdout, (Mapping, pd.Series)):  # holdout_mask(**"CA"): a TypeError
+        raise InvalidTypeError(f"holdout= takes a boolean Series (True: a test sample) or a dict of holdout_mask "
+                               f"keywords, e.g. holdout={{'bbox': (min_lon, min_lat, max_lon, max_lat)}}; got "
+                               f"{type(holdout).__name__} {holdout!r:.60}")
     if isinstance(holdout, Mapping) and not set(holdout) <= {"bbox", "polygon", "lon", "side"}:
         raise InvalidInputError(f"holdout= takes a boolean Series or the keywords bbox, polygon, lon, side: {holdout}")
     kind = "holdout" if holdout is not None else split

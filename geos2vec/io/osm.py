@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._stacklevel import warn as _warn
-from ..errors import CoverageWarning, Geos2VecWarning, InvalidInputError
+from ..errors import CoverageWarning, Geos2VecWarning, InvalidInputError, InvalidTypeError
 from ..ontology import ROAD_CHANNEL, load_ontology
 from .osm_frames import read_pois, read_roads
 from .osm_geometry import _check_area, _clip, _known_runs, _osm_file, _road_lines
@@ -130,6 +130,11 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     import geopandas as gpd
     import shapely
 
+    if not isinstance(path, (str, os.PathLike)):  # os.fspath's TypeError named neither the argument nor a way on
+        raise InvalidTypeError(
+            f"path must be the path of an OpenStreetMap file (.osm.pbf), got {type(path).__name__}; POIs and roads "
+            "already in GeoDataFrames are counted by count_features(pois, roads) or embedded with "
+            "embed(..., features={'pois': pois, 'roads': roads})")
     osmium = _import_osmium()
     path = os.path.expanduser(os.fspath(path))  # "~/x.osm.pbf" is the home folder's, as pandas reads it
     if not os.path.exists(path):

@@ -24,6 +24,7 @@ __all__ = ["read_pois", "read_roads"]
 def _read_frame(data, name, columns=None):
     import geopandas as gpd
 
+    columns = [columns] if isinstance(columns, str) else columns  # one name, not its letters ("n", "a", ...)
     if isinstance(data, gpd.GeoDataFrame):
         frame = data
     elif isinstance(data, (str, os.PathLike)):
@@ -62,7 +63,11 @@ def _with_geometry(path, columns, parquet=True):
     import pyarrow.parquet as pq
 
     columns = list(columns)
-    meta = (pq.read_schema(path) if parquet else pa.ipc.open_file(path).schema).metadata or {}
+    schema = pq.read_schema(path) if parquet else pa.ipc.open_file(path).schema
+    missing = [c for c in columns if c not in schema.names]
+    if missing:  # pyarrow's "No match for FieldRef.Name(n) in osm_id: int64 ..." dumped the schema
+        raise InvalidInputError(f"columns {missing} are not columns of {path!r}; its columns are {schema.names[:30]}")
+    meta = schema.metadata or {}
     geometry = json.loads(meta.get(b"geo", b"{}")).get("primary_column")
     return columns + [geometry] if geometry and geometry not in columns else columns
 
@@ -82,7 +87,7 @@ def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None =
         :func:`geopandas.read_file` reads, or a GeoDataFrame.
     category_column : str or None, default "fclass"
         Column that must be present; None checks none.
-    columns : list of str, optional
+    columns : str or list of str, optional
         Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
 
     Returns
@@ -118,7 +123,7 @@ def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | Non
     data : str, path-like or GeoDataFrame
         A GeoParquet file (``.parquet``, ``.geoparquet``, ``.pq``), any other file
         :func:`geopandas.read_file` reads, or a GeoDataFrame.
-    columns : list of str, optional
+    columns : str or list of str, optional
         Columns to read from a file (ignored for a GeoDataFrame); the geometry column is always read.
 
     Returns

@@ -177,7 +177,12 @@ class S2VecConfig:
         d = asdict(self)
         unknown = set(changes) - set(d)
         if unknown:
-            raise InvalidTypeError(f"unknown S2VecConfig fields: {sorted(unknown)}")
+            import difflib  # the message named neither the fields nor the one meant (embed_dim for embedding_dim)
+
+            near = {u: difflib.get_close_matches(u, list(d), 1, 0.6) for u in sorted(unknown)}
+            hint = "; ".join(f"{u!r}: did you mean {m[0]!r}?" for u, m in near.items() if m)
+            raise InvalidTypeError(f"unknown S2VecConfig fields: {sorted(unknown)}{'; ' + hint if hint else ''}; "
+                                   f"the fields are {sorted(d)}")
         d.update(changes)
         return S2VecConfig(**d)
 

@@ -172,7 +172,9 @@ def _as_cell_index(index, what: str = "feature table") -> np.ndarray:
     try:
         return _cells._as_cells(values)
     except ValueError as exc:
-        raise InvalidInputError(f"the {what} index: {exc}") from None
+        # (a reset index, 0..n-1, read as cells: the message said which positions, not how to fix it)
+        raise InvalidInputError(f"the {what} index: {exc}; index the table by its cell ids, e.g. "
+                                "df.set_index('cell_id') (count_features tables are)") from None
 
 
 def _dask_table(ddf, images, area):

@@ -1,0 +1,134 @@
+"""Errors audit: wrong input through the public API gets a geos2vec.errors class whose message names the
+argument and a fix that works (the fix is tried), and the command line ends with a message, not a traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import geos2vec
+from geos2vec import coverage, errors
+from geos2vec.errors import InvalidInputError, InvalidTypeError
+
+pytestmark = pytest.mark.filterwarnings("ignore::geos2vec.errors.Geos2VecWarning")
+POIS = "/work/shared/data/pois/los_angeles.parquet"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    pois, roads = geos2vec.demo.load_sample()
+    return pois, roads, geos2vec.count_features(pois, roads)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("notes.md", "# not geodata\n"),
+    ("cut.geojson", '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point",'),
+])
+def test_cli_unreadable_rows_file_is_an_error_message_not_a_traceback(tmp_path, capsys, name, text):
+    """A file GDAL cannot open raised pyogrio's DataSourceError (a RuntimeError) out of main: a traceback."""
+    from geos2vec.cli import main
+
+    bad = tmp_path / name
+    bad.write_text(text)
+    rc = main(["features", str(bad), "--out", str(tmp_path / "f.parquet")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith("geos2vec: error: ") and str(bad) in err and "Traceback" not in err
+    assert "GDAL cannot read it" in err and ".parquet" in err and not (tmp_path / "f.parquet").exists()
+
+
+def test_covered_mask_features_as_one_string_is_that_channel(sample):
+    """features="road" was list("road") = ['r', 'o', 'a', 'd']: no channel of the table, available came back None."""
+    pois, roads, feats = sample
+    table = coverage.set_coverage(feats, shapely.box(-118.40, 34.0, -118.3, 34.3), missing_channels=["road"])
+    cells = feats.index.to_numpy()
+    covered, available = coverage.covered_mask(cells, table, features="road")
+    ref_covered, ref_available = coverage.covered_mask(cells, table, features=["road"])
+    assert available is not None and available.shape == (len(cells), 1)
+    np.testing.assert_array_equal(available, ref_available)
+    np.testing.assert_array_equal(covered, ref_covered)
+    # road is missing everywhere: a cell has it only where it holds a road count
+    np.testing.assert_array_equal(available[:, 0], feats["road"].to_numpy() != 0)
+
+
+def test_read_osm_given_a_geodataframe_names_path_and_the_function_that_takes_frames(sample):
+    pois, roads, feats = sample
+    pytest.importorskip("osmium")
+    with pytest.raises(InvalidTypeError, match=r"path must be the path of an OpenStreetMap file .*got GeoDataFrame"
+                                               r".*count_features\(pois, roads\)"):
+        geos2vec.io.read_osm(pois)
+    pd.testing.assert_frame_equal(geos2vec.count_features(pois, roads), feats)  # the suggested call works
+
+
+def test_read_pois_columns_one_string_and_unknown_columns(tmp_path):
+    """columns="name" was read letter by letter; an unknown column dumped pyarrow's schema."""
+    from geos2vec.io import read_pois
+
+    got = read_pois(POIS, columns="fclass")
+    assert list(got.columns) == ["fclass", "geometry"] and len(got) == 1731
+    with pytest.raises(InvalidInputError, match=r"columns \['zzz'\] are not columns of .*its columns are "
+                                                r"\['osm_id', 'name', 'fclass', 'other_tags', 'geometry'\]") as ei:
+        read_pois(POIS, columns=["zzz", "fclass"])
+    assert "FieldRef" not in str(ei.value)
+
+
+@pytest.fixture(scope="module")
+def eval_data(sample):
+    pois, roads, feats = sample
+    rng = np.random.default_rng(0)
+    idx = feats.index[:150]
+    lat, lng = geos2vec.cell_to_latlng(idx.to_numpy())
+    y = pd.Series(lng + rng.normal(scale=0.01, size=idx.size), index=idx)
+    x = pd.DataFrame({"lng": lng, "lat": lat}, index=idx)
+    return y, x, float(np.median(lng))
+
+
+def test_evaluate_holdout_of_a_wrong_type_says_what_it_takes(eval_data):
+    """holdout="CA" raised "holdout_mask() argument after ** must be a mapping, not str"."""
+    from geos2vec.evaluate import evaluate
+
+    y, x, mid = eval_data
+    with pytest.raises(InvalidTypeError, match=r"holdout= takes a boolean Series .* holdout_mask keywords, "
+                                               r"e\.g\. holdout=\{'bbox': .*got str 'CA'"):
+        evaluate(y, {"xy": x}, holdout="CA", probes="ridge", n_splits=1)
+    res = evaluate(y, {"xy": x}, holdout={"bbox": (mid, 30, -110, 40)}, probes="ridge", n_splits=1)  # the fix
+    assert set(res.scores["method"]) == {"xy"}
+
+
+def test_evaluate_method_that_is_not_a_table(eval_data):
+    """{"m": model} raised "'S2VecModel' object is not iterable"; a Series became a list of floats."""
+    from geos2vec.evaluate import evaluate
+
+    y, x, _ = eval_data
+    with pytest.raises(InvalidTypeError, match=r"a method is a DataFrame indexed by cell_id .* got S2VecModel"):
+        evaluate(y, {"m": geos2vec.load_model()}, probes="ridge", n_splits=1)
+    with pytest.raises(InvalidTypeError, match=r"got Series \(series\.to_frame\(\) makes it a one-column"):
+        evaluate(y, {"m": x["lng"]}, probes="ridge", n_splits=1)
+    res = evaluate(y, {"m": x["lng"].to_frame()}, probes="ridge", n_splits=1)  # the fix
+    assert set(res.scores["method"]) == {"m"}
+
+
+def test_s2vec_model_unknown_field_names_the_fields_and_the_close_one():
+    pytest.importorskip("keras")
+    from geos2vec.model import S2VecModel
+
+    with pytest.raises(InvalidTypeError, match=r"unknown S2VecConfig fields: \['embed_dim'\]; 'embed_dim': did you "
+                                               r"mean 'embedding_dim'\?; the fields are \[.*'encoder_layers'"):
+        S2VecModel(embed_dim=64)
+    assert S2VecModel(embedding_dim=64).config.embedding_dim == 64  # the suggested name works
+
+
+def test_rasterize_reset_index_says_to_index_by_cell_id(sample):
+    """The message listed row positions read as cell ids, without saying how to fix the table."""
+    _, _, feats = sample
+    flat = feats.reset_index()
+    with pytest.raises(InvalidInputError, match=r"the feature table index: invalid S2 cell id.*"
+                                                r"df\.set_index\('cell_id'\)") as ei:
+        geos2vec.rasterize(flat)
+    assert isinstance(ei.value, errors.Geos2VecError)
+    fixed = geos2vec.rasterize(flat.set_index("cell_id"))  # the suggested fix
+    ref = geos2vec.rasterize(feats)
+    np.testing.assert_array_equal(fixed.values, ref.values)
+    assert fixed.shape == (4, 16, 16, 116)
