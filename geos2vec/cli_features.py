@@ -76,7 +76,27 @@ def _read_geo(path: Path):
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InvalidInputError(f"{path} has no geometry column; write it as GeoParquet, GeoPackage or GeoJSON "
                                 "with geometries (or as CSV with lon/lat columns)")
-    return _with_crs(gdf, path)
+    return _with_crs(_feature_ids(gdf, path), path)
+
+
+def _feature_ids(gdf, path: Path):
+    """``gdf`` with a GeoJSON file's integer feature ids (each feature's top-level ``"id"``) as a first column ``id``.
+
+    GDAL reads them as feature ids, not fields, and geopandas leaves those out: ``geos2vec embed`` wrote the rows
+    without them. Ids that are the row numbers 0 ... n-1 (how GDAL numbers the features of a file without ids)
+    are not added, nor any when the file has an ``id`` field (string ids are one).
+    """
+    if path.suffix.lower() not in (".geojson", ".json") or "id" in gdf.columns:
+        return gdf
+    import numpy as np
+    import pyogrio
+
+    fids = pyogrio.read_dataframe(path, columns=[], read_geometry=False, fid_as_index=True).index.to_numpy()
+    if len(fids) != len(gdf) or np.array_equal(fids, np.arange(len(gdf))):
+        return gdf
+    gdf = gdf.copy()
+    gdf.insert(0, "id", fids)
+    return gdf
 
 
 def _one_layer(path: Path):

@@ -254,3 +254,22 @@ def test_an_existing_geopackage_with_other_layers_is_not_replaced(la, tmp_path, 
 
     _write_geo(ref, tmp_path / "again.gpkg")  # a file of the output's one layer, an earlier output: written over
     _check_other_layers(tmp_path / "again.gpkg", "GPKG")
+
+
+def test_geojson_feature_ids_are_kept(la, tmp_path):
+    """A GeoJSON file's integer feature ids (top-level "id", as Overpass and most web tools write them) are read by
+    GDAL as feature ids, not columns: `geos2vec embed` wrote its rows without them."""
+    import json
+
+    *_, rows, _ = la
+    features = [{"type": "Feature", "id": int(i), "properties": {"name": n},
+                 "geometry": {"type": "Point", "coordinates": [p.x, p.y]}}
+                for i, n, p in zip(rows["osm_id"], rows["name"], rows.geometry)]
+    (tmp_path / "ids.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    got = _read_geo(tmp_path / "ids.geojson")
+    assert list(got.columns[:2]) == ["id", "name"] and got["id"].tolist() == rows["osm_id"].tolist()
+    _write_geo(got, tmp_path / "out.geojson")  # and written out as a property
+    assert [f["properties"]["id"] for f in json.loads((tmp_path / "out.geojson").read_text())["features"]] == \
+        rows["osm_id"].tolist()
+    rows.to_file(tmp_path / "plain.geojson")  # no ids (GDAL numbers them 0 ... n-1): no column added
+    assert "id" not in _read_geo(tmp_path / "plain.geojson").columns
