@@ -205,3 +205,21 @@ def test_seam_measures_default_to_the_images_of_the_cells_level():
     # level-12 cells keep the bundled model's level-8 images
     emb12 = emb.groupby(cell_to_parent(cells, 12)).mean()
     assert ev.block_share(emb12) == ev.block_share(emb12, image_level=8)
+
+
+# ----------------------------------------------------------------- S2VecModel.embed of images of another level
+def test_the_bundled_model_refuses_images_of_another_level(tables):
+    """Old: ``load_model("default").embed(rasterize(t14, image_level=10))`` embedded level-14 cells with the level-12
+    model without a word (16 x 16 images, like its own), every mode, while ``embed(level=14)`` refused them."""
+    model = geos2vec.load_model("default")
+    da14 = geos2vec.rasterize(tables[14], image_level=10)
+    for mode in ("contextual", "patch", "image"):
+        with pytest.raises(InvalidInputError, match=r"level-10 images of level-14 cells, but the model embeds "
+                                                    r"level-12 cells in level-8 images"):
+            model.embed(da14, mode=mode, verbose=False)
+    # the model's own levels embed, and as embed_cells does (the same cells, the same vectors)
+    da12 = geos2vec.rasterize(tables[12])
+    out = model.embed(da12, mode="patch", as_frame=True, verbose=False)
+    ref = geos2vec.embed_cells(tables[12].index.to_numpy(np.uint64), tables[12], mode="patch", progress=False)
+    assert np.array_equal(np.sort(out.index.to_numpy(np.uint64)), ref.index.to_numpy(np.uint64))  # pixel order
+    assert np.allclose(out.loc[ref.index].to_numpy(), ref.to_numpy(), rtol=0, atol=1e-6)

@@ -36,7 +36,7 @@ from .config import architecture, check_architecture
 from .._fork import tf_forked
 from ._embed_targets import _check_finite, _pixel_cells, _progress, _seamless, _targets, _tiled_targets
 from ._embed_targets import _loader as _loader  # re-exported: importable from here, as before the split
-from .data import check_images, iter_blocks, match_channels
+from .data import check_images, image_levels, iter_blocks, match_channels
 
 __all__ = ["MODES", "embed", "embeddings_to_frame"]
 
@@ -218,8 +218,8 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     ------
     InvalidInputError
         (a ``ValueError``) An unknown ``mode``, ``context`` or ``cells``, a ``batch_size`` or ``block`` that is
-        not a positive integer, an unbuilt model, images whose grid
-        does not match the model's, or cell ids that lie in no image of ``data``; NaN or inf in the values the
+        not a positive integer, an unbuilt model, images whose grid or levels
+        do not match the model's, or cell ids that lie in no image of ``data``; NaN or inf in the values the
         encoder reads (the images it encodes, or in ``"patch"`` mode the pixels or table rows it projects),
         e.g. images made with ``rasterize(..., fill=np.nan)``; or a ``"patch"``-mode table whose index is not
         the model's level-``patch_level`` cell ids.
@@ -270,6 +270,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     rows, cols = da.sizes["row"], da.sizes["col"]
     if model.grid is not None and (rows, cols) != tuple(model.grid):
         raise InvalidInputError(f"the model was trained on {model.grid[0]}x{model.grid[1]} images, got {rows}x{cols}")
+    _check_levels(da, model)
     if mode != "image" and "cell_id" not in da.coords:
         raise InvalidInputError("the image DataArray needs a 'cell_id(image, row, col)' coordinate to name the cells")
     cell_da = da["cell_id"].transpose("image", "row", "col") if "cell_id" in da.coords else None
@@ -357,3 +358,18 @@ def embeddings_to_frame(emb) -> pd.DataFrame:
     if record:  # the DataArray's provenance, as a table's (see geos2vec.provenance)
         frame.attrs["geos2vec"] = record
     return frame
+
+
+def _check_levels(da, model) -> None:
+    """Refuse images of other levels than the model's.
+
+    A 16 x 16 level-10 image of level-14 cells was embedded by the bundled level-12 model without a word: the grid
+    matched, the cells' size did not.
+    """
+    have, want = image_levels(da), (getattr(model, "image_level", None), getattr(model, "patch_level", None))
+    if None in have or None in want or have == want:
+        return
+    raise InvalidInputError(
+        f"these are level-{have[0]} images of level-{have[1]} cells, but the model embeds level-{want[1]} cells in "
+        f"level-{want[0]} images: rasterize counts of level-{want[1]} cells (count_features(..., level={want[1]}), "
+        f"rasterize(table, image_level={want[0]})), or train a model on level-{have[1]} cells")
