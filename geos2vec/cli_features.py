@@ -71,12 +71,27 @@ def _read_geo(path: Path):
                 geometry = gpd.points_from_xy(df[names[x]], df[names[y]])
                 return gpd.GeoDataFrame(df, geometry=geometry, crs="EPSG:4326")
         raise InvalidInputError(f"{path}: a CSV file needs lon/lat (or longitude/latitude) columns in degrees, "
-                                f"got columns {list(df.columns)[:10]}; or convert it to GeoParquet/GeoPackage")
+                                f"got columns {list(df.columns)[:10]}; or convert it to GeoParquet/GeoPackage"
+                                + _wkt_hint(df))
     gdf = _read_gdal(path)
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InvalidInputError(f"{path} has no geometry column; write it as GeoParquet, GeoPackage or GeoJSON "
                                 "with geometries (or as CSV with lon/lat columns)")
     return _with_crs(_feature_ids(gdf, path), path)
+
+
+def _wkt_hint(df) -> str:
+    """How to convert a CSV's column of WKT geometries (``geos2vec embed --out x.csv`` writes one), else ``""``."""
+    import re
+
+    for col in df.columns:
+        values = df[col].dropna()
+        if len(values) and values.map(lambda v: isinstance(v, str) and bool(
+                re.match(r"\s*(MULTI)?(POINT|LINESTRING|POLYGON)|\s*GEOMETRYCOLLECTION", v, re.IGNORECASE))).all():
+            return (f" (its column {col!r} holds WKT geometries, which record no CRS: once, with the CRS they are in, "
+                    f"df = pd.read_csv(path); gpd.GeoDataFrame(df.drop(columns={col!r}), "
+                    f"geometry=gpd.GeoSeries.from_wkt(df[{col!r}]), crs='EPSG:4326').to_parquet('rows.parquet'))")
+    return ""
 
 
 def _feature_ids(gdf, path: Path):

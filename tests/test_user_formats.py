@@ -273,3 +273,20 @@ def test_geojson_feature_ids_are_kept(la, tmp_path):
         rows["osm_id"].tolist()
     rows.to_file(tmp_path / "plain.geojson")  # no ids (GDAL numbers them 0 ... n-1): no column added
     assert "id" not in _read_geo(tmp_path / "plain.geojson").columns
+
+
+def test_a_csv_of_wkt_geometries_is_refused_with_its_conversion(la, tmp_path, capsys):
+    """A CSV with a WKT column (what `geos2vec embed --out x.csv` and GDAL write) was told only that it lacks
+    lon/lat columns; now the column and the conversion (WKT records no CRS, so none is guessed)."""
+    *_, rows, _ = la
+    _write_geo(rows, tmp_path / "rows.csv")
+    assert main(["embed", str(tmp_path / "rows.csv"), "--features", str(tmp_path / "t.parquet"), "--out",
+                 str(tmp_path / "o.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "its column 'WKT' holds WKT geometries, which record no CRS" in err
+    assert "geometry=gpd.GeoSeries.from_wkt(df['WKT'])" in err
+    # the conversion it gives reads the rows back
+    df = pd.read_csv(tmp_path / "rows.csv")
+    back = gpd.GeoDataFrame(df.drop(columns="WKT"), geometry=gpd.GeoSeries.from_wkt(df["WKT"]), crs="EPSG:4326")
+    assert back["osm_id"].tolist() == rows["osm_id"].tolist()
+    np.testing.assert_allclose(back.geometry.x, rows.geometry.x, atol=1e-9)
