@@ -132,3 +132,37 @@ def test_rasterize_reset_index_says_to_index_by_cell_id(sample):
     ref = geos2vec.rasterize(feats)
     np.testing.assert_array_equal(fixed.values, ref.values)
     assert fixed.shape == (4, 16, 16, 116)
+
+
+def test_evaluate_target_of_words_and_regions_as_an_array(eval_data):
+    """A target of words raised NumPy's "could not convert string to float: 'low'"; regions as an array
+    raised "'numpy.ndarray' object has no attribute 'index'"."""
+    from geos2vec.evaluate import evaluate
+
+    y, x, mid = eval_data
+    words = pd.Series(np.where(y > mid, "high", "low"), index=y.index)
+    with pytest.raises(InvalidTypeError, match=r"target must be numbers .*got dtype (object|str) .*'(low|high)'.*"
+                                               r"\(target == 'high'\)\.astype\(float\)"):
+        evaluate(words, {"xy": x}, probes="ridge", n_splits=1)
+    res = evaluate((words == "high").astype(float), {"xy": x}, probes="ridge", n_splits=1)  # the first fix
+    assert res.scores["n_test"].sum() > 0
+    mixed = y.astype(object).where(y > mid, "n/a")  # numbers and a word: to_numeric(errors='coerce') leaves it out
+    with pytest.raises(InvalidTypeError, match="target must be numbers"):
+        evaluate(mixed, {"xy": x}, probes="ridge", n_splits=1)
+    res = evaluate(pd.to_numeric(mixed, errors="coerce"), {"xy": x}, probes="ridge", n_splits=1)  # the second fix
+    assert res.config["n_samples"] == int((y > mid).sum())
+    labels = np.where(x["lat"] > float(np.median(x["lat"])), "north", "south")
+    with pytest.raises(InvalidTypeError, match=r"regions must be a pandas Series .* got ndarray; e\.g\. "
+                                               r"pd\.Series\(labels, index=target\.index\)"):
+        evaluate(y, {"xy": x}, split="region", regions=labels, probes="ridge", n_splits=1)
+    res = evaluate(y, {"xy": x}, split="region", regions=pd.Series(labels, index=y.index), probes="ridge",
+                   n_splits=1)
+    assert set(res.scores["method"]) == {"xy"}
+
+
+@pytest.mark.parametrize("bad", [3, None])
+def test_load_model_of_a_non_path(bad):
+    """load_model(3) raised pathlib's "expected str, bytes or os.PathLike object, not int"."""
+    with pytest.raises(InvalidTypeError, match=r"path must be 'default' or the path of a saved model .*got "
+                                               + type(bad).__name__):
+        geos2vec.load_model(bad)

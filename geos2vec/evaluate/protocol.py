@@ -301,8 +301,17 @@ def evaluate(
                                f"{type(holdout).__name__} {holdout!r:.60}")
     if isinstance(holdout, Mapping) and not set(holdout) <= {"bbox", "polygon", "lon", "side"}:
         raise InvalidInputError(f"holdout= takes a boolean Series or the keywords bbox, polygon, lon, side: {holdout}")
+    if regions is not None and not isinstance(regions, pd.Series):  # an array: "'numpy.ndarray' has no attribute"
+        raise InvalidTypeError(f"regions must be a pandas Series of region labels indexed like target (its sample "
+                               f"ids), got {type(regions).__name__}; e.g. pd.Series(labels, index=target.index)")
     kind = "holdout" if holdout is not None else split
-    y_all = target.astype(float)
+    try:
+        y_all = target.astype(float)
+    except (ValueError, TypeError) as exc:  # NumPy's "could not convert string to float: 'low'" named no argument
+        raise InvalidTypeError(
+            f"target must be numbers (the probes are regressions), got dtype {target.dtype} ({exc}); encode a "
+            "category first, e.g. (target == 'high').astype(float), or pd.to_numeric(target, errors='coerce') to "
+            "leave out the values that are not numbers") from None
     y_all = y_all[np.isfinite(y_all.to_numpy())]
     if not y_all.index.is_unique:
         raise InvalidInputError("target has duplicate sample ids; aggregate them first (join_labels for point labels)")

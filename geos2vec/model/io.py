@@ -290,6 +290,9 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
         path = default_model_path()
         if not (path / "metadata.json").exists():
             raise FileNotFoundError(f"the bundled model is missing from {path}; reinstall geos2vec")
+    if not isinstance(path, (str, os.PathLike)):  # Path(3): "expected str, bytes or os.PathLike object, not int"
+        raise InvalidTypeError(f"path must be 'default' or the path of a saved model (a folder or .zip), got "
+                               f"{type(path).__name__}; a loaded model is used as it is (embed(..., model=model))")
     path = Path(path).expanduser()
     if not path.exists():
         left = sorted(p for p in path.parent.glob(f".{path.name}.*") if p.name.endswith(".old") or
