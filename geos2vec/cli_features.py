@@ -274,6 +274,10 @@ def count_inputs(inputs, *, level=12, coverage=None, category=None):
             tables.append(count_features(osm.pois, osm.roads, level=level, coverage=cov))
             continue
         gdf = _read_geo(path)
+        if category is not None and category not in gdf.columns and category[:10] in gdf.columns:
+            raise InvalidInputError(  # said "not a column of pois", listing the truncated name among the others
+                f"--category {category}: {path} has no column {category!r}, but {category[:10]!r}: a shapefile "
+                f"(dBASE) cuts column names to 10 characters; pass --category {category[:10]}")
         # split by geometry like gdf.s2vec.embed(features=gdf): lines are roads, the rest POIs (a file that mixes
         # them, e.g. an Overpass export, lost its roads as POIs of no category)
         lines = _geo.line_mask(gdf.geometry)

@@ -290,3 +290,19 @@ def test_a_csv_of_wkt_geometries_is_refused_with_its_conversion(la, tmp_path, ca
     back = gpd.GeoDataFrame(df.drop(columns="WKT"), geometry=gpd.GeoSeries.from_wkt(df["WKT"]), crs="EPSG:4326")
     assert back["osm_id"].tolist() == rows["osm_id"].tolist()
     np.testing.assert_allclose(back.geometry.x, rows.geometry.x, atol=1e-9)
+
+
+def test_a_shapefile_category_column_cut_to_10_characters_is_named(la, tmp_path, capsys):
+    """A shapefile cuts 'category_name' to 'category_n': `--category category_name` and
+    read_pois(category_column='category_name') said only that the column is missing."""
+    _, pois, *_ = la
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GDAL's "Normalized/laundered field name" warning
+        pois.head(30).rename(columns={"fclass": "category_name"}).to_file(tmp_path / "pois.shp")
+    assert main(["features", str(tmp_path / "pois.shp"), "--category", "category_name", "--out",
+                 str(tmp_path / "t.parquet")]) == 1
+    assert "pass --category category_n" in capsys.readouterr().err
+    with pytest.raises(InvalidInputError, match="pass category_column='category_n'"):
+        read_pois(tmp_path / "pois.shp", category_column="category_name")
+    got = read_pois(tmp_path / "pois.shp", category_column="category_n")
+    assert got["category_n"].tolist() == pois["fclass"].head(30).tolist()

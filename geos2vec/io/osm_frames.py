@@ -107,8 +107,11 @@ def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None =
     """
     frame = _read_frame(data, "pois", columns)
     if category_column is not None and category_column not in frame.columns:
+        short = category_column[:10] if isinstance(category_column, str) else None
+        cut = (f" ({short!r} is that name cut to 10 characters, as a shapefile (dBASE) cuts column names: pass "
+               f"category_column={short!r})") if short != category_column and short in frame.columns else ""
         raise InvalidInputError(f"pois have no {category_column!r} column (columns: {list(frame.columns)}); "
-                                "pass category_column=... naming the category column")
+                                f"pass category_column=... naming the category column{cut}")
     return frame
 
 
