@@ -44,10 +44,18 @@ def as_geoseries(data, name: str = "input") -> gpd.GeoSeries:
             raise InvalidTypeError(f"{name} has no active geometry column; call set_geometry(...) first") from exc
     if isinstance(data, gpd.GeoSeries):
         return data
-    raise InvalidTypeError(
-        f"{name} must be a GeoDataFrame or GeoSeries, got {type(data).__name__}{foreign_frame(data)}; build one with "
-        "geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.lon, df.lat), crs='EPSG:4326')"
-    )
+    import os
+
+    if isinstance(data, (str, os.PathLike)):  # it said to build points from df.lon/df.lat, also for roads' paths
+        read = "read_parquet" if str(data).lower().endswith((".parquet", ".geoparquet", ".pq")) else "read_file"
+        hint = f"read the file first: geopandas.{read}({os.fspath(data)!r})"
+    elif name in ("roads", "polygons", "area"):  # lines or polygons: points from lon/lat are not what it takes
+        hint = "build one with geopandas.GeoDataFrame(df, geometry=<shapely geometries>, crs='EPSG:4326')"
+    else:
+        hint = ("build one with geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.lon, df.lat), "
+                "crs='EPSG:4326')")
+    raise InvalidTypeError(f"{name} must be a GeoDataFrame or GeoSeries, got {type(data).__name__}"
+                           f"{foreign_frame(data)}; {hint}")
 
 
 def series_frame(geoms: gpd.GeoSeries) -> gpd.GeoDataFrame:

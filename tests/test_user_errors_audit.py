@@ -166,3 +166,28 @@ def test_load_model_of_a_non_path(bad):
     with pytest.raises(InvalidTypeError, match=r"path must be 'default' or the path of a saved model .*got "
                                                + type(bad).__name__):
         geos2vec.load_model(bad)
+
+
+def test_a_path_where_a_frame_is_expected_says_to_read_it(sample):
+    """count_features("pois.parquet") gave no way to read it; roads as a path (or a frame of another type) were told
+    to build points from df.lon/df.lat, which roads are not."""
+    import geopandas as gpd
+
+    from geos2vec.io import read_pois
+
+    pois, roads, _ = sample
+    with pytest.raises(InvalidTypeError, match=r"got str \(a path: geos2vec\.io\.read_pois\(path\) reads it\)"):
+        geos2vec.count_features(POIS)
+    got = geos2vec.count_features(read_pois(POIS))  # the fix: the file's POIs are the bundled sample's
+    pd.testing.assert_frame_equal(got, geos2vec.count_features(pois))
+    road_file = "/work/shared/data/roads/los_angeles.parquet"
+    with pytest.raises(InvalidTypeError, match=r"roads must be a GeoDataFrame or GeoSeries, got str; read the file "
+                                               r"first: geopandas\.read_parquet\('/work/shared/.*los_angeles.parquet'\)"
+                       ) as ei:
+        geos2vec.count_features(roads=road_file)
+    assert "points_from_xy" not in str(ei.value)
+    assert geos2vec.count_features(roads=gpd.read_parquet(road_file))["road"].sum() > 0  # the fix works
+    with pytest.raises(InvalidTypeError, match=r"roads must be .*got DataFrame; build one with geopandas\."
+                                               r"GeoDataFrame\(df, geometry=<shapely geometries>") as ei:
+        geos2vec.count_features(roads=pd.DataFrame(roads))
+    assert "points_from_xy" not in str(ei.value)
