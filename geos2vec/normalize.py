@@ -59,6 +59,13 @@ class FeatureStats:
     meta: dict = field(default_factory=dict)
     log1p: bool = False
 
+    def __post_init__(self):  # FeatureStats(2 channels, mean of 3) failed at transform with NumPy's broadcast error
+        n = len(self.channels)
+        if np.shape(self.mean) != (n,) or np.shape(self.m2) != (n,) or np.shape(self.count) not in ((), (n,)):
+            raise InvalidInputError(f"FeatureStats: {n} channels but mean {np.shape(self.mean)}, m2 "
+                                    f"{np.shape(self.m2)} and count {np.shape(self.count)}; give one mean and m2 per "
+                                    "channel and count one number (or one per channel), or use FeatureStats.fit(table)")
+
     def __repr__(self) -> str:  # the dataclass repr listed every channel and value (50,000 characters for 5,000)
         from ._reprs import feature_stats_repr
 
@@ -430,10 +437,6 @@ class FeatureStats:
         count = np.asarray(count, dtype=np.int64) if isinstance(count, list) else int(count)
         out = cls(list(channels), count, np.asarray(d["mean"], dtype=np.float64), np.asarray(d["m2"], dtype=np.float64),
                   float(eps), dict(d.get("meta", {})), bool(d.get("log1p", False)))
-        n = len(out.channels)
-        if out.mean.shape != (n,) or out.m2.shape != (n,) or np.shape(out.count) not in ((), (n,)):
-            raise InvalidInputError(f"FeatureStats: {n} channels but mean {out.mean.shape}, m2 {out.m2.shape} and "
-                                    f"count {np.shape(out.count)}")
         bad_count = np.max(out.count) < 1 or np.min(out.count) < 0
         if bad_count or not np.isfinite(out.mean).all() or not np.isfinite(out.m2).all() or (out.m2 < 0).any():
             raise InvalidInputError("FeatureStats: count must be >= 1, mean and m2 finite and m2 (the sum of squared "

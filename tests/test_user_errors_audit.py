@@ -191,3 +191,15 @@ def test_a_path_where_a_frame_is_expected_says_to_read_it(sample):
                                                r"GeoDataFrame\(df, geometry=<shapely geometries>") as ei:
         geos2vec.count_features(roads=pd.DataFrame(roads))
     assert "points_from_xy" not in str(ei.value)
+
+
+def test_feature_stats_constructor_refuses_mismatched_shapes(sample):
+    """FeatureStats(2 channels, mean of 3) was accepted; transform then failed with NumPy's broadcast error."""
+    with pytest.raises(InvalidInputError, match=r"FeatureStats: 2 channels but mean \(3,\), m2 \(3,\) and count \(\)"
+                                                r"; give one mean and m2 per channel .*FeatureStats\.fit\(table\)"):
+        geos2vec.FeatureStats(["a", "b"], 3, np.zeros(3), np.zeros(3))
+    with pytest.raises(InvalidInputError, match=r"count \(3,\)"):
+        geos2vec.FeatureStats(["a", "b"], np.array([3, 3, 3]), np.zeros(2), np.zeros(2))
+    stats = geos2vec.FeatureStats(["a", "b"], 3, np.array([1.0, 2.0]), np.array([2.0, 8.0]))  # consistent: fine
+    out = stats.transform(pd.DataFrame({"a": [2.0], "b": [4.0]}))
+    np.testing.assert_allclose(out.to_numpy(), [[1 / np.sqrt(2 / 3 + 1e-6), 2 / np.sqrt(8 / 3 + 1e-6)]], rtol=1e-6)
