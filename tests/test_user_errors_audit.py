@@ -203,3 +203,18 @@ def test_feature_stats_constructor_refuses_mismatched_shapes(sample):
     stats = geos2vec.FeatureStats(["a", "b"], 3, np.array([1.0, 2.0]), np.array([2.0, 8.0]))  # consistent: fine
     out = stats.transform(pd.DataFrame({"a": [2.0], "b": [4.0]}))
     np.testing.assert_allclose(out.to_numpy(), [[1 / np.sqrt(2 / 3 + 1e-6), 2 / np.sqrt(8 / 3 + 1e-6)]], rtol=1e-6)
+
+
+def test_read_wof_states_by_name_says_to_use_codes():
+    """states="Rhode Island" was a FileNotFoundError ("no venue file for state(s) ['rhode island']") naming no
+    argument, as if a file were missing."""
+    from geos2vec.io import read_wof
+
+    wof = "/work/shared/data/wof"
+    with pytest.raises(InvalidInputError, match=r"states takes two-letter state codes .*got \['rhode island'\]; "
+                                                r"available: \['ak', .*'ri'"):
+        read_wof(wof, states="Rhode Island")
+    with pytest.raises(FileNotFoundError, match=r"no venue file for state\(s\) \['ca'\]"):  # a code without a file
+        read_wof(wof, states=["ri", "ca"])
+    a, b = read_wof(wof, states="ri"), read_wof(wof, states="US-RI")  # the fix, in both spellings
+    assert len(a) == len(b) > 0 and a["wof_id"].tolist() == b["wof_id"].tolist()

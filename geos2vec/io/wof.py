@@ -91,6 +91,9 @@ def _find_files(path_or_dir, states):
                                     "or states=None for every file")
         available = {_state_of(f): f for f in files}
         absent = [s for s in wanted if s not in available]
+        if absent and any(len(s) != 2 or not s.isalpha() for s in absent):  # "California": no file, as if missing
+            raise InvalidInputError(f"states takes two-letter state codes (e.g. 'ks' for Kansas, 'us-ks' also "
+                                    f"works), got {absent}; available: {sorted(available)}")
         if absent:
             raise FileNotFoundError(f"no venue file for state(s) {absent}; available: {sorted(available)}")
         files = [f for f in files if _state_of(f) in set(wanted)]
