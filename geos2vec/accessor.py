@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import _geo, cells as _cells
-from .errors import InvalidInputError
+from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -174,6 +174,7 @@ class S2VecAccessor:
         """
         from .features import count_features
 
+        _check_count_kwargs(kwargs, "count_features")
         return count_features(self._obj, roads, **kwargs)
 
     # ------------------------------------------------------------------ raster
@@ -207,6 +208,7 @@ class S2VecAccessor:
         from . import raster
         from .features import count_features
 
+        _check_count_kwargs(kwargs, "rasterize", ["image_level", "fill", "images", "area", "chunks"])
         table = count_features(self._obj, roads, **kwargs)
         return raster.rasterize(table, image_level=image_level, fill=fill, images=images, area=area,
                                 chunks=chunks)
@@ -336,3 +338,26 @@ def _register():
 
 
 _register()
+
+
+def _check_count_kwargs(kwargs: dict, method: str, own: list | None = None) -> None:
+    """Refuse keywords :func:`geos2vec.features.count_features` lacks, naming the accessor's method.
+
+    ``pois.s2vec.rasterize(roads, lvl=3)`` raised "count_features() got an unexpected keyword argument", a
+    function the user did not call; ``roads.s2vec.count_features(pois=pois)`` "got multiple values for 'pois'".
+    """
+    import difflib
+    import inspect
+
+    from .features import count_features
+
+    if "pois" in kwargs:
+        raise InvalidTypeError(f".s2vec.{method} counts the POIs of the frame it is called on: call it on the POIs, "
+                               f"pois.s2vec.{method}(roads), or use geos2vec.count_features(pois, roads)")
+    known = [n for n in inspect.signature(count_features).parameters if n not in ("pois", "roads")] + (own or [])
+    bad = [k for k in kwargs if k not in known]
+    if bad:
+        near = {k: difflib.get_close_matches(k, known, 1, 0.6) for k in bad}
+        hint = "".join(f"; {k!r}: did you mean {m[0]!r}?" for k, m in near.items() if m)
+        raise InvalidTypeError(f".s2vec.{method}() got unknown keyword(s) {bad}{hint}; it takes roads and "
+                               f"{sorted(known)}")

@@ -218,3 +218,20 @@ def test_read_wof_states_by_name_says_to_use_codes():
         read_wof(wof, states=["ri", "ca"])
     a, b = read_wof(wof, states="ri"), read_wof(wof, states="US-RI")  # the fix, in both spellings
     assert len(a) == len(b) > 0 and a["wof_id"].tolist() == b["wof_id"].tolist()
+
+
+def test_accessor_keywords_are_checked_naming_the_method(sample):
+    """pois.s2vec.rasterize(roads, lvl=3) raised "count_features() got an unexpected keyword argument 'lvl'" (a
+    function not called); roads.s2vec.count_features(pois=pois) "got multiple values for argument 'pois'"."""
+    pois, roads, feats = sample
+    with pytest.raises(InvalidTypeError, match=r"\.s2vec\.rasterize\(\) got unknown keyword\(s\) \['lvl'\]; 'lvl': "
+                                               r"did you mean 'level'\?; it takes roads and \[.*'image_level'"):
+        pois.s2vec.rasterize(roads, lvl=12)
+    with pytest.raises(InvalidTypeError, match=r"\.s2vec\.count_features\(\) got unknown keyword\(s\) \['levle'\]; "
+                                               r"'levle': did you mean 'level'\?"):
+        pois.s2vec.count_features(roads, levle=12)
+    with pytest.raises(InvalidTypeError, match=r"counts the POIs of the frame it is called on: call it on the POIs, "
+                                               r"pois\.s2vec\.count_features\(roads\)"):
+        roads.s2vec.count_features(pois=pois)
+    pd.testing.assert_frame_equal(pois.s2vec.count_features(roads, level=12), feats)  # the suggested calls work
+    np.testing.assert_array_equal(pois.s2vec.rasterize(roads, level=12).values, geos2vec.rasterize(feats).values)
