@@ -67,12 +67,14 @@ def _point_coords(pois, errors):
         return lat, lng, kept, n_non_point, int(np.count_nonzero(missing))
     if isinstance(pois, pd.DataFrame):
         lon_col, lat_col = _lnglat_columns(pois)
-        if lon_col is None or lat_col is None:
+        if lon_col is None or lat_col is None:  # pd.DataFrame(gdf), pd.concat: a column of geometries, no lon/lat
+            geo = [c for _, (c, col) in zip(range(50), pois.items()) if col.dtype.name == "geometry" or (
+                col.dtype == object and isinstance(col.dropna().iloc[0] if col.notna().any() else 0, shapely.Geometry))]
             raise InvalidInputError(
                 "pois is a plain DataFrame without longitude/latitude columns (looked for, in any case, "
                 f"{_LON_COLUMNS} and {_LAT_COLUMNS}); pass a GeoDataFrame, or name the columns 'lon' and 'lat' "
-                "(degrees, WGS84)"
-            )
+                "(degrees, WGS84)" + (f"; its column {geo[0]!r} holds geometries: geopandas.GeoDataFrame(df, geometry="
+                                      f"{geo[0]!r}, crs=<their CRS, e.g. 'EPSG:4326'>)" if geo else ""))
         fix = "flatten the columns, or label the degrees ('lon', '') / ('lat', '') (pandas selects those by 'lon')"
         lat_s, lon_s = _column(pois, lat_col, "pois column", fix), _column(pois, lon_col, "pois column", fix)
         lat = pd.to_numeric(lat_s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)

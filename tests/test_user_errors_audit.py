@@ -235,3 +235,20 @@ def test_accessor_keywords_are_checked_naming_the_method(sample):
         roads.s2vec.count_features(pois=pois)
     pd.testing.assert_frame_equal(pois.s2vec.count_features(roads, level=12), feats)  # the suggested calls work
     np.testing.assert_array_equal(pois.s2vec.rasterize(roads, level=12).values, geos2vec.rasterize(feats).values)
+
+
+@pytest.mark.parametrize("as_object", [False, True])
+def test_plain_dataframe_with_a_geometry_column_names_it(sample, as_object):
+    """pd.DataFrame(gdf) (or a pd.concat of frames) was told to "pass a GeoDataFrame" without naming the column of
+    geometries it holds or the call that makes one."""
+    import geopandas as gpd
+
+    pois, _, _ = sample
+    df = pd.DataFrame(pois)
+    if as_object:
+        df["geometry"] = df["geometry"].astype(object)
+    with pytest.raises(InvalidInputError, match=r"its column 'geometry' holds geometries: geopandas\.GeoDataFrame"
+                                                r"\(df, geometry='geometry', crs=<their CRS"):
+        geos2vec.count_features(df)
+    fixed = gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")  # the suggested call
+    pd.testing.assert_frame_equal(geos2vec.count_features(fixed), geos2vec.count_features(pois))
