@@ -252,3 +252,19 @@ def test_plain_dataframe_with_a_geometry_column_names_it(sample, as_object):
         geos2vec.count_features(df)
     fixed = gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")  # the suggested call
     pd.testing.assert_frame_equal(geos2vec.count_features(fixed), geos2vec.count_features(pois))
+
+
+def test_embed_features_as_a_path_says_how_to_read_it(sample, tmp_path, capsys):
+    """features="counts.parquet" listed what features takes, but not that a file must be read first."""
+    from geos2vec.cli import main
+
+    pois, roads, feats = sample
+    homes = pois.head(5)[["name", "geometry"]]
+    out = tmp_path / "counts.parquet"
+    assert main(["features", POIS, "/work/shared/data/roads/los_angeles.parquet", "--out", str(out)]) == 0
+    with pytest.raises(InvalidTypeError, match=r"got str \(a path: read it first: geos2vec\.io\.read_osm, read_pois, "
+                                               r"read_roads or pandas\.read_parquet\)"):
+        homes.s2vec.embed(features=str(out), progress=False)
+    got = homes.s2vec.embed(features=pd.read_parquet(out), progress=False)  # the suggested reading works
+    ref = homes.s2vec.embed(features=feats, progress=False)
+    np.testing.assert_allclose(got.filter(like="s2vec_").to_numpy(), ref.filter(like="s2vec_").to_numpy(), atol=1e-6)
