@@ -268,3 +268,19 @@ def test_embed_features_as_a_path_says_how_to_read_it(sample, tmp_path, capsys):
     got = homes.s2vec.embed(features=pd.read_parquet(out), progress=False)  # the suggested reading works
     ref = homes.s2vec.embed(features=feats, progress=False)
     np.testing.assert_allclose(got.filter(like="s2vec_").to_numpy(), ref.filter(like="s2vec_").to_numpy(), atol=1e-6)
+
+
+def test_embed_cells_with_arguments_swapped(sample):
+    """embed_cells(features, cell_ids) read the table's counts as cell ids: "invalid S2 cell id(s) at positions
+    [0, 1, ...] and 20216 more", with no word of the order; a DataFrame is refused wherever cell ids go."""
+    _, _, feats = sample
+    ids = feats.index.to_numpy()[:3]
+    with pytest.raises(InvalidTypeError, match=r"cell ids must be an array, Series or Index of cell ids, got a "
+                                               r"DataFrame \(columns \['police', .* \.\.\.\); pass its cell ids .*"
+                                               r"embed_cells\(cell_ids, features\)"):
+        geos2vec.embed_cells(feats, ids)
+    with pytest.raises(InvalidTypeError, match="got a DataFrame"):
+        geos2vec.cell_polygons(feats.reset_index()[["cell_id"]])
+    got = geos2vec.embed_cells(ids, feats, progress=False)  # the order the message gives
+    assert got.shape == (3, 256) and got.index.tolist() == ids.tolist()
+    assert geos2vec.cell_polygons(feats.reset_index()["cell_id"]).size == len(feats)  # df['cell_id']
