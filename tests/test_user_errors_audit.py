@@ -111,13 +111,12 @@ def test_evaluate_method_that_is_not_a_table(eval_data):
 
 
 def test_s2vec_model_unknown_field_names_the_fields_and_the_close_one():
-    pytest.importorskip("keras")
-    from geos2vec.model import S2VecModel
+    from geos2vec.model.config import S2VecConfig  # what S2VecModel(**overrides) applies (without Keras' import)
 
     with pytest.raises(InvalidTypeError, match=r"unknown S2VecConfig fields: \['embed_dim'\]; 'embed_dim': did you "
                                                r"mean 'embedding_dim'\?; the fields are \[.*'encoder_layers'"):
-        S2VecModel(embed_dim=64)
-    assert S2VecModel(embedding_dim=64).config.embedding_dim == 64  # the suggested name works
+        S2VecConfig().replace(embed_dim=64)
+    assert S2VecConfig().replace(embedding_dim=64).embedding_dim == 64  # the suggested name works
 
 
 def test_rasterize_reset_index_says_to_index_by_cell_id(sample):
