@@ -283,3 +283,22 @@ def test_embed_cells_with_arguments_swapped(sample):
     got = geos2vec.embed_cells(ids, feats, progress=False)  # the order the message gives
     assert got.shape == (3, 256) and got.index.tolist() == ids.tolist()
     assert geos2vec.cell_polygons(feats.reset_index()["cell_id"]).size == len(feats)  # df['cell_id']
+
+
+@pytest.mark.parametrize("bad", [50, -0.1, "0.5", float("nan")])
+def test_evaluate_min_known_out_of_range(sample, bad):
+    """min_known=50 (a percentage) dropped every sample: "only 0 samples ... 'm' lacks 75 of 75", naming no
+    argument; "0.5" failed inside NumPy (UFuncTypeError)."""
+    from geos2vec.evaluate import evaluate
+
+    _, _, feats = sample
+    idx = feats.index[:150]
+    pool = pd.DataFrame({"sample": np.arange(150) // 2, "cell_id": idx, "weight": 1.0})
+    rng = np.random.default_rng(0)
+    y = pd.Series(rng.normal(size=75))
+    x = feats.iloc[:150, :4].astype(float) + rng.normal(size=(150, 4))
+    with pytest.raises(InvalidInputError, match=r"min_known is the share of a sample's weight that must have data, "
+                                                r"a number in \[0, 1\]; got .* \(for 50 %: min_known=0\.5\)"):
+        evaluate(y, {"m": x}, pooling=pool, min_known=bad, probes="ridge", n_splits=1)
+    res = evaluate(y, {"m": x}, pooling=pool, min_known=0.5, probes="ridge", n_splits=1)  # the fix
+    assert res.config["n_samples"] == 75

@@ -253,7 +253,7 @@ def evaluate(
         deviation 1; ``"minmax"`` (before 0.3) to [0, 1], which squeezes a heavy-tailed target such as income
         into a narrow band and left the MLP below ridge (docs/evaluate.md).
     min_known : float
-        With ``pooling``: the share of a sample's weight its cells with data must carry in every method.
+        With ``pooling``: the share (in [0, 1]) of a sample's weight its cells with data must carry in every method.
     purge : bool
         With ``pooling`` and a spatial split (``blocked``, ``region``, ``holdout``): leave out of each split's
         training and validation samples every sample that shares a level-12 cell with one of its test samples
@@ -301,6 +301,10 @@ def evaluate(
                                f"{type(holdout).__name__} {holdout!r:.60}")
     if isinstance(holdout, Mapping) and not set(holdout) <= {"bbox", "polygon", "lon", "side"}:
         raise InvalidInputError(f"holdout= takes a boolean Series or the keywords bbox, polygon, lon, side: {holdout}")
+    if isinstance(min_known, (bool, np.bool_)) or not isinstance(min_known, (int, float, np.integer, np.floating)) \
+            or not 0 <= min_known <= 1:  # 50 (meant as %) dropped every sample: "'m' lacks 75 of 75", no argument
+        raise InvalidInputError(f"min_known is the share of a sample's weight that must have data, a number in [0, 1]; "
+                                f"got {min_known!r} (for 50 %: min_known=0.5)")
     if regions is not None and not isinstance(regions, pd.Series):  # an array: "'numpy.ndarray' has no attribute"
         raise InvalidTypeError(f"regions must be a pandas Series of region labels indexed like target (its sample "
                                f"ids), got {type(regions).__name__}; e.g. pd.Series(labels, index=target.index)")
