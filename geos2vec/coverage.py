@@ -134,7 +134,10 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         try:
             geom = shapely.from_wkt(coverage)
         except shapely.errors.GEOSException as err:
-            raise CoverageError(f"coverage string is not WKT nor a .osm.pbf path: {coverage[:60]!r}") from err
+            raise CoverageError(  # it named no way on: a polygon file's path is the likely mistake
+                f"coverage string is not WKT nor a .osm.pbf path: {coverage[:200]!r}; pass WKT ('POLYGON ((lon "
+                "lat, ...))'), the .osm.pbf the data came from, a (min_lon, min_lat, max_lon, max_lat) box, or a file "
+                "of polygons read first: geopandas.read_file(path)") from err
     elif isinstance(coverage, (gpd.GeoSeries, gpd.GeoDataFrame)):
         gs = coverage.geometry if isinstance(coverage, gpd.GeoDataFrame) else coverage
         if gs.crs is None:

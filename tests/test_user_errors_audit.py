@@ -302,3 +302,20 @@ def test_evaluate_min_known_out_of_range(sample, bad):
         evaluate(y, {"m": x}, pooling=pool, min_known=bad, probes="ridge", n_splits=1)
     res = evaluate(y, {"m": x}, pooling=pool, min_known=0.5, probes="ridge", n_splits=1)  # the fix
     assert res.config["n_samples"] == 75
+
+
+def test_coverage_as_a_polygon_file_path_says_to_read_it(sample, tmp_path):
+    """coverage="area.geojson" said "coverage string is not WKT nor a .osm.pbf path", with no way on."""
+    import geopandas as gpd
+
+    pois, _, _ = sample
+    box = shapely.box(-118.6, 34.0, -118.1, 34.3)
+    path = tmp_path / "area.geojson"
+    gpd.GeoDataFrame(geometry=[box], crs="EPSG:4326").to_file(path)
+    with pytest.raises(errors.CoverageError, match=r"not WKT nor a \.osm\.pbf path: '.*area\.geojson'; pass WKT "
+                                                   r".*geopandas\.read_file\(path\)"):
+        geos2vec.count_features(pois, coverage=str(path))
+    got = geos2vec.count_features(pois, coverage=gpd.read_file(path))  # the fix
+    ref = geos2vec.count_features(pois, coverage=box)
+    assert coverage.get_coverage(got)[0].equals(coverage.get_coverage(ref)[0])
+    pd.testing.assert_frame_equal(got, ref)
