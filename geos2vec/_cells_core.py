@@ -130,9 +130,9 @@ def _decimal_text_hint(flat) -> str:
 def _as_cells(cells, *, validate: bool = True) -> np.ndarray:
     if "pandas" in type(cells).__module__ and hasattr(cells, "columns"):  # its values (counts) were read as cell ids
         raise InvalidTypeError(
-            f"cell ids must be an array, Series or Index of cell ids, got a DataFrame (columns "
-            f"{list(cells.columns)[:5]}{' ...' if cells.shape[1] > 5 else ''}); pass its cell ids (df.index or "
-            "df['cell_id']); a feature table goes after them: embed_cells(cell_ids, features)")
+            f"cell ids must be an array, Series or Index of ids, got a DataFrame (columns {list(cells.columns)[:5]}"
+            f"{' ...' if cells.shape[1] > 5 else ''}); pass its cell ids (df.index or df['cell_id']); a function that "
+            "takes a feature table too takes it after them: embed_cells(cell_ids, features)")
     if "pandas" in type(cells).__module__ and hasattr(cells, "isna"):
         # nullable UInt64/Int64 columns: np.asarray turns <NA> into a float NaN (and the ids into floats)
         _refuse_missing(np.asarray(cells.isna(), dtype=bool).ravel())

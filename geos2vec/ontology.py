@@ -385,7 +385,11 @@ def load_ontology(name: OntologyLike = "default") -> Ontology:
         raise InvalidTypeError(f"ontology must be a name, Ontology, dict or list, got {type(name).__name__}")
     version = DEFAULT_VERSION if name == "default" else name
     if version not in _VERSIONS:
-        raise InvalidInputError(f"unknown ontology {name!r}; packaged versions: {['default', *_VERSIONS]}")
+        raise InvalidInputError(  # a CSV's path was "unknown", with no word of how to give one's own categories
+            f"unknown ontology {name!r}; packaged versions: {['default', *_VERSIONS]}; your own is a dict "
+            "{tag: channel} (e.g. {'amenity=cafe': 'food', 'shop=*': 'shops'}) or a list of channels named as the "
+            "category values" + ("; for a file: dict(zip(df['tag'], df['channel'])) of the table read with pandas"
+                                 if name.lower().endswith((".csv", ".tsv", ".json", ".parquet")) else ""))
     return _load_packaged(version)
 
 

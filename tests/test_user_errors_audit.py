@@ -274,9 +274,9 @@ def test_embed_cells_with_arguments_swapped(sample):
     [0, 1, ...] and 20216 more", with no word of the order; a DataFrame is refused wherever cell ids go."""
     _, _, feats = sample
     ids = feats.index.to_numpy()[:3]
-    with pytest.raises(InvalidTypeError, match=r"cell ids must be an array, Series or Index of cell ids, got a "
+    with pytest.raises(InvalidTypeError, match=r"cell ids must be an array, Series or Index of ids, got a "
                                                r"DataFrame \(columns \['police', .* \.\.\.\); pass its cell ids .*"
-                                               r"embed_cells\(cell_ids, features\)"):
+                                               r"takes it after them: embed_cells\(cell_ids, features\)"):
         geos2vec.embed_cells(feats, ids)
     with pytest.raises(InvalidTypeError, match="got a DataFrame"):
         geos2vec.cell_polygons(feats.reset_index()[["cell_id"]])
@@ -319,3 +319,20 @@ def test_coverage_as_a_polygon_file_path_says_to_read_it(sample, tmp_path):
     ref = geos2vec.count_features(pois, coverage=box)
     assert coverage.get_coverage(got)[0].equals(coverage.get_coverage(ref)[0])
     pd.testing.assert_frame_equal(got, ref)
+
+
+def test_ontology_given_a_file_path_says_how_to_give_ones_own(sample, tmp_path):
+    """ontology="my_categories.csv" said only "unknown ontology ...; packaged versions: [...]"."""
+    pois, _, _ = sample
+    path = tmp_path / "my_categories.csv"
+    pd.DataFrame({"tag": ["cafe", "restaurant", "amenity=school"], "channel": ["food", "food", "education"]}).to_csv(
+        path, index=False)
+    with pytest.raises(InvalidInputError, match=r"unknown ontology .*my_categories\.csv'; packaged versions: "
+                                                r"\['default', 'v1'\]; your own is a dict \{tag: channel\} .*"
+                                                r"for a file: dict\(zip\(df\['tag'\], df\['channel'\]\)\)"):
+        geos2vec.count_features(pois, ontology=str(path))
+    df = pd.read_csv(path)
+    got = geos2vec.count_features(pois, ontology=dict(zip(df["tag"], df["channel"])))  # the suggested fix
+    counts = pois["fclass"].value_counts()
+    assert got.sum().to_dict() == {"food": counts["cafe"] + counts["restaurant"], "education": counts["school"],
+                                   "road": 0}
