@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import _cover, _s2
+from . import _cover, _s2, _value_sums
 from . import cells as _cells
 from ._stacklevel import find_stack_level, warn as _warn
 from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
@@ -321,8 +321,8 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
     if numeric:
         num_cols = {}
         for col, how, vals in numeric:  # sum/mean: each cell's values added by value, not in the rows' order
-            by = np.lexsort((vals, remap[poi_rows])) if how in (0, 1) else slice(None)  # (shuffled rows: same bits)
-            num_cols[col], _ = _cover.reduce_numeric_kernel(poi_rows[by], remap, vals[by], n_cells, how)
+            num_cols[col] = (_value_sums.cell_sums(remap[poi_rows], vals, n_cells, mean=how == 1) if how in (0, 1)
+                             else _cover.reduce_numeric_kernel(poi_rows, remap, vals, n_cells, how)[0])  # same bits
         ordered = list(default_cols)
         for kind, spec in order_spec:
             ordered.extend(spec if kind == "cat" else [spec])
@@ -475,11 +475,8 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     order = np.argsort(uniq, kind="stable")
     remap = np.empty(uniq.size, dtype=np.int64)
     remap[order] = np.arange(uniq.size)
-    acc, dest = np.zeros((uniq.size, values.shape[1]), dtype=values.dtype), remap[rows]
-    np.add.at(acc, dest, values)
-    for j in (j for j, dt in enumerate(col_types) if dt.kind == "f"):  # floats added by value per cell, not in the
-        by = np.lexsort((values[:, j], dest))                          # tables' order (any order: the same bits)
-        acc[:, j] = np.bincount(dest[by], weights=values[by, j], minlength=uniq.size)
+    # floats added by value per cell, not in the tables' order (any order: the same bits)
+    acc = _value_sums.add_rows(remap[rows], values, uniq.size, np.array([dt.kind == "f" for dt in col_types], bool))
     out = pd.DataFrame(acc, index=pd.Index(uniq[order], dtype=np.uint64, name="cell_id"), columns=cols)
     for c, dt in zip(cols, col_types):
         out[c] = out[c].astype(dt)
