@@ -336,3 +336,20 @@ def test_ontology_given_a_file_path_says_how_to_give_ones_own(sample, tmp_path):
     counts = pois["fclass"].value_counts()
     assert got.sum().to_dict() == {"food": counts["cafe"] + counts["restaurant"], "education": counts["school"],
                                    "road": 0}
+
+
+def test_download_osm_checks_the_area_before_the_network(tmp_path):
+    """download_osm("Los Angeles") fetched the extract index first and failed there (offline: a DownloadError about
+    the network); a place name is refused at once, saying to give its box."""
+    from geos2vec.io import download_osm
+
+    index = tmp_path / "missing-index.json"  # never read for a bad area
+    with pytest.raises(InvalidInputError, match=r"got str 'Los Angeles': a place's name is not looked up; give its "
+                                                r"box in degrees"):
+        download_osm("Los Angeles", cache_dir=tmp_path, index_url=str(index), retries=0)
+    with pytest.raises(InvalidInputError, match=r"an area box is \(min_lon, min_lat, max_lon, max_lat\) in degrees; "
+                                                r"got \(34\.0, -118\.5, 34\.2, -118\.2\)"):
+        download_osm((34.0, -118.5, 34.2, -118.2), cache_dir=tmp_path, index_url=str(index), retries=0)
+    with pytest.raises(Exception) as ei:  # a good box gets past the area, to the (missing) index
+        download_osm((-118.5, 34.0, -118.2, 34.2), cache_dir=tmp_path, index_url=str(index), retries=0)
+    assert "missing-index.json" in str(ei.value) and "area" not in str(ei.value)

@@ -94,7 +94,8 @@ def _area(area):
                                     f"{tuple(area)}")
         return shapely.box(x0, y0, x1, y1)
     raise InvalidInputError(f"area must be a GeoDataFrame, GeoSeries, shapely geometry or a (min_lon, min_lat, "
-                            f"max_lon, max_lat) box; got {type(area).__name__}")
+                            f"max_lon, max_lat) box; got {type(area).__name__}" + isinstance(area, str) * (
+                                f" {area[:80]!r}: a place's name is not looked up; give its box in degrees"))
 
 
 def _get(url: str, *, retries: int, backoff: float, timeout: float, headers=None):
@@ -352,6 +353,7 @@ def _get_extract(area, *, cache_dir, index_url, refresh: bool, progress, **kw) -
     """``(index entry, verified .osm.pbf)`` of the smallest extract covering ``area``: one index read, one choice."""
     from ..options import progress as _progress
 
+    _area(area)  # a bad area before the network: it failed only after fetching the index (or on its DownloadError)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     extract = find_extract(area, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
     return extract, _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
