@@ -101,17 +101,20 @@ def _feature_ids(gdf, path: Path):
     without them. Ids that are the row numbers 0 ... n-1 (how GDAL numbers the features of a file without ids)
     are not added, nor any when the file has an ``id`` field (string ids are one).
     """
-    if path.suffix.lower() not in (".geojson", ".json") or "id" in gdf.columns:
-        return gdf
     import numpy as np
-    import pyogrio
+    import pandas as pd
 
-    fids = pyogrio.read_dataframe(path, columns=[], read_geometry=False, fid_as_index=True).index.to_numpy()
-    if len(fids) != len(gdf) or np.array_equal(fids, np.arange(len(gdf))):
+    fids = gdf.index.to_numpy()  # _read_gdal reads a GeoJSON file with its feature ids as the index
+    if path.suffix.lower() not in (".geojson", ".json"):
         return gdf
-    gdf = gdf.copy()
-    gdf.insert(0, "id", fids)
+    gdf = gdf.reset_index(drop=True)
+    if "id" in gdf.columns or fids.dtype.kind not in "iu" or np.array_equal(fids, np.arange(len(gdf))):
+        return gdf
+    gdf.insert(0, "id", pd.Series(fids, index=gdf.index))
     return gdf
+
+
+_ONE_LAYER = (".geojson", ".json", ".shp", ".fgb", ".geojsonl", ".geojsons")  # formats of one layer
 
 
 def _one_layer(path: Path):
@@ -123,8 +126,13 @@ def _one_layer(path: Path):
     """
     import pyogrio
 
+    if path.suffix.lower() in _ONE_LAYER:  # listing a GeoJSON file's layers parsed all of it once more
+        return None
     try:
         layers = [str(name) for name, geometry in pyogrio.list_layers(path) if geometry is not None]
+        # GDAL opens every GPX file as five layers (waypoints, routes, tracks, ...): the empty ones are no rows
+        layers = [name for name in layers if len(layers) == 1
+                  or pyogrio.read_info(path, layer=name, force_feature_count=True)["features"]]
     except Exception:  # a file GDAL cannot open: read_file says why
         return None
     if len(layers) > 1:
@@ -154,7 +162,8 @@ def _read_gdal(path: Path):
 
     pyogrio reads such a field as float64: an id of over 2**53 (a 64-bit OSM or parcel id, a signed S2 cell id)
     came back rounded, a boolean as 1.0/0.0, and ``geos2vec embed`` wrote them so. Fields without missing values
-    keep their numpy dtypes.
+    keep their numpy dtypes. A source in another encoding than UTF-8 (a legacy shapefile) is read without Arrow,
+    which decodes its text (its integer fields with missing values stay float64 there).
     """
     import geopandas as gpd
     import pandas as pd
@@ -165,9 +174,22 @@ def _read_gdal(path: Path):
     nullable[pa.bool_()] = pd.BooleanDtype()
     from pyogrio.errors import DataSourceError, DataLayerError
 
+    import pyogrio
+
+    layer = _one_layer(path)
     try:  # not a RuntimeError the command line catches: a traceback ended the command
-        gdf = gpd.read_file(path, layer=_one_layer(path), use_arrow=True,
-                            arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+        # pyogrio's Arrow path does not decode text of another encoding (a Latin-1 shapefile without .cpg): it
+        # came back as raw bytes, written so or ending the command in "Wrapping Caf\ufffd failed"
+        encoding = "UTF-8"  # GeoJSON, GeoPackage, FlatGeobuf: UTF-8 by their specifications (no second parse)
+        if path.suffix.lower() not in (".geojson", ".json", ".gpkg", ".fgb", ".geojsonl", ".geojsons"):
+            try:
+                encoding = str(pyogrio.read_info(path, layer=layer).get("encoding") or "UTF-8")
+            except Exception:  # noqa: BLE001 - GDAL cannot open it: read_file below says why
+                pass
+        arrow = encoding.upper().replace("-", "") == "UTF8"
+        fids = {"fid_as_index": True} if path.suffix.lower() in (".geojson", ".json") else {}
+        gdf = (gpd.read_file(path, layer=layer, use_arrow=True, arrow_to_pandas_kwargs={"types_mapper": nullable.get},
+                             **fids) if arrow else gpd.read_file(path, layer=layer, **fids))
     except (DataSourceError, DataLayerError) as exc:
         raise InvalidInputError(
             f"{path}: GDAL cannot read it as a table of geometries ({str(exc).split('; It might help')[0]}); is it "

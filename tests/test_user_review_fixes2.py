@@ -127,3 +127,39 @@ def test_a_semicolon_csv_with_decimal_commas_reads_dots_as_thousands(tmp_path):
     dots = tmp_path / "dots.csv"
     dots.write_text("Name;lon;lat;v\nA;6.96;50.94;45.000\nB;7.10;50.73;38.5\n")
     pd.testing.assert_frame_equal(read_csv_utf8(dots, "labels"), pd.read_csv(dots, sep=";"))
+
+
+def _latin1_shapefile(tmp_path):
+    import os
+
+    g = gpd.GeoDataFrame({"name": ["Café", "crêperie"], "n": [1, 2]},
+                         geometry=[Point(13.4, 52.5), Point(13.5, 52.6)], crs=4326)
+    path = tmp_path / "lat1.shp"
+    g.to_file(path, encoding="latin1")
+    os.remove(tmp_path / "lat1.cpg")  # a legacy shapefile: its .dbf says nothing of UTF-8
+    return g, path
+
+
+def test_a_latin1_shapefile_without_cpg_is_read_with_its_text_decoded(tmp_path):
+    """0bb2db7 read every GDAL input through pyogrio's Arrow path, which hands back undecoded Latin-1 bytes: the
+    GeoParquet output held invalid UTF-8, a .gpkg/.csv output ended in "Wrapping Caf\ufffd failed"."""
+    from geos2vec.cli_features import _read_geo
+
+    g, path = _latin1_shapefile(tmp_path)
+    got = _read_geo(path)
+    assert got["name"].tolist() == ["Café", "crêperie"] and got["n"].tolist() == [1, 2]
+    np.testing.assert_allclose(got.geometry.x, g.geometry.x)
+
+
+def test_a_gpx_file_of_waypoints_is_one_layer_of_rows(tmp_path):
+    """GDAL opens every GPX file as five layers (waypoints, routes, tracks, route_points, track_points): the
+    empty ones made 69e888e refuse a file of two waypoints that was read before."""
+    from geos2vec.cli_features import _read_geo
+
+    gpx = tmp_path / "wp.gpx"
+    gpx.write_text('<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
+                   '<wpt lat="52.5" lon="13.4"><name>a</name></wpt><wpt lat="52.6" lon="13.5"><name>b</name></wpt>'
+                   "</gpx>")
+    got = _read_geo(gpx)
+    assert len(got) == 2 and got["name"].tolist() == ["a", "b"]
+    np.testing.assert_allclose(got.geometry.y, [52.5, 52.6])
