@@ -214,7 +214,7 @@ def test_the_bundled_model_refuses_images_of_another_level(tables):
     model = geos2vec.load_model("default")
     da14 = geos2vec.rasterize(tables[14], image_level=10)
     for mode in ("contextual", "patch", "image"):
-        with pytest.raises(InvalidInputError, match=r"level-10 images of level-14 cells, but the model embeds "
+        with pytest.raises(InvalidInputError, match=r"these images hold level-14 cells, but the model embeds "
                                                     r"level-12 cells in level-8 images"):
             model.embed(da14, mode=mode, verbose=False)
     # the model's own levels embed, and as embed_cells does (the same cells, the same vectors)

@@ -163,3 +163,20 @@ def test_a_gpx_file_of_waypoints_is_one_layer_of_rows(tmp_path):
     got = _read_geo(gpx)
     assert len(got) == 2 and got["name"].tolist() == ["a", "b"]
     np.testing.assert_allclose(got.geometry.y, [52.5, 52.6])
+
+
+def test_images_relabelled_without_attrs_are_not_read_as_level_30_images():
+    """c51cb8e read an image label as a cell id when the attrs were gone: images relabelled 1..n (odd labels are
+    valid level-30 cells) were refused as "level-30 images of level-12 cells" by the bundled model."""
+    import geos2vec
+
+    rng = np.random.default_rng(3)
+    pois = pd.DataFrame({"lon": rng.uniform(-74.0, -73.9, 400), "lat": rng.uniform(40.7, 40.8, 400),
+                         "fclass": rng.choice(["cafe", "restaurant", "school"], 400)})
+    da = geos2vec.rasterize(geos2vec.count_features(pois))
+    model = geos2vec.load_model("default")
+    ref = model.embed(da, mode="patch", as_frame=True, verbose=False)
+    relabelled = da.assign_coords(image=np.arange(1, da.sizes["image"] + 1))
+    relabelled.attrs = {}
+    got = model.embed(relabelled, mode="patch", as_frame=True, verbose=False)
+    np.testing.assert_allclose(got.loc[ref.index].to_numpy(), ref.to_numpy(), rtol=0, atol=1e-6)

@@ -366,10 +366,12 @@ def _check_levels(da, model) -> None:
     A 16 x 16 level-10 image of level-14 cells was embedded by the bundled level-12 model without a word: the grid
     matched, the cells' size did not.
     """
-    have, want = image_levels(da), (getattr(model, "image_level", None), getattr(model, "patch_level", None))
-    if None in have or None in want or have == want:
+    # the cells' level only: with the model's grid it fixes the images' level, and an image label is read as a
+    # cell id when the attrs are gone (images relabelled 1..n read as "level-30 images" and were refused)
+    have, want = image_levels(da)[1], (getattr(model, "image_level", None), getattr(model, "patch_level", None))
+    if have is None or want[1] is None or have == want[1]:
         return
     raise InvalidInputError(
-        f"these are level-{have[0]} images of level-{have[1]} cells, but the model embeds level-{want[1]} cells in "
-        f"level-{want[0]} images: rasterize counts of level-{want[1]} cells (count_features(..., level={want[1]}), "
-        f"rasterize(table, image_level={want[0]})), or train a model on level-{have[1]} cells")
+        f"these images hold level-{have} cells, but the model embeds level-{want[1]} cells in level-{want[0]} "
+        f"images: rasterize counts of level-{want[1]} cells (count_features(..., level={want[1]}), "
+        f"rasterize(table, image_level={want[0]})), or train a model on level-{have} cells")
