@@ -14,7 +14,8 @@ task                     samples                                         feature
 
 Only samples where the feature source has data are kept (missing is not empty): point labels inside the
 source's coverage, ZCTAs of the covered states, tracts whose area lies mostly inside the coverage.
-``housing_unit_density`` and ``total_pop`` are log-transformed (``log1p``); every other target is used as is.
+``housing_unit_density`` and ``total_pop`` are log-transformed (``log1p``); every other target is used as is, except
+that a rate of a tract without population (NYC's ``UNEMP_RATE``, written 0 there) is missing, not 0 %.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ STATE_FIPS = {
     "nd": 38, "nh": 33, "nm": 35, "nv": 32, "ok": 40, "ri": 44, "sc": 45, "sd": 46, "vt": 50, "wv": 54, "wy": 56,
 }
 LOG_TARGETS = {"housing_unit_density", "total_pop"}
+# rates of a population that the source writes as 0 where the tract has no population (0/0): undefined, not 0 %
+POPULATION_RATES = {"nyc_tracts_acs2012.parquet": ("poptot", {"UNEMP_RATE"})}
 
 
 @dataclass
@@ -199,6 +202,9 @@ def _load_tracts(file, column, d, city, region_of):
 
     tracts = gpd.read_parquet(d / "labels" / file)
     y = _target(tracts, column, file)
+    pop, rates = POPULATION_RATES.get(file, (None, ()))
+    if column in rates:  # 40 NYC parks/airports/cemeteries had UNEMP_RATE 0.0 (0/0) and were samples of 0 %
+        y = y.where(tracts[pop].to_numpy() > 0)
     tracts = tracts[np.isfinite(y.to_numpy(float))]
     pooling = polygon_pooling(tracts)
     inside = covered_mask(pooling["cell_id"].to_numpy(np.uint64), CITY_BOXES[city])
