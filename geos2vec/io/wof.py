@@ -77,7 +77,12 @@ def _find_files(path_or_dir, states):
             files.append(p)
         else:
             raise FileNotFoundError(f"no Who's On First venue file or directory at {os.fspath(p)!r}")
-    files = list(dict.fromkeys(files))
+    # one file named twice (a relative and an absolute path, a link, a directory and a file in it) is read once:
+    # read twice, every venue counted twice (and stacks of min_stack/2 dropped)
+    unique: dict = {}
+    for f in files:
+        unique.setdefault(os.path.normcase(os.path.realpath(f)), f)
+    files = list(unique.values())
     if states is not None:
         if isinstance(states, str):
             states = [states]
@@ -220,7 +225,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     ----------
     path_or_dir : path, list of paths, or directory
         ``us-<state>.parquet`` file(s), or a directory holding them (every
-        ``*.parquet`` in it is read).
+        ``*.parquet`` in it is read). A file named twice (another spelling, a link) is read once.
     min_stack : int or None, default 50
         Venues sharing one exact lon/lat with at least ``min_stack - 1``
         others are fallback geocodes (a town or ZIP centroid), not places:
@@ -245,7 +250,9 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
         order. ``result.attrs["wof_report"]`` is a dict: ``files``,
         ``n_read``, ``n_returned``, ``dropped`` ({reason: count} for
         ``invalid_coordinates``, ``stacked``, ``not_current``,
-        ``status_unknown`` (only with ``drop_unknown_status``),
+        ``status_unknown`` (only with ``drop_unknown_status``), ``duplicate_id``
+        (a venue read before from another file: same ``wof_id`` and lon/lat;
+        only when some),
         ``uncategorised``, ``unmapped_category``; each venue counted once, in
         that order), ``n_status_unknown_kept``, ``stacks`` (number of stack
         locations, the largest), ``n_categorised`` / ``n_mapped`` /
@@ -315,13 +322,23 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     with np.errstate(invalid="ignore"):
         valid = (np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
                  & ~((lon == 0) & (lat == 0)))
-    reasons = ["invalid_coordinates", "stacked", "not_current", "status_unknown", "uncategorised", "unmapped_category"]
+    reasons = ["invalid_coordinates", "stacked", "not_current", "status_unknown", "uncategorised", "unmapped_category",
+               "duplicate_id"]
     reason = np.zeros(n, dtype=np.int8)  # 0 = kept so far, k = reasons[k - 1]
     reason[~valid] = 1
+    ids = numbers("wof_id", 0)
+    # a venue in two files (two states' repositories hold some border venues; a copy of a file) is returned once:
+    # its later rows (same wof_id, same lon/lat) were counted again, in the cells and in the stacks
+    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    again = np.flatnonzero(counts[inverse.ravel()] > 1)
+    repeat = np.zeros(n, dtype=bool)
+    if again.size:
+        rows = pd.DataFrame({"id": ids[again], "lon": lon[again] + 0.0, "lat": lat[again] + 0.0})
+        repeat[again[rows.duplicated().to_numpy()]] = True
 
     stacks = {"n_locations": 0, "largest": []}
     if min_stack is not None and valid.any():
-        idx = np.flatnonzero(valid)
+        idx = np.flatnonzero(valid & ~repeat)
         cand, loc, size = _stack_sizes(lon, lat, idx, min_stack)
         stacked = size[loc] >= min_stack
         reason[idx[cand[stacked]]] = 2
@@ -338,6 +355,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     unknown = (reason == 0) & (status == -1)
     if drop_unknown_status:
         reason[unknown] = 4
+    reason[(reason == 0) & repeat] = 7  # before the category step: a venue is categorised (and mapped) once
 
     cat, cat_u = _codes([arrays["sg_category"] for arrays, _ in parts])
     sub, sub_u = _codes([arrays["sg_subcategory"] for arrays, _ in parts])
@@ -372,9 +390,11 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     # most frequent first, equal counts by label (not by the order the files and their values came in)
     top_unmapped = dict(sorted(zip(labels, t_count.tolist()), key=lambda lc: (-lc[1], lc[0]))[:_TOP])
     not_in = sorted({str(cat_u[p // len(sub_u)]) for p, i in zip(pairs, lut) if i < 0})
-    dropped = {name: int(np.count_nonzero(reason == k + 1)) for k, name in enumerate(reasons)}
-    if not drop_unknown_status:
-        del dropped["status_unknown"]
+    count = {name: int(np.count_nonzero(reason == k + 1)) for k, name in enumerate(reasons)}
+    # in the order checked; status_unknown only with the option, duplicate_id only when some venue repeats
+    dropped = {name: count[name] for name in ("invalid_coordinates", "stacked", "not_current", "status_unknown",
+                                              "duplicate_id", "uncategorised", "unmapped_category")
+               if (name != "status_unknown" or drop_unknown_status) and (name != "duplicate_id" or count[name])}
     n_cat, n_mapped = int(np.count_nonzero(at_cat)), int(np.count_nonzero(keep))
     read_per = np.bincount(state_code, minlength=state_uniq.size)
     kept_per = np.bincount(state_code[keep], minlength=state_uniq.size)
@@ -395,7 +415,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     key_codes, key_u = pd.factorize(table["osm_key"].to_numpy(dtype=object))  # over crosswalk rows
     val_codes, val_u = pd.factorize(table["osm_value"].to_numpy(dtype=object))
     out = gpd.GeoDataFrame(
-        {"wof_id": numbers("wof_id", 0)[k], "name": names,
+        {"wof_id": ids[k], "name": names,
          "state": _strings(state_code[k], state_uniq), "sg_type": _strings(typ[k], typ_u),
          "sg_category": _strings(cat[k], cat_u), "sg_subcategory": _strings(sub[k], sub_u),
          "osm_key": _strings(key_codes[r], np.asarray(key_u, dtype=object)),
@@ -450,6 +470,8 @@ def _warn(report):
         parts.append(f"{d['not_current']:,} not current (is_current=0: closed)")
     if d.get("status_unknown"):
         parts.append(f"{d['status_unknown']:,} with unknown status (is_current=-1)")
+    if d.get("duplicate_id"):
+        parts.append(f"{d['duplicate_id']:,} read before (same wof_id and lon/lat, in another file)")
     if d["uncategorised"]:
         parts.append(f"{d['uncategorised']:,} without a category")
     if d["unmapped_category"]:
