@@ -63,6 +63,7 @@ def _signatures() -> list[tuple[str, str, str, list[tuple]]]:
         ("geos2vec._cover", "dense_rows_kernel", "one", [(u8_1,)]),
         ("geos2vec._cover", "scatter_count_kernel", "one", [(i8_1, i8_1, _array("int32"), i8, _array("int64", 2))]),
         ("geos2vec._cover", "reduce_numeric_kernel", "one", [(i8_1, i8_1, f8_1, i8, i8)]),
+        ("geos2vec._value_sums", "_sums_kernel", "one", [(i8_1, _array("float64", 2), i8, types.boolean)]),
     ]
     scatter = []
     for dtype in ("int64", "int32", "float32", "float64"):

@@ -108,9 +108,9 @@ def test_the_table_names_real_kernels_and_parts_split_it():
     everything = [id(target) for _, target, _ in _precompile._targets(parallel=True)]
     halves = [_precompile._targets(parallel=True)[k::2] for k in range(2)]
     assert sorted(everything) == sorted(id(target) for half in halves for _, target, _ in half)
-    assert len(set(everything)) == len(everything) == 2 * 11 + 4 + 1 + 1  # 11 sized, 4 _cover, scatter, ufuncs
+    assert len(set(everything)) == len(everything) == 2 * 11 + 5 + 1 + 1  # 11 sized, 4 _cover + 1 sums, scatter, ufuncs
     serial = [id(t) for _, t, _ in _precompile._targets(parallel=False)]
-    assert len(serial) == 11 + 4 + 1 + 1 and set(serial) < set(everything)
+    assert len(serial) == 11 + 5 + 1 + 1 and set(serial) < set(everything)
 
 
 @pytest.mark.slow
@@ -121,7 +121,7 @@ def test_the_cli_fills_numba_cache_dir(tmp_path):
                          env=_env(NUMBA_CACHE_DIR=str(cache)), cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "geos2vec: 17 kernels ready" in res.stdout  # 11 serial twins, 4 _cover kernels, scatter_rows, ufuncs
+    assert "geos2vec: 18 kernels ready" in res.stdout  # 11 serial twins, 4 _cover + 1 _value_sums, scatter_rows, ufuncs
     assert list(cache.rglob("_cover.cover_lines_kernel-*.nbi"))
     assert list(cache.rglob("_s2.latlng_to_cell_kernel_serial-*.nbi"))
     assert not list(cache.rglob("_s2.latlng_to_cell_kernel-*.nbi"))  # --serial-only: no parallel twin
