@@ -101,16 +101,18 @@ def _feature_ids(gdf, path: Path):
     without them. Ids that are the row numbers 0 ... n-1 (how GDAL numbers the features of a file without ids)
     are not added, nor any when the file has an ``id`` field (string ids are one).
     """
+    if path.suffix.lower() not in (".geojson", ".json") or "id" in gdf.columns:
+        return gdf
     import numpy as np
-    import pandas as pd
+    import pyogrio
 
-    fids = gdf.index.to_numpy()  # _read_gdal reads a GeoJSON file with its feature ids as the index
-    if path.suffix.lower() not in (".geojson", ".json"):
+    # a read of the ids alone: read with the fields, a fid column that is also a field (negative GeoJSON ids, an
+    # Esri JSON OBJECTID) came back as an index of tuples and the field was lost
+    fids = pyogrio.read_dataframe(path, columns=[], read_geometry=False, fid_as_index=True).index.to_numpy()
+    if len(fids) != len(gdf) or np.array_equal(fids, np.arange(len(gdf))):
         return gdf
-    gdf = gdf.reset_index(drop=True)
-    if "id" in gdf.columns or fids.dtype.kind not in "iu" or np.array_equal(fids, np.arange(len(gdf))):
-        return gdf
-    gdf.insert(0, "id", pd.Series(fids, index=gdf.index))
+    gdf = gdf.copy()
+    gdf.insert(0, "id", fids)
     return gdf
 
 
@@ -187,9 +189,8 @@ def _read_gdal(path: Path):
             except Exception:  # noqa: BLE001 - GDAL cannot open it: read_file below says why
                 pass
         arrow = encoding.upper().replace("-", "") == "UTF8"
-        fids = {"fid_as_index": True} if path.suffix.lower() in (".geojson", ".json") else {}
-        gdf = (gpd.read_file(path, layer=layer, use_arrow=True, arrow_to_pandas_kwargs={"types_mapper": nullable.get},
-                             **fids) if arrow else gpd.read_file(path, layer=layer, **fids))
+        gdf = (gpd.read_file(path, layer=layer, use_arrow=True, arrow_to_pandas_kwargs={"types_mapper": nullable.get})
+               if arrow else gpd.read_file(path, layer=layer))
     except (DataSourceError, DataLayerError) as exc:
         raise InvalidInputError(
             f"{path}: GDAL cannot read it as a table of geometries ({str(exc).split('; It might help')[0]}); is it "

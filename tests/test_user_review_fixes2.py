@@ -180,3 +180,18 @@ def test_images_relabelled_without_attrs_are_not_read_as_level_30_images():
     relabelled.attrs = {}
     got = model.embed(relabelled, mode="patch", as_frame=True, verbose=False)
     np.testing.assert_allclose(got.loc[ref.index].to_numpy(), ref.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_a_geojson_id_field_that_gdal_takes_as_fid_is_kept(tmp_path):
+    """4861bb5 read GeoJSON with ``fid_as_index=True`` and the fields: GDAL takes negative top-level ids as a fid
+    column named like the field, pyogrio built an index of tuples, and the ``id`` column was lost, silently."""
+    import json
+
+    from geos2vec.cli_features import _read_geo
+
+    feats = [{"type": "Feature", "id": i, "properties": {"a": k}, "geometry": {"type": "Point", "coordinates": [k, k]}}
+             for k, i in enumerate([0, -5, 3])]
+    path = tmp_path / "neg.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    got = _read_geo(path)
+    assert got["id"].tolist() == [0, -5, 3] and got["a"].tolist() == [0, 1, 2]
