@@ -195,3 +195,32 @@ def test_a_geojson_id_field_that_gdal_takes_as_fid_is_kept(tmp_path):
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
     got = _read_geo(path)
     assert got["id"].tolist() == [0, -5, 3] and got["a"].tolist() == [0, 1, 2]
+
+
+def test_read_wof_keeps_the_current_copy_of_a_venue_in_two_files_whatever_their_order(tmp_path):
+    """36f6d27 marked the later copy as the repeat before the status checks: a closed copy in the first file and a
+    current one in the second dropped the venue, and the result depended on the order of the files."""
+    import warnings
+    from pathlib import Path
+
+    import geos2vec
+
+    wof = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wof" / "us-ri.parquet"
+    if not wof.is_file():
+        pytest.skip("shared WOF data not available")
+    raw = pd.read_parquet(wof)
+    raw = raw[raw["is_current"] == 1].head(80).reset_index(drop=True)
+    closed = raw.iloc[:1].assign(is_current=0)
+    pd.concat([raw.iloc[1:40], closed]).to_parquet(tmp_path / "us-aa.parquet")
+    raw.iloc[:1].to_parquet(tmp_path / "us-bb.parquet")  # the same venue, current in the other state's file
+    raw.iloc[:40].to_parquet(tmp_path / "us-cc.parquet")  # the reference: each venue once, current
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ab = geos2vec.io.read_wof([tmp_path / "us-aa.parquet", tmp_path / "us-bb.parquet"], min_stack=None)
+        ba = geos2vec.io.read_wof([tmp_path / "us-bb.parquet", tmp_path / "us-aa.parquet"], min_stack=None)
+        ref = geos2vec.io.read_wof(tmp_path / "us-cc.parquet", min_stack=None)
+    assert raw["wof_id"].iloc[0] in set(ref["wof_id"])
+    for got in (ab, ba):
+        assert sorted(got["wof_id"]) == sorted(ref["wof_id"])  # the venue kept (its current copy), in any order
+        rep = got.attrs["wof_report"]
+        assert rep["n_returned"] == len(ref) and rep["n_returned"] + sum(rep["dropped"].values()) == rep["n_read"]

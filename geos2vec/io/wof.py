@@ -332,9 +332,11 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
     again = np.flatnonzero(counts[inverse.ravel()] > 1)
     repeat = np.zeros(n, dtype=bool)
-    if again.size:
-        rows = pd.DataFrame({"id": ids[again], "lon": lon[again] + 0.0, "lat": lat[again] + 0.0})
-        repeat[again[rows.duplicated().to_numpy()]] = True
+    if again.size:  # the copy kept: a current one first (then unknown status, then closed), else the first read
+        rank = np.select([status[again] == 1, status[again] == -1, status[again] == 0], [0, 1, 2], 3)
+        rows = pd.DataFrame({"id": ids[again], "lon": lon[again] + 0.0, "lat": lat[again] + 0.0, "rank": rank,
+                             "pos": again}).sort_values(["rank", "pos"], kind="stable")
+        repeat[rows["pos"].to_numpy()[rows.duplicated(subset=["id", "lon", "lat"]).to_numpy()]] = True
 
     stacks = {"n_locations": 0, "largest": []}
     if min_stack is not None and valid.any():
