@@ -33,6 +33,7 @@ __all__ = ["set_options", "get_options"]
 OPTIONS: dict = {"progress": True, "threads": 1}
 _LOCK = threading.RLock()
 _ORDER = itertools.count()
+_LAST = [-1]  # the order of the latest set_options applied (a stored object entered after another set re-applies)
 _ACTIVE: weakref.WeakSet = weakref.WeakSet()  # set_options objects alive and not exited (plain calls die at once)
 
 
@@ -91,7 +92,7 @@ class set_options:  # noqa: N801 - named like xarray.set_options
 
     def _apply(self) -> None:
         with _LOCK:
-            self._order = next(_ORDER)
+            self._order = _LAST[0] = next(_ORDER)
             self.old = {name: OPTIONS[name] for name in self._values}
             OPTIONS.update(self._values)
             _ACTIVE.add(self)  # from here, not __enter__: another thread's block may end in between
@@ -99,9 +100,13 @@ class set_options:  # noqa: N801 - named like xarray.set_options
             self._pid = os.getpid()
 
     def __enter__(self) -> set_options:
-        # a block run again (a notebook cell re-run), or an object made before this process was forked from its
-        # maker (a worker of a forked pool inherits it as made, "open"): set the options again, not only restore
-        if not self._open or self._pid != os.getpid():
+        # a block run again (a notebook cell re-run), an object made before this process was forked from its
+        # maker (a worker of a forked pool inherits it as made, "open"), or a stored object entered after another
+        # set_options (``quiet = set_options(...)``, ``set_options(progress=True)``, ``with quiet:``: it set
+        # nothing): set the options again, not only restore
+        with _LOCK:
+            stale = not self._open or self._pid != os.getpid() or self._order != _LAST[0]
+        if stale:
             self._apply()
         return self
 

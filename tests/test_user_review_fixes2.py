@@ -224,3 +224,25 @@ def test_read_wof_keeps_the_current_copy_of_a_venue_in_two_files_whatever_their_
         assert sorted(got["wof_id"]) == sorted(ref["wof_id"])  # the venue kept (its current copy), in any order
         rep = got.attrs["wof_report"]
         assert rep["n_returned"] == len(ref) and rep["n_returned"] + sum(rep["dropped"].values()) == rep["n_read"]
+
+
+def test_a_stored_set_options_entered_after_another_set_sets_its_options():
+    """``quiet = set_options(progress=False)``, then ``set_options(progress=True)``, then ``with quiet:`` set
+    nothing (quiet was still "open" from its making), where the docstring says each block sets them again."""
+    import geos2vec
+
+    before = geos2vec.get_options()
+    try:
+        quiet = geos2vec.set_options(progress=False)
+        geos2vec.set_options(progress=True)
+        with quiet:
+            assert geos2vec.get_options()["progress"] is False
+        assert geos2vec.get_options()["progress"] is True  # what was there when the block began
+        with quiet:  # again (a notebook cell run twice)
+            assert geos2vec.get_options()["progress"] is False
+        assert geos2vec.get_options()["progress"] is True
+        with geos2vec.set_options(threads=2):  # the usual idiom: restores what was there before it was made
+            assert geos2vec.get_options()["threads"] == 2
+        assert geos2vec.get_options()["threads"] == before["threads"]
+    finally:
+        geos2vec.set_options(**before)
