@@ -246,3 +246,20 @@ def test_a_stored_set_options_entered_after_another_set_sets_its_options():
         assert geos2vec.get_options()["threads"] == before["threads"]
     finally:
         geos2vec.set_options(**before)
+
+
+def test_evaluate_refuses_images_of_another_level_as_embed_does():
+    """``S2VecModel.evaluate`` scored 16 x 16 level-10 images of level-14 cells with the level-12 model (the grid
+    matched); ``embed`` refuses them since c51cb8e."""
+    import geos2vec
+    from geos2vec.errors import InvalidInputError
+
+    rng = np.random.default_rng(5)
+    pois = pd.DataFrame({"lon": rng.uniform(-74.0, -73.99, 300), "lat": rng.uniform(40.70, 40.71, 300),
+                         "fclass": rng.choice(["cafe", "restaurant", "school"], 300)})
+    da14 = geos2vec.rasterize(geos2vec.count_features(pois, level=14), image_level=10)
+    model = geos2vec.load_model("default")
+    with pytest.raises(InvalidInputError, match="these images hold level-14 cells, but the model embeds level-12"):
+        model.evaluate(da14, n_masks=1)
+    with pytest.raises(InvalidInputError, match="these images hold level-14 cells"):
+        model.embed(da14, mode="patch", verbose=False)
