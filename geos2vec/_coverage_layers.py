@@ -154,6 +154,11 @@ def wrap_lnglat(geom):
                                                  xoff=-s) for s in (-360.0, 0.0, 360.0)])
 
 
+def polygon_parts(geom: shapely.Geometry) -> list:
+    """The polygonal parts (Polygons, MultiPolygons) of a geometry collection, in order."""
+    return [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
+
+
 def polygonal(geom: shapely.Geometry, name: str) -> shapely.Geometry:
     """The area of one shapely geometry: a collection by its polygonal parts; points and lines are refused.
 
@@ -165,7 +170,7 @@ def polygonal(geom: shapely.Geometry, name: str) -> shapely.Geometry:
         return geom
     kind = shapely.get_type_id(geom)
     if kind == 7:  # make_valid's polygon with a spike: its polygonal parts
-        parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
+        parts = polygon_parts(geom)
         if parts:
             return shapely.union_all(parts)
     elif kind in (3, 6):
@@ -185,8 +190,7 @@ def polygonal_series(gs, name: str):
     collection = (kind == "GeometryCollection") & ~empty  # None (a missing geometry) is neither
     if collection.any():
         gs = gs.copy()
-        gs[collection] = [shapely.union_all([p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)])
-                          for g in gs[collection]]
+        gs[collection] = [shapely.union_all(polygon_parts(g)) for g in gs[collection]]
         kind = np.asarray(gs.geom_type)
     # empty as given: a collection without a polygon (now empty) is refused too
     other = ~np.isin(kind, ["Polygon", "MultiPolygon"]) & ~empty & ~np.asarray(gs.isna())

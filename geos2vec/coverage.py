@@ -37,7 +37,7 @@ from . import cells as _cells
 from ._coverage_input import _lnglat_of, _not_read as _not_read
 from ._coverage_input import _warn_loose_header as _warn_loose_header, _warn_outside as _warn_outside
 from ._coverage_layers import is_pbf as _is_pbf, lnglat_union as _lnglat_union, wrap_lnglat as _wrap_lnglat
-from ._coverage_layers import polygonal_series as _polygonal_series
+from ._coverage_layers import polygon_parts as _polygon_parts, polygonal_series as _polygonal_series
 from ._coverage_layers import outside_counts as _outside_counts  # noqa: F401 - geos2vec.partitioned's import
 from ._lnglat_hull import hull_and_flat
 from .errors import CoverageError
@@ -174,7 +174,7 @@ def as_coverage(coverage: CoverageLike) -> shapely.Geometry:
         raise CoverageError(f"coverage must be polygonal (the area the source covers), got a "
                                 f"{geom.geom_type}")
     if shapely.get_type_id(geom) == 7:  # a collection: keep its polygons
-        parts = [g for g in shapely.get_parts(geom) if shapely.get_type_id(g) in (3, 6)]
+        parts = _polygon_parts(geom)
         geom = shapely.union_all(parts) if parts else shapely.from_wkt(_EMPTY)
     if not geom.is_valid:
         geom = shapely.make_valid(geom)

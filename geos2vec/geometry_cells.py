@@ -159,12 +159,14 @@ def _make_valid(polys: np.ndarray) -> np.ndarray:
 
     A repair without any area (a collapsed polygon) is kept whole: it takes its representative point's cell.
     """
+    from ._coverage_layers import polygon_parts
+
     out = polys.copy()
     bad = np.flatnonzero(~shapely.is_valid(polys))
     for k in bad:
         fixed = shapely.make_valid(polys[k])
         if shapely.get_type_id(fixed) == 7:  # a collection: its polygons, if any
-            parts = [g for g in shapely.get_parts(fixed) if shapely.get_type_id(g) in (3, 6)]
+            parts = polygon_parts(fixed)
             fixed = shapely.union_all(parts) if parts else fixed
         out[k] = fixed
     return out

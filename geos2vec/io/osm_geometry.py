@@ -79,7 +79,9 @@ def _check_area(area):
                                 f"({exc})") from None
     if shapely.get_type_id(geom) not in (3, 6):
         if shapely.get_type_id(geom) == 7:  # a collection: its polygonal parts
-            parts = [g for g in shapely.get_parts(geom) if shapely.get_type_id(g) in (3, 6)]
+            from .._coverage_layers import polygon_parts
+
+            parts = polygon_parts(geom)
             geom = shapely.union_all(parts) if parts else geom
         if shapely.get_type_id(geom) not in (3, 6):
             raise InvalidInputError(f"area must be polygonal (the area to keep), got a {geom.geom_type}")
