@@ -10,7 +10,7 @@ import numpy as np
 
 from .._fork import check_tf_usable
 from ..errors import InvalidInputError
-from .data import as_images, make_dataset, match_channels
+from .data import as_images, check_levels, make_dataset, match_channels
 
 
 def evaluate_model(model, data, *, seed, n_masks, batch_size, baseline, stats, by):
@@ -30,9 +30,7 @@ def evaluate_model(model, data, *, seed, n_masks, batch_size, baseline, stats, b
         raise InvalidInputError("the model is not built or trained yet: call fit() or load() first")
     km = model.keras_model
     da = match_channels(as_images(data), model.channels)
-    from .embed import _check_levels
-
-    _check_levels(da, model)  # 16 x 16 images of level-14 cells were scored by a level-12 model without a word
+    check_levels(da, model)  # 16 x 16 images of level-14 cells were scored by a level-12 model without a word
     grid = (int(da.sizes["row"]), int(da.sizes["col"]))  # local_mean smooths on the images' own grid
     ds = make_dataset(da, model.stats, batch_size=batch_size)
     rngs = [np.random.default_rng([int(seed), k]) for k in range(n_masks)]

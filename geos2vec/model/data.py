@@ -93,6 +93,35 @@ def image_levels(da: xr.DataArray) -> tuple[int | None, int | None]:
     return (None if image_level is None else int(image_level)), (None if patch_level is None else int(patch_level))
 
 
+def check_levels(da: xr.DataArray, model) -> None:
+    """Refuse images of other cell levels than the model's (``S2VecModel.embed`` and ``evaluate``).
+
+    A 16 x 16 level-10 image of level-14 cells was embedded by the bundled level-12 model without a word: the grid
+    matched, the cells' size did not.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Images (levels from their attrs or cell ids, :func:`image_levels`; unknown levels pass).
+    model : S2VecModel
+        The model, with its ``image_level`` and ``patch_level`` (unknown levels pass).
+
+    Raises
+    ------
+    InvalidInputError
+        If the images' cells are of another level than the model's.
+    """
+    # the cells' level only: with the model's grid it fixes the images' level, and an image label is read as a
+    # cell id when the attrs are gone (images relabelled 1..n read as "level-30 images" and were refused)
+    have, want = image_levels(da)[1], (getattr(model, "image_level", None), getattr(model, "patch_level", None))
+    if have is None or want[1] is None or have == want[1]:
+        return
+    raise InvalidInputError(
+        f"these images hold level-{have} cells, but the model embeds level-{want[1]} cells in level-{want[0]} "
+        f"images: rasterize counts of level-{want[1]} cells (count_features(..., level={want[1]}), "
+        f"rasterize(table, image_level={want[0]})), or train a model on level-{have} cells")
+
+
 def scorable_images(da: xr.DataArray, indices: ArrayLike, observed_only: bool = False) -> np.ndarray:
     """The entries of ``indices`` whose image has a pixel the training loss counts.
 

@@ -36,7 +36,7 @@ from .config import architecture, check_architecture
 from .._fork import tf_forked
 from ._embed_targets import _check_finite, _pixel_cells, _progress, _seamless, _targets, _tiled_targets
 from ._embed_targets import _loader as _loader  # re-exported: importable from here, as before the split
-from .data import check_images, image_levels, iter_blocks, match_channels
+from .data import check_images, check_levels, iter_blocks, match_channels
 
 __all__ = ["MODES", "embed", "embeddings_to_frame"]
 
@@ -270,7 +270,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     rows, cols = da.sizes["row"], da.sizes["col"]
     if model.grid is not None and (rows, cols) != tuple(model.grid):
         raise InvalidInputError(f"the model was trained on {model.grid[0]}x{model.grid[1]} images, got {rows}x{cols}")
-    _check_levels(da, model)
+    check_levels(da, model)
     if mode != "image" and "cell_id" not in da.coords:
         raise InvalidInputError("the image DataArray needs a 'cell_id(image, row, col)' coordinate to name the cells")
     cell_da = da["cell_id"].transpose("image", "row", "col") if "cell_id" in da.coords else None
@@ -359,19 +359,3 @@ def embeddings_to_frame(emb) -> pd.DataFrame:
         frame.attrs["geos2vec"] = record
     return frame
 
-
-def _check_levels(da, model) -> None:
-    """Refuse images of other levels than the model's.
-
-    A 16 x 16 level-10 image of level-14 cells was embedded by the bundled level-12 model without a word: the grid
-    matched, the cells' size did not.
-    """
-    # the cells' level only: with the model's grid it fixes the images' level, and an image label is read as a
-    # cell id when the attrs are gone (images relabelled 1..n read as "level-30 images" and were refused)
-    have, want = image_levels(da)[1], (getattr(model, "image_level", None), getattr(model, "patch_level", None))
-    if have is None or want[1] is None or have == want[1]:
-        return
-    raise InvalidInputError(
-        f"these images hold level-{have} cells, but the model embeds level-{want[1]} cells in level-{want[0]} "
-        f"images: rasterize counts of level-{want[1]} cells (count_features(..., level={want[1]}), "
-        f"rasterize(table, image_level={want[0]})), or train a model on level-{have} cells")
