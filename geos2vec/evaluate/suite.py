@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -15,6 +16,7 @@ import pandas as pd
 from .._jsonfile import atomic_path
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning
+from ..options import set_options
 from .methods import model_embeddings, standard_methods
 from .mlp_training import _require_mlp
 from .protocol import SPLITS, evaluate
@@ -142,7 +144,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         Keep embedding tables here (keyed by the model's weights and normalization, the counts, the cells and the
         mode), so a second run does not encode the images again.
     progress : bool, optional
-        Show progress bars (default: the ``progress`` option, :func:`geos2vec.set_options`).
+        Show progress bars, the embedding's and the evaluation's (default: the ``progress`` option,
+        :func:`geos2vec.set_options`).
     log : callable or None
         Called with one line per task and split kind when done (default ``print``); ``None``: silent.
 
@@ -193,11 +196,13 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
             if cached is None or not np.isin(cells, cached[0]).all():
                 wanted = source_cells[task.features] if cached is None else np.union1d(cells, cached[0])
                 model_counts = counts.reindex(columns=model.channels, fill_value=0.0)
-                tables = _embeddings(wanted, model_counts, model, modes, "S2Vec", cache_dir)
-                if untrained:
-                    fresh = untrained_model(model, seed=seed)
-                    tables.update({"untrained encoder": t for t in _embeddings(
-                        wanted, model_counts, fresh, modes[:1], "untrained", cache_dir).values()})
+                # the embedding bars follow progress= too (run_suite(progress=False) showed one per mode)
+                with contextlib.nullcontext() if progress is None else set_options(progress=bool(progress)):
+                    tables = _embeddings(wanted, model_counts, model, modes, "S2Vec", cache_dir)
+                    if untrained:
+                        fresh = untrained_model(model, seed=seed)
+                        tables.update({"untrained encoder": t for t in _embeddings(
+                            wanted, model_counts, fresh, modes[:1], "untrained", cache_dir).values()})
                 emb_cache[key] = cached = (wanted, tables)
             for k, v in cached[1].items():
                 (controls if k == "untrained encoder" else embeddings)[k] = v
