@@ -119,7 +119,7 @@ def _load_counts(paths, category):
             except ImportError:  # the features stage is missing: a plain crosstab of the categories
                 if lines:
                     raise InvalidInputError(f"{path}: counting roads needs geos2vec.features") from None
-                tables.append(count_table_from_points(df, category))
+                tables.append(count_table_from_points(df, category or "fclass"))
                 continue
             tables.append(_count_file(count_features, df, path, lines, category))
         else:

@@ -85,7 +85,8 @@ def add_parser(subparsers):
     p.add_argument("--lon", default=None, help="longitude column of --labels (default: found by name)")
     p.add_argument("--features", nargs="*", default=[],
                    help="with --labels: cell count tables (cell_id + count columns) or POI/road files (GeoParquet)")
-    p.add_argument("--category", default="fclass", help="category column of POI point files")
+    p.add_argument("--category", default=None, help="category column of POI point files (default: the first of "
+                   "fclass, category, osm_value, as geos2vec features)")
     p.add_argument("--embedding", action="append", default=[], metavar="NAME=FILE",
                    help="with --labels: an embedding table to evaluate (cell_id: S2 cell ids or tokens, + float "
                         "columns; or a cell_embeddings table); repeatable")
