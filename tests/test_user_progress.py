@@ -62,3 +62,74 @@ def test_run_suite_progress_argument_reaches_the_embedding_bars(model, monkeypat
     assert shown == bars
     if not bars:
         assert err == ""
+
+
+# --------------------------------------------------------------------------- S2VecModel.fit (Keras)
+@pytest.fixture(scope="module")
+def small_images():
+    """4 level-10 images of 4 x 4 level-12 cells with two channels of random counts (Los Angeles): one batch."""
+    from geos2vec.raster import rasterize
+
+    rng = np.random.default_rng(1)
+    lat, lng = np.meshgrid(34.0 + 0.05 * np.arange(6), -118.5 + 0.05 * np.arange(6), indexing="ij")
+    cells = np.unique(latlng_to_cell(lat.ravel(), lng.ravel(), 12))
+    table = pd.DataFrame(rng.poisson(2.0, (cells.size, 2)).astype(float), columns=["food", "road"],
+                         index=pd.Index(cells, name="cell_id"))
+    return rasterize(table, image_level=10).isel(image=slice(0, 4))
+
+
+def _fit(images, **kw):
+    pytest.importorskip("tensorflow")
+    from geos2vec.model import S2VecConfig, S2VecModel
+
+    cfg = S2VecConfig(embedding_dim=8, encoder_layers=1, decoder_dim=8, decoder_layers=1, num_heads=2, batch_size=4,
+                      epochs=2, shuffle_buffer=0, validation_split=0.0, seed=3, mixed_precision="float32")
+    return S2VecModel(cfg).fit(images, **kw)
+
+
+def test_fit_auto_writes_one_line_per_epoch_into_a_log(small_images, capsys):
+    """Standard output that is not a terminal (a log file, cron's mail, pytest's capture): Keras 3's bar redrew
+    itself with backspaces and colour codes every 50 ms there (it counts any POSIX system as a terminal)."""
+    capsys.readouterr()
+    with geos2vec.set_options(progress=True):
+        history = _fit(small_images)
+    out = capsys.readouterr().out
+    assert "\b" not in out and "\x1b" not in out and "\r" not in out    # was the bar's redrawing
+    lines = out.splitlines()
+    assert [line for line in lines if line.startswith("Epoch")] == ["Epoch 1/2", "Epoch 2/2"]
+    losses = [line for line in lines if " - loss: " in line]
+    assert len(losses) == 2                                             # one line per epoch
+    for line, loss in zip(losses, history.history["loss"]):
+        assert line.startswith("1/1 - ") and line.endswith(f"/step - loss: {loss:.4f}")
+
+
+def test_fit_is_silent_under_the_option(small_images, capsys):
+    capsys.readouterr()
+    with geos2vec.set_options(progress=False):
+        _fit(small_images)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_fit_auto_is_a_bar_on_a_terminal_and_in_a_notebook(monkeypatch):
+    import sys
+
+    from geos2vec.model.train import _auto_verbose
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            return len(text)
+
+    with geos2vec.set_options(progress=True):
+        monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+        assert _auto_verbose("auto") == 2                               # pytest's captured output: a log
+        monkeypatch.setattr(sys, "stdout", Terminal())
+        assert _auto_verbose("auto") == 1
+        monkeypatch.undo()
+        monkeypatch.setitem(sys.modules, "ipykernel", object())         # Jupyter: output is no tty, bars work
+        assert _auto_verbose("auto") == 1
+        assert [_auto_verbose(v) for v in (0, 1, 2, True, "x")] == [0, 1, 2, True, "x"]  # checked later
+    with geos2vec.set_options(progress=False):
+        assert _auto_verbose("auto") == "auto"                          # check_verbose makes it 0

@@ -269,8 +269,9 @@ class S2VecModel:
         tensorboard : bool
             Also write TensorBoard logs to ``log_dir / "tensorboard"`` (needs ``log_dir``: raises without it).
         verbose : "auto", 0, 1 or 2
-            Keras' progress output (``"auto"``: 0 under ``set_options(progress=False)``; 0: silent, 1: bar, 2:
-            one line per epoch; other values raise).
+            Keras' progress output (``"auto"``: a bar on a terminal or in a notebook, one line per epoch
+            elsewhere (a log file, a cron job), 0 under ``set_options(progress=False)``; 0: silent, 1: bar, 2: one
+            line per epoch; other values raise).
         run_eagerly : bool or "auto"
             Keras' ``run_eagerly``. ``"auto"`` (default): eager for runs of at most
             :data:`geos2vec.model.train.EAGER_MAX_STEPS` optimizer steps on one CPU replica, where tracing
@@ -293,10 +294,11 @@ class S2VecModel:
             (:class:`~geos2vec.errors.InvalidTypeError`: ``data`` of a type that is neither images nor a path.)
         """
         from ._fit_run import fit_model
+        from .train import _auto_verbose
 
         return fit_model(self, data, validation_data=validation_data, strategy=strategy, epochs=epochs,
                          callbacks=callbacks, checkpoint_dir=checkpoint_dir, log_dir=log_dir, tensorboard=tensorboard,
-                         verbose=verbose, run_eagerly=run_eagerly)
+                         verbose=_auto_verbose(verbose), run_eagerly=run_eagerly)
 
     @needs("keras", "tensorflow")
     def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,

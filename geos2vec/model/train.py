@@ -150,7 +150,7 @@ def check_verbose(verbose: Literal["auto", 0, 1, 2] | bool) -> Literal["auto", 0
     Parameters
     ----------
     verbose : "auto", 0, 1, 2 or bool
-        Keras' progress output: ``"auto"`` (a bar, or one line per epoch when not interactive; 0 under
+        Keras' progress output: ``"auto"`` (a bar on a terminal or in a notebook, else one line per epoch; 0 under
         ``set_options(progress=False)``), 0 (silent), 1 (bar), 2 (one line per epoch); ``False``/``True``: 0/1.
 
     Returns
@@ -173,6 +173,26 @@ def check_verbose(verbose: Literal["auto", 0, 1, 2] | bool) -> Literal["auto", 0
         return int(verbose)
     raise InvalidInputError(f"verbose must be 'auto', 0 (silent), 1 (progress bar) or 2 (one line per epoch), "
                             f"got {verbose!r}")
+
+
+def _auto_verbose(verbose):
+    """``fit``'s ``"auto"`` as Keras should take it: 1 (a bar) on a terminal or in a notebook, else 2.
+
+    Keras 3 takes ``"auto"`` as 1 everywhere, and its bar redraws itself with backspaces and colour codes every
+    50 ms whether standard output is a terminal or not (it counts any POSIX system as a dynamic display): a
+    script's log file, a cron job's mail or a batch job's output got a screen of control characters per epoch
+    instead of the one line per epoch the documentation promised. Other values (and ``"auto"`` under
+    ``set_options(progress=False)``, which :func:`check_verbose` makes 0) are returned as given.
+    """
+    import sys
+
+    from ..options import progress
+
+    if not (isinstance(verbose, str) and verbose == "auto") or not progress():
+        return verbose
+    stdout = sys.stdout
+    terminal = bool(getattr(stdout, "isatty", None) and stdout.isatty())
+    return 1 if terminal or "ipykernel" in sys.modules else 2
 
 
 #: settings of the Keras model that a new ``model.config`` changes by a rebuild with the same weights
