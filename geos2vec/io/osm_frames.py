@@ -38,7 +38,7 @@ def _read_frame(data, name, columns=None):
                 read = read_geoparquet if parquet else read_geofeather
                 frame = read(path, columns=_with_geometry(path, columns, parquet))
             else:
-                frame = gpd.read_file(path, columns=columns)
+                frame = gpd.read_file(path, columns=columns, layer=_one_layer(path, name))
         except InvalidInputError:  # a plain Parquet file: its WKB columns and how to convert them
             raise
         except Exception as exc:  # pyarrow / pyogrio errors of a file that is not what its name says
@@ -51,6 +51,34 @@ def _read_frame(data, name, columns=None):
     if geoms is not frame.geometry:
         frame = frame.set_geometry(geoms)
     return frame
+
+
+_ONE_LAYER = (".geojson", ".json", ".shp", ".fgb", ".geojsonl", ".geojsons")  # formats of one layer
+
+
+def _one_layer(path, name):
+    """The file's one layer with geometries and rows (None: the default one); several are refused, naming them.
+
+    GDAL read the first layer of a GeoPackage of several, with only pyogrio's "Specify layer parameter" warning:
+    another layer's rows were counted (the command line refuses such files too). Tables without geometries (QGIS's
+    ``layer_styles``) and empty layers (GDAL opens a GPX file as five) are not layers of rows.
+    """
+    if path.lower().endswith(_ONE_LAYER):  # listing a GeoJSON file's layers parsed all of it once more
+        return None
+    import pyogrio
+
+    try:
+        layers = [str(layer) for layer, geometry in pyogrio.list_layers(path) if geometry is not None]
+        layers = [layer for layer in layers if len(layers) == 1
+                  or pyogrio.read_info(path, layer=layer, force_feature_count=True)["features"]]
+    except Exception:  # noqa: BLE001 - a file GDAL cannot open: read_file says why
+        return None
+    if len(layers) > 1:
+        raise InvalidInputError(
+            f"{path!r} holds {len(layers)} layers with geometries {layers[:10]}, and read_{name} reads a file of one "
+            f"layer: read the one you mean and pass the GeoDataFrame, e.g. "
+            f"read_{name}(geopandas.read_file({path!r}, layer={layers[0]!r}))")
+    return layers[0] if layers else None
 
 
 def _with_geometry(path, columns, parquet=True):
@@ -102,8 +130,8 @@ def read_pois(data: StrPath | gpd.GeoDataFrame, *, category_column: str | None =
     TypeError
         If ``data`` is neither a path nor a GeoDataFrame.
     ValueError
-        If the category column is missing, the CRS is missing, or the file cannot be read
-        (:class:`geos2vec.errors.InvalidInputError`).
+        If the category column is missing, the CRS is missing, the file cannot be read or holds several layers
+        with rows (:class:`geos2vec.errors.InvalidInputError`).
     """
     frame = _read_frame(data, "pois", columns)
     if category_column is not None and category_column not in frame.columns:
@@ -142,7 +170,7 @@ def read_roads(data: StrPath | gpd.GeoDataFrame, *, columns: Sequence[str] | Non
         If ``data`` is neither a path nor a GeoDataFrame.
     ValueError
         If a geometry is not a (Multi)LineString (or LinearRing), the CRS is missing, or the file cannot be read
-        (:class:`geos2vec.errors.InvalidInputError`).
+        or holds several layers with rows (:class:`geos2vec.errors.InvalidInputError`).
     """
     import shapely
 

@@ -1,0 +1,63 @@
+"""Leftovers of earlier reviews: multi-layer GeoPackages in read_pois/read_roads, download_osm's area, GDAL Date
+fields through the command line's writer, fit of a built model on images of another level, an empty coverage,
+and the second parse of a semicolon CSV.
+
+References: the layers as GeoPandas reads them, pyogrio's field types, hand-made frames and counts.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import geos2vec
+from geos2vec.errors import InvalidInputError
+
+
+def _points(names, xy):
+    return gpd.GeoDataFrame({"fclass": names}, geometry=[shapely.Point(x, y) for x, y in xy], crs=4326)
+
+
+def test_read_pois_and_roads_refuse_a_geopackage_of_several_layers_naming_them(tmp_path):
+    """read_pois("city.gpkg") of a GeoPackage with layers 'schools' and 'homes' read the schools (the first layer)
+    with only pyogrio's "Specify layer parameter" warning; the command line refuses such files."""
+    from geos2vec.io import read_pois, read_roads
+
+    path = tmp_path / "city.gpkg"
+    schools = _points(["school"], [(1, 2)])
+    homes = _points(["cafe", "pub"], [(3, 4), (5, 6)])
+    schools.to_file(path, layer="schools")
+    homes.to_file(path, layer="homes")
+    with pytest.raises(InvalidInputError, match=r"2 layers with geometries \['schools', 'homes'\]") as err:
+        read_pois(path)
+    assert "layer='schools'" in str(err.value)
+    roads = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])], crs=4326)
+    roads.to_file(tmp_path / "net.gpkg", layer="main")
+    roads.to_file(tmp_path / "net.gpkg", layer="minor")
+    with pytest.raises(InvalidInputError, match=r"read_roads reads a file of one layer"):
+        read_roads(tmp_path / "net.gpkg")
+    # the way the message names: the layer read first, then passed
+    got = read_pois(gpd.read_file(path, layer="homes"))
+    assert got["fclass"].tolist() == ["cafe", "pub"]
+    # a GeoPackage of one layer with rows (and a table without geometries, QGIS's styles) is read as before
+    one = tmp_path / "one.gpkg"
+    homes.to_file(one, layer="homes")
+    import pyogrio
+
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["homes"]}), one, layer="layer_styles")
+    assert read_pois(one)["fclass"].tolist() == ["cafe", "pub"]
+    assert read_pois(one, columns=["fclass"]).geometry.x.tolist() == [3.0, 5.0]
+
+
+def _images(level, image_level):
+    rng = np.random.default_rng(5)
+    pois = pd.DataFrame({"lon": rng.uniform(-74.0, -73.99, 300), "lat": rng.uniform(40.70, 40.71, 300),
+                         "fclass": rng.choice(["cafe", "restaurant", "school"], 300)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return geos2vec.rasterize(geos2vec.count_features(pois, level=level), image_level=image_level)
