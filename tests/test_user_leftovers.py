@@ -7,6 +7,8 @@ References: the layers as GeoPandas reads them, pyogrio's field types, hand-made
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 
 import geopandas as gpd
@@ -52,6 +54,36 @@ def test_read_pois_and_roads_refuse_a_geopackage_of_several_layers_naming_them(t
     pyogrio.write_dataframe(pd.DataFrame({"styleName": ["homes"]}), one, layer="layer_styles")
     assert read_pois(one)["fclass"].tolist() == ["cafe", "pub"]
     assert read_pois(one, columns=["fclass"]).geometry.x.tolist() == [3.0, 5.0]
+
+
+def test_download_osm_makes_a_projected_area_lnglat_once(tmp_path, monkeypatch):
+    """_get_extract checked the area (densified and transformed to lon/lat), then find_extract did it again."""
+    from geos2vec.io import download as dl
+
+    body = b"pbf bytes"
+    url = "http://example.invalid/europe/liechtenstein-latest.osm.pbf"
+    index = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "europe", "urls": {"pbf": "http://example.invalid/europe.osm.pbf"}},
+         "geometry": shapely.geometry.mapping(shapely.box(0, 40, 20, 55))},
+        {"type": "Feature", "properties": {"id": "liechtenstein", "urls": {"pbf": url}},
+         "geometry": shapely.geometry.mapping(shapely.box(9.4, 47.0, 9.7, 47.3))}]}
+    (tmp_path / "index-v1.json").write_text(json.dumps(index))
+    cache = tmp_path / "cache"
+    target = dl._cache_path(cache, url, "liechtenstein")  # a verified cached extract: no network at all
+    target.parent.mkdir(parents=True)
+    target.write_bytes(body)
+    target.with_name(target.name + ".md5").write_text(hashlib.md5(body).hexdigest() + "  x\n")
+    area = gpd.GeoSeries([shapely.box(9.5, 47.1, 9.6, 47.2)], crs=4326).to_crs(3857)
+    calls = []
+    union = dl._lnglat_union
+    monkeypatch.setattr(dl, "_lnglat_union", lambda gs: calls.append(len(gs)) or union(gs))
+    path = dl.download_osm(area, cache_dir=cache, index_url=str(tmp_path / "index-v1.json"), progress=False)
+    assert path == target and path.read_bytes() == body
+    assert calls == [1]
+    # the public find_extract still takes a frame
+    extracts = dl.read_index(str(tmp_path / "index-v1.json"), cache_dir=cache)
+    assert dl.find_extract(area, extracts)["id"] == "liechtenstein"
+    assert dl.find_extract(gpd.GeoDataFrame(geometry=area), extracts)["id"] == "liechtenstein"
 
 
 def _images(level, image_level):

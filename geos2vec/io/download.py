@@ -212,7 +212,11 @@ def find_extract(area: AreaLike, extracts: list[dict]) -> dict:
     NoExtractError
         If no extract covers the whole area.
     """
-    geom = _area(area)
+    return _find_extract(_area(area), extracts)
+
+
+def _find_extract(geom, extracts: list[dict]) -> dict:
+    """:func:`find_extract` of an area already made a lon/lat geometry by :func:`_area`."""
     hits = [e for e in extracts if e["geometry"].covers(geom)]
     if not hits:
         lo = shapely.bounds(geom).round(3).tolist()
@@ -353,9 +357,11 @@ def _get_extract(area, *, cache_dir, index_url, refresh: bool, progress, **kw) -
     """``(index entry, verified .osm.pbf)`` of the smallest extract covering ``area``: one index read, one choice."""
     from ..options import progress as _progress
 
-    _area(area)  # a bad area before the network: it failed only after fetching the index (or on its DownloadError)
+    # a bad area before the network (it failed only after fetching the index, or on its DownloadError); the lon/lat
+    # geometry is what find_extract gets: a projected area was densified and transformed twice
+    geom = _area(area)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    extract = find_extract(area, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
+    extract = _find_extract(geom, read_index(_index_url(index_url), cache_dir=cache, refresh=refresh, **kw))
     return extract, _download_extract(extract, cache, refresh=refresh, progress=_progress(progress), **kw)
 
 
