@@ -251,6 +251,11 @@ def _write_geo(gdf, path: Path) -> None:
                         # every embedding value reads back exactly, where about 2 % were one float32 step off
                         gdf[col] = gdf[col].astype("float64")
                 options = {"layer_options": {"GEOMETRY": "AS_WKT"}} if driver == "CSV" else {}
+                if driver == "GPKG" and any(pd.api.types.infer_dtype(gdf[c]) == "date" for c in gdf.columns
+                                            if gdf[c].dtype == object):
+                    # a GDAL Date field reads (through Arrow) as datetime.date objects, which GDAL's writer of
+                    # pandas frames made a TEXT field; through Arrow they are a Date field again
+                    options["use_arrow"] = True
                 # the layer is named after the output, not the temporary file
                 gdf.to_file(tmp, driver=driver, layer=path.stem, **options)
     except OSError as exc:  # named the temporary file

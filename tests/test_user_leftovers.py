@@ -7,6 +7,7 @@ References: the layers as GeoPandas reads them, pyogrio's field types, hand-made
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import warnings
@@ -84,6 +85,38 @@ def test_download_osm_makes_a_projected_area_lnglat_once(tmp_path, monkeypatch):
     extracts = dl.read_index(str(tmp_path / "index-v1.json"), cache_dir=cache)
     assert dl.find_extract(area, extracts)["id"] == "liechtenstein"
     assert dl.find_extract(gpd.GeoDataFrame(geometry=area), extracts)["id"] == "liechtenstein"
+
+
+def test_a_date_field_is_written_to_a_geopackage_as_a_date(tmp_path):
+    """GDAL Date fields read through Arrow are datetime.date objects, which the writer made a TEXT field of a .gpkg
+    output ('2020-01-02' strings when read back)."""
+    import pyogrio
+
+    from geos2vec.cli_features import _read_geo, _write_geo
+
+    src = tmp_path / "rows.geojson"
+    src.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"surveyed": "2020-01-02", "n": 1},
+         "geometry": {"type": "Point", "coordinates": [1, 2]}},
+        {"type": "Feature", "properties": {"surveyed": None, "n": 2},
+         "geometry": {"type": "Point", "coordinates": [3, 4]}},
+        {"type": "Feature", "properties": {"surveyed": "1999-12-31", "n": 3},
+         "geometry": {"type": "Point", "coordinates": [5, 6]}}]}))
+    rows = _read_geo(src)
+    assert rows["surveyed"].tolist()[::2] == [datetime.date(2020, 1, 2), datetime.date(1999, 12, 31)]
+    out = tmp_path / "out.gpkg"
+    _write_geo(rows, out)
+    info = pyogrio.read_info(out)
+    assert dict(zip(info["fields"], info["dtypes"])) == {"surveyed": "datetime64[D]", "n": "int32"}
+    back = _read_geo(out)
+    assert back["surveyed"].tolist()[::2] == [datetime.date(2020, 1, 2), datetime.date(1999, 12, 31)]
+    assert back["surveyed"].isna().tolist() == [False, True, False]
+    assert back["n"].tolist() == [1, 2, 3] and back.geometry.x.tolist() == [1.0, 3.0, 5.0]
+    # GeoParquet keeps them as dates; a frame without dates is written as before
+    _write_geo(rows, tmp_path / "out.parquet")
+    assert gpd.read_parquet(tmp_path / "out.parquet")["surveyed"].tolist()[0] == datetime.date(2020, 1, 2)
+    _write_geo(rows.drop(columns="surveyed"), tmp_path / "plain.gpkg")
+    assert pyogrio.read_info(tmp_path / "plain.gpkg")["fields"].tolist() == ["n"]
 
 
 def _images(level, image_level):
