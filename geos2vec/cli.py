@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import gc
 import importlib
 import re
@@ -84,13 +85,18 @@ def main(argv=None) -> int:
     debug = "--debug" in argv
     if debug:
         argv.remove("--debug")
-    if "--quiet" in argv:  # TensorFlow's C++ start-up lines too, if a step imports it
+    quiet = "--quiet" in argv
+    if quiet:  # TensorFlow's C++ start-up lines too, if a step imports it
         from ._quiet_tf import quiet_tensorflow_import
 
         quiet_tensorflow_import()
+    from .options import set_options
+
     try:
-        with warnings.catch_warnings():  # restores the default display when the command returns
-            if not debug:
+        # --quiet's bars off for the command only: main() called from Python (a notebook, a test) left them off
+        # for the rest of the session
+        with warnings.catch_warnings(), set_options(progress=False) if quiet else contextlib.nullcontext():
+            if not debug:  # the default display is restored when the command returns
                 warnings.showwarning = _show_warning
             return _main(argv)
     except KeyboardInterrupt:

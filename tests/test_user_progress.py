@@ -133,3 +133,39 @@ def test_fit_auto_is_a_bar_on_a_terminal_and_in_a_notebook(monkeypatch):
         assert [_auto_verbose(v) for v in (0, 1, 2, True, "x")] == [0, 1, 2, True, "x"]  # checked later
     with geos2vec.set_options(progress=False):
         assert _auto_verbose("auto") == "auto"                          # check_verbose makes it 0
+
+
+# --------------------------------------------------------------------------- the command line's --quiet
+@pytest.fixture(scope="module")
+def embed_inputs(tmp_path_factory):
+    """A file of 5 points and a feature table of 300 random POIs around them (Los Angeles)."""
+    import geopandas as gpd
+
+    from geos2vec import count_features
+
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(2)
+    pois = gpd.GeoDataFrame({"fclass": rng.choice(["restaurant", "cafe", "school"], 300)},
+                            geometry=gpd.points_from_xy(rng.uniform(-118.3, -118.2, 300), rng.uniform(34.0, 34.1, 300)),
+                            crs="EPSG:4326")
+    pois.iloc[:5][["geometry"]].to_parquet(d / "rows.parquet")
+    count_features(pois).to_parquet(d / "table.parquet")
+    return d
+
+
+@pytest.mark.parametrize("option", [True, False])
+def test_cli_quiet_is_for_the_command_only(embed_inputs, tmp_path, capsys, option):
+    """``geos2vec.cli.main([..., "--quiet"])`` from a notebook or a script left every bar of the session off."""
+    from geos2vec.cli import main
+
+    d = embed_inputs
+    args = ["embed", str(d / "rows.parquet"), "--features", str(d / "table.parquet"), "--mode", "patch"]
+    geos2vec.set_options(progress=option)
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "a.parquet"), "--quiet"]) == 0
+    assert capsys.readouterr() == (f"5 rows (5 embedded) -> {tmp_path / 'a.parquet'}\n", "")   # no bar
+    assert geos2vec.get_options()["progress"] is option                 # was False after the command
+    assert main(args + ["--out", str(tmp_path / "b.parquet")]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"5 rows (5 embedded) -> {tmp_path / 'b.parquet'}\n"
+    assert ("embedding (patch)" in err) is option                       # the session's option again
