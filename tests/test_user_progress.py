@@ -169,3 +169,40 @@ def test_cli_quiet_is_for_the_command_only(embed_inputs, tmp_path, capsys, optio
     out, err = capsys.readouterr()
     assert out == f"5 rows (5 embedded) -> {tmp_path / 'b.parquet'}\n"
     assert ("embedding (patch)" in err) is option                       # the session's option again
+
+
+# --------------------------------------------------------------------------- evaluate's bar
+def test_evaluate_mlp_bar_ends_at_its_total_when_splits_go_in_chunks(monkeypatch):
+    """Splits too big to hold at once go through the MLP in chunks; each chunk's tick counted every split, so the
+    bar of a large task ran past its total (200 %, 400 %) and said nothing about how far the run was."""
+    import tqdm.auto
+
+    from geos2vec.evaluate import mlp_training, protocol
+
+    bars = []
+
+    class Recorder(tqdm.auto.tqdm):
+        def close(self):
+            if not self.disable and self not in [b for b, _ in bars]:
+                bars.append((self, (self.n, self.total)))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: Recorder(*a, **{**k, "file": __import__("io").StringIO()}))
+    monkeypatch.setattr(mlp_training, "_require_mlp", lambda: None)     # no Keras: the training is faked below
+    heads_seen = []
+
+    def fake_train_group(xs, ys, train_idx, val_idx, *, eval_idx, **kw):
+        heads_seen.append(len(eval_idx))
+        return np.zeros(eval_idx.shape), np.ones(len(eval_idx)), None
+
+    monkeypatch.setattr(protocol, "_train_group", fake_train_group)
+    monkeypatch.setattr(protocol, "_MLP_CHUNK_VALUES", 200 * 3 * 2)      # two splits of 200 x 3 values at once
+    rng = np.random.default_rng(0)
+    cells = np.unique(latlng_to_cell(rng.uniform(34, 34.5, 400), rng.uniform(-118.5, -118, 400), 12))[:200]
+    x = pd.DataFrame(rng.normal(size=(cells.size, 3)), index=pd.Index(cells, name="cell_id"))
+    y = pd.Series(x[0] + rng.normal(size=cells.size), index=x.index, name="y")
+    res = protocol.evaluate(y, {"a": x}, n_splits=5, probes=["mlp"], progress=True,
+                            sweep={"hidden": [8, 16], "lr": [1e-3], "dropout": [0.0, 0.1]})
+    assert heads_seen == [2 * 2, 2 * 2, 2 * 2, 2 * 2, 1 * 2, 1 * 2]    # chunks of 2, 2, 1 splits x 2 configs
+    assert len(res.scores) == 5
+    assert [counts for _, counts in bars] == [(10, 10)]                 # 5 splits x 2 widths; was (30, 10)

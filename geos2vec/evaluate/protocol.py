@@ -73,6 +73,10 @@ def _r2(y, p):
     return float(1.0 - np.sum((y - p) ** 2) / ss) if ss > 0 else float("nan")
 
 
+#: standardized input values of the MLP probe's splits held at once (float32; ~256 MB): more splits go in chunks
+_MLP_CHUNK_VALUES = 6.4e7
+
+
 def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units, max_epochs, patience,
                weight_decay, batch_size, seed, tick, target_scale="standard"):
     """Best-on-validation MLP predictions (original units) on each split's test samples, with the config."""
@@ -83,7 +87,7 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
     results = [None] * len(splits)
     # splits in chunks so that the per-split standardized inputs stay under ~256 MB
     width = sum(x.shape[1] for x in blocks_x) if method.transform is None else method.n_components
-    chunk = max(1, min(len(splits), int(6.4e7 // max(1, n * width))))
+    chunk = max(1, min(len(splits), int(_MLP_CHUNK_VALUES // max(1, n * width))))
     for a in range(0, len(splits), chunk):
         part = splits[a:a + chunk]
         m = len(part)
@@ -126,7 +130,8 @@ def _mlp_probe(name, method, blocks_x, y, splits, *, sweep, fusion, fusion_units
                     n_te = len(part[k][2])
                     best[k] = (pred[k, j, :n_te] * span[k] + lo[k],
                                dict(lr=lrs[j // len(rates)], hidden=int(h), dropout=rates[j % len(rates)]))
-            tick()
+            for _ in range(m):  # the m splits of this chunk, at this width (it counted every split at each chunk)
+                tick()
         for k in range(m):
             if best[k] is None:  # every configuration diverged (NaN validation loss): predict the training mean
                 tr, _, te = part[k]
@@ -441,7 +446,7 @@ def evaluate(
                     res = _mlp_probe(name, method, pooled[name], y, splits, sweep=sweep, fusion=fusion,
                                      fusion_units=fusion_units, max_epochs=max_epochs, patience=patience,
                                      weight_decay=weight_decay, batch_size=batch_size, seed=seed,
-                                     tick=lambda: bar.update(len(splits)), target_scale=target_scale)
+                                     tick=lambda: bar.update(1), target_scale=target_scale)
                     for k, ((_, _, te), (p, val_mse, cfg)) in enumerate(zip(splits, res)):
                         record(split_name, k, name, "mlp", te, p, val_mse, cfg)
     config = dict(
