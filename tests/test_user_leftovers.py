@@ -126,3 +126,16 @@ def _images(level, image_level):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return geos2vec.rasterize(geos2vec.count_features(pois, level=level), image_level=image_level)
+
+
+def test_fit_of_a_built_model_refuses_images_of_another_level():
+    """S2VecModel.fit trained the bundled level-12 model on 16 x 16 level-10 images of level-14 cells (the grid
+    matched); embed and evaluate refuse them."""
+    pytest.importorskip("tensorflow")
+    model = geos2vec.load_model("default")
+    da14, da12 = _images(14, 10), _images(12, 8)
+    with pytest.raises(InvalidInputError, match="these images hold level-14 cells, but the model embeds level-12"):
+        model.fit(da14, epochs=1, verbose=0)
+    with pytest.raises(InvalidInputError, match="these images hold level-14 cells, but the model embeds level-12"):
+        model.fit(da12, validation_data=da14, epochs=1, verbose=0)
+    assert (model.image_level, model.patch_level) == (8, 12)

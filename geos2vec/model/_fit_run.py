@@ -12,7 +12,7 @@ import numpy as np
 
 from .._fork import check_tf_usable
 from ..errors import InvalidInputError
-from .data import as_images, make_dataset, match_channels, scorable_images, split_images
+from .data import as_images, check_levels, make_dataset, match_channels, scorable_images, split_images
 
 
 def fit_model(model, data, *, validation_data, strategy, epochs, callbacks, checkpoint_dir, log_dir, tensorboard,
@@ -34,10 +34,16 @@ def fit_model(model, data, *, validation_data, strategy, epochs, callbacks, chec
     else:
         train_idx, val_idx = np.arange(da.sizes["image"]), None
         val_da = as_images(validation_data, "validation_data")
+    # a built model's levels, as embed and evaluate check them: it trained on level-14 cells without a word
+    for images in (da, val_da):
+        if images is not None:
+            check_levels(images, model)
     strategy = resolve_strategy(strategy)
     model.ensure_keras(strategy)  # variables must live under the strategy's scope (a rebuild with the weights)
     if model.keras_model is None:
         model.build(da.isel(image=train_idx), strategy=strategy)
+        if val_da is not None:  # validation images of another level than the training images'
+            check_levels(val_da, model)
     else:
         da = match_channels(da, model.channels)
         if val_da is not None:
