@@ -16,6 +16,7 @@ are also matched on their own as long as a value maps to a single channel.
 
 from __future__ import annotations
 
+import copy
 import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
@@ -357,8 +358,9 @@ def load_ontology(name: OntologyLike = "default") -> Ontology:
     Returns
     -------
     Ontology
-        The packaged ontology (loaded once, then cached), ``name`` itself if it
-        is an Ontology, or one built from the mapping or list.
+        The packaged ontology (read once, then cached: each call returns its own copy, so editing its
+        ``channels`` or ``table`` changes no later call), ``name`` itself if it is an Ontology, or one
+        built from the mapping or list.
 
     Raises
     ------
@@ -390,7 +392,13 @@ def load_ontology(name: OntologyLike = "default") -> Ontology:
             "{tag: channel} (e.g. {'amenity=cafe': 'food', 'shop=*': 'shops'}) or a list of channels named as the "
             "category values" + ("; for a file: dict(zip(df['tag'], df['channel'])) of the table read with pandas"
                                  if name.lower().endswith((".csv", ".tsv", ".json", ".parquet")) else ""))
-    return _load_packaged(version)
+    # a copy of the cached one: load_ontology().channels.sort() reordered the cache's channels, so every later
+    # count_features labelled its counts with other channels' names
+    cached = _load_packaged(version)
+    out = copy.copy(cached)
+    object.__setattr__(out, "channels", list(cached.channels))
+    object.__setattr__(out, "table", cached.table.copy())
+    return out
 
 
 _CACHE: dict = {}

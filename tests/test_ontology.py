@@ -11,7 +11,8 @@ from geos2vec.ontology import ROAD_CHANNEL, Ontology, load_ontology
 
 def test_default_ontology_shape_and_uniqueness():
     onto = load_ontology()
-    assert onto is load_ontology("v1")
+    again = load_ontology("v1")  # its own copy of the cached one (editing one changes no later call)
+    assert again is not onto and again.channels == onto.channels and again.table.equals(onto.table)
     assert len(onto.channels) == 115
     assert onto.all_channels[-1] == ROAD_CHANNEL and ROAD_CHANNEL not in onto.channels
     pois = onto.table[onto.table["channel"] != ROAD_CHANNEL]
