@@ -22,6 +22,7 @@ import geos2vec as g
 from geos2vec import cells as C
 from geos2vec import features as F
 from geos2vec import raster as R
+from geos2vec.model import embeddings_to_frame
 
 pytestmark = pytest.mark.filterwarnings("ignore::geos2vec.errors.Geos2VecWarning")  # dropped categories
 BOX = shapely.box(-118.6, 34.0, -118.1, 34.3)
@@ -99,6 +100,18 @@ def test_editing_the_packaged_ontology_changes_no_later_count(sample):
     assert int(counted["restaurant"].sum()) == expected == 144
 
 
+def test_embeddings_to_frame_does_not_share_memory_with_the_dataarray():
+    # the frame took the DataArray's array (copy=False): frame.iloc[0, 0] = 99 wrote into emb
+    emb = xr.DataArray(np.arange(6, dtype=np.float32).reshape(3, 2), dims=("cell", "dim"),
+                       coords={"cell": np.array([5, 7, 9], np.uint64)})
+    snap = _snap(emb)
+    frame = embeddings_to_frame(emb)
+    assert frame.to_numpy().tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    frame.iloc[0, 0] = 99.0
+    frame.loc[7, "s2vec_1"] = -1.0
+    _assert_same(emb, snap)
+    emb.values[2, 0] = 55.0  # and the other way round
+    assert frame.loc[9, "s2vec_0"] == 4.0
 
 
 

@@ -264,7 +264,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         ids = _check_table(data, model, cols)
         vec = patch_vectors(km, stats, data[cols].to_numpy(), npw)  # no float32 copy up front
         out = _as_dataarray(vec, ids, mode, model)
-        return embeddings_to_frame(out) if as_frame else out
+        return _to_frame(out, copy=False) if as_frame else out
 
     da = match_channels(check_images(data), model.channels)
     rows, cols = da.sizes["row"], da.sizes["col"]
@@ -295,7 +295,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         out = _as_dataarray(vec, idv, mode, model)
         if mode == "contextual":
             out.attrs["context"] = context
-        return embeddings_to_frame(out) if as_frame else out
+        return _to_frame(out, copy=False) if as_frame else out
 
     vecs, ids = [], []
     n_img = da.sizes["image"]
@@ -322,7 +322,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     vec = np.concatenate(vecs) if vecs else np.empty((0, dim), np.float32)
     idv = np.concatenate(ids) if ids else np.empty(0, np.uint64)
     out = _as_dataarray(vec, idv, mode, model)
-    return embeddings_to_frame(out) if as_frame else out
+    return _to_frame(out, copy=False) if as_frame else out
 
 
 def _as_dataarray(vec, ids, mode, model=None):
@@ -348,12 +348,18 @@ def embeddings_to_frame(emb) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per cell in the order of ``emb``, index ``cell_id`` (uint64), columns
-        ``s2vec_0 ... s2vec_<dim-1>``.
+        ``s2vec_0 ... s2vec_<dim-1>``; its own values (editing the frame leaves ``emb`` as it was).
     """
+    return _to_frame(emb, copy=True)
+
+
+def _to_frame(emb, copy: bool) -> pd.DataFrame:
+    """:func:`embeddings_to_frame`; ``copy=False`` hands the frame ``emb``'s array (for a result made here)."""
     values = np.asarray(emb.transpose("cell", "dim").values)
     index = pd.Index(np.asarray(emb["cell"].values, dtype=np.uint64), name="cell_id")
-    # no copy: the frame takes the embedding array (pandas would copy a 2-D array by default)
-    frame = pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])], copy=False)
+    # copy=False: the frame takes the embedding array (pandas would copy a 2-D array by default); a user's
+    # DataArray is copied: the frame shared its memory, so frame.iloc[0, 0] = 0 wrote into the DataArray
+    frame = pd.DataFrame(values, index=index, columns=[f"s2vec_{i}" for i in range(values.shape[1])], copy=copy)
     record = record_from_attrs(emb.attrs)
     if record:  # the DataArray's provenance, as a table's (see geos2vec.provenance)
         frame.attrs["geos2vec"] = record
