@@ -13,6 +13,7 @@ in memory are the same as those computed in one pass.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,11 +195,11 @@ class FeatureStats:
         n = self.count + other.count
         if np.all(n == 0):
             return FeatureStats(list(self.channels), n, self.mean.copy(), self.m2.copy(), self.eps,
-                                dict(self.meta), self.log1p)
+                                copy.deepcopy(self.meta), self.log1p)
         delta = other.mean - self.mean
         mean = self.mean + delta * (other.count / np.maximum(n, 1))
         m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / np.maximum(n, 1))
-        return FeatureStats(list(self.channels), n, mean, m2, self.eps, dict(self.meta), self.log1p)
+        return FeatureStats(list(self.channels), n, mean, m2, self.eps, copy.deepcopy(self.meta), self.log1p)
 
     @classmethod
     def combine(cls, parts: Iterable[FeatureStats]) -> "FeatureStats":
@@ -376,7 +377,7 @@ class FeatureStats:
         """
         count = np.asarray(self.count).tolist() if np.ndim(self.count) else int(self.count)
         return {"channels": [str(c) for c in self.channels], "count": count,
-                "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": self.meta,
+                "mean": self.mean.tolist(), "m2": self.m2.tolist(), "eps": self.eps, "meta": copy.deepcopy(self.meta),
                 "log1p": bool(self.log1p)}
 
     @classmethod
@@ -436,7 +437,7 @@ class FeatureStats:
             raise InvalidInputError("FeatureStats: " + "; ".join(problems) + "; the statistics file is corrupt")
         count = np.asarray(count, dtype=np.int64) if isinstance(count, list) else int(count)
         out = cls(list(channels), count, np.asarray(d["mean"], dtype=np.float64), np.asarray(d["m2"], dtype=np.float64),
-                  float(eps), dict(d.get("meta", {})), bool(d.get("log1p", False)))
+                  float(eps), copy.deepcopy(d.get("meta", {})), bool(d.get("log1p", False)))
         bad_count = np.max(out.count) < 1 or np.min(out.count) < 0
         if bad_count or not np.isfinite(out.mean).all() or not np.isfinite(out.m2).all() or (out.m2 < 0).any():
             raise InvalidInputError("FeatureStats: count must be >= 1, mean and m2 finite and m2 (the sum of squared "

@@ -114,6 +114,23 @@ def test_embeddings_to_frame_does_not_share_memory_with_the_dataarray():
     assert frame.loc[9, "s2vec_0"] == 4.0
 
 
+def test_feature_stats_dicts_do_not_alias_meta():
+    # to_dict returned self.meta itself, from_dict and merge shallow copies of it: editing the dict (or the
+    # merged statistics' meta) edited the statistics it came from
+    stats = g.FeatureStats.fit(pd.DataFrame({"cafe": [0, 2, 4], "road": [1, 1, 3]}))
+    stats.meta["source"] = {"cities": ["LA"]}
+    d = stats.to_dict()
+    d["meta"]["source"]["cities"].append("NYC")
+    d["meta"]["other"] = 1
+    assert stats.meta == {"source": {"cities": ["LA"]}}
+    back = g.FeatureStats.from_dict(stats.to_dict())
+    merged = stats.merge(back)
+    d2 = stats.to_dict()
+    loaded = g.FeatureStats.from_dict(d2)
+    d2["meta"]["source"]["cities"].append("SF")
+    merged.meta["source"]["cities"].append("SJ")
+    assert loaded.meta == stats.meta == back.meta == {"source": {"cities": ["LA"]}}
+    assert merged.mean.tolist() == [2.0, 5 / 3]  # the merge itself: the rows twice
 
 
 
