@@ -493,8 +493,8 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     names = names[1:]
     emb_frame = pd.DataFrame(result, index=gdf.index, columns=names, copy=False)
     joined = _geo.append_columns(out, emb_frame)
-    joined.columns.names = gdf.columns.names  # as pandas' out[name] = ... keeps them
-    joined.attrs = {**gdf.attrs, "geos2vec": provenance(stage="embed", model=model_name(model), mode=mode,
+    joined.columns.names = gdf.columns.names  # as pandas' out[name] = ... keeps them; attrs: gdf.copy()'s deep copy
+    joined.attrs = {**out.attrs, "geos2vec": provenance(stage="embed", model=model_name(model), mode=mode,
                                                         context=context if mode == "contextual" else None,
                                                         level=level, how=how, outside=outside, prefix=prefix)}
     return joined

@@ -133,6 +133,18 @@ def test_feature_stats_dicts_do_not_alias_meta():
     assert merged.mean.tolist() == [2.0, 5 / 3]  # the merge itself: the rows twice
 
 
+def test_embed_output_attrs_are_not_the_input_attrs(sample, table):
+    # {**gdf.attrs, ...} copied the top level only: out.attrs["mine"]["note"].append(...) edited the user's frame
+    # (pandas' own copy/assign/concat deep-copy attrs)
+    pois, _ = sample
+    homes = pois.iloc[:15][["name", "geometry"]].copy()
+    homes.attrs["mine"] = {"note": ["kept"]}
+    snap = _snap(homes)
+    for out in (g.embed(homes, features=table, progress=False),
+                homes.s2vec.embed(features=table, progress=False)):
+        assert out.attrs["mine"] == {"note": ["kept"]} and out.attrs["geos2vec"]["stage"] == "embed"
+        _mutate_nested(out.attrs)
+        _assert_same(homes, snap)
 
 
 
