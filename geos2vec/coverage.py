@@ -349,7 +349,8 @@ def combine_coverage(tables: Iterable[pd.DataFrame]) -> dict | None:
         return None
     geom = shapely.union_all([g for g, _ in parts])
     names = sorted({c for _, ch in parts for c in ch})
-    layers = next((t.attrs["coverage"]["layers"] for t in tables if t.attrs["coverage"].get("layers")), None)
+    layers = next(([list(ch) for ch in t.attrs["coverage"]["layers"]] for t in tables  # a copy: not the part's
+                   if t.attrs["coverage"].get("layers")), None)
     # a part's rows count as covered (and hold its channels) even where their centre is outside its geometry;
     # once parts are summed the rows cannot tell which part they came from, so those cells join its channels
     # (a row with a non-zero count has its channel anyway, see covered_mask: only zero rows are added)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import geos2vec as g
 from geos2vec import cells as C
+from geos2vec import coverage as CV
 from geos2vec import features as F
 from geos2vec import raster as R
 from geos2vec.model import embeddings_to_frame
@@ -147,6 +148,19 @@ def test_embed_output_attrs_are_not_the_input_attrs(sample, table):
         _assert_same(homes, snap)
 
 
+def test_combined_coverage_layers_are_not_the_parts(sample):
+    # combine_coverage (and combine_counts) put the first part's attrs["coverage"]["layers"] list in the result
+    pois, roads = sample
+    a = F.count_features(pois.iloc[:900], roads, coverage=BOX)
+    b = F.count_features(pois.iloc[900:], roads.iloc[:0], coverage=BOX)
+    assert a.attrs["coverage"]["layers"]  # POI channels, then road
+    snaps = [_snap(a), _snap(b)]
+    out = F.combine_counts([a, b])
+    assert out.attrs["coverage"]["layers"] == a.attrs["coverage"]["layers"]
+    _mutate_nested(out.attrs)
+    _mutate_nested(CV.combine_coverage([a, b]))
+    for t, s in zip((a, b), snaps):
+        _assert_same(t, s)
 
 
 # ------------------------------------------------------------------ found fine
