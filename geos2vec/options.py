@@ -3,7 +3,8 @@
 ``progress``
     Show tqdm progress bars in long work (embedding, evaluation), and Keras' progress output in training
     (``S2VecModel.fit(verbose="auto")``, the default, prints nothing when it is False). Default True. A
-    function's own ``verbose=`` / ``progress=`` argument, when given, wins.
+    function's own ``verbose=`` / ``progress=`` argument, when given, wins; it takes True, False (or 1, 0) and
+    None (the option), and refuses anything else as ``set_options`` does.
 ``threads``
     BLAS threads for geos2vec's NumPy inference (the bundled model's encoder). Default 1: on a machine whose
     cores other processes share, a multi-threaded BLAS oversubscribes them and the encoder slows down 10-30x
@@ -152,13 +153,28 @@ def progress(verbose=None) -> bool:
     Parameters
     ----------
     verbose : bool, optional
-        A function's own ``verbose=`` argument; None defers to the ``progress`` option.
+        A function's own ``progress=`` / ``verbose=`` argument; None defers to the ``progress`` option.
 
     Returns
     -------
     bool
+
+    Raises
+    ------
+    InvalidInputError
+        ``verbose`` is not True, False, 0, 1 or None: ``progress="no"`` (a true string) showed the bars, where
+        ``set_options(progress="no")`` is refused.
     """
-    return OPTIONS["progress"] if verbose is None else bool(verbose)
+    return OPTIONS["progress"] if check_progress(verbose) is None else bool(verbose)
+
+
+def check_progress(value, name: str = "progress"):
+    """``value`` if it is a function's valid ``progress=`` argument (None, a bool or 0/1), else an error."""
+    if value is None or isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral)
+                                                                and int(value) in (0, 1)):
+        return value
+    raise InvalidInputError(f"{name} must be True, False or None (None follows geos2vec.set_options(progress=...)), "
+                            f"got {value!r}")
 
 
 _BLAS = {"users": 0, "limits": None}  # blas_threads blocks open in any thread, and the limits the first one set

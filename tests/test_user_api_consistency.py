@@ -9,19 +9,65 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import inspect
+import pkgutil
+import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import geos2vec
+from geos2vec.errors import InvalidInputError
+
+from conftest import SHARED_DATA
+
+_PBF = SHARED_DATA / "osm" / "liechtenstein-latest.osm.pbf"
 
 
 def _quiet(f, *args, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return f(*args, **kw)
+
+
+def _public_callables():
+    """``(name, function)`` of every public function and method (``__all__`` of the public modules) and of the
+    ``.s2vec`` accessors, each once."""
+    from geos2vec.accessor import DaskS2VecAccessor, S2VecAccessor
+
+    names = ["geos2vec"] + [m.name for m in pkgutil.walk_packages(geos2vec.__path__, "geos2vec.")
+                            if not any(part.startswith("_") for part in m.name.split("."))]
+    seen, out, mods = set(), [], []
+    # modules that need Keras are left out unless it is loaded already (importing TensorFlow takes ~10 s)
+    blocked = [m for m in ("keras", "tensorflow") if m not in sys.modules]
+    sys.modules.update(dict.fromkeys(blocked))
+    try:
+        for name in names:
+            try:
+                mods.append((name, importlib.import_module(name)))
+            except ImportError:  # an optional extra that is not installed (or Keras, blocked)
+                continue
+    finally:
+        for m in blocked:
+            sys.modules.pop(m, None)
+    for name, mod in mods:
+        objs = [(f"{name}.{a}", getattr(mod, a, None)) for a in getattr(mod, "__all__", [])]
+        for full, obj in objs + [("S2VecAccessor", S2VecAccessor), ("DaskS2VecAccessor", DaskS2VecAccessor)]:
+            if obj is None or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if inspect.isfunction(obj):
+                out.append((full, obj))
+            elif inspect.isclass(obj) and obj.__module__.startswith("geos2vec"):
+                for meth, f in vars(obj).items():
+                    f = f.__func__ if isinstance(f, (classmethod, staticmethod)) else f
+                    if (not meth.startswith("_") or meth == "__init__") and inspect.isfunction(f) and id(f) not in seen:
+                        seen.add(id(f))
+                        out.append((f"{full}.{meth}", f))
+    return out
 
 
 def _defaults(f) -> dict:
@@ -104,3 +150,63 @@ def test_evaluate_category_flag_finds_the_column_as_features_does(cli, tmp_path)
     assert got.to_numpy().sum() == known.sum()
     assert got.loc[cells[known].value_counts().index].sum(axis=1).to_numpy().tolist() == \
         cells[known].value_counts().to_numpy().astype(float).tolist()
+
+
+# ------------------------------------------------------------------ progress=
+@pytest.fixture(scope="module")
+def small():
+    pois, _ = geos2vec.demo.load_sample()
+    pois = pois.iloc[:150]
+    return pois, _quiet(geos2vec.count_features, pois), geos2vec.load_model("default")
+
+
+def test_progress_takes_what_set_options_takes(small, capsys):
+    """``progress="no"`` (a true string) showed the bars; ``set_options(progress="no")`` was refused. Every
+    function's ``progress=`` now takes True, False, 0, 1 or None and refuses the rest the same way."""
+    from geos2vec.evaluate import evaluate, run_suite
+    from geos2vec.io import download_osm, osm_features, read_osm
+
+    pois, table, model = small
+    cells = table.index[:3]
+    y = pd.Series(np.arange(len(table), dtype=float), index=table.index)
+    box = (9.50, 47.10, 9.52, 47.12)
+    calls = {
+        "embed_cells": lambda v: geos2vec.embed_cells(cells, table, model=model, progress=v),
+        "cell_embeddings": lambda v: geos2vec.cell_embeddings(table.iloc[:3], model=model, progress=v),
+        "embed": lambda v: geos2vec.embed(pois.iloc[:3], table, model=model, progress=v),
+        ".s2vec.embed": lambda v: pois.iloc[:3].s2vec.embed(table, model=model, progress=v),
+        "evaluate": lambda v: evaluate(y, {"counts": table}, n_splits=2, probes="ridge", progress=v),
+        "run_suite": lambda v: run_suite(("ca-housing",), data_dir="/nonexistent", progress=v),
+        "download_osm": lambda v: download_osm(box, index_url="/nonexistent/index.json", progress=v),
+    }
+    if importlib.util.find_spec("osmium") is not None and _PBF.exists():
+        calls["read_osm"] = lambda v: read_osm(_PBF, area=box, pois=False, progress=v)
+        calls["osm_features"] = lambda v: osm_features(box, index_url="/nonexistent/index.json", progress=v)
+    with pytest.raises(InvalidInputError, match="progress"):
+        geos2vec.set_options(progress="no")
+    for name, call in calls.items():
+        for bad in ("no", "false", 2, 0.5) if name == "embed_cells" else ("no",):
+            with pytest.raises(InvalidInputError, match=r"progress must be True, False or None"):
+                _quiet(call, bad)
+    assert "it/s" not in capsys.readouterr().err  # refused before any bar was drawn
+    # the valid values still work, and a bar shows only when asked for
+    for ok in (False, 0, np.False_):
+        out = _quiet(geos2vec.embed_cells, cells, table, model=model, progress=ok)
+        assert out.shape == (3, 256)
+    assert capsys.readouterr().err == ""
+    with geos2vec.set_options(progress=False):
+        _quiet(geos2vec.embed_cells, cells, table, model=model, progress=np.True_)
+    assert "embedding" in capsys.readouterr().err  # the argument wins over the option
+
+
+def test_progress_defaults_follow_the_option():
+    """Every public ``progress=`` defaults to None (the ``progress`` option), but read_osm: False, as documented."""
+    found = {}
+    for full, f in _public_callables():
+        params = inspect.signature(f).parameters
+        if "progress" in params:
+            found[full] = params["progress"].default
+    assert len(found) >= 8, found
+    odd = {k: v for k, v in found.items() if v is not None}
+    assert odd == {"geos2vec.io.read_osm": False}
+    assert "progress : bool or None, default False" in inspect.getdoc(geos2vec.io.read_osm)

@@ -159,8 +159,10 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         embeddings and evaluation.
     """
     from ..model import load_model
+    from ..options import check_progress
     from .baselines import untrained_model
 
+    check_progress(progress)  # progress="no" showed the bars (bool("no")), after the tasks were loaded
     if "mlp" in probes:  # said before the tasks are loaded and embedded (minutes), not when the first MLP trains
         _require_mlp()
     if model is not None and (isinstance(model, str) or hasattr(model, "__fspath__")):

@@ -33,6 +33,7 @@ import shapely
 from .._coverage_layers import lnglat_union as _lnglat_union
 from .._jsonfile import atomic_path, write_text_atomic
 from ..errors import ChecksumError, DownloadError, InvalidInputError, NoExtractError
+from ..options import check_progress as _check_progress
 from .osm_counts import context_box, osm_features
 
 if TYPE_CHECKING:
@@ -349,6 +350,7 @@ def download_osm(area: AreaLike, *, cache_dir: StrPath | None = None, source: st
     """
     if source != "geofabrik":
         raise InvalidInputError(f"source must be 'geofabrik', got {source!r}")
+    _check_progress(progress)  # before the network: progress="no" was taken as True
     return _get_extract(area, cache_dir=cache_dir, index_url=index_url, refresh=refresh, progress=progress,
                         **_retry_kw(retries, backoff, timeout))[1]
 

@@ -11,6 +11,7 @@ import pandas as pd
 from .._stacklevel import warn as _warn
 from ..errors import CoverageWarning, Geos2VecWarning, InvalidInputError, InvalidTypeError
 from ..ontology import ROAD_CHANNEL, load_ontology
+from ..options import progress as _show
 from .osm_frames import read_pois, read_roads
 from .osm_geometry import _check_area, _clip, _known_runs, _osm_file, _road_lines
 from .osm_profile import filtered_message, is_land_way, looks_filtered
@@ -69,7 +70,7 @@ def _classify(tags, onto, key_order):
 
 
 def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = True, roads: bool = True,
-             areas: bool = True, all_highways: bool = False, progress: bool = False,
+             areas: bool = True, all_highways: bool = False, progress: bool | None = False,
              area: AreaLike | None = None) -> OSMData:
     """Read POIs and roads from an OpenStreetMap file (``.osm.pbf``, ``.osm``, ``.osm.bz2``).
 
@@ -90,8 +91,10 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     all_highways : bool, default False
         Keep every ``highway=*`` way, not just the ontology's road classes
         (count_features then reports the others as dropped).
-    progress : bool
-        Show a tqdm counter of OSM objects read.
+    progress : bool or None, default False
+        Show a tqdm counter of OSM objects read; None follows ``geos2vec.set_options(progress=...)`` (as
+        ``embed``'s and ``download_osm``'s default does). Anything but True, False, 0, 1 or None is an
+        :class:`~geos2vec.errors.InvalidInputError`.
     area : GeoDataFrame, GeoSeries, shapely geometry or (min_lon, min_lat, max_lon, max_lat), optional
         Keep only what lies in this area: POIs inside it (boundary included) and the parts of roads inside
         it (roads are cut at its boundary, so no road counts in a cell outside it). Pass the same area as
@@ -153,7 +156,7 @@ def read_osm(path: StrPath, *, ontology: OntologyLike = "default", pois: bool = 
     if pois and areas:
         fp = fp.with_areas()
     it = fp
-    if progress:
+    if _show(progress):
         from tqdm.auto import tqdm
 
         it = tqdm(fp, unit=" objects", desc=os.path.basename(path))

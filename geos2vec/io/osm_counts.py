@@ -107,6 +107,7 @@ def osm_features(area: AreaLike, *, level: int = 12, margin: float | None = None
     require("osmium", what="geos2vec.io.osm_features")  # before any download: the extract is read with pyosmium
     geom = _area(area)
     level = _check_level(level)  # before any download
+    _progress(progress)  # progress="no" was taken as True (a bar), after the download
     if margin is not None and not (isinstance(margin, (int, float, np.number)) and 0 <= margin < np.inf):
         raise InvalidInputError(f"margin is the degrees read around the area (>= 0), got {margin!r}")
     # one index read and one extract choice, shared by the download and the coverage
