@@ -47,7 +47,17 @@ def _warn_outside(geom, input_xy=None, counts=None, stacklevel=4, source=None):
 
     ``input_xy``: ``[(lng, lat), ...]`` arrays; or ``counts``: ``(coordinates, outside)`` already counted (the
     dask path sums them over partitions). ``source``: the coverage as given (an ``.osm.pbf``: its header box).
+    An empty coverage (a GeoSeries of no rows, or of missing or empty geometries) is warned about instead: it made
+    every cell without counts unknown with no word (or a "lie outside ... bounds (nan, ...)" one).
     """
+    if geom.is_empty:
+        from ._stacklevel import warn
+
+        warn("count_features: the coverage is empty (no polygon: a GeoSeries of no rows, or of missing or empty "
+             "geometries), so it records that the source covers nothing: every cell without counts is unknown "
+             "(missing), none counts as empty land. Pass the area the source covers, "
+             "coverage='infer', or coverage=None to record no coverage", CoverageWarning)
+        return
     if counts is None:
         lng = np.concatenate([x for x, _ in input_xy]) if input_xy else np.empty(0)
         lat = np.concatenate([y for _, y in input_xy]) if input_xy else np.empty(0)

@@ -156,7 +156,7 @@ def count_features(pois: pd.DataFrame | dd.DataFrame | None = None,
     CoverageWarning
         When more than half of the input coordinates (POIs and road vertices)
         lie outside the given ``coverage`` (a coverage in another CRS, or with
-        longitude and latitude swapped).
+        longitude and latitude swapped), or when it is empty (covers nothing).
 
     Examples
     --------

@@ -19,7 +19,7 @@ import pytest
 import shapely
 
 import geos2vec
-from geos2vec.errors import InvalidInputError
+from geos2vec.errors import CoverageWarning, InvalidInputError
 
 
 def _points(names, xy):
@@ -139,3 +139,21 @@ def test_fit_of_a_built_model_refuses_images_of_another_level():
     with pytest.raises(InvalidInputError, match="these images hold level-14 cells, but the model embeds level-12"):
         model.fit(da12, validation_data=da14, epochs=1, verbose=0)
     assert (model.image_level, model.patch_level) == (8, 12)
+
+
+def test_an_empty_coverage_warns_that_it_covers_nothing():
+    """coverage=GeoSeries([]) (a clip or query with no rows) recorded 'covers nothing': every cell without counts
+    unknown, with no word, or with "lie outside the coverage (bounds (nan, nan, nan, nan)); another CRS?"."""
+    from geos2vec.coverage import get_coverage
+
+    pois = pd.DataFrame({"lon": [-73.995, -73.996], "lat": [40.705, 40.706], "fclass": ["cafe", "school"]})
+    for cov in (gpd.GeoSeries([], crs=4326), gpd.GeoDataFrame(geometry=gpd.GeoSeries([None], crs=3857))):
+        for frame in (pois, pois.iloc[:0]):
+            with pytest.warns(CoverageWarning, match="the coverage is empty") as rec:
+                table = geos2vec.count_features(frame, level=12, coverage=cov)
+            assert not any("bounds (nan" in str(w.message) for w in rec)
+            assert get_coverage(table)[0].is_empty  # recorded as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CoverageWarning)  # a real area: no warning
+        table = geos2vec.count_features(pois, level=12, coverage=(-74.0, 40.7, -73.99, 40.71))
+    assert table.to_numpy().sum() == 2
