@@ -210,13 +210,17 @@ def _categories(frame, kept, column, key_column, ontology: Ontology):
         keys = _column(frame, key_column, "key_column")
         if kept is not None and not kept.all():
             keys = keys[kept]
-        keys = keys.astype("string").str.strip()
-        tagged = keys.str.cat(values.astype("string"), sep="=")
-        # a row without a key (missing or blank) keeps its bare value (an all-None osm_key must not drop valid
-        # fclass values); a blank value gives "key=", reported below as a missing category
+        # "key=value" per distinct (key, value) pair in order of first appearance (per row: 0.5 GB for 1.9 M POIs); no
+        # key (missing, blank): the bare value (all-None osm_key keeps fclass); a blank value: "key=", reported below
+        (kc, ku), (vc, vu) = pd.factorize(keys.astype("string")), pd.factorize(values.astype("string"))
+        pair, pairs = pd.factorize((kc + 1) * (len(vu) + 1) + (vc + 1))
+        keys = pd.Series(pd.array(ku, dtype="string").take(pairs // (len(vu) + 1) - 1, allow_fill=True)).str.strip()
+        values = pd.Series(pd.array(vu, dtype="string").take(pairs % (len(vu) + 1) - 1, allow_fill=True))
         has_key = keys.notna().to_numpy() & (keys.fillna("") != "").to_numpy(dtype=bool)
-        values = tagged.where(has_key, values.astype("string"))
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        codes, uniques = pd.factorize(keys.str.cat(values, sep="=").where(has_key, values))
+        codes = codes[pair]  # per row
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
     uniq = np.asarray(uniques, dtype=object)
     not_str = [u for u in uniq if not isinstance(u, str)]
     if not_str:
@@ -304,8 +308,7 @@ def _non_road_highways(roads, kept, road_column, ontology) -> dict:
     from .ontology import load_ontology
 
     hw = pd.Series(_column(roads, "highway", "road_column").to_numpy(dtype=object)[kept])
-    classes = load_ontology().road_values  # once: load_ontology returns a copy of the packaged one
-    other = hw[hw.map(lambda v: isinstance(v, str) and v.strip() not in classes)]
+    other = hw[hw.map(lambda v: isinstance(v, str) and v.strip() not in load_ontology().road_values)]
     return most_frequent_first(other.value_counts().items())
 
 
