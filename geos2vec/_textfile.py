@@ -31,8 +31,8 @@ def read_csv_utf8(path, what: str | None, *, table_ok: bool = True, **kwargs):
         if "sep" in kwargs or "delimiter" in kwargs or not _semicolon_header(path, kwargs.get("comment")):
             return pd.read_csv(path, **kwargs)
         df = pd.read_csv(path, sep=";", **kwargs)
-        if "dtype" in kwargs:
-            return df
+        if "dtype" in kwargs or (kwargs.get("compression", "infer") in ("infer", None) and not _holds_comma(path)):
+            return df  # no decimal comma to read: no second parse as text
         text = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, **kwargs)
     except UnicodeDecodeError:
         raise InvalidInputError(_not_utf8(path, what, table_ok)) from None
@@ -52,6 +52,17 @@ def _semicolon_header(path, comment) -> bool:
             if line.strip() and not (comment and line.lstrip().startswith(comment)):
                 return ";" in line and "," not in line
     return False
+
+
+def _holds_comma(path) -> bool:
+    """Whether the file holds a ``,`` anywhere (a byte search, far cheaper than parsing it as text again).
+
+    A compressed file (pandas decompresses by the suffix) is taken to hold one.
+    """
+    if os.fspath(path).lower().endswith((".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")):
+        return True
+    with open(path, "rb") as f:
+        return any(b"," in block for block in iter(lambda: f.read(1 << 20), b""))
 
 
 _NUMBER = r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*"  # 1234.5 (a decimal point)

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import warnings
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -157,3 +158,26 @@ def test_an_empty_coverage_warns_that_it_covers_nothing():
         warnings.simplefilter("error", CoverageWarning)  # a real area: no warning
         table = geos2vec.count_features(pois, level=12, coverage=(-74.0, 40.7, -73.99, 40.71))
     assert table.to_numpy().sum() == 2
+
+
+def test_a_semicolon_csv_without_commas_is_parsed_once(tmp_path, monkeypatch):
+    """read_csv_utf8 parsed every semicolon CSV twice (the second time as text, for decimal commas)."""
+    from geos2vec import _textfile
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("name;lon;lat;n\nA;-46.63;-23.55;1\nB;-46.64;-23.56;\n")
+    euro = tmp_path / "euro.csv"
+    euro.write_text("name;lon;lat;n\nA;-46,63;-23,55;1.000\nB;-46,64;-23,56;\n")
+    calls = []
+    read = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: calls.append(k.get("dtype")) or read(*a, **k))
+    df = _textfile.read_csv_utf8(plain, "CSV file")
+    assert calls == [None]
+    pd.testing.assert_frame_equal(df, read(plain, sep=";"))
+    assert df["lon"].tolist() == [-46.63, -46.64] and df["n"].isna().tolist() == [False, True]
+    calls.clear()
+    df = _textfile.read_csv_utf8(euro, "CSV file")  # decimal commas: read as text too, as before
+    assert calls == [None, str]
+    assert df["lon"].tolist() == [-46.63, -46.64] and df["lat"].tolist() == [-23.55, -23.56]
+    assert df["n"].tolist()[0] == 1000.0 and np.isnan(df["n"].tolist()[1])
+    assert Path(euro).read_text().count(",") == 4
