@@ -19,11 +19,10 @@ from .errors import InvalidInputError, InvalidTypeError
 if TYPE_CHECKING:
     import dask.dataframe as dd
     import dask_geopandas
-    import shapely
     import xarray as xr
     from numpy.typing import ArrayLike
 
-    from ._typing import ModelLike
+    from ._typing import AreaLike, ModelLike
     from .io.osm import OSMData
 
 __all__ = ["S2VecAccessor", "DaskS2VecAccessor", "register_dask_accessor"]
@@ -180,7 +179,7 @@ class S2VecAccessor:
     # ------------------------------------------------------------------ raster
     def rasterize(self, roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None, *, image_level: int = 8,
                   fill: float = 0, images: ArrayLike | None = None,
-                  area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+                  area: AreaLike | None = None,
                   chunks: int | dict[str, int] | None = None, **kwargs: Any) -> xr.DataArray:
         """Count features per cell and rasterize them into images (S2Vec input).
 

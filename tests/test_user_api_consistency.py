@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 import geos2vec
 from geos2vec.errors import InvalidInputError
@@ -210,3 +211,33 @@ def test_progress_defaults_follow_the_option():
     odd = {k: v for k, v in found.items() if v is not None}
     assert odd == {"geos2vec.io.read_osm": False}
     assert "progress : bool or None, default False" in inspect.getdoc(geos2vec.io.read_osm)
+
+
+# ------------------------------------------------------------------ area=
+def test_a_lon_lat_box_is_an_area_everywhere(small):
+    """read_osm(area=...), download_osm, osm_features and as_coverage take a (min_lon, min_lat, max_lon, max_lat)
+    box; rasterize(area=...), .s2vec.rasterize and image_cells raised "area must be a shapely geometry" for it."""
+    from geos2vec.coverage import as_coverage
+    from geos2vec.raster import image_cells
+
+    pois, table, _ = small
+    box = (-118.30, 34.00, -118.20, 34.10)
+    poly = shapely.box(*box)
+    assert as_coverage(box).equals(poly)  # what the box means elsewhere
+    ref = image_cells(poly, 8)
+    # an independent reference: the level-8 cells of a dense grid of points in the box, all among the covering
+    lat, lng = np.meshgrid(np.linspace(34.0, 34.1, 41), np.linspace(-118.3, -118.2, 41))
+    inside = np.unique(geos2vec.latlng_to_cell(lat.ravel(), lng.ravel(), 8))
+    assert set(inside) <= set(ref) and len(ref) == 2
+    for form in (box, list(box), np.array(box)):
+        np.testing.assert_array_equal(image_cells(form, 8), ref)
+        got = geos2vec.rasterize(table, area=form)
+        want = geos2vec.rasterize(table, area=poly)
+        np.testing.assert_array_equal(got["image"].values, want["image"].values)
+        assert set(ref) <= set(got["image"].values.tolist())
+    acc = _quiet(pois.s2vec.rasterize, area=box)
+    np.testing.assert_array_equal(acc["image"].values, _quiet(pois.s2vec.rasterize, area=poly)["image"].values)
+    with pytest.raises(InvalidInputError, match=r"\(min_lon, min_lat, max_lon, max_lat\)"):
+        image_cells((-118.2, 34.0, -118.3, 34.1))  # min and max swapped
+    with pytest.raises(TypeError, match="box"):
+        geos2vec.rasterize(table, area="Los Angeles")

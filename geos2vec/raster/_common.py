@@ -15,8 +15,9 @@ from ..errors import InvalidInputError, InvalidTypeError
 from ._kernels import scatter_rows
 
 if TYPE_CHECKING:
-    import geopandas as gpd
     import shapely
+
+    from .._typing import AreaLike
 
 
 DIMS = ("image", "row", "col", "feature")
@@ -292,7 +293,7 @@ def _unwrap_transformed(geoms: np.ndarray) -> shapely.Geometry:
     return shapely.union_all([_unwrap_part(p) for p in parts if not p.is_empty])
 
 
-def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level: int = 8) -> np.ndarray:
+def image_cells(area: AreaLike, level: int = 8) -> np.ndarray:
     """Image cells at ``level`` covering a polygon of interest (sorted uint64 ids).
 
     Every cell whose (lat/lng quadrilateral) polygon intersects ``area`` is
@@ -309,7 +310,8 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
 
     Parameters
     ----------
-    area : shapely geometry, GeoSeries or GeoDataFrame
+    area : shapely geometry, GeoSeries, GeoDataFrame or (min_lon, min_lat, max_lon, max_lat)
+        A box in degrees, as :func:`geos2vec.io.read_osm` and :func:`geos2vec.coverage.as_coverage` take it.
         Plain shapely geometries are taken as EPSG:4326 longitude/latitude
         (longitudes within [-360, 360], at most 360 degrees apart);
         GeoPandas input is transformed from its CRS (a missing CRS raises).
@@ -356,9 +358,19 @@ def image_cells(area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame, level
         geom = _unwrap_transformed(values) if projected else shapely.union_all(values)
     elif isinstance(area, shapely.Geometry):
         geom = area
+    elif isinstance(area, (tuple, list, np.ndarray)) and np.ndim(area) == 1 and len(area) == 4:
+        # a lon/lat box, as read_osm(area=...), download_osm and as_coverage take it (it was a TypeError here)
+        try:
+            x0, y0, x1, y1 = (float(v) for v in area)
+        except (TypeError, ValueError):
+            x0 = x1 = y0 = y1 = math.nan
+        if not (np.isfinite([x0, y0, x1, y1]).all() and x0 <= x1 and y0 <= y1):
+            raise InvalidInputError(f"an area box is (min_lon, min_lat, max_lon, max_lat) in degrees; got "
+                                    f"{tuple(area)}")
+        geom = shapely.box(x0, y0, x1, y1)
     else:
-        raise InvalidTypeError(
-            f"area must be a shapely geometry, GeoSeries or GeoDataFrame, not {type(area).__name__}")
+        raise InvalidTypeError(f"area must be a shapely geometry, GeoSeries, GeoDataFrame or a (min_lon, min_lat, "
+                               f"max_lon, max_lat) box, not {type(area).__name__}")
     if geom.is_empty:
         raise InvalidInputError("area is empty")
     x0, y0, x1, y1 = geom.bounds

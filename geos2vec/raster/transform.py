@@ -38,9 +38,9 @@ from ._common import (
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
-    import geopandas as gpd
-    import shapely
     from numpy.typing import ArrayLike
+
+    from .._typing import AreaLike
 
 __all__ = ["rasterize", "to_frame"]
 
@@ -48,7 +48,7 @@ __all__ = ["rasterize", "to_frame"]
 # --------------------------------------------------------------------------- rasterize
 def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, patch_level: int | None = None,
               fill: float = 0, images: ArrayLike | None = None,
-              area: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+              area: AreaLike | None = None,
               chunks: int | dict[str, int] | None = None) -> xr.DataArray:
     """Cell-feature table -> images: one image per coarse cell, one pixel per fine cell.
 
@@ -72,8 +72,8 @@ def rasterize(features: pd.DataFrame | dd.DataFrame, *, image_level: int = 8, pa
         Exactly these image cells, in this order. Rows of the table outside
         them raise (nothing is dropped silently). Default: every image cell
         holding at least one row, sorted by cell id (Hilbert order).
-    area : shapely geometry, GeoSeries or GeoDataFrame, optional
-        Add every image cell intersecting this polygon of interest (see
+    area : shapely geometry, GeoSeries, GeoDataFrame or (min_lon, min_lat, max_lon, max_lat), optional
+        Add every image cell intersecting this polygon of interest (a box in degrees, as ``read_osm`` takes; see
         :func:`image_cells`) to the data images, so that empty surroundings
         are included.
     chunks : int or dict, optional
