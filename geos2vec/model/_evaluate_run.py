@@ -10,10 +10,11 @@ import numpy as np
 
 from .._fork import check_tf_usable
 from ..errors import InvalidInputError
+from ._embed_targets import _progress
 from .data import as_images, check_levels, make_dataset, match_channels
 
 
-def evaluate_model(model, data, *, seed, n_masks, batch_size, baseline, stats, by):
+def evaluate_model(model, data, *, seed, n_masks, batch_size, baseline, stats, by, progress=None):
     """The losses of ``model`` (an ``S2VecModel``) on ``data``: the arguments and result of ``S2VecModel.evaluate``."""
     check_tf_usable("S2VecModel.evaluate")  # a process forked after TensorFlow ran would hang in it
     import tensorflow as tf
@@ -40,24 +41,27 @@ def evaluate_model(model, data, *, seed, n_masks, batch_size, baseline, stats, b
     empty = units.transform(np.zeros(len(model.channels)))
     n, nf = km.num_patches, km.num_features
     acc = LossAccumulator(n_masks, n_features=None if by == "predictor" else nf)
-    for batch in ds:
-        x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
-        v = batch["v"].numpy() if "v" in batch else None
-        b = x.shape[0]
-        xs = x if stats is None else (x * scale + shift).astype(np.float32)
-        noise = np.stack([draw_noise(r, b, n) for r in rngs])          # (n_masks, b, n)
-        per_pass = max(1, batch_size // b)                               # masks sharing a forward pass
-        for k0 in range(0, n_masks, per_pass):
-            m = min(per_pass, n_masks - k0)
-            out = km.reconstruct(tf.tile(batch["x"], (m, 1, 1)), noise[k0:k0 + m].reshape(m * b, n),
-                                 training=False, covered=tf.tile(batch["c"], (m, 1)))
-            pred = np.asarray(out["pred"], dtype=np.float32).reshape(m, b, n, nf)
-            mask = np.asarray(out["mask"]).reshape(m, b, n)
-            if stats is not None:
-                pred = (pred * scale + shift).astype(np.float32)
-            for i in range(m):
-                preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c, grid)}
-                acc.add(k0 + i, xs, w, mask[i], preds, c, v)
+    # long work (every image under every mask): a bar over the images, as embed's
+    with _progress(int(da.sizes["image"]), progress, f"evaluate ({n_masks} masks)") as bar:
+        for batch in ds:
+            x, w, c = batch["x"].numpy(), batch["w"].numpy(), batch["c"].numpy()
+            v = batch["v"].numpy() if "v" in batch else None
+            b = x.shape[0]
+            xs = x if stats is None else (x * scale + shift).astype(np.float32)
+            noise = np.stack([draw_noise(r, b, n) for r in rngs])          # (n_masks, b, n)
+            per_pass = max(1, batch_size // b)                               # masks sharing a forward pass
+            for k0 in range(0, n_masks, per_pass):
+                m = min(per_pass, n_masks - k0)
+                out = km.reconstruct(tf.tile(batch["x"], (m, 1, 1)), noise[k0:k0 + m].reshape(m * b, n),
+                                     training=False, covered=tf.tile(batch["c"], (m, 1)))
+                pred = np.asarray(out["pred"], dtype=np.float32).reshape(m, b, n, nf)
+                mask = np.asarray(out["mask"]).reshape(m, b, n)
+                if stats is not None:
+                    pred = (pred * scale + shift).astype(np.float32)
+                for i in range(m):
+                    preds = {"model": pred[i], **baseline_predictions(xs, mask[i], empty, c, grid)}
+                    acc.add(k0 + i, xs, w, mask[i], preds, c, v)
+            bar.update(b)
     tables = [acc.table() if b == "predictor" else acc.channel_table(model.channels)
               for b in (("predictor", "channel") if both else (by,))]
     for table in tables:

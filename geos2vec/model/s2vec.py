@@ -303,7 +303,7 @@ class S2VecModel:
     @needs("keras", "tensorflow")
     def evaluate(self, data: xr.DataArray, *, seed: int | None = 0, n_masks: int = 20, batch_size: int | None = None,
                  baseline: bool | None = None, stats: FeatureStats | None = None,
-                 by: str | tuple[str, str] = "predictor"
+                 by: str | tuple[str, str] = "predictor", progress: bool | None = None
                  ) -> pd.DataFrame | float | tuple[float, float] | tuple[pd.DataFrame, pd.DataFrame]:
         """Masked-patch reconstruction loss on ``data``, next to parameter-free predictors (normalized units).
 
@@ -343,6 +343,9 @@ class S2VecModel:
             ``values``, ``loss_<predictor>``, ``ratio_to_visible_mean``, ``share`` of the model's
             ``loss_covered``): which channels the model predicts better than the image's mean, and which carry
             the loss. ``("predictor", "channel")``: both tables from one pass, as a tuple.
+        progress : bool, optional
+            A progress bar over the images (every image is encoded ``n_masks`` times: minutes on a state's
+            images); default: the ``progress`` option, :func:`geos2vec.set_options`.
 
         Returns
         -------
@@ -367,7 +370,7 @@ class S2VecModel:
         from ._evaluate_run import evaluate_model
 
         return evaluate_model(self, data, seed=seed, n_masks=n_masks, batch_size=batch_size, baseline=baseline,
-                              stats=stats, by=by)
+                              stats=stats, by=by, progress=progress)
 
     # ------------------------------------------------------------------ embedding
     def embed(self, data: xr.DataArray | pd.DataFrame, mode: str = "contextual",
