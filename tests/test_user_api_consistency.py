@@ -8,10 +8,12 @@ the docstrings and the command line. These tests compare them by introspection, 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
 import inspect
 import pkgutil
+import re
 import sys
 import warnings
 
@@ -241,3 +243,126 @@ def test_a_lon_lat_box_is_an_area_everywhere(small):
         image_cells((-118.2, 34.0, -118.3, 34.1))  # min and max swapped
     with pytest.raises(TypeError, match="box"):
         geos2vec.rasterize(table, area="Los Angeles")
+
+
+# ------------------------------------------------------------------ docstrings and signatures
+def _doc_params(doc: str) -> list[str] | None:
+    """The names a numpydoc ``Parameters`` section documents, in order (``a, b : int`` gives a and b)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    start = next((k for k in range(len(lines) - 1) if lines[k].strip() == "Parameters"
+                  and set(lines[k + 1].strip()) == {"-"}), None)
+    if start is None:
+        return None
+    names = []
+    for k in range(start + 2, len(lines)):
+        line = lines[k]
+        if k + 1 < len(lines) and line.strip() and set(lines[k + 1].strip()) == {"-"}:
+            break  # the next section
+        if line.strip() and not line.startswith(" "):
+            head = line.split(" : ")[0].rstrip(" :")
+            names += [n.strip().lstrip("*") for n in head.split(",")]
+    return names
+
+
+def _documented():
+    """``(name, signature parameters, documented names, docstring)`` of every public callable with a Parameters section
+    (a class's constructor as its class docstring documents it)."""
+    for full, f in _public_callables():
+        doc = inspect.getdoc(f) or ""
+        if full.endswith(".__init__"):
+            cls = vars(inspect.getmodule(f)).get(f.__qualname__.split(".")[0])
+            doc = (cls.__doc__ or "") if "Parameters" not in doc and cls is not None else doc
+        names = _doc_params(doc)
+        if names is not None:
+            params = list(inspect.signature(f).parameters.values())
+            if "." in f.__qualname__ and params and params[0].name in ("self", "cls"):  # a method's own
+                params = params[1:]
+            yield full, params, names, doc
+
+
+def test_docstrings_document_exactly_the_parameters():
+    """Each public function documents every parameter it has and none it lacks, and its positional parameters
+    in the order they are passed (``Method(blocks, "pca", 64, [True])``: the docs put ``seed`` before
+    ``scale``, the fourth positional argument)."""
+    wrong, checked = [], 0
+    for full, params, names, _ in _documented():
+        checked += 1
+        sig = [p.name for p in params]
+        if sorted(set(names)) != sorted(sig):
+            wrong.append(f"{full}: documented {sorted(set(names) - set(sig))}, undocumented "
+                         f"{sorted(set(sig) - set(names))}")
+            continue
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if [n for n in names if n in positional] != positional:
+            wrong.append(f"{full}: positional order {positional}, documented {names}")
+    assert checked > 150
+    assert not wrong, "\n".join(wrong)
+
+
+def _doc_defaults(doc: str) -> dict:
+    """``{name: text}`` of the ``name : type, default text`` lines of a Parameters section."""
+    out = {}
+    for line in inspect.cleandoc(doc).splitlines():
+        m = re.match(r"^([\w*, ]+) : .*\bdefault[: ]\s*(.+?)\.?$", line)
+        if m:
+            for name in m.group(1).split(","):
+                out[name.strip().lstrip("*")] = m.group(2).strip().strip("`")
+    return out
+
+
+def test_defaults_in_docstrings_are_the_signatures():
+    """``level : int, default 12`` says what the function does when ``level`` is not given."""
+    wrong, checked = [], 0
+    for full, params, _, doc in _documented():
+        f_params = {p.name: p.default for p in params}
+        for name, text in _doc_defaults(doc).items():
+            if name not in f_params or f_params[name] is inspect.Parameter.empty:
+                continue
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):  # prose ("the bundled model", "the progress option")
+                continue
+            checked += 1
+            if value != f_params[name] and not (value is None and f_params[name] is None):
+                wrong.append(f"{full}({name}=...): documented default {text}, is {f_params[name]!r}")
+    assert checked > 40
+    assert not wrong, "\n".join(wrong)
+
+
+def test_signatures_written_in_the_docs_are_the_functions():
+    """A code span in docs/*.md that names every parameter of a public function in order (``rasterize(features,
+    *, image_level=8, ...)``, ``latlng_to_cell(lat, lng, level=12)``) shows its signature: the defaults it gives
+    are the function's."""
+    from conftest import ROOT
+
+    functions = {}
+    for full, f in _public_callables():
+        if "." not in f.__qualname__:  # functions, not methods: "embed" is the function's name
+            functions.setdefault(f.__name__, []).append(f)
+    wrong, checked = [], 0
+    for page in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]:
+        for name, args in re.findall(r"`(?:geos2vec\.[\w.]*?)?(\w+)\(([^`()]*)\)`", page.read_text()):
+            if len(functions.get(name, [])) != 1:
+                continue
+            f = functions[name][0]
+            try:
+                call = ast.parse(f"f({args.replace('*, ', '').replace('*,', '')})", mode="eval").body
+            except SyntaxError:
+                continue
+            shown = [a.id for a in call.args if isinstance(a, ast.Name)] + [k.arg for k in call.keywords]
+            params = [p for p in inspect.signature(f).parameters.values() if p.kind not in (p.VAR_POSITIONAL,
+                                                                                             p.VAR_KEYWORD)]
+            if len(shown) != len(call.args) + len(call.keywords) or shown != [p.name for p in params]:
+                continue  # a call with values, not the signature
+            checked += 1
+            for k in call.keywords:
+                try:
+                    value = ast.literal_eval(k.value)
+                except ValueError:
+                    continue
+                default = inspect.signature(f).parameters[k.arg].default
+                if default is inspect.Parameter.empty or value != default:
+                    wrong.append(f"{page.name}: {name}({k.arg}={ast.unparse(k.value)}), the function's default is "
+                                 f"{'none' if default is inspect.Parameter.empty else repr(default)}")
+    assert checked >= 5
+    assert not wrong, "\n".join(wrong)

@@ -33,10 +33,12 @@ class Method:
     transform : {None, "pca", "random projection"}
         ``"pca"``: PCA of the standardized blocks fitted on the training samples of each split,
         ``n_components`` kept. ``"random projection"``: a seeded Gaussian projection to ``n_components``.
-    n_components, seed : int
-        Components kept by ``transform`` (default 256); seed of the random projection (default 0).
+    n_components : int, default 256
+        Components kept by ``transform``.
     scale : list of bool, optional
         Per block: standardize (and clip) it (default), or only centre it (one-hot blocks).
+    seed : int, default 0
+        Seed of the random projection (the fifth positional argument, after ``scale``).
     """
 
     blocks: list
