@@ -263,3 +263,28 @@ def test_cell_functions_leave_read_only_arrays_and_series(lat, lng, level, as_se
     C.is_valid_cell(inp)
     C.cell_to_rowcol(inp, max(level - 4, 0))
     _assert_same(inp, snap)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64, np.int64]), log1p=st.booleans(), rows=st.integers(1, 40),
+       form=st.sampled_from(["array", "frame", "dataarray"]), seed=st.integers(0, 2**16))
+def test_feature_stats_leave_float_inputs_and_return_their_own_arrays(dtype, log1p, rows, form, seed):
+    # transform and inverse_transform of float inputs (the paths that may write into a new array in place):
+    # the input keeps its values, and the result shares no memory with it
+    x = np.random.default_rng(seed).poisson(3.0, (rows, 3)).astype(dtype)
+    if form == "frame":
+        data = pd.DataFrame(x, columns=["a", "b", "c"])
+    elif form == "dataarray":
+        data = xr.DataArray(x, dims=("cell", "feature"), coords={"feature": ["a", "b", "c"]})
+    else:
+        data = x
+    snap = _snap(data)
+    stats = g.FeatureStats.fit(pd.DataFrame(x, columns=["a", "b", "c"]), log1p=log1p)
+    z = stats.transform(data)
+    back = stats.inverse_transform(z)
+    _assert_same(data, snap)
+    ref = ((np.log1p(x.astype(np.float64)) if log1p else x.astype(np.float64)) - stats.mean) / stats.std
+    np.testing.assert_allclose(np.asarray(z, dtype=np.float64), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(back, dtype=np.float64), x, rtol=1e-4, atol=1e-4)
+    for out in (z, back):
+        assert not np.shares_memory(np.asarray(out), np.asarray(data))
