@@ -297,7 +297,7 @@ def count_inputs(inputs, *, level=12, coverage=None, category=None):
         if str(path).endswith(".pbf") or str(path).endswith(".osm"):
             from .io import read_osm
 
-            osm = read_osm(path)
+            osm = read_osm(path, progress=None)  # a counter of the objects read (minutes for a country), --quiet: none
             cov = str(path) if coverage == "header" else coverage
             tables.append(count_features(osm.pois, osm.roads, level=level, coverage=cov))
             continue
@@ -332,6 +332,7 @@ def add_parser(subparsers):
                         "min_lon,min_lat,max_lon,max_lat, or a polygon file; default: unknown")
     f.add_argument("--category", default=None,
                    help="category column of POI files (default: the first of fclass, category, osm_value)")
+    f.add_argument("--quiet", action="store_true", help="no progress bars (the .osm.pbf files' read counters)")
     f.set_defaults(func=run_features)
 
     return f
@@ -342,8 +343,13 @@ def run_features(args) -> int:
     out = check_out(args.out)  # before counting, not after it
     if out.suffix.lower() not in _PARQUET:  # the table is Parquet whatever the name says
         raise InvalidInputError(f"--out {out}: the feature table is written as Parquet; name it .parquet")
-    table = count_inputs(args.inputs, level=args.level, coverage=_coverage(args.coverage, args.inputs),
-                         category=args.category)
+    import contextlib
+
+    from .options import set_options
+
+    with set_options(progress=False) if getattr(args, "quiet", False) else contextlib.nullcontext():
+        table = count_inputs(args.inputs, level=args.level, coverage=_coverage(args.coverage, args.inputs),
+                             category=args.category)
     _write_geo(table, out)  # Parquet (checked above), through a temporary file
     print(f"{len(table):,} cells x {table.shape[1]} channels -> {out}")
     return 0

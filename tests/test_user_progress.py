@@ -7,6 +7,8 @@ What each test writes is captured (capsys / capfd) and asserted exactly.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -216,3 +218,28 @@ def test_evaluate_mlp_bar_ends_at_its_total_when_splits_go_in_chunks(monkeypatch
     assert heads_seen == [2 * 2, 2 * 2, 2 * 2, 2 * 2, 1 * 2, 1 * 2]    # chunks of 2, 2, 1 splits x 2 configs
     assert len(res.scores) == 5
     assert [counts for _, counts in bars] == [(10, 10)]                 # 5 splits x 2 widths; was (30, 10)
+
+
+def test_cli_features_counts_the_osm_objects_it_reads_and_quiet_hides_it(tmp_path, capsys):
+    """``geos2vec features country.osm.pbf`` read for minutes without a sign of life, and had no --quiet."""
+    pytest.importorskip("osmium")
+    import osmium
+
+    from geos2vec.cli import main
+
+    pbf = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "osm" / "campo-grande.osm.pbf"
+    if not pbf.exists():
+        pytest.skip("shared data not available")
+    n_objects = sum(1 for _ in osmium.FileProcessor(str(pbf)).with_locations().with_areas())
+    geos2vec.set_options(progress=True)
+    capsys.readouterr()
+    assert main(["features", str(pbf), "--out", str(tmp_path / "a.parquet")]) == 0
+    out, err = capsys.readouterr()
+    n_cells = len(pd.read_parquet(tmp_path / "a.parquet"))
+    assert out.startswith(f"{n_cells:,} cells x ")
+    assert f"campo-grande.osm.pbf: {n_objects} objects [" in err        # the counter's last state, on stderr
+    assert main(["features", str(pbf), "--out", str(tmp_path / "b.parquet"), "--quiet"]) == 0
+    warnings = "".join(line + "\n" for line in err.split("\n") if line.startswith("geos2vec: warning: "))
+    assert "outside the ontology" in warnings                           # --quiet leaves the warnings, no bar
+    assert capsys.readouterr() == (out.replace("a.parquet", "b.parquet"), warnings)
+    assert geos2vec.get_options()["progress"] is True
