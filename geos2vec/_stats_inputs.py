@@ -14,7 +14,7 @@ import pandas as pd
 from ._textfile import lookalike_names
 from .errors import InvalidInputError, InvalidTypeError, check_ordered, foreign_frame
 
-__all__ = ["as_matrix", "channel_columns", "channels_last", "lazy_blocks", "log1p_checked"]
+__all__ = ["as_matrix", "channel_columns", "channels_last", "lazy_blocks", "log1p_checked", "scaled"]
 
 
 def lazy_blocks(table, block_bytes: int = 2**25):
@@ -278,3 +278,19 @@ def log1p_checked(x, names=None):
                                 "values <= -1: drop those channels (signed aggregates such as a mean) or fit with "
                                 "log1p=False")
     return np.log1p(x)
+
+
+def scaled(p, v, mean, std, block_bytes: int = 2**22) -> np.ndarray:
+    """``((p - mean) / std)`` over the last axis in ``v``'s float dtype (float64 for others), in blocks along axis 0.
+
+    The same bits and layout as at once, but the float64 intermediate of float32 values is one block, not a copy
+    of them all, and a ``p`` that is not ``v`` (``log1p``'s new array) of the result's dtype takes the result.
+    """
+    dtype = v.dtype if v.dtype.kind == "f" else np.dtype(np.float64)
+    out = p if p is not v and p.dtype == dtype and p.flags.writeable else np.empty_like(p, dtype=dtype)
+    step = p.shape[0] if p.ndim < 2 else max(1, block_bytes // (8 * max(1, p.size // max(1, p.shape[0]))))
+    buf = np.empty((min(step, p.shape[0]),) + p.shape[1:], np.result_type(p, mean, std))
+    for s in range(0, p.shape[0], step):
+        block = np.subtract(p[s:s + step], mean, out=buf[:len(p[s:s + step])])
+        out[s:s + step] = np.divide(block, std, out=block)
+    return out

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ._jsonfile import write_text_atomic
-from ._stats_inputs import as_matrix, channel_columns, channels_last, labelled, lazy_blocks, log1p_checked
+from ._stats_inputs import as_matrix, channel_columns, channels_last, labelled, lazy_blocks, log1p_checked, scaled
 from .errors import InvalidInputError, InvalidTypeError
 
 if TYPE_CHECKING:
@@ -301,11 +301,11 @@ class FeatureStats:
         """
         if isinstance(x, pd.DataFrame):
             sub = x[channel_columns(x, self.channels)]
-            return pd.DataFrame(self.transform(sub.to_numpy(np.float64)), index=x.index, columns=sub.columns)
+            return pd.DataFrame(self.transform(sub.to_numpy(np.float64)), x.index, sub.columns, copy=False)
         xs = channels_last(x, self.channels)  # a DataArray by channel name, as fit reads it
         v = self._check_width(xs)
-        dtype = v.dtype if v.dtype.kind == "f" else np.float64
-        return labelled(x, xs, ((self.prepare(v) - self.mean) / self.std).astype(dtype))
+        # in blocks, into log1p's new array: no float64 copy of float32 values, no copy of the result
+        return labelled(x, xs, scaled(self.prepare(v), v, self.mean, self.std))
 
     def affine_to(self, other: "FeatureStats") -> tuple[np.ndarray, np.ndarray]:
         """``(scale, shift)`` per channel with ``other.transform(x) == self.transform(x) * scale + shift``.
@@ -356,10 +356,10 @@ class FeatureStats:
         """
         if isinstance(z, pd.DataFrame):
             sub = z[channel_columns(z, self.channels)]
-            return pd.DataFrame(self.inverse_transform(sub.to_numpy(np.float64)), index=z.index, columns=sub.columns)
+            return pd.DataFrame(self.inverse_transform(sub.to_numpy(np.float64)), z.index, sub.columns, copy=False)
         zs = channels_last(z, self.channels)
         out = self._check_width(zs) * self.std + self.mean
-        return labelled(z, zs, np.expm1(out) if self.log1p else out)
+        return labelled(z, zs, np.expm1(out, out=out) if self.log1p else out)
 
     def _check_columns(self, df: pd.DataFrame) -> list:
         """The labels of ``df``'s fitted channel columns (matched as strings), checked."""

@@ -63,3 +63,33 @@ def test_count_features_with_a_key_column_builds_no_string_per_row(tagged_pois):
     for channel, tags in (("restaurant", ["amenity=restaurant", "restaurant"]), ("cafe", ["amenity=cafe", "cafe"]),
                           ("bench", ["amenity=bench", "bench"])):
         assert table[channel].sum() == sum(int(expected.get(t, 0)) for t in tags)
+
+
+def test_feature_stats_transform_makes_no_float64_copy_of_float32_images():
+    """float32 images were scaled through a float64 copy of them all, then cast again: 4x their bytes."""
+    from geos2vec import FeatureStats
+
+    rng = np.random.default_rng(1)
+    images = rng.poisson(0.8, (640, 16, 16, 24)).astype(np.float32)
+    stats = FeatureStats.fit(images[:20], log1p=True)
+    out, peak = traced_peak(lambda: stats.transform(images))
+    assert out.dtype == np.float32
+    assert peak < 1.5 * images.nbytes, f"{peak / images.nbytes:.2f}x the images"
+    ref = ((np.log1p(images) - stats.mean) / stats.std).astype(np.float32)  # log1p in float32, then float64
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_feature_stats_transform_of_a_table_copies_it_once():
+    """A table came back through three full float64 copies (the values, the result, pandas' copy of it)."""
+    from geos2vec import FeatureStats
+
+    rng = np.random.default_rng(2)
+    table = pd.DataFrame(rng.poisson(0.5, (100_000, 30)), columns=[f"c{k}" for k in range(30)])
+    stats = FeatureStats.fit(table, log1p=True)
+    out, peak = traced_peak(lambda: stats.transform(table))
+    one = table.size * 8  # one float64 copy
+    assert peak < 2.4 * one, f"{peak / one:.2f} float64 copies"
+    values = table.to_numpy(np.float64)
+    ref = (np.log1p(values) - stats.mean) / stats.std
+    np.testing.assert_array_equal(out.to_numpy(), ref)
+    assert out.index.equals(table.index) and list(out.columns) == list(table.columns)

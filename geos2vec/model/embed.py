@@ -65,7 +65,7 @@ def contextual_tokens(keras_model, stats, values: np.ndarray, batch_size: int, n
     ``(images, rows, cols)`` bool (default: all True) feeds a model's missing token (ignored without one).
     """
     b, r, c, f = values.shape
-    x = stats.transform(values.reshape(b, r * c, f).astype(np.float32)).astype(np.float32)
+    x = stats.transform(values.reshape(b, r * c, f).astype(np.float32, copy=False)).astype(np.float32, copy=False)
     cov = np.ones((b, r * c), np.float32) if covered is None else \
         np.asarray(covered, np.float32).reshape(b, r * c)
     if keras_model is None:
