@@ -366,3 +366,30 @@ def test_signatures_written_in_the_docs_are_the_functions():
                                  f"{'none' if default is inspect.Parameter.empty else repr(default)}")
     assert checked >= 5
     assert not wrong, "\n".join(wrong)
+
+
+# ------------------------------------------------------------------ model= and mode(s)=
+def test_modes_are_checked_like_mode_before_any_work(small, monkeypatch):
+    """``model_embeddings`` / ``run_suite`` take the modes ``embed(mode=...)`` takes and refuse others with its
+    error class before any work: ``modes=("patch", "tile")`` failed after the patch embedding (run_suite: after
+    loading the tasks), ``modes=None`` with an AttributeError or TypeError."""
+    import geos2vec.embedding
+    from geos2vec.evaluate import model_embeddings, run_suite
+
+    _, table, model = small
+    calls = []
+    real = geos2vec.embedding.embed_cells
+    monkeypatch.setattr(geos2vec.embedding, "embed_cells", lambda *a, **k: calls.append(k["mode"]) or real(*a, **k))
+    for bad in (("patch", "tile"), "Contextual", None, 3, (), ("contextual:wide",)):
+        with pytest.raises(InvalidInputError, match="modes must be one or more of"):
+            model_embeddings(table.index[:5], table, model, modes=bad)
+        with pytest.raises(InvalidInputError, match="modes must be one or more of"):
+            run_suite(("ca-housing",), model=model, modes=bad, data_dir="/nonexistent")
+    assert calls == []
+    with pytest.raises(InvalidInputError, match="mode must be one of"):  # embed's own message, for comparison
+        geos2vec.embed_cells(table.index[:5], table, model=model, mode="tile")
+    out = _quiet(model_embeddings, table.index[:5], table, model, modes=("patch", "contextual:centred"))
+    assert list(out) == ["S2Vec (patch)", "S2Vec (contextual:centred)"] and calls == ["patch", "contextual"]
+    np.testing.assert_allclose(out["S2Vec (patch)"].to_numpy(),
+                               geos2vec.embed_cells(out["S2Vec (patch)"].index, table, model=model, mode="patch",
+                                                    progress=False).to_numpy(np.float64), rtol=1e-6)

@@ -151,11 +151,12 @@ def model_embeddings(cells: ArrayLike, counts: pd.DataFrame, model: ModelLike = 
     from ..embedding import embed_cells
     from ..model import load_model
 
+    modes = _check_modes(modes)  # before the model loads and the first mode is embedded
     if isinstance(model, str) or hasattr(model, "__fspath__"):
         model = load_model(model)
     cells = np.unique(_as_cells(cells).ravel())
     out = {}
-    for mode in [modes] if isinstance(modes, str) else modes:  # "patch" was the modes "p", "a", "t", ...
+    for mode in modes:
         base, _, context = mode.partition(":")  # "contextual:blend" -> mode "contextual", context "blend"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -164,3 +165,28 @@ def model_embeddings(cells: ArrayLike, counts: pd.DataFrame, model: ModelLike = 
         emb.index = pd.Index(emb.index.to_numpy(np.uint64), name="cell_id")
         out[f"{name} ({mode})"] = emb
     return out
+
+
+def _check_modes(modes: str | Sequence[str]) -> list[str]:
+    """``modes`` as a list (one mode as a str), each a mode of ``embed`` or ``"<mode>:<context>"``.
+
+    An unknown mode is an :class:`~geos2vec.errors.InvalidInputError` naming the modes, as ``embed(mode=...)``
+    raises, before any work: ``modes=("contextual", "tile")`` failed after the contextual embedding (minutes in
+    :func:`~geos2vec.evaluate.suite.run_suite`), and ``modes=None`` or a mode that is not a str with a TypeError or
+    AttributeError.
+    """
+    from ..model.context import CONTEXTS
+    from ..model.embed import MODES
+
+    listed = [modes] if isinstance(modes, str) else modes  # "patch" was the modes "p", "a", "t", ...
+    try:
+        listed = list(listed)
+    except TypeError:
+        listed = None
+    bad = [modes] if not listed else [m for m in listed if not isinstance(m, str) or m.partition(":")[0] not in MODES
+                                      or m.partition(":")[2] not in ("", *CONTEXTS)]
+    if bad:
+        bad = bad[0]
+        raise InvalidInputError(f"modes must be one or more of {MODES} (contextual also as 'contextual:centred' or "
+                                f"'contextual:blend'), got {bad!r}")
+    return listed

@@ -17,7 +17,7 @@ from .._jsonfile import atomic_path
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning
 from ..options import set_options
-from .methods import model_embeddings, standard_methods
+from .methods import _check_modes, model_embeddings, standard_methods
 from .mlp_training import _require_mlp
 from .protocol import SPLITS, evaluate
 from .tasks import load_features, load_task
@@ -163,6 +163,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
     from .baselines import untrained_model
 
     check_progress(progress)  # progress="no" showed the bars (bool("no")), after the tasks were loaded
+    if model is not None:
+        modes = _check_modes(modes)  # an unknown mode failed after the tasks were loaded and the others embedded
     if "mlp" in probes:  # said before the tasks are loaded and embedded (minutes), not when the first MLP trains
         _require_mlp()
     if model is not None and (isinstance(model, str) or hasattr(model, "__fspath__")):
