@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     from numpy.typing import ArrayLike
 
-    from ._typing import StrPath
+    from ._typing import ModelLike, StrPath
 
 __all__ = ["load_sample", "pca_rgb", "plot_embedding_map", "run_demo", "add_parser"]
 
@@ -160,7 +160,7 @@ def plot_embedding_map(cells: gpd.GeoDataFrame, path: StrPath, *, prefix: str = 
     return Path(path)
 
 
-def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = "contextual",
+def run_demo(out: StrPath = "demo-out", model: ModelLike = "default", mode: str = "contextual",
              quiet: bool = False) -> dict[str, Any]:
     """Features → embeddings → ``embeddings.parquet`` + ``embeddings.png`` in ``out``.
 
@@ -168,8 +168,10 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
     ----------
     out : str or path-like, default "demo-out"
         Output folder (created if needed).
-    model : str or path-like, default "default"
-        The model to load (:func:`geos2vec.load_model`); ``"default"`` is the bundled one.
+    model : str, path-like or S2VecModel, default "default"
+        The model, as ``embed(model=...)`` takes it: ``"default"`` (the bundled one), a saved model's path
+        (:func:`geos2vec.load_model`) or a loaded model (it was refused: "path must be 'default' or the path
+        of a saved model").
     mode : str, default "contextual"
         Embedding mode, passed to :func:`geos2vec.cell_embeddings`.
     quiet : bool, default False
@@ -187,9 +189,8 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
 
     from tqdm.auto import tqdm
 
-    from .embedding import cell_embeddings
+    from .embedding import _resolve_model, cell_embeddings
     from .features import count_features
-    from .model import load_model
     from .options import progress
 
     out = Path(out).expanduser()  # "~/demo-out" is the home folder's, not a "./~" folder
@@ -206,7 +207,7 @@ def run_demo(out: StrPath = "demo-out", model: StrPath = "default", mode: str = 
             table = count_features(pois, roads, level=12)
         steps.update()
         steps.set_postfix_str("loading the model and embedding")
-        mdl = load_model(model)
+        mdl = _resolve_model(model)
         cells = cell_embeddings(table, level=12, model=mdl, mode=mode, progress=False if quiet else None)
         steps.update()
         steps.set_postfix_str("writing the table and the map")

@@ -17,6 +17,7 @@ import re
 import sys
 import warnings
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -369,6 +370,21 @@ def test_signatures_written_in_the_docs_are_the_functions():
 
 
 # ------------------------------------------------------------------ model= and mode(s)=
+def test_run_demo_takes_a_loaded_model_as_embed_does(small, tmp_path):
+    """Every ``model=`` takes "default", a path or a loaded model; run_demo refused a loaded one ("path must be
+    'default' or the path of a saved model")."""
+    from geos2vec.demo import run_demo
+
+    model = small[2]
+    got = run_demo(tmp_path / "loaded", model=model, mode="patch", quiet=True)
+    ref = run_demo(tmp_path / "named", model="default", mode="patch", quiet=True)
+    assert got["cells"] == ref["cells"] == 180 and got["embedding_dim"] == 256
+    a, b = gpd.read_parquet(got["parquet"]), gpd.read_parquet(ref["parquet"])
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
+    with pytest.raises(TypeError, match="model must be"):
+        run_demo(tmp_path / "bad", model=3, quiet=True)
+
+
 def test_modes_are_checked_like_mode_before_any_work(small, monkeypatch):
     """``model_embeddings`` / ``run_suite`` take the modes ``embed(mode=...)`` takes and refuse others with its
     error class before any work: ``modes=("patch", "tile")`` failed after the patch embedding (run_suite: after
