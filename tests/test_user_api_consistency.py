@@ -409,3 +409,52 @@ def test_modes_are_checked_like_mode_before_any_work(small, monkeypatch):
     np.testing.assert_allclose(out["S2Vec (patch)"].to_numpy(),
                                geos2vec.embed_cells(out["S2Vec (patch)"].index, table, model=model, mode="patch",
                                                     progress=False).to_numpy(np.float64), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ the accessor and the dask functions
+def _keywords(f, drop=()) -> list[tuple]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()
+            if p.name not in ("self", *drop) and p.kind != p.VAR_KEYWORD]
+
+
+def test_accessor_methods_are_their_functions():
+    """``gdf.s2vec.embed(...)`` is ``geos2vec.embed(gdf, ...)``: same parameters, kinds and defaults; the other
+    methods forward what they do not name to the function, and share its defaults where they name them."""
+    from geos2vec.accessor import DaskS2VecAccessor, S2VecAccessor
+    from geos2vec.partitioned import count_features_dask
+
+    assert _keywords(S2VecAccessor.embed) == _keywords(geos2vec.embed, drop=("gdf",))
+    raster = {p.name: p for p in inspect.signature(geos2vec.rasterize).parameters.values()}
+    for name, kind, default in _keywords(S2VecAccessor.rasterize, drop=("roads",)):
+        assert kind is inspect.Parameter.KEYWORD_ONLY and raster[name].kind is kind and raster[name].default == default
+    level = _defaults(geos2vec.count_features)["level"]
+    for meth in (S2VecAccessor.cell_ids, S2VecAccessor.tokens, S2VecAccessor.cells):
+        assert _defaults(meth) == {"level": level, "errors": "raise"} == {
+            "level": level, "errors": _defaults(geos2vec.count_features)["errors"]}
+    # count_features_dask: count_features' parameters and defaults, plus split_every
+    dask = {n: (k, d) for n, k, d in _keywords(count_features_dask) if n != "split_every"}
+    assert dask == {n: (k, d) for n, k, d in _keywords(geos2vec.count_features)}
+    for meth in (S2VecAccessor.count_features, DaskS2VecAccessor.count_features, DaskS2VecAccessor.embed):
+        assert any(p.kind is p.VAR_KEYWORD for p in inspect.signature(meth).parameters.values())
+
+
+# ------------------------------------------------------------------ seed=
+def test_seed_is_checked_as_the_cli_and_the_model_config_check_it(small):
+    """``--seed -1`` and ``S2VecConfig(seed=-1)`` say "seed must be a non-negative integer"; ``evaluate(seed=-1)``
+    said NumPy's "expected non-negative integer", ``seed=None`` "object of type 'NoneType' has no len()", and
+    ``run_suite`` said so only after loading its tasks."""
+    from geos2vec.evaluate import evaluate, run_suite
+    from geos2vec.model import S2VecConfig
+
+    _, table, _ = small
+    y = pd.Series(np.arange(len(table), dtype=float), index=table.index)
+    for bad in (None, -1, 1.5, "1", True):
+        with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
+            S2VecConfig(seed=bad)
+        with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
+            evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=bad, progress=False)
+        with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
+            run_suite(("ca-housing",), model=None, seed=bad, data_dir="/nonexistent")
+    a = evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=np.int64(3), progress=False)
+    b = evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=3, progress=False)
+    pd.testing.assert_frame_equal(a.scores, b.scores)

@@ -103,3 +103,17 @@ def _features(method: Method, blocks_x, train, seed):
         return [out]
     g = np.random.default_rng(method.seed).standard_normal((z.shape[1], method.n_components))
     return [z @ g / np.sqrt(method.n_components)]
+
+
+def _check_seed(seed) -> int:
+    """``seed`` as an int, or an :class:`InvalidInputError` naming it (as ``--seed`` and ``S2VecConfig.seed``).
+
+    ``seed=None`` raised "object of type 'NoneType' has no len()" from the splits, a negative seed NumPy's
+    "expected non-negative integer", a float "seed must be integer": none said which argument.
+    """
+    import numbers
+
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer (it seeds the splits and the probes), got "
+                                f"{seed!r}")
+    return int(seed)

@@ -298,6 +298,9 @@ def evaluate(
     if target_scale not in TARGET_SCALES:
         raise InvalidInputError(f"target_scale must be one of {list(TARGET_SCALES)}, got {target_scale!r}")
     _show(progress)  # an invalid progress (progress="no" showed the bar) is refused before the work
+    from .inputs import _check_seed
+
+    seed = _check_seed(seed)
     sweep = _check_mlp_options({**DEFAULT_SWEEP, **(sweep or {})}, fusion=fusion, fusion_units=fusion_units,
                                max_epochs=max_epochs, patience=patience, batch_size=batch_size,
                                weight_decay=weight_decay, mlp="mlp" in probes)

@@ -17,6 +17,7 @@ from .._jsonfile import atomic_path
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning
 from ..options import set_options
+from .inputs import _check_seed
 from .methods import _check_modes, model_embeddings, standard_methods
 from .mlp_training import _require_mlp
 from .protocol import SPLITS, evaluate
@@ -163,6 +164,7 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
     from .baselines import untrained_model
 
     check_progress(progress)  # progress="no" showed the bars (bool("no")), after the tasks were loaded
+    seed = _check_seed(seed)  # seed=None failed in the first task's splits, after the tasks were loaded
     if model is not None:
         modes = _check_modes(modes)  # an unknown mode failed after the tasks were loaded and the others embedded
     if "mlp" in probes:  # said before the tasks are loaded and embedded (minutes), not when the first MLP trains
