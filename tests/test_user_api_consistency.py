@@ -458,3 +458,14 @@ def test_seed_is_checked_as_the_cli_and_the_model_config_check_it(small):
     a = evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=np.int64(3), progress=False)
     b = evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=3, progress=False)
     pd.testing.assert_frame_equal(a.scores, b.scores)
+
+
+def test_one_function_under_two_names_has_one_signature():
+    """``geos2vec.load_model()`` loads the bundled model; ``geos2vec.model.load_model()`` raised "missing 1
+    required positional argument: 'path'"."""
+    from geos2vec import model as model_pkg
+
+    assert inspect.signature(geos2vec.load_model) == inspect.signature(model_pkg.load_model)
+    a, b = geos2vec.load_model(), model_pkg.load_model()
+    assert a.channels == b.channels and a.embedding_dim == b.embedding_dim == 256
+    assert _defaults(geos2vec.load_model)["path"] == _defaults(geos2vec.embed)["model"] == "default"

@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["S2VecConfig", "S2VecModel", "load_model", "embeddings_to_frame"]
 
 
-def load_model(path: StrPath, channels: Sequence[str] | None = None) -> S2VecModel:
+def load_model(path: StrPath = "default", channels: Sequence[str] | None = None) -> S2VecModel:
     """Load a model saved by :meth:`S2VecModel.save`, or ``"default"`` (the bundled model).
 
     Parameters
     ----------
-    path : str or path-like
-        A model directory, a ``.zip``, or ``"default"``.
+    path : str or path-like, default "default"
+        A model directory, a ``.zip``, or ``"default"`` (as :func:`geos2vec.load_model`: ``load_model()`` raised
+        "missing 1 required positional argument" here).
     channels : list of str, optional
         The channels the data will have; a mismatch raises ``ValueError`` naming the differences.
 
