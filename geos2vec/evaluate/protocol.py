@@ -227,7 +227,8 @@ def evaluate(
         ``cell_id``. Samples that some method cannot represent are dropped for all, with a warning naming the
         methods (``result.config["n_dropped"]``; ``["missing"]``: per method, the samples it has no data for).
     split : {"random", "blocked", "region"}
-        ``random``: ``n_splits`` x 60/20/20. ``blocked``: whole level-``block_level`` parents of the sample
+        ``random``: ``n_splits`` x 60/20/20 of the samples' cells (with ``pooling``, the samples of one
+        heaviest cell go to one part together). ``blocked``: whole level-``block_level`` parents of the sample
         cells go to one part (:func:`~geos2vec.evaluate.splits.blocked_splits`). ``region``: every region of
         ``regions`` is the test set in turn, the others train and validate. ``holdout=`` (a mask or
         :func:`holdout_mask` keywords) is the older one-region form.
@@ -402,7 +403,8 @@ def evaluate(
         raise InvalidInputError(f"block_level={block_level} is finer than the samples' cells (level {fine}): a block "
                                 f"is a parent cell of the samples, so block_level must be at most {fine}")
     groups = cell_to_parent(rep_cell, _check_level(block_level, "block_level")) if kind == "blocked" else None
-    split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg, holdout_mask_=mask)
+    split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg, holdout_mask_=mask,
+                               cells=rep_cell if pooling is not None else None)  # random: a cell's samples together
     purged = {}
     if purge and pooling is not None and kind != "random":
         at = np.full(n_all, -1)

@@ -464,10 +464,22 @@ def check_test_sets(y: ArrayLike, split_sets: dict[str, Splits]) -> None:
                  if name == "blocked" else "Use more samples or a larger test region"), Geos2VecWarning)
 
 
-def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout_mask_=None):
+def _random_cell_splits(cells, n_splits, seed) -> Splits:
+    """:func:`random_splits` of the samples' cells: the samples of one cell go to one part together.
+
+    Rows of one cell (docs/evaluate.md: one sample per house) or polygons of one heaviest cell have (nearly) the
+    same vector in every method; drawn by sample, they were trained on and tested. One sample per cell: unchanged.
+    """
+    codes, uniq = pd.factorize(np.asarray(cells))  # cells numbered in sample order: all distinct, codes = range(n)
+    splits = random_splits(len(uniq), n_splits, seed=seed)
+    return splits if len(uniq) == len(codes) else [tuple(np.flatnonzero(np.isin(codes, p)) for p in s) for s in splits]
+
+
+def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout_mask_=None, cells=None):
     """The splits of one kind, by name (``region:A->B`` per test region); :func:`~geos2vec.evaluate.evaluate`."""
     if kind == "random":
-        return {"random": random_splits(n, n_splits, seed=seed)}
+        return {"random": random_splits(n, n_splits, seed=seed) if cells is None
+                else _random_cell_splits(cells, n_splits, seed)}
     if kind == "blocked":
         return {"blocked": blocked_splits(groups, n_splits, seed=seed)}
     if kind == "region":
