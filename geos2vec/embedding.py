@@ -103,9 +103,9 @@ def _feature_table(features, level: int, model) -> pd.DataFrame:
             "features must be a GeoDataFrame of POIs (points) and roads (lines), a dict "
             "{'pois': ..., 'roads': ...}, read_osm's result, a count_features table indexed by cell_id, or 'osm' "
             "(download the OpenStreetMap extract covering the rows); "
-            f"got {type(features).__name__}{foreign_frame(features)}" + isinstance(features, str) * (  # a file's path
-                " (a path: read it first: geos2vec.io.read_osm, read_pois, read_roads or pandas.read_parquet)")
-        )
+            f"got {type(features).__name__}{foreign_frame(features)}"
+            + (isinstance(features, str) or hasattr(features, "__fspath__")) * (  # a file's path, str or pathlib
+                " (a path: read it first: geos2vec.io.read_osm, read_pois, read_roads or pandas.read_parquet)"))
     channels = list(model.channels)
     missing = [c for c in channels if c not in table.columns]
     if len(missing) == len(channels) and isinstance(features, pd.DataFrame):

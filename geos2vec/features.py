@@ -208,9 +208,8 @@ def _count_features(pois, roads, *, level, ontology, category_column, key_column
         raise InvalidTypeError(
             f"pois must be a GeoDataFrame (or a DataFrame with lon/lat columns) with a category column, got "
             f"{type(pois).__name__}{foreign_frame(pois)}"
-            f"{' (a path: geos2vec.io.read_pois(path) reads it)' * isinstance(pois, str)}; for a bare GeoSeries use "
-            "geopandas.GeoDataFrame({'category': ...}, geometry=series)"
-        )
+            + (isinstance(pois, str) or hasattr(pois, "__fspath__")) * " (a path: geos2vec.io.read_pois(path) reads it)"
+            + "; for a bare GeoSeries use geopandas.GeoDataFrame({'category': ...}, geometry=series)")
     _check_labels(category_column=category_column, key_column=key_column, road_column=road_column)
     _check_unique_columns(frame, "pois")
     _check_unique_columns(roads, "roads")

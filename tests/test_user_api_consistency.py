@@ -469,3 +469,17 @@ def test_one_function_under_two_names_has_one_signature():
     a, b = geos2vec.load_model(), model_pkg.load_model()
     assert a.channels == b.channels and a.embedding_dim == b.embedding_dim == 256
     assert _defaults(geos2vec.load_model)["path"] == _defaults(geos2vec.embed)["model"] == "default"
+
+
+def test_a_path_object_gets_the_hint_a_path_string_gets(small):
+    """``count_features("pois.parquet")`` says "(a path: geos2vec.io.read_pois(path) reads it)"; the same file as
+    a ``pathlib.Path`` got no hint (a path is ``str | os.PathLike`` everywhere else)."""
+    import pathlib
+
+    pois, table, model = small
+    for path in ("pois.parquet", pathlib.Path("pois.parquet")):
+        for call in (lambda: geos2vec.count_features(path), lambda: geos2vec.embed(pois.iloc[:3], path, model=model),
+                     lambda: geos2vec.embed_cells(table.index[:3], path, model=model),
+                     lambda: geos2vec.cell_embeddings(path, model=model)):
+            with pytest.raises(TypeError, match=r"\(a path: .*read_pois"):
+                call()
