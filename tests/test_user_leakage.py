@@ -152,3 +152,36 @@ def test_paired_methods_share_every_split_exactly():
     assert row.wins == int((d > 0).sum()) and row.losses == int((d < 0).sum())
     t, p = ev.corrected_resampled_ttest(d.to_numpy(), res.scores.n_fit.mean(), res.scores.n_test.mean())
     assert row.t_corrected == pytest.approx(t) and row.p_corrected == pytest.approx(p)
+
+
+# ----------------------------------------------------------------- a real task's split membership, with pandas
+@pytest.mark.parametrize("kind", ["random", "blocked", "region"])
+def test_chicago_tract_splits_membership(shared_data, kind):
+    """chicago-tracts (738 polygons pooled over cells): per split, recomputed with pandas from the test tracts alone.
+
+    random: the test set holds every tract of its heaviest cells, and every other tract is fitted on. blocked /
+    region: the training + validation tracts are exactly the others that share no cell with a test tract (purged);
+    blocked: no level-10 block of a test tract's heaviest cell holds a fitted tract."""
+    task = ev.load_task("chicago-tracts:EP_PCI", shared_data)
+    cells = np.unique(task.pooling["cell_id"].to_numpy(np.uint64))
+    res = ev.evaluate(task.target, {"region one-hot": ev.region_onehot(cells, 8)}, pooling=task.pooling, split=kind,
+                      regions=task.regions, block_level=10, n_splits=3, probes=["ridge"], progress=False)
+    pool = task.pooling[task.pooling["sample"].isin(task.target.index)]
+    heavy = pool.sort_values("weight", ascending=False, kind="stable").drop_duplicates("sample").set_index("sample")
+    rep = heavy["cell_id"].astype("uint64")
+    cells_of = pool.groupby("sample")["cell_id"].apply(set)
+    assert res.n_cells == len(task.target)
+    for (split, k), g in res.predictions.groupby(["split", "rep"]):
+        test = set(g["sample"])
+        row = res.scores[(res.scores.split == split) & (res.scores.rep == k)].iloc[0]
+        assert row.n_test == len(test)
+        if kind == "random":
+            assert set(rep.index[rep.isin(rep[list(test)])]) == test
+            assert row.n_fit == len(task.target) - len(test)
+            continue
+        test_cells = set().union(*cells_of[list(test)])
+        clean = [s for s in task.target.index if s not in test and not cells_of[s] & test_cells]
+        assert row.n_fit == len(clean) < len(task.target) - len(test)   # some neighbours purged, the rest fitted
+        if kind == "blocked":
+            test_blocks = set(cell_to_parent(rep[list(test)].to_numpy(), 10))
+            assert not test_blocks & set(cell_to_parent(rep[clean].to_numpy(), 10))
