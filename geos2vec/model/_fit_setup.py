@@ -143,7 +143,6 @@ def compile_for_fit(model: keras.Model, config: S2VecConfig, steps_per_epoch: in
             for var, value in zip(opt.variables, initial):
                 var.assign(value)
         return False
-    import keras
     import numpy as np
 
     from .distribute import strategy_scope
@@ -151,6 +150,8 @@ def compile_for_fit(model: keras.Model, config: S2VecConfig, steps_per_epoch: in
     with strategy_scope(strategy):
         model.compile(optimizer=make_optimizer(config, steps_per_epoch, epochs), run_eagerly=run_eagerly)
         model.optimizer.build(model.trainable_variables)
-    model._geos2vec_optimizer_initial = [np.array(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables]
+    # np.asarray, not keras.ops.convert_to_numpy / np.array of the variable: those call its __array__ with copy=,
+    # which Keras' and TensorFlow's lack, so NumPy 2 warned (DeprecationWarning) once per optimizer variable
+    model._geos2vec_optimizer_initial = [np.array(np.asarray(v)) for v in model.optimizer.variables]
     model._geos2vec_compiled_for, model._geos2vec_optimizer = key, model.optimizer
     return True
