@@ -469,16 +469,19 @@ def combine_counts(tables: Iterable[pd.DataFrame], *, assume_additive: bool = Fa
     col_types = [np.result_type(*[t[c].dtype if isinstance(t[c].dtype, np.dtype) else t[c].to_numpy().dtype
                                   for t in tables]) for c in cols]
     col_types = [np.dtype(np.int64) if dt.kind == "b" else dt for dt in col_types]  # True + True is 2, not True
-    values = np.concatenate([t.to_numpy(dtype=np.result_type(*col_types)) for t in tables])
+    values = np.empty((cells.size, len(cols)), dtype=np.result_type(*col_types))  # one table's conversion at a time
+    for t, a in zip(tables, np.cumsum([0] + [len(t) for t in tables])):
+        values[a:a + len(t)] = t.to_numpy(dtype=values.dtype)
     rows, uniq = _cover.dense_rows_kernel(cells)
     order = np.argsort(uniq, kind="stable")
     remap = np.empty(uniq.size, dtype=np.int64)
     remap[order] = np.arange(uniq.size)
     # floats added by value per cell, not in the tables' order (any order: the same bits)
     acc = _value_sums.add_rows(remap[rows], values, uniq.size, np.array([dt.kind == "f" for dt in col_types], bool))
-    out = pd.DataFrame(acc, index=pd.Index(uniq[order], dtype=np.uint64, name="cell_id"), columns=cols)
+    out = pd.DataFrame(acc, index=pd.Index(uniq[order], dtype=np.uint64, name="cell_id"), columns=cols, copy=False)
     for c, dt in zip(cols, col_types):
-        out[c] = out[c].astype(dt)
+        if out[c].dtype != dt:  # the others stay in one block
+            out[c] = out[c].astype(dt)
     out.columns.name = tables[0].columns.name
     out.attrs["report"] = {"combined_from": len(tables), "non_additive": []}  # a sum of sums: additive
     from .coverage import combine_coverage, has_coverage
