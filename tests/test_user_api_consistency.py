@@ -483,3 +483,28 @@ def test_a_path_object_gets_the_hint_a_path_string_gets(small):
                      lambda: geos2vec.cell_embeddings(path, model=model)):
             with pytest.raises(TypeError, match=r"\(a path: .*read_pois"):
                 call()
+
+
+def test_cli_synopses_in_the_docs_show_the_defaults(cli):
+    """``[--n-splits 20]`` in a docs synopsis is the flag's default (a value list such as ``a|b`` is not)."""
+    from conftest import ROOT
+
+    checked, wrong = 0, []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for block in re.findall(r"```text\n(.*?)```", page.read_text(), flags=re.S):
+            for command, body in re.findall(r"^geos2vec (\w+)(.*?)(?=^geos2vec |\Z)", block, flags=re.S | re.M):
+                flags = cli.get(command, {})
+                for flag, shown in re.findall(r"\[(--[\w-]+) ([^\]\[\s|]+)\]", body):
+                    action = flags.get(flag[2:].replace("-", "_"))
+                    if action is None or action.default in (None, [], False) or shown.isupper():
+                        continue
+                    checked += 1
+                    default = str(action.default)
+                    try:
+                        same = [float(v) for v in shown.split(",")] == [float(v) for v in default.split(",")]
+                    except ValueError:
+                        same = shown.rstrip("/") == default
+                    if not same:
+                        wrong.append(f"{page.name}: geos2vec {command} {flag} {shown}, the default is {default}")
+    assert checked >= 6
+    assert not wrong, "\n".join(wrong)
