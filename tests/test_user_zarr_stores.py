@@ -1,0 +1,104 @@
+"""A user keeping rasterized images of big areas in zarr stores: what a write may delete, and what it reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from geos2vec import cells as C
+from geos2vec.errors import InvalidInputError
+
+pytest.importorskip("zarr")
+pytest.importorskip("dask")
+from geos2vec import raster as R  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _table(n=120, seed=0, names=("shop=bakery", "amenity=café", "roads")):
+    rng = np.random.default_rng(seed)
+    ids = np.unique(C.latlng_to_cell(40.75 + 0.4 * rng.random(n), -73.98 + 0.4 * rng.random(n), 12))
+    return pd.DataFrame(rng.integers(0, 50, (len(ids), len(names))), columns=list(names),
+                        index=pd.Index(ids, name="cell_id"))
+
+
+@pytest.fixture(scope="module")
+def images():
+    return R.rasterize(_table())
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- what a write may delete
+def test_a_folder_of_other_files_is_refused_not_emptied(images, tmp_path):
+    docs = tmp_path / "Documents"
+    (docs / "thesis").mkdir(parents=True)
+    (docs / "thesis" / "chapter1.tex").write_text("precious")
+    (docs / "notes.txt").write_text("also precious")
+    with pytest.raises(InvalidInputError, match="folder of other files.*new \\(or empty\\) folder"):
+        R.to_zarr(images, docs)  # mode "w" deleted both files and wrote the store in their place
+    assert _files(docs) == ["notes.txt", "thesis/chapter1.tex"]
+    assert (docs / "notes.txt").read_text() == "also precious"
+    with pytest.raises(InvalidInputError, match="folder of other files"):
+        R.to_zarr(images, docs, mode="w")  # asking for mode "w" overwrites a store, not a folder of files
+    assert _files(docs) == ["notes.txt", "thesis/chapter1.tex"]
+    (tmp_path / "empty").mkdir()  # what may be written: an empty folder, and an earlier store of geos2vec
+    R.to_zarr(images, tmp_path / "empty")
+    xr.testing.assert_identical(R.open_zarr(tmp_path / "empty").compute(), images)
+    big = R.rasterize(_table(400, seed=1, names=("a", "b", "c", "d", "e")))
+    big.attrs["old"] = "stale"
+    R.to_zarr(big.chunk({"image": 1}), tmp_path / "s.zarr")
+    R.to_zarr(images, tmp_path / "s.zarr")  # smaller, over a bigger store: nothing of it is left
+    xr.testing.assert_identical(R.open_zarr(tmp_path / "s.zarr").compute(), images)
+    assert [f for f in _files(tmp_path / "s.zarr") if "/c/" in f] == [
+        "cell_id/c/0/0/0", "features/c/0/0/0/0", "image/c/0", "observed/c/0/0/0"]
+
+
+def test_a_file_is_refused_with_a_geos2vec_error(images, tmp_path):
+    path = tmp_path / "images.zarr"
+    path.write_bytes(b"not a store")
+    with pytest.raises(InvalidInputError, match="is a file, not a zarr store"):  # was a bare FileExistsError
+        R.to_zarr(images, str(path))
+    assert path.read_bytes() == b"not a store"
+
+
+def test_a_zarr_store_of_other_data_is_kept_unless_mode_w_is_asked_for(images, tmp_path):
+    store = tmp_path / "era5.zarr"
+    temperature = xr.Dataset({"t2m": (("time", "x"), np.arange(12.0).reshape(3, 4))}, attrs={"source": "ERA5"})
+    temperature.to_zarr(store, consolidated=False)
+    with pytest.raises(InvalidInputError, match="did not write; pass mode='w'"):
+        R.to_zarr(images, store)
+    xr.testing.assert_identical(xr.open_zarr(store, consolidated=False).compute(), temperature)
+    R.to_zarr(images, store, mode="w")  # asked for: overwritten, wholly
+    xr.testing.assert_identical(R.open_zarr(store).compute(), images)
+    assert "t2m" not in xr.open_zarr(store, consolidated=False)
+
+
+# --------------------------------------------------------------------------- a write that reads its own store
+@pytest.mark.parametrize("where", ["path", "memory"])
+def test_rewriting_a_store_from_its_own_lazy_images_is_refused(images, tmp_path, where):
+    store = tmp_path / "s.zarr" if where == "path" else f"memory://own-{tmp_path.name}.zarr"
+    R.to_zarr(images.chunk({"image": 1}), store)
+    lazy = R.open_zarr(store)
+    with pytest.raises(InvalidInputError, match="read lazily from .* itself.*da.load"):
+        R.to_zarr(lazy * 2, store)  # deleted the chunks before reading them: a store of zeros, marked complete
+    xr.testing.assert_identical(R.open_zarr(store).compute(), images)  # untouched
+    R.to_zarr((lazy * 2).load(), store)  # loaded first: the doubled images
+    np.testing.assert_array_equal(R.open_zarr(store).values, 2 * images.values)
+    other = tmp_path / "other.zarr" if where == "path" else f"memory://other-{tmp_path.name}.zarr"
+    R.to_zarr(R.open_zarr(store) + 1, other)  # to another store: lazily, as before
+    np.testing.assert_array_equal(R.open_zarr(other).values, 2 * images.values + 1)
+
+
+def test_rewriting_a_store_object_from_its_own_lazy_images_is_refused(images):
+    import zarr
+
+    store = zarr.storage.MemoryStore()
+    R.to_zarr(images.chunk({"image": 2}), store)
+    with pytest.raises(InvalidInputError, match="read lazily"):
+        R.to_zarr(R.open_zarr(store).isel(feature=[2, 0]), store)
+    xr.testing.assert_identical(R.open_zarr(store).compute(), images)
