@@ -155,14 +155,19 @@ def test_paired_methods_share_every_split_exactly():
 
 
 # ----------------------------------------------------------------- a real task's split membership, with pandas
+@pytest.fixture(scope="module")
+def chicago(shared_data):
+    return ev.load_task("chicago-tracts:EP_PCI", shared_data)
+
+
 @pytest.mark.parametrize("kind", ["random", "blocked", "region"])
-def test_chicago_tract_splits_membership(shared_data, kind):
+def test_chicago_tract_splits_membership(chicago, kind):
     """chicago-tracts (738 polygons pooled over cells): per split, recomputed with pandas from the test tracts alone.
 
     random: the test set holds every tract of its heaviest cells, and every other tract is fitted on. blocked /
     region: the training + validation tracts are exactly the others that share no cell with a test tract (purged);
     blocked: no level-10 block of a test tract's heaviest cell holds a fitted tract."""
-    task = ev.load_task("chicago-tracts:EP_PCI", shared_data)
+    task = chicago
     cells = np.unique(task.pooling["cell_id"].to_numpy(np.uint64))
     res = ev.evaluate(task.target, {"region one-hot": ev.region_onehot(cells, 8)}, pooling=task.pooling, split=kind,
                       regions=task.regions, block_level=10, n_splits=3, probes=["ridge"], progress=False)
@@ -185,3 +190,4 @@ def test_chicago_tract_splits_membership(shared_data, kind):
         if kind == "blocked":
             test_blocks = set(cell_to_parent(rep[list(test)].to_numpy(), 10))
             assert not test_blocks & set(cell_to_parent(rep[clean].to_numpy(), 10))
+
