@@ -508,3 +508,21 @@ def test_cli_synopses_in_the_docs_show_the_defaults(cli):
                         wrong.append(f"{page.name}: geos2vec {command} {flag} {shown}, the default is {default}")
     assert checked >= 6
     assert not wrong, "\n".join(wrong)
+
+
+def test_model_embed_takes_progress_as_its_other_methods_and_functions_do(small, capsys):
+    """``S2VecModel.evaluate(progress=...)`` and ``geos2vec.embed(progress=...)``, but ``S2VecModel.embed`` took only
+    ``verbose=``: ``model.embed(da, progress=False)`` was a TypeError."""
+    _, table, model = small
+    da = geos2vec.rasterize(table)
+    ref = model.embed(da, verbose=False)
+    capsys.readouterr()
+    got = model.embed(da, progress=False)
+    assert capsys.readouterr().err == ""
+    np.testing.assert_array_equal(got.values, ref.values)
+    model.embed(da, progress=True)  # the bar shows when asked for
+    assert "embedding" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="not both"):
+        model.embed(da, progress=False, verbose=False)
+    with pytest.raises(InvalidInputError, match="progress must be True, False or None"):
+        model.embed(da, progress="no")

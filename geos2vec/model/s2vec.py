@@ -385,7 +385,8 @@ class S2VecModel:
             How the vectors are made.
         **kwargs
             ``batch_size``, ``cells``, ``context``, ``block``, ``as_frame``, ``verbose`` of
-            :func:`~geos2vec.model.embed.embed`.
+            :func:`~geos2vec.model.embed.embed`; ``verbose`` also as ``progress``, the name ``evaluate`` and
+            :func:`geos2vec.embed` give the progress bar (it was a TypeError "unexpected keyword argument").
 
         Returns
         -------
@@ -394,6 +395,10 @@ class S2VecModel:
         """
         from .embed import embed
 
+        if "progress" in kwargs:
+            if "verbose" in kwargs:
+                raise InvalidTypeError("embed() takes progress= or its older name verbose=, not both")
+            kwargs["verbose"] = kwargs.pop("progress")
         return embed(self, data, mode, **kwargs)
 
     # ------------------------------------------------------------------ persistence
