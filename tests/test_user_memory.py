@@ -116,3 +116,22 @@ def test_combine_counts_copies_the_tables_once():
     ref = pd.concat(tables).groupby(level=0).sum()
     pd.testing.assert_frame_equal(out, ref, check_names=False)
     assert out.index.name == "cell_id" and out._mgr.nblocks == 1
+
+
+def test_read_wof_of_one_small_state_allocates_no_fixed_128_mib(shared_data):
+    """The stack finder counted venues in 2^24 hash buckets (int64: 128 MiB) for any input, 55 k venues too."""
+    from geos2vec.io import read_wof
+
+    path = shared_data / "wof" / "us-ri.parquet"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what was dropped
+        venues, peak = traced_peak(lambda: read_wof(path))
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MiB"
+    raw = pd.read_parquet(path, columns=["lon", "lat", "is_current"])
+    at = raw.groupby(["lon", "lat"]).size()
+    stacks = at[at >= 50]
+    report = venues.attrs["wof_report"]
+    assert report["n_read"] == len(raw)
+    assert report["stacks"]["n_locations"] == len(stacks)
+    assert report["dropped"]["stacked"] == int(stacks.sum())
+    assert report["stacks"]["largest"][0]["n_venues"] == int(stacks.max())

@@ -208,8 +208,10 @@ def _stack_sizes(lon, lat, idx, min_stack):
     """
     x, y = lon[idx] + 0.0, lat[idx] + 0.0  # -0.0 -> 0.0: equal coordinates, equal bits
     h = (x.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (y.view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
-    bucket = (h >> np.uint64(40)).astype(np.int64)
-    cand = np.flatnonzero(np.bincount(bucket, minlength=1 << 24)[bucket] >= min_stack)
+    # ~2 buckets a venue, at most 2^24 (a 128 MiB count for any input before); the candidates hold every stack
+    bits = min(24, max(10, int(idx.size).bit_length() + 1))
+    bucket = (h >> np.uint64(64 - bits)).astype(np.int64)
+    cand = np.flatnonzero(np.bincount(bucket, minlength=1 << bits)[bucket] >= min_stack)
     loc, _ = pd.factorize(x[cand] + 1j * y[cand])
     size = np.bincount(loc)
     return cand, loc, size
@@ -329,7 +331,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     ids = numbers("wof_id", 0)
     # a venue in two files (two states' repositories hold some border venues; a copy of a file) is returned once:
     # its later rows (same wof_id, same lon/lat) were counted again, in the cells and in the stacks
-    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)[1:]
     again = np.flatnonzero(counts[inverse.ravel()] > 1)
     repeat = np.zeros(n, dtype=bool)
     if again.size:  # the copy kept: a current one first (then unknown status, then closed), else the first read
@@ -337,6 +339,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
         rows = pd.DataFrame({"id": ids[again], "lon": lon[again] + 0.0, "lat": lat[again] + 0.0, "rank": rank,
                              "pos": again}).sort_values(["rank", "pos"], kind="stable")
         repeat[rows["pos"].to_numpy()[rows.duplicated(subset=["id", "lon", "lat"]).to_numpy()]] = True
+    del inverse, counts, again  # (n,) arrays: not held while the rest runs
 
     stacks = {"n_locations": 0, "largest": []}
     if min_stack is not None and valid.any():
@@ -355,6 +358,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
 
     reason[(reason == 0) & (status == 0)] = 3
     unknown = (reason == 0) & (status == -1)
+    del status
     if drop_unknown_status:
         reason[unknown] = 4
     reason[(reason == 0) & repeat] = 7  # before the category step: a venue is categorised (and mapped) once
@@ -374,6 +378,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     row = np.full(n, -1, dtype=np.int64)
     if pairs.size:
         row[at_cat] = lut[np.searchsorted(pairs, pair[at_cat])]
+    del pair
     channel = table["channel"].to_numpy(dtype=object)
     has_channel = row >= 0
     has_channel[has_channel] = channel[row[has_channel]] != ""
@@ -384,6 +389,7 @@ def read_wof(path_or_dir: StrPath | list[StrPath] | tuple[StrPath, ...], *, min_
     # report
     triple = (typ * len(cat_u) + cat) * len(sub_u) + sub
     t_uniq, t_count = _distinct(triple[unmapped], len(typ_u) * len(cat_u) * len(sub_u))
+    del triple
     labels = []
     for t in t_uniq:
         ty, rest = divmod(int(t), len(cat_u) * len(sub_u))
