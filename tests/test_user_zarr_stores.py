@@ -102,3 +102,25 @@ def test_rewriting_a_store_object_from_its_own_lazy_images_is_refused(images):
     with pytest.raises(InvalidInputError, match="read lazily"):
         R.to_zarr(R.open_zarr(store).isel(feature=[2, 0]), store)
     xr.testing.assert_identical(R.open_zarr(store).compute(), images)
+
+
+# --------------------------------------------------------------------------- open_images (fit, geos2vec train --data)
+def test_open_images_reads_a_store_at_an_fsspec_url(images, tmp_path):
+    from geos2vec.model.data import open_images
+
+    url = f"memory://open-images-{tmp_path.name}.zarr"
+    R.to_zarr(images, url)
+    xr.testing.assert_identical(open_images(url).compute(), images)  # was "no data at memory:/open-images-..."
+
+
+def test_open_images_names_a_table_partitioned_into_folders(tmp_path):
+    from geos2vec.model.data import open_images
+
+    table = _table()
+    table.assign(state=np.where(np.arange(len(table)) % 2, "NY", "NJ")).to_parquet(tmp_path / "t",
+                                                                                   partition_cols=["state"])
+    with pytest.raises(InvalidInputError, match=r"partitioned into folders \(\['state=NJ', 'state=NY'\]\)"):
+        open_images(tmp_path / "t")  # was "expected a zarr store, a .nc file or a Parquet feature table"
+    (tmp_path / "flat").mkdir()
+    table.to_parquet(tmp_path / "flat" / "part.0.parquet")  # files directly in the folder: read
+    xr.testing.assert_identical(open_images(tmp_path / "flat"), R.rasterize(table))

@@ -37,7 +37,8 @@ def open_images(path: StrPath) -> xr.DataArray:
     Parameters
     ----------
     path : str or path-like
-        The zarr store, netCDF file or Parquet table.
+        The zarr store (also an fsspec URL: ``"memory://x.zarr"``, ``"s3://bucket/x.zarr"``), netCDF file or
+        Parquet table (one file, or a folder of files; not one partitioned into ``key=value`` folders).
 
     Returns
     -------
@@ -55,6 +56,10 @@ def open_images(path: StrPath) -> xr.DataArray:
     """
     import xarray as xr
 
+    if isinstance(path, str) and "://" in path:  # an fsspec URL (memory://, s3://): Path() made "memory:/x" of it
+        from geos2vec.raster import open_zarr
+
+        return open_zarr(path)
     path = Path(path).expanduser()  # "~/images.zarr" is the home folder's
     if not path.exists():
         raise FileNotFoundError(f"no data at {path}")
@@ -85,6 +90,11 @@ def open_images(path: StrPath) -> xr.DataArray:
                 f"{list(table.columns)[:10]}). Write the feature table with its cell_id index "
                 "(table.to_parquet(path), as `geos2vec features` does) or name the cell id column 'cell_id'")
         return rasterize(table, image_level=_image_level(table))
+    elif path.is_dir() and any(path.rglob("*.parquet")):  # Hive partitions: key=value folders
+        raise InvalidInputError(
+            f"{path} is a Parquet table partitioned into folders ({sorted(p.name for p in path.iterdir())[:3]}); "
+            "open_images reads a table in one file or in files directly in the folder. Read it, drop the "
+            "partition columns and duplicate cells, and pass rasterize(table) (or table.to_parquet('one.parquet'))")
     else:
         raise InvalidInputError(f"cannot read images from {path}: expected a zarr store, a .nc file or a Parquet "
                                 "feature table")
