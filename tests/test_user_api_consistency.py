@@ -526,3 +526,32 @@ def test_model_embed_takes_progress_as_its_other_methods_and_functions_do(small,
         model.embed(da, progress=False, verbose=False)
     with pytest.raises(InvalidInputError, match="progress must be True, False or None"):
         model.embed(da, progress="no")
+
+
+# ------------------------------------------------------------------ coverage=
+def test_evaluation_coverage_takes_what_count_features_coverage_takes(small):
+    """``count_features(coverage=...)`` takes WKT and a ``.osm.pbf`` path; the evaluation's ``coverage=``
+    (covered_mask, log1p_counts, smoothed_counts, standard_methods) refused both ("got the string ...")."""
+    from geos2vec.coverage import pbf_bounds
+    from geos2vec.evaluate import covered_mask, log1p_counts
+
+    _, table, _ = small
+    poly = shapely.box(-118.30, 34.00, -118.20, 34.10)
+    cells = table.index.to_numpy(np.uint64)
+    lat, lng = geos2vec.cell_to_latlng(cells)
+    ref = (lng >= -118.30) & (lng <= -118.20) & (lat >= 34.0) & (lat <= 34.1)  # cell centres in the box
+    assert 0 < ref.sum() < len(cells)
+    np.testing.assert_array_equal(covered_mask(cells, poly.wkt), ref)
+    np.testing.assert_array_equal(covered_mask(cells, poly), ref)
+    pd.testing.assert_frame_equal(log1p_counts(table, coverage=poly.wkt), log1p_counts(table, coverage=poly))
+    if _PBF.exists():
+        x0, y0, x1, y1 = pbf_bounds(_PBF)
+        grid = geos2vec.latlng_to_cell(*np.meshgrid(np.linspace(y0 - 0.2, y1 + 0.2, 12),
+                                                    np.linspace(x0 - 0.2, x1 + 0.2, 12)), 12).ravel()
+        glat, glng = geos2vec.cell_to_latlng(grid)
+        inside = (glng >= x0) & (glng <= x1) & (glat >= y0) & (glat <= y1)
+        assert 0 < inside.sum() < len(grid)
+        for form in (str(_PBF), _PBF):
+            np.testing.assert_array_equal(covered_mask(grid, form), inside)
+    with pytest.raises(InvalidInputError, match="count_features"):
+        covered_mask(cells, "infer")  # the hull of counted POIs: there are none here

@@ -110,14 +110,15 @@ def covered_mask(cells: ArrayLike,
     ``coverage`` is ``None`` (everywhere), a ``(min_lon, min_lat, max_lon, max_lat)`` box or a list of
     them (the cell centre inside any; longitudes past ±180 draw a box across it, :func:`lnglat_boxes`), a
     shapely (Multi)Polygon in degrees or a GeoSeries / GeoDataFrame in any
-    CRS (the cell centre inside; :func:`lnglat_area`: an area across ±180 is split there), or an array of cell
-    ids (exactly those cells).
+    CRS (the cell centre inside; :func:`lnglat_area`: an area across ±180 is split there), WKT or the path of a
+    ``.osm.pbf`` (its header's box), as ``count_features(coverage=...)`` takes them
+    (:func:`geos2vec.coverage.as_coverage`), or an array of cell ids (exactly those cells).
 
     Parameters
     ----------
     cells : array_like of uint64
         Cell ids (flattened).
-    coverage : None, tuple, list of tuple, shapely geometry, GeoSeries, GeoDataFrame or integer array of cell ids
+    coverage : None, tuple, list of tuple, shapely geometry, GeoSeries, GeoDataFrame, WKT, .osm.pbf path or cell ids
         Where the source has data, as above (boxes in degrees, bounds included; a shapely geometry in degrees,
         longitudes past ±180 taken across the antimeridian). Cell ids may be uint64 or
         their signed 64-bit storage (an int64 array, a list of ints); integers beyond 180 cannot be degrees
@@ -138,9 +139,18 @@ def covered_mask(cells: ArrayLike,
     cells = _as_cells(cells).ravel()
     if coverage is None:
         return np.ones(len(cells), bool)
-    if isinstance(coverage, str):
-        raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon or cell ids; got the "
-                                f"string {coverage!r}")
+    if isinstance(coverage, str) and coverage.strip() == "infer":  # count_features' own: its input's hull
+        raise InvalidInputError("coverage='infer' is count_features' (the hull of the POIs it counts); here give "
+                                "None, a bbox, a list of bboxes, a polygon, WKT, a .osm.pbf path or cell ids")
+    if isinstance(coverage, str) or hasattr(coverage, "__fspath__"):  # WKT or a .osm.pbf, as count_features takes
+        from ..coverage import as_coverage
+
+        try:
+            coverage = as_coverage(coverage)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"coverage must be None, a bbox, a list of bboxes, a polygon, WKT, a .osm.pbf path "
+                                    f"or cell ids; got {'the string ' * isinstance(coverage, str)}{coverage!r} "
+                                    f"({exc})") from None
     if isinstance(coverage, (pd.Series, pd.DataFrame)) and hasattr(coverage, "geom_type"):
         # to_crs(4326).union_all() of an area across ±180 in a projected CRS covered the rest of the globe
         coverage = lnglat_area(coverage, "coverage")
