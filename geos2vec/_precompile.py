@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 _PACKAGES = ("geos2vec", "geos2vec.raster", "geos2vec.model")
+#: the commands' description: the docstring's first line, which ``python -OO`` (PYTHONOPTIMIZE=2) strips
+_SUMMARY = "Compile geos2vec's numba kernels ahead of their first call, into numba's cache."
 
 
 def _array(dtype, ndim=1, layout="C"):
@@ -199,7 +201,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """``geos2vec precompile``: the same as ``python -m geos2vec._precompile``."""
     p = _arguments(subparsers.add_parser(
         "precompile", help="compile the numba kernels into numba's cache (containers, read-only installs)",
-        description=__doc__.split("\n")[0]))
+        description=_SUMMARY))
     p.set_defaults(func=lambda args: _run(args, ["--serial-only"] * args.serial_only + ["--quiet"] * args.quiet
                                           + ["--jobs", str(args.jobs)]))
     return p
@@ -208,7 +210,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m geos2vec._precompile [--serial-only] [--quiet] [--jobs N]``."""
     ap = _arguments(argparse.ArgumentParser(prog="python -m geos2vec._precompile",
-                                            description=__doc__.split("\n")[0]))
+                                            description=_SUMMARY))
     argv = list(sys.argv[1:] if argv is None else argv)
     return _run(ap.parse_args(argv), argv)
 
