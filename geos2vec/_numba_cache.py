@@ -172,6 +172,14 @@ def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     return folder
 
 
+def _source_bytes(module) -> bytes:
+    """The bytes of a module's source file, from disk or from the zip file it was imported from."""
+    get_data = getattr(getattr(module, "__loader__", None), "get_data", None)
+    if get_data is not None:
+        return get_data(module.__file__)
+    return Path(module.__file__).read_bytes()
+
+
 def key_on_sources(namespace: dict, *modules) -> None:
     """Key the cached kernels of a module (its ``globals()``) also on the source files of ``modules``.
 
@@ -184,7 +192,9 @@ def key_on_sources(namespace: dict, *modules) -> None:
 
     from numba.core.dispatcher import Dispatcher
 
-    digest = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()
+    # through the module's loader: a file on disk, or a member of a zip on sys.path (Spark's --py-files), which
+    # numba caches too (its ZipCacheLocator) but which no path on disk can read
+    digest = hashlib.sha256(b"".join(_source_bytes(m) for m in modules)).hexdigest()
     for obj in list(namespace.values()):
         for kernel in (obj, getattr(obj, "serial", None), getattr(obj, "parallel", None)):  # SizedKernel twins
             if not isinstance(kernel, Dispatcher) or kernel.py_func.__module__ != namespace.get("__name__"):

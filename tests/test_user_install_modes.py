@@ -10,9 +10,14 @@ first ``geos2vec demo`` runs at once on one ``NUMBA_CACHE_DIR`` (the same embedd
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import geos2vec
@@ -41,3 +46,52 @@ def test_every_command_has_help_without_docstrings(command, monkeypatch, capsys)
     out = capsys.readouterr().out
     assert out.startswith(f"usage: geos2vec {command} ")
     assert "--help" in out
+
+
+@pytest.fixture(scope="module")
+def zipped(tmp_path_factory) -> Path:
+    """The package's files (no caches) in one zip, as ``spark-submit --py-files geos2vec.zip`` ships it."""
+    path = tmp_path_factory.mktemp("zip") / "geos2vec.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(PACKAGE.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts and f.suffix not in (".pyc", ".nbi", ".nbc"):
+                zf.write(f, Path("geos2vec") / f.relative_to(PACKAGE))
+    return path
+
+
+@pytest.fixture(scope="module")
+def from_zip(zipped, tmp_path_factory) -> tuple[list[dict], str, Path]:
+    """One process that imports geos2vec from the zip: ``(results, stderr, folder)``, a result per step reached."""
+    tmp = tmp_path_factory.mktemp("run")
+    code = ("import json, geos2vec, geos2vec.cells as c, numpy as np\n"
+            "print(json.dumps({'file': geos2vec.__file__, 'token': c.cell_to_token(5764607523034234880)}), "
+            "flush=True)\n"
+            "m = geos2vec.load_model('default')\n"
+            f"np.savez(r'{tmp / 'w.npz'}', **m.numpy_weights)\n"
+            "print(json.dumps({'source': m.source, 'channels': list(m.channels), 'grid': list(m.grid)}))")
+    # numba caches a zip's kernels in NUMBA_CACHE_DIR (its ZipCacheLocator): a fresh folder
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, timeout=300,
+                         env=_env(PYTHONPATH=str(zipped), NUMBA_CACHE_DIR=str(tmp / "numba")))
+    return [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")], res.stderr[-3000:], tmp
+
+
+def test_import_from_a_zip_file(zipped, from_zip):
+    # key_on_sources read the kernels' helper modules with Path(module.__file__).read_bytes(): inside a zip that
+    # is no file, and `import geos2vec` stopped with NotADirectoryError
+    results, err, _ = from_zip
+    assert results, err
+    assert results[0] == {"file": str(zipped / "geos2vec" / "__init__.py"),
+                          "token": "5"}  # face 0's level-0 cell (S2: id 0x5000000000000000)
+
+
+def test_bundled_model_loads_from_a_zip_file(from_zip):
+    # load_model("default") looked for the model in a folder next to the source (Path(__file__)): from a zip it
+    # said "the bundled model is missing ...; reinstall geos2vec" although the zip held it
+    results, err, tmp = from_zip
+    assert len(results) == 2, err
+    ref = geos2vec.load_model("default")  # from the package's folder
+    assert results[1] == {"source": "default", "channels": list(ref.channels), "grid": list(ref.grid)}
+    with np.load(tmp / "w.npz") as got:
+        assert sorted(got.files) == sorted(ref.numpy_weights)
+        for name, value in ref.numpy_weights.items():
+            np.testing.assert_array_equal(got[name], value)

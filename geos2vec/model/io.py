@@ -254,6 +254,22 @@ def _jsonable(history):
     return {k: [float(v) for v in vals] for k, vals in history.items()}
 
 
+def _read_bundled_from_archive(channels, cls):
+    """The bundled model read through ``importlib.resources`` (a zip import has no folder on disk), or None."""
+    from importlib import resources
+
+    bundled = resources.files("geos2vec") / "pretrained"
+    if isinstance(bundled, Path) or not bundled.joinpath("metadata.json").is_file():  # a folder: missing indeed
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in dict.fromkeys(_COMPACT_FILES + _FILES):  # the files _load_dir reads
+            if bundled.joinpath(name).is_file():
+                Path(tmp, name).write_bytes(bundled.joinpath(name).read_bytes())
+        model = _load_dir(Path(tmp), channels, cls)
+    model.source = "default"
+    return model
+
+
 def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None = None) -> _Model:
     """Read a model saved by :func:`save_model` (directory or ``.zip``) into a new ``cls``.
 
@@ -289,7 +305,10 @@ def read_model(path: StrPath, cls: type[_Model], channels: Sequence[str] | None 
     if isinstance(path, str) and path == "default":
         path = default_model_path()
         if not (path / "metadata.json").exists():
-            raise FileNotFoundError(f"the bundled model is missing from {path}; reinstall geos2vec")
+            model = _read_bundled_from_archive(channels, cls)  # geos2vec imported from a zip (Spark's --py-files)
+            if model is None:
+                raise FileNotFoundError(f"the bundled model is missing from {path}; reinstall geos2vec")
+            return model
     if not isinstance(path, (str, os.PathLike)):  # Path(3): "expected str, bytes or os.PathLike object, not int"
         raise InvalidTypeError(f"path must be 'default' or the path of a saved model (a folder or .zip), got "
                                f"{type(path).__name__}; a loaded model is used as it is (embed(..., model=model))")
