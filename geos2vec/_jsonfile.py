@@ -61,6 +61,13 @@ def atomic_path(path, suffix: str = ".tmp") -> Iterator[Path]:
     its owner). ``suffix`` ends the temporary name (Keras and GDAL pick a format by it).
     """
     path = Path(path).expanduser()  # "~/x.json" is the home folder's, not a "./~" folder's
+    # said before the write: os.replace failed after it with a raw IsADirectoryError, and a missing folder
+    # raised FileNotFoundError naming the hidden temporary file
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give the path of a file (in that folder, or elsewhere)")
+    if not path.parent.is_dir():
+        raise InvalidInputError(f"cannot write {path}: {path.parent} is not an existing folder"
+                                f"{' (it is a file)' if path.parent.exists() else ''}; create the folder first")
     tmp = temporary_name(path, suffix)
     try:
         yield tmp

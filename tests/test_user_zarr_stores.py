@@ -124,3 +124,20 @@ def test_open_images_names_a_table_partitioned_into_folders(tmp_path):
     (tmp_path / "flat").mkdir()
     table.to_parquet(tmp_path / "flat" / "part.0.parquet")  # files directly in the folder: read
     xr.testing.assert_identical(open_images(tmp_path / "flat"), R.rasterize(table))
+
+
+# --------------------------------------------------------------------------- FeatureStats as JSON
+def test_feature_stats_saved_onto_a_folder_or_into_a_missing_one_say_so(tmp_path):
+    from geos2vec.normalize import FeatureStats
+
+    stats = FeatureStats.fit(_table().astype(float))
+    (tmp_path / "stats").mkdir()
+    (tmp_path / "stats" / "keep.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="stats is a folder; give the path of a file"):
+        stats.save(tmp_path / "stats")  # was IsADirectoryError: '.../.stats.<pid>@<host>.<hex>.tmp' -> '.../stats'
+    with pytest.raises(InvalidInputError, match="missing is not an existing folder; create the folder first"):
+        stats.save(tmp_path / "missing" / "stats.json")  # was FileNotFoundError naming the hidden temporary file
+    with pytest.raises(InvalidInputError, match=r"keep.txt is not an existing folder \(it is a file\)"):
+        stats.save(tmp_path / "stats" / "keep.txt" / "stats.json")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.txt", "stats"]  # nothing left behind
+    assert FeatureStats.load(stats.save(tmp_path / "stats" / "s.json")) == stats
