@@ -230,8 +230,8 @@ def evaluate(
         ``random``: ``n_splits`` x 60/20/20 of the samples' cells (with ``pooling``, the samples of one
         heaviest cell go to one part together). ``blocked``: whole level-``block_level`` parents of the sample
         cells go to one part (:func:`~geos2vec.evaluate.splits.blocked_splits`). ``region``: every region of
-        ``regions`` is the test set in turn, the others train and validate. ``holdout=`` (a mask or
-        :func:`holdout_mask` keywords) is the older one-region form.
+        ``regions`` is the test set in turn, the others train and validate (validation: whole heaviest cells
+        with ``pooling``). ``holdout=`` (a mask or :func:`holdout_mask` keywords) is the older one-region form.
     n_splits : int
         Repetitions per split kind (and per region direction).
     seed : int
@@ -404,7 +404,7 @@ def evaluate(
                                 f"is a parent cell of the samples, so block_level must be at most {fine}")
     groups = cell_to_parent(rep_cell, _check_level(block_level, "block_level")) if kind == "blocked" else None
     split_sets = _split_groups(kind, n, n_splits=n_splits, seed=seed, groups=groups, regions=reg, holdout_mask_=mask,
-                               cells=rep_cell if pooling is not None else None)  # random: a cell's samples together
+                               cells=rep_cell if pooling is not None else None)  # a cell's samples together
     purged = {}
     if purge and pooling is not None and kind != "random":
         at = np.full(n_all, -1)

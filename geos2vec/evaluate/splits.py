@@ -13,6 +13,7 @@ import pandas as pd
 from ..cells import _as_cells, cell_to_latlng
 from .._stacklevel import warn
 from ..errors import Geos2VecWarning, InvalidInputError, InvalidTypeError
+from ._cell_draws import cell_codes, draw_validation, random_cell_splits
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -150,8 +151,9 @@ def holdout_mask(cells: ArrayLike, *, bbox: Sequence[float] | None = None,
     return lng >= float(lon) if side == "east" else lng < float(lon)
 
 
-def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0) -> Splits:
-    """Geographic hold-out: test = ``test_mask``; the rest is split train/val at random.
+def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float = 0.25, seed: int = 0, *,
+                   cells: ArrayLike | None = None) -> Splits:
+    """Geographic hold-out: test = ``test_mask``; the rest is split train/val at random (by cell with ``cells``).
 
     Parameters
     ----------
@@ -162,9 +164,14 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
     n_splits : int
         Number of train/validation partitions.
     val_fraction : float
-        Share of the non-test samples in validation (rounded).
+        Share of the non-test samples in validation (rounded); with ``cells``, of their cells.
     seed : int
         Split ``k`` uses ``numpy.random.default_rng([seed, k])``.
+    cells : array_like, optional
+        One cell per sample (``evaluate(pooling=)``: each sample's heaviest cell). Where samples share a cell,
+        validation draws whole cells, so no validation sample shares its cell with a training sample (drawn by
+        sample, rows of one cell were trained and validated on, and the penalty chosen on them memorised); one
+        sample per cell gives the same splits as without.
 
     Returns
     -------
@@ -184,17 +191,15 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
     test_mask = _holdout_flags(series, "test_mask").to_numpy(dtype=bool)
     test = np.flatnonzero(test_mask)
     rest = np.flatnonzero(~test_mask)
-    n_val = int(round(val_fraction * len(rest)))
-    if len(test) < 1 or n_val < 1 or len(rest) - n_val < 2:
+    codes = cell_codes(rest, cells, len(test_mask))
+    units = len(rest) if codes is None else int(codes.max()) + 1  # drawn: samples, or their cells
+    n_val = int(round(val_fraction * units))
+    if len(test) < 1 or n_val < 1 or units - n_val < 2:
         raise InvalidInputError(
-            f"hold-out leaves {len(test)} test and {len(rest)} train/val cells ({n_val} for validation at "
+            f"hold-out leaves {len(test)} test and {units} train/val cells ({n_val} for validation at "
             f"val_fraction={val_fraction}); it needs at least 1 test, 1 validation and 2 training cells"
         )
-    out = []
-    for k in range(n_splits):
-        perm = np.random.default_rng([seed, k]).permutation(rest)
-        out.append((np.sort(perm[n_val:]), np.sort(perm[:n_val]), test))
-    return out
+    return [(*draw_validation(np.random.default_rng([seed, k]), rest, n_val, codes), test) for k in range(n_splits)]
 
 
 
@@ -325,7 +330,7 @@ def _fill_empty_parts(part: np.ndarray, order: np.ndarray) -> None:
 
 
 def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 0.25,
-                  seed: int = 0) -> dict[str, Splits]:
+                  seed: int = 0, *, cells: ArrayLike | None = None) -> dict[str, Splits]:
     """Train and validate on some regions, test on another: every region held out in turn.
 
     ``regions`` gives one label per sample. With two regions this is both
@@ -335,8 +340,8 @@ def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 
     ----------
     regions : array_like
         One region label per sample (compared as str).
-    n_splits, val_fraction, seed
-        As for :func:`holdout_splits`.
+    n_splits, val_fraction, seed, cells
+        As for :func:`holdout_splits` (``cells``: validation draws whole cells where samples share them).
 
     Returns
     -------
@@ -357,7 +362,7 @@ def region_splits(regions: ArrayLike, n_splits: int = 20, val_fraction: float = 
     out = {}
     for name in names:
         others = "+".join(r for r in names if r != name)
-        out[f"{others}->{name}"] = holdout_splits(regions == name, n_splits, val_fraction, seed=seed)
+        out[f"{others}->{name}"] = holdout_splits(regions == name, n_splits, val_fraction, seed=seed, cells=cells)
     return out
 
 
@@ -464,28 +469,17 @@ def check_test_sets(y: ArrayLike, split_sets: dict[str, Splits]) -> None:
                  if name == "blocked" else "Use more samples or a larger test region"), Geos2VecWarning)
 
 
-def _random_cell_splits(cells, n_splits, seed) -> Splits:
-    """:func:`random_splits` of the samples' cells: the samples of one cell go to one part together.
-
-    Rows of one cell (docs/evaluate.md: one sample per house) or polygons of one heaviest cell have (nearly) the
-    same vector in every method; drawn by sample, they were trained on and tested. One sample per cell: unchanged.
-    """
-    codes, uniq = pd.factorize(np.asarray(cells))  # cells numbered in sample order: all distinct, codes = range(n)
-    splits = random_splits(len(uniq), n_splits, seed=seed)
-    return splits if len(uniq) == len(codes) else [tuple(np.flatnonzero(np.isin(codes, p)) for p in s) for s in splits]
-
-
 def _split_groups(kind, n, *, n_splits, seed, groups=None, regions=None, holdout_mask_=None, cells=None):
     """The splits of one kind, by name (``region:A->B`` per test region); :func:`~geos2vec.evaluate.evaluate`."""
     if kind == "random":
         return {"random": random_splits(n, n_splits, seed=seed) if cells is None
-                else _random_cell_splits(cells, n_splits, seed)}
+                else random_cell_splits(cells, n_splits, seed)}
     if kind == "blocked":
         return {"blocked": blocked_splits(groups, n_splits, seed=seed)}
     if kind == "region":
         if regions is None:
             raise InvalidInputError("split='region' needs regions= (one region label per sample)")
-        return {f"region:{k}": v for k, v in region_splits(regions, n_splits, seed=seed).items()}
+        return {f"region:{k}": v for k, v in region_splits(regions, n_splits, seed=seed, cells=cells).items()}
     if kind == "holdout":
-        return {"holdout": holdout_splits(holdout_mask_, n_splits, seed=seed)}
+        return {"holdout": holdout_splits(holdout_mask_, n_splits, seed=seed, cells=cells)}
     raise InvalidInputError(f"unknown split {kind!r}; choose from {list(SPLITS)}")
