@@ -86,6 +86,8 @@ def test_rewriting_a_store_from_its_own_lazy_images_is_refused(images, tmp_path,
     lazy = R.open_zarr(store)
     with pytest.raises(InvalidInputError, match="read lazily from .* itself.*da.load"):
         R.to_zarr(lazy * 2, store)  # deleted the chunks before reading them: a store of zeros, marked complete
+    with pytest.raises(InvalidInputError, match="read lazily"):  # through dask.delayed too
+        R.to_zarr(R.windows(R.open_zarr(store, chunks={"image": 2}), 8, stride=8), store)
     xr.testing.assert_identical(R.open_zarr(store).compute(), images)  # untouched
     R.to_zarr((lazy * 2).load(), store)  # loaded first: the doubled images
     np.testing.assert_array_equal(R.open_zarr(store).values, 2 * images.values)

@@ -204,14 +204,20 @@ def _location(store) -> tuple | None:
 
 
 def _zarr_sources(da: xr.DataArray) -> list[tuple]:
-    """The locations of the zarr arrays that ``da``'s dask graphs read (xarray's ``original-`` layers)."""
-    from dask.highlevelgraph import HighLevelGraph
+    """The locations of the zarr arrays that ``da``'s dask graphs read (xarray's ``original-`` keys).
+
+    Such a key may sit in a layer of its own or, once the array went through ``dask.delayed`` (lazy
+    ``windows``), among the keys of a materialized layer.
+    """
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
     out = []
     for var in [da.variable, *(c.variable for c in da.coords.values())]:
         graph = var.data.__dask_graph__() if var.chunks is not None else None
         for layer in (graph.layers.values() if isinstance(graph, HighLevelGraph) else ()):
-            for value in (layer.values() if len(layer) == 1 else ()):
+            values = ([v for k, v in layer.mapping.items() if isinstance(k, str) and k.startswith("original-")]
+                      if isinstance(layer, MaterializedLayer) else layer.values() if len(layer) == 1 else ())
+            for value in values:
                 for _ in range(20):  # xarray's adapters around its ZarrArrayWrapper
                     if type(value).__name__ == "ZarrArrayWrapper":
                         array = getattr(value, "_array", None)
