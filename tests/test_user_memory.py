@@ -135,3 +135,22 @@ def test_read_wof_of_one_small_state_allocates_no_fixed_128_mib(shared_data):
     assert report["stacks"]["n_locations"] == len(stacks)
     assert report["dropped"]["stacked"] == int(stacks.sum())
     assert report["stacks"]["largest"][0]["n_venues"] == int(stacks.max())
+
+
+def test_evaluate_tables_are_checked_without_three_float64_copies():
+    """An embedding table was checked (float64 copy, another for the finiteness test) and handed back through a
+    third copy in pandas 3's DataFrame constructor: 3x a float64 copy of float32 embeddings."""
+    from geos2vec import latlng_to_cell
+    from geos2vec.evaluate.baselines import random_projection
+
+    rng = np.random.default_rng(4)
+    cells = np.unique(latlng_to_cell(rng.uniform(30, 45, 60_000), rng.uniform(-110, -80, 60_000), 14))[:50_000]
+    cols = [f"s2vec_{k:03d}" for k in range(128)]
+    emb = pd.DataFrame(rng.standard_normal((cells.size, len(cols))).astype(np.float32),
+                       pd.Index(cells, name="cell_id"), cols)
+    out, peak = traced_peak(lambda: random_projection(emb, 8, seed=1))
+    one = emb.size * 8  # one float64 copy
+    assert peak < 1.6 * one, f"{peak / one:.2f} float64 copies"
+    g = np.random.default_rng(1).standard_normal((len(cols), 8))
+    np.testing.assert_allclose(out.to_numpy(), emb.to_numpy(np.float64) @ g / np.sqrt(8), rtol=1e-12, atol=1e-12)
+    assert list(out.columns) == [f"rp{k}" for k in range(8)] and out.index.equals(emb.index)

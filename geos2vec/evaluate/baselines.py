@@ -25,7 +25,7 @@ from ._columns import canonical_order
 from ._count_baselines import log1p_counts, smoothed_counts
 from ._count_baselines import _known as _known, _repeats as _repeats, _same_level as _same_level
 from ._coverage_arg import covered_mask
-from ._table_checks import _check_table, _components
+from ._table_checks import _check_table, _components, frame
 from .labels import LEVEL
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def normalized_counts(counts: pd.DataFrame, log1p: bool = True) -> pd.DataFrame:
     if log1p and (counts.to_numpy() < 0).any():
         raise InvalidInputError("log1p normalization needs counts >= 0; pass log1p=False for signed features")
     z = FeatureStats.fit(counts, log1p=bool(log1p)).transform(counts)
-    return pd.DataFrame(np.asarray(z, dtype=np.float64), index=counts.index, columns=counts.columns)
+    return frame(np.asarray(z, dtype=np.float64), counts.index, counts.columns)  # z: a new frame of transform's
 
 
 def pca_embedding(table: pd.DataFrame, n_components: int = 256) -> pd.DataFrame:
@@ -141,7 +141,7 @@ def pca_embedding(table: pd.DataFrame, n_components: int = 256) -> pd.DataFrame:
     k = min(_components(n_components), x.shape[0], x.shape[1])
     u, s, _ = np.linalg.svd(x, full_matrices=False)
     z = u[:, :k] * s[:k]
-    return pd.DataFrame(z, index=table.index, columns=[f"pc{i}" for i in range(k)])
+    return frame(z, table.index, [f"pc{i}" for i in range(k)])
 
 
 def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 0) -> pd.DataFrame:
@@ -166,7 +166,7 @@ def random_projection(table: pd.DataFrame, n_components: int = 256, seed: int = 
     n_components = _components(n_components)
     g = np.random.default_rng(seed).standard_normal((table.shape[1], n_components))
     z = table.to_numpy() @ g / np.sqrt(n_components)
-    return pd.DataFrame(z, index=table.index, columns=[f"rp{i}" for i in range(n_components)])
+    return frame(z, table.index, [f"rp{i}" for i in range(n_components)])
 
 
 def region_onehot(cells: ArrayLike, level: int = 8) -> pd.DataFrame:
@@ -189,10 +189,9 @@ def region_onehot(cells: ArrayLike, level: int = 8) -> pd.DataFrame:
     cells = np.unique(_as_cells(cells).ravel())
     parents = cell_to_parent(cells, level)
     uniq, inverse = np.unique(parents, return_inverse=True)
-    x = np.zeros((len(cells), len(uniq)))
+    x = np.zeros((len(cells), len(uniq)), order="F")  # laid out as the frame keeps it: no copy
     x[np.arange(len(cells)), inverse] = 1.0
-    return pd.DataFrame(x, index=pd.Index(cells, name="cell_id"),
-                        columns=[f"L{level}:{t}" for t in cell_to_token(uniq)])
+    return frame(x, pd.Index(cells, name="cell_id"), [f"L{level}:{t}" for t in cell_to_token(uniq)])
 
 
 def untrained_model(model: S2VecModel, seed: int = 0) -> S2VecModel:
