@@ -556,3 +556,41 @@ def test_evaluation_coverage_takes_what_count_features_coverage_takes(small):
             np.testing.assert_array_equal(covered_mask(grid, form), inside)
     with pytest.raises(InvalidInputError, match="count_features"):
         covered_mask(cells, "infer")  # the hull of counted POIs: there are none here
+
+
+def test_flags_the_docs_give_a_command_exist(cli):
+    """``geos2vec <command> ... --flag`` in docs/*.md and README.md names a flag that command has."""
+    from conftest import ROOT
+
+    options = {name: {o for a in flags.values() for o in a.option_strings} for name, flags in cli.items()}
+    checked, wrong = 0, []
+    for page in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]:
+        for command, rest in re.findall(r"geos2vec (\w+)\b([^`\n]*)", page.read_text()):
+            for flag in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", rest) if command in options else ():
+                checked += 1
+                if flag not in options[command]:
+                    wrong.append(f"{page.name}: geos2vec {command} {flag}")
+    assert checked >= 30
+    assert not wrong, "\n".join(wrong)
+
+
+def test_run_suite_checks_its_options_before_loading_tasks_as_the_cli_does():
+    """``geos2vec evaluate --splits Random`` is refused at once; ``run_suite(splits="Random")`` (or a bad
+    ``probes``, ``n_splits``, ``fusion``, ``target_scale``, ``sweep``, ``block_level``, location parameters)
+    failed only when the first task, loaded and embedded, reached ``evaluate``. A missing data folder is
+    the error when the options are good."""
+    from geos2vec.evaluate import evaluate, run_suite
+
+    bad = [dict(splits="Random"), dict(splits=None), dict(probes="Ridge"), dict(probes=None), dict(n_splits=0),
+           dict(fusion="Concat"), dict(target_scale="minmax "), dict(sweep={"lr": 0.1}), dict(max_epochs=0),
+           dict(block_level=31), dict(location="nowhere"), dict(location_params={"frequency_num": 0})]
+    for kw in bad:
+        with pytest.raises(InvalidInputError):
+            run_suite(("ca-housing",), model=None, data_dir="/nonexistent", **kw)
+    with pytest.raises(FileNotFoundError):
+        run_suite(("ca-housing",), model=None, data_dir="/nonexistent", splits=("random", "blocked"),
+                  probes="ridge", fusion="project", location="sphereC", location_params={"frequency_num": 4})
+    # evaluate's own messages, which the suite's match
+    y = pd.Series(np.arange(30.0), index=geos2vec.latlng_to_cell(np.linspace(34, 34.3, 30), np.full(30, -118.2), 12))
+    with pytest.raises(InvalidInputError, match="probes must be a non-empty subset"):
+        evaluate(y, {"m": pd.DataFrame({"a": np.ones(30)}, index=y.index)}, probes="Ridge")

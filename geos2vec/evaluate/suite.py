@@ -96,6 +96,38 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
     return out
 
 
+def _check_run(probes, splits, *, n_splits, target_scale, sweep, fusion, max_epochs, patience, batch_size,
+               block_level, location, location_params):
+    """``run_suite``'s options checked as ``evaluate`` checks them, before any task is loaded or embedded.
+
+    ``splits="Random"``, ``probes=None``, ``fusion="Concat"``, ``n_splits=0`` or ``location="Theory"`` failed only
+    when the first task reached ``evaluate`` or the location encoder (minutes in); the CLI checked its flags up
+    front. Returns ``probes`` and ``splits`` as lists.
+    """
+    from ..cells import _check_level
+    from ..errors import InvalidInputError
+    from ..location import encode_cells
+    from .mlp_training import _check_mlp_options
+    from .protocol import DEFAULT_SWEEP, PROBES, TARGET_SCALES
+    from .splits import _check_n_splits
+
+    lists = []
+    for name, value, allowed in (("probes", probes, PROBES), ("splits", splits, SPLITS)):
+        listed = [value] if isinstance(value, str) else list(value) if hasattr(value, "__iter__") else None
+        if not listed or any(v not in allowed for v in listed):
+            raise InvalidInputError(f"{name} must be a non-empty subset of {list(allowed)}, got {value!r}")
+        lists.append(listed)
+    _check_n_splits(n_splits)
+    if target_scale not in TARGET_SCALES:
+        raise InvalidInputError(f"target_scale must be one of {list(TARGET_SCALES)}, got {target_scale!r}")
+    _check_mlp_options({**DEFAULT_SWEEP, **(sweep or {})}, fusion=fusion, fusion_units=64, max_epochs=max_epochs,
+                       patience=patience, batch_size=batch_size, weight_decay=0.004)
+    if block_level is not None:
+        _check_level(block_level, "block_level")
+    encode_cells(np.array([0x89C2590000000000], np.uint64), location, **(location_params or {}))  # one cell
+    return lists
+
+
 def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = SPLITS,
               probes: str | Sequence[str] = ("ridge",), model: ModelLike | None = "default",
               modes: str | Sequence[str] = ("contextual",), untrained: bool = True, data_dir: StrPath | None = None,
@@ -167,6 +199,9 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
     seed = _check_seed(seed)  # seed=None failed in the first task's splits, after the tasks were loaded
     if model is not None:
         modes = _check_modes(modes)  # an unknown mode failed after the tasks were loaded and the others embedded
+    probes, splits = _check_run(probes, splits, n_splits=n_splits, target_scale=target_scale, sweep=sweep,
+                                fusion=fusion, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
+                                block_level=block_level, location=location, location_params=location_params)
     if "mlp" in probes:  # said before the tasks are loaded and embedded (minutes), not when the first MLP trains
         _require_mlp()
     if model is not None and (isinstance(model, str) or hasattr(model, "__fspath__")):
