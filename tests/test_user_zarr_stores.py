@@ -143,3 +143,20 @@ def test_feature_stats_saved_onto_a_folder_or_into_a_missing_one_say_so(tmp_path
         stats.save(tmp_path / "stats" / "keep.txt" / "stats.json")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.txt", "stats"]  # nothing left behind
     assert FeatureStats.load(stats.save(tmp_path / "stats" / "s.json")) == stats
+
+
+# --------------------------------------------------------------------------- dtypes through a store
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_float16_table_is_rasterized_and_stored_exactly(tmp_path, zarr_format):
+    table = (_table(names=("a", "b")) / 8).astype(np.float16)  # halves of memory: was NotImplementedError: float16
+    da = R.rasterize(table)
+    assert da.dtype == np.float16
+    ids = da["cell_id"].values.ravel()
+    pixels = da.values.reshape(-1, 2)
+    ref = table.reindex(ids, fill_value=np.float16(0)).to_numpy()  # every pixel: its cell's row, else 0
+    np.testing.assert_array_equal(pixels, ref)
+    R.to_zarr(R.rasterize(table, chunks=1), tmp_path / "h.zarr", zarr_format=zarr_format)
+    back = R.open_zarr(tmp_path / "h.zarr").compute()
+    xr.testing.assert_identical(back, da)
+    pd.testing.assert_frame_equal(R.to_frame(back), R.to_frame(da))
+    assert R.to_frame(back).dtypes.tolist() == [np.float16, np.float16]

@@ -452,7 +452,7 @@ def _image_positions(parents: np.ndarray, imgs: np.ndarray) -> np.ndarray:
 def _fill_pixels(out2d: np.ndarray, pix: np.ndarray, features: pd.DataFrame, names, dtypes, dtype) -> None:
     """Write every row of ``features`` to ``out2d[pix]`` without copying the whole table."""
     uniform = all(dt == dtype for dt in dtypes) and all(isinstance(dt, np.dtype) for dt in features.dtypes)
-    if uniform:
+    if uniform and np.dtype(dtype) != np.float16:  # numba has no float16 (NotImplementedError: float16)
         vals = features.to_numpy(copy=False)  # a view for a single-block frame
         if vals.dtype != dtype:  # pragma: no cover - defensive
             vals = vals.astype(dtype)
