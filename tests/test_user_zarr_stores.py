@@ -58,6 +58,25 @@ def test_a_folder_of_other_files_is_refused_not_emptied(images, tmp_path):
         "cell_id/c/0/0/0", "features/c/0/0/0/0", "image/c/0", "observed/c/0/0/0"]
 
 
+@pytest.mark.parametrize("form", ["file://", "LocalStore"])
+def test_a_folder_of_other_files_given_as_a_url_or_a_store_is_refused(images, tmp_path, form):
+    import zarr
+
+    docs = tmp_path / "Documents"
+    docs.mkdir()
+    (docs / "notes.txt").write_text("precious")
+    store = f"file://{docs}" if form == "file://" else zarr.storage.LocalStore(docs)
+    with pytest.raises(InvalidInputError, match="folder of other files"):
+        R.to_zarr(images, store)  # file://: the folder was deleted whole; LocalStore: emptied
+    assert _files(docs) == ["notes.txt"]
+    if form == "LocalStore":  # an empty one is written, and a rewrite from itself is refused
+        store = zarr.storage.LocalStore(tmp_path / "s.zarr")
+        R.to_zarr(images.chunk({"image": 1}), store)
+        xr.testing.assert_identical(R.open_zarr(store).compute(), images)
+        with pytest.raises(InvalidInputError, match="read lazily"):
+            R.to_zarr(R.open_zarr(tmp_path / "s.zarr") + 1, store)
+
+
 def test_a_file_is_refused_with_a_geos2vec_error(images, tmp_path):
     path = tmp_path / "images.zarr"
     path.write_bytes(b"not a store")

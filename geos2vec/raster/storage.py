@@ -170,10 +170,14 @@ def _check_overwrite(store: ZarrStoreLike, da: xr.DataArray, overwrite_any: bool
 
 
 def _local_path(store: ZarrStoreLike) -> Path | None:
-    """``store`` as a local path (``~`` expanded), or None for a URL or a store object."""
-    if isinstance(store, (str, os.PathLike)) and "://" not in os.fspath(store):
-        return Path(_expanded(store))
-    return None
+    """``store``'s local folder (a path, ``~`` expanded; a ``file://`` URL; a zarr ``LocalStore``), or None."""
+    if isinstance(store, (str, os.PathLike)):
+        text = os.fspath(store)
+        if isinstance(text, str) and text.startswith("file://"):
+            return Path(text[len("file://"):])
+        return Path(_expanded(store)) if "://" not in str(text) else None
+    root = getattr(store, "root", None)  # zarr 3 LocalStore
+    return Path(root) if isinstance(root, (str, os.PathLike)) else None
 
 
 def _location(store) -> tuple | None:
