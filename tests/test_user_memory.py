@@ -154,3 +154,20 @@ def test_evaluate_tables_are_checked_without_three_float64_copies():
     g = np.random.default_rng(1).standard_normal((len(cols), 8))
     np.testing.assert_allclose(out.to_numpy(), emb.to_numpy(np.float64) @ g / np.sqrt(8), rtol=1e-12, atol=1e-12)
     assert list(out.columns) == [f"rp{k}" for k in range(8)] and out.index.equals(emb.index)
+
+
+def test_standardize_holds_one_result_sized_array():
+    """The probes' standardization held the centred copy, then divided it into a second one: 2.2x the input."""
+    from geos2vec.evaluate.probes import standardize
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((40_000, 64)) * 3 + 1
+    x[:, 7] = 5.0  # constant on the training rows: becomes 0
+    train = np.arange(0, 40_000, 2)
+    z, peak = traced_peak(lambda: standardize(x, train))
+    assert peak < 1.5 * x.nbytes, f"{peak / x.nbytes:.2f}x the input"
+    ref = pd.DataFrame(x)
+    mu, sd = ref.iloc[train].mean(), ref.iloc[train].std(ddof=0)
+    expected = ((ref - mu) / sd.where(sd > 0, 1.0)).clip(-4, 4).fillna(0.0).to_numpy(copy=True)
+    expected[:, 7] = 0.0
+    np.testing.assert_allclose(z, expected, rtol=1e-12, atol=1e-12)

@@ -88,11 +88,11 @@ def standardize(x: ArrayLike, train: ArrayLike, *, clip: float | None = 4.0, sca
     """
     x = np.asarray(x, dtype=np.float64)
     mu = x[train].mean(axis=0)
+    sd = x[train].std(axis=0) if scale else None  # before z: its temporaries and z are not held at once
     z = x - mu
     if scale:
-        sd = x[train].std(axis=0)
         const = sd <= 1e-12 * np.maximum(1.0, np.abs(mu))
-        z = z / np.where(const, 1.0, sd)
+        z /= np.where(const, 1.0, sd)  # in place: no second (n, d) array
         z[:, const] = 0.0
         if clip is not None:
             np.clip(z, -clip, clip, out=z)
