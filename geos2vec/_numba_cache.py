@@ -130,6 +130,57 @@ def recover_damaged_caches() -> None:
     dispatcher.FunctionCache = ufuncbuilder.FunctionCache = RecoveringFunctionCache
 
 
+def _temporary_folder() -> Path | None:
+    """The user's private folder for numba's cache in the system temporary directory, or None."""
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    try:
+        folder = Path(tempfile.gettempdir()) / f"geos2vec-numba-cache-{uid}"
+        if not _private(folder):  # another user's folder (or a link) would feed us their pickled cache files
+            folder = Path(tempfile.mkdtemp(prefix="geos2vec-numba-cache-"))
+    except OSError:  # no usable temporary folder at all (tempfile raises FileNotFoundError)
+        return None
+    return folder if _writable(folder) else None
+
+
+def _copy_of(source: Path) -> Path | None:
+    """A private, writable copy of a read-only numba cache folder that holds compiled kernels, or None.
+
+    numba uses a cache folder only if it can write to it: a ``NUMBA_CACHE_DIR`` filled by ``geos2vec
+    precompile`` as root when a container image was built, and read-only for the user the programs run as,
+    was passed over and every kernel compiled again at each start. Files the copy has are kept (numba's own
+    stamps void stale ones); data files are copied before the index files that name them.
+    """
+    import hashlib
+    import shutil
+
+    from numba.core.caching import _CacheLocator
+
+    package = Path(os.path.abspath(__file__)).parent  # as numba names the kernels' folders (not resolved)
+    try:  # geos2vec's kernels only: NUMBA_CACHE_DIR may hold every other package's too
+        subs = {_CacheLocator.get_suitable_cache_subpath(str(f)) for f in package.rglob("__init__.py")}
+        files = sorted((f for sub in subs for f in (source / sub).glob("*.nb[ci]") if f.is_file()),
+                       key=lambda f: f.suffix == ".nbi")
+    except OSError:
+        return None
+    base = _temporary_folder() if files else None
+    if base is None:
+        return None
+    target = base / f"copy-{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]}"
+    try:
+        if not _private(target):
+            return None
+        for f in files:
+            dest = target / f.relative_to(source)
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+                shutil.copyfile(f, part)
+                os.replace(part, dest)  # whole files only: another process may be reading the copy
+    except OSError:
+        return None
+    return target
+
+
 def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     """Point numba's cache at a temporary folder when neither default location is writable.
 
@@ -146,6 +197,15 @@ def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     if chosen:
         global REJECTED
         REJECTED = chosen
+        copy = _copy_of(Path(chosen))
+        if copy is not None:
+            config.CACHE_DIR = str(copy)
+            os.environ["NUMBA_CACHE_DIR"] = str(copy)
+            warnings.warn(f"geos2vec: NUMBA_CACHE_DIR={chosen!r} is read-only for this user and numba uses a cache "
+                          f"only in a folder it can write: its compiled kernels were copied to {copy}, which numba "
+                          "uses instead (make NUMBA_CACHE_DIR writable for this user, e.g. chown it to the user the "
+                          "programs run as, to use it directly)", RuntimeWarning, stacklevel=3)
+            return copy
         warnings.warn(f"geos2vec: NUMBA_CACHE_DIR={chosen!r} is not a writable folder; numba caches compiled "
                       f"kernels elsewhere (set NUMBA_CACHE_DIR to a writable folder)", RuntimeWarning, stacklevel=3)
     package_dir = Path(__file__).resolve().parent if package_dir is None else Path(package_dir)
@@ -154,14 +214,8 @@ def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     user = _user_cache()
     if user is not None and _writable(user):
         return None
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    try:
-        folder = Path(tempfile.gettempdir()) / f"geos2vec-numba-cache-{uid}"
-        if not _private(folder):  # another user's folder (or a link) would feed us their pickled cache files
-            folder = Path(tempfile.mkdtemp(prefix="geos2vec-numba-cache-"))
-    except OSError:  # no usable temporary folder at all (tempfile raises FileNotFoundError)
-        folder = None
-    if folder is None or not _writable(folder):
+    folder = _temporary_folder()
+    if folder is None:
         warnings.warn("geos2vec: no writable location for numba's cache (package folder, user cache, temporary "
                       "folder); set NUMBA_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=3)
         return None

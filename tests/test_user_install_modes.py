@@ -95,3 +95,42 @@ def test_bundled_model_loads_from_a_zip_file(from_zip):
         assert sorted(got.files) == sorted(ref.numpy_weights)
         for name, value in ref.numpy_weights.items():
             np.testing.assert_array_equal(got[name], value)
+
+
+def test_a_read_only_numba_cache_dir_is_used_through_a_private_copy(monkeypatch, tmp_path):
+    # a container image: `NUMBA_CACHE_DIR=/opt/numba-cache geos2vec precompile` as root when it is built, the
+    # programs run as another user, for whom the folder is read-only. numba uses a cache only in a folder it can
+    # write: the kernels compiled at build time were passed over and compiled again at every start (~20 s)
+    from numba.core import config
+    from numba.core.caching import _CacheLocator
+
+    from geos2vec import _numba_cache
+
+    source = tmp_path / "opt-numba-cache"
+    ours = _CacheLocator.get_suitable_cache_subpath(geos2vec.__file__)  # as numba names geos2vec's folder
+    files = {f"{ours}/_s2.parent_kernel-326.py311.nbi": b"index", f"{ours}/_s2.parent_kernel-326.py311.1.nbc": b"code",
+             "otherpkg_0123/f-1.py311.nbi": b"another package's"}
+    for name, data in files.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes(data)
+    monkeypatch.setattr(config, "CACHE_DIR", str(source))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(source))
+    monkeypatch.setattr(_numba_cache, "REJECTED", None)
+    monkeypatch.setattr(_numba_cache.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    real = _numba_cache._writable
+    monkeypatch.setattr(_numba_cache, "_writable", lambda d: not str(d).startswith(str(source)) and real(d))
+    with pytest.warns(RuntimeWarning, match="is read-only for this user.*compiled kernels were copied to"):
+        folder = _numba_cache.ensure_cache_location(Path("/read-only/site-packages/geos2vec"))
+    assert folder is not None and folder.parent.parent == tmp_path / "tmp"
+    assert config.CACHE_DIR == os.environ["NUMBA_CACHE_DIR"] == str(folder)
+    assert _numba_cache.REJECTED == str(source)  # `geos2vec precompile` still refuses to fill another folder
+    copied = {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+    assert copied == {k: v for k, v in files.items() if k.startswith(ours)}
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    # a second process finds the copy made: files it has are kept (numba's stamps void stale ones)
+    (folder / f"{ours}/_s2.parent_kernel-326.py311.nbi").write_bytes(b"index, one more overload")
+    monkeypatch.setattr(config, "CACHE_DIR", str(source))
+    with pytest.warns(RuntimeWarning, match="copied to"):
+        assert _numba_cache.ensure_cache_location(Path("/read-only/site-packages/geos2vec")) == folder
+    assert (folder / f"{ours}/_s2.parent_kernel-326.py311.nbi").read_bytes() == b"index, one more overload"
