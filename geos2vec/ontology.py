@@ -383,6 +383,8 @@ def load_ontology(name: OntologyLike = "default") -> Ontology:
         return Ontology.from_mapping(name)
     if isinstance(name, (list, tuple, pd.Index, np.ndarray)):
         return Ontology.from_channels(name)
+    if hasattr(name, "__fspath__"):  # a pathlib.Path as its str: "unknown", with how to read a file (a TypeError)
+        name = str(name.__fspath__())
     if not isinstance(name, str):
         raise InvalidTypeError(f"ontology must be a name, Ontology, dict or list, got {type(name).__name__}")
     version = DEFAULT_VERSION if name == "default" else name

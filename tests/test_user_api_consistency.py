@@ -485,6 +485,11 @@ def test_a_path_object_gets_the_hint_a_path_string_gets(small):
                      lambda: geos2vec.cell_embeddings(path, model=model)):
             with pytest.raises(TypeError, match=r"\(a path: .*read_pois"):
                 call()
+    for path in ("my_tags.csv", pathlib.Path("my_tags.csv")):  # an ontology file: how to make it a dict
+        with pytest.raises(ValueError, match=r"for a file: dict\(zip\(df\['tag'\], df\['channel'\]\)\)"):
+            geos2vec.load_ontology(path)
+        with pytest.raises(ValueError, match="for a file"):
+            geos2vec.count_features(pois, ontology=path)
 
 
 def test_cli_synopses_in_the_docs_show_the_defaults(cli):
