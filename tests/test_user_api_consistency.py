@@ -600,3 +600,18 @@ def test_run_suite_checks_its_options_before_loading_tasks_as_the_cli_does():
     y = pd.Series(np.arange(30.0), index=geos2vec.latlng_to_cell(np.linspace(34, 34.3, 30), np.full(30, -118.2), 12))
     with pytest.raises(InvalidInputError, match="probes must be a non-empty subset"):
         evaluate(y, {"m": pd.DataFrame({"a": np.ones(30)}, index=y.index)}, probes="Ridge")
+
+
+def test_join_labels_takes_lon_as_the_cli_and_holdout_mask_name_it():
+    """``--lat``/``--lon`` on the command line and ``holdout_mask(lon=...)``; ``join_labels(lon="x")`` was a
+    TypeError (it said ``lng=``)."""
+    from geos2vec.evaluate import join_labels
+
+    labels = pd.DataFrame({"y": [1.0, 3.0, 5.0], "north": [34.05, 34.05, 40.7], "east": [-118.25, -118.25, -74.0]})
+    got = join_labels(labels, "y", lat="north", lon="east")
+    pd.testing.assert_frame_equal(got, join_labels(labels, "y", lat="north", lng="east"))
+    cells = geos2vec.latlng_to_cell(labels["north"].to_numpy(), labels["east"].to_numpy(), 12)
+    assert sorted(got.index.tolist()) == sorted(set(cells.tolist()))
+    assert got.loc[cells[0], "y"] == 2.0 and got.loc[cells[0], "n_points"] == 2  # the median of 1 and 3
+    with pytest.raises(InvalidInputError, match="not both"):
+        join_labels(labels, "y", lat="north", lng="east", lon="east")

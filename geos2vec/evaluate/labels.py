@@ -49,7 +49,7 @@ def _numeric(column: pd.Series, name) -> np.ndarray:
 
 
 def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, lng: str | None = None,
-                level: int = LEVEL) -> pd.DataFrame:
+                lon: str | None = None, level: int = LEVEL) -> pd.DataFrame:
     """Aggregate point labels to S2 cells: the median label per cell.
 
     Parameters
@@ -64,6 +64,9 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     lat, lng : str, optional
         The latitude and longitude columns, when their names are not among those above (and to use them
         instead of a GeoDataFrame's geometries).
+    lon : str, optional
+        ``lng`` by the name ``geos2vec evaluate --lon`` and ``holdout_mask(lon=...)`` give it (it was a
+        ``TypeError``); giving both is an :class:`~geos2vec.errors.InvalidInputError`.
     level : int
         Cell level (12, the S2Vec level, by default).
 
@@ -85,6 +88,10 @@ def join_labels(labels: pd.DataFrame, target: str, *, lat: str | None = None, ln
     InvalidTypeError
         ``labels`` not a DataFrame, or a target column that is not numeric.
     """
+    if lon is not None:
+        if lng is not None:
+            raise InvalidInputError(f"give the longitude column as lng= or lon=, not both (lng={lng!r}, lon={lon!r})")
+        lng = lon
     if not isinstance(labels, pd.DataFrame):
         raise InvalidTypeError(f"labels must be a pandas DataFrame or GeoDataFrame, got {type(labels).__name__}"
                                f"{foreign_frame(labels)}")
