@@ -179,3 +179,25 @@ def test_a_float16_table_is_rasterized_and_stored_exactly(tmp_path, zarr_format)
     xr.testing.assert_identical(back, da)
     pd.testing.assert_frame_equal(R.to_frame(back), R.to_frame(da))
     assert R.to_frame(back).dtypes.tolist() == [np.float16, np.float16]
+
+
+# --------------------------------------------------------------------------- updates keep the store's channel names
+def test_an_update_with_other_channels_is_refused_not_mislabelled(tmp_path):
+    store = tmp_path / "s.zarr"
+    old = R.rasterize(_table(names=("x", "y", "z")))
+    R.to_zarr(old.chunk({"image": 1}), store)
+    n = old.sizes["image"]
+    swapped = old.isel(feature=[2, 1, 0])  # the same images, channels in another order
+    with pytest.raises(InvalidInputError, match=r"holds the channels \['x', 'y', 'z'\].*\['z', 'y', 'x'\]"):
+        R.to_zarr(swapped.isel(image=slice(0, 1)), store, region={"image": slice(0, 1)})  # z's values under "x"
+    other = R.rasterize(_table(seed=5, names=("p", "q", "r")))
+    with pytest.raises(InvalidInputError, match="update writes only the values"):
+        R.to_zarr(other, store, mode="a")  # p, q, r's values read back as x, y, z (and the old attrs)
+    with pytest.raises(InvalidInputError, match="update writes only the values"):
+        R.to_zarr(other, store, append_dim="image")
+    xr.testing.assert_identical(R.open_zarr(store).compute(), old)  # untouched, still marked complete
+    R.to_zarr(swapped.sel(feature=["x", "y", "z"]).isel(image=slice(0, 1)) * 2, store, region={"image": slice(0, 1)})
+    back = R.open_zarr(store).compute()  # in the store's order: written
+    np.testing.assert_array_equal(back.values[0], 2 * old.values[0])
+    np.testing.assert_array_equal(back.values[1:n], old.values[1:n])
+    assert list(back["feature"].values) == ["x", "y", "z"]

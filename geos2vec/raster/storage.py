@@ -110,6 +110,7 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     if mode not in ("w", "w-"):  # an update: unmark the store first (a region write keeps the old attrs)
         group = _existing_group(store)
         if group is not None:
+            _check_same_channels(group, names, store)
             all_chunks = all_chunks and group.attrs.get(_ALL_CHUNKS) is True
             update, before = _update_extent(ds, kwargs), _pending(group.attrs)
             group.attrs.update({_COMPLETE: False, _ALL_CHUNKS: all_chunks, _PENDING: [*before, update]})
@@ -167,6 +168,20 @@ def _check_overwrite(store: ZarrStoreLike, da: xr.DataArray, overwrite_any: bool
                 f"the images are read lazily from {store!r} itself (open_zarr of the store they are written to): "
                 "writing it (mode 'w') deletes them before they are read, and the store would hold zeros. Load "
                 "them first (da = da.load()), or write to another path")
+
+
+def _check_same_channels(group, names: list, store: ZarrStoreLike) -> None:
+    """Refuse an update whose channels differ from the store's (read back under the store's names).
+
+    xarray writes only the values of an update: ``p, q, r`` written into a store of ``x, y, z`` read as those.
+    """
+    stored = group[_VAR].attrs.get("feature_names") if _VAR in group else None
+    if stored is not None and list(stored) != names:
+        shown = [f"{x[:8]!r}{f' ... ({len(x)} in all)' if len(x) > 8 else ''}" for x in (list(stored), names)]
+        raise InvalidInputError(
+            f"{store!r} holds the channels {shown[0]}, and these images have {shown[1]}: an update writes only "
+            "the values, which would be read under the store's names. Write them in its order "
+            "(da.sel(feature=stored_names), when it has the same channels), or write a new store (mode='w')")
 
 
 def _local_path(store: ZarrStoreLike) -> Path | None:
