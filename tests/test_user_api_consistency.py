@@ -445,7 +445,7 @@ def test_seed_is_checked_as_the_cli_and_the_model_config_check_it(small):
     """``--seed -1`` and ``S2VecConfig(seed=-1)`` say "seed must be a non-negative integer"; ``evaluate(seed=-1)``
     said NumPy's "expected non-negative integer", ``seed=None`` "object of type 'NoneType' has no len()", and
     ``run_suite`` said so only after loading its tasks."""
-    from geos2vec.evaluate import evaluate, run_suite
+    from geos2vec.evaluate import blocked_splits, evaluate, holdout_splits, random_splits, region_splits, run_suite
     from geos2vec.model import S2VecConfig
 
     _, table, _ = small
@@ -457,9 +457,17 @@ def test_seed_is_checked_as_the_cli_and_the_model_config_check_it(small):
             evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=bad, progress=False)
         with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
             run_suite(("ca-housing",), model=None, seed=bad, data_dir="/nonexistent")
+        for split in (lambda: random_splits(30, 2, seed=bad), lambda: blocked_splits(np.arange(30) % 10, 2, seed=bad),
+                      lambda: holdout_splits(np.arange(30) < 10, 2, seed=bad),
+                      lambda: region_splits(np.arange(30) % 2, 2, seed=bad)):
+            with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
+                split()
     a = evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=np.int64(3), progress=False)
     b = evaluate(y, {"counts": table}, n_splits=2, probes="ridge", seed=3, progress=False)
     pd.testing.assert_frame_equal(a.scores, b.scores)
+    for x, y_ in zip(random_splits(30, 2, seed=np.int64(3)), random_splits(30, 2, seed=3)):
+        for p, q in zip(x, y_):
+            np.testing.assert_array_equal(p, q)
 
 
 def test_one_function_under_two_names_has_one_signature():

@@ -30,10 +30,16 @@ __all__ = ["random_splits", "holdout_mask", "holdout_splits", "blocked_splits", 
 SPLITS = ("random", "blocked", "region")
 
 
-def _check_n_splits(n_splits) -> None:
-    """A positive integer, or an :class:`InvalidInputError` (``1.5`` raised NumPy's ``TypeError`` mid-way)."""
+def _check_n_splits(n_splits, seed=0) -> None:
+    """A positive integer and a non-negative integer ``seed``, or an :class:`InvalidInputError`.
+
+    ``n_splits=1.5`` raised NumPy's ``TypeError`` mid-way, ``seed=None`` "NoneType has no len()".
+    """
     if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 1:
         raise InvalidInputError(f"n_splits must be >= 1, got {n_splits!r}: an integer number of repetitions")
+    from .inputs import _check_seed
+
+    _check_seed(seed)
 
 
 def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Splits:
@@ -67,7 +73,7 @@ def random_splits(n: int, n_splits: int = 20, fractions: Sequence[float] = (0.6,
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
         raise InvalidInputError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
-    _check_n_splits(n_splits)
+    _check_n_splits(n_splits, seed)
     n_train = int(round(fractions[0] * n))
     n_val = int(round(fractions[1] * n))
     if n_train < 2 or n_val < 1 or n - n_train - n_val < 1:
@@ -184,7 +190,7 @@ def holdout_splits(test_mask: ArrayLike, n_splits: int = 20, val_fraction: float
     ValueError
         No test sample, no validation sample, or fewer than 2 training samples.
     """
-    _check_n_splits(n_splits)
+    _check_n_splits(n_splits, seed)
     from .protocol import _holdout_flags  # as evaluate(holdout=) reads it: bool() made NaN and "False" test samples
 
     series = test_mask if isinstance(test_mask, pd.Series) else pd.Series(np.asarray(test_mask))
@@ -258,7 +264,7 @@ def blocked_splits(groups: ArrayLike, n_splits: int = 20, fractions: Sequence[fl
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions <= 0).any() or not math.isclose(fractions.sum(), 1.0):
         raise InvalidInputError(f"fractions must be three positive numbers summing to 1, got {fractions.tolist()}")
-    _check_n_splits(n_splits)
+    _check_n_splits(n_splits, seed)
     uniq, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
     if len(uniq) < 3:
         raise InvalidInputError(
