@@ -142,43 +142,69 @@ def _temporary_folder() -> Path | None:
     return folder if _writable(folder) else None
 
 
+def _kernel_folders() -> dict[str, Path]:
+    """The cache sub-folder name numba gives each of geos2vec's package folders (in NUMBA_CACHE_DIR, user cache)."""
+    from numba.core.caching import _CacheLocator
+
+    package = Path(os.path.abspath(__file__)).parent  # as numba names the kernels' folders (not resolved)
+    return {_CacheLocator.get_suitable_cache_subpath(str(f)): f.parent for f in package.rglob("__init__.py")}
+
+
+def _copy_files(pairs: list[tuple[Path, Path]], target: Path) -> bool:
+    """Copy ``(file, path inside target)`` pairs that ``target`` lacks: data files before the index files naming them.
+
+    Files the target has are kept (numba's own stamps void stale ones); whole files only, as another process
+    may be reading the target.
+    """
+    import shutil
+
+    try:
+        for f, rel in sorted(pairs, key=lambda pair: pair[0].suffix == ".nbi"):
+            dest = target / rel
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+                shutil.copyfile(f, part)
+                os.replace(part, dest)
+    except OSError:
+        return False
+    return True
+
+
 def _copy_of(source: Path) -> Path | None:
     """A private, writable copy of a read-only numba cache folder that holds compiled kernels, or None.
 
     numba uses a cache folder only if it can write to it: a ``NUMBA_CACHE_DIR`` filled by ``geos2vec
     precompile`` as root when a container image was built, and read-only for the user the programs run as,
-    was passed over and every kernel compiled again at each start. Files the copy has are kept (numba's own
-    stamps void stale ones); data files are copied before the index files that name them.
+    was passed over and every kernel compiled again at each start.
     """
     import hashlib
-    import shutil
 
-    from numba.core.caching import _CacheLocator
-
-    package = Path(os.path.abspath(__file__)).parent  # as numba names the kernels' folders (not resolved)
     try:  # geos2vec's kernels only: NUMBA_CACHE_DIR may hold every other package's too
-        subs = {_CacheLocator.get_suitable_cache_subpath(str(f)) for f in package.rglob("__init__.py")}
-        files = sorted((f for sub in subs for f in (source / sub).glob("*.nb[ci]") if f.is_file()),
-                       key=lambda f: f.suffix == ".nbi")
+        pairs = [(f, Path(sub, f.name)) for sub in _kernel_folders() for f in (source / sub).glob("*.nb[ci]")
+                 if f.is_file()]
     except OSError:
         return None
-    base = _temporary_folder() if files else None
+    base = _temporary_folder() if pairs else None
     if base is None:
         return None
     target = base / f"copy-{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]}"
+    return target if _private(target) and _copy_files(pairs, target) else None
+
+
+def _shipped_kernels() -> list[tuple[Path, Path]]:
+    """The kernels a wheel shipped in package ``__pycache__`` folders that this user cannot write.
+
+    numba passes such a folder over (it uses a cache only where it can write): a package installed by root
+    (a container image, ``sudo pip install``) and run by another user compiled every kernel again. As
+    ``(file, path in a cache folder)`` pairs, for :func:`_copy_files` into the folder numba uses instead.
+    """
     try:
-        if not _private(target):
-            return None
-        for f in files:
-            dest = target / f.relative_to(source)
-            if not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-                shutil.copyfile(f, part)
-                os.replace(part, dest)  # whole files only: another process may be reading the copy
+        return [(f, Path(sub, f.name)) for sub, folder in _kernel_folders().items()
+                if (folder / "__pycache__").is_dir() and not _writable(folder / "__pycache__")
+                for f in (folder / "__pycache__").glob("*.nb[ci]") if f.is_file()]
     except OSError:
-        return None
-    return target
+        return []
 
 
 def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
@@ -211,14 +237,17 @@ def ensure_cache_location(package_dir: Path | None = None) -> Path | None:
     package_dir = Path(__file__).resolve().parent if package_dir is None else Path(package_dir)
     if _writable(package_dir / "__pycache__"):
         return None
+    shipped = _shipped_kernels()  # the wheel's compiled kernels, copied to where numba looks instead
     user = _user_cache()
     if user is not None and _writable(user):
+        _copy_files(shipped, user)
         return None
     folder = _temporary_folder()
     if folder is None:
         warnings.warn("geos2vec: no writable location for numba's cache (package folder, user cache, temporary "
                       "folder); set NUMBA_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=3)
         return None
+    _copy_files(shipped, folder)
     config.CACHE_DIR = str(folder)
     os.environ["NUMBA_CACHE_DIR"] = str(folder)
     warnings.warn(f"geos2vec: the package folder and the user cache are read-only; compiled kernels are cached "
