@@ -64,6 +64,7 @@ def _curve(history, path):
 def _wins(h):
     """``w/n **beats** (p ...)`` of one paired row."""
     p = f", p {h.p_corrected:.2g}" if np.isfinite(h.p_corrected) else ""
+    p += f" (Holm {h.p_holm:.2g})" if np.isfinite(h.p_holm) else ""
     return f"{int(h.wins)}/{int(h.n_splits)}" + (" **beats**" if h.beats else "") + p
 
 
@@ -254,7 +255,8 @@ model:
 
 {_downstream(args.eval)}
 
-"beats" = better R² in at least 15 of 20 paired splits; p = the corrected resampled t-test of the 20 differences
+"beats" = better R² in at least 15 of 20 paired splits and Holm ≤ 0.05; p = the corrected resampled t-test of the 20
+differences, Holm = p adjusted (Holm-Bonferroni) for every pairwise comparison of the task and probe
 (Nadeau & Bengio 2003: the splits overlap, so a win count overstates certainty). Full tables: `docs/evaluation_retrained.md`. The ZIP
 areas of these tasks lie in all 22 Who's On First states, and the venues of 20 of them were the model's
 (label-free) pretraining data; the labels never were.

@@ -199,11 +199,11 @@ def test_report_tables_keep_one_row_per_method_whatever_its_name(tmp_path):
     # three cells: method "S2Vec", R² "PCA"
     assert summary == {"method": "random / ridge", "S2Vec|PCA": "0.510 ± 0.010", "counts": "0.560 ± 0.010",
                        'Meu "embedding", v=1/2': "0.610 ± 0.010", "東京 emb": "0.660 ± 0.010"}
-    paired = [c for c in cells if len(c) == 7][1:]
+    paired = [c for c in cells if len(c) == 8][1:]  # 8 cells: the Holm p column
     assert [(c[0], c[1], c[3]) for c in paired] == [("S2Vec|PCA", "counts", "-0.050"),
                                                     ('Meu "embedding", v=1/2', "counts", "+0.050"),
                                                     ("東京 emb", "counts", "+0.100")]
-    assert len(cells) == len(table) == 5 + 4 and all(len(c) in (2, 7) for c in cells)
+    assert len(cells) == len(table) == 5 + 4 and all(len(c) in (2, 8) for c in cells)
     back = pd.read_csv(path.parent / "scores.csv")
     assert list(dict.fromkeys(back["method"])) == methods
     assert (path.parent / "r2_Renda_São_Paulo.png").is_file() and "](r2_Renda_São_Paulo.png)" in text

@@ -53,7 +53,7 @@ from .protocol import DEFAULT_SWEEP, PROBES, SPLITS, TARGET_SCALES, evaluate
 from .report import summary_markdown, write_report
 from .result import EvaluationResult
 from .seams import block_share, border_step, seam_pvalue, seam_table
-from .significance import corrected_resampled_ttest, student_t_sf
+from .significance import corrected_resampled_ttest, holm_adjust, student_t_sf
 from .splits import (
     blocked_splits,
     check_test_sets,
@@ -79,6 +79,7 @@ __all__ = [
     "region_onehot", "pca_embedding", "random_projection", "untrained_model",
     "build_mlp", "ridge_probe", "ridge_onehot_probe", "standardize",
     "Method", "EvaluationResult", "evaluate", "standard_methods", "model_embeddings", "run_suite",
-    "summary_table", "paired_table", "verdict", "corrected_resampled_ttest", "summary_markdown", "write_report",
+    "summary_table", "paired_table", "verdict", "corrected_resampled_ttest", "holm_adjust", "summary_markdown",
+    "write_report",
     "block_share", "border_step", "seam_pvalue", "seam_table",
 ]

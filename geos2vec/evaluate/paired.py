@@ -2,9 +2,10 @@
 
 ``paired.csv`` of the report (:func:`~geos2vec.evaluate.report.write_report`): per task, split and probe, method
 A against method B on the same splits: mean ΔR² (A − B), the splits A wins and loses, the ties (equal up to
-round-off: neither), their number, the corrected t-test; "A beats B" is written only when A wins at least 3/4 of
-them (15 of 20) and a one-sided sign test over them gives p <= 0.05 (so never from fewer than 5 splits: 3 of 4 is
-p = 0.31), and only where the splits have different test sets: the repetitions of a ``region`` or ``holdout``
+round-off: neither), their number, the corrected t-test and its Holm-Bonferroni adjustment over the comparisons
+of one task and probe (``p_holm``); "A beats B" is written only when A wins at least 3/4 of them (15 of 20), a
+one-sided sign test over them gives p <= 0.05 (so never from fewer than 5 splits: 3 of 4 is p = 0.31) and
+``p_holm`` <= 0.05, and only where the splits have different test sets: the repetitions of a ``region`` or ``holdout``
 split share one test set (they differ in validation draws and MLP seeds), so there the verdict says which method
 is *ahead on that test set*.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .significance import corrected_resampled_ttest
+from .significance import corrected_resampled_ttest, holm_adjust
 from .summary import _scores
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["paired_table", "verdict", "sign_test_p", "BEATS_SHARE", "BEATS_P"]
 
 PAIRED_COLUMNS = ["task", "split", "probe", "method_a", "method_b", "delta_r2_mean", "delta_r2_std", "wins", "losses",
-                  "ties", "n_splits", "n_r2_nan", "one_test_set", "t_corrected", "p_corrected", "beats"]
+                  "ties", "n_splits", "n_r2_nan", "one_test_set", "t_corrected", "p_corrected", "p_holm", "beats"]
 BEATS_SHARE = 0.75  # "A beats B": A wins at least this share of the paired splits (15 of 20)
 #: R² differences up to ``TIE * max(1, |R²(A)|, |R²(B)|)`` are ties (round-off: the same fit through other BLAS
 #: sums), counted as neither a win nor a loss and taken as 0 in the mean ΔR² and the t-test
@@ -67,9 +68,12 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         ``p_corrected`` (Nadeau & Bengio's corrected resampled t-test of the differences, two-sided, with the
         samples trained and validated on as the training size (``n_fit``; older scores: all not tested on):
         :func:`~geos2vec.evaluate.significance.corrected_resampled_ttest`; NaN where the repetitions share one
-        test set or the scores lack ``n_cells``/``n_test``) and ``beats`` (A wins at least :data:`BEATS_SHARE`
-        of the ``n_splits`` repetitions, those without R² included, with a one-sided sign test p <=
-        :data:`BEATS_P`, and they have different test sets).
+        test set or the scores lack ``n_cells``/``n_test``), ``p_holm`` (``p_corrected`` adjusted by
+        Holm-Bonferroni over the comparisons of the task and probe: every pair of methods of every split kind,
+        A-B and B-A counted once, whatever ``methods`` keeps) and ``beats`` (:func:`verdict` is "A beats B": A
+        wins at least :data:`BEATS_SHARE` of the ``n_splits`` repetitions, those without R² included, with a
+        one-sided sign test p <= :data:`BEATS_P`, ``p_holm`` <= :data:`BEATS_P` where it is known, and they
+        have different test sets).
 
     Raises
     ------
@@ -89,7 +93,7 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
         n_fit = float(g["n_fit"].mean()) if "n_fit" in g else (
             float(g["n_cells"].mean()) - n_test if "n_cells" in g else math.nan)
         names = list(dict.fromkeys(g["method"]))
-        for a in names if side_a is None else [m for m in names if m in side_a]:
+        for a in names:  # every pair: Holm's family does not depend on methods=
             for b in names:
                 if a == b:
                     continue
@@ -102,9 +106,26 @@ def paired_table(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
                 rows.append(dict(task=task, split=split, probe=probe, method_a=a, method_b=b,
                                  delta_r2_mean=float(d.mean()) if len(d) else math.nan,
                                  delta_r2_std=float(d.std()), wins=wins, losses=losses, ties=tie, n_splits=n_both,
-                                 n_r2_nan=n_nan, one_test_set=one, t_corrected=t, p_corrected=p,
-                                 beats=bool(not one and _beats(wins, n_both))))
-    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)  # its columns also without pairs (one method: was none)
+                                 n_r2_nan=n_nan, one_test_set=one, t_corrected=t, p_corrected=p))
+    out = pd.DataFrame(rows, columns=PAIRED_COLUMNS)  # its columns also without pairs (one method: was none)
+    out["p_holm"] = _holm_column(out)
+    out["beats"] = [verdict(r) == "A beats B" for r in out.itertuples()]
+    return out if side_a is None else out[out.method_a.isin(side_a)].reset_index(drop=True)
+
+
+def _holm_column(table: pd.DataFrame) -> pd.Series:
+    """``p_corrected`` adjusted by Holm-Bonferroni within each task and probe (A-B and B-A: one comparison).
+
+    A report lists dozens of pairwise p-values per task; before, each was read as if it were the only test.
+    """
+    out = pd.Series(np.nan, index=table.index, dtype=float)
+    for _, g in table.groupby(["task", "probe"], sort=False):
+        g = g[np.isfinite(g["p_corrected"].to_numpy(float))]
+        keys = [(s, *sorted((str(a), str(b)))) for s, a, b in zip(g["split"], g["method_a"], g["method_b"])]
+        family = dict(zip(keys, g["p_corrected"]))  # one p per unordered pair and split
+        adjusted = dict(zip(family, holm_adjust(list(family.values()))))
+        out[g.index] = [adjusted[k] for k in keys]
+    return out
 
 
 def _differences(r2_a: pd.Series, r2_b: pd.Series) -> tuple[pd.Series, int]:
@@ -187,12 +208,26 @@ def _beats(wins: int, n: int) -> bool:
     return bool(n) and wins >= math.ceil(BEATS_SHARE * n) and sign_test_p(wins, n) <= BEATS_P
 
 
+def _significant(row: Any, side: str) -> bool:
+    """``p_holm <= BEATS_P`` with the mean ΔR² on ``side``'s side; True where the row has no finite ``p_holm``."""
+    try:
+        p = float(getattr(row, "p_holm", math.nan))
+    except (TypeError, ValueError):
+        p = math.nan
+    if not math.isfinite(p):  # an older paired.csv, or no t-test (sizes unknown): the counts decide
+        return True
+    mean = float(getattr(row, "delta_r2_mean", math.nan))
+    return p <= BEATS_P and not (mean < 0 if side == "A" else mean > 0)
+
+
 def verdict(row: Any) -> str:
     """The report's verdict on one row of :func:`paired_table` (a row, or any object with its fields).
 
     ``"A beats B"`` / ``"B beats A"``: that side wins at least :data:`BEATS_SHARE` of the paired repetitions,
     and so many that a one-sided sign test gives p <= :data:`BEATS_P` (:func:`sign_test_p`; never from fewer
-    than 5 repetitions)
+    than 5 repetitions), and where the row has a ``p_holm`` (the corrected t-test adjusted for the comparisons
+    of its task and probe) it is <= :data:`BEATS_P` with the mean ΔR² on that side (a row without it, from an
+    older ``paired.csv``: the counts alone)
     (ties, equal up to round-off, and repetitions without R² count for neither but are in ``n_splits``); where
     the repetitions share one test set (``one_test_set``) the same counts give
     ``"A ahead on one test set"`` / ``"B ahead on one test set"`` instead; otherwise ``"no clear winner"``.
@@ -200,7 +235,8 @@ def verdict(row: Any) -> str:
     Parameters
     ----------
     row : pandas row or namedtuple
-        With ``wins``, ``losses``, ``n_splits`` and ``one_test_set`` (lacking or NaN: from ``split``).
+        With ``wins``, ``losses``, ``n_splits`` and ``one_test_set`` (lacking or NaN: from ``split``);
+        ``p_holm`` and ``delta_r2_mean`` where known.
 
     Returns
     -------
@@ -214,6 +250,8 @@ def verdict(row: Any) -> str:
         side = "A" if n and wins >= need else ("B" if n and losses >= need else None)
     else:
         side = "A" if _beats(wins, n) else ("B" if _beats(losses, n) else None)
+        if side is not None and not _significant(row, side):
+            side = None
     if side is None:
         return "no clear winner"
     return f"{side} ahead on one test set" if one else f"{side} beats {'B' if side == 'A' else 'A'}"

@@ -3,7 +3,8 @@
 * ``summary.csv``: ``task, split, method, probe, n_cells, r2_mean, r2_std, mae_mean, mae_std, n_splits``
   (:mod:`~geos2vec.evaluate.summary`);
 * ``paired.csv``: per task, split and probe, method A against method B on the same splits, and whether "A beats
-  B" (a share of the splits won and a one-sided sign test; :mod:`~geos2vec.evaluate.paired`);
+  B" (a share of the splits won, a one-sided sign test and the Holm-adjusted corrected t-test;
+  :mod:`~geos2vec.evaluate.paired`);
 * ``scores.csv``: every split's score; ``report.md`` with one figure per task.
 """
 
@@ -153,18 +154,19 @@ def _paired_markdown(paired: pd.DataFrame, task, embeddings) -> str:
     p = paired[(paired.task == task) & paired.method_a.isin(embeddings) & (paired.method_b.isin(STRONG) | loc)]
     if p.empty:
         return ""
-    lines = ["| A | B | split / probe | mean ΔR² | A wins / B wins | corrected p | verdict |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| A | B | split / probe | mean ΔR² | A wins / B wins | corrected p | Holm p | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in p.itertuples():
         v = verdict(r)
         pc = "" if not np.isfinite(r.p_corrected) else f"{r.p_corrected:.2g}"
+        ph = "" if not np.isfinite(r.p_holm) else f"{r.p_holm:.2g}"
         nan = int(getattr(r, "n_r2_nan", 0) or 0)
         ties = int(getattr(r, "ties", 0) or 0)  # said: "0 / 0 of 20" of two copies read as 20 unexplained splits
         counts = (f"{r.wins} / {r.losses} of {r.n_splits}" + (f" ({nan} without R²)" if nan else "")
                   + (f", {ties} tied" if ties else ""))
         lines.append(f"| {_md_cell(r.method_a)} | {_md_cell(r.method_b)} | {_md_cell(r.split)} / {_md_cell(r.probe)} | "
                      f"{r.delta_r2_mean:+.3f} | "
-                     f"{counts} | {pc} | {'**' + v + '**' if v == 'A beats B' else v} |")
+                     f"{counts} | {pc} | {ph} | {'**' + v + '**' if v == 'A beats B' else v} |")
     return "\n".join(lines)
 
 
@@ -274,9 +276,10 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
              "validated on A, tested on B. "
              f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits, and "
              f"a one-sided sign test over them gives p ≤ {BEATS_P:g} (with "
-             f"different test sets; R² equal up to round-off, {TIE:g}, are ties, counted for neither); the repeated "
-             "splits overlap, so the corrected p (Nadeau & Bengio's corrected resampled t-test) says how sure a "
-             "difference is.", ""]
+             f"different test sets; R² equal up to round-off, {TIE:g}, are ties, counted for neither), and the "
+             f"Holm p is ≤ {BEATS_P:g}: the repeated splits overlap, so the corrected p (Nadeau & Bengio's corrected "
+             "resampled t-test) says how sure one difference is, and the Holm p adjusts it (Holm-Bonferroni) for "
+             "all the pairwise comparisons of the task and probe in `paired.csv`.", ""]
     slugs: set[str] = set()
     for task in dict.fromkeys(scores["task"]):
         slug = base = "".join(ch if ch.isalnum() else "_" for ch in str(task))

@@ -28,7 +28,7 @@ from ..errors import InvalidInputError
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["corrected_resampled_ttest", "student_t_sf"]
+__all__ = ["corrected_resampled_ttest", "student_t_sf", "holm_adjust"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -156,3 +156,33 @@ def corrected_resampled_ttest(d: ArrayLike, n_train: float, n_test: float) -> tu
         return (0.0, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), 0.0)
     t = mean / math.sqrt(scale)
     return t, min(1.0, 2.0 * student_t_sf(abs(t), j - 1))  # t is finite here
+
+
+def holm_adjust(p: ArrayLike) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values of a family of tests (family-wise error rate).
+
+    The ``i``-th smallest of ``m`` p-values becomes ``max over j <= i of min(1, (m - j + 1) * p_(j))``; reject
+    where the adjusted value is ``<= alpha``. NaN p-values are not tests: left out of ``m`` and kept NaN.
+
+    Parameters
+    ----------
+    p : array_like of float
+        The family's p-values.
+
+    Returns
+    -------
+    numpy.ndarray
+        The adjusted p-values, in the order given.
+
+    Examples
+    --------
+    >>> holm_adjust([0.01, 0.04, 0.03, 0.005]).tolist()
+    [0.03, 0.06, 0.06, 0.02]
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out
