@@ -20,8 +20,17 @@ import subprocess
 import sys
 import time
 
+import setuptools
 from setuptools import setup
 from setuptools.command.build_py import build_py
+
+#: pyproject.toml's ``license`` is an SPDX expression (PEP 639), which setuptools reads from 77.0 on; older ones
+#: (a build with ``--no-build-isolation`` in an environment that has one) stop with pages of JSON schema
+#: ("`project.license` must be valid exactly by one definition") that do not name the cause. (Only when run by a
+#: build: tests read this file under another name, with whatever setuptools the test environment has.)
+if __name__ == "__main__" and int(re.match(r"\d+", setuptools.__version__).group()) < 77:
+    sys.exit(f"geos2vec: building needs setuptools>=77 (pyproject.toml's [build-system] requires), this environment "
+             f"has {setuptools.__version__}: pip install -U 'setuptools>=77', or build without --no-build-isolation")
 
 
 def _stub_code(pkg):

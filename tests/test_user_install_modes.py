@@ -169,3 +169,28 @@ def test_kernels_shipped_in_a_read_only_install_are_copied_where_numba_looks(hom
         assert config.CACHE_DIR == str(where) and where.parent == tmp_path / "tmp"
     copied = {str(f.relative_to(where)): f.read_bytes() for f in where.rglob("*") if f.is_file()}
     assert copied == {f"geos2vec_0123abcd/{k}": v for k, v in shipped.items() if ".nb" in k}
+
+
+@pytest.mark.parametrize("version", ["65.5.0", "76.1.0", "77.0.3", "80.9.0"])
+def test_a_build_with_an_old_setuptools_names_the_cause(version, monkeypatch, capsys):
+    # `pip wheel . --no-build-isolation` in an environment with setuptools < 77 (Python 3.11's venv has 65.5):
+    # pyproject.toml's SPDX license expression stopped it with ~90 lines of JSON schema ("`project.license` must
+    # be valid exactly by one definition (2 matches found)") that do not say setuptools is too old
+    import runpy
+
+    import setuptools
+
+    seen: dict = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(setuptools, "__version__", version)
+    setup_py = str(PACKAGE.parent / "setup.py")
+    if int(version.split(".")[0]) >= 77:
+        runpy.run_path(setup_py, run_name="__main__")
+        assert seen["long_description_content_type"] == "text/markdown"
+        return
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(setup_py, run_name="__main__")
+    assert str(exc.value) == (f"geos2vec: building needs setuptools>=77 (pyproject.toml's [build-system] requires), "
+                              f"this environment has {version}: pip install -U 'setuptools>=77', or build without "
+                              "--no-build-isolation")
+    assert seen == {}
