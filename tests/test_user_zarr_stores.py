@@ -17,9 +17,9 @@ from geos2vec import raster as R  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def _table(n=120, seed=0, names=("shop=bakery", "amenity=café", "roads")):
+def _table(n=120, seed=0, names=("shop=bakery", "amenity=café", "roads"), lat=40.75, lng=-73.98):
     rng = np.random.default_rng(seed)
-    ids = np.unique(C.latlng_to_cell(40.75 + 0.4 * rng.random(n), -73.98 + 0.4 * rng.random(n), 12))
+    ids = np.unique(C.latlng_to_cell(lat + 0.4 * rng.random(n), lng + 0.4 * rng.random(n), 12))
     return pd.DataFrame(rng.integers(0, 50, (len(ids), len(names))), columns=list(names),
                         index=pd.Index(ids, name="cell_id"))
 
@@ -201,3 +201,24 @@ def test_an_update_with_other_channels_is_refused_not_mislabelled(tmp_path):
     np.testing.assert_array_equal(back.values[0], 2 * old.values[0])
     np.testing.assert_array_equal(back.values[1:n], old.values[1:n])
     assert list(back["feature"].values) == ["x", "y", "z"]
+
+
+def test_an_update_that_zarr_would_cast_or_duplicate_is_refused(tmp_path):
+    store = tmp_path / "s.zarr"
+    first = R.rasterize(_table(names=("x", "y", "z")))
+    R.to_zarr(first, store)
+    n = first.sizes["image"]
+    elsewhere = R.rasterize(_table(seed=3, names=("x", "y", "z"), lat=-33.9, lng=151.0))  # Sydney: other images
+    halves = (elsewhere / 4).astype(np.float64)  # 2.25 was stored as 2 in the int64 store, marked complete
+    with pytest.raises(InvalidInputError, match="holds int64 images, and these are float64.*2.25 stored as 2"):
+        R.to_zarr(halves, store, append_dim="image")
+    with pytest.raises(InvalidInputError, match="holds int64 images"):
+        R.to_zarr((first / 4).isel(image=slice(0, 1)), store, region={"image": slice(0, 1)})
+    with pytest.raises(InvalidInputError, match=f"{n} of the images appended .* are in it already"):
+        R.to_zarr(first, store, append_dim="image")  # held every image twice
+    xr.testing.assert_identical(R.open_zarr(store).compute(), first)  # untouched, still complete
+    R.to_zarr(elsewhere.astype(np.int32), store, append_dim="image")  # new images, a dtype int64 holds: written
+    back = R.open_zarr(store).compute()
+    np.testing.assert_array_equal(back["image"].values, np.concatenate([first["image"].values,
+                                                                       elsewhere["image"].values]))
+    np.testing.assert_array_equal(back.values, np.concatenate([first.values, elsewhere.values]))
