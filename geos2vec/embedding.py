@@ -269,7 +269,7 @@ def _embed_table(cell_ids, table, level, model, mode, outside, prefix, context, 
     images = images[np.isin(images, observed_images)]
     dim = model.embedding_dim
     columns = [f"{prefix}{k}" for k in range(dim)]
-    vectors = pd.DataFrame(np.full((wanted.size, dim), np.nan, dtype=np.float32), index=wanted, columns=columns)
+    vectors = pd.DataFrame(np.full((wanted.size, dim), np.nan, np.float32, order="F"), wanted, columns, copy=False)
     if images.size and mode in ("contextual", "tiled"):
         # exactly the cells asked for; seamless windows also read the neighbouring images that have data
         in_images = np.isin(_cells.cell_to_parent(wanted, model.image_level), images)
