@@ -151,17 +151,23 @@ def _kernel_folders() -> dict[str, Path]:
 
 
 def _copy_files(pairs: list[tuple[Path, Path]], target: Path) -> bool:
-    """Copy ``(file, path inside target)`` pairs that ``target`` lacks: data files before the index files naming them.
+    """Copy compiled kernels, ``(file, path inside target)`` pairs, that ``target`` lacks.
 
-    Files the target has are kept (numba's own stamps void stale ones); whole files only, as another process
-    may be reading the target.
+    A kernel is its index file (``<name>.nbi``) and the data files it names (``<name>.<n>.nbc``): one whose
+    index the target has is kept (numba's own stamps void a stale one), else its data files are copied (over
+    any left without an index, which the new index would name) before its index; whole files only, as another
+    process may be reading the target.
     """
     import shutil
 
     try:
-        for f, rel in sorted(pairs, key=lambda pair: pair[0].suffix == ".nbi"):
-            dest = target / rel
-            if not dest.exists():
+        for index, rel in pairs:
+            if index.suffix != ".nbi" or (target / rel).exists():
+                continue
+            data = [(f, r) for f, r in pairs if r.parent == rel.parent and r.name.startswith(f"{rel.stem}.")
+                    and r.suffix == ".nbc"]
+            for f, r in data + [(index, rel)]:
+                dest = target / r
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
                 shutil.copyfile(f, part)

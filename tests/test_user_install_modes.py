@@ -194,3 +194,26 @@ def test_a_build_with_an_old_setuptools_names_the_cause(version, monkeypatch, ca
                               f"this environment has {version}: pip install -U 'setuptools>=77', or build without "
                               "--no-build-isolation")
     assert seen == {}
+
+
+def test_a_copied_index_never_names_a_stale_data_file(tmp_path):
+    # the copy skipped files the cache folder had: a data file left there without its index (an older version's,
+    # an index deleted by hand) stayed, and the copied index, stamped for the new source, named it: numba would
+    # have loaded the old machine code as the new kernel's
+    from geos2vec import _numba_cache
+
+    shipped = tmp_path / "pkg" / "__pycache__"
+    shipped.mkdir(parents=True)
+    for name, data in {"k-10.py311.nbi": b"new index", "k-10.py311.1.nbc": b"new code",
+                       "m-20.py311.nbi": b"shipped index", "m-20.py311.1.nbc": b"shipped code"}.items():
+        (shipped / name).write_bytes(data)
+    cache = tmp_path / "cache" / "geos2vec_0123abcd"
+    cache.mkdir(parents=True)
+    (cache / "k-10.py311.1.nbc").write_bytes(b"old code")  # no k index: it names nothing
+    (cache / "m-20.py311.nbi").write_bytes(b"my index")  # a kernel the cache has: kept whole
+    (cache / "m-20.py311.1.nbc").write_bytes(b"my code")
+    pairs = [(f, Path("geos2vec_0123abcd", f.name)) for f in sorted(shipped.iterdir())]
+    assert _numba_cache._copy_files(pairs, tmp_path / "cache")
+    assert {f.name: f.read_bytes() for f in cache.iterdir()} == {
+        "k-10.py311.nbi": b"new index", "k-10.py311.1.nbc": b"new code",
+        "m-20.py311.nbi": b"my index", "m-20.py311.1.nbc": b"my code"}
