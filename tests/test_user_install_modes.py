@@ -1,11 +1,16 @@
-"""Unusual but common ways to install and run geos2vec: ``python -OO``, the package imported from a zip file.
+"""Unusual but common ways to install and run geos2vec.
+
+``python -OO``; the package imported from a zip file; a read-only install or ``NUMBA_CACHE_DIR`` run by another
+user (numba's compiled kernels copied where numba looks); a build with ``--no-build-isolation`` and an old
+setuptools.
 
 Checked by hand and found fine (too slow to repeat here): a wheel built with ``pip wheel``, installed with
 ``pip install --target`` and run from another working directory (the sample, ontology, crosswalk and model are
 in the wheel and found through ``importlib.resources``); the same install made read-only and run as another
-user with no writable ``HOME`` (numba's cache falls back to a private temporary folder, with one warning); two
-first ``geos2vec demo`` runs at once on one ``NUMBA_CACHE_DIR`` (the same embeddings as a lone run); ``python
--O`` (no validation relies on ``assert``).
+user with no writable ``HOME`` or none at all (numba's cache falls back to a private temporary folder, with one
+warning); two first ``geos2vec demo`` runs at once on one ``NUMBA_CACHE_DIR``, and two as another user on one
+temporary folder (the same embeddings as a lone run); two processes compiling different signatures of one
+kernel into one cache at once; ``python -O`` (no validation relies on ``assert``).
 """
 
 from __future__ import annotations
