@@ -222,3 +222,26 @@ def test_an_update_that_zarr_would_cast_or_duplicate_is_refused(tmp_path):
     np.testing.assert_array_equal(back["image"].values, np.concatenate([first["image"].values,
                                                                        elsewhere["image"].values]))
     np.testing.assert_array_equal(back.values, np.concatenate([first.values, elsewhere.values]))
+
+
+def test_an_append_records_the_union_of_the_coverages(tmp_path):
+    import shapely
+
+    from geos2vec.coverage import covered_mask, get_coverage, set_coverage
+
+    nyc = set_coverage(_table(names=("x", "y", "z")), (-74.0, 40.7, -73.5, 41.2))
+    sydney = set_coverage(_table(seed=3, names=("x", "y", "z"), lat=-33.9, lng=151.0), (150.9, -34.0, 151.5, -33.4))
+    store = tmp_path / "s.zarr"
+    R.to_zarr(R.rasterize(nyc), store)
+    R.to_zarr(R.rasterize(sydney), store, append_dim="image")
+    table = R.to_frame(R.open_zarr(store).compute())
+    union = shapely.union_all([shapely.box(-74.0, 40.7, -73.5, 41.2), shapely.box(150.9, -34.0, 151.5, -33.4)])
+    assert get_coverage(table)[0].equals(union)  # was New York's box alone
+    empty_in_sydney = np.setdiff1d(C.latlng_to_cell(np.linspace(-33.8, -33.5, 40), np.full(40, 151.2), 12),
+                                   sydney.index.to_numpy())
+    assert covered_mask(empty_in_sydney, table)[0].all()  # empty there, not missing
+    unknown = tmp_path / "u.zarr"  # a store of unknown coverage and images of a known one: refused
+    R.to_zarr(R.rasterize(_table(names=("x", "y", "z"))), unknown)
+    with pytest.raises(InvalidInputError, match=r"has the masks \[\] and these images \['covered'\]"):
+        R.to_zarr(R.rasterize(sydney), unknown, append_dim="image")  # wrote a 'covered' of Sydney's images alone
+    R.open_zarr(unknown)  # untouched: it opens (it did not: "conflicting sizes for dimension 'image'")

@@ -80,6 +80,13 @@ def _check_update(group, da: xr.DataArray, names: list, store: ZarrStoreLike, kw
             f"{store!r} holds {dtype} images, and these are {da.dtype}: zarr would cast their values into "
             f"{dtype} (2.25 stored as 2). Write da.astype('{dtype}') if that keeps every value, or write a new "
             "store (mode='w') of a dtype that holds both")
+    masks = [{m for m in ("covered", "available") if m in have} for have in (group, da.coords)]
+    if kwargs.get("append_dim") is not None and masks[0] != masks[1]:  # one of them is of known coverage
+        raise InvalidInputError(
+            f"{store!r} has the masks {sorted(masks[0])} and these images {sorted(masks[1])} (a known coverage "
+            "makes 'covered'; channels of another coverage 'available'): xarray would write a mask that only one "
+            "has for these images alone, a store that does not open. Rasterize both with a coverage "
+            "(count_features(..., coverage=...)) or both without, and with the same channels' coverage")
     if kwargs.get("append_dim") == "image" and "image" in group and "image" in da.coords:
         from .. import cells as _cells
 
@@ -156,3 +163,32 @@ def _zarr_sources(da: xr.DataArray) -> list[tuple]:
                         break
                     value = getattr(value, "array", getattr(value, "value", None))
     return out
+
+
+def _merge_coverage(group, da: xr.DataArray) -> None:
+    """After an append, the stored array's ``attrs["coverage"]``: the union of the store's and the images'.
+
+    xarray keeps the stored attrs, so a store of New York with Sydney appended recorded New York's coverage
+    alone: ``to_frame`` gave a table whose empty Sydney cells read as missing, not empty. Unknown (no coverage)
+    on either side makes the union unknown, as :func:`geos2vec.coverage.combine_coverage`.
+    """
+    import json
+
+    import pandas as pd
+
+    from ..coverage import combine_coverage
+
+    if _VAR not in group:
+        return
+    attrs = group[_VAR].attrs
+    parts = [pd.DataFrame() for _ in range(2)]
+    for part, text in zip(parts, (attrs.get("coverage"), da.attrs.get("coverage"))):
+        if text is not None:
+            part.attrs["coverage"] = json.loads(text) if isinstance(text, str) else text
+    merged = combine_coverage(parts)
+    if merged is None:
+        if "coverage" in attrs:
+            del attrs["coverage"]
+    elif merged != parts[0].attrs.get("coverage"):
+        attrs["coverage"] = json.dumps(merged)
+

@@ -14,7 +14,7 @@ from .. import cells as _cells
 from .._optional import needs
 from ..errors import InvalidInputError, InvalidTypeError
 from ._common import _VAR
-from ._store_checks import _check_overwrite, _check_update
+from ._store_checks import _check_overwrite, _check_update, _merge_coverage
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
@@ -44,7 +44,8 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     an interrupted region write is finished by a later region write covering
     it, while an interrupted append, or a store that was incomplete before its
     first update (an interrupted write, ``compute=False``), stays unfinished
-    whatever is updated after it. (With ``compute=False`` the marking is yours:
+    whatever is updated after it. An append records the union of the store's and the images'
+    ``attrs["coverage"]``. (With ``compute=False`` the marking is yours:
     call :func:`mark_zarr_complete` after computing.) Every chunk is written,
     empty ones too (``write_empty_chunks=True`` unless given), so that
     :func:`open_zarr` can tell a lost chunk file from an empty chunk. Dask
@@ -76,7 +77,9 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     InvalidInputError
         With mode ``"w"`` (the default), if ``store`` is a file, a folder of other files or (unless ``mode="w"``
         is given) a zarr store that ``to_zarr`` did not write, or if ``da`` reads lazily from ``store`` itself
-        (its chunks would be deleted before they are read: ``.load()`` it first). If chunk files are missing
+        (its chunks would be deleted before they are read: ``.load()`` it first). An update whose channels
+        (names, order), dtype (one the store's cannot hold) or masks (``covered``, ``available``) differ from
+        the store's, or an append of images it holds already. If chunk files are missing
         after the write (the store is then left unmarked): chunks written by dask
         worker processes did not reach a store in memory (``MemoryStore``, ``memory://``) or a local path the
         workers do not share. With ``write_empty_chunks=False`` that loss cannot be seen afterwards, so a
@@ -111,6 +114,8 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
         group = _existing_group(store)
         if group is not None:
             _check_update(group, da, names, store, kwargs)
+            if kwargs.get("append_dim") is not None:
+                _merge_coverage(group, da)
             all_chunks = all_chunks and group.attrs.get(_ALL_CHUNKS) is True
             update, before = _update_extent(ds, kwargs), _pending(group.attrs)
             group.attrs.update({_COMPLETE: False, _ALL_CHUNKS: all_chunks, _PENDING: [*before, update]})
