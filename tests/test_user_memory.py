@@ -196,3 +196,22 @@ def test_embed_cells_result_is_not_copied_by_pandas():
     known = np.isin(cells, table.index.to_numpy())
     assert (out.notna().all(axis=1).to_numpy() == known).all()  # cells without features: NaN
     np.testing.assert_array_equal(out.loc[some].to_numpy(), alone.to_numpy())
+
+
+def test_to_frame_holds_two_copies_of_the_table_not_three():
+    """The observed pixels' values were concatenated (a copy of the only part), then sorted (another) while the
+    parts were still held: 3x the table."""
+    import geos2vec
+    from geos2vec import raster
+
+    rng = np.random.default_rng(8)
+    top = geos2vec.latlng_to_cell(40.7, -74.0, 4)
+    images = geos2vec.cell_to_children(top, 8).ravel()
+    cells = np.sort(rng.choice(geos2vec.cell_to_children(images, 12).ravel(), 30_000, replace=False))
+    table = pd.DataFrame(rng.poisson(0.4, (cells.size, 116)).astype(np.int32), pd.Index(cells, name="cell_id"),
+                         pd.Index([f"c{k}" for k in range(116)], name="feature"))
+    da = raster.rasterize(table)
+    out, peak = traced_peak(lambda: raster.to_frame(da))
+    size = table.to_numpy().nbytes
+    assert peak < 2.5 * size, f"{peak / size:.2f}x the table"
+    pd.testing.assert_frame_equal(out, table)  # the round trip, bit for bit

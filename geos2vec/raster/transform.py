@@ -420,10 +420,11 @@ def to_frame(da: xr.DataArray) -> pd.DataFrame:
         val_parts.append(block[o])
     if cell_parts:
         cell = np.concatenate(cell_parts)
-        vals = np.concatenate(val_parts)
+        vals = np.concatenate(val_parts) if len(val_parts) > 1 else val_parts[0]  # one chunk: no copy of it
     else:
         cell = np.empty(0, dtype=np.uint64)
         vals = np.empty((0, nfeat), dtype=da.dtype)
+    del val_parts  # not held beside the sorted copy
     order = np.argsort(cell, kind="stable")
     cell, vals = cell[order], vals[order]
     if cell.size > 1:
