@@ -245,3 +245,20 @@ def test_an_append_records_the_union_of_the_coverages(tmp_path):
     with pytest.raises(InvalidInputError, match=r"has the masks \[\] and these images \['covered'\]"):
         R.to_zarr(R.rasterize(sydney), unknown, append_dim="image")  # wrote a 'covered' of Sydney's images alone
     R.open_zarr(unknown)  # untouched: it opens (it did not: "conflicting sizes for dimension 'image'")
+
+
+def test_an_update_of_other_sizes_is_refused_before_the_store_is_unmarked(tmp_path):
+    store = tmp_path / "s.zarr"
+    first = R.rasterize(_table(names=("x", "y", "z")))
+    R.to_zarr(first.chunk({"image": 1}), store)
+    rng = np.random.default_rng(1)
+    fine = np.unique(C.latlng_to_cell(-33.9 + 0.3 * rng.random(50), 151.0 + 0.3 * rng.random(50), 14))
+    level14 = R.rasterize(pd.DataFrame(rng.integers(0, 9, (len(fine), 3)), columns=["x", "y", "z"],
+                                       index=pd.Index(fine, name="cell_id")))  # 64 x 64 pixels a level-8 image
+    with pytest.raises(InvalidInputError, match="have 64 along 'row'.* takes 16 there"):
+        R.to_zarr(level14, store, append_dim="image")  # xarray refused it too, after the store was unmarked
+    with pytest.raises(InvalidInputError, match="have 3 along 'image'.* takes 2 there"):
+        R.to_zarr(first.isel(image=slice(0, 3)), store, region={"image": slice(1, 3)})
+    xr.testing.assert_identical(R.open_zarr(store).compute(), first)  # was "not completely written": rewrite all
+    R.to_zarr(first.isel(image=slice(1, 3)) + 1, store, region={"image": slice(1, 3)})  # the right size: written
+    np.testing.assert_array_equal(R.open_zarr(store).values[1:3], first.values[1:3] + 1)

@@ -74,6 +74,7 @@ def _check_update(group, da: xr.DataArray, names: list, store: ZarrStoreLike, kw
             f"{store!r} holds the channels {shown[0]}, and these images have {shown[1]}: an update writes only "
             "the values, which would be read under the store's names. Write them in its order "
             "(da.sel(feature=stored_names), when it has the same channels), or write a new store (mode='w')")
+    _check_sizes(array, da, store, kwargs)
     dtype = np.dtype(array.dtype)
     if not np.can_cast(da.dtype, dtype, casting="safe"):
         raise InvalidInputError(
@@ -163,6 +164,29 @@ def _zarr_sources(da: xr.DataArray) -> list[tuple]:
                         break
                     value = getattr(value, "array", getattr(value, "value", None))
     return out
+
+
+def _check_sizes(array, da: xr.DataArray, store: ZarrStoreLike, kwargs: dict) -> None:
+    """Refuse an update of other image sizes than the store's, before the store is unmarked.
+
+    xarray refuses it too, but only once :func:`to_zarr` has unmarked the store: the store it left (nothing
+    written) no longer opened, "not completely written".
+    """
+    dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
+    if dims is None or len(dims) != len(array.shape):
+        return
+    region = kwargs.get("region") if isinstance(kwargs.get("region"), dict) else {}
+    stored = dict(zip(dims, array.shape))
+    for dim, size in da.sizes.items():
+        if dim not in stored or dim == kwargs.get("append_dim"):
+            continue
+        sl = region.get(dim, slice(None))
+        want = len(range(*sl.indices(stored[dim]))) if isinstance(sl, slice) else size
+        if size != want:
+            raise InvalidInputError(
+                f"these images have {size} along {dim!r}, and {store!r} takes {want} there "
+                f"({dict(stored)}{f', region {region}' if region else ''}): images of another size (level) go to a "
+                "store of their own; the store is left as it was")
 
 
 def _merge_coverage(group, da: xr.DataArray) -> None:
