@@ -141,9 +141,14 @@ def test_empty_images_say_so(empty):
 def test_bad_areas_are_named():
     with pytest.raises(InvalidInputError, match="area has no non-empty geometry"):
         R.image_cells(gpd.GeoSeries([None, shapely.Polygon()], crs=4326))
-    with pytest.raises(InvalidTypeError, match="area must be a shapely geometry, GeoSeries or GeoDataFrame, "
-                                               "not tuple"):
-        R.image_cells((-74.0, 40.7, -73.9, 40.8))
+    # a (min_lon, min_lat, max_lon, max_lat) box is the box polygon (6e59a57); other tuples and types are refused
+    box = (-74.0, 40.7, -73.9, 40.8)
+    np.testing.assert_array_equal(R.image_cells(box), R.image_cells(shapely.box(*box)))
+    with pytest.raises(InvalidTypeError, match=r"area must be a shapely geometry, GeoSeries, GeoDataFrame or a "
+                                               r"\(min_lon, min_lat, max_lon, max_lat\) box, not tuple"):
+        R.image_cells((-74.0, 40.7, -73.9))
+    with pytest.raises(InvalidTypeError, match="not dict"):
+        R.image_cells({"a": 1})
     with pytest.raises(InvalidInputError, match="area is empty"):
         R.image_cells(shapely.Polygon())
 
