@@ -262,3 +262,34 @@ def test_an_update_of_other_sizes_is_refused_before_the_store_is_unmarked(tmp_pa
     xr.testing.assert_identical(R.open_zarr(store).compute(), first)  # was "not completely written": rewrite all
     R.to_zarr(first.isel(image=slice(1, 3)) + 1, store, region={"image": slice(1, 3)})  # the right size: written
     np.testing.assert_array_equal(R.open_zarr(store).values[1:3], first.values[1:3] + 1)
+
+
+def test_an_update_xarray_refuses_before_writing_leaves_the_store_complete(tmp_path):
+    import os
+    import time
+
+    store = tmp_path / "s.zarr"
+    first = R.rasterize(_table(400, names=("x", "y", "z")))
+    assert first.sizes["image"] >= 4
+    R.to_zarr(first.chunk({"image": 2}), store)
+    an_hour_ago = time.time() - 3600  # a store written earlier (chunk files modified in the last 2 s count as new)
+    for f in store.rglob("*"):
+        os.utime(f, (an_hour_ago, an_hour_ago))
+    unaligned = first.isel(image=slice(1, 3)).chunk({"image": 1})  # dask chunks that share a zarr chunk
+    with pytest.raises(ValueError, match="overlap multiple Dask chunks"):
+        R.to_zarr(unaligned, store, region={"image": slice(1, 3)})
+    xr.testing.assert_identical(R.open_zarr(store).compute(), first)  # was "not completely written"
+
+    def fail_on_second_block(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == 1:
+            time.sleep(0.5)  # once the first block is written
+            raise RuntimeError("disk full")
+        return block
+
+    part = first.isel(image=slice(0, 4)).chunk({"image": 2}) + 1
+    part = part.copy(data=part.data.map_blocks(fail_on_second_block, dtype=part.dtype))
+    with pytest.raises(RuntimeError, match="disk full"):
+        R.to_zarr(part, store, region={"image": slice(0, 4)})  # the first block is written, then a failure
+    assert os.stat(next((store / "features" / "c").glob("0/*/*/*"))).st_mtime > an_hour_ago + 60
+    with pytest.raises(InvalidInputError, match="not completely written"):  # it wrote: stays unmarked
+        R.open_zarr(store)

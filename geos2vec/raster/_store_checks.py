@@ -216,3 +216,40 @@ def _merge_coverage(group, da: xr.DataArray) -> None:
     elif merged != parts[0].attrs.get("coverage"):
         attrs["coverage"] = json.dumps(merged)
 
+
+def _before_update(store: ZarrStoreLike, group) -> tuple | None:
+    """What :func:`_restore_if_untouched` needs: the time, the arrays' shapes and the attrs (local stores only)."""
+    import time
+
+    if _local_path(store) is None:
+        return None
+    return (time.time_ns(), {name: tuple(a.shape) for name, a in group.arrays()}, dict(group.attrs),
+            dict(group[_VAR].attrs) if _VAR in group else None)
+
+
+def _restore_if_untouched(store: ZarrStoreLike, before: tuple | None) -> None:
+    """After an update that raised: put the store's attrs (its completion mark) back when it wrote nothing.
+
+    xarray refuses some updates (dask chunks that would share a zarr chunk, ...) only after :func:`to_zarr`
+    has unmarked the store: nothing was written, yet the store no longer opened. Nothing written: no array
+    changed its shape or appeared, and no chunk file was modified since 2 s before the update began (a margin
+    for file systems that keep coarse times); otherwise the store stays unmarked.
+    """
+    import zarr
+
+    if before is None:
+        return
+    start, shapes, attrs, var_attrs = before
+    path = _local_path(store)
+    group = zarr.open_group(os.fspath(path), mode="r+")
+    if {name: tuple(a.shape) for name, a in group.arrays()} != shapes:
+        return
+    since = start - 2_000_000_000
+    for root, _, files in os.walk(path):
+        for name in files:
+            if name not in _MARKERS and os.stat(os.path.join(root, name)).st_mtime_ns >= since:
+                return
+    group.attrs.put(attrs)
+    if var_attrs is not None:
+        group[_VAR].attrs.put(var_attrs)
+

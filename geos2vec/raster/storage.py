@@ -14,7 +14,8 @@ from .. import cells as _cells
 from .._optional import needs
 from ..errors import InvalidInputError, InvalidTypeError
 from ._common import _VAR
-from ._store_checks import _check_overwrite, _check_update, _merge_coverage
+from ._store_checks import _before_update, _check_overwrite, _check_update, _merge_coverage
+from ._store_checks import _restore_if_untouched
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
@@ -114,6 +115,7 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
         group = _existing_group(store)
         if group is not None:
             _check_update(group, da, names, store, kwargs)
+            untouched = _before_update(store, group)
             if kwargs.get("append_dim") is not None:
                 _merge_coverage(group, da)
             all_chunks = all_chunks and group.attrs.get(_ALL_CHUNKS) is True
@@ -122,7 +124,12 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     ds.attrs = {_COMPLETE: False, _ALL_CHUNKS: all_chunks}
     if group is not None:
         ds.attrs[_PENDING] = [*before, update]
-    out = ds.to_zarr(store, mode=mode, consolidated=False, **kwargs)
+    try:
+        out = ds.to_zarr(store, mode=mode, consolidated=False, **kwargs)
+    except Exception:
+        if group is not None:  # refused by xarray before it wrote anything: the store as it was
+            _restore_if_untouched(store, untouched)
+        raise
     if kwargs.get("compute", True):
         if group is None:
             mark_zarr_complete(store)
