@@ -25,7 +25,8 @@ import pandas as pd
 from . import _geo, cells as _cells
 from ._stacklevel import warn as _warn
 from .errors import Geos2VecWarning, InvalidInputError, InvalidTypeError, foreign_frame
-from .geometry_cells import MAX_POLYGON_CELLS, _check_how, _row_cells, check_vertices, row_cells  # noqa: F401
+from .geometry_cells import (MAX_POLYGON_CELLS, _check_how, _row_cells, check_vertices, row_cells,  # noqa: F401
+                             weighted_means)
 from .provenance import model_name, provenance
 
 if TYPE_CHECKING:
@@ -458,18 +459,9 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
         dest, src = ok_pos[row[one]], inv[one]
         for s in range(0, dest.size, 1 << 16):  # in chunks: no second (rows x dim) temporary array
             result[dest[s:s + (1 << 16)]] = emb[src[s:s + (1 << 16)]]
-        if not one.all():  # the weighted mean over the cells that have data (float64 sums)
-            order = np.flatnonzero(~one)
-            order = order[np.argsort(row[order], kind="stable")]
-            r, k = row[order], inv[order]
-            good = ~np.isnan(emb).any(axis=1)[k]
-            w = np.where(good, weight[order], 0.0)
-            vec = np.where(good[:, None], emb[k], 0.0).astype(np.float64)
-            starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-            acc = np.add.reduceat(vec * w[:, None], starts, axis=0)
-            wsum = np.add.reduceat(w, starts)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                result[ok_pos[r[starts]]] = (acc / wsum[:, None]).astype(np.float32)
+        if not one.all():  # the weighted mean over the cells that have data (float64 sums, in blocks of rows)
+            rows, means = weighted_means(emb, row, inv, weight, np.flatnonzero(~one))
+            result[ok_pos[rows]] = means
     n_nan = int(np.isnan(result[:, 0]).sum()) if dim else 0
     if n_nan and cell.size:
         n_out = int((outside_rows & np.isnan(result[ok_pos, 0])).sum())

@@ -384,3 +384,28 @@ def _unwrap_antimeridian(lines: np.ndarray) -> np.ndarray:
     xy = xy.copy()
     xy[:, 0] += cum
     return shapely.linestrings(xy, indices=owner)
+
+
+def weighted_means(emb: np.ndarray, row: np.ndarray, inv: np.ndarray, weight: np.ndarray, pairs: np.ndarray,
+                   block: int = 1 << 14) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``weight``-ed mean of the vectors of its cells that have data, over the (row, cell) ``pairs``.
+
+    ``emb[inv[p]]`` is the vector of pair ``p``'s cell (NaN: no data, left out) and ``row[p]`` its row. Sums in
+    float64, in blocks of whole rows (about ``block`` pairs): no (pairs x dim) float64 copies of them all (a few
+    GB for many large polygons). Returns the rows (sorted) and their float32 means (NaN where no cell has data).
+    """
+    order = pairs[np.argsort(row[pairs], kind="stable")]
+    r, k = row[order], inv[order]
+    good = ~np.isnan(emb).any(axis=1)[k]
+    w = np.where(good, weight[order], 0.0)
+    starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+    edges = np.unique(np.r_[starts[np.searchsorted(starts, np.arange(0, r.size, block), side="right") - 1], r.size])
+    out = np.empty((starts.size, emb.shape[1]), np.float32)
+    for a, b in zip(edges[:-1], edges[1:]):  # whole rows: each row's sums run as in one pass
+        g0, g1 = np.searchsorted(starts, [a, b])
+        s = starts[g0:g1] - a
+        vec = np.where(good[a:b, None], emb[k[a:b]], 0.0).astype(np.float64)
+        acc, wsum = np.add.reduceat(vec * w[a:b, None], s, axis=0), np.add.reduceat(w[a:b], s)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[g0:g1] = (acc / wsum[:, None]).astype(np.float32)
+    return r[starts], out

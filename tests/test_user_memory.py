@@ -30,6 +30,19 @@ def traced_peak(fn):
 
 
 @pytest.fixture(scope="module")
+def la_model():
+    """The bundled sample's feature table and the bundled model (loaded once for the embedding tests)."""
+    import geos2vec
+    from geos2vec.demo import load_sample
+    from geos2vec.features import count_features
+
+    pois, roads = load_sample()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return count_features(pois, roads), geos2vec.load_model("default")
+
+
+@pytest.fixture(scope="module")
 def tagged_pois():
     """200,000 POIs with an OSM key column (as read_osm and read_wof give them), in a few cells."""
     n = 200_000
@@ -173,18 +186,14 @@ def test_standardize_holds_one_result_sized_array():
     np.testing.assert_allclose(z, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_embed_cells_result_is_not_copied_by_pandas():
+def test_embed_cells_result_is_not_copied_by_pandas(la_model):
     """The NaN-filled result frame was built through pandas 3's copy of it: 2.0x the result at its peak (any mode;
     patch mode here, the quickest encoder)."""
     import geos2vec
-    from geos2vec.demo import load_sample
-    from geos2vec.features import count_features
 
-    pois, roads = load_sample()
+    table, model = la_model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = count_features(pois, roads)
-        model = geos2vec.load_model("default")
         rng = np.random.default_rng(7)
         far = geos2vec.latlng_to_cell(rng.uniform(30, 45, 60_000), rng.uniform(-110, -80, 60_000), 12)
         cells = np.unique(np.concatenate([far, table.index.to_numpy()]))
@@ -215,3 +224,30 @@ def test_to_frame_holds_two_copies_of_the_table_not_three():
     size = table.to_numpy().nbytes
     assert peak < 2.5 * size, f"{peak / size:.2f}x the table"
     pd.testing.assert_frame_equal(out, table)  # the round trip, bit for bit
+
+
+def test_embed_of_polygons_averages_in_blocks_of_rows(la_model):
+    """The weighted mean over the cells of each polygon made (pairs x dim) float32 and float64 copies of every
+    (polygon, cell) pair's vector at once: a few GB for 20,000 large polygons."""
+    import geopandas as gpd
+    import shapely
+
+    import geos2vec
+
+    table, model = la_model
+    rng = np.random.default_rng(9)
+    x0, y0 = rng.uniform(-118.55, -118.25, 300), rng.uniform(34.0, 34.15, 300)
+    polys = gpd.GeoDataFrame({"id": np.arange(300)}, geometry=shapely.box(x0, y0, x0 + 0.3, y0 + 0.2), crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        polys.iloc[:2].s2vec.embed(features=table, model=model, mode="patch", progress=False)
+        out, peak = traced_peak(lambda: polys.s2vec.embed(features=table, model=model, mode="patch", progress=False))
+        row, cell, weight = geos2vec.embedding.row_cells(polys.geometry, 12)
+        vec = geos2vec.embed_cells(np.unique(cell), table, model=model, mode="patch", progress=False)
+    pairs = row.size * model.embedding_dim * 8  # one float64 copy of every pair's vector
+    assert peak < 1.5 * pairs, f"{peak / pairs:.2f}x the pairs' float64 vectors"
+    v = vec.reindex(cell).to_numpy(np.float64)
+    w = np.where(np.isnan(v[:, 0]), 0.0, weight)
+    ref = pd.DataFrame(np.nan_to_num(v) * w[:, None]).groupby(row).sum().to_numpy() / np.bincount(row, w)[:, None]
+    emb = out.filter(like="s2vec_").to_numpy()
+    np.testing.assert_allclose(emb, ref, rtol=1e-5, atol=1e-6)
