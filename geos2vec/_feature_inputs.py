@@ -308,7 +308,8 @@ def _non_road_highways(roads, kept, road_column, ontology) -> dict:
     from .ontology import load_ontology
 
     hw = pd.Series(_column(roads, "highway", "road_column").to_numpy(dtype=object)[kept])
-    other = hw[hw.map(lambda v: isinstance(v, str) and v.strip() not in load_ontology().road_values)]
+    classes = load_ontology().road_values  # once: load_ontology returns a copy of the packaged one
+    other = hw[hw.map(lambda v: isinstance(v, str) and v.strip() not in classes)]
     return most_frequent_first(other.value_counts().items())
 
 
