@@ -175,10 +175,12 @@ def _check_sizes(array, da: xr.DataArray, store: ZarrStoreLike, kwargs: dict) ->
     dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
     if dims is None or len(dims) != len(array.shape):
         return
-    region = kwargs.get("region") if isinstance(kwargs.get("region"), dict) else {}
+    region = kwargs.get("region")
+    auto = region is not None and not isinstance(region, dict)  # "auto": xarray places the images by their index
+    region = region if isinstance(region, dict) else {}
     stored = dict(zip(dims, array.shape))
     for dim, size in da.sizes.items():
-        if dim not in stored or dim == kwargs.get("append_dim"):
+        if dim not in stored or dim == kwargs.get("append_dim") or (auto and dim in da.indexes):
             continue
         sl = region.get(dim, slice(None))
         want = len(range(*sl.indices(stored[dim]))) if isinstance(sl, slice) else size
