@@ -34,3 +34,39 @@ def test_region_auto_rewrites_a_subset_of_the_images(tmp_path):
     with pytest.raises(Exception, match="row"):  # another size is still refused
         R.to_zarr(new.isel(row=slice(0, 8)), tmp_path / "s.zarr", region="auto")
     np.testing.assert_array_equal(R.open_zarr(tmp_path / "s.zarr").values, expected)
+
+
+class _Zarr2Array:
+    """What ``_check_sizes`` sees of a zarr-python 2 array (``zarr>=2.17`` is supported): no ``.metadata``."""
+
+    def __init__(self, shape, dims):
+        self.shape, self.attrs = shape, {"_ARRAY_DIMENSIONS": list(dims)}
+
+
+class _Zarr2MemoryStore(dict):
+    """zarr-python 2's MemoryStore: a mapping whose ``root`` is a dict (not a path)."""
+
+    def __init__(self):
+        super().__init__()
+        self.root = {}
+
+
+def test_the_update_checks_take_zarr_2_arrays_and_memory_stores():
+    # with zarr-python 2 every region write and append raised AttributeError ('Array' object has no attribute
+    # 'metadata'), and a dask write into its MemoryStore TypeError (os.path.realpath of the store's dict)
+    from geos2vec.errors import InvalidInputError
+    from geos2vec.raster._store_checks import _check_overwrite, _check_sizes, _location
+
+    rng = np.random.default_rng(1)
+    ids = np.unique(C.latlng_to_cell(40 + rng.random(400), -75 + rng.random(400), 12))
+    da = R.rasterize(pd.DataFrame(rng.integers(0, 5, (len(ids), 2)), columns=["a", "b"],
+                                  index=pd.Index(ids, name="cell_id")))
+    n = da.sizes["image"]
+    stored = _Zarr2Array((n, 16, 16, 2), ("image", "row", "col", "feature"))
+    _check_sizes(stored, da.isel(image=slice(0, 2)), "s.zarr", {"region": {"image": slice(0, 2)}})
+    _check_sizes(stored, da, "s.zarr", {"append_dim": "image"})
+    with pytest.raises(InvalidInputError, match="have 8 along 'row'"):
+        _check_sizes(stored, da.isel(row=slice(0, 8)), "s.zarr", {"append_dim": "image"})
+    store, other = _Zarr2MemoryStore(), _Zarr2MemoryStore()
+    assert _location(store) == ("dict", str(id(store.root))) != _location(other)
+    _check_overwrite(store, da.chunk({"image": 1}), False)  # nothing read from it: no refusal

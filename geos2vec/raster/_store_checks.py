@@ -123,8 +123,8 @@ def _location(store) -> tuple | None:
         protocol, rest = store.split("://", 1)
         return (("file", os.path.realpath(rest)) if protocol == "file"
                 else (protocol, "/" + rest.strip("/")))
-    root = getattr(store, "root", None)  # zarr 3 LocalStore
-    if root is not None:
+    root = getattr(store, "root", None)  # zarr 3 LocalStore; zarr 2 MemoryStore: its dict
+    if isinstance(root, (str, os.PathLike)):
         return "file", os.path.realpath(root)
     fs, path = getattr(store, "fs", None), getattr(store, "path", None)
     if isinstance(path, str):  # zarr 3 FsspecStore, zarr 2 FSStore / DirectoryStore
@@ -134,7 +134,7 @@ def _location(store) -> tuple | None:
         protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
         return (("file", os.path.realpath(path)) if protocol in ("file", "local")
                 else (protocol, "/" + path.strip("/")))
-    mapping = getattr(store, "_store_dict", None)  # zarr 3 MemoryStore
+    mapping = getattr(store, "_store_dict", root if isinstance(root, dict) else None)  # zarr 3, zarr 2 MemoryStore
     return ("dict", str(id(mapping))) if mapping is not None else None
 
 
@@ -172,7 +172,8 @@ def _check_sizes(array, da: xr.DataArray, store: ZarrStoreLike, kwargs: dict) ->
     xarray refuses it too, but only once :func:`to_zarr` has unmarked the store: the store it left (nothing
     written) no longer opened, "not completely written".
     """
-    dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
+    # zarr 3 names the dimensions in its metadata; zarr 2 (an Array without .metadata) in xarray's attribute
+    dims = getattr(getattr(array, "metadata", None), "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
     if dims is None or len(dims) != len(array.shape):
         return
     region = kwargs.get("region")
