@@ -84,6 +84,50 @@ def _damaged(where: str, exc: BaseException) -> None:
                       "kernel is compiled again and the file replaced", RuntimeWarning, stacklevel=2)
 
 
+def _with_zip_locator(impl, caching):
+    """``impl`` (numba's cache implementation) that caches kernels imported from a zip in ``NUMBA_CACHE_DIR``.
+
+    numba's own locators for a zip member (Spark's ``--py-files geos2vec.zip``) take only the user cache folder
+    (``~/.cache/numba``): ``NUMBA_CACHE_DIR``, and the private temporary folder :func:`ensure_cache_location`
+    chooses when the user cache is read-only, were passed over, and the first kernel call stopped with
+    ``OSError: Read-only file system: '~/.cache'``. Tried first, for geos2vec's functions only; without
+    ``NUMBA_CACHE_DIR`` (or for a file on disk) numba's own locators, as before.
+    """
+    import hashlib
+    import sys
+
+    from numba.core import config
+
+    class ZipInCacheDir(caching._CacheLocator):
+        def __init__(self, py_func, py_file):
+            self._lineno = py_func.__code__.co_firstlineno
+            loader = sys.modules[py_func.__module__].__loader__  # zipimport's: reads the member from the archive
+            self._stamp = hashlib.sha256(loader.get_data(py_file)).hexdigest()
+            self._cache_path = os.path.join(config.CACHE_DIR, self.get_suitable_cache_subpath(py_file))
+
+        def get_cache_path(self):
+            return self._cache_path
+
+        def get_source_stamp(self):
+            return self._stamp
+
+        def get_disambiguator(self):
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not config.CACHE_DIR or ".zip" not in py_file or os.path.exists(py_file):
+                return None
+            try:
+                self = cls(py_func, py_file)
+                self.ensure_cache_path()
+            except Exception:  # noqa: BLE001 - not a member numba's loaders can read, or no writable folder
+                return None
+            return self
+
+    return type(impl.__name__, (impl,), {"_locator_classes": [ZipInCacheDir, *impl._locator_classes]})
+
+
 def recover_damaged_caches() -> None:
     """Compile geos2vec's kernels anew, with one warning, when their numba cache files are damaged.
 
@@ -109,6 +153,7 @@ def recover_damaged_caches() -> None:
 
     class RecoveringFunctionCache(base):
         _geos2vec_recovers = True
+        _impl_class = _with_zip_locator(base._impl_class, caching)
 
         def __new__(cls, py_func):
             module = getattr(py_func, "__module__", None) or ""

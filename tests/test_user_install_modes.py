@@ -69,24 +69,35 @@ def from_zip(zipped, tmp_path_factory) -> tuple[list[dict], str, Path]:
     """One process that imports geos2vec from the zip: ``(results, stderr, folder)``, a result per step reached."""
     tmp = tmp_path_factory.mktemp("run")
     code = ("import json, geos2vec, geos2vec.cells as c, numpy as np\n"
-            "print(json.dumps({'file': geos2vec.__file__, 'token': c.cell_to_token(5764607523034234880)}), "
-            "flush=True)\n"
+            "print(json.dumps({'file': geos2vec.__file__, 'token': c.cell_to_token(5764607523034234880), "
+            "'cell': int(c.latlng_to_cell(np.array([34.0]), np.array([-118.0]), 12)[0])}), flush=True)\n"
             "m = geos2vec.load_model('default')\n"
             f"np.savez(r'{tmp / 'w.npz'}', **m.numpy_weights)\n"
             "print(json.dumps({'source': m.source, 'channels': list(m.channels), 'grid': list(m.grid)}))")
-    # numba caches a zip's kernels in NUMBA_CACHE_DIR (its ZipCacheLocator): a fresh folder
+    # the kernels are cached in NUMBA_CACHE_DIR, a fresh folder; HOME is a file, so no user cache folder can be
+    # made (numba's own ZipCacheLocator takes only ~/.cache/numba: NUMBA_CACHE_DIR was passed over, and where the
+    # user cache was read-only the first kernel call stopped with OSError)
+    (tmp / "home").write_text("")
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, timeout=300,
-                         env=_env(PYTHONPATH=str(zipped), NUMBA_CACHE_DIR=str(tmp / "numba")))
+                         env=_env(PYTHONPATH=str(zipped), NUMBA_CACHE_DIR=str(tmp / "numba"), HOME=str(tmp / "home"),
+                                  XDG_CACHE_HOME=str(tmp / "home" / "cache")))
     return [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")], res.stderr[-3000:], tmp
 
 
 def test_import_from_a_zip_file(zipped, from_zip):
     # key_on_sources read the kernels' helper modules with Path(module.__file__).read_bytes(): inside a zip that
     # is no file, and `import geos2vec` stopped with NotADirectoryError
-    results, err, _ = from_zip
+    results, err, tmp = from_zip
     assert results, err
     assert results[0] == {"file": str(zipped / "geos2vec" / "__init__.py"),
-                          "token": "5"}  # face 0's level-0 cell (S2: id 0x5000000000000000)
+                          "token": "5",  # face 0's level-0 cell (S2: id 0x5000000000000000)
+                          "cell": int(geos2vec.latlng_to_cell(np.array([34.0]), np.array([-118.0]), 12)[0])}
+    from numba.core.caching import _CacheLocator
+
+    ours = _CacheLocator.get_suitable_cache_subpath(str(zipped / "geos2vec" / "_s2.py"))  # as numba names it
+    assert {f.name for f in (tmp / "numba" / ours).glob("_s2.latlng_to_cell_kernel_serial-*")} >= {
+        f"_s2.latlng_to_cell_kernel_serial-{geos2vec._s2.latlng_to_cell_kernel.py_func.__code__.co_firstlineno}"
+        f".py{sys.version_info[0]}{sys.version_info[1]}.{ext}" for ext in ("nbi", "1.nbc")}
 
 
 def test_bundled_model_loads_from_a_zip_file(from_zip):
