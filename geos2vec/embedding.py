@@ -54,12 +54,16 @@ def _resolve_model(model):
     return model
 
 
-def _check_options(mode, context, outside, prefix) -> None:
-    """Raise :class:`~geos2vec.errors.InvalidInputError` for an unknown ``mode``, ``context`` or ``outside``.
+def _check_options(mode, context, outside, prefix, progress=None) -> None:
+    """Raise :class:`~geos2vec.errors.InvalidInputError` for a bad ``mode``, ``context``, ``outside``, ``progress``.
 
-    Checked up front, so that a typo raises whether or not any cell reaches the encoder. A ``prefix`` that is
+    Checked up front, so that a typo raises whether or not any cell reaches the encoder (``progress="no"`` of a dask
+    frame raised at compute, in the tasks; of a GeoDataFrame after its features were counted). A ``prefix`` that is
     not a str is an :class:`~geos2vec.errors.InvalidTypeError` (``prefix=None`` named the columns ``None0``...).
     """
+    from .options import check_progress
+
+    check_progress(progress)
     if not isinstance(prefix, str):
         raise InvalidTypeError(f"prefix must be a str (the embedding columns are prefix0, prefix1, ...), got "
                                f"{prefix!r}; prefix='' names them '0', '1', ...")
@@ -229,7 +233,7 @@ def embed_cells(cell_ids: ArrayLike | dd.Series, features: pd.DataFrame | dict[s
     """
     from .partitioned import is_dask
 
-    _check_options(mode, context, outside, prefix)
+    _check_options(mode, context, outside, prefix, progress)
     if is_dask(cell_ids):  # partition by partition; a dask frame comes back
         from .partitioned import embed_cells_dask
 
@@ -337,7 +341,7 @@ def cell_embeddings(features: pd.DataFrame | dict[str, Any] | OSMData, *, level:
         One row per cell of the feature table, in its order (``RangeIndex``): ``s2_cell`` (uint64), ``token``
         (str), ``prefix0 ... prefix{d-1}`` (float32) and the cell polygons (EPSG:4326).
     """
-    _check_options(mode, context, "nan", prefix)
+    _check_options(mode, context, "nan", prefix, progress)
     model = _resolve_model(model)
     level = _check_level(level, model)
     table = _feature_table(features, level, model)
@@ -406,7 +410,7 @@ def embed(gdf: gpd.GeoDataFrame | gpd.GeoSeries | dask_geopandas.GeoDataFrame,
     from .coverage import covered_mask
     from .partitioned import is_dask
 
-    _check_options(mode, context, outside, prefix)
+    _check_options(mode, context, outside, prefix, progress)
     _check_how(how)
     if is_dask(gdf):  # partition by partition; a dask frame comes back
         from .partitioned import embed_dask
