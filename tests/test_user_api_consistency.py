@@ -623,3 +623,21 @@ def test_join_labels_takes_lon_as_the_cli_and_holdout_mask_name_it():
     assert got.loc[cells[0], "y"] == 2.0 and got.loc[cells[0], "n_points"] == 2  # the median of 1 and 3
     with pytest.raises(InvalidInputError, match="not both"):
         join_labels(labels, "y", lat="north", lng="east", lon="east")
+
+
+def test_model_embed_takes_keras_verbose_values(small, capsys):
+    """``S2VecModel.embed(verbose=2)`` / ``verbose="auto"`` (the values ``fit`` takes) worked before fbe523c and were
+    then refused as "progress must be ..."; they mean a bar (2) and the option's default ("auto")."""
+    _, table, model = small
+    da = geos2vec.rasterize(table)
+    ref = model.embed(da, verbose=False)
+    capsys.readouterr()
+    np.testing.assert_array_equal(model.embed(da, verbose=2).values, ref.values)
+    assert "embedding" in capsys.readouterr().err
+    model.embed(da, verbose=0)
+    assert capsys.readouterr().err == ""
+    with geos2vec.set_options(progress=False):
+        model.embed(da, verbose="auto")
+    assert capsys.readouterr().err == ""
+    with pytest.raises(InvalidInputError, match="verbose/progress must be True, False or None"):
+        model.embed(da, verbose=-1)

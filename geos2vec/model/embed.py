@@ -204,7 +204,8 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         Return a DataFrame indexed by ``cell_id`` with columns ``s2vec_0 ...``
         instead of a DataArray.
     verbose : bool, optional
-        Progress bar; default: ``geos2vec.get_options()["progress"]``.
+        Progress bar; default: ``geos2vec.get_options()["progress"]``. Keras' ``fit`` values are taken too:
+        ``"auto"`` is the default, a non-negative integer is a bar when it is not 0.
 
     Returns
     -------
@@ -240,6 +241,7 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
         raise InvalidInputError(f"cells= as cell ids works with mode='contextual' or 'tiled', not {mode!r}")
     if not explicit and cells not in ("observed", "all"):
         raise InvalidInputError(f"cells must be 'observed', 'all' or an array of cell ids, got {cells!r}")
+    verbose = _keras_verbose(verbose)
     for name, value in (("batch_size", batch_size), ("block", block)):
         # a step of 0 raised a bare range() error, a negative one skipped the encoder (zero or garbage vectors)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -323,6 +325,17 @@ def embed(model, data, mode: str = "contextual", *, batch_size: int = 256, cells
     idv = np.concatenate(ids) if ids else np.empty(0, np.uint64)
     out = _as_dataarray(vec, idv, mode, model)
     return _to_frame(out, copy=False) if as_frame else out
+
+
+def _keras_verbose(verbose):
+    """``verbose`` as ``progress()`` takes it: Keras' ``"auto"`` and 0/1/2 mapped, anything else refused by name."""
+    from ..options import check_progress
+
+    if isinstance(verbose, str) and verbose == "auto":
+        return None
+    if isinstance(verbose, (int, np.integer)) and not isinstance(verbose, (bool, np.bool_)) and verbose >= 0:
+        return bool(verbose)
+    return check_progress(verbose, "verbose/progress")
 
 
 def _as_dataarray(vec, ids, mode, model=None):
