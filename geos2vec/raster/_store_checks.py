@@ -208,6 +208,8 @@ def _merge_coverage(group, da: xr.DataArray) -> None:
     if _VAR not in group:
         return
     attrs = group[_VAR].attrs
+    if attrs.get("coverage") is not None and attrs.get("coverage") == da.attrs.get("coverage"):
+        return  # parts of one table: its coverage as stored (a union of it with itself took seconds, rewritten)
     parts = [pd.DataFrame() for _ in range(2)]
     for part, text in zip(parts, (attrs.get("coverage"), da.attrs.get("coverage"))):
         if text is not None:
