@@ -48,6 +48,8 @@ def _toy_suite(model, monkeypatch):
 @pytest.mark.parametrize(("option", "arg", "bars"), [
     (True, False, []),                                                  # showed "embedding (patch)" anyway
     (False, True, ["embedding (patch)", "evaluate y (random)"]),        # the argument wins both ways
+    (True, None, ["embedding (patch)", "evaluate y (random)"]),         # None follows the option
+    (False, None, []),
 ])
 def test_run_suite_progress_argument_reaches_the_embedding_bars(model, monkeypatch, capsys, option, arg, bars):
     run = _toy_suite(model, monkeypatch)
