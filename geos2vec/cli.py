@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import gc
 import importlib
 import re
@@ -85,17 +84,17 @@ def main(argv=None) -> int:
     debug = "--debug" in argv
     if debug:
         argv.remove("--debug")
-    quiet = "--quiet" in argv
+    quiet = any(a.startswith("--q") and "--quiet".startswith(a) for a in argv)  # argparse takes --qu, --qui too
     if quiet:  # TensorFlow's C++ start-up lines too, if a step imports it
         from ._quiet_tf import quiet_tensorflow_import
 
         quiet_tensorflow_import()
-    from .options import set_options
+    from .options import get_options, set_options
 
     try:
         # --quiet's bars off for the command only: main() called from Python (a notebook, a test) left them off
-        # for the rest of the session
-        with warnings.catch_warnings(), set_options(progress=False) if quiet else contextlib.nullcontext():
+        # for the rest of the session; the option is restored whatever the command set
+        with warnings.catch_warnings(), set_options(progress=False if quiet else get_options()["progress"]):
             if not debug:  # the default display is restored when the command returns
                 warnings.showwarning = _show_warning
             return _main(argv)

@@ -183,6 +183,10 @@ def test_cli_quiet_is_for_the_command_only(embed_inputs, tmp_path, capsys, optio
     out, err = capsys.readouterr()
     assert out == f"5 rows (5 embedded) -> {tmp_path / 'b.parquet'}\n"
     assert ("embedding (patch)" in err) is option                       # the session's option again
+    # argparse takes an abbreviation: "--qui" was --quiet for the command and left the session's bars off
+    assert main(args + ["--out", str(tmp_path / "c.parquet"), "--qui"]) == 0
+    assert capsys.readouterr()[1] == ""
+    assert geos2vec.get_options()["progress"] is option
 
 
 # --------------------------------------------------------------------------- evaluate's bar
