@@ -65,6 +65,9 @@ def _one_layer(path, name):
     """
     if path.lower().endswith(_ONE_LAYER):  # listing a GeoJSON file's layers parsed all of it once more
         return None
+    if path.lower().endswith((".pbf", ".osm", ".osm.bz2")):  # GDAL's five OSM layers, counted before refusing
+        raise InvalidInputError(f"{path!r} is an OpenStreetMap file: read it with geos2vec.io.read_osm({path!r})"
+                                f".{name}, which has the {name} with their OSM categories")
     import pyogrio
 
     try:
