@@ -25,3 +25,28 @@ def test_an_osm_file_is_pointed_to_read_osm_at_once(reader, name, monkeypatch):
         reader(str(PBF))
     monkeypatch.undo()
     assert len(getattr(io.read_osm(PBF), name)) > 0          # where the message points: the file's rows are there
+
+
+def test_to_zarr_writes_a_folder_that_holds_only_a_file_managers_files(tmp_path):
+    """5f23bb3 refused a folder of other files (right), and so an empty folder a file manager had opened: macOS
+    leaves ``.DS_Store`` there, Windows ``Thumbs.db`` / ``desktop.ini``."""
+    import numpy as np
+    import pandas as pd
+
+    from geos2vec import latlng_to_cell
+    from geos2vec.raster import open_zarr, rasterize, to_zarr
+
+    cells = np.unique(latlng_to_cell(np.array([40.70, 40.71, 40.75]), np.array([-74.0, -73.99, -73.95]), 12))
+    da = rasterize(pd.DataFrame({"a": np.arange(1, len(cells) + 1, dtype=np.int32)}, index=pd.Index(cells,
+                                                                                               name="cell_id")))
+    store = tmp_path / "images.zarr"
+    store.mkdir()
+    (store / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    to_zarr(da, store)
+    np.testing.assert_array_equal(open_zarr(store).values, da.values)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "docs" / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="folder of other files"):
+        to_zarr(da, tmp_path / "docs")                       # still refused: a file of the user's is there
+    assert (tmp_path / "docs" / "notes.txt").read_text() == "mine"

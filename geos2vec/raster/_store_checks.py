@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 _MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata")
 
 
+_OS_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}  # what a file manager leaves in an "empty" folder
+
+
 def _check_overwrite(store: ZarrStoreLike, da: xr.DataArray, overwrite_any: bool) -> None:
     """Refuse a mode ``"w"`` write that would delete what is not a store of images, or the images being written.
 
@@ -37,7 +40,7 @@ def _check_overwrite(store: ZarrStoreLike, da: xr.DataArray, overwrite_any: bool
         if not path.is_dir():
             raise InvalidInputError(f"{store!r} is a file, not a zarr store; to_zarr would replace it: give the "
                                     "path of a new (or empty) folder, or delete the file first")
-        entries = sorted(e.name for e in path.iterdir())
+        entries = sorted(e.name for e in path.iterdir() if e.name not in _OS_FILES)
         if entries and not any(m in entries for m in _MARKERS):
             raise InvalidInputError(
                 f"{store!r} is a folder of other files ({entries[:3]}{' ...' if len(entries) > 3 else ''}), not a zarr "
