@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -25,6 +26,22 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+
+
+# scripts/train_gpu.py's defaults of --max-epochs and --batch-size (a run's report.json records its command line)
+TRAIN_DEFAULTS = {"--max-epochs": 400, "--batch-size": 256}
+
+
+def _train_args(report) -> tuple[int, int]:
+    """``(planned epochs, batch size)`` of a ``scripts/train_gpu.py`` run: its recorded command's ``--max-epochs``
+    and ``--batch-size``, else train_gpu.py's defaults (the card's schedule and batch are those of the run)."""
+    words = shlex.split(report.get("command", ""))
+    out = dict(TRAIN_DEFAULTS)
+    for i, w in enumerate(words):
+        name, eq, value = w.partition("=")
+        if name in out and (eq or i + 1 < len(words)):
+            out[name] = int(value if eq else words[i + 1])
+    return out["--max-epochs"], out["--batch-size"]
 
 
 def _fixed(history):
@@ -127,14 +144,17 @@ def main(argv=None):
                     help="compare_holdout.py --by-source [--stats DATA] JSON: the per-source table of the card")
     ap.add_argument("--holdout-by-source-note", default="", help="Markdown after the per-source table")
     ap.add_argument("--out", type=Path, default=ROOT / "geos2vec" / "pretrained")
-    ap.add_argument("--hardware", default="x86_64, 2 cores, CPU only (TensorFlow backend), shared with other jobs")
-    ap.add_argument("--gpu", action="store_true", help="the run was on a lent GPU (changes the card's wording)")
+    ap.add_argument("--hardware", default=None, help="the card's hardware row (default: the run's report.json "
+                    "device on a GPU, else 'x86_64, 2 cores, CPU only ...')")
+    ap.add_argument("--gpu", action="store_true", help="the run was on a lent GPU (changes the card's wording; "
+                    "also taken from the run's report.json when its device is a GPU)")
     ap.add_argument("--note", default="", help="Markdown added after the downstream tables (e.g. the comparison "
                     "with the previous model)")
     ap.add_argument("--eval-heldout", type=Path, nargs="*", default=[],
                     help="evaluation folders restricted to the held-out states (geos2vec evaluate --states ...)")
-    ap.add_argument("--planned-epochs", type=int, default=14, help="the --max-epochs of the run (the cosine schedule)")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--planned-epochs", type=int, default=None,
+                    help="the --max-epochs of the run (the cosine schedule); default: from the run's report.json")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: from the run's report.json")
     ap.add_argument("--seeds-note", default="one seed", help="which of the setting's seeds this is (the card's limits)")
     ap.add_argument("--train-command", default=None, help="the scripts/train_gpu.py command of the run")
     ap.add_argument("--next-step", default="Longer runs are the next step.", help="the card's limits: what is next")
@@ -144,6 +164,13 @@ def main(argv=None):
 
     report = json.loads((args.run / "report.json").read_text())
     run = report["configs"][args.name]
+    planned, batch = _train_args(report)
+    args.planned_epochs = planned if args.planned_epochs is None else args.planned_epochs
+    args.batch_size = batch if args.batch_size is None else args.batch_size
+    args.gpu = args.gpu or str(report.get("device", "")).lower().startswith(("gpu", "cuda"))
+    if args.hardware is None:
+        args.hardware = (str(report["device"]) if args.gpu and report.get("device") else
+                         "x86_64, 2 cores, CPU only (TensorFlow backend), shared with other jobs")
     meta = json.loads(str(np.load(args.data)["meta"]))
     tmp = args.out.with_name(args.out.name + ".new")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -213,7 +240,7 @@ level-8 borders).
 | architecture | encoder {cfg.encoder_layers} × {cfg.embedding_dim}, decoder {cfg.decoder_layers} × {cfg.decoder_dim}, {cfg.num_heads} heads, MLP ratio {cfg.mlp_ratio}, dropout {cfg.dropout} (the paper's Table 1); position embeddings start as {pos_text} |
 | parameters | {run['params']:,} (float16 `weights.npz`) |
 | objective | masked-patch MSE ({cfg.mask_ratio} masked) on **covered pixels and available channels only** (`scripts/train_gpu.py`'s loss weights; the saved config's `ignore_unobserved=True` makes `S2VecModel.fit` count *observed* cells instead, so fine-tune with `ignore_unobserved=False` to keep this objective), plus an activity term (`activity_weight={run['overrides'].get('activity_weight', 0)}`: the MSE of each masked cell's mean over channels) |
-| optimizer | AdamW, lr {cfg.learning_rate}, cosine decay to {cfg.cosine_alpha}× over {args.planned_epochs} planned epochs, weight decay {cfg.weight_decay}, clipnorm {cfg.clipnorm}, batch {args.batch_size} |
+| optimizer | AdamW, lr {cfg.learning_rate}, cosine decay to {cfg.cosine_alpha}× over {args.planned_epochs} planned epochs, weight decay {cfg.weight_decay}, clipnorm {cfg.clipnorm}, batch {args.batch_size} (`config.json`'s `batch_size` {cfg.batch_size} and `epochs` {cfg.epochs} are `S2VecModel.fit`'s defaults for fine-tuning, not this run's) |
 | training | {run['epochs']} epochs in {run['train_s'] / 60:.1f} min{' (time limit; the schedule did not finish)' if cut else ''}, {report['train_views']:,} training windows (16 × 16 at stride {stride} on the level-12 grid{'; each window in a random one of its eight flips/rotations per batch, `--augment`' if run.get('augment') else ''}); the checkpoint with the lowest held-out loss kept (checked between fit calls; {'on four fixed masks, best at epoch' if fixed else 'best single epoch'} {best_epoch}) |
 | hardware | {args.hardware}{"" if args.gpu else " — **not a GPU**: no GPU was lent to this task"} |
 | configuration | `scripts/train_gpu.py` config `{run['config']}` (`SWEEP`), seed {run['seed']} |
