@@ -168,3 +168,22 @@ def test_bundle_model_takes_the_schedule_and_batch_from_the_run():
     assert bm._train_args({"command": cmd}) == (100, 256)
     assert bm._train_args({"command": cmd.replace("100", "150") + " --batch-size=128"}) == (150, 128)
     assert bm._train_args({}) == (400, 256)  # train_gpu.py's own defaults
+
+
+def test_docs_verdicts_by_wins_alone_name_the_p_holm_rule():
+    # docs/model.md called the held-out states' 16/20 (p 0.14) against the untrained encoder "beaten" and seed 1's
+    # ridge income 18/20 (p 0.22) "beats", and the README "beat", without the p_holm rule of 2026-11-29 under
+    # which p > 0.05 is no clear winner whatever the other p-values (p_holm >= p)
+    evaluate = (ROOT / "docs" / "evaluate.md").read_text(encoding="utf-8")
+    table = re.search(r"^\| bundled \(seed 0\) \|.*?(?=\n\n)", evaluate, re.M | re.S).group(0)
+    by_count = [(int(w), p) for w, p in re.findall(r"(\d+)/20, \**p = ([0-9.]+)", table) if int(w) >= 15
+                and float(p) > 0.05]
+    assert by_count == [(18, "0.22")]
+    model = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
+    note = next(para for para in model.split("\n\n") if para.startswith("**These verdicts are by wins alone**"))
+    for w, p in by_count + [(16, "0.14")]:
+        assert re.search(rf"{w}/20[^()]*\(p = {p}\)", note), (w, p)
+    assert "no clear winner" in note and "p = 0.03" in note
+    assert "(16/20, by wins alone: p = 0.14, no clear winner" in model
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`p_holm`" in readme and "p = 0.14 is no clear winner" in readme
