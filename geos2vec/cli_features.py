@@ -229,6 +229,8 @@ def _write_geo(gdf, path: Path) -> None:
     The temporary name is the writer's own (:func:`~geos2vec._jsonfile.atomic_path`): two runs writing the same
     ``--out`` at once shared one, so one could rename the other's half-written file into place.
     """
+    import io
+
     from ._jsonfile import atomic_path
 
     driver = _out_driver(path)
@@ -256,8 +258,13 @@ def _write_geo(gdf, path: Path) -> None:
                     # a GDAL Date field reads (through Arrow) as datetime.date objects, which GDAL's writer of
                     # pandas frames made a TEXT field; through Arrow they are a Date field again
                     options["use_arrow"] = True
-                # the layer is named after the output, not the temporary file
-                gdf.to_file(tmp, driver=driver, layer=path.stem, **options)
+                # the layer is named after the output, not the temporary file. GDAL writes into memory, and
+                # Python the bytes to the file: on a full disk GDAL's CSV and GeoJSON writers lost their last
+                # buffer at close without an error (a CSV cut mid-row read back with NaNs, and replaced the
+                # previous file), and its failures were a raw pyogrio traceback ("Cannot write feature")
+                buf = io.BytesIO()
+                gdf.to_file(buf, driver=driver, layer=path.stem, **options)
+                tmp.write_bytes(buf.getbuffer())
     except OSError as exc:  # named the temporary file
         raise InvalidInputError(f"--out {path}: could not write it ({exc})") from exc
 
