@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import time
@@ -62,15 +63,44 @@ def _model_fingerprint(model) -> str:
 _EMBED_VERSION = "embed-v3"  # v3: contextual defaults to context="blend"
 
 
+def _package_sources(root) -> str:
+    """A digest of the ``.py`` files under ``root`` (a folder or :mod:`importlib.resources` traversable), by content."""
+    h = hashlib.sha1()
+    todo = [(root, "")]
+    while todo:
+        folder, prefix = todo.pop()
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.is_dir() and entry.name != "__pycache__":
+                todo.append((entry, f"{prefix}{entry.name}/"))
+            elif entry.name.endswith(".py"):
+                h.update(f"{prefix}{entry.name}\0".encode())
+                h.update(entry.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def _code_digest() -> str:
+    """geos2vec's version and the content of its code: cache entries of other code are not read.
+
+    The embeddings change with the code too (seamless windows across cube-face edges changed 72 of 144 cells near
+    one, under the same version and ``_EMBED_VERSION``); an entry written by other code was read back as if fresh.
+    """
+    from importlib import resources
+
+    from .. import __version__
+
+    return f"{__version__}+{_package_sources(resources.files('geos2vec'))}"
+
+
 def _embeddings(cells, counts, model, modes, name, cache_dir):
-    """``model_embeddings``, read from / written to ``cache_dir`` (keyed by model, counts, coverage, cells, mode)."""
+    """``model_embeddings``, read from / written to ``cache_dir`` (keyed on model, inputs, mode, code)."""
     if cache_dir is None:
         return model_embeddings(cells, counts, model, modes, name=name)
     cache_dir = Path(cache_dir).expanduser()  # "~/cache" is the home folder's, not a "./~" folder
     cache_dir.mkdir(parents=True, exist_ok=True)
     # the coverage too: outside it pixels are unknown, not empty, so the same counts embed differently
     key = _fingerprint(_model_fingerprint(model), counts, getattr(counts, "attrs", {}).get("coverage"),
-                       np.asarray(cells, np.uint64), list(modes), name, _EMBED_VERSION)
+                       np.asarray(cells, np.uint64), list(modes), name, _EMBED_VERSION, _code_digest())
     path = cache_dir / f"embeddings-{key}.parquet"
     if path.exists():
         table, problem = None, None
@@ -174,8 +204,8 @@ def run_suite(tasks: Sequence[str] = DEFAULT_TASKS, *, splits: Sequence[str] = S
         The location encoder of the ``-Loc`` methods and ``location-only``
         (:func:`~geos2vec.evaluate.methods.standard_methods`).
     cache_dir : path, optional
-        Keep embedding tables here (keyed by the model's weights and normalization, the counts, the cells and the
-        mode), so a second run does not encode the images again.
+        Keep embedding tables here (keyed by the model's weights and normalization, the counts, the cells, the
+        mode and geos2vec's version and code), so a second run does not encode the images again.
     progress : bool, optional
         Show progress bars, the embedding's and the evaluation's (default: the ``progress`` option,
         :func:`geos2vec.set_options`).

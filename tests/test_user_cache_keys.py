@@ -1,0 +1,104 @@
+"""Caches keyed on everything that changes their result (the ``cache_keys`` user).
+
+``run_suite(..., cache_dir=...)`` / ``geos2vec evaluate --cache`` keyed its embedding entries on the model, the
+counts, the coverage, the cells and the mode, but not on geos2vec's code: an entry written before d5640ee (seamless
+windows across cube-face edges) was read back after it, and 72 of 144 cells near the face edge at 45 degrees east
+kept their old contextual vectors (max difference 0.068 from a cache-free run), under the same ``_EMBED_VERSION``
+and version string. Checked by hand and found fine: the model's weights and normalization (also a model retrained
+and saved to the same path), counts, coverage, cells and modes change the key (tests/test_suite_cache.py,
+test_user_cache_coverage.py); download_osm re-verifies a cached extract's MD5 before using it; the ontology cache is
+the packaged file's; numba kernels are keyed on the sources of the helpers they inline (test_numba_cache_sources.py);
+an entry cut off halfway warns and is embedded and written again; two processes filling one entry at once both get
+the cache-free vectors and leave one whole entry (atomic_path).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import geos2vec
+from geos2vec import latlng_to_cell
+from geos2vec.evaluate import suite
+from geos2vec.evaluate.methods import model_embeddings
+from geos2vec.options import set_options
+
+
+@pytest.fixture(scope="module")
+def model():
+    return geos2vec.load_model("default")
+
+
+@pytest.fixture(autouse=True)
+def _no_bars():
+    with set_options(progress=False):
+        yield
+
+
+def _cells_and_counts(model, n_side=4):
+    lat, lng = np.meshgrid(37.30 + 0.02 * np.arange(n_side), -121.95 + 0.02 * np.arange(n_side), indexing="ij")
+    cells = np.unique(latlng_to_cell(lat.ravel(), lng.ravel(), 12))
+    counts = pd.DataFrame(np.random.default_rng(1).poisson(0.7, (len(cells), len(model.channels))).astype(float),
+                          index=pd.Index(cells, name="cell_id"), columns=list(model.channels))
+    return cells, counts
+
+
+class _Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return model_embeddings(*args, **kwargs)
+
+
+def test_an_entry_written_by_other_code_is_not_read(model, tmp_path, monkeypatch):
+    cells, counts = _cells_and_counts(model)
+    reference = model_embeddings(cells, counts, model, ["patch"])["S2Vec (patch)"]
+    counter = _Counter()
+    monkeypatch.setattr(suite, "model_embeddings", counter)
+    monkeypatch.setattr(suite, "_code_digest", lambda: "0.3.0.dev0+older-code", raising=False)
+    suite._embeddings(cells, counts, model, ["patch"], "S2Vec", tmp_path)
+    # the entry an older geos2vec wrote: other vectors under the same inputs' name
+    (entry,) = tmp_path.glob("embeddings-*.parquet")
+    stale = pd.read_parquet(entry)
+    stale[stale.columns[0]] += 1.0
+    stale.to_parquet(entry)
+    monkeypatch.setattr(suite, "_code_digest", lambda: "0.3.0.dev0+newer-code", raising=False)  # upgrade
+    got = suite._embeddings(cells, counts, model, ["patch"], "S2Vec", tmp_path)["S2Vec (patch)"]
+    assert counter.calls == 2                                            # embedded again, not read
+    pd.testing.assert_frame_equal(got, reference.astype(np.float64), check_exact=True)
+    assert len(list(tmp_path.glob("embeddings-*.parquet"))) == 2
+    suite._embeddings(cells, counts, model, ["patch"], "S2Vec", tmp_path)   # and its own entry is read back
+    assert counter.calls == 2
+
+
+def test_the_code_digest_is_the_version_and_the_sources_by_content(tmp_path):
+    assert suite._code_digest().startswith(geos2vec.__version__ + "+")
+    pkg = tmp_path / "pkg"
+    (pkg / "model" / "__pycache__").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("x = 1\n")
+    (pkg / "model" / "context.py").write_text("WEIGHT = 0.25\n")
+    (pkg / "model" / "__pycache__" / "context.cpython-311.pyc").write_bytes(b"\0" * 10)
+    (pkg / "notes.txt").write_text("a")
+    first = suite._package_sources(pkg)
+    assert len(first) == 16 and first == suite._package_sources(pkg)
+    # bytecode and other files do not change it
+    (pkg / "model" / "__pycache__" / "context.cpython-311.pyc").write_bytes(b"\1" * 10)
+    (pkg / "notes.txt").write_text("b")
+    assert suite._package_sources(pkg) == first
+    # a source rewritten in place: the same size and modification time, another content
+    path = pkg / "model" / "context.py"
+    st = os.stat(path)
+    path.write_text("WEIGHT = 0.50\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_size == st.st_size and suite._package_sources(pkg) != first
+    path.write_text("WEIGHT = 0.25\n")
+    assert suite._package_sources(pkg) == first
+    # a module moved to another folder is other code
+    path.rename(pkg / "context.py")
+    assert suite._package_sources(pkg) != first
+
