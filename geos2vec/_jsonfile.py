@@ -117,3 +117,42 @@ def write_text_atomic(path, text: str) -> Path:
     with atomic_path(path) as tmp:  # UTF-8 whatever the locale (reports hold "±" and "R²")
         tmp.write_text(text, encoding="utf-8")
     return Path(path).expanduser()
+
+
+@contextlib.contextmanager
+def write_lock(path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created, removed at the end) while the block runs.
+
+    Another process or thread holding it is waited for (``flock``, released by the system when its holder dies,
+    so a killed writer blocks no one); its file is removed when the block ends. Where the system or file system
+    has no ``flock`` (Windows, some network file systems) or the folder is not writable, the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    fd = None
+    while fcntl is not None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the holder
+            # the holder removes the file before it lets go: a lock of a removed file is no lock, take the new one
+            if os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)):
+                break
+        except FileNotFoundError:
+            if fd is None:  # no such folder: nothing to lock (the write itself says so)
+                break
+        except OSError:  # no flock here, or a folder we cannot write a lock in: unlocked, as before
+            if fd is not None:
+                os.close(fd)
+                fd = None
+            break
+        os.close(fd)
+        fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            os.close(fd)

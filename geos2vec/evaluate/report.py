@@ -253,48 +253,51 @@ def write_report(results: EvaluationResult | Iterable[EvaluationResult] | pd.Dat
     pathlib.Path
         ``out / "report.md"``.
     """
-    from .._jsonfile import atomic_path, write_text_atomic
+    from .._jsonfile import atomic_path, write_lock, write_text_atomic
 
     out = Path(out).expanduser()  # "~/report": pandas expands it, mkdir did not (OSError after a "./~" folder)
     out.mkdir(parents=True, exist_ok=True)
     scores = _scores(results)
     summary = summary_table(scores)
     paired = paired_table(scores)
-    (out / "report.md").unlink(missing_ok=True)  # written last: a folder without it is an unfinished report
-    for name, table in (("scores.csv", scores), ("summary.csv", summary), ("paired.csv", paired)):
-        with atomic_path(out / name, suffix=".csv") as tmp:
-            table.to_csv(tmp, index=False)
-    write_text_atomic(out / "config.json", json.dumps(config or {}, indent=2, default=str))
-    names = list(dict.fromkeys(scores["method"]))
-    embeddings = [m for m in names if m not in BASELINES and not m.startswith("untrained")
-                  ] if embeddings is None else _names(embeddings)
-    text = [f"# {title}", ""]
-    if command:
-        text += ["Reproduce with:", "", "```bash", command, "```", ""]
-    text += ["R² on the test samples (around their own mean), mean ± std over the splits. `random`: 60/20/20 at "
-             "random; `blocked`: whole spatial blocks in train, validation or test; `region:A->B`: trained and "
-             "validated on A, tested on B. "
-             f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits, and "
-             f"a one-sided sign test over them gives p ≤ {BEATS_P:g} (with "
-             f"different test sets; R² equal up to round-off, {TIE:g}, are ties, counted for neither), and the "
-             f"Holm p is ≤ {BEATS_P:g}: the repeated splits overlap, so the corrected p (Nadeau & Bengio's corrected "
-             "resampled t-test) says how sure one difference is, and the Holm p adjusts it (Holm-Bonferroni) for "
-             "all the pairwise comparisons of the task and probe in `paired.csv`.", ""]
-    slugs: set[str] = set()
-    for task in dict.fromkeys(scores["task"]):
-        slug = base = "".join(ch if ch.isalnum() else "_" for ch in str(task))
-        while slug.lower() in slugs:  # "income a" and "income/a" shared r2_income_a.png: one figure for two tasks
-            slug = f"{base}_{len(slugs) + 1}"
-        slugs.add(slug.lower())
-        with atomic_path(out / f"r2_{slug}.png", suffix=".png") as tmp:
-            plot_task(scores, task, tmp)
-        n = summary[summary.task == task]["n_cells"]
-        text += [f"## {task}", "", f"{int(n.min())}–{int(n.max())} samples.{_test_sizes(scores, task)}", "",
-                 summary_markdown(scores, task), "",
-                 f"![R² per method]({f'r2_{slug}.png'})", ""]
-        pm = _paired_markdown(paired, task, embeddings)
-        if pm:
-            text += ["Paired comparisons with the strong baselines:", "", pm, ""]
-    path = out / "report.md"
-    write_text_atomic(path, "\n".join(text))
+    # one writer at a time (two runs given one --out, a notebook and a cron job): the other waits, else the folder
+    # held one run's report.md beside the other's scores.csv, summary.csv and config.json
+    with write_lock(out / ".report.lock"):
+        (out / "report.md").unlink(missing_ok=True)  # written last: a folder without it is an unfinished report
+        for name, table in (("scores.csv", scores), ("summary.csv", summary), ("paired.csv", paired)):
+            with atomic_path(out / name, suffix=".csv") as tmp:
+                table.to_csv(tmp, index=False)
+        write_text_atomic(out / "config.json", json.dumps(config or {}, indent=2, default=str))
+        names = list(dict.fromkeys(scores["method"]))
+        embeddings = [m for m in names if m not in BASELINES and not m.startswith("untrained")
+                      ] if embeddings is None else _names(embeddings)
+        text = [f"# {title}", ""]
+        if command:
+            text += ["Reproduce with:", "", "```bash", command, "```", ""]
+        text += ["R² on the test samples (around their own mean), mean ± std over the splits. `random`: 60/20/20 at "
+                 "random; `blocked`: whole spatial blocks in train, validation or test; `region:A->B`: trained and "
+                 "validated on A, tested on B. "
+                 f"\"A beats B\" means A has the higher R² in at least {BEATS_SHARE:.0%} of the paired splits, and "
+                 f"a one-sided sign test over them gives p ≤ {BEATS_P:g} (with "
+                 f"different test sets; R² equal up to round-off, {TIE:g}, are ties, counted for neither), and the "
+                 f"Holm p is ≤ {BEATS_P:g}: the repeated splits overlap, so the corrected p (Nadeau & Bengio's "
+                 "corrected resampled t-test) says how sure one difference is, and the Holm p adjusts it "
+                 "(Holm-Bonferroni) for all the pairwise comparisons of the task and probe in `paired.csv`.", ""]
+        slugs: set[str] = set()
+        for task in dict.fromkeys(scores["task"]):
+            slug = base = "".join(ch if ch.isalnum() else "_" for ch in str(task))
+            while slug.lower() in slugs:  # "income a" and "income/a" shared r2_income_a.png: one figure for two tasks
+                slug = f"{base}_{len(slugs) + 1}"
+            slugs.add(slug.lower())
+            with atomic_path(out / f"r2_{slug}.png", suffix=".png") as tmp:
+                plot_task(scores, task, tmp)
+            n = summary[summary.task == task]["n_cells"]
+            text += [f"## {task}", "", f"{int(n.min())}–{int(n.max())} samples.{_test_sizes(scores, task)}", "",
+                     summary_markdown(scores, task), "",
+                     f"![R² per method]({f'r2_{slug}.png'})", ""]
+            pm = _paired_markdown(paired, task, embeddings)
+            if pm:
+                text += ["Paired comparisons with the strong baselines:", "", pm, ""]
+        path = out / "report.md"
+        write_text_atomic(path, "\n".join(text))
     return path

@@ -1,0 +1,170 @@
+"""A user running several jobs at once on one filesystem (a notebook and a cron job, a Slurm array, joblib workers).
+
+Two processes writing one output at the same time must leave one writer's complete output (never a mix, never a
+truncated file); a reader sees the old or the new file whole. Races are forced with events between processes
+(``fork``), so that the old code loses every time, not once in a while.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import geos2vec
+from geos2vec._jsonfile import atomic_path, temporary_name
+from geos2vec.evaluate import report
+
+pytestmark = pytest.mark.skipif(os.name != "posix" or "fork" not in multiprocessing.get_all_start_methods(),
+                                reason="races between forked processes")
+_MP = multiprocessing.get_context("fork") if os.name == "posix" else None
+
+
+def _run(target, *args):
+    """Start ``target(queue, *args)`` in a forked process; ``(process, queue)``."""
+    q = _MP.Queue()
+    p = _MP.Process(target=target, args=(q, *args))
+    p.start()
+    return p, q
+
+
+def _result(p, q, timeout=30):
+    out = q.get(timeout=timeout)
+    p.join(timeout)
+    return out
+
+
+# --- write_report / evaluate --out: a folder written as a set --------------------------------------------------
+
+
+def _scores(r2: float) -> pd.DataFrame:
+    rows = [{"task": "t", "split": "random", "rep": k, "method": m, "probe": "ridge", "n_cells": 50, "n_test": 10,
+             "r2": r2 + 0.01 * k + (0.05 if m == "A" else 0.0), "mae": 1.0} for k in range(3) for m in ("A", "B")]
+    return pd.DataFrame(rows)
+
+
+def _report_writer(q, out, r2, pause_after_tables, done):
+    """Write a report of ``r2``; with ``pause_after_tables``, wait (<= 2 s) for ``done`` after the CSV files."""
+    try:
+        if pause_after_tables:
+            real = report.plot_task
+
+            def slow(*a, **k):
+                done.wait(2)  # the other run writes its whole report meanwhile (or waits for this one)
+                return real(*a, **k)
+
+            report.plot_task = slow
+        report.write_report(_scores(r2), out, title=f"run {r2}", config={"r2": r2})
+        q.put("ok")
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        q.put(repr(exc))
+    finally:
+        if not pause_after_tables:
+            done.set()
+
+
+def _which_run(out):
+    """The run each file of a report folder comes from (its r2), one entry per file."""
+    r2 = lambda frame: round(float(frame["r2"].min()), 2)  # noqa: E731
+    return {"scores.csv": r2(pd.read_csv(out / "scores.csv")),
+            "summary.csv": round(float(pd.read_csv(out / "summary.csv")["r2_mean"].min()) - 0.01, 2),
+            "config.json": json.loads((out / "config.json").read_text())["r2"],
+            "report.md": float((out / "report.md").read_text().splitlines()[0].split()[-1])}
+
+
+def test_two_reports_into_one_folder_at_once_leave_one_complete_report(tmp_path):
+    """Old: run 0.2 wrote its tables, run 0.7 its whole report, then run 0.2 its report.md: the folder read as
+    one complete report whose report.md was run 0.2's and whose scores.csv, summary.csv and config.json were run
+    0.7's. Now the second writer waits for the first, and the folder is one run's."""
+    out = tmp_path / "rep"
+    done = _MP.Event()
+    first, q1 = _run(_report_writer, out, 0.2, True, done)
+    while not (out / "config.json").exists():  # the first run is past its tables, in its figure
+        time.sleep(0.01)
+    second, q2 = _run(_report_writer, out, 0.7, False, done)
+    assert _result(first, q1) == "ok" and _result(second, q2) == "ok"
+    runs = _which_run(out)
+    assert set(runs.values()) == {0.7}, runs  # the one that started last finished last: all of it is its
+    # the summary's means are those of pandas over the scores it was written with
+    scores = pd.read_csv(out / "scores.csv")
+    means = scores.groupby("method")["r2"].mean()
+    np.testing.assert_allclose(sorted(means), [0.71, 0.76])
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no lock or temporary file left
+
+
+def test_free_races_of_reports_always_leave_one_runs_folder(tmp_path):
+    """Unforced races too (two rounds of two writers started together): each time, one run's folder."""
+    for k in range(2):
+        out = tmp_path / f"rep{k}"
+        procs = [_run(_report_writer, out, r2, False, _MP.Event()) for r2 in (0.3, 0.6)]
+        assert [_result(p, q) for p, q in procs] == ["ok", "ok"]
+        runs = _which_run(out)
+        assert len(set(runs.values())) == 1 and set(runs.values()) <= {0.3, 0.6}, runs
+
+
+# --- single files: temporary names, readers during a replacement -------------------------------------------------
+
+
+def test_temporary_names_differ_between_threads_and_processes(tmp_path):
+    """Checked fine: the hidden temporary name holds the process id and a random part (no fixed ".tmp")."""
+    target = tmp_path / "x.json"
+    names = set()
+    threads = [threading.Thread(target=lambda: names.add(temporary_name(target, ".tmp").name)) for _ in range(50)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(names) == 50 and all(f".x.json.{os.getpid()}@" in n for n in names)
+    p, q = _run(lambda q: q.put(temporary_name(target, ".tmp").name))
+    other = _result(p, q)
+    assert f".{p.pid}@" in other and other not in names
+
+
+def _stats_saver(q, path, value, n):
+    try:
+        stats = geos2vec.FeatureStats.fit(pd.DataFrame({"a": [value, value + 2.0]}))
+        for _ in range(n):
+            stats.save(path)
+        q.put("ok")
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        q.put(repr(exc))
+
+
+def test_readers_see_a_whole_feature_stats_file_while_two_processes_replace_it(tmp_path):
+    """Checked fine: FeatureStats.save of two processes at once, 150 times each, while this process reads it:
+    every read is one writer's complete file (mean 1 or 11), never a partial or mixed one."""
+    path = tmp_path / "stats.json"
+    geos2vec.FeatureStats.fit(pd.DataFrame({"a": [0.0, 2.0]})).save(path)
+    procs = [_run(_stats_saver, path, v, 150) for v in (10.0, 20.0)]
+    seen = set()
+    while any(p.is_alive() for p, _ in procs) or not seen:
+        seen.add(float(geos2vec.FeatureStats.load(path).mean[0]))
+    assert [_result(p, q) for p, q in procs] == ["ok", "ok"]
+    assert seen <= {1.0, 11.0, 21.0} and float(geos2vec.FeatureStats.load(path).mean[0]) in {11.0, 21.0}
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_write_lock_serialises_threads_and_leaves_no_file(tmp_path):
+    """The lock behind the fixes: holders never overlap (threads of one process too), and its file goes."""
+    from geos2vec._jsonfile import write_lock
+
+    lock, inside, overlaps = tmp_path / ".x.lock", [], []
+
+    def hold():
+        with write_lock(lock):
+            inside.append(1)
+            overlaps.append(len(inside))
+            time.sleep(0.01)
+            inside.pop()
+
+    threads = [threading.Thread(target=hold) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert overlaps == [1] * 8 and not lock.exists()
+    with atomic_path(tmp_path / "y.txt") as tmp:  # unchanged: an atomic write beside it
+        tmp.write_text("y")
+    assert (tmp_path / "y.txt").read_text() == "y"
