@@ -7,6 +7,7 @@ truncated file); a reader sees the old or the new file whole. Races are forced w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -20,6 +21,9 @@ import pytest
 import geos2vec
 from geos2vec._jsonfile import atomic_path, temporary_name
 from geos2vec.evaluate import report
+from geos2vec.io import download
+
+from _http import mirror
 
 pytestmark = pytest.mark.skipif(os.name != "posix" or "fork" not in multiprocessing.get_all_start_methods(),
                                 reason="races between forked processes")
@@ -106,6 +110,61 @@ def test_free_races_of_reports_always_leave_one_runs_folder(tmp_path):
         assert [_result(p, q) for p, q in procs] == ["ok", "ok"]
         runs = _which_run(out)
         assert len(set(runs.values())) == 1 and set(runs.values()) <= {0.3, 0.6}, runs
+
+
+# --- download_osm of one extract into one cache folder ---------------------------------------------------------
+
+BOX = (9.47, 47.05, 9.64, 47.27)
+
+
+def _downloader(q, url, cache, hold):
+    """``download_osm`` into ``cache``; with ``hold`` set, stop before checking the finished ``.part`` (<= 2 s)."""
+    try:
+        if hold is not None:
+            real = download._md5
+
+            def slow(path):
+                if path.name.endswith(".part"):
+                    hold.wait(2)
+                return real(path)
+
+            download._md5 = slow
+        path = geos2vec.io.download_osm(BOX, cache_dir=cache, index_url=url, retries=0, progress=False)
+        q.put(("ok", str(path), hashlib.md5(path.read_bytes()).hexdigest()))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        q.put((repr(exc), None, None))
+
+
+def test_two_processes_downloading_one_extract_into_one_cache(tmp_path):
+    """Old: both wrote ``<extract>.part`` (a fixed name); the second found the first's finished file, started over
+    on it, and renamed it into place, and the first then failed with a bare ``FileNotFoundError`` of the
+    ``.part`` (two processes of one cron job, or a Slurm array, fetching one extract). Now the second waits for
+    the first's download, then takes the verified file from the cache without fetching it again."""
+    body = os.urandom(300_000)
+    srv = mirror(body, BOX)
+    try:
+        url, cache = srv.url + "/index-v1.json", tmp_path / "cache"
+        hold = _MP.Event()
+        first, q1 = _run(_downloader, url, cache, hold)
+        part = None
+        deadline = time.time() + 20
+        while part is None and time.time() < deadline:  # the first has its whole .part, not yet checked
+            part = next((p for p in cache.rglob("*.part") if p.stat().st_size == len(body)), None)
+            time.sleep(0.01)
+        second, q2 = _run(_downloader, url, cache, None)
+        r2 = _result(second, q2)
+        hold.set()
+        r1 = _result(first, q1)
+        want = hashlib.md5(body).hexdigest()
+        assert r1[0] == "ok" and r2[0] == "ok", (r1, r2)
+        assert r1[1:] == r2[1:] == (r1[1], want)
+        with open(r1[1], "rb") as f:
+            assert f.read() == body
+        assert [p for p, _ in srv.log].count("/europe/liechtenstein-latest.osm.pbf") == 1  # fetched once
+        left = sorted(p.name for p in (cache).rglob("*") if p.is_file() and "index" not in p.parts)
+        assert left == ["liechtenstein-latest.osm.pbf", "liechtenstein-latest.osm.pbf.md5"]
+    finally:
+        srv.close()
 
 
 # --- single files: temporary names, readers during a replacement -------------------------------------------------

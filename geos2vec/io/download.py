@@ -31,7 +31,7 @@ import numpy as np
 import shapely
 
 from .._coverage_layers import lnglat_union as _lnglat_union
-from .._jsonfile import atomic_path, write_text_atomic
+from .._jsonfile import atomic_path, write_lock, write_text_atomic
 from ..errors import ChecksumError, DownloadError, InvalidInputError, NoExtractError
 from ..options import check_progress as _check_progress
 from .osm_counts import context_box, osm_features
@@ -385,23 +385,26 @@ def _download_extract(extract: dict, cache: Path, *, refresh: bool, progress: bo
     url = extract["pbf"]
     target = _cache_path(cache, url, extract.get("id"))
     mark = target.with_name(target.name + ".md5")
-    if not refresh and target.exists() and mark.exists():
-        if _md5(target) in mark.read_text(errors="replace").split()[:1]:  # an empty/damaged mark: not verified
-            return target
-        target.unlink()  # changed since it was verified: fetch it again
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    if refresh and part.exists():
-        part.unlink()
-    expected = _published_md5(url, **kw)
-    _fetch(url, part, progress=progress, **kw)
-    got = _md5(part)
-    if got != expected:
-        part.unlink()
-        raise ChecksumError(f"{url} arrived with MD5 {got}, but the server publishes {expected}; the file was "
-                            "deleted. Try again (the extract may have been replaced while downloading)")
-    if mark.exists():
-        mark.unlink()
-    os.replace(part, target)
-    write_text_atomic(mark, f"{expected}  {target.name}\n")  # a random temporary name (a shared cache: no link)
-    return target
+    # one download of an extract at a time (two processes of a cron job or a Slurm array, one cache): the other
+    # waits, then finds it verified; both wrote the one .part, and one failed with a bare FileNotFoundError
+    with write_lock(target.with_name(f".{target.name}.lock")):
+        if not refresh and target.exists() and mark.exists():
+            if _md5(target) in mark.read_text(errors="replace").split()[:1]:  # an empty/damaged mark: not verified
+                return target
+            target.unlink()  # changed since it was verified: fetch it again
+        part = target.with_name(target.name + ".part")
+        if refresh and part.exists():
+            part.unlink()
+        expected = _published_md5(url, **kw)
+        _fetch(url, part, progress=progress, **kw)
+        got = _md5(part)
+        if got != expected:
+            part.unlink()
+            raise ChecksumError(f"{url} arrived with MD5 {got}, but the server publishes {expected}; the file was "
+                                "deleted. Try again (the extract may have been replaced while downloading)")
+        if mark.exists():
+            mark.unlink()
+        os.replace(part, target)
+        write_text_atomic(mark, f"{expected}  {target.name}\n")  # a random temporary name (a shared cache: no link)
+        return target
