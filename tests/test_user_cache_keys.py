@@ -4,7 +4,9 @@
 counts, the coverage, the cells and the mode, but not on geos2vec's code: an entry written before d5640ee (seamless
 windows across cube-face edges) was read back after it, and 72 of 144 cells near the face edge at 45 degrees east
 kept their old contextual vectors (max difference 0.068 from a cache-free run), under the same ``_EMBED_VERSION``
-and version string. Checked by hand and found fine: the model's weights and normalization (also a model retrained
+and version string. ``download_osm`` kept an extract as ``<host>/<url path>``: URLs that differ only in their
+query (``extract.osm.pbf?region=a`` / ``?region=b``) shared one cache file, and region b got region a's extract.
+Checked by hand and found fine: the model's weights and normalization (also a model retrained
 and saved to the same path), counts, coverage, cells and modes change the key (tests/test_suite_cache.py,
 test_user_cache_coverage.py); download_osm re-verifies a cached extract's MD5 before using it; the ontology cache is
 the packaged file's; numba kernels are keyed on the sources of the helpers they inline (test_numba_cache_sources.py);
@@ -102,3 +104,44 @@ def test_the_code_digest_is_the_version_and_the_sources_by_content(tmp_path):
     path.rename(pkg / "context.py")
     assert suite._package_sources(pkg) != first
 
+
+
+def test_extracts_whose_urls_differ_in_their_query_are_two_cache_files(tmp_path):
+    """An index of ``extract.osm.pbf?region=a`` / ``?region=b``: both were kept as ``<host>/extract.osm.pbf``, so the
+    second region's ``download_osm`` returned the first region's file (its MD5 matched its own mark)."""
+    import hashlib
+    import json
+    import sys
+    from pathlib import Path
+
+    import shapely
+
+    from geos2vec.io import download_osm
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _http import Server
+
+    srv = Server({})
+    try:
+        bodies = {"a": b"region A " * 50, "b": b"region B " * 50}
+        boxes = {"a": shapely.box(9.0, 47.0, 9.5, 47.5), "b": shapely.box(10.0, 47.0, 10.5, 47.5)}
+        index = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"id": r, "name": r,
+                                               "urls": {"pbf": f"{srv.url}/extract.osm.pbf?region={r}"}},
+             "geometry": shapely.geometry.mapping(boxes[r])} for r in "ab"]}
+        srv.files = {"/index.json": json.dumps(index).encode()}
+        for r, body in bodies.items():
+            srv.files[f"/extract.osm.pbf?region={r}"] = body
+            srv.files[f"/extract.osm.pbf?region={r}.md5"] = (hashlib.md5(body).hexdigest() + "  x\n").encode()
+        kw = dict(cache_dir=tmp_path, index_url=srv.url + "/index.json", progress=False)
+        pa = download_osm((9.1, 47.1, 9.2, 47.2), **kw)
+        pb = download_osm((10.1, 47.1, 10.2, 47.2), **kw)
+        assert pa != pb and pa.name == pb.name == "extract.osm.pbf"
+        assert pa.read_bytes() == bodies["a"] and pb.read_bytes() == bodies["b"]
+        assert pa.resolve().is_relative_to(tmp_path.resolve()) and pb.resolve().is_relative_to(tmp_path.resolve())
+        fetched = len(srv.log)
+        assert download_osm((10.1, 47.1, 10.2, 47.2), **kw).read_bytes() == bodies["b"]   # a cache hit, its own
+        assert download_osm((9.1, 47.1, 9.2, 47.2), **kw).read_bytes() == bodies["a"]
+        assert [p for p, _ in srv.log[fetched:]] == []                 # (the index is cached too: no request)
+    finally:
+        srv.close()

@@ -368,7 +368,12 @@ def _get_extract(area, *, cache_dir, index_url, refresh: bool, progress, **kw) -
 
 
 def _cache_path(cache: Path, url: str, extract_id) -> Path:
-    """Where the extract at ``url`` is kept: ``cache/<host>/<url path>``, never outside ``cache``."""
+    """Where the extract at ``url`` is kept: ``cache/<host>/<url path>``, never outside ``cache``.
+
+    A URL with a query gets a folder of its own for it (``<url folders>/query-<hash>/<file name>``): the same path
+    with another query (a server's ``extract.osm.pbf?region=a`` and ``?region=b``) was one cache file, and the second
+    region's call returned the first region's verified extract.
+    """
     parts = urllib.parse.urlsplit(url)
     rel = parts.path.lstrip("/") or (f"{extract_id}.osm.pbf" if isinstance(extract_id, str) else "")
     names = [parts.netloc.replace(":", "_"), *rel.split("/")]
@@ -377,6 +382,8 @@ def _cache_path(cache: Path, url: str, extract_id) -> Path:
         raise DownloadError(f"the index's extract {extract_id!r} has the URL {url!r}, which names no file inside the "
                             "cache folder (\"..\" or an absolute path): the index is broken or hostile; use "
                             "Geofabrik's (index_url=None)")
+    if parts.query:  # "extract.osm.pbf?region=a" and "?region=b" are two files: not one name for both
+        names.insert(-1, "query-" + hashlib.sha1(parts.query.encode()).hexdigest()[:12])
     return cache.joinpath(*filter(None, names))
 
 
