@@ -88,6 +88,33 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     ImportError
         zarr is not installed: ``pip install 'geos2vec[dask]'``.
     """
+    with _whole_write_lock(store, mode, kwargs):  # two processes writing one store take turns
+        return _to_zarr(da, store, mode=mode, **kwargs)
+
+
+def _whole_write_lock(store, mode: str | None, kwargs: dict):
+    """A lock beside a local store that a whole write (mode "w"/"w-", computed now) holds while it writes.
+
+    Two such writes at once (a notebook and a cron job) interleaved their chunks: the store held some images of
+    one and the rest of the other, and was marked complete. Updates (``region=``, ``append_dim=``) are not
+    locked: region writes of disjoint parts from several processes are xarray's way to write in parallel.
+    """
+    import contextlib
+    from pathlib import Path
+
+    from .._jsonfile import write_lock
+
+    whole = mode in ("w", "w-") or (mode is None and kwargs.get("append_dim") is None and kwargs.get("region") is None)
+    if not whole or not kwargs.get("compute", True) or not isinstance(store, (str, os.PathLike)) or "://" in str(store):
+        return contextlib.nullcontext()
+    path = Path(store).expanduser().absolute()
+    if not path.name or not path.parent.is_dir():
+        return contextlib.nullcontext()
+    return write_lock(path.with_name(f".{path.name}.lock"))
+
+
+def _to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None, **kwargs: Any) -> ZarrStore | Delayed:
+    """:func:`to_zarr`, unlocked."""
     if not isinstance(da, xr.DataArray):
         raise InvalidTypeError(f"to_zarr needs an xarray.DataArray, not {type(da).__name__}")
     overwrite_any = mode == "w"  # asked for: a zarr store of something else may be overwritten too
