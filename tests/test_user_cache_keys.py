@@ -6,6 +6,7 @@ windows across cube-face edges) was read back after it, and 72 of 144 cells near
 kept their old contextual vectors (max difference 0.068 from a cache-free run), under the same ``_EMBED_VERSION``
 and version string. ``download_osm`` kept an extract as ``<host>/<url path>``: URLs that differ only in their
 query (``extract.osm.pbf?region=a`` / ``?region=b``) shared one cache file, and region b got region a's extract.
+A local index file (a path or file:// URL) was copied into the cache once: edits to it were ignored.
 Checked by hand and found fine: the model's weights and normalization (also a model retrained
 and saved to the same path), counts, coverage, cells and modes change the key (tests/test_suite_cache.py,
 test_user_cache_coverage.py); download_osm re-verifies a cached extract's MD5 before using it; the ontology cache is
@@ -145,3 +146,39 @@ def test_extracts_whose_urls_differ_in_their_query_are_two_cache_files(tmp_path)
         assert [p for p, _ in srv.log[fetched:]] == []                 # (the index is cached too: no request)
     finally:
         srv.close()
+
+
+def test_a_local_index_edited_in_place_is_read_again(tmp_path):
+    """A local index (a path or file:// URL) was copied into the cache once and that copy read ever after: the
+    user's edit (an extract's URL moved to a new file) was ignored and the old extract returned."""
+    import hashlib
+    import json
+
+    import shapely
+
+    from geos2vec.io import download_osm
+
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    bodies = {"old.osm.pbf": b"old extract " * 40, "new.osm.pbf": b"new extract!" * 40}   # the same size
+    for name, body in bodies.items():
+        (folder / name).write_bytes(body)
+        (folder / f"{name}.md5").write_text(hashlib.md5(body).hexdigest() + f"  {name}\n")
+    index_path = folder / "index-v1.json"
+
+    def write_index(name):
+        index = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"id": "li", "urls": {"pbf": (folder / name).as_uri()}},
+             "geometry": shapely.geometry.mapping(shapely.box(9.0, 47.0, 10.0, 48.0))}]}
+        index_path.write_text(json.dumps(index))
+
+    kw = dict(cache_dir=tmp_path / "cache", progress=False)
+    write_index("old.osm.pbf")
+    st = index_path.stat()
+    assert download_osm((9.1, 47.1, 9.2, 47.2), index_url=str(index_path), **kw).read_bytes() == bodies["old.osm.pbf"]
+    write_index("new.osm.pbf")                                  # rewritten in place: the same size and time
+    os.utime(index_path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert index_path.stat().st_size == st.st_size
+    for index_url in (str(index_path), index_path.as_uri()):
+        got = download_osm((9.1, 47.1, 9.2, 47.2), index_url=index_url, **kw)
+        assert got.name == "new.osm.pbf" and got.read_bytes() == bodies["new.osm.pbf"]

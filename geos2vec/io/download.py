@@ -135,7 +135,7 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
         The index, in Geofabrik's ``index-v1.json`` format: a URL or the path of a local file.
     cache_dir : path, optional
         Where the index is kept (under ``index/``); default :func:`default_cache_dir`. A cached index is
-        read without network access.
+        read without network access; a local file (a path or ``file://`` URL) is read at every call.
     refresh : bool, default False
         Fetch the index again even when cached.
     retries, backoff, timeout
@@ -155,7 +155,8 @@ def read_index(url: str = GEOFABRIK_INDEX, *, cache_dir: StrPath | None = None, 
     url = _index_url(url)  # a local file as a file:// URL, as download_osm(index_url=...) takes it
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = cache / "index" / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
-    if refresh or not path.exists():
+    # a local file is read every time (cheap): its copy in the cache was read ever after, so an edited index was not
+    if refresh or not path.exists() or url.startswith("file:"):
         with _get(url, retries=retries, backoff=backoff, timeout=timeout) as resp:
             raw = resp.read()
         try:
