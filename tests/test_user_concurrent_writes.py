@@ -287,3 +287,39 @@ def test_two_processes_writing_one_zarr_store_leave_one_writers_images(tmp_path)
     # the last writer's images, every one of them (NaN where no cell is, as rasterize writes them)
     np.testing.assert_array_equal(out.values, want.values)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images.zarr"]  # no lock left beside it
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".gpkg"])
+def test_embed_and_features_out_of_two_writers_is_always_one_whole_file(tmp_path, suffix):
+    """Checked fine: ``--out`` of ``embed`` / ``features`` (``_write_geo``) from two threads at once, 8 times each,
+    while another reads it: every read and the final file is one writer's whole table (a unique temporary name
+    per writer, renamed into place)."""
+    import geopandas as gpd
+    import shapely
+
+    from geos2vec.cli_features import _write_geo
+
+    out = tmp_path / f"homes{suffix}"
+    frames = {v: gpd.GeoDataFrame({"v": np.full(300, v)}, geometry=shapely.points(np.arange(300.0), 0.0),
+                                  crs=4326) for v in (1.0, 2.0)}
+    _write_geo(frames[1.0], out)
+    errors, seen = [], set()
+
+    def write(v):
+        try:
+            for _ in range(8):
+                _write_geo(frames[v], out)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in (1.0, 2.0)]
+    [t.start() for t in threads]
+    while any(t.is_alive() for t in threads):
+        got = gpd.read_parquet(out) if suffix == ".parquet" else gpd.read_file(out)
+        assert len(got) == 300 and got["v"].nunique() == 1  # whole, and one writer's
+        seen.add(float(got["v"].iloc[0]))
+    [t.join() for t in threads]
+    assert errors == [] and seen <= {1.0, 2.0}
+    final = gpd.read_parquet(out) if suffix == ".parquet" else gpd.read_file(out)
+    assert len(final) == 300 and final["v"].nunique() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary file left
