@@ -6,6 +6,7 @@ Read with errors that name the file; written so that an interrupted write leaves
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -69,13 +70,39 @@ def atomic_path(path, suffix: str = ".tmp") -> Iterator[Path]:
         raise InvalidInputError(f"cannot write {path}: {path.parent} is not an existing folder"
                                 f"{' (it is a file)' if path.parent.exists() else ''}; create the folder first")
     tmp = temporary_name(path, suffix)
+    existed = path.exists()
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # a read-only file system refuses even the unlink of a missing file
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and (err := write_error(exc, path, existed)) is not None:
+            raise err from exc
         raise
     _remove_stale(path, suffix)
+
+
+_WHY = {errno.ENOSPC: "free some space on the device of {folder}, or write elsewhere",
+        errno.EDQUOT: "your disk quota on {folder} is used up: free some space, or write elsewhere",
+        errno.EFBIG: "the file system of {folder} cannot hold a file that large: write elsewhere",
+        errno.EROFS: "{folder} is on a read-only file system: write elsewhere",
+        errno.EACCES: "you may not write in {folder}: write elsewhere, or change its permissions",
+        errno.EPERM: "you may not write in {folder}: write elsewhere, or change its permissions"}
+
+
+def write_error(exc: OSError, path: Path, existed: bool) -> OSError | None:
+    """An ``OSError`` (of ``exc``'s errno) naming ``path`` and what to do, for a full disk or a read-only folder.
+
+    The error of a full disk named no file (``[Errno 28] No space left on device``), one of a read-only folder
+    the hidden temporary file; ``None`` for other errors (kept as they are).
+    """
+    why = _WHY.get(getattr(exc, "errno", None))
+    if why is None:
+        return None
+    state = f"the previous {path.name} is unchanged" if existed else f"no {path.name} was written"
+    return OSError(exc.errno, f"cannot write {path} ({os.strerror(exc.errno)}): {why.format(folder=path.parent)}; "
+                   f"{state}")
 
 
 #: this machine's name as it appears in temporary names (a shared folder may be written from several machines)

@@ -69,7 +69,8 @@ def test_a_gdal_output_that_does_not_fit_leaves_the_previous_file(tmp_path, monk
     before = out.read_bytes()
     big = _rows(400, 1)
     _full_disk(monkeypatch, room=10_007)  # the new file (400 rows, > 20 kB) does not fit
-    with pytest.raises(InvalidInputError, match=r"could not write it \(\[Errno 28\] No space left on device"):
+    with pytest.raises(InvalidInputError, match=rf"could not write it \(\[Errno 28\] cannot write {out} \(No space "
+                                                rf"left on device\): .*; the previous {name} is unchanged"):
         cli_features._write_geo(big, out)
     monkeypatch.undo()
     assert out.read_bytes() == before  # the previous file, whole
@@ -82,3 +83,89 @@ def test_a_gdal_output_that_does_not_fit_leaves_the_previous_file(tmp_path, monk
     assert back["name"].tolist() == big["name"].tolist()
     np.testing.assert_allclose(back["v"].to_numpy(), big["v"].to_numpy(), rtol=1e-14)
     assert _files(tmp_path) == [name]
+
+
+# --------------------------------------------------------------------------- the library's own files
+@pytest.fixture(scope="module")
+def model():
+    from geos2vec.model import load_model
+
+    return load_model("default")  # compact (NumPy weights): saved with compact=True without Keras
+
+
+def _enospc_part_way(monkeypatch, cls, method):
+    """``cls.method`` writes half of what it is given (of the first call), then the disk is full."""
+    real = getattr(cls, method)
+
+    def half(self, *args, **kwargs):
+        if isinstance(self, Path) and method == "write_text":  # Path.write_text(data)
+            with open(self, "w", encoding="utf-8") as f:
+                f.write(args[0][: len(args[0]) // 2])
+        else:
+            real(self, *args, **kwargs)
+            target = Path(args[0]) if method == "copy2" else Path(self.filename)  # copy2(src, dst)
+            if target.is_file():
+                with open(target, "r+b") as f:
+                    f.truncate(target.stat().st_size // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cls, method, half)
+
+
+@pytest.mark.parametrize("what", ["stats.json", "config.json"])
+def test_a_json_file_that_does_not_fit_names_itself_and_keeps_the_previous_one(tmp_path, monkeypatch, model, what):
+    # was "[Errno 28] No space left on device", naming no file
+    from geos2vec import FeatureStats
+    from geos2vec.model import S2VecConfig
+
+    obj, cls = (model.stats, FeatureStats) if what == "stats.json" else (model.config, S2VecConfig)
+    path = tmp_path / what
+    obj.save(path)
+    before = path.read_bytes()
+    _enospc_part_way(monkeypatch, Path, "write_text")
+    with pytest.raises(OSError, match=rf"cannot write {path} \(No space left on device\): free some space on the "
+                                      rf"device of {tmp_path}, or write elsewhere; the previous {what} is unchanged"
+                       ) as err:
+        obj.save(path)
+    assert err.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert path.read_bytes() == before and _files(tmp_path) == [what]
+    assert cls.load(path) == obj
+
+
+def test_a_read_only_folder_names_the_file_not_the_temporary_one(tmp_path, monkeypatch, model):
+    # a read-only file system refuses the open and even the unlink of the missing temporary file: the unlink's
+    # error, naming the hidden temporary file, replaced the write's
+    def refused(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "write_text", refused)
+    monkeypatch.setattr(Path, "unlink", refused)
+    path = tmp_path / "stats.json"
+    with pytest.raises(OSError, match=rf"cannot write {path} \(Read-only file system\): {tmp_path} is on a "
+                                      r"read-only file system: write elsewhere; no stats.json was written") as err:
+        model.stats.save(path)
+    assert err.value.errno == errno.EROFS
+
+
+@pytest.mark.parametrize("name", ["m.zip", "m"])
+def test_a_model_that_does_not_fit_names_the_path_and_keeps_the_previous_model(tmp_path, monkeypatch, model, name):
+    # a zip: "[Errno 28] No space left on device", no path; a folder: the hidden .m.<pid>@host.partial and the
+    # system's temporary folder, not the model's path
+    import shutil
+    import zipfile
+
+    from geos2vec.model import load_model
+
+    path = tmp_path / name
+    model.save(path, compact=True)
+    before = {p.name: p.read_bytes() for p in ([path] if path.is_file() else path.iterdir())}
+    _enospc_part_way(monkeypatch, *((zipfile.ZipFile, "write") if name.endswith(".zip") else (shutil, "copy2")))
+    with pytest.raises(OSError, match=rf"cannot write {path} \(No space left on device\): free some space on "
+                                      rf"the device of {tmp_path}, or write elsewhere; the previous {name} is "
+                                      "unchanged"):
+        model.save(path, compact=True)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in ([path] if path.is_file() else path.iterdir())} == before
+    assert _files(tmp_path) == [name]
+    np.testing.assert_array_equal(load_model(path).stats.mean, model.stats.mean)

@@ -36,7 +36,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .._jsonfile import _remove_stale, atomic_path, temporary_name
+from .._jsonfile import _remove_stale, atomic_path, temporary_name, write_error
 from .._optional import require
 from ..errors import InvalidInputError, InvalidTypeError, ModelFormatError
 from ._folderread import _check_meta, _load_dir
@@ -166,13 +166,16 @@ def save_model(model: S2VecModel, path: StrPath, compact: bool = False, dtype: D
                     zf.write(tmp / name, name)
         else:
             part = temporary_name(path, ".partial")  # hidden, never loads; removed once its process has ended
-            part.mkdir()
+            existed = path.exists()
             try:
+                part.mkdir()
                 for name in files:
                     shutil.copy2(tmp / name, part / name)
                 _replace_dir(part, path)
-            except BaseException:  # interrupted, or refused: nothing half-written stays behind
+            except BaseException as exc:  # interrupted, or refused: nothing half-written stays behind
                 shutil.rmtree(part, ignore_errors=True)
+                if isinstance(exc, OSError) and (err := write_error(exc, path, existed)) is not None:
+                    raise err from exc  # named the hidden folder and the system's temporary one, not path
                 raise
             _remove_stale(path, ".partial")
             _remove_stale(path, ".old")
