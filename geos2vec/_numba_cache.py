@@ -84,6 +84,17 @@ def _damaged(where: str, exc: BaseException) -> None:
                       "kernel is compiled again and the file replaced", RuntimeWarning, stacklevel=2)
 
 
+_UNSAVED: list = []  # the first cache folder that could not be written in this process (warned about once)
+
+
+def _unsaved(where: str, exc: OSError) -> None:
+    if not _UNSAVED:
+        _UNSAVED.append(where)
+        warnings.warn(f"numba could not write a compiled kernel of geos2vec to its cache in {where} ({exc}); the "
+                      "kernel runs, but is compiled again in every process until there is room (free some space "
+                      "there, or set NUMBA_CACHE_DIR to another folder)", RuntimeWarning, stacklevel=2)
+
+
 def _with_zip_locator(impl, caching):
     """``impl`` (numba's cache implementation) that caches kernels imported from a zip in ``NUMBA_CACHE_DIR``.
 
@@ -171,6 +182,12 @@ def recover_damaged_caches() -> None:
             except Exception as exc:  # noqa: BLE001 - a damaged data file: compile, and save_overload replaces it
                 _damaged(f"kernel {self._py_func.__module__}.{self._py_func.__qualname__} in {self._cache_path}", exc)
                 return None
+
+        def save_overload(self, sig, data):
+            try:
+                super().save_overload(sig, data)
+            except OSError as exc:  # a full disk, a quota: the command stopped ("[Errno 28]") after the compile
+                _unsaved(self._cache_path, exc)
 
     dispatcher.FunctionCache = ufuncbuilder.FunctionCache = RecoveringFunctionCache
 

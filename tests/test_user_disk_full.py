@@ -169,3 +169,34 @@ def test_a_model_that_does_not_fit_names_the_path_and_keeps_the_previous_model(t
     assert {p.name: p.read_bytes() for p in ([path] if path.is_file() else path.iterdir())} == before
     assert _files(tmp_path) == [name]
     np.testing.assert_array_equal(load_model(path).stats.mean, model.stats.mean)
+
+
+def test_a_numba_cache_that_does_not_fit_does_not_stop_the_kernel(tmp_path, monkeypatch):
+    # a full disk under NUMBA_CACHE_DIR (or ~/.cache/numba): `geos2vec features` stopped with "geos2vec: error:
+    # [Errno 28] No space left on device" after compiling, though the kernel had nothing left to do but run
+    import importlib.util
+
+    import numba  # noqa: F401  (geos2vec's cache classes are in place once geos2vec is imported)
+    from numba.core import caching
+
+    import geos2vec  # noqa: F401
+    from geos2vec import _numba_cache
+
+    src = tmp_path / "probe_kernel.py"  # a kernel of a geos2vec module, as numba's cache sees it (its __module__)
+    src.write_text('__name__ = "geos2vec._disk_full_probe"\nimport numba\n\n\n'
+                   "@numba.njit(cache=True)\ndef twice_plus_one(x):\n    return 2 * x + 1\n")
+    spec = importlib.util.spec_from_file_location("probe_kernel", src)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def full(self, name, data):  # numba's data file: part of it, then the disk is full
+        with open(Path(self._cache_path) / name, "wb") as f:
+            f.write(b"\x80\x04")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(caching.IndexDataCacheFile, "_save_data", full)
+    monkeypatch.setattr(_numba_cache, "_UNSAVED", [], raising=False)  # warned once a process
+    with pytest.warns(RuntimeWarning, match=r"numba could not write a compiled kernel of geos2vec to its cache in "
+                                            r".*No space left on device.*set NUMBA_CACHE_DIR to another folder"):
+        assert mod.twice_plus_one(20) == 41
+    assert mod.twice_plus_one(3) == 7
