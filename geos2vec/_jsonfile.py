@@ -91,7 +91,7 @@ _WHY = {errno.ENOSPC: "free some space on the device of {folder}, or write elsew
         errno.EPERM: "you may not write in {folder}: write elsewhere, or change its permissions"}
 
 
-def write_error(exc: OSError, path: Path, existed: bool) -> OSError | None:
+def write_error(exc: OSError, path: Path, existed: bool, state: str | None = None) -> OSError | None:
     """An ``OSError`` (of ``exc``'s errno) naming ``path`` and what to do, for a full disk or a read-only folder.
 
     The error of a full disk named no file (``[Errno 28] No space left on device``), one of a read-only folder
@@ -100,7 +100,8 @@ def write_error(exc: OSError, path: Path, existed: bool) -> OSError | None:
     why = _WHY.get(getattr(exc, "errno", None))
     if why is None:
         return None
-    state = f"the previous {path.name} is unchanged" if existed else f"no {path.name} was written"
+    if state is None:  # what the write left
+        state = f"the previous {path.name} is unchanged" if existed else f"no {path.name} was written"
     return OSError(exc.errno, f"cannot write {path} ({os.strerror(exc.errno)}): {why.format(folder=path.parent)}; "
                    f"{state}")
 

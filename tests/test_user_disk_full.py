@@ -200,3 +200,36 @@ def test_a_numba_cache_that_does_not_fit_does_not_stop_the_kernel(tmp_path, monk
                                             r".*No space left on device.*set NUMBA_CACHE_DIR to another folder"):
         assert mod.twice_plus_one(20) == 41
     assert mod.twice_plus_one(3) == 7
+
+
+def test_a_zarr_store_that_does_not_fit_names_the_store_and_does_not_open(tmp_path, monkeypatch):
+    # was "[Errno 28] No space left on device", naming no store
+    pytest.importorskip("zarr")
+    import zarr.storage._local as local
+
+    from geos2vec import count_features, rasterize
+    from geos2vec.raster import open_zarr, to_zarr
+
+    rng = np.random.default_rng(3)
+    where = shapely.points(rng.uniform(-118.5, -117.5, 300), rng.uniform(33.5, 34.5, 300))
+    pts = gpd.GeoDataFrame({"fclass": ["restaurant", "school", "park"] * 100}, geometry=where, crs="EPSG:4326")
+    da = rasterize(count_features(pois=pts, level=12))
+    store = tmp_path / "r.zarr"
+    to_zarr(da, store)
+    real, calls = local._put, []
+
+    def put(path, value, exclusive=False):  # zarr's lowest write: the disk fills at the 4th file (written to a
+        calls.append(path)                  # temporary name by zarr, removed when the write fails)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, value, exclusive=exclusive)
+
+    monkeypatch.setattr(local, "_put", put)
+    with pytest.raises(OSError, match=rf"cannot write {store} \(No space left on device\): free some space on the "
+                                      rf"device of {tmp_path}, or write elsewhere; a store it had begun to write "
+                                      r"is left marked unfinished \(open_zarr refuses it\)") as err:
+        to_zarr(da, store)
+    assert err.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    with pytest.raises(InvalidInputError, match="not completely written"):
+        open_zarr(store)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,8 +89,18 @@ def to_zarr(da: xr.DataArray, store: ZarrStoreLike, *, mode: str | None = None,
     ImportError
         zarr is not installed: ``pip install 'geos2vec[dask]'``.
     """
-    with _whole_write_lock(store, mode, kwargs):  # two processes writing one store take turns
-        return _to_zarr(da, store, mode=mode, **kwargs)
+    try:
+        with _whole_write_lock(store, mode, kwargs):  # two processes writing one store take turns
+            return _to_zarr(da, store, mode=mode, **kwargs)
+    except OSError as exc:  # a full disk named no store: "[Errno 28] No space left on device"
+        from .._jsonfile import write_error
+
+        local = isinstance(store, (str, os.PathLike)) and "://" not in str(store)
+        err = write_error(exc, Path(store).expanduser(), True, state="a store it had begun to write is left marked "
+                          "unfinished (open_zarr refuses it): write it again once there is room") if local else None
+        if err is None:
+            raise
+        raise err from exc
 
 
 def _whole_write_lock(store, mode: str | None, kwargs: dict):
