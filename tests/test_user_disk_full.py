@@ -233,3 +233,38 @@ def test_a_zarr_store_that_does_not_fit_names_the_store_and_does_not_open(tmp_pa
     monkeypatch.undo()
     with pytest.raises(InvalidInputError, match="not completely written"):
         open_zarr(store)
+
+
+def test_a_full_disk_at_the_checkpoint_lock_leaves_no_lock_behind(tmp_path, monkeypatch):
+    # the lock file was created, its record not written: every later fit into that folder, with room again, was
+    # refused ("in use by another fit (an unknown owner)") until the user deleted .lock by hand
+    import os
+
+    from geos2vec.model.lock import LOCK_NAME, checkpoint_lock
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, fd):
+            self.f = real(fd, "w")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *a, **k: Full(fd))
+    ck = tmp_path / "ck"
+    with pytest.raises(OSError, match=rf"cannot write {ck / LOCK_NAME} \(No space left on device\): free some space "
+                                      rf"on the device of {ck}, or write elsewhere; the fit did not start"):
+        with checkpoint_lock(ck):
+            pass
+    monkeypatch.undo()
+    assert _files(ck) == []
+    with checkpoint_lock(ck):  # the next fit, with room again, takes the folder
+        assert _files(ck) == [LOCK_NAME]
+    assert _files(ck) == []

@@ -92,8 +92,19 @@ def checkpoint_lock(checkpoint_dir: StrPath | None) -> Iterator[None]:
                 f"checkpoint_dir {str(folder)!r} is in use by another fit ({who}); two fits in one folder would "
                 f"overwrite each other's checkpoints. Wait for it, or pass another checkpoint_dir; if no fit is "
                 f"running, delete {str(path)!r}") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(me))
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(me))
+        except BaseException as exc:  # a full disk left an empty lock: every later fit was refused ("unknown
+            with contextlib.suppress(OSError):  # owner"), even with room again, until it was deleted by hand
+                path.unlink()
+            from .._jsonfile import write_error
+
+            err = write_error(exc, path, False, state="the fit did not start; the checkpoints are as they were"
+                              ) if isinstance(exc, OSError) else None
+            if err is None:
+                raise
+            raise err from exc
         break
     else:
         raise InvalidInputError(f"could not take the lock {str(path)!r} (another fit took it at the same moment)")
