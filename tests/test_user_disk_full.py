@@ -268,3 +268,34 @@ def test_a_full_disk_at_the_checkpoint_lock_leaves_no_lock_behind(tmp_path, monk
     with checkpoint_lock(ck):  # the next fit, with room again, takes the folder
         assert _files(ck) == [LOCK_NAME]
     assert _files(ck) == []
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_before_hdf5_writes(tmp_path, monkeypatch):
+    # h5py writing into a disk that filled up crashed the process: a segmentation fault (exit 139) after "Can't
+    # decrement id ref count ... No space left on device", its lock and temporary file left behind
+    keras = pytest.importorskip("keras")
+    h5py = pytest.importorskip("h5py")
+    import collections
+    import shutil
+
+    from geos2vec.model._resume_callbacks import _atomic_weights
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    path = tmp_path / "last.weights.h5"
+    with _atomic_weights(model):
+        model.save_weights(path)
+    before = path.read_bytes()
+
+    def no_hdf5(*args, **kwargs):
+        raise AssertionError("HDF5 was asked to write into a full disk")
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - len(before) // 2, len(before) // 2))
+    monkeypatch.setattr(h5py, "File", no_hdf5)
+    with pytest.raises(OSError, match=rf"cannot write {path} \(No space left on device\): free some space on the "
+                                      rf"device of {tmp_path}, or write elsewhere; the previous last.weights.h5 is "
+                                      "unchanged") as err, _atomic_weights(model):
+        model.save_weights(path)
+    assert err.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert path.read_bytes() == before and _files(tmp_path) == ["last.weights.h5"]

@@ -223,6 +223,32 @@ class BackupSeal(_keras_callback()):
             write_text_atomic(self.dir / "seal.json", json.dumps({"epoch": epoch + 1, "sha256": _sha256(weights)}))
 
 
+def _check_room(path: Path, model: Any) -> None:
+    """``OSError(ENOSPC)`` when the folder of ``path`` cannot hold the weights file: HDF5 must not find out itself.
+
+    h5py writing into a disk that fills up crashed the process (a segmentation fault, exit 139, after "Can't
+    decrement id ref count ... No space left on device") and left its lock and temporary file behind. The size is
+    that of the file it replaces (or 1.5 times that of the model's and its optimizer's variables), plus 1 MiB.
+    """
+    import errno
+    import shutil
+
+    try:
+        need = path.stat().st_size
+    except OSError:
+        variables = list(getattr(model, "weights", [])) + list(getattr(getattr(model, "optimizer", None),
+                                                                       "variables", None) or [])
+        need = sum(int(np.prod(v.shape)) * np.dtype(getattr(v, "dtype", "float32")).itemsize for v in variables)
+        need += need // 2  # HDF5's own records: a 568 kB model and optimizer took 709 kB
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:  # cannot tell: let the write say
+        return
+    if free < need + 2**20:
+        raise OSError(errno.ENOSPC, f"No space left on device ({free:,} bytes free, the weights need about "
+                                    f"{need:,})")
+
+
 @contextlib.contextmanager
 def _atomic_weights(model: Any):
     """Within the block, ``model.save_weights(path)`` writes a temporary file beside ``path``, then renames it."""
@@ -230,6 +256,7 @@ def _atomic_weights(model: Any):
 
     def save_weights(filepath, *args, **kwargs):
         with atomic_path(filepath, suffix=".weights.h5") as tmp:  # Keras wants the suffix
+            _check_room(Path(filepath), model)
             save(tmp, *args, **kwargs)
 
     object.__setattr__(model, "save_weights", save_weights)  # past Keras' attribute tracking
