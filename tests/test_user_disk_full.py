@@ -299,3 +299,32 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_hdf5_writes(tmp_path, 
     assert err.value.errno == errno.ENOSPC
     monkeypatch.undo()
     assert path.read_bytes() == before and _files(tmp_path) == ["last.weights.h5"]
+
+
+@pytest.mark.parametrize("option", ["--out", "--checkpoint-dir", "--log-dir"])
+def test_train_refuses_a_read_only_folder_before_training(tmp_path, monkeypatch, capsys, option):
+    # `geos2vec train --out <read-only folder>` trained the whole model, then failed at the save
+    import os
+
+    from geos2vec.cli import main
+    from geos2vec.model import S2VecModel
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: not str(p).startswith(str(ro)) and real(p, mode))
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("trained before the output folders were checked")
+
+    monkeypatch.setattr(S2VecModel, "fit", no_fit)
+    data = tmp_path / "features.parquet"
+    cells = [5221390303682691072 + i * 2**40 for i in range(4)]  # never read: the check comes first
+    pd.DataFrame({"restaurant": [1, 2, 3, 4]}, index=pd.Index(cells, name="cell_id", dtype="uint64")).to_parquet(data)
+    paths = {"--out": tmp_path / "m", "--checkpoint-dir": tmp_path / "ck", "--log-dir": tmp_path / "log"}
+    paths[option] = ro / "sub"
+    argv = ["train", "--data", str(data), "--quiet"] + [str(a) for kv in paths.items() for a in kv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"geos2vec: error: {option} {ro / 'sub'}: the folder {ro} is not writable" in err
+    assert not (tmp_path / "m").exists()

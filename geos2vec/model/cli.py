@@ -32,6 +32,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _check_writable(args) -> None:
+    """Refuse, before training, folders the run cannot write: a read-only --out failed after the whole training."""
+    from ..cli_features import check_out
+
+    out = Path(args.out).expanduser()
+    check_out(out.parent if out.suffix == ".zip" else out, "--out", folder=True)  # save_model creates folders
+    for option, value in (("--checkpoint-dir", args.checkpoint_dir), ("--log-dir", args.log_dir)):
+        if value:
+            check_out(value, option, folder=True)
+
+
 def run(args) -> int:
     """Run ``geos2vec train``; the exit status."""
     from . import S2VecConfig, S2VecModel
@@ -39,6 +50,7 @@ def run(args) -> int:
     from .io import check_save_path
 
     check_save_path(args.out)  # before training, not after it (an --out that is a file failed at the end)
+    _check_writable(args)
     if args.config and not Path(args.config).expanduser().is_file():  # said "[Errno 2] No such file or directory: 'x'"
         from ..errors import InvalidInputError
 
