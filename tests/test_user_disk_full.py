@@ -328,3 +328,28 @@ def test_train_refuses_a_read_only_folder_before_training(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert f"geos2vec: error: {option} {ro / 'sub'}: the folder {ro} is not writable" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_an_evaluation_cache_that_does_not_fit_does_not_stop_the_run(tmp_path, monkeypatch, model):
+    # run_suite(cache_dir=) / evaluate --cache on a full disk stopped after computing the embeddings
+    from geos2vec.errors import Geos2VecWarning
+    from geos2vec.evaluate import suite
+
+    cells = np.array([5221390303682691072 + i * 2**40 for i in range(3)], dtype=np.uint64)
+    tables = {"S2Vec (patch)": pd.DataFrame({"e0": [0.5, 1.5, 2.5]}, index=pd.Index(cells, name="cell_id"))}
+    monkeypatch.setattr(suite, "model_embeddings", lambda *a, **k: tables)
+    counts = pd.DataFrame({"restaurant": [1.0, 2.0, 3.0]}, index=pd.Index(cells, name="cell_id"))
+    real = pd.DataFrame.to_parquet
+
+    def full(df, path, *args, **kwargs):  # half a file, then the disk is full
+        real(df, path, *args, **kwargs)
+        Path(path).write_bytes(Path(path).read_bytes()[:100])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    with pytest.warns(Geos2VecWarning, match=r"the evaluation cache entry was not written \(\[Errno 28\] cannot "
+                                             r"write .*embeddings-.*\.parquet \(No space left on device\).*; the "
+                                             "evaluation goes on without it"):
+        got = suite._embeddings(cells, counts, model, ["patch"], "S2Vec", tmp_path / "cache")
+    assert got is tables
+    assert _files(tmp_path / "cache") == []  # no entry, whole or partial

@@ -121,8 +121,12 @@ def _embeddings(cells, counts, model, modes, name, cache_dir):
     out = model_embeddings(cells, counts, model, modes, name=name)
     # a temporary name of its own (two processes or threads may write the same entry at once), replaced into
     # place whole: an interrupted write never leaves a file that loads
-    with atomic_path(path) as tmp:
-        pd.concat([t.assign(method=m) for m, t in out.items()]).to_parquet(tmp)
+    try:
+        with atomic_path(path) as tmp:
+            pd.concat([t.assign(method=m) for m, t in out.items()]).to_parquet(tmp)
+    except OSError as exc:  # a full disk, a read-only cache: the run stopped here, its embeddings computed
+        warn(f"the evaluation cache entry was not written ({exc}); the evaluation goes on without it",
+             Geos2VecWarning)
     return out
 
 
