@@ -30,17 +30,25 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 # scripts/train_gpu.py's defaults of --max-epochs and --batch-size (a run's report.json records its command line)
 TRAIN_DEFAULTS = {"--max-epochs": 400, "--batch-size": 256}
+# the shortest abbreviation argparse takes for each (train_gpu.py also has --masks)
+_SHORTEST = {"--max-epochs": "--max", "--batch-size": "--b"}
 
 
 def _train_args(report) -> tuple[int, int]:
     """``(planned epochs, batch size)`` of a ``scripts/train_gpu.py`` run: its recorded command's ``--max-epochs``
-    and ``--batch-size``, else train_gpu.py's defaults (the card's schedule and batch are those of the run)."""
-    words = shlex.split(report.get("command", ""))
+    and ``--batch-size`` (or their abbreviations), else train_gpu.py's defaults (the card's schedule and batch are
+    those of the run)."""
+    command = report.get("command", "")
+    try:
+        words = shlex.split(command)
+    except ValueError:  # " ".join(sys.argv) quotes nothing: a path with an apostrophe ("No closing quotation")
+        words = command.split()
     out = dict(TRAIN_DEFAULTS)
     for i, w in enumerate(words):
         name, eq, value = w.partition("=")
-        if name in out and (eq or i + 1 < len(words)):
-            out[name] = int(value if eq else words[i + 1])
+        full = next((f for f, short in _SHORTEST.items() if name.startswith(short) and f.startswith(name)), None)
+        if full and (eq or i + 1 < len(words)):
+            out[full] = int(value if eq else words[i + 1])
     return out["--max-epochs"], out["--batch-size"]
 
 
