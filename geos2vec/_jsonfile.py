@@ -171,7 +171,9 @@ def write_lock(path) -> Iterator[None]:
             if fd is None:  # no such folder: nothing to lock (the write itself says so)
                 break
         except OSError:  # no flock here, or a folder we cannot write a lock in: unlocked, as before
-            if fd is not None:
+            if fd is not None:  # a lock file nobody can lock: not left in the user's folder
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
                 os.close(fd)
                 fd = None
             break

@@ -229,8 +229,6 @@ def _write_geo(gdf, path: Path) -> None:
     The temporary name is the writer's own (:func:`~geos2vec._jsonfile.atomic_path`): two runs writing the same
     ``--out`` at once shared one, so one could rename the other's half-written file into place.
     """
-    import io
-
     from ._jsonfile import atomic_path
 
     driver = _out_driver(path)
@@ -258,15 +256,51 @@ def _write_geo(gdf, path: Path) -> None:
                     # a GDAL Date field reads (through Arrow) as datetime.date objects, which GDAL's writer of
                     # pandas frames made a TEXT field; through Arrow they are a Date field again
                     options["use_arrow"] = True
-                # the layer is named after the output, not the temporary file. GDAL writes into memory, and
-                # Python the bytes to the file: on a full disk GDAL's CSV and GeoJSON writers lost their last
-                # buffer at close without an error (a CSV cut mid-row read back with NaNs, and replaced the
-                # previous file), and its failures were a raw pyogrio traceback ("Cannot write feature")
-                buf = io.BytesIO()
-                gdf.to_file(buf, driver=driver, layer=path.stem, **options)
-                tmp.write_bytes(buf.getbuffer())
+                # the layer is named after the output, not the temporary file. GDAL writes the temporary file
+                # itself (through memory, the output took 3-4 times its size in RAM: 10^6 rows a dozen GB), then
+                # it is checked whole: on a full disk GDAL's CSV and GeoJSON writers lost their last buffer at
+                # close without an error (a CSV cut mid-row read back with NaNs, and replaced the previous file)
+                try:
+                    gdf.to_file(tmp, driver=driver, layer=path.stem, **options)
+                except RuntimeError as exc:  # pyogrio's errors: a full disk was a raw "Cannot write feature"
+                    _no_room(tmp, exc)
+                    raise
+                _check_whole(tmp, driver, len(gdf))
     except OSError as exc:  # named the temporary file
         raise InvalidInputError(f"--out {path}: could not write it ({exc})") from exc
+
+
+def _no_room(tmp: Path, exc: Exception) -> None:
+    """``OSError(ENOSPC)`` when GDAL's failure to write ``tmp`` came with the disk of ``tmp`` full."""
+    import errno
+    import shutil
+
+    try:
+        full = shutil.disk_usage(tmp.parent).free < 2**20
+    except OSError:  # pragma: no cover - cannot tell: GDAL's error as it is
+        return
+    if full:
+        raise OSError(errno.ENOSPC, f"No space left on device (GDAL: {exc})") from exc
+
+
+def _check_whole(tmp: Path, driver: str, rows: int) -> None:
+    """An ``OSError`` when GDAL's CSV or GeoJSON file ``tmp`` is cut short (its writers lose their tail silently)."""
+    if driver not in ("CSV", "GeoJSON"):  # GeoPackage (SQLite) reports its write errors
+        return
+    with open(tmp, "rb") as f:
+        f.seek(max(0, f.seek(0, 2) - 64))
+        tail = f.read()
+    if driver == "GeoJSON":  # it ends with "]\n}\n"
+        whole = tail.rstrip().endswith(b"}") and tail.rstrip()[:-1].rstrip().endswith(b"]")
+    else:  # a cut inside a line loses its end, one at a line's end whole rows
+        import pyogrio
+
+        whole = tail.endswith(b"\n") and pyogrio.read_info(tmp, force_feature_count=True)["features"] == rows
+    if not whole:
+        import errno
+
+        _no_room(tmp, OSError("the file came out cut short"))
+        raise OSError(errno.EIO, "GDAL wrote it cut short (a full disk or quota?)")
 
 
 def _coverage(text, inputs):

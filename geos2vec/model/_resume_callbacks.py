@@ -241,9 +241,12 @@ def _check_room(path: Path, model: Any) -> None:
         need = sum(int(np.prod(v.shape)) * np.dtype(getattr(v, "dtype", "float32")).itemsize for v in variables)
         need += need // 2  # HDF5's own records: a 568 kB model and optimizer took 709 kB
     try:
-        free = shutil.disk_usage(path.parent).free
+        usage = shutil.disk_usage(path.parent)
     except OSError:  # cannot tell: let the write say
         return
+    if usage.total == 0:  # some FUSE / network mounts report no sizes at all (0 of 0 free): cannot tell either
+        return
+    free = usage.free
     if free < need + 2**20:
         raise OSError(errno.ENOSPC, f"No space left on device ({free:,} bytes free, the weights need about "
                                     f"{need:,})")
