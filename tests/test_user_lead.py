@@ -50,3 +50,17 @@ def test_to_zarr_writes_a_folder_that_holds_only_a_file_managers_files(tmp_path)
     with pytest.raises(InvalidInputError, match="folder of other files"):
         to_zarr(da, tmp_path / "docs")                       # still refused: a file of the user's is there
     assert (tmp_path / "docs" / "notes.txt").read_text() == "mine"
+
+
+def test_model_evaluate_refuses_a_bad_progress_before_any_work(monkeypatch):
+    """``S2VecModel.evaluate(progress="no")`` was refused only once the image loop started, after the model and the
+    masked dataset were prepared (minutes on a state's images)."""
+    import geos2vec.model._evaluate_run as run
+    from geos2vec.model import load_model
+
+    def prepared(*args, **kwargs):
+        raise AssertionError("evaluate_model ran")
+
+    monkeypatch.setattr(run, "evaluate_model", prepared)
+    with pytest.raises(InvalidInputError, match="progress must be True, False or None"):
+        load_model("default").evaluate(None, progress="no")

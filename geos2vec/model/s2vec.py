@@ -367,8 +367,10 @@ class S2VecModel:
             channels do not match the model's, ``stats`` of other channels or another ``log1p``, or ``by`` not one
             of the two, or given with ``baseline``.
         """
+        from ..options import check_progress
         from ._evaluate_run import evaluate_model
 
+        check_progress(progress)  # before the images are prepared, not when the image loop starts
         return evaluate_model(self, data, seed=seed, n_masks=n_masks, batch_size=batch_size, baseline=baseline,
                               stats=stats, by=by, progress=progress)
 
