@@ -116,28 +116,16 @@ def _feature_ids(gdf, path: Path):
     return gdf
 
 
-_ONE_LAYER = (".geojson", ".json", ".shp", ".fgb", ".geojsonl", ".geojsons")  # formats of one layer
-
-
 def _one_layer(path: Path):
-    """The file's one layer with geometries (None: the default one); several are refused, naming them.
+    """The file's one layer with geometries and rows (None: the default one); several are refused, naming them.
 
-    GDAL read the first layer of a GeoPackage of several with pyogrio's "Specify layer parameter" warning, which
-    the command line has no option for: another layer's rows were embedded or counted. Tables without geometries
-    (QGIS's ``layer_styles``) are not layers of rows.
+    The command line has no option to pick a layer: GDAL read the first, and another layer's rows were embedded or
+    counted.
     """
-    import pyogrio
+    from .io.osm_frames import _layers_with_rows
 
-    if path.suffix.lower() in _ONE_LAYER:  # listing a GeoJSON file's layers parsed all of it once more
-        return None
-    try:
-        layers = [str(name) for name, geometry in pyogrio.list_layers(path) if geometry is not None]
-        # GDAL opens every GPX file as five layers (waypoints, routes, tracks, ...): the empty ones are no rows
-        layers = [name for name in layers if len(layers) == 1
-                  or pyogrio.read_info(path, layer=name, force_feature_count=True)["features"]]
-    except Exception:  # a file GDAL cannot open: read_file says why
-        return None
-    if len(layers) > 1:
+    layers = _layers_with_rows(path)
+    if layers and len(layers) > 1:
         raise InvalidInputError(
             f"{path} holds {len(layers)} layers with geometries {layers[:10]}, and geos2vec reads a file of one "
             f"layer: write the one you mean to its own file, e.g. `ogr2ogr {layers[0]}.gpkg {path} {layers[0]}` "

@@ -56,27 +56,35 @@ def _read_frame(data, name, columns=None):
 _ONE_LAYER = (".geojson", ".json", ".shp", ".fgb", ".geojsonl", ".geojsons")  # formats of one layer
 
 
-def _one_layer(path, name):
-    """The file's one layer with geometries and rows (None: the default one); several are refused, naming them.
+def _layers_with_rows(path) -> list[str] | None:
+    """The layers of the file at ``path`` that have geometries and rows; None: a format of one layer, or unreadable.
 
-    GDAL read the first layer of a GeoPackage of several, with only pyogrio's "Specify layer parameter" warning:
-    another layer's rows were counted (the command line refuses such files too). Tables without geometries (QGIS's
-    ``layer_styles``) and empty layers (GDAL opens a GPX file as five) are not layers of rows.
+    Formats of one layer are not listed (that parsed a GeoJSON file once more); for a file GDAL cannot open,
+    ``read_file`` says why.
+
+    Tables without geometries (QGIS's ``layer_styles``) and empty layers (GDAL opens every GPX file as five:
+    waypoints, routes, tracks, ...) are not layers of rows. The command line and ``read_pois`` / ``read_roads`` refuse
+    a file of several: GDAL read the first, with only pyogrio's "Specify layer parameter" warning.
     """
-    if path.lower().endswith(_ONE_LAYER):  # listing a GeoJSON file's layers parsed all of it once more
+    if str(path).lower().endswith(_ONE_LAYER):
         return None
-    if path.lower().endswith((".pbf", ".osm", ".osm.bz2")):  # GDAL's five OSM layers, counted before refusing
-        raise InvalidInputError(f"{path!r} is an OpenStreetMap file: read it with geos2vec.io.read_osm({path!r})"
-                                f".{name}, which has the {name} with their OSM categories")
     import pyogrio
 
     try:
         layers = [str(layer) for layer, geometry in pyogrio.list_layers(path) if geometry is not None]
-        layers = [layer for layer in layers if len(layers) == 1
-                  or pyogrio.read_info(path, layer=layer, force_feature_count=True)["features"]]
+        return [layer for layer in layers if len(layers) == 1
+                or pyogrio.read_info(path, layer=layer, force_feature_count=True)["features"]]
     except Exception:  # noqa: BLE001 - a file GDAL cannot open: read_file says why
         return None
-    if len(layers) > 1:
+
+
+def _one_layer(path, name):
+    """The file's one layer with geometries and rows (None: the default one); several are refused, naming them."""
+    if path.lower().endswith((".pbf", ".osm", ".osm.bz2")):  # GDAL's five OSM layers, counted before refusing
+        raise InvalidInputError(f"{path!r} is an OpenStreetMap file: read it with geos2vec.io.read_osm({path!r})"
+                                f".{name}, which has the {name} with their OSM categories")
+    layers = _layers_with_rows(path)
+    if layers and len(layers) > 1:
         raise InvalidInputError(
             f"{path!r} holds {len(layers)} layers with geometries {layers[:10]}, and read_{name} reads a file of one "
             f"layer: read the one you mean and pass the GeoDataFrame, e.g. "
