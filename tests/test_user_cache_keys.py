@@ -24,10 +24,10 @@ import pandas as pd
 import pytest
 
 import geos2vec
-from geos2vec import latlng_to_cell
 from geos2vec.evaluate import suite
 from geos2vec.evaluate.methods import model_embeddings
 from geos2vec.options import set_options
+from tests.test_suite_cache import _cells_and_counts, _Counter
 
 
 @pytest.fixture(scope="module")
@@ -41,25 +41,10 @@ def _no_bars():
         yield
 
 
-def _cells_and_counts(model, n_side=4):
-    lat, lng = np.meshgrid(37.30 + 0.02 * np.arange(n_side), -121.95 + 0.02 * np.arange(n_side), indexing="ij")
-    cells = np.unique(latlng_to_cell(lat.ravel(), lng.ravel(), 12))
-    counts = pd.DataFrame(np.random.default_rng(1).poisson(0.7, (len(cells), len(model.channels))).astype(float),
-                          index=pd.Index(cells, name="cell_id"), columns=list(model.channels))
-    return cells, counts
-
-
-class _Counter:
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return model_embeddings(*args, **kwargs)
 
 
 def test_an_entry_written_by_other_code_is_not_read(model, tmp_path, monkeypatch):
-    cells, counts = _cells_and_counts(model)
+    cells, counts = _cells_and_counts(model, n_side=4, seed=1)
     reference = model_embeddings(cells, counts, model, ["patch"])["S2Vec (patch)"]
     counter = _Counter()
     monkeypatch.setattr(suite, "model_embeddings", counter)
